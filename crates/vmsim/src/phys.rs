@@ -1,0 +1,467 @@
+//! Simulated physical memory.
+//!
+//! [`PhysMem`] owns the bytes of the simulated machine's RAM. Contents are
+//! stored sparsely in 4 KiB host chunks that exist only once something
+//! non-zero was written, so a many-gigabyte simulated memory with a small
+//! footprint stays cheap on the host. Every read of a byte never written
+//! returns zero, as RAM cleared at boot would.
+//!
+//! Writes can be tracked by a [`Bitmap`] type parameter (as in rust-vmm's
+//! vm-memory): `PhysMem<()>` tracks nothing at no cost; [`DirtyChunks`]
+//! remembers which chunks changed, which incremental checkpoints use.
+//!
+//! This module owns bytes only: which frames are free, and what a frame
+//! holds, belongs to the allocators and the kernel.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::addr::{MAX_PHYS_BITS, PhysAddr};
+
+/// Host chunk size: the granularity of sparse storage and dirty tracking.
+pub const CHUNK_BYTES: usize = 4096;
+const CHUNK_SHIFT: u32 = 12;
+const LEAF_SHIFT: u32 = 9;
+const LEAF_LEN: usize = 1 << LEAF_SHIFT;
+
+/// The largest simulated memory accepted: 16 TiB. The bookkeeping for it is
+/// 64 MiB of host memory; more would make an empty simulation costly.
+pub const MAX_MEM_BYTES: u64 = 1 << 44;
+
+/// An access to physical memory that the memory cannot satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MemError {
+    /// The access reaches past the end of memory.
+    #[error("physical access of {len} bytes at {addr:#x} is outside memory of {size:#x} bytes")]
+    OutOfRange {
+        /// First byte of the access.
+        addr: u64,
+        /// Length of the access.
+        len: u64,
+        /// Size of the memory.
+        size: u64,
+    },
+    /// A memory size of zero or above [`MAX_MEM_BYTES`].
+    #[error("physical memory size {0:#x} is not between 1 byte and 16 TiB")]
+    BadSize(u64),
+}
+
+/// Reading or writing a memory image file failed.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The image file.
+        path: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// The file is empty or too large to be a physical memory.
+    #[error("{path}: an image of {len} bytes is not a physical memory between 1 byte and 16 TiB")]
+    BadSize {
+        /// The image file.
+        path: String,
+        /// Its length.
+        len: u64,
+    },
+}
+
+/// Records which parts of memory were written. Implemented for `()` as a
+/// no-op, so untracked memory pays nothing.
+pub trait Bitmap: Default {
+    /// Called for each chunk index a write touches.
+    fn mark(&mut self, chunk: u64);
+}
+
+impl Bitmap for () {
+    #[inline(always)]
+    fn mark(&mut self, _chunk: u64) {}
+}
+
+/// Tracks the 4 KiB chunks written since the last [`DirtyChunks::take`].
+#[derive(Debug, Default, Clone)]
+pub struct DirtyChunks {
+    bits: Vec<u64>,
+}
+
+impl Bitmap for DirtyChunks {
+    #[inline]
+    fn mark(&mut self, chunk: u64) {
+        let word = (chunk / 64) as usize;
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        self.bits[word] |= 1 << (chunk % 64);
+    }
+}
+
+impl DirtyChunks {
+    /// The chunk indices written since the last call, in increasing order; clears the set.
+    pub fn take(&mut self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (w, bits) in self.bits.iter_mut().enumerate() {
+            let mut b = std::mem::take(bits);
+            while b != 0 {
+                out.push(w as u64 * 64 + u64::from(b.trailing_zeros()));
+                b &= b - 1;
+            }
+        }
+        out
+    }
+}
+
+type Chunk = [u8; CHUNK_BYTES];
+type Leaf = [Option<Box<Chunk>>; LEAF_LEN];
+
+/// Simulated physical memory of a fixed size in bytes.
+#[derive(Clone)]
+pub struct PhysMem<B: Bitmap = ()> {
+    size: u64,
+    dirs: Vec<Option<Box<Leaf>>>,
+    bitmap: B,
+}
+
+impl<B: Bitmap> std::fmt::Debug for PhysMem<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhysMem")
+            .field("size", &self.size)
+            .field("stored_chunks", &self.stored_chunks())
+            .finish()
+    }
+}
+
+fn empty_leaf() -> Box<Leaf> {
+    Box::new([const { None }; LEAF_LEN])
+}
+
+impl<B: Bitmap> PhysMem<B> {
+    /// A memory of `size` bytes, all zero.
+    pub fn new(size: u64) -> Result<Self, MemError> {
+        if size == 0 || size > MAX_MEM_BYTES {
+            return Err(MemError::BadSize(size));
+        }
+        debug_assert!(MAX_MEM_BYTES.trailing_zeros() < MAX_PHYS_BITS);
+        let dirs = (size - 1) >> (CHUNK_SHIFT + LEAF_SHIFT);
+        Ok(Self {
+            size,
+            dirs: (0..=dirs).map(|_| None).collect(),
+            bitmap: B::default(),
+        })
+    }
+
+    /// The size in bytes.
+    #[inline]
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// How many 4 KiB host chunks hold stored (once written) bytes.
+    #[must_use]
+    pub fn stored_chunks(&self) -> usize {
+        self.dirs
+            .iter()
+            .flatten()
+            .map(|leaf| leaf.iter().filter(|c| c.is_some()).count())
+            .sum()
+    }
+
+    /// The write-tracking bitmap.
+    pub fn bitmap_mut(&mut self) -> &mut B {
+        &mut self.bitmap
+    }
+
+    /// Whether `[addr, addr+len)` lies inside memory.
+    #[inline]
+    pub fn check(&self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        let a = addr.as_u64();
+        match a.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(MemError::OutOfRange {
+                addr: a,
+                len,
+                size: self.size,
+            }),
+        }
+    }
+
+    #[inline]
+    fn chunk(&self, chunk: u64) -> Option<&Chunk> {
+        let dir = self.dirs.get((chunk >> LEAF_SHIFT) as usize)?.as_ref()?;
+        dir[(chunk as usize) & (LEAF_LEN - 1)].as_deref()
+    }
+
+    #[inline]
+    fn chunk_mut(&mut self, chunk: u64) -> &mut Chunk {
+        self.bitmap.mark(chunk);
+        let dir = self.dirs[(chunk >> LEAF_SHIFT) as usize].get_or_insert_with(empty_leaf);
+        dir[(chunk as usize) & (LEAF_LEN - 1)].get_or_insert_with(|| Box::new([0; CHUNK_BYTES]))
+    }
+
+    /// Reads `buf.len()` bytes starting at `addr`.
+    pub fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        self.check(addr, buf.len() as u64)?;
+        let mut a = addr.as_u64();
+        let mut done = 0;
+        while done < buf.len() {
+            let off = (a as usize) & (CHUNK_BYTES - 1);
+            let n = (CHUNK_BYTES - off).min(buf.len() - done);
+            match self.chunk(a >> CHUNK_SHIFT) {
+                Some(c) => buf[done..done + n].copy_from_slice(&c[off..off + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+            a += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` starting at `addr`.
+    pub fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+        self.check(addr, data.len() as u64)?;
+        let mut a = addr.as_u64();
+        let mut done = 0;
+        while done < data.len() {
+            let off = (a as usize) & (CHUNK_BYTES - 1);
+            let n = (CHUNK_BYTES - off).min(data.len() - done);
+            let idx = a >> CHUNK_SHIFT;
+            let src = &data[done..done + n];
+            if self.chunk(idx).is_some() || src.iter().any(|&b| b != 0) {
+                self.chunk_mut(idx)[off..off + n].copy_from_slice(src);
+            }
+            done += n;
+            a += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian unsigned value of `width` bytes (1, 2, 4 or 8):
+    /// how every supported format stores its page-table entries.
+    #[inline]
+    pub fn read_le(&self, addr: PhysAddr, width: u32) -> Result<u64, MemError> {
+        debug_assert!(matches!(width, 1 | 2 | 4 | 8));
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        if off + width as usize <= CHUNK_BYTES && a + u64::from(width) <= self.size {
+            // Fast path: naturally inside one chunk.
+            let Some(c) = self.chunk(a >> CHUNK_SHIFT) else {
+                return Ok(0);
+            };
+            let mut v = [0u8; 8];
+            v[..width as usize].copy_from_slice(&c[off..off + width as usize]);
+            return Ok(u64::from_le_bytes(v));
+        }
+        let mut v = [0u8; 8];
+        self.read(addr, &mut v[..width as usize])?;
+        Ok(u64::from_le_bytes(v))
+    }
+
+    /// Writes the low `width` bytes (1, 2, 4 or 8) of `value`, little-endian.
+    #[inline]
+    pub fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
+        debug_assert!(matches!(width, 1 | 2 | 4 | 8));
+        self.write(addr, &value.to_le_bytes()[..width as usize])
+    }
+
+    /// Sets `[addr, addr+len)` to zero, releasing whole host chunks.
+    pub fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        self.check(addr, len)?;
+        let mut a = addr.as_u64();
+        let end = a + len;
+        while a < end {
+            let off = (a as usize) & (CHUNK_BYTES - 1);
+            let n = ((CHUNK_BYTES - off) as u64).min(end - a) as usize;
+            let idx = a >> CHUNK_SHIFT;
+            if self.chunk(idx).is_some() {
+                self.bitmap.mark(idx);
+                if let Some(Some(dir)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) {
+                    let slot = &mut dir[(idx as usize) & (LEAF_LEN - 1)];
+                    if n == CHUNK_BYTES {
+                        *slot = None;
+                    } else if let Some(c) = slot {
+                        c[off..off + n].fill(0);
+                    }
+                }
+            }
+            a += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `src` to `dst` (ranges must not overlap).
+    pub fn copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), MemError> {
+        self.check(src, len)?;
+        self.check(dst, len)?;
+        let mut buf = [0u8; CHUNK_BYTES];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK_BYTES as u64);
+            let s = PhysAddr::new_unchecked(src.as_u64() + done);
+            let d = PhysAddr::new_unchecked(dst.as_u64() + done);
+            self.read(s, &mut buf[..n as usize])?;
+            self.write(d, &buf[..n as usize])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Loads a raw image: byte `i` of the file is physical address `i`, and
+    /// the memory is exactly as large as the file.
+    pub fn load_image(path: &Path) -> Result<Self, ImageError> {
+        let io_err = |source| ImageError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        let mut mem = Self::new(len).map_err(|_| ImageError::BadSize {
+            path: path.display().to_string(),
+            len,
+        })?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut addr = 0u64;
+        loop {
+            let n = read_full(&mut file, &mut buf).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            let n = n.min((len - addr) as usize);
+            mem.write(PhysAddr::new_unchecked(addr), &buf[..n])
+                .map_err(|_| ImageError::BadSize {
+                    path: path.display().to_string(),
+                    len,
+                })?;
+            addr += n as u64;
+            if addr >= len {
+                break;
+            }
+        }
+        Ok(mem)
+    }
+
+    /// Saves the whole memory as a raw image. The file is written beside its
+    /// final name and renamed into place, so a failure never leaves a
+    /// half-written image.
+    pub fn save_image(&self, path: &Path) -> Result<(), ImageError> {
+        let io_err = |source| ImageError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let tmp = tmp_path(path);
+        let result = (|| {
+            let mut out = BufWriter::new(File::create(&tmp)?);
+            let zeros = [0u8; CHUNK_BYTES];
+            let chunks = self.size.div_ceil(CHUNK_BYTES as u64);
+            for idx in 0..chunks {
+                let n = (self.size - idx * CHUNK_BYTES as u64).min(CHUNK_BYTES as u64) as usize;
+                match self.chunk(idx) {
+                    Some(c) => out.write_all(&c[..n])?,
+                    None => out.write_all(&zeros[..n])?,
+                }
+            }
+            out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io_err)
+    }
+}
+
+/// The temporary name a file is written under before it is renamed into place.
+#[must_use]
+pub fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pa(x: u64) -> PhysAddr {
+        PhysAddr::new_unchecked(x)
+    }
+
+    #[test]
+    fn unwritten_reads_zero_and_stores_nothing() {
+        let m: PhysMem = PhysMem::new(1 << 30).expect("size");
+        assert_eq!(m.read_le(pa(0x1234_5678), 8), Ok(0));
+        assert_eq!(m.stored_chunks(), 0);
+    }
+
+    #[test]
+    fn write_read_across_chunks() {
+        let mut m: PhysMem = PhysMem::new(3 * 4096).expect("size");
+        let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8 + 1).collect();
+        m.write(pa(100), &data).expect("write");
+        let mut back = vec![0u8; 6000];
+        m.read(pa(100), &mut back).expect("read");
+        assert_eq!(back, data);
+        m.write_le(pa(4094), 4, 0xdead_beef).expect("write");
+        assert_eq!(m.read_le(pa(4094), 4), Ok(0xdead_beef));
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        let mut m: PhysMem = PhysMem::new(4096).expect("size");
+        assert!(m.read_le(pa(4092), 8).is_err());
+        assert!(m.write(pa(4096), &[1]).is_err());
+        assert!(m.write(pa((1 << 56) - 2), &[1, 2, 3]).is_err());
+        assert!(PhysMem::<()>::new(0).is_err());
+        assert!(PhysMem::<()>::new(MAX_MEM_BYTES + 1).is_err());
+    }
+
+    #[test]
+    fn zero_releases_chunks() {
+        let mut m: PhysMem = PhysMem::new(8192).expect("size");
+        m.write(pa(10), &[7; 5000]).expect("write");
+        assert_eq!(m.stored_chunks(), 2);
+        m.zero(pa(0), 4096).expect("zero");
+        assert_eq!(m.stored_chunks(), 1);
+        assert_eq!(m.read_le(pa(10), 1), Ok(0));
+        assert_eq!(m.read_le(pa(4100), 1), Ok(7));
+    }
+
+    #[test]
+    fn dirty_tracking() {
+        let mut m: PhysMem<DirtyChunks> = PhysMem::new(1 << 20).expect("size");
+        m.write_le(pa(0x5000), 8, 1).expect("write");
+        m.write_le(pa(0x9ff8), 8, 1).expect("write");
+        assert_eq!(m.bitmap_mut().take(), vec![5, 9]);
+        assert!(m.bitmap_mut().take().is_empty());
+    }
+
+    #[test]
+    fn image_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mem.bin");
+        let mut m: PhysMem = PhysMem::new(10_000).expect("size");
+        m.write(pa(9_990), &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).expect("write");
+        m.save_image(&path).expect("save");
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 10_000);
+        let back: PhysMem = PhysMem::load_image(&path).expect("load");
+        assert_eq!(back.size(), 10_000);
+        assert_eq!(back.read_le(pa(9_992), 1), Ok(3));
+        assert_eq!(back.stored_chunks(), 1);
+    }
+}
