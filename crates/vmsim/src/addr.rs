@@ -397,7 +397,10 @@ mod tests {
     fn split_and_rejoin() {
         let va = VirtAddr::new(0x7fff_ffff_e123);
         assert_eq!(va.page_offset(PageSize::SIZE_4K), 0x123);
-        assert_eq!(va.vpn(PageSize::SIZE_4K).base(PageSize::SIZE_4K).as_u64(), 0x7fff_ffff_e000);
+        assert_eq!(
+            va.vpn(PageSize::SIZE_4K).base(PageSize::SIZE_4K).as_u64(),
+            0x7fff_ffff_e000
+        );
     }
 
     #[test]

@@ -363,7 +363,9 @@ impl<B: Bitmap> PhysMem<B> {
                     None => out.write_all(&zeros[..n])?,
                 }
             }
-            out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()?;
             std::fs::rename(&tmp, path)
         })();
         if result.is_err() {
@@ -376,7 +378,10 @@ impl<B: Bitmap> PhysMem<B> {
 /// The temporary name a file is written under before it is renamed into place.
 #[must_use]
 pub fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp.{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -456,7 +461,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mem.bin");
         let mut m: PhysMem = PhysMem::new(10_000).expect("size");
-        m.write(pa(9_990), &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).expect("write");
+        m.write(pa(9_990), &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+            .expect("write");
         m.save_image(&path).expect("save");
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), 10_000);
         let back: PhysMem = PhysMem::load_image(&path).expect("load");
