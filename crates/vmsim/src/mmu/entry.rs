@@ -185,6 +185,13 @@ impl TlbEntry {
         page_size(self.page_shift)
     }
 
+    /// log2 of [`Self::page_size`], for counters indexed by shift.
+    #[inline(always)]
+    #[must_use]
+    pub const fn page_shift(&self) -> u32 {
+        self.page_shift as u32
+    }
+
     /// The page number of the granule, in units of [`Self::granule`].
     #[inline]
     #[must_use]

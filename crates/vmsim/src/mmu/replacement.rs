@@ -91,6 +91,11 @@ pub struct Victims {
     padded: usize,
     words: usize,
     bits: Vec<u64>,
+    /// Tree-PLRU with at most 64 leaves: per way, the node bits on its path
+    /// (`path_mask`) and the values a touch writes there (`path_bits`), so a
+    /// touch is one masked store.
+    path_mask: Vec<u64>,
+    path_bits: Vec<u64>,
     rng: XorShift64Star,
 }
 
@@ -101,6 +106,22 @@ impl Victims {
     pub fn new(policy: Replacement, sets: usize, ways: usize, seed: u64) -> Self {
         let padded = ways.next_power_of_two();
         let words = padded.div_ceil(64);
+        let (mut path_mask, mut path_bits) = (Vec::new(), Vec::new());
+        if policy == Replacement::TreePlru && padded <= 64 {
+            for way in 0..ways {
+                let (mut mask, mut bits) = (0u64, 0u64);
+                let (mut node, mut half) = (1, padded / 2);
+                while half > 0 {
+                    let went_right = way & half != 0;
+                    mask |= 1 << node;
+                    bits |= u64::from(!went_right) << node;
+                    node = 2 * node + usize::from(went_right);
+                    half /= 2;
+                }
+                path_mask.push(mask);
+                path_bits.push(bits);
+            }
+        }
         Self {
             policy,
             ways,
@@ -117,6 +138,8 @@ impl Victims {
             } else {
                 Vec::new()
             },
+            path_mask,
+            path_bits,
             rng: XorShift64Star::new(seed),
         }
     }
@@ -185,8 +208,18 @@ impl Victims {
     }
 
     /// Points every node on the path to `way` at the other half.
-    #[inline]
+    #[inline(always)]
     fn plru_touch(&mut self, set: usize, way: usize) {
+        if self.words == 1 {
+            let word = &mut self.bits[set];
+            *word = (*word & !self.path_mask[way]) | self.path_bits[way];
+        } else {
+            self.plru_touch_walk(set, way);
+        }
+    }
+
+    /// The same as [`Self::plru_touch`], node by node (trees over 64 leaves).
+    fn plru_touch_walk(&mut self, set: usize, way: usize) {
         let mut node = 1;
         let mut half = self.padded / 2;
         while half > 0 {
@@ -273,6 +306,21 @@ mod tests {
                 v.touch(0, victim);
             }
             assert!(seen.iter().all(|&s| s), "{ways} ways: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn plru_mask_touch_equals_the_node_walk() {
+        for ways in 1..=64 {
+            let mut fast = Victims::new(Replacement::TreePlru, 2, ways, 0);
+            let mut slow = fast.clone();
+            let mut rng = XorShift64Star::new(ways as u64);
+            for _ in 0..200 {
+                let way = rng.below(ways);
+                fast.touch(1, way);
+                slow.plru_touch_walk(1, way);
+                assert_eq!(fast.bits, slow.bits, "{ways} ways after touching {way}");
+            }
         }
     }
 

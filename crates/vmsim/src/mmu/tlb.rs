@@ -29,10 +29,10 @@
 use crate::addr::{Asid, PhysAddr, VirtAddr};
 
 use super::AccessKind;
-use super::counters::{LevelCounters, TlbCounters};
+use super::counters::{FlushCounters, LevelCounters, TlbCounters};
 use super::entry::TlbEntry;
 use super::tlb_array::{Inserted, TlbArray};
-use super::tlb_config::{TlbConfig, TlbConfigError};
+use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
 
 /// A TLB hit.
@@ -58,11 +58,19 @@ fn side(kind: AccessKind) -> usize {
 /// No array can take an entry of this granule.
 const NO_ARRAY: u8 = u8::MAX;
 
+/// The most arrays one level may probe for one kind of access.
+const MAX_PROBE: usize = super::tlb_config::MAX_ARRAYS_PER_LEVEL;
+
 #[derive(Clone, Debug)]
 struct Level {
+    /// Per side, the arrays to probe, in config order: the first
+    /// `probe_len[side]` of `probe[side]`.
+    probe: [[u8; MAX_PROBE]; 2],
+    probe_len: [usize; 2],
     arrays: Vec<TlbArray>,
-    /// Per side, the arrays to probe, in config order.
-    probe: [Vec<usize>; 2],
+    /// This level's counts (kept beside the arrays: one less pointer to
+    /// follow on a hit). `lookups` is filled in by [`Tlb::counters`].
+    counters: LevelCounters,
     /// Per side and granule shift: the array that stores an entry of that
     /// granule (the one holding the largest size not above it) and the
     /// granule shift it stores it at; `NO_ARRAY` if none can.
@@ -82,37 +90,51 @@ impl Level {
                 )
             })
             .collect();
-        let mut probe = [Vec::new(), Vec::new()];
-        let mut fill_to = [[(NO_ARRAY, 0); 64]; 2];
+        let mut probe = [[0; MAX_PROBE]; 2];
+        let mut probe_len = [0; 2];
         for (i, array) in arrays.iter().enumerate() {
             for (s, serves) in [
                 (DATA, array.holds().serves_data()),
                 (FETCH, array.holds().serves_fetch()),
             ] {
-                if serves {
-                    probe[s].push(i);
+                if serves && probe_len[s] < MAX_PROBE {
+                    probe[s][probe_len[s]] = i as u8;
+                    probe_len[s] += 1;
                 }
             }
         }
+        let mut fill_to = [[(NO_ARRAY, 0); 64]; 2];
         for s in [DATA, FETCH] {
             for (shift, target) in fill_to[s].iter_mut().enumerate() {
                 let Ok(size) = crate::addr::PageSize::from_shift(shift as u32) else {
                     continue;
                 };
-                let best = probe[s]
+                let best = probe[s][..probe_len[s]]
                     .iter()
-                    .filter_map(|&i| arrays[i].granule_for(size).map(|g| (g, i)))
+                    .filter_map(|&i| arrays[usize::from(i)].granule_for(size).map(|g| (g, i)))
                     .max_by_key(|&(g, _)| g);
                 if let Some((granule, i)) = best {
-                    *target = (i as u8, granule.shift() as u8);
+                    *target = (i, granule.shift() as u8);
                 }
             }
         }
+        let counters = LevelCounters {
+            latency_cycles: config.latency,
+            ..LevelCounters::default()
+        };
         Self {
-            arrays,
             probe,
+            probe_len,
+            arrays,
+            counters,
             fill_to,
         }
+    }
+
+    /// Whether any array of the level serves `side`.
+    #[inline(always)]
+    fn serves(&self, side: usize) -> bool {
+        self.probe_len[side] > 0
     }
 
     /// Writes `entry` (for `va`) into the array of this level that takes its
@@ -131,16 +153,38 @@ impl Level {
                 crate::addr::PageSize::from_shift(u32::from(shift)).ok()?,
             )
         };
-        Some(self.arrays[array as usize].insert(piece))
+        Some(self.arrays[usize::from(array)].insert(piece))
     }
+}
+
+/// The last first-level hit of one side, remembered so that the next lookup
+/// in the same smallest-granule region can skip the probe. See [`Tlb::lookup`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Memo {
+    valid: bool,
+    tag: Asid,
+    /// `va >> memo_shift[side]` of the remembered lookup.
+    key: u64,
+    entry: TlbEntry,
 }
 
 /// The TLB hierarchy and page-walk caches of one core.
 #[derive(Clone, Debug)]
 pub struct Tlb {
+    memo: [Memo; 2],
+    /// Per side, the smallest page-size shift the first level probes (the
+    /// region within which every probe computes the same page numbers), and
+    /// whether the first level serves the side at all.
+    memo_shift: [u32; 2],
+    memo_ok: [bool; 2],
+    /// Whether some first-level array serves both sides (then a probe on one
+    /// side can change the replacement state the other side's memo relies on).
+    shared_l1: bool,
     levels: Vec<Level>,
     asid_tags: bool,
-    counters: TlbCounters,
+    lookups_by_kind: [u64; 3],
+    full_misses: u64,
+    flushes: FlushCounters,
     walk_cache: WalkCache,
 }
 
@@ -160,21 +204,37 @@ impl Tlb {
                 level
             })
             .collect();
-        let counters = TlbCounters {
-            levels: config
-                .levels
-                .iter()
-                .map(|l| LevelCounters {
-                    latency_cycles: l.latency,
-                    ..LevelCounters::default()
-                })
-                .collect(),
-            ..TlbCounters::default()
-        };
+        let mut memo_shift = [0; 2];
+        let mut memo_ok = [false; 2];
+        let mut shared_l1 = false;
+        if let Some(first) = config.levels.first() {
+            for (side, serves) in [
+                (DATA, Holds::serves_data as fn(Holds) -> bool),
+                (FETCH, Holds::serves_fetch),
+            ] {
+                let smallest = first
+                    .arrays
+                    .iter()
+                    .filter(|a| serves(a.holds))
+                    .flat_map(|a| a.page_sizes.iter())
+                    .min();
+                if let Some(size) = smallest {
+                    memo_shift[side] = size.shift();
+                    memo_ok[side] = true;
+                }
+            }
+            shared_l1 = first.arrays.iter().any(|a| a.holds == Holds::Unified);
+        }
         Ok(Self {
+            memo: [Memo::default(); 2],
+            memo_shift,
+            memo_ok,
+            shared_l1,
             levels,
             asid_tags: config.asid_tags,
-            counters,
+            lookups_by_kind: [0; 3],
+            full_misses: 0,
+            flushes: FlushCounters::default(),
             walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
         })
     }
@@ -195,38 +255,99 @@ impl Tlb {
 
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
     /// A hit below the first level is copied into the levels above.
+    ///
+    /// The hot path: no allocation, no dynamic dispatch. The last
+    /// first-level hit of each side is remembered (a one-entry memo, as
+    /// simulators and some cores keep); a lookup for the same address space
+    /// in the same smallest-granule region returns it without probing. This
+    /// is exact, not an approximation: the memo is dropped by every other
+    /// probe that could change replacement state it relies on and by every
+    /// fill and invalidation, so the probe it skips would have found the
+    /// same entry in the same way, and re-marking the most recently used way
+    /// as most recently used changes nothing (true LRU order and tree-PLRU
+    /// bits alike). Counters are bumped exactly as a probe would.
     #[inline]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr, kind: AccessKind) -> Option<TlbHit> {
         let tag = self.tag(asid);
         let side = side(kind);
-        self.counters.lookups_by_kind[kind.index()] += 1;
-        let mut found = None;
-        'levels: for (l, (level, counters)) in self
-            .levels
-            .iter_mut()
-            .zip(self.counters.levels.iter_mut())
-            .enumerate()
-        {
-            if level.probe[side].is_empty() {
-                continue;
+        self.lookups_by_kind[kind.index()] += 1;
+        let memo = &self.memo[side];
+        if memo.valid && memo.tag == tag && va.as_u64() >> self.memo_shift[side] == memo.key {
+            let entry = memo.entry;
+            if let Some(first) = self.levels.first_mut() {
+                first.counters.hits.bump_shift(entry.page_shift());
             }
-            counters.lookups += 1;
-            for &a in &level.probe[side] {
-                let array = &mut level.arrays[a];
+            return Some(TlbHit {
+                entry,
+                level: 0,
+                pa: entry.translate(va),
+            });
+        }
+        self.probe(tag, va, side)
+    }
+
+    /// Stops using both memos (after any change to the entries).
+    #[inline(always)]
+    fn forget_memos(&mut self) {
+        self.memo[DATA].valid = false;
+        self.memo[FETCH].valid = false;
+    }
+
+    /// The full lookup, out of line so the memo path stays small: the first
+    /// level here, the others in [`Tlb::probe_lower`].
+    #[inline(never)]
+    fn probe(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
+        if self.shared_l1 {
+            self.forget_memos();
+        } else {
+            self.memo[side].valid = false;
+        }
+        if let Some(first) = self.levels.first_mut() {
+            for i in 0..first.probe_len[side] {
+                let array = &mut first.arrays[usize::from(first.probe[side][i])];
                 if let Some(slot) = array.lookup(tag, va) {
                     let entry = *array.entry(slot);
-                    counters.hits.bump(entry.page_size());
+                    first.counters.hits.bump_shift(entry.page_shift());
+                    if self.memo_ok[side] {
+                        self.memo[side] = Memo {
+                            valid: true,
+                            tag,
+                            key: va.as_u64() >> self.memo_shift[side],
+                            entry,
+                        };
+                    }
+                    return Some(TlbHit {
+                        entry,
+                        level: 0,
+                        pa: entry.translate(va),
+                    });
+                }
+            }
+            first.counters.misses += u64::from(first.serves(side));
+        }
+        self.probe_lower(tag, va, side)
+    }
+
+    /// The levels after the first, after a first-level miss.
+    #[inline(never)]
+    fn probe_lower(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
+        let mut found = None;
+        'levels: for (l, level) in self.levels.iter_mut().enumerate().skip(1) {
+            for i in 0..level.probe_len[side] {
+                let array = &mut level.arrays[usize::from(level.probe[side][i])];
+                if let Some(slot) = array.lookup(tag, va) {
+                    let entry = *array.entry(slot);
+                    level.counters.hits.bump_shift(entry.page_shift());
                     found = Some((l, entry));
                     break 'levels;
                 }
             }
-            counters.misses += 1;
+            // A level with no array for this side is not probed and costs nothing.
+            level.counters.misses += u64::from(level.serves(side));
         }
         match found {
             Some((level, entry)) => {
-                if level > 0 {
-                    self.copy_up(level, side, entry, va);
-                }
+                self.copy_up(level, side, entry, va);
                 Some(TlbHit {
                     entry,
                     level,
@@ -234,10 +355,29 @@ impl Tlb {
                 })
             }
             None => {
-                self.counters.full_misses += 1;
+                self.full_misses += 1;
                 None
             }
         }
+    }
+
+    /// Turns the last-hit memo of [`Tlb::lookup`] on (the default) or off.
+    /// Results and counters are the same either way; this exists so tests
+    /// can prove it.
+    #[must_use]
+    pub fn with_last_hit_memo(mut self, on: bool) -> Self {
+        self.memo_ok = if on {
+            self.computed_memo_ok()
+        } else {
+            [false; 2]
+        };
+        self.forget_memos();
+        self
+    }
+
+    fn computed_memo_ok(&self) -> [bool; 2] {
+        let first = self.levels.first();
+        [DATA, FETCH].map(|side| first.is_some_and(|l| l.serves(side)))
     }
 
     /// A hit at level `l`: the levels above missed; copy the entry into them.
@@ -254,22 +394,21 @@ impl Tlb {
         va: VirtAddr,
         count_miss: bool,
     ) {
-        for l in range {
-            let level = &mut self.levels[l];
-            if level.probe[side].is_empty() {
+        self.forget_memos();
+        for level in &mut self.levels[range] {
+            if !level.serves(side) {
                 continue;
             }
-            let counters = &mut self.counters.levels[l];
             if count_miss {
-                counters.misses_by_size.bump(entry.page_size());
+                level.counters.misses_by_size.bump(entry.page_size());
             }
             match level.insert(side, entry, va) {
                 None => {}
                 Some(Inserted::Evicted(_)) => {
-                    counters.fills += 1;
-                    counters.evictions += 1;
+                    level.counters.fills += 1;
+                    level.counters.evictions += 1;
                 }
-                Some(_) => counters.fills += 1,
+                Some(_) => level.counters.fills += 1,
             }
         }
     }
@@ -293,13 +432,14 @@ impl Tlb {
     }
 
     fn retain_all(&mut self, mut keep: impl FnMut(&TlbEntry) -> bool) -> u64 {
+        self.forget_memos();
         let mut removed = 0;
         for level in &mut self.levels {
             for array in &mut level.arrays {
                 removed += array.retain(&mut keep) as u64;
             }
         }
-        self.counters.flushes.entries_removed += removed;
+        self.flushes.entries_removed += removed;
         removed
     }
 
@@ -311,14 +451,15 @@ impl Tlb {
     pub fn invalidate_page(&mut self, asid: Asid, va: VirtAddr) -> u64 {
         let tag = self.tag(asid);
         let mut removed = 0;
+        self.forget_memos();
         for level in &mut self.levels {
             for array in &mut level.arrays {
                 removed += array.invalidate_page(tag, va) as u64;
             }
         }
         self.walk_cache.invalidate_asid(tag);
-        self.counters.flushes.pages += 1;
-        self.counters.flushes.entries_removed += removed;
+        self.flushes.pages += 1;
+        self.flushes.entries_removed += removed;
         removed
     }
 
@@ -327,7 +468,7 @@ impl Tlb {
     /// entries. With tags off this is every non-global entry.
     pub fn invalidate_asid(&mut self, asid: Asid) -> u64 {
         let tag = self.tag(asid);
-        self.counters.flushes.asids += 1;
+        self.flushes.asids += 1;
         self.walk_cache.invalidate_asid(tag);
         self.retain_all(|e| e.is_global() || e.asid() != tag)
     }
@@ -335,7 +476,7 @@ impl Tlb {
     /// Invalidates every non-global entry of every address space (x86 CR3
     /// write without PCIDs) and the whole walk cache.
     pub fn invalidate_non_global(&mut self) -> u64 {
-        self.counters.flushes.non_global += 1;
+        self.flushes.non_global += 1;
         self.walk_cache.invalidate_all();
         self.retain_all(TlbEntry::is_global)
     }
@@ -343,7 +484,7 @@ impl Tlb {
     /// Invalidates everything, global entries included (x86 CR4.PGE toggle
     /// or `invpcid` all-contexts, RISC-V `sfence.vma x0, x0`).
     pub fn invalidate_all(&mut self) -> u64 {
-        self.counters.flushes.all += 1;
+        self.flushes.all += 1;
         self.walk_cache.invalidate_all();
         self.retain_all(|_| false)
     }
@@ -351,31 +492,42 @@ impl Tlb {
     /// The core switches to address space `asid`. With ASID tags nothing is
     /// flushed; without, every non-global entry is (the root-register write).
     pub fn context_switch(&mut self, _asid: Asid) {
-        self.counters.flushes.context_switches += 1;
+        self.flushes.context_switches += 1;
         if !self.asid_tags {
             self.invalidate_non_global();
         }
     }
 
-    /// The counters.
+    /// A snapshot of the counters.
     #[must_use]
-    pub fn counters(&self) -> &TlbCounters {
-        &self.counters
+    pub fn counters(&self) -> TlbCounters {
+        TlbCounters {
+            lookups_by_kind: self.lookups_by_kind,
+            levels: self
+                .levels
+                .iter()
+                .map(|l| LevelCounters {
+                    lookups: l.counters.hit_count() + l.counters.misses,
+                    ..l.counters.clone()
+                })
+                .collect(),
+            full_misses: self.full_misses,
+            flushes: self.flushes.clone(),
+        }
     }
 
     /// Zeroes every counter (TLB and walk cache); cached entries stay, so a
     /// measurement can start warm.
     pub fn reset_counters(&mut self) {
-        for level in &mut self.counters.levels {
-            *level = LevelCounters {
-                latency_cycles: level.latency_cycles,
+        for level in &mut self.levels {
+            level.counters = LevelCounters {
+                latency_cycles: level.counters.latency_cycles,
                 ..LevelCounters::default()
             };
         }
-        self.counters = TlbCounters {
-            levels: std::mem::take(&mut self.counters.levels),
-            ..TlbCounters::default()
-        };
+        self.lookups_by_kind = [0; 3];
+        self.full_misses = 0;
+        self.flushes = FlushCounters::default();
         self.walk_cache.reset_counters();
     }
 

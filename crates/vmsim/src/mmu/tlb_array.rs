@@ -16,6 +16,10 @@ use super::entry::TlbEntry;
 use super::replacement::Victims;
 use super::tlb_config::{Holds, MAX_SIZES_PER_ARRAY, TlbArrayConfig};
 
+/// The tag of an empty slot. A real page number equals it only with 1-byte
+/// pages at the very last address, and then the full entry compare rejects it.
+const EMPTY_TAG: u64 = u64::MAX;
+
 /// What [`TlbArray::insert`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -31,6 +35,9 @@ pub enum Inserted {
 /// One set-associative array of TLB entries.
 #[derive(Clone, Debug)]
 pub struct TlbArray {
+    /// Per slot, the page number of its entry, or [`EMPTY_TAG`]: the compare
+    /// loop reads only this dense array, and the entry only on a tag match.
+    tags: Vec<u64>,
     slots: Vec<TlbEntry>,
     ways: usize,
     sets: usize,
@@ -68,6 +75,7 @@ impl TlbArray {
             *slot = size.shift() as u8;
         }
         Self {
+            tags: vec![EMPTY_TAG; entries],
             slots: vec![TlbEntry::default(); entries],
             ways,
             sets,
@@ -143,10 +151,12 @@ impl TlbArray {
             let vpn = va.as_u64() >> shift;
             let set = self.set_of(vpn);
             let base = set * self.ways;
-            let row = &self.slots[base..base + self.ways];
-            if let Some(way) = row.iter().position(|e| e.matches(vpn, asid)) {
-                self.victims.touch(set, way);
-                return Some(base + way);
+            let tags = &self.tags[base..base + self.ways];
+            for (way, &tag) in tags.iter().enumerate() {
+                if tag == vpn && self.slots[base + way].matches(vpn, asid) {
+                    self.victims.touch(set, way);
+                    return Some(base + way);
+                }
             }
         }
         None
@@ -182,12 +192,14 @@ impl TlbArray {
             (way, Inserted::Evicted(self.slots[base + way]))
         };
         self.slots[base + way] = entry;
+        self.tags[base + way] = entry.vpn();
         self.victims.touch(set, way);
         outcome
     }
 
     fn clear(&mut self, slot: usize) {
         self.slots[slot] = TlbEntry::default();
+        self.tags[slot] = EMPTY_TAG;
         self.victims.forget(slot / self.ways, slot % self.ways);
     }
 

@@ -37,6 +37,9 @@ use super::counters::MAX_WALK_LEVELS;
 /// The most page sizes one array may hold (each one is a probe on every lookup).
 pub const MAX_SIZES_PER_ARRAY: usize = 4;
 
+/// The most arrays one level may have.
+pub const MAX_ARRAYS_PER_LEVEL: usize = 8;
+
 /// The most entries one array may have: a bound that keeps an impossible
 /// config from asking for gigabytes of host memory.
 pub const MAX_ARRAY_ENTRIES: u32 = 1 << 22;
