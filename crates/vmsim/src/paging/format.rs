@@ -378,6 +378,31 @@ impl Format {
         self.canonical
     }
 
+    /// The manual's name for the table at level `idx` (root = 0): `PML4`,
+    /// `PDPT`, `PD`, `PT` on x86; `level 2` ... `level 0` elsewhere.
+    #[must_use]
+    pub fn table_name(&self, idx: usize) -> String {
+        let n = self.levels[idx].number;
+        match self.encoding {
+            Encoding::X86_64 => ["PT", "PD", "PDPT", "PML4", "PML5"]
+                .get(n as usize - 1)
+                .map_or_else(|| format!("level {n}"), |s| (*s).to_string()),
+            Encoding::X86_32 => if n == 2 { "PD" } else { "PT" }.to_string(),
+            _ => format!("level {n}"),
+        }
+    }
+
+    /// The manual's name for level `idx`'s index field: `PML4 index` on x86,
+    /// `VPN[2]` on RISC-V, `level 1 index` in a classroom format.
+    #[must_use]
+    pub fn index_name(&self, idx: usize) -> String {
+        match self.encoding {
+            Encoding::RiscV => format!("VPN[{}]", self.levels[idx].number),
+            Encoding::User(_) => format!("level {} index", self.levels[idx].number),
+            _ => format!("{} index", self.table_name(idx)),
+        }
+    }
+
     /// Every page size a leaf can map, smallest first.
     #[must_use]
     pub fn page_sizes(&self) -> Vec<PageSize> {
