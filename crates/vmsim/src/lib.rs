@@ -5,4 +5,6 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod paging;
 pub mod phys;
+pub mod units;
