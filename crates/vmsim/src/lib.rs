@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
