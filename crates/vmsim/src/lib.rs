@@ -5,4 +5,5 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod calc;
 pub mod phys;
