@@ -22,7 +22,7 @@ impl SequentialScan {
     /// size (so no element straddles two pages).
     pub fn new(page_size: PageSize, elem_bytes: u64) -> Result<Self, CalcError> {
         let page_bytes = page_size.bytes();
-        if elem_bytes == 0 || page_bytes % elem_bytes != 0 {
+        if elem_bytes == 0 || !page_bytes.is_multiple_of(elem_bytes) {
             return Err(CalcError::ElementSize {
                 elem_bytes,
                 page: format_size(page_bytes),
