@@ -1,0 +1,4 @@
+//! Integration tests of the `vmsim` binary: one test binary, one module per
+//! subcommand.
+
+mod calc;
