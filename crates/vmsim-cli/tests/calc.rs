@@ -694,3 +694,107 @@ fn help_documents_the_json_keys() {
         .success()
         .stdout(predicate::str::contains("eat_ns"));
 }
+
+// ---- Geometry from a paging format -----------------------------------------------
+
+#[test]
+fn a5_from_the_sv39_format() {
+    let j = calc_json(&["--arch", "sv39"]);
+    assert_eq!(j["arch"], "sv39");
+    assert_eq!(j["address_space_bytes"], 512u64 << 30);
+    assert_eq!(j["entries"], 1u64 << 27);
+    assert_eq!(j["bytes"], 1u64 << 30);
+    assert_eq!(j["entries_per_table"], 512);
+    assert_eq!(j["levels"], 3);
+    assert_eq!(j["level_bits"], serde_json::json!([9, 9, 9]));
+    assert_eq!(j["pa_bits"], 56);
+}
+
+#[test]
+fn a12_from_the_x86_formats() {
+    let j = calc_json(&["--arch", "x86-64"]);
+    assert_eq!(j["va_bits"], 48);
+    assert_eq!(j["offset_bits"], 12);
+    assert_eq!(j["level_bits"], serde_json::json!([9, 9, 9, 9]));
+    assert_eq!(j["levels"], 4);
+    assert_eq!(j["level_detail"][0]["table_name"], "PML4");
+    let j = calc_json(&["--arch", "x86-64-5level"]);
+    assert_eq!(j["va_bits"], 57);
+    assert_eq!(j["levels"], 5);
+    let t = calc_text(&["--arch", "x86-64"]);
+    assert!(line(&t, "levels needed").contains("4 (9+9+9+9)"), "{t}");
+    assert!(t.contains("1 (root) PML4"), "{t}");
+    // x86 32-bit: 2 levels of 10 bits with 4-byte entries, 4 MiB flat table (A2).
+    let j = calc_json(&["--arch", "x86-32"]);
+    assert_eq!(j["level_bits"], serde_json::json!([10, 10]));
+    assert_eq!(j["bytes"], 4 << 20);
+}
+
+#[test]
+fn canonical_upper_half_addresses_split_by_their_low_bits() {
+    let j = calc_json(&["--arch", "x86-64", "--address", "0xffff800000001234"]);
+    assert_eq!(j["address"]["indices"], serde_json::json!([256, 0, 0, 1]));
+    assert_eq!(j["address"]["offset"], 0x234);
+    let err = calc_error(&["--arch", "x86-64", "--address", "0x0000800000001234"]);
+    assert!(err.contains("non-canonical"), "{err}");
+}
+
+#[test]
+fn arch_conflicts_with_explicit_geometry_and_unknown_names_fail() {
+    vmsim()
+        .args(["calc", "--arch", "sv39", "--va-bits", "39"])
+        .assert()
+        .failure();
+    let err = calc_error(&["--arch", "vax"]);
+    assert!(
+        err.contains("unknown architecture 'vax'") && err.contains("sv39"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a8_from_a_user_format_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a8.toml");
+    std::fs::write(
+        &path,
+        "name = \"course-12\"\nva_bits = 12\npage_size = 64\nlevel_bits = [2, 4]\n\
+         entry_bytes = 1\nvalid = 7\nframe_lo = 0\nframe_bits = 6\n",
+    )
+    .expect("write format");
+    let path = path.to_str().expect("utf-8 path");
+    let j = calc_json(&["--format", path, "--used", "0-2KiB", "--used", "3KiB-4KiB"]);
+    assert_eq!(j["arch"], "course-12");
+    assert_eq!(j["entries"], 64);
+    assert_eq!(j["leaf_table_entries"], 48);
+    let err = calc_error(&["--format", "/nonexistent/format.toml"]);
+    assert!(err.contains("--format"), "{err}");
+}
+
+#[test]
+fn eat_takes_levels_from_a_format() {
+    let j = eat_json(&[
+        "--hit-ratio",
+        "0.5",
+        "--tlb-ns",
+        "0",
+        "--mem-ns",
+        "10",
+        "--arch",
+        "x86-64",
+    ]);
+    assert_eq!(j["levels"], 4);
+    assert_eq!(j["miss_mem_accesses"], 5);
+    assert!(close(&j["eat_ns"], 0.5 * 10.0 + 0.5 * 50.0));
+    let j = eat_json(&[
+        "--hit-ratio",
+        "0.5",
+        "--tlb-ns",
+        "0",
+        "--mem-ns",
+        "10",
+        "--arch",
+        "sv39",
+    ]);
+    assert_eq!(j["miss_mem_accesses"], 4);
+}

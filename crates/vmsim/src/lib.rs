@@ -6,4 +6,6 @@
 pub mod addr;
 pub mod alloc;
 pub mod calc;
+pub mod paging;
 pub mod phys;
+pub mod units;

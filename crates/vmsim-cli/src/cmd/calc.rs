@@ -10,13 +10,16 @@ mod human;
 mod json;
 mod units;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use vmsim::addr::PageSize;
+use vmsim::addr::{PageSize, VirtAddr};
 use vmsim::calc::{
     AddressSplit, CalcError, Geometry, PageSizeComparison, SequentialScan, SparseLayout,
     UsedRegion, UsedRegions,
 };
+use vmsim::paging::{Canonical, Format};
 
 use crate::parse::{parse_range, parse_size, parse_u32_list, parse_u64};
 
@@ -29,6 +32,8 @@ refused as ambiguous).
 Examples (the course's worked examples):
   vmsim calc --va-bits 32 --page-size 4KiB --pte-size 4 --processes 1000
   vmsim calc --va-bits 39 --page-size 4KiB --pte-size 8 --pa-bits 56
+  vmsim calc --arch sv39                      (the same, from the format)
+  vmsim calc --arch x86-64 --used 0-1GiB --used 0x7fffc0000000-128TiB
   vmsim calc --va-bits 12 --page-size 64 --pte-size 1 --level-bits 2,4 \\
              --used 0-2KiB --used 3KiB-4KiB
   vmsim calc --va-bits 48 --page-size 4KiB --pte-size 8 --compare-page-size 2MiB \\
@@ -38,7 +43,7 @@ Examples (the course's worked examples):
 
 JSON keys (--json; one object). Counts and byte sizes are JSON numbers, or
 decimal strings when they exceed 2^64 - 1 (e.g. 2^64 entries).
-  arch                  format name, when --arch was given
+  arch                  format name, with --arch or --format
   va_bits, page_size, pte_size, offset_bits, vpn_bits, address_space_bytes
   entries               entries of a flat (one-level) table = 2^vpn_bits
   bytes                 bytes of that table = entries * pte_size
@@ -51,7 +56,8 @@ decimal strings when they exceed 2^64 - 1 (e.g. 2^64 entries).
                         [] for a flat table
   level_detail          per level of level_bits: level, index_bits,
                         index_shift, entries_per_table, table_bytes,
-                        entry_covers_bytes, table_covers_bytes, tables_full
+                        entry_covers_bytes, table_covers_bytes, tables_full,
+                        and with a format its table name (PML4, PD, ...)
   pa_bits, phys_bytes, pfn_bits, frames, pte_spare_bits    with a PA width
   processes, bytes_all_processes                           with --processes
   with --used:
@@ -103,14 +109,30 @@ pub enum CalcCommand {
 /// The geometry flags and the optional questions about it.
 #[derive(Debug, Args)]
 pub struct TableArgs {
+    /// Take the geometry from a built-in paging format: x86-32, x86-64
+    /// (4-level), x86-64-5level, sv32, sv39, sv48, sv57.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = ["format", "va_bits", "page_size", "pte_size", "level_bits", "pa_bits"]
+    )]
+    pub arch: Option<String>,
+    /// Take the geometry from a user-defined paging format (TOML file, as
+    /// for `vmsim explain --format`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["va_bits", "page_size", "pte_size", "level_bits", "pa_bits"]
+    )]
+    pub format: Option<PathBuf>,
     /// Width of a virtual address in bits (1-64), e.g. 39.
-    #[arg(long, value_name = "N", required = true)]
+    #[arg(long, value_name = "N", required_unless_present_any = ["arch", "format"])]
     pub va_bits: Option<u32>,
     /// Page size, a power of two, e.g. 4KiB, 2MiB, 64.
-    #[arg(long, value_name = "SIZE", required = true)]
+    #[arg(long, value_name = "SIZE", required_unless_present_any = ["arch", "format"])]
     pub page_size: Option<String>,
     /// Bytes of one page-table entry: 1, 2, 4, 8 or 16.
-    #[arg(long, value_name = "BYTES", required = true)]
+    #[arg(long, value_name = "BYTES", required_unless_present_any = ["arch", "format"])]
     pub pte_size: Option<String>,
     /// Width of a physical address in bits, for frame counts and the bits
     /// an entry has to spare, e.g. 56 for Sv39.
@@ -122,7 +144,9 @@ pub struct TableArgs {
     pub level_bits: Option<String>,
     /// A used region START-END (END exclusive) of a sparse address space,
     /// e.g. 0-2KiB; repeat for more. Counts the tables that exist per
-    /// level (with the page-fitting level split when --level-bits is not given).
+    /// level (with the page-fitting level split when --level-bits is not
+    /// given). Addresses are within [0, 2^va-bits): for x86-64's upper half
+    /// write its low 48 bits (0x800000000000-256TiB).
     #[arg(long = "used", value_name = "START-END")]
     pub used: Vec<String>,
     /// Another page size to compare the flat table with, e.g. 2MiB or 1GiB;
@@ -163,8 +187,8 @@ pub fn run(args: &CalcArgs) -> anyhow::Result<()> {
 
 /// Everything `vmsim calc` computed, ready to render.
 pub struct Report {
-    /// The format name, when the geometry came from one.
-    pub arch: Option<String>,
+    /// The paging format, when the geometry came from one.
+    pub arch: Option<Format>,
     /// The geometry, with level bits when given (flat otherwise).
     pub geometry: Geometry,
     /// When every table fits one page: index bits of a full table, levels,
@@ -176,8 +200,10 @@ pub struct Report {
     pub sparse: Option<Sparse>,
     /// One per `--compare-page-size`.
     pub compares: Vec<PageSizeComparison>,
-    /// The address as typed and its split, with `--address`.
-    pub split: Option<(String, AddressSplit)>,
+    /// The address as typed, its value, and its split, with `--address`.
+    /// The split is of the low `va_bits` bits when a sign-extended format
+    /// accepts an upper-half (canonical) address.
+    pub split: Option<(String, u64, AddressSplit)>,
     /// The element size and its scan, with `--element-size`.
     pub scan: Option<(u64, SequentialScan)>,
 }
@@ -224,11 +250,7 @@ impl Report {
         let split = args
             .address
             .as_deref()
-            .map(|text| -> anyhow::Result<_> {
-                let addr = parse_u64(text).context("--address")?;
-                let split = AddressSplit::new(&geometry, addr).context("--address")?;
-                Ok((text.to_owned(), split))
-            })
+            .map(|text| split(text, &geometry, arch.as_ref()))
             .transpose()?;
         let scan = args
             .element_size
@@ -253,6 +275,34 @@ impl Report {
     }
 }
 
+/// Splits the address `text`. A format that sign-extends addresses (x86-64,
+/// RISC-V Sv39+) accepts canonical upper-half addresses; their low
+/// `va_bits` bits are what the walk indexes with.
+fn split(
+    text: &str,
+    geometry: &Geometry,
+    format: Option<&Format>,
+) -> anyhow::Result<(String, u64, AddressSplit)> {
+    let addr = parse_u64(text).context("--address")?;
+    let mut low = addr;
+    if let Some(f) = format
+        && f.canonical() == Canonical::SignExtend
+        && f.va_bits() < 64
+    {
+        f.check_address(VirtAddr::new(addr)).map_err(|e| {
+            anyhow::anyhow!(
+                "--address {text}: {e} for {}: bits 63..{} must all copy bit {}",
+                f.name(),
+                f.va_bits(),
+                f.va_bits() - 1
+            )
+        })?;
+        low = addr & ((1u64 << f.va_bits()) - 1);
+    }
+    let split = AddressSplit::new(geometry, low).context("--address")?;
+    Ok((text.to_owned(), addr, split))
+}
+
 /// A page size from text: a size that is a power of two.
 fn page_size(text: &str) -> anyhow::Result<PageSize> {
     let bytes = parse_size(text)?;
@@ -263,8 +313,38 @@ fn page_size(text: &str) -> anyhow::Result<PageSize> {
     })
 }
 
-/// The geometry from the explicit flags, and the format name if it came from one.
-fn geometry(args: &TableArgs) -> anyhow::Result<(Geometry, Option<String>)> {
+/// The geometry of a paging format: its address widths, base page, entry
+/// size and levels.
+fn format_geometry(format: &Format) -> anyhow::Result<Geometry> {
+    let geometry = Geometry::new(
+        format.va_bits(),
+        format.page_size(),
+        format.entry_bytes(),
+        format.level_bits(),
+    )?
+    .with_pa_bits(format.pa_bits())?;
+    Ok(geometry)
+}
+
+/// The format named by `--arch` or read from `--format`, if either was given.
+fn format(args: &TableArgs) -> anyhow::Result<Option<Format>> {
+    if let Some(name) = &args.arch {
+        return Ok(Some(Format::by_name(name).context("--arch")?));
+    }
+    if let Some(path) = &args.format {
+        return Ok(Some(Format::from_toml_file(path).context("--format")?));
+    }
+    Ok(None)
+}
+
+/// The geometry from `--arch`, `--format` or the explicit flags, and the
+/// format if it came from one.
+fn geometry(args: &TableArgs) -> anyhow::Result<(Geometry, Option<Format>)> {
+    if let Some(format) = format(args)? {
+        let geometry =
+            format_geometry(&format).with_context(|| format!("format '{}'", format.name()))?;
+        return Ok((geometry, Some(format)));
+    }
     let (Some(va_bits), Some(page), Some(pte)) = (
         args.va_bits,
         args.page_size.as_deref(),

@@ -85,6 +85,17 @@ fn level_name(i: usize, levels: usize) -> String {
     }
 }
 
+/// The level name with the format's table name when there is a format:
+/// `1 (root) PML4`.
+fn level_label(r: &Report, i: usize, levels: usize) -> String {
+    match &r.arch {
+        Some(f) if f.levels().len() == levels => {
+            format!("{} {}", level_name(i, levels), f.table_name(i))
+        }
+        _ => level_name(i, levels),
+    }
+}
+
 /// Level bits as `9+9+9`.
 fn plus(bits: &[u32]) -> String {
     bits.iter()
@@ -102,7 +113,10 @@ fn bit_range(shift: u32, bits: u32) -> String {
 pub fn render(r: &Report) -> String {
     let g = &r.geometry;
     let mut out = String::new();
-    let arch = r.arch.as_ref().map_or(String::new(), |a| format!(" ({a})"));
+    let arch = r
+        .arch
+        .as_ref()
+        .map_or(String::new(), |a| format!(" ({})", a.name()));
     let _ = writeln!(
         out,
         "Page table{arch}: {}-bit virtual addresses, {} pages, {}-byte entries\n",
@@ -113,7 +127,7 @@ pub fn render(r: &Report) -> String {
     flat(&mut out, r);
     fit(&mut out, r);
     phys(&mut out, g);
-    levels(&mut out, g);
+    levels(&mut out, r);
     sparse(&mut out, r);
     compares(&mut out, r);
     split(&mut out, r);
@@ -258,7 +272,8 @@ fn phys(out: &mut String, g: &Geometry) {
     s.write(out);
 }
 
-fn levels(out: &mut String, g: &Geometry) {
+fn levels(out: &mut String, r: &Report) {
+    let g = &r.geometry;
     let levels = g.levels();
     if levels.is_empty() {
         return;
@@ -269,7 +284,7 @@ fn levels(out: &mut String, g: &Geometry) {
         .enumerate()
         .map(|(i, l)| {
             vec![
-                level_name(i, levels.len()),
+                level_label(r, i, levels.len()),
                 l.index_bits.to_string(),
                 bit_range(l.index_shift, l.index_bits),
                 group(l.entries_per_table),
@@ -328,7 +343,7 @@ fn sparse(out: &mut String, r: &Report) {
         .enumerate()
         .map(|(i, lv)| {
             vec![
-                level_name(i, l.levels.len()),
+                level_label(r, i, l.levels.len()),
                 format!("{} of {}", group(lv.tables), group(lv.tables_full)),
                 group(lv.entries),
                 group(lv.valid_entries),
@@ -449,9 +464,23 @@ fn pow(f: u128) -> String {
 }
 
 fn split(out: &mut String, r: &Report) {
-    let Some((text, sp)) = &r.split else { return };
+    let Some((text, addr, sp)) = &r.split else {
+        return;
+    };
     let g = &r.geometry;
     let mut s = Section::new(format!("Address {text}"));
+    if *addr != sp.address {
+        s.row(
+            "canonical address",
+            format!("{addr:#x}"),
+            format!(
+                "bits 63..{} copy bit {}; the table indices come from the low {} bits",
+                g.va_bits(),
+                g.va_bits() - 1,
+                g.va_bits()
+            ),
+        );
+    }
     let binary = if g.va_bits() <= 16 {
         format!(" = {:#b}", sp.address)
     } else {
@@ -483,7 +512,10 @@ fn split(out: &mut String, r: &Report) {
     let levels = g.levels();
     for (i, (index, l)) in sp.indices.iter().zip(&levels).enumerate() {
         s.row(
-            format!("level {} index", level_name(i, levels.len())),
+            match &r.arch {
+                Some(f) => f.index_name(i),
+                None => format!("level {} index", level_name(i, levels.len())),
+            },
             format!("{index} = {index:#x}"),
             format!("address bits {}", bit_range(l.index_shift, l.index_bits)),
         );

@@ -11,7 +11,7 @@ pub fn render(r: &Report) -> Value {
     let g = &r.geometry;
     let mut o = Map::new();
     if let Some(arch) = &r.arch {
-        o.insert("arch".into(), json!(arch));
+        o.insert("arch".into(), json!(arch.name()));
     }
     o.insert("va_bits".into(), json!(g.va_bits()));
     o.insert("page_size".into(), json!(g.page_size().bytes()));
@@ -40,7 +40,7 @@ pub fn render(r: &Report) -> Value {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            json!({
+            let mut v = json!({
                 "level": i + 1,
                 "index_bits": l.index_bits,
                 "index_shift": l.index_shift,
@@ -49,7 +49,11 @@ pub fn render(r: &Report) -> Value {
                 "entry_covers_bytes": n(l.entry_covers),
                 "table_covers_bytes": n(l.table_covers),
                 "tables_full": n(l.tables_full),
-            })
+            });
+            if let Some(f) = &r.arch {
+                v["table_name"] = json!(f.table_name(i));
+            }
+            v
         })
         .collect();
     o.insert("level_detail".into(), Value::Array(detail));
@@ -126,11 +130,11 @@ pub fn render(r: &Report) -> Value {
             .collect();
         o.insert("compare".into(), Value::Array(compares));
     }
-    if let Some((_, sp)) = &r.split {
+    if let Some((_, addr, sp)) = &r.split {
         o.insert(
             "address".into(),
             json!({
-                "address": sp.address,
+                "address": addr,
                 "vpn": sp.vpn,
                 "offset": sp.offset,
                 "indices": sp.indices,
