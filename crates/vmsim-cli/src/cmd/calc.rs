@@ -194,8 +194,8 @@ pub struct Report {
     /// When every table fits one page: index bits of a full table, levels,
     /// and the bits of each level (root first).
     pub fit: Result<(u32, u32, Vec<u32>), CalcError>,
-    /// Flat tables of this many processes.
-    pub processes: Option<u64>,
+    /// A number of processes and the bytes of their flat tables.
+    pub processes: Option<(u64, u128)>,
     /// The sparse layout, with `--used`.
     pub sparse: Option<Sparse>,
     /// One per `--compare-page-size`.
@@ -234,7 +234,14 @@ impl Report {
         let processes = args
             .processes
             .as_deref()
-            .map(|p| parse_u64(p).context("--processes"))
+            .map(|text| -> anyhow::Result<_> {
+                let n = parse_u64(text).context("--processes")?;
+                let total = geometry
+                    .flat_bytes()
+                    .checked_mul(u128::from(n))
+                    .with_context(|| format!("--processes {n}: the total exceeds 2^128 bytes"))?;
+                Ok((n, total))
+            })
             .transpose()?;
         let sparse = sparse(args, &geometry)?;
         let compares = args

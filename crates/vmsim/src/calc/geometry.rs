@@ -357,6 +357,7 @@ impl Geometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn page(bytes: u64) -> PageSize {
         PageSize::from_bytes(bytes).expect("test page size")
@@ -447,5 +448,30 @@ mod tests {
         assert_eq!(small.growth_factor(), Some(4));
         let g12 = Geometry::new(12, page(64), 1, vec![]).expect("valid");
         assert!(g12.compare_page_size(PageSize::SIZE_2M).is_err());
+    }
+
+    proptest! {
+        /// The page-fitting split covers the page number exactly, no level is
+        /// wider than a page of entries, and one level fewer would not do.
+        #[test]
+        fn fit_level_bits_fit(va_bits in 1u32..=64, shift in 0u32..=48, pte_log in 0u32..=4) {
+            prop_assume!(shift <= va_bits);
+            let g = Geometry::new(va_bits, PageSize::from_shift(shift).expect("page"), 1 << pte_log, vec![])
+                .expect("valid");
+            prop_assert_eq!(g.flat_bytes(), g.flat_entries() << pte_log);
+            match g.index_bits_per_page() {
+                Ok(index) => {
+                    let bits = g.fit_level_bits().expect("fits");
+                    prop_assert_eq!(bits.iter().sum::<u32>(), g.vpn_bits());
+                    prop_assert!(bits.iter().all(|&b| (1..=index).contains(&b)));
+                    let levels = g.levels_to_fit_page().expect("fits");
+                    prop_assert_eq!(levels as usize, bits.len());
+                    prop_assert!(levels == 0 || (levels - 1) * index < g.vpn_bits());
+                    let tree = g.with_level_bits(bits).expect("valid split");
+                    prop_assert!(tree.levels().iter().all(|l| l.table_bytes <= u128::from(g.page_size().bytes())));
+                }
+                Err(_) => prop_assert!(shift < pte_log + 1),
+            }
+        }
     }
 }

@@ -31,15 +31,25 @@ impl AddressSplit {
         let indices = geometry
             .levels()
             .iter()
-            .map(|l| (address >> l.index_shift) & ((1u64 << l.index_bits) - 1))
+            .map(|l| low_bits(address >> l.index_shift, l.index_bits))
             .collect();
         Ok(Self {
             address,
             // offset_bits <= 48 (a page size), so the shift is in range.
             vpn: address >> offset_bits,
-            offset: address & ((1u64 << offset_bits) - 1),
+            offset: low_bits(address, offset_bits),
             indices,
         })
+    }
+}
+
+/// The low `bits` bits of `v`; all of it when `bits` is 64 (a one-level
+/// table indexed by a whole 64-bit address).
+fn low_bits(v: u64, bits: u32) -> u64 {
+    if bits >= 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
     }
 }
 
@@ -47,6 +57,7 @@ impl AddressSplit {
 mod tests {
     use super::*;
     use crate::addr::PageSize;
+    use proptest::prelude::*;
 
     #[test]
     fn course_six_bit_address() {
@@ -72,5 +83,37 @@ mod tests {
         let g = Geometry::new(64, PageSize::SIZE_4K, 8, vec![]).expect("valid");
         let s = AddressSplit::new(&g, u64::MAX).expect("fits");
         assert_eq!(s.vpn, u64::MAX >> 12);
+    }
+
+    #[test]
+    fn one_level_of_64_bits_does_not_overflow() {
+        let g =
+            Geometry::new(64, PageSize::from_bytes(1).expect("page"), 8, vec![64]).expect("valid");
+        let s = AddressSplit::new(&g, u64::MAX).expect("fits");
+        assert_eq!(s.indices, vec![u64::MAX]);
+        assert_eq!(s.offset, 0);
+    }
+
+    proptest! {
+        /// Putting the indices and the offset back together gives the address.
+        #[test]
+        fn split_recombines(
+            bits in proptest::collection::vec(1u32..12, 1..6),
+            shift in 0u32..16,
+            raw in any::<u64>(),
+        ) {
+            let va_bits = shift + bits.iter().sum::<u32>();
+            prop_assume!(va_bits <= 64);
+            let g = Geometry::new(va_bits, PageSize::from_shift(shift).expect("page"), 8, bits.clone())
+                .expect("valid");
+            let addr = if va_bits == 64 { raw } else { raw & ((1u64 << va_bits) - 1) };
+            let s = AddressSplit::new(&g, addr).expect("fits");
+            let mut back = 0u64;
+            for (&index, &b) in s.indices.iter().zip(&bits) {
+                back = (back << b) | index;
+            }
+            prop_assert_eq!(back, s.vpn);
+            prop_assert_eq!((u128::from(s.vpn) << shift) | u128::from(s.offset), u128::from(addr));
+        }
     }
 }

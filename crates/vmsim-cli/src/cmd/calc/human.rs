@@ -174,10 +174,10 @@ fn flat(out: &mut String, r: &Report) {
             g.pte_bytes()
         ),
     );
-    if let Some(n) = r.processes {
+    if let Some((n, total)) = r.processes {
         s.row(
             format!("flat tables of {} processes", group(n.into())),
-            bytes(g.flat_bytes() * u128::from(n)),
+            bytes(total),
             format!(
                 "one table per process = {} x {}",
                 group(n.into()),

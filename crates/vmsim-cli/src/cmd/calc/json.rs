@@ -64,12 +64,9 @@ pub fn render(r: &Report) -> Value {
         o.insert("frames".into(), n(p.frames));
         o.insert("pte_spare_bits".into(), json!(p.pte_spare_bits));
     }
-    if let Some(p) = r.processes {
+    if let Some((p, total)) = r.processes {
         o.insert("processes".into(), json!(p));
-        o.insert(
-            "bytes_all_processes".into(),
-            n(g.flat_bytes() * u128::from(p)),
-        );
+        o.insert("bytes_all_processes".into(), n(total));
     }
     if let Some(sp) = &r.sparse {
         let l = &sp.layout;
