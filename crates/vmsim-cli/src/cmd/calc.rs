@@ -32,13 +32,15 @@ refused as ambiguous).
 Examples (the course's worked examples):
   vmsim calc --va-bits 32 --page-size 4KiB --pte-size 4 --processes 1000
   vmsim calc --va-bits 39 --page-size 4KiB --pte-size 8 --pa-bits 56
-  vmsim calc --arch sv39                      (the same, from the format)
+  vmsim calc --arch sv39                          # the same, from the format
   vmsim calc --arch x86-64 --used 0-1GiB --used 0x7fffc0000000-128TiB
+  vmsim calc --va-bits 32 --page-size 1KiB --pte-size 4 --level-bits 12,10
   vmsim calc --va-bits 12 --page-size 64 --pte-size 1 --level-bits 2,4 \\
              --used 0-2KiB --used 3KiB-4KiB
   vmsim calc --va-bits 48 --page-size 4KiB --pte-size 8 --compare-page-size 2MiB \\
              --compare-page-size 1GiB
   vmsim calc --va-bits 6 --page-size 16 --pte-size 1 --address 0b111010
+  vmsim calc --arch x86-64 --element-size 4       # 1024 ints per page
   vmsim calc eat --hit-ratio 0.98 --tlb-ns 1 --mem-ns 100 --levels 4
 
 JSON keys (--json; one object). Counts and byte sizes are JSON numbers, or
