@@ -6,6 +6,7 @@
 pub mod addr;
 pub mod alloc;
 pub mod calc;
+pub mod mmu;
 pub mod paging;
 pub mod phys;
 pub mod units;
