@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod calc;
 pub mod kernel;
 pub mod mmu;
 pub mod paging;
