@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 use vmsim::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
 use vmsim::alloc::{FirstFit, FrameAllocator};
+use vmsim::calc::{Geometry, SparseLayout, UsedRegion, UsedRegions};
 use vmsim::paging::{Canonical, FaultKind, Format, MapError, PteFlags, RadixTable, UserBits};
 use vmsim::phys::PhysMem;
 
