@@ -10,4 +10,5 @@ pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
+pub mod swap;
 pub mod units;

@@ -54,23 +54,10 @@ impl TlbControl for () {
     fn invalidate_asid(&mut self, _asid: Asid) {}
 }
 
-/// How a context switch treats the TLB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum SwitchMode {
-    /// Entries are tagged with ASIDs (x86 PCID, RISC-V ASID): nothing is flushed.
-    #[default]
-    Asid,
-    /// Loading the root register flushes every non-global entry (x86 without PCID).
-    Flush,
-}
-
 /// Kernel settings. Addresses left `None` are derived from the paging format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KernelConfig {
-    /// ASID tags or a flush on every context switch.
-    pub switch: SwitchMode,
     /// Top of the initial stack (exclusive).
     pub stack_top: Option<u64>,
     /// Maximum stack size in bytes (RLIMIT_STACK).
@@ -88,7 +75,6 @@ pub struct KernelConfig {
 impl Default for KernelConfig {
     fn default() -> Self {
         Self {
-            switch: SwitchMode::Asid,
             stack_top: None,
             stack_limit: 8 << 20,
             stack_guard_gap: 1 << 20,
