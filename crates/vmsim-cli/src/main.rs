@@ -24,12 +24,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Explain(cmd::explain::ExplainArgs),
+    Trace(cmd::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

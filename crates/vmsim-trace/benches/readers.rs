@@ -19,7 +19,7 @@ fn lackey_text() -> Vec<u8> {
     let mut pc = 0x0400_1000u64;
     for i in 0..RECORDS {
         match i % 5 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 writeln!(out, "I  {pc:08x},{}", 1 + i % 7).expect("vec");
                 pc += 1 + i % 7;
             }

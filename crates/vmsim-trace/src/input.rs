@@ -129,10 +129,10 @@ impl Read for ZstdPipe {
             let Some(full) = &self.full else { return Ok(0) };
             // Hand the drained buffer back for reuse before waiting for the next one.
             let drained = std::mem::take(&mut self.current);
-            if drained.capacity() > 0 {
-                if let Some(empty) = &self.empty {
-                    let _ = empty.send(drained);
-                }
+            if drained.capacity() > 0
+                && let Some(empty) = &self.empty
+            {
+                let _ = empty.send(drained);
             }
             self.pos = 0;
             match full.recv() {
@@ -265,6 +265,12 @@ pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceEr
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0)).map_err(io_err)?;
     let zstd = got.len() == 4 && magic == ZSTD_MAGIC;
+    if !got.is_empty() && got.len() < 4 && ZSTD_MAGIC.starts_with(&got) {
+        return Err(TraceError::Truncated {
+            path: path.to_path_buf(),
+            what: "the file ends inside the zstd magic".to_owned(),
+        });
+    }
     let mut input = if !zstd {
         Input::Plain(BufReader::with_capacity(CHUNK, file))
     } else if threaded {
@@ -282,6 +288,12 @@ pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceEr
     } else {
         Format::Lackey
     };
+    if !head.is_empty() && head.len() < VMT_MAGIC.len() && VMT_MAGIC.starts_with(&head) {
+        return Err(TraceError::Truncated {
+            path: path.to_path_buf(),
+            what: "the file ends inside the .vmt magic".to_owned(),
+        });
+    }
     Ok((
         Input::Peeked(Box::new(Peeked {
             head,
