@@ -184,3 +184,50 @@ fn record_without_valgrind_is_a_clear_error() {
         .stderr(predicate::str::contains("is valgrind installed"));
     assert!(!out.exists());
 }
+
+#[test]
+fn record_writes_one_trace_per_forked_process() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("note: valgrind is not installed; skipping the fork record test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sh.lackey.zst");
+    // The shell forks a child for the first /bin/true; valgrind follows the fork.
+    let output = vmsim()
+        .args([
+            "trace",
+            "record",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "/bin/true; /bin/true; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("forked child"), "{stdout}");
+    assert!(stdout.contains("exited with exit status: 3"), "{stdout}");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    assert!(names.contains(&"sh.lackey.zst".to_owned()));
+    for name in &names {
+        assert!(
+            name.starts_with("sh.") && name.ends_with(".lackey.zst"),
+            "{names:?}"
+        );
+        let v = stats_json(dir.path().join(name).to_str().unwrap());
+        assert!(v["refs"].as_u64().unwrap() > 0, "{name}");
+    }
+}

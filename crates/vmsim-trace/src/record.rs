@@ -92,10 +92,6 @@ fn compress(raw: &Path, dest: &Path) -> Result<(), TraceError> {
         path: dest.to_path_buf(),
         source,
     };
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let mut input = BufReader::with_capacity(
         1 << 20,
         File::open(raw).map_err(|source| TraceError::Io {
@@ -103,11 +99,7 @@ fn compress(raw: &Path, dest: &Path) -> Result<(), TraceError> {
             source,
         })?,
     );
-    let tmp = tempfile::Builder::new()
-        .prefix(".vmsim-")
-        .suffix(".zst.tmp")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let tmp = crate::output::temp_next_to(dest).map_err(write_err)?;
     let mut enc = zstd::stream::write::Encoder::new(BufWriter::new(tmp.as_file()), ZSTD_LEVEL)
         .map_err(write_err)?;
     io::copy(&mut input, &mut enc).map_err(write_err)?;
@@ -115,8 +107,7 @@ fn compress(raw: &Path, dest: &Path) -> Result<(), TraceError> {
     buffered
         .into_inner()
         .map_err(|e| write_err(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(dest).map_err(|e| write_err(e.error))?;
+    crate::output::commit(tmp, dest).map_err(write_err)?;
     Ok(())
 }
 

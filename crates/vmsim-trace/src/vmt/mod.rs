@@ -30,15 +30,7 @@ pub fn convert<S: TraceSource>(source: &mut S, out: &Path) -> Result<u64, TraceE
         path: out.to_path_buf(),
         source,
     };
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".vmsim-")
-        .suffix(".vmt.tmp")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let tmp = crate::output::temp_next_to(out).map_err(write_err)?;
     let mut writer =
         VmtWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file())).map_err(write_err)?;
     let mut batch: Vec<Access> = Vec::with_capacity(BATCH);
@@ -47,8 +39,7 @@ pub fn convert<S: TraceSource>(source: &mut S, out: &Path) -> Result<u64, TraceE
     }
     let (buffered, records) = writer.finish().map_err(write_err)?;
     drop(buffered);
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(out).map_err(|e| write_err(e.error))?;
+    crate::output::commit(tmp, out).map_err(write_err)?;
     Ok(records)
 }
 
@@ -82,6 +73,40 @@ mod tests {
                 kind: AccessKind::from_code(i as u8),
             })
             .collect()
+    }
+
+    /// The worked example of `docs/vmt-format.md`, byte for byte.
+    #[test]
+    fn spec_example_bytes() {
+        let recs = [
+            Access {
+                va: 0x40_1000,
+                pid: 1,
+                size: 3,
+                kind: AccessKind::Instr,
+            },
+            Access {
+                va: 0x1f_ff00_0768,
+                pid: 1,
+                size: 8,
+                kind: AccessKind::Load,
+            },
+        ];
+        let bytes = encode(&recs);
+        let payload = [
+            0x1c, 0x01, 0x80, 0xc0, 0x80, 0x04, 0x41, 0xd0, 0x9d, 0x80, 0xf0, 0xff, 0x07,
+        ];
+        let mut want = vec![
+            0x89, 0x56, 0x4d, 0x54, 0x0d, 0x0a, 0x1a, 0x0a, 1, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        want.extend_from_slice(&[2, 0, 0, 0, 13, 0, 0, 0]);
+        want.extend_from_slice(&format::block_crc(2, &payload).to_le_bytes());
+        want.extend_from_slice(&payload);
+        want.extend_from_slice(&[0, 0, 0, 0, 8, 0, 0, 0]);
+        want.extend_from_slice(&format::block_crc(0, &2u64.to_le_bytes()).to_le_bytes());
+        want.extend_from_slice(&2u64.to_le_bytes());
+        assert_eq!(bytes, want);
+        assert_eq!(encode(&[]).len(), 36);
     }
 
     #[test]

@@ -149,13 +149,14 @@ impl<R: Read> VmtReader<R> {
 
     fn read_err(&mut self, e: io::Error, what: impl FnOnce() -> String) -> TraceError {
         self.done = true;
-        match TraceError::from_read(self.path.clone(), e, self.zstd) {
-            TraceError::Truncated { path, what: w } if !self.zstd => {
-                let _ = w;
-                TraceError::Truncated { path, what: what() }
-            }
-            other => other,
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            // Whether the zstd frame or the .vmt inside it was cut, the data ends here.
+            return TraceError::Truncated {
+                path: self.path.clone(),
+                what: what(),
+            };
         }
+        TraceError::from_read(self.path.clone(), e, self.zstd)
     }
 }
 
@@ -238,7 +239,9 @@ impl<R: Read> TraceSource for VmtReader<R> {
                     Ok(0)
                 }
                 Ok(true) => Err(self.invalid("data after the end block".to_owned())),
-                Err(e) => Err(self.read_err(e, String::new)),
+                Err(e) => Err(self.read_err(e, || {
+                    "the stream is cut short after the end block".to_owned()
+                })),
             };
         }
         if let Err(what) = decode_block(&self.payload, count, out) {
