@@ -13,8 +13,8 @@ use crate::lackey::LackeyReader;
 use crate::synth::SynthSource;
 use crate::vmt::VmtReader;
 
-/// The number of accesses a text or synthetic source puts in one batch.
-/// (`.vmt` hands out one block per batch, at most [`crate::vmt::format::MAX_BLOCK_RECORDS`].)
+/// The most accesses any source in this crate puts in one batch (24 bytes
+/// each: a batch is 96 KiB, small enough to stay in a core's L2 cache).
 pub const BATCH: usize = 4096;
 
 /// A stream of memory references, handed out in batches so the consumer's

@@ -103,3 +103,72 @@ fn zstd_garbage_is_an_error_not_a_panic() {
     let p = write(&dir, "junk.zst", &bytes);
     assert!(open_path(&p).and_then(|mut s| stats(&mut s)).is_err());
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+    use vmsim_trace::lackey::LackeyReader;
+    use vmsim_trace::vmt::{VmtReader, VmtWriter};
+    use vmsim_trace::{Access, AccessKind};
+
+    use crate::collect;
+
+    /// Bytes that look like lackey lines, with random damage.
+    fn lackeyish() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                Just(b"I  0401ab70,3\n".to_vec()),
+                Just(b" L 1fff000768,8\n".to_vec()),
+                Just(b" M 04032e58,8\n".to_vec()),
+                Just(b"==12== banner\n".to_vec()),
+                prop::collection::vec(
+                    prop_oneof![Just(b' '), Just(b'I'), Just(b','), Just(b'\n'), any::<u8>()],
+                    0..40
+                ),
+            ],
+            0..50,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn lackey_reader_returns_ok_or_error(bytes in lackeyish()) {
+            let _ = collect(&mut LackeyReader::new(bytes.as_slice(), "fuzz", false));
+        }
+
+        #[test]
+        fn vmt_reader_returns_ok_or_error(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+                                          cut in any::<prop::sample::Index>()) {
+            let recs: Vec<Access> = (0..500u64)
+                .map(|i| Access { va: i * 4099, pid: (i / 200) as u32, size: 1 + (i % 40) as u32, kind: AccessKind::from_code(i as u8) })
+                .collect();
+            let mut w = VmtWriter::new(Vec::new()).unwrap();
+            w.push_all(&recs).unwrap();
+            let (mut bytes, _) = w.finish().unwrap();
+            for (at, x) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] ^= x;
+            }
+            let end = cut.index(bytes.len() + 1);
+            if let Ok(mut r) = VmtReader::new(&bytes[..end], "fuzz.vmt", false) {
+                let _ = collect(&mut r);
+            }
+        }
+
+        /// Random payloads with a valid checksum reach the record decoder itself.
+        #[test]
+        fn vmt_decoder_rejects_garbage_with_valid_crc(count in 0u32..5000, payload in prop::collection::vec(any::<u8>(), 0..9000)) {
+            let mut bytes = b"\x89VMT\r\n\x1a\n\x01\0\0\0\0\0\0\0".to_vec();
+            let len = payload.len() as u32;
+            bytes.extend_from_slice(&count.to_le_bytes());
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(&vmsim_trace::vmt::format::block_crc(count, &payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+            let mut r = VmtReader::new(bytes.as_slice(), "fuzz.vmt", false).unwrap();
+            // No end block follows, so this can never succeed.
+            prop_assert!(collect(&mut r).is_err());
+        }
+    }
+}

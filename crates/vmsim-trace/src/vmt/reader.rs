@@ -1,4 +1,6 @@
-//! Streaming `.vmt` decoder: one block per batch, checked before it is used.
+//! Streaming `.vmt` decoder: a block is loaded and its checksum verified
+//! before any of its records is handed out, then decoded [`BATCH`] records at
+//! a time (so a batch stays cache-sized for the consumer).
 //!
 //! Owns decoding and validation (header, lengths, CRC-32C, record counts,
 //! end block). Every failure is a [`TraceError`], never a panic.
@@ -8,23 +10,35 @@ use std::path::PathBuf;
 
 use crate::access::{Access, AccessKind};
 use crate::error::TraceError;
-use crate::source::TraceSource;
+use crate::source::{BATCH, TraceSource};
 use crate::vmt::format::{
     BLOCK_HEADER_BYTES, END_PAYLOAD_BYTES, FILE_HEADER_BYTES, MAGIC, MAX_BLOCK_PAYLOAD,
     MAX_BLOCK_RECORDS, MIN_RECORD_BYTES, TAG_PID, TAG_SIZE_SHIFT, VERSION, block_crc, get_varint,
     unzigzag,
 };
 
-/// Reads `.vmt` from `R` in batches (one block each).
+/// Reads `.vmt` from `R` in batches of at most [`BATCH`] accesses.
 #[derive(Debug)]
 pub struct VmtReader<R> {
     input: R,
     path: PathBuf,
     zstd: bool,
     payload: Vec<u8>,
+    cursor: Cursor,
+    /// Blocks loaded so far (the index of the next block).
     block: u64,
+    /// Records in the blocks loaded so far.
     records: u64,
     done: bool,
+}
+
+/// Decoding position inside the verified payload of the current block.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    pos: usize,
+    remaining: u32,
+    prev: [u64; 2],
+    pid: u32,
 }
 
 /// Fills `buf` completely. `Ok(false)` if the stream ended before the first
@@ -43,14 +57,16 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Decodes `count` records from `p` into `out`. On failure, says what is wrong.
+/// Decodes the next `n` records of the block from `p` at `c` into `out`.
+/// When the block's last record is decoded, checks that the payload is used
+/// up exactly. On failure, says what is wrong.
 #[inline]
-fn decode_block(p: &[u8], count: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
-    out.reserve(count as usize);
-    let mut i = 0usize;
-    let mut prev = [0u64; 2];
-    let mut pid = 0u32;
-    for _ in 0..count {
+fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
+    out.reserve(n as usize);
+    let mut i = c.pos;
+    let mut prev = c.prev;
+    let mut pid = c.pid;
+    for _ in 0..n {
         let Some(&tag) = p.get(i) else {
             return Err("the payload ends before the record count is reached");
         };
@@ -78,7 +94,13 @@ fn decode_block(p: &[u8], count: u32, out: &mut Vec<Access>) -> Result<(), &'sta
             kind,
         });
     }
-    if i != p.len() {
+    *c = Cursor {
+        pos: i,
+        remaining: c.remaining - n,
+        prev,
+        pid,
+    };
+    if c.remaining == 0 && i != p.len() {
         return Err("bytes left in the payload after the last record");
     }
     Ok(())
@@ -127,13 +149,14 @@ impl<R: Read> VmtReader<R> {
             path,
             zstd,
             payload: Vec::new(),
+            cursor: Cursor::default(),
             block: 0,
             records: 0,
             done: false,
         })
     }
 
-    /// Records handed out so far.
+    /// Records in the blocks read so far (all of the trace once it has ended).
     #[must_use]
     pub fn records(&self) -> u64 {
         self.records
@@ -160,12 +183,10 @@ impl<R: Read> VmtReader<R> {
     }
 }
 
-impl<R: Read> TraceSource for VmtReader<R> {
-    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
-        out.clear();
-        if self.done {
-            return Ok(0);
-        }
+impl<R: Read> VmtReader<R> {
+    /// Loads and verifies the next block into `payload` and resets the
+    /// cursor. `Ok(false)` after a valid end block (the trace is over).
+    fn load_block(&mut self) -> Result<bool, TraceError> {
         let block = self.block;
         let mut header = [0u8; BLOCK_HEADER_BYTES];
         match fill(&mut self.input, &mut header) {
@@ -236,7 +257,7 @@ impl<R: Read> TraceSource for VmtReader<R> {
             return match fill(&mut self.input, &mut extra) {
                 Ok(false) => {
                     self.done = true;
-                    Ok(0)
+                    Ok(false)
                 }
                 Ok(true) => Err(self.invalid("data after the end block".to_owned())),
                 Err(e) => Err(self.read_err(e, || {
@@ -244,11 +265,30 @@ impl<R: Read> TraceSource for VmtReader<R> {
                 })),
             };
         }
-        if let Err(what) = decode_block(&self.payload, count, out) {
+        self.records += u64::from(count);
+        self.cursor = Cursor {
+            remaining: count,
+            ..Cursor::default()
+        };
+        Ok(true)
+    }
+}
+
+impl<R: Read> TraceSource for VmtReader<R> {
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
+        if self.done {
+            return Ok(0);
+        }
+        if self.cursor.remaining == 0 && !self.load_block()? {
+            return Ok(0);
+        }
+        let n = self.cursor.remaining.min(BATCH as u32);
+        if let Err(what) = decode(&self.payload, &mut self.cursor, n, out) {
             out.clear();
+            let block = self.block - 1;
             return Err(self.invalid(format!("block {block}: {what}")));
         }
-        self.records += u64::from(count);
         Ok(out.len())
     }
 }
