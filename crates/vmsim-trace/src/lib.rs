@@ -27,6 +27,7 @@ pub mod lackey;
 mod output;
 pub mod record;
 pub mod rng;
+pub mod scenario;
 pub mod source;
 pub mod stats;
 pub mod synth;

@@ -26,7 +26,7 @@
 //! 1000), `0x` hex and `_` separators. Unknown keys are errors that list the
 //! accepted ones.
 
-mod number;
+pub mod number;
 
 use crate::access::{Access, AccessKind};
 use crate::error::TraceError;
