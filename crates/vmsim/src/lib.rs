@@ -6,6 +6,7 @@
 pub mod addr;
 pub mod alloc;
 pub mod calc;
+pub mod config;
 pub mod kernel;
 pub mod mmu;
 pub mod paging;
