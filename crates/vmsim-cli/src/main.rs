@@ -23,13 +23,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Trace(cmd::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,5 +5,11 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod calc;
+pub mod config;
+pub mod kernel;
 pub mod mmu;
+pub mod paging;
 pub mod phys;
+pub mod swap;
+pub mod units;

@@ -1,3 +1,5 @@
 //! One module per subcommand: its clap arguments and its `run` function.
 
+pub mod calc;
 pub mod explain;
+pub mod trace;

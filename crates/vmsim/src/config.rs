@@ -1,0 +1,478 @@
+//! The whole machine and kernel configuration, named presets, and how a
+//! user's TOML file and `--set key=value` overrides are layered on a preset.
+//!
+//! A config is composed as a TOML table: the preset's table, then the
+//! user's file merged over it (tables merge key by key, other values
+//! replace), then each override. Only then is it deserialized, with unknown
+//! keys rejected, and validated; every error names the key.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::addr::PageSize;
+use crate::kernel::KernelConfig;
+use crate::mmu::TlbConfig;
+use crate::paging::Format;
+use crate::units::parse_size;
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// No preset has this name.
+    #[error("unknown preset '{0}' (expected one of: {names})", names = PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))]
+    UnknownPreset(String),
+    /// The TOML does not parse or does not fit the config's shape.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// Where the text came from (a file, `--set`, a preset).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("config key `{key}`: {message}")]
+    Invalid {
+        /// The dotted key.
+        key: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Whether the hardware or the OS sets accessed and dirty bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdMode {
+    /// Follow the architecture: hardware updates on x86, Svade faults on RISC-V.
+    #[default]
+    Auto,
+    /// The MMU sets A on a walk and D on the first write (x86, RISC-V Svadu).
+    Hardware,
+    /// The MMU faults when A or D would need setting; the kernel sets them (RISC-V Svade).
+    Svade,
+}
+
+/// The paging format and the size of data pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingConfig {
+    /// A built-in format name (`x86-64`, `sv39`, ...).
+    pub arch: String,
+    /// A user-defined format file instead of `arch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_file: Option<PathBuf>,
+    /// The size of data pages the kernel maps: the format's base page, or
+    /// one of its superpage sizes (e.g. `2MiB` on x86-64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<String>,
+    /// Who sets accessed and dirty bits.
+    #[serde(default)]
+    pub ad_bits: AdMode,
+}
+
+/// Physical memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Physical memory in frames of the format's base page size.
+    pub frames: u64,
+    /// Cycles of one memory reference (for the effective access time).
+    pub latency: u32,
+}
+
+/// Run settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of every random choice not seeded elsewhere.
+    pub seed: u64,
+    /// Check the kernel's invariants at every context switch and at the end (slow).
+    pub check: bool,
+    /// References per time slice when several processes run.
+    pub quantum: u64,
+    /// Samples taken for the timeline (faults and TLB misses over time).
+    pub timeline_points: u32,
+}
+
+/// The whole configuration of a simulated machine and its kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The paging format.
+    pub paging: PagingConfig,
+    /// Physical memory.
+    pub memory: MemoryConfig,
+    /// The TLB hierarchy and page-walk caches.
+    pub tlb: TlbConfig,
+    /// The kernel.
+    pub kernel: KernelConfig,
+    /// The run.
+    pub run: RunConfig,
+}
+
+/// A named preset.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    /// The name (`--preset NAME`).
+    pub name: &'static str,
+    /// What it models.
+    pub summary: &'static str,
+    arch: &'static str,
+    tlb: &'static str,
+    frames: u64,
+}
+
+/// Every preset; the first is the default.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "x86-64",
+        summary: "x86-64 4-level paging, Skylake-like TLBs with PCIDs and walk caches, 1 GiB of memory",
+        arch: "x86-64",
+        tlb: "x86-64",
+        frames: 1 << 18,
+    },
+    Preset {
+        name: "core-i7",
+        summary: "x86-64 4-level paging with the course notes' Core i7 TLBs (64 D + 128 I, 512 L2), 1 GiB",
+        arch: "x86-64",
+        tlb: "core-i7",
+        frames: 1 << 18,
+    },
+    Preset {
+        name: "riscv-sv39",
+        summary: "RISC-V Sv39 with SiFive-U74-like TLBs, Svade accessed/dirty faults, 1 GiB",
+        arch: "sv39",
+        tlb: "riscv-sv39",
+        frames: 1 << 18,
+    },
+    Preset {
+        name: "classroom",
+        summary: "x86 32-bit two-level paging, one 16-entry fully associative TLB, 4 MiB of memory (1024 frames)",
+        arch: "x86-32",
+        tlb: "classroom",
+        frames: 1 << 10,
+    },
+];
+
+/// The default preset's name.
+pub const DEFAULT_PRESET: &str = "x86-64";
+
+impl Preset {
+    /// The preset as a config.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let tlb = TlbConfig::preset(self.tlb).map_err(|e| invalid("tlb", e.to_string()))?;
+        Ok(Config {
+            paging: PagingConfig {
+                arch: self.arch.to_string(),
+                format_file: None,
+                page_size: None,
+                ad_bits: AdMode::Auto,
+            },
+            memory: MemoryConfig {
+                frames: self.frames,
+                latency: 100,
+            },
+            tlb,
+            kernel: KernelConfig::default(),
+            run: RunConfig {
+                seed: 1,
+                check: false,
+                quantum: 10_000,
+                timeline_points: 200,
+            },
+        })
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Builds a config: a preset (the default if `None`), a TOML file's text
+/// over it, then `key=value` overrides.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    table: toml::Table,
+}
+
+impl ConfigBuilder {
+    /// Starts from a preset.
+    pub fn preset(name: Option<&str>) -> Result<Self, ConfigError> {
+        let name = name.unwrap_or(DEFAULT_PRESET);
+        let preset = PRESETS
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))?;
+        let table = toml::Table::try_from(preset.config()?).map_err(|e| ConfigError::Parse {
+            origin: format!("preset {name}"),
+            message: e.to_string(),
+        })?;
+        Ok(Self { table })
+    }
+
+    /// Merges a TOML file's text over the current table (a file may also
+    /// name a `preset` to start from, which must come first).
+    pub fn file(mut self, text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut over: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        if let Some(p) = over.remove("preset") {
+            let name = p
+                .as_str()
+                .ok_or_else(|| invalid("preset", "expected a preset name"))?;
+            self = Self::preset(Some(name))?;
+        }
+        merge(&mut self.table, over);
+        Ok(self)
+    }
+
+    /// Applies `key.path=value`; the value is read as TOML (number, bool,
+    /// string, array), or taken as a string if it is not TOML.
+    pub fn set(mut self, assignment: &str) -> Result<Self, ConfigError> {
+        let (key, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Parse {
+                origin: format!("--set {assignment}"),
+                message: "expected KEY=VALUE, e.g. memory.frames=256".into(),
+            })?;
+        let key = key.trim();
+        let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
+        {
+            Ok(mut t) => t
+                .remove("v")
+                .unwrap_or(toml::Value::String(raw.trim().to_string())),
+            Err(_) => toml::Value::String(raw.trim().to_string()),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(invalid(key, "empty part in the key"));
+        }
+        let mut at = &mut self.table;
+        for p in &parts[..parts.len() - 1] {
+            let entry = at
+                .entry((*p).to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = match entry {
+                toml::Value::Table(t) => t,
+                _ => return Err(invalid(key, format!("`{p}` is a value, not a section"))),
+            };
+        }
+        // Sizes written with units (2MiB) stay strings; numbers where a
+        // string is expected (page_size = 4096) become strings too.
+        at.insert(parts[parts.len() - 1].to_string(), value);
+        Ok(self)
+    }
+
+    /// Deserializes and validates.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let mut table = self.table;
+        if let Some(toml::Value::Table(p)) = table.get_mut("paging")
+            && let Some(v @ toml::Value::Integer(_)) = p.get_mut("page_size")
+        {
+            *v = toml::Value::String(v.to_string());
+        }
+        let cfg: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+                origin: "config".into(),
+                message: e.to_string().trim().replace('\n', " "),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    /// The paging format this config names.
+    pub fn format(&self) -> Result<Format, ConfigError> {
+        match &self.paging.format_file {
+            Some(path) => Format::from_toml_file(path)
+                .map_err(|e| invalid("paging.format_file", e.to_string())),
+            None => Format::by_name(&self.paging.arch)
+                .map_err(|e| invalid("paging.arch", e.to_string())),
+        }
+    }
+
+    /// The data page size.
+    pub fn page_size(&self) -> Result<PageSize, ConfigError> {
+        let fmt = self.format()?;
+        let Some(text) = &self.paging.page_size else {
+            return Ok(fmt.page_size());
+        };
+        let bytes = parse_size(text).map_err(|e| invalid("paging.page_size", e.to_string()))?;
+        let size = PageSize::from_bytes(bytes)
+            .map_err(|_| invalid("paging.page_size", format!("{bytes} is not a power of two")))?;
+        if fmt.level_for_size(size).is_none() {
+            let sizes: Vec<String> = fmt.page_sizes().iter().map(ToString::to_string).collect();
+            return Err(invalid(
+                "paging.page_size",
+                format!(
+                    "{} has no {size} pages (it has {})",
+                    fmt.name(),
+                    sizes.join(", ")
+                ),
+            ));
+        }
+        Ok(size)
+    }
+
+    /// Whether the MMU sets A/D bits itself (else Svade faults).
+    pub fn hardware_ad(&self) -> Result<bool, ConfigError> {
+        Ok(match self.paging.ad_bits {
+            AdMode::Hardware => true,
+            AdMode::Svade => false,
+            AdMode::Auto => !matches!(self.format()?.encoding(), crate::paging::Encoding::RiscV),
+        })
+    }
+
+    /// Checks values that deserialize but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fmt = self.format()?;
+        let page = self.page_size()?;
+        let frame = fmt.page_size();
+        let frames_per_page = page.bytes() / frame.bytes();
+        if self.memory.frames < 16 * frames_per_page {
+            return Err(invalid(
+                "memory.frames",
+                format!(
+                    "{} frames is too small: at least 16 pages of {page} ({} frames) are needed",
+                    self.memory.frames,
+                    16 * frames_per_page
+                ),
+            ));
+        }
+        let bytes = self.memory.frames.checked_mul(frame.bytes());
+        if bytes.is_none_or(|b| b > crate::phys::MAX_MEM_BYTES) {
+            return Err(invalid(
+                "memory.frames",
+                "more than 16 TiB of memory is not supported",
+            ));
+        }
+        if fmt.pa_bits() < 64 && bytes.is_some_and(|b| b > 1u64 << fmt.pa_bits()) {
+            return Err(invalid(
+                "memory.frames",
+                format!(
+                    "{} addresses only 2^{} bytes of physical memory",
+                    fmt.name(),
+                    fmt.pa_bits()
+                ),
+            ));
+        }
+        if self.run.quantum == 0 {
+            return Err(invalid(
+                "run.quantum",
+                "a time slice needs at least one reference",
+            ));
+        }
+        if self.memory.latency == 0 {
+            return Err(invalid(
+                "memory.latency",
+                "a memory reference takes at least one cycle",
+            ));
+        }
+        let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
+        crate::mmu::Tlb::new(&self.tlb, &shifts).map_err(|e| invalid("tlb", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The config as TOML text (what `vmsim presets` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_builds_and_round_trips() {
+        for p in PRESETS {
+            let cfg = ConfigBuilder::preset(Some(p.name))
+                .and_then(ConfigBuilder::build)
+                .expect(p.name);
+            let text = cfg.to_toml();
+            let back = ConfigBuilder::preset(Some(p.name))
+                .and_then(|b| b.file(&text, "round trip"))
+                .and_then(ConfigBuilder::build)
+                .expect("round trip");
+            assert_eq!(back, cfg, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn overrides_apply_and_bad_ones_name_the_key() {
+        let cfg = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("paging.page_size=2MiB"))
+            .and_then(|b| b.set("memory.frames=8192"))
+            .and_then(ConfigBuilder::build)
+            .expect("valid");
+        assert_eq!(cfg.page_size(), Ok(PageSize::SIZE_2M));
+        assert_eq!(cfg.memory.frames, 8192);
+        let e = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("memory.framez=1"))
+            .and_then(ConfigBuilder::build);
+        assert!(
+            matches!(&e, Err(ConfigError::Parse { message, .. }) if message.contains("framez")),
+            "{e:?}"
+        );
+        let e = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("paging.page_size=3KiB"))
+            .and_then(ConfigBuilder::build);
+        assert!(
+            matches!(&e, Err(ConfigError::Invalid { key, .. }) if key == "paging.page_size"),
+            "{e:?}"
+        );
+        let e = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("memory.frames=3"))
+            .and_then(ConfigBuilder::build);
+        assert!(
+            matches!(&e, Err(ConfigError::Invalid { key, .. }) if key == "memory.frames"),
+            "{e:?}"
+        );
+        assert!(matches!(
+            ConfigBuilder::preset(Some("vax")),
+            Err(ConfigError::UnknownPreset(_))
+        ));
+        let cfg = ConfigBuilder::preset(Some("riscv-sv39"))
+            .and_then(ConfigBuilder::build)
+            .expect("valid");
+        assert_eq!(
+            cfg.hardware_ad(),
+            Ok(false),
+            "RISC-V follows Svade by default"
+        );
+    }
+
+    #[test]
+    fn files_merge_over_the_preset() {
+        let cfg = ConfigBuilder::preset(None)
+            .and_then(|b| {
+                b.file(
+                    "preset = \"classroom\"\n[memory]\nframes = 2048\n",
+                    "f.toml",
+                )
+            })
+            .and_then(ConfigBuilder::build)
+            .expect("valid");
+        assert_eq!(cfg.paging.arch, "x86-32");
+        assert_eq!(cfg.memory.frames, 2048);
+        assert_eq!(cfg.memory.latency, 100, "kept from the preset");
+    }
+}

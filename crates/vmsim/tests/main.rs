@@ -1,0 +1,5 @@
+//! Integration tests of the engine, one module per topic.
+
+mod alloc;
+mod kernel;
+mod paging;
