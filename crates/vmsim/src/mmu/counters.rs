@@ -242,6 +242,8 @@ pub struct FaultCounters {
     pub reserved_bits: u64,
     /// A superpage entry whose frame is not aligned to its size.
     pub misaligned_superpage: u64,
+    /// An entry pointing outside physical memory.
+    pub table_outside_memory: u64,
     /// RISC-V Svade: the accessed or dirty bit would have to be set, so the
     /// hardware faults and leaves it to the OS.
     pub accessed_dirty: u64,
@@ -256,6 +258,7 @@ impl FaultCounters {
             + self.non_canonical
             + self.reserved_bits
             + self.misaligned_superpage
+            + self.table_outside_memory
             + self.accessed_dirty
     }
 }

@@ -213,12 +213,16 @@ impl TlbEntry {
         self.frame
     }
 
-    /// Whether the entry translates `vpn` (in units of its granule) for `asid`.
+    /// Whether the entry is a granule of `1 << shift` bytes translating page
+    /// `vpn` (in those units) for `asid`. The size matters: in an array
+    /// holding several sizes, page 0 of 4 KiB and page 0 of 1 GiB are
+    /// different pages.
     #[inline(always)]
     #[must_use]
-    pub fn matches(&self, vpn: u64, asid: Asid) -> bool {
+    pub fn matches(&self, vpn: u64, shift: u32, asid: Asid) -> bool {
         // One compare per field, combined without short-circuit branches.
         (self.vpn == vpn)
+            & (u32::from(self.granule_shift) == shift)
             & (self.flags & VALID != 0)
             & ((self.asid == asid) | (self.flags & GLOBAL != 0))
     }
@@ -324,10 +328,14 @@ mod tests {
         );
         assert_eq!(e.translate(VirtAddr::new(0x1234_5678)), pa(0x9678));
         assert_eq!(e.vpn(), 0x12345);
-        assert!(e.matches(0x12345, Asid::new(1)));
-        assert!(!e.matches(0x12345, Asid::new(2)));
-        assert!(e.with_global(true).matches(0x12345, Asid::new(2)));
-        assert!(!TlbEntry::default().matches(0, Asid::new(0)));
+        assert!(e.matches(0x12345, 12, Asid::new(1)));
+        assert!(!e.matches(0x12345, 12, Asid::new(2)));
+        assert!(
+            !e.matches(0x12345, 21, Asid::new(1)),
+            "same number, other size"
+        );
+        assert!(e.with_global(true).matches(0x12345, 12, Asid::new(2)));
+        assert!(!TlbEntry::default().matches(0, 0, Asid::new(0)));
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl TlbArray {
             let base = set * self.ways;
             let tags = &self.tags[base..base + self.ways];
             for (way, &tag) in tags.iter().enumerate() {
-                if tag == vpn && self.slots[base + way].matches(vpn, asid) {
+                if tag == vpn && self.slots[base + way].matches(vpn, u32::from(shift), asid) {
                     self.victims.touch(set, way);
                     return Some(base + way);
                 }
@@ -324,6 +324,20 @@ mod tests {
         assert!(a.lookup(Asid::new(1), VirtAddr::new(8 << 12)).is_none());
         assert_eq!(a.granule_for(PageSize::SIZE_1G), Some(PageSize::SIZE_2M));
         assert_eq!(a.granule_for(PageSize::from_bytes(1024).expect("1K")), None);
+    }
+
+    #[test]
+    fn a_page_number_of_one_size_does_not_match_another_size() {
+        // Regression: the 4 KiB page 0 once matched the 1 GiB probe of page 0.
+        let mut a = array(
+            16,
+            16,
+            Replacement::Lru,
+            &[PageSize::SIZE_4K, PageSize::SIZE_1G],
+        );
+        a.insert(entry(1, 0, PageSize::SIZE_4K));
+        assert!(a.lookup(Asid::new(1), VirtAddr::new(0x40_1000)).is_none());
+        assert!(a.lookup(Asid::new(1), VirtAddr::new(0x123)).is_some());
     }
 
     #[test]
