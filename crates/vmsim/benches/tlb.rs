@@ -7,8 +7,13 @@
 //!   another page than the one before. Target: at least 150M per second on
 //!   one core.
 //! - `tlb/miss-fill/<preset>`: a stream of new pages, each a miss at every
-//!   level followed by a fill (the TLB's share of a walk; the page-table
-//!   walk itself is measured with the MMU).
+//!   level followed by a fill (the TLB's share of a walk).
+//! - `mmu/hit/<preset>`: [`Mmu::translate`] of the A13 scan over resident
+//!   pages: TLB hit, permission check, physical address.
+//! - `mmu/walk/<preset>`: [`Mmu::translate`] where every access is on a
+//!   page the TLBs no longer hold (a cyclic sweep over 64 Ki pages, 256 MiB):
+//!   a full walk of the x86-64 4-level table in simulated memory, through
+//!   the page-walk caches when the preset has them.
 //!
 //! Time is this thread's CPU time ([`CpuTime`], from
 //! `/proc/thread-self/schedstat`), not wall time: on a shared machine the
@@ -23,8 +28,14 @@ use std::time::Instant;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use vmsim::addr::Pfn;
 use vmsim::addr::{Asid, PageSize, PhysAddr, VirtAddr};
-use vmsim::mmu::{AccessKind, Perms, Tlb, TlbConfig, TlbEntry};
+use vmsim::alloc::FirstFit;
+use vmsim::mmu::{
+    AccessKind, AdUpdates, Mmu, Perms, Privilege, RootRegister, Tlb, TlbConfig, TlbEntry,
+};
+use vmsim::paging::{Format, PteFlags, RadixTable};
+use vmsim::phys::PhysMem;
 
 /// Nanoseconds this thread has run on a CPU, or `None` if the kernel does not say.
 fn thread_cpu_ns() -> Option<u64> {
@@ -216,6 +227,105 @@ fn miss_fill(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
+/// A machine with `pages` 4 KiB pages mapped from 1 GiB in one x86-64 address space.
+fn machine(preset: &str, pages: u64) -> (Mmu, PhysMem, RootRegister) {
+    let fmt = Format::x86_64();
+    let mut mem = PhysMem::new(1 << 34).expect("memory");
+    let mut alloc = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), (1 << 20) - 1);
+    let table = RadixTable::new(&fmt, &mut mem, &mut alloc).expect("root");
+    let flags = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+    for p in 0..pages {
+        let va = VirtAddr::new((1 << 30) + p * 4096);
+        let frame = PhysAddr::new((1 << 32) + p * 4096).expect("frame");
+        table
+            .map(
+                &fmt,
+                &mut mem,
+                &mut alloc,
+                va,
+                frame,
+                PageSize::SIZE_4K,
+                flags,
+            )
+            .expect("map")
+            .ignore();
+    }
+    let config = TlbConfig::preset(preset).expect("preset");
+    let mmu = Mmu::new(fmt, &config, AdUpdates::Hardware).expect("mmu");
+    (
+        mmu,
+        mem,
+        RootRegister {
+            asid: Asid::new(1),
+            root: table.root(),
+        },
+    )
+}
+
+fn mmu(c: &mut Criterion<CpuTime>) {
+    let mut group = c.benchmark_group("mmu/hit");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(BATCH));
+    for preset in ["x86-64", "core-i7"] {
+        let (mut mmu, mut mem, reg) = machine(preset, 32);
+        let addresses: Vec<VirtAddr> = (0..BATCH)
+            .map(|i| VirtAddr::new((1 << 30) + (i * 4) % (32 << 12)))
+            .collect();
+        group.bench_function(preset, |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for &va in &addresses {
+                    let pa = mmu.translate(
+                        &mut mem,
+                        reg,
+                        black_box(va),
+                        AccessKind::Read,
+                        Privilege::User,
+                    );
+                    sum = sum.wrapping_add(pa.map_or(0, PhysAddr::as_u64));
+                }
+                black_box(sum)
+            });
+        });
+        assert_eq!(mmu.counters().faults.total(), 0);
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("mmu/walk");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(BATCH));
+    const PAGES: u64 = 1 << 16;
+    for preset in ["x86-64", "core-i7"] {
+        let (mut mmu, mut mem, reg) = machine(preset, PAGES);
+        let mut page = 0u64;
+        group.bench_function(preset, |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for _ in 0..BATCH {
+                    page = (page + 1) % PAGES;
+                    let va = VirtAddr::new((1 << 30) + page * 4096);
+                    let pa = mmu.translate(
+                        &mut mem,
+                        reg,
+                        black_box(va),
+                        AccessKind::Read,
+                        Privilege::User,
+                    );
+                    sum = sum.wrapping_add(pa.map_or(0, PhysAddr::as_u64));
+                }
+                black_box(sum)
+            });
+        });
+        let c = mmu.counters();
+        assert_eq!(c.faults.total(), 0);
+        assert!(
+            c.walk.walks + 2048 >= c.accesses(),
+            "{preset}: nearly every access walks"
+        );
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Flat sampling with few, long samples: the CPU-time clock advances in
@@ -224,6 +334,6 @@ criterion_group! {
         .with_measurement(CpuTime::new())
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(4));
-    targets = hits, miss_fill
+    targets = hits, miss_fill, mmu
 }
 criterion_main!(benches);
