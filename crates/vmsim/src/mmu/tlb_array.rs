@@ -145,7 +145,7 @@ impl TlbArray {
 
     /// The slot holding a translation of `va` for `asid` (a matching global
     /// entry counts), marking it used; `None` on a miss.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
         for &shift in &self.shifts[..self.n_shifts] {
             let vpn = va.as_u64() >> shift;
