@@ -535,3 +535,71 @@ impl Steps {
         self.steps[..self.len].iter().flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mmu::{Holds, TlbArrayConfig, TlbLevelConfig};
+
+    #[test]
+    fn perms_and_flags_convert_both_ways() {
+        for bits in 0..16u8 {
+            let perms = Perms::from_bits_truncate(bits);
+            assert_eq!(perms_of(flags_of(perms)), perms);
+        }
+        assert_eq!(
+            perms_of(PteFlags::READ | PteFlags::DIRTY | PteFlags::GLOBAL),
+            Perms::READ
+        );
+    }
+
+    #[test]
+    fn rules_follow_the_architecture() {
+        let tlb = TlbConfig::preset("classroom").expect("preset");
+        let x86 = Mmu::new(Format::x86_64(), &tlb, AdUpdates::Hardware).expect("mmu");
+        let rv = Mmu::new(Format::sv39(), &tlb, AdUpdates::Svade).expect("mmu");
+        let user_rw = Perms::READ | Perms::WRITE | Perms::USER;
+        // x86: the supervisor may use user pages (SMAP off); RISC-V forbids it (SUM = 0).
+        assert!(x86.allows(user_rw, AccessKind::Write, Privilege::Supervisor));
+        assert!(!rv.allows(user_rw, AccessKind::Write, Privilege::Supervisor));
+        assert_eq!(
+            rv.violation(user_rw, AccessKind::Read, Privilege::Supervisor),
+            Violation::SupervisorToUser
+        );
+        // Both: a user needs U, a store needs W, a fetch needs X.
+        assert_eq!(
+            x86.violation(Perms::READ, AccessKind::Read, Privilege::User),
+            Violation::UserToSupervisor
+        );
+        assert!(!x86.allows(
+            Perms::READ | Perms::USER,
+            AccessKind::Write,
+            Privilege::User
+        ));
+        assert!(!rv.allows(user_rw, AccessKind::Execute, Privilege::User));
+        assert_eq!(AdUpdates::for_format(&Format::sv39()), AdUpdates::Svade);
+        assert_eq!(
+            AdUpdates::for_format(&Format::x86_32()),
+            AdUpdates::Hardware
+        );
+    }
+
+    #[test]
+    fn a_tlb_that_cannot_hold_the_base_page_is_rejected() {
+        let mut config = TlbConfig::default();
+        let mut array = TlbArrayConfig::new(8, None, &[PageSize::SIZE_2M]);
+        array.holds = Holds::Unified;
+        config.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![array],
+        });
+        let err =
+            Mmu::new(Format::x86_64(), &config, AdUpdates::Hardware).expect_err("no 4 KiB array");
+        assert!(err.to_string().contains("add \"4 KiB\""), "{err}");
+        // A walk cache as deep as the walk (x86-64's PDE cache, depth 3, on
+        // 3-level Sv39) is a config error naming the field.
+        let config = TlbConfig::preset("x86-64").expect("preset");
+        let err = Mmu::new(Format::sv39(), &config, AdUpdates::Svade).expect_err("depth 3 of 3");
+        assert!(err.to_string().contains("walk_cache[2].depth"), "{err}");
+    }
+}
