@@ -182,14 +182,26 @@ impl TlbArray {
         }
         let set = self.set_of(entry.vpn());
         let base = set * self.ways;
-        let row = &mut self.slots[base..base + self.ways];
-        let (way, outcome) = if let Some(way) = row.iter().position(|e| e.same_slot(&entry)) {
-            (way, Inserted::Refreshed)
-        } else if let Some(way) = row.iter().position(|e| !e.is_valid()) {
-            (way, Inserted::Filled)
-        } else {
-            let way = self.victims.victim(set);
-            (way, Inserted::Evicted(self.slots[base + way]))
+        // One pass over the dense tags: the same page's slot if present
+        // (refresh in place), else the first empty way.
+        let mut same = None;
+        let mut empty = None;
+        for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
+            if tag == entry.vpn() && self.slots[base + way].same_slot(&entry) {
+                same = Some(way);
+                break;
+            }
+            if tag == EMPTY_TAG && empty.is_none() && !self.slots[base + way].is_valid() {
+                empty = Some(way);
+            }
+        }
+        let (way, outcome) = match (same, empty) {
+            (Some(way), _) => (way, Inserted::Refreshed),
+            (None, Some(way)) => (way, Inserted::Filled),
+            (None, None) => {
+                let way = self.victims.victim(set);
+                (way, Inserted::Evicted(self.slots[base + way]))
+            }
         };
         self.slots[base + way] = entry;
         self.tags[base + way] = entry.vpn();

@@ -262,8 +262,8 @@ impl Mmu {
     }
 
     /// Walks the tables for `va`, starting from the deepest walk-cache hit,
-    /// counting every entry read and filling the walk caches. Returns the
-    /// translation and the steps read (for the A-bit updates).
+    /// counting every entry read and filling the walk caches. The entries
+    /// read are left in `steps` (for the A-bit updates).
     fn walk_tables<B: Bitmap>(
         &mut self,
         mem: &PhysMem<B>,
@@ -271,7 +271,8 @@ impl Mmu {
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
-    ) -> Result<(Translation, Steps), PageFault> {
+        steps: &mut Steps,
+    ) -> Result<Translation, PageFault> {
         if self.format.check_address(va).is_err() {
             return Err(self.fault(PageFault::new(
                 va,
@@ -286,18 +287,17 @@ impl Mmu {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, reg.root, PteFlags::PERMS),
         };
-        let mut steps = Steps::default();
         let refs = &mut self.walk.refs_by_level;
         let result = walk_from(&self.format, mem, start, table, limits, va, |step| {
             refs[step.idx.min(MAX_WALK_LEVELS - 1)] += 1;
-            steps.push(*step);
+            steps.push(step);
         });
         // Upper-level entries that pointed to a table are cacheable whatever
         // happened below them, as in Intel's paging-structure caches.
         if !self.tlb.walk_cache().is_empty() {
             let mut limits = limits;
             for step in steps.iter() {
-                if let Entry::Table { addr, limits: l } = step.entry {
+                if let Some((addr, l)) = step.next_table {
                     limits &= l;
                     self.tlb
                         .walk_cache_mut()
@@ -306,7 +306,7 @@ impl Mmu {
             }
         }
         match result {
-            Ok(t) => Ok((t, steps)),
+            Ok(t) => Ok(t),
             Err(e) => {
                 let kind = PageFaultKind::from_walk(e.kind);
                 Err(self.fault(PageFault::new(va, access, privilege, kind, e.level)))
@@ -326,10 +326,7 @@ impl Mmu {
         access: AccessKind,
     ) -> bool {
         let width = self.format.entry_bytes();
-        for step in steps
-            .iter()
-            .filter(|s| matches!(s.entry, Entry::Table { .. }))
-        {
+        for step in steps.iter().filter(|s| s.next_table.is_some()) {
             let a = self.format.accessed_mask(step.idx, false);
             if a != 0
                 && step.raw & a == 0
@@ -390,7 +387,8 @@ impl Mmu {
         privilege: Privilege,
     ) -> Result<PhysAddr, PageFault> {
         self.walk.walks += 1;
-        let (t, steps) = self.walk_tables(mem, reg, va, access, privilege)?;
+        let mut steps = Steps::default();
+        let t = self.walk_tables(mem, reg, va, access, privilege, &mut steps)?;
         let perms = perms_of(t.flags);
         if !self.allows(perms, access, privilege) {
             let level = self.format.levels().get(t.leaf_idx).map(|l| l.number);
@@ -442,7 +440,8 @@ impl Mmu {
             )));
         }
         self.walk.dirty_walks += 1;
-        let (t, steps) = self.walk_tables(mem, reg, va, access, privilege)?;
+        let mut steps = Steps::default();
+        let t = self.walk_tables(mem, reg, va, access, privilege, &mut steps)?;
         let perms = perms_of(t.flags);
         if !self.allows(perms, access, privilege) {
             let level = self.format.levels().get(t.leaf_idx).map(|l| l.number);
@@ -516,23 +515,41 @@ impl TlbControl for Mmu {
     }
 }
 
+/// One entry a walk read: what the A-bit updates need.
+#[derive(Clone, Copy, Debug, Default)]
+struct Step {
+    idx: usize,
+    entry_addr: PhysAddr,
+    raw: u64,
+    /// For an entry pointing to a table: the table and the entry's limits.
+    next_table: Option<(PhysAddr, PteFlags)>,
+}
+
 /// The entries one walk read, root first, without allocating.
 #[derive(Clone, Copy, Debug, Default)]
 struct Steps {
-    steps: [Option<WalkStep>; MAX_WALK_LEVELS],
+    steps: [Step; MAX_WALK_LEVELS],
     len: usize,
 }
 
 impl Steps {
-    fn push(&mut self, step: WalkStep) {
+    fn push(&mut self, step: &WalkStep) {
         if self.len < MAX_WALK_LEVELS {
-            self.steps[self.len] = Some(step);
+            self.steps[self.len] = Step {
+                idx: step.idx,
+                entry_addr: step.entry_addr,
+                raw: step.raw,
+                next_table: match step.entry {
+                    Entry::Table { addr, limits } => Some((addr, limits)),
+                    _ => None,
+                },
+            };
             self.len += 1;
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &WalkStep> + '_ {
-        self.steps[..self.len].iter().flatten()
+    fn iter(&self) -> impl Iterator<Item = &Step> + '_ {
+        self.steps[..self.len].iter()
     }
 }
 
@@ -601,5 +618,37 @@ mod tests {
         let config = TlbConfig::preset("x86-64").expect("preset");
         let err = Mmu::new(Format::sv39(), &config, AdUpdates::Svade).expect_err("depth 3 of 3");
         assert!(err.to_string().contains("walk_cache[2].depth"), "{err}");
+    }
+
+    #[test]
+    fn steps_keep_what_the_accessed_bit_updates_need() {
+        let mut steps = Steps::default();
+        let entry = Entry::Table {
+            addr: PhysAddr::new(0x2000).expect("fits"),
+            limits: PteFlags::READ,
+        };
+        let step = WalkStep {
+            level: 4,
+            idx: 0,
+            table: PhysAddr::new(0x1000).expect("fits"),
+            index: 1,
+            entry_addr: PhysAddr::new(0x1008).expect("fits"),
+            raw: 0x2003,
+            entry,
+        };
+        for _ in 0..MAX_WALK_LEVELS + 2 {
+            steps.push(&step);
+        }
+        assert_eq!(
+            steps.iter().count(),
+            MAX_WALK_LEVELS,
+            "bounded, never reallocates"
+        );
+        let first = steps.iter().next().expect("one step");
+        assert_eq!(
+            first.next_table,
+            Some((PhysAddr::new(0x2000).expect("fits"), PteFlags::READ))
+        );
+        assert_eq!((first.raw, first.entry_addr.as_u64()), (0x2003, 0x1008));
     }
 }
