@@ -2,4 +2,5 @@
 
 mod alloc;
 mod kernel;
+mod mmu;
 mod paging;

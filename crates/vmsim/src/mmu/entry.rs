@@ -206,12 +206,16 @@ impl TlbEntry {
         self.frame
     }
 
-    /// Whether the entry translates `vpn` (in units of its granule) for `asid`.
+    /// Whether the entry translates `vpn` (in units of a granule of
+    /// `2^shift` bytes) for `asid`. The granule must match too: in an array
+    /// holding several sizes, a 4 KiB entry for VPN 1 is not a 2 MiB entry
+    /// for VPN 1.
     #[inline(always)]
     #[must_use]
-    pub fn matches(&self, vpn: u64, asid: Asid) -> bool {
+    pub fn matches(&self, vpn: u64, shift: u32, asid: Asid) -> bool {
         // One compare per field, combined without short-circuit branches.
         (self.vpn == vpn)
+            & (self.granule_shift as u32 == shift)
             & (self.flags & VALID != 0)
             & ((self.asid == asid) | (self.flags & GLOBAL != 0))
     }
@@ -317,10 +321,10 @@ mod tests {
         );
         assert_eq!(e.translate(VirtAddr::new(0x1234_5678)), pa(0x9678));
         assert_eq!(e.vpn(), 0x12345);
-        assert!(e.matches(0x12345, Asid::new(1)));
-        assert!(!e.matches(0x12345, Asid::new(2)));
-        assert!(e.with_global(true).matches(0x12345, Asid::new(2)));
-        assert!(!TlbEntry::default().matches(0, Asid::new(0)));
+        assert!(e.matches(0x12345, 12, Asid::new(1)));
+        assert!(!e.matches(0x12345, 12, Asid::new(2)));
+        assert!(e.with_global(true).matches(0x12345, 12, Asid::new(2)));
+        assert!(!TlbEntry::default().matches(0, 12, Asid::new(0)));
     }
 
     #[test]

@@ -17,11 +17,13 @@
 mod access;
 mod counters;
 mod entry;
+mod fault;
 mod replacement;
 mod tlb;
 mod tlb_array;
 mod tlb_config;
 mod tlb_presets;
+mod translate;
 mod walk_cache;
 
 pub use access::{AccessKind, Privilege};
@@ -30,6 +32,7 @@ pub use counters::{
     TlbCounters, WalkCacheCounters, WalkCounters,
 };
 pub use entry::{Perms, TlbEntry};
+pub use fault::{MmuFault, MmuFaultKind, Violation};
 pub use replacement::{Replacement, Victims, XorShift64Star};
 pub use tlb::{Tlb, TlbHit};
 pub use tlb_array::{Inserted, TlbArray};
@@ -38,4 +41,5 @@ pub use tlb_config::{
     TlbConfig, TlbConfigError, TlbLevelConfig, WalkCacheLevelConfig, parse_page_size,
 };
 pub use tlb_presets::{TLB_PRESETS, TlbPreset};
+pub use translate::Mmu;
 pub use walk_cache::{WalkCache, WalkCacheHit};

@@ -144,7 +144,10 @@ impl TlbArray {
             let set = self.set_of(vpn);
             let base = set * self.ways;
             let row = &self.slots[base..base + self.ways];
-            if let Some(way) = row.iter().position(|e| e.matches(vpn, asid)) {
+            if let Some(way) = row
+                .iter()
+                .position(|e| e.matches(vpn, u32::from(shift), asid))
+            {
                 self.victims.touch(set, way);
                 return Some(base + way);
             }

@@ -1,0 +1,344 @@
+//! The MMU: TLB lookup, page walk (resumed from the page-walk caches),
+//! accessed/dirty bits written into the entries in physical memory, and
+//! permission checks, ending in a physical address or a fault.
+//!
+//! The TLB-hit path is a lookup, a permission test and a dirty test: no
+//! allocation, no dynamic dispatch, no hashing. Everything else (the walk,
+//! A/D write-backs, faults) is out of line.
+
+use crate::addr::{Asid, PhysAddr, VirtAddr};
+use crate::kernel::TlbControl;
+use crate::paging::{Entry, FaultKind, Flush, Format, PteFlags, WalkFault, walk_from};
+use crate::phys::{Bitmap, PhysMem};
+
+use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
+use super::fault::{MmuFault, MmuFaultKind, Violation};
+use super::{AccessKind, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry};
+
+/// The translation hardware of one core.
+#[derive(Debug, Clone)]
+pub struct Mmu {
+    fmt: Format,
+    tlb: Tlb,
+    hardware_ad: bool,
+    root: PhysAddr,
+    asid: Asid,
+    walk: WalkCounters,
+    faults: FaultCounters,
+}
+
+/// The TLB's permission bits for an entry's decoded flags.
+#[inline]
+fn perms_of(flags: PteFlags) -> Perms {
+    let mut p = Perms::empty();
+    if flags.contains(PteFlags::READ) {
+        p |= Perms::READ;
+    }
+    if flags.contains(PteFlags::WRITE) {
+        p |= Perms::WRITE;
+    }
+    if flags.contains(PteFlags::EXEC) {
+        p |= Perms::EXECUTE;
+    }
+    if flags.contains(PteFlags::USER) {
+        p |= Perms::USER;
+    }
+    p
+}
+
+fn flags_of(perms: Perms) -> PteFlags {
+    let mut f = PteFlags::empty();
+    if perms.contains(Perms::READ) {
+        f |= PteFlags::READ;
+    }
+    if perms.contains(Perms::WRITE) {
+        f |= PteFlags::WRITE;
+    }
+    if perms.contains(Perms::EXECUTE) {
+        f |= PteFlags::EXEC;
+    }
+    if perms.contains(Perms::USER) {
+        f |= PteFlags::USER;
+    }
+    f
+}
+
+/// Which permission an access lacks, if any. Supervisor accesses may touch
+/// user pages (x86 without SMAP/SMEP, RISC-V with SUM set).
+#[inline(always)]
+fn violation(perms: Perms, access: AccessKind, privilege: Privilege) -> Option<Violation> {
+    if privilege == Privilege::User && !perms.contains(Perms::USER) {
+        return Some(Violation::User);
+    }
+    match access {
+        AccessKind::Read if !perms.contains(Perms::READ) => Some(Violation::Read),
+        AccessKind::Write if !perms.contains(Perms::WRITE) => Some(Violation::Write),
+        AccessKind::Execute if !perms.contains(Perms::EXECUTE) => Some(Violation::Execute),
+        _ => None,
+    }
+}
+
+/// The entries a walk read, kept on the stack for A-bit updates and walk-cache fills.
+#[derive(Clone, Copy, Default)]
+struct Path {
+    len: usize,
+    idx: [usize; MAX_WALK_LEVELS],
+    addr: [PhysAddr; MAX_WALK_LEVELS],
+    raw: [u64; MAX_WALK_LEVELS],
+    next: [PhysAddr; MAX_WALK_LEVELS],
+    limits: [PteFlags; MAX_WALK_LEVELS],
+}
+
+impl Mmu {
+    /// An MMU for `fmt` with the TLBs of `config`. `hardware_ad` chooses
+    /// hardware accessed/dirty updates (x86, RISC-V Svadu) over Svade faults.
+    pub fn new(fmt: Format, config: &TlbConfig, hardware_ad: bool) -> Result<Self, TlbConfigError> {
+        let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
+        let tlb = Tlb::new(config, &shifts)?;
+        Ok(Self {
+            fmt,
+            tlb,
+            hardware_ad,
+            root: PhysAddr::default(),
+            asid: Asid::default(),
+            walk: WalkCounters::default(),
+            faults: FaultCounters::default(),
+        })
+    }
+
+    /// The paging format.
+    #[must_use]
+    pub fn format(&self) -> &Format {
+        &self.fmt
+    }
+
+    /// The TLB hierarchy (and its walk caches).
+    #[must_use]
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    /// The TLB hierarchy, mutably (for explicit invalidations in tests and tools).
+    pub fn tlb_mut(&mut self) -> &mut Tlb {
+        &mut self.tlb
+    }
+
+    /// The root table and ASID in use.
+    #[must_use]
+    pub fn context(&self) -> (PhysAddr, Asid) {
+        (self.root, self.asid)
+    }
+
+    /// Loads the root register (CR3 / satp) for address space `asid`: a
+    /// context switch. Without ASID tags this flushes every non-global entry.
+    pub fn set_context(&mut self, root: PhysAddr, asid: Asid) {
+        self.root = root;
+        self.asid = asid;
+        self.tlb.context_switch(asid);
+    }
+
+    /// A snapshot of every counter.
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        Counters {
+            tlb: self.tlb.counters().clone(),
+            walk_cache: self.tlb.walk_cache().counters().clone(),
+            walk: self.walk.clone(),
+            faults: self.faults.clone(),
+        }
+    }
+
+    /// Translates `va` for an access of `kind` at `privilege` in the
+    /// current context, walking and setting A/D bits as the hardware does.
+    #[inline]
+    pub fn translate<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        if let Some(hit) = self.tlb.lookup(self.asid, va, access) {
+            let e = hit.entry;
+            if let Some(v) = violation(e.perms(), access, privilege) {
+                return Err(self.protection(va, access, privilege, v));
+            }
+            if access == AccessKind::Write && !e.is_dirty() {
+                return self.dirty_walk(mem, va, e, privilege);
+            }
+            return Ok(hit.pa);
+        }
+        self.walk(mem, va, access, privilege, false)
+    }
+
+    #[cold]
+    fn protection(
+        &mut self,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        v: Violation,
+    ) -> MmuFault {
+        self.faults.protection += 1;
+        MmuFault {
+            kind: MmuFaultKind::Protection(v),
+            va,
+            access,
+            privilege,
+            level: None,
+        }
+    }
+
+    /// A store hit a clean cached translation: walk again to set D in the
+    /// entry (x86), or fault so the OS sets it (Svade).
+    #[cold]
+    fn dirty_walk<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        _cached: TlbEntry,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.walk(mem, va, AccessKind::Write, privilege, true)
+    }
+
+    fn walk_fault(
+        &mut self,
+        f: WalkFault,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> MmuFault {
+        match f.kind {
+            FaultKind::NotPresent => self.faults.not_present += 1,
+            FaultKind::NonCanonical => self.faults.non_canonical += 1,
+            FaultKind::TooWide => self.faults.too_wide += 1,
+            FaultKind::ReservedBits(_) => self.faults.reserved_bits += 1,
+            FaultKind::MisalignedSuperpage => self.faults.misaligned_superpage += 1,
+            FaultKind::TableOutsideMemory => self.faults.table_outside_memory += 1,
+        }
+        MmuFault {
+            kind: MmuFaultKind::Walk(f.kind),
+            va,
+            access,
+            privilege,
+            level: f.level,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn walk<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        if dirty_only {
+            self.walk.dirty_walks += 1;
+        } else {
+            self.walk.walks += 1;
+        }
+        if let Err(f) = self.fmt.check_address(va) {
+            self.walk.faulted += 1;
+            return Err(self.walk_fault(f.into(), va, access, privilege));
+        }
+        let (start, table, limits) = match self.tlb.walk_cache_mut().lookup(self.asid, va) {
+            Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
+            None => (0, self.root, PteFlags::PERMS),
+        };
+        let mut path = Path::default();
+        let mut acc = limits;
+        let refs = &mut self.walk.refs_by_level;
+        let result = walk_from(&self.fmt, mem, start, table, limits, va, |s| {
+            refs[s.idx.min(MAX_WALK_LEVELS - 1)] += 1;
+            let i = path.len;
+            path.idx[i] = s.idx;
+            path.addr[i] = s.entry_addr;
+            path.raw[i] = s.raw;
+            if let Entry::Table { addr, limits: l } = s.entry {
+                acc &= l;
+                path.next[i] = addr;
+                path.limits[i] = acc;
+            }
+            path.len += 1;
+        });
+        let t = match result {
+            Ok(t) => t,
+            Err(f) => {
+                self.walk.faulted += 1;
+                return Err(self.walk_fault(f, va, access, privilege));
+            }
+        };
+        // Remember the tables reached, for the next walk near here.
+        for i in 0..path.len.saturating_sub(1) {
+            let perms = perms_of(path.limits[i]);
+            self.tlb
+                .walk_cache_mut()
+                .fill(self.asid, va, path.idx[i] + 1, path.next[i], perms);
+        }
+        let perms = perms_of(t.flags);
+        if let Some(v) = violation(perms, access, privilege) {
+            self.walk.faulted += 1;
+            return Err(self.protection(va, access, privilege, v));
+        }
+        let write = access == AccessKind::Write;
+        let mut dirty = t.flags.contains(PteFlags::DIRTY);
+        let accessed = t.flags.contains(PteFlags::ACCESSED);
+        if self.hardware_ad {
+            // Set A in every entry used (x86: every level; RISC-V Svadu: the
+            // leaf), and D in the leaf on a store; each write is a memory reference.
+            let width = self.fmt.entry_bytes();
+            for i in 0..path.len {
+                let leaf = i + 1 == path.len;
+                let mut raw = path.raw[i] | self.fmt.accessed_mask(path.idx[i], leaf);
+                if leaf && write {
+                    raw |= self.fmt.dirty_mask();
+                }
+                if raw != path.raw[i] {
+                    // The entry was just read from memory, so it is in range.
+                    let _ = mem.write_le(path.addr[i], width, raw);
+                    self.walk.ad_writes_by_level[path.idx[i].min(MAX_WALK_LEVELS - 1)] += 1;
+                }
+            }
+            dirty |= write && self.fmt.dirty_mask() != 0;
+        } else if !accessed || (write && !dirty) {
+            self.walk.faulted += 1;
+            self.faults.accessed_dirty += 1;
+            return Err(MmuFault {
+                kind: MmuFaultKind::AccessedDirty,
+                va,
+                access,
+                privilege,
+                level: self.fmt.levels().get(t.leaf_idx).map(|l| l.number),
+            });
+        }
+        // A format without a dirty bit never needs a dirty walk.
+        let dirty = dirty || self.fmt.dirty_mask() == 0;
+        let tag = self.tlb.tag(self.asid);
+        let entry = TlbEntry::new(tag, va, t.size, t.frame)
+            .with_perms(perms)
+            .with_global(t.flags.contains(PteFlags::GLOBAL))
+            .with_dirty(dirty)
+            .with_pte(t.leaf_addr);
+        if dirty_only {
+            self.tlb.update(entry, va, access);
+        } else {
+            self.tlb.fill(entry, va, access);
+        }
+        Ok(t.pa)
+    }
+}
+
+/// The kernel invalidates through the MMU's TLB.
+impl TlbControl for Mmu {
+    fn invalidate_page(&mut self, asid: Asid, flush: Flush) {
+        self.tlb.invalidate_page(asid, flush.page());
+    }
+
+    fn invalidate_asid(&mut self, asid: Asid) {
+        self.tlb.invalidate_asid(asid);
+    }
+}

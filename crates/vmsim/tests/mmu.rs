@@ -1,0 +1,514 @@
+//! The MMU: course example A13 (a sequential scan), walk cost with and
+//! without page-walk caches, A/D bits in memory, and a model test against a
+//! map from (ASID, VPN) to entry, with and without invalidation.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr};
+use vmsim::alloc::FirstFit;
+use vmsim::mmu::{AccessKind, Mmu, MmuFaultKind, Privilege, TlbConfig, Violation};
+use vmsim::paging::{FaultKind, Format, PteFlags, RadixTable};
+use vmsim::phys::PhysMem;
+
+struct Rig {
+    fmt: Format,
+    mem: PhysMem,
+    alloc: FirstFit,
+    mmu: Mmu,
+}
+
+impl Rig {
+    fn new(fmt: Format, tlb: &str, hardware_ad: bool) -> Self {
+        let frames = 1u64 << 16;
+        let mem: PhysMem = PhysMem::new(frames * 4096).expect("memory");
+        // Tables come from the upper half of memory; data frames are named directly.
+        let alloc = FirstFit::new(PageSize::SIZE_4K, Pfn::new(frames / 2), frames / 2);
+        let cfg = TlbConfig::preset(tlb).expect("preset");
+        let mmu = Mmu::new(fmt.clone(), &cfg, hardware_ad).expect("mmu");
+        Self {
+            fmt,
+            mem,
+            alloc,
+            mmu,
+        }
+    }
+
+    fn table(&mut self) -> RadixTable {
+        RadixTable::new(&self.fmt, &mut self.mem, &mut self.alloc).expect("root")
+    }
+
+    fn map(&mut self, t: RadixTable, va: u64, frame: u64, size: PageSize, flags: PteFlags) {
+        t.map(
+            &self.fmt,
+            &mut self.mem,
+            &mut self.alloc,
+            VirtAddr::new(va),
+            PhysAddr::new(frame).expect("pa"),
+            size,
+            flags,
+        )
+        .expect("map")
+        .ignore();
+    }
+
+    fn read(&mut self, va: u64) -> Result<PhysAddr, vmsim::mmu::MmuFault> {
+        self.mmu.translate(
+            &mut self.mem,
+            VirtAddr::new(va),
+            AccessKind::Read,
+            Privilege::User,
+        )
+    }
+}
+
+const RW_USER: PteFlags = PteFlags::READ.union(PteFlags::WRITE).union(PteFlags::USER);
+
+fn tlb_hits(mmu: &Mmu) -> u64 {
+    mmu.counters()
+        .tlb
+        .levels
+        .iter()
+        .map(|l| l.hit_count())
+        .sum()
+}
+
+/// Course example A13: an array of 4-byte ints scanned in order.
+fn scan(preset: &str, size: PageSize, pages_4k: u64) -> (u64, u64) {
+    let mut r = Rig::new(Format::x86_64(), preset, true);
+    let t = r.table();
+    let base = 0x4000_0000u64;
+    let mut off = 0;
+    while off < pages_4k * 4096 {
+        r.map(t, base + off, 0x1000_0000 + off, size, RW_USER);
+        off += size.bytes();
+    }
+    r.mmu.set_context(t.root(), Asid::new(1));
+    for i in 0..pages_4k * 1024 {
+        let va = base + 4 * i;
+        assert_eq!(r.read(va).map(|pa| pa.as_u64()), Ok(0x1000_0000 + 4 * i));
+    }
+    let c = r.mmu.counters();
+    (c.walk.walks, tlb_hits(&r.mmu))
+}
+
+#[test]
+fn a13_sequential_scan_walks_once_per_page() {
+    for preset in ["x86-64", "core-i7", "classroom"] {
+        let n = 300;
+        let (walks, hits) = scan(preset, PageSize::SIZE_4K, n);
+        assert_eq!(walks, n, "{preset}: one walk per page");
+        assert_eq!(hits, 1023 * n, "{preset}: 1023 hits per page");
+    }
+    let (walks, hits) = scan("x86-64", PageSize::SIZE_2M, 1024);
+    assert_eq!(
+        walks,
+        1024 / 512,
+        "2 MiB pages: one walk per 512 small pages"
+    );
+    assert_eq!(hits, 1024 * 1024 - 2);
+}
+
+#[test]
+fn four_level_walks_read_four_entries_and_walk_caches_cut_that() {
+    // Pages 1 GiB apart share only the root: every walk reads 4 entries.
+    let mut cold = Rig::new(Format::x86_64(), "core-i7", true);
+    let t = cold.table();
+    for i in 0..64u64 {
+        cold.map(t, i << 30, i << 12, PageSize::SIZE_4K, RW_USER);
+    }
+    cold.mmu.set_context(t.root(), Asid::new(1));
+    for _ in 0..3 {
+        for i in 0..64u64 {
+            cold.read(i << 30).expect("mapped");
+        }
+    }
+    let c = cold.mmu.counters();
+    assert!(c.walk.walks >= 64);
+    assert_eq!(
+        c.walk.refs(),
+        4 * c.walk.walks,
+        "no walk cache: 4 reads per walk"
+    );
+    assert_eq!(c.walk.refs_by_level[..4], [c.walk.walks; 4]);
+
+    // With walk caches (x86-64 preset), pages of one 2 MiB region share the
+    // PD entry: warm walks read only the last level.
+    let mut warm = Rig::new(Format::x86_64(), "x86-64", true);
+    let t = warm.table();
+    for i in 0..4096u64 {
+        warm.map(t, i << 12, (i + 1) << 12, PageSize::SIZE_4K, RW_USER);
+    }
+    warm.mmu.set_context(t.root(), Asid::new(1));
+    for i in 0..4096u64 {
+        warm.read(i << 12).expect("mapped");
+    }
+    let c = warm.mmu.counters();
+    let avg = c.walk.refs_per_walk().expect("walked");
+    assert!(avg < 1.1, "warm walk caches: {avg} reads per walk");
+    assert!(c.walk_cache.hits() >= 4000);
+}
+
+#[test]
+fn hardware_sets_accessed_and_dirty_bits_in_memory() {
+    let mut r = Rig::new(Format::x86_64(), "x86-64", true);
+    let t = r.table();
+    r.map(t, 0x5000, 0x9000, PageSize::SIZE_4K, RW_USER);
+    r.mmu.set_context(t.root(), Asid::new(1));
+    r.read(0x5000).expect("mapped");
+    let tr = t
+        .translate(&r.fmt, &r.mem, VirtAddr::new(0x5000))
+        .expect("mapped");
+    assert!(tr.flags.contains(PteFlags::ACCESSED));
+    assert!(!tr.flags.contains(PteFlags::DIRTY));
+    // A write that hits the clean cached translation walks again to set D.
+    r.mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x5008),
+            AccessKind::Write,
+            Privilege::User,
+        )
+        .expect("writable");
+    let tr = t
+        .translate(&r.fmt, &r.mem, VirtAddr::new(0x5000))
+        .expect("mapped");
+    assert!(tr.flags.contains(PteFlags::DIRTY));
+    assert_eq!(r.mmu.counters().walk.dirty_walks, 1);
+    // A second write hits a dirty entry: no more walks.
+    r.mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x5010),
+            AccessKind::Write,
+            Privilege::User,
+        )
+        .expect("writable");
+    assert_eq!(r.mmu.counters().walk.dirty_walks, 1);
+    assert_eq!(r.mmu.counters().walk.walks, 1);
+}
+
+#[test]
+fn svade_faults_instead_of_setting_bits() {
+    let mut r = Rig::new(Format::sv39(), "riscv-sv39", false);
+    let t = r.table();
+    r.map(t, 0x5000, 0x9000, PageSize::SIZE_4K, RW_USER);
+    r.mmu.set_context(t.root(), Asid::new(1));
+    let e = r.read(0x5000).expect_err("A clear");
+    assert_eq!(e.kind, MmuFaultKind::AccessedDirty);
+    r.map(
+        t,
+        0x6000,
+        0xa000,
+        PageSize::SIZE_4K,
+        RW_USER | PteFlags::ACCESSED,
+    );
+    r.read(0x6000).expect("A set");
+    let e = r
+        .mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x6000),
+            AccessKind::Write,
+            Privilege::User,
+        )
+        .expect_err("D clear");
+    assert_eq!(e.kind, MmuFaultKind::AccessedDirty);
+    assert_eq!(e.error_code() & 0b11, 0b11);
+}
+
+#[test]
+fn protection_faults_name_the_violation() {
+    let mut r = Rig::new(Format::x86_64(), "x86-64", true);
+    let t = r.table();
+    r.map(
+        t,
+        0x5000,
+        0x9000,
+        PageSize::SIZE_4K,
+        PteFlags::READ | PteFlags::USER,
+    );
+    r.map(
+        t,
+        0x6000,
+        0xa000,
+        PageSize::SIZE_4K,
+        PteFlags::READ | PteFlags::WRITE,
+    );
+    r.mmu.set_context(t.root(), Asid::new(1));
+    let w = r
+        .mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x5000),
+            AccessKind::Write,
+            Privilege::User,
+        )
+        .expect_err("read-only");
+    assert_eq!(w.kind, MmuFaultKind::Protection(Violation::Write));
+    let x = r
+        .mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x5000),
+            AccessKind::Execute,
+            Privilege::User,
+        )
+        .expect_err("NX");
+    assert_eq!(x.kind, MmuFaultKind::Protection(Violation::Execute));
+    let u = r.read(0x6000).expect_err("supervisor page");
+    assert_eq!(u.kind, MmuFaultKind::Protection(Violation::User));
+    r.mmu
+        .translate(
+            &mut r.mem,
+            VirtAddr::new(0x6000),
+            AccessKind::Read,
+            Privilege::Supervisor,
+        )
+        .expect("kernel may read");
+    let n = r.read(0x7000).expect_err("not mapped");
+    assert_eq!(n.kind, MmuFaultKind::Walk(FaultKind::NotPresent));
+    assert_eq!(n.level, Some(1));
+    let nc = r.read(0x0000_8000_0000_0000).expect_err("non-canonical");
+    assert_eq!(nc.kind, MmuFaultKind::Walk(FaultKind::NonCanonical));
+}
+
+#[test]
+fn remapping_without_invalidation_leaves_a_stale_entry() {
+    let mut r = Rig::new(Format::x86_64(), "x86-64", true);
+    let t = r.table();
+    r.map(t, 0x5000, 0x9000, PageSize::SIZE_4K, RW_USER);
+    r.mmu.set_context(t.root(), Asid::new(1));
+    assert_eq!(r.read(0x5000).map(|p| p.as_u64()), Ok(0x9000));
+    let u = t
+        .unmap(&r.fmt, &mut r.mem, &mut r.alloc, VirtAddr::new(0x5000))
+        .expect("mapped");
+    r.map(t, 0x5000, 0xb000, PageSize::SIZE_4K, RW_USER);
+    assert_eq!(
+        r.read(0x5000).map(|p| p.as_u64()),
+        Ok(0x9000),
+        "stale, as on real hardware"
+    );
+    r.mmu
+        .tlb_mut()
+        .invalidate_page(Asid::new(1), u.flush.page());
+    assert_eq!(r.read(0x5000).map(|p| p.as_u64()), Ok(0xb000));
+}
+
+/// One operation of the model test.
+#[derive(Debug, Clone)]
+enum Op {
+    Map {
+        space: usize,
+        page: u8,
+        frame: u8,
+        writable: bool,
+    },
+    Unmap {
+        space: usize,
+        page: u8,
+    },
+    Protect {
+        space: usize,
+        page: u8,
+        writable: bool,
+    },
+    Access {
+        space: usize,
+        page: u8,
+        write: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (0usize..2, 0u8..24, 0u8..64, any::<bool>()).prop_map(|(space, page, frame, writable)| Op::Map { space, page, frame, writable }),
+        1 => (0usize..2, 0u8..24).prop_map(|(space, page)| Op::Unmap { space, page }),
+        1 => (0usize..2, 0u8..24, any::<bool>()).prop_map(|(space, page, writable)| Op::Protect { space, page, writable }),
+        3 => (0usize..2, 0u8..24, any::<bool>()).prop_map(|(space, page, write)| Op::Access { space, page, write }),
+    ]
+}
+
+/// Page `p` of the model: spread over several tables and levels.
+fn page_va(p: u8) -> u64 {
+    let p = u64::from(p);
+    (p % 4) << 12 | (p / 4 % 3) << 21 | (p / 12) << 39
+}
+
+type State = Option<(u64, bool)>;
+
+fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCaseError> {
+    let mut r = Rig::new(Format::x86_64(), preset, true);
+    let tables = [r.table(), r.table()];
+    let asids = [Asid::new(1), Asid::new(2)];
+    let mut current: HashMap<(usize, u8), (u64, bool)> = HashMap::new();
+    // Every state a cached translation may still show: reset by invalidation.
+    let mut possible: HashMap<(usize, u8), Vec<State>> = HashMap::new();
+    let mut active = usize::MAX;
+    for op in ops {
+        match op {
+            Op::Map {
+                space,
+                page,
+                frame,
+                writable,
+            } => {
+                if current.contains_key(&(space, page)) {
+                    continue;
+                }
+                let mut flags = PteFlags::READ | PteFlags::USER;
+                if writable {
+                    flags |= PteFlags::WRITE;
+                }
+                let f = tables[space]
+                    .map(
+                        &r.fmt,
+                        &mut r.mem,
+                        &mut r.alloc,
+                        VirtAddr::new(page_va(page)),
+                        PhysAddr::new(u64::from(frame) << 12).expect("pa"),
+                        PageSize::SIZE_4K,
+                        flags,
+                    )
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let state = (u64::from(frame) << 12, writable);
+                current.insert((space, page), state);
+                let p = possible.entry((space, page)).or_default();
+                if invalidate {
+                    r.mmu.tlb_mut().invalidate_page(asids[space], f.page());
+                    p.clear();
+                }
+                p.push(Some(state));
+            }
+            Op::Unmap { space, page } => {
+                if current.remove(&(space, page)).is_none() {
+                    continue;
+                }
+                let u = tables[space]
+                    .unmap(
+                        &r.fmt,
+                        &mut r.mem,
+                        &mut r.alloc,
+                        VirtAddr::new(page_va(page)),
+                    )
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let p = possible.entry((space, page)).or_default();
+                if invalidate {
+                    r.mmu
+                        .tlb_mut()
+                        .invalidate_page(asids[space], u.flush.page());
+                    p.clear();
+                }
+                p.push(None);
+            }
+            Op::Protect {
+                space,
+                page,
+                writable,
+            } => {
+                let Some(state) = current.get_mut(&(space, page)) else {
+                    continue;
+                };
+                state.1 = writable;
+                let state = *state;
+                let mut flags = PteFlags::READ | PteFlags::USER;
+                if writable {
+                    flags |= PteFlags::WRITE;
+                }
+                let f = tables[space]
+                    .protect(&r.fmt, &mut r.mem, VirtAddr::new(page_va(page)), flags)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let p = possible.entry((space, page)).or_default();
+                if invalidate {
+                    r.mmu.tlb_mut().invalidate_page(asids[space], f.page());
+                    p.clear();
+                }
+                p.push(Some(state));
+            }
+            Op::Access { space, page, write } => {
+                if active != space {
+                    r.mmu.set_context(tables[space].root(), asids[space]);
+                    active = space;
+                }
+                let access = if write {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                };
+                let got = r.mmu.translate(
+                    &mut r.mem,
+                    VirtAddr::new(page_va(page) + 8),
+                    access,
+                    Privilege::User,
+                );
+                let now = current.get(&(space, page)).copied();
+                let states: Vec<State> = possible.get(&(space, page)).cloned().unwrap_or_default();
+                // The current state, or a stale present one the TLB may still hold.
+                let ok = std::iter::once(now)
+                    .chain(states.into_iter().filter(Option::is_some))
+                    .any(|s| match (&got, s) {
+                        (Ok(pa), Some((frame, w))) => pa.as_u64() == frame + 8 && (w || !write),
+                        (Err(e), Some((_, false))) => {
+                            write && e.kind == MmuFaultKind::Protection(Violation::Write)
+                        }
+                        (Err(e), None) => e.kind == MmuFaultKind::Walk(FaultKind::NotPresent),
+                        _ => false,
+                    });
+                prop_assert!(
+                    ok,
+                    "{:?} for space {} page {} ({}) now {:?}",
+                    got,
+                    space,
+                    page,
+                    if write { "write" } else { "read" },
+                    now
+                );
+                if invalidate {
+                    prop_assert!(
+                        match (&got, now) {
+                            (Ok(pa), Some((frame, _))) => pa.as_u64() == frame + 8,
+                            (Err(_), _) => true,
+                            _ => false,
+                        },
+                        "with invalidation the MMU always agrees with the tables"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn mmu_agrees_with_the_model_with_invalidation(ops in prop::collection::vec(op(), 1..120)) {
+        run_model(ops, true, "x86-64")?;
+    }
+
+    #[test]
+    fn mmu_only_shows_stale_entries_without_invalidation(ops in prop::collection::vec(op(), 1..120)) {
+        // No walk caches here: a stale walk-cache pointer into a freed table
+        // is undefined behaviour on real hardware, not a stale translation.
+        run_model(ops, false, "core-i7")?;
+    }
+}
+/// Regression (issue 3): an array holding 4 KiB and 2 MiB entries matched a
+/// 4 KiB entry for VPN 1 when looking up the 2 MiB page with VPN 1.
+#[test]
+fn multi_size_arrays_compare_the_page_size() {
+    let mut r = Rig::new(Format::x86_64(), "x86-64", true);
+    let t = r.table();
+    r.map(
+        t,
+        0x1000,
+        0,
+        PageSize::SIZE_4K,
+        PteFlags::READ | PteFlags::USER,
+    );
+    r.mmu.set_context(t.root(), Asid::new(1));
+    assert_eq!(r.read(0x1008).map(|p| p.as_u64()), Ok(8));
+    let e = r.read(0x20_0008).expect_err("nothing mapped at 2 MiB");
+    assert_eq!(e.kind, MmuFaultKind::Walk(FaultKind::NotPresent));
+}
