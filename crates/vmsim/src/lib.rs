@@ -5,5 +5,6 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod paging;
 pub mod phys;
 pub mod segment;

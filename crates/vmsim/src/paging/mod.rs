@@ -1,0 +1,4 @@
+//! Page-table structures kept in simulated physical memory.
+
+pub mod hashed;
+pub mod inverted;
