@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 
 use super::SegmentTable;
 use super::descriptor::{Direction, Ring, SegmentPerms};
-use super::fault::{Access, SegmentFault, hex};
+use super::fault::{Access, SegmentFault, entry_name, hex};
 use super::selector::{Selector, SelectorMode, TableKind};
 use super::spec::LogicalAddress;
 
@@ -24,7 +24,7 @@ fn opt_hex<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
 /// The result of translating one logical address, with the reasoning.
 ///
 /// JSON (stable keys): `mode` (`course` or `x86`), `selector`, `table`
-/// (`global`/`local`), `index`, `rpl`, `offset`, `size`, `access`, `ring`,
+/// (`global`/`local`, `null` in course mode), `index`, `rpl`, `offset`, `size`, `access`, `ring`,
 /// `base`, `limit` (in bytes, after granularity), `perms` (`rw-`), `linear`,
 /// `fault` (`null`, or an object with `kind` and the fault's fields), and
 /// `steps` (the sentences of the human output). Addresses are hex strings;
@@ -36,8 +36,8 @@ pub struct SegmentExplanation {
     pub mode: SelectorMode,
     /// The selector as given.
     pub selector: Selector,
-    /// The table the selector names.
-    pub table: TableKind,
+    /// The x86 table the selector names (`null` in course mode: one table).
+    pub table: Option<TableKind>,
     /// The index the selector names.
     pub index: u16,
     /// The requested privilege level (0 in course mode).
@@ -116,7 +116,7 @@ pub(super) fn explain(
     let mut out = SegmentExplanation {
         mode,
         selector,
-        table: decoded.table,
+        table: (mode == SelectorMode::X86).then_some(decoded.table),
         index: decoded.index,
         rpl: decoded.rpl,
         offset,
@@ -143,7 +143,7 @@ pub(super) fn explain(
     out.base = Some(desc.base());
     out.limit = Some(desc.effective_limit());
     out.perms = Some(desc.perms());
-    steps.push(format!("segment {selector}: {desc}"));
+    steps.push(format!("{}: {desc}", entry_name(out.table, decoded.index)));
 
     let effective = ring.weaker(decoded.rpl);
     if mode == SelectorMode::X86 || desc.dpl() != Ring::USER {
@@ -153,7 +153,7 @@ pub(super) fn explain(
             "refused"
         };
         steps.push(format!(
-            "privilege check: the access runs at {effective} (the weaker of privilege {ring} and RPL {}), the segment needs {} or better: {verdict}",
+            "privilege check: the access runs at privilege {effective} (the weaker of privilege {ring} and RPL {}), the segment needs {} or better: {verdict}",
             decoded.rpl,
             desc.dpl()
         ));
@@ -186,8 +186,8 @@ pub(super) fn explain(
 
     let allowed = desc.perms().contains(access.needs());
     steps.push(format!(
-        "permission check: a {access} needs '{}', the segment allows {}: {}",
-        access.needs(),
+        "permission check: a {access} needs {}, the segment allows {}: {}",
+        access.letter(),
         desc.perms(),
         if allowed { "ok" } else { "refused" }
     ));

@@ -25,6 +25,17 @@ pub enum Access {
 }
 
 impl Access {
+    /// The permission letter this access needs: `r`, `w` or `x`.
+    #[inline]
+    #[must_use]
+    pub const fn letter(self) -> char {
+        match self {
+            Self::Read => 'r',
+            Self::Write => 'w',
+            Self::Execute => 'x',
+        }
+    }
+
     /// The permission this access needs.
     #[inline]
     #[must_use]
@@ -61,14 +72,12 @@ pub(crate) fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SegmentFault {
     /// No descriptor exists at the selector's index.
-    #[error(
-        "segmentation fault: selector {selector} names {table} entry {index}, which holds no segment"
-    )]
+    #[error("segmentation fault: selector {selector} names {}, but no such segment is defined", entry_name(*table, *index))]
     UnknownSelector {
         /// The selector used.
         selector: Selector,
-        /// The table searched.
-        table: TableKind,
+        /// The x86 table searched; `None` in course mode, where there is one table.
+        table: Option<TableKind>,
         /// The index that holds nothing.
         index: u16,
     },
@@ -130,6 +139,15 @@ pub enum SegmentFault {
         /// What the segment allows.
         perms: SegmentPerms,
     },
+}
+
+/// How a student names a descriptor table entry: `segment 2` in course
+/// mode, `GDT entry 5` in x86 mode.
+pub(crate) fn entry_name(table: Option<TableKind>, index: u16) -> String {
+    match table {
+        None => format!("segment {index}"),
+        Some(t) => format!("{t} entry {index}"),
+    }
 }
 
 impl SegmentFault {

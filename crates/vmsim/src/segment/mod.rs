@@ -231,7 +231,7 @@ impl SegmentTable {
             .and_then(Option::as_ref)
             .ok_or(SegmentFault::UnknownSelector {
                 selector,
-                table: d.table,
+                table: (self.mode == SelectorMode::X86).then_some(d.table),
                 index: d.index,
             })?;
         if !desc.present() {
