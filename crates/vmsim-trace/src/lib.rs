@@ -1,1 +1,1 @@
-
+//! Trace formats and generators for vmsim.

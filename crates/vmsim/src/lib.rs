@@ -5,6 +5,8 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod mmu;
 pub mod paging;
 pub mod phys;
 pub mod segment;
+pub mod units;

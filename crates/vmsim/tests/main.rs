@@ -1,4 +1,6 @@
-//! Engine integration tests: one binary, one module per topic.
+//! Integration tests of the engine, one module per topic.
 
+mod alloc;
 mod inverted_hashed;
+mod paging;
 mod segment;

@@ -4,10 +4,31 @@
 //! frames. This module owns which frames are free; it never reads or writes
 //! frame contents except where an allocator keeps its own bookkeeping inside
 //! free frames (the course's free list does).
+//!
+//! - [`FirstFit`]: a bitmap searched first-fit, for building tables by hand.
+//! - [`FreeList`]: the course's list of free frames linked through the frames.
+//! - [`Buddy`]: Linux's binary buddy allocator, with `/proc/buddyinfo` counts.
+//! - [`ContiguousAllocator`]: variable-size runs with a choice of
+//!   [`Placement`], for the course's external-fragmentation example.
+//! - [`slab`]: object caches on top of a frame allocator.
+//! - [`fragmentation`]: Linux's fragmentation and unusable-free-space indices.
 
+mod buddy;
+mod contiguous;
 mod first_fit;
+pub mod fragmentation;
+mod freelist;
+mod index_list;
+pub mod slab;
 
+pub use buddy::{Buddy, BuddyError, DEFAULT_MAX_ORDER, MAX_SUPPORTED_ORDER, order_for_frames};
+pub use contiguous::{ContigError, ContiguousAllocator, Extent, Placement};
 pub use first_fit::FirstFit;
+pub use fragmentation::{ContigInfo, FragmentationReport, Milli};
+pub use freelist::{FreeList, FreeListError, FreeListIn, LINK_BYTES};
+pub use slab::{
+    CacheId, KernelCaches, ObjHandle, Slab, SlabCache, SlabError, SlabParams, SlabStats,
+};
 
 use crate::addr::{PageSize, Pfn};
 

@@ -1,0 +1,1 @@
+//! Integration tests of the trace crate, one module per topic.

@@ -1,0 +1,472 @@
+//! The binary buddy allocator, as Linux's page allocator.
+//!
+//! Frames `[first, first + count)` are managed as blocks of `2^order` frames,
+//! `0 <= order <= max_order`, each aligned to its size in *absolute* frame
+//! numbers (so a block of order `k` starts at a pfn that is a multiple of
+//! `2^k`, as [`FrameAllocator::alloc_order`] promises and as Linux's zones
+//! do). The region need not be a power of two or aligned: at start it is cut
+//! greedily from the low end into the largest aligned blocks that fit.
+//!
+//! - Allocation takes the first block of the smallest non-empty order
+//!   `>= order` and splits it in halves until it has the requested order,
+//!   keeping the *lower* half and putting every upper half on the free list
+//!   of its order (Linux's `expand()`).
+//! - Freeing coalesces: the buddy of block `pfn` of order `k` is
+//!   `pfn ^ (1 << k)` (the two differ in exactly one address bit); while the
+//!   buddy is a free block of the same order inside the region, both merge
+//!   into one block of order `k + 1` starting at `pfn & !(1 << k)`.
+//!
+//! Determinism: each order's free list is LIFO (a freed or split-off block
+//! goes to the front, allocation takes the front), and the initial blocks are
+//! queued lowest address first. The same sequence of calls therefore always
+//! returns the same frames.
+//!
+//! Cost: allocation and free are O(max_order): per-order lists are intrusive
+//! (links in per-frame arrays, like `struct page`), so unlinking the buddy is
+//! O(1), and nothing is allocated after construction. Host memory is 9 bytes
+//! per frame.
+//!
+//! Misuse: freeing a block that is not an allocated block of exactly that
+//! order (double free, wrong order, a frame inside a block) is a bug of the
+//! caller: [`Buddy::try_free_order`] reports it as an error, and the
+//! [`FrameAllocator::free_order`] path panics. Nothing in this module reads
+//! or writes frame contents.
+
+use thiserror::Error;
+
+use crate::addr::{PageSize, Pfn};
+
+use super::FrameAllocator;
+use super::fragmentation::FragmentationReport;
+use super::index_list::IndexLists;
+
+/// Linux's default largest order (`MAX_PAGE_ORDER`, formerly `MAX_ORDER - 1`):
+/// blocks of up to 1024 frames, 4 MiB with 4 KiB frames.
+pub const DEFAULT_MAX_ORDER: u32 = 10;
+
+/// The largest `max_order` accepted. Block sizes are `u32` frame counts.
+pub const MAX_SUPPORTED_ORDER: u32 = 31;
+
+/// Per-frame state `FREE | order`: the head of a free block of that order.
+const FREE: u8 = 0x40;
+/// Per-frame state `ALLOC | order`: the head of an allocated block of that order.
+const ALLOC: u8 = 0x80;
+
+/// A buddy allocator cannot be built as configured, or a block was misused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BuddyError {
+    /// `max_order` above [`MAX_SUPPORTED_ORDER`].
+    #[error("buddy max_order {0} is above the supported {MAX_SUPPORTED_ORDER}")]
+    BadMaxOrder(u32),
+    /// A region of zero frames, one too large for 32-bit frame indices, or
+    /// one whose last frame number overflows.
+    #[error("buddy region of {count} frames at pfn {first:#x} is not between 1 and 2^32-2 frames")]
+    BadRegion {
+        /// First frame.
+        first: u64,
+        /// Number of frames.
+        count: u64,
+    },
+    /// The block is not an allocated block of that order (double free, wrong
+    /// order, or a frame that this allocator did not hand out).
+    #[error("pfn {pfn:#x} order {order} is not an allocated block of this buddy allocator")]
+    NotAllocated {
+        /// First frame of the block.
+        pfn: u64,
+        /// Its claimed order.
+        order: u32,
+    },
+    /// [`Buddy::alloc_at`] asked for a block that is not entirely free, not
+    /// aligned to its size, or not inside the region.
+    #[error("pfn {pfn:#x} order {order} is not a free aligned block inside the region")]
+    NotFree {
+        /// First frame of the block.
+        pfn: u64,
+        /// Its order.
+        order: u32,
+    },
+}
+
+/// The binary buddy allocator over a region of frames (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Buddy {
+    frame_size: PageSize,
+    first: u64,
+    count: u64,
+    max_order: u32,
+    free: u64,
+    /// Per frame offset: `FREE | order`, `ALLOC | order`, or 0 for a frame
+    /// that is not the head of a block.
+    state: Vec<u8>,
+    /// One free list per order, over frame offsets.
+    lists: IndexLists,
+}
+
+/// The smallest order whose block holds `frames` frames (`get_order`), or
+/// `None` for zero frames or more than `2^63`.
+#[must_use]
+pub fn order_for_frames(frames: u64) -> Option<u32> {
+    if frames == 0 {
+        return None;
+    }
+    frames.checked_next_power_of_two().map(u64::trailing_zeros)
+}
+
+/// The greedy partition of `[first, first + count)` into maximal aligned
+/// blocks of order at most `max_order`, lowest address first.
+fn partition(first: u64, count: u64, max_order: u32) -> impl Iterator<Item = (u64, u32)> {
+    let end = first + count;
+    let mut at = first;
+    std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let align = if at == 0 { 63 } else { at.trailing_zeros() };
+        let fits = 63 - (end - at).leading_zeros();
+        let order = align.min(fits).min(max_order);
+        let block = (at, order);
+        at += 1 << order;
+        Some(block)
+    })
+}
+
+impl Buddy {
+    /// A buddy allocator over `count` frames of `frame_size` from frame
+    /// `first`, with orders `0..=max_order`; every frame starts free.
+    pub fn new(
+        frame_size: PageSize,
+        first: Pfn,
+        count: u64,
+        max_order: u32,
+    ) -> Result<Self, BuddyError> {
+        if max_order > MAX_SUPPORTED_ORDER {
+            return Err(BuddyError::BadMaxOrder(max_order));
+        }
+        let first = first.as_u64();
+        if count == 0 || count >= u64::from(u32::MAX) - 1 || first.checked_add(count).is_none() {
+            return Err(BuddyError::BadRegion { first, count });
+        }
+        let mut b = Self {
+            frame_size,
+            first,
+            count,
+            max_order,
+            free: 0,
+            state: vec![0; count as usize],
+            lists: IndexLists::new(max_order as usize + 1, count as usize),
+        };
+        // Queue the initial blocks so that the lowest address is at the front
+        // of each list: push them highest address first.
+        let blocks: Vec<(u64, u32)> = partition(first, count, max_order).collect();
+        for &(pfn, order) in blocks.iter().rev() {
+            b.push_free(pfn - first, order);
+        }
+        b.free = count;
+        Ok(b)
+    }
+
+    /// [`Self::new`] with Linux's [`DEFAULT_MAX_ORDER`].
+    pub fn with_default_order(
+        frame_size: PageSize,
+        first: Pfn,
+        count: u64,
+    ) -> Result<Self, BuddyError> {
+        Self::new(frame_size, first, count, DEFAULT_MAX_ORDER)
+    }
+
+    /// The largest order this allocator hands out.
+    #[must_use]
+    pub fn max_order(&self) -> u32 {
+        self.max_order
+    }
+
+    /// The first frame managed.
+    #[must_use]
+    pub fn first(&self) -> Pfn {
+        Pfn::new(self.first)
+    }
+
+    /// Free blocks of `order` (0 past `max_order`).
+    #[must_use]
+    pub fn nr_free(&self, order: u32) -> u64 {
+        if order > self.max_order {
+            return 0;
+        }
+        self.lists.len(order as usize)
+    }
+
+    /// Free blocks per order `0..=max_order`: one line of `/proc/buddyinfo`.
+    #[must_use]
+    pub fn free_blocks_per_order(&self) -> Vec<u64> {
+        (0..=self.max_order).map(|o| self.nr_free(o)).collect()
+    }
+
+    /// The free blocks of `order` as first frames, in list order (the next
+    /// allocation of that order takes the first).
+    pub fn free_blocks(&self, order: u32) -> impl Iterator<Item = Pfn> + '_ {
+        let list = if order > self.max_order {
+            None
+        } else {
+            Some(order as usize)
+        };
+        list.into_iter()
+            .flat_map(|l| self.lists.iter(l))
+            .map(|i| Pfn::new(self.first + u64::from(i)))
+    }
+
+    /// Fragmentation figures (buddyinfo, Linux's extfrag and unusable free
+    /// space indices per order) of the current free lists.
+    #[must_use]
+    pub fn fragmentation(&self) -> FragmentationReport {
+        FragmentationReport::from_free_blocks(&self.free_blocks_per_order())
+    }
+
+    /// Whether every frame is free and merged back into the region's initial
+    /// maximal blocks (what must hold after everything allocated was freed).
+    #[must_use]
+    pub fn is_fully_coalesced(&self) -> bool {
+        self.free == self.count
+            && partition(self.first, self.count, self.max_order)
+                .all(|(pfn, order)| self.state[(pfn - self.first) as usize] == FREE | order as u8)
+    }
+
+    /// Whether `[pfn, pfn + 2^order)` is a block handed out by this allocator
+    /// with exactly that order.
+    #[must_use]
+    pub fn is_allocated_block(&self, pfn: Pfn, order: u32) -> bool {
+        self.offset(pfn).is_some_and(|i| {
+            order <= self.max_order && self.state[i as usize] == ALLOC | order as u8
+        })
+    }
+
+    #[inline]
+    fn offset(&self, pfn: Pfn) -> Option<u32> {
+        let i = pfn.as_u64().checked_sub(self.first)?;
+        (i < self.count).then_some(i as u32)
+    }
+
+    #[inline]
+    fn push_free(&mut self, offset: u64, order: u32) {
+        self.state[offset as usize] = FREE | order as u8;
+        self.lists.push_front(order as usize, offset as u32);
+    }
+
+    /// Splits the free block at `offset` of order `from` (already unlinked)
+    /// down to `to`, keeping the half that contains `keep` and freeing the other.
+    #[inline]
+    fn split(&mut self, mut offset: u64, mut from: u32, to: u32, keep: u64) -> u64 {
+        while from > to {
+            from -= 1;
+            let upper = offset + (1 << from);
+            if keep >= upper {
+                self.push_free(offset, from);
+                offset = upper;
+            } else {
+                self.push_free(upper, from);
+            }
+        }
+        offset
+    }
+
+    /// Returns a block, or an error if it is not an allocated block of that
+    /// order; coalesces it with free buddies.
+    pub fn try_free_order(&mut self, pfn: Pfn, order: u32) -> Result<(), BuddyError> {
+        if !self.is_allocated_block(pfn, order) {
+            return Err(BuddyError::NotAllocated {
+                pfn: pfn.as_u64(),
+                order,
+            });
+        }
+        let end = self.first + self.count;
+        let mut p = pfn.as_u64();
+        self.state[(p - self.first) as usize] = 0;
+        let mut o = order;
+        while o < self.max_order {
+            let buddy = p ^ (1 << o);
+            if buddy < self.first || buddy + (1 << o) > end {
+                break;
+            }
+            let bi = buddy - self.first;
+            if self.state[bi as usize] != FREE | o as u8 {
+                break;
+            }
+            self.lists.remove(o as usize, bi as u32);
+            self.state[bi as usize] = 0;
+            p &= !(1 << o);
+            o += 1;
+        }
+        self.push_free(p - self.first, o);
+        self.free += 1 << order;
+        Ok(())
+    }
+
+    /// Allocates the specific block `[pfn, pfn + 2^order)`, which must be
+    /// aligned, inside the region and entirely free: for frames that already
+    /// hold something (a loaded image, the kernel), or to set up a state by hand.
+    pub fn alloc_at(&mut self, pfn: Pfn, order: u32) -> Result<(), BuddyError> {
+        let not_free = BuddyError::NotFree {
+            pfn: pfn.as_u64(),
+            order,
+        };
+        let p = pfn.as_u64();
+        if order > self.max_order || p & ((1 << order) - 1) != 0 {
+            return Err(not_free);
+        }
+        for o in order..=self.max_order {
+            let head = p & !((1u64 << o) - 1);
+            let Some(hi) = self.offset(Pfn::new(head)) else {
+                continue;
+            };
+            if self.state[hi as usize] == FREE | o as u8 {
+                self.lists.remove(o as usize, hi);
+                self.state[hi as usize] = 0;
+                let got = self.split(u64::from(hi), o, order, p - self.first);
+                debug_assert_eq!(got, p - self.first);
+                self.state[got as usize] = ALLOC | order as u8;
+                self.free -= 1 << order;
+                return Ok(());
+            }
+        }
+        Err(not_free)
+    }
+}
+
+impl FrameAllocator for Buddy {
+    fn frame_size(&self) -> PageSize {
+        self.frame_size
+    }
+
+    fn total_frames(&self) -> u64 {
+        self.count
+    }
+
+    fn free_frames(&self) -> u64 {
+        self.free
+    }
+
+    fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
+        if order > self.max_order {
+            return None;
+        }
+        let (o, offset) =
+            (order..=self.max_order).find_map(|o| Some((o, self.lists.pop_front(o as usize)?)))?;
+        let offset = u64::from(offset);
+        self.state[offset as usize] = 0;
+        let got = self.split(offset, o, order, offset);
+        self.state[got as usize] = ALLOC | order as u8;
+        self.free -= 1 << order;
+        Some(Pfn::new(self.first + got))
+    }
+
+    fn free_order(&mut self, pfn: Pfn, order: u32) {
+        if let Err(e) = self.try_free_order(pfn, order) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buddy(first: u64, count: u64, max: u32) -> Buddy {
+        Buddy::new(PageSize::SIZE_4K, Pfn::new(first), count, max).expect("buddy")
+    }
+
+    #[test]
+    fn unaligned_region_is_cut_into_maximal_aligned_blocks() {
+        // [3, 21): 3 (o0), 4..8 (o2), 8..16 (o3), 16..20 (o2), 20 (o0).
+        let b = buddy(3, 18, 10);
+        assert_eq!(b.free_blocks_per_order()[..4], [2, 0, 2, 1]);
+        assert_eq!(b.free_frames(), 18);
+        assert!(b.is_fully_coalesced());
+        let heads: Vec<u64> = b.free_blocks(2).map(Pfn::as_u64).collect();
+        assert_eq!(heads, vec![4, 16]);
+    }
+
+    #[test]
+    fn max_order_caps_the_blocks() {
+        let b = buddy(0, 64, 4);
+        assert_eq!(b.free_blocks_per_order(), vec![0, 0, 0, 0, 4]);
+    }
+
+    #[test]
+    fn split_keeps_the_lower_half_and_coalesces_back() {
+        let mut b = buddy(0, 16, 10);
+        assert_eq!(b.alloc_order(0), Some(Pfn::new(0)));
+        assert_eq!(b.free_blocks_per_order()[..5], [1, 1, 1, 1, 0]);
+        assert_eq!(b.alloc_order(0), Some(Pfn::new(1)));
+        b.free(Pfn::new(0));
+        assert!(!b.is_fully_coalesced());
+        b.free(Pfn::new(1));
+        assert!(b.is_fully_coalesced());
+    }
+
+    #[test]
+    fn buddies_outside_the_region_never_merge() {
+        // [8, 24): blocks 8..16 and 16..24 are not buddies of each other.
+        let mut b = buddy(8, 16, 10);
+        let x = b.alloc_order(3).expect("block");
+        let y = b.alloc_order(3).expect("block");
+        assert_eq!((x.as_u64(), y.as_u64()), (8, 16));
+        b.free_order(x, 3);
+        b.free_order(y, 3);
+        assert_eq!(b.free_blocks_per_order()[3..5], [2, 0]);
+        assert!(b.is_fully_coalesced());
+    }
+
+    #[test]
+    fn misuse_is_reported() {
+        let mut b = buddy(0, 8, 10);
+        let x = b.alloc_order(1).expect("block");
+        assert_eq!(
+            b.try_free_order(x, 0),
+            Err(BuddyError::NotAllocated { pfn: 0, order: 0 })
+        );
+        assert!(b.try_free_order(Pfn::new(1), 0).is_err());
+        assert!(b.try_free_order(Pfn::new(100), 0).is_err());
+        assert!(b.try_free_order(x, 1).is_ok());
+        assert!(b.try_free_order(x, 1).is_err(), "double free");
+        assert!(Buddy::new(PageSize::SIZE_4K, Pfn::new(0), 0, 10).is_err());
+        assert!(Buddy::new(PageSize::SIZE_4K, Pfn::new(0), 8, 40).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "not an allocated block")]
+    fn double_free_through_the_trait_panics() {
+        let mut b = buddy(0, 8, 10);
+        let x = b.alloc().expect("frame");
+        b.free(x);
+        b.free(x);
+    }
+
+    #[test]
+    fn alloc_at_splits_around_the_block() {
+        let mut b = buddy(0, 16, 10);
+        b.alloc_at(Pfn::new(5), 0).expect("free");
+        assert_eq!(b.free_frames(), 15);
+        // 16 -> 8 + [8..16); 8 -> [0..4) + 4; 4 -> 2 + [6..8); 2 -> [4] + 5.
+        assert_eq!(b.free_blocks_per_order()[..5], [1, 1, 1, 1, 0]);
+        assert_eq!(
+            b.free_blocks(0).map(Pfn::as_u64).collect::<Vec<_>>(),
+            vec![4]
+        );
+        assert_eq!(
+            b.free_blocks(1).map(Pfn::as_u64).collect::<Vec<_>>(),
+            vec![6]
+        );
+        assert!(b.alloc_at(Pfn::new(5), 0).is_err());
+        assert!(b.alloc_at(Pfn::new(4), 1).is_err());
+        assert!(b.alloc_at(Pfn::new(2), 2).is_err(), "misaligned");
+        b.free(Pfn::new(5));
+        assert!(b.is_fully_coalesced());
+    }
+
+    #[test]
+    fn order_for_frames_rounds_up() {
+        assert_eq!(order_for_frames(1), Some(0));
+        assert_eq!(order_for_frames(8), Some(3));
+        assert_eq!(order_for_frames(9), Some(4));
+        assert_eq!(order_for_frames(0), None);
+    }
+}

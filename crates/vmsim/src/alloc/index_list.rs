@@ -1,0 +1,147 @@
+//! Intrusive doubly-linked lists over small integer indices.
+//!
+//! The buddy allocator keeps one free list per order over frame offsets, and
+//! the slab cache keeps partial/full/empty lists over slab records. Both need
+//! to unlink a *specific* element in O(1) (the buddy being coalesced, the slab
+//! that just became full) and to allocate nothing in steady state, so the
+//! links are two parallel `Vec<u32>` indexed by element, like the `lru` list
+//! head inside Linux's `struct page`.
+//!
+//! Encoding: a link holds `index + 1`; `0` means "none". A zero-filled vector
+//! is therefore a set of unlinked elements, and `vec![0; n]` is served by the
+//! host's zeroed pages without touching them.
+//!
+//! This module owns only the links. Which list an element is on is the
+//! caller's business (the buddy allocator records it in its per-frame state):
+//! removing an element from a list it is not on corrupts both lists, so the
+//! caller must know.
+
+/// `lists` disjoint doubly-linked lists over the indices `0..len`.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexLists {
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    heads: Vec<u32>,
+    lens: Vec<u64>,
+}
+
+const NIL: u32 = 0;
+
+impl IndexLists {
+    /// `lists` empty lists over `len` unlinked elements. `len` must be below
+    /// `u32::MAX` (checked by the callers, which report it as a config error).
+    pub(crate) fn new(lists: usize, len: usize) -> Self {
+        debug_assert!(len < u32::MAX as usize);
+        Self {
+            prev: vec![NIL; len],
+            next: vec![NIL; len],
+            heads: vec![NIL; lists],
+            lens: vec![0; lists],
+        }
+    }
+
+    /// Adds one unlinked element at the end of the index range; returns its index.
+    pub(crate) fn grow(&mut self) -> u32 {
+        let i = self.prev.len();
+        debug_assert!(i + 1 < u32::MAX as usize);
+        self.prev.push(NIL);
+        self.next.push(NIL);
+        i as u32
+    }
+
+    /// Number of elements on `list`.
+    #[inline]
+    pub(crate) fn len(&self, list: usize) -> u64 {
+        self.lens[list]
+    }
+
+    /// The first element of `list`.
+    #[inline]
+    pub(crate) fn front(&self, list: usize) -> Option<u32> {
+        decode(self.heads[list])
+    }
+
+    /// Links `i` (which must be on no list) at the front of `list`.
+    #[inline]
+    pub(crate) fn push_front(&mut self, list: usize, i: u32) {
+        let iu = i as usize;
+        debug_assert!(self.prev[iu] == NIL && self.next[iu] == NIL && self.heads[list] != i + 1);
+        let old = self.heads[list];
+        self.next[iu] = old;
+        self.prev[iu] = NIL;
+        if let Some(o) = decode(old) {
+            self.prev[o as usize] = i + 1;
+        }
+        self.heads[list] = i + 1;
+        self.lens[list] += 1;
+    }
+
+    /// Unlinks `i`, which must be on `list`.
+    #[inline]
+    pub(crate) fn remove(&mut self, list: usize, i: u32) {
+        let iu = i as usize;
+        let (p, n) = (self.prev[iu], self.next[iu]);
+        match decode(p) {
+            Some(p) => self.next[p as usize] = n,
+            None => {
+                debug_assert_eq!(self.heads[list], i + 1, "element {i} is not on list {list}");
+                self.heads[list] = n;
+            }
+        }
+        if let Some(n) = decode(n) {
+            self.prev[n as usize] = p;
+        }
+        self.prev[iu] = NIL;
+        self.next[iu] = NIL;
+        self.lens[list] -= 1;
+    }
+
+    /// Unlinks and returns the first element of `list`.
+    #[inline]
+    pub(crate) fn pop_front(&mut self, list: usize) -> Option<u32> {
+        let i = self.front(list)?;
+        self.remove(list, i);
+        Some(i)
+    }
+
+    /// The elements of `list`, front to back.
+    pub(crate) fn iter(&self, list: usize) -> impl Iterator<Item = u32> + '_ {
+        let mut cur = self.heads[list];
+        std::iter::from_fn(move || {
+            let i = decode(cur)?;
+            cur = self.next[i as usize];
+            Some(i)
+        })
+    }
+}
+
+#[inline]
+fn decode(link: u32) -> Option<u32> {
+    link.checked_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_remove_pop() {
+        let mut l = IndexLists::new(2, 5);
+        for i in [0, 1, 2, 3] {
+            l.push_front(0, i);
+        }
+        assert_eq!(l.iter(0).collect::<Vec<_>>(), vec![3, 2, 1, 0]);
+        l.remove(0, 2);
+        l.remove(0, 3);
+        l.remove(0, 0);
+        assert_eq!(l.iter(0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(l.len(0), 1);
+        l.push_front(1, 3);
+        assert_eq!(l.pop_front(1), Some(3));
+        assert_eq!(l.pop_front(1), None);
+        let g = l.grow();
+        assert_eq!(g, 5);
+        l.push_front(1, g);
+        assert_eq!(l.front(1), Some(5));
+    }
+}

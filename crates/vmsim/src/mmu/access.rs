@@ -1,0 +1,73 @@
+//! The kind of a memory access and the privilege it is made with.
+//!
+//! These two values travel with every translation: the TLB picks its
+//! instruction or data arrays by [`AccessKind`], and the permission check and
+//! the x86 error code use both. This module owns only the vocabulary.
+
+use serde::{Deserialize, Serialize};
+
+/// What an access does with the bytes it reaches.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessKind {
+    /// A data load.
+    Read,
+    /// A data store: needs a writable page and sets the dirty bit.
+    Write,
+    /// An instruction fetch: looked up in the instruction TLB and needs an
+    /// executable page.
+    Execute,
+}
+
+impl AccessKind {
+    /// All kinds, in the order of [`AccessKind::index`].
+    pub const ALL: [Self; 3] = [Self::Read, Self::Write, Self::Execute];
+
+    /// A dense index (read 0, write 1, execute 2) for per-kind counters.
+    #[inline]
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the access is an instruction fetch (served by instruction TLB arrays).
+    #[inline]
+    #[must_use]
+    pub const fn is_fetch(self) -> bool {
+        matches!(self, Self::Execute)
+    }
+
+    /// The lower-case name used in reports and configs.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Execute => "execute",
+        }
+    }
+}
+
+/// The privilege level an access is made at.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privilege {
+    /// User mode (x86 CPL 3, RISC-V U-mode): may touch only user pages.
+    User,
+    /// Supervisor mode (x86 CPL 0, RISC-V S-mode).
+    Supervisor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_dense_and_ordered() {
+        for (i, kind) in AccessKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+        assert!(AccessKind::Execute.is_fetch());
+        assert!(!AccessKind::Write.is_fetch());
+    }
+}

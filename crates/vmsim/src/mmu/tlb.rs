@@ -1,0 +1,692 @@
+//! The TLB hierarchy of one core: [`Tlb`].
+//!
+//! A [`Tlb`] is a list of levels, each a set of [`TlbArray`]s probed
+//! together (split instruction and data arrays, per-page-size arrays, or one
+//! unified array), plus the core's [`WalkCache`]. A lookup probes the first
+//! level's arrays that serve the access kind, then the next level's, and
+//! stops at the first hit.
+//!
+//! Fill policy (documented choice): a translation found by a walk is written
+//! into *every* level that can hold it, and one found in a lower level is
+//! copied into every level above it. Evictions are not propagated
+//! (a level-2 eviction leaves a level-1 copy), so the hierarchy is inclusive
+//! on fill but not enforced inclusive, like Intel's second-level TLB.
+//! A page larger than every size a level holds is cached there splintered
+//! into pieces of the largest smaller size it holds; if it holds none, that
+//! level does not cache it.
+//!
+//! ASIDs: with tags on, entries carry the address space that loaded them and
+//! match only it (or any, when global). With tags off every entry is stored
+//! and looked up under ASID 0, so a missing flush really does leave the
+//! previous process's entries usable, and [`Tlb::context_switch`] flushes
+//! the non-global entries as a CR3 write without PCIDs does. Likewise a
+//! remapping that is not followed by an invalidation leaves the stale entry
+//! in use, as on real hardware.
+//!
+//! This module owns the hierarchy, its counting and invalidation. It never
+//! walks page tables or checks permissions: that is the MMU's job.
+
+use crate::addr::{Asid, PhysAddr, VirtAddr};
+
+use super::AccessKind;
+use super::counters::{LevelCounters, TlbCounters};
+use super::entry::TlbEntry;
+use super::tlb_array::{Inserted, TlbArray};
+use super::tlb_config::{TlbConfig, TlbConfigError};
+use super::walk_cache::WalkCache;
+
+/// A TLB hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlbHit {
+    /// The entry that matched (a copy).
+    pub entry: TlbEntry,
+    /// The level it was found at (0 = first level).
+    pub level: usize,
+    /// The translated physical address.
+    pub pa: PhysAddr,
+}
+
+/// Side index: 0 for data accesses, 1 for instruction fetches.
+const DATA: usize = 0;
+const FETCH: usize = 1;
+
+#[inline(always)]
+fn side(kind: AccessKind) -> usize {
+    usize::from(kind.is_fetch())
+}
+
+/// No array can take an entry of this granule.
+const NO_ARRAY: u8 = u8::MAX;
+
+#[derive(Clone, Debug)]
+struct Level {
+    arrays: Vec<TlbArray>,
+    /// Per side, the arrays to probe, in config order.
+    probe: [Vec<usize>; 2],
+    /// Per side and granule shift: the array that stores an entry of that
+    /// granule (the one holding the largest size not above it) and the
+    /// granule shift it stores it at; `NO_ARRAY` if none can.
+    fill_to: [[(u8, u8); 64]; 2],
+}
+
+impl Level {
+    fn new(config: &super::tlb_config::TlbLevelConfig, seed: u64, first_array: u64) -> Self {
+        let arrays: Vec<TlbArray> = config
+            .arrays
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                TlbArray::new(
+                    a,
+                    seed ^ (first_array + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                )
+            })
+            .collect();
+        let mut probe = [Vec::new(), Vec::new()];
+        let mut fill_to = [[(NO_ARRAY, 0); 64]; 2];
+        for (i, array) in arrays.iter().enumerate() {
+            for (s, serves) in [
+                (DATA, array.holds().serves_data()),
+                (FETCH, array.holds().serves_fetch()),
+            ] {
+                if serves {
+                    probe[s].push(i);
+                }
+            }
+        }
+        for s in [DATA, FETCH] {
+            for (shift, target) in fill_to[s].iter_mut().enumerate() {
+                let Ok(size) = crate::addr::PageSize::from_shift(shift as u32) else {
+                    continue;
+                };
+                let best = probe[s]
+                    .iter()
+                    .filter_map(|&i| arrays[i].granule_for(size).map(|g| (g, i)))
+                    .max_by_key(|&(g, _)| g);
+                if let Some((granule, i)) = best {
+                    *target = (i as u8, granule.shift() as u8);
+                }
+            }
+        }
+        Self {
+            arrays,
+            probe,
+            fill_to,
+        }
+    }
+
+    /// Writes `entry` (for `va`) into the array of this level that takes its
+    /// granule, splintering it if needed. Returns what happened, or `None`
+    /// when the level cannot hold it.
+    fn insert(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
+        let (array, shift) = self.fill_to[side][(entry.granule().shift() & 63) as usize];
+        if array == NO_ARRAY {
+            return None;
+        }
+        let piece = if u32::from(shift) == entry.granule().shift() {
+            entry
+        } else {
+            entry.splinter(
+                va,
+                crate::addr::PageSize::from_shift(u32::from(shift)).ok()?,
+            )
+        };
+        Some(self.arrays[array as usize].insert(piece))
+    }
+}
+
+/// The TLB hierarchy and page-walk caches of one core.
+#[derive(Clone, Debug)]
+pub struct Tlb {
+    levels: Vec<Level>,
+    asid_tags: bool,
+    counters: TlbCounters,
+    walk_cache: WalkCache,
+}
+
+impl Tlb {
+    /// Builds an empty hierarchy from `config`. `walk_index_shifts` describes
+    /// the page-table walk the walk caches serve (see [`WalkCache::new`]):
+    /// root first, the lowest virtual-address bit each level indexes.
+    pub fn new(config: &TlbConfig, walk_index_shifts: &[u32]) -> Result<Self, TlbConfigError> {
+        config.validate()?;
+        let mut first_array = 0;
+        let levels = config
+            .levels
+            .iter()
+            .map(|l| {
+                let level = Level::new(l, config.seed, first_array);
+                first_array += l.arrays.len() as u64;
+                level
+            })
+            .collect();
+        let counters = TlbCounters {
+            levels: config
+                .levels
+                .iter()
+                .map(|l| LevelCounters {
+                    latency_cycles: l.latency,
+                    ..LevelCounters::default()
+                })
+                .collect(),
+            ..TlbCounters::default()
+        };
+        Ok(Self {
+            levels,
+            asid_tags: config.asid_tags,
+            counters,
+            walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
+        })
+    }
+
+    /// The tag entries are stored and looked up under: the ASID itself with
+    /// tags on, 0 for every address space with tags off.
+    #[inline(always)]
+    #[must_use]
+    pub fn tag(&self, asid: Asid) -> Asid {
+        if self.asid_tags { asid } else { Asid::new(0) }
+    }
+
+    /// Whether entries carry ASID tags (otherwise context switches flush).
+    #[must_use]
+    pub const fn asid_tags(&self) -> bool {
+        self.asid_tags
+    }
+
+    /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
+    /// A hit below the first level is copied into the levels above.
+    #[inline]
+    pub fn lookup(&mut self, asid: Asid, va: VirtAddr, kind: AccessKind) -> Option<TlbHit> {
+        let tag = self.tag(asid);
+        let side = side(kind);
+        self.counters.lookups_by_kind[kind.index()] += 1;
+        let mut found = None;
+        'levels: for (l, (level, counters)) in self
+            .levels
+            .iter_mut()
+            .zip(self.counters.levels.iter_mut())
+            .enumerate()
+        {
+            if level.probe[side].is_empty() {
+                continue;
+            }
+            counters.lookups += 1;
+            for &a in &level.probe[side] {
+                let array = &mut level.arrays[a];
+                if let Some(slot) = array.lookup(tag, va) {
+                    let entry = *array.entry(slot);
+                    counters.hits.bump(entry.page_size());
+                    found = Some((l, entry));
+                    break 'levels;
+                }
+            }
+            counters.misses += 1;
+        }
+        match found {
+            Some((level, entry)) => {
+                if level > 0 {
+                    self.copy_up(level, side, entry, va);
+                }
+                Some(TlbHit {
+                    entry,
+                    level,
+                    pa: entry.translate(va),
+                })
+            }
+            None => {
+                self.counters.full_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A hit at level `l`: the levels above missed; copy the entry into them.
+    #[cold]
+    fn copy_up(&mut self, l: usize, side: usize, entry: TlbEntry, va: VirtAddr) {
+        self.insert_levels(0..l, side, entry, va, true);
+    }
+
+    fn insert_levels(
+        &mut self,
+        range: std::ops::Range<usize>,
+        side: usize,
+        entry: TlbEntry,
+        va: VirtAddr,
+        count_miss: bool,
+    ) {
+        for l in range {
+            let level = &mut self.levels[l];
+            if level.probe[side].is_empty() {
+                continue;
+            }
+            let counters = &mut self.counters.levels[l];
+            if count_miss {
+                counters.misses_by_size.bump(entry.page_size());
+            }
+            match level.insert(side, entry, va) {
+                None => {}
+                Some(Inserted::Evicted(_)) => {
+                    counters.fills += 1;
+                    counters.evictions += 1;
+                }
+                Some(_) => counters.fills += 1,
+            }
+        }
+    }
+
+    /// Caches a translation the walker just found after [`Tlb::lookup`]
+    /// missed every level: written into every level that serves `kind` and
+    /// can hold it, and counted as a miss of its page size at each.
+    ///
+    /// `entry` must have been made with [`Tlb::tag`] of the address space
+    /// (the MMU does this), and must cover `va`.
+    pub fn fill(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
+        debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true);
+    }
+
+    /// Rewrites a translation that is already cached (after a walk made only
+    /// to set the dirty bit), at every level that serves `kind`, without
+    /// counting a miss.
+    pub fn update(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, false);
+    }
+
+    fn retain_all(&mut self, mut keep: impl FnMut(&TlbEntry) -> bool) -> u64 {
+        let mut removed = 0;
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                removed += array.retain(&mut keep) as u64;
+            }
+        }
+        self.counters.flushes.entries_removed += removed;
+        removed
+    }
+
+    /// Invalidates the page holding `va` in `asid` (x86 `invlpg`, RISC-V
+    /// `sfence.vma va, asid`): every entry of that address space, and every
+    /// global entry, whose page holds `va`, at any page size, at every level;
+    /// and, as x86 does, every walk-cache entry of the address space.
+    /// Returns how many TLB entries were removed.
+    pub fn invalidate_page(&mut self, asid: Asid, va: VirtAddr) -> u64 {
+        let tag = self.tag(asid);
+        let mut removed = 0;
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                removed += array.invalidate_page(tag, va) as u64;
+            }
+        }
+        self.walk_cache.invalidate_asid(tag);
+        self.counters.flushes.pages += 1;
+        self.counters.flushes.entries_removed += removed;
+        removed
+    }
+
+    /// Invalidates every non-global entry of `asid` (x86 `invpcid`
+    /// single-context, RISC-V `sfence.vma x0, asid`), and its walk-cache
+    /// entries. With tags off this is every non-global entry.
+    pub fn invalidate_asid(&mut self, asid: Asid) -> u64 {
+        let tag = self.tag(asid);
+        self.counters.flushes.asids += 1;
+        self.walk_cache.invalidate_asid(tag);
+        self.retain_all(|e| e.is_global() || e.asid() != tag)
+    }
+
+    /// Invalidates every non-global entry of every address space (x86 CR3
+    /// write without PCIDs) and the whole walk cache.
+    pub fn invalidate_non_global(&mut self) -> u64 {
+        self.counters.flushes.non_global += 1;
+        self.walk_cache.invalidate_all();
+        self.retain_all(TlbEntry::is_global)
+    }
+
+    /// Invalidates everything, global entries included (x86 CR4.PGE toggle
+    /// or `invpcid` all-contexts, RISC-V `sfence.vma x0, x0`).
+    pub fn invalidate_all(&mut self) -> u64 {
+        self.counters.flushes.all += 1;
+        self.walk_cache.invalidate_all();
+        self.retain_all(|_| false)
+    }
+
+    /// The core switches to address space `asid`. With ASID tags nothing is
+    /// flushed; without, every non-global entry is (the root-register write).
+    pub fn context_switch(&mut self, _asid: Asid) {
+        self.counters.flushes.context_switches += 1;
+        if !self.asid_tags {
+            self.invalidate_non_global();
+        }
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn counters(&self) -> &TlbCounters {
+        &self.counters
+    }
+
+    /// Zeroes every counter (TLB and walk cache); cached entries stay, so a
+    /// measurement can start warm.
+    pub fn reset_counters(&mut self) {
+        for level in &mut self.counters.levels {
+            *level = LevelCounters {
+                latency_cycles: level.latency_cycles,
+                ..LevelCounters::default()
+            };
+        }
+        self.counters = TlbCounters {
+            levels: std::mem::take(&mut self.counters.levels),
+            ..TlbCounters::default()
+        };
+        self.walk_cache.reset_counters();
+    }
+
+    /// The page-walk caches (the MMU probes and fills them).
+    #[must_use]
+    pub fn walk_cache(&self) -> &WalkCache {
+        &self.walk_cache
+    }
+
+    /// The page-walk caches, mutably.
+    pub fn walk_cache_mut(&mut self) -> &mut WalkCache {
+        &mut self.walk_cache
+    }
+
+    /// The number of levels.
+    #[must_use]
+    pub fn level_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The arrays of level `level` (0 = first), for inspection; empty past the last level.
+    #[must_use]
+    pub fn arrays(&self, level: usize) -> &[TlbArray] {
+        self.levels.get(level).map_or(&[], |l| &l.arrays)
+    }
+
+    /// Every valid entry with its level, for inspection and tests.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, &TlbEntry)> + '_ {
+        self.levels.iter().enumerate().flat_map(|(l, level)| {
+            level
+                .arrays
+                .iter()
+                .flat_map(move |a| a.entries().map(move |e| (l, e)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::PageSize;
+    use crate::mmu::{Holds, TlbArrayConfig, TlbLevelConfig};
+
+    const X86_64: [u32; 4] = [39, 30, 21, 12];
+
+    fn pa(raw: u64) -> PhysAddr {
+        PhysAddr::new(raw).expect("fits")
+    }
+
+    fn entry(tlb: &Tlb, asid: u16, va: u64, size: PageSize, frame: u64) -> TlbEntry {
+        TlbEntry::new(tlb.tag(Asid::new(asid)), VirtAddr::new(va), size, pa(frame))
+    }
+
+    fn preset(name: &str) -> Tlb {
+        Tlb::new(&TlbConfig::preset(name).expect("preset"), &X86_64).expect("valid")
+    }
+
+    #[test]
+    fn miss_fill_hit_and_second_level_copy_up() {
+        let mut tlb = preset("core-i7");
+        let va = VirtAddr::new(0x1234_5678);
+        let a = Asid::new(1);
+        assert!(tlb.lookup(a, va, AccessKind::Read).is_none());
+        tlb.fill(
+            entry(&tlb, 1, 0x1234_5000, PageSize::SIZE_4K, 0x9000),
+            va,
+            AccessKind::Read,
+        );
+        let hit = tlb.lookup(a, va, AccessKind::Read).expect("hit");
+        assert_eq!((hit.level, hit.pa), (0, pa(0x9678)));
+        // The instruction side has its own L1, but shares the L2.
+        let hit = tlb.lookup(a, va, AccessKind::Execute).expect("L2 hit");
+        assert_eq!(hit.level, 1);
+        let hit = tlb.lookup(a, va, AccessKind::Execute).expect("copied up");
+        assert_eq!(hit.level, 0);
+        let c = tlb.counters();
+        assert_eq!(c.lookups_by_kind, [2, 0, 2]);
+        assert_eq!(c.full_misses, 1);
+        assert_eq!(
+            (
+                c.levels[0].lookups,
+                c.levels[0].misses,
+                c.levels[0].hit_count()
+            ),
+            (4, 2, 2)
+        );
+        assert_eq!(
+            (
+                c.levels[1].lookups,
+                c.levels[1].misses,
+                c.levels[1].hit_count()
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(c.levels[0].misses_by_size.get(PageSize::SIZE_4K), 2);
+        assert_eq!(c.levels[1].misses_by_size.get(PageSize::SIZE_4K), 1);
+    }
+
+    #[test]
+    fn large_pages_go_to_their_arrays_or_are_splintered() {
+        let mut sky = preset("x86-64");
+        let va = VirtAddr::new(0x4012_3456);
+        sky.fill(
+            entry(&sky, 1, 0x4000_0000, PageSize::SIZE_2M, 0x20_0000),
+            va,
+            AccessKind::Write,
+        );
+        let l1: Vec<_> = sky.arrays(0).iter().map(|a| a.entries().count()).collect();
+        assert_eq!(l1, [0, 1, 0, 0, 0], "the 2M data array took it");
+        let hit = sky
+            .lookup(Asid::new(1), VirtAddr::new(0x401f_ffff), AccessKind::Read)
+            .expect("same 2M page");
+        assert_eq!(hit.pa, pa(0x3f_ffff));
+
+        let mut i7 = preset("core-i7");
+        i7.fill(
+            entry(&i7, 1, 0x4000_0000, PageSize::SIZE_2M, 0x20_0000),
+            va,
+            AccessKind::Read,
+        );
+        let pieces: Vec<_> = i7
+            .entries()
+            .map(|(_, e)| (e.granule(), e.page_size()))
+            .collect();
+        assert_eq!(
+            pieces,
+            vec![(PageSize::SIZE_4K, PageSize::SIZE_2M); 2],
+            "one 4K piece per level"
+        );
+        assert!(i7.lookup(Asid::new(1), va, AccessKind::Read).is_some());
+        // Another 4 KiB piece of the same 2 MiB page is not cached yet.
+        assert!(
+            i7.lookup(Asid::new(1), VirtAddr::new(0x4010_0000), AccessKind::Read)
+                .is_none()
+        );
+        // invlpg anywhere in the large page removes every piece.
+        assert_eq!(
+            i7.invalidate_page(Asid::new(1), VirtAddr::new(0x401f_f000)),
+            2
+        );
+    }
+
+    #[test]
+    fn asid_tags_global_entries_and_flushes() {
+        let mut tlb = preset("classroom");
+        let va = VirtAddr::new(0x5000);
+        tlb.fill(
+            entry(&tlb, 1, 0x5000, PageSize::SIZE_4K, 0x1000),
+            va,
+            AccessKind::Read,
+        );
+        tlb.fill(
+            entry(&tlb, 2, 0x5000, PageSize::SIZE_4K, 0x2000),
+            va,
+            AccessKind::Read,
+        );
+        let kernel = VirtAddr::new(0xffff_8000_0000_0000);
+        tlb.fill(
+            entry(&tlb, 1, kernel.as_u64(), PageSize::SIZE_4K, 0x3000).with_global(true),
+            kernel,
+            AccessKind::Read,
+        );
+        assert_eq!(
+            tlb.lookup(Asid::new(1), va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x1000))
+        );
+        assert_eq!(
+            tlb.lookup(Asid::new(2), va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x2000))
+        );
+        assert!(
+            tlb.lookup(Asid::new(3), kernel, AccessKind::Read).is_some(),
+            "global matches any ASID"
+        );
+        assert_eq!(tlb.invalidate_asid(Asid::new(1)), 1);
+        assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_none());
+        assert!(tlb.lookup(Asid::new(2), va, AccessKind::Read).is_some());
+        assert_eq!(tlb.invalidate_non_global(), 1);
+        assert!(
+            tlb.lookup(Asid::new(9), kernel, AccessKind::Read).is_some(),
+            "global survives"
+        );
+        assert_eq!(tlb.invalidate_all(), 1);
+        assert_eq!(tlb.entries().count(), 0);
+        let f = &tlb.counters().flushes;
+        assert_eq!(
+            (f.asids, f.non_global, f.all, f.entries_removed),
+            (1, 1, 1, 3)
+        );
+    }
+
+    #[test]
+    fn without_tags_a_switch_flushes_and_a_missing_flush_leaks() {
+        let mut config = TlbConfig::preset("classroom").expect("preset");
+        config.asid_tags = false;
+        let mut tlb = Tlb::new(&config, &X86_64).expect("valid");
+        let va = VirtAddr::new(0x7000);
+        tlb.fill(
+            entry(&tlb, 1, 0x7000, PageSize::SIZE_4K, 0x1000),
+            va,
+            AccessKind::Read,
+        );
+        // Process 2 runs without a flush: it sees process 1's translation, as
+        // an x86 core without PCIDs would if the kernel forgot the CR3 write.
+        assert_eq!(
+            tlb.lookup(Asid::new(2), va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x1000))
+        );
+        tlb.context_switch(Asid::new(2));
+        assert!(tlb.lookup(Asid::new(2), va, AccessKind::Read).is_none());
+        assert_eq!(tlb.counters().flushes.context_switches, 1);
+    }
+
+    #[test]
+    fn remap_without_invalidation_leaves_a_stale_entry() {
+        let mut tlb = preset("x86-64");
+        let va = VirtAddr::new(0x1000);
+        tlb.fill(
+            entry(&tlb, 1, 0x1000, PageSize::SIZE_4K, 0xa000),
+            va,
+            AccessKind::Read,
+        );
+        // The page table now says 0xb000, but nobody invalidated.
+        assert_eq!(
+            tlb.lookup(Asid::new(1), va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0xa000))
+        );
+        tlb.invalidate_page(Asid::new(1), va);
+        assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_none());
+    }
+
+    #[test]
+    fn update_refreshes_the_dirty_bit_without_counting_a_miss() {
+        let mut tlb = preset("x86-64");
+        let va = VirtAddr::new(0x1000);
+        let clean = entry(&tlb, 1, 0x1000, PageSize::SIZE_4K, 0xa000);
+        tlb.fill(clean, va, AccessKind::Read);
+        tlb.update(clean.with_dirty(true), va, AccessKind::Write);
+        assert!(
+            tlb.lookup(Asid::new(1), va, AccessKind::Write)
+                .expect("hit")
+                .entry
+                .is_dirty()
+        );
+        assert_eq!(
+            tlb.entries().count(),
+            2,
+            "refreshed in place at both levels"
+        );
+        assert_eq!(tlb.counters().levels[0].misses_by_size.total(), 1);
+    }
+
+    #[test]
+    fn page_invalidation_flushes_the_walk_cache_of_that_asid() {
+        let mut tlb = preset("x86-64");
+        let va = VirtAddr::new(0x4000_0000);
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        tlb.walk_cache_mut()
+            .fill(a, va, 3, pa(0x1000), crate::mmu::Perms::all());
+        tlb.walk_cache_mut()
+            .fill(b, va, 3, pa(0x2000), crate::mmu::Perms::all());
+        tlb.invalidate_page(a, VirtAddr::new(0x7000_0000));
+        assert!(tlb.walk_cache_mut().lookup(a, va).is_none());
+        assert!(tlb.walk_cache_mut().lookup(b, va).is_some());
+    }
+
+    #[test]
+    fn empty_hierarchy_always_misses_and_a_data_only_level_is_skipped_by_fetches() {
+        let mut none = Tlb::new(&TlbConfig::default(), &X86_64).expect("valid");
+        assert!(
+            none.lookup(Asid::new(0), VirtAddr::new(0), AccessKind::Read)
+                .is_none()
+        );
+        assert_eq!(none.counters().full_misses, 1);
+
+        let mut data_only = TlbConfig::default();
+        let mut array = TlbArrayConfig::new(8, Some(2), &[PageSize::SIZE_4K]);
+        array.holds = Holds::Data;
+        data_only.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![array],
+        });
+        let mut tlb = Tlb::new(&data_only, &X86_64).expect("valid");
+        let va = VirtAddr::new(0x3000);
+        tlb.fill(
+            entry(&tlb, 0, 0x3000, PageSize::SIZE_4K, 0x3000),
+            va,
+            AccessKind::Execute,
+        );
+        assert_eq!(
+            tlb.entries().count(),
+            0,
+            "an instruction translation has nowhere to go"
+        );
+        assert!(tlb.lookup(Asid::new(0), va, AccessKind::Execute).is_none());
+        assert_eq!(tlb.counters().levels[0].lookups, 0);
+    }
+
+    #[test]
+    fn reset_counters_keeps_entries_and_latencies() {
+        let mut tlb = preset("x86-64");
+        let va = VirtAddr::new(0x1000);
+        tlb.fill(
+            entry(&tlb, 1, 0x1000, PageSize::SIZE_4K, 0xa000),
+            va,
+            AccessKind::Read,
+        );
+        assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_some());
+        tlb.reset_counters();
+        assert_eq!(tlb.counters().lookups(), 0);
+        assert_eq!(tlb.counters().levels[1].latency_cycles, 9);
+        assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_some());
+    }
+}

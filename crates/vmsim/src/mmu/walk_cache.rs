@@ -1,0 +1,314 @@
+//! Page-walk caches (Intel's paging-structure caches, the PML4E/PDPTE/PDE
+//! caches; the "PWC" of RISC-V cores): [`WalkCache`].
+//!
+//! A cache of depth `d` remembers, for an address space and the virtual
+//! address bits that index the first `d` levels of the walk, the physical
+//! address of the table at level `d + 1` and the rights the first `d`
+//! entries granted. A walk that hits it starts there and reads `d` fewer
+//! entries. Each depth is a small fully associative cache with true LRU.
+//! The MMU asks for the deepest hit.
+//!
+//! Invalidation follows x86: `invlpg` flushes every paging-structure-cache
+//! entry of the address space, whatever address it was for (Intel SDM vol. 3
+//! 4.10.4.1), because an upper-level entry covers many pages.
+//!
+//! This module owns the cached entries and their counters. It never reads
+//! memory: the MMU fills it from the entries its walker read.
+
+use crate::addr::{Asid, PhysAddr, VirtAddr};
+
+use super::counters::{MAX_WALK_LEVELS, WalkCacheCounters};
+use super::entry::Perms;
+use super::tlb_config::{TlbConfigError, WalkCacheLevelConfig};
+
+/// What a walk-cache hit gives the walker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkCacheHit {
+    /// How many levels of the walk are skipped (the next table read is at
+    /// level index `depth`, counting the root as 0).
+    pub depth: usize,
+    /// Physical address of the table to continue the walk in.
+    pub table: PhysAddr,
+    /// The rights granted by the skipped entries (x86 combines U/S, R/W and
+    /// NX over every level).
+    pub perms: Perms,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Slot {
+    prefix: u64,
+    table: PhysAddr,
+    stamp: u64,
+    asid: Asid,
+    perms: Perms,
+    valid: bool,
+}
+
+#[derive(Clone, Debug)]
+struct DepthCache {
+    depth: usize,
+    /// The virtual address is shifted right by this to get the key: the lowest
+    /// bit indexed by level `depth - 1` (0-based from the root).
+    key_shift: u32,
+    slots: Vec<Slot>,
+}
+
+/// The page-walk caches of one core, one per configured depth.
+#[derive(Clone, Debug, Default)]
+pub struct WalkCache {
+    /// Deepest first, so the first hit is the best one.
+    caches: Vec<DepthCache>,
+    clock: u64,
+    counters: WalkCacheCounters,
+}
+
+impl WalkCache {
+    /// Builds empty caches for a walk whose levels index the virtual address
+    /// from bit `index_shifts[i]` up (root first: x86-64 4-level is
+    /// `[39, 30, 21, 12]`, RISC-V Sv39 `[30, 21, 12]`). Caches with 0 entries
+    /// are left out.
+    ///
+    /// Errors if a depth does not leave at least one level to read (a depth
+    /// equal to the level count would cache leaves: that is the TLB's job).
+    pub fn new(
+        config: &[WalkCacheLevelConfig],
+        index_shifts: &[u32],
+    ) -> Result<Self, TlbConfigError> {
+        let mut caches = Vec::new();
+        for (i, level) in config.iter().enumerate() {
+            let depth = level.depth as usize;
+            if depth == 0 || depth >= index_shifts.len() || depth >= MAX_WALK_LEVELS {
+                return Err(TlbConfigError::Field {
+                    field: format!("walk_cache[{i}].depth"),
+                    problem: format!(
+                        "depth {depth}: this walk has {} levels, so a walk cache must skip 1 to {} of them",
+                        index_shifts.len(),
+                        index_shifts.len().saturating_sub(1)
+                    ),
+                });
+            }
+            if level.entries > 0 {
+                caches.push(DepthCache {
+                    depth,
+                    key_shift: index_shifts[depth - 1],
+                    slots: vec![Slot::default(); level.entries as usize],
+                });
+            }
+        }
+        caches.sort_by_key(|c| std::cmp::Reverse(c.depth));
+        Ok(Self {
+            caches,
+            clock: 0,
+            counters: WalkCacheCounters::default(),
+        })
+    }
+
+    /// Whether no cache is configured (the MMU then never probes).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.caches.is_empty()
+    }
+
+    /// The configured depths, deepest first.
+    pub fn depths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.caches.iter().map(|c| c.depth)
+    }
+
+    /// The deepest cached table for `va` in `asid`, counting the probe.
+    #[inline]
+    pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<WalkCacheHit> {
+        if self.caches.is_empty() {
+            return None;
+        }
+        self.counters.lookups += 1;
+        for cache in &mut self.caches {
+            let prefix = va.as_u64() >> cache.key_shift;
+            if let Some(slot) = cache
+                .slots
+                .iter_mut()
+                .find(|s| s.valid && s.prefix == prefix && s.asid == asid)
+            {
+                self.clock += 1;
+                slot.stamp = self.clock;
+                self.counters.hits_by_depth[cache.depth] += 1;
+                return Some(WalkCacheHit {
+                    depth: cache.depth,
+                    table: slot.table,
+                    perms: slot.perms,
+                });
+            }
+        }
+        self.counters.misses += 1;
+        None
+    }
+
+    /// Remembers that, for `va` in `asid`, the table after the first `depth`
+    /// levels is at `table`, reached with rights `perms`. Ignored when no
+    /// cache of that depth is configured.
+    pub fn fill(&mut self, asid: Asid, va: VirtAddr, depth: usize, table: PhysAddr, perms: Perms) {
+        let Some(cache) = self.caches.iter_mut().find(|c| c.depth == depth) else {
+            return;
+        };
+        self.clock += 1;
+        let prefix = va.as_u64() >> cache.key_shift;
+        let slot = match cache
+            .slots
+            .iter()
+            .position(|s| s.valid && s.prefix == prefix && s.asid == asid)
+        {
+            Some(hit) => hit,
+            None => match cache.slots.iter().position(|s| !s.valid) {
+                Some(empty) => empty,
+                None => {
+                    // True LRU: the oldest stamp.
+                    let mut oldest = 0;
+                    for (i, s) in cache.slots.iter().enumerate() {
+                        if s.stamp < cache.slots[oldest].stamp {
+                            oldest = i;
+                        }
+                    }
+                    oldest
+                }
+            },
+        };
+        cache.slots[slot] = Slot {
+            prefix,
+            table,
+            stamp: self.clock,
+            asid,
+            perms,
+            valid: true,
+        };
+        self.counters.fills += 1;
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Slot) -> bool) {
+        for cache in &mut self.caches {
+            for slot in cache.slots.iter_mut().filter(|s| s.valid && !keep(s)) {
+                slot.valid = false;
+                self.counters.entries_removed += 1;
+            }
+        }
+    }
+
+    /// Removes every entry of `asid` (x86 `invlpg` and `invpcid` single-context).
+    pub fn invalidate_asid(&mut self, asid: Asid) {
+        self.retain(|s| s.asid != asid);
+    }
+
+    /// Removes everything.
+    pub fn invalidate_all(&mut self) {
+        self.retain(|_| false);
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn counters(&self) -> &WalkCacheCounters {
+        &self.counters
+    }
+
+    /// Zeroes the counters (the cached entries stay).
+    pub fn reset_counters(&mut self) {
+        self.counters = WalkCacheCounters::default();
+    }
+
+    /// How many valid entries each depth holds, deepest first (for inspection).
+    #[must_use]
+    pub fn occupancy(&self) -> Vec<(usize, usize)> {
+        self.caches
+            .iter()
+            .map(|c| (c.depth, c.slots.iter().filter(|s| s.valid).count()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X86_64: [u32; 4] = [39, 30, 21, 12];
+
+    fn pa(raw: u64) -> PhysAddr {
+        PhysAddr::new(raw).expect("fits")
+    }
+
+    fn cache(entries: &[(u32, u32)]) -> WalkCache {
+        let config: Vec<_> = entries
+            .iter()
+            .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
+            .collect();
+        WalkCache::new(&config, &X86_64).expect("valid")
+    }
+
+    #[test]
+    fn deepest_hit_wins_and_prefix_bounds_are_respected() {
+        let mut wc = cache(&[(1, 2), (3, 4)]);
+        let a = Asid::new(1);
+        let va = VirtAddr::new(0x7f12_3456_7000);
+        assert_eq!(wc.lookup(a, va), None);
+        wc.fill(a, va, 1, pa(0x1000), Perms::all());
+        wc.fill(a, va, 3, pa(0x3000), Perms::READ);
+        let hit = wc.lookup(a, va).expect("hit");
+        assert_eq!(
+            (hit.depth, hit.table, hit.perms),
+            (3, pa(0x3000), Perms::READ)
+        );
+        // Same 2 MiB region: PDE cache hit. Another 2 MiB region of the same
+        // 512 GiB: only the PML4E cache.
+        assert_eq!(
+            wc.lookup(a, va.wrapping_add(0x1000)).map(|h| h.depth),
+            Some(3)
+        );
+        assert_eq!(
+            wc.lookup(a, va.wrapping_add(0x20_0000)).map(|h| h.depth),
+            Some(1)
+        );
+        // Another address space: nothing.
+        assert_eq!(wc.lookup(Asid::new(2), va), None);
+        let c = wc.counters();
+        assert_eq!(
+            (c.lookups, c.misses, c.hits_by_depth[3], c.hits_by_depth[1]),
+            (5, 2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn lru_within_a_depth() {
+        let mut wc = cache(&[(3, 2)]);
+        let a = Asid::new(0);
+        let region = |i: u64| VirtAddr::new(i << 21);
+        wc.fill(a, region(0), 3, pa(0x1000), Perms::all());
+        wc.fill(a, region(1), 3, pa(0x2000), Perms::all());
+        assert!(wc.lookup(a, region(0)).is_some()); // 1 is now LRU
+        wc.fill(a, region(2), 3, pa(0x3000), Perms::all());
+        assert!(wc.lookup(a, region(1)).is_none());
+        assert!(wc.lookup(a, region(0)).is_some());
+        assert!(wc.lookup(a, region(2)).is_some());
+    }
+
+    #[test]
+    fn invalidation_by_asid_and_all() {
+        let mut wc = cache(&[(2, 4)]);
+        let va = VirtAddr::new(0x4000_0000);
+        wc.fill(Asid::new(1), va, 2, pa(0x1000), Perms::all());
+        wc.fill(Asid::new(2), va, 2, pa(0x2000), Perms::all());
+        wc.invalidate_asid(Asid::new(1));
+        assert!(wc.lookup(Asid::new(1), va).is_none());
+        assert!(wc.lookup(Asid::new(2), va).is_some());
+        wc.invalidate_all();
+        assert!(wc.lookup(Asid::new(2), va).is_none());
+        assert_eq!(wc.counters().entries_removed, 2);
+    }
+
+    #[test]
+    fn depth_must_leave_a_level_to_read() {
+        let config = [WalkCacheLevelConfig {
+            depth: 4,
+            entries: 1,
+        }];
+        let err = WalkCache::new(&config, &X86_64).expect_err("depth 4 of 4 caches leaves");
+        assert!(err.to_string().contains("walk_cache[0].depth"), "{err}");
+        assert!(WalkCache::new(&config, &[48, 39, 30, 21, 12]).is_ok());
+        assert!(cache(&[(2, 0)]).is_empty());
+    }
+}

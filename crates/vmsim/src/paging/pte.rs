@@ -1,0 +1,700 @@
+//! Page-table entries: each architecture's real bits, encoded and decoded.
+//!
+//! Entries live as raw integers in simulated physical memory; this module
+//! turns a raw entry into what the hardware makes of it ([`Entry`]) and
+//! builds raw entries for the radix-table code. It never reads memory.
+
+use bitflags::bitflags;
+use serde::{Deserialize, Serialize};
+
+use crate::addr::PhysAddr;
+
+use super::format::{Encoding, Format, FormatError};
+
+bitflags! {
+    /// What an entry grants or records, decoded from any format.
+    ///
+    /// For a leaf these are the page's permissions and status bits. For a
+    /// pointer to the next table they are the limits the entry puts on
+    /// everything below it (x86 ANDs R/W and U/S over all levels and ORs
+    /// NX; RISC-V pointers limit nothing).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub struct PteFlags: u16 {
+        /// Loads are allowed.
+        const READ = 1 << 0;
+        /// Stores are allowed.
+        const WRITE = 1 << 1;
+        /// Instruction fetches are allowed.
+        const EXEC = 1 << 2;
+        /// User mode may access (x86 U/S = 1, RISC-V U = 1).
+        const USER = 1 << 3;
+        /// Global: survives non-global TLB flushes.
+        const GLOBAL = 1 << 4;
+        /// The hardware (or OS, under Svade) recorded an access.
+        const ACCESSED = 1 << 5;
+        /// The page was written.
+        const DIRTY = 1 << 6;
+        /// x86 PWT: write-through caching.
+        const WRITE_THROUGH = 1 << 7;
+        /// x86 PCD: caching disabled.
+        const CACHE_DISABLE = 1 << 8;
+    }
+}
+
+impl PteFlags {
+    /// The permission bits only (read, write, execute, user).
+    pub const PERMS: Self = Self::READ
+        .union(Self::WRITE)
+        .union(Self::EXEC)
+        .union(Self::USER);
+}
+
+/// A decoded entry: what the hardware makes of the raw bits at one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Present/valid bit clear: the walk stops with a not-present fault.
+    Invalid,
+    /// A pointer to the next level's table.
+    Table {
+        /// Physical address of the next table.
+        addr: PhysAddr,
+        /// Permissions this entry allows below it.
+        limits: PteFlags,
+    },
+    /// A leaf mapping a page (at a non-last level: a superpage).
+    Leaf {
+        /// Physical address the entry's frame field names (not yet checked for alignment).
+        addr: PhysAddr,
+        /// Permissions and status bits.
+        flags: PteFlags,
+    },
+    /// Bits set that must be clear, or a reserved encoding: the walk faults.
+    Reserved(&'static str),
+}
+
+/// Bit positions of a user-defined entry format (classroom formats).
+///
+/// Flag positions that are `None` mean the format has no such bit: the
+/// permission is always granted, the status is never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBits {
+    /// Entry size in bytes: 1, 2, 4 or 8.
+    pub entry_bytes: u32,
+    /// The valid (present) bit.
+    pub valid: u32,
+    /// The writable bit.
+    #[serde(default)]
+    pub writable: Option<u32>,
+    /// The user-accessible bit.
+    #[serde(default)]
+    pub user: Option<u32>,
+    /// The executable bit.
+    #[serde(default)]
+    pub executable: Option<u32>,
+    /// The accessed bit.
+    #[serde(default)]
+    pub accessed: Option<u32>,
+    /// The dirty bit.
+    #[serde(default)]
+    pub dirty: Option<u32>,
+    /// Lowest bit of the frame-number field.
+    pub frame_lo: u32,
+    /// Width of the frame-number field in bits.
+    pub frame_bits: u32,
+}
+
+impl UserBits {
+    fn named_bits(&self) -> Vec<(&'static str, u32)> {
+        let mut v = vec![("valid", self.valid)];
+        for (name, b) in [
+            ("writable", self.writable),
+            ("user", self.user),
+            ("executable", self.executable),
+            ("accessed", self.accessed),
+            ("dirty", self.dirty),
+        ] {
+            if let Some(b) = b {
+                v.push((name, b));
+            }
+        }
+        v
+    }
+
+    /// Checks the fields against each other and the entry size.
+    pub fn validate(&self, _offset_bits: u32) -> Result<(), FormatError> {
+        let bad = |m: String| Err(FormatError::Inconsistent(m));
+        if !matches!(self.entry_bytes, 1 | 2 | 4 | 8) {
+            return bad(format!(
+                "entry_bytes = {}: expected 1, 2, 4 or 8",
+                self.entry_bytes
+            ));
+        }
+        let width = self.entry_bytes * 8;
+        if self.frame_bits == 0 {
+            return bad("frame_bits = 0: the frame-number field needs at least one bit".into());
+        }
+        if self.frame_lo + self.frame_bits > width {
+            return bad(format!(
+                "the frame field (bits {}..{}) does not fit a {}-byte entry ({width} bits)",
+                self.frame_lo,
+                self.frame_lo + self.frame_bits - 1,
+                self.entry_bytes
+            ));
+        }
+        let named = self.named_bits();
+        for (i, &(name, bit)) in named.iter().enumerate() {
+            if bit >= width {
+                return bad(format!(
+                    "{name} = {bit} is outside a {}-byte entry (bits 0..{})",
+                    self.entry_bytes,
+                    width - 1
+                ));
+            }
+            if (self.frame_lo..self.frame_lo + self.frame_bits).contains(&bit) {
+                return bad(format!(
+                    "{name} = {bit} overlaps the frame field (bits {}..{})",
+                    self.frame_lo,
+                    self.frame_lo + self.frame_bits - 1
+                ));
+            }
+            if let Some((other, _)) = named[..i].iter().find(|(_, b)| *b == bit) {
+                return bad(format!("{name} and {other} are both bit {bit}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Physical-address width the frame field gives with `offset_bits`-bit pages.
+    #[must_use]
+    pub fn pa_bits(&self, offset_bits: u32) -> u32 {
+        self.frame_bits + offset_bits
+    }
+
+    fn flag(bit: Option<u32>, raw: u64, absent_means: bool) -> bool {
+        bit.map_or(absent_means, |b| raw >> b & 1 == 1)
+    }
+}
+
+// x86 bit positions (Intel SDM vol. 3, 4.3 and 4.5).
+const X86_P: u64 = 1 << 0;
+const X86_RW: u64 = 1 << 1;
+const X86_US: u64 = 1 << 2;
+const X86_PWT: u64 = 1 << 3;
+const X86_PCD: u64 = 1 << 4;
+const X86_A: u64 = 1 << 5;
+const X86_D: u64 = 1 << 6;
+const X86_PS: u64 = 1 << 7;
+const X86_G: u64 = 1 << 8;
+const X86_NX: u64 = 1 << 63;
+const X86_64_ADDR: u64 = 0x000f_ffff_ffff_f000;
+const X86_32_ADDR: u64 = 0xffff_f000;
+
+// RISC-V bit positions (privileged spec, Sv32/Sv39 PTE format).
+const RV_V: u64 = 1 << 0;
+const RV_R: u64 = 1 << 1;
+const RV_W: u64 = 1 << 2;
+const RV_X: u64 = 1 << 3;
+const RV_U: u64 = 1 << 4;
+const RV_G: u64 = 1 << 5;
+const RV_A: u64 = 1 << 6;
+const RV_D: u64 = 1 << 7;
+const RV_PPN_SHIFT: u32 = 10;
+
+/// Why an entry could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The physical address does not fit the entry's frame field.
+    #[error("physical address {0} does not fit the entry's {1}-bit physical address field")]
+    AddressTooWide(PhysAddr, u32),
+    /// The physical address is not aligned to the page or table it names.
+    #[error("physical address {0} is not aligned to {1}")]
+    Misaligned(PhysAddr, crate::addr::PageSize),
+    /// This level cannot hold a leaf in this format.
+    #[error("level {0} of this format cannot map a page")]
+    NoLeafHere(u32),
+}
+
+impl Format {
+    fn is_last(&self, idx: usize) -> bool {
+        idx + 1 == self.levels().len()
+    }
+
+    fn riscv_ppn_mask(&self) -> u64 {
+        if self.entry_bytes() == 4 {
+            (1 << 22) - 1
+        } else {
+            (1 << 44) - 1
+        }
+    }
+
+    /// Decodes the raw entry found at level `idx` (root = 0).
+    #[must_use]
+    pub fn decode(&self, idx: usize, raw: u64) -> Entry {
+        let last = self.is_last(idx);
+        let level = self.levels()[idx];
+        match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => {
+                let is64 = matches!(self.encoding(), Encoding::X86_64);
+                if raw & X86_P == 0 {
+                    return Entry::Invalid;
+                }
+                let addr_mask = if is64 { X86_64_ADDR } else { X86_32_ADDR };
+                let pa_mask = if self.pa_bits() >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << self.pa_bits()) - 1
+                };
+                if is64 && raw & (addr_mask & !pa_mask) != 0 {
+                    return Entry::Reserved("address bits above MAXPHYADDR are set");
+                }
+                let mut flags = PteFlags::READ;
+                if raw & X86_RW != 0 {
+                    flags |= PteFlags::WRITE;
+                }
+                if raw & X86_US != 0 {
+                    flags |= PteFlags::USER;
+                }
+                if !is64 || raw & X86_NX == 0 {
+                    flags |= PteFlags::EXEC;
+                }
+                let huge = !last && raw & X86_PS != 0;
+                if huge && level.leaf.is_none() {
+                    return Entry::Reserved(
+                        "PS is set in an entry that cannot map a page (PML4E/PML5E)",
+                    );
+                }
+                if !last && !huge {
+                    return Entry::Table {
+                        addr: PhysAddr::new_unchecked(raw & addr_mask),
+                        limits: flags,
+                    };
+                }
+                for (bit, f) in [
+                    (X86_PWT, PteFlags::WRITE_THROUGH),
+                    (X86_PCD, PteFlags::CACHE_DISABLE),
+                    (X86_A, PteFlags::ACCESSED),
+                    (X86_D, PteFlags::DIRTY),
+                    (X86_G, PteFlags::GLOBAL),
+                ] {
+                    if raw & bit != 0 {
+                        flags |= f;
+                    }
+                }
+                let mut addr = raw & addr_mask;
+                if huge {
+                    let size = level.leaf.map_or(12, |s| s.shift());
+                    // Bit 12 is PAT in a large-page entry; bits 13..size are reserved.
+                    let reserved = ((1u64 << size) - 1) & !((1u64 << 13) - 1);
+                    if raw & reserved != 0 {
+                        return Entry::Reserved(
+                            "reserved address bits of a large-page entry are set",
+                        );
+                    }
+                    addr &= !((1u64 << size) - 1);
+                }
+                Entry::Leaf {
+                    addr: PhysAddr::new_unchecked(addr),
+                    flags,
+                }
+            }
+            Encoding::RiscV => {
+                if raw & RV_V == 0 {
+                    return Entry::Invalid;
+                }
+                if self.entry_bytes() == 8 && raw >> 54 != 0 {
+                    return Entry::Reserved("bits 63:54 (N, PBMT, reserved) must be zero");
+                }
+                if raw & RV_R == 0 && raw & RV_W != 0 {
+                    return Entry::Reserved("W set without R is a reserved encoding");
+                }
+                let addr =
+                    PhysAddr::new_unchecked(((raw >> RV_PPN_SHIFT) & self.riscv_ppn_mask()) << 12);
+                if raw & (RV_R | RV_W | RV_X) == 0 {
+                    if last {
+                        return Entry::Reserved(
+                            "a pointer to a next level in the last level's table",
+                        );
+                    }
+                    return Entry::Table {
+                        addr,
+                        limits: PteFlags::PERMS,
+                    };
+                }
+                let mut flags = PteFlags::empty();
+                for (bit, f) in [
+                    (RV_R, PteFlags::READ),
+                    (RV_W, PteFlags::WRITE),
+                    (RV_X, PteFlags::EXEC),
+                    (RV_U, PteFlags::USER),
+                    (RV_G, PteFlags::GLOBAL),
+                    (RV_A, PteFlags::ACCESSED),
+                    (RV_D, PteFlags::DIRTY),
+                ] {
+                    if raw & bit != 0 {
+                        flags |= f;
+                    }
+                }
+                Entry::Leaf { addr, flags }
+            }
+            Encoding::User(bits) => {
+                if raw >> bits.valid & 1 == 0 {
+                    return Entry::Invalid;
+                }
+                let frame = (raw >> bits.frame_lo) & ((1u64 << bits.frame_bits) - 1);
+                let addr = PhysAddr::new_unchecked(frame << self.page_size().shift());
+                if !last {
+                    return Entry::Table {
+                        addr,
+                        limits: PteFlags::PERMS,
+                    };
+                }
+                let mut flags = PteFlags::READ;
+                for (bit, absent, f) in [
+                    (bits.writable, true, PteFlags::WRITE),
+                    (bits.user, true, PteFlags::USER),
+                    (bits.executable, true, PteFlags::EXEC),
+                    (bits.accessed, false, PteFlags::ACCESSED),
+                    (bits.dirty, false, PteFlags::DIRTY),
+                ] {
+                    if UserBits::flag(bit, raw, absent) {
+                        flags |= f;
+                    }
+                }
+                Entry::Leaf { addr, flags }
+            }
+        }
+    }
+
+    fn check_pa(&self, addr: PhysAddr, align: crate::addr::PageSize) -> Result<(), EncodeError> {
+        if self.pa_bits() < 64 && addr.as_u64() >> self.pa_bits() != 0 {
+            return Err(EncodeError::AddressTooWide(addr, self.pa_bits()));
+        }
+        if !addr.is_aligned(align) {
+            return Err(EncodeError::Misaligned(addr, align));
+        }
+        Ok(())
+    }
+
+    /// A raw entry at level `idx` pointing to the next table at `table`.
+    ///
+    /// x86 pointers allow everything (R/W = U/S = 1, NX = 0), as Linux sets
+    /// them for user space, so the leaf alone decides permissions.
+    pub fn encode_table(&self, idx: usize, table: PhysAddr) -> Result<u64, EncodeError> {
+        debug_assert!(!self.is_last(idx));
+        self.check_pa(table, self.page_size())?;
+        let a = table.as_u64();
+        Ok(match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => a | X86_P | X86_RW | X86_US,
+            Encoding::RiscV => (a >> 12) << RV_PPN_SHIFT | RV_V,
+            Encoding::User(b) => (a >> self.page_size().shift()) << b.frame_lo | 1 << b.valid,
+        })
+    }
+
+    /// A raw leaf entry at level `idx` mapping the page at `frame` with `flags`.
+    ///
+    /// The entry grants at least the permissions asked for: where the format
+    /// cannot deny one (x86 always allows reads, x86-32 always allows
+    /// execution, RISC-V W needs R, a classroom format without a writable
+    /// bit), it is granted, as a real OS on that hardware would get.
+    pub fn encode_leaf(
+        &self,
+        idx: usize,
+        frame: PhysAddr,
+        flags: PteFlags,
+    ) -> Result<u64, EncodeError> {
+        let level = self.levels()[idx];
+        let size = level.leaf.ok_or(EncodeError::NoLeafHere(level.number))?;
+        self.check_pa(frame, size)?;
+        let a = frame.as_u64();
+        let last = self.is_last(idx);
+        let on = |f: PteFlags, bit: u64| if flags.contains(f) { bit } else { 0 };
+        Ok(match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => {
+                let mut raw = a | X86_P;
+                raw |= on(PteFlags::WRITE, X86_RW) | on(PteFlags::USER, X86_US);
+                raw |= on(PteFlags::WRITE_THROUGH, X86_PWT) | on(PteFlags::CACHE_DISABLE, X86_PCD);
+                raw |= on(PteFlags::ACCESSED, X86_A)
+                    | on(PteFlags::DIRTY, X86_D)
+                    | on(PteFlags::GLOBAL, X86_G);
+                if !last {
+                    raw |= X86_PS;
+                }
+                if matches!(self.encoding(), Encoding::X86_64) && !flags.contains(PteFlags::EXEC) {
+                    raw |= X86_NX;
+                }
+                raw
+            }
+            Encoding::RiscV => {
+                let mut raw = (a >> 12) << RV_PPN_SHIFT | RV_V;
+                let read = flags.intersects(PteFlags::READ | PteFlags::WRITE)
+                    || !flags.intersects(PteFlags::EXEC);
+                if read {
+                    raw |= RV_R;
+                }
+                raw |=
+                    on(PteFlags::WRITE, RV_W) | on(PteFlags::EXEC, RV_X) | on(PteFlags::USER, RV_U);
+                raw |= on(PteFlags::GLOBAL, RV_G)
+                    | on(PteFlags::ACCESSED, RV_A)
+                    | on(PteFlags::DIRTY, RV_D);
+                raw
+            }
+            Encoding::User(b) => {
+                let mut raw = (a >> self.page_size().shift()) << b.frame_lo | 1 << b.valid;
+                for (bit, f) in [
+                    (b.writable, PteFlags::WRITE),
+                    (b.user, PteFlags::USER),
+                    (b.executable, PteFlags::EXEC),
+                    (b.accessed, PteFlags::ACCESSED),
+                    (b.dirty, PteFlags::DIRTY),
+                ] {
+                    if let Some(bit) = bit
+                        && flags.contains(f)
+                    {
+                        raw |= 1 << bit;
+                    }
+                }
+                raw
+            }
+        })
+    }
+
+    /// The accessed bit of an entry at level `idx`, if the hardware keeps one
+    /// there (x86 sets A in every entry a walk uses; RISC-V only in leaves).
+    #[must_use]
+    pub fn accessed_mask(&self, idx: usize, leaf: bool) -> u64 {
+        let _ = idx;
+        match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => X86_A,
+            Encoding::RiscV if leaf => RV_A,
+            Encoding::RiscV => 0,
+            Encoding::User(b) if leaf => b.accessed.map_or(0, |x| 1 << x),
+            Encoding::User(_) => 0,
+        }
+    }
+
+    /// The dirty bit of a leaf entry, if the format has one.
+    #[must_use]
+    pub fn dirty_mask(&self) -> u64 {
+        match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => X86_D,
+            Encoding::RiscV => RV_D,
+            Encoding::User(b) => b.dirty.map_or(0, |x| 1 << x),
+        }
+    }
+
+    /// Replaces a leaf's permission bits with `flags`' (keeping frame, A, D, G).
+    pub fn reprotect(&self, idx: usize, raw: u64, flags: PteFlags) -> Result<u64, EncodeError> {
+        match self.decode(idx, raw) {
+            Entry::Leaf { addr, flags: old } => {
+                let keep = old & (PteFlags::ACCESSED | PteFlags::DIRTY | PteFlags::GLOBAL);
+                self.encode_leaf(
+                    idx,
+                    addr,
+                    (flags & !(PteFlags::ACCESSED | PteFlags::DIRTY)) | keep,
+                )
+            }
+            _ => Ok(raw),
+        }
+    }
+
+    /// Names of the bits set in a raw entry at level `idx`, in the manual's
+    /// words (e.g. `P RW US A PS NX` or `V R W X U A D`), for explanations.
+    #[must_use]
+    pub fn bit_names(&self, idx: usize, raw: u64) -> Vec<&'static str> {
+        let last = self.is_last(idx);
+        let mut v = Vec::new();
+        match self.encoding() {
+            Encoding::X86_32 | Encoding::X86_64 => {
+                let pat_or_ps = if last { "PAT" } else { "PS" };
+                for (bit, name) in [
+                    (X86_P, "P"),
+                    (X86_RW, "RW"),
+                    (X86_US, "US"),
+                    (X86_PWT, "PWT"),
+                    (X86_PCD, "PCD"),
+                    (X86_A, "A"),
+                    (X86_D, "D"),
+                    (X86_PS, pat_or_ps),
+                    (X86_G, "G"),
+                    (X86_NX, "NX"),
+                ] {
+                    if raw & bit != 0
+                        && !(bit == X86_NX && matches!(self.encoding(), Encoding::X86_32))
+                    {
+                        v.push(name);
+                    }
+                }
+            }
+            Encoding::RiscV => {
+                for (bit, name) in [
+                    (RV_V, "V"),
+                    (RV_R, "R"),
+                    (RV_W, "W"),
+                    (RV_X, "X"),
+                    (RV_U, "U"),
+                    (RV_G, "G"),
+                    (RV_A, "A"),
+                    (RV_D, "D"),
+                ] {
+                    if raw & bit != 0 {
+                        v.push(name);
+                    }
+                }
+            }
+            Encoding::User(b) => {
+                for (name, bit) in b.named_bits() {
+                    if raw >> bit & 1 == 1 {
+                        v.push(name);
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::PageSize;
+
+    fn pa(x: u64) -> PhysAddr {
+        PhysAddr::new_unchecked(x)
+    }
+
+    #[test]
+    fn x86_32_bits_are_the_intel_ones() {
+        let f = Format::x86_32();
+        let raw = f
+            .encode_leaf(
+                1,
+                pa(0x1234_5000),
+                PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::GLOBAL,
+            )
+            .expect("encode");
+        // P(0) R/W(1) U/S(2) G(8), PFN in 12-31.
+        assert_eq!(raw, 0x1234_5000 | 0b1_0000_0111);
+        assert_eq!(raw >> 12, 0x12345);
+        // U/S = 1 means user-accessible (Intel SDM), not supervisor.
+        match f.decode(1, raw) {
+            Entry::Leaf { addr, flags } => {
+                assert_eq!(addr, pa(0x1234_5000));
+                assert!(flags.contains(PteFlags::USER | PteFlags::WRITE | PteFlags::EXEC));
+            }
+            e => panic!("{e:?}"),
+        }
+        // A 4 MiB PSE page: bit 7 is PS in a directory entry.
+        let big = f
+            .encode_leaf(0, pa(0x0040_0000), PteFlags::READ)
+            .expect("encode");
+        assert_eq!(big & (1 << 7), 1 << 7);
+        assert!(matches!(f.decode(0, big), Entry::Leaf { .. }));
+        assert!(matches!(f.decode(0, big | 1 << 13), Entry::Reserved(_)));
+        // Bit 7 in a page-table entry is PAT, not PS.
+        assert_eq!(f.bit_names(1, 0x1000 | 1 | 1 << 7), vec!["P", "PAT"]);
+    }
+
+    #[test]
+    fn x86_64_nx_and_reserved_ps() {
+        let f = Format::x86_64();
+        let raw = f
+            .encode_leaf(3, pa(0x5000), PteFlags::READ)
+            .expect("encode");
+        assert_eq!(raw >> 63, 1, "no EXEC => NX");
+        assert!(matches!(
+            f.decode(0, 0x1000 | 1 | 1 << 7),
+            Entry::Reserved(_)
+        ));
+        assert!(
+            f.encode_leaf(2, pa(0x5000), PteFlags::READ).is_err(),
+            "2 MiB leaf must be aligned"
+        );
+        assert!(
+            f.encode_leaf(0, pa(0), PteFlags::READ).is_err(),
+            "no 512 GiB pages"
+        );
+    }
+
+    #[test]
+    fn riscv_encodings() {
+        let f = Format::sv39();
+        let raw = f
+            .encode_leaf(0, pa(0x8000_0000), PteFlags::READ | PteFlags::EXEC)
+            .expect("encode");
+        assert_eq!(raw, (0x8000_0000 >> 12) << 10 | 0b1011);
+        assert!(
+            matches!(f.decode(2, 0b101), Entry::Reserved(_)),
+            "W without R"
+        );
+        assert!(matches!(f.decode(2, 1 << 54 | 0b11), Entry::Reserved(_)));
+        assert!(matches!(f.decode(0, 0b1), Entry::Table { .. }));
+        assert!(
+            matches!(f.decode(2, 0b1), Entry::Reserved(_)),
+            "pointer in a leaf table"
+        );
+        // Write-only requests get R as well (W without R is reserved).
+        let w = f
+            .encode_leaf(2, pa(0x1000), PteFlags::WRITE)
+            .expect("encode");
+        assert_eq!(w & 0b110, 0b110);
+        let t = Format::sv32()
+            .encode_table(0, pa(0x3_0000_0000))
+            .expect("34-bit PA");
+        assert_eq!(t >> 10, 0x30_0000);
+    }
+
+    #[test]
+    fn user_format_15_bit() {
+        let bits = UserBits {
+            entry_bytes: 1,
+            valid: 7,
+            writable: None,
+            user: None,
+            executable: None,
+            accessed: None,
+            dirty: None,
+            frame_lo: 0,
+            frame_bits: 7,
+        };
+        let f = Format::user(
+            "c15",
+            15,
+            PageSize::from_bytes(32).expect("size"),
+            &[5, 5],
+            bits,
+        )
+        .expect("ok");
+        assert_eq!(f.pa_bits(), 12);
+        let raw = f
+            .encode_leaf(1, pa(0x3 << 5), PteFlags::READ)
+            .expect("encode");
+        assert_eq!(raw, 0x83);
+        assert!(matches!(f.decode(1, 0x03), Entry::Invalid));
+    }
+
+    #[test]
+    fn user_format_rejects_overlap() {
+        let bits = UserBits {
+            entry_bytes: 1,
+            valid: 3,
+            writable: None,
+            user: None,
+            executable: None,
+            accessed: None,
+            dirty: None,
+            frame_lo: 0,
+            frame_bits: 7,
+        };
+        let err = Format::user(
+            "x",
+            15,
+            PageSize::from_bytes(32).expect("size"),
+            &[5, 5],
+            bits,
+        );
+        assert!(
+            matches!(err, Err(FormatError::Inconsistent(m)) if m.contains("valid") && m.contains("frame"))
+        );
+    }
+}

@@ -1,0 +1,509 @@
+//! Radix (multi-level) page tables built in simulated physical memory.
+//!
+//! A [`RadixTable`] is just the physical address of its root table. Every
+//! table is a real frame (or naturally aligned run of frames) from a
+//! [`FrameAllocator`], holding entries in the format's real encoding.
+//! Intermediate tables are created on demand and freed when they become
+//! empty. Every change returns the TLB invalidation it requires as a
+//! `#[must_use]` [`Flush`].
+//!
+//! This module builds and edits tables; reading them for a translation is
+//! [`super::walk`].
+
+use thiserror::Error;
+
+use crate::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
+use crate::alloc::FrameAllocator;
+use crate::phys::{Bitmap, MemError, PhysMem};
+
+use super::format::{AddressFault, Canonical, Format};
+use super::pte::{EncodeError, Entry, PteFlags};
+use super::walk::{Translation, WalkFault, walk};
+
+/// A TLB invalidation a page-table change requires.
+///
+/// The old translation may still be cached; dropping this without either
+/// performing the invalidation (the MMU's `flush`) or calling
+/// [`Flush::ignore`] leaves a stale translation usable, as it would be on
+/// real hardware.
+#[must_use = "the TLB may still hold the old translation: flush it, or call .ignore()"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    page: VirtAddr,
+    size: PageSize,
+}
+
+impl Flush {
+    /// An invalidation of the page of `size` at `page`.
+    pub fn new(page: VirtAddr, size: PageSize) -> Self {
+        Self { page, size }
+    }
+
+    /// The base of the page to invalidate.
+    #[must_use]
+    pub fn page(&self) -> VirtAddr {
+        self.page
+    }
+
+    /// The size of the page to invalidate.
+    #[must_use]
+    pub fn size(&self) -> PageSize {
+        self.size
+    }
+
+    /// Deliberately skips the invalidation (nothing can have cached it, e.g.
+    /// the address space was never active).
+    pub fn ignore(self) {}
+}
+
+/// A page-table change that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MapError {
+    /// The virtual address is not an address of this format.
+    #[error("{va}: {source}")]
+    Address {
+        /// The address.
+        va: VirtAddr,
+        /// Why it is not an address of the format.
+        source: AddressFault,
+    },
+    /// The format has no pages of this size.
+    #[error("{format} has no {size} pages")]
+    NoSuchPageSize {
+        /// The format's name.
+        format: String,
+        /// The size asked for.
+        size: PageSize,
+    },
+    /// The virtual address is not aligned to the page size.
+    #[error("{va} is not aligned to {size}")]
+    Misaligned {
+        /// The address.
+        va: VirtAddr,
+        /// The page size.
+        size: PageSize,
+    },
+    /// Something is already mapped there (a page, or a superpage covering it,
+    /// or a table where a superpage was asked for).
+    #[error("{va} is already mapped (an entry at level {level} is in use)")]
+    AlreadyMapped {
+        /// The address.
+        va: VirtAddr,
+        /// The level whose entry is in use.
+        level: u32,
+    },
+    /// Nothing is mapped there.
+    #[error("{va} is not mapped (level {level} entry is not present)")]
+    NotMapped {
+        /// The address.
+        va: VirtAddr,
+        /// The level whose entry is not present.
+        level: u32,
+    },
+    /// An existing entry on the way has reserved bits or a reserved encoding.
+    #[error("{va}: the level {level} entry is malformed ({why})")]
+    Malformed {
+        /// The address.
+        va: VirtAddr,
+        /// The level.
+        level: u32,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The entry cannot express the frame.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// No free frame for a new table.
+    #[error("out of physical frames for a page table")]
+    OutOfFrames,
+    /// A table lies outside physical memory.
+    #[error(transparent)]
+    Memory(#[from] MemError),
+    /// The allocator's frames are not the format's page size.
+    #[error("the frame allocator hands out {alloc} frames but {format} tables need {page} frames")]
+    FrameSizeMismatch {
+        /// The allocator's frame size.
+        alloc: PageSize,
+        /// The format's name.
+        format: String,
+        /// The format's page size.
+        page: PageSize,
+    },
+}
+
+/// What an unmap removed.
+#[must_use = "the frame must be freed or reused, and the TLB flushed"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unmapped {
+    /// Base of the frame that was mapped.
+    pub frame: PhysAddr,
+    /// The page size.
+    pub size: PageSize,
+    /// The leaf's flags at the time (accessed, dirty, permissions).
+    pub flags: PteFlags,
+    /// The invalidation this requires.
+    pub flush: Flush,
+}
+
+/// A leaf found by [`RadixTable::leaves`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafInfo {
+    /// Base of the virtual page.
+    pub page: VirtAddr,
+    /// Base of the frame.
+    pub frame: PhysAddr,
+    /// The page size.
+    pub size: PageSize,
+    /// The leaf's flags.
+    pub flags: PteFlags,
+    /// Physical address of the leaf entry.
+    pub entry_addr: PhysAddr,
+}
+
+/// A radix page table: the physical address of its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RadixTable {
+    root: PhysAddr,
+}
+
+fn table_addr(fmt: &Format, pfn: Pfn) -> PhysAddr {
+    pfn.base(fmt.page_size())
+}
+
+impl RadixTable {
+    /// A new, empty table: allocates and zeroes the root.
+    pub fn new<B: Bitmap, A: FrameAllocator>(
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+    ) -> Result<Self, MapError> {
+        check_alloc(fmt, alloc)?;
+        let root = new_table(fmt, mem, alloc, 0)?;
+        Ok(Self { root })
+    }
+
+    /// A table whose root is already in memory (a loaded image, a CR3/satp value).
+    #[must_use]
+    pub fn from_root(root: PhysAddr) -> Self {
+        Self { root }
+    }
+
+    /// The physical address of the root table (what CR3 or satp holds).
+    #[must_use]
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// Translates `va` (no TLB, no A/D updates, no permission check).
+    pub fn translate<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        va: VirtAddr,
+    ) -> Result<Translation, WalkFault> {
+        walk(fmt, mem, self.root, va, |_| {})
+    }
+
+    /// Maps the page of `size` at `va` to the frame at `frame` with `flags`,
+    /// creating intermediate tables as needed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map<B: Bitmap, A: FrameAllocator>(
+        &self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        va: VirtAddr,
+        frame: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        check_alloc(fmt, alloc)?;
+        fmt.check_address(va)
+            .map_err(|source| MapError::Address { va, source })?;
+        let leaf_idx = fmt
+            .level_for_size(size)
+            .ok_or_else(|| MapError::NoSuchPageSize {
+                format: fmt.name().to_string(),
+                size,
+            })?;
+        if !va.is_aligned(size) {
+            return Err(MapError::Misaligned { va, size });
+        }
+        // Encode first so an unencodable frame changes nothing.
+        let leaf = fmt.encode_leaf(leaf_idx, frame, flags)?;
+        let width = fmt.entry_bytes();
+        let mut table = self.root;
+        for (idx, level) in fmt.levels().iter().enumerate() {
+            let entry_addr = table.add(level.index(va) * u64::from(width));
+            let raw = mem.read_le(entry_addr, width)?;
+            let entry = fmt.decode(idx, raw);
+            if idx == leaf_idx {
+                if entry != Entry::Invalid {
+                    return Err(MapError::AlreadyMapped {
+                        va,
+                        level: level.number,
+                    });
+                }
+                mem.write_le(entry_addr, width, leaf)?;
+                return Ok(Flush::new(va, size));
+            }
+            table = match entry {
+                Entry::Table { addr, .. } => addr,
+                Entry::Invalid => {
+                    let next = new_table(fmt, mem, alloc, idx + 1)?;
+                    mem.write_le(entry_addr, width, fmt.encode_table(idx, next)?)?;
+                    next
+                }
+                Entry::Leaf { .. } => {
+                    return Err(MapError::AlreadyMapped {
+                        va,
+                        level: level.number,
+                    });
+                }
+                Entry::Reserved(why) => {
+                    return Err(MapError::Malformed {
+                        va,
+                        level: level.number,
+                        why,
+                    });
+                }
+            };
+        }
+        unreachable!("leaf_idx is a level of the format")
+    }
+
+    /// Finds the leaf mapping `va`: its level index and entry address.
+    fn find_leaf<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        va: VirtAddr,
+        path: &mut [PhysAddr; 8],
+    ) -> Result<(usize, PhysAddr, Entry), MapError> {
+        fmt.check_address(va)
+            .map_err(|source| MapError::Address { va, source })?;
+        let width = fmt.entry_bytes();
+        let mut table = self.root;
+        for (idx, level) in fmt.levels().iter().enumerate() {
+            path[idx] = table;
+            let entry_addr = table.add(level.index(va) * u64::from(width));
+            let entry = fmt.decode(idx, mem.read_le(entry_addr, width)?);
+            match entry {
+                Entry::Table { addr, .. } => table = addr,
+                Entry::Leaf { .. } => return Ok((idx, entry_addr, entry)),
+                Entry::Invalid => {
+                    return Err(MapError::NotMapped {
+                        va,
+                        level: level.number,
+                    });
+                }
+                Entry::Reserved(why) => {
+                    return Err(MapError::Malformed {
+                        va,
+                        level: level.number,
+                        why,
+                    });
+                }
+            }
+        }
+        unreachable!("the last level never decodes to a table")
+    }
+
+    /// Removes the mapping of the page containing `va` (of whatever size),
+    /// freeing intermediate tables that become empty.
+    pub fn unmap<B: Bitmap, A: FrameAllocator>(
+        &self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        va: VirtAddr,
+    ) -> Result<Unmapped, MapError> {
+        let mut path = [PhysAddr::default(); 8];
+        let (leaf_idx, entry_addr, entry) = self.find_leaf(fmt, mem, va, &mut path)?;
+        let Entry::Leaf { addr, flags } = entry else {
+            unreachable!("find_leaf returns leaves")
+        };
+        let width = fmt.entry_bytes();
+        let size = fmt.levels()[leaf_idx].leaf.unwrap_or(fmt.page_size());
+        mem.write_le(entry_addr, width, 0)?;
+        // Free tables that became empty, bottom up; never the root.
+        for idx in (1..=leaf_idx).rev() {
+            let table = path[idx];
+            if !table_is_empty(fmt, mem, idx, table)? {
+                break;
+            }
+            let parent = path[idx - 1];
+            let parent_entry = parent.add(fmt.levels()[idx - 1].index(va) * u64::from(width));
+            mem.write_le(parent_entry, width, 0)?;
+            alloc.free_order(table.pfn(fmt.page_size()), fmt.table_order(idx));
+        }
+        Ok(Unmapped {
+            frame: addr,
+            size,
+            flags,
+            flush: Flush::new(va.align_down(size), size),
+        })
+    }
+
+    /// Replaces the permissions of the page containing `va` (frame, accessed,
+    /// dirty and global bits are kept).
+    pub fn protect<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        let mut path = [PhysAddr::default(); 8];
+        let (leaf_idx, entry_addr, _) = self.find_leaf(fmt, mem, va, &mut path)?;
+        let width = fmt.entry_bytes();
+        let raw = mem.read_le(entry_addr, width)?;
+        mem.write_le(entry_addr, width, fmt.reprotect(leaf_idx, raw, flags)?)?;
+        let size = fmt.levels()[leaf_idx].leaf.unwrap_or(fmt.page_size());
+        Ok(Flush::new(va.align_down(size), size))
+    }
+
+    /// Every leaf of the table, in increasing address order of the index
+    /// bits (sign-extended addresses of the upper half come after the lower).
+    pub fn leaves<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+    ) -> Result<Vec<LeafInfo>, MapError> {
+        let mut out = Vec::new();
+        self.visit(fmt, mem, 0, self.root, 0, &mut |_, _| {}, &mut out)?;
+        Ok(out)
+    }
+
+    /// Counts the tables that exist at each level, root first.
+    pub fn tables_per_level<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+    ) -> Result<Vec<u64>, MapError> {
+        let mut counts = vec![0u64; fmt.levels().len()];
+        let mut sink = Vec::new();
+        self.visit(
+            fmt,
+            mem,
+            0,
+            self.root,
+            0,
+            &mut |idx, _| counts[idx] += 1,
+            &mut sink,
+        )?;
+        Ok(counts)
+    }
+
+    /// Frees every table (not the frames the leaves map): the end of an
+    /// address space. The caller frees data frames first (see [`Self::leaves`]).
+    pub fn destroy<B: Bitmap, A: FrameAllocator>(
+        self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+    ) -> Result<(), MapError> {
+        let mut tables = Vec::new();
+        let mut sink = Vec::new();
+        self.visit(
+            fmt,
+            mem,
+            0,
+            self.root,
+            0,
+            &mut |idx, t| tables.push((idx, t)),
+            &mut sink,
+        )?;
+        for (idx, t) in tables {
+            mem.zero(t, fmt.table_bytes(idx))?;
+            alloc.free_order(t.pfn(fmt.page_size()), fmt.table_order(idx));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn visit<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        idx: usize,
+        table: PhysAddr,
+        prefix: u64,
+        on_table: &mut impl FnMut(usize, PhysAddr),
+        leaves: &mut Vec<LeafInfo>,
+    ) -> Result<(), MapError> {
+        on_table(idx, table);
+        let level = fmt.levels()[idx];
+        let width = fmt.entry_bytes();
+        for i in 0..1u64 << level.bits {
+            let entry_addr = table.add(i * u64::from(width));
+            let raw = mem.read_le(entry_addr, width)?;
+            if raw == 0 {
+                continue;
+            }
+            let va_bits = prefix | i << level.shift;
+            match fmt.decode(idx, raw) {
+                Entry::Table { addr, .. } => {
+                    self.visit(fmt, mem, idx + 1, addr, va_bits, on_table, leaves)?
+                }
+                Entry::Leaf { addr, flags } => leaves.push(LeafInfo {
+                    page: VirtAddr::new(sign_extend(fmt, va_bits)),
+                    frame: addr,
+                    size: level.leaf.unwrap_or(fmt.page_size()),
+                    flags,
+                    entry_addr,
+                }),
+                Entry::Invalid | Entry::Reserved(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sign_extend(fmt: &Format, va: u64) -> u64 {
+    let bits = fmt.va_bits();
+    if fmt.canonical() == Canonical::SignExtend && bits < 64 && va >> (bits - 1) & 1 == 1 {
+        va | !((1u64 << bits) - 1)
+    } else {
+        va
+    }
+}
+
+fn check_alloc<A: FrameAllocator>(fmt: &Format, alloc: &A) -> Result<(), MapError> {
+    if alloc.frame_size() == fmt.page_size() {
+        Ok(())
+    } else {
+        Err(MapError::FrameSizeMismatch {
+            alloc: alloc.frame_size(),
+            format: fmt.name().to_string(),
+            page: fmt.page_size(),
+        })
+    }
+}
+
+fn new_table<B: Bitmap, A: FrameAllocator>(
+    fmt: &Format,
+    mem: &mut PhysMem<B>,
+    alloc: &mut A,
+    idx: usize,
+) -> Result<PhysAddr, MapError> {
+    let order = fmt.table_order(idx);
+    let pfn = alloc.alloc_order(order).ok_or(MapError::OutOfFrames)?;
+    let addr = table_addr(fmt, pfn);
+    if let Err(e) = mem.zero(addr, fmt.table_bytes(idx)) {
+        alloc.free_order(pfn, order);
+        return Err(e.into());
+    }
+    Ok(addr)
+}
+
+fn table_is_empty<B: Bitmap>(
+    fmt: &Format,
+    mem: &PhysMem<B>,
+    idx: usize,
+    table: PhysAddr,
+) -> Result<bool, MapError> {
+    let mut buf = vec![0u8; fmt.table_bytes(idx) as usize];
+    mem.read(table, &mut buf)?;
+    Ok(buf.iter().all(|&b| b == 0))
+}

@@ -1,0 +1,380 @@
+//! Radix page tables on every format against a simple model: a list of
+//! mapped ranges. Translation returns what was mapped; unmapped addresses
+//! fault at the level where the hardware finds the first missing entry;
+//! the tables that exist are exactly the ones the mapped layout needs.
+
+use proptest::prelude::*;
+use vmsim::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
+use vmsim::alloc::{FirstFit, FrameAllocator};
+use vmsim::paging::{Canonical, FaultKind, Format, MapError, PteFlags, RadixTable, UserBits};
+use vmsim::phys::PhysMem;
+
+fn formats() -> Vec<Format> {
+    let classroom = Format::user(
+        "classroom-12",
+        12,
+        PageSize::from_bytes(64).expect("size"),
+        &[2, 4],
+        UserBits {
+            entry_bytes: 1,
+            valid: 7,
+            writable: Some(6),
+            user: None,
+            executable: None,
+            accessed: None,
+            dirty: None,
+            frame_lo: 0,
+            frame_bits: 6,
+        },
+    )
+    .expect("valid format");
+    let mut v: Vec<Format> = Format::NAMES
+        .iter()
+        .map(|n| Format::by_name(n).expect("built in"))
+        .collect();
+    v.push(classroom);
+    v
+}
+
+/// A mapping of the model: page base, size, frame base.
+#[derive(Debug, Clone, Copy)]
+struct Mapping {
+    va: u64,
+    size: u64,
+    frame: u64,
+}
+
+fn sign_extend(fmt: &Format, va: u64) -> u64 {
+    let b = fmt.va_bits();
+    if fmt.canonical() == Canonical::SignExtend && b < 64 && va >> (b - 1) & 1 == 1 {
+        va | !((1u64 << b) - 1)
+    } else {
+        va
+    }
+}
+
+/// Builds a canonical address from per-level raw choices.
+fn address(fmt: &Format, picks: &[u64], offset: u64) -> u64 {
+    let mut va = offset & fmt.page_size().mask();
+    for (level, pick) in fmt.levels().iter().zip(picks) {
+        // Few distinct values per level, so mappings share tables.
+        let idx = pick % 4 * ((1u64 << level.bits) / 4).max(1) % (1u64 << level.bits);
+        va |= idx << level.shift;
+    }
+    sign_extend(fmt, va)
+}
+
+fn mask_va(fmt: &Format, va: u64) -> u64 {
+    if fmt.va_bits() >= 64 {
+        va
+    } else {
+        va & ((1u64 << fmt.va_bits()) - 1)
+    }
+}
+
+struct Machine {
+    fmt: Format,
+    mem: PhysMem,
+    alloc: FirstFit,
+    table: RadixTable,
+}
+
+impl Machine {
+    fn new(fmt: Format) -> Self {
+        let frames = 4096u64;
+        let mut mem: PhysMem = PhysMem::new(frames * fmt.page_size().bytes()).expect("memory");
+        let mut alloc = FirstFit::new(fmt.page_size(), Pfn::new(0), frames);
+        let table = RadixTable::new(&fmt, &mut mem, &mut alloc).expect("root");
+        Self {
+            fmt,
+            mem,
+            alloc,
+            table,
+        }
+    }
+}
+
+fn expected_tables(fmt: &Format, model: &[Mapping]) -> Vec<u64> {
+    let mut counts = vec![1u64; fmt.levels().len()];
+    for (idx, _) in fmt.levels().iter().enumerate().skip(1) {
+        // A table at level idx exists for each distinct prefix above it that
+        // has a mapping smaller than the span of the parent's entry.
+        let parent_shift = fmt.levels()[idx - 1].shift;
+        let mut prefixes: Vec<u64> = model
+            .iter()
+            .filter(|m| m.size < 1u64 << parent_shift)
+            .map(|m| mask_va(fmt, m.va) >> parent_shift)
+            .collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        counts[idx] = prefixes.len() as u64;
+    }
+    counts
+}
+
+fn check_layout(m: &Machine, model: &[Mapping], probes: &[u64]) -> Result<(), TestCaseError> {
+    let fmt = &m.fmt;
+    for map in model {
+        let t = m
+            .table
+            .translate(fmt, &m.mem, VirtAddr::new(map.va))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(t.frame.as_u64(), map.frame);
+        prop_assert_eq!(t.size.bytes(), map.size);
+        let last = map.va + map.size - 1;
+        let t = m
+            .table
+            .translate(fmt, &m.mem, VirtAddr::new(last))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(t.pa.as_u64(), map.frame + map.size - 1);
+    }
+    for &va in probes {
+        let covering = model
+            .iter()
+            .find(|x| (x.va..=x.va + (x.size - 1)).contains(&va));
+        let got = m.table.translate(fmt, &m.mem, VirtAddr::new(va));
+        match covering {
+            Some(x) => {
+                prop_assert_eq!(got.map(|t| t.pa.as_u64()).ok(), Some(x.frame + (va - x.va)))
+            }
+            None => {
+                let fault = got
+                    .err()
+                    .ok_or_else(|| TestCaseError::fail("unmapped address translated"))?;
+                prop_assert_eq!(fault.kind, FaultKind::NotPresent);
+                // The first level whose entry covers no mapping.
+                let expect = fmt
+                    .levels()
+                    .iter()
+                    .find(|l| {
+                        let span = l.shift;
+                        !model
+                            .iter()
+                            .any(|x| mask_va(fmt, x.va) >> span == mask_va(fmt, va) >> span)
+                    })
+                    .map(|l| l.number);
+                prop_assert_eq!(fault.level, expect);
+            }
+        }
+    }
+    let tables = m
+        .table
+        .tables_per_level(fmt, &m.mem)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(tables, expected_tables(fmt, model));
+    Ok(())
+}
+
+fn run_case(fmt: Format, ops: Vec<(bool, usize, Vec<u64>, u64)>) -> Result<(), TestCaseError> {
+    let mut m = Machine::new(fmt);
+    let initial_free = m.alloc.free_frames();
+    let sizes = m.fmt.page_sizes();
+    let mut model: Vec<Mapping> = Vec::new();
+    let mut probes = Vec::new();
+    let mut next_frame = 1u64 << 30;
+    for (unmap, size_pick, picks, offset) in ops {
+        let va = address(&m.fmt, &picks, offset);
+        probes.push(va);
+        if unmap {
+            let covering = model
+                .iter()
+                .position(|x| (x.va..=x.va + (x.size - 1)).contains(&va));
+            let got = m
+                .table
+                .unmap(&m.fmt, &mut m.mem, &mut m.alloc, VirtAddr::new(va));
+            match covering {
+                Some(i) => {
+                    let x = model.remove(i);
+                    let u = got.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(u.frame.as_u64(), x.frame);
+                    prop_assert_eq!(u.flush.page().as_u64(), x.va);
+                    u.flush.ignore();
+                }
+                None => prop_assert!(
+                    matches!(got, Err(MapError::NotMapped { .. })),
+                    "unmap of an unmapped page"
+                ),
+            }
+            continue;
+        }
+        let size = sizes[size_pick % sizes.len()];
+        let page = va & !size.mask();
+        let frame_bits = m.fmt.pa_bits().min(40);
+        next_frame =
+            (next_frame + size.bytes()).next_multiple_of(size.bytes()) % (1u64 << frame_bits);
+        let frame = next_frame & !size.mask();
+        let overlaps = model
+            .iter()
+            .any(|x| page <= x.va + (x.size - 1) && x.va <= page + (size.bytes() - 1));
+        let got = m.table.map(
+            &m.fmt,
+            &mut m.mem,
+            &mut m.alloc,
+            VirtAddr::new(page),
+            PhysAddr::new(frame).expect("in range"),
+            size,
+            PteFlags::READ | PteFlags::WRITE | PteFlags::USER,
+        );
+        if overlaps {
+            prop_assert!(
+                matches!(got, Err(MapError::AlreadyMapped { .. })),
+                "{got:?}"
+            );
+        } else {
+            got.map_err(|e| TestCaseError::fail(e.to_string()))?
+                .ignore();
+            model.push(Mapping {
+                va: page,
+                size: size.bytes(),
+                frame,
+            });
+        }
+        check_layout(&m, &model, &probes)?;
+    }
+    // Unmapping everything frees every table but the root.
+    for x in std::mem::take(&mut model) {
+        let u = m
+            .table
+            .unmap(&m.fmt, &mut m.mem, &mut m.alloc, VirtAddr::new(x.va))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        u.flush.ignore();
+    }
+    prop_assert_eq!(m.alloc.free_frames(), initial_free);
+    let tables = m
+        .table
+        .tables_per_level(&m.fmt, &m.mem)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(tables.iter().sum::<u64>(), 1);
+    m.table
+        .destroy(&m.fmt, &mut m.mem, &mut m.alloc)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(
+        m.alloc.free_frames(),
+        initial_free + (1 << m.fmt.table_order(0))
+    );
+    Ok(())
+}
+
+fn ops() -> impl Strategy<Value = Vec<(bool, usize, Vec<u64>, u64)>> {
+    prop::collection::vec(
+        (
+            prop::bool::weighted(0.3),
+            0usize..3,
+            prop::collection::vec(0u64..8, 5),
+            any::<u64>(),
+        ),
+        1..24,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn radix_tables_match_the_model(fmt_idx in 0usize..8, ops in ops()) {
+        let fmt = formats().swap_remove(fmt_idx);
+        run_case(fmt, ops)?;
+    }
+}
+
+#[test]
+fn every_format_is_tested() {
+    assert_eq!(formats().len(), 8);
+}
+
+#[test]
+fn remap_without_unmap_is_refused_and_superpages_block_tables() {
+    let mut m = Machine::new(Format::x86_64());
+    let flags = PteFlags::READ | PteFlags::WRITE;
+    let f = m
+        .table
+        .map(
+            &m.fmt,
+            &mut m.mem,
+            &mut m.alloc,
+            VirtAddr::new(0x20_0000),
+            PhysAddr::new(0x4000_0000).expect("pa"),
+            PageSize::SIZE_2M,
+            flags,
+        )
+        .expect("map 2 MiB");
+    assert_eq!(f.size(), PageSize::SIZE_2M);
+    f.ignore();
+    let e = m.table.map(
+        &m.fmt,
+        &mut m.mem,
+        &mut m.alloc,
+        VirtAddr::new(0x20_1000),
+        PhysAddr::new(0x1000).expect("pa"),
+        PageSize::SIZE_4K,
+        flags,
+    );
+    assert!(
+        matches!(e, Err(MapError::AlreadyMapped { level: 2, .. })),
+        "{e:?}"
+    );
+    let e = m.table.map(
+        &m.fmt,
+        &mut m.mem,
+        &mut m.alloc,
+        VirtAddr::new(0x20_1000),
+        PhysAddr::new(0x1000).expect("pa"),
+        PageSize::SIZE_2M,
+        flags,
+    );
+    assert!(matches!(e, Err(MapError::Misaligned { .. })), "{e:?}");
+    let e = m.table.map(
+        &m.fmt,
+        &mut m.mem,
+        &mut m.alloc,
+        VirtAddr::new(0x8000_0000_0000),
+        PhysAddr::new(0x1000).expect("pa"),
+        PageSize::SIZE_4K,
+        flags,
+    );
+    assert!(matches!(e, Err(MapError::Address { .. })), "{e:?}");
+}
+
+#[test]
+fn protect_keeps_frame_and_status_bits() {
+    let mut m = Machine::new(Format::sv39());
+    let va = VirtAddr::new(0x1234_5000);
+    m.table
+        .map(
+            &m.fmt,
+            &mut m.mem,
+            &mut m.alloc,
+            va,
+            PhysAddr::new(0x8000_0000).expect("pa"),
+            PageSize::SIZE_4K,
+            PteFlags::READ | PteFlags::WRITE | PteFlags::ACCESSED,
+        )
+        .expect("map")
+        .ignore();
+    m.table
+        .protect(&m.fmt, &mut m.mem, va, PteFlags::READ)
+        .expect("protect")
+        .ignore();
+    let t = m.table.translate(&m.fmt, &m.mem, va).expect("mapped");
+    assert_eq!(t.frame.as_u64(), 0x8000_0000);
+    assert!(!t.flags.contains(PteFlags::WRITE));
+    assert!(t.flags.contains(PteFlags::ACCESSED));
+}
+
+#[test]
+fn out_of_frames_is_an_error_not_a_panic() {
+    let fmt = Format::x86_64();
+    let mut mem: PhysMem = PhysMem::new(16 * 4096).expect("memory");
+    let mut alloc = FirstFit::new(PageSize::SIZE_4K, Pfn::new(0), 2);
+    let t = RadixTable::new(&fmt, &mut mem, &mut alloc).expect("root");
+    let e = t.map(
+        &fmt,
+        &mut mem,
+        &mut alloc,
+        VirtAddr::new(0x1000),
+        PhysAddr::new(0x8000).expect("pa"),
+        PageSize::SIZE_4K,
+        PteFlags::READ,
+    );
+    assert_eq!(e, Err(MapError::OutOfFrames));
+}
