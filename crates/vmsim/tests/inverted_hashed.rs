@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use vmsim::addr::{Asid, Pfn, PhysAddr, Vpn};
+use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+use vmsim::paging::PteFlags;
 use vmsim::paging::hashed::{
-    EntryFlags, HashedConfig, HashedPageTable, ProbeStats, TableError, TranslationTable,
+    HashedConfig, HashedPageTable, ProbeStats, TableError, TranslationTable,
 };
 use vmsim::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
 use vmsim::phys::PhysMem;
 
 type Key = (u16, u64);
-type Model = HashMap<Key, (u64, EntryFlags)>;
+type Model = HashMap<Key, (u64, PteFlags)>;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -32,10 +33,10 @@ fn key() -> impl Strategy<Value = Key> {
 
 fn op(frames: u64) -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (key(), 0..frames, 0..64u16).prop_map(|(k, p, f)| Op::Map(k, p, f)),
+        4 => (key(), 0..frames, 0..512u16).prop_map(|(k, p, f)| Op::Map(k, p, f)),
         2 => key().prop_map(Op::Unmap),
-        1 => (key(), 0..64u16).prop_map(|(k, f)| Op::Protect(k, f)),
-        1 => (key(), 0..64u16, 0..64u16).prop_map(|(k, s, c)| Op::Update(k, s, c)),
+        1 => (key(), 0..512u16).prop_map(|(k, f)| Op::Protect(k, f)),
+        1 => (key(), 0..512u16, 0..512u16).prop_map(|(k, s, c)| Op::Update(k, s, c)),
         2 => (key(), any::<bool>()).prop_map(|(k, d)| Op::Touch(k, d)),
         3 => key().prop_map(Op::Lookup),
     ]
@@ -53,8 +54,8 @@ enum Kind {
 /// How many probes a lookup of `k` may take, given the model's contents.
 type ProbeRule<'a> = &'a dyn Fn(&Model, Key, Option<u64>, u32) -> Result<(), String>;
 
-fn flags(bits: u16) -> EntryFlags {
-    EntryFlags::from_bits_truncate(bits << 1)
+fn flags(bits: u16) -> PteFlags {
+    PteFlags::from_bits_truncate(bits)
 }
 
 fn run<T: TranslationTable>(
@@ -80,6 +81,19 @@ fn run<T: TranslationTable>(
         let got = l.hit.map(|h| (h.mapping.pfn.as_u64(), h.mapping.flags));
         prop_assert_eq!(got, model.get(&k).copied(), "lookup {:?}", k);
         probes_ok(model, k, got.map(|g| g.0), l.probes).map_err(TestCaseError::fail)?;
+        // The walker-shaped view agrees: same frame, same probes.
+        let size = table.page_size();
+        let va = VirtAddr::new((k.1 << size.shift()) | 0x5A5);
+        let w = table.translate(mem, Asid::new(k.0), va);
+        prop_assert_eq!(w.probes, l.probes);
+        match (w.result, got) {
+            (Ok(t), Some((pfn, f))) => {
+                prop_assert_eq!(t.pa.as_u64(), (pfn << size.shift()) | 0x5A5);
+                prop_assert_eq!(t.flags, f);
+            }
+            (Err(fault), None) => prop_assert_eq!(fault.kind.name(), "not_present"),
+            (w, g) => prop_assert!(false, "translate {:?} but lookup {:?}", w, g),
+        }
         Ok(())
     };
     for op in ops {
@@ -129,7 +143,9 @@ fn run<T: TranslationTable>(
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let want = model.get_mut(&k).map(|e| {
                     let old = e.1;
-                    e.1 = (old - EntryFlags::PERMISSIONS) | (flags(f) & EntryFlags::PERMISSIONS);
+                    // Radix protect's rule: new permissions, old A, D and G.
+                    let kept = PteFlags::ACCESSED | PteFlags::DIRTY | PteFlags::GLOBAL;
+                    e.1 = (flags(f) - PteFlags::ACCESSED - PteFlags::DIRTY) | (old & kept);
                     old
                 });
                 prop_assert_eq!(got, want);
@@ -150,12 +166,12 @@ fn run<T: TranslationTable>(
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 if let Some(hit) = l.hit {
                     let bits = if dirty {
-                        EntryFlags::ACCESSED | EntryFlags::DIRTY
+                        PteFlags::ACCESSED | PteFlags::DIRTY
                     } else {
-                        EntryFlags::ACCESSED
+                        PteFlags::ACCESSED
                     };
                     let new = table
-                        .mark(&mut mem, &hit, bits)
+                        .mark(&mut mem, Asid::new(k.0), Vpn::new(k.1), hit.entry, bits)
                         .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     let e = model
                         .get_mut(&k)
@@ -214,6 +230,7 @@ fn inverted(search: InvertedSearch) -> (PhysMem, InvertedPageTable) {
     let mut m = mem();
     let cfg = InvertedConfig {
         frames: FRAMES,
+        page_size: PageSize::SIZE_4K,
         search,
     };
     let len = cfg.bytes_needed().unwrap_or_else(|e| panic!("{e}"));
@@ -224,7 +241,11 @@ fn inverted(search: InvertedSearch) -> (PhysMem, InvertedPageTable) {
 
 fn hashed(buckets: u64, capacity: u64) -> (PhysMem, HashedPageTable) {
     let mut m = mem();
-    let cfg = HashedConfig { buckets, capacity };
+    let cfg = HashedConfig {
+        buckets,
+        capacity,
+        page_size: PageSize::SIZE_4K,
+    };
     let len = cfg.bytes_needed().unwrap_or_else(|e| panic!("{e}"));
     let t = HashedPageTable::new(&mut m, PhysAddr::new_unchecked(BASE), len, cfg)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -278,7 +299,7 @@ fn tables_live_in_physical_memory() {
         Asid::new(5),
         Vpn::new(0xABC),
         Pfn::new(3),
-        EntryFlags::WRITABLE,
+        PteFlags::WRITE,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let entry = PhysAddr::new_unchecked(BASE + 3 * 16);
@@ -286,17 +307,23 @@ fn tables_live_in_physical_memory() {
     let w1 = m.read_le(entry.add(8), 8).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w0 & ((1 << 52) - 1), 0xABC);
     assert_eq!((w0 >> 52) & 1, 1, "valid bit");
-    assert_eq!((w0 >> 53) & 1, 1, "writable bit");
+    assert_eq!(
+        (w0 >> 53) & 0x1FF,
+        u64::from(PteFlags::WRITE.bits()),
+        "flags"
+    );
     assert_eq!(w1 & 0xFFFF, 5);
     // Another table in the same memory after this one does not disturb it.
     let cfg = HashedConfig {
         buckets: 8,
         capacity: 8,
+        page_size: PageSize::SIZE_4K,
     };
     let len = cfg.bytes_needed().unwrap_or_else(|e| panic!("{e}"));
     let after = BASE
         + InvertedConfig {
             frames: FRAMES,
+            page_size: PageSize::SIZE_4K,
             search: InvertedSearch::Hashed { anchors: 16 },
         }
         .bytes_needed()
@@ -308,7 +335,7 @@ fn tables_live_in_physical_memory() {
         Asid::new(5),
         Vpn::new(0xABC),
         Pfn::new(99),
-        EntryFlags::empty(),
+        PteFlags::empty(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let l = t
@@ -325,7 +352,7 @@ fn hashed_probes_shrink_with_more_buckets() {
         let (mut m, mut t) = hashed(buckets, 256);
         let a = Asid::new(1);
         for v in 0..256 {
-            t.map(&mut m, a, Vpn::new(v), Pfn::new(v), EntryFlags::USER)
+            t.map(&mut m, a, Vpn::new(v), Pfn::new(v), PteFlags::USER)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let mut s = ProbeStats::default();

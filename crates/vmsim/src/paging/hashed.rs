@@ -30,8 +30,8 @@
 //! |------|------|-------|
 //! | 0 | 0..52 | VPN |
 //! | 0 | 52 | V: valid |
-//! | 0 | 53..58 | W writable, U user, X executable, A accessed, D dirty |
-//! | 0 | 58..64 | reserved, zero |
+//! | 0 | 53..62 | the nine [`PteFlags`] bits: R W X U G A D PWT PCD |
+//! | 0 | 62..64 | reserved, zero |
 //! | 1 | 0..16 | ASID |
 //! | 1 | 16..32 | reserved, zero |
 //! | 1 | 32..64 | next: index + 1 of the next entry in the chain, 0 at the end |
@@ -46,47 +46,42 @@
 //! length `n` makes `1 + k` probes where `k <= n` is the position of the
 //! match, or `1 + n` on a miss.
 //!
+//! # The walker's vocabulary
+//!
+//! Besides its `(ASID, VPN)` methods, [`TranslationTable`] speaks the radix
+//! code's language, so the MMU and the kernel can treat the three
+//! structures alike: [`TranslationTable::translate`] returns a
+//! [`Translation`] or a [`WalkFault`] plus the probes (the walk's memory
+//! references), and the page-level changes return [`Flush`] and
+//! [`Unmapped`] like [`RadixTable`](super::RadixTable)'s. Flags are
+//! [`PteFlags`].
+//!
 //! This module owns the bytes of its own region only; frames for the
 //! region come from the caller, and TLB invalidation after a change is the
 //! caller's.
 
-use bitflags::bitflags;
 use thiserror::Error;
 
-use crate::addr::{Asid, MAX_PHYS_BITS, Pfn, PhysAddr, Vpn};
+use crate::addr::{Asid, MAX_PHYS_BITS, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 use crate::phys::{Bitmap, MemError, PhysMem};
 
-bitflags! {
-    /// Permission and status bits of a mapping in a hashed or inverted table.
-    ///
-    /// Every valid mapping is readable; these add to that.
-    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-    pub struct EntryFlags: u16 {
-        /// Stores are allowed.
-        const WRITABLE = 1 << 1;
-        /// User-mode accesses are allowed.
-        const USER = 1 << 2;
-        /// Instruction fetches are allowed.
-        const EXECUTABLE = 1 << 3;
-        /// Set when the page is used (the MMU sets it on a table hit).
-        const ACCESSED = 1 << 4;
-        /// Set when the page is written.
-        const DIRTY = 1 << 5;
-    }
-}
+use super::pte::PteFlags;
+use super::radix::{Flush, Unmapped};
+use super::walk::{FaultKind, Translation, WalkFault};
 
-impl EntryFlags {
-    /// The bits [`TranslationTable::protect`] changes; the others
-    /// (accessed, dirty) record history and are kept.
-    pub const PERMISSIONS: Self = Self::WRITABLE.union(Self::USER).union(Self::EXECUTABLE);
-}
+/// The bits [`TranslationTable::protect`] keeps from the old entry, as
+/// [`Format::reprotect`](super::Format::reprotect) does for radix tables.
+const KEPT_BY_PROTECT: PteFlags = PteFlags::ACCESSED
+    .union(PteFlags::DIRTY)
+    .union(PteFlags::GLOBAL);
 
 /// The widest VPN an entry holds: 52 bits, a 64-bit address with 4 KiB pages.
 pub const MAX_VPN_BITS: u32 = 52;
 const VPN_MASK: u64 = (1 << MAX_VPN_BITS) - 1;
-const FLAGS_SHIFT: u32 = MAX_VPN_BITS;
-const VALID: u64 = 1 << FLAGS_SHIFT;
-const FLAGS_MASK: u64 = 0x3F;
+const VALID: u64 = 1 << MAX_VPN_BITS;
+const FLAGS_SHIFT: u32 = MAX_VPN_BITS + 1;
+/// The nine [`PteFlags`] bits.
+const FLAGS_MASK: u64 = 0x1FF;
 const ASID_MASK: u64 = 0xFFFF;
 const NEXT_SHIFT: u32 = 32;
 /// The largest number of entries a chain index (32 bits, stored + 1) can name.
@@ -120,7 +115,7 @@ pub const fn hash(asid: Asid, vpn: Vpn, bits: u32) -> u64 {
 pub enum TableError {
     /// The region does not start on an 8-byte boundary.
     #[error("table region at {base:#x} is not 8-byte aligned")]
-    Misaligned {
+    RegionMisaligned {
         /// The region's first byte.
         base: u64,
     },
@@ -149,19 +144,37 @@ pub enum TableError {
         /// The count given.
         count: u64,
     },
+    /// More frames than physical addresses of [`MAX_PHYS_BITS`] bits reach.
+    #[error("{frames} frames of {size} reach past the {MAX_PHYS_BITS}-bit physical address space")]
+    FramesBeyondPhys {
+        /// The frame count given.
+        frames: u64,
+        /// The frame size.
+        size: PageSize,
+    },
     /// A VPN wider than an entry holds.
     #[error("VPN {vpn:#x} is wider than the {MAX_VPN_BITS} bits an entry holds")]
     VpnTooWide {
         /// The VPN.
         vpn: u64,
     },
-    /// A PFN outside the frames an inverted table describes, or wider than a physical address.
+    /// A PFN outside the frames the table can describe.
     #[error("frame {pfn:#x} is outside the {frames:#x} frames this table describes")]
     PfnOutOfRange {
         /// The frame.
         pfn: u64,
-        /// Frames described.
+        /// Frames describable.
         frames: u64,
+    },
+    /// A page address or frame address not aligned to the table's page size.
+    #[error("page {va} or frame {frame} is not aligned to the table's {size} pages")]
+    PageMisaligned {
+        /// The virtual address.
+        va: VirtAddr,
+        /// The frame address.
+        frame: PhysAddr,
+        /// The table's page size.
+        size: PageSize,
     },
     /// The frame already holds another page (an inverted table has one entry per frame).
     #[error(
@@ -191,14 +204,14 @@ pub enum TableError {
         /// Elements in the pool.
         capacity: u64,
     },
-    /// A [`Hit`] whose entry no longer holds its mapping (it was unmapped since).
+    /// An entry address that no longer holds the mapping (it was unmapped since the lookup).
     #[error("the entry at {entry:#x} no longer maps page {vpn:#x} of ASID {asid}")]
-    StaleHit {
+    StaleEntry {
         /// The entry's address.
         entry: u64,
-        /// The ASID of the hit.
+        /// The ASID looked up.
         asid: u16,
-        /// The page of the hit.
+        /// The page looked up.
         vpn: u64,
     },
 }
@@ -209,21 +222,19 @@ pub struct Mapping {
     /// The frame the page is in.
     pub pfn: Pfn,
     /// Its permission and status bits.
-    pub flags: EntryFlags,
+    pub flags: PteFlags,
 }
 
 /// A successful lookup: the mapping and where its entry is, so the MMU can
 /// set the accessed and dirty bits without searching again ([`TranslationTable::mark`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Hit {
-    /// The address space looked up.
-    pub asid: Asid,
-    /// The page looked up.
-    pub vpn: Vpn,
     /// The mapping found.
     pub mapping: Mapping,
     /// The physical address of the entry that holds it.
     pub entry: PhysAddr,
+    /// The entry's word 0 as read (VPN, valid bit, flags).
+    pub raw: u64,
 }
 
 /// The result of one lookup: the mapping if there is one, and the memory
@@ -234,6 +245,20 @@ pub struct Lookup {
     /// The mapping, or `None` for a page fault.
     pub hit: Option<Hit>,
     /// Memory references made: slots read plus entries read.
+    pub probes: u32,
+}
+
+/// A translation in the radix walker's terms, with the memory references
+/// it took (what the MMU adds to its walk counters).
+#[must_use]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TableWalk {
+    /// The translation (leaf index 0, leaf address = the entry found), or
+    /// why there is none: `NotPresent` for an unmapped page, `TooWide` for
+    /// a VPN wider than an entry holds, `TableOutsideMemory` if the table's
+    /// region is not in the memory given.
+    pub result: Result<Translation, WalkFault>,
+    /// Memory references made.
     pub probes: u32,
 }
 
@@ -276,14 +301,20 @@ impl ProbeStats {
     }
 }
 
-/// What a page-table structure other than a radix tree offers the MMU:
-/// translating `(ASID, VPN)` with a count of memory references, and the
-/// kernel's changes to mappings.
+/// What a page-table structure other than a radix tree offers the MMU and
+/// the kernel: translating `(ASID, VPN)` with a count of memory references,
+/// and changes to mappings.
 ///
 /// Implemented by [`HashedPageTable`] and
 /// [`InvertedPageTable`](super::inverted::InvertedPageTable). Methods are
 /// generic over the memory's write tracking, so calls are monomorphised.
+/// The `*_page` and [`translate`](Self::translate) methods speak in
+/// addresses and return the radix code's types; the others speak in page
+/// and frame numbers of the table's [`page_size`](Self::page_size).
 pub trait TranslationTable {
+    /// The size of the pages (and frames) this table maps.
+    fn page_size(&self) -> PageSize;
+
     /// Finds the mapping of `vpn` in address space `asid`.
     fn lookup<B: Bitmap>(
         &self,
@@ -300,7 +331,7 @@ pub trait TranslationTable {
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
-        flags: EntryFlags,
+        flags: PteFlags,
     ) -> Result<(), TableError>;
 
     /// Removes the mapping of `vpn` in `asid`, returning it (`None` if
@@ -312,16 +343,16 @@ pub trait TranslationTable {
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError>;
 
-    /// Replaces the permission bits ([`EntryFlags::PERMISSIONS`]) of a
-    /// mapping with those in `perms`, keeping accessed and dirty. Returns
-    /// the flags before the change (`None` if the page is not mapped).
+    /// Replaces a mapping's flags with `perms`, keeping its accessed, dirty
+    /// and global bits (as radix tables' `protect` does). Returns the flags
+    /// before the change (`None` if the page is not mapped).
     fn protect<B: Bitmap>(
         &mut self,
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        perms: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError>;
+        perms: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError>;
 
     /// Sets the bits `set` and clears the bits `clear` of a mapping (the
     /// kernel clearing accessed bits for page replacement). Returns the new
@@ -331,32 +362,9 @@ pub trait TranslationTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        set: EntryFlags,
-        clear: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError>;
-
-    /// Sets `bits` (accessed, dirty) in the entry a lookup found, with one
-    /// read and one write of memory, as the hardware does after a walk.
-    /// Returns the new flags.
-    fn mark<B: Bitmap>(
-        &mut self,
-        mem: &mut PhysMem<B>,
-        hit: &Hit,
-        bits: EntryFlags,
-    ) -> Result<EntryFlags, TableError> {
-        let w0 = mem.read_le(hit.entry, 8)?;
-        let w1 = mem.read_le(hit.entry.add(8), 8)?;
-        if !key_matches(w0, w1, hit.asid, hit.vpn) {
-            return Err(TableError::StaleHit {
-                entry: hit.entry.as_u64(),
-                asid: hit.asid.as_u16(),
-                vpn: hit.vpn.as_u64(),
-            });
-        }
-        let new = entry_flags(w0) | bits;
-        mem.write_le(hit.entry, 8, with_flags(w0, new))?;
-        Ok(new)
-    }
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError>;
 
     /// Mappings currently held.
     fn len(&self) -> u64;
@@ -365,13 +373,151 @@ pub trait TranslationTable {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Sets `bits` (accessed, dirty) in the entry at `entry` that a lookup
+    /// found for `(asid, vpn)` ([`Hit::entry`], or a [`Translation`]'s
+    /// `leaf_addr` with its page's VPN), with one read and one write of
+    /// memory, as the hardware does after a walk. Returns the new flags.
+    fn mark<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        asid: Asid,
+        vpn: Vpn,
+        entry: PhysAddr,
+        bits: PteFlags,
+    ) -> Result<PteFlags, TableError> {
+        let w0 = mem.read_le(entry, 8)?;
+        let w1 = mem.read_le(entry.add(8), 8)?;
+        if !key_matches(w0, w1, asid, vpn) {
+            return Err(TableError::StaleEntry {
+                entry: entry.as_u64(),
+                asid: asid.as_u16(),
+                vpn: vpn.as_u64(),
+            });
+        }
+        let new = entry_flags(w0) | bits;
+        mem.write_le(entry, 8, with_flags(w0, new))?;
+        Ok(new)
+    }
+
+    /// Translates `va` in `asid` the way the radix walker reports it (no
+    /// TLB, no accessed/dirty update, no permission check).
+    #[inline]
+    fn translate<B: Bitmap>(&self, mem: &PhysMem<B>, asid: Asid, va: VirtAddr) -> TableWalk {
+        let size = self.page_size();
+        let fault = |kind| WalkFault {
+            kind,
+            level: None,
+            idx: None,
+        };
+        match self.lookup(mem, asid, va.vpn(size)) {
+            Ok(Lookup {
+                hit: Some(hit),
+                probes,
+            }) => {
+                let frame = hit.mapping.pfn.base(size);
+                TableWalk {
+                    result: Ok(Translation {
+                        pa: frame.add(va.page_offset(size)),
+                        page: va.align_down(size),
+                        frame,
+                        size,
+                        flags: hit.mapping.flags,
+                        leaf_idx: 0,
+                        leaf_addr: hit.entry,
+                        leaf_raw: hit.raw,
+                    }),
+                    probes,
+                }
+            }
+            Ok(Lookup { hit: None, probes }) => TableWalk {
+                result: Err(fault(FaultKind::NotPresent)),
+                probes,
+            },
+            Err(TableError::VpnTooWide { .. }) => TableWalk {
+                result: Err(fault(FaultKind::TooWide)),
+                probes: 0,
+            },
+            Err(_) => TableWalk {
+                result: Err(fault(FaultKind::TableOutsideMemory)),
+                probes: 0,
+            },
+        }
+    }
+
+    /// Maps the page at `va` to the frame at `frame`, both aligned to
+    /// [`Self::page_size`].
+    fn map_page<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        asid: Asid,
+        va: VirtAddr,
+        frame: PhysAddr,
+        flags: PteFlags,
+    ) -> Result<(), TableError> {
+        let size = self.page_size();
+        if !va.is_aligned(size) || !frame.is_aligned(size) {
+            return Err(TableError::PageMisaligned { va, frame, size });
+        }
+        self.map(mem, asid, va.vpn(size), frame.pfn(size), flags)
+    }
+
+    /// Removes the mapping of the page holding `va`: what was mapped and
+    /// the TLB invalidation it requires (`None` if nothing was mapped).
+    fn unmap_page<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> Result<Option<Unmapped>, TableError> {
+        let size = self.page_size();
+        Ok(self.unmap(mem, asid, va.vpn(size))?.map(|m| Unmapped {
+            frame: m.pfn.base(size),
+            size,
+            flags: m.flags,
+            flush: Flush::new(va.align_down(size), size),
+        }))
+    }
+
+    /// Replaces the permissions of the page holding `va` (see
+    /// [`Self::protect`]); returns the TLB invalidation it requires (`None`
+    /// if nothing was mapped).
+    fn protect_page<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        asid: Asid,
+        va: VirtAddr,
+        perms: PteFlags,
+    ) -> Result<Option<Flush>, TableError> {
+        let size = self.page_size();
+        Ok(self
+            .protect(mem, asid, va.vpn(size), perms)?
+            .map(|_| Flush::new(va.align_down(size), size)))
+    }
+}
+
+/// The flags [`TranslationTable::protect`] leaves: `perms` without status
+/// bits, plus the old accessed, dirty and global bits.
+#[inline]
+pub(super) fn reprotect(old: PteFlags, perms: PteFlags) -> PteFlags {
+    (perms - PteFlags::ACCESSED - PteFlags::DIRTY) | (old & KEPT_BY_PROTECT)
+}
+
+/// Checks that frames of `size` numbered below `frames` have physical
+/// addresses.
+pub(super) fn check_frames(frames: u64, size: PageSize) -> Result<(), TableError> {
+    if frames > 1 << (MAX_PHYS_BITS - size.shift()) {
+        Err(TableError::FramesBeyondPhys { frames, size })
+    } else {
+        Ok(())
+    }
 }
 
 // ----- entry encoding, shared with the inverted table -----
 
 /// Word 0 of a valid entry for `vpn` with `flags`.
 #[inline]
-pub(super) const fn word0(vpn: Vpn, flags: EntryFlags) -> u64 {
+pub(super) const fn word0(vpn: Vpn, flags: PteFlags) -> u64 {
     vpn.as_u64() | VALID | ((flags.bits() as u64) << FLAGS_SHIFT)
 }
 
@@ -397,12 +543,12 @@ pub(super) const fn entry_asid(w1: u64) -> Asid {
 }
 
 #[inline]
-pub(super) const fn entry_flags(w0: u64) -> EntryFlags {
-    EntryFlags::from_bits_truncate(((w0 >> FLAGS_SHIFT) & FLAGS_MASK) as u16)
+pub(super) const fn entry_flags(w0: u64) -> PteFlags {
+    PteFlags::from_bits_truncate(((w0 >> FLAGS_SHIFT) & FLAGS_MASK) as u16)
 }
 
 #[inline]
-pub(super) const fn with_flags(w0: u64, flags: EntryFlags) -> u64 {
+pub(super) const fn with_flags(w0: u64, flags: PteFlags) -> u64 {
     (w0 & !(FLAGS_MASK << FLAGS_SHIFT)) | VALID | ((flags.bits() as u64) << FLAGS_SHIFT)
 }
 
@@ -449,7 +595,7 @@ pub(super) fn claim_region<B: Bitmap>(
     needed: u64,
 ) -> Result<(), TableError> {
     if !base.as_u64().is_multiple_of(8) {
-        return Err(TableError::Misaligned {
+        return Err(TableError::RegionMisaligned {
             base: base.as_u64(),
         });
     }
@@ -540,6 +686,8 @@ pub struct HashedConfig {
     pub buckets: u64,
     /// Elements in the pool: the most mappings the table can hold.
     pub capacity: u64,
+    /// The size of the pages and frames mapped.
+    pub page_size: PageSize,
 }
 
 impl HashedConfig {
@@ -547,6 +695,7 @@ impl HashedConfig {
     /// bytes) then elements.
     pub fn bytes_needed(&self) -> Result<u64, TableError> {
         bucket_bits("bucket", self.buckets)?;
+        check_frames(1, self.page_size)?;
         if self.capacity > MAX_ENTRIES {
             return Err(TableError::TooManyEntries {
                 count: self.capacity,
@@ -568,6 +717,7 @@ pub struct HashedPageTable {
     bucket_bits: u32,
     pool: PhysAddr,
     capacity: u64,
+    page_size: PageSize,
     /// Elements below this index have been handed out at least once.
     high_water: u64,
     /// Index + 1 of the first freed element, 0 if none.
@@ -592,6 +742,7 @@ impl HashedPageTable {
             bucket_bits: config.buckets.trailing_zeros(),
             pool: base.add(pool_offset(config.buckets)),
             capacity: config.capacity,
+            page_size: config.page_size,
             high_water: 0,
             free_head: 0,
             mapped: 0,
@@ -685,8 +836,8 @@ impl HashedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        f: impl FnOnce(EntryFlags) -> EntryFlags,
-    ) -> Result<Option<(EntryFlags, EntryFlags)>, TableError> {
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
         let (_, s) = self.search(mem, asid, vpn)?;
         let Some((i, w0, _, _)) = s.found else {
             return Ok(None);
@@ -699,6 +850,10 @@ impl HashedPageTable {
 }
 
 impl TranslationTable for HashedPageTable {
+    fn page_size(&self) -> PageSize {
+        self.page_size
+    }
+
     #[inline]
     fn lookup<B: Bitmap>(
         &self,
@@ -712,13 +867,12 @@ impl TranslationTable for HashedPageTable {
             Some((i, w0, _, _)) => {
                 let at = self.element(i);
                 Some(Hit {
-                    asid,
-                    vpn,
                     mapping: Mapping {
                         pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
                         flags: entry_flags(w0),
                     },
                     entry: at,
+                    raw: w0,
                 })
             }
         };
@@ -734,12 +888,13 @@ impl TranslationTable for HashedPageTable {
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
-        flags: EntryFlags,
+        flags: PteFlags,
     ) -> Result<(), TableError> {
-        if pfn.as_u64() >> MAX_PHYS_BITS != 0 {
+        let frames = 1 << (MAX_PHYS_BITS - self.page_size.shift());
+        if pfn.as_u64() >= frames {
             return Err(TableError::PfnOutOfRange {
                 pfn: pfn.as_u64(),
-                frames: 1 << MAX_PHYS_BITS,
+                frames,
             });
         }
         let (anchor, s) = self.search(mem, asid, vpn)?;
@@ -798,12 +953,10 @@ impl TranslationTable for HashedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        perms: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError> {
+        perms: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
         Ok(self
-            .modify(mem, asid, vpn, |old| {
-                (old - EntryFlags::PERMISSIONS) | (perms & EntryFlags::PERMISSIONS)
-            })?
+            .modify(mem, asid, vpn, |old| reprotect(old, perms))?
             .map(|(old, _)| old))
     }
 
@@ -812,9 +965,9 @@ impl TranslationTable for HashedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        set: EntryFlags,
-        clear: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError> {
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
         Ok(self
             .modify(mem, asid, vpn, |old| (old - clear) | set)?
             .map(|(_, new)| new))
@@ -831,7 +984,11 @@ mod tests {
 
     fn table(buckets: u64, capacity: u64) -> (PhysMem, HashedPageTable) {
         let mut mem: PhysMem = PhysMem::new(1 << 20).expect("mem");
-        let cfg = HashedConfig { buckets, capacity };
+        let cfg = HashedConfig {
+            buckets,
+            capacity,
+            page_size: PageSize::SIZE_4K,
+        };
         let len = cfg.bytes_needed().expect("size");
         let t = HashedPageTable::new(&mut mem, PhysAddr::new_unchecked(0x1000), len, cfg)
             .expect("table");
@@ -863,21 +1020,15 @@ mod tests {
         let (mut mem, mut t) = table(4, 3);
         let a = Asid::new(7);
         for v in 0..3 {
-            t.map(
-                &mut mem,
-                a,
-                Vpn::new(v),
-                Pfn::new(100 + v),
-                EntryFlags::USER,
-            )
-            .expect("map");
+            t.map(&mut mem, a, Vpn::new(v), Pfn::new(100 + v), PteFlags::USER)
+                .expect("map");
         }
         assert_eq!(
-            t.map(&mut mem, a, Vpn::new(9), Pfn::new(1), EntryFlags::empty()),
+            t.map(&mut mem, a, Vpn::new(9), Pfn::new(1), PteFlags::READ),
             Err(TableError::PoolExhausted { capacity: 3 })
         );
         assert!(matches!(
-            t.map(&mut mem, a, Vpn::new(1), Pfn::new(1), EntryFlags::empty()),
+            t.map(&mut mem, a, Vpn::new(1), Pfn::new(1), PteFlags::READ),
             Err(TableError::AlreadyMapped { pfn: 101, .. })
         ));
         let l = t.lookup(&mem, a, Vpn::new(1)).expect("lookup");
@@ -886,7 +1037,7 @@ mod tests {
         let gone = t.unmap(&mut mem, a, Vpn::new(1)).expect("unmap");
         assert_eq!(gone.map(|m| m.pfn), Some(Pfn::new(101)));
         assert_eq!(t.lookup(&mem, a, Vpn::new(1)).expect("lookup").hit, None);
-        t.map(&mut mem, a, Vpn::new(9), Pfn::new(1), EntryFlags::empty())
+        t.map(&mut mem, a, Vpn::new(9), Pfn::new(1), PteFlags::READ)
             .expect("reuses the freed element");
         assert_eq!(t.len(), 3);
         let total: u32 = t.chain_lengths(&mem).expect("chains").iter().sum();
@@ -897,26 +1048,94 @@ mod tests {
     fn flags_protect_and_mark() {
         let (mut mem, mut t) = table(8, 8);
         let (a, v) = (Asid::new(1), Vpn::new(0x1234));
-        let rw = EntryFlags::WRITABLE | EntryFlags::USER;
+        let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::GLOBAL;
         t.map(&mut mem, a, v, Pfn::new(5), rw).expect("map");
         let hit = t.lookup(&mem, a, v).expect("lookup").hit.expect("mapped");
         let marked = t
-            .mark(&mut mem, &hit, EntryFlags::ACCESSED | EntryFlags::DIRTY)
+            .mark(
+                &mut mem,
+                a,
+                v,
+                hit.entry,
+                PteFlags::ACCESSED | PteFlags::DIRTY,
+            )
             .expect("mark");
-        assert!(marked.contains(EntryFlags::DIRTY));
+        assert!(marked.contains(PteFlags::DIRTY));
+        // Protect replaces permissions, keeps A, D and G, ignores A/D asked for.
         let old = t
-            .protect(&mut mem, a, v, EntryFlags::USER)
+            .protect(&mut mem, a, v, PteFlags::READ | PteFlags::ACCESSED)
             .expect("protect");
-        assert_eq!(old, Some(rw | EntryFlags::ACCESSED | EntryFlags::DIRTY));
+        assert_eq!(old, Some(rw | PteFlags::ACCESSED | PteFlags::DIRTY));
         let now = t
-            .update_flags(&mut mem, a, v, EntryFlags::empty(), EntryFlags::ACCESSED)
+            .update_flags(&mut mem, a, v, PteFlags::USER, PteFlags::ACCESSED)
             .expect("update");
-        assert_eq!(now, Some(EntryFlags::USER | EntryFlags::DIRTY));
+        assert_eq!(
+            now,
+            Some(PteFlags::READ | PteFlags::USER | PteFlags::GLOBAL | PteFlags::DIRTY)
+        );
         t.unmap(&mut mem, a, v).expect("unmap");
         assert!(matches!(
-            t.mark(&mut mem, &hit, EntryFlags::ACCESSED),
-            Err(TableError::StaleHit { .. })
+            t.mark(&mut mem, a, v, hit.entry, PteFlags::ACCESSED),
+            Err(TableError::StaleEntry { .. })
         ));
+    }
+
+    #[test]
+    fn speaks_the_walkers_language() {
+        let (mut mem, mut t) = table(8, 8);
+        let a = Asid::new(2);
+        let va = VirtAddr::new(0x7fff_1000);
+        let frame = PhysAddr::new_unchecked(0x3_5000);
+        let flags = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+        t.map_page(&mut mem, a, va, frame, flags).expect("map");
+        assert!(matches!(
+            t.map_page(&mut mem, a, va.wrapping_add(8), frame, flags),
+            Err(TableError::PageMisaligned { .. })
+        ));
+        let w = t.translate(&mem, a, va.wrapping_add(0x123));
+        let tr = w.result.expect("mapped");
+        assert_eq!(tr.pa.as_u64(), 0x3_5123);
+        assert_eq!((tr.page, tr.frame, tr.size), (va, frame, PageSize::SIZE_4K));
+        assert_eq!(tr.flags, flags);
+        assert_eq!(tr.leaf_raw, mem.read_le(tr.leaf_addr, 8).expect("read"));
+        assert!(w.probes >= 2);
+        t.mark(
+            &mut mem,
+            a,
+            tr.page.vpn(tr.size),
+            tr.leaf_addr,
+            PteFlags::ACCESSED,
+        )
+        .expect("mark through the translation");
+        let miss = t.translate(&mem, Asid::new(3), va);
+        assert_eq!(miss.result.map_err(|f| f.kind), Err(FaultKind::NotPresent));
+        // With 4 KiB pages every 64-bit address has a VPN that fits 52 bits...
+        let top = t.translate(&mem, a, VirtAddr::new(u64::MAX));
+        assert_eq!(top.result.map_err(|f| f.kind), Err(FaultKind::NotPresent));
+        // ...with classroom 16-byte pages the top of the address space does not.
+        let cfg = HashedConfig {
+            buckets: 4,
+            capacity: 4,
+            page_size: PageSize::from_shift(4).expect("16 B"),
+        };
+        let at = PhysAddr::new_unchecked(0x8_0000);
+        let len = cfg.bytes_needed().expect("size");
+        let tiny = HashedPageTable::new(&mut mem, at, len, cfg).expect("table");
+        let wide = tiny.translate(&mem, a, VirtAddr::new(u64::MAX));
+        assert_eq!(wide.result.map_err(|f| f.kind), Err(FaultKind::TooWide));
+        let flush = t
+            .protect_page(&mut mem, a, va.wrapping_add(5), PteFlags::READ)
+            .expect("protect")
+            .expect("mapped");
+        assert_eq!((flush.page(), flush.size()), (va, PageSize::SIZE_4K));
+        let gone = t
+            .unmap_page(&mut mem, a, va)
+            .expect("unmap")
+            .expect("mapped");
+        assert_eq!(gone.frame, frame);
+        assert_eq!(gone.flags, PteFlags::READ | PteFlags::ACCESSED);
+        gone.flush.ignore();
+        assert_eq!(t.unmap_page(&mut mem, a, va).expect("unmap"), None);
     }
 
     #[test]
@@ -925,6 +1144,7 @@ mod tests {
         let cfg = HashedConfig {
             buckets: 3,
             capacity: 4,
+            page_size: PageSize::SIZE_4K,
         };
         assert!(matches!(
             cfg.bytes_needed(),
@@ -933,6 +1153,7 @@ mod tests {
         let cfg = HashedConfig {
             buckets: 4,
             capacity: 4,
+            page_size: PageSize::SIZE_4K,
         };
         let at = PhysAddr::new_unchecked(0x100);
         assert!(matches!(
@@ -941,7 +1162,7 @@ mod tests {
         ));
         assert!(matches!(
             HashedPageTable::new(&mut mem, PhysAddr::new_unchecked(0x101), 4096, cfg),
-            Err(TableError::Misaligned { .. })
+            Err(TableError::RegionMisaligned { .. })
         ));
         assert!(matches!(
             HashedPageTable::new(&mut mem, PhysAddr::new_unchecked(0xFFF0), 4096, cfg),
@@ -954,7 +1175,7 @@ mod tests {
                 Asid::new(0),
                 Vpn::new(1 << 52),
                 Pfn::new(0),
-                EntryFlags::empty()
+                PteFlags::READ
             ),
             Err(TableError::VpnTooWide { .. })
         ));

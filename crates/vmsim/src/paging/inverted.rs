@@ -28,14 +28,16 @@
 //!
 //! This module owns the bytes of its own region only.
 
-use crate::addr::{Asid, Pfn, PhysAddr, Vpn};
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Vpn};
 use crate::phys::{Bitmap, PhysMem};
 
 use super::hashed::{
-    ChainSearch, EntryFlags, Hit, KEY_BYTES, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
-    TranslationTable, bucket_bits, check_vpn, claim_region, entry_asid, entry_flags, entry_vpn,
-    hash, is_valid, key_matches, next_link, search_chain, unlink, with_flags, word0, word1,
+    ChainSearch, Hit, KEY_BYTES, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
+    TranslationTable, bucket_bits, check_frames, check_vpn, claim_region, entry_asid, entry_flags,
+    entry_vpn, hash, is_valid, key_matches, next_link, reprotect, search_chain, unlink, with_flags,
+    word0, word1,
 };
+use super::pte::PteFlags;
 
 /// How an inverted table finds the frame of a page.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -54,6 +56,8 @@ pub enum InvertedSearch {
 pub struct InvertedConfig {
     /// Physical frames described: entry `i` is frame `i`.
     pub frames: u64,
+    /// The size of the frames (and of the pages mapped).
+    pub page_size: PageSize,
     /// How lookups search.
     pub search: InvertedSearch,
 }
@@ -64,6 +68,7 @@ impl InvertedConfig {
         if self.frames > MAX_ENTRIES {
             return Err(TableError::TooManyEntries { count: self.frames });
         }
+        check_frames(self.frames, self.page_size)?;
         let anchors = match self.search {
             InvertedSearch::Linear => 0,
             InvertedSearch::Hashed { anchors } => {
@@ -80,6 +85,7 @@ impl InvertedConfig {
 pub struct InvertedPageTable {
     entries: PhysAddr,
     frames: u64,
+    page_size: PageSize,
     /// The hash anchor table and log2 of its slot count, in hashed mode.
     anchors: Option<(PhysAddr, u32)>,
     mapped: u64,
@@ -110,6 +116,7 @@ impl InvertedPageTable {
         Ok(Self {
             entries: base,
             frames: config.frames,
+            page_size: config.page_size,
             anchors,
             mapped: 0,
         })
@@ -142,7 +149,7 @@ impl InvertedPageTable {
         &self,
         mem: &PhysMem<B>,
         pfn: Pfn,
-    ) -> Result<Option<(Asid, Vpn, EntryFlags)>, TableError> {
+    ) -> Result<Option<(Asid, Vpn, PteFlags)>, TableError> {
         self.check_pfn(pfn)?;
         let at = self.entry(pfn.as_u64());
         let w0 = mem.read_le(at, 8)?;
@@ -230,8 +237,8 @@ impl InvertedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        f: impl FnOnce(EntryFlags) -> EntryFlags,
-    ) -> Result<Option<(EntryFlags, EntryFlags)>, TableError> {
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
         let (_, s) = self.search(mem, asid, vpn)?;
         let Some((i, w0, _, _)) = s.found else {
             return Ok(None);
@@ -244,6 +251,10 @@ impl InvertedPageTable {
 }
 
 impl TranslationTable for InvertedPageTable {
+    fn page_size(&self) -> PageSize {
+        self.page_size
+    }
+
     #[inline]
     fn lookup<B: Bitmap>(
         &self,
@@ -254,13 +265,12 @@ impl TranslationTable for InvertedPageTable {
         let (_, s) = self.search(mem, asid, vpn)?;
         Ok(Lookup {
             hit: s.found.map(|(i, w0, _, _)| Hit {
-                asid,
-                vpn,
                 mapping: Mapping {
                     pfn: Pfn::new(i),
                     flags: entry_flags(w0),
                 },
                 entry: self.entry(i),
+                raw: w0,
             }),
             probes: s.probes,
         })
@@ -272,7 +282,7 @@ impl TranslationTable for InvertedPageTable {
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
-        flags: EntryFlags,
+        flags: PteFlags,
     ) -> Result<(), TableError> {
         self.check_pfn(pfn)?;
         let (anchor, s) = self.search(mem, asid, vpn)?;
@@ -338,12 +348,10 @@ impl TranslationTable for InvertedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        perms: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError> {
+        perms: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
         Ok(self
-            .modify(mem, asid, vpn, |old| {
-                (old - EntryFlags::PERMISSIONS) | (perms & EntryFlags::PERMISSIONS)
-            })?
+            .modify(mem, asid, vpn, |old| reprotect(old, perms))?
             .map(|(old, _)| old))
     }
 
@@ -352,9 +360,9 @@ impl TranslationTable for InvertedPageTable {
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        set: EntryFlags,
-        clear: EntryFlags,
-    ) -> Result<Option<EntryFlags>, TableError> {
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
         Ok(self
             .modify(mem, asid, vpn, |old| (old - clear) | set)?
             .map(|(_, new)| new))
@@ -371,7 +379,11 @@ mod tests {
 
     fn table(frames: u64, search: InvertedSearch) -> (PhysMem, InvertedPageTable) {
         let mut mem: PhysMem = PhysMem::new(1 << 20).expect("mem");
-        let cfg = InvertedConfig { frames, search };
+        let cfg = InvertedConfig {
+            frames,
+            page_size: PageSize::SIZE_4K,
+            search,
+        };
         let len = cfg.bytes_needed().expect("size");
         let t = InvertedPageTable::new(&mut mem, PhysAddr::new_unchecked(0x8000), len, cfg)
             .expect("table");
@@ -382,7 +394,7 @@ mod tests {
     fn linear_probes_count_frames_scanned() {
         let (mut mem, mut t) = table(16, InvertedSearch::Linear);
         let a = Asid::new(3);
-        t.map(&mut mem, a, Vpn::new(0x40), Pfn::new(9), EntryFlags::USER)
+        t.map(&mut mem, a, Vpn::new(0x40), Pfn::new(9), PteFlags::USER)
             .expect("map");
         let l = t.lookup(&mem, a, Vpn::new(0x40)).expect("lookup");
         assert_eq!(l.hit.map(|h| h.mapping.pfn), Some(Pfn::new(9)));
@@ -402,7 +414,7 @@ mod tests {
         let (mut mem, mut t) = table(8, InvertedSearch::Hashed { anchors: 1 });
         let a = Asid::new(1);
         for (v, f) in [(10, 2), (11, 5), (12, 7)] {
-            t.map(&mut mem, a, Vpn::new(v), Pfn::new(f), EntryFlags::WRITABLE)
+            t.map(&mut mem, a, Vpn::new(v), Pfn::new(f), PteFlags::WRITE)
                 .expect("map");
         }
         // Newest at the head: 12 is found after 1 anchor + 1 entry, 10 after 3 entries.
@@ -415,7 +427,7 @@ mod tests {
                 Asid::new(2),
                 Vpn::new(1),
                 Pfn::new(5),
-                EntryFlags::empty()
+                PteFlags::READ
             ),
             Err(TableError::FrameInUse {
                 pfn: 5,
@@ -424,7 +436,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            t.map(&mut mem, a, Vpn::new(1), Pfn::new(8), EntryFlags::empty()),
+            t.map(&mut mem, a, Vpn::new(1), Pfn::new(8), PteFlags::READ),
             Err(TableError::PfnOutOfRange { pfn: 8, frames: 8 })
         ));
         // Unlink from the middle of the chain.
@@ -434,7 +446,7 @@ mod tests {
         assert_eq!(t.frame_owner(&mem, Pfn::new(5)).expect("owner"), None);
         assert_eq!(
             t.frame_owner(&mem, Pfn::new(7)).expect("owner"),
-            Some((a, Vpn::new(12), EntryFlags::WRITABLE))
+            Some((a, Vpn::new(12), PteFlags::WRITE))
         );
         assert_eq!(t.len(), 2);
     }
