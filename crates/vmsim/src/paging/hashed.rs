@@ -204,6 +204,20 @@ pub enum TableError {
         /// Elements in the pool.
         capacity: u64,
     },
+    /// A chain link names an entry outside the table, or a chain is longer
+    /// than the table (it loops): the table's memory was overwritten, or a
+    /// loaded image holds no valid table here.
+    #[error(
+        "corrupt table: a chain link at {at:#x} names entry {link:#x}, outside the {entries} entries, or the chain loops"
+    )]
+    CorruptChain {
+        /// Physical address of the slot or entry holding the bad link.
+        at: u64,
+        /// The link as stored (entry index + 1).
+        link: u64,
+        /// Entries in the table.
+        entries: u64,
+    },
     /// An entry address that no longer holds the mapping (it was unmapped since the lookup).
     #[error("the entry at {entry:#x} no longer maps page {vpn:#x} of ASID {asid}")]
     StaleEntry {
@@ -255,8 +269,9 @@ pub struct Lookup {
 pub struct TableWalk {
     /// The translation (leaf index 0, leaf address = the entry found), or
     /// why there is none: `NotPresent` for an unmapped page, `TooWide` for
-    /// a VPN wider than an entry holds, `TableOutsideMemory` if the table's
-    /// region is not in the memory given.
+    /// a VPN wider than an entry holds, `ReservedBits` for a corrupt chain
+    /// link, `TableOutsideMemory` if the table's region is not in the
+    /// memory given.
     pub result: Result<Translation, WalkFault>,
     /// Memory references made.
     pub probes: u32,
@@ -438,6 +453,12 @@ pub trait TranslationTable {
                 result: Err(fault(FaultKind::TooWide)),
                 probes: 0,
             },
+            Err(TableError::CorruptChain { .. }) => TableWalk {
+                result: Err(fault(FaultKind::ReservedBits(
+                    "a hash chain link names no entry of the table, or loops",
+                ))),
+                probes: 0,
+            },
             Err(_) => TableWalk {
                 result: Err(fault(FaultKind::TableOutsideMemory)),
                 probes: 0,
@@ -617,26 +638,24 @@ pub(super) struct ChainSearch {
 }
 
 /// Follows the chain headed by the slot at `anchor` looking for `(asid,
-/// vpn)`; `entry_at` gives the address of entry `i`. `max_len` bounds the
-/// walk: a longer chain means the table is corrupt, a simulator bug.
+/// vpn)`; `entry_at` gives the address of entry `i` of `entries`. A link
+/// past the table, or a chain longer than the table (a loop), is
+/// [`TableError::CorruptChain`].
 #[inline]
 pub(super) fn search_chain<B: Bitmap>(
     mem: &PhysMem<B>,
     anchor: PhysAddr,
     entry_at: impl Fn(u64) -> PhysAddr,
-    max_len: u64,
+    entries: u64,
     asid: Asid,
     vpn: Vpn,
 ) -> Result<ChainSearch, TableError> {
     let mut probes = 1u32;
     let mut link = mem.read_le(anchor, SLOT_BYTES as u32)?;
+    let mut link_at = anchor;
     let mut prev = None;
     while link != 0 {
-        let i = link - 1;
-        assert!(
-            u64::from(probes) <= max_len,
-            "hash chain longer than the table: corrupt links"
-        );
+        let i = check_link(link, link_at, entries, u64::from(probes))?;
         let at = entry_at(i);
         let w0 = mem.read_le(at, 8)?;
         let w1 = mem.read_le(at.add(8), 8)?;
@@ -649,11 +668,33 @@ pub(super) fn search_chain<B: Bitmap>(
         }
         prev = Some(i);
         link = next_link(w1);
+        link_at = at.add(8);
     }
     Ok(ChainSearch {
         probes,
         found: None,
     })
+}
+
+/// The entry index a stored `link` (index + 1, read at `at`) names, if it
+/// is inside a table of `entries` and the chain has not yet visited more
+/// entries than the table holds (`visited` counts the links followed + 1).
+#[inline]
+pub(super) fn check_link(
+    link: u64,
+    at: PhysAddr,
+    entries: u64,
+    visited: u64,
+) -> Result<u64, TableError> {
+    if link <= entries && visited <= entries {
+        Ok(link - 1)
+    } else {
+        Err(TableError::CorruptChain {
+            at: at.as_u64(),
+            link,
+            entries,
+        })
+    }
 }
 
 /// Removes entry `next`'s predecessor link: makes whatever pointed at the
@@ -774,11 +815,13 @@ impl HashedPageTable {
         let mut out = Vec::with_capacity(self.buckets() as usize);
         for b in 0..self.buckets() {
             let mut n = 0u32;
-            let mut link = mem.read_le(self.slot(b), SLOT_BYTES as u32)?;
+            let mut at = self.slot(b);
+            let mut link = mem.read_le(at, SLOT_BYTES as u32)?;
             while link != 0 {
                 n += 1;
-                assert!(u64::from(n) <= self.capacity, "corrupt chain");
-                link = next_link(mem.read_le(self.element(link - 1).add(8), 8)?);
+                let i = check_link(link, at, self.capacity, u64::from(n))?;
+                at = self.element(i).add(8);
+                link = next_link(mem.read_le(at, 8)?);
             }
             out.push(n);
         }
@@ -817,7 +860,9 @@ impl HashedPageTable {
 
     fn alloc<B: Bitmap>(&mut self, mem: &PhysMem<B>) -> Result<u64, TableError> {
         if self.free_head != 0 {
-            let i = self.free_head - 1;
+            // The free list's links are checked like chains (a head outside
+            // the pool means the pool's memory was overwritten).
+            let i = check_link(self.free_head, self.pool, self.capacity, 1)?;
             self.free_head = next_link(mem.read_le(self.element(i).add(8), 8)?);
             return Ok(i);
         }
@@ -1178,6 +1223,44 @@ mod tests {
                 PteFlags::READ
             ),
             Err(TableError::VpnTooWide { .. })
+        ));
+    }
+
+    #[test]
+    fn corrupt_links_are_errors_not_panics() {
+        let (mut mem, mut t) = table(1, 4);
+        let a = Asid::new(1);
+        t.map(&mut mem, a, Vpn::new(1), Pfn::new(1), PteFlags::READ)
+            .expect("map");
+        let hit = t.lookup(&mem, a, Vpn::new(1)).expect("l").hit.expect("hit");
+        // The element links to itself: a loop.
+        let w1 = mem.read_le(hit.entry.add(8), 8).expect("read");
+        mem.write_le(hit.entry.add(8), 8, with_next(w1, 1))
+            .expect("write");
+        assert!(matches!(
+            t.lookup(&mem, a, Vpn::new(2)),
+            Err(TableError::CorruptChain { link: 1, .. })
+        ));
+        assert!(matches!(
+            t.chain_lengths(&mem),
+            Err(TableError::CorruptChain { .. })
+        ));
+        // The bucket names an element past the pool.
+        mem.write_le(t.slot(0), 4, 99).expect("write");
+        assert!(matches!(
+            t.translate(&mem, a, VirtAddr::new(0x1000)).result,
+            Err(WalkFault {
+                kind: FaultKind::ReservedBits(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            t.map(&mut mem, a, Vpn::new(3), Pfn::new(3), PteFlags::READ),
+            Err(TableError::CorruptChain {
+                link: 99,
+                entries: 4,
+                ..
+            })
         ));
     }
 
