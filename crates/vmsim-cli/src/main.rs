@@ -23,12 +23,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
     };
     match result {

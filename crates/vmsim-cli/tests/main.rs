@@ -1,3 +1,4 @@
 //! Integration tests of the `vmsim` binary, one module per subcommand.
 
+mod calc;
 mod explain;

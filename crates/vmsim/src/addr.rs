@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use serde::{Serialize, Serializer};
 use thiserror::Error;
 
 /// The widest physical address any supported format produces (RISC-V Sv39/48/57: 56 bits).
@@ -79,6 +80,20 @@ impl VirtAddr {
     #[must_use]
     pub const fn is_aligned(self, size: PageSize) -> bool {
         self.0 & size.mask() == 0
+    }
+}
+
+/// Serialized as a `0x` hex string, as people read addresses.
+impl Serialize for VirtAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
+    }
+}
+
+/// Serialized as a `0x` hex string, as people read addresses.
+impl Serialize for PhysAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
     }
 }
 
@@ -329,7 +344,8 @@ pub fn format_size(bytes: u64) -> String {
 ///
 /// Guarantee: none beyond 16 bits; a format's own limit (12 bits for PCID,
 /// 9 or 16 for RISC-V) is checked by the MMU that uses it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize)]
+#[serde(transparent)]
 pub struct Asid(u16);
 
 impl Asid {
@@ -350,7 +366,8 @@ impl Asid {
 
 /// A process identifier of the simulated kernel (not an ASID: the kernel
 /// assigns ASIDs to processes separately, and may recycle them).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize)]
+#[serde(transparent)]
 pub struct Pid(u32);
 
 impl Pid {

@@ -5,8 +5,11 @@
 
 pub mod addr;
 pub mod alloc;
+pub mod calc;
+pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
 pub mod segment;
+pub mod swap;
 pub mod units;

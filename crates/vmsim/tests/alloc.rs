@@ -527,23 +527,41 @@ proptest! {
     }
 
     #[test]
-    fn contiguous_first_fit_matches_model(ops in ops(9)) {
-        let mut a = ContiguousAllocator::new(Pfn::new(5), 40, Placement::FirstFit).expect("alloc");
+    fn contiguous_matches_model(p in 0usize..5, ops in ops(9)) {
+        let placement = Placement::ALL[p];
+        let mut a = ContiguousAllocator::new(Pfn::new(5), 40, placement).expect("alloc");
         let mut used = [false; 40];
         let mut live: Vec<Extent> = Vec::new();
         for op in ops {
             match op {
                 Op::Alloc(n) => {
                     let n = u64::from(n) + 1;
-                    // First fit takes the lowest run of n free frames, exactly.
-                    let expect = (0..=40 - n as usize).find(|&i| used[i..i + n as usize].iter().all(|&u| !u));
+                    let fits = |i: usize| used[i..i + n as usize].iter().all(|&u| !u);
+                    // First fit takes the lowest run of n free frames, exactly;
+                    // every strategy but size-aligned fails only if none exists.
+                    let lowest = (0..=40 - n as usize).find(|&i| fits(i));
                     match a.alloc(n) {
                         Ok(e) => {
-                            prop_assert_eq!(Some(e.start.as_u64() - 5), expect.map(|i| i as u64));
-                            used[(e.start.as_u64() - 5) as usize..][..n as usize].fill(true);
+                            let at = (e.start.as_u64() - 5) as usize;
+                            prop_assert!(at + n as usize <= 40 && fits(at), "overlap");
+                            if placement == Placement::FirstFit {
+                                prop_assert_eq!(Some(at), lowest);
+                            }
+                            if placement == Placement::SizeAligned {
+                                prop_assert_eq!(e.start.as_u64() % n.next_power_of_two(), 0);
+                            }
+                            used[at..at + n as usize].fill(true);
                             live.push(e);
                         }
-                        Err(_) => prop_assert_eq!(expect, None),
+                        Err(ContigError::NoFit { requested, free, largest_hole }) => {
+                            prop_assert_eq!(requested, n);
+                            prop_assert_eq!(free, used.iter().filter(|&&u| !u).count() as u64);
+                            if placement != Placement::SizeAligned {
+                                prop_assert_eq!(lowest, None);
+                                prop_assert!(largest_hole < n);
+                            }
+                        }
+                        Err(e) => prop_assert!(false, "{e}"),
                     }
                 }
                 Op::Free(k) if !live.is_empty() => {

@@ -2,5 +2,6 @@
 
 mod alloc;
 mod inverted_hashed;
+mod kernel;
 mod paging;
 mod segment;

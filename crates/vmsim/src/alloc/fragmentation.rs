@@ -190,6 +190,43 @@ impl FragmentationReport {
     }
 }
 
+impl FragmentationReport {
+    /// The line `/proc/buddyinfo` shows for this zone:
+    /// `Node 0, zone   Normal      1      0 ...` (`%6lu` per order).
+    #[must_use]
+    pub fn buddyinfo_line(&self, node: u32, zone: &str) -> String {
+        let mut line = format!("Node {node}, zone {zone:>8} ");
+        for n in &self.free_blocks {
+            line.push_str(&format!("{n:6} "));
+        }
+        line
+    }
+
+    /// The line `extfrag_index` shows (`%2d.%03d` of the thousandths with
+    /// C's truncating division, so a negative value other than `-1.000`
+    /// prints as the kernel prints it, e.g. ` 0.-125`).
+    #[must_use]
+    pub fn extfrag_line(&self, node: u32, zone: &str) -> String {
+        let mut line = format!("Node {node}, zone {zone:>8} ");
+        for m in &self.extfrag_index {
+            let v = m.thousandths();
+            line.push_str(&format!("{:2}.{:03} ", v / 1000, v % 1000));
+        }
+        line
+    }
+
+    /// The line `unusable_index` shows (`%d.%03d`).
+    #[must_use]
+    pub fn unusable_line(&self, node: u32, zone: &str) -> String {
+        let mut line = format!("Node {node}, zone {zone:>8} ");
+        for m in &self.unusable_index {
+            let v = m.thousandths();
+            line.push_str(&format!("{}.{:03} ", v / 1000, v % 1000));
+        }
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +296,20 @@ mod tests {
         assert_eq!(r.unusable_index[5], Milli(272));
         assert_eq!(r.extfrag_index[5], Milli(-1000));
         assert_eq!(r.extfrag_index.len(), 7);
+        assert_eq!(
+            r.buddyinfo_line(0, "Normal"),
+            "Node 0, zone   Normal      0      0      1      1      0      1      0 "
+        );
+        assert_eq!(
+            r.extfrag_line(0, "Normal"),
+            "Node 0, zone   Normal -1.000 -1.000 -1.000 -1.000 -1.000 -1.000  0.438 "
+        );
+        assert_eq!(
+            r.unusable_line(0, "Normal"),
+            "Node 0, zone   Normal 0.000 0.000 0.000 0.090 0.272 0.272 1.000 "
+        );
+        // The kernel's own rendering of a negative index.
+        let few = FragmentationReport::from_free_blocks(&[1, 0, 0, 0]);
+        assert!(few.extfrag_line(0, "DMA").ends_with(" 0.-125 "));
     }
 }

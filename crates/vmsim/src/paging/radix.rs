@@ -395,6 +395,26 @@ impl RadixTable {
         Ok(counts)
     }
 
+    /// Every table: its level index (root = 0) and physical address.
+    pub fn tables<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+    ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
+        let mut tables = Vec::new();
+        let mut sink = Vec::new();
+        self.visit(
+            fmt,
+            mem,
+            0,
+            self.root,
+            0,
+            &mut |idx, t| tables.push((idx, t)),
+            &mut sink,
+        )?;
+        Ok(tables)
+    }
+
     /// Frees every table (not the frames the leaves map): the end of an
     /// address space. The caller frees data frames first (see [`Self::leaves`]).
     pub fn destroy<B: Bitmap, A: FrameAllocator>(

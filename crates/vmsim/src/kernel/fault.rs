@@ -1,0 +1,321 @@
+//! The page-fault handler: demand-zero allocation, copy-on-write breaks,
+//! stack growth, shared pages, Svade accessed/dirty updates, and the
+//! segmentation fault that kills a process.
+
+use serde::Serialize;
+
+use crate::addr::{Pid, VirtAddr};
+use crate::mmu::AccessKind;
+use crate::paging::{PteFlags, Translation};
+use crate::phys::{Bitmap, PhysMem};
+
+use super::process::{SegvReason, SpaceId};
+use super::vma::{Prot, Vma, VmaKind};
+use super::{Kernel, KernelError, KernelEvent, TlbControl};
+
+/// Why the MMU could not translate, as the kernel needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultCause {
+    /// No present entry maps the page.
+    NotPresent,
+    /// A present entry forbids the access.
+    Protection,
+    /// RISC-V Svade: the accessed bit is clear, or the dirty bit on a store.
+    AccessedDirty,
+    /// The address is not an address of the format (non-canonical, too wide).
+    BadAddress,
+    /// A page-table entry has reserved bits set or is a misaligned superpage.
+    BadEntry,
+}
+
+/// How the kernel resolved a fault. All but `Killed` mean: retry the access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultResolution {
+    /// A fresh zeroed page was mapped (allocation on first touch).
+    DemandZero,
+    /// A shared copy-on-write page was copied for the writer.
+    CowCopy,
+    /// The last sharer of a copy-on-write page got write permission back, without a copy.
+    CowReuse,
+    /// A page a shared object already had was mapped.
+    SharedPage,
+    /// The stack grew down to the address, and a zeroed page was mapped.
+    StackGrowth,
+    /// The entry was already right; a stale TLB entry was invalidated.
+    Spurious,
+    /// The kernel set the accessed (and dirty) bit (Svade).
+    AccessedDirtySet,
+    /// The process was killed (SIGSEGV).
+    Killed(SegvReason),
+}
+
+impl FaultResolution {
+    /// Whether the access should be retried (the process lives on).
+    #[must_use]
+    pub fn retry(self) -> bool {
+        !matches!(self, Self::Killed(_))
+    }
+}
+
+fn allowed(prot: Prot, access: AccessKind) -> bool {
+    match access {
+        AccessKind::Read => prot.read,
+        AccessKind::Write => prot.write,
+        AccessKind::Execute => prot.exec,
+    }
+}
+
+impl Kernel {
+    /// Handles a fault of `pid` at `va`. Returns how it was resolved; a
+    /// process that cannot be helped is killed, and that is a resolution,
+    /// not an error. Errors are for calls that make no sense (no such
+    /// process, a blocked vfork parent).
+    pub fn handle_fault<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pid: Pid,
+        va: VirtAddr,
+        access: AccessKind,
+        cause: FaultCause,
+    ) -> Result<FaultResolution, KernelError> {
+        let sid = self.runnable(pid)?.space;
+        match cause {
+            FaultCause::BadAddress => {
+                return self.kill(mem, tlb, pid, va, access, SegvReason::BadAddress);
+            }
+            FaultCause::BadEntry => {
+                return self.kill(mem, tlb, pid, va, access, SegvReason::BadEntry);
+            }
+            _ => {}
+        }
+        let mut grew = false;
+        let vma = match self.space(sid).find(va).copied() {
+            Some(v) => v,
+            None => match self.grow_stack(sid, va) {
+                Ok(v) => {
+                    grew = true;
+                    v
+                }
+                Err(reason) => return self.kill(mem, tlb, pid, va, access, reason),
+            },
+        };
+        if !allowed(vma.prot, access) {
+            return self.kill(mem, tlb, pid, va, access, SegvReason::Permission);
+        }
+        let page = VirtAddr::new(self.page_align_down(va.as_u64()));
+        let present = self.space(sid).table.translate(&self.fmt, mem, page).ok();
+        let r = match (cause, present) {
+            (FaultCause::AccessedDirty, Some(t)) => {
+                self.set_accessed_dirty(mem, tlb, sid, page, &t, access)?;
+                self.stats.accessed_dirty += 1;
+                FaultResolution::AccessedDirtySet
+            }
+            (_, Some(t)) if access == AccessKind::Write && !t.flags.contains(PteFlags::WRITE) => {
+                match self.break_cow(mem, tlb, sid, page, &vma, &t)? {
+                    Some(r) => r,
+                    None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
+                }
+            }
+            (_, Some(_)) => {
+                // Present and allowed: the MMU used a stale translation.
+                let asid = self.space(sid).asid;
+                tlb.invalidate_page(asid, crate::paging::Flush::new(page, self.page));
+                self.stats.spurious += 1;
+                FaultResolution::Spurious
+            }
+            (_, None) => match self.fault_in(mem, sid, page, &vma, access)? {
+                Some(r) => r,
+                None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
+            },
+        };
+        if grew {
+            self.stats.stack_growth += 1;
+            return Ok(FaultResolution::StackGrowth);
+        }
+        Ok(r)
+    }
+
+    /// Grows the stack VMA above `va` down to it, if the limit and the
+    /// guard gap allow.
+    fn grow_stack(&mut self, sid: SpaceId, va: VirtAddr) -> Result<Vma, SegvReason> {
+        let space = self.space(sid);
+        let Some(stack) = space
+            .next_above(va)
+            .copied()
+            .filter(|v| v.kind == VmaKind::Stack)
+        else {
+            return Err(SegvReason::NoVma);
+        };
+        let start = self.page_align_down(va.as_u64());
+        if stack.end.as_u64() - start > self.cfg.stack_limit {
+            return Err(SegvReason::StackGuard);
+        }
+        let below = space.prev_end(va);
+        if below > 0 && start < below.saturating_add(self.cfg.stack_guard_gap) {
+            return Err(SegvReason::StackGuard);
+        }
+        let grown = Vma {
+            start: VirtAddr::new(start),
+            ..stack
+        };
+        let page = self.page.bytes();
+        let space = self.space_mut(sid);
+        let _ = space.carve(stack.start, stack.end, page);
+        space.insert(grown);
+        Ok(grown)
+    }
+
+    /// Brings in the page at `page` for a not-present fault. `None` when no
+    /// memory is left.
+    fn fault_in<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        sid: SpaceId,
+        page: VirtAddr,
+        vma: &Vma,
+        access: AccessKind,
+    ) -> Result<Option<FaultResolution>, KernelError> {
+        // Linux marks a page young on the fault that maps it, and dirty on a
+        // write fault (mk_pte + pte_mkyoung/pte_mkdirty), so RISC-V Svade does
+        // not fault again at once.
+        let mut status = PteFlags::ACCESSED;
+        if access == AccessKind::Write {
+            status |= PteFlags::DIRTY;
+        }
+        if let Some((id, off)) = vma.shm {
+            let idx = (off + (page.as_u64() - vma.start.as_u64()) / self.page.bytes()) as usize;
+            let existing = self
+                .shm
+                .get(id)
+                .and_then(|o| o.pages.get(idx).copied().flatten());
+            let (pfn, r) = match existing {
+                Some(pfn) => (pfn, FaultResolution::SharedPage),
+                None => {
+                    let Some(pfn) = self.frames.alloc_page(mem) else {
+                        return Ok(None);
+                    };
+                    self.frames.get(pfn); // the object's own reference
+                    if let Some(slot) = self.shm.get_mut(id).and_then(|o| o.pages.get_mut(idx)) {
+                        *slot = Some(pfn);
+                    }
+                    (pfn, FaultResolution::DemandZero)
+                }
+            };
+            match self.map_data(mem, sid, page, pfn, vma.prot.pte_flags() | status) {
+                Ok(()) => {}
+                Err(KernelError::OutOfMemory) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            match r {
+                FaultResolution::SharedPage => self.stats.shared_minor += 1,
+                _ => self.stats.demand_zero += 1,
+            }
+            return Ok(Some(r));
+        }
+        let Some(pfn) = self.frames.alloc_page(mem) else {
+            return Ok(None);
+        };
+        match self.map_data(mem, sid, page, pfn, vma.prot.pte_flags() | status) {
+            Ok(()) => {}
+            Err(KernelError::OutOfMemory) => {
+                self.frames.get(pfn);
+                self.frames.put(pfn);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        self.stats.demand_zero += 1;
+        Ok(Some(FaultResolution::DemandZero))
+    }
+
+    /// A write to a present read-only page of a writable VMA.
+    fn break_cow<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        page: VirtAddr,
+        vma: &Vma,
+        t: &Translation,
+    ) -> Result<Option<FaultResolution>, KernelError> {
+        let old = self.frames.pfn_of(t.frame);
+        let asid = self.space(sid).asid;
+        let flags = vma.prot.pte_flags() | PteFlags::ACCESSED | PteFlags::DIRTY;
+        if !vma.kind.is_private() || self.frames.meta(old).refs == 1 {
+            // The last sharer (or a shared mapping): write permission back, no copy.
+            let table = self.space(sid).table;
+            let flush = table.protect(&self.fmt, mem, page, flags)?;
+            tlb.invalidate_page(asid, flush);
+            if vma.kind.is_private() {
+                self.stats.cow_reuses += 1;
+                return Ok(Some(FaultResolution::CowReuse));
+            }
+            self.stats.spurious += 1;
+            return Ok(Some(FaultResolution::Spurious));
+        }
+        let Some(new) = self.frames.alloc_page(mem) else {
+            return Ok(None);
+        };
+        let (src, dst) = (self.frames.addr_of(old), self.frames.addr_of(new));
+        mem.copy(src, dst, self.page.bytes())
+            .map_err(|e| KernelError::Config(format!("copy-on-write copy failed: {e}")))?;
+        // Hold the new frame while the old mapping goes, then map it.
+        self.frames.get(new);
+        self.unmap_data(mem, tlb, sid, page)?;
+        let mapped = self.map_data(mem, sid, page, new, flags);
+        self.frames.put(new);
+        match mapped {
+            Ok(()) => {}
+            Err(KernelError::OutOfMemory) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        self.stats.cow_copies += 1;
+        Ok(Some(FaultResolution::CowCopy))
+    }
+
+    fn set_accessed_dirty<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        page: VirtAddr,
+        t: &Translation,
+        access: AccessKind,
+    ) -> Result<(), KernelError> {
+        let width = self.fmt.entry_bytes();
+        let mut raw = t.leaf_raw | self.fmt.accessed_mask(t.leaf_idx, true);
+        if access == AccessKind::Write {
+            raw |= self.fmt.dirty_mask();
+        }
+        mem.write_le(t.leaf_addr, width, raw)
+            .map_err(|e| KernelError::Config(format!("page-table entry outside memory: {e}")))?;
+        let asid = self.space(sid).asid;
+        tlb.invalidate_page(asid, crate::paging::Flush::new(page, t.size));
+        Ok(())
+    }
+
+    /// Kills `pid` for a fault it cannot survive, records the event, and
+    /// frees what it owned.
+    fn kill<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pid: Pid,
+        va: VirtAddr,
+        access: AccessKind,
+        reason: SegvReason,
+    ) -> Result<FaultResolution, KernelError> {
+        self.events.push(KernelEvent::Segfault {
+            pid,
+            va,
+            access,
+            reason,
+        });
+        self.stats.segfaults += 1;
+        self.exit(mem, tlb, pid)?;
+        Ok(FaultResolution::Killed(reason))
+    }
+}

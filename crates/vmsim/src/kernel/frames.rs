@@ -1,0 +1,240 @@
+//! The kernel's frame table: what every physical frame is used for, and how
+//! many references a data frame has.
+//!
+//! Frames come from the buddy allocator. A data page is a block of
+//! `2^page_order` frames (one frame for base pages, 512 for 2 MiB pages on a
+//! 4 KiB-frame machine); its metadata lives in the entry of its first frame.
+
+use serde::Serialize;
+
+use crate::addr::{PageSize, Pfn, PhysAddr};
+use crate::alloc::{Buddy, FrameAllocator};
+use crate::phys::{Bitmap, PhysMem};
+
+/// What a frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameUse {
+    /// On the allocator's free lists.
+    Free,
+    /// A page-table page of some address space.
+    Table,
+    /// The first frame of a data page; `refs` counts its owners.
+    Data,
+    /// A frame inside a data page other than the first.
+    DataTail,
+    /// A slab of kernel objects.
+    Slab,
+}
+
+/// Per-frame metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameMeta {
+    /// What the frame holds.
+    pub use_: FrameUse,
+    /// References to a data page: each page-table entry mapping it, plus one
+    /// if a shared object owns it.
+    pub refs: u32,
+}
+
+/// The frame table over the buddy allocator.
+#[derive(Debug, Clone)]
+pub struct FrameTable {
+    buddy: Buddy,
+    meta: Vec<FrameMeta>,
+    page: PageSize,
+    frame: PageSize,
+}
+
+impl FrameTable {
+    /// A table over `buddy`'s frames; data pages are `page` bytes.
+    #[must_use]
+    pub fn new(buddy: Buddy, page: PageSize) -> Self {
+        let total = buddy.first().as_u64() + buddy.total_frames();
+        let frame = buddy.frame_size();
+        Self {
+            buddy,
+            meta: vec![
+                FrameMeta {
+                    use_: FrameUse::Free,
+                    refs: 0
+                };
+                total as usize
+            ],
+            page,
+            frame,
+        }
+    }
+
+    /// The buddy allocator (for reports and page-table allocation).
+    pub fn buddy(&self) -> &Buddy {
+        &self.buddy
+    }
+
+    /// The buddy allocator, mutably.
+    pub fn buddy_mut(&mut self) -> &mut Buddy {
+        &mut self.buddy
+    }
+
+    /// The data page size.
+    #[must_use]
+    pub fn page_size(&self) -> PageSize {
+        self.page
+    }
+
+    /// Order of a data page in frames.
+    #[must_use]
+    pub fn page_order(&self) -> u32 {
+        self.page.shift() - self.frame.shift()
+    }
+
+    /// Metadata of a frame.
+    #[must_use]
+    pub fn meta(&self, pfn: Pfn) -> FrameMeta {
+        self.meta[pfn.as_u64() as usize]
+    }
+
+    /// Every frame's metadata, indexed by frame number.
+    #[must_use]
+    pub fn all(&self) -> &[FrameMeta] {
+        &self.meta
+    }
+
+    /// The frame holding physical address `pa`.
+    #[must_use]
+    pub fn pfn_of(&self, pa: PhysAddr) -> Pfn {
+        pa.pfn(self.frame)
+    }
+
+    /// Physical address of a frame.
+    #[must_use]
+    pub fn addr_of(&self, pfn: Pfn) -> PhysAddr {
+        pfn.base(self.frame)
+    }
+
+    /// A zeroed data page with no references yet, or `None` if memory is full.
+    pub fn alloc_page<B: Bitmap>(&mut self, mem: &mut PhysMem<B>) -> Option<Pfn> {
+        let order = self.page_order();
+        let pfn = self.buddy.alloc_order(order)?;
+        let i = pfn.as_u64() as usize;
+        self.meta[i] = FrameMeta {
+            use_: FrameUse::Data,
+            refs: 0,
+        };
+        for m in &mut self.meta[i + 1..i + (1 << order)] {
+            m.use_ = FrameUse::DataTail;
+        }
+        // Zero on allocation: no process ever sees bytes of a previous owner.
+        let zeroed = mem.zero(self.addr_of(pfn), self.page.bytes());
+        debug_assert!(zeroed.is_ok(), "frames lie inside physical memory");
+        Some(pfn)
+    }
+
+    /// Adds a reference to a data page.
+    pub fn get(&mut self, pfn: Pfn) {
+        let m = &mut self.meta[pfn.as_u64() as usize];
+        debug_assert_eq!(
+            m.use_,
+            FrameUse::Data,
+            "reference to a frame that is not a data page"
+        );
+        m.refs += 1;
+    }
+
+    /// Drops a reference; frees the page when none is left. Returns whether it was freed.
+    pub fn put(&mut self, pfn: Pfn) -> bool {
+        let i = pfn.as_u64() as usize;
+        let m = &mut self.meta[i];
+        assert!(
+            m.use_ == FrameUse::Data && m.refs > 0,
+            "put of frame {pfn} with no reference"
+        );
+        m.refs -= 1;
+        if m.refs > 0 {
+            return false;
+        }
+        let order = self.page_order();
+        for m in &mut self.meta[i..i + (1 << order)] {
+            m.use_ = FrameUse::Free;
+        }
+        self.buddy.free_order(pfn, order);
+        true
+    }
+
+    /// Records that a block was handed out for page tables (or slabs).
+    pub fn mark(&mut self, pfn: Pfn, order: u32, use_: FrameUse) {
+        let i = pfn.as_u64() as usize;
+        for m in &mut self.meta[i..i + (1 << order)] {
+            *m = FrameMeta { use_, refs: 0 };
+        }
+    }
+
+    /// Free frames.
+    #[must_use]
+    pub fn free_frames(&self) -> u64 {
+        self.buddy.free_frames()
+    }
+
+    /// Total frames managed.
+    #[must_use]
+    pub fn total_frames(&self) -> u64 {
+        self.buddy.total_frames()
+    }
+}
+
+/// A frame allocator for page tables that records each table frame in the
+/// frame table, so the invariant checker can account for it.
+pub struct TableFrames<'a>(pub &'a mut FrameTable);
+
+impl FrameAllocator for TableFrames<'_> {
+    fn frame_size(&self) -> PageSize {
+        self.0.frame
+    }
+
+    fn total_frames(&self) -> u64 {
+        self.0.buddy.total_frames()
+    }
+
+    fn free_frames(&self) -> u64 {
+        self.0.buddy.free_frames()
+    }
+
+    fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
+        let pfn = self.0.buddy.alloc_order(order)?;
+        self.0.mark(pfn, order, FrameUse::Table);
+        Some(pfn)
+    }
+
+    fn free_order(&mut self, pfn: Pfn, order: u32) {
+        self.0.mark(pfn, order, FrameUse::Free);
+        self.0.buddy.free_order(pfn, order);
+    }
+}
+
+/// A frame allocator for slabs that records slab frames in the frame table.
+pub struct SlabFrames<'a>(pub &'a mut FrameTable);
+
+impl FrameAllocator for SlabFrames<'_> {
+    fn frame_size(&self) -> PageSize {
+        self.0.frame
+    }
+
+    fn total_frames(&self) -> u64 {
+        self.0.buddy.total_frames()
+    }
+
+    fn free_frames(&self) -> u64 {
+        self.0.buddy.free_frames()
+    }
+
+    fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
+        let pfn = self.0.buddy.alloc_order(order)?;
+        self.0.mark(pfn, order, FrameUse::Slab);
+        Some(pfn)
+    }
+
+    fn free_order(&mut self, pfn: Pfn, order: u32) {
+        self.0.mark(pfn, order, FrameUse::Free);
+        self.0.buddy.free_order(pfn, order);
+    }
+}

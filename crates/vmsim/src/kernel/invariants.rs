@@ -1,0 +1,130 @@
+//! The kernel's invariant checker: every frame is exactly one of free, page
+//! table, data with the right reference count, or slab.
+//!
+//! Used by tests after every step, and by `vmsim run --check`. It reads
+//! everything and changes nothing.
+
+use crate::phys::{Bitmap, PhysMem};
+
+use super::Kernel;
+use super::frames::FrameUse;
+
+impl Kernel {
+    /// Checks every frame's bookkeeping against the page tables, the shared
+    /// objects and the allocators. The error names the first frame found wrong.
+    pub fn check_invariants<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), String> {
+        let meta = self.frames.all();
+        let mut refs = vec![0u32; meta.len()];
+        let mut table = vec![false; meta.len()];
+        let frame_bytes = self.fmt.page_size().bytes();
+        for (i, space) in self.spaces.iter().enumerate() {
+            let Some(space) = space else { continue };
+            let leaves = space
+                .table
+                .leaves(&self.fmt, mem)
+                .map_err(|e| format!("space {i}: {e}"))?;
+            if leaves.len() as u64 != space.resident {
+                return Err(format!(
+                    "space {i}: {} pages mapped but resident = {}",
+                    leaves.len(),
+                    space.resident
+                ));
+            }
+            for l in &leaves {
+                if space.find(l.page).is_none() {
+                    return Err(format!(
+                        "space {i}: page {} is mapped outside every VMA",
+                        l.page
+                    ));
+                }
+                if l.size != self.page {
+                    return Err(format!(
+                        "space {i}: page {} is {} but data pages are {}",
+                        l.page, l.size, self.page
+                    ));
+                }
+                refs[(l.frame.as_u64() / frame_bytes) as usize] += 1;
+            }
+            for (idx, t) in space
+                .table
+                .tables(&self.fmt, mem)
+                .map_err(|e| format!("space {i}: {e}"))?
+            {
+                let first = (t.as_u64() / frame_bytes) as usize;
+                for f in table
+                    .iter_mut()
+                    .skip(first)
+                    .take(1 << self.fmt.table_order(idx))
+                {
+                    if *f {
+                        return Err(format!("frame {first:#x} holds two page tables"));
+                    }
+                    *f = true;
+                }
+            }
+        }
+        for (_, obj) in self.shm.iter() {
+            for pfn in obj.pages.iter().flatten() {
+                refs[pfn.as_u64() as usize] += 1;
+            }
+        }
+        let mut free = 0u64;
+        let mut slab = 0u64;
+        for (i, m) in meta.iter().enumerate() {
+            let bad = |what: String| Err(format!("frame {i:#x}: {what}"));
+            match m.use_ {
+                FrameUse::Free => free += 1,
+                FrameUse::Slab => slab += 1,
+                FrameUse::DataTail => {}
+                FrameUse::Data if m.refs == 0 => {
+                    return bad("data page with no reference (leaked)".into());
+                }
+                FrameUse::Data if m.refs != refs[i] => {
+                    return bad(format!(
+                        "reference count {} but {} references exist",
+                        m.refs, refs[i]
+                    ));
+                }
+                FrameUse::Data => {}
+                FrameUse::Table if !table[i] => {
+                    return bad("marked page table but no table is there".into());
+                }
+                FrameUse::Table => {}
+            }
+            if m.use_ != FrameUse::Data && refs[i] > 0 {
+                return bad(format!(
+                    "mapped as data ({} references) but marked {:?}",
+                    refs[i], m.use_
+                ));
+            }
+            if table[i] && m.use_ != FrameUse::Table {
+                return bad(format!("holds a page table but is marked {:?}", m.use_));
+            }
+        }
+        if free != self.frames.free_frames() {
+            return Err(format!(
+                "{free} frames marked free but the buddy allocator has {}",
+                self.frames.free_frames()
+            ));
+        }
+        let slab_frames: u64 = self
+            .slab
+            .stats()
+            .iter()
+            .map(|s| s.slabs << s.slab_order)
+            .sum();
+        if slab != slab_frames {
+            return Err(format!(
+                "{slab} frames marked slab but the slab caches hold {slab_frames}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// After every process exited: whether all frames are free and the buddy
+    /// allocator is fully coalesced.
+    #[must_use]
+    pub fn all_frames_free(&self) -> bool {
+        self.frames_in_use() == 0 && self.frames.buddy().is_fully_coalesced()
+    }
+}

@@ -1,0 +1,641 @@
+//! The simulated kernel's memory management: processes and address spaces,
+//! page faults, fork with copy-on-write, vfork, brk, mmap and friends.
+//!
+//! The kernel owns every frame (through [`FrameTable`] over the buddy
+//! allocator), every page table and every VMA. It changes page tables only
+//! through [`RadixTable`] and performs each TLB invalidation a change
+//! requires through [`TlbControl`], so the MMU never translates through a
+//! stale entry the kernel meant to remove. It never translates addresses
+//! itself: the MMU does, and calls [`Kernel::handle_fault`] when it cannot.
+
+mod address_space;
+mod fault;
+mod frames;
+mod invariants;
+mod process;
+mod shm;
+mod syscalls;
+mod vma;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use address_space::AddressSpace;
+pub use fault::{FaultCause, FaultResolution};
+pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
+pub use process::{ProcState, Process, SegvReason, SpaceId};
+pub use shm::{SharedObject, ShmId, ShmTable};
+pub use syscalls::MmapFlags;
+pub use vma::{Prot, Vma, VmaKind};
+
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
+use crate::alloc::{Buddy, BuddyError, KernelCaches, Slab, SlabError, SlabParams};
+use crate::mmu::AccessKind;
+use crate::paging::{Canonical, Flush, Format, MapError, PteFlags, RadixTable};
+use crate::phys::{Bitmap, PhysMem};
+
+/// The TLB operations the kernel needs from the hardware.
+///
+/// Implemented by the MMU; `()` stands for a machine without a TLB (every
+/// translation walks), where there is nothing to invalidate.
+pub trait TlbControl {
+    /// Invalidates the translation of one page (invlpg / sfence.vma with an address).
+    fn invalidate_page(&mut self, asid: Asid, flush: Flush);
+    /// Invalidates every non-global translation of one ASID.
+    fn invalidate_asid(&mut self, asid: Asid);
+}
+
+impl TlbControl for () {
+    fn invalidate_page(&mut self, _asid: Asid, flush: Flush) {
+        flush.ignore();
+    }
+    fn invalidate_asid(&mut self, _asid: Asid) {}
+}
+
+/// Kernel settings. Addresses left `None` are derived from the paging format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KernelConfig {
+    /// Top of the initial stack (exclusive).
+    pub stack_top: Option<u64>,
+    /// Maximum stack size in bytes (RLIMIT_STACK).
+    pub stack_limit: u64,
+    /// Bytes kept free below a growing stack (Linux's stack_guard_gap).
+    pub stack_guard_gap: u64,
+    /// Where the heap (program break) starts.
+    pub heap_start: Option<u64>,
+    /// Highest address mmap hands out without a hint.
+    pub mmap_base: Option<u64>,
+    /// How many ASIDs the hardware has (4096 PCIDs on x86-64; 65536 on RISC-V).
+    pub asids: u32,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            stack_top: None,
+            stack_limit: 8 << 20,
+            stack_guard_gap: 1 << 20,
+            heap_start: None,
+            mmap_base: None,
+            asids: 4096,
+        }
+    }
+}
+
+/// A system call or kernel operation that could not be done. Faults are
+/// not errors: they are handled, and counted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KernelError {
+    /// No such process.
+    #[error("no process {0}")]
+    NoSuchProcess(Pid),
+    /// The process is a vfork parent waiting for its child.
+    #[error("process {0} is blocked in vfork until its child exits")]
+    Blocked(Pid),
+    /// A bad argument (EINVAL).
+    #[error("{call}: {why}")]
+    Invalid {
+        /// The call.
+        call: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// No free physical memory (ENOMEM).
+    #[error("out of physical memory")]
+    OutOfMemory,
+    /// No free virtual range for the request (ENOMEM).
+    #[error("{0}: no free virtual address range large enough")]
+    NoSpace(&'static str),
+    /// Every ASID is in use.
+    #[error("all {0} ASIDs are in use")]
+    OutOfAsids(u32),
+    /// The kernel's configuration cannot work with this machine.
+    #[error("kernel configuration: {0}")]
+    Config(String),
+    /// A page-table operation failed.
+    #[error(transparent)]
+    Table(#[from] MapError),
+    /// The slab allocator failed.
+    #[error(transparent)]
+    Slab(#[from] SlabError),
+    /// The buddy allocator could not be built.
+    #[error(transparent)]
+    Buddy(#[from] BuddyError),
+}
+
+impl KernelError {
+    fn invalid(call: &'static str, why: impl Into<String>) -> Self {
+        Self::Invalid {
+            call,
+            why: why.into(),
+        }
+    }
+}
+
+/// What the kernel counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStats {
+    /// Faults served by a fresh zeroed page (allocation on first touch).
+    pub demand_zero: u64,
+    /// Write faults on a shared copy-on-write page that copied it.
+    pub cow_copies: u64,
+    /// Write faults on a copy-on-write page with one sharer left: made writable, no copy.
+    pub cow_reuses: u64,
+    /// Faults served by a page a shared object already had.
+    pub shared_minor: u64,
+    /// Faults that grew a stack.
+    pub stack_growth: u64,
+    /// Faults on an entry that was already right (another path fixed it).
+    pub spurious: u64,
+    /// Svade faults where the kernel set the accessed or dirty bit.
+    pub accessed_dirty: u64,
+    /// Processes killed by a segmentation fault.
+    pub segfaults: u64,
+    /// fork calls.
+    pub forks: u64,
+    /// vfork calls.
+    pub vforks: u64,
+    /// Processes that exited (killed ones included).
+    pub exits: u64,
+    /// Pages copied eagerly (none with copy-on-write; counted to prove it).
+    pub eager_copies: u64,
+}
+
+/// A noteworthy event, kept for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum KernelEvent {
+    /// A process was killed by a segmentation fault.
+    Segfault {
+        /// The process.
+        pid: Pid,
+        /// The faulting address.
+        va: VirtAddr,
+        /// What it tried to do.
+        access: AccessKind,
+        /// Why the access was refused.
+        reason: SegvReason,
+    },
+}
+
+/// The initial layout of a new process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A stack at the top of user space and an empty heap; nothing else.
+    Standard,
+    /// One private read-write-execute area over all of user space, for raw
+    /// traces whose program layout is unknown: every address is valid and
+    /// allocated on first touch.
+    Flat,
+}
+
+/// The kernel.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    fmt: Format,
+    cfg: KernelConfig,
+    page: PageSize,
+    frames: FrameTable,
+    slab: Slab,
+    caches: KernelCaches,
+    spaces: Vec<Option<AddressSpace>>,
+    procs: BTreeMap<Pid, Process>,
+    shm: ShmTable,
+    next_pid: u32,
+    free_asids: Vec<u16>,
+    next_asid: u32,
+    stats: KernelStats,
+    events: Vec<KernelEvent>,
+}
+
+/// The first address above user space (exclusive) for a format.
+fn user_top(fmt: &Format) -> u64 {
+    let bits = fmt.va_bits();
+    match fmt.canonical() {
+        // The lower half belongs to user space.
+        Canonical::SignExtend => 1u64 << (bits - 1),
+        // 32-bit x86 and classroom formats: all of it (Linux on i386 would keep 1 GiB).
+        Canonical::ZeroExtend if bits >= 64 => u64::MAX,
+        Canonical::ZeroExtend => 1u64 << bits,
+    }
+}
+
+impl Kernel {
+    /// A kernel managing `frames` frames of the format's base page size,
+    /// mapping data pages of `page` (the base page, or a larger leaf size
+    /// of the format).
+    pub fn new(
+        fmt: Format,
+        frames: u64,
+        page: PageSize,
+        cfg: KernelConfig,
+    ) -> Result<Self, KernelError> {
+        if fmt.level_for_size(page).is_none() {
+            return Err(KernelError::Config(format!(
+                "{} cannot map {page} pages (it maps {})",
+                fmt.name(),
+                fmt.page_sizes()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if cfg.asids == 0 || cfg.asids > 65536 {
+            return Err(KernelError::Config(format!(
+                "asids = {}: expected 1 to 65536",
+                cfg.asids
+            )));
+        }
+        let frame = fmt.page_size();
+        let order = page.shift() - frame.shift();
+        let buddy = Buddy::new(
+            frame,
+            Pfn::new(0),
+            frames,
+            crate::alloc::DEFAULT_MAX_ORDER.max(order),
+        )?;
+        // Return empty slabs at once, so that frames in use after every
+        // process exited are leaks, never cached slabs.
+        let mut params = SlabParams {
+            keep_empty: 0,
+            ..SlabParams::default()
+        };
+        if frame.bytes() < 4096 {
+            // Classroom frames are tiny: let a slab span as many as a task structure needs.
+            params.max_order = params.max_page_order;
+        }
+        let (slab, caches) = Slab::with_kernel_caches(frame, params)?;
+        Ok(Self {
+            fmt,
+            cfg,
+            page,
+            frames: FrameTable::new(buddy, page),
+            slab,
+            caches,
+            spaces: Vec::new(),
+            procs: BTreeMap::new(),
+            shm: ShmTable::default(),
+            next_pid: 1,
+            free_asids: Vec::new(),
+            next_asid: 1,
+            stats: KernelStats::default(),
+            events: Vec::new(),
+        })
+    }
+
+    /// The paging format.
+    #[must_use]
+    pub fn format(&self) -> &Format {
+        &self.fmt
+    }
+
+    /// The data page size.
+    #[must_use]
+    pub fn page_size(&self) -> PageSize {
+        self.page
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &KernelConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &KernelStats {
+        &self.stats
+    }
+
+    /// Events so far (segmentation faults).
+    #[must_use]
+    pub fn events(&self) -> &[KernelEvent] {
+        &self.events
+    }
+
+    /// The frame table.
+    #[must_use]
+    pub fn frames(&self) -> &FrameTable {
+        &self.frames
+    }
+
+    /// The slab allocator.
+    #[must_use]
+    pub fn slab(&self) -> &Slab {
+        &self.slab
+    }
+
+    /// The shared objects.
+    #[must_use]
+    pub fn shm(&self) -> &ShmTable {
+        &self.shm
+    }
+
+    /// A process.
+    pub fn process(&self, pid: Pid) -> Result<&Process, KernelError> {
+        self.procs.get(&pid).ok_or(KernelError::NoSuchProcess(pid))
+    }
+
+    /// Every live process.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.procs.values()
+    }
+
+    /// The address space a process runs in.
+    pub fn space_of(&self, pid: Pid) -> Result<&AddressSpace, KernelError> {
+        let sid = self.process(pid)?.space;
+        Ok(self.space(sid))
+    }
+
+    /// An address space by id.
+    ///
+    /// # Panics
+    /// If the id is stale: a kernel bug, since processes hold live ids only.
+    #[must_use]
+    pub fn space(&self, sid: SpaceId) -> &AddressSpace {
+        self.spaces[sid.0 as usize]
+            .as_ref()
+            .expect("live address space")
+    }
+
+    fn space_mut(&mut self, sid: SpaceId) -> &mut AddressSpace {
+        self.spaces[sid.0 as usize]
+            .as_mut()
+            .expect("live address space")
+    }
+
+    /// What the MMU needs to run `pid`: the root table and the ASID.
+    pub fn context(&self, pid: Pid) -> Result<(PhysAddr, Asid), KernelError> {
+        let p = self.process(pid)?;
+        if let ProcState::VforkWait(_) = p.state {
+            return Err(KernelError::Blocked(pid));
+        }
+        let s = self.space(p.space);
+        Ok((s.table.root(), s.asid))
+    }
+
+    /// Frames in use as page tables, over all address spaces.
+    #[must_use]
+    pub fn table_frames(&self) -> u64 {
+        self.frames
+            .all()
+            .iter()
+            .filter(|m| m.use_ == FrameUse::Table)
+            .count() as u64
+    }
+
+    /// Frames that are not free (after every process exited: leaked frames).
+    #[must_use]
+    pub fn frames_in_use(&self) -> u64 {
+        self.frames.total_frames() - self.frames.free_frames()
+    }
+
+    fn alloc_asid(&mut self) -> Result<Asid, KernelError> {
+        if let Some(a) = self.free_asids.pop() {
+            return Ok(Asid::new(a));
+        }
+        if self.next_asid >= self.cfg.asids {
+            return Err(KernelError::OutOfAsids(self.cfg.asids));
+        }
+        let a = self.next_asid as u16;
+        self.next_asid += 1;
+        Ok(Asid::new(a))
+    }
+
+    fn new_space<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        brk_start: VirtAddr,
+    ) -> Result<SpaceId, KernelError> {
+        let asid = self.alloc_asid()?;
+        let table = match RadixTable::new(&self.fmt, mem, &mut TableFrames(&mut self.frames)) {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_asids.push(asid.as_u16());
+                return Err(match e {
+                    MapError::OutOfFrames => KernelError::OutOfMemory,
+                    e => e.into(),
+                });
+            }
+        };
+        let space = AddressSpace::new(table, asid, brk_start);
+        let id = match self.spaces.iter().position(Option::is_none) {
+            Some(i) => {
+                self.spaces[i] = Some(space);
+                i
+            }
+            None => {
+                self.spaces.push(Some(space));
+                self.spaces.len() - 1
+            }
+        };
+        Ok(SpaceId(id as u32))
+    }
+
+    fn new_pid(&mut self) -> Pid {
+        let pid = Pid::new(self.next_pid);
+        self.next_pid += 1;
+        pid
+    }
+
+    fn alloc_task(&mut self) -> Result<crate::alloc::ObjHandle, KernelError> {
+        let mut frames = frames::SlabFrames(&mut self.frames);
+        match self.slab.alloc(self.caches.task, &mut frames) {
+            Ok(h) => Ok(h),
+            Err(SlabError::OutOfMemory { .. }) => Err(KernelError::OutOfMemory),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn layout_addresses(&self) -> (u64, u64, u64) {
+        let top = user_top(&self.fmt);
+        let page = self.page.bytes();
+        let stack_top = self
+            .cfg
+            .stack_top
+            .unwrap_or(top - page.max(top / 64).min(1 << 32) / page * page);
+        let heap = self
+            .cfg
+            .heap_start
+            .unwrap_or((top / 16).max(page) / page * page);
+        let mmap = self.cfg.mmap_base.unwrap_or(
+            (stack_top.saturating_sub(self.cfg.stack_limit + self.cfg.stack_guard_gap)) / page
+                * page,
+        );
+        (stack_top, heap, mmap)
+    }
+
+    /// Creates a process with a fresh address space.
+    pub fn spawn<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        layout: Layout,
+    ) -> Result<Pid, KernelError> {
+        let (stack_top, heap, _) = self.layout_addresses();
+        let page = self.page.bytes();
+        let task = self.alloc_task()?;
+        let sid = match self.new_space(mem, VirtAddr::new(heap)) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.slab.free(
+                    self.caches.task,
+                    &mut frames::SlabFrames(&mut self.frames),
+                    task,
+                );
+                return Err(e);
+            }
+        };
+        let space = self.space_mut(sid);
+        match layout {
+            Layout::Standard => space.insert(Vma {
+                start: VirtAddr::new(stack_top - page),
+                end: VirtAddr::new(stack_top),
+                prot: Prot::RW,
+                kind: VmaKind::Stack,
+                locked: false,
+                shm: None,
+            }),
+            Layout::Flat => {
+                let top = user_top(&self.fmt);
+                let space = self.space_mut(sid);
+                space.insert(Vma {
+                    start: VirtAddr::new(0),
+                    end: VirtAddr::new(top / page * page),
+                    prot: Prot::RWX,
+                    kind: VmaKind::AnonPrivate,
+                    locked: false,
+                    shm: None,
+                });
+            }
+        }
+        let pid = self.new_pid();
+        self.procs.insert(
+            pid,
+            Process {
+                pid,
+                parent: None,
+                space: sid,
+                state: ProcState::Runnable,
+                vfork_parent: None,
+                task: Some(task),
+            },
+        );
+        Ok(pid)
+    }
+
+    fn runnable(&self, pid: Pid) -> Result<&Process, KernelError> {
+        let p = self.process(pid)?;
+        match p.state {
+            ProcState::Runnable => Ok(p),
+            ProcState::VforkWait(_) => Err(KernelError::Blocked(pid)),
+        }
+    }
+
+    /// Maps a data page at `va` (page aligned) in space `sid`; the frame's
+    /// reference count goes up by one.
+    fn map_data<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        sid: SpaceId,
+        va: VirtAddr,
+        pfn: Pfn,
+        flags: PteFlags,
+    ) -> Result<(), KernelError> {
+        let frame = self.frames.addr_of(pfn);
+        let table = self.space(sid).table;
+        let r = table.map(
+            &self.fmt,
+            mem,
+            &mut TableFrames(&mut self.frames),
+            va,
+            frame,
+            self.page,
+            flags,
+        );
+        match r {
+            // A non-present entry is never cached by the TLB or the walk
+            // caches (Intel SDM 4.10.2.3; our MMU caches present entries
+            // only), so filling one needs no invalidation.
+            Ok(flush) => flush.ignore(),
+            Err(MapError::OutOfFrames) => return Err(KernelError::OutOfMemory),
+            Err(e) => return Err(e.into()),
+        }
+        self.frames.get(pfn);
+        self.space_mut(sid).resident += 1;
+        Ok(())
+    }
+
+    /// Unmaps the data page at `va` in space `sid` if one is mapped, dropping
+    /// its reference and invalidating the TLB. Returns whether a page was mapped.
+    fn unmap_data<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        va: VirtAddr,
+    ) -> Result<bool, KernelError> {
+        let (table, asid) = {
+            let s = self.space(sid);
+            (s.table, s.asid)
+        };
+        match table.unmap(&self.fmt, mem, &mut TableFrames(&mut self.frames), va) {
+            Ok(u) => {
+                tlb.invalidate_page(asid, u.flush);
+                let pfn = self.frames.pfn_of(u.frame);
+                self.frames.put(pfn);
+                self.space_mut(sid).resident -= 1;
+                Ok(true)
+            }
+            Err(MapError::NotMapped { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Unmaps every data page in `[start, end)` of space `sid`.
+    fn unmap_range<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<(), KernelError> {
+        let page = self.page.bytes();
+        let pages = (end.as_u64() - start.as_u64()) / page;
+        if pages <= 4096 {
+            for i in 0..pages {
+                self.unmap_data(mem, tlb, sid, start.wrapping_add(i * page))?;
+            }
+        } else {
+            // A huge range (a flat layout): visit the leaves instead of every page.
+            let leaves = self.space(sid).table.leaves(&self.fmt, mem)?;
+            for l in leaves.iter().filter(|l| start <= l.page && l.page < end) {
+                self.unmap_data(mem, tlb, sid, l.page)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flags a data page gets in `vma`: the VMA's permissions, less
+    /// write while the frame is shared copy-on-write.
+    fn page_flags(&self, vma: &Vma, pfn: Pfn) -> PteFlags {
+        let mut flags = vma.prot.pte_flags();
+        if vma.kind.is_private() && self.frames.meta(pfn).refs > 1 {
+            flags.remove(PteFlags::WRITE);
+        }
+        flags
+    }
+
+    fn page_align_down(&self, va: u64) -> u64 {
+        va & !self.page.mask()
+    }
+
+    fn page_align_up(&self, va: u64) -> Option<u64> {
+        va.checked_add(self.page.mask())
+            .map(|v| v & !self.page.mask())
+    }
+}
