@@ -40,6 +40,11 @@ fn course_example_offset_0x200_is_a_limit_fault() {
     assert_eq!(json["fault"]["kind"], "limit_exceeded");
     assert_eq!(json["fault"]["offset"], "0x200");
     assert_eq!(json["fault"]["limit"], "0x1ff");
+    let detail = json["fault"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("segmentation fault: offset 0x200"),
+        "{detail}"
+    );
     let last = e.steps.last().cloned().unwrap_or_default();
     assert!(
         last.contains("segmentation fault") && last.contains("0x200"),

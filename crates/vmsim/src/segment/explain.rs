@@ -13,6 +13,27 @@ use super::fault::{Access, SegmentFault, entry_name, hex};
 use super::selector::{Selector, SelectorMode, TableKind};
 use super::spec::LogicalAddress;
 
+/// A fault as JSON: its `kind` tag and fields, plus `detail`, the sentence
+/// a student reads (as `vmsim explain`'s paging faults carry).
+#[derive(Serialize)]
+struct FaultJson<'a> {
+    #[serde(flatten)]
+    fault: &'a SegmentFault,
+    detail: String,
+}
+
+#[allow(clippy::ref_option)] // serde's serialize_with hands us `&Option<T>`.
+fn fault_json<S: Serializer>(v: &Option<SegmentFault>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(fault) => FaultJson {
+            fault,
+            detail: fault.to_string(),
+        }
+        .serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
 #[allow(clippy::ref_option)] // serde's serialize_with hands us `&Option<T>`.
 fn opt_hex<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
     match v {
@@ -26,7 +47,8 @@ fn opt_hex<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
 /// JSON (stable keys): `mode` (`course` or `x86`), `selector`, `table`
 /// (`global`/`local`, `null` in course mode), `index`, `rpl`, `offset`, `size`, `access`, `ring`,
 /// `base`, `limit` (in bytes, after granularity), `perms` (`rw-`), `linear`,
-/// `fault` (`null`, or an object with `kind` and the fault's fields), and
+/// `fault` (`null`, or an object with `kind`, the fault's fields and
+/// `detail`, the fault in words), and
 /// `steps` (the sentences of the human output). Addresses are hex strings;
 /// `base`, `limit` and `perms` are `null` when no usable descriptor was
 /// found, `linear` is `null` when the access faults.
@@ -63,6 +85,7 @@ pub struct SegmentExplanation {
     #[serde(serialize_with = "opt_hex")]
     pub linear: Option<u64>,
     /// Why the access faults, if it does.
+    #[serde(serialize_with = "fault_json")]
     pub fault: Option<SegmentFault>,
     /// Each step in words.
     pub steps: Vec<String>,
