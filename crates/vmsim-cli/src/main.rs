@@ -25,6 +25,7 @@ struct Cli {
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Trace(cmd::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! Integration tests of the `vmsim` binary, one module per subcommand.
+//! Integration tests of the `vmsim` binary: one test binary, one module per subcommand.
 
 mod calc;
 mod explain;
+mod trace;

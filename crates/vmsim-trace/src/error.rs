@@ -1,0 +1,121 @@
+//! The one error type of the trace crate.
+//!
+//! Every variant names the file (or spec) it is about and what was expected, so
+//! the command line can print it as one line. Owns no I/O itself.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong reading, writing, generating or recording a trace.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// The operating system refused a read or open.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file being read.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing an output file failed.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A line of a lackey trace that does not match the grammar.
+    #[error("{}:{line}: malformed lackey line: expected {expected}, found {found:?}", path.display())]
+    Malformed {
+        /// The trace file.
+        path: PathBuf,
+        /// 1-based line number (banner lines count).
+        line: u64,
+        /// What the parser expected at the point it failed.
+        expected: &'static str,
+        /// The offending line (at most 80 bytes of it, lossily decoded).
+        found: String,
+    },
+    /// The file ends before its format says it does (zstd frame cut short,
+    /// `.vmt` without its end block or with a short block).
+    #[error("{}: truncated: {what}", path.display())]
+    Truncated {
+        /// The trace file.
+        path: PathBuf,
+        /// Where the data stopped.
+        what: String,
+    },
+    /// A zstd stream that is not valid zstd data.
+    #[error("{}: corrupt zstd data: {source}", path.display())]
+    Zstd {
+        /// The trace file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `.vmt` block whose CRC-32C does not match its contents.
+    #[error("{}: .vmt block {block} is corrupt: checksum {stored:#010x} stored, {computed:#010x} computed", path.display())]
+    Checksum {
+        /// The trace file.
+        path: PathBuf,
+        /// 0-based block index.
+        block: u64,
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
+    /// A `.vmt` file that breaks the format in a way a checksum cannot explain
+    /// (bad header, impossible lengths, records that do not fill their block).
+    #[error("{}: invalid .vmt: {what}", path.display())]
+    InvalidVmt {
+        /// The trace file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A `synth:` specification that cannot be generated.
+    #[error("synthetic workload '{spec}': {what}")]
+    Synth {
+        /// The specification as given.
+        spec: String,
+        /// What is wrong and what was expected.
+        what: String,
+    },
+    /// `vmsim trace record` could not run the program under valgrind.
+    #[error("record: {what}")]
+    Record {
+        /// What failed.
+        what: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<io::Error>,
+    },
+}
+
+impl TraceError {
+    /// Classifies a read error of a (possibly zstd-compressed) input: an
+    /// unexpected end of data is [`TraceError::Truncated`], anything else is
+    /// [`TraceError::Io`] (or [`TraceError::Zstd`] when `zstd` says it came from the decoder).
+    pub(crate) fn from_read(path: PathBuf, source: io::Error, zstd: bool) -> Self {
+        if source.kind() == io::ErrorKind::UnexpectedEof {
+            let what = if zstd {
+                "the zstd stream ends inside a frame".to_owned()
+            } else {
+                "unexpected end of file".to_owned()
+            };
+            Self::Truncated { path, what }
+        } else if zstd && source.kind() == io::ErrorKind::Other {
+            Self::Zstd { path, source }
+        } else {
+            Self::Io { path, source }
+        }
+    }
+}

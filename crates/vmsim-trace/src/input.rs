@@ -1,0 +1,368 @@
+//! Opening a trace file as a stream of bytes: plain, or zstd-compressed with
+//! decompression overlapped on a second thread.
+//!
+//! Owns format detection by magic bytes (never by file name) and the
+//! decompression pipeline. It does not parse records; the lackey and `.vmt`
+//! readers consume the [`Input`] it returns.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::error::TraceError;
+use crate::vmt::format::MAGIC as VMT_MAGIC;
+
+/// The first four bytes of a zstd frame (0xFD2FB528, little-endian).
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Bytes per buffer passed from the decompression thread to the parser.
+const CHUNK: usize = 256 * 1024;
+/// Buffers in flight between the decompression thread and the parser.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// What the decoded bytes of a file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// valgrind lackey `--trace-mem=yes` text.
+    Lackey,
+    /// vmsim's binary `.vmt` format.
+    Vmt,
+}
+
+/// A zstd stream decompressed on a helper thread into recycled fixed-size
+/// buffers, passed through a bounded channel: parsing on one core overlaps
+/// decompression on the other, and memory stays at `CHUNKS_IN_FLIGHT` buffers
+/// however long the trace.
+#[derive(Debug)]
+pub struct ZstdPipe {
+    full: Option<Receiver<io::Result<Vec<u8>>>>,
+    empty: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl ZstdPipe {
+    /// Starts decompressing `file` (positioned at the start of a zstd frame) on a new thread.
+    fn spawn(file: File) -> io::Result<Self> {
+        let (full_tx, full_rx) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+        let (empty_tx, empty_rx) = channel::<Vec<u8>>();
+        for _ in 0..CHUNKS_IN_FLIGHT {
+            // The receiver is alive (held below), so this cannot fail.
+            let _ = empty_tx.send(Vec::with_capacity(CHUNK));
+        }
+        let decoder = zstd::stream::read::Decoder::new(file)?;
+        let worker = std::thread::Builder::new()
+            .name("vmsim-zstd".to_owned())
+            .spawn(move || decompress_worker(decoder, &full_tx, &empty_rx))?;
+        Ok(Self {
+            full: Some(full_rx),
+            empty: Some(empty_tx),
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+            worker: Some(worker),
+        })
+    }
+}
+
+/// The helper thread: fill a recycled buffer, send it, repeat until end of
+/// stream or error (sent as the last message), or until the reader goes away.
+fn decompress_worker<R: Read>(
+    mut decoder: R,
+    full: &SyncSender<io::Result<Vec<u8>>>,
+    empty: &Receiver<Vec<u8>>,
+) {
+    loop {
+        let Ok(mut buf) = empty.recv() else { return };
+        buf.resize(CHUNK, 0);
+        let mut filled = 0;
+        let result = loop {
+            match decoder.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(true),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK {
+                        break Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        buf.truncate(filled);
+        match result {
+            Ok(eof) => {
+                if !buf.is_empty() && full.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if eof {
+                    return; // Dropping `full` tells the reader the stream ended.
+                }
+            }
+            Err(e) => {
+                if !buf.is_empty() && full.send(Ok(buf)).is_err() {
+                    return;
+                }
+                let _ = full.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+impl Read for ZstdPipe {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.current.len() {
+                let n = out.len().min(self.current.len() - self.pos);
+                out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let Some(full) = &self.full else { return Ok(0) };
+            // Hand the drained buffer back for reuse before waiting for the next one.
+            let drained = std::mem::take(&mut self.current);
+            if drained.capacity() > 0
+                && let Some(empty) = &self.empty
+            {
+                let _ = empty.send(drained);
+            }
+            self.pos = 0;
+            match full.recv() {
+                Ok(Ok(buf)) => self.current = buf,
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ZstdPipe {
+    fn drop(&mut self) {
+        // Closing both channels makes the worker's next send or recv fail, so it exits.
+        self.empty = None;
+        if let Some(full) = self.full.take() {
+            // Drain what is queued so a worker blocked on `send` wakes up.
+            while !matches!(
+                full.try_recv(),
+                Err(TryRecvError::Disconnected | TryRecvError::Empty)
+            ) {}
+            drop(full);
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The decoded bytes of a trace file, whatever its compression.
+///
+/// An enum, not a trait object: one `match` per buffer refill, nothing per record.
+pub enum Input {
+    /// An uncompressed file.
+    Plain(BufReader<File>),
+    /// A zstd file decoded on this thread (one core available).
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<File>>>),
+    /// A zstd file decoded on a helper thread.
+    ZstdPipe(ZstdPipe),
+    /// Bytes already read from the decoded stream (while sniffing the format),
+    /// returned before the rest.
+    Peeked(Box<Peeked>),
+}
+
+/// An [`Input`] with some of its first bytes already taken off and kept.
+#[derive(Debug)]
+pub struct Peeked {
+    head: Vec<u8>,
+    pos: usize,
+    rest: Input,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plain(_) => f.write_str("Input::Plain"),
+            Self::Zstd(_) => f.write_str("Input::Zstd"),
+            Self::ZstdPipe(_) => f.write_str("Input::ZstdPipe"),
+            Self::Peeked(p) => write!(f, "Input::Peeked({:?})", p.rest),
+        }
+    }
+}
+
+impl Input {
+    /// True when the bytes come out of a zstd decoder (so an early end is a truncated frame).
+    #[must_use]
+    pub fn is_zstd(&self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            Self::Zstd(_) | Self::ZstdPipe(_) => true,
+            Self::Peeked(p) => p.rest.is_zstd(),
+        }
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(r) => r.read(out),
+            Self::Zstd(r) => r.read(out),
+            Self::ZstdPipe(r) => r.read(out),
+            Self::Peeked(p) => {
+                if p.pos < p.head.len() {
+                    let n = out.len().min(p.head.len() - p.pos);
+                    out[..n].copy_from_slice(&p.head[p.pos..p.pos + n]);
+                    p.pos += n;
+                    Ok(n)
+                } else {
+                    p.rest.read(out)
+                }
+            }
+        }
+    }
+}
+
+/// Reads up to `want` bytes (fewer only at end of stream).
+fn read_up_to<R: Read>(r: &mut R, want: usize) -> io::Result<Vec<u8>> {
+    let mut head = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        match r.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
+/// Opens `path`, undoes zstd compression if its first bytes are the zstd
+/// magic, and tells whether the decoded bytes are `.vmt` (by its magic) or
+/// lackey text (anything else). `threaded` chooses the overlapped decoder.
+pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceError> {
+    let io_err = |source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut magic = [0u8; 4];
+    let got = read_up_to(&mut file, 4).map_err(io_err)?;
+    magic[..got.len()].copy_from_slice(&got);
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(0)).map_err(io_err)?;
+    let zstd = got.len() == 4 && magic == ZSTD_MAGIC;
+    if !got.is_empty() && got.len() < 4 && ZSTD_MAGIC.starts_with(&got) {
+        return Err(TraceError::Truncated {
+            path: path.to_path_buf(),
+            what: "the file ends inside the zstd magic".to_owned(),
+        });
+    }
+    let mut input = if !zstd {
+        Input::Plain(BufReader::with_capacity(CHUNK, file))
+    } else if threaded {
+        Input::ZstdPipe(ZstdPipe::spawn(file).map_err(io_err)?)
+    } else {
+        Input::Zstd(Box::new(
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, file))
+                .map_err(io_err)?,
+        ))
+    };
+    let head = read_up_to(&mut input, VMT_MAGIC.len())
+        .map_err(|e| TraceError::from_read(path.to_path_buf(), e, zstd))?;
+    let format = if head.as_slice() == VMT_MAGIC {
+        Format::Vmt
+    } else {
+        Format::Lackey
+    };
+    if !head.is_empty() && head.len() < VMT_MAGIC.len() && VMT_MAGIC.starts_with(&head) {
+        return Err(TraceError::Truncated {
+            path: path.to_path_buf(),
+            what: "the file ends inside the .vmt magic".to_owned(),
+        });
+    }
+    Ok((
+        Input::Peeked(Box::new(Peeked {
+            head,
+            pos: 0,
+            rest: input,
+        })),
+        format,
+    ))
+}
+
+/// Whether a helper thread is worth it: more than one core available.
+#[must_use]
+pub fn overlap_helps() -> bool {
+    std::thread::available_parallelism()
+        .map(|n| n.get() > 1)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zstd_bytes(data: &[u8]) -> Vec<u8> {
+        zstd::stream::encode_all(data, 3).expect("encode")
+    }
+
+    #[test]
+    fn pipe_delivers_every_byte_in_order() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.zst");
+        std::fs::write(&p, zstd_bytes(&data)).expect("write");
+        for threaded in [true, false] {
+            let (mut input, fmt) = open_file(&p, threaded).expect("open");
+            assert_eq!(fmt, Format::Lackey);
+            assert!(input.is_zstd());
+            let mut back = Vec::new();
+            input.read_to_end(&mut back).expect("read");
+            assert_eq!(back, data);
+        }
+    }
+
+    #[test]
+    fn truncated_zstd_is_unexpected_eof() {
+        let data = vec![b'x'; 1_000_000];
+        let z = zstd_bytes(&data);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.zst");
+        let mut f = File::create(&p).expect("create");
+        f.write_all(&z[..z.len() - 5]).expect("write");
+        drop(f);
+        for threaded in [true, false] {
+            let (mut input, _) = open_file(&p, threaded).expect("open");
+            let mut back = Vec::new();
+            let err = input.read_to_end(&mut back).expect_err("truncated");
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        }
+    }
+
+    #[test]
+    fn dropping_early_stops_the_worker() {
+        let data = vec![b'y'; 10_000_000];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("big.zst");
+        std::fs::write(&p, zstd_bytes(&data)).expect("write");
+        let (mut input, _) = open_file(&p, true).expect("open");
+        let mut small = [0u8; 10];
+        input.read_exact(&mut small).expect("read");
+        drop(input); // must not hang
+    }
+}

@@ -1,0 +1,393 @@
+//! Streaming reader of valgrind lackey `--trace-mem=yes` text.
+//!
+//! Owns the lackey grammar (see `/work/shared/traces/README.md`, summarised
+//! below) and nothing else: the bytes come from any [`Read`] (a plain file or
+//! the zstd pipe of [`crate::input`]).
+//!
+//! ```text
+//! I  0401ab70,3        instruction fetch: "I" SP SP hexaddr "," size
+//!  L 1fff000768,8      load:   SP "L" SP hexaddr "," size
+//!  S 1fff000760,8      store:  SP "S" SP hexaddr "," size
+//!  M 04032e58,8        modify: SP "M" SP hexaddr "," size
+//! ==12345== ...        banner (any line whose first byte is not 'I' or ' ' is skipped)
+//! ```
+//!
+//! `hexaddr` is 1 to 16 hex digits, `size` a decimal number >= 1 without
+//! leading zeros. The reader works in one fixed buffer: it finds no line ends
+//! up front for records (the grammar bounds a record line to 31 bytes, so it
+//! parses in place when 64 bytes are buffered, and otherwise looks for the
+//! newline with `memchr` first), allocates nothing per line, and memory stays
+//! flat however long the trace.
+//!
+//! The `pid` of every access is the PID in the first banner line (`==PID==`)
+//! that precedes the first record, or 0 if there is none.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use crate::access::{Access, AccessKind};
+use crate::error::TraceError;
+use crate::source::{BATCH, TraceSource};
+
+/// Bytes of decoded text held at once.
+const BUF_BYTES: usize = 1 << 20;
+/// With at least this many bytes buffered, any valid record line is complete
+/// in the buffer (the longest is `" L " + 16 hex + "," + 10 digits + "\r\n"` = 32).
+const FAST_LINE: usize = 64;
+
+/// Hex digit values; 0xff for bytes that are not hex digits.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// One parsed record line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    kind: AccessKind,
+    va: u64,
+    size: u32,
+    /// Bytes of the line including its `\n`.
+    len: usize,
+}
+
+/// Parses the record line at the start of `b` (whose first byte is `I` or a
+/// space). On failure, returns what was expected.
+#[inline]
+fn parse_record(b: &[u8]) -> Result<Record, &'static str> {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let kind = match (at(0), at(1), at(2)) {
+        (b'I', b' ', b' ') => AccessKind::Instr,
+        (b' ', b'L', b' ') => AccessKind::Load,
+        (b' ', b'S', b' ') => AccessKind::Store,
+        (b' ', b'M', b' ') => AccessKind::Modify,
+        (b'I', _, _) => return Err("\"I\" followed by two spaces"),
+        _ => {
+            return Err(
+                "\" L \", \" S \" or \" M \" at the start of a line that begins with a space",
+            );
+        }
+    };
+    let mut i = 3;
+    let mut va: u64 = 0;
+    loop {
+        let d = HEX[at(i) as usize];
+        if d == 0xff {
+            break;
+        }
+        if i - 3 == 16 {
+            return Err("at most 16 hex digits of address");
+        }
+        va = (va << 4) | u64::from(d);
+        i += 1;
+    }
+    if i == 3 {
+        return Err("a hex address after the kind");
+    }
+    if at(i) != b',' {
+        return Err("',' after the address");
+    }
+    i += 1;
+    let first = at(i);
+    if !(b'1'..=b'9').contains(&first) {
+        return Err("a decimal size >= 1 after ','");
+    }
+    let mut size: u64 = 0;
+    let start = i;
+    loop {
+        let c = at(i);
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if i - start == 10 {
+            return Err("a size that fits in 32 bits");
+        }
+        size = size * 10 + u64::from(c - b'0');
+        i += 1;
+    }
+    let Ok(size) = u32::try_from(size) else {
+        return Err("a size that fits in 32 bits");
+    };
+    if at(i) == b'\r' {
+        i += 1;
+    }
+    if at(i) != b'\n' {
+        return Err("end of line after the size");
+    }
+    Ok(Record {
+        kind,
+        va,
+        size,
+        len: i + 1,
+    })
+}
+
+/// Reads lackey text from `R` in batches of [`Access`].
+#[derive(Debug)]
+pub struct LackeyReader<R> {
+    input: R,
+    path: PathBuf,
+    zstd: bool,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// Lines started so far (the 1-based number of the line being parsed).
+    line: u64,
+    pid: u32,
+    seen_record: bool,
+    failed: bool,
+}
+
+impl<R: Read> LackeyReader<R> {
+    /// A reader of the text in `input`; `path` names it in errors; `zstd`
+    /// says whether `input` is a decompressor (so an early end is a truncated frame).
+    pub fn new(input: R, path: impl Into<PathBuf>, zstd: bool) -> Self {
+        Self {
+            input,
+            path: path.into(),
+            zstd,
+            buf: vec![0; BUF_BYTES],
+            pos: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            pid: 0,
+            seen_record: false,
+            failed: false,
+        }
+    }
+
+    /// The PID taken from the banner (0 until a banner line is seen).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The number of lines read so far.
+    #[must_use]
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    /// Moves the unread bytes to the front and reads more after them.
+    fn refill(&mut self) -> Result<(), TraceError> {
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
+                }
+            }
+        }
+    }
+
+    /// Skips the rest of the current line, reading more input as needed
+    /// (a banner line may be longer than the buffer).
+    fn skip_line(&mut self) -> Result<(), TraceError> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
+                self.pos += i + 1;
+                return Ok(());
+            }
+            self.pos = self.end;
+            if self.eof {
+                return Ok(());
+            }
+            self.refill()?;
+        }
+    }
+
+    /// Takes the PID from a `==PID==` banner line at the front of the buffer.
+    fn banner_pid(&mut self) {
+        let b = &self.buf[self.pos..self.end];
+        if b.len() > 2 && b[0] == b'=' && b[1] == b'=' {
+            let digits = b[2..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 && b.get(2 + digits) == Some(&b'=') {
+                let text = &b[2..2 + digits];
+                if let Some(pid) = std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()) {
+                    self.pid = pid;
+                }
+            }
+        }
+    }
+
+    fn malformed(&mut self, expected: &'static str) -> TraceError {
+        self.failed = true;
+        let rest = &self.buf[self.pos..self.end];
+        let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len()).min(80);
+        TraceError::Malformed {
+            path: self.path.clone(),
+            line: self.line,
+            expected,
+            found: String::from_utf8_lossy(&rest[..line_end]).into_owned(),
+        }
+    }
+}
+
+impl<R: Read> TraceSource for LackeyReader<R> {
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
+        if self.failed {
+            return Ok(0);
+        }
+        while out.len() < BATCH {
+            if self.end - self.pos < FAST_LINE
+                && memchr::memchr(b'\n', &self.buf[self.pos..self.end]).is_none()
+            {
+                if !self.eof {
+                    self.refill()?;
+                    continue;
+                }
+                if self.pos == self.end {
+                    break;
+                }
+                // The last line has no newline: give it one (the buffer has room
+                // because a refill just compacted it).
+                if self.end == self.buf.len() {
+                    self.buf.copy_within(self.pos..self.end, 0);
+                    self.end -= self.pos;
+                    self.pos = 0;
+                }
+                self.buf[self.end] = b'\n';
+                self.end += 1;
+            }
+            self.line += 1;
+            let first = self.buf[self.pos];
+            if first != b'I' && first != b' ' {
+                if !self.seen_record && first == b'=' {
+                    self.banner_pid();
+                }
+                self.skip_line()?;
+                continue;
+            }
+            match parse_record(&self.buf[self.pos..self.end]) {
+                Ok(r) => {
+                    self.pos += r.len;
+                    self.seen_record = true;
+                    out.push(Access {
+                        va: r.va,
+                        pid: self.pid,
+                        size: r.size,
+                        kind: r.kind,
+                    });
+                }
+                Err(expected) => return Err(self.malformed(expected)),
+            }
+        }
+        Ok(out.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(text: &str) -> Result<Vec<Access>, TraceError> {
+        let mut r = LackeyReader::new(text.as_bytes(), "mem.lackey", false);
+        let mut all = Vec::new();
+        let mut batch = Vec::new();
+        while r.next_batch(&mut batch)? > 0 {
+            all.extend_from_slice(&batch);
+        }
+        Ok(all)
+    }
+
+    #[test]
+    fn parses_each_kind_and_skips_banners() {
+        let text = "==42== Lackey\n--42-- debug\n**42** x\nI  0401ab70,3\n L 1fff000768,8\n S 1fff000760,8\n M 04032e58,8\n\n==42== end\n";
+        let v = parse_all(text).expect("valid");
+        let want = [
+            (AccessKind::Instr, 0x0401_ab70, 3),
+            (AccessKind::Load, 0x1f_ff00_0768, 8),
+            (AccessKind::Store, 0x1f_ff00_0760, 8),
+            (AccessKind::Modify, 0x0403_2e58, 8),
+        ];
+        assert_eq!(v.len(), 4);
+        for (a, (k, va, size)) in v.iter().zip(want) {
+            assert_eq!((a.kind, a.va, a.size, a.pid), (k, va, size, 42));
+        }
+    }
+
+    #[test]
+    fn last_line_without_newline_and_full_width_address() {
+        let v = parse_all("I  ffffffffffffffff,15").expect("valid");
+        assert_eq!(v[0].va, u64::MAX);
+        assert_eq!(v[0].size, 15);
+    }
+
+    #[test]
+    fn malformed_lines_name_file_and_line() {
+        let cases = [
+            ("==1== x\nI  0401ab70,3\n L 0401ab70;8\n", 3, "','"),
+            ("I 0401ab70,3\n", 1, "two spaces"),
+            (" X 0401ab70,3\n", 1, "\" L \""),
+            ("I  ,3\n", 1, "hex address"),
+            ("I  0401ab70,0\n", 1, "size >= 1"),
+            ("I  0401ab70,\n", 1, "size >= 1"),
+            ("I  0401ab70,3x\n", 1, "end of line"),
+            ("I  11112222333344445,3\n", 1, "16 hex"),
+            ("I  0401ab70,99999999999\n", 1, "32 bits"),
+            ("I  0401ab70,3\nI  0401ab7", 2, "','"),
+        ];
+        for (text, line, what) in cases {
+            match parse_all(text) {
+                Err(TraceError::Malformed {
+                    line: l,
+                    expected,
+                    path,
+                    ..
+                }) => {
+                    assert_eq!(l, line, "{text:?}");
+                    assert!(expected.contains(what), "{text:?}: {expected}");
+                    assert_eq!(path, PathBuf::from("mem.lackey"));
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn records_across_refills_and_long_banners() {
+        // Many records plus a banner line longer than the buffer.
+        let mut text = String::new();
+        text.push_str("==7== ");
+        text.push_str(&"x".repeat(BUF_BYTES + 100));
+        text.push('\n');
+        for i in 0..200_000u64 {
+            text.push_str(&format!("I  {:08x},{}\n", 0x1000 + i * 3, 1 + i % 15));
+        }
+        let v = parse_all(&text).expect("valid");
+        assert_eq!(v.len(), 200_000);
+        for (i, a) in v.iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(
+                (a.va, u64::from(a.size), a.pid),
+                (0x1000 + i * 3, 1 + i % 15, 7)
+            );
+        }
+    }
+}

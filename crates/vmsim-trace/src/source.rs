@@ -1,0 +1,105 @@
+//! The streaming interface every trace source implements, and [`open`], which
+//! turns a command-line trace argument into a concrete source.
+//!
+//! Owns the batch contract and the choice of source; the formats themselves
+//! live in `lackey`, `vmt` and `synth`.
+
+use std::path::Path;
+
+use crate::access::Access;
+use crate::error::TraceError;
+use crate::input::{self, Format, Input};
+use crate::lackey::LackeyReader;
+use crate::synth::SynthSource;
+use crate::vmt::VmtReader;
+
+/// The most accesses any source in this crate puts in one batch (24 bytes
+/// each: a batch is 96 KiB, small enough to stay in a core's L2 cache).
+pub const BATCH: usize = 4096;
+
+/// A stream of memory references, handed out in batches so the consumer's
+/// per-access loop is a plain loop over a slice: monomorphic, allocation-free.
+pub trait TraceSource {
+    /// Clears `out` and fills it with the next accesses, in trace order.
+    /// Returns how many (equal to `out.len()`); 0 means the trace has ended.
+    /// After an error the source is finished and yields nothing more.
+    ///
+    /// # Errors
+    /// A [`TraceError`] naming the file (and line, for text) when the input is
+    /// malformed, truncated, corrupt or unreadable.
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError>;
+
+    /// Calls `f` on every remaining access, batch by batch, and returns how many there were.
+    ///
+    /// # Errors
+    /// The first error of [`TraceSource::next_batch`].
+    fn for_each<F: FnMut(&Access)>(&mut self, mut f: F) -> Result<u64, TraceError>
+    where
+        Self: Sized,
+    {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut total = 0u64;
+        while self.next_batch(&mut batch)? > 0 {
+            total += batch.len() as u64;
+            for a in &batch {
+                f(a);
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Any trace [`open`] can produce. An enum of the concrete readers, so a
+/// consumer generic over [`TraceSource`] pays one `match` per batch, not per access.
+#[derive(Debug)]
+pub enum AnySource {
+    /// valgrind lackey text, plain or zstd-compressed.
+    Lackey(LackeyReader<Input>),
+    /// vmsim binary trace, plain or zstd-compressed.
+    Vmt(VmtReader<Input>),
+    /// A seeded synthetic workload.
+    Synth(SynthSource),
+}
+
+impl TraceSource for AnySource {
+    #[inline]
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        match self {
+            Self::Lackey(r) => r.next_batch(out),
+            Self::Vmt(r) => r.next_batch(out),
+            Self::Synth(r) => r.next_batch(out),
+        }
+    }
+}
+
+/// The prefix that marks a synthetic workload spec instead of a file path.
+pub const SYNTH_PREFIX: &str = "synth:";
+
+/// Opens a trace: `synth:KIND,key=value,...` (see [`crate::synth`]) or a file
+/// path. A file's format is found from its magic bytes, not its name: zstd
+/// (0xFD2FB528) is decompressed (on a helper thread when more than one core is
+/// available), then `.vmt` is recognised by its magic, and anything else is
+/// read as lackey text.
+///
+/// # Errors
+/// The file cannot be opened or its first bytes cannot be read (a zstd frame
+/// that ends at once is [`TraceError::Truncated`]), or the spec is invalid.
+pub fn open(spec: &str) -> Result<AnySource, TraceError> {
+    if let Some(rest) = spec.strip_prefix(SYNTH_PREFIX) {
+        return Ok(AnySource::Synth(SynthSource::parse(rest)?));
+    }
+    open_path(Path::new(spec))
+}
+
+/// Opens a trace file (never a `synth:` spec); see [`open`].
+///
+/// # Errors
+/// As for [`open`].
+pub fn open_path(path: &Path) -> Result<AnySource, TraceError> {
+    let (input, format) = input::open_file(path, input::overlap_helps())?;
+    let zstd = input.is_zstd();
+    Ok(match format {
+        Format::Lackey => AnySource::Lackey(LackeyReader::new(input, path, zstd)),
+        Format::Vmt => AnySource::Vmt(VmtReader::new(input, path, zstd)?),
+    })
+}

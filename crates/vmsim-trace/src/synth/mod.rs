@@ -1,0 +1,486 @@
+//! Seeded synthetic workloads: `synth:KIND,key=value,...`.
+//!
+//! Owns the spec grammar, its defaults and the generators. Generation is
+//! deterministic: the same spec (including `seed=`) gives the same accesses on
+//! every platform, from [`crate::rng::Rng`]. Every access is a data `Load`,
+//! or a `Store` with probability `write`; pages are 4 KiB.
+//!
+//! Kinds and their keys (defaults in brackets):
+//!
+//! | kind | what | keys |
+//! |---|---|---|
+//! | `scan` | sequential sweep: access `i` is at `base + (i mod ceil(bytes/stride)) * stride` | `bytes` [64MiB], `stride` [4], `passes` [1]; `refs` [passes * ceil(bytes/stride)] (give `refs` or `passes`, not both) |
+//! | `random` | uniform over the `size`-aligned words of `[base, base+bytes)` | `bytes` [64MiB], `refs` [1M] |
+//! | `zipf` | page rank k with probability ∝ 1/k^s, then a uniform aligned word in the page | `pages` [65536], `s` [1.0], `shuffle` [0], `refs` [1M] |
+//! | `loop` | page `i mod pages`, one access at its start, `repeats` passes | `pages` [64], `repeats` [10]; `refs` [pages * repeats] |
+//! | `phases` | `phases` equal phases; phase p draws uniformly from pages `[p*shift, p*shift+pages)` | `pages` [256], `phases` [4], `shift` [pages], `refs` [1M] |
+//!
+//! Keys every kind accepts: `base` [0x10000000] (start of the region),
+//! `size` [4] (bytes per access), `write` [0] (store ratio, 0..=1),
+//! `seed` [1], `pid` [1].
+//!
+//! Zipf ranks map to pages by identity (rank 1 is the page at `base`, rank 2
+//! the next, ...) unless `shuffle=1`, which maps them through a permutation of
+//! the pages drawn from the seed (hot pages scattered over the region).
+//! Numbers accept `64MiB`/`4KiB` (powers of 1024), `10M`/`1K` (powers of
+//! 1000), `0x` hex and `_` separators. Unknown keys are errors that list the
+//! accepted ones.
+
+pub mod number;
+
+use crate::access::{Access, AccessKind};
+use crate::error::TraceError;
+use crate::rng::Rng;
+use crate::source::{BATCH, TraceSource};
+use crate::zipf::Zipf;
+
+/// The page size synthetic workloads are laid out in.
+pub const PAGE_BYTES: u64 = 4096;
+
+/// The workload kinds, as written after `synth:`.
+pub const KINDS: [&str; 5] = ["scan", "random", "zipf", "loop", "phases"];
+/// Keys every kind accepts.
+const COMMON_KEYS: [&str; 6] = ["refs", "write", "seed", "size", "pid", "base"];
+
+/// The address pattern of a workload, with its parameters validated.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Scan {
+        stride: u64,
+        words: u64,
+    },
+    Random {
+        words: u64,
+    },
+    Zipf {
+        zipf: Zipf,
+        map: Option<Vec<u64>>,
+    },
+    Loop {
+        pages: u64,
+    },
+    Phases {
+        pages: u64,
+        shift: u64,
+        phase_len: u64,
+    },
+}
+
+/// A seeded synthetic workload; see the module documentation for the spec.
+#[derive(Debug, Clone)]
+pub struct SynthSource {
+    pattern: Pattern,
+    base: u64,
+    size: u32,
+    pid: u32,
+    write: f64,
+    refs: u64,
+    done: u64,
+    rng: Rng,
+}
+
+/// Collects `key=value` pairs, rejecting unknown and repeated keys.
+struct Params<'a> {
+    spec: &'a str,
+    kind: &'a str,
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Params<'a> {
+    fn err(&self, what: String) -> TraceError {
+        TraceError::Synth {
+            spec: format!("synth:{}", self.spec),
+            what,
+        }
+    }
+
+    fn new(
+        spec: &'a str,
+        kind: &'a str,
+        rest: std::str::Split<'a, char>,
+        own: &[&str],
+    ) -> Result<Self, TraceError> {
+        let mut p = Self {
+            spec,
+            kind,
+            pairs: Vec::new(),
+        };
+        for item in rest {
+            if item.is_empty() {
+                continue;
+            }
+            let Some((k, v)) = item.split_once('=') else {
+                return Err(p.err(format!("'{item}' is not key=value")));
+            };
+            let (k, v) = (k.trim(), v.trim());
+            if !own.contains(&k) && !COMMON_KEYS.contains(&k) {
+                let mut accepted: Vec<&str> = own.to_vec();
+                accepted.extend_from_slice(&COMMON_KEYS);
+                return Err(p.err(format!(
+                    "unknown key '{k}' for {}; accepted keys: {}",
+                    p.kind,
+                    accepted.join(", ")
+                )));
+            }
+            if p.pairs.iter().any(|&(seen, _)| seen == k) {
+                return Err(p.err(format!("key '{k}' given twice")));
+            }
+            p.pairs.push((k, v));
+        }
+        Ok(p)
+    }
+
+    fn raw(&self, key: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
+    }
+
+    fn u64_or(&self, key: &str, default: u64) -> Result<u64, TraceError> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => number::parse_u64(v).map_err(|e| self.err(format!("{key}: {e}"))),
+        }
+    }
+
+    fn opt_u64(&self, key: &str) -> Result<Option<u64>, TraceError> {
+        self.raw(key)
+            .map(|v| number::parse_u64(v).map_err(|e| self.err(format!("{key}: {e}"))))
+            .transpose()
+    }
+
+    fn positive(&self, key: &str, default: u64) -> Result<u64, TraceError> {
+        let v = self.u64_or(key, default)?;
+        if v == 0 {
+            return Err(self.err(format!("{key} must be at least 1")));
+        }
+        Ok(v)
+    }
+
+    fn f64_or(&self, key: &str, default: f64) -> Result<f64, TraceError> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => number::parse_f64(v).map_err(|e| self.err(format!("{key}: {e}"))),
+        }
+    }
+}
+
+impl SynthSource {
+    /// Parses the part of a spec after `synth:` (e.g. `scan,bytes=64MiB,stride=4`).
+    ///
+    /// # Errors
+    /// [`TraceError::Synth`] naming the unknown kind or key (with the accepted
+    /// ones), the bad number, or the impossible combination.
+    pub fn parse(spec: &str) -> Result<Self, TraceError> {
+        let mut parts = spec.split(',');
+        let kind = parts.next().unwrap_or("").trim();
+        let own: &[&str] = match kind {
+            "scan" => &["bytes", "stride", "passes"],
+            "random" => &["bytes"],
+            "zipf" => &["pages", "s", "shuffle"],
+            "loop" => &["pages", "repeats"],
+            "phases" => &["pages", "phases", "shift"],
+            _ => {
+                return Err(TraceError::Synth {
+                    spec: format!("synth:{spec}"),
+                    what: format!(
+                        "unknown kind '{kind}'; expected one of: {}",
+                        KINDS.join(", ")
+                    ),
+                });
+            }
+        };
+        let p = Params::new(spec, kind, parts, own)?;
+        let base = p.u64_or("base", 0x1000_0000)?;
+        let size64 = p.positive("size", 4)?;
+        let size =
+            u32::try_from(size64).map_err(|_| p.err("size must fit in 32 bits".to_owned()))?;
+        let seed = p.u64_or("seed", 1)?;
+        let pid = u32::try_from(p.u64_or("pid", 1)?)
+            .map_err(|_| p.err("pid must fit in 32 bits".to_owned()))?;
+        let write = p.f64_or("write", 0.0)?;
+        if !(0.0..=1.0).contains(&write) {
+            return Err(p.err(format!(
+                "write must be a ratio between 0 and 1, got {write}"
+            )));
+        }
+        let refs_given = p.opt_u64("refs")?;
+        let mut rng = Rng::new(seed);
+        let page_kind_size_check = |p: &Params<'_>| {
+            if size64 > PAGE_BYTES {
+                Err(p.err(format!(
+                    "size {size64} is larger than a {PAGE_BYTES}-byte page"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let (pattern, extent, default_refs) = match kind {
+            "scan" => {
+                let bytes = p.positive("bytes", 64 << 20)?;
+                let stride = p.positive("stride", 4)?;
+                let words = bytes.div_ceil(stride);
+                let passes = p.opt_u64("passes")?;
+                if passes.is_some() && refs_given.is_some() {
+                    return Err(p.err("give refs or passes, not both".to_owned()));
+                }
+                let refs = words.checked_mul(passes.unwrap_or(1)).ok_or_else(|| {
+                    p.err("passes * bytes / stride does not fit in 64 bits".to_owned())
+                })?;
+                let extent = (words - 1)
+                    .checked_mul(stride)
+                    .and_then(|x| x.checked_add(size64));
+                (Pattern::Scan { stride, words }, extent, refs)
+            }
+            "random" => {
+                let bytes = p.positive("bytes", 64 << 20)?;
+                if bytes < size64 {
+                    return Err(p.err(format!("bytes ({bytes}) must be at least size ({size64})")));
+                }
+                let words = bytes / size64;
+                (Pattern::Random { words }, Some(words * size64), 1_000_000)
+            }
+            "zipf" => {
+                page_kind_size_check(&p)?;
+                let pages = p.positive("pages", 65536)?;
+                let s = p.f64_or("s", 1.0)?;
+                let zipf = Zipf::new(pages, s)
+                    .ok_or_else(|| p.err(format!("s must be a finite exponent >= 0, got {s}")))?;
+                let map = match p.u64_or("shuffle", 0)? {
+                    0 => None,
+                    1 => {
+                        if pages > 1 << 28 {
+                            return Err(p.err(
+                                "shuffle=1 needs pages <= 2^28 (it stores the permutation)"
+                                    .to_owned(),
+                            ));
+                        }
+                        let mut perm: Vec<u64> = (0..pages).collect();
+                        rng.shuffle(&mut perm);
+                        Some(perm)
+                    }
+                    v => return Err(p.err(format!("shuffle must be 0 or 1, got {v}"))),
+                };
+                (
+                    Pattern::Zipf { zipf, map },
+                    pages.checked_mul(PAGE_BYTES),
+                    1_000_000,
+                )
+            }
+            "loop" => {
+                page_kind_size_check(&p)?;
+                let pages = p.positive("pages", 64)?;
+                let repeats = p.u64_or("repeats", 10)?;
+                let refs = pages
+                    .checked_mul(repeats)
+                    .ok_or_else(|| p.err("pages * repeats does not fit in 64 bits".to_owned()))?;
+                (Pattern::Loop { pages }, pages.checked_mul(PAGE_BYTES), refs)
+            }
+            _ => {
+                page_kind_size_check(&p)?;
+                let pages = p.positive("pages", 256)?;
+                let phases = p.positive("phases", 4)?;
+                let shift = p.u64_or("shift", pages)?;
+                let refs = refs_given.unwrap_or(1_000_000);
+                let phase_len = refs.div_ceil(phases).max(1);
+                let extent = (phases - 1)
+                    .checked_mul(shift)
+                    .and_then(|x| x.checked_add(pages))
+                    .and_then(|x| x.checked_mul(PAGE_BYTES));
+                (
+                    Pattern::Phases {
+                        pages,
+                        shift,
+                        phase_len,
+                    },
+                    extent,
+                    refs,
+                )
+            }
+        };
+        let fits = extent.and_then(|e| base.checked_add(e)).is_some();
+        if !fits {
+            return Err(p.err(format!(
+                "the region starting at base {base:#x} does not fit in 64-bit addresses"
+            )));
+        }
+        Ok(Self {
+            pattern,
+            base,
+            size,
+            pid,
+            write,
+            refs: refs_given.unwrap_or(default_refs),
+            done: 0,
+            rng,
+        })
+    }
+
+    /// The total number of accesses this workload produces.
+    #[must_use]
+    pub fn total_refs(&self) -> u64 {
+        self.refs
+    }
+
+    /// A uniformly chosen `size`-aligned offset inside a page.
+    #[inline]
+    fn offset_in_page(rng: &mut Rng, size: u32) -> u64 {
+        let words = PAGE_BYTES / u64::from(size);
+        rng.below(words) * u64::from(size)
+    }
+}
+
+impl TraceSource for SynthSource {
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
+        let n = (self.refs - self.done).min(BATCH as u64);
+        let (base, size, pid, write) = (self.base, self.size, self.pid, self.write);
+        let rng = &mut self.rng;
+        let mut emit = |va: u64, rng: &mut Rng| {
+            let kind = if write > 0.0 && (write >= 1.0 || rng.chance(write)) {
+                AccessKind::Store
+            } else {
+                AccessKind::Load
+            };
+            out.push(Access {
+                va,
+                pid,
+                size,
+                kind,
+            });
+        };
+        let first = self.done;
+        match &self.pattern {
+            Pattern::Scan { stride, words } => {
+                for i in first..first + n {
+                    emit(base + (i % words) * stride, rng);
+                }
+            }
+            Pattern::Random { words } => {
+                for _ in 0..n {
+                    let w = rng.below(*words);
+                    emit(base + w * u64::from(size), rng);
+                }
+            }
+            Pattern::Zipf { zipf, map } => {
+                for _ in 0..n {
+                    let rank = zipf.sample(rng) - 1;
+                    let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
+                    let off = Self::offset_in_page(rng, size);
+                    emit(base + page * PAGE_BYTES + off, rng);
+                }
+            }
+            Pattern::Loop { pages } => {
+                for i in first..first + n {
+                    emit(base + (i % pages) * PAGE_BYTES, rng);
+                }
+            }
+            Pattern::Phases {
+                pages,
+                shift,
+                phase_len,
+            } => {
+                for i in first..first + n {
+                    let phase = i / phase_len;
+                    let page = phase * shift + rng.below(*pages);
+                    let off = Self::offset_in_page(rng, size);
+                    emit(base + page * PAGE_BYTES + off, rng);
+                }
+            }
+        }
+        self.done += n;
+        Ok(out.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(spec: &str) -> Vec<Access> {
+        let mut s = SynthSource::parse(spec).expect("valid spec");
+        let mut v = Vec::new();
+        s.for_each(|a| v.push(*a)).expect("synth never fails");
+        v
+    }
+
+    fn err(spec: &str) -> String {
+        SynthSource::parse(spec).expect_err("invalid").to_string()
+    }
+
+    #[test]
+    fn scan_is_sequential() {
+        let v = all("scan,bytes=64,stride=8,passes=2,size=8");
+        assert_eq!(v.len(), 16);
+        for (i, a) in v.iter().enumerate() {
+            assert_eq!(a.va, 0x1000_0000 + (i as u64 % 8) * 8);
+            assert_eq!((a.kind, a.size, a.pid), (AccessKind::Load, 8, 1));
+        }
+    }
+
+    #[test]
+    fn same_seed_same_trace_and_write_ratio() {
+        let a = all("random,bytes=1MiB,refs=20000,write=0.25,seed=5");
+        assert_eq!(a, all("random,bytes=1MiB,refs=20000,write=0.25,seed=5"));
+        assert_ne!(a, all("random,bytes=1MiB,refs=20000,write=0.25,seed=6"));
+        let stores = a.iter().filter(|x| x.kind == AccessKind::Store).count();
+        assert!((4500..5500).contains(&stores), "{stores}");
+        assert!(
+            a.iter()
+                .all(|x| (0x1000_0000..0x1010_0000).contains(&x.va) && x.va % 4 == 0)
+        );
+    }
+
+    #[test]
+    fn zipf_first_rank_is_hottest_and_shuffle_moves_it() {
+        let v = all("zipf,pages=100,s=1.2,refs=50000,seed=9");
+        let mut counts = [0u32; 100];
+        for a in &v {
+            counts[((a.va - 0x1000_0000) / PAGE_BYTES) as usize] += 1;
+        }
+        assert!(counts[0] > counts[1] && counts[1] > counts[9] && counts[9] > counts[99]);
+        let w = all("zipf,pages=100,s=1.2,refs=50000,seed=9,shuffle=1");
+        let mut counts2 = [0u32; 100];
+        for a in &w {
+            counts2[((a.va - 0x1000_0000) / PAGE_BYTES) as usize] += 1;
+        }
+        let hottest = (0..100).max_by_key(|&i| counts2[i]).expect("non-empty");
+        assert_ne!(
+            hottest, 0,
+            "shuffle should move rank 1 away from the first page"
+        );
+        let mut sorted = counts2;
+        sorted.sort_unstable();
+        assert!(sorted[99] > 5 * sorted[50]);
+    }
+
+    #[test]
+    fn loop_and_phases_stay_in_their_pages() {
+        let v = all("loop,pages=3,repeats=4");
+        assert_eq!(v.len(), 12);
+        assert_eq!(v[3].va, 0x1000_0000);
+        assert_eq!(v[5].va, 0x1000_0000 + 2 * PAGE_BYTES);
+        let p = all("phases,pages=4,phases=2,refs=100,shift=10");
+        for (i, a) in p.iter().enumerate() {
+            let page = (a.va - 0x1000_0000) / PAGE_BYTES;
+            if i < 50 {
+                assert!(page < 4)
+            } else {
+                assert!((10..14).contains(&page))
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(err("scan,bytez=1").contains("unknown key 'bytez'"));
+        assert!(err("scan,bytez=1").contains("accepted keys: bytes, stride, passes"));
+        assert!(err("sacn").contains("expected one of: scan"));
+        assert!(err("scan,stride=0").contains("stride must be at least 1"));
+        assert!(err("scan,refs=5,passes=2").contains("not both"));
+        assert!(err("random,write=1.5").contains("write must be"));
+        assert!(err("zipf,s=-1").contains("s must be"));
+        assert!(err("scan,bytes=64MB").contains("bytes: '64MB' is not a number"));
+        assert!(err("scan,base=0xffffffffffffffff").contains("does not fit"));
+        assert!(err("scan,stride").contains("not key=value"));
+        assert!(err("loop,pages=1,pages=2").contains("twice"));
+    }
+}

@@ -1,0 +1,294 @@
+//! Streaming `.vmt` decoder: a block is loaded and its checksum verified
+//! before any of its records is handed out, then decoded [`BATCH`] records at
+//! a time (so a batch stays cache-sized for the consumer).
+//!
+//! Owns decoding and validation (header, lengths, CRC-32C, record counts,
+//! end block). Every failure is a [`TraceError`], never a panic.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use crate::access::{Access, AccessKind};
+use crate::error::TraceError;
+use crate::source::{BATCH, TraceSource};
+use crate::vmt::format::{
+    BLOCK_HEADER_BYTES, END_PAYLOAD_BYTES, FILE_HEADER_BYTES, MAGIC, MAX_BLOCK_PAYLOAD,
+    MAX_BLOCK_RECORDS, MIN_RECORD_BYTES, TAG_PID, TAG_SIZE_SHIFT, VERSION, block_crc, get_varint,
+    unzigzag,
+};
+
+/// Reads `.vmt` from `R` in batches of at most [`BATCH`] accesses.
+#[derive(Debug)]
+pub struct VmtReader<R> {
+    input: R,
+    path: PathBuf,
+    zstd: bool,
+    payload: Vec<u8>,
+    cursor: Cursor,
+    /// Blocks loaded so far (the index of the next block).
+    block: u64,
+    /// Records in the blocks loaded so far.
+    records: u64,
+    done: bool,
+}
+
+/// Decoding position inside the verified payload of the current block.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    pos: usize,
+    remaining: u32,
+    prev: [u64; 2],
+    pid: u32,
+}
+
+/// Fills `buf` completely. `Ok(false)` if the stream ended before the first
+/// byte; an end after some bytes is `UnexpectedEof`.
+fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Decodes the next `n` records of the block from `p` at `c` into `out`.
+/// When the block's last record is decoded, checks that the payload is used
+/// up exactly. On failure, says what is wrong.
+#[inline]
+fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
+    out.reserve(n as usize);
+    let mut i = c.pos;
+    let mut prev = c.prev;
+    let mut pid = c.pid;
+    for _ in 0..n {
+        let Some(&tag) = p.get(i) else {
+            return Err("the payload ends before the record count is reached");
+        };
+        i += 1;
+        let kind = AccessKind::from_code(tag);
+        if tag & TAG_PID != 0 {
+            let v = get_varint(p, &mut i).ok_or("bad pid varint")?;
+            pid = u32::try_from(v).map_err(|_| "pid does not fit in 32 bits")?;
+        }
+        let inline = u32::from(tag >> TAG_SIZE_SHIFT);
+        let size = if inline != 0 {
+            inline
+        } else {
+            let v = get_varint(p, &mut i).ok_or("bad size varint")?;
+            u32::try_from(v).map_err(|_| "size does not fit in 32 bits")?
+        };
+        let stream = usize::from(kind != AccessKind::Instr);
+        let d = get_varint(p, &mut i).ok_or("bad address varint")?;
+        let va = prev[stream].wrapping_add(unzigzag(d) as u64);
+        prev[stream] = va;
+        out.push(Access {
+            va,
+            pid,
+            size,
+            kind,
+        });
+    }
+    *c = Cursor {
+        pos: i,
+        remaining: c.remaining - n,
+        prev,
+        pid,
+    };
+    if c.remaining == 0 && i != p.len() {
+        return Err("bytes left in the payload after the last record");
+    }
+    Ok(())
+}
+
+impl<R: Read> VmtReader<R> {
+    /// Reads and checks the file header of `input`; `path` names it in errors.
+    ///
+    /// # Errors
+    /// Truncated header, wrong magic, unsupported version or flags.
+    pub fn new(mut input: R, path: impl Into<PathBuf>, zstd: bool) -> Result<Self, TraceError> {
+        let path = path.into();
+        let mut header = [0u8; FILE_HEADER_BYTES];
+        match fill(&mut input, &mut header) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(TraceError::Truncated {
+                    path,
+                    what: "empty file, expected a .vmt header".to_owned(),
+                });
+            }
+            Err(e) => return Err(TraceError::from_read(path, e, zstd)),
+        }
+        if header[..8] != MAGIC {
+            return Err(TraceError::InvalidVmt {
+                path,
+                what: "wrong magic bytes".to_owned(),
+            });
+        }
+        let version = u16::from_le_bytes([header[8], header[9]]);
+        let flags = u16::from_le_bytes([header[10], header[11]]);
+        if version != VERSION {
+            return Err(TraceError::InvalidVmt {
+                path,
+                what: format!("version {version}, this build reads version {VERSION}"),
+            });
+        }
+        if flags != 0 || header[12..] != [0; 4] {
+            return Err(TraceError::InvalidVmt {
+                path,
+                what: "unknown flags set in the header".to_owned(),
+            });
+        }
+        Ok(Self {
+            input,
+            path,
+            zstd,
+            payload: Vec::new(),
+            cursor: Cursor::default(),
+            block: 0,
+            records: 0,
+            done: false,
+        })
+    }
+
+    /// Records in the blocks read so far (all of the trace once it has ended).
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    fn invalid(&mut self, what: String) -> TraceError {
+        self.done = true;
+        TraceError::InvalidVmt {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    fn read_err(&mut self, e: io::Error, what: impl FnOnce() -> String) -> TraceError {
+        self.done = true;
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            // Whether the zstd frame or the .vmt inside it was cut, the data ends here.
+            return TraceError::Truncated {
+                path: self.path.clone(),
+                what: what(),
+            };
+        }
+        TraceError::from_read(self.path.clone(), e, self.zstd)
+    }
+}
+
+impl<R: Read> VmtReader<R> {
+    /// Loads and verifies the next block into `payload` and resets the
+    /// cursor. `Ok(false)` after a valid end block (the trace is over).
+    fn load_block(&mut self) -> Result<bool, TraceError> {
+        let block = self.block;
+        let mut header = [0u8; BLOCK_HEADER_BYTES];
+        match fill(&mut self.input, &mut header) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.done = true;
+                return Err(TraceError::Truncated {
+                    path: self.path.clone(),
+                    what: format!(
+                        "the file ends after {} records without its end block",
+                        self.records
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(self.read_err(e, || {
+                    format!("the file ends inside the header of block {block}")
+                }));
+            }
+        }
+        let word =
+            |k: usize| u32::from_le_bytes([header[k], header[k + 1], header[k + 2], header[k + 3]]);
+        let (count, len, stored) = (word(0), word(4), word(8));
+        let end_block = count == 0;
+        if end_block && len != END_PAYLOAD_BYTES {
+            return Err(self.invalid(format!(
+                "end block {block} has a {len}-byte payload, expected 8"
+            )));
+        }
+        if count > MAX_BLOCK_RECORDS {
+            return Err(self.invalid(format!(
+                "block {block} claims {count} records, at most {MAX_BLOCK_RECORDS} allowed"
+            )));
+        }
+        if !end_block && (len > MAX_BLOCK_PAYLOAD || len < count * MIN_RECORD_BYTES) {
+            return Err(self.invalid(format!(
+                "block {block} has {count} records in {len} bytes, which is impossible"
+            )));
+        }
+        self.payload.resize(len as usize, 0);
+        if let Err(e) = self.input.read_exact(&mut self.payload) {
+            return Err(self.read_err(e, || {
+                format!("the file ends inside block {block} ({len} payload bytes expected)")
+            }));
+        }
+        let computed = block_crc(count, &self.payload);
+        if computed != stored {
+            self.done = true;
+            return Err(TraceError::Checksum {
+                path: self.path.clone(),
+                block,
+                stored,
+                computed,
+            });
+        }
+        self.block += 1;
+        if end_block {
+            let mut total = [0u8; 8];
+            total.copy_from_slice(&self.payload);
+            let total = u64::from_le_bytes(total);
+            if total != self.records {
+                return Err(self.invalid(format!(
+                    "the end block says {total} records, the blocks hold {}",
+                    self.records
+                )));
+            }
+            let mut extra = [0u8; 1];
+            return match fill(&mut self.input, &mut extra) {
+                Ok(false) => {
+                    self.done = true;
+                    Ok(false)
+                }
+                Ok(true) => Err(self.invalid("data after the end block".to_owned())),
+                Err(e) => Err(self.read_err(e, || {
+                    "the stream is cut short after the end block".to_owned()
+                })),
+            };
+        }
+        self.records += u64::from(count);
+        self.cursor = Cursor {
+            remaining: count,
+            ..Cursor::default()
+        };
+        Ok(true)
+    }
+}
+
+impl<R: Read> TraceSource for VmtReader<R> {
+    fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
+        if self.done {
+            return Ok(0);
+        }
+        if self.cursor.remaining == 0 && !self.load_block()? {
+            return Ok(0);
+        }
+        let n = self.cursor.remaining.min(BATCH as u32);
+        if let Err(what) = decode(&self.payload, &mut self.cursor, n, out) {
+            out.clear();
+            let block = self.block - 1;
+            return Err(self.invalid(format!("block {block}: {what}")));
+        }
+        Ok(out.len())
+    }
+}
