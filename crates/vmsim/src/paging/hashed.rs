@@ -46,6 +46,28 @@
 //! length `n` makes `1 + k` probes where `k <= n` is the position of the
 //! match, or `1 + n` on a miss.
 //!
+//! # Example
+//!
+//! ```
+//! use vmsim::addr::{Asid, PageSize, PhysAddr, VirtAddr};
+//! use vmsim::paging::PteFlags;
+//! use vmsim::paging::hashed::{HashedConfig, HashedPageTable, TranslationTable};
+//! use vmsim::phys::PhysMem;
+//!
+//! let mut mem: PhysMem = PhysMem::new(1 << 24)?;
+//! let cfg = HashedConfig { buckets: 1024, capacity: 1024, page_size: PageSize::SIZE_4K };
+//! let base = PhysAddr::new(0x10_0000)?;
+//! let mut table = HashedPageTable::new(&mut mem, base, cfg.bytes_needed()?, cfg)?;
+//! let asid = Asid::new(1);
+//! let page = VirtAddr::new(0x7fff_f000);
+//! table.map_page(&mut mem, asid, page, PhysAddr::new(0x42_000)?, PteFlags::READ | PteFlags::USER)?;
+//!
+//! let walk = table.translate(&mem, asid, VirtAddr::new(0x7fff_f123));
+//! assert_eq!(walk.result?.pa.as_u64(), 0x42_123);
+//! assert_eq!(walk.probes, 2); // the bucket, then the element
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The walker's vocabulary
 //!
 //! Besides its `(ASID, VPN)` methods, [`TranslationTable`] speaks the radix
@@ -754,6 +776,7 @@ const fn pool_offset(buckets: u64) -> u64 {
 /// `(ASID, VPN) -> PFN` elements. Any number of pages may share a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashedPageTable {
+    bytes: u64,
     buckets: PhysAddr,
     bucket_bits: u32,
     pool: PhysAddr,
@@ -779,6 +802,7 @@ impl HashedPageTable {
         let needed = config.bytes_needed()?;
         claim_region(mem, base, len, needed)?;
         Ok(Self {
+            bytes: needed,
             buckets: base,
             bucket_bits: config.buckets.trailing_zeros(),
             pool: base.add(pool_offset(config.buckets)),
@@ -788,6 +812,14 @@ impl HashedPageTable {
             free_head: 0,
             mapped: 0,
         })
+    }
+
+    /// The physical memory the table occupies: its first byte and length
+    /// (buckets and the whole element pool). The caller keeps these frames
+    /// out of its frame allocator; the length is the table's memory overhead.
+    #[must_use]
+    pub fn region(&self) -> (PhysAddr, u64) {
+        (self.buckets, self.bytes)
     }
 
     /// The bucket `(asid, vpn)` hashes to.
@@ -1063,6 +1095,8 @@ mod tests {
     #[test]
     fn map_lookup_unmap_reuses_elements() {
         let (mut mem, mut t) = table(4, 3);
+        // 4 buckets of 4 bytes, then 3 elements of 24.
+        assert_eq!(t.region(), (PhysAddr::new_unchecked(0x1000), 16 + 3 * 24));
         let a = Asid::new(7);
         for v in 0..3 {
             t.map(&mut mem, a, Vpn::new(v), Pfn::new(100 + v), PteFlags::USER)

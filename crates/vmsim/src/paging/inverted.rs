@@ -26,6 +26,27 @@
 //! also scan the table to find an existing mapping; use the hashed mode for
 //! large memories.
 //!
+//! # Example
+//!
+//! ```
+//! use vmsim::addr::{Asid, PageSize, PhysAddr, Pfn, Vpn};
+//! use vmsim::paging::PteFlags;
+//! use vmsim::paging::hashed::TranslationTable;
+//! use vmsim::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+//! use vmsim::phys::PhysMem;
+//!
+//! let mut mem: PhysMem = PhysMem::new(64 * 4096)?;
+//! let cfg = InvertedConfig { frames: 64, page_size: PageSize::SIZE_4K, search: InvertedSearch::Linear };
+//! let mut ipt = InvertedPageTable::new(&mut mem, PhysAddr::new(0)?, cfg.bytes_needed()?, cfg)?;
+//! // Frame 9 holds page 0x40 of process 3: entry 9 says so.
+//! ipt.map(&mut mem, Asid::new(3), Vpn::new(0x40), Pfn::new(9), PteFlags::READ)?;
+//! let found = ipt.lookup(&mem, Asid::new(3), Vpn::new(0x40))?;
+//! assert_eq!(found.hit.map(|h| h.mapping.pfn), Some(Pfn::new(9)));
+//! assert_eq!(found.probes, 10); // entries 0 to 9 were searched
+//! assert_eq!(ipt.region().1, 64 * 16); // 16 bytes per frame
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! This module owns the bytes of its own region only.
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Vpn};
@@ -120,6 +141,17 @@ impl InvertedPageTable {
             anchors,
             mapped: 0,
         })
+    }
+
+    /// The physical memory the table occupies: its first byte and length
+    /// (entries, then the hash anchor table). The caller keeps these frames
+    /// out of its frame allocator; the length is the table's memory overhead.
+    #[must_use]
+    pub fn region(&self) -> (PhysAddr, u64) {
+        let anchors = self
+            .anchors
+            .map_or(0, |(_, bits)| (1u64 << bits) * SLOT_BYTES);
+        (self.entries, self.frames * KEY_BYTES + anchors)
     }
 
     /// Frames described.

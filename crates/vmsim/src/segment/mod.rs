@@ -16,6 +16,25 @@
 //! [`SegmentTable::flat`] is what Linux runs with on x86-64: every segment has
 //! base 0 and the maximum limit, so linear addresses equal offsets.
 //!
+//! # Example: what `vmsim explain --segment 1:0x2000:0x1ff 0x1:0xff` needs
+//!
+//! ```
+//! use vmsim::segment::{Access, LogicalAddress, Ring, SegmentSpec, SegmentTable, SelectorMode};
+//!
+//! // Each --segment value, then the positional SEL:OFFSET.
+//! let specs: Vec<SegmentSpec> = vec!["1:0x2000:0x1ff".parse()?];
+//! let table = SegmentTable::from_specs(SelectorMode::Course, &specs)?;
+//! let addr: LogicalAddress = "0x1:0xff".parse()?;
+//! let e = table.explain(addr, 1, Access::Read, Ring::USER);
+//! assert_eq!(e.linear, Some(0x20ff)); // human output: `print!("{e}")`
+//! assert_eq!(serde_json::to_value(&e)?["linear"], "0x20ff"); // --json
+//!
+//! let e = table.explain("0x1:0x200".parse()?, 1, Access::Read, Ring::USER);
+//! assert_eq!(e.fault.map(|f| f.kind()), Some("limit_exceeded"));
+//! // The linear address then goes to paging: `vmsim::paging::walk(.., VirtAddr::new(linear), ..)`.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! This module owns descriptors and their checks. It never touches
 //! physical memory (x86 keeps descriptor tables in memory, but their bytes
 //! are of no interest to the course or to a trace-driven simulation).
