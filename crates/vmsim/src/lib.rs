@@ -11,5 +11,6 @@ pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
+pub mod segment;
 pub mod swap;
 pub mod units;
