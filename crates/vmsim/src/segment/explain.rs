@@ -207,7 +207,7 @@ pub(super) fn explain(
         return finish(out, steps);
     }
 
-    let allowed = desc.perms().contains(access.needs());
+    let allowed = desc.perms().contains(super::fault::needs(access));
     steps.push(format!(
         "permission check: a {access} needs {}, the segment allows {}: {}",
         access.letter(),

@@ -3,58 +3,24 @@
 //! A segmentation fault is data, not an error of the simulator: the MMU
 //! reports it and the simulated kernel (or `vmsim explain`) says why.
 
-use std::fmt;
-
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
 use super::descriptor::{Ring, SegmentPerms};
 use super::selector::{Selector, TableKind};
 
-/// The kind of memory access made through a segment.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    /// A load.
-    #[default]
-    Read,
-    /// A store.
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
+/// The kind of memory access made through a segment: the same vocabulary
+/// as the MMU's.
+pub use crate::mmu::AccessKind as Access;
 
-impl Access {
-    /// The permission letter this access needs: `r`, `w` or `x`.
-    #[inline]
-    #[must_use]
-    pub const fn letter(self) -> char {
-        match self {
-            Self::Read => 'r',
-            Self::Write => 'w',
-            Self::Execute => 'x',
-        }
-    }
-
-    /// The permission this access needs.
-    #[inline]
-    #[must_use]
-    pub const fn needs(self) -> SegmentPerms {
-        match self {
-            Self::Read => SegmentPerms::READ,
-            Self::Write => SegmentPerms::WRITE,
-            Self::Execute => SegmentPerms::EXECUTE,
-        }
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Execute => "execute",
-        })
+/// The segment permission an access needs.
+#[inline]
+#[must_use]
+pub const fn needs(access: Access) -> SegmentPerms {
+    match access {
+        Access::Read => SegmentPerms::READ,
+        Access::Write => SegmentPerms::WRITE,
+        Access::Execute => SegmentPerms::EXECUTE,
     }
 }
 

@@ -306,7 +306,7 @@ impl SegmentTable {
                 last_valid,
             });
         }
-        if !desc.perms().contains(access.needs()) {
+        if !desc.perms().contains(fault::needs(access)) {
             return Err(SegmentFault::Permission {
                 selector,
                 access,
