@@ -326,6 +326,7 @@ impl Mmu {
         if dirty_only {
             self.tlb.update(entry, va, access);
         } else {
+            self.walk.completed += 1;
             self.tlb.fill(entry, va, access);
         }
         Ok(t.pa)
