@@ -25,14 +25,38 @@ struct Cli {
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Presets(cmd::presets::PresetsArgs),
+    Run(cmd::run::RunArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
+/// A reader that closed the pipe (`vmsim ... | head`) is not an error of
+/// vmsim: `println!` panics on EPIPE, so stop quietly instead, with the exit
+/// status a shell gives a process killed by SIGPIPE.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Presets(args) => cmd::presets::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {

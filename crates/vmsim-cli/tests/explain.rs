@@ -149,3 +149,62 @@ fn bad_input_is_one_line_and_nonzero() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn course_segmentation_example() {
+    let v = json(&["explain", "--segment", "1:0x2000:0x1ff", "0x1:0xff"]);
+    assert_eq!(v["linear"], "0x20ff");
+    assert_eq!(v["fault"], Value::Null);
+    let v = json(&["explain", "--segment", "1:0x2000:0x1ff", "0x1:0x200"]);
+    assert_eq!(v["linear"], Value::Null);
+    assert_eq!(v["fault"]["kind"], "limit_exceeded");
+    let v = json(&[
+        "explain",
+        "--segment",
+        "1:0x2000:0x1ff:r",
+        "--access",
+        "write",
+        "0x1:0x10",
+    ]);
+    assert_eq!(v["linear"], Value::Null, "write to a read-only segment");
+    vmsim()
+        .args(["explain", "--segment", "1:0x2000:0x1ff", "0x1:0xff"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("0x20ff"));
+}
+
+#[test]
+fn segment_then_paging() {
+    // Segment 2 based at 0x40200000 puts offset 0x1abc at the Sv39 image's 4 KiB page.
+    let v = json(&[
+        "explain",
+        "--segment",
+        "2:0x40200000:0xffff",
+        "--arch",
+        "sv39",
+        "--mem",
+        IMG,
+        "--root",
+        "0x1000",
+        "2:0x1abc",
+    ]);
+    assert_eq!(v["linear"], "0x40201abc");
+    assert_eq!(v["paging"]["pa"], "0x00000080123abc");
+}
+
+#[test]
+fn bad_segment_specs_are_errors() {
+    for args in [
+        vec!["explain", "--segment", "1:0x2000", "0x1:0x10"],
+        vec!["explain", "--segment", "1:0x2000:0x1ff", "0x10"],
+        vec!["explain", "--segment", "1:0x2000:0x1ff:q", "0x1:0x10"],
+    ] {
+        let out = vmsim().args(&args).assert().failure().get_output().clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("vmsim: ") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! Integration tests of the `vmsim` binary: one test binary, one module per subcommand.
 
+#![allow(clippy::unwrap_used)]
+
 mod calc;
 mod explain;
 mod trace;

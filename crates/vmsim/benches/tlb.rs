@@ -31,9 +31,7 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use vmsim::addr::Pfn;
 use vmsim::addr::{Asid, PageSize, PhysAddr, VirtAddr};
 use vmsim::alloc::FirstFit;
-use vmsim::mmu::{
-    AccessKind, AdUpdates, Mmu, Perms, Privilege, RootRegister, Tlb, TlbConfig, TlbEntry,
-};
+use vmsim::mmu::{AccessKind, Mmu, Perms, Privilege, Tlb, TlbConfig, TlbEntry};
 use vmsim::paging::{Format, PteFlags, RadixTable};
 use vmsim::phys::PhysMem;
 
@@ -228,7 +226,7 @@ fn miss_fill(c: &mut Criterion<CpuTime>) {
 }
 
 /// A machine with `pages` 4 KiB pages mapped from 1 GiB in one x86-64 address space.
-fn machine(preset: &str, pages: u64) -> (Mmu, PhysMem, RootRegister) {
+fn machine(preset: &str, pages: u64) -> (Mmu, PhysMem) {
     let fmt = Format::x86_64();
     let mut mem = PhysMem::new(1 << 34).expect("memory");
     let mut alloc = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), (1 << 20) - 1);
@@ -251,15 +249,9 @@ fn machine(preset: &str, pages: u64) -> (Mmu, PhysMem, RootRegister) {
             .ignore();
     }
     let config = TlbConfig::preset(preset).expect("preset");
-    let mmu = Mmu::new(fmt, &config, AdUpdates::Hardware).expect("mmu");
-    (
-        mmu,
-        mem,
-        RootRegister {
-            asid: Asid::new(1),
-            root: table.root(),
-        },
-    )
+    let mut mmu = Mmu::new(fmt, &config, true).expect("mmu");
+    mmu.set_context(table.root(), Asid::new(1));
+    (mmu, mem)
 }
 
 fn mmu(c: &mut Criterion<CpuTime>) {
@@ -267,7 +259,7 @@ fn mmu(c: &mut Criterion<CpuTime>) {
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(BATCH));
     for preset in ["x86-64", "core-i7"] {
-        let (mut mmu, mut mem, reg) = machine(preset, 32);
+        let (mut mmu, mut mem) = machine(preset, 32);
         let addresses: Vec<VirtAddr> = (0..BATCH)
             .map(|i| VirtAddr::new((1 << 30) + (i * 4) % (32 << 12)))
             .collect();
@@ -275,13 +267,8 @@ fn mmu(c: &mut Criterion<CpuTime>) {
             b.iter(|| {
                 let mut sum = 0u64;
                 for &va in &addresses {
-                    let pa = mmu.translate(
-                        &mut mem,
-                        reg,
-                        black_box(va),
-                        AccessKind::Read,
-                        Privilege::User,
-                    );
+                    let pa =
+                        mmu.translate(&mut mem, black_box(va), AccessKind::Read, Privilege::User);
                     sum = sum.wrapping_add(pa.map_or(0, PhysAddr::as_u64));
                 }
                 black_box(sum)
@@ -296,7 +283,7 @@ fn mmu(c: &mut Criterion<CpuTime>) {
     group.throughput(Throughput::Elements(BATCH));
     const PAGES: u64 = 1 << 16;
     for preset in ["x86-64", "core-i7"] {
-        let (mut mmu, mut mem, reg) = machine(preset, PAGES);
+        let (mut mmu, mut mem) = machine(preset, PAGES);
         let mut page = 0u64;
         group.bench_function(preset, |b| {
             b.iter(|| {
@@ -304,13 +291,8 @@ fn mmu(c: &mut Criterion<CpuTime>) {
                 for _ in 0..BATCH {
                     page = (page + 1) % PAGES;
                     let va = VirtAddr::new((1 << 30) + page * 4096);
-                    let pa = mmu.translate(
-                        &mut mem,
-                        reg,
-                        black_box(va),
-                        AccessKind::Read,
-                        Privilege::User,
-                    );
+                    let pa =
+                        mmu.translate(&mut mem, black_box(va), AccessKind::Read, Privilege::User);
                     sum = sum.wrapping_add(pa.map_or(0, PhysAddr::as_u64));
                 }
                 black_box(sum)

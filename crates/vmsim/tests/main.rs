@@ -1,6 +1,8 @@
 //! Integration tests of the engine, one module per topic.
 
 mod alloc;
+mod inverted_hashed;
 mod kernel;
 mod mmu;
 mod paging;
+mod segment;

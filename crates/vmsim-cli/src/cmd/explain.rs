@@ -6,10 +6,12 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 use vmsim::addr::{PhysAddr, VirtAddr};
+use vmsim::mmu::AccessKind;
 use vmsim::paging::{
     Entry, FaultKind, Format, PteFlags, RecordedWalk, WalkFault, WalkStep, record_walk,
 };
 use vmsim::phys::PhysMem;
+use vmsim::segment::{LogicalAddress, Ring, SegmentSpec, SegmentTable, SelectorMode};
 
 use crate::parse::parse_u64;
 
@@ -21,6 +23,7 @@ use crate::parse::parse_u64;
 ///   vmsim explain --arch sv39 0x3fffffffff
 ///   vmsim explain --arch sv39 --mem mem.bin --root 0x80000000 0x40201234
 ///   vmsim explain --format classroom.toml 0b101010101010101 --json
+///   vmsim explain --segment 1:0x2000:0x1ff 0x1:0xff
 ///
 /// JSON keys: `format`, `va`, `va_bits`, `indices` (root first), `offset`,
 /// `fields` (name, level, hi/lo bit, value), `walk` (null without --mem; else
@@ -28,6 +31,9 @@ use crate::parse::parse_u64;
 /// kind = table|leaf|invalid|reserved, next), `pa` (hex string or null),
 /// `page_size` (bytes, or null), `fault` (null, or {kind, level, detail}; level
 /// is the manual's number of the table whose entry stopped the walk).
+/// With --segment: `selector`, `offset`, `base`, `limit`, `linear` (hex or
+/// null), `fault` (null or {kind, detail, ...}), `steps`, and `paging` (the
+/// object above for the linear address, with --mem; else null).
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExplainArgs {
@@ -49,6 +55,17 @@ pub struct ExplainArgs {
     /// Physical address of the root table (CR3 / satp.PPN << 12) in the image.
     #[arg(long, value_name = "PA", requires = "mem")]
     pub root: Option<String>,
+
+    /// A segment descriptor SEL:BASE:LIMIT[:PERMS] (repeatable). The address
+    /// is then a logical address SEL:OFFSET, translated to a linear address
+    /// (and, with --mem, walked through paging). PERMS: letters r w x (default
+    /// rw), g = 4 KiB granularity, e = expand-down, n = not present, 0-3 = DPL.
+    #[arg(long, value_name = "SEL:BASE:LIMIT[:PERMS]")]
+    pub segment: Vec<String>,
+
+    /// The access to check: read, write or execute.
+    #[arg(long, default_value = "read", value_parser = ["read", "write", "execute"])]
+    pub access: String,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -117,9 +134,74 @@ fn load_format(args: &ExplainArgs) -> anyhow::Result<Format> {
 
 /// Runs `vmsim explain`.
 pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
+    if !args.segment.is_empty() {
+        return run_segmented(args);
+    }
     let fmt = load_format(args)?;
     let raw = parse_u64(&args.address).context("the address")?;
-    let va = VirtAddr::new(raw);
+    let out = explain_paging(args, &fmt, VirtAddr::new(raw))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_text(&fmt, &out);
+    }
+    Ok(())
+}
+
+fn access_kind(args: &ExplainArgs) -> AccessKind {
+    match args.access.as_str() {
+        "write" => AccessKind::Write,
+        "execute" => AccessKind::Execute,
+        _ => AccessKind::Read,
+    }
+}
+
+/// selector:offset -> linear address (-> paging, with --mem).
+fn run_segmented(args: &ExplainArgs) -> anyhow::Result<()> {
+    let specs = args
+        .segment
+        .iter()
+        .map(|s| {
+            s.parse::<SegmentSpec>()
+                .with_context(|| format!("--segment {s}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let table = SegmentTable::from_specs(SelectorMode::Course, &specs)?;
+    let addr: LogicalAddress = args.address.parse().with_context(|| {
+        format!(
+            "the address '{}' (with --segment, expected SEL:OFFSET)",
+            args.address
+        )
+    })?;
+    let seg = table.explain(addr, 1, access_kind(args), Ring::USER);
+    let paging = match (seg.linear, &args.mem) {
+        (Some(linear), Some(_)) => {
+            let fmt = load_format(args)?;
+            Some((explain_paging(args, &fmt, VirtAddr::new(linear))?, fmt))
+        }
+        _ => None,
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&seg)?;
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert(
+                "paging".into(),
+                serde_json::to_value(paging.as_ref().map(|(p, _)| p))?,
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{seg}");
+        if let Some((p, fmt)) = &paging {
+            println!();
+            print_text(fmt, p);
+        }
+    }
+    Ok(())
+}
+
+fn explain_paging(args: &ExplainArgs, fmt: &Format, va: VirtAddr) -> anyhow::Result<Explanation> {
+    let fmt = fmt.clone();
     let mut out = split(&fmt, va);
     if let Err(f) = fmt.check_address(va) {
         let f = WalkFault::from(f);
@@ -148,12 +230,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         let walk = record_walk(&fmt, &mem, root, va);
         fill_walk(&fmt, va, &walk, &mut out);
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_text(&fmt, &out);
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn split(fmt: &Format, va: VirtAddr) -> Explanation {

@@ -37,6 +37,17 @@ impl AccessKind {
         matches!(self, Self::Execute)
     }
 
+    /// The permission letter this access needs: `r`, `w` or `x`.
+    #[inline]
+    #[must_use]
+    pub const fn letter(self) -> char {
+        match self {
+            Self::Read => 'r',
+            Self::Write => 'w',
+            Self::Execute => 'x',
+        }
+    }
+
     /// The lower-case name used in reports and configs.
     #[must_use]
     pub const fn name(self) -> &'static str {
@@ -56,6 +67,12 @@ pub enum Privilege {
     User,
     /// Supervisor mode (x86 CPL 0, RISC-V S-mode).
     Supervisor,
+}
+
+impl std::fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[cfg(test)]

@@ -207,16 +207,29 @@ pub struct WalkCounters {
     /// Extra walks made only to set the dirty bit: a write hit a clean TLB
     /// entry, and the hardware walks again to write D into the PTE, as x86 does.
     pub dirty_walks: u64,
-    /// Memory references made by the walker, by level (index 0 = the root
-    /// table), walks and dirty walks together, including the A/D write-backs.
+    /// Walks (of either kind) that ended in a fault instead of a TLB fill.
+    pub faulted: u64,
+    /// Walks (not dirty walks) that completed a translation and filled the TLB.
+    pub completed: u64,
+    /// Entries read by the walker, by level (index 0 = the root table),
+    /// walks and dirty walks together.
     pub refs_by_level: [u64; MAX_WALK_LEVELS],
+    /// Accessed/dirty bits written back into entries, by level: memory
+    /// references too, kept apart so a walk's length is its reads.
+    pub ad_writes_by_level: [u64; MAX_WALK_LEVELS],
 }
 
 impl WalkCounters {
-    /// All memory references made by the walker.
+    /// Entries read by the walker.
     #[must_use]
     pub fn refs(&self) -> u64 {
         self.refs_by_level.iter().sum()
+    }
+
+    /// Accessed/dirty write-backs made by the walker.
+    #[must_use]
+    pub fn ad_writes(&self) -> u64 {
+        self.ad_writes_by_level.iter().sum()
     }
 
     /// The measured average memory references per walk (walks and dirty
@@ -242,11 +255,13 @@ pub struct FaultCounters {
     pub reserved_bits: u64,
     /// A superpage entry whose frame is not aligned to its size.
     pub misaligned_superpage: u64,
-    /// An entry pointing outside physical memory.
-    pub table_outside_memory: u64,
     /// RISC-V Svade: the accessed or dirty bit would have to be set, so the
     /// hardware faults and leaves it to the OS.
     pub accessed_dirty: u64,
+    /// A virtual address wider than a zero-extended format (x86-32, classroom).
+    pub too_wide: u64,
+    /// An entry pointing to a table outside physical memory.
+    pub table_outside_memory: u64,
 }
 
 impl FaultCounters {
@@ -258,8 +273,9 @@ impl FaultCounters {
             + self.non_canonical
             + self.reserved_bits
             + self.misaligned_superpage
-            + self.table_outside_memory
             + self.accessed_dirty
+            + self.too_wide
+            + self.table_outside_memory
     }
 }
 
@@ -292,7 +308,7 @@ impl Counters {
             .iter()
             .map(|l| l.lookups as f64 * f64::from(l.latency_cycles))
             .sum();
-        tlb + (self.walk.refs() + self.accesses()) as f64 * memory_cycles
+        tlb + (self.walk.refs() + self.walk.ad_writes() + self.accesses()) as f64 * memory_cycles
     }
 
     /// The measured effective access time in cycles per access, given the

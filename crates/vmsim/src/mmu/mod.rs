@@ -7,15 +7,16 @@
 //!   all invalidation), built from a [`TlbConfig`] or a named preset
 //!   ([`TLB_PRESETS`]); it owns the core's [`WalkCache`].
 //! - [`TlbEntry`]: one cached translation, 32 bytes, `Copy`.
-//! - [`Mmu`]: translation with permission checks, x86-style faults
-//!   ([`PageFault`] with its [`ErrorCode`]), hardware or Svade accessed/dirty
-//!   bits, walks through the page-walk caches, all counted.
+//! - [`Mmu`]: translation with permission checks, faults with x86 error
+//!   codes ([`MmuFault`]), hardware or Svade accessed/dirty bits, walks
+//!   through the page-walk caches, all counted.
 //! - [`Counters`]: every count the hardware can be asked for, and the
 //!   effective access time computed from them.
 //!
-//! This module owns translation caching and counting. It must not touch page
-//! tables itself (that is [`paging`](crate) territory: the MMU reads and writes entries through the walker) nor decide what a
-//! fault means to the operating system (the kernel's job).
+//! This module owns translation caching and counting. It must not build or
+//! change page tables (that is [`paging`](crate::paging) territory: the MMU
+//! only reads entries through the walker and writes accessed/dirty bits)
+//! nor decide what a fault means to the operating system (the kernel's job).
 
 mod access;
 mod counters;
@@ -35,7 +36,7 @@ pub use counters::{
     TlbCounters, WalkCacheCounters, WalkCounters,
 };
 pub use entry::{Perms, TlbEntry};
-pub use fault::{ErrorCode, PageFault, PageFaultKind, Violation};
+pub use fault::{MmuFault, MmuFaultKind, Violation};
 pub use replacement::{Replacement, Victims, XorShift64Star};
 pub use tlb::{Tlb, TlbHit};
 pub use tlb_array::{Inserted, TlbArray};
@@ -45,5 +46,5 @@ pub use tlb_config::{
     parse_page_size,
 };
 pub use tlb_presets::{TLB_PRESETS, TlbPreset};
-pub use translate::{AdUpdates, Mmu, MmuError, RootRegister};
+pub use translate::Mmu;
 pub use walk_cache::{WalkCache, WalkCacheHit};

@@ -827,6 +827,46 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_hit_in_a_unified_first_level_drops_the_data_memo() {
+        // Two-entry fully associative unified LRU TLB: A and B cached.
+        let mut config = TlbConfig::default();
+        config.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![TlbArrayConfig::new(2, None, &[PageSize::SIZE_4K])],
+        });
+        let mut tlb = Tlb::new(&config, &X86_64).expect("valid");
+        let (a, b, c) = (
+            VirtAddr::new(0x1000),
+            VirtAddr::new(0x2000),
+            VirtAddr::new(0x3000),
+        );
+        let asid = Asid::new(1);
+        tlb.fill(
+            entry(&tlb, 1, 0x1000, PageSize::SIZE_4K, 0x1000),
+            a,
+            AccessKind::Read,
+        );
+        tlb.fill(
+            entry(&tlb, 1, 0x2000, PageSize::SIZE_4K, 0x2000),
+            b,
+            AccessKind::Read,
+        );
+        assert!(tlb.lookup(asid, a, AccessKind::Read).is_some()); // A most recent; data memo = A
+        assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some()); // B most recent
+        assert!(tlb.lookup(asid, a, AccessKind::Read).is_some()); // must make A most recent again
+        tlb.fill(
+            entry(&tlb, 1, 0x3000, PageSize::SIZE_4K, 0x3000),
+            c,
+            AccessKind::Read,
+        );
+        assert!(
+            tlb.lookup(asid, a, AccessKind::Read).is_some(),
+            "B, not A, was least recently used"
+        );
+        assert!(tlb.lookup(asid, b, AccessKind::Read).is_none());
+    }
+
+    #[test]
     fn reset_counters_keeps_entries_and_latencies() {
         let mut tlb = preset("x86-64");
         let va = VirtAddr::new(0x1000);

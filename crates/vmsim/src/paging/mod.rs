@@ -4,9 +4,15 @@
 //! Owns the layout of page tables in simulated physical memory. It does not
 //! cache translations (the MMU does) and does not decide what to map (the
 //! kernel does).
+//!
+//! Besides radix trees, two hash-based structures are offered:
+//! [`inverted`] (one entry per frame, searched linearly or through a hash
+//! anchor table) and [`hashed`] (buckets of chained elements).
 
 pub mod format;
 pub mod format_file;
+pub mod hashed;
+pub mod inverted;
 pub mod pte;
 pub mod radix;
 pub mod walk;

@@ -18,7 +18,7 @@ bitflags! {
     /// pointer to the next table they are the limits the entry puts on
     /// everything below it (x86 ANDs R/W and U/S over all levels and ORs
     /// NX; RISC-V pointers limit nothing).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
     pub struct PteFlags: u16 {
         /// Loads are allowed.
         const READ = 1 << 0;
