@@ -498,7 +498,14 @@ impl Tlb {
         }
     }
 
-    /// A snapshot of the counters.
+    /// Lookups that missed every level so far (cheap: for samplers that
+    /// need only this; [`Tlb::counters`] builds a full snapshot).
+    #[must_use]
+    pub fn full_misses(&self) -> u64 {
+        self.full_misses
+    }
+
+    /// A snapshot of the counters (allocates one `Vec` for the levels).
     #[must_use]
     pub fn counters(&self) -> TlbCounters {
         TlbCounters {

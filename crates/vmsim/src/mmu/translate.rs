@@ -141,7 +141,7 @@ impl Mmu {
     #[must_use]
     pub fn counters(&self) -> Counters {
         Counters {
-            tlb: self.tlb.counters().clone(),
+            tlb: self.tlb.counters(),
             walk_cache: self.tlb.walk_cache().counters().clone(),
             walk: self.walk.clone(),
             faults: self.faults.clone(),
