@@ -634,3 +634,46 @@ proptest! {
         }
     }
 }
+
+/// Regression: without ASID tags the walk caches were filled under the
+/// ASID while invalidations flushed tag 0, so `invlpg` left them in place.
+#[test]
+fn untagged_walk_caches_are_flushed_by_page_invalidation() {
+    let mut cfg = TlbConfig::preset("x86-64").expect("preset");
+    cfg.asid_tags = false;
+    let mut r = Rig::new(Format::x86_64(), "x86-64", true);
+    r.mmu = Mmu::new(Format::x86_64(), &cfg, true).expect("mmu");
+    let t = r.table();
+    r.map(t, 0x40_0000, 0x1000, PageSize::SIZE_4K, RW_USER);
+    r.mmu.set_context(t.root(), Asid::new(5));
+    r.read(0x40_0000).expect("mapped");
+    let cached: usize = r
+        .mmu
+        .tlb()
+        .walk_cache()
+        .occupancy()
+        .iter()
+        .map(|&(_, n)| n)
+        .sum();
+    assert_eq!(cached, 3, "PML4E, PDPTE and PDE cached");
+    vmsim::kernel::TlbControl::invalidate_page(
+        &mut r.mmu,
+        Asid::new(5),
+        vmsim::paging::Flush::new(VirtAddr::new(0x40_0000), PageSize::SIZE_4K),
+    );
+    let left: usize = r
+        .mmu
+        .tlb()
+        .walk_cache()
+        .occupancy()
+        .iter()
+        .map(|&(_, n)| n)
+        .sum();
+    assert_eq!(left, 0);
+    // And the next walk reads all four levels again.
+    let before = r.mmu.counters().walk.refs_by_level;
+    r.read(0x40_0000).expect("mapped");
+    let after = r.mmu.counters().walk.refs_by_level;
+    let reads: Vec<u64> = (0..4).map(|i| after[i] - before[i]).collect();
+    assert_eq!(reads, [1, 1, 1, 1]);
+}

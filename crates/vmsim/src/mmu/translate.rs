@@ -245,7 +245,11 @@ impl Mmu {
             self.walk.faulted += 1;
             return Err(self.walk_fault(f.into(), va, access, privilege));
         }
-        let (start, table, limits) = match self.tlb.walk_cache_mut().lookup(self.asid, va) {
+        // The walk caches are tagged like the TLB: by the ASID with tags
+        // on, by 0 for every address space without (so that invalidations,
+        // which use the same tag, reach them).
+        let wc_tag = self.tlb.tag(self.asid);
+        let (start, table, limits) = match self.tlb.walk_cache_mut().lookup(wc_tag, va) {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
         };
@@ -277,7 +281,7 @@ impl Mmu {
             let perms = perms_of(path.limits[i]);
             self.tlb
                 .walk_cache_mut()
-                .fill(self.asid, va, path.idx[i] + 1, path.next[i], perms);
+                .fill(wc_tag, va, path.idx[i] + 1, path.next[i], perms);
         }
         let perms = perms_of(t.flags);
         if let Some(v) = violation(perms, access, privilege) {
