@@ -6,3 +6,4 @@
 pub mod addr;
 pub mod alloc;
 pub mod phys;
+pub mod reclaim;
