@@ -24,12 +24,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Explain(cmd::explain::ExplainArgs),
+    Policy(cmd::policy::PolicyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Policy(args) => cmd::policy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
