@@ -5,8 +5,9 @@
 //! each. A hit in a ghost list moves the target size `p` of T1 towards the
 //! list that would have kept the page. An oracle: T1/T2 are exact LRU lists.
 //!
-//! Follows the paper's pseudo-code with integer adaptation steps
-//! (`max(|B2|/|B1|, 1)`), as libCacheSim's `ARC` does.
+//! Follows the paper's pseudo-code, with the target `p` and the adaptation
+//! steps `max(|B2|/|B1|, 1)` as real numbers (as in the paper and in
+//! libCacheSim's `ARC`; an integer step gives slightly different counts).
 
 use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
 
@@ -20,7 +21,8 @@ const B2: usize = 3;
 pub struct Arc {
     l: IdLists<4>,
     c: usize,
-    p: usize,
+    /// Target size of T1 (a real number, as in the paper).
+    p: f64,
     /// The id whose miss was a ghost hit found by `victim`, to go to T2.
     to_t2: Option<u32>,
 }
@@ -29,7 +31,7 @@ impl Arc {
     /// ARC for `frames` frames and ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize, frames: usize) -> Self {
-        Self { l: IdLists::new(n_ids), c: frames, p: 0, to_t2: None }
+        Self { l: IdLists::new(n_ids), c: frames, p: 0.0, to_t2: None }
     }
 
     /// Adapts `p` for a ghost hit on `id` (in B1 or B2) and drops the ghost.
@@ -38,19 +40,21 @@ impl Arc {
         let in_b2 = self.l.contains(B2, id);
         let (b1, b2) = (self.l.len(B1), self.l.len(B2));
         if in_b2 {
-            let delta = (b1 / b2).max(1);
-            self.p = self.p.saturating_sub(delta);
+            let delta = (b1 as f64 / b2 as f64).max(1.0);
+            self.p = (self.p - delta).max(0.0);
         } else {
-            let delta = (b2 / b1).max(1);
-            self.p = (self.p + delta).min(self.c);
+            let delta = (b2 as f64 / b1 as f64).max(1.0);
+            self.p = (self.p + delta).min(self.c as f64);
         }
         in_b2
     }
 
     /// REPLACE of the paper: demote the LRU page of T1 or T2 to its ghost list.
     fn replace(&mut self, incoming_in_b2: bool) -> u32 {
-        let t1 = self.l.len(T1);
-        let from_t1 = t1 > 0 && (t1 > self.p || (t1 == self.p && incoming_in_b2));
+        let t1 = self.l.len(T1) as f64;
+        #[allow(clippy::float_cmp)] // p is a sum of exact small ratios; the paper tests equality
+        let from_t1 = (t1 > 0.0 && (t1 > self.p || (t1 == self.p && incoming_in_b2)))
+            || self.l.is_empty(T2);
         let (src, ghost) = if from_t1 { (T1, B1) } else { (T2, B2) };
         let id = self
             .l
