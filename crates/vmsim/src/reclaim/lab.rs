@@ -136,6 +136,7 @@ impl DenseTrace {
 pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>), LabError> {
     let mut pages = Vec::with_capacity(text.len() / 4);
     let mut writes = Vec::new();
+    let mut any_write = false;
     let mut line = 1usize;
     let mut i = 0usize;
     let n = text.len();
@@ -201,10 +202,11 @@ pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>
                 if i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
                     return Err(bad(line, start, i));
                 }
-                if write && writes.is_empty() {
+                if write && !any_write {
+                    any_write = true;
                     writes = vec![false; pages.len()];
                 }
-                if !writes.is_empty() {
+                if any_write {
                     writes.push(write);
                 }
                 pages.push(v);
@@ -397,6 +399,8 @@ mod tests {
         let (p, w) = parse_refs(b"1, 2\n0x10 3w # note\n\t4r", "f").expect("valid");
         assert_eq!(p, [1, 2, 16, 3, 4]);
         assert_eq!(w, [false, false, false, true, false]);
+        let (_, w) = parse_refs(b"7w 8", "f").expect("valid");
+        assert_eq!(w, [true, false]);
         let (p, w) = parse_refs(b"5 6", "f").expect("valid");
         assert_eq!(p, [5, 6]);
         assert!(w.is_empty());

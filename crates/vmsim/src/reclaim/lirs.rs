@@ -64,9 +64,10 @@ impl Lirs {
         self.q.remove(x);
         self.nh.remove(x);
         self.n_lir += 1;
-        if self.n_lir > self.lir_cap
-            && let Some(b) = self.s.back(0)
-        {
+        if self.n_lir > self.lir_cap {
+            // x is LIR, so pruning stops at an LIR page at the latest at x.
+            self.prune();
+            let Some(b) = self.s.back(0) else { return };
             debug_assert!(self.lir[b as usize]);
             self.s.remove(b);
             self.lir[b as usize] = false;

@@ -1,0 +1,3 @@
+//! Integration tests of the vmsim engine, one module per topic.
+
+mod policy;
