@@ -25,7 +25,12 @@ fn misses(kind: PolicyKind, pages: &[u64], frames: usize) -> u64 {
 }
 
 /// (hit, evicted page) per reference.
-fn outcomes(kind: PolicyKind, cfg: &PolicyConfig, pages: &[u64], frames: usize) -> Vec<(bool, Option<u64>)> {
+fn outcomes(
+    kind: PolicyKind,
+    cfg: &PolicyConfig,
+    pages: &[u64],
+    frames: usize,
+) -> Vec<(bool, Option<u64>)> {
     let t = dense(pages);
     let mut v = Vec::new();
     lab::run(kind, cfg, &t, nz(frames), Detail::Outcomes, |s| {
@@ -97,7 +102,11 @@ fn fifo_model(refs: &[u64], frames: usize) -> Vec<(bool, Option<u64>)> {
             if mem.contains(&p) {
                 (true, None)
             } else {
-                let ev = if mem.len() == frames { mem.pop_front() } else { None };
+                let ev = if mem.len() == frames {
+                    mem.pop_front()
+                } else {
+                    None
+                };
                 mem.push_back(p);
                 (false, ev)
             }
@@ -144,8 +153,17 @@ fn opt_model_misses(refs: &[u64], frames: usize) -> u64 {
         }
         m += 1;
         if mem.len() == frames {
-            let far = |q: u64| refs[i + 1..].iter().position(|&r| r == q).unwrap_or(usize::MAX);
-            let (vi, _) = mem.iter().enumerate().max_by_key(|&(_, &q)| far(q)).expect("full");
+            let far = |q: u64| {
+                refs[i + 1..]
+                    .iter()
+                    .position(|&r| r == q)
+                    .unwrap_or(usize::MAX)
+            };
+            let (vi, _) = mem
+                .iter()
+                .enumerate()
+                .max_by_key(|&(_, &q)| far(q))
+                .expect("full");
             mem.swap_remove(vi);
         }
         mem.push(p);
@@ -273,7 +291,10 @@ fn clock_insert_option_changes_the_victim() {
     let set = outcomes(PolicyKind::Clock, &PolicyConfig::default(), &refs, 2);
     assert_eq!(set[3], (false, Some(1)));
     assert_eq!(set[4], (false, Some(2)));
-    let clear = PolicyConfig { clock_insert: ClockInsert::Clear, ..PolicyConfig::default() };
+    let clear = PolicyConfig {
+        clock_insert: ClockInsert::Clear,
+        ..PolicyConfig::default()
+    };
     let c = outcomes(PolicyKind::Clock, &clear, &refs, 2);
     assert_eq!(c[3], (false, Some(2)));
     assert_eq!(c[4], (true, None));
@@ -286,9 +307,16 @@ fn nru_evicts_clean_unreferenced_before_dirty() {
     let (p, w) = lab::parse_refs(b"1w 2 3 4", "t").expect("valid");
     let t = DenseTrace::new(&p, &w, "t").expect("small");
     let mut ev = Vec::new();
-    lab::run(PolicyKind::Nru, &PolicyConfig::default(), &t, nz(3), Detail::Outcomes, |s| {
-        ev.push(s.evicted.map(|id| t.pages()[id as usize]));
-    });
+    lab::run(
+        PolicyKind::Nru,
+        &PolicyConfig::default(),
+        &t,
+        nz(3),
+        Detail::Outcomes,
+        |s| {
+            ev.push(s.evicted.map(|id| t.pages()[id as usize]));
+        },
+    );
     assert_eq!(ev, [None, None, None, Some(2)]);
     // Without the write, page 1 is the oldest clean page and goes.
     let o = outcomes(PolicyKind::Nru, &PolicyConfig::default(), &[1, 2, 3, 4], 3);
@@ -298,18 +326,40 @@ fn nru_evicts_clean_unreferenced_before_dirty() {
 #[test]
 fn random_is_deterministic_per_seed() {
     let refs: Vec<u64> = (0..2000).map(|i| (i * 7919 % 97) as u64).collect();
-    let a = PolicyConfig { seed: 1, ..PolicyConfig::default() };
-    let b = PolicyConfig { seed: 2, ..PolicyConfig::default() };
-    assert_eq!(outcomes(PolicyKind::Random, &a, &refs, 10), outcomes(PolicyKind::Random, &a, &refs, 10));
-    assert_ne!(outcomes(PolicyKind::Random, &a, &refs, 10), outcomes(PolicyKind::Random, &b, &refs, 10));
+    let a = PolicyConfig {
+        seed: 1,
+        ..PolicyConfig::default()
+    };
+    let b = PolicyConfig {
+        seed: 2,
+        ..PolicyConfig::default()
+    };
+    assert_eq!(
+        outcomes(PolicyKind::Random, &a, &refs, 10),
+        outcomes(PolicyKind::Random, &a, &refs, 10)
+    );
+    assert_ne!(
+        outcomes(PolicyKind::Random, &a, &refs, 10),
+        outcomes(PolicyKind::Random, &b, &refs, 10)
+    );
 }
 
 #[test]
 fn unopt_evicts_the_page_needed_soonest() {
     // 2 frames, 1 2 3 1 2: at 3, page 1 is needed next (index 3) -> evicted.
-    let o = outcomes(PolicyKind::Unopt, &PolicyConfig::default(), &[1, 2, 3, 1, 2], 2);
+    let o = outcomes(
+        PolicyKind::Unopt,
+        &PolicyConfig::default(),
+        &[1, 2, 3, 1, 2],
+        2,
+    );
     assert_eq!(o[2], (false, Some(1)));
-    let opt = outcomes(PolicyKind::Opt, &PolicyConfig::default(), &[1, 2, 3, 1, 2], 2);
+    let opt = outcomes(
+        PolicyKind::Opt,
+        &PolicyConfig::default(),
+        &[1, 2, 3, 1, 2],
+        2,
+    );
     assert_eq!(opt[2], (false, Some(2)));
 }
 
@@ -329,7 +379,13 @@ fn scan_resistant_policies_keep_a_hot_set_through_scans() {
     }
     let frames = 10;
     let lru = misses(PolicyKind::Lru, &refs, frames);
-    for k in [PolicyKind::Arc, PolicyKind::Lirs, PolicyKind::S3Fifo, PolicyKind::Linux, PolicyKind::ClockPro] {
+    for k in [
+        PolicyKind::Arc,
+        PolicyKind::Lirs,
+        PolicyKind::S3Fifo,
+        PolicyKind::Linux,
+        PolicyKind::ClockPro,
+    ] {
         let m = misses(k, &refs, frames);
         assert!(m < lru, "{k}: {m} misses, LRU {lru}");
     }
@@ -339,7 +395,10 @@ fn scan_resistant_policies_keep_a_hot_set_through_scans() {
 fn aging_tick_interval_is_configurable() {
     // With a tick every reference, A bits are folded in at once: page 1,
     // referenced again, outlives 2.
-    let cfg = PolicyConfig { tick: NonZeroU64::new(1), ..PolicyConfig::default() };
+    let cfg = PolicyConfig {
+        tick: NonZeroU64::new(1),
+        ..PolicyConfig::default()
+    };
     let o = outcomes(PolicyKind::Aging, &cfg, &[1, 2, 3, 1, 4], 3);
     assert_eq!(o[4], (false, Some(2)));
 }

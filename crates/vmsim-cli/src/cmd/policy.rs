@@ -29,7 +29,12 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 #[command(verbatim_doc_comment)]
 pub struct PolicyArgs {
     /// The policy (see --list), e.g. lru, clock, opt, arc.
-    #[arg(long, short = 'p', value_name = "NAME", required_unless_present = "list")]
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "NAME",
+        required_unless_present = "list"
+    )]
     pub policy: Option<String>,
 
     /// Number of page frames, at least 1.
@@ -123,18 +128,26 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     let (pages, writes) = match (&args.refs, &args.file) {
         (Some(r), None) => lab::parse_refs(r.as_bytes(), "--refs")?,
         (None, Some(f)) => {
-            let bytes = std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?;
+            let bytes =
+                std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?;
             lab::parse_refs(&bytes, &f.display().to_string())?
         }
         _ => bail!("give exactly one of --refs and --file"),
     };
-    let source = args.file.as_ref().map_or_else(|| "--refs".to_owned(), |f| f.display().to_string());
+    let source = args
+        .file
+        .as_ref()
+        .map_or_else(|| "--refs".to_owned(), |f| f.display().to_string());
     let t1 = Instant::now();
     let trace = DenseTrace::new(&pages, &writes, &source)?;
     drop((pages, writes));
     let t2 = Instant::now();
 
-    let detail = if args.quiet { Detail::Totals } else { Detail::Contents };
+    let detail = if args.quiet {
+        Detail::Totals
+    } else {
+        Detail::Contents
+    };
     let page_of = |id: u32| trace.pages()[id as usize];
     let mut io_err: Option<std::io::Error> = None;
     let mut steps = Vec::new();
@@ -201,8 +214,17 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     Ok(out.flush()?)
 }
 
-fn write_step(out: &mut impl Write, s: &Step<'_>, page_of: &impl Fn(u32) -> u64) -> std::io::Result<()> {
-    write!(out, "ref {}: {}", page_of(s.id), if s.hit { "hit" } else { "miss" })?;
+fn write_step(
+    out: &mut impl Write,
+    s: &Step<'_>,
+    page_of: &impl Fn(u32) -> u64,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "ref {}: {}",
+        page_of(s.id),
+        if s.hit { "hit" } else { "miss" }
+    )?;
     if let Some(v) = s.evicted {
         write!(out, ", evicted {}", page_of(v))?;
     }
@@ -220,8 +242,19 @@ fn list(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "{:<10} {:<7} description", "policy", "oracle")?;
     for k in PolicyKind::ALL {
         let aliases = k.aliases();
-        let also = if aliases.is_empty() { String::new() } else { format!(" (also: {})", aliases.join(", ")) };
-        writeln!(out, "{:<10} {:<7} {}{}", k.name(), if k.is_oracle() { "yes" } else { "no" }, k.description(), also)?;
+        let also = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", aliases.join(", "))
+        };
+        writeln!(
+            out,
+            "{:<10} {:<7} {}{}",
+            k.name(),
+            if k.is_oracle() { "yes" } else { "no" },
+            k.description(),
+            also
+        )?;
     }
     Ok(())
 }

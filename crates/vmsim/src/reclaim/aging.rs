@@ -82,7 +82,12 @@ impl Policy for Aging {
         while let Some(id) = cur {
             let i = id as usize;
             let old = self.counter[i];
-            let new = (old >> 1) | if bits.test_and_clear_accessed(id) { TOP } else { 0 };
+            let new = (old >> 1)
+                | if bits.test_and_clear_accessed(id) {
+                    TOP
+                } else {
+                    0
+                };
             if new != old {
                 self.set.remove(&(old, self.seq[i], id));
                 self.set.insert((new, self.seq[i], id));

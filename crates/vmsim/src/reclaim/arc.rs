@@ -31,7 +31,12 @@ impl Arc {
     /// ARC for `frames` frames and ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize, frames: usize) -> Self {
-        Self { l: IdLists::new(n_ids), c: frames, p: 0.0, to_t2: None }
+        Self {
+            l: IdLists::new(n_ids),
+            c: frames,
+            p: 0.0,
+            to_t2: None,
+        }
     }
 
     /// Adapts `p` for a ghost hit on `id` (in B1 or B2) and drops the ghost.
@@ -53,8 +58,8 @@ impl Arc {
     fn replace(&mut self, incoming_in_b2: bool) -> u32 {
         let t1 = self.l.len(T1) as f64;
         #[allow(clippy::float_cmp)] // p is a sum of exact small ratios; the paper tests equality
-        let from_t1 = (t1 > 0.0 && (t1 > self.p || (t1 == self.p && incoming_in_b2)))
-            || self.l.is_empty(T2);
+        let from_t1 =
+            (t1 > 0.0 && (t1 > self.p || (t1 == self.p && incoming_in_b2))) || self.l.is_empty(T2);
         let (src, ghost) = if from_t1 { (T1, B1) } else { (T2, B2) };
         let id = self
             .l

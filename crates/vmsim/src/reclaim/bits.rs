@@ -18,7 +18,10 @@ impl LabBits {
     /// All bits clear for ids `0..n`.
     #[must_use]
     pub fn new(n: usize) -> Self {
-        Self { accessed: vec![false; n], dirty: vec![false; n] }
+        Self {
+            accessed: vec![false; n],
+            dirty: vec![false; n],
+        }
     }
 
     /// A reference to `id`: sets A, and D if it is a write.

@@ -32,7 +32,10 @@ impl Clock {
     /// A CLOCK policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize, insert: ClockInsert) -> Self {
-        Self { ring: IdLists::new(n_ids), insert }
+        Self {
+            ring: IdLists::new(n_ids),
+            insert,
+        }
     }
 }
 
@@ -50,7 +53,9 @@ impl Policy for Clock {
     #[inline]
     fn victim<B: AccessBits>(&mut self, _incoming: u32, bits: &mut B) -> u32 {
         loop {
-            let Some(id) = self.ring.back(0) else { nothing_resident() };
+            let Some(id) = self.ring.back(0) else {
+                nothing_resident()
+            };
             if bits.test_and_clear_accessed(id) {
                 self.ring.move_to_front(0, id);
             } else {

@@ -70,7 +70,11 @@ impl ClockPro {
 
     /// Unlinks `id` from the ring, moving any hand on it forward.
     fn unlink(&mut self, id: u32) {
-        let next = if self.ring.len(0) == 1 { None } else { self.step(id) };
+        let next = if self.ring.len(0) == 1 {
+            None
+        } else {
+            self.step(id)
+        };
         for h in [&mut self.hand_hot, &mut self.hand_cold, &mut self.hand_test] {
             if *h == Some(id) {
                 *h = next;
@@ -194,7 +198,9 @@ impl Policy for ClockPro {
         let mut budget = 4 * self.ring.len(0) + 4;
         loop {
             budget -= 1;
-            let Some(id) = self.hand_cold else { nothing_resident() };
+            let Some(id) = self.hand_cold else {
+                nothing_resident()
+            };
             let i = id as usize;
             if budget == 0 {
                 // Every resident page is hot: demote one and go on.

@@ -12,7 +12,9 @@ impl Fifo {
     /// A FIFO policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { q: IdLists::new(n_ids) }
+        Self {
+            q: IdLists::new(n_ids),
+        }
     }
 }
 

@@ -230,17 +230,36 @@ mod tests {
             }
         }
         assert_eq!("Belady".parse::<PolicyKind>(), Ok(PolicyKind::Opt));
-        let e = "lruu".parse::<PolicyKind>().unwrap_err();
+        let e = "lruu".parse::<PolicyKind>().expect_err("not a policy");
         assert!(e.to_string().contains("unknown policy 'lruu'"));
     }
 
     #[test]
     fn oracles_are_the_ones_an_os_cannot_run() {
         use PolicyKind as K;
-        for k in [K::Fifo, K::Clock, K::Nru, K::Aging, K::Random, K::Linux, K::ClockPro, K::Sieve] {
+        for k in [
+            K::Fifo,
+            K::Clock,
+            K::Nru,
+            K::Aging,
+            K::Random,
+            K::Linux,
+            K::ClockPro,
+            K::Sieve,
+        ] {
             assert!(!k.is_oracle(), "{k}");
         }
-        for k in [K::Lru, K::Opt, K::Unopt, K::Mru, K::Lfu, K::Arc, K::TwoQ, K::Lirs, K::S3Fifo] {
+        for k in [
+            K::Lru,
+            K::Opt,
+            K::Unopt,
+            K::Mru,
+            K::Lfu,
+            K::Arc,
+            K::TwoQ,
+            K::Lirs,
+            K::S3Fifo,
+        ] {
             assert!(k.is_oracle(), "{k}");
         }
     }

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use super::{
-    Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Lirs, Linux, Lru, Mru, NEVER, Nru, Opt,
+    Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER, Nru, Opt,
     Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, TwoQ, Unopt,
 };
 
@@ -21,7 +21,9 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LabError {
     /// A token that is not a page number.
-    #[error("{source_name}:{line}: '{token}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)")]
+    #[error(
+        "{source_name}:{line}: '{token}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)"
+    )]
     BadToken {
         /// File name (or `--refs`) the text came from.
         source_name: String,
@@ -64,7 +66,9 @@ impl DenseTrace {
                 next as u32
             });
             if next > u32::MAX as usize - 1 {
-                return Err(LabError::TooManyPages { source_name: source_name.to_owned() });
+                return Err(LabError::TooManyPages {
+                    source_name: source_name.to_owned(),
+                });
             }
             ids.push(id);
         }
@@ -75,7 +79,11 @@ impl DenseTrace {
                 w[i / 64] |= 1 << (i % 64);
             }
         }
-        Ok(Self { ids, pages: distinct, writes: w })
+        Ok(Self {
+            ids,
+            pages: distinct,
+            writes: w,
+        })
     }
 
     /// The dense id of each reference.
@@ -173,7 +181,10 @@ pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>
                     let ds = i;
                     while i < n && text[i].is_ascii_hexdigit() {
                         let d = (text[i] as char).to_digit(16).unwrap_or(0);
-                        v = v.checked_mul(16).and_then(|v| v.checked_add(u64::from(d))).ok_or_else(|| bad(line, start, i))?;
+                        v = v
+                            .checked_mul(16)
+                            .and_then(|v| v.checked_add(u64::from(d)))
+                            .ok_or_else(|| bad(line, start, i))?;
                         i += 1;
                     }
                     if i == ds {
@@ -288,7 +299,10 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
     let mut countdown = tick.unwrap_or(u64::MAX);
     let has_writes = !trace.writes.is_empty();
     for (i, &id) in trace.ids.iter().enumerate() {
-        let at = RefTime { now: i as u64, next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER } };
+        let at = RefTime {
+            now: i as u64,
+            next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
+        };
         let write = has_writes && trace.is_write(i);
         let mut evicted = None;
         let hit = resident[id as usize];
@@ -326,7 +340,13 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
             if detail == Detail::Contents {
                 policy.resident(&mut contents);
             }
-            each(&Step { index: i, id, hit, evicted, resident: &contents });
+            each(&Step {
+                index: i,
+                id,
+                hit,
+                evicted,
+                resident: &contents,
+            });
         }
     }
     t.refs = trace.len() as u64;
@@ -363,7 +383,9 @@ pub fn run<F: FnMut(&Step<'_>)>(
         PolicyKind::Clock => go!(Clock::new(n, cfg.clock_insert)),
         PolicyKind::Nru => go!(Nru::new(n)),
         PolicyKind::Aging => {
-            let tick = cfg.tick.unwrap_or(NonZeroU64::new(f as u64).unwrap_or(NonZeroU64::MIN));
+            let tick = cfg
+                .tick
+                .unwrap_or(NonZeroU64::new(f as u64).unwrap_or(NonZeroU64::MIN));
             go!(Aging::new(n, tick))
         }
         PolicyKind::Random => go!(Random::new(n, cfg.seed)),
@@ -391,7 +413,15 @@ mod tests {
 
     fn misses(kind: PolicyKind, pages: &[u64], frames: usize) -> u64 {
         let nz = NonZeroUsize::new(frames).expect("nonzero");
-        run(kind, &PolicyConfig::default(), &trace(pages), nz, Detail::Totals, |_| {}).misses
+        run(
+            kind,
+            &PolicyConfig::default(),
+            &trace(pages),
+            nz,
+            Detail::Totals,
+            |_| {},
+        )
+        .misses
     }
 
     #[test]
@@ -408,8 +438,11 @@ mod tests {
 
     #[test]
     fn parse_names_file_and_line_of_a_bad_token() {
-        let e = parse_refs(b"1\n2\n3x 4\n", "refs.txt").unwrap_err();
-        assert_eq!(e.to_string().split(" (").next(), Some("refs.txt:3: '3x' is not a page number"));
+        let e = parse_refs(b"1\n2\n3x 4\n", "refs.txt").expect_err("bad token");
+        assert_eq!(
+            e.to_string().split(" (").next(),
+            Some("refs.txt:3: '3x' is not a page number")
+        );
         assert!(parse_refs(b"-1", "f").is_err());
         assert!(parse_refs(b"0x", "f").is_err());
         assert!(parse_refs(b"99999999999999999999999", "f").is_err());
@@ -436,11 +469,21 @@ mod tests {
     fn aging_ticks_fold_in_accessed_bits() {
         // 3 frames, tick every reference: 1 is referenced again, so 2 goes.
         let nz = NonZeroUsize::new(3).expect("nonzero");
-        let cfg = PolicyConfig { tick: NonZeroU64::new(1), ..PolicyConfig::default() };
+        let cfg = PolicyConfig {
+            tick: NonZeroU64::new(1),
+            ..PolicyConfig::default()
+        };
         let mut ev = Vec::new();
-        run(PolicyKind::Aging, &cfg, &trace(&[1, 2, 3, 1, 4]), nz, Detail::Outcomes, |s| {
-            ev.push(s.evicted);
-        });
+        run(
+            PolicyKind::Aging,
+            &cfg,
+            &trace(&[1, 2, 3, 1, 4]),
+            nz,
+            Detail::Outcomes,
+            |s| {
+                ev.push(s.evicted);
+            },
+        );
         assert_eq!(ev[4], Some(1)); // id of page 2
     }
 }

@@ -19,7 +19,11 @@ impl Lfu {
     /// An LFU policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { set: BTreeSet::new(), count: vec![0; n_ids], last: vec![0; n_ids] }
+        Self {
+            set: BTreeSet::new(),
+            count: vec![0; n_ids],
+            last: vec![0; n_ids],
+        }
     }
 }
 

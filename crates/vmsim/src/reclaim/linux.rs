@@ -33,7 +33,12 @@ impl Linux {
     /// The two-list policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { l: IdLists::new(n_ids), referenced: vec![false; n_ids], shadow: vec![0; n_ids], age: 0 }
+        Self {
+            l: IdLists::new(n_ids),
+            referenced: vec![false; n_ids],
+            shadow: vec![0; n_ids],
+            age: 0,
+        }
     }
 
     fn activate(&mut self, id: u32) {
@@ -68,7 +73,9 @@ impl Policy for Linux {
                     self.l.move_to_front(INACTIVE, id);
                 }
             }
-            let Some(id) = self.l.back(INACTIVE) else { nothing_resident() };
+            let Some(id) = self.l.back(INACTIVE) else {
+                nothing_resident()
+            };
             if bits.test_and_clear_accessed(id) {
                 if self.referenced[id as usize] {
                     self.activate(id);

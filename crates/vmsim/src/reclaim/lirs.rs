@@ -126,7 +126,9 @@ impl Policy for Lirs {
             return y;
         }
         // No resident HIR page (only with one frame): evict the LIR bottom.
-        let Some(y) = self.s.back(0) else { nothing_resident() };
+        let Some(y) = self.s.back(0) else {
+            nothing_resident()
+        };
         self.s.remove(y);
         self.lir[y as usize] = false;
         self.n_lir -= 1;

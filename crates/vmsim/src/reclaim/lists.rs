@@ -45,7 +45,13 @@ impl<const K: usize> IdLists<K> {
             prev[s as usize] = s;
             next[s as usize] = s;
         }
-        Self { prev, next, which: vec![NONE; n], len: [0; K], n: n32 }
+        Self {
+            prev,
+            next,
+            which: vec![NONE; n],
+            len: [0; K],
+            n: n32,
+        }
     }
 
     #[inline]
@@ -117,7 +123,10 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     pub fn insert_older_than(&mut self, list: usize, at: u32, id: u32) {
         debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
-        debug_assert_eq!(self.which[at as usize], list as u8, "{at} not in list {list}");
+        debug_assert_eq!(
+            self.which[at as usize], list as u8,
+            "{at} not in list {list}"
+        );
         self.link_after(at, id);
         self.which[id as usize] = list as u8;
         self.len[list] += 1;

@@ -14,7 +14,9 @@ impl Lru {
     /// An LRU policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { q: IdLists::new(n_ids) }
+        Self {
+            q: IdLists::new(n_ids),
+        }
     }
 }
 
@@ -57,7 +59,9 @@ impl Mru {
     /// An MRU policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { q: IdLists::new(n_ids) }
+        Self {
+            q: IdLists::new(n_ids),
+        }
     }
 }
 

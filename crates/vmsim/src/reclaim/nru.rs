@@ -28,7 +28,9 @@ impl Nru {
     /// An NRU policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { buckets: IdLists::new(n_ids) }
+        Self {
+            buckets: IdLists::new(n_ids),
+        }
     }
 
     /// The oldest page of bucket `k` whose class really is `k`, moving

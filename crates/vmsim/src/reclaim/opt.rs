@@ -17,7 +17,11 @@ use super::{AccessBits, NEVER, Policy, RefTime, nothing_resident};
 /// above every real next use, larger for pages last used earlier.
 #[inline]
 fn key(at: RefTime) -> u64 {
-    if at.next_use == NEVER { NEVER - at.now } else { at.next_use }
+    if at.next_use == NEVER {
+        NEVER - at.now
+    } else {
+        at.next_use
+    }
 }
 
 /// Shared bookkeeping of OPT and UNOPT: the current key of each resident id.
@@ -30,7 +34,11 @@ struct Keys {
 
 impl Keys {
     fn new(n: usize) -> Self {
-        Self { key: vec![0; n], resident: vec![false; n], n_resident: 0 }
+        Self {
+            key: vec![0; n],
+            resident: vec![false; n],
+            n_resident: 0,
+        }
     }
 
     #[inline]
@@ -53,7 +61,10 @@ impl Opt {
     /// An OPT policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { k: Keys::new(n_ids), heap: BinaryHeap::new() }
+        Self {
+            k: Keys::new(n_ids),
+            heap: BinaryHeap::new(),
+        }
     }
 
     #[inline]
@@ -103,8 +114,12 @@ impl Policy for Opt {
 
     /// Next victim first (farthest next use first).
     fn resident(&self, out: &mut Vec<u32>) {
-        let mut v: Vec<(u64, u32)> =
-            self.heap.iter().copied().filter(|&(k, id)| self.k.valid(k, id)).collect();
+        let mut v: Vec<(u64, u32)> = self
+            .heap
+            .iter()
+            .copied()
+            .filter(|&(k, id)| self.k.valid(k, id))
+            .collect();
         v.sort_unstable_by(|a, b| b.cmp(a));
         out.extend(v.into_iter().map(|(_, id)| id));
     }
@@ -123,7 +138,10 @@ impl Unopt {
     /// An UNOPT policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { k: Keys::new(n_ids), heap: BinaryHeap::new() }
+        Self {
+            k: Keys::new(n_ids),
+            heap: BinaryHeap::new(),
+        }
     }
 
     #[inline]

@@ -15,7 +15,11 @@ impl Random {
     /// A random policy for ids `0..n_ids`, seeded with `seed`.
     #[must_use]
     pub fn new(n_ids: usize, seed: u64) -> Self {
-        Self { ids: Vec::new(), pos: vec![u32::MAX; n_ids], state: seed }
+        Self {
+            ids: Vec::new(),
+            pos: vec![u32::MAX; n_ids],
+            state: seed,
+        }
     }
 
     #[inline]

@@ -53,7 +53,7 @@ impl S3Fifo {
         }
     }
 
-    fn to_ghost(&mut self, id: u32) {
+    fn remember_ghost(&mut self, id: u32) {
         if self.ghost_cap == 0 {
             return;
         }
@@ -69,7 +69,7 @@ impl S3Fifo {
                 self.freq[id as usize] = 0;
                 self.l.push_front(MAIN, id);
             } else {
-                self.to_ghost(id);
+                self.remember_ghost(id);
                 return Some(id);
             }
         }

@@ -20,7 +20,10 @@ impl Sieve {
     /// A SIEVE policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
-        Self { q: IdLists::new(n_ids), hand: None }
+        Self {
+            q: IdLists::new(n_ids),
+            hand: None,
+        }
     }
 }
 
@@ -35,7 +38,9 @@ impl Policy for Sieve {
 
     #[inline]
     fn victim<B: AccessBits>(&mut self, _incoming: u32, bits: &mut B) -> u32 {
-        let Some(mut id) = self.hand.or_else(|| self.q.back(0)) else { nothing_resident() };
+        let Some(mut id) = self.hand.or_else(|| self.q.back(0)) else {
+            nothing_resident()
+        };
         while bits.test_and_clear_accessed(id) {
             id = match self.q.newer(id) {
                 Some(n) => n,

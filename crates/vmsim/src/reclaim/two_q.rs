@@ -53,7 +53,9 @@ impl Policy for TwoQ {
             self.ghost_hit = Some(incoming);
         }
         if self.l.len(A1IN) > self.k_in || self.l.is_empty(AM) {
-            let Some(id) = self.l.pop_back(A1IN) else { nothing_resident() };
+            let Some(id) = self.l.pop_back(A1IN) else {
+                nothing_resident()
+            };
             if self.l.len(A1OUT) >= self.k_out {
                 self.l.pop_back(A1OUT);
             }

@@ -1,0 +1,3 @@
+//! Integration tests of the `vmsim` binary, one module per subcommand.
+
+mod policy;
