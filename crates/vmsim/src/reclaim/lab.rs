@@ -291,7 +291,6 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
         &[][..]
     };
     let mut bits = LabBits::new(n_ids);
-    let mut resident = vec![false; n_ids];
     let mut used = 0usize;
     let mut t = Totals::default();
     let mut contents = Vec::new();
@@ -305,7 +304,7 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
         };
         let write = has_writes && trace.is_write(i);
         let mut evicted = None;
-        let hit = resident[id as usize];
+        let hit = bits.is_resident(id);
         if hit {
             t.hits += 1;
             bits.touch(id, write);
@@ -316,16 +315,14 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
             t.misses += 1;
             if used == frames {
                 let v = policy.victim(id, &mut bits);
-                debug_assert!(resident[v as usize], "victim {v} not resident");
-                resident[v as usize] = false;
+                debug_assert!(bits.is_resident(v), "victim {v} not resident");
                 bits.forget(v);
                 t.evictions += 1;
                 evicted = Some(v);
             } else {
                 used += 1;
             }
-            resident[id as usize] = true;
-            bits.touch(id, write);
+            bits.load(id, write);
             policy.on_insert(id, at, &mut bits);
         }
         if tick.is_some() {

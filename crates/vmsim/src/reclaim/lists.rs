@@ -19,11 +19,18 @@ const NONE: u8 = u8::MAX;
 /// for list `k`), so insertion and removal never branch on emptiness.
 #[derive(Debug, Clone)]
 pub struct IdLists<const K: usize> {
-    prev: Vec<u32>,
-    next: Vec<u32>,
-    which: Vec<u8>,
+    /// Links and list tag of each node, together so one operation on a
+    /// node touches one cache line.
+    node: Vec<Node>,
     len: [usize; K],
     n: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    prev: u32,
+    next: u32,
+    which: u8,
 }
 
 impl<const K: usize> IdLists<K> {
@@ -38,17 +45,21 @@ impl<const K: usize> IdLists<K> {
         let total = n.checked_add(K).expect("id count overflows");
         assert!(u32::try_from(total).is_ok(), "ids must fit in u32");
         let n32 = n as u32;
-        let mut prev = vec![0; total];
-        let mut next = vec![0; total];
+        let mut node = vec![
+            Node {
+                prev: 0,
+                next: 0,
+                which: NONE
+            };
+            total
+        ];
         for k in 0..K {
             let s = n32 + k as u32;
-            prev[s as usize] = s;
-            next[s as usize] = s;
+            node[s as usize].prev = s;
+            node[s as usize].next = s;
         }
         Self {
-            prev,
-            next,
-            which: vec![NONE; n],
+            node,
             len: [0; K],
             n: n32,
         }
@@ -63,7 +74,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn list_of(&self, id: u32) -> Option<usize> {
-        let w = self.which[id as usize];
+        let w = self.node[id as usize].which;
         (w != NONE).then_some(w as usize)
     }
 
@@ -71,7 +82,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn contains(&self, list: usize, id: u32) -> bool {
-        self.which[id as usize] == list as u8
+        self.node[id as usize].which == list as u8
     }
 
     /// Number of ids in list `list`.
@@ -90,31 +101,31 @@ impl<const K: usize> IdLists<K> {
 
     #[inline]
     fn link_after(&mut self, at: u32, id: u32) {
-        let nx = self.next[at as usize];
-        self.prev[id as usize] = at;
-        self.next[id as usize] = nx;
-        self.next[at as usize] = id;
-        self.prev[nx as usize] = id;
+        let nx = self.node[at as usize].next;
+        self.node[id as usize].prev = at;
+        self.node[id as usize].next = nx;
+        self.node[at as usize].next = id;
+        self.node[nx as usize].prev = id;
     }
 
     /// Pushes `id` (in no list) at the front (newest end) of `list`.
     #[inline]
     pub fn push_front(&mut self, list: usize, id: u32) {
-        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
+        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
         let s = self.sentinel(list);
         self.link_after(s, id);
-        self.which[id as usize] = list as u8;
+        self.node[id as usize].which = list as u8;
         self.len[list] += 1;
     }
 
     /// Pushes `id` (in no list) at the back (oldest end) of `list`.
     #[inline]
     pub fn push_back(&mut self, list: usize, id: u32) {
-        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
+        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
         let s = self.sentinel(list);
-        let last = self.prev[s as usize];
+        let last = self.node[s as usize].prev;
         self.link_after(last, id);
-        self.which[id as usize] = list as u8;
+        self.node[id as usize].which = list as u8;
         self.len[list] += 1;
     }
 
@@ -122,27 +133,29 @@ impl<const K: usize> IdLists<K> {
     /// right behind a clock hand that points at `at`.
     #[inline]
     pub fn insert_older_than(&mut self, list: usize, at: u32, id: u32) {
-        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
+        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
         debug_assert_eq!(
-            self.which[at as usize], list as u8,
+            self.node[at as usize].which, list as u8,
             "{at} not in list {list}"
         );
         self.link_after(at, id);
-        self.which[id as usize] = list as u8;
+        self.node[id as usize].which = list as u8;
         self.len[list] += 1;
     }
 
     /// Removes `id` from whatever list holds it; returns that list.
     #[inline]
     pub fn remove(&mut self, id: u32) -> Option<usize> {
-        let w = self.which[id as usize];
+        let w = self.node[id as usize].which;
         if w == NONE {
             return None;
         }
-        let (p, nx) = (self.prev[id as usize], self.next[id as usize]);
-        self.next[p as usize] = nx;
-        self.prev[nx as usize] = p;
-        self.which[id as usize] = NONE;
+        let Node {
+            prev: p, next: nx, ..
+        } = self.node[id as usize];
+        self.node[p as usize].next = nx;
+        self.node[nx as usize].prev = p;
+        self.node[id as usize].which = NONE;
         self.len[w as usize] -= 1;
         Some(w as usize)
     }
@@ -158,7 +171,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn back(&self, list: usize) -> Option<u32> {
-        let b = self.prev[self.sentinel(list) as usize];
+        let b = self.node[self.sentinel(list) as usize].prev;
         (b < self.n).then_some(b)
     }
 
@@ -166,7 +179,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn front(&self, list: usize) -> Option<u32> {
-        let f = self.next[self.sentinel(list) as usize];
+        let f = self.node[self.sentinel(list) as usize].next;
         (f < self.n).then_some(f)
     }
 
@@ -191,7 +204,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn newer(&self, id: u32) -> Option<u32> {
-        let p = self.prev[id as usize];
+        let p = self.node[id as usize].prev;
         (p < self.n).then_some(p)
     }
 
@@ -200,7 +213,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn older(&self, id: u32) -> Option<u32> {
-        let nx = self.next[id as usize];
+        let nx = self.node[id as usize].next;
         (nx < self.n).then_some(nx)
     }
 
