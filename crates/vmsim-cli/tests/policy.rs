@@ -276,3 +276,33 @@ fn every_policy_runs_from_the_command_line() {
         );
     }
 }
+
+#[test]
+fn stale_tlb_entries_make_clock_forget_hot_pages() {
+    // Page 1 is used between every new page; new pages join with A clear.
+    // With invalidation CLOCK keeps 1 (7 misses: each page once); without
+    // it, 1's accessed bit is never set again and 1 is evicted as in FIFO.
+    let refs = "1,2,1,3,1,4,1,5,1,6,1,7,1";
+    let clock = [
+        "--policy",
+        "clock",
+        "--clock-insert",
+        "clear",
+        "--frames",
+        "3",
+        "--refs",
+        refs,
+        "--quiet",
+    ];
+    let good = json(&clock);
+    let stale = json(&[&clock[..], &["--keep-tlb-entry-on-clear"]].concat());
+    let fifo = json(&[
+        "--policy", "fifo", "--frames", "3", "--refs", refs, "--quiet",
+    ]);
+    assert_eq!(good["misses"], 7);
+    assert!(
+        stale["misses"].as_u64() > good["misses"].as_u64(),
+        "{stale} vs {good}"
+    );
+    assert_eq!(stale["misses"], fifo["misses"]);
+}

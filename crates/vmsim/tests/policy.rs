@@ -221,6 +221,18 @@ proptest! {
         prop_assert_eq!(outcomes(PolicyKind::Clock, &clear, &refs, frames), clock_model(&refs, frames, false));
     }
 
+    /// If clearing A does not invalidate the TLB entry, A is never set again
+    /// while the page is resident: every page gets exactly the one second
+    /// chance of its load (or none, when inserted clear), so CLOCK is FIFO.
+    #[test]
+    fn clock_without_tlb_invalidation_degrades_to_fifo(refs in refs_strategy(12, 200), frames in 1usize..8) {
+        let fifo = outcomes(PolicyKind::Fifo, &PolicyConfig::default(), &refs, frames);
+        for clock_insert in [ClockInsert::Referenced, ClockInsert::Clear] {
+            let stale = PolicyConfig { clock_insert, keep_tlb_entry_on_clear: true, ..PolicyConfig::default() };
+            prop_assert_eq!(&outcomes(PolicyKind::Clock, &stale, &refs, frames), &fifo);
+        }
+    }
+
     #[test]
     fn opt_matches_the_scanning_model_and_beats_every_policy(refs in refs_strategy(16, 300), frames in 1usize..10) {
         let opt = misses(PolicyKind::Opt, &refs, frames);

@@ -77,6 +77,13 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "N")]
     pub tick: Option<u64>,
 
+    /// Model an OS that clears accessed bits without invalidating the TLB
+    /// entry: the cached translation lets accesses through without setting A
+    /// again, so CLOCK, SIEVE, NRU, aging, linux and CLOCK-Pro see hot pages
+    /// as unused (CLOCK degrades to FIFO). Off by default, as it must be.
+    #[arg(long)]
+    pub keep_tlb_entry_on_clear: bool,
+
     /// Print to stderr how long reading, remapping and simulating took, and
     /// the simulation's references per second (for benchmarks).
     #[arg(long)]
@@ -123,6 +130,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         },
         seed: args.seed,
         tick,
+        keep_tlb_entry_on_clear: args.keep_tlb_entry_on_clear,
     };
     let t0 = Instant::now();
     let (pages, writes) = match (&args.refs, &args.file) {

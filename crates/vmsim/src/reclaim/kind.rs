@@ -215,6 +215,11 @@ pub struct PolicyConfig {
     /// Aging: references between timer ticks; `None` for one tick per
     /// `frames` references.
     pub tick: Option<NonZeroU64>,
+    /// The lab's hardware, not a policy: clearing A leaves the page's
+    /// translation cached, so A is not set again while the page is resident
+    /// (see [`super::LabBits`]). Off by default, as a correct kernel
+    /// invalidates the TLB entry.
+    pub keep_tlb_entry_on_clear: bool,
 }
 
 #[cfg(test)]

@@ -269,6 +269,8 @@ pub struct Totals {
 /// Runs `policy` over `trace` with `frames` frames. `next_use` is required
 /// when `P::NEEDS_FUTURE` (see [`DenseTrace::next_uses`]). `each` is called
 /// per reference unless `detail` is [`Detail::Totals`].
+/// `keep_tlb_entry_on_clear` models an OS that clears A without
+/// invalidating the TLB entry (see [`LabBits`]).
 ///
 /// # Panics
 /// If `P::NEEDS_FUTURE` and `next_use` is `None` or of the wrong length
@@ -278,6 +280,7 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
     trace: &DenseTrace,
     frames: NonZeroUsize,
     next_use: Option<&[u64]>,
+    keep_tlb_entry_on_clear: bool,
     detail: Detail,
     mut each: F,
 ) -> Totals {
@@ -290,7 +293,7 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
     } else {
         &[][..]
     };
-    let mut bits = LabBits::new(n_ids);
+    let mut bits = LabBits::new(n_ids, keep_tlb_entry_on_clear);
     let mut used = 0usize;
     let mut t = Totals::default();
     let mut contents = Vec::new();
@@ -371,7 +374,15 @@ pub fn run<F: FnMut(&Step<'_>)>(
     macro_rules! go {
         ($p:expr) => {{
             let mut p = $p;
-            simulate(&mut p, trace, frames, future, detail, each)
+            simulate(
+                &mut p,
+                trace,
+                frames,
+                future,
+                cfg.keep_tlb_entry_on_clear,
+                detail,
+                each,
+            )
         }};
     }
     match kind {

@@ -86,7 +86,8 @@ pub const NEVER: u64 = u64::MAX;
 /// default). Otherwise the translation stays cached with A=1 in the TLB, the
 /// hardware does not walk, and A is never set again while the entry lives:
 /// the page looks unused to CLOCK-like policies however hot it is. The lab
-/// has no TLB, so [`LabBits`] behaves as if the invalidation always happens.
+/// models both behaviours ([`LabBits`], [`PolicyConfig::keep_tlb_entry_on_clear`]);
+/// the full system must implement the option for real.
 pub trait AccessBits {
     /// Reads and clears the accessed bit of `id`.
     fn test_and_clear_accessed(&mut self, id: u32) -> bool;
