@@ -154,7 +154,7 @@ def agreement(vmsim, tmp, n_refs):
                 if not eq:
                     unequal.append(label)
                 print(f"{label:<17} {sname:<10} {f:>6} {o:>8} {t:>8}  {'yes' if eq else 'NO'}"
-                      + ("" if eq or note is None else f"  ({note})"))
+                      + ("" if eq or note is None else "  (on purpose, see below)"))
     sys.stdout.flush()
     return all_equal, sorted(set(unequal))
 
@@ -222,6 +222,9 @@ def main():
         if not args.skip_agreement:
             eq, unequal = agreement(args.vmsim, tmp, args.agreement_refs)
             print("agreement:", "all equal" if eq else "differences in " + ", ".join(unequal))
+            for label, _, _, note in POLICIES:
+                if label in unequal and note:
+                    print(f"  {label}: {note}")
             if "lirs" in unequal:
                 lirs_evicts_on_hits()
         if not args.skip_speed:
