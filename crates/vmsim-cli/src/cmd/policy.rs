@@ -133,12 +133,10 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         keep_tlb_entry_on_clear: args.keep_tlb_entry_on_clear,
     };
     let t0 = Instant::now();
-    let (pages, writes) = match (&args.refs, &args.file) {
-        (Some(r), None) => lab::parse_refs(r.as_bytes(), "--refs")?,
+    let text = match (&args.refs, &args.file) {
+        (Some(r), None) => r.as_bytes().to_vec(),
         (None, Some(f)) => {
-            let bytes =
-                std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?;
-            lab::parse_refs(&bytes, &f.display().to_string())?
+            std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?
         }
         _ => bail!("give exactly one of --refs and --file"),
     };
@@ -147,8 +145,8 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         .as_ref()
         .map_or_else(|| "--refs".to_owned(), |f| f.display().to_string());
     let t1 = Instant::now();
-    let trace = DenseTrace::new(&pages, &writes, &source)?;
-    drop((pages, writes));
+    let trace = DenseTrace::parse(&text, &source)?;
+    drop(text);
     let t2 = Instant::now();
 
     let detail = if args.quiet {
@@ -180,7 +178,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     if args.timing {
         let sim = (t3 - t2).as_secs_f64();
         eprintln!(
-            "timing: read+parse {:.6} s, remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
+            "timing: read {:.6} s, parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
             (t1 - t0).as_secs_f64(),
             (t2 - t1).as_secs_f64(),
             sim,

@@ -56,34 +56,22 @@ impl DenseTrace {
     /// # Errors
     /// More than `u32::MAX` distinct pages.
     pub fn new(pages: &[u64], writes: &[bool], source_name: &str) -> Result<Self, LabError> {
-        let mut map: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut ids = Vec::with_capacity(pages.len());
-        let mut distinct = Vec::new();
-        for &p in pages {
-            let next = distinct.len();
-            let id = *map.entry(p).or_insert_with(|| {
-                distinct.push(p);
-                next as u32
-            });
-            if next > u32::MAX as usize - 1 {
-                return Err(LabError::TooManyPages {
-                    source_name: source_name.to_owned(),
-                });
-            }
-            ids.push(id);
+        let mut b = Builder::with_capacity(pages.len());
+        for (i, &p) in pages.iter().enumerate() {
+            b.push(p, writes.get(i).copied().unwrap_or(false), source_name)?;
         }
-        let mut w = Vec::new();
-        if writes.iter().any(|&x| x) {
-            w = vec![0u64; pages.len().div_ceil(64)];
-            for (i, _) in writes.iter().enumerate().filter(|(_, x)| **x) {
-                w[i / 64] |= 1 << (i % 64);
-            }
-        }
-        Ok(Self {
-            ids,
-            pages: distinct,
-            writes: w,
-        })
+        Ok(b.finish())
+    }
+
+    /// Parses page numbers from `text` (see the module docs) straight into
+    /// dense form, in one pass. Errors name `source_name` and the line.
+    ///
+    /// # Errors
+    /// A token that is not a page number; more than `u32::MAX` distinct pages.
+    pub fn parse(text: &[u8], source_name: &str) -> Result<Self, LabError> {
+        let mut b = Builder::with_capacity(text.len() / 4);
+        tokens(text, source_name, |p, w| b.push(p, w, source_name))?;
+        Ok(b.finish())
     }
 
     /// The dense id of each reference.
@@ -136,15 +124,108 @@ impl DenseTrace {
     }
 }
 
+/// Page numbers below this are mapped through a direct table (4 bytes per
+/// page number up to it, grown on demand); larger ones through a hash map.
+const DIRECT_LIMIT: u64 = 1 << 22;
+
+/// Page number -> dense id, assigned in order of first reference.
+#[derive(Debug, Default)]
+struct Builder {
+    direct: Vec<u32>,
+    hashed: FxHashMap<u64, u32>,
+    ids: Vec<u32>,
+    pages: Vec<u64>,
+    writes: Vec<u64>,
+}
+
+/// Marks an unused slot of the direct table.
+const NO_ID: u32 = u32::MAX;
+
+impl Builder {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, page: u64, write: bool, source_name: &str) -> Result<(), LabError> {
+        let next = self.pages.len() as u32;
+        let id = if page < DIRECT_LIMIT {
+            let i = page as usize;
+            if i >= self.direct.len() {
+                let len = (i + 1).next_power_of_two().max(1024);
+                self.direct.resize(len, NO_ID);
+            }
+            let slot = &mut self.direct[i];
+            if *slot == NO_ID {
+                *slot = next;
+            }
+            *slot
+        } else {
+            *self.hashed.entry(page).or_insert(next)
+        };
+        if id == next {
+            if next == NO_ID {
+                return Err(LabError::TooManyPages {
+                    source_name: source_name.to_owned(),
+                });
+            }
+            self.pages.push(page);
+        }
+        if write {
+            let i = self.ids.len();
+            if self.writes.len() <= i / 64 {
+                self.writes.resize(i / 64 + 1, 0);
+            }
+            self.writes[i / 64] |= 1 << (i % 64);
+        }
+        self.ids.push(id);
+        Ok(())
+    }
+
+    fn finish(mut self) -> DenseTrace {
+        if !self.writes.is_empty() {
+            self.writes.resize(self.ids.len().div_ceil(64), 0);
+        }
+        DenseTrace {
+            ids: self.ids,
+            pages: self.pages,
+            writes: self.writes,
+        }
+    }
+}
+
 /// Parses page numbers from `text` (see the module docs); errors name
-/// `source_name` and the line.
+/// `source_name` and the line. Returns the pages and, if any reference is a
+/// write, one write flag per reference (else an empty vector).
 ///
 /// # Errors
 /// A token that is not a page number.
 pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>), LabError> {
-    let mut pages = Vec::with_capacity(text.len() / 4);
-    let mut writes = Vec::new();
+    let mut pages = Vec::new();
+    let mut writes: Vec<bool> = Vec::new();
     let mut any_write = false;
+    tokens(text, source_name, |p, w| {
+        if w && !any_write {
+            any_write = true;
+            writes = vec![false; pages.len()];
+        }
+        if any_write {
+            writes.push(w);
+        }
+        pages.push(p);
+        Ok(())
+    })?;
+    Ok((pages, writes))
+}
+
+/// The tokenizer: calls `f(page, is_write)` for each reference in `text`.
+fn tokens<F>(text: &[u8], source_name: &str, mut f: F) -> Result<(), LabError>
+where
+    F: FnMut(u64, bool) -> Result<(), LabError>,
+{
     let mut line = 1usize;
     let mut i = 0usize;
     let n = text.len();
@@ -213,18 +294,11 @@ pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>
                 if i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
                     return Err(bad(line, start, i));
                 }
-                if write && !any_write {
-                    any_write = true;
-                    writes = vec![false; pages.len()];
-                }
-                if any_write {
-                    writes.push(write);
-                }
-                pages.push(v);
+                f(v, write)?;
             }
         }
     }
-    Ok((pages, writes))
+    Ok(())
 }
 
 /// How much to report per reference.
@@ -454,6 +528,17 @@ mod tests {
         assert!(parse_refs(b"-1", "f").is_err());
         assert!(parse_refs(b"0x", "f").is_err());
         assert!(parse_refs(b"99999999999999999999999", "f").is_err());
+    }
+
+    #[test]
+    fn parse_and_new_give_the_same_trace() {
+        let text = b"5 0x400000 7w 5 123456789012 0x400000 7";
+        let (p, w) = parse_refs(text, "f").expect("valid");
+        let a = DenseTrace::parse(text, "f").expect("valid");
+        assert_eq!(a, DenseTrace::new(&p, &w, "f").expect("valid"));
+        assert_eq!(a.ids(), [0, 1, 2, 0, 3, 1, 2]);
+        assert_eq!(a.pages(), [5, 0x40_0000, 7, 123_456_789_012]);
+        assert!(a.is_write(2) && !a.is_write(6));
     }
 
     #[test]
