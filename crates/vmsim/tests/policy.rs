@@ -6,7 +6,7 @@ use std::num::{NonZeroU64, NonZeroUsize};
 
 use proptest::prelude::*;
 use vmsim::reclaim::lab::{self, DenseTrace, Detail};
-use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
+use vmsim::reclaim::{ClockInsert, LabBits, NEVER, Policy, PolicyConfig, PolicyKind, RefTime};
 
 fn nz(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).expect("frames >= 1")
@@ -413,4 +413,68 @@ fn aging_tick_interval_is_configurable() {
     };
     let o = outcomes(PolicyKind::Aging, &cfg, &[1, 2, 3, 1, 4], 3);
     assert_eq!(o[4], (false, Some(2)));
+}
+
+// ---------------------------------------------------------------- the trait directly
+
+/// Drives a policy by hand as the kernel will: removing a resident page
+/// (unmap) must make the policy forget it, and victims must then come only
+/// from the pages still resident.
+fn removed_pages_are_never_victims<P: Policy>(mut p: P, name: &str) {
+    let mut bits = LabBits::new(16, false);
+    let at = |now| RefTime {
+        now,
+        next_use: NEVER,
+    };
+    for id in 0..6u32 {
+        bits.load(id, id % 2 == 0);
+        p.on_insert(id, at(u64::from(id)), &mut bits);
+    }
+    p.on_remove(2);
+    bits.forget(2);
+    p.on_remove(4);
+    bits.forget(4);
+    let mut listed = Vec::new();
+    p.resident(&mut listed);
+    listed.sort_unstable();
+    assert_eq!(listed, [0, 1, 3, 5], "{name}: resident after removals");
+    let mut resident: HashSet<u32> = [0, 1, 3, 5].into();
+    for (k, incoming) in (10..16u32).enumerate() {
+        let v = p.victim(incoming, &mut bits);
+        assert!(resident.remove(&v), "{name}: victim {v} is not resident");
+        bits.forget(v);
+        bits.load(incoming, false);
+        p.on_insert(incoming, at(10 + k as u64), &mut bits);
+        resident.insert(incoming);
+    }
+    let mut listed = Vec::new();
+    p.resident(&mut listed);
+    assert_eq!(
+        listed.iter().copied().collect::<HashSet<u32>>(),
+        resident,
+        "{name}: resident at the end"
+    );
+}
+
+#[test]
+fn on_remove_works_for_every_policy() {
+    use vmsim::reclaim::*;
+    let n = 16;
+    removed_pages_are_never_victims(Fifo::new(n), "fifo");
+    removed_pages_are_never_victims(Lru::new(n), "lru");
+    removed_pages_are_never_victims(Mru::new(n), "mru");
+    removed_pages_are_never_victims(Clock::new(n, ClockInsert::Referenced), "clock");
+    removed_pages_are_never_victims(Nru::new(n), "nru");
+    removed_pages_are_never_victims(Aging::new(n, NonZeroU64::MIN), "aging");
+    removed_pages_are_never_victims(Random::new(n, 3), "random");
+    removed_pages_are_never_victims(Opt::new(n), "opt");
+    removed_pages_are_never_victims(Unopt::new(n), "unopt");
+    removed_pages_are_never_victims(Lfu::new(n), "lfu");
+    removed_pages_are_never_victims(Linux::new(n), "linux");
+    removed_pages_are_never_victims(Arc::new(n, 6), "arc");
+    removed_pages_are_never_victims(TwoQ::new(n, 6), "2q");
+    removed_pages_are_never_victims(Lirs::new(n, 6), "lirs");
+    removed_pages_are_never_victims(ClockPro::new(n, 6), "clock-pro");
+    removed_pages_are_never_victims(Sieve::new(n), "sieve");
+    removed_pages_are_never_victims(S3Fifo::new(n, 6), "s3-fifo");
 }

@@ -111,7 +111,7 @@ impl Policy for Arc {
                     }
                 } else {
                     let total = l1 + self.l.len(T2) + self.l.len(B2);
-                    if total >= 2 * self.c {
+                    if total >= self.c.saturating_mul(2) {
                         self.l.pop_back(B2);
                     }
                     self.replace(false)

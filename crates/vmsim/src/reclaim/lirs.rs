@@ -42,7 +42,7 @@ impl Lirs {
             lir: vec![false; n_ids],
             n_lir: 0,
             lir_cap: frames.saturating_sub(hir_cap),
-            s_cap: 2 * frames,
+            s_cap: frames.saturating_mul(2),
         }
     }
 
