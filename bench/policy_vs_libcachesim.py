@@ -225,6 +225,10 @@ def main():
             for label, _, _, note in POLICIES:
                 if label in unequal and note:
                     print(f"  {label}: {note}")
+            unexplained = [l for l, _, _, note in POLICIES if l in unequal and not note]
+            if unexplained:
+                print("agreement FAILED for", ", ".join(unexplained))
+                status = 1
             if "lirs" in unequal:
                 lirs_evicts_on_hits()
         if not args.skip_speed:

@@ -306,3 +306,22 @@ fn stale_tlb_entries_make_clock_forget_hot_pages() {
     );
     assert_eq!(stale["misses"], fifo["misses"]);
 }
+
+#[test]
+fn policy_help_lists_and_missing_flags_are_named() {
+    vmsim()
+        .args(["policy", "--policy", "help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("clock-pro"));
+    vmsim()
+        .args(["policy", "--policy", "lru", "--refs", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--frames"));
+    vmsim()
+        .args(["policy", "--policy", "lru", "--frames", "2"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--refs or --file"));
+}

@@ -28,21 +28,16 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PolicyArgs {
-    /// The policy (see --list), e.g. lru, clock, opt, arc.
-    #[arg(
-        long,
-        short = 'p',
-        value_name = "NAME",
-        required_unless_present = "list"
-    )]
+    /// The policy (see --list, or `--policy help`), e.g. lru, clock, opt, arc.
+    #[arg(long, short = 'p', value_name = "NAME")]
     pub policy: Option<String>,
 
     /// Number of page frames, at least 1.
-    #[arg(long, short = 'f', value_name = "N", required_unless_present = "list")]
+    #[arg(long, short = 'f', value_name = "N")]
     pub frames: Option<String>,
 
     /// The references inline, e.g. 1,2,3,4 (a `w` suffix marks a write: 3w).
-    #[arg(long, value_name = "LIST", conflicts_with = "file", required_unless_present_any = ["file", "list"])]
+    #[arg(long, value_name = "LIST", conflicts_with = "file")]
     pub refs: Option<String>,
 
     /// A file of page numbers, one per line or separated by spaces or commas
@@ -103,13 +98,22 @@ pub enum ClockInsertArg {
 pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    if args.list {
+    if args.list
+        || args
+            .policy
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("help"))
+    {
         list(&mut out)?;
         return Ok(out.flush()?);
     }
-    let name = args.policy.as_deref().unwrap_or_default();
+    let Some(name) = args.policy.as_deref() else {
+        bail!("--policy: required (see `vmsim policy --list`)");
+    };
     let kind: PolicyKind = name.parse().context("--policy")?;
-    let frames_text = args.frames.as_deref().unwrap_or_default();
+    let Some(frames_text) = args.frames.as_deref() else {
+        bail!("--frames: required (the number of page frames)");
+    };
     let frames = crate::parse::parse_u64(frames_text)
         .context("--frames")
         .and_then(|f| {
@@ -138,7 +142,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         (None, Some(f)) => {
             std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?
         }
-        _ => bail!("give exactly one of --refs and --file"),
+        _ => bail!("--refs or --file: give one of them (the reference string)"),
     };
     let source = args
         .file
