@@ -160,18 +160,21 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     };
     let page_of = |id: u32| trace.pages()[id as usize];
     let mut io_err: Option<std::io::Error> = None;
-    let mut steps = Vec::new();
+    // JSON steps are streamed (the totals follow them), so a long string
+    // needs no memory per reference.
+    if args.json && !args.quiet {
+        write!(out, "{{\"steps\":[")?;
+    }
     let totals = lab::run(kind, &cfg, &trace, frames, detail, |s: &Step<'_>| {
-        if args.json {
-            steps.push(json!({
-                "page": page_of(s.id),
-                "hit": s.hit,
-                "evicted": s.evicted.map(page_of),
-                "frames": s.resident.iter().map(|&id| page_of(id)).collect::<Vec<_>>(),
-            }));
-        } else if io_err.is_none()
-            && let Err(e) = write_step(&mut out, s, &page_of)
-        {
+        if io_err.is_some() {
+            return;
+        }
+        let r = if args.json {
+            write_json_step(&mut out, s, &page_of)
+        } else {
+            write_step(&mut out, s, &page_of)
+        };
+        if let Err(e) = r {
             io_err = Some(e);
         }
     });
@@ -191,7 +194,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     }
     let refs = totals.refs.max(1) as f64;
     if args.json {
-        let mut v = json!({
+        let v = json!({
             "policy": kind.name(),
             "oracle": kind.is_oracle(),
             "frames": frames.get(),
@@ -202,11 +205,13 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             "evictions": totals.evictions,
             "miss_ratio": totals.misses as f64 / refs,
         });
-        if !args.quiet {
-            v["steps"] = serde_json::Value::Array(steps);
+        let text = v.to_string();
+        if args.quiet {
+            writeln!(out, "{text}")?;
+        } else {
+            // Close the steps array and append the totals' fields.
+            writeln!(out, "],{}", &text[1..])?;
         }
-        serde_json::to_writer(&mut out, &v)?;
-        writeln!(out)?;
     } else {
         writeln!(
             out,
@@ -222,6 +227,34 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(out.flush()?)
+}
+
+fn write_json_step(
+    out: &mut impl Write,
+    s: &Step<'_>,
+    page_of: &impl Fn(u32) -> u64,
+) -> std::io::Result<()> {
+    if s.index > 0 {
+        write!(out, ",")?;
+    }
+    write!(
+        out,
+        "{{\"page\":{},\"hit\":{},\"evicted\":",
+        page_of(s.id),
+        s.hit
+    )?;
+    match s.evicted {
+        Some(v) => write!(out, "{}", page_of(v))?,
+        None => write!(out, "null")?,
+    }
+    write!(out, ",\"frames\":[")?;
+    for (i, &id) in s.resident.iter().enumerate() {
+        if i > 0 {
+            write!(out, ",")?;
+        }
+        write!(out, "{}", page_of(id))?;
+    }
+    write!(out, "]}}")
 }
 
 fn write_step(
