@@ -5,14 +5,14 @@
 //! The load counts as a reference: a new page starts at `0b1000_0000` with A
 //! cleared (otherwise a page loaded just before a fault would be the first
 //! victim, a known flaw of the textbook version). Ties go to the page loaded
-//! first. An ordered set keyed by (counter, load order) gives the victim in
-//! O(log n); a tick re-keys every resident page, O(n log n) once per
-//! interval, which the lab sets to the number of frames by default.
+//! first. An indexed heap keyed by (counter, load order) gives the victim in
+//! O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
+//! once per interval, which the lab sets to the number of frames by default.
 
-use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 
-use super::{AccessBits, IdLists, Policy, RefTime};
+use super::heap::IndexedHeap;
+use super::{AccessBits, Policy, RefTime, nothing_resident};
 
 /// Top bit of the counter.
 const TOP: u8 = 0x80;
@@ -20,11 +20,9 @@ const TOP: u8 = 0x80;
 /// Aging with 8-bit counters and a tick every `interval` references.
 #[derive(Debug, Clone)]
 pub struct Aging {
-    set: BTreeSet<(u8, u64, u32)>,
-    counter: Vec<u8>,
-    seq: Vec<u64>,
+    /// Keyed by (counter, load order).
+    h: IndexedHeap<(u8, u64), false>,
     next_seq: u64,
-    loaded: IdLists<1>,
     interval: NonZeroU64,
 }
 
@@ -33,11 +31,8 @@ impl Aging {
     #[must_use]
     pub fn new(n_ids: usize, interval: NonZeroU64) -> Self {
         Self {
-            set: BTreeSet::new(),
-            counter: vec![0; n_ids],
-            seq: vec![0; n_ids],
+            h: IndexedHeap::new(n_ids),
             next_seq: 0,
-            loaded: IdLists::new(n_ids),
             interval,
         }
     }
@@ -48,29 +43,16 @@ impl Policy for Aging {
 
     fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, bits: &mut B) {
         bits.test_and_clear_accessed(id);
-        let i = id as usize;
-        self.counter[i] = TOP;
-        self.seq[i] = self.next_seq;
+        self.h.set(id, (TOP, self.next_seq));
         self.next_seq += 1;
-        self.set.insert((TOP, self.seq[i], id));
-        self.loaded.push_front(0, id);
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-        match self.set.pop_first() {
-            Some((_, _, id)) => {
-                self.loaded.remove(id);
-                id
-            }
-            None => super::nothing_resident(),
-        }
+        self.h.pop().unwrap_or_else(|| nothing_resident())
     }
 
     fn on_remove(&mut self, id: u32) {
-        let i = id as usize;
-        if self.set.remove(&(self.counter[i], self.seq[i], id)) {
-            self.loaded.remove(id);
-        }
+        self.h.remove(id);
     }
 
     fn tick_interval(&self) -> Option<NonZeroU64> {
@@ -78,27 +60,21 @@ impl Policy for Aging {
     }
 
     fn on_tick<B: AccessBits>(&mut self, bits: &mut B) {
-        let mut cur = self.loaded.back(0);
-        while let Some(id) = cur {
-            let i = id as usize;
-            let old = self.counter[i];
-            let new = (old >> 1)
-                | if bits.test_and_clear_accessed(id) {
-                    TOP
-                } else {
-                    0
-                };
-            if new != old {
-                self.set.remove(&(old, self.seq[i], id));
-                self.set.insert((new, self.seq[i], id));
-                self.counter[i] = new;
-            }
-            cur = self.loaded.newer(id);
-        }
+        self.h.update_all(|id, (c, seq)| {
+            (
+                (c >> 1)
+                    | if bits.test_and_clear_accessed(id) {
+                        TOP
+                    } else {
+                        0
+                    },
+                seq,
+            )
+        });
     }
 
     /// Smallest counter (next victim) first.
     fn resident(&self, out: &mut Vec<u32>) {
-        out.extend(self.set.iter().map(|&(_, _, id)| id));
+        out.extend(self.h.sorted_ids());
     }
 }

@@ -1,18 +1,15 @@
 //! LFU: evict the resident page referenced least often since it was loaded
 //! (an oracle: counting needs every reference).
 
-use std::collections::BTreeSet;
-
-use super::{AccessBits, Policy, RefTime};
+use super::heap::IndexedHeap;
+use super::{AccessBits, Policy, RefTime, nothing_resident};
 
 /// Least frequently used, counting references since the page was loaded
 /// (the count is forgotten on eviction). Ties go to the page referenced
-/// least recently. An ordered set keyed by (count, last use) gives O(log n).
+/// least recently. An indexed heap keyed by (count, last use) gives O(log n).
 #[derive(Debug, Clone)]
 pub struct Lfu {
-    set: BTreeSet<(u64, u64, u32)>,
-    count: Vec<u64>,
-    last: Vec<u64>,
+    h: IndexedHeap<(u64, u64), false>,
 }
 
 impl Lfu {
@@ -20,9 +17,7 @@ impl Lfu {
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
         Self {
-            set: BTreeSet::new(),
-            count: vec![0; n_ids],
-            last: vec![0; n_ids],
+            h: IndexedHeap::new(n_ids),
         }
     }
 }
@@ -30,35 +25,27 @@ impl Lfu {
 impl Policy for Lfu {
     const SEES_EVERY_ACCESS: bool = true;
 
+    #[inline]
     fn on_hit<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        let i = id as usize;
-        self.set.remove(&(self.count[i], self.last[i], id));
-        self.count[i] += 1;
-        self.last[i] = at.now;
-        self.set.insert((self.count[i], at.now, id));
+        let count = self.h.key(id).map_or(0, |(c, _)| c);
+        self.h.set(id, (count + 1, at.now));
     }
 
+    #[inline]
     fn on_insert<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        let i = id as usize;
-        self.count[i] = 1;
-        self.last[i] = at.now;
-        self.set.insert((1, at.now, id));
+        self.h.set(id, (1, at.now));
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-        match self.set.pop_first() {
-            Some((_, _, id)) => id,
-            None => super::nothing_resident(),
-        }
+        self.h.pop().unwrap_or_else(|| nothing_resident())
     }
 
     fn on_remove(&mut self, id: u32) {
-        let i = id as usize;
-        self.set.remove(&(self.count[i], self.last[i], id));
+        self.h.remove(id);
     }
 
     /// Next victim first (fewest references first).
     fn resident(&self, out: &mut Vec<u32>) {
-        out.extend(self.set.iter().map(|&(_, _, id)| id));
+        out.extend(self.h.sorted_ids());
     }
 }

@@ -33,6 +33,7 @@ mod bits;
 mod clock;
 mod clock_pro;
 mod fifo;
+mod heap;
 mod kind;
 pub mod lab;
 mod lfu;

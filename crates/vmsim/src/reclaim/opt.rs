@@ -7,6 +7,7 @@
 //! position, so a hit re-keys it in place) gives the victim in O(log n) with
 //! exactly one heap entry per resident page.
 
+use super::heap::IndexedHeap;
 use super::{AccessBits, NEVER, Policy, RefTime, nothing_resident};
 
 /// The key of a page: its next use, or for a page never used again a value
@@ -20,136 +21,13 @@ fn key(at: RefTime) -> u64 {
     }
 }
 
-/// No heap position: the id is not resident.
-const ABSENT: u32 = u32::MAX;
-
-/// A binary heap of (key, id) with the position of every id, so keys can
-/// change in place. `MAX` selects a max-heap (OPT) or a min-heap (UNOPT).
-#[derive(Debug, Clone)]
-struct IndexedHeap<const MAX: bool> {
-    heap: Vec<(u64, u32)>,
-    pos: Vec<u32>,
-}
-
-impl<const MAX: bool> IndexedHeap<MAX> {
-    fn new(n: usize) -> Self {
-        Self {
-            heap: Vec::new(),
-            pos: vec![ABSENT; n],
-        }
-    }
-
-    /// Whether `a` belongs above `b`.
-    #[inline]
-    fn above(a: (u64, u32), b: (u64, u32)) -> bool {
-        if MAX { a > b } else { a < b }
-    }
-
-    #[inline]
-    fn place(&mut self, i: usize, e: (u64, u32)) {
-        self.heap[i] = e;
-        self.pos[e.1 as usize] = i as u32;
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        let e = self.heap[i];
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            let p = self.heap[parent];
-            if !Self::above(e, p) {
-                break;
-            }
-            self.place(i, p);
-            i = parent;
-        }
-        self.place(i, e);
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        let e = self.heap[i];
-        let n = self.heap.len();
-        loop {
-            let l = 2 * i + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && Self::above(self.heap[r], self.heap[l]) {
-                r
-            } else {
-                l
-            };
-            if !Self::above(self.heap[c], e) {
-                break;
-            }
-            let ce = self.heap[c];
-            self.place(i, ce);
-            i = c;
-        }
-        self.place(i, e);
-    }
-
-    /// Inserts `id` with `k`, or re-keys it if present.
-    #[inline]
-    fn set(&mut self, id: u32, k: u64) {
-        let p = self.pos[id as usize];
-        if p == ABSENT {
-            self.heap.push((k, id));
-            let i = self.heap.len() - 1;
-            self.pos[id as usize] = i as u32;
-            self.sift_up(i);
-        } else {
-            let i = p as usize;
-            let old = self.heap[i];
-            self.heap[i].0 = k;
-            if Self::above((k, id), old) {
-                self.sift_up(i);
-            } else {
-                self.sift_down(i);
-            }
-        }
-    }
-
-    fn remove_at(&mut self, i: usize) -> u32 {
-        let id = self.heap[i].1;
-        self.pos[id as usize] = ABSENT;
-        let last = self.heap.pop().unwrap_or_else(|| nothing_resident());
-        if i < self.heap.len() {
-            self.place(i, last);
-            self.sift_down(i);
-            self.sift_up(self.pos[last.1 as usize] as usize);
-        }
-        id
-    }
-
-    fn pop(&mut self) -> u32 {
-        if self.heap.is_empty() {
-            nothing_resident();
-        }
-        self.remove_at(0)
-    }
-
-    fn remove(&mut self, id: u32) {
-        let p = self.pos[id as usize];
-        if p != ABSENT {
-            self.remove_at(p as usize);
-        }
-    }
-
-    fn sorted_ids(&self) -> Vec<u32> {
-        let mut v = self.heap.clone();
-        v.sort_unstable_by(|a, b| if MAX { b.cmp(a) } else { a.cmp(b) });
-        v.into_iter().map(|(_, id)| id).collect()
-    }
-}
-
 /// Belady's optimal policy: evict the resident page whose next use is
 /// farthest away. Pages never used again go first; among them, the one
 /// referenced least recently (a deterministic tie-break; any choice among
 /// them gives the same miss count).
 #[derive(Debug, Clone)]
 pub struct Opt {
-    h: IndexedHeap<true>,
+    h: IndexedHeap<u64, true>,
 }
 
 impl Opt {
@@ -177,7 +55,7 @@ impl Policy for Opt {
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-        self.h.pop()
+        self.h.pop().unwrap_or_else(|| nothing_resident())
     }
 
     fn on_remove(&mut self, id: u32) {
@@ -195,7 +73,7 @@ impl Policy for Opt {
 /// among them, the one referenced most recently goes first.
 #[derive(Debug, Clone)]
 pub struct Unopt {
-    h: IndexedHeap<false>,
+    h: IndexedHeap<u64, false>,
 }
 
 impl Unopt {
@@ -223,7 +101,7 @@ impl Policy for Unopt {
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-        self.h.pop()
+        self.h.pop().unwrap_or_else(|| nothing_resident())
     }
 
     fn on_remove(&mut self, id: u32) {
@@ -233,28 +111,5 @@ impl Policy for Unopt {
     /// Next victim first (soonest next use first).
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn indexed_heap_rekeys_and_removes() {
-        let mut h: IndexedHeap<true> = IndexedHeap::new(8);
-        for (id, k) in [(0, 5), (1, 9), (2, 1), (3, 7), (4, 3)] {
-            h.set(id, k);
-        }
-        h.set(1, 2); // 1 drops below 3 and 4
-        h.remove(3);
-        assert_eq!(h.sorted_ids(), [0, 4, 1, 2]);
-        assert_eq!(h.pop(), 0);
-        assert_eq!(h.pop(), 4);
-        h.set(5, 4);
-        assert_eq!(h.pop(), 5);
-        assert_eq!(h.pop(), 1);
-        assert_eq!(h.pop(), 2);
-        assert!(h.heap.is_empty());
     }
 }
