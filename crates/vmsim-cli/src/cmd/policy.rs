@@ -16,10 +16,20 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 /// Run a page-replacement policy over a reference string.
 ///
 /// Each reference prints one line, `ref PAGE: hit|miss[, evicted PAGE],
-/// frames [..]`, where the frames are listed in the policy's own order: the
-/// order its next eviction scan considers them (FIFO and CLOCK: from the
-/// hand / oldest; LRU: least recent first; OPT: farthest next use first;
-/// ARC: T1 then T2 from their LRU ends; ...). Then the totals.
+/// frames [..]`, where the frames are listed in the policy's own order,
+/// first candidate for eviction first: FIFO oldest first; CLOCK and
+/// CLOCK-Pro from the hand round the ring; SIEVE from its hand; LRU least
+/// recent first; MRU most recent first; OPT farthest next use first; UNOPT
+/// soonest next use first; LFU fewest uses first; aging smallest counter
+/// first; NRU by class (A,D) then age; RANDOM in slot order; linux inactive
+/// then active list from their tails; ARC T1 then T2, 2Q A1in then Am,
+/// S3-FIFO small then main, each from its oldest end; LIRS the HIR queue
+/// then the LIR pages from the stack bottom. Then the totals.
+///
+/// With --json: {"steps": [{"page", "hit", "evicted" (page or null),
+/// "frames"}...] (left out with --quiet), "policy", "oracle", "frames",
+/// "references", "distinct_pages", "hits", "misses", "evictions",
+/// "miss_ratio"}.
 ///
 /// Examples:
 ///   vmsim policy --policy fifo --frames 3 --refs 1,2,3,4,1,2,5,1,2,3,4,5

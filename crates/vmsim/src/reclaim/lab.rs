@@ -1,11 +1,14 @@
 //! The policy lab: reference strings of page numbers, no TLB, no page tables.
 //!
-//! [`parse_refs`] reads page numbers (decimal or `0x` hex, separated by
-//! whitespace or commas, `#` to end of line a comment; an optional `w`
-//! suffix marks a write, which sets the dirty bit). [`DenseTrace::new`] maps
-//! page numbers to dense ids once, up front. [`run`] picks the policy once
-//! and calls the monomorphised [`simulate`]; it reports totals, and per
-//! reference only when asked ([`Detail`]), so the fast path records nothing.
+//! Text format: page numbers, decimal or `0x` hex, separated by whitespace
+//! or commas, `#` to end of line a comment; an optional `w` suffix marks a
+//! write (which sets the dirty bit), an `r` suffix is allowed for symmetry.
+//! [`DenseTrace::parse`] reads it and maps page numbers to dense ids in one
+//! pass (a direct table for page numbers below 2^22, an `FxHashMap` above);
+//! [`DenseTrace::new`] does the same from numbers, [`parse_refs`] only
+//! parses. [`run`] picks the policy once and calls the monomorphised
+//! [`simulate`]; it reports totals, and per reference only when asked
+//! ([`Detail`]), so the fast path records nothing.
 
 use std::num::{NonZeroU64, NonZeroUsize};
 
