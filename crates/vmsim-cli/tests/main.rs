@@ -4,4 +4,6 @@
 
 mod calc;
 mod explain;
+mod policy;
+mod run;
 mod trace;

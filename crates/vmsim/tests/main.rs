@@ -5,4 +5,5 @@ mod inverted_hashed;
 mod kernel;
 mod mmu;
 mod paging;
+mod policy;
 mod segment;
