@@ -98,6 +98,7 @@ pub struct Simulation {
     current: Option<Pid>,
     hardware_ad: bool,
     page_shift: u32,
+    page_mask: u64,
     references: [u64; 4],
     translations: u64,
     processes: FxHashMap<Pid, ProcessReport>,
@@ -107,13 +108,15 @@ pub struct Simulation {
     snapshot: Option<crate::report::MemorySnapshot>,
 }
 
-fn kind_of(a: &Access) -> AccessKind {
-    match a.kind {
-        vmsim_trace::AccessKind::Instr => AccessKind::Execute,
-        vmsim_trace::AccessKind::Load => AccessKind::Read,
-        vmsim_trace::AccessKind::Store | vmsim_trace::AccessKind::Modify => AccessKind::Write,
-    }
-}
+/// The MMU access for each trace kind, by [`vmsim_trace::AccessKind::code`]:
+/// an instruction fetch executes, a load reads, a store or a modify (a load
+/// and a store of the same bytes) writes.
+const KIND_OF: [AccessKind; 4] = [
+    AccessKind::Execute,
+    AccessKind::Read,
+    AccessKind::Write,
+    AccessKind::Write,
+];
 
 fn cause_of(f: &MmuFault) -> FaultCause {
     match f.kind {
@@ -150,6 +153,7 @@ impl Simulation {
         Ok(Self {
             timeline: Timeline::new(cfg.run.timeline_points),
             page_shift: fmt.page_size().shift(),
+            page_mask: fmt.page_size().mask(),
             cfg,
             mem,
             mmu,
@@ -209,16 +213,30 @@ impl Simulation {
 
     /// Simulates one reference of `pid`: one translation per page it
     /// touches, faults handled. Returns false if the process was killed.
-    #[inline]
+    #[inline(always)]
     pub fn access(&mut self, pid: Pid, a: &Access) -> Result<bool, SimError> {
         if self.current != Some(pid) {
             self.switch_to(pid)?;
         }
         self.references[a.kind.code() as usize] += 1;
-        let kind = kind_of(a);
+        let kind = KIND_OF[a.kind.code() as usize];
+        if (a.va & self.page_mask) + u64::from(a.size) > self.page_mask + 1 {
+            return self.access_pages(pid, a, kind);
+        }
+        self.translations += 1;
+        let va = VirtAddr::new(a.va);
+        match self.mmu.translate(&mut self.mem, va, kind, Privilege::User) {
+            Ok(_) => Ok(true),
+            Err(f) => self.resolve(pid, va, kind, f),
+        }
+    }
+
+    /// A reference that crosses page boundaries: every page it touches.
+    #[cold]
+    #[inline(never)]
+    fn access_pages(&mut self, pid: Pid, a: &Access, kind: AccessKind) -> Result<bool, SimError> {
         let (first, last) = a.pages(self.page_shift);
-        let mut page = first;
-        loop {
+        for page in first..=last {
             let va = if page == first {
                 VirtAddr::new(a.va)
             } else {
@@ -230,11 +248,8 @@ impl Simulation {
             {
                 return Ok(false);
             }
-            if page == last {
-                return Ok(true);
-            }
-            page += 1;
         }
+        Ok(true)
     }
 
     /// The fault path: the kernel resolves, the MMU retries.
@@ -457,41 +472,88 @@ impl Simulation {
                         break;
                     }
                 }
+                // The fast path: a run of references with nothing to decide
+                // but their translations.
                 let p = &mut procs[i];
-                let a = p.batch[p.pos];
-                // A fork at an instruction comes before that instruction's fetch.
-                if let Some(f) = scenario.processes[p.spec].forks.get(p.next_fork) {
-                    let due = matches!(f.point, ForkPoint::At(addr)
-                        if a.kind == vmsim_trace::AccessKind::Instr && a.va == addr);
-                    if due {
-                        let (child, wait, vfork) = (f.child, f.wait, f.vfork);
-                        p.next_fork += 1;
-                        let parent = p.pid;
-                        self.start(&mut procs, scenario, child, parent.map(|pp| (pp, vfork)))?;
-                        if wait {
-                            procs[i].waiting_for = Some(child);
-                            break;
-                        }
-                        continue;
+                let spec = &scenario.processes[p.spec];
+                let (fork_after, fork_at) = match spec.forks.get(p.next_fork).map(|f| f.point) {
+                    Some(ForkPoint::After(n)) => (n, u64::MAX),
+                    Some(ForkPoint::At(addr)) => (u64::MAX, addr),
+                    None => (u64::MAX, u64::MAX),
+                };
+                let exit_after = spec.exit_after.unwrap_or(u64::MAX);
+                let stop_refs = fork_after.min(exit_after);
+                let Some(pid) = p.pid else { break };
+                let trace_pid = *p.first_trace_pid.get_or_insert(p.batch[p.pos].pid);
+                let total = self.references();
+                let start = p.pos;
+                let chunk = budget.min(next_sample.saturating_sub(total).max(1)) as usize;
+                let end = p.batch.len().min(start + chunk);
+                let mut k = start;
+                let mut killed = false;
+                let mut slow = false;
+                while k < end {
+                    let a = p.batch[k];
+                    if p.refs >= stop_refs
+                        || a.pid != trace_pid
+                        || (a.va == fork_at && a.kind == vmsim_trace::AccessKind::Instr)
+                    {
+                        slow = true;
+                        break;
+                    }
+                    p.refs += 1;
+                    k += 1;
+                    if !self.access(pid, &a)? {
+                        killed = true;
+                        break;
                     }
                 }
+                p.pos = k;
+                budget -= (k - start) as u64;
+                let total = self.references();
+                if total >= next_progress {
+                    observer.progress(total);
+                    next_progress = total + PROGRESS_EVERY;
+                }
+                if total >= next_sample {
+                    self.sample();
+                    next_sample = total + self.timeline.interval();
+                }
+                if killed {
+                    // The rest of its trace is never executed.
+                    let refs = procs[i].refs;
+                    self.record_refs(pid, refs);
+                    procs[i].done = true;
+                    procs[i].source = None;
+                    break;
+                }
+                if !slow {
+                    continue;
+                }
+                // The slow path: one reference that needs a decision.
                 let p = &mut procs[i];
-                if let Some(limit) = scenario.processes[p.spec].exit_after
-                    && p.refs >= limit
-                {
+                let a = p.batch[p.pos];
+                if a.kind == vmsim_trace::AccessKind::Instr && a.va == fork_at {
+                    // A fork at an instruction comes before that instruction's fetch.
+                    let f = &scenario.processes[p.spec].forks[p.next_fork];
+                    let (child, wait, vfork) = (f.child, f.wait, f.vfork);
+                    p.next_fork += 1;
+                    self.start(&mut procs, scenario, child, Some((pid, vfork)))?;
+                    if wait {
+                        procs[i].waiting_for = Some(child);
+                        break;
+                    }
+                    continue;
+                }
+                if p.refs >= exit_after {
                     self.finish(&mut procs, i)?;
                     break;
                 }
-                p.pos += 1;
-                p.refs += 1;
-                let Some(pid) = p.pid else { break };
-                let pid = match p.first_trace_pid {
-                    None => {
-                        p.first_trace_pid = Some(a.pid);
-                        pid
-                    }
-                    Some(t) if t == a.pid => pid,
-                    Some(_) => match p.extra.get(&a.pid) {
+                if a.pid != trace_pid {
+                    // Another process of a multi-process trace: its own process, spawned on sight.
+                    p.pos += 1;
+                    budget -= 1;
+                    let x = match p.extra.get(&a.pid) {
                         Some(&x) => x,
                         None => {
                             let spec = ProcessSpec {
@@ -502,27 +564,15 @@ impl Simulation {
                             procs[i].extra.insert(a.pid, x);
                             x
                         }
-                    },
-                };
-                if let Some(r) = self.processes.get_mut(&pid) {
-                    r.references += 1;
+                    };
+                    if self.kernel.process(x).is_ok() {
+                        if let Some(r) = self.processes.get_mut(&x) {
+                            r.references += 1;
+                        }
+                        self.access(x, &a)?;
+                    }
                 }
-                if !self.access(pid, &a)? && pid == procs[i].pid.unwrap_or(pid) {
-                    // Killed: the rest of its trace is never executed.
-                    procs[i].done = true;
-                    procs[i].source = None;
-                    break;
-                }
-                budget -= 1;
-                let total = self.references();
-                if total >= next_progress {
-                    observer.progress(total);
-                    next_progress += PROGRESS_EVERY;
-                }
-                if total >= next_sample {
-                    self.sample();
-                    next_sample = total + self.timeline.interval();
-                }
+                // A fork after the N-th reference is taken at the top of the loop.
             }
         }
         self.sample();
@@ -587,8 +637,16 @@ impl Simulation {
             self.exit(x)?;
         }
         if let Some(pid) = procs[i].pid {
+            let refs = procs[i].refs;
+            self.record_refs(pid, refs);
             self.exit(pid)?;
         }
         Ok(())
+    }
+
+    fn record_refs(&mut self, pid: Pid, refs: u64) {
+        if let Some(r) = self.processes.get_mut(&pid) {
+            r.references = refs;
+        }
     }
 }

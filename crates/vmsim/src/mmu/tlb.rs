@@ -253,6 +253,31 @@ impl Tlb {
         self.asid_tags
     }
 
+    /// The memo part of [`Tlb::lookup`] alone, by reference: the entry the
+    /// previous lookup of this side hit at the first level, if `va` falls in
+    /// it, counted exactly as `lookup` counts it. `None` means: call `lookup`
+    /// (which counts nothing until then). The MMU's TLB-hit path.
+    #[inline(always)]
+    pub fn lookup_repeat(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        kind: AccessKind,
+    ) -> Option<&TlbEntry> {
+        let tag = self.tag(asid);
+        let side = side(kind);
+        let memo = &self.memo[side];
+        if memo.valid && memo.tag == tag && va.as_u64() >> self.memo_shift[side] == memo.key {
+            self.lookups_by_kind[kind.index()] += 1;
+            let shift = memo.entry.page_shift();
+            if let Some(first) = self.levels.first_mut() {
+                first.counters.hits.bump_shift(shift);
+            }
+            return Some(&self.memo[side].entry);
+        }
+        None
+    }
+
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
     /// A hit below the first level is copied into the levels above.
     ///

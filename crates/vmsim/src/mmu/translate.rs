@@ -150,8 +150,26 @@ impl Mmu {
 
     /// Translates `va` for an access of `kind` at `privilege` in the
     /// current context, walking and setting A/D bits as the hardware does.
-    #[inline]
+    #[inline(always)]
     pub fn translate<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access)
+            && violation(e.perms(), access, privilege).is_none()
+            && (access != AccessKind::Write || e.is_dirty())
+        {
+            return Ok(e.translate(va));
+        }
+        self.lookup(mem, va, access, privilege)
+    }
+
+    /// The TLB lookup proper, when the entry is not the one used last.
+    #[inline(never)]
+    fn lookup<B: Bitmap>(
         &mut self,
         mem: &mut PhysMem<B>,
         va: VirtAddr,
