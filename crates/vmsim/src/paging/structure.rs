@@ -1,0 +1,678 @@
+//! The translation structure a machine uses, chosen in config: radix trees
+//! (one per address space), or one machine-wide inverted or hashed page
+//! table keyed by `(ASID, VPN)`.
+//!
+//! - [`StructureSpec`]: the choice and the sizes it needs.
+//! - [`PageTables`]: what the kernel owns and changes mappings through.
+//!   For radix it holds nothing (each space has its own root); for the
+//!   others it holds the one global table, in a region of physical memory
+//!   the caller reserved.
+//! - [`SpaceTable`]: an address space's handle: its radix root, or just its
+//!   ASID (the key into the global table).
+//! - [`TableBase`]: what the MMU's walker needs (the radix root comes with
+//!   the context switch; the global table's geometry is set once, like
+//!   PowerPC's SDR1 register).
+//!
+//! Every operation dispatches with `match`; the methods are generic over
+//! the memory's write tracking and the frame allocator.
+//!
+//! # Sharing a frame under an inverted table
+//!
+//! An inverted table has one entry per frame, so a frame can be mapped at
+//! one `(ASID, VPN)` at a time, yet fork's copy-on-write and shared memory
+//! map one frame in several spaces. As the textbook answer goes, the table
+//! holds one of those mappings; the others are kept in the kernel's own
+//! record of every mapping ([`PageTables`] keeps it). An access through a
+//! mapping that is not in the table misses and page-faults; the kernel then
+//! moves the frame's entry over ([`PageTables::reload`]), invalidating the
+//! TLB entry of the mapping it displaced. The accessed and dirty bits of a
+//! displaced mapping are saved in the record.
+//!
+//! Data pages must be the table's page size (the format's base page):
+//! inverted and hashed tables here have one page size.
+//!
+//! This module owns no frames: radix tables take theirs from the allocator
+//! passed in, and the global table's region is the caller's to reserve.
+
+use std::collections::BTreeMap;
+
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+use crate::alloc::FrameAllocator;
+use crate::phys::{Bitmap, PhysMem};
+
+use super::format::Format;
+use super::hashed::{HashedConfig, HashedPageTable, TableError, TableWalk, TranslationTable};
+use super::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+use super::pte::PteFlags;
+use super::radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
+use super::walk::{FaultKind, Translation, WalkFault, walk};
+
+/// Which translation structure to build, with the sizes it needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum StructureSpec {
+    /// A radix tree per address space, in the format's layout.
+    #[default]
+    Radix,
+    /// One inverted page table for the machine: an entry per frame.
+    Inverted {
+        /// Linear search, or a hash anchor table of this many slots.
+        search: InvertedSearch,
+    },
+    /// One hashed page table for the machine.
+    Hashed {
+        /// Buckets (a power of two).
+        buckets: u64,
+        /// Elements: the most mappings (over all address spaces) it holds.
+        capacity: u64,
+    },
+}
+
+impl StructureSpec {
+    /// The structure's name as config writes it.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Radix => "radix",
+            Self::Inverted { .. } => "inverted",
+            Self::Hashed { .. } => "hashed",
+        }
+    }
+
+    /// Bytes of physical memory the global table needs on a machine of
+    /// `frames` frames of `page` (0 for radix, whose tables are allocated
+    /// as spaces grow).
+    pub fn region_bytes(&self, frames: u64, page: PageSize) -> Result<u64, TableError> {
+        match *self {
+            Self::Radix => Ok(0),
+            Self::Inverted { search } => InvertedConfig {
+                frames,
+                page_size: page,
+                search,
+            }
+            .bytes_needed(),
+            Self::Hashed { buckets, capacity } => HashedConfig {
+                buckets,
+                capacity,
+                page_size: page,
+            }
+            .bytes_needed(),
+        }
+    }
+}
+
+/// One address space's page table: its radix root, or its ASID (the key
+/// into the machine's inverted or hashed table).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpaceTable {
+    /// The space's own radix tree.
+    Radix(RadixTable),
+    /// The space's mappings in the global table, tagged with this ASID.
+    Keyed(Asid),
+}
+
+/// What the MMU's walker reads on a TLB miss besides the context's root:
+/// nothing more for radix, the global table's geometry otherwise.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub enum TableBase {
+    /// Walk the radix tree at the context's root.
+    #[default]
+    Radix,
+    /// Search the inverted table.
+    Inverted(InvertedPageTable),
+    /// Search the hashed table.
+    Hashed(HashedPageTable),
+}
+
+/// What [`PageTables::reload`] did.
+#[must_use = "a displaced mapping's TLB entry must be invalidated"]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reload {
+    /// The mapping was already in the table (or the structure never displaces).
+    Resident,
+    /// The mapping was written into its frame's entry; the mapping it
+    /// displaced (if any), whose TLB entry must go.
+    Loaded {
+        /// The ASID and invalidation of the displaced mapping.
+        displaced: Option<(Asid, Flush)>,
+    },
+}
+
+
+/// The machine's page-table structure, owned by the kernel.
+#[derive(Clone, Debug)]
+pub enum PageTables {
+    /// Radix trees, one per space (their roots are in the [`SpaceTable`]s).
+    Radix,
+    /// The inverted table and the record of every mapping (see the module docs).
+    Inverted {
+        /// The table in physical memory.
+        table: InvertedPageTable,
+        /// Every mapping, keyed by `(ASID, VPN)`.
+        record: BTreeMap<(u16, u64), RecordedMapping>,
+    },
+    /// The hashed table.
+    Hashed(HashedPageTable),
+}
+
+/// One mapping in the kernel's record under an inverted table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RecordedMapping {
+    pfn: Pfn,
+    /// Valid while the mapping is not in the table; the table's entry is
+    /// authoritative while it is.
+    flags: PteFlags,
+}
+
+fn table_err(e: TableError) -> MapError {
+    match e {
+        TableError::Memory(m) => MapError::Memory(m),
+        e => MapError::Table(e),
+    }
+}
+
+fn not_mapped(va: VirtAddr) -> MapError {
+    MapError::NotMapped { va, level: 0 }
+}
+
+impl PageTables {
+    /// Builds the structure of `spec` for a machine of `frames` frames of
+    /// `page`: nothing for radix; the global table in `[base, base + len)`
+    /// (which the caller keeps out of its frame allocator) otherwise.
+    pub fn new<B: Bitmap>(
+        spec: StructureSpec,
+        mem: &mut PhysMem<B>,
+        frames: u64,
+        page: PageSize,
+        base: PhysAddr,
+        len: u64,
+    ) -> Result<Self, TableError> {
+        Ok(match spec {
+            StructureSpec::Radix => Self::Radix,
+            StructureSpec::Inverted { search } => Self::Inverted {
+                table: InvertedPageTable::new(
+                    mem,
+                    base,
+                    len,
+                    InvertedConfig {
+                        frames,
+                        page_size: page,
+                        search,
+                    },
+                )?,
+                record: BTreeMap::new(),
+            },
+            StructureSpec::Hashed { buckets, capacity } => Self::Hashed(HashedPageTable::new(
+                mem,
+                base,
+                len,
+                HashedConfig {
+                    buckets,
+                    capacity,
+                    page_size: page,
+                },
+            )?),
+        })
+    }
+
+    /// The structure's name (`radix`, `inverted`, `hashed`).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Radix => "radix",
+            Self::Inverted { .. } => "inverted",
+            Self::Hashed(_) => "hashed",
+        }
+    }
+
+    /// The global table's region (first byte, length), or `None` for radix.
+    #[must_use]
+    pub fn region(&self) -> Option<(PhysAddr, u64)> {
+        match self {
+            Self::Radix => None,
+            Self::Inverted { table, .. } => Some(table.region()),
+            Self::Hashed(t) => Some(t.region()),
+        }
+    }
+
+    /// What the MMU needs to walk this structure.
+    #[must_use]
+    pub fn base(&self) -> TableBase {
+        match self {
+            Self::Radix => TableBase::Radix,
+            Self::Inverted { table, .. } => TableBase::Inverted(table.clone()),
+            Self::Hashed(t) => TableBase::Hashed(t.clone()),
+        }
+    }
+
+    /// A table for a new address space tagged `asid`: a fresh radix root
+    /// (allocated from `alloc`), or the ASID's key into the global table.
+    pub fn new_space<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        asid: Asid,
+    ) -> Result<SpaceTable, MapError> {
+        match self {
+            Self::Radix => Ok(SpaceTable::Radix(RadixTable::new(fmt, mem, alloc)?)),
+            _ => Ok(SpaceTable::Keyed(asid)),
+        }
+    }
+
+    /// What the MMU's root register holds for `space`: the radix root, or
+    /// the global table's base.
+    #[must_use]
+    pub fn root(&self, space: SpaceTable) -> PhysAddr {
+        match space {
+            SpaceTable::Radix(t) => t.root(),
+            SpaceTable::Keyed(_) => self.region().map_or(PhysAddr::default(), |(b, _)| b),
+        }
+    }
+
+    fn check_keyed(&self, fmt: &Format, va: VirtAddr, size: PageSize) -> Result<(), MapError> {
+        fmt.check_address(va)
+            .map_err(|source| MapError::Address { va, source })?;
+        if size != fmt.page_size() {
+            return Err(MapError::NoSuchPageSize {
+                format: format!("{} with an {} page table", fmt.name(), self.name()),
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Maps the page of `size` at `va` in `space` to the frame at `frame`
+    /// (see [`RadixTable::map`]). Inverted and hashed tables map base pages only.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+        va: VirtAddr,
+        frame: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.map(fmt, mem, alloc, va, frame, size, flags),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        self.check_keyed(fmt, va, size)?;
+        if !va.is_aligned(size) {
+            return Err(MapError::Misaligned { va, size });
+        }
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => {
+                t.map_page(mem, asid, va, frame, flags).map_err(table_err)?;
+                Ok(Flush::new(va, size))
+            }
+            Self::Inverted { table, record } => {
+                let key = (asid.as_u16(), va.vpn(size).as_u64());
+                let pfn = frame.pfn(size);
+                if record.contains_key(&key) {
+                    return Err(MapError::AlreadyMapped { va, level: 0 });
+                }
+                // A free entry takes the mapping; a frame already mapped
+                // elsewhere keeps that mapping and this one waits in the record.
+                if table.frame_owner(mem, pfn).map_err(table_err)?.is_none() {
+                    table
+                        .map_page(mem, asid, va, frame, flags)
+                        .map_err(table_err)?;
+                }
+                record.insert(key, RecordedMapping { pfn, flags });
+                Ok(Flush::new(va, size))
+            }
+        }
+    }
+
+    /// Removes the mapping of the page holding `va` in `space`
+    /// ([`MapError::NotMapped`] if there is none).
+    pub fn unmap<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Unmapped, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.unmap(fmt, mem, alloc, va),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => t
+                .unmap_page(mem, asid, va)
+                .map_err(table_err)?
+                .ok_or_else(|| not_mapped(va)),
+            Self::Inverted { table, record } => {
+                let key = (asid.as_u16(), va.vpn(size).as_u64());
+                let r = record.remove(&key).ok_or_else(|| not_mapped(va))?;
+                let flags = match resident(table, mem, asid, va.vpn(size), r.pfn)? {
+                    true => table
+                        .unmap_page(mem, asid, va)
+                        .map_err(table_err)?
+                        .map_or(r.flags, |u| u.flags),
+                    false => r.flags,
+                };
+                Ok(Unmapped {
+                    frame: r.pfn.base(size),
+                    size,
+                    flags,
+                    flush: Flush::new(va.align_down(size), size),
+                })
+            }
+        }
+    }
+
+    /// Replaces the permissions of the page holding `va` in `space`,
+    /// keeping its frame and accessed, dirty and global bits.
+    pub fn protect<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.protect(fmt, mem, va, flags),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => t
+                .protect_page(mem, asid, va, flags)
+                .map_err(table_err)?
+                .ok_or_else(|| not_mapped(va)),
+            Self::Inverted { table, record } => {
+                let vpn = va.vpn(size);
+                let r = record
+                    .get_mut(&(asid.as_u16(), vpn.as_u64()))
+                    .ok_or_else(|| not_mapped(va))?;
+                let kept = PteFlags::ACCESSED | PteFlags::DIRTY | PteFlags::GLOBAL;
+                r.flags = (flags - PteFlags::ACCESSED - PteFlags::DIRTY) | (r.flags & kept);
+                if resident(table, mem, asid, vpn, r.pfn)? {
+                    table
+                        .protect(mem, asid, vpn, flags)
+                        .map_err(table_err)?
+                        .ok_or_else(|| not_mapped(va))?;
+                }
+                Ok(Flush::new(va.align_down(size), size))
+            }
+        }
+    }
+
+    /// Translates `va` in `space` as the kernel sees it (no TLB, no A/D
+    /// update, no permission check). Under an inverted table this includes
+    /// mappings waiting in the record (their `leaf_addr` is the frame's
+    /// entry, `leaf_raw` 0).
+    pub fn translate<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Translation, WalkFault> {
+        if let Self::Inverted { table, record } = self
+            && let SpaceTable::Keyed(asid) = space
+        {
+            fmt.check_address(va)?;
+            let size = fmt.page_size();
+            let key = (asid.as_u16(), va.vpn(size).as_u64());
+            let Some(r) = record.get(&key) else {
+                return Err(WalkFault {
+                    kind: FaultKind::NotPresent,
+                    level: None,
+                    idx: None,
+                });
+            };
+            let hw = table.translate(mem, asid, va).result;
+            if let Ok(t) = hw {
+                return Ok(t);
+            }
+            let frame = r.pfn.base(size);
+            return Ok(Translation {
+                pa: frame.add(va.page_offset(size)),
+                page: va.align_down(size),
+                frame,
+                size,
+                flags: r.flags,
+                leaf_idx: 0,
+                leaf_addr: table.entry_of(r.pfn),
+                leaf_raw: 0,
+            });
+        }
+        self.walk(fmt, mem, space, va).result
+    }
+
+    /// Translates `va` in `space` as the hardware walker does, without a
+    /// TLB: the radix walk, or a search of the global table, with the
+    /// memory references it took (radix: entries read).
+    pub fn walk<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> TableWalk {
+        let fault = |f: WalkFault| TableWalk {
+            result: Err(f),
+            probes: 0,
+        };
+        match (self, space) {
+            (_, SpaceTable::Radix(t)) => {
+                let mut probes = 0;
+                let result = walk(fmt, mem, t.root(), va, |_| probes += 1);
+                TableWalk { result, probes }
+            }
+            (Self::Radix, SpaceTable::Keyed(_)) => fault(WalkFault {
+                kind: FaultKind::NotPresent,
+                level: None,
+                idx: None,
+            }),
+            (Self::Inverted { table, .. }, SpaceTable::Keyed(asid)) => {
+                if let Err(f) = fmt.check_address(va) {
+                    return fault(f.into());
+                }
+                table.translate(mem, asid, va)
+            }
+            (Self::Hashed(t), SpaceTable::Keyed(asid)) => {
+                if let Err(f) = fmt.check_address(va) {
+                    return fault(f.into());
+                }
+                t.translate(mem, asid, va)
+            }
+        }
+    }
+
+    /// Every page mapped in `space`, in increasing address order of the
+    /// index bits (radix) or of the VPN (inverted, hashed).
+    pub fn leaves<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+    ) -> Result<Vec<LeafInfo>, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.leaves(fmt, mem),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        let mut out = Vec::new();
+        match self {
+            Self::Radix => {}
+            Self::Hashed(t) => {
+                for (a, vpn, m, at) in t.mappings(mem).map_err(table_err)? {
+                    if a == asid {
+                        out.push(LeafInfo {
+                            page: vpn.base(size),
+                            frame: m.pfn.base(size),
+                            size,
+                            flags: m.flags,
+                            entry_addr: at,
+                        });
+                    }
+                }
+                out.sort_by_key(|l| l.page);
+            }
+            Self::Inverted { table, record } => {
+                let a = asid.as_u16();
+                for (&(_, vpn), r) in record.range((a, 0)..=(a, u64::MAX)) {
+                    let vpn = Vpn::new(vpn);
+                    let flags = match table.frame_owner(mem, r.pfn).map_err(table_err)? {
+                        Some((o, v, f)) if o == asid && v == vpn => f,
+                        _ => r.flags,
+                    };
+                    out.push(LeafInfo {
+                        page: vpn.base(size),
+                        frame: r.pfn.base(size),
+                        size,
+                        flags,
+                        entry_addr: table.entry_of(r.pfn),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every table of `space`'s own (radix: level index and address; none
+    /// for a space in the global table, whose region is [`Self::region`]).
+    pub fn tables<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+    ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
+        match space {
+            SpaceTable::Radix(t) => t.tables(fmt, mem),
+            SpaceTable::Keyed(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Frees `space`'s own tables (the caller unmapped its pages first).
+    pub fn destroy<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+    ) -> Result<(), MapError> {
+        match space {
+            SpaceTable::Radix(t) => t.destroy(fmt, mem, alloc),
+            SpaceTable::Keyed(_) => Ok(()),
+        }
+    }
+
+    /// Sets the accessed bit (and the dirty bit if `dirty`) of the mapping
+    /// `t` that [`Self::translate`] found for `va` in `space`: what the OS
+    /// does on an Svade fault.
+    pub fn set_accessed_dirty<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        t: &Translation,
+        dirty: bool,
+    ) -> Result<(), MapError> {
+        let mut bits = PteFlags::ACCESSED;
+        if dirty {
+            bits |= PteFlags::DIRTY;
+        }
+        let asid = match space {
+            SpaceTable::Radix(_) => {
+                let mut raw = t.leaf_raw | fmt.accessed_mask(t.leaf_idx, true);
+                if dirty {
+                    raw |= fmt.dirty_mask();
+                }
+                mem.write_le(t.leaf_addr, fmt.entry_bytes(), raw)?;
+                return Ok(());
+            }
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let vpn = t.page.vpn(t.size);
+        match self {
+            Self::Radix => Err(not_mapped(t.page)),
+            Self::Hashed(h) => h
+                .update_flags(mem, asid, vpn, bits, PteFlags::empty())
+                .map_err(table_err)?
+                .map(|_| ())
+                .ok_or_else(|| not_mapped(t.page)),
+            Self::Inverted { table, record } => {
+                let r = record
+                    .get_mut(&(asid.as_u16(), vpn.as_u64()))
+                    .ok_or_else(|| not_mapped(t.page))?;
+                if resident(table, mem, asid, vpn, r.pfn)? {
+                    table
+                        .update_flags(mem, asid, vpn, bits, PteFlags::empty())
+                        .map_err(table_err)?;
+                } else {
+                    r.flags |= bits;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the mapping of `va` in `space` the one its frame's inverted
+    /// table entry holds, displacing the frame's other mapping (whose
+    /// accessed and dirty bits are saved in the record). Radix and hashed
+    /// tables hold every mapping: always [`Reload::Resident`]. A page with
+    /// no mapping is [`MapError::NotMapped`].
+    pub fn reload<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Reload, MapError> {
+        let (Self::Inverted { table, record }, SpaceTable::Keyed(asid)) = (self, space) else {
+            return Ok(Reload::Resident);
+        };
+        let size = fmt.page_size();
+        let vpn = va.vpn(size);
+        let r = record
+            .get(&(asid.as_u16(), vpn.as_u64()))
+            .copied()
+            .ok_or_else(|| not_mapped(va))?;
+        let mut displaced = None;
+        match table.frame_owner(mem, r.pfn).map_err(table_err)? {
+            Some((o, v, _)) if o == asid && v == vpn => return Ok(Reload::Resident),
+            Some((o, v, _)) => {
+                let old = table
+                    .unmap(mem, o, v)
+                    .map_err(table_err)?
+                    .ok_or_else(|| not_mapped(v.base(size)))?;
+                if let Some(saved) = record.get_mut(&(o.as_u16(), v.as_u64())) {
+                    saved.flags = old.flags;
+                }
+                displaced = Some((o, Flush::new(v.base(size), size)));
+            }
+            None => {}
+        }
+        table
+            .map(mem, asid, vpn, r.pfn, r.flags)
+            .map_err(table_err)?;
+        Ok(Reload::Loaded { displaced })
+    }
+}
+
+/// Whether the inverted table's entry for `pfn` holds `(asid, vpn)`.
+fn resident<B: Bitmap>(
+    table: &InvertedPageTable,
+    mem: &PhysMem<B>,
+    asid: Asid,
+    vpn: Vpn,
+    pfn: Pfn,
+) -> Result<bool, MapError> {
+    Ok(matches!(
+        table.frame_owner(mem, pfn).map_err(table_err)?,
+        Some((o, v, _)) if o == asid && v == vpn
+    ))
+}
