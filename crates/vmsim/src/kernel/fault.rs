@@ -114,9 +114,7 @@ impl Kernel {
         if cause == FaultCause::NotPresent && present.is_some() {
             // Inverted tables: a mapping of a shared frame that is not the
             // one the frame's entry holds. Move the entry over.
-            if let Reload::Loaded { displaced } =
-                self.tables.reload(&self.fmt, mem, table, page)?
-            {
+            if let Reload::Loaded { displaced } = self.tables.reload(&self.fmt, mem, table, page)? {
                 if let Some((asid, flush)) = displaced {
                     tlb.invalidate_page(asid, flush);
                 }

@@ -508,21 +508,20 @@ impl Kernel {
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
-        let table = match self.tables.new_space(
-            &self.fmt,
-            mem,
-            &mut TableFrames(&mut self.frames),
-            asid,
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_asids.push(asid.as_u16());
-                return Err(match e {
-                    MapError::OutOfFrames => KernelError::OutOfMemory,
-                    e => e.into(),
-                });
-            }
-        };
+        let table =
+            match self
+                .tables
+                .new_space(&self.fmt, mem, &mut TableFrames(&mut self.frames), asid)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    self.free_asids.push(asid.as_u16());
+                    return Err(match e {
+                        MapError::OutOfFrames => KernelError::OutOfMemory,
+                        e => e.into(),
+                    });
+                }
+            };
         let space = AddressSpace::new(table, asid, brk_start);
         let id = match self.spaces.iter().position(Option::is_none) {
             Some(i) => {
@@ -723,9 +722,7 @@ impl Kernel {
             }
         } else {
             // A huge range (a flat layout): visit the leaves instead of every page.
-            let leaves = self
-                .tables
-                .leaves(&self.fmt, mem, self.space(sid).table)?;
+            let leaves = self.tables.leaves(&self.fmt, mem, self.space(sid).table)?;
             for l in leaves.iter().filter(|l| start <= l.page && l.page < end) {
                 self.unmap_data(mem, tlb, sid, l.page)?;
             }

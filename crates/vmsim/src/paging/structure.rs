@@ -137,7 +137,6 @@ pub enum Reload {
     },
 }
 
-
 /// The machine's page-table structure, owned by the kernel.
 #[derive(Clone, Debug)]
 pub enum PageTables {
