@@ -603,3 +603,177 @@ fn multi_size_arrays_compare_the_page_size() {
     let e = r.read(0x20_0008).expect_err("nothing mapped at 2 MiB");
     assert_eq!(e.kind, MmuFaultKind::Walk(FaultKind::NotPresent));
 }
+
+/// Distinct pseudo-random user pages (xorshift, fixed seed): keys a hash
+/// function cannot spread more evenly than chance.
+fn random_pages(n: usize) -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let va = (x % (1 << 35)) << 12;
+        if seen.insert(va) {
+            out.push(va);
+        }
+    }
+    out
+}
+
+#[test]
+fn hashed_probes_average_one_plus_half_the_load_on_hits() {
+    let (buckets, n) = (512u64, 1024usize);
+    let spec = StructureSpec::Hashed {
+        buckets,
+        capacity: n as u64,
+    };
+    let mut r = Rig::with(Format::x86_64(), "core-i7", true, spec, RIG_FRAMES);
+    let space = r.space(Asid::new(1));
+    let pages = random_pages(n);
+    for (i, &va) in pages.iter().enumerate() {
+        r.tables
+            .map(
+                &r.fmt,
+                &mut r.mem,
+                &mut r.alloc,
+                space,
+                VirtAddr::new(va),
+                PhysAddr::new(i as u64 * 4096).expect("pa"),
+                PageSize::SIZE_4K,
+                RW_USER,
+            )
+            .expect("map")
+            .ignore();
+    }
+    r.mmu.set_context(r.tables.root(space), Asid::new(1));
+    // Every page once: every access misses the TLB and searches the table.
+    for (i, &va) in pages.iter().enumerate() {
+        assert_eq!(r.read(va + 5).map(|p| p.as_u64()), Ok(i as u64 * 4096 + 5));
+    }
+    let walk = r.mmu.counters().walk;
+    assert_eq!(walk.walks, n as u64);
+    assert_eq!(walk.probes.lookups, n as u64);
+    assert_eq!(
+        walk.refs(),
+        walk.probes.total,
+        "probes are the walk's references"
+    );
+    // Exactly: one bucket read, then the element's position in its chain.
+    let PageTables::Hashed(table) = &r.tables else {
+        unreachable!("built hashed")
+    };
+    let chains = table.chain_lengths(&r.mem).expect("chains");
+    let positions: u64 = chains
+        .iter()
+        .map(|&l| u64::from(l) * (u64::from(l) + 1) / 2)
+        .sum();
+    assert_eq!(walk.probes.total, n as u64 + positions);
+    assert_eq!(walk.probes.min, 2);
+    assert_eq!(
+        walk.probes.max,
+        1 + chains.iter().max().copied().unwrap_or(0)
+    );
+    // And on average what chaining promises: the bucket, plus 1 + (n-1)/2B
+    // entries for a successful search (Knuth), about 1 + load/2.
+    let load = n as f64 / buckets as f64;
+    let expected = 1.0 + 1.0 + (n as f64 - 1.0) / (2.0 * buckets as f64);
+    let mean = walk.probes.mean();
+    assert!(
+        (mean - expected).abs() < 0.15,
+        "mean probes {mean:.3}, expected about {expected:.3} (load {load})"
+    );
+    // Each search's accessed-bit write-back is a reference too, apart from the reads.
+    assert_eq!(walk.ad_writes(), n as u64);
+}
+
+#[test]
+fn linear_inverted_search_probes_every_frame_up_to_the_match() {
+    let spec = StructureSpec::Inverted {
+        search: InvertedSearch::Linear,
+    };
+    let frames = 1024;
+    let mut r = Rig::with(Format::x86_64(), "core-i7", true, spec, frames);
+    let space = r.space(Asid::new(3));
+    let pfns = [5u64, 0, 300, 17];
+    for (i, &pfn) in pfns.iter().enumerate() {
+        r.tables
+            .map(
+                &r.fmt,
+                &mut r.mem,
+                &mut r.alloc,
+                space,
+                VirtAddr::new(0x10_0000 + i as u64 * 4096),
+                PhysAddr::new(pfn * 4096).expect("pa"),
+                PageSize::SIZE_4K,
+                RW_USER,
+            )
+            .expect("map")
+            .ignore();
+    }
+    r.mmu.set_context(r.tables.root(space), Asid::new(3));
+    for (i, &pfn) in pfns.iter().enumerate() {
+        let before = r.mmu.counters().walk.probes.total;
+        assert_eq!(
+            r.read(0x10_0000 + i as u64 * 4096).map(|p| p.as_u64()),
+            Ok(pfn * 4096)
+        );
+        assert_eq!(r.mmu.counters().walk.probes.total - before, pfn + 1);
+    }
+    // A miss searches every frame.
+    let e = r.read(0x20_0000).expect_err("unmapped");
+    assert_eq!(e.kind, MmuFaultKind::Walk(FaultKind::NotPresent));
+    let p = r.mmu.counters().walk.probes;
+    assert_eq!((p.lookups, p.max, p.min), (5, frames as u32, 1));
+}
+
+#[test]
+fn keyed_tables_set_accessed_and_dirty_or_fault_under_svade() {
+    for spec in &model_structures()[1..] {
+        for hardware_ad in [true, false] {
+            let mut r = Rig::with(Format::sv39(), "riscv-sv39", hardware_ad, *spec, 4096);
+            let space = r.space(Asid::new(1));
+            r.tables
+                .map(
+                    &r.fmt,
+                    &mut r.mem,
+                    &mut r.alloc,
+                    space,
+                    VirtAddr::new(0x5000),
+                    PhysAddr::new(0x9000).expect("pa"),
+                    PageSize::SIZE_4K,
+                    RW_USER,
+                )
+                .expect("map")
+                .ignore();
+            r.mmu.set_context(r.tables.root(space), Asid::new(1));
+            let flags = |r: &Rig| {
+                r.tables
+                    .translate(&r.fmt, &r.mem, space, VirtAddr::new(0x5000))
+                    .expect("mapped")
+                    .flags
+            };
+            let write = |r: &mut Rig| {
+                r.mmu.translate(
+                    &mut r.mem,
+                    VirtAddr::new(0x5008),
+                    AccessKind::Write,
+                    Privilege::User,
+                )
+            };
+            if hardware_ad {
+                r.read(0x5000).expect("mapped");
+                assert!(flags(&r).contains(PteFlags::ACCESSED), "{spec:?}");
+                assert!(!flags(&r).contains(PteFlags::DIRTY), "{spec:?}");
+                write(&mut r).expect("writable");
+                assert!(flags(&r).contains(PteFlags::DIRTY), "{spec:?}");
+                assert_eq!(r.mmu.counters().walk.dirty_walks, 1, "{spec:?}");
+            } else {
+                let e = r.read(0x5000).expect_err("A clear");
+                assert_eq!(e.kind, MmuFaultKind::AccessedDirty, "{spec:?}");
+                assert!(!flags(&r).contains(PteFlags::ACCESSED), "{spec:?}");
+            }
+        }
+    }
+}
