@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Presets(cmd::presets::PresetsArgs),
+    Run(cmd::run::RunArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
@@ -53,6 +55,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Presets(args) => cmd::presets::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {

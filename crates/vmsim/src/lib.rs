@@ -11,6 +11,8 @@ pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
+pub mod report;
 pub mod segment;
+pub mod sim;
 pub mod swap;
 pub mod units;

@@ -2,4 +2,8 @@
 
 pub mod calc;
 pub mod explain;
+pub mod plot;
+pub mod presets;
+pub mod report_text;
+pub mod run;
 pub mod trace;

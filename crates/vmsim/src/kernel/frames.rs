@@ -44,6 +44,8 @@ pub struct FrameTable {
     meta: Vec<FrameMeta>,
     page: PageSize,
     frame: PageSize,
+    /// Frames marked [`FrameUse::Table`], kept so reports need no scan.
+    tables: u64,
 }
 
 impl FrameTable {
@@ -63,7 +65,14 @@ impl FrameTable {
             ],
             page,
             frame,
+            tables: 0,
         }
+    }
+
+    /// Frames holding page tables.
+    #[must_use]
+    pub fn table_frames(&self) -> u64 {
+        self.tables
     }
 
     /// The buddy allocator (for reports and page-table allocation).
@@ -165,6 +174,12 @@ impl FrameTable {
     pub fn mark(&mut self, pfn: Pfn, order: u32, use_: FrameUse) {
         let i = pfn.as_u64() as usize;
         for m in &mut self.meta[i..i + (1 << order)] {
+            if m.use_ == FrameUse::Table {
+                self.tables -= 1;
+            }
+            if use_ == FrameUse::Table {
+                self.tables += 1;
+            }
             *m = FrameMeta { use_, refs: 0 };
         }
     }

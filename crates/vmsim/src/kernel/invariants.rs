@@ -112,6 +112,13 @@ impl Kernel {
                 return bad(format!("holds a page table but is marked {:?}", m.use_));
             }
         }
+        let tables = meta.iter().filter(|m| m.use_ == FrameUse::Table).count() as u64;
+        if tables != self.frames.table_frames() {
+            return Err(format!(
+                "{tables} frames marked page table but the count says {}",
+                self.frames.table_frames()
+            ));
+        }
         if free != self.frames.free_frames() {
             return Err(format!(
                 "{free} frames marked free but the buddy allocator has {}",

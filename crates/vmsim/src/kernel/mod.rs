@@ -477,11 +477,7 @@ impl Kernel {
     /// global inverted or hashed table's region).
     #[must_use]
     pub fn table_frames(&self) -> u64 {
-        self.frames
-            .all()
-            .iter()
-            .filter(|m| m.use_ == FrameUse::Table)
-            .count() as u64
+        self.frames.table_frames()
     }
 
     /// Frames that are not free (after every process exited: leaked frames).

@@ -210,6 +210,8 @@ pub struct WalkCounters {
     pub dirty_walks: u64,
     /// Walks (of either kind) that ended in a fault instead of a TLB fill.
     pub faulted: u64,
+    /// Walks (not dirty walks) that completed a translation and filled the TLB.
+    pub completed: u64,
     /// Entries read by the walker, by level (index 0 = the root table),
     /// walks and dirty walks together.
     pub refs_by_level: [u64; MAX_WALK_LEVELS],

@@ -372,6 +372,7 @@ impl Mmu {
         if dirty_only {
             self.tlb.update(entry, va, access);
         } else {
+            self.walk.completed += 1;
             self.tlb.fill(entry, va, access);
         }
         t.pa

@@ -1,0 +1,212 @@
+//! `vmsim run`: the main job. Runs traces, generators or a scenario through
+//! the whole machine and kernel and reports.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use vmsim::config::{Config, ConfigBuilder};
+use vmsim::sim::{Observer, Simulation};
+use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
+
+use super::report_text;
+
+/// The built-in workload: valgrind lackey's trace of `/bin/true` (168K
+/// references: the dynamic loader and libc start-up), from the shared trace
+/// set, compiled into the binary.
+const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
+
+/// Run a workload through the simulated machine and kernel and report
+/// TLB, walk, fault, memory and per-process figures.
+///
+/// INPUT is a trace file (valgrind lackey text, plain or zstd, or .vmt; the
+/// format is found from the content), a synthetic workload
+/// `synth:KIND,key=value,...`, or a scenario file (TOML with [[process]]
+/// tables). Several traces run as several processes, round robin. With no
+/// INPUT, a built-in trace of /bin/true runs.
+///
+/// Examples:
+///   vmsim run
+///   vmsim run trace.lackey.zst --preset core-i7
+///   vmsim run synth:scan,bytes=64MiB,stride=4 --preset x86-64 --json
+///   vmsim run synth:zipf,pages=100000,s=0.9,refs=10M --set memory.frames=65536
+///   vmsim run examples/fork-cow.toml --json
+///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
+///
+/// JSON keys (see the Report type's docs): machine, references,
+/// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
+/// tlb_levels, walks (walks that filled the TLB), faulting_walks,
+/// dirty_walks, walk_memory_references, walk_references_by_level, ad_writes,
+/// walk_references_per_walk, walk_cache, mmu_faults, kernel (fault
+/// resolutions: demand_zero, cow_copies, cow_reuses, shared_minor,
+/// stack_growth, spurious, accessed_dirty, segfaults, forks, vforks, exits),
+/// cow_copies, frames_leaked, peak_frames_used, peak_page_table_frames,
+/// memory (buddyinfo, fragmentation indices, slabs), processes, eat_cycles,
+/// timeline.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct RunArgs {
+    /// Traces, synth: specs, or one scenario file.
+    pub inputs: Vec<String>,
+
+    /// Start from this preset (see `vmsim presets`); default x86-64.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// A TOML config merged over the preset (any key `vmsim presets` prints).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Override one setting, e.g. --set paging.page_size=2MiB --set memory.frames=256 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Draw faults and TLB misses over time into an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Check the kernel's invariants at every context switch and at the end (slow).
+    #[arg(long)]
+    pub check: bool,
+}
+
+struct Bar(Option<ProgressBar>);
+
+impl Observer for Bar {
+    fn progress(&mut self, references: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(references);
+        }
+    }
+}
+
+fn is_scenario(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    Scenario::sniff(&head[..n])
+}
+
+fn trace_process(name: String, trace: String) -> ProcessSpec {
+    ProcessSpec {
+        name,
+        trace: Some(trace),
+        layout: LayoutKind::Flat,
+        parent: None,
+        brk: 0,
+        mmap: Vec::new(),
+        forks: Vec::new(),
+        exit_after: None,
+    }
+}
+
+fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
+    let preset = args.preset.as_deref().or(scenario.preset.as_deref());
+    let mut b = ConfigBuilder::preset(preset)?;
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--config {}", path.display()))?;
+        b = b.file(&text, &path.display().to_string())?;
+    }
+    for s in scenario.set.iter().chain(&args.set) {
+        b = b.set(s)?;
+    }
+    if args.check {
+        b = b.set("run.check=true")?;
+    }
+    Ok(b.build()?)
+}
+
+/// Runs `vmsim run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    // Keeps the built-in trace's temporary file alive for the run.
+    let mut builtin = None;
+    let scenario = match args.inputs.as_slice() {
+        [] => {
+            let mut f = tempfile::Builder::new().suffix(".lackey.zst").tempfile()?;
+            std::io::Write::write_all(&mut f, BUILTIN_TRACE)?;
+            let path = f.path().display().to_string();
+            builtin = Some(f);
+            Scenario {
+                description: "built-in trace: /bin/true under valgrind lackey".into(),
+                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                preset: None,
+                set: Vec::new(),
+                processes: vec![trace_process("true".into(), path)],
+            }
+        }
+        [one]
+            if !one.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                && Path::new(one).is_file()
+                && is_scenario(Path::new(one)) =>
+        {
+            Scenario::load(Path::new(one))?
+        }
+        many => {
+            for m in many {
+                if !m.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                    && Path::new(m).is_file()
+                    && is_scenario(Path::new(m))
+                {
+                    bail!("{m} is a scenario file: run it on its own (it names its own traces)");
+                }
+            }
+            Scenario {
+                description: many.join(" "),
+                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                preset: None,
+                set: Vec::new(),
+                processes: many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let name = Path::new(m)
+                            .file_name()
+                            .map_or_else(|| format!("p{i}"), |n| n.to_string_lossy().into_owned());
+                        trace_process(name, m.clone())
+                    })
+                    .collect(),
+            }
+        }
+    };
+    let cfg = build_config(args, &scenario)?;
+    let sim = Simulation::new(cfg)?;
+    let show = !args.quiet && std::io::stderr().is_terminal();
+    let bar = show.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let mut observer = Bar(bar);
+    let report = sim.run(&scenario, &mut observer)?;
+    if let Some(b) = &observer.0 {
+        b.finish_and_clear();
+    }
+    drop(builtin);
+    if let Some(path) = &args.plot {
+        super::plot::timeline(&report, path)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report_text::render(&report));
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! The report of a run: every figure `vmsim run` prints, as one serializable
+//! value with stable field names (the JSON keys are documented on each field).
+//!
+//! Built once, at the end of a run, from the MMU's and kernel's counters;
+//! nothing here is on the per-reference path.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use vmsim_trace::scenario::Scenario;
+
+use crate::addr::Pid;
+use crate::alloc::{FragmentationReport, SlabStats};
+use crate::config::Config;
+use crate::kernel::{FaultResolution, Kernel, KernelStats, SegvReason};
+use crate::mmu::{Counters, Mmu};
+
+/// Faults one process took, by how the kernel resolved them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FaultsByKind {
+    /// Zero-filled pages (allocation on first touch).
+    pub demand_zero: u64,
+    /// Copy-on-write breaks that copied the page.
+    pub cow_copy: u64,
+    /// Copy-on-write breaks of a last sharer (no copy).
+    pub cow_reuse: u64,
+    /// Pages found in a shared object.
+    pub shared: u64,
+    /// Stack growth.
+    pub stack_growth: u64,
+    /// Stale TLB entries (the entry was already right).
+    pub spurious: u64,
+    /// Svade accessed/dirty updates by the kernel.
+    pub accessed_dirty: u64,
+    /// The fault that killed it (0 or 1).
+    pub segfault: u64,
+}
+
+/// One process of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessReport {
+    /// Kernel process id.
+    pub pid: Pid,
+    /// Scenario name.
+    pub name: String,
+    /// The process that forked it.
+    pub parent: Option<Pid>,
+    /// References it made.
+    pub references: u64,
+    /// Faults by kind.
+    pub faults: FaultsByKind,
+    /// Most data pages it had mapped at once.
+    pub resident_peak: u64,
+    /// Data pages mapped when it exited.
+    pub resident_at_exit: u64,
+    /// Frames of its page tables when it exited.
+    pub page_table_frames: u64,
+    /// Why it was killed, if it was.
+    pub killed: Option<SegvReason>,
+}
+
+impl ProcessReport {
+    /// An empty report for `pid`.
+    #[must_use]
+    pub fn new(pid: Pid) -> Self {
+        Self {
+            pid,
+            name: String::new(),
+            parent: None,
+            references: 0,
+            faults: FaultsByKind::default(),
+            resident_peak: 0,
+            resident_at_exit: 0,
+            page_table_frames: 0,
+            killed: None,
+        }
+    }
+
+    /// Counts one fault resolution.
+    pub fn count(&mut self, r: FaultResolution) {
+        let f = &mut self.faults;
+        match r {
+            FaultResolution::DemandZero => f.demand_zero += 1,
+            FaultResolution::CowCopy => f.cow_copy += 1,
+            FaultResolution::CowReuse => f.cow_reuse += 1,
+            FaultResolution::SharedPage => f.shared += 1,
+            FaultResolution::StackGrowth => f.stack_growth += 1,
+            FaultResolution::Spurious => f.spurious += 1,
+            FaultResolution::AccessedDirtySet => f.accessed_dirty += 1,
+            FaultResolution::Killed(_) => f.segfault += 1,
+        }
+    }
+}
+
+/// One point of the timeline (cumulative counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// References so far.
+    pub references: u64,
+    /// Page faults resolved so far.
+    pub faults: u64,
+    /// Translations that missed every TLB level so far.
+    pub tlb_misses: u64,
+    /// Frames in use at this point.
+    pub frames_used: u64,
+}
+
+/// Faults and TLB misses over time: at most about `2 x points` samples,
+/// evenly spaced whatever the run's length (the spacing doubles as needed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    /// References between samples.
+    pub interval: u64,
+    /// The samples.
+    pub samples: Vec<Sample>,
+    #[serde(skip)]
+    points: u32,
+}
+
+impl Timeline {
+    /// An empty timeline aiming at `points` samples.
+    #[must_use]
+    pub fn new(points: u32) -> Self {
+        Self {
+            interval: 1024,
+            samples: Vec::new(),
+            points: points.max(2),
+        }
+    }
+
+    /// References until the next sample is due.
+    #[must_use]
+    pub fn interval(&self) -> u64 {
+        self.interval
+    }
+
+    /// Adds a sample; thins the series when it grows past twice the target.
+    pub fn push(&mut self, s: Sample) {
+        if self
+            .samples
+            .last()
+            .is_some_and(|l| l.references == s.references)
+        {
+            return;
+        }
+        self.samples.push(s);
+        if self.samples.len() > 2 * self.points as usize {
+            let last = self.samples.last().copied();
+            let mut i = 0;
+            self.samples.retain(|_| {
+                i += 1;
+                i % 2 == 0
+            });
+            if let Some(last) = last
+                && self.samples.last() != Some(&last)
+            {
+                self.samples.push(last);
+            }
+            self.interval *= 2;
+        }
+    }
+}
+
+/// Physical memory at the moment of interest (just before the first process
+/// exited): fragmentation, slabs, page tables.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemorySnapshot {
+    /// Frames in use.
+    pub frames_used: u64,
+    /// Frames free.
+    pub frames_free: u64,
+    /// Frames holding page tables.
+    pub page_table_frames: u64,
+    /// Buddy free blocks per order, fragmentation and unusable-space indices.
+    pub fragmentation: FragmentationReport,
+    /// Slab caches (`/proc/slabinfo`).
+    pub slabs: Vec<SlabStats>,
+}
+
+impl MemorySnapshot {
+    /// The snapshot of `kernel` now.
+    #[must_use]
+    pub fn of(kernel: &Kernel) -> Self {
+        Self {
+            frames_used: kernel.frames_in_use(),
+            frames_free: kernel.frames().free_frames(),
+            page_table_frames: kernel.table_frames(),
+            fragmentation: kernel.frames().buddy().fragmentation(),
+            slabs: kernel.slab().stats(),
+        }
+    }
+}
+
+/// One TLB level's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlbLevelReport {
+    /// 1 = first level.
+    pub level: usize,
+    /// Latency in cycles.
+    pub latency_cycles: u32,
+    /// Lookups that reached this level.
+    pub lookups: u64,
+    /// Hits.
+    pub hits: u64,
+    /// Misses.
+    pub misses: u64,
+    /// Hits / lookups.
+    pub hit_rate: Option<f64>,
+    /// Hits by page size (`"4 KiB"`, `"2 MiB"`, ...).
+    pub hits_by_page_size: std::collections::BTreeMap<String, u64>,
+    /// Misses by the page size of the translation then filled.
+    pub misses_by_page_size: std::collections::BTreeMap<String, u64>,
+}
+
+/// The whole report. JSON keys are the field names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// What ran: the scenario's description, the paging format, page size,
+    /// memory, and whether A/D bits are set by hardware.
+    pub machine: MachineSummary,
+    /// References made (trace records), total.
+    pub references: u64,
+    /// References by kind: `instr`, `load`, `store`, `modify`.
+    pub references_by_kind: std::collections::BTreeMap<&'static str, u64>,
+    /// Translations requested (a reference crossing a page boundary needs two;
+    /// retries after a fault are counted by the TLB as lookups too).
+    pub translations: u64,
+    /// TLB lookups (first attempts and retries).
+    pub tlb_lookups: u64,
+    /// TLB hits at any level.
+    pub tlb_hits: u64,
+    /// Lookups that missed every TLB level.
+    pub tlb_misses: u64,
+    /// Per TLB level.
+    pub tlb_levels: Vec<TlbLevelReport>,
+    /// Page walks that completed a translation and filled the TLB.
+    pub walks: u64,
+    /// Walks that ended in a fault (the kernel then resolved it and the access retried).
+    pub faulting_walks: u64,
+    /// Walks made only to set a dirty bit (a store hit a clean cached entry).
+    pub dirty_walks: u64,
+    /// Page-table entries read by the walker.
+    pub walk_memory_references: u64,
+    /// Entries read, per level, root first.
+    pub walk_references_by_level: Vec<u64>,
+    /// Accessed/dirty bits written back by the walker.
+    pub ad_writes: u64,
+    /// Entries read per walk (walks of every kind).
+    pub walk_references_per_walk: Option<f64>,
+    /// Page-walk cache lookups and hits per depth.
+    pub walk_cache: crate::mmu::WalkCacheCounters,
+    /// Translation faults the MMU raised, by kind.
+    pub mmu_faults: crate::mmu::FaultCounters,
+    /// How the kernel resolved faults, in total.
+    pub kernel: KernelStats,
+    /// Pages copied by copy-on-write breaks.
+    pub cow_copies: u64,
+    /// Frames still in use after every process exited (should be 0).
+    pub frames_leaked: u64,
+    /// Most frames in use at once.
+    pub peak_frames_used: u64,
+    /// Most frames holding page tables at once.
+    pub peak_page_table_frames: u64,
+    /// Memory just before the first process exited.
+    pub memory: Option<MemorySnapshot>,
+    /// Every process.
+    pub processes: Vec<ProcessReport>,
+    /// Measured effective access time in cycles per translation.
+    pub eat_cycles: Option<f64>,
+    /// Faults and TLB misses over time.
+    pub timeline: Timeline,
+    /// The raw MMU counters.
+    #[serde(skip)]
+    pub counters: Counters,
+}
+
+/// What machine ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineSummary {
+    /// The scenario's description.
+    pub description: String,
+    /// The paging format.
+    pub arch: String,
+    /// Data page size in bytes.
+    pub page_size: u64,
+    /// Physical memory in frames.
+    pub frames: u64,
+    /// Physical memory in bytes.
+    pub memory_bytes: u64,
+    /// Whether the hardware sets A/D bits (else Svade).
+    pub hardware_ad: bool,
+    /// Whether TLB entries carry ASID tags.
+    pub asid_tags: bool,
+    /// Memory latency in cycles.
+    pub memory_latency_cycles: u32,
+}
+
+impl Report {
+    /// Assembles the report at the end of a run.
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn build(
+        cfg: &Config,
+        scenario: &Scenario,
+        references: [u64; 4],
+        translations: u64,
+        mmu: &Mmu,
+        kernel: &Kernel,
+        processes: FxHashMap<Pid, ProcessReport>,
+        timeline: Timeline,
+        peak_frames: u64,
+        peak_table_frames: u64,
+        memory: Option<MemorySnapshot>,
+        hardware_ad: bool,
+    ) -> Self {
+        let c = mmu.counters();
+        let fmt = mmu.format();
+        let tlb_levels: Vec<TlbLevelReport> = c
+            .tlb
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| TlbLevelReport {
+                level: i + 1,
+                latency_cycles: l.latency_cycles,
+                lookups: l.lookups,
+                hits: l.hit_count(),
+                misses: l.misses,
+                hit_rate: l.hit_rate(),
+                hits_by_page_size: l.hits.iter().map(|(s, n)| (s.to_string(), n)).collect(),
+                misses_by_page_size: l
+                    .misses_by_size
+                    .iter()
+                    .map(|(s, n)| (s.to_string(), n))
+                    .collect(),
+            })
+            .collect();
+        let mut procs: Vec<ProcessReport> = processes.into_values().collect();
+        procs.sort_by_key(|p| p.pid);
+        let levels = fmt.levels().len();
+        let tlb_hits = tlb_levels.iter().map(|l| l.hits).sum();
+        Self {
+            machine: MachineSummary {
+                description: scenario.description.clone(),
+                arch: fmt.name().to_string(),
+                page_size: kernel.page_size().bytes(),
+                frames: cfg.memory.frames,
+                memory_bytes: cfg.memory.frames * fmt.page_size().bytes(),
+                hardware_ad,
+                asid_tags: cfg.tlb.asid_tags,
+                memory_latency_cycles: cfg.memory.latency,
+            },
+            references: references.iter().sum(),
+            references_by_kind: [
+                ("instr", references[0]),
+                ("load", references[1]),
+                ("store", references[2]),
+                ("modify", references[3]),
+            ]
+            .into_iter()
+            .collect(),
+            translations,
+            tlb_lookups: c.tlb.lookups(),
+            tlb_hits,
+            tlb_misses: c.tlb.full_misses,
+            tlb_levels,
+            walks: c.walk.completed,
+            faulting_walks: c.walk.faulted,
+            dirty_walks: c.walk.dirty_walks,
+            walk_memory_references: c.walk.refs(),
+            walk_references_by_level: c.walk.refs_by_level[..levels].to_vec(),
+            ad_writes: c.walk.ad_writes(),
+            walk_references_per_walk: c.walk.refs_per_walk(),
+            walk_cache: c.walk_cache.clone(),
+            mmu_faults: c.faults.clone(),
+            kernel: *kernel.stats(),
+            cow_copies: kernel.stats().cow_copies,
+            frames_leaked: kernel.frames_in_use(),
+            peak_frames_used: peak_frames,
+            peak_page_table_frames: peak_table_frames,
+            memory,
+            processes: procs,
+            eat_cycles: c.effective_access_time(f64::from(cfg.memory.latency)),
+            timeline,
+            counters: c,
+        }
+    }
+}
