@@ -6,3 +6,4 @@ mod kernel;
 mod mmu;
 mod paging;
 mod segment;
+mod structures;

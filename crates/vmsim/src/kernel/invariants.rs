@@ -63,7 +63,8 @@ impl Kernel {
                 }
             }
         }
-        // The global inverted or hashed table's region.
+        // The global inverted or hashed table: consistent, and in its region.
+        self.tables.check(mem)?;
         if let Some((base, len)) = self.tables.region() {
             let first = (base.as_u64() / frame_bytes) as usize;
             let n = len.div_ceil(frame_bytes) as usize;

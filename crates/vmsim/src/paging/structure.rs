@@ -662,6 +662,55 @@ impl PageTables {
     }
 }
 
+impl PageTables {
+    /// Checks the global table against itself and the kernel's record:
+    /// every entry of an inverted table is a recorded mapping of that
+    /// frame; a hashed table holds as many mappings as it counts. For the
+    /// kernel's invariant checker; the error names the first entry found wrong.
+    pub fn check<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), String> {
+        match self {
+            Self::Radix => Ok(()),
+            Self::Hashed(t) => {
+                let n = t.mappings(mem).map_err(|e| e.to_string())?.len() as u64;
+                if n == t.len() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "hashed page table holds {n} mappings but counts {}",
+                        t.len()
+                    ))
+                }
+            }
+            Self::Inverted { table, record } => {
+                for f in 0..table.frames() {
+                    let pfn = Pfn::new(f);
+                    let Some((asid, vpn, _)) =
+                        table.frame_owner(mem, pfn).map_err(|e| e.to_string())?
+                    else {
+                        continue;
+                    };
+                    let (asid, vpn) = (asid.as_u16(), vpn.as_u64());
+                    match record.get(&(asid, vpn)) {
+                        Some(r) if r.pfn == pfn => {}
+                        Some(r) => {
+                            return Err(format!(
+                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid} but the kernel recorded frame {:#x}",
+                                r.pfn.as_u64()
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid}, which the kernel never mapped"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Whether the inverted table's entry for `pfn` holds `(asid, vpn)`.
 fn resident<B: Bitmap>(
     table: &InvertedPageTable,
