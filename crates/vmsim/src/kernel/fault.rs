@@ -123,8 +123,8 @@ impl Kernel {
             }
         }
         let r = match (cause, present) {
-            (FaultCause::AccessedDirty, Some(t)) => {
-                self.set_accessed_dirty(mem, tlb, sid, page, &t, access)?;
+            (FaultCause::AccessedDirty, Some(_)) => {
+                self.set_accessed_dirty(mem, tlb, sid, page, access)?;
                 self.stats.accessed_dirty += 1;
                 FaultResolution::AccessedDirtySet
             }
@@ -297,17 +297,21 @@ impl Kernel {
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
-        t: &Translation,
         access: AccessKind,
     ) -> Result<(), KernelError> {
         let (table, asid) = {
             let s = self.space(sid);
             (s.table, s.asid)
         };
-        self.tables
-            .set_accessed_dirty(&self.fmt, mem, table, t, access == AccessKind::Write)
+        let mut bits = PteFlags::ACCESSED;
+        if access == AccessKind::Write {
+            bits |= PteFlags::DIRTY;
+        }
+        let (_, flush) = self
+            .tables
+            .update_status(&self.fmt, mem, table, page, bits, PteFlags::empty())
             .map_err(|e| KernelError::Config(format!("page-table entry outside memory: {e}")))?;
-        tlb.invalidate_page(asid, crate::paging::Flush::new(page, t.size));
+        tlb.invalidate_page(asid, flush);
         Ok(())
     }
 

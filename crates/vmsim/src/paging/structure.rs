@@ -305,7 +305,13 @@ impl PageTables {
         match self {
             Self::Radix => Err(not_mapped(va)),
             Self::Hashed(t) => {
-                t.map_page(mem, asid, va, frame, flags).map_err(table_err)?;
+                t.map_page(mem, asid, va, frame, flags)
+                    .map_err(|e| match e {
+                        TableError::AlreadyMapped { .. } => {
+                            MapError::AlreadyMapped { va, level: 0 }
+                        }
+                        e => table_err(e),
+                    })?;
                 Ok(Flush::new(va, size))
             }
             Self::Inverted { table, record } => {
@@ -569,52 +575,67 @@ impl PageTables {
         }
     }
 
-    /// Sets the accessed bit (and the dirty bit if `dirty`) of the mapping
-    /// `t` that [`Self::translate`] found for `va` in `space`: what the OS
-    /// does on an Svade fault.
-    pub fn set_accessed_dirty<B: Bitmap>(
+    /// Sets the status bits `set` and clears `clear` (each a subset of
+    /// accessed and dirty; others are ignored) in the mapping of the page
+    /// holding `va` in `space`: the OS setting them on an Svade fault, or
+    /// clearing the accessed bit for page replacement. Returns the flags
+    /// after the change and the TLB invalidation it requires (a cached
+    /// translation may still think the page accessed or dirty).
+    pub fn update_status<B: Bitmap>(
         &mut self,
         fmt: &Format,
         mem: &mut PhysMem<B>,
         space: SpaceTable,
-        t: &Translation,
-        dirty: bool,
-    ) -> Result<(), MapError> {
-        let mut bits = PteFlags::ACCESSED;
-        if dirty {
-            bits |= PteFlags::DIRTY;
-        }
+        va: VirtAddr,
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<(PteFlags, Flush), MapError> {
+        let status = PteFlags::ACCESSED | PteFlags::DIRTY;
+        let (set, clear) = (set & status, clear & status);
         let asid = match space {
-            SpaceTable::Radix(_) => {
-                let mut raw = t.leaf_raw | fmt.accessed_mask(t.leaf_idx, true);
-                if dirty {
-                    raw |= fmt.dirty_mask();
-                }
-                mem.write_le(t.leaf_addr, fmt.entry_bytes(), raw)?;
-                return Ok(());
+            SpaceTable::Radix(t) => {
+                let tr = t.translate(fmt, mem, va).map_err(|_| not_mapped(va))?;
+                let mask = |f: PteFlags| {
+                    let mut m = 0;
+                    if f.contains(PteFlags::ACCESSED) {
+                        m |= fmt.accessed_mask(tr.leaf_idx, true);
+                    }
+                    if f.contains(PteFlags::DIRTY) {
+                        m |= fmt.dirty_mask();
+                    }
+                    m
+                };
+                let raw = (tr.leaf_raw & !mask(clear)) | mask(set);
+                mem.write_le(tr.leaf_addr, fmt.entry_bytes(), raw)?;
+                let flags = (tr.flags - clear) | set;
+                return Ok((flags, Flush::new(tr.page, tr.size)));
             }
             SpaceTable::Keyed(asid) => asid,
         };
-        let vpn = t.page.vpn(t.size);
+        let size = fmt.page_size();
+        let vpn = va.vpn(size);
+        let flush = Flush::new(va.align_down(size), size);
         match self {
-            Self::Radix => Err(not_mapped(t.page)),
+            Self::Radix => Err(not_mapped(va)),
             Self::Hashed(h) => h
-                .update_flags(mem, asid, vpn, bits, PteFlags::empty())
+                .update_flags(mem, asid, vpn, set, clear)
                 .map_err(table_err)?
-                .map(|_| ())
-                .ok_or_else(|| not_mapped(t.page)),
+                .map(|f| (f, flush))
+                .ok_or_else(|| not_mapped(va)),
             Self::Inverted { table, record } => {
                 let r = record
                     .get_mut(&(asid.as_u16(), vpn.as_u64()))
-                    .ok_or_else(|| not_mapped(t.page))?;
+                    .ok_or_else(|| not_mapped(va))?;
                 if resident(table, mem, asid, vpn, r.pfn)? {
-                    table
-                        .update_flags(mem, asid, vpn, bits, PteFlags::empty())
-                        .map_err(table_err)?;
+                    let f = table
+                        .update_flags(mem, asid, vpn, set, clear)
+                        .map_err(table_err)?
+                        .ok_or_else(|| not_mapped(va))?;
+                    Ok((f, flush))
                 } else {
-                    r.flags |= bits;
+                    r.flags = (r.flags - clear) | set;
+                    Ok((r.flags, flush))
                 }
-                Ok(())
             }
         }
     }
@@ -723,4 +744,204 @@ fn resident<B: Bitmap>(
         table.frame_owner(mem, pfn).map_err(table_err)?,
         Some((o, v, _)) if o == asid && v == vpn
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::FirstFit;
+
+    const PAGE: PageSize = PageSize::SIZE_4K;
+    const RW: PteFlags = PteFlags::READ.union(PteFlags::WRITE).union(PteFlags::USER);
+
+    /// A machine of 256 frames whose global table (if any) sits at frame 128,
+    /// radix tables coming from the frames after it.
+    fn machine(spec: StructureSpec) -> (Format, PhysMem, FirstFit, PageTables) {
+        let fmt = Format::x86_64();
+        let mut mem: PhysMem = PhysMem::new(256 * 4096).expect("mem");
+        let len = spec.region_bytes(256, PAGE).expect("size");
+        let reserved = len.div_ceil(4096);
+        let base = Pfn::new(128).base(PAGE);
+        let tables = PageTables::new(spec, &mut mem, 256, PAGE, base, len).expect("tables");
+        let alloc = FirstFit::new(PAGE, Pfn::new(128 + reserved), 128 - reserved);
+        (fmt, mem, alloc, tables)
+    }
+
+    fn va(n: u64) -> VirtAddr {
+        VirtAddr::new(0x40_0000 + n * 4096)
+    }
+
+    fn frame(n: u64) -> PhysAddr {
+        Pfn::new(n).base(PAGE)
+    }
+
+    const INVERTED: StructureSpec = StructureSpec::Inverted {
+        search: InvertedSearch::Hashed { anchors: 64 },
+    };
+
+    #[test]
+    fn every_structure_maps_lists_protects_and_unmaps_alike() {
+        for spec in [
+            StructureSpec::Radix,
+            INVERTED,
+            StructureSpec::Hashed {
+                buckets: 16,
+                capacity: 64,
+            },
+        ] {
+            let (fmt, mut mem, mut alloc, mut t) = machine(spec);
+            let a = t
+                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+                .expect("a");
+            let b = t
+                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
+                .expect("b");
+            for (space, n, f) in [(a, 3, 10), (a, 1, 11), (b, 1, 12)] {
+                t.map(&fmt, &mut mem, &mut alloc, space, va(n), frame(f), PAGE, RW)
+                    .expect("map")
+                    .ignore();
+            }
+            let again = t.map(&fmt, &mut mem, &mut alloc, a, va(3), frame(13), PAGE, RW);
+            assert!(
+                matches!(again, Err(MapError::AlreadyMapped { .. })),
+                "{spec:?}"
+            );
+            let pages: Vec<(VirtAddr, PhysAddr)> = t
+                .leaves(&fmt, &mem, a)
+                .expect("leaves")
+                .iter()
+                .map(|l| (l.page, l.frame))
+                .collect();
+            assert_eq!(pages, [(va(1), frame(11)), (va(3), frame(10))], "{spec:?}");
+            let tr = t
+                .translate(&fmt, &mem, b, va(1).wrapping_add(5))
+                .expect("b's page");
+            assert_eq!(tr.pa, frame(12).add(5), "{spec:?}");
+            t.protect(&fmt, &mut mem, a, va(3), PteFlags::READ | PteFlags::USER)
+                .expect("protect")
+                .ignore();
+            let tr = t.translate(&fmt, &mem, a, va(3)).expect("mapped");
+            assert!(!tr.flags.contains(PteFlags::WRITE), "{spec:?}");
+            let (flags, _) = t
+                .update_status(&fmt, &mut mem, a, va(3), PteFlags::DIRTY, PteFlags::empty())
+                .expect("status");
+            assert!(flags.contains(PteFlags::DIRTY), "{spec:?}");
+            let u = t
+                .unmap(&fmt, &mut mem, &mut alloc, a, va(3))
+                .expect("unmap");
+            assert_eq!(u.frame, frame(10), "{spec:?}");
+            assert!(u.flags.contains(PteFlags::DIRTY), "{spec:?}");
+            let gone = t.unmap(&fmt, &mut mem, &mut alloc, a, va(3));
+            assert!(matches!(gone, Err(MapError::NotMapped { .. })), "{spec:?}");
+            assert!(t.walk(&fmt, &mem, a, va(3)).result.is_err(), "{spec:?}");
+            assert_eq!(t.check(&mem), Ok(()), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn keyed_tables_map_base_pages_only() {
+        let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
+        let a = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+            .expect("a");
+        let big = t.map(
+            &fmt,
+            &mut mem,
+            &mut alloc,
+            a,
+            VirtAddr::new(0x20_0000),
+            frame(0),
+            PageSize::SIZE_2M,
+            RW,
+        );
+        assert!(
+            matches!(big, Err(MapError::NoSuchPageSize { .. })),
+            "{big:?}"
+        );
+    }
+
+    #[test]
+    fn an_inverted_frame_holds_one_mapping_and_reload_moves_it() {
+        let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
+        let a = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+            .expect("a");
+        let b = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
+            .expect("b");
+        // Both map frame 20 (a shared page): a's mapping is in the table.
+        for space in [a, b] {
+            t.map(
+                &fmt,
+                &mut mem,
+                &mut alloc,
+                space,
+                va(7),
+                frame(20),
+                PAGE,
+                RW,
+            )
+            .expect("map")
+            .ignore();
+        }
+        assert!(t.walk(&fmt, &mem, a, va(7)).result.is_ok());
+        assert!(
+            t.walk(&fmt, &mem, b, va(7)).result.is_err(),
+            "b waits in the record"
+        );
+        // The kernel still sees both.
+        assert_eq!(t.leaves(&fmt, &mem, b).expect("leaves").len(), 1);
+        assert!(t.translate(&fmt, &mem, b, va(7)).is_ok());
+        // a's entry gains A and D in the table, then b takes the entry.
+        t.update_status(
+            &fmt,
+            &mut mem,
+            a,
+            va(7),
+            PteFlags::ACCESSED | PteFlags::DIRTY,
+            PteFlags::empty(),
+        )
+        .expect("status")
+        .1
+        .ignore();
+        assert_eq!(t.reload(&fmt, &mut mem, a, va(7)), Ok(Reload::Resident));
+        let r = t.reload(&fmt, &mut mem, b, va(7)).expect("reload");
+        assert_eq!(
+            r,
+            Reload::Loaded {
+                displaced: Some((Asid::new(1), Flush::new(va(7), PAGE)))
+            }
+        );
+        assert!(t.walk(&fmt, &mem, b, va(7)).result.is_ok());
+        assert!(t.walk(&fmt, &mem, a, va(7)).result.is_err());
+        // a's accessed and dirty bits were saved in the record.
+        let saved = t.translate(&fmt, &mem, a, va(7)).expect("recorded").flags;
+        assert!(
+            saved.contains(PteFlags::ACCESSED | PteFlags::DIRTY),
+            "{saved:?}"
+        );
+        // Protecting the displaced mapping changes the record only.
+        t.protect(&fmt, &mut mem, a, va(7), PteFlags::READ | PteFlags::USER)
+            .expect("protect")
+            .ignore();
+        assert!(
+            t.walk(&fmt, &mem, b, va(7))
+                .result
+                .is_ok_and(|tr| tr.flags.contains(PteFlags::WRITE)),
+            "b's entry is untouched"
+        );
+        assert_eq!(t.check(&mem), Ok(()));
+        // Unmapping the resident one frees the entry; a reloads without displacing.
+        let u = t
+            .unmap(&fmt, &mut mem, &mut alloc, b, va(7))
+            .expect("unmap");
+        assert_eq!(u.frame, frame(20));
+        assert_eq!(
+            t.reload(&fmt, &mut mem, a, va(7)),
+            Ok(Reload::Loaded { displaced: None })
+        );
+        let tr = t.walk(&fmt, &mem, a, va(7)).result.expect("resident");
+        assert!(tr.flags.contains(PteFlags::DIRTY) && !tr.flags.contains(PteFlags::WRITE));
+        assert_eq!(t.check(&mem), Ok(()));
+    }
 }
