@@ -25,6 +25,7 @@ struct Cli {
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Run(cmd::run::RunArgs),
     Trace(cmd::trace::TraceArgs),
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Policy(args) => cmd::policy::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };
     match result {

@@ -4,4 +4,5 @@
 
 mod calc;
 mod explain;
+mod policy;
 mod trace;

@@ -11,6 +11,7 @@ pub mod kernel;
 pub mod mmu;
 pub mod paging;
 pub mod phys;
+pub mod reclaim;
 pub mod report;
 pub mod segment;
 pub mod sim;

@@ -438,6 +438,22 @@ impl Simulation {
             procs[i].waiting_for = None;
             let mut budget = quantum;
             while budget > 0 {
+                // A fork after the N-th reference happens before the next one
+                // is needed, so it also happens when the trace ends right there.
+                let p = &procs[i];
+                if let Some(f) = scenario.processes[p.spec].forks.get(p.next_fork)
+                    && matches!(f.point, ForkPoint::After(n) if p.refs >= n)
+                {
+                    let (child, wait, vfork) = (f.child, f.wait, f.vfork);
+                    procs[i].next_fork += 1;
+                    let parent = procs[i].pid;
+                    self.start(&mut procs, scenario, child, parent.map(|pp| (pp, vfork)))?;
+                    if wait {
+                        procs[i].waiting_for = Some(child);
+                        break;
+                    }
+                    continue;
+                }
                 let p = &mut procs[i];
                 if p.pos == p.batch.len() {
                     p.pos = 0;
@@ -452,14 +468,10 @@ impl Simulation {
                 }
                 let p = &mut procs[i];
                 let a = p.batch[p.pos];
-                // Fork points come before the reference they precede.
+                // A fork at an instruction comes before that instruction's fetch.
                 if let Some(f) = scenario.processes[p.spec].forks.get(p.next_fork) {
-                    let due = match f.point {
-                        ForkPoint::After(n) => p.refs >= n,
-                        ForkPoint::At(addr) => {
-                            a.kind == vmsim_trace::AccessKind::Instr && a.va == addr
-                        }
-                    };
+                    let due = matches!(f.point, ForkPoint::At(addr)
+                        if a.kind == vmsim_trace::AccessKind::Instr && a.va == addr);
                     if due {
                         let (child, wait, vfork) = (f.child, f.wait, f.vfork);
                         p.next_fork += 1;

@@ -5,5 +5,6 @@ mod inverted_hashed;
 mod kernel;
 mod mmu;
 mod paging;
+mod policy;
 mod segment;
 mod structures;

@@ -1,0 +1,327 @@
+//! `vmsim policy`: the replacement-policy lab from the command line.
+
+use std::io::Write;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn vmsim() -> Command {
+    Command::cargo_bin("vmsim").expect("binary built")
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = vmsim()
+        .arg("policy")
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("valid JSON")
+}
+
+#[test]
+fn lru_quiz_misses_22_of_22() {
+    let refs: Vec<String> = (0..=10).chain(0..=10).map(|p: u32| p.to_string()).collect();
+    let v = json(&[
+        "--policy",
+        "lru",
+        "--frames",
+        "10",
+        "--refs",
+        &refs.join(","),
+        "--quiet",
+    ]);
+    assert_eq!(v["misses"], 22);
+    assert_eq!(v["hits"], 0);
+    assert_eq!(v["oracle"], true);
+    assert!(v.get("steps").is_none(), "--quiet leaves out the steps");
+}
+
+#[test]
+fn fifo_belady_anomaly_9_then_10() {
+    let refs = "1,2,3,4,1,2,5,1,2,3,4,5";
+    assert_eq!(
+        json(&["--policy", "fifo", "--frames", "3", "--refs", refs])["misses"],
+        9
+    );
+    assert_eq!(
+        json(&["--policy", "fifo", "--frames", "4", "--refs", refs])["misses"],
+        10
+    );
+}
+
+#[test]
+fn per_access_lines_show_outcome_victim_and_contents() {
+    vmsim()
+        .args([
+            "policy",
+            "--policy",
+            "fifo",
+            "--frames",
+            "3",
+            "--refs",
+            "1,2,3,4,1",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ref 3: miss, frames [1 2 3]\n"))
+        .stdout(predicate::str::contains(
+            "ref 4: miss, evicted 1, frames [2 3 4]\n",
+        ))
+        .stdout(predicate::str::contains(
+            "ref 1: miss, evicted 2, frames [3 4 1]\n",
+        ))
+        .stdout(predicate::str::contains(
+            "fifo with 3 frames: 5 references, 0 hits, 5 misses",
+        ));
+}
+
+#[test]
+fn quiet_prints_only_totals() {
+    vmsim()
+        .args([
+            "policy", "-p", "lru", "-f", "2", "--refs", "1 2 1 3", "--quiet",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            "lru (oracle) with 2 frames: 4 references, 1 hits, 3 misses (75.00%), 1 evictions\n",
+        );
+}
+
+#[test]
+fn json_steps_hold_hit_and_evicted() {
+    let v = json(&["--policy", "opt", "--frames", "2", "--refs", "1,2,3,1,2"]);
+    let steps = v["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 5);
+    assert_eq!(steps[0]["hit"], false);
+    assert_eq!(steps[0]["evicted"], Value::Null);
+    // At 3, OPT evicts 2 (next used at index 4, after 1 at index 3).
+    assert_eq!(steps[2]["evicted"], 2);
+    assert_eq!(steps[3]["hit"], true);
+    assert_eq!(v["hits"], 1);
+    assert_eq!(v["misses"], 4);
+}
+
+#[test]
+fn file_accepts_lines_spaces_and_commas() {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    write!(f, "# Belady\n1\n2 3\n4,1,2\n5, 1 ,2\r\n3\n4\n5\n").expect("write");
+    let path = f.path().to_str().expect("utf-8 path");
+    assert_eq!(
+        json(&[
+            "--policy", "fifo", "--frames", "4", "--file", path, "--quiet"
+        ])["misses"],
+        10
+    );
+}
+
+#[test]
+fn bad_token_names_file_and_line() {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    write!(f, "1\n2\nthree\n").expect("write");
+    let path = f.path().to_str().expect("utf-8 path").to_owned();
+    vmsim()
+        .args([
+            "policy", "--policy", "lru", "--frames", "2", "--file", &path,
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "{path}:3: 'three' is not a page number"
+        )));
+}
+
+#[test]
+fn zero_frames_and_unknown_policy_are_one_line_errors() {
+    let out = vmsim()
+        .args(["policy", "--policy", "lru", "--frames", "0", "--refs", "1"])
+        .assert()
+        .failure();
+    let err = String::from_utf8(out.get_output().stderr.clone()).expect("utf-8");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--frames"), "{err}");
+    let out = vmsim()
+        .args(["policy", "--policy", "nope", "--frames", "2", "--refs", "1"])
+        .assert()
+        .failure();
+    let err = String::from_utf8(out.get_output().stderr.clone()).expect("utf-8");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--policy: unknown policy 'nope'"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    vmsim()
+        .args([
+            "policy",
+            "--policy",
+            "lru",
+            "--frames",
+            "2",
+            "--file",
+            "/nonexistent/refs.txt",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("/nonexistent/refs.txt"));
+}
+
+#[test]
+fn list_shows_every_policy_and_which_are_oracles() {
+    let out = vmsim()
+        .args(["policy", "--list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).expect("utf-8");
+    for name in [
+        "fifo",
+        "lru",
+        "clock",
+        "nru",
+        "aging",
+        "random",
+        "opt",
+        "unopt",
+        "mru",
+        "lfu",
+        "linux",
+        "arc",
+        "2q",
+        "lirs",
+        "clock-pro",
+        "sieve",
+        "s3-fifo",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+    let lru = text
+        .lines()
+        .find(|l| l.starts_with("lru "))
+        .expect("lru line");
+    assert!(lru.contains(" yes "), "{lru}");
+    let clock = text
+        .lines()
+        .find(|l| l.starts_with("clock "))
+        .expect("clock line");
+    assert!(clock.contains(" no "), "{clock}");
+}
+
+#[test]
+fn clock_insert_option_is_visible() {
+    let refs = "1,2,1,3,1";
+    let set = json(&[
+        "--policy", "clock", "--frames", "2", "--refs", refs, "--quiet",
+    ]);
+    let clear = json(&[
+        "--policy",
+        "clock",
+        "--frames",
+        "2",
+        "--refs",
+        refs,
+        "--quiet",
+        "--clock-insert",
+        "clear",
+    ]);
+    assert_eq!(set["misses"], 4);
+    assert_eq!(clear["misses"], 3);
+}
+
+#[test]
+fn every_policy_runs_from_the_command_line() {
+    for name in [
+        "fifo",
+        "lru",
+        "clock",
+        "nru",
+        "aging",
+        "random",
+        "opt",
+        "unopt",
+        "mru",
+        "lfu",
+        "linux",
+        "arc",
+        "2q",
+        "lirs",
+        "clock-pro",
+        "sieve",
+        "s3-fifo",
+    ] {
+        let v = json(&[
+            "--policy",
+            name,
+            "--frames",
+            "3",
+            "--refs",
+            "1,2,3,4,1,2,5,1,2,3,4,5",
+            "--quiet",
+        ]);
+        assert_eq!(v["references"], 12, "{name}");
+        assert!(
+            v["misses"].as_u64().expect("misses") >= 7,
+            "{name}: OPT gets 7"
+        );
+    }
+}
+
+#[test]
+fn stale_tlb_entries_make_clock_forget_hot_pages() {
+    // Page 1 is used between every new page; new pages join with A clear.
+    // With invalidation CLOCK keeps 1 (7 misses: each page once); without
+    // it, 1's accessed bit is never set again and 1 is evicted as in FIFO.
+    let refs = "1,2,1,3,1,4,1,5,1,6,1,7,1";
+    let clock = [
+        "--policy",
+        "clock",
+        "--clock-insert",
+        "clear",
+        "--frames",
+        "3",
+        "--refs",
+        refs,
+        "--quiet",
+    ];
+    let good = json(&clock);
+    let stale = json(&[&clock[..], &["--keep-tlb-entry-on-clear"]].concat());
+    let fifo = json(&[
+        "--policy", "fifo", "--frames", "3", "--refs", refs, "--quiet",
+    ]);
+    assert_eq!(good["misses"], 7);
+    assert!(
+        stale["misses"].as_u64() > good["misses"].as_u64(),
+        "{stale} vs {good}"
+    );
+    assert_eq!(stale["misses"], fifo["misses"]);
+}
+
+#[test]
+fn policy_help_lists_and_missing_flags_are_named() {
+    vmsim()
+        .args(["policy", "--policy", "help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("clock-pro"));
+    vmsim()
+        .args(["policy", "--policy", "lru", "--refs", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--frames"));
+    vmsim()
+        .args(["policy", "--policy", "lru", "--frames", "2"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--refs or --file"));
+}

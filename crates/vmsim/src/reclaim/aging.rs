@@ -1,0 +1,80 @@
+//! Aging: an 8-bit counter per page, shifted right on every timer tick with
+//! the accessed bit entering at the top (and then cleared); the page with
+//! the smallest counter is evicted. An OS can run it.
+//!
+//! The load counts as a reference: a new page starts at `0b1000_0000` with A
+//! cleared (otherwise a page loaded just before a fault would be the first
+//! victim, a known flaw of the textbook version). Ties go to the page loaded
+//! first. An indexed heap keyed by (counter, load order) gives the victim in
+//! O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
+//! once per interval, which the lab sets to the number of frames by default.
+
+use std::num::NonZeroU64;
+
+use super::heap::IndexedHeap;
+use super::{AccessBits, Policy, RefTime, nothing_resident};
+
+/// Top bit of the counter.
+const TOP: u8 = 0x80;
+
+/// Aging with 8-bit counters and a tick every `interval` references.
+#[derive(Debug, Clone)]
+pub struct Aging {
+    /// Keyed by (counter, load order).
+    h: IndexedHeap<(u8, u64), false>,
+    next_seq: u64,
+    interval: NonZeroU64,
+}
+
+impl Aging {
+    /// Aging for ids `0..n_ids`, ticking every `interval` references.
+    #[must_use]
+    pub fn new(n_ids: usize, interval: NonZeroU64) -> Self {
+        Self {
+            h: IndexedHeap::new(n_ids),
+            next_seq: 0,
+            interval,
+        }
+    }
+}
+
+impl Policy for Aging {
+    const SEES_EVERY_ACCESS: bool = false;
+
+    fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, bits: &mut B) {
+        bits.test_and_clear_accessed(id);
+        self.h.set(id, (TOP, self.next_seq));
+        self.next_seq += 1;
+    }
+
+    fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
+        self.h.pop().unwrap_or_else(|| nothing_resident())
+    }
+
+    fn on_remove(&mut self, id: u32) {
+        self.h.remove(id);
+    }
+
+    fn tick_interval(&self) -> Option<NonZeroU64> {
+        Some(self.interval)
+    }
+
+    fn on_tick<B: AccessBits>(&mut self, bits: &mut B) {
+        self.h.update_all(|id, (c, seq)| {
+            (
+                (c >> 1)
+                    | if bits.test_and_clear_accessed(id) {
+                        TOP
+                    } else {
+                        0
+                    },
+                seq,
+            )
+        });
+    }
+
+    /// Smallest counter (next victim) first.
+    fn resident(&self, out: &mut Vec<u32>) {
+        out.extend(self.h.sorted_ids());
+    }
+}

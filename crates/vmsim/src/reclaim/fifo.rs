@@ -1,0 +1,42 @@
+//! FIFO: evict the page loaded longest ago.
+
+use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+
+/// First in, first out. Sees only faults; suffers Belady's anomaly.
+#[derive(Debug, Clone)]
+pub struct Fifo {
+    q: IdLists<1>,
+}
+
+impl Fifo {
+    /// A FIFO policy for ids `0..n_ids`.
+    #[must_use]
+    pub fn new(n_ids: usize) -> Self {
+        Self {
+            q: IdLists::new(n_ids),
+        }
+    }
+}
+
+impl Policy for Fifo {
+    const SEES_EVERY_ACCESS: bool = false;
+
+    #[inline]
+    fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, _bits: &mut B) {
+        self.q.push_front(0, id);
+    }
+
+    #[inline]
+    fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
+        self.q.pop_back(0).unwrap_or_else(|| nothing_resident())
+    }
+
+    fn on_remove(&mut self, id: u32) {
+        self.q.remove(id);
+    }
+
+    /// Oldest first.
+    fn resident(&self, out: &mut Vec<u32>) {
+        self.q.collect_oldest_first(0, out);
+    }
+}

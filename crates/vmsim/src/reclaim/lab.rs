@@ -1,0 +1,585 @@
+//! The policy lab: reference strings of page numbers, no TLB, no page tables.
+//!
+//! Text format: page numbers, decimal or `0x` hex, separated by whitespace
+//! or commas, `#` to end of line a comment; an optional `w` suffix marks a
+//! write (which sets the dirty bit), an `r` suffix is allowed for symmetry.
+//! [`DenseTrace::parse`] reads it and maps page numbers to dense ids in one
+//! pass (a direct table for page numbers below 2^22, an `FxHashMap` above);
+//! [`DenseTrace::new`] does the same from numbers, [`parse_refs`] only
+//! parses. [`run`] picks the policy once and calls the monomorphised
+//! [`simulate`]; it reports totals, and per reference only when asked
+//! ([`Detail`]), so the fast path records nothing.
+
+use std::num::{NonZeroU64, NonZeroUsize};
+
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+use super::{
+    Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER, Nru, Opt,
+    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, TwoQ, Unopt,
+};
+
+/// A reference string that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LabError {
+    /// A token that is not a page number.
+    #[error(
+        "{source_name}:{line}: '{token}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)"
+    )]
+    BadToken {
+        /// File name (or `--refs`) the text came from.
+        source_name: String,
+        /// 1-based line number.
+        line: usize,
+        /// The offending token.
+        token: String,
+    },
+    /// More distinct pages than dense `u32` ids.
+    #[error("{source_name}: more than 2^32 - 1 distinct pages")]
+    TooManyPages {
+        /// File name (or `--refs`) the text came from.
+        source_name: String,
+    },
+}
+
+/// A reference string with page numbers replaced by dense ids `0..n`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DenseTrace {
+    ids: Vec<u32>,
+    pages: Vec<u64>,
+    /// One bit per reference, set for writes; empty if there are none.
+    writes: Vec<u64>,
+}
+
+impl DenseTrace {
+    /// The dense form of `pages` (`writes`, if not empty, has one flag per
+    /// reference).
+    ///
+    /// # Errors
+    /// More than `u32::MAX` distinct pages.
+    pub fn new(pages: &[u64], writes: &[bool], source_name: &str) -> Result<Self, LabError> {
+        let mut b = Builder::with_capacity(pages.len());
+        for (i, &p) in pages.iter().enumerate() {
+            b.push(p, writes.get(i).copied().unwrap_or(false), source_name)?;
+        }
+        Ok(b.finish())
+    }
+
+    /// Parses page numbers from `text` (see the module docs) straight into
+    /// dense form, in one pass. Errors name `source_name` and the line.
+    ///
+    /// # Errors
+    /// A token that is not a page number; more than `u32::MAX` distinct pages.
+    pub fn parse(text: &[u8], source_name: &str) -> Result<Self, LabError> {
+        let mut b = Builder::with_capacity(text.len() / 4);
+        tokens(text, source_name, |p, w| b.push(p, w, source_name))?;
+        Ok(b.finish())
+    }
+
+    /// The dense id of each reference.
+    #[must_use]
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// The page number of each id.
+    #[must_use]
+    pub fn pages(&self) -> &[u64] {
+        &self.pages
+    }
+
+    /// Number of distinct pages (ids are `0..n_ids`).
+    #[must_use]
+    pub fn n_ids(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Number of references.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no references.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether reference `i` is a write.
+    #[inline]
+    #[must_use]
+    pub fn is_write(&self, i: usize) -> bool {
+        !self.writes.is_empty() && self.writes[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// For each reference, the index of the next reference to the same page
+    /// or [`NEVER`]: one backward pass.
+    #[must_use]
+    pub fn next_uses(&self) -> Vec<u64> {
+        let mut last = vec![NEVER; self.n_ids()];
+        let mut next = vec![NEVER; self.ids.len()];
+        for (i, &id) in self.ids.iter().enumerate().rev() {
+            next[i] = std::mem::replace(&mut last[id as usize], i as u64);
+        }
+        next
+    }
+}
+
+/// Page numbers below this are mapped through a direct table (4 bytes per
+/// page number up to it, grown on demand); larger ones through a hash map.
+const DIRECT_LIMIT: u64 = 1 << 22;
+
+/// Page number -> dense id, assigned in order of first reference.
+#[derive(Debug, Default)]
+struct Builder {
+    direct: Vec<u32>,
+    hashed: FxHashMap<u64, u32>,
+    ids: Vec<u32>,
+    pages: Vec<u64>,
+    writes: Vec<u64>,
+}
+
+/// Marks an unused slot of the direct table.
+const NO_ID: u32 = u32::MAX;
+
+impl Builder {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, page: u64, write: bool, source_name: &str) -> Result<(), LabError> {
+        let next = self.pages.len() as u32;
+        let id = if page < DIRECT_LIMIT {
+            let i = page as usize;
+            if i >= self.direct.len() {
+                let len = (i + 1).next_power_of_two().max(1024);
+                self.direct.resize(len, NO_ID);
+            }
+            let slot = &mut self.direct[i];
+            if *slot == NO_ID {
+                *slot = next;
+            }
+            *slot
+        } else {
+            *self.hashed.entry(page).or_insert(next)
+        };
+        if id == next {
+            if next == NO_ID {
+                return Err(LabError::TooManyPages {
+                    source_name: source_name.to_owned(),
+                });
+            }
+            self.pages.push(page);
+        }
+        if write {
+            let i = self.ids.len();
+            if self.writes.len() <= i / 64 {
+                self.writes.resize(i / 64 + 1, 0);
+            }
+            self.writes[i / 64] |= 1 << (i % 64);
+        }
+        self.ids.push(id);
+        Ok(())
+    }
+
+    fn finish(mut self) -> DenseTrace {
+        if !self.writes.is_empty() {
+            self.writes.resize(self.ids.len().div_ceil(64), 0);
+        }
+        DenseTrace {
+            ids: self.ids,
+            pages: self.pages,
+            writes: self.writes,
+        }
+    }
+}
+
+/// Parses page numbers from `text` (see the module docs); errors name
+/// `source_name` and the line. Returns the pages and, if any reference is a
+/// write, one write flag per reference (else an empty vector).
+///
+/// # Errors
+/// A token that is not a page number.
+pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>), LabError> {
+    let mut pages = Vec::new();
+    let mut writes: Vec<bool> = Vec::new();
+    let mut any_write = false;
+    tokens(text, source_name, |p, w| {
+        if w && !any_write {
+            any_write = true;
+            writes = vec![false; pages.len()];
+        }
+        if any_write {
+            writes.push(w);
+        }
+        pages.push(p);
+        Ok(())
+    })?;
+    Ok((pages, writes))
+}
+
+/// The tokenizer: calls `f(page, is_write)` for each reference in `text`.
+fn tokens<F>(text: &[u8], source_name: &str, mut f: F) -> Result<(), LabError>
+where
+    F: FnMut(u64, bool) -> Result<(), LabError>,
+{
+    let mut line = 1usize;
+    let mut i = 0usize;
+    let n = text.len();
+    let bad = |line: usize, start: usize, i: usize| {
+        let mut end = i;
+        while end < n && !matches!(text[end], b' ' | b'\t' | b'\r' | b'\n' | b',') {
+            end += 1;
+        }
+        LabError::BadToken {
+            source_name: source_name.to_owned(),
+            line,
+            token: String::from_utf8_lossy(&text[start..end]).into_owned(),
+        }
+    };
+    while i < n {
+        let c = text[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | b',' => i += 1,
+            b'#' => {
+                while i < n && text[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {
+                let start = i;
+                let mut v: u64 = 0;
+                let hex = c == b'0' && i + 1 < n && (text[i + 1] | 0x20) == b'x';
+                if hex {
+                    i += 2;
+                    let ds = i;
+                    while i < n && text[i].is_ascii_hexdigit() {
+                        let d = (text[i] as char).to_digit(16).unwrap_or(0);
+                        v = v
+                            .checked_mul(16)
+                            .and_then(|v| v.checked_add(u64::from(d)))
+                            .ok_or_else(|| bad(line, start, i))?;
+                        i += 1;
+                    }
+                    if i == ds {
+                        return Err(bad(line, start, i));
+                    }
+                } else {
+                    let ds = i;
+                    while i < n && text[i].is_ascii_digit() {
+                        v = v
+                            .checked_mul(10)
+                            .and_then(|v| v.checked_add(u64::from(text[i] - b'0')))
+                            .ok_or_else(|| bad(line, start, i))?;
+                        i += 1;
+                    }
+                    if i == ds {
+                        return Err(bad(line, start, i));
+                    }
+                }
+                let mut write = false;
+                if i < n && (text[i] | 0x20) == b'w' {
+                    write = true;
+                    i += 1;
+                } else if i < n && (text[i] | 0x20) == b'r' {
+                    i += 1;
+                }
+                if i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
+                    return Err(bad(line, start, i));
+                }
+                f(v, write)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How much to report per reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing: totals only (the fast path).
+    Totals,
+    /// Hit or miss and the evicted id.
+    Outcomes,
+    /// Also the resident ids after the reference, in the policy's order.
+    Contents,
+}
+
+/// What happened at one reference.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// Index of the reference.
+    pub index: usize,
+    /// The referenced id.
+    pub id: u32,
+    /// Whether it was resident.
+    pub hit: bool,
+    /// The id evicted to make room, if any.
+    pub evicted: Option<u32>,
+    /// Resident ids after the reference (empty unless [`Detail::Contents`]).
+    pub resident: &'a [u32],
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// References.
+    pub refs: u64,
+    /// References to resident pages.
+    pub hits: u64,
+    /// References that faulted.
+    pub misses: u64,
+    /// Pages evicted (misses beyond the first `frames` distinct pages).
+    pub evictions: u64,
+}
+
+/// Runs `policy` over `trace` with `frames` frames. `next_use` is required
+/// when `P::NEEDS_FUTURE` (see [`DenseTrace::next_uses`]). `each` is called
+/// per reference unless `detail` is [`Detail::Totals`].
+/// `keep_tlb_entry_on_clear` models an OS that clears A without
+/// invalidating the TLB entry (see [`LabBits`]).
+///
+/// # Panics
+/// If `P::NEEDS_FUTURE` and `next_use` is `None` or of the wrong length
+/// (a caller bug).
+pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
+    policy: &mut P,
+    trace: &DenseTrace,
+    frames: NonZeroUsize,
+    next_use: Option<&[u64]>,
+    keep_tlb_entry_on_clear: bool,
+    detail: Detail,
+    mut each: F,
+) -> Totals {
+    let frames = frames.get();
+    let n_ids = trace.n_ids();
+    let next_use = if P::NEEDS_FUTURE {
+        let nu = next_use.expect("policy needs next uses");
+        assert_eq!(nu.len(), trace.len(), "next uses of another trace");
+        nu
+    } else {
+        &[][..]
+    };
+    let mut bits = LabBits::new(n_ids, keep_tlb_entry_on_clear);
+    let mut used = 0usize;
+    let mut t = Totals::default();
+    let mut contents = Vec::new();
+    let tick = policy.tick_interval().map(NonZeroU64::get);
+    let mut countdown = tick.unwrap_or(u64::MAX);
+    let has_writes = !trace.writes.is_empty();
+    for (i, &id) in trace.ids.iter().enumerate() {
+        let at = RefTime {
+            now: i as u64,
+            next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
+        };
+        let write = has_writes && trace.is_write(i);
+        let mut evicted = None;
+        let hit = bits.is_resident(id);
+        if hit {
+            t.hits += 1;
+            bits.touch(id, write);
+            if P::SEES_EVERY_ACCESS {
+                policy.on_hit(id, at, &mut bits);
+            }
+        } else {
+            t.misses += 1;
+            if used == frames {
+                let v = policy.victim(id, &mut bits);
+                debug_assert!(bits.is_resident(v), "victim {v} not resident");
+                bits.forget(v);
+                t.evictions += 1;
+                evicted = Some(v);
+            } else {
+                used += 1;
+            }
+            bits.load(id, write);
+            policy.on_insert(id, at, &mut bits);
+        }
+        if tick.is_some() {
+            countdown -= 1;
+            if countdown == 0 {
+                policy.on_tick(&mut bits);
+                countdown = tick.unwrap_or(u64::MAX);
+            }
+        }
+        if detail != Detail::Totals {
+            contents.clear();
+            if detail == Detail::Contents {
+                policy.resident(&mut contents);
+            }
+            each(&Step {
+                index: i,
+                id,
+                hit,
+                evicted,
+                resident: &contents,
+            });
+        }
+    }
+    t.refs = trace.len() as u64;
+    t
+}
+
+/// Runs the policy `kind` (chosen once, here) over `trace`; see [`simulate`].
+pub fn run<F: FnMut(&Step<'_>)>(
+    kind: PolicyKind,
+    cfg: &PolicyConfig,
+    trace: &DenseTrace,
+    frames: NonZeroUsize,
+    detail: Detail,
+    each: F,
+) -> Totals {
+    let n = trace.n_ids();
+    let f = frames.get();
+    let nu;
+    let future = if kind.needs_future() {
+        nu = trace.next_uses();
+        Some(&nu[..])
+    } else {
+        None
+    };
+    macro_rules! go {
+        ($p:expr) => {{
+            let mut p = $p;
+            simulate(
+                &mut p,
+                trace,
+                frames,
+                future,
+                cfg.keep_tlb_entry_on_clear,
+                detail,
+                each,
+            )
+        }};
+    }
+    match kind {
+        PolicyKind::Fifo => go!(Fifo::new(n)),
+        PolicyKind::Lru => go!(Lru::new(n)),
+        PolicyKind::Clock => go!(Clock::new(n, cfg.clock_insert)),
+        PolicyKind::Nru => go!(Nru::new(n)),
+        PolicyKind::Aging => {
+            let tick = cfg
+                .tick
+                .unwrap_or(NonZeroU64::new(f as u64).unwrap_or(NonZeroU64::MIN));
+            go!(Aging::new(n, tick))
+        }
+        PolicyKind::Random => go!(Random::new(n, cfg.seed)),
+        PolicyKind::Opt => go!(Opt::new(n)),
+        PolicyKind::Unopt => go!(Unopt::new(n)),
+        PolicyKind::Mru => go!(Mru::new(n)),
+        PolicyKind::Lfu => go!(Lfu::new(n)),
+        PolicyKind::Linux => go!(Linux::new(n)),
+        PolicyKind::Arc => go!(Arc::new(n, f)),
+        PolicyKind::TwoQ => go!(TwoQ::new(n, f)),
+        PolicyKind::Lirs => go!(Lirs::new(n, f)),
+        PolicyKind::ClockPro => go!(ClockPro::new(n, f)),
+        PolicyKind::Sieve => go!(Sieve::new(n)),
+        PolicyKind::S3Fifo => go!(S3Fifo::new(n, f)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(pages: &[u64]) -> DenseTrace {
+        DenseTrace::new(pages, &[], "t").expect("small")
+    }
+
+    fn misses(kind: PolicyKind, pages: &[u64], frames: usize) -> u64 {
+        let nz = NonZeroUsize::new(frames).expect("nonzero");
+        run(
+            kind,
+            &PolicyConfig::default(),
+            &trace(pages),
+            nz,
+            Detail::Totals,
+            |_| {},
+        )
+        .misses
+    }
+
+    #[test]
+    fn parse_accepts_separators_hex_comments_and_writes() {
+        let (p, w) = parse_refs(b"1, 2\n0x10 3w # note\n\t4r", "f").expect("valid");
+        assert_eq!(p, [1, 2, 16, 3, 4]);
+        assert_eq!(w, [false, false, false, true, false]);
+        let (_, w) = parse_refs(b"7w 8", "f").expect("valid");
+        assert_eq!(w, [true, false]);
+        let (p, w) = parse_refs(b"5 6", "f").expect("valid");
+        assert_eq!(p, [5, 6]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn parse_names_file_and_line_of_a_bad_token() {
+        let e = parse_refs(b"1\n2\n3x 4\n", "refs.txt").expect_err("bad token");
+        assert_eq!(
+            e.to_string().split(" (").next(),
+            Some("refs.txt:3: '3x' is not a page number")
+        );
+        assert!(parse_refs(b"-1", "f").is_err());
+        assert!(parse_refs(b"0x", "f").is_err());
+        assert!(parse_refs(b"99999999999999999999999", "f").is_err());
+    }
+
+    #[test]
+    fn parse_and_new_give_the_same_trace() {
+        let text = b"5 0x400000 7w 5 123456789012 0x400000 7";
+        let (p, w) = parse_refs(text, "f").expect("valid");
+        let a = DenseTrace::parse(text, "f").expect("valid");
+        assert_eq!(a, DenseTrace::new(&p, &w, "f").expect("valid"));
+        assert_eq!(a.ids(), [0, 1, 2, 0, 3, 1, 2]);
+        assert_eq!(a.pages(), [5, 0x40_0000, 7, 123_456_789_012]);
+        assert!(a.is_write(2) && !a.is_write(6));
+    }
+
+    #[test]
+    fn next_uses_point_at_the_next_reference() {
+        let t = trace(&[7, 8, 7, 9, 8]);
+        assert_eq!(t.next_uses(), [2, 4, NEVER, NEVER, NEVER]);
+    }
+
+    #[test]
+    fn belady_anomaly_fifo() {
+        let s = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
+        assert_eq!(misses(PolicyKind::Fifo, &s, 3), 9);
+        assert_eq!(misses(PolicyKind::Fifo, &s, 4), 10);
+        assert_eq!(misses(PolicyKind::Opt, &s, 3), 7);
+        assert_eq!(misses(PolicyKind::Opt, &s, 4), 6);
+        assert_eq!(misses(PolicyKind::Lru, &s, 3), 10);
+        assert_eq!(misses(PolicyKind::Lru, &s, 4), 8);
+    }
+
+    #[test]
+    fn aging_ticks_fold_in_accessed_bits() {
+        // 3 frames, tick every reference: 1 is referenced again, so 2 goes.
+        let nz = NonZeroUsize::new(3).expect("nonzero");
+        let cfg = PolicyConfig {
+            tick: NonZeroU64::new(1),
+            ..PolicyConfig::default()
+        };
+        let mut ev = Vec::new();
+        run(
+            PolicyKind::Aging,
+            &cfg,
+            &trace(&[1, 2, 3, 1, 4]),
+            nz,
+            Detail::Outcomes,
+            |s| {
+                ev.push(s.evicted);
+            },
+        );
+        assert_eq!(ev[4], Some(1)); // id of page 2
+    }
+}

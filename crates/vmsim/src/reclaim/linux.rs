@@ -1,0 +1,106 @@
+//! A Linux-style pair of LRU lists: active and inactive, each aged by
+//! second chance on the accessed bit, with refault tracking (after
+//! `mm/vmscan.c` and `mm/workingset.c`). An OS can run it.
+//!
+//! - A faulted page enters the inactive list (front), unless it is a
+//!   refault whose *refault distance* (evictions and activations since it
+//!   was evicted) is at most the size of the active list: then it was part
+//!   of the working set and goes straight to the active list.
+//! - Reclaim keeps the inactive list at least as long as the active list by
+//!   deactivating from the active tail (a page with A set is cleared and
+//!   rotated instead: second chance).
+//! - At the inactive tail: A clear -> evict (remembering the eviction
+//!   counter as the page's shadow entry); A set and the software
+//!   `referenced` flag set -> activate; A set only -> set `referenced` and
+//!   rotate (two references are needed to be activated, as `PG_referenced`).
+
+use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+
+const ACTIVE: usize = 0;
+const INACTIVE: usize = 1;
+
+/// Active/inactive lists with second chance and refault tracking.
+#[derive(Debug, Clone)]
+pub struct Linux {
+    l: IdLists<2>,
+    referenced: Vec<bool>,
+    /// Eviction counter at eviction + 1, 0 for no shadow entry.
+    shadow: Vec<u64>,
+    age: u64,
+}
+
+impl Linux {
+    /// The two-list policy for ids `0..n_ids`.
+    #[must_use]
+    pub fn new(n_ids: usize) -> Self {
+        Self {
+            l: IdLists::new(n_ids),
+            referenced: vec![false; n_ids],
+            shadow: vec![0; n_ids],
+            age: 0,
+        }
+    }
+
+    fn activate(&mut self, id: u32) {
+        self.referenced[id as usize] = false;
+        self.l.move_to_front(ACTIVE, id);
+        self.age += 1;
+    }
+}
+
+impl Policy for Linux {
+    const SEES_EVERY_ACCESS: bool = false;
+
+    fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, _bits: &mut B) {
+        let s = std::mem::take(&mut self.shadow[id as usize]);
+        self.referenced[id as usize] = false;
+        if s != 0 && self.age - (s - 1) <= self.l.len(ACTIVE) as u64 {
+            self.l.push_front(ACTIVE, id);
+            self.age += 1;
+        } else {
+            self.l.push_front(INACTIVE, id);
+        }
+    }
+
+    fn victim<B: AccessBits>(&mut self, _incoming: u32, bits: &mut B) -> u32 {
+        loop {
+            while self.l.len(INACTIVE) < self.l.len(ACTIVE) {
+                let Some(id) = self.l.back(ACTIVE) else { break };
+                if bits.test_and_clear_accessed(id) {
+                    self.l.move_to_front(ACTIVE, id);
+                } else {
+                    self.referenced[id as usize] = false;
+                    self.l.move_to_front(INACTIVE, id);
+                }
+            }
+            let Some(id) = self.l.back(INACTIVE) else {
+                nothing_resident()
+            };
+            if bits.test_and_clear_accessed(id) {
+                if self.referenced[id as usize] {
+                    self.activate(id);
+                } else {
+                    self.referenced[id as usize] = true;
+                    self.l.move_to_front(INACTIVE, id);
+                }
+            } else {
+                self.l.remove(id);
+                self.referenced[id as usize] = false;
+                self.shadow[id as usize] = self.age + 1;
+                self.age += 1;
+                return id;
+            }
+        }
+    }
+
+    fn on_remove(&mut self, id: u32) {
+        self.l.remove(id);
+    }
+
+    /// The inactive list from its tail (next candidate first), then the
+    /// active list from its tail.
+    fn resident(&self, out: &mut Vec<u32>) {
+        self.l.collect_oldest_first(INACTIVE, out);
+        self.l.collect_oldest_first(ACTIVE, out);
+    }
+}
