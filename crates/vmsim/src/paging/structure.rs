@@ -143,19 +143,39 @@ pub enum PageTables {
     /// Radix trees, one per space (their roots are in the [`SpaceTable`]s).
     Radix,
     /// The inverted table and the record of every mapping (see the module docs).
-    Inverted {
-        /// The table in physical memory.
-        table: InvertedPageTable,
-        /// Every mapping, keyed by `(ASID, VPN)`.
-        record: BTreeMap<(u16, u64), RecordedMapping>,
-    },
+    Inverted(InvertedTables),
     /// The hashed table.
     Hashed(HashedPageTable),
 }
 
+/// An inverted page table with the kernel's record of every mapping,
+/// kept consistent by [`PageTables`]' methods (hence private fields): every
+/// entry of the table is a recorded mapping of its frame.
+#[derive(Clone, Debug)]
+pub struct InvertedTables {
+    /// The table in physical memory.
+    table: InvertedPageTable,
+    /// Every mapping, keyed by `(ASID, VPN)`.
+    record: BTreeMap<(u16, u64), RecordedMapping>,
+}
+
+impl InvertedTables {
+    /// The table in physical memory.
+    #[must_use]
+    pub fn table(&self) -> &InvertedPageTable {
+        &self.table
+    }
+
+    /// Mappings recorded (in the table or waiting for their frame's entry).
+    #[must_use]
+    pub fn recorded(&self) -> usize {
+        self.record.len()
+    }
+}
+
 /// One mapping in the kernel's record under an inverted table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct RecordedMapping {
+struct RecordedMapping {
     pfn: Pfn,
     /// Valid while the mapping is not in the table; the table's entry is
     /// authoritative while it is.
@@ -187,7 +207,7 @@ impl PageTables {
     ) -> Result<Self, TableError> {
         Ok(match spec {
             StructureSpec::Radix => Self::Radix,
-            StructureSpec::Inverted { search } => Self::Inverted {
+            StructureSpec::Inverted { search } => Self::Inverted(InvertedTables {
                 table: InvertedPageTable::new(
                     mem,
                     base,
@@ -199,7 +219,7 @@ impl PageTables {
                     },
                 )?,
                 record: BTreeMap::new(),
-            },
+            }),
             StructureSpec::Hashed { buckets, capacity } => Self::Hashed(HashedPageTable::new(
                 mem,
                 base,
@@ -218,7 +238,7 @@ impl PageTables {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Radix => "radix",
-            Self::Inverted { .. } => "inverted",
+            Self::Inverted(_) => "inverted",
             Self::Hashed(_) => "hashed",
         }
     }
@@ -228,7 +248,7 @@ impl PageTables {
     pub fn region(&self) -> Option<(PhysAddr, u64)> {
         match self {
             Self::Radix => None,
-            Self::Inverted { table, .. } => Some(table.region()),
+            Self::Inverted(InvertedTables { table, .. }) => Some(table.region()),
             Self::Hashed(t) => Some(t.region()),
         }
     }
@@ -238,7 +258,7 @@ impl PageTables {
     pub fn base(&self) -> TableBase {
         match self {
             Self::Radix => TableBase::Radix,
-            Self::Inverted { table, .. } => TableBase::Inverted(table.clone()),
+            Self::Inverted(InvertedTables { table, .. }) => TableBase::Inverted(table.clone()),
             Self::Hashed(t) => TableBase::Hashed(t.clone()),
         }
     }
@@ -314,7 +334,7 @@ impl PageTables {
                     })?;
                 Ok(Flush::new(va, size))
             }
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 let key = (asid.as_u16(), va.vpn(size).as_u64());
                 let pfn = frame.pfn(size);
                 if record.contains_key(&key) {
@@ -354,7 +374,7 @@ impl PageTables {
                 .unmap_page(mem, asid, va)
                 .map_err(table_err)?
                 .ok_or_else(|| not_mapped(va)),
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 let key = (asid.as_u16(), va.vpn(size).as_u64());
                 let r = record.remove(&key).ok_or_else(|| not_mapped(va))?;
                 let flags = match resident(table, mem, asid, va.vpn(size), r.pfn)? {
@@ -395,7 +415,7 @@ impl PageTables {
                 .protect_page(mem, asid, va, flags)
                 .map_err(table_err)?
                 .ok_or_else(|| not_mapped(va)),
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 let vpn = va.vpn(size);
                 let r = record
                     .get_mut(&(asid.as_u16(), vpn.as_u64()))
@@ -424,7 +444,7 @@ impl PageTables {
         space: SpaceTable,
         va: VirtAddr,
     ) -> Result<Translation, WalkFault> {
-        if let Self::Inverted { table, record } = self
+        if let Self::Inverted(InvertedTables { table, record }) = self
             && let SpaceTable::Keyed(asid) = space
         {
             fmt.check_address(va)?;
@@ -481,7 +501,7 @@ impl PageTables {
                 level: None,
                 idx: None,
             }),
-            (Self::Inverted { table, .. }, SpaceTable::Keyed(asid)) => {
+            (Self::Inverted(InvertedTables { table, .. }), SpaceTable::Keyed(asid)) => {
                 if let Err(f) = fmt.check_address(va) {
                     return fault(f.into());
                 }
@@ -526,7 +546,7 @@ impl PageTables {
                 }
                 out.sort_by_key(|l| l.page);
             }
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 let a = asid.as_u16();
                 for (&(_, vpn), r) in record.range((a, 0)..=(a, u64::MAX)) {
                     let vpn = Vpn::new(vpn);
@@ -622,7 +642,7 @@ impl PageTables {
                 .map_err(table_err)?
                 .map(|f| (f, flush))
                 .ok_or_else(|| not_mapped(va)),
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 let r = record
                     .get_mut(&(asid.as_u16(), vpn.as_u64()))
                     .ok_or_else(|| not_mapped(va))?;
@@ -652,7 +672,9 @@ impl PageTables {
         space: SpaceTable,
         va: VirtAddr,
     ) -> Result<Reload, MapError> {
-        let (Self::Inverted { table, record }, SpaceTable::Keyed(asid)) = (self, space) else {
+        let (Self::Inverted(InvertedTables { table, record }), SpaceTable::Keyed(asid)) =
+            (self, space)
+        else {
             return Ok(Reload::Resident);
         };
         let size = fmt.page_size();
@@ -702,7 +724,7 @@ impl PageTables {
                     ))
                 }
             }
-            Self::Inverted { table, record } => {
+            Self::Inverted(InvertedTables { table, record }) => {
                 for f in 0..table.frames() {
                     let pfn = Pfn::new(f);
                     let Some((asid, vpn, _)) =
