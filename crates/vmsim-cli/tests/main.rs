@@ -5,4 +5,5 @@
 mod calc;
 mod explain;
 mod policy;
+mod run;
 mod trace;

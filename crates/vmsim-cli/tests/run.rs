@@ -1,0 +1,198 @@
+//! `vmsim run` and `vmsim presets`: the main job, end to end.
+
+use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
+use serde_json::Value;
+
+fn vmsim() -> Command {
+    Command::cargo_bin("vmsim").unwrap()
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = vmsim()
+        .arg("run")
+        .args(args)
+        .args(["--json", "-q"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+const TINY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vmsim-trace/tests/data/tinystatic.lackey.zst"
+);
+const FORK_COW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fork-cow.toml");
+
+/// The report without the parts that name the input.
+fn totals(mut v: Value) -> Value {
+    v["machine"]["description"] = Value::Null;
+    for p in v["processes"].as_array_mut().unwrap() {
+        p["name"] = Value::Null;
+    }
+    v
+}
+
+#[test]
+fn builtin_default_prints_the_report() {
+    vmsim().arg("run").assert().success().stdout(
+        predicates::str::contains("references   167911")
+            .and(predicates::str::contains("0 frames leaked")),
+    );
+}
+
+#[test]
+fn scan_of_64_mib_walks_once_per_page() {
+    let v = run_json(&["synth:scan,bytes=64MiB,stride=4", "--preset", "x86-64"]);
+    assert_eq!(v["walks"], 16384);
+    assert_eq!(v["references"], 16 << 20);
+    let v = run_json(&[
+        "synth:scan,bytes=64MiB,stride=4",
+        "--preset",
+        "x86-64",
+        "--set",
+        "paging.page_size=2MiB",
+    ]);
+    assert_eq!(v["walks"], 32);
+    assert_eq!(v["frames_leaked"], 0);
+}
+
+#[test]
+fn fork_cow_example_copies_ten_pages_and_leaks_nothing() {
+    let v = run_json(&[FORK_COW]);
+    assert_eq!(v["cow_copies"], 10);
+    assert_eq!(v["frames_leaked"], 0);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2);
+    assert_eq!(procs[0]["name"], "parent");
+    assert_eq!(procs[0]["resident_peak"], 1000);
+    assert_eq!(procs[0]["faults"]["demand_zero"], 1000);
+    assert_eq!(procs[1]["faults"]["cow_copy"], 10);
+    assert!(procs[1]["page_table_frames"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn lackey_and_its_vmt_conversion_report_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let vmt = dir.path().join("t.vmt");
+    vmsim()
+        .args(["trace", "convert", TINY, vmt.to_str().unwrap()])
+        .assert()
+        .success();
+    let a = totals(run_json(&[TINY]));
+    let b = totals(run_json(&[vmt.to_str().unwrap()]));
+    assert_eq!(a, b);
+    assert_eq!(a["references"], 146_435);
+}
+
+#[test]
+fn same_seed_same_report() {
+    let spec = "synth:zipf,pages=5000,s=0.9,refs=200000,write=0.3,seed=7";
+    let a = run_json(&[spec, "--set", "memory.frames=4096"]);
+    let b = run_json(&[spec, "--set", "memory.frames=4096"]);
+    assert_eq!(a, b);
+    let c = run_json(&[
+        "synth:zipf,pages=5000,s=0.9,refs=200000,write=0.3,seed=8",
+        "--set",
+        "memory.frames=4096",
+    ]);
+    assert_ne!(a["tlb_hits"], c["tlb_hits"]);
+}
+
+#[test]
+fn several_traces_run_as_several_processes() {
+    let v = run_json(&[
+        TINY,
+        "synth:scan,bytes=1MiB,stride=64",
+        "--set",
+        "run.quantum=1000",
+    ]);
+    assert_eq!(v["processes"].as_array().unwrap().len(), 2);
+    assert!(v["tlb_levels"][0]["lookups"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn plot_is_an_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("run.svg");
+    vmsim()
+        .args(["run", "-q", "--plot", svg.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg") && text.contains("page faults"));
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.lackey");
+    std::fs::write(&bad, "I  0401ab70,3\n L 1fff000768,8\n S nothex,8\n").unwrap();
+    let trunc = dir.path().join("t.vmt");
+    vmsim()
+        .args(["trace", "convert", TINY, trunc.to_str().unwrap()])
+        .assert()
+        .success();
+    let bytes = std::fs::read(&trunc).unwrap();
+    std::fs::write(&trunc, &bytes[..bytes.len() / 2]).unwrap();
+    let zst = dir.path().join("t.zst");
+    let z = std::fs::read(TINY).unwrap();
+    std::fs::write(&zst, &z[..z.len() / 2]).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![bad.display().to_string()], ":3"),
+        (vec![trunc.display().to_string()], "truncated"),
+        (vec![zst.display().to_string()], "truncated"),
+        (vec!["synth:scan,bytez=1".into()], "bytez"),
+        (vec!["--preset".into(), "vax".into()], "vax"),
+        (vec!["--set".into(), "memory.framez=3".into()], "framez"),
+        (
+            vec!["--set".into(), "paging.page_size=3KiB".into()],
+            "paging.page_size",
+        ),
+        (vec!["/nonexistent/trace".into()], "/nonexistent/trace"),
+    ];
+    for (args, needle) in cases {
+        let out = vmsim()
+            .arg("run")
+            .args(&args)
+            .arg("-q")
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(
+            err.starts_with("vmsim: ") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(&needle.to_lowercase()), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn presets_are_listed_with_their_settings() {
+    vmsim().arg("presets").assert().success().stdout(
+        predicates::str::contains("# preset x86-64")
+            .and(predicates::str::contains("# preset core-i7"))
+            .and(predicates::str::contains("# preset riscv-sv39"))
+            .and(predicates::str::contains("# preset classroom"))
+            .and(predicates::str::contains("[memory]")),
+    );
+    vmsim().args(["presets", "vax"]).assert().failure();
+}
+
+#[test]
+fn every_preset_runs_the_builtin_trace() {
+    for preset in ["x86-64", "core-i7", "riscv-sv39"] {
+        let v = run_json(&["--preset", preset]);
+        assert_eq!(v["references"], 167_911, "{preset}");
+        assert_eq!(v["frames_leaked"], 0, "{preset}");
+    }
+    // The classroom machine is 32-bit: the trace's stack at 0x1fff000000 does not fit.
+    let v = run_json(&["--preset", "classroom"]);
+    assert_eq!(v["processes"][0]["killed"], "bad_address");
+}
