@@ -14,7 +14,8 @@ use thiserror::Error;
 use crate::addr::PageSize;
 use crate::kernel::KernelConfig;
 use crate::mmu::TlbConfig;
-use crate::paging::Format;
+use crate::paging::inverted::InvertedSearch;
+use crate::paging::{Format, StructureSpec};
 use crate::units::parse_size;
 
 /// A configuration that cannot be used.
@@ -77,6 +78,67 @@ pub struct PagingConfig {
     /// Who sets accessed and dirty bits.
     #[serde(default)]
     pub ad_bits: AdMode,
+    /// The translation structure: a radix tree per address space (the
+    /// format's own), or one inverted or hashed table for the machine.
+    #[serde(default)]
+    pub structure: StructureKind,
+    /// Sizes of the inverted table (used when `structure = "inverted"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverted: Option<InvertedSection>,
+    /// Sizes of the hashed table (used when `structure = "hashed"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashed: Option<HashedSection>,
+}
+
+/// Which translation structure the machine uses (`paging.structure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StructureKind {
+    /// The format's radix tree, one per address space.
+    #[default]
+    Radix,
+    /// An inverted page table: one entry per frame, searched by (ASID, VPN).
+    Inverted,
+    /// A hashed page table: buckets of chained (ASID, VPN) -> frame elements.
+    Hashed,
+}
+
+/// How an inverted table is searched (`paging.inverted.search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvertedSearchKind {
+    /// Through a hash anchor table, then a chain.
+    #[default]
+    Hashed,
+    /// Every entry in frame order (the textbook search; slow on big memories).
+    Linear,
+}
+
+/// `[paging.inverted]`: the inverted table's search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InvertedSection {
+    /// How lookups search.
+    #[serde(default)]
+    pub search: InvertedSearchKind,
+    /// Hash anchor table slots, a power of two (default: the frame count
+    /// rounded up to a power of two). Only with `search = "hashed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<u64>,
+}
+
+/// `[paging.hashed]`: the hashed table's sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HashedSection {
+    /// Buckets, a power of two (default: the frame count rounded up to a
+    /// power of two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<u64>,
+    /// Elements: the most mappings over all processes (default: twice the
+    /// frame count, as forked processes share frames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
 }
 
 /// Physical memory.
@@ -176,6 +238,9 @@ impl Preset {
                 format_file: None,
                 page_size: None,
                 ad_bits: AdMode::Auto,
+                structure: StructureKind::Radix,
+                inverted: None,
+                hashed: None,
             },
             memory: MemoryConfig {
                 frames: self.frames,
@@ -341,6 +406,92 @@ impl Config {
         })
     }
 
+    /// The translation structure with its sizes resolved (defaults filled
+    /// in from the memory size) and checked; errors name the key.
+    pub fn structure(&self) -> Result<StructureSpec, ConfigError> {
+        let frames = self.memory.frames;
+        let default_slots = frames
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 31)
+            .min(1 << 31);
+        let pow2 = |key: &str, n: u64| {
+            if n.is_power_of_two() && n <= 1 << 31 {
+                Ok(n)
+            } else {
+                Err(invalid(
+                    key,
+                    format!("{n} is not a power of two between 1 and 2^31"),
+                ))
+            }
+        };
+        let spec = match self.paging.structure {
+            StructureKind::Radix => return Ok(StructureSpec::Radix),
+            StructureKind::Inverted => {
+                let sec = self.paging.inverted.clone().unwrap_or_default();
+                let search = match (sec.search, sec.anchors) {
+                    (InvertedSearchKind::Linear, Some(_)) => {
+                        return Err(invalid(
+                            "paging.inverted.anchors",
+                            "a linear search has no hash anchor table: drop anchors or use search = \"hashed\"",
+                        ));
+                    }
+                    (InvertedSearchKind::Linear, None) => InvertedSearch::Linear,
+                    (InvertedSearchKind::Hashed, a) => InvertedSearch::Hashed {
+                        anchors: pow2("paging.inverted.anchors", a.unwrap_or(default_slots))?,
+                    },
+                };
+                StructureSpec::Inverted { search }
+            }
+            StructureKind::Hashed => {
+                let sec = self.paging.hashed.clone().unwrap_or_default();
+                let buckets = pow2(
+                    "paging.hashed.buckets",
+                    sec.buckets.unwrap_or(default_slots),
+                )?;
+                let capacity = sec.capacity.unwrap_or(frames.saturating_mul(2));
+                if capacity == 0 || capacity > crate::paging::hashed::MAX_ENTRIES {
+                    return Err(invalid(
+                        "paging.hashed.capacity",
+                        format!(
+                            "{capacity} elements: expected 1 to {}",
+                            crate::paging::hashed::MAX_ENTRIES
+                        ),
+                    ));
+                }
+                StructureSpec::Hashed { buckets, capacity }
+            }
+        };
+        let fmt = self.format()?;
+        let frame = fmt.page_size();
+        if self.page_size()? != frame {
+            return Err(invalid(
+                "paging.page_size",
+                format!(
+                    "an {} page table maps {frame} pages only (one page size per table)",
+                    spec.name()
+                ),
+            ));
+        }
+        let key = match spec {
+            StructureSpec::Hashed { .. } => "paging.hashed.capacity",
+            _ => "paging.structure",
+        };
+        let bytes = spec
+            .region_bytes(frames, frame)
+            .map_err(|e| invalid(key, e.to_string()))?;
+        let reserved = bytes.div_ceil(frame.bytes());
+        if reserved + 16 > frames {
+            return Err(invalid(
+                key,
+                format!(
+                    "the {} page table takes {reserved} of the {frames} frames, leaving fewer than 16",
+                    spec.name()
+                ),
+            ));
+        }
+        Ok(spec)
+    }
+
     /// Checks values that deserialize but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fmt = self.format()?;
@@ -388,6 +539,7 @@ impl Config {
         }
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
         crate::mmu::Tlb::new(&self.tlb, &shifts).map_err(|e| invalid("tlb", e.to_string()))?;
+        self.structure()?;
         Ok(())
     }
 
@@ -457,6 +609,101 @@ mod tests {
             cfg.hardware_ad(),
             Ok(false),
             "RISC-V follows Svade by default"
+        );
+    }
+
+    #[test]
+    fn structure_is_chosen_and_checked_by_key() {
+        let build = |sets: &[&str]| {
+            let mut b = ConfigBuilder::preset(Some("classroom"));
+            for s in sets {
+                b = b.and_then(|b| b.set(s));
+            }
+            b.and_then(ConfigBuilder::build)
+        };
+        let key_of = |r: Result<Config, ConfigError>| match r {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => format!("{other:?}"),
+        };
+        let cfg = build(&[]).expect("valid");
+        assert_eq!(cfg.structure(), Ok(StructureSpec::Radix));
+        let cfg = build(&["paging.structure=inverted"]).expect("valid");
+        assert_eq!(
+            cfg.structure(),
+            Ok(StructureSpec::Inverted {
+                search: InvertedSearch::Hashed { anchors: 1024 }
+            })
+        );
+        let cfg =
+            build(&["paging.structure=inverted", "paging.inverted.search=linear"]).expect("valid");
+        assert_eq!(
+            cfg.structure(),
+            Ok(StructureSpec::Inverted {
+                search: InvertedSearch::Linear
+            })
+        );
+        let cfg = build(&[
+            "paging.structure=hashed",
+            "paging.hashed.buckets=256",
+            "paging.hashed.capacity=500",
+        ])
+        .expect("valid");
+        assert_eq!(
+            cfg.structure(),
+            Ok(StructureSpec::Hashed {
+                buckets: 256,
+                capacity: 500
+            })
+        );
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=hashed",
+                "paging.hashed.buckets=100"
+            ])),
+            "paging.hashed.buckets"
+        );
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=hashed",
+                "paging.hashed.capacity=0"
+            ])),
+            "paging.hashed.capacity"
+        );
+        // 10^6 elements of 24 bytes do not fit in 4 MiB.
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=hashed",
+                "paging.hashed.capacity=1000000"
+            ])),
+            "paging.hashed.capacity"
+        );
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=inverted",
+                "paging.inverted.search=linear",
+                "paging.inverted.anchors=64"
+            ])),
+            "paging.inverted.anchors"
+        );
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=inverted",
+                "paging.inverted.anchors=3"
+            ])),
+            "paging.inverted.anchors"
+        );
+        assert_eq!(
+            key_of(build(&[
+                "paging.structure=inverted",
+                "memory.frames=16384",
+                "paging.page_size=4MiB"
+            ])),
+            "paging.page_size"
+        );
+        let e = build(&["paging.structure=btree"]);
+        assert!(
+            matches!(&e, Err(ConfigError::Parse { message, .. }) if message.contains("btree")),
+            "{e:?}"
         );
     }
 

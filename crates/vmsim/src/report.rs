@@ -31,6 +31,8 @@ pub struct FaultsByKind {
     pub spurious: u64,
     /// Svade accessed/dirty updates by the kernel.
     pub accessed_dirty: u64,
+    /// Inverted page table: a shared frame's entry moved to this mapping.
+    pub alias_reload: u64,
     /// The fault that killed it (0 or 1).
     pub segfault: u64,
 }
@@ -86,6 +88,7 @@ impl ProcessReport {
             FaultResolution::StackGrowth => f.stack_growth += 1,
             FaultResolution::Spurious => f.spurious += 1,
             FaultResolution::AccessedDirtySet => f.accessed_dirty += 1,
+            FaultResolution::AliasReload => f.alias_reload += 1,
             FaultResolution::Killed(_) => f.segfault += 1,
         }
     }
@@ -246,6 +249,10 @@ pub struct Report {
     pub ad_writes: u64,
     /// Entries read per walk (walks of every kind).
     pub walk_references_per_walk: Option<f64>,
+    /// Inverted or hashed tables: probes per search (min, total, max over
+    /// `lookups` searches); absent with radix tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_probes: Option<crate::paging::hashed::ProbeStats>,
     /// Page-walk cache lookups and hits per depth.
     pub walk_cache: crate::mmu::WalkCacheCounters,
     /// Translation faults the MMU raised, by kind.
@@ -280,6 +287,8 @@ pub struct MachineSummary {
     pub description: String,
     /// The paging format.
     pub arch: String,
+    /// The translation structure: `radix`, `inverted` or `hashed`.
+    pub structure: String,
     /// Data page size in bytes.
     pub page_size: u64,
     /// Physical memory in frames.
@@ -342,6 +351,7 @@ impl Report {
             machine: MachineSummary {
                 description: scenario.description.clone(),
                 arch: fmt.name().to_string(),
+                structure: kernel.tables().name().to_string(),
                 page_size: kernel.page_size().bytes(),
                 frames: cfg.memory.frames,
                 memory_bytes: cfg.memory.frames * fmt.page_size().bytes(),
@@ -370,6 +380,7 @@ impl Report {
             walk_references_by_level: c.walk.refs_by_level[..levels].to_vec(),
             ad_writes: c.walk.ad_writes(),
             walk_references_per_walk: c.walk.refs_per_walk(),
+            table_probes: (c.walk.probes.lookups > 0).then_some(c.walk.probes),
             walk_cache: c.walk_cache.clone(),
             mmu_faults: c.faults.clone(),
             kernel: *kernel.stats(),

@@ -139,17 +139,25 @@ impl Simulation {
         let fmt = cfg.format()?;
         let page = cfg.page_size()?;
         let hardware_ad = cfg.hardware_ad()?;
-        let mem = PhysMem::new(cfg.memory.frames * fmt.page_size().bytes())?;
-        let mmu =
+        let mut mem = PhysMem::new(cfg.memory.frames * fmt.page_size().bytes())?;
+        let mut mmu =
             Mmu::new(fmt.clone(), &cfg.tlb, hardware_ad).map_err(|e| ConfigError::Invalid {
                 key: "tlb".into(),
                 message: e.to_string(),
             })?;
-        let kernel = Kernel::new(fmt.clone(), cfg.memory.frames, page, cfg.kernel.clone())
-            .map_err(|e| ConfigError::Invalid {
-                key: "kernel".into(),
-                message: e.to_string(),
-            })?;
+        let kernel = Kernel::with_structure(
+            fmt.clone(),
+            cfg.memory.frames,
+            page,
+            cfg.kernel.clone(),
+            cfg.structure()?,
+            &mut mem,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "kernel".into(),
+            message: e.to_string(),
+        })?;
+        mmu.set_table_base(kernel.table_base());
         Ok(Self {
             timeline: Timeline::new(cfg.run.timeline_points),
             page_shift: fmt.page_size().shift(),
@@ -353,9 +361,10 @@ impl Simulation {
             && let Ok(space) = self.kernel.space_of(pid)
         {
             p.resident_at_exit = space.resident;
-            p.page_table_frames = space
-                .table
-                .tables(self.kernel.format(), &self.mem)
+            p.page_table_frames = self
+                .kernel
+                .tables()
+                .tables(self.kernel.format(), &self.mem, space.table)
                 .map(|t| {
                     t.iter()
                         .map(|(idx, _)| 1u64 << self.kernel.format().table_order(*idx))

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use vmsim::addr::{PageSize, PhysAddr, Pid, VirtAddr};
 use vmsim::kernel::{FaultCause, Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId};
 use vmsim::mmu::AccessKind;
-use vmsim::paging::{FaultKind, Format, PteFlags, walk};
+use vmsim::paging::inverted::InvertedSearch;
+use vmsim::paging::{FaultKind, Format, PteFlags, StructureSpec};
 use vmsim::phys::PhysMem;
 
 const PAGE: u64 = 4096;
@@ -17,20 +18,54 @@ struct Sys {
     mem: PhysMem,
 }
 
+/// Every translation structure, named: the kernel must behave the same on each.
+pub fn structures() -> [(&'static str, StructureSpec); 4] {
+    [
+        ("radix", StructureSpec::Radix),
+        (
+            "inverted (hash anchors)",
+            StructureSpec::Inverted {
+                search: InvertedSearch::Hashed { anchors: 512 },
+            },
+        ),
+        (
+            "inverted (linear)",
+            StructureSpec::Inverted {
+                search: InvertedSearch::Linear,
+            },
+        ),
+        (
+            "hashed",
+            StructureSpec::Hashed {
+                buckets: 256,
+                capacity: 8192,
+            },
+        ),
+    ]
+}
+
 impl Sys {
-    fn new(frames: u64) -> Self {
+    fn with(spec: StructureSpec, frames: u64) -> Self {
         let fmt = Format::x86_64();
-        let k =
-            Kernel::new(fmt, frames, PageSize::SIZE_4K, KernelConfig::default()).expect("kernel");
-        let mem = PhysMem::new(frames * PAGE).expect("memory");
+        let mut mem = PhysMem::new(frames * PAGE).expect("memory");
+        let k = Kernel::with_structure(
+            fmt,
+            frames,
+            PageSize::SIZE_4K,
+            KernelConfig::default(),
+            spec,
+            &mut mem,
+        )
+        .expect("kernel");
         Self { k, mem }
     }
 
     /// Translates like an MMU without a TLB: walk, check, fault, retry.
     fn translate(&mut self, pid: Pid, va: u64, access: AccessKind) -> Option<PhysAddr> {
         for _ in 0..4 {
-            let (root, _) = self.k.context(pid).ok()?;
-            let cause = match walk(self.k.format(), &self.mem, root, VirtAddr::new(va), |_| {}) {
+            self.k.context(pid).ok()?;
+            let walk = self.k.walk(&self.mem, pid, VirtAddr::new(va)).ok()?;
+            let cause = match walk.result {
                 Ok(t) => {
                     let ok = match access {
                         AccessKind::Read => t.flags.contains(PteFlags::READ),
@@ -107,165 +142,196 @@ fn anon(sys: &mut Sys, pid: Pid, pages: u64) -> u64 {
 
 #[test]
 fn fork_of_1000_touched_pages_copies_nothing_until_written() {
-    let mut s = Sys::new(4096);
-    let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let base = anon(&mut s, parent, 1000);
-    for i in 0..1000 {
-        assert!(s.write(parent, base + i * PAGE + 7, (i % 251) as u8));
-    }
-    let used_before = s.k.frames_in_use();
-    let child = s.k.fork(&mut s.mem, &mut (), parent).expect("fork");
-    s.check();
-    assert_eq!(s.k.stats().cow_copies, 0);
-    // The child's new page tables are the only new frames: no data page was copied.
-    let new_frames = s.k.frames_in_use() - used_before;
-    assert!(new_frames < 10, "fork allocated {new_frames} frames");
-    for i in 0..10 {
-        assert!(s.write(child, base + i * 37 * PAGE + 7, 0xee));
-    }
-    assert_eq!(s.k.stats().cow_copies, 10);
-    s.check();
-    for i in 0..1000 {
-        assert_eq!(
-            s.read(parent, base + i * PAGE + 7),
-            Some((i % 251) as u8),
-            "parent page {i}"
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 4096);
+        let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let base = anon(&mut s, parent, 1000);
+        for i in 0..1000 {
+            assert!(s.write(parent, base + i * PAGE + 7, (i % 251) as u8));
+        }
+        let used_before = s.k.frames_in_use();
+        let child = s.k.fork(&mut s.mem, &mut (), parent).expect("fork");
+        s.check();
+        assert_eq!(s.k.stats().cow_copies, 0);
+        // The child's new page tables are the only new frames: no data page was copied.
+        let new_frames = s.k.frames_in_use() - used_before;
+        assert!(new_frames < 10, "fork allocated {new_frames} frames");
+        for i in 0..10 {
+            assert!(s.write(child, base + i * 37 * PAGE + 7, 0xee));
+        }
+        assert_eq!(s.k.stats().cow_copies, 10);
+        s.check();
+        for i in 0..1000 {
+            assert_eq!(
+                s.read(parent, base + i * PAGE + 7),
+                Some((i % 251) as u8),
+                "parent page {i}"
+            );
+        }
+        for i in 0..10 {
+            assert_eq!(s.read(child, base + i * 37 * PAGE + 7), Some(0xee));
+        }
+        // The parent is now the only sharer of those 10 pages' originals: writing
+        // one of them takes write permission back without a copy.
+        assert!(s.write(parent, base + 7, 1));
+        assert_eq!(s.k.stats().cow_copies, 10);
+        assert_eq!(s.k.stats().cow_reuses, 1);
+        // An inverted table holds one mapping per frame: the child's first
+        // touch of each shared page took the frame's entry from the parent
+        // (10), and the parent's reads took 10 back; no other structure
+        // ever reloads.
+        let reloads = s.k.stats().alias_reloads;
+        match spec {
+            StructureSpec::Inverted { .. } => assert_eq!(reloads, 20, "{name}"),
+            _ => assert_eq!(reloads, 0, "{name}"),
+        }
+        // The global table's frames count as page-table frames.
+        if let Some((_, len)) = s.k.tables().region() {
+            assert!(s.k.table_frames() >= len.div_ceil(PAGE), "{name}");
+        }
+        s.k.exit(&mut s.mem, &mut (), child).expect("exit");
+        s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
+        s.check();
+        assert!(
+            s.k.all_frames_free(),
+            "{} frames leaked",
+            s.k.frames_in_use()
         );
     }
-    for i in 0..10 {
-        assert_eq!(s.read(child, base + i * 37 * PAGE + 7), Some(0xee));
-    }
-    // The parent is now the only sharer of those 10 pages' originals: writing
-    // one of them takes write permission back without a copy.
-    assert!(s.write(parent, base + 7, 1));
-    assert_eq!(s.k.stats().cow_copies, 10);
-    assert_eq!(s.k.stats().cow_reuses, 1);
-    s.k.exit(&mut s.mem, &mut (), child).expect("exit");
-    s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
-    s.check();
-    assert!(
-        s.k.all_frames_free(),
-        "{} frames leaked",
-        s.k.frames_in_use()
-    );
 }
 
 #[test]
 fn vfork_shares_the_address_space_and_blocks_the_parent() {
-    let mut s = Sys::new(1024);
-    let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let base = anon(&mut s, parent, 4);
-    assert!(s.write(parent, base, 5));
-    let child = s.k.vfork(parent).expect("vfork");
-    assert!(s.k.context(parent).is_err(), "parent blocked");
-    assert!(s.write(child, base, 6));
-    assert_eq!(s.k.stats().cow_copies, 0);
-    s.k.exit(&mut s.mem, &mut (), child).expect("exit");
-    assert_eq!(
-        s.read(parent, base),
-        Some(6),
-        "vfork child wrote the parent's memory"
-    );
-    s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
-    assert!(s.k.all_frames_free());
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 1024);
+        let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let base = anon(&mut s, parent, 4);
+        assert!(s.write(parent, base, 5));
+        let child = s.k.vfork(parent).expect("vfork");
+        assert!(s.k.context(parent).is_err(), "parent blocked");
+        assert!(s.write(child, base, 6));
+        assert_eq!(s.k.stats().cow_copies, 0);
+        s.k.exit(&mut s.mem, &mut (), child).expect("exit");
+        assert_eq!(
+            s.read(parent, base),
+            Some(6),
+            "vfork child wrote the parent's memory"
+        );
+        s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
+        assert!(s.k.all_frames_free());
+    }
 }
 
 #[test]
 fn segfaults_kill_only_the_offender() {
-    let mut s = Sys::new(1024);
-    let a = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let b = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let ro =
-        s.k.mmap(
-            &mut s.mem,
-            &mut (),
-            a,
-            None,
-            PAGE,
-            Prot::R,
-            MmapFlags::default(),
-        )
-        .expect("mmap");
-    assert_eq!(s.read(a, ro.as_u64()), Some(0));
-    assert!(!s.write(a, ro.as_u64(), 1), "write to a read-only mapping");
-    assert!(s.k.process(a).is_err(), "killed");
-    assert!(matches!(
-        s.k.events()[0],
-        vmsim::kernel::KernelEvent::Segfault {
-            reason: SegvReason::Permission,
-            ..
-        }
-    ));
-    assert_eq!(s.read(b, 0x1000), None, "no VMA there");
-    assert!(s.k.all_frames_free());
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 1024);
+        let a = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let b = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let ro =
+            s.k.mmap(
+                &mut s.mem,
+                &mut (),
+                a,
+                None,
+                PAGE,
+                Prot::R,
+                MmapFlags::default(),
+            )
+            .expect("mmap");
+        assert_eq!(s.read(a, ro.as_u64()), Some(0));
+        assert!(!s.write(a, ro.as_u64(), 1), "write to a read-only mapping");
+        assert!(s.k.process(a).is_err(), "killed");
+        assert!(matches!(
+            s.k.events()[0],
+            vmsim::kernel::KernelEvent::Segfault {
+                reason: SegvReason::Permission,
+                ..
+            }
+        ));
+        assert_eq!(s.read(b, 0x1000), None, "no VMA there");
+        assert!(s.k.all_frames_free());
+    }
 }
 
 #[test]
 fn stack_grows_down_but_not_past_the_limit() {
-    let mut s = Sys::new(4096);
-    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let top =
-        s.k.space_of(p)
-            .expect("space")
-            .vmas()
-            .last()
-            .expect("stack")
-            .end
-            .as_u64();
-    assert!(s.write(p, top - 1, 1));
-    assert!(s.write(p, top - 64 * PAGE, 2));
-    assert_eq!(s.k.stats().stack_growth, 1);
-    assert!(
-        !s.write(p, top - (9 << 20), 3),
-        "past the 8 MiB stack limit"
-    );
-    assert!(s.k.process(p).is_err());
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 4096);
+        let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let top =
+            s.k.space_of(p)
+                .expect("space")
+                .vmas()
+                .last()
+                .expect("stack")
+                .end
+                .as_u64();
+        assert!(s.write(p, top - 1, 1));
+        assert!(s.write(p, top - 64 * PAGE, 2));
+        assert_eq!(s.k.stats().stack_growth, 1);
+        assert!(
+            !s.write(p, top - (9 << 20), 3),
+            "past the 8 MiB stack limit"
+        );
+        assert!(s.k.process(p).is_err());
+    }
 }
 
 #[test]
 fn brk_grows_and_shrinks_the_heap() {
-    let mut s = Sys::new(1024);
-    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let start =
-        s.k.sbrk(&mut s.mem, &mut (), p, 3 * PAGE as i64)
-            .expect("sbrk")
-            .as_u64();
-    assert!(s.write(p, start + 2 * PAGE, 9));
-    s.k.sbrk(&mut s.mem, &mut (), p, -(2 * PAGE as i64))
-        .expect("shrink");
-    s.check();
-    assert_eq!(
-        s.k.space_of(p).expect("space").resident,
-        0,
-        "the touched page was released"
-    );
-    assert!(
-        s.k.brk(&mut s.mem, &mut (), p, VirtAddr::new(start - 1))
-            .is_err()
-    );
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 1024);
+        let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let start =
+            s.k.sbrk(&mut s.mem, &mut (), p, 3 * PAGE as i64)
+                .expect("sbrk")
+                .as_u64();
+        assert!(s.write(p, start + 2 * PAGE, 9));
+        s.k.sbrk(&mut s.mem, &mut (), p, -(2 * PAGE as i64))
+            .expect("shrink");
+        s.check();
+        assert_eq!(
+            s.k.space_of(p).expect("space").resident,
+            0,
+            "the touched page was released"
+        );
+        assert!(
+            s.k.brk(&mut s.mem, &mut (), p, VirtAddr::new(start - 1))
+                .is_err()
+        );
+    }
 }
 
 #[test]
 fn shared_memory_is_the_only_way_to_see_another_process() {
-    let mut s = Sys::new(1024);
-    let a = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let b = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-    let id: ShmId = s.k.shm_create(2 * PAGE).expect("segment");
-    let at_a =
-        s.k.shm_attach(&mut s.mem, &mut (), a, id, None, Prot::RW)
-            .expect("attach")
-            .as_u64();
-    let at_b =
-        s.k.shm_attach(&mut s.mem, &mut (), b, id, None, Prot::RW)
-            .expect("attach")
-            .as_u64();
-    assert!(s.write(a, at_a + PAGE + 3, 42));
-    assert_eq!(s.read(b, at_b + PAGE + 3), Some(42));
-    s.k.shm_remove(&mut s.mem, id).expect("remove");
-    s.k.exit(&mut s.mem, &mut (), a).expect("exit");
-    assert_eq!(s.read(b, at_b + PAGE + 3), Some(42), "still attached in b");
-    s.k.exit(&mut s.mem, &mut (), b).expect("exit");
-    assert!(s.k.all_frames_free());
+    for (name, spec) in structures() {
+        eprintln!("structure: {name}");
+        let mut s = Sys::with(spec, 1024);
+        let a = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let b = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let id: ShmId = s.k.shm_create(2 * PAGE).expect("segment");
+        let at_a =
+            s.k.shm_attach(&mut s.mem, &mut (), a, id, None, Prot::RW)
+                .expect("attach")
+                .as_u64();
+        let at_b =
+            s.k.shm_attach(&mut s.mem, &mut (), b, id, None, Prot::RW)
+                .expect("attach")
+                .as_u64();
+        assert!(s.write(a, at_a + PAGE + 3, 42));
+        assert_eq!(s.read(b, at_b + PAGE + 3), Some(42));
+        s.k.shm_remove(&mut s.mem, id).expect("remove");
+        s.k.exit(&mut s.mem, &mut (), a).expect("exit");
+        assert_eq!(s.read(b, at_b + PAGE + 3), Some(42), "still attached in b");
+        s.k.exit(&mut s.mem, &mut (), b).expect("exit");
+        assert!(s.k.all_frames_free());
+    }
 }
 
 /// One step of a random workload.
@@ -336,7 +402,26 @@ proptest! {
 
     #[test]
     fn processes_are_isolated_and_nothing_leaks(ops in prop::collection::vec(op(), 1..60)) {
-        let mut s = Sys::new(2048);
+        isolation(StructureSpec::Radix, ops)?;
+    }
+
+    #[test]
+    fn processes_are_isolated_and_nothing_leaks_inverted(ops in prop::collection::vec(op(), 1..60)) {
+        isolation(structures()[1].1, ops)?;
+    }
+
+    #[test]
+    fn processes_are_isolated_and_nothing_leaks_hashed(ops in prop::collection::vec(op(), 1..60)) {
+        isolation(structures()[3].1, ops)?;
+    }
+}
+
+/// The isolation property on one structure: random forks, vforks, exits,
+/// mmaps, writes and reads agree with a model; invariants hold after every
+/// step; nothing leaks.
+fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    {
+        let mut s = Sys::with(spec, 2048);
         let first = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let mut procs: Vec<(Pid, Model)> = vec![(first, Model::default())];
         // Shared objects' bytes, by object id.
@@ -344,21 +429,45 @@ proptest! {
         let mut next_obj = 0u32;
         // Start with a private and a shared mapping.
         for (slot, share) in [(0u8, false), (1, true)] {
-            let flags = MmapFlags { shared: share, fixed: true };
-            s.k.mmap(&mut s.mem, &mut (), first, Some(VirtAddr::new(slot_addr(slot))), 4 * PAGE, Prot::RW, flags).expect("mmap");
-            let obj = share.then(|| { next_obj += 1; next_obj });
+            let flags = MmapFlags {
+                shared: share,
+                fixed: true,
+            };
+            s.k.mmap(
+                &mut s.mem,
+                &mut (),
+                first,
+                Some(VirtAddr::new(slot_addr(slot))),
+                4 * PAGE,
+                Prot::RW,
+                flags,
+            )
+            .expect("mmap");
+            let obj = share.then(|| {
+                next_obj += 1;
+                next_obj
+            });
             procs[0].1.slots.insert(slot, (obj, true));
         }
         // vfork children share the parent's model: map pid -> index of the model owner.
         let mut vfork_of: HashMap<Pid, Pid> = HashMap::new();
         for op in ops {
-            let runnable: Vec<usize> = (0..procs.len()).filter(|&i| s.k.context(procs[i].0).is_ok()).collect();
-            if runnable.is_empty() { break; }
+            let runnable: Vec<usize> = (0..procs.len())
+                .filter(|&i| s.k.context(procs[i].0).is_ok())
+                .collect();
+            if runnable.is_empty() {
+                break;
+            }
             let pick = |i: usize| runnable[i % runnable.len()];
             let owner_of = |procs: &Vec<(Pid, Model)>, vf: &HashMap<Pid, Pid>, i: usize| -> usize {
                 let mut pid = procs[i].0;
-                while let Some(&p) = vf.get(&pid) { pid = p; }
-                procs.iter().position(|(q, _)| *q == pid).expect("owner alive")
+                while let Some(&p) = vf.get(&pid) {
+                    pid = p;
+                }
+                procs
+                    .iter()
+                    .position(|(q, _)| *q == pid)
+                    .expect("owner alive")
             };
             match op {
                 Op::Fork(i) if procs.len() < 8 => {
@@ -378,7 +487,9 @@ proptest! {
                     let i = pick(i);
                     let pid = procs[i].0;
                     // A process whose memory a vfork child still uses keeps its model.
-                    if vfork_of.values().any(|&p| p == pid) { continue; }
+                    if vfork_of.values().any(|&p| p == pid) {
+                        continue;
+                    }
                     s.k.exit(&mut s.mem, &mut (), pid).expect("exit");
                     vfork_of.remove(&pid);
                     procs.remove(i);
@@ -386,17 +497,39 @@ proptest! {
                 Op::Mmap(i, slot, share) => {
                     let i = pick(i);
                     let o = owner_of(&procs, &vfork_of, i);
-                    let flags = MmapFlags { shared: share, fixed: true };
-                    s.k.mmap(&mut s.mem, &mut (), procs[i].0, Some(VirtAddr::new(slot_addr(slot))), 4 * PAGE, Prot::RW, flags).expect("mmap");
+                    let flags = MmapFlags {
+                        shared: share,
+                        fixed: true,
+                    };
+                    s.k.mmap(
+                        &mut s.mem,
+                        &mut (),
+                        procs[i].0,
+                        Some(VirtAddr::new(slot_addr(slot))),
+                        4 * PAGE,
+                        Prot::RW,
+                        flags,
+                    )
+                    .expect("mmap");
                     let m = &mut procs[o].1;
                     m.bytes.retain(|(sl, _), _| *sl != slot);
-                    let obj = share.then(|| { next_obj += 1; next_obj });
+                    let obj = share.then(|| {
+                        next_obj += 1;
+                        next_obj
+                    });
                     m.slots.insert(slot, (obj, true));
                 }
                 Op::Munmap(i, slot) => {
                     let i = pick(i);
                     let o = owner_of(&procs, &vfork_of, i);
-                    s.k.munmap(&mut s.mem, &mut (), procs[i].0, VirtAddr::new(slot_addr(slot)), 4 * PAGE).expect("munmap");
+                    s.k.munmap(
+                        &mut s.mem,
+                        &mut (),
+                        procs[i].0,
+                        VirtAddr::new(slot_addr(slot)),
+                        4 * PAGE,
+                    )
+                    .expect("munmap");
                     let m = &mut procs[o].1;
                     m.slots.remove(&slot);
                     m.bytes.retain(|(sl, _), _| *sl != slot);
@@ -406,17 +539,35 @@ proptest! {
                     let o = owner_of(&procs, &vfork_of, i);
                     if procs[o].1.slots.contains_key(&slot) {
                         let prot = if writable { Prot::RW } else { Prot::R };
-                        s.k.mprotect(&mut s.mem, &mut (), procs[i].0, VirtAddr::new(slot_addr(slot)), 4 * PAGE, prot).expect("mprotect");
-                        if let Some(e) = procs[o].1.slots.get_mut(&slot) { e.1 = writable; }
+                        s.k.mprotect(
+                            &mut s.mem,
+                            &mut (),
+                            procs[i].0,
+                            VirtAddr::new(slot_addr(slot)),
+                            4 * PAGE,
+                            prot,
+                        )
+                        .expect("mprotect");
+                        if let Some(e) = procs[o].1.slots.get_mut(&slot) {
+                            e.1 = writable;
+                        }
                     }
                 }
                 Op::Brk(i, n) => {
                     let i = pick(i);
                     let pid = procs[i].0;
                     let start = s.k.space_of(pid).expect("space").brk_start;
-                    s.k.brk(&mut s.mem, &mut (), pid, start.wrapping_add(u64::from(n) * PAGE)).expect("brk");
+                    s.k.brk(
+                        &mut s.mem,
+                        &mut (),
+                        pid,
+                        start.wrapping_add(u64::from(n) * PAGE),
+                    )
+                    .expect("brk");
                     // Touch the heap to exercise it; the model does not track heap bytes.
-                    if n > 0 { prop_assert!(s.write(pid, start.as_u64(), n)); }
+                    if n > 0 {
+                        prop_assert!(s.write(pid, start.as_u64(), n));
+                    }
                 }
                 Op::Write(i, slot, off, byte) => {
                     let i = pick(i);
@@ -429,8 +580,12 @@ proptest! {
                         Some((obj, true)) => {
                             prop_assert!(ok, "write to a writable mapping failed");
                             match obj {
-                                Some(id) => { shared.insert((id, off), byte); }
-                                None => { procs[o].1.bytes.insert((slot, off), byte); }
+                                Some(id) => {
+                                    shared.insert((id, off), byte);
+                                }
+                                None => {
+                                    procs[o].1.bytes.insert((slot, off), byte);
+                                }
                             }
                         }
                         _ => {
@@ -438,8 +593,12 @@ proptest! {
                             prop_assert!(!ok);
                             prop_assert!(s.k.process(pid).is_err());
                             vfork_of.retain(|c, p| *c != pid && *p != pid);
-                            let gone: Vec<usize> = (0..procs.len()).filter(|&j| s.k.process(procs[j].0).is_err()).collect();
-                            for j in gone.into_iter().rev() { procs.remove(j); }
+                            let gone: Vec<usize> = (0..procs.len())
+                                .filter(|&j| s.k.process(procs[j].0).is_err())
+                                .collect();
+                            for j in gone.into_iter().rev() {
+                                procs.remove(j);
+                            }
                         }
                     }
                 }
@@ -451,13 +610,22 @@ proptest! {
                     let entry = procs[o].1.slots.get(&slot).copied();
                     let got = s.read(pid, slot_addr(slot) + u64::from(off));
                     match entry {
-                        Some((Some(id), _)) => prop_assert_eq!(got, Some(*shared.get(&(id, off)).unwrap_or(&0))),
-                        Some((None, _)) => prop_assert_eq!(got, Some(*procs[o].1.bytes.get(&(slot, off)).unwrap_or(&0))),
+                        Some((Some(id), _)) => {
+                            prop_assert_eq!(got, Some(*shared.get(&(id, off)).unwrap_or(&0)))
+                        }
+                        Some((None, _)) => prop_assert_eq!(
+                            got,
+                            Some(*procs[o].1.bytes.get(&(slot, off)).unwrap_or(&0))
+                        ),
                         None => {
                             prop_assert_eq!(got, None);
                             vfork_of.retain(|c, p| *c != pid && *p != pid);
-                            let gone: Vec<usize> = (0..procs.len()).filter(|&j| s.k.process(procs[j].0).is_err()).collect();
-                            for j in gone.into_iter().rev() { procs.remove(j); }
+                            let gone: Vec<usize> = (0..procs.len())
+                                .filter(|&j| s.k.process(procs[j].0).is_err())
+                                .collect();
+                            for j in gone.into_iter().rev() {
+                                procs.remove(j);
+                            }
                         }
                     }
                 }
@@ -466,8 +634,12 @@ proptest! {
                     let pid = procs[i].0;
                     prop_assert_eq!(s.read(pid, 0x10_0000), None);
                     vfork_of.retain(|c, p| *c != pid && *p != pid);
-                    let gone: Vec<usize> = (0..procs.len()).filter(|&j| s.k.process(procs[j].0).is_err()).collect();
-                    for j in gone.into_iter().rev() { procs.remove(j); }
+                    let gone: Vec<usize> = (0..procs.len())
+                        .filter(|&j| s.k.process(procs[j].0).is_err())
+                        .collect();
+                    for j in gone.into_iter().rev() {
+                        procs.remove(j);
+                    }
                 }
                 _ => {}
             }
@@ -477,11 +649,19 @@ proptest! {
         }
         // Exit everyone, vfork children first.
         while !procs.is_empty() {
-            let i = procs.iter().position(|(p, _)| !vfork_of.values().any(|q| q == p)).expect("someone can exit");
+            let i = procs
+                .iter()
+                .position(|(p, _)| !vfork_of.values().any(|q| q == p))
+                .expect("someone can exit");
             let pid = procs.remove(i).0;
             s.k.exit(&mut s.mem, &mut (), pid).expect("exit");
             vfork_of.remove(&pid);
         }
-        prop_assert!(s.k.all_frames_free(), "{} frames leaked", s.k.frames_in_use());
+        prop_assert!(
+            s.k.all_frames_free(),
+            "{} frames leaked",
+            s.k.frames_in_use()
+        );
     }
+    Ok(())
 }

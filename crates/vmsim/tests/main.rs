@@ -7,3 +7,4 @@ mod mmu;
 mod paging;
 mod policy;
 mod segment;
+mod structures;

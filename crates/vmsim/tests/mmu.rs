@@ -8,7 +8,10 @@ use proptest::prelude::*;
 use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr};
 use vmsim::alloc::FirstFit;
 use vmsim::mmu::{AccessKind, Mmu, MmuFaultKind, Privilege, TlbConfig, Violation};
-use vmsim::paging::{FaultKind, Format, PteFlags, RadixTable};
+use vmsim::paging::inverted::InvertedSearch;
+use vmsim::paging::{
+    FaultKind, Format, PageTables, PteFlags, RadixTable, Reload, SpaceTable, StructureSpec,
+};
 use vmsim::phys::PhysMem;
 
 struct Rig {
@@ -16,22 +19,51 @@ struct Rig {
     mem: PhysMem,
     alloc: FirstFit,
     mmu: Mmu,
+    /// The structure the MMU walks (radix: each table's root is set by context).
+    tables: PageTables,
 }
+
+const RIG_FRAMES: u64 = 1 << 16;
 
 impl Rig {
     fn new(fmt: Format, tlb: &str, hardware_ad: bool) -> Self {
-        let frames = 1u64 << 16;
-        let mem: PhysMem = PhysMem::new(frames * 4096).expect("memory");
-        // Tables come from the upper half of memory; data frames are named directly.
-        let alloc = FirstFit::new(PageSize::SIZE_4K, Pfn::new(frames / 2), frames / 2);
+        Self::with(fmt, tlb, hardware_ad, StructureSpec::Radix, RIG_FRAMES)
+    }
+
+    /// A rig whose MMU walks `spec`. Tables (and the global inverted or
+    /// hashed table, first) come from the upper half of memory; data frames
+    /// are named directly.
+    fn with(fmt: Format, tlb: &str, hardware_ad: bool, spec: StructureSpec, frames: u64) -> Self {
+        let mut mem: PhysMem = PhysMem::new(frames * 4096).expect("memory");
+        let base = Pfn::new(frames / 2).base(PageSize::SIZE_4K);
+        let len = spec
+            .region_bytes(frames, PageSize::SIZE_4K)
+            .expect("region");
+        let reserved = len.div_ceil(4096);
+        let tables =
+            PageTables::new(spec, &mut mem, frames, PageSize::SIZE_4K, base, len).expect("tables");
+        let alloc = FirstFit::new(
+            PageSize::SIZE_4K,
+            Pfn::new(frames / 2 + reserved),
+            frames / 2 - reserved,
+        );
         let cfg = TlbConfig::preset(tlb).expect("preset");
-        let mmu = Mmu::new(fmt.clone(), &cfg, hardware_ad).expect("mmu");
+        let mut mmu = Mmu::new(fmt.clone(), &cfg, hardware_ad).expect("mmu");
+        mmu.set_table_base(tables.base());
         Self {
             fmt,
             mem,
             alloc,
             mmu,
+            tables,
         }
+    }
+
+    /// A new address space's table under the rig's structure.
+    fn space(&mut self, asid: Asid) -> SpaceTable {
+        self.tables
+            .new_space(&self.fmt, &mut self.mem, &mut self.alloc, asid)
+            .expect("space")
     }
 
     fn table(&mut self) -> RadixTable {
@@ -337,10 +369,37 @@ fn page_va(p: u8) -> u64 {
 
 type State = Option<(u64, bool)>;
 
-fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCaseError> {
-    let mut r = Rig::new(Format::x86_64(), preset, true);
-    let tables = [r.table(), r.table()];
+/// The structures the model runs on: the MMU must agree with each.
+fn model_structures() -> [StructureSpec; 4] {
+    [
+        StructureSpec::Radix,
+        StructureSpec::Inverted {
+            search: InvertedSearch::Hashed { anchors: 64 },
+        },
+        StructureSpec::Inverted {
+            search: InvertedSearch::Linear,
+        },
+        StructureSpec::Hashed {
+            buckets: 8,
+            capacity: 64,
+        },
+    ]
+}
+
+fn fail(e: impl ToString) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+fn run_model(
+    ops: Vec<Op>,
+    invalidate: bool,
+    preset: &str,
+    spec: StructureSpec,
+) -> Result<(), TestCaseError> {
+    // A small memory, so a linear inverted search's misses stay cheap.
+    let mut r = Rig::with(Format::x86_64(), preset, true, spec, 4096);
     let asids = [Asid::new(1), Asid::new(2)];
+    let spaces = [r.space(asids[0]), r.space(asids[1])];
     let mut current: HashMap<(usize, u8), (u64, bool)> = HashMap::new();
     // Every state a cached translation may still show: reset by invalidation.
     let mut possible: HashMap<(usize, u8), Vec<State>> = HashMap::new();
@@ -360,17 +419,19 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
                 if writable {
                     flags |= PteFlags::WRITE;
                 }
-                let f = tables[space]
+                let f = r
+                    .tables
                     .map(
                         &r.fmt,
                         &mut r.mem,
                         &mut r.alloc,
+                        spaces[space],
                         VirtAddr::new(page_va(page)),
                         PhysAddr::new(u64::from(frame) << 12).expect("pa"),
                         PageSize::SIZE_4K,
                         flags,
                     )
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    .map_err(fail)?;
                 let state = (u64::from(frame) << 12, writable);
                 current.insert((space, page), state);
                 let p = possible.entry((space, page)).or_default();
@@ -384,14 +445,16 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
                 if current.remove(&(space, page)).is_none() {
                     continue;
                 }
-                let u = tables[space]
+                let u = r
+                    .tables
                     .unmap(
                         &r.fmt,
                         &mut r.mem,
                         &mut r.alloc,
+                        spaces[space],
                         VirtAddr::new(page_va(page)),
                     )
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    .map_err(fail)?;
                 let p = possible.entry((space, page)).or_default();
                 if invalidate {
                     r.mmu
@@ -415,9 +478,16 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
                 if writable {
                     flags |= PteFlags::WRITE;
                 }
-                let f = tables[space]
-                    .protect(&r.fmt, &mut r.mem, VirtAddr::new(page_va(page)), flags)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let f = r
+                    .tables
+                    .protect(
+                        &r.fmt,
+                        &mut r.mem,
+                        spaces[space],
+                        VirtAddr::new(page_va(page)),
+                        flags,
+                    )
+                    .map_err(fail)?;
                 let p = possible.entry((space, page)).or_default();
                 if invalidate {
                     r.mmu.tlb_mut().invalidate_page(asids[space], f.page());
@@ -427,7 +497,8 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
             }
             Op::Access { space, page, write } => {
                 if active != space {
-                    r.mmu.set_context(tables[space].root(), asids[space]);
+                    let root = r.tables.root(spaces[space]);
+                    r.mmu.set_context(root, asids[space]);
                     active = space;
                 }
                 let access = if write {
@@ -435,13 +506,27 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
                 } else {
                     AccessKind::Read
                 };
-                let got = r.mmu.translate(
-                    &mut r.mem,
-                    VirtAddr::new(page_va(page) + 8),
-                    access,
-                    Privilege::User,
-                );
+                let va = VirtAddr::new(page_va(page) + 8);
+                let mut got = r.mmu.translate(&mut r.mem, va, access, Privilege::User);
                 let now = current.get(&(space, page)).copied();
+                // An inverted table holds one mapping per frame: a mapping of
+                // a frame another page holds misses, and the OS moves the
+                // frame's entry over (as the kernel does), then retries.
+                if let (Err(e), Some(_)) = (&got, now)
+                    && e.kind == MmuFaultKind::Walk(FaultKind::NotPresent)
+                {
+                    let reload = r
+                        .tables
+                        .reload(&r.fmt, &mut r.mem, spaces[space], va)
+                        .map_err(fail)?;
+                    prop_assert!(
+                        matches!(reload, Reload::Loaded { .. }),
+                        "{} missed a mapping it holds: {:?}",
+                        r.tables.name(),
+                        e
+                    );
+                    got = r.mmu.translate(&mut r.mem, va, access, Privilege::User);
+                }
                 let states: Vec<State> = possible.get(&(space, page)).cloned().unwrap_or_default();
                 // The current state, or a stale present one the TLB may still hold.
                 let ok = std::iter::once(now)
@@ -456,7 +541,8 @@ fn run_model(ops: Vec<Op>, invalidate: bool, preset: &str) -> Result<(), TestCas
                     });
                 prop_assert!(
                     ok,
-                    "{:?} for space {} page {} ({}) now {:?}",
+                    "{}: {:?} for space {} page {} ({}) now {:?}",
+                    r.tables.name(),
                     got,
                     space,
                     page,
@@ -484,16 +570,21 @@ proptest! {
 
     #[test]
     fn mmu_agrees_with_the_model_with_invalidation(ops in prop::collection::vec(op(), 1..120)) {
-        run_model(ops, true, "x86-64")?;
+        for spec in model_structures() {
+            run_model(ops.clone(), true, "x86-64", spec)?;
+        }
     }
 
     #[test]
     fn mmu_only_shows_stale_entries_without_invalidation(ops in prop::collection::vec(op(), 1..120)) {
         // No walk caches here: a stale walk-cache pointer into a freed table
         // is undefined behaviour on real hardware, not a stale translation.
-        run_model(ops, false, "core-i7")?;
+        for spec in model_structures() {
+            run_model(ops.clone(), false, "core-i7", spec)?;
+        }
     }
 }
+
 /// Regression (issue 3): an array holding 4 KiB and 2 MiB entries matched a
 /// 4 KiB entry for VPN 1 when looking up the 2 MiB page with VPN 1.
 #[test]
@@ -676,4 +767,178 @@ fn untagged_walk_caches_are_flushed_by_page_invalidation() {
     let after = r.mmu.counters().walk.refs_by_level;
     let reads: Vec<u64> = (0..4).map(|i| after[i] - before[i]).collect();
     assert_eq!(reads, [1, 1, 1, 1]);
+}
+
+/// Distinct pseudo-random user pages (xorshift, fixed seed): keys a hash
+/// function cannot spread more evenly than chance.
+fn random_pages(n: usize) -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let va = (x % (1 << 35)) << 12;
+        if seen.insert(va) {
+            out.push(va);
+        }
+    }
+    out
+}
+
+#[test]
+fn hashed_probes_average_one_plus_half_the_load_on_hits() {
+    let (buckets, n) = (512u64, 1024usize);
+    let spec = StructureSpec::Hashed {
+        buckets,
+        capacity: n as u64,
+    };
+    let mut r = Rig::with(Format::x86_64(), "core-i7", true, spec, RIG_FRAMES);
+    let space = r.space(Asid::new(1));
+    let pages = random_pages(n);
+    for (i, &va) in pages.iter().enumerate() {
+        r.tables
+            .map(
+                &r.fmt,
+                &mut r.mem,
+                &mut r.alloc,
+                space,
+                VirtAddr::new(va),
+                PhysAddr::new(i as u64 * 4096).expect("pa"),
+                PageSize::SIZE_4K,
+                RW_USER,
+            )
+            .expect("map")
+            .ignore();
+    }
+    r.mmu.set_context(r.tables.root(space), Asid::new(1));
+    // Every page once: every access misses the TLB and searches the table.
+    for (i, &va) in pages.iter().enumerate() {
+        assert_eq!(r.read(va + 5).map(|p| p.as_u64()), Ok(i as u64 * 4096 + 5));
+    }
+    let walk = r.mmu.counters().walk;
+    assert_eq!(walk.walks, n as u64);
+    assert_eq!(walk.probes.lookups, n as u64);
+    assert_eq!(
+        walk.refs(),
+        walk.probes.total,
+        "probes are the walk's references"
+    );
+    // Exactly: one bucket read, then the element's position in its chain.
+    let PageTables::Hashed(table) = &r.tables else {
+        unreachable!("built hashed")
+    };
+    let chains = table.chain_lengths(&r.mem).expect("chains");
+    let positions: u64 = chains
+        .iter()
+        .map(|&l| u64::from(l) * (u64::from(l) + 1) / 2)
+        .sum();
+    assert_eq!(walk.probes.total, n as u64 + positions);
+    assert_eq!(walk.probes.min, 2);
+    assert_eq!(
+        walk.probes.max,
+        1 + chains.iter().max().copied().unwrap_or(0)
+    );
+    // And on average what chaining promises: the bucket, plus 1 + (n-1)/2B
+    // entries for a successful search (Knuth), about 1 + load/2.
+    let load = n as f64 / buckets as f64;
+    let expected = 1.0 + 1.0 + (n as f64 - 1.0) / (2.0 * buckets as f64);
+    let mean = walk.probes.mean();
+    assert!(
+        (mean - expected).abs() < 0.15,
+        "mean probes {mean:.3}, expected about {expected:.3} (load {load})"
+    );
+    // Each search's accessed-bit write-back is a reference too, apart from the reads.
+    assert_eq!(walk.ad_writes(), n as u64);
+}
+
+#[test]
+fn linear_inverted_search_probes_every_frame_up_to_the_match() {
+    let spec = StructureSpec::Inverted {
+        search: InvertedSearch::Linear,
+    };
+    let frames = 1024;
+    let mut r = Rig::with(Format::x86_64(), "core-i7", true, spec, frames);
+    let space = r.space(Asid::new(3));
+    let pfns = [5u64, 0, 300, 17];
+    for (i, &pfn) in pfns.iter().enumerate() {
+        r.tables
+            .map(
+                &r.fmt,
+                &mut r.mem,
+                &mut r.alloc,
+                space,
+                VirtAddr::new(0x10_0000 + i as u64 * 4096),
+                PhysAddr::new(pfn * 4096).expect("pa"),
+                PageSize::SIZE_4K,
+                RW_USER,
+            )
+            .expect("map")
+            .ignore();
+    }
+    r.mmu.set_context(r.tables.root(space), Asid::new(3));
+    for (i, &pfn) in pfns.iter().enumerate() {
+        let before = r.mmu.counters().walk.probes.total;
+        assert_eq!(
+            r.read(0x10_0000 + i as u64 * 4096).map(|p| p.as_u64()),
+            Ok(pfn * 4096)
+        );
+        assert_eq!(r.mmu.counters().walk.probes.total - before, pfn + 1);
+    }
+    // A miss searches every frame.
+    let e = r.read(0x20_0000).expect_err("unmapped");
+    assert_eq!(e.kind, MmuFaultKind::Walk(FaultKind::NotPresent));
+    let p = r.mmu.counters().walk.probes;
+    assert_eq!((p.lookups, p.max, p.min), (5, frames as u32, 1));
+}
+
+#[test]
+fn keyed_tables_set_accessed_and_dirty_or_fault_under_svade() {
+    for spec in &model_structures()[1..] {
+        for hardware_ad in [true, false] {
+            let mut r = Rig::with(Format::sv39(), "riscv-sv39", hardware_ad, *spec, 4096);
+            let space = r.space(Asid::new(1));
+            r.tables
+                .map(
+                    &r.fmt,
+                    &mut r.mem,
+                    &mut r.alloc,
+                    space,
+                    VirtAddr::new(0x5000),
+                    PhysAddr::new(0x9000).expect("pa"),
+                    PageSize::SIZE_4K,
+                    RW_USER,
+                )
+                .expect("map")
+                .ignore();
+            r.mmu.set_context(r.tables.root(space), Asid::new(1));
+            let flags = |r: &Rig| {
+                r.tables
+                    .translate(&r.fmt, &r.mem, space, VirtAddr::new(0x5000))
+                    .expect("mapped")
+                    .flags
+            };
+            let write = |r: &mut Rig| {
+                r.mmu.translate(
+                    &mut r.mem,
+                    VirtAddr::new(0x5008),
+                    AccessKind::Write,
+                    Privilege::User,
+                )
+            };
+            if hardware_ad {
+                r.read(0x5000).expect("mapped");
+                assert!(flags(&r).contains(PteFlags::ACCESSED), "{spec:?}");
+                assert!(!flags(&r).contains(PteFlags::DIRTY), "{spec:?}");
+                write(&mut r).expect("writable");
+                assert!(flags(&r).contains(PteFlags::DIRTY), "{spec:?}");
+                assert_eq!(r.mmu.counters().walk.dirty_walks, 1, "{spec:?}");
+            } else {
+                let e = r.read(0x5000).expect_err("A clear");
+                assert_eq!(e.kind, MmuFaultKind::AccessedDirty, "{spec:?}");
+                assert!(!flags(&r).contains(PteFlags::ACCESSED), "{spec:?}");
+            }
+        }
+    }
 }

@@ -20,8 +20,9 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "vmsim run: {}", m.description);
     let _ = writeln!(
         o,
-        "machine      {}, {} pages, {} of memory ({} frames), {} A/D bits, {}, memory latency {} cycles",
+        "machine      {} ({} tables), {} pages, {} of memory ({} frames), {} A/D bits, {}, memory latency {} cycles",
         m.arch,
+        m.structure,
         format_size(m.page_size),
         format_size(m.memory_bytes),
         m.frames,
@@ -89,6 +90,17 @@ pub fn render(r: &Report) -> String {
         r.walk_references_by_level,
         r.ad_writes
     );
+    if let Some(p) = &r.table_probes {
+        let _ = writeln!(
+            o,
+            "probes       {} searches of the {} table: {:.2} per search (min {}, max {})",
+            p.lookups,
+            m.structure,
+            p.mean(),
+            p.min,
+            p.max
+        );
+    }
     if r.walk_cache.lookups > 0 {
         let depths: Vec<String> = r
             .walk_cache

@@ -1,4 +1,4 @@
-//! An address space: a root page table, an ASID and the VMAs.
+//! An address space: a page table handle, an ASID and the VMAs.
 //!
 //! Several processes can share one address space (a vfork child runs in its
 //! parent's). The kernel owns the frames mapped here; this module only
@@ -7,15 +7,16 @@
 use std::collections::BTreeMap;
 
 use crate::addr::{Asid, VirtAddr};
-use crate::paging::RadixTable;
+use crate::paging::SpaceTable;
 
 use super::vma::Vma;
 
 /// One address space.
 #[derive(Debug, Clone)]
 pub struct AddressSpace {
-    /// The page table (its root is what CR3 / satp holds).
-    pub table: RadixTable,
+    /// The page table: a radix root (what CR3 / satp holds), or the key
+    /// into the machine's inverted or hashed table.
+    pub table: SpaceTable,
     /// The ASID that tags this space's TLB entries.
     pub asid: Asid,
     /// VMAs keyed by start address.
@@ -33,7 +34,7 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// An address space with no VMAs.
     #[must_use]
-    pub fn new(table: RadixTable, asid: Asid, brk_start: VirtAddr) -> Self {
+    pub fn new(table: SpaceTable, asid: Asid, brk_start: VirtAddr) -> Self {
         Self {
             table,
             asid,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::addr::{Pid, VirtAddr};
 use crate::mmu::AccessKind;
-use crate::paging::{PteFlags, Translation};
+use crate::paging::{PteFlags, Reload, Translation};
 use crate::phys::{Bitmap, PhysMem};
 
 use super::process::{SegvReason, SpaceId};
@@ -47,6 +47,9 @@ pub enum FaultResolution {
     Spurious,
     /// The kernel set the accessed (and dirty) bit (Svade).
     AccessedDirtySet,
+    /// Inverted page table: the frame's entry held another mapping of the
+    /// shared frame; it now holds this one.
+    AliasReload,
     /// The process was killed (SIGSEGV).
     Killed(SegvReason),
 }
@@ -106,10 +109,22 @@ impl Kernel {
             return self.kill(mem, tlb, pid, va, access, SegvReason::Permission);
         }
         let page = VirtAddr::new(self.page_align_down(va.as_u64()));
-        let present = self.space(sid).table.translate(&self.fmt, mem, page).ok();
+        let table = self.space(sid).table;
+        let present = self.tables.translate(&self.fmt, mem, table, page).ok();
+        if cause == FaultCause::NotPresent && present.is_some() {
+            // Inverted tables: a mapping of a shared frame that is not the
+            // one the frame's entry holds. Move the entry over.
+            if let Reload::Loaded { displaced } = self.tables.reload(&self.fmt, mem, table, page)? {
+                if let Some((asid, flush)) = displaced {
+                    tlb.invalidate_page(asid, flush);
+                }
+                self.stats.alias_reloads += 1;
+                return Ok(FaultResolution::AliasReload);
+            }
+        }
         let r = match (cause, present) {
-            (FaultCause::AccessedDirty, Some(t)) => {
-                self.set_accessed_dirty(mem, tlb, sid, page, &t, access)?;
+            (FaultCause::AccessedDirty, Some(_)) => {
+                self.set_accessed_dirty(mem, tlb, sid, page, access)?;
                 self.stats.accessed_dirty += 1;
                 FaultResolution::AccessedDirtySet
             }
@@ -247,7 +262,7 @@ impl Kernel {
         if !vma.kind.is_private() || self.frames.meta(old).refs == 1 {
             // The last sharer (or a shared mapping): write permission back, no copy.
             let table = self.space(sid).table;
-            let flush = table.protect(&self.fmt, mem, page, flags)?;
+            let flush = self.tables.protect(&self.fmt, mem, table, page, flags)?;
             tlb.invalidate_page(asid, flush);
             if vma.kind.is_private() {
                 self.stats.cow_reuses += 1;
@@ -282,18 +297,21 @@ impl Kernel {
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
-        t: &Translation,
         access: AccessKind,
     ) -> Result<(), KernelError> {
-        let width = self.fmt.entry_bytes();
-        let mut raw = t.leaf_raw | self.fmt.accessed_mask(t.leaf_idx, true);
+        let (table, asid) = {
+            let s = self.space(sid);
+            (s.table, s.asid)
+        };
+        let mut bits = PteFlags::ACCESSED;
         if access == AccessKind::Write {
-            raw |= self.fmt.dirty_mask();
+            bits |= PteFlags::DIRTY;
         }
-        mem.write_le(t.leaf_addr, width, raw)
+        let (_, flush) = self
+            .tables
+            .update_status(&self.fmt, mem, table, page, bits, PteFlags::empty())
             .map_err(|e| KernelError::Config(format!("page-table entry outside memory: {e}")))?;
-        let asid = self.space(sid).asid;
-        tlb.invalidate_page(asid, crate::paging::Flush::new(page, t.size));
+        tlb.invalidate_page(asid, flush);
         Ok(())
     }
 

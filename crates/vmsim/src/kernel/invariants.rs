@@ -19,9 +19,9 @@ impl Kernel {
         let frame_bytes = self.fmt.page_size().bytes();
         for (i, space) in self.spaces.iter().enumerate() {
             let Some(space) = space else { continue };
-            let leaves = space
-                .table
-                .leaves(&self.fmt, mem)
+            let leaves = self
+                .tables
+                .leaves(&self.fmt, mem, space.table)
                 .map_err(|e| format!("space {i}: {e}"))?;
             if leaves.len() as u64 != space.resident {
                 return Err(format!(
@@ -45,9 +45,9 @@ impl Kernel {
                 }
                 refs[(l.frame.as_u64() / frame_bytes) as usize] += 1;
             }
-            for (idx, t) in space
-                .table
-                .tables(&self.fmt, mem)
+            for (idx, t) in self
+                .tables
+                .tables(&self.fmt, mem, space.table)
                 .map_err(|e| format!("space {i}: {e}"))?
             {
                 let first = (t.as_u64() / frame_bytes) as usize;
@@ -61,6 +61,18 @@ impl Kernel {
                     }
                     *f = true;
                 }
+            }
+        }
+        // The global inverted or hashed table: consistent, and in its region.
+        self.tables.check(mem)?;
+        if let Some((base, len)) = self.tables.region() {
+            let first = (base.as_u64() / frame_bytes) as usize;
+            let n = len.div_ceil(frame_bytes) as usize;
+            for f in table.iter_mut().skip(first).take(n) {
+                if *f {
+                    return Err(format!("frame {first:#x} holds two page tables"));
+                }
+                *f = true;
             }
         }
         for (_, obj) in self.shm.iter() {

@@ -3,7 +3,8 @@
 //!
 //! The kernel owns every frame (through [`FrameTable`] over the buddy
 //! allocator), every page table and every VMA. It changes page tables only
-//! through [`RadixTable`] and performs each TLB invalidation a change
+//! through [`PageTables`] (radix, inverted or hashed, chosen at creation)
+//! and performs each TLB invalidation a change
 //! requires through [`TlbControl`], so the MMU never translates through a
 //! stale entry the kernel meant to remove. It never translates addresses
 //! itself: the MMU does, and calls [`Kernel::handle_fault`] when it cannot.
@@ -33,7 +34,10 @@ pub use vma::{Prot, Vma, VmaKind};
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::alloc::{Buddy, BuddyError, KernelCaches, Slab, SlabError, SlabParams};
 use crate::mmu::AccessKind;
-use crate::paging::{Canonical, Flush, Format, MapError, PteFlags, RadixTable};
+use crate::paging::hashed::{TableError, TableWalk};
+use crate::paging::{
+    Canonical, Flush, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase,
+};
 use crate::phys::{Bitmap, PhysMem};
 
 /// The TLB operations the kernel needs from the hardware.
@@ -152,6 +156,9 @@ pub struct KernelStats {
     pub spurious: u64,
     /// Svade faults where the kernel set the accessed or dirty bit.
     pub accessed_dirty: u64,
+    /// Inverted page table: faults on a shared frame whose entry held
+    /// another of its mappings, served by moving the entry over.
+    pub alias_reloads: u64,
     /// Processes killed by a segmentation fault.
     pub segfaults: u64,
     /// fork calls.
@@ -199,6 +206,7 @@ pub struct Kernel {
     cfg: KernelConfig,
     page: PageSize,
     frames: FrameTable,
+    tables: PageTables,
     slab: Slab,
     caches: KernelCaches,
     spaces: Vec<Option<AddressSpace>>,
@@ -233,6 +241,66 @@ impl Kernel {
         page: PageSize,
         cfg: KernelConfig,
     ) -> Result<Self, KernelError> {
+        Self::build(fmt, frames, page, cfg, 0)
+    }
+
+    /// A kernel like [`Kernel::new`] whose page tables are of `structure`.
+    /// An inverted or hashed table is built in the first frames of `mem`,
+    /// which are kept out of the buddy allocator for good (they count as
+    /// page-table frames, and not in [`Kernel::frames_in_use`]). Those
+    /// tables map base pages only: `page` must be the format's page size.
+    pub fn with_structure<B: Bitmap>(
+        fmt: Format,
+        frames: u64,
+        page: PageSize,
+        cfg: KernelConfig,
+        structure: StructureSpec,
+        mem: &mut PhysMem<B>,
+    ) -> Result<Self, KernelError> {
+        if structure == StructureSpec::Radix {
+            return Self::build(fmt, frames, page, cfg, 0);
+        }
+        let frame = fmt.page_size();
+        if page != frame {
+            return Err(KernelError::Config(format!(
+                "an {} page table maps {frame} pages only, not {page}",
+                structure.name()
+            )));
+        }
+        let bytes = structure
+            .region_bytes(frames, frame)
+            .map_err(MapError::from)?;
+        let reserved = bytes.div_ceil(frame.bytes());
+        if reserved >= frames {
+            return Err(KernelError::Config(format!(
+                "the {} page table needs {reserved} of the {frames} frames",
+                structure.name()
+            )));
+        }
+        let mut k = Self::build(fmt, frames, page, cfg, reserved)?;
+        k.tables = PageTables::new(
+            structure,
+            mem,
+            frames,
+            frame,
+            PhysAddr::default(),
+            reserved * frame.bytes(),
+        )
+        .map_err(MapError::from)?;
+        for f in 0..reserved {
+            k.frames.mark(Pfn::new(f), 0, FrameUse::Table);
+        }
+        Ok(k)
+    }
+
+    /// A kernel over frames `[reserved, frames)`, with radix tables.
+    fn build(
+        fmt: Format,
+        frames: u64,
+        page: PageSize,
+        cfg: KernelConfig,
+        reserved: u64,
+    ) -> Result<Self, KernelError> {
         if fmt.level_for_size(page).is_none() {
             return Err(KernelError::Config(format!(
                 "{} cannot map {page} pages (it maps {})",
@@ -254,8 +322,8 @@ impl Kernel {
         let order = page.shift() - frame.shift();
         let buddy = Buddy::new(
             frame,
-            Pfn::new(0),
-            frames,
+            Pfn::new(reserved),
+            frames.saturating_sub(reserved),
             crate::alloc::DEFAULT_MAX_ORDER.max(order),
         )?;
         // Return empty slabs at once, so that frames in use after every
@@ -274,6 +342,7 @@ impl Kernel {
             cfg,
             page,
             frames: FrameTable::new(buddy, page),
+            tables: PageTables::Radix,
             slab,
             caches,
             spaces: Vec::new(),
@@ -321,6 +390,32 @@ impl Kernel {
     #[must_use]
     pub fn frames(&self) -> &FrameTable {
         &self.frames
+    }
+
+    /// The page-table structure.
+    #[must_use]
+    pub fn tables(&self) -> &PageTables {
+        &self.tables
+    }
+
+    /// What the MMU's walker needs besides each context's root (give it
+    /// to [`Mmu::set_table_base`](crate::mmu::Mmu::set_table_base) once).
+    #[must_use]
+    pub fn table_base(&self) -> TableBase {
+        self.tables.base()
+    }
+
+    /// Translates `va` for `pid` as the hardware walker would, without a
+    /// TLB, with the memory references it took: for tools and tests that
+    /// drive the kernel without an MMU.
+    pub fn walk<B: Bitmap>(
+        &self,
+        mem: &PhysMem<B>,
+        pid: Pid,
+        va: VirtAddr,
+    ) -> Result<TableWalk, KernelError> {
+        let s = self.space_of(pid)?;
+        Ok(self.tables.walk(&self.fmt, mem, s.table, va))
     }
 
     /// The slab allocator.
@@ -375,10 +470,11 @@ impl Kernel {
             return Err(KernelError::Blocked(pid));
         }
         let s = self.space(p.space);
-        Ok((s.table.root(), s.asid))
+        Ok((self.tables.root(s.table), s.asid))
     }
 
-    /// Frames in use as page tables, over all address spaces.
+    /// Frames in use as page tables, over all address spaces (and the
+    /// global inverted or hashed table's region).
     #[must_use]
     pub fn table_frames(&self) -> u64 {
         self.frames.table_frames()
@@ -408,16 +504,20 @@ impl Kernel {
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
-        let table = match RadixTable::new(&self.fmt, mem, &mut TableFrames(&mut self.frames)) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_asids.push(asid.as_u16());
-                return Err(match e {
-                    MapError::OutOfFrames => KernelError::OutOfMemory,
-                    e => e.into(),
-                });
-            }
-        };
+        let table =
+            match self
+                .tables
+                .new_space(&self.fmt, mem, &mut TableFrames(&mut self.frames), asid)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    self.free_asids.push(asid.as_u16());
+                    return Err(match e {
+                        MapError::OutOfFrames => KernelError::OutOfMemory,
+                        e => e.into(),
+                    });
+                }
+            };
         let space = AddressSpace::new(table, asid, brk_start);
         let id = match self.spaces.iter().position(Option::is_none) {
             Some(i) => {
@@ -543,10 +643,11 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let frame = self.frames.addr_of(pfn);
         let table = self.space(sid).table;
-        let r = table.map(
+        let r = self.tables.map(
             &self.fmt,
             mem,
             &mut TableFrames(&mut self.frames),
+            table,
             va,
             frame,
             self.page,
@@ -557,7 +658,9 @@ impl Kernel {
             // caches (Intel SDM 4.10.2.3; our MMU caches present entries
             // only), so filling one needs no invalidation.
             Ok(flush) => flush.ignore(),
-            Err(MapError::OutOfFrames) => return Err(KernelError::OutOfMemory),
+            Err(MapError::OutOfFrames | MapError::Table(TableError::PoolExhausted { .. })) => {
+                return Err(KernelError::OutOfMemory);
+            }
             Err(e) => return Err(e.into()),
         }
         self.frames.get(pfn);
@@ -578,7 +681,14 @@ impl Kernel {
             let s = self.space(sid);
             (s.table, s.asid)
         };
-        match table.unmap(&self.fmt, mem, &mut TableFrames(&mut self.frames), va) {
+        let r = self.tables.unmap(
+            &self.fmt,
+            mem,
+            &mut TableFrames(&mut self.frames),
+            table,
+            va,
+        );
+        match r {
             Ok(u) => {
                 tlb.invalidate_page(asid, u.flush);
                 let pfn = self.frames.pfn_of(u.frame);
@@ -608,7 +718,7 @@ impl Kernel {
             }
         } else {
             // A huge range (a flat layout): visit the leaves instead of every page.
-            let leaves = self.space(sid).table.leaves(&self.fmt, mem)?;
+            let leaves = self.tables.leaves(&self.fmt, mem, self.space(sid).table)?;
             for l in leaves.iter().filter(|l| start <= l.page && l.page < end) {
                 self.unmap_data(mem, tlb, sid, l.page)?;
             }

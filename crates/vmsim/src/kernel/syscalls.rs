@@ -55,7 +55,7 @@ impl Kernel {
             }
         }
         let result = (|| {
-            for leaf in ptable.leaves(&self.fmt, mem)? {
+            for leaf in self.tables.leaves(&self.fmt, mem, ptable)? {
                 let Some(vma) = self.space(psid).find(leaf.page).copied() else {
                     debug_assert!(false, "a mapped page outside every VMA");
                     continue;
@@ -64,9 +64,10 @@ impl Kernel {
                 let mut flags = leaf.flags - PteFlags::ACCESSED;
                 if vma.kind.is_private() {
                     if leaf.flags.contains(PteFlags::WRITE) {
-                        let flush = ptable.protect(
+                        let flush = self.tables.protect(
                             &self.fmt,
                             mem,
+                            ptable,
                             leaf.page,
                             leaf.flags - PteFlags::WRITE,
                         )?;
@@ -216,10 +217,11 @@ impl Kernel {
             let s = self.space(sid);
             (s.table, s.asid)
         };
-        for leaf in table.leaves(&self.fmt, mem)? {
+        for leaf in self.tables.leaves(&self.fmt, mem, table)? {
             self.unmap_data(mem, tlb, sid, leaf.page)?;
         }
-        table.destroy(&self.fmt, mem, &mut TableFrames(&mut self.frames))?;
+        self.tables
+            .destroy(&self.fmt, mem, &mut TableFrames(&mut self.frames), table)?;
         tlb.invalidate_asid(asid);
         self.free_asids.push(asid.as_u16());
         self.spaces[sid.0 as usize] = None;
@@ -506,13 +508,13 @@ impl Kernel {
             let sp = self.space(sid);
             (sp.table, sp.asid)
         };
-        let leaves = table.leaves(&self.fmt, mem)?;
+        let leaves = self.tables.leaves(&self.fmt, mem, table)?;
         for l in leaves.iter().filter(|l| s <= l.page && l.page < e) {
             let Some(vma) = self.space(sid).find(l.page).copied() else {
                 continue;
             };
             let flags = self.page_flags(&vma, self.frames.pfn_of(l.frame));
-            let flush = table.protect(&self.fmt, mem, l.page, flags)?;
+            let flush = self.tables.protect(&self.fmt, mem, table, l.page, flags)?;
             tlb.invalidate_page(asid, flush);
         }
         Ok(())
@@ -534,7 +536,11 @@ impl Kernel {
         let page = self.page.bytes();
         let mut va = s;
         while va < e {
-            if self.space(sid).table.translate(&self.fmt, mem, va).is_err() {
+            if self
+                .tables
+                .translate(&self.fmt, mem, self.space(sid).table, va)
+                .is_err()
+            {
                 let res = self.handle_fault(
                     mem,
                     tlb,

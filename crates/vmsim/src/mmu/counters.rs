@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::addr::{PageSize, format_size};
+use crate::paging::hashed::ProbeStats;
 
 use super::AccessKind;
 
@@ -217,6 +218,11 @@ pub struct WalkCounters {
     /// Accessed/dirty bits written back into entries, by level: memory
     /// references too, kept apart so a walk's length is its reads.
     pub ad_writes_by_level: [u64; MAX_WALK_LEVELS],
+    /// Probe lengths of inverted or hashed table searches (memory
+    /// references per search: anchor or bucket slot plus entries), hits
+    /// and misses together. The probes are also in `refs_by_level[0]`.
+    /// Empty with radix tables.
+    pub probes: ProbeStats,
 }
 
 impl WalkCounters {

@@ -8,7 +8,10 @@
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
 use crate::kernel::TlbControl;
-use crate::paging::{Entry, FaultKind, Flush, Format, PteFlags, WalkFault, walk_from};
+use crate::paging::hashed::TranslationTable;
+use crate::paging::{
+    Entry, FaultKind, Flush, Format, PteFlags, TableBase, Translation, WalkFault, walk_from,
+};
 use crate::phys::{Bitmap, PhysMem};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
@@ -21,6 +24,7 @@ pub struct Mmu {
     fmt: Format,
     tlb: Tlb,
     hardware_ad: bool,
+    base: TableBase,
     root: PhysAddr,
     asid: Asid,
     walk: WalkCounters,
@@ -99,6 +103,7 @@ impl Mmu {
             fmt,
             tlb,
             hardware_ad,
+            base: TableBase::Radix,
             root: PhysAddr::default(),
             asid: Asid::default(),
             walk: WalkCounters::default(),
@@ -121,6 +126,23 @@ impl Mmu {
     /// The TLB hierarchy, mutably (for explicit invalidations in tests and tools).
     pub fn tlb_mut(&mut self) -> &mut Tlb {
         &mut self.tlb
+    }
+
+    /// Chooses what a TLB miss walks: the radix tree at the context's root
+    /// (the default), or the machine's inverted or hashed table
+    /// ([`Kernel::table_base`](crate::kernel::Kernel::table_base)), like
+    /// PowerPC's SDR1 register. A change flushes the TLB and walk caches.
+    pub fn set_table_base(&mut self, base: TableBase) {
+        if self.base != base {
+            self.base = base;
+            let _ = self.tlb.invalidate_all();
+        }
+    }
+
+    /// What a TLB miss walks.
+    #[must_use]
+    pub fn table_base(&self) -> &TableBase {
+        &self.base
     }
 
     /// The root table and ASID in use.
@@ -158,11 +180,16 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
-        if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access)
-            && violation(e.perms(), access, privilege).is_none()
-            && (access != AccessKind::Write || e.is_dirty())
-        {
-            return Ok(e.translate(va));
+        if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access) {
+            // The lookup is counted: decide from this entry, never look up again.
+            let (perms, dirty, pa) = (e.perms(), e.is_dirty(), e.translate(va));
+            if let Some(v) = violation(perms, access, privilege) {
+                return Err(self.protection(va, access, privilege, v));
+            }
+            if access == AccessKind::Write && !dirty {
+                return self.walk(mem, va, AccessKind::Write, privilege, true);
+            }
+            return Ok(pa);
         }
         self.lookup(mem, va, access, privilege)
     }
@@ -263,6 +290,17 @@ impl Mmu {
             self.walk.faulted += 1;
             return Err(self.walk_fault(f.into(), va, access, privilege));
         }
+        match &self.base {
+            TableBase::Radix => {}
+            TableBase::Inverted(t) => {
+                let t = t.clone();
+                return self.search(t, mem, va, access, privilege, dirty_only);
+            }
+            TableBase::Hashed(t) => {
+                let t = t.clone();
+                return self.search(t, mem, va, access, privilege, dirty_only);
+            }
+        }
         // The walk caches are tagged like the TLB: by the ASID with tags
         // on, by 0 for every address space without (so that invalidations,
         // which use the same tag, reach them).
@@ -339,6 +377,19 @@ impl Mmu {
         }
         // A format without a dirty bit never needs a dirty walk.
         let dirty = dirty || self.fmt.dirty_mask() == 0;
+        Ok(self.fill(&t, perms, dirty, va, access, dirty_only))
+    }
+
+    /// Caches translation `t` (after a walk or search) and returns its address.
+    fn fill(
+        &mut self,
+        t: &Translation,
+        perms: Perms,
+        dirty: bool,
+        va: VirtAddr,
+        access: AccessKind,
+        dirty_only: bool,
+    ) -> PhysAddr {
         let tag = self.tlb.tag(self.asid);
         let entry = TlbEntry::new(tag, va, t.size, t.frame)
             .with_perms(perms)
@@ -351,7 +402,63 @@ impl Mmu {
             self.walk.completed += 1;
             self.tlb.fill(entry, va, access);
         }
-        Ok(t.pa)
+        t.pa
+    }
+
+    /// A TLB miss under an inverted or hashed table: one search keyed by
+    /// (ASID, VPN), its probes counted as walk references; then the
+    /// accessed and dirty bits set in the entry found (one more reference,
+    /// as an A/D write-back) or an Svade fault; then a TLB fill.
+    fn search<T: TranslationTable, B: Bitmap>(
+        &mut self,
+        mut table: T,
+        mem: &mut PhysMem<B>,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        let found = table.translate(mem, self.asid, va);
+        self.walk.refs_by_level[0] += u64::from(found.probes);
+        self.walk.probes.record(found.probes);
+        let t = match found.result {
+            Ok(t) => t,
+            Err(f) => {
+                self.walk.faulted += 1;
+                return Err(self.walk_fault(f, va, access, privilege));
+            }
+        };
+        let perms = perms_of(t.flags);
+        if let Some(v) = violation(perms, access, privilege) {
+            self.walk.faulted += 1;
+            return Err(self.protection(va, access, privilege, v));
+        }
+        let write = access == AccessKind::Write;
+        let accessed = t.flags.contains(PteFlags::ACCESSED);
+        let dirty = t.flags.contains(PteFlags::DIRTY);
+        if self.hardware_ad {
+            let mut bits = PteFlags::ACCESSED;
+            if write {
+                bits |= PteFlags::DIRTY;
+            }
+            if !t.flags.contains(bits) {
+                // The entry was just read, so it is in memory and still maps the page.
+                let _ = table.mark(mem, self.asid, t.page.vpn(t.size), t.leaf_addr, bits);
+                self.walk.ad_writes_by_level[0] += 1;
+            }
+        } else if !accessed || (write && !dirty) {
+            self.walk.faulted += 1;
+            self.faults.accessed_dirty += 1;
+            return Err(MmuFault {
+                kind: MmuFaultKind::AccessedDirty,
+                va,
+                access,
+                privilege,
+                level: None,
+            });
+        }
+        let dirty = dirty || (self.hardware_ad && write);
+        Ok(self.fill(&t, perms, dirty, va, access, dirty_only))
     }
 }
 

@@ -301,7 +301,7 @@ pub struct TableWalk {
 
 /// Running minimum, mean and maximum of probe counts, for callers that
 /// report probe lengths.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize)]
 pub struct ProbeStats {
     /// Lookups recorded.
     pub lookups: u64,
@@ -856,6 +856,30 @@ impl HashedPageTable {
                 link = next_link(mem.read_le(at, 8)?);
             }
             out.push(n);
+        }
+        Ok(out)
+    }
+
+    /// Every mapping held: `(asid, vpn, mapping, entry address)`, in
+    /// element order (one pass over the elements ever handed out; for the
+    /// kernel's list of an address space's pages, not for translation).
+    pub fn mappings<B: Bitmap>(
+        &self,
+        mem: &PhysMem<B>,
+    ) -> Result<Vec<(Asid, Vpn, Mapping, PhysAddr)>, TableError> {
+        let mut out = Vec::with_capacity(self.mapped as usize);
+        for i in 0..self.high_water {
+            let at = self.element(i);
+            let w0 = mem.read_le(at, 8)?;
+            if !is_valid(w0) {
+                continue;
+            }
+            let w1 = mem.read_le(at.add(8), 8)?;
+            let mapping = Mapping {
+                pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
+                flags: entry_flags(w0),
+            };
+            out.push((entry_asid(w1), entry_vpn(w0), mapping, at));
         }
         Ok(out)
     }

@@ -192,6 +192,13 @@ impl InvertedPageTable {
         Ok(Some((entry_asid(w1), entry_vpn(w0), entry_flags(w0))))
     }
 
+    /// The physical address of frame `pfn`'s entry (where a mapping of
+    /// that frame is, or would be, stored).
+    #[must_use]
+    pub fn entry_of(&self, pfn: Pfn) -> PhysAddr {
+        self.entry(pfn.as_u64())
+    }
+
     #[inline]
     fn entry(&self, i: u64) -> PhysAddr {
         self.entries.add(i * KEY_BYTES)

@@ -7,7 +7,8 @@
 //!
 //! Besides radix trees, two hash-based structures are offered:
 //! [`inverted`] (one entry per frame, searched linearly or through a hash
-//! anchor table) and [`hashed`] (buckets of chained elements).
+//! anchor table) and [`hashed`] (buckets of chained elements);
+//! [`structure`] puts the three behind one type the kernel and MMU use.
 
 pub mod format;
 pub mod format_file;
@@ -15,11 +16,13 @@ pub mod hashed;
 pub mod inverted;
 pub mod pte;
 pub mod radix;
+pub mod structure;
 pub mod walk;
 
 pub use format::{AddressFault, Canonical, Encoding, Format, FormatError, Level};
 pub use pte::{EncodeError, Entry, PteFlags, UserBits};
 pub use radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
+pub use structure::{PageTables, Reload, SpaceTable, StructureSpec, TableBase};
 pub use walk::{
     FaultKind, RecordedWalk, Translation, WalkFault, WalkStep, record_walk, walk, walk_from,
 };

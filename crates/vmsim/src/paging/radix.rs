@@ -116,6 +116,10 @@ pub enum MapError {
     /// No free frame for a new table.
     #[error("out of physical frames for a page table")]
     OutOfFrames,
+    /// The inverted or hashed table refused the change (full, or the
+    /// frame is outside it).
+    #[error(transparent)]
+    Table(#[from] super::hashed::TableError),
     /// A table lies outside physical memory.
     #[error(transparent)]
     Memory(#[from] MemError),

@@ -1,0 +1,969 @@
+//! The translation structure a machine uses, chosen in config: radix trees
+//! (one per address space), or one machine-wide inverted or hashed page
+//! table keyed by `(ASID, VPN)`.
+//!
+//! - [`StructureSpec`]: the choice and the sizes it needs.
+//! - [`PageTables`]: what the kernel owns and changes mappings through.
+//!   For radix it holds nothing (each space has its own root); for the
+//!   others it holds the one global table, in a region of physical memory
+//!   the caller reserved.
+//! - [`SpaceTable`]: an address space's handle: its radix root, or just its
+//!   ASID (the key into the global table).
+//! - [`TableBase`]: what the MMU's walker needs (the radix root comes with
+//!   the context switch; the global table's geometry is set once, like
+//!   PowerPC's SDR1 register).
+//!
+//! Every operation dispatches with `match`; the methods are generic over
+//! the memory's write tracking and the frame allocator.
+//!
+//! # Sharing a frame under an inverted table
+//!
+//! An inverted table has one entry per frame, so a frame can be mapped at
+//! one `(ASID, VPN)` at a time, yet fork's copy-on-write and shared memory
+//! map one frame in several spaces. As the textbook answer goes, the table
+//! holds one of those mappings; the others are kept in the kernel's own
+//! record of every mapping ([`PageTables`] keeps it). An access through a
+//! mapping that is not in the table misses and page-faults; the kernel then
+//! moves the frame's entry over ([`PageTables::reload`]), invalidating the
+//! TLB entry of the mapping it displaced. The accessed and dirty bits of a
+//! displaced mapping are saved in the record.
+//!
+//! Data pages must be the table's page size (the format's base page):
+//! inverted and hashed tables here have one page size.
+//!
+//! This module owns no frames: radix tables take theirs from the allocator
+//! passed in, and the global table's region is the caller's to reserve.
+
+use std::collections::BTreeMap;
+
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+use crate::alloc::FrameAllocator;
+use crate::phys::{Bitmap, PhysMem};
+
+use super::format::Format;
+use super::hashed::{HashedConfig, HashedPageTable, TableError, TableWalk, TranslationTable};
+use super::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+use super::pte::PteFlags;
+use super::radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
+use super::walk::{FaultKind, Translation, WalkFault, walk};
+
+/// Which translation structure to build, with the sizes it needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum StructureSpec {
+    /// A radix tree per address space, in the format's layout.
+    #[default]
+    Radix,
+    /// One inverted page table for the machine: an entry per frame.
+    Inverted {
+        /// Linear search, or a hash anchor table of this many slots.
+        search: InvertedSearch,
+    },
+    /// One hashed page table for the machine.
+    Hashed {
+        /// Buckets (a power of two).
+        buckets: u64,
+        /// Elements: the most mappings (over all address spaces) it holds.
+        capacity: u64,
+    },
+}
+
+impl StructureSpec {
+    /// The structure's name as config writes it.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Radix => "radix",
+            Self::Inverted { .. } => "inverted",
+            Self::Hashed { .. } => "hashed",
+        }
+    }
+
+    /// Bytes of physical memory the global table needs on a machine of
+    /// `frames` frames of `page` (0 for radix, whose tables are allocated
+    /// as spaces grow).
+    pub fn region_bytes(&self, frames: u64, page: PageSize) -> Result<u64, TableError> {
+        match *self {
+            Self::Radix => Ok(0),
+            Self::Inverted { search } => InvertedConfig {
+                frames,
+                page_size: page,
+                search,
+            }
+            .bytes_needed(),
+            Self::Hashed { buckets, capacity } => HashedConfig {
+                buckets,
+                capacity,
+                page_size: page,
+            }
+            .bytes_needed(),
+        }
+    }
+}
+
+/// One address space's page table: its radix root, or its ASID (the key
+/// into the machine's inverted or hashed table).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpaceTable {
+    /// The space's own radix tree.
+    Radix(RadixTable),
+    /// The space's mappings in the global table, tagged with this ASID.
+    Keyed(Asid),
+}
+
+/// What the MMU's walker reads on a TLB miss besides the context's root:
+/// nothing more for radix, the global table's geometry otherwise.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub enum TableBase {
+    /// Walk the radix tree at the context's root.
+    #[default]
+    Radix,
+    /// Search the inverted table.
+    Inverted(InvertedPageTable),
+    /// Search the hashed table.
+    Hashed(HashedPageTable),
+}
+
+/// What [`PageTables::reload`] did.
+#[must_use = "a displaced mapping's TLB entry must be invalidated"]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reload {
+    /// The mapping was already in the table (or the structure never displaces).
+    Resident,
+    /// The mapping was written into its frame's entry; the mapping it
+    /// displaced (if any), whose TLB entry must go.
+    Loaded {
+        /// The ASID and invalidation of the displaced mapping.
+        displaced: Option<(Asid, Flush)>,
+    },
+}
+
+/// The machine's page-table structure, owned by the kernel.
+#[derive(Clone, Debug)]
+pub enum PageTables {
+    /// Radix trees, one per space (their roots are in the [`SpaceTable`]s).
+    Radix,
+    /// The inverted table and the record of every mapping (see the module docs).
+    Inverted(InvertedTables),
+    /// The hashed table.
+    Hashed(HashedPageTable),
+}
+
+/// An inverted page table with the kernel's record of every mapping,
+/// kept consistent by [`PageTables`]' methods (hence private fields): every
+/// entry of the table is a recorded mapping of its frame.
+#[derive(Clone, Debug)]
+pub struct InvertedTables {
+    /// The table in physical memory.
+    table: InvertedPageTable,
+    /// Every mapping, keyed by `(ASID, VPN)`.
+    record: BTreeMap<(u16, u64), RecordedMapping>,
+}
+
+impl InvertedTables {
+    /// The table in physical memory.
+    #[must_use]
+    pub fn table(&self) -> &InvertedPageTable {
+        &self.table
+    }
+
+    /// Mappings recorded (in the table or waiting for their frame's entry).
+    #[must_use]
+    pub fn recorded(&self) -> usize {
+        self.record.len()
+    }
+}
+
+/// One mapping in the kernel's record under an inverted table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct RecordedMapping {
+    pfn: Pfn,
+    /// Valid while the mapping is not in the table; the table's entry is
+    /// authoritative while it is.
+    flags: PteFlags,
+}
+
+fn table_err(e: TableError) -> MapError {
+    match e {
+        TableError::Memory(m) => MapError::Memory(m),
+        e => MapError::Table(e),
+    }
+}
+
+fn not_mapped(va: VirtAddr) -> MapError {
+    MapError::NotMapped { va, level: 0 }
+}
+
+impl PageTables {
+    /// Builds the structure of `spec` for a machine of `frames` frames of
+    /// `page`: nothing for radix; the global table in `[base, base + len)`
+    /// (which the caller keeps out of its frame allocator) otherwise.
+    pub fn new<B: Bitmap>(
+        spec: StructureSpec,
+        mem: &mut PhysMem<B>,
+        frames: u64,
+        page: PageSize,
+        base: PhysAddr,
+        len: u64,
+    ) -> Result<Self, TableError> {
+        Ok(match spec {
+            StructureSpec::Radix => Self::Radix,
+            StructureSpec::Inverted { search } => Self::Inverted(InvertedTables {
+                table: InvertedPageTable::new(
+                    mem,
+                    base,
+                    len,
+                    InvertedConfig {
+                        frames,
+                        page_size: page,
+                        search,
+                    },
+                )?,
+                record: BTreeMap::new(),
+            }),
+            StructureSpec::Hashed { buckets, capacity } => Self::Hashed(HashedPageTable::new(
+                mem,
+                base,
+                len,
+                HashedConfig {
+                    buckets,
+                    capacity,
+                    page_size: page,
+                },
+            )?),
+        })
+    }
+
+    /// The structure's name (`radix`, `inverted`, `hashed`).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Radix => "radix",
+            Self::Inverted(_) => "inverted",
+            Self::Hashed(_) => "hashed",
+        }
+    }
+
+    /// The global table's region (first byte, length), or `None` for radix.
+    #[must_use]
+    pub fn region(&self) -> Option<(PhysAddr, u64)> {
+        match self {
+            Self::Radix => None,
+            Self::Inverted(InvertedTables { table, .. }) => Some(table.region()),
+            Self::Hashed(t) => Some(t.region()),
+        }
+    }
+
+    /// What the MMU needs to walk this structure.
+    #[must_use]
+    pub fn base(&self) -> TableBase {
+        match self {
+            Self::Radix => TableBase::Radix,
+            Self::Inverted(InvertedTables { table, .. }) => TableBase::Inverted(table.clone()),
+            Self::Hashed(t) => TableBase::Hashed(t.clone()),
+        }
+    }
+
+    /// A table for a new address space tagged `asid`: a fresh radix root
+    /// (allocated from `alloc`), or the ASID's key into the global table.
+    pub fn new_space<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        asid: Asid,
+    ) -> Result<SpaceTable, MapError> {
+        match self {
+            Self::Radix => Ok(SpaceTable::Radix(RadixTable::new(fmt, mem, alloc)?)),
+            _ => Ok(SpaceTable::Keyed(asid)),
+        }
+    }
+
+    /// What the MMU's root register holds for `space`: the radix root, or
+    /// the global table's base.
+    #[must_use]
+    pub fn root(&self, space: SpaceTable) -> PhysAddr {
+        match space {
+            SpaceTable::Radix(t) => t.root(),
+            SpaceTable::Keyed(_) => self.region().map_or(PhysAddr::default(), |(b, _)| b),
+        }
+    }
+
+    fn check_keyed(&self, fmt: &Format, va: VirtAddr, size: PageSize) -> Result<(), MapError> {
+        fmt.check_address(va)
+            .map_err(|source| MapError::Address { va, source })?;
+        if size != fmt.page_size() {
+            return Err(MapError::NoSuchPageSize {
+                format: format!("{} with an {} page table", fmt.name(), self.name()),
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Maps the page of `size` at `va` in `space` to the frame at `frame`
+    /// (see [`RadixTable::map`]). Inverted and hashed tables map base pages only.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+        va: VirtAddr,
+        frame: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.map(fmt, mem, alloc, va, frame, size, flags),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        self.check_keyed(fmt, va, size)?;
+        if !va.is_aligned(size) {
+            return Err(MapError::Misaligned { va, size });
+        }
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => {
+                t.map_page(mem, asid, va, frame, flags)
+                    .map_err(|e| match e {
+                        TableError::AlreadyMapped { .. } => {
+                            MapError::AlreadyMapped { va, level: 0 }
+                        }
+                        e => table_err(e),
+                    })?;
+                Ok(Flush::new(va, size))
+            }
+            Self::Inverted(InvertedTables { table, record }) => {
+                let key = (asid.as_u16(), va.vpn(size).as_u64());
+                let pfn = frame.pfn(size);
+                if record.contains_key(&key) {
+                    return Err(MapError::AlreadyMapped { va, level: 0 });
+                }
+                // A free entry takes the mapping; a frame already mapped
+                // elsewhere keeps that mapping and this one waits in the record.
+                if table.frame_owner(mem, pfn).map_err(table_err)?.is_none() {
+                    table
+                        .map_page(mem, asid, va, frame, flags)
+                        .map_err(table_err)?;
+                }
+                record.insert(key, RecordedMapping { pfn, flags });
+                Ok(Flush::new(va, size))
+            }
+        }
+    }
+
+    /// Removes the mapping of the page holding `va` in `space`
+    /// ([`MapError::NotMapped`] if there is none).
+    pub fn unmap<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Unmapped, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.unmap(fmt, mem, alloc, va),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => t
+                .unmap_page(mem, asid, va)
+                .map_err(table_err)?
+                .ok_or_else(|| not_mapped(va)),
+            Self::Inverted(InvertedTables { table, record }) => {
+                let key = (asid.as_u16(), va.vpn(size).as_u64());
+                let r = record.remove(&key).ok_or_else(|| not_mapped(va))?;
+                let flags = match resident(table, mem, asid, va.vpn(size), r.pfn)? {
+                    true => table
+                        .unmap_page(mem, asid, va)
+                        .map_err(table_err)?
+                        .map_or(r.flags, |u| u.flags),
+                    false => r.flags,
+                };
+                Ok(Unmapped {
+                    frame: r.pfn.base(size),
+                    size,
+                    flags,
+                    flush: Flush::new(va.align_down(size), size),
+                })
+            }
+        }
+    }
+
+    /// Replaces the permissions of the page holding `va` in `space`,
+    /// keeping its frame and accessed, dirty and global bits.
+    pub fn protect<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+        flags: PteFlags,
+    ) -> Result<Flush, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.protect(fmt, mem, va, flags),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(t) => t
+                .protect_page(mem, asid, va, flags)
+                .map_err(table_err)?
+                .ok_or_else(|| not_mapped(va)),
+            Self::Inverted(InvertedTables { table, record }) => {
+                let vpn = va.vpn(size);
+                let r = record
+                    .get_mut(&(asid.as_u16(), vpn.as_u64()))
+                    .ok_or_else(|| not_mapped(va))?;
+                let kept = PteFlags::ACCESSED | PteFlags::DIRTY | PteFlags::GLOBAL;
+                r.flags = (flags - PteFlags::ACCESSED - PteFlags::DIRTY) | (r.flags & kept);
+                if resident(table, mem, asid, vpn, r.pfn)? {
+                    table
+                        .protect(mem, asid, vpn, flags)
+                        .map_err(table_err)?
+                        .ok_or_else(|| not_mapped(va))?;
+                }
+                Ok(Flush::new(va.align_down(size), size))
+            }
+        }
+    }
+
+    /// Translates `va` in `space` as the kernel sees it (no TLB, no A/D
+    /// update, no permission check). Under an inverted table this includes
+    /// mappings waiting in the record (their `leaf_addr` is the frame's
+    /// entry, `leaf_raw` 0).
+    pub fn translate<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Translation, WalkFault> {
+        if let Self::Inverted(InvertedTables { table, record }) = self
+            && let SpaceTable::Keyed(asid) = space
+        {
+            fmt.check_address(va)?;
+            let size = fmt.page_size();
+            let key = (asid.as_u16(), va.vpn(size).as_u64());
+            let Some(r) = record.get(&key) else {
+                return Err(WalkFault {
+                    kind: FaultKind::NotPresent,
+                    level: None,
+                    idx: None,
+                });
+            };
+            let hw = table.translate(mem, asid, va).result;
+            if let Ok(t) = hw {
+                return Ok(t);
+            }
+            let frame = r.pfn.base(size);
+            return Ok(Translation {
+                pa: frame.add(va.page_offset(size)),
+                page: va.align_down(size),
+                frame,
+                size,
+                flags: r.flags,
+                leaf_idx: 0,
+                leaf_addr: table.entry_of(r.pfn),
+                leaf_raw: 0,
+            });
+        }
+        self.walk(fmt, mem, space, va).result
+    }
+
+    /// Translates `va` in `space` as the hardware walker does, without a
+    /// TLB: the radix walk, or a search of the global table, with the
+    /// memory references it took (radix: entries read).
+    pub fn walk<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> TableWalk {
+        let fault = |f: WalkFault| TableWalk {
+            result: Err(f),
+            probes: 0,
+        };
+        match (self, space) {
+            (_, SpaceTable::Radix(t)) => {
+                let mut probes = 0;
+                let result = walk(fmt, mem, t.root(), va, |_| probes += 1);
+                TableWalk { result, probes }
+            }
+            (Self::Radix, SpaceTable::Keyed(_)) => fault(WalkFault {
+                kind: FaultKind::NotPresent,
+                level: None,
+                idx: None,
+            }),
+            (Self::Inverted(InvertedTables { table, .. }), SpaceTable::Keyed(asid)) => {
+                if let Err(f) = fmt.check_address(va) {
+                    return fault(f.into());
+                }
+                table.translate(mem, asid, va)
+            }
+            (Self::Hashed(t), SpaceTable::Keyed(asid)) => {
+                if let Err(f) = fmt.check_address(va) {
+                    return fault(f.into());
+                }
+                t.translate(mem, asid, va)
+            }
+        }
+    }
+
+    /// Every page mapped in `space`, in increasing address order of the
+    /// index bits (radix) or of the VPN (inverted, hashed).
+    pub fn leaves<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+    ) -> Result<Vec<LeafInfo>, MapError> {
+        let asid = match space {
+            SpaceTable::Radix(t) => return t.leaves(fmt, mem),
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        let mut out = Vec::new();
+        match self {
+            Self::Radix => {}
+            Self::Hashed(t) => {
+                for (a, vpn, m, at) in t.mappings(mem).map_err(table_err)? {
+                    if a == asid {
+                        out.push(LeafInfo {
+                            page: vpn.base(size),
+                            frame: m.pfn.base(size),
+                            size,
+                            flags: m.flags,
+                            entry_addr: at,
+                        });
+                    }
+                }
+                out.sort_by_key(|l| l.page);
+            }
+            Self::Inverted(InvertedTables { table, record }) => {
+                let a = asid.as_u16();
+                for (&(_, vpn), r) in record.range((a, 0)..=(a, u64::MAX)) {
+                    let vpn = Vpn::new(vpn);
+                    let flags = match table.frame_owner(mem, r.pfn).map_err(table_err)? {
+                        Some((o, v, f)) if o == asid && v == vpn => f,
+                        _ => r.flags,
+                    };
+                    out.push(LeafInfo {
+                        page: vpn.base(size),
+                        frame: r.pfn.base(size),
+                        size,
+                        flags,
+                        entry_addr: table.entry_of(r.pfn),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every table of `space`'s own (radix: level index and address; none
+    /// for a space in the global table, whose region is [`Self::region`]).
+    pub fn tables<B: Bitmap>(
+        &self,
+        fmt: &Format,
+        mem: &PhysMem<B>,
+        space: SpaceTable,
+    ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
+        match space {
+            SpaceTable::Radix(t) => t.tables(fmt, mem),
+            SpaceTable::Keyed(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Frees `space`'s own tables (the caller unmapped its pages first).
+    pub fn destroy<B: Bitmap, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        alloc: &mut A,
+        space: SpaceTable,
+    ) -> Result<(), MapError> {
+        match space {
+            SpaceTable::Radix(t) => t.destroy(fmt, mem, alloc),
+            SpaceTable::Keyed(_) => Ok(()),
+        }
+    }
+
+    /// Sets the status bits `set` and clears `clear` (each a subset of
+    /// accessed and dirty; others are ignored) in the mapping of the page
+    /// holding `va` in `space`: the OS setting them on an Svade fault, or
+    /// clearing the accessed bit for page replacement. Returns the flags
+    /// after the change and the TLB invalidation it requires (a cached
+    /// translation may still think the page accessed or dirty).
+    pub fn update_status<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<(PteFlags, Flush), MapError> {
+        let status = PteFlags::ACCESSED | PteFlags::DIRTY;
+        let (set, clear) = (set & status, clear & status);
+        let asid = match space {
+            SpaceTable::Radix(t) => {
+                let tr = t.translate(fmt, mem, va).map_err(|_| not_mapped(va))?;
+                let mask = |f: PteFlags| {
+                    let mut m = 0;
+                    if f.contains(PteFlags::ACCESSED) {
+                        m |= fmt.accessed_mask(tr.leaf_idx, true);
+                    }
+                    if f.contains(PteFlags::DIRTY) {
+                        m |= fmt.dirty_mask();
+                    }
+                    m
+                };
+                let raw = (tr.leaf_raw & !mask(clear)) | mask(set);
+                mem.write_le(tr.leaf_addr, fmt.entry_bytes(), raw)?;
+                let flags = (tr.flags - clear) | set;
+                return Ok((flags, Flush::new(tr.page, tr.size)));
+            }
+            SpaceTable::Keyed(asid) => asid,
+        };
+        let size = fmt.page_size();
+        let vpn = va.vpn(size);
+        let flush = Flush::new(va.align_down(size), size);
+        match self {
+            Self::Radix => Err(not_mapped(va)),
+            Self::Hashed(h) => h
+                .update_flags(mem, asid, vpn, set, clear)
+                .map_err(table_err)?
+                .map(|f| (f, flush))
+                .ok_or_else(|| not_mapped(va)),
+            Self::Inverted(InvertedTables { table, record }) => {
+                let r = record
+                    .get_mut(&(asid.as_u16(), vpn.as_u64()))
+                    .ok_or_else(|| not_mapped(va))?;
+                if resident(table, mem, asid, vpn, r.pfn)? {
+                    let f = table
+                        .update_flags(mem, asid, vpn, set, clear)
+                        .map_err(table_err)?
+                        .ok_or_else(|| not_mapped(va))?;
+                    Ok((f, flush))
+                } else {
+                    r.flags = (r.flags - clear) | set;
+                    Ok((r.flags, flush))
+                }
+            }
+        }
+    }
+
+    /// Makes the mapping of `va` in `space` the one its frame's inverted
+    /// table entry holds, displacing the frame's other mapping (whose
+    /// accessed and dirty bits are saved in the record). Radix and hashed
+    /// tables hold every mapping: always [`Reload::Resident`]. A page with
+    /// no mapping is [`MapError::NotMapped`].
+    pub fn reload<B: Bitmap>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut PhysMem<B>,
+        space: SpaceTable,
+        va: VirtAddr,
+    ) -> Result<Reload, MapError> {
+        let (Self::Inverted(InvertedTables { table, record }), SpaceTable::Keyed(asid)) =
+            (self, space)
+        else {
+            return Ok(Reload::Resident);
+        };
+        let size = fmt.page_size();
+        let vpn = va.vpn(size);
+        let r = record
+            .get(&(asid.as_u16(), vpn.as_u64()))
+            .copied()
+            .ok_or_else(|| not_mapped(va))?;
+        let mut displaced = None;
+        match table.frame_owner(mem, r.pfn).map_err(table_err)? {
+            Some((o, v, _)) if o == asid && v == vpn => return Ok(Reload::Resident),
+            Some((o, v, _)) => {
+                let old = table
+                    .unmap(mem, o, v)
+                    .map_err(table_err)?
+                    .ok_or_else(|| not_mapped(v.base(size)))?;
+                if let Some(saved) = record.get_mut(&(o.as_u16(), v.as_u64())) {
+                    saved.flags = old.flags;
+                }
+                displaced = Some((o, Flush::new(v.base(size), size)));
+            }
+            None => {}
+        }
+        table
+            .map(mem, asid, vpn, r.pfn, r.flags)
+            .map_err(table_err)?;
+        Ok(Reload::Loaded { displaced })
+    }
+}
+
+impl PageTables {
+    /// Checks the global table against itself and the kernel's record:
+    /// every entry of an inverted table is a recorded mapping of that
+    /// frame; a hashed table holds as many mappings as it counts. For the
+    /// kernel's invariant checker; the error names the first entry found wrong.
+    pub fn check<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), String> {
+        match self {
+            Self::Radix => Ok(()),
+            Self::Hashed(t) => {
+                let n = t.mappings(mem).map_err(|e| e.to_string())?.len() as u64;
+                if n == t.len() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "hashed page table holds {n} mappings but counts {}",
+                        t.len()
+                    ))
+                }
+            }
+            Self::Inverted(InvertedTables { table, record }) => {
+                for f in 0..table.frames() {
+                    let pfn = Pfn::new(f);
+                    let Some((asid, vpn, _)) =
+                        table.frame_owner(mem, pfn).map_err(|e| e.to_string())?
+                    else {
+                        continue;
+                    };
+                    let (asid, vpn) = (asid.as_u16(), vpn.as_u64());
+                    match record.get(&(asid, vpn)) {
+                        Some(r) if r.pfn == pfn => {}
+                        Some(r) => {
+                            return Err(format!(
+                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid} but the kernel recorded frame {:#x}",
+                                r.pfn.as_u64()
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid}, which the kernel never mapped"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whether the inverted table's entry for `pfn` holds `(asid, vpn)`.
+fn resident<B: Bitmap>(
+    table: &InvertedPageTable,
+    mem: &PhysMem<B>,
+    asid: Asid,
+    vpn: Vpn,
+    pfn: Pfn,
+) -> Result<bool, MapError> {
+    Ok(matches!(
+        table.frame_owner(mem, pfn).map_err(table_err)?,
+        Some((o, v, _)) if o == asid && v == vpn
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::FirstFit;
+
+    const PAGE: PageSize = PageSize::SIZE_4K;
+    const RW: PteFlags = PteFlags::READ.union(PteFlags::WRITE).union(PteFlags::USER);
+
+    /// A machine of 256 frames whose global table (if any) sits at frame 128,
+    /// radix tables coming from the frames after it.
+    fn machine(spec: StructureSpec) -> (Format, PhysMem, FirstFit, PageTables) {
+        let fmt = Format::x86_64();
+        let mut mem: PhysMem = PhysMem::new(256 * 4096).expect("mem");
+        let len = spec.region_bytes(256, PAGE).expect("size");
+        let reserved = len.div_ceil(4096);
+        let base = Pfn::new(128).base(PAGE);
+        let tables = PageTables::new(spec, &mut mem, 256, PAGE, base, len).expect("tables");
+        let alloc = FirstFit::new(PAGE, Pfn::new(128 + reserved), 128 - reserved);
+        (fmt, mem, alloc, tables)
+    }
+
+    fn va(n: u64) -> VirtAddr {
+        VirtAddr::new(0x40_0000 + n * 4096)
+    }
+
+    fn frame(n: u64) -> PhysAddr {
+        Pfn::new(n).base(PAGE)
+    }
+
+    const INVERTED: StructureSpec = StructureSpec::Inverted {
+        search: InvertedSearch::Hashed { anchors: 64 },
+    };
+
+    #[test]
+    fn every_structure_maps_lists_protects_and_unmaps_alike() {
+        for spec in [
+            StructureSpec::Radix,
+            INVERTED,
+            StructureSpec::Hashed {
+                buckets: 16,
+                capacity: 64,
+            },
+        ] {
+            let (fmt, mut mem, mut alloc, mut t) = machine(spec);
+            let a = t
+                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+                .expect("a");
+            let b = t
+                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
+                .expect("b");
+            for (space, n, f) in [(a, 3, 10), (a, 1, 11), (b, 1, 12)] {
+                t.map(&fmt, &mut mem, &mut alloc, space, va(n), frame(f), PAGE, RW)
+                    .expect("map")
+                    .ignore();
+            }
+            let again = t.map(&fmt, &mut mem, &mut alloc, a, va(3), frame(13), PAGE, RW);
+            assert!(
+                matches!(again, Err(MapError::AlreadyMapped { .. })),
+                "{spec:?}"
+            );
+            let pages: Vec<(VirtAddr, PhysAddr)> = t
+                .leaves(&fmt, &mem, a)
+                .expect("leaves")
+                .iter()
+                .map(|l| (l.page, l.frame))
+                .collect();
+            assert_eq!(pages, [(va(1), frame(11)), (va(3), frame(10))], "{spec:?}");
+            let tr = t
+                .translate(&fmt, &mem, b, va(1).wrapping_add(5))
+                .expect("b's page");
+            assert_eq!(tr.pa, frame(12).add(5), "{spec:?}");
+            t.protect(&fmt, &mut mem, a, va(3), PteFlags::READ | PteFlags::USER)
+                .expect("protect")
+                .ignore();
+            let tr = t.translate(&fmt, &mem, a, va(3)).expect("mapped");
+            assert!(!tr.flags.contains(PteFlags::WRITE), "{spec:?}");
+            let (flags, _) = t
+                .update_status(&fmt, &mut mem, a, va(3), PteFlags::DIRTY, PteFlags::empty())
+                .expect("status");
+            assert!(flags.contains(PteFlags::DIRTY), "{spec:?}");
+            let u = t
+                .unmap(&fmt, &mut mem, &mut alloc, a, va(3))
+                .expect("unmap");
+            assert_eq!(u.frame, frame(10), "{spec:?}");
+            assert!(u.flags.contains(PteFlags::DIRTY), "{spec:?}");
+            let gone = t.unmap(&fmt, &mut mem, &mut alloc, a, va(3));
+            assert!(matches!(gone, Err(MapError::NotMapped { .. })), "{spec:?}");
+            assert!(t.walk(&fmt, &mem, a, va(3)).result.is_err(), "{spec:?}");
+            assert_eq!(t.check(&mem), Ok(()), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn keyed_tables_map_base_pages_only() {
+        let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
+        let a = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+            .expect("a");
+        let big = t.map(
+            &fmt,
+            &mut mem,
+            &mut alloc,
+            a,
+            VirtAddr::new(0x20_0000),
+            frame(0),
+            PageSize::SIZE_2M,
+            RW,
+        );
+        assert!(
+            matches!(big, Err(MapError::NoSuchPageSize { .. })),
+            "{big:?}"
+        );
+    }
+
+    #[test]
+    fn an_inverted_frame_holds_one_mapping_and_reload_moves_it() {
+        let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
+        let a = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
+            .expect("a");
+        let b = t
+            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
+            .expect("b");
+        // Both map frame 20 (a shared page): a's mapping is in the table.
+        for space in [a, b] {
+            t.map(
+                &fmt,
+                &mut mem,
+                &mut alloc,
+                space,
+                va(7),
+                frame(20),
+                PAGE,
+                RW,
+            )
+            .expect("map")
+            .ignore();
+        }
+        assert!(t.walk(&fmt, &mem, a, va(7)).result.is_ok());
+        assert!(
+            t.walk(&fmt, &mem, b, va(7)).result.is_err(),
+            "b waits in the record"
+        );
+        // The kernel still sees both.
+        assert_eq!(t.leaves(&fmt, &mem, b).expect("leaves").len(), 1);
+        assert!(t.translate(&fmt, &mem, b, va(7)).is_ok());
+        // a's entry gains A and D in the table, then b takes the entry.
+        t.update_status(
+            &fmt,
+            &mut mem,
+            a,
+            va(7),
+            PteFlags::ACCESSED | PteFlags::DIRTY,
+            PteFlags::empty(),
+        )
+        .expect("status")
+        .1
+        .ignore();
+        assert_eq!(t.reload(&fmt, &mut mem, a, va(7)), Ok(Reload::Resident));
+        let r = t.reload(&fmt, &mut mem, b, va(7)).expect("reload");
+        assert_eq!(
+            r,
+            Reload::Loaded {
+                displaced: Some((Asid::new(1), Flush::new(va(7), PAGE)))
+            }
+        );
+        assert!(t.walk(&fmt, &mem, b, va(7)).result.is_ok());
+        assert!(t.walk(&fmt, &mem, a, va(7)).result.is_err());
+        // a's accessed and dirty bits were saved in the record.
+        let saved = t.translate(&fmt, &mem, a, va(7)).expect("recorded").flags;
+        assert!(
+            saved.contains(PteFlags::ACCESSED | PteFlags::DIRTY),
+            "{saved:?}"
+        );
+        // Protecting the displaced mapping changes the record only.
+        t.protect(&fmt, &mut mem, a, va(7), PteFlags::READ | PteFlags::USER)
+            .expect("protect")
+            .ignore();
+        assert!(
+            t.walk(&fmt, &mem, b, va(7))
+                .result
+                .is_ok_and(|tr| tr.flags.contains(PteFlags::WRITE)),
+            "b's entry is untouched"
+        );
+        assert_eq!(t.check(&mem), Ok(()));
+        // Unmapping the resident one frees the entry; a reloads without displacing.
+        let u = t
+            .unmap(&fmt, &mut mem, &mut alloc, b, va(7))
+            .expect("unmap");
+        assert_eq!(u.frame, frame(20));
+        assert_eq!(
+            t.reload(&fmt, &mut mem, a, va(7)),
+            Ok(Reload::Loaded { displaced: None })
+        );
+        let tr = t.walk(&fmt, &mem, a, va(7)).result.expect("resident");
+        assert!(tr.flags.contains(PteFlags::DIRTY) && !tr.flags.contains(PteFlags::WRITE));
+        assert_eq!(t.check(&mem), Ok(()));
+    }
+}
