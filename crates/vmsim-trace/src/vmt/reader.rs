@@ -57,42 +57,102 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Bytes the fast path of [`decode`] looks at: the tag and an address varint
+/// of up to 8 bytes.
+const FAST_WINDOW: usize = 9;
+
+/// The common record, decoded without a bounds check per byte: no pid, a
+/// size in the tag, an address varint of at most 8 bytes (deltas below
+/// 2^56). Returns the tag, the raw (zigzagged) delta and the record's length,
+/// or `None` when the record is of another shape (the careful path decodes it).
+#[inline(always)]
+fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
+    let tag = w[0];
+    if tag & TAG_PID != 0 || tag >> TAG_SIZE_SHIFT == 0 {
+        return None;
+    }
+    let x = u64::from_le_bytes([w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]]);
+    // A varint ends at its first byte with the high bit clear.
+    let ends = !x & 0x8080_8080_8080_8080;
+    if ends == 0 {
+        return None;
+    }
+    let bytes = ends.trailing_zeros() / 8 + 1;
+    // Keep the varint's bytes, drop their continuation bits, and pack the
+    // 7-bit groups together (low group first, as LEB128 stores them).
+    let x = x & (u64::MAX >> (64 - 8 * bytes)) & 0x7f7f_7f7f_7f7f_7f7f;
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+    Some((tag, x, 1 + bytes as usize))
+}
+
+/// Decodes one record of any shape at `p[*i..]`, advancing `*i`, updating
+/// `pid`. Returns the tag, size and raw delta.
+#[inline(never)]
+fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u64), &'static str> {
+    let Some(&tag) = p.get(*i) else {
+        return Err("the payload ends before the record count is reached");
+    };
+    *i += 1;
+    if tag & TAG_PID != 0 {
+        let v = get_varint(p, i).ok_or("bad pid varint")?;
+        *pid = u32::try_from(v).map_err(|_| "pid does not fit in 32 bits")?;
+    }
+    let inline = u32::from(tag >> TAG_SIZE_SHIFT);
+    let size = if inline != 0 {
+        inline
+    } else {
+        let v = get_varint(p, i).ok_or("bad size varint")?;
+        u32::try_from(v).map_err(|_| "size does not fit in 32 bits")?
+    };
+    let d = get_varint(p, i).ok_or("bad address varint")?;
+    Ok((tag, size, d))
+}
+
 /// Decodes the next `n` records of the block from `p` at `c` into `out`.
 /// When the block's last record is decoded, checks that the payload is used
 /// up exactly. On failure, says what is wrong.
+///
+/// The hot loop of `.vmt` reading: records of the common shape take
+/// [`fast_record`], the rest (a pid change, a large size, the last bytes of
+/// the block) [`careful_record`]; both decode the same bytes the same way.
 #[inline]
 fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
-    out.reserve(n as usize);
+    let first = out.len();
+    out.resize(
+        first + n as usize,
+        Access {
+            va: 0,
+            pid: 0,
+            size: 0,
+            kind: AccessKind::Instr,
+        },
+    );
     let mut i = c.pos;
     let mut prev = c.prev;
     let mut pid = c.pid;
-    for _ in 0..n {
-        let Some(&tag) = p.get(i) else {
-            return Err("the payload ends before the record count is reached");
+    for slot in &mut out[first..] {
+        let window = p
+            .get(i..i + FAST_WINDOW)
+            .and_then(|w| <&[u8; FAST_WINDOW]>::try_from(w).ok());
+        let (tag, size, d) = match window.and_then(fast_record) {
+            Some((tag, d, len)) => {
+                i += len;
+                (tag, u32::from(tag >> TAG_SIZE_SHIFT), d)
+            }
+            None => careful_record(p, &mut i, &mut pid)?,
         };
-        i += 1;
         let kind = AccessKind::from_code(tag);
-        if tag & TAG_PID != 0 {
-            let v = get_varint(p, &mut i).ok_or("bad pid varint")?;
-            pid = u32::try_from(v).map_err(|_| "pid does not fit in 32 bits")?;
-        }
-        let inline = u32::from(tag >> TAG_SIZE_SHIFT);
-        let size = if inline != 0 {
-            inline
-        } else {
-            let v = get_varint(p, &mut i).ok_or("bad size varint")?;
-            u32::try_from(v).map_err(|_| "size does not fit in 32 bits")?
-        };
-        let stream = usize::from(kind != AccessKind::Instr);
-        let d = get_varint(p, &mut i).ok_or("bad address varint")?;
+        let stream = usize::from(tag & 3 != 0);
         let va = prev[stream].wrapping_add(unzigzag(d) as u64);
         prev[stream] = va;
-        out.push(Access {
+        *slot = Access {
             va,
             pid,
             size,
             kind,
-        });
+        };
     }
     *c = Cursor {
         pos: i,
@@ -290,5 +350,37 @@ impl<R: Read> TraceSource for VmtReader<R> {
             return Err(self.invalid(format!("block {block}: {what}")));
         }
         Ok(out.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Wherever the fast path accepts a record, the careful path reads the
+        /// same tag, size, delta and length from the same bytes.
+        #[test]
+        fn fast_record_agrees_with_careful_record(w in proptest::array::uniform9(any::<u8>())) {
+            if let Some((tag, d, len)) = fast_record(&w) {
+                let (mut i, mut pid) = (0, 7);
+                let got = careful_record(&w, &mut i, &mut pid);
+                prop_assert_eq!(got, Ok((tag, u32::from(tag >> TAG_SIZE_SHIFT), d)));
+                prop_assert_eq!(i, len);
+                prop_assert_eq!(pid, 7);
+            }
+        }
+
+        /// Varints of every length the fast path takes (1 to 8 bytes) decode exactly.
+        #[test]
+        fn fast_record_reads_every_short_varint(d in 0u64..(1 << 56), size in 1u8..32) {
+            let mut bytes = vec![size << TAG_SIZE_SHIFT | 1];
+            crate::vmt::format::put_varint(&mut bytes, d);
+            let len = bytes.len();
+            bytes.resize(FAST_WINDOW, 0xff);
+            let w = <[u8; FAST_WINDOW]>::try_from(bytes.as_slice()).expect("9 bytes");
+            prop_assert_eq!(fast_record(&w), Some((size << TAG_SIZE_SHIFT | 1, d, len)));
+        }
     }
 }
