@@ -89,6 +89,17 @@ struct Proc {
     first_trace_pid: Option<u32>,
 }
 
+/// Why [`Simulation::run_span`] stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SpanStop {
+    /// The span was simulated to its end.
+    End,
+    /// The next reference needs a decision of the scenario loop.
+    Decide,
+    /// The last reference simulated killed the process.
+    Killed,
+}
+
 /// A configured machine and kernel, ready to run a scenario.
 pub struct Simulation {
     cfg: Config,
@@ -258,6 +269,72 @@ impl Simulation {
             }
         }
         Ok(true)
+    }
+
+    /// The fast path of [`Simulation::run`]: simulates the references of
+    /// `span` for `pid` (trace pid `trace_pid`) until one needs a decision
+    /// (another trace pid, or with `FORK_AT` an instruction fetch at
+    /// `fork_at`), the process is killed, or the span ends. Returns how many
+    /// references were simulated and why it stopped.
+    ///
+    /// Exactly [`Simulation::access`] per reference, with the context switch
+    /// hoisted (only a kill changes the current process here) and the
+    /// reference and translation counts kept in registers until the end.
+    #[inline(never)]
+    fn run_span<const FORK_AT: bool>(
+        &mut self,
+        pid: Pid,
+        span: &[Access],
+        trace_pid: u32,
+        fork_at: u64,
+    ) -> Result<(usize, SpanStop), SimError> {
+        let decide = |a: &Access| {
+            a.pid != trace_pid
+                || (FORK_AT && a.va == fork_at && a.kind == vmsim_trace::AccessKind::Instr)
+        };
+        match span.first() {
+            None => return Ok((0, SpanStop::End)),
+            // No context switch for a process that does not run here.
+            Some(a) if decide(a) => return Ok((0, SpanStop::Decide)),
+            Some(_) => {}
+        }
+        if self.current != Some(pid) {
+            self.switch_to(pid)?;
+        }
+        let page_mask = self.page_mask;
+        let mut by_kind = [0u64; 4];
+        let mut translations = 0u64;
+        let mut done = span.len();
+        let mut stop = SpanStop::End;
+        for (k, a) in span.iter().enumerate() {
+            if decide(a) {
+                done = k;
+                stop = SpanStop::Decide;
+                break;
+            }
+            by_kind[a.kind.code() as usize] += 1;
+            let kind = KIND_OF[a.kind.code() as usize];
+            let alive = if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+                self.access_pages(pid, a, kind)?
+            } else {
+                translations += 1;
+                let va = VirtAddr::new(a.va);
+                match self.mmu.translate(&mut self.mem, va, kind, Privilege::User) {
+                    Ok(_) => true,
+                    Err(f) => self.resolve(pid, va, kind, f)?,
+                }
+            };
+            if !alive {
+                done = k + 1;
+                stop = SpanStop::Killed;
+                break;
+            }
+        }
+        for (total, n) in self.references.iter_mut().zip(by_kind) {
+            *total += n;
+        }
+        self.translations += translations;
+        Ok((done, stop))
     }
 
     /// The fault path: the kernel resolves, the MMU retries.
@@ -498,25 +575,24 @@ impl Simulation {
                 let start = p.pos;
                 let chunk = budget.min(next_sample.saturating_sub(total).max(1)) as usize;
                 let end = p.batch.len().min(start + chunk);
-                let mut k = start;
-                let mut killed = false;
-                let mut slow = false;
-                while k < end {
-                    let a = p.batch[k];
-                    if p.refs >= stop_refs
-                        || a.pid != trace_pid
-                        || (a.va == fork_at && a.kind == vmsim_trace::AccessKind::Instr)
-                    {
-                        slow = true;
-                        break;
-                    }
-                    p.refs += 1;
-                    k += 1;
-                    if !self.access(pid, &a)? {
-                        killed = true;
-                        break;
-                    }
-                }
+                // References before the next fork or exit point: the span stops there.
+                let before_stop = stop_refs.saturating_sub(p.refs).min(usize::MAX as u64) as usize;
+                let span_end = end.min(start.saturating_add(before_stop));
+                let span = &p.batch[start..span_end];
+                let has_fork_at = matches!(
+                    spec.forks.get(p.next_fork).map(|f| f.point),
+                    Some(ForkPoint::At(_))
+                );
+                let (done, stop) = if !has_fork_at {
+                    self.run_span::<false>(pid, span, trace_pid, fork_at)?
+                } else {
+                    self.run_span::<true>(pid, span, trace_pid, fork_at)?
+                };
+                let k = start + done;
+                p.refs += done as u64;
+                let killed = stop == SpanStop::Killed;
+                // A reference needs a decision: a fork or exit point, another pid.
+                let slow = stop == SpanStop::Decide || (!killed && k < end && p.refs >= stop_refs);
                 p.pos = k;
                 budget -= (k - start) as u64;
                 let total = self.references();
