@@ -71,20 +71,17 @@ fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
     if tag & TAG_PID != 0 || tag >> TAG_SIZE_SHIFT == 0 {
         return None;
     }
-    let x = u64::from_le_bytes([w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]]);
-    // A varint ends at its first byte with the high bit clear.
-    let ends = !x & 0x8080_8080_8080_8080;
-    if ends == 0 {
-        return None;
+    // Most deltas take one or two bytes: a byte at a time, from a
+    // fixed-size window, so there is no bounds check.
+    let mut d = 0u64;
+    for k in 0..FAST_WINDOW - 1 {
+        let b = w[1 + k];
+        d |= u64::from(b & 0x7f) << (7 * k);
+        if b < 0x80 {
+            return Some((tag, d, k + 2));
+        }
     }
-    let bytes = ends.trailing_zeros() / 8 + 1;
-    // Keep the varint's bytes, drop their continuation bits, and pack the
-    // 7-bit groups together (low group first, as LEB128 stores them).
-    let x = x & (u64::MAX >> (64 - 8 * bytes)) & 0x7f7f_7f7f_7f7f_7f7f;
-    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-    let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
-    Some((tag, x, 1 + bytes as usize))
+    None
 }
 
 /// Decodes one record of any shape at `p[*i..]`, advancing `*i`, updating
