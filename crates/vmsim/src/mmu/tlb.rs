@@ -157,21 +157,42 @@ impl Level {
     }
 }
 
-/// The last first-level hit of one side, remembered so that the next lookup
+/// How many recent first-level hits each side remembers (see [`Memo`]).
+const MEMO_WAYS: usize = 4;
+
+/// `Memo::key` of an empty memo (no `va >> shift` with `shift >= 1` is this).
+const NO_KEY: u64 = u64::MAX;
+
+/// A recent first-level hit of one side, remembered so that the next lookup
 /// in the same smallest-granule region can skip the probe. See [`Tlb::lookup`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Memo {
-    valid: bool,
-    tag: Asid,
-    /// `va >> memo_shift[side]` of the remembered lookup.
+    /// `va >> memo_shift[side]` of the remembered lookup, or [`NO_KEY`].
     key: u64,
+    tag: Asid,
     entry: TlbEntry,
+    /// Where the entry is: the first level's array and its slot.
+    array: u8,
+    slot: u32,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            key: NO_KEY,
+            tag: Asid::default(),
+            entry: TlbEntry::default(),
+            array: 0,
+            slot: 0,
+        }
+    }
 }
 
 /// The TLB hierarchy and page-walk caches of one core.
 #[derive(Clone, Debug)]
 pub struct Tlb {
-    memo: [Memo; 2],
+    /// Per side, the most recent first-level hits, the last one first.
+    memo: [[Memo; MEMO_WAYS]; 2],
     /// Per side, the smallest page-size shift the first level probes (the
     /// region within which every probe computes the same page numbers), and
     /// whether the first level serves the side at all.
@@ -226,7 +247,7 @@ impl Tlb {
             shared_l1 = first.arrays.iter().any(|a| a.holds == Holds::Unified);
         }
         Ok(Self {
-            memo: [Memo::default(); 2],
+            memo: [[Memo::default(); MEMO_WAYS]; 2],
             memo_shift,
             memo_ok,
             shared_l1,
@@ -266,14 +287,14 @@ impl Tlb {
     ) -> Option<&TlbEntry> {
         let tag = self.tag(asid);
         let side = side(kind);
-        let memo = &self.memo[side];
-        if memo.valid && memo.tag == tag && va.as_u64() >> self.memo_shift[side] == memo.key {
+        let memo = &self.memo[side][0];
+        if va.as_u64() >> self.memo_shift[side] == memo.key && memo.tag == tag {
             self.lookups_by_kind[kind.index()] += 1;
             let shift = memo.entry.page_shift();
             if let Some(first) = self.levels.first_mut() {
                 first.counters.hits.bump_shift(shift);
             }
-            return Some(&self.memo[side].entry);
+            return Some(&self.memo[side][0].entry);
         }
         None
     }
@@ -282,30 +303,43 @@ impl Tlb {
     /// A hit below the first level is copied into the levels above.
     ///
     /// The hot path: no allocation, no dynamic dispatch. The last
-    /// first-level hit of each side is remembered (a one-entry memo, as
-    /// simulators and some cores keep); a lookup for the same address space
-    /// in the same smallest-granule region returns it without probing. This
-    /// is exact, not an approximation: the memo is dropped by every other
-    /// probe that could change replacement state it relies on and by every
-    /// fill and invalidation, so the probe it skips would have found the
-    /// same entry in the same way, and re-marking the most recently used way
-    /// as most recently used changes nothing (true LRU order and tree-PLRU
-    /// bits alike). Counters are bumped exactly as a probe would.
+    /// [`MEMO_WAYS`] first-level hits of each side are remembered, the most
+    /// recent first (a small memo, as simulators and some cores keep); a
+    /// lookup for the same address space in the same smallest-granule region
+    /// as one of them returns it without probing. This is exact, not an
+    /// approximation: every fill and invalidation drops the memos, so the
+    /// probe skipped would have found the same entry in the same slot; a hit
+    /// on an older memo marks its slot used exactly as that probe would; and
+    /// the most recent one is still the most recently used way of its set
+    /// (nothing else on its side touched the arrays since, and a first level
+    /// shared by both sides drops the other side's memos on every probe), so
+    /// re-marking it changes nothing (true LRU order and tree-PLRU bits
+    /// alike). Counters are bumped exactly as a probe would.
     #[inline]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr, kind: AccessKind) -> Option<TlbHit> {
         let tag = self.tag(asid);
         let side = side(kind);
         self.lookups_by_kind[kind.index()] += 1;
-        let memo = &self.memo[side];
-        if memo.valid && memo.tag == tag && va.as_u64() >> self.memo_shift[side] == memo.key {
-            let entry = memo.entry;
+        let key = va.as_u64() >> self.memo_shift[side];
+        let memos = &self.memo[side];
+        if let Some(i) = memos.iter().position(|m| m.key == key && m.tag == tag) {
+            let m = memos[i];
             if let Some(first) = self.levels.first_mut() {
-                first.counters.hits.bump_shift(entry.page_shift());
+                first.counters.hits.bump_shift(m.entry.page_shift());
+                if i > 0 {
+                    // An older hit: its way is marked used, as the probe would.
+                    first.arrays[usize::from(m.array)].touch(m.slot as usize);
+                    self.memo[side][..=i].rotate_right(1);
+                    if self.shared_l1 {
+                        // The touch may be in a set the other side's memos rely on.
+                        self.memo[1 - side] = [Memo::default(); MEMO_WAYS];
+                    }
+                }
             }
             return Some(TlbHit {
-                entry,
+                entry: m.entry,
                 level: 0,
-                pa: entry.translate(va),
+                pa: m.entry.translate(va),
             });
         }
         self.probe(tag, va, side)
@@ -314,8 +348,7 @@ impl Tlb {
     /// Stops using both memos (after any change to the entries).
     #[inline(always)]
     fn forget_memos(&mut self) {
-        self.memo[DATA].valid = false;
-        self.memo[FETCH].valid = false;
+        self.memo = [[Memo::default(); MEMO_WAYS]; 2];
     }
 
     /// The full lookup, out of line so the memo path stays small: the first
@@ -323,22 +356,26 @@ impl Tlb {
     #[inline(never)]
     fn probe(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
         if self.shared_l1 {
+            // A probe here can touch a set the other side's memos rely on.
             self.forget_memos();
-        } else {
-            self.memo[side].valid = false;
         }
         if let Some(first) = self.levels.first_mut() {
             for i in 0..first.probe_len[side] {
-                let array = &mut first.arrays[usize::from(first.probe[side][i])];
+                let index = first.probe[side][i];
+                let array = &mut first.arrays[usize::from(index)];
                 if let Some(slot) = array.lookup(tag, va) {
                     let entry = *array.entry(slot);
                     first.counters.hits.bump_shift(entry.page_shift());
                     if self.memo_ok[side] {
-                        self.memo[side] = Memo {
-                            valid: true,
-                            tag,
+                        // The most recent hit goes first; the oldest is dropped.
+                        let memos = &mut self.memo[side];
+                        memos.rotate_right(1);
+                        memos[0] = Memo {
                             key: va.as_u64() >> self.memo_shift[side],
+                            tag,
                             entry,
+                            array: index,
+                            slot: slot as u32,
                         };
                     }
                     return Some(TlbHit {
@@ -912,5 +949,51 @@ mod tests {
         assert_eq!(tlb.counters().lookups(), 0);
         assert_eq!(tlb.counters().levels[1].latency_cycles, 9);
         assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_some());
+    }
+
+    proptest::proptest! {
+        /// The memo of recent hits (older ones included) changes nothing:
+        /// the same lookups hit the same entries and fills evict the same
+        /// victims, for LRU and tree-PLRU, split and unified first levels.
+        #[test]
+        fn recent_hit_memos_change_nothing(
+            ops in proptest::collection::vec((0u64..6, 0u8..4), 1..400),
+            unified: bool,
+            lru: bool,
+        ) {
+            let mut array = TlbArrayConfig::new(4, Some(4), &[PageSize::SIZE_4K]);
+            array.holds = if unified { Holds::Unified } else { Holds::Data };
+            array.replacement = if lru {
+                crate::mmu::Replacement::Lru
+            } else {
+                crate::mmu::Replacement::TreePlru
+            };
+            let mut config = TlbConfig::default();
+            config.levels.push(TlbLevelConfig {
+                latency: 1,
+                arrays: vec![array],
+            });
+            let with = Tlb::new(&config, &X86_64).expect("valid");
+            let without = with.clone().with_last_hit_memo(false);
+            let mut tlbs = [with, without];
+            let asid = Asid::new(1);
+            for &(page, op) in &ops {
+                let va = VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op));
+                let kind = match op {
+                    0 if unified => AccessKind::Execute,
+                    0 | 1 => AccessKind::Read,
+                    _ => AccessKind::Write,
+                };
+                let hits = tlbs.each_mut().map(|tlb| tlb.lookup(asid, va, kind));
+                proptest::prop_assert_eq!(hits[0], hits[1]);
+                if hits[0].is_none() {
+                    for tlb in &mut tlbs {
+                        let e = entry(tlb, 1, va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12));
+                        tlb.fill(e, va, kind);
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+        }
     }
 }

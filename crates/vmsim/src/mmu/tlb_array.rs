@@ -162,6 +162,13 @@ impl TlbArray {
         None
     }
 
+    /// Marks `slot` (from [`TlbArray::lookup`], still holding the same
+    /// entry) used, exactly as a lookup that finds it there does.
+    #[inline(always)]
+    pub fn touch(&mut self, slot: usize) {
+        self.victims.touch(slot / self.ways, slot % self.ways);
+    }
+
     /// The entry in `slot` (from [`TlbArray::lookup`]).
     #[inline(always)]
     #[must_use]
