@@ -5,7 +5,10 @@
 # and two synthetic 100M-reference streams (scan and zipf). Each is run RUNS times
 # with `vmsim run -q`, pinned to one core with taskset when available (the zstd
 # decompressor of a lackey trace runs on a helper thread: give it a second core
-# with CORES=0,1). Prints: input, references, median seconds, M references/s.
+# with CORES=0,1). Prints: input, references, median wall seconds, M references
+# per wall second, and M references per CPU second (user + system time of the
+# process, all threads: the figure to trust on a loaded machine, where wall time
+# also counts waiting for a core; for lackey+zstd it includes the decompressor).
 #
 # Usage: bench/run-speed.sh [RUNS]      (default 5)
 # Environment: CORES (taskset core list, default 0), TRACE (a lackey .zst;
@@ -45,18 +48,21 @@ INPUTS+=("synth:zipf,pages=65536,s=0.9,refs=$SYNTH_REFS")
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-44s %12s %10s %10s\n' input references median_s Mrefs/s
+printf '%-44s %11s %8s %9s %9s\n' input references wall_s Mrefs/s Mrefs/cpu
 for input in "${INPUTS[@]}"; do
     refs=$("$VMSIM" run -q --json "$input" | jq '.references')
-    times=()
+    walls=()
+    cpus=()
     for _ in $(seq "$RUNS"); do
-        start=$(date +%s.%N)
-        "${PIN[@]}" "$VMSIM" run -q "$input" >/dev/null
-        end=$(date +%s.%N)
-        times+=("$(echo "$end - $start" | bc -l)")
+        t=$({ "${PIN[@]}" /usr/bin/time -f '%e %U %S' "$VMSIM" run -q "$input" >/dev/null; } 2>&1 | tail -n1)
+        read -r wall user sys <<<"$t"
+        walls+=("$wall")
+        cpus+=("$(echo "$user + $sys" | bc -l)")
     done
-    med=$(printf '%s\n' "${times[@]}" | median)
+    wall=$(printf '%s\n' "${walls[@]}" | median)
+    cpu=$(printf '%s\n' "${cpus[@]}" | median)
     label=$input
     [[ $input == "$WORK"/* ]] && label="${input#"$WORK"/} (.vmt)"
-    printf '%-44s %12d %10.3f %10.1f\n' "$label" "$refs" "$med" "$(echo "$refs / $med / 1000000" | bc -l)"
+    printf '%-44s %11d %8.3f %9.1f %9.1f\n' "$label" "$refs" "$wall" \
+        "$(echo "$refs / $wall / 1000000" | bc -l)" "$(echo "$refs / $cpu / 1000000" | bc -l)"
 done

@@ -191,8 +191,10 @@ impl Default for Memo {
 /// The TLB hierarchy and page-walk caches of one core.
 #[derive(Clone, Debug)]
 pub struct Tlb {
-    /// Per side, the most recent first-level hits, the last one first.
+    /// Per side, recent first-level hits: the last one first, older ones in any order.
     memo: [[Memo; MEMO_WAYS]; 2],
+    /// Per side, the older memo place the next new hit displaces into (1..MEMO_WAYS).
+    memo_next: [usize; 2],
     /// Per side, the smallest page-size shift the first level probes (the
     /// region within which every probe computes the same page numbers), and
     /// whether the first level serves the side at all.
@@ -248,6 +250,7 @@ impl Tlb {
         }
         Ok(Self {
             memo: [[Memo::default(); MEMO_WAYS]; 2],
+            memo_next: [1; 2],
             memo_shift,
             memo_ok,
             shared_l1,
@@ -302,9 +305,9 @@ impl Tlb {
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
     /// A hit below the first level is copied into the levels above.
     ///
-    /// The hot path: no allocation, no dynamic dispatch. The last
-    /// [`MEMO_WAYS`] first-level hits of each side are remembered, the most
-    /// recent first (a small memo, as simulators and some cores keep); a
+    /// The hot path: no allocation, no dynamic dispatch. Up to
+    /// [`MEMO_WAYS`] recent first-level hits of each side are remembered, the
+    /// most recent first (a small memo, as simulators and some cores keep); a
     /// lookup for the same address space in the same smallest-granule region
     /// as one of them returns it without probing. This is exact, not an
     /// approximation: every fill and invalidation drops the memos, so the
@@ -329,7 +332,7 @@ impl Tlb {
                 if i > 0 {
                     // An older hit: its way is marked used, as the probe would.
                     first.arrays[usize::from(m.array)].touch(m.slot as usize);
-                    self.memo[side][..=i].rotate_right(1);
+                    self.memo[side].swap(0, i);
                     if self.shared_l1 {
                         // The touch may be in a set the other side's memos rely on.
                         self.memo[1 - side] = [Memo::default(); MEMO_WAYS];
@@ -367,9 +370,12 @@ impl Tlb {
                     let entry = *array.entry(slot);
                     first.counters.hits.bump_shift(entry.page_shift());
                     if self.memo_ok[side] {
-                        // The most recent hit goes first; the oldest is dropped.
+                        // The most recent hit goes first; the one it displaces
+                        // takes an older place, round robin.
+                        let older = self.memo_next[side];
+                        self.memo_next[side] = if older + 1 == MEMO_WAYS { 1 } else { older + 1 };
                         let memos = &mut self.memo[side];
-                        memos.rotate_right(1);
+                        memos[older] = memos[0];
                         memos[0] = Memo {
                             key: va.as_u64() >> self.memo_shift[side],
                             tag,

@@ -82,6 +82,22 @@ fn violation(perms: Perms, access: AccessKind, privilege: Privilege) -> Option<V
     }
 }
 
+/// The permissions an access needs: what [`violation`] checks, as one mask
+/// so the TLB-hit path tests them with a single comparison.
+#[inline(always)]
+fn required(access: AccessKind, privilege: Privilege) -> Perms {
+    let right = match access {
+        AccessKind::Read => Perms::READ,
+        AccessKind::Write => Perms::WRITE,
+        AccessKind::Execute => Perms::EXECUTE,
+    };
+    if privilege == Privilege::User {
+        right | Perms::USER
+    } else {
+        right
+    }
+}
+
 /// The entries a walk read, kept on the stack for A-bit updates and walk-cache fills.
 #[derive(Clone, Copy, Default)]
 struct Path {
@@ -183,7 +199,9 @@ impl Mmu {
         if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access) {
             // The lookup is counted: decide from this entry, never look up again.
             let (perms, dirty, pa) = (e.perms(), e.is_dirty(), e.translate(va));
-            if let Some(v) = violation(perms, access, privilege) {
+            if !perms.contains(required(access, privilege))
+                && let Some(v) = violation(perms, access, privilege)
+            {
                 return Err(self.protection(va, access, privilege, v));
             }
             if access == AccessKind::Write && !dirty {
@@ -470,5 +488,30 @@ impl TlbControl for Mmu {
 
     fn invalidate_asid(&mut self, asid: Asid) {
         self.tlb.invalidate_asid(asid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_rights_are_exactly_what_violation_checks() {
+        for bits in 0..16u8 {
+            let perms = [Perms::READ, Perms::WRITE, Perms::EXECUTE, Perms::USER]
+                .into_iter()
+                .enumerate()
+                .filter(|&(i, _)| bits & (1 << i) != 0)
+                .fold(Perms::empty(), |acc, (_, p)| acc | p);
+            for access in AccessKind::ALL {
+                for privilege in [Privilege::User, Privilege::Supervisor] {
+                    assert_eq!(
+                        perms.contains(required(access, privilege)),
+                        violation(perms, access, privilege).is_none(),
+                        "{perms:?} {access:?} {privilege:?}"
+                    );
+                }
+            }
+        }
     }
 }
