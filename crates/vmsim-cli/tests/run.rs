@@ -262,3 +262,22 @@ fn real_forkcow_scenario_copies_the_array_pages() {
     assert_eq!(procs[0]["references"], 305_302);
     assert!(procs.iter().all(|p| p["killed"].is_null()));
 }
+
+#[test]
+fn impossible_sizes_are_refused_before_allocating() {
+    for set in [
+        "memory.frames=4000000000",
+        "kernel.swap_slots=4000000000",
+        "kernel.low_watermark=1000000",
+        "kernel.policy=lru",
+    ] {
+        let out = vmsim()
+            .args(["run", "-q", "--set", set])
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("vmsim: config key"), "{set}: {err}");
+    }
+}
