@@ -31,6 +31,7 @@ pub mod scenario;
 pub mod source;
 pub mod stats;
 pub mod synth;
+pub mod units;
 pub mod vmt;
 pub mod zipf;
 

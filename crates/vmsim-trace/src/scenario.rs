@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::synth::number::parse_u64;
+use crate::units::parse_size;
 
 /// A scenario file that cannot be used.
 #[derive(Debug, Error)]
@@ -79,7 +79,7 @@ impl SizeField {
     fn bytes(&self) -> Result<u64, String> {
         match self {
             Self::Bytes(b) => Ok(*b),
-            Self::Text(t) => parse_u64(t),
+            Self::Text(t) => parse_size(t).map_err(|e| e.to_string()),
         }
     }
 }

@@ -124,7 +124,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     let Some(frames_text) = args.frames.as_deref() else {
         bail!("--frames: required (the number of page frames)");
     };
-    let frames = crate::parse::parse_u64(frames_text)
+    let frames = vmsim::units::parse_u64(frames_text)
         .context("--frames")
         .and_then(|f| {
             usize::try_from(f)
