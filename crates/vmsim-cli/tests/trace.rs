@@ -3,12 +3,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use assert_cmd::prelude::*;
 use predicates::prelude::*;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").unwrap()
-}
+use crate::common::{json, vmsim};
 
 /// A trace shipped with the trace crate's tests.
 fn data(name: &str) -> PathBuf {
@@ -18,16 +15,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn stats_json(trace: &str) -> serde_json::Value {
-    let out = vmsim()
-        .args(["trace", "stats", "--json", trace])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json(&["trace", "stats", trace])
 }
 
 #[test]
