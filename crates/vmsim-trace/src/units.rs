@@ -31,6 +31,7 @@
 //! Errors are a [`NumberError`] that quotes the text and says what was
 //! expected; callers add the field or flag name.
 
+use serde::Deserialize;
 use thiserror::Error;
 
 /// The unit suffixes [`parse_size`] accepts, for error messages and help.
@@ -232,6 +233,27 @@ pub fn parse_size(text: &str) -> Result<u64, NumberError> {
         text: text.to_owned(),
         bits: 64,
     })
+}
+
+/// A size as written in a TOML file: a bare integer is a byte count, a
+/// string is read by [`parse_size`] (`page_size = 4096` or `"4KiB"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum WrittenSize {
+    /// A bare integer: bytes.
+    Bytes(u64),
+    /// A string in the size syntax.
+    Text(String),
+}
+
+impl WrittenSize {
+    /// The size in bytes.
+    pub fn bytes(&self) -> Result<u64, NumberError> {
+        match self {
+            Self::Bytes(b) => Ok(*b),
+            Self::Text(t) => parse_size(t),
+        }
+    }
 }
 
 /// Parses a count (references, pages, repeats): a number as [`parse_u64`]

@@ -376,6 +376,7 @@ mod page_size_list {
     use serde::ser::{SerializeSeq, Serializer};
 
     use super::{PageSize, format_size, parse_page_size};
+    use crate::units::WrittenSize;
 
     pub(super) fn serialize<S: Serializer>(
         sizes: &[PageSize],
@@ -386,13 +387,6 @@ mod page_size_list {
             seq.serialize_element(&format_size(size.bytes()).replace(' ', ""))?;
         }
         seq.end()
-    }
-
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Text(String),
-        Bytes(u64),
     }
 
     struct ListVisitor;
@@ -406,10 +400,10 @@ mod page_size_list {
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut sizes = Vec::new();
-            while let Some(written) = seq.next_element::<Written>()? {
+            while let Some(written) = seq.next_element::<WrittenSize>()? {
                 let size = match written {
-                    Written::Text(text) => parse_page_size(&text).map_err(de::Error::custom)?,
-                    Written::Bytes(bytes) => PageSize::from_bytes(bytes).map_err(|_| {
+                    WrittenSize::Text(text) => parse_page_size(&text).map_err(de::Error::custom)?,
+                    WrittenSize::Bytes(bytes) => PageSize::from_bytes(bytes).map_err(|_| {
                         de::Error::custom(format!("page size {bytes} is not a power of two"))
                     })?,
                 };
