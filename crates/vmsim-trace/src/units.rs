@@ -30,6 +30,9 @@
 //!
 //! Errors are a [`NumberError`] that quotes the text and says what was
 //! expected; callers add the field or flag name.
+//!
+//! The way back: [`format_size`] writes a byte count in the largest binary
+//! unit that divides it (`4 KiB`, `96 B`), which [`parse_size`] reads again.
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -256,6 +259,39 @@ impl WrittenSize {
     }
 }
 
+/// Binary unit names, each 1024 times the one before. `ZiB` and `YiB` are
+/// only reached by [`format_size_u128`] past 2^70 bytes (output only: no
+/// 64-bit size needs them, so [`parse_size`] does not read them).
+pub const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// `bytes` in the largest binary unit that divides it exactly: the value and
+/// the unit's index in [`BINARY_UNITS`] (`3 << 20` -> `(3, 2)`, MiB).
+#[must_use]
+pub fn exact_unit(bytes: u128) -> (u128, usize) {
+    let mut value = bytes;
+    let mut unit = 0;
+    while unit + 1 < BINARY_UNITS.len() && value >= 1024 && value.is_multiple_of(1024) {
+        value /= 1024;
+        unit += 1;
+    }
+    (value, unit)
+}
+
+/// Writes a byte count in the largest binary unit that divides it exactly
+/// (`4 KiB`, `2 MiB`, `96 B`), as users write sizes; [`parse_size`] reads it back.
+#[must_use]
+pub fn format_size(bytes: u64) -> String {
+    format_size_u128(u128::from(bytes))
+}
+
+/// [`format_size`] for values up to 2^128 (`16 EiB` is the end of a 64-bit
+/// address space).
+#[must_use]
+pub fn format_size_u128(bytes: u128) -> String {
+    let (value, unit) = exact_unit(bytes);
+    format!("{value} {}", BINARY_UNITS[unit])
+}
+
 /// Parses a count (references, pages, repeats): a number as [`parse_u64`]
 /// reads it, optionally followed by `K`/`M`/`G`/`T` (powers of 1000: `10M`
 /// is ten million) or `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024).
@@ -473,6 +509,18 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_written_in_the_largest_exact_unit() {
+        assert_eq!(format_size(96), "96 B");
+        assert_eq!(format_size(1536), "1536 B");
+        assert_eq!(format_size(4096), "4 KiB");
+        assert_eq!(format_size(3 << 20), "3 MiB");
+        assert_eq!(format_size(u64::MAX), format!("{} B", u64::MAX));
+        assert_eq!(format_size_u128(1 << 64), "16 EiB");
+        assert_eq!(format_size_u128(1 << 70), "1 ZiB");
+        assert_eq!(exact_unit(0), (0, 0));
+    }
+
+    #[test]
     fn counts_are_decimal_unless_binary_is_written() {
         assert_eq!(parse_count("10M"), Ok(10_000_000));
         assert_eq!(parse_count("1k"), Ok(1000));
@@ -541,6 +589,7 @@ mod tests {
                 parse_count(&format!("{v}K")).ok(),
                 v.checked_mul(1000)
             );
+            prop_assert_eq!(parse_size(&format_size(v)), Ok(v));
         }
     }
 }
