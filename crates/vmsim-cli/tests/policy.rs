@@ -5,7 +5,28 @@ use std::io::Write;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::common::{json, one_line_error, vmsim};
+use crate::common::{json, one_line_error, text, vmsim};
+
+/// Every policy the CLI must offer, by its `--policy` name.
+const POLICIES: [&str; 17] = [
+    "fifo",
+    "lru",
+    "clock",
+    "nru",
+    "aging",
+    "random",
+    "opt",
+    "unopt",
+    "mru",
+    "lfu",
+    "linux",
+    "arc",
+    "2q",
+    "lirs",
+    "clock-pro",
+    "sieve",
+    "s3-fifo",
+];
 
 /// Runs `vmsim policy ARGS --json` and parses its output.
 fn policy_json(args: &[&str]) -> Value {
@@ -152,33 +173,8 @@ fn missing_file_is_an_error_naming_it() {
 
 #[test]
 fn list_shows_every_policy_and_which_are_oracles() {
-    let out = vmsim()
-        .args(["policy", "--list"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).expect("utf-8");
-    for name in [
-        "fifo",
-        "lru",
-        "clock",
-        "nru",
-        "aging",
-        "random",
-        "opt",
-        "unopt",
-        "mru",
-        "lfu",
-        "linux",
-        "arc",
-        "2q",
-        "lirs",
-        "clock-pro",
-        "sieve",
-        "s3-fifo",
-    ] {
+    let text = text(&["policy", "--list"]);
+    for name in POLICIES {
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().next() == Some(name)),
@@ -220,25 +216,7 @@ fn clock_insert_option_is_visible() {
 
 #[test]
 fn every_policy_runs_from_the_command_line() {
-    for name in [
-        "fifo",
-        "lru",
-        "clock",
-        "nru",
-        "aging",
-        "random",
-        "opt",
-        "unopt",
-        "mru",
-        "lfu",
-        "linux",
-        "arc",
-        "2q",
-        "lirs",
-        "clock-pro",
-        "sieve",
-        "s3-fifo",
-    ] {
+    for name in POLICIES {
         let v = policy_json(&[
             "--policy",
             name,
