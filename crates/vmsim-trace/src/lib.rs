@@ -24,7 +24,7 @@ pub mod access;
 pub mod error;
 pub mod input;
 pub mod lackey;
-mod output;
+pub mod output;
 pub mod record;
 pub mod rng;
 pub mod scenario;
