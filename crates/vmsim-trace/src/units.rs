@@ -34,6 +34,8 @@
 //! The way back: [`format_size`] writes a byte count in the largest binary
 //! unit that divides it (`4 KiB`, `96 B`), which [`parse_size`] reads again.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -163,16 +165,19 @@ fn split_number(t: &str) -> (&str, &str) {
 
 /// Reads a number (no unit); `what` and `example` go into the error.
 fn number(text: &str, what: &'static str, example: &'static str) -> Result<u64, NumberError> {
-    let t = text.trim().replace('_', "");
-    let lower = t.to_ascii_lowercase();
-    let (digits, radix) = if let Some(h) = lower.strip_prefix("0x") {
-        (h, 16)
-    } else if let Some(b) = lower.strip_prefix("0b") {
-        (b, 2)
-    } else if let Some(o) = lower.strip_prefix("0o") {
-        (o, 8)
+    // Allocation-free unless `_` separators are present: token readers
+    // (the reference-string lab) call this once per reference.
+    let trimmed = text.trim();
+    let t: Cow<'_, str> = if trimmed.contains('_') {
+        Cow::Owned(trimmed.replace('_', ""))
     } else {
-        (lower.as_str(), 10)
+        Cow::Borrowed(trimmed)
+    };
+    let (digits, radix) = match t.get(..2) {
+        Some(p) if p.eq_ignore_ascii_case("0x") => (&t[2..], 16),
+        Some(p) if p.eq_ignore_ascii_case("0b") => (&t[2..], 2),
+        Some(p) if p.eq_ignore_ascii_case("0o") => (&t[2..], 8),
+        _ => (&t[..], 10),
     };
     let not_a_number = || NumberError::NotANumber {
         text: text.to_owned(),
