@@ -18,8 +18,7 @@ use vmsim_trace::{Access, AnySource, TraceError, TraceSource};
 use crate::addr::{Pid, VirtAddr};
 use crate::config::{Config, ConfigError};
 use crate::kernel::{FaultCause, FaultResolution, Kernel, KernelError, Layout, MmapFlags, Prot};
-use crate::mmu::{AccessKind, Mmu, MmuFault, MmuFaultKind, Privilege};
-use crate::paging::FaultKind;
+use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
 use crate::phys::{MemError, PhysMem};
 use crate::report::{ProcessReport, Report, Timeline};
 
@@ -117,16 +116,6 @@ const KIND_OF: [AccessKind; 4] = [
     AccessKind::Write,
     AccessKind::Write,
 ];
-
-fn cause_of(f: &MmuFault) -> FaultCause {
-    match f.kind {
-        MmuFaultKind::Walk(FaultKind::NotPresent) => FaultCause::NotPresent,
-        MmuFaultKind::Walk(FaultKind::NonCanonical | FaultKind::TooWide) => FaultCause::BadAddress,
-        MmuFaultKind::Walk(_) => FaultCause::BadEntry,
-        MmuFaultKind::Protection(_) => FaultCause::Protection,
-        MmuFaultKind::AccessedDirty => FaultCause::AccessedDirty,
-    }
-}
 
 fn parse_prot(text: &str) -> Prot {
     Prot::parse(text).unwrap_or(Prot::RW)
@@ -271,7 +260,7 @@ impl Simulation {
         mut fault: MmuFault,
     ) -> Result<bool, SimError> {
         for _ in 0..8 {
-            let cause = cause_of(&fault);
+            let cause = FaultCause::from(&fault);
             let r = self
                 .kernel
                 .handle_fault(&mut self.mem, &mut self.mmu, pid, va, kind, cause)
@@ -528,6 +517,7 @@ impl Simulation {
                     self.sample();
                     next_sample = total + self.timeline.interval();
                 }
+                self.kernel.timer(&mut self.mem, &mut self.mmu, total);
                 if killed {
                     // The rest of its trace is never executed.
                     let refs = procs[i].refs;
