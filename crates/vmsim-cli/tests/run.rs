@@ -173,3 +173,49 @@ fn every_preset_runs_the_builtin_trace() {
     let v = run_json(&["--preset", "classroom"]);
     assert_eq!(v["processes"][0]["killed"], "bad_address");
 }
+
+/// Issue 5: CLOCK reads the accessed bit; clearing it must also invalidate
+/// the TLB entry, or a cached translation never sets A again and CLOCK
+/// degrades to FIFO.
+#[test]
+fn clock_needs_the_tlb_invalidation_when_clearing_accessed_bits() {
+    let major = |policy: &str, invalidate: bool| {
+        let v = run_json(&[
+            "synth:zipf,pages=3000,s=0.9,refs=300000,write=0.2",
+            "--set",
+            "memory.frames=2048",
+            "--set",
+            &format!("kernel.policy={policy}"),
+            "--set",
+            &format!("kernel.clear_accessed_invalidates_tlb={invalidate}"),
+        ]);
+        assert_eq!(v["frames_leaked"], 0);
+        v["major_faults"].as_u64().unwrap()
+    };
+    let with = major("clock", true);
+    let without = major("clock", false);
+    let fifo = major("fifo", true);
+    assert!(
+        with * 10 < without * 9,
+        "clock {with} vs clock without invalidation {without}"
+    );
+    assert!(
+        without.abs_diff(fifo) * 20 < fifo,
+        "without invalidation clock ({without}) ~ fifo ({fifo})"
+    );
+}
+
+#[test]
+fn a_workload_bigger_than_memory_swaps_and_every_page_comes_back() {
+    let v = run_json(&[
+        "synth:random,bytes=64MiB,refs=200000,write=0.5",
+        "--set",
+        "memory.frames=4096",
+    ]);
+    assert!(v["paging"]["swap_outs"].as_u64().unwrap() > 1000);
+    assert!(v["major_faults"].as_u64().unwrap() > 1000);
+    assert!(v["swap"]["writes"].as_u64().unwrap() > 0);
+    assert_eq!(v["processes"][0]["killed"], Value::Null);
+    assert_eq!(v["frames_leaked"], 0);
+    assert!(v["timeline"]["samples"][0]["resident"].is_object());
+}

@@ -101,7 +101,7 @@ impl ProcessReport {
 }
 
 /// One point of the timeline (cumulative counts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Sample {
     /// References so far.
     pub references: u64,
@@ -111,6 +111,10 @@ pub struct Sample {
     pub tlb_misses: u64,
     /// Frames in use at this point.
     pub frames_used: u64,
+    /// Resident data pages of each live process at this point, by pid.
+    pub resident: std::collections::BTreeMap<u32, u64>,
+    /// Major faults (pages read from swap) so far.
+    pub major_faults: u64,
 }
 
 /// Faults and TLB misses over time: at most about `2 x points` samples,
@@ -153,7 +157,7 @@ impl Timeline {
         }
         self.samples.push(s);
         if self.samples.len() > 2 * self.points as usize {
-            let last = self.samples.last().copied();
+            let last = self.samples.last().cloned();
             let mut i = 0;
             self.samples.retain(|_| {
                 i += 1;

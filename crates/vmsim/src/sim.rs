@@ -389,6 +389,17 @@ impl Simulation {
             faults: k.demand_zero + k.cow_copies + k.cow_reuses + k.shared_minor + k.accessed_dirty,
             tlb_misses: c.tlb.full_misses,
             frames_used: self.kernel.frames_in_use(),
+            resident: self
+                .kernel
+                .processes()
+                .filter_map(|p| {
+                    self.kernel
+                        .space_of(p.pid)
+                        .ok()
+                        .map(|s| (p.pid.as_u32(), s.resident))
+                })
+                .collect(),
+            major_faults: self.kernel.paging_stats().major_faults,
         });
     }
 

@@ -22,7 +22,7 @@ pub fn timeline(report: &Report, path: &Path) -> anyhow::Result<()> {
             x.references as f64,
             (x.tlb_misses - prev.tlb_misses) as f64 * 1000.0 / dr,
         ));
-        prev = *x;
+        prev = x.clone();
     }
     let xmax = s.last().map_or(1.0, |l| l.references as f64).max(1.0);
     let ymax = faults

@@ -215,7 +215,9 @@ pub fn render(r: &Report) -> String {
             + p.faults.cow_reuse
             + p.faults.shared
             + p.faults.stack_growth
-            + p.faults.accessed_dirty;
+            + p.faults.accessed_dirty
+            + p.faults.swap_in
+            + p.faults.swap_cache;
         let end = p
             .killed
             .map_or_else(|| "exited".to_string(), |k| format!("killed ({k:?})"));

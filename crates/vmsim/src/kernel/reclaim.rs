@@ -384,6 +384,67 @@ impl Reclaim {
     }
 }
 
+impl Kernel {
+    /// Checks the swap bookkeeping: every swap entry names a live slot, each
+    /// slot's reference count equals the entries naming it, and the swap
+    /// cache links frames and slots both ways.
+    pub(super) fn check_swap(&self) -> Result<(), String> {
+        let r = &self.reclaim;
+        let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
+        for s in self.spaces.iter().flatten() {
+            for (&va, &slot) in &s.swapped {
+                if !r.slots.contains_key(&slot) {
+                    return Err(format!(
+                        "swap entry of {va:#x} names slot {} which is free",
+                        slot.index()
+                    ));
+                }
+                *refs.entry(slot).or_default() += 1;
+            }
+        }
+        for (slot, info) in &r.slots {
+            let n = refs.get(slot).copied().unwrap_or(0);
+            if n != info.refs {
+                return Err(format!(
+                    "swap slot {} has {} references but {n} entries name it",
+                    slot.index(),
+                    info.refs
+                ));
+            }
+            if info.refs == 0 && info.cached.is_none() {
+                return Err(format!(
+                    "swap slot {} is kept with nothing referring to it",
+                    slot.index()
+                ));
+            }
+            if let Some(pfn) = info.cached
+                && r.slot_of_frame.get(&pfn.as_u64()) != Some(slot)
+            {
+                return Err(format!(
+                    "swap slot {} caches frame {pfn} which does not link back",
+                    slot.index()
+                ));
+            }
+        }
+        for (&pfn, slot) in &r.slot_of_frame {
+            if r.slots.get(slot).and_then(|i| i.cached) != Some(Pfn::new(pfn)) {
+                return Err(format!(
+                    "frame {pfn:#x} links to swap slot {} which does not cache it",
+                    slot.index()
+                ));
+            }
+        }
+        let used = r.swap.as_ref().map_or(0, |d| d.stats().slots_used);
+        if used != r.slots.len() as u64 {
+            return Err(format!(
+                "{used} swap slots allocated but {} tracked",
+                r.slots.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The accessed and dirty bits of a page, read from (and A cleared in) the
 /// page-table entries of every mapping of its frame.
 struct PteBits<'a, B: Bitmap, T: TlbControl> {
