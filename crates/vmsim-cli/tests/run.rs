@@ -219,3 +219,23 @@ fn a_workload_bigger_than_memory_swaps_and_every_page_comes_back() {
     assert_eq!(v["frames_leaked"], 0);
     assert!(v["timeline"]["samples"][0]["resident"].is_object());
 }
+
+/// The real forkcow traces as a scenario: the fork happens where the child's
+/// trace starts, and the child's one store per page of the 1 MiB array copies
+/// each of those 256 pages.
+#[test]
+fn real_forkcow_scenario_copies_the_array_pages() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/forkcow-real.toml"
+    );
+    let v = run_json(&[path]);
+    assert_eq!(v["kernel"]["forks"], 1);
+    let copies = v["cow_copies"].as_u64().unwrap();
+    assert!((256..300).contains(&copies), "{copies}");
+    assert_eq!(v["frames_leaked"], 0);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs[1]["references"], 30_764);
+    assert_eq!(procs[0]["references"], 305_302);
+    assert!(procs.iter().all(|p| p["killed"].is_null()));
+}
