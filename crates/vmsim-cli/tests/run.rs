@@ -1,24 +1,13 @@
 //! `vmsim run` and `vmsim presets`: the main job, end to end.
 
-use assert_cmd::Command;
 use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").unwrap()
-}
+use crate::common::{json, one_line_error, vmsim};
 
+/// Runs `vmsim run ARGS -q --json` and parses its output.
 fn run_json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .arg("run")
-        .args(args)
-        .args(["--json", "-q"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json(&[&["run"], args, &["-q"]].concat())
 }
 
 const TINY: &str = concat!(
@@ -155,20 +144,8 @@ fn bad_inputs_are_one_line_errors() {
         (vec!["/nonexistent/trace".into()], "/nonexistent/trace"),
     ];
     for (args, needle) in cases {
-        let out = vmsim()
-            .arg("run")
-            .args(&args)
-            .arg("-q")
-            .assert()
-            .failure()
-            .get_output()
-            .clone();
-        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-        assert!(
-            err.starts_with("vmsim: ") && !err.contains("panicked"),
-            "{args:?}: {err}"
-        );
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        let err = one_line_error(&[&["run".to_owned()], &args[..], &["-q".to_owned()]].concat())
+            .to_lowercase();
         assert!(err.contains(&needle.to_lowercase()), "{args:?}: {err}");
     }
 }
