@@ -6,7 +6,6 @@
 //! line and the process exits non-zero.
 
 mod cmd;
-mod parse;
 
 use std::process::ExitCode;
 

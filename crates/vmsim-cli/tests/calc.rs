@@ -2,60 +2,24 @@
 //! (A1-A13 of the project's course examples and the translation-cost
 //! section), printed and as JSON, and the errors for bad input.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn vmsim() -> Command {
-    assert_cmd::cargo::cargo_bin_cmd!("vmsim")
-}
+use crate::common::{json, one_line_error, text, vmsim};
 
 /// Runs `vmsim calc ARGS --json` and parses its output.
 fn calc_json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .arg("calc")
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("calc --json prints one JSON object")
+    json(&[&["calc"], args].concat())
 }
 
 /// Runs `vmsim calc ARGS` and returns what it printed.
 fn calc_text(args: &[&str]) -> String {
-    let out = vmsim()
-        .arg("calc")
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).expect("utf-8 output")
+    text(&[&["calc"], args].concat())
 }
 
 /// Runs `vmsim calc ARGS`, expects failure with a one-line error, returns it.
 fn calc_error(args: &[&str]) -> String {
-    let out = vmsim()
-        .arg("calc")
-        .args(args)
-        .assert()
-        .failure()
-        .stdout("")
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).expect("utf-8 error");
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "one-line error expected, got:\n{err}"
-    );
-    assert!(err.starts_with("vmsim: "), "error not prefixed: {err}");
-    err
+    one_line_error(&[&["calc"], args].concat())
 }
 
 /// The first printed line whose label (first column, followed by the
@@ -417,16 +381,7 @@ fn a13_1024_ints_per_page_one_miss_then_1023_hits() {
 // ---- Translation cost ----------------------------------------------------------------
 
 fn eat_json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .args(["calc", "eat"])
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("calc eat --json prints one JSON object")
+    json(&[&["calc", "eat"], args].concat())
 }
 
 fn close(v: &Value, want: f64) -> bool {

@@ -1,23 +1,8 @@
 //! `vmsim explain`: address splits, walks of memory images, and bad input.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").expect("binary built")
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("valid JSON")
-}
+use crate::common::{json, one_line_error, vmsim};
 
 const IMG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sv39.img");
 
@@ -142,11 +127,7 @@ fn bad_input_is_one_line_and_nonzero() {
         ],
         vec!["explain", "--format", "/nonexistent/f.toml", "0x1"],
     ] {
-        let out = vmsim().args(&args).assert().failure().get_output().clone();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("vmsim: "), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
+        one_line_error(&args);
     }
 }
 

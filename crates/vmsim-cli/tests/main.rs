@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod calc;
+mod common;
 mod explain;
 mod policy;
 mod run;

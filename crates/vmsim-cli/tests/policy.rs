@@ -2,31 +2,41 @@
 
 use std::io::Write;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").expect("binary built")
-}
+use crate::common::{json, one_line_error, text, vmsim};
 
-fn json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .arg("policy")
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("valid JSON")
+/// Every policy the CLI must offer, by its `--policy` name.
+const POLICIES: [&str; 17] = [
+    "fifo",
+    "lru",
+    "clock",
+    "nru",
+    "aging",
+    "random",
+    "opt",
+    "unopt",
+    "mru",
+    "lfu",
+    "linux",
+    "arc",
+    "2q",
+    "lirs",
+    "clock-pro",
+    "sieve",
+    "s3-fifo",
+];
+
+/// Runs `vmsim policy ARGS --json` and parses its output.
+fn policy_json(args: &[&str]) -> Value {
+    json(&[&["policy"], args].concat())
 }
 
 #[test]
 fn lru_quiz_misses_22_of_22() {
     let refs: Vec<String> = (0..=10).chain(0..=10).map(|p: u32| p.to_string()).collect();
-    let v = json(&[
+    let v = policy_json(&[
         "--policy",
         "lru",
         "--frames",
@@ -45,11 +55,11 @@ fn lru_quiz_misses_22_of_22() {
 fn fifo_belady_anomaly_9_then_10() {
     let refs = "1,2,3,4,1,2,5,1,2,3,4,5";
     assert_eq!(
-        json(&["--policy", "fifo", "--frames", "3", "--refs", refs])["misses"],
+        policy_json(&["--policy", "fifo", "--frames", "3", "--refs", refs])["misses"],
         9
     );
     assert_eq!(
-        json(&["--policy", "fifo", "--frames", "4", "--refs", refs])["misses"],
+        policy_json(&["--policy", "fifo", "--frames", "4", "--refs", refs])["misses"],
         10
     );
 }
@@ -95,7 +105,7 @@ fn quiet_prints_only_totals() {
 
 #[test]
 fn json_steps_hold_hit_and_evicted() {
-    let v = json(&["--policy", "opt", "--frames", "2", "--refs", "1,2,3,1,2"]);
+    let v = policy_json(&["--policy", "opt", "--frames", "2", "--refs", "1,2,3,1,2"]);
     let steps = v["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 5);
     assert_eq!(steps[0]["hit"], false);
@@ -113,7 +123,7 @@ fn file_accepts_lines_spaces_and_commas() {
     write!(f, "# Belady\n1\n2 3\n4,1,2\n5, 1 ,2\r\n3\n4\n5\n").expect("write");
     let path = f.path().to_str().expect("utf-8 path");
     assert_eq!(
-        json(&[
+        policy_json(&[
             "--policy", "fifo", "--frames", "4", "--file", path, "--quiet"
         ])["misses"],
         10
@@ -138,19 +148,9 @@ fn bad_token_names_file_and_line() {
 
 #[test]
 fn zero_frames_and_unknown_policy_are_one_line_errors() {
-    let out = vmsim()
-        .args(["policy", "--policy", "lru", "--frames", "0", "--refs", "1"])
-        .assert()
-        .failure();
-    let err = String::from_utf8(out.get_output().stderr.clone()).expect("utf-8");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&["policy", "--policy", "lru", "--frames", "0", "--refs", "1"]);
     assert!(err.contains("--frames"), "{err}");
-    let out = vmsim()
-        .args(["policy", "--policy", "nope", "--frames", "2", "--refs", "1"])
-        .assert()
-        .failure();
-    let err = String::from_utf8(out.get_output().stderr.clone()).expect("utf-8");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_error(&["policy", "--policy", "nope", "--frames", "2", "--refs", "1"]);
     assert!(err.contains("--policy: unknown policy 'nope'"), "{err}");
 }
 
@@ -173,33 +173,8 @@ fn missing_file_is_an_error_naming_it() {
 
 #[test]
 fn list_shows_every_policy_and_which_are_oracles() {
-    let out = vmsim()
-        .args(["policy", "--list"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).expect("utf-8");
-    for name in [
-        "fifo",
-        "lru",
-        "clock",
-        "nru",
-        "aging",
-        "random",
-        "opt",
-        "unopt",
-        "mru",
-        "lfu",
-        "linux",
-        "arc",
-        "2q",
-        "lirs",
-        "clock-pro",
-        "sieve",
-        "s3-fifo",
-    ] {
+    let text = text(&["policy", "--list"]);
+    for name in POLICIES {
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().next() == Some(name)),
@@ -221,10 +196,10 @@ fn list_shows_every_policy_and_which_are_oracles() {
 #[test]
 fn clock_insert_option_is_visible() {
     let refs = "1,2,1,3,1";
-    let set = json(&[
+    let set = policy_json(&[
         "--policy", "clock", "--frames", "2", "--refs", refs, "--quiet",
     ]);
-    let clear = json(&[
+    let clear = policy_json(&[
         "--policy",
         "clock",
         "--frames",
@@ -241,26 +216,8 @@ fn clock_insert_option_is_visible() {
 
 #[test]
 fn every_policy_runs_from_the_command_line() {
-    for name in [
-        "fifo",
-        "lru",
-        "clock",
-        "nru",
-        "aging",
-        "random",
-        "opt",
-        "unopt",
-        "mru",
-        "lfu",
-        "linux",
-        "arc",
-        "2q",
-        "lirs",
-        "clock-pro",
-        "sieve",
-        "s3-fifo",
-    ] {
-        let v = json(&[
+    for name in POLICIES {
+        let v = policy_json(&[
             "--policy",
             name,
             "--frames",
@@ -294,9 +251,9 @@ fn stale_tlb_entries_make_clock_forget_hot_pages() {
         refs,
         "--quiet",
     ];
-    let good = json(&clock);
-    let stale = json(&[&clock[..], &["--keep-tlb-entry-on-clear"]].concat());
-    let fifo = json(&[
+    let good = policy_json(&clock);
+    let stale = policy_json(&[&clock[..], &["--keep-tlb-entry-on-clear"]].concat());
+    let fifo = policy_json(&[
         "--policy", "fifo", "--frames", "3", "--refs", refs, "--quiet",
     ]);
     assert_eq!(good["misses"], 7);

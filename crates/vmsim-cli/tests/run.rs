@@ -1,24 +1,13 @@
 //! `vmsim run` and `vmsim presets`: the main job, end to end.
 
-use assert_cmd::Command;
 use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").unwrap()
-}
+use crate::common::{json, one_line_error, vmsim};
 
+/// Runs `vmsim run ARGS -q --json` and parses its output.
 fn run_json(args: &[&str]) -> Value {
-    let out = vmsim()
-        .arg("run")
-        .args(args)
-        .args(["--json", "-q"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json(&[&["run"], args, &["-q"]].concat())
 }
 
 const TINY: &str = concat!(
@@ -155,20 +144,8 @@ fn bad_inputs_are_one_line_errors() {
         (vec!["/nonexistent/trace".into()], "/nonexistent/trace"),
     ];
     for (args, needle) in cases {
-        let out = vmsim()
-            .arg("run")
-            .args(&args)
-            .arg("-q")
-            .assert()
-            .failure()
-            .get_output()
-            .clone();
-        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-        assert!(
-            err.starts_with("vmsim: ") && !err.contains("panicked"),
-            "{args:?}: {err}"
-        );
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        let err = one_line_error(&[&["run".to_owned()], &args[..], &["-q".to_owned()]].concat())
+            .to_lowercase();
         assert!(err.contains(&needle.to_lowercase()), "{args:?}: {err}");
     }
 }
@@ -195,4 +172,89 @@ fn every_preset_runs_the_builtin_trace() {
     // The classroom machine is 32-bit: the trace's stack at 0x1fff000000 does not fit.
     let v = run_json(&["--preset", "classroom"]);
     assert_eq!(v["processes"][0]["killed"], "bad_address");
+}
+
+/// Issue 5: CLOCK reads the accessed bit; clearing it must also invalidate
+/// the TLB entry, or a cached translation never sets A again and CLOCK
+/// degrades to FIFO.
+#[test]
+fn clock_needs_the_tlb_invalidation_when_clearing_accessed_bits() {
+    let major = |policy: &str, invalidate: bool| {
+        let v = run_json(&[
+            "synth:zipf,pages=3000,s=0.9,refs=300000,write=0.2",
+            "--set",
+            "memory.frames=2048",
+            "--set",
+            &format!("kernel.policy={policy}"),
+            "--set",
+            &format!("kernel.clear_accessed_invalidates_tlb={invalidate}"),
+        ]);
+        assert_eq!(v["frames_leaked"], 0);
+        v["major_faults"].as_u64().unwrap()
+    };
+    let with = major("clock", true);
+    let without = major("clock", false);
+    let fifo = major("fifo", true);
+    assert!(
+        with * 10 < without * 9,
+        "clock {with} vs clock without invalidation {without}"
+    );
+    assert!(
+        without.abs_diff(fifo) * 20 < fifo,
+        "without invalidation clock ({without}) ~ fifo ({fifo})"
+    );
+}
+
+#[test]
+fn a_workload_bigger_than_memory_swaps_and_every_page_comes_back() {
+    let v = run_json(&[
+        "synth:random,bytes=64MiB,refs=200000,write=0.5",
+        "--set",
+        "memory.frames=4096",
+    ]);
+    assert!(v["paging"]["swap_outs"].as_u64().unwrap() > 1000);
+    assert!(v["major_faults"].as_u64().unwrap() > 1000);
+    assert!(v["swap"]["writes"].as_u64().unwrap() > 0);
+    assert_eq!(v["processes"][0]["killed"], Value::Null);
+    assert_eq!(v["frames_leaked"], 0);
+    assert!(v["timeline"]["samples"][0]["resident"].is_object());
+}
+
+/// The real forkcow traces as a scenario: the fork happens where the child's
+/// trace starts, and the child's one store per page of the 1 MiB array copies
+/// each of those 256 pages.
+#[test]
+fn real_forkcow_scenario_copies_the_array_pages() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/forkcow-real.toml"
+    );
+    let v = run_json(&[path]);
+    assert_eq!(v["kernel"]["forks"], 1);
+    let copies = v["cow_copies"].as_u64().unwrap();
+    assert!((256..300).contains(&copies), "{copies}");
+    assert_eq!(v["frames_leaked"], 0);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs[1]["references"], 30_764);
+    assert_eq!(procs[0]["references"], 305_302);
+    assert!(procs.iter().all(|p| p["killed"].is_null()));
+}
+
+#[test]
+fn impossible_sizes_are_refused_before_allocating() {
+    for set in [
+        "memory.frames=4000000000",
+        "kernel.swap_slots=4000000000",
+        "kernel.low_watermark=1000000",
+        "kernel.policy=lru",
+    ] {
+        let out = vmsim()
+            .args(["run", "-q", "--set", set])
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("vmsim: config key"), "{set}: {err}");
+    }
 }

@@ -3,12 +3,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use assert_cmd::prelude::*;
 use predicates::prelude::*;
 
-fn vmsim() -> Command {
-    Command::cargo_bin("vmsim").unwrap()
-}
+use crate::common::{json, vmsim};
 
 /// A trace shipped with the trace crate's tests.
 fn data(name: &str) -> PathBuf {
@@ -18,16 +15,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn stats_json(trace: &str) -> serde_json::Value {
-    let out = vmsim()
-        .args(["trace", "stats", "--json", trace])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json(&["trace", "stats", trace])
 }
 
 #[test]
@@ -129,10 +117,19 @@ fn help_documents_the_json_keys() {
         );
 }
 
+/// Whether valgrind is not installed, in which case `what` is skipped (said
+/// on stderr).
+fn valgrind_missing(what: &str) -> bool {
+    let missing = Command::new("valgrind").arg("--version").output().is_err();
+    if missing {
+        eprintln!("note: valgrind is not installed; skipping {what}");
+    }
+    missing
+}
+
 #[test]
 fn record_true_under_valgrind() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        eprintln!("note: valgrind is not installed; skipping the record test");
+    if valgrind_missing("the record test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -187,8 +184,7 @@ fn record_without_valgrind_is_a_clear_error() {
 
 #[test]
 fn record_writes_one_trace_per_forked_process() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        eprintln!("note: valgrind is not installed; skipping the fork record test");
+    if valgrind_missing("the fork record test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -307,13 +307,7 @@ mod tests {
     use super::*;
 
     fn parse_all(text: &str) -> Result<Vec<Access>, TraceError> {
-        let mut r = LackeyReader::new(text.as_bytes(), "mem.lackey", false);
-        let mut all = Vec::new();
-        let mut batch = Vec::new();
-        while r.next_batch(&mut batch)? > 0 {
-            all.extend_from_slice(&batch);
-        }
-        Ok(all)
+        LackeyReader::new(text.as_bytes(), "mem.lackey", false).collect_all()
     }
 
     #[test]

@@ -24,13 +24,14 @@ pub mod access;
 pub mod error;
 pub mod input;
 pub mod lackey;
-mod output;
+pub mod output;
 pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod source;
 pub mod stats;
 pub mod synth;
+pub mod units;
 pub mod vmt;
 pub mod zipf;
 

@@ -1,8 +1,10 @@
 //! Atomic output files: written under a temporary name next to the
 //! destination, renamed over it only when complete.
 //!
-//! Owns that one discipline, so no writer in this crate can leave a
-//! half-written file behind.
+//! Owns that one discipline for the whole workspace (trace conversion and
+//! recording here, memory images in the engine, plots in the CLI), so no
+//! writer can leave a half-written file behind. A temporary file that is
+//! never committed is removed when it is dropped.
 
 use std::io;
 use std::path::Path;
@@ -15,7 +17,7 @@ use tempfile::NamedTempFile;
 ///
 /// # Errors
 /// The directory is not writable.
-pub(crate) fn temp_next_to(dest: &Path) -> io::Result<NamedTempFile> {
+pub fn temp_next_to(dest: &Path) -> io::Result<NamedTempFile> {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -34,7 +36,7 @@ pub(crate) fn temp_next_to(dest: &Path) -> io::Result<NamedTempFile> {
 ///
 /// # Errors
 /// The sync or the rename fails (the temporary file is then removed).
-pub(crate) fn commit(tmp: NamedTempFile, dest: &Path) -> io::Result<()> {
+pub fn commit(tmp: NamedTempFile, dest: &Path) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(dest).map_err(|e| e.error)?;
     Ok(())

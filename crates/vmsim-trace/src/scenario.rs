@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::synth::number::parse_u64;
+use crate::units::WrittenSize;
 
 /// A scenario file that cannot be used.
 #[derive(Debug, Error)]
@@ -68,27 +68,11 @@ pub enum ScenarioError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum SizeField {
-    Bytes(u64),
-    Text(String),
-}
-
-impl SizeField {
-    fn bytes(&self) -> Result<u64, String> {
-        match self {
-            Self::Bytes(b) => Ok(*b),
-            Self::Text(t) => parse_u64(t),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileMmap {
     addr: Option<u64>,
-    len: SizeField,
+    len: WrittenSize,
     #[serde(default = "default_prot")]
     prot: String,
     #[serde(default)]
@@ -119,7 +103,7 @@ struct FileProcess {
     #[serde(default)]
     layout: LayoutKind,
     parent: Option<String>,
-    brk: Option<SizeField>,
+    brk: Option<WrittenSize>,
     #[serde(default)]
     mmap: Vec<FileMmap>,
     #[serde(default)]

@@ -47,6 +47,21 @@ pub trait TraceSource {
         }
         Ok(total)
     }
+
+    /// Reads every remaining access into one vector. Memory grows with the
+    /// trace: for small traces and tests; everything else streams with
+    /// [`next_batch`](Self::next_batch) or [`for_each`](Self::for_each).
+    ///
+    /// # Errors
+    /// The first error of [`TraceSource::next_batch`].
+    fn collect_all(&mut self) -> Result<Vec<Access>, TraceError>
+    where
+        Self: Sized,
+    {
+        let mut all = Vec::new();
+        self.for_each(|a| all.push(*a))?;
+        Ok(all)
+    }
 }
 
 /// Any trace [`open`] can produce. An enum of the concrete readers, so a

@@ -108,9 +108,7 @@ mod never_panics {
     use proptest::prelude::*;
     use vmsim_trace::lackey::LackeyReader;
     use vmsim_trace::vmt::{VmtReader, VmtWriter};
-    use vmsim_trace::{Access, AccessKind};
-
-    use crate::collect;
+    use vmsim_trace::{Access, AccessKind, TraceSource};
 
     /// Bytes that look like lackey lines, with random damage.
     fn lackeyish() -> impl Strategy<Value = Vec<u8>> {
@@ -135,7 +133,7 @@ mod never_panics {
 
         #[test]
         fn lackey_reader_returns_ok_or_error(bytes in lackeyish()) {
-            let _ = collect(&mut LackeyReader::new(bytes.as_slice(), "fuzz", false));
+            let _ = LackeyReader::new(bytes.as_slice(), "fuzz", false).collect_all();
         }
 
         #[test]
@@ -153,7 +151,7 @@ mod never_panics {
             }
             let end = cut.index(bytes.len() + 1);
             if let Ok(mut r) = VmtReader::new(&bytes[..end], "fuzz.vmt", false) {
-                let _ = collect(&mut r);
+                let _ = r.collect_all();
             }
         }
 
@@ -168,7 +166,7 @@ mod never_panics {
             bytes.extend_from_slice(&payload);
             let mut r = VmtReader::new(bytes.as_slice(), "fuzz.vmt", false).unwrap();
             // No end block follows, so this can never succeed.
-            prop_assert!(collect(&mut r).is_err());
+            prop_assert!(r.collect_all().is_err());
         }
     }
 }

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use vmsim_trace::vmt::{VmtReader, VmtWriter, convert};
-use vmsim_trace::{Access, AccessKind, open, open_path};
+use vmsim_trace::{Access, AccessKind, TraceSource, open, open_path};
 
-use crate::{collect, data};
+use crate::data;
 
 fn access() -> impl Strategy<Value = Access> {
     (
@@ -35,7 +35,7 @@ proptest! {
         let (bytes, n) = w.finish().unwrap();
         prop_assert_eq!(n, records.len() as u64);
         let mut r = VmtReader::new(bytes.as_slice(), "p.vmt", false).unwrap();
-        prop_assert_eq!(collect(&mut r).unwrap(), records);
+        prop_assert_eq!(r.collect_all().unwrap(), records);
     }
 }
 
@@ -45,8 +45,8 @@ fn lackey_to_vmt_gives_the_same_stream() {
     for name in ["true.lackey.zst", "forkcow_1m.parent.lackey.zst"] {
         let out = dir.path().join("x.vmt");
         let n = convert(&mut open_path(&data(name)).unwrap(), &out).unwrap();
-        let original = collect(&mut open_path(&data(name)).unwrap()).unwrap();
-        let back = collect(&mut open_path(&out).unwrap()).unwrap();
+        let original = open_path(&data(name)).unwrap().collect_all().unwrap();
+        let back = open_path(&out).unwrap().collect_all().unwrap();
         assert_eq!(n, original.len() as u64);
         assert!(back == original, "{name}: streams differ");
     }
@@ -67,8 +67,8 @@ fn zstd_compressed_vmt_is_read_too() {
         zstd::stream::encode_all(std::fs::read(&out).unwrap().as_slice(), 3).unwrap(),
     )
     .unwrap();
-    let a = collect(&mut open_path(&out).unwrap()).unwrap();
-    let b = collect(&mut open_path(&z).unwrap()).unwrap();
+    let a = open_path(&out).unwrap().collect_all().unwrap();
+    let b = open_path(&z).unwrap().collect_all().unwrap();
     assert_eq!(a.len(), 100_000);
     assert_eq!(a, b);
 }

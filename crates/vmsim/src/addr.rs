@@ -326,19 +326,7 @@ impl fmt::Display for PageSize {
     }
 }
 
-/// Formats a byte count with the largest binary unit that divides it exactly
-/// (`4 KiB`, `2 MiB`, `96 B`), as users write sizes.
-#[must_use]
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while unit + 1 < UNITS.len() && value >= 1024 && value.is_multiple_of(1024) {
-        value /= 1024;
-        unit += 1;
-    }
-    format!("{value} {}", UNITS[unit])
-}
+pub use crate::units::format_size;
 
 /// An address-space identifier (x86 PCID, RISC-V ASID) that tags TLB entries.
 ///

@@ -225,6 +225,10 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// The most frames (and swap slots) a run accepts: 2^25, 128 GiB of 4 KiB
+/// frames, whose per-frame bookkeeping stays around a gigabyte of host memory.
+pub const MAX_FRAMES: u64 = 1 << 25;
+
 /// The default preset's name.
 pub const DEFAULT_PRESET: &str = "x86-64";
 
@@ -506,6 +510,25 @@ impl Config {
                     self.memory.frames,
                     16 * frames_per_page
                 ),
+            ));
+        }
+        if self.memory.frames > MAX_FRAMES {
+            return Err(invalid(
+                "memory.frames",
+                format!(
+                    "{} frames is more than the {MAX_FRAMES} a simulation keeps metadata for on this host",
+                    self.memory.frames
+                ),
+            ));
+        }
+        if self
+            .kernel
+            .swap_slots
+            .is_some_and(|s| u64::from(s) > MAX_FRAMES)
+        {
+            return Err(invalid(
+                "kernel.swap_slots",
+                format!("at most {MAX_FRAMES} slots"),
             ));
         }
         let bytes = self.memory.frames.checked_mul(frame.bytes());

@@ -351,9 +351,9 @@ impl<B: Bitmap> PhysMem<B> {
             path: path.display().to_string(),
             source,
         };
-        let tmp = tmp_path(path);
         let result = (|| {
-            let mut out = BufWriter::new(File::create(&tmp)?);
+            let tmp = vmsim_trace::output::temp_next_to(path)?;
+            let mut out = BufWriter::new(tmp.as_file());
             let zeros = [0u8; CHUNK_BYTES];
             let chunks = self.size.div_ceil(CHUNK_BYTES as u64);
             for idx in 0..chunks {
@@ -363,27 +363,11 @@ impl<B: Bitmap> PhysMem<B> {
                     None => out.write_all(&zeros[..n])?,
                 }
             }
-            out.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .sync_all()?;
-            std::fs::rename(&tmp, path)
+            out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            vmsim_trace::output::commit(tmp, path)
         })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
         result.map_err(io_err)
     }
-}
-
-/// The temporary name a file is written under before it is renamed into place.
-#[must_use]
-pub fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp.{}", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -33,6 +33,10 @@ pub struct FaultsByKind {
     pub accessed_dirty: u64,
     /// Inverted page table: a shared frame's entry moved to this mapping.
     pub alias_reload: u64,
+    /// Major faults: pages read back from swap.
+    pub swap_in: u64,
+    /// Minor faults on swapped pages another sharer had already read back.
+    pub swap_cache: u64,
     /// The fault that killed it (0 or 1).
     pub segfault: u64,
 }
@@ -88,6 +92,8 @@ impl ProcessReport {
             FaultResolution::StackGrowth => f.stack_growth += 1,
             FaultResolution::Spurious => f.spurious += 1,
             FaultResolution::AccessedDirtySet => f.accessed_dirty += 1,
+            FaultResolution::SwapIn => f.swap_in += 1,
+            FaultResolution::SwapCache => f.swap_cache += 1,
             FaultResolution::AliasReload => f.alias_reload += 1,
             FaultResolution::Killed(_) => f.segfault += 1,
         }
@@ -95,7 +101,7 @@ impl ProcessReport {
 }
 
 /// One point of the timeline (cumulative counts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Sample {
     /// References so far.
     pub references: u64,
@@ -105,6 +111,10 @@ pub struct Sample {
     pub tlb_misses: u64,
     /// Frames in use at this point.
     pub frames_used: u64,
+    /// Resident data pages of each live process at this point, by pid.
+    pub resident: std::collections::BTreeMap<u32, u64>,
+    /// Major faults (pages read from swap) so far.
+    pub major_faults: u64,
 }
 
 /// Faults and TLB misses over time: at most about `2 x points` samples,
@@ -147,7 +157,7 @@ impl Timeline {
         }
         self.samples.push(s);
         if self.samples.len() > 2 * self.points as usize {
-            let last = self.samples.last().copied();
+            let last = self.samples.last().cloned();
             let mut i = 0;
             self.samples.retain(|_| {
                 i += 1;
@@ -261,6 +271,16 @@ pub struct Report {
     pub kernel: KernelStats,
     /// Pages copied by copy-on-write breaks.
     pub cow_copies: u64,
+    /// Minor faults: resolved without reading the swap file (demand-zero,
+    /// copy-on-write, shared pages, swap cache, stack growth, Svade A/D).
+    pub minor_faults: u64,
+    /// Major faults: pages read back from the swap file.
+    pub major_faults: u64,
+    /// Demand paging: swap-ins and -outs, write-backs, clean drops, pages
+    /// scanned by the policy, refaults, page-out daemon runs, direct reclaims.
+    pub paging: crate::kernel::PagingStats,
+    /// The swap device: pages written and read, slots in use at the end and at the peak.
+    pub swap: crate::swap::SwapStats,
     /// Frames still in use after every process exited (should be 0).
     pub frames_leaked: u64,
     /// Most frames in use at once.
@@ -385,6 +405,19 @@ impl Report {
             mmu_faults: c.faults.clone(),
             kernel: *kernel.stats(),
             cow_copies: kernel.stats().cow_copies,
+            minor_faults: {
+                let k = kernel.stats();
+                k.demand_zero
+                    + k.cow_copies
+                    + k.cow_reuses
+                    + k.shared_minor
+                    + k.stack_growth
+                    + k.accessed_dirty
+                    + kernel.paging_stats().swap_cache_hits
+            },
+            major_faults: kernel.paging_stats().major_faults,
+            paging: *kernel.paging_stats(),
+            swap: kernel.swap_stats(),
             frames_leaked: kernel.frames_in_use(),
             peak_frames_used: peak_frames,
             peak_page_table_frames: peak_table_frames,

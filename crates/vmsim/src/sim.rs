@@ -18,8 +18,7 @@ use vmsim_trace::{Access, AnySource, TraceError, TraceSource};
 use crate::addr::{Pid, VirtAddr};
 use crate::config::{Config, ConfigError};
 use crate::kernel::{FaultCause, FaultResolution, Kernel, KernelError, Layout, MmapFlags, Prot};
-use crate::mmu::{AccessKind, Mmu, MmuFault, MmuFaultKind, Privilege};
-use crate::paging::FaultKind;
+use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
 use crate::phys::{MemError, PhysMem};
 use crate::report::{ProcessReport, Report, Timeline};
 
@@ -128,16 +127,6 @@ const KIND_OF: [AccessKind; 4] = [
     AccessKind::Write,
     AccessKind::Write,
 ];
-
-fn cause_of(f: &MmuFault) -> FaultCause {
-    match f.kind {
-        MmuFaultKind::Walk(FaultKind::NotPresent) => FaultCause::NotPresent,
-        MmuFaultKind::Walk(FaultKind::NonCanonical | FaultKind::TooWide) => FaultCause::BadAddress,
-        MmuFaultKind::Walk(_) => FaultCause::BadEntry,
-        MmuFaultKind::Protection(_) => FaultCause::Protection,
-        MmuFaultKind::AccessedDirty => FaultCause::AccessedDirty,
-    }
-}
 
 fn parse_prot(text: &str) -> Prot {
     Prot::parse(text).unwrap_or(Prot::RW)
@@ -348,7 +337,7 @@ impl Simulation {
         mut fault: MmuFault,
     ) -> Result<bool, SimError> {
         for _ in 0..8 {
-            let cause = cause_of(&fault);
+            let cause = FaultCause::from(&fault);
             let r = self
                 .kernel
                 .handle_fault(&mut self.mem, &mut self.mmu, pid, va, kind, cause)
@@ -477,6 +466,17 @@ impl Simulation {
             faults: k.demand_zero + k.cow_copies + k.cow_reuses + k.shared_minor + k.accessed_dirty,
             tlb_misses: c.tlb.full_misses,
             frames_used: self.kernel.frames_in_use(),
+            resident: self
+                .kernel
+                .processes()
+                .filter_map(|p| {
+                    self.kernel
+                        .space_of(p.pid)
+                        .ok()
+                        .map(|s| (p.pid.as_u32(), s.resident))
+                })
+                .collect(),
+            major_faults: self.kernel.paging_stats().major_faults,
         });
     }
 
@@ -604,6 +604,7 @@ impl Simulation {
                     self.sample();
                     next_sample = total + self.timeline.interval();
                 }
+                self.kernel.timer(&mut self.mem, &mut self.mmu, total);
                 if killed {
                     // The rest of its trace is never executed.
                     let refs = procs[i].refs;

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use vmsim::addr::{PageSize, PhysAddr, Pid, VirtAddr};
 use vmsim::kernel::{FaultCause, Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId};
-use vmsim::mmu::AccessKind;
+use vmsim::mmu::{AccessKind, Mmu, Privilege, TlbConfig};
 use vmsim::paging::inverted::InvertedSearch;
-use vmsim::paging::{FaultKind, Format, PteFlags, StructureSpec};
+use vmsim::paging::{Format, StructureSpec};
 use vmsim::phys::PhysMem;
 
 const PAGE: u64 = 4096;
@@ -16,6 +16,7 @@ const PAGE: u64 = 4096;
 struct Sys {
     k: Kernel,
     mem: PhysMem,
+    mmu: Mmu,
 }
 
 /// Every translation structure, named: the kernel must behave the same on each.
@@ -46,59 +47,52 @@ pub fn structures() -> [(&'static str, StructureSpec); 4] {
 
 impl Sys {
     fn with(spec: StructureSpec, frames: u64) -> Self {
-        let fmt = Format::x86_64();
-        let mut mem = PhysMem::new(frames * PAGE).expect("memory");
-        let k = Kernel::with_structure(
-            fmt,
-            frames,
-            PageSize::SIZE_4K,
-            KernelConfig::default(),
-            spec,
-            &mut mem,
-        )
-        .expect("kernel");
-        Self { k, mem }
+        Self::with_config(spec, frames, KernelConfig::default())
     }
 
-    /// Translates like an MMU without a TLB: walk, check, fault, retry.
+    fn with_config(spec: StructureSpec, frames: u64, cfg: KernelConfig) -> Self {
+        let fmt = Format::x86_64();
+        let mut mem = PhysMem::new(frames * PAGE).expect("memory");
+        let k = Kernel::with_structure(fmt.clone(), frames, PageSize::SIZE_4K, cfg, spec, &mut mem)
+            .expect("kernel");
+        let mut mmu =
+            Mmu::new(fmt, &TlbConfig::preset("x86-64").expect("preset"), true).expect("mmu");
+        mmu.set_table_base(k.table_base());
+        Self { k, mem, mmu }
+    }
+
+    /// Translates through the real MMU (TLB, hardware A/D bits); a fault
+    /// goes to the kernel and the access retries.
     fn translate(&mut self, pid: Pid, va: u64, access: AccessKind) -> Option<PhysAddr> {
+        let (root, asid) = self.k.context(pid).ok()?;
+        if self.mmu.context() != (root, asid) {
+            self.mmu.set_context(root, asid);
+        }
+        let va = VirtAddr::new(va);
         for _ in 0..4 {
-            self.k.context(pid).ok()?;
-            let walk = self.k.walk(&self.mem, pid, VirtAddr::new(va)).ok()?;
-            let cause = match walk.result {
-                Ok(t) => {
-                    let ok = match access {
-                        AccessKind::Read => t.flags.contains(PteFlags::READ),
-                        AccessKind::Write => t.flags.contains(PteFlags::WRITE),
-                        AccessKind::Execute => t.flags.contains(PteFlags::EXEC),
-                    };
-                    if ok {
-                        return Some(t.pa);
-                    }
-                    FaultCause::Protection
-                }
-                Err(f) if f.kind == FaultKind::NotPresent => FaultCause::NotPresent,
-                Err(f) if matches!(f.kind, FaultKind::NonCanonical | FaultKind::TooWide) => {
-                    FaultCause::BadAddress
-                }
-                Err(_) => FaultCause::BadEntry,
+            let fault = match self
+                .mmu
+                .translate(&mut self.mem, va, access, Privilege::User)
+            {
+                Ok(pa) => return Some(pa),
+                Err(f) => f,
             };
             let r = self
                 .k
                 .handle_fault(
                     &mut self.mem,
-                    &mut (),
+                    &mut self.mmu,
                     pid,
-                    VirtAddr::new(va),
+                    va,
                     access,
-                    cause,
+                    FaultCause::from(&fault),
                 )
                 .expect("fault handled");
             if !r.retry() {
                 return None;
             }
         }
-        panic!("fault at {va:#x} not resolved after 4 tries");
+        panic!("fault at {va} not resolved after 4 tries");
     }
 
     fn write(&mut self, pid: Pid, va: u64, byte: u8) -> bool {
@@ -129,7 +123,7 @@ fn anon(sys: &mut Sys, pid: Pid, pages: u64) -> u64 {
     sys.k
         .mmap(
             &mut sys.mem,
-            &mut (),
+            &mut sys.mmu,
             pid,
             None,
             pages * PAGE,
@@ -151,7 +145,7 @@ fn fork_of_1000_touched_pages_copies_nothing_until_written() {
             assert!(s.write(parent, base + i * PAGE + 7, (i % 251) as u8));
         }
         let used_before = s.k.frames_in_use();
-        let child = s.k.fork(&mut s.mem, &mut (), parent).expect("fork");
+        let child = s.k.fork(&mut s.mem, &mut s.mmu, parent).expect("fork");
         s.check();
         assert_eq!(s.k.stats().cow_copies, 0);
         // The child's new page tables are the only new frames: no data page was copied.
@@ -190,8 +184,8 @@ fn fork_of_1000_touched_pages_copies_nothing_until_written() {
         if let Some((_, len)) = s.k.tables().region() {
             assert!(s.k.table_frames() >= len.div_ceil(PAGE), "{name}");
         }
-        s.k.exit(&mut s.mem, &mut (), child).expect("exit");
-        s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, child).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, parent).expect("exit");
         s.check();
         assert!(
             s.k.all_frames_free(),
@@ -213,13 +207,13 @@ fn vfork_shares_the_address_space_and_blocks_the_parent() {
         assert!(s.k.context(parent).is_err(), "parent blocked");
         assert!(s.write(child, base, 6));
         assert_eq!(s.k.stats().cow_copies, 0);
-        s.k.exit(&mut s.mem, &mut (), child).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, child).expect("exit");
         assert_eq!(
             s.read(parent, base),
             Some(6),
             "vfork child wrote the parent's memory"
         );
-        s.k.exit(&mut s.mem, &mut (), parent).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, parent).expect("exit");
         assert!(s.k.all_frames_free());
     }
 }
@@ -234,7 +228,7 @@ fn segfaults_kill_only_the_offender() {
         let ro =
             s.k.mmap(
                 &mut s.mem,
-                &mut (),
+                &mut s.mmu,
                 a,
                 None,
                 PAGE,
@@ -289,11 +283,11 @@ fn brk_grows_and_shrinks_the_heap() {
         let mut s = Sys::with(spec, 1024);
         let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let start =
-            s.k.sbrk(&mut s.mem, &mut (), p, 3 * PAGE as i64)
+            s.k.sbrk(&mut s.mem, &mut s.mmu, p, 3 * PAGE as i64)
                 .expect("sbrk")
                 .as_u64();
         assert!(s.write(p, start + 2 * PAGE, 9));
-        s.k.sbrk(&mut s.mem, &mut (), p, -(2 * PAGE as i64))
+        s.k.sbrk(&mut s.mem, &mut s.mmu, p, -(2 * PAGE as i64))
             .expect("shrink");
         s.check();
         assert_eq!(
@@ -302,7 +296,7 @@ fn brk_grows_and_shrinks_the_heap() {
             "the touched page was released"
         );
         assert!(
-            s.k.brk(&mut s.mem, &mut (), p, VirtAddr::new(start - 1))
+            s.k.brk(&mut s.mem, &mut s.mmu, p, VirtAddr::new(start - 1))
                 .is_err()
         );
     }
@@ -317,19 +311,19 @@ fn shared_memory_is_the_only_way_to_see_another_process() {
         let b = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let id: ShmId = s.k.shm_create(2 * PAGE).expect("segment");
         let at_a =
-            s.k.shm_attach(&mut s.mem, &mut (), a, id, None, Prot::RW)
+            s.k.shm_attach(&mut s.mem, &mut s.mmu, a, id, None, Prot::RW)
                 .expect("attach")
                 .as_u64();
         let at_b =
-            s.k.shm_attach(&mut s.mem, &mut (), b, id, None, Prot::RW)
+            s.k.shm_attach(&mut s.mem, &mut s.mmu, b, id, None, Prot::RW)
                 .expect("attach")
                 .as_u64();
         assert!(s.write(a, at_a + PAGE + 3, 42));
         assert_eq!(s.read(b, at_b + PAGE + 3), Some(42));
         s.k.shm_remove(&mut s.mem, id).expect("remove");
-        s.k.exit(&mut s.mem, &mut (), a).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, a).expect("exit");
         assert_eq!(s.read(b, at_b + PAGE + 3), Some(42), "still attached in b");
-        s.k.exit(&mut s.mem, &mut (), b).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, b).expect("exit");
         assert!(s.k.all_frames_free());
     }
 }
@@ -414,14 +408,205 @@ proptest! {
     fn processes_are_isolated_and_nothing_leaks_hashed(ops in prop::collection::vec(op(), 1..60)) {
         isolation(structures()[3].1, ops)?;
     }
+
+    /// The same with memory so small that pages go to swap and come back.
+    #[test]
+    fn processes_are_isolated_and_nothing_leaks_under_memory_pressure(ops in prop::collection::vec(op(), 1..60)) {
+        // The page-out daemon keeps 120 to 124 of 128 frames free: every
+        // allocation evicts, and pages go to swap and back all the time.
+        let cfg = KernelConfig {
+            low_watermark: Some(120),
+            high_watermark: Some(124),
+            swap_slots: Some(4096),
+            ..KernelConfig::default()
+        };
+        isolation_in(StructureSpec::Radix, 128, cfg, ops)?;
+    }
+}
+
+/// Issue 5: a workload bigger than physical memory runs with a real swap
+/// file, and every byte read back equals what was written.
+#[test]
+fn workload_bigger_than_memory_keeps_every_byte() {
+    for policy in [
+        "clock",
+        "fifo",
+        "nru",
+        "aging",
+        "random",
+        "linux",
+        "clock-pro",
+        "sieve",
+    ] {
+        // 300 pages and 150 copies in 64 frames: the rest lives in swap.
+        let cfg = KernelConfig {
+            policy: policy.into(),
+            swap_slots: Some(1024),
+            ..KernelConfig::default()
+        };
+        let mut s = Sys::with_config(StructureSpec::Radix, 64, cfg);
+        let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let pages = 300u64;
+        let base = anon(&mut s, p, pages);
+        let byte = |i: u64, k: u64| ((i * 7 + k * 13) % 251) as u8 + 1;
+        for i in 0..pages {
+            for k in 0..3 {
+                assert!(
+                    s.write(p, base + i * PAGE + k * 1500, byte(i, k)),
+                    "{policy}: write page {i}"
+                );
+            }
+        }
+        let child = s.k.fork(&mut s.mem, &mut s.mmu, p).expect("fork");
+        for i in (0..pages).step_by(2) {
+            assert!(
+                s.write(child, base + i * PAGE, 0),
+                "{policy}: child write {i}: {:?} {:?}",
+                s.k.events(),
+                s.k.paging_stats()
+            );
+        }
+        for i in (0..pages).rev() {
+            for k in 0..3 {
+                assert_eq!(
+                    s.read(p, base + i * PAGE + k * 1500),
+                    Some(byte(i, k)),
+                    "{policy}: parent page {i}: {:?} {:?}",
+                    s.k.events(),
+                    s.k.paging_stats()
+                );
+                let want = if i % 2 == 0 && k == 0 { 0 } else { byte(i, k) };
+                assert_eq!(
+                    s.read(child, base + i * PAGE + k * 1500),
+                    Some(want),
+                    "{policy}: child page {i}"
+                );
+            }
+        }
+        s.check();
+        let st = *s.k.paging_stats();
+        assert!(
+            st.swap_outs > pages && st.major_faults > pages / 2,
+            "{policy}: {st:?}"
+        );
+        assert!(
+            s.k.swap_stats().writes > 0,
+            "{policy}: the swap file was written"
+        );
+        s.k.exit(&mut s.mem, &mut s.mmu, child).expect("exit");
+        s.k.exit(&mut s.mem, &mut s.mmu, p).expect("exit");
+        s.check();
+        assert!(
+            s.k.all_frames_free(),
+            "{policy}: {} frames leaked",
+            s.k.frames_in_use()
+        );
+        assert_eq!(
+            s.k.swap_stats().slots_used,
+            0,
+            "{policy}: swap slots leaked"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Random writes and reads over 96 pages of two processes (a parent and,
+    /// from a random point, its forked child) in 48 frames: pages go to swap
+    /// and come back, copy-on-write across swap included, and every byte read
+    /// equals the model's.
+    #[test]
+    fn swapped_pages_keep_their_bytes(
+        ops in prop::collection::vec((any::<bool>(), any::<bool>(), 0u64..96, 0u64..4, any::<u8>()), 50..400),
+        fork_at in 0usize..200,
+        policy in prop::sample::select(vec!["clock", "fifo", "linux", "sieve", "random", "clock-pro", "nru", "aging"]),
+    ) {
+        let cfg = KernelConfig { policy: policy.into(), swap_slots: Some(512), ..KernelConfig::default() };
+        let mut s = Sys::with_config(StructureSpec::Radix, 48, cfg);
+        let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let base = anon(&mut s, parent, 96);
+        let mut model: Vec<HashMap<u64, u8>> = vec![HashMap::new()];
+        let mut pids = vec![parent];
+        for (k, (second, write, page, slot, byte)) in ops.into_iter().enumerate() {
+            if k == fork_at {
+                let child = s.k.fork(&mut s.mem, &mut s.mmu, parent).expect("fork");
+                pids.push(child);
+                model.push(model[0].clone());
+            }
+            let who = usize::from(second) % pids.len();
+            let va = base + page * PAGE + slot * 1000;
+            if write {
+                prop_assert!(s.write(pids[who], va, byte), "write failed: {:?}", s.k.events());
+                model[who].insert(va, byte);
+            } else {
+                let want = model[who].get(&va).copied().unwrap_or(0);
+                prop_assert_eq!(s.read(pids[who], va), Some(want));
+            }
+        }
+        if let Err(e) = s.k.check_invariants(&s.mem) {
+            return Err(TestCaseError::fail(e));
+        }
+        for pid in pids.into_iter().rev() {
+            s.k.exit(&mut s.mem, &mut s.mmu, pid).expect("exit");
+        }
+        prop_assert!(s.k.all_frames_free());
+        prop_assert_eq!(s.k.swap_stats().slots_used, 0);
+    }
+}
+
+/// A clean page whose swap copy is still valid is dropped without a write.
+#[test]
+fn clean_pages_with_a_swap_copy_are_not_written_again() {
+    let mut s = Sys::with(StructureSpec::Radix, 64);
+    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+    let base = anon(&mut s, p, 200);
+    for i in 0..200 {
+        assert!(s.write(p, base + i * PAGE, 1));
+    }
+    // Reading everything twice: pages come back clean and go out clean.
+    for _ in 0..2 {
+        for i in 0..200 {
+            assert_eq!(s.read(p, base + i * PAGE), Some(1));
+        }
+    }
+    let st = *s.k.paging_stats();
+    assert!(st.clean_drops > 100, "{st:?}");
+    assert_eq!(
+        st.writebacks, 200,
+        "each page is written to swap exactly once: {st:?}"
+    );
+    assert_eq!(s.k.swap_stats().writes, 200);
+}
+
+#[test]
+fn oracle_policies_are_refused_in_the_full_system() {
+    let fmt = Format::x86_64();
+    for policy in ["lru", "opt", "arc"] {
+        let cfg = KernelConfig {
+            policy: policy.into(),
+            ..KernelConfig::default()
+        };
+        let e = Kernel::new(fmt.clone(), 64, PageSize::SIZE_4K, cfg).expect_err("oracle");
+        assert!(e.to_string().contains("oracle"), "{e}");
+    }
 }
 
 /// The isolation property on one structure: random forks, vforks, exits,
 /// mmaps, writes and reads agree with a model; invariants hold after every
 /// step; nothing leaks.
 fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    isolation_in(spec, 2048, KernelConfig::default(), ops)
+}
+
+fn isolation_in(
+    spec: StructureSpec,
+    frames: u64,
+    cfg: KernelConfig,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     {
-        let mut s = Sys::with(spec, 2048);
+        let mut s = Sys::with_config(spec, frames, cfg);
         let first = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let mut procs: Vec<(Pid, Model)> = vec![(first, Model::default())];
         // Shared objects' bytes, by object id.
@@ -435,7 +620,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
             };
             s.k.mmap(
                 &mut s.mem,
-                &mut (),
+                &mut s.mmu,
                 first,
                 Some(VirtAddr::new(slot_addr(slot))),
                 4 * PAGE,
@@ -473,7 +658,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Op::Fork(i) if procs.len() < 8 => {
                     let i = pick(i);
                     let o = owner_of(&procs, &vfork_of, i);
-                    let child = s.k.fork(&mut s.mem, &mut (), procs[i].0).expect("fork");
+                    let child = s.k.fork(&mut s.mem, &mut s.mmu, procs[i].0).expect("fork");
                     let model = procs[o].1.clone();
                     procs.push((child, model));
                 }
@@ -490,7 +675,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if vfork_of.values().any(|&p| p == pid) {
                         continue;
                     }
-                    s.k.exit(&mut s.mem, &mut (), pid).expect("exit");
+                    s.k.exit(&mut s.mem, &mut s.mmu, pid).expect("exit");
                     vfork_of.remove(&pid);
                     procs.remove(i);
                 }
@@ -503,7 +688,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     };
                     s.k.mmap(
                         &mut s.mem,
-                        &mut (),
+                        &mut s.mmu,
                         procs[i].0,
                         Some(VirtAddr::new(slot_addr(slot))),
                         4 * PAGE,
@@ -524,7 +709,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let o = owner_of(&procs, &vfork_of, i);
                     s.k.munmap(
                         &mut s.mem,
-                        &mut (),
+                        &mut s.mmu,
                         procs[i].0,
                         VirtAddr::new(slot_addr(slot)),
                         4 * PAGE,
@@ -541,7 +726,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         let prot = if writable { Prot::RW } else { Prot::R };
                         s.k.mprotect(
                             &mut s.mem,
-                            &mut (),
+                            &mut s.mmu,
                             procs[i].0,
                             VirtAddr::new(slot_addr(slot)),
                             4 * PAGE,
@@ -559,7 +744,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let start = s.k.space_of(pid).expect("space").brk_start;
                     s.k.brk(
                         &mut s.mem,
-                        &mut (),
+                        &mut s.mmu,
                         pid,
                         start.wrapping_add(u64::from(n) * PAGE),
                     )
@@ -654,7 +839,7 @@ fn isolation(spec: StructureSpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .position(|(p, _)| !vfork_of.values().any(|q| q == p))
                 .expect("someone can exit");
             let pid = procs.remove(i).0;
-            s.k.exit(&mut s.mem, &mut (), pid).expect("exit");
+            s.k.exit(&mut s.mem, &mut s.mmu, pid).expect("exit");
             vfork_of.remove(&pid);
         }
         prop_assert!(

@@ -21,7 +21,7 @@ use vmsim::calc::{
 };
 use vmsim::paging::{Canonical, Format};
 
-use crate::parse::{parse_range, parse_size, parse_u32_list, parse_u64};
+use vmsim::units::{parse_range, parse_size, parse_u32_list, parse_u64};
 
 /// The JSON keys, for `vmsim calc --help`.
 const CALC_LONG_HELP: &str = "\

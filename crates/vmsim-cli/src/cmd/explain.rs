@@ -13,7 +13,7 @@ use vmsim::paging::{
 use vmsim::phys::PhysMem;
 use vmsim::segment::{LogicalAddress, Ring, SegmentSpec, SegmentTable, SelectorMode};
 
-use crate::parse::parse_u64;
+use vmsim::units::parse_u64;
 
 /// Show how a virtual address is split into table indices and offset, and
 /// (with a memory image) walk the page tables to the physical address or fault.

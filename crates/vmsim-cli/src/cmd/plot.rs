@@ -22,7 +22,7 @@ pub fn timeline(report: &Report, path: &Path) -> anyhow::Result<()> {
             x.references as f64,
             (x.tlb_misses - prev.tlb_misses) as f64 * 1000.0 / dr,
         ));
-        prev = *x;
+        prev = x.clone();
     }
     let xmax = s.last().map_or(1.0, |l| l.references as f64).max(1.0);
     let ymax = faults
@@ -31,9 +31,10 @@ pub fn timeline(report: &Report, path: &Path) -> anyhow::Result<()> {
         .map(|p| p.1)
         .fold(1.0f64, f64::max)
         * 1.1;
-    let tmp = vmsim::phys::tmp_path(path);
+    let tmp = vmsim_trace::output::temp_next_to(path)
+        .with_context(|| format!("{}: cannot write the plot", path.display()))?;
     {
-        let root = SVGBackend::new(&tmp, (1000, 500)).into_drawing_area();
+        let root = SVGBackend::new(tmp.path(), (1000, 500)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error>> {
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(&root)
@@ -67,11 +68,10 @@ pub fn timeline(report: &Report, path: &Path) -> anyhow::Result<()> {
             Ok(())
         };
         if let Err(e) = draw() {
-            let _ = std::fs::remove_file(&tmp);
             anyhow::bail!("{}: cannot draw the plot: {e}", path.display());
         }
     }
-    std::fs::rename(&tmp, path)
+    vmsim_trace::output::commit(tmp, path)
         .with_context(|| format!("{}: cannot write the plot", path.display()))?;
     Ok(())
 }

@@ -124,7 +124,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     let Some(frames_text) = args.frames.as_deref() else {
         bail!("--frames: required (the number of page frames)");
     };
-    let frames = crate::parse::parse_u64(frames_text)
+    let frames = vmsim::units::parse_u64(frames_text)
         .context("--frames")
         .and_then(|f| {
             usize::try_from(f)
@@ -258,13 +258,25 @@ fn write_json_step(
         None => write!(out, "null")?,
     }
     write!(out, ",\"frames\":[")?;
-    for (i, &id) in s.resident.iter().enumerate() {
+    write_pages(out, s.resident, ",", page_of)?;
+    write!(out, "]}}")
+}
+
+/// The pages of `ids`, separated by `sep` (the resident set of a step, as
+/// text and as JSON alike).
+fn write_pages(
+    out: &mut impl Write,
+    ids: &[u32],
+    sep: &str,
+    page_of: &impl Fn(u32) -> u64,
+) -> std::io::Result<()> {
+    for (i, &id) in ids.iter().enumerate() {
         if i > 0 {
-            write!(out, ",")?;
+            out.write_all(sep.as_bytes())?;
         }
         write!(out, "{}", page_of(id))?;
     }
-    write!(out, "]}}")
+    Ok(())
 }
 
 fn write_step(
@@ -282,12 +294,7 @@ fn write_step(
         write!(out, ", evicted {}", page_of(v))?;
     }
     write!(out, ", frames [")?;
-    for (i, &id) in s.resident.iter().enumerate() {
-        if i > 0 {
-            write!(out, " ")?;
-        }
-        write!(out, "{}", page_of(id))?;
-    }
+    write_pages(out, s.resident, " ", page_of)?;
     writeln!(out, "]")
 }
 

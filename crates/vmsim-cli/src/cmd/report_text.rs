@@ -151,6 +151,24 @@ pub fn render(r: &Report) -> String {
         ks.vforks,
         ks.exits
     );
+    let pg = &r.paging;
+    let _ = writeln!(
+        o,
+        "paging       {} minor, {} major faults; {} swap-outs ({} written back, {} clean drops), {} swap-ins, {} swap-cache hits, {} refaults; {} pages scanned; page-out daemon {} runs ({} pages), {} direct reclaims; swap slots peak {}",
+        r.minor_faults,
+        r.major_faults,
+        pg.swap_outs,
+        pg.writebacks,
+        pg.clean_drops,
+        pg.swap_ins,
+        pg.swap_cache_hits,
+        pg.refaults,
+        pg.pages_scanned,
+        pg.kswapd_runs,
+        pg.kswapd_reclaimed,
+        pg.direct_reclaims,
+        r.swap.slots_peak
+    );
     let _ = writeln!(
         o,
         "memory       peak {} frames in use, peak {} page-table frames ({}); {} frames leaked",
@@ -197,7 +215,9 @@ pub fn render(r: &Report) -> String {
             + p.faults.cow_reuse
             + p.faults.shared
             + p.faults.stack_growth
-            + p.faults.accessed_dirty;
+            + p.faults.accessed_dirty
+            + p.faults.swap_in
+            + p.faults.swap_cache;
         let end = p
             .killed
             .map_or_else(|| "exited".to_string(), |k| format!("killed ({k:?})"));

@@ -35,7 +35,8 @@ Synthetic kinds and keys [defaults]:
   phases  pages [256], phases [4], shift [pages]  working set moves by shift pages per phase
   every kind: refs [1M or as above], write [0] (store ratio), seed [1], size [4],
               pid [1], base [0x10000000]
-Numbers: 64MiB, 4KiB (powers of 1024), 10M, 1K (powers of 1000), 0x hex, 1_000.
+Numbers: sizes (bytes, stride, base, size) 64MiB, 4KiB, 4K (powers of 1024);
+  counts (refs, pages, ...) 10M, 1K (powers of 1000) or 4KiB; 0x hex, 1_000.
 
 Examples:
   vmsim trace stats true.lackey.zst

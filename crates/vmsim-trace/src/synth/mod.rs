@@ -22,16 +22,17 @@
 //! Zipf ranks map to pages by identity (rank 1 is the page at `base`, rank 2
 //! the next, ...) unless `shuffle=1`, which maps them through a permutation of
 //! the pages drawn from the seed (hot pages scattered over the region).
-//! Numbers accept `64MiB`/`4KiB` (powers of 1024), `10M`/`1K` (powers of
-//! 1000), `0x` hex and `_` separators. Unknown keys are errors that list the
-//! accepted ones.
-
-pub mod number;
+//! Numbers follow [`crate::units`]: the sizes in bytes (`bytes`, `stride`,
+//! `base`, `size`) take binary units (`64MiB`, `4K` = 4096), the counts
+//! (`refs`, `pages`, ...) take `10M`/`1K` (powers of 1000) or `4KiB` (powers
+//! of 1024); both take `0x` hex and `_` separators. Unknown keys are errors
+//! that list the accepted ones.
 
 use crate::access::{Access, AccessKind};
 use crate::error::TraceError;
 use crate::rng::Rng;
 use crate::source::{BATCH, TraceSource};
+use crate::units::{parse_count, parse_f64, parse_size};
 use crate::zipf::Zipf;
 
 /// The page size synthetic workloads are laid out in.
@@ -41,6 +42,8 @@ pub const PAGE_BYTES: u64 = 4096;
 pub const KINDS: [&str; 5] = ["scan", "random", "zipf", "loop", "phases"];
 /// Keys every kind accepts.
 const COMMON_KEYS: [&str; 6] = ["refs", "write", "seed", "size", "pid", "base"];
+/// Keys that are sizes in bytes (binary units); every other integer key is a count.
+const SIZE_KEYS: [&str; 4] = ["bytes", "stride", "base", "size"];
 
 /// The address pattern of a workload, with its parameters validated.
 #[derive(Debug, Clone)]
@@ -134,17 +137,26 @@ impl<'a> Params<'a> {
         self.pairs.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
     }
 
+    /// The value of `key` read as a size in bytes (binary units) if the key
+    /// is one, else as a count (`10M` is ten million).
+    fn number(&self, key: &str, text: &str) -> Result<u64, TraceError> {
+        let parse = if SIZE_KEYS.contains(&key) {
+            parse_size
+        } else {
+            parse_count
+        };
+        parse(text).map_err(|e| self.err(format!("{key}: {e}")))
+    }
+
     fn u64_or(&self, key: &str, default: u64) -> Result<u64, TraceError> {
         match self.raw(key) {
             None => Ok(default),
-            Some(v) => number::parse_u64(v).map_err(|e| self.err(format!("{key}: {e}"))),
+            Some(v) => self.number(key, v),
         }
     }
 
     fn opt_u64(&self, key: &str) -> Result<Option<u64>, TraceError> {
-        self.raw(key)
-            .map(|v| number::parse_u64(v).map_err(|e| self.err(format!("{key}: {e}"))))
-            .transpose()
+        self.raw(key).map(|v| self.number(key, v)).transpose()
     }
 
     fn positive(&self, key: &str, default: u64) -> Result<u64, TraceError> {
@@ -158,7 +170,7 @@ impl<'a> Params<'a> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64, TraceError> {
         match self.raw(key) {
             None => Ok(default),
-            Some(v) => number::parse_f64(v).map_err(|e| self.err(format!("{key}: {e}"))),
+            Some(v) => parse_f64(v).map_err(|e| self.err(format!("{key}: {e}"))),
         }
     }
 }

@@ -55,13 +55,7 @@ mod tests {
     }
 
     fn decode(bytes: &[u8]) -> Result<Vec<Access>, TraceError> {
-        let mut r = VmtReader::new(bytes, "t.vmt", false)?;
-        let mut all = Vec::new();
-        let mut b = Vec::new();
-        while r.next_batch(&mut b)? > 0 {
-            all.extend_from_slice(&b);
-        }
-        Ok(all)
+        VmtReader::new(bytes, "t.vmt", false)?.collect_all()
     }
 
     fn sample(n: u64) -> Vec<Access> {

@@ -29,6 +29,10 @@ pub struct AddressSpace {
     pub users: u32,
     /// Data pages currently mapped (resident set, in pages).
     pub resident: u64,
+    /// Pages of this space that are in swap, by page address: the swap
+    /// entries Linux keeps in non-present PTEs, kept here so every entry
+    /// format can swap.
+    pub swapped: BTreeMap<u64, crate::swap::SwapSlot>,
 }
 
 impl AddressSpace {
@@ -43,6 +47,7 @@ impl AddressSpace {
             brk: brk_start,
             users: 1,
             resident: 0,
+            swapped: BTreeMap::new(),
         }
     }
 

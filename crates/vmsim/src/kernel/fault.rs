@@ -29,6 +29,21 @@ pub enum FaultCause {
     BadEntry,
 }
 
+impl From<&crate::mmu::MmuFault> for FaultCause {
+    /// What the kernel makes of the MMU's fault.
+    fn from(f: &crate::mmu::MmuFault) -> Self {
+        use crate::mmu::MmuFaultKind;
+        use crate::paging::FaultKind;
+        match f.kind {
+            MmuFaultKind::Walk(FaultKind::NotPresent) => Self::NotPresent,
+            MmuFaultKind::Walk(FaultKind::NonCanonical | FaultKind::TooWide) => Self::BadAddress,
+            MmuFaultKind::Walk(_) => Self::BadEntry,
+            MmuFaultKind::Protection(_) => Self::Protection,
+            MmuFaultKind::AccessedDirty => Self::AccessedDirty,
+        }
+    }
+}
+
 /// How the kernel resolved a fault. All but `Killed` mean: retry the access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +62,10 @@ pub enum FaultResolution {
     Spurious,
     /// The kernel set the accessed (and dirty) bit (Svade).
     AccessedDirtySet,
+    /// A major fault: the page was read back from the swap file.
+    SwapIn,
+    /// The page was in swap, but another sharer had already read it back (swap cache).
+    SwapCache,
     /// Inverted page table: the frame's entry held another mapping of the
     /// shared frame; it now holds this one.
     AliasReload,
@@ -141,7 +160,7 @@ impl Kernel {
                 self.stats.spurious += 1;
                 FaultResolution::Spurious
             }
-            (_, None) => match self.fault_in(mem, sid, page, &vma, access)? {
+            (_, None) => match self.fault_in(mem, tlb, sid, page, &vma, access)? {
                 Some(r) => r,
                 None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
             },
@@ -185,9 +204,10 @@ impl Kernel {
 
     /// Brings in the page at `page` for a not-present fault. `None` when no
     /// memory is left.
-    fn fault_in<B: Bitmap>(
+    fn fault_in<B: Bitmap, T: TlbControl>(
         &mut self,
         mem: &mut PhysMem<B>,
+        tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
         vma: &Vma,
@@ -209,7 +229,7 @@ impl Kernel {
             let (pfn, r) = match existing {
                 Some(pfn) => (pfn, FaultResolution::SharedPage),
                 None => {
-                    let Some(pfn) = self.frames.alloc_page(mem) else {
+                    let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
                         return Ok(None);
                     };
                     self.frames.get(pfn); // the object's own reference
@@ -230,20 +250,64 @@ impl Kernel {
             }
             return Ok(Some(r));
         }
-        let Some(pfn) = self.frames.alloc_page(mem) else {
+        if let Some(&slot) = self.space(sid).swapped.get(&page.as_u64()) {
+            return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot);
+        }
+        let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
             return Ok(None);
         };
         match self.map_data(mem, sid, page, pfn, vma.prot.pte_flags() | status) {
             Ok(()) => {}
             Err(KernelError::OutOfMemory) => {
                 self.frames.get(pfn);
-                self.frames.put(pfn);
+                self.put_page(pfn);
                 return Ok(None);
             }
             Err(e) => return Err(e),
         }
+        self.page_born(mem, tlb, pfn, !vma.locked);
         self.stats.demand_zero += 1;
         Ok(Some(FaultResolution::DemandZero))
+    }
+
+    /// A not-present fault on a page that is in swap.
+    #[allow(clippy::too_many_arguments)]
+    fn fault_in_swapped<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        page: VirtAddr,
+        vma: &Vma,
+        access: AccessKind,
+        slot: crate::swap::SwapSlot,
+    ) -> Result<Option<FaultResolution>, KernelError> {
+        let Some((pfn, major)) = self.swap_in(mem, tlb, sid, page, slot)? else {
+            return Ok(None);
+        };
+        // Shared with another mapping or another swap entry: copy-on-write.
+        let shared = self.frames.meta(pfn).refs > 0 || self.swap_sharers(pfn) > 0;
+        let mut flags = vma.prot.pte_flags() | PteFlags::ACCESSED;
+        if vma.kind.is_private() && shared {
+            flags.remove(PteFlags::WRITE);
+        } else if access == AccessKind::Write {
+            flags |= PteFlags::DIRTY;
+        }
+        if let Err(e) = self.map_data(mem, sid, page, pfn, flags) {
+            // Put the entry back so nothing is lost, then report.
+            self.space_mut(sid).swapped.insert(page.as_u64(), slot);
+            self.reclaim.slot_ref(slot);
+            return match e {
+                KernelError::OutOfMemory => Ok(None),
+                e => Err(e),
+            };
+        }
+        self.page_back(mem, tlb, pfn, !vma.locked);
+        Ok(Some(if major {
+            FaultResolution::SwapIn
+        } else {
+            FaultResolution::SwapCache
+        }))
     }
 
     /// A write to a present read-only page of a writable VMA.
@@ -259,7 +323,9 @@ impl Kernel {
         let old = self.frames.pfn_of(t.frame);
         let asid = self.space(sid).asid;
         let flags = vma.prot.pte_flags() | PteFlags::ACCESSED | PteFlags::DIRTY;
-        if !vma.kind.is_private() || self.frames.meta(old).refs == 1 {
+        if !vma.kind.is_private()
+            || (self.frames.meta(old).refs == 1 && self.swap_sharers(old) == 0)
+        {
             // The last sharer (or a shared mapping): write permission back, no copy.
             let table = self.space(sid).table;
             let flush = self.tables.protect(&self.fmt, mem, table, page, flags)?;
@@ -271,7 +337,11 @@ impl Kernel {
             self.stats.spurious += 1;
             return Ok(Some(FaultResolution::Spurious));
         }
-        let Some(new) = self.frames.alloc_page(mem) else {
+        // Hold the old frame so reclaim cannot take it while we allocate.
+        self.frames.get(old);
+        let new = self.alloc_data_page(mem, tlb);
+        self.put_page(old);
+        let Some(new) = new? else {
             return Ok(None);
         };
         let (src, dst) = (self.frames.addr_of(old), self.frames.addr_of(new));
@@ -281,12 +351,13 @@ impl Kernel {
         self.frames.get(new);
         self.unmap_data(mem, tlb, sid, page)?;
         let mapped = self.map_data(mem, sid, page, new, flags);
-        self.frames.put(new);
+        self.put_page(new);
         match mapped {
             Ok(()) => {}
             Err(KernelError::OutOfMemory) => return Ok(None),
             Err(e) => return Err(e),
         }
+        self.page_born(mem, tlb, new, !vma.locked);
         self.stats.cow_copies += 1;
         Ok(Some(FaultResolution::CowCopy))
     }

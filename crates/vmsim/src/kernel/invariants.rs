@@ -126,6 +126,7 @@ impl Kernel {
                 self.frames.free_frames()
             ));
         }
+        self.check_swap()?;
         let slab_frames: u64 = self
             .slab
             .stats()

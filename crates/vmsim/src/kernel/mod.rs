@@ -14,6 +14,7 @@ mod fault;
 mod frames;
 mod invariants;
 mod process;
+mod reclaim;
 mod shm;
 mod syscalls;
 mod vma;
@@ -27,6 +28,7 @@ pub use address_space::AddressSpace;
 pub use fault::{FaultCause, FaultResolution};
 pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
 pub use process::{ProcState, Process, SegvReason, SpaceId};
+pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
 pub use syscalls::MmapFlags;
 pub use vma::{Prot, Vma, VmaKind};
@@ -74,6 +76,27 @@ pub struct KernelConfig {
     pub mmap_base: Option<u64>,
     /// How many ASIDs the hardware has (4096 PCIDs on x86-64; 65536 on RISC-V).
     pub asids: u32,
+    /// Swap slots (pages) of the swap file; `None` gives four times as many
+    /// as there are data pages of memory; 0 turns swapping (and so eviction) off.
+    pub swap_slots: Option<u32>,
+    /// Where the swap file goes; default: a unique name in the temporary directory.
+    pub swap_file: Option<std::path::PathBuf>,
+    /// Keep the swap file after the run.
+    pub keep_swap_file: bool,
+    /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
+    pub policy: String,
+    /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
+    pub low_watermark: Option<u64>,
+    /// Free pages the page-out daemon reclaims up to (default: twice the low watermark).
+    pub high_watermark: Option<u64>,
+    /// Clearing a page's accessed bit also invalidates its TLB entry (as Linux
+    /// does); without, a cached translation never sets A again, and CLOCK
+    /// degrades to FIFO.
+    pub clear_accessed_invalidates_tlb: bool,
+    /// References between timer ticks (the aging policy's shift).
+    pub tick: u64,
+    /// Seed of the random policy.
+    pub seed: u64,
 }
 
 impl Default for KernelConfig {
@@ -85,6 +108,15 @@ impl Default for KernelConfig {
             heap_start: None,
             mmap_base: None,
             asids: 4096,
+            swap_slots: None,
+            swap_file: None,
+            keep_swap_file: false,
+            policy: "clock".into(),
+            low_watermark: None,
+            high_watermark: None,
+            clear_accessed_invalidates_tlb: true,
+            tick: 10_000,
+            seed: 1,
         }
     }
 }
@@ -125,6 +157,9 @@ pub enum KernelError {
     /// The slab allocator failed.
     #[error(transparent)]
     Slab(#[from] SlabError),
+    /// The swap file failed, or swap bookkeeping found a broken reference.
+    #[error("swap: {0}")]
+    Swap(String),
     /// The buddy allocator could not be built.
     #[error(transparent)]
     Buddy(#[from] BuddyError),
@@ -217,6 +252,7 @@ pub struct Kernel {
     next_asid: u32,
     stats: KernelStats,
     events: Vec<KernelEvent>,
+    reclaim: reclaim::Reclaim,
 }
 
 /// The first address above user space (exclusive) for a format.
@@ -337,7 +373,14 @@ impl Kernel {
             params.max_order = params.max_page_order;
         }
         let (slab, caches) = Slab::with_kernel_caches(frame, params)?;
+        let reclaim = reclaim::Reclaim::new(&reclaim::ReclaimSetup {
+            frames,
+            page_bytes: page.bytes() as usize,
+            data_pages: frames.saturating_sub(reserved) >> order,
+            cfg: &cfg,
+        })?;
         Ok(Self {
+            reclaim,
             fmt,
             cfg,
             page,
@@ -664,8 +707,16 @@ impl Kernel {
             Err(e) => return Err(e.into()),
         }
         self.frames.get(pfn);
+        self.reclaim.rmap_add(pfn, sid, va);
         self.space_mut(sid).resident += 1;
         Ok(())
+    }
+
+    /// Drops a reference to a data page; a page freed ends its identity.
+    fn put_page(&mut self, pfn: Pfn) {
+        if self.frames.put(pfn) {
+            self.page_freed(pfn);
+        }
     }
 
     /// Unmaps the data page at `va` in space `sid` if one is mapped, dropping
@@ -692,7 +743,8 @@ impl Kernel {
             Ok(u) => {
                 tlb.invalidate_page(asid, u.flush);
                 let pfn = self.frames.pfn_of(u.frame);
-                self.frames.put(pfn);
+                self.reclaim.rmap_remove(pfn, sid, va.align_down(self.page));
+                self.put_page(pfn);
                 self.space_mut(sid).resident -= 1;
                 Ok(true)
             }
@@ -712,6 +764,17 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let page = self.page.bytes();
         let pages = (end.as_u64() - start.as_u64()) / page;
+        // Pages in swap go too: their slots lose a reference.
+        let swapped: Vec<(u64, crate::swap::SwapSlot)> = self
+            .space(sid)
+            .swapped
+            .range(start.as_u64()..end.as_u64())
+            .map(|(&va, &slot)| (va, slot))
+            .collect();
+        for (va, slot) in swapped {
+            self.space_mut(sid).swapped.remove(&va);
+            self.reclaim.slot_unref(slot);
+        }
         if pages <= 4096 {
             for i in 0..pages {
                 self.unmap_data(mem, tlb, sid, start.wrapping_add(i * page))?;

@@ -34,6 +34,12 @@ impl Kernel {
             let s = self.space(psid);
             (s.brk_start, s.brk, s.asid, s.table)
         };
+        // Room for the child's tables (at most as many as the parent's) and its task structure.
+        let tables = self
+            .tables
+            .tables(&self.fmt, mem, ptable)
+            .map_or(0, |t| t.len() as u64);
+        self.make_room(mem, tlb, tables + 8)?;
         let task = self.alloc_task()?;
         let csid = match self.new_space(mem, brk_start) {
             Ok(s) => s,
@@ -43,9 +49,15 @@ impl Kernel {
             }
         };
         let vmas: Vec<Vma> = self.space(psid).vmas().copied().collect();
+        // Pages in swap are shared too: the child's swap entries name the same slots.
+        let swapped = self.space(psid).swapped.clone();
+        for &slot in swapped.values() {
+            self.reclaim.slot_ref(slot);
+        }
         {
             let child = self.space_mut(csid);
             child.brk = brk;
+            child.swapped = swapped;
             for v in &vmas {
                 // mlock is not inherited.
                 child.insert(Vma {
@@ -220,6 +232,9 @@ impl Kernel {
         for leaf in self.tables.leaves(&self.fmt, mem, table)? {
             self.unmap_data(mem, tlb, sid, leaf.page)?;
         }
+        for slot in std::mem::take(&mut self.space_mut(sid).swapped).into_values() {
+            self.reclaim.slot_unref(slot);
+        }
         self.tables
             .destroy(&self.fmt, mem, &mut TableFrames(&mut self.frames), table)?;
         tlb.invalidate_asid(asid);
@@ -246,7 +261,7 @@ impl Kernel {
             }
             if self.shm.is_dead(id) {
                 for pfn in self.shm.destroy(id) {
-                    self.frames.put(pfn);
+                    self.put_page(pfn);
                 }
             }
         }
@@ -555,14 +570,48 @@ impl Kernel {
             }
             va = va.wrapping_add(page);
         }
+        self.set_range_evictable(mem, tlb, sid, s, e, false);
         Ok(())
     }
 
     /// munlock: unpins `[addr, addr+len)`.
-    pub fn munlock(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), KernelError> {
+    pub fn munlock<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+    ) -> Result<(), KernelError> {
         let sid = self.runnable(pid)?.space;
         let (s, e) = self.check_range("munlock", addr, len)?;
-        self.change_vmas("munlock", sid, s, e, |v| v.locked = false)
+        self.change_vmas("munlock", sid, s, e, |v| v.locked = false)?;
+        self.set_range_evictable(mem, tlb, sid, s, e, true);
+        Ok(())
+    }
+
+    /// Pins (or unpins) every resident private page of `[s, e)` for reclaim.
+    fn set_range_evictable<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        s: VirtAddr,
+        e: VirtAddr,
+        evictable: bool,
+    ) {
+        let page = self.page.bytes();
+        let mut va = s;
+        while va < e {
+            if let Ok(t) = self
+                .tables
+                .translate(&self.fmt, mem, self.space(sid).table, va)
+            {
+                let pfn = self.frames.pfn_of(t.frame);
+                self.set_evictable(mem, tlb, pfn, evictable);
+            }
+            va = va.wrapping_add(page);
+        }
     }
 
     /// Creates a named shared-memory segment of `len` bytes (like shmget):

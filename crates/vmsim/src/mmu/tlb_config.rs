@@ -360,31 +360,12 @@ impl TlbConfig {
 }
 
 /// Parses a page size as users write it: `4KiB`, `4 KiB`, `4K`, `4k`, `2MiB`,
-/// `1G`, `4096` (bytes), `16B`. It must be a power of two.
+/// `1G`, `4096` (bytes), `16B`, `0x1000` ([`crate::units::parse_size`]). It
+/// must be a power of two.
 pub fn parse_page_size(text: &str) -> Result<PageSize, String> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
     let expected = "expected a power of two such as \"4KiB\", \"2MiB\", \"1GiB\" or a byte count";
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("unknown page size {text:?}: {expected}"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" | "kb" => 10,
-        "m" | "mib" | "mb" => 20,
-        "g" | "gib" | "gb" => 30,
-        "t" | "tib" | "tb" => 40,
-        _ => {
-            return Err(format!(
-                "unknown page size {text:?}: unknown unit {unit:?}; {expected}"
-            ));
-        }
-    };
-    let bytes = n
-        .checked_shl(shift)
-        .filter(|b| b >> shift == n)
-        .ok_or_else(|| format!("page size {text:?} is too large"))?;
+    let bytes = crate::units::parse_size(text)
+        .map_err(|e| format!("unknown page size {text:?}: {e}; {expected}"))?;
     PageSize::from_bytes(bytes).map_err(|_| format!("unknown page size {text:?}: {expected}"))
 }
 
@@ -395,6 +376,7 @@ mod page_size_list {
     use serde::ser::{SerializeSeq, Serializer};
 
     use super::{PageSize, format_size, parse_page_size};
+    use crate::units::WrittenSize;
 
     pub(super) fn serialize<S: Serializer>(
         sizes: &[PageSize],
@@ -405,13 +387,6 @@ mod page_size_list {
             seq.serialize_element(&format_size(size.bytes()).replace(' ', ""))?;
         }
         seq.end()
-    }
-
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Text(String),
-        Bytes(u64),
     }
 
     struct ListVisitor;
@@ -425,10 +400,10 @@ mod page_size_list {
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut sizes = Vec::new();
-            while let Some(written) = seq.next_element::<Written>()? {
+            while let Some(written) = seq.next_element::<WrittenSize>()? {
                 let size = match written {
-                    Written::Text(text) => parse_page_size(&text).map_err(de::Error::custom)?,
-                    Written::Bytes(bytes) => PageSize::from_bytes(bytes).map_err(|_| {
+                    WrittenSize::Text(text) => parse_page_size(&text).map_err(de::Error::custom)?,
+                    WrittenSize::Bytes(bytes) => PageSize::from_bytes(bytes).map_err(|_| {
                         de::Error::custom(format!("page size {bytes} is not a power of two"))
                     })?,
                 };

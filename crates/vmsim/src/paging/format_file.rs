@@ -20,17 +20,10 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::addr::PageSize;
-use crate::units::parse_size;
+use crate::units::WrittenSize;
 
 use super::format::{Format, FormatError};
 use super::pte::UserBits;
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SizeField {
-    Bytes(u64),
-    Text(String),
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +31,7 @@ struct FormatFile {
     name: Option<String>,
     va_bits: u32,
     pa_bits: Option<u32>,
-    page_size: SizeField,
+    page_size: WrittenSize,
     level_bits: Vec<u32>,
     entry_bytes: u32,
     valid: u32,
@@ -60,11 +53,10 @@ impl Format {
             FormatError::Inconsistent(m) => FormatError::Inconsistent(format!("{origin}: {m}")),
             other => other,
         };
-        let bytes = match &file.page_size {
-            SizeField::Bytes(b) => *b,
-            SizeField::Text(t) => parse_size(t)
-                .map_err(|e| FormatError::Inconsistent(format!("{origin}: page_size: {e}")))?,
-        };
+        let bytes = file
+            .page_size
+            .bytes()
+            .map_err(|e| FormatError::Inconsistent(format!("{origin}: page_size: {e}")))?;
         let page_size = PageSize::from_bytes(bytes).map_err(|_| {
             FormatError::Inconsistent(format!(
                 "{origin}: page_size = {bytes} is not a power of two"

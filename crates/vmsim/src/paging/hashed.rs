@@ -389,7 +389,11 @@ pub trait TranslationTable {
         asid: Asid,
         vpn: Vpn,
         perms: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError>;
+    ) -> Result<Option<PteFlags>, TableError> {
+        Ok(self
+            .modify_flags(mem, asid, vpn, |old| reprotect(old, perms))?
+            .map(|(old, _)| old))
+    }
 
     /// Sets the bits `set` and clears the bits `clear` of a mapping (the
     /// kernel clearing accessed bits for page replacement). Returns the new
@@ -401,7 +405,23 @@ pub trait TranslationTable {
         vpn: Vpn,
         set: PteFlags,
         clear: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError>;
+    ) -> Result<Option<PteFlags>, TableError> {
+        Ok(self
+            .modify_flags(mem, asid, vpn, |old| (old - clear) | set)?
+            .map(|(_, new)| new))
+    }
+
+    /// Finds the mapping of `vpn` in `asid` and replaces its flags `old`
+    /// with `f(old)` (one search, one write); returns `(old, new)`, or
+    /// `None` if the page is not mapped. The primitive behind
+    /// [`protect`](Self::protect) and [`update_flags`](Self::update_flags).
+    fn modify_flags<B: Bitmap>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        asid: Asid,
+        vpn: Vpn,
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError>;
 
     /// Mappings currently held.
     fn len(&self) -> u64;
@@ -930,24 +950,6 @@ impl HashedPageTable {
             capacity: self.capacity,
         })
     }
-
-    /// Finds the entry of a mapping and applies `f` to its flags.
-    fn modify<B: Bitmap>(
-        &mut self,
-        mem: &mut PhysMem<B>,
-        asid: Asid,
-        vpn: Vpn,
-        f: impl FnOnce(PteFlags) -> PteFlags,
-    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        let Some((i, w0, _, _)) = s.found else {
-            return Ok(None);
-        };
-        let old = entry_flags(w0);
-        let new = f(old);
-        mem.write_le(self.element(i), 8, with_flags(w0, new))?;
-        Ok(Some((old, new)))
-    }
 }
 
 impl TranslationTable for HashedPageTable {
@@ -1049,29 +1051,21 @@ impl TranslationTable for HashedPageTable {
         Ok(Some(mapping))
     }
 
-    fn protect<B: Bitmap>(
+    fn modify_flags<B: Bitmap>(
         &mut self,
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        perms: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify(mem, asid, vpn, |old| reprotect(old, perms))?
-            .map(|(old, _)| old))
-    }
-
-    fn update_flags<B: Bitmap>(
-        &mut self,
-        mem: &mut PhysMem<B>,
-        asid: Asid,
-        vpn: Vpn,
-        set: PteFlags,
-        clear: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify(mem, asid, vpn, |old| (old - clear) | set)?
-            .map(|(_, new)| new))
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
+        let (_, s) = self.search(mem, asid, vpn)?;
+        let Some((i, w0, _, _)) = s.found else {
+            return Ok(None);
+        };
+        let old = entry_flags(w0);
+        let new = f(old);
+        mem.write_le(self.element(i), 8, with_flags(w0, new))?;
+        Ok(Some((old, new)))
     }
 
     fn len(&self) -> u64 {

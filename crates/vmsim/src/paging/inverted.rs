@@ -55,8 +55,8 @@ use crate::phys::{Bitmap, PhysMem};
 use super::hashed::{
     ChainSearch, Hit, KEY_BYTES, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
     TranslationTable, bucket_bits, check_frames, check_vpn, claim_region, entry_asid, entry_flags,
-    entry_vpn, hash, is_valid, key_matches, next_link, reprotect, search_chain, unlink, with_flags,
-    word0, word1,
+    entry_vpn, hash, is_valid, key_matches, next_link, search_chain, unlink, with_flags, word0,
+    word1,
 };
 use super::pte::PteFlags;
 
@@ -270,23 +270,6 @@ impl InvertedPageTable {
             }
         }
     }
-
-    fn modify<B: Bitmap>(
-        &mut self,
-        mem: &mut PhysMem<B>,
-        asid: Asid,
-        vpn: Vpn,
-        f: impl FnOnce(PteFlags) -> PteFlags,
-    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        let Some((i, w0, _, _)) = s.found else {
-            return Ok(None);
-        };
-        let old = entry_flags(w0);
-        let new = f(old);
-        mem.write_le(self.entry(i), 8, with_flags(w0, new))?;
-        Ok(Some((old, new)))
-    }
 }
 
 impl TranslationTable for InvertedPageTable {
@@ -382,29 +365,21 @@ impl TranslationTable for InvertedPageTable {
         }))
     }
 
-    fn protect<B: Bitmap>(
+    fn modify_flags<B: Bitmap>(
         &mut self,
         mem: &mut PhysMem<B>,
         asid: Asid,
         vpn: Vpn,
-        perms: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify(mem, asid, vpn, |old| reprotect(old, perms))?
-            .map(|(old, _)| old))
-    }
-
-    fn update_flags<B: Bitmap>(
-        &mut self,
-        mem: &mut PhysMem<B>,
-        asid: Asid,
-        vpn: Vpn,
-        set: PteFlags,
-        clear: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify(mem, asid, vpn, |old| (old - clear) | set)?
-            .map(|(_, new)| new))
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
+        let (_, s) = self.search(mem, asid, vpn)?;
+        let Some((i, w0, _, _)) = s.found else {
+            return Ok(None);
+        };
+        let old = entry_flags(w0);
+        let new = f(old);
+        mem.write_le(self.entry(i), 8, with_flags(w0, new))?;
+        Ok(Some((old, new)))
     }
 
     fn len(&self) -> u64 {

@@ -1,6 +1,7 @@
 //! The policy lab: reference strings of page numbers, no TLB, no page tables.
 //!
-//! Text format: page numbers, decimal or `0x` hex, separated by whitespace
+//! Text format: page numbers as [`crate::units::parse_u64`] reads them
+//! (decimal, `0x` hex, `0b`, `0o`, `_` separators), separated by whitespace
 //! or commas, `#` to end of line a comment; an optional `w` suffix marks a
 //! write (which sets the dirty bit), an `r` suffix is allowed for symmetry.
 //! [`DenseTrace::parse`] reads it and maps page numbers to dense ids in one
@@ -258,45 +259,19 @@ where
             }
             _ => {
                 let start = i;
-                let mut v: u64 = 0;
-                let hex = c == b'0' && i + 1 < n && (text[i + 1] | 0x20) == b'x';
-                if hex {
-                    i += 2;
-                    let ds = i;
-                    while i < n && text[i].is_ascii_hexdigit() {
-                        let d = (text[i] as char).to_digit(16).unwrap_or(0);
-                        v = v
-                            .checked_mul(16)
-                            .and_then(|v| v.checked_add(u64::from(d)))
-                            .ok_or_else(|| bad(line, start, i))?;
-                        i += 1;
-                    }
-                    if i == ds {
-                        return Err(bad(line, start, i));
-                    }
-                } else {
-                    let ds = i;
-                    while i < n && text[i].is_ascii_digit() {
-                        v = v
-                            .checked_mul(10)
-                            .and_then(|v| v.checked_add(u64::from(text[i] - b'0')))
-                            .ok_or_else(|| bad(line, start, i))?;
-                        i += 1;
-                    }
-                    if i == ds {
-                        return Err(bad(line, start, i));
-                    }
-                }
-                let mut write = false;
-                if i < n && (text[i] | 0x20) == b'w' {
-                    write = true;
-                    i += 1;
-                } else if i < n && (text[i] | 0x20) == b'r' {
+                while i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
                     i += 1;
                 }
-                if i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
-                    return Err(bad(line, start, i));
-                }
+                let token = &text[start..i];
+                let (number, write) = match token.last().map(|&b| b | 0x20) {
+                    Some(b'w') => (&token[..token.len() - 1], true),
+                    Some(b'r') => (&token[..token.len() - 1], false),
+                    _ => (token, false),
+                };
+                let v = std::str::from_utf8(number)
+                    .ok()
+                    .and_then(|t| crate::units::parse_u64(t).ok())
+                    .ok_or_else(|| bad(line, start, start))?;
                 f(v, write)?;
             }
         }
@@ -519,6 +494,13 @@ mod tests {
         let (p, w) = parse_refs(b"5 6", "f").expect("valid");
         assert_eq!(p, [5, 6]);
         assert!(w.is_empty());
+        // The workspace's number syntax: 0b, 0o, `_`, upper-case prefixes.
+        let (p, w) = parse_refs(b"0b101 0o17w 1_000#c\n0XFFr", "f").expect("valid");
+        assert_eq!(p, [5, 15, 1000, 255]);
+        assert_eq!(w, [false, true, false, false]);
+        assert!(parse_refs(b"0x 1", "f").is_err());
+        assert!(parse_refs(b"+1", "f").is_err());
+        assert!(parse_refs(b"12b", "f").is_err());
     }
 
     #[test]

@@ -81,28 +81,9 @@ const SEGMENT_FORM: &str =
     "SEL:BASE:LIMIT[:PERMS], e.g. 1:0x2000:0x1ff or 1:0x2000:0x1ff:rw (PERMS letters r, w, x)";
 const ADDRESS_FORM: &str = "SEL:OFFSET, e.g. 0x1:0xff";
 
-/// Parses an unsigned number as users write it: decimal, `0x` hex, `0b`
-/// binary or `0o` octal, `_` allowed between digits.
-fn parse_number(text: &str) -> Option<u64> {
-    let t: String = text.trim().chars().filter(|&c| c != '_').collect();
-    let lower = t.to_ascii_lowercase();
-    let (digits, radix) = if let Some(h) = lower.strip_prefix("0x") {
-        (h, 16)
-    } else if let Some(b) = lower.strip_prefix("0b") {
-        (b, 2)
-    } else if let Some(o) = lower.strip_prefix("0o") {
-        (o, 8)
-    } else {
-        (lower.as_str(), 10)
-    };
-    if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok()
-}
-
 fn number(text: &str, field: &'static str, value: &str, bits: u32) -> Result<u64, SpecError> {
-    parse_number(value)
+    crate::units::parse_u64(value)
+        .ok()
         .filter(|&v| bits == 64 || v >> bits == 0)
         .ok_or_else(|| SpecError::Number {
             text: text.to_owned(),

@@ -10,7 +10,7 @@ use vmsim::calc::EatInput;
 use vmsim::paging::Format;
 
 use super::units::float;
-use crate::parse::{parse_ns, parse_ratio};
+use vmsim::units::{parse_non_negative, parse_ratio};
 
 /// The JSON keys, for `vmsim calc eat --help`.
 const EAT_LONG_HELP: &str = "\
@@ -70,8 +70,8 @@ pub fn run(args: &EatArgs) -> anyhow::Result<()> {
     };
     let input = EatInput {
         hit_ratio: parse_ratio(&args.hit_ratio).context("--hit-ratio")?,
-        tlb_ns: parse_ns(&args.tlb_ns).context("--tlb-ns")?,
-        mem_ns: parse_ns(&args.mem_ns).context("--mem-ns")?,
+        tlb_ns: parse_non_negative(&args.tlb_ns).context("--tlb-ns")?,
+        mem_ns: parse_non_negative(&args.mem_ns).context("--mem-ns")?,
         levels,
     };
     let eat = input.compute()?;

@@ -3,9 +3,7 @@
 //! `u64` as JSON strings.
 
 use serde_json::Value;
-
-/// Binary units, each 1024 times the one before.
-const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+use vmsim::units::{BINARY_UNITS as UNITS, exact_unit};
 
 /// `1234567` -> `1,234,567`.
 pub fn group(v: u128) -> String {
@@ -56,23 +54,9 @@ pub fn bytes(v: u128) -> String {
     format!("{short} ({} B)", group(v))
 }
 
-/// `v` in the largest binary unit that divides it: (value, unit index).
-fn exact_unit(v: u128) -> (u128, usize) {
-    let mut value = v;
-    let mut unit = 0;
-    while unit + 1 < UNITS.len() && value >= 1024 && value.is_multiple_of(1024) {
-        value /= 1024;
-        unit += 1;
-    }
-    (value, unit)
-}
-
 /// A byte count in the largest binary unit that divides it, without the
 /// exact value (for page sizes in titles: `4 KiB`, `96 B`).
-pub fn size(v: u128) -> String {
-    let (value, unit) = exact_unit(v);
-    format!("{value} {}", UNITS[unit])
-}
+pub use vmsim::units::format_size_u128 as size;
 
 /// A float with at most `decimals` decimals and no trailing zeros: `25`,
 /// `18.75`, `0.999023`.

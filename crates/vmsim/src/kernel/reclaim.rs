@@ -1,0 +1,940 @@
+//! Demand paging: choosing pages to evict, writing them to the swap file and
+//! bringing them back.
+//!
+//! The replacement policy ([`crate::reclaim`]) sees only what an operating
+//! system sees: faults, and the accessed and dirty bits in the page-table
+//! entries ([`PteBits`], which clears A in memory and, unless configured
+//! otherwise, invalidates the TLB entry so the hardware sets A again on the
+//! next access). Policies that must see every access or the future (LRU,
+//! OPT, ARC, ...) are oracles and are refused here; `vmsim policy` runs them.
+//!
+//! A page's identity (the policy's id) follows its contents: it is made when
+//! a zeroed page is first mapped, moves to a swap slot on eviction and back
+//! to a frame on swap-in, and ends when the last mapping and the last swap
+//! reference are gone. After a swap-in the slot keeps its copy (a swap
+//! cache): a page evicted again while clean is dropped without a write, and
+//! another sharer of a swapped copy-on-write page finds the frame already in.
+//!
+//! Swap entries are kept in the kernel's tables ([`AddressSpace::swapped`]),
+//! not in the non-present PTEs as Linux does, so every paging format (even a
+//! 1-byte classroom entry) can swap. Pages of shared-memory objects and
+//! mlocked pages are never evicted.
+
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::addr::{Pfn, VirtAddr};
+use crate::paging::{Format, PageTables, PteFlags};
+use crate::phys::{Bitmap, PhysMem};
+use crate::reclaim::{
+    AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, PolicyKind, Random,
+    RefTime, Sieve,
+};
+use crate::swap::{SwapDevice, SwapSlot};
+
+use super::address_space::AddressSpace;
+use super::process::SpaceId;
+use super::{Kernel, KernelError, TlbControl};
+
+/// No id.
+pub(super) const NO_ID: u32 = u32::MAX;
+const NO_FRAME: u64 = u64::MAX;
+
+/// What demand paging counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PagingStats {
+    /// Faults that read a page from swap.
+    pub major_faults: u64,
+    /// Pages read from the swap file (one per major fault).
+    pub swap_ins: u64,
+    /// Pages evicted to swap (written, or dropped clean with a valid copy).
+    pub swap_outs: u64,
+    /// Evictions that wrote the page (dirty, or no valid swap copy).
+    pub writebacks: u64,
+    /// Evictions of clean pages whose swap copy was still valid: no write.
+    pub clean_drops: u64,
+    /// Swapped pages another sharer had already brought back (minor faults).
+    pub swap_cache_hits: u64,
+    /// Accessed bits tested (and cleared) by the policy.
+    pub pages_scanned: u64,
+    /// Major faults on pages evicted less than `frames` evictions ago: pages
+    /// a memory twice as large would have kept (working-set refaults).
+    pub refaults: u64,
+    /// Times the page-out daemon ran (free frames fell below the low watermark).
+    pub kswapd_runs: u64,
+    /// Pages reclaimed by the page-out daemon.
+    pub kswapd_reclaimed: u64,
+    /// Allocations that found nothing free and reclaimed directly.
+    pub direct_reclaims: u64,
+    /// Times the policy chose a page that was busy (held by a fault in
+    /// progress) and it was put back.
+    pub busy_skips: u64,
+}
+
+/// The policies an OS could run (they decide from faults and A/D bits only).
+#[derive(Debug, Clone)]
+pub(super) enum KernelPolicy {
+    Fifo(Fifo),
+    Clock(Clock),
+    Nru(Nru),
+    Aging(Aging),
+    Random(Random),
+    Linux(Linux),
+    ClockPro(ClockPro),
+    Sieve(Sieve),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $p:ident => $e:expr) => {
+        match $self {
+            KernelPolicy::Fifo($p) => $e,
+            KernelPolicy::Clock($p) => $e,
+            KernelPolicy::Nru($p) => $e,
+            KernelPolicy::Aging($p) => $e,
+            KernelPolicy::Random($p) => $e,
+            KernelPolicy::Linux($p) => $e,
+            KernelPolicy::ClockPro($p) => $e,
+            KernelPolicy::Sieve($p) => $e,
+        }
+    };
+}
+
+const NOW: RefTime = RefTime {
+    now: 0,
+    next_use: crate::reclaim::NEVER,
+};
+
+impl KernelPolicy {
+    fn new(name: &str, n_ids: usize, frames: usize, seed: u64, tick: u64) -> Result<Self, String> {
+        let kind: PolicyKind = name
+            .parse()
+            .map_err(|e: crate::reclaim::UnknownPolicy| e.to_string())?;
+        Ok(match kind {
+            PolicyKind::Fifo => Self::Fifo(Fifo::new(n_ids)),
+            PolicyKind::Clock => Self::Clock(Clock::new(n_ids, ClockInsert::Referenced)),
+            PolicyKind::Nru => Self::Nru(Nru::new(n_ids)),
+            PolicyKind::Aging => Self::Aging(Aging::new(
+                n_ids,
+                NonZeroU64::new(tick.max(1)).unwrap_or(NonZeroU64::MIN),
+            )),
+            PolicyKind::Random => Self::Random(Random::new(n_ids, seed)),
+            PolicyKind::Linux => Self::Linux(Linux::new(n_ids)),
+            PolicyKind::ClockPro => Self::ClockPro(ClockPro::new(n_ids, frames)),
+            PolicyKind::Sieve => Self::Sieve(Sieve::new(n_ids)),
+            other => {
+                return Err(format!(
+                    "'{name}' is an oracle policy ({other:?} must see every access or the future), which an \
+                     operating system cannot run; the full system runs fifo, clock, nru, aging, random, linux, \
+                     clock-pro or sieve (oracles run in `vmsim policy`)"
+                ));
+            }
+        })
+    }
+
+    fn on_insert<B: AccessBits>(&mut self, id: u32, bits: &mut B) {
+        dispatch!(self, p => p.on_insert(id, NOW, bits));
+    }
+
+    fn victim<B: AccessBits>(&mut self, incoming: u32, bits: &mut B) -> u32 {
+        dispatch!(self, p => p.victim(incoming, bits))
+    }
+
+    fn on_remove(&mut self, id: u32) {
+        dispatch!(self, p => p.on_remove(id));
+    }
+
+    fn tick_interval(&self) -> Option<NonZeroU64> {
+        dispatch!(self, p => p.tick_interval())
+    }
+
+    fn on_tick<B: AccessBits>(&mut self, bits: &mut B) {
+        dispatch!(self, p => p.on_tick(bits));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SlotInfo {
+    /// Swap entries (in address spaces) that refer to this slot.
+    refs: u32,
+    /// The page whose contents the slot holds.
+    id: u32,
+    /// The frame holding the same contents, while it is resident (swap cache).
+    cached: Option<Pfn>,
+}
+
+/// The reclaimer's state.
+#[derive(Debug)]
+pub(super) struct Reclaim {
+    policy: Option<KernelPolicy>,
+    swap: Option<SwapDevice>,
+    swap_slots: u32,
+    swap_path: Option<PathBuf>,
+    keep: bool,
+    page_bytes: usize,
+    free_ids: Vec<u32>,
+    next_id: u32,
+    /// The reserved id passed as the incoming page when the daemon reclaims.
+    nobody: u32,
+    id_of_frame: Vec<u32>,
+    frame_of_id: Vec<u64>,
+    in_policy: Vec<bool>,
+    /// How many ids are in the policy (resident and evictable).
+    in_policy_count: u64,
+    evicted_at: Vec<u64>,
+    rmap: Vec<Vec<(SpaceId, u64)>>,
+    slot_of_frame: FxHashMap<u64, SwapSlot>,
+    slots: FxHashMap<SwapSlot, SlotInfo>,
+    evictions: u64,
+    frames: u64,
+    low: u64,
+    high: u64,
+    invalidate: bool,
+    tick: u64,
+    next_tick: u64,
+    pub(super) stats: PagingStats,
+}
+
+impl Clone for Reclaim {
+    /// A copy without the swap device (a file cannot be shared by two kernels);
+    /// the copy reopens its own on first use.
+    fn clone(&self) -> Self {
+        Self {
+            policy: self.policy.clone(),
+            swap: None,
+            swap_slots: self.swap_slots,
+            swap_path: None,
+            keep: false,
+            page_bytes: self.page_bytes,
+            free_ids: self.free_ids.clone(),
+            next_id: self.next_id,
+            nobody: self.nobody,
+            id_of_frame: self.id_of_frame.clone(),
+            frame_of_id: self.frame_of_id.clone(),
+            in_policy: self.in_policy.clone(),
+            in_policy_count: self.in_policy_count,
+            evicted_at: self.evicted_at.clone(),
+            rmap: self.rmap.clone(),
+            slot_of_frame: self.slot_of_frame.clone(),
+            slots: self.slots.clone(),
+            evictions: self.evictions,
+            frames: self.frames,
+            low: self.low,
+            high: self.high,
+            invalidate: self.invalidate,
+            tick: self.tick,
+            next_tick: self.next_tick,
+            stats: self.stats,
+        }
+    }
+}
+
+/// Reclaim settings, from the kernel config.
+pub(super) struct ReclaimSetup<'a> {
+    pub frames: u64,
+    pub page_bytes: usize,
+    pub data_pages: u64,
+    pub cfg: &'a super::KernelConfig,
+}
+
+impl Reclaim {
+    pub(super) fn new(s: &ReclaimSetup<'_>) -> Result<Self, KernelError> {
+        let cfg = s.cfg;
+        let slots = cfg
+            .swap_slots
+            .unwrap_or((4 * s.data_pages).min(u64::from(u32::MAX / 4)) as u32);
+        let n_ids = (s.data_pages + u64::from(slots) + 1) as usize;
+        let policy = if slots > 0 {
+            Some(
+                KernelPolicy::new(
+                    &cfg.policy,
+                    n_ids,
+                    s.data_pages as usize,
+                    cfg.seed,
+                    cfg.tick,
+                )
+                .map_err(KernelError::Config)?,
+            )
+        } else {
+            None
+        };
+        let low = cfg
+            .low_watermark
+            .unwrap_or((s.data_pages / 64).clamp(2, 1024));
+        let high = cfg.high_watermark.unwrap_or(low * 2);
+        if high < low {
+            return Err(KernelError::Config(format!(
+                "high_watermark = {high} is below low_watermark = {low}"
+            )));
+        }
+        if high >= s.data_pages {
+            return Err(KernelError::Config(format!(
+                "high_watermark = {high} pages leaves nothing to use of {} pages",
+                s.data_pages
+            )));
+        }
+        let track = policy.is_some();
+        let per_frame = if track { s.frames as usize } else { 0 };
+        let per_id = if track { n_ids } else { 0 };
+        Ok(Self {
+            policy,
+            swap: None,
+            swap_slots: slots,
+            swap_path: cfg.swap_file.clone(),
+            keep: cfg.keep_swap_file,
+            page_bytes: s.page_bytes,
+            free_ids: Vec::new(),
+            next_id: 0,
+            nobody: (n_ids - 1) as u32,
+            id_of_frame: vec![NO_ID; per_frame],
+            frame_of_id: vec![NO_FRAME; per_id],
+            in_policy: vec![false; per_id],
+            in_policy_count: 0,
+            evicted_at: vec![0; per_id],
+            rmap: vec![Vec::new(); per_frame],
+            slot_of_frame: FxHashMap::default(),
+            slots: FxHashMap::default(),
+            evictions: 0,
+            frames: s.data_pages,
+            low,
+            high,
+            invalidate: cfg.clear_accessed_invalidates_tlb,
+            tick: cfg.tick.max(1),
+            next_tick: cfg.tick.max(1),
+            stats: PagingStats::default(),
+        })
+    }
+
+    /// Whether pages can be evicted at all (swap configured).
+    pub(super) fn enabled(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    fn new_id(&mut self) -> u32 {
+        self.free_ids.pop().unwrap_or_else(|| {
+            let id = self.next_id;
+            self.next_id += 1;
+            debug_assert!(id < self.nobody, "more pages than frames + swap slots");
+            id
+        })
+    }
+
+    pub(super) fn rmap_add(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
+        if let Some(list) = self.rmap.get_mut(pfn.as_u64() as usize) {
+            list.push((sid, va.as_u64()));
+        }
+    }
+
+    pub(super) fn rmap_remove(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
+        if let Some(list) = self.rmap.get_mut(pfn.as_u64() as usize)
+            && let Some(i) = list.iter().position(|&(s, v)| s == sid && v == va.as_u64())
+        {
+            list.swap_remove(i);
+        }
+    }
+
+    /// Swap slots in use, and the device's traffic.
+    pub(super) fn swap_stats(&self) -> crate::swap::SwapStats {
+        self.swap
+            .as_ref()
+            .map(SwapDevice::stats)
+            .unwrap_or_default()
+    }
+
+    fn device(&mut self) -> Result<&mut SwapDevice, KernelError> {
+        if self.swap.is_none() {
+            let dev = SwapDevice::create(
+                self.swap_path.as_deref(),
+                self.swap_slots,
+                self.page_bytes,
+                self.keep,
+            )
+            .map_err(|e| KernelError::Swap(e.to_string()))?;
+            self.swap = Some(dev);
+        }
+        self.swap
+            .as_mut()
+            .ok_or_else(|| KernelError::Swap("no swap device".into()))
+    }
+
+    /// Drops one swap entry's reference to `slot`; frees the slot (and the
+    /// page's id) when nothing refers to it any more.
+    pub(super) fn slot_unref(&mut self, slot: SwapSlot) {
+        let Some(info) = self.slots.get_mut(&slot) else {
+            return;
+        };
+        info.refs = info.refs.saturating_sub(1);
+        if info.refs == 0 && info.cached.is_none() {
+            let id = info.id;
+            self.slots.remove(&slot);
+            if let Some(dev) = self.swap.as_mut() {
+                dev.free(slot);
+            }
+            self.free_ids.push(id);
+        }
+    }
+
+    /// One more swap entry refers to `slot` (fork copied it).
+    pub(super) fn slot_ref(&mut self, slot: SwapSlot) {
+        if let Some(info) = self.slots.get_mut(&slot) {
+            info.refs += 1;
+        }
+    }
+}
+
+impl Kernel {
+    /// Checks the swap bookkeeping: every swap entry names a live slot, each
+    /// slot's reference count equals the entries naming it, and the swap
+    /// cache links frames and slots both ways.
+    pub(super) fn check_swap(&self) -> Result<(), String> {
+        let r = &self.reclaim;
+        let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
+        for s in self.spaces.iter().flatten() {
+            for (&va, &slot) in &s.swapped {
+                if !r.slots.contains_key(&slot) {
+                    return Err(format!(
+                        "swap entry of {va:#x} names slot {} which is free",
+                        slot.index()
+                    ));
+                }
+                *refs.entry(slot).or_default() += 1;
+            }
+        }
+        for (slot, info) in &r.slots {
+            let n = refs.get(slot).copied().unwrap_or(0);
+            if n != info.refs {
+                return Err(format!(
+                    "swap slot {} has {} references but {n} entries name it",
+                    slot.index(),
+                    info.refs
+                ));
+            }
+            if info.refs == 0 && info.cached.is_none() {
+                return Err(format!(
+                    "swap slot {} is kept with nothing referring to it",
+                    slot.index()
+                ));
+            }
+            if let Some(pfn) = info.cached
+                && r.slot_of_frame.get(&pfn.as_u64()) != Some(slot)
+            {
+                return Err(format!(
+                    "swap slot {} caches frame {pfn} which does not link back",
+                    slot.index()
+                ));
+            }
+        }
+        for (&pfn, slot) in &r.slot_of_frame {
+            if r.slots.get(slot).and_then(|i| i.cached) != Some(Pfn::new(pfn)) {
+                return Err(format!(
+                    "frame {pfn:#x} links to swap slot {} which does not cache it",
+                    slot.index()
+                ));
+            }
+        }
+        let used = r.swap.as_ref().map_or(0, |d| d.stats().slots_used);
+        if used != r.slots.len() as u64 {
+            return Err(format!(
+                "{used} swap slots allocated but {} tracked",
+                r.slots.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The accessed and dirty bits of a page, read from (and A cleared in) the
+/// page-table entries of every mapping of its frame.
+struct PteBits<'a, B: Bitmap, T: TlbControl> {
+    fmt: &'a Format,
+    tables: &'a mut PageTables,
+    spaces: &'a [Option<AddressSpace>],
+    rmap: &'a [Vec<(SpaceId, u64)>],
+    frame_of_id: &'a [u64],
+    mem: &'a mut PhysMem<B>,
+    tlb: &'a mut T,
+    invalidate: bool,
+    scanned: &'a mut u64,
+}
+
+impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
+    fn flags(&self, id: u32) -> PteFlags {
+        let mut f = PteFlags::empty();
+        let Some(&pfn) = self.frame_of_id.get(id as usize) else {
+            return f;
+        };
+        let Some(maps) = self.rmap.get(pfn as usize) else {
+            return f;
+        };
+        for &(sid, va) in maps {
+            if let Some(Some(s)) = self.spaces.get(sid.0 as usize)
+                && let Ok(t) = self
+                    .tables
+                    .translate(self.fmt, self.mem, s.table, VirtAddr::new(va))
+            {
+                f |= t.flags;
+            }
+        }
+        f
+    }
+}
+
+impl<B: Bitmap, T: TlbControl> AccessBits for PteBits<'_, B, T> {
+    fn test_and_clear_accessed(&mut self, id: u32) -> bool {
+        *self.scanned += 1;
+        let Some(&pfn) = self.frame_of_id.get(id as usize) else {
+            return false;
+        };
+        let Some(maps) = self.rmap.get(pfn as usize) else {
+            return false;
+        };
+        let mut accessed = false;
+        for &(sid, va) in maps {
+            let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
+                continue;
+            };
+            let va = VirtAddr::new(va);
+            let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) else {
+                continue;
+            };
+            if !t.flags.contains(PteFlags::ACCESSED) {
+                continue;
+            }
+            accessed = true;
+            if let Ok((_, flush)) = self.tables.update_status(
+                self.fmt,
+                self.mem,
+                s.table,
+                va,
+                PteFlags::empty(),
+                PteFlags::ACCESSED,
+            ) {
+                if self.invalidate {
+                    self.tlb.invalidate_page(s.asid, flush);
+                } else {
+                    flush.ignore();
+                }
+            }
+        }
+        accessed
+    }
+
+    fn is_accessed(&self, id: u32) -> bool {
+        self.flags(id).contains(PteFlags::ACCESSED)
+    }
+
+    fn is_dirty(&self, id: u32) -> bool {
+        self.flags(id).contains(PteFlags::DIRTY)
+    }
+}
+
+/// Builds a [`PteBits`] from the kernel's fields, borrowing them apart.
+macro_rules! pte_bits {
+    ($k:expr, $r:expr, $mem:expr, $tlb:expr) => {
+        PteBits {
+            fmt: &$k.fmt,
+            tables: &mut $k.tables,
+            spaces: &$k.spaces,
+            rmap: &$r.rmap,
+            frame_of_id: &$r.frame_of_id,
+            mem: $mem,
+            tlb: $tlb,
+            invalidate: $r.invalidate,
+            scanned: &mut $r.stats.pages_scanned,
+        }
+    };
+}
+
+impl Kernel {
+    /// Demand-paging counters.
+    #[must_use]
+    pub fn paging_stats(&self) -> &PagingStats {
+        &self.reclaim.stats
+    }
+
+    /// The swap device's counters (zero until the first swap-out).
+    #[must_use]
+    pub fn swap_stats(&self) -> crate::swap::SwapStats {
+        self.reclaim.swap_stats()
+    }
+
+    /// A new data page, reclaiming if memory is short: directly when nothing
+    /// is free, and in the background (the page-out daemon) when free frames
+    /// fall below the low watermark, up to the high one. `None`: out of memory.
+    pub(super) fn alloc_data_page<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+    ) -> Result<Option<Pfn>, KernelError> {
+        let per_page = 1u64 << self.frames.page_order();
+        let pfn = loop {
+            if let Some(pfn) = self.frames.alloc_page(mem) {
+                break pfn;
+            }
+            self.reclaim.stats.direct_reclaims += 1;
+            if !self.reclaim_one(mem, tlb)? {
+                return Ok(None);
+            }
+        };
+        // Mapping the page may need a new table at every level below the
+        // root: keep that many frames free, or the map fails for want of one.
+        self.make_room(mem, tlb, self.fmt.levels().len() as u64)?;
+        if self.reclaim.enabled() && self.frames.free_frames() / per_page < self.reclaim.low {
+            self.reclaim.stats.kswapd_runs += 1;
+            while self.frames.free_frames() / per_page < self.reclaim.high {
+                if !self.reclaim_one(mem, tlb)? {
+                    break;
+                }
+                self.reclaim.stats.kswapd_reclaimed += 1;
+            }
+        }
+        Ok(Some(pfn))
+    }
+
+    /// Reclaims until at least `frames` frames are free (or nothing more can
+    /// be evicted): room for page tables and kernel objects.
+    pub(super) fn make_room<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        frames: u64,
+    ) -> Result<(), KernelError> {
+        while self.reclaim.enabled() && self.frames.free_frames() < frames {
+            self.reclaim.stats.direct_reclaims += 1;
+            if !self.reclaim_one(mem, tlb)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A freshly mapped page (zeroed, or a copy-on-write copy) gets its
+    /// identity, and joins the policy unless it is pinned.
+    pub(super) fn page_born<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pfn: Pfn,
+        evictable: bool,
+    ) {
+        if !self.reclaim.enabled() {
+            return;
+        }
+        let r = &mut self.reclaim;
+        let id = r.new_id();
+        r.id_of_frame[pfn.as_u64() as usize] = id;
+        r.frame_of_id[id as usize] = pfn.as_u64();
+        if evictable {
+            self.policy_insert(mem, tlb, id);
+        }
+    }
+
+    fn policy_insert<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        id: u32,
+    ) {
+        let r = &mut self.reclaim;
+        if r.in_policy[id as usize] {
+            return;
+        }
+        r.in_policy[id as usize] = true;
+        r.in_policy_count += 1;
+        let mut bits = pte_bits!(self, r, mem, tlb);
+        if let Some(p) = r.policy.as_mut() {
+            p.on_insert(id, &mut bits);
+        }
+    }
+
+    fn policy_remove(&mut self, id: u32) {
+        let r = &mut self.reclaim;
+        if let Some(flag) = r.in_policy.get_mut(id as usize)
+            && *flag
+        {
+            *flag = false;
+            r.in_policy_count -= 1;
+            if let Some(p) = r.policy.as_mut() {
+                p.on_remove(id);
+            }
+        }
+    }
+
+    /// Pins or unpins the resident page in `pfn` (mlock, munlock).
+    pub(super) fn set_evictable<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pfn: Pfn,
+        evictable: bool,
+    ) {
+        let Some(&id) = self.reclaim.id_of_frame.get(pfn.as_u64() as usize) else {
+            return;
+        };
+        if id == NO_ID {
+            return;
+        }
+        if evictable {
+            self.policy_insert(mem, tlb, id);
+        } else {
+            self.policy_remove(id);
+        }
+    }
+
+    /// The data page in `pfn` was freed: its identity ends, or stays with
+    /// its swap copy if swap entries still refer to it.
+    pub(super) fn page_freed(&mut self, pfn: Pfn) {
+        if !self.reclaim.enabled() {
+            return;
+        }
+        let i = pfn.as_u64() as usize;
+        let id = std::mem::replace(&mut self.reclaim.id_of_frame[i], NO_ID);
+        self.reclaim.rmap[i].clear();
+        if id == NO_ID {
+            return;
+        }
+        self.policy_remove(id);
+        let r = &mut self.reclaim;
+        r.frame_of_id[id as usize] = NO_FRAME;
+        match r.slot_of_frame.remove(&pfn.as_u64()) {
+            Some(slot) => {
+                let keep = r.slots.get_mut(&slot).map(|info| {
+                    info.cached = None;
+                    info.refs > 0
+                });
+                if keep != Some(true) {
+                    r.slots.remove(&slot);
+                    if let Some(dev) = r.swap.as_mut() {
+                        dev.free(slot);
+                    }
+                    r.free_ids.push(id);
+                }
+            }
+            None => r.free_ids.push(id),
+        }
+    }
+
+    /// Evicts one page chosen by the policy. Returns false if nothing can be
+    /// evicted (no policy, nothing resident, swap full).
+    pub(super) fn reclaim_one<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+    ) -> Result<bool, KernelError> {
+        if !self.reclaim.enabled() {
+            return Ok(false);
+        }
+        let mut skipped = Vec::new();
+        let result = loop {
+            let r = &mut self.reclaim;
+            if r.in_policy_count == 0 {
+                break Ok(false);
+            }
+            let nobody = r.nobody;
+            let victim = {
+                let mut bits = pte_bits!(self, r, mem, tlb);
+                match r.policy.as_mut() {
+                    Some(p) => p.victim(nobody, &mut bits),
+                    None => break Ok(false),
+                }
+            };
+            self.reclaim.in_policy[victim as usize] = false;
+            self.reclaim.in_policy_count -= 1;
+            let pfn = Pfn::new(self.reclaim.frame_of_id[victim as usize]);
+            let maps = self.reclaim.rmap[pfn.as_u64() as usize].len() as u32;
+            if pfn.as_u64() == NO_FRAME || self.frames.meta(pfn).refs != maps || maps == 0 {
+                // Held by a fault in progress (or mapped by a shared object): put it back later.
+                self.reclaim.stats.busy_skips += 1;
+                skipped.push(victim);
+                if skipped.len() > 64 {
+                    break Ok(false);
+                }
+                continue;
+            }
+            break self.evict(mem, tlb, victim, pfn);
+        };
+        for id in skipped {
+            self.policy_insert(mem, tlb, id);
+        }
+        result
+    }
+
+    fn evict<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        id: u32,
+        pfn: Pfn,
+    ) -> Result<bool, KernelError> {
+        let dirty = {
+            let r = &mut self.reclaim;
+            let bits = pte_bits!(self, r, mem, tlb);
+            bits.is_dirty(id)
+        };
+        let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
+        let slot = match existing {
+            Some(s) => s,
+            None => match self.reclaim.device()?.alloc() {
+                Ok(s) => s,
+                Err(_) => {
+                    // Swap is full: this page stays.
+                    self.policy_insert(mem, tlb, id);
+                    return Ok(false);
+                }
+            },
+        };
+        if dirty || existing.is_none() {
+            let mut buf = vec![0u8; self.page.bytes() as usize];
+            mem.read(self.frames.addr_of(pfn), &mut buf)
+                .map_err(|e| KernelError::Swap(e.to_string()))?;
+            self.reclaim
+                .device()?
+                .write(slot, &buf)
+                .map_err(|e| KernelError::Swap(e.to_string()))?;
+            self.reclaim.stats.writebacks += 1;
+        } else {
+            self.reclaim.stats.clean_drops += 1;
+        }
+        let maps = std::mem::take(&mut self.reclaim.rmap[pfn.as_u64() as usize]);
+        for &(sid, va) in &maps {
+            let va = VirtAddr::new(va);
+            let (table, asid) = {
+                let s = self.space(sid);
+                (s.table, s.asid)
+            };
+            let u = self.tables.unmap(
+                &self.fmt,
+                mem,
+                &mut super::TableFrames(&mut self.frames),
+                table,
+                va,
+            )?;
+            tlb.invalidate_page(asid, u.flush);
+            let s = self.space_mut(sid);
+            s.resident -= 1;
+            s.swapped.insert(va.as_u64(), slot);
+            self.frames.put(pfn);
+        }
+        let r = &mut self.reclaim;
+        r.id_of_frame[pfn.as_u64() as usize] = NO_ID;
+        r.frame_of_id[id as usize] = NO_FRAME;
+        r.slot_of_frame.remove(&pfn.as_u64());
+        let prior = r.slots.get(&slot).map_or(0, |i| i.refs);
+        r.slots.insert(
+            slot,
+            SlotInfo {
+                refs: prior + maps.len() as u32,
+                id,
+                cached: None,
+            },
+        );
+        r.evicted_at[id as usize] = r.evictions;
+        r.evictions += 1;
+        r.stats.swap_outs += 1;
+        Ok(true)
+    }
+
+    /// The not-present page at `page` of space `sid` is in swap: brings it
+    /// back (or finds it in the swap cache). Returns the frame and whether it
+    /// was read from the file; `None` if no memory could be had.
+    pub(super) fn swap_in<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        page: VirtAddr,
+        slot: SwapSlot,
+    ) -> Result<Option<(Pfn, bool)>, KernelError> {
+        let info =
+            self.reclaim.slots.get(&slot).copied().ok_or_else(|| {
+                KernelError::Swap(format!("swap entry of {page} names a free slot"))
+            })?;
+        let (pfn, major) = match info.cached {
+            Some(pfn) => {
+                self.reclaim.stats.swap_cache_hits += 1;
+                (pfn, false)
+            }
+            None => {
+                let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
+                    return Ok(None);
+                };
+                // The slot may have been used by a reclaim just now? No: it is
+                // referenced (refs > 0), so it was neither freed nor reused.
+                let mut buf = vec![0u8; self.page.bytes() as usize];
+                self.reclaim
+                    .device()?
+                    .read(slot, &mut buf)
+                    .map_err(|e| KernelError::Swap(e.to_string()))?;
+                mem.write(self.frames.addr_of(pfn), &buf)
+                    .map_err(|e| KernelError::Swap(e.to_string()))?;
+                let r = &mut self.reclaim;
+                r.id_of_frame[pfn.as_u64() as usize] = info.id;
+                r.frame_of_id[info.id as usize] = pfn.as_u64();
+                r.slot_of_frame.insert(pfn.as_u64(), slot);
+                if let Some(i) = r.slots.get_mut(&slot) {
+                    i.cached = Some(pfn);
+                }
+                if r.evictions - r.evicted_at[info.id as usize] <= r.frames {
+                    r.stats.refaults += 1;
+                }
+                r.stats.major_faults += 1;
+                r.stats.swap_ins += 1;
+                (pfn, true)
+            }
+        };
+        self.space_mut(sid).swapped.remove(&page.as_u64());
+        // The entry's reference moves from the slot to the frame (the caller maps it).
+        if let Some(i) = self.reclaim.slots.get_mut(&slot) {
+            i.refs = i.refs.saturating_sub(1);
+        }
+        Ok(Some((pfn, major)))
+    }
+
+    /// Whether other swap entries still refer to the copy in `pfn`'s slot.
+    pub(super) fn swap_sharers(&self, pfn: Pfn) -> u32 {
+        self.reclaim
+            .slot_of_frame
+            .get(&pfn.as_u64())
+            .and_then(|s| self.reclaim.slots.get(s))
+            .map_or(0, |i| i.refs)
+    }
+
+    /// The page just swapped in joins the policy (after it is mapped).
+    pub(super) fn page_back<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        pfn: Pfn,
+        evictable: bool,
+    ) {
+        let id = self.reclaim.id_of_frame[pfn.as_u64() as usize];
+        if id != NO_ID && evictable {
+            self.policy_insert(mem, tlb, id);
+        }
+    }
+
+    /// The periodic timer: runs the policy's tick (aging) when `references` says it is due.
+    pub fn timer<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        references: u64,
+    ) {
+        let r = &mut self.reclaim;
+        if references < r.next_tick {
+            return;
+        }
+        let every = r
+            .policy
+            .as_ref()
+            .and_then(KernelPolicy::tick_interval)
+            .map_or(r.tick, NonZeroU64::get);
+        r.next_tick = references + every;
+        let mut bits = pte_bits!(self, r, mem, tlb);
+        if let Some(p) = r.policy.as_mut() {
+            p.on_tick(&mut bits);
+        }
+    }
+}
