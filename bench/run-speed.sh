@@ -46,6 +46,7 @@ done
 INPUTS+=("synth:scan,bytes=$(( ${SYNTH_REFS%M} * 4 ))MiB,stride=4")
 INPUTS+=("synth:zipf,pages=65536,s=0.9,refs=$SYNTH_REFS")
 
+TIMEFORMAT='%3R %3U %3S'
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 printf '%-44s %11s %8s %9s %9s\n' input references wall_s Mrefs/s Mrefs/cpu
@@ -54,7 +55,7 @@ for input in "${INPUTS[@]}"; do
     walls=()
     cpus=()
     for _ in $(seq "$RUNS"); do
-        t=$({ "${PIN[@]}" /usr/bin/time -f '%e %U %S' "$VMSIM" run -q "$input" >/dev/null; } 2>&1 | tail -n1)
+        t=$({ time "${PIN[@]}" "$VMSIM" run -q "$input" >/dev/null 2>&1; } 2>&1)
         read -r wall user sys <<<"$t"
         walls+=("$wall")
         cpus+=("$(echo "$user + $sys" | bc -l)")
