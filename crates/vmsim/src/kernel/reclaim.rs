@@ -39,10 +39,6 @@ use super::address_space::AddressSpace;
 use super::process::SpaceId;
 use super::{Kernel, KernelError, TlbControl};
 
-/// No id.
-pub(super) const NO_ID: u32 = u32::MAX;
-const NO_FRAME: u64 = u64::MAX;
-
 /// What demand paging counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PagingStats {
@@ -178,7 +174,10 @@ pub(super) struct Reclaim {
     next_id: u32,
     /// The reserved id passed as the incoming page when the daemon reclaims.
     nobody: u32,
+    /// Per frame, the id of the page in it, plus one (0: none). Zero-encoded
+    /// so the table costs nothing until used (the allocator hands out zeroed pages).
     id_of_frame: Vec<u32>,
+    /// Per id, the frame holding the page, plus one (0: not resident).
     frame_of_id: Vec<u64>,
     in_policy: Vec<bool>,
     /// How many ids are in the policy (resident and evictable).
@@ -288,12 +287,12 @@ impl Reclaim {
             free_ids: Vec::new(),
             next_id: 0,
             nobody: (n_ids - 1) as u32,
-            id_of_frame: vec![NO_ID; per_frame],
-            frame_of_id: vec![NO_FRAME; per_id],
+            id_of_frame: vec![0; per_frame],
+            frame_of_id: vec![0; per_id],
             in_policy: vec![false; per_id],
             in_policy_count: 0,
             evicted_at: vec![0; per_id],
-            rmap: vec![Vec::new(); per_frame],
+            rmap: Vec::new(),
             slot_of_frame: FxHashMap::default(),
             slots: FxHashMap::default(),
             evictions: 0,
@@ -322,9 +321,45 @@ impl Reclaim {
     }
 
     pub(super) fn rmap_add(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
-        if let Some(list) = self.rmap.get_mut(pfn.as_u64() as usize) {
-            list.push((sid, va.as_u64()));
+        if !self.enabled() {
+            return;
         }
+        let i = pfn.as_u64() as usize;
+        if self.rmap.len() <= i {
+            // Grown as frames are first used: the buddy hands out low frames first.
+            self.rmap.resize_with(i + 1, Vec::new);
+        }
+        self.rmap[i].push((sid, va.as_u64()));
+    }
+
+    /// The page id in frame `pfn`, if any.
+    fn id_of(&self, pfn: Pfn) -> Option<u32> {
+        self.id_of_frame
+            .get(pfn.as_u64() as usize)
+            .and_then(|&x| x.checked_sub(1))
+    }
+
+    fn set_id(&mut self, pfn: Pfn, id: Option<u32>) {
+        self.id_of_frame[pfn.as_u64() as usize] = id.map_or(0, |i| i + 1);
+    }
+
+    /// The frame holding page `id`, if it is resident.
+    fn frame_of(&self, id: u32) -> Option<Pfn> {
+        self.frame_of_id
+            .get(id as usize)
+            .and_then(|&x| x.checked_sub(1))
+            .map(Pfn::new)
+    }
+
+    fn set_frame(&mut self, id: u32, pfn: Option<Pfn>) {
+        self.frame_of_id[id as usize] = pfn.map_or(0, |p| p.as_u64() + 1);
+    }
+
+    /// The mappings of frame `pfn`.
+    fn maps(&self, pfn: Pfn) -> &[(SpaceId, u64)] {
+        self.rmap
+            .get(pfn.as_u64() as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     pub(super) fn rmap_remove(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
@@ -462,7 +497,11 @@ struct PteBits<'a, B: Bitmap, T: TlbControl> {
 impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
     fn flags(&self, id: u32) -> PteFlags {
         let mut f = PteFlags::empty();
-        let Some(&pfn) = self.frame_of_id.get(id as usize) else {
+        let Some(pfn) = self
+            .frame_of_id
+            .get(id as usize)
+            .and_then(|x| x.checked_sub(1))
+        else {
             return f;
         };
         let Some(maps) = self.rmap.get(pfn as usize) else {
@@ -484,7 +523,11 @@ impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
 impl<B: Bitmap, T: TlbControl> AccessBits for PteBits<'_, B, T> {
     fn test_and_clear_accessed(&mut self, id: u32) -> bool {
         *self.scanned += 1;
-        let Some(&pfn) = self.frame_of_id.get(id as usize) else {
+        let Some(pfn) = self
+            .frame_of_id
+            .get(id as usize)
+            .and_then(|x| x.checked_sub(1))
+        else {
             return false;
         };
         let Some(maps) = self.rmap.get(pfn as usize) else {
@@ -624,8 +667,8 @@ impl Kernel {
         }
         let r = &mut self.reclaim;
         let id = r.new_id();
-        r.id_of_frame[pfn.as_u64() as usize] = id;
-        r.frame_of_id[id as usize] = pfn.as_u64();
+        r.set_id(pfn, Some(id));
+        r.set_frame(id, Some(pfn));
         if evictable {
             self.policy_insert(mem, tlb, id);
         }
@@ -670,12 +713,9 @@ impl Kernel {
         pfn: Pfn,
         evictable: bool,
     ) {
-        let Some(&id) = self.reclaim.id_of_frame.get(pfn.as_u64() as usize) else {
+        let Some(id) = self.reclaim.id_of(pfn) else {
             return;
         };
-        if id == NO_ID {
-            return;
-        }
         if evictable {
             self.policy_insert(mem, tlb, id);
         } else {
@@ -690,14 +730,17 @@ impl Kernel {
             return;
         }
         let i = pfn.as_u64() as usize;
-        let id = std::mem::replace(&mut self.reclaim.id_of_frame[i], NO_ID);
-        self.reclaim.rmap[i].clear();
-        if id == NO_ID {
-            return;
+        let id = self.reclaim.id_of(pfn);
+        if let Some(list) = self.reclaim.rmap.get_mut(i) {
+            list.clear();
         }
+        let Some(id) = id else {
+            return;
+        };
+        self.reclaim.set_id(pfn, None);
         self.policy_remove(id);
         let r = &mut self.reclaim;
-        r.frame_of_id[id as usize] = NO_FRAME;
+        r.set_frame(id, None);
         match r.slot_of_frame.remove(&pfn.as_u64()) {
             Some(slot) => {
                 let keep = r.slots.get_mut(&slot).map(|info| {
@@ -742,9 +785,9 @@ impl Kernel {
             };
             self.reclaim.in_policy[victim as usize] = false;
             self.reclaim.in_policy_count -= 1;
-            let pfn = Pfn::new(self.reclaim.frame_of_id[victim as usize]);
-            let maps = self.reclaim.rmap[pfn.as_u64() as usize].len() as u32;
-            if pfn.as_u64() == NO_FRAME || self.frames.meta(pfn).refs != maps || maps == 0 {
+            let pfn = self.reclaim.frame_of(victim);
+            let maps = pfn.map_or(0, |p| self.reclaim.maps(p).len() as u32);
+            let Some(pfn) = pfn.filter(|&p| self.frames.meta(p).refs == maps && maps > 0) else {
                 // Held by a fault in progress (or mapped by a shared object): put it back later.
                 self.reclaim.stats.busy_skips += 1;
                 skipped.push(victim);
@@ -752,7 +795,7 @@ impl Kernel {
                     break Ok(false);
                 }
                 continue;
-            }
+            };
             break self.evict(mem, tlb, victim, pfn);
         };
         for id in skipped {
@@ -797,7 +840,12 @@ impl Kernel {
         } else {
             self.reclaim.stats.clean_drops += 1;
         }
-        let maps = std::mem::take(&mut self.reclaim.rmap[pfn.as_u64() as usize]);
+        let maps = self
+            .reclaim
+            .rmap
+            .get_mut(pfn.as_u64() as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
         for &(sid, va) in &maps {
             let va = VirtAddr::new(va);
             let (table, asid) = {
@@ -818,8 +866,8 @@ impl Kernel {
             self.frames.put(pfn);
         }
         let r = &mut self.reclaim;
-        r.id_of_frame[pfn.as_u64() as usize] = NO_ID;
-        r.frame_of_id[id as usize] = NO_FRAME;
+        r.set_id(pfn, None);
+        r.set_frame(id, None);
         r.slot_of_frame.remove(&pfn.as_u64());
         let prior = r.slots.get(&slot).map_or(0, |i| i.refs);
         r.slots.insert(
@@ -870,8 +918,8 @@ impl Kernel {
                 mem.write(self.frames.addr_of(pfn), &buf)
                     .map_err(|e| KernelError::Swap(e.to_string()))?;
                 let r = &mut self.reclaim;
-                r.id_of_frame[pfn.as_u64() as usize] = info.id;
-                r.frame_of_id[info.id as usize] = pfn.as_u64();
+                r.set_id(pfn, Some(info.id));
+                r.set_frame(info.id, Some(pfn));
                 r.slot_of_frame.insert(pfn.as_u64(), slot);
                 if let Some(i) = r.slots.get_mut(&slot) {
                     i.cached = Some(pfn);
@@ -909,8 +957,9 @@ impl Kernel {
         pfn: Pfn,
         evictable: bool,
     ) {
-        let id = self.reclaim.id_of_frame[pfn.as_u64() as usize];
-        if id != NO_ID && evictable {
+        if let Some(id) = self.reclaim.id_of(pfn)
+            && evictable
+        {
             self.policy_insert(mem, tlb, id);
         }
     }

@@ -11,7 +11,10 @@
 //! recent end); the *back* is the oldest end.
 
 /// The list tag of an id that is in no list.
-const NONE: u8 = u8::MAX;
+/// `which` of an id in no list. Lists are stored as `list + 1`, so that a
+/// fresh node array is all zeros and costs no writes (the allocator hands
+/// out zeroed pages).
+const NONE: u8 = 0;
 
 /// `K` doubly-linked lists over ids `0..n`, each id in at most one list.
 ///
@@ -19,18 +22,13 @@ const NONE: u8 = u8::MAX;
 /// for list `k`), so insertion and removal never branch on emptiness.
 #[derive(Debug, Clone)]
 pub struct IdLists<const K: usize> {
-    /// Links and list tag of each node, together so one operation on a
-    /// node touches one cache line.
-    node: Vec<Node>,
+    /// Links of each node, `prev` in the low and `next` in the high 32 bits:
+    /// both in one word, and all zero when fresh (no writes to allocate).
+    link: Vec<u64>,
+    /// The list each node is in, as `list + 1`; 0 for none.
+    which: Vec<u8>,
     len: [usize; K],
     n: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    prev: u32,
-    next: u32,
-    which: u8,
 }
 
 impl<const K: usize> IdLists<K> {
@@ -41,28 +39,44 @@ impl<const K: usize> IdLists<K> {
     /// programming errors: ids are dense `u32`s).
     #[must_use]
     pub fn new(n: usize) -> Self {
-        assert!(K < NONE as usize, "at most 254 lists");
+        assert!(K < u8::MAX as usize, "at most 254 lists");
         let total = n.checked_add(K).expect("id count overflows");
         assert!(u32::try_from(total).is_ok(), "ids must fit in u32");
         let n32 = n as u32;
-        let mut node = vec![
-            Node {
-                prev: 0,
-                next: 0,
-                which: NONE
-            };
-            total
-        ];
-        for k in 0..K {
-            let s = n32 + k as u32;
-            node[s as usize].prev = s;
-            node[s as usize].next = s;
-        }
-        Self {
-            node,
+        let mut lists = Self {
+            link: vec![0; total],
+            which: vec![NONE; total],
             len: [0; K],
             n: n32,
+        };
+        for k in 0..K {
+            let sentinel = n32 + k as u32;
+            lists.set_prev(sentinel, sentinel);
+            lists.set_next(sentinel, sentinel);
         }
+        lists
+    }
+
+    #[inline(always)]
+    fn prev(&self, i: u32) -> u32 {
+        self.link[i as usize] as u32
+    }
+
+    #[inline(always)]
+    fn next(&self, i: u32) -> u32 {
+        (self.link[i as usize] >> 32) as u32
+    }
+
+    #[inline(always)]
+    fn set_prev(&mut self, i: u32, v: u32) {
+        let l = &mut self.link[i as usize];
+        *l = (*l & !0xffff_ffff) | u64::from(v);
+    }
+
+    #[inline(always)]
+    fn set_next(&mut self, i: u32, v: u32) {
+        let l = &mut self.link[i as usize];
+        *l = (*l & 0xffff_ffff) | u64::from(v) << 32;
     }
 
     #[inline]
@@ -74,15 +88,15 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn list_of(&self, id: u32) -> Option<usize> {
-        let w = self.node[id as usize].which;
-        (w != NONE).then_some(w as usize)
+        let w = self.which[id as usize];
+        (w != NONE).then(|| w as usize - 1)
     }
 
     /// Whether `id` is in list `list`.
     #[inline]
     #[must_use]
     pub fn contains(&self, list: usize, id: u32) -> bool {
-        self.node[id as usize].which == list as u8
+        self.which[id as usize] == list as u8 + 1
     }
 
     /// Number of ids in list `list`.
@@ -101,31 +115,31 @@ impl<const K: usize> IdLists<K> {
 
     #[inline]
     fn link_after(&mut self, at: u32, id: u32) {
-        let nx = self.node[at as usize].next;
-        self.node[id as usize].prev = at;
-        self.node[id as usize].next = nx;
-        self.node[at as usize].next = id;
-        self.node[nx as usize].prev = id;
+        let nx = self.next(at);
+        self.set_prev(id, at);
+        self.set_next(id, nx);
+        self.set_next(at, id);
+        self.set_prev(nx, id);
     }
 
     /// Pushes `id` (in no list) at the front (newest end) of `list`.
     #[inline]
     pub fn push_front(&mut self, list: usize, id: u32) {
-        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
+        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
         let s = self.sentinel(list);
         self.link_after(s, id);
-        self.node[id as usize].which = list as u8;
+        self.which[id as usize] = list as u8 + 1;
         self.len[list] += 1;
     }
 
     /// Pushes `id` (in no list) at the back (oldest end) of `list`.
     #[inline]
     pub fn push_back(&mut self, list: usize, id: u32) {
-        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
+        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
         let s = self.sentinel(list);
-        let last = self.node[s as usize].prev;
+        let last = self.prev(s);
         self.link_after(last, id);
-        self.node[id as usize].which = list as u8;
+        self.which[id as usize] = list as u8 + 1;
         self.len[list] += 1;
     }
 
@@ -133,31 +147,30 @@ impl<const K: usize> IdLists<K> {
     /// right behind a clock hand that points at `at`.
     #[inline]
     pub fn insert_older_than(&mut self, list: usize, at: u32, id: u32) {
-        debug_assert_eq!(self.node[id as usize].which, NONE, "id {id} already listed");
+        debug_assert_eq!(self.which[id as usize], NONE, "id {id} already listed");
         debug_assert_eq!(
-            self.node[at as usize].which, list as u8,
+            self.which[at as usize],
+            list as u8 + 1,
             "{at} not in list {list}"
         );
         self.link_after(at, id);
-        self.node[id as usize].which = list as u8;
+        self.which[id as usize] = list as u8 + 1;
         self.len[list] += 1;
     }
 
     /// Removes `id` from whatever list holds it; returns that list.
     #[inline]
     pub fn remove(&mut self, id: u32) -> Option<usize> {
-        let w = self.node[id as usize].which;
+        let w = self.which[id as usize];
         if w == NONE {
             return None;
         }
-        let Node {
-            prev: p, next: nx, ..
-        } = self.node[id as usize];
-        self.node[p as usize].next = nx;
-        self.node[nx as usize].prev = p;
-        self.node[id as usize].which = NONE;
-        self.len[w as usize] -= 1;
-        Some(w as usize)
+        let (p, nx) = (self.prev(id), self.next(id));
+        self.set_next(p, nx);
+        self.set_prev(nx, p);
+        self.which[id as usize] = NONE;
+        self.len[w as usize - 1] -= 1;
+        Some(w as usize - 1)
     }
 
     /// Moves `id` (in any list) to the front of `list`.
@@ -171,7 +184,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn back(&self, list: usize) -> Option<u32> {
-        let b = self.node[self.sentinel(list) as usize].prev;
+        let b = self.prev(self.sentinel(list));
         (b < self.n).then_some(b)
     }
 
@@ -179,7 +192,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn front(&self, list: usize) -> Option<u32> {
-        let f = self.node[self.sentinel(list) as usize].next;
+        let f = self.next(self.sentinel(list));
         (f < self.n).then_some(f)
     }
 
@@ -204,7 +217,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn newer(&self, id: u32) -> Option<u32> {
-        let p = self.node[id as usize].prev;
+        let p = self.prev(id);
         (p < self.n).then_some(p)
     }
 
@@ -213,7 +226,7 @@ impl<const K: usize> IdLists<K> {
     #[inline]
     #[must_use]
     pub fn older(&self, id: u32) -> Option<u32> {
-        let nx = self.node[id as usize].next;
+        let nx = self.next(id);
         (nx < self.n).then_some(nx)
     }
 
