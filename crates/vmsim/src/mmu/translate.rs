@@ -31,40 +31,25 @@ pub struct Mmu {
     faults: FaultCounters,
 }
 
+// `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
+// execute and user in the same four low bits, so converting is a mask.
+const _: () = {
+    assert!(Perms::READ.bits() as u16 == PteFlags::READ.bits());
+    assert!(Perms::WRITE.bits() as u16 == PteFlags::WRITE.bits());
+    assert!(Perms::EXECUTE.bits() as u16 == PteFlags::EXEC.bits());
+    assert!(Perms::USER.bits() as u16 == PteFlags::USER.bits());
+};
+
 /// The TLB's permission bits for an entry's decoded flags.
 #[inline]
 fn perms_of(flags: PteFlags) -> Perms {
-    let mut p = Perms::empty();
-    if flags.contains(PteFlags::READ) {
-        p |= Perms::READ;
-    }
-    if flags.contains(PteFlags::WRITE) {
-        p |= Perms::WRITE;
-    }
-    if flags.contains(PteFlags::EXEC) {
-        p |= Perms::EXECUTE;
-    }
-    if flags.contains(PteFlags::USER) {
-        p |= Perms::USER;
-    }
-    p
+    Perms::from_bits_truncate((flags & PteFlags::PERMS).bits() as u8)
 }
 
+/// The decoded permission flags for a TLB entry's (or walk cache's) rights.
+#[inline]
 fn flags_of(perms: Perms) -> PteFlags {
-    let mut f = PteFlags::empty();
-    if perms.contains(Perms::READ) {
-        f |= PteFlags::READ;
-    }
-    if perms.contains(Perms::WRITE) {
-        f |= PteFlags::WRITE;
-    }
-    if perms.contains(Perms::EXECUTE) {
-        f |= PteFlags::EXEC;
-    }
-    if perms.contains(Perms::USER) {
-        f |= PteFlags::USER;
-    }
-    f
+    PteFlags::from_bits_truncate(u16::from(perms.bits())) & PteFlags::PERMS
 }
 
 /// Which permission an access lacks, if any. Supervisor accesses may touch
