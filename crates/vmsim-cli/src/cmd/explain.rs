@@ -63,7 +63,7 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "SEL:BASE:LIMIT[:PERMS]")]
     pub segment: Vec<String>,
 
-    /// The access to check: read, write or execute.
+    /// The access to check against the segment permissions (with --segment): read, write or execute.
     #[arg(long, default_value = "read", value_parser = ["read", "write", "execute"])]
     pub access: String,
 

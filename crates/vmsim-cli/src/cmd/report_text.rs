@@ -138,7 +138,7 @@ pub fn render(r: &Report) -> String {
     let ks = &r.kernel;
     let _ = writeln!(
         o,
-        "kernel       {} demand-zero, {} COW copies, {} COW reuses, {} shared-page, {} stack growth, {} spurious, {} A/D set, {} segfaults; {} forks, {} vforks, {} exits",
+        "kernel       {} demand-zero, {} COW copies, {} COW reuses, {} shared-page, {} stack growth, {} spurious, {} A/D set, {} alias reloads, {} segfaults; {} forks, {} vforks, {} exits",
         ks.demand_zero,
         ks.cow_copies,
         ks.cow_reuses,
@@ -146,6 +146,7 @@ pub fn render(r: &Report) -> String {
         ks.stack_growth,
         ks.spurious,
         ks.accessed_dirty,
+        ks.alias_reloads,
         ks.segfaults,
         ks.forks,
         ks.vforks,
