@@ -189,3 +189,26 @@ fn bad_segment_specs_are_errors() {
         );
     }
 }
+
+/// Regression: errors that name their cause printed it twice
+/// (`... (os error 2): No such file ... (os error 2)`).
+#[test]
+fn error_lines_say_their_cause_once() {
+    let out = vmsim()
+        .args([
+            "explain",
+            "--arch",
+            "sv39",
+            "--mem",
+            "/nonexistent/mem.img",
+            "--root",
+            "0",
+            "0x1",
+        ])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

@@ -33,7 +33,7 @@ pub enum SimError {
     #[error(transparent)]
     Trace(#[from] TraceError),
     /// The kernel refused a scenario's setup (an mmap that does not fit, no memory).
-    #[error("process '{process}': {source}")]
+    #[error("process '{process}'")]
     Kernel {
         /// The scenario process.
         process: String,
