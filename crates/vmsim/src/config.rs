@@ -561,9 +561,21 @@ impl Config {
             ));
         }
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
-        crate::mmu::Tlb::new(&self.tlb, &shifts).map_err(|e| invalid("tlb", e.to_string()))?;
+        crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts)
+            .map_err(|e| invalid("tlb", e.to_string()))?;
         self.structure()?;
         Ok(())
+    }
+
+    /// The TLB config for `fmt`: page-walk caches for depths the format does
+    /// not have (a PML4-entry cache on a 3-level Sv39 walk) are left out, so
+    /// switching `paging.arch` keeps a preset's TLB usable.
+    #[must_use]
+    pub fn tlb_for(&self, fmt: &Format) -> TlbConfig {
+        let mut tlb = self.tlb.clone();
+        let levels = fmt.levels().len();
+        tlb.walk_cache.retain(|w| (w.depth as usize) < levels);
+        tlb
     }
 
     /// The config as TOML text (what `vmsim presets` prints).

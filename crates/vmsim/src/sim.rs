@@ -140,11 +140,12 @@ impl Simulation {
         let page = cfg.page_size()?;
         let hardware_ad = cfg.hardware_ad()?;
         let mut mem = PhysMem::new(cfg.memory.frames * fmt.page_size().bytes())?;
-        let mut mmu =
-            Mmu::new(fmt.clone(), &cfg.tlb, hardware_ad).map_err(|e| ConfigError::Invalid {
+        let mut mmu = Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad).map_err(|e| {
+            ConfigError::Invalid {
                 key: "tlb".into(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         let kernel = Kernel::with_structure(
             fmt.clone(),
             cfg.memory.frames,
