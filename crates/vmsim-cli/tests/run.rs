@@ -258,3 +258,13 @@ fn impossible_sizes_are_refused_before_allocating() {
         assert!(err.starts_with("vmsim: config key"), "{set}: {err}");
     }
 }
+
+#[test]
+fn switching_the_architecture_keeps_the_preset_usable() {
+    for arch in ["sv39", "sv48", "x86-64-5level"] {
+        let v = run_json(&["--set", &format!("paging.arch={arch}")]);
+        assert_eq!(v["machine"]["arch"], arch);
+        assert_eq!(v["references"], 167_911, "{arch}");
+        assert_eq!(v["frames_leaked"], 0, "{arch}");
+    }
+}
