@@ -17,15 +17,8 @@ fn formats() -> Vec<Format> {
         PageSize::from_bytes(64).expect("size"),
         &[2, 4],
         UserBits {
-            entry_bytes: 1,
-            valid: 7,
             writable: Some(6),
-            user: None,
-            executable: None,
-            accessed: None,
-            dirty: None,
-            frame_lo: 0,
-            frame_bits: 6,
+            ..UserBits::new(1, 7, 0, 6)
         },
     )
     .expect("valid format");

@@ -105,6 +105,24 @@ pub struct UserBits {
 }
 
 impl UserBits {
+    /// The smallest classroom entry: a valid bit and a frame field, no flag
+    /// bits (every page readable, writable, executable and user-accessible;
+    /// no accessed or dirty bits). Set the optional fields to add flags.
+    #[must_use]
+    pub const fn new(entry_bytes: u32, valid: u32, frame_lo: u32, frame_bits: u32) -> Self {
+        Self {
+            entry_bytes,
+            valid,
+            writable: None,
+            user: None,
+            executable: None,
+            accessed: None,
+            dirty: None,
+            frame_lo,
+            frame_bits,
+        }
+    }
+
     fn named_bits(&self) -> Vec<(&'static str, u32)> {
         let mut v = vec![("valid", self.valid)];
         for (name, b) in [
@@ -646,17 +664,7 @@ mod tests {
 
     #[test]
     fn user_format_15_bit() {
-        let bits = UserBits {
-            entry_bytes: 1,
-            valid: 7,
-            writable: None,
-            user: None,
-            executable: None,
-            accessed: None,
-            dirty: None,
-            frame_lo: 0,
-            frame_bits: 7,
-        };
+        let bits = UserBits::new(1, 7, 0, 7);
         let f = Format::user(
             "c15",
             15,
@@ -675,17 +683,7 @@ mod tests {
 
     #[test]
     fn user_format_rejects_overlap() {
-        let bits = UserBits {
-            entry_bytes: 1,
-            valid: 3,
-            writable: None,
-            user: None,
-            executable: None,
-            accessed: None,
-            dirty: None,
-            frame_lo: 0,
-            frame_bits: 7,
-        };
+        let bits = UserBits::new(1, 3, 0, 7);
         let err = Format::user(
             "x",
             15,
