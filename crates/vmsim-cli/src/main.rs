@@ -23,9 +23,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
+    Checkpoint(cmd::checkpoint::CheckpointArgs),
     Explain(cmd::explain::ExplainArgs),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
+    Replay(cmd::replay::ReplayArgs),
+    Restore(cmd::restore::RestoreArgs),
     Run(cmd::run::RunArgs),
     Trace(cmd::trace::TraceArgs),
 }
@@ -54,6 +57,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Calc(args) => cmd::calc::run(&args),
+        Command::Checkpoint(args) => cmd::checkpoint::run(&args),
+        Command::Replay(args) => cmd::replay::run(&args),
+        Command::Restore(args) => cmd::restore::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),

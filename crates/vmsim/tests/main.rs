@@ -1,6 +1,7 @@
 //! Integration tests of the engine, one module per topic.
 
 mod alloc;
+mod checkpoint;
 mod inverted_hashed;
 mod kernel;
 mod mmu;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use vmsim::checkpoint::ChainWriter;
 use vmsim::config::{Config, ConfigBuilder};
 use vmsim::sim::{Observer, Simulation};
 use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
@@ -34,6 +35,8 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run synth:zipf,pages=100000,s=0.9,refs=10M --set memory.frames=65536
 ///   vmsim run examples/fork-cow.toml --json
 ///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
+///   vmsim run trace.lackey.zst --checkpoint-every 1M --checkpoint-dir ckpts
+///   vmsim run trace.vmt --checkpoint-every 500K --checkpoint-mode write-protect
 ///
 /// JSON keys (see the Report type's docs): machine, references,
 /// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
@@ -44,7 +47,13 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// stack_growth, spurious, accessed_dirty, segfaults, forks, vforks, exits),
 /// cow_copies, frames_leaked, peak_frames_used, peak_page_table_frames,
 /// memory (buddyinfo, fragmentation indices, slabs), processes, eat_cycles,
-/// timeline.
+/// timeline, checkpoints (with --checkpoint-every: mode, tracker, every,
+/// pause_cycles, fault_cycles, records: seq, references, full, pages_saved,
+/// bytes_saved, zero_pages, shared_pages, table_pages, dirty_host,
+/// dirty_bits, soft_dirty, wp_faults, ptes_changed, shootdowns,
+/// pause_cycles, saved_by_fault, saved_in_background, saved_at_next_pause,
+/// fault_cycles, chunks_written, zero_chunks_written, swap_pages_written,
+/// file, file_bytes).
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
@@ -78,9 +87,45 @@ pub struct RunArgs {
     /// Check the kernel's invariants at every context switch and at the end (slow).
     #[arg(long)]
     pub check: bool,
+
+    /// Take a checkpoint every N references (10K, 1M, ...; sets checkpoint.every).
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<String>,
+
+    /// Write the checkpoints into DIR (a new or empty directory): the first
+    /// full, the others incremental. Without it checkpoints are taken and
+    /// reported but not written.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+
+    /// pause (stop and copy) or write-protect (protect, run on, save pages
+    /// on their first write or in the background); sets checkpoint.mode.
+    #[arg(long, value_name = "MODE")]
+    pub checkpoint_mode: Option<String>,
+
+    /// How increments find dirty pages: host (perturbs nothing), dirty-bit,
+    /// soft-dirty, both, auto (host with pause, both with write-protect);
+    /// sets checkpoint.tracker.
+    #[arg(long, value_name = "TRACKER")]
+    pub checkpoint_tracker: Option<String>,
+
+    /// Compress page data in checkpoint files with zstd at this level (1-19;
+    /// default: stored raw, the fastest).
+    #[arg(long, value_name = "LEVEL")]
+    pub checkpoint_zstd: Option<i32>,
 }
 
-struct Bar(Option<ProgressBar>);
+/// The progress bar (an observer of the run).
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// Clears the bar at the end.
+    pub fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
 
 impl Observer for Bar {
     fn progress(&mut self, references: u64) {
@@ -126,7 +171,60 @@ fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
     if args.check {
         b = b.set("run.check=true")?;
     }
+    if let Some(n) = &args.checkpoint_every {
+        let n = vmsim::units::parse_count(n)
+            .with_context(|| format!("--checkpoint-every {n}: expected a number of references"))?;
+        if n == 0 {
+            bail!("--checkpoint-every 0: give at least 1 reference between checkpoints");
+        }
+        b = b.set(&format!("checkpoint.every={n}"))?;
+    }
+    if let Some(m) = &args.checkpoint_mode {
+        b = b.set(&format!("checkpoint.mode=\"{m}\""))?;
+    }
+    if let Some(t) = &args.checkpoint_tracker {
+        b = b.set(&format!("checkpoint.tracker=\"{t}\""))?;
+    }
     Ok(b.build()?)
+}
+
+/// The built-in trace as a temporary file (kept while the value lives).
+pub fn builtin_trace() -> anyhow::Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::Builder::new().suffix(".lackey.zst").tempfile()?;
+    std::io::Write::write_all(&mut f, BUILTIN_TRACE)?;
+    Ok(f)
+}
+
+/// The progress bar on stderr, only on a terminal and without `quiet`.
+pub fn progress(quiet: bool) -> Bar {
+    let show = !quiet && std::io::stderr().is_terminal();
+    Bar(show.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b
+    }))
+}
+
+/// Prints a report as `vmsim run` does (text or JSON), with its plot.
+pub fn output(
+    report: &vmsim::report::Report,
+    json: bool,
+    plot: Option<&Path>,
+) -> anyhow::Result<()> {
+    if let Some(path) = plot {
+        super::plot::timeline(report, path)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report_text::render(report));
+    }
+    Ok(())
 }
 
 /// Runs `vmsim run`.
@@ -135,8 +233,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut builtin = None;
     let scenario = match args.inputs.as_slice() {
         [] => {
-            let mut f = tempfile::Builder::new().suffix(".lackey.zst").tempfile()?;
-            std::io::Write::write_all(&mut f, BUILTIN_TRACE)?;
+            let f = builtin_trace()?;
             let path = f.path().display().to_string();
             builtin = Some(f);
             Scenario {
@@ -182,31 +279,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     };
     let cfg = build_config(args, &scenario)?;
-    let sim = Simulation::new(cfg)?;
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let bar = show.then(|| {
-        let b = ProgressBar::new_spinner();
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        b
-    });
-    let mut observer = Bar(bar);
-    let report = sim.run(&scenario, &mut observer)?;
-    if let Some(b) = &observer.0 {
-        b.finish_and_clear();
+    let mut writer = match &args.checkpoint_dir {
+        Some(dir) => {
+            if cfg.checkpoint.every == 0 {
+                bail!(
+                    "--checkpoint-dir {}: give --checkpoint-every N (or checkpoint.every in the config)",
+                    dir.display()
+                );
+            }
+            Some(ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd))
+        }
+        None => None,
+    };
+    let mut sim = Simulation::new(cfg)?;
+    sim.start(&scenario)?;
+    let mut observer = progress(args.quiet);
+    let report = sim.run_to_end(&mut observer, writer.as_mut())?;
+    if let Some(w) = writer.as_mut() {
+        w.finish()?;
     }
+    observer.done();
     drop(builtin);
-    if let Some(path) = &args.plot {
-        super::plot::timeline(&report, path)?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report_text::render(&report));
-    }
+    output(&report, args.json, args.plot.as_deref())?;
     Ok(())
 }

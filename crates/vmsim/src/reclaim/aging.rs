@@ -9,6 +9,7 @@
 //! O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
 //! once per interval, which the lab sets to the number of frames by default.
 
+use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;
 
 use super::heap::IndexedHeap;
@@ -18,7 +19,7 @@ use super::{AccessBits, Policy, RefTime, nothing_resident};
 const TOP: u8 = 0x80;
 
 /// Aging with 8-bit counters and a tick every `interval` references.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Aging {
     /// Keyed by (counter, load order).
     h: IndexedHeap<(u8, u64), false>,
