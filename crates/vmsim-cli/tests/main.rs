@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod calc;
+mod checkpoint;
 mod common;
 mod explain;
 mod policy;

@@ -7,5 +7,6 @@ mod kernel;
 mod mmu;
 mod paging;
 mod policy;
+mod replay;
 mod segment;
 mod structures;

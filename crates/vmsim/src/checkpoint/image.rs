@@ -509,9 +509,11 @@ pub(crate) fn build(
     }
     let mut sim = Simulation::from_parts(cfg, m, mem, Arc::new(meta.scenario))
         .map_err(|e| bad(format!("the restored state is inconsistent: {e}")))?;
-    if let Some(candidates) = candidates {
-        sim.reopen_inputs(&meta.positions, candidates)
-            .map_err(CheckpointError::Sim)?;
+    match candidates {
+        Some(candidates) => sim
+            .reopen_inputs(&meta.positions, candidates)
+            .map_err(CheckpointError::Sim)?,
+        None => sim.recorded_inputs = meta.positions,
     }
     Ok(sim)
 }

@@ -165,6 +165,9 @@ pub struct Simulation {
     pub(crate) sources: Vec<Option<AnySource>>,
     /// What each scenario process reads, once described (checksummed lazily).
     pub(crate) input_ids: Vec<Option<InputId>>,
+    /// A state restored for inspection only (no input reopened): where the
+    /// checkpoint said each process stood.
+    pub(crate) recorded_inputs: Vec<Option<InputPosition>>,
     pub(crate) started: bool,
 }
 
@@ -252,6 +255,7 @@ impl Simulation {
             }),
             sources: Vec::new(),
             input_ids: Vec::new(),
+            recorded_inputs: Vec::new(),
             started: false,
         })
     }
@@ -289,6 +293,7 @@ impl Simulation {
             scenario,
             sources: (0..n).map(|_| None).collect(),
             input_ids: vec![None; n],
+            recorded_inputs: Vec::new(),
             started: true,
         })
     }
@@ -1091,7 +1096,7 @@ impl Simulation {
             let (Some(trace), Some(src)) =
                 (&spec.trace, self.sources.get(i).and_then(Option::as_ref))
             else {
-                out.push(None);
+                out.push(self.recorded_inputs.get(i).cloned().flatten());
                 continue;
             };
             if self.input_ids[i].is_none() {
