@@ -3,6 +3,7 @@
 pub mod calc;
 pub mod explain;
 pub mod plot;
+pub mod pages;
 pub mod policy;
 pub mod presets;
 pub mod report_text;

@@ -24,8 +24,9 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// INPUT is a trace file (valgrind lackey text, plain or zstd, or .vmt; the
 /// format is found from the content), a synthetic workload
 /// `synth:KIND,key=value,...`, or a scenario file (TOML with [[process]]
-/// tables). Several traces run as several processes, round robin. With no
-/// INPUT, a built-in trace of /bin/true runs.
+/// tables), or - for a trace on standard input (any trace format, found from
+/// the content). Several traces run as several processes, round robin. With
+/// no INPUT, a built-in trace of /bin/true runs.
 ///
 /// Examples:
 ///   vmsim run
@@ -34,6 +35,7 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run synth:zipf,pages=100000,s=0.9,refs=10M --set memory.frames=65536
 ///   vmsim run examples/fork-cow.toml --json
 ///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
+///   zstd -dc trace.lackey.zst | vmsim run -
 ///
 /// JSON keys (see the Report type's docs): machine, references,
 /// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
@@ -155,6 +157,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             Scenario::load(Path::new(one))?
         }
         many => {
+            if many.iter().filter(|m| *m == "-").count() > 1 {
+                bail!("standard input (-) can be given only once");
+            }
             for m in many {
                 if !m.starts_with(vmsim_trace::source::SYNTH_PREFIX)
                     && Path::new(m).is_file()
@@ -172,7 +177,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                     .iter()
                     .enumerate()
                     .map(|(i, m)| {
-                        let name = Path::new(m)
+                        let name = Path::new(if m == "-" { "stdin" } else { m })
                             .file_name()
                             .map_or_else(|| format!("p{i}"), |n| n.to_string_lossy().into_owned());
                         trace_process(name, m.clone())
