@@ -331,7 +331,13 @@ fn a_lackey_trace_and_its_page_number_file_give_the_same_counts() {
                 let a = policy_json(&[&common[..], &[&trace, "--page-size", size]].concat());
                 let b = policy_json(&[&common[..], &[refs]].concat());
                 let c = policy_json(&[&common[..], &["--file", refs]].concat());
-                for key in ["references", "distinct_pages", "hits", "misses", "evictions"] {
+                for key in [
+                    "references",
+                    "distinct_pages",
+                    "hits",
+                    "misses",
+                    "evictions",
+                ] {
                     assert_eq!(a[key], b[key], "{policy} {frames} {size}: {key}");
                     assert_eq!(b[key], c[key], "{policy} {frames} {size}: {key}");
                 }
@@ -345,7 +351,9 @@ fn standard_input_works_for_every_kind_of_input() {
     let trace = trace_data("true.lackey.zst");
     let zst = std::fs::read(&trace).unwrap();
     let plain = zstd::stream::decode_all(&zst[..]).unwrap();
-    let args = ["policy", "--policy", "clock", "--frames", "32", "-q", "--json"];
+    let args = [
+        "policy", "--policy", "clock", "--frames", "32", "-q", "--json",
+    ];
     let from_file = vmsim().args(args).arg(&trace).output().unwrap();
     assert!(from_file.status.success());
     for bytes in [zst.clone(), plain] {
@@ -355,7 +363,11 @@ fn standard_input_works_for_every_kind_of_input() {
             .write_stdin(bytes)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.stdout, from_file.stdout);
     }
     // Page numbers on a pipe, found by content; a bad token names <stdin>.
@@ -395,15 +407,39 @@ fn compressed_page_numbers_and_bad_inputs() {
     .unwrap();
     let v = policy_json(&["-p", "fifo", "-f", "4", z.to_str().unwrap(), "-q"]);
     assert_eq!(v["misses"], 10);
-    let scenario = format!("{}/../../examples/fork-cow.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = format!(
+        "{}/../../examples/fork-cow.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let e = one_line_error(&["policy", "-p", "lru", "-f", "4", &scenario]);
     assert!(e.contains("scenario file"), "{e}");
-    let e = one_line_error(&["policy", "-p", "lru", "-f", "4", "synth:loop", "--page-size", "3K"]);
-    assert!(e.contains("--page-size") && e.contains("power of two"), "{e}");
+    let e = one_line_error(&[
+        "policy",
+        "-p",
+        "lru",
+        "-f",
+        "4",
+        "synth:loop",
+        "--page-size",
+        "3K",
+    ]);
+    assert!(
+        e.contains("--page-size") && e.contains("power of two"),
+        "{e}"
+    );
     let e = one_line_error(&["policy", "-p", "lru", "-f", "4", "/nonexistent/trace"]);
     assert!(e.contains("/nonexistent/trace"), "{e}");
     // Straddling accesses touch both pages: 64-byte pages, 8-byte loads at 60.
-    let v = policy_json(&["-p", "lru", "-f", "1", "synth:loop,pages=1,repeats=3,size=8,base=60", "--page-size", "64", "-q"]);
+    let v = policy_json(&[
+        "-p",
+        "lru",
+        "-f",
+        "1",
+        "synth:loop,pages=1,repeats=3,size=8,base=60",
+        "--page-size",
+        "64",
+        "-q",
+    ]);
     assert_eq!(v["references"], 6);
     assert_eq!(v["misses"], 6);
 }

@@ -277,7 +277,11 @@ fn a_trace_on_standard_input_runs_like_the_file() {
         .write_stdin(std::fs::read(TINY).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let from_pipe: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(totals(from_pipe), from_file);
     let e = one_line_error(&["run", "-", "-"]);

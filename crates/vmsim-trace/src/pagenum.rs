@@ -192,7 +192,9 @@ mod tests {
     fn reads_every_spelling_across_chunks() {
         let mut text = Vec::new();
         for i in 0..300_000u64 {
-            text.extend_from_slice(format!("{i}{}\n", if i % 7 == 0 { "w" } else { "" }).as_bytes());
+            text.extend_from_slice(
+                format!("{i}{}\n", if i % 7 == 0 { "w" } else { "" }).as_bytes(),
+            );
         }
         text.extend_from_slice(b"0x10, 0b11 0o17r 1_000 # comment\n12");
         let v = read_all(&text).expect("valid");
@@ -201,7 +203,13 @@ mod tests {
         assert_eq!(v[8], (8, false));
         assert_eq!(
             &v[300_000..],
-            [(16, false), (3, false), (15, false), (1000, false), (12, false)]
+            [
+                (16, false),
+                (3, false),
+                (15, false),
+                (1000, false),
+                (12, false)
+            ]
         );
     }
 

@@ -198,7 +198,9 @@ impl DenseMap {
     }
 
     fn lookup(&mut self, pid: u32, page: u64) -> Option<u32> {
-        let next = u32::try_from(self.pages.len()).ok().filter(|&n| n < NO_ID)?;
+        let next = u32::try_from(self.pages.len())
+            .ok()
+            .filter(|&n| n < NO_ID)?;
         let main = *self.main_pid.get_or_insert(pid);
         let id = if pid != main {
             *self.others.entry((pid, page)).or_insert(next)
@@ -268,7 +270,15 @@ mod tests {
     #[test]
     fn ids_are_dense_in_first_reference_order_per_process() {
         let mut m = DenseMap::new();
-        let refs = [(1, 5), (1, 1 << 40), (1, 5), (2, 5), (1, 7), (2, 5), (1, 1 << 40)];
+        let refs = [
+            (1, 5),
+            (1, 1 << 40),
+            (1, 5),
+            (2, 5),
+            (1, 7),
+            (2, 5),
+            (1, 1 << 40),
+        ];
         let ids: Vec<u32> = refs
             .iter()
             .map(|&(p, g)| m.id(p, g).expect("room"))

@@ -2,8 +2,8 @@
 
 pub mod calc;
 pub mod explain;
-pub mod plot;
 pub mod pages;
+pub mod plot;
 pub mod policy;
 pub mod presets;
 pub mod report_text;
