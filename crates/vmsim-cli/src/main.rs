@@ -24,6 +24,7 @@ struct Cli {
 enum Command {
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Run(cmd::run::RunArgs),
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Mrc(args) => cmd::mrc::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Policy(args) => cmd::policy::run(&args),

@@ -5,6 +5,7 @@
 mod calc;
 mod common;
 mod explain;
+mod mrc;
 mod policy;
 mod run;
 mod trace;

@@ -2,6 +2,7 @@
 
 pub mod calc;
 pub mod explain;
+pub mod mrc;
 pub mod pages;
 pub mod plot;
 pub mod policy;

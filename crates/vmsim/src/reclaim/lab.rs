@@ -137,6 +137,42 @@ impl DenseTrace {
         !self.writes.is_empty() && self.writes[i / 64] >> (i % 64) & 1 == 1
     }
 
+    /// The references to the ids `keep` accepts (asked once per id), with
+    /// ids renumbered densely in order of first reference.
+    #[must_use]
+    pub fn filter(&self, mut keep: impl FnMut(u32) -> bool) -> Self {
+        const DROP: u32 = u32::MAX;
+        const UNSEEN: u32 = u32::MAX - 1;
+        let mut new_id = vec![UNSEEN; self.n_ids()];
+        let mut out = Self::default();
+        let mut writes = Vec::new();
+        for (i, &id) in self.ids.iter().enumerate() {
+            let slot = &mut new_id[id as usize];
+            if *slot == UNSEEN {
+                *slot = if keep(id) {
+                    out.pages.push(self.pages[id as usize]);
+                    if let Some(&p) = self.pids.get(id as usize) {
+                        out.pids.push(p);
+                    }
+                    (out.pages.len() - 1) as u32
+                } else {
+                    DROP
+                };
+            }
+            if *slot != DROP {
+                writes.push(self.is_write(i));
+                out.ids.push(*slot);
+            }
+        }
+        if writes.iter().any(|&w| w) {
+            out.writes = vec![0; out.ids.len().div_ceil(64)];
+            for (i, _) in writes.iter().enumerate().filter(|(_, w)| **w) {
+                out.writes[i / 64] |= 1 << (i % 64);
+            }
+        }
+        out
+    }
+
     /// For each reference, the index of the next reference to the same page
     /// or [`NEVER`]: one backward pass.
     #[must_use]
