@@ -109,7 +109,7 @@ fn tlb_curve_equals_the_machine_with_one_fully_associative_lru_tlb() {
 #[test]
 fn shards_estimates_state_their_error() {
     let input = "synth:zipf,pages=20000,s=0.8,refs=400K";
-    let v = json(&["mrc", input, "--shards", "100%", "--shards-max", "4K"]);
+    let v = json(&["mrc", input, "--shards", "100%", "--shards-max", "4K", "-p", "lru"]);
     let curves = v["inputs"][0]["curves"].as_array().unwrap();
     assert_eq!(curves.len(), 3);
     let exact = &curves[0]["points"];
@@ -123,15 +123,16 @@ fn shards_estimates_state_their_error() {
     assert!(mae < 0.05, "fixed-size SHARDS error {mae}");
     assert!(max["rate"].as_f64().unwrap() < 0.5);
     // A fixed size at least the footprint never lowers the rate: exact.
-    let big = json(&["mrc", input, "--shards-max", "20000"]);
+    let big = json(&["mrc", input, "--shards-max", "20000", "-p", "lru"]);
     let big = &big["inputs"][0]["curves"].as_array().unwrap()[1];
     assert_eq!(big["points"], *exact);
     assert_eq!(big["rate"], 1.0);
-    let text = crate::common::text(&["mrc", input, "--shards", "10%"]);
+    let text = crate::common::text(&["mrc", input, "--shards", "10%", "-p", "lru"]);
     assert!(text.contains("error against lru exact: mean absolute"), "{text}");
     // SHARDS alone: no exact curve, no error.
-    let only = json(&["mrc", input, "--shards", "10%", "-p", "lru", "--sizes", "100"]);
-    assert_eq!(only["inputs"][0]["curves"].as_array().unwrap().len(), 2);
+    let only = json(&["mrc", input, "--shards", "10%", "--sizes", "100"]);
+    assert_eq!(only["inputs"][0]["curves"].as_array().unwrap().len(), 1);
+    assert!(only["inputs"][0]["curves"][0]["error"].is_null());
 }
 
 #[test]

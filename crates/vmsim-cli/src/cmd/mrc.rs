@@ -32,9 +32,9 @@ use vmsim_trace::{DenseMap, TraceError};
 ///   other  simulated at each size (exact), in parallel on -j threads; with
 ///          --sample RATE on a spatially sampled miniature trace instead
 ///          (size x RATE frames), the error measured on LRU stated
-/// --shards RATE and --shards-max N add SHARDS estimates of the LRU curve
-/// (fixed rate, fixed sample size); their error against the exact LRU curve
-/// is printed when that is computed too (lru in --policy, the default).
+/// --shards RATE and --shards-max N give SHARDS estimates of the LRU curve
+/// (fixed rate, fixed sample size) reading only the sampled pages; with
+/// -p lru the exact curve is computed too and their error printed.
 ///
 /// --tlb: the sizes are entries of a fully associative LRU TLB (reach =
 /// entries x page size); the curve is the TLB's misses per translation.
@@ -53,7 +53,7 @@ use vmsim_trace::{DenseMap, TraceError};
 /// Examples:
 ///   vmsim mrc trace.lackey.zst
 ///   vmsim mrc trace.lackey.zst --policy lru,opt,fifo,clock,arc --plot mrc.svg
-///   vmsim mrc trace.vmt --shards 1% --shards-max 8K
+///   vmsim mrc trace.vmt --shards 1% --shards-max 8K -p lru
 ///   vmsim mrc big.vmt --policy lru,clock,arc --sample 1% --sizes 1K-1M/20
 ///   vmsim mrc a.lackey.zst b.lackey.zst --tlb --page-size 4KiB --sizes 1-1536/24 --csv
 #[derive(Debug, Args)]
@@ -64,8 +64,10 @@ pub struct MrcArgs {
     pub inputs: Vec<String>,
 
     /// Policies, comma separated (see `vmsim policy --list`), or `all`.
-    #[arg(long, short = 'p', value_name = "LIST", default_value = "lru")]
-    pub policy: String,
+    /// Default: lru, or none when --shards/--shards-max is given (add -p lru
+    /// to compute the exact curve too and see their error).
+    #[arg(long, short = 'p', value_name = "LIST")]
+    pub policy: Option<String>,
 
     /// Sizes to report: pow2, all, or a list (see above).
     #[arg(long, value_name = "SPEC", default_value = "pow2")]
@@ -208,7 +210,12 @@ fn rate(text: &str, flag: &str) -> anyhow::Result<f64> {
 /// Runs `vmsim mrc`.
 pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
     let page_size = super::pages::page_size(&args.page_size)?;
-    let policies = parse_policies(&args.policy)?;
+    let sharding = args.shards.is_some() || args.shards_max.is_some();
+    let policies = match (&args.policy, sharding) {
+        (Some(p), _) => parse_policies(p)?,
+        (None, true) => Vec::new(),
+        (None, false) => vec![PolicyKind::Lru],
+    };
     let plan = Plan {
         policies,
         page_size,

@@ -53,13 +53,13 @@ impl Fenwick {
         s
     }
 
-    /// Replaces the tree by one of `len` positions whose first `ones` are 1
-    /// and the rest 0, in O(len).
-    pub fn reset_ones(&mut self, len: usize, ones: usize) {
+    /// Replaces the tree by one of `len` positions whose first `count` hold
+    /// `value` and the rest 0, in O(len).
+    pub fn reset_prefix(&mut self, len: usize, count: usize, value: u32) {
         self.t.clear();
         self.t.resize(len + 1, 0);
-        for i in 1..=ones.min(len) {
-            self.t[i] = 1;
+        for i in 1..=count.min(len) {
+            self.t[i] = value;
         }
         for i in 1..=len {
             let j = i + (i & i.wrapping_neg());
@@ -86,9 +86,9 @@ mod tests {
                 assert_eq!(f.prefix(k), want, "prefix {k}");
             }
         }
-        f.reset_ones(20, 6);
+        f.reset_prefix(20, 6, 64);
         for k in 0..=20 {
-            assert_eq!(f.prefix(k) as usize, k.min(6));
+            assert_eq!(f.prefix(k) as usize, 64 * k.min(6));
         }
     }
 }
