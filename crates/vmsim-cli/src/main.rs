@@ -28,6 +28,7 @@ enum Command {
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Run(cmd::run::RunArgs),
+    Sweep(cmd::sweep::SweepArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         Command::Mrc(args) => cmd::mrc::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Sweep(args) => cmd::sweep::run(&args),
         Command::Policy(args) => cmd::policy::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };

@@ -8,4 +8,5 @@ mod explain;
 mod mrc;
 mod policy;
 mod run;
+mod sweep;
 mod trace;

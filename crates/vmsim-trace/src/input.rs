@@ -402,12 +402,22 @@ pub fn sniff_text(head: &[u8]) -> Format {
     Format::Lackey
 }
 
-/// Whether a helper thread is worth it: more than one core available.
+/// Whether zstd input may be decoded on a helper thread (see [`set_overlap`]).
+static OVERLAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allows or forbids the zstd helper thread for inputs opened from now on:
+/// a sweep that runs one single-threaded simulation per core turns it off.
+pub fn set_overlap(allowed: bool) {
+    OVERLAP.store(allowed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a helper thread is worth it: allowed, and more than one core available.
 #[must_use]
 pub fn overlap_helps() -> bool {
-    std::thread::available_parallelism()
-        .map(|n| n.get() > 1)
-        .unwrap_or(false)
+    OVERLAP.load(std::sync::atomic::Ordering::Relaxed)
+        && std::thread::available_parallelism()
+            .map(|n| n.get() > 1)
+            .unwrap_or(false)
 }
 
 #[cfg(test)]

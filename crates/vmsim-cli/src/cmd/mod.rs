@@ -9,4 +9,5 @@ pub mod policy;
 pub mod presets;
 pub mod report_text;
 pub mod run;
+pub mod sweep;
 pub mod trace;
