@@ -58,10 +58,21 @@ fn exact_lru_equals_the_policy_lab_at_every_size() {
 #[test]
 fn opt_in_one_pass_and_simulated_policies_equal_the_lab() {
     let t = data("true.lackey.zst");
-    let v = json(&["mrc", &t, "-p", "opt,fifo,arc", "--sizes", "1,2,3,5,8,13,21,34,55,89,139"]);
+    let v = json(&[
+        "mrc",
+        &t,
+        "-p",
+        "opt,fifo,arc",
+        "--sizes",
+        "1,2,3,5,8,13,21,34,55,89,139",
+    ]);
     for policy in ["opt", "fifo", "arc"] {
         for (size, misses) in curve(&v, policy) {
-            assert_eq!(misses, policy_misses(policy, size, &[&t]), "{policy} {size}");
+            assert_eq!(
+                misses,
+                policy_misses(policy, size, &[&t]),
+                "{policy} {size}"
+            );
         }
     }
 }
@@ -73,7 +84,11 @@ fn first_references_and_size_one_by_hand() {
         .write_stdin("1 1 2 1 3 2\n")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(curve(&v, "lru"), [(1, 5), (2, 4), (3, 3)]);
     // OPT with 2 frames: at 3, evict 1 (never used again): 2 hits.
@@ -109,12 +124,26 @@ fn tlb_curve_equals_the_machine_with_one_fully_associative_lru_tlb() {
 #[test]
 fn shards_estimates_state_their_error() {
     let input = "synth:zipf,pages=20000,s=0.8,refs=400K";
-    let v = json(&["mrc", input, "--shards", "100%", "--shards-max", "4K", "-p", "lru"]);
+    let v = json(&[
+        "mrc",
+        input,
+        "--shards",
+        "100%",
+        "--shards-max",
+        "4K",
+        "-p",
+        "lru",
+    ]);
     let curves = v["inputs"][0]["curves"].as_array().unwrap();
     assert_eq!(curves.len(), 3);
     let exact = &curves[0]["points"];
     let full = &curves[1];
-    assert!(full["method"].as_str().unwrap().starts_with("shards rate 100%"));
+    assert!(
+        full["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("shards rate 100%")
+    );
     assert_eq!(full["points"], *exact, "SHARDS at 100% is exact");
     assert_eq!(full["error"]["mean_abs"], 0.0);
     let max = &curves[2];
@@ -128,7 +157,10 @@ fn shards_estimates_state_their_error() {
     assert_eq!(big["points"], *exact);
     assert_eq!(big["rate"], 1.0);
     let text = crate::common::text(&["mrc", input, "--shards", "10%", "-p", "lru"]);
-    assert!(text.contains("error against lru exact: mean absolute"), "{text}");
+    assert!(
+        text.contains("error against lru exact: mean absolute"),
+        "{text}"
+    );
     // SHARDS alone: no exact curve, no error.
     let only = json(&["mrc", input, "--shards", "10%", "--sizes", "100"]);
     assert_eq!(only["inputs"][0]["curves"].as_array().unwrap().len(), 1);

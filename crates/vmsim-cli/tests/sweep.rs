@@ -41,7 +41,16 @@ fn any_split_merges_to_the_same_bytes() {
     let split = d.path().join("split");
     for i in 0..3 {
         let shard = format!("{i}/3");
-        text(&["sweep", &s, "--out", split.to_str().unwrap(), "--shard", &shard, "-j", "1"]);
+        text(&[
+            "sweep",
+            &s,
+            "--out",
+            split.to_str().unwrap(),
+            "--shard",
+            &shard,
+            "-j",
+            "1",
+        ]);
     }
     // Two Slurm array tasks numbered from 5 (--array=5-6).
     let slurm = d.path().join("slurm");
@@ -64,7 +73,10 @@ fn any_split_merges_to_the_same_bytes() {
     let csv = text(&["sweep", "merge", whole.to_str().unwrap(), "--csv"]);
     let mut lines = csv.lines();
     let header = lines.next().unwrap();
-    assert!(header.starts_with("input,kernel.policy,memory.frames,preset,"), "{header}");
+    assert!(
+        header.starts_with("input,kernel.policy,memory.frames,preset,"),
+        "{header}"
+    );
     assert!(header.contains(",tlb_misses,"));
     assert_eq!(lines.count(), 16);
     // The table agrees with `vmsim run` for one of its rows.
@@ -81,8 +93,13 @@ fn any_split_merges_to_the_same_bytes() {
         "run.quantum=500",
         "-q",
     ]);
-    let merged: serde_json::Value =
-        serde_json::from_str(&text(&["sweep", "merge", whole.to_str().unwrap(), "--json"])).unwrap();
+    let merged: serde_json::Value = serde_json::from_str(&text(&[
+        "sweep",
+        "merge",
+        whole.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
     let row = merged
         .as_array()
         .unwrap()
@@ -94,7 +111,13 @@ fn any_split_merges_to_the_same_bytes() {
                 && r["params"]["kernel.policy"] == "fifo"
         })
         .unwrap();
-    for key in ["references", "tlb_misses", "walks", "major_faults", "peak_frames_used"] {
+    for key in [
+        "references",
+        "tlb_misses",
+        "walks",
+        "major_faults",
+        "peak_frames_used",
+    ] {
         assert_eq!(row["report"][key], run[key], "{key}");
     }
 }
@@ -122,10 +145,16 @@ fn reruns_resume_and_never_lose_records() {
     assert!(e.contains(&names[2]) && e.contains("corrupt"), "{e}");
     let e = one_line_error(&["sweep", "merge", o]);
     assert!(e.contains(&names[2]) && e.contains("corrupt"), "{e}");
-    assert_eq!(std::fs::read(out.join(&names[2])).unwrap(), b"{\"spec_hash\": ");
+    assert_eq!(
+        std::fs::read(out.join(&names[2])).unwrap(),
+        b"{\"spec_hash\": "
+    );
     std::fs::remove_file(out.join(&names[2])).unwrap();
     // A changed spec is refused in the same directory.
-    let changed = spec(d.path(), &SPEC.replace("run.quantum=500", "run.quantum=700"));
+    let changed = spec(
+        d.path(),
+        &SPEC.replace("run.quantum=500", "run.quantum=700"),
+    );
     let e = one_line_error(&["sweep", &changed, "--out", o]);
     assert!(e.contains("another spec"), "{e}");
     assert_eq!(records(&out).len(), 15);
@@ -137,12 +166,24 @@ fn bad_specs_and_shards_name_the_problem() {
     let o = d.path().join("o");
     let o = o.to_str().unwrap();
     for (body, want) in [
-        ("inputs = [\"synth:loop\"]\n[grid]\n\"memory.framez\" = [1]\n", "memory.framez"),
-        ("inputs = [\"synth:loop\"]\n[grid]\n\"kernel.policy\" = []\n", "'kernel.policy' is an empty list"),
+        (
+            "inputs = [\"synth:loop\"]\n[grid]\n\"memory.framez\" = [1]\n",
+            "memory.framez",
+        ),
+        (
+            "inputs = [\"synth:loop\"]\n[grid]\n\"kernel.policy\" = []\n",
+            "'kernel.policy' is an empty list",
+        ),
         ("inputs = []\n", "'inputs' is an empty list"),
         ("inputs = [\"synth:loop\"]\nfoo = 1\n", "unknown key 'foo'"),
-        ("inputs = [\"synth:loop\"]\n[grid]\npreset = [\"nope\"]\n", "nope"),
-        ("inputs = [\"synth:loop\"]\n[grid]\n\"memory.frames\" = 5\n", "must be a list"),
+        (
+            "inputs = [\"synth:loop\"]\n[grid]\npreset = [\"nope\"]\n",
+            "nope",
+        ),
+        (
+            "inputs = [\"synth:loop\"]\n[grid]\n\"memory.frames\" = 5\n",
+            "must be a list",
+        ),
         ("inputs = [", "grid.toml"),
     ] {
         let s = spec(d.path(), body);

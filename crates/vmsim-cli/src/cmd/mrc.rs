@@ -219,7 +219,11 @@ pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
     let plan = Plan {
         policies,
         page_size,
-        shards: args.shards.as_deref().map(|t| rate(t, "--shards")).transpose()?,
+        shards: args
+            .shards
+            .as_deref()
+            .map(|t| rate(t, "--shards"))
+            .transpose()?,
         shards_max: args
             .shards_max
             .as_deref()
@@ -231,7 +235,11 @@ pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow::anyhow!("--shards-max: must be at least 1 (got {t})"))
             })
             .transpose()?,
-        sample: args.sample.as_deref().map(|t| rate(t, "--sample")).transpose()?,
+        sample: args
+            .sample
+            .as_deref()
+            .map(|t| rate(t, "--sample"))
+            .transpose()?,
         compare_full: args.compare_full,
         seed: args.seed,
         timing: args.timing,
@@ -326,7 +334,10 @@ fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<
                 let item_ctx = || format!("--sizes: '{item}'");
                 if let Some((range, count)) = item.split_once('/') {
                     let (a, b) = range.split_once('-').with_context(item_ctx)?;
-                    let (a, b) = (one(a).with_context(item_ctx)?, one(b).with_context(item_ctx)?);
+                    let (a, b) = (
+                        one(a).with_context(item_ctx)?,
+                        one(b).with_context(item_ctx)?,
+                    );
                     let n = vmsim::units::parse_count(count).with_context(item_ctx)?;
                     if a > b || n == 0 {
                         bail!("{}: expected A-B/N with A <= B and N >= 1", item_ctx());
@@ -337,7 +348,10 @@ fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<
                     }
                     v.push(b);
                 } else if let Some((a, b)) = item.split_once('-') {
-                    let (a, b) = (one(a).with_context(item_ctx)?, one(b).with_context(item_ctx)?);
+                    let (a, b) = (
+                        one(a).with_context(item_ctx)?,
+                        one(b).with_context(item_ctx)?,
+                    );
                     if a > b {
                         bail!("{}: the range is backwards", item_ctx());
                     }
@@ -396,7 +410,8 @@ fn read_pass(input: &str, plan: &Plan, need_trace: bool, need_lru: bool) -> anyh
     }
     let name = name_of(input);
     if need_trace {
-        let (trace, accesses) = super::pages::read_dense(input, plan.page_size, plan.force_numbers)?;
+        let (trace, accesses) =
+            super::pages::read_dense(input, plan.page_size, plan.force_numbers)?;
         let mut lru = None;
         if need_lru || !shards.is_empty() {
             let mut stack = LruStack::new();
@@ -431,9 +446,11 @@ fn read_pass(input: &str, plan: &Plan, need_trace: bool, need_lru: bool) -> anyh
     let accesses = if need_lru {
         src.for_each(|r| {
             refs += 1;
-            let id = map.id(r.pid, r.page).ok_or_else(|| TraceError::TooManyPages {
-                path: name.clone().into(),
-            })?;
+            let id = map
+                .id(r.pid, r.page)
+                .ok_or_else(|| TraceError::TooManyPages {
+                    path: name.clone().into(),
+                })?;
             h.record(stack.access(id));
             for (_, _, s) in &mut shards {
                 s.access(r.pid, r.page);
@@ -492,7 +509,11 @@ fn points(sizes: &[u64], misses: &[u64], refs: u64, page_size: u64) -> Vec<Point
             size,
             bytes: size.saturating_mul(page_size),
             misses: m,
-            miss_ratio: if refs == 0 { 0.0 } else { m as f64 / refs as f64 },
+            miss_ratio: if refs == 0 {
+                0.0
+            } else {
+                m as f64 / refs as f64
+            },
         })
         .collect()
 }
@@ -507,7 +528,8 @@ fn simulate(kind: PolicyKind, trace: &DenseTrace, sizes: &[u64]) -> Vec<u64> {
     sizes
         .par_iter()
         .map(|&s| {
-            let f = NonZeroUsize::new(usize::try_from(s).unwrap_or(usize::MAX)).unwrap_or(NonZeroUsize::MIN);
+            let f = NonZeroUsize::new(usize::try_from(s).unwrap_or(usize::MAX))
+                .unwrap_or(NonZeroUsize::MIN);
             lab::run(kind, &cfg, trace, f, Detail::Totals, |_| {}).misses
         })
         .collect()
@@ -596,12 +618,23 @@ fn curves_of(input: &str, plan: &Plan, sizes_spec: &str) -> anyhow::Result<Input
                         }
                         let error = if plan.compare_full {
                             let full = simulate(kind, t, &sizes);
-                            let fr: Vec<f64> = full.iter().map(|&x| x as f64 / refs.max(1) as f64).collect();
-                            let (mae, max) = mrc::curve_error(&pts.iter().map(|p| p.miss_ratio).collect::<Vec<_>>(), &fr);
-                            Some(CurveError { against: format!("{pname} simulated on the full trace"), mean_abs: mae, max_abs: max })
+                            let fr: Vec<f64> = full
+                                .iter()
+                                .map(|&x| x as f64 / refs.max(1) as f64)
+                                .collect();
+                            let (mae, max) = mrc::curve_error(
+                                &pts.iter().map(|p| p.miss_ratio).collect::<Vec<_>>(),
+                                &fr,
+                            );
+                            Some(CurveError {
+                                against: format!("{pname} simulated on the full trace"),
+                                mean_abs: mae,
+                                max_abs: max,
+                            })
                         } else {
                             mini_lru_error.map(|(mae, max)| CurveError {
-                                against: "lru exact (sampling error measured on a miniature lru)".into(),
+                                against: "lru exact (sampling error measured on a miniature lru)"
+                                    .into(),
                                 mean_abs: mae,
                                 max_abs: max,
                             })
@@ -659,10 +692,7 @@ fn curves_of(input: &str, plan: &Plan, sizes_spec: &str) -> anyhow::Result<Input
         });
     }
     if plan.timing {
-        eprintln!(
-            "timing: {name}: curves {:.3} s",
-            t1.elapsed().as_secs_f64()
-        );
+        eprintln!("timing: {name}: curves {:.3} s", t1.elapsed().as_secs_f64());
     }
     Ok(InputCurves {
         input: name,
@@ -700,7 +730,11 @@ fn table(results: &[InputCurves], unit: &str, page_size: u64, tlb: bool) -> Stri
             r.references,
             r.accesses,
             r.distinct_pages,
-            if tlb { ", fully associative LRU TLB" } else { "" }
+            if tlb {
+                ", fully associative LRU TLB"
+            } else {
+                ""
+            }
         );
         let labels: Vec<String> = r.curves.iter().map(label).collect();
         let w = labels.iter().map(String::len).max().unwrap_or(8).max(9);
@@ -712,7 +746,12 @@ fn table(results: &[InputCurves], unit: &str, page_size: u64, tlb: bool) -> Stri
         let n = r.curves.first().map_or(0, |c| c.points.len());
         for i in 0..n {
             let p0 = &r.curves[0].points[i];
-            let _ = write!(s, "{:>10} {:>10}", p0.size, vmsim::units::format_size(p0.bytes));
+            let _ = write!(
+                s,
+                "{:>10} {:>10}",
+                p0.size,
+                vmsim::units::format_size(p0.bytes)
+            );
             for c in &r.curves {
                 let _ = write!(s, " {:>w$.6}", c.points[i].miss_ratio);
             }
@@ -781,7 +820,10 @@ fn plot(
             } else {
                 label(c)
             };
-            lines.push((name, c.points.iter().map(|p| (x_of(p), p.miss_ratio)).collect()));
+            lines.push((
+                name,
+                c.points.iter().map(|p| (x_of(p), p.miss_ratio)).collect(),
+            ));
         }
     }
     let xs = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0));
@@ -794,7 +836,10 @@ fn plot(
         .max(1e-6)
         * 1.05;
     let x_desc = match (axis, unit) {
-        (Axis::Frames, u) => format!("{u} (log scale; 1 = {})", vmsim::units::format_size(page_size)),
+        (Axis::Frames, u) => format!(
+            "{u} (log scale; 1 = {})",
+            vmsim::units::format_size(page_size)
+        ),
         (Axis::Bytes, "entries") => "TLB reach in bytes (log scale)".to_owned(),
         (Axis::Bytes, _) => "memory in bytes (log scale)".to_owned(),
     };
@@ -858,11 +903,20 @@ mod tests {
 
     #[test]
     fn size_specs() {
-        assert_eq!(parse_sizes("pow2", 10, 4096).unwrap(), [1, 2, 4, 8, 10]);
-        assert_eq!(parse_sizes("all", 3, 4096).unwrap(), [1, 2, 3]);
-        assert_eq!(parse_sizes("3,1,2-4", 3, 4096).unwrap(), [1, 2, 3, 4]);
-        assert_eq!(parse_sizes("64KiB,1K", 3, 4096).unwrap(), [16, 1000]);
-        assert_eq!(parse_sizes("1-1000/4", 3, 4096).unwrap(), [1, 10, 100, 1000]);
+        assert_eq!(
+            parse_sizes("pow2", 10, 4096).expect("valid"),
+            [1, 2, 4, 8, 10]
+        );
+        assert_eq!(parse_sizes("all", 3, 4096).expect("valid"), [1, 2, 3]);
+        assert_eq!(
+            parse_sizes("3,1,2-4", 3, 4096).expect("valid"),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(parse_sizes("64KiB,1K", 3, 4096).expect("valid"), [16, 1000]);
+        assert_eq!(
+            parse_sizes("1-1000/4", 3, 4096).expect("valid"),
+            [1, 10, 100, 1000]
+        );
         assert!(parse_sizes("0", 3, 4096).is_err());
         assert!(parse_sizes("5-1", 3, 4096).is_err());
         assert!(parse_sizes("x", 3, 4096).is_err());

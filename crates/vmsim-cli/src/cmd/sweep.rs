@@ -160,12 +160,16 @@ fn set_text(key: &str, v: &toml::Value) -> String {
 
 fn load(spec_path: &Path) -> anyhow::Result<Grid> {
     let name = spec_path.display().to_string();
-    let text = std::fs::read_to_string(spec_path).with_context(|| format!("{name}: cannot read"))?;
+    let text =
+        std::fs::read_to_string(spec_path).with_context(|| format!("{name}: cannot read"))?;
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{name}: {}", e.to_string().trim().replace('\n', " ")))?;
     let base = spec_path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| -> String {
-        if p.starts_with(vmsim_trace::source::SYNTH_PREFIX) || p == "-" || Path::new(p).is_absolute() {
+        if p.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+            || p == "-"
+            || Path::new(p).is_absolute()
+        {
             p.to_owned()
         } else {
             base.join(p).display().to_string()
@@ -191,8 +195,12 @@ fn load(spec_path: &Path) -> anyhow::Result<Grid> {
                 .iter()
                 .map(|x| x.as_str().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
-                .with_context(|| format!("{name}: 'inputs': a list entry must hold only strings"))?,
-            _ => bail!("{name}: 'inputs': each entry is a trace (string) or a non-empty list of traces"),
+                .with_context(|| {
+                    format!("{name}: 'inputs': a list entry must hold only strings")
+                })?,
+            _ => bail!(
+                "{name}: 'inputs': each entry is a trace (string) or a non-empty list of traces"
+            ),
         };
         if list.iter().any(|s| s == "-") {
             bail!("{name}: 'inputs': standard input (-) cannot be swept");
@@ -293,7 +301,13 @@ fn load(spec_path: &Path) -> anyhow::Result<Grid> {
         if !seen.insert((r.preset.clone(), r.sets.clone())) {
             continue;
         }
-        if let Err(e) = super::run::layered_config(r.preset.as_deref(), config.as_deref(), &probe, &r.sets, false) {
+        if let Err(e) = super::run::layered_config(
+            r.preset.as_deref(),
+            config.as_deref(),
+            &probe,
+            &r.sets,
+            false,
+        ) {
             let mut keys: Vec<&str> = axes.iter().map(|(k, _)| k.as_str()).collect();
             keys.retain(|k| crate::one_line(&e).contains(*k));
             let which = match keys.first() {
@@ -340,8 +354,11 @@ fn shard(flag: Option<&str>) -> anyhow::Result<(usize, usize)> {
         (Some(id), Some(count)) => {
             let id = parse(&id, "SLURM_ARRAY_TASK_ID")?;
             let n = parse(&count, "SLURM_ARRAY_TASK_COUNT")?;
-            let min = var("SLURM_ARRAY_TASK_MIN").map_or(Ok(0), |m| parse(&m, "SLURM_ARRAY_TASK_MIN"))?;
-            let step = var("SLURM_ARRAY_TASK_STEP").map_or(Ok(1), |s| parse(&s, "SLURM_ARRAY_TASK_STEP"))?.max(1);
+            let min =
+                var("SLURM_ARRAY_TASK_MIN").map_or(Ok(0), |m| parse(&m, "SLURM_ARRAY_TASK_MIN"))?;
+            let step = var("SLURM_ARRAY_TASK_STEP")
+                .map_or(Ok(1), |s| parse(&s, "SLURM_ARRAY_TASK_STEP"))?
+                .max(1);
             let Some(off) = id.checked_sub(min) else {
                 bail!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}");
             };
@@ -455,7 +472,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let Some(dir) = &args.out else {
         bail!("--out DIR: required (where the records go)");
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out {}: cannot create", dir.display()))?;
     let mut todo = Vec::new();
     for r in &mine {
         let path = dir.join(format!("run-{}.json", run_id(&r.params)));
@@ -481,8 +499,10 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let bar = show.then(|| {
         let b = ProgressBar::new(todo.len() as u64);
         b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, ETA {eta_precise}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, ETA {eta_precise}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     });
@@ -496,7 +516,11 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                     return None;
                 }
                 let res = run_one(r, &grid, dir).with_context(|| {
-                    format!("run {} {}", r.index, serde_json::to_string(&r.params).unwrap_or_default())
+                    format!(
+                        "run {} {}",
+                        r.index,
+                        serde_json::to_string(&r.params).unwrap_or_default()
+                    )
                 });
                 if let Some(b) = &bar {
                     b.inc(1);
@@ -553,7 +577,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
                 if prefix.is_empty() && k == "timeline" {
                     continue;
                 }
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, x, out);
             }
         }
@@ -598,7 +626,8 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     let mut records: Vec<(Map<String, Value>, Value)> = Vec::new();
     let mut spec_hash: Option<(String, PathBuf)> = None;
     for path in &names {
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow::anyhow!("{}: corrupt record ({e})", path.display()))?;
         let (Some(h), Some(Value::Object(params)), Some(report)) = (
@@ -606,11 +635,17 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
             v.get("params"),
             v.get("report").filter(|r| r.is_object()),
         ) else {
-            bail!("{}: corrupt record (expected spec_hash, params and report)", path.display());
+            bail!(
+                "{}: corrupt record (expected spec_hash, params and report)",
+                path.display()
+            );
         };
         let want = format!("run-{}.json", run_id(&params.clone().into_iter().collect()));
         if path.file_name().and_then(|n| n.to_str()) != Some(want.as_str()) {
-            bail!("{}: corrupt record (its parameters belong to {want})", path.display());
+            bail!(
+                "{}: corrupt record (its parameters belong to {want})",
+                path.display()
+            );
         }
         match &spec_hash {
             None => spec_hash = Some((h.to_owned(), path.clone())),
@@ -624,12 +659,18 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         records.push((params.clone(), report.clone()));
     }
     // Parameter names: the union, sorted; rows sorted by their values.
-    let mut keys: Vec<String> = records.iter().flat_map(|(p, _)| p.keys().cloned()).collect();
+    let mut keys: Vec<String> = records
+        .iter()
+        .flat_map(|(p, _)| p.keys().cloned())
+        .collect();
     keys.sort();
     keys.dedup();
     records.sort_by(|(a, _), (b, _)| {
         for k in &keys {
-            let o = cmp_value(a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+            let o = cmp_value(
+                a.get(k).unwrap_or(&Value::Null),
+                b.get(k).unwrap_or(&Value::Null),
+            );
             if o != std::cmp::Ordering::Equal {
                 return o;
             }
@@ -670,12 +711,17 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     }
     writeln!(out, "{line}")?;
     for ((p, _), f) in records.iter().zip(&flat) {
-        let map: std::collections::HashMap<&str, &Value> = f.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let map: std::collections::HashMap<&str, &Value> =
+            f.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let mut cells: Vec<String> = keys
             .iter()
             .map(|k| csv_field(p.get(k).unwrap_or(&Value::Null)))
             .collect();
-        cells.extend(columns.iter().map(|c| map.get(c.as_str()).map_or(String::new(), |v| csv_field(v))));
+        cells.extend(
+            columns
+                .iter()
+                .map(|c| map.get(c.as_str()).map_or(String::new(), |v| csv_field(v))),
+        );
         writeln!(out, "{}", cells.join(","))?;
     }
     Ok(out.flush()?)

@@ -81,7 +81,8 @@ impl LruStack {
         self.top = id;
         let i = id as usize;
         if i >= self.slot_of.len() {
-            self.slot_of.resize((i + 1).next_power_of_two().max(1024), 0);
+            self.slot_of
+                .resize((i + 1).next_power_of_two().max(1024), 0);
         }
         if self.now == self.bits.len() * 64 {
             self.compact();
@@ -105,7 +106,7 @@ impl LruStack {
         self.bits[now / 64] |= 1u64 << (now % 64);
         self.slot_of[i] = now as u32 + 1;
         self.now += 1;
-        if self.now % 64 == 0 {
+        if self.now.is_multiple_of(64) {
             let b = now / 64;
             self.blocks.add(b, self.bits[b].count_ones());
         }
@@ -163,7 +164,7 @@ impl LruStack {
         for w in 0..live / 64 {
             self.bits[w] = u64::MAX;
         }
-        if live % 64 != 0 {
+        if !live.is_multiple_of(64) {
             self.bits[live / 64] = (1u64 << (live % 64)) - 1;
         }
         // Closed blocks: the full ones below the open block `live / 64`.
@@ -302,7 +303,11 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if i % 3 == 0 { (x % 3000) as u32 } else { (x % 40) as u32 }
+                if i % 3 == 0 {
+                    (x % 3000) as u32
+                } else {
+                    (x % 40) as u32
+                }
             })
             .collect();
         let mut s = LruStack::new();
@@ -320,7 +325,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let id = (x % 2500) as u32;
-            if x % 11 == 0 {
+            if x.is_multiple_of(11) {
                 s.remove(id);
                 plain.retain(|&y| y != id);
                 continue;

@@ -179,7 +179,11 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    if i % 4 == 0 { i as u64 % pages } else { x % pages }
+                    if i % 4 == 0 {
+                        i as u64 % pages
+                    } else {
+                        x % pages
+                    }
                 })
                 .collect();
             let t = DenseTrace::new(&refs, &[], "t").expect("small");

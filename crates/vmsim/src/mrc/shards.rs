@@ -36,9 +36,7 @@ use super::lru::LruStack;
 #[inline]
 #[must_use]
 pub fn page_hash(pid: u32, page: u64, seed: u64) -> u64 {
-    let mut z = page
-        ^ (u64::from(pid)).rotate_right(17)
-        ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut z = page ^ (u64::from(pid)).rotate_right(17) ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -250,7 +248,11 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 // Skewed: a small hot set and a large cold one.
-                if x % 4 == 0 { x % pages } else { (x >> 20) % (pages / 20) }
+                if x.is_multiple_of(4) {
+                    x % pages
+                } else {
+                    (x >> 20) % (pages / 20)
+                }
             })
             .collect()
     }
@@ -288,13 +290,21 @@ mod tests {
         }
         for est in [&tenth, &fixed] {
             let got = est.miss_ratios(&sizes);
-            let mae: f64 =
-                got.iter().zip(&want).map(|(a, b)| (a - b).abs()).sum::<f64>() / sizes.len() as f64;
+            let mae: f64 = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>()
+                / sizes.len() as f64;
             assert!(mae < 0.02, "mae {mae}: {got:?} vs {want:?}");
         }
         let distinct = refs.iter().collect::<std::collections::HashSet<_>>().len() as f64;
         let want = 2000.0 / distinct;
-        assert!((fixed.rate() / want - 1.0).abs() < 0.2, "{} vs {want}", fixed.rate());
+        assert!(
+            (fixed.rate() / want - 1.0).abs() < 0.2,
+            "{} vs {want}",
+            fixed.rate()
+        );
         assert!((fixed.estimated_pages() / distinct - 1.0).abs() < 0.1);
         assert!(tenth.counts().1 < 40_000);
     }
