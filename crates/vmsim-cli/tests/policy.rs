@@ -323,7 +323,13 @@ fn a_lackey_trace_and_its_page_number_file_give_the_same_counts() {
     let dir = tempfile::tempdir().unwrap();
     for (shift, size) in [(12, "4KiB"), (6, "64")] {
         let refs = dir.path().join(format!("pages{shift}.txt"));
-        std::fs::write(&refs, pages_of_lackey(&trace, shift)).unwrap();
+        let made_here = pages_of_lackey(&trace, shift);
+        // `vmsim trace pages` writes the same file.
+        assert_eq!(
+            text(&["trace", "pages", &trace, "--page-size", size]),
+            made_here
+        );
+        std::fs::write(&refs, made_here).unwrap();
         let refs = refs.to_str().unwrap();
         for policy in ["lru", "fifo", "clock", "nru", "opt", "arc", "sieve"] {
             for frames in ["1", "7", "64"] {
