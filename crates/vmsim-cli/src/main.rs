@@ -22,6 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
     Mrc(Box<cmd::mrc::MrcArgs>),
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Alloc(args) => cmd::alloc::run(&args),
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Mrc(args) => cmd::mrc::run(&args),

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod alloc;
 mod calc;
 mod common;
 mod explain;

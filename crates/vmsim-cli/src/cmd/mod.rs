@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and its `run` function.
 
+pub mod alloc;
 pub mod calc;
 pub mod explain;
 pub mod mrc;
