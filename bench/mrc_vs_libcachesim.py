@@ -2,10 +2,11 @@
 """Miss-ratio curves and sweeps, measured (run through bench/mrc-vs-libcachesim.sh).
 
 Streams (built once with vmsim, as .vmt, the fast binary trace format):
-  real   a real lackey trace's accesses repeated until 100M+ references
-         (/work/shared/traces/lsR_linux when present, else the committed
-         bench/data/sort_2k), 4 KiB pages
+  real   a real lackey trace's accesses repeated until 100M+ references:
+         the committed bench/data/sqlite_4k (sqlite3 building, indexing and
+         querying a table: 55M references, twice), or TRACE; 4 KiB pages
   zipf   synth:zipf over 1M pages, s=0.9, shuffled, 100M references
+         (ZIPF_REFS to change; a footprint too large for the caches)
 
 For each stream, on one core (taskset), median of 3 whole `vmsim mrc`
 processes (reading and decoding the trace included):
@@ -24,6 +25,7 @@ all), median of 3 of `-j 1` and `-j 2`: the speedup.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,13 +43,18 @@ def run(cmd, **kw):
 
 
 def timed(cmd, n=3, cpu="0"):
+    """Median wall time and median CPU time (user + system) of n runs."""
     times = []
+    cpus = []
     out = None
     for _ in range(n):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = run(["taskset", "-c", cpu, *cmd])
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    return (statistics.median(times), statistics.median(cpus)), out
 
 
 def next_access(ids):
@@ -87,11 +94,11 @@ def lcs_lru(path, size):
 def mrc_stream(args, tmp, name, vmt):
     v = args.vmsim
     print(f"\n== {name}: {vmt}", flush=True)
-    exact_t, out = timed([v, "mrc", vmt, "--json"])
+    (exact_t, exact_c), out = timed([v, "mrc", vmt, "--json"])
     exact = json.loads(out.stdout)["inputs"][0]
     refs = exact["references"]
     pts = {p["size"]: p["misses"] for p in exact["curves"][0]["points"]}
-    shards_t, _ = timed([v, "mrc", vmt, "--shards", "1%", "--json"])
+    (shards_t, shards_c), _ = timed([v, "mrc", vmt, "--shards", "1%", "--json"])
     both = json.loads(run([v, "mrc", vmt, "-p", "lru", "--shards", "1%", "--json"]).stdout)["inputs"][0]
     err = both["curves"][1]["error"]
     # The SHARDS paper's view: 100 sizes evenly spaced up to the footprint.
@@ -104,8 +111,10 @@ def mrc_stream(args, tmp, name, vmt):
     maxs = json.loads(run([v, "mrc", vmt, "--shards-max", "8K", "-p", "lru", "--json"]).stdout)["inputs"][0]
     err_max = maxs["curves"][1]["error"]
     print(f"references {refs:,}, distinct pages {exact['distinct_pages']:,}, curve sizes {len(pts)}")
-    print(f"vmsim exact LRU MRC, one pass:  {exact_t:7.2f} s  {refs / exact_t / 1e6:7.1f} M refs/s (whole process, one core)")
-    print(f"vmsim SHARDS 1%:                {shards_t:7.2f} s  {refs / shards_t / 1e6:7.1f} M refs/s")
+    print(f"vmsim exact LRU MRC, one pass:  wall {exact_t:6.2f} s = {refs / exact_t / 1e6:6.1f} M refs/s, "
+          f"CPU {exact_c:6.2f} s = {refs / exact_c / 1e6:6.1f} M refs/s (whole process, one core)")
+    print(f"vmsim SHARDS 1%:                wall {shards_t:6.2f} s = {refs / shards_t / 1e6:6.1f} M refs/s, "
+          f"CPU {shards_c:6.2f} s = {refs / shards_c / 1e6:6.1f} M refs/s")
     print(f"  SHARDS 1% error, powers of two:        mean abs {err['mean_abs']:.5f}, max {err['max_abs']:.5f}")
     print(f"  SHARDS 1% error, 100 even sizes:       mean abs {err_uni['mean_abs']:.5f}, max {err_uni['max_abs']:.5f}")
     print(f"  SHARDS max 8K error, powers of two:    mean abs {err_max['mean_abs']:.5f}, max {err_max['max_abs']:.5f}")
@@ -162,10 +171,7 @@ def main():
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args()
     print(f"libcachesim {lcs.__version__}; load {os.getloadavg()}")
-    trace = os.environ.get("TRACE")
-    if not trace:
-        shared = "/work/shared/traces/lsR_linux.lackey.zst"
-        trace = shared if os.path.exists(shared) else os.path.join(args.root, "bench/data/sort_2k.lackey.zst")
+    trace = os.environ.get("TRACE") or os.path.join(args.root, "bench/data/sqlite_4k.lackey.zst")
     refs_target = 10_000_000 if args.quick else 100_000_000
     with tempfile.TemporaryDirectory(prefix="vmsim-mrc-") as tmp:
         n = json.loads(run([args.vmsim, "trace", "stats", trace, "--json"]).stdout)["refs"]
@@ -174,7 +180,7 @@ def main():
         run([args.vmsim, "trace", "convert", *([trace] * repeat), real])
         zipf = os.path.join(tmp, "zipf.vmt")
         run([args.vmsim, "trace", "convert",
-             f"synth:zipf,pages=1M,s=0.9,shuffle=1,refs={refs_target}", zipf])
+             f"synth:zipf,pages=1M,s=0.9,shuffle=1,refs={os.environ.get('ZIPF_REFS', refs_target)}", zipf])
         mrc_stream(args, tmp, f"real ({os.path.basename(trace)} x{repeat})", real)
         mrc_stream(args, tmp, "zipf (1M pages, s=0.9)", zipf)
         if not args.skip_sweep:
