@@ -18,8 +18,12 @@ footprint). libCacheSim: its LRU `process_trace` at a few sizes over the
 same page stream (oracleGeneral binary), time per size and misses, which
 must equal ours at those sizes.
 
-Sweep: a grid of 8 runs of `vmsim run` (examples-like, a few seconds in
-all), median of 3 of `-j 1` and `-j 2`: the speedup.
+Sweep: a grid of 16 runs of `vmsim run` (under a second each), `-j 1`
+and `-j 2` alternated 5 times: the speedup of the medians and of the best. On a machine shared with other work,
+Linux's autogroup scheduling gives this session one share of the CPU
+however many threads it runs, so a 2-thread sweep cannot show its speedup;
+BOOST=1 (root) raises this session's autogroup to nice -15 first, which
+approximates a quiet machine.
 """
 
 import argparse
@@ -143,36 +147,59 @@ def mrc_stream(args, tmp, name, vmt):
 def sweep(args, tmp):
     spec = os.path.join(tmp, "grid.toml")
     with open(spec, "w") as f:
-        f.write('inputs = ["synth:zipf,pages=60000,s=0.8,refs=1500K,write=0.3"]\n'
-                '[grid]\n"memory.frames" = [4096, 16384]\n"kernel.policy" = ["clock", "fifo"]\n'
+        # CPU-bound runs (memory holds the footprint: no swap file traffic).
+        f.write('inputs = ["synth:zipf,pages=60000,s=0.8,refs=3M,write=0.3"]\n'
+                '[grid]\n"memory.frames" = [65536, 262144]\n"kernel.policy" = ["clock", "fifo", "nru", "sieve"]\n'
                 'preset = ["x86-64", "core-i7"]\n')
     res = {}
-    for j in (1, 2):
-        times = []
-        for k in range(3):
+    best = {}
+    times = {1: [], 2: []}
+    # Alternate -j 1 and -j 2 so both see the same background load.
+    for k in range(5):
+        for j in (1, 2):
             out = os.path.join(tmp, f"sweep-{j}-{k}")
             t0 = time.perf_counter()
             run([args.vmsim, "sweep", spec, "--out", out, "-j", str(j), "--quiet"])
-            times.append(time.perf_counter() - t0)
-        res[j] = statistics.median(times)
-    print(f"\n== sweep: 8 runs of vmsim run (zipf 1.5M refs, 60K pages, demand paging)")
-    print(f"-j 1: {res[1]:.2f} s   -j 2: {res[2]:.2f} s   speedup {res[1] / res[2]:.2f}x (2 cores)")
+            times[j].append(time.perf_counter() - t0)
+    for j in (1, 2):
+        res[j] = statistics.median(times[j])
+        best[j] = min(times[j])
+    print(f"\n== sweep: 16 runs of vmsim run (zipf 3M refs over 60K pages, memory holds them); "
+          f"load {os.getloadavg()}")
+    print(f"median of 5: -j 1 {res[1]:.2f} s, -j 2 {res[2]:.2f} s: speedup {res[1] / res[2]:.2f}x (2 cores)")
+    print(f"best of 5:   -j 1 {best[1]:.2f} s, -j 2 {best[2]:.2f} s: speedup {best[1] / best[2]:.2f}x")
     a = run([args.vmsim, "sweep", "merge", os.path.join(tmp, "sweep-1-0"), "--csv"]).stdout
     b = run([args.vmsim, "sweep", "merge", os.path.join(tmp, "sweep-2-0"), "--csv"]).stdout
     print("merged tables of -j 1 and -j 2 equal:", a == b)
 
 
+def boost():
+    if os.environ.get("BOOST") == "1":
+        try:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write("-15")
+            print("autogroup:", open("/proc/self/autogroup").read().strip())
+        except OSError as e:
+            print(f"BOOST=1: cannot raise the autogroup ({e})")
+
+
 def main():
+    boost()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vmsim", required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--quick", action="store_true", help="10M-reference streams")
     ap.add_argument("--skip-lcs", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--only-sweep", action="store_true")
     args = ap.parse_args()
     print(f"libcachesim {lcs.__version__}; load {os.getloadavg()}")
     trace = os.environ.get("TRACE") or os.path.join(args.root, "bench/data/sqlite_4k.lackey.zst")
     refs_target = 10_000_000 if args.quick else 100_000_000
+    if args.only_sweep:
+        with tempfile.TemporaryDirectory(prefix="vmsim-mrc-") as tmp:
+            sweep(args, tmp)
+        return 0
     with tempfile.TemporaryDirectory(prefix="vmsim-mrc-") as tmp:
         n = json.loads(run([args.vmsim, "trace", "stats", trace, "--json"]).stdout)["refs"]
         repeat = int(os.environ.get("REPEAT", 0)) or -(-refs_target // n)
