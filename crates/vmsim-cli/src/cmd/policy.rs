@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use vmsim::reclaim::lab::{self, DenseTrace, Detail, Step};
-use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
+use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind, Ties};
 
 /// Run a page-replacement policy over a reference string.
 ///
@@ -29,7 +29,7 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 /// With --json: {"steps": [{"page", "hit", "evicted" (page or null),
 /// "frames"}...] (left out with --quiet), "policy", "oracle", "frames",
 /// "references", "distinct_pages", "hits", "misses", "evictions",
-/// "miss_ratio"}.
+/// "miss_ratio", "ties" (the tie rule, or null for a policy without one)}.
 ///
 /// Examples:
 ///   vmsim policy --policy fifo --frames 3 --refs 1,2,3,4,1,2,5,1,2,3,4,5
@@ -73,6 +73,18 @@ pub struct PolicyArgs {
     /// second chance: the restarted access sets it) or clear (libCacheSim).
     #[arg(long, value_enum, default_value_t = ClockInsertArg::Referenced)]
     pub clock_insert: ClockInsertArg,
+
+    /// OPT, UNOPT, LFU, aging: how to break a tie between equally ranked
+    /// pages: oldest (referenced least recently), newest (most recently),
+    /// first-loaded, last-loaded. OPT's tie is among pages never used again,
+    /// UNOPT's too (when only such pages are left), LFU's among equal counts,
+    /// aging's among equal counters (aging sees load order only: oldest =
+    /// first-loaded). Defaults, each the policy's usual reading: OPT oldest
+    /// (evict what LRU would among the useless pages), UNOPT newest (its
+    /// mirror), LFU oldest (LFU with LRU tie-break), aging first-loaded.
+    /// OPT's and UNOPT's miss counts never depend on it, the evicted pages do.
+    #[arg(long, value_name = "RULE", value_parser = ["oldest", "newest", "first-loaded", "last-loaded"])]
+    pub ties: Option<String>,
 
     /// RANDOM: seed of the generator.
     #[arg(long, default_value_t = 0)]
@@ -137,7 +149,21 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         Some(t) => Some(NonZeroU64::new(t).context("--tick: must be at least 1")?),
         None => None,
     };
+    let ties = match args.ties.as_deref() {
+        Some(t) => {
+            let t: Ties = t.parse().context("--ties")?;
+            if kind.default_ties().is_none() {
+                bail!(
+                    "--ties: {} has no ties to break (only opt, unopt, lfu and aging have an open choice)",
+                    kind.name()
+                );
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let cfg = PolicyConfig {
+        ties,
         clock_insert: match args.clock_insert {
             ClockInsertArg::Referenced => ClockInsert::Referenced,
             ClockInsertArg::Clear => ClockInsert::Clear,
@@ -214,6 +240,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             "misses": totals.misses,
             "evictions": totals.evictions,
             "miss_ratio": totals.misses as f64 / refs,
+            "ties": ties.or(kind.default_ties()).map(Ties::name),
         });
         let text = v.to_string();
         if args.quiet {
@@ -223,9 +250,12 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             writeln!(out, "],{}", &text[1..])?;
         }
     } else {
+        let tie_note = ties
+            .or(kind.default_ties())
+            .map_or_else(String::new, |t| format!("; ties: {t}"));
         writeln!(
             out,
-            "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions",
+            "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions{tie_note}",
             kind.name(),
             if kind.is_oracle() { " (oracle)" } else { "" },
             frames,
