@@ -25,9 +25,11 @@ enum Command {
     Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
     Explain(cmd::explain::ExplainArgs),
+    Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Run(cmd::run::RunArgs),
+    Sweep(cmd::sweep::SweepArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
@@ -57,8 +59,10 @@ fn main() -> ExitCode {
         Command::Alloc(args) => cmd::alloc::run(&args),
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Mrc(args) => cmd::mrc::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Sweep(args) => cmd::sweep::run(&args),
         Command::Policy(args) => cmd::policy::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };

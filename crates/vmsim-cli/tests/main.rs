@@ -6,6 +6,8 @@ mod alloc;
 mod calc;
 mod common;
 mod explain;
+mod mrc;
 mod policy;
 mod run;
+mod sweep;
 mod trace;

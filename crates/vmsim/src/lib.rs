@@ -9,6 +9,7 @@ pub mod calc;
 pub mod config;
 pub mod kernel;
 pub mod mmu;
+pub mod mrc;
 pub mod paging;
 pub mod phys;
 pub mod reclaim;

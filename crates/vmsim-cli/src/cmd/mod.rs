@@ -3,9 +3,12 @@
 pub mod alloc;
 pub mod calc;
 pub mod explain;
+pub mod mrc;
+pub mod pages;
 pub mod plot;
 pub mod policy;
 pub mod presets;
 pub mod report_text;
 pub mod run;
+pub mod sweep;
 pub mod trace;
