@@ -272,34 +272,49 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             writeln!(out, "],{}", &text[1..])?;
         }
     } else {
-        let tie_note = ties
-            .or(kind.default_ties())
-            .map_or_else(String::new, |t| format!("; ties: {t}"));
-        writeln!(
-            out,
-            "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions{tie_note}",
-            kind.name(),
-            if kind.is_oracle() { " (oracle)" } else { "" },
-            frames,
-            totals.refs,
-            totals.hits,
-            totals.misses,
-            100.0 * totals.misses as f64 / refs,
-            totals.evictions,
-        )?;
+        writeln!(out, "{}", summary_line(kind, frames, &totals, ties))?;
     }
     Ok(out.flush()?)
+}
+
+/// The totals line: `fifo with 3 frames: 12 references, 3 hits, 9 misses
+/// (75.00%), 6 evictions`, with the tie rule of a policy that has one.
+pub(crate) fn summary_line(
+    kind: PolicyKind,
+    frames: NonZeroUsize,
+    totals: &lab::Totals,
+    ties: Option<Ties>,
+) -> String {
+    let tie_note = ties
+        .or(kind.default_ties())
+        .map_or_else(String::new, |t| format!("; ties: {t}"));
+    format!(
+        "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions{tie_note}",
+        kind.name(),
+        if kind.is_oracle() { " (oracle)" } else { "" },
+        frames,
+        totals.refs,
+        totals.hits,
+        totals.misses,
+        100.0 * totals.misses as f64 / totals.refs.max(1) as f64,
+        totals.evictions,
+    )
 }
 
 /// A page as printed: its number, and its process when the trace has several
 /// (`PID:PAGE`; in JSON a string then).
 #[derive(Debug, Clone, Copy)]
-struct PageName {
+pub(crate) struct PageName {
     page: u64,
     pid: Option<u32>,
 }
 
 impl PageName {
+    /// A page of a single-process reference string.
+    pub(crate) fn number(page: u64) -> Self {
+        Self { page, pid: None }
+    }
+
     fn json(self) -> String {
         match self.pid {
             Some(p) => format!("\"{p}:{}\"", self.page),
@@ -357,7 +372,7 @@ fn write_pages<D: std::fmt::Display>(
     Ok(())
 }
 
-fn write_step(
+pub(crate) fn write_step(
     out: &mut impl Write,
     s: &Step<'_>,
     page_of: &impl Fn(u32) -> PageName,
