@@ -24,6 +24,7 @@ struct Cli {
 enum Command {
     Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
+    Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
     Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Alloc(args) => cmd::alloc::run(&args),
         Command::Calc(args) => cmd::calc::run(&args),
+        Command::Exercise(args) => cmd::exercise::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Mrc(args) => cmd::mrc::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),

@@ -5,6 +5,7 @@
 mod alloc;
 mod calc;
 mod common;
+mod exercise;
 mod explain;
 mod mrc;
 mod policy;

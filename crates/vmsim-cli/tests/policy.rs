@@ -449,3 +449,114 @@ fn compressed_page_numbers_and_bad_inputs() {
     assert_eq!(v["references"], 6);
     assert_eq!(v["misses"], 6);
 }
+
+/// The page evicted at each step (null where nothing was).
+fn evictions(v: &Value) -> Vec<Value> {
+    v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["evicted"].clone())
+        .collect()
+}
+
+#[test]
+fn opt_ties_among_pages_never_used_again() {
+    // 3 frames, 1 2 3 1 4: at 4 (index 4) no resident page is used again.
+    // Last uses: 1 at index 3, 2 at 1, 3 at 2; loads: 1 at 0, 2 at 1, 3 at 2.
+    // oldest (least recently used): 2; newest: 1; first-loaded: 1; last-loaded: 3.
+    let refs = "1,2,3,1,4";
+    for (rule, victim) in [
+        ("oldest", 2),
+        ("newest", 1),
+        ("first-loaded", 1),
+        ("last-loaded", 3),
+    ] {
+        let v = policy_json(&[
+            "--policy", "opt", "--frames", "3", "--refs", refs, "--ties", rule,
+        ]);
+        assert_eq!(evictions(&v)[4], victim, "{rule}");
+        assert_eq!(v["ties"], rule);
+    }
+    // The default is oldest, and says so.
+    let v = policy_json(&["--policy", "opt", "--frames", "3", "--refs", refs]);
+    assert_eq!(evictions(&v)[4], 2);
+    assert_eq!(v["ties"], "oldest");
+    // Silberschatz's OPT example (3 frames): 9 page faults whatever the rule.
+    let s = "7,0,1,2,0,3,0,4,2,3,0,3,2,1,2,0,1,7,0,1";
+    for rule in ["oldest", "newest", "first-loaded", "last-loaded"] {
+        let v = policy_json(&[
+            "--policy", "opt", "--frames", "3", "--refs", s, "--ties", rule, "--quiet",
+        ]);
+        assert_eq!(v["misses"], 9, "{rule}");
+    }
+}
+
+#[test]
+fn unopt_ties_when_only_useless_pages_are_left() {
+    // 3 frames, 1 2 3 4: at 4 all three are never used again.
+    // Default newest (most recently used): 3; oldest: 1.
+    let v = policy_json(&["--policy", "unopt", "--frames", "3", "--refs", "1,2,3,4"]);
+    assert_eq!(evictions(&v)[3], 3);
+    assert_eq!(v["ties"], "newest");
+    let v = policy_json(&[
+        "--policy", "unopt", "--frames", "3", "--refs", "1,2,3,4", "--ties", "oldest",
+    ]);
+    assert_eq!(evictions(&v)[3], 1);
+}
+
+#[test]
+fn lfu_ties_between_equal_counts() {
+    // 3 frames, 1 2 3 2 1 3 4: at 4 every page was used twice.
+    // Last uses: 2 at 3, 1 at 4, 3 at 5; loads 1, 2, 3 in that order.
+    // oldest: 2; newest: 3; first-loaded: 1; last-loaded: 3.
+    for (rule, victim) in [
+        ("oldest", 2),
+        ("newest", 3),
+        ("first-loaded", 1),
+        ("last-loaded", 3),
+    ] {
+        let v = policy_json(&[
+            "--policy",
+            "lfu",
+            "--frames",
+            "3",
+            "--refs",
+            "1,2,3,2,1,3,4",
+            "--ties",
+            rule,
+        ]);
+        assert_eq!(evictions(&v)[6], victim, "{rule}");
+    }
+}
+
+#[test]
+fn aging_ties_between_equal_counters() {
+    // 3 frames, tick every 3 references: 1 2 3 load at 0x80 each; the tick
+    // after the third shifts all to 0x40 (no reference set A since the
+    // loads cleared it). At 4 they tie: first-loaded evicts 1, last-loaded 3.
+    let v = policy_json(&["--policy", "aging", "--frames", "3", "--refs", "1,2,3,4"]);
+    assert_eq!(evictions(&v)[3], 1);
+    assert_eq!(v["ties"], "first-loaded");
+    let v = policy_json(&[
+        "--policy",
+        "aging",
+        "--frames",
+        "3",
+        "--refs",
+        "1,2,3,4",
+        "--ties",
+        "last-loaded",
+    ]);
+    assert_eq!(evictions(&v)[3], 3);
+}
+
+#[test]
+fn ties_for_a_policy_without_ties_is_an_error() {
+    let e = one_line_error(&[
+        "policy", "--policy", "fifo", "--frames", "3", "--refs", "1,2", "--ties", "oldest",
+    ]);
+    assert!(e.contains("fifo has no ties to break"), "{e}");
+    let v = policy_json(&["--policy", "fifo", "--frames", "3", "--refs", "1,2"]);
+    assert_eq!(v["ties"], Value::Null);
+}

@@ -7,6 +7,7 @@ pub mod addr;
 pub mod alloc;
 pub mod calc;
 pub mod config;
+pub mod exercise;
 pub mod kernel;
 pub mod mmu;
 pub mod mrc;

@@ -227,6 +227,17 @@ fn only_for(args: &AllocArgs, allowed: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most pages a buddy or slab lab steps through (64 GiB of 4 KiB
+/// pages): the allocator keeps a byte per page, and a lab needs far fewer.
+const MAX_LAB_PAGES: u64 = 1 << 24;
+
+fn check_pages(pages: u64) -> anyhow::Result<()> {
+    if pages > MAX_LAB_PAGES {
+        bail!("--heap {pages}: the buddy and slab labs take at most {MAX_LAB_PAGES} pages");
+    }
+    Ok(())
+}
+
 /// Runs `vmsim alloc`.
 pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
     let (text, source) = match (&args.ops, &args.ops_file) {
@@ -239,6 +250,11 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
         _ => bail!("--ops or --ops-file: give one of them (e.g. --ops a100,a200,f0)"),
     };
     let ops = parse_ops(&text, &source)?;
+    let keep = if args.quiet {
+        lab::Steps::None
+    } else {
+        lab::Steps::Every
+    };
     let Some(heap) = size_arg(&args.heap, "heap")? else {
         bail!("--heap: required (bytes for the free list, pages for buddy and slab)");
     };
@@ -279,7 +295,7 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
                 header: size_arg(&args.header, "header")?.unwrap_or(0),
                 align: size_arg(&args.align, "align")?.unwrap_or(1),
             };
-            let run = lab::run_free_list(cfg, &ops).context("--heap/--align")?;
+            let run = lab::run_free_list(cfg, &ops, keep).context("--heap/--align")?;
             if args.json {
                 json_out(
                     "free-list",
@@ -294,6 +310,7 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
         }
         AllocatorArg::Buddy => {
             only_for(args, &["base", "max-order"])?;
+            check_pages(heap)?;
             let fits = 63 - heap.leading_zeros();
             let cfg = BuddyLabConfig {
                 first: base,
@@ -302,7 +319,7 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
                     .max_order
                     .unwrap_or(fits.min(vmsim::alloc::MAX_SUPPORTED_ORDER)),
             };
-            let run = lab::run_buddy(cfg, &ops).context("--heap/--max-order")?;
+            let run = lab::run_buddy(cfg, &ops, keep).context("--heap/--max-order")?;
             if args.json {
                 json_out("buddy", &run.config, &run.steps, &run.totals, args.quiet)?
             } else {
@@ -311,12 +328,13 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
         }
         AllocatorArg::Slab => {
             only_for(args, &["align", "page-size"])?;
+            check_pages(heap)?;
             let cfg = SlabLabConfig {
                 pages: heap,
                 page_size: size_arg(&args.page_size, "page-size")?.unwrap_or(4096),
                 align: size_arg(&args.align, "align")?.unwrap_or(8),
             };
-            let run = lab::run_slab(cfg, &ops)?;
+            let run = lab::run_slab(cfg, &ops, keep)?;
             if args.json {
                 let totals = serde_json::json!({
                     "allocations": run.allocations,

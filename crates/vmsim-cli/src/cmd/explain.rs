@@ -1,5 +1,6 @@
 //! `vmsim explain`: how the hardware splits and translates one address.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -149,14 +150,14 @@ struct StepJson {
 }
 
 #[derive(Debug, Serialize)]
-struct FaultJson {
-    kind: &'static str,
+pub(crate) struct FaultJson {
+    pub(crate) kind: &'static str,
     level: Option<u32>,
-    detail: String,
+    pub(crate) detail: String,
 }
 
 #[derive(Debug, Serialize)]
-struct Explanation {
+pub(crate) struct Explanation {
     format: String,
     va: String,
     va_bits: u32,
@@ -164,21 +165,21 @@ struct Explanation {
     offset: u64,
     fields: Vec<Field>,
     walk: Option<Vec<StepJson>>,
-    pa: Option<String>,
+    pub(crate) pa: Option<String>,
     page_size: Option<u64>,
     flags: Option<Vec<&'static str>>,
-    fault: Option<FaultJson>,
+    pub(crate) fault: Option<FaultJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    load: Option<LoadJson>,
+    pub(crate) load: Option<LoadJson>,
 }
 
 /// The value a load of `size` bytes finds at the translated address.
 #[derive(Debug, Serialize)]
-struct LoadJson {
+pub(crate) struct LoadJson {
     size: u32,
     pa: String,
     /// The little-endian value, or null when the load cannot complete.
-    value: Option<String>,
+    pub(crate) value: Option<String>,
     detail: String,
 }
 
@@ -421,38 +422,56 @@ fn explain_paging(
     va: VirtAddr,
     mem: Option<&PhysMem>,
 ) -> anyhow::Result<Explanation> {
-    let fmt = fmt.clone();
-    let mut out = split(&fmt, va);
+    let walk_in = match (mem, &args.root, &args.mem) {
+        (Some(mem), Some(root), Some(image)) => {
+            let root_raw = parse_u64(root).context("--root")?;
+            let root = PhysAddr::new(root_raw).map_err(|e| anyhow::anyhow!("--root: {e}"))?;
+            if root_raw
+                .checked_add(fmt.table_bytes(0))
+                .is_none_or(|end| end > mem.size())
+            {
+                bail!(
+                    "--root {root_raw:#x}: the root table ({} bytes) does not fit in {} ({} bytes)",
+                    fmt.table_bytes(0),
+                    image.display(),
+                    mem.size()
+                );
+            }
+            if !root.is_aligned(fmt.page_size()) {
+                bail!(
+                    "--root {root_raw:#x} is not aligned to the {} page size",
+                    fmt.page_size()
+                );
+            }
+            Some((mem, root))
+        }
+        _ => None,
+    };
+    Ok(paging_explanation(fmt, va, walk_in, load_size(args)))
+}
+
+/// How `va` is split in `fmt` and, with a memory and a root table, walked
+/// to its physical address or fault, with the value of a `load_size`-byte
+/// load: the one implementation behind `vmsim explain` and the answers of
+/// `vmsim exercise`.
+pub(crate) fn paging_explanation(
+    fmt: &Format,
+    va: VirtAddr,
+    walk_in: Option<(&PhysMem, PhysAddr)>,
+    load_size: Option<u32>,
+) -> Explanation {
+    let mut out = split(fmt, va);
     if let Err(f) = fmt.check_address(va) {
         let f = WalkFault::from(f);
-        out.fault = Some(fault_json(&fmt, va, &f));
-    } else if let (Some(mem), Some(root), Some(image)) = (mem, &args.root, &args.mem) {
-        let root_raw = parse_u64(root).context("--root")?;
-        let root = PhysAddr::new(root_raw).map_err(|e| anyhow::anyhow!("--root: {e}"))?;
-        if root_raw
-            .checked_add(fmt.table_bytes(0))
-            .is_none_or(|end| end > mem.size())
-        {
-            bail!(
-                "--root {root_raw:#x}: the root table ({} bytes) does not fit in {} ({} bytes)",
-                fmt.table_bytes(0),
-                image.display(),
-                mem.size()
-            );
-        }
-        if !root.is_aligned(fmt.page_size()) {
-            bail!(
-                "--root {root_raw:#x} is not aligned to the {} page size",
-                fmt.page_size()
-            );
-        }
-        let walk = record_walk(&fmt, mem, root, va);
-        fill_walk(&fmt, va, &walk, &mut out);
-        if let (Ok(t), Some(size)) = (&walk.result, load_size(args)) {
-            out.load = Some(load_paged(&fmt, mem, root, va, t, size));
+        out.fault = Some(fault_json(fmt, va, &f));
+    } else if let Some((mem, root)) = walk_in {
+        let walk = record_walk(fmt, mem, root, va);
+        fill_walk(fmt, va, &walk, &mut out);
+        if let (Ok(t), Some(size)) = (&walk.result, load_size) {
+            out.load = Some(load_paged(fmt, mem, root, va, t, size));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Reads `size` bytes at physical `pa`, contiguous (paging off).
@@ -670,16 +689,24 @@ fn fill_walk(fmt: &Format, va: VirtAddr, walk: &RecordedWalk, out: &mut Explanat
 }
 
 fn print_text(fmt: &Format, e: &Explanation) {
-    println!(
-        "{}: {}-bit virtual addresses, {} pages, {} levels, {}-byte entries, {}-bit physical addresses",
+    print!("{}", paging_text(fmt, e));
+}
+
+/// The human rendering of a paging explanation.
+pub(crate) fn paging_text(fmt: &Format, e: &Explanation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {}-bit virtual addresses, {} pages, {} level{}, {}-byte entries, {}-bit physical addresses",
         fmt.name(),
         fmt.va_bits(),
         fmt.page_size(),
         fmt.levels().len(),
+        if fmt.levels().len() == 1 { "" } else { "s" },
         fmt.entry_bytes(),
         fmt.pa_bits()
     );
-    println!("address {}", e.va);
+    let _ = writeln!(out, "address {}", e.va);
     for f in &e.fields {
         let bits = if f.hi == f.lo {
             format!("bit {}", f.hi)
@@ -700,10 +727,14 @@ fn print_text(fmt: &Format, e: &Explanation) {
         } else {
             format!("{:#x} ({})", f.value, f.value)
         };
-        println!("  {bits:<12} {:<24} {value}", format!("{}{level}", f.name));
+        let _ = writeln!(
+            out,
+            "  {bits:<12} {:<24} {value}",
+            format!("{}{level}", f.name)
+        );
     }
     if let Some(steps) = &e.walk {
-        println!("walk:");
+        let _ = writeln!(out, "walk:");
         for s in steps {
             let what = match (s.kind, &s.next) {
                 ("table", Some(n)) => format!("-> next table at {n}"),
@@ -711,7 +742,8 @@ fn print_text(fmt: &Format, e: &Explanation) {
                 ("invalid", _) => "-> not present".to_string(),
                 _ => "-> reserved bits set".to_string(),
             };
-            println!(
+            let _ = writeln!(
+                out,
                 "  {:<16} table {} [{:>3}] entry @{} = {}  [{}] {what}",
                 s.table_name,
                 s.table,
@@ -727,15 +759,17 @@ fn print_text(fmt: &Format, e: &Explanation) {
             .page_size
             .map(vmsim::addr::format_size)
             .unwrap_or_default();
-        println!(
+        let _ = writeln!(
+            out,
             "physical address {pa} ({size} page; {})",
             e.flags.as_ref().map(|f| f.join(" ")).unwrap_or_default()
         );
     }
     if let Some(f) = &e.fault {
-        println!("fault: {} ({})", f.kind, f.detail);
+        let _ = writeln!(out, "fault: {} ({})", f.kind, f.detail);
     }
     if let Some(l) = &e.load {
-        println!("{}", load_line(l));
+        let _ = writeln!(out, "{}", load_line(l));
     }
+    out
 }

@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod calc;
+pub mod exercise;
 pub mod explain;
 pub mod mrc;
 pub mod pages;

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use vmsim::reclaim::lab::{self, DenseTrace, Detail, Step};
-use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
+use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind, Ties};
 
 /// Run a page-replacement policy over a reference string.
 ///
@@ -38,7 +38,7 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 /// With --json: {"steps": [{"page", "hit", "evicted" (page or null),
 /// "frames"}...] (left out with --quiet), "policy", "oracle", "frames",
 /// "references", "distinct_pages", "hits", "misses", "evictions",
-/// "miss_ratio"}.
+/// "miss_ratio", "ties" (the tie rule, or null for a policy without one)}.
 ///
 /// Examples:
 ///   vmsim policy --policy fifo --frames 3 --refs 1,2,3,4,1,2,5,1,2,3,4,5
@@ -96,6 +96,18 @@ pub struct PolicyArgs {
     /// second chance: the restarted access sets it) or clear (libCacheSim).
     #[arg(long, value_enum, default_value_t = ClockInsertArg::Referenced)]
     pub clock_insert: ClockInsertArg,
+
+    /// OPT, UNOPT, LFU, aging: how to break a tie between equally ranked
+    /// pages: oldest (referenced least recently), newest (most recently),
+    /// first-loaded, last-loaded. OPT's tie is among pages never used again,
+    /// UNOPT's too (when only such pages are left), LFU's among equal counts,
+    /// aging's among equal counters (aging sees load order only: oldest =
+    /// first-loaded). Defaults, each the policy's usual reading: OPT oldest
+    /// (evict what LRU would among the useless pages), UNOPT newest (its
+    /// mirror), LFU oldest (LFU with LRU tie-break), aging first-loaded.
+    /// OPT's and UNOPT's miss counts never depend on it, the evicted pages do.
+    #[arg(long, value_name = "RULE", value_parser = ["oldest", "newest", "first-loaded", "last-loaded"])]
+    pub ties: Option<String>,
 
     /// RANDOM: seed of the generator.
     #[arg(long, default_value_t = 0)]
@@ -160,7 +172,21 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
         Some(t) => Some(NonZeroU64::new(t).context("--tick: must be at least 1")?),
         None => None,
     };
+    let ties = match args.ties.as_deref() {
+        Some(t) => {
+            let t: Ties = t.parse().context("--ties")?;
+            if kind.default_ties().is_none() {
+                bail!(
+                    "--ties: {} has no ties to break (only opt, unopt, lfu and aging have an open choice)",
+                    kind.name()
+                );
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let cfg = PolicyConfig {
+        ties,
         clock_insert: match args.clock_insert {
             ClockInsertArg::Referenced => ClockInsert::Referenced,
             ClockInsertArg::Clear => ClockInsert::Clear,
@@ -236,6 +262,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             "misses": totals.misses,
             "evictions": totals.evictions,
             "miss_ratio": totals.misses as f64 / refs,
+            "ties": ties.or(kind.default_ties()).map(Ties::name),
         });
         let text = v.to_string();
         if args.quiet {
@@ -245,31 +272,49 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             writeln!(out, "],{}", &text[1..])?;
         }
     } else {
-        writeln!(
-            out,
-            "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions",
-            kind.name(),
-            if kind.is_oracle() { " (oracle)" } else { "" },
-            frames,
-            totals.refs,
-            totals.hits,
-            totals.misses,
-            100.0 * totals.misses as f64 / refs,
-            totals.evictions,
-        )?;
+        writeln!(out, "{}", summary_line(kind, frames, &totals, ties))?;
     }
     Ok(out.flush()?)
+}
+
+/// The totals line: `fifo with 3 frames: 12 references, 3 hits, 9 misses
+/// (75.00%), 6 evictions`, with the tie rule of a policy that has one.
+pub(crate) fn summary_line(
+    kind: PolicyKind,
+    frames: NonZeroUsize,
+    totals: &lab::Totals,
+    ties: Option<Ties>,
+) -> String {
+    let tie_note = ties
+        .or(kind.default_ties())
+        .map_or_else(String::new, |t| format!("; ties: {t}"));
+    format!(
+        "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions{tie_note}",
+        kind.name(),
+        if kind.is_oracle() { " (oracle)" } else { "" },
+        frames,
+        totals.refs,
+        totals.hits,
+        totals.misses,
+        100.0 * totals.misses as f64 / totals.refs.max(1) as f64,
+        totals.evictions,
+    )
 }
 
 /// A page as printed: its number, and its process when the trace has several
 /// (`PID:PAGE`; in JSON a string then).
 #[derive(Debug, Clone, Copy)]
-struct PageName {
+pub(crate) struct PageName {
     page: u64,
     pid: Option<u32>,
 }
 
 impl PageName {
+    /// A page of a single-process reference string.
+    pub(crate) fn number(page: u64) -> Self {
+        Self { page, pid: None }
+    }
+
     fn json(self) -> String {
         match self.pid {
             Some(p) => format!("\"{p}:{}\"", self.page),
@@ -327,7 +372,7 @@ fn write_pages<D: std::fmt::Display>(
     Ok(())
 }
 
-fn write_step(
+pub(crate) fn write_step(
     out: &mut impl Write,
     s: &Step<'_>,
     page_of: &impl Fn(u32) -> PageName,

@@ -61,6 +61,16 @@ pub enum LabError {
     },
 }
 
+/// Whether a run keeps every step (for display) or only its totals (for a
+/// long operation list: a step holds a copy of the free lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// Keep every step.
+    Every,
+    /// Keep none (the run's `steps` stay empty).
+    None,
+}
+
 /// What an operation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -143,7 +153,11 @@ pub struct FreeListRun {
 }
 
 /// Runs `ops` through a [`FreeSpace`] set up by `cfg`.
-pub fn run_free_list(cfg: FreeSpaceConfig, ops: &[HeapOp]) -> Result<FreeListRun, LabError> {
+pub fn run_free_list(
+    cfg: FreeSpaceConfig,
+    ops: &[HeapOp],
+    keep: Steps,
+) -> Result<FreeListRun, LabError> {
     let mut heap = FreeSpace::new(cfg)?;
     let numbers = alloc_numbers(ops);
     // Per allocation number: (pointer if it succeeded, bytes requested).
@@ -205,10 +219,12 @@ pub fn run_free_list(cfg: FreeSpaceConfig, ops: &[HeapOp]) -> Result<FreeListRun
                 }
             }
         };
-        steps.push(FreeListStep {
-            free_list: heap.free_list().to_vec(),
-            ..step
-        });
+        if keep == Steps::Every {
+            steps.push(FreeListStep {
+                free_list: heap.free_list().to_vec(),
+                ..step
+            });
+        }
     }
     Ok(FreeListRun {
         config: *heap.config(),
@@ -310,7 +326,7 @@ fn free_block_order(b: &Buddy, pfn: u64) -> Option<u32> {
 
 /// Runs `ops` through the engine's [`Buddy`] allocator (`aN` asks for N
 /// pages, rounded up to a power of two).
-pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp]) -> Result<BuddyRun, LabError> {
+pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp], keep: Steps) -> Result<BuddyRun, LabError> {
     let mut b = Buddy::new(
         PageSize::SIZE_4K,
         Pfn::new(cfg.first),
@@ -388,11 +404,13 @@ pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp]) -> Result<BuddyRun, LabErr
                 }
             }
         };
-        steps.push(BuddyStep {
-            free_lists: free_lists(&b),
-            free_pages: b.free_frames(),
-            ..step
-        });
+        if keep == Steps::Every {
+            steps.push(BuddyStep {
+                free_lists: free_lists(&b),
+                free_pages: b.free_frames(),
+                ..step
+            });
+        }
     }
     let live = made.iter().filter(|m| m.0.is_some());
     let requested: u64 = live.clone().map(|m| m.1).sum();
@@ -472,7 +490,7 @@ pub struct SlabRun {
 /// Runs `ops` through the engine's slab caches (`aN` allocates an object of
 /// N bytes from the cache of objects of exactly that size, made on first
 /// use) on top of a buddy allocator of `cfg.pages` pages.
-pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError> {
+pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp], keep: Steps) -> Result<SlabRun, LabError> {
     let page_size =
         PageSize::from_bytes(cfg.page_size).map_err(|_| LabError::PageSize(cfg.page_size))?;
     let params = SlabParams::default();
@@ -558,6 +576,9 @@ pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError>
             })?
             .stats();
         let slab_pfn = addr.map(|a| (a >> page_size.shift()) & !((1u64 << order) - 1));
+        if keep == Steps::None {
+            continue;
+        }
         steps.push(SlabStep {
             index,
             op,
@@ -591,7 +612,7 @@ mod tests {
     #[test]
     fn free_of_a_failed_allocation_is_free_null() {
         let ops = parse_ops("a8,a9,f1,f0", "t").expect("ops");
-        let run = run_free_list(FreeSpaceConfig::new(0, 10), &ops).expect("run");
+        let run = run_free_list(FreeSpaceConfig::new(0, 10), &ops, Steps::Every).expect("run");
         let outcomes: Vec<Outcome> = run.steps.iter().map(|s| s.outcome).collect();
         assert_eq!(
             outcomes,
@@ -615,7 +636,7 @@ mod tests {
             max_order: 6,
         };
         assert!(matches!(
-            run_buddy(cfg, &ops),
+            run_buddy(cfg, &ops, Steps::Every),
             Err(LabError::BuddyTooLarge { order: 7, .. })
         ));
     }

@@ -17,7 +17,7 @@ use vmsim_trace::{DenseMap, PageSource, TraceError};
 
 use super::{
     Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER, Nru, Opt,
-    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, TwoQ, Unopt,
+    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, Ties, TwoQ, Unopt,
 };
 
 /// A reference string that could not be read.
@@ -434,6 +434,7 @@ pub fn run<F: FnMut(&Step<'_>)>(
             )
         }};
     }
+    let ties = cfg.ties.or(kind.default_ties()).unwrap_or(Ties::Oldest);
     match kind {
         PolicyKind::Fifo => go!(Fifo::new(n)),
         PolicyKind::Lru => go!(Lru::new(n)),
@@ -443,13 +444,13 @@ pub fn run<F: FnMut(&Step<'_>)>(
             let tick = cfg
                 .tick
                 .unwrap_or(NonZeroU64::new(f as u64).unwrap_or(NonZeroU64::MIN));
-            go!(Aging::new(n, tick))
+            go!(Aging::new(n, tick).with_ties(ties))
         }
         PolicyKind::Random => go!(Random::new(n, cfg.seed)),
-        PolicyKind::Opt => go!(Opt::new(n)),
-        PolicyKind::Unopt => go!(Unopt::new(n)),
+        PolicyKind::Opt => go!(Opt::new(n).with_ties(ties)),
+        PolicyKind::Unopt => go!(Unopt::new(n).with_ties(ties)),
         PolicyKind::Mru => go!(Mru::new(n)),
-        PolicyKind::Lfu => go!(Lfu::new(n)),
+        PolicyKind::Lfu => go!(Lfu::new(n).with_ties(ties)),
         PolicyKind::Linux => go!(Linux::new(n)),
         PolicyKind::Arc => go!(Arc::new(n, f)),
         PolicyKind::TwoQ => go!(TwoQ::new(n, f)),
