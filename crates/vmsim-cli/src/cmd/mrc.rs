@@ -248,6 +248,16 @@ pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
     if args.inputs.iter().filter(|i| *i == "-").count() > 1 {
         bail!("standard input (-) can be given only once");
     }
+    if plan.sample.is_some()
+        && plan
+            .policies
+            .iter()
+            .all(|k| matches!(k, PolicyKind::Lru | PolicyKind::Opt))
+    {
+        bail!(
+            "--sample: lru and opt are exact in one pass; give a policy that is simulated (e.g. -p clock,arc)"
+        );
+    }
     if let Some(j) = args.jobs
         && j == 0
     {
