@@ -22,14 +22,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
     Checkpoint(cmd::checkpoint::CheckpointArgs),
+    Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
+    Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Replay(cmd::replay::ReplayArgs),
     Restore(cmd::restore::RestoreArgs),
     Run(cmd::run::RunArgs),
+    Sweep(cmd::sweep::SweepArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
@@ -56,13 +60,17 @@ fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Alloc(args) => cmd::alloc::run(&args),
         Command::Calc(args) => cmd::calc::run(&args),
         Command::Checkpoint(args) => cmd::checkpoint::run(&args),
+        Command::Exercise(args) => cmd::exercise::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
         Command::Restore(args) => cmd::restore::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Mrc(args) => cmd::mrc::run(&args),
         Command::Presets(args) => cmd::presets::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Sweep(args) => cmd::sweep::run(&args),
         Command::Policy(args) => cmd::policy::run(&args),
         Command::Trace(args) => cmd::trace::run(&args),
     };

@@ -12,7 +12,10 @@ const TRUE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../vmsim-trace/tests/data/true.lackey.zst"
 );
-const FORKCOW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/forkcow-real.toml");
+const FORKCOW: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/forkcow-real.toml"
+);
 
 /// A report without the host facts of its checkpoint records.
 fn figures(mut v: Value) -> Value {
@@ -52,7 +55,12 @@ fn restore_reports_what_the_run_reported_for_lackey_and_vmt() {
     text(&["trace", "convert", TRUE, vmt.to_str().unwrap()]);
     run_then_restore(
         &[vmt.to_str().unwrap()],
-        &["--checkpoint-every", "50K", "--checkpoint-mode", "write-protect"],
+        &[
+            "--checkpoint-every",
+            "50K",
+            "--checkpoint-mode",
+            "write-protect",
+        ],
         &["1", "2"],
     );
 }
@@ -88,7 +96,12 @@ fn pause_mode_run_has_the_figures_of_a_run_without_checkpoints() {
         ck.to_str().unwrap(),
     ]);
     let without = json(&["run", "-q", FORKCOW]);
-    assert!(with.as_object_mut().unwrap().remove("checkpoints").is_some());
+    assert!(
+        with.as_object_mut()
+            .unwrap()
+            .remove("checkpoints")
+            .is_some()
+    );
     assert_eq!(with, without);
 }
 
@@ -97,32 +110,65 @@ fn ls_show_merge_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     let ck = ck.to_str().unwrap();
-    text(&["run", "-q", "--checkpoint-every", "30K", "--checkpoint-dir", ck]);
+    text(&[
+        "run",
+        "-q",
+        "--checkpoint-every",
+        "30K",
+        "--checkpoint-dir",
+        ck,
+    ]);
     let ls = text(&["checkpoint", "ls", ck]);
     assert_eq!(ls.lines().count(), 1 + 5, "{ls}");
-    assert!(ls.contains("ckpt-000000.vmck   full") && ls.contains("incr"), "{ls}");
+    assert!(
+        ls.contains("ckpt-000000.vmck   full") && ls.contains("incr"),
+        "{ls}"
+    );
     let lsj = json(&["checkpoint", "ls", ck]);
-    assert!(lsj.as_array().unwrap().iter().all(|e| e["chain_ok"] == true));
+    assert!(
+        lsj.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["chain_ok"] == true)
+    );
     let show = text(&["checkpoint", "show", ck, "--at", "2"]);
-    assert!(show.contains("checkpoint 2 (incremental), taken after 90000 references"), "{show}");
-    assert!(show.contains("MACH") && show.contains("dirty pages  host"), "{show}");
+    assert!(
+        show.contains("checkpoint 2 (incremental), taken after 90000 references"),
+        "{show}"
+    );
+    assert!(
+        show.contains("MACH") && show.contains("dirty pages  host"),
+        "{show}"
+    );
     let pages = json(&["checkpoint", "show", ck, "--at", "2", "--pid", "1"]);
     assert!(pages["pages"].as_array().unwrap().len() > 20);
     let merged = text(&["checkpoint", "merge", ck, "--at", "3"]);
     assert!(merged.contains("ckpt-000003.vmck (full"), "{merged}");
     let lsj = json(&["checkpoint", "ls", ck]);
     assert_eq!(lsj[3]["full"], true);
-    assert_eq!(lsj[4]["chain_ok"], true, "the increment after a merged one still links");
+    assert_eq!(
+        lsj[4]["chain_ok"], true,
+        "the increment after a merged one still links"
+    );
     // The stack page /bin/true writes last.
     let a = json(&["replay", ck, "--watch", "0x1ffefffe48"]);
     let w = &a["writer"];
     assert!(w["reference"].as_u64().unwrap() > 0, "{a}");
     assert!(w["instruction"].as_u64().is_some(), "{a}");
-    assert!(a["replayed"].as_u64().unwrap() < a["from_start"].as_u64().unwrap(), "{a}");
+    assert!(
+        a["replayed"].as_u64().unwrap() < a["from_start"].as_u64().unwrap(),
+        "{a}"
+    );
     let t = text(&["replay", ck, "--watch", "0x1ffefffe48"]);
-    assert!(t.contains("was last written") && t.contains("a replay from the start would replay"), "{t}");
+    assert!(
+        t.contains("was last written") && t.contains("a replay from the start would replay"),
+        "{t}"
+    );
     let u = text(&["replay", ck, "--watch", "0x1ffefffe48", "--until", "100000"]);
-    assert!(u.contains("after reference 100000") && u.contains("PTE"), "{u}");
+    assert!(
+        u.contains("after reference 100000") && u.contains("PTE"),
+        "{u}"
+    );
 }
 
 #[test]
@@ -135,8 +181,22 @@ fn bad_checkpoint_commands_are_one_line_errors() {
     assert!(e.contains("--checkpoint-every"), "{e}");
     let ck = dir.path().join("ck");
     let ck = ck.to_str().unwrap();
-    text(&["run", "-q", "--checkpoint-every", "50K", "--checkpoint-dir", ck]);
-    let e = one_line_error(&["run", "-q", "--checkpoint-every", "50K", "--checkpoint-dir", ck]);
+    text(&[
+        "run",
+        "-q",
+        "--checkpoint-every",
+        "50K",
+        "--checkpoint-dir",
+        ck,
+    ]);
+    let e = one_line_error(&[
+        "run",
+        "-q",
+        "--checkpoint-every",
+        "50K",
+        "--checkpoint-dir",
+        ck,
+    ]);
     assert!(e.contains("already holds"), "{e}");
     let f = Path::new(ck).join("ckpt-000001.vmck");
     let mut b = std::fs::read(&f).unwrap();
@@ -145,8 +205,17 @@ fn bad_checkpoint_commands_are_one_line_errors() {
     std::fs::write(&f, &b).unwrap();
     let e = one_line_error(&["restore", ck, "--at", "2"]);
     assert!(e.contains("ckpt-000001.vmck") && e.contains("CRC"), "{e}");
-    let e = one_line_error(&["run", "--checkpoint-every", "10K", "--checkpoint-mode", "sideways"]);
-    assert!(e.contains("checkpoint.mode") || e.contains("sideways"), "{e}");
+    let e = one_line_error(&[
+        "run",
+        "--checkpoint-every",
+        "10K",
+        "--checkpoint-mode",
+        "sideways",
+    ]);
+    assert!(
+        e.contains("checkpoint.mode") || e.contains("sideways"),
+        "{e}"
+    );
     let e = one_line_error(&[
         "run",
         "--checkpoint-every",

@@ -25,6 +25,8 @@ pub mod error;
 pub mod input;
 pub mod lackey;
 pub mod output;
+pub mod pagenum;
+pub mod pages;
 pub mod record;
 pub mod rng;
 pub mod scenario;
@@ -37,5 +39,6 @@ pub mod zipf;
 
 pub use access::{Access, AccessKind};
 pub use error::TraceError;
+pub use pages::{DenseMap, PageRef, PageSource, open_pages};
 pub use source::{AnySource, BATCH, TraceSource, open, open_path};
 pub use stats::{StatsBuilder, TraceStats, stats};

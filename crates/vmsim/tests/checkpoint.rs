@@ -538,7 +538,11 @@ fn a_moved_trace_is_found_by_its_checksum_and_a_wrong_one_is_refused() {
     let e = chain.restore(Some(1), &[]).expect_err("not found");
     assert!(e.to_string().contains("t.lackey.zst"), "{e}");
     let wrong = PathBuf::from(data("tinystatic.lackey.zst"));
-    assert!(chain.restore(Some(1), std::slice::from_ref(&wrong)).is_err());
+    assert!(
+        chain
+            .restore(Some(1), std::slice::from_ref(&wrong))
+            .is_err()
+    );
     let got = figures(
         &chain
             .restore(Some(1), &[wrong, moved])

@@ -75,7 +75,11 @@ fn replay_finds_the_last_writer_a_forward_scan_finds() {
             let u = state_at(&chain, &[], VirtAddr::new(va), None, w.reference).expect("until");
             let bytes = u.states[0].bytes.expect("mapped");
             let stamp = w.reference.to_le_bytes();
-            assert_eq!(bytes[0], stamp[((va - w.va) % 8) as usize], "{va:#x}: {u:?}");
+            assert_eq!(
+                bytes[0],
+                stamp[((va - w.va) % 8) as usize],
+                "{va:#x}: {u:?}"
+            );
             assert_eq!(u.states[0].residence, "resident");
         }
     }
