@@ -54,8 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         first.major_faults, first.paging.swap_outs, again.major_faults, again.paging.swap_outs
     );
     assert_eq!(
-        serde_json::to_value(&first.paging)?,
-        serde_json::to_value(&again.paging)?
+        serde_json::to_value(first.paging)?,
+        serde_json::to_value(again.paging)?
     );
 
     // A checkpoint chain on disk, walked and restored.
@@ -70,7 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let h = entry.header.as_ref().map_err(|e| e.clone())?;
         println!(
             "  {} {:>4} at reference {:>6}: {:>8} bytes, {} chunks",
-            entry.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into()),
+            entry
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into()),
             if h.full { "full" } else { "incr" },
             h.references,
             entry.bytes,

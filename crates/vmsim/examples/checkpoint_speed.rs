@@ -42,7 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         set: Vec::new(),
         processes: vec![ProcessSpec {
             name: "fill".into(),
-            trace: Some(format!("synth:scan,bytes={mib}MiB,stride=64,write=1,size=8")),
+            trace: Some(format!(
+                "synth:scan,bytes={mib}MiB,stride=64,write=1,size=8"
+            )),
             layout: LayoutKind::Flat,
             parent: None,
             brk: 0,
