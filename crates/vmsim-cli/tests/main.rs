@@ -6,5 +6,6 @@ mod calc;
 mod common;
 mod explain;
 mod policy;
+mod robustness;
 mod run;
 mod trace;

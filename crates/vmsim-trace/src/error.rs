@@ -42,6 +42,21 @@ pub enum TraceError {
         /// The offending line (at most 80 bytes of it, lossily decoded).
         found: String,
     },
+    /// A file read as lackey text (it is neither zstd nor `.vmt`) that does
+    /// not look like lackey in its first lines.
+    #[error("{}: not a lackey trace (nor .vmt or zstd): {why}", path.display())]
+    NotLackey {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+    /// A trace without a single reference (refused unless the caller allows it).
+    #[error("{}: the trace has no references", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file ends before its format says it does (zstd frame cut short,
     /// `.vmt` without its end block or with a short block).
     #[error("{}: truncated: {what}", path.display())]

@@ -1,5 +1,6 @@
 //! `vmsim explain`: how the hardware splits and translates one address.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -133,17 +134,17 @@ fn load_format(args: &ExplainArgs) -> anyhow::Result<Format> {
 }
 
 /// Runs `vmsim explain`.
-pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
+pub fn run(args: &ExplainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if !args.segment.is_empty() {
-        return run_segmented(args);
+        return run_segmented(args, out);
     }
     let fmt = load_format(args)?;
     let raw = parse_u64(&args.address).context("the address")?;
-    let out = explain_paging(args, &fmt, VirtAddr::new(raw))?;
+    let e = explain_paging(args, &fmt, VirtAddr::new(raw))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
     } else {
-        print_text(&fmt, &out);
+        print_text(out, &fmt, &e)?;
     }
     Ok(())
 }
@@ -157,7 +158,7 @@ fn access_kind(args: &ExplainArgs) -> AccessKind {
 }
 
 /// selector:offset -> linear address (-> paging, with --mem).
-fn run_segmented(args: &ExplainArgs) -> anyhow::Result<()> {
+fn run_segmented(args: &ExplainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let specs = args
         .segment
         .iter()
@@ -189,12 +190,12 @@ fn run_segmented(args: &ExplainArgs) -> anyhow::Result<()> {
                 serde_json::to_value(paging.as_ref().map(|(p, _)| p))?,
             );
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        print!("{seg}");
+        write!(out, "{seg}")?;
         if let Some((p, fmt)) = &paging {
-            println!();
-            print_text(fmt, p);
+            writeln!(out)?;
+            print_text(out, fmt, p)?;
         }
     }
     Ok(())
@@ -348,8 +349,9 @@ fn fill_walk(fmt: &Format, va: VirtAddr, walk: &RecordedWalk, out: &mut Explanat
     }
 }
 
-fn print_text(fmt: &Format, e: &Explanation) {
-    println!(
+fn print_text(out: &mut impl Write, fmt: &Format, e: &Explanation) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{}: {}-bit virtual addresses, {} pages, {} levels, {}-byte entries, {}-bit physical addresses",
         fmt.name(),
         fmt.va_bits(),
@@ -357,8 +359,8 @@ fn print_text(fmt: &Format, e: &Explanation) {
         fmt.levels().len(),
         fmt.entry_bytes(),
         fmt.pa_bits()
-    );
-    println!("address {}", e.va);
+    )?;
+    writeln!(out, "address {}", e.va)?;
     for f in &e.fields {
         let bits = if f.hi == f.lo {
             format!("bit {}", f.hi)
@@ -379,10 +381,14 @@ fn print_text(fmt: &Format, e: &Explanation) {
         } else {
             format!("{:#x} ({})", f.value, f.value)
         };
-        println!("  {bits:<12} {:<24} {value}", format!("{}{level}", f.name));
+        writeln!(
+            out,
+            "  {bits:<12} {:<24} {value}",
+            format!("{}{level}", f.name)
+        )?;
     }
     if let Some(steps) = &e.walk {
-        println!("walk:");
+        writeln!(out, "walk:")?;
         for s in steps {
             let what = match (s.kind, &s.next) {
                 ("table", Some(n)) => format!("-> next table at {n}"),
@@ -390,7 +396,8 @@ fn print_text(fmt: &Format, e: &Explanation) {
                 ("invalid", _) => "-> not present".to_string(),
                 _ => "-> reserved bits set".to_string(),
             };
-            println!(
+            writeln!(
+                out,
                 "  {:<16} table {} [{:>3}] entry @{} = {}  [{}] {what}",
                 s.table_name,
                 s.table,
@@ -398,7 +405,7 @@ fn print_text(fmt: &Format, e: &Explanation) {
                 s.entry_addr,
                 s.raw,
                 s.bits.join(" ")
-            );
+            )?;
         }
     }
     if let Some(pa) = &e.pa {
@@ -406,12 +413,14 @@ fn print_text(fmt: &Format, e: &Explanation) {
             .page_size
             .map(vmsim::addr::format_size)
             .unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "physical address {pa} ({size} page; {})",
             e.flags.as_ref().map(|f| f.join(" ")).unwrap_or_default()
-        );
+        )?;
     }
     if let Some(f) = &e.fault {
-        println!("fault: {} ({})", f.kind, f.detail);
+        writeln!(out, "fault: {} ({})", f.kind, f.detail)?;
     }
+    Ok(())
 }

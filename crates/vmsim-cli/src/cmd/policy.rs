@@ -2,7 +2,7 @@
 //! reference string of page numbers (no TLB, no page tables) and prints each
 //! reference's outcome and the totals.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -105,17 +105,15 @@ pub enum ClockInsertArg {
 }
 
 /// Runs `vmsim policy`.
-pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if args.list
         || args
             .policy
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("help"))
     {
-        list(&mut out)?;
-        return Ok(out.flush()?);
+        list(out)?;
+        return Ok(());
     }
     let Some(name) = args.policy.as_deref() else {
         bail!("--policy: required (see `vmsim policy --list`)");
@@ -149,9 +147,12 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let text = match (&args.refs, &args.file) {
         (Some(r), None) => r.as_bytes().to_vec(),
-        (None, Some(f)) => {
-            std::fs::read(f).with_context(|| format!("--file: cannot read {}", f.display()))?
-        }
+        (None, Some(f)) => vmsim_trace::limits::read_limited(
+            f,
+            vmsim_trace::limits::MAX_REFERENCE_FILE_BYTES,
+            "a reference file",
+        )
+        .with_context(|| format!("--file: cannot read {}", f.display()))?,
         _ => bail!("--refs or --file: give one of them (the reference string)"),
     };
     let source = args
@@ -180,9 +181,9 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             return;
         }
         let r = if args.json {
-            write_json_step(&mut out, s, &page_of)
+            write_json_step(out, s, &page_of)
         } else {
-            write_step(&mut out, s, &page_of)
+            write_step(out, s, &page_of)
         };
         if let Err(e) = r {
             io_err = Some(e);
@@ -194,13 +195,13 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     }
     if args.timing {
         let sim = (t3 - t2).as_secs_f64();
-        eprintln!(
+        crate::output::to_stderr(&format!(
             "timing: read {:.6} s, parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
             (t1 - t0).as_secs_f64(),
             (t2 - t1).as_secs_f64(),
             sim,
             totals.refs as f64 / sim.max(1e-12) / 1e6,
-        );
+        ))?;
     }
     let refs = totals.refs.max(1) as f64;
     if args.json {
@@ -236,7 +237,7 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             totals.evictions,
         )?;
     }
-    Ok(out.flush()?)
+    Ok(())
 }
 
 fn write_json_step(

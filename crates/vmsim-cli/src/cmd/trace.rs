@@ -6,6 +6,7 @@
 //! workload `synth:KIND,key=value,...`.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -68,6 +69,9 @@ struct StatsArgs {
     /// Print JSON (stable keys, see above) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Accept a trace file without any reference (by default an error).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Convert a trace (lackey, zstd, .vmt or synth:...) to vmsim's binary .vmt format.
@@ -82,6 +86,9 @@ struct ConvertArgs {
     input: String,
     /// The .vmt file to write.
     output: PathBuf,
+    /// Accept an input without any reference (by default an error, and no file is written).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Run a program under valgrind lackey and write its zstd-compressed trace.
@@ -107,24 +114,26 @@ struct RecordArgs {
 }
 
 /// Runs `vmsim trace`.
-pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
+pub fn run(args: &TraceArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.command {
-        TraceCommand::Stats(a) => run_stats(a),
-        TraceCommand::Convert(a) => run_convert(a),
-        TraceCommand::Record(a) => run_record(a),
+        TraceCommand::Stats(a) => run_stats(a, out),
+        TraceCommand::Convert(a) => run_convert(a, out),
+        TraceCommand::Record(a) => run_record(a, out),
     }
 }
 
-fn run_stats(args: &StatsArgs) -> anyhow::Result<()> {
+fn run_stats(args: &StatsArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut src = open(&args.trace)?;
+    src.set_allow_empty(args.allow_empty);
     let s = stats(&mut src)?;
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&s).context("serialising statistics")?
-        );
+        )?;
     } else {
-        print!("{}", render(&args.trace, &s));
+        write!(out, "{}", render(&args.trace, &s))?;
     }
     Ok(())
 }
@@ -168,22 +177,24 @@ fn render(name: &str, s: &TraceStats) -> String {
     out
 }
 
-fn run_convert(args: &ConvertArgs) -> anyhow::Result<()> {
+fn run_convert(args: &ConvertArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut src = open(&args.input)?;
+    src.set_allow_empty(args.allow_empty);
     let n = vmt::convert(&mut src, &args.output)?;
     let bytes = std::fs::metadata(&args.output)
         .map(|m| m.len())
         .unwrap_or(0);
     let per = if n == 0 { 0.0 } else { bytes as f64 / n as f64 };
-    println!(
+    writeln!(
+        out,
         "wrote {} references to {} ({bytes} bytes, {per:.2} bytes/reference)",
         n,
         args.output.display()
-    );
+    )?;
     Ok(())
 }
 
-fn run_record(args: &RecordArgs) -> anyhow::Result<()> {
+fn run_record(args: &RecordArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let Some((program, rest)) = args.command.split_first() else {
         bail!("no program given to record")
     };
@@ -196,10 +207,10 @@ fn run_record(args: &RecordArgs) -> anyhow::Result<()> {
     let rec = record(&opts)?;
     for f in &rec.files {
         let role = if f.main { "program" } else { "forked child" };
-        println!("wrote {} (pid {}, {role})", f.path.display(), f.pid);
+        writeln!(out, "wrote {} (pid {}, {role})", f.path.display(), f.pid)?;
     }
     if !rec.status.success() {
-        println!("note: the program exited with {}", rec.status);
+        writeln!(out, "note: the program exited with {}", rec.status)?;
     }
     Ok(())
 }
