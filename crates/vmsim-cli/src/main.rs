@@ -42,11 +42,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
+    Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
+    Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
     Run(cmd::run::RunArgs),
+    Sweep(cmd::sweep::SweepArgs),
     Trace(cmd::trace::TraceArgs),
 }
 
@@ -58,10 +62,14 @@ fn main() -> ExitCode {
         Err(e) => return clap_exit(&e, &mut out),
     };
     let result = match cli.command {
+        Command::Alloc(args) => cmd::alloc::run(&args, &mut out),
         Command::Calc(args) => cmd::calc::run(&args, &mut out),
+        Command::Exercise(args) => cmd::exercise::run(&args, &mut out),
         Command::Explain(args) => cmd::explain::run(&args, &mut out),
+        Command::Mrc(args) => cmd::mrc::run(&args, &mut out),
         Command::Presets(args) => cmd::presets::run(&args, &mut out),
         Command::Run(args) => cmd::run::run(&args, &mut out),
+        Command::Sweep(args) => cmd::sweep::run(&args, &mut out),
         Command::Policy(args) => cmd::policy::run(&args, &mut out),
         Command::Trace(args) => cmd::trace::run(&args, &mut out),
     };

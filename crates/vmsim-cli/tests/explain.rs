@@ -1,6 +1,6 @@
 //! `vmsim explain`: address splits, walks of memory images, and bad input.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::{json, one_line_error, vmsim};
 
@@ -211,4 +211,262 @@ fn error_lines_say_their_cause_once() {
         .clone();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+/// A 16 KiB x86-32 image encoded by hand from the Intel SDM (4-byte
+/// entries, P = bit 0, R/W = bit 1, U/S = bit 2, frame in bits 12-31):
+/// page directory at 0x1000, one page table at 0x2000.
+/// - PDE 1 (VA 0x00400000-0x007fffff) at 0x1004 = 0x2007 -> table 0x2000;
+/// - PTE 1 (VA page 0x00401) at 0x2004 = 0x3007 -> frame 0x3000;
+/// - PTE 2 (VA page 0x00402) at 0x2008 = 0x0007 -> frame 0x0000;
+/// - PTE 3 is zero (not present).
+///
+/// Data: 0x12345678 little-endian at 0x3234; 0x11 0x22 at 0x3ffe; 0xaa 0xbb at 0x0.
+fn x86_32_image(dir: &tempfile::TempDir) -> String {
+    let mut m = vec![0u8; 0x4000];
+    let put32 =
+        |m: &mut Vec<u8>, at: usize, v: u32| m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put32(&mut m, 0x1004, 0x2007);
+    put32(&mut m, 0x2004, 0x3007);
+    put32(&mut m, 0x2008, 0x0007);
+    put32(&mut m, 0x3234, 0x1234_5678);
+    m[0x3ffe] = 0x11;
+    m[0x3fff] = 0x22;
+    m[0] = 0xaa;
+    m[1] = 0xbb;
+    let p = dir.path().join("x86_32.img");
+    std::fs::write(&p, m).expect("write image");
+    p.display().to_string()
+}
+
+#[test]
+fn load_size_shows_the_value_at_the_physical_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = x86_32_image(&dir);
+    let walk = |va: &str, size: &str| {
+        json(&[
+            "explain",
+            "--arch",
+            "x86-32",
+            "--mem",
+            &img,
+            "--root",
+            "0x1000",
+            va,
+            "--load-size",
+            size,
+        ])
+    };
+    // 0x00401234: PD index 1, PT index 1, offset 0x234 -> 0x3234.
+    let v = walk("0x00401234", "4");
+    assert_eq!(v["pa"], "0x00003234");
+    assert_eq!(v["load"]["value"], "0x12345678");
+    let v = walk("0x00401234", "1");
+    assert_eq!(v["load"]["value"], "0x78");
+    let v = walk("0x00401235", "2");
+    assert_eq!(v["load"]["value"], "0x3456");
+    // A load that crosses into the next page: bytes 0x3ffe, 0x3fff of frame
+    // 0x3000, then 0x0, 0x1 of frame 0 (PTE 2): 0xbbaa2211.
+    let v = walk("0x00401ffe", "4");
+    assert_eq!(v["load"]["value"], "0xbbaa2211");
+    // Into page 0x00403, whose PTE is zero: no value.
+    let v = walk("0x00402ffe", "4");
+    assert_eq!(v["load"]["value"], Value::Null);
+    assert!(
+        v["load"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not_present")),
+        "{v}"
+    );
+    let t = crate::common::text(&[
+        "explain",
+        "--arch",
+        "x86-32",
+        "--mem",
+        &img,
+        "--root",
+        "0x1000",
+        "0x00401234",
+        "--load-size",
+        "4",
+    ]);
+    assert!(
+        t.contains("load 4 bytes at 0x3234 = 0x12345678 (305419896)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_32_bit_segment_at_the_top_of_the_space_wraps() {
+    // Base 0xfffff000 + offset 0x402234 = 0x1_00401234: a 32-bit machine
+    // keeps 32 bits, 0x00401234, which the image maps to 0x3234.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = x86_32_image(&dir);
+    let v = json(&[
+        "explain",
+        "--arch",
+        "x86-32",
+        "--segment",
+        "1:0xfffff000:0xffffffff",
+        "--mem",
+        &img,
+        "--root",
+        "0x1000",
+        "--load-size",
+        "4",
+        "1:0x402234",
+    ]);
+    assert_eq!(v["linear"], "0x401234");
+    assert_eq!(v["linear_bits"], 32);
+    assert_eq!(v["paging"]["fault"], Value::Null);
+    assert_eq!(v["paging"]["pa"], "0x00003234");
+    assert_eq!(v["paging"]["load"]["value"], "0x12345678");
+    // 64-bit linear addresses do not wrap.
+    let v = json(&[
+        "explain",
+        "--segment",
+        "1:0xfffff000:0xffffffff",
+        "1:0x402234",
+    ]);
+    assert_eq!(v["linear"], "0x100401234");
+    // Segmentation without paging: the linear address is physical.
+    let v = json(&[
+        "explain",
+        "--arch",
+        "x86-32",
+        "--segment",
+        "1:0x3000:0xfff",
+        "--mem",
+        &img,
+        "--load-size",
+        "4",
+        "1:0x234",
+    ]);
+    assert_eq!(v["load"]["value"], "0x12345678");
+    // Bases and offsets of a 32-bit machine have 32 bits.
+    let e = one_line_error(&[
+        "explain",
+        "--arch",
+        "x86-32",
+        "--segment",
+        "1:0x100000000:0xfff",
+        "1:0",
+    ]);
+    assert!(e.contains("does not fit the 32-bit"), "{e}");
+}
+
+#[test]
+fn textbook_segments_as_in_ostep() {
+    // OSTEP figure 16.3: 14-bit addresses; code base 32K size 2K, heap base
+    // 34K size 3K, stack base 28K size 2K growing down; the top 2 bits
+    // select the segment, so the maximum segment size is 2^12 = 4096.
+    let segs = "code=0:32K:2K,heap=1:34K:3K,stack=3:28K:2K:down";
+    let book = |va: &str, access: &str| {
+        json(&[
+            "explain",
+            "--va-bits",
+            "14",
+            "--segments",
+            segs,
+            "--access",
+            access,
+            va,
+        ])
+    };
+    // 4200 = 0b01_0000_0110_1000: segment 1 (heap), offset 104;
+    // 34K + 104 = 34816 + 104 = 34920 = 0x8868.
+    let v = book("4200", "read");
+    assert_eq!(
+        (v["segment"].clone(), v["offset"].clone()),
+        (json!(1), json!("0x68"))
+    );
+    assert_eq!(v["pa"], "0x8868");
+    // 15K = 15360 = 0b11_1100_0000_0000: segment 3 (stack), offset 3072;
+    // negative offset 3072 - 4096 = -1024; |-1024| <= 2048;
+    // 28K - 1K = 27K = 27648 = 0x6c00.
+    let v = book("15360", "write");
+    assert_eq!(v["negative_offset"], -1024);
+    assert_eq!(v["pa"], "0x6c00");
+    // The stack's lowest valid byte: offset 4096 - 2048 = 2048 -> 26K.
+    let v = book("0x3800", "read");
+    assert_eq!(v["pa"], "0x6800");
+    // One below it is out of bounds: |2047 - 4096| = 2049 > 2048.
+    let v = book("0x37ff", "read");
+    assert_eq!(v["fault"]["kind"], "bounds");
+    // Heap: size 3K = 3072 allows offsets 0..3071 (a size, not a limit).
+    assert_eq!(book("0x1bff", "read")["pa"], "0x93ff");
+    assert_eq!(book("0x1c00", "read")["fault"]["kind"], "bounds");
+    // Segment 2 does not exist; code (defaulted to r-x by its name) is not writable.
+    assert_eq!(book("0x2000", "read")["fault"]["kind"], "no_segment");
+    assert_eq!(book("0x10", "write")["fault"]["kind"], "permission");
+    assert_eq!(book("0x10", "execute")["pa"], "0x8010");
+    assert_eq!(book("0x4000", "read")["fault"]["kind"], "too_wide");
+}
+
+#[test]
+fn base_and_bounds_is_the_one_segment_case() {
+    // Relocation register 0x3000, bounds 0x200 (a size): 0x1ff -> 0x31ff;
+    // 0x200 faults.
+    let v = json(&["explain", "--segments", "0:0x3000:0x200", "0x1ff"]);
+    assert_eq!(v["seg_bits"], 0);
+    assert_eq!(v["pa"], "0x31ff");
+    let v = json(&["explain", "--segments", "0:0x3000:0x200", "0x200"]);
+    assert_eq!(v["fault"]["kind"], "bounds");
+    // With the image as physical memory: 0x234 -> 0x3234 holds 0x12345678;
+    // a 4-byte load at 0x1fe would end at 0x201, outside the bounds.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = x86_32_image(&dir);
+    let v = json(&[
+        "explain",
+        "--segments",
+        "0:0x3000:0x300",
+        "--mem",
+        &img,
+        "--load-size",
+        "4",
+        "0x234",
+    ]);
+    assert_eq!(v["load"]["value"], "0x12345678");
+    let v = json(&[
+        "explain",
+        "--segments",
+        "0:0x3000:0x200",
+        "--mem",
+        &img,
+        "--load-size",
+        "4",
+        "0x1fe",
+    ]);
+    assert_eq!(v["pa"], Value::Null);
+    assert_eq!(v["fault"]["kind"], "bounds");
+    for bad in [
+        vec!["explain", "--segments", "1:0x3000:0x200", "0x1"],
+        vec!["explain", "--segments", "0:0x3000", "0x1"],
+        vec![
+            "explain",
+            "--va-bits",
+            "8",
+            "--segments",
+            "0:0:0x200",
+            "0x1",
+        ],
+        vec![
+            "explain",
+            "--segments",
+            "0:0:0x10",
+            "--mem",
+            "/nonexistent",
+            "0x1",
+        ],
+        vec![
+            "explain",
+            "--arch",
+            "x86-32",
+            "--mem",
+            "/nonexistent",
+            "0x1",
+        ],
+    ] {
+        one_line_error(&bad);
+    }
 }

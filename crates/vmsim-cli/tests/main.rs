@@ -2,10 +2,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod alloc;
 mod calc;
 mod common;
+mod exercise;
 mod explain;
+mod mrc;
 mod policy;
 mod robustness;
 mod run;
+mod sweep;
 mod trace;

@@ -280,3 +280,22 @@ fn switching_the_architecture_keeps_the_preset_usable() {
         assert_eq!(v["frames_leaked"], 0, "{arch}");
     }
 }
+
+#[test]
+fn a_trace_on_standard_input_runs_like_the_file() {
+    let from_file = totals(run_json(&[TINY]));
+    let out = vmsim()
+        .args(["run", "-", "-q", "--json"])
+        .write_stdin(std::fs::read(TINY).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_pipe: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(totals(from_pipe), from_file);
+    let e = one_line_error(&["run", "-", "-"]);
+    assert!(e.contains("only once"), "{e}");
+}

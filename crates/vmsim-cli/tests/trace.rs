@@ -227,3 +227,44 @@ fn record_writes_one_trace_per_forked_process() {
         assert!(v["refs"].as_u64().unwrap() > 0, "{name}");
     }
 }
+
+#[test]
+fn convert_concatenates_inputs_and_pages_writes_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = data("true.lackey.zst");
+    let t = t.to_str().unwrap();
+    let out = dir.path().join("three.vmt");
+    vmsim()
+        .args(["trace", "convert", t, "synth:loop,pages=3,repeats=1", t])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote 335825 references"));
+    assert_eq!(stats_json(out.to_str().unwrap())["refs"], 2 * 167_911 + 3);
+    let bin = dir.path().join("p.bin");
+    vmsim()
+        .args([
+            "trace",
+            "pages",
+            "synth:loop,pages=3,repeats=2",
+            "--binary",
+            "-o",
+        ])
+        .arg(&bin)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&bin).unwrap();
+    let pages: Vec<u64> = bytes
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let base = 0x1000_0000u64 >> 12;
+    assert_eq!(pages, [base, base + 1, base + 2, base, base + 1, base + 2]);
+    vmsim()
+        .args(["trace", "convert", "/nonexistent/a", t])
+        .arg(dir.path().join("x.vmt"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("/nonexistent/a"));
+    assert!(!dir.path().join("x.vmt").exists());
+}

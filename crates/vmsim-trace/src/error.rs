@@ -104,6 +104,43 @@ pub enum TraceError {
         /// What is wrong and what was expected.
         what: String,
     },
+    /// A token of a page-number file that is not a page number.
+    #[error("{}:{line}: '{token}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)", path.display())]
+    BadPageNumber {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The offending token.
+        token: String,
+    },
+    /// A line longer than a text format allows (a file that never ends a line).
+    #[error("{}:{line}: a line longer than {max} bytes: not a {what}", path.display())]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The longest line accepted.
+        max: u64,
+        /// The format expected.
+        what: &'static str,
+    },
+    /// A file of page numbers given where memory accesses are needed.
+    #[error("{}: a file of page numbers (the policy lab's input), not memory accesses: this command needs a lackey trace, a .vmt file or synth:", path.display())]
+    NotAccesses {
+        /// The file.
+        path: PathBuf,
+    },
+    /// More distinct pages than dense `u32` ids.
+    #[error("{}: more than 2^32 - 2 distinct pages", path.display())]
+    TooManyPages {
+        /// The trace.
+        path: PathBuf,
+    },
+    /// A page size that is not a power of two of at least one byte.
+    #[error("page size {0} is not a power of two")]
+    PageSize(u64),
     /// `vmsim trace record` could not run the program under valgrind.
     #[error("record: {what}")]
     Record {

@@ -1,9 +1,11 @@
-//! Opening a trace file as a stream of bytes: plain, or zstd-compressed with
-//! decompression overlapped on a second thread.
+//! Opening a trace file (or standard input, `-`) as a stream of bytes:
+//! plain, or zstd-compressed with decompression overlapped on a second thread.
 //!
-//! Owns format detection by magic bytes (never by file name) and the
-//! decompression pipeline. It does not parse records; the lackey and `.vmt`
-//! readers consume the [`Input`] it returns.
+//! Owns format detection by content (never by file name: magic bytes, then
+//! the first meaningful line of text) and the decompression pipeline. It
+//! reads ahead only into memory and puts the sniffed bytes back, so a pipe
+//! is detected as well as a file. It does not parse records; the lackey,
+//! `.vmt` and page-number readers consume the [`Input`] it returns.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -22,6 +24,15 @@ const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the decompression thread and the parser.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// The trace argument that means standard input.
+pub const STDIN: &str = "-";
+
+/// How standard input is named in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Decoded bytes looked at to tell lackey text from a page-number file.
+const SNIFF: usize = 4096;
+
 /// What the decoded bytes of a file are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -29,6 +40,41 @@ pub enum Format {
     Lackey,
     /// vmsim's binary `.vmt` format.
     Vmt,
+    /// Page numbers as text, the policy lab's reference strings (see
+    /// [`crate::pagenum`]): the first line that is not blank or a `#`
+    /// comment starts, after blanks, with a decimal digit (a lackey line
+    /// starts with `I`, a space then `L`/`S`/`M`, or `==`).
+    PageNumbers,
+}
+
+/// The undecoded bytes: a file or standard input, with the bytes read to
+/// sniff the compression put back in front.
+#[derive(Debug)]
+pub struct Raw {
+    head: Vec<u8>,
+    pos: usize,
+    inner: RawKind,
+}
+
+#[derive(Debug)]
+enum RawKind {
+    File(File),
+    Stdin(io::Stdin),
+}
+
+impl Read for Raw {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.head.len() {
+            let n = out.len().min(self.head.len() - self.pos);
+            out[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        match &mut self.inner {
+            RawKind::File(f) => f.read(out),
+            RawKind::Stdin(s) => s.read(out),
+        }
+    }
 }
 
 /// A zstd stream decompressed on a helper thread into recycled fixed-size
@@ -47,7 +93,7 @@ pub struct ZstdPipe {
 
 impl ZstdPipe {
     /// Starts decompressing `file` (positioned at the start of a zstd frame) on a new thread.
-    fn spawn(file: File) -> io::Result<Self> {
+    fn spawn(file: Raw) -> io::Result<Self> {
         let (full_tx, full_rx) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
         let (empty_tx, empty_rx) = channel::<Vec<u8>>();
         for _ in 0..CHUNKS_IN_FLIGHT {
@@ -172,10 +218,10 @@ impl Drop for ZstdPipe {
 ///
 /// An enum, not a trait object: one `match` per buffer refill, nothing per record.
 pub enum Input {
-    /// An uncompressed file.
-    Plain(BufReader<File>),
+    /// An uncompressed file or standard input.
+    Plain(BufReader<Raw>),
     /// A zstd file decoded on this thread (one core available).
-    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<File>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<Raw>>>),
     /// A zstd file decoded on a helper thread.
     ZstdPipe(ZstdPipe),
     /// Bytes already read from the decoded stream (while sniffing the format),
@@ -250,50 +296,71 @@ fn read_up_to<R: Read>(r: &mut R, want: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Opens `path`, undoes zstd compression if its first bytes are the zstd
-/// magic, and tells whether the decoded bytes are `.vmt` (by its magic) or
-/// lackey text (anything else). `threaded` chooses the overlapped decoder.
+/// Opens `path` (`-`: standard input), undoes zstd compression if its first
+/// bytes are the zstd magic, and tells what the decoded bytes are: `.vmt` (by
+/// its magic), page numbers (see [`Format::PageNumbers`]) or lackey text
+/// (anything else). `threaded` chooses the overlapped decoder. Nothing is
+/// seeked: the bytes looked at are kept and read again, so pipes work.
+///
+/// # Errors
+/// The file cannot be opened or read, or ends inside a magic number.
 pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceError> {
+    let stdin = path.as_os_str() == STDIN;
+    let name = display_path(path);
     let io_err = |source| TraceError::Io {
-        path: path.to_path_buf(),
+        path: name.clone(),
         source,
     };
-    let mut file = File::open(path).map_err(io_err)?;
-    let mut magic = [0u8; 4];
-    let got = read_up_to(&mut file, 4).map_err(io_err)?;
-    magic[..got.len()].copy_from_slice(&got);
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0)).map_err(io_err)?;
-    let zstd = got.len() == 4 && magic == ZSTD_MAGIC;
+    let mut inner = if stdin {
+        RawKind::Stdin(io::stdin())
+    } else {
+        RawKind::File(File::open(path).map_err(io_err)?)
+    };
+    let got = match &mut inner {
+        RawKind::File(f) => read_up_to(f, 4),
+        RawKind::Stdin(s) => read_up_to(s, 4),
+    }
+    .map_err(io_err)?;
+    let zstd = got.len() == 4 && got == ZSTD_MAGIC;
     if !got.is_empty() && got.len() < 4 && ZSTD_MAGIC.starts_with(&got) {
         return Err(TraceError::Truncated {
-            path: path.to_path_buf(),
+            path: name,
             what: "the file ends inside the zstd magic".to_owned(),
         });
     }
+    let raw = Raw {
+        head: got,
+        pos: 0,
+        inner,
+    };
     let mut input = if !zstd {
-        Input::Plain(BufReader::with_capacity(CHUNK, file))
+        Input::Plain(BufReader::with_capacity(CHUNK, raw))
     } else if threaded {
-        Input::ZstdPipe(ZstdPipe::spawn(file).map_err(io_err)?)
+        Input::ZstdPipe(ZstdPipe::spawn(raw).map_err(io_err)?)
     } else {
         Input::Zstd(Box::new(
-            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, file))
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(CHUNK, raw))
                 .map_err(io_err)?,
         ))
     };
-    let head = read_up_to(&mut input, VMT_MAGIC.len())
-        .map_err(|e| TraceError::from_read(path.to_path_buf(), e, zstd))?;
+    let mut head = read_up_to(&mut input, VMT_MAGIC.len())
+        .map_err(|e| TraceError::from_read(name.clone(), e, zstd))?;
     let format = if head.as_slice() == VMT_MAGIC {
         Format::Vmt
     } else {
-        Format::Lackey
+        if !head.is_empty() && head.len() < VMT_MAGIC.len() && VMT_MAGIC.starts_with(&head) {
+            return Err(TraceError::Truncated {
+                path: name,
+                what: "the file ends inside the .vmt magic".to_owned(),
+            });
+        }
+        if head.len() == VMT_MAGIC.len() {
+            let more = read_up_to(&mut input, SNIFF - head.len())
+                .map_err(|e| TraceError::from_read(name.clone(), e, zstd))?;
+            head.extend_from_slice(&more);
+        }
+        sniff_text(&head)
     };
-    if !head.is_empty() && head.len() < VMT_MAGIC.len() && VMT_MAGIC.starts_with(&head) {
-        return Err(TraceError::Truncated {
-            path: path.to_path_buf(),
-            what: "the file ends inside the .vmt magic".to_owned(),
-        });
-    }
     Ok((
         Input::Peeked(Box::new(Peeked {
             head,
@@ -304,12 +371,53 @@ pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceEr
     ))
 }
 
-/// Whether a helper thread is worth it: more than one core available.
+/// The name of `path` in messages (`<stdin>` for `-`).
+#[must_use]
+pub fn display_path(path: &Path) -> std::path::PathBuf {
+    if path.as_os_str() == STDIN {
+        std::path::PathBuf::from(STDIN_NAME)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Lackey text or page numbers, from the first bytes of decoded text: the
+/// first line that is not blank or a `#` comment decides (a digit after
+/// blanks and commas: page numbers).
+#[must_use]
+pub fn sniff_text(head: &[u8]) -> Format {
+    let mut i = 0;
+    while i < head.len() {
+        match head[i] {
+            b' ' | b'\t' | b'\r' | b'\n' | b',' => i += 1,
+            b'#' => {
+                while i < head.len() && head[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'0'..=b'9' => return Format::PageNumbers,
+            _ => return Format::Lackey,
+        }
+    }
+    Format::Lackey
+}
+
+/// Whether zstd input may be decoded on a helper thread (see [`set_overlap`]).
+static OVERLAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allows or forbids the zstd helper thread for inputs opened from now on:
+/// a sweep that runs one single-threaded simulation per core turns it off.
+pub fn set_overlap(allowed: bool) {
+    OVERLAP.store(allowed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a helper thread is worth it: allowed, and more than one core available.
 #[must_use]
 pub fn overlap_helps() -> bool {
-    std::thread::available_parallelism()
-        .map(|n| n.get() > 1)
-        .unwrap_or(false)
+    OVERLAP.load(std::sync::atomic::Ordering::Relaxed)
+        && std::thread::available_parallelism()
+            .map(|n| n.get() > 1)
+            .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -335,6 +443,17 @@ mod tests {
             input.read_to_end(&mut back).expect("read");
             assert_eq!(back, data);
         }
+    }
+
+    #[test]
+    fn text_is_told_apart_by_its_first_meaningful_line() {
+        assert_eq!(sniff_text(b"==123== Lackey\nI  0400,3\n"), Format::Lackey);
+        assert_eq!(sniff_text(b"I  04001000,3\n"), Format::Lackey);
+        assert_eq!(sniff_text(b" L 04001000,8\n"), Format::Lackey);
+        assert_eq!(sniff_text(b"1 2 3\n"), Format::PageNumbers);
+        assert_eq!(sniff_text(b"# refs\n\n  0x10, 7w\n"), Format::PageNumbers);
+        assert_eq!(sniff_text(b""), Format::Lackey);
+        assert_eq!(sniff_text(b"hello"), Format::Lackey);
     }
 
     #[test]

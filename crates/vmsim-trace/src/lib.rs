@@ -26,6 +26,8 @@ pub mod input;
 pub mod lackey;
 pub mod limits;
 pub mod output;
+pub mod pagenum;
+pub mod pages;
 pub mod record;
 pub mod rng;
 pub mod scenario;
@@ -38,5 +40,6 @@ pub mod zipf;
 
 pub use access::{Access, AccessKind};
 pub use error::TraceError;
+pub use pages::{DenseMap, PageRef, PageSource, open_pages};
 pub use source::{AnySource, BATCH, TraceSource, open, open_path};
 pub use stats::{StatsBuilder, TraceStats, stats};

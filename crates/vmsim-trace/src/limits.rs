@@ -1,5 +1,5 @@
-//! Reading a file whole, with a size limit: config, scenario and format
-//! files (TOML) and reference strings are read into memory at once, so each
+//! Reading a file whole, with a size limit: config, scenario, format and
+//! sweep files (TOML) and operation lists are read into memory at once, so each
 //! kind has a stated maximum, checked before the file is read (from its
 //! length) and while it is read (a FIFO, `/dev/zero` or a file that grows
 //! has no length to trust). Memory never grows past the limit.
@@ -16,9 +16,9 @@ use crate::units::format_size;
 /// real one is a few KiB; the limit only stops a wrong or endless file.
 pub const MAX_TOML_BYTES: u64 = 1 << 20;
 
-/// The largest reference-string file (`vmsim policy --file`): 1 GiB, about
-/// 150 million page numbers; longer streams belong in a trace.
-pub const MAX_REFERENCE_FILE_BYTES: u64 = 1 << 30;
+/// The largest list read whole (`vmsim alloc --ops-file`): 1 GiB.
+/// (Reference strings and traces stream; they have no such limit.)
+pub const MAX_LIST_FILE_BYTES: u64 = 1 << 30;
 
 /// Reads `path` whole if it holds at most `limit` bytes.
 ///

@@ -124,6 +124,16 @@ impl TempOutput {
     }
 }
 
+impl io::Write for TempOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// A temporary file in the destination's directory (so the final rename stays
 /// on one file system), created with the permissions an ordinary new file
 /// gets (0666 less the umask), not tempfile's private 0600.

@@ -103,11 +103,12 @@ impl AnySource {
 /// The prefix that marks a synthetic workload spec instead of a file path.
 pub const SYNTH_PREFIX: &str = "synth:";
 
-/// Opens a trace: `synth:KIND,key=value,...` (see [`crate::synth`]) or a file
-/// path. A file's format is found from its magic bytes, not its name: zstd
-/// (0xFD2FB528) is decompressed (on a helper thread when more than one core is
-/// available), then `.vmt` is recognised by its magic, and anything else is
-/// read as lackey text.
+/// Opens a trace: `synth:KIND,key=value,...` (see [`crate::synth`]), `-`
+/// (standard input) or a file path. A file's format is found from its
+/// content, not its name: zstd (0xFD2FB528) is decompressed (on a helper
+/// thread when more than one core is available), then `.vmt` is recognised by
+/// its magic, a file of page numbers is refused (it holds no addresses: see
+/// [`crate::pages`]), and anything else is read as lackey text.
 ///
 /// # Errors
 /// The file cannot be opened or its first bytes cannot be read (a zstd frame
@@ -119,15 +120,22 @@ pub fn open(spec: &str) -> Result<AnySource, TraceError> {
     open_path(Path::new(spec))
 }
 
-/// Opens a trace file (never a `synth:` spec); see [`open`].
+/// Opens a trace file (never a `synth:` spec; `-` is standard input); see [`open`].
 ///
 /// # Errors
 /// As for [`open`].
 pub fn open_path(path: &Path) -> Result<AnySource, TraceError> {
     let (input, format) = input::open_file(path, input::overlap_helps())?;
+    accesses(input, format, path)
+}
+
+/// The access reader for an opened input of a known format.
+pub(crate) fn accesses(input: Input, format: Format, path: &Path) -> Result<AnySource, TraceError> {
     let zstd = input.is_zstd();
+    let name = input::display_path(path);
     Ok(match format {
-        Format::Lackey => AnySource::Lackey(LackeyReader::new(input, path, zstd)),
-        Format::Vmt => AnySource::Vmt(VmtReader::new(input, path, zstd)?),
+        Format::Lackey => AnySource::Lackey(LackeyReader::new(input, name, zstd)),
+        Format::Vmt => AnySource::Vmt(VmtReader::new(input, name, zstd)?),
+        Format::PageNumbers => return Err(TraceError::NotAccesses { path: name }),
     })
 }

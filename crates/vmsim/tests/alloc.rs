@@ -9,8 +9,9 @@ use vmsim::addr::{PageSize, Pfn, PhysAddr};
 use vmsim::alloc::fragmentation::{fragmentation_index, unusable_free_index};
 use vmsim::alloc::slab::{TASK_STRUCT_BYTES, VMA_BYTES};
 use vmsim::alloc::{
-    Buddy, ContigError, ContiguousAllocator, Extent, FrameAllocator, FreeList, LINK_BYTES, Milli,
-    ObjHandle, Placement, Slab, SlabParams, order_for_frames,
+    Buddy, Coalesce, ContigError, ContiguousAllocator, Extent, FrameAllocator, FreeList, FreeSpace,
+    FreeSpaceConfig, FreeSpaceError, LINK_BYTES, ListOrder, Milli, ObjHandle, Placement, Slab,
+    SlabParams, order_for_frames,
 };
 use vmsim::phys::PhysMem;
 
@@ -575,6 +576,84 @@ proptest! {
             // Holes are maximal: never two touching.
             let holes: Vec<Extent> = a.holes().collect();
             prop_assert!(holes.windows(2).all(|w| w[0].start.as_u64() + w[0].frames < w[1].start.as_u64()));
+        }
+    }
+}
+
+proptest! {
+    /// The textbook free list under every combination of fit, order,
+    /// coalescing, header and alignment: free blocks and live blocks always
+    /// tile the region exactly; a failure means no block could hold the
+    /// request; first fit in address order takes the lowest block that fits;
+    /// boundary-tag coalescing in address order leaves no two free
+    /// neighbours.
+    #[test]
+    fn free_space_tiles_the_region(
+        p in 0usize..5,
+        o in 0usize..5,
+        c in 0usize..3,
+        header in 0u64..4,
+        align in 1u64..5,
+        ops in ops(12),
+    ) {
+        let cfg = FreeSpaceConfig {
+            placement: Placement::ALL[p],
+            order: ListOrder::ALL[o],
+            coalesce: Coalesce::ALL[c],
+            header,
+            align,
+            ..FreeSpaceConfig::new(100, 64)
+        };
+        let mut h = FreeSpace::new(cfg).expect("valid");
+        let mut live: Vec<u64> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Alloc(n) => {
+                    let n = u64::from(n) + 1;
+                    let needed = h.block_size(n).expect("small");
+                    let before: Vec<_> = h.free_list().to_vec();
+                    match h.alloc(n) {
+                        Ok(a) => {
+                            prop_assert_eq!(a.ptr, a.block.addr + header);
+                            prop_assert_eq!(a.block.size, needed);
+                            prop_assert!(a.searched >= 1 && a.searched <= before.len());
+                            if cfg.placement == Placement::FirstFit && cfg.order == ListOrder::Address {
+                                let lowest = before.iter().find(|b| b.size >= needed).map(|b| b.addr);
+                                prop_assert_eq!(Some(a.block.addr), lowest);
+                            }
+                            live.push(a.ptr);
+                        }
+                        Err(FreeSpaceError::NoFit { searched, largest, .. }) => {
+                            prop_assert_eq!(searched, before.len());
+                            if cfg.placement != Placement::SizeAligned {
+                                prop_assert!(largest < needed);
+                            }
+                        }
+                        Err(e) => prop_assert!(false, "{e}"),
+                    }
+                }
+                Op::Free(k) if !live.is_empty() => {
+                    let ptr = live.swap_remove(k % live.len());
+                    h.free(ptr).expect("live");
+                    prop_assert_eq!(h.free(ptr), Err(FreeSpaceError::NotAllocated(ptr)));
+                }
+                Op::Free(_) => {}
+            }
+            let mut tiles: Vec<(u64, u64)> = h.free_list().iter().map(|b| (b.addr, b.size)).collect();
+            tiles.extend(h.allocations().map(|(b, _, _)| (b.addr, b.size)));
+            tiles.sort_unstable();
+            let mut at = 100;
+            for (a, n) in tiles {
+                prop_assert_eq!(a, at, "gap or overlap");
+                prop_assert!(n > 0);
+                at += n;
+            }
+            prop_assert_eq!(at, 164);
+            let free: u64 = h.free_list().iter().map(|b| b.size).sum();
+            prop_assert_eq!(free, h.free_bytes());
+            if cfg.coalesce == Coalesce::Address && cfg.order == ListOrder::Address {
+                prop_assert!(h.free_list().windows(2).all(|w| w[0].end() < w[1].addr));
+            }
         }
     }
 }

@@ -953,7 +953,10 @@ fn a_full_swap_gives_up_swap_cache_before_the_oom_killer() {
     let pages = 160u64;
     let base = anon(&mut s, p, pages);
     for i in 0..pages {
-        assert!(s.write(p, base + i * PAGE, (i % 200) as u8 + 1), "write {i}");
+        assert!(
+            s.write(p, base + i * PAGE, (i % 200) as u8 + 1),
+            "write {i}"
+        );
     }
     // Reading brings pages back clean, each keeping its swap copy until
     // swap is full; then the copies of resident pages make room.

@@ -6,7 +6,9 @@ use std::num::{NonZeroU64, NonZeroUsize};
 
 use proptest::prelude::*;
 use vmsim::reclaim::lab::{self, DenseTrace, Detail};
-use vmsim::reclaim::{ClockInsert, LabBits, NEVER, Policy, PolicyConfig, PolicyKind, RefTime};
+use vmsim::reclaim::{
+    ClockInsert, LabBits, NEVER, Policy, PolicyConfig, PolicyKind, RefTime, Ties,
+};
 
 fn nz(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).expect("frames >= 1")
@@ -219,6 +221,23 @@ proptest! {
         prop_assert_eq!(outcomes(PolicyKind::Clock, &d, &refs, frames), clock_model(&refs, frames, true));
         let clear = PolicyConfig { clock_insert: ClockInsert::Clear, ..d };
         prop_assert_eq!(outcomes(PolicyKind::Clock, &clear, &refs, frames), clock_model(&refs, frames, false));
+    }
+
+    /// OPT's and UNOPT's tie rules choose among pages never used again, so
+    /// the hits and misses (and the evictions' count) are the same under
+    /// every rule; only which page goes may differ. Each OPT victim under any
+    /// rule is a page whose next use is the farthest (or never).
+    #[test]
+    fn opt_and_unopt_ties_never_change_the_misses(refs in refs_strategy(10, 120), frames in 1usize..6) {
+        for kind in [PolicyKind::Opt, PolicyKind::Unopt] {
+            let base = outcomes(kind, &PolicyConfig::default(), &refs, frames);
+            for ties in Ties::ALL {
+                let cfg = PolicyConfig { ties: Some(ties), ..PolicyConfig::default() };
+                let o = outcomes(kind, &cfg, &refs, frames);
+                let hits = |v: &[(bool, Option<u64>)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+                prop_assert_eq!(hits(&o), hits(&base), "{} {}", kind, ties);
+            }
+        }
     }
 
     /// If clearing A does not invalidate the TLB entry, A is never set again

@@ -1,6 +1,7 @@
 //! `vmsim policy`: the replacement-policy lab. Runs one policy over a
-//! reference string of page numbers (no TLB, no page tables) and prints each
-//! reference's outcome and the totals.
+//! reference string of pages (no TLB, no page tables): page numbers given
+//! inline or in a file, or any trace `vmsim run` takes, read as pages; prints
+//! each reference's outcome and the totals.
 
 use std::io::Write;
 use std::num::{NonZeroU64, NonZeroUsize};
@@ -11,9 +12,17 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use vmsim::reclaim::lab::{self, DenseTrace, Detail, Step};
-use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
+use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind, Ties};
 
 /// Run a page-replacement policy over a reference string.
+///
+/// INPUT is what `vmsim run` takes: a valgrind lackey trace (plain or zstd),
+/// a .vmt file, a synthetic workload `synth:KIND,...`, or `-` for standard
+/// input; or a file of page numbers (found from its content: its first
+/// line that is not blank or a # comment starts with a digit; --file forces
+/// it). Accesses become pages of --page-size bytes; an access that
+/// straddles a page boundary touches both pages (two references), as in
+/// `vmsim run`. Pages of different processes are different pages.
 ///
 /// Each reference prints one line, `ref PAGE: hit|miss[, evicted PAGE],
 /// frames [..]`, where the frames are listed in the policy's own order,
@@ -29,15 +38,28 @@ use vmsim::reclaim::{ClockInsert, PolicyConfig, PolicyKind};
 /// With --json: {"steps": [{"page", "hit", "evicted" (page or null),
 /// "frames"}...] (left out with --quiet), "policy", "oracle", "frames",
 /// "references", "distinct_pages", "hits", "misses", "evictions",
-/// "miss_ratio"}.
+/// "miss_ratio", "ties" (the tie rule, or null for a policy without one)}.
 ///
 /// Examples:
 ///   vmsim policy --policy fifo --frames 3 --refs 1,2,3,4,1,2,5,1,2,3,4,5
 ///   vmsim policy --policy opt --frames 100 --file refs.txt --quiet --json
+///   vmsim policy --policy lru --frames 256 trace.lackey.zst --quiet
+///   vmsim policy -p clock -f 64 synth:zipf,pages=1000,refs=1M --page-size 4KiB -q
+///   zstd -dc trace.lackey.zst | vmsim policy -p fifo -f 32 - -q
 ///   vmsim policy --list
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PolicyArgs {
+    /// The trace: lackey (plain or zstd), .vmt, synth:KIND,..., a file of
+    /// page numbers, or - for standard input.
+    #[arg(value_name = "INPUT", conflicts_with_all = ["refs", "file"])]
+    pub input: Option<String>,
+
+    /// Page size that turns accesses into pages (binary units: 4KiB, 2MiB);
+    /// not used for page-number input.
+    #[arg(long, value_name = "SIZE", default_value = "4KiB")]
+    pub page_size: String,
+
     /// The policy (see --list, or `--policy help`), e.g. lru, clock, opt, arc.
     #[arg(long, short = 'p', value_name = "NAME")]
     pub policy: Option<String>,
@@ -51,7 +73,8 @@ pub struct PolicyArgs {
     pub refs: Option<String>,
 
     /// A file of page numbers, one per line or separated by spaces or commas
-    /// (decimal or 0x hex; `#` starts a comment; a `w` suffix marks a write).
+    /// (decimal or 0x hex; `#` starts a comment; a `w` suffix marks a write),
+    /// whatever its content looks like; `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
@@ -73,6 +96,18 @@ pub struct PolicyArgs {
     /// second chance: the restarted access sets it) or clear (libCacheSim).
     #[arg(long, value_enum, default_value_t = ClockInsertArg::Referenced)]
     pub clock_insert: ClockInsertArg,
+
+    /// OPT, UNOPT, LFU, aging: how to break a tie between equally ranked
+    /// pages: oldest (referenced least recently), newest (most recently),
+    /// first-loaded, last-loaded. OPT's tie is among pages never used again,
+    /// UNOPT's too (when only such pages are left), LFU's among equal counts,
+    /// aging's among equal counters (aging sees load order only: oldest =
+    /// first-loaded). Defaults, each the policy's usual reading: OPT oldest
+    /// (evict what LRU would among the useless pages), UNOPT newest (its
+    /// mirror), LFU oldest (LFU with LRU tie-break), aging first-loaded.
+    /// OPT's and UNOPT's miss counts never depend on it, the evicted pages do.
+    #[arg(long, value_name = "RULE", value_parser = ["oldest", "newest", "first-loaded", "last-loaded"])]
+    pub ties: Option<String>,
 
     /// RANDOM: seed of the generator.
     #[arg(long, default_value_t = 0)]
@@ -135,7 +170,21 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         Some(t) => Some(NonZeroU64::new(t).context("--tick: must be at least 1")?),
         None => None,
     };
+    let ties = match args.ties.as_deref() {
+        Some(t) => {
+            let t: Ties = t.parse().context("--ties")?;
+            if kind.default_ties().is_none() {
+                bail!(
+                    "--ties: {} has no ties to break (only opt, unopt, lfu and aging have an open choice)",
+                    kind.name()
+                );
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let cfg = PolicyConfig {
+        ties,
         clock_insert: match args.clock_insert {
             ClockInsertArg::Referenced => ClockInsert::Referenced,
             ClockInsertArg::Clear => ClockInsert::Clear,
@@ -145,23 +194,17 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         keep_tlb_entry_on_clear: args.keep_tlb_entry_on_clear,
     };
     let t0 = Instant::now();
-    let text = match (&args.refs, &args.file) {
-        (Some(r), None) => r.as_bytes().to_vec(),
-        (None, Some(f)) => vmsim_trace::limits::read_limited(
-            f,
-            vmsim_trace::limits::MAX_REFERENCE_FILE_BYTES,
-            "a reference file",
-        )
-        .with_context(|| format!("--file: cannot read {}", f.display()))?,
-        _ => bail!("--refs or --file: give one of them (the reference string)"),
+    let page_size = super::pages::page_size(&args.page_size)?;
+    let trace = match (&args.refs, &args.file, &args.input) {
+        (Some(r), None, None) => DenseTrace::parse(r.as_bytes(), "--refs")?,
+        (None, Some(f), None) => {
+            super::pages::read_dense(&f.display().to_string(), page_size, true)
+                .context("--file")?
+                .0
+        }
+        (None, None, Some(input)) => super::pages::read_dense(input, page_size, false)?.0,
+        _ => bail!("INPUT, --refs or --file: give one of them (the reference string)"),
     };
-    let source = args
-        .file
-        .as_ref()
-        .map_or_else(|| "--refs".to_owned(), |f| f.display().to_string());
-    let t1 = Instant::now();
-    let trace = DenseTrace::parse(&text, &source)?;
-    drop(text);
     let t2 = Instant::now();
 
     let detail = if args.quiet {
@@ -169,7 +212,10 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     } else {
         Detail::Contents
     };
-    let page_of = |id: u32| trace.pages()[id as usize];
+    let page_of = |id: u32| PageName {
+        page: trace.pages()[id as usize],
+        pid: trace.pids().get(id as usize).copied(),
+    };
     let mut io_err: Option<std::io::Error> = None;
     // JSON steps are streamed (the totals follow them), so a long string
     // needs no memory per reference.
@@ -196,9 +242,8 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if args.timing {
         let sim = (t3 - t2).as_secs_f64();
         crate::output::to_stderr(&format!(
-            "timing: read {:.6} s, parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
-            (t1 - t0).as_secs_f64(),
-            (t2 - t1).as_secs_f64(),
+            "timing: read+parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
+            (t2 - t0).as_secs_f64(),
             sim,
             totals.refs as f64 / sim.max(1e-12) / 1e6,
         ))?;
@@ -215,6 +260,7 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
             "misses": totals.misses,
             "evictions": totals.evictions,
             "miss_ratio": totals.misses as f64 / refs,
+            "ties": ties.or(kind.default_ties()).map(Ties::name),
         });
         let text = v.to_string();
         if args.quiet {
@@ -224,26 +270,70 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
             writeln!(out, "],{}", &text[1..])?;
         }
     } else {
-        writeln!(
-            out,
-            "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions",
-            kind.name(),
-            if kind.is_oracle() { " (oracle)" } else { "" },
-            frames,
-            totals.refs,
-            totals.hits,
-            totals.misses,
-            100.0 * totals.misses as f64 / refs,
-            totals.evictions,
-        )?;
+        writeln!(out, "{}", summary_line(kind, frames, &totals, ties))?;
     }
     Ok(())
+}
+
+/// The totals line: `fifo with 3 frames: 12 references, 3 hits, 9 misses
+/// (75.00%), 6 evictions`, with the tie rule of a policy that has one.
+pub(crate) fn summary_line(
+    kind: PolicyKind,
+    frames: NonZeroUsize,
+    totals: &lab::Totals,
+    ties: Option<Ties>,
+) -> String {
+    let tie_note = ties
+        .or(kind.default_ties())
+        .map_or_else(String::new, |t| format!("; ties: {t}"));
+    format!(
+        "{}{} with {} frames: {} references, {} hits, {} misses ({:.2}%), {} evictions{tie_note}",
+        kind.name(),
+        if kind.is_oracle() { " (oracle)" } else { "" },
+        frames,
+        totals.refs,
+        totals.hits,
+        totals.misses,
+        100.0 * totals.misses as f64 / totals.refs.max(1) as f64,
+        totals.evictions,
+    )
+}
+
+/// A page as printed: its number, and its process when the trace has several
+/// (`PID:PAGE`; in JSON a string then).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageName {
+    page: u64,
+    pid: Option<u32>,
+}
+
+impl PageName {
+    /// A page of a single-process reference string.
+    pub(crate) fn number(page: u64) -> Self {
+        Self { page, pid: None }
+    }
+
+    fn json(self) -> String {
+        match self.pid {
+            Some(p) => format!("\"{p}:{}\"", self.page),
+            None => self.page.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for PageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(p) => write!(f, "{p}:{}", self.page),
+            None => write!(f, "{}", self.page),
+        }
+    }
 }
 
 fn write_json_step(
     out: &mut impl Write,
     s: &Step<'_>,
-    page_of: &impl Fn(u32) -> u64,
+    page_of: &impl Fn(u32) -> PageName,
 ) -> std::io::Result<()> {
     if s.index > 0 {
         write!(out, ",")?;
@@ -251,25 +341,25 @@ fn write_json_step(
     write!(
         out,
         "{{\"page\":{},\"hit\":{},\"evicted\":",
-        page_of(s.id),
+        page_of(s.id).json(),
         s.hit
     )?;
     match s.evicted {
-        Some(v) => write!(out, "{}", page_of(v))?,
+        Some(v) => write!(out, "{}", page_of(v).json())?,
         None => write!(out, "null")?,
     }
     write!(out, ",\"frames\":[")?;
-    write_pages(out, s.resident, ",", page_of)?;
+    write_pages(out, s.resident, ",", &|id| page_of(id).json())?;
     write!(out, "]}}")
 }
 
 /// The pages of `ids`, separated by `sep` (the resident set of a step, as
 /// text and as JSON alike).
-fn write_pages(
+fn write_pages<D: std::fmt::Display>(
     out: &mut impl Write,
     ids: &[u32],
     sep: &str,
-    page_of: &impl Fn(u32) -> u64,
+    page_of: &impl Fn(u32) -> D,
 ) -> std::io::Result<()> {
     for (i, &id) in ids.iter().enumerate() {
         if i > 0 {
@@ -280,10 +370,10 @@ fn write_pages(
     Ok(())
 }
 
-fn write_step(
+pub(crate) fn write_step(
     out: &mut impl Write,
     s: &Step<'_>,
-    page_of: &impl Fn(u32) -> u64,
+    page_of: &impl Fn(u32) -> PageName,
 ) -> std::io::Result<()> {
     write!(
         out,

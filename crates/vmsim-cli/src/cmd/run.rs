@@ -26,8 +26,9 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// INPUT is a trace file (valgrind lackey text, plain or zstd, or .vmt; the
 /// format is found from the content), a synthetic workload
 /// `synth:KIND,key=value,...`, or a scenario file (TOML with [[process]]
-/// tables). Several traces run as several processes, round robin. With no
-/// INPUT, a built-in trace of /bin/true runs.
+/// tables), or - for a trace on standard input (any trace format, found from
+/// the content). Several traces run as several processes, round robin. With
+/// no INPUT, a built-in trace of /bin/true runs.
 ///
 /// Examples:
 ///   vmsim run
@@ -36,6 +37,7 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run synth:zipf,pages=100000,s=0.9,refs=10M --set memory.frames=65536
 ///   vmsim run examples/fork-cow.toml --json
 ///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
+///   zstd -dc trace.lackey.zst | vmsim run -
 ///
 /// A process killed by the simulated kernel (out of memory, segmentation
 /// fault) is reported on stderr and the exit status is 3 (the report is
@@ -190,9 +192,28 @@ fn trace_process(name: String, trace: String) -> ProcessSpec {
 }
 
 fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
-    let preset = args.preset.as_deref().or(scenario.preset.as_deref());
+    layered_config(
+        args.preset.as_deref(),
+        args.config.as_deref(),
+        scenario,
+        &args.set,
+        args.check,
+    )
+}
+
+/// The configuration layering of `vmsim run` (also used by `vmsim sweep`):
+/// preset (this one, else the scenario's, else the default) -> `--config`
+/// file -> the scenario's `set` list -> each `--set` -> `--check`.
+pub fn layered_config(
+    preset: Option<&str>,
+    config: Option<&Path>,
+    scenario: &Scenario,
+    set: &[String],
+    check: bool,
+) -> anyhow::Result<Config> {
+    let preset = preset.or(scenario.preset.as_deref());
     let mut b = ConfigBuilder::preset(preset)?;
-    if let Some(path) = &args.config {
+    if let Some(path) = config {
         let text = vmsim_trace::limits::read_text_limited(
             path,
             vmsim_trace::limits::MAX_TOML_BYTES,
@@ -201,13 +222,56 @@ fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
         .with_context(|| format!("--config {}", path.display()))?;
         b = b.file(&text, &path.display().to_string())?;
     }
-    for s in scenario.set.iter().chain(&args.set) {
+    for s in scenario.set.iter().chain(set) {
         b = b.set(s)?;
     }
-    if args.check {
+    if check {
         b = b.set("run.check=true")?;
     }
     Ok(b.build()?)
+}
+
+/// The scenario of trace inputs given on the command line: one scenario
+/// file on its own, or traces run as processes, round robin.
+pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
+    match inputs {
+        [one]
+            if !one.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                && Path::new(one).is_file()
+                && is_scenario(Path::new(one)) =>
+        {
+            Ok(Scenario::load(Path::new(one))?)
+        }
+        many => {
+            if many.iter().filter(|m| *m == "-").count() > 1 {
+                bail!("standard input (-) can be given only once");
+            }
+            for m in many {
+                if !m.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                    && Path::new(m).is_file()
+                    && is_scenario(Path::new(m))
+                {
+                    bail!("{m} is a scenario file: run it on its own (it names its own traces)");
+                }
+            }
+            Ok(Scenario {
+                description: many.join(" "),
+                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                preset: None,
+                set: Vec::new(),
+                processes: many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let name = Path::new(if m == "-" { "stdin" } else { m })
+                            .file_name()
+                            .map_or_else(|| format!("p{i}"), |n| n.to_string_lossy().into_owned());
+                        trace_process(name, m.clone())
+                    })
+                    .collect(),
+            })
+        }
+    }
 }
 
 /// Runs `vmsim run`.
@@ -233,39 +297,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
                 processes: vec![trace_process("true".into(), path)],
             }
         }
-        [one]
-            if !one.starts_with(vmsim_trace::source::SYNTH_PREFIX)
-                && Path::new(one).is_file()
-                && is_scenario(Path::new(one)) =>
-        {
-            Scenario::load(Path::new(one))?
-        }
-        many => {
-            for m in many {
-                if !m.starts_with(vmsim_trace::source::SYNTH_PREFIX)
-                    && Path::new(m).is_file()
-                    && is_scenario(Path::new(m))
-                {
-                    bail!("{m} is a scenario file: run it on its own (it names its own traces)");
-                }
-            }
-            Scenario {
-                description: many.join(" "),
-                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
-                preset: None,
-                set: Vec::new(),
-                processes: many
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| {
-                        let name = Path::new(m)
-                            .file_name()
-                            .map_or_else(|| format!("p{i}"), |n| n.to_string_lossy().into_owned());
-                        trace_process(name, m.clone())
-                    })
-                    .collect(),
-            }
-        }
+        many => scenario_of(many)?,
     };
     let cfg = build_config(args, &scenario)?;
     let mut sim = Simulation::new(cfg)?;

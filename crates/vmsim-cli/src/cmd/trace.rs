@@ -43,12 +43,15 @@ Examples:
   vmsim trace stats true.lackey.zst
   vmsim trace stats synth:scan,bytes=64MiB,stride=4 --json
   vmsim trace convert lsR_linux.lackey.zst lsR.vmt
+  vmsim trace convert a.lackey.zst a.lackey.zst a.lackey.zst a3.vmt   # concatenated
+  vmsim trace pages true.lackey.zst -o true.pages.txt
   vmsim trace record -o ls.lackey.zst -- ls -l /";
 
 #[derive(Debug, Subcommand)]
 enum TraceCommand {
     Stats(StatsArgs),
     Convert(ConvertArgs),
+    Pages(PagesArgs),
     Record(RecordArgs),
 }
 
@@ -76,19 +79,44 @@ struct StatsArgs {
 
 /// Convert a trace (lackey, zstd, .vmt or synth:...) to vmsim's binary .vmt format.
 ///
-/// The output is written to a temporary file and renamed into place, so a
-/// failed conversion leaves no partial file. The format is specified in
+/// Several inputs are written one after the other into one trace. The output
+/// is written to a temporary file and renamed into place, so a failed
+/// conversion leaves no partial file. The format is specified in
 /// docs/vmt-format.md.
 #[derive(Debug, Args)]
 #[command(after_help = "Example: vmsim trace convert lsR_linux.lackey.zst lsR_linux.vmt")]
 struct ConvertArgs {
-    /// The input trace.
-    input: String,
-    /// The .vmt file to write.
-    output: PathBuf,
+    /// The input traces, then the .vmt file to write.
+    #[arg(value_name = "INPUT... OUTPUT", num_args = 2.., required = true)]
+    paths: Vec<String>,
     /// Accept an input without any reference (by default an error, and no file is written).
     #[arg(long)]
     allow_empty: bool,
+}
+
+/// Write the page-number file of a trace: the reference string `vmsim
+/// policy` and `vmsim mrc` read, one page per line (`w` after a write).
+///
+/// Every page an access touches is one reference (an access that straddles a
+/// page boundary touches both, as in `vmsim run`); pages are the address
+/// divided by --page-size. --binary writes each page as a little-endian u64
+/// instead (no write marks), for other tools.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example: vmsim trace pages true.lackey.zst --page-size 4KiB -o true.pages.txt"
+)]
+struct PagesArgs {
+    /// The trace (lackey, .vmt, synth:..., - for standard input).
+    input: String,
+    /// The file to write (atomically); default standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Page size (binary units).
+    #[arg(long, value_name = "SIZE", default_value = "4KiB")]
+    page_size: String,
+    /// Little-endian u64 page numbers instead of text.
+    #[arg(long)]
+    binary: bool,
 }
 
 /// Run a program under valgrind lackey and write its zstd-compressed trace.
@@ -118,6 +146,7 @@ pub fn run(args: &TraceArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.command {
         TraceCommand::Stats(a) => run_stats(a, out),
         TraceCommand::Convert(a) => run_convert(a, out),
+        TraceCommand::Pages(a) => run_pages(a, out),
         TraceCommand::Record(a) => run_record(a, out),
     }
 }
@@ -177,21 +206,109 @@ fn render(name: &str, s: &TraceStats) -> String {
     out
 }
 
+/// Sources read one after the other.
+struct Chain {
+    sources: std::collections::VecDeque<vmsim_trace::AnySource>,
+}
+
+impl vmsim_trace::TraceSource for Chain {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<vmsim_trace::Access>,
+    ) -> Result<usize, vmsim_trace::TraceError> {
+        while let Some(s) = self.sources.front_mut() {
+            let n = s.next_batch(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            self.sources.pop_front();
+        }
+        out.clear();
+        Ok(0)
+    }
+}
+
 fn run_convert(args: &ConvertArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let mut src = open(&args.input)?;
-    src.set_allow_empty(args.allow_empty);
-    let n = vmt::convert(&mut src, &args.output)?;
-    let bytes = std::fs::metadata(&args.output)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let Some((output, inputs)) = args.paths.split_last() else {
+        bail!("give the input traces and the .vmt file to write");
+    };
+    if inputs.iter().filter(|i| *i == "-").count() > 1 {
+        bail!("standard input (-) can be given only once");
+    }
+    let output = PathBuf::from(output);
+    // Opened one at a time, as the chain reaches them, would hide a missing
+    // file until the end: open them all first.
+    let sources = inputs
+        .iter()
+        .map(|i| {
+            open(i).map(|mut s| {
+                s.set_allow_empty(args.allow_empty);
+                s
+            })
+        })
+        .collect::<Result<std::collections::VecDeque<_>, _>>()?;
+    let mut src = Chain { sources };
+    let n = vmt::convert(&mut src, &output)?;
+    let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let per = if n == 0 { 0.0 } else { bytes as f64 / n as f64 };
     writeln!(
         out,
         "wrote {} references to {} ({bytes} bytes, {per:.2} bytes/reference)",
         n,
-        args.output.display()
+        output.display()
     )?;
     Ok(())
+}
+
+fn run_pages(args: &PagesArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let page_size = super::pages::page_size(&args.page_size)?;
+    let mut src = super::pages::open(&args.input, page_size, false)?;
+    let write_pages =
+        |out: &mut dyn Write, src: &mut vmsim_trace::PageSource| -> anyhow::Result<()> {
+            let mut io: Option<std::io::Error> = None;
+            let mut buf = itoa_buf();
+            src.for_each(|r| {
+                if io.is_some() {
+                    return Ok(());
+                }
+                let res = if args.binary {
+                    out.write_all(&r.page.to_le_bytes())
+                } else {
+                    buf.clear();
+                    let _ = std::fmt::Write::write_fmt(&mut buf, format_args!("{}", r.page));
+                    if r.write {
+                        buf.push('w');
+                    }
+                    buf.push('\n');
+                    out.write_all(buf.as_bytes())
+                };
+                if let Err(e) = res {
+                    io = Some(e);
+                }
+                Ok(())
+            })?;
+            if let Some(e) = io {
+                return Err(e.into());
+            }
+            Ok(out.flush()?)
+        };
+    match &args.output {
+        Some(path) => {
+            let tmp = vmsim_trace::output::temp_next_to(path)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+            write_pages(&mut w, &mut src)?;
+            drop(w);
+            vmsim_trace::output::commit(tmp, path)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+        None => write_pages(out, &mut src)?,
+    }
+    Ok(())
+}
+
+fn itoa_buf() -> String {
+    String::with_capacity(24)
 }
 
 fn run_record(args: &RecordArgs, out: &mut impl Write) -> anyhow::Result<()> {

@@ -2,16 +2,17 @@
 //! course's external-fragmentation example.
 //!
 //! Requests are for `n` contiguous frames, any `n >= 1` (not only powers of
-//! two). Free space is a set of holes kept sorted by address and coalesced
-//! with both neighbours on every free, so any failure is due to the
-//! placement of what is still allocated, never to stale bookkeeping. Where a
-//! request goes is the [`Placement`] strategy:
+//! two). This is the free-list allocator of [`super::free_space`] counted in
+//! frames, with the list kept in address order and freed runs merged with
+//! both neighbours (boundary tags), so any failure is due to the placement
+//! of what is still allocated, never to stale bookkeeping. Where a request
+//! goes is the [`Placement`] strategy:
 //!
 //! - [`Placement::FirstFit`], the textbook "in order" placement: the lowest
 //!   hole that fits, so consecutive requests into empty memory are packed
 //!   right after one another;
-//! - [`Placement::NextFit`]: the first hole that fits at or after the end of
-//!   the previous allocation, wrapping around;
+//! - [`Placement::NextFit`]: the first hole that fits, starting from the
+//!   hole left over by the previous allocation, wrapping around;
 //! - [`Placement::BestFit`] / [`Placement::WorstFit`]: the smallest / largest
 //!   hole that fits (lowest address on ties);
 //! - [`Placement::SizeAligned`]: a request of `n` frames starts at a frame
@@ -21,59 +22,16 @@
 //!   freeing the 2 re-forms an aligned hole of 4. It is the buddy system's
 //!   placement rule, without its power-of-two rounding of the size.
 //!
-//! This module owns the map of holes; it never touches frame contents.
-
-use std::collections::BTreeMap;
+//! This module owns the frame-level view (extents, the frame map); the holes
+//! and the placement live in [`FreeSpace`]. It never touches frame contents.
 
 use thiserror::Error;
 
 use crate::addr::Pfn;
 
 use super::fragmentation::ContigInfo;
-
-/// Where a request is placed among the holes that can hold it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Placement {
-    /// The lowest hole that fits ("in order").
-    FirstFit,
-    /// The first hole that fits after the previous allocation, wrapping.
-    NextFit,
-    /// The smallest hole that fits.
-    BestFit,
-    /// The largest hole.
-    WorstFit,
-    /// The lowest place aligned to the request rounded up to a power of two.
-    SizeAligned,
-}
-
-impl Placement {
-    /// Every strategy, for sweeps and `--help` text.
-    pub const ALL: [Self; 5] = [
-        Self::FirstFit,
-        Self::NextFit,
-        Self::BestFit,
-        Self::WorstFit,
-        Self::SizeAligned,
-    ];
-
-    /// The name used in configs and reports.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::FirstFit => "first-fit",
-            Self::NextFit => "next-fit",
-            Self::BestFit => "best-fit",
-            Self::WorstFit => "worst-fit",
-            Self::SizeAligned => "size-aligned",
-        }
-    }
-
-    /// The strategy called `name` (as [`Self::name`] spells it).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
+pub use super::free_space::Placement;
+use super::free_space::{Coalesce, FreeSpace, FreeSpaceConfig, FreeSpaceError, ListOrder};
 
 /// A run of contiguous frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,45 +78,36 @@ pub enum ContigError {
 pub struct ContiguousAllocator {
     first: u64,
     count: u64,
-    placement: Placement,
-    /// Hole start offset -> length; never two adjacent holes.
-    holes: BTreeMap<u64, u64>,
-    /// Run start offset -> (length, sequence number of the request).
-    runs: BTreeMap<u64, (u64, u64)>,
-    free: u64,
-    requests: u64,
-    /// Offset just past the previous allocation (next fit).
-    cursor: u64,
+    space: FreeSpace,
 }
 
 impl ContiguousAllocator {
     /// `count` free frames from `first`, placed with `placement`.
     pub fn new(first: Pfn, count: u64, placement: Placement) -> Result<Self, ContigError> {
         let f = first.as_u64();
-        if count == 0 || f.checked_add(count).is_none() {
-            return Err(ContigError::BadRegion { first: f, count });
-        }
+        let space = FreeSpace::new(FreeSpaceConfig {
+            placement,
+            order: ListOrder::Address,
+            coalesce: Coalesce::Address,
+            ..FreeSpaceConfig::new(f, count)
+        })
+        .map_err(|_| ContigError::BadRegion { first: f, count })?;
         Ok(Self {
             first: f,
             count,
-            placement,
-            holes: BTreeMap::from([(0, count)]),
-            runs: BTreeMap::new(),
-            free: count,
-            requests: 0,
-            cursor: 0,
+            space,
         })
     }
 
     /// The placement strategy.
     #[must_use]
     pub fn placement(&self) -> Placement {
-        self.placement
+        self.space.config().placement
     }
 
     /// Places later requests with `placement` (what is allocated stays put).
     pub fn set_placement(&mut self, placement: Placement) {
-        self.placement = placement;
+        self.space.set_placement(placement);
     }
 
     /// Frames managed.
@@ -170,31 +119,31 @@ impl ContiguousAllocator {
     /// Frames free.
     #[must_use]
     pub fn free_frames(&self) -> u64 {
-        self.free
+        self.space.free_bytes()
     }
 
     /// The longest run of free frames.
     #[must_use]
     pub fn largest_hole(&self) -> u64 {
-        self.holes.values().copied().max().unwrap_or(0)
+        self.space.largest_free()
     }
 
     /// The free runs, lowest address first.
     pub fn holes(&self) -> impl Iterator<Item = Extent> + '_ {
-        self.holes.iter().map(|(&s, &n)| Extent {
-            start: Pfn::new(self.first + s),
-            frames: n,
+        self.space.free_list().iter().map(|b| Extent {
+            start: Pfn::new(b.addr),
+            frames: b.size,
         })
     }
 
     /// The allocated runs, lowest address first, with the sequence number
     /// (0 for the first request served) of the request that got each.
     pub fn runs(&self) -> impl Iterator<Item = (Extent, u64)> + '_ {
-        self.runs.iter().map(|(&s, &(n, seq))| {
+        self.space.allocations().map(|(b, _, seq)| {
             (
                 Extent {
-                    start: Pfn::new(self.first + s),
-                    frames: n,
+                    start: Pfn::new(b.addr),
+                    frames: b.size,
                 },
                 seq,
             )
@@ -205,7 +154,7 @@ impl ContiguousAllocator {
     /// which its fragmentation and unusable-free-space indices follow.
     #[must_use]
     pub fn contig_info(&self, request: u64) -> ContigInfo {
-        ContigInfo::from_holes(self.holes.values().copied(), request)
+        ContigInfo::from_holes(self.space.free_list().iter().map(|b| b.size), request)
     }
 
     /// One character per frame: `.` free, otherwise a letter naming the
@@ -214,96 +163,45 @@ impl ContiguousAllocator {
     #[must_use]
     pub fn frame_map(&self) -> String {
         let mut map = vec![b'.'; self.count as usize];
-        for (&s, &(n, seq)) in &self.runs {
-            map[s as usize..(s + n) as usize].fill(b'a' + (seq % 26) as u8);
+        for (e, seq) in self.runs() {
+            let s = (e.start.as_u64() - self.first) as usize;
+            map[s..s + e.frames as usize].fill(b'a' + (seq % 26) as u8);
         }
         String::from_utf8(map).unwrap_or_default()
-    }
-
-    /// Where a request of `n` frames would go: the offset within the hole
-    /// starting at `hole` of length `len`, if it fits there.
-    fn fit_in(&self, n: u64, hole: u64, len: u64) -> Option<u64> {
-        let at = match self.placement {
-            Placement::SizeAligned => {
-                let align = n.checked_next_power_of_two()?;
-                (self.first + hole).checked_next_multiple_of(align)? - self.first
-            }
-            _ => hole,
-        };
-        (at + n <= hole + len).then_some(at)
-    }
-
-    fn choose(&self, n: u64) -> Option<(u64, u64, u64)> {
-        let fits = |(&h, &len): (&u64, &u64)| self.fit_in(n, h, len).map(|at| (h, len, at));
-        match self.placement {
-            Placement::FirstFit | Placement::SizeAligned => self.holes.iter().find_map(fits),
-            Placement::NextFit => self
-                .holes
-                .range(self.cursor..)
-                .chain(self.holes.range(..self.cursor))
-                .find_map(fits),
-            Placement::BestFit => self
-                .holes
-                .iter()
-                .filter_map(fits)
-                .min_by_key(|&(h, len, _)| (len, h)),
-            Placement::WorstFit => self
-                .holes
-                .iter()
-                .filter_map(fits)
-                .min_by_key(|&(h, len, _)| (u64::MAX - len, h)),
-        }
     }
 
     /// Allocates `n` contiguous frames where the placement says, or explains
     /// why it cannot (free frames and largest hole).
     pub fn alloc(&mut self, n: u64) -> Result<Extent, ContigError> {
-        if n == 0 {
-            return Err(ContigError::ZeroFrames);
-        }
-        let Some((hole, len, at)) = self.choose(n) else {
-            return Err(ContigError::NoFit {
+        match self.space.alloc(n) {
+            Ok(a) => Ok(Extent {
+                start: Pfn::new(a.block.addr),
+                frames: n,
+            }),
+            Err(FreeSpaceError::NoFit { free, largest, .. }) => Err(ContigError::NoFit {
                 requested: n,
-                free: self.free,
+                free,
+                largest_hole: largest,
+            }),
+            Err(FreeSpaceError::ZeroSize) => Err(ContigError::ZeroFrames),
+            Err(_) => Err(ContigError::NoFit {
+                requested: n,
+                free: self.free_frames(),
                 largest_hole: self.largest_hole(),
-            });
-        };
-        self.holes.remove(&hole);
-        if at > hole {
-            self.holes.insert(hole, at - hole);
+            }),
         }
-        if at + n < hole + len {
-            self.holes.insert(at + n, hole + len - at - n);
-        }
-        self.runs.insert(at, (n, self.requests));
-        self.requests += 1;
-        self.free -= n;
-        self.cursor = at + n;
-        Ok(Extent {
-            start: Pfn::new(self.first + at),
-            frames: n,
-        })
     }
 
     /// Frees the run starting at `start`, merging it with free neighbours.
     pub fn free(&mut self, start: Pfn) -> Result<Extent, ContigError> {
-        let not = ContigError::NotAllocated(start.as_u64());
-        let s = start.as_u64().checked_sub(self.first).ok_or(not.clone())?;
-        let (n, _) = self.runs.remove(&s).ok_or(not)?;
-        let (mut hs, mut hl) = (s, n);
-        if let Some((&ps, &pl)) = self.holes.range(..s).next_back()
-            && ps + pl == s
-        {
-            self.holes.remove(&ps);
-            hs = ps;
-            hl += pl;
-        }
-        if let Some(nl) = self.holes.remove(&(s + n)) {
-            hl += nl;
-        }
-        self.holes.insert(hs, hl);
-        self.free += n;
-        Ok(Extent { start, frames: n })
+        let f = self
+            .space
+            .free(start.as_u64())
+            .map_err(|_| ContigError::NotAllocated(start.as_u64()))?;
+        Ok(Extent {
+            start,
+            frames: f.block.size,
+        })
     }
 }
 

@@ -39,6 +39,18 @@ impl Milli {
     /// "A block of this size is free": the fragmentation index's `-1.000`.
     pub const REQUEST_SUCCEEDS: Self = Self(-1000);
 
+    /// `num / den` in thousandths, rounded down (0 when `den` is 0), for
+    /// ratios between 0 and 1 such as external fragmentation,
+    /// `(free - largest) / free`.
+    #[must_use]
+    pub fn ratio(num: u64, den: u64) -> Self {
+        if den == 0 {
+            return Self(0);
+        }
+        let v = u128::from(num.min(den)) * 1000 / u128::from(den);
+        Self(v as i32)
+    }
+
     /// The value in thousandths.
     #[must_use]
     pub const fn thousandths(self) -> i32 {

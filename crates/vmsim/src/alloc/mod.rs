@@ -8,23 +8,35 @@
 //! - [`FirstFit`]: a bitmap searched first-fit, for building tables by hand.
 //! - [`FreeList`]: the course's list of free frames linked through the frames.
 //! - [`Buddy`]: Linux's binary buddy allocator, with `/proc/buddyinfo` counts.
-//! - [`ContiguousAllocator`]: variable-size runs with a choice of
-//!   [`Placement`], for the course's external-fragmentation example.
+//! - [`FreeSpace`]: the textbook's free-list `malloc`/`free` over a region
+//!   (fits, list orders, coalescing, headers, alignment), for the allocator lab.
+//! - [`ContiguousAllocator`]: variable-size runs of frames with a choice of
+//!   [`Placement`] (a [`FreeSpace`] in frame units), for the course's
+//!   external-fragmentation example.
 //! - [`slab`]: object caches on top of a frame allocator.
+//! - [`ops`] and [`lab`]: operation lists (`a100,f0`) stepped through the
+//!   free list, the buddy or the slab allocator, for `vmsim alloc`.
 //! - [`fragmentation`]: Linux's fragmentation and unusable-free-space indices.
 
 mod buddy;
 mod contiguous;
 mod first_fit;
 pub mod fragmentation;
+pub mod free_space;
 mod freelist;
 mod index_list;
+pub mod lab;
+pub mod ops;
 pub mod slab;
 
 pub use buddy::{Buddy, BuddyError, DEFAULT_MAX_ORDER, MAX_SUPPORTED_ORDER, order_for_frames};
 pub use contiguous::{ContigError, ContiguousAllocator, Extent, Placement};
 pub use first_fit::FirstFit;
 pub use fragmentation::{ContigInfo, FragmentationReport, Milli};
+pub use free_space::{
+    Allocation, Block, Coalesce, FreeSpace, FreeSpaceConfig, FreeSpaceError, FreeSpaceStats, Freed,
+    ListOrder,
+};
 pub use freelist::{FreeList, FreeListError, FreeListIn, LINK_BYTES};
 pub use slab::{
     CacheId, KernelCaches, ObjHandle, Slab, SlabCache, SlabError, SlabParams, SlabStats,

@@ -5,13 +5,16 @@
 //! The load counts as a reference: a new page starts at `0b1000_0000` with A
 //! cleared (otherwise a page loaded just before a fault would be the first
 //! victim, a known flaw of the textbook version). Ties go to the page loaded
-//! first. An indexed heap keyed by (counter, load order) gives the victim in
-//! O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
+//! first by default ([`Ties`]: aging sees no individual references, so
+//! `oldest` and `first-loaded` both mean load order, as do `newest` and
+//! `last-loaded`). An indexed heap keyed by (counter, tie rank) gives the
+//! victim in O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
 //! once per interval, which the lab sets to the number of frames by default.
 
 use std::num::NonZeroU64;
 
 use super::heap::IndexedHeap;
+use super::ties::{SPAN, Ties};
 use super::{AccessBits, Policy, RefTime, nothing_resident};
 
 /// Top bit of the counter.
@@ -20,10 +23,12 @@ const TOP: u8 = 0x80;
 /// Aging with 8-bit counters and a tick every `interval` references.
 #[derive(Debug, Clone)]
 pub struct Aging {
-    /// Keyed by (counter, load order).
+    /// Keyed by (counter, tie rank from the load order).
     h: IndexedHeap<(u8, u64), false>,
     next_seq: u64,
     interval: NonZeroU64,
+    /// Later loads first (`newest`, `last-loaded`).
+    last_first: bool,
 }
 
 impl Aging {
@@ -34,7 +39,16 @@ impl Aging {
             h: IndexedHeap::new(n_ids),
             next_seq: 0,
             interval,
+            last_first: false,
         }
+    }
+
+    /// This policy breaking ties between equal counters by `ties` (load
+    /// order either way: see the module docs).
+    #[must_use]
+    pub fn with_ties(mut self, ties: Ties) -> Self {
+        self.last_first = matches!(ties, Ties::Newest | Ties::LastLoaded);
+        self
     }
 }
 
@@ -43,7 +57,12 @@ impl Policy for Aging {
 
     fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, bits: &mut B) {
         bits.test_and_clear_accessed(id);
-        self.h.set(id, (TOP, self.next_seq));
+        let rank = if self.last_first {
+            SPAN - self.next_seq
+        } else {
+            self.next_seq
+        };
+        self.h.set(id, (TOP, rank));
         self.next_seq += 1;
     }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use super::ClockInsert;
+use super::{ClockInsert, Ties};
 
 /// Every replacement policy, for choosing one by name at run time. The
 /// choice is made once per run; the simulation itself is monomorphised.
@@ -177,6 +177,19 @@ impl PolicyKind {
         matches!(self, Self::Opt | Self::Unopt)
     }
 
+    /// The tie rule the policy uses when none is given, if it has an open
+    /// choice at all (see [`Ties`] for each default's reason): OPT
+    /// `oldest`, UNOPT `newest`, LFU `oldest`, aging `first-loaded`.
+    #[must_use]
+    pub const fn default_ties(self) -> Option<Ties> {
+        match self {
+            Self::Opt | Self::Lfu => Some(Ties::Oldest),
+            Self::Unopt => Some(Ties::Newest),
+            Self::Aging => Some(Ties::FirstLoaded),
+            _ => None,
+        }
+    }
+
     /// Every accepted name.
     #[must_use]
     pub fn names() -> Vec<&'static str> {
@@ -215,6 +228,9 @@ pub struct PolicyConfig {
     /// Aging: references between timer ticks; `None` for one tick per
     /// `frames` references.
     pub tick: Option<NonZeroU64>,
+    /// OPT, UNOPT, LFU, aging: how ties are broken; `None` for the
+    /// policy's default ([`PolicyKind::default_ties`]).
+    pub ties: Option<Ties>,
     /// The lab's hardware, not a policy: clearing A leaves the page's
     /// translation cached, so A is not set again while the page is resident
     /// (see [`super::LabBits`]). Off by default, as a correct kernel

@@ -1,24 +1,23 @@
 //! The policy lab: reference strings of page numbers, no TLB, no page tables.
 //!
-//! Text format: page numbers as [`crate::units::parse_u64`] reads them
-//! (decimal, `0x` hex, `0b`, `0o`, `_` separators), separated by whitespace
-//! or commas, `#` to end of line a comment; an optional `w` suffix marks a
-//! write (which sets the dirty bit), an `r` suffix is allowed for symmetry.
+//! Text format: [`vmsim_trace::pagenum`] (page numbers separated by
+//! whitespace or commas, `#` comments, a `w` suffix for a write).
 //! [`DenseTrace::parse`] reads it and maps page numbers to dense ids in one
-//! pass (a direct table for page numbers below 2^22, an `FxHashMap` above);
-//! [`DenseTrace::new`] does the same from numbers, [`parse_refs`] only
-//! parses. [`run`] picks the policy once and calls the monomorphised
+//! pass ([`vmsim_trace::DenseMap`]); [`DenseTrace::read`] does the same from
+//! any trace input as page references ([`vmsim_trace::PageSource`]: lackey,
+//! `.vmt`, `synth:`, page-number files); [`DenseTrace::new`] from numbers;
+//! [`parse_refs`] only parses. [`run`] picks the policy once and calls the monomorphised
 //! [`simulate`]; it reports totals, and per reference only when asked
 //! ([`Detail`]), so the fast path records nothing.
 
 use std::num::{NonZeroU64, NonZeroUsize};
 
-use rustc_hash::FxHashMap;
 use thiserror::Error;
+use vmsim_trace::{DenseMap, PageSource, TraceError};
 
 use super::{
     Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER, Nru, Opt,
-    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, TwoQ, Unopt,
+    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, Ties, TwoQ, Unopt,
 };
 
 /// A reference string that could not be read.
@@ -37,7 +36,7 @@ pub enum LabError {
         token: String,
     },
     /// More distinct pages than dense `u32` ids.
-    #[error("{source_name}: more than 2^32 - 1 distinct pages")]
+    #[error("{source_name}: more than 2^32 - 2 distinct pages")]
     TooManyPages {
         /// File name (or `--refs`) the text came from.
         source_name: String,
@@ -49,6 +48,8 @@ pub enum LabError {
 pub struct DenseTrace {
     ids: Vec<u32>,
     pages: Vec<u64>,
+    /// The pid of each id; empty when every page belongs to one process.
+    pids: Vec<u32>,
     /// One bit per reference, set for writes; empty if there are none.
     writes: Vec<u64>,
 }
@@ -78,6 +79,21 @@ impl DenseTrace {
         Ok(b.finish())
     }
 
+    /// Reads every page reference of `source` (see [`vmsim_trace::pages`])
+    /// into dense form, in one pass. Returns the trace and the number of
+    /// accesses read (fewer than references when accesses straddle pages).
+    ///
+    /// # Errors
+    /// The reader's error; more than `u32::MAX - 1` distinct pages.
+    pub fn read(source: &mut PageSource, name: &str) -> Result<(Self, u64), TraceError> {
+        let mut b = Builder::with_capacity(1 << 16);
+        let accesses = source.for_each(|r| {
+            b.push_pid(r.pid, r.page, r.write)
+                .ok_or_else(|| TraceError::TooManyPages { path: name.into() })
+        })?;
+        Ok((b.finish(), accesses))
+    }
+
     /// The dense id of each reference.
     #[must_use]
     pub fn ids(&self) -> &[u32] {
@@ -88,6 +104,12 @@ impl DenseTrace {
     #[must_use]
     pub fn pages(&self) -> &[u64] {
         &self.pages
+    }
+
+    /// The pid of each id, or empty when every page belongs to one process.
+    #[must_use]
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
     }
 
     /// Number of distinct pages (ids are `0..n_ids`).
@@ -115,6 +137,42 @@ impl DenseTrace {
         !self.writes.is_empty() && self.writes[i / 64] >> (i % 64) & 1 == 1
     }
 
+    /// The references to the ids `keep` accepts (asked once per id), with
+    /// ids renumbered densely in order of first reference.
+    #[must_use]
+    pub fn filter(&self, mut keep: impl FnMut(u32) -> bool) -> Self {
+        const DROP: u32 = u32::MAX;
+        const UNSEEN: u32 = u32::MAX - 1;
+        let mut new_id = vec![UNSEEN; self.n_ids()];
+        let mut out = Self::default();
+        let mut writes = Vec::new();
+        for (i, &id) in self.ids.iter().enumerate() {
+            let slot = &mut new_id[id as usize];
+            if *slot == UNSEEN {
+                *slot = if keep(id) {
+                    out.pages.push(self.pages[id as usize]);
+                    if let Some(&p) = self.pids.get(id as usize) {
+                        out.pids.push(p);
+                    }
+                    (out.pages.len() - 1) as u32
+                } else {
+                    DROP
+                };
+            }
+            if *slot != DROP {
+                writes.push(self.is_write(i));
+                out.ids.push(*slot);
+            }
+        }
+        if writes.iter().any(|&w| w) {
+            out.writes = vec![0; out.ids.len().div_ceil(64)];
+            for (i, _) in writes.iter().enumerate().filter(|(_, w)| **w) {
+                out.writes[i / 64] |= 1 << (i % 64);
+            }
+        }
+        out
+    }
+
     /// For each reference, the index of the next reference to the same page
     /// or [`NEVER`]: one backward pass.
     #[must_use]
@@ -128,22 +186,13 @@ impl DenseTrace {
     }
 }
 
-/// Page numbers below this are mapped through a direct table (4 bytes per
-/// page number up to it, grown on demand); larger ones through a hash map.
-const DIRECT_LIMIT: u64 = 1 << 22;
-
-/// Page number -> dense id, assigned in order of first reference.
+/// Page numbers -> dense ids, plus the references and write bits.
 #[derive(Debug, Default)]
 struct Builder {
-    direct: Vec<u32>,
-    hashed: FxHashMap<u64, u32>,
+    map: DenseMap,
     ids: Vec<u32>,
-    pages: Vec<u64>,
     writes: Vec<u64>,
 }
-
-/// Marks an unused slot of the direct table.
-const NO_ID: u32 = u32::MAX;
 
 impl Builder {
     fn with_capacity(n: usize) -> Self {
@@ -155,29 +204,15 @@ impl Builder {
 
     #[inline]
     fn push(&mut self, page: u64, write: bool, source_name: &str) -> Result<(), LabError> {
-        let next = self.pages.len() as u32;
-        let id = if page < DIRECT_LIMIT {
-            let i = page as usize;
-            if i >= self.direct.len() {
-                let len = (i + 1).next_power_of_two().max(1024);
-                self.direct.resize(len, NO_ID);
-            }
-            let slot = &mut self.direct[i];
-            if *slot == NO_ID {
-                *slot = next;
-            }
-            *slot
-        } else {
-            *self.hashed.entry(page).or_insert(next)
-        };
-        if id == next {
-            if next == NO_ID {
-                return Err(LabError::TooManyPages {
-                    source_name: source_name.to_owned(),
-                });
-            }
-            self.pages.push(page);
-        }
+        self.push_pid(0, page, write)
+            .ok_or_else(|| LabError::TooManyPages {
+                source_name: source_name.to_owned(),
+            })
+    }
+
+    #[inline]
+    fn push_pid(&mut self, pid: u32, page: u64, write: bool) -> Option<()> {
+        let id = self.map.id(pid, page)?;
         if write {
             let i = self.ids.len();
             if self.writes.len() <= i / 64 {
@@ -186,16 +221,18 @@ impl Builder {
             self.writes[i / 64] |= 1 << (i % 64);
         }
         self.ids.push(id);
-        Ok(())
+        Some(())
     }
 
     fn finish(mut self) -> DenseTrace {
         if !self.writes.is_empty() {
             self.writes.resize(self.ids.len().div_ceil(64), 0);
         }
+        let (pages, pids) = self.map.into_keys();
         DenseTrace {
             ids: self.ids,
-            pages: self.pages,
+            pages,
+            pids,
             writes: self.writes,
         }
     }
@@ -225,57 +262,17 @@ pub fn parse_refs(text: &[u8], source_name: &str) -> Result<(Vec<u64>, Vec<bool>
     Ok((pages, writes))
 }
 
-/// The tokenizer: calls `f(page, is_write)` for each reference in `text`.
-fn tokens<F>(text: &[u8], source_name: &str, mut f: F) -> Result<(), LabError>
+/// The tokenizer ([`vmsim_trace::pagenum::tokens`]): calls `f(page,
+/// is_write)` for each reference in `text`.
+fn tokens<F>(text: &[u8], source_name: &str, f: F) -> Result<(), LabError>
 where
     F: FnMut(u64, bool) -> Result<(), LabError>,
 {
-    let mut line = 1usize;
-    let mut i = 0usize;
-    let n = text.len();
-    let bad = |line: usize, start: usize, i: usize| {
-        let mut end = i;
-        while end < n && !matches!(text[end], b' ' | b'\t' | b'\r' | b'\n' | b',') {
-            end += 1;
-        }
-        LabError::BadToken {
-            source_name: source_name.to_owned(),
-            line,
-            token: String::from_utf8_lossy(&text[start..end]).into_owned(),
-        }
-    };
-    while i < n {
-        let c = text[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                i += 1;
-            }
-            b' ' | b'\t' | b'\r' | b',' => i += 1,
-            b'#' => {
-                while i < n && text[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            _ => {
-                let start = i;
-                while i < n && !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'#') {
-                    i += 1;
-                }
-                let token = &text[start..i];
-                let (number, write) = match token.last().map(|&b| b | 0x20) {
-                    Some(b'w') => (&token[..token.len() - 1], true),
-                    Some(b'r') => (&token[..token.len() - 1], false),
-                    _ => (token, false),
-                };
-                let v = std::str::from_utf8(number)
-                    .ok()
-                    .and_then(|t| crate::units::parse_u64(t).ok())
-                    .ok_or_else(|| bad(line, start, start))?;
-                f(v, write)?;
-            }
-        }
-    }
+    vmsim_trace::pagenum::tokens(text, 1, f, |b| LabError::BadToken {
+        source_name: source_name.to_owned(),
+        line: usize::try_from(b.line).unwrap_or(usize::MAX),
+        token: b.token,
+    })?;
     Ok(())
 }
 
@@ -437,6 +434,7 @@ pub fn run<F: FnMut(&Step<'_>)>(
             )
         }};
     }
+    let ties = cfg.ties.or(kind.default_ties()).unwrap_or(Ties::Oldest);
     match kind {
         PolicyKind::Fifo => go!(Fifo::new(n)),
         PolicyKind::Lru => go!(Lru::new(n)),
@@ -446,13 +444,13 @@ pub fn run<F: FnMut(&Step<'_>)>(
             let tick = cfg
                 .tick
                 .unwrap_or(NonZeroU64::new(f as u64).unwrap_or(NonZeroU64::MIN));
-            go!(Aging::new(n, tick))
+            go!(Aging::new(n, tick).with_ties(ties))
         }
         PolicyKind::Random => go!(Random::new(n, cfg.seed)),
-        PolicyKind::Opt => go!(Opt::new(n)),
-        PolicyKind::Unopt => go!(Unopt::new(n)),
+        PolicyKind::Opt => go!(Opt::new(n).with_ties(ties)),
+        PolicyKind::Unopt => go!(Unopt::new(n).with_ties(ties)),
         PolicyKind::Mru => go!(Mru::new(n)),
-        PolicyKind::Lfu => go!(Lfu::new(n)),
+        PolicyKind::Lfu => go!(Lfu::new(n).with_ties(ties)),
         PolicyKind::Linux => go!(Linux::new(n)),
         PolicyKind::Arc => go!(Arc::new(n, f)),
         PolicyKind::TwoQ => go!(TwoQ::new(n, f)),

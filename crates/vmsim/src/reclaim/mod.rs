@@ -46,6 +46,7 @@ mod opt;
 mod random;
 mod s3fifo;
 mod sieve;
+mod ties;
 mod two_q;
 
 pub use aging::Aging;
@@ -65,6 +66,7 @@ pub use opt::{Opt, Unopt};
 pub use random::Random;
 pub use s3fifo::S3Fifo;
 pub use sieve::Sieve;
+pub use ties::{Ties, UnknownTies};
 pub use two_q::TwoQ;
 
 use std::num::NonZeroU64;

@@ -8,34 +8,67 @@
 //! exactly one heap entry per resident page.
 
 use super::heap::IndexedHeap;
+use super::ties::{SPAN, Ties};
 use super::{AccessBits, NEVER, Policy, RefTime, nothing_resident};
 
-/// The key of a page: its next use, or for a page never used again a value
-/// above every real next use, larger for pages last used earlier.
-#[inline]
-fn key(at: RefTime) -> u64 {
-    if at.next_use == NEVER {
-        NEVER - at.now
-    } else {
-        at.next_use
+/// Tie state shared by OPT and UNOPT: the rule and each page's load time.
+#[derive(Debug, Clone)]
+struct TieState {
+    ties: Ties,
+    loaded: Vec<u64>,
+}
+
+impl TieState {
+    fn new(n_ids: usize, ties: Ties) -> Self {
+        Self {
+            ties,
+            loaded: vec![0; n_ids],
+        }
+    }
+
+    /// The rank of `id` among pages never used again (smaller goes first).
+    #[inline]
+    fn rank(&self, id: u32, at: RefTime) -> u64 {
+        self.ties.rank(at.now, self.loaded[id as usize])
     }
 }
 
 /// Belady's optimal policy: evict the resident page whose next use is
-/// farthest away. Pages never used again go first; among them, the one
-/// referenced least recently (a deterministic tie-break; any choice among
-/// them gives the same miss count).
+/// farthest away. Pages never used again go first; among them, the
+/// [`Ties`] rule decides (default: the one referenced least recently; any
+/// choice among them gives the same miss count).
+///
+/// Key: the next use, or for a page never used again `NEVER - rank`, above
+/// every real next use and larger for the page the rule picks first.
 #[derive(Debug, Clone)]
 pub struct Opt {
     h: IndexedHeap<u64, true>,
+    t: TieState,
 }
 
 impl Opt {
-    /// An OPT policy for ids `0..n_ids`.
+    /// An OPT policy for ids `0..n_ids`, ties to the least recently used.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
         Self {
             h: IndexedHeap::new(n_ids),
+            t: TieState::new(n_ids, Ties::Oldest),
+        }
+    }
+
+    /// This policy breaking ties among pages never used again by `ties`.
+    #[must_use]
+    pub fn with_ties(mut self, ties: Ties) -> Self {
+        self.t.ties = ties;
+        self
+    }
+
+    #[inline]
+    fn key(&self, id: u32, at: RefTime) -> u64 {
+        if at.next_use == NEVER {
+            NEVER - self.t.rank(id, at)
+        } else {
+            at.next_use
         }
     }
 }
@@ -46,12 +79,15 @@ impl Policy for Opt {
 
     #[inline]
     fn on_hit<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        self.h.set(id, key(at));
+        let k = self.key(id, at);
+        self.h.set(id, k);
     }
 
     #[inline]
     fn on_insert<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        self.h.set(id, key(at));
+        self.t.loaded[id as usize] = at.now;
+        let k = self.key(id, at);
+        self.h.set(id, k);
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
@@ -70,18 +106,40 @@ impl Policy for Opt {
 
 /// The anti-optimal policy for teaching: evict the page needed soonest.
 /// Pages never used again are evicted only when nothing else is resident;
-/// among them, the one referenced most recently goes first.
+/// among them, the [`Ties`] rule decides (default: the one referenced most
+/// recently goes first).
+///
+/// Key: the next use, or for a page never used again `NEVER - SPAN + rank`,
+/// above every real next use and smaller for the page the rule picks first.
 #[derive(Debug, Clone)]
 pub struct Unopt {
     h: IndexedHeap<u64, false>,
+    t: TieState,
 }
 
 impl Unopt {
-    /// An UNOPT policy for ids `0..n_ids`.
+    /// An UNOPT policy for ids `0..n_ids`, ties to the most recently used.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
         Self {
             h: IndexedHeap::new(n_ids),
+            t: TieState::new(n_ids, Ties::Newest),
+        }
+    }
+
+    /// This policy breaking ties among pages never used again by `ties`.
+    #[must_use]
+    pub fn with_ties(mut self, ties: Ties) -> Self {
+        self.t.ties = ties;
+        self
+    }
+
+    #[inline]
+    fn key(&self, id: u32, at: RefTime) -> u64 {
+        if at.next_use == NEVER {
+            NEVER - SPAN + self.t.rank(id, at)
+        } else {
+            at.next_use
         }
     }
 }
@@ -92,12 +150,15 @@ impl Policy for Unopt {
 
     #[inline]
     fn on_hit<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        self.h.set(id, key(at));
+        let k = self.key(id, at);
+        self.h.set(id, k);
     }
 
     #[inline]
     fn on_insert<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-        self.h.set(id, key(at));
+        self.t.loaded[id as usize] = at.now;
+        let k = self.key(id, at);
+        self.h.set(id, k);
     }
 
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {

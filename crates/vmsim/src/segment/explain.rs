@@ -49,7 +49,8 @@ fn opt_hex<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
 /// `base`, `limit` (in bytes, after granularity), `perms` (`rw-`), `linear`,
 /// `fault` (`null`, or an object with `kind`, the fault's fields and
 /// `detail`, the fault in words), and
-/// `steps` (the sentences of the human output). Addresses are hex strings;
+/// `steps` (the sentences of the human output), `linear_bits` (32 or 64:
+/// where `base + offset` wraps). Addresses are hex strings;
 /// `base`, `limit` and `perms` are `null` when no usable descriptor was
 /// found, `linear` is `null` when the access faults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,6 +90,8 @@ pub struct SegmentExplanation {
     pub fault: Option<SegmentFault>,
     /// Each step in words.
     pub steps: Vec<String>,
+    /// Where `base + offset` wraps: 32 or 64 bits.
+    pub linear_bits: u32,
 }
 
 impl fmt::Display for SegmentExplanation {
@@ -152,6 +155,7 @@ pub(super) fn explain(
         linear: outcome.ok(),
         fault: outcome.err(),
         steps: Vec::new(),
+        linear_bits: table.width().bits(),
     };
     let finish = |mut out: SegmentExplanation, mut steps: Vec<String>| {
         if let Some(fault) = &out.fault {
@@ -219,8 +223,17 @@ pub(super) fn explain(
     }
 
     if let Some(linear) = out.linear {
+        let wrapped = if desc.base().checked_add(offset) == Some(linear) {
+            String::new()
+        } else {
+            format!(
+                " (the sum {:#x} wraps at 2^{})",
+                u128::from(desc.base()) + u128::from(offset),
+                table.width().bits()
+            )
+        };
         steps.push(format!(
-            "linear address = base + offset = {:#x} + {offset:#x} = {linear:#x}",
+            "linear address = base + offset = {:#x} + {offset:#x} = {linear:#x}{wrapped}",
             desc.base()
         ));
     }

@@ -39,12 +39,14 @@
 //! physical memory (x86 keeps descriptor tables in memory, but their bytes
 //! are of no interest to the course or to a trace-driven simulation).
 
+pub mod book;
 mod descriptor;
 mod explain;
 mod fault;
 mod selector;
 mod spec;
 
+pub use book::{BookError, BookExplanation, BookFault, BookSegment, BookSegments, Growth};
 pub use descriptor::{
     DescriptorError, Direction, Granularity, MAX_PAGE_LIMIT, Ring, SegmentDescriptor, SegmentPerms,
 };
@@ -53,6 +55,7 @@ pub use fault::{Access, SegmentFault};
 pub use selector::{DecodedSelector, Selector, SelectorMode, TableKind};
 pub use spec::{LogicalAddress, SegmentSpec, SpecError};
 
+use serde::Serialize;
 use thiserror::Error;
 
 /// Linux x86-64's GDT entry 1: 32-bit kernel code (`__KERNEL32_CS`).
@@ -79,11 +82,62 @@ pub enum SegmentTableError {
     Duplicate(Selector),
 }
 
+/// How wide linear addresses are: where `base + offset` wraps.
+///
+/// A 32-bit x86 (protected mode, and compatibility mode on x86-64) forms
+/// linear addresses modulo 2^32: a segment at the top of the 4 GiB space
+/// wraps around to address 0, exactly as the hardware adds. 64-bit mode
+/// adds modulo 2^64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearWidth {
+    /// `base + offset` modulo 2^32.
+    Bits32,
+    /// `base + offset` modulo 2^64.
+    #[default]
+    Bits64,
+}
+
+impl LinearWidth {
+    /// The number of bits.
+    #[must_use]
+    pub const fn bits(self) -> u32 {
+        match self {
+            Self::Bits32 => 32,
+            Self::Bits64 => 64,
+        }
+    }
+
+    /// The width for a paging format of `va_bits` virtual-address bits:
+    /// 32 bits for a 32-bit machine (x86-32, Sv32, classroom formats of at
+    /// most 32 bits), else 64.
+    #[must_use]
+    pub const fn for_va_bits(va_bits: u32) -> Self {
+        if va_bits <= 32 {
+            Self::Bits32
+        } else {
+            Self::Bits64
+        }
+    }
+
+    /// `base + offset` at this width.
+    #[inline]
+    #[must_use]
+    pub const fn add(self, base: u64, offset: u64) -> u64 {
+        let sum = base.wrapping_add(offset);
+        match self {
+            Self::Bits32 => sum & 0xFFFF_FFFF,
+            Self::Bits64 => sum,
+        }
+    }
+}
+
 /// A set of segment descriptors indexed by selector: the GDT (and, in x86
 /// mode, an LDT) that the segmentation unit consults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentTable {
     mode: SelectorMode,
+    width: LinearWidth,
     global: Vec<Option<SegmentDescriptor>>,
     local: Vec<Option<SegmentDescriptor>>,
 }
@@ -94,9 +148,25 @@ impl SegmentTable {
     pub const fn new(mode: SelectorMode) -> Self {
         Self {
             mode,
+            width: LinearWidth::Bits64,
             global: Vec::new(),
             local: Vec::new(),
         }
+    }
+
+    /// This table forming linear addresses at `width` (a 32-bit table
+    /// wraps `base + offset` at 2^32).
+    #[must_use]
+    pub const fn with_width(mut self, width: LinearWidth) -> Self {
+        self.width = width;
+        self
+    }
+
+    /// Where `base + offset` wraps.
+    #[inline]
+    #[must_use]
+    pub const fn width(&self) -> LinearWidth {
+        self.width
     }
 
     /// The flat model of Linux on x86-64: an x86-mode GDT with the kernel
@@ -275,7 +345,8 @@ impl SegmentTable {
     /// Translates an access of `size` bytes (1 if 0 is given) at
     /// `selector:offset`: every byte must lie within the limit, as x86
     /// checks the last byte of an access too. Returns the linear address of
-    /// the first byte, `base + offset` (wrapping at 2^64).
+    /// the first byte, `base + offset` wrapping at the table's
+    /// [`LinearWidth`] (2^32 on a 32-bit machine, 2^64 otherwise).
     #[inline]
     pub fn translate_range(
         &self,
@@ -313,7 +384,7 @@ impl SegmentTable {
                 perms: desc.perms(),
             });
         }
-        Ok(desc.base().wrapping_add(offset))
+        Ok(self.width.add(desc.base(), offset))
     }
 
     /// Translates `addr` like [`Self::translate_range`] and records each
@@ -360,6 +431,44 @@ mod tests {
         )
         .expect("insert");
         t
+    }
+
+    #[test]
+    fn base_plus_offset_wraps_at_32_bits_on_a_32_bit_machine() {
+        // A segment based 4 KiB below the top of the 32-bit space: offset
+        // 0x2000 is 0xFFFF_F000 + 0x2000 = 0x1_0000_1000, which a 32-bit
+        // machine truncates to 0x1000. In 64-bit mode the sum stands.
+        let seg = SegmentDescriptor::new(0xFFFF_F000, 0xFFFF_FFFF, SegmentPerms::DATA);
+        let sel = Selector::new(1);
+        let mut t32 = SegmentTable::new(SelectorMode::Course).with_width(LinearWidth::Bits32);
+        t32.insert(sel, seg).expect("insert");
+        assert_eq!(
+            t32.translate(sel, 0x2000, Access::Read, Ring::USER),
+            Ok(0x1000)
+        );
+        assert_eq!(
+            t32.translate(sel, 0xFFF, Access::Read, Ring::USER),
+            Ok(0xFFFF_FFFF)
+        );
+        let mut t64 = SegmentTable::new(SelectorMode::Course);
+        t64.insert(sel, seg).expect("insert");
+        assert_eq!(
+            t64.translate(sel, 0x2000, Access::Read, Ring::USER),
+            Ok(0x1_0000_1000)
+        );
+        let e = t32.explain(
+            LogicalAddress {
+                selector: sel,
+                offset: 0x2000,
+            },
+            1,
+            Access::Read,
+            Ring::USER,
+        );
+        assert_eq!(e.linear, Some(0x1000));
+        assert!(e.to_string().contains("wraps at 2^32"), "{e}");
+        assert_eq!(LinearWidth::for_va_bits(32), LinearWidth::Bits32);
+        assert_eq!(LinearWidth::for_va_bits(39), LinearWidth::Bits64);
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! | `n` | not present (any use faults) |
 //!
 //! Without PERMS a segment is `rw`: a data segment, like the course's
-//! example. With PERMS, exactly the permissions listed are granted, so
-//! `1:0x2000:0x1ff:r` is read-only and `1:0x2000:0x1ff:-` allows nothing.
+//! example. With permission letters, exactly the permissions listed are
+//! granted, so `1:0x2000:0x1ff:r` is read-only and `1:0x2000:0x1ff:-`
+//! allows nothing; a PERMS field of attributes only (`g`, `e`, `n`, `0`-`3`)
+//! keeps the default `rw`, so `1:0:0xfffff:g` is a 4 GiB data segment.
 
 use std::fmt;
 use std::str::FromStr;
@@ -137,6 +139,7 @@ impl FromStr for SegmentSpec {
             });
         }
         let mut p = SegmentPerms::empty();
+        let mut any_perm = false;
         let (mut page, mut down, mut absent, mut dpl) = (false, false, false, Ring::USER);
         for c in letters.chars() {
             match c {
@@ -158,6 +161,12 @@ impl FromStr for SegmentSpec {
                     });
                 }
             }
+            any_perm |= matches!(c, 'r' | 'R' | 'w' | 'W' | 'x' | 'X' | '-');
+        }
+        // Only attributes given (`g`, `e`, `n`, a ring): the permissions
+        // stay the default, a data segment.
+        if !any_perm {
+            p = SegmentPerms::DATA;
         }
         let mut d = SegmentDescriptor::new(base, limit, p)
             .with_dpl(dpl)
@@ -244,6 +253,11 @@ mod tests {
         assert!(!s.descriptor.present());
         let none: SegmentSpec = "2:0:1:-".parse().expect("parse");
         assert!(none.descriptor.perms().is_empty());
+        // Attributes only: permissions stay rw.
+        let g: SegmentSpec = "2:0:0xfffff:g".parse().expect("parse");
+        assert_eq!(g.descriptor.perms(), SegmentPerms::DATA);
+        let k: SegmentSpec = "2:0:0xfff:0n".parse().expect("parse");
+        assert_eq!(k.descriptor.perms(), SegmentPerms::DATA);
     }
 
     #[test]
