@@ -143,19 +143,18 @@ impl<R: Read> PageNumberReader<R> {
         F: FnMut(u64, bool) -> Result<(), TraceError>,
     {
         while !self.done {
-            let kept = self.buf.len();
-            self.buf.resize(kept + CHUNK, 0);
-            let got = loop {
-                match self.inner.read(&mut self.buf[kept..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.done = true;
-                        return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
-                    }
+            // Up to CHUNK more bytes, into spare capacity (no zero-filling
+            // of a megabyte per read).
+            let got = match (&mut self.inner)
+                .take(CHUNK as u64)
+                .read_to_end(&mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
                 }
             };
-            self.buf.truncate(kept + got);
             // Tokenise up to the last newline; keep a partial last line for later.
             let end = if got == 0 {
                 self.done = true;

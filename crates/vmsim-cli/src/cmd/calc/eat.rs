@@ -38,7 +38,7 @@ pub struct EatArgs {
     /// Time to search the TLB, in nanoseconds, e.g. 20.
     #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub tlb_ns: String,
-    /// Time of one memory access, in nanoseconds, e.g. 100.
+    /// Time of one memory access, in nanoseconds, above 0, e.g. 100.
     #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub mem_ns: String,
     /// Levels of the page table a TLB miss walks (1 = flat table, the
