@@ -8,8 +8,8 @@
 #
 # Usage: bench/mrc-vs-libcachesim.sh [--quick]
 # Environment: LCS_VENV (default target/lcs-venv), LCS_VERSION (0.3.5),
-#              TRACE (a real trace; default /work/shared/traces/lsR_linux
-#              when present, else bench/data/sort_2k.lackey.zst), REPEAT.
+#              TRACE (a real trace; default bench/data/sqlite_4k.lackey.zst),
+#              REPEAT (times it is repeated), ZIPF_REFS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LCS_VENV:-$root/target/lcs-venv}"

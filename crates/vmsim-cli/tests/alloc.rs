@@ -406,3 +406,36 @@ fn bad_input_is_one_line() {
     let e = one_line_error(&["alloc", "--heap", "10", "--ops-file", "/nonexistent/ops"]);
     assert!(e.contains("cannot read"), "{e}");
 }
+
+#[test]
+fn quiet_runs_keep_no_steps_and_huge_labs_are_refused() {
+    // 2000 allocations of 1 byte then their frees: totals only.
+    let ops: Vec<String> = (0..2000)
+        .map(|_| "a1".to_owned())
+        .chain((0..2000).map(|i| format!("f{i}")))
+        .collect();
+    let v = json(&[
+        "alloc",
+        "--heap",
+        "4K",
+        "--quiet",
+        "--coalesce",
+        "--ops",
+        &ops.join(","),
+    ]);
+    assert_eq!(v["steps"], Value::Null);
+    assert_eq!(v["totals"]["frees"], 2000);
+    // Freed in allocation order with address order and list coalescing,
+    // every block merges back: one free block of 4096.
+    assert_eq!(v["totals"]["end"]["free_blocks"], 1);
+    let e = one_line_error(&[
+        "alloc",
+        "--allocator",
+        "buddy",
+        "--heap",
+        "1G",
+        "--ops",
+        "a1",
+    ]);
+    assert!(e.contains("at most"), "{e}");
+}

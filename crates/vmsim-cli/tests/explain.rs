@@ -470,3 +470,63 @@ fn base_and_bounds_is_the_one_segment_case() {
         one_line_error(&bad);
     }
 }
+
+#[test]
+fn ostep_chapter_20_two_level_example() {
+    // OSTEP ch. 20 ("Paging: Smaller Tables"): a 16 KiB address space of
+    // 64-byte pages: 14-bit VA = 4-bit PD index, 4-bit PT index, 6-bit
+    // offset. Entries here are 4 bytes, valid bit 31, frame number in bits
+    // 0-7 (so 14-bit physical addresses). The page directory is at frame 50
+    // (0xc80); PD[0] -> page table at frame 100, PD[15] -> frame 101.
+    // PT(100): VPN 0 -> 10, VPN 1 -> 23, VPN 4 -> 80, VPN 5 -> 59;
+    // PT(101): VPN 254 (index 14) -> 55, VPN 255 (index 15) -> 45.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fmt = dir.path().join("ostep20.toml");
+    std::fs::write(
+        &fmt,
+        "va_bits = 14\npage_size = 64\nlevel_bits = [4, 4]\nentry_bytes = 4\nvalid = 31\nframe_lo = 0\nframe_bits = 8\n",
+    )
+    .expect("format");
+    let mut m = vec![0u8; 1 << 14];
+    let put = |m: &mut Vec<u8>, at: usize, frame: u32| {
+        m[at..at + 4].copy_from_slice(&(frame | 1 << 31).to_le_bytes());
+    };
+    let (pd, pt0, pt15) = (50 * 64, 100 * 64, 101 * 64);
+    put(&mut m, pd, 100);
+    put(&mut m, pd + 15 * 4, 101);
+    for (vpn, pfn) in [(0, 10), (1, 23), (4, 80), (5, 59)] {
+        put(&mut m, pt0 + vpn * 4, pfn);
+    }
+    put(&mut m, pt15 + 14 * 4, 55);
+    put(&mut m, pt15 + 15 * 4, 45);
+    let img = dir.path().join("mem.img");
+    std::fs::write(&img, m).expect("image");
+    let walk = |va: &str| {
+        json(&[
+            "explain",
+            "--format",
+            fmt.to_str().expect("utf-8"),
+            "--mem",
+            img.to_str().expect("utf-8"),
+            "--root",
+            "0xc80",
+            va,
+        ])
+    };
+    // 0x3f80 = 11 1111 1000 0000: PD index 15, PT index 14, offset 0;
+    // PFN 55 -> 55 << 6 = 0xdc0 (the book's answer).
+    let v = walk("0x3f80");
+    assert_eq!(v["indices"], json!([15, 14]));
+    assert_eq!(v["pa"], "0x0dc0");
+    // 0x3fc4: VPN 255, offset 4 -> 45 << 6 | 4 = 0xb44.
+    assert_eq!(walk("0x3fc4")["pa"], "0x0b44");
+    // 0x0110: VPN 4 (heap), offset 0x10 -> 80 << 6 | 0x10 = 0x1410.
+    assert_eq!(walk("0x0110")["pa"], "0x1410");
+    // VPN 2 (PD[0], PT index 2) is not mapped: fault at the last level;
+    // PD[1] (VA 0x0400) is not valid: fault at the directory.
+    let v = walk("0x0080");
+    assert_eq!(v["fault"]["kind"], "not_present");
+    assert_eq!(v["fault"]["level"], 0);
+    let v = walk("0x0400");
+    assert_eq!(v["fault"]["level"], 1);
+}

@@ -229,6 +229,7 @@ fn bad_options_are_one_line_errors() {
         (vec!["-p", "lru,nope"], "--policy"),
         (vec!["-j", "0"], "-j"),
         (vec!["--page-size", "5K"], "power of two"),
+        (vec!["--sample", "10%"], "--sample"),
     ] {
         let e = one_line_error(&[&["mrc", &t][..], &args].concat());
         assert!(e.contains(want), "{args:?}: {e}");

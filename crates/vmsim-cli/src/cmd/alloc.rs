@@ -3,12 +3,14 @@
 //! or slab allocators, printing every step and the fragmentation figures.
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use vmsim::alloc::lab::{
-    self, BuddyLabConfig, BuddyRun, FreeListRun, Outcome, SlabLabConfig, SlabRun,
+    self, BuddyLabConfig, BuddyRun, BuddyStep, BuddyTotals, FreeListRun, FreeListStep,
+    FreeListTotals, Outcome, SlabLabConfig, SlabRun, SlabStep,
 };
 use vmsim::alloc::ops::{HeapOp, parse_ops};
 use vmsim::alloc::{Block, Coalesce, FreeSpaceConfig, ListOrder, Placement};
@@ -227,8 +229,19 @@ fn only_for(args: &AllocArgs, allowed: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most pages a buddy or slab lab steps through (64 GiB of 4 KiB
+/// pages): the allocator keeps a byte per page, and a lab needs far fewer.
+const MAX_LAB_PAGES: u64 = 1 << 24;
+
+fn check_pages(pages: u64) -> anyhow::Result<()> {
+    if pages > MAX_LAB_PAGES {
+        bail!("--heap {pages}: the buddy and slab labs take at most {MAX_LAB_PAGES} pages");
+    }
+    Ok(())
+}
+
 /// Runs `vmsim alloc`.
-pub fn run(args: &AllocArgs, w: &mut impl std::io::Write) -> anyhow::Result<()> {
+pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
     let (text, source) = match (&args.ops, &args.ops_file) {
         (Some(o), None) => (o.clone(), "--ops".to_owned()),
         (None, Some(f)) => (
@@ -252,7 +265,8 @@ pub fn run(args: &AllocArgs, w: &mut impl std::io::Write) -> anyhow::Result<()> 
         .map(|b| parse_u64(b).context("--base"))
         .transpose()?
         .unwrap_or(0);
-    let out = match args.allocator {
+    let mut out = Stream::new(w, args.json, args.quiet);
+    match args.allocator {
         AllocatorArg::FreeList => {
             only_for(
                 args,
@@ -283,22 +297,19 @@ pub fn run(args: &AllocArgs, w: &mut impl std::io::Write) -> anyhow::Result<()> 
                 header: size_arg(&args.header, "header")?.unwrap_or(0),
                 align: size_arg(&args.align, "align")?.unwrap_or(1),
             };
-            let run = lab::run_free_list(cfg, &ops).context("--heap/--align")?;
-            if args.json {
-                json_out(
-                    "free-list",
-                    &run.config,
-                    &run.steps,
-                    &run.totals,
-                    args.quiet,
-                )?
-            } else {
-                free_list_text(&run, args.quiet)
-            }
+            // Refuse a bad setup before anything is printed.
+            vmsim::alloc::FreeSpace::new(cfg).context("--heap/--base/--align")?;
+            out.start("free-list", &cfg, free_list_header(&cfg))?;
+            let mut each = |st: &FreeListStep| out.step(st, || free_list_step_text(st));
+            let each: Option<&mut dyn FnMut(&FreeListStep)> =
+                if args.quiet { None } else { Some(&mut each) };
+            let (_, totals) = lab::free_list_steps(cfg, &ops, each)?;
+            out.finish(&totals, free_list_totals_text(&totals))?;
         }
         AllocatorArg::Buddy => {
             only_for(args, &["base", "max-order"])?;
-            let fits = 63 - heap.leading_zeros();
+            check_pages(heap)?;
+            let fits = 63 - heap.max(1).leading_zeros();
             let cfg = BuddyLabConfig {
                 first: base,
                 pages: heap,
@@ -306,54 +317,122 @@ pub fn run(args: &AllocArgs, w: &mut impl std::io::Write) -> anyhow::Result<()> 
                     .max_order
                     .unwrap_or(fits.min(vmsim::alloc::MAX_SUPPORTED_ORDER)),
             };
-            let run = lab::run_buddy(cfg, &ops).context("--heap/--max-order")?;
-            if args.json {
-                json_out("buddy", &run.config, &run.steps, &run.totals, args.quiet)?
-            } else {
-                buddy_text(&run, args.quiet)
-            }
+            // A bad region or a request above the largest order stops the
+            // run before anything is printed.
+            lab::buddy_steps(cfg, &ops, None).context("--heap/--base/--max-order")?;
+            out.start("buddy", &cfg, buddy_header(&cfg))?;
+            let mut each = |st: &BuddyStep| out.step(st, || buddy_step_text(st));
+            let each: Option<&mut dyn FnMut(&BuddyStep)> =
+                if args.quiet { None } else { Some(&mut each) };
+            let totals = lab::buddy_steps(cfg, &ops, each)?;
+            out.finish(&totals, buddy_totals_text(&totals))?;
         }
         AllocatorArg::Slab => {
             only_for(args, &["align", "page-size"])?;
+            check_pages(heap)?;
             let cfg = SlabLabConfig {
                 pages: heap,
                 page_size: size_arg(&args.page_size, "page-size")?.unwrap_or(4096),
                 align: size_arg(&args.align, "align")?.unwrap_or(8),
             };
-            let run = lab::run_slab(cfg, &ops)?;
-            if args.json {
-                let totals = serde_json::json!({
-                    "allocations": run.allocations,
-                    "failures": run.failures,
-                    "buddy_free_pages": run.buddy_free_pages,
-                    "caches": run.caches,
-                });
-                json_out("slab", &run.config, &run.steps, &totals, args.quiet)?
-            } else {
-                slab_text(&run, args.quiet)
-            }
+            // Object sizes and alignment are checked as each cache is made;
+            // a bad one stops the run with nothing half printed.
+            lab::slab_steps(cfg, &ops, None)?;
+            out.start("slab", &cfg, slab_header(&cfg))?;
+            let mut each = |st: &SlabStep| out.step(st, || slab_step_text(st));
+            let each: Option<&mut dyn FnMut(&SlabStep)> =
+                if args.quiet { None } else { Some(&mut each) };
+            let run = lab::slab_steps(cfg, &ops, each)?;
+            let totals = serde_json::json!({
+                "allocations": run.allocations,
+                "failures": run.failures,
+                "buddy_free_pages": run.buddy_free_pages,
+                "caches": run.caches,
+            });
+            out.finish(&totals, slab_totals_text(&run))?;
         }
-    };
-    w.write_all(out.as_bytes())?;
+    }
     Ok(())
 }
 
-fn json_out<C: serde::Serialize, S: serde::Serialize, T: serde::Serialize>(
-    allocator: &str,
-    config: &C,
-    steps: &[S],
-    totals: &T,
+/// Streams a run as it happens, as text or as one JSON object
+/// {"allocator", "config", "steps": [...], "totals"} (no steps with
+/// --quiet): a long operation list needs no memory per step. The first
+/// write error is kept and returned.
+struct Stream<W: Write> {
+    w: W,
+    json: bool,
     quiet: bool,
-) -> anyhow::Result<String> {
-    let mut v = serde_json::json!({
-        "allocator": allocator,
-        "config": config,
-        "totals": totals,
-    });
-    if !quiet {
-        v["steps"] = serde_json::to_value(steps)?;
+    steps: usize,
+    err: Option<std::io::Error>,
+}
+
+impl<W: Write> Stream<W> {
+    fn new(w: W, json: bool, quiet: bool) -> Self {
+        Self {
+            w,
+            json,
+            quiet,
+            steps: 0,
+            err: None,
+        }
     }
-    Ok(serde_json::to_string_pretty(&v)? + "\n")
+
+    fn start<C: serde::Serialize>(
+        &mut self,
+        allocator: &str,
+        config: &C,
+        header: String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            write!(
+                self.w,
+                "{{\"allocator\":\"{allocator}\",\"config\":{}",
+                serde_json::to_string(config)?
+            )?;
+            if !self.quiet {
+                self.w.write_all(b",\"steps\":[")?;
+            }
+        } else {
+            self.w.write_all(header.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn step<S: serde::Serialize>(&mut self, step: &S, text: impl FnOnce() -> String) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = if self.json {
+            let sep = if self.steps == 0 { "" } else { "," };
+            self.w
+                .write_all(sep.as_bytes())
+                .and_then(|()| serde_json::to_writer(&mut self.w, step).map_err(Into::into))
+        } else {
+            self.w.write_all(text().as_bytes())
+        };
+        self.steps += 1;
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+
+    fn finish<T: serde::Serialize>(&mut self, totals: &T, text: String) -> anyhow::Result<()> {
+        if let Some(e) = self.err.take() {
+            return Err(e.into());
+        }
+        if self.json {
+            let close = if self.quiet { "" } else { "]" };
+            writeln!(
+                self.w,
+                "{close},\"totals\":{}}}",
+                serde_json::to_string(totals)?
+            )?;
+        } else {
+            self.w.write_all(text.as_bytes())?;
+        }
+        Ok(self.w.flush()?)
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -364,22 +443,36 @@ fn blocks(list: &[Block]) -> String {
     if list.is_empty() {
         return "(empty)".into();
     }
-    let parts: Vec<String> = list.iter().map(Block::to_string).collect();
-    parts.join(" ")
+    let mut s = String::with_capacity(list.len() * 24);
+    for (i, b) in list.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{b}");
+    }
+    s
 }
 
 /// The free-list run as text: a header, two lines per step, the totals.
 pub fn free_list_text(run: &FreeListRun, quiet: bool) -> String {
-    let c = &run.config;
-    let mut s = String::new();
+    let mut s = free_list_header(&run.config);
+    if !quiet {
+        for st in &run.steps {
+            s.push_str(&free_list_step_text(st));
+        }
+    }
+    s.push_str(&free_list_totals_text(&run.totals));
+    s
+}
+
+fn free_list_header(c: &FreeSpaceConfig) -> String {
     let coalesce = match c.coalesce {
         Coalesce::Never => "no coalescing",
         Coalesce::List => "coalescing list neighbours",
         Coalesce::Address => "coalescing memory neighbours",
     };
-    let _ = writeln!(
-        s,
-        "free list: heap {}..{} ({} bytes), {}, list in {} order, {coalesce}, header {} bytes, alignment {}",
+    format!(
+        "free list: heap {}..{} ({} bytes), {}, list in {} order, {coalesce}, header {} bytes, alignment {}\n",
         c.base,
         c.base + c.size,
         c.size,
@@ -387,67 +480,61 @@ pub fn free_list_text(run: &FreeListRun, quiet: bool) -> String {
         c.order.name(),
         c.header,
         c.align,
-    );
-    if !quiet {
-        for st in &run.steps {
-            let line = match (st.op, st.outcome) {
-                (HeapOp::Alloc(n), Outcome::Allocated) => {
-                    let block = st.block.map(|b| b.to_string()).unwrap_or_default();
-                    let detail = if st.ptr == st.block.map(|b| b.addr)
-                        && st.block.map(|b| b.size) == Some(n)
-                    {
-                        String::new()
-                    } else {
-                        format!(" in block {block}")
-                    };
-                    format!(
-                        "ptr[{}] = alloc({n}) returned {}{detail} (searched {})",
-                        st.alloc,
-                        st.ptr.unwrap_or_default(),
-                        plural(st.searched, "element", "elements")
-                    )
-                }
-                (HeapOp::Alloc(n), _) => format!(
-                    "ptr[{}] = alloc({n}) failed: returned NULL (searched {})",
-                    st.alloc,
-                    plural(st.searched, "element", "elements")
-                ),
-                (HeapOp::Free(i), Outcome::Freed) => {
-                    let merged = if st.merges > 0 {
-                        format!(", coalesced ({})", plural(st.merges, "merge", "merges"))
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "free(ptr[{i}]) freed {}{merged}",
-                        st.block.map(|b| b.to_string()).unwrap_or_default()
-                    )
-                }
-                (HeapOp::Free(i), _) => format!("free(ptr[{i}]): ptr[{i}] is NULL, nothing to do"),
-            };
-            let _ = writeln!(s, "{:<6} {line}", st.op.to_string());
-            let _ = writeln!(
-                s,
-                "       free list ({}, {} bytes): {}",
-                plural(st.free_list.len(), "block", "blocks"),
-                st.stats.free_bytes,
-                blocks(&st.free_list)
-            );
+    )
+}
+
+fn free_list_step_text(st: &FreeListStep) -> String {
+    let line = match (st.op, st.outcome) {
+        (HeapOp::Alloc(n), Outcome::Allocated) => {
+            let block = st.block.map(|b| b.to_string()).unwrap_or_default();
+            let detail =
+                if st.ptr == st.block.map(|b| b.addr) && st.block.map(|b| b.size) == Some(n) {
+                    String::new()
+                } else {
+                    format!(" in block {block}")
+                };
+            format!(
+                "ptr[{}] = alloc({n}) returned {}{detail} (searched {})",
+                st.alloc,
+                st.ptr.unwrap_or_default(),
+                plural(st.searched, "element", "elements")
+            )
         }
-    }
-    let t = &run.totals;
+        (HeapOp::Alloc(n), _) => format!(
+            "ptr[{}] = alloc({n}) failed: returned NULL (searched {})",
+            st.alloc,
+            plural(st.searched, "element", "elements")
+        ),
+        (HeapOp::Free(i), Outcome::Freed) => {
+            let merged = if st.merges > 0 {
+                format!(", coalesced ({})", plural(st.merges, "merge", "merges"))
+            } else {
+                String::new()
+            };
+            format!(
+                "free(ptr[{i}]) freed {}{merged}",
+                st.block.map(|b| b.to_string()).unwrap_or_default()
+            )
+        }
+        (HeapOp::Free(i), _) => format!("free(ptr[{i}]): ptr[{i}] is NULL, nothing to do"),
+    };
+    format!(
+        "{:<6} {line}\n       free list ({}, {} bytes): {}\n",
+        st.op.to_string(),
+        plural(st.free_list.len(), "block", "blocks"),
+        st.stats.free_bytes,
+        blocks(&st.free_list)
+    )
+}
+
+fn free_list_totals_text(t: &FreeListTotals) -> String {
     let e = &t.end;
-    let _ = writeln!(
-        s,
-        "totals: {} ({} failed), {}, {} searched",
+    format!(
+        "totals: {} ({} failed), {}, {} searched\nend: {} of {} bytes free in {}, largest {}; external fragmentation {} (1 - largest / free); internal fragmentation {} bytes (headers and padding of {})\n",
         plural(t.allocations, "allocation", "allocations"),
         t.failures,
         plural(t.frees, "free", "frees"),
         plural(t.searched, "element", "elements"),
-    );
-    let _ = writeln!(
-        s,
-        "end: {} of {} bytes free in {}, largest {}; external fragmentation {} (1 - largest / free); internal fragmentation {} bytes (headers and padding of {})",
         e.free_bytes,
         e.heap_bytes,
         plural(e.free_blocks, "block", "blocks"),
@@ -455,8 +542,7 @@ pub fn free_list_text(run: &FreeListRun, quiet: bool) -> String {
         e.external_fragmentation,
         e.internal_fragmentation,
         plural(e.allocations, "live allocation", "live allocations"),
-    );
-    s
+    )
 }
 
 fn page_range(first: u64, pages: u64) -> String {
@@ -482,75 +568,84 @@ fn free_lists_text(lists: &[Vec<u64>]) -> String {
 
 /// The buddy run as text.
 pub fn buddy_text(run: &BuddyRun, quiet: bool) -> String {
-    let c = &run.config;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "buddy allocator: {} ({} pages), block orders 0..={} (1 to {} pages)",
+    let mut s = buddy_header(&run.config);
+    if !quiet {
+        for st in &run.steps {
+            s.push_str(&buddy_step_text(st));
+        }
+    }
+    s.push_str(&buddy_totals_text(&run.totals));
+    s
+}
+
+fn buddy_header(c: &BuddyLabConfig) -> String {
+    format!(
+        "buddy allocator: {} ({} pages), block orders 0..={} (1 to {} pages)\n",
         page_range(c.first, c.pages),
         c.pages,
         c.max_order,
         1u64 << c.max_order
-    );
-    if !quiet {
-        for st in &run.steps {
-            let size = 1u64 << st.order;
-            let line = match (st.op, st.outcome) {
-                (HeapOp::Alloc(n), Outcome::Allocated) => {
-                    let from = st.split_from.unwrap_or(st.order);
-                    let how = if from > st.order {
-                        let chain: Vec<String> = (st.order..=from)
-                            .rev()
-                            .map(|o| (1u64 << o).to_string())
-                            .collect();
-                        format!("split a free block of order {from}: {}", chain.join(" -> "))
-                    } else {
-                        format!("a free block of order {from}, no split")
-                    };
-                    format!(
-                        "alloc[{}] = {n} pages -> order {} ({size} pages): {}; {how}",
-                        st.alloc,
-                        st.order,
-                        page_range(st.block.unwrap_or_default(), size)
-                    )
-                }
-                (HeapOp::Alloc(n), _) => format!(
-                    "alloc[{}] = {n} pages -> order {} ({size} pages): failed, no free block of order {} or above",
-                    st.alloc, st.order, st.order
-                ),
-                (HeapOp::Free(i), Outcome::Freed) => {
-                    let to = st.merged_to.unwrap_or(st.order);
-                    let how = if to > st.order {
-                        format!(
-                            "coalesced with its buddy {}: a free block of order {to} ({} pages)",
-                            if to - st.order == 1 {
-                                "once".to_owned()
-                            } else {
-                                format!("{} times", to - st.order)
-                            },
-                            1u64 << to
-                        )
-                    } else {
-                        "its buddy is not free: no merge".into()
-                    };
-                    format!(
-                        "free alloc[{i}]: {} (order {}); {how}",
-                        page_range(st.block.unwrap_or_default(), size),
-                        st.order
-                    )
-                }
-                (HeapOp::Free(i), _) => format!("free alloc[{i}]: it failed, nothing to do"),
+    )
+}
+
+fn buddy_step_text(st: &BuddyStep) -> String {
+    let size = 1u64 << st.order;
+    let line = match (st.op, st.outcome) {
+        (HeapOp::Alloc(n), Outcome::Allocated) => {
+            let from = st.split_from.unwrap_or(st.order);
+            let how = if from > st.order {
+                let chain: Vec<String> = (st.order..=from)
+                    .rev()
+                    .map(|o| (1u64 << o).to_string())
+                    .collect();
+                format!("split a free block of order {from}: {}", chain.join(" -> "))
+            } else {
+                format!("a free block of order {from}, no split")
             };
-            let _ = writeln!(s, "{:<6} {line}", st.op.to_string());
-            let _ = writeln!(
-                s,
-                "       free ({} pages): {}",
-                st.free_pages,
-                free_lists_text(&st.free_lists)
-            );
+            format!(
+                "alloc[{}] = {n} pages -> order {} ({size} pages): {}; {how}",
+                st.alloc,
+                st.order,
+                page_range(st.block.unwrap_or_default(), size)
+            )
         }
-    }
-    let t = &run.totals;
+        (HeapOp::Alloc(n), _) => format!(
+            "alloc[{}] = {n} pages -> order {} ({size} pages): failed, no free block of order {} or above",
+            st.alloc, st.order, st.order
+        ),
+        (HeapOp::Free(i), Outcome::Freed) => {
+            let to = st.merged_to.unwrap_or(st.order);
+            let how = if to > st.order {
+                format!(
+                    "coalesced with its buddy {}: a free block of order {to} ({} pages)",
+                    if to - st.order == 1 {
+                        "once".to_owned()
+                    } else {
+                        format!("{} times", to - st.order)
+                    },
+                    1u64 << to
+                )
+            } else {
+                "its buddy is not free: no merge".into()
+            };
+            format!(
+                "free alloc[{i}]: {} (order {}); {how}",
+                page_range(st.block.unwrap_or_default(), size),
+                st.order
+            )
+        }
+        (HeapOp::Free(i), _) => format!("free alloc[{i}]: it failed, nothing to do"),
+    };
+    format!(
+        "{:<6} {line}\n       free ({} pages): {}\n",
+        st.op.to_string(),
+        st.free_pages,
+        free_lists_text(&st.free_lists)
+    )
+}
+
+fn buddy_totals_text(t: &BuddyTotals) -> String {
+    let mut s = String::new();
     let f = &t.fragmentation;
     let _ = writeln!(
         s,
@@ -575,68 +670,67 @@ pub fn buddy_text(run: &BuddyRun, quiet: bool) -> String {
     s
 }
 
-/// The slab run as text.
-pub fn slab_text(run: &SlabRun, quiet: bool) -> String {
+fn slab_header(c: &SlabLabConfig) -> String {
+    format!(
+        "slab allocator: one cache per object size, slabs from a buddy allocator of {} pages of {} bytes; objects aligned to {}\n",
+        c.pages, c.page_size, c.align
+    )
+}
+
+fn slab_step_text(st: &SlabStep) -> String {
+    let cs = &st.cache_stats;
+    let line = match (st.op, st.outcome) {
+        (HeapOp::Alloc(n), Outcome::Allocated) => format!(
+            "obj[{}] = alloc({n}) from {} -> {:#x} in the slab at page {}{}",
+            st.alloc,
+            st.cache,
+            st.addr.unwrap_or_default(),
+            st.slab.unwrap_or_default(),
+            if st.new_slab {
+                format!(
+                    " (a new slab: order {}, {}, {} objects of {} bytes)",
+                    cs.slab_order,
+                    format_size(cs.slab_bytes),
+                    cs.objects_per_slab,
+                    cs.slot_size
+                )
+            } else {
+                String::new()
+            }
+        ),
+        (HeapOp::Alloc(n), _) => format!(
+            "obj[{}] = alloc({n}) from {} failed: no free block of order {} for a new slab",
+            st.alloc, st.cache, cs.slab_order
+        ),
+        (HeapOp::Free(i), Outcome::Freed) => format!(
+            "free(obj[{i}]) {:#x} back to {}{}",
+            st.addr.unwrap_or_default(),
+            st.cache,
+            if st.released_slab {
+                "; its slab was empty and is given back to the buddy allocator"
+            } else {
+                ""
+            }
+        ),
+        (HeapOp::Free(i), _) => format!("free(obj[{i}]): it failed, nothing to do"),
+    };
+    format!(
+        "{:<7} {line}\n        {}: {}/{} objects in use, {} ({} partial, {} full, {} empty); buddy {} pages free\n",
+        st.op.to_string(),
+        st.cache,
+        cs.active_objects,
+        cs.total_objects,
+        plural(cs.slabs as usize, "slab", "slabs"),
+        cs.partial_slabs,
+        cs.full_slabs,
+        cs.empty_slabs,
+        st.buddy_free_pages
+    )
+}
+
+fn slab_totals_text(run: &SlabRun) -> String {
     let c = &run.config;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "slab allocator: one cache per object size, slabs from a buddy allocator of {} pages of {} bytes; objects aligned to {}",
-        c.pages, c.page_size, c.align
-    );
-    if !quiet {
-        for st in &run.steps {
-            let cs = &st.cache_stats;
-            let line = match (st.op, st.outcome) {
-                (HeapOp::Alloc(n), Outcome::Allocated) => format!(
-                    "obj[{}] = alloc({n}) from {} -> {:#x} in the slab at page {}{}",
-                    st.alloc,
-                    st.cache,
-                    st.addr.unwrap_or_default(),
-                    st.slab.unwrap_or_default(),
-                    if st.new_slab {
-                        format!(
-                            " (a new slab: order {}, {}, {} objects of {} bytes)",
-                            cs.slab_order,
-                            format_size(cs.slab_bytes),
-                            cs.objects_per_slab,
-                            cs.slot_size
-                        )
-                    } else {
-                        String::new()
-                    }
-                ),
-                (HeapOp::Alloc(n), _) => format!(
-                    "obj[{}] = alloc({n}) from {} failed: no free block of order {} for a new slab",
-                    st.alloc, st.cache, cs.slab_order
-                ),
-                (HeapOp::Free(i), Outcome::Freed) => format!(
-                    "free(obj[{i}]) {:#x} back to {}{}",
-                    st.addr.unwrap_or_default(),
-                    st.cache,
-                    if st.released_slab {
-                        "; its slab was empty and is given back to the buddy allocator"
-                    } else {
-                        ""
-                    }
-                ),
-                (HeapOp::Free(i), _) => format!("free(obj[{i}]): it failed, nothing to do"),
-            };
-            let _ = writeln!(s, "{:<7} {line}", st.op.to_string());
-            let _ = writeln!(
-                s,
-                "        {}: {}/{} objects in use, {} ({} partial, {} full, {} empty); buddy {} pages free",
-                st.cache,
-                cs.active_objects,
-                cs.total_objects,
-                plural(cs.slabs as usize, "slab", "slabs"),
-                cs.partial_slabs,
-                cs.full_slabs,
-                cs.empty_slabs,
-                st.buddy_free_pages
-            );
-        }
-    }
     let _ = writeln!(
         s,
         "totals: {} ({} failed); buddy {} of {} pages free",

@@ -907,7 +907,7 @@ fn alloc_exercise(a: &AllocExArgs) -> anyhow::Result<String> {
             1u64 << cfg.max_order
         );
         let (t, j) = if a.common.answers {
-            let run = alloc_lab::run_buddy(cfg, &ops)?;
+            let run = alloc_lab::run_buddy(cfg, &ops, alloc_lab::Steps::Every)?;
             (
                 buddy_text(&run, false),
                 json!({"config": run.config, "steps": run.steps, "totals": run.totals}),
@@ -957,7 +957,7 @@ fn alloc_exercise(a: &AllocExArgs) -> anyhow::Result<String> {
             cfg.align
         );
         let (t, j) = if a.common.answers {
-            let run = alloc_lab::run_free_list(cfg, &ops)?;
+            let run = alloc_lab::run_free_list(cfg, &ops, alloc_lab::Steps::Every)?;
             (
                 free_list_text(&run, false),
                 json!({"config": run.config, "steps": run.steps, "totals": run.totals}),

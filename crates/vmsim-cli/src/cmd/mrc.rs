@@ -248,6 +248,16 @@ pub fn run(args: &MrcArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if args.inputs.iter().filter(|i| *i == "-").count() > 1 {
         bail!("standard input (-) can be given only once");
     }
+    if plan.sample.is_some()
+        && plan
+            .policies
+            .iter()
+            .all(|k| matches!(k, PolicyKind::Lru | PolicyKind::Opt))
+    {
+        bail!(
+            "--sample: lru and opt are exact in one pass; give a policy that is simulated (e.g. -p clock,arc)"
+        );
+    }
     if let Some(j) = args.jobs
         && j == 0
     {
@@ -817,7 +827,10 @@ fn plot(
     for r in results {
         for c in &r.curves {
             let name = if results.len() > 1 {
-                format!("{} {}", r.input, label(c))
+                let file = std::path::Path::new(&r.input)
+                    .file_name()
+                    .map_or_else(|| r.input.clone(), |f| f.to_string_lossy().into_owned());
+                format!("{file} {}", label(c))
             } else {
                 label(c)
             };
@@ -867,7 +880,7 @@ fn plot(
                 .y_desc("miss ratio")
                 .x_label_formatter(&|v| {
                     if axis == Axis::Bytes {
-                        vmsim::units::format_size(v.round() as u64)
+                        human_bytes(*v)
                     } else {
                         format!("{}", v.round() as u64)
                     }
@@ -898,9 +911,32 @@ fn plot(
     Ok(())
 }
 
+/// A byte count for an axis label, in the largest binary unit it reaches
+/// (`9.8 KiB`, `1 GiB`).
+fn human_bytes(v: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = v;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    let text = format!("{x:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[u])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_bytes_read_well() {
+        assert_eq!(human_bytes(10000.0), "9.8 KiB");
+        assert_eq!(human_bytes(4096.0), "4 KiB");
+        assert_eq!(human_bytes(100.0), "100 B");
+        assert_eq!(human_bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3 GiB");
+    }
 
     #[test]
     fn size_specs() {

@@ -341,7 +341,7 @@ struct Live {
 }
 
 /// Figures of the whole region at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct FreeSpaceStats {
     /// Bytes in the region.
     pub heap_bytes: u64,
@@ -375,6 +375,9 @@ pub struct FreeSpace {
     rover: Option<u64>,
     free: u64,
     served: u64,
+    /// Bytes in the blocks of live allocations, and the bytes they asked for.
+    allocated: u64,
+    requested: u64,
 }
 
 impl FreeSpace {
@@ -399,6 +402,8 @@ impl FreeSpace {
             rover: None,
             free: cfg.size,
             served: 0,
+            allocated: 0,
+            requested: 0,
         })
     }
 
@@ -557,6 +562,8 @@ impl FreeSpace {
         );
         self.served += 1;
         self.free -= needed;
+        self.allocated += needed;
+        self.requested += bytes;
         Ok(Allocation {
             ptr,
             block,
@@ -573,6 +580,8 @@ impl FreeSpace {
             .ok_or(FreeSpaceError::NotAllocated(ptr))?;
         let block = live.block;
         self.free += block.size;
+        self.allocated -= block.size;
+        self.requested -= live.requested;
         let mut merged = block;
         let mut merges = 0;
         if self.cfg.coalesce == Coalesce::Address {
@@ -621,9 +630,11 @@ impl FreeSpace {
         match self.cfg.order {
             ListOrder::Head => self.list.insert(0, b),
             ListOrder::Tail => self.list.push(b),
+            // The list is always in address order here (splits and merges
+            // keep it so), so inserting in place is the stable re-sort.
             ListOrder::Address => {
-                self.list.push(b);
-                self.list.sort_by_key(|b| b.addr);
+                let at = self.list.partition_point(|x| x.addr < b.addr);
+                self.list.insert(at, b);
             }
             ListOrder::SizeAscending => {
                 self.list.push(b);
@@ -639,8 +650,7 @@ impl FreeSpace {
     /// The region's figures now.
     #[must_use]
     pub fn stats(&self) -> FreeSpaceStats {
-        let allocated: u64 = self.live.values().map(|l| l.block.size).sum();
-        let requested: u64 = self.live.values().map(|l| l.requested).sum();
+        let (allocated, requested) = (self.allocated, self.requested);
         let largest = self.largest_free();
         FreeSpaceStats {
             heap_bytes: self.cfg.size,

@@ -61,6 +61,16 @@ pub enum LabError {
     },
 }
 
+/// Whether a run keeps every step (for display) or only its totals (for a
+/// long operation list: a step holds a copy of the free lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// Keep every step.
+    Every,
+    /// Keep none (the run's `steps` stay empty).
+    None,
+}
+
 /// What an operation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -143,12 +153,37 @@ pub struct FreeListRun {
 }
 
 /// Runs `ops` through a [`FreeSpace`] set up by `cfg`.
-pub fn run_free_list(cfg: FreeSpaceConfig, ops: &[HeapOp]) -> Result<FreeListRun, LabError> {
+pub fn run_free_list(
+    cfg: FreeSpaceConfig,
+    ops: &[HeapOp],
+    keep: Steps,
+) -> Result<FreeListRun, LabError> {
+    let mut steps = Vec::new();
+    let mut push = |s: &FreeListStep| steps.push(s.clone());
+    let each: Option<&mut dyn FnMut(&FreeListStep)> = match keep {
+        Steps::Every => Some(&mut push),
+        Steps::None => None,
+    };
+    let (config, totals) = free_list_steps(cfg, ops, each)?;
+    Ok(FreeListRun {
+        config,
+        steps,
+        totals,
+    })
+}
+
+/// Runs `ops` through a [`FreeSpace`] set up by `cfg`, handing each step
+/// to `each` as it happens (none are kept: a long list streams in constant
+/// memory; `None` skips building the steps). Returns the setup and totals.
+pub fn free_list_steps(
+    cfg: FreeSpaceConfig,
+    ops: &[HeapOp],
+    mut each: Option<&mut dyn FnMut(&FreeListStep)>,
+) -> Result<(FreeSpaceConfig, FreeListTotals), LabError> {
     let mut heap = FreeSpace::new(cfg)?;
     let numbers = alloc_numbers(ops);
     // Per allocation number: (pointer if it succeeded, bytes requested).
     let mut made: Vec<(Option<u64>, u64)> = Vec::new();
-    let mut steps = Vec::with_capacity(ops.len());
     let (mut failures, mut frees, mut searched_total) = (0, 0, 0);
     for (index, &op) in ops.iter().enumerate() {
         let step = match op {
@@ -177,7 +212,7 @@ pub fn run_free_list(cfg: FreeSpaceConfig, ops: &[HeapOp]) -> Result<FreeListRun
                     searched,
                     merges: 0,
                     free_list: Vec::new(),
-                    stats: heap.stats(),
+                    stats: FreeSpaceStats::default(),
                 }
             }
             HeapOp::Free(i) => {
@@ -201,26 +236,28 @@ pub fn run_free_list(cfg: FreeSpaceConfig, ops: &[HeapOp]) -> Result<FreeListRun
                     searched: 0,
                     merges,
                     free_list: Vec::new(),
-                    stats: heap.stats(),
+                    stats: FreeSpaceStats::default(),
                 }
             }
         };
-        steps.push(FreeListStep {
-            free_list: heap.free_list().to_vec(),
-            ..step
-        });
+        if let Some(f) = each.as_mut() {
+            f(&FreeListStep {
+                free_list: heap.free_list().to_vec(),
+                stats: heap.stats(),
+                ..step
+            });
+        }
     }
-    Ok(FreeListRun {
-        config: *heap.config(),
-        steps,
-        totals: FreeListTotals {
+    Ok((
+        *heap.config(),
+        FreeListTotals {
             allocations: made.len(),
             failures,
             frees,
             searched: searched_total,
             end: heap.stats(),
         },
-    })
+    ))
 }
 
 /// How the buddy lab's region is set up.
@@ -310,7 +347,28 @@ fn free_block_order(b: &Buddy, pfn: u64) -> Option<u32> {
 
 /// Runs `ops` through the engine's [`Buddy`] allocator (`aN` asks for N
 /// pages, rounded up to a power of two).
-pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp]) -> Result<BuddyRun, LabError> {
+pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp], keep: Steps) -> Result<BuddyRun, LabError> {
+    let mut steps = Vec::new();
+    let mut push = |s: &BuddyStep| steps.push(s.clone());
+    let each: Option<&mut dyn FnMut(&BuddyStep)> = match keep {
+        Steps::Every => Some(&mut push),
+        Steps::None => None,
+    };
+    let totals = buddy_steps(cfg, ops, each)?;
+    Ok(BuddyRun {
+        config: cfg,
+        steps,
+        totals,
+    })
+}
+
+/// [`run_buddy`] handing each step to `each` as it happens (see
+/// [`free_list_steps`]); returns the totals.
+pub fn buddy_steps(
+    cfg: BuddyLabConfig,
+    ops: &[HeapOp],
+    mut each: Option<&mut dyn FnMut(&BuddyStep)>,
+) -> Result<BuddyTotals, LabError> {
     let mut b = Buddy::new(
         PageSize::SIZE_4K,
         Pfn::new(cfg.first),
@@ -320,7 +378,6 @@ pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp]) -> Result<BuddyRun, LabErr
     let numbers = alloc_numbers(ops);
     // Per allocation number: (first page if it succeeded, pages, order).
     let mut made: Vec<(Option<u64>, u64, u32)> = Vec::new();
-    let mut steps = Vec::with_capacity(ops.len());
     let (mut failures, mut frees) = (0, 0);
     for (index, &op) in ops.iter().enumerate() {
         let step = match op {
@@ -388,27 +445,25 @@ pub fn run_buddy(cfg: BuddyLabConfig, ops: &[HeapOp]) -> Result<BuddyRun, LabErr
                 }
             }
         };
-        steps.push(BuddyStep {
-            free_lists: free_lists(&b),
-            free_pages: b.free_frames(),
-            ..step
-        });
+        if let Some(f) = each.as_mut() {
+            f(&BuddyStep {
+                free_lists: free_lists(&b),
+                free_pages: b.free_frames(),
+                ..step
+            });
+        }
     }
     let live = made.iter().filter(|m| m.0.is_some());
     let requested: u64 = live.clone().map(|m| m.1).sum();
     let allocated: u64 = live.map(|m| 1u64 << m.2).sum();
-    Ok(BuddyRun {
-        config: cfg,
-        steps,
-        totals: BuddyTotals {
-            allocations: made.len(),
-            failures,
-            frees,
-            requested_pages: requested,
-            allocated_pages: allocated,
-            internal_fragmentation: allocated - requested,
-            fragmentation: b.fragmentation(),
-        },
+    Ok(BuddyTotals {
+        allocations: made.len(),
+        failures,
+        frees,
+        requested_pages: requested,
+        allocated_pages: allocated,
+        internal_fragmentation: allocated - requested,
+        fragmentation: b.fragmentation(),
     })
 }
 
@@ -472,7 +527,24 @@ pub struct SlabRun {
 /// Runs `ops` through the engine's slab caches (`aN` allocates an object of
 /// N bytes from the cache of objects of exactly that size, made on first
 /// use) on top of a buddy allocator of `cfg.pages` pages.
-pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError> {
+pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp], keep: Steps) -> Result<SlabRun, LabError> {
+    let mut steps = Vec::new();
+    let mut push = |s: &SlabStep| steps.push(s.clone());
+    let each: Option<&mut dyn FnMut(&SlabStep)> = match keep {
+        Steps::Every => Some(&mut push),
+        Steps::None => None,
+    };
+    let run = slab_steps(cfg, ops, each)?;
+    Ok(SlabRun { steps, ..run })
+}
+
+/// [`run_slab`] handing each step to `each` as it happens (see
+/// [`free_list_steps`]); the run returned has no steps.
+pub fn slab_steps(
+    cfg: SlabLabConfig,
+    ops: &[HeapOp],
+    mut each: Option<&mut dyn FnMut(&SlabStep)>,
+) -> Result<SlabRun, LabError> {
     let page_size =
         PageSize::from_bytes(cfg.page_size).map_err(|_| LabError::PageSize(cfg.page_size))?;
     let params = SlabParams::default();
@@ -487,7 +559,6 @@ pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError>
     );
     let numbers = alloc_numbers(ops);
     let mut made: Vec<(Option<ObjHandle>, u64, CacheId)> = Vec::new();
-    let mut steps = Vec::with_capacity(ops.len());
     let mut failures = 0;
     for (index, &op) in ops.iter().enumerate() {
         let (size, id, handle, alloc) = match op {
@@ -558,7 +629,10 @@ pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError>
             })?
             .stats();
         let slab_pfn = addr.map(|a| (a >> page_size.shift()) & !((1u64 << order) - 1));
-        steps.push(SlabStep {
+        let Some(f) = each.as_mut() else {
+            continue;
+        };
+        f(&SlabStep {
             index,
             op,
             alloc,
@@ -575,7 +649,7 @@ pub fn run_slab(cfg: SlabLabConfig, ops: &[HeapOp]) -> Result<SlabRun, LabError>
     }
     Ok(SlabRun {
         config: cfg,
-        steps,
+        steps: Vec::new(),
         caches: slab.stats(),
         allocations: made.len(),
         failures,
@@ -591,7 +665,7 @@ mod tests {
     #[test]
     fn free_of_a_failed_allocation_is_free_null() {
         let ops = parse_ops("a8,a9,f1,f0", "t").expect("ops");
-        let run = run_free_list(FreeSpaceConfig::new(0, 10), &ops).expect("run");
+        let run = run_free_list(FreeSpaceConfig::new(0, 10), &ops, Steps::Every).expect("run");
         let outcomes: Vec<Outcome> = run.steps.iter().map(|s| s.outcome).collect();
         assert_eq!(
             outcomes,
@@ -615,7 +689,7 @@ mod tests {
             max_order: 6,
         };
         assert!(matches!(
-            run_buddy(cfg, &ops),
+            run_buddy(cfg, &ops, Steps::Every),
             Err(LabError::BuddyTooLarge { order: 7, .. })
         ));
     }

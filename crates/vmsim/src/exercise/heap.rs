@@ -55,6 +55,14 @@ pub fn heap_ops(
         ));
     }
     let param = |e: String| ExerciseError::Parameter(e);
+    if let HeapTarget::Buddy(cfg) = target
+        && cfg.pages > 1 << 24
+    {
+        return Err(param(format!(
+            "{} pages: a buddy exercise takes at most 2^24",
+            cfg.pages
+        )));
+    }
     let mut running = match target {
         HeapTarget::FreeList(cfg) => {
             Running::FreeList(FreeSpace::new(cfg).map_err(|e| param(e.to_string()))?)
@@ -114,7 +122,7 @@ pub fn heap_ops(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::lab::{Outcome, run_free_list};
+    use crate::alloc::lab::{Outcome, Steps, run_free_list};
 
     #[test]
     fn frees_name_live_allocations_only() {
@@ -130,7 +138,7 @@ mod tests {
             ops,
             heap_ops(&spec, HeapTarget::FreeList(cfg), &mut Rng::new(3)).expect("ops")
         );
-        let run = run_free_list(cfg, &ops).expect("run");
+        let run = run_free_list(cfg, &ops, Steps::Every).expect("run");
         assert!(run.steps.iter().all(|s| s.outcome != Outcome::FreeNull));
     }
 }

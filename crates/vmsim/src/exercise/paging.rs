@@ -261,6 +261,11 @@ pub fn generate(spec: &PagingSpec, rng: &mut Rng) -> Result<PagingExercise, Exer
         None if fmt.pa_bits() <= 16 => 1 << fmt.pa_bits(),
         None => (frames_needed(fmt) * 4).max(64).next_power_of_two() * page,
     };
+    if memory / page > 1 << 20 {
+        return Err(ExerciseError::Parameter(format!(
+            "{memory} bytes of memory is more than 2^20 pages of {page} bytes: an exercise needs far less"
+        )));
+    }
     if memory % page != 0 || memory < page {
         return Err(ExerciseError::Parameter(format!(
             "{memory} bytes of memory is not a whole number of {page}-byte pages"

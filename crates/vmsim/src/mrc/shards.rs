@@ -42,6 +42,15 @@ pub fn page_hash(pid: u32, page: u64, seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The sampling rate of threshold `t`.
+fn rate_of(t: u64) -> f64 {
+    if t == u64::MAX {
+        1.0
+    } else {
+        t as f64 / 2f64.powi(64)
+    }
+}
+
 /// The threshold of sampling rate `rate` (0 < rate <= 1).
 #[must_use]
 pub fn threshold(rate: f64) -> u64 {
@@ -77,7 +86,16 @@ pub struct Shards {
     cold: f64,
     refs: u64,
     sampled: u64,
-    last: Option<(u32, u64, bool)>,
+    /// The current weight, 1 / rate.
+    w: f64,
+    /// Sampled immediate repeats not yet added to the histogram (at `w`).
+    repeats: u64,
+    /// The previous reference, and whether it was sampled (a reference to
+    /// pid `u32::MAX`, page `u64::MAX` first would be taken for a repeat of
+    /// an unsampled page: no trace reaches that address).
+    last_pid: u32,
+    last_page: u64,
+    last_sampled: bool,
 }
 
 impl Shards {
@@ -100,24 +118,27 @@ impl Shards {
             cold: 0.0,
             refs: 0,
             sampled: 0,
-            last: None,
+            w: match mode {
+                ShardsMode::Rate(r) => 1.0 / rate_of(threshold(r)),
+                ShardsMode::Size(_) => 1.0,
+            },
+            repeats: 0,
+            last_pid: u32::MAX,
+            last_page: u64::MAX,
+            last_sampled: false,
         }
     }
 
     /// The current sampling rate.
     #[must_use]
     pub fn rate(&self) -> f64 {
-        if self.t == u64::MAX {
-            1.0
-        } else {
-            self.t as f64 / 2f64.powi(64)
-        }
+        rate_of(self.t)
     }
 
     /// References seen, and references sampled.
     #[must_use]
     pub fn counts(&self) -> (u64, u64) {
-        (self.refs, self.sampled)
+        (self.refs, self.sampled + self.repeats)
     }
 
     /// Estimated distinct pages of the whole trace: sampled pages / rate.
@@ -134,20 +155,15 @@ impl Shards {
     #[inline]
     pub fn access(&mut self, pid: u32, page: u64) {
         self.refs += 1;
-        if let Some((lp, lpage, sampled)) = self.last
-            && lp == pid
-            && lpage == page
-        {
-            if sampled {
-                self.sampled += 1;
-                let w = 1.0 / self.rate();
-                self.add(1, w);
-            }
+        if page == self.last_page && pid == self.last_pid {
+            self.repeats += u64::from(self.last_sampled);
             return;
         }
         let h = page_hash(pid, page, self.seed);
         let sampled = h < self.t;
-        self.last = Some((pid, page, sampled));
+        self.last_pid = pid;
+        self.last_page = page;
+        self.last_sampled = sampled;
         if sampled {
             self.sampled_ref(pid, page, h);
         }
@@ -165,6 +181,7 @@ impl Shards {
             self.in_sample += 1;
             self.heap.push((h, id));
             if self.in_sample > s_max {
+                self.flush_repeats();
                 // The largest hash leaves; the threshold drops to it.
                 while let Some(&(hh, gone)) = self.heap.peek() {
                     if self.in_sample <= s_max && hh < self.t {
@@ -174,8 +191,9 @@ impl Shards {
                     self.t = self.t.min(hh);
                     self.stack.remove(gone);
                     self.in_sample -= 1;
-                    self.last = None;
                 }
+                self.w = 1.0 / self.rate();
+                self.last_sampled = h < self.t;
                 if h >= self.t {
                     // This very reference left the sample.
                     return;
@@ -183,12 +201,22 @@ impl Shards {
             }
         }
         self.sampled += 1;
-        let r = self.rate();
+        let w = self.w;
         if d == 0 {
-            self.cold += 1.0 / r;
+            self.cold += w;
         } else {
-            let scaled = (1.0 + (d - 1) as f64 / r).round().max(2.0) as u64;
-            self.add(scaled, 1.0 / r);
+            let scaled = (1.0 + (d - 1) as f64 * w).round().max(2.0) as u64;
+            self.add(scaled, w);
+        }
+    }
+
+    /// Adds the pending sampled repeats at the current weight.
+    fn flush_repeats(&mut self) {
+        if self.repeats > 0 {
+            let w = self.w * self.repeats as f64;
+            self.sampled += self.repeats;
+            self.repeats = 0;
+            self.add(1, w);
         }
     }
 
@@ -208,7 +236,8 @@ impl Shards {
         if self.refs == 0 {
             return vec![0.0; sizes.len()];
         }
-        let weight: f64 = self.cold + self.hist.iter().sum::<f64>();
+        let pending = self.w * self.repeats as f64;
+        let weight: f64 = self.cold + self.hist.iter().sum::<f64>() + pending;
         // SHARDS_adj: the shortfall (or excess) of sampled weight counts as
         // hits at the smallest distance.
         let adj = n - weight;
@@ -217,7 +246,7 @@ impl Shards {
         for (i, &w) in self.hist.iter().enumerate() {
             acc += w;
             if i == 1 {
-                acc += adj;
+                acc += adj + pending;
             }
             prefix.push(acc);
         }
@@ -225,7 +254,7 @@ impl Shards {
             .iter()
             .map(|&s| {
                 let hits = if prefix.len() < 2 {
-                    adj
+                    adj + pending
                 } else {
                     prefix[(s as usize).min(prefix.len() - 1)]
                 };
