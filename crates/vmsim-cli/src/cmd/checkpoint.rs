@@ -2,6 +2,7 @@
 //! one checkpoint in detail, and folding a chain into a full checkpoint.
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -94,7 +95,7 @@ fn name_of(p: &std::path::Path) -> String {
     )
 }
 
-fn ls(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+fn ls(dir: &std::path::Path, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let chain = Chain::open(dir)?;
     let mut lines = Vec::new();
     for e in chain.iter() {
@@ -118,15 +119,17 @@ fn ls(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
         });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<18} {:<5} {:>12} {:>7} {:>10} {:>8} {:>7} {:>6}  chain",
         "file", "kind", "references", "parent", "size", "chunks", "zero", "swap"
-    );
+    )?;
     for l in &lines {
-        println!(
+        writeln!(
+            out,
             "{:<18} {:<5} {:>12} {:>7} {:>10} {:>8} {:>7} {:>6}  {}",
             l.file,
             match l.full {
@@ -141,7 +144,7 @@ fn ls(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
             l.zero_chunks.map_or("-".into(), |n| n.to_string()),
             l.swap_pages.map_or("-".into(), |n| n.to_string()),
             l.error.as_deref().unwrap_or("ok")
-        );
+        )?;
     }
     Ok(())
 }
@@ -189,6 +192,7 @@ fn show(
     at: Option<u64>,
     pid: Option<u32>,
     json: bool,
+    out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let chain = Chain::open(dir)?;
     let seq = at
@@ -264,9 +268,9 @@ fn show(
         pages,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
     } else {
-        print!("{}", show_text(&entry.path, &s));
+        write!(out, "{}", show_text(&entry.path, &s))?;
     }
     Ok(())
 }
@@ -369,21 +373,22 @@ fn show_text(path: &std::path::Path, s: &Show) -> String {
 }
 
 /// Runs `vmsim checkpoint`.
-pub fn run(args: &CheckpointArgs) -> anyhow::Result<()> {
+pub fn run(args: &CheckpointArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.command {
-        CheckpointCommand::Ls { dir, json } => ls(dir, *json),
-        CheckpointCommand::Show { dir, at, pid, json } => show(dir, *at, *pid, *json),
+        CheckpointCommand::Ls { dir, json } => ls(dir, *json, out),
+        CheckpointCommand::Show { dir, at, pid, json } => show(dir, *at, *pid, *json, out),
         CheckpointCommand::Merge { dir, at } => {
             let chain = Chain::open(dir)?;
             let seq = at
                 .or(chain.last())
                 .context("the directory holds no checkpoint")?;
             let bytes = chain.merge(Some(seq))?;
-            println!(
+            writeln!(
+                out,
                 "merged checkpoints up to {seq} into {} (full, {})",
                 dir.join(vmsim::checkpoint::file_name(seq)).display(),
                 format_size(bytes)
-            );
+            )?;
             Ok(())
         }
     }

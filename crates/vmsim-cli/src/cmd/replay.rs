@@ -1,6 +1,7 @@
 //! `vmsim replay`: rewind-replay debugging over a checkpoint directory.
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -179,7 +180,7 @@ fn until_text(va: u64, u: &UntilState) -> String {
 }
 
 /// Runs `vmsim replay`.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+pub fn run(args: &ReplayArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let chain = Chain::open(&args.dir)?;
     let va = VirtAddr::new(number(&args.watch, "--watch")?);
     let pid = args.pid.map(Pid::new);
@@ -189,9 +190,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         let u = vmsim::replay::state_at(&chain, &inputs, va, pid, until)?;
         drop(builtin);
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&u)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&u)?)?;
         } else {
-            print!("{}", until_text(va.as_u64(), &u));
+            write!(out, "{}", until_text(va.as_u64(), &u))?;
         }
         return Ok(());
     }
@@ -203,9 +204,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let a = vmsim::replay::last_writer(&chain, &inputs, va, pid, before)?;
     drop(builtin);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&a)?)?;
     } else {
-        print!("{}", answer_text(&a));
+        write!(out, "{}", answer_text(&a))?;
     }
     Ok(())
 }

@@ -247,6 +247,9 @@ pub fn render(r: &Report) -> String {
     if let Some(c) = &r.checkpoints {
         checkpoints(&mut o, c, m.page_size);
     }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning      {w}");
+    }
     o
 }
 

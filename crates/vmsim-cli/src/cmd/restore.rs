@@ -51,32 +51,52 @@ pub struct RestoreArgs {
     /// No progress bar and no restore message.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Exit 0 even if a simulated process is killed (as for `vmsim run`).
+    #[arg(long)]
+    pub allow_kills: bool,
+
+    /// Treat warnings (a scenario's fork or exit point never reached) as errors.
+    #[arg(long)]
+    pub strict: bool,
 }
 
+/// The built-in trace's temporary file, kept while a restore may read it.
+pub type Builtin = (tempfile::NamedTempFile, vmsim_trace::output::Registered);
+
 /// The candidate input files: the user's, and the built-in trace.
-pub fn candidates(given: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, tempfile::NamedTempFile)> {
+pub fn candidates(given: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Builtin)> {
     let builtin = super::run::builtin_trace()?;
     let mut all = given.to_vec();
-    all.push(builtin.path().to_path_buf());
+    all.push(builtin.0.path().to_path_buf());
     Ok((all, builtin))
 }
 
 /// Runs `vmsim restore`.
-pub fn run(args: &RestoreArgs) -> anyhow::Result<()> {
+pub fn run(args: &RestoreArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let chain = Chain::open(&args.dir)?;
     let (inputs, builtin) = candidates(&args.inputs)?;
     let sim = chain.restore(args.at, &inputs)?;
     if !args.quiet {
-        eprintln!(
+        crate::output::to_stderr(&format!(
             "vmsim restore: {} checkpoint {} (reference {}), running on",
             args.dir.display(),
             args.at.or(chain.last()).unwrap_or(0),
             sim.references()
-        );
+        ))?;
     }
     let mut observer = super::run::progress(args.quiet);
     let report = sim.run_to_end(&mut observer, None)?;
     observer.done();
     drop(builtin);
-    super::run::output(&report, args.json, args.plot.as_deref())
+    super::run::report_out(
+        &report,
+        &super::run::Output {
+            json: args.json,
+            plot: args.plot.as_deref(),
+            strict: args.strict,
+            allow_kills: args.allow_kills,
+        },
+        out,
+    )
 }

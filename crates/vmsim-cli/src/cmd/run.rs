@@ -1,7 +1,7 @@
 //! `vmsim run`: the main job. Runs traces, generators or a scenario through
 //! the whole machine and kernel and reports.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -9,6 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vmsim::checkpoint::ChainWriter;
 use vmsim::config::{Config, ConfigBuilder};
+use vmsim::kernel::SegvReason;
+use vmsim::report::Report;
 use vmsim::sim::{Observer, Simulation};
 use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
 
@@ -40,6 +42,11 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run trace.lackey.zst --checkpoint-every 1M --checkpoint-dir ckpts
 ///   vmsim run trace.vmt --checkpoint-every 500K --checkpoint-mode write-protect
 ///
+/// A process killed by the simulated kernel (out of memory, segmentation
+/// fault) is reported on stderr and the exit status is 3 (the report is
+/// printed in full), unless --allow-kills. A fork or exit point of a
+/// scenario that is never reached is a warning (an error with --strict).
+///
 /// JSON keys (see the Report type's docs): machine, references,
 /// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
 /// tlb_levels, walks (walks that filled the TLB), faulting_walks,
@@ -49,10 +56,10 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// stack_growth, spurious, accessed_dirty, segfaults, forks, vforks, exits),
 /// cow_copies, frames_leaked, peak_frames_used, peak_page_table_frames,
 /// memory (buddyinfo, fragmentation indices, slabs), processes, eat_cycles,
-/// timeline, checkpoints (with --checkpoint-every: mode, tracker, every,
-/// pause_cycles, fault_cycles, records: seq, references, full, pages_saved,
-/// bytes_saved, zero_pages, shared_pages, table_pages, dirty_host,
-/// dirty_bits, soft_dirty, wp_faults, ptes_changed, shootdowns,
+/// timeline, warnings, checkpoints (with --checkpoint-every: mode, tracker,
+/// every, pause_cycles, fault_cycles, records: seq, references, full,
+/// pages_saved, bytes_saved, zero_pages, shared_pages, table_pages,
+/// dirty_host, dirty_bits, soft_dirty, wp_faults, ptes_changed, shootdowns,
 /// pause_cycles, saved_by_fault, saved_in_background, saved_at_next_pause,
 /// fault_cycles, chunks_written, zero_chunks_written, swap_pages_written,
 /// file, file_bytes).
@@ -90,6 +97,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// Exit 0 even if a simulated process is killed (out of memory,
+    /// segmentation fault); without it such a run exits with status 3.
+    #[arg(long)]
+    pub allow_kills: bool,
+
+    /// Treat warnings (a scenario's fork or exit point never reached) as errors.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Accept a trace file without any reference (by default an error: it
+    /// is almost always the wrong file).
+    #[arg(long)]
+    pub allow_empty: bool,
+
     /// Take a checkpoint every N references (10K, 1M, ...; sets checkpoint.every).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<String>,
@@ -115,6 +136,62 @@ pub struct RunArgs {
     /// default: stored raw, the fastest).
     #[arg(long, value_name = "LEVEL")]
     pub checkpoint_zstd: Option<i32>,
+}
+
+/// A run that finished with killed processes: its message is the one line
+/// `main` prints, and the exit status is [`crate::EXIT_KILLED`].
+#[derive(Debug)]
+pub struct Killed(String);
+
+impl std::fmt::Display for Killed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Killed {}
+
+/// Why the kernel killed a process, for a person.
+fn kill_reason(reason: SegvReason, report: &Report) -> String {
+    match reason {
+        SegvReason::OutOfMemory => format!(
+            "out of memory: every frame and swap slot was in use ({} frames, {} swap slots at the peak); raise memory.frames or kernel.swap_slots",
+            report.machine.frames, report.swap.slots_peak
+        ),
+        SegvReason::NoVma => "segmentation fault: an access outside its mapped areas".into(),
+        SegvReason::Permission => "segmentation fault: an access its mapping does not allow".into(),
+        SegvReason::StackGuard => {
+            "segmentation fault: an access in the stack guard gap or past the stack limit".into()
+        }
+        SegvReason::BadAddress => {
+            "segmentation fault: an address the paging format cannot express".into()
+        }
+        SegvReason::BadEntry => "bus error: a malformed page-table entry".into(),
+    }
+}
+
+/// One line naming every killed process and why, or `None`.
+fn kills(report: &Report) -> Option<String> {
+    let killed: Vec<String> = report
+        .processes
+        .iter()
+        .filter_map(|p| {
+            p.killed.map(|r| {
+                format!(
+                    "process {} '{}' was killed after {} references: {}",
+                    p.pid,
+                    p.name,
+                    p.references,
+                    kill_reason(r, report)
+                )
+            })
+        })
+        .collect();
+    (!killed.is_empty()).then(|| {
+        let mut line = killed.join("; ");
+        line.push_str(" (--allow-kills: exit 0 anyway)");
+        line
+    })
 }
 
 /// The progress bar (an observer of the run).
@@ -184,11 +261,17 @@ fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
     )
 }
 
-/// The built-in trace as a temporary file (kept while the value lives).
-pub fn builtin_trace() -> anyhow::Result<tempfile::NamedTempFile> {
-    let mut f = tempfile::Builder::new().suffix(".lackey.zst").tempfile()?;
-    std::io::Write::write_all(&mut f, BUILTIN_TRACE)?;
-    Ok(f)
+/// The built-in trace as a temporary file, kept (and on the list of files a
+/// signal removes) while the value lives.
+pub fn builtin_trace() -> anyhow::Result<(tempfile::NamedTempFile, vmsim_trace::output::Registered)>
+{
+    let mut f = tempfile::Builder::new()
+        .prefix(".vmsim-")
+        .suffix(".lackey.zst")
+        .tempfile()?;
+    let registered = vmsim_trace::output::register(f.path());
+    f.write_all(BUILTIN_TRACE)?;
+    Ok((f, registered))
 }
 
 /// The progress bar on stderr, only on a terminal and without `quiet`.
@@ -206,19 +289,40 @@ pub fn progress(quiet: bool) -> Bar {
     }))
 }
 
-/// Prints a report as `vmsim run` does (text or JSON), with its plot.
-pub fn output(
-    report: &vmsim::report::Report,
-    json: bool,
-    plot: Option<&Path>,
-) -> anyhow::Result<()> {
-    if let Some(path) = plot {
+/// How a finished run's report is given: as `vmsim run` gives it (also
+/// used by `vmsim restore`).
+pub struct Output<'a> {
+    /// JSON instead of text.
+    pub json: bool,
+    /// An SVG timeline to draw.
+    pub plot: Option<&'a Path>,
+    /// Warnings are errors.
+    pub strict: bool,
+    /// Killed processes do not make the exit status 3.
+    pub allow_kills: bool,
+}
+
+/// Draws the plot, prints the report (text or JSON), the warnings on
+/// stderr, and turns killed processes into [`Killed`].
+pub fn report_out(report: &Report, how: &Output<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    if let Some(path) = how.plot {
         super::plot::timeline(report, path)?;
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+    if how.strict && !report.warnings.is_empty() {
+        bail!("{} (--strict)", report.warnings.join("; "));
+    }
+    if how.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
     } else {
-        print!("{}", report_text::render(report));
+        write!(out, "{}", report_text::render(report))?;
+    }
+    for w in &report.warnings {
+        crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
+    }
+    if !how.allow_kills
+        && let Some(line) = kills(report)
+    {
+        return Err(Killed(line).into());
     }
     Ok(())
 }
@@ -236,8 +340,12 @@ pub fn layered_config(
     let preset = preset.or(scenario.preset.as_deref());
     let mut b = ConfigBuilder::preset(preset)?;
     if let Some(path) = config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--config {}", path.display()))?;
+        let text = vmsim_trace::limits::read_text_limited(
+            path,
+            vmsim_trace::limits::MAX_TOML_BYTES,
+            "a config file",
+        )
+        .with_context(|| format!("--config {}", path.display()))?;
         b = b.file(&text, &path.display().to_string())?;
     }
     for s in scenario.set.iter().chain(set) {
@@ -293,14 +401,15 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
 }
 
 /// Runs `vmsim run`.
-pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    // Keeps the built-in trace's temporary file alive for the run.
+pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    // Keeps the built-in trace's temporary file alive (and on the list of
+    // files a signal removes) for the run.
     let mut builtin = None;
     let scenario = match args.inputs.as_slice() {
         [] => {
-            let f = builtin_trace()?;
+            let (f, registered) = builtin_trace()?;
             let path = f.path().display().to_string();
-            builtin = Some(f);
+            builtin = Some((f, registered));
             Scenario {
                 description: "built-in trace: /bin/true under valgrind lackey".into(),
                 quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
@@ -330,6 +439,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut sim = Simulation::new(cfg)?;
+    sim.set_allow_empty(args.allow_empty);
     sim.start(&scenario)?;
     let mut observer = progress(args.quiet);
     let report = sim.run_to_end(&mut observer, writer.as_mut())?;
@@ -338,5 +448,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     observer.done();
     drop(builtin);
-    output(&report, args.json, args.plot.as_deref())
+    report_out(
+        &report,
+        &Output {
+            json: args.json,
+            plot: args.plot.as_deref(),
+            strict: args.strict,
+            allow_kills: args.allow_kills,
+        },
+        out,
+    )
 }

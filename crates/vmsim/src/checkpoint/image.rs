@@ -175,7 +175,7 @@ fn write_sections<W: Write + Seek>(
         })?;
         w.section(tag::PAGE, page_level, |o| write_pages(o, &sim.mem, capture))?;
         if let Some(dev) = sim.m.kernel.swap_device() {
-            w.section(tag::SWAP, None, |o| {
+            w.section(tag::SWAP, page_level, |o| {
                 o.write_all(&(dev.page_bytes() as u64).to_le_bytes())?;
                 o.write_all(&(capture.swap.len() as u64).to_le_bytes())?;
                 for s in &capture.swap {

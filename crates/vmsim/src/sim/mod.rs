@@ -169,6 +169,8 @@ pub struct Simulation {
     /// checkpoint said each process stood.
     pub(crate) recorded_inputs: Vec<Option<InputPosition>>,
     pub(crate) started: bool,
+    /// Accept trace files without any reference (else `TraceError::Empty`).
+    pub(crate) allow_empty: bool,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -257,6 +259,7 @@ impl Simulation {
             input_ids: Vec::new(),
             recorded_inputs: Vec::new(),
             started: false,
+            allow_empty: false,
         })
     }
 
@@ -295,7 +298,15 @@ impl Simulation {
             input_ids: vec![None; n],
             recorded_inputs: Vec::new(),
             started: true,
+            allow_empty: false,
         })
+    }
+
+    /// Accept trace files without any reference. By default a process
+    /// whose trace file holds none stops the run with `TraceError::Empty`:
+    /// an empty file is almost always the wrong file.
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        self.allow_empty = allow;
     }
 
     /// The configuration.
@@ -1046,7 +1057,11 @@ impl Simulation {
         let scenario = Arc::clone(&self.scenario);
         let spec = &scenario.processes[i];
         let source = match &spec.trace {
-            Some(t) => Some(vmsim_trace::open(t)?),
+            Some(t) => {
+                let mut s = vmsim_trace::open(t)?;
+                s.set_allow_empty(self.allow_empty);
+                Some(s)
+            }
             None => None,
         };
         let pid = self.spawn(spec, parent)?;
