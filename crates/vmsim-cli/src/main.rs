@@ -12,6 +12,7 @@
 //! SIGINT/SIGTERM/SIGHUP, vmsim removes its temporary files and dies of the
 //! signal.
 
+mod channel;
 mod cmd;
 mod output;
 mod signals;
@@ -47,6 +48,7 @@ enum Command {
     Checkpoint(cmd::checkpoint::CheckpointArgs),
     Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
+    Migrate(cmd::migrate::MigrateArgs),
     Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => cmd::restore::run(&args, &mut out),
         Command::Exercise(args) => cmd::exercise::run(&args, &mut out),
         Command::Explain(args) => cmd::explain::run(&args, &mut out),
+        Command::Migrate(args) => cmd::migrate::run(&args, &mut out),
         Command::Mrc(args) => cmd::mrc::run(&args, &mut out),
         Command::Presets(args) => cmd::presets::run(&args, &mut out),
         Command::Run(args) => cmd::run::run(&args, &mut out),

@@ -8,6 +8,7 @@ mod checkpoint;
 mod common;
 mod exercise;
 mod explain;
+mod migrate;
 mod mrc;
 mod policy;
 mod robustness;

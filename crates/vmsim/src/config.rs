@@ -182,6 +182,9 @@ pub struct Config {
     /// Checkpoints: how often, which way, which tracker, and the pause cost model.
     #[serde(default)]
     pub checkpoint: crate::checkpoint::CheckpointConfig,
+    /// Live migration: the link model and pre-copy's stopping rules.
+    #[serde(default)]
+    pub migrate: crate::migrate::MigrateConfig,
 }
 
 /// A named preset.
@@ -262,6 +265,7 @@ impl Preset {
                 timeline_points: 200,
             },
             checkpoint: crate::checkpoint::CheckpointConfig::default(),
+            migrate: crate::migrate::MigrateConfig::default(),
         })
     }
 }
@@ -602,6 +606,9 @@ impl Config {
             ));
         }
         self.checkpoint
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+        self.migrate
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();

@@ -4,6 +4,7 @@ mod alloc;
 mod checkpoint;
 mod inverted_hashed;
 mod kernel;
+mod migrate;
 mod mmu;
 mod paging;
 mod policy;

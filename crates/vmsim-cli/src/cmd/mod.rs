@@ -5,6 +5,7 @@ pub mod calc;
 pub mod checkpoint;
 pub mod exercise;
 pub mod explain;
+pub mod migrate;
 pub mod mrc;
 pub mod pages;
 pub mod plot;

@@ -41,6 +41,17 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   zstd -dc trace.lackey.zst | vmsim run -
 ///   vmsim run trace.lackey.zst --checkpoint-every 1M --checkpoint-dir ckpts
 ///   vmsim run trace.vmt --checkpoint-every 500K --checkpoint-mode write-protect
+///   vmsim run trace.lackey.zst --migrate-to 127.0.0.1:7000 --migrate-at 1M \
+///       --key-file mig.key --migrate-mode pre-copy --migrate-plot rounds.svg
+///
+/// With --migrate-to, one process (--migrate-process, default the first)
+/// moves at reference --migrate-at to a `vmsim migrate listen` there; the
+/// rest of the run goes on here, and the report has a `migration` section.
+/// Connecting, authenticating and the destination's agreement (same paging
+/// format) happen before anything runs: a failure there is an error (exit
+/// 1, nothing run). A failure after the run started aborts the migration:
+/// the process runs to its end here, and the report says so (exit 0, a
+/// warning on stderr).
 ///
 /// A process killed by the simulated kernel (out of memory, segmentation
 /// fault) is reported on stderr and the exit status is 3 (the report is
@@ -136,6 +147,39 @@ pub struct RunArgs {
     /// default: stored raw, the fastest).
     #[arg(long, value_name = "LEVEL")]
     pub checkpoint_zstd: Option<i32>,
+
+    /// Record each process's memory digest (every page's address and
+    /// contents hash) when it exits: `memory_digests` in the report.
+    #[arg(long)]
+    pub digest: bool,
+
+    /// Move a process to the `vmsim migrate listen` at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["migrate_at", "key_file"])]
+    pub migrate_to: Option<String>,
+
+    /// The reference of the run at which the migration starts (10K, 1M, ...).
+    #[arg(long, value_name = "REF", requires = "migrate_to")]
+    pub migrate_at: Option<String>,
+
+    /// stop-and-copy, pre-copy or post-copy.
+    #[arg(long, value_name = "MODE", default_value = "pre-copy", requires = "migrate_to")]
+    pub migrate_mode: String,
+
+    /// The process to move: its scenario name or index (default: the first).
+    #[arg(long, value_name = "NAME|INDEX", requires = "migrate_to")]
+    pub migrate_process: Option<String>,
+
+    /// The pre-shared key file (readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Draw the pages sent per round (and the model's) into an SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "migrate_to")]
+    pub migrate_plot: Option<PathBuf>,
+
+    /// Seconds to wait for the destination on any read or write.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "migrate_to")]
+    pub migrate_timeout: u64,
 }
 
 /// A run that finished with killed processes: its message is the one line
@@ -315,6 +359,9 @@ pub fn report_out(report: &Report, how: &Output<'_>, out: &mut impl Write) -> an
         writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
     } else {
         write!(out, "{}", report_text::render(report))?;
+        if let Some(m) = &report.migration {
+            write!(out, "{}", super::migrate::render(m))?;
+        }
     }
     for w in &report.warnings {
         crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
@@ -440,14 +487,41 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     };
     let mut sim = Simulation::new(cfg)?;
     sim.set_allow_empty(args.allow_empty);
+    sim.set_digest_at_exit(args.digest);
     sim.start(&scenario)?;
     let mut observer = progress(args.quiet);
-    let report = sim.run_to_end(&mut observer, writer.as_mut())?;
+    let migration = match &args.migrate_to {
+        Some(addr) => {
+            if writer.is_some() || sim.config().checkpoint.every > 0 {
+                bail!("--migrate-to: a run that migrates takes no checkpoints (drop --checkpoint-every)");
+            }
+            if args.inputs.iter().any(|i| i == "-") {
+                bail!(
+                    "--migrate-to: the destination reopens the trace, and standard input (-) cannot be reopened; save the trace to a file and run that"
+                );
+            }
+            Some(super::migrate::send(&mut sim, args, addr, &scenario, &mut observer)?)
+        }
+        None => None,
+    };
+    let mut report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
     }
     observer.done();
     drop(builtin);
+    if let Some(m) = migration {
+        if let Some(path) = &args.migrate_plot {
+            super::migrate::plot_rounds(&m, path)?;
+        }
+        if let Some(why) = &m.aborted {
+            crate::output::to_stderr(&format!(
+                "vmsim: warning: migration aborted, process '{}' ran to its end here: {why}",
+                m.process
+            ))?;
+        }
+        report.migration = Some(m);
+    }
     report_out(
         &report,
         &Output {

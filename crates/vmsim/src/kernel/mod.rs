@@ -10,6 +10,7 @@
 //! itself: the MMU does, and calls [`Kernel::handle_fault`] when it cannot.
 
 mod address_space;
+mod adopt;
 mod fault;
 mod frames;
 mod invariants;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use address_space::AddressSpace;
+pub use adopt::AdoptedPage;
 pub use fault::{FaultCause, FaultResolution};
 pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
 pub use process::{ProcState, Process, SegvReason, SpaceId};
