@@ -63,7 +63,10 @@ impl Key {
             }
         }
         if meta.len() > 4096 {
-            bail!("key file {name}: {} bytes; a key file holds at most 4096", meta.len());
+            bail!(
+                "key file {name}: {} bytes; a key file holds at most 4096",
+                meta.len()
+            );
         }
         let bytes = std::fs::read(path).with_context(|| format!("key file {name}"))?;
         let end = bytes
@@ -71,7 +74,9 @@ impl Key {
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(0, |i| i + 1);
         if end < 16 {
-            bail!("key file {name}: a key needs at least 16 bytes (vmsim migrate keygen makes one)");
+            bail!(
+                "key file {name}: a key needs at least 16 bytes (vmsim migrate keygen makes one)"
+            );
         }
         Ok(Self(bytes[..end].to_vec()))
     }
@@ -92,7 +97,9 @@ impl Key {
         let mut f = opts
             .open(path)
             .with_context(|| format!("key file {}", path.display()))?;
-        let r = f.write_all(format!("{hex}\n").as_bytes()).and_then(|()| f.sync_all());
+        let r = f
+            .write_all(format!("{hex}\n").as_bytes())
+            .and_then(|()| f.sync_all());
         if let Err(e) = r {
             let _ = std::fs::remove_file(path);
             return Err(e).with_context(|| format!("key file {}", path.display()));
@@ -134,11 +141,17 @@ fn io_err(what: &str, e: &std::io::Error, timeout: Duration) -> MigrateError {
         std::io::ErrorKind::UnexpectedEof => {
             MigrateError::Closed(format!("{what}: the stream ended (truncated)"))
         }
+        std::io::ErrorKind::ConnectionReset
+        | std::io::ErrorKind::ConnectionAborted
+        | std::io::ErrorKind::BrokenPipe => {
+            MigrateError::Closed(format!("{what}: the other side went away ({e})"))
+        }
         _ => MigrateError::Link(format!("{what}: {e}")),
     }
 }
 
 /// The sending half of an authenticated connection.
+#[derive(Debug)]
 pub struct Sender {
     out: BufWriter<TcpStream>,
     session: [u8; 32],
@@ -148,6 +161,7 @@ pub struct Sender {
 }
 
 /// The receiving half of an authenticated connection.
+#[derive(Debug)]
 pub struct Receiver {
     inp: BufReader<TcpStream>,
     session: [u8; 32],
@@ -166,7 +180,12 @@ impl Sender {
             .ok_or_else(|| MigrateError::Protocol("a message over the size limit".into()))?;
         let tag = mac(
             &self.session,
-            &[&[self.dir], &self.seq.to_le_bytes(), &len.to_be_bytes(), payload],
+            &[
+                &[self.dir],
+                &self.seq.to_le_bytes(),
+                &len.to_be_bytes(),
+                payload,
+            ],
         );
         self.seq += 1;
         let t = self.timeout;
@@ -305,9 +324,7 @@ pub fn connect(addr: &str, key: &Key, timeout: Duration) -> anyhow::Result<(Send
         if e.kind() == std::io::ErrorKind::UnexpectedEof
             || e.kind() == std::io::ErrorKind::ConnectionReset
         {
-            bail!(
-                "authentication failed: {addr} did not accept this key (wrong --key-file?)"
-            );
+            bail!("authentication failed: {addr} did not accept this key (wrong --key-file?)");
         }
         return Err(io_err(&format!("handshake with {addr}"), &e, t).into());
     }
@@ -325,9 +342,7 @@ pub fn authenticate(
     key: &Key,
     timeout: Duration,
 ) -> Result<(Sender, Receiver), MigrateError> {
-    let peer = s
-        .peer_addr()
-        .map_or_else(|_| "?".into(), |a| a.to_string());
+    let peer = s.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
     set_timeouts(&s, timeout).map_err(|e| MigrateError::Link(format!("{peer}: {e}")))?;
     let t = timeout;
     let mut ns = [0u8; NONCE];
@@ -365,7 +380,13 @@ mod tests {
     }
 
     /// A connected, authenticated pair over loopback, the listener's side second.
-    fn pair(client_key: &[u8], server_key: &[u8]) -> (anyhow::Result<(Sender, Receiver)>, Result<(Sender, Receiver), MigrateError>) {
+    fn pair(
+        client_key: &[u8],
+        server_key: &[u8],
+    ) -> (
+        anyhow::Result<(Sender, Receiver)>,
+        Result<(Sender, Receiver), MigrateError>,
+    ) {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let sk = key(server_key);
@@ -383,8 +404,12 @@ mod tests {
     fn same_key_talks_both_ways() {
         let (c, s) = pair(b"0123456789abcdef-key", b"0123456789abcdef-key");
         let ((mut ctx, mut crx), (mut stx, mut srx)) = (c.expect("client"), s.expect("server"));
-        ctx.send(&Message::Progress { references: 7 }).expect("send");
-        assert_eq!(srx.recv().expect("recv"), Message::Progress { references: 7 });
+        ctx.send(&Message::Progress { references: 7 })
+            .expect("send");
+        assert_eq!(
+            srx.recv().expect("recv"),
+            Message::Progress { references: 7 }
+        );
         stx.send(&Message::Accept { frames: 3 }).expect("send");
         assert_eq!(crx.recv().expect("recv"), Message::Accept { frames: 3 });
     }
@@ -414,7 +439,9 @@ mod tests {
         let ((ctx, _crx), (_stx, mut srx)) = (c.expect("client"), s.expect("server"));
         let session = ctx.session;
         let mut raw = ctx.out.into_inner().map_err(|_| ()).expect("stream");
-        let payload = Message::Progress { references: 1 }.encode().expect("encode");
+        let payload = Message::Progress { references: 1 }
+            .encode()
+            .expect("encode");
         let good = frame(&session, b'c', 0, &payload);
         // A good frame, then the same frame again (a replay).
         raw.write_all(&good).expect("write");
@@ -439,12 +466,13 @@ mod tests {
         raw.write_all(&u32::MAX.to_be_bytes()).expect("write");
         let e = srx.recv().expect_err("oversized");
         assert!(e.to_string().contains("over the"), "{e}");
-        // A truncated stream.
+        // A truncated stream (both handles of the socket closed).
         let (c, s) = pair(b"0123456789abcdef-key", b"0123456789abcdef-key");
-        let ((ctx, _crx), (_stx, mut srx)) = (c.expect("client"), s.expect("server"));
+        let ((ctx, crx), (_stx, mut srx)) = (c.expect("client"), s.expect("server"));
         let mut raw = ctx.out.into_inner().map_err(|_| ()).expect("stream");
         raw.write_all(&good[..good.len() - 5]).expect("write");
         drop(raw);
+        drop(crx);
         let e = srx.recv().expect_err("truncated");
         assert!(e.to_string().contains("truncated"), "{e}");
     }

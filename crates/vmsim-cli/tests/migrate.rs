@@ -38,7 +38,15 @@ struct Listener {
 impl Listener {
     fn start(key: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-            .args(["migrate", "listen", "--addr", "127.0.0.1:0", "--timeout", "20", "--key-file"])
+            .args([
+                "migrate",
+                "listen",
+                "--addr",
+                "127.0.0.1:0",
+                "--timeout",
+                "20",
+                "--key-file",
+            ])
             .arg(key)
             .args(extra)
             .stdout(Stdio::piped())
@@ -47,7 +55,9 @@ impl Listener {
             .expect("spawn the listener");
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let mut line = String::new();
-        stderr.read_line(&mut line).expect("the listener says where it listens");
+        stderr
+            .read_line(&mut line)
+            .expect("the listener says where it listens");
         let addr = line
             .trim()
             .strip_prefix("vmsim migrate: listening on ")
@@ -111,13 +121,27 @@ fn every_mode_between_two_processes_loses_nothing() {
     let plain = json(&["run", &t, "--digest", "-q"]);
     let name = "tinystatic.lackey.zst";
     for mode in ["stop-and-copy", "pre-copy", "post-copy"] {
-        let l = Listener::start(&k, &["--json", "--digest", "-q", "--set", "memory.frames=8192"]);
+        let l = Listener::start(
+            &k,
+            &["--json", "--digest", "-q", "--set", "memory.frames=8192"],
+        );
         let source = json(&[
-            "run", &t, "-q", "--digest",
-            "--set", "migrate.bandwidth=64", "--set", "migrate.latency=100",
-            "--migrate-to", &l.addr, "--migrate-at", "50K",
-            "--migrate-mode", mode,
-            "--key-file", k.to_str().expect("path"),
+            "run",
+            &t,
+            "-q",
+            "--digest",
+            "--set",
+            "migrate.bandwidth=64",
+            "--set",
+            "migrate.latency=100",
+            "--migrate-to",
+            &l.addr,
+            "--migrate-at",
+            "50K",
+            "--migrate-mode",
+            mode,
+            "--key-file",
+            k.to_str().expect("path"),
         ]);
         let (ok, out, err) = l.finish();
         assert!(ok, "{mode}: listener failed: {err}");
@@ -129,8 +153,16 @@ fn every_mode_between_two_processes_loses_nothing() {
         assert!(m["downtime"].as_u64().expect("downtime") > 0);
         assert!(m["total_bytes"].as_u64().expect("bytes") > 4096);
         // The process ends at the destination as it ends without migration.
-        assert_eq!(process(&dest, name)["references"], process(&plain, name)["references"], "{mode}");
-        assert_eq!(digest(&dest, name)["digest"], digest(&plain, name)["digest"], "{mode}");
+        assert_eq!(
+            process(&dest, name)["references"],
+            process(&plain, name)["references"],
+            "{mode}"
+        );
+        assert_eq!(
+            digest(&dest, name)["digest"],
+            digest(&plain, name)["digest"],
+            "{mode}"
+        );
         assert_eq!(
             process(&dest, name)["faults"]["demand_zero"],
             process(&plain, name)["faults"]["demand_zero"],
@@ -153,18 +185,32 @@ fn a_wrong_key_is_one_line_and_the_listener_goes_on() {
     let bad = key(dir.path(), "bad.key");
     let mut l = Listener::start(&good, &["-q"]);
     let err = one_line_error(&[
-        "run", &trace("true.lackey.zst"), "-q",
-        "--migrate-to", &l.addr, "--migrate-at", "1000",
-        "--key-file", bad.to_str().expect("path"),
+        "run",
+        &trace("true.lackey.zst"),
+        "-q",
+        "--migrate-to",
+        &l.addr,
+        "--migrate-at",
+        "1000",
+        "--key-file",
+        bad.to_str().expect("path"),
     ]);
     assert!(err.contains("authentication failed"), "{err}");
     let logged = l.line();
     assert!(logged.contains("dropped a connection"), "{logged}");
     // Still listening: the right key gets through.
     let source = json(&[
-        "run", &trace("true.lackey.zst"), "-q",
-        "--migrate-to", &l.addr, "--migrate-at", "1000", "--migrate-mode", "stop-and-copy",
-        "--key-file", good.to_str().expect("path"),
+        "run",
+        &trace("true.lackey.zst"),
+        "-q",
+        "--migrate-to",
+        &l.addr,
+        "--migrate-at",
+        "1000",
+        "--migrate-mode",
+        "stop-and-copy",
+        "--key-file",
+        good.to_str().expect("path"),
     ]);
     assert_eq!(source["migration"]["aborted"], Value::Null);
     let (ok, _, err) = l.finish();
@@ -181,8 +227,15 @@ fn refused_connections_bad_keys_and_other_formats_are_one_line() {
     let addr = free.local_addr().expect("addr").to_string();
     drop(free);
     let err = one_line_error(&[
-        "run", &t, "-q", "--migrate-to", &addr, "--migrate-at", "1000",
-        "--key-file", k.to_str().expect("path"),
+        "run",
+        &t,
+        "-q",
+        "--migrate-to",
+        &addr,
+        "--migrate-at",
+        "1000",
+        "--key-file",
+        k.to_str().expect("path"),
     ]);
     assert!(err.contains("cannot connect"), "{err}");
     // A key others can read.
@@ -193,7 +246,10 @@ fn refused_connections_bad_keys_and_other_formats_are_one_line() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = one_line_error(&[
-            "migrate", "listen", "--key-file", open.to_str().expect("path"),
+            "migrate",
+            "listen",
+            "--key-file",
+            open.to_str().expect("path"),
         ]);
         assert!(err.contains("readable or writable by others"), "{err}");
     }
@@ -203,8 +259,15 @@ fn refused_connections_bad_keys_and_other_formats_are_one_line() {
     // Another paging format: refused before anything runs, on both sides.
     let l = Listener::start(&k, &["-q", "--preset", "riscv-sv39"]);
     let err = one_line_error(&[
-        "run", &t, "-q", "--migrate-to", &l.addr, "--migrate-at", "1000",
-        "--key-file", k.to_str().expect("path"),
+        "run",
+        &t,
+        "-q",
+        "--migrate-to",
+        &l.addr,
+        "--migrate-at",
+        "1000",
+        "--key-file",
+        k.to_str().expect("path"),
     ]);
     assert!(err.contains("incompatible paging format"), "{err}");
     let (ok, out, err) = l.finish();
@@ -221,7 +284,13 @@ fn a_killed_source_leaves_nothing_at_the_destination() {
     let mut l = Listener::start(&k, &[]);
     // A source that would run a long time before migrating.
     let mut source = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(["run", "synth:random,bytes=1MiB,refs=2000M", "-q", "--migrate-to", &l.addr])
+        .args([
+            "run",
+            "synth:random,bytes=1MiB,refs=2000M",
+            "-q",
+            "--migrate-to",
+            &l.addr,
+        ])
         .args(["--migrate-at", "1900M", "--key-file"])
         .arg(&k)
         .stdout(Stdio::null())
@@ -230,13 +299,18 @@ fn a_killed_source_leaves_nothing_at_the_destination() {
         .expect("spawn the source");
     let offered = l.line();
     assert!(offered.contains("offers process"), "{offered}");
+    let accepted = l.line();
+    assert!(accepted.contains("accepted"), "{accepted}");
     source.kill().expect("kill the source");
     let _ = source.wait();
     let (ok, out, err) = l.finish();
     assert!(!ok);
     assert_eq!(out, "", "nothing reported for a process that never arrived");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("connection closed") || err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("connection closed") || err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -247,8 +321,22 @@ fn a_killed_destination_leaves_the_source_running_to_its_end() {
     // Long enough to the migration point that the destination dies first.
     let t = "synth:random,bytes=256KiB,refs=6M,write=0.3";
     let source = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(["run", t, "-q", "--json", "--digest", "--migrate-to", &l.addr])
-        .args(["--migrate-at", "5M", "--migrate-mode", "stop-and-copy", "--key-file"])
+        .args([
+            "run",
+            t,
+            "-q",
+            "--json",
+            "--digest",
+            "--migrate-to",
+            &l.addr,
+        ])
+        .args([
+            "--migrate-at",
+            "5M",
+            "--migrate-mode",
+            "stop-and-copy",
+            "--key-file",
+        ])
         .arg(&k)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -256,17 +344,33 @@ fn a_killed_destination_leaves_the_source_running_to_its_end() {
         .expect("spawn the source");
     let offered = l.line();
     assert!(offered.contains("offers process"), "{offered}");
+    let accepted = l.line();
+    assert!(accepted.contains("accepted"), "{accepted}");
     l.kill();
     let out = source.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(report["migration"]["aborted"].is_string(), "{}", report["migration"]);
+    assert!(
+        report["migration"]["aborted"].is_string(),
+        "{}",
+        report["migration"]
+    );
     let why = report["migration"]["aborted"].as_str().unwrap_or_default();
     assert!(!why.contains("finished"), "{why}");
     let plain = json(&["run", t, "-q", "--digest"]);
     let name = t;
-    assert_eq!(process(&report, name)["references"], process(&plain, name)["references"]);
-    assert_eq!(digest(&report, name)["digest"], digest(&plain, name)["digest"]);
+    assert_eq!(
+        process(&report, name)["references"],
+        process(&plain, name)["references"]
+    );
+    assert_eq!(
+        digest(&report, name)["digest"],
+        digest(&plain, name)["digest"]
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("migration aborted"), "{err}");
 }

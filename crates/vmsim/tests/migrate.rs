@@ -5,7 +5,7 @@
 
 use vmsim::config::Config;
 use vmsim::migrate::{
-    Message, MigrateMode, MigrationReport, MsgRecv, MsgSend, pipe, read_offer, receive,
+    Message, MigrateMode, MigrationReport, MsgRecv, MsgSend, answer, pipe, read_offer, receive,
 };
 use vmsim::report::{ProcessReport, Report};
 use vmsim::sim::Simulation;
@@ -22,13 +22,23 @@ struct Pair {
 
 /// Runs `scenario` on `src`, moving process `spec` at reference `at` in
 /// `mode` to a machine configured by `dst`.
-fn migrate(src: Config, dst: Config, scenario: &Scenario, spec: usize, at: u64, mode: MigrateMode) -> Pair {
+fn migrate(
+    src: Config,
+    dst: Config,
+    scenario: &Scenario,
+    spec: usize,
+    at: u64,
+    mode: MigrateMode,
+) -> Pair {
     let ((mut stx, mut srx), (mut dtx, mut drx)) = pipe();
     let dest = std::thread::spawn(move || {
         let offer = read_offer(&mut drx).expect("offer");
+        answer(&dst, &offer, &mut dtx)?;
         let mut incoming = receive(dst, offer, &mut dtx, &mut drx, &[])?;
         incoming.simulation_mut().set_digest_at_exit(true);
-        let (r, m) = incoming.run((dtx, drx), &mut ()).map_err(vmsim::migrate::MigrateError::Sim)?;
+        let (r, m) = incoming
+            .run((dtx, drx), &mut ())
+            .map_err(vmsim::migrate::MigrateError::Sim)?;
         Ok::<_, vmsim::migrate::MigrateError>((r, m))
     });
     let mut sim = Simulation::new(src).expect("source");
@@ -99,7 +109,11 @@ fn digest(r: &Report, name: &str) -> (u64, String) {
 fn assert_same_process(migrated: &Report, unmigrated: &Report, name: &str) {
     let (a, b) = (process(migrated, name), process(unmigrated, name));
     assert_eq!(a.references, b.references, "{name}: references");
-    assert_eq!(digest(migrated, name), digest(unmigrated, name), "{name}: memory");
+    assert_eq!(
+        digest(migrated, name),
+        digest(unmigrated, name),
+        "{name}: memory"
+    );
     let (fa, fb) = (a.faults, b.faults);
     assert_eq!(fa.demand_zero, fb.demand_zero, "{name}: demand-zero faults");
     assert_eq!(fa.stack_growth, fb.stack_growth, "{name}: stack growth");
@@ -136,8 +150,16 @@ fn every_mode_moves_a_real_trace_with_nothing_lost() {
         let dest = p.dest.expect("destination report");
         assert_same_process(&dest, &unmigrated, "p0");
         let recv = p.received.expect("destination's migration report");
+        // Both sides report the same figures.
+        assert_eq!(recv.total_bytes, p.sent.total_bytes, "{mode:?}");
+        assert_eq!(recv.downtime, p.sent.downtime, "{mode:?}");
+        assert_eq!(recv.total_time, p.sent.total_time, "{mode:?}");
         // Zero pages travel as their address only.
-        assert!(p.sent.total_bytes > p.sent.state_bytes, "{mode:?}: {:?}", p.sent);
+        assert!(
+            p.sent.total_bytes > p.sent.state_bytes,
+            "{mode:?}: {:?}",
+            p.sent
+        );
         assert!(p.sent.downtime > 0);
         match mode {
             MigrateMode::StopAndCopy => {
@@ -226,7 +248,11 @@ fn a_dirty_rate_above_the_link_does_not_converge() {
     );
     assert_eq!(p.sent.aborted, None);
     assert!(!p.sent.converged, "{:?}", p.sent);
-    assert!(p.sent.stop_reason.contains("did not converge"), "{}", p.sent.stop_reason);
+    assert!(
+        p.sent.stop_reason.contains("did not converge"),
+        "{}",
+        p.sent.stop_reason
+    );
     let unmigrated = plain(config(&[]), &scenario);
     assert_same_process(&p.dest.expect("destination"), &unmigrated, "p0");
 }

@@ -203,6 +203,11 @@ fn listen(args: &ListenArgs, out: &mut impl Write) -> anyhow::Result<()> {
             offer.at
         ),
     )?;
+    vmsim::migrate::answer(&cfg, &offer, &mut tx)?;
+    status(
+        args.quiet,
+        &format!("accepted; the source runs to reference {} first", offer.at),
+    )?;
     let (inputs, builtin) = super::restore::candidates(&args.inputs)?;
     let mut incoming = receive(cfg, offer, &mut tx, &mut rx, &inputs)?;
     incoming.simulation_mut().set_digest_at_exit(args.digest);
@@ -238,7 +243,12 @@ fn listen(args: &ListenArgs, out: &mut impl Write) -> anyhow::Result<()> {
 #[must_use]
 pub fn render(m: &MigrationReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\nmigration ({}) of process '{}'", m.mode.name(), m.process);
+    let _ = writeln!(
+        s,
+        "\nmigration ({}) of process '{}'",
+        m.mode.name(),
+        m.process
+    );
     if let Some(why) = &m.aborted {
         let _ = writeln!(s, "  ABORTED: {why}");
     }
@@ -267,18 +277,22 @@ pub fn render(m: &MigrationReport) -> String {
         }
         let _ = writeln!(s, "  stopped: {}", m.stop_reason);
     }
-    let _ = writeln!(
-        s,
-        "  {:<26} {:>14} {:>14}",
-        "", "measured", "model"
-    );
+    let _ = writeln!(s, "  {:<26} {:>14} {:>14}", "", "measured", "model");
     let model_last = m.model.round_pages.last().copied().unwrap_or(0);
     let rows: [(&str, u64, String); 5] = [
         ("pages at the switch-over", m.pages, "-".into()),
         ("pages in the pause", m.last_pages, model_last.to_string()),
         ("total bytes", m.total_bytes, m.model.bytes.to_string()),
-        ("total time (references)", m.total_time, m.model.total_time.to_string()),
-        ("downtime (references)", m.downtime, m.model.downtime.to_string()),
+        (
+            "total time (references)",
+            m.total_time,
+            m.model.total_time.to_string(),
+        ),
+        (
+            "downtime (references)",
+            m.downtime,
+            m.model.downtime.to_string(),
+        ),
     ];
     for (name, v, model) in rows {
         let shown = if m.mode == MigrateMode::PostCopy && name == "pages in the pause" {
@@ -359,7 +373,10 @@ pub fn plot_rounds(m: &MigrationReport, path: &Path) -> anyhow::Result<()> {
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], BLUE.filled()));
             chart
                 .draw_series(LineSeries::new(
-                    model.iter().enumerate().map(|(i, &p)| (i as f64 + 1.0, p as f64)),
+                    model
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &p)| (i as f64 + 1.0, p as f64)),
                     &RED,
                 ))?
                 .label("analytic model")
@@ -402,17 +419,21 @@ pub fn send(
         None => 0,
         Some(p) => match scenario.processes.iter().position(|s| &s.name == p) {
             Some(i) => i,
-            None => p.parse::<usize>().ok().filter(|&i| i < scenario.processes.len()).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--migrate-process {p}: no such process (the scenario has {})",
-                    scenario
-                        .processes
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?,
+            None => p
+                .parse::<usize>()
+                .ok()
+                .filter(|&i| i < scenario.processes.len())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--migrate-process {p}: no such process (the scenario has {})",
+                        scenario
+                            .processes
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
         },
     };
     if args.migrate_timeout == 0 {
@@ -449,7 +470,9 @@ pub fn send(
         }
     }
     let reason = match broken {
-        Some(e) => Some(format!("the link to {addr} failed before the migration point: {e}")),
+        Some(e) => Some(format!(
+            "the link to {addr} failed before the migration point: {e}"
+        )),
         None if sim.is_finished() || sim.references() < at => Some(format!(
             "the run ended after {} references, before --migrate-at {at}",
             sim.references()

@@ -162,7 +162,12 @@ pub struct RunArgs {
     pub migrate_at: Option<String>,
 
     /// stop-and-copy, pre-copy or post-copy.
-    #[arg(long, value_name = "MODE", default_value = "pre-copy", requires = "migrate_to")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "pre-copy",
+        requires = "migrate_to"
+    )]
     pub migrate_mode: String,
 
     /// The process to move: its scenario name or index (default: the first).
@@ -178,7 +183,12 @@ pub struct RunArgs {
     pub migrate_plot: Option<PathBuf>,
 
     /// Seconds to wait for the destination on any read or write.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "migrate_to")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        requires = "migrate_to"
+    )]
     pub migrate_timeout: u64,
 }
 
@@ -493,14 +503,22 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let migration = match &args.migrate_to {
         Some(addr) => {
             if writer.is_some() || sim.config().checkpoint.every > 0 {
-                bail!("--migrate-to: a run that migrates takes no checkpoints (drop --checkpoint-every)");
+                bail!(
+                    "--migrate-to: a run that migrates takes no checkpoints (drop --checkpoint-every)"
+                );
             }
             if args.inputs.iter().any(|i| i == "-") {
                 bail!(
                     "--migrate-to: the destination reopens the trace, and standard input (-) cannot be reopened; save the trace to a file and run that"
                 );
             }
-            Some(super::migrate::send(&mut sim, args, addr, &scenario, &mut observer)?)
+            Some(super::migrate::send(
+                &mut sim,
+                args,
+                addr,
+                &scenario,
+                &mut observer,
+            )?)
         }
         None => None,
     };

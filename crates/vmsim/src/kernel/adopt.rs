@@ -46,14 +46,20 @@ impl Kernel {
         for v in vmas {
             let (s, e) = (v.start.as_u64(), v.end.as_u64());
             if s % page != 0 || e % page != 0 || e <= s || s < last_end {
-                return Err(KernelError::Invalid { call: "migrate", why: format!(
-                    "a migrated area {s:#x}..{e:#x} is not page aligned, empty or out of order"
-                ) });
+                return Err(KernelError::Invalid {
+                    call: "migrate",
+                    why: format!(
+                        "a migrated area {s:#x}..{e:#x} is not page aligned, empty or out of order"
+                    ),
+                });
             }
             if v.shm.is_some() || !v.kind.is_private() {
-                return Err(KernelError::Invalid { call: "migrate", why: format!(
-                    "a migrated area {s:#x}..{e:#x} is shared memory, which does not migrate"
-                ) });
+                return Err(KernelError::Invalid {
+                    call: "migrate",
+                    why: format!(
+                        "a migrated area {s:#x}..{e:#x} is shared memory, which does not migrate"
+                    ),
+                });
             }
             last_end = e;
         }
@@ -108,39 +114,48 @@ impl Kernel {
         let sid = self.process(pid)?.space;
         let size = self.page.bytes();
         if p.page.as_u64() % size != 0 {
-            return Err(KernelError::Invalid { call: "migrate", why: format!(
-                "migrated page {:#x} is not page aligned",
-                p.page.as_u64()
-            ) });
+            return Err(KernelError::Invalid {
+                call: "migrate",
+                why: format!("migrated page {:#x} is not page aligned", p.page.as_u64()),
+            });
         }
         if data.is_some_and(|d| d.len() as u64 != size) {
-            return Err(KernelError::Invalid { call: "migrate", why: format!(
-                "migrated page {:#x} has {} bytes, not {size}",
-                p.page.as_u64(),
-                data.map_or(0, <[u8]>::len)
-            ) });
+            return Err(KernelError::Invalid {
+                call: "migrate",
+                why: format!(
+                    "migrated page {:#x} has {} bytes, not {size}",
+                    p.page.as_u64(),
+                    data.map_or(0, <[u8]>::len)
+                ),
+            });
         }
         let Some(vma) = self.space(sid).find(p.page).copied() else {
-            return Err(KernelError::Invalid { call: "migrate", why: format!(
-                "migrated page {:#x} lies outside the process's areas",
-                p.page.as_u64()
-            ) });
+            return Err(KernelError::Invalid {
+                call: "migrate",
+                why: format!(
+                    "migrated page {:#x} lies outside the process's areas",
+                    p.page.as_u64()
+                ),
+            });
         };
         let table = self.space(sid).table;
         if self.tables.translate(&self.fmt, mem, table, p.page).is_ok()
             || self.space(sid).swapped.contains_key(&p.page.as_u64())
         {
-            return Err(KernelError::Invalid { call: "migrate", why: format!(
-                "migrated page {:#x} arrived twice",
-                p.page.as_u64()
-            ) });
+            return Err(KernelError::Invalid {
+                call: "migrate",
+                why: format!("migrated page {:#x} arrived twice", p.page.as_u64()),
+            });
         }
         let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
             return Err(KernelError::OutOfMemory);
         };
         if let Some(d) = data {
             mem.write(self.frames.addr_of(pfn), d)
-                .map_err(|e| KernelError::Invalid { call: "migrate", why: e.to_string() })?;
+                .map_err(|e| KernelError::Invalid {
+                    call: "migrate",
+                    why: e.to_string(),
+                })?;
         }
         let mut flags = vma.prot.pte_flags();
         if !p.writable {

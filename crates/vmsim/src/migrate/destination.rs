@@ -84,23 +84,13 @@ pub fn read_offer<R: MsgRecv>(rx: &mut R) -> Result<Offer, MigrateError> {
     }
 }
 
-/// Answers `offer` for a machine configured by `cfg`, then receives the
-/// process (its rounds of pages and its state), builds it, and tells the
-/// source it is adopted. Trace inputs not at their recorded path are
-/// looked for among `candidates`.
+/// Answers `offer` for a machine configured by `cfg`: `Accept`, or
+/// `Refuse` with the reason (then the error is the same reason).
 ///
 /// # Errors
-/// The offer is refused (incompatible format), the source aborts or the
-/// link fails before the state is complete, the state is inconsistent, or
-/// the process does not fit: nothing is built, and the source is told.
-pub fn receive<S: MsgSend, R: MsgRecv>(
-    cfg: Config,
-    offer: Offer,
-    tx: &mut S,
-    rx: &mut R,
-    candidates: &[PathBuf],
-) -> Result<Incoming, MigrateError> {
-    if let Some(reason) = incompatibility(&cfg, &offer) {
+/// The offer is refused (incompatible format), or the link fails.
+pub fn answer<S: MsgSend>(cfg: &Config, offer: &Offer, tx: &mut S) -> Result<(), MigrateError> {
+    if let Some(reason) = incompatibility(cfg, offer) {
         let _ = tx.send(&Message::Refuse {
             reason: reason.clone(),
         });
@@ -109,6 +99,25 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
     tx.send(&Message::Accept {
         frames: cfg.memory.frames,
     })?;
+    Ok(())
+}
+
+/// After [`answer`] accepted `offer`: receives the process (its rounds of
+/// pages and its state), builds it on a machine configured by `cfg`, and
+/// tells the source it is adopted. Trace inputs not at their recorded path
+/// are looked for among `candidates`.
+///
+/// # Errors
+/// The source aborts or the link fails before the state is complete, the
+/// state is inconsistent, or the process does not fit: nothing is built,
+/// and the source is told.
+pub fn receive<S: MsgSend, R: MsgRecv>(
+    cfg: Config,
+    offer: Offer,
+    tx: &mut S,
+    rx: &mut R,
+    candidates: &[PathBuf],
+) -> Result<Incoming, MigrateError> {
     let mut pages: HashMap<u64, Option<Vec<u8>>> = HashMap::new();
     let (state, last) = loop {
         match rx.recv()? {
@@ -143,11 +152,17 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
         }
     };
     tx.send(&Message::Adopted { pid: pid.as_u32() })?;
+    // The source's figures, complete now that the pause is over (without
+    // them the state's partial account stands).
+    let report = match rx.recv() {
+        Ok(Message::Summary(r)) => *r,
+        _ => state.report.clone(),
+    };
     Ok(Incoming {
         sim,
         pid,
         offer,
-        report: state.report.clone(),
+        report,
     })
 }
 
@@ -191,7 +206,8 @@ impl Incoming {
             pages,
             Box::new(link),
             self.sim.references(),
-            self.sim.config().migrate.clone(),
+            // The link is the source's (its [migrate] describes it).
+            self.report.link.clone(),
             self.sim.kernel().page_size().bytes(),
             self.report,
         )));
@@ -272,7 +288,7 @@ fn adopt(
             dirty: e.dirty,
         };
         if post {
-            pending.insert(e.page, page);
+            pending.insert(e.page, (page, e.zero));
             continue;
         }
         let Some(bytes) = data.remove(&e.page) else {

@@ -20,9 +20,9 @@ use crate::kernel::Vma;
 use crate::report::ProcessReport;
 use crate::sim::inputs::InputPosition;
 
+use super::MigrateError;
 use super::config::MigrateMode;
 use super::report::MigrationReport;
-use super::MigrateError;
 
 /// The version of this protocol; both sides must speak the same.
 pub const PROTOCOL: u32 = 1;
@@ -108,6 +108,9 @@ pub struct PageEntry {
     pub dirty: bool,
     /// It was in swap at the source (it arrives resident).
     pub swapped: bool,
+    /// Its contents are all zero (post-copy: it costs only its address on
+    /// the link).
+    pub zero: bool,
 }
 
 /// What the source proposes, before anything runs.
@@ -201,6 +204,9 @@ pub enum Message {
         /// Its pid here.
         pid: u32,
     },
+    /// Source, after `Adopted`: its account of the migration (the
+    /// destination reports the same figures).
+    Summary(Box<MigrationReport>),
     /// Destination, post-copy: send this page first.
     Request {
         /// The page.
@@ -229,6 +235,7 @@ impl Message {
             Self::Pages { .. } => "a Pages",
             Self::State { .. } => "a State",
             Self::Adopted { .. } => "an Adopted",
+            Self::Summary(_) => "a Summary",
             Self::Request { .. } => "a Request",
             Self::Page(_) => "a Page",
             Self::Complete(_) => "a Complete",
@@ -316,5 +323,8 @@ impl MsgRecv for PipeRecv {
 pub fn pipe() -> ((PipeSend, PipeRecv), (PipeSend, PipeRecv)) {
     let (a_tx, a_rx) = mpsc::channel();
     let (b_tx, b_rx) = mpsc::channel();
-    ((PipeSend(a_tx), PipeRecv(b_rx)), (PipeSend(b_tx), PipeRecv(a_rx)))
+    (
+        (PipeSend(a_tx), PipeRecv(b_rx)),
+        (PipeSend(b_tx), PipeRecv(a_rx)),
+    )
 }

@@ -10,7 +10,7 @@
 //! - `migrate/message.rs`: what the sides say (postcard messages) and the
 //!   [`MsgSend`]/[`MsgRecv`] halves a connection provides;
 //! - `migrate/source.rs`: [`Simulation::migrate_out`], the rounds;
-//! - `migrate/destination.rs`: [`receive`] and [`Incoming::run`]: the
+//! - `migrate/destination.rs`: [`answer`], [`receive`] and [`Incoming::run`]: the
 //!   process built from what arrived, and run to its end;
 //! - `migrate/remote.rs`: post-copy's remote pages at the destination;
 //! - `migrate/report.rs`: [`MigrationReport`] and the analytic [`Model`];
@@ -29,7 +29,7 @@ mod source;
 use thiserror::Error;
 
 pub use config::{MigrateConfig, MigrateMode};
-pub use destination::{Incoming, incompatibility, read_offer, receive};
+pub use destination::{Incoming, answer, incompatibility, read_offer, receive};
 pub use message::{
     MAX_MESSAGE, Message, MsgRecv, MsgSend, Offer, PROTOCOL, PageData, PageEntry, PipeRecv,
     PipeSend, ProcessState, pipe,

@@ -1,7 +1,7 @@
 //! Post-copy at the destination: the process runs before its pages are
 //! here. A page not arrived yet is *remote*: touching it is a remote fault
-//! (counted; the process waits a round trip, 2 x latency + one page on the
-//! link) and the page is asked for at once; meanwhile the source pushes
+//! (counted; the process waits a round trip, 2 x latency + the page's time
+//! on the link) and the page is asked for at once; meanwhile the source pushes
 //! the others in address order, one page per page-time of the link, and
 //! each is installed when simulated time reaches its arrival.
 //!
@@ -47,8 +47,9 @@ impl<S: MsgSend + Send, R: MsgRecv + Send> Duplex for (S, R) {
 /// The remote pages of a post-copy migration and the clock of their arrival.
 pub(crate) struct RemotePages {
     pub pid: Pid,
-    /// Pages not installed yet, by address (the push order).
-    pending: BTreeMap<u64, AdoptedPage>,
+    /// Pages not installed yet, by address (the push order), and whether
+    /// each is all zero (it then takes only its address's time on the link).
+    pending: BTreeMap<u64, (AdoptedPage, bool)>,
     /// Pages whose bytes are here but not installed (simulated time has
     /// not reached them).
     buffer: HashMap<u64, Option<Vec<u8>>>,
@@ -60,7 +61,8 @@ pub(crate) struct RemotePages {
     /// which the next pushed page arrives.
     next_push_at: f64,
     per_page: f64,
-    round_trip: f64,
+    per_zero: f64,
+    latency: f64,
     stall: f64,
     last_arrival: f64,
     pub report: MigrationReport,
@@ -70,14 +72,15 @@ pub(crate) struct RemotePages {
 impl RemotePages {
     pub fn new(
         pid: Pid,
-        pending: BTreeMap<u64, AdoptedPage>,
+        pending: BTreeMap<u64, (AdoptedPage, bool)>,
         link: Box<dyn Duplex>,
         base: u64,
         cfg: MigrateConfig,
         page_bytes: u64,
         report: MigrationReport,
     ) -> Self {
-        let per_page = page_bytes as f64 / cfg.bandwidth as f64;
+        let per_page = (PAGE_HEADER + page_bytes) as f64 / cfg.bandwidth as f64;
+        let per_zero = PAGE_HEADER as f64 / cfg.bandwidth as f64;
         Self {
             pid,
             pending,
@@ -85,9 +88,10 @@ impl RemotePages {
             requested: BTreeSet::new(),
             link,
             base,
-            next_push_at: cfg.latency as f64 + per_page,
+            next_push_at: cfg.latency as f64,
             per_page,
-            round_trip: 2.0 * cfg.latency as f64 + per_page,
+            per_zero,
+            latency: cfg.latency as f64,
             stall: 0.0,
             last_arrival: 0.0,
             report,
@@ -123,6 +127,20 @@ impl RemotePages {
     }
 }
 
+/// Bytes a page message takes beyond the page's contents (address,
+/// framing, tag), for the push schedule.
+const PAGE_HEADER: u64 = 48;
+
+impl RemotePages {
+    /// Link time of page `page` (all-zero pages carry no contents).
+    fn time_of(&self, page: u64) -> f64 {
+        match self.pending.get(&page) {
+            Some((_, true)) => self.per_zero,
+            _ => self.per_page,
+        }
+    }
+}
+
 fn link_err(e: MigrateError) -> SimError {
     SimError::Migrate(format!("post-copy: {e}"))
 }
@@ -130,9 +148,9 @@ fn link_err(e: MigrateError) -> SimError {
 impl Simulation {
     /// Simulated time of the post-copy clock now.
     fn remote_clock(&self) -> f64 {
-        self.remote.as_ref().map_or(0.0, |r| {
-            (self.references() - r.base) as f64 + r.stall
-        })
+        self.remote
+            .as_ref()
+            .map_or(0.0, |r| (self.references() - r.base) as f64 + r.stall)
     }
 
     /// The reference count at which the next pushed page arrives
@@ -140,7 +158,8 @@ impl Simulation {
     pub(crate) fn next_arrival(&self) -> u64 {
         match &self.remote {
             Some(r) if !r.pending.is_empty() => {
-                let at = (r.next_push_at - r.stall).ceil().max(0.0) as u64;
+                let first = r.pending.keys().next().map_or(0.0, |&p| r.time_of(p));
+                let at = (r.next_push_at + first - r.stall).ceil().max(0.0) as u64;
                 (r.base + at).max(self.references())
             }
             _ => u64::MAX,
@@ -153,7 +172,7 @@ impl Simulation {
             return Ok(());
         };
         let result = (|| {
-            let Some(entry) = r.pending.remove(&page) else {
+            let Some((entry, _)) = r.pending.remove(&page) else {
                 return Ok(());
             };
             let data = r.fetch(page).map_err(link_err)?;
@@ -166,7 +185,13 @@ impl Simulation {
             {
                 self.m
                     .kernel
-                    .adopt_page(&mut self.mem, &mut self.m.mmu, r.pid, entry, data.as_deref())
+                    .adopt_page(
+                        &mut self.mem,
+                        &mut self.m.mmu,
+                        r.pid,
+                        entry,
+                        data.as_deref(),
+                    )
                     .map_err(|source| SimError::Kernel {
                         process: r.pid.to_string(),
                         source,
@@ -175,10 +200,13 @@ impl Simulation {
             if r.pending.is_empty() && !r.complete {
                 r.complete = true;
                 r.report.remote_stall = r.stall.ceil() as u64;
-                r.report.total_time =
-                    r.report.total_time + r.last_arrival.max(0.0).ceil() as u64;
+                r.report.total_time = r.report.total_time + r.last_arrival.max(0.0).ceil() as u64;
                 let msg = Message::Complete(Box::new(r.report.clone()));
                 r.link.send_msg(&msg).map_err(link_err)?;
+                // The source's final account (its bytes on the wire included).
+                if let Ok(Message::Summary(s)) = r.link.recv_msg() {
+                    r.report = *s;
+                }
             }
             Ok(())
         })();
@@ -191,16 +219,16 @@ impl Simulation {
         loop {
             let clock = self.remote_clock();
             let next = match &mut self.remote {
-                Some(r) if r.next_push_at <= clock => match r.pending.keys().next() {
-                    Some(&p) => {
+                Some(r) => match r.pending.keys().next() {
+                    Some(&p) if r.next_push_at + r.time_of(p) <= clock => {
+                        r.next_push_at += r.time_of(p);
                         r.last_arrival = r.last_arrival.max(r.next_push_at);
-                        r.next_push_at += r.per_page;
                         r.report.pushed_pages += 1;
                         p
                     }
-                    None => return Ok(()),
+                    _ => return Ok(()),
                 },
-                _ => return Ok(()),
+                None => return Ok(()),
             };
             self.install_remote(next)?;
         }
@@ -213,8 +241,8 @@ impl Simulation {
             let next = match &mut self.remote {
                 Some(r) => match r.pending.keys().next() {
                     Some(&p) => {
+                        r.next_push_at += r.time_of(p);
                         r.last_arrival = r.last_arrival.max(r.next_push_at);
-                        r.next_push_at += r.per_page;
                         r.report.pushed_pages += 1;
                         p
                     }
@@ -243,18 +271,21 @@ impl Simulation {
             Some(r) if r.pid == pid && r.pending.contains_key(&page) => {
                 r.report.remote_faults += 1;
                 r.report.demanded_pages += 1;
-                r.stall += r.round_trip;
-                r.last_arrival = r.last_arrival.max(clock + r.round_trip);
-                // The page took the link for one page-time.
-                r.next_push_at += r.per_page;
+                let t = r.time_of(page);
+                let wait = 2.0 * r.latency + t;
+                r.stall += wait;
+                r.last_arrival = r.last_arrival.max(clock + wait);
+                // The page took the link for its own time.
+                r.next_push_at += t;
             }
             _ => return Ok(None),
         }
         self.install_remote(page)?;
-        Ok(Some(
-            self.m
-                .mmu
-                .translate(&mut self.mem, va, kind, Privilege::User),
-        ))
+        Ok(Some(self.m.mmu.translate(
+            &mut self.mem,
+            va,
+            kind,
+            Privilege::User,
+        )))
     }
 }

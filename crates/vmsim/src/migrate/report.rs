@@ -88,7 +88,8 @@ impl Model {
                 m.total_time = m.downtime;
             }
             MigrateMode::PostCopy => {
-                m.round_pages = vec![pages];
+                // Nothing is copied in the pause; remote faults are not modelled.
+                m.round_pages = vec![0];
                 m.bytes = v0 as u64 + state_bytes;
                 m.downtime = link.transfer(state_bytes);
                 m.total_time = m.downtime + link.transfer(v0 as u64);
@@ -99,7 +100,8 @@ impl Model {
                 let mut rounds = 0u32;
                 loop {
                     rounds += 1;
-                    m.round_pages.push(if rounds == 1 { pages } else { to_pages(v) });
+                    m.round_pages
+                        .push(if rounds == 1 { pages } else { to_pages(v) });
                     let ti = l + v / b;
                     t += ti;
                     bytes += v;

@@ -22,10 +22,12 @@ use crate::addr::{Pid, VirtAddr};
 use crate::paging::PteFlags;
 use crate::sim::{Observer, SimError, Simulation};
 
-use super::config::MigrateMode;
-use super::message::{Message, MsgRecv, MsgSend, Offer, PROTOCOL, PageData, PageEntry, ProcessState};
-use super::report::{MigrationReport, Model, Round};
 use super::MigrateError;
+use super::config::MigrateMode;
+use super::message::{
+    Message, MsgRecv, MsgSend, Offer, PROTOCOL, PageData, PageEntry, ProcessState,
+};
+use super::report::{MigrationReport, Model, Round};
 
 /// Pages per `Pages` message (a round takes as many messages as it needs).
 const PAGES_PER_MESSAGE: usize = 256;
@@ -98,7 +100,10 @@ impl Simulation {
                 "process '{name}' shares its address space (vfork): it cannot leave alone"
             ));
         }
-        if space.vmas().any(|v| v.shm.is_some() || !v.kind.is_private()) {
+        if space
+            .vmas()
+            .any(|v| v.shm.is_some() || !v.kind.is_private())
+        {
             return Err(format!(
                 "process '{name}' maps shared memory, which does not migrate"
             ));
@@ -235,9 +240,12 @@ impl Simulation {
         };
         // Post-copy keeps every page to serve after the process has left.
         let mut store: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
+        let mut state = state;
         if mode == MigrateMode::PostCopy {
-            for &p in &pages_now {
-                store.insert(p, self.page_data(pid, p)?);
+            for e in &mut state.pages {
+                let data = self.page_data(pid, e.page)?;
+                e.zero = data.is_none();
+                store.insert(e.page, data);
             }
         }
         let mut last_data = Vec::with_capacity(last_pages.len());
@@ -274,11 +282,18 @@ impl Simulation {
                 .map(|(_, d)| 16 + d.as_ref().map_or(0, |d| d.len() as u64))
                 .sum(),
         };
-        rep.model = Model::predict(mode, &link, rep.pages, full_bytes, page_bytes, rate, rep.state_bytes);
+        rep.model = Model::predict(
+            mode,
+            &link,
+            rep.pages,
+            full_bytes,
+            page_bytes,
+            rate,
+            rep.state_bytes,
+        );
         rep.total_pages = rep.rounds.iter().map(|r| r.pages).sum::<u64>() + rep.last_pages;
         // The last bytes are known once sent; the report travels with the
         // state, so it carries the figures up to the pause.
-        let mut state = state;
         state.report = rep.clone();
         let msg = Message::State {
             state: Box::new(state),
@@ -307,6 +322,8 @@ impl Simulation {
             Err(e) => return Ok(abort(rep, tx, e.to_string())),
         }
         self.depart(spec, pid)?;
+        // The process lives there now: a lost summary costs only its figures.
+        let _ = tx.send(&Message::Summary(Box::new(rep.clone())));
         if mode == MigrateMode::PostCopy {
             match serve_post_copy(store, tx, rx) {
                 Ok((dest, pushed_bytes)) => {
@@ -325,6 +342,7 @@ impl Simulation {
                     ));
                 }
             }
+            let _ = tx.send(&Message::Summary(Box::new(rep.clone())));
         }
         Ok(rep)
     }
@@ -417,6 +435,7 @@ impl Simulation {
                     accessed: l.flags.contains(PteFlags::ACCESSED),
                     dirty: l.flags.contains(PteFlags::DIRTY),
                     swapped: false,
+                    zero: false,
                 }
             })
             .collect();
@@ -426,6 +445,7 @@ impl Simulation {
             accessed: false,
             dirty: true,
             swapped: true,
+            zero: false,
         }));
         pages.sort_by_key(|p| p.page);
         let p = &self.m.schedule.procs[spec];
@@ -511,9 +531,9 @@ fn serve_post_copy<S: MsgSend, R: MsgRecv + Send>(
         });
         let mut bytes = 0u64;
         let handle = |m: Result<Message, MigrateError>,
-                          store: &mut BTreeMap<u64, Option<Vec<u8>>>,
-                          bytes: &mut u64,
-                          tx: &mut S|
+                      store: &mut BTreeMap<u64, Option<Vec<u8>>>,
+                      bytes: &mut u64,
+                      tx: &mut S|
          -> Result<Option<MigrationReport>, MigrateError> {
             match m? {
                 Message::Request { page } => {

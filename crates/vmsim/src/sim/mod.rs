@@ -177,7 +177,7 @@ pub struct Simulation {
     /// Post-copy migration: the arriving process's pages not here yet.
     pub(crate) remote: Option<Box<crate::migrate::remote::RemotePages>>,
     /// Post-copy, between adoption and the run: the pages to come.
-    pub(crate) pending_pages: Option<BTreeMap<u64, crate::kernel::AdoptedPage>>,
+    pub(crate) pending_pages: Option<BTreeMap<u64, (crate::kernel::AdoptedPage, bool)>>,
     /// Record each process's memory digest when it exits.
     pub(crate) digest_at_exit: bool,
     /// The digests recorded.
@@ -1135,12 +1135,14 @@ impl Simulation {
 
     /// Records `pid`'s memory digest now (see [`Simulation::set_digest_at_exit`]).
     fn record_digest(&mut self, pid: Pid) -> Result<(), SimError> {
-        let pages = self.m.kernel.mapped_pages(&self.mem, Some(pid)).map_err(|source| {
-            SimError::Kernel {
+        let pages = self
+            .m
+            .kernel
+            .mapped_pages(&self.mem, Some(pid))
+            .map_err(|source| SimError::Kernel {
                 process: pid.to_string(),
                 source,
-            }
-        })?;
+            })?;
         let mut bytes = Vec::with_capacity(pages.len() * 16);
         for p in &pages {
             let data = self.page_contents(pid, p.page)?.unwrap_or_default();
