@@ -352,8 +352,9 @@ fn wait_for(mut f: impl FnMut() -> bool) -> bool {
 
 #[cfg(unix)]
 fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
+    // The shell's builtin kill: no procps needed.
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{sig} {pid}")])
         .status()
         .expect("kill")
         .success();
