@@ -179,6 +179,9 @@ pub struct Config {
     pub kernel: KernelConfig,
     /// The run.
     pub run: RunConfig,
+    /// Checkpoints: how often, which way, which tracker, and the pause cost model.
+    #[serde(default)]
+    pub checkpoint: crate::checkpoint::CheckpointConfig,
 }
 
 /// A named preset.
@@ -258,6 +261,7 @@ impl Preset {
                 quantum: 10_000,
                 timeline_points: 200,
             },
+            checkpoint: crate::checkpoint::CheckpointConfig::default(),
         })
     }
 }
@@ -597,6 +601,9 @@ impl Config {
                 "a memory reference takes at least one cycle",
             ));
         }
+        self.checkpoint
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
         crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts)
             .map_err(|e| invalid("tlb", e.to_string()))?;
