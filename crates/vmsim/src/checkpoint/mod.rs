@@ -173,9 +173,8 @@ impl Checkpoint {
             ));
         }
         // Its length is checked against the load limit before it is read.
-        let bytes =
-            vmsim_trace::limits::read_limited(path, format::DEFAULT_LOAD_LIMIT, "a checkpoint")
-                .map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+        let bytes = vmsim_trace::limits::read_limited(path, DEFAULT_LOAD_LIMIT, "a checkpoint")
+            .map_err(|e| CheckpointError::file(&name, e.to_string()))?;
         Self::from_bytes(bytes, &path.display().to_string())
     }
 }
