@@ -234,7 +234,7 @@ fn a_closed_pipe_ends_quietly_with_status_0() {
 /// stderr, prefixed `vmsim: `, exit status 1, and where to read more.
 #[test]
 fn usage_errors_are_one_line_with_status_1() {
-    let cases: [(&[&str], &str, &str); 9] = [
+    let cases: [(&[&str], &str, &str); 14] = [
         (&[], "needs a subcommand", "'vmsim --help'"),
         (&["frobnicate"], "unrecognized subcommand", "'vmsim --help'"),
         (
@@ -263,6 +263,23 @@ fn usage_errors_are_one_line_with_status_1() {
             &["policy", "--refs", "1", "--file", "x"],
             "cannot be used with",
             "'vmsim policy --help'",
+        ),
+        (
+            &["checkpoint"],
+            "needs a subcommand",
+            "'vmsim checkpoint --help'",
+        ),
+        (
+            &["checkpoint", "show"],
+            "<DIR>",
+            "'vmsim checkpoint show --help'",
+        ),
+        (&["replay", "ck"], "--watch <VA>", "'vmsim replay --help'"),
+        (&["sweep", "merge"], "<DIR>", "'vmsim sweep merge --help'"),
+        (
+            &["mrc", "--sizes"],
+            "a value is required",
+            "'vmsim mrc --help'",
         ),
     ];
     for (args, what, see) in cases {
