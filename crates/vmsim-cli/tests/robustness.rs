@@ -1268,3 +1268,30 @@ fn trace_record_with_a_full_standard_output() {
     assert!(rec.is_file());
     assert_no_temporaries(dir.path());
 }
+
+/// `mrc --sizes A-B/N` had no bound on N: `1-1T/1G` filled memory (and
+/// wrapped the exponent past 2^31) before the first reference was read.
+#[test]
+fn mrc_size_lists_are_bounded() {
+    for sizes in [
+        "1-1000000000000/1000000000",
+        "1-1000000000000/10000001",
+        "1-6000000,6000001-12000000",
+        "1-10000001",
+    ] {
+        let start = Instant::now();
+        let err = one_line_error(&[
+            "mrc",
+            "synth:zipf,pages=300,refs=2K",
+            "-p",
+            "fifo",
+            "--sizes",
+            sizes,
+        ]);
+        assert!(
+            err.contains("--sizes") && err.contains("more than"),
+            "{sizes}: {err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(30), "{sizes}");
+    }
+}
