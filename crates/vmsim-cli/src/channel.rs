@@ -379,14 +379,13 @@ mod tests {
         Key(bytes.to_vec())
     }
 
+    type Halves = (Sender, Receiver);
+
     /// A connected, authenticated pair over loopback, the listener's side second.
     fn pair(
         client_key: &[u8],
         server_key: &[u8],
-    ) -> (
-        anyhow::Result<(Sender, Receiver)>,
-        Result<(Sender, Receiver), MigrateError>,
-    ) {
+    ) -> (anyhow::Result<Halves>, Result<Halves, MigrateError>) {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let sk = key(server_key);

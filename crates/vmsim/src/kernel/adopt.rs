@@ -113,7 +113,7 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let sid = self.process(pid)?.space;
         let size = self.page.bytes();
-        if p.page.as_u64() % size != 0 {
+        if !p.page.as_u64().is_multiple_of(size) {
             return Err(KernelError::Invalid {
                 call: "migrate",
                 why: format!("migrated page {:#x} is not page aligned", p.page.as_u64()),

@@ -200,7 +200,7 @@ impl Simulation {
             if r.pending.is_empty() && !r.complete {
                 r.complete = true;
                 r.report.remote_stall = r.stall.ceil() as u64;
-                r.report.total_time = r.report.total_time + r.last_arrival.max(0.0).ceil() as u64;
+                r.report.total_time += r.last_arrival.max(0.0).ceil() as u64;
                 let msg = Message::Complete(Box::new(r.report.clone()));
                 r.link.send_msg(&msg).map_err(link_err)?;
                 // The source's final account (its bytes on the wire included).

@@ -278,8 +278,8 @@ impl Simulation {
             .map_or(0, |v| v.len() as u64)
             .saturating_sub(rep.state_bytes),
             MigrateMode::PostCopy => store
-                .iter()
-                .map(|(_, d)| 16 + d.as_ref().map_or(0, |d| d.len() as u64))
+                .values()
+                .map(|d| 16 + d.as_ref().map_or(0, |d| d.len() as u64))
                 .sum(),
         };
         rep.model = Model::predict(
