@@ -6,6 +6,7 @@
 //! line and the process exits non-zero.
 
 mod cmd;
+mod html;
 
 use std::process::ExitCode;
 
