@@ -4,18 +4,38 @@
 //! line; each subcommand validates them into engine configuration and calls
 //! the engine. Errors are `anyhow` here and only here; each is printed as one
 //! line and the process exits non-zero.
+//!
+//! Exit statuses (docs/commands.md): 0 success (also when the reader of
+//! standard output closed the pipe); 1 an error, usage errors included, as
+//! one line `vmsim: ...` on standard error; 3 `vmsim run` finished but a
+//! simulated process was killed (see [`EXIT_KILLED`]). Interrupted by
+//! SIGINT/SIGTERM/SIGHUP, vmsim removes its temporary files and dies of the
+//! signal.
 
 mod cmd;
 mod html;
+mod output;
+mod signals;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::output::Out;
+
+/// The exit status of a `vmsim run` whose report is complete but in which a
+/// process was killed (out of memory, segmentation fault), unless
+/// `--allow-kills`. Distinct from 1 (an error: no report) so scripts can
+/// tell a result they must look at from a failure.
+pub const EXIT_KILLED: u8 = 3;
 
 /// A virtual-memory system simulator: page tables, MMU, TLBs, kernel memory
 /// management, demand paging and replacement, driven by real traces.
 #[derive(Debug, Parser)]
 #[command(name = "vmsim", version, about, max_term_width = 100)]
+#[command(after_help = "Exit status: 0 success, 1 error (one line on stderr), \
+3 `vmsim run` finished but a process was killed.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,47 +55,126 @@ enum Command {
     Trace(cmd::trace::TraceArgs),
 }
 
-/// A reader that closed the pipe (`vmsim ... | head`) is not an error of
-/// vmsim: `println!` panics on EPIPE, so stop quietly instead, with the exit
-/// status a shell gives a process killed by SIGPIPE.
-fn quiet_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
+fn main() -> ExitCode {
+    signals::install();
+    let mut out = Out::stdout();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e, &mut out),
+    };
+    let result = match cli.command {
+        Command::Alloc(args) => cmd::alloc::run(&args, &mut out),
+        Command::Calc(args) => cmd::calc::run(&args, &mut out),
+        Command::Exercise(args) => cmd::exercise::run(&args, &mut out),
+        Command::Explain(args) => cmd::explain::run(&args, &mut out),
+        Command::Mrc(args) => cmd::mrc::run(&args, &mut out),
+        Command::Presets(args) => cmd::presets::run(&args, &mut out),
+        Command::Run(args) => cmd::run::run(&args, &mut out),
+        Command::Sweep(args) => cmd::sweep::run(&args, &mut out),
+        Command::Policy(args) => cmd::policy::run(&args, &mut out),
+        Command::Trace(args) => cmd::trace::run(&args, &mut out),
+    };
+    finish(result, &mut out)
 }
 
-fn main() -> ExitCode {
-    quiet_on_broken_pipe();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Alloc(args) => cmd::alloc::run(&args),
-        Command::Calc(args) => cmd::calc::run(&args),
-        Command::Exercise(args) => cmd::exercise::run(&args),
-        Command::Explain(args) => cmd::explain::run(&args),
-        Command::Mrc(args) => cmd::mrc::run(&args),
-        Command::Presets(args) => cmd::presets::run(&args),
-        Command::Run(args) => cmd::run::run(&args),
-        Command::Sweep(args) => cmd::sweep::run(&args),
-        Command::Policy(args) => cmd::policy::run(&args),
-        Command::Trace(args) => cmd::trace::run(&args),
+/// Flushes standard output and turns the command's result into the exit
+/// status, printing at most one line on standard error.
+fn finish(result: anyhow::Result<()>, out: &mut Out) -> ExitCode {
+    let flushed = out.flush();
+    let result = match (result, flushed) {
+        // A report was printed: if it did not reach its reader, say that instead.
+        (Err(e), Err(f)) if e.downcast_ref::<cmd::run::Killed>().is_some() => Err(f.into()),
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(f)) => Err(f.into()),
+        (Ok(()), Ok(())) => Ok(()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("vmsim: {}", one_line(&err));
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    if output::stdout_failure(&err) == Some(std::io::ErrorKind::BrokenPipe) {
+        // The reader has what it wanted (`vmsim ... | head`): not an error.
+        return ExitCode::SUCCESS;
+    }
+    let code = if err.downcast_ref::<cmd::run::Killed>().is_some() {
+        ExitCode::from(EXIT_KILLED)
+    } else {
+        ExitCode::FAILURE
+    };
+    // If even standard error fails there is no one left to tell.
+    let _ = output::to_stderr(&format!("vmsim: {}", one_line(&err)));
+    code
+}
+
+/// `--help` and `--version` go to standard output like any other output;
+/// a usage error is one line on standard error, exit status 1, like every
+/// other error.
+fn clap_exit(e: &clap::Error, out: &mut Out) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let text = e.render().to_string();
+            let r = out.write_all(text.as_bytes()).map_err(anyhow::Error::from);
+            finish(r, out)
+        }
+        _ => {
+            let _ = output::to_stderr(&format!("vmsim: {}", usage_line(e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's error as one line: the message, its tips and possible values in
+/// parentheses, and where to read more (`see 'vmsim run --help'`).
+fn usage_line(e: &clap::Error) -> String {
+    let command = subcommand_path(std::env::args().skip(1));
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return format!("`{command}` needs a subcommand; see '{command} --help'");
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let mut line = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error:")
+        .trim()
+        .to_owned();
+    for l in lines.map(str::trim) {
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        if let Some(tip) = l.strip_prefix("tip:") {
+            line.push_str(&format!(" ({})", tip.trim()));
+        } else if let Some(values) = l.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            line.push_str(&format!(" ({values})"));
+        } else if !l.is_empty() {
+            // The arguments a "required arguments were not provided" names.
+            line.push(' ');
+            line.push_str(l);
+        }
+    }
+    line.push_str(&format!("; see '{command} --help'"));
+    line
+}
+
+/// `vmsim` and the subcommands named on the command line (`vmsim calc eat`).
+fn subcommand_path(args: impl Iterator<Item = String>) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path = vec!["vmsim".to_owned()];
+    for a in args {
+        if a.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(&a) {
+            Some(sub) => {
+                path.push(sub.get_name().to_owned());
+                let sub = sub.clone();
+                cmd = sub;
+            }
+            None => break,
+        }
+    }
+    path.join(" ")
 }
 
 /// The error and its causes on one line. Library errors often already say

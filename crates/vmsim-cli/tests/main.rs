@@ -9,6 +9,7 @@ mod exercise;
 mod explain;
 mod mrc;
 mod policy;
+mod robustness;
 mod run;
 mod sweep;
 mod trace;

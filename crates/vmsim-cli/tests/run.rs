@@ -169,8 +169,20 @@ fn every_preset_runs_the_builtin_trace() {
         assert_eq!(v["references"], 167_911, "{preset}");
         assert_eq!(v["frames_leaked"], 0, "{preset}");
     }
-    // The classroom machine is 32-bit: the trace's stack at 0x1fff000000 does not fit.
-    let v = run_json(&["--preset", "classroom"]);
+    // The classroom machine is 32-bit: the trace's stack at 0x1fff000000
+    // does not fit. The process is killed: the report is printed in full,
+    // the kill is said on stderr and the exit status is 3.
+    let out = vmsim()
+        .args(["run", "--preset", "classroom", "-q", "--json"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("process 1 'true' was killed"))
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).expect("the report is printed");
+    assert_eq!(v["processes"][0]["killed"], "bad_address");
+    let v = run_json(&["--preset", "classroom", "--allow-kills"]);
     assert_eq!(v["processes"][0]["killed"], "bad_address");
 }
 

@@ -80,11 +80,23 @@ impl fmt::Display for AccessKind {
     }
 }
 
+/// The largest access size any trace reader accepts, in bytes.
+///
+/// Why 4 KiB: valgrind lackey never emits more than 512 bytes in one
+/// record (its `lk_main.c` asserts `dsize <= MAX_DSIZE`, 512, for every data
+/// access: the largest is an `fxsave`/`fxrstor` area; instruction records are
+/// at most 20 bytes, `VG_MAX_INSTR_SZB`, or the 19-byte client-request
+/// preamble), and the traces of this project top out at 32 (AVX). A bound
+/// of one base page leaves room for other tools that write the format
+/// while keeping any record to at most two 4 KiB pages, so one line can no
+/// longer make the simulator touch a million pages (a size of 2^32 - 1 did).
+pub const MAX_ACCESS_BYTES: u32 = 4096;
+
 /// One memory reference by one process: `size` bytes at virtual address `va`.
 ///
 /// An access that crosses a page boundary is still one `Access`; the consumer
-/// splits it by its own page size (see [`Access::pages`]). `size` is at least 1
-/// for every source in this crate.
+/// splits it by its own page size (see [`Access::pages`]). `size` is 1 to
+/// [`MAX_ACCESS_BYTES`] for every source in this crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Access {
     /// The guest virtual address of the first byte.

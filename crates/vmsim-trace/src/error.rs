@@ -42,6 +42,21 @@ pub enum TraceError {
         /// The offending line (at most 80 bytes of it, lossily decoded).
         found: String,
     },
+    /// A file read as lackey text (it is neither zstd nor `.vmt`) that does
+    /// not look like lackey in its first lines.
+    #[error("{}: not a lackey trace (nor .vmt or zstd): {why}", path.display())]
+    NotLackey {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+    /// A trace without a single reference (refused unless the caller allows it).
+    #[error("{}: the trace has no references", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file ends before its format says it does (zstd frame cut short,
     /// `.vmt` without its end block or with a short block).
     #[error("{}: truncated: {what}", path.display())]
@@ -98,6 +113,18 @@ pub enum TraceError {
         line: u64,
         /// The offending token.
         token: String,
+    },
+    /// A line longer than a text format allows (a file that never ends a line).
+    #[error("{}:{line}: a line longer than {max} bytes: not a {what}", path.display())]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The longest line accepted.
+        max: u64,
+        /// The format expected.
+        what: &'static str,
     },
     /// A file of page numbers given where memory accesses are needed.
     #[error("{}: a file of page numbers (the policy lab's input), not memory accesses: this command needs a lackey trace, a .vmt file or synth:", path.display())]

@@ -12,8 +12,18 @@
 //! ==12345== ...        banner (any line whose first byte is not 'I' or ' ' is skipped)
 //! ```
 //!
-//! `hexaddr` is 1 to 16 hex digits, `size` a decimal number >= 1 without
-//! leading zeros. The reader works in one fixed buffer: it finds no line ends
+//! `hexaddr` is 1 to 16 hex digits, `size` a decimal number from 1 to
+//! [`MAX_ACCESS_BYTES`] without leading zeros.
+//!
+//! Nothing is accepted silently: a text must look like lackey before its
+//! other lines are skipped (one of its first [`SNIFF_LINES`] lines is a
+//! record or a valgrind line `==PID==`, `--PID--` or `**PID**`), else it is
+//! [`TraceError::NotLackey`] (a text file, a scenario TOML, a `.vmt` whose
+//! magic is damaged); a trace without a single record is
+//! [`TraceError::Empty`] unless allowed ([`LackeyReader::set_allow_empty`]);
+//! no line may be longer than [`MAX_LINE_BYTES`].
+//!
+//! The reader works in one fixed buffer: it finds no line ends
 //! up front for records (the grammar bounds a record line to 31 bytes, so it
 //! parses in place when 64 bytes are buffered, and otherwise looks for the
 //! newline with `memchr` first), allocates nothing per line, and memory stays
@@ -25,12 +35,19 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use crate::access::{Access, AccessKind};
+use crate::access::{Access, AccessKind, MAX_ACCESS_BYTES};
 use crate::error::TraceError;
 use crate::source::{BATCH, TraceSource};
 
 /// Bytes of decoded text held at once.
 const BUF_BYTES: usize = 1 << 20;
+/// The longest line accepted (a banner line; records are at most 32 bytes).
+/// valgrind's longest is the `Command:` line, as long as the traced
+/// program's command line (Linux allows 2 MiB of arguments by default).
+pub const MAX_LINE_BYTES: u64 = 4 << 20;
+/// Lines read, at most, before a lackey record or a valgrind line must have
+/// been seen (lackey writes its 6-line banner first).
+pub const SNIFF_LINES: u64 = 32;
 /// With at least this many bytes buffered, any valid record line is complete
 /// in the buffer (the longest is `" L " + 16 hex + "," + 10 digits + "\r\n"` = 32).
 const FAST_LINE: usize = 64;
@@ -119,6 +136,11 @@ fn parse_record(b: &[u8]) -> Result<Record, &'static str> {
     let Ok(size) = u32::try_from(size) else {
         return Err("a size that fits in 32 bits");
     };
+    if size > MAX_ACCESS_BYTES {
+        return Err(
+            "an access size of at most 4096 bytes (MAX_ACCESS_BYTES; valgrind lackey emits at most 512)",
+        );
+    }
     if at(i) == b'\r' {
         i += 1;
     }
@@ -147,7 +169,24 @@ pub struct LackeyReader<R> {
     line: u64,
     pid: u32,
     seen_record: bool,
+    /// A record or a valgrind line has been seen: the input is lackey.
+    recognised: bool,
+    records: u64,
+    allow_empty: bool,
     failed: bool,
+}
+
+/// Whether `line` begins with a valgrind line prefix: `==PID==`,
+/// `--PID--` (debug) or `**PID**` (internal errors).
+fn is_valgrind_line(line: &[u8]) -> bool {
+    let Some(&c) = line.first() else {
+        return false;
+    };
+    if !matches!(c, b'=' | b'-' | b'*') || line.get(1) != Some(&c) {
+        return false;
+    }
+    let digits = line[2..].iter().take_while(|d| d.is_ascii_digit()).count();
+    digits > 0 && line.get(2 + digits) == Some(&c) && line.get(3 + digits) == Some(&c)
 }
 
 impl<R: Read> LackeyReader<R> {
@@ -165,8 +204,18 @@ impl<R: Read> LackeyReader<R> {
             line: 0,
             pid: 0,
             seen_record: false,
+            recognised: false,
+            records: 0,
+            allow_empty: false,
             failed: false,
         }
+    }
+
+    /// Accept a trace without any record (by default it is
+    /// [`TraceError::Empty`]: a program under lackey always executes
+    /// something, so an empty trace is a broken or wrong file).
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        self.allow_empty = allow;
     }
 
     /// The PID taken from the banner (0 until a banner line is seen).
@@ -206,18 +255,42 @@ impl<R: Read> LackeyReader<R> {
     }
 
     /// Skips the rest of the current line, reading more input as needed
-    /// (a banner line may be longer than the buffer).
+    /// (a banner line may be longer than the buffer, up to [`MAX_LINE_BYTES`]).
     fn skip_line(&mut self) -> Result<(), TraceError> {
+        let mut skipped = 0u64;
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
+                if skipped + i as u64 > MAX_LINE_BYTES {
+                    break;
+                }
                 self.pos += i + 1;
                 return Ok(());
+            }
+            skipped += (self.end - self.pos) as u64;
+            if skipped > MAX_LINE_BYTES {
+                break;
             }
             self.pos = self.end;
             if self.eof {
                 return Ok(());
             }
             self.refill()?;
+        }
+        self.failed = true;
+        Err(TraceError::Malformed {
+            path: self.path.clone(),
+            line: self.line,
+            expected: "a line of at most 4 MiB (MAX_LINE_BYTES)",
+            found: String::new(),
+        })
+    }
+
+    /// The input is not lackey text.
+    fn not_lackey(&mut self, why: String) -> TraceError {
+        self.failed = true;
+        TraceError::NotLackey {
+            path: self.path.clone(),
+            why,
         }
     }
 
@@ -263,6 +336,9 @@ impl<R: Read> TraceSource for LackeyReader<R> {
                     continue;
                 }
                 if self.pos == self.end {
+                    if self.records == 0 && out.is_empty() {
+                        return self.end_without_records();
+                    }
                     break;
                 }
                 // The last line has no newline: give it one (the buffer has room
@@ -278,6 +354,15 @@ impl<R: Read> TraceSource for LackeyReader<R> {
             self.line += 1;
             let first = self.buf[self.pos];
             if first != b'I' && first != b' ' {
+                if !self.recognised {
+                    if is_valgrind_line(&self.buf[self.pos..self.end]) {
+                        self.recognised = true;
+                    } else if self.line >= SNIFF_LINES {
+                        return Err(self.not_lackey(format!(
+                            "none of its first {SNIFF_LINES} lines is a lackey record or a valgrind line (==PID==)"
+                        )));
+                    }
+                }
                 if !self.seen_record && first == b'=' {
                     self.banner_pid();
                 }
@@ -288,6 +373,7 @@ impl<R: Read> TraceSource for LackeyReader<R> {
                 Ok(r) => {
                     self.pos += r.len;
                     self.seen_record = true;
+                    self.recognised = true;
                     out.push(Access {
                         va: r.va,
                         pid: self.pid,
@@ -295,10 +381,43 @@ impl<R: Read> TraceSource for LackeyReader<R> {
                         kind: r.kind,
                     });
                 }
+                // A line that does not even begin like a record, before
+                // anything lackey-like: the input is something else.
+                Err(expected)
+                    if !self.recognised
+                        && !matches!(
+                            self.buf.get(self.pos..self.pos + 3),
+                            Some(b"I  " | b" L " | b" S " | b" M ")
+                        ) =>
+                {
+                    let line = self.line;
+                    return Err(self.not_lackey(format!(
+                        "line {line} is not a lackey record (expected {expected}) and no valgrind banner came before it"
+                    )));
+                }
                 Err(expected) => return Err(self.malformed(expected)),
             }
         }
+        self.records += out.len() as u64;
         Ok(out.len())
+    }
+}
+
+impl<R: Read> LackeyReader<R> {
+    /// The end of a trace that held no record: not lackey at all, or empty.
+    fn end_without_records(&mut self) -> Result<usize, TraceError> {
+        if !self.recognised && self.line > 0 {
+            return Err(self.not_lackey(
+                "no line of it is a lackey record or a valgrind line (==PID==)".to_owned(),
+            ));
+        }
+        if self.allow_empty {
+            return Ok(0);
+        }
+        self.failed = true;
+        Err(TraceError::Empty {
+            path: self.path.clone(),
+        })
     }
 }
 
@@ -348,7 +467,13 @@ mod tests {
             ("I  0401ab70,3\nI  0401ab7", 2, "','"),
         ];
         for (text, line, what) in cases {
-            match parse_all(text) {
+            // Behind a banner: a first line that is no record is "not lackey".
+            let (text, line) = if text.starts_with("==") {
+                (text.to_owned(), line)
+            } else {
+                (format!("==9== lackey\n{text}"), line + 1)
+            };
+            match parse_all(&text) {
                 Err(TraceError::Malformed {
                     line: l,
                     expected,
@@ -361,6 +486,68 @@ mod tests {
                 }
                 other => panic!("{text:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn sizes_above_the_bound_name_the_line() {
+        let ok = parse_all("I  1000,4096\n").expect("4096 is allowed");
+        assert_eq!(ok[0].size, MAX_ACCESS_BYTES);
+        for text in ["I  1000,4097\n", "==1== x\n L 1000,4294967295\n"] {
+            match parse_all(text) {
+                Err(TraceError::Malformed { expected, line, .. }) => {
+                    assert!(expected.contains("at most 4096"), "{expected}");
+                    assert_eq!(line, text.lines().count() as u64);
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_lackey_is_refused() {
+        let toml = "[[process]]\nname = \"a\"\ntrace = \"x\"\n";
+        let prose = "Dear reader,\n\nthis is not a trace.\n I am indented.\n";
+        let many = "junk\n".repeat(100) + "I  1000,4\n";
+        let binary = "\u{1}\u{2}VMT\u{7f}\n\u{0}\u{0}";
+        for text in [toml, prose, &many, binary, "\n\n"] {
+            match parse_all(text) {
+                Err(TraceError::NotLackey { why, .. }) => assert!(!why.is_empty()),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        // A banner first, then anything: lackey, and stray lines are skipped.
+        let v = parse_all("==5== Lackey\nprogram output\nI  1000,4\n").expect("lackey");
+        assert_eq!(v.len(), 1);
+        let v = parse_all("--5-- debug\n**5** internal\n L 1000,8\n").expect("lackey");
+        assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_trace_is_an_error_unless_allowed() {
+        for text in ["", "==5== Lackey, an example Valgrind tool\n==5== \n"] {
+            assert!(
+                matches!(parse_all(text), Err(TraceError::Empty { .. })),
+                "{text:?}"
+            );
+            let mut r = LackeyReader::new(text.as_bytes(), "e.lackey", false);
+            r.set_allow_empty(true);
+            assert!(r.collect_all().expect("allowed").is_empty());
+        }
+    }
+
+    #[test]
+    fn lines_longer_than_the_bound_are_refused() {
+        let text = format!(
+            "==1== {}\nI  1000,4\n",
+            "x".repeat(MAX_LINE_BYTES as usize + 1)
+        );
+        match parse_all(&text) {
+            Err(TraceError::Malformed { expected, line, .. }) => {
+                assert!(expected.contains("at most 4 MiB"), "{expected}");
+                assert_eq!(line, 1);
+            }
+            other => panic!("{other:?}"),
         }
     }
 

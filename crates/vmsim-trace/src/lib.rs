@@ -24,6 +24,7 @@ pub mod access;
 pub mod error;
 pub mod input;
 pub mod lackey;
+pub mod limits;
 pub mod output;
 pub mod pagenum;
 pub mod pages;

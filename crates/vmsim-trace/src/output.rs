@@ -1,23 +1,148 @@
-//! Atomic output files: written under a temporary name next to the
-//! destination, renamed over it only when complete.
+//! Output files: written under a temporary name next to the destination,
+//! renamed over it only when complete, and never over anything but a
+//! regular file; and the list of temporary files to remove if the process
+//! is interrupted.
 //!
 //! Owns that one discipline for the whole workspace (trace conversion and
 //! recording here, memory images in the engine, plots in the CLI), so no
-//! writer can leave a half-written file behind. A temporary file that is
-//! never committed is removed when it is dropped.
+//! writer can leave a half-written file behind or replace a device node, a
+//! symbolic link or a directory. A temporary file that is never committed is
+//! removed when it is dropped; while it exists it is registered, so the
+//! command line's SIGINT/SIGTERM handler can remove it too
+//! ([`remove_registered`]). This module installs no signal handler itself: a
+//! library must not.
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tempfile::NamedTempFile;
+
+/// Paths to remove if the process is interrupted, by registration number.
+static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A path on the interrupt-cleanup list; leaves the list when dropped.
+#[derive(Debug)]
+#[must_use = "the path leaves the cleanup list as soon as this is dropped"]
+pub struct Registered(u64);
+
+/// Puts `path` (a file or a directory) on the list [`remove_registered`]
+/// removes, until the returned guard is dropped.
+pub fn register(path: &Path) -> Registered {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut live) = LIVE.lock() {
+        live.insert(id, path.to_path_buf());
+    }
+    Registered(id)
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut live) = LIVE.lock() {
+            live.remove(&self.0);
+        }
+    }
+}
+
+/// Removes every registered temporary file and directory (best effort) and
+/// empties the list: what an interrupted process must do before it dies.
+/// Returns how many paths were removed.
+pub fn remove_registered() -> usize {
+    let paths: Vec<PathBuf> = match LIVE.lock() {
+        Ok(mut live) => std::mem::take(&mut *live).into_values().collect(),
+        Err(_) => return 0,
+    };
+    remove_paths(paths)
+}
+
+fn remove_paths(paths: Vec<PathBuf>) -> usize {
+    let mut removed = 0;
+    for p in paths {
+        let r = match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+            Ok(_) => std::fs::remove_file(&p),
+            Err(e) => Err(e),
+        };
+        removed += usize::from(r.is_ok());
+    }
+    removed
+}
+
+/// What is at `dest` now, if it is something a writer must not replace.
+fn not_replaceable(dest: &Path) -> Option<&'static str> {
+    let meta = std::fs::symlink_metadata(dest).ok()?;
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    Some(if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file (a device, FIFO or socket)"
+    })
+}
+
+/// Refuses a destination that exists and is not a regular file.
+///
+/// # Errors
+/// `dest` is a symbolic link, a directory, a device node, a FIFO or a socket.
+pub fn check_destination(dest: &Path) -> io::Result<()> {
+    match not_replaceable(dest) {
+        None => Ok(()),
+        Some(what) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("it is {what}; vmsim replaces only regular files (choose another name)"),
+        )),
+    }
+}
+
+/// A temporary output file beside its destination, on the interrupt-cleanup
+/// list while it exists.
+#[derive(Debug)]
+pub struct TempOutput {
+    file: NamedTempFile,
+    _registered: Registered,
+}
+
+impl TempOutput {
+    /// The open file.
+    #[must_use]
+    pub fn as_file(&self) -> &File {
+        self.file.as_file()
+    }
+
+    /// Its (temporary) path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+}
+
+impl io::Write for TempOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
 
 /// A temporary file in the destination's directory (so the final rename stays
 /// on one file system), created with the permissions an ordinary new file
 /// gets (0666 less the umask), not tempfile's private 0600.
 ///
 /// # Errors
-/// The directory is not writable.
-pub fn temp_next_to(dest: &Path) -> io::Result<NamedTempFile> {
+/// The destination exists and is not a regular file (see
+/// [`check_destination`]), or the directory is not writable.
+pub fn temp_next_to(dest: &Path) -> io::Result<TempOutput> {
+    check_destination(dest)?;
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -29,15 +154,104 @@ pub fn temp_next_to(dest: &Path) -> io::Result<NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    b.tempfile_in(dir)
+    let file = b.tempfile_in(dir)?;
+    let registered = register(file.path());
+    Ok(TempOutput {
+        file,
+        _registered: registered,
+    })
 }
 
-/// Flushes `tmp` to disk and renames it to `dest`.
+/// Flushes `tmp` to disk and renames it to `dest`, checking again that
+/// `dest` is not something other than a regular file (it may have appeared
+/// while the output was written).
 ///
 /// # Errors
-/// The sync or the rename fails (the temporary file is then removed).
-pub fn commit(tmp: NamedTempFile, dest: &Path) -> io::Result<()> {
-    tmp.as_file().sync_all()?;
-    tmp.persist(dest).map_err(|e| e.error)?;
+/// The destination is not a regular file, or the sync or the rename fails
+/// (the temporary file is then removed).
+pub fn commit(tmp: TempOutput, dest: &Path) -> io::Result<()> {
+    check_destination(dest)?;
+    tmp.file.as_file().sync_all()?;
+    let TempOutput { file, _registered } = tmp;
+    file.persist(dest).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn commits_over_a_regular_file_and_cleans_up_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out.bin");
+        std::fs::write(&dest, b"old").expect("write");
+        let tmp = temp_next_to(&dest).expect("temp");
+        tmp.as_file().write_all(b"new").expect("write");
+        commit(tmp, &dest).expect("commit");
+        assert_eq!(std::fs::read(&dest).expect("read"), b"new");
+        let tmp = temp_next_to(&dest).expect("temp");
+        let p = tmp.path().to_path_buf();
+        drop(tmp);
+        assert!(!p.exists(), "an uncommitted temporary is removed");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn never_replaces_links_directories_or_devices() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").expect("write");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).expect("mkdir");
+        for (dest, what) in [
+            (link.as_path(), "symbolic link"),
+            (sub.as_path(), "directory"),
+            (Path::new("/dev/null"), "device"),
+        ] {
+            let e = temp_next_to(dest).expect_err("refused");
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        // A link that appears while the output is being written is not replaced either.
+        let late = dir.path().join("late");
+        let tmp = temp_next_to(&late).expect("temp");
+        std::os::unix::fs::symlink(&target, &late).expect("symlink");
+        let e = commit(tmp, &late).expect_err("refused");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(std::fs::symlink_metadata(&late).expect("link").is_symlink());
+        assert_eq!(std::fs::read(&target).expect("read"), b"keep");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "no temporary left: {left:?}");
+    }
+
+    #[test]
+    fn registered_paths_are_removed_on_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        let d = dir.path().join("d");
+        std::fs::write(&f, b"x").expect("write");
+        std::fs::create_dir(&d).expect("mkdir");
+        std::fs::write(d.join("inner"), b"y").expect("write");
+        let kept = dir.path().join("kept");
+        std::fs::write(&kept, b"z").expect("write");
+        let listed = |p: &Path| LIVE.lock().expect("lock").values().any(|x| x == p);
+        let (a, b) = (register(&f), register(&d));
+        let unregistered = register(&kept);
+        drop(unregistered);
+        assert!(listed(&f) && listed(&d) && !listed(&kept));
+        // (remove_registered would also remove other tests' temporaries: remove ours.)
+        assert_eq!(remove_paths(vec![f.clone(), d.clone()]), 2);
+        assert!(!f.exists() && !d.exists());
+        assert!(kept.exists(), "a path off the list stays");
+        drop((a, b));
+        assert!(!listed(&f) && !listed(&d));
+    }
 }

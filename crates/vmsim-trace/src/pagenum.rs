@@ -17,6 +17,11 @@ use crate::error::TraceError;
 /// Bytes read at a time (whole lines are tokenised; a longer line is read on).
 const CHUNK: usize = 1 << 20;
 
+/// The longest line accepted: a whole reference string may be one line
+/// (`1,2,3,...`), but a file that never ends a line (`/dev/zero`, a binary
+/// file) must not grow memory without bound.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 /// A token that is not a page number: its 1-based line and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadToken {
@@ -138,19 +143,18 @@ impl<R: Read> PageNumberReader<R> {
         F: FnMut(u64, bool) -> Result<(), TraceError>,
     {
         while !self.done {
-            let kept = self.buf.len();
-            self.buf.resize(kept + CHUNK, 0);
-            let got = loop {
-                match self.inner.read(&mut self.buf[kept..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.done = true;
-                        return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
-                    }
+            // Up to CHUNK more bytes, into spare capacity (no zero-filling
+            // of a megabyte per read).
+            let got = match (&mut self.inner)
+                .take(CHUNK as u64)
+                .read_to_end(&mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
                 }
             };
-            self.buf.truncate(kept + got);
             // Tokenise up to the last newline; keep a partial last line for later.
             let end = if got == 0 {
                 self.done = true;
@@ -158,6 +162,15 @@ impl<R: Read> PageNumberReader<R> {
             } else {
                 match memchr::memrchr(b'\n', &self.buf) {
                     Some(p) => p + 1,
+                    None if self.buf.len() > MAX_LINE_BYTES => {
+                        self.done = true;
+                        return Err(TraceError::LineTooLong {
+                            path: self.path.clone(),
+                            line: self.line,
+                            max: MAX_LINE_BYTES as u64,
+                            what: "page-number file",
+                        });
+                    }
                     None => continue,
                 }
             };
@@ -211,6 +224,20 @@ mod tests {
                 (12, false)
             ]
         );
+    }
+
+    /// Issue 12: a file without line ends (`/dev/zero`) used to grow memory
+    /// without bound.
+    #[test]
+    fn endless_lines_are_refused() {
+        let zeros = std::io::repeat(0).take(MAX_LINE_BYTES as u64 + 2 * CHUNK as u64);
+        let mut r = PageNumberReader::new(zeros, "zeros", false);
+        match r.for_each(|_, _| Ok(())) {
+            Err(e @ TraceError::LineTooLong { line: 1, .. }) => {
+                assert!(e.to_string().contains("longer than 67108864 bytes"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

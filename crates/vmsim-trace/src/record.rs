@@ -121,6 +121,11 @@ pub fn record(opts: &RecordOptions) -> Result<Recording, TraceError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // Refused now rather than after a recording of minutes.
+    crate::output::check_destination(&opts.output).map_err(|source| TraceError::Write {
+        path: opts.output.clone(),
+        source,
+    })?;
     let tmp = tempfile::Builder::new()
         .prefix(".vmsim-record-")
         .tempdir_in(&out_dir)
@@ -133,6 +138,8 @@ pub fn record(opts: &RecordOptions) -> Result<Recording, TraceError> {
                 e,
             )
         })?;
+    // The raw logs are large: an interrupted recording removes them.
+    let _registered = crate::output::register(tmp.path());
     let mut log_arg = OsString::from("--log-file=");
     log_arg.push(tmp.path().join("trace.%p.lackey"));
     let mut child = Command::new(&opts.valgrind)

@@ -218,7 +218,12 @@ impl Scenario {
 
     /// Reads a scenario file; relative trace paths become relative to its folder.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        let text = crate::limits::read_text_limited(
+            path,
+            crate::limits::MAX_TOML_BYTES,
+            "a scenario file",
+        )
+        .map_err(|source| ScenarioError::Io {
             path: path.display().to_string(),
             source,
         })?;

@@ -87,6 +87,19 @@ impl TraceSource for AnySource {
     }
 }
 
+impl AnySource {
+    /// Accept a trace file without any reference; by default reading one
+    /// ends in [`TraceError::Empty`]. (A `synth:` spec with `refs=0` asks
+    /// for nothing explicitly and is always accepted.)
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        match self {
+            Self::Lackey(r) => r.set_allow_empty(allow),
+            Self::Vmt(r) => r.set_allow_empty(allow),
+            Self::Synth(_) => {}
+        }
+    }
+}
+
 /// The prefix that marks a synthetic workload spec instead of a file path.
 pub const SYNTH_PREFIX: &str = "synth:";
 

@@ -14,7 +14,7 @@ fn access() -> impl Strategy<Value = Access> {
             0x1f_ff00_0000u64..0x1f_ff00_1000
         ],
         prop_oneof![Just(1u32), 0u32..4, any::<u32>()],
-        prop_oneof![1u32..=32, any::<u32>()],
+        prop_oneof![1u32..=32, 1u32..=vmsim_trace::access::MAX_ACCESS_BYTES],
         0u8..4,
     )
         .prop_map(|(va, pid, size, k)| Access {
@@ -36,6 +36,43 @@ proptest! {
         prop_assert_eq!(n, records.len() as u64);
         let mut r = VmtReader::new(bytes.as_slice(), "p.vmt", false).unwrap();
         prop_assert_eq!(r.collect_all().unwrap(), records);
+    }
+}
+
+/// Sizes a reader refuses are refused by the writer too (issue 12: one
+/// lackey line of 4 GiB used to make the simulator write GBs of swap).
+#[test]
+fn sizes_outside_the_bound_are_refused_both_ways() {
+    let max = vmsim_trace::access::MAX_ACCESS_BYTES;
+    let a = |size| Access {
+        va: 0x1000,
+        pid: 1,
+        size,
+        kind: AccessKind::Load,
+    };
+    let mut w = VmtWriter::new(Vec::new()).unwrap();
+    w.push(&a(max)).unwrap();
+    for size in [0, max + 1, u32::MAX] {
+        let e = w.push(&a(size)).unwrap_err();
+        assert!(e.to_string().contains("1 to 4096"), "{e}");
+    }
+    // A hand-made record of 4097 bytes (tag L with a size varint, delta 0).
+    let mut payload = vec![0x01u8];
+    payload.extend_from_slice(&[0x81, 0x20, 0x00]);
+    let mut bytes = vmsim_trace::vmt::format::MAGIC.to_vec();
+    bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&vmsim_trace::vmt::format::block_crc(1, &payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    let r = VmtReader::new(bytes.as_slice(), "big.vmt", false)
+        .unwrap()
+        .collect_all();
+    match r {
+        Err(vmsim_trace::TraceError::InvalidVmt { what, .. }) => {
+            assert!(what.contains("1..=4096"), "{what}")
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -312,22 +312,36 @@ impl ConfigBuilder {
         Ok(self)
     }
 
-    /// Applies `key.path=value`; the value is read as TOML (number, bool,
-    /// string, array), or taken as a string if it is not TOML.
+    /// Applies `key.path=value`; the value is one TOML value (number, bool,
+    /// string, array, inline table), or taken as a string if it is a bare
+    /// word that is not TOML (`kernel.policy=fifo`, `paging.page_size=2MiB`).
+    /// Anything more is refused, never half-applied: a line break (which
+    /// could smuggle in a new table) or text after the value.
     pub fn set(mut self, assignment: &str) -> Result<Self, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse {
+            origin: format!("--set {}", assignment.escape_debug()),
+            message,
+        };
         let (key, raw) = assignment
             .split_once('=')
-            .ok_or_else(|| ConfigError::Parse {
-                origin: format!("--set {assignment}"),
-                message: "expected KEY=VALUE, e.g. memory.frames=256".into(),
-            })?;
+            .ok_or_else(|| parse_err("expected KEY=VALUE, e.g. memory.frames=256".into()))?;
         let key = key.trim();
-        let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
-        {
-            Ok(mut t) => t
-                .remove("v")
-                .unwrap_or(toml::Value::String(raw.trim().to_string())),
-            Err(_) => toml::Value::String(raw.trim().to_string()),
+        let raw = raw.trim();
+        if raw.chars().any(char::is_control) {
+            return Err(parse_err(
+                "the value must be one TOML value on one line (it holds a line break or another control character)".into(),
+            ));
+        }
+        let value: toml::Value = match raw.parse::<toml::Value>() {
+            Ok(v) => v,
+            // Quoted, bracketed or braced text is meant as TOML: say why it is not.
+            Err(e) if raw.starts_with(['"', '\'', '[', '{']) => {
+                return Err(parse_err(format!(
+                    "not a single TOML value: {}",
+                    e.message().trim().replace('\n', " ")
+                )));
+            }
+            Err(_) => toml::Value::String(raw.to_string()),
         };
         let parts: Vec<&str> = key.split('.').collect();
         if parts.iter().any(|p| p.is_empty()) {
@@ -531,6 +545,29 @@ impl Config {
                 format!("at most {MAX_FRAMES} slots"),
             ));
         }
+        if let Some(path) = &self.kernel.swap_file
+            && let Ok(meta) = std::fs::symlink_metadata(path)
+        {
+            // Checked again, atomically, when the file is created.
+            if !meta.file_type().is_file() {
+                return Err(invalid(
+                    "kernel.swap_file",
+                    format!(
+                        "{} is not a regular file: vmsim never writes over it",
+                        path.display()
+                    ),
+                ));
+            }
+            if !self.kernel.swap_file_overwrite {
+                return Err(invalid(
+                    "kernel.swap_file",
+                    format!(
+                        "{} exists: vmsim does not overwrite it (choose another path, or set kernel.swap_file_overwrite = true)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let bytes = self.memory.frames.checked_mul(frame.bytes());
         if bytes.is_none_or(|b| b > crate::phys::MAX_MEM_BYTES) {
             return Err(invalid(
@@ -645,6 +682,66 @@ mod tests {
             Ok(false),
             "RISC-V follows Svade by default"
         );
+    }
+
+    /// Issue 12: a `--set` value is one TOML value; a line break and a new
+    /// table used to be accepted and silently ignored.
+    #[test]
+    fn set_values_are_single_toml_values() {
+        let set = |a: &str| ConfigBuilder::preset(None).and_then(|b| b.set(a));
+        let get = |a: &str| set(a).and_then(ConfigBuilder::build).expect(a);
+        assert_eq!(get("memory.frames=1_024").memory.frames, 1024);
+        assert_eq!(get("kernel.policy=fifo").kernel.policy, "fifo");
+        assert_eq!(get("kernel.policy=\"sieve\"").kernel.policy, "sieve");
+        assert!(!get("tlb.asid_tags=false").tlb.asid_tags);
+        assert_eq!(
+            get("kernel.swap_file=/tmp/a b.swp").kernel.swap_file,
+            Some(PathBuf::from("/tmp/a b.swp"))
+        );
+        for bad in [
+            "kernel.policy=\"fifo\"\n[memory]\nframes=16",
+            "kernel.policy=fifo\nmemory.frames=16",
+            "memory.frames=16\r\n[run]",
+            "kernel.policy=\"fifo\" extra",
+            "kernel.policy=\"fifo",
+            "tlb.levels=[1, 2",
+            "run.seed={ a = 1",
+        ] {
+            match set(bad) {
+                Err(ConfigError::Parse { origin, message }) => {
+                    assert!(origin.starts_with("--set "), "{origin}");
+                    assert!(
+                        message.contains("one TOML value") || message.contains("single TOML value"),
+                        "{bad:?}: {message}"
+                    );
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// Issue 12: an existing swap file path is refused before the run
+    /// (not overwritten and deleted), unless overwriting is allowed.
+    #[test]
+    fn an_existing_swap_file_is_refused_unless_overwrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("mine");
+        std::fs::write(&f, b"x").expect("write");
+        let with = |sets: &[String]| {
+            sets.iter()
+                .try_fold(ConfigBuilder::preset(None)?, |b, s| b.set(s))
+                .and_then(ConfigBuilder::build)
+        };
+        let file = format!("kernel.swap_file={}", f.display());
+        let e = with(std::slice::from_ref(&file)).expect_err("exists");
+        assert!(
+            matches!(&e, ConfigError::Invalid { key, message } if key == "kernel.swap_file" && message.contains("swap_file_overwrite")),
+            "{e:?}"
+        );
+        with(&[file, "kernel.swap_file_overwrite=true".into()]).expect("allowed");
+        let dir_path = format!("kernel.swap_file={}", dir.path().display());
+        let e = with(&[dir_path, "kernel.swap_file_overwrite=true".into()]).expect_err("dir");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

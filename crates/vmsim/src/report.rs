@@ -295,6 +295,9 @@ pub struct Report {
     pub eat_cycles: Option<f64>,
     /// Faults and TLB misses over time.
     pub timeline: Timeline,
+    /// Things the scenario asked for that did not happen: a fork or exit
+    /// point never reached (one sentence each, naming the process).
+    pub warnings: Vec<String>,
     /// The raw MMU counters.
     #[serde(skip)]
     pub counters: Counters,
@@ -365,6 +368,7 @@ impl Report {
             .collect();
         let mut procs: Vec<ProcessReport> = processes.into_values().collect();
         procs.sort_by_key(|p| p.pid);
+        let warnings = unreached_points(scenario, &procs);
         let levels = fmt.levels().len();
         let tlb_hits = tlb_levels.iter().map(|l| l.hits).sum();
         Self {
@@ -425,7 +429,49 @@ impl Report {
             processes: procs,
             eat_cycles: c.effective_access_time(f64::from(cfg.memory.latency)),
             timeline,
+            warnings,
             counters: c,
         }
     }
+}
+
+/// The fork and exit points of `scenario` that its processes never
+/// reached: a fork whose child never ran, an `exit_after` larger than the
+/// references the process made.
+fn unreached_points(scenario: &Scenario, procs: &[ProcessReport]) -> Vec<String> {
+    use vmsim_trace::scenario::ForkPoint;
+    let ran = |name: &str| procs.iter().find(|p| p.name == name);
+    let mut warnings = Vec::new();
+    for spec in &scenario.processes {
+        // A process that never started: its forker's warning says why.
+        let Some(p) = ran(&spec.name) else { continue };
+        let end = if p.killed.is_some() {
+            format!("it was killed after {} references", p.references)
+        } else {
+            format!("its trace ended after {} references", p.references)
+        };
+        for f in &spec.forks {
+            let child = &scenario.processes[f.child].name;
+            if ran(child).is_none() {
+                let point = match f.point {
+                    ForkPoint::After(n) => format!("after {n} references"),
+                    ForkPoint::At(a) => format!("at instruction {a:#x}"),
+                };
+                warnings.push(format!(
+                    "process '{}': the fork of '{child}' {point} never happened: {end}",
+                    spec.name
+                ));
+            }
+        }
+        if let Some(n) = spec.exit_after
+            && p.references < n
+            && p.killed.is_none()
+        {
+            warnings.push(format!(
+                "process '{}': exit_after = {n} was never reached: {end}",
+                spec.name
+            ));
+        }
+    }
+    warnings
 }

@@ -116,6 +116,8 @@ pub struct Simulation {
     peak_frames: u64,
     peak_table_frames: u64,
     snapshot: Option<crate::report::MemorySnapshot>,
+    /// Accept trace files without any reference (else `TraceError::Empty`).
+    allow_empty: bool,
 }
 
 /// The MMU access for each trace kind, by [`vmsim_trace::AccessKind::code`]:
@@ -175,7 +177,15 @@ impl Simulation {
             peak_frames: 0,
             peak_table_frames: 0,
             snapshot: None,
+            allow_empty: false,
         })
+    }
+
+    /// Accept trace files without any reference. By default a process
+    /// whose trace file holds none stops the run with `TraceError::Empty`:
+    /// an empty file is almost always the wrong file.
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        self.allow_empty = allow;
     }
 
     /// The configuration.
@@ -702,7 +712,11 @@ impl Simulation {
     ) -> Result<(), SimError> {
         let spec = &scenario.processes[i];
         let source = match &spec.trace {
-            Some(t) => Some(vmsim_trace::open(t)?),
+            Some(t) => {
+                let mut s = vmsim_trace::open(t)?;
+                s.set_allow_empty(self.allow_empty);
+                Some(s)
+            }
             None => None,
         };
         let pid = self.spawn(spec, parent)?;

@@ -850,3 +850,127 @@ fn isolation_in(
     }
     Ok(())
 }
+
+/// Issue 12: a mapping at address 0 used to be accepted (and the access
+/// then killed as a stack-guard hit); like Linux's mmap_min_addr, the lowest
+/// 64 KiB stay unmapped so null-pointer accesses always fault.
+#[test]
+fn mappings_below_mmap_min_addr_are_refused() {
+    let mut s = Sys::with(StructureSpec::Radix, 256);
+    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+    let fixed = MmapFlags {
+        shared: false,
+        fixed: true,
+    };
+    for addr in [0, PAGE, 0xf000] {
+        let e =
+            s.k.mmap(
+                &mut s.mem,
+                &mut s.mmu,
+                p,
+                Some(VirtAddr::new(addr)),
+                PAGE,
+                Prot::RW,
+                fixed,
+            )
+            .expect_err("below mmap_min_addr");
+        assert!(e.to_string().contains("mmap_min_addr (0x10000)"), "{e}");
+    }
+    let at =
+        s.k.mmap(
+            &mut s.mem,
+            &mut s.mmu,
+            p,
+            Some(VirtAddr::new(0x10000)),
+            PAGE,
+            Prot::RW,
+            fixed,
+        )
+        .expect("at mmap_min_addr");
+    assert_eq!(at.as_u64(), 0x10000);
+    // A hint below it is not an error: the kernel places the mapping itself.
+    let hinted = MmapFlags {
+        shared: false,
+        fixed: false,
+    };
+    let placed =
+        s.k.mmap(
+            &mut s.mem,
+            &mut s.mmu,
+            p,
+            Some(VirtAddr::new(0)),
+            PAGE,
+            Prot::RW,
+            hinted,
+        )
+        .expect("hint ignored");
+    assert!(placed.as_u64() >= 0x10000, "{placed}");
+    // The bound is a setting.
+    let cfg = KernelConfig {
+        mmap_min_addr: Some(PAGE),
+        ..KernelConfig::default()
+    };
+    let mut s = Sys::with_config(StructureSpec::Radix, 256, cfg);
+    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+    s.k.mmap(
+        &mut s.mem,
+        &mut s.mmu,
+        p,
+        Some(VirtAddr::new(PAGE)),
+        PAGE,
+        Prot::RW,
+        fixed,
+    )
+    .expect("allowed by kernel.mmap_min_addr");
+    let e =
+        s.k.mmap(
+            &mut s.mem,
+            &mut s.mmu,
+            p,
+            Some(VirtAddr::new(0)),
+            PAGE,
+            Prot::RW,
+            fixed,
+        )
+        .expect_err("0 never");
+    assert!(e.to_string().contains("mmap_min_addr (0x1000)"), "{e}");
+}
+
+/// Issue 12: memory plus swap bounds the footprint. When every slot is
+/// taken, a slot that only caches a resident page is given up (as Linux
+/// frees swap cache when swap is full); the README's demand-paging example
+/// used to be killed for want of a slot after 8% of its run.
+#[test]
+fn a_full_swap_gives_up_swap_cache_before_the_oom_killer() {
+    // 64 frames (about 50 usable for data) and 128 slots: 160 pages fit
+    // only if resident pages do not also hold their swap copies.
+    let cfg = KernelConfig {
+        swap_slots: Some(128),
+        ..KernelConfig::default()
+    };
+    let mut s = Sys::with_config(StructureSpec::Radix, 64, cfg);
+    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+    let pages = 160u64;
+    let base = anon(&mut s, p, pages);
+    for i in 0..pages {
+        assert!(
+            s.write(p, base + i * PAGE, (i % 200) as u8 + 1),
+            "write {i}"
+        );
+    }
+    // Reading brings pages back clean, each keeping its swap copy until
+    // swap is full; then the copies of resident pages make room.
+    for round in 0..3 {
+        for i in 0..pages {
+            assert_eq!(
+                s.read(p, base + i * PAGE),
+                Some((i % 200) as u8 + 1),
+                "round {round}, page {i}: {:?}",
+                s.k.paging_stats()
+            );
+        }
+    }
+    s.check();
+    assert_eq!(s.k.stats().segfaults, 0);
+    assert!(s.k.swap_stats().slots_peak <= 128);
+}

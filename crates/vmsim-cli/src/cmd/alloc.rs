@@ -3,7 +3,7 @@
 //! or slab allocators, printing every step and the fragmentation figures.
 
 use std::fmt::Write as _;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -251,12 +251,16 @@ fn check_pages(pages: u64) -> anyhow::Result<()> {
 }
 
 /// Runs `vmsim alloc`.
-pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
+pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
     let (text, source) = match (&args.ops, &args.ops_file) {
         (Some(o), None) => (o.clone(), "--ops".to_owned()),
         (None, Some(f)) => (
-            std::fs::read_to_string(f)
-                .with_context(|| format!("--ops-file: cannot read {}", f.display()))?,
+            vmsim_trace::limits::read_text_limited(
+                f,
+                vmsim_trace::limits::MAX_LIST_FILE_BYTES,
+                "an operation list",
+            )
+            .with_context(|| format!("--ops-file: cannot read {}", f.display()))?,
             f.display().to_string(),
         ),
         _ => bail!("--ops or --ops-file: give one of them (e.g. --ops a100,a200,f0)"),
@@ -277,12 +281,7 @@ pub fn run(args: &AllocArgs) -> anyhow::Result<()> {
         .map(|_| crate::html::alloc::Collector::new(args.trace_steps));
     // Without --html, --quiet builds no steps at all.
     let no_page = html.is_none();
-    let stdout = std::io::stdout();
-    let mut out = Stream::new(
-        BufWriter::with_capacity(1 << 16, stdout.lock()),
-        args.json,
-        args.quiet,
-    );
+    let mut out = Stream::new(w, args.json, args.quiet);
     match args.allocator {
         AllocatorArg::FreeList => {
             only_for(

@@ -172,15 +172,19 @@ pub struct TableArgs {
 }
 
 /// Runs `vmsim calc` (or `vmsim calc eat`).
-pub fn run(args: &CalcArgs) -> anyhow::Result<()> {
+pub fn run(args: &CalcArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     match &args.command {
-        Some(CalcCommand::Eat(eat)) => eat::run(eat),
+        Some(CalcCommand::Eat(eat)) => eat::run(eat, out),
         None => {
             let report = Report::build(&args.table)?;
             if args.table.json {
-                println!("{}", serde_json::to_string_pretty(&json::render(&report))?);
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&json::render(&report))?
+                )?;
             } else {
-                print!("{}", human::render(&report));
+                write!(out, "{}", human::render(&report))?;
             }
             Ok(())
         }
@@ -238,6 +242,9 @@ impl Report {
             .as_deref()
             .map(|text| -> anyhow::Result<_> {
                 let n = parse_u64(text).context("--processes")?;
+                if n == 0 {
+                    anyhow::bail!("--processes 0: expected at least one process");
+                }
                 let total = geometry
                     .flat_bytes()
                     .checked_mul(u128::from(n))

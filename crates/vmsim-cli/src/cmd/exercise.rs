@@ -245,7 +245,7 @@ pub struct AllocExArgs {
 }
 
 /// Runs `vmsim exercise`.
-pub fn run(args: &ExerciseArgs) -> anyhow::Result<()> {
+pub fn run(args: &ExerciseArgs, w: &mut impl std::io::Write) -> anyhow::Result<()> {
     let out = match &args.kind {
         ExerciseKind::Translate(a) => paging_exercise(a, false)?,
         ExerciseKind::Multilevel(a) => paging_exercise(a, true)?,
@@ -253,9 +253,8 @@ pub fn run(args: &ExerciseArgs) -> anyhow::Result<()> {
         ExerciseKind::Policy(a) => policy_exercise(a)?,
         ExerciseKind::Alloc(a) => alloc_exercise(a)?,
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    Ok(stdout.flush()?)
+    w.write_all(out.as_bytes())?;
+    Ok(())
 }
 
 fn seed(c: &CommonArgs) -> anyhow::Result<u64> {
@@ -370,8 +369,12 @@ fn paging_exercise(a: &PagingArgs, multilevel: bool) -> anyhow::Result<String> {
     let (fmt, toml, arch) = if let Some(name) = &a.arch {
         (Format::by_name(name)?, None, Some(name.clone()))
     } else if let Some(path) = &a.format {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--format: cannot read {}", path.display()))?;
+        let text = vmsim_trace::limits::read_text_limited(
+            path,
+            vmsim_trace::limits::MAX_TOML_BYTES,
+            "a paging format file",
+        )
+        .with_context(|| format!("--format: cannot read {}", path.display()))?;
         (
             Format::from_toml(&text, &path.display().to_string())?,
             Some(text),

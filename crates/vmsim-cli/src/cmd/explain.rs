@@ -206,12 +206,12 @@ fn load_format(args: &ExplainArgs) -> anyhow::Result<Format> {
 }
 
 /// Runs `vmsim explain`.
-pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
+pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     if !args.segments.is_empty() {
-        return run_book(args);
+        return run_book(args, out);
     }
     if !args.segment.is_empty() {
-        return run_segmented(args);
+        return run_segmented(args, out);
     }
     if args.mem.is_some() && args.root.is_none() {
         bail!(
@@ -221,12 +221,12 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let fmt = load_format(args)?;
     let raw = parse_u64(&args.address).context("the address")?;
     let mem = load_mem(args)?;
-    let out = explain_paging(args, &fmt, VirtAddr::new(raw), mem.as_ref())?;
-    write_html(args, "paging", &fmt, mem.as_ref(), serde_json::to_value(&out)?)?;
+    let e = explain_paging(args, &fmt, VirtAddr::new(raw), mem.as_ref())?;
+    write_html(args, "paging", &fmt, mem.as_ref(), serde_json::to_value(&e)?)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
     } else {
-        print_text(&fmt, &out);
+        print_text(out, &fmt, &e)?;
     }
     Ok(())
 }
@@ -294,19 +294,20 @@ fn with_after<T: Serialize>(seg: &T, after: &After) -> anyhow::Result<serde_json
     Ok(v)
 }
 
-fn print_after(after: &After) {
+fn print_after(out: &mut impl std::io::Write, after: &After) -> std::io::Result<()> {
     match after {
         After::Paging(p, fmt) => {
-            println!();
-            print_text(fmt, p);
+            writeln!(out)?;
+            print_text(out, fmt, p)?;
         }
-        After::Physical(l) => println!("{}", load_line(l)),
+        After::Physical(l) => writeln!(out, "{}", load_line(l))?,
         After::Nothing => {}
     }
+    Ok(())
 }
 
 /// selector:offset -> linear address (-> paging, with --mem and --root).
-fn run_segmented(args: &ExplainArgs) -> anyhow::Result<()> {
+fn run_segmented(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let specs = args
         .segment
         .iter()
@@ -350,19 +351,20 @@ fn run_segmented(args: &ExplainArgs) -> anyhow::Result<()> {
     let after = after_segmentation(args, mem.as_ref(), seg.linear)?;
     html_after(args, "segment", mem.as_ref(), with_after(&seg, &after)?, &after)?;
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&with_after(&seg, &after)?)?
-        );
+        )?;
     } else {
-        print!("{seg}");
-        print_after(&after);
+        write!(out, "{seg}")?;
+        print_after(out, &after)?;
     }
     Ok(())
 }
 
 /// Textbook segments: virtual address -> physical (-> paging, with --root).
-fn run_book(args: &ExplainArgs) -> anyhow::Result<()> {
+fn run_book(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let segs = args
         .segments
         .iter()
@@ -406,21 +408,23 @@ fn run_book(args: &ExplainArgs) -> anyhow::Result<()> {
     let after = after_segmentation(args, mem.as_ref(), book.pa)?;
     html_after(args, "book", mem.as_ref(), with_after(&book, &after)?, &after)?;
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&with_after(&book, &after)?)?
-        );
+        )?;
     } else {
         if let Some(vb) = table.va_bits() {
-            println!(
+            writeln!(
+                out,
                 "textbook segmentation: {vb}-bit virtual addresses, {} selector bits, maximum segment size {:#x} ({})",
                 table.seg_bits(),
                 table.max_size(),
                 table.max_size()
-            );
+            )?;
         }
-        print!("{book}");
-        print_after(&after);
+        write!(out, "{book}")?;
+        print_after(out, &after)?;
     }
     Ok(())
 }
@@ -735,8 +739,8 @@ fn fill_walk(fmt: &Format, va: VirtAddr, walk: &RecordedWalk, out: &mut Explanat
     }
 }
 
-fn print_text(fmt: &Format, e: &Explanation) {
-    print!("{}", paging_text(fmt, e));
+fn print_text(out: &mut impl std::io::Write, fmt: &Format, e: &Explanation) -> std::io::Result<()> {
+    write!(out, "{}", paging_text(fmt, e))
 }
 
 /// The human rendering of a paging explanation.

@@ -208,7 +208,7 @@ fn rate(text: &str, flag: &str) -> anyhow::Result<f64> {
 }
 
 /// Runs `vmsim mrc`.
-pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
+pub fn run(args: &MrcArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let page_size = super::pages::page_size(&args.page_size)?;
     let sharding = args.shards.is_some() || args.shards_max.is_some();
     let policies = match (&args.policy, sharding) {
@@ -277,8 +277,6 @@ pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         plot(&results, path, unit, args.x_axis, page_size)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
         let o = Output {
             unit,
@@ -291,7 +289,7 @@ pub fn run(args: &MrcArgs) -> anyhow::Result<()> {
     } else {
         out.write_all(table(&results, unit, page_size, args.tlb).as_bytes())?;
     }
-    Ok(out.flush()?)
+    Ok(())
 }
 
 fn parse_policies(text: &str) -> anyhow::Result<Vec<PolicyKind>> {
@@ -552,11 +550,11 @@ fn curves_of(input: &str, plan: &Plan, sizes_spec: &str) -> anyhow::Result<Input
     let pass = read_pass(input, plan, need_trace, need_lru)?;
     let name = name_of(input);
     if plan.timing {
-        eprintln!(
+        crate::output::to_stderr(&format!(
             "timing: {name}: read and one-pass curves {:.3} s, {:.1} M references/s",
             t0.elapsed().as_secs_f64(),
             pass.references as f64 / t0.elapsed().as_secs_f64().max(1e-9) / 1e6
-        );
+        ))?;
     }
     let sizes = parse_sizes(sizes_spec, pass.distinct, plan.page_size)?;
     let refs = pass.references;
@@ -702,7 +700,10 @@ fn curves_of(input: &str, plan: &Plan, sizes_spec: &str) -> anyhow::Result<Input
         });
     }
     if plan.timing {
-        eprintln!("timing: {name}: curves {:.3} s", t1.elapsed().as_secs_f64());
+        crate::output::to_stderr(&format!(
+            "timing: {name}: curves {:.3} s",
+            t1.elapsed().as_secs_f64()
+        ))?;
     }
     Ok(InputCurves {
         input: name,

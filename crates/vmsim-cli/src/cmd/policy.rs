@@ -3,7 +3,7 @@
 //! inline or in a file, or any trace `vmsim run` takes, read as pages; prints
 //! each reference's outcome and the totals.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -152,17 +152,15 @@ pub enum ClockInsertArg {
 }
 
 /// Runs `vmsim policy`.
-pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if args.list
         || args
             .policy
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("help"))
     {
-        list(&mut out)?;
-        return Ok(out.flush()?);
+        list(out)?;
+        return Ok(());
     }
     let Some(name) = args.policy.as_deref() else {
         bail!("--policy: required (see `vmsim policy --list`)");
@@ -241,9 +239,9 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
             return;
         }
         let r = if args.json {
-            write_json_step(&mut out, s, &page_of)
+            write_json_step(out, s, &page_of)
         } else {
-            write_step(&mut out, s, &page_of)
+            write_step(out, s, &page_of)
         };
         if let Err(e) = r {
             io_err = Some(e);
@@ -255,12 +253,12 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<()> {
     }
     if args.timing {
         let sim = (t3 - t2).as_secs_f64();
-        eprintln!(
+        crate::output::to_stderr(&format!(
             "timing: read+parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
             (t2 - t0).as_secs_f64(),
             sim,
             totals.refs as f64 / sim.max(1e-12) / 1e6,
-        );
+        ))?;
     }
     let refs = totals.refs.max(1) as f64;
     let report = json!({

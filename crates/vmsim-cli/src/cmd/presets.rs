@@ -17,15 +17,15 @@ pub struct PresetsArgs {
 }
 
 /// Runs `vmsim presets`.
-pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
+pub fn run(args: &PresetsArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let mut found = false;
     for p in PRESETS {
         if args.name.as_deref().is_some_and(|n| n != p.name) {
             continue;
         }
         found = true;
-        println!("# preset {}: {}", p.name, p.summary);
-        println!("{}", p.config()?.to_toml());
+        writeln!(out, "# preset {}: {}", p.name, p.summary)?;
+        writeln!(out, "{}", p.config()?.to_toml())?;
     }
     if !found {
         anyhow::bail!(

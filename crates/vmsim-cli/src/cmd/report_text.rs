@@ -239,5 +239,8 @@ pub fn render(r: &Report) -> String {
             "EAT          {eat:.3} cycles per translation (measured from the counts and the configured latencies)"
         );
     }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning      {w}");
+    }
     o
 }

@@ -1,13 +1,15 @@
 //! `vmsim run`: the main job. Runs traces, generators or a scenario through
 //! the whole machine and kernel and reports.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vmsim::config::{Config, ConfigBuilder};
+use vmsim::kernel::SegvReason;
+use vmsim::report::Report;
 use vmsim::sim::{Observer, Simulation};
 use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
 
@@ -37,6 +39,11 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
 ///   zstd -dc trace.lackey.zst | vmsim run -
 ///
+/// A process killed by the simulated kernel (out of memory, segmentation
+/// fault) is reported on stderr and the exit status is 3 (the report is
+/// printed in full), unless --allow-kills. A fork or exit point of a
+/// scenario that is never reached is a warning (an error with --strict).
+///
 /// JSON keys (see the Report type's docs): machine, references,
 /// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
 /// tlb_levels, walks (walks that filled the TLB), faulting_walks,
@@ -46,7 +53,7 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// stack_growth, spurious, accessed_dirty, segfaults, forks, vforks, exits),
 /// cow_copies, frames_leaked, peak_frames_used, peak_page_table_frames,
 /// memory (buddyinfo, fragmentation indices, slabs), processes, eat_cycles,
-/// timeline.
+/// timeline, warnings.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
@@ -80,6 +87,76 @@ pub struct RunArgs {
     /// Check the kernel's invariants at every context switch and at the end (slow).
     #[arg(long)]
     pub check: bool,
+
+    /// Exit 0 even if a simulated process is killed (out of memory,
+    /// segmentation fault); without it such a run exits with status 3.
+    #[arg(long)]
+    pub allow_kills: bool,
+
+    /// Treat warnings (a scenario's fork or exit point never reached) as errors.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Accept a trace file without any reference (by default an error: it
+    /// is almost always the wrong file).
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// A run that finished with killed processes: its message is the one line
+/// `main` prints, and the exit status is [`crate::EXIT_KILLED`].
+#[derive(Debug)]
+pub struct Killed(String);
+
+impl std::fmt::Display for Killed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Killed {}
+
+/// Why the kernel killed a process, for a person.
+fn kill_reason(reason: SegvReason, report: &Report) -> String {
+    match reason {
+        SegvReason::OutOfMemory => format!(
+            "out of memory: every frame and swap slot was in use ({} frames, {} swap slots at the peak); raise memory.frames or kernel.swap_slots",
+            report.machine.frames, report.swap.slots_peak
+        ),
+        SegvReason::NoVma => "segmentation fault: an access outside its mapped areas".into(),
+        SegvReason::Permission => "segmentation fault: an access its mapping does not allow".into(),
+        SegvReason::StackGuard => {
+            "segmentation fault: an access in the stack guard gap or past the stack limit".into()
+        }
+        SegvReason::BadAddress => {
+            "segmentation fault: an address the paging format cannot express".into()
+        }
+        SegvReason::BadEntry => "bus error: a malformed page-table entry".into(),
+    }
+}
+
+/// One line naming every killed process and why, or `None`.
+fn kills(report: &Report) -> Option<String> {
+    let killed: Vec<String> = report
+        .processes
+        .iter()
+        .filter_map(|p| {
+            p.killed.map(|r| {
+                format!(
+                    "process {} '{}' was killed after {} references: {}",
+                    p.pid,
+                    p.name,
+                    p.references,
+                    kill_reason(r, report)
+                )
+            })
+        })
+        .collect();
+    (!killed.is_empty()).then(|| {
+        let mut line = killed.join("; ");
+        line.push_str(" (--allow-kills: exit 0 anyway)");
+        line
+    })
 }
 
 struct Bar(Option<ProgressBar>);
@@ -137,8 +214,12 @@ pub fn layered_config(
     let preset = preset.or(scenario.preset.as_deref());
     let mut b = ConfigBuilder::preset(preset)?;
     if let Some(path) = config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--config {}", path.display()))?;
+        let text = vmsim_trace::limits::read_text_limited(
+            path,
+            vmsim_trace::limits::MAX_TOML_BYTES,
+            "a config file",
+        )
+        .with_context(|| format!("--config {}", path.display()))?;
         b = b.file(&text, &path.display().to_string())?;
     }
     for s in scenario.set.iter().chain(set) {
@@ -194,15 +275,20 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
 }
 
 /// Runs `vmsim run`.
-pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    // Keeps the built-in trace's temporary file alive for the run.
+pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    // Keeps the built-in trace's temporary file alive (and on the list of
+    // files a signal removes) for the run.
     let mut builtin = None;
     let scenario = match args.inputs.as_slice() {
         [] => {
-            let mut f = tempfile::Builder::new().suffix(".lackey.zst").tempfile()?;
-            std::io::Write::write_all(&mut f, BUILTIN_TRACE)?;
+            let mut f = tempfile::Builder::new()
+                .prefix(".vmsim-")
+                .suffix(".lackey.zst")
+                .tempfile()?;
+            let registered = vmsim_trace::output::register(f.path());
+            f.write_all(BUILTIN_TRACE)?;
             let path = f.path().display().to_string();
-            builtin = Some(f);
+            builtin = Some((f, registered));
             Scenario {
                 description: "built-in trace: /bin/true under valgrind lackey".into(),
                 quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
@@ -214,7 +300,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         many => scenario_of(many)?,
     };
     let cfg = build_config(args, &scenario)?;
-    let sim = Simulation::new(cfg)?;
+    let mut sim = Simulation::new(cfg)?;
+    sim.set_allow_empty(args.allow_empty);
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bar = show.then(|| {
         let b = ProgressBar::new_spinner();
@@ -235,10 +322,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         super::plot::timeline(&report, path)?;
     }
+    if args.strict && !report.warnings.is_empty() {
+        bail!("{} (--strict)", report.warnings.join("; "));
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report_text::render(&report));
+        write!(out, "{}", report_text::render(&report))?;
+    }
+    for w in &report.warnings {
+        crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
+    }
+    if !args.allow_kills
+        && let Some(line) = kills(&report)
+    {
+        return Err(Killed(line).into());
     }
     Ok(())
 }

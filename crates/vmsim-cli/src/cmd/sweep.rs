@@ -160,8 +160,12 @@ fn set_text(key: &str, v: &toml::Value) -> String {
 
 fn load(spec_path: &Path) -> anyhow::Result<Grid> {
     let name = spec_path.display().to_string();
-    let text =
-        std::fs::read_to_string(spec_path).with_context(|| format!("{name}: cannot read"))?;
+    let text = vmsim_trace::limits::read_text_limited(
+        spec_path,
+        vmsim_trace::limits::MAX_TOML_BYTES,
+        "a sweep file",
+    )
+    .with_context(|| format!("{name}: cannot read"))?;
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{name}: {}", e.to_string().trim().replace('\n', " ")))?;
     let base = spec_path.parent().unwrap_or(Path::new("."));
@@ -225,8 +229,12 @@ fn load(spec_path: &Path) -> anyhow::Result<Grid> {
         None => (None, String::new()),
         Some(toml::Value::String(p)) => {
             let path = PathBuf::from(resolve(p));
-            let t = std::fs::read_to_string(&path)
-                .with_context(|| format!("{name}: 'config': cannot read {}", path.display()))?;
+            let t = vmsim_trace::limits::read_text_limited(
+                &path,
+                vmsim_trace::limits::MAX_TOML_BYTES,
+                "a config file",
+            )
+            .with_context(|| format!("{name}: 'config': cannot read {}", path.display()))?;
             (Some(path), t)
         }
         Some(_) => bail!("{name}: 'config' must be a file name"),
@@ -445,9 +453,9 @@ struct NoProgress;
 impl vmsim::sim::Observer for NoProgress {}
 
 /// Runs `vmsim sweep`.
-pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
+pub fn run(args: &SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if let Some(SweepCommand::Merge(m)) = &args.merge {
-        return merge(m);
+        return merge(m, out);
     }
     let Some(spec) = &args.spec else {
         bail!("give a SPEC.toml (or `vmsim sweep merge DIR`)");
@@ -456,8 +464,6 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let (si, sn) = shard(args.shard.as_deref())?;
     let mine: Vec<&RunSpec> = grid.runs.iter().filter(|r| r.index % sn == si).collect();
     if args.list {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
         for r in &mine {
             writeln!(
                 out,
@@ -467,7 +473,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                 serde_json::to_string(&r.params)?
             )?;
         }
-        return Ok(out.flush()?);
+        return Ok(());
     }
     let Some(dir) = &args.out else {
         bail!("--out DIR: required (where the records go)");
@@ -535,7 +541,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     if let Some(e) = errors.into_iter().next() {
         return Err(e);
     }
-    println!(
+    writeln!(
+        out,
         "sweep {}: {} runs in the grid, {} in shard {si}/{sn}: {} run now, {} already done; records in {}",
         spec.display(),
         grid.runs.len(),
@@ -543,7 +550,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         todo.len(),
         mine.len() - todo.len(),
         dir.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -607,7 +614,7 @@ fn csv_field(v: &Value) -> String {
     }
 }
 
-fn merge(args: &MergeArgs) -> anyhow::Result<()> {
+fn merge(args: &MergeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let dir = &args.dir;
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot read the directory", dir.display()))?
@@ -677,15 +684,13 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         }
         std::cmp::Ordering::Equal
     });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
         let rows: Vec<Value> = records
             .iter()
             .map(|(p, r)| json!({"params": p, "report": r}))
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-        return Ok(out.flush()?);
+        return Ok(());
     }
     let flat: Vec<Vec<(String, Value)>> = records
         .iter()

@@ -6,6 +6,7 @@
 //! workload `synth:KIND,key=value,...`.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -71,6 +72,9 @@ struct StatsArgs {
     /// Print JSON (stable keys, see above) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Accept a trace file without any reference (by default an error).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Convert a trace (lackey, zstd, .vmt or synth:...) to vmsim's binary .vmt format.
@@ -85,6 +89,9 @@ struct ConvertArgs {
     /// The input traces, then the .vmt file to write.
     #[arg(value_name = "INPUT... OUTPUT", num_args = 2.., required = true)]
     paths: Vec<String>,
+    /// Accept an input without any reference (by default an error, and no file is written).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Write the page-number file of a trace: the reference string `vmsim
@@ -135,25 +142,27 @@ struct RecordArgs {
 }
 
 /// Runs `vmsim trace`.
-pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
+pub fn run(args: &TraceArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.command {
-        TraceCommand::Stats(a) => run_stats(a),
-        TraceCommand::Convert(a) => run_convert(a),
-        TraceCommand::Pages(a) => run_pages(a),
-        TraceCommand::Record(a) => run_record(a),
+        TraceCommand::Stats(a) => run_stats(a, out),
+        TraceCommand::Convert(a) => run_convert(a, out),
+        TraceCommand::Pages(a) => run_pages(a, out),
+        TraceCommand::Record(a) => run_record(a, out),
     }
 }
 
-fn run_stats(args: &StatsArgs) -> anyhow::Result<()> {
+fn run_stats(args: &StatsArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut src = open(&args.trace)?;
+    src.set_allow_empty(args.allow_empty);
     let s = stats(&mut src)?;
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&s).context("serialising statistics")?
-        );
+        )?;
     } else {
-        print!("{}", render(&args.trace, &s));
+        write!(out, "{}", render(&args.trace, &s))?;
     }
     Ok(())
 }
@@ -219,7 +228,7 @@ impl vmsim_trace::TraceSource for Chain {
     }
 }
 
-fn run_convert(args: &ConvertArgs) -> anyhow::Result<()> {
+fn run_convert(args: &ConvertArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let Some((output, inputs)) = args.paths.split_last() else {
         bail!("give the input traces and the .vmt file to write");
     };
@@ -231,22 +240,27 @@ fn run_convert(args: &ConvertArgs) -> anyhow::Result<()> {
     // file until the end: open them all first.
     let sources = inputs
         .iter()
-        .map(|i| open(i))
+        .map(|i| {
+            open(i).map(|mut s| {
+                s.set_allow_empty(args.allow_empty);
+                s
+            })
+        })
         .collect::<Result<std::collections::VecDeque<_>, _>>()?;
     let mut src = Chain { sources };
     let n = vmt::convert(&mut src, &output)?;
     let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let per = if n == 0 { 0.0 } else { bytes as f64 / n as f64 };
-    println!(
+    writeln!(
+        out,
         "wrote {} references to {} ({bytes} bytes, {per:.2} bytes/reference)",
         n,
         output.display()
-    );
+    )?;
     Ok(())
 }
 
-fn run_pages(args: &PagesArgs) -> anyhow::Result<()> {
-    use std::io::Write;
+fn run_pages(args: &PagesArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let page_size = super::pages::page_size(&args.page_size)?;
     let mut src = super::pages::open(&args.input, page_size, false)?;
     let write_pages =
@@ -288,11 +302,7 @@ fn run_pages(args: &PagesArgs) -> anyhow::Result<()> {
             vmsim_trace::output::commit(tmp, path)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            write_pages(&mut w, &mut src)?;
-        }
+        None => write_pages(out, &mut src)?,
     }
     Ok(())
 }
@@ -301,7 +311,7 @@ fn itoa_buf() -> String {
     String::with_capacity(24)
 }
 
-fn run_record(args: &RecordArgs) -> anyhow::Result<()> {
+fn run_record(args: &RecordArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let Some((program, rest)) = args.command.split_first() else {
         bail!("no program given to record")
     };
@@ -314,10 +324,10 @@ fn run_record(args: &RecordArgs) -> anyhow::Result<()> {
     let rec = record(&opts)?;
     for f in &rec.files {
         let role = if f.main { "program" } else { "forked child" };
-        println!("wrote {} (pid {}, {role})", f.path.display(), f.pid);
+        writeln!(out, "wrote {} (pid {}, {role})", f.path.display(), f.pid)?;
     }
     if !rec.status.success() {
-        println!("note: the program exited with {}", rec.status);
+        writeln!(out, "note: the program exited with {}", rec.status)?;
     }
     Ok(())
 }

@@ -203,8 +203,15 @@ impl SynthSource {
         let p = Params::new(spec, kind, parts, own)?;
         let base = p.u64_or("base", 0x1000_0000)?;
         let size64 = p.positive("size", 4)?;
-        let size =
-            u32::try_from(size64).map_err(|_| p.err("size must fit in 32 bits".to_owned()))?;
+        let size = u32::try_from(size64)
+            .ok()
+            .filter(|&s| s <= crate::access::MAX_ACCESS_BYTES)
+            .ok_or_else(|| {
+                p.err(format!(
+                    "size {size64} is larger than {} bytes (MAX_ACCESS_BYTES)",
+                    crate::access::MAX_ACCESS_BYTES
+                ))
+            })?;
         let seed = p.u64_or("seed", 1)?;
         let pid = u32::try_from(p.u64_or("pid", 1)?)
             .map_err(|_| p.err("pid must fit in 32 bits".to_owned()))?;

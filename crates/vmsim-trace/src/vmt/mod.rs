@@ -107,7 +107,12 @@ mod tests {
     fn round_trip_across_blocks() {
         let v = sample(150_000);
         assert_eq!(decode(&encode(&v)).expect("valid"), v);
-        assert_eq!(decode(&encode(&[])).expect("valid"), vec![]);
+        // An empty trace is refused unless allowed.
+        let empty = encode(&[]);
+        assert!(matches!(decode(&empty), Err(TraceError::Empty { .. })));
+        let mut r = VmtReader::new(&empty[..], "t.vmt", false).expect("header");
+        r.set_allow_empty(true);
+        assert_eq!(r.collect_all().expect("allowed"), vec![]);
     }
 
     #[test]

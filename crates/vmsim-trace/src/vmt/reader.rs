@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use crate::access::{Access, AccessKind};
+use crate::access::{Access, AccessKind, MAX_ACCESS_BYTES};
 use crate::error::TraceError;
 use crate::source::{BATCH, TraceSource};
 use crate::vmt::format::{
@@ -29,6 +29,7 @@ pub struct VmtReader<R> {
     block: u64,
     /// Records in the blocks loaded so far.
     records: u64,
+    allow_empty: bool,
     done: bool,
 }
 
@@ -101,7 +102,10 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
         inline
     } else {
         let v = get_varint(p, i).ok_or("bad size varint")?;
-        u32::try_from(v).map_err(|_| "size does not fit in 32 bits")?
+        match u32::try_from(v) {
+            Ok(s @ 1..=MAX_ACCESS_BYTES) => s,
+            _ => return Err("a record size outside 1..=4096 bytes (MAX_ACCESS_BYTES)"),
+        }
     };
     let d = get_varint(p, i).ok_or("bad address varint")?;
     Ok((tag, size, d))
@@ -209,8 +213,14 @@ impl<R: Read> VmtReader<R> {
             cursor: Cursor::default(),
             block: 0,
             records: 0,
+            allow_empty: false,
             done: false,
         })
+    }
+
+    /// Accept a trace without any record (by default it is [`TraceError::Empty`]).
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        self.allow_empty = allow;
     }
 
     /// Records in the blocks read so far (all of the trace once it has ended).
@@ -338,6 +348,11 @@ impl<R: Read> TraceSource for VmtReader<R> {
             return Ok(0);
         }
         if self.cursor.remaining == 0 && !self.load_block()? {
+            if self.records == 0 && !self.allow_empty {
+                return Err(TraceError::Empty {
+                    path: self.path.clone(),
+                });
+            }
             return Ok(0);
         }
         let n = self.cursor.remaining.min(BATCH as u32);

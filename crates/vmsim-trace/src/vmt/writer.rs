@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use crate::access::{Access, AccessKind};
+use crate::access::{Access, AccessKind, MAX_ACCESS_BYTES};
 use crate::vmt::format::{
     FILE_HEADER_BYTES, MAGIC, MAX_BLOCK_RECORDS, TAG_MAX_INLINE_SIZE, TAG_PID, TAG_SIZE_SHIFT,
     VERSION, block_crc, put_varint, zigzag,
@@ -47,9 +47,19 @@ impl<W: Write> VmtWriter<W> {
     /// Appends one access.
     ///
     /// # Errors
-    /// Writing a full block fails.
+    /// Writing a full block fails, or the access's size is outside
+    /// 1..=[`MAX_ACCESS_BYTES`] (a reader would refuse the record).
     #[inline]
     pub fn push(&mut self, a: &Access) -> io::Result<()> {
+        if !(1..=MAX_ACCESS_BYTES).contains(&a.size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "an access of {} bytes: .vmt records hold 1 to {MAX_ACCESS_BYTES}",
+                    a.size
+                ),
+            ));
+        }
         let stream = usize::from(a.kind != AccessKind::Instr);
         let mut tag = a.kind.code();
         let pid_changed = a.pid != self.pid;

@@ -41,10 +41,16 @@ impl EatInput {
         if !(0.0..=1.0).contains(&self.hit_ratio) {
             return Err(CalcError::HitRatio(self.hit_ratio));
         }
-        for (field, value) in [("tlb ns", self.tlb_ns), ("mem ns", self.mem_ns)] {
-            if !value.is_finite() || value < 0.0 {
-                return Err(CalcError::Time { field, value });
-            }
+        // A TLB search may take no time (textbooks often neglect it); a
+        // memory access must take some, or the slowdown is a division by zero.
+        if !self.tlb_ns.is_finite() || self.tlb_ns < 0.0 {
+            return Err(CalcError::Time {
+                field: "tlb ns",
+                value: self.tlb_ns,
+            });
+        }
+        if !self.mem_ns.is_finite() || self.mem_ns <= 0.0 {
+            return Err(CalcError::MemTime(self.mem_ns));
         }
         if self.levels == 0 || self.levels > 64 {
             return Err(CalcError::Levels(self.levels));
@@ -53,12 +59,25 @@ impl EatInput {
         let hit_ns = self.tlb_ns + self.mem_ns;
         let miss_ns = self.tlb_ns + f64::from(miss_mem_accesses) * self.mem_ns;
         let eat_ns = self.hit_ratio * hit_ns + (1.0 - self.hit_ratio) * miss_ns;
+        let slowdown = eat_ns / self.mem_ns;
+        // Finite inputs can still overflow (1e308 ns) or, divided by a
+        // subnormal time, give an infinite slowdown: no `inf` is ever printed.
+        for (field, value) in [
+            ("the TLB hit time", hit_ns),
+            ("the TLB miss time", miss_ns),
+            ("the effective access time", eat_ns),
+            ("the slowdown", slowdown),
+        ] {
+            if !value.is_finite() {
+                return Err(CalcError::Overflow(field));
+            }
+        }
         Ok(Eat {
             hit_ns,
             miss_ns,
             miss_mem_accesses,
             eat_ns,
-            slowdown: eat_ns / self.mem_ns,
+            slowdown,
         })
     }
 }
@@ -110,11 +129,30 @@ mod tests {
         ));
         assert!(matches!(
             eat(0.5, 1.0, f64::INFINITY, 1),
-            Err(CalcError::Time {
-                field: "mem ns",
-                ..
-            })
+            Err(CalcError::MemTime(_))
         ));
         assert_eq!(eat(0.5, 1.0, 1.0, 0), Err(CalcError::Levels(0)));
+    }
+
+    /// Issue 12: `--mem-ns 0` printed `slowdown infx`, huge times `inf` and
+    /// JSON nulls.
+    #[test]
+    fn no_infinite_or_undefined_result() {
+        assert_eq!(eat(0.5, 1.0, 0.0, 1), Err(CalcError::MemTime(0.0)));
+        assert_eq!(eat(0.5, 1.0, -2.0, 1), Err(CalcError::MemTime(-2.0)));
+        assert!(matches!(
+            eat(0.5, 1.0, f64::NAN, 1),
+            Err(CalcError::MemTime(_))
+        ));
+        assert_eq!(
+            eat(0.5, 1e308, 1e308, 4),
+            Err(CalcError::Overflow("the TLB hit time"))
+        );
+        assert_eq!(
+            eat(0.5, 1.0, 1e-320, 1),
+            Err(CalcError::Overflow("the slowdown"))
+        );
+        let e = eat(0.5, 0.0, 1e-300, 1).expect("tiny but fine");
+        assert!(e.slowdown.is_finite());
     }
 }

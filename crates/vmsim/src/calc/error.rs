@@ -185,6 +185,13 @@ pub enum CalcError {
         /// The value given.
         value: f64,
     },
+    /// A memory access time that is not a positive finite number.
+    #[error("mem ns {0} is not a positive finite number of nanoseconds")]
+    MemTime(f64),
+    /// Finite inputs whose result is not finite (too large, or a division
+    /// by a subnormal time).
+    #[error("{0} is not a finite number: the times are too large or too small")]
+    Overflow(&'static str),
     /// A page-table walk of zero levels.
     #[error("levels {0} is out of range: expected 1 to 64")]
     Levels(u32),

@@ -74,15 +74,25 @@ pub struct KernelConfig {
     pub heap_start: Option<u64>,
     /// Highest address mmap hands out without a hint.
     pub mmap_base: Option<u64>,
+    /// The lowest address a mapping may start at (Linux's
+    /// `vm.mmap_min_addr`), so that null-pointer accesses always fault. Default:
+    /// 64 KiB as on Linux, or less for address spaces so small that their
+    /// heap starts below it (a sixteenth of user space, at least one page).
+    pub mmap_min_addr: Option<u64>,
     /// How many ASIDs the hardware has (4096 PCIDs on x86-64; 65536 on RISC-V).
     pub asids: u32,
     /// Swap slots (pages) of the swap file; `None` gives four times as many
     /// as there are data pages of memory; 0 turns swapping (and so eviction) off.
     pub swap_slots: Option<u32>,
-    /// Where the swap file goes; default: a unique name in the temporary directory.
+    /// Where the swap file goes; default: a unique name in the temporary
+    /// directory. A path that exists is refused unless `swap_file_overwrite`.
     pub swap_file: Option<std::path::PathBuf>,
-    /// Keep the swap file after the run.
+    /// Keep the swap file after the run (else it is unlinked as soon as it is
+    /// open, on Unix, so even a crash leaves nothing behind).
     pub keep_swap_file: bool,
+    /// Allow `swap_file` to name an existing regular file, which is then
+    /// truncated, used and left in place.
+    pub swap_file_overwrite: bool,
     /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
     pub policy: String,
     /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
@@ -107,10 +117,12 @@ impl Default for KernelConfig {
             stack_guard_gap: 1 << 20,
             heap_start: None,
             mmap_base: None,
+            mmap_min_addr: None,
             asids: 4096,
             swap_slots: None,
             swap_file: None,
             keep_swap_file: false,
+            swap_file_overwrite: false,
             policy: "clock".into(),
             low_watermark: None,
             high_watermark: None,
@@ -606,6 +618,15 @@ impl Kernel {
                 * page,
         );
         (stack_top, heap, mmap)
+    }
+
+    /// The lowest address a mapping may start at (`kernel.mmap_min_addr`;
+    /// see [`KernelConfig::mmap_min_addr`]).
+    pub(super) fn mmap_min_addr(&self) -> u64 {
+        let page = self.page.bytes();
+        self.cfg
+            .mmap_min_addr
+            .unwrap_or_else(|| (user_top(&self.fmt) / 16).clamp(page, 1 << 16) / page * page)
     }
 
     /// Creates a process with a fresh address space.

@@ -169,6 +169,7 @@ pub(super) struct Reclaim {
     swap_slots: u32,
     swap_path: Option<PathBuf>,
     keep: bool,
+    overwrite: bool,
     page_bytes: usize,
     free_ids: Vec<u32>,
     next_id: u32,
@@ -206,6 +207,7 @@ impl Clone for Reclaim {
             swap_slots: self.swap_slots,
             swap_path: None,
             keep: false,
+            overwrite: false,
             page_bytes: self.page_bytes,
             free_ids: self.free_ids.clone(),
             next_id: self.next_id,
@@ -283,6 +285,7 @@ impl Reclaim {
             swap_slots: slots,
             swap_path: cfg.swap_file.clone(),
             keep: cfg.keep_swap_file,
+            overwrite: cfg.swap_file_overwrite,
             page_bytes: s.page_bytes,
             free_ids: Vec::new(),
             next_id: 0,
@@ -385,6 +388,7 @@ impl Reclaim {
                 self.swap_slots,
                 self.page_bytes,
                 self.keep,
+                self.overwrite,
             )
             .map_err(|e| KernelError::Swap(e.to_string()))?;
             self.swap = Some(dev);
@@ -392,6 +396,32 @@ impl Reclaim {
         self.swap
             .as_mut()
             .ok_or_else(|| KernelError::Swap("no swap device".into()))
+    }
+
+    /// A free swap slot. When every slot is taken, a slot that only the swap
+    /// cache holds (its page is resident and no swap entry refers to it) is
+    /// given up first, as Linux frees swap cache when swap is full
+    /// (`vm_swap_full` -> `folio_free_swap`): that page is written again
+    /// when it is next evicted. `None`: swap is full of pages that are out.
+    fn alloc_slot(&mut self) -> Result<Option<SwapSlot>, KernelError> {
+        if let Ok(s) = self.device()?.alloc() {
+            return Ok(Some(s));
+        }
+        // Bounded: when swap holds only pages that are out, a failed search
+        // must not cost every eviction attempt a scan of the swap cache.
+        let cache_only = self
+            .slot_of_frame
+            .iter()
+            .take(256)
+            .find(|(_, s)| self.slots.get(s).is_some_and(|i| i.refs == 0))
+            .map(|(&pfn, &s)| (pfn, s));
+        let Some((pfn, slot)) = cache_only else {
+            return Ok(None);
+        };
+        // The slot changes hands: it stays allocated in the device.
+        self.slot_of_frame.remove(&pfn);
+        self.slots.remove(&slot);
+        Ok(Some(slot))
     }
 
     /// Drops one swap entry's reference to `slot`; frees the slot (and the
@@ -819,9 +849,9 @@ impl Kernel {
         let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
         let slot = match existing {
             Some(s) => s,
-            None => match self.reclaim.device()?.alloc() {
-                Ok(s) => s,
-                Err(_) => {
+            None => match self.reclaim.alloc_slot()? {
+                Some(s) => s,
+                None => {
                     // Swap is full: this page stays.
                     self.policy_insert(mem, tlb, id);
                     return Ok(false);

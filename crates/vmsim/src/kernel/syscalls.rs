@@ -411,8 +411,17 @@ impl Kernel {
                 .page_align_up(len)
                 .filter(|&l| l > 0)
                 .ok_or_else(|| KernelError::invalid(call, "length is zero or overflows"))?;
+            let min = self.mmap_min_addr();
             let start = match (addr, fixed) {
                 (Some(a), true) => {
+                    if a.as_u64() < min {
+                        return Err(KernelError::invalid(
+                            call,
+                            format!(
+                                "{a} is below mmap_min_addr ({min:#x}): the lowest addresses stay unmapped so that null-pointer accesses fault, as on Linux (kernel.mmap_min_addr)"
+                            ),
+                        ));
+                    }
                     let (s, e) = self.check_range(call, a, len)?;
                     self.unmap_range(mem, tlb, sid, s, e)?;
                     let _ = self.space_mut(sid).carve(s, e, page);
@@ -422,15 +431,17 @@ impl Kernel {
                     return Err(KernelError::invalid(call, "MAP_FIXED needs an address"));
                 }
                 (hint, false) => {
+                    // A hint below mmap_min_addr is ignored, as Linux raises it.
                     let free_hint = hint.filter(|h| {
-                        self.check_range(call, *h, len).is_ok()
+                        h.as_u64() >= min
+                            && self.check_range(call, *h, len).is_ok()
                             && !self.space(sid).overlaps(h.as_u64(), h.as_u64() + len)
                     });
                     match free_hint {
                         Some(h) => h,
                         None => {
                             let (_, _, base) = self.layout_addresses();
-                            let gap = self.space(sid).find_gap(len, page, base, page);
+                            let gap = self.space(sid).find_gap(len, min.max(page), base, page);
                             VirtAddr::new(gap.ok_or(KernelError::NoSpace(call))?)
                         }
                     }

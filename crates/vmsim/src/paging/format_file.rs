@@ -91,8 +91,12 @@ impl Format {
 
     /// Reads a user-defined format from a TOML file.
     pub fn from_toml_file(path: &Path) -> Result<Self, FormatError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FormatError::Parse(format!("{}: {e}", path.display())))?;
+        let text = vmsim_trace::limits::read_text_limited(
+            path,
+            vmsim_trace::limits::MAX_TOML_BYTES,
+            "a paging format file",
+        )
+        .map_err(|e| FormatError::Parse(format!("{}: {e}", path.display())))?;
         Self::from_toml(&text, &path.display().to_string())
     }
 }

@@ -38,7 +38,7 @@ pub struct EatArgs {
     /// Time to search the TLB, in nanoseconds, e.g. 20.
     #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub tlb_ns: String,
-    /// Time of one memory access, in nanoseconds, e.g. 100.
+    /// Time of one memory access, in nanoseconds, above 0, e.g. 100.
     #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub mem_ns: String,
     /// Levels of the page table a TLB miss walks (1 = flat table, the
@@ -57,7 +57,7 @@ pub struct EatArgs {
 }
 
 /// Runs `vmsim calc eat`.
-pub fn run(args: &EatArgs) -> anyhow::Result<()> {
+pub fn run(args: &EatArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let format = match (&args.arch, &args.format) {
         (Some(name), _) => Some(Format::by_name(name).context("--arch")?),
         (None, Some(path)) => Some(Format::from_toml_file(path).context("--format")?),
@@ -90,7 +90,7 @@ pub fn run(args: &EatArgs) -> anyhow::Result<()> {
         if let Some(f) = &format {
             value["arch"] = json!(f.name());
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
     let f = |v: f64| float(v, 3);
@@ -141,14 +141,15 @@ pub fn run(args: &EatArgs) -> anyhow::Result<()> {
     let arch = format
         .as_ref()
         .map_or(String::new(), |f| format!(" ({})", f.name()));
-    println!(
+    writeln!(
+        out,
         "Effective access time: TLB hit ratio {}, {}-level page table{arch} ({} memory accesses on a miss)\n",
         float(a, 6),
         input.levels,
         eat.miss_mem_accesses
-    );
+    )?;
     for (name, value, why) in rows {
-        println!("  {name:<name_w$}  {value:<value_w$}  {why}");
+        writeln!(out, "  {name:<name_w$}  {value:<value_w$}  {why}")?;
     }
     Ok(())
 }
