@@ -7,6 +7,7 @@ mod calc;
 mod common;
 mod exercise;
 mod explain;
+mod html;
 mod mrc;
 mod policy;
 mod robustness;

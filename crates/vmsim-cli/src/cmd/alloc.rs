@@ -252,6 +252,7 @@ fn check_pages(pages: u64) -> anyhow::Result<()> {
 
 /// Runs `vmsim alloc`.
 pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     let (text, source) = match (&args.ops, &args.ops_file) {
         (Some(o), None) => (o.clone(), "--ops".to_owned()),
         (None, Some(f)) => (
@@ -325,11 +326,21 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
                     p.push(st, || free_list_step_text(st));
                 }
             };
-            let each: Option<&mut dyn FnMut(&FreeListStep)> =
-                if args.quiet && no_page { None } else { Some(&mut each) };
+            let each: Option<&mut dyn FnMut(&FreeListStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let (_, totals) = lab::free_list_steps(cfg, &ops, each)?;
             out.finish(&totals, free_list_totals_text(&totals))?;
-            write_page(args, page, "free-list", &cfg, &totals, &free_list_header(&cfg))?;
+            write_page(
+                args,
+                page,
+                "free-list",
+                &cfg,
+                &totals,
+                &free_list_header(&cfg),
+            )?;
         }
         AllocatorArg::Buddy => {
             only_for(args, &["base", "max-order"])?;
@@ -355,8 +366,11 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
                     p.push(st, || buddy_step_text(st));
                 }
             };
-            let each: Option<&mut dyn FnMut(&BuddyStep)> =
-                if args.quiet && no_page { None } else { Some(&mut each) };
+            let each: Option<&mut dyn FnMut(&BuddyStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let totals = lab::buddy_steps(cfg, &ops, each)?;
             out.finish(&totals, buddy_totals_text(&totals))?;
             write_page(args, page, "buddy", &cfg, &totals, &buddy_header(&cfg))?;
@@ -382,8 +396,11 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
                     p.push(st, || slab_step_text(st));
                 }
             };
-            let each: Option<&mut dyn FnMut(&SlabStep)> =
-                if args.quiet && no_page { None } else { Some(&mut each) };
+            let each: Option<&mut dyn FnMut(&SlabStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let run = lab::slab_steps(cfg, &ops, each)?;
             let totals = serde_json::json!({
                 "allocations": run.allocations,

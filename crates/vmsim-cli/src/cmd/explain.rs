@@ -207,6 +207,7 @@ fn load_format(args: &ExplainArgs) -> anyhow::Result<Format> {
 
 /// Runs `vmsim explain`.
 pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     if !args.segments.is_empty() {
         return run_book(args, out);
     }
@@ -222,7 +223,13 @@ pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<
     let raw = parse_u64(&args.address).context("the address")?;
     let mem = load_mem(args)?;
     let e = explain_paging(args, &fmt, VirtAddr::new(raw), mem.as_ref())?;
-    write_html(args, "paging", &fmt, mem.as_ref(), serde_json::to_value(&e)?)?;
+    write_html(
+        args,
+        "paging",
+        &fmt,
+        mem.as_ref(),
+        serde_json::to_value(&e)?,
+    )?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
     } else {
@@ -349,7 +356,13 @@ fn run_segmented(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::R
     let seg = table.explain(addr, size, access_kind(args), Ring::USER);
     let mem = load_mem(args)?;
     let after = after_segmentation(args, mem.as_ref(), seg.linear)?;
-    html_after(args, "segment", mem.as_ref(), with_after(&seg, &after)?, &after)?;
+    html_after(
+        args,
+        "segment",
+        mem.as_ref(),
+        with_after(&seg, &after)?,
+        &after,
+    )?;
     if args.json {
         writeln!(
             out,
@@ -406,7 +419,13 @@ fn run_book(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result
     }
     let mem = load_mem(args)?;
     let after = after_segmentation(args, mem.as_ref(), book.pa)?;
-    html_after(args, "book", mem.as_ref(), with_after(&book, &after)?, &after)?;
+    html_after(
+        args,
+        "book",
+        mem.as_ref(),
+        with_after(&book, &after)?,
+        &after,
+    )?;
     if args.json {
         writeln!(
             out,

@@ -153,6 +153,7 @@ pub enum ClockInsertArg {
 
 /// Runs `vmsim policy`.
 pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     if args.list
         || args
             .policy

@@ -78,9 +78,11 @@ pub fn walk_detail(fmt: &Format, mem: Option<&PhysMem>, report: &Value) -> Value
             let raw = parse_hex(&s["raw"]).unwrap_or(0);
             let layout = fmt.entry_layout(idx, raw);
             let mut window = Vec::new();
-            if let (Some(mem), Some(table), Some(index)) =
-                (mem, parse_hex(&s["table"]), s.get("index").and_then(Value::as_u64))
-            {
+            if let (Some(mem), Some(table), Some(index)) = (
+                mem,
+                parse_hex(&s["table"]),
+                s.get("index").and_then(Value::as_u64),
+            ) {
                 let n = 1u64 << levels[idx].bits;
                 let lo = index.saturating_sub(WINDOW);
                 let hi = (index + WINDOW).min(n - 1);

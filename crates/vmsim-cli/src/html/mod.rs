@@ -70,9 +70,8 @@ pub fn command_line() -> String {
     let mut parts = vec!["vmsim".to_owned()];
     for a in std::env::args().skip(1) {
         let plain = !a.is_empty()
-            && a.chars().all(|c| {
-                c.is_ascii_alphanumeric() || "-_=.,:/+@%^".contains(c) || !c.is_ascii()
-            });
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=.,:/+@%^".contains(c) || !c.is_ascii());
         if plain {
             parts.push(a);
         } else {
@@ -152,6 +151,20 @@ pub fn render(kind: Kind, title: &str, mut data: Value) -> String {
     page
 }
 
+/// Refuses an `--html` destination that exists and is not a regular file,
+/// before the command runs (so nothing is printed for a page that cannot
+/// be written).
+///
+/// # Errors
+/// `path` is a directory, a symbolic link, a device, a FIFO or a socket.
+pub fn check(path: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(p) = path {
+        vmsim_trace::output::check_destination(p)
+            .with_context(|| format!("--html {}: cannot write the page", p.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes the page to `path` atomically (a temporary file renamed into
 /// place; never over anything but a regular file).
 ///
@@ -162,7 +175,9 @@ pub fn write(path: &Path, kind: Kind, title: &str, data: Value) -> anyhow::Resul
     let page = render(kind, title, data);
     let what = || format!("--html {}: cannot write the page", path.display());
     let tmp = vmsim_trace::output::temp_next_to(path).with_context(what)?;
-    tmp.as_file().write_all(page.as_bytes()).with_context(what)?;
+    tmp.as_file()
+        .write_all(page.as_bytes())
+        .with_context(what)?;
     vmsim_trace::output::commit(tmp, path).with_context(what)?;
     Ok(())
 }

@@ -63,7 +63,11 @@ fn note_json(n: &Note) -> Value {
             NoteValue::Time(t) => (Some(label), json!(t), Some(format!("step {}", t + 1))),
             NoteValue::Never => (Some(label), Value::Null, Some("never".to_owned())),
             NoteValue::Bits8(b) => (Some(label), json!(b), Some(format!("{b:08b}"))),
-            NoteValue::Flag(f) => (Some(label), json!(f), Some(if f { "yes" } else { "no" }.into())),
+            NoteValue::Flag(f) => (
+                Some(label),
+                json!(f),
+                Some(if f { "yes" } else { "no" }.into()),
+            ),
         },
     };
     json!({"list": n.list, "label": label, "value": value, "text": text})
@@ -274,60 +278,68 @@ pub fn page_data(
     let mut states = Vec::new();
     let mut cells = 0usize;
     let mut limit = shown;
-    let totals: Totals = lab::run_first(kind, cfg, trace, frames, Detail::State, shown, |s: &Step<'_>| {
-        if s.index >= limit {
-            return;
-        }
-        cells += s.resident.len();
-        if cells > MAX_CELLS {
-            limit = s.index;
-            return;
-        }
-        let t = s.index as u64;
-        let why_text = match s.evicted {
-            Some(v) => why(kind, cfg, trace, &before, &times, v),
-            None if s.hit => format!("{} is resident: a hit.", page_name(trace, s.id)),
-            None => format!(
-                "{} is not resident: a miss, loaded into a free frame ({} of {} in use).",
-                page_name(trace, s.id),
-                s.resident.len(),
-                frames
-            ),
-        };
-        if !s.hit {
-            times.loaded[s.id as usize] = t;
-        }
-        times.last[s.id as usize] = t;
-        steps.push(json!({
-            "page": page_value(trace, s.id),
-            "hit": s.hit,
-            "evicted": s.evicted.map(|v| page_value(trace, v)),
-            "frames": s.resident.iter().map(|&r| page_value(trace, r)).collect::<Vec<_>>(),
-        }));
-        let pages: Vec<Value> = s
-            .resident
-            .iter()
-            .zip(s.state)
-            .map(|(&r, st)| {
-                json!({
-                    "a": st.accessed,
-                    "d": st.dirty,
-                    "note": note_json(&st.note),
-                    "loaded": times.loaded[r as usize],
-                    "last": times.last[r as usize],
+    let totals: Totals = lab::run_first(
+        kind,
+        cfg,
+        trace,
+        frames,
+        Detail::State,
+        shown,
+        |s: &Step<'_>| {
+            if s.index >= limit {
+                return;
+            }
+            cells += s.resident.len();
+            if cells > MAX_CELLS {
+                limit = s.index;
+                return;
+            }
+            let t = s.index as u64;
+            let why_text = match s.evicted {
+                Some(v) => why(kind, cfg, trace, &before, &times, v),
+                None if s.hit => format!("{} is resident: a hit.", page_name(trace, s.id)),
+                None => format!(
+                    "{} is not resident: a miss, loaded into a free frame ({} of {} in use).",
+                    page_name(trace, s.id),
+                    s.resident.len(),
+                    frames
+                ),
+            };
+            if !s.hit {
+                times.loaded[s.id as usize] = t;
+            }
+            times.last[s.id as usize] = t;
+            steps.push(json!({
+                "page": page_value(trace, s.id),
+                "hit": s.hit,
+                "evicted": s.evicted.map(|v| page_value(trace, v)),
+                "frames": s.resident.iter().map(|&r| page_value(trace, r)).collect::<Vec<_>>(),
+            }));
+            let pages: Vec<Value> = s
+                .resident
+                .iter()
+                .zip(s.state)
+                .map(|(&r, st)| {
+                    json!({
+                        "a": st.accessed,
+                        "d": st.dirty,
+                        "note": note_json(&st.note),
+                        "loaded": times.loaded[r as usize],
+                        "last": times.last[r as usize],
+                    })
                 })
-            })
-            .collect();
-        states.push(json!({
-            "write": trace.is_write(s.index),
-            "why": why_text,
-            "pages": pages,
-        }));
-        before.order.clear();
-        before.order.extend_from_slice(s.resident);
-        before.state.clear();
-        before.state.extend_from_slice(s.state);
-    });
+                .collect();
+            states.push(json!({
+                "write": trace.is_write(s.index),
+                "why": why_text,
+                "pages": pages,
+            }));
+            before.order.clear();
+            before.order.extend_from_slice(s.resident);
+            before.state.clear();
+            before.state.extend_from_slice(s.state);
+        },
+    );
     let mut report = report;
     if let Value::Object(m) = &mut report {
         m.insert("steps".into(), Value::Array(steps));

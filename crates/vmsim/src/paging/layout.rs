@@ -243,7 +243,10 @@ mod tests {
         let addr = b.iter().find(|x| x.name == "address").expect("address");
         assert_eq!((addr.lo, addr.value << 21), (21, 0x4020_0000));
         assert!(b.iter().any(|x| x.name == "PS" && x.value == 1));
-        assert!(b.iter().any(|x| x.name == "reserved" && (x.lo, x.hi) == (13, 20)));
+        assert!(
+            b.iter()
+                .any(|x| x.name == "reserved" && (x.lo, x.hi) == (13, 20))
+        );
         // Not present: P and 63 ignored bits.
         let z = f.entry_layout(1, 0xdead_0000);
         covers_every_bit(&z, 64, 0xdead_0000);
@@ -263,8 +266,14 @@ mod tests {
         let c = Format::x86_32();
         covers_every_bit(&c.entry_layout(0, 0x0040_0083), 32, 0x0040_0083);
         let bits = crate::paging::UserBits::new(1, 7, 0, 7);
-        let u = Format::user("c", 15, crate::addr::PageSize::from_shift(5).expect("32 B"), &[5, 5], bits)
-            .expect("valid");
+        let u = Format::user(
+            "c",
+            15,
+            crate::addr::PageSize::from_shift(5).expect("32 B"),
+            &[5, 5],
+            bits,
+        )
+        .expect("valid");
         let l = u.entry_layout(1, 0x89);
         covers_every_bit(&l, 8, 0x89);
         assert!(l.iter().any(|x| x.name == "frame" && x.value == 9));

@@ -100,7 +100,10 @@ impl Policy for Aging {
     fn note(&self, id: u32) -> Note {
         Note {
             list: None,
-            value: self.h.key(id).map(|(c, _)| ("counter", NoteValue::Bits8(c))),
+            value: self
+                .h
+                .key(id)
+                .map(|(c, _)| ("counter", NoteValue::Bits8(c))),
         }
     }
 }

@@ -615,6 +615,43 @@ mod tests {
     }
 
     #[test]
+    fn state_detail_reports_bits_and_notes_for_the_first_references_only() {
+        let nz = NonZeroUsize::new(2).expect("nonzero");
+        let t = DenseTrace::new(&[1, 2, 1, 3, 2], &[false, true, false, false, false], "t")
+            .expect("small");
+        let mut seen = Vec::new();
+        let totals = run_first(
+            PolicyKind::Arc,
+            &PolicyConfig::default(),
+            &t,
+            nz,
+            Detail::State,
+            3,
+            |s| seen.push((s.index, s.resident.to_vec(), s.state.to_vec())),
+        );
+        assert_eq!(
+            totals,
+            run(
+                PolicyKind::Arc,
+                &PolicyConfig::default(),
+                &t,
+                nz,
+                Detail::Totals,
+                |_| {}
+            )
+        );
+        assert_eq!(seen.len(), 3, "only the first 3 references are reported");
+        // After 1, 2, 1: page 2 (id 1) is in T1, page 1 (id 0) moved to T2;
+        // page 2 was written.
+        let (_, ids, states) = &seen[2];
+        assert_eq!(ids, &[1, 0]);
+        assert_eq!(states[0].note.list, Some("T1"));
+        assert_eq!(states[1].note.list, Some("T2"));
+        assert!(states[0].dirty && !states[1].dirty);
+        assert!(states.iter().all(|s| s.accessed));
+    }
+
+    #[test]
     fn aging_ticks_fold_in_accessed_bits() {
         // 3 frames, tick every reference: 1 is referenced again, so 2 goes.
         let nz = NonZeroUsize::new(3).expect("nonzero");

@@ -111,10 +111,7 @@ impl Policy for Linux {
                 Some(INACTIVE) => Some("inactive"),
                 _ => None,
             },
-            value: Some((
-                "referenced",
-                NoteValue::Flag(self.referenced[id as usize]),
-            )),
+            value: Some(("referenced", NoteValue::Flag(self.referenced[id as usize]))),
         }
     }
 }

@@ -63,7 +63,7 @@
     const head = el("tr", {}, el("th", { text: "step" }));
     const refs = el("tr", {}, el("th", { text: "reference" }));
     for (let i = lo; i < hi; i++) {
-      head.appendChild(el("th", { class: "num" + (i === cur ? " cur" : ""), style: i === cur ? { background: "var(--cur)" } : {}, text: i + 1 }));
+      head.appendChild(el("th", { class: "num", data: i === cur ? { cur: "1" } : {}, style: i === cur ? { background: "var(--cur)" } : {}, text: i + 1 }));
       refs.appendChild(el("td", { class: "mono", style: { fontWeight: 700, textAlign: "center", background: i === cur ? "var(--cur)" : "" }, text: name(steps[i].page) }));
     }
     t.appendChild(head); t.appendChild(refs);
@@ -96,6 +96,8 @@
     const curRef = strip.children[i];
     if (curRef && curRef.scrollIntoView && strip.scrollHeight > strip.clientHeight) curRef.scrollIntoView({ block: "nearest" });
     clear(gridBox).appendChild(grid(i));
+    const curCol = gridBox.querySelector("[data-cur]");
+    if (curCol && gridBox.scrollWidth > gridBox.clientWidth) gridBox.scrollLeft = Math.max(0, curCol.offsetLeft - gridBox.clientWidth / 2);
     clear(view);
     view.appendChild(el("div", { class: "steplabel" },
       "Step " + (i + 1) + ": reference to page ", el("b", { class: "mono", data: { k: "step-page" }, text: name(s.page) }),
