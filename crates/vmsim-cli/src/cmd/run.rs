@@ -76,8 +76,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Draw faults and TLB misses over time into an SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw faults, swap-ins and TLB misses over time and each process's
+    /// resident pages into FILE.svg or FILE.png (the extension chooses).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
 
     /// No progress bar.
@@ -276,6 +277,7 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
 
 /// Runs `vmsim run`.
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    super::plot::check(args.plot.as_deref())?;
     // Keeps the built-in trace's temporary file alive (and on the list of
     // files a signal removes) for the run.
     let mut builtin = None;
