@@ -4,6 +4,7 @@
 
 mod alloc;
 mod calc;
+mod checkpoint;
 mod common;
 mod exercise;
 mod explain;

@@ -5,14 +5,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a memory reference does.
 ///
 /// `Modify` is valgrind lackey's `M`: one instruction loads and then stores the
 /// same bytes (`add %eax,(%rbx)`). It is one access that both reads and writes,
 /// so it dirties the page; it is not two accesses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum AccessKind {
     /// An instruction fetch (lackey `I`).
@@ -97,7 +97,7 @@ pub const MAX_ACCESS_BYTES: u32 = 4096;
 /// An access that crosses a page boundary is still one `Access`; the consumer
 /// splits it by its own page size (see [`Access::pages`]). `size` is 1 to
 /// [`MAX_ACCESS_BYTES`] for every source in this crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Access {
     /// The guest virtual address of the first byte.
     pub va: u64,

@@ -134,6 +134,14 @@ impl io::Write for TempOutput {
     }
 }
 
+/// Seekable, for writers that patch a header once the data is written (the
+/// checkpoint container's section lengths and checksums).
+impl io::Seek for TempOutput {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
 /// A temporary file in the destination's directory (so the final rename stays
 /// on one file system), created with the permissions an ordinary new file
 /// gets (0666 less the umask), not tempfile's private 0600.

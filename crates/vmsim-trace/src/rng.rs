@@ -38,6 +38,20 @@ impl Rng {
         Self { s }
     }
 
+    /// The whole state: with [`Rng::from_state`], a generator can be saved
+    /// (in a checkpoint) and continued exactly where it stood.
+    #[must_use]
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator continuing from a saved [`Rng::state`]; `None` for the
+    /// all-zero state, which xoshiro256** never reaches (it would stay zero).
+    #[must_use]
+    pub fn from_state(s: [u64; 4]) -> Option<Self> {
+        (s != [0; 4]).then_some(Self { s })
+    }
+
     /// The next 64 uniformly distributed bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

@@ -34,7 +34,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::units::WrittenSize;
@@ -123,7 +123,7 @@ struct File {
 }
 
 /// The initial address-space layout of a spawned process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LayoutKind {
     /// A stack at the top of user space and a heap; other areas from `mmap`.
@@ -134,7 +134,7 @@ pub enum LayoutKind {
 }
 
 /// An mmap a process does before its first reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmapSpec {
     /// A fixed address, or `None` to let the kernel choose.
     pub addr: Option<u64>,
@@ -147,7 +147,7 @@ pub struct MmapSpec {
 }
 
 /// When a fork happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForkPoint {
     /// After the process's N-th reference.
     After(u64),
@@ -156,7 +156,7 @@ pub enum ForkPoint {
 }
 
 /// A fork a process makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkSpec {
     /// Index of the child in [`Scenario::processes`].
     pub child: usize,
@@ -169,7 +169,7 @@ pub struct ForkSpec {
 }
 
 /// One process of a scenario.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessSpec {
     /// Its name (unique in the scenario).
     pub name: String,
@@ -190,7 +190,7 @@ pub struct ProcessSpec {
 }
 
 /// A checked scenario.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scenario {
     /// What it shows.
     pub description: String,

@@ -88,6 +88,30 @@ impl TraceSource for AnySource {
 }
 
 impl AnySource {
+    /// Reads and drops the next `n` accesses (to continue a trace where a
+    /// checkpoint left it). Returns the accesses read past `n` in the last
+    /// batch, which come next, and how many were skipped (fewer than `n`
+    /// only if the trace ended first).
+    ///
+    /// # Errors
+    /// As for [`TraceSource::next_batch`].
+    pub fn skip(&mut self, n: u64) -> Result<(u64, Vec<Access>), TraceError> {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut left = n;
+        while left > 0 {
+            let got = self.next_batch(&mut batch)? as u64;
+            if got == 0 {
+                break;
+            }
+            if got > left {
+                let rest = batch.split_off(left as usize);
+                return Ok((n, rest));
+            }
+            left -= got;
+        }
+        Ok((n - left, Vec::new()))
+    }
+
     /// Accept a trace file without any reference; by default reading one
     /// ends in [`TraceError::Empty`]. (A `synth:` spec with `refs=0` asks
     /// for nothing explicitly and is always accepted.)

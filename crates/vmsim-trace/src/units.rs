@@ -315,8 +315,12 @@ impl serde::de::Visitor<'_> for Written {
 fn written<'de, D, T>(d: D, size: bool) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
 {
+    if !d.is_human_readable() {
+        // A binary format (postcard in checkpoints) wrote the number itself.
+        return T::deserialize(d);
+    }
     let v = d.deserialize_any(Written { size })?;
     T::try_from(v).map_err(|_| {
         serde::de::Error::custom(format!(
@@ -326,12 +330,32 @@ where
     })
 }
 
+fn written_opt<'de, D, T>(d: D, size: bool) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
+{
+    if !d.is_human_readable() {
+        // Binary formats write the option's tag: read it as written.
+        return Option::<T>::deserialize(d);
+    }
+    // A text format names the key only when it has a value (absent keys
+    // take the field's default without calling this).
+    written(d, size).map(Some)
+}
+
 /// Reads a count from a config file or `--set` (`deserialize_with`): an
-/// integer, or a string in the count syntax (`"4Ki"`, `"10M"`).
+/// integer, or a string in the count syntax (`"4Ki"`, `"10M"`). Binary
+/// formats (not human-readable, as postcard) read the plain number, so the
+/// same struct round-trips through a checkpoint.
 ///
 /// # Errors
 /// Not a count, negative, or too large for `T`.
-pub fn count<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+pub fn count<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
+{
     written(d, false)
 }
 
@@ -339,18 +363,25 @@ pub fn count<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<
 ///
 /// # Errors
 /// As [`count`].
-pub fn count_opt<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    written(d, false).map(Some)
+pub fn count_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
+{
+    written_opt(d, false)
 }
 
 /// Reads a size in bytes from a config file or `--set`: an integer, or a
-/// string in the size syntax (`"8MiB"`).
+/// string in the size syntax (`"8MiB"`); the plain number from a binary
+/// format.
 ///
 /// # Errors
 /// Not a size, negative, or too large for `T`.
-pub fn size<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+pub fn size<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
+{
     written(d, true)
 }
 
@@ -358,10 +389,12 @@ pub fn size<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T
 ///
 /// # Errors
 /// As [`size`].
-pub fn size_opt<'de, D: serde::Deserializer<'de>, T: TryFrom<u64>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    written(d, true).map(Some)
+pub fn size_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + serde::Deserialize<'de>,
+{
+    written_opt(d, true)
 }
 
 /// Binary unit names, each 1024 times the one before. `ZiB` and `YiB` are

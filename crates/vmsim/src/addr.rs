@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 /// The widest physical address any supported format produces (RISC-V Sv39/48/57: 56 bits).
@@ -83,17 +84,62 @@ impl VirtAddr {
     }
 }
 
-/// Serialized as a `0x` hex string, as people read addresses.
+/// Serialized as a `0x` hex string for people (JSON reports), as a plain
+/// number for machines (checkpoints: compact, and exact).
 impl Serialize for VirtAddr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:#x}", self.0))
+        if s.is_human_readable() {
+            s.collect_str(&format_args!("{:#x}", self.0))
+        } else {
+            s.serialize_u64(self.0)
+        }
     }
 }
 
-/// Serialized as a `0x` hex string, as people read addresses.
+/// Serialized as a `0x` hex string for people, a number for machines.
 impl Serialize for PhysAddr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:#x}", self.0))
+        if s.is_human_readable() {
+            s.collect_str(&format_args!("{:#x}", self.0))
+        } else {
+            s.serialize_u64(self.0)
+        }
+    }
+}
+
+/// An address as [`Serialize`] wrote it: a `0x` hex string (or a number)
+/// for people, a number for machines.
+fn deserialize_address<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    if !d.is_human_readable() {
+        return u64::deserialize(d);
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Number(u64),
+        Hex(String),
+    }
+    match Text::deserialize(d)? {
+        Text::Number(n) => Ok(n),
+        Text::Hex(h) => {
+            let digits = h.strip_prefix("0x").unwrap_or(&h);
+            u64::from_str_radix(digits, 16)
+                .map_err(|_| D::Error::custom(format!("'{h}' is not a 0x hex address")))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_address(d).map(Self)
+    }
+}
+
+/// Refuses an address wider than [`MAX_PHYS_BITS`]: the guarantee holds for
+/// values read back from files too.
+impl<'de> Deserialize<'de> for PhysAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(deserialize_address(d)?).map_err(D::Error::custom)
     }
 }
 
@@ -190,7 +236,9 @@ impl fmt::Display for PhysAddr {
 ///
 /// Guarantee: none by itself; it is meaningful together with the page size it
 /// was computed for.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
 pub struct Vpn(u64);
 
 impl Vpn {
@@ -220,7 +268,9 @@ impl Vpn {
 ///
 /// Guarantee: none by itself; it is meaningful together with the frame size
 /// of the memory it belongs to.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
 pub struct Pfn(u64);
 
 impl Pfn {
@@ -259,8 +309,23 @@ impl fmt::Display for Pfn {
 ///
 /// Guarantee: the shift is at most 48, so `1 << shift` never overflows and
 /// sizes from a 1-byte classroom page up to a 256 TiB page are expressible.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct PageSize(u8);
+
+/// Refuses a shift above [`PageSize::MAX_SHIFT`]: the guarantee holds for
+/// values read back from files too.
+impl<'de> Deserialize<'de> for PageSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let shift = u8::deserialize(d)?;
+        Self::from_shift(u32::from(shift)).map_err(|_| {
+            D::Error::custom(format!(
+                "page-size shift {shift} is above {}",
+                Self::MAX_SHIFT
+            ))
+        })
+    }
+}
 
 impl PageSize {
     /// 4 KiB, the base page of x86 and RISC-V.
@@ -332,7 +397,9 @@ pub use crate::units::format_size;
 ///
 /// Guarantee: none beyond 16 bits; a format's own limit (12 bits for PCID,
 /// 9 or 16 for RISC-V) is checked by the MMU that uses it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Asid(u16);
 
@@ -354,7 +421,9 @@ impl Asid {
 
 /// A process identifier of the simulated kernel (not an ASID: the kernel
 /// assigns ASIDs to processes separately, and may recycle them).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Pid(u32);
 

@@ -195,6 +195,9 @@ pub struct Config {
     pub kernel: KernelConfig,
     /// The run.
     pub run: RunConfig,
+    /// Checkpoints: how often, which way, which tracker, and the pause cost model.
+    #[serde(default)]
+    pub checkpoint: crate::checkpoint::CheckpointConfig,
 }
 
 /// A named preset.
@@ -274,6 +277,7 @@ impl Preset {
                 quantum: 10_000,
                 timeline_points: 200,
             },
+            checkpoint: crate::checkpoint::CheckpointConfig::default(),
         })
     }
 }
@@ -613,6 +617,9 @@ impl Config {
                 "a memory reference takes at least one cycle",
             ));
         }
+        self.checkpoint
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
         crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts)
             .map_err(|e| invalid("tlb", e.to_string()))?;
@@ -640,6 +647,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Count and size keys read units from TOML, yet the kernel's copy of
+    /// its config must still round-trip through a checkpoint (postcard,
+    /// not self-describing).
+    #[test]
+    fn unit_keys_read_units_and_round_trip_through_postcard() {
+        let cfg = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("kernel.swap_slots=1Ki"))
+            .and_then(|b| b.set("kernel.stack_limit=2MiB"))
+            .and_then(|b| b.set("memory.frames=8Ki"))
+            .and_then(ConfigBuilder::build)
+            .expect("valid");
+        assert_eq!(cfg.kernel.swap_slots, Some(1024));
+        assert_eq!(cfg.kernel.stack_limit, 2 << 20);
+        assert_eq!(cfg.memory.frames, 8192);
+        for k in [cfg.kernel.clone(), KernelConfig::default()] {
+            let bytes = postcard::to_allocvec(&k).expect("serialize");
+            let back: KernelConfig = postcard::from_bytes(&bytes).expect("deserialize");
+            assert_eq!(back, k);
+        }
+    }
 
     #[test]
     fn every_preset_builds_and_round_trips() {

@@ -82,24 +82,78 @@ impl Bitmap for () {
     fn mark(&mut self, _chunk: u64) {}
 }
 
-/// Tracks the 4 KiB chunks written since the last [`DirtyChunks::take`].
+/// Tracks the 4 KiB chunks written since the last [`DirtyChunks::take`]:
+/// the host's view of what changed (a hypervisor's dirty log), which
+/// incremental checkpoints use. It grows as needed, or can be sized once with
+/// [`DirtyChunks::track`]; [`DirtyChunks::off`] makes marking a single
+/// failed bounds check (untracked memory then costs next to nothing).
 #[derive(Debug, Default, Clone)]
 pub struct DirtyChunks {
     bits: Vec<u64>,
+    off: bool,
 }
 
 impl Bitmap for DirtyChunks {
     #[inline]
     fn mark(&mut self, chunk: u64) {
         let word = (chunk / 64) as usize;
-        if word >= self.bits.len() {
-            self.bits.resize(word + 1, 0);
+        match self.bits.get_mut(word) {
+            Some(w) => *w |= 1 << (chunk % 64),
+            None if self.off => {}
+            None => self.grow(word, chunk),
         }
-        self.bits[word] |= 1 << (chunk % 64);
     }
 }
 
 impl DirtyChunks {
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, word: usize, chunk: u64) {
+        self.bits.resize(word + 1, 0);
+        self.bits[word] |= 1 << (chunk % 64);
+    }
+
+    /// Tracks `chunks` chunks from now on (every chunk of a memory), all clean.
+    pub fn track(&mut self, chunks: u64) {
+        self.off = false;
+        self.bits = vec![0; chunks.div_ceil(64) as usize];
+    }
+
+    /// Stops tracking and forgets what was marked.
+    pub fn off(&mut self) {
+        self.off = true;
+        self.bits = Vec::new();
+    }
+
+    /// Whether marks are being recorded.
+    #[must_use]
+    pub fn is_on(&self) -> bool {
+        !self.off
+    }
+
+    /// The chunks written since the last [`DirtyChunks::take`], without
+    /// clearing them.
+    #[must_use]
+    pub fn marked(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (w, &bits) in self.bits.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                out.push(w as u64 * 64 + u64::from(b.trailing_zeros()));
+                b &= b - 1;
+            }
+        }
+        out
+    }
+
+    /// Whether `chunk` was written since the last [`DirtyChunks::take`].
+    #[must_use]
+    pub fn is_marked(&self, chunk: u64) -> bool {
+        self.bits
+            .get((chunk / 64) as usize)
+            .is_some_and(|w| w & (1 << (chunk % 64)) != 0)
+    }
+
     /// The chunk indices written since the last call, in increasing order; clears the set.
     pub fn take(&mut self) -> Vec<u64> {
         let mut out = Vec::new();
@@ -171,6 +225,12 @@ impl<B: Bitmap> PhysMem<B> {
     }
 
     /// The write-tracking bitmap.
+    #[must_use]
+    pub fn bitmap(&self) -> &B {
+        &self.bitmap
+    }
+
+    /// The write-tracking bitmap, mutably.
     pub fn bitmap_mut(&mut self) -> &mut B {
         &mut self.bitmap
     }
@@ -258,6 +318,121 @@ impl<B: Bitmap> PhysMem<B> {
         let mut v = [0u8; 8];
         self.read(addr, &mut v[..width as usize])?;
         Ok(u64::from_le_bytes(v))
+    }
+
+    /// A program's store of `len` bytes at `addr`: byte `i` of the store
+    /// gets byte `i % 8` of `stamp` (little-endian). Traces carry addresses,
+    /// not values, so the engine writes a stamp that names the store (the
+    /// process's reference number): page contents then change exactly when
+    /// a program writes, as checkpoints, replay and migration must see.
+    /// An access outside memory is ignored (the MMU produced `addr`).
+    #[inline(always)]
+    pub fn store_stamp(&mut self, addr: PhysAddr, len: u32, stamp: u64) {
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        let len = len as usize;
+        if off + len <= CHUNK_BYTES {
+            let idx = a >> CHUNK_SHIFT;
+            if let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize)
+                && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
+            {
+                self.bitmap.mark(idx);
+                let b = stamp.to_le_bytes();
+                match len {
+                    8 => c[off..off + 8].copy_from_slice(&b),
+                    4 => c[off..off + 4].copy_from_slice(&b[..4]),
+                    2 => c[off..off + 2].copy_from_slice(&b[..2]),
+                    1 => c[off] = b[0],
+                    _ => {
+                        for (i, byte) in c[off..off + len].iter_mut().enumerate() {
+                            *byte = b[i % 8];
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        self.store_stamp_slow(a, len, stamp);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_stamp_slow(&mut self, a: u64, len: usize, stamp: u64) {
+        let bytes = stamp.to_le_bytes();
+        let mut buf = [0u8; 64];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len());
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = bytes[(done + i) % 8];
+            }
+            let at = a.wrapping_add(done as u64);
+            if at < self.size {
+                let _ = self.write(PhysAddr::new_unchecked(at), &buf[..n]);
+            }
+            done += n;
+        }
+    }
+
+    /// The indices of every stored (once written, not since released)
+    /// chunk, in increasing order.
+    pub fn stored_chunk_indices(&self) -> impl Iterator<Item = u64> + '_ {
+        self.dirs.iter().enumerate().flat_map(|(d, leaf)| {
+            leaf.iter().flat_map(move |leaf| {
+                leaf.iter().enumerate().filter_map(move |(i, c)| {
+                    c.as_ref().map(|_| ((d as u64) << LEAF_SHIFT) | i as u64)
+                })
+            })
+        })
+    }
+
+    /// The bytes of chunk `index` (bytes `index * 4096 ..` of memory), or
+    /// `None` if it holds only zeros and is not stored.
+    #[must_use]
+    pub fn chunk_bytes(&self, index: u64) -> Option<&[u8; CHUNK_BYTES]> {
+        self.chunk(index)
+    }
+
+    /// Number of chunks memory is divided into (the last may be partial).
+    #[must_use]
+    pub fn chunk_count(&self) -> u64 {
+        self.size.div_ceil(CHUNK_BYTES as u64)
+    }
+
+    /// Sets chunk `index` to `data` (`None`: all zero, stored as nothing),
+    /// without marking it written: how a checkpoint puts memory back.
+    ///
+    /// # Errors
+    /// The index is past the end of memory.
+    pub fn restore_chunk(&mut self, index: u64, data: Option<&[u8]>) -> Result<(), MemError> {
+        if index >= self.chunk_count() || data.is_some_and(|d| d.len() != CHUNK_BYTES) {
+            return Err(MemError::OutOfRange {
+                addr: index.saturating_mul(CHUNK_BYTES as u64),
+                len: CHUNK_BYTES as u64,
+                size: self.size,
+            });
+        }
+        let dir = &mut self.dirs[(index >> LEAF_SHIFT) as usize];
+        match data {
+            Some(d) if d.iter().any(|&b| b != 0) => {
+                let leaf = dir.get_or_insert_with(empty_leaf);
+                let slot = &mut leaf[(index as usize) & (LEAF_LEN - 1)];
+                match slot {
+                    Some(c) => c.copy_from_slice(d),
+                    None => {
+                        let mut c = Box::new([0u8; CHUNK_BYTES]);
+                        c.copy_from_slice(d);
+                        *slot = Some(c);
+                    }
+                }
+            }
+            _ => {
+                if let Some(leaf) = dir {
+                    leaf[(index as usize) & (LEAF_LEN - 1)] = None;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the low `width` bytes (1, 2, 4 or 8) of `value`, little-endian.

@@ -4,8 +4,7 @@
 //! Built once, at the end of a run, from the MMU's and kernel's counters;
 //! nothing here is on the per-reference path.
 
-use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vmsim_trace::scenario::Scenario;
 
 use crate::addr::Pid;
@@ -15,7 +14,7 @@ use crate::kernel::{FaultResolution, Kernel, KernelStats, SegvReason};
 use crate::mmu::{Counters, Mmu};
 
 /// Faults one process took, by how the kernel resolved them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultsByKind {
     /// Zero-filled pages (allocation on first touch).
     pub demand_zero: u64,
@@ -39,10 +38,12 @@ pub struct FaultsByKind {
     pub swap_cache: u64,
     /// The fault that killed it (0 or 1).
     pub segfault: u64,
+    /// Write-protect faults of the soft-dirty tracker (checkpoints).
+    pub write_protect: u64,
 }
 
 /// One process of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessReport {
     /// Kernel process id.
     pub pid: Pid,
@@ -95,13 +96,14 @@ impl ProcessReport {
             FaultResolution::SwapIn => f.swap_in += 1,
             FaultResolution::SwapCache => f.swap_cache += 1,
             FaultResolution::AliasReload => f.alias_reload += 1,
+            FaultResolution::WriteProtect => f.write_protect += 1,
             FaultResolution::Killed(_) => f.segfault += 1,
         }
     }
 }
 
 /// One point of the timeline (cumulative counts).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     /// References so far.
     pub references: u64,
@@ -119,14 +121,47 @@ pub struct Sample {
 
 /// Faults and TLB misses over time: at most about `2 x points` samples,
 /// evenly spaced whatever the run's length (the spacing doubles as needed).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeline {
     /// References between samples.
     pub interval: u64,
     /// The samples.
     pub samples: Vec<Sample>,
-    #[serde(skip)]
     points: u32,
+}
+
+/// People (the JSON report) see the interval and the samples; machines
+/// (checkpoints) also the target number of points, so a restored run thins
+/// its series exactly as the original would.
+impl Serialize for Timeline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let human = s.is_human_readable();
+        let mut st = s.serialize_struct("Timeline", if human { 2 } else { 3 })?;
+        st.serialize_field("interval", &self.interval)?;
+        st.serialize_field("samples", &self.samples)?;
+        if !human {
+            st.serialize_field("points", &self.points)?;
+        }
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeline {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Machine {
+            interval: u64,
+            samples: Vec<Sample>,
+            points: u32,
+        }
+        let m = Machine::deserialize(d)?;
+        Ok(Self {
+            interval: m.interval.max(1),
+            samples: m.samples,
+            points: m.points.max(2),
+        })
+    }
 }
 
 impl Timeline {
@@ -175,7 +210,7 @@ impl Timeline {
 
 /// Physical memory at the moment of interest (just before the first process
 /// exited): fragmentation, slabs, page tables.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemorySnapshot {
     /// Frames in use.
     pub frames_used: u64,
@@ -298,6 +333,9 @@ pub struct Report {
     /// Things the scenario asked for that did not happen: a fork or exit
     /// point never reached (one sentence each, naming the process).
     pub warnings: Vec<String>,
+    /// The checkpoints the run took (with `checkpoint.every`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<crate::checkpoint::CheckpointReport>,
     /// The raw MMU counters.
     #[serde(skip)]
     pub counters: Counters,
@@ -337,7 +375,7 @@ impl Report {
         translations: u64,
         mmu: &Mmu,
         kernel: &Kernel,
-        processes: FxHashMap<Pid, ProcessReport>,
+        processes: std::collections::BTreeMap<Pid, ProcessReport>,
         timeline: Timeline,
         peak_frames: u64,
         peak_table_frames: u64,
@@ -366,8 +404,7 @@ impl Report {
                     .collect(),
             })
             .collect();
-        let mut procs: Vec<ProcessReport> = processes.into_values().collect();
-        procs.sort_by_key(|p| p.pid);
+        let procs: Vec<ProcessReport> = processes.into_values().collect();
         let warnings = unreached_points(scenario, &procs);
         let levels = fmt.levels().len();
         let tlb_hits = tlb_levels.iter().map(|l| l.hits).sum();
@@ -430,6 +467,7 @@ impl Report {
             eat_cycles: c.effective_access_time(f64::from(cfg.memory.latency)),
             timeline,
             warnings,
+            checkpoints: None,
             counters: c,
         }
     }

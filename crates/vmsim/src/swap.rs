@@ -15,21 +15,30 @@
 //! [`vmsim_trace::output`] meanwhile. A file that existed before is never
 //! deleted.
 //!
+//! A device can be copied ([`Clone`]) and captured in a checkpoint: its
+//! bookkeeping serializes, its pages are read with [`SwapDevice::peek`]
+//! (which is not swap traffic, and never goes through the path) and the
+//! slots written since the last checkpoint are kept in a bitmap
+//! ([`SwapDevice::take_written`]). A copy or a restored device holds its
+//! pages in host memory until its first write, which creates its own file
+//! under the same rules: two devices never share one file.
+//!
 //! This module owns the file and the slot allocator; which page goes to
 //! which slot, and when, is the kernel's business.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A slot of the swap device: where one page is kept.
 ///
 /// Guarantee: made only by [`SwapDevice::alloc`], so it is below the
 /// device's slot count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SwapSlot(u32);
 
 impl SwapSlot {
@@ -73,7 +82,7 @@ pub enum SwapError {
 }
 
 /// Traffic counters of the device.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SwapStats {
     /// Pages written (swap-outs).
     pub writes: u64,
@@ -85,20 +94,89 @@ pub struct SwapStats {
     pub slots_peak: u64,
 }
 
+/// Where a device's pages are.
+#[derive(Debug, Default)]
+enum Backing {
+    /// In its own file.
+    File(File),
+    /// In host memory, by slot (a copy, or a restored device), until the
+    /// first write creates the file.
+    #[default]
+    Pages,
+    /// Reading the original's pages for a copy failed: every use reports it.
+    Broken(String),
+}
+
 /// A file-backed swap device with a fixed number of slots.
-#[derive(Debug)]
+///
+/// Serializes its bookkeeping only (slots in use, the allocator's cursor,
+/// counters, the slots written since the last checkpoint); a deserialized
+/// device has no pages until [`SwapDevice::restore_page`] gives them back.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SwapDevice {
-    file: File,
+    #[serde(skip)]
+    backing: Backing,
+    /// Pages held in memory (with [`Backing::Pages`]), by slot.
+    #[serde(skip)]
+    pages: BTreeMap<u32, Box<[u8]>>,
+    /// The file's path once it exists (on Unix a file the device created
+    /// and does not keep is unlinked as soon as it is open).
+    #[serde(skip)]
     path: PathBuf,
     /// Remove the file at `path` when dropped (the device created it, the
     /// user did not ask to keep it, and it could not be unlinked at once).
+    #[serde(skip)]
     remove_on_drop: bool,
     /// Keeps a file to remove on drop on the interrupt-cleanup list.
+    #[serde(skip)]
     _registered: Option<vmsim_trace::output::Registered>,
+    /// Where the user asked the file to be (none: a temporary name).
+    configured: Option<PathBuf>,
+    /// Keep a file the device creates after it is dropped.
+    keep: bool,
+    /// A user path that exists may be truncated and used.
+    overwrite: bool,
     page: usize,
     used: Vec<bool>,
     cursor: usize,
     stats: SwapStats,
+    /// Slots written since the last [`SwapDevice::take_written`], one bit each.
+    written: Vec<u64>,
+}
+
+impl Clone for SwapDevice {
+    /// A copy with the same slots and pages, in host memory until its first
+    /// write gives it a file of its own (a temporary one, removed on drop).
+    fn clone(&self) -> Self {
+        let mut copy = Self {
+            backing: Backing::Pages,
+            pages: BTreeMap::new(),
+            path: PathBuf::new(),
+            remove_on_drop: false,
+            _registered: None,
+            configured: None,
+            keep: false,
+            overwrite: false,
+            page: self.page,
+            used: self.used.clone(),
+            cursor: self.cursor,
+            stats: self.stats,
+            written: self.written.clone(),
+        };
+        let mut buf = vec![0u8; self.page];
+        for slot in self.used_slots() {
+            match self.peek(slot, &mut buf) {
+                Ok(()) => {
+                    copy.pages.insert(slot.0, buf.clone().into_boxed_slice());
+                }
+                Err(e) => {
+                    copy.backing = Backing::Broken(e.to_string());
+                    break;
+                }
+            }
+        }
+        copy
+    }
 }
 
 impl SwapDevice {
@@ -121,10 +199,40 @@ impl SwapDevice {
         keep: bool,
         overwrite: bool,
     ) -> Result<Self, SwapError> {
-        let (path, user_path) = match path {
-            Some(p) => (p.to_path_buf(), true),
+        let mut dev = Self {
+            backing: Backing::Pages,
+            pages: BTreeMap::new(),
+            path: PathBuf::new(),
+            remove_on_drop: false,
+            _registered: None,
+            configured: path.map(Path::to_path_buf),
+            keep,
+            overwrite,
+            page: page_bytes,
+            used: vec![false; slots as usize],
+            cursor: 0,
+            stats: SwapStats::default(),
+            written: vec![0; (slots as usize).div_ceil(64)],
+        };
+        dev.open_file()?;
+        Ok(dev)
+    }
+
+    /// Creates the device's file (at the configured path, or a unique
+    /// temporary one, under [`SwapDevice::create`]'s rules) and moves any
+    /// pages held in memory into it.
+    fn open_file(&mut self) -> Result<(), SwapError> {
+        if let Backing::Broken(why) = &self.backing {
+            return Err(SwapError::Io {
+                path: "(copy of a swap device)".into(),
+                source: io::Error::other(why.clone()),
+            });
+        }
+        let (path, user_path) = match &self.configured {
+            Some(p) => (p.clone(), true),
             None => (unique_temp_path(), false),
         };
+        let overwrite = self.overwrite;
         let io_err = |source| SwapError::Io {
             path: path.display().to_string(),
             source,
@@ -138,7 +246,7 @@ impl SwapDevice {
             }
         }
         // create_new: a file that appears meanwhile is not truncated either.
-        let (file, created) = match OpenOptions::new()
+        let (mut file, created) = match OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
@@ -163,28 +271,29 @@ impl SwapDevice {
             Err(e) => return Err(io_err(e)),
         };
         #[cfg_attr(not(unix), allow(unused_mut))]
-        let mut remove_on_drop = created && !keep;
+        let mut remove_on_drop = created && !self.keep;
         // The data stays reachable through `file`: the path is not needed again.
         #[cfg(unix)]
         if remove_on_drop && std::fs::remove_file(&path).is_ok() {
             remove_on_drop = false;
         }
-        let registered = remove_on_drop.then(|| vmsim_trace::output::register(&path));
-        Ok(Self {
-            file,
-            path,
-            remove_on_drop,
-            _registered: registered,
-            page: page_bytes,
-            used: vec![false; slots as usize],
-            cursor: 0,
-            stats: SwapStats::default(),
-        })
+        self._registered = remove_on_drop.then(|| vmsim_trace::output::register(&path));
+        self.remove_on_drop = remove_on_drop;
+        for (&slot, data) in &self.pages {
+            let at = u64::from(slot) * self.page as u64;
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.write_all(data))
+                .map_err(io_err)?;
+        }
+        self.path = path;
+        self.pages.clear();
+        self.backing = Backing::File(file);
+        Ok(())
     }
 
-    /// Where the file is (or was: on Unix a file the device created and
+    /// Where the file is, or was (on Unix a file the device created and
     /// does not keep is unlinked once open; reads and writes go through the
-    /// open file).
+    /// open file). Empty until the file exists.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
@@ -200,6 +309,27 @@ impl SwapDevice {
     #[must_use]
     pub fn slots(&self) -> u32 {
         self.used.len() as u32
+    }
+
+    /// Bytes per slot.
+    #[must_use]
+    pub fn page_bytes(&self) -> usize {
+        self.page
+    }
+
+    /// The slots in use, in increasing order.
+    pub fn used_slots(&self) -> impl Iterator<Item = SwapSlot> + '_ {
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u)
+            .map(|(i, _)| SwapSlot(i as u32))
+    }
+
+    /// The slot of index `index`, if the device has it.
+    #[must_use]
+    pub fn slot(&self, index: u32) -> Option<SwapSlot> {
+        ((index as usize) < self.used.len()).then_some(SwapSlot(index))
     }
 
     /// A free slot, found next-fit from the last one handed out (slots of
@@ -233,6 +363,7 @@ impl SwapDevice {
         assert!(*u, "swap slot {} freed twice", slot.0);
         *u = false;
         self.stats.slots_used -= 1;
+        self.pages.remove(&slot.0);
     }
 
     fn check(&self, len: usize) -> Result<(), SwapError> {
@@ -249,32 +380,120 @@ impl SwapDevice {
     /// Writes one page into `slot`.
     pub fn write(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
+        if !matches!(self.backing, Backing::File(_)) {
+            self.open_file()?;
+        }
+        let Backing::File(file) = &mut self.backing else {
+            return Err(self.broken());
+        };
         let at = u64::from(slot.0) * self.page as u64;
-        let r = self
-            .file
+        let r = file
             .seek(SeekFrom::Start(at))
-            .and_then(|_| self.file.write_all(page));
+            .and_then(|_| file.write_all(page));
         r.map_err(|source| SwapError::Io {
             path: self.path.display().to_string(),
             source,
         })?;
+        if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
+            *w |= 1 << (slot.0 % 64);
+        }
         self.stats.writes += 1;
         Ok(())
     }
 
     /// Reads the page in `slot`.
     pub fn read(&mut self, slot: SwapSlot, page: &mut [u8]) -> Result<(), SwapError> {
-        self.check(page.len())?;
-        let at = u64::from(slot.0) * self.page as u64;
-        let r = self
-            .file
-            .seek(SeekFrom::Start(at))
-            .and_then(|_| self.file.read_exact(page));
-        r.map_err(|source| SwapError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
+        self.peek(slot, page)?;
         self.stats.reads += 1;
+        Ok(())
+    }
+
+    /// Reads the page in `slot` without counting it as swap traffic: how a
+    /// checkpoint or a copy looks at the device.
+    pub fn peek(&self, slot: SwapSlot, page: &mut [u8]) -> Result<(), SwapError> {
+        self.check(page.len())?;
+        match &self.backing {
+            Backing::File(file) => {
+                let at = u64::from(slot.0) * self.page as u64;
+                let mut f = file;
+                let r = f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(page));
+                r.map_err(|source| SwapError::Io {
+                    path: self.path.display().to_string(),
+                    source,
+                })
+            }
+            Backing::Pages => {
+                match self.pages.get(&slot.0) {
+                    Some(data) => page.copy_from_slice(data),
+                    None => page.fill(0),
+                }
+                Ok(())
+            }
+            Backing::Broken(_) => Err(self.broken()),
+        }
+    }
+
+    fn broken(&self) -> SwapError {
+        let why = match &self.backing {
+            Backing::Broken(w) => w.clone(),
+            _ => "no swap file".into(),
+        };
+        SwapError::Io {
+            path: "(copy of a swap device)".into(),
+            source: io::Error::other(why),
+        }
+    }
+
+    /// The slots written since the last call (in increasing order); clears the set.
+    pub fn take_written(&mut self) -> Vec<SwapSlot> {
+        let mut out = Vec::new();
+        for (w, bits) in self.written.iter_mut().enumerate() {
+            let mut b = std::mem::take(bits);
+            while b != 0 {
+                out.push(SwapSlot(w as u32 * 64 + b.trailing_zeros()));
+                b &= b - 1;
+            }
+        }
+        out
+    }
+
+    /// Puts back the contents of `slot` when a device is rebuilt from a
+    /// checkpoint: not swap traffic, not a write since the checkpoint.
+    pub fn restore_page(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
+        self.check(page.len())?;
+        match &mut self.backing {
+            Backing::File(file) => {
+                let at = u64::from(slot.0) * self.page as u64;
+                let r = file
+                    .seek(SeekFrom::Start(at))
+                    .and_then(|_| file.write_all(page));
+                r.map_err(|source| SwapError::Io {
+                    path: self.path.display().to_string(),
+                    source,
+                })
+            }
+            Backing::Pages => {
+                self.pages.insert(slot.0, page.into());
+                Ok(())
+            }
+            Backing::Broken(_) => Err(self.broken()),
+        }
+    }
+
+    /// Checks a deserialized device against the machine it belongs to.
+    pub fn check_restored(&self, page_bytes: usize) -> Result<(), String> {
+        if self.page != page_bytes {
+            return Err(format!(
+                "swap pages of {} bytes, but the machine's pages are {page_bytes}",
+                self.page
+            ));
+        }
+        if self.written.len() != self.used.len().div_ceil(64)
+            || self.cursor > self.used.len()
+            || self.stats.slots_used != self.used.iter().filter(|u| **u).count() as u64
+        {
+            return Err("swap device bookkeeping is inconsistent".into());
+        }
         Ok(())
     }
 }
@@ -311,7 +530,10 @@ mod tests {
         let mut buf = [0u8; 4096];
         d.read(b, &mut buf).expect("read");
         assert!(buf.iter().all(|&x| x == 7));
-        assert_eq!(d.file.metadata().expect("open file").len(), 2 * 4096);
+        let Backing::File(f) = &d.backing else {
+            panic!("a device has its file once created")
+        };
+        assert_eq!(f.metadata().expect("open file").len(), 2 * 4096);
         assert_eq!(d.stats().writes, 2);
         drop(d);
         assert!(!path.exists(), "removed at the end");
@@ -378,5 +600,37 @@ mod tests {
         assert_eq!(back, [5; 64]);
         drop(d);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_copy_has_the_pages_and_its_own_file_and_checkpoints_see_writes() {
+        let mut d = SwapDevice::create(None, 8, 64, false, false).expect("create");
+        let a = d.alloc().expect("slot");
+        let b = d.alloc().expect("slot");
+        d.write(a, &[3; 64]).expect("write");
+        d.write(b, &[4; 64]).expect("write");
+        assert_eq!(d.take_written(), vec![a, b]);
+        assert!(d.take_written().is_empty());
+        let mut copy = d.clone();
+        drop(d);
+        let mut buf = [0u8; 64];
+        copy.peek(b, &mut buf).expect("peek");
+        assert_eq!(buf, [4; 64]);
+        assert_eq!(copy.stats().reads, 0, "peek is not traffic");
+        copy.write(a, &[5; 64])
+            .expect("the copy makes its own file");
+        copy.read(b, &mut buf).expect("read");
+        assert_eq!(buf, [4; 64]);
+        copy.read(a, &mut buf).expect("read");
+        assert_eq!(buf, [5; 64]);
+        assert_eq!(copy.take_written(), vec![a]);
+        // Bookkeeping round-trips; pages come back through restore_page.
+        let bytes = postcard::to_allocvec(&copy).expect("serialize");
+        let mut back: SwapDevice = postcard::from_bytes(&bytes).expect("deserialize");
+        back.check_restored(64).expect("consistent");
+        back.restore_page(a, &[5; 64]).expect("restore");
+        back.peek(a, &mut buf).expect("peek");
+        assert_eq!(buf, [5; 64]);
+        assert_eq!(back.stats(), copy.stats());
     }
 }

@@ -974,3 +974,34 @@ fn a_full_swap_gives_up_swap_cache_before_the_oom_killer() {
     assert_eq!(s.k.stats().segfaults, 0);
     assert!(s.k.swap_stats().slots_peak <= 128);
 }
+
+/// A copy of a kernel whose pages are partly in swap is a whole kernel: it
+/// has its own copy of the swap device (the original's file can go), and
+/// every byte comes back through it.
+#[test]
+fn a_cloned_kernel_keeps_its_swapped_pages() {
+    let cfg = KernelConfig {
+        swap_slots: Some(1024),
+        ..KernelConfig::default()
+    };
+    let mut s = Sys::with_config(StructureSpec::Radix, 64, cfg);
+    let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+    let pages = 200u64;
+    let base = anon(&mut s, p, pages);
+    let byte = |i: u64| (i % 251) as u8 + 1;
+    for i in 0..pages {
+        assert!(s.write(p, base + i * PAGE + 9, byte(i)));
+    }
+    assert!(s.k.paging_stats().swap_outs > 100, "most pages are in swap");
+    let mut copy = Sys {
+        k: s.k.clone(),
+        mem: s.mem.clone(),
+        mmu: s.mmu.clone(),
+    };
+    drop(s);
+    for i in 0..pages {
+        assert_eq!(copy.read(p, base + i * PAGE + 9), Some(byte(i)), "page {i}");
+    }
+    copy.check();
+    assert!(copy.k.paging_stats().swap_ins > 100);
+}

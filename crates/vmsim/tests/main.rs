@@ -1,10 +1,12 @@
 //! Integration tests of the engine, one module per topic.
 
 mod alloc;
+mod checkpoint;
 mod inverted_hashed;
 mod kernel;
 mod mmu;
 mod paging;
 mod policy;
+mod replay;
 mod segment;
 mod structures;

@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod calc;
+pub mod checkpoint;
 pub mod exercise;
 pub mod explain;
 pub mod mrc;
@@ -9,7 +10,9 @@ pub mod pages;
 pub mod plot;
 pub mod policy;
 pub mod presets;
+pub mod replay;
 pub mod report_text;
+pub mod restore;
 pub mod run;
 pub mod sweep;
 pub mod trace;

@@ -136,9 +136,14 @@ pub fn render(r: &Report) -> String {
         f.misaligned_superpage
     );
     let ks = &r.kernel;
+    let wp = if ks.write_protect > 0 {
+        format!(", {} write-protect", ks.write_protect)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "kernel       {} demand-zero, {} COW copies, {} COW reuses, {} shared-page, {} stack growth, {} spurious, {} A/D set, {} alias reloads, {} segfaults; {} forks, {} vforks, {} exits",
+        "kernel       {} demand-zero, {} COW copies, {} COW reuses, {} shared-page, {} stack growth, {} spurious, {} A/D set, {} alias reloads{wp}, {} segfaults; {} forks, {} vforks, {} exits",
         ks.demand_zero,
         ks.cow_copies,
         ks.cow_reuses,
@@ -239,8 +244,82 @@ pub fn render(r: &Report) -> String {
             "EAT          {eat:.3} cycles per translation (measured from the counts and the configured latencies)"
         );
     }
+    if let Some(c) = &r.checkpoints {
+        checkpoints(&mut o, c, m.page_size);
+    }
     for w in &r.warnings {
         let _ = writeln!(o, "warning      {w}");
     }
     o
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+/// The checkpoint section: a summary, then one line per checkpoint.
+fn checkpoints(o: &mut String, c: &vmsim::checkpoint::CheckpointReport, page: u64) {
+    let wp = c.mode == "write-protect";
+    let _ = writeln!(
+        o,
+        "checkpoints  {} taken ({} mode, {} tracker, every {} references); pauses {} cycles in all{}",
+        c.records.len(),
+        c.mode,
+        c.tracker,
+        c.every,
+        c.pause_cycles,
+        if wp {
+            format!(", write-protect faults {} cycles", c.fault_cycles)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  #     references  kind  pages saved      bytes  zero  shared  tables  dirty host/D-bit/soft  wp-faults  PTEs  shootdowns  pause cycles{}  file",
+        if wp {
+            "  by-fault/background/next-pause"
+        } else {
+            ""
+        }
+    );
+    for r in &c.records {
+        let _ = writeln!(
+            o,
+            "  {:<4} {:>11}  {:<4}  {:>11}  {:>9}  {:>4}  {:>6}  {:>6}  {:>21}  {:>9}  {:>4}  {:>10}  {:>12}{}  {}",
+            r.seq,
+            r.references,
+            if r.full { "full" } else { "incr" },
+            r.pages_saved,
+            format_size(r.pages_saved * page),
+            r.zero_pages,
+            r.shared_pages,
+            r.table_pages,
+            format!(
+                "{}/{}/{}",
+                r.dirty_host,
+                opt(r.dirty_bits),
+                opt(r.soft_dirty)
+            ),
+            r.wp_faults,
+            r.ptes_changed,
+            r.shootdowns,
+            r.pause_cycles,
+            if wp {
+                format!(
+                    "  {:>30}",
+                    format!(
+                        "{}/{}/{}",
+                        r.saved_by_fault, r.saved_in_background, r.saved_at_next_pause
+                    )
+                )
+            } else {
+                String::new()
+            },
+            match (&r.file, r.file_bytes) {
+                (Some(f), Some(b)) => format!("{f} ({})", format_size(b)),
+                _ => "-".into(),
+            }
+        );
+    }
 }

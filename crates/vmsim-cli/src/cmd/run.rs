@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use vmsim::checkpoint::ChainWriter;
 use vmsim::config::{Config, ConfigBuilder};
 use vmsim::kernel::SegvReason;
 use vmsim::report::Report;
@@ -38,6 +39,8 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   vmsim run examples/fork-cow.toml --json
 ///   vmsim run a.vmt b.vmt --set run.quantum=1000 --plot run.svg
 ///   zstd -dc trace.lackey.zst | vmsim run -
+///   vmsim run trace.lackey.zst --checkpoint-every 1M --checkpoint-dir ckpts
+///   vmsim run trace.vmt --checkpoint-every 500K --checkpoint-mode write-protect
 ///
 /// A process killed by the simulated kernel (out of memory, segmentation
 /// fault) is reported on stderr and the exit status is 3 (the report is
@@ -53,7 +56,13 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// stack_growth, spurious, accessed_dirty, segfaults, forks, vforks, exits),
 /// cow_copies, frames_leaked, peak_frames_used, peak_page_table_frames,
 /// memory (buddyinfo, fragmentation indices, slabs), processes, eat_cycles,
-/// timeline, warnings.
+/// timeline, warnings, checkpoints (with --checkpoint-every: mode, tracker,
+/// every, pause_cycles, fault_cycles, records: seq, references, full,
+/// pages_saved, bytes_saved, zero_pages, shared_pages, table_pages,
+/// dirty_host, dirty_bits, soft_dirty, wp_faults, ptes_changed, shootdowns,
+/// pause_cycles, saved_by_fault, saved_in_background, saved_at_next_pause,
+/// fault_cycles, chunks_written, zero_chunks_written, swap_pages_written,
+/// file, file_bytes).
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
@@ -102,6 +111,32 @@ pub struct RunArgs {
     /// is almost always the wrong file).
     #[arg(long)]
     pub allow_empty: bool,
+
+    /// Take a checkpoint every N references (10K, 1M, ...; sets checkpoint.every).
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<String>,
+
+    /// Write the checkpoints into DIR (a new or empty directory): the first
+    /// full, the others incremental. Without it checkpoints are taken and
+    /// reported but not written.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+
+    /// pause (stop and copy) or write-protect (protect, run on, save pages
+    /// on their first write or in the background); sets checkpoint.mode.
+    #[arg(long, value_name = "MODE")]
+    pub checkpoint_mode: Option<String>,
+
+    /// How increments find dirty pages: host (perturbs nothing), dirty-bit,
+    /// soft-dirty, both, auto (host with pause, both with write-protect);
+    /// sets checkpoint.tracker.
+    #[arg(long, value_name = "TRACKER")]
+    pub checkpoint_tracker: Option<String>,
+
+    /// Compress page data in checkpoint files with zstd at this level (1-19;
+    /// default: stored raw, the fastest).
+    #[arg(long, value_name = "LEVEL")]
+    pub checkpoint_zstd: Option<i32>,
 }
 
 /// A run that finished with killed processes: its message is the one line
@@ -160,7 +195,17 @@ fn kills(report: &Report) -> Option<String> {
     })
 }
 
-struct Bar(Option<ProgressBar>);
+/// The progress bar (an observer of the run).
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// Clears the bar at the end.
+    pub fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
 
 impl Observer for Bar {
     fn progress(&mut self, references: u64) {
@@ -193,13 +238,94 @@ fn trace_process(name: String, trace: String) -> ProcessSpec {
 }
 
 fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
+    let mut set = args.set.clone();
+    if let Some(n) = &args.checkpoint_every {
+        let n = vmsim::units::parse_count(n)
+            .with_context(|| format!("--checkpoint-every {n}: expected a number of references"))?;
+        if n == 0 {
+            bail!("--checkpoint-every 0: give at least 1 reference between checkpoints");
+        }
+        set.push(format!("checkpoint.every={n}"));
+    }
+    if let Some(m) = &args.checkpoint_mode {
+        set.push(format!("checkpoint.mode=\"{m}\""));
+    }
+    if let Some(t) = &args.checkpoint_tracker {
+        set.push(format!("checkpoint.tracker=\"{t}\""));
+    }
     layered_config(
         args.preset.as_deref(),
         args.config.as_deref(),
         scenario,
-        &args.set,
+        &set,
         args.check,
     )
+}
+
+/// The built-in trace as a temporary file, kept (and on the list of files a
+/// signal removes) while the value lives.
+pub fn builtin_trace() -> anyhow::Result<(tempfile::NamedTempFile, vmsim_trace::output::Registered)>
+{
+    let mut f = tempfile::Builder::new()
+        .prefix(".vmsim-")
+        .suffix(".lackey.zst")
+        .tempfile()?;
+    let registered = vmsim_trace::output::register(f.path());
+    f.write_all(BUILTIN_TRACE)?;
+    Ok((f, registered))
+}
+
+/// The progress bar on stderr, only on a terminal and without `quiet`.
+pub fn progress(quiet: bool) -> Bar {
+    let show = !quiet && std::io::stderr().is_terminal();
+    Bar(show.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b
+    }))
+}
+
+/// How a finished run's report is given: as `vmsim run` gives it (also
+/// used by `vmsim restore`).
+pub struct Output<'a> {
+    /// JSON instead of text.
+    pub json: bool,
+    /// An SVG timeline to draw.
+    pub plot: Option<&'a Path>,
+    /// Warnings are errors.
+    pub strict: bool,
+    /// Killed processes do not make the exit status 3.
+    pub allow_kills: bool,
+}
+
+/// Draws the plot, prints the report (text or JSON), the warnings on
+/// stderr, and turns killed processes into [`Killed`].
+pub fn report_out(report: &Report, how: &Output<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    if let Some(path) = how.plot {
+        super::plot::timeline(report, path)?;
+    }
+    if how.strict && !report.warnings.is_empty() {
+        bail!("{} (--strict)", report.warnings.join("; "));
+    }
+    if how.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
+    } else {
+        write!(out, "{}", report_text::render(report))?;
+    }
+    for w in &report.warnings {
+        crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
+    }
+    if !how.allow_kills
+        && let Some(line) = kills(report)
+    {
+        return Err(Killed(line).into());
+    }
+    Ok(())
 }
 
 /// The configuration layering of `vmsim run` (also used by `vmsim sweep`):
@@ -283,12 +409,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut builtin = None;
     let scenario = match args.inputs.as_slice() {
         [] => {
-            let mut f = tempfile::Builder::new()
-                .prefix(".vmsim-")
-                .suffix(".lackey.zst")
-                .tempfile()?;
-            let registered = vmsim_trace::output::register(f.path());
-            f.write_all(BUILTIN_TRACE)?;
+            let (f, registered) = builtin_trace()?;
             let path = f.path().display().to_string();
             builtin = Some((f, registered));
             Scenario {
@@ -302,43 +423,41 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         many => scenario_of(many)?,
     };
     let cfg = build_config(args, &scenario)?;
+    let mut writer = match &args.checkpoint_dir {
+        Some(dir) => {
+            if cfg.checkpoint.every == 0 {
+                bail!(
+                    "--checkpoint-dir {}: give --checkpoint-every N (or checkpoint.every in the config)",
+                    dir.display()
+                );
+            }
+            if args.inputs.iter().any(|i| i == "-") {
+                bail!(
+                    "--checkpoint-dir: a restore reopens its traces, and standard input (-) cannot be reopened; save the trace to a file and run that"
+                );
+            }
+            Some(ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd))
+        }
+        None => None,
+    };
     let mut sim = Simulation::new(cfg)?;
     sim.set_allow_empty(args.allow_empty);
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let bar = show.then(|| {
-        let b = ProgressBar::new_spinner();
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        b
-    });
-    let mut observer = Bar(bar);
-    let report = sim.run(&scenario, &mut observer)?;
-    if let Some(b) = &observer.0 {
-        b.finish_and_clear();
+    sim.start(&scenario)?;
+    let mut observer = progress(args.quiet);
+    let report = sim.run_to_end(&mut observer, writer.as_mut())?;
+    if let Some(w) = writer.as_mut() {
+        w.finish()?;
     }
+    observer.done();
     drop(builtin);
-    if let Some(path) = &args.plot {
-        super::plot::timeline(&report, path)?;
-    }
-    if args.strict && !report.warnings.is_empty() {
-        bail!("{} (--strict)", report.warnings.join("; "));
-    }
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        write!(out, "{}", report_text::render(&report))?;
-    }
-    for w in &report.warnings {
-        crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
-    }
-    if !args.allow_kills
-        && let Some(line) = kills(&report)
-    {
-        return Err(Killed(line).into());
-    }
-    Ok(())
+    report_out(
+        &report,
+        &Output {
+            json: args.json,
+            plot: args.plot.as_deref(),
+            strict: args.strict,
+            allow_kills: args.allow_kills,
+        },
+        out,
+    )
 }

@@ -69,6 +69,15 @@ enum Pattern {
     },
 }
 
+/// Where a [`SynthSource`] stands (see [`SynthSource::position`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SynthPosition {
+    /// Accesses produced so far.
+    pub done: u64,
+    /// The random generator's state.
+    pub rng: [u64; 4],
+}
+
 /// A seeded synthetic workload; see the module documentation for the spec.
 #[derive(Debug, Clone)]
 pub struct SynthSource {
@@ -337,6 +346,38 @@ impl SynthSource {
     #[must_use]
     pub fn total_refs(&self) -> u64 {
         self.refs
+    }
+
+    /// Where the generator stands: accesses produced so far and the random
+    /// generator's state. [`SynthSource::resume`] continues from it exactly.
+    #[must_use]
+    pub fn position(&self) -> SynthPosition {
+        SynthPosition {
+            done: self.done,
+            rng: self.rng.state(),
+        }
+    }
+
+    /// Continues from a saved [`SynthSource::position`] of the same spec.
+    ///
+    /// # Errors
+    /// [`TraceError::Synth`] if the position is past the workload's end or
+    /// its generator state is impossible (all zero).
+    pub fn resume(&mut self, at: &SynthPosition) -> Result<(), TraceError> {
+        let bad = |what: String| TraceError::Synth {
+            spec: "synth: (resumed)".into(),
+            what,
+        };
+        if at.done > self.refs {
+            return Err(bad(format!(
+                "position {} is past the workload's {} accesses",
+                at.done, self.refs
+            )));
+        }
+        self.rng = Rng::from_state(at.rng)
+            .ok_or_else(|| bad("the saved generator state is all zero".into()))?;
+        self.done = at.done;
+        Ok(())
     }
 
     /// A uniformly chosen `size`-aligned offset inside a page.

@@ -32,6 +32,7 @@
 //! [`FrameAllocator::free_order`] path panics. Nothing in this module reads
 //! or writes frame contents.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{PageSize, Pfn};
@@ -88,7 +89,7 @@ pub enum BuddyError {
 }
 
 /// The binary buddy allocator over a region of frames (see the module docs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Buddy {
     frame_size: PageSize,
     first: u64,
@@ -97,6 +98,7 @@ pub struct Buddy {
     free: u64,
     /// Per frame offset: `FREE | order`, `ALLOC | order`, or 0 for a frame
     /// that is not the head of a block.
+    #[serde(with = "crate::serde_sparse")]
     state: Vec<u8>,
     /// One free list per order, over frame offsets.
     lists: IndexLists,

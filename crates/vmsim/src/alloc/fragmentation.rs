@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A value in thousandths, as the kernel reports its indices (`-1000` is
 /// `-1.000`). Displays as the kernel prints it (`0.438`, `-1.000`) and
@@ -72,9 +72,26 @@ impl fmt::Display for Milli {
     }
 }
 
+/// A number for people (`-1.0`), the exact thousandths for machines.
 impl Serialize for Milli {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.as_f64())
+        if s.is_human_readable() {
+            s.serialize_f64(self.as_f64())
+        } else {
+            s.serialize_i32(self.0)
+        }
+    }
+}
+
+/// Reads back what [`Serialize`] wrote for machines (thousandths).
+impl<'de> Deserialize<'de> for Milli {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let v = f64::deserialize(d)?;
+            Ok(Self((v * 1000.0).round() as i32))
+        } else {
+            i32::deserialize(d).map(Self)
+        }
     }
 }
 
@@ -171,7 +188,7 @@ pub fn unusable_free_index(free_per_order: &[u64], order: u32) -> Milli {
 
 /// Every figure for every order of a buddy allocator: one line of
 /// `/proc/buddyinfo`, `extfrag_index` and `unusable_index`.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct FragmentationReport {
     /// Free blocks per order (`/proc/buddyinfo`).
     pub free_blocks: Vec<u64>,

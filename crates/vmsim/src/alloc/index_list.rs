@@ -16,10 +16,14 @@
 //! removing an element from a list it is not on corrupts both lists, so the
 //! caller must know.
 
+use serde::{Deserialize, Serialize};
+
 /// `lists` disjoint doubly-linked lists over the indices `0..len`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IndexLists {
+    #[serde(with = "crate::serde_sparse")]
     prev: Vec<u32>,
+    #[serde(with = "crate::serde_sparse")]
     next: Vec<u32>,
     heads: Vec<u32>,
     lens: Vec<u64>,

@@ -27,7 +27,7 @@
 //! [`Slab::with_kernel_caches`] makes the three the simulated kernel uses.
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{PageSize, Pfn, PhysAddr};
@@ -47,7 +47,7 @@ pub const VMA_BYTES: u64 = 200;
 
 /// How slab orders are chosen and empty slabs kept; defaults are Linux's
 /// SLUB defaults on a one-CPU machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlabParams {
     /// CPUs of the simulated machine; with `min_objects == 0` the minimum
     /// objects per slab is `4 * (fls(cpus) + 1)` as in SLUB.
@@ -138,7 +138,7 @@ pub enum SlabError {
 ///
 /// Guarantee: made only by a cache, so it names the first byte of an object
 /// that was live when it was made.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct ObjHandle(PhysAddr);
 
 impl ObjHandle {
@@ -212,7 +212,7 @@ const FULL: usize = 1;
 const EMPTY: usize = 2;
 const SPARE: usize = 3;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct SlabRecord {
     /// First frame of the slab.
     base: u64,
@@ -227,7 +227,7 @@ struct SlabRecord {
 
 /// Counters of one cache, as `/proc/slabinfo` shows them plus where the
 /// bytes taken from the frame allocator go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlabStats {
     /// The cache's name.
     pub name: String,
@@ -273,7 +273,7 @@ pub struct SlabStats {
 }
 
 /// A cache of objects of one size (see the module docs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlabCache {
     name: String,
     object_size: u64,
@@ -562,11 +562,11 @@ impl SlabCache {
 }
 
 /// Names a cache of a [`Slab`] registry.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct CacheId(u32);
 
 /// The caches the simulated kernel makes at boot.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct KernelCaches {
     /// Page-table pages: one frame, frame-aligned.
     pub page_table: CacheId,
@@ -577,7 +577,7 @@ pub struct KernelCaches {
 }
 
 /// The registry of slab caches sharing one frame allocator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Slab {
     frame_size: PageSize,
     params: SlabParams,

@@ -4,7 +4,8 @@
 //! parent's). The kernel owns the frames mapped here; this module only
 //! keeps the VMA layout consistent (sorted, never overlapping).
 
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::addr::{Asid, VirtAddr};
 use crate::paging::SpaceTable;
@@ -12,7 +13,7 @@ use crate::paging::SpaceTable;
 use super::vma::Vma;
 
 /// One address space.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddressSpace {
     /// The page table: a radix root (what CR3 / satp holds), or the key
     /// into the machine's inverted or hashed table.
@@ -33,6 +34,14 @@ pub struct AddressSpace {
     /// entries Linux keeps in non-present PTEs, kept here so every entry
     /// format can swap.
     pub swapped: BTreeMap<u64, crate::swap::SwapSlot>,
+    /// Soft-dirty tracking (`kernel/tracking.rs`): the pages write-protected
+    /// since the tracker was last armed and not written since. A page here
+    /// is never mapped writable (a store to it traps); one that is mapped
+    /// but not here is soft-dirty.
+    pub write_protected: BTreeSet<u64>,
+    /// Whether the soft-dirty tracker was ever armed for this space (until
+    /// then every page of it counts as dirty).
+    pub soft_dirty_armed: bool,
 }
 
 impl AddressSpace {
@@ -48,6 +57,8 @@ impl AddressSpace {
             users: 1,
             resident: 0,
             swapped: BTreeMap::new(),
+            write_protected: BTreeSet::new(),
+            soft_dirty_armed: false,
         }
     }
 

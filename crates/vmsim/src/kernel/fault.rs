@@ -69,6 +69,9 @@ pub enum FaultResolution {
     /// Inverted page table: the frame's entry held another mapping of the
     /// shared frame; it now holds this one.
     AliasReload,
+    /// A store to a page write-protected for dirty tracking (a
+    /// checkpoint's soft-dirty tracker): noted dirty, write permission back.
+    WriteProtect,
     /// The process was killed (SIGSEGV).
     Killed(SegvReason),
 }
@@ -148,6 +151,13 @@ impl Kernel {
                 FaultResolution::AccessedDirtySet
             }
             (_, Some(t)) if access == AccessKind::Write && !t.flags.contains(PteFlags::WRITE) => {
+                // A page the soft-dirty tracker protected: now dirty. It
+                // takes a copy only if it is also shared copy-on-write.
+                if self.space_mut(sid).write_protected.remove(&page.as_u64())
+                    && let Some(r) = self.write_protect_fault(mem, tlb, sid, page, &vma, &t)?
+                {
+                    return Ok(r);
+                }
                 match self.break_cow(mem, tlb, sid, page, &vma, &t)? {
                     Some(r) => r,
                     None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
@@ -308,6 +318,33 @@ impl Kernel {
         } else {
             FaultResolution::SwapCache
         }))
+    }
+
+    /// A store to a page write-protected for dirty tracking: write
+    /// permission back (and A and D set, as a write fault sets them), unless
+    /// the frame is also shared copy-on-write (`None`: break COW instead).
+    fn write_protect_fault<B: Bitmap, T: TlbControl>(
+        &mut self,
+        mem: &mut PhysMem<B>,
+        tlb: &mut T,
+        sid: SpaceId,
+        page: VirtAddr,
+        vma: &Vma,
+        t: &Translation,
+    ) -> Result<Option<FaultResolution>, KernelError> {
+        let pfn = self.frames.pfn_of(t.frame);
+        if vma.kind.is_private() && (self.frames.meta(pfn).refs > 1 || self.swap_sharers(pfn) > 0) {
+            return Ok(None);
+        }
+        let (table, asid) = {
+            let s = self.space(sid);
+            (s.table, s.asid)
+        };
+        let flags = vma.prot.pte_flags() | PteFlags::ACCESSED | PteFlags::DIRTY;
+        let flush = self.tables.protect(&self.fmt, mem, table, page, flags)?;
+        tlb.invalidate_page(asid, flush);
+        self.stats.write_protect += 1;
+        Ok(Some(FaultResolution::WriteProtect))
     }
 
     /// A write to a present read-only page of a writable VMA.

@@ -5,17 +5,18 @@
 //! `2^page_order` frames (one frame for base pages, 512 for 2 MiB pages on a
 //! 4 KiB-frame machine); its metadata lives in the entry of its first frame.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::{PageSize, Pfn, PhysAddr};
 use crate::alloc::{Buddy, FrameAllocator};
 use crate::phys::{Bitmap, PhysMem};
 
 /// What a frame holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrameUse {
     /// On the allocator's free lists.
+    #[default]
     Free,
     /// A page-table page of some address space.
     Table,
@@ -28,7 +29,7 @@ pub enum FrameUse {
 }
 
 /// Per-frame metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FrameMeta {
     /// What the frame holds.
     pub use_: FrameUse,
@@ -38,9 +39,10 @@ pub struct FrameMeta {
 }
 
 /// The frame table over the buddy allocator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameTable {
     buddy: Buddy,
+    #[serde(with = "crate::serde_sparse")]
     meta: Vec<FrameMeta>,
     page: PageSize,
     frame: PageSize,

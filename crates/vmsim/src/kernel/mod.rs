@@ -17,6 +17,7 @@ mod process;
 mod reclaim;
 mod shm;
 mod syscalls;
+mod tracking;
 mod vma;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use process::{ProcState, Process, SegvReason, SpaceId};
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
 pub use syscalls::MmapFlags;
+pub use tracking::{DirtyPage, Harvest};
 pub use vma::{Prot, Vma, VmaKind};
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
@@ -199,7 +201,7 @@ impl KernelError {
 }
 
 /// What the kernel counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelStats {
     /// Faults served by a fresh zeroed page (allocation on first touch).
     pub demand_zero: u64,
@@ -228,11 +230,15 @@ pub struct KernelStats {
     pub exits: u64,
     /// Pages copied eagerly (none with copy-on-write; counted to prove it).
     pub eager_copies: u64,
+    /// Write-protect faults: a store to a page the soft-dirty tracker had
+    /// protected (for a checkpoint); the kernel noted the page dirty and
+    /// gave write permission back.
+    pub write_protect: u64,
 }
 
 /// A noteworthy event, kept for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KernelEvent {
     /// A process was killed by a segmentation fault.
     Segfault {
@@ -259,7 +265,7 @@ pub enum Layout {
 }
 
 /// The kernel.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Kernel {
     fmt: Format,
     cfg: KernelConfig,
@@ -719,6 +725,9 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let frame = self.frames.addr_of(pfn);
         let table = self.space(sid).table;
+        // A page the soft-dirty tracker protected comes back read-only (a
+        // swap-in, a fork's copy of a protected PTE): a store must still trap.
+        let flags = self.tracked_flags(sid, va, flags);
         let r = self.tables.map(
             &self.fmt,
             mem,
@@ -808,6 +817,15 @@ impl Kernel {
             self.space_mut(sid).swapped.remove(&va);
             self.reclaim.slot_unref(slot);
         }
+        let protected: Vec<u64> = self
+            .space(sid)
+            .write_protected
+            .range(start.as_u64()..end.as_u64())
+            .copied()
+            .collect();
+        for va in protected {
+            self.space_mut(sid).write_protected.remove(&va);
+        }
         if pages <= 4096 {
             for i in 0..pages {
                 self.unmap_data(mem, tlb, sid, start.wrapping_add(i * page))?;
@@ -820,6 +838,17 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// `flags` less write permission if the soft-dirty tracker protects
+    /// the page at `va` of space `sid`.
+    fn tracked_flags(&self, sid: SpaceId, va: VirtAddr, flags: PteFlags) -> PteFlags {
+        let s = self.space(sid);
+        if !s.write_protected.is_empty() && s.write_protected.contains(&va.as_u64()) {
+            flags - PteFlags::WRITE
+        } else {
+            flags
+        }
     }
 
     /// The flags a data page gets in `vma`: the VMA's permissions, less

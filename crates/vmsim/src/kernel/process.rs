@@ -1,16 +1,16 @@
 //! Processes of the simulated kernel.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::Pid;
 use crate::alloc::ObjHandle;
 
 /// Identifies an address space in the kernel's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SpaceId(pub(crate) u32);
 
 /// What a process is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcState {
     /// Can run.
@@ -20,7 +20,7 @@ pub enum ProcState {
 }
 
 /// Why a process was killed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SegvReason {
     /// No VMA contains the address.
@@ -38,20 +38,18 @@ pub enum SegvReason {
 }
 
 /// A process.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Process {
     /// Its id.
     pub pid: Pid,
     /// Its parent, if any.
     pub parent: Option<Pid>,
     /// The address space it runs in.
-    #[serde(skip)]
     pub space: SpaceId,
     /// Running or waiting.
     pub state: ProcState,
     /// Set for a vfork child until it exits or execs: the parent it blocks.
     pub vfork_parent: Option<Pid>,
     /// Its task structure, an object of the slab's task cache.
-    #[serde(skip)]
     pub task: Option<ObjHandle>,
 }

@@ -24,7 +24,7 @@ use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::paging::{Format, PageTables, PteFlags};
@@ -40,7 +40,7 @@ use super::process::SpaceId;
 use super::{Kernel, KernelError, TlbControl};
 
 /// What demand paging counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PagingStats {
     /// Faults that read a page from swap.
     pub major_faults: u64,
@@ -71,7 +71,7 @@ pub struct PagingStats {
 }
 
 /// The policies an OS could run (they decide from faults and A/D bits only).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) enum KernelPolicy {
     Fifo(Fifo),
     Clock(Clock),
@@ -151,7 +151,7 @@ impl KernelPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct SlotInfo {
     /// Swap entries (in address spaces) that refer to this slot.
     refs: u32,
@@ -161,8 +161,9 @@ struct SlotInfo {
     cached: Option<Pfn>,
 }
 
-/// The reclaimer's state.
-#[derive(Debug)]
+/// The reclaimer's state. A copy has its own copy of the swap device
+/// (pages and all), so a cloned kernel swaps in what its original swapped out.
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Reclaim {
     policy: Option<KernelPolicy>,
     swap: Option<SwapDevice>,
@@ -177,17 +178,25 @@ pub(super) struct Reclaim {
     nobody: u32,
     /// Per frame, the id of the page in it, plus one (0: none). Zero-encoded
     /// so the table costs nothing until used (the allocator hands out zeroed pages).
+    #[serde(with = "crate::serde_sparse")]
     id_of_frame: Vec<u32>,
     /// Per id, the frame holding the page, plus one (0: not resident).
+    #[serde(with = "crate::serde_sparse")]
     frame_of_id: Vec<u64>,
+    #[serde(with = "crate::serde_sparse")]
     in_policy: Vec<bool>,
     /// How many ids are in the policy (resident and evictable).
     in_policy_count: u64,
+    #[serde(with = "crate::serde_sparse")]
     evicted_at: Vec<u64>,
     rmap: Vec<Vec<(SpaceId, u64)>>,
     slot_of_frame: FxHashMap<u64, SwapSlot>,
     slots: FxHashMap<SwapSlot, SlotInfo>,
     evictions: u64,
+    /// Frames whose dirty bit a dirty-page tracker cleared (Linux's
+    /// PG_dirty, set by `page_mkclean`): the page still differs from its
+    /// swap copy, so eviction writes it back, and policies still see it dirty.
+    cleaned_dirty: std::collections::BTreeSet<u64>,
     frames: u64,
     low: u64,
     high: u64,
@@ -198,12 +207,14 @@ pub(super) struct Reclaim {
 }
 
 impl Clone for Reclaim {
-    /// A copy without the swap device (a file cannot be shared by two kernels);
-    /// the copy reopens its own on first use.
+    /// A copy with a copy of the swap device: the pages in swap come along,
+    /// held in memory until the copy's first swap-out gives it a file of its
+    /// own (a temporary one: a file cannot be shared by two kernels, and the
+    /// user's path belongs to the original).
     fn clone(&self) -> Self {
         Self {
             policy: self.policy.clone(),
-            swap: None,
+            swap: self.swap.clone(),
             swap_slots: self.swap_slots,
             swap_path: None,
             keep: false,
@@ -221,6 +232,7 @@ impl Clone for Reclaim {
             slot_of_frame: self.slot_of_frame.clone(),
             slots: self.slots.clone(),
             evictions: self.evictions,
+            cleaned_dirty: self.cleaned_dirty.clone(),
             frames: self.frames,
             low: self.low,
             high: self.high,
@@ -299,6 +311,7 @@ impl Reclaim {
             slot_of_frame: FxHashMap::default(),
             slots: FxHashMap::default(),
             evictions: 0,
+            cleaned_dirty: std::collections::BTreeSet::new(),
             frames: s.data_pages,
             low,
             high,
@@ -371,6 +384,24 @@ impl Reclaim {
         {
             list.swap_remove(i);
         }
+    }
+
+    /// Remembers that the dirty bit of the page in `pfn` was cleared by a
+    /// dirty-page tracker, not written back.
+    pub(super) fn keep_dirty(&mut self, pfn: Pfn) {
+        if self.enabled() {
+            self.cleaned_dirty.insert(pfn.as_u64());
+        }
+    }
+
+    /// The swap device, if one exists (for checkpoints and restores).
+    pub(super) fn device_ref(&self) -> Option<&SwapDevice> {
+        self.swap.as_ref()
+    }
+
+    /// The swap device, mutably, if one exists.
+    pub(super) fn device_mut(&mut self) -> Option<&mut SwapDevice> {
+        self.swap.as_mut()
     }
 
     /// Swap slots in use, and the device's traffic.
@@ -522,6 +553,7 @@ struct PteBits<'a, B: Bitmap, T: TlbControl> {
     tlb: &'a mut T,
     invalidate: bool,
     scanned: &'a mut u64,
+    cleaned_dirty: &'a std::collections::BTreeSet<u64>,
 }
 
 impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
@@ -600,6 +632,12 @@ impl<B: Bitmap, T: TlbControl> AccessBits for PteBits<'_, B, T> {
 
     fn is_dirty(&self, id: u32) -> bool {
         self.flags(id).contains(PteFlags::DIRTY)
+            || (!self.cleaned_dirty.is_empty()
+                && self
+                    .frame_of_id
+                    .get(id as usize)
+                    .and_then(|x| x.checked_sub(1))
+                    .is_some_and(|pfn| self.cleaned_dirty.contains(&pfn)))
     }
 }
 
@@ -616,6 +654,7 @@ macro_rules! pte_bits {
             tlb: $tlb,
             invalidate: $r.invalidate,
             scanned: &mut $r.stats.pages_scanned,
+            cleaned_dirty: &$r.cleaned_dirty,
         }
     };
 }
@@ -625,6 +664,17 @@ impl Kernel {
     #[must_use]
     pub fn paging_stats(&self) -> &PagingStats {
         &self.reclaim.stats
+    }
+
+    /// The swap device, once one exists (what a checkpoint reads).
+    #[must_use]
+    pub fn swap_device(&self) -> Option<&SwapDevice> {
+        self.reclaim.device_ref()
+    }
+
+    /// The swap device, mutably (a checkpoint's bookkeeping, a restore's pages).
+    pub fn swap_device_mut(&mut self) -> Option<&mut SwapDevice> {
+        self.reclaim.device_mut()
     }
 
     /// The swap device's counters (zero until the first swap-out).
@@ -760,6 +810,7 @@ impl Kernel {
             return;
         }
         let i = pfn.as_u64() as usize;
+        self.reclaim.cleaned_dirty.remove(&pfn.as_u64());
         let id = self.reclaim.id_of(pfn);
         if let Some(list) = self.reclaim.rmap.get_mut(i) {
             list.clear();
@@ -899,6 +950,7 @@ impl Kernel {
         r.set_id(pfn, None);
         r.set_frame(id, None);
         r.slot_of_frame.remove(&pfn.as_u64());
+        r.cleaned_dirty.remove(&pfn.as_u64());
         let prior = r.slots.get(&slot).map_or(0, |i| i.refs);
         r.slots.insert(
             slot,
@@ -991,6 +1043,19 @@ impl Kernel {
             && evictable
         {
             self.policy_insert(mem, tlb, id);
+        }
+    }
+
+    /// The reference count at which [`Kernel::timer`] next does something,
+    /// or `u64::MAX` if the policy has no periodic work. The run stops a
+    /// span of references exactly there, so a tick lands on the same
+    /// reference however the run is cut (time slices, checkpoints, replay).
+    #[must_use]
+    pub fn next_tick(&self) -> u64 {
+        let r = &self.reclaim;
+        match r.policy.as_ref().and_then(KernelPolicy::tick_interval) {
+            Some(_) => r.next_tick,
+            None => u64::MAX,
         }
     }
 

@@ -5,12 +5,12 @@
 //! and an offset; a fault in such a VMA finds or creates the object's page,
 //! so every process attached sees the same frame.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::Pfn;
 
 /// Identifies a shared object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ShmId(u32);
 
 impl ShmId {
@@ -22,7 +22,7 @@ impl ShmId {
 }
 
 /// One shared object.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SharedObject {
     /// Its pages, `None` until first touched.
     pub pages: Vec<Option<Pfn>>,
@@ -36,7 +36,7 @@ pub struct SharedObject {
 }
 
 /// All shared objects of the kernel.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ShmTable {
     objects: Vec<Option<SharedObject>>,
 }

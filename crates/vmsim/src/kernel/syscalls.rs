@@ -540,6 +540,7 @@ impl Kernel {
                 continue;
             };
             let flags = self.page_flags(&vma, self.frames.pfn_of(l.frame));
+            let flags = self.tracked_flags(sid, l.page, flags);
             let flush = self.tables.protect(&self.fmt, mem, table, l.page, flags)?;
             tlb.invalidate_page(asid, flush);
         }

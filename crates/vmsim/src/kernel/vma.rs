@@ -1,7 +1,7 @@
 //! Virtual memory areas: the ranges of an address space a process may use,
 //! with their permissions and what backs them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::VirtAddr;
 use crate::paging::PteFlags;
@@ -9,7 +9,7 @@ use crate::paging::PteFlags;
 use super::shm::ShmId;
 
 /// What a VMA is, which decides how its faults are served and how fork treats it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VmaKind {
     /// The program break region, grown and shrunk by brk/sbrk.
@@ -33,7 +33,7 @@ impl VmaKind {
 }
 
 /// Permissions of a VMA, as `PROT_READ | PROT_WRITE | PROT_EXEC` would give them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prot {
     /// Loads allowed.
     pub read: bool,
@@ -103,7 +103,7 @@ impl Prot {
 }
 
 /// A virtual memory area `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vma {
     /// First address (page aligned).
     pub start: VirtAddr,

@@ -12,6 +12,7 @@
 //! This module owns the counter layout and the arithmetic over it; it never
 //! decides what happened.
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -83,9 +84,13 @@ impl std::fmt::Debug for SizeCounts {
     }
 }
 
-/// Serialised as a map from the size as users write it (`"4 KiB"`) to the count.
+/// Serialised as a map from the size as users write it (`"4 KiB"`) to the
+/// count for people; as the 64 counts for machines (checkpoints).
 impl Serialize for SizeCounts {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return crate::serde_arrays::serialize(&self.0, serializer);
+        }
         let mut map = serializer.serialize_map(None)?;
         for (size, n) in self.iter() {
             map.serialize_entry(&format_size(size.bytes()), &n)?;
@@ -94,8 +99,15 @@ impl Serialize for SizeCounts {
     }
 }
 
+/// Reads back the machine form (the 64 counts).
+impl<'de> Deserialize<'de> for SizeCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::serde_arrays::deserialize(d).map(Self)
+    }
+}
+
 /// Counts of one TLB level.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct LevelCounters {
     /// The level's configured lookup latency in cycles (copied from the config
     /// so the effective access time can be computed from the counters alone).
@@ -132,7 +144,7 @@ impl LevelCounters {
 }
 
 /// Invalidations, by scope.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct FlushCounters {
     /// Single-page invalidations (x86 `invlpg`, RISC-V `sfence.vma` with an address).
     pub pages: u64,
@@ -150,7 +162,7 @@ pub struct FlushCounters {
 }
 
 /// What the TLB hierarchy counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct TlbCounters {
     /// Translations looked up, by access kind (read, write, execute).
     pub lookups_by_kind: [u64; 3],
@@ -177,7 +189,7 @@ impl TlbCounters {
 }
 
 /// What the page-walk caches count.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct WalkCacheCounters {
     /// Probes (one per walk that consults the caches).
     pub lookups: u64,
@@ -201,7 +213,7 @@ impl WalkCacheCounters {
 }
 
 /// What the page walker counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct WalkCounters {
     /// Translations that missed every TLB level and walked.
     pub walks: u64,
@@ -248,7 +260,7 @@ impl WalkCounters {
 }
 
 /// Faults raised by translation, by kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct FaultCounters {
     /// A non-present entry somewhere on the walk.
     pub not_present: u64,
@@ -286,7 +298,7 @@ impl FaultCounters {
 }
 
 /// A snapshot of every translation counter, for reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Counters {
     /// The TLB hierarchy.
     pub tlb: TlbCounters,

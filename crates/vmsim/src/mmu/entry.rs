@@ -9,6 +9,7 @@
 //! splinter). Which entry lives where is the business of
 //! [`TlbArray`](super::TlbArray).
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use bitflags::bitflags;
@@ -19,7 +20,7 @@ bitflags! {
     /// The rights a translation grants, as the TLB caches them (the
     /// combination over all levels of the walk, already decoded from the
     /// format's PTE bits).
-    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
     pub struct Perms: u8 {
         /// Loads allowed.
         const READ = 1 << 0;
@@ -53,7 +54,7 @@ const PERMS_MASK: u8 = 0x0f;
 ///   mapping size for invalidation and statistics;
 /// - flags: valid, global, dirty (the cached D bit: a write that hits a clean
 ///   entry must walk again to set D in memory), and the [`Perms`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct TlbEntry {
     vpn: u64,
     frame: PhysAddr,

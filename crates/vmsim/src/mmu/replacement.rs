@@ -46,7 +46,7 @@ impl Replacement {
 /// a ten-line generator, good enough to pick eviction victims, chosen so the
 /// TLB needs no dependency. The seed goes through splitmix64 first so that
 /// nearby seeds (0, 1, 2, ...) give unrelated streams and zero is allowed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct XorShift64Star(u64);
 
 impl XorShift64Star {
@@ -79,7 +79,7 @@ impl XorShift64Star {
 }
 
 /// Per-set replacement state of one array of `sets x ways` slots.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Victims {
     policy: Replacement,
     ways: usize,

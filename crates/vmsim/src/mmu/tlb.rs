@@ -27,6 +27,7 @@
 //! walks page tables or checks permissions: that is the MMU's job.
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
+use serde::{Deserialize, Serialize};
 
 use super::AccessKind;
 use super::counters::{FlushCounters, LevelCounters, TlbCounters};
@@ -61,7 +62,7 @@ const NO_ARRAY: u8 = u8::MAX;
 /// The most arrays one level may probe for one kind of access.
 const MAX_PROBE: usize = super::tlb_config::MAX_ARRAYS_PER_LEVEL;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Level {
     /// Per side, the arrays to probe, in config order: the first
     /// `probe_len[side]` of `probe[side]`.
@@ -74,6 +75,7 @@ struct Level {
     /// Per side and granule shift: the array that stores an entry of that
     /// granule (the one holding the largest size not above it) and the
     /// granule shift it stores it at; `NO_ARRAY` if none can.
+    #[serde(with = "crate::serde_arrays::nested")]
     fill_to: [[(u8, u8); 64]; 2],
 }
 
@@ -165,7 +167,7 @@ const NO_KEY: u64 = u64::MAX;
 
 /// A recent first-level hit of one side, remembered so that the next lookup
 /// in the same smallest-granule region can skip the probe. See [`Tlb::lookup`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Memo {
     /// `va >> memo_shift[side]` of the remembered lookup, or [`NO_KEY`].
     key: u64,
@@ -189,7 +191,7 @@ impl Default for Memo {
 }
 
 /// The TLB hierarchy and page-walk caches of one core.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tlb {
     /// Per side, recent first-level hits: the last one first, older ones in any order.
     memo: [[Memo; MEMO_WAYS]; 2],
@@ -300,6 +302,13 @@ impl Tlb {
             return Some(&self.memo[side][0].entry);
         }
         None
+    }
+
+    /// The entry [`Tlb::lookup_repeat`] just returned for an access of `kind`.
+    #[inline(always)]
+    #[must_use]
+    pub fn last_hit(&self, kind: AccessKind) -> &TlbEntry {
+        &self.memo[side(kind)][0].entry
     }
 
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.

@@ -11,6 +11,7 @@
 //! a hierarchy, and what is counted, belongs to [`Tlb`](super::Tlb).
 
 use crate::addr::{Asid, PageSize, VirtAddr};
+use serde::{Deserialize, Serialize};
 
 use super::entry::TlbEntry;
 use super::replacement::Victims;
@@ -33,7 +34,7 @@ pub enum Inserted {
 }
 
 /// One set-associative array of TLB entries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TlbArray {
     /// Per slot, the page number of its entry, or [`EMPTY_TAG`]: the compare
     /// loop reads only this dense array, and the entry only on a tag match.

@@ -13,13 +13,14 @@ use crate::paging::{
     Entry, FaultKind, Flush, Format, PteFlags, TableBase, Translation, WalkFault, walk_from,
 };
 use crate::phys::{Bitmap, PhysMem};
+use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
 use super::fault::{MmuFault, MmuFaultKind, Violation};
 use super::{AccessKind, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry};
 
 /// The translation hardware of one core.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mmu {
     fmt: Format,
     tlb: Tlb,
@@ -183,7 +184,7 @@ impl Mmu {
     ) -> Result<PhysAddr, MmuFault> {
         if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access) {
             // The lookup is counted: decide from this entry, never look up again.
-            let (perms, dirty, pa) = (e.perms(), e.is_dirty(), e.translate(va));
+            let (perms, dirty) = (e.perms(), e.is_dirty());
             if !perms.contains(required(access, privilege))
                 && let Some(v) = violation(perms, access, privilege)
             {
@@ -192,7 +193,9 @@ impl Mmu {
             if access == AccessKind::Write && !dirty {
                 return self.walk(mem, va, AccessKind::Write, privilege, true);
             }
-            return Ok(pa);
+            // Read from the entry only here, so a caller that ignores the
+            // address (a load or a fetch) does not compute it.
+            return Ok(self.tlb.last_hit(access).translate(va));
         }
         self.lookup(mem, va, access, privilege)
     }

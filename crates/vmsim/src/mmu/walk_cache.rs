@@ -16,6 +16,7 @@
 //! memory: the MMU fills it from the entries its walker read.
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
+use serde::{Deserialize, Serialize};
 
 use super::counters::{MAX_WALK_LEVELS, WalkCacheCounters};
 use super::entry::Perms;
@@ -34,7 +35,7 @@ pub struct WalkCacheHit {
     pub perms: Perms,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Slot {
     prefix: u64,
     table: PhysAddr,
@@ -44,7 +45,7 @@ struct Slot {
     valid: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct DepthCache {
     depth: usize,
     /// The virtual address is shifted right by this to get the key: the lowest
@@ -54,7 +55,7 @@ struct DepthCache {
 }
 
 /// The page-walk caches of one core, one per configured depth.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalkCache {
     /// Deepest first, so the first hit is the best one.
     caches: Vec<DepthCache>,

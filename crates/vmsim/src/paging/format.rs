@@ -10,6 +10,7 @@
 //! page directory = 2, page table = 1; RISC-V root = LEVELS-1 ... leaf
 //! table = 0. User-defined formats follow the RISC-V convention.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use thiserror::Error;
@@ -33,7 +34,7 @@ pub enum FormatError {
 }
 
 /// Which real entry encoding a format uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Encoding {
     /// Intel 32-bit paging (no PAE): 4-byte entries, PSE 4 MiB pages.
     X86_32,
@@ -46,7 +47,7 @@ pub enum Encoding {
 }
 
 /// How addresses wider than the format's virtual-address bits are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Canonical {
     /// Bits above the top VA bit must copy it (x86-64, RISC-V Sv39+).
     SignExtend,
@@ -55,7 +56,7 @@ pub enum Canonical {
 }
 
 /// One level of a radix page table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     /// The level's number in the architecture manual's numbering.
     pub number: u32,
@@ -84,7 +85,7 @@ impl Level {
 }
 
 /// A paging format: address split, levels and entry encoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Format {
     name: String,
     va_bits: u32,

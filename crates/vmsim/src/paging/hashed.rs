@@ -82,6 +82,7 @@
 //! region come from the caller, and TLB invalidation after a change is the
 //! caller's.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{Asid, MAX_PHYS_BITS, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
@@ -301,7 +302,7 @@ pub struct TableWalk {
 
 /// Running minimum, mean and maximum of probe counts, for callers that
 /// report probe lengths.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, Deserialize)]
 pub struct ProbeStats {
     /// Lookups recorded.
     pub lookups: u64,
@@ -794,7 +795,7 @@ const fn pool_offset(buckets: u64) -> u64 {
 
 /// A hashed page table in simulated physical memory: buckets of chained
 /// `(ASID, VPN) -> PFN` elements. Any number of pages may share a frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashedPageTable {
     bytes: u64,
     buckets: PhysAddr,

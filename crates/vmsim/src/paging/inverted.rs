@@ -51,6 +51,7 @@
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Vpn};
 use crate::phys::{Bitmap, PhysMem};
+use serde::{Deserialize, Serialize};
 
 use super::hashed::{
     ChainSearch, Hit, KEY_BYTES, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
@@ -61,7 +62,7 @@ use super::hashed::{
 use super::pte::PteFlags;
 
 /// How an inverted table finds the frame of a page.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum InvertedSearch {
     /// Scan every entry in frame order (the textbook search).
     Linear,
@@ -102,7 +103,7 @@ impl InvertedConfig {
 }
 
 /// An inverted page table in simulated physical memory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvertedPageTable {
     entries: PhysAddr,
     frames: u64,

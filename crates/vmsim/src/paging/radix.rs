@@ -10,6 +10,7 @@
 //! This module builds and edits tables; reading them for a translation is
 //! [`super::walk`].
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
@@ -165,7 +166,7 @@ pub struct LeafInfo {
 }
 
 /// A radix page table: the physical address of its root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RadixTable {
     root: PhysAddr,
 }

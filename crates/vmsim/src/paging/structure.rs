@@ -34,6 +34,7 @@
 //! This module owns no frames: radix tables take theirs from the allocator
 //! passed in, and the global table's region is the caller's to reserve.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
@@ -48,7 +49,7 @@ use super::radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
 use super::walk::{FaultKind, Translation, WalkFault, walk};
 
 /// Which translation structure to build, with the sizes it needs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub enum StructureSpec {
     /// A radix tree per address space, in the format's layout.
     #[default]
@@ -102,7 +103,7 @@ impl StructureSpec {
 
 /// One address space's page table: its radix root, or its ASID (the key
 /// into the machine's inverted or hashed table).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum SpaceTable {
     /// The space's own radix tree.
     Radix(RadixTable),
@@ -112,7 +113,7 @@ pub enum SpaceTable {
 
 /// What the MMU's walker reads on a TLB miss besides the context's root:
 /// nothing more for radix, the global table's geometry otherwise.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub enum TableBase {
     /// Walk the radix tree at the context's root.
     #[default]
@@ -138,7 +139,7 @@ pub enum Reload {
 }
 
 /// The machine's page-table structure, owned by the kernel.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PageTables {
     /// Radix trees, one per space (their roots are in the [`SpaceTable`]s).
     Radix,
@@ -151,7 +152,7 @@ pub enum PageTables {
 /// An inverted page table with the kernel's record of every mapping,
 /// kept consistent by [`PageTables`]' methods (hence private fields): every
 /// entry of the table is a recorded mapping of its frame.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InvertedTables {
     /// The table in physical memory.
     table: InvertedPageTable,
@@ -174,7 +175,7 @@ impl InvertedTables {
 }
 
 /// One mapping in the kernel's record under an inverted table.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 struct RecordedMapping {
     pfn: Pfn,
     /// Valid while the mapping is not in the table; the table's entry is

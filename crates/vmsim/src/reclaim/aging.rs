@@ -11,6 +11,7 @@
 //! victim in O(log n); a tick re-keys every resident page and rebuilds the heap, O(n)
 //! once per interval, which the lab sets to the number of frames by default.
 
+use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;
 
 use super::heap::IndexedHeap;
@@ -21,7 +22,7 @@ use super::{AccessBits, Note, NoteValue, Policy, RefTime, nothing_resident};
 const TOP: u8 = 0x80;
 
 /// Aging with 8-bit counters and a tick every `interval` references.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Aging {
     /// Keyed by (counter, tie rank from the load order).
     h: IndexedHeap<(u8, u64), false>,

@@ -2,9 +2,10 @@
 //! accessed bit set, clearing the bit as it passes.
 
 use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// What a newly loaded page's accessed bit is when it joins the ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ClockInsert {
     /// Left set, as the hardware leaves it: the access that faulted restarts
     /// and sets A, so the page gets its second chance on the first sweep.
@@ -22,7 +23,7 @@ pub enum ClockInsert {
 /// The ring is a list whose back is under the hand: a page with A set is
 /// cleared and moved to the front (the hand advances past it); the first page
 /// with A clear is the victim. New pages join just behind the hand (front).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Clock {
     ring: IdLists<1>,
     insert: ClockInsert,

@@ -22,13 +22,17 @@
 //! over pages with nothing to do is bounded by one turn of the ring).
 
 use super::{AccessBits, IdLists, Note, NoteValue, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// CLOCK-Pro over `frames` frames.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClockPro {
     ring: IdLists<1>,
+    #[serde(with = "crate::serde_sparse")]
     hot: Vec<bool>,
+    #[serde(with = "crate::serde_sparse")]
     resident: Vec<bool>,
+    #[serde(with = "crate::serde_sparse")]
     test: Vec<bool>,
     hand_hot: Option<u32>,
     hand_cold: Option<u32>,

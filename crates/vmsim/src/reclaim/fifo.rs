@@ -1,9 +1,10 @@
 //! FIFO: evict the page loaded longest ago.
 
 use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// First in, first out. Sees only faults; suffers Belady's anomaly.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fifo {
     q: IdLists<1>,
 }

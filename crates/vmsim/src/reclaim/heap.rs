@@ -4,15 +4,18 @@
 //! count, aging by counter). No allocation once it has held its largest
 //! number of ids.
 
+use serde::{Deserialize, Serialize};
+
 /// No heap position: the id is not in the heap.
 const ABSENT: u32 = u32::MAX;
 
 /// A heap of `(key, id)`; `MAX` selects a max-heap, otherwise a min-heap.
 /// Ties between equal keys are broken by id (larger id first in a
 /// max-heap), so the order is always deterministic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IndexedHeap<K, const MAX: bool> {
     heap: Vec<(K, u32)>,
+    #[serde(with = "crate::serde_sparse")]
     pos: Vec<u32>,
 }
 

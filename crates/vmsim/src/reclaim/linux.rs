@@ -15,16 +15,19 @@
 //!   rotate (two references are needed to be activated, as `PG_referenced`).
 
 use super::{AccessBits, IdLists, Note, NoteValue, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 const ACTIVE: usize = 0;
 const INACTIVE: usize = 1;
 
 /// Active/inactive lists with second chance and refault tracking.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Linux {
     l: IdLists<2>,
+    #[serde(with = "crate::serde_sparse")]
     referenced: Vec<bool>,
     /// Eviction counter at eviction + 1, 0 for no shadow entry.
+    #[serde(with = "crate::serde_sparse")]
     shadow: Vec<u64>,
     age: u64,
 }

@@ -10,6 +10,8 @@
 //! Orientation: the *front* of a list is where new ids are pushed (the most
 //! recent end); the *back* is the oldest end.
 
+use serde::{Deserialize, Serialize};
+
 /// The list tag of an id that is in no list.
 /// `which` of an id in no list. Lists are stored as `list + 1`, so that a
 /// fresh node array is all zeros and costs no writes (the allocator hands
@@ -20,13 +22,16 @@ const NONE: u8 = 0;
 ///
 /// Internally a circular list with one sentinel node per list (node `n + k`
 /// for list `k`), so insertion and removal never branch on emptiness.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdLists<const K: usize> {
     /// Links of each node, `prev` in the low and `next` in the high 32 bits:
     /// both in one word, and all zero when fresh (no writes to allocate).
+    #[serde(with = "crate::serde_sparse")]
     link: Vec<u64>,
     /// The list each node is in, as `list + 1`; 0 for none.
+    #[serde(with = "crate::serde_sparse")]
     which: Vec<u8>,
+    #[serde(with = "crate::serde_arrays")]
     len: [usize; K],
     n: u32,
 }

@@ -12,9 +12,10 @@
 //! entered it first goes first.
 
 use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// NRU / enhanced second chance over the accessed and dirty bits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Nru {
     buckets: IdLists<4>,
 }

@@ -2,11 +2,13 @@
 //! generator so runs repeat bit for bit.
 
 use super::{AccessBits, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// Uniform random replacement (SplitMix64, seeded). Sees only faults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Random {
     ids: Vec<u32>,
+    #[serde(with = "crate::serde_sparse")]
     pos: Vec<u32>,
     state: u64,
 }

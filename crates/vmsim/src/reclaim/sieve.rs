@@ -3,6 +3,7 @@
 //! Unlike CLOCK, survivors stay where they are (no move to the front).
 
 use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use serde::{Deserialize, Serialize};
 
 /// SIEVE over the accessed bit as the "visited" flag; an OS can run it.
 ///
@@ -10,7 +11,7 @@ use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
 /// (oldest), walks towards the front clearing A, evicts the first page whose
 /// A is clear, and stays at the next newer page; past the front it wraps to
 /// the back. This is libCacheSim's `Sieve`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sieve {
     q: IdLists<1>,
     hand: Option<u32>,

@@ -1,0 +1,600 @@
+//! A run's checkpoints in a directory: `ckpt-000000.vmck` (full), then
+//! `ckpt-000001.vmck`, ... (increments, each naming its parent's id).
+//!
+//! Each file is written under a temporary name in the directory, synced,
+//! renamed into place and the directory synced, so a run killed while
+//! writing checkpoint K leaves 0..K-1 intact and no file named like a
+//! checkpoint that is not one. Restoring checkpoint K reads the newest full
+//! checkpoint at or before K and every increment after it up to K, checking
+//! that each names the previous one as its parent and was taken on the same
+//! machine; a missing or foreign link is refused, naming it.
+//!
+//! Owns the directory (names, atomic writes, links); file contents are
+//! `checkpoint/image.rs`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use crate::phys::{DirtyChunks, PhysMem};
+use crate::sim::Simulation;
+
+use super::format::{self, Reader};
+use super::image::{self, Capture};
+use super::{CheckpointError, Header};
+
+/// The file name of checkpoint `seq`.
+#[must_use]
+pub fn file_name(seq: u64) -> String {
+    format!("ckpt-{seq:06}.vmck")
+}
+
+/// The sequence number in a checkpoint file name.
+fn seq_of(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("ckpt-")?.strip_suffix(".vmck")?;
+    if digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Images up to this size are encoded in memory and written by the
+/// background thread; larger ones are streamed to disk in the run's thread.
+const BACKGROUND_MAX: usize = 64 << 20;
+
+/// A checkpoint file being written by the background thread.
+struct InFlight {
+    handle: std::thread::JoinHandle<Result<(), String>>,
+}
+
+/// Writes a run's checkpoints into a directory.
+///
+/// A checkpoint's bytes are produced in the run's thread, at the
+/// checkpoint; writing, syncing and renaming the file happens on a
+/// background thread while the run goes on (the fsync of a shared disk can
+/// take longer than the simulation between two checkpoints). At most one
+/// file is in flight: checkpoint K is handed over only once K-1 is durable,
+/// so a run killed at any moment leaves every checkpoint before the one
+/// being written complete. [`ChainWriter::finish`] (or dropping the writer)
+/// waits for the last one.
+pub struct ChainWriter {
+    dir: PathBuf,
+    page_level: Option<i32>,
+    bytes: u64,
+    in_flight: Option<InFlight>,
+    background: bool,
+}
+
+impl std::fmt::Debug for ChainWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainWriter")
+            .field("dir", &self.dir)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file: written, synced,
+/// renamed, the directory synced.
+fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = vmsim_trace::output::temp_next_to(path)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    vmsim_trace::output::commit(tmp, path)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+impl ChainWriter {
+    /// A writer into `dir`, created if missing. A directory that already
+    /// holds checkpoints is refused: chains are never mixed or overwritten.
+    ///
+    /// # Errors
+    /// The directory cannot be created or read, or holds checkpoints.
+    pub fn create(dir: &Path) -> Result<Self, CheckpointError> {
+        let err = |what: String| CheckpointError::Chain {
+            dir: dir.display().to_string(),
+            what,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create: {e}")))?;
+        let existing = std::fs::read_dir(dir)
+            .map_err(|e| err(format!("cannot read: {e}")))?
+            .filter_map(Result::ok)
+            .filter(|e| seq_of(&e.file_name().to_string_lossy()).is_some())
+            .count();
+        if existing > 0 {
+            return Err(err(format!(
+                "already holds {existing} checkpoint file(s); give an empty or new directory"
+            )));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            page_level: None,
+            bytes: 0,
+            in_flight: None,
+            background: true,
+        })
+    }
+
+    /// Compresses page data with zstd at `level` (`None`: stored raw, the default).
+    #[must_use]
+    pub fn with_page_compression(mut self, level: Option<i32>) -> Self {
+        self.page_level = level;
+        self
+    }
+
+    /// Writes every file in the run's thread (no background writer).
+    #[must_use]
+    pub fn in_foreground(mut self) -> Self {
+        self.background = false;
+        self
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Waits for the file in flight; its error, if it failed.
+    fn wait(&mut self) -> Result<(), CheckpointError> {
+        if let Some(f) = self.in_flight.take() {
+            match f.handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(CheckpointError::Write(e)),
+                Err(_) => {
+                    return Err(CheckpointError::Write(format!(
+                        "{}: the checkpoint writer thread failed",
+                        self.dir.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every checkpoint handed over is on disk.
+    ///
+    /// # Errors
+    /// The last file could not be written.
+    pub fn finish(&mut self) -> Result<(), CheckpointError> {
+        self.wait()
+    }
+
+    /// Writes one checkpoint of `sim`; returns its file name and size.
+    pub(crate) fn write(
+        &mut self,
+        sim: &mut Simulation,
+        header: &Header,
+        capture: &Capture,
+    ) -> Result<(String, u64), CheckpointError> {
+        let name = file_name(header.seq);
+        let path = self.dir.join(&name);
+        let err = |e: std::io::Error| CheckpointError::Write(format!("{}: {e}", path.display()));
+        let small =
+            (capture.data.len() + capture.swap.len()) * crate::phys::CHUNK_BYTES <= BACKGROUND_MAX;
+        if self.background && small {
+            // Encode now (the state is this moment's), write in the background.
+            let out = image::write(
+                sim,
+                header,
+                capture,
+                std::io::Cursor::new(Vec::new()),
+                self.page_level,
+            )?;
+            let bytes = out.into_inner();
+            let len = bytes.len() as u64;
+            // The previous file must be durable before this one is handed over.
+            self.wait()?;
+            let dir = self.dir.clone();
+            let p = path.clone();
+            let handle = std::thread::Builder::new()
+                .name("vmsim-checkpoint".into())
+                .spawn(move || {
+                    write_file(&dir, &p, &bytes).map_err(|e| format!("{}: {e}", p.display()))
+                })
+                .map_err(err)?;
+            self.in_flight = Some(InFlight { handle });
+            self.bytes += len;
+            return Ok((name, len));
+        }
+        self.wait()?;
+        let tmp = vmsim_trace::output::temp_next_to(&path).map_err(err)?;
+        let out = BufWriter::with_capacity(1 << 20, tmp);
+        let out = image::write(sim, header, capture, out, self.page_level)?;
+        let tmp = out
+            .into_inner()
+            .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let bytes = tmp.as_file().metadata().map_err(err)?.len();
+        vmsim_trace::output::commit(tmp, &path).map_err(err)?;
+        sync_dir(&self.dir);
+        self.bytes += bytes;
+        Ok((name, bytes))
+    }
+}
+
+impl Drop for ChainWriter {
+    /// Waits for the file in flight, so a dropped writer's files are complete.
+    fn drop(&mut self) {
+        let _ = self.wait();
+    }
+}
+
+/// Makes a rename in `dir` durable (best effort: not every system can
+/// sync a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// One file of a chain directory.
+#[derive(Debug, Clone)]
+pub struct ChainEntry {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its number, from its name.
+    pub seq: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its header, or why it cannot be read.
+    pub header: Result<Header, String>,
+}
+
+/// A checkpoint directory, read back.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    dir: PathBuf,
+    entries: Vec<ChainEntry>,
+    limit: u64,
+}
+
+fn open_reader(path: &Path, limit: u64) -> Result<Reader<BufReader<File>>, CheckpointError> {
+    let name = path.display().to_string();
+    let f = File::open(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+    let len = f
+        .metadata()
+        .map_err(|e| CheckpointError::file(&name, e.to_string()))?
+        .len();
+    Ok(Reader::new(BufReader::with_capacity(1 << 20, f), &name, len)?.with_limit(limit))
+}
+
+/// Reads only the header of a checkpoint file.
+fn read_header(path: &Path, limit: u64) -> Result<Header, CheckpointError> {
+    let mut r = open_reader(path, limit)?;
+    let name = path.display().to_string();
+    let Some(h) = r.next()? else {
+        return Err(CheckpointError::file(&name, "no sections"));
+    };
+    if h.tag != format::tag::HEAD {
+        return Err(CheckpointError::file(
+            &name,
+            "the first section is not HEAD",
+        ));
+    }
+    postcard::from_bytes(&r.payload(&h)?)
+        .map_err(|e| CheckpointError::file(&name, format!("section HEAD does not decode ({e})")))
+}
+
+impl Chain {
+    /// Lists the checkpoints in `dir` (by their names; each header read).
+    ///
+    /// # Errors
+    /// The directory cannot be read or holds no checkpoint.
+    pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
+        let err = |what: String| CheckpointError::Chain {
+            dir: dir.display().to_string(),
+            what,
+        };
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(|e| err(format!("cannot read: {e}")))? {
+            let e = e.map_err(|e| err(format!("cannot read: {e}")))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(seq) = seq_of(&name) else { continue };
+            let path = e.path();
+            let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+            let header = read_header(&path, format::DEFAULT_LOAD_LIMIT).map_err(|e| {
+                e.to_string()
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .map_or_else(|| e.to_string(), str::to_string)
+            });
+            entries.push(ChainEntry {
+                path,
+                seq,
+                bytes,
+                header,
+            });
+        }
+        if entries.is_empty() {
+            return Err(err("holds no checkpoint (ckpt-NNNNNN.vmck)".into()));
+        }
+        entries.sort_by_key(|e| e.seq);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            entries,
+            limit: format::DEFAULT_LOAD_LIMIT,
+        })
+    }
+
+    /// Sets the largest section a restore accepts.
+    #[must_use]
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoints, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &ChainEntry> {
+        self.entries.iter()
+    }
+
+    /// The newest checkpoint number.
+    #[must_use]
+    pub fn last(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.seq)
+    }
+
+    fn entry(&self, seq: u64) -> Option<&ChainEntry> {
+        self.entries.iter().find(|e| e.seq == seq)
+    }
+
+    /// The files to read to rebuild checkpoint `at`: the newest full one at
+    /// or before it, then every increment up to it, links checked.
+    ///
+    /// # Errors
+    /// A link is missing, unreadable, of another chain or machine, or does
+    /// not name the previous one as its parent.
+    pub fn links(&self, at: u64) -> Result<Vec<&ChainEntry>, CheckpointError> {
+        let dir = self.dir.display().to_string();
+        let missing = |seq: u64| CheckpointError::Chain {
+            dir: dir.clone(),
+            what: format!(
+                "{} is missing: checkpoint {at} cannot be rebuilt without it",
+                file_name(seq)
+            ),
+        };
+        let target = self.entry(at).ok_or_else(|| missing(at))?;
+        let bad = |e: &ChainEntry, what: String| {
+            CheckpointError::file(&e.path.display().to_string(), what)
+        };
+        let mut links = vec![target];
+        let mut cur = target;
+        loop {
+            let h = cur.header.as_ref().map_err(|w| bad(cur, w.clone()))?;
+            if h.seq != cur.seq {
+                return Err(bad(
+                    cur,
+                    format!("its header says checkpoint {}, its name {}", h.seq, cur.seq),
+                ));
+            }
+            if h.full {
+                break;
+            }
+            let Some(parent_id) = h.parent else {
+                return Err(bad(cur, "an increment without a parent".into()));
+            };
+            if cur.seq == 0 {
+                return Err(bad(cur, "checkpoint 0 is an increment".into()));
+            }
+            let prev = self
+                .entry(cur.seq - 1)
+                .ok_or_else(|| missing(cur.seq - 1))?;
+            let ph = prev.header.as_ref().map_err(|w| bad(prev, w.clone()))?;
+            if ph.id != parent_id || ph.chain != h.chain {
+                return Err(bad(
+                    cur,
+                    format!(
+                        "its parent is not {} (that file belongs to another run or was replaced)",
+                        prev.path.display()
+                    ),
+                ));
+            }
+            if ph.config_crc != h.config_crc {
+                return Err(bad(
+                    cur,
+                    format!(
+                        "taken on another machine configuration than its parent {}",
+                        prev.path.display()
+                    ),
+                ));
+            }
+            links.push(prev);
+            cur = prev;
+        }
+        links.reverse();
+        Ok(links)
+    }
+
+    /// Rebuilds the simulation of checkpoint `at` (default: the newest).
+    /// Inputs are found as [`Simulation::restore`] finds them.
+    ///
+    /// # Errors
+    /// A link is missing or bad, a file is corrupt, or an input is not found.
+    pub fn restore(
+        &self,
+        at: Option<u64>,
+        inputs: &[PathBuf],
+    ) -> Result<Simulation, CheckpointError> {
+        self.restore_with(at, Some(inputs))
+    }
+
+    /// Rebuilds the state of checkpoint `at` for inspection only: its trace
+    /// inputs are not reopened (they need not exist), so it cannot run on.
+    ///
+    /// # Errors
+    /// A link is missing or bad, or a file is corrupt.
+    pub fn inspect(&self, at: Option<u64>) -> Result<Simulation, CheckpointError> {
+        self.restore_with(at, None)
+    }
+
+    fn restore_with(
+        &self,
+        at: Option<u64>,
+        inputs: Option<&[PathBuf]>,
+    ) -> Result<Simulation, CheckpointError> {
+        let at = self.resolve(at)?;
+        let links = self.links(at)?;
+        let mut readers = Vec::with_capacity(links.len());
+        for e in &links {
+            readers.push((
+                e.path.display().to_string(),
+                open_reader(&e.path, self.limit)?,
+            ));
+        }
+        let mut refs: Vec<(String, &mut Reader<BufReader<File>>)> =
+            readers.iter_mut().map(|(n, r)| (n.clone(), r)).collect();
+        restore_files(&self.dir.display().to_string(), &mut refs, inputs)
+    }
+
+    fn resolve(&self, at: Option<u64>) -> Result<u64, CheckpointError> {
+        match at {
+            Some(k) => Ok(k),
+            None => self.last().ok_or_else(|| CheckpointError::Chain {
+                dir: self.dir.display().to_string(),
+                what: "holds no checkpoint".into(),
+            }),
+        }
+    }
+
+    /// A fresh simulation of the run the chain belongs to, started at its
+    /// first reference (before any checkpoint): its configuration and
+    /// scenario come from checkpoint `seq`, its traces are found as a
+    /// restore finds them.
+    ///
+    /// # Errors
+    /// The file is unreadable, or an input cannot be found.
+    pub fn restart(&self, seq: u64, inputs: &[PathBuf]) -> Result<Simulation, CheckpointError> {
+        let e = self.entry(seq).ok_or_else(|| CheckpointError::Chain {
+            dir: self.dir.display().to_string(),
+            what: format!("{} is missing", file_name(seq)),
+        })?;
+        let mut r = open_reader(&e.path, self.limit)?;
+        let (_, meta) = image::read(&mut r, true, None, None)?;
+        let name = e.path.display().to_string();
+        let meta = meta.ok_or_else(|| CheckpointError::file(&name, "no state"))?;
+        let cfg: crate::config::Config = toml::from_str(&meta.config_text).map_err(|err| {
+            CheckpointError::file(&name, format!("section CONF is not a configuration: {err}"))
+        })?;
+        let mut scenario = meta.scenario;
+        for (spec, pos) in scenario.processes.iter_mut().zip(&meta.positions) {
+            if let Some(pos) = pos {
+                spec.trace = Some(
+                    crate::sim::inputs::locate(&pos.id, inputs)
+                        .map_err(|e| CheckpointError::Sim(e.into()))?,
+                );
+            }
+        }
+        let mut sim = Simulation::new(cfg)?;
+        sim.start(&scenario)?;
+        Ok(sim)
+    }
+
+    /// The sections of checkpoint `seq`'s file: tag, bytes stored, bytes
+    /// once decompressed, compressed or not (every CRC checked).
+    ///
+    /// # Errors
+    /// The file is missing, unreadable or corrupt.
+    pub fn sections(&self, seq: u64) -> Result<Vec<(String, u64, u64, bool)>, CheckpointError> {
+        let e = self.entry(seq).ok_or_else(|| CheckpointError::Chain {
+            dir: self.dir.display().to_string(),
+            what: format!("{} is missing", file_name(seq)),
+        })?;
+        let mut r = open_reader(&e.path, self.limit)?;
+        let mut out = Vec::new();
+        while let Some(h) = r.next()? {
+            r.skip(&h)?;
+            out.push((
+                format::tag_name(h.tag),
+                h.stored,
+                h.raw,
+                h.flags & format::FLAG_ZSTD != 0,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Folds checkpoint `at` (default: the newest) and its ancestors into one
+    /// full checkpoint that replaces it (same number and id, so the
+    /// increments after it still link to it): the background aggregation
+    /// of the course notes. Returns the new file's size.
+    ///
+    /// # Errors
+    /// A link is missing or bad, or the new file cannot be written.
+    pub fn merge(&self, at: Option<u64>) -> Result<u64, CheckpointError> {
+        let at = self.resolve(at)?;
+        let links = self.links(at)?;
+        let mut mem: Option<PhysMem<DirtyChunks>> = None;
+        let mut swap = BTreeMap::new();
+        let mut meta = None;
+        let last = links.len() - 1;
+        for (i, e) in links.iter().enumerate() {
+            let mut r = open_reader(&e.path, self.limit)?;
+            let (_, m) = image::read(&mut r, i == last, Some(&mut mem), Some(&mut swap))?;
+            if i == last {
+                meta = m;
+            }
+        }
+        let target = links[last];
+        let name = target.path.display().to_string();
+        let (Some(mem), Some(meta)) = (mem, meta) else {
+            return Err(CheckpointError::file(&name, "nothing to merge"));
+        };
+        let mut header = meta.header.clone();
+        header.full = true;
+        header.parent = None;
+        let err = |e: std::io::Error| CheckpointError::Write(format!("{name}: {e}"));
+        let tmp = vmsim_trace::output::temp_next_to(&target.path).map_err(err)?;
+        let out = BufWriter::with_capacity(1 << 20, tmp);
+        let out = image::write_merged(&header, &meta, &mem, &swap, out)?;
+        let tmp = out
+            .into_inner()
+            .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let bytes = tmp.as_file().metadata().map_err(err)?.len();
+        vmsim_trace::output::commit(tmp, &target.path).map_err(err)?;
+        sync_dir(&self.dir);
+        Ok(bytes)
+    }
+}
+
+/// Rebuilds the simulation of the last of `files` (a full checkpoint and
+/// the increments after it, in order).
+pub(crate) fn restore_files<R: Read + Seek>(
+    what: &str,
+    files: &mut [(String, &mut Reader<R>)],
+    inputs: Option<&[PathBuf]>,
+) -> Result<Simulation, CheckpointError> {
+    let mut mem: Option<PhysMem<DirtyChunks>> = None;
+    let mut swap = BTreeMap::new();
+    let last = files
+        .len()
+        .checked_sub(1)
+        .ok_or_else(|| CheckpointError::Chain {
+            dir: what.into(),
+            what: "no checkpoint to restore".into(),
+        })?;
+    let mut meta = None;
+    for (i, (_, r)) in files.iter_mut().enumerate() {
+        let (_, m) = image::read(r, i == last, Some(&mut mem), Some(&mut swap))?;
+        if i == last {
+            meta = m;
+        }
+    }
+    let name = files[last].0.clone();
+    let (Some(mem), Some(meta)) = (mem, meta) else {
+        return Err(CheckpointError::file(&name, "no state to restore"));
+    };
+    image::build(&name, meta, mem, swap, inputs)
+}

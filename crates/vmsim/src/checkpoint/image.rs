@@ -1,0 +1,617 @@
+//! What a checkpoint file holds, section by section, and how a simulation
+//! is written into one and rebuilt from a chain of them.
+//!
+//! | section | payload |
+//! |---|---|
+//! | `HEAD` | [`Header`], postcard |
+//! | `CONF` | the configuration, TOML text |
+//! | `SCEN` | the scenario and each process's input position, postcard |
+//! | `MACH` | the machine state (MMU, kernel, scheduler, counters), postcard, zstd |
+//! | `PAGE` | memory chunks: `n_data u64, n_zero u64, data indices [u64], zero indices [u64], n_data × 4096 bytes` |
+//! | `SWAP` | swap slots: `page_bytes u64, n u64, slots [u32], n × page_bytes bytes` |
+//!
+//! A full checkpoint's `PAGE` holds every stored (non-zero) chunk of
+//! memory and its `SWAP` every slot in use; an increment's hold the chunks
+//! and slots changed since its parent (a chunk that became zero is listed
+//! as zero). Restoring applies the chain's `PAGE`/`SWAP` sections oldest
+//! first (the newest version of each chunk wins) and takes everything else
+//! from the checkpoint restored to.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use vmsim_trace::scenario::Scenario;
+
+use crate::config::Config;
+use crate::phys::{CHUNK_BYTES, DirtyChunks, PhysMem};
+use crate::sim::inputs::{self, InputPosition};
+use crate::sim::{Machine, SimError, Simulation};
+
+use super::format::{self, Reader, SectionHeader, Writer, tag};
+use super::{CheckpointError, Header};
+
+/// zstd level of the machine-state section: it is mostly zeros and small integers.
+const MACH_LEVEL: i32 = 3;
+
+/// The memory chunks and swap slots one checkpoint stores.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Capture {
+    /// Chunks with contents (written as data).
+    pub data: Vec<u64>,
+    /// Chunks that became zero since the parent.
+    pub zero: Vec<u64>,
+    /// Swap slots.
+    pub swap: Vec<u32>,
+}
+
+/// Whether chunk `i` holds a non-zero byte (a stored chunk may be all
+/// zero: files record contents, not how the host happens to store them).
+fn has_data(mem: &PhysMem<DirtyChunks>, i: u64) -> bool {
+    mem.chunk_bytes(i)
+        .is_some_and(|c| c.iter().any(|&b| b != 0))
+}
+
+/// Every chunk with a non-zero byte, in order.
+fn nonzero_chunks(mem: &PhysMem<DirtyChunks>) -> Vec<u64> {
+    mem.stored_chunk_indices()
+        .filter(|&i| has_data(mem, i))
+        .collect()
+}
+
+impl Capture {
+    /// Everything, without touching the run's change records: a standalone
+    /// full checkpoint.
+    pub fn everything(sim: &Simulation) -> Self {
+        Self {
+            data: nonzero_chunks(&sim.mem),
+            zero: Vec::new(),
+            swap: sim
+                .m
+                .kernel
+                .swap_device()
+                .map(|d| d.used_slots().map(|s| s.index()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// What the next checkpoint of `sim` stores: everything (`full`), or
+    /// what changed since the last one. Resets the change records, and
+    /// starts them at the first checkpoint.
+    pub fn take(sim: &mut Simulation, full: bool) -> Self {
+        let mem = &mut sim.mem;
+        let (data, zero) = if full {
+            let chunks = mem.chunk_count();
+            mem.bitmap_mut().track(chunks);
+            (nonzero_chunks(mem), Vec::new())
+        } else {
+            let changed = mem.bitmap_mut().take();
+            changed.into_iter().partition(|&i| has_data(mem, i))
+        };
+        let swap = match sim.m.kernel.swap_device_mut() {
+            Some(dev) => {
+                let written = dev.take_written();
+                if full {
+                    dev.used_slots().map(|s| s.index()).collect()
+                } else {
+                    written
+                        .into_iter()
+                        .filter(|s| dev.used_slots().any(|u| u == *s))
+                        .map(|s| s.index())
+                        .collect()
+                }
+            }
+            None => Vec::new(),
+        };
+        Self { data, zero, swap }
+    }
+
+    /// Chunks written as data.
+    #[must_use]
+    pub fn data_chunks(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// Chunks recorded as zero.
+    #[must_use]
+    pub fn zero_chunks(&self) -> u64 {
+        self.zero.len() as u64
+    }
+
+    /// Swap slots stored.
+    #[must_use]
+    pub fn swap_pages(&self) -> u64 {
+        self.swap.len() as u64
+    }
+}
+
+fn io_other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Writes `sim`'s checkpoint (`header`, the state, and `capture`'s memory
+/// and swap) into `out`. `page_level`: zstd level for page data, if any.
+pub(crate) fn write<W: Write + Seek>(
+    sim: &mut Simulation,
+    header: &Header,
+    capture: &Capture,
+    out: W,
+    page_level: Option<i32>,
+) -> Result<W, CheckpointError> {
+    let positions = sim
+        .input_positions()
+        .map_err(|e| CheckpointError::Write(e.to_string()))?;
+    let b = sim.mem.bitmap();
+    sim.m.host_dirty = b.is_on().then(|| b.marked());
+    let result = write_sections(sim, header, capture, out, page_level, &positions);
+    sim.m.host_dirty = None;
+    result
+}
+
+fn write_sections<W: Write + Seek>(
+    sim: &Simulation,
+    header: &Header,
+    capture: &Capture,
+    out: W,
+    page_level: Option<i32>,
+    positions: &[Option<InputPosition>],
+) -> Result<W, CheckpointError> {
+    let write = || -> io::Result<W> {
+        let mut w = Writer::new(out)?;
+        w.section(tag::HEAD, None, |o| {
+            o.write_all(&postcard::to_allocvec(header).map_err(io_other)?)
+        })?;
+        w.section(tag::CONF, None, |o| {
+            o.write_all(sim.cfg.to_toml().as_bytes())
+        })?;
+        w.section(tag::SCEN, None, |o| {
+            let bytes = postcard::to_allocvec(&(&*sim.scenario, &positions)).map_err(io_other)?;
+            o.write_all(&bytes)
+        })?;
+        w.section(tag::MACH, Some(MACH_LEVEL), |o| {
+            let bytes = postcard::to_allocvec(&sim.m).map_err(io_other)?;
+            o.write_all(&bytes)
+        })?;
+        w.section(tag::PAGE, page_level, |o| write_pages(o, &sim.mem, capture))?;
+        if let Some(dev) = sim.m.kernel.swap_device() {
+            w.section(tag::SWAP, page_level, |o| {
+                o.write_all(&(dev.page_bytes() as u64).to_le_bytes())?;
+                o.write_all(&(capture.swap.len() as u64).to_le_bytes())?;
+                for s in &capture.swap {
+                    o.write_all(&s.to_le_bytes())?;
+                }
+                let mut buf = vec![0u8; dev.page_bytes()];
+                for &s in &capture.swap {
+                    let slot = dev
+                        .slot(s)
+                        .ok_or_else(|| io_other(format!("swap slot {s} out of range")))?;
+                    dev.peek(slot, &mut buf).map_err(io_other)?;
+                    o.write_all(&buf)?;
+                }
+                Ok(())
+            })?;
+        }
+        w.finish()
+    };
+    write().map_err(|e| CheckpointError::Write(e.to_string()))
+}
+
+fn write_pages(o: &mut dyn Write, mem: &PhysMem<DirtyChunks>, c: &Capture) -> io::Result<()> {
+    o.write_all(&(c.data.len() as u64).to_le_bytes())?;
+    o.write_all(&(c.zero.len() as u64).to_le_bytes())?;
+    let mut idx = Vec::with_capacity((c.data.len() + c.zero.len()) * 8);
+    for i in c.data.iter().chain(&c.zero) {
+        idx.extend_from_slice(&i.to_le_bytes());
+    }
+    o.write_all(&idx)?;
+    // Chunks go out in batches: one write per 64 chunks (256 KiB).
+    let mut buf = Vec::with_capacity(64 * CHUNK_BYTES);
+    for &i in &c.data {
+        match mem.chunk_bytes(i) {
+            Some(chunk) => buf.extend_from_slice(chunk),
+            None => buf.resize(buf.len() + CHUNK_BYTES, 0),
+        }
+        if buf.len() >= 64 * CHUNK_BYTES {
+            o.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    o.write_all(&buf)
+}
+
+/// What the metadata sections of a checkpoint hold.
+pub(crate) struct Meta {
+    pub header: Header,
+    pub config_text: String,
+    pub scenario: Scenario,
+    pub positions: Vec<Option<InputPosition>>,
+    pub machine: Machine,
+}
+
+/// Memory for a configuration's machine, all zero, untracked.
+fn memory_for(config_text: &str, path: &str) -> Result<PhysMem<DirtyChunks>, CheckpointError> {
+    let bad = |what: String| CheckpointError::file(path, what);
+    let cfg: Config = toml::from_str(config_text)
+        .map_err(|e| bad(format!("section CONF is not a configuration: {e}")))?;
+    let fmt = cfg
+        .format()
+        .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
+    let bytes = cfg
+        .memory
+        .frames
+        .checked_mul(fmt.page_size().bytes())
+        .ok_or_else(|| bad("its memory size overflows".into()))?;
+    let mut mem: PhysMem<DirtyChunks> =
+        PhysMem::new(bytes).map_err(|e| bad(format!("its memory cannot be built: {e}")))?;
+    mem.bitmap_mut().off();
+    Ok(mem)
+}
+
+/// Reads one checkpoint file: its header always; its metadata sections
+/// when `meta` (else they are skipped, CRC still checked); its memory
+/// chunks into `mem` (created from the file's configuration if `None`)
+/// and its swap slots into `swap` when given (else skipped).
+pub(crate) fn read<R: Read + Seek>(
+    reader: &mut Reader<R>,
+    meta: bool,
+    mut mem: Option<&mut Option<PhysMem<DirtyChunks>>>,
+    swap: Option<&mut BTreeMap<u32, Box<[u8]>>>,
+) -> Result<(Header, Option<Meta>), CheckpointError> {
+    let path = reader.path().to_string();
+    let bad = |what: String| CheckpointError::file(&path, what);
+    let Some(h) = reader.next()? else {
+        return Err(bad("no sections".into()));
+    };
+    if h.tag != tag::HEAD {
+        return Err(bad(format!(
+            "the first section is {}, not HEAD",
+            format::tag_name(h.tag)
+        )));
+    }
+    let header: Header = decode(&reader.payload(&h)?, "HEAD", &path)?;
+    let mut config_text = None;
+    let mut scen = None;
+    let mut machine = None;
+    let mut swap = swap;
+    let mut seen = vec![tag::HEAD];
+    while let Some(s) = reader.next()? {
+        if seen.contains(&s.tag) {
+            return Err(bad(format!(
+                "section {} appears twice",
+                format::tag_name(s.tag)
+            )));
+        }
+        seen.push(s.tag);
+        match s.tag {
+            tag::CONF if meta || mem.as_ref().is_some_and(|m| m.is_none()) => {
+                let text = String::from_utf8(reader.payload(&s)?)
+                    .map_err(|_| bad("section CONF is not UTF-8 text".into()))?;
+                if let Some(slot) = mem.as_deref_mut()
+                    && slot.is_none()
+                {
+                    *slot = Some(memory_for(&text, &path)?);
+                }
+                config_text = Some(text);
+            }
+            tag::SCEN if meta => {
+                let v: (Scenario, Vec<Option<InputPosition>>) =
+                    decode(&reader.payload(&s)?, "SCEN", &path)?;
+                scen = Some(v);
+            }
+            tag::MACH if meta => {
+                machine = Some(decode::<Machine>(&reader.payload(&s)?, "MACH", &path)?);
+            }
+            tag::PAGE => match mem.as_deref_mut().and_then(Option::as_mut) {
+                Some(m) => read_pages(reader, &s, m)?,
+                None => reader.skip(&s)?,
+            },
+            tag::SWAP => match swap.as_deref_mut() {
+                Some(map) => read_swap(reader, &s, map)?,
+                None => reader.skip(&s)?,
+            },
+            tag::CONF | tag::SCEN | tag::MACH => reader.skip(&s)?,
+            other => {
+                return Err(bad(format!("unknown section {}", format::tag_name(other))));
+            }
+        }
+    }
+    for need in [tag::CONF, tag::SCEN, tag::MACH, tag::PAGE] {
+        if !seen.contains(&need) {
+            return Err(bad(format!(
+                "the {} section is missing",
+                format::tag_name(need)
+            )));
+        }
+    }
+    if !meta {
+        return Ok((header, None));
+    }
+    let (Some(config_text), Some((scenario, positions)), Some(machine)) =
+        (config_text, scen, machine)
+    else {
+        return Err(bad("a metadata section is missing".into()));
+    };
+    Ok((
+        header.clone(),
+        Some(Meta {
+            header,
+            config_text,
+            scenario,
+            positions,
+            machine,
+        }),
+    ))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    section: &str,
+    path: &str,
+) -> Result<T, CheckpointError> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        CheckpointError::file(
+            path,
+            format!("section {section} does not decode ({e}): written by another vmsim?"),
+        )
+    })
+}
+
+fn read_u64(r: &mut dyn Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_pages<R: Read + Seek>(
+    reader: &mut Reader<R>,
+    h: &SectionHeader,
+    mem: &mut PhysMem<DirtyChunks>,
+) -> Result<(), CheckpointError> {
+    let raw = h.raw;
+    let chunks = mem.chunk_count();
+    reader.stream(h, |r| {
+        let n_data = read_u64(r)?;
+        let n_zero = read_u64(r)?;
+        let n = n_data
+            .checked_add(n_zero)
+            .ok_or_else(|| io_other("chunk counts overflow"))?;
+        let need = n
+            .checked_mul(8)
+            .and_then(|x| x.checked_add(n_data.checked_mul(CHUNK_BYTES as u64)?))
+            .and_then(|x| x.checked_add(16));
+        if need != Some(raw) {
+            return Err(io_other(format!(
+                "{n_data} data and {n_zero} zero chunks do not fill {raw} bytes"
+            )));
+        }
+        let mut idx = vec![0u8; (n * 8) as usize];
+        r.read_exact(&mut idx)?;
+        let index = |k: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&idx[k * 8..k * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        for k in 0..n as usize {
+            if index(k) >= chunks {
+                return Err(io_other(format!(
+                    "chunk {} is past the end of memory ({chunks} chunks)",
+                    index(k)
+                )));
+            }
+        }
+        let mut buf = vec![0u8; 64 * CHUNK_BYTES];
+        let mut k = 0usize;
+        while k < n_data as usize {
+            let m = (n_data as usize - k).min(64);
+            r.read_exact(&mut buf[..m * CHUNK_BYTES])?;
+            for j in 0..m {
+                mem.restore_chunk(
+                    index(k + j),
+                    Some(&buf[j * CHUNK_BYTES..(j + 1) * CHUNK_BYTES]),
+                )
+                .map_err(io_other)?;
+            }
+            k += m;
+        }
+        for k in n_data as usize..n as usize {
+            mem.restore_chunk(index(k), None).map_err(io_other)?;
+        }
+        Ok(())
+    })
+}
+
+fn read_swap<R: Read + Seek>(
+    reader: &mut Reader<R>,
+    h: &SectionHeader,
+    map: &mut BTreeMap<u32, Box<[u8]>>,
+) -> Result<(), CheckpointError> {
+    let raw = h.raw;
+    reader.stream(h, |r| {
+        let page = read_u64(r)?;
+        let n = read_u64(r)?;
+        let need = n
+            .checked_mul(4)
+            .and_then(|x| x.checked_add(n.checked_mul(page)?))
+            .and_then(|x| x.checked_add(16));
+        if need != Some(raw) || page == 0 || page > 1 << 30 {
+            return Err(io_other(format!(
+                "{n} swap pages of {page} bytes do not fill {raw} bytes"
+            )));
+        }
+        let mut slots = vec![0u8; (n * 4) as usize];
+        r.read_exact(&mut slots)?;
+        for k in 0..n as usize {
+            let s = u32::from_le_bytes([
+                slots[k * 4],
+                slots[k * 4 + 1],
+                slots[k * 4 + 2],
+                slots[k * 4 + 3],
+            ]);
+            let mut data = vec![0u8; page as usize].into_boxed_slice();
+            r.read_exact(&mut data)?;
+            map.insert(s, data);
+        }
+        Ok(())
+    })
+}
+
+/// Builds a simulation from the metadata of the checkpoint restored to and
+/// the memory and swap pages gathered along its chain. `candidates` are
+/// files that may be the trace inputs (found by size and CRC-32C when they
+/// are not at their recorded paths).
+pub(crate) fn build(
+    file: &str,
+    meta: Meta,
+    mem: PhysMem<DirtyChunks>,
+    swap: BTreeMap<u32, Box<[u8]>>,
+    candidates: Option<&[PathBuf]>,
+) -> Result<Simulation, CheckpointError> {
+    let bad = |what: String| CheckpointError::file(file, what);
+    let cfg: Config = toml::from_str(&meta.config_text)
+        .map_err(|e| bad(format!("section CONF is not a configuration: {e}")))?;
+    let fmt = cfg
+        .format()
+        .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
+    let mut m = meta.machine;
+    let expect_mem = cfg.memory.frames.saturating_mul(fmt.page_size().bytes());
+    if mem.size() != expect_mem
+        || m.kernel.format() != &fmt
+        || m.mmu.format() != &fmt
+        || m.page_shift != fmt.page_size().shift()
+        || m.kernel.frames().total_frames() > cfg.memory.frames
+        || m.schedule.procs.len() != meta.scenario.processes.len()
+        || meta.positions.len() != meta.scenario.processes.len()
+        || m.schedule
+            .procs
+            .iter()
+            .enumerate()
+            .any(|(i, p)| p.spec != i || p.pos > p.batch.len())
+    {
+        return Err(bad(
+            "the machine state does not match its configuration and scenario".into(),
+        ));
+    }
+    let page_bytes = m.kernel_page_bytes();
+    if let Some(dev) = m.kernel.swap_device_mut() {
+        dev.check_restored(page_bytes)
+            .map_err(|e| bad(format!("section MACH: {e}")))?;
+        for slot in dev.used_slots().collect::<Vec<_>>() {
+            let data = swap.get(&slot.index()).ok_or_else(|| {
+                bad(format!(
+                    "swap slot {} is in use but no checkpoint of the chain holds it",
+                    slot.index()
+                ))
+            })?;
+            dev.restore_page(slot, data)
+                .map_err(|e| bad(format!("swap slot {}: {e}", slot.index())))?;
+        }
+    }
+    let mut sim = Simulation::from_parts(cfg, m, mem, Arc::new(meta.scenario))
+        .map_err(|e| bad(format!("the restored state is inconsistent: {e}")))?;
+    match candidates {
+        Some(candidates) => sim
+            .reopen_inputs(&meta.positions, candidates)
+            .map_err(CheckpointError::Sim)?,
+        None => sim.recorded_inputs = meta.positions,
+    }
+    Ok(sim)
+}
+
+impl Machine {
+    fn kernel_page_bytes(&self) -> usize {
+        self.kernel.page_size().bytes() as usize
+    }
+}
+
+/// Reopens each process's input at its recorded position.
+impl Simulation {
+    pub(crate) fn reopen_inputs(
+        &mut self,
+        positions: &[Option<InputPosition>],
+        candidates: &[PathBuf],
+    ) -> Result<(), SimError> {
+        let n = positions.len();
+        self.sources = (0..n).map(|_| None).collect();
+        self.input_ids = vec![None; n];
+        for (i, pos) in positions.iter().enumerate() {
+            let Some(pos) = pos else { continue };
+            let p = &self.m.schedule.procs[i];
+            if p.done || p.pid.is_none() {
+                continue;
+            }
+            let spec = inputs::locate(&pos.id, candidates)?;
+            let (src, rest) = inputs::reopen(&spec, pos)?;
+            let p = &mut self.m.schedule.procs[i];
+            // Accesses read past the position come right after the batch.
+            p.consumed += rest.len() as u64;
+            p.batch.extend(rest);
+            self.sources[i] = Some(src);
+            self.input_ids[i] = Some(pos.id.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Writes a full checkpoint from a restored chain's parts (`vmsim
+/// checkpoint merge`): the metadata of the checkpoint merged into, every
+/// stored chunk of the rebuilt memory, every swap slot its machine uses.
+pub(crate) fn write_merged<W: Write + Seek>(
+    header: &Header,
+    meta: &Meta,
+    mem: &PhysMem<DirtyChunks>,
+    swap: &BTreeMap<u32, Box<[u8]>>,
+    out: W,
+) -> Result<W, CheckpointError> {
+    let mut header = header.clone();
+    let capture = Capture {
+        data: nonzero_chunks(mem),
+        zero: Vec::new(),
+        swap: meta
+            .machine
+            .kernel
+            .swap_device()
+            .map(|d| d.used_slots().map(|s| s.index()).collect())
+            .unwrap_or_default(),
+    };
+    header.data_chunks = capture.data_chunks();
+    header.zero_chunks = 0;
+    header.swap_pages = capture.swap_pages();
+    let write = || -> io::Result<W> {
+        let mut w = Writer::new(out)?;
+        w.section(tag::HEAD, None, |o| {
+            o.write_all(&postcard::to_allocvec(&header).map_err(io_other)?)
+        })?;
+        w.section(tag::CONF, None, |o| {
+            o.write_all(meta.config_text.as_bytes())
+        })?;
+        w.section(tag::SCEN, None, |o| {
+            let bytes =
+                postcard::to_allocvec(&(&meta.scenario, &meta.positions)).map_err(io_other)?;
+            o.write_all(&bytes)
+        })?;
+        w.section(tag::MACH, Some(MACH_LEVEL), |o| {
+            o.write_all(&postcard::to_allocvec(&meta.machine).map_err(io_other)?)
+        })?;
+        w.section(tag::PAGE, None, |o| write_pages(o, mem, &capture))?;
+        if let Some(dev) = meta.machine.kernel.swap_device() {
+            w.section(tag::SWAP, None, |o| {
+                let page = dev.page_bytes();
+                o.write_all(&(page as u64).to_le_bytes())?;
+                o.write_all(&(capture.swap.len() as u64).to_le_bytes())?;
+                for s in &capture.swap {
+                    o.write_all(&s.to_le_bytes())?;
+                }
+                for s in &capture.swap {
+                    let data = swap
+                        .get(s)
+                        .ok_or_else(|| io_other(format!("swap slot {s} is in no checkpoint")))?;
+                    o.write_all(data)?;
+                }
+                Ok(())
+            })?;
+        }
+        w.finish()
+    };
+    write().map_err(|e| CheckpointError::Write(e.to_string()))
+}

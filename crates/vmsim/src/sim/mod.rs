@@ -1,0 +1,1140 @@
+//! The simulation: a configured machine (physical memory, MMU) and kernel
+//! running one or more processes, each driven by a trace or a generator,
+//! scheduled round robin, with forks, exits and every fault handled.
+//!
+//! Data flow per reference: the trace's [`Access`] becomes one translation
+//! per page it touches ([`Mmu::translate`]); a fault goes to
+//! [`Kernel::handle_fault`] and the translation is retried; a store writes
+//! its stamp into the page ([`PhysMem::store_stamp`]); counters are read at
+//! the end into a [`Report`](crate::report::Report).
+//!
+//! The run is a value: [`Simulation::start`] opens the inputs,
+//! [`Simulation::run_until`] runs to any reference count and stops between
+//! two references, [`Simulation::finish`] ends the run and reports; all the
+//! scheduler's state lives in [`Schedule`](schedule::Schedule), so a
+//! stopped run can be captured and restored (`crate::checkpoint`) and goes
+//! on exactly as if it had never stopped. [`Simulation::run`] is the three
+//! in a row.
+//!
+//! The per-reference loop ([`Simulation::run_span`]) is monomorphic over the
+//! observer and allocates nothing; the MMU's TLB-hit path is the common case.
+
+pub mod inputs;
+pub(crate) mod schedule;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use vmsim_trace::scenario::{ForkPoint, LayoutKind, ProcessSpec, Scenario};
+use vmsim_trace::{Access, AnySource, TraceError, TraceSource};
+
+use crate::addr::{Pid, VirtAddr};
+use crate::config::{Config, ConfigError};
+use crate::kernel::{FaultCause, FaultResolution, Kernel, KernelError, Layout, MmapFlags, Prot};
+use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
+use crate::phys::{DirtyChunks, MemError, PhysMem};
+use crate::report::{ProcessReport, Report, Timeline};
+
+use inputs::{InputError, InputId, InputPosition};
+use schedule::Schedule;
+
+/// A run that could not be carried out. Faults of simulated processes are
+/// not errors: they are handled and counted.
+#[derive(Debug, Error)]
+pub enum SimError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A trace could not be read.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// A trace input of a restored run could not be found or repositioned.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The kernel refused a scenario's setup (an mmap that does not fit, no memory).
+    #[error("process '{process}'")]
+    Kernel {
+        /// The scenario process.
+        process: String,
+        /// The kernel's error.
+        source: KernelError,
+    },
+    /// Physical memory could not be created.
+    #[error(transparent)]
+    Memory(#[from] MemError),
+    /// A fault the kernel claimed to resolve kept recurring: a simulator bug.
+    #[error(
+        "internal error: the fault at {va} of process {pid} recurs after the kernel resolved it ({fault})"
+    )]
+    Livelock {
+        /// The process.
+        pid: Pid,
+        /// The address.
+        va: VirtAddr,
+        /// The last fault.
+        fault: MmuFault,
+    },
+    /// The kernel's invariants do not hold (with `run.check`): a simulator bug.
+    #[error("internal error: kernel invariant broken: {0}")]
+    Invariant(String),
+    /// A call out of order: running before [`Simulation::start`], or after the end.
+    #[error("{0}")]
+    State(&'static str),
+    /// A checkpoint could not be taken or written.
+    #[error(transparent)]
+    Checkpoint(Box<crate::checkpoint::CheckpointError>),
+}
+
+/// Hooks a caller can use to watch a run; every method has a no-op default,
+/// and `()` is the observer that watches nothing, at no cost.
+pub trait Observer {
+    /// Called every [`PROGRESS_EVERY`] references with the total so far.
+    fn progress(&mut self, _references: u64) {}
+
+    /// Called after references of `pid` ran, in order: `first` is the run's
+    /// number of `refs[0]` (the first reference of a run is 1). A reference
+    /// that got its process killed is not included. Rewind-replay watches
+    /// writes here; the default does nothing and costs nothing.
+    #[inline(always)]
+    fn ran(&mut self, _pid: Pid, _first: u64, _refs: &[Access]) {}
+}
+
+impl Observer for () {}
+
+/// How often [`Observer::progress`] is called, in references.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Why [`Simulation::run_span`] stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SpanStop {
+    /// The span was simulated to its end.
+    End,
+    /// The next reference needs a decision of the scenario loop.
+    Decide,
+    /// The last reference simulated killed the process.
+    Killed,
+}
+
+/// Where [`Simulation::run_until`] left the run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Progress {
+    /// It stopped at the reference count asked for; more remain.
+    Stopped,
+    /// Every process has finished: [`Simulation::finish`] reports.
+    Finished,
+}
+
+/// Everything a run needs to continue exactly, except physical memory
+/// contents (kept apart: they are the bulk, and checkpoints store them as
+/// page data), the configuration (kept as TOML) and the open trace readers
+/// (described by `sim::inputs`). Serializable: this is the machine state a
+/// checkpoint captures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Machine {
+    pub mmu: Mmu,
+    pub kernel: Kernel,
+    pub current: Option<Pid>,
+    pub hardware_ad: bool,
+    pub page_shift: u32,
+    pub page_mask: u64,
+    pub references: [u64; 4],
+    pub translations: u64,
+    pub processes: BTreeMap<Pid, ProcessReport>,
+    pub timeline: Timeline,
+    pub peak_frames: u64,
+    pub peak_table_frames: u64,
+    pub snapshot: Option<crate::report::MemorySnapshot>,
+    pub schedule: Schedule,
+    pub ckpt: crate::checkpoint::run::CheckpointRun,
+    /// The host's record of memory chunks written since the last checkpoint
+    /// of the run's chain (`None`: not recording), filled in only while a
+    /// capture serializes the machine: a snapshot taken between two
+    /// checkpoints restores into a run whose next increment is complete.
+    pub host_dirty: Option<Vec<u64>>,
+}
+
+/// A configured machine and kernel, ready to run a scenario.
+pub struct Simulation {
+    pub(crate) cfg: Config,
+    pub(crate) m: Machine,
+    pub(crate) mem: PhysMem<DirtyChunks>,
+    pub(crate) scenario: Arc<Scenario>,
+    /// Open trace readers, per scenario process (host handles, not state).
+    pub(crate) sources: Vec<Option<AnySource>>,
+    /// What each scenario process reads, once described (checksummed lazily).
+    pub(crate) input_ids: Vec<Option<InputId>>,
+    /// A state restored for inspection only (no input reopened): where the
+    /// checkpoint said each process stood.
+    pub(crate) recorded_inputs: Vec<Option<InputPosition>>,
+    pub(crate) started: bool,
+    /// Accept trace files without any reference (else `TraceError::Empty`).
+    pub(crate) allow_empty: bool,
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("references", &self.references())
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The MMU access for each trace kind, by [`vmsim_trace::AccessKind::code`]:
+/// an instruction fetch executes, a load reads, a store or a modify (a load
+/// and a store of the same bytes) writes.
+const KIND_OF: [AccessKind; 4] = [
+    AccessKind::Execute,
+    AccessKind::Read,
+    AccessKind::Write,
+    AccessKind::Write,
+];
+
+fn parse_prot(text: &str) -> Prot {
+    Prot::parse(text).unwrap_or(Prot::RW)
+}
+
+impl Simulation {
+    /// A machine and kernel as `cfg` describes them.
+    pub fn new(cfg: Config) -> Result<Self, SimError> {
+        cfg.validate()?;
+        let fmt = cfg.format()?;
+        let page = cfg.page_size()?;
+        let hardware_ad = cfg.hardware_ad()?;
+        let mut mem: PhysMem<DirtyChunks> =
+            PhysMem::new(cfg.memory.frames * fmt.page_size().bytes())?;
+        mem.bitmap_mut().off();
+        let mut mmu = Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad).map_err(|e| {
+            ConfigError::Invalid {
+                key: "tlb".into(),
+                message: e.to_string(),
+            }
+        })?;
+        let kernel = Kernel::with_structure(
+            fmt.clone(),
+            cfg.memory.frames,
+            page,
+            cfg.kernel.clone(),
+            cfg.structure()?,
+            &mut mem,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "kernel".into(),
+            message: e.to_string(),
+        })?;
+        mmu.set_table_base(kernel.table_base());
+        let timeline = Timeline::new(cfg.run.timeline_points);
+        let schedule = Schedule::new(cfg.run.quantum, 0, timeline.interval());
+        Ok(Self {
+            m: Machine {
+                timeline,
+                page_shift: fmt.page_size().shift(),
+                page_mask: fmt.page_size().mask(),
+                mmu,
+                kernel,
+                current: None,
+                hardware_ad,
+                references: [0; 4],
+                translations: 0,
+                processes: BTreeMap::new(),
+                peak_frames: 0,
+                peak_table_frames: 0,
+                snapshot: None,
+                schedule,
+                ckpt: crate::checkpoint::run::CheckpointRun::default(),
+                host_dirty: None,
+            },
+            cfg,
+            mem,
+            scenario: Arc::new(Scenario {
+                description: String::new(),
+                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                preset: None,
+                set: Vec::new(),
+                processes: Vec::new(),
+            }),
+            sources: Vec::new(),
+            input_ids: Vec::new(),
+            recorded_inputs: Vec::new(),
+            started: false,
+            allow_empty: false,
+        })
+    }
+
+    /// A simulation from a restored state: the machine, its memory and its
+    /// scenario (inputs are reopened by the caller). Checks the kernel's
+    /// invariants against the memory, so an inconsistent state is refused
+    /// before it runs.
+    pub(crate) fn from_parts(
+        cfg: Config,
+        m: Machine,
+        mut mem: PhysMem<DirtyChunks>,
+        scenario: Arc<Scenario>,
+    ) -> Result<Self, SimError> {
+        m.kernel
+            .check_invariants(&mem)
+            .map_err(SimError::Invariant)?;
+        let mut m = m;
+        match m.host_dirty.take() {
+            Some(marked) => {
+                let chunks = mem.chunk_count();
+                let b = mem.bitmap_mut();
+                b.track(chunks);
+                for c in marked {
+                    crate::phys::Bitmap::mark(b, c);
+                }
+            }
+            None => mem.bitmap_mut().off(),
+        }
+        let n = scenario.processes.len();
+        Ok(Self {
+            cfg,
+            m,
+            mem,
+            scenario,
+            sources: (0..n).map(|_| None).collect(),
+            input_ids: vec![None; n],
+            recorded_inputs: Vec::new(),
+            started: true,
+            allow_empty: false,
+        })
+    }
+
+    /// Accept trace files without any reference. By default a process
+    /// whose trace file holds none stops the run with `TraceError::Empty`:
+    /// an empty file is almost always the wrong file.
+    pub fn set_allow_empty(&mut self, allow: bool) {
+        self.allow_empty = allow;
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The kernel.
+    #[must_use]
+    pub fn kernel(&self) -> &Kernel {
+        &self.m.kernel
+    }
+
+    /// The MMU.
+    #[must_use]
+    pub fn mmu(&self) -> &Mmu {
+        &self.m.mmu
+    }
+
+    /// Physical memory (page tables and page contents).
+    #[must_use]
+    pub fn memory(&self) -> &PhysMem<DirtyChunks> {
+        &self.mem
+    }
+
+    /// The scenario being run (empty before [`Simulation::start`]).
+    #[must_use]
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// References simulated so far.
+    #[must_use]
+    pub fn references(&self) -> u64 {
+        self.m.references.iter().sum()
+    }
+
+    /// Whether every process has finished (then [`Simulation::finish`] reports).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.m.schedule.finished
+    }
+
+    /// The kernel pid of each scenario process that has started, by
+    /// scenario index, with the references it has made.
+    #[must_use]
+    pub fn scenario_pids(&self) -> Vec<(usize, Pid, u64)> {
+        self.m
+            .schedule
+            .procs
+            .iter()
+            .filter_map(|p| p.pid.map(|pid| (p.spec, pid, p.refs)))
+            .collect()
+    }
+
+    /// The scenario name of process `pid`.
+    #[must_use]
+    pub fn process_name(&self, pid: Pid) -> Option<String> {
+        self.m.processes.get(&pid).map(|r| r.name.clone())
+    }
+
+    /// The last instruction address `pid` fetched (trace `I` records), if any.
+    #[must_use]
+    pub fn last_instruction(&self, pid: Pid) -> Option<u64> {
+        self.m.schedule.last_instr.get(&pid).copied()
+    }
+
+    fn switch_to(&mut self, pid: Pid) -> Result<(), SimError> {
+        if self.cfg.run.check {
+            self.m
+                .kernel
+                .check_invariants(&self.mem)
+                .map_err(SimError::Invariant)?;
+        }
+        let (root, asid) = self
+            .m
+            .kernel
+            .context(pid)
+            .map_err(|source| SimError::Kernel {
+                process: pid.to_string(),
+                source,
+            })?;
+        self.m.mmu.set_context(root, asid);
+        self.m.current = Some(pid);
+        Ok(())
+    }
+
+    /// Simulates one reference of `pid` outside a span (an extra pid of a
+    /// multi-process trace): one translation per page it touches, faults
+    /// handled, its stamp written. Returns false if the process was killed.
+    fn access(&mut self, pid: Pid, a: &Access, stamp: u64) -> Result<bool, SimError> {
+        if self.m.current != Some(pid) {
+            self.switch_to(pid)?;
+        }
+        self.m.references[a.kind.code() as usize] += 1;
+        let now = self.references();
+        let kind = KIND_OF[a.kind.code() as usize];
+        if (a.va & self.m.page_mask) + u64::from(a.size) > self.m.page_mask + 1 {
+            return self.access_pages(pid, a, kind, stamp, now);
+        }
+        self.m.translations += 1;
+        let va = VirtAddr::new(a.va);
+        let pa = match self
+            .m
+            .mmu
+            .translate(&mut self.mem, va, kind, Privilege::User)
+        {
+            Ok(pa) => pa,
+            Err(f) => match self.resolve(pid, va, kind, f, now)? {
+                Some(pa) => pa,
+                None => return Ok(false),
+            },
+        };
+        if a.kind.writes() {
+            self.mem.store_stamp(pa, a.size, stamp);
+        }
+        Ok(true)
+    }
+
+    /// A reference that crosses page boundaries: every page it touches, each
+    /// part of a store getting its bytes of the stamp.
+    #[cold]
+    #[inline(never)]
+    fn access_pages(
+        &mut self,
+        pid: Pid,
+        a: &Access,
+        kind: AccessKind,
+        stamp: u64,
+        now: u64,
+    ) -> Result<bool, SimError> {
+        let (first, last) = a.pages(self.m.page_shift);
+        for page in first..=last {
+            let va = if page == first {
+                VirtAddr::new(a.va)
+            } else {
+                VirtAddr::new(page << self.m.page_shift)
+            };
+            self.m.translations += 1;
+            let pa = match self
+                .m
+                .mmu
+                .translate(&mut self.mem, va, kind, Privilege::User)
+            {
+                Ok(pa) => pa,
+                Err(f) => match self.resolve(pid, va, kind, f, now)? {
+                    Some(pa) => pa,
+                    None => return Ok(false),
+                },
+            };
+            if a.kind.writes() {
+                let off = va.as_u64() - a.va;
+                let end =
+                    ((page + 1) << self.m.page_shift).min(a.va.saturating_add(u64::from(a.size)));
+                let len = (end - va.as_u64()) as u32;
+                self.mem
+                    .store_stamp(pa, len, stamp.rotate_right(8 * (off % 8) as u32));
+            }
+        }
+        Ok(true)
+    }
+
+    /// The fast path of [`Simulation::run_until`]: simulates the references
+    /// of `span` for `pid` (trace pid `trace_pid`) until one needs a decision
+    /// (another trace pid, or with `FORK_AT` an instruction fetch at
+    /// `fork_at`), the process is killed, or the span ends. A store writes
+    /// `stamp0 + k` (its process's reference number) into its bytes. Returns
+    /// how many references were simulated and why it stopped.
+    ///
+    /// Exactly one access per reference, with the context switch hoisted
+    /// (only a kill changes the current process here) and the reference and
+    /// translation counts kept in registers until the end.
+    #[inline(never)]
+    fn run_span<const FORK_AT: bool>(
+        &mut self,
+        pid: Pid,
+        span: &[Access],
+        trace_pid: u32,
+        fork_at: u64,
+        stamp0: u64,
+    ) -> Result<(usize, SpanStop), SimError> {
+        let decide = |a: &Access| {
+            a.pid != trace_pid
+                || (FORK_AT && a.va == fork_at && a.kind == vmsim_trace::AccessKind::Instr)
+        };
+        match span.first() {
+            None => return Ok((0, SpanStop::End)),
+            // No context switch for a process that does not run here.
+            Some(a) if decide(a) => return Ok((0, SpanStop::Decide)),
+            Some(_) => {}
+        }
+        if self.m.current != Some(pid) {
+            self.switch_to(pid)?;
+        }
+        let base = self.references();
+        let page_mask = self.m.page_mask;
+        let mut by_kind = [0u64; 4];
+        let mut translations = 0u64;
+        let mut done = span.len();
+        let mut stop = SpanStop::End;
+        for (k, a) in span.iter().enumerate() {
+            if decide(a) {
+                done = k;
+                stop = SpanStop::Decide;
+                break;
+            }
+            by_kind[a.kind.code() as usize] += 1;
+            let kind = KIND_OF[a.kind.code() as usize];
+            let alive = if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+                self.access_pages(pid, a, kind, stamp0 + k as u64, base + k as u64 + 1)?
+            } else if kind == AccessKind::Write {
+                // A store also writes its stamp: out of line, so loads and
+                // fetches (nine references in ten) run the same code as
+                // when pages had no contents.
+                translations += 1;
+                self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)?
+            } else {
+                translations += 1;
+                let va = VirtAddr::new(a.va);
+                match self
+                    .m
+                    .mmu
+                    .translate(&mut self.mem, va, kind, Privilege::User)
+                {
+                    Ok(_) => true,
+                    Err(f) => self
+                        .resolve(pid, va, kind, f, base + k as u64 + 1)?
+                        .is_some(),
+                }
+            };
+            if !alive {
+                done = k + 1;
+                stop = SpanStop::Killed;
+                break;
+            }
+        }
+        for (total, n) in self.m.references.iter_mut().zip(by_kind) {
+            *total += n;
+        }
+        self.m.translations += translations;
+        Ok((done, stop))
+    }
+
+    /// One store inside a page: the translation, then the stamp. Returns
+    /// false if the process was killed.
+    #[inline(always)]
+    fn store(&mut self, pid: Pid, a: &Access, stamp: u64, now: u64) -> Result<bool, SimError> {
+        let va = VirtAddr::new(a.va);
+        let pa = match self
+            .m
+            .mmu
+            .translate(&mut self.mem, va, AccessKind::Write, Privilege::User)
+        {
+            Ok(pa) => pa,
+            Err(f) => match self.resolve(pid, va, AccessKind::Write, f, now)? {
+                Some(pa) => pa,
+                None => return Ok(false),
+            },
+        };
+        self.mem.store_stamp(pa, a.size, stamp);
+        Ok(true)
+    }
+
+    /// The fault path: the kernel resolves, the MMU retries. Returns the
+    /// physical address, or `None` if the process was killed. `now` is the
+    /// run's number of the faulting reference.
+    #[cold]
+    #[inline(never)]
+    fn resolve(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+        mut fault: MmuFault,
+        now: u64,
+    ) -> Result<Option<crate::addr::PhysAddr>, SimError> {
+        for _ in 0..8 {
+            let cause = FaultCause::from(&fault);
+            let r = self
+                .m
+                .kernel
+                .handle_fault(&mut self.mem, &mut self.m.mmu, pid, va, kind, cause)
+                .map_err(|source| SimError::Kernel {
+                    process: pid.to_string(),
+                    source,
+                })?;
+            let p = self
+                .m
+                .processes
+                .entry(pid)
+                .or_insert_with(|| ProcessReport::new(pid));
+            p.count(r);
+            if let Some(space) = self.m.kernel.space_of(pid).ok().map(|s| s.resident) {
+                p.resident_peak = p.resident_peak.max(space);
+            }
+            let used = self.m.kernel.frames_in_use();
+            if used > self.m.peak_frames {
+                self.m.peak_frames = used;
+                self.m.peak_table_frames =
+                    self.m.peak_table_frames.max(self.m.kernel.table_frames());
+            }
+            if r == FaultResolution::WriteProtect {
+                let page = va.align_down(self.m.kernel.page_size()).as_u64();
+                self.note_write_fault(pid, page, now);
+            }
+            let p = self
+                .m
+                .processes
+                .entry(pid)
+                .or_insert_with(|| ProcessReport::new(pid));
+            if let FaultResolution::Killed(reason) = r {
+                p.killed = Some(reason);
+                self.m.current = None;
+                return Ok(None);
+            }
+            match self
+                .m
+                .mmu
+                .translate(&mut self.mem, va, kind, Privilege::User)
+            {
+                Ok(pa) => return Ok(Some(pa)),
+                Err(f) => fault = f,
+            }
+        }
+        Err(SimError::Livelock { pid, va, fault })
+    }
+
+    fn spawn(&mut self, spec: &ProcessSpec, parent: Option<(Pid, bool)>) -> Result<Pid, SimError> {
+        let err = |source| SimError::Kernel {
+            process: spec.name.clone(),
+            source,
+        };
+        let (mem, mmu, kernel) = (&mut self.mem, &mut self.m.mmu, &mut self.m.kernel);
+        let pid = match parent {
+            None => {
+                let layout = match spec.layout {
+                    LayoutKind::Standard => Layout::Standard,
+                    LayoutKind::Flat => Layout::Flat,
+                };
+                kernel.spawn(mem, layout).map_err(err)?
+            }
+            Some((parent, true)) => kernel.vfork(parent).map_err(err)?,
+            Some((parent, false)) => kernel.fork(mem, mmu, parent).map_err(err)?,
+        };
+        if spec.brk > 0 {
+            kernel.sbrk(mem, mmu, pid, spec.brk as i64).map_err(err)?;
+        }
+        for m in &spec.mmap {
+            let flags = MmapFlags {
+                shared: m.shared,
+                fixed: m.addr.is_some(),
+            };
+            kernel
+                .mmap(
+                    mem,
+                    mmu,
+                    pid,
+                    m.addr.map(VirtAddr::new),
+                    m.len,
+                    parse_prot(&m.prot),
+                    flags,
+                )
+                .map_err(err)?;
+        }
+        let mut report = ProcessReport::new(pid);
+        report.name = spec.name.clone();
+        report.parent = parent.map(|(p, _)| p);
+        self.m.processes.insert(pid, report);
+        Ok(pid)
+    }
+
+    fn exit(&mut self, pid: Pid) -> Result<(), SimError> {
+        let k = &self.m.kernel;
+        if k.process(pid).is_err() {
+            return Ok(()); // killed earlier
+        }
+        if let Some(p) = self.m.processes.get_mut(&pid)
+            && let Ok(space) = k.space_of(pid)
+        {
+            p.resident_at_exit = space.resident;
+            p.page_table_frames = k
+                .tables()
+                .tables(k.format(), &self.mem, space.table)
+                .map(|t| {
+                    t.iter()
+                        .map(|(idx, _)| 1u64 << k.format().table_order(*idx))
+                        .sum()
+                })
+                .unwrap_or(0);
+        }
+        self.m
+            .kernel
+            .exit(&mut self.mem, &mut self.m.mmu, pid)
+            .map_err(|source| SimError::Kernel {
+                process: pid.to_string(),
+                source,
+            })?;
+        if self.m.current == Some(pid) {
+            self.m.current = None;
+        }
+        Ok(())
+    }
+
+    fn take_snapshot(&mut self) {
+        let k = &self.m.kernel;
+        let used = k.frames_in_use();
+        self.m.peak_frames = self.m.peak_frames.max(used);
+        self.m.peak_table_frames = self.m.peak_table_frames.max(k.table_frames());
+        self.m.snapshot = Some(crate::report::MemorySnapshot::of(k));
+    }
+
+    fn sample(&mut self) {
+        let c = self.m.mmu.counters();
+        let refs = self.references();
+        let k = &self.m.kernel;
+        let s = k.stats();
+        self.m.timeline.push(crate::report::Sample {
+            references: refs,
+            faults: s.demand_zero + s.cow_copies + s.cow_reuses + s.shared_minor + s.accessed_dirty,
+            tlb_misses: c.tlb.full_misses,
+            frames_used: k.frames_in_use(),
+            resident: k
+                .processes()
+                .filter_map(|p| k.space_of(p.pid).ok().map(|s| (p.pid.as_u32(), s.resident)))
+                .collect(),
+            major_faults: k.paging_stats().major_faults,
+        });
+    }
+
+    /// Runs a scenario to its end and reports. `observer` sees progress.
+    pub fn run(
+        mut self,
+        scenario: &Scenario,
+        observer: &mut impl Observer,
+    ) -> Result<Report, SimError> {
+        self.start(scenario)?;
+        self.run_to_end(observer, None)
+    }
+
+    /// Starts `scenario`: opens its traces and creates its first processes
+    /// (those no other process forks). Then [`Simulation::run_until`] runs it.
+    pub fn start(&mut self, scenario: &Scenario) -> Result<(), SimError> {
+        if self.started {
+            return Err(SimError::State("the simulation has already started"));
+        }
+        let quantum = if scenario.quantum == vmsim_trace::scenario::DEFAULT_QUANTUM {
+            self.cfg.run.quantum
+        } else {
+            scenario.quantum
+        };
+        let n = scenario.processes.len();
+        self.scenario = Arc::new(scenario.clone());
+        self.m.schedule = Schedule::new(quantum, n, self.m.timeline.interval());
+        self.sources = (0..n).map(|_| None).collect();
+        self.input_ids = vec![None; n];
+        self.started = true;
+        for (i, spec) in scenario.processes.iter().enumerate() {
+            if spec.parent.is_none() {
+                self.start_process(i, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` references have been simulated in all (or the run
+    /// ends), stopping between two references. Stopping changes nothing:
+    /// a run stopped anywhere and continued gives the report of a run that
+    /// never stopped.
+    pub fn run_until(
+        &mut self,
+        stop: u64,
+        observer: &mut impl Observer,
+    ) -> Result<Progress, SimError> {
+        if !self.started {
+            return Err(SimError::State("run_until before start"));
+        }
+        let scenario = Arc::clone(&self.scenario);
+        loop {
+            if self.m.schedule.finished {
+                return Ok(Progress::Finished);
+            }
+            if self.references() >= stop {
+                return Ok(Progress::Stopped);
+            }
+            let (i, budget) = match self.m.schedule.slice {
+                Some(s) => s,
+                None => {
+                    // The next runnable process, round robin.
+                    let Some(i) = self.m.schedule.next_runnable() else {
+                        self.m.schedule.finished = true;
+                        return Ok(Progress::Finished);
+                    };
+                    let s = &mut self.m.schedule;
+                    s.turn = i + 1;
+                    s.procs[i].waiting_for = None;
+                    s.slice = Some((i, s.quantum));
+                    (i, s.quantum)
+                }
+            };
+            if budget == 0 {
+                self.m.schedule.slice = None;
+                continue;
+            }
+            let left = self.step(&scenario, i, budget, stop, observer)?;
+            self.m.schedule.slice = left.map(|b| (i, b));
+        }
+    }
+
+    /// One step of process `i`'s time slice with `budget` references left:
+    /// a fork, a refill of its trace batch, a span of references, or one
+    /// reference that needs a decision. Returns the budget left, or `None`
+    /// when the slice ends (the process blocks, exits or is killed).
+    fn step(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        mut budget: u64,
+        stop: u64,
+        observer: &mut impl Observer,
+    ) -> Result<Option<u64>, SimError> {
+        // A fork after the N-th reference happens before the next one
+        // is needed, so it also happens when the trace ends right there.
+        let p = &self.m.schedule.procs[i];
+        if let Some(f) = scenario.processes[p.spec].forks.get(p.next_fork)
+            && matches!(f.point, ForkPoint::After(n) if p.refs >= n)
+        {
+            let (child, wait, vfork) = (f.child, f.wait, f.vfork);
+            let parent = p.pid;
+            self.m.schedule.procs[i].next_fork += 1;
+            self.start_process(child, parent.map(|pp| (pp, vfork)))?;
+            if wait {
+                self.m.schedule.procs[i].waiting_for = Some(child);
+                return Ok(None);
+            }
+            return Ok(Some(budget));
+        }
+        let p = &mut self.m.schedule.procs[i];
+        if p.pos == p.batch.len() {
+            p.pos = 0;
+            let got = match self.sources.get_mut(i).and_then(Option::as_mut) {
+                Some(s) => s.next_batch(&mut p.batch)?,
+                None => {
+                    p.batch.clear();
+                    0
+                }
+            };
+            p.consumed += got as u64;
+            if got == 0 {
+                self.finish_process(i)?;
+                return Ok(None);
+            }
+        }
+        // The fast path: a run of references with nothing to decide but
+        // their translations.
+        let total = self.references();
+        let next_tick = self.m.kernel.next_tick();
+        let next_sample = self.m.schedule.next_sample;
+        let p = &mut self.m.schedule.procs[i];
+        let spec = &scenario.processes[p.spec];
+        let (fork_after, fork_at) = match spec.forks.get(p.next_fork).map(|f| f.point) {
+            Some(ForkPoint::After(n)) => (n, u64::MAX),
+            Some(ForkPoint::At(addr)) => (u64::MAX, addr),
+            None => (u64::MAX, u64::MAX),
+        };
+        let exit_after = spec.exit_after.unwrap_or(u64::MAX);
+        let stop_refs = fork_after.min(exit_after);
+        let Some(pid) = p.pid else { return Ok(None) };
+        let trace_pid = *p.first_trace_pid.get_or_insert(p.batch[p.pos].pid);
+        let start = p.pos;
+        // A span ends at the slice's end, the next timeline sample, the
+        // kernel's next timer tick and the caller's stop, so each of them
+        // happens at an exact reference count however the run is cut.
+        let chunk = budget
+            .min(next_sample.saturating_sub(total).max(1))
+            .min(next_tick.saturating_sub(total).max(1))
+            .min(stop - total) as usize;
+        let end = p.batch.len().min(start + chunk);
+        // References before the next fork or exit point: the span stops there.
+        let before_stop = stop_refs.saturating_sub(p.refs).min(usize::MAX as u64) as usize;
+        let span_end = end.min(start.saturating_add(before_stop));
+        let has_fork_at = matches!(
+            spec.forks.get(p.next_fork).map(|f| f.point),
+            Some(ForkPoint::At(_))
+        );
+        let stamp0 = p.refs + 1;
+        // The batch is taken out for the span (the machine is borrowed
+        // mutably meanwhile) and put back after.
+        let batch = std::mem::take(&mut p.batch);
+        let span = &batch[start..span_end];
+        let result = if !has_fork_at {
+            self.run_span::<false>(pid, span, trace_pid, fork_at, stamp0)
+        } else {
+            self.run_span::<true>(pid, span, trace_pid, fork_at, stamp0)
+        };
+        let (done, stop_why) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.m.schedule.procs[i].batch = batch;
+                return Err(e);
+            }
+        };
+        let killed = stop_why == SpanStop::Killed;
+        let ran = if killed { done - 1 } else { done };
+        if ran > 0 {
+            observer.ran(pid, total + 1, &batch[start..start + ran]);
+            // A real trace fetches an instruction every few references:
+            // look back a little (a generator has none to find).
+            if let Some(last) = batch[start..start + ran]
+                .iter()
+                .rev()
+                .take(32)
+                .find(|a| a.kind == vmsim_trace::AccessKind::Instr)
+            {
+                self.m.schedule.last_instr.insert(pid, last.va);
+            }
+        }
+        let p = &mut self.m.schedule.procs[i];
+        p.batch = batch;
+        let k = start + done;
+        p.refs += done as u64;
+        // A reference needs a decision: a fork or exit point, another pid.
+        let slow = stop_why == SpanStop::Decide || (!killed && k < end && p.refs >= stop_refs);
+        p.pos = k;
+        budget -= (k - start) as u64;
+        let total = self.references();
+        let s = &mut self.m.schedule;
+        if total >= s.next_progress {
+            observer.progress(total);
+            s.next_progress = total + PROGRESS_EVERY;
+        }
+        if total >= s.next_sample {
+            self.sample();
+            self.m.schedule.next_sample = total + self.m.timeline.interval();
+        }
+        self.m.kernel.timer(&mut self.mem, &mut self.m.mmu, total);
+        if killed {
+            // The rest of its trace is never executed.
+            let refs = self.m.schedule.procs[i].refs;
+            self.record_refs(pid, refs);
+            self.m.schedule.procs[i].done = true;
+            self.sources[i] = None;
+            return Ok(None);
+        }
+        if !slow || self.references() >= stop {
+            return Ok(Some(budget));
+        }
+        // The slow path: one reference that needs a decision.
+        let p = &mut self.m.schedule.procs[i];
+        let a = p.batch[p.pos];
+        if a.kind == vmsim_trace::AccessKind::Instr && a.va == fork_at {
+            // A fork at an instruction comes before that instruction's fetch.
+            let f = &scenario.processes[p.spec].forks[p.next_fork];
+            let (child, wait, vfork) = (f.child, f.wait, f.vfork);
+            p.next_fork += 1;
+            self.start_process(child, Some((pid, vfork)))?;
+            if wait {
+                self.m.schedule.procs[i].waiting_for = Some(child);
+                return Ok(None);
+            }
+            return Ok(Some(budget));
+        }
+        if p.refs >= exit_after {
+            self.finish_process(i)?;
+            return Ok(None);
+        }
+        if a.pid != trace_pid {
+            // Another process of a multi-process trace: its own process, spawned on sight.
+            p.pos += 1;
+            budget -= 1;
+            let x = match p.extra.get(&a.pid) {
+                Some(&x) => x,
+                None => {
+                    let spec = ProcessSpec {
+                        name: format!("{}[{}]", scenario.processes[p.spec].name, a.pid),
+                        ..scenario.processes[p.spec].clone()
+                    };
+                    let x = self.spawn(&spec, None)?;
+                    self.m.schedule.procs[i].extra.insert(a.pid, x);
+                    x
+                }
+            };
+            if self.m.kernel.process(x).is_ok() {
+                let stamp = match self.m.processes.get_mut(&x) {
+                    Some(r) => {
+                        r.references += 1;
+                        r.references
+                    }
+                    None => 0,
+                };
+                let number = self.references() + 1;
+                if self.access(x, &a, stamp)? {
+                    observer.ran(x, number, std::slice::from_ref(&a));
+                }
+                if a.kind == vmsim_trace::AccessKind::Instr {
+                    self.m.schedule.last_instr.insert(x, a.va);
+                }
+            }
+        }
+        // A fork after the N-th reference is taken at the top of the next step.
+        Ok(Some(budget))
+    }
+
+    /// Ends the run after [`Simulation::run_until`] returned
+    /// [`Progress::Finished`] (or stops it early): the processes still
+    /// alive exit, and the report is built.
+    pub fn finish(mut self) -> Result<Report, SimError> {
+        if !self.started {
+            return Err(SimError::State("finish before start"));
+        }
+        self.sample();
+        if self.m.snapshot.is_none() {
+            self.take_snapshot();
+        }
+        // Processes still alive (blocked parents whose children were killed, extras).
+        let alive: Vec<Pid> = self.m.kernel.processes().map(|p| p.pid).collect();
+        for pid in alive {
+            self.exit(pid)?;
+        }
+        if self.cfg.run.check {
+            self.m
+                .kernel
+                .check_invariants(&self.mem)
+                .map_err(SimError::Invariant)?;
+        }
+        let checkpoints = self.checkpoint_report();
+        let m = self.m;
+        let mut report = Report::build(
+            &self.cfg,
+            &self.scenario,
+            m.references,
+            m.translations,
+            &m.mmu,
+            &m.kernel,
+            m.processes,
+            m.timeline,
+            m.peak_frames,
+            m.peak_table_frames,
+            m.snapshot,
+            m.hardware_ad,
+        );
+        report.checkpoints = checkpoints;
+        Ok(report)
+    }
+
+    /// Starts scenario process `i`: spawned, or forked from `parent`.
+    fn start_process(&mut self, i: usize, parent: Option<(Pid, bool)>) -> Result<(), SimError> {
+        let scenario = Arc::clone(&self.scenario);
+        let spec = &scenario.processes[i];
+        let source = match &spec.trace {
+            Some(t) => {
+                let mut s = vmsim_trace::open(t)?;
+                s.set_allow_empty(self.allow_empty);
+                Some(s)
+            }
+            None => None,
+        };
+        let pid = self.spawn(spec, parent)?;
+        self.m.schedule.procs[i].pid = Some(pid);
+        self.sources[i] = source;
+        Ok(())
+    }
+
+    /// Process `i`'s trace ended: it exits (with its extras).
+    fn finish_process(&mut self, i: usize) -> Result<(), SimError> {
+        // The memory picture of interest is the one just before the first exit.
+        if self.m.snapshot.is_none() {
+            self.take_snapshot();
+        }
+        self.m.schedule.procs[i].done = true;
+        self.sources[i] = None;
+        let extras: Vec<Pid> = self.m.schedule.procs[i].extra.values().copied().collect();
+        for x in extras {
+            self.exit(x)?;
+        }
+        if let Some(pid) = self.m.schedule.procs[i].pid {
+            let refs = self.m.schedule.procs[i].refs;
+            self.record_refs(pid, refs);
+            self.exit(pid)?;
+        }
+        Ok(())
+    }
+
+    fn record_refs(&mut self, pid: Pid, refs: u64) {
+        if let Some(r) = self.m.processes.get_mut(&pid) {
+            r.references = refs;
+        }
+    }
+
+    /// Where each scenario process stands in its input, describing inputs
+    /// not described yet (a trace file is checksummed once). Drops the part
+    /// of each batch already run, so a capture holds only what is to come.
+    pub(crate) fn input_positions(&mut self) -> Result<Vec<Option<InputPosition>>, SimError> {
+        for p in &mut self.m.schedule.procs {
+            p.batch.drain(..p.pos);
+            p.pos = 0;
+        }
+        let scenario = Arc::clone(&self.scenario);
+        let mut out = Vec::with_capacity(scenario.processes.len());
+        for (i, spec) in scenario.processes.iter().enumerate() {
+            let p = &self.m.schedule.procs[i];
+            let (Some(trace), Some(src)) =
+                (&spec.trace, self.sources.get(i).and_then(Option::as_ref))
+            else {
+                out.push(self.recorded_inputs.get(i).cloned().flatten());
+                continue;
+            };
+            if self.input_ids[i].is_none() {
+                let id = InputId::of(trace).map_err(|e| {
+                    SimError::Trace(TraceError::Io {
+                        path: trace.into(),
+                        source: e,
+                    })
+                })?;
+                self.input_ids[i] = Some(id);
+            }
+            let synth = match src {
+                AnySource::Synth(s) => Some(s.position()),
+                _ => None,
+            };
+            out.push(Some(InputPosition {
+                id: self.input_ids[i].clone().unwrap_or(InputId::Synth {
+                    spec: trace.clone(),
+                }),
+                consumed: p.consumed,
+                synth,
+            }));
+        }
+        Ok(out)
+    }
+}
