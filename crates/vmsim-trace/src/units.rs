@@ -315,7 +315,7 @@ impl serde::de::Visitor<'_> for Written {
 fn written<'de, D, T>(d: D, size: bool) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     if !d.is_human_readable() {
         // A binary format (postcard in checkpoints) wrote the number itself.
@@ -333,7 +333,7 @@ where
 fn written_opt<'de, D, T>(d: D, size: bool) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     if !d.is_human_readable() {
         // Binary formats write the option's tag: read it as written.
@@ -354,7 +354,7 @@ where
 pub fn count<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     written(d, false)
 }
@@ -366,7 +366,7 @@ where
 pub fn count_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     written_opt(d, false)
 }
@@ -380,7 +380,7 @@ where
 pub fn size<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     written(d, true)
 }
@@ -392,7 +392,7 @@ where
 pub fn size_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<u64> + serde::Deserialize<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
 {
     written_opt(d, true)
 }
