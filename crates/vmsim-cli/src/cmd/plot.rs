@@ -63,6 +63,7 @@ pub fn check(path: Option<&Path>) -> anyhow::Result<()> {
 /// # Errors
 /// A wrong extension, no font for a PNG's text, or the file cannot be written.
 pub fn save(path: &Path, svg: &str) -> anyhow::Result<()> {
+    check(Some(path))?;
     let bytes = match format_of(path)? {
         PlotFormat::Svg => svg.as_bytes().to_vec(),
         PlotFormat::Png => png_of(svg).with_context(|| format!("--plot {}", path.display()))?,
