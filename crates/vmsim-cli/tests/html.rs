@@ -316,3 +316,129 @@ fn a_page_is_never_written_over_a_directory_or_a_link() {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
 }
+
+const FORK_COW_SWAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fork-cow-swap.toml");
+
+/// `run --html`: the page embeds the report `--json` prints (stepping
+/// through the first references changes nothing in the run), and each step
+/// says what the engine did: the first touch of a page is a demand-zero
+/// fault that maps a fresh frame, a COW copy drops the shared frame's
+/// reference count and maps a new one, an eviction and a swap-in show in
+/// the paging counters.
+#[test]
+fn run_page_embeds_the_report_and_what_each_reference_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.html");
+    let plain = json(&["run", "-q", FORK_COW_SWAP]);
+    let with_page = json(&[
+        "run",
+        "-q",
+        FORK_COW_SWAP,
+        "--html",
+        path.to_str().unwrap(),
+        "--trace-steps",
+        "30",
+    ]);
+    assert_eq!(
+        plain, with_page,
+        "observing the first references changed the run"
+    );
+    let (page, data) = page_data(&path);
+    self_contained(&page);
+    assert_eq!(data["page"], "run");
+    assert_eq!(data["report"], plain);
+    let steps = data["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 30);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["n"], i as u64 + 1, "one reference per step");
+        let l1 = &s["tlb"][0];
+        assert!(
+            l1["lookups"].as_u64().unwrap() >= 1,
+            "every reference probes L1: {s}"
+        );
+    }
+    // The first reference: a store to an untouched page: L1 and L2 miss, a
+    // walk that faults, a demand-zero frame, the retried walk sets A and D.
+    let first = &steps[0];
+    assert_eq!(first["kind"], "store");
+    assert_eq!(first["va"], "0x10000000");
+    assert_eq!(first["kernel"]["demand_zero"], 1, "{first}");
+    assert_eq!(first["mmu_faults"]["not_present"], 1, "{first}");
+    let leaf = first["walk"].as_array().unwrap().last().unwrap();
+    assert_eq!(leaf["kind"], "leaf");
+    let bits: Vec<&str> = leaf["bits_after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert!(bits.contains(&"A") && bits.contains(&"D"), "{bits:?}");
+    let pfn = first["translation"]["pfn"].as_u64().unwrap();
+    assert!(
+        first["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["pfn"] == pfn
+                && f["use"] == "data"
+                && f["refs"] == 1
+                && f["was_use"] == "free"),
+        "the demand-zero frame: {first}"
+    );
+    // After the fork, frames are shared (two references each); a COW copy
+    // maps the writer's page to a frame of its own, newly taken.
+    assert!(
+        steps.iter().any(|s| s["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["use"] == "data" && f["refs"] == 2)),
+        "a frame shared by parent and child"
+    );
+    let cow = steps
+        .iter()
+        .find(|s| s["kernel"]["cow_copies"] == 1)
+        .expect("a COW copy in the first 30 references");
+    assert_eq!(cow["process"], "child");
+    let copy = cow["translation"]["pfn"].clone();
+    let page = cow["policy"]["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pfn"] == copy)
+        .expect("the copy is evictable");
+    assert_eq!(
+        page["maps"],
+        serde_json::json!([[2, "0x10000000"]]),
+        "the copy is the child's alone: {cow}"
+    );
+    // Evictions and swap-ins, with the policy's order.
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["paging"]["swap_outs"].as_u64() > Some(0)),
+        "an eviction"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["paging"]["swap_ins"].as_u64() > Some(0)),
+        "a swap-in"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["policy"]["count"].as_u64() > Some(0))
+    );
+}
+
+/// `--trace-steps` needs `--html`; a page destination that is a directory
+/// is refused before the run.
+#[test]
+fn run_html_is_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = one_line_error(&["run", "-q", "--trace-steps", "5"]);
+    assert!(err.contains("--html"), "{err}");
+    let err = one_line_error(&["run", "-q", "--html", dir.path().to_str().unwrap()]);
+    assert!(err.contains("directory"), "{err}");
+}

@@ -6,6 +6,7 @@ mod alloc;
 mod calc;
 mod checkpoint;
 mod common;
+mod completions;
 mod exercise;
 mod explain;
 mod html;

@@ -90,6 +90,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
 
+    /// Also write a self-contained interactive page: the report with its
+    /// charts and a step-through of the first references (TLB probe per
+    /// level, walk with A/D updates, fault and the kernel's action, frames).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// With --html: how many references the page steps through.
+    #[arg(long, value_name = "N", default_value_t = crate::html::run::DEFAULT_STEPS, requires = "html")]
+    pub trace_steps: u64,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -404,6 +414,7 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
 /// Runs `vmsim run`.
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     super::plot::check(args.plot.as_deref())?;
+    crate::html::check(args.html.as_deref())?;
     // Keeps the built-in trace's temporary file alive (and on the list of
     // files a signal removes) for the run.
     let mut builtin = None;
@@ -444,12 +455,29 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     sim.set_allow_empty(args.allow_empty);
     sim.start(&scenario)?;
     let mut observer = progress(args.quiet);
+    let steps = match &args.html {
+        Some(_) => Some(crate::html::run::record_steps(
+            &mut sim,
+            args.trace_steps,
+            &mut observer,
+        )?),
+        None => None,
+    };
     let report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
     }
     observer.done();
     drop(builtin);
+    if let (Some(path), Some(steps)) = (&args.html, steps) {
+        let data = crate::html::run::page_data(&report, steps, &scenario)?;
+        crate::html::write(
+            path,
+            crate::html::Kind::Run,
+            &crate::html::run::title(&report),
+            data,
+        )?;
+    }
     report_out(
         &report,
         &Output {

@@ -21,6 +21,7 @@
 pub mod alloc;
 pub mod explain;
 pub mod policy;
+pub mod run;
 
 use std::io::Write;
 use std::path::Path;
@@ -43,6 +44,8 @@ pub enum Kind {
     Policy,
     /// `vmsim alloc`.
     Alloc,
+    /// `vmsim run`.
+    Run,
 }
 
 impl Kind {
@@ -51,6 +54,7 @@ impl Kind {
             Self::Explain => "explain",
             Self::Policy => "policy",
             Self::Alloc => "alloc",
+            Self::Run => "run",
         }
     }
 
@@ -59,6 +63,7 @@ impl Kind {
             Self::Explain => include_str!("assets/explain.js"),
             Self::Policy => include_str!("assets/policy.js"),
             Self::Alloc => include_str!("assets/alloc.js"),
+            Self::Run => include_str!("assets/run.js"),
         }
     }
 }

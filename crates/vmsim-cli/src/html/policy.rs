@@ -55,7 +55,7 @@ fn order_text(kind: PolicyKind) -> &'static str {
     }
 }
 
-fn note_json(n: &Note) -> Value {
+pub(crate) fn note_json(n: &Note) -> Value {
     let (label, value, text) = match n.value {
         None => (None, Value::Null, None),
         Some((label, v)) => match v {

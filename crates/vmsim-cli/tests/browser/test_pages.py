@@ -259,6 +259,66 @@ def test_alloc(browser):
         pg.close()
 
 
+def test_run(browser):
+    scenario = DATA / "fork-cow-swap.toml"
+    args = ["run", "-q", scenario]
+    want = vmsim(*args, json_out=True)
+    path = page_of("run-fork-cow-swap", *args)
+    pg = Page(browser, path)
+    data = pg.data()
+    eq(data["report"], want, "the page embeds the run's JSON report")
+    eq(pg.text("references"), f"{want['references']:,}", "references")
+    eq(pg.text("tlb-misses"), f"{want['tlb_misses']:,}", "TLB misses")
+    steps = data["steps"]
+    eq(len(steps), min(200, want["references"]), "--trace-steps default 200, or the whole run")
+    # The charts: one line per series, human tick labels, labelled axes.
+    series = pg.p.eval_on_selector_all("[data-k=chart-memory] path[data-series]", "es => es.map(e => e.dataset.series)")
+    pids = {p for x in want["timeline"]["samples"] for p in x["resident"]}
+    eq(len(series), 1 + len(pids), "frames in use and each sampled process's resident pages")
+    ticks = pg.p.eval_on_selector_all("[data-k=chart-events] text[data-tick]", "es => es.map(e => e.textContent)")
+    assert ticks and all("." not in t or len(t) <= 4 for t in ticks), ticks
+    check_stepper(pg, len(steps))
+    seen = set()
+    for i, s in enumerate(steps):
+        pg.p.evaluate(f"location.hash = '#step={i + 1}'")
+        pg.p.wait_for_function(f"document.body.dataset.step == '{i + 1}'")
+        eq(pg.text("step-n"), f"{s['n']:,}", f"step {i + 1}: reference number")
+        if s["va"] is not None:
+            eq(pg.text("step-va"), s["va"], f"step {i + 1}: address")
+        levels = pg.p.eval_on_selector_all("[data-k=tlb-level]", "es => es.map(e => +e.dataset.level)")
+        eq(levels, [t["level"] for t in s["tlb"] if t["lookups"]], f"step {i + 1}: TLB levels probed")
+        actions = pg.p.eval_on_selector_all("[data-k=kernel-action]", "es => es.map(e => e.dataset.action)")
+        eq(sorted(actions), sorted(s["kernel"].keys()), f"step {i + 1}: the kernel's actions")
+        paging = pg.p.eval_on_selector_all("[data-k=paging-action]", "es => es.map(e => e.dataset.action)")
+        eq(sorted(paging), sorted(s["paging"].keys()), f"step {i + 1}: paging actions")
+        rows = pg.p.locator("[data-k=walk] tr[data-level]").count()
+        eq(rows, len(s["walk"] or []), f"step {i + 1}: one row per walk entry")
+        if s["walk"]:
+            after = pg.texts("[data-k=entry-after]")
+            eq(after, [w["raw_after"] for w in s["walk"]], f"step {i + 1}: entries after the reference")
+            added = pg.p.eval_on_selector_all("[data-k=walk] [data-added]", "es => es.map(e => e.dataset.added)")
+            want_added = [b for w in s["walk"] for b in w["bits_after"] if b not in w["bits_before"]]
+            eq(added, want_added, f"step {i + 1}: bits set by the reference")
+        if s["translation"]:
+            eq(pg.text("step-pa"), s["translation"]["pa"], f"step {i + 1}: physical address")
+        for kind, key in [("demand_zero", "kernel"), ("cow_copies", "kernel"), ("cow_reuses", "kernel"),
+                          ("swap_outs", "paging"), ("swap_ins", "paging")]:
+            if kind in s[key] and kind not in seen:
+                seen.add(kind)
+                pg.shot(f"run-step-{kind.replace('_', '-')}")
+    eq(seen, {"demand_zero", "cow_copies", "cow_reuses", "swap_outs", "swap_ins"},
+       "the scenario shows demand-zero, COW copy and reuse, eviction and swap-in")
+    # Next and previous move between references.
+    pg.key("Home")
+    pg.click("next")
+    eq(pg.text("step-n"), f"{steps[1]['n']:,}", "next shows the second reference")
+    pg.click("prev")
+    eq(pg.text("step-n"), f"{steps[0]['n']:,}", "prev shows the first again")
+    pg.p.evaluate("window.scrollTo(0, 0)")
+    pg.shot("run-overview")
+    pg.close()
+
+
 def main():
     names = sys.argv[1:]
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
