@@ -919,6 +919,18 @@ fn newer_outputs_never_replace_links_directories_or_devices() {
         ],
         vec!["restore", "-q", &ck, "--plot", &link_s],
         vec!["restore", "-q", &ck, "--plot", "/dev/null"],
+        // Refused before valgrind is looked for.
+        vec![
+            "trace",
+            "record",
+            "--valgrind",
+            "/nonexistent/valgrind",
+            "-o",
+            &link_s,
+            "--",
+            "/bin/true",
+        ],
+        vec!["trace", "record", "-o", "/dev/null", "--", "/bin/true"],
     ] {
         let err = one_line_error(&args);
         assert!(
@@ -1219,5 +1231,67 @@ fn the_readme_demand_paging_example_runs_to_the_end() {
     for part in paging.split("...") {
         let part = part.trim().trim_matches(';').trim();
         assert!(got.contains(part), "README: {part}\nvmsim: {got}");
+    }
+}
+
+/// `trace record` (when valgrind is installed) with standard output on
+/// /dev/full: the one-line error, and the recorded trace is kept (it was
+/// complete before the summary failed to print).
+#[cfg(target_os = "linux")]
+#[test]
+fn trace_record_with_a_full_standard_output() {
+    let found = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("note: valgrind is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("true.lackey.zst");
+    let full = File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("vmsim"))
+        .args(["trace", "record", "-o"])
+        .arg(&rec)
+        .args(["--", "/bin/true"])
+        .stdout(full)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(rec.is_file());
+    assert_no_temporaries(dir.path());
+}
+
+/// `mrc --sizes A-B/N` had no bound on N: `1-1T/1G` filled memory (and
+/// wrapped the exponent past 2^31) before the first reference was read.
+#[test]
+fn mrc_size_lists_are_bounded() {
+    for sizes in [
+        "1-1000000000000/1000000000",
+        "1-1000000000000/10000001",
+        "1-6000000,6000001-12000000",
+        "1-10000001",
+    ] {
+        let start = Instant::now();
+        let err = one_line_error(&[
+            "mrc",
+            "synth:zipf,pages=300,refs=2K",
+            "-p",
+            "fifo",
+            "--sizes",
+            sizes,
+        ]);
+        assert!(
+            err.contains("--sizes") && err.contains("more than"),
+            "{sizes}: {err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(30), "{sizes}");
     }
 }
