@@ -319,6 +319,26 @@ def test_run(browser):
     pg.close()
 
 
+def test_run_charts(browser):
+    # A longer run with eviction: the charts have many samples and two processes.
+    args = ["run", "-q", "synth:zipf,pages=3000,s=0.8,refs=300K,write=0.3",
+            "synth:scan,bytes=8MiB,passes=3", "--set", "memory.frames=2048", "--set", "run.quantum=5000"]
+    want = vmsim(*args, json_out=True)
+    pg = Page(browser, page_of("run-charts", *args, "--trace-steps", "50"))
+    eq(pg.data()["report"], want, "the page embeds the run's JSON report")
+    eq(len(pg.data()["steps"]), 50, "--trace-steps")
+    for key in ["chart-events", "chart-memory", "chart-swap"]:
+        paths = pg.p.locator(f"[data-k={key}] path[data-series]").count()
+        assert paths >= 1, key
+    ticks = pg.p.eval_on_selector_all("[data-k=chart-events] text[data-tick=x]", "es => es.map(e => e.textContent)")
+    assert any(t[-1] in "KM" for t in ticks), ticks
+    assert not any(len(t) > 5 for t in ticks), f"unreadable ticks {ticks}"
+    series = pg.p.eval_on_selector_all("[data-k=chart-memory] path[data-series]", "es => es.map(e => e.dataset.series)")
+    eq(len(series), 3, "frames in use and both processes' resident pages")
+    pg.shot("run-charts")
+    pg.close()
+
+
 def main():
     names = sys.argv[1:]
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
