@@ -18,9 +18,39 @@ const GRID: &str = concat!(
     "/../../examples/slurm/grid.toml"
 );
 
+/// A checkpoint directory of the built-in trace (checkpoints 0 to 2).
+fn checkpoints(dir: &Path, name: &str) -> String {
+    let ck = dir.join(name).display().to_string();
+    vmsim()
+        .args(["run", "-q", "--checkpoint-every", "50K", "--checkpoint-dir"])
+        .arg(&ck)
+        .assert()
+        .success();
+    ck
+}
+
+/// A sweep spec of two small runs.
+fn sweep_spec(dir: &Path) -> String {
+    let p = dir.join("grid.toml");
+    std::fs::write(
+        &p,
+        "inputs = [\"synth:scan,bytes=64KiB,stride=4096\"]\n[grid]\n\"memory.frames\" = [16, 64]\n",
+    )
+    .expect("write");
+    p.display().to_string()
+}
+
 /// One invocation of every subcommand that prints to standard output.
 fn every_printing_command(dir: &Path) -> Vec<Vec<String>> {
     let vmt = dir.join("out.vmt").display().to_string();
+    let ck = checkpoints(dir, "ck");
+    let ck_run = dir.join("ck-run").display().to_string();
+    let spec = sweep_spec(dir);
+    let records = dir.join("records").display().to_string();
+    let saved = dir.join("exercise").display().to_string();
+    let mrc_svg = dir.join("mrc.svg").display().to_string();
+    let run_svg = dir.join("restore.svg").display().to_string();
+    let watch = "0x1ffefffe48";
     let cmds: Vec<Vec<&str>> = vec![
         vec!["presets"],
         vec!["presets", "classroom"],
@@ -82,7 +112,54 @@ fn every_printing_command(dir: &Path) -> Vec<Vec<String>> {
         vec!["mrc", "synth:zipf,pages=300,refs=20K"],
         vec!["mrc", "synth:zipf,pages=300,refs=20K", "--json"],
         vec!["sweep", GRID, "--list"],
+        // Writes its records, then fails to print its summary...
+        vec!["sweep", &spec, "--out", &records, "-j", "1"],
+        // ...which these merge.
+        vec!["sweep", "merge", &records],
+        vec!["sweep", "merge", &records, "--csv"],
+        vec!["sweep", "merge", &records, "--json"],
         vec!["trace", "pages", "synth:scan,bytes=64KiB,stride=4096"],
+        vec![
+            "exercise",
+            "multilevel",
+            "--seed",
+            "7",
+            "--arch",
+            "x86-32",
+            "--save",
+            &saved,
+        ],
+        vec!["mrc", "synth:zipf,pages=300,refs=20K", "--plot", &mrc_svg],
+        vec![
+            "run",
+            "-q",
+            "--checkpoint-every",
+            "50K",
+            "--checkpoint-dir",
+            &ck_run,
+        ],
+        vec!["checkpoint", "ls", &ck],
+        vec!["checkpoint", "ls", &ck, "--json"],
+        vec!["checkpoint", "show", &ck],
+        vec![
+            "checkpoint",
+            "show",
+            &ck,
+            "--at",
+            "1",
+            "--pid",
+            "1",
+            "--json",
+        ],
+        vec!["restore", "-q", &ck],
+        vec![
+            "restore", "-q", &ck, "--at", "1", "--json", "--plot", &run_svg,
+        ],
+        vec!["replay", &ck, "--watch", watch],
+        vec!["replay", &ck, "--watch", watch, "--json"],
+        vec!["replay", &ck, "--watch", watch, "--until", "100000"],
+        // Last: it rewrites the newest checkpoint.
+        vec!["checkpoint", "merge", &ck],
         vec!["--help"],
         vec!["run", "--help"],
         vec!["--version"],
@@ -157,7 +234,7 @@ fn a_closed_pipe_ends_quietly_with_status_0() {
 /// stderr, prefixed `vmsim: `, exit status 1, and where to read more.
 #[test]
 fn usage_errors_are_one_line_with_status_1() {
-    let cases: [(&[&str], &str, &str); 9] = [
+    let cases: [(&[&str], &str, &str); 14] = [
         (&[], "needs a subcommand", "'vmsim --help'"),
         (&["frobnicate"], "unrecognized subcommand", "'vmsim --help'"),
         (
@@ -186,6 +263,23 @@ fn usage_errors_are_one_line_with_status_1() {
             &["policy", "--refs", "1", "--file", "x"],
             "cannot be used with",
             "'vmsim policy --help'",
+        ),
+        (
+            &["checkpoint"],
+            "needs a subcommand",
+            "'vmsim checkpoint --help'",
+        ),
+        (
+            &["checkpoint", "show"],
+            "<DIR>",
+            "'vmsim checkpoint show --help'",
+        ),
+        (&["replay", "ck"], "--watch <VA>", "'vmsim replay --help'"),
+        (&["sweep", "merge"], "<DIR>", "'vmsim sweep merge --help'"),
+        (
+            &["mrc", "--sizes"],
+            "a value is required",
+            "'vmsim mrc --help'",
         ),
     ];
     for (args, what, see) in cases {
@@ -352,8 +446,9 @@ fn wait_for(mut f: impl FnMut() -> bool) -> bool {
 
 #[cfg(unix)]
 fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
+    // The shell's builtin kill: no procps needed.
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{sig} {pid}")])
         .status()
         .expect("kill")
         .success();
@@ -799,4 +894,404 @@ fn kills_are_said_with_status_3_and_demand_paging_fits_memory_plus_swap() {
         .assert()
         .success()
         .stderr("");
+}
+
+/// The outputs of the commands added since (`mrc --plot`, `restore
+/// --plot`, `sweep --out`, `exercise --save`, checkpoint files) go through
+/// the same rule: never over a link, a directory or a device.
+#[cfg(unix)]
+#[test]
+fn newer_outputs_never_replace_links_directories_or_devices() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("precious.txt");
+    std::fs::write(&target, b"keep me").expect("write");
+    let link = dir.path().join("link.svg");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let link_s = link.display().to_string();
+    let ck = checkpoints(dir.path(), "ck");
+    for args in [
+        vec!["mrc", "synth:zipf,pages=300,refs=20K", "--plot", &link_s],
+        vec![
+            "mrc",
+            "synth:zipf,pages=300,refs=20K",
+            "--plot",
+            "/dev/null",
+        ],
+        vec!["restore", "-q", &ck, "--plot", &link_s],
+        vec!["restore", "-q", &ck, "--plot", "/dev/null"],
+        // Refused before valgrind is looked for.
+        vec![
+            "trace",
+            "record",
+            "--valgrind",
+            "/nonexistent/valgrind",
+            "-o",
+            &link_s,
+            "--",
+            "/bin/true",
+        ],
+        vec!["trace", "record", "-o", "/dev/null", "--", "/bin/true"],
+    ] {
+        let err = one_line_error(&args);
+        assert!(
+            err.contains("replaces only regular files"),
+            "{args:?}: {err}"
+        );
+    }
+    // exercise --save: a saved file that is a link stays a link.
+    let saved = dir.path().join("ex");
+    std::fs::create_dir(&saved).expect("mkdir");
+    std::os::unix::fs::symlink(&target, saved.join("memory.img")).expect("symlink");
+    let saved_s = saved.display().to_string();
+    let err = one_line_error(&[
+        "exercise",
+        "multilevel",
+        "--seed",
+        "7",
+        "--arch",
+        "x86-32",
+        "--save",
+        &saved_s,
+    ]);
+    assert!(
+        err.contains("memory.img") && err.contains("symbolic link"),
+        "{err}"
+    );
+    // sweep --out: a record that is a dangling link is not written through,
+    // one that leads to an endless file is not read without end.
+    let spec = sweep_spec(dir.path());
+    let list = crate::common::text(&["sweep", &spec, "--list"]);
+    let id = list
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("run id")
+        .to_owned();
+    for (i, (to, what)) in [
+        (dir.path().join("missing.json"), "symbolic link"),
+        (PathBuf::from("/dev/zero"), "not a regular file"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("records-{i}"));
+        std::fs::create_dir(&out).expect("mkdir");
+        let record = out.join(format!("{id}.json"));
+        std::os::unix::fs::symlink(&to, &record).expect("symlink");
+        let start = Instant::now();
+        let err = one_line_error(&["sweep", &spec, "--out", out.to_str().expect("utf-8")]);
+        assert!(err.contains(&id) && err.contains(what), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert!(
+            std::fs::symlink_metadata(&record)
+                .expect("link")
+                .is_symlink()
+        );
+        assert_no_temporaries(&out);
+    }
+    // Checkpoints: merging into a checkpoint file that is a link is refused
+    // (the link and the file it leads to stay as they were).
+    let last = Path::new(&ck).join("ckpt-000002.vmck");
+    let moved = dir.path().join("moved.vmck");
+    std::fs::rename(&last, &moved).expect("move");
+    std::os::unix::fs::symlink(&moved, &last).expect("symlink");
+    let before = std::fs::read(&moved).expect("read");
+    let err = one_line_error(&["checkpoint", "merge", &ck, "--at", "2"]);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(std::fs::symlink_metadata(&last).expect("link").is_symlink());
+    assert_eq!(std::fs::read(&moved).expect("read"), before);
+    assert_no_temporaries(Path::new(&ck));
+    // A --checkpoint-dir that is a file is an error, the file untouched.
+    let err = one_line_error(&[
+        "run",
+        "-q",
+        "--checkpoint-every",
+        "50K",
+        "--checkpoint-dir",
+        target.to_str().expect("utf-8"),
+    ]);
+    assert!(err.contains("precious.txt"), "{err}");
+    assert_eq!(std::fs::read(&target).expect("target"), b"keep me");
+    assert_eq!(std::fs::read(&link).expect("through the link"), b"keep me");
+}
+
+/// A checkpoint directory whose files are not regular files (a FIFO would
+/// block the open forever, `/dev/zero` has no end): a one-line error.
+#[cfg(unix)]
+#[test]
+fn checkpoint_files_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = checkpoints(dir.path(), "ck");
+    let first = Path::new(&ck).join("ckpt-000000.vmck");
+    std::fs::remove_file(&first).expect("rm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&first)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let second = Path::new(&ck).join("ckpt-000001.vmck");
+    std::fs::remove_file(&second).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &second).expect("symlink");
+    for args in [
+        vec!["restore", "-q", &ck],
+        vec!["restore", "-q", &ck, "--at", "1"],
+    ] {
+        let out = vmsim()
+            .args(&args)
+            .timeout(Duration::from_secs(60))
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        let err = String::from_utf8(out.stderr).expect("utf-8");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("ckpt-00000") && err.contains("not a regular file"),
+            "{args:?}: {err}"
+        );
+    }
+    let ls = vmsim()
+        .args(["checkpoint", "ls", &ck, "--json"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let ls: serde_json::Value = serde_json::from_slice(&ls).expect("json");
+    for i in [0, 1] {
+        assert!(
+            ls[i]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a regular file")),
+            "{ls}"
+        );
+    }
+}
+
+/// Standard error that cannot be written (a warning, restore's notice) is
+/// an error too: exit status 1.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_standard_error_ends_with_status_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        dir.path(),
+        r#"
+[[process]]
+name = "parent"
+trace = "synth:scan,bytes=40KiB,stride=4096"
+fork = [{ child = "child", after = 5000 }]
+[[process]]
+name = "child"
+trace = "synth:scan,bytes=40KiB,stride=4096"
+"#,
+    );
+    let ck = checkpoints(dir.path(), "ck");
+    for args in [vec!["run", "-q", &s], vec!["restore", &ck]] {
+        let full = File::options()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("vmsim"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(full)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+    }
+}
+
+/// An output file that cannot be written to the end (here: a file-size
+/// limit, as a full disk would) is a one-line error naming it, and leaves
+/// neither the file nor its temporary behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_output_file_is_a_one_line_error_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = sweep_spec(dir.path());
+    let vmt = dir.path().join("big.vmt");
+    let records = dir.path().join("records");
+    let ck = dir.path().join("ck");
+    let cases: [(Vec<String>, &Path); 3] = [
+        (
+            vec![
+                "trace".into(),
+                "convert".into(),
+                "synth:random,bytes=64MiB,refs=1M".into(),
+                vmt.display().to_string(),
+            ],
+            &vmt,
+        ),
+        (
+            vec![
+                "sweep".into(),
+                spec,
+                "--out".into(),
+                records.display().to_string(),
+            ],
+            &records,
+        ),
+        (
+            vec![
+                "run".into(),
+                "-q".into(),
+                "synth:random,bytes=8MiB,refs=200K,write=1".into(),
+                "--checkpoint-every".into(),
+                "100K".into(),
+                "--checkpoint-dir".into(),
+                ck.display().to_string(),
+            ],
+            &ck,
+        ),
+    ];
+    for (args, dest) in cases {
+        // SIGXFSZ ignored (as inherited through exec): the write fails with
+        // EFBIG instead of killing the process. 4 blocks (2 or 4 KiB) at
+        // most per file: less than any of these outputs.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 4; exec \"$0\" \"$@\"")
+            .arg(assert_cmd::cargo::cargo_bin!("vmsim"))
+            .args(&args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).expect("utf-8");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("vmsim: ") && err.contains("File too large"),
+            "{args:?}: {err}"
+        );
+        if dest.is_dir() {
+            // No record or checkpoint, complete or not, and no temporary.
+            let left: Vec<_> = std::fs::read_dir(dest)
+                .expect("dir")
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .collect();
+            assert!(left.is_empty(), "{args:?}: {left:?}");
+        } else {
+            assert!(!dest.exists(), "{args:?}");
+        }
+        assert_no_temporaries(dir.path());
+    }
+}
+
+/// The README's demand-paging example, exactly as the README gives it:
+/// it runs to the end (the process exits, every reference made) and prints
+/// the process line the README shows.
+#[test]
+fn the_readme_demand_paging_example_runs_to_the_end() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let mut lines = readme.lines();
+    let cmd = lines
+        .by_ref()
+        .find(|l| l.starts_with("$ vmsim run synth:zipf,pages=20000"))
+        .expect("the example");
+    let shown: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("$ ") && !l.starts_with("```"))
+        .collect();
+    let args: Vec<&str> = cmd
+        .trim_start_matches("$ vmsim ")
+        .split(" | ")
+        .next()
+        .expect("command")
+        .split_whitespace()
+        .collect();
+    let out = vmsim()
+        .args(&args)
+        .assert()
+        .success()
+        .stderr("")
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).expect("utf-8");
+    let words = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let process = shown
+        .iter()
+        .find(|l| l.trim_end().ends_with("exited"))
+        .expect("the README shows the process exiting");
+    assert!(
+        out.lines().any(|l| words(l) == words(process)),
+        "README: {process}\nvmsim:\n{out}"
+    );
+    let paging = shown
+        .iter()
+        .find(|l| l.starts_with("paging"))
+        .expect("the README shows the paging line");
+    let got = out
+        .lines()
+        .find(|l| l.starts_with("paging"))
+        .expect("paging line");
+    // The README elides parts with "...": every part it shows is printed.
+    for part in paging.split("...") {
+        let part = part.trim().trim_matches(';').trim();
+        assert!(got.contains(part), "README: {part}\nvmsim: {got}");
+    }
+}
+
+/// `trace record` (when valgrind is installed) with standard output on
+/// /dev/full: the one-line error, and the recorded trace is kept (it was
+/// complete before the summary failed to print).
+#[cfg(target_os = "linux")]
+#[test]
+fn trace_record_with_a_full_standard_output() {
+    let found = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("note: valgrind is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("true.lackey.zst");
+    let full = File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("vmsim"))
+        .args(["trace", "record", "-o"])
+        .arg(&rec)
+        .args(["--", "/bin/true"])
+        .stdout(full)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(rec.is_file());
+    assert_no_temporaries(dir.path());
+}
+
+/// `mrc --sizes A-B/N` had no bound on N: `1-1T/1G` filled memory (and
+/// wrapped the exponent past 2^31) before the first reference was read.
+#[test]
+fn mrc_size_lists_are_bounded() {
+    for sizes in [
+        "1-1000000000000/1000000000",
+        "1-1000000000000/10000001",
+        "1-6000000,6000001-12000000",
+        "1-10000001",
+    ] {
+        let start = Instant::now();
+        let err = one_line_error(&[
+            "mrc",
+            "synth:zipf,pages=300,refs=2K",
+            "-p",
+            "fifo",
+            "--sizes",
+            sizes,
+        ]);
+        assert!(
+            err.contains("--sizes") && err.contains("more than"),
+            "{sizes}: {err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(30), "{sizes}");
+    }
 }

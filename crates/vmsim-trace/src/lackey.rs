@@ -169,7 +169,8 @@ pub struct LackeyReader<R> {
     line: u64,
     pid: u32,
     seen_record: bool,
-    /// A record or a valgrind line has been seen: the input is lackey.
+    /// A valgrind line has been seen (or, with `seen_record`, a record):
+    /// the input is lackey.
     recognised: bool,
     records: u64,
     allow_empty: bool,
@@ -354,7 +355,7 @@ impl<R: Read> TraceSource for LackeyReader<R> {
             self.line += 1;
             let first = self.buf[self.pos];
             if first != b'I' && first != b' ' {
-                if !self.recognised {
+                if !self.recognised && !self.seen_record {
                     if is_valgrind_line(&self.buf[self.pos..self.end]) {
                         self.recognised = true;
                     } else if self.line >= SNIFF_LINES {
@@ -373,7 +374,6 @@ impl<R: Read> TraceSource for LackeyReader<R> {
                 Ok(r) => {
                     self.pos += r.len;
                     self.seen_record = true;
-                    self.recognised = true;
                     out.push(Access {
                         va: r.va,
                         pid: self.pid,
@@ -385,6 +385,7 @@ impl<R: Read> TraceSource for LackeyReader<R> {
                 // anything lackey-like: the input is something else.
                 Err(expected)
                     if !self.recognised
+                        && !self.seen_record
                         && !matches!(
                             self.buf.get(self.pos..self.pos + 3),
                             Some(b"I  " | b" L " | b" S " | b" M ")
@@ -406,7 +407,7 @@ impl<R: Read> TraceSource for LackeyReader<R> {
 impl<R: Read> LackeyReader<R> {
     /// The end of a trace that held no record: not lackey at all, or empty.
     fn end_without_records(&mut self) -> Result<usize, TraceError> {
-        if !self.recognised && self.line > 0 {
+        if !self.recognised && !self.seen_record && self.line > 0 {
             return Err(self.not_lackey(
                 "no line of it is a lackey record or a valgrind line (==PID==)".to_owned(),
             ));

@@ -20,6 +20,13 @@ pub const MAX_TOML_BYTES: u64 = 1 << 20;
 /// (Reference strings and traces stream; they have no such limit.)
 pub const MAX_LIST_FILE_BYTES: u64 = 1 << 30;
 
+/// The largest sweep record read back (`vmsim sweep`'s `run-*.json`, one
+/// run's report as JSON): 256 MiB. A record is a few KiB to a few MiB (the
+/// report's timeline is sampled, its per-process table grows with the
+/// scenario); the limit stops a record replaced by something endless
+/// (a link to `/dev/zero`) from filling memory.
+pub const MAX_RECORD_BYTES: u64 = 256 << 20;
+
 /// Reads `path` whole if it holds at most `limit` bytes.
 ///
 /// # Errors

@@ -577,3 +577,29 @@ proptest! {
         prop_assert!(got == want, "stopped at {stop}:\n{}", diff(&want, &got));
     }
 }
+
+/// A full checkpoint written to a file reads back; a path that is not a
+/// regular file (a directory, `/dev/zero`, which has no end) is refused
+/// before anything is read.
+#[test]
+fn a_checkpoint_file_reads_back_and_only_from_a_regular_file() {
+    let cfg = config(&[]);
+    let mut sim = Simulation::new(cfg).expect("machine");
+    sim.start(&traces(&["synth:scan,bytes=64KiB,stride=4096"]))
+        .expect("start");
+    sim.run_until(10, &mut ()).expect("run");
+    let ck = sim.checkpoint().expect("checkpoint");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("one.vmck");
+    ck.write_to(&path).expect("write");
+    let back = Checkpoint::read_from(&path).expect("read");
+    assert_eq!(back.as_bytes(), ck.as_bytes());
+    let mut refused = vec![dir.path().to_path_buf()];
+    if cfg!(unix) {
+        refused.push(PathBuf::from("/dev/zero"));
+    }
+    for p in refused {
+        let e = Checkpoint::read_from(&p).expect_err("not a file");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+}

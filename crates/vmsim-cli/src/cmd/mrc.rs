@@ -309,10 +309,25 @@ fn parse_policies(text: &str) -> anyhow::Result<Vec<PolicyKind>> {
     Ok(v)
 }
 
+/// The most sizes one `--sizes` may ask for: 10 million (a curve of every
+/// size up to 40 GiB of 4 KiB pages). The list is built before anything
+/// runs, so without a bound `1-1T/1G` would fill memory before the first
+/// reference is read.
+const MAX_SIZES: u64 = 10_000_000;
+
 /// The sizes of `spec` for a trace of `distinct` pages.
 fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<u64>> {
     let top = distinct.max(1);
     let mut v: Vec<u64> = Vec::new();
+    // Checked before each item adds its sizes: the whole list stays bounded.
+    let room = |v: &Vec<u64>, more: u64, item: &str| -> anyhow::Result<()> {
+        if (v.len() as u64).saturating_add(more) > MAX_SIZES {
+            bail!(
+                "--sizes: '{item}': more than {MAX_SIZES} sizes in all; use A-B/N with a smaller N"
+            );
+        }
+        Ok(())
+    };
     let one = |t: &str| -> anyhow::Result<u64> {
         let t = t.trim();
         let lower = t.to_ascii_lowercase();
@@ -337,6 +352,7 @@ fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<
                 }
                 v.push(top);
             }
+            // As many as the trace has pages: bounded by the trace itself.
             "all" => v.extend(1..=top),
             _ => {
                 let item_ctx = || format!("--sizes: '{item}'");
@@ -350,6 +366,8 @@ fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<
                     if a > b || n == 0 {
                         bail!("{}: expected A-B/N with A <= B and N >= 1", item_ctx());
                     }
+                    // (N is at most MAX_SIZES, so `i as i32` below is exact.)
+                    room(&v, n.saturating_add(1), item)?;
                     let ratio = (b as f64 / a as f64).powf(1.0 / (n.max(2) - 1) as f64);
                     for i in 0..n {
                         v.push(((a as f64) * ratio.powi(i as i32)).round() as u64);
@@ -363,9 +381,10 @@ fn parse_sizes(spec: &str, distinct: u64, page_size: u64) -> anyhow::Result<Vec<
                     if a > b {
                         bail!("{}: the range is backwards", item_ctx());
                     }
-                    if b - a > 10_000_000 {
+                    if b - a > MAX_SIZES {
                         bail!("{}: more than 10M sizes; use A-B/N", item_ctx());
                     }
+                    room(&v, b - a + 1, item)?;
                     v.extend(a..=b);
                 } else {
                     v.push(one(item).with_context(item_ctx)?);

@@ -388,8 +388,24 @@ enum Existing {
     Done,
 }
 
+/// A record's bytes: a regular file (a record is never a device, a FIFO or
+/// a link to one), of at most [`vmsim_trace::limits::MAX_RECORD_BYTES`].
+fn read_record(path: &Path) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a record is one; move it away)",
+        ));
+    }
+    vmsim_trace::limits::read_limited(
+        path,
+        vmsim_trace::limits::MAX_RECORD_BYTES,
+        "a sweep record",
+    )
+}
+
 fn check_record(path: &Path, grid_hash: &str, run: &RunSpec) -> anyhow::Result<Existing> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_record(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Missing),
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
@@ -634,7 +650,7 @@ fn merge(args: &MergeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut spec_hash: Option<(String, PathBuf)> = None;
     for path in &names {
         let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+            read_record(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow::anyhow!("{}: corrupt record ({e})", path.display()))?;
         let (Some(h), Some(Value::Object(params)), Some(report)) = (

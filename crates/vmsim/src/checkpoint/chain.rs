@@ -258,6 +258,15 @@ pub struct Chain {
 
 fn open_reader(path: &Path, limit: u64) -> Result<Reader<BufReader<File>>, CheckpointError> {
     let name = path.display().to_string();
+    // A FIFO would block the open and a device has no length to check
+    // sections against: only regular files (or links to them) are read.
+    let meta = std::fs::metadata(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(CheckpointError::file(
+            &name,
+            "not a regular file (a directory, device, FIFO or socket)",
+        ));
+    }
     let f = File::open(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
     let len = f
         .metadata()

@@ -33,6 +33,11 @@ pub const SECTION_HEADER: u64 = 32;
 /// [`Reader::with_limit`]).
 pub const DEFAULT_LOAD_LIMIT: u64 = 64 << 30;
 
+/// The largest HEAD section: 64 KiB (a written one is about a hundred
+/// bytes). HEAD is decoded whole to list a directory, so a forged length
+/// (a zstd payload claiming gigabytes) must not be able to fill memory.
+pub const MAX_HEAD_BYTES: u64 = 64 << 10;
+
 /// Section tags.
 pub mod tag {
     /// What the checkpoint is: kind, sequence, chain links, reference count.
@@ -343,11 +348,18 @@ impl<R: Read + Seek> Reader<R> {
                 h.stored
             )));
         }
-        if h.raw > self.limit || h.stored > self.limit {
+        // Sections read whole as text or a small header have limits of
+        // their own, far below the one for memory and machine state.
+        let limit = match h.tag {
+            tag::HEAD => MAX_HEAD_BYTES,
+            tag::CONF => vmsim_trace::limits::MAX_TOML_BYTES,
+            _ => u64::MAX,
+        }
+        .min(self.limit);
+        if h.raw > limit || h.stored > limit {
             return Err(self.err(format!(
-                "section {name} holds {} bytes, above the load limit of {}",
+                "section {name} holds {} bytes, above the load limit of {limit}",
                 h.raw.max(h.stored),
-                self.limit
             )));
         }
         if h.flags & FLAG_ZSTD == 0 && h.raw != h.stored {
@@ -519,5 +531,45 @@ mod tests {
         v2[8] = 2;
         let e = read_all(&v2).expect_err("other version");
         assert!(e.to_string().contains("version 2"), "{e}");
+    }
+
+    /// Firecracker's load-size limit: a section larger than the limit is
+    /// refused from its header, before its payload is read or decompressed.
+    #[test]
+    fn sections_above_the_load_limit_are_refused_before_reading() {
+        let bytes = sample();
+        let mut r = Reader::new(Cursor::new(&bytes[..]), "t.vmck", bytes.len() as u64)
+            .expect("header")
+            .with_limit(50_000);
+        let head = r.next().expect("HEAD").expect("a section");
+        r.payload(&head).expect("HEAD is small");
+        let e = r.next().expect_err("PAGE decompresses to 100000 bytes");
+        assert!(
+            e.to_string()
+                .contains("section PAGE holds 100000 bytes, above the load limit of 50000"),
+            "{e}"
+        );
+        // A HEAD (or CONF) that is small on disk but claims more than its
+        // own limit once decompressed: refused under the default limit too.
+        for (t, limit) in [
+            (tag::HEAD, MAX_HEAD_BYTES),
+            (tag::CONF, vmsim_trace::limits::MAX_TOML_BYTES),
+        ] {
+            let mut w = Writer::new(Cursor::new(Vec::new())).expect("start");
+            let big = vec![0u8; usize::try_from(limit).expect("fits") + 1];
+            w.section(t, Some(3), |o| o.write_all(&big))
+                .expect("section");
+            let bytes = w.finish().expect("end").into_inner();
+            assert!(bytes.len() < 1000, "compressed: {}", bytes.len());
+            let e = read_all(&bytes).expect_err("too big once decompressed");
+            assert!(
+                e.to_string().contains(&format!(
+                    "section {} holds {} bytes, above the load limit of {limit}",
+                    tag_name(t),
+                    limit + 1
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -163,8 +163,18 @@ impl Checkpoint {
     /// # Errors
     /// As for [`Checkpoint::from_bytes`], or the file cannot be read.
     pub fn read_from(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CheckpointError::file(&path.display().to_string(), e.to_string()))?;
+        let name = path.display().to_string();
+        let meta =
+            std::fs::metadata(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+        if !meta.is_file() {
+            return Err(CheckpointError::file(
+                &name,
+                "not a regular file (a directory, device, FIFO or socket)",
+            ));
+        }
+        // Its length is checked against the load limit before it is read.
+        let bytes = vmsim_trace::limits::read_limited(path, DEFAULT_LOAD_LIMIT, "a checkpoint")
+            .map_err(|e| CheckpointError::file(&name, e.to_string()))?;
         Self::from_bytes(bytes, &path.display().to_string())
     }
 }
