@@ -25,7 +25,7 @@ use super::CheckpointError;
 pub const MAGIC: [u8; 8] = *b"VMSIMCKP";
 /// The container and payload version this build writes and reads. Any
 /// change to a section's layout or to a serialized engine type bumps it.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes of a section header.
 pub const SECTION_HEADER: u64 = 32;
 /// The default limit on one section's decompressed size: 64 GiB (a 16 TiB
@@ -527,10 +527,13 @@ mod tests {
                 );
             }
         }
-        let mut v2 = bytes.clone();
-        v2[8] = 2;
-        let e = read_all(&v2).expect_err("other version");
-        assert!(e.to_string().contains("version 2"), "{e}");
+        let mut other = bytes.clone();
+        other[8] = (VERSION + 1) as u8;
+        let e = read_all(&other).expect_err("other version");
+        assert!(
+            e.to_string().contains(&format!("version {}", VERSION + 1)),
+            "{e}"
+        );
     }
 
     /// Firecracker's load-size limit: a section larger than the limit is

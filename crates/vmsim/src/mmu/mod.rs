@@ -22,6 +22,8 @@ mod access;
 mod counters;
 mod entry;
 mod fault;
+#[cfg(test)]
+mod reference_array;
 mod replacement;
 mod tlb;
 mod tlb_array;

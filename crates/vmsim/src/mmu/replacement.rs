@@ -4,6 +4,8 @@
 //! Three policies, as hardware implements them:
 //! - true LRU: every way carries an age stamp from a per-array clock; the
 //!   victim is the oldest. Exact, and the reference the others approximate.
+//!   Sets of many ways (fully associative TLBs) keep the same order as a
+//!   recency list, so a touch and a victim cost O(1) instead of a scan.
 //! - tree pseudo-LRU: one bit per internal node of a binary tree over the
 //!   ways, pointing at the half to evict next; a touch points every node on
 //!   its path away from it. A way count that is not a power of two is padded
@@ -78,14 +80,24 @@ impl XorShift64Star {
     }
 }
 
+/// Sets with more ways than this keep true LRU as a recency list rather than
+/// as stamps: a fully associative TLB of 1536 entries must not scan 1536
+/// stamps to find its victim.
+const LIST_MIN_WAYS: usize = 17;
+
+/// "No slot" in the LRU lists.
+const NIL: u32 = u32::MAX;
+
 /// Per-set replacement state of one array of `sets x ways` slots.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Victims {
     policy: Replacement,
     ways: usize,
-    /// LRU: one stamp per slot, from `clock`.
+    /// LRU with few ways: one stamp per slot, from `clock`.
     stamps: Vec<u64>,
     clock: u64,
+    /// LRU with many ways: the same order as a recency list.
+    order: Option<LruOrder>,
     /// Tree-PLRU: ways padded to a power of two; node `n` (1-based heap
     /// order) of set `s` is bit `n % 64` of word `s * words + n / 64`.
     padded: usize,
@@ -99,11 +111,113 @@ pub struct Victims {
     rng: XorShift64Star,
 }
 
+/// True LRU over many ways, in O(1) per touch and per victim, making exactly
+/// the choices of the stamps: a way whose stamp would be 0 (never used since
+/// the array was built, or forgotten) is "unstamped" and kept in a bitmap,
+/// outside the list; every other way is in its set's list, least recently
+/// used first. The victim is the lowest unstamped way if there is one (the
+/// stamps' tie: the first of the equal oldest), else the head of the list.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LruOrder {
+    /// Per slot (`set * ways + way`): its neighbours in its set's list.
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    /// Per set: the least and the most recently used slot of the list.
+    head: Vec<u32>,
+    tail: Vec<u32>,
+    /// Per set, `words` words: bit `way` set when the way is unstamped.
+    unstamped: Vec<u64>,
+    words: usize,
+}
+
+impl LruOrder {
+    fn new(sets: usize, ways: usize) -> Self {
+        let words = ways.div_ceil(64);
+        let mut unstamped = vec![0u64; sets * words];
+        for set in 0..sets {
+            for way in 0..ways {
+                unstamped[set * words + way / 64] |= 1 << (way % 64);
+            }
+        }
+        Self {
+            prev: vec![NIL; sets * ways],
+            next: vec![NIL; sets * ways],
+            head: vec![NIL; sets],
+            tail: vec![NIL; sets],
+            unstamped,
+            words,
+        }
+    }
+
+    #[inline(always)]
+    fn is_unstamped(&self, set: usize, way: usize) -> bool {
+        self.unstamped[set * self.words + way / 64] >> (way % 64) & 1 == 1
+    }
+
+    #[inline(always)]
+    fn unlink(&mut self, set: usize, slot: u32) {
+        let (p, n) = (self.prev[slot as usize], self.next[slot as usize]);
+        if p == NIL {
+            self.head[set] = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        if n == NIL {
+            self.tail[set] = p;
+        } else {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    #[inline(always)]
+    fn touch(&mut self, set: usize, ways: usize, way: usize) {
+        let slot = (set * ways + way) as u32;
+        if self.is_unstamped(set, way) {
+            self.unstamped[set * self.words + way / 64] &= !(1 << (way % 64));
+        } else if self.tail[set] == slot {
+            return;
+        } else {
+            self.unlink(set, slot);
+        }
+        let tail = self.tail[set];
+        self.prev[slot as usize] = tail;
+        self.next[slot as usize] = NIL;
+        if tail == NIL {
+            self.head[set] = slot;
+        } else {
+            self.next[tail as usize] = slot;
+        }
+        self.tail[set] = slot;
+    }
+
+    #[inline]
+    fn forget(&mut self, set: usize, ways: usize, way: usize) {
+        if !self.is_unstamped(set, way) {
+            self.unlink(set, (set * ways + way) as u32);
+            self.unstamped[set * self.words + way / 64] |= 1 << (way % 64);
+        }
+    }
+
+    #[inline]
+    fn victim(&self, set: usize, ways: usize) -> usize {
+        let words = &self.unstamped[set * self.words..(set + 1) * self.words];
+        if let Some((i, w)) = words.iter().enumerate().find(|(_, w)| **w != 0) {
+            return i * 64 + w.trailing_zeros() as usize;
+        }
+        self.head[set] as usize - set * ways
+    }
+}
+
 impl Victims {
     /// State for `sets` sets of `ways` ways under `policy`; `seed` feeds the
     /// random policy and is ignored by the others.
     #[must_use]
     pub fn new(policy: Replacement, sets: usize, ways: usize, seed: u64) -> Self {
+        Self::build(policy, sets, ways, seed, ways >= LIST_MIN_WAYS)
+    }
+
+    /// [`Victims::new`], with LRU kept as a recency list (`listed`) or as stamps.
+    fn build(policy: Replacement, sets: usize, ways: usize, seed: u64, listed: bool) -> Self {
         let padded = ways.next_power_of_two();
         let words = padded.div_ceil(64);
         let (mut path_mask, mut path_bits) = (Vec::new(), Vec::new());
@@ -122,15 +236,18 @@ impl Victims {
                 path_bits.push(bits);
             }
         }
+        let lru = policy == Replacement::Lru;
+        let listed = lru && listed;
         Self {
             policy,
             ways,
-            stamps: if policy == Replacement::Lru {
+            stamps: if lru && !listed {
                 vec![0; sets * ways]
             } else {
                 Vec::new()
             },
             clock: 0,
+            order: listed.then(|| LruOrder::new(sets, ways)),
             padded,
             words,
             bits: if policy == Replacement::TreePlru {
@@ -154,10 +271,13 @@ impl Victims {
     #[inline(always)]
     pub fn touch(&mut self, set: usize, way: usize) {
         match self.policy {
-            Replacement::Lru => {
-                self.clock += 1;
-                self.stamps[set * self.ways + way] = self.clock;
-            }
+            Replacement::Lru => match &mut self.order {
+                None => {
+                    self.clock += 1;
+                    self.stamps[set * self.ways + way] = self.clock;
+                }
+                Some(order) => order.touch(set, self.ways, way),
+            },
             Replacement::TreePlru => self.plru_touch(set, way),
             Replacement::Random => {}
         }
@@ -168,7 +288,10 @@ impl Victims {
     #[inline]
     pub fn forget(&mut self, set: usize, way: usize) {
         if self.policy == Replacement::Lru {
-            self.stamps[set * self.ways + way] = 0;
+            match &mut self.order {
+                None => self.stamps[set * self.ways + way] = 0,
+                Some(order) => order.forget(set, self.ways, way),
+            }
         }
     }
 
@@ -177,6 +300,9 @@ impl Victims {
     pub fn victim(&mut self, set: usize) -> usize {
         match self.policy {
             Replacement::Lru => {
+                if let Some(order) = &self.order {
+                    return order.victim(set, self.ways);
+                }
                 let row = &self.stamps[set * self.ways..(set + 1) * self.ways];
                 let mut best = 0;
                 for (way, &stamp) in row.iter().enumerate() {
@@ -320,6 +446,37 @@ mod tests {
                 fast.touch(1, way);
                 slow.plru_touch_walk(1, way);
                 assert_eq!(fast.bits, slow.bits, "{ways} ways after touching {way}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The recency lists make exactly the stamps' choices, whatever the
+        /// order of touches, forgets and victim queries.
+        #[test]
+        fn lru_lists_choose_as_stamps(
+            ways in 1usize..80,
+            ops in proptest::collection::vec((0u8..3, 0usize..2, 0usize..80), 1..600),
+        ) {
+            let mut stamps = Victims::build(Replacement::Lru, 2, ways, 0, false);
+            let mut lists = Victims::build(Replacement::Lru, 2, ways, 0, true);
+            proptest::prop_assert!(stamps.order.is_none() && lists.order.is_some());
+            for (op, set, way) in ops {
+                let way = way % ways;
+                match op {
+                    0 => {
+                        stamps.touch(set, way);
+                        lists.touch(set, way);
+                    }
+                    1 => {
+                        stamps.forget(set, way);
+                        lists.forget(set, way);
+                    }
+                    _ => proptest::prop_assert_eq!(stamps.victim(set), lists.victim(set)),
+                }
+            }
+            for set in 0..2 {
+                proptest::prop_assert_eq!(stamps.victim(set), lists.victim(set));
             }
         }
     }

@@ -176,6 +176,8 @@ struct Memo {
     /// Where the entry is: the first level's array and its slot.
     array: u8,
     slot: u32,
+    /// The `Tlb::tick` of its last hit (0: none since it was made).
+    seq: u64,
 }
 
 impl Default for Memo {
@@ -186,6 +188,7 @@ impl Default for Memo {
             entry: TlbEntry::default(),
             array: 0,
             slot: 0,
+            seq: 0,
         }
     }
 }
@@ -195,6 +198,15 @@ impl Default for Memo {
 pub struct Tlb {
     /// Per side, recent first-level hits: the last one first, older ones in any order.
     memo: [[Memo; MEMO_WAYS]; 2],
+    /// Whether some first-level array serves both sides: then a side's
+    /// most recent memo need not be the last way touched in its set.
+    shared_l1: bool,
+    /// With a shared first level, memo hits owe the touches the probes they
+    /// skip would make, and those are deferred (see [`Tlb::settle`]): each
+    /// hit stamps its memo with the next `tick`; the memos stamped after
+    /// `settled` owe one.
+    tick: u64,
+    settled: u64,
     /// Per side, the older memo place the next new hit displaces into (1..MEMO_WAYS).
     memo_next: [usize; 2],
     /// Per side, the smallest page-size shift the first level probes (the
@@ -202,9 +214,6 @@ pub struct Tlb {
     /// whether the first level serves the side at all.
     memo_shift: [u32; 2],
     memo_ok: [bool; 2],
-    /// Whether some first-level array serves both sides (then a probe on one
-    /// side can change the replacement state the other side's memo relies on).
-    shared_l1: bool,
     levels: Vec<Level>,
     asid_tags: bool,
     lookups_by_kind: [u64; 3],
@@ -233,6 +242,7 @@ impl Tlb {
         let mut memo_ok = [false; 2];
         let mut shared_l1 = false;
         if let Some(first) = config.levels.first() {
+            shared_l1 = first.arrays.iter().any(|a| a.holds == Holds::Unified);
             for (side, serves) in [
                 (DATA, Holds::serves_data as fn(Holds) -> bool),
                 (FETCH, Holds::serves_fetch),
@@ -248,14 +258,15 @@ impl Tlb {
                     memo_ok[side] = true;
                 }
             }
-            shared_l1 = first.arrays.iter().any(|a| a.holds == Holds::Unified);
         }
         Ok(Self {
             memo: [[Memo::default(); MEMO_WAYS]; 2],
+            shared_l1,
+            tick: 0,
+            settled: 0,
             memo_next: [1; 2],
             memo_shift,
             memo_ok,
-            shared_l1,
             levels,
             asid_tags: config.asid_tags,
             lookups_by_kind: [0; 3],
@@ -296,6 +307,11 @@ impl Tlb {
         if va.as_u64() >> self.memo_shift[side] == memo.key && memo.tag == tag {
             self.lookups_by_kind[kind.index()] += 1;
             let shift = memo.entry.page_shift();
+            if self.shared_l1 {
+                // The touch this hit owes, deferred.
+                self.tick += 1;
+                self.memo[side][0].seq = self.tick;
+            }
             if let Some(first) = self.levels.first_mut() {
                 first.counters.hits.bump_shift(shift);
             }
@@ -321,12 +337,14 @@ impl Tlb {
     /// as one of them returns it without probing. This is exact, not an
     /// approximation: every fill and invalidation drops the memos, so the
     /// probe skipped would have found the same entry in the same slot; a hit
-    /// on an older memo marks its slot used exactly as that probe would; and
-    /// the most recent one is still the most recently used way of its set
-    /// (nothing else on its side touched the arrays since, and a first level
-    /// shared by both sides drops the other side's memos on every probe), so
-    /// re-marking it changes nothing (true LRU order and tree-PLRU bits
-    /// alike). Counters are bumped exactly as a probe would.
+    /// on an older memo marks its way used exactly as that probe would; and
+    /// the most recent one is the last way its side touched, so re-marking
+    /// it changes nothing (true LRU order and tree-PLRU bits alike). In a
+    /// first level shared by both sides the other side's touches break that,
+    /// so there every memo hit owes its touch; those are deferred and
+    /// replayed, in order, before anything else reads or changes the
+    /// replacement state (see [`Tlb::settle`]). Counters are bumped exactly
+    /// as a probe would.
     #[inline]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr, kind: AccessKind) -> Option<TlbHit> {
         let tag = self.tag(asid);
@@ -338,16 +356,18 @@ impl Tlb {
             let m = memos[i];
             if let Some(first) = self.levels.first_mut() {
                 first.counters.hits.bump_shift(m.entry.page_shift());
-                if i > 0 {
-                    // An older hit: its way is marked used, as the probe would.
+            }
+            if self.shared_l1 {
+                // The touch this hit owes, deferred.
+                self.tick += 1;
+                self.memo[side][i].seq = self.tick;
+            } else if i > 0 {
+                // An older hit: its way is marked used, as the probe would.
+                if let Some(first) = self.levels.first_mut() {
                     first.arrays[usize::from(m.array)].touch(m.slot as usize);
-                    self.memo[side].swap(0, i);
-                    if self.shared_l1 {
-                        // The touch may be in a set the other side's memos rely on.
-                        self.memo[1 - side] = [Memo::default(); MEMO_WAYS];
-                    }
                 }
             }
+            self.memo[side].swap(0, i);
             return Some(TlbHit {
                 entry: m.entry,
                 level: 0,
@@ -360,17 +380,49 @@ impl Tlb {
     /// Stops using both memos (after any change to the entries).
     #[inline(always)]
     fn forget_memos(&mut self) {
+        self.settle();
         self.memo = [[Memo::default(); MEMO_WAYS]; 2];
+    }
+
+    /// Replays the touches memo hits deferred (a shared first level only):
+    /// the ways of the memos hit since the last settlement, in the order of
+    /// their last hits. Between two settlements the only touches are memo
+    /// hits, and true LRU order and tree-PLRU bits depend only on the order
+    /// of each way's last touch (every bit is written by the last touch
+    /// through it), so this leaves the replacement state exactly as touching
+    /// on every hit would. A way two memos share (pieces of one large page)
+    /// is replayed twice, in order: its last touch still comes last.
+    #[inline(always)]
+    fn settle(&mut self) {
+        if self.tick != self.settled {
+            self.settle_pending();
+        }
+    }
+
+    #[inline(never)]
+    fn settle_pending(&mut self) {
+        let mut owed = [(0u64, 0u8, 0u32); 2 * MEMO_WAYS];
+        let mut n = 0;
+        for m in self.memo.iter().flatten() {
+            if m.seq > self.settled {
+                owed[n] = (m.seq, m.array, m.slot);
+                n += 1;
+            }
+        }
+        self.settled = self.tick;
+        owed[..n].sort_unstable_by_key(|&(seq, _, _)| seq);
+        if let Some(first) = self.levels.first_mut() {
+            for &(_, array, slot) in &owed[..n] {
+                first.arrays[usize::from(array)].touch(slot as usize);
+            }
+        }
     }
 
     /// The full lookup, out of line so the memo path stays small: the first
     /// level here, the others in [`Tlb::probe_lower`].
     #[inline(never)]
     fn probe(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
-        if self.shared_l1 {
-            // A probe here can touch a set the other side's memos rely on.
-            self.forget_memos();
-        }
+        self.settle();
         if let Some(first) = self.levels.first_mut() {
             for i in 0..first.probe_len[side] {
                 let index = first.probe[side][i];
@@ -391,6 +443,7 @@ impl Tlb {
                             entry,
                             array: index,
                             slot: slot as u32,
+                            seq: 0,
                         };
                     }
                     return Some(TlbHit {
@@ -1009,6 +1062,70 @@ mod tests {
                 }
             }
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+        }
+
+        /// The same with fully associative first levels of every size and
+        /// policy (indexed arrays, recency lists), a second level, two
+        /// address spaces and invalidations: unified first levels keep their
+        /// memos across the other side's touches, and still change nothing.
+        #[test]
+        fn memos_change_nothing_in_large_fully_associative_levels(
+            ops in proptest::collection::vec((0u64..90, 0u8..6, 0u16..2), 1..500),
+            ways in proptest::sample::select(vec![2u32, 8, 17, 24, 64]),
+            policy in 0usize..3,
+            unified: bool,
+            second: bool,
+            span in proptest::sample::select(vec![3u64, 6, 20, 90]),
+        ) {
+            let replacement = [
+                crate::mmu::Replacement::Lru,
+                crate::mmu::Replacement::TreePlru,
+                crate::mmu::Replacement::Random,
+            ][policy];
+            let mut config = TlbConfig::default();
+            let mut arrays = Vec::new();
+            for holds in if unified { vec![Holds::Unified] } else { vec![Holds::Data, Holds::Instruction] } {
+                let mut array = TlbArrayConfig::new(ways, None, &[PageSize::SIZE_4K]);
+                array.holds = holds;
+                array.replacement = replacement;
+                arrays.push(array);
+            }
+            config.levels.push(TlbLevelConfig { latency: 1, arrays });
+            if second {
+                let mut array = TlbArrayConfig::new(64, Some(4), &[PageSize::SIZE_4K]);
+                array.replacement = replacement;
+                config.levels.push(TlbLevelConfig { latency: 7, arrays: vec![array] });
+            }
+            let with = Tlb::new(&config, &X86_64).expect("valid");
+            let without = with.clone().with_last_hit_memo(false);
+            let mut tlbs = [with, without];
+            for &(page, op, asid) in &ops {
+                let page = page % span;
+                let va = VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op));
+                let asid = Asid::new(asid + 1);
+                let kind = match op {
+                    0 | 1 => AccessKind::Execute,
+                    2 | 3 => AccessKind::Read,
+                    4 => AccessKind::Write,
+                    _ => {
+                        // Now and then an invalidation of the page.
+                        let removed = tlbs.each_mut().map(|tlb| tlb.invalidate_page(asid, va));
+                        proptest::prop_assert_eq!(removed[0], removed[1]);
+                        continue;
+                    }
+                };
+                let hits = tlbs.each_mut().map(|tlb| tlb.lookup(asid, va, kind));
+                proptest::prop_assert_eq!(hits[0], hits[1]);
+                if hits[0].is_none() {
+                    for tlb in &mut tlbs {
+                        let e = entry(tlb, asid.as_u16(), va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12));
+                        tlb.fill(e, va, kind);
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(&entries[0], &entries[1]);
         }
     }
 }

@@ -1,14 +1,25 @@
 //! One set-associative array of TLB entries: [`TlbArray`].
 //!
 //! An array has `entries = sets x ways` slots and holds one or more page
-//! sizes. A lookup probes, for each size it holds, the set that size's page
-//! number selects (`vpn % sets`, computed with a mask when `sets` is a power
-//! of two), comparing every way. Fully associative is simply `ways ==
-//! entries` (one set). Empty ways are filled first; otherwise the
-//! [`Replacement`](super::Replacement) policy picks the victim.
+//! sizes. A lookup probes, for each size it holds (and has an entry of), the
+//! set that size's page number selects (`vpn % sets`, computed with a mask
+//! when `sets` is a power of two). Fully associative is simply `ways ==
+//! entries` (one set). Empty ways are filled first, the lowest first;
+//! otherwise the [`Replacement`](super::Replacement) policy picks the victim.
+//!
+//! Sets of a few ways compare every way's tag (a dense array of page
+//! numbers). Sets of many ways (fully associative TLBs of 64 to thousands of
+//! entries) find a page through an index instead, a map from page number to
+//! the slots holding it, so a lookup, a fill and a page invalidation cost
+//! O(1) whatever the size. Both make the same choices as the full compare:
+//! the same slot is found (the lowest matching way), the same way is filled
+//! (the lowest empty one) and the same victim is asked for (a property test
+//! checks every choice against the scanning array it replaced).
 //!
 //! This module owns the slots and their replacement state; which arrays make
 //! a hierarchy, and what is counted, belongs to [`Tlb`](super::Tlb).
+
+use rustc_hash::FxHashMap;
 
 use crate::addr::{Asid, PageSize, VirtAddr};
 use serde::{Deserialize, Serialize};
@@ -21,6 +32,12 @@ use super::tlb_config::{Holds, MAX_SIZES_PER_ARRAY, TlbArrayConfig};
 /// pages at the very last address, and then the full entry compare rejects it.
 const EMPTY_TAG: u64 = u64::MAX;
 
+/// Sets with at least this many ways are searched through an [`Index`].
+const INDEX_MIN_WAYS: usize = 17;
+
+/// "No slot" in the index's chains.
+const NIL: u32 = u32::MAX;
+
 /// What [`TlbArray::insert`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -31,6 +48,111 @@ pub enum Inserted {
     Filled,
     /// A valid entry was evicted for it.
     Evicted(TlbEntry),
+}
+
+/// Where the entries of an array of many ways are: derived from the slots
+/// alone (see [`TlbArray::rebuild_index`]), so it never needs saving.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    /// Per page size held (in probe order): page number -> the lowest slot
+    /// holding an entry of that size for that page.
+    heads: [FxHashMap<u64, u32>; MAX_SIZES_PER_ARRAY],
+    /// Per slot: the next higher slot holding the same page number at the
+    /// same size, or [`NIL`]. Chains are one slot long unless several
+    /// address spaces cache the same page.
+    next: Vec<u32>,
+    /// One bit per slot, set when the slot is empty: the lowest empty way
+    /// of a set is a find-first-set.
+    empty: Vec<u64>,
+    /// Per set: how many of its slots are empty.
+    empty_in_set: Vec<u32>,
+}
+
+impl Index {
+    fn new(slots: usize, sets: usize, ways: usize) -> Self {
+        let mut empty = vec![0u64; slots.div_ceil(64)];
+        for slot in 0..slots {
+            empty[slot / 64] |= 1 << (slot % 64);
+        }
+        Self {
+            heads: Default::default(),
+            next: vec![NIL; slots],
+            empty,
+            empty_in_set: vec![ways as u32; sets],
+        }
+    }
+
+    /// The lowest empty slot in `base..base + ways`, if any.
+    fn first_empty(&self, set: usize, base: usize, ways: usize) -> Option<usize> {
+        if self.empty_in_set[set] == 0 {
+            return None;
+        }
+        let end = base + ways;
+        let mut word = base / 64;
+        let mut bits = self.empty[word] & (u64::MAX << (base % 64));
+        loop {
+            if bits != 0 {
+                let slot = word * 64 + bits.trailing_zeros() as usize;
+                return (slot < end).then_some(slot);
+            }
+            word += 1;
+            if word * 64 >= end {
+                return None;
+            }
+            bits = self.empty[word];
+        }
+    }
+
+    fn set_empty(&mut self, set: usize, slot: usize, empty: bool) {
+        let bit = 1u64 << (slot % 64);
+        if empty {
+            self.empty[slot / 64] |= bit;
+            self.empty_in_set[set] += 1;
+        } else {
+            self.empty[slot / 64] &= !bit;
+            self.empty_in_set[set] -= 1;
+        }
+    }
+
+    /// Adds `slot` to the chain of (`size`, `vpn`), keeping it in slot order.
+    fn link(&mut self, size: usize, vpn: u64, slot: u32) {
+        let head = self.heads[size].entry(vpn).or_insert(NIL);
+        if *head == NIL || *head > slot {
+            self.next[slot as usize] = *head;
+            *head = slot;
+            return;
+        }
+        let mut at = *head;
+        while self.next[at as usize] != NIL && self.next[at as usize] < slot {
+            at = self.next[at as usize];
+        }
+        self.next[slot as usize] = self.next[at as usize];
+        self.next[at as usize] = slot;
+    }
+
+    /// Removes `slot` from the chain of (`size`, `vpn`).
+    fn unlink(&mut self, size: usize, vpn: u64, slot: u32) {
+        let Some(head) = self.heads[size].get_mut(&vpn) else {
+            debug_assert!(false, "slot {slot} not in the index");
+            return;
+        };
+        if *head == slot {
+            let next = self.next[slot as usize];
+            if next == NIL {
+                self.heads[size].remove(&vpn);
+            } else {
+                *head = next;
+            }
+        } else {
+            let mut at = *head;
+            while self.next[at as usize] != slot {
+                at = self.next[at as usize];
+                debug_assert!(at != NIL, "slot {slot} not in its chain");
+            }
+            self.next[at as usize] = self.next[slot as usize];
+        }
+        self.next[slot as usize] = NIL;
+    }
 }
 
 /// One set-associative array of TLB entries.
@@ -48,10 +170,20 @@ pub struct TlbArray {
     /// Page-size shifts held, in probe order; the first `n_shifts` are used.
     shifts: [u8; MAX_SIZES_PER_ARRAY],
     n_shifts: usize,
+    /// Per page size held: how many valid entries have that granule (a
+    /// size with none is not probed).
+    live: [u32; MAX_SIZES_PER_ARRAY],
     victims: Victims,
     /// Whether any splintered entry may be present (then a page invalidation
     /// must scan every slot: the pieces of a large page sit in many sets).
     splinters: bool,
+    /// Whether sets are searched through an [`Index`] (many ways).
+    indexed: bool,
+    /// The page-number index when `indexed` (`None`: compare every way). Never
+    /// saved: a restored array compares every way, exactly as the index
+    /// would choose, until its first fill rebuilds the index from the slots.
+    #[serde(skip)]
+    index: Option<Index>,
     name: String,
     holds: Holds,
 }
@@ -64,6 +196,12 @@ impl TlbArray {
     /// ways, no page size): that is a bug in the caller.
     #[must_use]
     pub fn new(config: &TlbArrayConfig, seed: u64) -> Self {
+        Self::build(config, seed, config.ways() as usize >= INDEX_MIN_WAYS)
+    }
+
+    /// [`TlbArray::new`], searching through an index (`indexed`) or by
+    /// comparing every way, whatever the way count.
+    fn build(config: &TlbArrayConfig, seed: u64, indexed: bool) -> Self {
         let entries = config.entries as usize;
         let ways = config.ways() as usize;
         assert!(
@@ -84,11 +222,37 @@ impl TlbArray {
             pow2: sets.is_power_of_two(),
             shifts,
             n_shifts: config.page_sizes.len().min(MAX_SIZES_PER_ARRAY),
+            live: [0; MAX_SIZES_PER_ARRAY],
             victims: Victims::new(config.replacement, sets, ways, seed),
             splinters: false,
+            indexed,
+            index: indexed.then(|| Index::new(entries, sets, ways)),
             name: config.name.clone(),
             holds: config.holds,
         }
+    }
+
+    /// Rebuilds the page-number index (and the per-size counts) from the
+    /// slots: a restored array's first fill does this, as the index is never
+    /// saved.
+    fn rebuild_index(&mut self) {
+        self.live = [0; MAX_SIZES_PER_ARRAY];
+        let mut index = self
+            .indexed
+            .then(|| Index::new(self.slots.len(), self.sets, self.ways));
+        for slot in 0..self.slots.len() {
+            let e = self.slots[slot];
+            if !e.is_valid() {
+                continue;
+            }
+            let size = self.size_index(e.granule());
+            self.live[size] += 1;
+            if let Some(index) = &mut index {
+                index.set_empty(slot / self.ways, slot, false);
+                index.link(size, e.vpn(), slot as u32);
+            }
+        }
+        self.index = index;
     }
 
     /// The label from the config.
@@ -121,6 +285,18 @@ impl TlbArray {
         self.slots.len()
     }
 
+    /// How many slots hold a valid entry.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.live.iter().map(|&n| n as usize).sum()
+    }
+
+    /// Whether no slot holds a valid entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.live == [0; MAX_SIZES_PER_ARRAY]
+    }
+
     /// The page sizes held, in probe order.
     pub fn page_sizes(&self) -> impl Iterator<Item = PageSize> + '_ {
         self.shifts[..self.n_shifts]
@@ -133,6 +309,17 @@ impl TlbArray {
     #[must_use]
     pub fn granule_for(&self, size: PageSize) -> Option<PageSize> {
         self.page_sizes().filter(|held| *held <= size).max()
+    }
+
+    /// The probe-order position of the page size `granule` (which must be held).
+    #[inline]
+    fn size_index(&self, granule: PageSize) -> usize {
+        let shift = granule.shift();
+        let found = self.shifts[..self.n_shifts]
+            .iter()
+            .position(|&s| u32::from(s) == shift);
+        debug_assert!(found.is_some(), "{granule} not held by {}", self.name);
+        found.unwrap_or(0)
     }
 
     #[inline(always)]
@@ -148,8 +335,27 @@ impl TlbArray {
     /// entry counts), marking it used; `None` on a miss.
     #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
-        for &shift in &self.shifts[..self.n_shifts] {
+        for i in 0..self.n_shifts {
+            if self.live[i] == 0 {
+                continue;
+            }
+            let shift = self.shifts[i];
             let vpn = va.as_u64() >> shift;
+            if let Some(index) = &self.index {
+                let Some(&head) = index.heads[i].get(&vpn) else {
+                    continue;
+                };
+                let mut slot = head;
+                while slot != NIL {
+                    if self.slots[slot as usize].matches(vpn, u32::from(shift), asid) {
+                        let slot = slot as usize;
+                        self.victims.touch(slot / self.ways, slot % self.ways);
+                        return Some(slot);
+                    }
+                    slot = index.next[slot as usize];
+                }
+                continue;
+            }
             let set = self.set_of(vpn);
             let base = set * self.ways;
             let tags = &self.tags[base..base + self.ways];
@@ -180,44 +386,103 @@ impl TlbArray {
     /// Stores `entry`, whose granule must be a size this array holds.
     /// An entry for the same page and address space is overwritten in place.
     pub fn insert(&mut self, entry: TlbEntry) -> Inserted {
-        debug_assert!(
-            self.page_sizes().any(|s| s == entry.granule()),
-            "{entry:?} not held by {}",
-            self.name
-        );
+        debug_assert!(entry.is_valid(), "inserting an empty entry");
+        if self.indexed && self.index.is_none() {
+            self.rebuild_index();
+        }
         if entry.granule() != entry.page_size() {
             self.splinters = true;
         }
-        let set = self.set_of(entry.vpn());
+        let size = self.size_index(entry.granule());
+        let vpn = entry.vpn();
+        let set = self.set_of(vpn);
         let base = set * self.ways;
-        // One pass over the dense tags: the same page's slot if present
-        // (refresh in place), else the first empty way.
-        let mut same = None;
-        let mut empty = None;
-        for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
-            if tag == entry.vpn() && self.slots[base + way].same_slot(&entry) {
-                same = Some(way);
-                break;
+        let (way, outcome) = match &self.index {
+            Some(index) => {
+                // The same page's lowest slot if present (refresh in
+                // place), else the lowest empty way, else the victim.
+                let mut same = None;
+                if let Some(&head) = index.heads[size].get(&vpn) {
+                    let mut slot = head;
+                    while slot != NIL {
+                        if self.slots[slot as usize].same_slot(&entry) {
+                            same = Some(slot as usize - base);
+                            break;
+                        }
+                        slot = index.next[slot as usize];
+                    }
+                }
+                match same {
+                    Some(way) => (way, Inserted::Refreshed),
+                    None => match index.first_empty(set, base, self.ways) {
+                        Some(slot) => (slot - base, Inserted::Filled),
+                        None => {
+                            let way = self.victims.victim(set);
+                            (way, Inserted::Evicted(self.slots[base + way]))
+                        }
+                    },
+                }
             }
-            if tag == EMPTY_TAG && empty.is_none() && !self.slots[base + way].is_valid() {
-                empty = Some(way);
-            }
-        }
-        let (way, outcome) = match (same, empty) {
-            (Some(way), _) => (way, Inserted::Refreshed),
-            (None, Some(way)) => (way, Inserted::Filled),
-            (None, None) => {
-                let way = self.victims.victim(set);
-                (way, Inserted::Evicted(self.slots[base + way]))
+            None => {
+                // One pass over the dense tags: the same page's slot if
+                // present (refresh in place), else the first empty way.
+                let mut same = None;
+                let mut empty = None;
+                for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
+                    if tag == vpn && self.slots[base + way].same_slot(&entry) {
+                        same = Some(way);
+                        break;
+                    }
+                    if tag == EMPTY_TAG && empty.is_none() && !self.slots[base + way].is_valid() {
+                        empty = Some(way);
+                    }
+                }
+                match (same, empty) {
+                    (Some(way), _) => (way, Inserted::Refreshed),
+                    (None, Some(way)) => (way, Inserted::Filled),
+                    (None, None) => {
+                        let way = self.victims.victim(set);
+                        (way, Inserted::Evicted(self.slots[base + way]))
+                    }
+                }
             }
         };
-        self.slots[base + way] = entry;
-        self.tags[base + way] = entry.vpn();
+        let slot = base + way;
+        match outcome {
+            Inserted::Refreshed => {}
+            Inserted::Filled => {
+                self.live[size] += 1;
+                if let Some(index) = &mut self.index {
+                    index.set_empty(set, slot, false);
+                    index.link(size, vpn, slot as u32);
+                }
+            }
+            Inserted::Evicted(old) => {
+                let old_size = self.size_index(old.granule());
+                self.live[old_size] -= 1;
+                self.live[size] += 1;
+                if let Some(index) = &mut self.index {
+                    index.unlink(old_size, old.vpn(), slot as u32);
+                    index.link(size, vpn, slot as u32);
+                }
+            }
+        }
+        self.slots[slot] = entry;
+        self.tags[slot] = vpn;
         self.victims.touch(set, way);
         outcome
     }
 
     fn clear(&mut self, slot: usize) {
+        let old = self.slots[slot];
+        if old.is_valid() {
+            let size = self.size_index(old.granule());
+            self.live[size] -= 1;
+            if let Some(index) = &mut self.index {
+                index.unlink(size, old.vpn(), slot as u32);
+                index.set_empty(slot / self.ways, slot, true);
+            }
+        }
         self.slots[slot] = TlbEntry::default();
         self.tags[slot] = EMPTY_TAG;
         self.victims.forget(slot / self.ways, slot % self.ways);
@@ -232,7 +497,24 @@ impl TlbArray {
             return self.retain(|e| !doomed(e));
         }
         for i in 0..self.n_shifts {
+            if self.live[i] == 0 {
+                continue;
+            }
             let vpn = va.as_u64() >> self.shifts[i];
+            if let Some(index) = &self.index {
+                // Without splinters an entry covers `va` only if its page
+                // number is `va`'s at its own size: the chain of that number.
+                let mut slot = index.heads[i].get(&vpn).copied().unwrap_or(NIL);
+                while slot != NIL {
+                    let next = self.index.as_ref().map_or(NIL, |x| x.next[slot as usize]);
+                    if doomed(&self.slots[slot as usize]) {
+                        self.clear(slot as usize);
+                        removed += 1;
+                    }
+                    slot = next;
+                }
+                continue;
+            }
             let base = self.set_of(vpn) * self.ways;
             for slot in base..base + self.ways {
                 if doomed(&self.slots[slot]) {
@@ -248,6 +530,10 @@ impl TlbArray {
     pub fn retain(&mut self, mut keep: impl FnMut(&TlbEntry) -> bool) -> usize {
         let mut removed = 0;
         let mut splinters = false;
+        if self.is_empty() {
+            self.splinters = false;
+            return 0;
+        }
         for slot in 0..self.slots.len() {
             let e = self.slots[slot];
             if !e.is_valid() {
@@ -384,5 +670,206 @@ mod tests {
         assert!(a.lookup(Asid::new(7), VirtAddr::new(9 << 12)).is_some());
         assert_eq!(a.invalidate_page(Asid::new(7), VirtAddr::new(9 << 12)), 1);
         assert!(a.lookup(Asid::new(1), VirtAddr::new(9 << 12)).is_none());
+    }
+
+    #[test]
+    fn a_restored_indexed_array_chooses_as_the_saved_one() {
+        // A 64-entry fully associative LRU array (indexed, recency lists),
+        // saved as checkpoints save it and restored without its index.
+        let mut saved = array(64, 64, Replacement::Lru, &[PageSize::SIZE_4K]);
+        let mut x = 7u64;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % 100
+        };
+        for _ in 0..300 {
+            saved.insert(entry(1, next(), PageSize::SIZE_4K));
+            let _ = saved.lookup(Asid::new(1), VirtAddr::new(next() << 12));
+        }
+        let bytes = postcard::to_allocvec(&saved).expect("serialises");
+        let mut restored: TlbArray = postcard::from_bytes(&bytes).expect("deserialises");
+        assert!(restored.index.is_none(), "the index is never saved");
+        for step in 0..300 {
+            let va = VirtAddr::new(next() << 12);
+            assert_eq!(
+                restored.lookup(Asid::new(1), va),
+                saved.lookup(Asid::new(1), va),
+                "lookup {step}"
+            );
+            let e = entry(1, next(), PageSize::SIZE_4K);
+            assert_eq!(restored.insert(e), saved.insert(e), "insert {step}");
+            assert!(restored.index.is_some(), "the first fill rebuilds it");
+        }
+        let got: Vec<_> = restored.entries().collect();
+        let want: Vec<_> = saved.entries().collect();
+        assert_eq!(got, want);
+    }
+
+    /// One operation of the property test.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Lookup {
+            asid: u16,
+            va: u64,
+        },
+        Insert {
+            asid: u16,
+            va: u64,
+            size: u8,
+            global: bool,
+            dirty: bool,
+        },
+        Invalidate {
+            asid: u16,
+            va: u64,
+        },
+        FlushAsid(u16),
+        FlushNonGlobal,
+    }
+
+    fn va_strategy() -> impl proptest::strategy::Strategy<Value = u64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u64..96).prop_map(|p| p << 12),
+            (0u64..4, 0u64..4).prop_map(|(k, j)| (k << 21) | (j << 12) | 0x10),
+            (0u64..2).prop_map(|k| (k << 30) | 0x20_0000),
+        ]
+    }
+
+    fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0u16..3, va_strategy()).prop_map(|(asid, va)| Op::Lookup { asid, va }),
+            6 => (0u16..3, va_strategy(), 0u8..3, proptest::bool::weighted(0.1), any::<bool>())
+                .prop_map(|(asid, va, size, global, dirty)| Op::Insert { asid, va, size, global, dirty }),
+            1 => (0u16..3, va_strategy()).prop_map(|(asid, va)| Op::Invalidate { asid, va }),
+            1 => (0u16..3).prop_map(Op::FlushAsid),
+            1 => Just(Op::FlushNonGlobal),
+        ]
+    }
+
+    /// An entry for `va` of the `size`-th of 4 KiB, 2 MiB, 1 GiB, stored at
+    /// the granule `array` would store it at (splintered if needed), as
+    /// [`Tlb`](crate::mmu::Tlb) does; `None` if the array cannot hold it.
+    fn piece(
+        array: &TlbArray,
+        asid: u16,
+        va: u64,
+        size: u8,
+        global: bool,
+        dirty: bool,
+    ) -> Option<TlbEntry> {
+        let size = [PageSize::SIZE_4K, PageSize::SIZE_2M, PageSize::SIZE_1G][usize::from(size)];
+        let va = VirtAddr::new(va);
+        let frame =
+            PhysAddr::new(((va.as_u64() >> size.shift()) + 1) << size.shift()).expect("fits");
+        let whole = TlbEntry::new(Asid::new(asid), va, size, frame)
+            .with_global(global)
+            .with_dirty(dirty);
+        let granule = array.granule_for(size)?;
+        Some(if granule == size {
+            whole
+        } else {
+            whole.splinter(va, granule)
+        })
+    }
+
+    fn geometry() -> impl proptest::strategy::Strategy<Value = (u32, u32)> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1u32..40).prop_map(|w| (w, w)),
+            Just((64, 64)),
+            Just((100, 100)),
+            (17u32..21).prop_map(|w| (2 * w, w)),
+            (17u32..21).prop_map(|w| (3 * w, w)),
+            Just((12, 4)),
+            Just((16, 16)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The array (indexed or scanning, whatever its way count) makes
+        /// every choice of the scanning array it replaced: the same slot on
+        /// a lookup, the same outcome and way on a fill, the same entries
+        /// removed by invalidations, the same contents after every step.
+        #[test]
+        fn same_choices_as_the_scanning_array(
+            (entries, ways) in geometry(),
+            policy in 0u8..3,
+            sizes in 0usize..3,
+            seed in 0u64..4,
+            ops in proptest::collection::vec(op_strategy(), 1..300),
+        ) {
+            let held: &[PageSize] = match sizes {
+                0 => &[PageSize::SIZE_4K],
+                1 => &[PageSize::SIZE_4K, PageSize::SIZE_2M],
+                _ => &[PageSize::SIZE_2M, PageSize::SIZE_4K, PageSize::SIZE_1G],
+            };
+            let mut config = TlbArrayConfig::new(entries, Some(ways), held);
+            config.replacement = [Replacement::Lru, Replacement::TreePlru, Replacement::Random][usize::from(policy)];
+            let mut reference = crate::mmu::reference_array::RefArray::new(&config, seed);
+            let mut arrays = [
+                TlbArray::new(&config, seed),
+                TlbArray::build(&config, seed, true),
+                TlbArray::build(&config, seed, false),
+            ];
+            for op in &ops {
+                match *op {
+                    Op::Lookup { asid, va } => {
+                        let want = reference.lookup(Asid::new(asid), VirtAddr::new(va));
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.lookup(Asid::new(asid), VirtAddr::new(va)), want, "{:?}", op);
+                        }
+                    }
+                    Op::Insert { asid, va, size, global, dirty } => {
+                        let Some(e) = piece(&arrays[0], asid, va, size, global, dirty) else {
+                            continue;
+                        };
+                        let want = reference.insert(e);
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.insert(e), want, "{:?}", op);
+                        }
+                    }
+                    Op::Invalidate { asid, va } => {
+                        let want = reference.invalidate_page(Asid::new(asid), VirtAddr::new(va));
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.invalidate_page(Asid::new(asid), VirtAddr::new(va)), want);
+                        }
+                    }
+                    Op::FlushAsid(asid) => {
+                        let keep = |e: &TlbEntry| e.is_global() || e.asid() != Asid::new(asid);
+                        let want = reference.retain(keep);
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.retain(keep), want);
+                        }
+                    }
+                    Op::FlushNonGlobal => {
+                        let want = reference.retain(TlbEntry::is_global);
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.retain(TlbEntry::is_global), want);
+                        }
+                    }
+                }
+                let want: Vec<TlbEntry> = reference.entries().copied().collect();
+                for a in &arrays {
+                    let got: Vec<TlbEntry> = a.entries().copied().collect();
+                    proptest::prop_assert_eq!(&got, &want, "after {:?}", op);
+                    proptest::prop_assert_eq!(a.len(), want.len());
+                }
+            }
+            // A rebuilt index answers as the maintained one.
+            let mut rebuilt = arrays[1].clone();
+            rebuilt.rebuild_index();
+            for page in 0..96u64 {
+                for asid in 0..3 {
+                    let va = VirtAddr::new(page << 12);
+                    proptest::prop_assert_eq!(
+                        rebuilt.lookup(Asid::new(asid), va),
+                        arrays[1].lookup(Asid::new(asid), va)
+                    );
+                }
+            }
+        }
     }
 }
