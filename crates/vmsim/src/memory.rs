@@ -10,7 +10,7 @@
 //! [`RadixTable`](crate::paging::RadixTable) in front of it, walking the
 //! page tables where they live instead of copying them. This is the role of
 //! rust-vmm's `GuestMemory`/`Bytes` traits: the simulator's own sparse
-//! [`PhysMem`](crate::phys::PhysMem) is just one implementation.
+//! [`PhysMem`] is just one implementation.
 //!
 //! Every user of the trait is generic over it (`M: PhysMemory + ?Sized`), so
 //! each memory type gets its own monomorphised walker: no dynamic dispatch

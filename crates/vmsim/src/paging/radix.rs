@@ -8,7 +8,7 @@
 //! `#[must_use]` [`Flush`].
 //!
 //! This module builds and edits tables; reading them for a translation is
-//! [`super::walk`].
+//! [`super::walk`](mod@super::walk).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
