@@ -434,6 +434,17 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     "--checkpoint-dir: a restore reopens its traces, and standard input (-) cannot be reopened; save the trace to a file and run that"
                 );
             }
+            // Nor can a pipe (`<(zstdcat ...)`) or a device: refused before
+            // the run starts rather than at its first checkpoint.
+            for t in scenario.processes.iter().filter_map(|p| p.trace.as_deref()) {
+                if !t.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                    && std::fs::metadata(t).is_ok_and(|m| !m.is_file())
+                {
+                    bail!(
+                        "--checkpoint-dir: a restore reopens its traces, and {t} is not a regular file (a pipe or a device); save the trace to a file and run that"
+                    );
+                }
+            }
             Some(ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd))
         }
         None => None,
