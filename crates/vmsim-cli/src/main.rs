@@ -13,6 +13,7 @@
 //! signal.
 
 mod cmd;
+mod html;
 mod output;
 mod signals;
 
@@ -44,9 +45,11 @@ struct Cli {
 enum Command {
     Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
+    Completions(cmd::completions::CompletionsArgs),
     Checkpoint(cmd::checkpoint::CheckpointArgs),
     Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
+    Man(cmd::completions::ManArgs),
     Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
@@ -67,6 +70,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Alloc(args) => cmd::alloc::run(&args, &mut out),
         Command::Calc(args) => cmd::calc::run(&args, &mut out),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            cmd::completions::completions(&args, Cli::command(), &mut out)
+        }
+        Command::Man(args) => {
+            use clap::CommandFactory;
+            cmd::completions::man(&args, Cli::command(), &mut out)
+        }
         Command::Checkpoint(args) => cmd::checkpoint::run(&args, &mut out),
         Command::Replay(args) => cmd::replay::run(&args, &mut out),
         Command::Restore(args) => cmd::restore::run(&args, &mut out),

@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod calc;
 pub mod checkpoint;
+pub mod completions;
 pub mod exercise;
 pub mod explain;
 pub mod mrc;

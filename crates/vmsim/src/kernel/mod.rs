@@ -43,6 +43,7 @@ use crate::paging::hashed::{TableError, TableWalk};
 use crate::paging::{
     Canonical, Flush, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase,
 };
+use crate::units;
 
 /// The TLB operations the kernel needs from the hardware.
 ///
@@ -67,24 +68,32 @@ impl TlbControl for () {
 #[serde(deny_unknown_fields, default)]
 pub struct KernelConfig {
     /// Top of the initial stack (exclusive).
+    #[serde(deserialize_with = "units::size_opt")]
     pub stack_top: Option<u64>,
     /// Maximum stack size in bytes (RLIMIT_STACK).
+    #[serde(deserialize_with = "units::size")]
     pub stack_limit: u64,
     /// Bytes kept free below a growing stack (Linux's stack_guard_gap).
+    #[serde(deserialize_with = "units::size")]
     pub stack_guard_gap: u64,
     /// Where the heap (program break) starts.
+    #[serde(deserialize_with = "units::size_opt")]
     pub heap_start: Option<u64>,
     /// Highest address mmap hands out without a hint.
+    #[serde(deserialize_with = "units::size_opt")]
     pub mmap_base: Option<u64>,
     /// The lowest address a mapping may start at (Linux's
     /// `vm.mmap_min_addr`), so that null-pointer accesses always fault. Default:
     /// 64 KiB as on Linux, or less for address spaces so small that their
     /// heap starts below it (a sixteenth of user space, at least one page).
+    #[serde(deserialize_with = "units::size_opt")]
     pub mmap_min_addr: Option<u64>,
     /// How many ASIDs the hardware has (4096 PCIDs on x86-64; 65536 on RISC-V).
+    #[serde(deserialize_with = "units::count")]
     pub asids: u32,
     /// Swap slots (pages) of the swap file; `None` gives four times as many
     /// as there are data pages of memory; 0 turns swapping (and so eviction) off.
+    #[serde(deserialize_with = "units::count_opt")]
     pub swap_slots: Option<u32>,
     /// Where the swap file goes; default: a unique name in the temporary
     /// directory. A path that exists is refused unless `swap_file_overwrite`.
@@ -98,14 +107,17 @@ pub struct KernelConfig {
     /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
     pub policy: String,
     /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
+    #[serde(deserialize_with = "units::count_opt")]
     pub low_watermark: Option<u64>,
     /// Free pages the page-out daemon reclaims up to (default: twice the low watermark).
+    #[serde(deserialize_with = "units::count_opt")]
     pub high_watermark: Option<u64>,
     /// Clearing a page's accessed bit also invalidates its TLB entry (as Linux
     /// does); without, a cached translation never sets A again, and CLOCK
     /// degrades to FIFO.
     pub clear_accessed_invalidates_tlb: bool,
     /// References between timer ticks (the aging policy's shift).
+    #[serde(deserialize_with = "units::count")]
     pub tick: u64,
     /// Seed of the random policy.
     pub seed: u64,

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{Pfn, VirtAddr};
+use crate::addr::{Pfn, Pid, VirtAddr};
 use crate::memory::PhysMemory;
 use crate::paging::{Format, PageTables, PteFlags};
 use crate::reclaim::{
@@ -664,6 +664,45 @@ impl Kernel {
     #[must_use]
     pub fn paging_stats(&self) -> &PagingStats {
         &self.reclaim.stats
+    }
+
+    /// For display (the run page's stepper), never on the hot path: the
+    /// pages the replacement policy may evict, in its own order (the next
+    /// victim first: FIFO's queue, CLOCK's ring from the hand, linux's
+    /// inactive list before its active one), each as the frame holding it
+    /// and what the policy keeps about it. Empty without a policy (no swap).
+    /// O(resident pages).
+    #[must_use]
+    pub fn policy_view(&self) -> Vec<(Pfn, crate::reclaim::Note)> {
+        let r = &self.reclaim;
+        let Some(p) = &r.policy else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        dispatch!(p, q => q.resident(&mut ids));
+        ids.into_iter()
+            .filter_map(|id| {
+                let pfn = r.frame_of_id.get(id as usize)?.checked_sub(1)?;
+                Some((Pfn::new(pfn), dispatch!(p, q => q.note(id))))
+            })
+            .collect()
+    }
+
+    /// For display: the (process, virtual page) pairs mapping data frame
+    /// `pfn` (several after a fork shares it copy-on-write; none for a free
+    /// frame or a page-table frame).
+    #[must_use]
+    pub fn frame_mappings(&self, pfn: Pfn) -> Vec<(Pid, VirtAddr)> {
+        let Some(maps) = self.reclaim.rmap.get(pfn.as_u64() as usize) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &(sid, va) in maps {
+            for p in self.procs.values().filter(|p| p.space == sid) {
+                out.push((p.pid, VirtAddr::new(va)));
+            }
+        }
+        out
     }
 
     /// The swap device, once one exists (what a checkpoint reads).
