@@ -2,6 +2,7 @@
 
 mod alloc;
 mod checkpoint;
+mod embed;
 mod inverted_hashed;
 mod kernel;
 mod migrate;

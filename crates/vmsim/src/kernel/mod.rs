@@ -39,12 +39,12 @@ pub use vma::{Prot, Vma, VmaKind};
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::alloc::{Buddy, BuddyError, KernelCaches, Slab, SlabError, SlabParams};
+use crate::memory::PhysMemory;
 use crate::mmu::AccessKind;
 use crate::paging::hashed::{TableError, TableWalk};
 use crate::paging::{
     Canonical, Flush, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase,
 };
-use crate::phys::{Bitmap, PhysMem};
 use crate::units;
 
 /// The TLB operations the kernel needs from the hardware.
@@ -317,13 +317,13 @@ impl Kernel {
     /// which are kept out of the buddy allocator for good (they count as
     /// page-table frames, and not in [`Kernel::frames_in_use`]). Those
     /// tables map base pages only: `page` must be the format's page size.
-    pub fn with_structure<B: Bitmap>(
+    pub fn with_structure<M: PhysMemory + ?Sized>(
         fmt: Format,
         frames: u64,
         page: PageSize,
         cfg: KernelConfig,
         structure: StructureSpec,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
     ) -> Result<Self, KernelError> {
         if structure == StructureSpec::Radix {
             return Self::build(fmt, frames, page, cfg, 0);
@@ -483,9 +483,9 @@ impl Kernel {
     /// Translates `va` for `pid` as the hardware walker would, without a
     /// TLB, with the memory references it took: for tools and tests that
     /// drive the kernel without an MMU.
-    pub fn walk<B: Bitmap>(
+    pub fn walk<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         pid: Pid,
         va: VirtAddr,
     ) -> Result<TableWalk, KernelError> {
@@ -573,9 +573,9 @@ impl Kernel {
         Ok(Asid::new(a))
     }
 
-    fn new_space<B: Bitmap>(
+    fn new_space<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
@@ -650,9 +650,9 @@ impl Kernel {
     }
 
     /// Creates a process with a fresh address space.
-    pub fn spawn<B: Bitmap>(
+    pub fn spawn<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         layout: Layout,
     ) -> Result<Pid, KernelError> {
         let (stack_top, heap, _) = self.layout_addresses();
@@ -717,9 +717,9 @@ impl Kernel {
 
     /// Maps a data page at `va` (page aligned) in space `sid`; the frame's
     /// reference count goes up by one.
-    fn map_data<B: Bitmap>(
+    fn map_data<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         sid: SpaceId,
         va: VirtAddr,
         pfn: Pfn,
@@ -765,9 +765,9 @@ impl Kernel {
 
     /// Unmaps the data page at `va` in space `sid` if one is mapped, dropping
     /// its reference and invalidating the TLB. Returns whether a page was mapped.
-    fn unmap_data<B: Bitmap, T: TlbControl>(
+    fn unmap_data<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         va: VirtAddr,
@@ -798,9 +798,9 @@ impl Kernel {
     }
 
     /// Unmaps every data page in `[start, end)` of space `sid`.
-    fn unmap_range<B: Bitmap, T: TlbControl>(
+    fn unmap_range<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         start: VirtAddr,

@@ -6,17 +6,17 @@
 //! per page it touches ([`Mmu::translate`]); a fault goes to
 //! [`Kernel::handle_fault`] and the translation is retried; a store writes
 //! its stamp into the page ([`PhysMem::store_stamp`]); counters are read at
-//! the end into a [`Report`](crate::report::Report).
+//! the end into a [`Report`].
 //!
 //! The run is a value: [`Simulation::start`] opens the inputs,
 //! [`Simulation::run_until`] runs to any reference count and stops between
 //! two references, [`Simulation::finish`] ends the run and reports; all the
-//! scheduler's state lives in [`Schedule`](schedule::Schedule), so a
+//! scheduler's state lives in `Schedule` (`sim::schedule`), so a
 //! stopped run can be captured and restored (`crate::checkpoint`) and goes
 //! on exactly as if it had never stopped. [`Simulation::run`] is the three
 //! in a row.
 //!
-//! The per-reference loop ([`Simulation::run_span`]) is monomorphic over the
+//! The per-reference loop (`Simulation::run_span`) is monomorphic over the
 //! observer and allocates nothing; the MMU's TLB-hit path is the common case.
 
 pub mod inputs;
