@@ -52,6 +52,25 @@ struct DepthCache {
     /// bit indexed by level `depth - 1` (0-based from the root).
     key_shift: u32,
     slots: Vec<Slot>,
+    /// Per slot, its prefix, or [`NO_PREFIX`] when it is invalid: the
+    /// searches compare this dense array and read a slot only on a match.
+    keys: Vec<u64>,
+}
+
+/// The key of an invalid slot (a prefix is `va >> key_shift` with a shift of
+/// at least one page, so it never has every bit set).
+const NO_PREFIX: u64 = u64::MAX;
+
+impl DepthCache {
+    /// The first slot holding `prefix` for `asid`.
+    #[inline(always)]
+    fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
+        self.keys
+            .iter()
+            .enumerate()
+            .find(|&(i, &k)| k == prefix && self.slots[i].asid == asid)
+            .map(|(i, _)| i)
+    }
 }
 
 /// The page-walk caches of one core, one per configured depth.
@@ -93,6 +112,7 @@ impl WalkCache {
                     depth,
                     key_shift: index_shifts[depth - 1],
                     slots: vec![Slot::default(); level.entries as usize],
+                    keys: vec![NO_PREFIX; level.entries as usize],
                 });
             }
         }
@@ -124,11 +144,8 @@ impl WalkCache {
         self.counters.lookups += 1;
         for cache in &mut self.caches {
             let prefix = va.as_u64() >> cache.key_shift;
-            if let Some(slot) = cache
-                .slots
-                .iter_mut()
-                .find(|s| s.valid && s.prefix == prefix && s.asid == asid)
-            {
+            if let Some(i) = cache.find(prefix, asid) {
+                let slot = &mut cache.slots[i];
                 self.clock += 1;
                 slot.stamp = self.clock;
                 self.counters.hits_by_depth[cache.depth] += 1;
@@ -152,13 +169,9 @@ impl WalkCache {
         };
         self.clock += 1;
         let prefix = va.as_u64() >> cache.key_shift;
-        let slot = match cache
-            .slots
-            .iter()
-            .position(|s| s.valid && s.prefix == prefix && s.asid == asid)
-        {
+        let slot = match cache.find(prefix, asid) {
             Some(hit) => hit,
-            None => match cache.slots.iter().position(|s| !s.valid) {
+            None => match cache.keys.iter().position(|&k| k == NO_PREFIX) {
                 Some(empty) => empty,
                 None => {
                     // True LRU: the oldest stamp.
@@ -180,14 +193,18 @@ impl WalkCache {
             perms,
             valid: true,
         };
+        cache.keys[slot] = prefix;
         self.counters.fills += 1;
     }
 
     fn retain(&mut self, keep: impl Fn(&Slot) -> bool) {
         for cache in &mut self.caches {
-            for slot in cache.slots.iter_mut().filter(|s| s.valid && !keep(s)) {
-                slot.valid = false;
-                self.counters.entries_removed += 1;
+            for (slot, key) in cache.slots.iter_mut().zip(&mut cache.keys) {
+                if slot.valid && !keep(slot) {
+                    slot.valid = false;
+                    *key = NO_PREFIX;
+                    self.counters.entries_removed += 1;
+                }
             }
         }
     }
