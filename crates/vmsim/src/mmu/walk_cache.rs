@@ -46,6 +46,7 @@ struct Slot {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "SavedDepthCache")]
 struct DepthCache {
     depth: usize,
     /// The virtual address is shifted right by this to get the key: the lowest
@@ -54,7 +55,33 @@ struct DepthCache {
     slots: Vec<Slot>,
     /// Per slot, its prefix, or [`NO_PREFIX`] when it is invalid: the
     /// searches compare this dense array and read a slot only on a match.
+    /// Derived from the slots, so never saved.
+    #[serde(skip)]
     keys: Vec<u64>,
+}
+
+/// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
+#[derive(Deserialize)]
+struct SavedDepthCache {
+    depth: usize,
+    key_shift: u32,
+    slots: Vec<Slot>,
+}
+
+impl From<SavedDepthCache> for DepthCache {
+    fn from(saved: SavedDepthCache) -> Self {
+        let keys = saved
+            .slots
+            .iter()
+            .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+            .collect();
+        Self {
+            depth: saved.depth,
+            key_shift: saved.key_shift,
+            slots: saved.slots,
+            keys,
+        }
+    }
 }
 
 /// The key of an invalid slot (a prefix is `va >> key_shift` with a shift of
@@ -316,6 +343,38 @@ mod tests {
         wc.invalidate_all();
         assert!(wc.lookup(Asid::new(2), va).is_none());
         assert_eq!(wc.counters().entries_removed, 2);
+    }
+
+    #[test]
+    fn a_restored_cache_finds_what_the_saved_one_holds() {
+        let mut wc = cache(&[(1, 2), (3, 4)]);
+        for i in 0..6u64 {
+            wc.fill(
+                Asid::new(1),
+                VirtAddr::new(i << 21),
+                3,
+                pa(0x1000 * (i + 1)),
+                Perms::all(),
+            );
+        }
+        wc.invalidate_asid(Asid::new(2));
+        let bytes = postcard::to_allocvec(&wc).expect("serialises");
+        let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
+        for c in &restored.caches {
+            let want: Vec<u64> = c
+                .slots
+                .iter()
+                .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+                .collect();
+            assert_eq!(c.keys, want, "keys rebuilt from the slots");
+        }
+        for i in 0..8u64 {
+            let va = VirtAddr::new(i << 21);
+            assert_eq!(
+                restored.lookup(Asid::new(1), va),
+                wc.lookup(Asid::new(1), va)
+            );
+        }
     }
 
     #[test]
