@@ -10,9 +10,29 @@
 //!   directory), page data streamed, split into the write and the fsync;
 //! - restoring from that file (read, CRC-32C checked, memory rebuilt,
 //!   kernel invariants checked), and from the in-memory image.
-//!   Prints MB/s (10^6 bytes per second) of page data and seconds.
+//!   Prints MB/s (10^6 bytes per second) of page data and seconds, of
+//!   wall time and of this thread's CPU time (Linux: the scheduler's count
+//!   in /proc; the wall time of a shared machine includes other work).
 
 use std::time::Instant;
+
+/// This thread's CPU time in seconds, from /proc/thread-self/schedstat
+/// (Linux); `None` elsewhere.
+fn cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+/// Times `f`: (wall seconds, CPU seconds of this thread).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, Option<f64>) {
+    let c = cpu_secs();
+    let t = Instant::now();
+    let v = f();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = c.zip(cpu_secs()).map(|(a, b)| b - a);
+    (v, wall, cpu)
+}
 
 use vmsim::checkpoint::{Chain, ChainWriter, Checkpoint};
 use vmsim::config::ConfigBuilder;
@@ -66,47 +86,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         page_bytes as f64 / 1e6
     );
     let mbs = |secs: f64| page_bytes as f64 / 1e6 / secs;
+    let line = |what: &str, wall: f64, cpu: Option<f64>| {
+        let cpu = cpu.map_or("cpu n/a".into(), |c| {
+            format!("cpu {c:.3} s {:>7.0} MB/s", mbs(c))
+        });
+        println!(
+            "{what:<20} wall {wall:.3} s {:>7.0} MB/s   {cpu}",
+            mbs(wall)
+        );
+    };
 
-    let t = Instant::now();
-    let image = sim.checkpoint()?;
-    let enc = t.elapsed().as_secs_f64();
-    println!("encode in memory   {enc:.3} s  {:>7.0} MB/s", mbs(enc));
+    let (image, wall, cpu) = timed(|| sim.checkpoint());
+    let image = image?;
+    line("encode in memory", wall, cpu);
 
     let mut writer = ChainWriter::create(&dir.join("ck"))?.in_foreground();
-    let t = Instant::now();
-    sim.take_checkpoint(Some(&mut writer))?;
-    let written = t.elapsed().as_secs_f64();
-    println!(
-        "write file + fsync {written:.3} s  {:>7.0} MB/s  ({} bytes)",
-        mbs(written),
-        writer.bytes_written()
-    );
+    let (r, wall, cpu) = timed(|| sim.take_checkpoint(Some(&mut writer)));
+    r?;
+    line("write file + fsync", wall, cpu);
+    println!("  ({} bytes in the file)", writer.bytes_written());
     let raw = dir.join("raw.vmck");
-    let t = Instant::now();
-    std::fs::write(&raw, image.as_bytes())?;
-    let w = t.elapsed().as_secs_f64();
+    let (r, wall, cpu) = timed(|| std::fs::write(&raw, image.as_bytes()));
+    r?;
+    line("  of which: write", wall, cpu);
     let f = std::fs::File::open(&raw)?;
-    let t = Instant::now();
-    f.sync_all()?;
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "  of which: write {w:.3} s ({:.0} MB/s), fsync {s:.3} s",
-        mbs(w)
-    );
+    let (r, wall, cpu) = timed(|| f.sync_all());
+    r?;
+    line("  of which: fsync", wall, cpu);
+    // Chunks stored with contents (a stored chunk may have become zero
+    // again: files record contents, so a restored memory stores only these).
+    let with_data = (0..sim.memory().chunk_count())
+        .filter(|&i| {
+            sim.memory()
+                .chunk_bytes(i)
+                .is_some_and(|c| c.iter().any(|&b| b != 0))
+        })
+        .count() as u64;
     drop(sim);
 
     let chain = Chain::open(&dir.join("ck"))?;
-    let t = Instant::now();
-    let back = chain.restore(Some(0), &[])?;
-    let r = t.elapsed().as_secs_f64();
-    println!("restore from file  {r:.3} s  {:>7.0} MB/s", mbs(r));
-    assert_eq!(back.memory().stored_chunks() as u64, chunks);
+    let (back, wall, cpu) = timed(|| chain.restore(Some(0), &[]));
+    let back = back?;
+    line("restore from file", wall, cpu);
+    assert_eq!(back.memory().stored_chunks() as u64, with_data);
     drop(back);
-    let t = Instant::now();
-    let img = Checkpoint::from_bytes(image.as_bytes().to_vec(), "image")?;
-    let back = Simulation::restore(&img, &[])?;
-    let r = t.elapsed().as_secs_f64();
-    println!("restore from memory {r:.3} s  {:>7.0} MB/s", mbs(r));
-    assert_eq!(back.memory().stored_chunks() as u64, chunks);
+    let (back, wall, cpu) = timed(|| {
+        Checkpoint::from_bytes(image.as_bytes().to_vec(), "image")
+            .and_then(|img| Simulation::restore(&img, &[]))
+    });
+    let back = back?;
+    line("restore from memory", wall, cpu);
+    assert_eq!(back.memory().stored_chunks() as u64, with_data);
     Ok(())
 }

@@ -262,10 +262,14 @@ fn checkpoints(o: &mut String, c: &vmsim::checkpoint::CheckpointReport, page: u6
     let wp = c.mode == "write-protect";
     let _ = writeln!(
         o,
-        "checkpoints  {} taken ({} mode, {} tracker, every {} references); pauses {} cycles in all{}",
+        "checkpoints  {} taken ({} mode, {}, every {} references); pauses {} cycles in all{}",
         c.records.len(),
         c.mode,
-        c.tracker,
+        if c.tracker == "both" {
+            "both trackers".to_string()
+        } else {
+            format!("{} tracker", c.tracker)
+        },
         c.every,
         c.pause_cycles,
         if wp {

@@ -186,7 +186,9 @@ impl ChainWriter {
                 sim,
                 header,
                 capture,
-                std::io::Cursor::new(Vec::new()),
+                std::io::Cursor::new(Vec::with_capacity(
+                    capture.size_hint(sim.kernel().page_size().bytes() as usize),
+                )),
                 self.page_level,
             )?;
             let bytes = out.into_inner();
@@ -465,7 +467,20 @@ impl Chain {
         }
         let mut refs: Vec<(String, &mut Reader<BufReader<File>>)> =
             readers.iter_mut().map(|(n, r)| (n.clone(), r)).collect();
-        restore_files(&self.dir.display().to_string(), &mut refs, inputs)
+        let mut sim = restore_files(&self.dir.display().to_string(), &mut refs, inputs)?;
+        // The state was captured before its own file existed: name it now
+        // (the file restored from), as the run that wrote it reported it.
+        let size = links
+            .last()
+            .and_then(|e| std::fs::metadata(&e.path).ok())
+            .map(|m| m.len());
+        if let Some(r) = sim.m.ckpt.records.iter_mut().find(|r| r.seq == at)
+            && r.file.is_none()
+        {
+            r.file = Some(file_name(at));
+            r.file_bytes = size;
+        }
+        Ok(sim)
     }
 
     fn resolve(&self, at: Option<u64>) -> Result<u64, CheckpointError> {
@@ -494,9 +509,7 @@ impl Chain {
         let (_, meta) = image::read(&mut r, true, None, None)?;
         let name = e.path.display().to_string();
         let meta = meta.ok_or_else(|| CheckpointError::file(&name, "no state"))?;
-        let cfg: crate::config::Config = toml::from_str(&meta.config_text).map_err(|err| {
-            CheckpointError::file(&name, format!("section CONF is not a configuration: {err}"))
-        })?;
+        let cfg = image::parse_config(&meta.config_text, &name)?;
         let mut scenario = meta.scenario;
         for (spec, pos) in scenario.processes.iter_mut().zip(&meta.positions) {
             if let Some(pos) = pos {

@@ -124,6 +124,16 @@ impl Capture {
     pub fn swap_pages(&self) -> u64 {
         self.swap.len() as u64
     }
+
+    /// About how many bytes a file of this capture takes (page data, swap
+    /// pages of `swap_page` bytes, indices, and room for the metadata):
+    /// the capacity to reserve for an image encoded in memory, so a large
+    /// one is not copied again and again as it grows.
+    #[must_use]
+    pub fn size_hint(&self, swap_page: usize) -> usize {
+        let chunks = self.data.len() + self.zero.len();
+        self.data.len() * CHUNK_BYTES + chunks * 8 + self.swap.len() * (swap_page + 4) + (1 << 20)
+    }
 }
 
 fn io_other(e: impl std::fmt::Display) -> io::Error {
@@ -205,19 +215,13 @@ fn write_pages(o: &mut dyn Write, mem: &PhysMem<DirtyChunks>, c: &Capture) -> io
         idx.extend_from_slice(&i.to_le_bytes());
     }
     o.write_all(&idx)?;
-    // Chunks go out in batches: one write per 64 chunks (256 KiB).
-    let mut buf = Vec::with_capacity(64 * CHUNK_BYTES);
+    // Each chunk goes straight from memory to the output (whose own buffer
+    // batches the system calls): one copy per byte on the way, not two.
+    const ZERO: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
     for &i in &c.data {
-        match mem.chunk_bytes(i) {
-            Some(chunk) => buf.extend_from_slice(chunk),
-            None => buf.resize(buf.len() + CHUNK_BYTES, 0),
-        }
-        if buf.len() >= 64 * CHUNK_BYTES {
-            o.write_all(&buf)?;
-            buf.clear();
-        }
+        o.write_all(mem.chunk_bytes(i).unwrap_or(&ZERO))?;
     }
-    o.write_all(&buf)
+    Ok(())
 }
 
 /// What the metadata sections of a checkpoint hold.
@@ -229,11 +233,28 @@ pub(crate) struct Meta {
     pub machine: Machine,
 }
 
+/// The configuration in a checkpoint's `CONF` section (the error on one
+/// line: TOML's own message spans several, with a drawing of the place).
+pub(crate) fn parse_config(text: &str, path: &str) -> Result<Config, CheckpointError> {
+    toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| format!(" at byte {}", s.start))
+            .unwrap_or_default();
+        CheckpointError::file(
+            path,
+            format!(
+                "section CONF is not a configuration{at}: {}",
+                e.message().trim()
+            ),
+        )
+    })
+}
+
 /// Memory for a configuration's machine, all zero, untracked.
 fn memory_for(config_text: &str, path: &str) -> Result<PhysMem<DirtyChunks>, CheckpointError> {
     let bad = |what: String| CheckpointError::file(path, what);
-    let cfg: Config = toml::from_str(config_text)
-        .map_err(|e| bad(format!("section CONF is not a configuration: {e}")))?;
+    let cfg = parse_config(config_text, path)?;
     let fmt = cfg
         .format()
         .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
@@ -468,8 +489,7 @@ pub(crate) fn build(
     candidates: Option<&[PathBuf]>,
 ) -> Result<Simulation, CheckpointError> {
     let bad = |what: String| CheckpointError::file(file, what);
-    let cfg: Config = toml::from_str(&meta.config_text)
-        .map_err(|e| bad(format!("section CONF is not a configuration: {e}")))?;
+    let cfg = parse_config(&meta.config_text, file)?;
     let fmt = cfg
         .format()
         .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;

@@ -73,10 +73,22 @@ pub enum CheckpointError {
 }
 
 impl CheckpointError {
+    /// A file's error; `what` is kept to one line (a message of a library
+    /// below that spans several is joined).
     pub(crate) fn file(file: &str, what: impl Into<String>) -> Self {
+        let what: String = what.into();
+        let what = if what.contains('\n') {
+            what.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else {
+            what
+        };
         Self::File {
             file: file.into(),
-            what: what.into(),
+            what,
         }
     }
 }
@@ -203,7 +215,14 @@ impl Simulation {
             zero_chunks: 0,
             swap_pages: capture.swap_pages(),
         };
-        let out = image::write(self, &header, &capture, Cursor::new(Vec::new()), None)?;
+        let hint = capture.size_hint(self.m.kernel.page_size().bytes() as usize);
+        let out = image::write(
+            self,
+            &header,
+            &capture,
+            Cursor::new(Vec::with_capacity(hint)),
+            None,
+        )?;
         Ok(Checkpoint {
             bytes: out.into_inner(),
             header,

@@ -43,7 +43,13 @@ impl Kernel {
                         l.page, l.size, self.page
                     ));
                 }
-                refs[(l.frame.as_u64() / frame_bytes) as usize] += 1;
+                let f = l.frame.as_u64() / frame_bytes;
+                *refs.get_mut(f as usize).ok_or_else(|| {
+                    format!(
+                        "space {i}: page {} maps frame {f:#x}, past the last frame",
+                        l.page
+                    )
+                })? += 1;
             }
             for (idx, t) in self
                 .tables
@@ -77,7 +83,9 @@ impl Kernel {
         }
         for (_, obj) in self.shm.iter() {
             for pfn in obj.pages.iter().flatten() {
-                refs[pfn.as_u64() as usize] += 1;
+                *refs.get_mut(pfn.as_u64() as usize).ok_or_else(|| {
+                    format!("a shared object holds frame {pfn}, past the last")
+                })? += 1;
             }
         }
         let mut free = 0u64;
