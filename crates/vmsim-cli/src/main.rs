@@ -12,7 +12,9 @@
 //! SIGINT/SIGTERM/SIGHUP, vmsim removes its temporary files and dies of the
 //! signal.
 
+mod channel;
 mod cmd;
+mod html;
 mod output;
 mod signals;
 
@@ -44,9 +46,12 @@ struct Cli {
 enum Command {
     Alloc(cmd::alloc::AllocArgs),
     Calc(Box<cmd::calc::CalcArgs>),
+    Completions(cmd::completions::CompletionsArgs),
     Checkpoint(cmd::checkpoint::CheckpointArgs),
     Exercise(cmd::exercise::ExerciseArgs),
     Explain(cmd::explain::ExplainArgs),
+    Man(cmd::completions::ManArgs),
+    Migrate(cmd::migrate::MigrateArgs),
     Mrc(Box<cmd::mrc::MrcArgs>),
     Policy(cmd::policy::PolicyArgs),
     Presets(cmd::presets::PresetsArgs),
@@ -67,11 +72,20 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Alloc(args) => cmd::alloc::run(&args, &mut out),
         Command::Calc(args) => cmd::calc::run(&args, &mut out),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            cmd::completions::completions(&args, Cli::command(), &mut out)
+        }
+        Command::Man(args) => {
+            use clap::CommandFactory;
+            cmd::completions::man(&args, Cli::command(), &mut out)
+        }
         Command::Checkpoint(args) => cmd::checkpoint::run(&args, &mut out),
         Command::Replay(args) => cmd::replay::run(&args, &mut out),
         Command::Restore(args) => cmd::restore::run(&args, &mut out),
         Command::Exercise(args) => cmd::exercise::run(&args, &mut out),
         Command::Explain(args) => cmd::explain::run(&args, &mut out),
+        Command::Migrate(args) => cmd::migrate::run(&args, &mut out),
         Command::Mrc(args) => cmd::mrc::run(&args, &mut out),
         Command::Presets(args) => cmd::presets::run(&args, &mut out),
         Command::Run(args) => cmd::run::run(&args, &mut out),

@@ -299,3 +299,112 @@ fn a_trace_on_standard_input_runs_like_the_file() {
     let e = one_line_error(&["run", "-", "-"]);
     assert!(e.contains("only once"), "{e}");
 }
+
+/// `--plot FILE.png` writes a real PNG (rendered from the SVG), with the
+/// per-process series and human tick labels in the SVG it comes from.
+#[test]
+fn plot_png_is_a_png_and_svg_ticks_are_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("run.png");
+    let svg = dir.path().join("run.svg");
+    for p in [&png, &svg] {
+        vmsim()
+            .args([
+                "run",
+                "-q",
+                "synth:scan,bytes=4MiB,passes=2",
+                "synth:scan,bytes=2MiB",
+                "--set",
+                "run.quantum=1000",
+                "--plot",
+            ])
+            .arg(p)
+            .assert()
+            .success();
+    }
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (2000, 1560), "twice the SVG's 1000 x 780");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for want in [
+        "(pid 1) resident pages",
+        "(pid 2) resident pages",
+        "major faults (swap-ins)",
+        "references (simulated time)",
+        "events per 1000 references",
+        "pages (frames)",
+    ] {
+        assert!(text.contains(want), "{want} missing from the plot");
+    }
+    // 2.6M references: ticks read 500K, 1M, ..., never 1000000.0.
+    let labels: Vec<&str> = text.lines().map(str::trim).collect();
+    for tick in ["500K", "1M", "2M"] {
+        assert!(labels.contains(&tick), "tick {tick} missing");
+    }
+    assert!(
+        !labels
+            .iter()
+            .any(|l| l.len() > 4 && l.parse::<f64>().is_ok()),
+        "raw number tick labels"
+    );
+}
+
+/// An extension `--plot` cannot write is refused before the run, and no
+/// file is made.
+#[test]
+fn plot_refuses_other_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let jpg = dir.path().join("run.jpg");
+    let err = one_line_error(&[
+        "run",
+        "-q",
+        "synth:scan,bytes=64KiB",
+        "--plot",
+        jpg.to_str().unwrap(),
+    ]);
+    assert!(err.contains(".svg or .png"), "{err}");
+    assert!(!jpg.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Every count key takes units, from `--set` and from a config file.
+#[test]
+fn count_keys_take_units() {
+    let v = json(&[
+        "run",
+        "-q",
+        "synth:scan,bytes=64KiB",
+        "--set",
+        "memory.frames=4Ki",
+    ]);
+    assert_eq!(v["machine"]["frames"], 4096);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[memory]\nframes = \"2Ki\"\n[kernel]\nstack_limit = \"1MiB\"\nswap_slots = \"1Ki\"\n",
+    )
+    .unwrap();
+    let v = json(&[
+        "run",
+        "-q",
+        "synth:scan,bytes=64KiB",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(v["machine"]["frames"], 2048);
+    let err = one_line_error(&[
+        "run",
+        "-q",
+        "synth:scan,bytes=64KiB",
+        "--set",
+        "memory.frames=4KB",
+    ]);
+    assert!(
+        err.contains("ambiguous") && err.contains("memory.frames"),
+        "{err}"
+    );
+}

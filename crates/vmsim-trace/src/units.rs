@@ -22,8 +22,13 @@
 //!   space, for range ends ([`parse_range`]).
 //! - **Counts** ([`parse_count`]: references, pages, repeats): a number,
 //!   then optionally `K`, `M`, `G`, `T` = 10^3, 10^6, 10^9, 10^12 (so
-//!   `refs=10M` is ten million) or `KiB`, `MiB`, `GiB`, `TiB` = 2^10 ... 2^40.
+//!   `refs=10M` is ten million) or `Ki`/`KiB`, `Mi`/`MiB`, `Gi`/`GiB`,
+//!   `Ti`/`TiB` = 2^10 ... 2^40 (`memory.frames=4Ki` is 4096 frames).
 //!   `KB`, `MB`, ... are refused here too.
+//! - **In config files and `--set`** ([`count`], [`size`] and their
+//!   `_opt` forms, for serde's `deserialize_with`): a bare integer, or a
+//!   string in the count or size syntax (`frames = "4Ki"`, `stack_limit =
+//!   "8MiB"`).
 //! - **Decimals** ([`parse_f64`]): a finite floating-point number (`0.3`,
 //!   `1e-3`); [`parse_ratio`] also takes a percentage (`98%`) and checks
 //!   `[0, 1]`; [`parse_non_negative`] checks `>= 0` (times in nanoseconds).
@@ -43,7 +48,8 @@ use thiserror::Error;
 pub const SIZE_UNITS: &str = "B, K, KiB, M, MiB, G, GiB, T, TiB, P, PiB, E, EiB (powers of two)";
 
 /// The unit suffixes [`parse_count`] accepts, for error messages and help.
-pub const COUNT_UNITS: &str = "K, M, G, T (powers of 1000), KiB, MiB, GiB, TiB (powers of 1024)";
+pub const COUNT_UNITS: &str =
+    "K, M, G, T (powers of 1000), Ki/KiB, Mi/MiB, Gi/GiB, Ti/TiB (powers of 1024)";
 
 /// Text that is not the number it should be: the text, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -264,6 +270,133 @@ impl WrittenSize {
     }
 }
 
+/// What a config value is read as: a count ([`parse_count`]) or a size
+/// ([`parse_size`]).
+#[derive(Clone, Copy)]
+struct Written {
+    size: bool,
+}
+
+impl serde::de::Visitor<'_> for Written {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.size {
+            write!(
+                f,
+                "a size in bytes (an integer, or a string such as \"8MiB\")"
+            )
+        } else {
+            write!(
+                f,
+                "a count (an integer, or a string such as \"4Ki\" or \"10M\")"
+            )
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+        let parsed = if self.size {
+            parse_size(v)
+        } else {
+            parse_count(v)
+        };
+        parsed.map_err(E::custom)
+    }
+}
+
+fn written<'de, D, T>(d: D, size: bool) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    if !d.is_human_readable() {
+        // A binary format (postcard in checkpoints) wrote the number itself.
+        return T::deserialize(d);
+    }
+    let v = d.deserialize_any(Written { size })?;
+    T::try_from(v).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{v} is too large (at most {} bits)",
+            size_of::<T>() * 8
+        ))
+    })
+}
+
+fn written_opt<'de, D, T>(d: D, size: bool) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    if !d.is_human_readable() {
+        // Binary formats write the option's tag: read it as written.
+        return Option::<T>::deserialize(d);
+    }
+    // A text format names the key only when it has a value (absent keys
+    // take the field's default without calling this).
+    written(d, size).map(Some)
+}
+
+/// Reads a count from a config file or `--set` (`deserialize_with`): an
+/// integer, or a string in the count syntax (`"4Ki"`, `"10M"`). Binary
+/// formats (not human-readable, as postcard) read the plain number, so the
+/// same struct round-trips through a checkpoint.
+///
+/// # Errors
+/// Not a count, negative, or too large for `T`.
+pub fn count<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    written(d, false)
+}
+
+/// [`count`] for an optional field (with `#[serde(default)]`).
+///
+/// # Errors
+/// As [`count`].
+pub fn count_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    written_opt(d, false)
+}
+
+/// Reads a size in bytes from a config file or `--set`: an integer, or a
+/// string in the size syntax (`"8MiB"`); the plain number from a binary
+/// format.
+///
+/// # Errors
+/// Not a size, negative, or too large for `T`.
+pub fn size<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    written(d, true)
+}
+
+/// [`size`] for an optional field (with `#[serde(default)]`).
+///
+/// # Errors
+/// As [`size`].
+pub fn size_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64> + Deserialize<'de>,
+{
+    written_opt(d, true)
+}
+
 /// Binary unit names, each 1024 times the one before. `ZiB` and `YiB` are
 /// only reached by [`format_size_u128`] past 2^70 bytes (output only: no
 /// 64-bit size needs them, so [`parse_size`] does not read them).
@@ -311,10 +444,10 @@ pub fn parse_count(text: &str) -> Result<u64, NumberError> {
         "M" => 1_000_000,
         "G" => 1_000_000_000,
         "T" => 1_000_000_000_000,
-        "KIB" => 1 << 10,
-        "MIB" => 1 << 20,
-        "GIB" => 1 << 30,
-        "TIB" => 1 << 40,
+        "KI" | "KIB" => 1 << 10,
+        "MI" | "MIB" => 1 << 20,
+        "GI" | "GIB" => 1 << 30,
+        "TI" | "TIB" => 1 << 40,
         "KB" | "MB" | "GB" | "TB" => {
             return Err(ambiguous(text, WHAT, unit, "K = 1000, KiB = 1024"));
         }
@@ -469,6 +602,39 @@ mod tests {
             parse_u64("18446744073709551616"),
             Err(NumberError::TooLarge { bits: 64, .. })
         ));
+    }
+
+    #[test]
+    fn counts_take_ki_as_well_as_kib() {
+        assert_eq!(parse_count("4Ki"), Ok(4096));
+        assert_eq!(parse_count("4KiB"), Ok(4096));
+        assert_eq!(parse_count("2mi"), Ok(2 << 20));
+        assert_eq!(parse_count("10M"), Ok(10_000_000));
+        assert!(parse_count("4KB").is_err());
+    }
+
+    #[test]
+    fn config_values_take_integers_or_unit_strings() {
+        #[derive(Debug, Deserialize)]
+        struct C {
+            #[serde(deserialize_with = "count")]
+            frames: u64,
+            #[serde(default, deserialize_with = "count_opt")]
+            slots: Option<u32>,
+            #[serde(deserialize_with = "size")]
+            stack: u64,
+        }
+        let c: C =
+            toml::from_str("frames = \"4Ki\"\nslots = 100\nstack = \"8MiB\"").expect("valid");
+        assert_eq!((c.frames, c.slots, c.stack), (4096, Some(100), 8 << 20));
+        let c: C = toml::from_str("frames = 16\nstack = 4096").expect("valid");
+        assert_eq!((c.frames, c.slots, c.stack), (16, None, 4096));
+        let e = toml::from_str::<C>("frames = \"4KB\"\nstack = 1").expect_err("ambiguous");
+        assert!(e.to_string().contains("ambiguous"), "{e}");
+        let e = toml::from_str::<C>("frames = 1\nslots = \"5G\"\nstack = 1").expect_err("too big");
+        assert!(e.to_string().contains("too large"), "{e}");
+        let e = toml::from_str::<C>("frames = -1\nstack = 1").expect_err("negative");
+        assert!(e.to_string().contains("negative"), "{e}");
     }
 
     #[test]

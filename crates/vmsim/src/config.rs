@@ -16,7 +16,7 @@ use crate::kernel::KernelConfig;
 use crate::mmu::TlbConfig;
 use crate::paging::inverted::InvertedSearch;
 use crate::paging::{Format, StructureSpec};
-use crate::units::parse_size;
+use crate::units::{self, parse_size};
 
 /// A configuration that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -123,7 +123,11 @@ pub struct InvertedSection {
     pub search: InvertedSearchKind,
     /// Hash anchor table slots, a power of two (default: the frame count
     /// rounded up to a power of two). Only with `search = "hashed"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "units::count_opt"
+    )]
     pub anchors: Option<u64>,
 }
 
@@ -133,11 +137,19 @@ pub struct InvertedSection {
 pub struct HashedSection {
     /// Buckets, a power of two (default: the frame count rounded up to a
     /// power of two).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "units::count_opt"
+    )]
     pub buckets: Option<u64>,
     /// Elements: the most mappings over all processes (default: twice the
     /// frame count, as forked processes share frames).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "units::count_opt"
+    )]
     pub capacity: Option<u64>,
 }
 
@@ -146,8 +158,10 @@ pub struct HashedSection {
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// Physical memory in frames of the format's base page size.
+    #[serde(deserialize_with = "units::count")]
     pub frames: u64,
     /// Cycles of one memory reference (for the effective access time).
+    #[serde(deserialize_with = "units::count")]
     pub latency: u32,
 }
 
@@ -160,8 +174,10 @@ pub struct RunConfig {
     /// Check the kernel's invariants at every context switch and at the end (slow).
     pub check: bool,
     /// References per time slice when several processes run.
+    #[serde(deserialize_with = "units::count")]
     pub quantum: u64,
     /// Samples taken for the timeline (faults and TLB misses over time).
+    #[serde(deserialize_with = "units::count")]
     pub timeline_points: u32,
 }
 
@@ -182,6 +198,9 @@ pub struct Config {
     /// Checkpoints: how often, which way, which tracker, and the pause cost model.
     #[serde(default)]
     pub checkpoint: crate::checkpoint::CheckpointConfig,
+    /// Live migration: the link model and pre-copy's stopping rules.
+    #[serde(default)]
+    pub migrate: crate::migrate::MigrateConfig,
 }
 
 /// A named preset.
@@ -262,6 +281,7 @@ impl Preset {
                 timeline_points: 200,
             },
             checkpoint: crate::checkpoint::CheckpointConfig::default(),
+            migrate: crate::migrate::MigrateConfig::default(),
         })
     }
 }
@@ -604,6 +624,9 @@ impl Config {
         self.checkpoint
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        self.migrate
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
         crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts)
             .map_err(|e| invalid("tlb", e.to_string()))?;
@@ -631,6 +654,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Count and size keys read units from TOML, yet the kernel's copy of
+    /// its config must still round-trip through a checkpoint (postcard,
+    /// not self-describing).
+    #[test]
+    fn unit_keys_read_units_and_round_trip_through_postcard() {
+        let cfg = ConfigBuilder::preset(None)
+            .and_then(|b| b.set("kernel.swap_slots=1Ki"))
+            .and_then(|b| b.set("kernel.stack_limit=2MiB"))
+            .and_then(|b| b.set("memory.frames=8Ki"))
+            .and_then(ConfigBuilder::build)
+            .expect("valid");
+        assert_eq!(cfg.kernel.swap_slots, Some(1024));
+        assert_eq!(cfg.kernel.stack_limit, 2 << 20);
+        assert_eq!(cfg.memory.frames, 8192);
+        for k in [cfg.kernel.clone(), KernelConfig::default()] {
+            let bytes = postcard::to_allocvec(&k).expect("serialize");
+            let back: KernelConfig = postcard::from_bytes(&bytes).expect("deserialize");
+            assert_eq!(back, k);
+        }
+    }
 
     #[test]
     fn every_preset_builds_and_round_trips() {

@@ -10,6 +10,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod exercise;
 pub mod kernel;
+pub mod memory;
+pub mod migrate;
 pub mod mmu;
 pub mod mrc;
 pub mod paging;

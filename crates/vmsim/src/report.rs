@@ -259,6 +259,21 @@ pub struct TlbLevelReport {
     pub misses_by_page_size: std::collections::BTreeMap<String, u64>,
 }
 
+/// What a process's memory held when it exited, by virtual page: equal
+/// digests mean equal contents at equal addresses, wherever the frames were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemoryDigest {
+    /// The process (kernel pid on this machine).
+    pub pid: Pid,
+    /// Its scenario name.
+    pub name: String,
+    /// Its pages, resident or in swap.
+    pub pages: u64,
+    /// A 64-bit hash over each page's address and contents hash, in
+    /// address order (hexadecimal).
+    pub digest: String,
+}
+
 /// The whole report. JSON keys are the field names.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -336,6 +351,13 @@ pub struct Report {
     /// The checkpoints the run took (with `checkpoint.every`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<crate::checkpoint::CheckpointReport>,
+    /// Each process's memory digest when it exited (with
+    /// [`Simulation::set_digest_at_exit`](crate::sim::Simulation::set_digest_at_exit)).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memory_digests: Vec<MemoryDigest>,
+    /// The live migration this run sent or received, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::migrate::MigrationReport>,
     /// The raw MMU counters.
     #[serde(skip)]
     pub counters: Counters,
@@ -468,6 +490,8 @@ impl Report {
             timeline,
             warnings,
             checkpoints: None,
+            memory_digests: Vec::new(),
+            migration: None,
             counters: c,
         }
     }

@@ -506,11 +506,19 @@ impl Drop for SwapDevice {
     }
 }
 
+/// A name in the temporary directory that no file has yet: the process id
+/// and a counter, skipping names a killed run of an earlier process with the
+/// same id left behind (such a file is never touched: it is not ours).
 fn unique_temp_path() -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("vmsim-swap-{}-{n}.swp", std::process::id()))
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("vmsim-swap-{}-{n}.swp", std::process::id()));
+        if std::fs::symlink_metadata(&path).is_err() {
+            return path;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -554,6 +562,33 @@ mod tests {
         assert_eq!(d.alloc().expect("slot again"), s);
         drop(d);
         assert!(path.exists(), "kept on request");
+    }
+
+    #[test]
+    fn a_stale_temporary_name_is_skipped_and_left_alone() {
+        // A killed run of an earlier process with our pid left its file.
+        let next = unique_temp_path();
+        let stale = {
+            let name = next
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let (stem, n) = name
+                .trim_end_matches(".swp")
+                .rsplit_once('-')
+                .expect("pid-counter");
+            let n: u64 = n.parse().expect("counter");
+            next.with_file_name(format!("{stem}-{}.swp", n + 1))
+        };
+        std::fs::write(&stale, b"someone else's").expect("write stale");
+        let mut d = SwapDevice::create(None, 4, 64, false, false).expect("create past it");
+        let s = d.alloc().expect("slot");
+        d.write(s, &[3; 64]).expect("write");
+        assert_ne!(d.path(), stale.as_path());
+        drop(d);
+        assert_eq!(std::fs::read(&stale).expect("kept"), b"someone else's");
+        std::fs::remove_file(&stale).expect("clean up");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 mod alloc;
 mod checkpoint;
+mod embed;
 mod inverted_hashed;
 mod kernel;
+mod migrate;
 mod mmu;
 mod paging;
 mod policy;

@@ -143,6 +143,16 @@ pub struct AllocArgs {
     /// Only the totals.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Also write an interactive page (one self-contained HTML file): the
+    /// heap, the buddy allocator's blocks or the slab caches drawn after
+    /// every operation, stepped through.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// With --html: how many operations the page steps through (all run).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "html")]
+    pub trace_steps: usize,
 }
 
 /// The allocators of the lab.
@@ -242,6 +252,7 @@ fn check_pages(pages: u64) -> anyhow::Result<()> {
 
 /// Runs `vmsim alloc`.
 pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     let (text, source) = match (&args.ops, &args.ops_file) {
         (Some(o), None) => (o.clone(), "--ops".to_owned()),
         (None, Some(f)) => (
@@ -265,6 +276,12 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
         .map(|b| parse_u64(b).context("--base"))
         .transpose()?
         .unwrap_or(0);
+    let mut html = args
+        .html
+        .as_ref()
+        .map(|_| crate::html::alloc::Collector::new(args.trace_steps));
+    // Without --html, --quiet builds no steps at all.
+    let no_page = html.is_none();
     let mut out = Stream::new(w, args.json, args.quiet);
     match args.allocator {
         AllocatorArg::FreeList => {
@@ -300,11 +317,30 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
             // Refuse a bad setup before anything is printed.
             vmsim::alloc::FreeSpace::new(cfg).context("--heap/--base/--align")?;
             out.start("free-list", &cfg, free_list_header(&cfg))?;
-            let mut each = |st: &FreeListStep| out.step(st, || free_list_step_text(st));
-            let each: Option<&mut dyn FnMut(&FreeListStep)> =
-                if args.quiet { None } else { Some(&mut each) };
+            let mut page = html.take();
+            let mut each = |st: &FreeListStep| {
+                if !args.quiet {
+                    out.step(st, || free_list_step_text(st));
+                }
+                if let Some(p) = &mut page {
+                    p.push(st, || free_list_step_text(st));
+                }
+            };
+            let each: Option<&mut dyn FnMut(&FreeListStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let (_, totals) = lab::free_list_steps(cfg, &ops, each)?;
             out.finish(&totals, free_list_totals_text(&totals))?;
+            write_page(
+                args,
+                page,
+                "free-list",
+                &cfg,
+                &totals,
+                &free_list_header(&cfg),
+            )?;
         }
         AllocatorArg::Buddy => {
             only_for(args, &["base", "max-order"])?;
@@ -321,11 +357,23 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
             // run before anything is printed.
             lab::buddy_steps(cfg, &ops, None).context("--heap/--base/--max-order")?;
             out.start("buddy", &cfg, buddy_header(&cfg))?;
-            let mut each = |st: &BuddyStep| out.step(st, || buddy_step_text(st));
-            let each: Option<&mut dyn FnMut(&BuddyStep)> =
-                if args.quiet { None } else { Some(&mut each) };
+            let mut page = html.take();
+            let mut each = |st: &BuddyStep| {
+                if !args.quiet {
+                    out.step(st, || buddy_step_text(st));
+                }
+                if let Some(p) = &mut page {
+                    p.push(st, || buddy_step_text(st));
+                }
+            };
+            let each: Option<&mut dyn FnMut(&BuddyStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let totals = lab::buddy_steps(cfg, &ops, each)?;
             out.finish(&totals, buddy_totals_text(&totals))?;
+            write_page(args, page, "buddy", &cfg, &totals, &buddy_header(&cfg))?;
         }
         AllocatorArg::Slab => {
             only_for(args, &["align", "page-size"])?;
@@ -339,9 +387,20 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
             // a bad one stops the run with nothing half printed.
             lab::slab_steps(cfg, &ops, None)?;
             out.start("slab", &cfg, slab_header(&cfg))?;
-            let mut each = |st: &SlabStep| out.step(st, || slab_step_text(st));
-            let each: Option<&mut dyn FnMut(&SlabStep)> =
-                if args.quiet { None } else { Some(&mut each) };
+            let mut page = html.take();
+            let mut each = |st: &SlabStep| {
+                if !args.quiet {
+                    out.step(st, || slab_step_text(st));
+                }
+                if let Some(p) = &mut page {
+                    p.push(st, || slab_step_text(st));
+                }
+            };
+            let each: Option<&mut dyn FnMut(&SlabStep)> = if args.quiet && no_page {
+                None
+            } else {
+                Some(&mut each)
+            };
             let run = lab::slab_steps(cfg, &ops, each)?;
             let totals = serde_json::json!({
                 "allocations": run.allocations,
@@ -350,9 +409,36 @@ pub fn run(args: &AllocArgs, w: &mut impl Write) -> anyhow::Result<()> {
                 "caches": run.caches,
             });
             out.finish(&totals, slab_totals_text(&run))?;
+            write_page(args, page, "slab", &cfg, &totals, &slab_header(&cfg))?;
         }
     }
     Ok(())
+}
+
+/// `--html`: the page of a run whose first steps `page` collected.
+fn write_page<C: serde::Serialize, T: serde::Serialize>(
+    args: &AllocArgs,
+    page: Option<crate::html::alloc::Collector>,
+    allocator: &str,
+    config: &C,
+    totals: &T,
+    header: &str,
+) -> anyhow::Result<()> {
+    let (Some(path), Some(page)) = (&args.html, page) else {
+        return Ok(());
+    };
+    let data = page.page_data(
+        allocator,
+        serde_json::to_value(config)?,
+        serde_json::to_value(totals)?,
+        header,
+    );
+    crate::html::write(
+        path,
+        crate::html::Kind::Alloc,
+        &crate::html::alloc::title(allocator),
+        data,
+    )
 }
 
 /// Streams a run as it happens, as text or as one JSON object

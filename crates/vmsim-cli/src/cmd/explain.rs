@@ -125,6 +125,12 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Also write an interactive page (one self-contained HTML file): the
+    /// address as coloured bit fields, each table read with its entry's bits
+    /// decoded, the TLB lookup and the result or fault, step by step.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,6 +207,7 @@ fn load_format(args: &ExplainArgs) -> anyhow::Result<Format> {
 
 /// Runs `vmsim explain`.
 pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     if !args.segments.is_empty() {
         return run_book(args, out);
     }
@@ -216,6 +223,13 @@ pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<
     let raw = parse_u64(&args.address).context("the address")?;
     let mem = load_mem(args)?;
     let e = explain_paging(args, &fmt, VirtAddr::new(raw), mem.as_ref())?;
+    write_html(
+        args,
+        "paging",
+        &fmt,
+        mem.as_ref(),
+        serde_json::to_value(&e)?,
+    )?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
     } else {
@@ -342,6 +356,13 @@ fn run_segmented(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::R
     let seg = table.explain(addr, size, access_kind(args), Ring::USER);
     let mem = load_mem(args)?;
     let after = after_segmentation(args, mem.as_ref(), seg.linear)?;
+    html_after(
+        args,
+        "segment",
+        mem.as_ref(),
+        with_after(&seg, &after)?,
+        &after,
+    )?;
     if args.json {
         writeln!(
             out,
@@ -398,6 +419,13 @@ fn run_book(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result
     }
     let mem = load_mem(args)?;
     let after = after_segmentation(args, mem.as_ref(), book.pa)?;
+    html_after(
+        args,
+        "book",
+        mem.as_ref(),
+        with_after(&book, &after)?,
+        &after,
+    )?;
     if args.json {
         writeln!(
             out,
@@ -418,6 +446,44 @@ fn run_book(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result
         print_after(out, &after)?;
     }
     Ok(())
+}
+
+/// `--html`: the page of an explanation (`mode` paging, segment or book).
+fn write_html(
+    args: &ExplainArgs,
+    mode: &str,
+    fmt: &Format,
+    mem: Option<&PhysMem>,
+    report: serde_json::Value,
+) -> anyhow::Result<()> {
+    let Some(path) = &args.html else {
+        return Ok(());
+    };
+    let data = crate::html::explain::page_data(mode, fmt, mem, report);
+    crate::html::write(
+        path,
+        crate::html::Kind::Explain,
+        &crate::html::explain::title(mode, &args.address),
+        data,
+    )
+}
+
+/// `--html` after segmentation: the paging part is drawn with its format.
+fn html_after(
+    args: &ExplainArgs,
+    mode: &str,
+    mem: Option<&PhysMem>,
+    report: serde_json::Value,
+    after: &After,
+) -> anyhow::Result<()> {
+    if args.html.is_none() {
+        return Ok(());
+    }
+    let fmt = match after {
+        After::Paging(_, fmt) => fmt.clone(),
+        _ => load_format(args)?,
+    };
+    write_html(args, mode, &fmt, mem, report)
 }
 
 fn explain_paging(

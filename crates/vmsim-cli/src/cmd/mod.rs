@@ -3,8 +3,10 @@
 pub mod alloc;
 pub mod calc;
 pub mod checkpoint;
+pub mod completions;
 pub mod exercise;
 pub mod explain;
+pub mod migrate;
 pub mod mrc;
 pub mod pages;
 pub mod plot;

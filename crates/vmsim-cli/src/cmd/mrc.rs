@@ -120,8 +120,9 @@ pub struct MrcArgs {
     #[arg(long)]
     pub csv: bool,
 
-    /// Draw the curves into an SVG file (log x axis).
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw the curves (log x axis) into FILE.svg or FILE.png (the
+    /// extension chooses the format).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
 
     /// X axis of the plot: frames (entries with --tlb) or bytes.
@@ -209,6 +210,7 @@ fn rate(text: &str, flag: &str) -> anyhow::Result<f64> {
 
 /// Runs `vmsim mrc`.
 pub fn run(args: &MrcArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    super::plot::check(args.plot.as_deref())?;
     let page_size = super::pages::page_size(&args.page_size)?;
     let sharding = args.shards.is_some() || args.shards_max.is_some();
     let policies = match (&args.policy, sharding) {
@@ -881,10 +883,9 @@ fn plot(
     } else {
         "miss-ratio curves".to_owned()
     };
-    let tmp = vmsim_trace::output::temp_next_to(path)
-        .with_context(|| format!("{}: cannot write the plot", path.display()))?;
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(tmp.path(), (1000, 600)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1000, 600)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error>> {
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(&root)
@@ -901,7 +902,7 @@ fn plot(
                     if axis == Axis::Bytes {
                         human_bytes(*v)
                     } else {
-                        format!("{}", v.round() as u64)
+                        super::plot::human_count(v.round())
                     }
                 })
                 .draw()?;
@@ -925,9 +926,7 @@ fn plot(
             bail!("{}: cannot draw the plot: {e}", path.display());
         }
     }
-    vmsim_trace::output::commit(tmp, path)
-        .with_context(|| format!("{}: cannot write the plot", path.display()))?;
-    Ok(())
+    super::plot::save(path, &svg)
 }
 
 /// A byte count for an axis label, in the largest binary unit it reaches

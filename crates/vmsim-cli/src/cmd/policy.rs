@@ -128,6 +128,18 @@ pub struct PolicyArgs {
     /// the simulation's references per second (for benchmarks).
     #[arg(long)]
     pub timing: bool,
+
+    /// Also write an interactive page (one self-contained HTML file): the
+    /// reference string stepped through, the frames after each reference,
+    /// hit or miss, the victim and why, in the policy's own state (CLOCK's
+    /// hand and accessed bits, LRU order, OPT's next uses, aging counters).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// With --html: how many references the page steps through (the whole
+    /// input runs; its totals are on the page).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "html")]
+    pub trace_steps: usize,
 }
 
 /// Command-line form of [`ClockInsert`].
@@ -141,6 +153,7 @@ pub enum ClockInsertArg {
 
 /// Runs `vmsim policy`.
 pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    crate::html::check(args.html.as_deref())?;
     if args.list
         || args
             .policy
@@ -249,19 +262,20 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         ))?;
     }
     let refs = totals.refs.max(1) as f64;
+    let report = json!({
+        "policy": kind.name(),
+        "oracle": kind.is_oracle(),
+        "frames": frames.get(),
+        "references": totals.refs,
+        "distinct_pages": trace.n_ids(),
+        "hits": totals.hits,
+        "misses": totals.misses,
+        "evictions": totals.evictions,
+        "miss_ratio": totals.misses as f64 / refs,
+        "ties": ties.or(kind.default_ties()).map(Ties::name),
+    });
     if args.json {
-        let v = json!({
-            "policy": kind.name(),
-            "oracle": kind.is_oracle(),
-            "frames": frames.get(),
-            "references": totals.refs,
-            "distinct_pages": trace.n_ids(),
-            "hits": totals.hits,
-            "misses": totals.misses,
-            "evictions": totals.evictions,
-            "miss_ratio": totals.misses as f64 / refs,
-            "ties": ties.or(kind.default_ties()).map(Ties::name),
-        });
+        let v = report.clone();
         let text = v.to_string();
         if args.quiet {
             writeln!(out, "{text}")?;
@@ -271,6 +285,30 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
     } else {
         writeln!(out, "{}", summary_line(kind, frames, &totals, ties))?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.html {
+        let input = match (&args.refs, &args.file, &args.input) {
+            (Some(r), _, _) => format!("--refs {r}"),
+            (_, Some(f), _) => f.display().to_string(),
+            (_, _, Some(i)) => i.clone(),
+            _ => String::new(),
+        };
+        let data = crate::html::policy::page_data(
+            kind,
+            &cfg,
+            &trace,
+            frames,
+            args.trace_steps,
+            report,
+            &input,
+        );
+        crate::html::write(
+            path,
+            crate::html::Kind::Policy,
+            &crate::html::policy::title(kind, frames),
+            data,
+        )?;
     }
     Ok(())
 }

@@ -44,8 +44,9 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Draw faults and TLB misses over time into an SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw faults, swap-ins and TLB misses over time and each process's
+    /// resident pages into FILE.svg or FILE.png (as `vmsim run --plot`).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
 
     /// No progress bar and no restore message.
@@ -74,6 +75,7 @@ pub fn candidates(given: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Builtin)> 
 
 /// Runs `vmsim restore`.
 pub fn run(args: &RestoreArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    super::plot::check(args.plot.as_deref())?;
     let chain = Chain::open(&args.dir)?;
     let (inputs, builtin) = candidates(&args.inputs)?;
     let sim = chain.restore(args.at, &inputs)?;

@@ -41,6 +41,17 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 ///   zstd -dc trace.lackey.zst | vmsim run -
 ///   vmsim run trace.lackey.zst --checkpoint-every 1M --checkpoint-dir ckpts
 ///   vmsim run trace.vmt --checkpoint-every 500K --checkpoint-mode write-protect
+///   vmsim run trace.lackey.zst --migrate-to 127.0.0.1:7000 --migrate-at 1M \
+///       --key-file mig.key --migrate-mode pre-copy --migrate-plot rounds.svg
+///
+/// With --migrate-to, one process (--migrate-process, default the first)
+/// moves at reference --migrate-at to a `vmsim migrate listen` there; the
+/// rest of the run goes on here, and the report has a `migration` section.
+/// Connecting, authenticating and the destination's agreement (same paging
+/// format) happen before anything runs: a failure there is an error (exit
+/// 1, nothing run). A failure after the run started aborts the migration:
+/// the process runs to its end here, and the report says so (exit 0, a
+/// warning on stderr).
 ///
 /// A process killed by the simulated kernel (out of memory, segmentation
 /// fault) is reported on stderr and the exit status is 3 (the report is
@@ -85,9 +96,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Draw faults and TLB misses over time into an SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw faults, swap-ins and TLB misses over time and each process's
+    /// resident pages into FILE.svg or FILE.png (the extension chooses).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
+
+    /// Also write a self-contained interactive page: the report with its
+    /// charts and a step-through of the first references (TLB probe per
+    /// level, walk with A/D updates, fault and the kernel's action, frames).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// With --html: how many references the page steps through.
+    #[arg(long, value_name = "N", default_value_t = crate::html::run::DEFAULT_STEPS, requires = "html")]
+    pub trace_steps: u64,
 
     /// No progress bar.
     #[arg(long, short)]
@@ -136,6 +158,49 @@ pub struct RunArgs {
     /// default: stored raw, the fastest).
     #[arg(long, value_name = "LEVEL")]
     pub checkpoint_zstd: Option<i32>,
+
+    /// Record each process's memory digest (every page's address and
+    /// contents hash) when it exits: `memory_digests` in the report.
+    #[arg(long)]
+    pub digest: bool,
+
+    /// Move a process to the `vmsim migrate listen` at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["migrate_at", "key_file"])]
+    pub migrate_to: Option<String>,
+
+    /// The reference of the run at which the migration starts (10K, 1M, ...).
+    #[arg(long, value_name = "REF", requires = "migrate_to")]
+    pub migrate_at: Option<String>,
+
+    /// stop-and-copy, pre-copy or post-copy.
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "pre-copy",
+        requires = "migrate_to"
+    )]
+    pub migrate_mode: String,
+
+    /// The process to move: its scenario name or index (default: the first).
+    #[arg(long, value_name = "NAME|INDEX", requires = "migrate_to")]
+    pub migrate_process: Option<String>,
+
+    /// The pre-shared key file (readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Draw the pages sent per round (and the model's) into an SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "migrate_to")]
+    pub migrate_plot: Option<PathBuf>,
+
+    /// Seconds to wait for the destination on any read or write.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        requires = "migrate_to"
+    )]
+    pub migrate_timeout: u64,
 }
 
 /// A run that finished with killed processes: its message is the one line
@@ -276,17 +341,83 @@ pub fn builtin_trace() -> anyhow::Result<(tempfile::NamedTempFile, vmsim_trace::
 
 /// The progress bar on stderr, only on a terminal and without `quiet`.
 pub fn progress(quiet: bool) -> Bar {
+    progress_of(quiet, None)
+}
+
+/// The progress bar of a run of `total` references if known: a bar with
+/// the percentage and the time left, else a spinner; both with human
+/// counts and rates (`3.1M refs/s`); drawn only on a terminal.
+pub fn progress_of(quiet: bool, total: Option<u64>) -> Bar {
     let show = !quiet && std::io::stderr().is_terminal();
-    Bar(show.then(|| {
-        let b = ProgressBar::new_spinner();
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {human_pos} references  {per_sec}  {elapsed_precise}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        b
+    Bar(show.then(|| match total {
+        Some(n) if n > 0 => {
+            let b = ProgressBar::new(n);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {percent:>3}%  {human_pos}/{human_len} references  {refs_per_sec}  ETA {eta}",
+                )
+                .map(|s| s.with_key("refs_per_sec", rate_key))
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        }
+        _ => {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {human_pos} references  {refs_per_sec}  {elapsed_precise}",
+                )
+                .map(|s| s.with_key("refs_per_sec", rate_key))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b
+        }
     }))
+}
+
+/// `3.1M refs/s`: the bar's rate with a decimal prefix.
+fn rate_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{} refs/s", human_rate(state.per_sec()));
+}
+
+/// A rate with a decimal prefix and two or three significant digits.
+#[must_use]
+pub fn human_rate(per_sec: f64) -> String {
+    let (v, unit) = if per_sec >= 1e9 {
+        (per_sec / 1e9, "G")
+    } else if per_sec >= 1e6 {
+        (per_sec / 1e6, "M")
+    } else if per_sec >= 1e3 {
+        (per_sec / 1e3, "K")
+    } else {
+        (per_sec, "")
+    };
+    if v >= 100.0 || unit.is_empty() {
+        format!("{v:.0}{unit}")
+    } else {
+        format!("{v:.1}{unit}")
+    }
+}
+
+/// The references a scenario will run, when every trace says how many
+/// (synthetic workloads; a process's `exit_after` caps its own); `None`
+/// for trace files (a stream: their length is known only at the end).
+#[must_use]
+pub fn known_total(scenario: &Scenario) -> Option<u64> {
+    let mut total = 0u64;
+    for p in &scenario.processes {
+        let n = match p.trace.as_deref() {
+            None => 0,
+            Some(t) => {
+                let spec = t.strip_prefix(vmsim_trace::source::SYNTH_PREFIX)?;
+                vmsim_trace::synth::SynthSource::parse(spec)
+                    .ok()?
+                    .total_refs()
+            }
+        };
+        total = total.saturating_add(p.exit_after.map_or(n, |e| e.min(n)));
+    }
+    Some(total)
 }
 
 /// How a finished run's report is given: as `vmsim run` gives it (also
@@ -315,6 +446,9 @@ pub fn report_out(report: &Report, how: &Output<'_>, out: &mut impl Write) -> an
         writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
     } else {
         write!(out, "{}", report_text::render(report))?;
+        if let Some(m) = &report.migration {
+            write!(out, "{}", super::migrate::render(m))?;
+        }
     }
     for w in &report.warnings {
         crate::output::to_stderr(&format!("vmsim: warning: {w}"))?;
@@ -402,6 +536,8 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
 
 /// Runs `vmsim run`.
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    super::plot::check(args.plot.as_deref())?;
+    crate::html::check(args.html.as_deref())?;
     // Keeps the built-in trace's temporary file alive (and on the list of
     // files a signal removes) for the run.
     let mut builtin = None;
@@ -434,20 +570,83 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     "--checkpoint-dir: a restore reopens its traces, and standard input (-) cannot be reopened; save the trace to a file and run that"
                 );
             }
+            // Nor can a pipe (`<(zstdcat ...)`) or a device: refused before
+            // the run starts rather than at its first checkpoint.
+            for t in scenario.processes.iter().filter_map(|p| p.trace.as_deref()) {
+                if !t.starts_with(vmsim_trace::source::SYNTH_PREFIX)
+                    && std::fs::metadata(t).is_ok_and(|m| !m.is_file())
+                {
+                    bail!(
+                        "--checkpoint-dir: a restore reopens its traces, and {t} is not a regular file (a pipe or a device); save the trace to a file and run that"
+                    );
+                }
+            }
             Some(ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd))
         }
         None => None,
     };
     let mut sim = Simulation::new(cfg)?;
     sim.set_allow_empty(args.allow_empty);
+    sim.set_digest_at_exit(args.digest);
     sim.start(&scenario)?;
-    let mut observer = progress(args.quiet);
-    let report = sim.run_to_end(&mut observer, writer.as_mut())?;
+    let mut observer = progress_of(args.quiet, known_total(&scenario));
+    let steps = match &args.html {
+        Some(_) => Some(crate::html::run::record_steps(
+            &mut sim,
+            args.trace_steps,
+            &mut observer,
+        )?),
+        None => None,
+    };
+    let migration = match &args.migrate_to {
+        Some(addr) => {
+            if writer.is_some() || sim.config().checkpoint.every > 0 {
+                bail!(
+                    "--migrate-to: a run that migrates takes no checkpoints (drop --checkpoint-every)"
+                );
+            }
+            if args.inputs.iter().any(|i| i == "-") {
+                bail!(
+                    "--migrate-to: the destination reopens the trace, and standard input (-) cannot be reopened; save the trace to a file and run that"
+                );
+            }
+            Some(super::migrate::send(
+                &mut sim,
+                args,
+                addr,
+                &scenario,
+                &mut observer,
+            )?)
+        }
+        None => None,
+    };
+    let mut report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
     }
     observer.done();
     drop(builtin);
+    if let Some(m) = migration {
+        if let Some(path) = &args.migrate_plot {
+            super::migrate::plot_rounds(&m, path)?;
+        }
+        if let Some(why) = &m.aborted {
+            crate::output::to_stderr(&format!(
+                "vmsim: warning: migration aborted, process '{}' ran to its end here: {why}",
+                m.process
+            ))?;
+        }
+        report.migration = Some(m);
+    }
+    if let (Some(path), Some(steps)) = (&args.html, steps) {
+        let data = crate::html::run::page_data(&report, steps, &scenario)?;
+        crate::html::write(
+            path,
+            crate::html::Kind::Run,
+            &crate::html::run::title(&report),
+            data,
+        )?;
+    }
     report_out(
         &report,
         &Output {
@@ -458,4 +657,36 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         },
         out,
     )
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_human() {
+        assert_eq!(human_rate(3_123_456.0), "3.1M");
+        assert_eq!(human_rate(850.0), "850");
+        assert_eq!(human_rate(250_000.0), "250K");
+        assert_eq!(human_rate(1.5e9), "1.5G");
+    }
+
+    #[test]
+    fn the_total_is_known_for_synthetic_workloads_only() {
+        let s =
+            scenario_of(&["synth:scan,bytes=64KiB,stride=4096,passes=3".into()]).expect("synth");
+        assert_eq!(known_total(&s), Some(48));
+        let two = scenario_of(&[
+            "synth:zipf,pages=10,refs=1K".into(),
+            "synth:loop,pages=4,repeats=2".into(),
+        ])
+        .expect("synth");
+        assert_eq!(known_total(&two), Some(1008));
+        let trace = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vmsim-trace/tests/data/tinystatic.lackey.zst"
+        );
+        let s = scenario_of(&[trace.into()]).expect("trace");
+        assert_eq!(known_total(&s), None, "a trace file is a stream");
+    }
 }

@@ -9,15 +9,15 @@
 //!
 //! | kind | what | keys |
 //! |---|---|---|
-//! | `scan` | sequential sweep: access `i` is at `base + (i mod ceil(bytes/stride)) * stride` | `bytes` [64MiB], `stride` [4], `passes` [1]; `refs` [passes * ceil(bytes/stride)] (give `refs` or `passes`, not both) |
-//! | `random` | uniform over the `size`-aligned words of `[base, base+bytes)` | `bytes` [64MiB], `refs` [1M] |
-//! | `zipf` | page rank k with probability ∝ 1/k^s, then a uniform aligned word in the page | `pages` [65536], `s` [1.0], `shuffle` [0], `refs` [1M] |
-//! | `loop` | page `i mod pages`, one access at its start, `repeats` passes | `pages` [64], `repeats` [10]; `refs` [pages * repeats] |
-//! | `phases` | `phases` equal phases; phase p draws uniformly from pages `[p*shift, p*shift+pages)` | `pages` [256], `phases` [4], `shift` [pages], `refs` [1M] |
+//! | `scan` | sequential sweep: access `i` is at `base + (i mod ceil(bytes/stride)) * stride` | `bytes` \[64MiB\], `stride` \[4\], `passes` \[1\]; `refs` \[passes * ceil(bytes/stride)\] (give `refs` or `passes`, not both) |
+//! | `random` | uniform over the `size`-aligned words of `[base, base+bytes)` | `bytes` \[64MiB\], `refs` \[1M\] |
+//! | `zipf` | page rank k with probability ∝ 1/k^s, then a uniform aligned word in the page | `pages` \[65536\], `s` \[1.0\], `shuffle` \[0\], `refs` \[1M\] |
+//! | `loop` | page `i mod pages`, one access at its start, `repeats` passes | `pages` \[64\], `repeats` \[10\]; `refs` \[pages * repeats\] |
+//! | `phases` | `phases` equal phases; phase p draws uniformly from pages `[p*shift, p*shift+pages)` | `pages` \[256\], `phases` \[4\], `shift` \[pages\], `refs` \[1M\] |
 //!
-//! Keys every kind accepts: `base` [0x10000000] (start of the region),
-//! `size` [4] (bytes per access), `write` [0] (store ratio, 0..=1),
-//! `seed` [1], `pid` [1].
+//! Keys every kind accepts: `base` \[0x10000000\] (start of the region),
+//! `size` \[4\] (bytes per access), `write` \[0\] (store ratio, 0..=1),
+//! `seed` \[1\], `pid` \[1\].
 //!
 //! Zipf ranks map to pages by identity (rank 1 is the page at `base`, rank 2
 //! the next, ...) unless `shuffle=1`, which maps them through a permutation of

@@ -1,6 +1,6 @@
 //! vmsim's compact binary trace format, `.vmt` (specified in `docs/vmt-format.md`).
 //!
-//! Owns the format: its layout ([`format`]), the streaming [`VmtWriter`] and
+//! Owns the format: its layout ([`format`](mod@format)), the streaming [`VmtWriter`] and
 //! [`VmtReader`], and [`convert`], which writes any source to a `.vmt` file
 //! through a temporary file renamed into place, so a failed conversion never
 //! leaves a half-written output.

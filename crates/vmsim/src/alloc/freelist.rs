@@ -37,7 +37,8 @@
 use thiserror::Error;
 
 use crate::addr::{PageSize, Pfn, PhysAddr};
-use crate::phys::{Bitmap, MemError, PhysMem};
+use crate::memory::PhysMemory;
+use crate::phys::MemError;
 
 use super::FrameAllocator;
 
@@ -97,8 +98,8 @@ pub struct FreeList {
 impl FreeList {
     /// A free list of `count` frames from `first`, all free; links are
     /// written only as frames are freed (see "Frames never handed out").
-    pub fn new<B: Bitmap>(
-        mem: &PhysMem<B>,
+    pub fn new<M: PhysMemory + ?Sized>(
+        mem: &M,
         frame_size: PageSize,
         first: Pfn,
         count: u64,
@@ -129,8 +130,8 @@ impl FreeList {
 
     /// Like [`Self::new`], but writes the whole chain now: frame `first`
     /// links to `first + 1`, and so on; the last frame ends the list.
-    pub fn threaded<B: Bitmap>(
-        mem: &mut PhysMem<B>,
+    pub fn threaded<M: PhysMemory + ?Sized>(
+        mem: &mut M,
         frame_size: PageSize,
         first: Pfn,
         count: u64,
@@ -157,7 +158,7 @@ impl FreeList {
 
     /// Checks that `mem` covers the region: then no memory access of this
     /// list can fail.
-    pub fn check_mem<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), FreeListError> {
+    pub fn check_mem<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), FreeListError> {
         mem.check(
             Pfn::new(self.first).base(self.frame_size),
             self.count * self.frame_size.bytes(),
@@ -166,10 +167,10 @@ impl FreeList {
     }
 
     /// This list together with the memory its links live in, as a [`FrameAllocator`].
-    pub fn bind<'a, B: Bitmap>(
+    pub fn bind<'a, M: PhysMemory + ?Sized>(
         &'a mut self,
-        mem: &'a mut PhysMem<B>,
-    ) -> Result<FreeListIn<'a, B>, FreeListError> {
+        mem: &'a mut M,
+    ) -> Result<FreeListIn<'a, M>, FreeListError> {
         self.check_mem(mem)?;
         Ok(FreeListIn { list: self, mem })
     }
@@ -195,7 +196,7 @@ impl FreeList {
     }
 
     /// Puts frame offset `i` at the head of the chain, writing its link.
-    fn link<B: Bitmap>(&mut self, mem: &mut PhysMem<B>, i: u64) -> Result<(), FreeListError> {
+    fn link<M: PhysMemory + ?Sized>(&mut self, mem: &mut M, i: u64) -> Result<(), FreeListError> {
         mem.write_le(self.addr(i), LINK_BYTES as u32, self.head)?;
         self.head = self.first + i + 1;
         self.linked += 1;
@@ -214,7 +215,7 @@ impl FreeList {
     /// Takes a free frame without clearing it: its first word still holds the
     /// stale link and the rest what its last owner left. `Ok(None)` when no
     /// frame is free.
-    pub fn pop<B: Bitmap>(&mut self, mem: &PhysMem<B>) -> Result<Option<Pfn>, FreeListError> {
+    pub fn pop<M: PhysMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<Pfn>, FreeListError> {
         let Some(pfn) = self.head.checked_sub(1) else {
             if self.fresh < self.count {
                 self.fresh += 1;
@@ -246,9 +247,9 @@ impl FreeList {
 
     /// Takes a free frame and zeroes it (overwriting the link word), so
     /// nothing of its last owner is visible to the next.
-    pub fn alloc_zeroed<B: Bitmap>(
+    pub fn alloc_zeroed<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
     ) -> Result<Option<Pfn>, FreeListError> {
         let got = self.pop(mem)?;
         if let Some(pfn) = got {
@@ -259,7 +260,11 @@ impl FreeList {
 
     /// Returns an allocated frame: writes the current head into its first
     /// word and makes it the head.
-    pub fn push<B: Bitmap>(&mut self, mem: &mut PhysMem<B>, pfn: Pfn) -> Result<(), FreeListError> {
+    pub fn push<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        pfn: Pfn,
+    ) -> Result<(), FreeListError> {
         let p = pfn.as_u64();
         match p.checked_sub(self.first) {
             Some(i) if i < self.fresh && !self.bit(i) => self.link(mem, i),
@@ -270,7 +275,7 @@ impl FreeList {
     /// The chain as stored in memory, from the head: follows the links,
     /// stopping at the end, at a link outside the region, or after as many
     /// steps as frames are linked (so a corrupt cycle cannot loop forever).
-    pub fn chain<'m, B: Bitmap>(&self, mem: &'m PhysMem<B>) -> impl Iterator<Item = Pfn> + 'm {
+    pub fn chain<'m, M: PhysMemory + ?Sized>(&self, mem: &'m M) -> impl Iterator<Item = Pfn> + 'm {
         let (first, end, size) = (self.first, self.first + self.count, self.frame_size);
         let mut cur = self.head;
         let mut left = self.linked;
@@ -315,19 +320,19 @@ impl FreeList {
 /// chain (something wrote into a free frame: a simulator bug), since the
 /// trait has no error channel; use the [`FreeList`] methods for `Result`s.
 #[derive(Debug)]
-pub struct FreeListIn<'a, B: Bitmap> {
+pub struct FreeListIn<'a, M: PhysMemory + ?Sized> {
     list: &'a mut FreeList,
-    mem: &'a mut PhysMem<B>,
+    mem: &'a mut M,
 }
 
-impl<B: Bitmap> FreeListIn<'_, B> {
+impl<M: PhysMemory + ?Sized> FreeListIn<'_, M> {
     /// The memory, for the caller to use the frames it got.
-    pub fn mem(&mut self) -> &mut PhysMem<B> {
+    pub fn mem(&mut self) -> &mut M {
         self.mem
     }
 }
 
-impl<B: Bitmap> FrameAllocator for FreeListIn<'_, B> {
+impl<M: PhysMemory + ?Sized> FrameAllocator for FreeListIn<'_, M> {
     fn frame_size(&self) -> PageSize {
         self.list.frame_size
     }
@@ -361,6 +366,7 @@ impl<B: Bitmap> FrameAllocator for FreeListIn<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phys::PhysMem;
 
     fn mem() -> PhysMem {
         PhysMem::new(16 * 4096).expect("mem")

@@ -30,7 +30,7 @@ pub const VERSION: u32 = 2;
 pub const SECTION_HEADER: u64 = 32;
 /// The default limit on one section's decompressed size: 64 GiB (a 16 TiB
 /// memory is refused before anything is read; raise it with
-/// [`Reader::with_limit`]).
+/// `Reader::with_limit`).
 pub const DEFAULT_LOAD_LIMIT: u64 = 64 << 30;
 
 /// The largest HEAD section: 64 KiB (a written one is about a hundred

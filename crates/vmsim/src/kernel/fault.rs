@@ -5,9 +5,9 @@
 use serde::Serialize;
 
 use crate::addr::{Pid, VirtAddr};
+use crate::memory::PhysMemory;
 use crate::mmu::AccessKind;
 use crate::paging::{PteFlags, Reload, Translation};
-use crate::phys::{Bitmap, PhysMem};
 
 use super::process::{SegvReason, SpaceId};
 use super::vma::{Prot, Vma, VmaKind};
@@ -97,9 +97,9 @@ impl Kernel {
     /// process that cannot be helped is killed, and that is a resolution,
     /// not an error. Errors are for calls that make no sense (no such
     /// process, a blocked vfork parent).
-    pub fn handle_fault<B: Bitmap, T: TlbControl>(
+    pub fn handle_fault<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         va: VirtAddr,
@@ -214,9 +214,9 @@ impl Kernel {
 
     /// Brings in the page at `page` for a not-present fault. `None` when no
     /// memory is left.
-    fn fault_in<B: Bitmap, T: TlbControl>(
+    fn fault_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -282,9 +282,9 @@ impl Kernel {
 
     /// A not-present fault on a page that is in swap.
     #[allow(clippy::too_many_arguments)]
-    fn fault_in_swapped<B: Bitmap, T: TlbControl>(
+    fn fault_in_swapped<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -323,9 +323,9 @@ impl Kernel {
     /// A store to a page write-protected for dirty tracking: write
     /// permission back (and A and D set, as a write fault sets them), unless
     /// the frame is also shared copy-on-write (`None`: break COW instead).
-    fn write_protect_fault<B: Bitmap, T: TlbControl>(
+    fn write_protect_fault<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -348,9 +348,9 @@ impl Kernel {
     }
 
     /// A write to a present read-only page of a writable VMA.
-    fn break_cow<B: Bitmap, T: TlbControl>(
+    fn break_cow<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -399,9 +399,9 @@ impl Kernel {
         Ok(Some(FaultResolution::CowCopy))
     }
 
-    fn set_accessed_dirty<B: Bitmap, T: TlbControl>(
+    fn set_accessed_dirty<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -425,9 +425,9 @@ impl Kernel {
 
     /// Kills `pid` for a fault it cannot survive, records the event, and
     /// frees what it owned.
-    fn kill<B: Bitmap, T: TlbControl>(
+    fn kill<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         va: VirtAddr,

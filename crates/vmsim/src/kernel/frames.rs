@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::addr::{PageSize, Pfn, PhysAddr};
 use crate::alloc::{Buddy, FrameAllocator};
-use crate::phys::{Bitmap, PhysMem};
+use crate::memory::PhysMemory;
 
 /// What a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ impl FrameTable {
     }
 
     /// A zeroed data page with no references yet, or `None` if memory is full.
-    pub fn alloc_page<B: Bitmap>(&mut self, mem: &mut PhysMem<B>) -> Option<Pfn> {
+    pub fn alloc_page<M: PhysMemory + ?Sized>(&mut self, mem: &mut M) -> Option<Pfn> {
         let order = self.page_order();
         let pfn = self.buddy.alloc_order(order)?;
         let i = pfn.as_u64() as usize;

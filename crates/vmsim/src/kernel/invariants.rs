@@ -4,7 +4,7 @@
 //! Used by tests after every step, and by `vmsim run --check`. It reads
 //! everything and changes nothing.
 
-use crate::phys::{Bitmap, PhysMem};
+use crate::memory::PhysMemory;
 
 use super::Kernel;
 use super::frames::FrameUse;
@@ -12,7 +12,7 @@ use super::frames::FrameUse;
 impl Kernel {
     /// Checks every frame's bookkeeping against the page tables, the shared
     /// objects and the allocators. The error names the first frame found wrong.
-    pub fn check_invariants<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), String> {
+    pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), String> {
         let meta = self.frames.all();
         let mut refs = vec![0u32; meta.len()];
         let mut table = vec![false; meta.len()];

@@ -10,6 +10,7 @@
 //! itself: the MMU does, and calls [`Kernel::handle_fault`] when it cannot.
 
 mod address_space;
+mod adopt;
 mod fault;
 mod frames;
 mod invariants;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use address_space::AddressSpace;
+pub use adopt::AdoptedPage;
 pub use fault::{FaultCause, FaultResolution};
 pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
 pub use process::{ProcState, Process, SegvReason, SpaceId};
@@ -37,12 +39,13 @@ pub use vma::{Prot, Vma, VmaKind};
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::alloc::{Buddy, BuddyError, KernelCaches, Slab, SlabError, SlabParams};
+use crate::memory::PhysMemory;
 use crate::mmu::AccessKind;
 use crate::paging::hashed::{TableError, TableWalk};
 use crate::paging::{
     Canonical, Flush, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase,
 };
-use crate::phys::{Bitmap, PhysMem};
+use crate::units;
 
 /// The TLB operations the kernel needs from the hardware.
 ///
@@ -67,24 +70,32 @@ impl TlbControl for () {
 #[serde(deny_unknown_fields, default)]
 pub struct KernelConfig {
     /// Top of the initial stack (exclusive).
+    #[serde(deserialize_with = "units::size_opt")]
     pub stack_top: Option<u64>,
     /// Maximum stack size in bytes (RLIMIT_STACK).
+    #[serde(deserialize_with = "units::size")]
     pub stack_limit: u64,
     /// Bytes kept free below a growing stack (Linux's stack_guard_gap).
+    #[serde(deserialize_with = "units::size")]
     pub stack_guard_gap: u64,
     /// Where the heap (program break) starts.
+    #[serde(deserialize_with = "units::size_opt")]
     pub heap_start: Option<u64>,
     /// Highest address mmap hands out without a hint.
+    #[serde(deserialize_with = "units::size_opt")]
     pub mmap_base: Option<u64>,
     /// The lowest address a mapping may start at (Linux's
     /// `vm.mmap_min_addr`), so that null-pointer accesses always fault. Default:
     /// 64 KiB as on Linux, or less for address spaces so small that their
     /// heap starts below it (a sixteenth of user space, at least one page).
+    #[serde(deserialize_with = "units::size_opt")]
     pub mmap_min_addr: Option<u64>,
     /// How many ASIDs the hardware has (4096 PCIDs on x86-64; 65536 on RISC-V).
+    #[serde(deserialize_with = "units::count")]
     pub asids: u32,
     /// Swap slots (pages) of the swap file; `None` gives four times as many
     /// as there are data pages of memory; 0 turns swapping (and so eviction) off.
+    #[serde(deserialize_with = "units::count_opt")]
     pub swap_slots: Option<u32>,
     /// Where the swap file goes; default: a unique name in the temporary
     /// directory. A path that exists is refused unless `swap_file_overwrite`.
@@ -98,14 +109,17 @@ pub struct KernelConfig {
     /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
     pub policy: String,
     /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
+    #[serde(deserialize_with = "units::count_opt")]
     pub low_watermark: Option<u64>,
     /// Free pages the page-out daemon reclaims up to (default: twice the low watermark).
+    #[serde(deserialize_with = "units::count_opt")]
     pub high_watermark: Option<u64>,
     /// Clearing a page's accessed bit also invalidates its TLB entry (as Linux
     /// does); without, a cached translation never sets A again, and CLOCK
     /// degrades to FIFO.
     pub clear_accessed_invalidates_tlb: bool,
     /// References between timer ticks (the aging policy's shift).
+    #[serde(deserialize_with = "units::count")]
     pub tick: u64,
     /// Seed of the random policy.
     pub seed: u64,
@@ -303,13 +317,13 @@ impl Kernel {
     /// which are kept out of the buddy allocator for good (they count as
     /// page-table frames, and not in [`Kernel::frames_in_use`]). Those
     /// tables map base pages only: `page` must be the format's page size.
-    pub fn with_structure<B: Bitmap>(
+    pub fn with_structure<M: PhysMemory + ?Sized>(
         fmt: Format,
         frames: u64,
         page: PageSize,
         cfg: KernelConfig,
         structure: StructureSpec,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
     ) -> Result<Self, KernelError> {
         if structure == StructureSpec::Radix {
             return Self::build(fmt, frames, page, cfg, 0);
@@ -469,9 +483,9 @@ impl Kernel {
     /// Translates `va` for `pid` as the hardware walker would, without a
     /// TLB, with the memory references it took: for tools and tests that
     /// drive the kernel without an MMU.
-    pub fn walk<B: Bitmap>(
+    pub fn walk<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         pid: Pid,
         va: VirtAddr,
     ) -> Result<TableWalk, KernelError> {
@@ -559,9 +573,9 @@ impl Kernel {
         Ok(Asid::new(a))
     }
 
-    fn new_space<B: Bitmap>(
+    fn new_space<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
@@ -636,9 +650,9 @@ impl Kernel {
     }
 
     /// Creates a process with a fresh address space.
-    pub fn spawn<B: Bitmap>(
+    pub fn spawn<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         layout: Layout,
     ) -> Result<Pid, KernelError> {
         let (stack_top, heap, _) = self.layout_addresses();
@@ -703,9 +717,9 @@ impl Kernel {
 
     /// Maps a data page at `va` (page aligned) in space `sid`; the frame's
     /// reference count goes up by one.
-    fn map_data<B: Bitmap>(
+    fn map_data<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         sid: SpaceId,
         va: VirtAddr,
         pfn: Pfn,
@@ -751,9 +765,9 @@ impl Kernel {
 
     /// Unmaps the data page at `va` in space `sid` if one is mapped, dropping
     /// its reference and invalidating the TLB. Returns whether a page was mapped.
-    fn unmap_data<B: Bitmap, T: TlbControl>(
+    fn unmap_data<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         va: VirtAddr,
@@ -784,9 +798,9 @@ impl Kernel {
     }
 
     /// Unmaps every data page in `[start, end)` of space `sid`.
-    fn unmap_range<B: Bitmap, T: TlbControl>(
+    fn unmap_range<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         start: VirtAddr,

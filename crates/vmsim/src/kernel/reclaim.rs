@@ -26,9 +26,9 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{Pfn, VirtAddr};
+use crate::addr::{Pfn, Pid, VirtAddr};
+use crate::memory::PhysMemory;
 use crate::paging::{Format, PageTables, PteFlags};
-use crate::phys::{Bitmap, PhysMem};
 use crate::reclaim::{
     AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, PolicyKind, Random,
     RefTime, Sieve,
@@ -543,20 +543,20 @@ impl Kernel {
 
 /// The accessed and dirty bits of a page, read from (and A cleared in) the
 /// page-table entries of every mapping of its frame.
-struct PteBits<'a, B: Bitmap, T: TlbControl> {
+struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     fmt: &'a Format,
     tables: &'a mut PageTables,
     spaces: &'a [Option<AddressSpace>],
     rmap: &'a [Vec<(SpaceId, u64)>],
     frame_of_id: &'a [u64],
-    mem: &'a mut PhysMem<B>,
+    mem: &'a mut M,
     tlb: &'a mut T,
     invalidate: bool,
     scanned: &'a mut u64,
     cleaned_dirty: &'a std::collections::BTreeSet<u64>,
 }
 
-impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
+impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     fn flags(&self, id: u32) -> PteFlags {
         let mut f = PteFlags::empty();
         let Some(pfn) = self
@@ -582,7 +582,7 @@ impl<B: Bitmap, T: TlbControl> PteBits<'_, B, T> {
     }
 }
 
-impl<B: Bitmap, T: TlbControl> AccessBits for PteBits<'_, B, T> {
+impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
     fn test_and_clear_accessed(&mut self, id: u32) -> bool {
         *self.scanned += 1;
         let Some(pfn) = self
@@ -666,6 +666,45 @@ impl Kernel {
         &self.reclaim.stats
     }
 
+    /// For display (the run page's stepper), never on the hot path: the
+    /// pages the replacement policy may evict, in its own order (the next
+    /// victim first: FIFO's queue, CLOCK's ring from the hand, linux's
+    /// inactive list before its active one), each as the frame holding it
+    /// and what the policy keeps about it. Empty without a policy (no swap).
+    /// O(resident pages).
+    #[must_use]
+    pub fn policy_view(&self) -> Vec<(Pfn, crate::reclaim::Note)> {
+        let r = &self.reclaim;
+        let Some(p) = &r.policy else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        dispatch!(p, q => q.resident(&mut ids));
+        ids.into_iter()
+            .filter_map(|id| {
+                let pfn = r.frame_of_id.get(id as usize)?.checked_sub(1)?;
+                Some((Pfn::new(pfn), dispatch!(p, q => q.note(id))))
+            })
+            .collect()
+    }
+
+    /// For display: the (process, virtual page) pairs mapping data frame
+    /// `pfn` (several after a fork shares it copy-on-write; none for a free
+    /// frame or a page-table frame).
+    #[must_use]
+    pub fn frame_mappings(&self, pfn: Pfn) -> Vec<(Pid, VirtAddr)> {
+        let Some(maps) = self.reclaim.rmap.get(pfn.as_u64() as usize) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &(sid, va) in maps {
+            for p in self.procs.values().filter(|p| p.space == sid) {
+                out.push((p.pid, VirtAddr::new(va)));
+            }
+        }
+        out
+    }
+
     /// The swap device, once one exists (what a checkpoint reads).
     #[must_use]
     pub fn swap_device(&self) -> Option<&SwapDevice> {
@@ -686,9 +725,9 @@ impl Kernel {
     /// A new data page, reclaiming if memory is short: directly when nothing
     /// is free, and in the background (the page-out daemon) when free frames
     /// fall below the low watermark, up to the high one. `None`: out of memory.
-    pub(super) fn alloc_data_page<B: Bitmap, T: TlbControl>(
+    pub(super) fn alloc_data_page<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
     ) -> Result<Option<Pfn>, KernelError> {
         let per_page = 1u64 << self.frames.page_order();
@@ -718,9 +757,9 @@ impl Kernel {
 
     /// Reclaims until at least `frames` frames are free (or nothing more can
     /// be evicted): room for page tables and kernel objects.
-    pub(super) fn make_room<B: Bitmap, T: TlbControl>(
+    pub(super) fn make_room<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         frames: u64,
     ) -> Result<(), KernelError> {
@@ -735,9 +774,9 @@ impl Kernel {
 
     /// A freshly mapped page (zeroed, or a copy-on-write copy) gets its
     /// identity, and joins the policy unless it is pinned.
-    pub(super) fn page_born<B: Bitmap, T: TlbControl>(
+    pub(super) fn page_born<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pfn: Pfn,
         evictable: bool,
@@ -754,9 +793,9 @@ impl Kernel {
         }
     }
 
-    fn policy_insert<B: Bitmap, T: TlbControl>(
+    fn policy_insert<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         id: u32,
     ) {
@@ -786,9 +825,9 @@ impl Kernel {
     }
 
     /// Pins or unpins the resident page in `pfn` (mlock, munlock).
-    pub(super) fn set_evictable<B: Bitmap, T: TlbControl>(
+    pub(super) fn set_evictable<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pfn: Pfn,
         evictable: bool,
@@ -842,9 +881,9 @@ impl Kernel {
 
     /// Evicts one page chosen by the policy. Returns false if nothing can be
     /// evicted (no policy, nothing resident, swap full).
-    pub(super) fn reclaim_one<B: Bitmap, T: TlbControl>(
+    pub(super) fn reclaim_one<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
     ) -> Result<bool, KernelError> {
         if !self.reclaim.enabled() {
@@ -885,9 +924,9 @@ impl Kernel {
         result
     }
 
-    fn evict<B: Bitmap, T: TlbControl>(
+    fn evict<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         id: u32,
         pfn: Pfn,
@@ -969,9 +1008,9 @@ impl Kernel {
     /// The not-present page at `page` of space `sid` is in swap: brings it
     /// back (or finds it in the swap cache). Returns the frame and whether it
     /// was read from the file; `None` if no memory could be had.
-    pub(super) fn swap_in<B: Bitmap, T: TlbControl>(
+    pub(super) fn swap_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         page: VirtAddr,
@@ -1032,9 +1071,9 @@ impl Kernel {
     }
 
     /// The page just swapped in joins the policy (after it is mapped).
-    pub(super) fn page_back<B: Bitmap, T: TlbControl>(
+    pub(super) fn page_back<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pfn: Pfn,
         evictable: bool,
@@ -1060,9 +1099,9 @@ impl Kernel {
     }
 
     /// The periodic timer: runs the policy's tick (aging) when `references` says it is due.
-    pub fn timer<B: Bitmap, T: TlbControl>(
+    pub fn timer<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         references: u64,
     ) {

@@ -2,8 +2,8 @@
 //! munmap, mprotect, mlock/munlock and shared-memory segments.
 
 use crate::addr::{Pid, VirtAddr};
+use crate::memory::PhysMemory;
 use crate::paging::PteFlags;
-use crate::phys::{Bitmap, PhysMem};
 
 use super::process::{ProcState, Process, SpaceId};
 use super::shm::ShmId;
@@ -23,9 +23,9 @@ impl Kernel {
     /// fork: the child gets a copy of the parent's address space in which
     /// every private page is shared copy-on-write (read-only in both, with a
     /// reference count) and shared pages stay shared. No page is copied.
-    pub fn fork<B: Bitmap, T: TlbControl>(
+    pub fn fork<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         parent: Pid,
     ) -> Result<Pid, KernelError> {
@@ -142,9 +142,9 @@ impl Kernel {
 
     /// exec: the process gets a fresh address space with `layout` (the old
     /// one is released); a vfork parent waiting for it resumes.
-    pub fn exec<B: Bitmap, T: TlbControl>(
+    pub fn exec<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         layout: Layout,
@@ -181,9 +181,9 @@ impl Kernel {
 
     /// exit: frees every page, table and kernel object the process owned
     /// (an address space shared by vfork survives until its last user).
-    pub fn exit<B: Bitmap, T: TlbControl>(
+    pub fn exit<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
     ) -> Result<(), KernelError> {
@@ -211,9 +211,9 @@ impl Kernel {
     }
 
     /// Drops one user of an address space; the last user tears it down.
-    fn release_space<B: Bitmap, T: TlbControl>(
+    fn release_space<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
     ) -> Result<(), KernelError> {
@@ -246,7 +246,7 @@ impl Kernel {
 
     /// Recounts the attachments of every shared object from the VMAs and
     /// destroys the objects nobody can reach any more.
-    fn recount_shm<B: Bitmap>(&mut self, _mem: &mut PhysMem<B>) {
+    fn recount_shm<M: PhysMemory + ?Sized>(&mut self, _mem: &mut M) {
         let ids: Vec<ShmId> = self.shm.iter().map(|(id, _)| id).collect();
         for id in ids {
             let n = self
@@ -268,9 +268,9 @@ impl Kernel {
     }
 
     /// brk: moves the program break. Returns the new break.
-    pub fn brk<B: Bitmap, T: TlbControl>(
+    pub fn brk<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         new: VirtAddr,
@@ -325,9 +325,9 @@ impl Kernel {
     }
 
     /// sbrk: moves the break by `increment` bytes; returns the old break.
-    pub fn sbrk<B: Bitmap, T: TlbControl>(
+    pub fn sbrk<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         increment: i64,
@@ -372,9 +372,9 @@ impl Kernel {
     /// shared; at a chosen address (top-down below the mmap base, or the
     /// hint if free) or fixed (replacing what was there).
     #[allow(clippy::too_many_arguments)]
-    pub fn mmap<B: Bitmap, T: TlbControl>(
+    pub fn mmap<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         addr: Option<VirtAddr>,
@@ -393,9 +393,9 @@ impl Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn map_area<B: Bitmap, T: TlbControl>(
+    fn map_area<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         addr: Option<VirtAddr>,
@@ -466,9 +466,9 @@ impl Kernel {
     }
 
     /// munmap: removes the pages and the VMAs of `[addr, addr+len)`.
-    pub fn munmap<B: Bitmap, T: TlbControl>(
+    pub fn munmap<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         addr: VirtAddr,
@@ -518,9 +518,9 @@ impl Kernel {
 
     /// mprotect: changes the permissions of `[addr, addr+len)` and of the
     /// pages already mapped there (copy-on-write pages stay read-only).
-    pub fn mprotect<B: Bitmap, T: TlbControl>(
+    pub fn mprotect<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         addr: VirtAddr,
@@ -549,9 +549,9 @@ impl Kernel {
 
     /// mlock: pins `[addr, addr+len)`: every page is brought in now and is
     /// never chosen for eviction.
-    pub fn mlock<B: Bitmap, T: TlbControl>(
+    pub fn mlock<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         addr: VirtAddr,
@@ -587,9 +587,9 @@ impl Kernel {
     }
 
     /// munlock: unpins `[addr, addr+len)`.
-    pub fn munlock<B: Bitmap, T: TlbControl>(
+    pub fn munlock<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         addr: VirtAddr,
@@ -603,9 +603,9 @@ impl Kernel {
     }
 
     /// Pins (or unpins) every resident private page of `[s, e)` for reclaim.
-    fn set_range_evictable<B: Bitmap, T: TlbControl>(
+    fn set_range_evictable<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         sid: SpaceId,
         s: VirtAddr,
@@ -637,9 +637,9 @@ impl Kernel {
     }
 
     /// Attaches a segment to a process (like shmat); returns where.
-    pub fn shm_attach<B: Bitmap, T: TlbControl>(
+    pub fn shm_attach<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         pid: Pid,
         id: ShmId,
@@ -670,9 +670,9 @@ impl Kernel {
     }
 
     /// Marks a segment for removal (IPC_RMID): it goes with its last attachment.
-    pub fn shm_remove<B: Bitmap>(
+    pub fn shm_remove<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         id: ShmId,
     ) -> Result<(), KernelError> {
         let o = self.shm.get_mut(id).ok_or_else(|| {

@@ -24,8 +24,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{Pid, VirtAddr};
+use crate::memory::PhysMemory;
 use crate::paging::PteFlags;
-use crate::phys::{Bitmap, PhysMem};
 
 use super::process::SpaceId;
 use super::{Kernel, KernelError, TlbControl};
@@ -75,9 +75,9 @@ impl Kernel {
     ///
     /// # Errors
     /// A page-table entry outside memory (a simulator bug).
-    pub fn mapped_pages<B: Bitmap>(
+    pub fn mapped_pages<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         only: Option<Pid>,
     ) -> Result<Vec<DirtyPage>, KernelError> {
         let mut out = Vec::new();
@@ -106,9 +106,9 @@ impl Kernel {
     ///
     /// # Errors
     /// A page-table entry outside memory (a simulator bug).
-    pub fn harvest_dirty_bits<B: Bitmap, T: TlbControl>(
+    pub fn harvest_dirty_bits<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         only: Option<Pid>,
     ) -> Result<Harvest, KernelError> {
@@ -154,9 +154,9 @@ impl Kernel {
     ///
     /// # Errors
     /// A page-table entry outside memory (a simulator bug).
-    pub fn harvest_soft_dirty<B: Bitmap, T: TlbControl>(
+    pub fn harvest_soft_dirty<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         tlb: &mut T,
         only: Option<Pid>,
     ) -> Result<Harvest, KernelError> {

@@ -331,7 +331,7 @@ impl Tlb {
     /// A hit below the first level is copied into the levels above.
     ///
     /// The hot path: no allocation, no dynamic dispatch. Up to
-    /// [`MEMO_WAYS`] recent first-level hits of each side are remembered, the
+    /// `MEMO_WAYS` recent first-level hits of each side are remembered, the
     /// most recent first (a small memo, as simulators and some cores keep); a
     /// lookup for the same address space in the same smallest-granule region
     /// as one of them returns it without probing. This is exact, not an
@@ -343,7 +343,7 @@ impl Tlb {
     /// first level shared by both sides the other side's touches break that,
     /// so there every memo hit owes its touch; those are deferred and
     /// replayed, in order, before anything else reads or changes the
-    /// replacement state (see [`Tlb::settle`]). Counters are bumped exactly
+    /// replacement state (see `Tlb::settle`). Counters are bumped exactly
     /// as a probe would.
     #[inline]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr, kind: AccessKind) -> Option<TlbHit> {

@@ -116,10 +116,15 @@ pub struct TlbArrayConfig {
     #[serde(default)]
     pub holds: Holds,
     /// Total entries (sets x ways).
+    #[serde(deserialize_with = "crate::units::count")]
     pub entries: u32,
     /// Ways per set; `None` (omitted) means fully associative (`ways = entries`).
     /// The set count `entries / ways` need not be a power of two.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::units::count_opt"
+    )]
     pub ways: Option<u32>,
     /// Which way a fill evicts.
     #[serde(default)]
@@ -204,6 +209,7 @@ impl TlbArrayConfig {
 #[serde(deny_unknown_fields)]
 pub struct TlbLevelConfig {
     /// Cycles a lookup of this level costs (paid by every access that probes it).
+    #[serde(deserialize_with = "crate::units::count")]
     pub latency: u32,
     /// The arrays of the level. For each kind of access (data, instruction),
     /// each page size may be held by at most one array of the level.
@@ -257,6 +263,7 @@ pub struct WalkCacheLevelConfig {
     /// Must be less than the format's level count.
     pub depth: u32,
     /// Entries (fully associative, true LRU); 0 disables the cache.
+    #[serde(deserialize_with = "crate::units::count")]
     pub entries: u32,
 }
 

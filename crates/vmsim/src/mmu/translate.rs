@@ -8,11 +8,11 @@
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
 use crate::kernel::TlbControl;
+use crate::memory::PhysMemory;
 use crate::paging::hashed::TranslationTable;
 use crate::paging::{
     Entry, FaultKind, Flush, Format, PteFlags, TableBase, Translation, WalkFault, walk_from,
 };
-use crate::phys::{Bitmap, PhysMem};
 use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
@@ -175,9 +175,9 @@ impl Mmu {
     /// Translates `va` for an access of `kind` at `privilege` in the
     /// current context, walking and setting A/D bits as the hardware does.
     #[inline(always)]
-    pub fn translate<B: Bitmap>(
+    pub fn translate<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
@@ -202,9 +202,9 @@ impl Mmu {
 
     /// The TLB lookup proper, when the entry is not the one used last.
     #[inline(never)]
-    fn lookup<B: Bitmap>(
+    fn lookup<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
@@ -243,9 +243,9 @@ impl Mmu {
     /// A store hit a clean cached translation: walk again to set D in the
     /// entry (x86), or fault so the OS sets it (Svade).
     #[cold]
-    fn dirty_walk<B: Bitmap>(
+    fn dirty_walk<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         _cached: TlbEntry,
         privilege: Privilege,
@@ -279,9 +279,9 @@ impl Mmu {
 
     #[cold]
     #[inline(never)]
-    fn walk<B: Bitmap>(
+    fn walk<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
@@ -415,10 +415,10 @@ impl Mmu {
     /// (ASID, VPN), its probes counted as walk references; then the
     /// accessed and dirty bits set in the entry found (one more reference,
     /// as an A/D write-back) or an Svade fault; then a TLB fill.
-    fn search<T: TranslationTable, B: Bitmap>(
+    fn search<T: TranslationTable, M: PhysMemory + ?Sized>(
         &mut self,
         mut table: T,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,

@@ -86,7 +86,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{Asid, MAX_PHYS_BITS, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
-use crate::phys::{Bitmap, MemError, PhysMem};
+use crate::memory::PhysMemory;
+use crate::phys::MemError;
 
 use super::pte::PteFlags;
 use super::radix::{Flush, Unmapped};
@@ -354,18 +355,18 @@ pub trait TranslationTable {
     fn page_size(&self) -> PageSize;
 
     /// Finds the mapping of `vpn` in address space `asid`.
-    fn lookup<B: Bitmap>(
+    fn lookup<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Lookup, TableError>;
 
     /// Maps `vpn` of `asid` to `pfn` with `flags`. The page must not be
     /// mapped already ([`TableError::AlreadyMapped`]).
-    fn map<B: Bitmap>(
+    fn map<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
@@ -374,9 +375,9 @@ pub trait TranslationTable {
 
     /// Removes the mapping of `vpn` in `asid`, returning it (`None` if
     /// there was none). The caller must invalidate any TLB entry for it.
-    fn unmap<B: Bitmap>(
+    fn unmap<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError>;
@@ -384,9 +385,9 @@ pub trait TranslationTable {
     /// Replaces a mapping's flags with `perms`, keeping its accessed, dirty
     /// and global bits (as radix tables' `protect` does). Returns the flags
     /// before the change (`None` if the page is not mapped).
-    fn protect<B: Bitmap>(
+    fn protect<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         perms: PteFlags,
@@ -399,9 +400,9 @@ pub trait TranslationTable {
     /// Sets the bits `set` and clears the bits `clear` of a mapping (the
     /// kernel clearing accessed bits for page replacement). Returns the new
     /// flags (`None` if the page is not mapped).
-    fn update_flags<B: Bitmap>(
+    fn update_flags<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         set: PteFlags,
@@ -416,9 +417,9 @@ pub trait TranslationTable {
     /// with `f(old)` (one search, one write); returns `(old, new)`, or
     /// `None` if the page is not mapped. The primitive behind
     /// [`protect`](Self::protect) and [`update_flags`](Self::update_flags).
-    fn modify_flags<B: Bitmap>(
+    fn modify_flags<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
@@ -436,9 +437,9 @@ pub trait TranslationTable {
     /// found for `(asid, vpn)` ([`Hit::entry`], or a [`Translation`]'s
     /// `leaf_addr` with its page's VPN), with one read and one write of
     /// memory, as the hardware does after a walk. Returns the new flags.
-    fn mark<B: Bitmap>(
+    fn mark<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         entry: PhysAddr,
@@ -461,7 +462,7 @@ pub trait TranslationTable {
     /// Translates `va` in `asid` the way the radix walker reports it (no
     /// TLB, no accessed/dirty update, no permission check).
     #[inline]
-    fn translate<B: Bitmap>(&self, mem: &PhysMem<B>, asid: Asid, va: VirtAddr) -> TableWalk {
+    fn translate<M: PhysMemory + ?Sized>(&self, mem: &M, asid: Asid, va: VirtAddr) -> TableWalk {
         let size = self.page_size();
         let fault = |kind| WalkFault {
             kind,
@@ -511,9 +512,9 @@ pub trait TranslationTable {
 
     /// Maps the page at `va` to the frame at `frame`, both aligned to
     /// [`Self::page_size`].
-    fn map_page<B: Bitmap>(
+    fn map_page<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         va: VirtAddr,
         frame: PhysAddr,
@@ -528,9 +529,9 @@ pub trait TranslationTable {
 
     /// Removes the mapping of the page holding `va`: what was mapped and
     /// the TLB invalidation it requires (`None` if nothing was mapped).
-    fn unmap_page<B: Bitmap>(
+    fn unmap_page<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         va: VirtAddr,
     ) -> Result<Option<Unmapped>, TableError> {
@@ -546,9 +547,9 @@ pub trait TranslationTable {
     /// Replaces the permissions of the page holding `va` (see
     /// [`Self::protect`]); returns the TLB invalidation it requires (`None`
     /// if nothing was mapped).
-    fn protect_page<B: Bitmap>(
+    fn protect_page<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         va: VirtAddr,
         perms: PteFlags,
@@ -652,8 +653,8 @@ pub(super) fn bucket_bits(what: &'static str, count: u64) -> Result<u32, TableEr
 
 /// Checks a region: aligned, large enough, inside memory; then clears it
 /// (an all-zero region is an empty table).
-pub(super) fn claim_region<B: Bitmap>(
-    mem: &mut PhysMem<B>,
+pub(super) fn claim_region<M: PhysMemory + ?Sized>(
+    mem: &mut M,
     base: PhysAddr,
     len: u64,
     needed: u64,
@@ -685,8 +686,8 @@ pub(super) struct ChainSearch {
 /// past the table, or a chain longer than the table (a loop), is
 /// [`TableError::CorruptChain`].
 #[inline]
-pub(super) fn search_chain<B: Bitmap>(
-    mem: &PhysMem<B>,
+pub(super) fn search_chain<M: PhysMemory + ?Sized>(
+    mem: &M,
     anchor: PhysAddr,
     entry_at: impl Fn(u64) -> PhysAddr,
     entries: u64,
@@ -742,8 +743,8 @@ pub(super) fn check_link(
 
 /// Removes entry `next`'s predecessor link: makes whatever pointed at the
 /// found entry (the anchor slot, or entry `prev`) point at `next` instead.
-pub(super) fn unlink<B: Bitmap>(
-    mem: &mut PhysMem<B>,
+pub(super) fn unlink<M: PhysMemory + ?Sized>(
+    mem: &mut M,
     anchor: PhysAddr,
     entry_at: impl Fn(u64) -> PhysAddr,
     prev: Option<u64>,
@@ -814,8 +815,8 @@ impl HashedPageTable {
     /// Builds an empty table in `[base, base + len)` of `mem`, which must
     /// be 8-byte aligned and hold [`HashedConfig::bytes_needed`] bytes. The
     /// region is cleared.
-    pub fn new<B: Bitmap>(
-        mem: &mut PhysMem<B>,
+    pub fn new<M: PhysMemory + ?Sized>(
+        mem: &mut M,
         base: PhysAddr,
         len: u64,
         config: HashedConfig,
@@ -864,7 +865,7 @@ impl HashedPageTable {
 
     /// Chain lengths of all buckets, read from memory (for reports of how
     /// well the hash spreads; costs one pass over the table).
-    pub fn chain_lengths<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<Vec<u32>, TableError> {
+    pub fn chain_lengths<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<Vec<u32>, TableError> {
         let mut out = Vec::with_capacity(self.buckets() as usize);
         for b in 0..self.buckets() {
             let mut n = 0u32;
@@ -884,9 +885,9 @@ impl HashedPageTable {
     /// Every mapping held: `(asid, vpn, mapping, entry address)`, in
     /// element order (one pass over the elements ever handed out; for the
     /// kernel's list of an address space's pages, not for translation).
-    pub fn mappings<B: Bitmap>(
+    pub fn mappings<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
     ) -> Result<Vec<(Asid, Vpn, Mapping, PhysAddr)>, TableError> {
         let mut out = Vec::with_capacity(self.mapped as usize);
         for i in 0..self.high_water {
@@ -915,9 +916,9 @@ impl HashedPageTable {
         self.pool.add(i * ELEMENT_BYTES)
     }
 
-    fn search<B: Bitmap>(
+    fn search<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<(PhysAddr, ChainSearch), TableError> {
@@ -935,7 +936,7 @@ impl HashedPageTable {
         Ok((anchor, s))
     }
 
-    fn alloc<B: Bitmap>(&mut self, mem: &PhysMem<B>) -> Result<u64, TableError> {
+    fn alloc<M: PhysMemory + ?Sized>(&mut self, mem: &M) -> Result<u64, TableError> {
         if self.free_head != 0 {
             // The free list's links are checked like chains (a head outside
             // the pool means the pool's memory was overwritten).
@@ -959,9 +960,9 @@ impl TranslationTable for HashedPageTable {
     }
 
     #[inline]
-    fn lookup<B: Bitmap>(
+    fn lookup<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Lookup, TableError> {
@@ -986,9 +987,9 @@ impl TranslationTable for HashedPageTable {
         })
     }
 
-    fn map<B: Bitmap>(
+    fn map<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
@@ -1020,9 +1021,9 @@ impl TranslationTable for HashedPageTable {
         Ok(())
     }
 
-    fn unmap<B: Bitmap>(
+    fn unmap<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError> {
@@ -1052,9 +1053,9 @@ impl TranslationTable for HashedPageTable {
         Ok(Some(mapping))
     }
 
-    fn modify_flags<B: Bitmap>(
+    fn modify_flags<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
@@ -1077,6 +1078,7 @@ impl TranslationTable for HashedPageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phys::PhysMem;
 
     fn table(buckets: u64, capacity: u64) -> (PhysMem, HashedPageTable) {
         let mut mem: PhysMem = PhysMem::new(1 << 20).expect("mem");

@@ -50,7 +50,7 @@
 //! This module owns the bytes of its own region only.
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Vpn};
-use crate::phys::{Bitmap, PhysMem};
+use crate::memory::PhysMemory;
 use serde::{Deserialize, Serialize};
 
 use super::hashed::{
@@ -120,8 +120,8 @@ impl InvertedPageTable {
     ///
     /// The table's own frames are among those it describes; the caller
     /// keeps them out of the frame allocator so they are never mapped.
-    pub fn new<B: Bitmap>(
-        mem: &mut PhysMem<B>,
+    pub fn new<M: PhysMemory + ?Sized>(
+        mem: &mut M,
         base: PhysAddr,
         len: u64,
         config: InvertedConfig,
@@ -178,9 +178,9 @@ impl InvertedPageTable {
 
     /// What frame `pfn` holds: `(asid, vpn, flags)`, or `None` if it is
     /// free. This is the question an inverted table answers directly.
-    pub fn frame_owner<B: Bitmap>(
+    pub fn frame_owner<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         pfn: Pfn,
     ) -> Result<Option<(Asid, Vpn, PteFlags)>, TableError> {
         self.check_pfn(pfn)?;
@@ -219,9 +219,9 @@ impl InvertedPageTable {
     /// Finds `(asid, vpn)`. Returns the anchor slot used (hashed mode) and
     /// the search result.
     #[inline]
-    fn search<B: Bitmap>(
+    fn search<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<(Option<PhysAddr>, ChainSearch), TableError> {
@@ -279,9 +279,9 @@ impl TranslationTable for InvertedPageTable {
     }
 
     #[inline]
-    fn lookup<B: Bitmap>(
+    fn lookup<M: PhysMemory + ?Sized>(
         &self,
-        mem: &PhysMem<B>,
+        mem: &M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Lookup, TableError> {
@@ -299,9 +299,9 @@ impl TranslationTable for InvertedPageTable {
         })
     }
 
-    fn map<B: Bitmap>(
+    fn map<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         pfn: Pfn,
@@ -338,9 +338,9 @@ impl TranslationTable for InvertedPageTable {
         Ok(())
     }
 
-    fn unmap<B: Bitmap>(
+    fn unmap<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError> {
@@ -366,9 +366,9 @@ impl TranslationTable for InvertedPageTable {
         }))
     }
 
-    fn modify_flags<B: Bitmap>(
+    fn modify_flags<M: PhysMemory + ?Sized>(
         &mut self,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         asid: Asid,
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
@@ -391,6 +391,7 @@ impl TranslationTable for InvertedPageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phys::PhysMem;
 
     fn table(frames: u64, search: InvertedSearch) -> (PhysMem, InvertedPageTable) {
         let mut mem: PhysMem = PhysMem::new(1 << 20).expect("mem");

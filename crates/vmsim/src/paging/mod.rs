@@ -14,12 +14,14 @@ pub mod format;
 pub mod format_file;
 pub mod hashed;
 pub mod inverted;
+pub mod layout;
 pub mod pte;
 pub mod radix;
 pub mod structure;
 pub mod walk;
 
 pub use format::{AddressFault, Canonical, Encoding, Format, FormatError, Level};
+pub use layout::{EntryField, FieldKind};
 pub use pte::{EncodeError, Entry, PteFlags, UserBits};
 pub use radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
 pub use structure::{PageTables, Reload, SpaceTable, StructureSpec, TableBase};

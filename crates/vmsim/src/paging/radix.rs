@@ -8,14 +8,15 @@
 //! `#[must_use]` [`Flush`].
 //!
 //! This module builds and edits tables; reading them for a translation is
-//! [`super::walk`].
+//! [`super::walk`](mod@super::walk).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
 use crate::alloc::FrameAllocator;
-use crate::phys::{Bitmap, MemError, PhysMem};
+use crate::memory::PhysMemory;
+use crate::phys::MemError;
 
 use super::format::{AddressFault, Canonical, Format};
 use super::pte::{EncodeError, Entry, PteFlags};
@@ -177,9 +178,9 @@ fn table_addr(fmt: &Format, pfn: Pfn) -> PhysAddr {
 
 impl RadixTable {
     /// A new, empty table: allocates and zeroes the root.
-    pub fn new<B: Bitmap, A: FrameAllocator>(
+    pub fn new<M: PhysMemory + ?Sized, A: FrameAllocator>(
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
     ) -> Result<Self, MapError> {
         check_alloc(fmt, alloc)?;
@@ -200,10 +201,10 @@ impl RadixTable {
     }
 
     /// Translates `va` (no TLB, no A/D updates, no permission check).
-    pub fn translate<B: Bitmap>(
+    pub fn translate<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         va: VirtAddr,
     ) -> Result<Translation, WalkFault> {
         walk(fmt, mem, self.root, va, |_| {})
@@ -212,10 +213,10 @@ impl RadixTable {
     /// Maps the page of `size` at `va` to the frame at `frame` with `flags`,
     /// creating intermediate tables as needed.
     #[allow(clippy::too_many_arguments)]
-    pub fn map<B: Bitmap, A: FrameAllocator>(
+    pub fn map<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         va: VirtAddr,
         frame: PhysAddr,
@@ -278,10 +279,10 @@ impl RadixTable {
     }
 
     /// Finds the leaf mapping `va`: its level index and entry address.
-    fn find_leaf<B: Bitmap>(
+    fn find_leaf<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         va: VirtAddr,
         path: &mut [PhysAddr; 8],
     ) -> Result<(usize, PhysAddr, Entry), MapError> {
@@ -316,10 +317,10 @@ impl RadixTable {
 
     /// Removes the mapping of the page containing `va` (of whatever size),
     /// freeing intermediate tables that become empty.
-    pub fn unmap<B: Bitmap, A: FrameAllocator>(
+    pub fn unmap<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         va: VirtAddr,
     ) -> Result<Unmapped, MapError> {
@@ -352,10 +353,10 @@ impl RadixTable {
 
     /// Replaces the permissions of the page containing `va` (frame, accessed,
     /// dirty and global bits are kept).
-    pub fn protect<B: Bitmap>(
+    pub fn protect<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         va: VirtAddr,
         flags: PteFlags,
     ) -> Result<Flush, MapError> {
@@ -370,10 +371,10 @@ impl RadixTable {
 
     /// Every leaf of the table, in increasing address order of the index
     /// bits (sign-extended addresses of the upper half come after the lower).
-    pub fn leaves<B: Bitmap>(
+    pub fn leaves<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
     ) -> Result<Vec<LeafInfo>, MapError> {
         let mut out = Vec::new();
         self.visit(fmt, mem, 0, self.root, 0, &mut |_, _| {}, &mut out)?;
@@ -381,10 +382,10 @@ impl RadixTable {
     }
 
     /// Counts the tables that exist at each level, root first.
-    pub fn tables_per_level<B: Bitmap>(
+    pub fn tables_per_level<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
     ) -> Result<Vec<u64>, MapError> {
         let mut counts = vec![0u64; fmt.levels().len()];
         let mut sink = Vec::new();
@@ -401,10 +402,10 @@ impl RadixTable {
     }
 
     /// Every table: its level index (root = 0) and physical address.
-    pub fn tables<B: Bitmap>(
+    pub fn tables<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
     ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
         let mut tables = Vec::new();
         let mut sink = Vec::new();
@@ -422,10 +423,10 @@ impl RadixTable {
 
     /// Frees every table (not the frames the leaves map): the end of an
     /// address space. The caller frees data frames first (see [`Self::leaves`]).
-    pub fn destroy<B: Bitmap, A: FrameAllocator>(
+    pub fn destroy<M: PhysMemory + ?Sized, A: FrameAllocator>(
         self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
     ) -> Result<(), MapError> {
         let mut tables = Vec::new();
@@ -447,10 +448,10 @@ impl RadixTable {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn visit<B: Bitmap>(
+    fn visit<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         idx: usize,
         table: PhysAddr,
         prefix: u64,
@@ -506,9 +507,9 @@ fn check_alloc<A: FrameAllocator>(fmt: &Format, alloc: &A) -> Result<(), MapErro
     }
 }
 
-fn new_table<B: Bitmap, A: FrameAllocator>(
+fn new_table<M: PhysMemory + ?Sized, A: FrameAllocator>(
     fmt: &Format,
-    mem: &mut PhysMem<B>,
+    mem: &mut M,
     alloc: &mut A,
     idx: usize,
 ) -> Result<PhysAddr, MapError> {
@@ -522,9 +523,9 @@ fn new_table<B: Bitmap, A: FrameAllocator>(
     Ok(addr)
 }
 
-fn table_is_empty<B: Bitmap>(
+fn table_is_empty<M: PhysMemory + ?Sized>(
     fmt: &Format,
-    mem: &PhysMem<B>,
+    mem: &M,
     idx: usize,
     table: PhysAddr,
 ) -> Result<bool, MapError> {

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 use crate::alloc::FrameAllocator;
-use crate::phys::{Bitmap, PhysMem};
+use crate::memory::PhysMemory;
 
 use super::format::Format;
 use super::hashed::{HashedConfig, HashedPageTable, TableError, TableWalk, TranslationTable};
@@ -198,9 +198,9 @@ impl PageTables {
     /// Builds the structure of `spec` for a machine of `frames` frames of
     /// `page`: nothing for radix; the global table in `[base, base + len)`
     /// (which the caller keeps out of its frame allocator) otherwise.
-    pub fn new<B: Bitmap>(
+    pub fn new<M: PhysMemory + ?Sized>(
         spec: StructureSpec,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         frames: u64,
         page: PageSize,
         base: PhysAddr,
@@ -266,10 +266,10 @@ impl PageTables {
 
     /// A table for a new address space tagged `asid`: a fresh radix root
     /// (allocated from `alloc`), or the ASID's key into the global table.
-    pub fn new_space<B: Bitmap, A: FrameAllocator>(
+    pub fn new_space<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         asid: Asid,
     ) -> Result<SpaceTable, MapError> {
@@ -304,10 +304,10 @@ impl PageTables {
     /// Maps the page of `size` at `va` in `space` to the frame at `frame`
     /// (see [`RadixTable::map`]). Inverted and hashed tables map base pages only.
     #[allow(clippy::too_many_arguments)]
-    pub fn map<B: Bitmap, A: FrameAllocator>(
+    pub fn map<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         space: SpaceTable,
         va: VirtAddr,
@@ -356,10 +356,10 @@ impl PageTables {
 
     /// Removes the mapping of the page holding `va` in `space`
     /// ([`MapError::NotMapped`] if there is none).
-    pub fn unmap<B: Bitmap, A: FrameAllocator>(
+    pub fn unmap<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         space: SpaceTable,
         va: VirtAddr,
@@ -397,10 +397,10 @@ impl PageTables {
 
     /// Replaces the permissions of the page holding `va` in `space`,
     /// keeping its frame and accessed, dirty and global bits.
-    pub fn protect<B: Bitmap>(
+    pub fn protect<M: PhysMemory + ?Sized>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         space: SpaceTable,
         va: VirtAddr,
         flags: PteFlags,
@@ -438,10 +438,10 @@ impl PageTables {
     /// update, no permission check). Under an inverted table this includes
     /// mappings waiting in the record (their `leaf_addr` is the frame's
     /// entry, `leaf_raw` 0).
-    pub fn translate<B: Bitmap>(
+    pub fn translate<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         space: SpaceTable,
         va: VirtAddr,
     ) -> Result<Translation, WalkFault> {
@@ -480,10 +480,10 @@ impl PageTables {
     /// Translates `va` in `space` as the hardware walker does, without a
     /// TLB: the radix walk, or a search of the global table, with the
     /// memory references it took (radix: entries read).
-    pub fn walk<B: Bitmap>(
+    pub fn walk<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         space: SpaceTable,
         va: VirtAddr,
     ) -> TableWalk {
@@ -519,10 +519,10 @@ impl PageTables {
 
     /// Every page mapped in `space`, in increasing address order of the
     /// index bits (radix) or of the VPN (inverted, hashed).
-    pub fn leaves<B: Bitmap>(
+    pub fn leaves<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         space: SpaceTable,
     ) -> Result<Vec<LeafInfo>, MapError> {
         let asid = match space {
@@ -570,10 +570,10 @@ impl PageTables {
 
     /// Every table of `space`'s own (radix: level index and address; none
     /// for a space in the global table, whose region is [`Self::region`]).
-    pub fn tables<B: Bitmap>(
+    pub fn tables<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
-        mem: &PhysMem<B>,
+        mem: &M,
         space: SpaceTable,
     ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
         match space {
@@ -583,10 +583,10 @@ impl PageTables {
     }
 
     /// Frees `space`'s own tables (the caller unmapped its pages first).
-    pub fn destroy<B: Bitmap, A: FrameAllocator>(
+    pub fn destroy<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         alloc: &mut A,
         space: SpaceTable,
     ) -> Result<(), MapError> {
@@ -602,10 +602,10 @@ impl PageTables {
     /// clearing the accessed bit for page replacement. Returns the flags
     /// after the change and the TLB invalidation it requires (a cached
     /// translation may still think the page accessed or dirty).
-    pub fn update_status<B: Bitmap>(
+    pub fn update_status<M: PhysMemory + ?Sized>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         space: SpaceTable,
         va: VirtAddr,
         set: PteFlags,
@@ -666,10 +666,10 @@ impl PageTables {
     /// accessed and dirty bits are saved in the record). Radix and hashed
     /// tables hold every mapping: always [`Reload::Resident`]. A page with
     /// no mapping is [`MapError::NotMapped`].
-    pub fn reload<B: Bitmap>(
+    pub fn reload<M: PhysMemory + ?Sized>(
         &mut self,
         fmt: &Format,
-        mem: &mut PhysMem<B>,
+        mem: &mut M,
         space: SpaceTable,
         va: VirtAddr,
     ) -> Result<Reload, MapError> {
@@ -711,7 +711,7 @@ impl PageTables {
     /// every entry of an inverted table is a recorded mapping of that
     /// frame; a hashed table holds as many mappings as it counts. For the
     /// kernel's invariant checker; the error names the first entry found wrong.
-    pub fn check<B: Bitmap>(&self, mem: &PhysMem<B>) -> Result<(), String> {
+    pub fn check<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), String> {
         match self {
             Self::Radix => Ok(()),
             Self::Hashed(t) => {
@@ -756,9 +756,9 @@ impl PageTables {
 }
 
 /// Whether the inverted table's entry for `pfn` holds `(asid, vpn)`.
-fn resident<B: Bitmap>(
+fn resident<M: PhysMemory + ?Sized>(
     table: &InvertedPageTable,
-    mem: &PhysMem<B>,
+    mem: &M,
     asid: Asid,
     vpn: Vpn,
     pfn: Pfn,
@@ -773,6 +773,7 @@ fn resident<B: Bitmap>(
 mod tests {
     use super::*;
     use crate::alloc::FirstFit;
+    use crate::phys::PhysMem;
 
     const PAGE: PageSize = PageSize::SIZE_4K;
     const RW: PteFlags = PteFlags::READ.union(PteFlags::WRITE).union(PteFlags::USER);

@@ -9,7 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::addr::{PageSize, PhysAddr, VirtAddr};
-use crate::phys::{Bitmap, PhysMem};
+use crate::memory::PhysMemory;
 
 use super::format::{AddressFault, Format};
 use super::pte::{Entry, PteFlags};
@@ -124,9 +124,9 @@ impl From<AddressFault> for WalkFault {
 /// Walks from the root table at `root`. `observe` sees every entry read, in
 /// order; it is a generic closure, so a walk allocates nothing.
 #[inline]
-pub fn walk<B: Bitmap>(
+pub fn walk<M: PhysMemory + ?Sized>(
     fmt: &Format,
-    mem: &PhysMem<B>,
+    mem: &M,
     root: PhysAddr,
     va: VirtAddr,
     observe: impl FnMut(&WalkStep),
@@ -139,9 +139,9 @@ pub fn walk<B: Bitmap>(
 /// `limits` already imposed by the levels above: how a walk resumes after a
 /// page-walk-cache hit. The address must already have passed
 /// [`Format::check_address`].
-pub fn walk_from<B: Bitmap>(
+pub fn walk_from<M: PhysMemory + ?Sized>(
     fmt: &Format,
-    mem: &PhysMem<B>,
+    mem: &M,
     start: usize,
     table: PhysAddr,
     mut limits: PteFlags,
@@ -216,9 +216,9 @@ pub struct RecordedWalk {
 }
 
 /// Walks and records every step (allocates; not for the hot path).
-pub fn record_walk<B: Bitmap>(
+pub fn record_walk<M: PhysMemory + ?Sized>(
     fmt: &Format,
-    mem: &PhysMem<B>,
+    mem: &M,
     root: PhysAddr,
     va: VirtAddr,
 ) -> RecordedWalk {

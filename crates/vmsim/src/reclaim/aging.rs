@@ -16,7 +16,7 @@ use std::num::NonZeroU64;
 
 use super::heap::IndexedHeap;
 use super::ties::{SPAN, Ties};
-use super::{AccessBits, Policy, RefTime, nothing_resident};
+use super::{AccessBits, Note, NoteValue, Policy, RefTime, nothing_resident};
 
 /// Top bit of the counter.
 const TOP: u8 = 0x80;
@@ -96,5 +96,15 @@ impl Policy for Aging {
     /// Smallest counter (next victim) first.
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: None,
+            value: self
+                .h
+                .key(id)
+                .map(|(c, _)| ("counter", NoteValue::Bits8(c))),
+        }
     }
 }

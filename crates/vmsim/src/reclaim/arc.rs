@@ -9,7 +9,7 @@
 //! steps `max(|B2|/|B1|, 1)` as real numbers (as in the paper and in
 //! libCacheSim's `ARC`; an integer step gives slightly different counts).
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, Policy, RefTime, nothing_resident};
 
 const T1: usize = 0;
 const T2: usize = 1;
@@ -130,5 +130,16 @@ impl Policy for Arc {
     fn resident(&self, out: &mut Vec<u32>) {
         self.l.collect_oldest_first(T1, out);
         self.l.collect_oldest_first(T2, out);
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: match self.l.list_of(id) {
+                Some(T1) => Some("T1"),
+                Some(T2) => Some("T2"),
+                _ => None,
+            },
+            value: None,
+        }
     }
 }

@@ -21,7 +21,7 @@
 //! removes a ghost, all caused by earlier references or faults (a pass
 //! over pages with nothing to do is bounded by one turn of the ring).
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, NoteValue, Policy, RefTime, nothing_resident};
 use serde::{Deserialize, Serialize};
 
 /// CLOCK-Pro over `frames` frames.
@@ -274,6 +274,14 @@ impl Policy for ClockPro {
                 Some(n) if n != start => id = n,
                 _ => break,
             }
+        }
+    }
+
+    fn note(&self, id: u32) -> Note {
+        let i = id as usize;
+        Note {
+            list: Some(if self.hot[i] { "hot" } else { "cold" }),
+            value: (!self.hot[i]).then_some(("test", NoteValue::Flag(self.test[i]))),
         }
     }
 }

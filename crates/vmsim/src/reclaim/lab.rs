@@ -16,8 +16,9 @@ use thiserror::Error;
 use vmsim_trace::{DenseMap, PageSource, TraceError};
 
 use super::{
-    Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER, Nru, Opt,
-    Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, Ties, TwoQ, Unopt,
+    AccessBits, Aging, Arc, Clock, ClockPro, Fifo, LabBits, Lfu, Linux, Lirs, Lru, Mru, NEVER,
+    Note, Nru, Opt, Policy, PolicyConfig, PolicyKind, Random, RefTime, S3Fifo, Sieve, Ties, TwoQ,
+    Unopt,
 };
 
 /// A reference string that could not be read.
@@ -285,6 +286,20 @@ pub enum Detail {
     Outcomes,
     /// Also the resident ids after the reference, in the policy's order.
     Contents,
+    /// Also each resident page's A/D bits and the policy's [`Note`] (for
+    /// the step-through page; O(resident) per reference).
+    State,
+}
+
+/// A resident page after a reference, as [`Detail::State`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageState {
+    /// The accessed bit (as the lab's hardware and the policy left it).
+    pub accessed: bool,
+    /// The dirty bit.
+    pub dirty: bool,
+    /// What the policy keeps about the page.
+    pub note: Note,
 }
 
 /// What happened at one reference.
@@ -298,8 +313,12 @@ pub struct Step<'a> {
     pub hit: bool,
     /// The id evicted to make room, if any.
     pub evicted: Option<u32>,
-    /// Resident ids after the reference (empty unless [`Detail::Contents`]).
+    /// Resident ids after the reference (empty unless [`Detail::Contents`]
+    /// or [`Detail::State`]).
     pub resident: &'a [u32],
+    /// The state of each page of `resident`, in the same order (empty
+    /// unless [`Detail::State`]).
+    pub state: &'a [PageState],
 }
 
 /// Counts of one run.
@@ -331,6 +350,34 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
     next_use: Option<&[u64]>,
     keep_tlb_entry_on_clear: bool,
     detail: Detail,
+    each: F,
+) -> Totals {
+    simulate_first(
+        policy,
+        trace,
+        frames,
+        next_use,
+        keep_tlb_entry_on_clear,
+        detail,
+        usize::MAX,
+        each,
+    )
+}
+
+/// [`simulate`], reporting only the first `first` references (then the
+/// rest runs as with [`Detail::Totals`]).
+///
+/// # Panics
+/// As [`simulate`].
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_first<P: Policy, F: FnMut(&Step<'_>)>(
+    policy: &mut P,
+    trace: &DenseTrace,
+    frames: NonZeroUsize,
+    next_use: Option<&[u64]>,
+    keep_tlb_entry_on_clear: bool,
+    detail: Detail,
+    first: usize,
     mut each: F,
 ) -> Totals {
     let frames = frames.get();
@@ -346,6 +393,7 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
     let mut used = 0usize;
     let mut t = Totals::default();
     let mut contents = Vec::new();
+    let mut states = Vec::new();
     let tick = policy.tick_interval().map(NonZeroU64::get);
     let mut countdown = tick.unwrap_or(u64::MAX);
     let has_writes = !trace.writes.is_empty();
@@ -384,10 +432,18 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
                 countdown = tick.unwrap_or(u64::MAX);
             }
         }
-        if detail != Detail::Totals {
+        if detail != Detail::Totals && i < first {
             contents.clear();
-            if detail == Detail::Contents {
+            states.clear();
+            if detail != Detail::Outcomes {
                 policy.resident(&mut contents);
+            }
+            if detail == Detail::State {
+                states.extend(contents.iter().map(|&r| PageState {
+                    accessed: bits.is_accessed(r),
+                    dirty: bits.is_dirty(r),
+                    note: policy.note(r),
+                }));
             }
             each(&Step {
                 index: i,
@@ -395,6 +451,7 @@ pub fn simulate<P: Policy, F: FnMut(&Step<'_>)>(
                 hit,
                 evicted,
                 resident: &contents,
+                state: &states,
             });
         }
     }
@@ -411,6 +468,21 @@ pub fn run<F: FnMut(&Step<'_>)>(
     detail: Detail,
     each: F,
 ) -> Totals {
+    run_first(kind, cfg, trace, frames, detail, usize::MAX, each)
+}
+
+/// [`run`], reporting only the first `first` references at `detail` (the
+/// step-through page of a long trace: the whole trace runs, its beginning
+/// is shown).
+pub fn run_first<F: FnMut(&Step<'_>)>(
+    kind: PolicyKind,
+    cfg: &PolicyConfig,
+    trace: &DenseTrace,
+    frames: NonZeroUsize,
+    detail: Detail,
+    first: usize,
+    each: F,
+) -> Totals {
     let n = trace.n_ids();
     let f = frames.get();
     let nu;
@@ -423,13 +495,14 @@ pub fn run<F: FnMut(&Step<'_>)>(
     macro_rules! go {
         ($p:expr) => {{
             let mut p = $p;
-            simulate(
+            simulate_first(
                 &mut p,
                 trace,
                 frames,
                 future,
                 cfg.keep_tlb_entry_on_clear,
                 detail,
+                first,
                 each,
             )
         }};
@@ -539,6 +612,43 @@ mod tests {
         assert_eq!(misses(PolicyKind::Opt, &s, 4), 6);
         assert_eq!(misses(PolicyKind::Lru, &s, 3), 10);
         assert_eq!(misses(PolicyKind::Lru, &s, 4), 8);
+    }
+
+    #[test]
+    fn state_detail_reports_bits_and_notes_for_the_first_references_only() {
+        let nz = NonZeroUsize::new(2).expect("nonzero");
+        let t = DenseTrace::new(&[1, 2, 1, 3, 2], &[false, true, false, false, false], "t")
+            .expect("small");
+        let mut seen = Vec::new();
+        let totals = run_first(
+            PolicyKind::Arc,
+            &PolicyConfig::default(),
+            &t,
+            nz,
+            Detail::State,
+            3,
+            |s| seen.push((s.index, s.resident.to_vec(), s.state.to_vec())),
+        );
+        assert_eq!(
+            totals,
+            run(
+                PolicyKind::Arc,
+                &PolicyConfig::default(),
+                &t,
+                nz,
+                Detail::Totals,
+                |_| {}
+            )
+        );
+        assert_eq!(seen.len(), 3, "only the first 3 references are reported");
+        // After 1, 2, 1: page 2 (id 1) is in T1, page 1 (id 0) moved to T2;
+        // page 2 was written.
+        let (_, ids, states) = &seen[2];
+        assert_eq!(ids, &[1, 0]);
+        assert_eq!(states[0].note.list, Some("T1"));
+        assert_eq!(states[1].note.list, Some("T2"));
+        assert!(states[0].dirty && !states[1].dirty);
+        assert!(states.iter().all(|s| s.accessed));
     }
 
     #[test]

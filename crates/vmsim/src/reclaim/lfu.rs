@@ -3,7 +3,7 @@
 
 use super::heap::IndexedHeap;
 use super::ties::Ties;
-use super::{AccessBits, Policy, RefTime, nothing_resident};
+use super::{AccessBits, Note, NoteValue, Policy, RefTime, nothing_resident};
 
 /// Least frequently used, counting references since the page was loaded
 /// (the count is forgotten on eviction). Ties go by the [`Ties`] rule
@@ -62,5 +62,12 @@ impl Policy for Lfu {
     /// Next victim first (fewest references first).
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: None,
+            value: self.h.key(id).map(|(c, _)| ("uses", NoteValue::Count(c))),
+        }
     }
 }

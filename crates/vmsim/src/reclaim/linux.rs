@@ -14,7 +14,7 @@
 //!   `referenced` flag set -> activate; A set only -> set `referenced` and
 //!   rotate (two references are needed to be activated, as `PG_referenced`).
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, NoteValue, Policy, RefTime, nothing_resident};
 use serde::{Deserialize, Serialize};
 
 const ACTIVE: usize = 0;
@@ -105,5 +105,16 @@ impl Policy for Linux {
     fn resident(&self, out: &mut Vec<u32>) {
         self.l.collect_oldest_first(INACTIVE, out);
         self.l.collect_oldest_first(ACTIVE, out);
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: match self.l.list_of(id) {
+                Some(ACTIVE) => Some("active"),
+                Some(INACTIVE) => Some("inactive"),
+                _ => None,
+            },
+            value: Some(("referenced", NoteValue::Flag(self.referenced[id as usize]))),
+        }
     }
 }

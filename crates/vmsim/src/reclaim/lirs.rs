@@ -10,7 +10,7 @@
 //! S holds at most 2 x frames entries (the oldest non-resident ghosts are
 //! dropped first).
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, Policy, RefTime, nothing_resident};
 
 /// HIR share of the frames (libCacheSim's `hirs_ratio`).
 const HIR_RATIO: f64 = 0.01;
@@ -162,5 +162,12 @@ impl Policy for Lirs {
             }
         }
         out.truncate(w);
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: Some(if self.lir[id as usize] { "LIR" } else { "HIR" }),
+            value: None,
+        }
     }
 }

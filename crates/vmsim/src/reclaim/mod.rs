@@ -168,6 +168,42 @@ pub trait Policy {
     /// order its eviction scan would consider them, first candidate first).
     /// For display; O(resident).
     fn resident(&self, out: &mut Vec<u32>);
+
+    /// For display (the lab's step-through): what the policy keeps about
+    /// resident page `id` beyond its place in [`Self::resident`]'s order and
+    /// the A/D bits: the list it is on, the number it ranks pages by. The
+    /// default is nothing (FIFO, LRU, CLOCK: the order says it all).
+    fn note(&self, id: u32) -> Note {
+        let _ = id;
+        Note::default()
+    }
+}
+
+/// What a policy keeps about one resident page, for display ([`Policy::note`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Note {
+    /// The list or queue the page is on, for policies with several (ARC
+    /// `T1`/`T2`, 2Q `A1in`/`Am`, linux `active`/`inactive`, LIRS `LIR`/`HIR`,
+    /// CLOCK-Pro `hot`/`cold`, S3-FIFO `small`/`main`).
+    pub list: Option<&'static str>,
+    /// The number the policy ranks the page by, with its name (aging's
+    /// `counter`, LFU's `uses`, OPT's `next use`, S3-FIFO's `freq`).
+    pub value: Option<(&'static str, NoteValue)>,
+}
+
+/// A value in a [`Note`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteValue {
+    /// A count.
+    Count(u64),
+    /// A reference index (0-based), e.g. the next use.
+    Time(u64),
+    /// The page is never referenced again (OPT, UNOPT).
+    Never,
+    /// An 8-bit shift register (aging's counter), shown in binary.
+    Bits8(u8),
+    /// A yes/no flag (linux's referenced bit, CLOCK-Pro's test period).
+    Flag(bool),
 }
 
 /// Panics with a message naming the broken invariant: a victim was requested

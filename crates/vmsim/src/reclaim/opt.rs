@@ -9,7 +9,17 @@
 
 use super::heap::IndexedHeap;
 use super::ties::{SPAN, Ties};
-use super::{AccessBits, NEVER, Policy, RefTime, nothing_resident};
+use super::{AccessBits, NEVER, Note, NoteValue, Policy, RefTime, nothing_resident};
+
+/// A heap key of OPT or UNOPT as a next use: keys of pages never used again
+/// are tie ranks at or above [`SPAN`], above every reference index.
+fn next_use_value(key: u64) -> NoteValue {
+    if key >= SPAN {
+        NoteValue::Never
+    } else {
+        NoteValue::Time(key)
+    }
+}
 
 /// Tie state shared by OPT and UNOPT: the rule and each page's load time.
 #[derive(Debug, Clone)]
@@ -102,6 +112,13 @@ impl Policy for Opt {
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
     }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: None,
+            value: self.h.key(id).map(|k| ("next use", next_use_value(k))),
+        }
+    }
 }
 
 /// The anti-optimal policy for teaching: evict the page needed soonest.
@@ -172,5 +189,12 @@ impl Policy for Unopt {
     /// Next victim first (soonest next use first).
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: None,
+            value: self.h.key(id).map(|k| ("next use", next_use_value(k))),
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! the small queue full go straight to main; a ghost hit inserts into main.
 //! It counts hits (0..=3), so it must see every access: an oracle here.
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, NoteValue, Policy, RefTime, nothing_resident};
 
 const SMALL: usize = 0;
 const MAIN: usize = 1;
@@ -140,5 +140,16 @@ impl Policy for S3Fifo {
     fn resident(&self, out: &mut Vec<u32>) {
         self.l.collect_oldest_first(SMALL, out);
         self.l.collect_oldest_first(MAIN, out);
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: match self.l.list_of(id) {
+                Some(SMALL) => Some("small"),
+                Some(MAIN) => Some("main"),
+                _ => None,
+            },
+            value: Some(("freq", NoteValue::Count(u64::from(self.freq[id as usize])))),
+        }
     }
 }

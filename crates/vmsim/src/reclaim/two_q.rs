@@ -3,7 +3,7 @@
 //! and an LRU list `Am` for pages referenced again after leaving `A1in`.
 //! An oracle: `Am` is an exact LRU list.
 
-use super::{AccessBits, IdLists, Policy, RefTime, nothing_resident};
+use super::{AccessBits, IdLists, Note, Policy, RefTime, nothing_resident};
 
 const A1IN: usize = 0;
 const AM: usize = 1;
@@ -76,5 +76,16 @@ impl Policy for TwoQ {
     fn resident(&self, out: &mut Vec<u32>) {
         self.l.collect_oldest_first(A1IN, out);
         self.l.collect_oldest_first(AM, out);
+    }
+
+    fn note(&self, id: u32) -> Note {
+        Note {
+            list: match self.l.list_of(id) {
+                Some(A1IN) => Some("A1in"),
+                Some(AM) => Some("Am"),
+                _ => None,
+            },
+            value: None,
+        }
     }
 }

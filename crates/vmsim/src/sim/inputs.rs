@@ -44,6 +44,15 @@ impl InputId {
         if spec.starts_with(vmsim_trace::source::SYNTH_PREFIX) {
             return Ok(Self::Synth { spec: spec.into() });
         }
+        // A pipe or a device cannot be read twice: checksumming it would
+        // take the references the run has not read yet, and a restore could
+        // not reopen it.
+        if !std::fs::metadata(spec)?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a pipe or a device): a restore reopens its traces, so save the trace to a file and run that",
+            ));
+        }
         let (bytes, crc32c) = checksum(Path::new(spec))?;
         Ok(Self::File {
             path: spec.into(),
@@ -136,7 +145,7 @@ pub fn locate(id: &InputId, candidates: &[PathBuf]) -> Result<String, InputError
         } => (path, bytes, crc32c),
     };
     let matches = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.len() == *bytes)
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() == *bytes)
             && checksum(p).is_ok_and(|(n, c)| n == *bytes && c == *crc32c)
     };
     if matches(Path::new(path)) {
@@ -169,4 +178,37 @@ pub fn reopen(spec: &str, at: &InputPosition) -> Result<(AnySource, Vec<Access>)
         });
     }
     Ok((src, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trace that cannot be read twice is never checksummed (which would
+    /// take the references the run has not read yet) nor matched.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_described_or_matched() {
+        let e = InputId::of("/dev/zero").expect_err("a device");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.lackey");
+        std::fs::write(&p, b"I  00401000,3\n").expect("write");
+        let id = InputId::of(p.to_str().expect("utf-8")).expect("a file");
+        let InputId::File { bytes, .. } = &id else {
+            panic!("{id:?}")
+        };
+        assert_eq!(*bytes, 14);
+        let moved = dir.path().join("moved.lackey");
+        std::fs::rename(&p, &moved).expect("move");
+        let found = locate(&id, &[PathBuf::from("/dev/zero"), moved.clone()]).expect("found");
+        assert_eq!(found, moved.display().to_string());
+        // An empty recorded file: /dev/null has its size (0) but is no file.
+        let empty = InputId::File {
+            path: "/nonexistent".into(),
+            bytes: 0,
+            crc32c: 0,
+        };
+        assert!(locate(&empty, &[PathBuf::from("/dev/null")]).is_err());
+    }
 }

@@ -6,17 +6,17 @@
 //! per page it touches ([`Mmu::translate`]); a fault goes to
 //! [`Kernel::handle_fault`] and the translation is retried; a store writes
 //! its stamp into the page ([`PhysMem::store_stamp`]); counters are read at
-//! the end into a [`Report`](crate::report::Report).
+//! the end into a [`Report`].
 //!
 //! The run is a value: [`Simulation::start`] opens the inputs,
 //! [`Simulation::run_until`] runs to any reference count and stops between
 //! two references, [`Simulation::finish`] ends the run and reports; all the
-//! scheduler's state lives in [`Schedule`](schedule::Schedule), so a
+//! scheduler's state lives in `Schedule` (`sim::schedule`), so a
 //! stopped run can be captured and restored (`crate::checkpoint`) and goes
 //! on exactly as if it had never stopped. [`Simulation::run`] is the three
 //! in a row.
 //!
-//! The per-reference loop ([`Simulation::run_span`]) is monomorphic over the
+//! The per-reference loop (`Simulation::run_span`) is monomorphic over the
 //! observer and allocates nothing; the MMU's TLB-hit path is the common case.
 
 pub mod inputs;
@@ -85,6 +85,9 @@ pub enum SimError {
     /// A checkpoint could not be taken or written.
     #[error(transparent)]
     Checkpoint(Box<crate::checkpoint::CheckpointError>),
+    /// A migration's link failed while the run needed it (post-copy pages).
+    #[error("{0}")]
+    Migrate(String),
 }
 
 /// Hooks a caller can use to watch a run; every method has a no-op default,
@@ -171,6 +174,14 @@ pub struct Simulation {
     pub(crate) started: bool,
     /// Accept trace files without any reference (else `TraceError::Empty`).
     pub(crate) allow_empty: bool,
+    /// Post-copy migration: the arriving process's pages not here yet.
+    pub(crate) remote: Option<Box<crate::migrate::remote::RemotePages>>,
+    /// Post-copy, between adoption and the run: the pages to come.
+    pub(crate) pending_pages: Option<BTreeMap<u64, (crate::kernel::AdoptedPage, bool)>>,
+    /// Record each process's memory digest when it exits.
+    pub(crate) digest_at_exit: bool,
+    /// The digests recorded.
+    pub(crate) digests: Vec<crate::report::MemoryDigest>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -260,6 +271,10 @@ impl Simulation {
             recorded_inputs: Vec::new(),
             started: false,
             allow_empty: false,
+            remote: None,
+            pending_pages: None,
+            digest_at_exit: false,
+            digests: Vec::new(),
         })
     }
 
@@ -299,6 +314,10 @@ impl Simulation {
             recorded_inputs: Vec::new(),
             started: true,
             allow_empty: false,
+            remote: None,
+            pending_pages: None,
+            digest_at_exit: false,
+            digests: Vec::new(),
         })
     }
 
@@ -307,6 +326,13 @@ impl Simulation {
     /// an empty file is almost always the wrong file.
     pub fn set_allow_empty(&mut self, allow: bool) {
         self.allow_empty = allow;
+    }
+
+    /// Record each process's memory digest (every page's address and
+    /// contents hash) when it exits, for the report's `memory_digests`: what
+    /// tests compare between a migrated or restored run and a plain one.
+    pub fn set_digest_at_exit(&mut self, on: bool) {
+        self.digest_at_exit = on;
     }
 
     /// The configuration.
@@ -584,6 +610,15 @@ impl Simulation {
         mut fault: MmuFault,
         now: u64,
     ) -> Result<Option<crate::addr::PhysAddr>, SimError> {
+        if self.remote.is_some()
+            && FaultCause::from(&fault) == FaultCause::NotPresent
+            && let Some(retried) = self.remote_fault(pid, va, kind)?
+        {
+            match retried {
+                Ok(pa) => return Ok(Some(pa)),
+                Err(f) => fault = f,
+            }
+        }
         for _ in 0..8 {
             let cause = FaultCause::from(&fault);
             let r = self
@@ -679,11 +714,18 @@ impl Simulation {
         Ok(pid)
     }
 
-    fn exit(&mut self, pid: Pid) -> Result<(), SimError> {
-        let k = &self.m.kernel;
-        if k.process(pid).is_err() {
+    pub(crate) fn exit(&mut self, pid: Pid) -> Result<(), SimError> {
+        if self.m.kernel.process(pid).is_err() {
             return Ok(()); // killed earlier
         }
+        if self.remote.as_ref().is_some_and(|r| r.pid == pid) {
+            // Post-copy: its last pages come in before it goes.
+            self.drain_remote()?;
+        }
+        if self.digest_at_exit {
+            self.record_digest(pid)?;
+        }
+        let k = &self.m.kernel;
         if let Some(p) = self.m.processes.get_mut(&pid)
             && let Ok(space) = k.space_of(pid)
         {
@@ -1049,6 +1091,7 @@ impl Simulation {
             m.hardware_ad,
         );
         report.checkpoints = checkpoints;
+        report.memory_digests = self.digests;
         Ok(report)
     }
 
@@ -1087,6 +1130,31 @@ impl Simulation {
             self.record_refs(pid, refs);
             self.exit(pid)?;
         }
+        Ok(())
+    }
+
+    /// Records `pid`'s memory digest now (see [`Simulation::set_digest_at_exit`]).
+    fn record_digest(&mut self, pid: Pid) -> Result<(), SimError> {
+        let pages = self
+            .m
+            .kernel
+            .mapped_pages(&self.mem, Some(pid))
+            .map_err(|source| SimError::Kernel {
+                process: pid.to_string(),
+                source,
+            })?;
+        let mut bytes = Vec::with_capacity(pages.len() * 16);
+        for p in &pages {
+            let data = self.page_contents(pid, p.page)?.unwrap_or_default();
+            bytes.extend_from_slice(&p.page.as_u64().to_le_bytes());
+            bytes.extend_from_slice(&crate::checkpoint::content_hash(&data).to_le_bytes());
+        }
+        self.digests.push(crate::report::MemoryDigest {
+            pid,
+            name: self.process_name(pid).unwrap_or_default(),
+            pages: pages.len() as u64,
+            digest: format!("{:016x}", crate::checkpoint::content_hash(&bytes)),
+        });
         Ok(())
     }
 

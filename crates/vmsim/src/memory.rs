@@ -1,0 +1,291 @@
+//! The physical-memory trait: what the page-table walker, the MMU and the
+//! page-table builders need from RAM, so that they can work over memory
+//! someone else owns.
+//!
+//! An emulator or a kernel project that already has its guest RAM (a
+//! `Vec<u8>`, an `mmap`ed region, a device model) implements
+//! [`PhysMemory`] for it — two required methods, [`PhysMemory::read`] and
+//! [`PhysMemory::write`], plus [`PhysMemory::size`] — and can then put
+//! vmsim's [`Mmu`](crate::mmu::Mmu), TLBs, page-walk caches and
+//! [`RadixTable`](crate::paging::RadixTable) in front of it, walking the
+//! page tables where they live instead of copying them. This is the role of
+//! rust-vmm's `GuestMemory`/`Bytes` traits: the simulator's own sparse
+//! [`PhysMem`] is just one implementation.
+//!
+//! Every user of the trait is generic over it (`M: PhysMemory + ?Sized`), so
+//! each memory type gets its own monomorphised walker: no dynamic dispatch
+//! on the walk or the TLB-hit path. Plain byte slices and `Vec<u8>`
+//! implement it (byte `i` is physical address `i`).
+//!
+//! ```
+//! use vmsim::addr::PhysAddr;
+//! use vmsim::memory::PhysMemory;
+//!
+//! let mut ram = vec![0u8; 8192];
+//! ram.write_le(PhysAddr::new(0x1000)?, 8, 0x2003)?;
+//! assert_eq!(ram.read_le(PhysAddr::new(0x1000)?, 8)?, 0x2003);
+//! assert!(ram.read_le(PhysAddr::new(0x1ffc)?, 8).is_err()); // crosses the end
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::addr::PhysAddr;
+use crate::phys::{Bitmap, MemError, PhysMem};
+
+/// Byte-addressed physical memory of a fixed size, read and written at
+/// physical addresses. Accesses that reach past [`PhysMemory::size`] fail
+/// with [`MemError::OutOfRange`] and change nothing.
+///
+/// Page-table entries are little-endian values of 1, 2, 4 or 8 bytes
+/// ([`PhysMemory::read_le`], [`PhysMemory::write_le`]); the default methods
+/// build them from [`PhysMemory::read`] and [`PhysMemory::write`], and an
+/// implementation may override them with a faster path.
+pub trait PhysMemory {
+    /// The size in bytes: valid addresses are `0..size`.
+    fn size(&self) -> u64;
+
+    /// Reads `buf.len()` bytes starting at `addr`.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the range reaches past the end; `buf` is
+    /// then unspecified.
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError>;
+
+    /// Writes `data` starting at `addr`.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the range reaches past the end; memory is
+    /// then unchanged.
+    fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError>;
+
+    /// Whether `[addr, addr+len)` lies inside memory.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if it does not.
+    #[inline]
+    fn check(&self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        check_range(self.size(), addr, len)
+    }
+
+    /// Reads a little-endian unsigned value of `width` bytes (1, 2, 4 or 8;
+    /// wider is read as 8): how every supported format stores its entries.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the value reaches past the end.
+    #[inline]
+    fn read_le(&self, addr: PhysAddr, width: u32) -> Result<u64, MemError> {
+        let mut v = [0u8; 8];
+        self.read(addr, &mut v[..(width as usize).min(8)])?;
+        Ok(u64::from_le_bytes(v))
+    }
+
+    /// Writes the low `width` bytes (1, 2, 4 or 8; wider is written as 8) of
+    /// `value`, little-endian.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the value reaches past the end.
+    #[inline]
+    fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
+        self.write(addr, &value.to_le_bytes()[..(width as usize).min(8)])
+    }
+
+    /// Sets `[addr, addr+len)` to zero (a new page table is cleared so).
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the range reaches past the end; memory is
+    /// then unchanged.
+    fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        self.check(addr, len)?;
+        const ZEROS: [u8; 4096] = [0; 4096];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(ZEROS.len() as u64);
+            self.write(addr.add(done), &ZEROS[..n as usize])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `src` to `dst` (the ranges must not
+    /// overlap): how a kernel copies a page (copy-on-write, migration).
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if either range reaches past the end;
+    /// memory is then unchanged.
+    fn copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), MemError> {
+        self.check(src, len)?;
+        self.check(dst, len)?;
+        let mut buf = [0u8; 4096];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            self.read(src.add(done), &mut buf[..n])?;
+            self.write(dst.add(done), &buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// [`MemError::OutOfRange`] unless `[addr, addr+len)` fits in `size` bytes.
+#[inline]
+fn check_range(size: u64, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+    let a = addr.as_u64();
+    match a.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(MemError::OutOfRange { addr: a, len, size }),
+    }
+}
+
+/// The simulator's own sparse memory: the inherent methods, unchanged (they
+/// have fast paths for entries and for never-written chunks).
+impl<B: Bitmap> PhysMemory for PhysMem<B> {
+    #[inline(always)]
+    fn size(&self) -> u64 {
+        PhysMem::size(self)
+    }
+
+    #[inline(always)]
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        PhysMem::read(self, addr, buf)
+    }
+
+    #[inline(always)]
+    fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+        PhysMem::write(self, addr, data)
+    }
+
+    #[inline(always)]
+    fn check(&self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        PhysMem::check(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn read_le(&self, addr: PhysAddr, width: u32) -> Result<u64, MemError> {
+        PhysMem::read_le(self, addr, width)
+    }
+
+    #[inline(always)]
+    fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
+        PhysMem::write_le(self, addr, width, value)
+    }
+
+    #[inline(always)]
+    fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        PhysMem::zero(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), MemError> {
+        PhysMem::copy(self, src, dst, len)
+    }
+}
+
+/// A plain byte buffer as physical memory: byte `i` is address `i`.
+impl PhysMemory for [u8] {
+    #[inline]
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    #[inline]
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        check_range(self.size(), addr, buf.len() as u64)?;
+        let a = addr.as_u64() as usize;
+        buf.copy_from_slice(&self[a..a + buf.len()]);
+        Ok(())
+    }
+
+    #[inline]
+    fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+        check_range(self.size(), addr, data.len() as u64)?;
+        let a = addr.as_u64() as usize;
+        self[a..a + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        check_range(self.size(), addr, len)?;
+        let a = addr.as_u64() as usize;
+        self[a..a + len as usize].fill(0);
+        Ok(())
+    }
+}
+
+/// A `Vec<u8>` as physical memory: its length is the memory's size (it is
+/// never grown).
+impl PhysMemory for Vec<u8> {
+    #[inline]
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    #[inline]
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        self.as_slice().read(addr, buf)
+    }
+
+    #[inline]
+    fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+        self.as_mut_slice().write(addr, data)
+    }
+
+    fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
+        self.as_mut_slice().zero(addr, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pa(x: u64) -> PhysAddr {
+        PhysAddr::new_unchecked(x)
+    }
+
+    /// The same operations on a byte vector and on the sparse memory give
+    /// the same bytes and the same errors.
+    #[test]
+    fn a_vec_and_physmem_agree() {
+        let mut v = vec![0u8; 3 * 4096];
+        let mut p: PhysMem = PhysMem::new(3 * 4096).expect("size");
+        fn ops<M: PhysMemory + ?Sized>(m: &mut M) -> Vec<Result<u64, MemError>> {
+            let mut buf = [0u8; 16];
+            vec![
+                m.write_le(pa(4094), 4, 0xdead_beef).map(|()| 0),
+                m.read_le(pa(4094), 4),
+                m.read_le(pa(4096), 2),
+                m.write(pa(100), &[7; 5000]).map(|()| 0),
+                m.zero(pa(4090), 20).map(|()| 0),
+                m.read_le(pa(4088), 8),
+                m.read_le(pa(3 * 4096 - 4), 8),
+                m.write_le(pa(3 * 4096 - 1), 2, 1).map(|()| 0),
+                m.zero(pa(3 * 4096), 1).map(|()| 0),
+                m.check(pa((1 << 56) - 2), 4).map(|()| 0),
+                m.read(pa(5090), &mut buf).map(|()| u64::from(buf[9])),
+                m.copy(pa(4000), pa(9000), 200).map(|()| 0),
+                m.read_le(pa(9092), 8),
+                m.copy(pa(4000), pa(3 * 4096 - 100), 200).map(|()| 0),
+            ]
+        }
+        assert_eq!(ops(&mut v), ops(&mut p));
+        let mut back = vec![0u8; 3 * 4096];
+        p.read(pa(0), &mut back).expect("read");
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn out_of_range_writes_change_nothing() {
+        let mut v = vec![1u8; 16];
+        assert_eq!(
+            v.write(pa(12), &[9; 8]),
+            Err(MemError::OutOfRange {
+                addr: 12,
+                len: 8,
+                size: 16
+            })
+        );
+        assert_eq!(v, vec![1u8; 16]);
+        assert!(v.zero(pa(8), 9).is_err());
+        assert_eq!(v, vec![1u8; 16]);
+    }
+}

@@ -1,0 +1,291 @@
+//! Post-copy at the destination: the process runs before its pages are
+//! here. A page not arrived yet is *remote*: touching it is a remote fault
+//! (counted; the process waits a round trip, 2 x latency + the page's time
+//! on the link) and the page is asked for at once; meanwhile the source pushes
+//! the others in address order, one page per page-time of the link, and
+//! each is installed when simulated time reaches its arrival.
+//!
+//! Simulated time decides which pages are remote, so the figures do not
+//! depend on how fast the real socket is; the real socket only supplies
+//! the bytes (a request makes the source send that page next).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::addr::{PhysAddr, Pid, VirtAddr};
+use crate::kernel::AdoptedPage;
+use crate::mmu::{AccessKind, MmuFault, Privilege};
+use crate::sim::{SimError, Simulation};
+
+use super::MigrateError;
+use super::config::MigrateConfig;
+use super::message::{Message, MsgRecv, MsgSend};
+use super::report::MigrationReport;
+
+/// Both halves of a connection, owned (post-copy keeps it for the run).
+pub trait Duplex: Send {
+    /// Sends one message; the bytes it took.
+    ///
+    /// # Errors
+    /// The link failed.
+    fn send_msg(&mut self, msg: &Message) -> Result<u64, MigrateError>;
+    /// Receives one message.
+    ///
+    /// # Errors
+    /// The link failed, closed or timed out, or the message is bad.
+    fn recv_msg(&mut self) -> Result<Message, MigrateError>;
+}
+
+impl<S: MsgSend + Send, R: MsgRecv + Send> Duplex for (S, R) {
+    fn send_msg(&mut self, msg: &Message) -> Result<u64, MigrateError> {
+        self.0.send(msg)
+    }
+    fn recv_msg(&mut self) -> Result<Message, MigrateError> {
+        self.1.recv()
+    }
+}
+
+/// The remote pages of a post-copy migration and the clock of their arrival.
+pub(crate) struct RemotePages {
+    pub pid: Pid,
+    /// Pages not installed yet, by address (the push order), and whether
+    /// each is all zero (it then takes only its address's time on the link).
+    pending: BTreeMap<u64, (AdoptedPage, bool)>,
+    /// Pages whose bytes are here but not installed (simulated time has
+    /// not reached them).
+    buffer: HashMap<u64, Option<Vec<u8>>>,
+    requested: BTreeSet<u64>,
+    link: Box<dyn Duplex>,
+    /// References of the run when the process resumed here.
+    base: u64,
+    /// Simulated time (references since resuming, waits included) at
+    /// which the next pushed page arrives.
+    next_push_at: f64,
+    per_page: f64,
+    per_zero: f64,
+    latency: f64,
+    stall: f64,
+    last_arrival: f64,
+    pub report: MigrationReport,
+    complete: bool,
+}
+
+impl RemotePages {
+    pub fn new(
+        pid: Pid,
+        pending: BTreeMap<u64, (AdoptedPage, bool)>,
+        link: Box<dyn Duplex>,
+        base: u64,
+        cfg: MigrateConfig,
+        page_bytes: u64,
+        report: MigrationReport,
+    ) -> Self {
+        let per_page = (PAGE_HEADER + page_bytes) as f64 / cfg.bandwidth as f64;
+        let per_zero = PAGE_HEADER as f64 / cfg.bandwidth as f64;
+        Self {
+            pid,
+            pending,
+            buffer: HashMap::new(),
+            requested: BTreeSet::new(),
+            link,
+            base,
+            next_push_at: cfg.latency as f64,
+            per_page,
+            per_zero,
+            latency: cfg.latency as f64,
+            stall: 0.0,
+            last_arrival: 0.0,
+            report,
+            complete: false,
+        }
+    }
+
+    /// The bytes of `page`: from what has arrived, else asked for and read
+    /// off the link (installing nothing: pages that come first are kept).
+    fn fetch(&mut self, page: u64) -> Result<Option<Vec<u8>>, MigrateError> {
+        if let Some(d) = self.buffer.remove(&page) {
+            return Ok(d);
+        }
+        if self.requested.insert(page) {
+            self.link.send_msg(&Message::Request { page })?;
+        }
+        loop {
+            match self.link.recv_msg()? {
+                Message::Page(p) if p.page == page => return Ok(p.data),
+                Message::Page(p) => {
+                    self.buffer.insert(p.page, p.data);
+                }
+                Message::Progress { .. } => {}
+                Message::Abort { reason } => return Err(MigrateError::Aborted(reason)),
+                other => {
+                    return Err(MigrateError::Protocol(format!(
+                        "{} message while pages were due",
+                        other.kind()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Bytes a page message takes beyond the page's contents (address,
+/// framing, tag), for the push schedule.
+const PAGE_HEADER: u64 = 48;
+
+impl RemotePages {
+    /// Link time of page `page` (all-zero pages carry no contents).
+    fn time_of(&self, page: u64) -> f64 {
+        match self.pending.get(&page) {
+            Some((_, true)) => self.per_zero,
+            _ => self.per_page,
+        }
+    }
+}
+
+fn link_err(e: MigrateError) -> SimError {
+    SimError::Migrate(format!("post-copy: {e}"))
+}
+
+impl Simulation {
+    /// Simulated time of the post-copy clock now.
+    fn remote_clock(&self) -> f64 {
+        self.remote
+            .as_ref()
+            .map_or(0.0, |r| (self.references() - r.base) as f64 + r.stall)
+    }
+
+    /// The reference count at which the next pushed page arrives
+    /// (`u64::MAX`: none left).
+    pub(crate) fn next_arrival(&self) -> u64 {
+        match &self.remote {
+            Some(r) if !r.pending.is_empty() => {
+                let first = r.pending.keys().next().map_or(0.0, |&p| r.time_of(p));
+                let at = (r.next_push_at + first - r.stall).ceil().max(0.0) as u64;
+                (r.base + at).max(self.references())
+            }
+            _ => u64::MAX,
+        }
+    }
+
+    /// Installs `page` of the remote set, its bytes read from the link.
+    fn install_remote(&mut self, page: u64) -> Result<(), SimError> {
+        let Some(mut r) = self.remote.take() else {
+            return Ok(());
+        };
+        let result = (|| {
+            let Some((entry, _)) = r.pending.remove(&page) else {
+                return Ok(());
+            };
+            let data = r.fetch(page).map_err(link_err)?;
+            // An area unmapped meanwhile: the page has nowhere to go.
+            if self
+                .m
+                .kernel
+                .space_of(r.pid)
+                .is_ok_and(|s| s.find(VirtAddr::new(page)).is_some())
+            {
+                self.m
+                    .kernel
+                    .adopt_page(
+                        &mut self.mem,
+                        &mut self.m.mmu,
+                        r.pid,
+                        entry,
+                        data.as_deref(),
+                    )
+                    .map_err(|source| SimError::Kernel {
+                        process: r.pid.to_string(),
+                        source,
+                    })?;
+            }
+            if r.pending.is_empty() && !r.complete {
+                r.complete = true;
+                r.report.remote_stall = r.stall.ceil() as u64;
+                r.report.total_time += r.last_arrival.max(0.0).ceil() as u64;
+                let msg = Message::Complete(Box::new(r.report.clone()));
+                r.link.send_msg(&msg).map_err(link_err)?;
+                // The source's final account (its bytes on the wire included).
+                if let Ok(Message::Summary(s)) = r.link.recv_msg() {
+                    r.report = *s;
+                }
+            }
+            Ok(())
+        })();
+        self.remote = Some(r);
+        result
+    }
+
+    /// Installs the pushed pages whose arrival time has come.
+    pub(crate) fn install_arrived(&mut self) -> Result<(), SimError> {
+        loop {
+            let clock = self.remote_clock();
+            let next = match &mut self.remote {
+                Some(r) => match r.pending.keys().next() {
+                    Some(&p) if r.next_push_at + r.time_of(p) <= clock => {
+                        r.next_push_at += r.time_of(p);
+                        r.last_arrival = r.last_arrival.max(r.next_push_at);
+                        r.report.pushed_pages += 1;
+                        p
+                    }
+                    _ => return Ok(()),
+                },
+                None => return Ok(()),
+            };
+            self.install_remote(next)?;
+        }
+    }
+
+    /// Installs every remote page left, pushed in order (the process is
+    /// about to exit, or the run ends): nothing of it is left behind.
+    pub(crate) fn drain_remote(&mut self) -> Result<(), SimError> {
+        loop {
+            let next = match &mut self.remote {
+                Some(r) => match r.pending.keys().next() {
+                    Some(&p) => {
+                        r.next_push_at += r.time_of(p);
+                        r.last_arrival = r.last_arrival.max(r.next_push_at);
+                        r.report.pushed_pages += 1;
+                        p
+                    }
+                    None => return Ok(()),
+                },
+                None => return Ok(()),
+            };
+            self.install_remote(next)?;
+        }
+    }
+
+    /// A not-present fault of `pid` at `va`: if the page is remote, a
+    /// remote fault (the process waits a round trip; the page is brought
+    /// and installed). Returns the retried translation, or `None` if the
+    /// page was not remote.
+    #[cold]
+    pub(crate) fn remote_fault(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+    ) -> Result<Option<Result<PhysAddr, MmuFault>>, SimError> {
+        let page = va.align_down(self.m.kernel.page_size()).as_u64();
+        let clock = self.remote_clock();
+        match &mut self.remote {
+            Some(r) if r.pid == pid && r.pending.contains_key(&page) => {
+                r.report.remote_faults += 1;
+                r.report.demanded_pages += 1;
+                let t = r.time_of(page);
+                let wait = 2.0 * r.latency + t;
+                r.stall += wait;
+                r.last_arrival = r.last_arrival.max(clock + wait);
+                // The page took the link for its own time.
+                r.next_push_at += t;
+            }
+            _ => return Ok(None),
+        }
+        self.install_remote(page)?;
+        Ok(Some(self.m.mmu.translate(
+            &mut self.mem,
+            va,
+            kind,
+            Privilege::User,
+        )))
+    }
+}
