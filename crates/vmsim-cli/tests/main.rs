@@ -7,6 +7,7 @@ mod calc;
 mod checkpoint;
 mod common;
 mod completions;
+mod docs;
 mod exercise;
 mod explain;
 mod html;
