@@ -62,39 +62,27 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
 /// of up to 8 bytes.
 const FAST_WINDOW: usize = 9;
 
-/// The high bit of every byte of a word: the varint continuation bits.
-const CONTINUATION: u64 = 0x8080_8080_8080_8080;
-
 /// The common record, decoded without a bounds check per byte: no pid, a
 /// size in the tag, an address varint of at most 8 bytes (deltas below
 /// 2^56). Returns the tag, the raw (zigzagged) delta and the record's length,
 /// or `None` when the record is of another shape (the careful path decodes it).
-///
-/// The varint is decoded a word at a time, without a branch per byte: the
-/// 8 bytes after the tag are loaded as one little-endian word, the first
-/// byte without a continuation bit ends the varint (found with
-/// `trailing_zeros`), the bytes after it are masked off, and the 7-bit
-/// groups are packed together in three shift-and-mask steps (pairs of
-/// bytes, then pairs of 14-bit groups, then pairs of 28-bit groups).
 #[inline(always)]
 fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
     let tag = w[0];
     if tag & TAG_PID != 0 || tag >> TAG_SIZE_SHIFT == 0 {
         return None;
     }
-    let word = u64::from_le_bytes([w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]]);
-    // Bit 8k+7 is set where byte k ends the varint; none: 9 bytes or more.
-    let ends = !word & CONTINUATION;
-    if ends == 0 {
-        return None;
+    // Most deltas take one or two bytes: a byte at a time, from a
+    // fixed-size window, so there is no bounds check.
+    let mut d = 0u64;
+    for k in 0..FAST_WINDOW - 1 {
+        let b = w[1 + k];
+        d |= u64::from(b & 0x7f) << (7 * k);
+        if b < 0x80 {
+            return Some((tag, d, k + 2));
+        }
     }
-    let bytes = (ends.trailing_zeros() / 8 + 1) as usize;
-    // Every bit up to the first end byte's top bit: the varint's bytes.
-    let x = word & (ends ^ (ends - 1)) & !CONTINUATION;
-    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-    let d = (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
-    Some((tag, d, bytes + 1))
+    None
 }
 
 /// Decodes one record of any shape at `p[*i..]`, advancing `*i`, updating
@@ -132,10 +120,9 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
 /// the block) [`careful_record`]; both decode the same bytes the same way.
 #[inline]
 fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
-    // Every slot is overwritten below: a reused batch (already this long
-    // or longer) is only shortened, never filled twice.
+    let first = out.len();
     out.resize(
-        n as usize,
+        first + n as usize,
         Access {
             va: 0,
             pid: 0,
@@ -144,11 +131,9 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
         },
     );
     let mut i = c.pos;
-    // The two address streams (fetches, data) in registers, not an array
-    // indexed per record.
-    let [mut fetch, mut data] = c.prev;
+    let mut prev = c.prev;
     let mut pid = c.pid;
-    for slot in out.iter_mut() {
+    for slot in &mut out[first..] {
         let window = p
             .get(i..i + FAST_WINDOW)
             .and_then(|w| <&[u8; FAST_WINDOW]>::try_from(w).ok());
@@ -160,13 +145,9 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
             None => careful_record(p, &mut i, &mut pid)?,
         };
         let kind = AccessKind::from_code(tag);
-        let is_data = tag & 3 != 0;
-        let va = if is_data { data } else { fetch }.wrapping_add(unzigzag(d) as u64);
-        if is_data {
-            data = va;
-        } else {
-            fetch = va;
-        }
+        let stream = usize::from(tag & 3 != 0);
+        let va = prev[stream].wrapping_add(unzigzag(d) as u64);
+        prev[stream] = va;
         *slot = Access {
             va,
             pid,
@@ -177,7 +158,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
     *c = Cursor {
         pos: i,
         remaining: c.remaining - n,
-        prev: [fetch, data],
+        prev,
         pid,
     };
     if c.remaining == 0 && i != p.len() {
@@ -362,20 +343,7 @@ impl<R: Read> VmtReader<R> {
 
 impl<R: Read> TraceSource for VmtReader<R> {
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
-        let got = self.decode_batch(out);
-        if !matches!(got, Ok(n) if n > 0) {
-            out.clear();
-        }
-        got
-    }
-}
-
-impl<R: Read> VmtReader<R> {
-    /// [`TraceSource::next_batch`] without clearing `out` first: the decoder
-    /// overwrites the slots of the previous batch in place (the caller
-    /// clears `out` when nothing is decoded).
-    #[inline]
-    fn decode_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
         if self.done {
             return Ok(0);
         }
@@ -389,6 +357,7 @@ impl<R: Read> VmtReader<R> {
         }
         let n = self.cursor.remaining.min(BATCH as u32);
         if let Err(what) = decode(&self.payload, &mut self.cursor, n, out) {
+            out.clear();
             let block = self.block - 1;
             return Err(self.invalid(format!("block {block}: {what}")));
         }
