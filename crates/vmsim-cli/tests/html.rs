@@ -39,7 +39,7 @@ fn self_contained(page: &str) {
 
 /// The report a page embeds: the `--json` document without its
 /// `schema_version` (the page's data carries its own).
-fn report_of(mut document: serde_json::Value) -> serde_json::Value {
+fn report_of(mut document: Value) -> Value {
     let version = document
         .as_object_mut()
         .and_then(|m| m.remove("schema_version"));
