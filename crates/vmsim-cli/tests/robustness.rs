@@ -1061,7 +1061,7 @@ fn checkpoint_files_that_are_not_regular_files_are_refused() {
     let ls: serde_json::Value = serde_json::from_slice(&ls).expect("json");
     for i in [0, 1] {
         assert!(
-            ls[i]["error"]
+            ls["checkpoints"][i]["error"]
                 .as_str()
                 .is_some_and(|e| e.contains("not a regular file")),
             "{ls}"
