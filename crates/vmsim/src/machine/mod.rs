@@ -203,10 +203,15 @@ where
     }
 }
 
-/// The fault path of [`access`]: the handler resolves, the MMU retries.
+/// The fault path of [`access`]: the handler resolves `fault` (which
+/// `mmu.translate` just raised for this access), the MMU retries, up to
+/// [`RETRY_LIMIT`] times. Public for callers whose handler is costly to
+/// build (it borrows many fields): they call `mmu.translate` themselves and
+/// build the handler only here, on the fault path, so a TLB hit pays
+/// nothing for it.
 #[cold]
 #[inline(never)]
-fn resolve<M, H>(
+pub fn resolve<M, H>(
     mmu: &mut Mmu,
     mem: &mut M,
     handler: &mut H,
