@@ -17,6 +17,7 @@ mod cmd;
 mod html;
 mod output;
 mod signals;
+mod ship;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -13,6 +13,7 @@ mod html;
 mod migrate;
 mod mrc;
 mod policy;
+mod recover;
 mod robustness;
 mod run;
 mod sweep;
