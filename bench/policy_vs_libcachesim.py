@@ -7,8 +7,12 @@ environment with libcachesim 0.3.5 and builds vmsim in release mode.
 Two parts:
   agreement  for FIFO, LRU, CLOCK (both insertion variants), ARC, LIRS,
              SIEVE, S3-FIFO and OPT/Belady on seeded zipf and loop streams at
-             several frame counts: prints "policy stream frames ours theirs
-             equal", and the reason where a difference is on purpose.
+             several frame counts, and on a real program's page stream (the
+             committed bench/data/sqlite_4k.lackey.zst through `vmsim trace
+             pages`, its first --real-refs references) at 64-512 frames:
+             prints "policy stream frames ours theirs equal", the largest
+             difference of each policy that differs (in % of libCacheSim's
+             misses), and the reason where a difference is on purpose.
   speed      on a 10M-reference zipf stream at 100 and 100,000 frames, on one
              core: vmsim's in-process simulation rate (from --timing), the
              whole `vmsim policy` process time (read text file, parse, remap,
@@ -132,18 +136,30 @@ def theirs(binp, make, frames):
     return int(round(miss_ratio * n)), dt, n
 
 
-def agreement(vmsim, tmp, n_refs):
+def real_stream(vmsim, tmp, trace, n_refs):
+    """The page stream of a real trace (`vmsim trace pages --binary`), its
+    first `n_refs` references."""
+    out = os.path.join(tmp, "real.pages.bin")
+    subprocess.run([vmsim, "trace", "pages", trace, "--binary", "-o", out], check=True)
+    return np.fromfile(out, dtype="<u8")[:n_refs]
+
+
+def agreement(vmsim, tmp, n_refs, real_trace, real_refs):
     streams = {
-        "zipf0.8": zipf_stream(n_refs, 20_000, 0.8, 42),
-        "zipf1.0": zipf_stream(n_refs, 20_000, 1.0, 7),
-        "loop1500": loop_stream(n_refs, 1500),
-        "zipf+loop": np.concatenate([zipf_stream(n_refs // 2, 5000, 0.9, 3), loop_stream(n_refs // 2, 900)]),
+        "zipf0.8": (zipf_stream(n_refs, 20_000, 0.8, 42), [100, 500, 1000, 2000]),
+        "zipf1.0": (zipf_stream(n_refs, 20_000, 1.0, 7), [100, 500, 1000, 2000]),
+        "loop1500": (loop_stream(n_refs, 1500), [100, 500, 1000, 2000]),
+        "zipf+loop": (np.concatenate([zipf_stream(n_refs // 2, 5000, 0.9, 3), loop_stream(n_refs // 2, 900)]),
+                      [100, 500, 1000, 2000]),
     }
-    frame_counts = [100, 500, 1000, 2000]
+    if real_refs > 0 and os.path.exists(real_trace):
+        name = os.path.basename(real_trace).split(".")[0]
+        streams[name] = (real_stream(vmsim, tmp, real_trace, real_refs), [64, 128, 256, 512])
     print(f"{'policy':<17} {'stream':<10} {'frames':>6} {'ours':>8} {'theirs':>8}  equal")
     all_equal = True
     unequal = []
-    for sname, ids in streams.items():
+    worst = {}
+    for sname, (ids, frame_counts) in streams.items():
         txt, binp = write_streams(ids, tmp, sname)
         for label, flags, make, note in POLICIES:
             for f in frame_counts:
@@ -153,8 +169,13 @@ def agreement(vmsim, tmp, n_refs):
                 all_equal &= eq
                 if not eq:
                     unequal.append(label)
+                    pct = 100.0 * abs(o - t) / max(t, 1)
+                    if pct > worst.get(label, (0.0,))[0]:
+                        worst[label] = (pct, sname, f)
                 print(f"{label:<17} {sname:<10} {f:>6} {o:>8} {t:>8}  {'yes' if eq else 'NO'}"
                       + ("" if eq or note is None else "  (on purpose, see below)"))
+    for label, (pct, sname, f) in sorted(worst.items()):
+        print(f"largest difference, {label}: {pct:.3f}% of libCacheSim's misses ({sname}, {f} frames)")
     sys.stdout.flush()
     return all_equal, sorted(set(unequal))
 
@@ -209,6 +230,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vmsim", required=True, help="path to the release vmsim binary")
     ap.add_argument("--agreement-refs", type=int, default=200_000)
+    ap.add_argument("--real-trace", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                          "data", "sqlite_4k.lackey.zst"))
+    ap.add_argument("--real-refs", type=int, default=2_000_000,
+                    help="references of the real trace's page stream to compare (0: none)")
     ap.add_argument("--speed-refs", type=int, default=10_000_000)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-agreement", action="store_true")
@@ -220,7 +245,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="vmsim-lcs-") as tmp:
         status = 0
         if not args.skip_agreement:
-            eq, unequal = agreement(args.vmsim, tmp, args.agreement_refs)
+            eq, unequal = agreement(args.vmsim, tmp, args.agreement_refs, args.real_trace, args.real_refs)
             print("agreement:", "all equal" if eq else "differences in " + ", ".join(unequal))
             for label, _, _, note in POLICIES:
                 if label in unequal and note:

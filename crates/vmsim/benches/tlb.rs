@@ -8,6 +8,13 @@
 //!   one core.
 //! - `tlb/miss-fill/<preset>`: a stream of new pages, each a miss at every
 //!   level followed by a fill (the TLB's share of a walk).
+//! - `tlb/fa-rotating/<entries>` and `tlb/fa-miss-fill/<entries>`: one
+//!   fully associative unified LRU TLB of 64 or 1536 entries (what courses
+//!   and many papers configure; `bench/configs/fa-*.toml`): lookups that
+//!   hit, every one on another page than the last (a working set of three
+//!   quarters of the entries), and a stream of new pages, each a miss, a
+//!   fill and an eviction of the least recently used entry. Both cost the
+//!   same whatever the size (a page-number index and a recency list).
 //! - `mmu/hit/<preset>`: [`Mmu::translate`] of the A13 scan over resident
 //!   pages: TLB hit, permission check, physical address.
 //! - `mmu/walk/<preset>`: [`Mmu::translate`] where every access is on a
@@ -31,7 +38,10 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use vmsim::addr::Pfn;
 use vmsim::addr::{Asid, PageSize, PhysAddr, VirtAddr};
 use vmsim::alloc::FirstFit;
-use vmsim::mmu::{AccessKind, Mmu, Perms, Privilege, Tlb, TlbConfig, TlbEntry};
+use vmsim::mmu::{
+    AccessKind, Mmu, Perms, Privilege, Replacement, Tlb, TlbArrayConfig, TlbConfig, TlbEntry,
+    TlbLevelConfig,
+};
 use vmsim::paging::{Format, PteFlags, RadixTable};
 use vmsim::phys::PhysMem;
 
@@ -225,6 +235,72 @@ fn miss_fill(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
+/// One fully associative unified LRU level of `entries` 4 KiB entries.
+fn fully_associative(entries: u32) -> Tlb {
+    let mut array = TlbArrayConfig::new(entries, None, &[PageSize::SIZE_4K]);
+    array.replacement = Replacement::Lru;
+    let mut config = TlbConfig::default();
+    config.levels.push(TlbLevelConfig {
+        latency: 1,
+        arrays: vec![array],
+    });
+    Tlb::new(&config, &X86_64_WALK).expect("valid TLB")
+}
+
+fn fully_associative_group(c: &mut Criterion<CpuTime>) {
+    let mut group = c.benchmark_group("tlb/fa-rotating");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(BATCH));
+    let asid = Asid::new(1);
+    for entries in [64u32, 1536] {
+        let mut t = fully_associative(entries);
+        let pages = u64::from(entries) * 3 / 4;
+        for page in 0..pages {
+            t.fill(
+                entry(t.tag(asid), page),
+                VirtAddr::new(page << 12),
+                AccessKind::Read,
+            );
+        }
+        // 7 and 11 are prime to 48 and 1152: every access on another page.
+        let addresses: Vec<VirtAddr> = (0..BATCH)
+            .map(|i| VirtAddr::new((((i * 7) % pages) << 12) + (i * 4) % 4096))
+            .collect();
+        group.bench_function(entries.to_string(), |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for &va in &addresses {
+                    let hit = t.lookup(asid, black_box(va), AccessKind::Read);
+                    sum = sum.wrapping_add(hit.map_or(0, |h| h.pa.as_u64()));
+                }
+                black_box(sum)
+            });
+        });
+        assert_eq!(t.counters().full_misses, 0, "FA-{entries}: resident");
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("tlb/fa-miss-fill");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(BATCH));
+    for entries in [64u32, 1536] {
+        let mut t = fully_associative(entries);
+        let mut next_page = 0u64;
+        group.bench_function(entries.to_string(), |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    next_page = (next_page + 1) % (1 << 24);
+                    let va = VirtAddr::new(next_page << 12);
+                    if t.lookup(asid, black_box(va), AccessKind::Read).is_none() {
+                        t.fill(entry(t.tag(asid), next_page), va, AccessKind::Read);
+                    }
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 /// A machine with `pages` 4 KiB pages mapped from 1 GiB in one x86-64 address space.
 fn machine(preset: &str, pages: u64) -> (Mmu, PhysMem) {
     let fmt = Format::x86_64();
@@ -316,6 +392,6 @@ criterion_group! {
         .with_measurement(CpuTime::new())
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(4));
-    targets = hits, miss_fill, mmu
+    targets = hits, miss_fill, fully_associative_group, mmu
 }
 criterion_main!(benches);

@@ -311,9 +311,17 @@ impl<B: Bitmap> PhysMem<B> {
             let Some(c) = self.chunk(a >> CHUNK_SHIFT) else {
                 return Ok(0);
             };
-            let mut v = [0u8; 8];
-            v[..width as usize].copy_from_slice(&c[off..off + width as usize]);
-            return Ok(u64::from_le_bytes(v));
+            // Fixed widths, so a page-table read is one load, not a memcpy call.
+            let bytes = &c[off..off + width as usize];
+            return Ok(match width {
+                8 => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
+                4 => u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]))),
+                _ => {
+                    let mut v = [0u8; 8];
+                    v[..bytes.len()].copy_from_slice(bytes);
+                    u64::from_le_bytes(v)
+                }
+            });
         }
         let mut v = [0u8; 8];
         self.read(addr, &mut v[..width as usize])?;

@@ -381,7 +381,10 @@ impl Tlb {
     #[inline(always)]
     fn forget_memos(&mut self) {
         self.settle();
-        self.memo = [[Memo::default(); MEMO_WAYS]; 2];
+        // Only the keys: a memo is used only when its key matches.
+        for m in self.memo.iter_mut().flatten() {
+            m.key = NO_KEY;
+        }
     }
 
     /// Replays the touches memo hits deferred (a shared first level only):

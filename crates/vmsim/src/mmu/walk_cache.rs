@@ -46,12 +46,58 @@ struct Slot {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "SavedDepthCache")]
 struct DepthCache {
     depth: usize,
     /// The virtual address is shifted right by this to get the key: the lowest
     /// bit indexed by level `depth - 1` (0-based from the root).
     key_shift: u32,
     slots: Vec<Slot>,
+    /// Per slot, its prefix, or [`NO_PREFIX`] when it is invalid: the
+    /// searches compare this dense array and read a slot only on a match.
+    /// Derived from the slots, so never saved.
+    #[serde(skip)]
+    keys: Vec<u64>,
+}
+
+/// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
+#[derive(Deserialize)]
+struct SavedDepthCache {
+    depth: usize,
+    key_shift: u32,
+    slots: Vec<Slot>,
+}
+
+impl From<SavedDepthCache> for DepthCache {
+    fn from(saved: SavedDepthCache) -> Self {
+        let keys = saved
+            .slots
+            .iter()
+            .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+            .collect();
+        Self {
+            depth: saved.depth,
+            key_shift: saved.key_shift,
+            slots: saved.slots,
+            keys,
+        }
+    }
+}
+
+/// The key of an invalid slot (a prefix is `va >> key_shift` with a shift of
+/// at least one page, so it never has every bit set).
+const NO_PREFIX: u64 = u64::MAX;
+
+impl DepthCache {
+    /// The first slot holding `prefix` for `asid`.
+    #[inline(always)]
+    fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
+        self.keys
+            .iter()
+            .enumerate()
+            .find(|&(i, &k)| k == prefix && self.slots[i].asid == asid)
+            .map(|(i, _)| i)
+    }
 }
 
 /// The page-walk caches of one core, one per configured depth.
@@ -93,6 +139,7 @@ impl WalkCache {
                     depth,
                     key_shift: index_shifts[depth - 1],
                     slots: vec![Slot::default(); level.entries as usize],
+                    keys: vec![NO_PREFIX; level.entries as usize],
                 });
             }
         }
@@ -124,11 +171,8 @@ impl WalkCache {
         self.counters.lookups += 1;
         for cache in &mut self.caches {
             let prefix = va.as_u64() >> cache.key_shift;
-            if let Some(slot) = cache
-                .slots
-                .iter_mut()
-                .find(|s| s.valid && s.prefix == prefix && s.asid == asid)
-            {
+            if let Some(i) = cache.find(prefix, asid) {
+                let slot = &mut cache.slots[i];
                 self.clock += 1;
                 slot.stamp = self.clock;
                 self.counters.hits_by_depth[cache.depth] += 1;
@@ -152,13 +196,9 @@ impl WalkCache {
         };
         self.clock += 1;
         let prefix = va.as_u64() >> cache.key_shift;
-        let slot = match cache
-            .slots
-            .iter()
-            .position(|s| s.valid && s.prefix == prefix && s.asid == asid)
-        {
+        let slot = match cache.find(prefix, asid) {
             Some(hit) => hit,
-            None => match cache.slots.iter().position(|s| !s.valid) {
+            None => match cache.keys.iter().position(|&k| k == NO_PREFIX) {
                 Some(empty) => empty,
                 None => {
                     // True LRU: the oldest stamp.
@@ -180,14 +220,18 @@ impl WalkCache {
             perms,
             valid: true,
         };
+        cache.keys[slot] = prefix;
         self.counters.fills += 1;
     }
 
     fn retain(&mut self, keep: impl Fn(&Slot) -> bool) {
         for cache in &mut self.caches {
-            for slot in cache.slots.iter_mut().filter(|s| s.valid && !keep(s)) {
-                slot.valid = false;
-                self.counters.entries_removed += 1;
+            for (slot, key) in cache.slots.iter_mut().zip(&mut cache.keys) {
+                if slot.valid && !keep(slot) {
+                    slot.valid = false;
+                    *key = NO_PREFIX;
+                    self.counters.entries_removed += 1;
+                }
             }
         }
     }
@@ -379,6 +423,38 @@ mod tests {
         wc.invalidate_all();
         assert!(wc.lookup(Asid::new(2), va).is_none());
         assert_eq!(wc.counters().entries_removed, 2);
+    }
+
+    #[test]
+    fn a_restored_cache_finds_what_the_saved_one_holds() {
+        let mut wc = cache(&[(1, 2), (3, 4)]);
+        for i in 0..6u64 {
+            wc.fill(
+                Asid::new(1),
+                VirtAddr::new(i << 21),
+                3,
+                pa(0x1000 * (i + 1)),
+                Perms::all(),
+            );
+        }
+        wc.invalidate_asid(Asid::new(2));
+        let bytes = postcard::to_allocvec(&wc).expect("serialises");
+        let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
+        for c in &restored.caches {
+            let want: Vec<u64> = c
+                .slots
+                .iter()
+                .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+                .collect();
+            assert_eq!(c.keys, want, "keys rebuilt from the slots");
+        }
+        for i in 0..8u64 {
+            let va = VirtAddr::new(i << 21);
+            assert_eq!(
+                restored.lookup(Asid::new(1), va),
+                wc.lookup(Asid::new(1), va)
+            );
+        }
     }
 
     #[test]
