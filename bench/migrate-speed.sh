@@ -16,11 +16,14 @@
 # until it says the process is adopted). Page data / difference = MB/s.
 #
 # Usage: bench/migrate-speed.sh [RUNS]
-# Environment: MIB, VMSIM (a prebuilt binary).
+# Environment: MIB, MODE (stop-and-copy, the default, or pre-copy: with
+# this fast link its first round carries every page and the pause almost
+# none), VMSIM (a prebuilt binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 MIB=${MIB:-1024}
+MODE=${MODE:-stop-and-copy}
 if [[ -z "${VMSIM:-}" ]]; then
     cargo build --release -q -p vmsim-cli
     VMSIM=target/release/vmsim
@@ -55,7 +58,7 @@ for i in $(seq "$RUNS"); do
         sleep 0.01
     done
     t=$({ time "$VMSIM" run -q "$TWO" "${SET[@]}" --migrate-to "$addr" --migrate-at "$PAGES" \
-        --key-file "$WORK/key" --migrate-mode stop-and-copy >"$WORK/src.out" 2>"$WORK/src.err"; } 2>&1)
+        --key-file "$WORK/key" --migrate-mode "$MODE" >"$WORK/src.out" 2>"$WORK/src.err"; } 2>&1)
     mig+=("$t")
     wait "$LISTENER"
     LISTENER=
@@ -69,7 +72,7 @@ done
 b=$(printf '%s\n' "${base[@]}" | median)
 m=$(printf '%s\n' "${mig[@]}" | median)
 d=$(awk -v m="$m" -v b="$b" 'BEGIN {print m - b}')
-echo "== migration of $MIB MiB over loopback (stop-and-copy), median of $RUNS"
+echo "== migration of $MIB MiB over loopback ($MODE), median of $RUNS"
 printf '%-40s %8s s\n' "run, one pass, no migration" "$b"
 printf '%-40s %8s s\n' "run to the pause + migration" "$m"
 printf '%-40s %8s s\n' "migration (difference)" "$d"

@@ -16,8 +16,8 @@ mod channel;
 mod cmd;
 mod html;
 mod output;
-mod signals;
 mod ship;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;

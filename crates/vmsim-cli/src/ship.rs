@@ -205,7 +205,10 @@ fn store_into(
                 if seq != expect || name != file_name(seq) {
                     return Err(refuse(
                         tx,
-                        format!("sent {name:?} as checkpoint {seq}; expected {}", file_name(expect)),
+                        format!(
+                            "sent {name:?} as checkpoint {seq}; expected {}",
+                            file_name(expect)
+                        ),
                     ));
                 }
                 let path = dir.join(file_name(seq));

@@ -35,7 +35,9 @@ fn store(dir: &Path, key: &Path) -> (Child, String, BufReader<std::process::Chil
         .expect("spawn the store");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
-    stderr.read_line(&mut line).expect("the store says where it listens");
+    stderr
+        .read_line(&mut line)
+        .expect("the store says where it listens");
     let addr = line
         .trim()
         .strip_prefix("vmsim checkpoint receive: listening on ")
@@ -105,8 +107,16 @@ fn a_run_killed_with_sigkill_is_finished_from_the_checkpoints_it_shipped() {
         .spawn()
         .expect("spawn the source");
     let start = Instant::now();
-    while checkpoint_files(&stored).iter().filter(|n| n.ends_with(".vmck")).count() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint arrived");
+    while checkpoint_files(&stored)
+        .iter()
+        .filter(|n| n.ends_with(".vmck"))
+        .count()
+        < 3
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint arrived"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     assert!(
@@ -144,7 +154,11 @@ fn a_run_killed_with_sigkill_is_finished_from_the_checkpoints_it_shipped() {
         "-q",
         "--digest",
     ]));
-    assert!(restored["memory_digests"].as_array().is_some_and(|d| d.len() == 2));
+    assert!(
+        restored["memory_digests"]
+            .as_array()
+            .is_some_and(|d| d.len() == 2)
+    );
     assert_eq!(restored, uninterrupted());
 }
 

@@ -656,8 +656,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
-        if let (Some(addr), Some((shipped, Some(why)))) = (&args.checkpoint_to, w.mirror_status())
-        {
+        if let (Some(addr), Some((shipped, Some(why)))) = (&args.checkpoint_to, w.mirror_status()) {
             crate::output::to_stderr(&format!(
                 "vmsim: warning: shipping checkpoints to {addr} stopped after {shipped} file(s), the run went on: {why}"
             ))?;

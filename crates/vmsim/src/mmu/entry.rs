@@ -351,7 +351,7 @@ impl TlbEntry {
             ));
         }
         let pte = self.pte.as_u64();
-        if pte % 4 != 0 || pte.checked_add(8).is_none_or(|e| e > limits.mem_bytes) {
+        if !pte.is_multiple_of(4) || pte.checked_add(8).is_none_or(|e| e > limits.mem_bytes) {
             return Err(format!(
                 "leaf PTE address {pte:#x} is not an entry inside the {} bytes of memory",
                 limits.mem_bytes
@@ -371,7 +371,17 @@ impl TlbEntry {
 /// Raw access for tests that forge restored states (every field, no checks).
 #[cfg(test)]
 impl TlbEntry {
-    pub(crate) fn forge_fields(&mut self) -> (&mut u64, &mut PhysAddr, &mut PhysAddr, &mut Asid, &mut u8, &mut u8, &mut u8) {
+    pub(crate) fn forge_fields(
+        &mut self,
+    ) -> (
+        &mut u64,
+        &mut PhysAddr,
+        &mut PhysAddr,
+        &mut Asid,
+        &mut u8,
+        &mut u8,
+        &mut u8,
+    ) {
         (
             &mut self.vpn,
             &mut self.frame,

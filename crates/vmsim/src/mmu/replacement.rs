@@ -422,7 +422,8 @@ impl LruOrder {
         }
         let sets = self.head.len();
         for set in 0..sets {
-            let bad = |what: &str| Err(format!("replacement state: LRU order of set {set}: {what}"));
+            let bad =
+                |what: &str| Err(format!("replacement state: LRU order of set {set}: {what}"));
             let row = &self.unstamped[set * self.words..(set + 1) * self.words];
             let mut unstamped = 0;
             for (i, w) in row.iter().enumerate() {

@@ -741,7 +741,8 @@ impl Tlb {
                     "tlb level {l}: its arrays, probe order or latency are not the configuration's"
                 ));
             }
-            for (a, (array, fresh_array)) in level.arrays.iter().zip(&fresh_level.arrays).enumerate()
+            for (a, (array, fresh_array)) in
+                level.arrays.iter().zip(&fresh_level.arrays).enumerate()
             {
                 array.check_restored(fresh_array, limits).map_err(|e| {
                     format!("tlb level {l} array {a} ({}): {e}", fresh_array.name())
@@ -776,9 +777,7 @@ impl Tlb {
                 let Some(array) = first.arrays.get(usize::from(m.array)) else {
                     return bad("names an array the first level does not have");
                 };
-                if !array.holds_slot(m.slot as usize)
-                    || *array.entry(m.slot as usize) != m.entry
-                {
+                if !array.holds_slot(m.slot as usize) || *array.entry(m.slot as usize) != m.entry {
                     return bad("does not remember the entry of the slot it names");
                 }
                 let below = m.entry.granule().shift().checked_sub(self.memo_shift[side]);

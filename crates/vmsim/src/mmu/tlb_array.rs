@@ -585,7 +585,10 @@ impl TlbArray {
                 "geometry is not the configuration's ({} sets x {} ways of {:?})",
                 fresh.sets,
                 fresh.ways,
-                fresh.page_sizes().map(|p| p.to_string()).collect::<Vec<_>>()
+                fresh
+                    .page_sizes()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
             ));
         }
         let mut live = [0u32; MAX_SIZES_PER_ARRAY];

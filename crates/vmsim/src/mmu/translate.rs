@@ -492,7 +492,9 @@ impl Mmu {
         limits: &super::RestoreLimits<'_>,
     ) -> Result<(), String> {
         if self.fmt != fresh.fmt || self.hardware_ad != fresh.hardware_ad {
-            return Err("its paging format or accessed/dirty mode is not the configuration's".into());
+            return Err(
+                "its paging format or accessed/dirty mode is not the configuration's".into(),
+            );
         }
         if &self.base != base {
             return Err("its table base is not the kernel's page-table structure".into());

@@ -287,22 +287,31 @@ impl WalkCache {
         {
             return Err(format!(
                 "depths and sizes are not the configuration's ({:?})",
-                fresh.occupancy().iter().map(|&(d, _)| d).collect::<Vec<_>>()
+                fresh
+                    .occupancy()
+                    .iter()
+                    .map(|&(d, _)| d)
+                    .collect::<Vec<_>>()
             ));
         }
         for cache in &self.caches {
             for (i, s) in cache.slots.iter().enumerate() {
                 let bad = |what: String| Err(format!("depth {} entry {i}: {what}", cache.depth));
                 if s.stamp > self.clock {
-                    return bad(format!("stamp {} is after the clock {}", s.stamp, self.clock));
+                    return bad(format!(
+                        "stamp {} is after the clock {}",
+                        s.stamp, self.clock
+                    ));
                 }
                 if !s.valid {
                     continue;
                 }
                 let table = s.table.as_u64();
                 let aligned = limits.table_align.max(1);
-                if table % aligned != 0
-                    || table.checked_add(aligned).is_none_or(|e| e > limits.mem_bytes)
+                if !table.is_multiple_of(aligned)
+                    || table
+                        .checked_add(aligned)
+                        .is_none_or(|e| e > limits.mem_bytes)
                 {
                     return bad(format!(
                         "table {table:#x} is not a frame inside the {} bytes of memory",
@@ -312,7 +321,9 @@ impl WalkCache {
                 if !(limits.is_table)(s.table) {
                     return bad(format!("table {table:#x} is not a page-table frame"));
                 }
-                if cache.key_shift > 0 && cache.key_shift < 64 && s.prefix >> (64 - cache.key_shift) != 0
+                if cache.key_shift > 0
+                    && cache.key_shift < 64
+                    && s.prefix >> (64 - cache.key_shift) != 0
                 {
                     return bad(format!("prefix {:#x} is not a 64-bit address", s.prefix));
                 }
@@ -339,7 +350,15 @@ impl WalkCache {
         self.caches
             .iter_mut()
             .flat_map(|c| c.slots.iter_mut())
-            .map(|s| (&mut s.prefix, &mut s.table, &mut s.stamp, &mut s.asid, &mut s.valid))
+            .map(|s| {
+                (
+                    &mut s.prefix,
+                    &mut s.table,
+                    &mut s.stamp,
+                    &mut s.asid,
+                    &mut s.valid,
+                )
+            })
             .collect()
     }
     pub(crate) fn forge_depths(&mut self) -> Vec<&mut usize> {

@@ -37,14 +37,16 @@ impl Machine {
             || self.page_shift != fmt.page_size().shift()
             || self.page_mask != fmt.page_size().mask()
         {
-            return Err("machine: page size or accessed/dirty mode is not the configuration's".into());
+            return Err(
+                "machine: page size or accessed/dirty mode is not the configuration's".into(),
+            );
         }
         let fresh = Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad)
             .map_err(|e| format!("mmu: the configuration's TLB cannot be built: {e}"))?;
         let frame_bytes = fmt.page_size().bytes();
         let frames = self.kernel.frames().all();
         let is_table = |pa: crate::addr::PhysAddr| {
-            pa.as_u64() % frame_bytes == 0
+            pa.as_u64().is_multiple_of(frame_bytes)
                 && frames
                     .get((pa.as_u64() / frame_bytes) as usize)
                     .is_some_and(|m| m.use_ == FrameUse::Table)
@@ -83,7 +85,10 @@ impl Machine {
             return Err("schedule: quantum is 0".into());
         }
         if s.turn > n {
-            return Err(format!("schedule: turn {} is past the {n} processes", s.turn));
+            return Err(format!(
+                "schedule: turn {} is past the {n} processes",
+                s.turn
+            ));
         }
         if let Some((i, _)) = s.slice
             && (i >= n || s.procs[i].pid.is_none() || s.procs[i].done)
@@ -291,7 +296,8 @@ mod tests {
     #[test]
     fn the_unforged_checkpoint_restores_and_runs() {
         let mut sim = restore_forged(|_| {}).expect("restore");
-        sim.run_until(sim.references() + 2_000, &mut ()).expect("run");
+        sim.run_until(sim.references() + 2_000, &mut ())
+            .expect("run");
     }
 
     #[test]
@@ -309,11 +315,15 @@ mod tests {
                 .tlb_mut()
                 .fill(e, VirtAddr::new(0x4000_0000), AccessKind::Read);
         });
-        refused("frame far outside memory", "not an aligned frame inside", |m| {
-            let (l, a, s) = first_valid(m);
-            let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
-            *e.forge_fields().1 = PhysAddr::new_unchecked((1 << 52) - 4096);
-        });
+        refused(
+            "frame far outside memory",
+            "not an aligned frame inside",
+            |m| {
+                let (l, a, s) = first_valid(m);
+                let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+                *e.forge_fields().1 = PhysAddr::new_unchecked((1 << 52) - 4096);
+            },
+        );
     }
 
     #[test]
@@ -323,16 +333,20 @@ mod tests {
             let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
             *e.forge_fields().5 = 11;
         });
-        refused("a size the array does not hold", "does not hold that size", |m| {
-            let (l, a, s) = first_valid(m);
-            let (e, tag) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
-            let f = e.forge_fields();
-            *f.0 >>= 9;
-            *f.1 = PhysAddr::new_unchecked(0);
-            *f.4 = 21;
-            *f.5 = 21;
-            *tag = *f.0;
-        });
+        refused(
+            "a size the array does not hold",
+            "does not hold that size",
+            |m| {
+                let (l, a, s) = first_valid(m);
+                let (e, tag) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+                let f = e.forge_fields();
+                *f.0 >>= 9;
+                *f.1 = PhysAddr::new_unchecked(0);
+                *f.4 = 21;
+                *f.5 = 21;
+                *tag = *f.0;
+            },
+        );
         refused("a shift that is no page size", "is not a page size", |m| {
             let (l, a, s) = first_valid(m);
             let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
@@ -418,18 +432,22 @@ mod tests {
             .iter()
             .position(|f| f.use_ == crate::kernel::FrameUse::Data)
             .expect("a data frame") as u64;
-        refused("walk cache at a data frame", "not a page-table frame", |m| {
-            let depths = m.mmu.tlb_mut().walk_cache_mut().forge_depths();
-            assert!(!depths.is_empty(), "the preset has walk caches");
-            let depth = *depths[0];
-            m.mmu.tlb_mut().walk_cache_mut().fill(
-                Asid::new(1),
-                VirtAddr::new(0x4000_0000),
-                depth,
-                PhysAddr::new_unchecked(data * 4096),
-                Perms::all(),
-            );
-        });
+        refused(
+            "walk cache at a data frame",
+            "not a page-table frame",
+            |m| {
+                let depths = m.mmu.tlb_mut().walk_cache_mut().forge_depths();
+                assert!(!depths.is_empty(), "the preset has walk caches");
+                let depth = *depths[0];
+                m.mmu.tlb_mut().walk_cache_mut().fill(
+                    Asid::new(1),
+                    VirtAddr::new(0x4000_0000),
+                    depth,
+                    PhysAddr::new_unchecked(data * 4096),
+                    Perms::all(),
+                );
+            },
+        );
         refused("walk cache outside memory", "inside the", |m| {
             let slots = m.mmu.tlb_mut().walk_cache_mut().forge_slots();
             let (_, table, _, _, valid) = slots.into_iter().next().expect("a slot");
@@ -479,14 +497,14 @@ mod tests {
             any::<u64>(),
             any::<u16>().prop_map(u64::from),
         ];
-        (0u8..7, any::<prop::sample::Index>(), 0u8..8, value).prop_map(|(what, at, field, value)| {
-            Edit {
+        (0u8..7, any::<prop::sample::Index>(), 0u8..8, value).prop_map(
+            |(what, at, field, value)| Edit {
                 what,
                 at,
                 field,
                 value,
-            }
-        })
+            },
+        )
     }
 
     /// Physical addresses wider than this do not decode (`PhysAddr`'s guarantee).
