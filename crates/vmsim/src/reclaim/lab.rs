@@ -726,8 +726,8 @@ mod tests {
             same!(Lru::new(n));
             same!(Mru::new(n));
             same!(Arc::new(n, frames));
-            same!(Opt::new(n));
-            same!(Opt::new(n).with_ties(Ties::Newest));
+            same!(Opt::new(t.ids(), n));
+            same!(Opt::new(t.ids(), n).with_ties(Ties::Newest));
             same!(Unopt::new(n));
             same!(Lirs::new(n, frames));
             same!(Lfu::new(n));
