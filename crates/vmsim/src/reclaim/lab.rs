@@ -649,7 +649,7 @@ pub fn run_with_future<F: FnMut(&Step<'_>)>(
             go!(Aging::new(n, tick).with_ties(ties))
         }
         PolicyKind::Random => go!(Random::new(n, cfg.seed)),
-        PolicyKind::Opt => go!(Opt::new(&trace.ids, n).with_ties(ties)),
+        PolicyKind::Opt => go!(Opt::for_string(&trace.ids, n).with_ties(ties)),
         PolicyKind::Unopt => go!(Unopt::new(n).with_ties(ties)),
         PolicyKind::Mru => go!(Mru::new(n)),
         PolicyKind::Lfu => go!(Lfu::new(n).with_ties(ties)),
@@ -726,8 +726,9 @@ mod tests {
             same!(Lru::new(n));
             same!(Mru::new(n));
             same!(Arc::new(n, frames));
-            same!(Opt::new(t.ids(), n));
-            same!(Opt::new(t.ids(), n).with_ties(Ties::Newest));
+            same!(Opt::for_string(t.ids(), n));
+            same!(Opt::new(n));
+            same!(Opt::for_string(t.ids(), n).with_ties(Ties::Newest));
             same!(Unopt::new(n));
             same!(Lirs::new(n, frames));
             same!(Lfu::new(n));
@@ -740,14 +741,18 @@ mod tests {
             // OPT keyed by times chooses as the heap-keyed OPT it
             // replaced, and shows the same order and next uses.
             for ties in Ties::ALL {
-                let a = evictions(Opt::new(t.ids(), n).with_ties(ties), &t, frames, true);
                 let b = evictions(HeapOpt::new(n).with_ties(ties), &t, frames, false);
+                let a = evictions(Opt::for_string(t.ids(), n).with_ties(ties), &t, frames, true);
                 prop_assert_eq!(&a, &b, "{:?}", ties);
+                let a = evictions(Opt::new(n).with_ties(ties), &t, frames, true);
+                prop_assert_eq!(&a, &b, "{:?} without the string", ties);
+                let want = states(HeapOpt::new(n).with_ties(ties), &t, frames);
                 prop_assert_eq!(
-                    states(Opt::new(t.ids(), n).with_ties(ties), &t, frames),
-                    states(HeapOpt::new(n).with_ties(ties), &t, frames),
+                    &states(Opt::for_string(t.ids(), n).with_ties(ties), &t, frames),
+                    &want,
                     "{:?}", ties
                 );
+                prop_assert_eq!(&states(Opt::new(n).with_ties(ties), &t, frames), &want, "{:?}", ties);
             }
         }
     }

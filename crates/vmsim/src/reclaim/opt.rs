@@ -7,6 +7,8 @@
 //! position, so a hit re-keys it in place) gives the victim in O(log n) with
 //! exactly one heap entry per resident page.
 
+use rustc_hash::FxHashMap;
+
 use super::heap::IndexedHeap;
 use super::ties::{SPAN, Ties};
 use super::timeset::TimeSet;
@@ -54,11 +56,16 @@ impl TieState {
 /// kept in a [`TimeSet`] (a hit clears one bit and sets another, the
 /// farthest is the largest element, and the page at a time is the string's
 /// id there). Pages never used again are in an indexed heap keyed by
-/// `NEVER - rank`, and go before any page with a next use.
+/// `NEVER - rank`, and go before any page with a next use. Made with
+/// [`Opt::new`] (no string: the page at each resident time is kept in a
+/// map instead, for callers that feed references one at a time).
 #[derive(Debug, Clone)]
 pub struct Opt<'a> {
-    /// The reference string (dense ids): the page at each time.
+    /// The reference string (dense ids): the page at each time; empty
+    /// when not given (then `owner` has them).
     ids: &'a [u32],
+    /// Without a reference string: the page at each resident time.
+    owner: FxHashMap<u64, u32>,
     /// Next uses of the resident pages that are used again.
     times: TimeSet,
     /// Resident pages never used again, by `NEVER - rank`.
@@ -73,14 +80,24 @@ pub struct Opt<'a> {
 /// a tie key (`NEVER - rank`, far above it).
 const NOT_RESIDENT: u64 = SPAN;
 
+impl Opt<'static> {
+    /// An OPT policy for ids `0..n_ids`, ties to the least recently used.
+    /// [`Opt::for_string`] is faster when the reference string is at hand.
+    #[must_use]
+    pub fn new(n_ids: usize) -> Self {
+        Opt::for_string(&[], n_ids)
+    }
+}
+
 impl<'a> Opt<'a> {
-    /// An OPT policy for ids `0..n_ids` and the reference string `ids`
-    /// (its next uses come with each reference), ties to the least
+    /// An OPT policy for ids `0..n_ids` running over the reference string
+    /// `ids` (whose next uses come with each reference), ties to the least
     /// recently used.
     #[must_use]
-    pub fn new(ids: &'a [u32], n_ids: usize) -> Self {
+    pub fn for_string(ids: &'a [u32], n_ids: usize) -> Self {
         Self {
             ids,
+            owner: FxHashMap::default(),
             times: TimeSet::new(ids.len()),
             never: IndexedHeap::new(n_ids),
             key: vec![NOT_RESIDENT; n_ids],
@@ -95,12 +112,28 @@ impl<'a> Opt<'a> {
         self
     }
 
+    /// The resident page whose next use is `t`.
+    #[inline]
+    fn page_at(&self, t: u64) -> u32 {
+        match self.ids.get(t as usize) {
+            Some(&id) => id,
+            None => self
+                .owner
+                .get(&t)
+                .copied()
+                .unwrap_or_else(|| nothing_resident()),
+        }
+    }
+
     /// Forgets the key of resident `id`.
     #[inline]
     fn unkey(&mut self, id: u32) {
         let k = std::mem::replace(&mut self.key[id as usize], NOT_RESIDENT);
         if k < SPAN {
             self.times.remove(k);
+            if self.ids.is_empty() {
+                self.owner.remove(&k);
+            }
         } else if k > SPAN {
             self.never.remove(id);
         }
@@ -116,6 +149,9 @@ impl<'a> Opt<'a> {
             k
         } else {
             self.times.insert(at.next_use);
+            if self.ids.is_empty() {
+                self.owner.insert(at.next_use, id);
+            }
             at.next_use
         };
         self.key[id as usize] = k;
@@ -143,7 +179,7 @@ impl Policy for Opt<'_> {
             Some(id) => id,
             None => {
                 let t = self.times.max().unwrap_or_else(|| nothing_resident());
-                self.ids[t as usize]
+                self.page_at(t)
             }
         };
         self.unkey(id);
@@ -159,7 +195,7 @@ impl Policy for Opt<'_> {
         out.extend(self.never.sorted_ids());
         let mut below = self.times.max_below(u64::MAX);
         while let Some(t) = below {
-            out.push(self.ids[t as usize]);
+            out.push(self.page_at(t));
             below = self.times.max_below(t);
         }
     }

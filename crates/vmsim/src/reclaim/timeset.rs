@@ -29,9 +29,12 @@ impl TimeSet {
         Self { levels }
     }
 
-    /// Adds time `t` (below the capacity).
+    /// Adds time `t` (the set grows if `t` is beyond its capacity).
     #[inline]
     pub(crate) fn insert(&mut self, t: u64) {
+        if t >= self.levels[0].len() as u64 * 64 {
+            self.grow(t);
+        }
         let mut i = t as usize;
         for level in &mut self.levels {
             let w = &mut level[i / 64];
@@ -44,9 +47,12 @@ impl TimeSet {
         }
     }
 
-    /// Removes time `t` (below the capacity; absent is fine).
+    /// Removes time `t` (absent is fine).
     #[inline]
     pub(crate) fn remove(&mut self, t: u64) {
+        if t >= self.levels[0].len() as u64 * 64 {
+            return;
+        }
         let mut i = t as usize;
         for level in &mut self.levels {
             let w = &mut level[i / 64];
@@ -55,6 +61,23 @@ impl TimeSet {
                 break;
             }
             i /= 64;
+        }
+    }
+
+    /// Room for times up to `t` at least (doubling).
+    #[cold]
+    fn grow(&mut self, t: u64) {
+        let cap = usize::try_from(t)
+            .unwrap_or(usize::MAX / 2)
+            .saturating_add(1)
+            .next_power_of_two();
+        let old = std::mem::replace(self, Self::new(cap.max(64)));
+        for (w, &bits) in old.levels[0].iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                self.insert(w as u64 * 64 + u64::from(b.trailing_zeros()));
+                b &= b - 1;
+            }
         }
     }
 
@@ -97,10 +120,13 @@ mod tests {
         /// Against a `BTreeSet` over capacities of one to three levels.
         #[test]
         fn agrees_with_a_btreeset(
-            cap in prop_oneof![1usize..70, 4000usize..5000, 262_000usize..263_000],
+            cap in prop_oneof![0usize..70, 4000usize..5000, 262_000usize..263_000],
+            grown in 0usize..3,
             ops in proptest::collection::vec((any::<bool>(), any::<u64>(), any::<u64>()), 1..300),
         ) {
-            let mut s = TimeSet::new(cap);
+            // Made smaller than the times it sees, it grows.
+            let mut s = TimeSet::new(cap >> (grown * 6));
+            let cap = cap.max(1);
             let mut model = BTreeSet::new();
             for (add, t, limit) in ops {
                 let t = t % cap as u64;
