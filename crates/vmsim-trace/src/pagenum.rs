@@ -73,7 +73,8 @@ where
                     if d > 9 {
                         break;
                     }
-                    v = v * 10 + u64::from(d);
+                    // 20 digits may wrap: such a token is not taken here.
+                    v = v.wrapping_mul(10).wrapping_add(u64::from(d));
                     j += 1;
                 }
                 if j > start && j - start <= 19 {
