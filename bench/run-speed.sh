@@ -34,6 +34,9 @@
 #              the core away mid-run (the figures then approach a quiet
 #              machine's; the boost ends with the script)
 #   VMSIM      a prebuilt binary (default: cargo build --release)
+#   CALLGRIND=1 also count each row's instructions once under valgrind
+#              callgrind (whole process, all threads) and print instructions
+#              per reference: repeatable whatever the machine's load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${BOOST:-}" == 1 && -z "${VMSIM_SPEED_BOOSTED:-}" ]]; then
@@ -85,7 +88,7 @@ TIMEFORMAT='%3R %3U %3S'
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "$RUNS runs per row, medians; pinned: ${PIN[*]:-no}; $("$VMSIM" --version)"
-printf '%-42s %11s %8s %9s %9s %9s\n' row references wall_s Mrefs/s Mrefs/cpu "x .vmt"
+printf '%-42s %11s %8s %9s %9s %9s %10s\n' row references wall_s Mrefs/s Mrefs/cpu "x .vmt" "instr/ref"
 vmt_rate=""
 for row in "${ROWS[@]}"; do
     IFS='|' read -r key label input extra <<<"$row"
@@ -106,6 +109,12 @@ for row in "${ROWS[@]}"; do
     ratio=""
     if [[ $key == vmt ]]; then vmt_rate=$rate; fi
     if [[ -n $vmt_rate && $key != vmt ]]; then ratio=$(printf '%.2f' "$(echo "$rate / $vmt_rate" | bc -l)"); fi
-    printf '%-42s %11d %8.3f %9.1f %9.1f %9s\n' "$label" "$refs" "$wall" "$rate" \
-        "$(echo "$refs / $cpu / 1000000" | bc -l)" "$ratio"
+    per_ref="-"
+    if [[ "${CALLGRIND:-}" == 1 ]]; then
+        ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$VMSIM" run -q "${args[@]}" "$input" 2>&1 >/dev/null |
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
+        per_ref=$(printf '%.1f' "$(echo "$ir / $refs" | bc -l)")
+    fi
+    printf '%-42s %11d %8.3f %9.1f %9.1f %9s %10s\n' "$label" "$refs" "$wall" "$rate" \
+        "$(echo "$refs / $cpu / 1000000" | bc -l)" "$ratio" "$per_ref"
 done

@@ -8,6 +8,39 @@ use std::error::Error;
 use std::fmt;
 use std::io::{self, BufWriter, Stdout, Write};
 
+use serde::Serialize;
+
+/// The version of the shape of every `--json` document vmsim prints, given
+/// as the document's top-level `"schema_version"`. One number for all of
+/// them (not one per subcommand), so a consumer checks one value whatever
+/// it reads: it is raised when any document loses or renames a key or
+/// changes a key's type, unit or meaning; adding a key does not raise it.
+/// The keys of every document are listed in docs/json.md.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// A `--json` document: `schema_version` first, then the document's own
+/// keys (`document` must serialise as an object).
+#[derive(Serialize)]
+pub struct Versioned<'a, T: ?Sized> {
+    schema_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+/// `document` with its `schema_version`.
+#[must_use]
+pub fn versioned<T: ?Sized + Serialize>(document: &T) -> Versioned<'_, T> {
+    Versioned {
+        schema_version: JSON_SCHEMA_VERSION,
+        document,
+    }
+}
+
+/// The pretty-printed `--json` document: `document` with its `schema_version`.
+pub fn json_pretty<T: ?Sized + Serialize>(document: &T) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&versioned(document))
+}
+
 /// A failed write to standard output.
 #[derive(Debug)]
 pub struct StdoutError(io::Error);

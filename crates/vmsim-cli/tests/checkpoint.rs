@@ -126,7 +126,8 @@ fn ls_show_merge_and_replay() {
     );
     let lsj = json(&["checkpoint", "ls", ck]);
     assert!(
-        lsj.as_array()
+        lsj["checkpoints"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|e| e["chain_ok"] == true)
@@ -145,9 +146,9 @@ fn ls_show_merge_and_replay() {
     let merged = text(&["checkpoint", "merge", ck, "--at", "3"]);
     assert!(merged.contains("ckpt-000003.vmck (full"), "{merged}");
     let lsj = json(&["checkpoint", "ls", ck]);
-    assert_eq!(lsj[3]["full"], true);
+    assert_eq!(lsj["checkpoints"][3]["full"], true);
     assert_eq!(
-        lsj[4]["chain_ok"], true,
+        lsj["checkpoints"][4]["chain_ok"], true,
         "the increment after a merged one still links"
     );
     // The stack page /bin/true writes last.

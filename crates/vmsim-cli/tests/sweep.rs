@@ -100,7 +100,7 @@ fn any_split_merges_to_the_same_bytes() {
         "--json",
     ]))
     .unwrap();
-    let row = merged
+    let row = merged["runs"]
         .as_array()
         .unwrap()
         .iter()

@@ -155,6 +155,69 @@ fn parse_record(b: &[u8]) -> Result<Record, &'static str> {
     })
 }
 
+/// The common record line, parsed from a fixed window of [`FAST_LINE`]
+/// bytes (so no byte is bounds-checked against the buffer): a kind, 1 to 16
+/// hex digits, `,`, a size of 1 to 4 digits without a leading zero and at
+/// most [`MAX_ACCESS_BYTES`], then `\n` or `\r\n`. `None` for anything
+/// else, which [`parse_record`] then parses or explains; where this returns
+/// a record, `parse_record` returns the same one (a property test checks it).
+#[inline(always)]
+fn fast_record(w: &[u8; FAST_LINE]) -> Option<Record> {
+    let kind = match (w[0], w[1], w[2]) {
+        (b'I', b' ', b' ') => AccessKind::Instr,
+        (b' ', b'L', b' ') => AccessKind::Load,
+        (b' ', b'S', b' ') => AccessKind::Store,
+        (b' ', b'M', b' ') => AccessKind::Modify,
+        _ => return None,
+    };
+    let mut va: u64 = 0;
+    let mut i = 3;
+    // At most 16 digits: a 17th ends the loop with i == 20 (refused below).
+    while i < 20 {
+        let d = HEX[usize::from(w[i])];
+        if d == 0xff {
+            break;
+        }
+        va = (va << 4) | u64::from(d);
+        i += 1;
+    }
+    if i == 3 || i == 20 || w[i] != b',' {
+        return None;
+    }
+    i += 1;
+    let first = w[i].wrapping_sub(b'0');
+    if !(1..=9).contains(&first) {
+        return None;
+    }
+    let mut size = u32::from(first);
+    i += 1;
+    // Up to three more digits (a valid size has at most four).
+    let stop = i + 3;
+    while i < stop {
+        let d = w[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        size = size * 10 + u32::from(d);
+        i += 1;
+    }
+    if size > MAX_ACCESS_BYTES {
+        return None;
+    }
+    if w[i] == b'\r' {
+        i += 1;
+    }
+    if w[i] != b'\n' {
+        return None;
+    }
+    Some(Record {
+        kind,
+        va,
+        size,
+        len: i + 1,
+    })
+}
+
 /// Reads lackey text from `R` in batches of [`Access`].
 #[derive(Debug)]
 pub struct LackeyReader<R> {
@@ -329,6 +392,22 @@ impl<R: Read> TraceSource for LackeyReader<R> {
             return Ok(0);
         }
         while out.len() < BATCH {
+            // The hot path: a whole record line in the buffer, parsed in place.
+            if let Some(r) = self.buf[self.pos..self.end]
+                .first_chunk::<FAST_LINE>()
+                .and_then(fast_record)
+            {
+                self.line += 1;
+                self.pos += r.len;
+                self.seen_record = true;
+                out.push(Access {
+                    va: r.va,
+                    pid: self.pid,
+                    size: r.size,
+                    kind: r.kind,
+                });
+                continue;
+            }
             if self.end - self.pos < FAST_LINE
                 && memchr::memchr(b'\n', &self.buf[self.pos..self.end]).is_none()
             {
@@ -425,6 +504,84 @@ impl<R: Read> LackeyReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A line of record-like bytes: mostly valid records, with every part
+    /// sometimes wrong (kind, digits, separators, sizes, line ends).
+    fn record_like() -> impl Strategy<Value = Vec<u8>> {
+        let kind = prop_oneof![
+            Just(b"I  ".to_vec()),
+            Just(b" L ".to_vec()),
+            Just(b" S ".to_vec()),
+            Just(b" M ".to_vec()),
+            proptest::collection::vec(any::<u8>(), 3),
+        ];
+        let hex = proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..19,
+        );
+        let size = proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::sample::select(b"0123456789".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..7,
+        );
+        let sep = prop_oneof![8 => Just(b",".to_vec()), 1 => proptest::collection::vec(any::<u8>(), 0..2)];
+        let end = prop_oneof![
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..3),
+        ];
+        let tail = proptest::collection::vec(any::<u8>(), 0..64);
+        (kind, hex, sep, size, end, tail).prop_map(|(k, h, c, s, e, t)| {
+            let mut line = [k, h, c, s, e, t].concat();
+            line.resize(line.len().max(FAST_LINE), b'x');
+            line
+        })
+    }
+
+    proptest! {
+        /// Wherever the in-place fast path takes a line, the general parser
+        /// reads the same record from it.
+        #[test]
+        fn fast_record_agrees_with_parse_record(line in record_like()) {
+            let w = line.first_chunk::<FAST_LINE>().expect("padded to the window");
+            if let Some(r) = fast_record(w) {
+                prop_assert_eq!(parse_record(&line), Ok(r));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_record_takes_the_common_lines() {
+        for line in [
+            "I  0401ab70,3\n",
+            " L 1fff000768,8\r\n",
+            " M ffffffffffffffff,4096\n",
+        ] {
+            let mut b = line.as_bytes().to_vec();
+            b.resize(FAST_LINE, b'x');
+            let w = b.first_chunk::<FAST_LINE>().expect("64 bytes");
+            assert_eq!(fast_record(w), parse_record(&b).ok(), "{line:?}");
+            assert!(fast_record(w).is_some(), "{line:?}");
+        }
+        for line in [
+            " S 1,4097\n",
+            " S 1,01\n",
+            " S 12345678901234567,1\n",
+            "I  ,1\n",
+            " S 1,1 \n",
+        ] {
+            let mut b = line.as_bytes().to_vec();
+            b.resize(FAST_LINE, b'x');
+            let w = b.first_chunk::<FAST_LINE>().expect("64 bytes");
+            assert_eq!(fast_record(w), None, "{line:?}");
+        }
+    }
 
     fn parse_all(text: &str) -> Result<Vec<Access>, TraceError> {
         LackeyReader::new(text.as_bytes(), "mem.lackey", false).collect_all()

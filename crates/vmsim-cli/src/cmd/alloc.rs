@@ -473,7 +473,8 @@ impl<W: Write> Stream<W> {
         if self.json {
             write!(
                 self.w,
-                "{{\"allocator\":\"{allocator}\",\"config\":{}",
+                "{{\"schema_version\":{},\"allocator\":\"{allocator}\",\"config\":{}",
+                crate::output::JSON_SCHEMA_VERSION,
                 serde_json::to_string(config)?
             )?;
             if !self.quiet {

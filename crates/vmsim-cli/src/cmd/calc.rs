@@ -181,7 +181,7 @@ pub fn run(args: &CalcArgs, out: &mut impl std::io::Write) -> anyhow::Result<()>
                 writeln!(
                     out,
                     "{}",
-                    serde_json::to_string_pretty(&json::render(&report))?
+                    crate::output::json_pretty(&json::render(&report))?
                 )?;
             } else {
                 write!(out, "{}", human::render(&report))?;

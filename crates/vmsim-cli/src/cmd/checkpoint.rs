@@ -32,7 +32,8 @@ pub enum CheckpointCommand {
     /// One line per checkpoint: kind, reference, parent, size, contents, and
     /// whether its chain back to a full checkpoint is complete.
     ///
-    /// JSON keys (an array): file, seq, full, references, parent, bytes,
+    /// JSON: {schema_version, checkpoints: [...]}; each checkpoint has file,
+    /// seq, full, references, parent, bytes,
     /// data_chunks, zero_chunks, swap_pages, chain_ok, error.
     Ls {
         /// The checkpoint directory.
@@ -119,7 +120,11 @@ fn ls(dir: &std::path::Path, json: bool, out: &mut impl Write) -> anyhow::Result
         });
     }
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
+        writeln!(
+            out,
+            "{}",
+            crate::output::json_pretty(&serde_json::json!({ "checkpoints": lines }))?
+        )?;
         return Ok(());
     }
     writeln!(
@@ -268,7 +273,7 @@ fn show(
         pages,
     };
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(&s)?)?;
     } else {
         write!(out, "{}", show_text(&entry.path, &s))?;
     }

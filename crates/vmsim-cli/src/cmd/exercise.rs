@@ -473,7 +473,7 @@ fn paging_exercise(a: &PagingArgs, multilevel: bool) -> anyhow::Result<String> {
             "check": check,
             "answers": if a.common.answers { serde_json::to_value(&answers)? } else { Value::Null },
         });
-        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+        return Ok(crate::output::json_pretty(&v)? + "\n");
     }
 
     let mut o = String::new();
@@ -624,7 +624,7 @@ fn segment_exercise(a: &SegmentArgs) -> anyhow::Result<String> {
             "questions": ex.questions.iter().map(|(va, acc)| json!({"va": hex(*va), "access": access_name(*acc)})).collect::<Vec<_>>(),
             "answers": if a.common.answers { serde_json::to_value(&answers)? } else { Value::Null },
         });
-        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+        return Ok(crate::output::json_pretty(&v)? + "\n");
     }
     let mut o = String::new();
     let _ = writeln!(o, "Exercise: {}", again("segment"));
@@ -809,7 +809,7 @@ fn policy_exercise(a: &PolicyExArgs) -> anyhow::Result<String> {
             "refs": refs,
             "answers": if a.common.answers { Value::Array(answers) } else { Value::Null },
         });
-        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+        return Ok(crate::output::json_pretty(&v)? + "\n");
     }
     let mut o = String::new();
     let _ = writeln!(o, "Exercise: {}", again("policy"));
@@ -979,7 +979,7 @@ fn alloc_exercise(a: &AllocExArgs) -> anyhow::Result<String> {
             "ops": ops_arg,
             "answers": answer_json,
         });
-        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+        return Ok(crate::output::json_pretty(&v)? + "\n");
     }
     let _ = writeln!(o, "Exercise: {}", again("alloc"));
     let _ = writeln!(o);

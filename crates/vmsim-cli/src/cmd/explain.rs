@@ -231,7 +231,7 @@ pub fn run(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result<
         serde_json::to_value(&e)?,
     )?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(&e)?)?;
     } else {
         print_text(out, &fmt, &e)?;
     }
@@ -367,7 +367,7 @@ fn run_segmented(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::R
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&with_after(&seg, &after)?)?
+            crate::output::json_pretty(&with_after(&seg, &after)?)?
         )?;
     } else {
         write!(out, "{seg}")?;
@@ -430,7 +430,7 @@ fn run_book(args: &ExplainArgs, out: &mut impl std::io::Write) -> anyhow::Result
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&with_after(&book, &after)?)?
+            crate::output::json_pretty(&with_after(&book, &after)?)?
         )?;
     } else {
         if let Some(vb) = table.va_bits() {

@@ -285,7 +285,7 @@ pub fn run(args: &MrcArgs, out: &mut impl Write) -> anyhow::Result<()> {
             page_size,
             inputs: &results,
         };
-        writeln!(out, "{}", serde_json::to_string_pretty(&o)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(&o)?)?;
     } else if args.csv {
         out.write_all(csv(&results).as_bytes())?;
     } else {

@@ -239,7 +239,11 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     // JSON steps are streamed (the totals follow them), so a long string
     // needs no memory per reference.
     if args.json && !args.quiet {
-        write!(out, "{{\"steps\":[")?;
+        write!(
+            out,
+            "{{\"schema_version\":{},\"steps\":[",
+            crate::output::JSON_SCHEMA_VERSION
+        )?;
     }
     let future = next_use.as_deref();
     let totals = lab::run_with_future(
@@ -303,13 +307,19 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         "ties": ties.or(kind.default_ties()).map(Ties::name),
     });
     if args.json {
-        let v = report.clone();
-        let text = v.to_string();
+        let text = serde_json::to_string(&crate::output::versioned(&report))?;
         if args.quiet {
             writeln!(out, "{text}")?;
         } else {
-            // Close the steps array and append the totals' fields.
-            writeln!(out, "],{}", &text[1..])?;
+            // Close the steps array and append the totals' fields (the
+            // schema_version, written first, left out).
+            let fields = text
+                .strip_prefix(&format!(
+                    "{{\"schema_version\":{},",
+                    crate::output::JSON_SCHEMA_VERSION
+                ))
+                .unwrap_or(&text[1..]);
+            writeln!(out, "],{fields}")?;
         }
     } else {
         writeln!(out, "{}", summary_line(kind, frames, &totals, ties))?;

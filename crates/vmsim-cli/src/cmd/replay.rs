@@ -190,7 +190,7 @@ pub fn run(args: &ReplayArgs, out: &mut impl Write) -> anyhow::Result<()> {
         let u = vmsim::replay::state_at(&chain, &inputs, va, pid, until)?;
         drop(builtin);
         if args.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&u)?)?;
+            writeln!(out, "{}", crate::output::json_pretty(&u)?)?;
         } else {
             write!(out, "{}", until_text(va.as_u64(), &u))?;
         }
@@ -204,7 +204,7 @@ pub fn run(args: &ReplayArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let a = vmsim::replay::last_writer(&chain, &inputs, va, pid, before)?;
     drop(builtin);
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&a)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(&a)?)?;
     } else {
         write!(out, "{}", answer_text(&a))?;
     }

@@ -443,7 +443,7 @@ pub fn report_out(report: &Report, how: &Output<'_>, out: &mut impl Write) -> an
         bail!("{} (--strict)", report.warnings.join("; "));
     }
     if how.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(report)?)?;
     } else {
         write!(out, "{}", report_text::render(report))?;
         if let Some(m) = &report.migration {

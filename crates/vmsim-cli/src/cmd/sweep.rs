@@ -94,7 +94,7 @@ pub enum SweepCommand {
     ///
     /// CSV columns: the parameters, then every number of the report as a
     /// dotted path (tlb_levels.0.hits, kernel.demand_zero, ...; the
-    /// timeline left out). JSON: [{"params", "report"}...].
+    /// timeline left out). JSON: {"schema_version", "runs": [{"params", "report"}...]}.
     Merge(MergeArgs),
 }
 
@@ -705,7 +705,11 @@ fn merge(args: &MergeArgs, out: &mut impl Write) -> anyhow::Result<()> {
             .iter()
             .map(|(p, r)| json!({"params": p, "report": r}))
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        writeln!(
+            out,
+            "{}",
+            crate::output::json_pretty(&json!({ "runs": rows }))?
+        )?;
         return Ok(());
     }
     let flat: Vec<Vec<(String, Value)>> = records

@@ -159,7 +159,7 @@ fn run_stats(args: &StatsArgs, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&s).context("serialising statistics")?
+            crate::output::json_pretty(&s).context("serialising statistics")?
         )?;
     } else {
         write!(out, "{}", render(&args.trace, &s))?;

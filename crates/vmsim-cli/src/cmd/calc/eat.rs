@@ -90,7 +90,7 @@ pub fn run(args: &EatArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> 
         if let Some(f) = &format {
             value["arch"] = json!(f.name());
         }
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        writeln!(out, "{}", crate::output::json_pretty(&value)?)?;
         return Ok(());
     }
     let f = |v: f64| float(v, 3);
