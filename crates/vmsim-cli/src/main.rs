@@ -16,6 +16,7 @@ mod channel;
 mod cmd;
 mod html;
 mod output;
+mod ship;
 mod signals;
 
 use std::io::Write;

@@ -15,6 +15,7 @@ mod json_schema;
 mod migrate;
 mod mrc;
 mod policy;
+mod recover;
 mod robustness;
 mod run;
 mod sweep;

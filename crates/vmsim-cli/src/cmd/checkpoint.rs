@@ -62,6 +62,38 @@ pub enum CheckpointCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Store the checkpoint files a `vmsim run --checkpoint-to` ships here
+    /// (disaster recovery): listen, accept one source holding the same key,
+    /// write each file it sends into DIR (temporary name, synced, renamed:
+    /// never a half-written checkpoint), until the source is done. If the
+    /// source dies, DIR holds every checkpoint it finished sending: finish
+    /// its run here with `vmsim restore DIR`.
+    ///
+    /// Prints `listening on ADDR` (always, on standard error), a line per
+    /// file (unless --quiet), and a summary. Exit status 1 if the
+    /// connection was lost before the source said it was done.
+    ///
+    /// Example:
+    ///   vmsim checkpoint receive store --key-file mig.key --addr 127.0.0.1:7001
+    ///   vmsim run trace.vmt --checkpoint-every 1M --checkpoint-to 127.0.0.1:7001 --key-file mig.key
+    ///   vmsim restore store
+    #[command(verbatim_doc_comment)]
+    Receive {
+        /// The directory to store into (new, or without checkpoint files).
+        dir: PathBuf,
+        /// The address to listen on.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+        addr: String,
+        /// The pre-shared key file (readable by its owner only).
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// Seconds to wait for any read or write before giving up.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        timeout: u64,
+        /// No line per file.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Fold checkpoint K (default: the newest) and the increments before it
     /// into one full checkpoint that replaces it: restores from K then read
     /// one file. Later increments still link to it.
@@ -382,6 +414,13 @@ pub fn run(args: &CheckpointArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.command {
         CheckpointCommand::Ls { dir, json } => ls(dir, *json, out),
         CheckpointCommand::Show { dir, at, pid, json } => show(dir, *at, *pid, *json, out),
+        CheckpointCommand::Receive {
+            dir,
+            addr,
+            key_file,
+            timeout,
+            quiet,
+        } => receive(dir, addr, key_file, *timeout, *quiet, out),
         CheckpointCommand::Merge { dir, at } => {
             let chain = Chain::open(dir)?;
             let seq = at
@@ -396,5 +435,69 @@ pub fn run(args: &CheckpointArgs, out: &mut impl Write) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
+    }
+}
+
+/// Runs `vmsim checkpoint receive`.
+fn receive(
+    dir: &std::path::Path,
+    addr: &str,
+    key_file: &std::path::Path,
+    timeout: u64,
+    quiet: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let key = crate::channel::Key::load(key_file)?;
+    if timeout == 0 {
+        anyhow::bail!("--timeout 0: give at least 1 second");
+    }
+    let dir = crate::ship::store_dir(dir)?;
+    let timeout = std::time::Duration::from_secs(timeout);
+    let listener = crate::channel::listen(addr)?;
+    // Always said, even with --quiet: it is how a caller learns the port.
+    crate::output::to_stderr(&format!(
+        "vmsim checkpoint receive: listening on {}",
+        listener.local_addr()?
+    ))?;
+    let (mut tx, mut rx) = loop {
+        let (stream, peer) = listener.accept().context("accepting a connection")?;
+        match crate::channel::authenticate(stream, &key, timeout) {
+            Ok(halves) => break halves,
+            Err(e) => crate::output::to_stderr(&format!(
+                "vmsim checkpoint receive: dropped a connection from {peer}: {e}"
+            ))?,
+        }
+    };
+    let peer = rx.peer().to_string();
+    let (got, err) = crate::ship::store(&dir, &mut tx, &mut rx, |name, bytes| {
+        if !quiet {
+            let _ = crate::output::to_stderr(&format!(
+                "vmsim checkpoint receive: stored {name} ({})",
+                format_size(bytes)
+            ));
+        }
+    });
+    let held = match got.files.last() {
+        Some(last) => format!(
+            "{} holds {} checkpoint(s) ({}), the last {last}",
+            dir.display(),
+            got.files.len(),
+            format_size(got.bytes)
+        ),
+        None => format!("{} holds no checkpoint", dir.display()),
+    };
+    match err {
+        None => {
+            writeln!(out, "received the checkpoints of {peer}: {held}")?;
+            Ok(())
+        }
+        Some(e) => Err(e.context(format!(
+            "the source {peer} was lost before it was done; {held}{}",
+            if got.files.is_empty() {
+                String::new()
+            } else {
+                format!(": finish its run with `vmsim restore {}`", dir.display())
+            }
+        ))),
     }
 }

@@ -49,6 +49,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
 
+    /// Record each process's memory digest when it exits (as `vmsim run
+    /// --digest`; compare with the run's).
+    #[arg(long)]
+    pub digest: bool,
+
     /// No progress bar and no restore message.
     #[arg(long, short)]
     pub quiet: bool,
@@ -78,7 +83,8 @@ pub fn run(args: &RestoreArgs, out: &mut impl std::io::Write) -> anyhow::Result<
     super::plot::check(args.plot.as_deref())?;
     let chain = Chain::open(&args.dir)?;
     let (inputs, builtin) = candidates(&args.inputs)?;
-    let sim = chain.restore(args.at, &inputs)?;
+    let mut sim = chain.restore(args.at, &inputs)?;
+    sim.set_digest_at_exit(args.digest);
     if !args.quiet {
         crate::output::to_stderr(&format!(
             "vmsim restore: {} checkpoint {} (reference {}), running on",

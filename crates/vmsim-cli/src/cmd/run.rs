@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -158,6 +159,15 @@ pub struct RunArgs {
     /// default: stored raw, the fastest).
     #[arg(long, value_name = "LEVEL")]
     pub checkpoint_zstd: Option<i32>,
+
+    /// Also ship each checkpoint file, once written, to the `vmsim
+    /// checkpoint receive` at HOST:PORT (authenticated with --key-file), so
+    /// the run can be finished elsewhere with `vmsim restore` if this
+    /// machine dies. Without --checkpoint-dir the local files go to a
+    /// temporary directory. If the store stops answering (60 s per read or
+    /// write), the run goes on and a warning says which checkpoints it holds.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["checkpoint_every", "key_file"])]
+    pub checkpoint_to: Option<String>,
 
     /// Record each process's memory digest (every page's address and
     /// contents hash) when it exits: `memory_digests` in the report.
@@ -557,7 +567,17 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         many => scenario_of(many)?,
     };
     let cfg = build_config(args, &scenario)?;
-    let mut writer = match &args.checkpoint_dir {
+    // A run that ships its checkpoints and was given no directory writes
+    // them into a temporary one (removed at the end).
+    let scratch = match (&args.checkpoint_to, &args.checkpoint_dir) {
+        (Some(_), None) => Some(tempfile::tempdir().context("a temporary checkpoint directory")?),
+        _ => None,
+    };
+    let dir = args
+        .checkpoint_dir
+        .clone()
+        .or_else(|| scratch.as_ref().map(|d| d.path().join("ck")));
+    let mut writer = match &dir {
         Some(dir) => {
             if cfg.checkpoint.every == 0 {
                 bail!(
@@ -581,7 +601,20 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     );
                 }
             }
-            Some(ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd))
+            let writer = ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd);
+            match &args.checkpoint_to {
+                Some(addr) => {
+                    let key_file = args
+                        .key_file
+                        .as_deref()
+                        .context("--checkpoint-to needs --key-file")?;
+                    let key = crate::channel::Key::load(key_file)?;
+                    let shipper =
+                        crate::ship::Shipper::connect(addr, &key, Duration::from_secs(60))?;
+                    Some(writer.with_mirror(Box::new(shipper)))
+                }
+                None => Some(writer),
+            }
         }
         None => None,
     };
@@ -623,7 +656,13 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
+        if let (Some(addr), Some((shipped, Some(why)))) = (&args.checkpoint_to, w.mirror_status()) {
+            crate::output::to_stderr(&format!(
+                "vmsim: warning: shipping checkpoints to {addr} stopped after {shipped} file(s), the run went on: {why}"
+            ))?;
+        }
     }
+    drop(scratch);
     observer.done();
     drop(builtin);
     if let Some(m) = migration {

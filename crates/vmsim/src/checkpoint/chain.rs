@@ -49,6 +49,59 @@ struct InFlight {
     handle: std::thread::JoinHandle<Result<(), String>>,
 }
 
+/// Somewhere else each finished checkpoint file is copied to, such as a
+/// store on another machine for disaster recovery (`vmsim run
+/// --checkpoint-to`). [`ChainWriter`] calls [`ChainMirror::ship`] once per
+/// file, in order, after the file is durable in the local directory (on
+/// its background thread when the file was written there), and
+/// [`ChainMirror::finish`] once when the run is done.
+pub trait ChainMirror: Send {
+    /// Copies the finished checkpoint file `path` (named `name`) to the
+    /// mirror. An error stops the mirroring; the local chain goes on.
+    ///
+    /// # Errors
+    /// The mirror could not take the file: one line saying why.
+    fn ship(&mut self, name: &str, path: &Path) -> Result<(), String>;
+
+    /// Tells the mirror that no file follows.
+    ///
+    /// # Errors
+    /// As for [`ChainMirror::ship`].
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A mirror and what became of it.
+struct Mirror {
+    sink: Box<dyn ChainMirror>,
+    shipped: u64,
+    /// The first failure; nothing is shipped after it.
+    failed: Option<String>,
+}
+
+impl Mirror {
+    fn ship(&mut self, name: &str, path: &Path) {
+        if self.failed.is_none() {
+            match self.sink.ship(name, path) {
+                Ok(()) => self.shipped += 1,
+                Err(e) => self.failed = Some(format!("{name}: {e}")),
+            }
+        }
+    }
+}
+
+type SharedMirror = std::sync::Arc<std::sync::Mutex<Mirror>>;
+
+fn ship_to(mirror: Option<&SharedMirror>, name: &str, path: &Path) {
+    if let Some(m) = mirror {
+        match m.lock() {
+            Ok(mut m) => m.ship(name, path),
+            Err(poisoned) => poisoned.into_inner().ship(name, path),
+        }
+    }
+}
+
 /// Writes a run's checkpoints into a directory.
 ///
 /// A checkpoint's bytes are produced in the run's thread, at the
@@ -65,6 +118,7 @@ pub struct ChainWriter {
     bytes: u64,
     in_flight: Option<InFlight>,
     background: bool,
+    mirror: Option<SharedMirror>,
 }
 
 impl std::fmt::Debug for ChainWriter {
@@ -114,6 +168,7 @@ impl ChainWriter {
             bytes: 0,
             in_flight: None,
             background: true,
+            mirror: None,
         })
     }
 
@@ -135,6 +190,29 @@ impl ChainWriter {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Copies every finished file to `mirror` too (see [`ChainMirror`]).
+    #[must_use]
+    pub fn with_mirror(mut self, mirror: Box<dyn ChainMirror>) -> Self {
+        self.mirror = Some(std::sync::Arc::new(std::sync::Mutex::new(Mirror {
+            sink: mirror,
+            shipped: 0,
+            failed: None,
+        })));
+        self
+    }
+
+    /// How many files the mirror took, and why it stopped if it failed
+    /// (`None` without a mirror). Complete after [`ChainWriter::finish`].
+    #[must_use]
+    pub fn mirror_status(&self) -> Option<(u64, Option<String>)> {
+        let m = self.mirror.as_ref()?;
+        let m = match m.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Some((m.shipped, m.failed.clone()))
     }
 
     /// Bytes written so far.
@@ -165,7 +243,21 @@ impl ChainWriter {
     /// # Errors
     /// The last file could not be written.
     pub fn finish(&mut self) -> Result<(), CheckpointError> {
-        self.wait()
+        self.wait()?;
+        if let Some(m) = self.mirror.take() {
+            let mut g = match m.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if g.failed.is_none()
+                && let Err(e) = g.sink.finish()
+            {
+                g.failed = Some(e);
+            }
+            drop(g);
+            self.mirror = Some(m);
+        }
+        Ok(())
     }
 
     /// Writes one checkpoint of `sim`; returns its file name and size.
@@ -197,10 +289,15 @@ impl ChainWriter {
             self.wait()?;
             let dir = self.dir.clone();
             let p = path.clone();
+            let mirror = self.mirror.clone();
+            let shipped = name.clone();
             let handle = std::thread::Builder::new()
                 .name("vmsim-checkpoint".into())
                 .spawn(move || {
-                    write_file(&dir, &p, &bytes).map_err(|e| format!("{}: {e}", p.display()))
+                    write_file(&dir, &p, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+                    drop(bytes);
+                    ship_to(mirror.as_ref(), &shipped, &p);
+                    Ok(())
                 })
                 .map_err(err)?;
             self.in_flight = Some(InFlight { handle });
@@ -218,6 +315,7 @@ impl ChainWriter {
         vmsim_trace::output::commit(tmp, &path).map_err(err)?;
         sync_dir(&self.dir);
         self.bytes += bytes;
+        ship_to(self.mirror.as_ref(), &name, &path);
         Ok((name, bytes))
     }
 }

@@ -495,22 +495,34 @@ pub(crate) fn build(
         .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
     let mut m = meta.machine;
     let expect_mem = cfg.memory.frames.saturating_mul(fmt.page_size().bytes());
-    if mem.size() != expect_mem
-        || m.kernel.format() != &fmt
-        || m.mmu.format() != &fmt
-        || m.page_shift != fmt.page_size().shift()
-        || m.kernel.frames().total_frames() > cfg.memory.frames
-        || m.schedule.procs.len() != meta.scenario.processes.len()
-        || meta.positions.len() != meta.scenario.processes.len()
-        || m.schedule
-            .procs
-            .iter()
-            .enumerate()
-            .any(|(i, p)| p.spec != i || p.pos > p.batch.len())
-    {
+    // The rest of the machine (MMU, scheduler, ...) is checked against the
+    // configuration and the scenario by `Simulation::from_parts`.
+    if mem.size() != expect_mem {
+        return Err(bad(format!(
+            "section CONF: memory of {} bytes, but the memory rebuilt has {}",
+            expect_mem,
+            mem.size()
+        )));
+    }
+    if m.kernel.format() != &fmt || m.mmu.format() != &fmt {
         return Err(bad(
-            "the machine state does not match its configuration and scenario".into(),
+            "section MACH: the kernel's or the MMU's paging format is not the configuration's"
+                .into(),
         ));
+    }
+    if m.kernel.frames().total_frames() > cfg.memory.frames {
+        return Err(bad(format!(
+            "section MACH: the kernel manages {} frames, more than memory.frames = {}",
+            m.kernel.frames().total_frames(),
+            cfg.memory.frames
+        )));
+    }
+    if meta.positions.len() != meta.scenario.processes.len() {
+        return Err(bad(format!(
+            "section SCEN: {} input positions for {} processes",
+            meta.positions.len(),
+            meta.scenario.processes.len()
+        )));
     }
     let page_bytes = m.kernel_page_bytes();
     if let Some(dev) = m.kernel.swap_device_mut() {
@@ -527,8 +539,14 @@ pub(crate) fn build(
                 .map_err(|e| bad(format!("swap slot {}: {e}", slot.index())))?;
         }
     }
-    let mut sim = Simulation::from_parts(cfg, m, mem, Arc::new(meta.scenario))
-        .map_err(|e| bad(format!("the restored state is inconsistent: {e}")))?;
+    let mut sim =
+        Simulation::from_parts(cfg, m, mem, Arc::new(meta.scenario)).map_err(|e| match e {
+            SimError::Restore(e) => bad(format!("section MACH: {e}")),
+            SimError::Invariant(e) => bad(format!(
+                "sections MACH and PAGE: the kernel's state is inconsistent: {e}"
+            )),
+            e => bad(format!("the restored state is inconsistent: {e}")),
+        })?;
     match candidates {
         Some(candidates) => sim
             .reopen_inputs(&meta.positions, candidates)

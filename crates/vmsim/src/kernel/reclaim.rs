@@ -404,6 +404,14 @@ impl Reclaim {
         self.swap.as_mut()
     }
 
+    /// Writes the swap device's gathered pages to its file.
+    pub(super) fn flush_swap(&mut self) -> Result<(), KernelError> {
+        match self.swap.as_mut() {
+            Some(dev) => dev.flush().map_err(|e| KernelError::Swap(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Swap slots in use, and the device's traffic.
     pub(super) fn swap_stats(&self) -> crate::swap::SwapStats {
         self.swap
@@ -737,6 +745,7 @@ impl Kernel {
             }
             self.reclaim.stats.direct_reclaims += 1;
             if !self.reclaim_one(mem, tlb)? {
+                self.reclaim.flush_swap()?;
                 return Ok(None);
             }
         };
@@ -752,6 +761,8 @@ impl Kernel {
                 self.reclaim.stats.kswapd_reclaimed += 1;
             }
         }
+        // The daemon's victims (consecutive slots) go out in one write.
+        self.reclaim.flush_swap()?;
         Ok(Some(pfn))
     }
 
@@ -769,7 +780,7 @@ impl Kernel {
                 break;
             }
         }
-        Ok(())
+        self.reclaim.flush_swap()
     }
 
     /// A freshly mapped page (zeroed, or a copy-on-write copy) gets its
@@ -949,13 +960,12 @@ impl Kernel {
             },
         };
         if dirty || existing.is_none() {
-            let mut buf = vec![0u8; self.page.bytes() as usize];
-            mem.read(self.frames.addr_of(pfn), &mut buf)
-                .map_err(|e| KernelError::Swap(e.to_string()))?;
+            // Straight from the frame into the device's gathered run.
+            let addr = self.frames.addr_of(pfn);
             self.reclaim
                 .device()?
-                .write(slot, &buf)
-                .map_err(|e| KernelError::Swap(e.to_string()))?;
+                .write_with(slot, |buf| mem.read(addr, buf).map_err(|e| e.to_string()))
+                .map_err(KernelError::Swap)?;
             self.reclaim.stats.writebacks += 1;
         } else {
             self.reclaim.stats.clean_drops += 1;
@@ -1031,13 +1041,13 @@ impl Kernel {
                 };
                 // The slot may have been used by a reclaim just now? No: it is
                 // referenced (refs > 0), so it was neither freed nor reused.
-                let mut buf = vec![0u8; self.page.bytes() as usize];
+                let addr = self.frames.addr_of(pfn);
                 self.reclaim
                     .device()?
-                    .read(slot, &mut buf)
-                    .map_err(|e| KernelError::Swap(e.to_string()))?;
-                mem.write(self.frames.addr_of(pfn), &buf)
-                    .map_err(|e| KernelError::Swap(e.to_string()))?;
+                    .read_with(slot, |page| {
+                        mem.write(addr, page).map_err(|e| e.to_string())
+                    })
+                    .map_err(KernelError::Swap)?;
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));

@@ -4,8 +4,9 @@
 //! embedding program or a test uses).
 //!
 //! Order: `Offer` -> `Accept`/`Refuse`; then the source sends `Progress`
-//! while it runs to the migration point, `Pages` per round, and `State`
-//! (the execution state and page tables, with the last pages); the
+//! while it runs to the migration point, `Pages` per round (the pages
+//! copied during the pause too, as one more round), and `State` (the
+//! execution state and page tables); the
 //! destination answers `Adopted` once the process exists on its side. In
 //! post-copy, `Page` messages (pushed or asked for with `Request`) follow
 //! until the destination says `Complete`. Either side may send `Abort`.
@@ -196,7 +197,9 @@ pub enum Message {
     State {
         /// The process.
         state: Box<ProcessState>,
-        /// The last pages (stop-and-copy: all of them; post-copy: none).
+        /// Pages sent with the state (vmsim sends none: the pause's pages
+        /// go before it in `Pages` messages, so no message grows with the
+        /// process; a destination still installs any given here).
         last: Vec<PageData>,
     },
     /// Destination: the process exists here now and will run.

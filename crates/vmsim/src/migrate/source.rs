@@ -248,14 +248,15 @@ impl Simulation {
                 store.insert(e.page, data);
             }
         }
-        let mut last_data = Vec::with_capacity(last_pages.len());
-        for &p in &last_pages {
-            last_data.push(PageData {
-                page: p,
-                data: self.page_data(pid, p)?,
-            });
-        }
-        rep.last_pages = last_data.len() as u64;
+        // The pause's pages go in `Pages` messages of their own before the
+        // state (one message holding them all would pass the message size
+        // limit for any process over 64 MiB).
+        let pause_round = rep.rounds.len() as u32 + 1;
+        let pause_bytes = match self.send_pages(pid, pause_round, &last_pages, tx)? {
+            Ok(b) => b,
+            Err(e) => return Ok(abort(rep, tx, e.to_string())),
+        };
+        rep.last_pages = last_pages.len() as u64;
         let state_only = Message::State {
             state: Box::new(state.clone()),
             last: Vec::new(),
@@ -270,13 +271,7 @@ impl Simulation {
         // The first full copy as measured (zero pages cost only their address).
         let full_bytes = match mode {
             MigrateMode::PreCopy => rep.rounds.first().map_or(0, |r| r.bytes),
-            MigrateMode::StopAndCopy => Message::State {
-                state: Box::new(state.clone()),
-                last: last_data.clone(),
-            }
-            .encode()
-            .map_or(0, |v| v.len() as u64)
-            .saturating_sub(rep.state_bytes),
+            MigrateMode::StopAndCopy => pause_bytes,
             MigrateMode::PostCopy => store
                 .values()
                 .map(|d| 16 + d.as_ref().map_or(0, |d| d.len() as u64))
@@ -297,10 +292,10 @@ impl Simulation {
         state.report = rep.clone();
         let msg = Message::State {
             state: Box::new(state),
-            last: last_data,
+            last: Vec::new(),
         };
         let sent = match tx.send(&msg) {
-            Ok(n) => n,
+            Ok(n) => n + pause_bytes,
             Err(e) => return Ok(abort(rep, tx, e.to_string())),
         };
         rep.last_bytes = sent;

@@ -306,6 +306,94 @@ impl fmt::Debug for TlbEntry {
     }
 }
 
+impl TlbEntry {
+    /// Checks an entry read back from a checkpoint against the machine it
+    /// is restored into (see [`RestoreLimits`](super::RestoreLimits)): an
+    /// empty slot is all zeros; a valid entry has known flag bits, granule
+    /// and page sizes of the format's range with the granule not above the
+    /// page, a page number that fits the address width, a frame aligned to
+    /// its granule and inside memory, a leaf-PTE address inside memory, and
+    /// an address-space id the kernel can hand out. Every later use of the
+    /// entry (shifts, translation, A/D write-backs) relies on these.
+    pub(crate) fn check_restored(&self, limits: &super::RestoreLimits<'_>) -> Result<(), String> {
+        if !self.is_valid() {
+            return if *self == Self::default() {
+                Ok(())
+            } else {
+                Err("an empty slot holds data".into())
+            };
+        }
+        if self.flags & !(PERMS_MASK | VALID | GLOBAL | DIRTY) != 0 {
+            return Err(format!("flags {:#04x} has unknown bits", self.flags));
+        }
+        let granule = PageSize::from_shift(u32::from(self.granule_shift))
+            .map_err(|_| format!("granule shift {} is not a page size", self.granule_shift))?;
+        PageSize::from_shift(u32::from(self.page_shift))
+            .map_err(|_| format!("page shift {} is not a page size", self.page_shift))?;
+        if self.granule_shift > self.page_shift {
+            return Err(format!(
+                "granule shift {} is above its page shift {}",
+                self.granule_shift, self.page_shift
+            ));
+        }
+        if self.granule_shift > 0 && self.vpn >> (64 - u32::from(self.granule_shift)) != 0 {
+            return Err(format!(
+                "page number {:#x} does not fit a 64-bit address at {granule}",
+                self.vpn
+            ));
+        }
+        let frame = self.frame.as_u64();
+        let end = frame.checked_add(granule.bytes());
+        if !self.frame.is_aligned(granule) || end.is_none_or(|e| e > limits.mem_bytes) {
+            return Err(format!(
+                "frame {frame:#x} ({granule}) is not an aligned frame inside the {} bytes of memory",
+                limits.mem_bytes
+            ));
+        }
+        let pte = self.pte.as_u64();
+        if !pte.is_multiple_of(4) || pte.checked_add(8).is_none_or(|e| e > limits.mem_bytes) {
+            return Err(format!(
+                "leaf PTE address {pte:#x} is not an entry inside the {} bytes of memory",
+                limits.mem_bytes
+            ));
+        }
+        if u32::from(self.asid.as_u16()) >= limits.asids {
+            return Err(format!(
+                "ASID {} is out of range (the kernel has {})",
+                self.asid.as_u16(),
+                limits.asids
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Raw access for tests that forge restored states (every field, no checks).
+#[cfg(test)]
+impl TlbEntry {
+    pub(crate) fn forge_fields(
+        &mut self,
+    ) -> (
+        &mut u64,
+        &mut PhysAddr,
+        &mut PhysAddr,
+        &mut Asid,
+        &mut u8,
+        &mut u8,
+        &mut u8,
+    ) {
+        (
+            &mut self.vpn,
+            &mut self.frame,
+            &mut self.pte,
+            &mut self.asid,
+            &mut self.granule_shift,
+            &mut self.page_shift,
+            &mut self.flags,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

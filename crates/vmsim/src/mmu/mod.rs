@@ -50,3 +50,19 @@ pub use tlb_config::{
 pub use tlb_presets::{TLB_PRESETS, TlbPreset};
 pub use translate::Mmu;
 pub use walk_cache::{WalkCache, WalkCacheHit};
+
+/// What a restored MMU state is checked against: the machine it is restored
+/// into. A checkpoint's MACH section passes its checksum whether it was
+/// written by vmsim or forged; these bounds (and the geometry of an MMU
+/// built fresh from the configuration) keep every cached entry usable
+/// without a panic later in the run.
+pub(crate) struct RestoreLimits<'a> {
+    /// Bytes of simulated physical memory.
+    pub mem_bytes: u64,
+    /// How many address-space ids the kernel hands out.
+    pub asids: u32,
+    /// Bytes of a page-table frame (tables are aligned to it).
+    pub table_align: u64,
+    /// Whether the kernel holds a page table at this address.
+    pub is_table: &'a dyn Fn(crate::addr::PhysAddr) -> bool,
+}

@@ -373,6 +373,118 @@ impl Victims {
     }
 }
 
+impl Victims {
+    /// Checks replacement state read back from a checkpoint against the
+    /// state `fresh` that the configuration builds (same policy and shape),
+    /// and that every LRU stamp and list is one `touch`/`victim` can use:
+    /// stamps not after the clock, each set's list holding exactly its
+    /// stamped ways, in range, linked both ways, without a cycle.
+    pub(crate) fn check_restored(&self, fresh: &Self) -> Result<(), String> {
+        if self.policy != fresh.policy
+            || self.ways != fresh.ways
+            || self.padded != fresh.padded
+            || self.words != fresh.words
+            || self.path_mask != fresh.path_mask
+            || self.path_bits != fresh.path_bits
+            || self.stamps.len() != fresh.stamps.len()
+            || self.bits.len() != fresh.bits.len()
+            || self.order.is_some() != fresh.order.is_some()
+        {
+            return Err(format!(
+                "replacement state is not the configuration's ({} over {} ways)",
+                fresh.policy.name(),
+                fresh.ways
+            ));
+        }
+        if let Some(stamp) = self.stamps.iter().find(|&&s| s > self.clock) {
+            return Err(format!(
+                "replacement state: stamp {stamp} is after the clock {}",
+                self.clock
+            ));
+        }
+        if let (Some(order), Some(fresh_order)) = (&self.order, &fresh.order) {
+            order.check_restored(fresh_order, self.ways)?;
+        }
+        Ok(())
+    }
+}
+
+impl LruOrder {
+    fn check_restored(&self, fresh: &Self, ways: usize) -> Result<(), String> {
+        if self.words != fresh.words
+            || self.prev.len() != fresh.prev.len()
+            || self.next.len() != fresh.next.len()
+            || self.head.len() != fresh.head.len()
+            || self.tail.len() != fresh.tail.len()
+            || self.unstamped.len() != fresh.unstamped.len()
+        {
+            return Err("replacement state: LRU order is not the configuration's shape".into());
+        }
+        let sets = self.head.len();
+        for set in 0..sets {
+            let bad =
+                |what: &str| Err(format!("replacement state: LRU order of set {set}: {what}"));
+            let row = &self.unstamped[set * self.words..(set + 1) * self.words];
+            let mut unstamped = 0;
+            for (i, w) in row.iter().enumerate() {
+                let valid = if (i + 1) * 64 <= ways {
+                    u64::MAX
+                } else if i * 64 >= ways {
+                    0
+                } else {
+                    (1u64 << (ways - i * 64)) - 1
+                };
+                if w & !valid != 0 {
+                    return bad("marks a way past the last one");
+                }
+                unstamped += w.count_ones() as usize;
+            }
+            let first = set * ways;
+            let mut at = self.head[set];
+            let mut before = NIL;
+            let mut seen = 0;
+            while at != NIL {
+                let slot = at as usize;
+                if slot < first || slot >= first + ways {
+                    return bad(&format!("slot {slot} is not in the set"));
+                }
+                if self.is_unstamped(set, slot - first) {
+                    return bad(&format!("slot {slot} is listed but unused"));
+                }
+                if self.prev[slot] != before {
+                    return bad(&format!("slot {slot} is linked back to the wrong slot"));
+                }
+                seen += 1;
+                if seen > ways {
+                    return bad("the list has a cycle");
+                }
+                before = at;
+                at = self.next[slot];
+            }
+            if self.tail[set] != before {
+                return bad("the list's tail is not its last slot");
+            }
+            if seen + unstamped != ways {
+                return bad("the list does not hold exactly the used ways");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Raw access for tests that forge restored states.
+#[cfg(test)]
+impl Victims {
+    pub(crate) fn forge_stamps(&mut self) -> (&mut Vec<u64>, &mut u64) {
+        (&mut self.stamps, &mut self.clock)
+    }
+    pub(crate) fn forge_order(&mut self) -> Option<(&mut Vec<u32>, &mut Vec<u32>, &mut Vec<u32>)> {
+        self.order
+            .as_mut()
+            .map(|o| (&mut o.prev, &mut o.next, &mut o.head))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -705,6 +705,123 @@ impl Tlb {
     }
 }
 
+impl Tlb {
+    /// Checks a hierarchy read back from a checkpoint against the empty one
+    /// `fresh` its configuration builds: the same levels, arrays, probe and
+    /// fill tables and latencies (derived from the configuration, so a
+    /// checkpoint cannot change them), every array's contents (see
+    /// [`TlbArray::check_restored`]), memos that point at the first-level
+    /// slot holding the entry they remember, and the walk caches (see
+    /// [`WalkCache::check_restored`]). The error names the level and array.
+    pub(crate) fn check_restored(
+        &self,
+        fresh: &Self,
+        limits: &super::RestoreLimits<'_>,
+    ) -> Result<(), String> {
+        if self.levels.len() != fresh.levels.len()
+            || self.shared_l1 != fresh.shared_l1
+            || self.memo_shift != fresh.memo_shift
+            || self.memo_ok != fresh.memo_ok
+            || self.asid_tags != fresh.asid_tags
+        {
+            return Err(format!(
+                "tlb: the hierarchy is not the configuration's ({} levels, ASID tags {})",
+                fresh.levels.len(),
+                if fresh.asid_tags { "on" } else { "off" }
+            ));
+        }
+        for (l, (level, fresh_level)) in self.levels.iter().zip(&fresh.levels).enumerate() {
+            if level.arrays.len() != fresh_level.arrays.len()
+                || level.probe != fresh_level.probe
+                || level.probe_len != fresh_level.probe_len
+                || level.fill_to != fresh_level.fill_to
+                || level.counters.latency_cycles != fresh_level.counters.latency_cycles
+            {
+                return Err(format!(
+                    "tlb level {l}: its arrays, probe order or latency are not the configuration's"
+                ));
+            }
+            for (a, (array, fresh_array)) in
+                level.arrays.iter().zip(&fresh_level.arrays).enumerate()
+            {
+                array.check_restored(fresh_array, limits).map_err(|e| {
+                    format!("tlb level {l} array {a} ({}): {e}", fresh_array.name())
+                })?;
+            }
+        }
+        if self.settled > self.tick {
+            return Err(format!(
+                "tlb memo: settled tick {} is after the tick {}",
+                self.settled, self.tick
+            ));
+        }
+        for side in [DATA, FETCH] {
+            if !(1..MEMO_WAYS).contains(&self.memo_next[side]) {
+                return Err(format!(
+                    "tlb memo: next place {} of side {side} is not 1 to {}",
+                    self.memo_next[side],
+                    MEMO_WAYS - 1
+                ));
+            }
+            for (i, m) in self.memo[side].iter().enumerate() {
+                if m.key == NO_KEY {
+                    continue;
+                }
+                let bad = |what: &str| Err(format!("tlb memo {i} of side {side}: {what}"));
+                let Some(first) = self.levels.first() else {
+                    return bad("set, but there is no TLB");
+                };
+                if m.seq > self.tick {
+                    return bad("stamped after the tick");
+                }
+                let Some(array) = first.arrays.get(usize::from(m.array)) else {
+                    return bad("names an array the first level does not have");
+                };
+                if !array.holds_slot(m.slot as usize) || *array.entry(m.slot as usize) != m.entry {
+                    return bad("does not remember the entry of the slot it names");
+                }
+                let below = m.entry.granule().shift().checked_sub(self.memo_shift[side]);
+                if !self.memo_ok[side]
+                    || below.is_none_or(|b| m.key >> b != m.entry.vpn())
+                    || (m.tag != m.entry.asid() && !m.entry.is_global())
+                {
+                    return bad("its address or ASID is not its entry's");
+                }
+            }
+        }
+        self.walk_cache
+            .check_restored(&fresh.walk_cache, limits)
+            .map_err(|e| format!("walk cache: {e}"))
+    }
+}
+
+/// Raw access for tests that forge restored states.
+#[cfg(test)]
+impl Tlb {
+    /// The number of arrays of each level.
+    pub(crate) fn forge_shape(&self) -> Vec<usize> {
+        self.levels.iter().map(|l| l.arrays.len()).collect()
+    }
+    pub(crate) fn forge_array(&mut self, level: usize, array: usize) -> &mut TlbArray {
+        &mut self.levels[level].arrays[array]
+    }
+    /// A memo's key, array, slot and entry.
+    pub(crate) fn forge_memo(
+        &mut self,
+        side: usize,
+        i: usize,
+    ) -> (&mut u64, &mut u8, &mut u32, &mut TlbEntry) {
+        let m = &mut self.memo[side][i];
+        (&mut m.key, &mut m.array, &mut m.slot, &mut m.entry)
+    }
+    pub(crate) fn forge_ticks(&mut self) -> (&mut u64, &mut u64, &mut [usize; 2]) {
+        (&mut self.tick, &mut self.settled, &mut self.memo_next)
+    }
+    pub(crate) fn forge_fill_to(&mut self, level: usize) -> &mut [[(u8, u8); 64]; 2] {
+        &mut self.levels[level].fill_to
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -556,6 +556,127 @@ impl TlbArray {
     }
 }
 
+impl TlbArray {
+    /// Checks an array read back from a checkpoint against the empty array
+    /// `fresh` its configuration builds: the same geometry (sets, ways,
+    /// sizes, search), every slot's entry usable (see
+    /// [`TlbEntry::check_restored`]), of a size the array holds, in the set
+    /// its page number selects, with its dense tag, the per-size counts and
+    /// the splinter flag true to the slots, no translation twice, and the
+    /// replacement state of the configured shape.
+    pub(crate) fn check_restored(
+        &self,
+        fresh: &Self,
+        limits: &super::RestoreLimits<'_>,
+    ) -> Result<(), String> {
+        if self.ways != fresh.ways
+            || self.sets != fresh.sets
+            || self.set_mask != fresh.set_mask
+            || self.pow2 != fresh.pow2
+            || self.shifts != fresh.shifts
+            || self.n_shifts != fresh.n_shifts
+            || self.indexed != fresh.indexed
+            || self.holds != fresh.holds
+            || self.name != fresh.name
+            || self.slots.len() != fresh.slots.len()
+            || self.tags.len() != fresh.tags.len()
+        {
+            return Err(format!(
+                "geometry is not the configuration's ({} sets x {} ways of {:?})",
+                fresh.sets,
+                fresh.ways,
+                fresh
+                    .page_sizes()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+            ));
+        }
+        let mut live = [0u32; MAX_SIZES_PER_ARRAY];
+        let mut splintered = false;
+        let mut seen = rustc_hash::FxHashSet::default();
+        for (slot, e) in self.slots.iter().enumerate() {
+            let at = |what: String| format!("slot {slot}: {what}");
+            // The size first: the entry's own checks read its granule.
+            let shift = e.granule().shift();
+            let size = self.shifts[..self.n_shifts]
+                .iter()
+                .position(|&s| u32::from(s) == shift);
+            if e.is_valid() && size.is_none() {
+                return Err(at(format!(
+                    "entry of {} in an array that does not hold that size",
+                    e.granule()
+                )));
+            }
+            e.check_restored(limits).map_err(at)?;
+            let Some(size) = size.filter(|_| e.is_valid()) else {
+                if self.tags[slot] != EMPTY_TAG {
+                    return Err(at("an empty slot has a tag".into()));
+                }
+                continue;
+            };
+            live[size] += 1;
+            splintered |= e.granule() != e.page_size();
+            if self.set_of(e.vpn()) != slot / self.ways {
+                return Err(at(format!(
+                    "page {:#x} belongs in set {}, not {}",
+                    e.vpn(),
+                    self.set_of(e.vpn()),
+                    slot / self.ways
+                )));
+            }
+            if self.tags[slot] != e.vpn() {
+                return Err(at(format!(
+                    "tag {:#x} is not the entry's page {:#x}",
+                    self.tags[slot],
+                    e.vpn()
+                )));
+            }
+            let owner = if e.is_global() {
+                u32::MAX
+            } else {
+                u32::from(e.asid().as_u16())
+            };
+            if !seen.insert((e.vpn(), shift, owner)) {
+                return Err(at(format!(
+                    "page {:#x} of ASID {} is cached twice",
+                    e.vpn(),
+                    e.asid().as_u16()
+                )));
+            }
+        }
+        if live != self.live {
+            return Err(format!(
+                "per-size entry counts {:?} are not the slots' {:?}",
+                &self.live[..self.n_shifts],
+                &live[..self.n_shifts]
+            ));
+        }
+        if splintered && !self.splinters {
+            return Err("holds splintered entries but is not marked so".into());
+        }
+        self.victims.check_restored(&fresh.victims)
+    }
+
+    /// Whether `slot` is a slot of this array holding a valid entry.
+    pub(crate) fn holds_slot(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(TlbEntry::is_valid)
+    }
+}
+
+/// Raw access for tests that forge restored states.
+#[cfg(test)]
+impl TlbArray {
+    pub(crate) fn forge_slot(&mut self, slot: usize) -> (&mut TlbEntry, &mut u64) {
+        (&mut self.slots[slot], &mut self.tags[slot])
+    }
+    pub(crate) fn forge_live(&mut self) -> &mut [u32; MAX_SIZES_PER_ARRAY] {
+        &mut self.live
+    }
+    pub(crate) fn forge_victims(&mut self) -> &mut Victims {
+        &mut self.victims
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

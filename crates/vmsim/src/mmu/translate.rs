@@ -479,6 +479,51 @@ impl TlbControl for Mmu {
     }
 }
 
+impl Mmu {
+    /// Checks an MMU read back from a checkpoint against the one `fresh`
+    /// the configuration builds: the same paging format and A/D mode, the
+    /// table base the kernel uses, a root register at a page table (or
+    /// unset) with an ASID in range, and the TLB hierarchy and walk caches
+    /// (see [`Tlb::check_restored`]). `base` is the kernel's table base.
+    pub(crate) fn check_restored(
+        &self,
+        fresh: &Self,
+        base: &TableBase,
+        limits: &super::RestoreLimits<'_>,
+    ) -> Result<(), String> {
+        if self.fmt != fresh.fmt || self.hardware_ad != fresh.hardware_ad {
+            return Err(
+                "its paging format or accessed/dirty mode is not the configuration's".into(),
+            );
+        }
+        if &self.base != base {
+            return Err("its table base is not the kernel's page-table structure".into());
+        }
+        if self.root != PhysAddr::default() && !(limits.is_table)(self.root) {
+            return Err(format!(
+                "root register {:#x} is not at a page table",
+                self.root.as_u64()
+            ));
+        }
+        if u32::from(self.asid.as_u16()) >= limits.asids {
+            return Err(format!(
+                "ASID register {} is out of range (the kernel has {})",
+                self.asid.as_u16(),
+                limits.asids
+            ));
+        }
+        self.tlb.check_restored(&fresh.tlb, limits)
+    }
+}
+
+/// Raw access for tests that forge restored states.
+#[cfg(test)]
+impl Mmu {
+    pub(crate) fn forge_context(&mut self) -> (&mut PhysAddr, &mut Asid) {
+        (&mut self.root, &mut self.asid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,6 +267,105 @@ impl WalkCache {
     }
 }
 
+impl WalkCache {
+    /// Checks walk caches read back from a checkpoint against the empty
+    /// ones `fresh` the configuration builds: the same depths, key shifts
+    /// and sizes; every valid entry's table an aligned table inside memory,
+    /// its prefix an address of the 64-bit space and its ASID in range;
+    /// stamps not after the clock. `is_table(pa)` says whether the kernel
+    /// holds a page table at `pa` (a walk continued in any other frame would
+    /// read data as page-table entries).
+    pub(crate) fn check_restored(
+        &self,
+        fresh: &Self,
+        limits: &super::RestoreLimits<'_>,
+    ) -> Result<(), String> {
+        if self.caches.len() != fresh.caches.len()
+            || self.caches.iter().zip(&fresh.caches).any(|(c, f)| {
+                c.depth != f.depth || c.key_shift != f.key_shift || c.slots.len() != f.slots.len()
+            })
+        {
+            return Err(format!(
+                "depths and sizes are not the configuration's ({:?})",
+                fresh
+                    .occupancy()
+                    .iter()
+                    .map(|&(d, _)| d)
+                    .collect::<Vec<_>>()
+            ));
+        }
+        for cache in &self.caches {
+            for (i, s) in cache.slots.iter().enumerate() {
+                let bad = |what: String| Err(format!("depth {} entry {i}: {what}", cache.depth));
+                if s.stamp > self.clock {
+                    return bad(format!(
+                        "stamp {} is after the clock {}",
+                        s.stamp, self.clock
+                    ));
+                }
+                if !s.valid {
+                    continue;
+                }
+                let table = s.table.as_u64();
+                let aligned = limits.table_align.max(1);
+                if !table.is_multiple_of(aligned)
+                    || table
+                        .checked_add(aligned)
+                        .is_none_or(|e| e > limits.mem_bytes)
+                {
+                    return bad(format!(
+                        "table {table:#x} is not a frame inside the {} bytes of memory",
+                        limits.mem_bytes
+                    ));
+                }
+                if !(limits.is_table)(s.table) {
+                    return bad(format!("table {table:#x} is not a page-table frame"));
+                }
+                if cache.key_shift > 0
+                    && cache.key_shift < 64
+                    && s.prefix >> (64 - cache.key_shift) != 0
+                {
+                    return bad(format!("prefix {:#x} is not a 64-bit address", s.prefix));
+                }
+                if u32::from(s.asid.as_u16()) >= limits.asids {
+                    return bad(format!(
+                        "ASID {} is out of range (the kernel has {})",
+                        s.asid.as_u16(),
+                        limits.asids
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Raw access for tests that forge restored states.
+#[cfg(test)]
+impl WalkCache {
+    /// Per depth (deepest first), its slots' prefix, table, stamp, ASID, valid.
+    pub(crate) fn forge_slots(
+        &mut self,
+    ) -> Vec<(&mut u64, &mut PhysAddr, &mut u64, &mut Asid, &mut bool)> {
+        self.caches
+            .iter_mut()
+            .flat_map(|c| c.slots.iter_mut())
+            .map(|s| {
+                (
+                    &mut s.prefix,
+                    &mut s.table,
+                    &mut s.stamp,
+                    &mut s.asid,
+                    &mut s.valid,
+                )
+            })
+            .collect()
+    }
+    pub(crate) fn forge_depths(&mut self) -> Vec<&mut usize> {
+        self.caches.iter_mut().map(|c| &mut c.depth).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@
 //! observer and allocates nothing; the MMU's TLB-hit path is the common case.
 
 pub mod inputs;
+mod restored;
 pub(crate) mod schedule;
 
 use std::collections::BTreeMap;
@@ -79,6 +80,10 @@ pub enum SimError {
     /// The kernel's invariants do not hold (with `run.check`): a simulator bug.
     #[error("internal error: kernel invariant broken: {0}")]
     Invariant(String),
+    /// A restored machine state does not fit the machine it is restored
+    /// into (a forged or inconsistent checkpoint): the field and why.
+    #[error("{0}")]
+    Restore(String),
     /// A call out of order: running before [`Simulation::start`], or after the end.
     #[error("{0}")]
     State(&'static str),
@@ -280,7 +285,9 @@ impl Simulation {
 
     /// A simulation from a restored state: the machine, its memory and its
     /// scenario (inputs are reopened by the caller). Checks the kernel's
-    /// invariants against the memory, so an inconsistent state is refused
+    /// invariants against the memory, then the MMU, the machine's fields and
+    /// the scheduler against the configuration and the scenario (see
+    /// `sim/restored.rs`), so an inconsistent or forged state is refused
     /// before it runs.
     pub(crate) fn from_parts(
         cfg: Config,
@@ -291,6 +298,8 @@ impl Simulation {
         m.kernel
             .check_invariants(&mem)
             .map_err(SimError::Invariant)?;
+        m.check_restored(&cfg, mem.size(), &scenario)
+            .map_err(SimError::Restore)?;
         let mut m = m;
         match m.host_dirty.take() {
             Some(marked) => {

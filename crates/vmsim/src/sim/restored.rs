@@ -1,0 +1,645 @@
+//! Checking a machine state read back from a checkpoint before it runs.
+//!
+//! A checkpoint's sections carry checksums, which catch corruption but not
+//! a forged or buggy MACH section: a state whose fields all decode but do
+//! not fit together (a TLB entry for a frame outside memory, an ASID the
+//! kernel cannot hand out, a walk-cache entry for a frame that holds no
+//! page table, a scheduler turn past the last process) would run and panic
+//! later, far from its cause. Restoring therefore checks every piece of
+//! machine state that is later used as an index or a shift against the
+//! machine it is restored into: the kernel's own invariants
+//! ([`Kernel::check_invariants`](crate::kernel::Kernel::check_invariants)),
+//! then the MMU against an MMU built fresh from the configuration (its
+//! geometry must be the configuration's; its contents must fit the memory
+//! and the kernel), then the machine's own fields and the scheduler against
+//! the scenario. The error names the field; the caller adds the section.
+
+use vmsim_trace::scenario::Scenario;
+
+use crate::config::Config;
+use crate::kernel::FrameUse;
+use crate::mmu::{Mmu, RestoreLimits};
+
+use super::Machine;
+
+impl Machine {
+    /// Checks this restored state against `cfg`, the memory size and the
+    /// scenario (after the kernel's invariants hold). `Err` names the field.
+    pub(crate) fn check_restored(
+        &self,
+        cfg: &Config,
+        mem_bytes: u64,
+        scenario: &Scenario,
+    ) -> Result<(), String> {
+        let fmt = cfg.format().map_err(|e| e.to_string())?;
+        let hardware_ad = cfg.hardware_ad().map_err(|e| e.to_string())?;
+        if self.hardware_ad != hardware_ad
+            || self.page_shift != fmt.page_size().shift()
+            || self.page_mask != fmt.page_size().mask()
+        {
+            return Err(
+                "machine: page size or accessed/dirty mode is not the configuration's".into(),
+            );
+        }
+        let fresh = Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad)
+            .map_err(|e| format!("mmu: the configuration's TLB cannot be built: {e}"))?;
+        let frame_bytes = fmt.page_size().bytes();
+        let frames = self.kernel.frames().all();
+        let is_table = |pa: crate::addr::PhysAddr| {
+            pa.as_u64().is_multiple_of(frame_bytes)
+                && frames
+                    .get((pa.as_u64() / frame_bytes) as usize)
+                    .is_some_and(|m| m.use_ == FrameUse::Table)
+        };
+        let limits = RestoreLimits {
+            mem_bytes,
+            asids: self.kernel.config().asids,
+            table_align: frame_bytes,
+            is_table: &is_table,
+        };
+        self.mmu
+            .check_restored(&fresh, &self.kernel.table_base(), &limits)
+            .map_err(|e| format!("mmu: {e}"))?;
+        if let Some(pid) = self.current
+            && self.kernel.process(pid).is_err()
+        {
+            return Err(format!("machine: the current process {pid} does not exist"));
+        }
+        self.check_schedule(scenario)
+    }
+
+    /// The scheduler: one entry per scenario process, in order, each
+    /// position inside its batch, every index (turn, slice, waited-for
+    /// child, next fork) in range, and every process still to run known to
+    /// the kernel.
+    fn check_schedule(&self, scenario: &Scenario) -> Result<(), String> {
+        let s = &self.schedule;
+        let n = s.procs.len();
+        if n != scenario.processes.len() {
+            return Err(format!(
+                "schedule: {n} processes but the scenario has {}",
+                scenario.processes.len()
+            ));
+        }
+        if s.quantum == 0 {
+            return Err("schedule: quantum is 0".into());
+        }
+        if s.turn > n {
+            return Err(format!(
+                "schedule: turn {} is past the {n} processes",
+                s.turn
+            ));
+        }
+        if let Some((i, _)) = s.slice
+            && (i >= n || s.procs[i].pid.is_none() || s.procs[i].done)
+        {
+            return Err(format!(
+                "schedule: the running slice is of process {i}, which cannot run"
+            ));
+        }
+        for (i, p) in s.procs.iter().enumerate() {
+            let bad = |what: String| Err(format!("schedule: process {i}: {what}"));
+            if p.spec != i {
+                return bad(format!("describes scenario process {}", p.spec));
+            }
+            if p.pos > p.batch.len() {
+                return bad(format!(
+                    "position {} is past its batch of {}",
+                    p.pos,
+                    p.batch.len()
+                ));
+            }
+            let forks = scenario.processes[i].forks.len();
+            if p.next_fork > forks {
+                return bad(format!("next fork {} of {forks}", p.next_fork));
+            }
+            if let Some(c) = p.waiting_for
+                && c >= n
+            {
+                return bad(format!("waits for process {c} of {n}"));
+            }
+            if !p.done
+                && let Some(pid) = p.pid
+                && self.kernel.process(pid).is_err()
+            {
+                return bad(format!("pid {pid} is still to run but does not exist"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Forged checkpoints: a real checkpoint's MACH section decoded, one
+    //! piece of machine state made inconsistent, encoded again with its
+    //! lengths and CRC-32Cs right, so only the restore checks can catch it.
+
+    use proptest::prelude::*;
+    use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
+
+    use crate::addr::{Asid, PhysAddr, VirtAddr};
+    use crate::checkpoint::Checkpoint;
+    use crate::config::ConfigBuilder;
+    use crate::mmu::{AccessKind, Perms, TlbEntry};
+    use crate::sim::{Machine, Simulation};
+
+    fn scenario(inputs: &[&str]) -> Scenario {
+        Scenario {
+            description: inputs.join(" "),
+            quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+            preset: None,
+            set: Vec::new(),
+            processes: inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ProcessSpec {
+                    name: format!("p{i}"),
+                    trace: Some((*t).to_string()),
+                    layout: LayoutKind::Flat,
+                    parent: None,
+                    brk: 0,
+                    mmap: Vec::new(),
+                    forks: Vec::new(),
+                    exit_after: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// A full checkpoint of a two-process run under memory pressure (swap
+    /// in use, TLBs and walk caches warm), taken mid-run.
+    fn checkpoint_bytes() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| checkpoint_of(None))
+    }
+
+    /// The same on the core-i7 preset (true-LRU TLBs).
+    fn lru_checkpoint_bytes() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| checkpoint_of(Some("core-i7")))
+    }
+
+    fn checkpoint_of(preset: Option<&str>) -> Vec<u8> {
+        {
+            let mut b = ConfigBuilder::preset(preset).expect("preset");
+            for s in ["memory.frames=128", "kernel.asids=64"] {
+                b = b.set(s).expect("set");
+            }
+            let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+            sim.start(&scenario(&[
+                "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
+                "synth:scan,bytes=256KiB,stride=512,write=1,refs=6K",
+            ]))
+            .expect("start");
+            sim.advance(9_000, &mut (), None).expect("run");
+            sim.checkpoint().expect("checkpoint").as_bytes().to_vec()
+        }
+    }
+
+    /// The sections of a checkpoint file: tag, flags, payload range.
+    fn sections(bytes: &[u8]) -> Vec<([u8; 4], u32, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        let mut at = 12usize;
+        while at + 32 <= bytes.len() {
+            let tag: [u8; 4] = bytes[at..at + 4].try_into().expect("4");
+            let flags = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+            let stored = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().expect("8")) as usize;
+            out.push((tag, flags, at + 32..at + 32 + stored));
+            at += 32 + stored;
+        }
+        out
+    }
+
+    /// The machine state the checkpoint holds.
+    fn machine(bytes: &[u8]) -> Machine {
+        let (_, flags, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == b"MACH")
+            .expect("MACH");
+        assert_eq!(flags & 1, 1, "MACH is compressed");
+        let raw = zstd::decode_all(&bytes[range]).expect("zstd");
+        postcard::from_bytes(&raw).expect("postcard")
+    }
+
+    /// `bytes` with its MACH section replaced by `m`, every length and
+    /// CRC-32C right: a file that passes its checksums but lies.
+    fn with_machine(bytes: &[u8], m: &Machine) -> Vec<u8> {
+        let (tag, flags, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == b"MACH")
+            .expect("MACH");
+        let payload = postcard::to_allocvec(m).expect("encode");
+        let stored = zstd::encode_all(&payload[..], 1).expect("zstd");
+        let mut head = [0u8; 32];
+        head[0..4].copy_from_slice(&tag);
+        head[4..8].copy_from_slice(&flags.to_le_bytes());
+        head[8..16].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+        head[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+        head[24..28].copy_from_slice(&crc32c::crc32c(&stored).to_le_bytes());
+        let hcrc = crc32c::crc32c(&head[..28]);
+        head[28..32].copy_from_slice(&hcrc.to_le_bytes());
+        let mut out = bytes[..range.start - 32].to_vec();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&stored);
+        out.extend_from_slice(&bytes[range.end..]);
+        out
+    }
+
+    /// Restores the checkpoint with `forge` applied to its machine state.
+    fn restore_forged(forge: impl FnOnce(&mut Machine)) -> Result<Simulation, String> {
+        restore_forged_from(checkpoint_bytes(), forge)
+    }
+
+    fn restore_forged_from(
+        bytes: &[u8],
+        forge: impl FnOnce(&mut Machine),
+    ) -> Result<Simulation, String> {
+        let mut m = machine(bytes);
+        forge(&mut m);
+        let ck = Checkpoint::from_bytes(with_machine(bytes, &m), "forged.vmck")
+            .map_err(|e| e.to_string())?;
+        Simulation::restore(&ck, &[]).map_err(|e| e.to_string())
+    }
+
+    /// Restoring the forged state is refused with one line naming the
+    /// section and containing `expect`.
+    fn refused(what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
+        refused_from(checkpoint_bytes(), what, expect, forge);
+    }
+
+    fn refused_from(bytes: &[u8], what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
+        match restore_forged_from(bytes, forge) {
+            Ok(_) => panic!("{what}: the forged state was accepted"),
+            Err(e) => {
+                assert!(!e.contains('\n'), "{what}: {e}");
+                assert!(e.contains("section MACH"), "{what}: {e}");
+                assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+            }
+        }
+    }
+
+    /// The first valid slot of the first array holding 4 KiB pages.
+    fn first_valid(m: &mut Machine) -> (usize, usize, usize) {
+        let shape = m.mmu.tlb_mut().forge_shape();
+        for (l, &arrays) in shape.iter().enumerate() {
+            for a in 0..arrays {
+                let array = m.mmu.tlb_mut().forge_array(l, a);
+                if let Some(s) = (0..array.capacity()).find(|&s| array.holds_slot(s)) {
+                    return (l, a, s);
+                }
+            }
+        }
+        panic!("no valid TLB entry in the checkpoint");
+    }
+
+    #[test]
+    fn the_unforged_checkpoint_restores_and_runs() {
+        let mut sim = restore_forged(|_| {}).expect("restore");
+        sim.run_until(sim.references() + 2_000, &mut ())
+            .expect("run");
+    }
+
+    #[test]
+    fn a_tlb_entry_for_a_frame_outside_memory_is_refused() {
+        refused("frame outside memory", "not an aligned frame inside", |m| {
+            let size = 128 * 4096;
+            let e = TlbEntry::new(
+                Asid::new(1),
+                VirtAddr::new(0x4000_0000),
+                crate::addr::PageSize::SIZE_4K,
+                PhysAddr::new_unchecked(size),
+            )
+            .with_perms(Perms::READ | Perms::USER);
+            m.mmu
+                .tlb_mut()
+                .fill(e, VirtAddr::new(0x4000_0000), AccessKind::Read);
+        });
+        refused(
+            "frame far outside memory",
+            "not an aligned frame inside",
+            |m| {
+                let (l, a, s) = first_valid(m);
+                let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+                *e.forge_fields().1 = PhysAddr::new_unchecked((1 << 52) - 4096);
+            },
+        );
+    }
+
+    #[test]
+    fn a_tlb_entry_whose_sizes_do_not_fit_is_refused() {
+        refused("granule above page", "above its page shift", |m| {
+            let (l, a, s) = first_valid(m);
+            let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+            *e.forge_fields().5 = 11;
+        });
+        refused(
+            "a size the array does not hold",
+            "does not hold that size",
+            |m| {
+                let (l, a, s) = first_valid(m);
+                let (e, tag) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+                let f = e.forge_fields();
+                *f.0 >>= 9;
+                *f.1 = PhysAddr::new_unchecked(0);
+                *f.4 = 21;
+                *f.5 = 21;
+                *tag = *f.0;
+            },
+        );
+        refused("a shift that is no page size", "is not a page size", |m| {
+            let (l, a, s) = first_valid(m);
+            let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+            *e.forge_fields().5 = 60;
+        });
+        refused("an entry in the wrong set", "belongs in set", |m| {
+            let (l, a, s) = first_valid(m);
+            let array = m.mmu.tlb_mut().forge_array(l, a);
+            if array.sets() == 1 {
+                // Fully associative: every page belongs in set 0; forge the tag instead.
+                let (_, tag) = array.forge_slot(s);
+                *tag ^= 1;
+                return;
+            }
+            let (e, tag) = array.forge_slot(s);
+            *e.forge_fields().0 += 1;
+            *tag += 1;
+        });
+    }
+
+    #[test]
+    fn a_tlb_entry_with_an_asid_out_of_range_is_refused() {
+        refused("ASID out of range", "ASID 1000 is out of range", |m| {
+            let (l, a, s) = first_valid(m);
+            let (e, _) = m.mmu.tlb_mut().forge_array(l, a).forge_slot(s);
+            *e.forge_fields().3 = Asid::new(1000);
+        });
+        refused("ASID register", "ASID register 999", |m| {
+            *m.mmu.forge_context().1 = Asid::new(999);
+        });
+    }
+
+    #[test]
+    fn tlb_counts_memos_and_replacement_state_must_be_the_slots() {
+        refused("per-size counts", "entry counts", |m| {
+            let (l, a, _) = first_valid(m);
+            m.mmu.tlb_mut().forge_array(l, a).forge_live()[0] += 1;
+        });
+        refused("memo at the wrong slot", "memo", |m| {
+            let (key, array, slot, entry) = m.mmu.tlb_mut().forge_memo(0, 0);
+            *key = 0x1234;
+            *array = 0;
+            *slot = 100_000;
+            *entry = TlbEntry::default();
+        });
+        refused("memo next place", "next place", |m| {
+            m.mmu.tlb_mut().forge_ticks().2[0] = 7;
+        });
+        refused("probe tables", "probe order", |m| {
+            m.mmu.tlb_mut().forge_fill_to(0)[0][12] = (200, 12);
+        });
+        // The first array with true-LRU state (stamps, or a list when it has many ways).
+        let lru = |m: &mut Machine| {
+            let shape = m.mmu.tlb_mut().forge_shape();
+            let mut found = None;
+            for (l, &arrays) in shape.iter().enumerate() {
+                for a in 0..arrays {
+                    let v = m.mmu.tlb_mut().forge_array(l, a).forge_victims();
+                    if found.is_none() && !v.forge_stamps().0.is_empty() {
+                        found = Some((l, a));
+                    }
+                }
+            }
+            found.expect("an LRU array in the preset")
+        };
+        let lru_bytes = lru_checkpoint_bytes();
+        refused_from(lru_bytes, "LRU stamps", "replacement state", |m| {
+            let (l, a) = lru(m);
+            let v = m.mmu.tlb_mut().forge_array(l, a).forge_victims();
+            let (stamps, clock) = v.forge_stamps();
+            stamps[0] = *clock + 10;
+        });
+        restore_forged_from(lru_bytes, |_| {}).expect("the LRU checkpoint restores");
+    }
+
+    #[test]
+    fn a_walk_cache_entry_for_a_frame_without_a_table_is_refused() {
+        // A data page of the first process: inside memory, not a table.
+        let bytes = checkpoint_bytes();
+        let m = machine(bytes);
+        let frames = m.kernel.frames().all();
+        let data = frames
+            .iter()
+            .position(|f| f.use_ == crate::kernel::FrameUse::Data)
+            .expect("a data frame") as u64;
+        refused(
+            "walk cache at a data frame",
+            "not a page-table frame",
+            |m| {
+                let depths = m.mmu.tlb_mut().walk_cache_mut().forge_depths();
+                assert!(!depths.is_empty(), "the preset has walk caches");
+                let depth = *depths[0];
+                m.mmu.tlb_mut().walk_cache_mut().fill(
+                    Asid::new(1),
+                    VirtAddr::new(0x4000_0000),
+                    depth,
+                    PhysAddr::new_unchecked(data * 4096),
+                    Perms::all(),
+                );
+            },
+        );
+        refused("walk cache outside memory", "inside the", |m| {
+            let slots = m.mmu.tlb_mut().walk_cache_mut().forge_slots();
+            let (_, table, _, _, valid) = slots.into_iter().next().expect("a slot");
+            *table = PhysAddr::new_unchecked(1 << 40);
+            *valid = true;
+        });
+        refused("walk cache depth", "depths and sizes", |m| {
+            *m.mmu.tlb_mut().walk_cache_mut().forge_depths()[0] = 7;
+        });
+    }
+
+    #[test]
+    fn scheduler_and_machine_fields_are_checked() {
+        refused("turn", "turn 9", |m| m.schedule.turn = 9);
+        refused("position", "past its batch", |m| {
+            m.schedule.procs[0].pos = m.schedule.procs[0].batch.len() + 1;
+        });
+        refused("waiting", "waits for process 5", |m| {
+            m.schedule.procs[0].waiting_for = Some(5);
+        });
+        refused("slice", "slice", |m| m.schedule.slice = Some((4, 10)));
+        refused("quantum", "quantum", |m| m.schedule.quantum = 0);
+        refused("forks", "next fork", |m| m.schedule.procs[1].next_fork = 3);
+        refused("current", "current process", |m| {
+            m.current = Some(crate::addr::Pid::new(999));
+        });
+        refused("page mask", "page size", |m| m.page_mask = 0xfff_ffff);
+        refused("root register", "root register", |m| {
+            *m.mmu.forge_context().0 = PhysAddr::new_unchecked(0x1000 * 100 + 8);
+        });
+    }
+
+    /// One random edit of decoded machine state: which piece, and values.
+    #[derive(Debug, Clone)]
+    struct Edit {
+        what: u8,
+        at: prop::sample::Index,
+        field: u8,
+        value: u64,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let value = prop_oneof![
+            0u64..64,
+            Just(128 * 4096),
+            Just(128 * 4096 - 4096),
+            any::<u64>(),
+            any::<u16>().prop_map(u64::from),
+        ];
+        (0u8..7, any::<prop::sample::Index>(), 0u8..8, value).prop_map(
+            |(what, at, field, value)| Edit {
+                what,
+                at,
+                field,
+                value,
+            },
+        )
+    }
+
+    /// Physical addresses wider than this do not decode (`PhysAddr`'s guarantee).
+    const PHYS: u64 = (1 << crate::addr::MAX_PHYS_BITS) - 1;
+
+    fn apply(m: &mut Machine, e: &Edit) {
+        let shape = m.mmu.tlb_mut().forge_shape();
+        let arrays: Vec<(usize, usize)> = shape
+            .iter()
+            .enumerate()
+            .flat_map(|(l, &n)| (0..n).map(move |a| (l, a)))
+            .collect();
+        let v = e.value;
+        match e.what {
+            0 | 1 if !arrays.is_empty() => {
+                let (l, a) = arrays[e.at.index(arrays.len())];
+                let array = m.mmu.tlb_mut().forge_array(l, a);
+                // Mostly valid slots: that is where the damage is.
+                let valid: Vec<usize> = (0..array.capacity())
+                    .filter(|&s| array.holds_slot(s))
+                    .collect();
+                let slot = if e.what == 0 && !valid.is_empty() {
+                    valid[e.at.index(valid.len())]
+                } else {
+                    e.at.index(array.capacity())
+                };
+                let (entry, tag) = array.forge_slot(slot);
+                let f = entry.forge_fields();
+                match e.field {
+                    0 => *f.0 = v,
+                    1 => *f.1 = PhysAddr::new_unchecked(v & PHYS),
+                    2 => *f.2 = PhysAddr::new_unchecked(v & PHYS),
+                    3 => *f.3 = Asid::new(v as u16),
+                    4 => *f.4 = v as u8,
+                    5 => *f.5 = v as u8,
+                    6 => *f.6 = v as u8,
+                    _ => *tag = v,
+                }
+            }
+            6 if !arrays.is_empty() => {
+                let (l, a) = arrays[e.at.index(arrays.len())];
+                let v32 = v as u32;
+                let victims = m.mmu.tlb_mut().forge_array(l, a).forge_victims();
+                let (stamps, clock) = victims.forge_stamps();
+                if !stamps.is_empty() {
+                    let n = stamps.len();
+                    match e.field % 2 {
+                        0 => stamps[e.at.index(n)] = v,
+                        _ => *clock = v,
+                    }
+                } else if let Some((prev, next, head)) = victims.forge_order() {
+                    let list = match e.field % 3 {
+                        0 => prev,
+                        1 => next,
+                        _ => head,
+                    };
+                    let n = list.len();
+                    list[e.at.index(n)] = v32;
+                }
+            }
+            2 => {
+                let mut slots = m.mmu.tlb_mut().walk_cache_mut().forge_slots();
+                if slots.is_empty() {
+                    return;
+                }
+                let n = slots.len();
+                let (prefix, table, stamp, asid, valid) = &mut slots[e.at.index(n)];
+                match e.field % 5 {
+                    0 => **prefix = v,
+                    1 => **table = PhysAddr::new_unchecked(v & PHYS),
+                    2 => **stamp = v,
+                    3 => **asid = Asid::new(v as u16),
+                    _ => **valid = v & 1 == 1,
+                }
+            }
+            3 => {
+                let side = usize::from(e.field & 1);
+                let i = e.at.index(4);
+                let (key, array, slot, entry) = m.mmu.tlb_mut().forge_memo(side, i);
+                match e.field / 2 {
+                    0 => *key = v,
+                    1 => *array = v as u8,
+                    2 => *slot = v as u32,
+                    _ => *entry.forge_fields().1 = PhysAddr::new_unchecked(v & PHYS),
+                }
+            }
+            4 => {
+                let (tick, settled, next) = m.mmu.tlb_mut().forge_ticks();
+                match e.field % 3 {
+                    0 => *tick = v,
+                    1 => *settled = v,
+                    _ => next[0] = v as usize,
+                }
+            }
+            5 => {
+                let s = &mut m.schedule;
+                let n = s.procs.len();
+                let p = &mut s.procs[e.at.index(n)];
+                match e.field {
+                    0 => s.turn = v as usize,
+                    1 => s.slice = Some((v as usize % 8, v)),
+                    2 => p.pos = v as usize,
+                    3 => p.waiting_for = Some(v as usize % 8),
+                    4 => p.next_fork = v as usize,
+                    5 => p.done = !p.done,
+                    6 => m.current = Some(crate::addr::Pid::new(v as u32)),
+                    _ => s.quantum = v,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Random edits of decoded machine state (TLB entries and tags,
+        /// walk-cache entries, memos, ticks, the scheduler): restoring is
+        /// refused with one line naming MACH, or the state restores and
+        /// runs on without a panic.
+        #[test]
+        fn forged_machine_states_are_refused_or_run(
+            lru in any::<bool>(),
+            edits in proptest::collection::vec(edit(), 1..4),
+        ) {
+            let bytes = if lru { lru_checkpoint_bytes() } else { checkpoint_bytes() };
+            match restore_forged_from(bytes, |m| for e in &edits { apply(m, e) }) {
+                Err(e) => {
+                    prop_assert!(!e.contains('\n'), "{}", e);
+                    prop_assert!(e.starts_with("forged.vmck: ") || e.starts_with("(checkpoint"), "{}", e);
+                }
+                Ok(mut sim) => {
+                    let _ = sim.run_until(sim.references() + 3_000, &mut ());
+                }
+            }
+        }
+    }
+}
