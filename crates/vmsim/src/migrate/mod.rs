@@ -9,7 +9,7 @@
 //!   max_rounds) and the three modes;
 //! - `migrate/message.rs`: what the sides say (postcard messages) and the
 //!   [`MsgSend`]/[`MsgRecv`] halves a connection provides;
-//! - `migrate/source.rs`: [`Simulation::migrate_out`], the rounds;
+//! - `migrate/source.rs`: [`Simulation::migrate_out`](crate::sim::Simulation::migrate_out), the rounds;
 //! - `migrate/destination.rs`: [`answer`], [`receive`] and [`Incoming::run`]: the
 //!   process built from what arrived, and run to its end;
 //! - `migrate/remote.rs`: post-copy's remote pages at the destination;

@@ -53,7 +53,7 @@ impl TieState {
 ///
 /// The reference string's times are the keys: a string refers to one page
 /// at each time, so the next uses of resident pages are distinct times,
-/// kept in a [`TimeSet`] (a hit clears one bit and sets another, the
+/// kept in a `TimeSet` (a hit clears one bit and sets another, the
 /// farthest is the largest element, and the page at a time is the string's
 /// id there). Pages never used again are in an indexed heap keyed by
 /// `NEVER - rank`, and go before any page with a next use. Made with
