@@ -3,6 +3,14 @@
 //! regular file; and the list of temporary files to remove if the process
 //! is interrupted.
 //!
+//! On Linux the temporary file has no name at all while it is written
+//! (`O_TMPFILE`): a process killed with SIGKILL, which no handler sees,
+//! leaves nothing behind. The finished file is linked under a temporary
+//! name and renamed over the destination at once (a kill in that instant
+//! leaves a complete file under the temporary name, never a partial one).
+//! Where the file system or platform does not offer `O_TMPFILE`, a named
+//! temporary file is used, removed on drop and on SIGINT/SIGTERM.
+//!
 //! Owns that one discipline for the whole workspace (trace conversion and
 //! recording here, memory images in the engine, plots in the CLI), so no
 //! writer can leave a half-written file behind or replace a device node, a
@@ -102,35 +110,63 @@ pub fn check_destination(dest: &Path) -> io::Result<()> {
     }
 }
 
-/// A temporary output file beside its destination, on the interrupt-cleanup
-/// list while it exists.
+/// A temporary output file beside its destination: unnamed where the
+/// platform allows, else named and on the interrupt-cleanup list while it
+/// exists.
 #[derive(Debug)]
 pub struct TempOutput {
-    file: NamedTempFile,
-    _registered: Registered,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// `O_TMPFILE` in `dir`: nothing to clean up, ever.
+    #[cfg(target_os = "linux")]
+    Unnamed { file: File, dir: PathBuf },
+    Named {
+        file: NamedTempFile,
+        _registered: Registered,
+    },
 }
 
 impl TempOutput {
     /// The open file.
     #[must_use]
     pub fn as_file(&self) -> &File {
-        self.file.as_file()
+        match &self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Unnamed { file, .. } => file,
+            Inner::Named { file, .. } => file.as_file(),
+        }
     }
 
-    /// Its (temporary) path.
+    fn as_file_mut(&mut self) -> &mut File {
+        match &mut self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Unnamed { file, .. } => file,
+            Inner::Named { file, .. } => file.as_file_mut(),
+        }
+    }
+
+    /// Its temporary path: `None` while it has none (`O_TMPFILE`). Write
+    /// through [`TempOutput::as_file`].
     #[must_use]
-    pub fn path(&self) -> &Path {
-        self.file.path()
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Unnamed { .. } => None,
+            Inner::Named { file, .. } => Some(file.path()),
+        }
     }
 }
 
 impl io::Write for TempOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
+        self.as_file_mut().write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.as_file_mut().flush()
     }
 }
 
@@ -138,7 +174,7 @@ impl io::Write for TempOutput {
 /// checkpoint container's section lengths and checksums).
 impl io::Seek for TempOutput {
     fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
-        self.file.seek(pos)
+        self.as_file_mut().seek(pos)
     }
 }
 
@@ -155,6 +191,15 @@ pub fn temp_next_to(dest: &Path) -> io::Result<TempOutput> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    #[cfg(target_os = "linux")]
+    if let Some(file) = unnamed_in(dir) {
+        return Ok(TempOutput {
+            inner: Inner::Unnamed {
+                file,
+                dir: dir.to_path_buf(),
+            },
+        });
+    }
     let mut b = tempfile::Builder::new();
     b.prefix(".vmsim-").suffix(".tmp");
     #[cfg(unix)]
@@ -165,9 +210,51 @@ pub fn temp_next_to(dest: &Path) -> io::Result<TempOutput> {
     let file = b.tempfile_in(dir)?;
     let registered = register(file.path());
     Ok(TempOutput {
-        file,
-        _registered: registered,
+        inner: Inner::Named {
+            file,
+            _registered: registered,
+        },
     })
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`, 0666 less the umask), if the file
+/// system supports it and `/proc/self/fd` is there to give it a name later
+/// (linking an unnamed file by its descriptor needs one of the two: the
+/// other, `AT_EMPTY_PATH`, needs a privilege).
+#[cfg(target_os = "linux")]
+fn unnamed_in(dir: &Path) -> Option<File> {
+    use rustix::fs::{Mode, OFlags};
+    if !Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    )
+    .ok()?;
+    Some(File::from(fd))
+}
+
+/// Gives the unnamed `file` a fresh temporary name in `dir`; returns it.
+#[cfg(target_os = "linux")]
+fn link_unnamed(file: &File, dir: &Path) -> io::Result<PathBuf> {
+    use rustix::fs::{AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    let by_fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let mut tries = 0;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = dir.join(format!(".vmsim-{}-{n}-{nanos:08x}.tmp", std::process::id()));
+        match rustix::fs::linkat(CWD, by_fd.as_str(), CWD, &name, AtFlags::SYMLINK_FOLLOW) {
+            Ok(()) => return Ok(name),
+            Err(e) if e == rustix::io::Errno::EXIST && tries < 100 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Flushes `tmp` to disk and renames it to `dest`, checking again that
@@ -175,14 +262,27 @@ pub fn temp_next_to(dest: &Path) -> io::Result<TempOutput> {
 /// while the output was written).
 ///
 /// # Errors
-/// The destination is not a regular file, or the sync or the rename fails
-/// (the temporary file is then removed).
+/// The destination is not a regular file, or the sync, the link or the
+/// rename fails (the temporary file is then removed).
 pub fn commit(tmp: TempOutput, dest: &Path) -> io::Result<()> {
     check_destination(dest)?;
-    tmp.file.as_file().sync_all()?;
-    let TempOutput { file, _registered } = tmp;
-    file.persist(dest).map_err(|e| e.error)?;
-    Ok(())
+    tmp.as_file().sync_all()?;
+    match tmp.inner {
+        #[cfg(target_os = "linux")]
+        Inner::Unnamed { file, dir } => {
+            let name = link_unnamed(&file, &dir)?;
+            let _registered = register(&name);
+            if let Err(e) = std::fs::rename(&name, dest) {
+                let _ = std::fs::remove_file(&name);
+                return Err(e);
+            }
+            Ok(())
+        }
+        Inner::Named { file, _registered } => {
+            file.persist(dest).map_err(|e| e.error)?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,9 +300,40 @@ mod tests {
         commit(tmp, &dest).expect("commit");
         assert_eq!(std::fs::read(&dest).expect("read"), b"new");
         let tmp = temp_next_to(&dest).expect("temp");
-        let p = tmp.path().to_path_buf();
+        let p = tmp.path().map(Path::to_path_buf);
         drop(tmp);
-        assert!(!p.exists(), "an uncommitted temporary is removed");
+        assert!(
+            p.is_none_or(|p| !p.exists()),
+            "an uncommitted temporary is removed"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    /// Where the file system offers `O_TMPFILE`, nothing of the output is
+    /// in the directory until it is committed: a SIGKILL (which no handler
+    /// sees) leaves nothing behind. The committed file has the ordinary
+    /// permissions of a new file.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unnamed_output_appears_only_when_committed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out.bin");
+        let mut tmp = temp_next_to(&dest).expect("temp");
+        tmp.write_all(b"page data").expect("write");
+        if tmp.path().is_none() {
+            assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+        }
+        commit(tmp, &dest).expect("commit");
+        assert_eq!(std::fs::read(&dest).expect("read"), b"page data");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        let mode = std::fs::metadata(&dest).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+        // Dropped uncommitted: nothing appears at all.
+        let other = dir.path().join("other.bin");
+        let mut tmp = temp_next_to(&other).expect("temp");
+        tmp.write_all(b"x").expect("write");
+        drop(tmp);
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
     }
 

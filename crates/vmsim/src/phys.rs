@@ -290,8 +290,23 @@ impl<B: Bitmap> PhysMem<B> {
             let n = (CHUNK_BYTES - off).min(data.len() - done);
             let idx = a >> CHUNK_SHIFT;
             let src = &data[done..done + n];
-            if self.chunk(idx).is_some() || src.iter().any(|&b| b != 0) {
+            if self.chunk(idx).is_some() {
                 self.chunk_mut(idx)[off..off + n].copy_from_slice(src);
+            } else if src.iter().any(|&b| b != 0) {
+                // A whole new chunk is made from the data (no zeroing
+                // first: a page coming back from swap is copied once).
+                let whole: Option<Box<Chunk>> = (n == CHUNK_BYTES)
+                    .then(|| Box::<[u8]>::from(src).try_into().ok())
+                    .flatten();
+                match whole {
+                    Some(c) => {
+                        self.bitmap.mark(idx);
+                        let dir =
+                            self.dirs[(idx >> LEAF_SHIFT) as usize].get_or_insert_with(empty_leaf);
+                        dir[(idx as usize) & (LEAF_LEN - 1)] = Some(c);
+                    }
+                    None => self.chunk_mut(idx)[off..off + n].copy_from_slice(src),
+                }
             }
             done += n;
             a += n as u64;

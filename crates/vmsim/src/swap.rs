@@ -23,12 +23,18 @@
 //! pages in host memory until its first write, which creates its own file
 //! under the same rules: two devices never share one file.
 //!
+//! I/O is positioned (`pread`/`pwrite`: no seek per page). Writes to
+//! consecutive slots (the page-out daemon's victims, which the next-fit
+//! allocator places side by side) are gathered and written with one call
+//! ([`SwapDevice::flush`], or when a write does not extend the run); reads
+//! and copies see gathered pages that are not in the file yet.
+//!
 //! This module owns the file and the slot allocator; which page goes to
 //! which slot, and when, is the kernel's business.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +85,18 @@ pub enum SwapError {
         /// The page size.
         page: usize,
     },
+}
+
+/// A page transfer through a caller's closure failed: in the device, or on
+/// the caller's side (the memory the page comes from or goes to).
+#[derive(Debug, thiserror::Error)]
+pub enum PageIoError<E> {
+    /// The swap device failed.
+    #[error(transparent)]
+    Device(#[from] SwapError),
+    /// The caller's closure failed.
+    #[error("{0}")]
+    Page(E),
 }
 
 /// Traffic counters of the device.
@@ -142,6 +160,46 @@ pub struct SwapDevice {
     stats: SwapStats,
     /// Slots written since the last [`SwapDevice::take_written`], one bit each.
     written: Vec<u64>,
+    /// Written pages not yet in the file: consecutive slots from
+    /// `pending_first` (only with [`Backing::File`]).
+    #[serde(skip)]
+    pending: Vec<u8>,
+    #[serde(skip)]
+    pending_first: u32,
+    /// One page, for reads (no allocation per swap-in).
+    #[serde(skip)]
+    scratch: Vec<u8>,
+}
+
+/// The most pages gathered into one write.
+const MAX_GATHER: usize = 256;
+
+/// Writes all of `data` at byte `at` of `file`.
+fn write_at(file: &File, data: &[u8], at: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, data, at)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = file;
+        f.seek(SeekFrom::Start(at)).and_then(|_| f.write_all(data))
+    }
+}
+
+/// Fills `buf` from byte `at` of `file`.
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, at)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(buf))
+    }
 }
 
 impl Clone for SwapDevice {
@@ -162,6 +220,9 @@ impl Clone for SwapDevice {
             cursor: self.cursor,
             stats: self.stats,
             written: self.written.clone(),
+            pending: Vec::new(),
+            pending_first: 0,
+            scratch: Vec::new(),
         };
         let mut buf = vec![0u8; self.page];
         for slot in self.used_slots() {
@@ -213,6 +274,9 @@ impl SwapDevice {
             cursor: 0,
             stats: SwapStats::default(),
             written: vec![0; (slots as usize).div_ceil(64)],
+            pending: Vec::new(),
+            pending_first: 0,
+            scratch: Vec::new(),
         };
         dev.open_file()?;
         Ok(dev)
@@ -246,7 +310,7 @@ impl SwapDevice {
             }
         }
         // create_new: a file that appears meanwhile is not truncated either.
-        let (mut file, created) = match OpenOptions::new()
+        let (file, created) = match OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
@@ -281,9 +345,7 @@ impl SwapDevice {
         self.remove_on_drop = remove_on_drop;
         for (&slot, data) in &self.pages {
             let at = u64::from(slot) * self.page as u64;
-            file.seek(SeekFrom::Start(at))
-                .and_then(|_| file.write_all(data))
-                .map_err(io_err)?;
+            write_at(&file, data, at).map_err(io_err)?;
         }
         self.path = path;
         self.pages.clear();
@@ -377,27 +439,116 @@ impl SwapDevice {
         }
     }
 
-    /// Writes one page into `slot`.
+    /// Number of gathered pages not yet in the file.
+    fn pending_pages(&self) -> usize {
+        self.pending.len() / self.page.max(1)
+    }
+
+    /// Writes one page into `slot`. A write that extends the run of
+    /// consecutive slots written before is gathered with it; the run goes
+    /// to the file in one call when it is broken, full, or at
+    /// [`SwapDevice::flush`]. An I/O error may so surface at a later write
+    /// or flush.
     pub fn write(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
         if !matches!(self.backing, Backing::File(_)) {
             self.open_file()?;
         }
-        let Backing::File(file) = &mut self.backing else {
+        if !matches!(self.backing, Backing::File(_)) {
             return Err(self.broken());
-        };
-        let at = u64::from(slot.0) * self.page as u64;
-        let r = file
-            .seek(SeekFrom::Start(at))
-            .and_then(|_| file.write_all(page));
-        r.map_err(|source| SwapError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
+        }
+        let n = self.pending_pages();
+        let extends = n > 0
+            && n < MAX_GATHER
+            && u64::from(slot.0) == u64::from(self.pending_first) + n as u64;
+        if !extends {
+            self.flush()?;
+            self.pending_first = slot.0;
+        }
+        self.pending.extend_from_slice(page);
         if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
             *w |= 1 << (slot.0 % 64);
         }
         self.stats.writes += 1;
+        Ok(())
+    }
+
+    /// Writes one page into `slot` as [`SwapDevice::write`] does, the page
+    /// filled in place by `fill` (straight into the gathered run: no page
+    /// buffer of the caller's, no second copy). If `fill` fails nothing is
+    /// written and its error is returned.
+    ///
+    /// # Errors
+    /// The device's error or `fill`'s, told apart ([`PageIoError`]).
+    pub fn write_with<E>(
+        &mut self,
+        slot: SwapSlot,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), PageIoError<E>> {
+        if !matches!(self.backing, Backing::File(_)) {
+            // A device without its file yet (a copy): through a buffer.
+            let mut buf = vec![0u8; self.page];
+            fill(&mut buf).map_err(PageIoError::Page)?;
+            return Ok(self.write(slot, &buf)?);
+        }
+        let n = self.pending_pages();
+        let extends = n > 0
+            && n < MAX_GATHER
+            && u64::from(slot.0) == u64::from(self.pending_first) + n as u64;
+        if !extends {
+            self.flush()?;
+            self.pending_first = slot.0;
+        }
+        let start = self.pending.len();
+        self.pending.resize(start + self.page, 0);
+        if let Err(e) = fill(&mut self.pending[start..]) {
+            self.pending.truncate(start);
+            return Err(PageIoError::Page(e));
+        }
+        if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
+            *w |= 1 << (slot.0 % 64);
+        }
+        self.stats.writes += 1;
+        Ok(())
+    }
+
+    /// Reads the page in `slot` as [`SwapDevice::read`] does and hands it to
+    /// `use_page` (from the device's own buffer: no allocation).
+    ///
+    /// # Errors
+    /// The device's error or `use_page`'s, told apart ([`PageIoError`]).
+    pub fn read_with<E>(
+        &mut self,
+        slot: SwapSlot,
+        use_page: impl FnOnce(&[u8]) -> Result<(), E>,
+    ) -> Result<(), PageIoError<E>> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(self.page, 0);
+        let r = self.peek(slot, &mut buf).map_err(PageIoError::Device);
+        let r = r.and_then(|()| use_page(&buf).map_err(PageIoError::Page));
+        self.scratch = buf;
+        r?;
+        self.stats.reads += 1;
+        Ok(())
+    }
+
+    /// Writes the gathered pages to the file.
+    ///
+    /// # Errors
+    /// The write failed (the pages stay gathered).
+    pub fn flush(&mut self) -> Result<(), SwapError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Backing::File(file) = &self.backing else {
+            return Err(self.broken());
+        };
+        let at = u64::from(self.pending_first) * self.page as u64;
+        write_at(file, &self.pending, at).map_err(|source| SwapError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        self.pending.clear();
         Ok(())
     }
 
@@ -414,10 +565,14 @@ impl SwapDevice {
         self.check(page.len())?;
         match &self.backing {
             Backing::File(file) => {
+                let k = u64::from(slot.0).wrapping_sub(u64::from(self.pending_first));
+                if k < self.pending_pages() as u64 {
+                    let k = k as usize * self.page;
+                    page.copy_from_slice(&self.pending[k..k + self.page]);
+                    return Ok(());
+                }
                 let at = u64::from(slot.0) * self.page as u64;
-                let mut f = file;
-                let r = f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(page));
-                r.map_err(|source| SwapError::Io {
+                read_at(file, page, at).map_err(|source| SwapError::Io {
                     path: self.path.display().to_string(),
                     source,
                 })
@@ -461,13 +616,11 @@ impl SwapDevice {
     /// checkpoint: not swap traffic, not a write since the checkpoint.
     pub fn restore_page(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
+        self.flush()?;
         match &mut self.backing {
             Backing::File(file) => {
                 let at = u64::from(slot.0) * self.page as u64;
-                let r = file
-                    .seek(SeekFrom::Start(at))
-                    .and_then(|_| file.write_all(page));
-                r.map_err(|source| SwapError::Io {
+                write_at(file, page, at).map_err(|source| SwapError::Io {
                     path: self.path.display().to_string(),
                     source,
                 })
@@ -500,6 +653,9 @@ impl SwapDevice {
 
 impl Drop for SwapDevice {
     fn drop(&mut self) {
+        // A kept file gets every page (the kernel flushes after each
+        // reclaim, so this is a last resort).
+        let _ = self.flush();
         if self.remove_on_drop {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -545,6 +701,52 @@ mod tests {
         assert_eq!(d.stats().writes, 2);
         drop(d);
         assert!(!path.exists(), "removed at the end");
+    }
+
+    #[test]
+    fn consecutive_writes_are_gathered_and_read_back_before_and_after_the_flush() {
+        let mut d = SwapDevice::create(None, 8, 64, false, false).expect("create");
+        let mut slots: Vec<SwapSlot> = (0..4).map(|_| d.alloc().expect("slot")).collect();
+        let len = |d: &SwapDevice| match &d.backing {
+            Backing::File(f) => f.metadata().expect("open file").len(),
+            _ => panic!("file"),
+        };
+        for (i, &s) in slots[..4].iter().enumerate() {
+            d.write_with(s, |b| {
+                b.fill(i as u8 + 1);
+                Ok::<(), &str>(())
+            })
+            .expect("write");
+        }
+        assert_eq!(len(&d), 0, "slots 0-3 are one gathered run");
+        let mut buf = [0u8; 64];
+        d.peek(slots[2], &mut buf).expect("peek");
+        assert_eq!(buf, [3; 64], "a gathered page reads back");
+        d.read_with(slots[3], |p| {
+            assert_eq!(p, &[4; 64][..]);
+            Ok::<(), &str>(())
+        })
+        .expect("read");
+        // A copy sees gathered pages too.
+        let copy = d.clone();
+        copy.peek(slots[1], &mut buf).expect("peek");
+        assert_eq!(buf, [2; 64]);
+        // A fill that fails writes nothing and counts nothing.
+        slots.push(d.alloc().expect("slot"));
+        let e = d.write_with(slots[4], |_| Err("no"));
+        assert!(matches!(e, Err(PageIoError::Page("no"))), "{e:?}");
+        assert_eq!(d.stats().writes, 4);
+        d.flush().expect("flush");
+        assert_eq!(len(&d), 4 * 64, "one write of the whole run");
+        d.read(slots[0], &mut buf).expect("read");
+        assert_eq!(buf, [1; 64]);
+        // A rewrite of a gathered slot wins over the older copy.
+        d.write(slots[4], &[9; 64]).expect("write");
+        d.write(slots[4], &[8; 64]).expect("write");
+        d.flush().expect("flush");
+        d.read(slots[4], &mut buf).expect("read");
+        assert_eq!(buf, [8; 64]);
+        assert_eq!(d.stats().reads, 3);
     }
 
     #[test]

@@ -342,8 +342,10 @@ pub fn plot_rounds(m: &MigrationReport, path: &Path) -> anyhow::Result<()> {
         * 1.1;
     let tmp = vmsim_trace::output::temp_next_to(path)
         .with_context(|| format!("{}: cannot write the plot", path.display()))?;
+    // Drawn into memory, then written through the (possibly unnamed) file.
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(tmp.path(), (900, 450)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (900, 450)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error>> {
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(&root)
@@ -393,6 +395,9 @@ pub fn plot_rounds(m: &MigrationReport, path: &Path) -> anyhow::Result<()> {
             bail!("{}: cannot draw the plot: {e}", path.display());
         }
     }
+    tmp.as_file()
+        .write_all(svg.as_bytes())
+        .with_context(|| format!("{}: cannot write the plot", path.display()))?;
     vmsim_trace::output::commit(tmp, path)
         .with_context(|| format!("{}: cannot write the plot", path.display()))?;
     Ok(())

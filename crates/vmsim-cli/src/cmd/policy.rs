@@ -124,8 +124,10 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub keep_tlb_entry_on_clear: bool,
 
-    /// Print to stderr how long reading, remapping and simulating took, and
-    /// the simulation's references per second (for benchmarks).
+    /// Print to stderr how long reading, remapping (and for OPT and UNOPT
+    /// finding every reference's next use) and simulating took, and the
+    /// simulation's references per second, in wall and (Linux) CPU time
+    /// (for benchmarks).
     #[arg(long)]
     pub timing: bool,
 
@@ -218,7 +220,11 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         (None, None, Some(input)) => super::pages::read_dense(input, page_size, false)?.0,
         _ => bail!("INPUT, --refs or --file: give one of them (the reference string)"),
     };
+    // OPT's and UNOPT's next uses: one backward pass, timed apart (as
+    // libCacheSim reads them from its trace file).
+    let next_use = kind.needs_future().then(|| trace.next_uses());
     let t2 = Instant::now();
+    let cpu2 = thread_cpu_seconds();
 
     let detail = if args.quiet {
         Detail::Totals
@@ -239,27 +245,49 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
             crate::output::JSON_SCHEMA_VERSION
         )?;
     }
-    let totals = lab::run(kind, &cfg, &trace, frames, detail, |s: &Step<'_>| {
-        if io_err.is_some() {
-            return;
-        }
-        let r = if args.json {
-            write_json_step(out, s, &page_of)
-        } else {
-            write_step(out, s, &page_of)
-        };
-        if let Err(e) = r {
-            io_err = Some(e);
-        }
-    });
+    let future = next_use.as_deref();
+    let totals = lab::run_with_future(
+        kind,
+        &cfg,
+        &trace,
+        future,
+        frames,
+        detail,
+        usize::MAX,
+        |s: &Step<'_>| {
+            if io_err.is_some() {
+                return;
+            }
+            let r = if args.json {
+                write_json_step(out, s, &page_of)
+            } else {
+                write_step(out, s, &page_of)
+            };
+            if let Err(e) = r {
+                io_err = Some(e);
+            }
+        },
+    );
     let t3 = Instant::now();
+    let cpu3 = thread_cpu_seconds();
     if let Some(e) = io_err {
         return Err(e.into());
     }
     if args.timing {
         let sim = (t3 - t2).as_secs_f64();
+        // CPU time as well: on a shared machine wall time also counts
+        // waiting for a core.
+        let cpu = match (cpu2, cpu3) {
+            (Some(a), Some(b)) => format!(
+                "; simulate CPU {:.6} s, {:.3} Mrefs/s of CPU",
+                b - a,
+                totals.refs as f64 / (b - a).max(1e-12) / 1e6
+            ),
+            _ => String::new(),
+        };
         crate::output::to_stderr(&format!(
-            "timing: read+parse+remap {:.6} s, simulate {:.6} s, {:.3} Mrefs/s",
+            "timing: read+parse+remap{} {:.6} s, simulate {:.6} s, {:.3} Mrefs/s{cpu}",
+            if next_use.is_some() { "+next uses" } else { "" },
             (t2 - t0).as_secs_f64(),
             sim,
             totals.refs as f64 / sim.max(1e-12) / 1e6,
@@ -321,6 +349,14 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// This thread's CPU time in seconds, from the scheduler
+/// (`/proc/thread-self/schedstat`, nanosecond resolution; Linux only).
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
 }
 
 /// The totals line: `fifo with 3 frames: 12 references, 3 hits, 9 misses

@@ -221,6 +221,17 @@ pub enum KernelError {
     Buddy(#[from] BuddyError),
 }
 
+/// A page copied between a frame and the swap device: the device's error is
+/// [`KernelError::Swap`], the memory's [`KernelError::SwapPage`].
+impl From<crate::swap::PageIoError<crate::phys::MemError>> for KernelError {
+    fn from(e: crate::swap::PageIoError<crate::phys::MemError>) -> Self {
+        match e {
+            crate::swap::PageIoError::Device(e) => Self::Swap(e),
+            crate::swap::PageIoError::Page(e) => Self::SwapPage(e),
+        }
+    }
+}
+
 impl KernelError {
     fn invalid(call: &'static str, why: impl Into<String>) -> Self {
         Self::Invalid {

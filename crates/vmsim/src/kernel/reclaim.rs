@@ -405,6 +405,14 @@ impl Reclaim {
         self.swap.as_mut()
     }
 
+    /// Writes the swap device's gathered pages to its file.
+    pub(super) fn flush_swap(&mut self) -> Result<(), KernelError> {
+        match self.swap.as_mut() {
+            Some(dev) => dev.flush().map_err(KernelError::Swap),
+            None => Ok(()),
+        }
+    }
+
     /// Swap slots in use, and the device's traffic.
     pub(super) fn swap_stats(&self) -> crate::swap::SwapStats {
         self.swap
@@ -735,6 +743,7 @@ impl Kernel {
             }
             self.reclaim.stats.direct_reclaims += 1;
             if !self.reclaim_one(mem, tlb)? {
+                self.reclaim.flush_swap()?;
                 return Ok(None);
             }
         };
@@ -750,6 +759,8 @@ impl Kernel {
                 self.reclaim.stats.kswapd_reclaimed += 1;
             }
         }
+        // The daemon's victims (consecutive slots) go out in one write.
+        self.reclaim.flush_swap()?;
         Ok(Some(pfn))
     }
 
@@ -767,7 +778,7 @@ impl Kernel {
                 break;
             }
         }
-        Ok(())
+        self.reclaim.flush_swap()
     }
 
     /// A freshly mapped page (zeroed, or a copy-on-write copy) gets its
@@ -947,10 +958,11 @@ impl Kernel {
             },
         };
         if dirty || existing.is_none() {
-            let mut buf = vec![0u8; self.page.bytes() as usize];
-            mem.read(self.frames.addr_of(pfn), &mut buf)
-                .map_err(KernelError::SwapPage)?;
-            self.reclaim.device()?.write(slot, &buf)?;
+            // Straight from the frame into the device's gathered run.
+            let addr = self.frames.addr_of(pfn);
+            self.reclaim
+                .device()?
+                .write_with(slot, |buf| mem.read(addr, buf))?;
             self.reclaim.stats.writebacks += 1;
         } else {
             self.reclaim.stats.clean_drops += 1;
@@ -1028,10 +1040,10 @@ impl Kernel {
                 };
                 // The slot may have been used by a reclaim just now? No: it is
                 // referenced (refs > 0), so it was neither freed nor reused.
-                let mut buf = vec![0u8; self.page.bytes() as usize];
-                self.reclaim.device()?.read(slot, &mut buf)?;
-                mem.write(self.frames.addr_of(pfn), &buf)
-                    .map_err(KernelError::SwapPage)?;
+                let addr = self.frames.addr_of(pfn);
+                self.reclaim
+                    .device()?
+                    .read_with(slot, |page| mem.write(addr, page))?;
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));

@@ -74,6 +74,7 @@ impl Arc {
 
 impl Policy for Arc {
     const SEES_EVERY_ACCESS: bool = true;
+    const ABSORBS_HIT_BEFORE_REPEAT: bool = true;
 
     #[inline]
     fn on_hit<B: AccessBits>(&mut self, id: u32, _at: RefTime, _bits: &mut B) {

@@ -157,7 +157,7 @@ impl PolicyKind {
             Self::Nru => <super::Nru as Policy>::SEES_EVERY_ACCESS,
             Self::Aging => <super::Aging as Policy>::SEES_EVERY_ACCESS,
             Self::Random => <super::Random as Policy>::SEES_EVERY_ACCESS,
-            Self::Opt => <super::Opt as Policy>::SEES_EVERY_ACCESS,
+            Self::Opt => <super::Opt<'static> as Policy>::SEES_EVERY_ACCESS,
             Self::Unopt => <super::Unopt as Policy>::SEES_EVERY_ACCESS,
             Self::Mru => <super::Mru as Policy>::SEES_EVERY_ACCESS,
             Self::Lfu => <super::Lfu as Policy>::SEES_EVERY_ACCESS,

@@ -179,7 +179,9 @@ impl DenseTrace {
     #[must_use]
     pub fn next_uses(&self) -> Vec<u64> {
         let mut last = vec![NEVER; self.n_ids()];
-        let mut next = vec![NEVER; self.ids.len()];
+        // Every element is written below: a zeroed allocation (pages the
+        // system hands out zeroed) saves a pass over 8 bytes per reference.
+        let mut next = vec![0; self.ids.len()];
         for (i, &id) in self.ids.iter().enumerate().rev() {
             next[i] = std::mem::replace(&mut last[id as usize], i as u64);
         }
@@ -378,71 +380,134 @@ pub fn simulate_first<P: Policy, F: FnMut(&Step<'_>)>(
     keep_tlb_entry_on_clear: bool,
     detail: Detail,
     first: usize,
-    mut each: F,
+    each: F,
 ) -> Totals {
-    let frames = frames.get();
-    let n_ids = trace.n_ids();
-    let next_use = if P::NEEDS_FUTURE {
+    let next_use = future_of::<P>(trace, next_use);
+    let mut lab = Lab::new(policy, trace, frames, keep_tlb_entry_on_clear);
+    let detailed = if detail == Detail::Totals {
+        0
+    } else {
+        first.min(trace.len())
+    };
+    lab.detailed(trace, next_use, detail, detailed, each);
+    lab.fast(trace, next_use, detailed, |_, _| {});
+    lab.totals(trace)
+}
+
+/// The next uses `P` needs (checked against `trace`), or nothing.
+fn future_of<'a, P: Policy>(trace: &DenseTrace, next_use: Option<&'a [u64]>) -> &'a [u64] {
+    if P::NEEDS_FUTURE {
         let nu = next_use.expect("policy needs next uses");
         assert_eq!(nu.len(), trace.len(), "next uses of another trace");
         nu
     } else {
         &[][..]
-    };
-    let mut bits = LabBits::new(n_ids, keep_tlb_entry_on_clear);
-    let mut used = 0usize;
-    let mut t = Totals::default();
-    let mut contents = Vec::new();
-    let mut states = Vec::new();
-    let tick = policy.tick_interval().map(NonZeroU64::get);
-    let mut countdown = tick.unwrap_or(u64::MAX);
-    let has_writes = !trace.writes.is_empty();
-    for (i, &id) in trace.ids.iter().enumerate() {
-        let at = RefTime {
-            now: i as u64,
-            next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
-        };
-        let write = has_writes && trace.is_write(i);
+    }
+}
+
+/// The lab's machine while a trace runs: the policy, the A/D bits and
+/// residency, the frames in use, the counts and the timer.
+struct Lab<'p, P: Policy> {
+    policy: &'p mut P,
+    bits: LabBits,
+    frames: usize,
+    used: usize,
+    t: Totals,
+    tick: Option<u64>,
+    countdown: u64,
+}
+
+impl<'p, P: Policy> Lab<'p, P> {
+    fn new(
+        policy: &'p mut P,
+        trace: &DenseTrace,
+        frames: NonZeroUsize,
+        keep_tlb_entry_on_clear: bool,
+    ) -> Self {
+        let tick = policy.tick_interval().map(NonZeroU64::get);
+        Self {
+            policy,
+            bits: LabBits::new(trace.n_ids(), keep_tlb_entry_on_clear),
+            frames: frames.get(),
+            used: 0,
+            t: Totals::default(),
+            tick,
+            countdown: tick.unwrap_or(u64::MAX),
+        }
+    }
+
+    /// A fault on `id` at `at`: evicts if memory is full, loads `id`.
+    /// Returns the evicted id.
+    #[inline]
+    fn miss(&mut self, id: u32, write: bool, at: RefTime) -> Option<u32> {
+        self.t.misses += 1;
         let mut evicted = None;
-        let hit = bits.is_resident(id);
-        if hit {
-            t.hits += 1;
-            bits.touch(id, write);
-            if P::SEES_EVERY_ACCESS {
-                policy.on_hit(id, at, &mut bits);
-            }
+        if self.used == self.frames {
+            let v = self.policy.victim(id, &mut self.bits);
+            debug_assert!(self.bits.is_resident(v), "victim {v} not resident");
+            self.bits.forget(v);
+            self.t.evictions += 1;
+            evicted = Some(v);
         } else {
-            t.misses += 1;
-            if used == frames {
-                let v = policy.victim(id, &mut bits);
-                debug_assert!(bits.is_resident(v), "victim {v} not resident");
-                bits.forget(v);
-                t.evictions += 1;
-                evicted = Some(v);
+            self.used += 1;
+        }
+        self.bits.load(id, write);
+        self.policy.on_insert(id, at, &mut self.bits);
+        evicted
+    }
+
+    /// The timer, after each reference.
+    #[inline]
+    fn after_reference(&mut self) {
+        if let Some(tick) = self.tick {
+            self.countdown -= 1;
+            if self.countdown == 0 {
+                self.policy.on_tick(&mut self.bits);
+                self.countdown = tick;
+            }
+        }
+    }
+
+    /// References `0..end`, each reported to `each` at `detail` (every
+    /// hit goes to the policy).
+    fn detailed<F: FnMut(&Step<'_>)>(
+        &mut self,
+        trace: &DenseTrace,
+        next_use: &[u64],
+        detail: Detail,
+        end: usize,
+        mut each: F,
+    ) {
+        let mut contents = Vec::new();
+        let mut states = Vec::new();
+        for (i, &id) in trace.ids[..end].iter().enumerate() {
+            let at = RefTime {
+                now: i as u64,
+                next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
+            };
+            let write = trace.is_write(i);
+            let hit = self.bits.is_resident(id);
+            let mut evicted = None;
+            if hit {
+                self.t.hits += 1;
+                self.bits.touch(id, write);
+                if P::SEES_EVERY_ACCESS {
+                    self.policy.on_hit(id, at, &mut self.bits);
+                }
             } else {
-                used += 1;
+                evicted = self.miss(id, write, at);
             }
-            bits.load(id, write);
-            policy.on_insert(id, at, &mut bits);
-        }
-        if tick.is_some() {
-            countdown -= 1;
-            if countdown == 0 {
-                policy.on_tick(&mut bits);
-                countdown = tick.unwrap_or(u64::MAX);
-            }
-        }
-        if detail != Detail::Totals && i < first {
+            self.after_reference();
             contents.clear();
             states.clear();
             if detail != Detail::Outcomes {
-                policy.resident(&mut contents);
+                self.policy.resident(&mut contents);
             }
             if detail == Detail::State {
                 states.extend(contents.iter().map(|&r| PageState {
-                    accessed: bits.is_accessed(r),
-                    dirty: bits.is_dirty(r),
-                    note: policy.note(r),
+                    accessed: self.bits.is_accessed(r),
+                    dirty: self.bits.is_dirty(r),
+                    note: self.policy.note(r),
                 }));
             }
             each(&Step {
@@ -455,8 +520,55 @@ pub fn simulate_first<P: Policy, F: FnMut(&Step<'_>)>(
             });
         }
     }
-    t.refs = trace.len() as u64;
-    t
+
+    /// References `start..`, reporting only evictions (`evicted(index,
+    /// id)`; nothing in production): the fast path. A hit the policy
+    /// absorbs into the next reference
+    /// ([`Policy::ABSORBS_HIT_BEFORE_REPEAT`]) is not passed on.
+    #[inline]
+    fn fast<E: FnMut(usize, u32)>(
+        &mut self,
+        trace: &DenseTrace,
+        next_use: &[u64],
+        start: usize,
+        mut evicted: E,
+    ) {
+        let ids = &trace.ids[..];
+        let has_writes = !trace.writes.is_empty();
+        for i in start..ids.len() {
+            let id = ids[i];
+            let write = has_writes && trace.is_write(i);
+            if self.bits.is_resident(id) {
+                self.t.hits += 1;
+                self.bits.touch(id, write);
+                if P::SEES_EVERY_ACCESS
+                    && !(P::ABSORBS_HIT_BEFORE_REPEAT && ids.get(i + 1) == Some(&id))
+                {
+                    let at = RefTime {
+                        now: i as u64,
+                        next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
+                    };
+                    self.policy.on_hit(id, at, &mut self.bits);
+                }
+            } else {
+                let at = RefTime {
+                    now: i as u64,
+                    next_use: if P::NEEDS_FUTURE { next_use[i] } else { NEVER },
+                };
+                if let Some(v) = self.miss(id, write, at) {
+                    evicted(i, v);
+                }
+            }
+            self.after_reference();
+        }
+    }
+
+    fn totals(&self, trace: &DenseTrace) -> Totals {
+        Totals {
+            refs: trace.len() as u64,
+            ..self.t
+        }
+    }
 }
 
 /// Runs the policy `kind` (chosen once, here) over `trace`; see [`simulate`].
@@ -483,15 +595,32 @@ pub fn run_first<F: FnMut(&Step<'_>)>(
     first: usize,
     each: F,
 ) -> Totals {
+    let nu = kind.needs_future().then(|| trace.next_uses());
+    run_with_future(kind, cfg, trace, nu.as_deref(), frames, detail, first, each)
+}
+
+/// [`run_first`] with the next uses computed by the caller
+/// ([`DenseTrace::next_uses`]; needed when [`PolicyKind::needs_future`]),
+/// so that a benchmark can time the pass that finds them apart from the
+/// simulation.
+///
+/// # Panics
+/// If the policy needs the future and `next_use` is `None` or of another
+/// trace (a caller bug).
+#[allow(clippy::too_many_arguments)]
+pub fn run_with_future<F: FnMut(&Step<'_>)>(
+    kind: PolicyKind,
+    cfg: &PolicyConfig,
+    trace: &DenseTrace,
+    next_use: Option<&[u64]>,
+    frames: NonZeroUsize,
+    detail: Detail,
+    first: usize,
+    each: F,
+) -> Totals {
     let n = trace.n_ids();
     let f = frames.get();
-    let nu;
-    let future = if kind.needs_future() {
-        nu = trace.next_uses();
-        Some(&nu[..])
-    } else {
-        None
-    };
+    let future = if kind.needs_future() { next_use } else { None };
     macro_rules! go {
         ($p:expr) => {{
             let mut p = $p;
@@ -520,7 +649,7 @@ pub fn run_first<F: FnMut(&Step<'_>)>(
             go!(Aging::new(n, tick).with_ties(ties))
         }
         PolicyKind::Random => go!(Random::new(n, cfg.seed)),
-        PolicyKind::Opt => go!(Opt::new(n).with_ties(ties)),
+        PolicyKind::Opt => go!(Opt::for_string(&trace.ids, n).with_ties(ties)),
         PolicyKind::Unopt => go!(Unopt::new(n).with_ties(ties)),
         PolicyKind::Mru => go!(Mru::new(n)),
         PolicyKind::Lfu => go!(Lfu::new(n).with_ties(ties)),
@@ -537,6 +666,120 @@ pub fn run_first<F: FnMut(&Step<'_>)>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reclaim::lru::reference::ListLru;
+    use crate::reclaim::opt::reference::HeapOpt;
+    use proptest::prelude::*;
+
+    /// Every eviction (index, id) and the totals of `policy` over `trace`,
+    /// through the fast path (`fast`) or with every hit passed on, as
+    /// before hits were absorbed (the detailed path at
+    /// [`Detail::Outcomes`], the oracle).
+    fn evictions<P: Policy>(
+        mut policy: P,
+        trace: &DenseTrace,
+        frames: usize,
+        fast: bool,
+    ) -> (Totals, Vec<(usize, u32)>) {
+        let nu = trace.next_uses();
+        let next_use = future_of::<P>(trace, Some(&nu));
+        let nz = NonZeroUsize::new(frames).expect("nonzero");
+        let mut lab = Lab::new(&mut policy, trace, nz, false);
+        let mut ev = Vec::new();
+        if fast {
+            lab.fast(trace, next_use, 0, |i, v| ev.push((i, v)));
+        } else {
+            lab.detailed(trace, next_use, Detail::Outcomes, trace.len(), |s| {
+                if let Some(v) = s.evicted {
+                    ev.push((s.index, v));
+                }
+            });
+        }
+        (lab.totals(trace), ev)
+    }
+
+    proptest! {
+        /// The fast path (hits absorbed into the next reference to the same
+        /// page) chooses every victim as the per-reference loop does, for
+        /// each policy that absorbs, over random strings full of repeats.
+        #[test]
+        fn absorbed_hits_change_no_choice(
+            raw in proptest::collection::vec((0u64..40, 1usize..4, any::<bool>()), 1..300),
+            frames in 1usize..24,
+        ) {
+            let mut pages = Vec::new();
+            let mut writes = Vec::new();
+            for (p, run, w) in raw {
+                for _ in 0..run {
+                    pages.push(p);
+                    writes.push(w);
+                }
+            }
+            let t = DenseTrace::new(&pages, &writes, "t").expect("small");
+            let n = t.n_ids();
+            macro_rules! same {
+                ($p:expr) => {{
+                    let a = evictions($p, &t, frames, true);
+                    let b = evictions($p, &t, frames, false);
+                    prop_assert_eq!(a, b, "{}", stringify!($p));
+                }};
+            }
+            same!(Lru::new(n));
+            same!(Mru::new(n));
+            same!(Arc::new(n, frames));
+            same!(Opt::for_string(t.ids(), n));
+            same!(Opt::new(n));
+            same!(Opt::for_string(t.ids(), n).with_ties(Ties::Newest));
+            same!(Unopt::new(n));
+            same!(Lirs::new(n, frames));
+            same!(Lfu::new(n));
+            // LRU's recency log chooses as the recency list it replaced.
+            prop_assert_eq!(
+                evictions(Lru::new(n), &t, frames, true),
+                evictions(ListLru::new(n), &t, frames, false)
+            );
+            prop_assert_eq!(states(Lru::new(n), &t, frames), states(ListLru::new(n), &t, frames));
+            // OPT keyed by times chooses as the heap-keyed OPT it
+            // replaced, and shows the same order and next uses.
+            for ties in Ties::ALL {
+                let b = evictions(HeapOpt::new(n).with_ties(ties), &t, frames, false);
+                let a = evictions(Opt::for_string(t.ids(), n).with_ties(ties), &t, frames, true);
+                prop_assert_eq!(&a, &b, "{:?}", ties);
+                let a = evictions(Opt::new(n).with_ties(ties), &t, frames, true);
+                prop_assert_eq!(&a, &b, "{:?} without the string", ties);
+                let want = states(HeapOpt::new(n).with_ties(ties), &t, frames);
+                prop_assert_eq!(
+                    &states(Opt::for_string(t.ids(), n).with_ties(ties), &t, frames),
+                    &want,
+                    "{:?}", ties
+                );
+                prop_assert_eq!(&states(Opt::new(n).with_ties(ties), &t, frames), &want, "{:?}", ties);
+            }
+        }
+    }
+
+    /// The resident pages in the policy's order with their notes, after
+    /// every reference.
+    fn states<P: Policy>(
+        mut policy: P,
+        trace: &DenseTrace,
+        frames: usize,
+    ) -> Vec<Vec<(u32, Note)>> {
+        let nu = trace.next_uses();
+        let next_use = future_of::<P>(trace, Some(&nu));
+        let nz = NonZeroUsize::new(frames).expect("nonzero");
+        let mut lab = Lab::new(&mut policy, trace, nz, false);
+        let mut out = Vec::new();
+        lab.detailed(trace, next_use, Detail::State, trace.len(), |s| {
+            out.push(
+                s.resident
+                    .iter()
+                    .zip(s.state)
+                    .map(|(&id, st)| (id, st.note))
+                    .collect(),
+            );
+        });
+        out
+    }
 
     fn trace(pages: &[u64]) -> DenseTrace {
         DenseTrace::new(pages, &[], "t").expect("small")

@@ -47,6 +47,7 @@ mod random;
 mod s3fifo;
 mod sieve;
 mod ties;
+mod timeset;
 mod two_q;
 
 pub use aging::Aging;
@@ -131,6 +132,15 @@ pub trait Policy {
     const SEES_EVERY_ACCESS: bool;
     /// Whether the policy needs [`RefTime::next_use`] (OPT, UNOPT).
     const NEEDS_FUTURE: bool = false;
+    /// Whether a hit followed at once by another reference to the same page
+    /// may be left out: the second reference's [`Self::on_hit`] alone
+    /// leaves the state both would (LRU, MRU and ARC move the page to the
+    /// same place either way; OPT and UNOPT re-key it by the later next
+    /// use). The lab then calls `on_hit` once per run of references to one
+    /// page when nobody looks at the state in between (totals and
+    /// outcomes, not the step-through's contents). Not LIRS (a second
+    /// reference promotes a HIR page) nor counting policies.
+    const ABSORBS_HIT_BEFORE_REPEAT: bool = false;
 
     /// A reference to resident page `id` (only called if
     /// [`Self::SEES_EVERY_ACCESS`]).
