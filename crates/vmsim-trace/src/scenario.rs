@@ -207,7 +207,42 @@ pub struct Scenario {
 /// The default time slice in references.
 pub const DEFAULT_QUANTUM: u64 = 10_000;
 
+impl ProcessSpec {
+    /// A process that runs `trace` in a flat address space, nothing else
+    /// (what `vmsim run TRACE` makes of each input).
+    #[must_use]
+    pub fn running(name: impl Into<String>, trace: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            trace: Some(trace.into()),
+            layout: LayoutKind::Flat,
+            parent: None,
+            brk: 0,
+            mmap: Vec::new(),
+            forks: Vec::new(),
+            exit_after: None,
+        }
+    }
+}
+
 impl Scenario {
+    /// One process per input, `p0`, `p1`, ..., each [`ProcessSpec::running`]
+    /// its trace, on the default quantum and preset.
+    #[must_use]
+    pub fn of_traces(inputs: &[&str]) -> Self {
+        Self {
+            description: inputs.join(" "),
+            quantum: DEFAULT_QUANTUM,
+            preset: None,
+            set: Vec::new(),
+            processes: inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ProcessSpec::running(format!("p{i}"), *t))
+                .collect(),
+        }
+    }
+
     /// Whether a file looks like a scenario (TOML with `[[process]]`), by its first bytes.
     #[must_use]
     pub fn sniff(head: &[u8]) -> bool {

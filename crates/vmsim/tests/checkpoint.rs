@@ -9,7 +9,7 @@ use vmsim::checkpoint::{Chain, ChainWriter, Checkpoint};
 use vmsim::config::{Config, ConfigBuilder};
 use vmsim::report::Report;
 use vmsim::sim::{Progress, Simulation};
-use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
+use vmsim_trace::scenario::Scenario;
 
 pub fn data(name: &str) -> String {
     format!(
@@ -33,26 +33,7 @@ pub fn config(sets: &[&str]) -> Config {
 }
 
 pub fn traces(inputs: &[&str]) -> Scenario {
-    Scenario {
-        description: inputs.join(" "),
-        quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
-        preset: None,
-        set: Vec::new(),
-        processes: inputs
-            .iter()
-            .enumerate()
-            .map(|(i, t)| ProcessSpec {
-                name: format!("p{i}"),
-                trace: Some((*t).to_string()),
-                layout: LayoutKind::Flat,
-                parent: None,
-                brk: 0,
-                mmap: Vec::new(),
-                forks: Vec::new(),
-                exit_after: None,
-            })
-            .collect(),
-    }
+    Scenario::of_traces(inputs)
 }
 
 /// A report as JSON, without the host facts of checkpoint records (which

@@ -13,7 +13,7 @@ use vmsim::config::{Config, ConfigBuilder};
 use vmsim::kernel::SegvReason;
 use vmsim::report::Report;
 use vmsim::sim::{Observer, Simulation};
-use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
+use vmsim_trace::scenario::{ProcessSpec, Scenario};
 
 use super::report_text;
 
@@ -299,16 +299,7 @@ fn is_scenario(path: &Path) -> bool {
 }
 
 fn trace_process(name: String, trace: String) -> ProcessSpec {
-    ProcessSpec {
-        name,
-        trace: Some(trace),
-        layout: LayoutKind::Flat,
-        parent: None,
-        brk: 0,
-        mmap: Vec::new(),
-        forks: Vec::new(),
-        exit_after: None,
-    }
+    ProcessSpec::running(name, trace)
 }
 
 fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {

@@ -136,7 +136,7 @@ mod tests {
     //! lengths and CRC-32Cs right, so only the restore checks can catch it.
 
     use proptest::prelude::*;
-    use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
+    use vmsim_trace::scenario::Scenario;
 
     use crate::addr::{Asid, PhysAddr, VirtAddr};
     use crate::checkpoint::Checkpoint;
@@ -145,26 +145,7 @@ mod tests {
     use crate::sim::{Machine, Simulation};
 
     fn scenario(inputs: &[&str]) -> Scenario {
-        Scenario {
-            description: inputs.join(" "),
-            quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
-            preset: None,
-            set: Vec::new(),
-            processes: inputs
-                .iter()
-                .enumerate()
-                .map(|(i, t)| ProcessSpec {
-                    name: format!("p{i}"),
-                    trace: Some((*t).to_string()),
-                    layout: LayoutKind::Flat,
-                    parent: None,
-                    brk: 0,
-                    mmap: Vec::new(),
-                    forks: Vec::new(),
-                    exit_after: None,
-                })
-                .collect(),
-        }
+        Scenario::of_traces(inputs)
     }
 
     /// A full checkpoint of a two-process run under memory pressure (swap
