@@ -116,15 +116,21 @@ impl Policy for Lru {
     }
 }
 
-/// Most recently used: evicts the page used last. Good for loops larger than
-/// memory, bad almost everywhere else; an oracle like [`Lru`].
+/// A recency list updated on every reference, evicting from either end:
+/// the most recent end gives [`Mru`]; the least recent end gives the
+/// list-based LRU this module had before the recency log, kept as the
+/// oracle the lab's property test compares [`Lru`] with.
 #[derive(Debug, Clone)]
-pub struct Mru {
+pub struct RecencyList<const EVICT_OLDEST: bool> {
     q: IdLists<1>,
 }
 
-impl Mru {
-    /// An MRU policy for ids `0..n_ids`.
+/// Most recently used: evicts the page used last. Good for loops larger than
+/// memory, bad almost everywhere else; an oracle like [`Lru`].
+pub type Mru = RecencyList<false>;
+
+impl<const EVICT_OLDEST: bool> RecencyList<EVICT_OLDEST> {
+    /// A policy for ids `0..n_ids`.
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
         Self {
@@ -133,7 +139,7 @@ impl Mru {
     }
 }
 
-impl Policy for Mru {
+impl<const EVICT_OLDEST: bool> Policy for RecencyList<EVICT_OLDEST> {
     const SEES_EVERY_ACCESS: bool = true;
     const ABSORBS_HIT_BEFORE_REPEAT: bool = true;
 
@@ -149,71 +155,32 @@ impl Policy for Mru {
 
     #[inline]
     fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-        self.q.pop_front(0).unwrap_or_else(|| nothing_resident())
+        let id = if EVICT_OLDEST {
+            self.q.pop_back(0)
+        } else {
+            self.q.pop_front(0)
+        };
+        id.unwrap_or_else(|| nothing_resident())
     }
 
     fn on_remove(&mut self, id: u32) {
         self.q.remove(id);
     }
 
-    /// Most recently used (the next victim) first.
+    /// The next victim first.
     fn resident(&self, out: &mut Vec<u32>) {
         let start = out.len();
         self.q.collect_oldest_first(0, out);
-        out[start..].reverse();
+        if !EVICT_OLDEST {
+            out[start..].reverse();
+        }
     }
 }
 
-/// The list-based LRU this module had before the recency log, kept
-/// verbatim as the oracle the property test in the lab compares it with.
+/// The list-based LRU this module had before the recency log: the oracle
+/// the property test in the lab compares [`Lru`] with.
 #[cfg(test)]
 pub(crate) mod reference {
-    use super::*;
-    use crate::reclaim::IdLists;
-
     /// Least recently used, exact: a recency list updated on every hit.
-    /// An oracle (no OS sees every access).
-    #[derive(Debug, Clone)]
-    pub(crate) struct ListLru {
-        q: IdLists<1>,
-    }
-
-    impl ListLru {
-        /// An LRU policy for ids `0..n_ids`.
-        #[must_use]
-        pub(crate) fn new(n_ids: usize) -> Self {
-            Self {
-                q: IdLists::new(n_ids),
-            }
-        }
-    }
-
-    impl Policy for ListLru {
-        const SEES_EVERY_ACCESS: bool = true;
-        const ABSORBS_HIT_BEFORE_REPEAT: bool = true;
-
-        #[inline]
-        fn on_hit<B: AccessBits>(&mut self, id: u32, _at: RefTime, _bits: &mut B) {
-            self.q.move_to_front(0, id);
-        }
-
-        #[inline]
-        fn on_insert<B: AccessBits>(&mut self, id: u32, _at: RefTime, _bits: &mut B) {
-            self.q.push_front(0, id);
-        }
-
-        #[inline]
-        fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-            self.q.pop_back(0).unwrap_or_else(|| nothing_resident())
-        }
-
-        fn on_remove(&mut self, id: u32) {
-            self.q.remove(id);
-        }
-
-        /// Least recently used first.
-        fn resident(&self, out: &mut Vec<u32>) {
-            self.q.collect_oldest_first(0, out);
-        }
-    }
+    pub(crate) type ListLru = super::RecencyList<true>;
 }

@@ -209,26 +209,37 @@ impl Policy for Opt<'_> {
     }
 }
 
+/// A policy keyed by next use in one indexed heap, evicting the page used
+/// farthest away (`FARTHEST`) or soonest: the soonest gives [`Unopt`]; the
+/// farthest is the heap-keyed OPT this module had before the time set,
+/// kept as the oracle the lab's property test compares [`Opt`] with.
+///
+/// Key: the next use, or for a page never used again a tie rank above every
+/// real next use: `NEVER - rank` when evicting the farthest (larger goes
+/// first), `NEVER - SPAN + rank` when evicting the soonest (smaller first),
+/// so the [`Ties`] rule decides among pages never used again.
+#[derive(Debug, Clone)]
+pub struct NextUseHeap<const FARTHEST: bool> {
+    h: IndexedHeap<u64, FARTHEST>,
+    t: TieState,
+}
+
 /// The anti-optimal policy for teaching: evict the page needed soonest.
 /// Pages never used again are evicted only when nothing else is resident;
 /// among them, the [`Ties`] rule decides (default: the one referenced most
 /// recently goes first).
-///
-/// Key: the next use, or for a page never used again `NEVER - SPAN + rank`,
-/// above every real next use and smaller for the page the rule picks first.
-#[derive(Debug, Clone)]
-pub struct Unopt {
-    h: IndexedHeap<u64, false>,
-    t: TieState,
-}
+pub type Unopt = NextUseHeap<false>;
 
-impl Unopt {
-    /// An UNOPT policy for ids `0..n_ids`, ties to the most recently used.
+impl<const FARTHEST: bool> NextUseHeap<FARTHEST> {
+    /// A policy for ids `0..n_ids`; ties go to the least recently used page
+    /// when evicting the farthest (OPT's default), to the most recently used
+    /// when evicting the soonest (UNOPT's).
     #[must_use]
     pub fn new(n_ids: usize) -> Self {
+        let ties = if FARTHEST { Ties::Oldest } else { Ties::Newest };
         Self {
             h: IndexedHeap::new(n_ids),
-            t: TieState::new(n_ids, Ties::Newest),
+            t: TieState::new(n_ids, ties),
         }
     }
 
@@ -241,15 +252,15 @@ impl Unopt {
 
     #[inline]
     fn key(&self, id: u32, at: RefTime) -> u64 {
-        if at.next_use == NEVER {
-            NEVER - SPAN + self.t.rank(id, at)
-        } else {
-            at.next_use
+        match (at.next_use == NEVER, FARTHEST) {
+            (false, _) => at.next_use,
+            (true, true) => NEVER - self.t.rank(id, at),
+            (true, false) => NEVER - SPAN + self.t.rank(id, at),
         }
     }
 }
 
-impl Policy for Unopt {
+impl<const FARTHEST: bool> Policy for NextUseHeap<FARTHEST> {
     const SEES_EVERY_ACCESS: bool = true;
     const ABSORBS_HIT_BEFORE_REPEAT: bool = true;
     const NEEDS_FUTURE: bool = true;
@@ -275,7 +286,7 @@ impl Policy for Unopt {
         self.h.remove(id);
     }
 
-    /// Next victim first (soonest next use first).
+    /// The next victim first.
     fn resident(&self, out: &mut Vec<u32>) {
         out.extend(self.h.sorted_ids());
     }
@@ -288,89 +299,10 @@ impl Policy for Unopt {
     }
 }
 
-/// The heap-keyed OPT this module had before the time set (every key in
-/// one indexed heap), kept verbatim as the oracle the property test in
-/// the lab compares the new one with.
+/// The heap-keyed OPT this module had before the time set: the oracle the
+/// property test in the lab compares [`Opt`] with.
 #[cfg(test)]
 pub(crate) mod reference {
-    use super::*;
-
-    /// Belady's optimal policy: evict the resident page whose next use is
-    /// farthest away. Pages never used again go first; among them, the
-    /// [`Ties`] rule decides (default: the one referenced least recently; any
-    /// choice among them gives the same miss count).
-    ///
-    /// Key: the next use, or for a page never used again `NEVER - rank`, above
-    /// every real next use and larger for the page the rule picks first.
-    #[derive(Debug, Clone)]
-    pub(crate) struct HeapOpt {
-        h: IndexedHeap<u64, true>,
-        t: TieState,
-    }
-
-    impl HeapOpt {
-        /// An OPT policy for ids `0..n_ids`, ties to the least recently used.
-        #[must_use]
-        pub(crate) fn new(n_ids: usize) -> Self {
-            Self {
-                h: IndexedHeap::new(n_ids),
-                t: TieState::new(n_ids, Ties::Oldest),
-            }
-        }
-
-        /// This policy breaking ties among pages never used again by `ties`.
-        #[must_use]
-        pub(crate) fn with_ties(mut self, ties: Ties) -> Self {
-            self.t.ties = ties;
-            self
-        }
-
-        #[inline]
-        fn key(&self, id: u32, at: RefTime) -> u64 {
-            if at.next_use == NEVER {
-                NEVER - self.t.rank(id, at)
-            } else {
-                at.next_use
-            }
-        }
-    }
-
-    impl Policy for HeapOpt {
-        const SEES_EVERY_ACCESS: bool = true;
-        const ABSORBS_HIT_BEFORE_REPEAT: bool = true;
-        const NEEDS_FUTURE: bool = true;
-
-        #[inline]
-        fn on_hit<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-            let k = self.key(id, at);
-            self.h.set(id, k);
-        }
-
-        #[inline]
-        fn on_insert<B: AccessBits>(&mut self, id: u32, at: RefTime, _bits: &mut B) {
-            self.t.loaded[id as usize] = at.now;
-            let k = self.key(id, at);
-            self.h.set(id, k);
-        }
-
-        fn victim<B: AccessBits>(&mut self, _incoming: u32, _bits: &mut B) -> u32 {
-            self.h.pop().unwrap_or_else(|| nothing_resident())
-        }
-
-        fn on_remove(&mut self, id: u32) {
-            self.h.remove(id);
-        }
-
-        /// Next victim first (farthest next use first).
-        fn resident(&self, out: &mut Vec<u32>) {
-            out.extend(self.h.sorted_ids());
-        }
-
-        fn note(&self, id: u32) -> Note {
-            Note {
-                list: None,
-                value: self.h.key(id).map(|k| ("next use", next_use_value(k))),
-            }
-        }
-    }
+    /// Belady's optimal policy with every key in one indexed heap.
+    pub(crate) type HeapOpt = super::NextUseHeap<true>;
 }
