@@ -131,6 +131,34 @@ enum SpanStop {
     Killed,
 }
 
+/// How one step of a time slice ends: the budget of references left in
+/// the slice, or `None` when the slice ends (the process blocks, exits or
+/// is killed).
+type StepEnd = Option<u64>;
+
+/// Where the fast path of one step must stop, worked out before the span
+/// runs (see [`Simulation::step`]).
+struct SpanPlan {
+    /// The process running.
+    pid: Pid,
+    /// The pid its trace gives its own references (others are extras).
+    trace_pid: u32,
+    /// The span's first reference in the batch.
+    start: usize,
+    /// The span's end at the slice, sample, tick or caller's stop.
+    end: usize,
+    /// `end`, or earlier at the next fork or exit point.
+    span_end: usize,
+    /// The instruction address of the next fork at an address, if any.
+    fork_at: u64,
+    /// Whether the next fork is at an address.
+    has_fork_at: bool,
+    /// The process's reference count at its next fork or exit point.
+    stop_refs: u64,
+    /// The reference count at which it exits.
+    exit_after: u64,
+}
+
 /// Where [`Simulation::run_until`] left the run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Progress {
@@ -873,57 +901,101 @@ impl Simulation {
         &mut self,
         scenario: &Scenario,
         i: usize,
-        mut budget: u64,
+        budget: u64,
         stop: u64,
         observer: &mut impl Observer,
-    ) -> Result<Option<u64>, SimError> {
+    ) -> Result<StepEnd, SimError> {
         // A fork after the N-th reference happens before the next one
         // is needed, so it also happens when the trace ends right there.
         let p = &self.m.schedule.procs[i];
         if let Some(f) = scenario.processes[p.spec].forks.get(p.next_fork)
             && matches!(f.point, ForkPoint::After(n) if p.refs >= n)
         {
-            let (child, wait, vfork) = (f.child, f.wait, f.vfork);
-            let parent = p.pid;
-            self.m.schedule.procs[i].next_fork += 1;
-            self.start_process(child, parent.map(|pp| (pp, vfork)))?;
-            if wait {
-                self.m.schedule.procs[i].waiting_for = Some(child);
-                return Ok(None);
-            }
+            return self.take_fork(scenario, i, p.pid, budget);
+        }
+        if !self.refill(i)? {
+            return Ok(None);
+        }
+        let Some(plan) = self.plan_span(scenario, i, budget, stop) else {
+            return Ok(None);
+        };
+        let Some((budget, slow)) = self.run_planned(i, &plan, budget, observer)? else {
+            return Ok(None);
+        };
+        if !slow || self.references() >= stop {
             return Ok(Some(budget));
         }
+        self.decide(scenario, i, &plan, budget, observer)
+    }
+
+    /// Process `i` forks its next child: the child starts (sharing or
+    /// copying `parent`'s space) and, when the parent waits for it, the
+    /// parent's slice ends.
+    fn take_fork(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        parent: Option<Pid>,
+        budget: u64,
+    ) -> Result<StepEnd, SimError> {
         let p = &mut self.m.schedule.procs[i];
-        if p.pos == p.batch.len() {
-            p.pos = 0;
-            let got = match self.sources.get_mut(i).and_then(Option::as_mut) {
-                Some(s) => s.next_batch(&mut p.batch)?,
-                None => {
-                    p.batch.clear();
-                    0
-                }
-            };
-            p.consumed += got as u64;
-            if got == 0 {
-                self.finish_process(i)?;
-                return Ok(None);
-            }
+        let f = &scenario.processes[p.spec].forks[p.next_fork];
+        let (child, wait, vfork) = (f.child, f.wait, f.vfork);
+        p.next_fork += 1;
+        self.start_process(child, parent.map(|pp| (pp, vfork)))?;
+        if wait {
+            self.m.schedule.procs[i].waiting_for = Some(child);
+            return Ok(None);
         }
-        // The fast path: a run of references with nothing to decide but
-        // their translations.
+        Ok(Some(budget))
+    }
+
+    /// Refills process `i`'s batch from its trace when it is used up.
+    /// False when the trace has ended: the process has then finished.
+    fn refill(&mut self, i: usize) -> Result<bool, SimError> {
+        let p = &mut self.m.schedule.procs[i];
+        if p.pos < p.batch.len() {
+            return Ok(true);
+        }
+        p.pos = 0;
+        let got = match self.sources.get_mut(i).and_then(Option::as_mut) {
+            Some(s) => s.next_batch(&mut p.batch)?,
+            None => {
+                p.batch.clear();
+                0
+            }
+        };
+        p.consumed += got as u64;
+        if got == 0 {
+            self.finish_process(i)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Where the fast path of process `i`'s next span must stop. `None`
+    /// when the process has no pid (it never started).
+    fn plan_span(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        budget: u64,
+        stop: u64,
+    ) -> Option<SpanPlan> {
         let total = self.references();
         let next_tick = self.m.kernel.next_tick();
         let next_sample = self.m.schedule.next_sample;
         let p = &mut self.m.schedule.procs[i];
         let spec = &scenario.processes[p.spec];
-        let (fork_after, fork_at) = match spec.forks.get(p.next_fork).map(|f| f.point) {
+        let fork_point = spec.forks.get(p.next_fork).map(|f| f.point);
+        let (fork_after, fork_at) = match fork_point {
             Some(ForkPoint::After(n)) => (n, u64::MAX),
             Some(ForkPoint::At(addr)) => (u64::MAX, addr),
             None => (u64::MAX, u64::MAX),
         };
         let exit_after = spec.exit_after.unwrap_or(u64::MAX);
         let stop_refs = fork_after.min(exit_after);
-        let Some(pid) = p.pid else { return Ok(None) };
+        let pid = p.pid?;
         let trace_pid = *p.first_trace_pid.get_or_insert(p.batch[p.pos].pid);
         let start = p.pos;
         // A span ends at the slice's end, the next timeline sample, the
@@ -936,20 +1008,43 @@ impl Simulation {
         let end = p.batch.len().min(start + chunk);
         // References before the next fork or exit point: the span stops there.
         let before_stop = stop_refs.saturating_sub(p.refs).min(usize::MAX as u64) as usize;
-        let span_end = end.min(start.saturating_add(before_stop));
-        let has_fork_at = matches!(
-            spec.forks.get(p.next_fork).map(|f| f.point),
-            Some(ForkPoint::At(_))
-        );
+        Some(SpanPlan {
+            pid,
+            trace_pid,
+            start,
+            end,
+            span_end: end.min(start.saturating_add(before_stop)),
+            fork_at,
+            has_fork_at: matches!(fork_point, Some(ForkPoint::At(_))),
+            stop_refs,
+            exit_after,
+        })
+    }
+
+    /// The fast path: runs the planned span (references with nothing to
+    /// decide but their translations), then what falls due after it
+    /// (progress, timeline sample, timer). Returns the budget left and
+    /// whether the next reference needs a decision, or `None` when the
+    /// span killed the process.
+    fn run_planned(
+        &mut self,
+        i: usize,
+        plan: &SpanPlan,
+        mut budget: u64,
+        observer: &mut impl Observer,
+    ) -> Result<Option<(u64, bool)>, SimError> {
+        let total = self.references();
+        let (pid, start) = (plan.pid, plan.start);
+        let p = &mut self.m.schedule.procs[i];
         let stamp0 = p.refs + 1;
         // The batch is taken out for the span (the machine is borrowed
         // mutably meanwhile) and put back after.
         let batch = std::mem::take(&mut p.batch);
-        let span = &batch[start..span_end];
-        let result = if !has_fork_at {
-            self.run_span::<false>(pid, span, trace_pid, fork_at, stamp0)
+        let span = &batch[start..plan.span_end];
+        let result = if !plan.has_fork_at {
+            self.run_span::<false>(pid, span, plan.trace_pid, plan.fork_at, stamp0)
         } else {
-            self.run_span::<true>(pid, span, trace_pid, fork_at, stamp0)
+            self.run_span::<true>(pid, span, plan.trace_pid, plan.fork_at, stamp0)
         };
         let (done, stop_why) = match result {
             Ok(r) => r,
@@ -978,9 +1073,25 @@ impl Simulation {
         let k = start + done;
         p.refs += done as u64;
         // A reference needs a decision: a fork or exit point, another pid.
-        let slow = stop_why == SpanStop::Decide || (!killed && k < end && p.refs >= stop_refs);
+        let slow =
+            stop_why == SpanStop::Decide || (!killed && k < plan.end && p.refs >= plan.stop_refs);
         p.pos = k;
         budget -= (k - start) as u64;
+        self.after_span(observer);
+        if killed {
+            // The rest of its trace is never executed.
+            let refs = self.m.schedule.procs[i].refs;
+            self.record_refs(pid, refs);
+            self.m.schedule.procs[i].done = true;
+            self.sources[i] = None;
+            return Ok(None);
+        }
+        Ok(Some((budget, slow)))
+    }
+
+    /// What falls due at the reference count a span ended on: the
+    /// observer's progress, a timeline sample, the kernel's timer.
+    fn after_span(&mut self, observer: &mut impl Observer) {
         let total = self.references();
         let s = &mut self.m.schedule;
         if total >= s.next_progress {
@@ -992,71 +1103,78 @@ impl Simulation {
             self.m.schedule.next_sample = total + self.m.timeline.interval();
         }
         self.m.kernel.timer(&mut self.mem, &mut self.m.mmu, total);
-        if killed {
-            // The rest of its trace is never executed.
-            let refs = self.m.schedule.procs[i].refs;
-            self.record_refs(pid, refs);
-            self.m.schedule.procs[i].done = true;
-            self.sources[i] = None;
-            return Ok(None);
-        }
-        if !slow || self.references() >= stop {
-            return Ok(Some(budget));
-        }
-        // The slow path: one reference that needs a decision.
+    }
+
+    /// The slow path: the reference at process `i`'s position needs a
+    /// decision (a fork at an instruction, the exit point, or a reference
+    /// of another process in a multi-process trace).
+    fn decide(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        plan: &SpanPlan,
+        mut budget: u64,
+        observer: &mut impl Observer,
+    ) -> Result<StepEnd, SimError> {
         let p = &mut self.m.schedule.procs[i];
         let a = p.batch[p.pos];
-        if a.kind == vmsim_trace::AccessKind::Instr && a.va == fork_at {
+        if a.kind == vmsim_trace::AccessKind::Instr && a.va == plan.fork_at {
             // A fork at an instruction comes before that instruction's fetch.
-            let f = &scenario.processes[p.spec].forks[p.next_fork];
-            let (child, wait, vfork) = (f.child, f.wait, f.vfork);
-            p.next_fork += 1;
-            self.start_process(child, Some((pid, vfork)))?;
-            if wait {
-                self.m.schedule.procs[i].waiting_for = Some(child);
-                return Ok(None);
-            }
-            return Ok(Some(budget));
+            return self.take_fork(scenario, i, Some(plan.pid), budget);
         }
-        if p.refs >= exit_after {
+        if p.refs >= plan.exit_after {
             self.finish_process(i)?;
             return Ok(None);
         }
-        if a.pid != trace_pid {
+        if a.pid != plan.trace_pid {
             // Another process of a multi-process trace: its own process, spawned on sight.
             p.pos += 1;
             budget -= 1;
-            let x = match p.extra.get(&a.pid) {
-                Some(&x) => x,
-                None => {
-                    let spec = ProcessSpec {
-                        name: format!("{}[{}]", scenario.processes[p.spec].name, a.pid),
-                        ..scenario.processes[p.spec].clone()
-                    };
-                    let x = self.spawn(&spec, None)?;
-                    self.m.schedule.procs[i].extra.insert(a.pid, x);
-                    x
-                }
-            };
-            if self.m.kernel.process(x).is_ok() {
-                let stamp = match self.m.processes.get_mut(&x) {
-                    Some(r) => {
-                        r.references += 1;
-                        r.references
-                    }
-                    None => 0,
-                };
-                let number = self.references() + 1;
-                if self.access(x, &a, stamp)? {
-                    observer.ran(x, number, std::slice::from_ref(&a));
-                }
-                if a.kind == vmsim_trace::AccessKind::Instr {
-                    self.m.schedule.last_instr.insert(x, a.va);
-                }
-            }
+            self.run_extra(scenario, i, &a, observer)?;
         }
         // A fork after the N-th reference is taken at the top of the next step.
         Ok(Some(budget))
+    }
+
+    /// Runs reference `a` of another pid in process `i`'s multi-process
+    /// trace as that pid's own process, spawned the first time it is seen.
+    fn run_extra(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        a: &Access,
+        observer: &mut impl Observer,
+    ) -> Result<(), SimError> {
+        let p = &self.m.schedule.procs[i];
+        let x = match p.extra.get(&a.pid) {
+            Some(&x) => x,
+            None => {
+                let spec = ProcessSpec {
+                    name: format!("{}[{}]", scenario.processes[p.spec].name, a.pid),
+                    ..scenario.processes[p.spec].clone()
+                };
+                let x = self.spawn(&spec, None)?;
+                self.m.schedule.procs[i].extra.insert(a.pid, x);
+                x
+            }
+        };
+        if self.m.kernel.process(x).is_ok() {
+            let stamp = match self.m.processes.get_mut(&x) {
+                Some(r) => {
+                    r.references += 1;
+                    r.references
+                }
+                None => 0,
+            };
+            let number = self.references() + 1;
+            if self.access(x, a, stamp)? {
+                observer.ran(x, number, std::slice::from_ref(a));
+            }
+            if a.kind == vmsim_trace::AccessKind::Instr {
+                self.m.schedule.last_instr.insert(x, a.va);
+            }
+        }
+        Ok(())
     }
 
     /// Ends the run after [`Simulation::run_until`] returned
