@@ -761,6 +761,70 @@ pub(super) fn unlink<M: PhysMemory + ?Sized>(
     Ok(())
 }
 
+/// The entries of a table keyed by (ASID, VPN), hashed or inverted: where
+/// entry `i` is, which frame it maps and how a key is found. The lookup and
+/// the flag change the two tables share are written once over it
+/// ([`keyed_lookup`], [`keyed_modify_flags`]).
+pub(super) trait KeyedEntries {
+    /// The address of entry `i` (its word 0).
+    fn entry_addr(&self, i: u64) -> PhysAddr;
+
+    /// The frame entry `i` maps.
+    fn entry_pfn<M: PhysMemory + ?Sized>(&self, mem: &M, i: u64) -> Result<Pfn, TableError>;
+
+    /// The entry keyed `(asid, vpn)`, and the probes it took to find it.
+    fn find<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<ChainSearch, TableError>;
+}
+
+/// [`TranslationTable::lookup`] of a keyed table.
+#[inline]
+pub(super) fn keyed_lookup<T: KeyedEntries, M: PhysMemory + ?Sized>(
+    t: &T,
+    mem: &M,
+    asid: Asid,
+    vpn: Vpn,
+) -> Result<Lookup, TableError> {
+    let s = t.find(mem, asid, vpn)?;
+    let hit = match s.found {
+        None => None,
+        Some((i, w0, _, _)) => Some(Hit {
+            mapping: Mapping {
+                pfn: t.entry_pfn(mem, i)?,
+                flags: entry_flags(w0),
+            },
+            entry: t.entry_addr(i),
+            raw: w0,
+        }),
+    };
+    Ok(Lookup {
+        hit,
+        probes: s.probes,
+    })
+}
+
+/// [`TranslationTable::modify_flags`] of a keyed table.
+pub(super) fn keyed_modify_flags<T: KeyedEntries, M: PhysMemory + ?Sized>(
+    t: &T,
+    mem: &mut M,
+    asid: Asid,
+    vpn: Vpn,
+    f: impl FnOnce(PteFlags) -> PteFlags,
+) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
+    let s = t.find(mem, asid, vpn)?;
+    let Some((i, w0, _, _)) = s.found else {
+        return Ok(None);
+    };
+    let old = entry_flags(w0);
+    let new = f(old);
+    mem.write_le(t.entry_addr(i), 8, with_flags(w0, new))?;
+    Ok(Some((old, new)))
+}
+
 // ----- the hashed page table -----
 
 /// Sizes of a hashed page table.
@@ -954,6 +1018,28 @@ impl HashedPageTable {
     }
 }
 
+impl KeyedEntries for HashedPageTable {
+    #[inline]
+    fn entry_addr(&self, i: u64) -> PhysAddr {
+        self.element(i)
+    }
+
+    #[inline]
+    fn entry_pfn<M: PhysMemory + ?Sized>(&self, mem: &M, i: u64) -> Result<Pfn, TableError> {
+        Ok(Pfn::new(mem.read_le(self.element(i).add(16), 8)?))
+    }
+
+    #[inline]
+    fn find<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<ChainSearch, TableError> {
+        Ok(self.search(mem, asid, vpn)?.1)
+    }
+}
+
 impl TranslationTable for HashedPageTable {
     fn page_size(&self) -> PageSize {
         self.page_size
@@ -966,25 +1052,7 @@ impl TranslationTable for HashedPageTable {
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Lookup, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        let hit = match s.found {
-            None => None,
-            Some((i, w0, _, _)) => {
-                let at = self.element(i);
-                Some(Hit {
-                    mapping: Mapping {
-                        pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
-                        flags: entry_flags(w0),
-                    },
-                    entry: at,
-                    raw: w0,
-                })
-            }
-        };
-        Ok(Lookup {
-            hit,
-            probes: s.probes,
-        })
+        keyed_lookup(self, mem, asid, vpn)
     }
 
     fn map<M: PhysMemory + ?Sized>(
@@ -1060,14 +1128,7 @@ impl TranslationTable for HashedPageTable {
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
     ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        let Some((i, w0, _, _)) = s.found else {
-            return Ok(None);
-        };
-        let old = entry_flags(w0);
-        let new = f(old);
-        mem.write_le(self.element(i), 8, with_flags(w0, new))?;
-        Ok(Some((old, new)))
+        keyed_modify_flags(self, mem, asid, vpn, f)
     }
 
     fn len(&self) -> u64 {

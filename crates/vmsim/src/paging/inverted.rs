@@ -54,10 +54,10 @@ use crate::memory::PhysMemory;
 use serde::{Deserialize, Serialize};
 
 use super::hashed::{
-    ChainSearch, Hit, KEY_BYTES, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
+    ChainSearch, KEY_BYTES, KeyedEntries, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
     TranslationTable, bucket_bits, check_frames, check_vpn, claim_region, entry_asid, entry_flags,
-    entry_vpn, hash, is_valid, key_matches, next_link, search_chain, unlink, with_flags, word0,
-    word1,
+    entry_vpn, hash, is_valid, key_matches, keyed_lookup, keyed_modify_flags, next_link,
+    search_chain, unlink, word0, word1,
 };
 use super::pte::PteFlags;
 
@@ -273,6 +273,29 @@ impl InvertedPageTable {
     }
 }
 
+impl KeyedEntries for InvertedPageTable {
+    #[inline]
+    fn entry_addr(&self, i: u64) -> PhysAddr {
+        self.entry(i)
+    }
+
+    /// Entry `i` is frame `i`'s: an inverted table maps by position.
+    #[inline]
+    fn entry_pfn<M: PhysMemory + ?Sized>(&self, _mem: &M, i: u64) -> Result<Pfn, TableError> {
+        Ok(Pfn::new(i))
+    }
+
+    #[inline]
+    fn find<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<ChainSearch, TableError> {
+        Ok(self.search(mem, asid, vpn)?.1)
+    }
+}
+
 impl TranslationTable for InvertedPageTable {
     fn page_size(&self) -> PageSize {
         self.page_size
@@ -285,18 +308,7 @@ impl TranslationTable for InvertedPageTable {
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Lookup, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        Ok(Lookup {
-            hit: s.found.map(|(i, w0, _, _)| Hit {
-                mapping: Mapping {
-                    pfn: Pfn::new(i),
-                    flags: entry_flags(w0),
-                },
-                entry: self.entry(i),
-                raw: w0,
-            }),
-            probes: s.probes,
-        })
+        keyed_lookup(self, mem, asid, vpn)
     }
 
     fn map<M: PhysMemory + ?Sized>(
@@ -373,14 +385,7 @@ impl TranslationTable for InvertedPageTable {
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
     ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        let (_, s) = self.search(mem, asid, vpn)?;
-        let Some((i, w0, _, _)) = s.found else {
-            return Ok(None);
-        };
-        let old = entry_flags(w0);
-        let new = f(old);
-        mem.write_le(self.entry(i), 8, with_flags(w0, new))?;
-        Ok(Some((old, new)))
+        keyed_modify_flags(self, mem, asid, vpn, f)
     }
 
     fn len(&self) -> u64 {
