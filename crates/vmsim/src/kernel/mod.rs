@@ -18,6 +18,7 @@ mod process;
 mod reclaim;
 mod shm;
 mod syscalls;
+mod system_policy;
 mod tracking;
 mod vma;
 
@@ -35,6 +36,7 @@ pub use process::{ProcState, Process, SegvReason, SpaceId};
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
 pub use syscalls::MmapFlags;
+pub use system_policy::{PolicyChoiceError, SystemPolicy};
 pub use tracking::{DirtyPage, Harvest};
 pub use vma::{Prot, Vma, VmaKind};
 
@@ -107,8 +109,10 @@ pub struct KernelConfig {
     /// Allow `swap_file` to name an existing regular file, which is then
     /// truncated, used and left in place.
     pub swap_file_overwrite: bool,
-    /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
-    pub policy: String,
+    /// The replacement policy: fifo, clock, nru, aging, random, linux,
+    /// clock-pro or sieve (written as its name; an oracle is refused when
+    /// the configuration is read).
+    pub policy: SystemPolicy,
     /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
     #[serde(deserialize_with = "units::count_opt")]
     pub low_watermark: Option<u64>,
@@ -140,7 +144,7 @@ impl Default for KernelConfig {
             swap_file: None,
             keep_swap_file: false,
             swap_file_overwrite: false,
-            policy: "clock".into(),
+            policy: SystemPolicy::Clock,
             low_watermark: None,
             high_watermark: None,
             clear_accessed_invalidates_tlb: true,
@@ -180,9 +184,6 @@ pub enum KernelError {
     /// The kernel's configuration cannot work with this machine.
     #[error("kernel configuration: {0}")]
     Config(String),
-    /// `kernel.policy` names no replacement policy.
-    #[error("kernel configuration: {0}")]
-    Policy(#[from] crate::reclaim::UnknownPolicy),
     /// Physical memory refused an access the kernel's books say is valid
     /// (a kernel bug): what the kernel was doing, and the memory's error.
     #[error("{what}: {source}")]

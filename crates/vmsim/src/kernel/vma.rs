@@ -155,3 +155,14 @@ impl Vma {
         })
     }
 }
+
+/// A scenario's mmap permissions, checked when the scenario was read.
+impl From<vmsim_trace::scenario::MmapProt> for Prot {
+    fn from(p: vmsim_trace::scenario::MmapProt) -> Self {
+        Self {
+            read: p.read,
+            write: p.write,
+            exec: p.exec,
+        }
+    }
+}
