@@ -965,13 +965,9 @@ impl Kernel {
                 let s = self.space(sid);
                 (s.table, s.asid)
             };
-            let u = self.tables.unmap(
-                &self.fmt,
-                mem,
-                &mut super::TableFrames(&mut self.frames),
-                table,
-                va,
-            )?;
+            let u = self
+                .tables
+                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va)?;
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;

@@ -69,20 +69,13 @@ impl Prot {
         exec: false,
     };
 
-    /// Parses `rwx`-style letters (`rw`, `r-x`, `---`, `rwx`).
+    /// Parses `rwx`-style letters (`rw`, `r-x`, `---`, `rwx`), as a
+    /// scenario's `prot` is read.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        let mut p = Self::NONE;
-        for c in text.chars() {
-            match c {
-                'r' => p.read = true,
-                'w' => p.write = true,
-                'x' => p.exec = true,
-                '-' => {}
-                _ => return None,
-            }
-        }
-        Some(p)
+        text.parse::<vmsim_trace::scenario::MmapProt>()
+            .ok()
+            .map(Self::from)
     }
 
     /// The page-table flags a user page with these permissions gets.

@@ -1095,20 +1095,20 @@ impl Simulation {
         }
         let checkpoints = self.checkpoint_report();
         let m = self.m;
-        let mut report = Report::build(
-            self.cfg.config(),
-            &self.scenario,
-            m.references,
-            m.translations,
-            &m.mmu,
-            &m.kernel,
-            m.processes,
-            m.timeline,
-            m.peak_frames,
-            m.peak_table_frames,
-            m.snapshot,
-            m.hardware_ad,
-        );
+        let mut report = Report::build(crate::report::RunEnd {
+            cfg: self.cfg.config(),
+            scenario: &self.scenario,
+            references: m.references,
+            translations: m.translations,
+            mmu: &m.mmu,
+            kernel: &m.kernel,
+            processes: m.processes,
+            timeline: m.timeline,
+            peak_frames: m.peak_frames,
+            peak_table_frames: m.peak_table_frames,
+            memory: m.snapshot,
+            hardware_ad: m.hardware_ad,
+        });
         report.checkpoints = checkpoints;
         report.memory_digests = self.digests;
         Ok(report)
