@@ -246,6 +246,8 @@ pub struct Simulation {
     pub(crate) digest_at_exit: bool,
     /// The digests recorded.
     pub(crate) digests: Vec<crate::report::MemoryDigest>,
+    /// Counts the bytes read from trace files (for a progress bar).
+    pub(crate) read_meter: Option<vmsim_trace::input::ReadMeter>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -333,6 +335,7 @@ impl Simulation {
             pending_pages: None,
             digest_at_exit: false,
             digests: Vec::new(),
+            read_meter: None,
         })
     }
 
@@ -380,6 +383,7 @@ impl Simulation {
             pending_pages: None,
             digest_at_exit: false,
             digests: Vec::new(),
+            read_meter: None,
         })
     }
 
@@ -388,6 +392,14 @@ impl Simulation {
     /// an empty file is almost always the wrong file.
     pub fn set_allow_empty(&mut self, allow: bool) {
         self.allow_empty = allow;
+    }
+
+    /// Add the bytes read from trace files opened from now on to `meter`:
+    /// how far a run is through traces whose length is known only in bytes
+    /// (a progress bar reads it; the run pays one atomic add per read of
+    /// the file, nothing per reference).
+    pub fn set_read_meter(&mut self, meter: vmsim_trace::input::ReadMeter) {
+        self.read_meter = Some(meter);
     }
 
     /// Record each process's memory digest (every page's address and
@@ -1226,7 +1238,10 @@ impl Simulation {
         let spec = &scenario.processes[i];
         let source = match &spec.trace {
             Some(t) => {
-                let mut s = vmsim_trace::open(t)?;
+                let mut s = match &self.read_meter {
+                    Some(meter) => vmsim_trace::source::open_metered(t, meter)?,
+                    None => vmsim_trace::open(t)?,
+                };
                 s.set_allow_empty(self.allow_empty);
                 Some(s)
             }
