@@ -520,10 +520,13 @@ mod tests {
     /// of slots searched in order for the key, the first invalid slot
     /// filled, else the one with the smallest stamp.
     struct Model {
-        /// Deepest first: (depth, key shift, slots of (prefix, asid, table, stamp, valid)).
-        caches: Vec<(usize, u32, Vec<(u64, Asid, PhysAddr, u64, bool)>)>,
+        /// Deepest first: (depth, key shift, slots).
+        caches: Vec<(usize, u32, Vec<ModelSlot>)>,
         clock: u64,
     }
+
+    /// A model slot: prefix, ASID, table, stamp, valid.
+    type ModelSlot = (u64, Asid, PhysAddr, u64, bool);
 
     impl Model {
         fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<(usize, PhysAddr)> {
