@@ -105,6 +105,29 @@ pub trait PhysMemory {
         Ok(())
     }
 
+    /// Whether every byte of `[addr, addr+len)` is zero: how the page-table
+    /// code asks whether a table became empty. The default reads a piece at
+    /// a time into the stack and stops at the first non-zero piece; an
+    /// implementation that holds its bytes may look at them in place.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the range reaches past the end (checked
+    /// whole before anything is read).
+    fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
+        self.check(addr, len)?;
+        let mut buf = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            self.read(addr.add(done), &mut buf[..n])?;
+            if !all_zero(&buf[..n]) {
+                return Ok(false);
+            }
+            done += n as u64;
+        }
+        Ok(true)
+    }
+
     /// Copies `len` bytes from `src` to `dst` (the ranges must not
     /// overlap): how a kernel copies a page (copy-on-write, migration).
     ///
@@ -124,6 +147,13 @@ pub trait PhysMemory {
         }
         Ok(())
     }
+}
+
+/// Whether every byte of `bytes` is zero, eight at a time.
+#[inline]
+pub(crate) fn all_zero(bytes: &[u8]) -> bool {
+    let (words, tail) = bytes.as_chunks::<8>();
+    words.iter().all(|w| u64::from_ne_bytes(*w) == 0) && tail.iter().all(|&b| b == 0)
 }
 
 /// [`MemError::OutOfRange`] unless `[addr, addr+len)` fits in `size` bytes.
@@ -178,6 +208,11 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     fn copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), MemError> {
         PhysMem::copy(self, src, dst, len)
     }
+
+    #[inline(always)]
+    fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
+        PhysMem::is_zero(self, addr, len)
+    }
 }
 
 /// A plain byte buffer as physical memory: byte `i` is address `i`.
@@ -209,6 +244,12 @@ impl PhysMemory for [u8] {
         self[a..a + len as usize].fill(0);
         Ok(())
     }
+
+    fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
+        check_range(self.size(), addr, len)?;
+        let a = addr.as_u64() as usize;
+        Ok(all_zero(&self[a..a + len as usize]))
+    }
 }
 
 /// A `Vec<u8>` as physical memory: its length is the memory's size (it is
@@ -231,6 +272,10 @@ impl PhysMemory for Vec<u8> {
 
     fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
         self.as_mut_slice().zero(addr, len)
+    }
+
+    fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
+        self.as_slice().is_zero(addr, len)
     }
 }
 
@@ -265,6 +310,12 @@ mod tests {
                 m.copy(pa(4000), pa(9000), 200).map(|()| 0),
                 m.read_le(pa(9092), 8),
                 m.copy(pa(4000), pa(3 * 4096 - 100), 200).map(|()| 0),
+                m.is_zero(pa(4090), 20).map(u64::from),
+                m.is_zero(pa(4080), 40).map(u64::from),
+                m.is_zero(pa(0), 100).map(u64::from),
+                m.is_zero(pa(0), 101).map(u64::from),
+                m.is_zero(pa(8192), 4096).map(u64::from),
+                m.is_zero(pa(8192), 4097).map(u64::from),
             ]
         }
         assert_eq!(ops(&mut v), ops(&mut p));

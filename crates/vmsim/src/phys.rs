@@ -490,6 +490,25 @@ impl<B: Bitmap> PhysMem<B> {
         Ok(())
     }
 
+    /// Whether every byte of `[addr, addr+len)` is zero, looked at in place
+    /// (a chunk never written is zero without a look).
+    pub fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
+        self.check(addr, len)?;
+        let mut a = addr.as_u64();
+        let end = a + len;
+        while a < end {
+            let off = (a as usize) & (CHUNK_BYTES - 1);
+            let n = ((CHUNK_BYTES - off) as u64).min(end - a) as usize;
+            if let Some(c) = self.chunk(a >> CHUNK_SHIFT)
+                && !crate::memory::all_zero(&c[off..off + n])
+            {
+                return Ok(false);
+            }
+            a += n as u64;
+        }
+        Ok(true)
+    }
+
     /// Copies `len` bytes from `src` to `dst` (ranges must not overlap).
     pub fn copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), MemError> {
         self.check(src, len)?;

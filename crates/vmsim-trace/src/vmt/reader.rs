@@ -72,10 +72,14 @@ fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
     if tag & TAG_PID != 0 || tag >> TAG_SIZE_SHIFT == 0 {
         return None;
     }
-    // Most deltas take one or two bytes: a byte at a time, from a
-    // fixed-size window, so there is no bounds check.
-    let mut d = 0u64;
-    for k in 0..FAST_WINDOW - 1 {
+    // Most deltas take one byte: that case first, on its own.
+    if w[1] < 0x80 {
+        return Some((tag, u64::from(w[1]), 2));
+    }
+    // Longer ones a byte at a time, from a fixed-size window, so there is
+    // no bounds check.
+    let mut d = u64::from(w[1] & 0x7f);
+    for k in 1..FAST_WINDOW - 1 {
         let b = w[1 + k];
         d |= u64::from(b & 0x7f) << (7 * k);
         if b < 0x80 {
@@ -113,11 +117,15 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
 
 /// Decodes the next `n` records of the block from `p` at `c` into `out`.
 /// When the block's last record is decoded, checks that the payload is used
-/// up exactly. On failure, says what is wrong.
+/// up exactly. On failure, says what is wrong (and `out` holds partly
+/// decoded records: the caller clears it).
 ///
 /// The hot loop of `.vmt` reading: records of the common shape take
-/// [`fast_record`], the rest (a pid change, a large size, the last bytes of
-/// the block) [`careful_record`]; both decode the same bytes the same way.
+/// [`fast_record`] in a tight inner loop (the batch is first cleared to
+/// zeroed records, a `memset`, then each record is written once in place);
+/// the rest (a pid change, a large size, the last bytes of the block) leave
+/// it for one [`careful_record`]; both decode the same bytes the same way.
+/// The two address streams stay in registers.
 #[inline]
 fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
     let first = out.len();
@@ -130,35 +138,65 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
             kind: AccessKind::Instr,
         },
     );
+    let dst = &mut out[first..];
     let mut i = c.pos;
-    let mut prev = c.prev;
+    let [mut prev_instr, mut prev_data] = c.prev;
     let mut pid = c.pid;
-    for slot in &mut out[first..] {
-        let window = p
-            .get(i..i + FAST_WINDOW)
-            .and_then(|w| <&[u8; FAST_WINDOW]>::try_from(w).ok());
-        let (tag, size, d) = match window.and_then(fast_record) {
-            Some((tag, d, len)) => {
-                i += len;
-                (tag, u32::from(tag >> TAG_SIZE_SHIFT), d)
-            }
-            None => careful_record(p, &mut i, &mut pid)?,
+    let mut k = 0;
+    while k < dst.len() {
+        // The common records, one after the other.
+        while k < dst.len() {
+            let Some(w) = p
+                .get(i..i + FAST_WINDOW)
+                .and_then(|w| <&[u8; FAST_WINDOW]>::try_from(w).ok())
+            else {
+                break;
+            };
+            let Some((tag, d, len)) = fast_record(w) else {
+                break;
+            };
+            i += len;
+            let delta = unzigzag(d) as u64;
+            let va = if tag & 3 != 0 {
+                prev_data = prev_data.wrapping_add(delta);
+                prev_data
+            } else {
+                prev_instr = prev_instr.wrapping_add(delta);
+                prev_instr
+            };
+            dst[k] = Access {
+                va,
+                pid,
+                size: u32::from(tag >> TAG_SIZE_SHIFT),
+                kind: AccessKind::from_code(tag),
+            };
+            k += 1;
+        }
+        if k == dst.len() {
+            break;
+        }
+        // One record of another shape.
+        let (tag, size, d) = careful_record(p, &mut i, &mut pid)?;
+        let delta = unzigzag(d) as u64;
+        let va = if tag & 3 != 0 {
+            prev_data = prev_data.wrapping_add(delta);
+            prev_data
+        } else {
+            prev_instr = prev_instr.wrapping_add(delta);
+            prev_instr
         };
-        let kind = AccessKind::from_code(tag);
-        let stream = usize::from(tag & 3 != 0);
-        let va = prev[stream].wrapping_add(unzigzag(d) as u64);
-        prev[stream] = va;
-        *slot = Access {
+        dst[k] = Access {
             va,
             pid,
             size,
-            kind,
+            kind: AccessKind::from_code(tag),
         };
+        k += 1;
     }
     *c = Cursor {
         pos: i,
         remaining: c.remaining - n,
-        prev,
+        prev: [prev_instr, prev_data],
         pid,
     };
     if c.remaining == 0 && i != p.len() {

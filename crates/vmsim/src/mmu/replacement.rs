@@ -358,6 +358,28 @@ impl Victims {
 
     /// Follows the bits from the root, never entering an all-padding subtree.
     fn plru_victim(&mut self, set: usize) -> usize {
+        if self.words == 1 {
+            // Every node of the set in one word (at most 64 leaves).
+            let bits = self.bits[set];
+            let mut node = 1;
+            let mut low = 0;
+            let mut half = self.padded / 2;
+            while half > 0 {
+                let right = bits >> node & 1 == 1 && low + half < self.ways;
+                if right {
+                    low += half;
+                }
+                node = 2 * node + usize::from(right);
+                half /= 2;
+            }
+            return low;
+        }
+        self.plru_victim_walk(set)
+    }
+
+    /// The same as [`Self::plru_victim`], bit by bit through `plru_bit`
+    /// (trees over 64 leaves).
+    fn plru_victim_walk(&self, set: usize) -> usize {
         let mut node = 1;
         let mut low = 0;
         let mut half = self.padded / 2;
@@ -558,6 +580,20 @@ mod tests {
                 fast.touch(1, way);
                 slow.plru_touch_walk(1, way);
                 assert_eq!(fast.bits, slow.bits, "{ways} ways after touching {way}");
+            }
+        }
+    }
+
+    #[test]
+    fn plru_one_word_victim_equals_the_node_walk() {
+        for ways in 1..=64 {
+            let mut v = Victims::new(Replacement::TreePlru, 2, ways, 0);
+            let mut rng = XorShift64Star::new(7 * ways as u64);
+            for _ in 0..200 {
+                v.touch(1, rng.below(ways));
+                let walked = v.plru_victim_walk(1);
+                assert_eq!(v.plru_victim(1), walked, "{ways} ways");
+                assert!(walked < ways);
             }
         }
     }

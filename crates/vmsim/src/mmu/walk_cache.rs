@@ -58,6 +58,14 @@ struct DepthCache {
     /// Derived from the slots, so never saved.
     #[serde(skip)]
     keys: Vec<u64>,
+    /// Per slot, its LRU stamp (a dense copy of `Slot::stamp`, so the
+    /// victim search reads one array). Derived, never saved.
+    #[serde(skip)]
+    stamps: Vec<u64>,
+    /// How many slots are invalid (their key is [`NO_PREFIX`]): a full
+    /// cache skips the search for an empty slot. Derived, never saved.
+    #[serde(skip)]
+    free: usize,
 }
 
 /// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
@@ -75,11 +83,15 @@ impl From<SavedDepthCache> for DepthCache {
             .iter()
             .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
             .collect();
+        let stamps = saved.slots.iter().map(|s| s.stamp).collect();
+        let free = saved.slots.iter().filter(|s| !s.valid).count();
         Self {
             depth: saved.depth,
             key_shift: saved.key_shift,
             slots: saved.slots,
             keys,
+            stamps,
+            free,
         }
     }
 }
@@ -97,6 +109,21 @@ impl DepthCache {
             .enumerate()
             .find(|&(i, &k)| k == prefix && self.slots[i].asid == asid)
             .map(|(i, _)| i)
+    }
+
+    /// The least recently used slot: the first of the smallest stamps (the
+    /// cache is full, so every slot is valid).
+    #[inline]
+    fn oldest(&self) -> usize {
+        let mut oldest = 0;
+        let mut min = u64::MAX;
+        for (i, &stamp) in self.stamps.iter().enumerate() {
+            if stamp < min {
+                min = stamp;
+                oldest = i;
+            }
+        }
+        oldest
     }
 }
 
@@ -140,6 +167,8 @@ impl WalkCache {
                     key_shift: index_shifts[depth - 1],
                     slots: vec![Slot::default(); level.entries as usize],
                     keys: vec![NO_PREFIX; level.entries as usize],
+                    stamps: vec![0; level.entries as usize],
+                    free: level.entries as usize,
                 });
             }
         }
@@ -175,6 +204,7 @@ impl WalkCache {
                 let slot = &mut cache.slots[i];
                 self.clock += 1;
                 slot.stamp = self.clock;
+                cache.stamps[i] = self.clock;
                 self.counters.hits_by_depth[cache.depth] += 1;
                 return Some(WalkCacheHit {
                     depth: cache.depth,
@@ -198,20 +228,23 @@ impl WalkCache {
         let prefix = va.as_u64() >> cache.key_shift;
         let slot = match cache.find(prefix, asid) {
             Some(hit) => hit,
-            None => match cache.keys.iter().position(|&k| k == NO_PREFIX) {
-                Some(empty) => empty,
-                None => {
-                    // True LRU: the oldest stamp.
-                    let mut oldest = 0;
-                    for (i, s) in cache.slots.iter().enumerate() {
-                        if s.stamp < cache.slots[oldest].stamp {
-                            oldest = i;
-                        }
+            None => {
+                // The first empty slot, else true LRU: the oldest stamp.
+                let empty = if cache.free > 0 {
+                    cache.keys.iter().position(|&k| k == NO_PREFIX)
+                } else {
+                    None
+                };
+                match empty {
+                    Some(empty) => {
+                        cache.free -= 1;
+                        empty
                     }
-                    oldest
+                    None => cache.oldest(),
                 }
-            },
+            }
         };
+        cache.stamps[slot] = self.clock;
         cache.slots[slot] = Slot {
             prefix,
             table,
@@ -226,10 +259,14 @@ impl WalkCache {
 
     fn retain(&mut self, keep: impl Fn(&Slot) -> bool) {
         for cache in &mut self.caches {
+            if cache.free == cache.slots.len() {
+                continue;
+            }
             for (slot, key) in cache.slots.iter_mut().zip(&mut cache.keys) {
                 if slot.valid && !keep(slot) {
                     slot.valid = false;
                     *key = NO_PREFIX;
+                    cache.free += 1;
                     self.counters.entries_removed += 1;
                 }
             }
@@ -466,6 +503,9 @@ mod tests {
                 .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
                 .collect();
             assert_eq!(c.keys, want, "keys rebuilt from the slots");
+            let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();
+            assert_eq!(c.stamps, stamps, "stamps rebuilt from the slots");
+            assert_eq!(c.free, c.slots.iter().filter(|s| !s.valid).count());
         }
         for i in 0..8u64 {
             let va = VirtAddr::new(i << 21);
@@ -473,6 +513,116 @@ mod tests {
                 restored.lookup(Asid::new(1), va),
                 wc.lookup(Asid::new(1), va)
             );
+        }
+    }
+
+    /// The walk cache as first written, the plainest way: per depth a list
+    /// of slots searched in order for the key, the first invalid slot
+    /// filled, else the one with the smallest stamp.
+    struct Model {
+        /// Deepest first: (depth, key shift, slots).
+        caches: Vec<(usize, u32, Vec<ModelSlot>)>,
+        clock: u64,
+    }
+
+    /// A model slot: prefix, ASID, table, stamp, valid.
+    type ModelSlot = (u64, Asid, PhysAddr, u64, bool);
+
+    impl Model {
+        fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<(usize, PhysAddr)> {
+            for (depth, shift, slots) in &mut self.caches {
+                let prefix = va.as_u64() >> *shift;
+                if let Some(s) = slots
+                    .iter_mut()
+                    .find(|s| s.4 && s.0 == prefix && s.1 == asid)
+                {
+                    self.clock += 1;
+                    s.3 = self.clock;
+                    return Some((*depth, s.2));
+                }
+            }
+            None
+        }
+
+        fn fill(&mut self, asid: Asid, va: VirtAddr, depth: usize, table: PhysAddr) {
+            let Some((_, shift, slots)) = self.caches.iter_mut().find(|c| c.0 == depth) else {
+                return;
+            };
+            self.clock += 1;
+            let prefix = va.as_u64() >> *shift;
+            let i = slots
+                .iter()
+                .position(|s| s.4 && s.0 == prefix && s.1 == asid)
+                .or_else(|| slots.iter().position(|s| !s.4))
+                .unwrap_or_else(|| {
+                    let mut oldest = 0;
+                    for (i, s) in slots.iter().enumerate() {
+                        if s.3 < slots[oldest].3 {
+                            oldest = i;
+                        }
+                    }
+                    oldest
+                });
+            slots[i] = (prefix, asid, table, self.clock, true);
+        }
+
+        fn invalidate(&mut self, asid: Option<Asid>) {
+            for (_, _, slots) in &mut self.caches {
+                for s in slots.iter_mut() {
+                    if asid.is_none_or(|a| s.1 == a) {
+                        s.4 = false;
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Every lookup finds what the plain model finds (so every fill
+        /// chose the same slot), through fills, evictions, invalidations
+        /// and a checkpoint round trip.
+        #[test]
+        fn choices_equal_the_plain_model(
+            sizes in proptest::collection::vec(1u32..20, 3),
+            ops in proptest::collection::vec((0u8..10, 0u16..3, 0u64..24, 1usize..4), 1..400),
+        ) {
+            let mut wc = cache(&[(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]);
+            let mut model = Model {
+                caches: wc
+                    .caches
+                    .iter()
+                    .map(|c| (c.depth, c.key_shift, vec![(0, Asid::new(0), pa(0), 0, false); c.slots.len()]))
+                    .collect(),
+                clock: 0,
+            };
+            for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
+                let asid = Asid::new(asid);
+                // Regions spread over 2 MiB, 1 GiB and 512 GiB boundaries.
+                let va = VirtAddr::new((region % 6) << 21 | (region / 6 % 2) << 30 | (region / 12) << 39);
+                match op {
+                    0..=4 => {
+                        let got = wc.lookup(asid, va).map(|h| (h.depth, h.table));
+                        proptest::prop_assert_eq!(got, model.lookup(asid, va), "op {}", k);
+                    }
+                    5..=7 => {
+                        let table = pa(0x1000 * (k as u64 + 1));
+                        wc.fill(asid, va, depth, table, Perms::all());
+                        model.fill(asid, va, depth, table);
+                    }
+                    8 => {
+                        wc.invalidate_asid(asid);
+                        model.invalidate(Some(asid));
+                    }
+                    _ => {
+                        let bytes = postcard::to_allocvec(&wc).expect("serialises");
+                        wc = postcard::from_bytes(&bytes).expect("deserialises");
+                        if asid.as_u16() == 0 {
+                            wc.invalidate_all();
+                            model.invalidate(None);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -359,7 +359,8 @@ impl RadixTable {
         // Free tables that became empty, bottom up; never the root.
         for idx in (1..=leaf_idx).rev() {
             let table = path[idx];
-            if !table_is_empty(fmt, mem, idx, table)? {
+            let cleared = fmt.levels()[idx].index(va) * u64::from(width);
+            if !table_is_empty(fmt, mem, idx, table, cleared)? {
                 break;
             }
             let parent = path[idx - 1];
@@ -547,13 +548,22 @@ fn new_table<M: PhysMemory + ?Sized, A: FrameAllocator>(
     Ok(addr)
 }
 
+/// Whether the table at `table` (level index `idx`) holds no entry, given
+/// that the entry at byte offset `cleared` was just cleared. The entries
+/// from the cleared one to the end are looked at first: a space is torn down
+/// in address order, so its neighbour usually still maps something and the
+/// answer comes from one entry, not from a copy of the whole table per page
+/// unmapped. The range is checked whole first, so a table reaching past
+/// memory is the same error whatever its contents.
 fn table_is_empty<M: PhysMemory + ?Sized>(
     fmt: &Format,
     mem: &M,
     idx: usize,
     table: PhysAddr,
+    cleared: u64,
 ) -> Result<bool, MapError> {
-    let mut buf = vec![0u8; fmt.table_bytes(idx) as usize];
-    mem.read(table, &mut buf)?;
-    Ok(buf.iter().all(|&b| b == 0))
+    let bytes = fmt.table_bytes(idx);
+    mem.check(table, bytes)?;
+    let at = cleared.min(bytes);
+    Ok(mem.is_zero(table.add(at), bytes - at)? && mem.is_zero(table, at)?)
 }
