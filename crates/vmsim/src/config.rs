@@ -19,7 +19,7 @@ use crate::paging::{Format, StructureSpec};
 use crate::units::{self, parse_size};
 
 /// A configuration that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
 pub enum ConfigError {
     /// No preset has this name.
     #[error("unknown preset '{0}' (expected one of: {names})", names = PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))]
@@ -40,6 +40,29 @@ pub enum ConfigError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// The paging format named (`paging.arch`) or read
+    /// (`paging.format_file`) cannot be used.
+    #[error("config key `{key}`: {source}")]
+    Format {
+        /// The dotted key.
+        key: &'static str,
+        /// Why the format could not be built or found.
+        source: crate::paging::FormatError,
+    },
+    /// A size or count that does not parse.
+    #[error("config key `{key}`: {source}")]
+    Number {
+        /// The dotted key.
+        key: &'static str,
+        /// What is wrong with the text.
+        source: vmsim_trace::units::NumberError,
+    },
+    /// The TLB hierarchy described cannot be built.
+    #[error("config key `tlb`: {0}")]
+    Tlb(#[source] crate::mmu::TlbConfigError),
+    /// The kernel cannot work with the machine described.
+    #[error("config key `kernel`: {0}")]
+    Kernel(#[source] crate::kernel::KernelError),
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -257,7 +280,7 @@ pub const DEFAULT_PRESET: &str = "x86-64";
 impl Preset {
     /// The preset as a config.
     pub fn config(&self) -> Result<Config, ConfigError> {
-        let tlb = TlbConfig::preset(self.tlb).map_err(|e| invalid("tlb", e.to_string()))?;
+        let tlb = TlbConfig::preset(self.tlb).map_err(ConfigError::Tlb)?;
         Ok(Config {
             paging: PagingConfig {
                 arch: self.arch.to_string(),
@@ -409,10 +432,14 @@ impl Config {
     /// The paging format this config names.
     pub fn format(&self) -> Result<Format, ConfigError> {
         match &self.paging.format_file {
-            Some(path) => Format::from_toml_file(path)
-                .map_err(|e| invalid("paging.format_file", e.to_string())),
-            None => Format::by_name(&self.paging.arch)
-                .map_err(|e| invalid("paging.arch", e.to_string())),
+            Some(path) => Format::from_toml_file(path).map_err(|source| ConfigError::Format {
+                key: "paging.format_file",
+                source,
+            }),
+            None => Format::by_name(&self.paging.arch).map_err(|source| ConfigError::Format {
+                key: "paging.arch",
+                source,
+            }),
         }
     }
 
@@ -422,7 +449,10 @@ impl Config {
         let Some(text) = &self.paging.page_size else {
             return Ok(fmt.page_size());
         };
-        let bytes = parse_size(text).map_err(|e| invalid("paging.page_size", e.to_string()))?;
+        let bytes = parse_size(text).map_err(|source| ConfigError::Number {
+            key: "paging.page_size",
+            source,
+        })?;
         let size = PageSize::from_bytes(bytes)
             .map_err(|_| invalid("paging.page_size", format!("{bytes} is not a power of two")))?;
         if fmt.level_for_size(size).is_none() {
@@ -628,8 +658,7 @@ impl Config {
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
-        crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts)
-            .map_err(|e| invalid("tlb", e.to_string()))?;
+        crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts).map_err(ConfigError::Tlb)?;
         self.structure()?;
         Ok(())
     }
@@ -698,7 +727,7 @@ mod tests {
             .and_then(|b| b.set("memory.frames=8192"))
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert_eq!(cfg.page_size(), Ok(PageSize::SIZE_2M));
+        assert_eq!(cfg.page_size().expect("valid"), PageSize::SIZE_2M);
         assert_eq!(cfg.memory.frames, 8192);
         let e = ConfigBuilder::preset(None)
             .and_then(|b| b.set("memory.framez=1"))
@@ -728,9 +757,8 @@ mod tests {
         let cfg = ConfigBuilder::preset(Some("riscv-sv39"))
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert_eq!(
-            cfg.hardware_ad(),
-            Ok(false),
+        assert!(
+            !cfg.hardware_ad().expect("valid"),
             "RISC-V follows Svade by default"
         );
     }
@@ -809,21 +837,21 @@ mod tests {
             other => format!("{other:?}"),
         };
         let cfg = build(&[]).expect("valid");
-        assert_eq!(cfg.structure(), Ok(StructureSpec::Radix));
+        assert_eq!(cfg.structure().expect("valid"), StructureSpec::Radix);
         let cfg = build(&["paging.structure=inverted"]).expect("valid");
         assert_eq!(
-            cfg.structure(),
-            Ok(StructureSpec::Inverted {
+            cfg.structure().expect("valid"),
+            StructureSpec::Inverted {
                 search: InvertedSearch::Hashed { anchors: 1024 }
-            })
+            }
         );
         let cfg =
             build(&["paging.structure=inverted", "paging.inverted.search=linear"]).expect("valid");
         assert_eq!(
-            cfg.structure(),
-            Ok(StructureSpec::Inverted {
+            cfg.structure().expect("valid"),
+            StructureSpec::Inverted {
                 search: InvertedSearch::Linear
-            })
+            }
         );
         let cfg = build(&[
             "paging.structure=hashed",
@@ -832,11 +860,11 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(
-            cfg.structure(),
-            Ok(StructureSpec::Hashed {
+            cfg.structure().expect("valid"),
+            StructureSpec::Hashed {
                 buckets: 256,
                 capacity: 500
-            })
+            }
         );
         assert_eq!(
             key_of(build(&[

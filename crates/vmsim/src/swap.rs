@@ -87,6 +87,18 @@ pub enum SwapError {
     },
 }
 
+/// A page transfer through a caller's closure failed: in the device, or on
+/// the caller's side (the memory the page comes from or goes to).
+#[derive(Debug, thiserror::Error)]
+pub enum PageIoError<E> {
+    /// The swap device failed.
+    #[error(transparent)]
+    Device(#[from] SwapError),
+    /// The caller's closure failed.
+    #[error("{0}")]
+    Page(E),
+}
+
 /// Traffic counters of the device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SwapStats {
@@ -467,31 +479,31 @@ impl SwapDevice {
     /// written and its error is returned.
     ///
     /// # Errors
-    /// The device's error (as a message) or `fill`'s.
-    pub fn write_with(
+    /// The device's error or `fill`'s, told apart ([`PageIoError`]).
+    pub fn write_with<E>(
         &mut self,
         slot: SwapSlot,
-        fill: impl FnOnce(&mut [u8]) -> Result<(), String>,
-    ) -> Result<(), String> {
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), PageIoError<E>> {
         if !matches!(self.backing, Backing::File(_)) {
             // A device without its file yet (a copy): through a buffer.
             let mut buf = vec![0u8; self.page];
-            fill(&mut buf)?;
-            return self.write(slot, &buf).map_err(|e| e.to_string());
+            fill(&mut buf).map_err(PageIoError::Page)?;
+            return Ok(self.write(slot, &buf)?);
         }
         let n = self.pending_pages();
         let extends = n > 0
             && n < MAX_GATHER
             && u64::from(slot.0) == u64::from(self.pending_first) + n as u64;
         if !extends {
-            self.flush().map_err(|e| e.to_string())?;
+            self.flush()?;
             self.pending_first = slot.0;
         }
         let start = self.pending.len();
         self.pending.resize(start + self.page, 0);
         if let Err(e) = fill(&mut self.pending[start..]) {
             self.pending.truncate(start);
-            return Err(e);
+            return Err(PageIoError::Page(e));
         }
         if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
             *w |= 1 << (slot.0 % 64);
@@ -504,16 +516,16 @@ impl SwapDevice {
     /// `use_page` (from the device's own buffer: no allocation).
     ///
     /// # Errors
-    /// The device's error (as a message) or `use_page`'s.
-    pub fn read_with(
+    /// The device's error or `use_page`'s, told apart ([`PageIoError`]).
+    pub fn read_with<E>(
         &mut self,
         slot: SwapSlot,
-        use_page: impl FnOnce(&[u8]) -> Result<(), String>,
-    ) -> Result<(), String> {
+        use_page: impl FnOnce(&[u8]) -> Result<(), E>,
+    ) -> Result<(), PageIoError<E>> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(self.page, 0);
-        let r = self.peek(slot, &mut buf).map_err(|e| e.to_string());
-        let r = r.and_then(|()| use_page(&buf));
+        let r = self.peek(slot, &mut buf).map_err(PageIoError::Device);
+        let r = r.and_then(|()| use_page(&buf).map_err(PageIoError::Page));
         self.scratch = buf;
         r?;
         self.stats.reads += 1;
@@ -702,7 +714,7 @@ mod tests {
         for (i, &s) in slots[..4].iter().enumerate() {
             d.write_with(s, |b| {
                 b.fill(i as u8 + 1);
-                Ok(())
+                Ok::<(), &str>(())
             })
             .expect("write");
         }
@@ -712,7 +724,7 @@ mod tests {
         assert_eq!(buf, [3; 64], "a gathered page reads back");
         d.read_with(slots[3], |p| {
             assert_eq!(p, &[4; 64][..]);
-            Ok(())
+            Ok::<(), &str>(())
         })
         .expect("read");
         // A copy sees gathered pages too.
@@ -721,8 +733,8 @@ mod tests {
         assert_eq!(buf, [2; 64]);
         // A fill that fails writes nothing and counts nothing.
         slots.push(d.alloc().expect("slot"));
-        let e = d.write_with(slots[4], |_| Err("no".into()));
-        assert_eq!(e, Err("no".to_string()));
+        let e = d.write_with(slots[4], |_| Err("no"));
+        assert!(matches!(e, Err(PageIoError::Page("no"))), "{e:?}");
         assert_eq!(d.stats().writes, 4);
         d.flush().expect("flush");
         assert_eq!(len(&d), 4 * 64, "one write of the whole run");

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use vmsim::addr::{PageSize, PhysAddr, Pid, VirtAddr};
-use vmsim::kernel::{FaultCause, Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId};
+use vmsim::kernel::{Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId};
+use vmsim::machine::{self, KernelFaults};
 use vmsim::mmu::{AccessKind, Mmu, Privilege, TlbConfig};
 use vmsim::paging::inverted::InvertedSearch;
 use vmsim::paging::{Format, StructureSpec};
@@ -61,38 +62,23 @@ impl Sys {
         Self { k, mem, mmu }
     }
 
-    /// Translates through the real MMU (TLB, hardware A/D bits); a fault
-    /// goes to the kernel and the access retries.
+    /// Translates through the real MMU (TLB, hardware A/D bits) with the
+    /// machine façade: a fault goes to the kernel and the access retries.
     fn translate(&mut self, pid: Pid, va: u64, access: AccessKind) -> Option<PhysAddr> {
         let (root, asid) = self.k.context(pid).ok()?;
         if self.mmu.context() != (root, asid) {
             self.mmu.set_context(root, asid);
         }
-        let va = VirtAddr::new(va);
-        for _ in 0..4 {
-            let fault = match self
-                .mmu
-                .translate(&mut self.mem, va, access, Privilege::User)
-            {
-                Ok(pa) => return Some(pa),
-                Err(f) => f,
-            };
-            let r = self
-                .k
-                .handle_fault(
-                    &mut self.mem,
-                    &mut self.mmu,
-                    pid,
-                    va,
-                    access,
-                    FaultCause::from(&fault),
-                )
-                .expect("fault handled");
-            if !r.retry() {
-                return None;
-            }
-        }
-        panic!("fault at {va} not resolved after 4 tries");
+        let mut faults = KernelFaults::new(&mut self.k, pid);
+        machine::access(
+            &mut self.mmu,
+            &mut self.mem,
+            &mut faults,
+            VirtAddr::new(va),
+            access,
+            Privilege::User,
+        )
+        .expect("fault handled")
     }
 
     fn write(&mut self, pid: Pid, va: u64, byte: u8) -> bool {
@@ -545,7 +531,7 @@ proptest! {
             }
         }
         if let Err(e) = s.k.check_invariants(&s.mem) {
-            return Err(TestCaseError::fail(e));
+            return Err(TestCaseError::fail(e.to_string()));
         }
         for pid in pids.into_iter().rev() {
             s.k.exit(&mut s.mem, &mut s.mmu, pid).expect("exit");
@@ -829,7 +815,7 @@ fn isolation_in(
                 _ => {}
             }
             if let Err(e) = s.k.check_invariants(&s.mem) {
-                return Err(TestCaseError::fail(e));
+                return Err(TestCaseError::fail(e.to_string()));
             }
         }
         // Exit everyone, vfork children first.

@@ -5,6 +5,7 @@ mod checkpoint;
 mod embed;
 mod inverted_hashed;
 mod kernel;
+mod machine;
 mod migrate;
 mod mmu;
 mod paging;

@@ -129,7 +129,7 @@ impl Simulation {
             && let Some(dev) = k.swap_device()
         {
             dev.peek(slot, buf)
-                .map_err(|e| err(crate::kernel::KernelError::Swap(e.to_string())))?;
+                .map_err(|e| err(crate::kernel::KernelError::Swap(e)))?;
             return Ok(true);
         }
         Ok(false)

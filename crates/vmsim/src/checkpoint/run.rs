@@ -69,6 +69,44 @@ pub(crate) struct CheckpointRun {
     pub wp_faults_before: u64,
 }
 
+impl CheckpointRun {
+    /// A write-protect fault of `pid` on `page` at reference `now`: in
+    /// write-protect mode, the page is saved first if the checkpoint still
+    /// needs it. `page_bytes` is the kernel's data page size.
+    pub(crate) fn note_write_fault(
+        &mut self,
+        cfg: &crate::checkpoint::CheckpointConfig,
+        page_bytes: u64,
+        pid: Pid,
+        page: u64,
+        now: u64,
+    ) {
+        let (per_kref, copy, fault) = (
+            cfg.background_pages_per_kref,
+            page_copy_cycles(cfg, page_bytes),
+            cfg.fault_cycles,
+        );
+        let Some(last) = self.records.last_mut() else {
+            return;
+        };
+        last.fault_cycles += fault;
+        if let Some(p) = self.pending.as_mut()
+            && let Ok(j) = p.pages.binary_search(&(pid.as_u32(), page))
+            && p.deadline(j, per_kref) > now
+            && p.by_fault.insert(j as u32)
+        {
+            let rec = &mut self.records[p.record];
+            rec.saved_by_fault += 1;
+            rec.fault_cycles += copy;
+        }
+    }
+}
+
+/// Cycles to copy one data page of `page_bytes` under the cost model.
+fn page_copy_cycles(cfg: &crate::checkpoint::CheckpointConfig, page_bytes: u64) -> u64 {
+    (cfg.page_copy_cycles * page_bytes).div_ceil(4096)
+}
+
 /// A chain id from what a run is (config and scenario): two runs of the
 /// same thing make the same checkpoints, so their files are interchangeable.
 fn chain_id(config: &str, scenario: &[u8]) -> u64 {
@@ -163,36 +201,9 @@ impl Simulation {
         })
     }
 
-    /// A write-protect fault of `pid` on `page` at reference `now`: in
-    /// write-protect mode, the page is saved first if the checkpoint still
-    /// needs it.
-    pub(crate) fn note_write_fault(&mut self, pid: Pid, page: u64, now: u64) {
-        let c = &self.cfg.checkpoint;
-        let (per_kref, copy, fault) = (
-            c.background_pages_per_kref,
-            self.page_copy_cycles(),
-            c.fault_cycles,
-        );
-        let ck = &mut self.m.ckpt;
-        let Some(last) = ck.records.last_mut() else {
-            return;
-        };
-        last.fault_cycles += fault;
-        if let Some(p) = ck.pending.as_mut()
-            && let Ok(j) = p.pages.binary_search(&(pid.as_u32(), page))
-            && p.deadline(j, per_kref) > now
-            && p.by_fault.insert(j as u32)
-        {
-            let rec = &mut ck.records[p.record];
-            rec.saved_by_fault += 1;
-            rec.fault_cycles += copy;
-        }
-    }
-
     /// Cycles to copy one data page under the cost model.
     fn page_copy_cycles(&self) -> u64 {
-        let page = self.m.kernel.page_size().bytes();
-        (self.cfg.checkpoint.page_copy_cycles * page).div_ceil(4096)
+        page_copy_cycles(&self.cfg.checkpoint, self.m.kernel.page_size().bytes())
     }
 
     /// Settles the last write-protect checkpoint's background copy at

@@ -383,7 +383,10 @@ impl Kernel {
         };
         let (src, dst) = (self.frames.addr_of(old), self.frames.addr_of(new));
         mem.copy(src, dst, self.page.bytes())
-            .map_err(|e| KernelError::Config(format!("copy-on-write copy failed: {e}")))?;
+            .map_err(|source| KernelError::Memory {
+                what: "copy-on-write copy failed",
+                source,
+            })?;
         // Hold the new frame while the old mapping goes, then map it.
         self.frames.get(new);
         self.unmap_data(mem, tlb, sid, page)?;
@@ -418,7 +421,7 @@ impl Kernel {
         let (_, flush) = self
             .tables
             .update_status(&self.fmt, mem, table, page, bits, PteFlags::empty())
-            .map_err(|e| KernelError::Config(format!("page-table entry outside memory: {e}")))?;
+            .map_err(KernelError::EntryOutsideMemory)?;
         tlb.invalidate_page(asid, flush);
         Ok(())
     }

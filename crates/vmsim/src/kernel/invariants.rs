@@ -4,15 +4,39 @@
 //! Used by tests after every step, and by `vmsim run --check`. It reads
 //! everything and changes nothing.
 
+use thiserror::Error;
+
 use crate::memory::PhysMemory;
+use crate::paging::{MapError, TableCheckError};
 
 use super::Kernel;
 use super::frames::FrameUse;
 
+/// A kernel invariant that does not hold (a simulator bug), as
+/// [`Kernel::check_invariants`] found it first.
+#[derive(Debug, Error)]
+pub enum InvariantError {
+    /// The page tables of an address space could not be read.
+    #[error("space {space}: {source}")]
+    Tables {
+        /// The address space's slot.
+        space: usize,
+        /// The walk's error.
+        source: MapError,
+    },
+    /// The global inverted or hashed table is wrong or unreadable.
+    #[error(transparent)]
+    GlobalTable(#[from] TableCheckError),
+    /// A rule of the frame, reference-count, page-table, slab or swap books
+    /// is broken: what, and where.
+    #[error("{0}")]
+    Broken(String),
+}
+
 impl Kernel {
     /// Checks every frame's bookkeeping against the page tables, the shared
     /// objects and the allocators. The error names the first frame found wrong.
-    pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), String> {
+    pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), InvariantError> {
         let meta = self.frames.all();
         let mut refs = vec![0u32; meta.len()];
         let mut table = vec![false; meta.len()];
@@ -22,39 +46,39 @@ impl Kernel {
             let leaves = self
                 .tables
                 .leaves(&self.fmt, mem, space.table)
-                .map_err(|e| format!("space {i}: {e}"))?;
+                .map_err(|source| InvariantError::Tables { space: i, source })?;
             if leaves.len() as u64 != space.resident {
-                return Err(format!(
+                return Err(InvariantError::Broken(format!(
                     "space {i}: {} pages mapped but resident = {}",
                     leaves.len(),
                     space.resident
-                ));
+                )));
             }
             for l in &leaves {
                 if space.find(l.page).is_none() {
-                    return Err(format!(
+                    return Err(InvariantError::Broken(format!(
                         "space {i}: page {} is mapped outside every VMA",
                         l.page
-                    ));
+                    )));
                 }
                 if l.size != self.page {
-                    return Err(format!(
+                    return Err(InvariantError::Broken(format!(
                         "space {i}: page {} is {} but data pages are {}",
                         l.page, l.size, self.page
-                    ));
+                    )));
                 }
                 let f = l.frame.as_u64() / frame_bytes;
                 *refs.get_mut(f as usize).ok_or_else(|| {
-                    format!(
+                    InvariantError::Broken(format!(
                         "space {i}: page {} maps frame {f:#x}, past the last frame",
                         l.page
-                    )
+                    ))
                 })? += 1;
             }
             for (idx, t) in self
                 .tables
                 .tables(&self.fmt, mem, space.table)
-                .map_err(|e| format!("space {i}: {e}"))?
+                .map_err(|source| InvariantError::Tables { space: i, source })?
             {
                 let first = (t.as_u64() / frame_bytes) as usize;
                 for f in table
@@ -63,7 +87,9 @@ impl Kernel {
                     .take(1 << self.fmt.table_order(idx))
                 {
                     if *f {
-                        return Err(format!("frame {first:#x} holds two page tables"));
+                        return Err(InvariantError::Broken(format!(
+                            "frame {first:#x} holds two page tables"
+                        )));
                     }
                     *f = true;
                 }
@@ -76,7 +102,9 @@ impl Kernel {
             let n = len.div_ceil(frame_bytes) as usize;
             for f in table.iter_mut().skip(first).take(n) {
                 if *f {
-                    return Err(format!("frame {first:#x} holds two page tables"));
+                    return Err(InvariantError::Broken(format!(
+                        "frame {first:#x} holds two page tables"
+                    )));
                 }
                 *f = true;
             }
@@ -84,14 +112,16 @@ impl Kernel {
         for (_, obj) in self.shm.iter() {
             for pfn in obj.pages.iter().flatten() {
                 *refs.get_mut(pfn.as_u64() as usize).ok_or_else(|| {
-                    format!("a shared object holds frame {pfn}, past the last")
+                    InvariantError::Broken(format!(
+                        "a shared object holds frame {pfn}, past the last"
+                    ))
                 })? += 1;
             }
         }
         let mut free = 0u64;
         let mut slab = 0u64;
         for (i, m) in meta.iter().enumerate() {
-            let bad = |what: String| Err(format!("frame {i:#x}: {what}"));
+            let bad = |what: String| Err(InvariantError::Broken(format!("frame {i:#x}: {what}")));
             match m.use_ {
                 FrameUse::Free => free += 1,
                 FrameUse::Slab => slab += 1,
@@ -123,16 +153,16 @@ impl Kernel {
         }
         let tables = meta.iter().filter(|m| m.use_ == FrameUse::Table).count() as u64;
         if tables != self.frames.table_frames() {
-            return Err(format!(
+            return Err(InvariantError::Broken(format!(
                 "{tables} frames marked page table but the count says {}",
                 self.frames.table_frames()
-            ));
+            )));
         }
         if free != self.frames.free_frames() {
-            return Err(format!(
+            return Err(InvariantError::Broken(format!(
                 "{free} frames marked free but the buddy allocator has {}",
                 self.frames.free_frames()
-            ));
+            )));
         }
         self.check_swap()?;
         let slab_frames: u64 = self
@@ -142,9 +172,9 @@ impl Kernel {
             .map(|s| s.slabs << s.slab_order)
             .sum();
         if slab != slab_frames {
-            return Err(format!(
+            return Err(InvariantError::Broken(format!(
                 "{slab} frames marked slab but the slab caches hold {slab_frames}"
-            ));
+            )));
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ pub use address_space::AddressSpace;
 pub use adopt::AdoptedPage;
 pub use fault::{FaultCause, FaultResolution};
 pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
+pub use invariants::InvariantError;
 pub use process::{ProcState, Process, SegvReason, SpaceId};
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
@@ -151,7 +152,7 @@ impl Default for KernelConfig {
 
 /// A system call or kernel operation that could not be done. Faults are
 /// not errors: they are handled, and counted.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
 pub enum KernelError {
     /// No such process.
     #[error("no process {0}")]
@@ -179,18 +180,56 @@ pub enum KernelError {
     /// The kernel's configuration cannot work with this machine.
     #[error("kernel configuration: {0}")]
     Config(String),
+    /// `kernel.policy` names no replacement policy.
+    #[error("kernel configuration: {0}")]
+    Policy(#[from] crate::reclaim::UnknownPolicy),
+    /// Physical memory refused an access the kernel's books say is valid
+    /// (a kernel bug): what the kernel was doing, and the memory's error.
+    #[error("{what}: {source}")]
+    Memory {
+        /// What the kernel was doing.
+        what: &'static str,
+        /// The memory's error.
+        source: crate::phys::MemError,
+    },
+    /// A page-table entry the kernel updates is outside memory (a kernel bug).
+    #[error("page-table entry outside memory: {0}")]
+    EntryOutsideMemory(#[source] MapError),
     /// A page-table operation failed.
     #[error(transparent)]
     Table(#[from] MapError),
     /// The slab allocator failed.
     #[error(transparent)]
     Slab(#[from] SlabError),
-    /// The swap file failed, or swap bookkeeping found a broken reference.
+    /// The swap file failed.
     #[error("swap: {0}")]
-    Swap(String),
+    Swap(#[from] crate::swap::SwapError),
+    /// A page could not be copied between its frame and the swap file.
+    #[error("swap: {0}")]
+    SwapPage(#[source] crate::phys::MemError),
+    /// Swap bookkeeping needs a swap device and there is none (a kernel bug).
+    #[error("swap: no swap device")]
+    NoSwapDevice,
+    /// A swap entry names a slot that is free (a kernel bug).
+    #[error("swap: swap entry of {page} names a free slot")]
+    FreeSlot {
+        /// The page whose entry it is.
+        page: VirtAddr,
+    },
     /// The buddy allocator could not be built.
     #[error(transparent)]
     Buddy(#[from] BuddyError),
+}
+
+/// A page copied between a frame and the swap device: the device's error is
+/// [`KernelError::Swap`], the memory's [`KernelError::SwapPage`].
+impl From<crate::swap::PageIoError<crate::phys::MemError>> for KernelError {
+    fn from(e: crate::swap::PageIoError<crate::phys::MemError>) -> Self {
+        match e {
+            crate::swap::PageIoError::Device(e) => Self::Swap(e),
+            crate::swap::PageIoError::Page(e) => Self::SwapPage(e),
+        }
+    }
 }
 
 impl KernelError {
@@ -266,7 +305,37 @@ pub enum Layout {
     Flat,
 }
 
-/// The kernel.
+/// The kernel: processes and their address spaces (areas, page tables),
+/// the frame allocators, swap and reclaim. It calls no MMU itself: the
+/// caller passes the memory and the TLB (for shootdowns) to each call,
+/// and sends it the MMU's faults ([`Kernel::handle_fault`]; the
+/// [`crate::machine`] façade does this).
+///
+/// ```
+/// use vmsim::addr::{PageSize, VirtAddr};
+/// use vmsim::kernel::{FaultCause, FaultResolution, Kernel, KernelConfig, Layout, MmapFlags, Prot};
+/// use vmsim::mmu::{AccessKind, Mmu, TlbConfig};
+/// use vmsim::paging::Format;
+/// use vmsim::phys::PhysMem;
+///
+/// let fmt = Format::x86_64();
+/// let mut mem: PhysMem = PhysMem::new(256 * 4096)?;
+/// let mut k = Kernel::new(fmt.clone(), 256, PageSize::SIZE_4K, KernelConfig::default())?;
+/// let mut mmu = Mmu::new(fmt, &TlbConfig::preset("x86-64")?, true)?;
+/// mmu.set_table_base(k.table_base());
+/// let parent = k.spawn(&mut mem, Layout::Standard)?;
+/// let a = k.mmap(&mut mem, &mut mmu, parent, None, 8 * 4096, Prot::RW, MmapFlags::default())?;
+/// // The first touch of a page is a demand-zero fault.
+/// let r = k.handle_fault(&mut mem, &mut mmu, parent, a, AccessKind::Write, FaultCause::NotPresent)?;
+/// assert_eq!(r, FaultResolution::DemandZero);
+/// // fork shares it copy-on-write; the child's store copies it.
+/// let child = k.fork(&mut mem, &mut mmu, parent)?;
+/// let r = k.handle_fault(&mut mem, &mut mmu, child, a, AccessKind::Write, FaultCause::Protection)?;
+/// assert_eq!(r, FaultResolution::CowCopy);
+/// assert_eq!(k.stats().cow_copies, 1);
+/// k.check_invariants(&mem)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Kernel {
     fmt: Format,

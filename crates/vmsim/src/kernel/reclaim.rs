@@ -104,10 +104,14 @@ const NOW: RefTime = RefTime {
 };
 
 impl KernelPolicy {
-    fn new(name: &str, n_ids: usize, frames: usize, seed: u64, tick: u64) -> Result<Self, String> {
-        let kind: PolicyKind = name
-            .parse()
-            .map_err(|e: crate::reclaim::UnknownPolicy| e.to_string())?;
+    fn new(
+        name: &str,
+        n_ids: usize,
+        frames: usize,
+        seed: u64,
+        tick: u64,
+    ) -> Result<Self, KernelError> {
+        let kind: PolicyKind = name.parse()?;
         Ok(match kind {
             PolicyKind::Fifo => Self::Fifo(Fifo::new(n_ids)),
             PolicyKind::Clock => Self::Clock(Clock::new(n_ids, ClockInsert::Referenced)),
@@ -121,11 +125,11 @@ impl KernelPolicy {
             PolicyKind::ClockPro => Self::ClockPro(ClockPro::new(n_ids, frames)),
             PolicyKind::Sieve => Self::Sieve(Sieve::new(n_ids)),
             other => {
-                return Err(format!(
+                return Err(KernelError::Config(format!(
                     "'{name}' is an oracle policy ({other:?} must see every access or the future), which an \
                      operating system cannot run; the full system runs fifo, clock, nru, aging, random, linux, \
                      clock-pro or sieve (oracles run in `vmsim policy`)"
-                ));
+                )));
             }
         })
     }
@@ -260,16 +264,13 @@ impl Reclaim {
             .unwrap_or((4 * s.data_pages).min(u64::from(u32::MAX / 4)) as u32);
         let n_ids = (s.data_pages + u64::from(slots) + 1) as usize;
         let policy = if slots > 0 {
-            Some(
-                KernelPolicy::new(
-                    &cfg.policy,
-                    n_ids,
-                    s.data_pages as usize,
-                    cfg.seed,
-                    cfg.tick,
-                )
-                .map_err(KernelError::Config)?,
-            )
+            Some(KernelPolicy::new(
+                &cfg.policy,
+                n_ids,
+                s.data_pages as usize,
+                cfg.seed,
+                cfg.tick,
+            )?)
         } else {
             None
         };
@@ -407,7 +408,7 @@ impl Reclaim {
     /// Writes the swap device's gathered pages to its file.
     pub(super) fn flush_swap(&mut self) -> Result<(), KernelError> {
         match self.swap.as_mut() {
-            Some(dev) => dev.flush().map_err(|e| KernelError::Swap(e.to_string())),
+            Some(dev) => dev.flush().map_err(KernelError::Swap),
             None => Ok(()),
         }
     }
@@ -428,13 +429,10 @@ impl Reclaim {
                 self.page_bytes,
                 self.keep,
                 self.overwrite,
-            )
-            .map_err(|e| KernelError::Swap(e.to_string()))?;
+            )?;
             self.swap = Some(dev);
         }
-        self.swap
-            .as_mut()
-            .ok_or_else(|| KernelError::Swap("no swap device".into()))
+        self.swap.as_mut().ok_or(KernelError::NoSwapDevice)
     }
 
     /// A free swap slot. When every slot is taken, a slot that only the swap
@@ -492,16 +490,16 @@ impl Kernel {
     /// Checks the swap bookkeeping: every swap entry names a live slot, each
     /// slot's reference count equals the entries naming it, and the swap
     /// cache links frames and slots both ways.
-    pub(super) fn check_swap(&self) -> Result<(), String> {
+    pub(super) fn check_swap(&self) -> Result<(), super::InvariantError> {
         let r = &self.reclaim;
         let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
         for s in self.spaces.iter().flatten() {
             for (&va, &slot) in &s.swapped {
                 if !r.slots.contains_key(&slot) {
-                    return Err(format!(
+                    return Err(super::InvariantError::Broken(format!(
                         "swap entry of {va:#x} names slot {} which is free",
                         slot.index()
-                    ));
+                    )));
                 }
                 *refs.entry(slot).or_default() += 1;
             }
@@ -509,41 +507,41 @@ impl Kernel {
         for (slot, info) in &r.slots {
             let n = refs.get(slot).copied().unwrap_or(0);
             if n != info.refs {
-                return Err(format!(
+                return Err(super::InvariantError::Broken(format!(
                     "swap slot {} has {} references but {n} entries name it",
                     slot.index(),
                     info.refs
-                ));
+                )));
             }
             if info.refs == 0 && info.cached.is_none() {
-                return Err(format!(
+                return Err(super::InvariantError::Broken(format!(
                     "swap slot {} is kept with nothing referring to it",
                     slot.index()
-                ));
+                )));
             }
             if let Some(pfn) = info.cached
                 && r.slot_of_frame.get(&pfn.as_u64()) != Some(slot)
             {
-                return Err(format!(
+                return Err(super::InvariantError::Broken(format!(
                     "swap slot {} caches frame {pfn} which does not link back",
                     slot.index()
-                ));
+                )));
             }
         }
         for (&pfn, slot) in &r.slot_of_frame {
             if r.slots.get(slot).and_then(|i| i.cached) != Some(Pfn::new(pfn)) {
-                return Err(format!(
+                return Err(super::InvariantError::Broken(format!(
                     "frame {pfn:#x} links to swap slot {} which does not cache it",
                     slot.index()
-                ));
+                )));
             }
         }
         let used = r.swap.as_ref().map_or(0, |d| d.stats().slots_used);
         if used != r.slots.len() as u64 {
-            return Err(format!(
+            return Err(super::InvariantError::Broken(format!(
                 "{used} swap slots allocated but {} tracked",
                 r.slots.len()
-            ));
+            )));
         }
         Ok(())
     }
@@ -964,8 +962,7 @@ impl Kernel {
             let addr = self.frames.addr_of(pfn);
             self.reclaim
                 .device()?
-                .write_with(slot, |buf| mem.read(addr, buf).map_err(|e| e.to_string()))
-                .map_err(KernelError::Swap)?;
+                .write_with(slot, |buf| mem.read(addr, buf))?;
             self.reclaim.stats.writebacks += 1;
         } else {
             self.reclaim.stats.clean_drops += 1;
@@ -1026,10 +1023,12 @@ impl Kernel {
         page: VirtAddr,
         slot: SwapSlot,
     ) -> Result<Option<(Pfn, bool)>, KernelError> {
-        let info =
-            self.reclaim.slots.get(&slot).copied().ok_or_else(|| {
-                KernelError::Swap(format!("swap entry of {page} names a free slot"))
-            })?;
+        let info = self
+            .reclaim
+            .slots
+            .get(&slot)
+            .copied()
+            .ok_or(KernelError::FreeSlot { page })?;
         let (pfn, major) = match info.cached {
             Some(pfn) => {
                 self.reclaim.stats.swap_cache_hits += 1;
@@ -1044,10 +1043,7 @@ impl Kernel {
                 let addr = self.frames.addr_of(pfn);
                 self.reclaim
                     .device()?
-                    .read_with(slot, |page| {
-                        mem.write(addr, page).map_err(|e| e.to_string())
-                    })
-                    .map_err(KernelError::Swap)?;
+                    .read_with(slot, |page| mem.write(addr, page))?;
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));

@@ -11,9 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::addr::{PhysAddr, Pid, VirtAddr};
-use crate::kernel::AdoptedPage;
-use crate::mmu::{AccessKind, MmuFault, Privilege};
+use crate::addr::{Pid, VirtAddr};
+use crate::kernel::{AdoptedPage, Kernel};
+use crate::mmu::Mmu;
+use crate::phys::{DirtyChunks, PhysMem};
 use crate::sim::{SimError, Simulation};
 
 use super::MigrateError;
@@ -142,15 +143,14 @@ impl RemotePages {
 }
 
 fn link_err(e: MigrateError) -> SimError {
-    SimError::Migrate(format!("post-copy: {e}"))
+    SimError::Migrate(Box::new(e))
 }
 
 impl Simulation {
     /// Simulated time of the post-copy clock now.
     fn remote_clock(&self) -> f64 {
-        self.remote
-            .as_ref()
-            .map_or(0.0, |r| (self.references() - r.base) as f64 + r.stall)
+        let refs = self.references();
+        self.remote.as_ref().map_or(0.0, |r| r.clock(refs))
     }
 
     /// The reference count at which the next pushed page arrives
@@ -168,50 +168,10 @@ impl Simulation {
 
     /// Installs `page` of the remote set, its bytes read from the link.
     fn install_remote(&mut self, page: u64) -> Result<(), SimError> {
-        let Some(mut r) = self.remote.take() else {
+        let Some(r) = self.remote.as_deref_mut() else {
             return Ok(());
         };
-        let result = (|| {
-            let Some((entry, _)) = r.pending.remove(&page) else {
-                return Ok(());
-            };
-            let data = r.fetch(page).map_err(link_err)?;
-            // An area unmapped meanwhile: the page has nowhere to go.
-            if self
-                .m
-                .kernel
-                .space_of(r.pid)
-                .is_ok_and(|s| s.find(VirtAddr::new(page)).is_some())
-            {
-                self.m
-                    .kernel
-                    .adopt_page(
-                        &mut self.mem,
-                        &mut self.m.mmu,
-                        r.pid,
-                        entry,
-                        data.as_deref(),
-                    )
-                    .map_err(|source| SimError::Kernel {
-                        process: r.pid.to_string(),
-                        source,
-                    })?;
-            }
-            if r.pending.is_empty() && !r.complete {
-                r.complete = true;
-                r.report.remote_stall = r.stall.ceil() as u64;
-                r.report.total_time += r.last_arrival.max(0.0).ceil() as u64;
-                let msg = Message::Complete(Box::new(r.report.clone()));
-                r.link.send_msg(&msg).map_err(link_err)?;
-                // The source's final account (its bytes on the wire included).
-                if let Ok(Message::Summary(s)) = r.link.recv_msg() {
-                    r.report = *s;
-                }
-            }
-            Ok(())
-        })();
-        self.remote = Some(r);
-        result
+        install(r, &mut self.m.kernel, &mut self.mem, &mut self.m.mmu, page)
     }
 
     /// Installs the pushed pages whose arrival time has come.
@@ -253,39 +213,81 @@ impl Simulation {
             self.install_remote(next)?;
         }
     }
+}
 
-    /// A not-present fault of `pid` at `va`: if the page is remote, a
-    /// remote fault (the process waits a round trip; the page is brought
-    /// and installed). Returns the retried translation, or `None` if the
-    /// page was not remote.
-    #[cold]
-    pub(crate) fn remote_fault(
-        &mut self,
-        pid: Pid,
-        va: VirtAddr,
-        kind: AccessKind,
-    ) -> Result<Option<Result<PhysAddr, MmuFault>>, SimError> {
-        let page = va.align_down(self.m.kernel.page_size()).as_u64();
-        let clock = self.remote_clock();
-        match &mut self.remote {
-            Some(r) if r.pid == pid && r.pending.contains_key(&page) => {
-                r.report.remote_faults += 1;
-                r.report.demanded_pages += 1;
-                let t = r.time_of(page);
-                let wait = 2.0 * r.latency + t;
-                r.stall += wait;
-                r.last_arrival = r.last_arrival.max(clock + wait);
-                // The page took the link for its own time.
-                r.next_push_at += t;
-            }
-            _ => return Ok(None),
-        }
-        self.install_remote(page)?;
-        Ok(Some(self.m.mmu.translate(
-            &mut self.mem,
-            va,
-            kind,
-            Privilege::User,
-        )))
+impl RemotePages {
+    /// Simulated time of the post-copy clock when the run has simulated
+    /// `references` references.
+    fn clock(&self, references: u64) -> f64 {
+        (references - self.base) as f64 + self.stall
     }
+}
+
+/// Installs `page` of `r`'s remote set, its bytes read from the link.
+fn install(
+    r: &mut RemotePages,
+    kernel: &mut Kernel,
+    mem: &mut PhysMem<DirtyChunks>,
+    mmu: &mut Mmu,
+    page: u64,
+) -> Result<(), SimError> {
+    let Some((entry, _)) = r.pending.remove(&page) else {
+        return Ok(());
+    };
+    let data = r.fetch(page).map_err(link_err)?;
+    // An area unmapped meanwhile: the page has nowhere to go.
+    if kernel
+        .space_of(r.pid)
+        .is_ok_and(|s| s.find(VirtAddr::new(page)).is_some())
+    {
+        kernel
+            .adopt_page(mem, mmu, r.pid, entry, data.as_deref())
+            .map_err(|source| SimError::Kernel {
+                process: r.pid.to_string(),
+                source,
+            })?;
+    }
+    if r.pending.is_empty() && !r.complete {
+        r.complete = true;
+        r.report.remote_stall = r.stall.ceil() as u64;
+        r.report.total_time += r.last_arrival.max(0.0).ceil() as u64;
+        let msg = Message::Complete(Box::new(r.report.clone()));
+        r.link.send_msg(&msg).map_err(link_err)?;
+        // The source's final account (its bytes on the wire included).
+        if let Ok(Message::Summary(s)) = r.link.recv_msg() {
+            r.report = *s;
+        }
+    }
+    Ok(())
+}
+
+/// A not-present fault of `pid` at `va` after `references` references of
+/// the run: if the page is remote, a remote fault (the process waits a
+/// round trip; the page is brought and installed). Returns whether it was
+/// (the translation is then retried).
+#[cold]
+pub(crate) fn remote_fault(
+    r: &mut RemotePages,
+    kernel: &mut Kernel,
+    mem: &mut PhysMem<DirtyChunks>,
+    mmu: &mut Mmu,
+    references: u64,
+    pid: Pid,
+    va: VirtAddr,
+) -> Result<bool, SimError> {
+    let page = va.align_down(kernel.page_size()).as_u64();
+    let clock = r.clock(references);
+    if r.pid != pid || !r.pending.contains_key(&page) {
+        return Ok(false);
+    }
+    r.report.remote_faults += 1;
+    r.report.demanded_pages += 1;
+    let t = r.time_of(page);
+    let wait = 2.0 * r.latency + t;
+    r.stall += wait;
+    r.last_arrival = r.last_arrival.max(clock + wait);
+    // The page took the link for its own time.
+    r.next_push_at += t;
+    install(r, kernel, mem, mmu, page)?;
+    Ok(true)
 }

@@ -19,7 +19,45 @@ use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
 use super::fault::{MmuFault, MmuFaultKind, Violation};
 use super::{AccessKind, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry};
 
-/// The translation hardware of one core.
+/// The translation hardware of one core: the TLB hierarchy, the page-walk
+/// caches and the walker of one paging [`Format`], translating in the
+/// context (root table, ASID) the OS last set, over any [`PhysMemory`].
+///
+/// A miss walks the tables in memory and writes the accessed and dirty
+/// bits there (with `hardware_ad`); a hit touches no memory. A fault is
+/// returned, not handled: [`crate::machine`] pairs the MMU with an OS.
+///
+/// ```
+/// use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr};
+/// use vmsim::alloc::FirstFit;
+/// use vmsim::mmu::{AccessKind, Mmu, Privilege, TlbConfig};
+/// use vmsim::paging::{Format, PteFlags, RadixTable};
+///
+/// // Tables built in 64 frames of a plain Vec: 0x40_0000 -> frame 0x3f000.
+/// let fmt = Format::x86_64();
+/// let mut ram = vec![0u8; 64 * 4096];
+/// let mut frames = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), 62);
+/// let table = RadixTable::new(&fmt, &mut ram, &mut frames)?;
+/// let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+/// let page = VirtAddr::new(0x40_0000);
+/// table
+///     .map(&fmt, &mut ram, &mut frames, page, PhysAddr::new(0x3f000)?, PageSize::SIZE_4K, rw)?
+///     .ignore();
+///
+/// let mut mmu = Mmu::new(fmt.clone(), &TlbConfig::preset("x86-64")?, true)?;
+/// mmu.set_context(table.root(), Asid::new(1));
+/// let store = mmu.translate(&mut ram, VirtAddr::new(0x40_0010), AccessKind::Write, Privilege::User)?;
+/// assert_eq!(store, PhysAddr::new(0x3f010)?);
+/// let load = mmu.translate(&mut ram, VirtAddr::new(0x40_0020), AccessKind::Read, Privilege::User)?;
+/// assert_eq!(load, PhysAddr::new(0x3f020)?);
+/// // One walk (the store), one TLB hit (the load).
+/// let c = mmu.counters();
+/// assert_eq!((c.walk.walks, c.tlb.lookups() - c.tlb.full_misses), (1, 1));
+/// // The walk set the leaf's accessed and dirty bits, in `ram`.
+/// let leaf = table.translate(&fmt, &ram, page)?;
+/// assert!(leaf.flags.contains(PteFlags::ACCESSED | PteFlags::DIRTY));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mmu {
     fmt: Format,

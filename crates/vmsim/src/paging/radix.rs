@@ -166,7 +166,31 @@ pub struct LeafInfo {
     pub entry_addr: PhysAddr,
 }
 
-/// A radix page table: the physical address of its root.
+/// A radix page table: the physical address of its root. The tables
+/// themselves live in physical memory (any [`PhysMemory`]), in the
+/// format's own entry layout, so the MMU walks exactly what was built.
+///
+/// ```
+/// use vmsim::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
+/// use vmsim::alloc::FirstFit;
+/// use vmsim::paging::{Format, PteFlags, RadixTable};
+///
+/// let fmt = Format::sv39();
+/// let mut ram = vec![0u8; 64 * 4096];
+/// let mut frames = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), 62);
+/// let table = RadixTable::new(&fmt, &mut ram, &mut frames)?;
+/// let user_ro = PteFlags::READ | PteFlags::USER;
+/// table
+///     .map(&fmt, &mut ram, &mut frames, VirtAddr::new(0x4000_1000),
+///          PhysAddr::new(0x3f000)?, PageSize::SIZE_4K, user_ro)?
+///     .ignore();
+/// let t = table.translate(&fmt, &ram, VirtAddr::new(0x4000_1234))?;
+/// assert_eq!((t.pa, t.size), (PhysAddr::new(0x3f234)?, PageSize::SIZE_4K));
+/// // Sv39 has three levels: the root and one table below it at each level.
+/// assert_eq!(table.tables(&fmt, &ram)?.len(), 3);
+/// assert!(table.translate(&fmt, &ram, VirtAddr::new(0x4000_2000)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RadixTable {
     root: PhysAddr,

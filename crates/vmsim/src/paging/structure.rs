@@ -706,46 +706,91 @@ impl PageTables {
     }
 }
 
+/// What [`PageTables::check`] found wrong: the first entry that
+/// disagrees, or the table could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableCheckError {
+    /// The table could not be read.
+    #[error(transparent)]
+    Unreadable(#[from] TableError),
+    /// A hashed table's count of mappings is not what it holds.
+    #[error("hashed page table holds {holds} mappings but counts {counts}")]
+    HashedCount {
+        /// Mappings found in the table.
+        holds: u64,
+        /// Its count.
+        counts: u64,
+    },
+    /// An inverted entry maps a page the kernel recorded in another frame.
+    #[error(
+        "inverted entry {entry:#x} maps page {vpn:#x} of ASID {asid} but the kernel recorded frame {recorded:#x}"
+    )]
+    InvertedMoved {
+        /// The entry (its frame number).
+        entry: u64,
+        /// The virtual page it maps.
+        vpn: u64,
+        /// Its ASID.
+        asid: u16,
+        /// The frame the kernel recorded for that page.
+        recorded: u64,
+    },
+    /// An inverted entry maps a page the kernel never mapped.
+    #[error(
+        "inverted entry {entry:#x} maps page {vpn:#x} of ASID {asid}, which the kernel never mapped"
+    )]
+    InvertedUnknown {
+        /// The entry (its frame number).
+        entry: u64,
+        /// The virtual page it maps.
+        vpn: u64,
+        /// Its ASID.
+        asid: u16,
+    },
+}
+
 impl PageTables {
     /// Checks the global table against itself and the kernel's record:
     /// every entry of an inverted table is a recorded mapping of that
     /// frame; a hashed table holds as many mappings as it counts. For the
     /// kernel's invariant checker; the error names the first entry found wrong.
-    pub fn check<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), String> {
+    pub fn check<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), TableCheckError> {
         match self {
             Self::Radix => Ok(()),
             Self::Hashed(t) => {
-                let n = t.mappings(mem).map_err(|e| e.to_string())?.len() as u64;
+                let n = t.mappings(mem)?.len() as u64;
                 if n == t.len() {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "hashed page table holds {n} mappings but counts {}",
-                        t.len()
-                    ))
+                    Err(TableCheckError::HashedCount {
+                        holds: n,
+                        counts: t.len(),
+                    })
                 }
             }
             Self::Inverted(InvertedTables { table, record }) => {
                 for f in 0..table.frames() {
                     let pfn = Pfn::new(f);
-                    let Some((asid, vpn, _)) =
-                        table.frame_owner(mem, pfn).map_err(|e| e.to_string())?
-                    else {
+                    let Some((asid, vpn, _)) = table.frame_owner(mem, pfn)? else {
                         continue;
                     };
                     let (asid, vpn) = (asid.as_u16(), vpn.as_u64());
                     match record.get(&(asid, vpn)) {
                         Some(r) if r.pfn == pfn => {}
                         Some(r) => {
-                            return Err(format!(
-                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid} but the kernel recorded frame {:#x}",
-                                r.pfn.as_u64()
-                            ));
+                            return Err(TableCheckError::InvertedMoved {
+                                entry: f,
+                                vpn,
+                                asid,
+                                recorded: r.pfn.as_u64(),
+                            });
                         }
                         None => {
-                            return Err(format!(
-                                "inverted entry {f:#x} maps page {vpn:#x} of ASID {asid}, which the kernel never mapped"
-                            ));
+                            return Err(TableCheckError::InvertedUnknown {
+                                entry: f,
+                                vpn,
+                                asid,
+                            });
                         }
                     }
                 }
