@@ -289,10 +289,7 @@ impl MsgRecv for Receiver {
     fn recv(&mut self) -> Result<Message, MigrateError> {
         let m = Message::decode(&self.recv_bytes()?)?;
         if matches!(m, Message::Adopted { .. }) {
-            self.adopted_at = Some((
-                Instant::now(),
-                crate::cmd::policy::thread_cpu_seconds(),
-            ));
+            self.adopted_at = Some((Instant::now(), crate::cmd::policy::thread_cpu_seconds()));
         }
         Ok(m)
     }

@@ -518,7 +518,9 @@ pub fn send(
         let secs = end.duration_since(start).as_secs_f64();
         let mbs = |s: f64| report.total_bytes as f64 / s.max(1e-9) / 1e6;
         let cpu = match (cpu_start, cpu_end) {
-            (Some(a), Some(b)) => format!(", this side's CPU {:.3} s ({:.0} MB/s)", b - a, mbs(b - a)),
+            (Some(a), Some(b)) => {
+                format!(", this side's CPU {:.3} s ({:.0} MB/s)", b - a, mbs(b - a))
+            }
             _ => String::new(),
         };
         crate::output::to_stderr(&format!(
