@@ -130,7 +130,27 @@ fn bad_inputs_are_one_line_errors() {
     let zst = dir.path().join("t.zst");
     let z = std::fs::read(TINY).unwrap();
     std::fs::write(&zst, &z[..z.len() / 2]).unwrap();
+    let prot = dir.path().join("prot.toml");
+    std::fs::write(
+        &prot,
+        "[[process]]\nname = \"p\"\ntrace = \"synth:scan,bytes=8KiB\"\nmmap = [{ len = \"8KiB\", prot = \"rw+\" }]\n",
+    )
+    .unwrap();
+    let format = dir.path().join("format.toml");
+    std::fs::write(&format, "va_bits = 32\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![prot.display().to_string()], "mmap[0].prot = 'rw+'"),
+        (
+            vec!["--set".into(), "kernel.policy=opt".into()],
+            "config key `kernel.policy`",
+        ),
+        (
+            vec![
+                "--set".into(),
+                format!("paging.format_file={}", format.display()),
+            ],
+            "config key `paging.format_file`",
+        ),
         (vec![bad.display().to_string()], ":3"),
         (vec![trunc.display().to_string()], "truncated"),
         (vec![zst.display().to_string()], "truncated"),

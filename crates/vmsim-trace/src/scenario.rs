@@ -32,9 +32,12 @@
 //! This module parses and checks the file; running it is the engine's job.
 
 use std::collections::HashSet;
+use std::fmt;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 use crate::units::WrittenSize;
@@ -73,14 +76,9 @@ pub enum ScenarioError {
 struct FileMmap {
     addr: Option<u64>,
     len: WrittenSize,
-    #[serde(default = "default_prot")]
-    prot: String,
+    prot: Option<String>,
     #[serde(default)]
     shared: bool,
-}
-
-fn default_prot() -> String {
-    "rw".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +131,99 @@ pub enum LayoutKind {
     Flat,
 }
 
+/// The permissions of an mmap (`prot`), parsed when the scenario is read:
+/// the letters `r`, `w`, `x` in any order, `-` for a permission not given
+/// (`"rw"`, `"r-x"`, `"---"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MmapProt {
+    /// Loads allowed.
+    pub read: bool,
+    /// Stores allowed.
+    pub write: bool,
+    /// Instruction fetches allowed.
+    pub exec: bool,
+}
+
+/// A `prot` with a character other than `r`, `w`, `x` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("'{0}': expected letters r, w, x (or -)")]
+pub struct BadProt(pub String);
+
+impl MmapProt {
+    /// Read and write: the default of a scenario's mmap.
+    pub const RW: Self = Self {
+        read: true,
+        write: true,
+        exec: false,
+    };
+}
+
+impl FromStr for MmapProt {
+    type Err = BadProt;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut p = Self::default();
+        for c in s.chars() {
+            match c {
+                'r' => p.read = true,
+                'w' => p.write = true,
+                'x' => p.exec = true,
+                '-' => {}
+                _ => return Err(BadProt(s.to_string())),
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// `rwx` with `-` for each permission not given (`rw-`), which parses back.
+impl fmt::Display for MmapProt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let letter = |on: bool, c: char| if on { c } else { '-' };
+        write!(
+            f,
+            "{}{}{}",
+            letter(self.read, 'r'),
+            letter(self.write, 'w'),
+            letter(self.exec, 'x')
+        )
+    }
+}
+
+/// Written as its letters, as when the field was a string (checkpoints
+/// store scenarios with postcard), and read strictly.
+impl Serialize for MmapProt {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MmapProt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A scenario's quantum on the wire: the number, 0 for "not given" (a
+/// quantum is never 0), so a checkpoint's scenario keeps the layout it had
+/// when the field was a plain number.
+mod quantum_wire {
+    use std::num::NonZeroU64;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[allow(clippy::ref_option, reason = "serde's `with` passes a reference")]
+    pub fn serialize<S: Serializer>(q: &Option<NonZeroU64>, s: S) -> Result<S::Ok, S::Error> {
+        q.map_or(0, NonZeroU64::get).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NonZeroU64>, D::Error> {
+        Ok(NonZeroU64::new(u64::deserialize(d)?))
+    }
+}
+
 /// An mmap a process does before its first reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmapSpec {
@@ -140,8 +231,8 @@ pub struct MmapSpec {
     pub addr: Option<u64>,
     /// Length in bytes.
     pub len: u64,
-    /// Permissions, as `rwx` letters.
-    pub prot: String,
+    /// Permissions.
+    pub prot: MmapProt,
     /// MAP_SHARED (shared with children) rather than private.
     pub shared: bool,
 }
@@ -194,8 +285,11 @@ pub struct ProcessSpec {
 pub struct Scenario {
     /// What it shows.
     pub description: String,
-    /// References per time slice.
-    pub quantum: u64,
+    /// References per time slice, if the scenario gives it; `None` runs on
+    /// the machine's `run.quantum`. An explicit value is always honoured,
+    /// even one equal to the default.
+    #[serde(with = "quantum_wire")]
+    pub quantum: Option<NonZeroU64>,
     /// A machine preset to run on, if the scenario names one.
     pub preset: Option<String>,
     /// Config overrides (`key=value`), applied before the command line's.
@@ -203,9 +297,6 @@ pub struct Scenario {
     /// The processes, in file order.
     pub processes: Vec<ProcessSpec>,
 }
-
-/// The default time slice in references.
-pub const DEFAULT_QUANTUM: u64 = 10_000;
 
 impl ProcessSpec {
     /// A process that runs `trace` in a flat address space, nothing else
@@ -227,12 +318,12 @@ impl ProcessSpec {
 
 impl Scenario {
     /// One process per input, `p0`, `p1`, ..., each [`ProcessSpec::running`]
-    /// its trace, on the default quantum and preset.
+    /// its trace, on the machine's quantum and preset.
     #[must_use]
     pub fn of_traces(inputs: &[&str]) -> Self {
         Self {
             description: inputs.join(" "),
-            quantum: DEFAULT_QUANTUM,
+            quantum: None,
             preset: None,
             set: Vec::new(),
             processes: inputs
@@ -297,12 +388,12 @@ impl Scenario {
                     ))
                 })
         };
-        let quantum = file.quantum.unwrap_or(DEFAULT_QUANTUM);
-        if quantum == 0 {
-            return Err(invalid(
-                "quantum = 0: a time slice needs at least one reference".into(),
-            ));
-        }
+        let quantum = match file.quantum {
+            None => None,
+            Some(q) => Some(NonZeroU64::new(q).ok_or_else(|| {
+                invalid("quantum = 0: a time slice needs at least one reference".into())
+            })?),
+        };
         let mut processes = Vec::with_capacity(file.process.len());
         let mut forked_by: Vec<Option<usize>> = vec![None; file.process.len()];
         for (i, p) in file.process.iter().enumerate() {
@@ -355,16 +446,16 @@ impl Scenario {
                         p.name
                     )));
                 }
-                if m.prot.chars().any(|c| !matches!(c, 'r' | 'w' | 'x' | '-')) {
-                    return Err(invalid(format!(
-                        "process '{}': mmap[{k}].prot = '{}': expected letters r, w, x (or -)",
-                        p.name, m.prot
-                    )));
-                }
+                let prot = match &m.prot {
+                    None => MmapProt::RW,
+                    Some(text) => text.parse().map_err(|e: BadProt| {
+                        invalid(format!("process '{}': mmap[{k}].prot = {e}", p.name))
+                    })?,
+                };
                 mmap.push(MmapSpec {
                     addr: m.addr,
                     len,
-                    prot: m.prot.clone(),
+                    prot,
                     shared: m.shared,
                 });
             }
@@ -456,7 +547,8 @@ trace = "child.lackey.zst"
     #[test]
     fn parses_and_links_processes() {
         let s = Scenario::parse(OK, "s.toml", Path::new("/data")).expect("valid");
-        assert_eq!(s.quantum, 500);
+        assert_eq!(s.quantum, NonZeroU64::new(500));
+        assert_eq!(s.processes[0].mmap[0].prot, MmapProt::RW, "the default");
         assert_eq!(s.processes[0].forks[0].child, 1);
         assert_eq!(s.processes[0].forks[0].point, ForkPoint::After(10));
         assert_eq!(s.processes[1].parent, Some(0));

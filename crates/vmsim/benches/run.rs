@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use vmsim::config::ConfigBuilder;
 use vmsim::sim::Simulation;
-use vmsim_trace::scenario::{DEFAULT_QUANTUM, LayoutKind, ProcessSpec, Scenario};
+use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
 
 /// A one-process scenario running `trace`, as `vmsim run TRACE` builds it.
 fn scenario(trace: &str) -> Scenario {
     Scenario {
         description: trace.to_owned(),
-        quantum: DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: vec![ProcessSpec {

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let scenario = Scenario {
         description: "zipf over 2000 pages in 1024 frames".into(),
-        quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: vec![ProcessSpec {

@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let scenario = Scenario {
         description: format!("{mib} MiB, every page written"),
-        quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: vec![ProcessSpec {

@@ -13,7 +13,7 @@
 use vmsim::config::ConfigBuilder;
 use vmsim::sim::Simulation;
 use vmsim_trace::scenario::{
-    DEFAULT_QUANTUM, ForkPoint, ForkSpec, LayoutKind, MmapSpec, ProcessSpec, Scenario,
+    ForkPoint, ForkSpec, LayoutKind, MmapProt, MmapSpec, ProcessSpec, Scenario,
 };
 
 const BASE: u64 = 0x1000_0000;
@@ -39,7 +39,7 @@ fn fork_cow() -> Scenario {
     parent.mmap.push(MmapSpec {
         addr: Some(BASE),
         len: 1000 * 4096,
-        prot: "rw".into(),
+        prot: MmapProt::RW,
         shared: false,
     });
     parent.forks.push(ForkSpec {
@@ -55,7 +55,7 @@ fn fork_cow() -> Scenario {
     child.parent = Some(0);
     Scenario {
         description: "fork-cow: a parent touches 1000 pages, forks, the child writes 10".into(),
-        quantum: DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: vec![parent, child],

@@ -363,6 +363,36 @@ pub struct Report {
     pub counters: Counters,
 }
 
+/// What a finished run hands [`Report::build`]: the machine as configured,
+/// its hardware and kernel (for their counters), and the run's own books.
+#[derive(Debug)]
+pub struct RunEnd<'a> {
+    /// The configuration the machine was built from.
+    pub cfg: &'a Config,
+    /// The scenario that ran (its description, its fork and exit points).
+    pub scenario: &'a Scenario,
+    /// References simulated, by trace kind (instr, load, store, modify).
+    pub references: [u64; 4],
+    /// Address translations done (a reference crossing a page makes two).
+    pub translations: u64,
+    /// The MMU, for its counters and format.
+    pub mmu: &'a Mmu,
+    /// The kernel, for its statistics and what is still allocated.
+    pub kernel: &'a Kernel,
+    /// Each process's report, by pid.
+    pub processes: std::collections::BTreeMap<Pid, ProcessReport>,
+    /// The sampled timeline.
+    pub timeline: Timeline,
+    /// The most frames in use at once.
+    pub peak_frames: u64,
+    /// The most page-table frames in use at once.
+    pub peak_table_frames: u64,
+    /// The memory snapshot, if one was taken.
+    pub memory: Option<MemorySnapshot>,
+    /// Whether the hardware set accessed and dirty bits.
+    pub hardware_ad: bool,
+}
+
 /// What machine ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct MachineSummary {
@@ -388,22 +418,22 @@ pub struct MachineSummary {
 
 impl Report {
     /// Assembles the report at the end of a run.
-    #[allow(clippy::too_many_arguments)]
     #[must_use]
-    pub fn build(
-        cfg: &Config,
-        scenario: &Scenario,
-        references: [u64; 4],
-        translations: u64,
-        mmu: &Mmu,
-        kernel: &Kernel,
-        processes: std::collections::BTreeMap<Pid, ProcessReport>,
-        timeline: Timeline,
-        peak_frames: u64,
-        peak_table_frames: u64,
-        memory: Option<MemorySnapshot>,
-        hardware_ad: bool,
-    ) -> Self {
+    pub fn build(run: RunEnd<'_>) -> Self {
+        let RunEnd {
+            cfg,
+            scenario,
+            references,
+            translations,
+            mmu,
+            kernel,
+            processes,
+            timeline,
+            peak_frames,
+            peak_table_frames,
+            memory,
+            hardware_ad,
+        } = run;
         let c = mmu.counters();
         let fmt = mmu.format();
         let tlb_levels: Vec<TlbLevelReport> = c

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use vmsim::checkpoint::{Chain, ChainWriter, Checkpoint};
-use vmsim::config::{Config, ConfigBuilder};
+use vmsim::config::{ConfigBuilder, MachineSpec};
 use vmsim::report::Report;
 use vmsim::sim::{Progress, Simulation};
 use vmsim_trace::scenario::Scenario;
@@ -24,7 +24,7 @@ pub fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-pub fn config(sets: &[&str]) -> Config {
+pub fn config(sets: &[&str]) -> MachineSpec {
     let mut b = ConfigBuilder::preset(None).expect("preset");
     for s in sets {
         b = b.set(s).expect("set");
@@ -55,7 +55,7 @@ pub fn figures(r: &Report) -> serde_json::Value {
     v
 }
 
-pub fn uninterrupted(cfg: &Config, scenario: &Scenario) -> Report {
+pub fn uninterrupted(cfg: &MachineSpec, scenario: &Scenario) -> Report {
     Simulation::new(cfg.clone())
         .expect("machine")
         .run(scenario, &mut ())
@@ -64,7 +64,7 @@ pub fn uninterrupted(cfg: &Config, scenario: &Scenario) -> Report {
 
 /// Runs to `stop`, checkpoints in memory, drops the run, restores and runs
 /// on; returns the restored run's report.
-pub fn stop_restore_continue(cfg: &Config, scenario: &Scenario, stop: u64) -> Report {
+pub fn stop_restore_continue(cfg: &MachineSpec, scenario: &Scenario, stop: u64) -> Report {
     let mut sim = Simulation::new(cfg.clone()).expect("machine");
     sim.start(scenario).expect("start");
     let progress = sim.run_until(stop, &mut ()).expect("run");
@@ -79,7 +79,7 @@ pub fn stop_restore_continue(cfg: &Config, scenario: &Scenario, stop: u64) -> Re
     restored.run_to_end(&mut (), None).expect("continue")
 }
 
-fn assert_same(cfg: &Config, scenario: &Scenario, stops: &[u64]) {
+fn assert_same(cfg: &MachineSpec, scenario: &Scenario, stops: &[u64]) {
     let want = figures(&uninterrupted(cfg, scenario));
     for &stop in stops {
         let got = figures(&stop_restore_continue(cfg, scenario, stop));
@@ -210,7 +210,7 @@ fn restored_multi_process_aging_run_reports_the_same() {
 }
 
 /// A run with checkpoints written into `dir`: its report.
-pub fn run_with_chain(cfg: &Config, scenario: &Scenario, dir: &Path) -> Report {
+pub fn run_with_chain(cfg: &MachineSpec, scenario: &Scenario, dir: &Path) -> Report {
     let mut w = ChainWriter::create(dir).expect("writer");
     let mut sim = Simulation::new(cfg.clone()).expect("machine");
     sim.start(scenario).expect("start");

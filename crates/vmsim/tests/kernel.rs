@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use vmsim::addr::{PageSize, PhysAddr, Pid, VirtAddr};
-use vmsim::kernel::{Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId};
+use vmsim::kernel::{
+    Kernel, KernelConfig, Layout, MmapFlags, Prot, SegvReason, ShmId, SystemPolicy,
+};
 use vmsim::machine::{self, KernelFaults};
 use vmsim::mmu::{AccessKind, Mmu, Privilege, TlbConfig};
 use vmsim::paging::inverted::InvertedSearch;
@@ -414,19 +416,10 @@ proptest! {
 /// file, and every byte read back equals what was written.
 #[test]
 fn workload_bigger_than_memory_keeps_every_byte() {
-    for policy in [
-        "clock",
-        "fifo",
-        "nru",
-        "aging",
-        "random",
-        "linux",
-        "clock-pro",
-        "sieve",
-    ] {
+    for policy in SystemPolicy::ALL {
         // 300 pages and 150 copies in 64 frames: the rest lives in swap.
         let cfg = KernelConfig {
-            policy: policy.into(),
+            policy,
             swap_slots: Some(1024),
             ..KernelConfig::default()
         };
@@ -506,9 +499,9 @@ proptest! {
     fn swapped_pages_keep_their_bytes(
         ops in prop::collection::vec((any::<bool>(), any::<bool>(), 0u64..96, 0u64..4, any::<u8>()), 50..400),
         fork_at in 0usize..200,
-        policy in prop::sample::select(vec!["clock", "fifo", "linux", "sieve", "random", "clock-pro", "nru", "aging"]),
+        policy in prop::sample::select(SystemPolicy::ALL.to_vec()),
     ) {
-        let cfg = KernelConfig { policy: policy.into(), swap_slots: Some(512), ..KernelConfig::default() };
+        let cfg = KernelConfig { policy, swap_slots: Some(512), ..KernelConfig::default() };
         let mut s = Sys::with_config(StructureSpec::Radix, 48, cfg);
         let parent = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let base = anon(&mut s, parent, 96);
@@ -565,15 +558,15 @@ fn clean_pages_with_a_swap_copy_are_not_written_again() {
     assert_eq!(s.k.swap_stats().writes, 200);
 }
 
+/// The kernel takes a [`SystemPolicy`], so an oracle cannot reach it: the
+/// name is refused where it is parsed.
 #[test]
 fn oracle_policies_are_refused_in_the_full_system() {
-    let fmt = Format::x86_64();
     for policy in ["lru", "opt", "arc"] {
-        let cfg = KernelConfig {
-            policy: policy.into(),
-            ..KernelConfig::default()
-        };
-        let e = Kernel::new(fmt.clone(), 64, PageSize::SIZE_4K, cfg).expect_err("oracle");
+        let e = policy.parse::<SystemPolicy>().expect_err("oracle");
+        assert!(e.to_string().contains("oracle"), "{e}");
+        let toml = format!("policy = \"{policy}\"");
+        let e = toml::from_str::<KernelConfig>(&toml).expect_err("oracle");
         assert!(e.to_string().contains("oracle"), "{e}");
     }
 }

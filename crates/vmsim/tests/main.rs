@@ -12,4 +12,5 @@ mod paging;
 mod policy;
 mod replay;
 mod segment;
+mod spec;
 mod structures;

@@ -3,7 +3,7 @@
 //! per virtual page) of the same run without migration, in every mode;
 //! incompatible machines and processes that cannot move are refused.
 
-use vmsim::config::Config;
+use vmsim::config::MachineSpec;
 use vmsim::migrate::{
     Message, MigrateMode, MigrationReport, MsgRecv, MsgSend, answer, pipe, read_offer, receive,
 };
@@ -23,8 +23,8 @@ struct Pair {
 /// Runs `scenario` on `src`, moving process `spec` at reference `at` in
 /// `mode` to a machine configured by `dst`.
 fn migrate(
-    src: Config,
-    dst: Config,
+    src: MachineSpec,
+    dst: MachineSpec,
     scenario: &Scenario,
     spec: usize,
     at: u64,
@@ -81,7 +81,7 @@ fn migrate(
     }
 }
 
-fn plain(cfg: Config, scenario: &Scenario) -> Report {
+fn plain(cfg: MachineSpec, scenario: &Scenario) -> Report {
     let mut sim = Simulation::new(cfg).expect("sim");
     sim.set_digest_at_exit(true);
     sim.start(scenario).expect("start");

@@ -162,7 +162,7 @@ fn listen(args: &ListenArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let key = Key::load(&args.key_file)?;
     let empty = Scenario {
         description: String::new(),
-        quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: Vec::new(),
@@ -174,7 +174,6 @@ fn listen(args: &ListenArgs, out: &mut impl Write) -> anyhow::Result<()> {
         &args.set,
         false,
     )?;
-    cfg.validate()?;
     if args.timeout == 0 {
         bail!("--timeout 0: give at least 1 second");
     }

@@ -13,9 +13,32 @@ fn pct(n: u64, d: u64) -> String {
     }
 }
 
-/// Renders the report as text.
+/// Renders the report as text, one section after another.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    machine(&mut o, r);
+    tlb(&mut o, r);
+    walks(&mut o, r);
+    faults(&mut o, r);
+    memory(&mut o, r);
+    processes(&mut o, r);
+    if let Some(eat) = r.eat_cycles {
+        let _ = writeln!(
+            o,
+            "EAT          {eat:.3} cycles per translation (measured from the counts and the configured latencies)"
+        );
+    }
+    if let Some(c) = &r.checkpoints {
+        checkpoints(&mut o, c, r.machine.page_size);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning      {w}");
+    }
+    o
+}
+
+/// The machine, then what ran through it: references and translations.
+fn machine(o: &mut String, r: &Report) {
     let m = &r.machine;
     let _ = writeln!(o, "vmsim run: {}", m.description);
     let _ = writeln!(
@@ -49,6 +72,10 @@ pub fn render(r: &Report) -> String {
         "translations {}  (TLB lookups {}, retries after faults included)",
         r.translations, r.tlb_lookups
     );
+}
+
+/// The TLB hierarchy: all levels, then each level by page size.
+fn tlb(o: &mut String, r: &Report) {
     let _ = writeln!(
         o,
         "TLB          {} hits, {} misses of every level ({} hit rate)",
@@ -78,6 +105,11 @@ pub fn render(r: &Report) -> String {
             }
         );
     }
+}
+
+/// Page walks, table probes (inverted and hashed tables) and walk caches.
+fn walks(o: &mut String, r: &Report) {
+    let m = &r.machine;
     let _ = writeln!(
         o,
         "walks        {} completed, {} faulted, {} dirty-bit walks; {} entries read ({} per walk), by level {:?}; {} A/D write-backs",
@@ -123,6 +155,10 @@ pub fn render(r: &Report) -> String {
             }
         );
     }
+}
+
+/// Faults: the MMU's by kind, the kernel's by resolution, then paging.
+fn faults(o: &mut String, r: &Report) {
     let f = &r.mmu_faults;
     let _ = writeln!(
         o,
@@ -175,6 +211,11 @@ pub fn render(r: &Report) -> String {
         pg.direct_reclaims,
         r.swap.slots_peak
     );
+}
+
+/// Peak memory, and the snapshot before the first exit (buddy, slabs).
+fn memory(o: &mut String, r: &Report) {
+    let m = &r.machine;
     let _ = writeln!(
         o,
         "memory       peak {} frames in use, peak {} page-table frames ({}); {} frames leaked",
@@ -211,6 +252,10 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+}
+
+/// One line per process.
+fn processes(o: &mut String, r: &Report) {
     let _ = writeln!(
         o,
         "processes    pid  name                 references  resident-peak  faults  page-table-frames  end"
@@ -238,19 +283,6 @@ pub fn render(r: &Report) -> String {
             p.page_table_frames
         );
     }
-    if let Some(eat) = r.eat_cycles {
-        let _ = writeln!(
-            o,
-            "EAT          {eat:.3} cycles per translation (measured from the counts and the configured latencies)"
-        );
-    }
-    if let Some(c) = &r.checkpoints {
-        checkpoints(&mut o, c, m.page_size);
-    }
-    for w in &r.warnings {
-        let _ = writeln!(o, "warning      {w}");
-    }
-    o
 }
 
 fn opt(v: Option<u64>) -> String {

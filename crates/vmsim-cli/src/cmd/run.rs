@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vmsim::checkpoint::ChainWriter;
-use vmsim::config::{Config, ConfigBuilder};
+use vmsim::config::{ConfigBuilder, MachineSpec};
 use vmsim::kernel::SegvReason;
 use vmsim::report::Report;
 use vmsim::sim::{Observer, Simulation};
@@ -302,7 +302,7 @@ fn trace_process(name: String, trace: String) -> ProcessSpec {
     ProcessSpec::running(name, trace)
 }
 
-fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Config> {
+fn build_config(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<MachineSpec> {
     let mut set = args.set.clone();
     if let Some(n) = &args.checkpoint_every {
         let n = vmsim::units::parse_count(n)
@@ -471,7 +471,7 @@ pub fn layered_config(
     scenario: &Scenario,
     set: &[String],
     check: bool,
-) -> anyhow::Result<Config> {
+) -> anyhow::Result<MachineSpec> {
     let preset = preset.or(scenario.preset.as_deref());
     let mut b = ConfigBuilder::preset(preset)?;
     if let Some(path) = config {
@@ -517,7 +517,7 @@ pub fn scenario_of(inputs: &[String]) -> anyhow::Result<Scenario> {
             }
             Ok(Scenario {
                 description: many.join(" "),
-                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                quantum: None,
                 preset: None,
                 set: Vec::new(),
                 processes: many
@@ -549,7 +549,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
             builtin = Some((f, registered));
             Scenario {
                 description: "built-in trace: /bin/true under valgrind lackey".into(),
-                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                quantum: None,
                 preset: None,
                 set: Vec::new(),
                 processes: vec![trace_process("true".into(), path)],
@@ -570,7 +570,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .or_else(|| scratch.as_ref().map(|d| d.path().join("ck")));
     let mut writer = match &dir {
         Some(dir) => {
-            if cfg.checkpoint.every == 0 {
+            if cfg.config().checkpoint.every == 0 {
                 bail!(
                     "--checkpoint-dir {}: give --checkpoint-every N (or checkpoint.every in the config)",
                     dir.display()

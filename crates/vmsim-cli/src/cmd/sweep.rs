@@ -300,7 +300,7 @@ fn load(spec_path: &Path) -> anyhow::Result<Grid> {
     let mut seen = std::collections::HashSet::new();
     let probe = vmsim_trace::scenario::Scenario {
         description: String::new(),
-        quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: Vec::new(),

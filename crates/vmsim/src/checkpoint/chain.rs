@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek};
 use std::path::{Path, PathBuf};
 
-use crate::phys::{DirtyChunks, PhysMem};
 use crate::sim::Simulation;
 
 use super::format::{self, Reader};
@@ -607,7 +606,12 @@ impl Chain {
         let (_, meta) = image::read(&mut r, true, None, None)?;
         let name = e.path.display().to_string();
         let meta = meta.ok_or_else(|| CheckpointError::file(&name, "no state"))?;
+        // A fresh run on the checkpoint's machine: checked as any new run
+        // is (a swap file that exists is refused).
         let cfg = image::parse_config(&meta.config_text, &name)?;
+        let cfg = crate::config::MachineSpec::new(cfg).map_err(|e| {
+            CheckpointError::file(&name, format!("its configuration cannot be used here: {e}"))
+        })?;
         let mut scenario = meta.scenario;
         for (spec, pos) in scenario.processes.iter_mut().zip(&meta.positions) {
             if let Some(pos) = pos {
@@ -656,7 +660,7 @@ impl Chain {
     pub fn merge(&self, at: Option<u64>) -> Result<u64, CheckpointError> {
         let at = self.resolve(at)?;
         let links = self.links(at)?;
-        let mut mem: Option<PhysMem<DirtyChunks>> = None;
+        let mut mem: Option<image::Rebuilt> = None;
         let mut swap = BTreeMap::new();
         let mut meta = None;
         let last = links.len() - 1;
@@ -678,7 +682,7 @@ impl Chain {
         let err = |e: std::io::Error| CheckpointError::Write(format!("{name}: {e}"));
         let tmp = vmsim_trace::output::temp_next_to(&target.path).map_err(err)?;
         let out = BufWriter::with_capacity(1 << 20, tmp);
-        let out = image::write_merged(&header, &meta, &mem, &swap, out)?;
+        let out = image::write_merged(&header, &meta, &mem.mem, &swap, out)?;
         let tmp = out
             .into_inner()
             .map_err(|e| err(std::io::Error::other(e.to_string())))?;
@@ -696,7 +700,7 @@ pub(crate) fn restore_files<R: Read + Seek>(
     files: &mut [(String, &mut Reader<R>)],
     inputs: Option<&[PathBuf]>,
 ) -> Result<Simulation, CheckpointError> {
-    let mut mem: Option<PhysMem<DirtyChunks>> = None;
+    let mut mem: Option<image::Rebuilt> = None;
     let mut swap = BTreeMap::new();
     let last = files
         .len()

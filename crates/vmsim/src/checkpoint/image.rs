@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use vmsim_trace::scenario::Scenario;
 
-use crate::config::Config;
+use crate::config::{Config, MachineSpec};
 use crate::phys::{CHUNK_BYTES, DirtyChunks, PhysMem};
 use crate::sim::inputs::{self, InputPosition};
 use crate::sim::{Machine, SimError, Simulation};
@@ -261,22 +261,54 @@ pub(crate) fn parse_config(text: &str, path: &str) -> Result<Config, CheckpointE
     })
 }
 
-/// Memory for a configuration's machine, all zero, untracked.
-fn memory_for(config_text: &str, path: &str) -> Result<PhysMem<DirtyChunks>, CheckpointError> {
-    let bad = |what: String| CheckpointError::file(path, what);
-    let cfg = parse_config(config_text, path)?;
-    let fmt = cfg
-        .format()
-        .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
-    let bytes = cfg
-        .memory
-        .frames
-        .checked_mul(fmt.page_size().bytes())
-        .ok_or_else(|| bad("its memory size overflows".into()))?;
-    let mut mem: PhysMem<DirtyChunks> =
-        PhysMem::new(bytes).map_err(|e| bad(format!("its memory cannot be built: {e}")))?;
-    mem.bitmap_mut().off();
-    Ok(mem)
+/// The machine a checkpoint's `CONF` section describes, resolved as a
+/// restored machine (its swap file, if any, is its own).
+pub(crate) fn restored_spec(text: &str, path: &str) -> Result<MachineSpec, CheckpointError> {
+    MachineSpec::resolve(parse_config(text, path)?).map_err(|e| {
+        CheckpointError::file(path, format!("its configuration cannot be used here: {e}"))
+    })
+}
+
+/// The memory of a machine being rebuilt from a chain, with the machine
+/// spec it was sized from (resolved once, from the first file's `CONF`;
+/// a `paging.format_file` is read once per restore).
+pub(crate) struct Rebuilt {
+    /// The `CONF` text the spec was resolved from.
+    text: String,
+    /// The machine it describes.
+    spec: MachineSpec,
+    /// Its memory, filled in file by file.
+    pub mem: PhysMem<DirtyChunks>,
+}
+
+impl Rebuilt {
+    /// All-zero, untracked memory for a configuration's machine.
+    fn new(config_text: &str, path: &str) -> Result<Self, CheckpointError> {
+        let spec = restored_spec(config_text, path)?;
+        let mut mem: PhysMem<DirtyChunks> = PhysMem::new(spec.memory_bytes())
+            .map_err(|e| CheckpointError::file(path, format!("its memory cannot be built: {e}")))?;
+        mem.bitmap_mut().off();
+        Ok(Self {
+            text: config_text.to_owned(),
+            spec,
+            mem,
+        })
+    }
+
+    /// The spec of the configuration `text` (the one already resolved, when
+    /// it is the same text).
+    fn spec_for(
+        self,
+        text: &str,
+        path: &str,
+    ) -> Result<(MachineSpec, PhysMem<DirtyChunks>), CheckpointError> {
+        let spec = if self.text == text {
+            self.spec
+        } else {
+            restored_spec(text, path)?
+        };
+        Ok((spec, self.mem))
+    }
 }
 
 /// Reads one checkpoint file: its header always; its metadata sections
@@ -286,7 +318,7 @@ fn memory_for(config_text: &str, path: &str) -> Result<PhysMem<DirtyChunks>, Che
 pub(crate) fn read<R: Read + Seek>(
     reader: &mut Reader<R>,
     meta: bool,
-    mut mem: Option<&mut Option<PhysMem<DirtyChunks>>>,
+    mut mem: Option<&mut Option<Rebuilt>>,
     swap: Option<&mut BTreeMap<u32, Box<[u8]>>>,
 ) -> Result<(Header, Option<Meta>), CheckpointError> {
     let path = reader.path().to_string();
@@ -321,7 +353,7 @@ pub(crate) fn read<R: Read + Seek>(
                 if let Some(slot) = mem.as_deref_mut()
                     && slot.is_none()
                 {
-                    *slot = Some(memory_for(&text, &path)?);
+                    *slot = Some(Rebuilt::new(&text, &path)?);
                 }
                 config_text = Some(text);
             }
@@ -334,7 +366,7 @@ pub(crate) fn read<R: Read + Seek>(
                 machine = Some(decode::<Machine>(&reader.payload(&s)?, "MACH", &path)?);
             }
             tag::PAGE => match mem.as_deref_mut().and_then(Option::as_mut) {
-                Some(m) => read_pages(reader, &s, m)?,
+                Some(m) => read_pages(reader, &s, &mut m.mem)?,
                 None => reader.skip(&s)?,
             },
             tag::SWAP => match swap.as_deref_mut() {
@@ -508,17 +540,15 @@ fn read_swap<R: Read + Seek>(
 pub(crate) fn build(
     file: &str,
     meta: Meta,
-    mem: PhysMem<DirtyChunks>,
+    rebuilt: Rebuilt,
     swap: BTreeMap<u32, Box<[u8]>>,
     candidates: Option<&[PathBuf]>,
 ) -> Result<Simulation, CheckpointError> {
     let bad = |what: String| CheckpointError::file(file, what);
-    let cfg = parse_config(&meta.config_text, file)?;
-    let fmt = cfg
-        .format()
-        .map_err(|e| bad(format!("its configuration cannot be used here: {e}")))?;
+    let (cfg, mem) = rebuilt.spec_for(&meta.config_text, file)?;
+    let fmt = cfg.format();
     let mut m = meta.machine;
-    let expect_mem = cfg.memory.frames.saturating_mul(fmt.page_size().bytes());
+    let expect_mem = cfg.memory_bytes();
     // The rest of the machine (MMU, scheduler, ...) is checked against the
     // configuration and the scenario by `Simulation::from_parts`.
     if mem.size() != expect_mem {
@@ -528,17 +558,17 @@ pub(crate) fn build(
             mem.size()
         )));
     }
-    if m.kernel.format() != &fmt || m.mmu.format() != &fmt {
+    if m.kernel.format() != fmt || m.mmu.format() != fmt {
         return Err(bad(
             "section MACH: the kernel's or the MMU's paging format is not the configuration's"
                 .into(),
         ));
     }
-    if m.kernel.frames().total_frames() > cfg.memory.frames {
+    if m.kernel.frames().total_frames() > cfg.frames() {
         return Err(bad(format!(
             "section MACH: the kernel manages {} frames, more than memory.frames = {}",
             m.kernel.frames().total_frames(),
-            cfg.memory.frames
+            cfg.frames()
         )));
     }
     if meta.positions.len() != meta.scenario.processes.len() {

@@ -176,7 +176,7 @@ impl Simulation {
     /// The reference count of the next scheduled checkpoint (`u64::MAX`: none).
     #[must_use]
     pub fn next_checkpoint(&self) -> u64 {
-        let every = self.cfg.checkpoint.every;
+        let every = self.cfg.config().checkpoint.every;
         if every == 0 {
             return u64::MAX;
         }
@@ -186,7 +186,7 @@ impl Simulation {
     /// The checkpoints taken so far, for the report.
     #[must_use]
     pub fn checkpoint_report(&self) -> Option<CheckpointReport> {
-        let c = &self.cfg.checkpoint;
+        let c = &self.cfg.config().checkpoint;
         if c.every == 0 && self.m.ckpt.records.is_empty() {
             return None;
         }
@@ -203,13 +203,16 @@ impl Simulation {
 
     /// Cycles to copy one data page under the cost model.
     fn page_copy_cycles(&self) -> u64 {
-        page_copy_cycles(&self.cfg.checkpoint, self.m.kernel.page_size().bytes())
+        page_copy_cycles(
+            &self.cfg.config().checkpoint,
+            self.m.kernel.page_size().bytes(),
+        )
     }
 
     /// Settles the last write-protect checkpoint's background copy at
     /// reference `now`: returns the pages left for this pause.
     fn settle_pending(&mut self, now: u64) -> u64 {
-        let per_kref = self.cfg.checkpoint.background_pages_per_kref;
+        let per_kref = self.cfg.config().checkpoint.background_pages_per_kref;
         let Some(p) = self.m.ckpt.pending.take() else {
             return 0;
         };
@@ -377,7 +380,7 @@ impl Simulation {
     /// The trackers fail (a simulator bug), or the file cannot be written.
     pub fn take_checkpoint(&mut self, writer: Option<&mut ChainWriter>) -> Result<(), SimError> {
         let now = self.references();
-        let cfg = self.cfg.checkpoint.clone();
+        let cfg = self.cfg.config().checkpoint.clone();
         let copy = self.page_copy_cycles();
         let full = self.m.ckpt.taken == 0;
         if full {

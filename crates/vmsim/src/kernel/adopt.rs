@@ -67,11 +67,9 @@ impl Kernel {
         let sid = match self.new_space(mem, brk_start) {
             Ok(s) => s,
             Err(e) => {
-                let _ = self.slab.free(
-                    self.caches.task,
-                    &mut super::frames::SlabFrames(&mut self.frames),
-                    task,
-                );
+                let _ = self
+                    .slab
+                    .free(self.caches.task, &mut self.frames.for_slabs(), task);
                 return Err(e);
             }
         };

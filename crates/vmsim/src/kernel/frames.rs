@@ -199,59 +199,53 @@ impl FrameTable {
     }
 }
 
-/// A frame allocator for page tables that records each table frame in the
-/// frame table, so the invariant checker can account for it.
-pub struct TableFrames<'a>(pub &'a mut FrameTable);
+/// A frame allocator over the frame table that records each frame it hands
+/// out as `use_` (page tables, slabs), so the invariant checker can account
+/// for it. Made by [`FrameTable::for_tables`] and [`FrameTable::for_slabs`].
+pub struct TaggedFrames<'a> {
+    table: &'a mut FrameTable,
+    use_: FrameUse,
+}
 
-impl FrameAllocator for TableFrames<'_> {
-    fn frame_size(&self) -> PageSize {
-        self.0.frame
+impl FrameTable {
+    /// An allocator of page-table frames.
+    pub fn for_tables(&mut self) -> TaggedFrames<'_> {
+        TaggedFrames {
+            table: self,
+            use_: FrameUse::Table,
+        }
     }
 
-    fn total_frames(&self) -> u64 {
-        self.0.buddy.total_frames()
-    }
-
-    fn free_frames(&self) -> u64 {
-        self.0.buddy.free_frames()
-    }
-
-    fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
-        let pfn = self.0.buddy.alloc_order(order)?;
-        self.0.mark(pfn, order, FrameUse::Table);
-        Some(pfn)
-    }
-
-    fn free_order(&mut self, pfn: Pfn, order: u32) {
-        self.0.mark(pfn, order, FrameUse::Free);
-        self.0.buddy.free_order(pfn, order);
+    /// An allocator of slab frames.
+    pub fn for_slabs(&mut self) -> TaggedFrames<'_> {
+        TaggedFrames {
+            table: self,
+            use_: FrameUse::Slab,
+        }
     }
 }
 
-/// A frame allocator for slabs that records slab frames in the frame table.
-pub struct SlabFrames<'a>(pub &'a mut FrameTable);
-
-impl FrameAllocator for SlabFrames<'_> {
+impl FrameAllocator for TaggedFrames<'_> {
     fn frame_size(&self) -> PageSize {
-        self.0.frame
+        self.table.frame
     }
 
     fn total_frames(&self) -> u64 {
-        self.0.buddy.total_frames()
+        self.table.buddy.total_frames()
     }
 
     fn free_frames(&self) -> u64 {
-        self.0.buddy.free_frames()
+        self.table.buddy.free_frames()
     }
 
     fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
-        let pfn = self.0.buddy.alloc_order(order)?;
-        self.0.mark(pfn, order, FrameUse::Slab);
+        let pfn = self.table.buddy.alloc_order(order)?;
+        self.table.mark(pfn, order, self.use_);
         Some(pfn)
     }
 
     fn free_order(&mut self, pfn: Pfn, order: u32) {
-        self.0.mark(pfn, order, FrameUse::Free);
-        self.0.buddy.free_order(pfn, order);
+        self.table.mark(pfn, order, FrameUse::Free);
+        self.table.buddy.free_order(pfn, order);
     }
 }

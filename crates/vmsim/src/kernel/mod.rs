@@ -18,6 +18,7 @@ mod process;
 mod reclaim;
 mod shm;
 mod syscalls;
+mod system_policy;
 mod tracking;
 mod vma;
 
@@ -29,12 +30,13 @@ use thiserror::Error;
 pub use address_space::AddressSpace;
 pub use adopt::AdoptedPage;
 pub use fault::{FaultCause, FaultResolution};
-pub use frames::{FrameMeta, FrameTable, FrameUse, TableFrames};
+pub use frames::{FrameMeta, FrameTable, FrameUse, TaggedFrames};
 pub use invariants::InvariantError;
 pub use process::{ProcState, Process, SegvReason, SpaceId};
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
 pub use syscalls::MmapFlags;
+pub use system_policy::{PolicyChoiceError, SystemPolicy};
 pub use tracking::{DirtyPage, Harvest};
 pub use vma::{Prot, Vma, VmaKind};
 
@@ -42,29 +44,12 @@ use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::alloc::{Buddy, BuddyError, KernelCaches, Slab, SlabError, SlabParams};
 use crate::memory::PhysMemory;
 use crate::mmu::AccessKind;
+/// Re-exported where the kernel's callers have always found it; defined by
+/// the MMU that implements it.
+pub use crate::mmu::TlbControl;
 use crate::paging::hashed::{TableError, TableWalk};
-use crate::paging::{
-    Canonical, Flush, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase,
-};
+use crate::paging::{Canonical, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase};
 use crate::units;
-
-/// The TLB operations the kernel needs from the hardware.
-///
-/// Implemented by the MMU; `()` stands for a machine without a TLB (every
-/// translation walks), where there is nothing to invalidate.
-pub trait TlbControl {
-    /// Invalidates the translation of one page (invlpg / sfence.vma with an address).
-    fn invalidate_page(&mut self, asid: Asid, flush: Flush);
-    /// Invalidates every non-global translation of one ASID.
-    fn invalidate_asid(&mut self, asid: Asid);
-}
-
-impl TlbControl for () {
-    fn invalidate_page(&mut self, _asid: Asid, flush: Flush) {
-        flush.ignore();
-    }
-    fn invalidate_asid(&mut self, _asid: Asid) {}
-}
 
 /// Kernel settings. Addresses left `None` are derived from the paging format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,8 +92,10 @@ pub struct KernelConfig {
     /// Allow `swap_file` to name an existing regular file, which is then
     /// truncated, used and left in place.
     pub swap_file_overwrite: bool,
-    /// The replacement policy: fifo, clock, nru, aging, random, linux, clock-pro or sieve.
-    pub policy: String,
+    /// The replacement policy: fifo, clock, nru, aging, random, linux,
+    /// clock-pro or sieve (written as its name; an oracle is refused when
+    /// the configuration is read).
+    pub policy: SystemPolicy,
     /// Free pages below which the page-out daemon runs (default: 1/64 of memory, 2 to 1024).
     #[serde(deserialize_with = "units::count_opt")]
     pub low_watermark: Option<u64>,
@@ -140,7 +127,7 @@ impl Default for KernelConfig {
             swap_file: None,
             keep_swap_file: false,
             swap_file_overwrite: false,
-            policy: "clock".into(),
+            policy: SystemPolicy::Clock,
             low_watermark: None,
             high_watermark: None,
             clear_accessed_invalidates_tlb: true,
@@ -180,9 +167,6 @@ pub enum KernelError {
     /// The kernel's configuration cannot work with this machine.
     #[error("kernel configuration: {0}")]
     Config(String),
-    /// `kernel.policy` names no replacement policy.
-    #[error("kernel configuration: {0}")]
-    Policy(#[from] crate::reclaim::UnknownPolicy),
     /// Physical memory refused an access the kernel's books say is valid
     /// (a kernel bug): what the kernel was doing, and the memory's error.
     #[error("{what}: {source}")]
@@ -648,20 +632,19 @@ impl Kernel {
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
-        let table =
-            match self
-                .tables
-                .new_space(&self.fmt, mem, &mut TableFrames(&mut self.frames), asid)
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    self.free_asids.push(asid.as_u16());
-                    return Err(match e {
-                        MapError::OutOfFrames => KernelError::OutOfMemory,
-                        e => e.into(),
-                    });
-                }
-            };
+        let table = match self
+            .tables
+            .new_space(&self.fmt, mem, &mut self.frames.for_tables(), asid)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_asids.push(asid.as_u16());
+                return Err(match e {
+                    MapError::OutOfFrames => KernelError::OutOfMemory,
+                    e => e.into(),
+                });
+            }
+        };
         let space = AddressSpace::new(table, asid, brk_start);
         let id = match self.spaces.iter().position(Option::is_none) {
             Some(i) => {
@@ -683,7 +666,7 @@ impl Kernel {
     }
 
     fn alloc_task(&mut self) -> Result<crate::alloc::ObjHandle, KernelError> {
-        let mut frames = frames::SlabFrames(&mut self.frames);
+        let mut frames = self.frames.for_slabs();
         match self.slab.alloc(self.caches.task, &mut frames) {
             Ok(h) => Ok(h),
             Err(SlabError::OutOfMemory { .. }) => Err(KernelError::OutOfMemory),
@@ -730,11 +713,9 @@ impl Kernel {
         let sid = match self.new_space(mem, VirtAddr::new(heap)) {
             Ok(s) => s,
             Err(e) => {
-                let _ = self.slab.free(
-                    self.caches.task,
-                    &mut frames::SlabFrames(&mut self.frames),
-                    task,
-                );
+                let _ = self
+                    .slab
+                    .free(self.caches.task, &mut self.frames.for_slabs(), task);
                 return Err(e);
             }
         };
@@ -802,7 +783,7 @@ impl Kernel {
         let r = self.tables.map(
             &self.fmt,
             mem,
-            &mut TableFrames(&mut self.frames),
+            &mut self.frames.for_tables(),
             table,
             va,
             frame,
@@ -845,13 +826,9 @@ impl Kernel {
             let s = self.space(sid);
             (s.table, s.asid)
         };
-        let r = self.tables.unmap(
-            &self.fmt,
-            mem,
-            &mut TableFrames(&mut self.frames),
-            table,
-            va,
-        );
+        let r = self
+            .tables
+            .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va);
         match r {
             Ok(u) => {
                 tlb.invalidate_page(asid, u.flush);

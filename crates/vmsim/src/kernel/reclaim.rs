@@ -30,14 +30,14 @@ use crate::addr::{Pfn, Pid, VirtAddr};
 use crate::memory::PhysMemory;
 use crate::paging::{Format, PageTables, PteFlags};
 use crate::reclaim::{
-    AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, PolicyKind, Random,
-    RefTime, Sieve,
+    AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, Random, RefTime,
+    Sieve,
 };
 use crate::swap::{SwapDevice, SwapSlot};
 
 use super::address_space::AddressSpace;
 use super::process::SpaceId;
-use super::{Kernel, KernelError, TlbControl};
+use super::{Kernel, KernelError, SystemPolicy, TlbControl};
 
 /// What demand paging counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,34 +104,20 @@ const NOW: RefTime = RefTime {
 };
 
 impl KernelPolicy {
-    fn new(
-        name: &str,
-        n_ids: usize,
-        frames: usize,
-        seed: u64,
-        tick: u64,
-    ) -> Result<Self, KernelError> {
-        let kind: PolicyKind = name.parse()?;
-        Ok(match kind {
-            PolicyKind::Fifo => Self::Fifo(Fifo::new(n_ids)),
-            PolicyKind::Clock => Self::Clock(Clock::new(n_ids, ClockInsert::Referenced)),
-            PolicyKind::Nru => Self::Nru(Nru::new(n_ids)),
-            PolicyKind::Aging => Self::Aging(Aging::new(
+    fn new(policy: SystemPolicy, n_ids: usize, frames: usize, seed: u64, tick: u64) -> Self {
+        match policy {
+            SystemPolicy::Fifo => Self::Fifo(Fifo::new(n_ids)),
+            SystemPolicy::Clock => Self::Clock(Clock::new(n_ids, ClockInsert::Referenced)),
+            SystemPolicy::Nru => Self::Nru(Nru::new(n_ids)),
+            SystemPolicy::Aging => Self::Aging(Aging::new(
                 n_ids,
                 NonZeroU64::new(tick.max(1)).unwrap_or(NonZeroU64::MIN),
             )),
-            PolicyKind::Random => Self::Random(Random::new(n_ids, seed)),
-            PolicyKind::Linux => Self::Linux(Linux::new(n_ids)),
-            PolicyKind::ClockPro => Self::ClockPro(ClockPro::new(n_ids, frames)),
-            PolicyKind::Sieve => Self::Sieve(Sieve::new(n_ids)),
-            other => {
-                return Err(KernelError::Config(format!(
-                    "'{name}' is an oracle policy ({other:?} must see every access or the future), which an \
-                     operating system cannot run; the full system runs fifo, clock, nru, aging, random, linux, \
-                     clock-pro or sieve (oracles run in `vmsim policy`)"
-                )));
-            }
-        })
+            SystemPolicy::Random => Self::Random(Random::new(n_ids, seed)),
+            SystemPolicy::Linux => Self::Linux(Linux::new(n_ids)),
+            SystemPolicy::ClockPro => Self::ClockPro(ClockPro::new(n_ids, frames)),
+            SystemPolicy::Sieve => Self::Sieve(Sieve::new(n_ids)),
+        }
     }
 
     fn on_insert<B: AccessBits>(&mut self, id: u32, bits: &mut B) {
@@ -265,12 +251,12 @@ impl Reclaim {
         let n_ids = (s.data_pages + u64::from(slots) + 1) as usize;
         let policy = if slots > 0 {
             Some(KernelPolicy::new(
-                &cfg.policy,
+                cfg.policy,
                 n_ids,
                 s.data_pages as usize,
                 cfg.seed,
                 cfg.tick,
-            )?)
+            ))
         } else {
             None
         };
@@ -979,13 +965,9 @@ impl Kernel {
                 let s = self.space(sid);
                 (s.table, s.asid)
             };
-            let u = self.tables.unmap(
-                &self.fmt,
-                mem,
-                &mut super::TableFrames(&mut self.frames),
-                table,
-                va,
-            )?;
+            let u = self
+                .tables
+                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va)?;
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;

@@ -8,7 +8,7 @@ use crate::paging::PteFlags;
 use super::process::{ProcState, Process, SpaceId};
 use super::shm::ShmId;
 use super::vma::{Prot, Vma, VmaKind};
-use super::{Kernel, KernelError, Layout, TableFrames, TlbControl, frames::SlabFrames, user_top};
+use super::{Kernel, KernelError, Layout, TlbControl, user_top};
 
 /// How mmap places and backs a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +206,7 @@ impl Kernel {
     fn free_task(&mut self, task: crate::alloc::ObjHandle) {
         let freed = self
             .slab
-            .free(self.caches.task, &mut SlabFrames(&mut self.frames), task);
+            .free(self.caches.task, &mut self.frames.for_slabs(), task);
         debug_assert!(freed.is_ok(), "task structure freed twice");
     }
 
@@ -236,7 +236,7 @@ impl Kernel {
             self.reclaim.slot_unref(slot);
         }
         self.tables
-            .destroy(&self.fmt, mem, &mut TableFrames(&mut self.frames), table)?;
+            .destroy(&self.fmt, mem, &mut self.frames.for_tables(), table)?;
         tlb.invalidate_asid(asid);
         self.free_asids.push(asid.as_u16());
         self.spaces[sid.0 as usize] = None;

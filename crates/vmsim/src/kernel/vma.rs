@@ -69,20 +69,13 @@ impl Prot {
         exec: false,
     };
 
-    /// Parses `rwx`-style letters (`rw`, `r-x`, `---`, `rwx`).
+    /// Parses `rwx`-style letters (`rw`, `r-x`, `---`, `rwx`), as a
+    /// scenario's `prot` is read.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        let mut p = Self::NONE;
-        for c in text.chars() {
-            match c {
-                'r' => p.read = true,
-                'w' => p.write = true,
-                'x' => p.exec = true,
-                '-' => {}
-                _ => return None,
-            }
-        }
-        Some(p)
+        text.parse::<vmsim_trace::scenario::MmapProt>()
+            .ok()
+            .map(Self::from)
     }
 
     /// The page-table flags a user page with these permissions gets.
@@ -153,5 +146,16 @@ impl Vma {
                 .map(|(id, off)| (id, off + (s.as_u64() - self.start.as_u64()) / page)),
             ..*self
         })
+    }
+}
+
+/// A scenario's mmap permissions, checked when the scenario was read.
+impl From<vmsim_trace::scenario::MmapProt> for Prot {
+    fn from(p: vmsim_trace::scenario::MmapProt) -> Self {
+        Self {
+            read: p.read,
+            write: p.write,
+            exec: p.exec,
+        }
     }
 }

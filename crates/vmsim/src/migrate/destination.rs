@@ -15,7 +15,7 @@ use std::sync::Arc;
 use vmsim_trace::scenario::{LayoutKind, ProcessSpec, Scenario};
 
 use crate::addr::{Pid, VirtAddr};
-use crate::config::Config;
+use crate::config::MachineSpec;
 use crate::kernel::AdoptedPage;
 use crate::report::Report;
 use crate::sim::schedule::Schedule;
@@ -30,17 +30,14 @@ use super::report::MigrationReport;
 
 /// Why this machine cannot take what `offer` proposes, if it cannot.
 #[must_use]
-pub fn incompatibility(cfg: &Config, offer: &Offer) -> Option<String> {
+pub fn incompatibility(cfg: &MachineSpec, offer: &Offer) -> Option<String> {
     if offer.protocol != PROTOCOL {
         return Some(format!(
             "the source speaks migration protocol {} ({}), this side {PROTOCOL}",
             offer.protocol, offer.written_by
         ));
     }
-    let (fmt, page) = match (cfg.format(), cfg.page_size()) {
-        (Ok(f), Ok(p)) => (f, p),
-        (Err(e), _) | (_, Err(e)) => return Some(e.to_string()),
-    };
+    let (fmt, page) = (cfg.format(), cfg.page_size());
     if fmt.name() != offer.format || page.bytes() != offer.page_size {
         return Some(format!(
             "incompatible paging format: the source uses {} with {}-byte pages, this machine {} with {}-byte pages",
@@ -89,7 +86,11 @@ pub fn read_offer<R: MsgRecv>(rx: &mut R) -> Result<Offer, MigrateError> {
 ///
 /// # Errors
 /// The offer is refused (incompatible format), or the link fails.
-pub fn answer<S: MsgSend>(cfg: &Config, offer: &Offer, tx: &mut S) -> Result<(), MigrateError> {
+pub fn answer<S: MsgSend>(
+    cfg: &MachineSpec,
+    offer: &Offer,
+    tx: &mut S,
+) -> Result<(), MigrateError> {
     if let Some(reason) = incompatibility(cfg, offer) {
         let _ = tx.send(&Message::Refuse {
             reason: reason.clone(),
@@ -97,7 +98,7 @@ pub fn answer<S: MsgSend>(cfg: &Config, offer: &Offer, tx: &mut S) -> Result<(),
         return Err(MigrateError::Refused(reason));
     }
     tx.send(&Message::Accept {
-        frames: cfg.memory.frames,
+        frames: cfg.frames(),
     })?;
     Ok(())
 }
@@ -112,7 +113,7 @@ pub fn answer<S: MsgSend>(cfg: &Config, offer: &Offer, tx: &mut S) -> Result<(),
 /// state is inconsistent, or the process does not fit: nothing is built,
 /// and the source is told.
 pub fn receive<S: MsgSend, R: MsgRecv>(
-    cfg: Config,
+    cfg: MachineSpec,
     offer: Offer,
     tx: &mut S,
     rx: &mut R,
@@ -233,14 +234,14 @@ impl Incoming {
 /// `cfg`, with its pages from `data` (post-copy: listed as remote). Trace
 /// inputs are found as a restore finds them.
 fn adopt(
-    cfg: Config,
+    cfg: MachineSpec,
     state: &ProcessState,
     data: &mut StagedPages,
     post: bool,
     candidates: &[PathBuf],
 ) -> Result<(Simulation, Pid), MigrateError> {
     let mut sim = Simulation::new(cfg)?;
-    let frames = sim.cfg.memory.frames;
+    let frames = sim.cfg.frames();
     let trace = match &state.input {
         Some(pos) => Some(inputs::locate(&pos.id, candidates).map_err(SimError::from)?),
         None => None,
@@ -255,10 +256,10 @@ fn adopt(
         forks: Vec::new(),
         exit_after: state.exit_after,
     };
-    let quantum = sim.cfg.run.quantum;
+    let quantum = sim.cfg.config().run.quantum;
     sim.scenario = Arc::new(Scenario {
         description: format!("migrated process '{}'", state.name),
-        quantum,
+        quantum: None,
         preset: None,
         set: Vec::new(),
         processes: vec![spec],

@@ -129,7 +129,7 @@ impl Simulation {
         rx: &mut R,
         observer: &mut impl Observer,
     ) -> Result<MigrationReport, SimError> {
-        let link = self.cfg.migrate.clone();
+        let link = self.cfg.config().migrate.clone();
         let mut rep = MigrationReport {
             mode,
             process: self

@@ -28,6 +28,7 @@ mod replacement;
 mod tlb;
 mod tlb_array;
 mod tlb_config;
+mod tlb_control;
 mod tlb_presets;
 mod translate;
 mod walk_cache;
@@ -47,6 +48,7 @@ pub use tlb_config::{
     TlbArrayConfig, TlbConfig, TlbConfigError, TlbLevelConfig, WalkCacheLevelConfig,
     parse_page_size,
 };
+pub use tlb_control::TlbControl;
 pub use tlb_presets::{TLB_PRESETS, TlbPreset};
 pub use translate::Mmu;
 pub use walk_cache::{WalkCache, WalkCacheHit};

@@ -6,8 +6,8 @@
 //! allocation, no dynamic dispatch, no hashing. Everything else (the walk,
 //! A/D write-backs, faults) is out of line.
 
+use super::TlbControl;
 use crate::addr::{Asid, PhysAddr, VirtAddr};
-use crate::kernel::TlbControl;
 use crate::memory::PhysMemory;
 use crate::paging::hashed::TranslationTable;
 use crate::paging::{

@@ -27,6 +27,7 @@ mod restored;
 pub(crate) mod schedule;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ use vmsim_trace::scenario::{ForkPoint, LayoutKind, ProcessSpec, Scenario};
 use vmsim_trace::{Access, AnySource, TraceError, TraceSource};
 
 use crate::addr::{PhysAddr, Pid, VirtAddr};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, MachineSpec};
 use crate::kernel::{Kernel, KernelError, Layout, MmapFlags, Prot};
 use crate::machine::{self, AccessError};
 use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
@@ -201,7 +202,7 @@ pub(crate) struct Machine {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Simulation {
-    pub(crate) cfg: Config,
+    pub(crate) cfg: MachineSpec,
     pub(crate) m: Machine,
     pub(crate) mem: PhysMem<DirtyChunks>,
     pub(crate) scenario: Arc<Scenario>,
@@ -249,34 +250,26 @@ fn access_error(pid: Pid, va: VirtAddr, e: AccessError<SimError>) -> SimError {
     }
 }
 
-fn parse_prot(text: &str) -> Prot {
-    Prot::parse(text).unwrap_or(Prot::RW)
-}
-
 impl Simulation {
-    /// A machine and kernel as `cfg` describes them.
-    pub fn new(cfg: Config) -> Result<Self, SimError> {
-        cfg.validate()?;
-        let fmt = cfg.format()?;
-        let page = cfg.page_size()?;
-        let hardware_ad = cfg.hardware_ad()?;
-        let mut mem: PhysMem<DirtyChunks> =
-            PhysMem::new(cfg.memory.frames * fmt.page_size().bytes())?;
+    /// A machine and kernel as `spec` describes them.
+    pub fn new(spec: MachineSpec) -> Result<Self, SimError> {
+        let fmt = spec.format();
+        let hardware_ad = spec.hardware_ad();
+        let mut mem: PhysMem<DirtyChunks> = PhysMem::new(spec.memory_bytes())?;
         mem.bitmap_mut().off();
-        let mut mmu =
-            Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad).map_err(ConfigError::Tlb)?;
+        let mut mmu = Mmu::new(fmt.clone(), spec.tlb(), hardware_ad).map_err(ConfigError::Tlb)?;
         let kernel = Kernel::with_structure(
             fmt.clone(),
-            cfg.memory.frames,
-            page,
-            cfg.kernel.clone(),
-            cfg.structure()?,
+            spec.frames(),
+            spec.page_size(),
+            spec.config().kernel.clone(),
+            spec.structure(),
             &mut mem,
         )
         .map_err(ConfigError::Kernel)?;
         mmu.set_table_base(kernel.table_base());
-        let timeline = Timeline::new(cfg.run.timeline_points);
-        let schedule = Schedule::new(cfg.run.quantum, 0, timeline.interval());
+        let timeline = Timeline::new(spec.config().run.timeline_points);
+        let schedule = Schedule::new(spec.config().run.quantum, 0, timeline.interval());
         Ok(Self {
             m: Machine {
                 timeline,
@@ -298,11 +291,11 @@ impl Simulation {
                 digest_at_exit: false,
                 digests: Vec::new(),
             },
-            cfg,
+            cfg: spec,
             mem,
             scenario: Arc::new(Scenario {
                 description: String::new(),
-                quantum: vmsim_trace::scenario::DEFAULT_QUANTUM,
+                quantum: None,
                 preset: None,
                 set: Vec::new(),
                 processes: Vec::new(),
@@ -324,7 +317,7 @@ impl Simulation {
     /// `sim/restored.rs`), so an inconsistent or forged state is refused
     /// before it runs.
     pub(crate) fn from_parts(
-        cfg: Config,
+        cfg: MachineSpec,
         m: Machine,
         mut mem: PhysMem<DirtyChunks>,
         scenario: Arc<Scenario>,
@@ -379,6 +372,12 @@ impl Simulation {
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
+        self.cfg.config()
+    }
+
+    /// The machine the configuration resolved to.
+    #[must_use]
+    pub fn spec(&self) -> &MachineSpec {
         &self.cfg
     }
 
@@ -443,7 +442,7 @@ impl Simulation {
     }
 
     fn switch_to(&mut self, pid: Pid) -> Result<(), SimError> {
-        if self.cfg.run.check {
+        if self.cfg.config().run.check {
             self.m
                 .kernel
                 .check_invariants(&self.mem)
@@ -668,7 +667,7 @@ impl Simulation {
             peak_table_frames,
             current,
             ckpt,
-            ckpt_cfg: &cfg.checkpoint,
+            ckpt_cfg: &cfg.config().checkpoint,
             remote,
             references,
             pid,
@@ -711,7 +710,7 @@ impl Simulation {
                     pid,
                     m.addr.map(VirtAddr::new),
                     m.len,
-                    parse_prot(&m.prot),
+                    Prot::from(m.prot),
                     flags,
                 )
                 .map_err(err)?;
@@ -804,11 +803,10 @@ impl Simulation {
         if self.started {
             return Err(SimError::State("the simulation has already started"));
         }
-        let quantum = if scenario.quantum == vmsim_trace::scenario::DEFAULT_QUANTUM {
-            self.cfg.run.quantum
-        } else {
-            scenario.quantum
-        };
+        // The scenario's own quantum, when it gives one, else the machine's.
+        let quantum = scenario
+            .quantum
+            .map_or(self.cfg.config().run.quantum, NonZeroU64::get);
         let n = scenario.processes.len();
         self.scenario = Arc::new(scenario.clone());
         self.m.schedule = Schedule::new(quantum, n, self.m.timeline.interval());
@@ -1077,7 +1075,7 @@ impl Simulation {
         for pid in alive {
             self.exit(pid)?;
         }
-        if self.cfg.run.check {
+        if self.cfg.config().run.check {
             self.m
                 .kernel
                 .check_invariants(&self.mem)
@@ -1086,20 +1084,20 @@ impl Simulation {
         let checkpoints = self.checkpoint_report();
         let mut m = self.m;
         let digests = std::mem::take(&mut m.digests);
-        let mut report = Report::build(
-            &self.cfg,
-            &self.scenario,
-            m.references,
-            m.translations,
-            &m.mmu,
-            &m.kernel,
-            m.processes,
-            m.timeline,
-            m.peak_frames,
-            m.peak_table_frames,
-            m.snapshot,
-            m.hardware_ad,
-        );
+        let mut report = Report::build(crate::report::RunEnd {
+            cfg: self.cfg.config(),
+            scenario: &self.scenario,
+            references: m.references,
+            translations: m.translations,
+            mmu: &m.mmu,
+            kernel: &m.kernel,
+            processes: m.processes,
+            timeline: m.timeline,
+            peak_frames: m.peak_frames,
+            peak_table_frames: m.peak_table_frames,
+            memory: m.snapshot,
+            hardware_ad: m.hardware_ad,
+        });
         report.checkpoints = checkpoints;
         report.memory_digests = digests;
         Ok(report)

@@ -16,7 +16,7 @@
 
 use vmsim_trace::scenario::Scenario;
 
-use crate::config::Config;
+use crate::config::MachineSpec;
 use crate::kernel::FrameUse;
 use crate::mmu::{Mmu, RestoreLimits};
 
@@ -85,12 +85,12 @@ impl Machine {
     /// scenario (after the kernel's invariants hold). `Err` names the field.
     pub(crate) fn check_restored(
         &self,
-        cfg: &Config,
+        cfg: &MachineSpec,
         mem_bytes: u64,
         scenario: &Scenario,
     ) -> Result<(), String> {
-        let fmt = cfg.format().map_err(|e| e.to_string())?;
-        let hardware_ad = cfg.hardware_ad().map_err(|e| e.to_string())?;
+        let fmt = cfg.format();
+        let hardware_ad = cfg.hardware_ad();
         if self.hardware_ad != hardware_ad
             || self.page_shift != fmt.page_size().shift()
             || self.page_mask != fmt.page_size().mask()
@@ -99,7 +99,7 @@ impl Machine {
                 "machine: page size or accessed/dirty mode is not the configuration's".into(),
             );
         }
-        let fresh = Mmu::new(fmt.clone(), &cfg.tlb_for(&fmt), hardware_ad)
+        let fresh = Mmu::new(fmt.clone(), cfg.tlb(), hardware_ad)
             .map_err(|e| format!("mmu: the configuration's TLB cannot be built: {e}"))?;
         let frame_bytes = fmt.page_size().bytes();
         let frames = self.kernel.frames().all();

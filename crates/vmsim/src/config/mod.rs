@@ -4,19 +4,21 @@
 //! A config is composed as a TOML table: the preset's table, then the
 //! user's file merged over it (tables merge key by key, other values
 //! replace), then each override. Only then is it deserialized, with unknown
-//! keys rejected, and validated; every error names the key.
+//! keys rejected, and resolved into a [`MachineSpec`] (the format loaded,
+//! sizes and enums checked) once; every error names the key.
+
+mod spec;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::addr::PageSize;
-use crate::kernel::KernelConfig;
+use crate::kernel::{KernelConfig, PolicyChoiceError, SystemPolicy};
 use crate::mmu::TlbConfig;
-use crate::paging::inverted::InvertedSearch;
-use crate::paging::{Format, StructureSpec};
-use crate::units::{self, parse_size};
+use crate::units;
+
+pub use spec::MachineSpec;
 
 /// A configuration that cannot be used.
 #[derive(Debug, Error)]
@@ -63,6 +65,9 @@ pub enum ConfigError {
     /// The kernel cannot work with the machine described.
     #[error("config key `kernel`: {0}")]
     Kernel(#[source] crate::kernel::KernelError),
+    /// `kernel.policy` names no policy the kernel can run.
+    #[error("config key `kernel.policy`: {0}")]
+    Policy(#[source] PolicyChoiceError),
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -94,10 +99,15 @@ pub struct PagingConfig {
     /// A user-defined format file instead of `arch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format_file: Option<PathBuf>,
-    /// The size of data pages the kernel maps: the format's base page, or
-    /// one of its superpage sizes (e.g. `2MiB` on x86-64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page_size: Option<String>,
+    /// The size in bytes of data pages the kernel maps: the format's base
+    /// page, or one of its superpage sizes (written `2MiB` or 2097152 on
+    /// x86-64; checked against the format by [`MachineSpec`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "units::size_opt"
+    )]
+    pub page_size: Option<u64>,
     /// Who sets accessed and dirty bits.
     #[serde(default)]
     pub ad_bits: AdMode,
@@ -124,6 +134,18 @@ pub enum StructureKind {
     Inverted,
     /// A hashed page table: buckets of chained (ASID, VPN) -> frame elements.
     Hashed,
+}
+
+impl StructureKind {
+    /// The name written in a configuration.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Radix => "radix",
+            Self::Inverted => "inverted",
+            Self::Hashed => "hashed",
+        }
+    }
 }
 
 /// How an inverted table is searched (`paging.inverted.search`).
@@ -410,270 +432,30 @@ impl ConfigBuilder {
         Ok(self)
     }
 
-    /// Deserializes and validates.
-    pub fn build(self) -> Result<Config, ConfigError> {
-        let mut table = self.table;
-        if let Some(toml::Value::Table(p)) = table.get_mut("paging")
-            && let Some(v @ toml::Value::Integer(_)) = p.get_mut("page_size")
+    /// Deserializes, then resolves and checks the machine ([`MachineSpec::new`]).
+    pub fn build(self) -> Result<MachineSpec, ConfigError> {
+        MachineSpec::new(self.config()?)
+    }
+
+    /// Deserializes into the configuration's shape, unknown keys refused;
+    /// nothing is resolved or checked against the format yet.
+    pub fn config(self) -> Result<Config, ConfigError> {
+        let table = self.table;
+        // The policy is checked here, not by serde, so that its error names
+        // the key the way the machine's checks do.
+        if let Some(toml::Value::Table(k)) = table.get("kernel")
+            && let Some(toml::Value::String(name)) = k.get("policy")
         {
-            *v = toml::Value::String(v.to_string());
+            name.parse::<SystemPolicy>().map_err(ConfigError::Policy)?;
         }
-        let cfg: Config =
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
-                origin: "config".into(),
-                message: e.to_string().trim().replace('\n', " "),
-            })?;
-        cfg.validate()?;
-        Ok(cfg)
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+            origin: "config".into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
     }
 }
 
 impl Config {
-    /// The paging format this config names.
-    pub fn format(&self) -> Result<Format, ConfigError> {
-        match &self.paging.format_file {
-            Some(path) => Format::from_toml_file(path).map_err(|source| ConfigError::Format {
-                key: "paging.format_file",
-                source,
-            }),
-            None => Format::by_name(&self.paging.arch).map_err(|source| ConfigError::Format {
-                key: "paging.arch",
-                source,
-            }),
-        }
-    }
-
-    /// The data page size.
-    pub fn page_size(&self) -> Result<PageSize, ConfigError> {
-        let fmt = self.format()?;
-        let Some(text) = &self.paging.page_size else {
-            return Ok(fmt.page_size());
-        };
-        let bytes = parse_size(text).map_err(|source| ConfigError::Number {
-            key: "paging.page_size",
-            source,
-        })?;
-        let size = PageSize::from_bytes(bytes)
-            .map_err(|_| invalid("paging.page_size", format!("{bytes} is not a power of two")))?;
-        if fmt.level_for_size(size).is_none() {
-            let sizes: Vec<String> = fmt.page_sizes().iter().map(ToString::to_string).collect();
-            return Err(invalid(
-                "paging.page_size",
-                format!(
-                    "{} has no {size} pages (it has {})",
-                    fmt.name(),
-                    sizes.join(", ")
-                ),
-            ));
-        }
-        Ok(size)
-    }
-
-    /// Whether the MMU sets A/D bits itself (else Svade faults).
-    pub fn hardware_ad(&self) -> Result<bool, ConfigError> {
-        Ok(match self.paging.ad_bits {
-            AdMode::Hardware => true,
-            AdMode::Svade => false,
-            AdMode::Auto => !matches!(self.format()?.encoding(), crate::paging::Encoding::RiscV),
-        })
-    }
-
-    /// The translation structure with its sizes resolved (defaults filled
-    /// in from the memory size) and checked; errors name the key.
-    pub fn structure(&self) -> Result<StructureSpec, ConfigError> {
-        let frames = self.memory.frames;
-        let default_slots = frames
-            .checked_next_power_of_two()
-            .unwrap_or(1 << 31)
-            .min(1 << 31);
-        let pow2 = |key: &str, n: u64| {
-            if n.is_power_of_two() && n <= 1 << 31 {
-                Ok(n)
-            } else {
-                Err(invalid(
-                    key,
-                    format!("{n} is not a power of two between 1 and 2^31"),
-                ))
-            }
-        };
-        let spec = match self.paging.structure {
-            StructureKind::Radix => return Ok(StructureSpec::Radix),
-            StructureKind::Inverted => {
-                let sec = self.paging.inverted.clone().unwrap_or_default();
-                let search = match (sec.search, sec.anchors) {
-                    (InvertedSearchKind::Linear, Some(_)) => {
-                        return Err(invalid(
-                            "paging.inverted.anchors",
-                            "a linear search has no hash anchor table: drop anchors or use search = \"hashed\"",
-                        ));
-                    }
-                    (InvertedSearchKind::Linear, None) => InvertedSearch::Linear,
-                    (InvertedSearchKind::Hashed, a) => InvertedSearch::Hashed {
-                        anchors: pow2("paging.inverted.anchors", a.unwrap_or(default_slots))?,
-                    },
-                };
-                StructureSpec::Inverted { search }
-            }
-            StructureKind::Hashed => {
-                let sec = self.paging.hashed.clone().unwrap_or_default();
-                let buckets = pow2(
-                    "paging.hashed.buckets",
-                    sec.buckets.unwrap_or(default_slots),
-                )?;
-                let capacity = sec.capacity.unwrap_or(frames.saturating_mul(2));
-                if capacity == 0 || capacity > crate::paging::hashed::MAX_ENTRIES {
-                    return Err(invalid(
-                        "paging.hashed.capacity",
-                        format!(
-                            "{capacity} elements: expected 1 to {}",
-                            crate::paging::hashed::MAX_ENTRIES
-                        ),
-                    ));
-                }
-                StructureSpec::Hashed { buckets, capacity }
-            }
-        };
-        let fmt = self.format()?;
-        let frame = fmt.page_size();
-        if self.page_size()? != frame {
-            return Err(invalid(
-                "paging.page_size",
-                format!(
-                    "an {} page table maps {frame} pages only (one page size per table)",
-                    spec.name()
-                ),
-            ));
-        }
-        let key = match spec {
-            StructureSpec::Hashed { .. } => "paging.hashed.capacity",
-            _ => "paging.structure",
-        };
-        let bytes = spec
-            .region_bytes(frames, frame)
-            .map_err(|e| invalid(key, e.to_string()))?;
-        let reserved = bytes.div_ceil(frame.bytes());
-        if reserved + 16 > frames {
-            return Err(invalid(
-                key,
-                format!(
-                    "the {} page table takes {reserved} of the {frames} frames, leaving fewer than 16",
-                    spec.name()
-                ),
-            ));
-        }
-        Ok(spec)
-    }
-
-    /// Checks values that deserialize but cannot work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let fmt = self.format()?;
-        let page = self.page_size()?;
-        let frame = fmt.page_size();
-        let frames_per_page = page.bytes() / frame.bytes();
-        if self.memory.frames < 16 * frames_per_page {
-            return Err(invalid(
-                "memory.frames",
-                format!(
-                    "{} frames is too small: at least 16 pages of {page} ({} frames) are needed",
-                    self.memory.frames,
-                    16 * frames_per_page
-                ),
-            ));
-        }
-        if self.memory.frames > MAX_FRAMES {
-            return Err(invalid(
-                "memory.frames",
-                format!(
-                    "{} frames is more than the {MAX_FRAMES} a simulation keeps metadata for on this host",
-                    self.memory.frames
-                ),
-            ));
-        }
-        if self
-            .kernel
-            .swap_slots
-            .is_some_and(|s| u64::from(s) > MAX_FRAMES)
-        {
-            return Err(invalid(
-                "kernel.swap_slots",
-                format!("at most {MAX_FRAMES} slots"),
-            ));
-        }
-        if let Some(path) = &self.kernel.swap_file
-            && let Ok(meta) = std::fs::symlink_metadata(path)
-        {
-            // Checked again, atomically, when the file is created.
-            if !meta.file_type().is_file() {
-                return Err(invalid(
-                    "kernel.swap_file",
-                    format!(
-                        "{} is not a regular file: vmsim never writes over it",
-                        path.display()
-                    ),
-                ));
-            }
-            if !self.kernel.swap_file_overwrite {
-                return Err(invalid(
-                    "kernel.swap_file",
-                    format!(
-                        "{} exists: vmsim does not overwrite it (choose another path, or set kernel.swap_file_overwrite = true)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        let bytes = self.memory.frames.checked_mul(frame.bytes());
-        if bytes.is_none_or(|b| b > crate::phys::MAX_MEM_BYTES) {
-            return Err(invalid(
-                "memory.frames",
-                "more than 16 TiB of memory is not supported",
-            ));
-        }
-        if fmt.pa_bits() < 64 && bytes.is_some_and(|b| b > 1u64 << fmt.pa_bits()) {
-            return Err(invalid(
-                "memory.frames",
-                format!(
-                    "{} addresses only 2^{} bytes of physical memory",
-                    fmt.name(),
-                    fmt.pa_bits()
-                ),
-            ));
-        }
-        if self.run.quantum == 0 {
-            return Err(invalid(
-                "run.quantum",
-                "a time slice needs at least one reference",
-            ));
-        }
-        if self.memory.latency == 0 {
-            return Err(invalid(
-                "memory.latency",
-                "a memory reference takes at least one cycle",
-            ));
-        }
-        self.checkpoint
-            .validate()
-            .map_err(|(key, message)| invalid(key, message))?;
-        self.migrate
-            .validate()
-            .map_err(|(key, message)| invalid(key, message))?;
-        let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
-        crate::mmu::Tlb::new(&self.tlb_for(&fmt), &shifts).map_err(ConfigError::Tlb)?;
-        self.structure()?;
-        Ok(())
-    }
-
-    /// The TLB config for `fmt`: page-walk caches for depths the format does
-    /// not have (a PML4-entry cache on a 3-level Sv39 walk) are left out, so
-    /// switching `paging.arch` keeps a preset's TLB usable.
-    #[must_use]
-    pub fn tlb_for(&self, fmt: &Format) -> TlbConfig {
-        let mut tlb = self.tlb.clone();
-        let levels = fmt.levels().len();
-        tlb.walk_cache.retain(|w| (w.depth as usize) < levels);
-        tlb
-    }
-
     /// The config as TOML text (what `vmsim presets` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -683,6 +465,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::PageSize;
+    use crate::paging::StructureSpec;
+    use crate::paging::inverted::InvertedSearch;
 
     /// Count and size keys read units from TOML, yet the kernel's copy of
     /// its config must still round-trip through a checkpoint (postcard,
@@ -695,10 +480,10 @@ mod tests {
             .and_then(|b| b.set("memory.frames=8Ki"))
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert_eq!(cfg.kernel.swap_slots, Some(1024));
-        assert_eq!(cfg.kernel.stack_limit, 2 << 20);
-        assert_eq!(cfg.memory.frames, 8192);
-        for k in [cfg.kernel.clone(), KernelConfig::default()] {
+        assert_eq!(cfg.config().kernel.swap_slots, Some(1024));
+        assert_eq!(cfg.config().kernel.stack_limit, 2 << 20);
+        assert_eq!(cfg.config().memory.frames, 8192);
+        for k in [cfg.config().kernel.clone(), KernelConfig::default()] {
             let bytes = postcard::to_allocvec(&k).expect("serialize");
             let back: KernelConfig = postcard::from_bytes(&bytes).expect("deserialize");
             assert_eq!(back, k);
@@ -727,8 +512,8 @@ mod tests {
             .and_then(|b| b.set("memory.frames=8192"))
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert_eq!(cfg.page_size().expect("valid"), PageSize::SIZE_2M);
-        assert_eq!(cfg.memory.frames, 8192);
+        assert_eq!(cfg.page_size(), PageSize::SIZE_2M);
+        assert_eq!(cfg.config().memory.frames, 8192);
         let e = ConfigBuilder::preset(None)
             .and_then(|b| b.set("memory.framez=1"))
             .and_then(ConfigBuilder::build);
@@ -757,10 +542,7 @@ mod tests {
         let cfg = ConfigBuilder::preset(Some("riscv-sv39"))
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert!(
-            !cfg.hardware_ad().expect("valid"),
-            "RISC-V follows Svade by default"
-        );
+        assert!(!cfg.hardware_ad(), "RISC-V follows Svade by default");
     }
 
     /// Issue 12: a `--set` value is one TOML value; a line break and a new
@@ -769,12 +551,21 @@ mod tests {
     fn set_values_are_single_toml_values() {
         let set = |a: &str| ConfigBuilder::preset(None).and_then(|b| b.set(a));
         let get = |a: &str| set(a).and_then(ConfigBuilder::build).expect(a);
-        assert_eq!(get("memory.frames=1_024").memory.frames, 1024);
-        assert_eq!(get("kernel.policy=fifo").kernel.policy, "fifo");
-        assert_eq!(get("kernel.policy=\"sieve\"").kernel.policy, "sieve");
-        assert!(!get("tlb.asid_tags=false").tlb.asid_tags);
+        assert_eq!(get("memory.frames=1_024").config().memory.frames, 1024);
         assert_eq!(
-            get("kernel.swap_file=/tmp/a b.swp").kernel.swap_file,
+            get("kernel.policy=fifo").config().kernel.policy,
+            SystemPolicy::Fifo
+        );
+        assert_eq!(
+            get("kernel.policy=\"sieve\"").config().kernel.policy,
+            SystemPolicy::Sieve
+        );
+        assert!(!get("tlb.asid_tags=false").config().tlb.asid_tags);
+        assert_eq!(
+            get("kernel.swap_file=/tmp/a b.swp")
+                .config()
+                .kernel
+                .swap_file,
             Some(PathBuf::from("/tmp/a b.swp"))
         );
         for bad in [
@@ -832,15 +623,15 @@ mod tests {
             }
             b.and_then(ConfigBuilder::build)
         };
-        let key_of = |r: Result<Config, ConfigError>| match r {
+        let key_of = |r: Result<MachineSpec, ConfigError>| match r {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => format!("{other:?}"),
         };
         let cfg = build(&[]).expect("valid");
-        assert_eq!(cfg.structure().expect("valid"), StructureSpec::Radix);
+        assert_eq!(cfg.structure(), StructureSpec::Radix);
         let cfg = build(&["paging.structure=inverted"]).expect("valid");
         assert_eq!(
-            cfg.structure().expect("valid"),
+            cfg.structure(),
             StructureSpec::Inverted {
                 search: InvertedSearch::Hashed { anchors: 1024 }
             }
@@ -848,7 +639,7 @@ mod tests {
         let cfg =
             build(&["paging.structure=inverted", "paging.inverted.search=linear"]).expect("valid");
         assert_eq!(
-            cfg.structure().expect("valid"),
+            cfg.structure(),
             StructureSpec::Inverted {
                 search: InvertedSearch::Linear
             }
@@ -860,7 +651,7 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(
-            cfg.structure().expect("valid"),
+            cfg.structure(),
             StructureSpec::Hashed {
                 buckets: 256,
                 capacity: 500
@@ -929,8 +720,8 @@ mod tests {
             })
             .and_then(ConfigBuilder::build)
             .expect("valid");
-        assert_eq!(cfg.paging.arch, "x86-32");
-        assert_eq!(cfg.memory.frames, 2048);
-        assert_eq!(cfg.memory.latency, 100, "kept from the preset");
+        assert_eq!(cfg.config().paging.arch, "x86-32");
+        assert_eq!(cfg.config().memory.frames, 2048);
+        assert_eq!(cfg.config().memory.latency, 100, "kept from the preset");
     }
 }

@@ -1,0 +1,27 @@
+//! The TLB operations the operating system asks of the hardware.
+//!
+//! Defined here, next to the MMU that implements them, and used by the
+//! kernel: the kernel depends on the MMU's interface, the MMU knows nothing
+//! of the kernel.
+
+use crate::addr::Asid;
+use crate::paging::Flush;
+
+/// The TLB operations the kernel needs from the hardware.
+///
+/// Implemented by the [`Mmu`](super::Mmu); `()` stands for a machine
+/// without a TLB (every translation walks), where there is nothing to
+/// invalidate.
+pub trait TlbControl {
+    /// Invalidates the translation of one page (invlpg / sfence.vma with an address).
+    fn invalidate_page(&mut self, asid: Asid, flush: Flush);
+    /// Invalidates every non-global translation of one ASID.
+    fn invalidate_asid(&mut self, asid: Asid);
+}
+
+impl TlbControl for () {
+    fn invalidate_page(&mut self, _asid: Asid, flush: Flush) {
+        flush.ignore();
+    }
+    fn invalidate_asid(&mut self, _asid: Asid) {}
+}
