@@ -16,6 +16,7 @@ mod channel;
 mod cmd;
 mod html;
 mod output;
+mod progress;
 mod ship;
 mod signals;
 

@@ -11,6 +11,7 @@ mod docs;
 mod exercise;
 mod explain;
 mod html;
+mod json_keys;
 mod json_schema;
 mod migrate;
 mod mrc;

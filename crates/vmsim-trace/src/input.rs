@@ -10,6 +10,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
 
@@ -47,6 +49,33 @@ pub enum Format {
     PageNumbers,
 }
 
+/// Bytes taken from trace files so far, shared by the readers that add to
+/// it (the parser's thread, or the zstd helper thread) and whoever shows
+/// progress: the compressed bytes consumed over the files' sizes is how far
+/// a run is through traces whose record count is not known in advance.
+/// One relaxed add per read of the file (up to 256 KiB), nothing per record.
+#[derive(Debug, Clone, Default)]
+pub struct ReadMeter(Arc<AtomicU64>);
+
+impl ReadMeter {
+    /// A meter at 0.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes read from the files so far (read ahead of the parser by at
+    /// most a few buffers).
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// The undecoded bytes: a file or standard input, with the bytes read to
 /// sniff the compression put back in front.
 #[derive(Debug)]
@@ -54,6 +83,8 @@ pub struct Raw {
     head: Vec<u8>,
     pos: usize,
     inner: RawKind,
+    /// Counts the bytes read from a file (never standard input's).
+    meter: Option<ReadMeter>,
 }
 
 #[derive(Debug)]
@@ -71,7 +102,13 @@ impl Read for Raw {
             return Ok(n);
         }
         match &mut self.inner {
-            RawKind::File(f) => f.read(out),
+            RawKind::File(f) => {
+                let n = f.read(out)?;
+                if let Some(m) = &self.meter {
+                    m.add(n);
+                }
+                Ok(n)
+            }
             RawKind::Stdin(s) => s.read(out),
         }
     }
@@ -305,6 +342,19 @@ fn read_up_to<R: Read>(r: &mut R, want: usize) -> io::Result<Vec<u8>> {
 /// # Errors
 /// The file cannot be opened or read, or ends inside a magic number.
 pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceError> {
+    open_metered(path, threaded, None)
+}
+
+/// [`open_file`], adding the bytes read from the file (not standard
+/// input's) to `meter`.
+///
+/// # Errors
+/// As for [`open_file`].
+pub fn open_metered(
+    path: &Path,
+    threaded: bool,
+    meter: Option<&ReadMeter>,
+) -> Result<(Input, Format), TraceError> {
     let stdin = path.as_os_str() == STDIN;
     let name = display_path(path);
     let io_err = |source| TraceError::Io {
@@ -328,10 +378,18 @@ pub fn open_file(path: &Path, threaded: bool) -> Result<(Input, Format), TraceEr
             what: "the file ends inside the zstd magic".to_owned(),
         });
     }
+    let meter = match inner {
+        RawKind::File(_) => meter.cloned(),
+        RawKind::Stdin(_) => None,
+    };
+    if let Some(m) = &meter {
+        m.add(got.len());
+    }
     let raw = Raw {
         head: got,
         pos: 0,
         inner,
+        meter,
     };
     let mut input = if !zstd {
         Input::Plain(BufReader::with_capacity(CHUNK, raw))
@@ -408,13 +466,13 @@ static OVERLAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Allows or forbids the zstd helper thread for inputs opened from now on:
 /// a sweep that runs one single-threaded simulation per core turns it off.
 pub fn set_overlap(allowed: bool) {
-    OVERLAP.store(allowed, std::sync::atomic::Ordering::Relaxed);
+    OVERLAP.store(allowed, Ordering::Relaxed);
 }
 
 /// Whether a helper thread is worth it: allowed, and more than one core available.
 #[must_use]
 pub fn overlap_helps() -> bool {
-    OVERLAP.load(std::sync::atomic::Ordering::Relaxed)
+    OVERLAP.load(Ordering::Relaxed)
         && std::thread::available_parallelism()
             .map(|n| n.get() > 1)
             .unwrap_or(false)
@@ -442,6 +500,41 @@ mod tests {
             let mut back = Vec::new();
             input.read_to_end(&mut back).expect("read");
             assert_eq!(back, data);
+        }
+    }
+
+    /// The meter counts the file's bytes as the reader takes them: part of
+    /// the file after the first buffer, all of it at the end, for plain and
+    /// zstd files and both decoders.
+    #[test]
+    fn the_meter_counts_the_file_bytes_read_so_far() {
+        // Incompressible-ish text, so the zstd file is several buffers long.
+        let mut data = Vec::new();
+        let mut x = 1u64;
+        while data.len() < 12 * CHUNK {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            writeln!(data, "S {:016x},8", x >> 8).expect("write");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("t.lackey");
+        std::fs::write(&plain, &data).expect("write");
+        let packed = dir.path().join("t.lackey.zst");
+        std::fs::write(&packed, zstd_bytes(&data)).expect("write");
+        for (path, threaded) in [(&plain, false), (&packed, false), (&packed, true)] {
+            let size = std::fs::metadata(path).expect("size").len();
+            let meter = ReadMeter::new();
+            let (mut input, _) = open_metered(path, threaded, Some(&meter)).expect("open");
+            let mut first = vec![0u8; 1000];
+            input.read_exact(&mut first).expect("read");
+            let early = meter.bytes();
+            assert!(early > 0 && early < size, "{path:?}: {early} of {size}");
+            let mut rest = Vec::new();
+            input.read_to_end(&mut rest).expect("read");
+            assert_eq!(meter.bytes(), size, "{path:?}");
+            // Without a meter nothing is counted anywhere.
+            let (mut input, _) = open_metered(path, threaded, None).expect("open");
+            input.read_to_end(&mut rest).expect("read");
+            assert_eq!(meter.bytes(), size);
         }
     }
 

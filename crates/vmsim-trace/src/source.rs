@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::access::Access;
 use crate::error::TraceError;
-use crate::input::{self, Format, Input};
+use crate::input::{self, Format, Input, ReadMeter};
 use crate::lackey::LackeyReader;
 use crate::synth::SynthSource;
 use crate::vmt::VmtReader;
@@ -150,6 +150,20 @@ pub fn open(spec: &str) -> Result<AnySource, TraceError> {
 /// As for [`open`].
 pub fn open_path(path: &Path) -> Result<AnySource, TraceError> {
     let (input, format) = input::open_file(path, input::overlap_helps())?;
+    accesses(input, format, path)
+}
+
+/// [`open`], adding the bytes it reads from a file to `meter` (see
+/// [`ReadMeter`]; a `synth:` spec or standard input adds nothing).
+///
+/// # Errors
+/// As for [`open`].
+pub fn open_metered(spec: &str, meter: &ReadMeter) -> Result<AnySource, TraceError> {
+    if let Some(rest) = spec.strip_prefix(SYNTH_PREFIX) {
+        return Ok(AnySource::Synth(SynthSource::parse(rest)?));
+    }
+    let path = Path::new(spec);
+    let (input, format) = input::open_metered(path, input::overlap_helps(), Some(meter))?;
     accesses(input, format, path)
 }
 

@@ -218,7 +218,7 @@ fn listen(args: &ListenArgs, out: &mut impl Write) -> anyhow::Result<()> {
             incoming.pid()
         ),
     )?;
-    let mut observer = super::run::progress(args.quiet);
+    let mut observer = crate::progress::bar(args.quiet);
     let (mut report, migration) = incoming.run((tx, rx), &mut observer)?;
     observer.done();
     drop(builtin);
@@ -411,7 +411,7 @@ pub fn send(
     args: &super::run::RunArgs,
     addr: &str,
     scenario: &Scenario,
-    observer: &mut super::run::Bar,
+    observer: &mut crate::progress::Bar,
 ) -> anyhow::Result<MigrationReport> {
     use vmsim::migrate::{Message, MsgRecv, MsgSend};
     let mode = MigrateMode::parse(&args.migrate_mode)

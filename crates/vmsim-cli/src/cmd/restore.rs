@@ -99,7 +99,7 @@ pub fn run(args: &RestoreArgs, out: &mut impl std::io::Write) -> anyhow::Result<
             sim.references()
         ))?;
     }
-    let mut observer = super::run::progress(args.quiet);
+    let mut observer = crate::progress::bar(args.quiet);
     let report = sim.run_to_end(&mut observer, None)?;
     observer.done();
     drop(builtin);

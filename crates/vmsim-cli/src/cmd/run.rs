@@ -1,18 +1,17 @@
 //! `vmsim run`: the main job. Runs traces, generators or a scenario through
 //! the whole machine and kernel and reports.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use vmsim::checkpoint::ChainWriter;
 use vmsim::config::{ConfigBuilder, MachineSpec};
 use vmsim::kernel::SegvReason;
 use vmsim::report::Report;
-use vmsim::sim::{Observer, Simulation};
+use vmsim::sim::Simulation;
 use vmsim_trace::scenario::{ProcessSpec, Scenario};
 
 use super::report_text;
@@ -59,7 +58,7 @@ const BUILTIN_TRACE: &[u8] = include_bytes!("../../data/true.lackey.zst");
 /// printed in full), unless --allow-kills. A fork or exit point of a
 /// scenario that is never reached is a warning (an error with --strict).
 ///
-/// JSON keys (see the Report type's docs): machine, references,
+/// JSON keys (every one with its type and unit: docs/json.md): machine, references,
 /// references_by_kind, translations, tlb_lookups, tlb_hits, tlb_misses,
 /// tlb_levels, walks (walks that filled the TLB), faulting_walks,
 /// dirty_walks, walk_memory_references, walk_references_by_level, ad_writes,
@@ -269,26 +268,6 @@ fn kills(report: &Report) -> Option<String> {
     })
 }
 
-/// The progress bar (an observer of the run).
-pub struct Bar(Option<ProgressBar>);
-
-impl Bar {
-    /// Clears the bar at the end.
-    pub fn done(&self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Observer for Bar {
-    fn progress(&mut self, references: u64) {
-        if let Some(b) = &self.0 {
-            b.set_position(references);
-        }
-    }
-}
-
 fn is_scenario(path: &Path) -> bool {
     use std::io::Read;
     let mut head = vec![0u8; 64 * 1024];
@@ -338,87 +317,6 @@ pub fn builtin_trace() -> anyhow::Result<(tempfile::NamedTempFile, vmsim_trace::
     let registered = vmsim_trace::output::register(f.path());
     f.write_all(BUILTIN_TRACE)?;
     Ok((f, registered))
-}
-
-/// The progress bar on stderr, only on a terminal and without `quiet`.
-pub fn progress(quiet: bool) -> Bar {
-    progress_of(quiet, None)
-}
-
-/// The progress bar of a run of `total` references if known: a bar with
-/// the percentage and the time left, else a spinner; both with human
-/// counts and rates (`3.1M refs/s`); drawn only on a terminal.
-pub fn progress_of(quiet: bool, total: Option<u64>) -> Bar {
-    let show = !quiet && std::io::stderr().is_terminal();
-    Bar(show.then(|| match total {
-        Some(n) if n > 0 => {
-            let b = ProgressBar::new(n);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {percent:>3}%  {human_pos}/{human_len} references  {refs_per_sec}  ETA {eta}",
-                )
-                .map(|s| s.with_key("refs_per_sec", rate_key))
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b
-        }
-        _ => {
-            let b = ProgressBar::new_spinner();
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {human_pos} references  {refs_per_sec}  {elapsed_precise}",
-                )
-                .map(|s| s.with_key("refs_per_sec", rate_key))
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            b
-        }
-    }))
-}
-
-/// `3.1M refs/s`: the bar's rate with a decimal prefix.
-fn rate_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
-    let _ = write!(w, "{} refs/s", human_rate(state.per_sec()));
-}
-
-/// A rate with a decimal prefix and two or three significant digits.
-#[must_use]
-pub fn human_rate(per_sec: f64) -> String {
-    let (v, unit) = if per_sec >= 1e9 {
-        (per_sec / 1e9, "G")
-    } else if per_sec >= 1e6 {
-        (per_sec / 1e6, "M")
-    } else if per_sec >= 1e3 {
-        (per_sec / 1e3, "K")
-    } else {
-        (per_sec, "")
-    };
-    if v >= 100.0 || unit.is_empty() {
-        format!("{v:.0}{unit}")
-    } else {
-        format!("{v:.1}{unit}")
-    }
-}
-
-/// The references a scenario will run, when every trace says how many
-/// (synthetic workloads; a process's `exit_after` caps its own); `None`
-/// for trace files (a stream: their length is known only at the end).
-#[must_use]
-pub fn known_total(scenario: &Scenario) -> Option<u64> {
-    let mut total = 0u64;
-    for p in &scenario.processes {
-        let n = match p.trace.as_deref() {
-            None => 0,
-            Some(t) => {
-                let spec = t.strip_prefix(vmsim_trace::source::SYNTH_PREFIX)?;
-                vmsim_trace::synth::SynthSource::parse(spec)
-                    .ok()?
-                    .total_refs()
-            }
-        };
-        total = total.saturating_add(p.exit_after.map_or(n, |e| e.min(n)));
-    }
-    Some(total)
 }
 
 /// How a finished run's report is given: as `vmsim run` gives it (also
@@ -612,8 +510,10 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut sim = Simulation::new(cfg)?;
     sim.set_allow_empty(args.allow_empty);
     sim.set_digest_at_exit(args.digest);
+    let mut observer =
+        crate::progress::bar_of(args.quiet, crate::progress::RunLength::of(&scenario));
+    sim.set_read_meter(observer.meter());
     sim.start(&scenario)?;
-    let mut observer = progress_of(args.quiet, known_total(&scenario));
     let steps = match &args.html {
         Some(_) => Some(crate::html::run::record_steps(
             &mut sim,
@@ -687,36 +587,4 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         },
         out,
     )
-}
-
-#[cfg(test)]
-mod progress_tests {
-    use super::*;
-
-    #[test]
-    fn rates_are_human() {
-        assert_eq!(human_rate(3_123_456.0), "3.1M");
-        assert_eq!(human_rate(850.0), "850");
-        assert_eq!(human_rate(250_000.0), "250K");
-        assert_eq!(human_rate(1.5e9), "1.5G");
-    }
-
-    #[test]
-    fn the_total_is_known_for_synthetic_workloads_only() {
-        let s =
-            scenario_of(&["synth:scan,bytes=64KiB,stride=4096,passes=3".into()]).expect("synth");
-        assert_eq!(known_total(&s), Some(48));
-        let two = scenario_of(&[
-            "synth:zipf,pages=10,refs=1K".into(),
-            "synth:loop,pages=4,repeats=2".into(),
-        ])
-        .expect("synth");
-        assert_eq!(known_total(&two), Some(1008));
-        let trace = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../vmsim-trace/tests/data/tinystatic.lackey.zst"
-        );
-        let s = scenario_of(&[trace.into()]).expect("trace");
-        assert_eq!(known_total(&s), None, "a trace file is a stream");
-    }
 }

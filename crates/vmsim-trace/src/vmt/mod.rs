@@ -146,3 +146,64 @@ mod tests {
         assert!(matches!(decode(&bytes), Err(TraceError::InvalidVmt { .. })));
     }
 }
+
+/// The record count an uncompressed `.vmt` file states in its end block
+/// (its last 20 bytes), read without reading the records: how a progress
+/// bar knows a run's length in advance. `None` when the file is not a
+/// plain `.vmt` (zstd-compressed, another format, standard input) or its
+/// end block is not intact (the reader will say what is wrong when it gets
+/// there; this is only a hint).
+#[must_use]
+pub fn record_count(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let end_bytes = format::BLOCK_HEADER_BYTES as u64 + u64::from(format::END_PAYLOAD_BYTES);
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if !f.metadata().ok()?.is_file() || len < format::FILE_HEADER_BYTES as u64 + end_bytes {
+        return None;
+    }
+    let mut magic = [0u8; 8];
+    f.read_exact(&mut magic).ok()?;
+    if magic != format::MAGIC {
+        return None;
+    }
+    let mut end = [0u8; 20];
+    f.seek(SeekFrom::Start(len - end_bytes)).ok()?;
+    f.read_exact(&mut end).ok()?;
+    let word = |i: usize| u32::from_le_bytes([end[i], end[i + 1], end[i + 2], end[i + 3]]);
+    let payload = &end[12..];
+    (word(0) == 0
+        && word(4) == format::END_PAYLOAD_BYTES
+        && word(8) == format::block_crc(0, payload))
+    .then(|| u64::from_le_bytes(payload.try_into().unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod record_count_tests {
+    use super::*;
+
+    #[test]
+    fn the_end_block_gives_the_count_and_anything_else_gives_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.vmt");
+        let mut src = crate::open("synth:loop,pages=10,repeats=7").expect("synth");
+        let n = convert(&mut src, &p).expect("convert");
+        assert_eq!(n, 70);
+        assert_eq!(record_count(&p), Some(70));
+        // A damaged end block, a compressed copy, text: no hint.
+        let mut bytes = std::fs::read(&p).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let bad = dir.path().join("bad.vmt");
+        std::fs::write(&bad, &bytes).expect("write");
+        assert_eq!(record_count(&bad), None);
+        let z = dir.path().join("t.vmt.zst");
+        let plain = std::fs::read(&p).expect("read");
+        std::fs::write(&z, zstd::encode_all(plain.as_slice(), 3).expect("zstd")).expect("write");
+        assert_eq!(record_count(&z), None);
+        let text = dir.path().join("t.lackey");
+        std::fs::write(&text, "I  00401000,3\n".repeat(10)).expect("write");
+        assert_eq!(record_count(&text), None);
+        assert_eq!(record_count(&dir.path().join("missing.vmt")), None);
+    }
+}

@@ -220,6 +220,8 @@ pub struct Simulation {
     pub(crate) remote: Option<Box<crate::migrate::remote::RemotePages>>,
     /// Post-copy, between adoption and the run: the pages to come.
     pub(crate) pending_pages: Option<BTreeMap<u64, (crate::kernel::AdoptedPage, bool)>>,
+    /// Counts the bytes read from trace files (for a progress bar).
+    pub(crate) read_meter: Option<vmsim_trace::input::ReadMeter>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -307,6 +309,7 @@ impl Simulation {
             allow_empty: false,
             remote: None,
             pending_pages: None,
+            read_meter: None,
         })
     }
 
@@ -352,6 +355,7 @@ impl Simulation {
             allow_empty: false,
             remote: None,
             pending_pages: None,
+            read_meter: None,
         })
     }
 
@@ -360,6 +364,14 @@ impl Simulation {
     /// an empty file is almost always the wrong file.
     pub fn set_allow_empty(&mut self, allow: bool) {
         self.allow_empty = allow;
+    }
+
+    /// Add the bytes read from trace files opened from now on to `meter`:
+    /// how far a run is through traces whose length is known only in bytes
+    /// (a progress bar reads it; the run pays one atomic add per read of
+    /// the file, nothing per reference).
+    pub fn set_read_meter(&mut self, meter: vmsim_trace::input::ReadMeter) {
+        self.read_meter = Some(meter);
     }
 
     /// Record each process's memory digest (every page's address and
@@ -1109,7 +1121,10 @@ impl Simulation {
         let spec = &scenario.processes[i];
         let source = match &spec.trace {
             Some(t) => {
-                let mut s = vmsim_trace::open(t)?;
+                let mut s = match &self.read_meter {
+                    Some(meter) => vmsim_trace::source::open_metered(t, meter)?,
+                    None => vmsim_trace::open(t)?,
+                };
                 s.set_allow_empty(self.allow_empty);
                 Some(s)
             }
