@@ -16,10 +16,10 @@
 //! fails its tag, and fresh nonces make frames of another session useless.
 //! A length over [`MAX_MESSAGE`] is refused before anything is allocated.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hmac::{Hmac, Mac};
@@ -169,10 +169,14 @@ pub struct Receiver {
     dir: u8,
     timeout: Duration,
     peer: String,
+    adopted_at: Option<(Instant, Option<f64>)>,
 }
 
 impl Sender {
     /// Frames and sends raw payload bytes (the message's encoding).
+    /// Small frames gather in the buffer and go in one write; a large one
+    /// (page data) goes as one vectored write of length, payload and tag,
+    /// straight from the caller's buffer.
     pub fn send_bytes(&mut self, payload: &[u8]) -> Result<u64, MigrateError> {
         let len = u32::try_from(payload.len())
             .ok()
@@ -189,20 +193,41 @@ impl Sender {
         );
         self.seq += 1;
         let t = self.timeout;
+        let head = len.to_be_bytes();
         let w = &mut self.out;
-        w.write_all(&len.to_be_bytes())
-            .and_then(|()| w.write_all(payload))
-            .and_then(|()| w.write_all(&tag))
-            .and_then(|()| w.flush())
-            .map_err(|e| io_err("sending", &e, t))?;
+        let r = if payload.len() >= w.capacity() {
+            w.flush()
+                .and_then(|()| write_all_vectored(w.get_mut(), &mut [&head[..], payload, &tag]))
+        } else {
+            w.write_all(&head)
+                .and_then(|()| w.write_all(payload))
+                .and_then(|()| w.write_all(&tag))
+                .and_then(|()| w.flush())
+        };
+        r.map_err(|e| io_err("sending", &e, t))?;
         Ok(4 + payload.len() as u64 + TAG as u64)
     }
 }
 
+/// Writes every byte of `parts`, in order, with as few system calls as the
+/// socket allows.
+fn write_all_vectored(w: &mut impl Write, parts: &mut [&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl MsgSend for Sender {
-    fn send(&mut self, msg: &Message) -> Result<u64, MigrateError> {
-        let bytes = msg.encode()?;
-        self.send_bytes(&bytes)
+    fn send_payload(&mut self, payload: &[u8]) -> Result<u64, MigrateError> {
+        self.send_bytes(payload)
     }
 }
 
@@ -246,12 +271,27 @@ impl Receiver {
     pub fn peer(&self) -> &str {
         &self.peer
     }
+
+    /// When an `Adopted` message arrived (the destination has built the
+    /// process), and the receiving thread's CPU seconds then: the end of a
+    /// migration in host time, for the source's timing line.
+    #[must_use]
+    pub fn adopted_at(&self) -> Option<(Instant, Option<f64>)> {
+        self.adopted_at
+    }
 }
 
 impl MsgRecv for Receiver {
+    fn recv_payload(&mut self) -> Result<Vec<u8>, MigrateError> {
+        self.recv_bytes()
+    }
+
     fn recv(&mut self) -> Result<Message, MigrateError> {
-        let bytes = self.recv_bytes()?;
-        Message::decode(&bytes)
+        let m = Message::decode(&self.recv_bytes()?)?;
+        if matches!(m, Message::Adopted { .. }) {
+            self.adopted_at = Some((Instant::now(), crate::cmd::policy::thread_cpu_seconds()));
+        }
+        Ok(m)
     }
 }
 
@@ -283,6 +323,7 @@ fn halves(
             dir: recv_dir,
             timeout,
             peer,
+            adopted_at: None,
         },
     ))
 }

@@ -422,6 +422,40 @@ impl<B: Bitmap> PhysMem<B> {
         self.size.div_ceil(CHUNK_BYTES as u64)
     }
 
+    /// Sets chunk `index` to the bytes in `chunk`, taking the allocation
+    /// (no copy), without marking it written; an all-zero chunk is stored
+    /// as nothing, and its allocation is handed back for reuse. How a
+    /// checkpoint's page data goes from the file into memory.
+    ///
+    /// # Errors
+    /// The index is past the end of memory.
+    pub fn restore_chunk_boxed(
+        &mut self,
+        index: u64,
+        chunk: Box<[u8; CHUNK_BYTES]>,
+    ) -> Result<Option<Box<[u8; CHUNK_BYTES]>>, MemError> {
+        if index >= self.chunk_count() {
+            return Err(MemError::OutOfRange {
+                addr: index.saturating_mul(CHUNK_BYTES as u64),
+                len: CHUNK_BYTES as u64,
+                size: self.size,
+            });
+        }
+        let dir = &mut self.dirs[(index >> LEAF_SHIFT) as usize];
+        if chunk
+            .chunks_exact(64)
+            .all(|c| c.iter().fold(0, |a, &x| a | x) == 0)
+        {
+            if let Some(leaf) = dir {
+                leaf[(index as usize) & (LEAF_LEN - 1)] = None;
+            }
+            return Ok(Some(chunk));
+        }
+        let leaf = dir.get_or_insert_with(empty_leaf);
+        leaf[(index as usize) & (LEAF_LEN - 1)] = Some(chunk);
+        Ok(None)
+    }
+
     /// Sets chunk `index` to `data` (`None`: all zero, stored as nothing),
     /// without marking it written: how a checkpoint puts memory back.
     ///

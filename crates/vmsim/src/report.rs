@@ -261,7 +261,7 @@ pub struct TlbLevelReport {
 
 /// What a process's memory held when it exited, by virtual page: equal
 /// digests mean equal contents at equal addresses, wherever the frames were.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryDigest {
     /// The process (kernel pid on this machine).
     pub pid: Pid,

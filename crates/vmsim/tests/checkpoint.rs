@@ -120,6 +120,48 @@ fn walk(a: &serde_json::Value, b: &serde_json::Value, at: String, out: &mut Vec<
     }
 }
 
+/// The memory digests of a run (`--digest`) are part of its state: a
+/// process that exited before the checkpoint keeps its digest in the
+/// restored run, which goes on recording the others.
+#[test]
+fn memory_digests_recorded_before_a_checkpoint_survive_a_restore() {
+    let cfg = config(&["memory.frames=512"]);
+    let scenario = traces(&[
+        "synth:scan,bytes=64KiB,stride=512,write=1,refs=1500",
+        "synth:zipf,pages=200,refs=12K,write=0.5,seed=4",
+    ]);
+    let mut sim = Simulation::new(cfg.clone()).expect("machine");
+    sim.set_digest_at_exit(true);
+    let want = sim.run(&scenario, &mut ()).expect("run");
+    assert_eq!(want.memory_digests.len(), 2, "both processes have digests");
+    let short = &want.memory_digests[0];
+    for stop in [6_000, 9_000] {
+        let mut sim = Simulation::new(cfg.clone()).expect("machine");
+        sim.set_digest_at_exit(true);
+        sim.start(&scenario).expect("start");
+        sim.run_until(stop, &mut ()).expect("run");
+        let bytes = sim.checkpoint().expect("checkpoint").as_bytes().to_vec();
+        drop(sim);
+        let ck = Checkpoint::from_bytes(bytes, "mem").expect("reads back");
+        // No set_digest_at_exit here: the state says the run records them.
+        let back = Simulation::restore(&ck, &[]).expect("restore");
+        let got = back.run_to_end(&mut (), None).expect("continue");
+        assert_eq!(got.memory_digests, want.memory_digests, "stopped at {stop}");
+        assert_eq!(figures(&got), figures(&want), "stopped at {stop}");
+    }
+    // A run without digests, restored with them on: only what exits later.
+    let mut sim = Simulation::new(cfg).expect("machine");
+    sim.start(&scenario).expect("start");
+    sim.run_until(6_000, &mut ()).expect("run");
+    let ck = sim.checkpoint().expect("checkpoint");
+    let mut back = Simulation::restore(&ck, &[]).expect("restore");
+    back.set_digest_at_exit(true);
+    let got = back.run_to_end(&mut (), None).expect("continue");
+    assert_eq!(got.memory_digests.len(), 1);
+    assert_ne!(got.memory_digests[0].name, short.name);
+    assert_eq!(got.memory_digests[0], want.memory_digests[1]);
+}
+
 #[test]
 fn restored_lackey_run_reports_what_the_uninterrupted_run_reports() {
     let cfg = config(&[]);

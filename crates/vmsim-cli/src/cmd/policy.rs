@@ -353,7 +353,7 @@ pub fn run(args: &PolicyArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// This thread's CPU time in seconds, from the scheduler
 /// (`/proc/thread-self/schedstat`, nanosecond resolution; Linux only).
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(ns as f64 / 1e9)

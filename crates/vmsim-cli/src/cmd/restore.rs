@@ -50,7 +50,9 @@ pub struct RestoreArgs {
     pub plot: Option<PathBuf>,
 
     /// Record each process's memory digest when it exits (as `vmsim run
-    /// --digest`; compare with the run's).
+    /// --digest`; compare with the run's). A run that had --digest is
+    /// restored recording them anyway, with the digests of the processes
+    /// that exited before the checkpoint.
     #[arg(long)]
     pub digest: bool,
 
@@ -84,7 +86,11 @@ pub fn run(args: &RestoreArgs, out: &mut impl std::io::Write) -> anyhow::Result<
     let chain = Chain::open(&args.dir)?;
     let (inputs, builtin) = candidates(&args.inputs)?;
     let mut sim = chain.restore(args.at, &inputs)?;
-    sim.set_digest_at_exit(args.digest);
+    // A run that recorded digests goes on recording them (that is part of
+    // the checkpoint); --digest turns it on for one that did not.
+    if args.digest {
+        sim.set_digest_at_exit(true);
+    }
     if !args.quiet {
         crate::output::to_stderr(&format!(
             "vmsim restore: {} checkpoint {} (reference {}), running on",

@@ -25,7 +25,7 @@ use super::CheckpointError;
 pub const MAGIC: [u8; 8] = *b"VMSIMCKP";
 /// The container and payload version this build writes and reads. Any
 /// change to a section's layout or to a serialized engine type bumps it.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Bytes of a section header.
 pub const SECTION_HEADER: u64 = 32;
 /// The default limit on one section's decompressed size: 64 GiB (a 16 TiB
@@ -110,6 +110,22 @@ impl<W: Write> Write for Counting<'_, W> {
         self.bytes += n as u64;
         Ok(n)
     }
+    /// Passed through (page data goes as many chunks per system call,
+    /// without a copy into a buffer); the CRC covers what was written.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let k = b.len().min(left);
+            self.crc = crc32c::crc32c_append(self.crc, &b[..k]);
+            left -= k;
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
@@ -127,9 +143,54 @@ impl<W: Write> Write for RawCount<W> {
         self.bytes += n as u64;
         Ok(n)
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Writes every byte of `bufs`, in order, with as few calls to `w` as it
+/// allows (`Write::write_all_vectored` is not stable).
+///
+/// # Errors
+/// The write fails, or `w` accepts nothing.
+pub(crate) fn write_all_vectored(
+    w: &mut (impl Write + ?Sized),
+    mut bufs: &mut [io::IoSlice<'_>],
+) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Fills every byte of `bufs`, in order, with as few calls to `r` as it
+/// allows.
+///
+/// # Errors
+/// The read fails, or the input ends first (`UnexpectedEof`).
+pub(crate) fn read_exact_vectored(
+    r: &mut (impl Read + ?Sized),
+    mut bufs: &mut [io::IoSliceMut<'_>],
+) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match r.read_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => io::IoSliceMut::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Writes a checkpoint file section by section.
@@ -235,6 +296,37 @@ impl<R: Read> Read for Payload<'_, R> {
         self.left -= n as u64;
         Ok(n)
     }
+
+    /// Passed through while the section has room for every buffer (page
+    /// data is read into memory's chunks with one system call per batch);
+    /// otherwise one buffer at a time, as `read`.
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        if total == 0 || total > self.left {
+            let Some(first) = bufs.iter_mut().find(|b| !b.is_empty()) else {
+                return Ok(0);
+            };
+            return self.read(first);
+        }
+        let n = self.inner.read_vectored(bufs)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ends inside a section",
+            ));
+        }
+        let mut left = n;
+        for b in bufs.iter() {
+            if left == 0 {
+                break;
+            }
+            let k = b.len().min(left);
+            self.crc = crc32c::crc32c_append(self.crc, &b[..k]);
+            left -= k;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Reads a checkpoint file section by section, checking everything.
@@ -264,8 +356,13 @@ impl<R: Read + Seek> Reader<R> {
         }
         let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
         if version != VERSION {
+            let which = if version < VERSION {
+                "written by an older vmsim: run again to write it in this version"
+            } else {
+                "written by a newer vmsim"
+            };
             return Err(err(format!(
-                "checkpoint format version {version}, but this vmsim reads version {VERSION} only"
+                "checkpoint format version {version}, but this vmsim reads version {VERSION} only ({which})"
             )));
         }
         Ok(Self {

@@ -215,11 +215,21 @@ fn write_pages(o: &mut dyn Write, mem: &PhysMem<DirtyChunks>, c: &Capture) -> io
         idx.extend_from_slice(&i.to_le_bytes());
     }
     o.write_all(&idx)?;
-    // Each chunk goes straight from memory to the output (whose own buffer
-    // batches the system calls): one copy per byte on the way, not two.
+    // Chunks go straight from memory to the output, 256 (1 MiB) per
+    // vectored write: a buffered output passes a write that large through
+    // to one system call, so the bytes are copied once on their way (by
+    // the kernel), not into a buffer first.
     const ZERO: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
-    for &i in &c.data {
-        o.write_all(mem.chunk_bytes(i).unwrap_or(&ZERO))?;
+    const BATCH: usize = 256;
+    let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(BATCH);
+    for batch in c.data.chunks(BATCH) {
+        slices.clear();
+        slices.extend(
+            batch
+                .iter()
+                .map(|&i| io::IoSlice::new(mem.chunk_bytes(i).unwrap_or(&ZERO))),
+        );
+        format::write_all_vectored(o, &mut slices)?;
     }
     Ok(())
 }
@@ -453,17 +463,31 @@ fn read_pages<R: Read + Seek>(
                 )));
             }
         }
-        let mut buf = vec![0u8; 64 * CHUNK_BYTES];
+        // Chunks are read straight into the allocations memory keeps, 256
+        // (1 MiB) per vectored read: a buffered file passes a read that
+        // large through to one system call, so the bytes are copied once.
+        const BATCH: usize = 256;
+        let mut spare: Vec<Box<[u8; CHUNK_BYTES]>> = Vec::new();
+        let mut batch: Vec<Box<[u8; CHUNK_BYTES]>> = Vec::with_capacity(BATCH);
         let mut k = 0usize;
         while k < n_data as usize {
-            let m = (n_data as usize - k).min(64);
-            r.read_exact(&mut buf[..m * CHUNK_BYTES])?;
-            for j in 0..m {
-                mem.restore_chunk(
-                    index(k + j),
-                    Some(&buf[j * CHUNK_BYTES..(j + 1) * CHUNK_BYTES]),
-                )
-                .map_err(io_other)?;
+            let m = (n_data as usize - k).min(BATCH);
+            batch.clear();
+            batch.extend((0..m).map(|_| spare.pop().unwrap_or_else(|| Box::new([0; CHUNK_BYTES]))));
+            {
+                let mut slices: Vec<io::IoSliceMut<'_>> = batch
+                    .iter_mut()
+                    .map(|c| io::IoSliceMut::new(&mut c[..]))
+                    .collect();
+                format::read_exact_vectored(r, &mut slices)?;
+            }
+            for (j, chunk) in batch.drain(..).enumerate() {
+                if let Some(back) = mem
+                    .restore_chunk_boxed(index(k + j), chunk)
+                    .map_err(io_other)?
+                {
+                    spare.push(back);
+                }
             }
             k += m;
         }

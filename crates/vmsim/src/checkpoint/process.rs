@@ -88,6 +88,18 @@ impl Simulation {
     /// # Errors
     /// No such process, or the swap device cannot be read.
     pub fn page_contents(&self, pid: Pid, page: VirtAddr) -> Result<Option<Vec<u8>>, SimError> {
+        let mut buf = vec![0u8; self.m.kernel.page_size().bytes() as usize];
+        Ok(self.read_page(pid, page, &mut buf)?.then_some(buf))
+    }
+
+    /// Reads the page at `page` of `pid`, resident or in swap, into `buf`
+    /// (one page long): `false` (and `buf` untouched) if nothing is mapped
+    /// there. No allocation: what migration streams pages with.
+    ///
+    /// # Errors
+    /// No such process, `buf` is not one page long, or the swap device
+    /// cannot be read.
+    pub fn read_page(&self, pid: Pid, page: VirtAddr, buf: &mut [u8]) -> Result<bool, SimError> {
         let k = &self.m.kernel;
         let err = |source| SimError::Kernel {
             process: pid.to_string(),
@@ -95,23 +107,32 @@ impl Simulation {
         };
         let space = k.space_of(pid).map_err(err)?;
         let size = k.page_size();
+        if buf.len() as u64 != size.bytes() {
+            return Err(err(crate::kernel::KernelError::Invalid {
+                call: "read_page",
+                why: format!(
+                    "a buffer of {} bytes for a {}-byte page",
+                    buf.len(),
+                    size.bytes()
+                ),
+            }));
+        }
         let page = page.align_down(size);
-        let mut buf = vec![0u8; size.bytes() as usize];
         if let Ok(t) = k
             .tables()
             .translate(k.format(), &self.mem, space.table, page)
         {
-            self.mem.read(t.frame, &mut buf).map_err(SimError::Memory)?;
-            return Ok(Some(buf));
+            self.mem.read(t.frame, buf).map_err(SimError::Memory)?;
+            return Ok(true);
         }
         if let Some(&slot) = space.swapped.get(&page.as_u64())
             && let Some(dev) = k.swap_device()
         {
-            dev.peek(slot, &mut buf)
+            dev.peek(slot, buf)
                 .map_err(|e| err(crate::kernel::KernelError::Swap(e)))?;
-            return Ok(Some(buf));
+            return Ok(true);
         }
-        Ok(None)
+        Ok(false)
     }
 
     /// Takes process `pid` out of the machine-wide state, as a value.

@@ -9,7 +9,6 @@
 //! finds it (recorded path, or a `--input` file of the same size and
 //! CRC-32C), like a disk on shared storage.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,6 +24,7 @@ use crate::sim::{Observer, Progress, SimError, Simulation, inputs};
 use super::MigrateError;
 use super::config::MigrateMode;
 use super::message::{Message, MsgRecv, MsgSend, Offer, PROTOCOL, ProcessState};
+use super::pages::StagedPages;
 use super::remote::{Duplex, RemotePages};
 use super::report::MigrationReport;
 
@@ -119,15 +119,16 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
     rx: &mut R,
     candidates: &[PathBuf],
 ) -> Result<Incoming, MigrateError> {
-    let mut pages: HashMap<u64, Option<Vec<u8>>> = HashMap::new();
+    // Pages stay in the payloads they came in (no copy per page) until
+    // the process is built.
+    let mut pages = StagedPages::default();
     let (state, last) = loop {
-        match rx.recv()? {
+        let Some(msg) = pages.take(rx.recv_payload()?)? else {
+            continue;
+        };
+        match msg {
             Message::Progress { .. } => {}
-            Message::Pages { pages: v, .. } => {
-                for p in v {
-                    pages.insert(p.page, p.data);
-                }
-            }
+            Message::Pages { pages: v, .. } => pages.extend_owned(v),
             Message::State { state, last } => break (state, last),
             Message::Abort { reason } => return Err(MigrateError::Aborted(reason)),
             other => {
@@ -138,9 +139,7 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
             }
         }
     };
-    for p in last {
-        pages.insert(p.page, p.data);
-    }
+    pages.extend_owned(last);
     let post = offer.mode == MigrateMode::PostCopy;
     let built = adopt(cfg, &state, &mut pages, post, candidates);
     let (sim, pid) = match built {
@@ -237,7 +236,7 @@ impl Incoming {
 fn adopt(
     cfg: MachineSpec,
     state: &ProcessState,
-    data: &mut HashMap<u64, Option<Vec<u8>>>,
+    data: &mut StagedPages,
     post: bool,
     candidates: &[PathBuf],
 ) -> Result<(Simulation, Pid), MigrateError> {
@@ -292,22 +291,24 @@ fn adopt(
             pending.insert(e.page, (page, e.zero));
             continue;
         }
-        let Some(bytes) = data.remove(&e.page) else {
+        let installed = data.with_page(e.page, |bytes| {
+            sim.m
+                .kernel
+                .adopt_page(&mut sim.mem, &mut sim.m.mmu, pid, page, bytes)
+        });
+        let Some(installed) = installed else {
             return Err(MigrateError::Protocol(format!(
                 "page {:#x} is in the process's state but never arrived",
                 e.page
             )));
         };
-        sim.m
-            .kernel
-            .adopt_page(&mut sim.mem, &mut sim.m.mmu, pid, page, bytes.as_deref())
-            .map_err(|e| match e {
-                crate::kernel::KernelError::OutOfMemory => MigrateError::Refused(format!(
-                    "the process's {} pages do not fit in this machine's {frames} frames",
-                    state.pages.len()
-                )),
-                e => kerr(e),
-            })?;
+        installed.map_err(|e| match e {
+            crate::kernel::KernelError::OutOfMemory => MigrateError::Refused(format!(
+                "the process's {} pages do not fit in this machine's {frames} frames",
+                state.pages.len()
+            )),
+            e => kerr(e),
+        })?;
     }
     if post {
         sim.pending_pages = Some(pending);

@@ -274,20 +274,39 @@ impl Message {
 
 /// The sending half of a connection.
 pub trait MsgSend {
+    /// Sends one message's encoding (from [`Message::encode`], or a
+    /// `Pages` message built in place); returns the bytes it took on the
+    /// wire.
+    ///
+    /// # Errors
+    /// The connection failed, or the payload is over [`MAX_MESSAGE`].
+    fn send_payload(&mut self, payload: &[u8]) -> Result<u64, MigrateError>;
+
     /// Sends one message; returns the bytes it took on the wire.
     ///
     /// # Errors
     /// The connection failed.
-    fn send(&mut self, msg: &Message) -> Result<u64, MigrateError>;
+    fn send(&mut self, msg: &Message) -> Result<u64, MigrateError> {
+        self.send_payload(&msg.encode()?)
+    }
 }
 
 /// The receiving half of a connection.
 pub trait MsgRecv {
+    /// Receives the next message's encoding, authenticated (blocking, up
+    /// to the connection's timeout).
+    ///
+    /// # Errors
+    /// The connection failed, timed out or closed, or the message is bad.
+    fn recv_payload(&mut self) -> Result<Vec<u8>, MigrateError>;
+
     /// Receives the next message (blocking, up to the connection's timeout).
     ///
     /// # Errors
     /// The connection failed, timed out or closed, or the message is bad.
-    fn recv(&mut self) -> Result<Message, MigrateError>;
+    fn recv(&mut self) -> Result<Message, MigrateError> {
+        Message::decode(&self.recv_payload()?)
+    }
 }
 
 /// One end of an in-memory connection (see [`pipe`]).
@@ -299,6 +318,20 @@ pub struct PipeSend(mpsc::Sender<Vec<u8>>);
 pub struct PipeRecv(mpsc::Receiver<Vec<u8>>);
 
 impl MsgSend for PipeSend {
+    fn send_payload(&mut self, payload: &[u8]) -> Result<u64, MigrateError> {
+        if payload.len() > MAX_MESSAGE {
+            return Err(MigrateError::Protocol(format!(
+                "a message of {} bytes is over the {MAX_MESSAGE}-byte limit",
+                payload.len()
+            )));
+        }
+        let n = payload.len() as u64;
+        self.0
+            .send(payload.to_vec())
+            .map_err(|_| MigrateError::Closed("the other side hung up".into()))?;
+        Ok(n)
+    }
+
     fn send(&mut self, msg: &Message) -> Result<u64, MigrateError> {
         let bytes = msg.encode()?;
         let n = bytes.len() as u64;
@@ -310,12 +343,10 @@ impl MsgSend for PipeSend {
 }
 
 impl MsgRecv for PipeRecv {
-    fn recv(&mut self) -> Result<Message, MigrateError> {
-        let bytes = self
-            .0
+    fn recv_payload(&mut self) -> Result<Vec<u8>, MigrateError> {
+        self.0
             .recv()
-            .map_err(|_| MigrateError::Closed("the other side hung up".into()))?;
-        Message::decode(&bytes)
+            .map_err(|_| MigrateError::Closed("the other side hung up".into()))
     }
 }
 

@@ -9,6 +9,9 @@
 //!   max_rounds) and the three modes;
 //! - `migrate/message.rs`: what the sides say (postcard messages) and the
 //!   [`MsgSend`]/[`MsgRecv`] halves a connection provides;
+//! - `migrate/pages.rs`: page data on the wire: `Pages` messages encoded
+//!   from simulated memory into a reused buffer, staged at the destination
+//!   in the payloads they arrived in;
 //! - `migrate/source.rs`: [`Simulation::migrate_out`](crate::sim::Simulation::migrate_out), the rounds;
 //! - `migrate/destination.rs`: [`answer`], [`receive`] and [`Incoming::run`]: the
 //!   process built from what arrived, and run to its end;
@@ -22,6 +25,7 @@
 mod config;
 mod destination;
 mod message;
+mod pages;
 pub(crate) mod remote;
 mod report;
 mod source;

@@ -27,6 +27,7 @@ use super::config::MigrateMode;
 use super::message::{
     Message, MsgRecv, MsgSend, Offer, PROTOCOL, PageData, PageEntry, ProcessState,
 };
+use super::pages::PagesWriter;
 use super::report::{MigrationReport, Model, Round};
 
 /// Pages per `Pages` message (a round takes as many messages as it needs).
@@ -146,6 +147,7 @@ impl Simulation {
             Err(reason) => return Ok(abort(rep, tx, reason)),
         };
         let page_bytes = self.m.kernel.page_size().bytes();
+        let mut writer = PagesWriter::new(page_bytes as usize);
         let mut had_write = BTreeSet::new();
         let mut last: Vec<u64> = Vec::new();
         let mut dirtied_bytes = 0u64;
@@ -157,7 +159,7 @@ impl Simulation {
             let mut round = 1u32;
             loop {
                 let start = self.references();
-                let bytes = match self.send_pages(pid, round, &send, tx)? {
+                let bytes = match self.send_pages(&mut writer, pid, round, &send, tx)? {
                     Ok(b) => b,
                     Err(e) => return Ok(abort(rep, tx, e.to_string())),
                 };
@@ -252,7 +254,7 @@ impl Simulation {
         // state (one message holding them all would pass the message size
         // limit for any process over 64 MiB).
         let pause_round = rep.rounds.len() as u32 + 1;
-        let pause_bytes = match self.send_pages(pid, pause_round, &last_pages, tx)? {
+        let pause_bytes = match self.send_pages(&mut writer, pid, pause_round, &last_pages, tx)? {
             Ok(b) => b,
             Err(e) => return Ok(abort(rep, tx, e.to_string())),
         };
@@ -316,9 +318,11 @@ impl Simulation {
             }
             Err(e) => return Ok(abort(rep, tx, e.to_string())),
         }
-        self.depart(spec, pid)?;
-        // The process lives there now: a lost summary costs only its figures.
+        // The process lives there now: a lost summary costs only its
+        // figures. It goes before the process is torn down here, so the
+        // destination does not wait for that.
         let _ = tx.send(&Message::Summary(Box::new(rep.clone())));
+        self.depart(spec, pid)?;
         if mode == MigrateMode::PostCopy {
             match serve_post_copy(store, tx, rx) {
                 Ok((dest, pushed_bytes)) => {
@@ -368,9 +372,11 @@ impl Simulation {
     }
 
     /// Sends `pages` of `pid` as round `round`; the bytes it took, or the
-    /// link's error.
+    /// link's error. Each message is built in `w`'s reused buffer, every
+    /// page read from simulated memory straight into it.
     fn send_pages<S: MsgSend>(
         &self,
+        w: &mut PagesWriter,
         pid: Pid,
         round: u32,
         pages: &[u64],
@@ -378,14 +384,15 @@ impl Simulation {
     ) -> Result<Result<u64, MigrateError>, SimError> {
         let mut bytes = 0;
         for chunk in pages.chunks(PAGES_PER_MESSAGE) {
-            let mut v = Vec::with_capacity(chunk.len());
+            w.begin(round, chunk.len());
             for &p in chunk {
-                v.push(PageData {
-                    page: p,
-                    data: self.page_data(pid, p)?,
-                });
+                w.page(p, |buf| self.read_page(pid, VirtAddr::new(p), buf))?;
             }
-            match tx.send(&Message::Pages { round, pages: v }) {
+            let sent = match w.finish() {
+                Ok(payload) => tx.send_payload(payload),
+                Err(e) => Err(e),
+            };
+            match sent {
                 Ok(n) => bytes += n,
                 Err(e) => return Ok(Err(e)),
             }
@@ -397,7 +404,7 @@ impl Simulation {
     fn page_data(&self, pid: Pid, page: u64) -> Result<Option<Vec<u8>>, SimError> {
         Ok(self
             .page_contents(pid, VirtAddr::new(page))?
-            .filter(|d| d.iter().any(|&b| b != 0)))
+            .filter(|d| !super::pages::is_zero(d)))
     }
 
     /// The execution state of scenario process `spec` (kernel `pid`) at the

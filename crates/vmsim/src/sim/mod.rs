@@ -195,6 +195,12 @@ pub(crate) struct Machine {
     /// capture serializes the machine: a snapshot taken between two
     /// checkpoints restores into a run whose next increment is complete.
     pub host_dirty: Option<Vec<u64>>,
+    /// Record each process's memory digest when it exits (part of the
+    /// state: a restored run goes on recording if the run did).
+    pub digest_at_exit: bool,
+    /// The digests recorded so far (part of the state: a process that
+    /// exited before a checkpoint keeps its digest in a restored run).
+    pub digests: Vec<crate::report::MemoryDigest>,
 }
 
 /// A configured machine and kernel, ready to run a scenario.
@@ -242,10 +248,6 @@ pub struct Simulation {
     pub(crate) remote: Option<Box<crate::migrate::remote::RemotePages>>,
     /// Post-copy, between adoption and the run: the pages to come.
     pub(crate) pending_pages: Option<BTreeMap<u64, (crate::kernel::AdoptedPage, bool)>>,
-    /// Record each process's memory digest when it exits.
-    pub(crate) digest_at_exit: bool,
-    /// The digests recorded.
-    pub(crate) digests: Vec<crate::report::MemoryDigest>,
     /// Counts the bytes read from trace files (for a progress bar).
     pub(crate) read_meter: Option<vmsim_trace::input::ReadMeter>,
 }
@@ -316,6 +318,8 @@ impl Simulation {
                 schedule,
                 ckpt: crate::checkpoint::run::CheckpointRun::default(),
                 host_dirty: None,
+                digest_at_exit: false,
+                digests: Vec::new(),
             },
             cfg: spec,
             mem,
@@ -333,8 +337,6 @@ impl Simulation {
             allow_empty: false,
             remote: None,
             pending_pages: None,
-            digest_at_exit: false,
-            digests: Vec::new(),
             read_meter: None,
         })
     }
@@ -381,8 +383,6 @@ impl Simulation {
             allow_empty: false,
             remote: None,
             pending_pages: None,
-            digest_at_exit: false,
-            digests: Vec::new(),
             read_meter: None,
         })
     }
@@ -406,7 +406,7 @@ impl Simulation {
     /// contents hash) when it exits, for the report's `memory_digests`: what
     /// tests compare between a migrated or restored run and a plain one.
     pub fn set_digest_at_exit(&mut self, on: bool) {
-        self.digest_at_exit = on;
+        self.m.digest_at_exit = on;
     }
 
     /// The configuration.
@@ -770,7 +770,7 @@ impl Simulation {
             // Post-copy: its last pages come in before it goes.
             self.drain_remote()?;
         }
-        if self.digest_at_exit {
+        if self.m.digest_at_exit {
             self.record_digest(pid)?;
         }
         let k = &self.m.kernel;
@@ -1212,7 +1212,8 @@ impl Simulation {
                 .map_err(SimError::Invariant)?;
         }
         let checkpoints = self.checkpoint_report();
-        let m = self.m;
+        let mut m = self.m;
+        let digests = std::mem::take(&mut m.digests);
         let mut report = Report::build(crate::report::RunEnd {
             cfg: self.cfg.config(),
             scenario: &self.scenario,
@@ -1228,7 +1229,7 @@ impl Simulation {
             hardware_ad: m.hardware_ad,
         });
         report.checkpoints = checkpoints;
-        report.memory_digests = self.digests;
+        report.memory_digests = digests;
         Ok(report)
     }
 
@@ -1289,7 +1290,7 @@ impl Simulation {
             bytes.extend_from_slice(&p.page.as_u64().to_le_bytes());
             bytes.extend_from_slice(&crate::checkpoint::content_hash(&data).to_le_bytes());
         }
-        self.digests.push(crate::report::MemoryDigest {
+        self.m.digests.push(crate::report::MemoryDigest {
             pid,
             name: self.process_name(pid).unwrap_or_default(),
             pages: pages.len() as u64,

@@ -22,6 +22,64 @@ use crate::mmu::{Mmu, RestoreLimits};
 
 use super::Machine;
 
+/// The largest counter a restored state may hold: 2^56 (7.2e16), far
+/// beyond any run (a year of references at a billion per second is
+/// 3.2e16), and small enough that adding up to 256 of them cannot
+/// overflow a u64.
+pub(crate) const COUNTER_LIMIT: u64 = 1 << 56;
+
+fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
+    if v > COUNTER_LIMIT {
+        return Err(format!(
+            "{what} = {v} is beyond any run (at most 2^56 = {COUNTER_LIMIT}): a forged or corrupt state"
+        ));
+    }
+    Ok(())
+}
+
+/// Every integer in `v` (a counters struct as JSON) within range, the
+/// error naming its path (`mmu counters: walk.refs`).
+fn counters_in_range(what: &str, v: &serde_json::Value) -> Result<(), String> {
+    fn walk(path: &mut String, v: &serde_json::Value, what: &str) -> Result<(), String> {
+        match v {
+            serde_json::Value::Number(n) => {
+                if let Some(x) = n.as_u64() {
+                    let at = if path.is_empty() {
+                        what.to_string()
+                    } else {
+                        format!("{what}: {path}")
+                    };
+                    counter_in_range(&at, x)?;
+                }
+                Ok(())
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(path, x, what)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(path, x, what)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk(&mut String::new(), v, what)
+}
+
 impl Machine {
     /// Checks this restored state against `cfg`, the memory size and the
     /// scenario (after the kernel's invariants hold). `Err` names the field.
@@ -65,7 +123,62 @@ impl Machine {
         {
             return Err(format!("machine: the current process {pid} does not exist"));
         }
-        self.check_schedule(scenario)
+        self.check_schedule(scenario)?;
+        self.check_counters()
+    }
+
+    /// The counters: each at most [`COUNTER_LIMIT`]. A run adds to them
+    /// one event at a time, so none comes near the limit in practice; a
+    /// forged one at `u64::MAX` would overflow at its next event (a panic
+    /// in a debug build, a wrapped figure in a release build), and sums of
+    /// them in the report could too. Checked: the machine's reference and
+    /// translation counts and peaks, every process's report figures and
+    /// scheduler counts, the MMU's counters, the kernel's, the pager's and
+    /// the swap device's.
+    fn check_counters(&self) -> Result<(), String> {
+        let scalars = [
+            (
+                "references",
+                self.references.iter().copied().max().unwrap_or(0),
+            ),
+            ("translations", self.translations),
+            ("peak_frames", self.peak_frames),
+            ("peak_table_frames", self.peak_table_frames),
+        ];
+        for (name, v) in scalars {
+            counter_in_range(&format!("machine.{name}"), v)?;
+        }
+        for (pid, p) in &self.processes {
+            let mut v = serde_json::to_value(p).map_err(|e| e.to_string())?;
+            if let Some(o) = v.as_object_mut() {
+                // An address, not a count.
+                o.remove("killed");
+            }
+            counters_in_range(&format!("process {pid}"), &v)?;
+        }
+        for (i, p) in self.schedule.procs.iter().enumerate() {
+            counter_in_range(&format!("scheduler: process {i}: references"), p.refs)?;
+            counter_in_range(
+                &format!("scheduler: process {i}: accesses read"),
+                p.consumed,
+            )?;
+        }
+        let groups = [
+            ("mmu counters", serde_json::to_value(self.mmu.counters())),
+            ("kernel counters", serde_json::to_value(self.kernel.stats())),
+            (
+                "paging counters",
+                serde_json::to_value(self.kernel.paging_stats()),
+            ),
+            (
+                "swap counters",
+                serde_json::to_value(self.kernel.swap_stats()),
+            ),
+        ];
+        for (what, v) in groups {
+            counters_in_range(what, &v.map_err(|e| e.to_string())?)?;
+        }
+        Ok(())
     }
 
     /// The scheduler: one entry per scenario process, in order, each
@@ -272,6 +385,40 @@ mod tests {
             }
         }
         panic!("no valid TLB entry in the checkpoint");
+    }
+
+    #[test]
+    fn counters_beyond_any_run_are_refused() {
+        refused("references", "machine.references", |m| {
+            m.references[0] = u64::MAX;
+        });
+        refused("translations", "machine.translations", |m| {
+            m.translations = super::COUNTER_LIMIT + 1;
+        });
+        refused("a process's figure", "faults.demand_zero", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.faults.demand_zero = u64::MAX;
+        });
+        refused("a process's references", "references", |m| {
+            let p = m.processes.values_mut().last().expect("a process");
+            p.references = u64::MAX;
+        });
+        refused("scheduler", "scheduler: process 1: references", |m| {
+            m.schedule.procs[1].refs = u64::MAX;
+        });
+        // At the limit (less what the rest of the run adds) it restores
+        // and runs on, in a debug build too.
+        let mut sim = restore_forged(|m| {
+            m.references[0] = super::COUNTER_LIMIT - 100_000;
+            m.translations = super::COUNTER_LIMIT - 100_000;
+            for p in m.processes.values_mut() {
+                p.references = super::COUNTER_LIMIT - 100_000;
+                p.faults.demand_zero = super::COUNTER_LIMIT - 100_000;
+            }
+        })
+        .expect("restore");
+        sim.run_until(sim.references() + 2_000, &mut ())
+            .expect("run");
     }
 
     #[test]
