@@ -156,14 +156,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
                 break;
             };
             i += len;
-            let delta = unzigzag(d) as u64;
-            let va = if tag & 3 != 0 {
-                prev_data = prev_data.wrapping_add(delta);
-                prev_data
-            } else {
-                prev_instr = prev_instr.wrapping_add(delta);
-                prev_instr
-            };
+            let va = next_address(tag, d, &mut prev_data, &mut prev_instr);
             dst[k] = Access {
                 va,
                 pid,
@@ -177,14 +170,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
         }
         // One record of another shape.
         let (tag, size, d) = careful_record(p, &mut i, &mut pid)?;
-        let delta = unzigzag(d) as u64;
-        let va = if tag & 3 != 0 {
-            prev_data = prev_data.wrapping_add(delta);
-            prev_data
-        } else {
-            prev_instr = prev_instr.wrapping_add(delta);
-            prev_instr
-        };
+        let va = next_address(tag, d, &mut prev_data, &mut prev_instr);
         dst[k] = Access {
             va,
             pid,
@@ -401,6 +387,17 @@ impl<R: Read> TraceSource for VmtReader<R> {
         }
         Ok(out.len())
     }
+}
+
+/// The address of a record with `tag` and zigzagged delta `d`: data
+/// references (a tag with a load/store/modify code) and instruction fetches
+/// are delta-coded against separate streams; the stream's last address
+/// advances to it.
+#[inline(always)]
+fn next_address(tag: u8, d: u64, prev_data: &mut u64, prev_instr: &mut u64) -> u64 {
+    let prev = if tag & 3 != 0 { prev_data } else { prev_instr };
+    *prev = prev.wrapping_add(unzigzag(d) as u64);
+    *prev
 }
 
 #[cfg(test)]
