@@ -198,17 +198,7 @@ fn subcommand_path(args: impl Iterator<Item = String>) -> String {
     path.join(" ")
 }
 
-/// The error and its causes on one line. Library errors often already say
-/// their cause (`{path}: {source}`); a cause is added only if the line does
-/// not contain it yet, so nothing is said twice.
+/// The error and its causes on one line (see [`vmsim::error_line`]).
 fn one_line(err: &anyhow::Error) -> String {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let c = cause.to_string();
-        if !line.contains(&c) {
-            line.push_str(": ");
-            line.push_str(&c);
-        }
-    }
-    line.replace('\n', " ")
+    vmsim::error_line::one_line(err.as_ref())
 }

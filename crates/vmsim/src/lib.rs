@@ -84,6 +84,7 @@ pub mod alloc;
 pub mod calc;
 pub mod checkpoint;
 pub mod config;
+pub mod error_line;
 pub mod exercise;
 pub mod kernel;
 pub mod machine;

@@ -26,13 +26,33 @@ pub enum ConfigError {
     /// No preset has this name.
     #[error("unknown preset '{0}' (expected one of: {names})", names = PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))]
     UnknownPreset(String),
-    /// The TOML does not parse or does not fit the config's shape.
+    /// A `--set` assignment that is not `KEY=VALUE` with one TOML value.
     #[error("{origin}: {message}")]
     Parse {
-        /// Where the text came from (a file, `--set`, a preset).
+        /// The assignment, as `--set ...`.
         origin: String,
         /// What is wrong.
         message: String,
+    },
+    /// The TOML does not parse or does not fit the config's shape (unknown
+    /// key, wrong type): where the text came from, and the TOML error with
+    /// its line and column as the source.
+    #[error("{origin}: {}", crate::error_line::flat_display(source))]
+    Toml {
+        /// Where the text came from (a file, `config` for the merged table).
+        origin: String,
+        /// The TOML error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A built-in preset that does not serialize (a bug in the preset).
+    #[error("preset {name}: {source}")]
+    Preset {
+        /// The preset.
+        name: String,
+        /// The TOML error.
+        #[source]
+        source: toml::ser::Error,
     },
     /// A value that parses but cannot work.
     #[error("config key `{key}`: {message}")]
@@ -58,6 +78,14 @@ pub enum ConfigError {
         key: &'static str,
         /// What is wrong with the text.
         source: vmsim_trace::units::NumberError,
+    },
+    /// The inverted or hashed table described cannot be laid out.
+    #[error("config key `{key}`: {source}")]
+    Table {
+        /// The dotted key.
+        key: &'static str,
+        /// Why the table cannot be built.
+        source: crate::paging::hashed::TableError,
     },
     /// The TLB hierarchy described cannot be built.
     #[error("config key `tlb`: {0}")]
@@ -357,19 +385,20 @@ impl ConfigBuilder {
             .iter()
             .find(|p| p.name == name)
             .ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))?;
-        let table = toml::Table::try_from(preset.config()?).map_err(|e| ConfigError::Parse {
-            origin: format!("preset {name}"),
-            message: e.to_string(),
-        })?;
+        let table =
+            toml::Table::try_from(preset.config()?).map_err(|source| ConfigError::Preset {
+                name: name.to_string(),
+                source,
+            })?;
         Ok(Self { table })
     }
 
     /// Merges a TOML file's text over the current table (a file may also
     /// name a `preset` to start from, which must come first).
     pub fn file(mut self, text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let mut over: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut over: toml::Table = toml::from_str(text).map_err(|source| ConfigError::Toml {
             origin: origin.to_string(),
-            message: e.to_string().trim().replace('\n', " "),
+            source,
         })?;
         if let Some(p) = over.remove("preset") {
             let name = p
@@ -448,9 +477,9 @@ impl ConfigBuilder {
         {
             name.parse::<SystemPolicy>().map_err(ConfigError::Policy)?;
         }
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+        Config::deserialize(toml::Value::Table(table)).map_err(|source| ConfigError::Toml {
             origin: "config".into(),
-            message: e.to_string().trim().replace('\n', " "),
+            source,
         })
     }
 }
@@ -518,7 +547,7 @@ mod tests {
             .and_then(|b| b.set("memory.framez=1"))
             .and_then(ConfigBuilder::build);
         assert!(
-            matches!(&e, Err(ConfigError::Parse { message, .. }) if message.contains("framez")),
+            matches!(&e, Err(ConfigError::Toml { source, .. }) if source.to_string().contains("framez")),
             "{e:?}"
         );
         let e = ConfigBuilder::preset(None)
@@ -704,7 +733,7 @@ mod tests {
         );
         let e = build(&["paging.structure=btree"]);
         assert!(
-            matches!(&e, Err(ConfigError::Parse { message, .. }) if message.contains("btree")),
+            matches!(&e, Err(ConfigError::Toml { source, .. }) if source.to_string().contains("btree")),
             "{e:?}"
         );
     }

@@ -343,7 +343,7 @@ fn structure(config: &Config, fmt: &Format, page: PageSize) -> Result<StructureS
     };
     let bytes = spec
         .region_bytes(frames, frame)
-        .map_err(|e| invalid(key, e.to_string()))?;
+        .map_err(|source| ConfigError::Table { key, source })?;
     let reserved = bytes.div_ceil(frame.bytes());
     if reserved + 16 > frames {
         return Err(invalid(

@@ -64,18 +64,13 @@ pub fn heap_ops(
         )));
     }
     let mut running = match target {
-        HeapTarget::FreeList(cfg) => {
-            Running::FreeList(FreeSpace::new(cfg).map_err(|e| param(e.to_string()))?)
-        }
-        HeapTarget::Buddy(cfg) => Running::Buddy(
-            Buddy::new(
-                PageSize::SIZE_4K,
-                Pfn::new(cfg.first),
-                cfg.pages,
-                cfg.max_order,
-            )
-            .map_err(|e| param(e.to_string()))?,
-        ),
+        HeapTarget::FreeList(cfg) => Running::FreeList(FreeSpace::new(cfg)?),
+        HeapTarget::Buddy(cfg) => Running::Buddy(Buddy::new(
+            PageSize::SIZE_4K,
+            Pfn::new(cfg.first),
+            cfg.pages,
+            cfg.max_order,
+        )?),
     };
     if let HeapTarget::Buddy(cfg) = target
         && order_for_frames(spec.max_size).is_none_or(|o| o > cfg.max_order)
@@ -107,11 +102,9 @@ pub fn heap_ops(
             let (number, h, o) = live.swap_remove(rng.below(live.len() as u64) as usize);
             match &mut running {
                 Running::FreeList(heap) => {
-                    heap.free(h).map_err(|e| param(e.to_string()))?;
+                    heap.free(h)?;
                 }
-                Running::Buddy(b) => b
-                    .try_free_order(Pfn::new(h), o)
-                    .map_err(|e| param(e.to_string()))?,
+                Running::Buddy(b) => b.try_free_order(Pfn::new(h), o)?,
             }
             ops.push(HeapOp::Free(number));
         }

@@ -38,6 +38,18 @@ pub enum ExerciseError {
     /// The physical memory is too small for the tables and pages asked for.
     #[error("{0}")]
     NoRoom(String),
+    /// The segment table asked for cannot be set up.
+    #[error(transparent)]
+    Segments(#[from] crate::segment::BookError),
+    /// The free-list heap asked for cannot be set up or refused a free.
+    #[error(transparent)]
+    Heap(#[from] crate::alloc::FreeSpaceError),
+    /// The buddy allocator asked for cannot be set up or refused a free.
+    #[error(transparent)]
+    Buddy(#[from] crate::alloc::BuddyError),
+    /// The physical memory asked for cannot be created.
+    #[error("memory: {0}")]
+    Memory(#[source] crate::phys::MemError),
 }
 
 /// `k` distinct numbers from `0..n` in random order (all of them, shuffled,

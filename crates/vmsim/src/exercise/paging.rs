@@ -271,7 +271,7 @@ pub fn generate(spec: &PagingSpec, rng: &mut Rng) -> Result<PagingExercise, Exer
             "{memory} bytes of memory is not a whole number of {page}-byte pages"
         )));
     }
-    let mem = PhysMem::new(memory).map_err(|e| ExerciseError::Parameter(format!("memory: {e}")))?;
+    let mem = PhysMem::new(memory).map_err(ExerciseError::Memory)?;
     let mut b = Builder {
         fmt,
         rng,

@@ -96,7 +96,7 @@ pub fn generate(
             _ => Access::Read,
         }
     };
-    let bad = |e: crate::segment::BookError| ExerciseError::Parameter(e.to_string());
+    let bad = ExerciseError::Segments;
     match spec.model {
         SegmentModel::Segmented => {
             let ob = spec.va_bits - 2;

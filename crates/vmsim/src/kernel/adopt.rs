@@ -150,9 +150,9 @@ impl Kernel {
         };
         if let Some(d) = data {
             mem.write(self.frames.addr_of(pfn), d)
-                .map_err(|e| KernelError::Invalid {
-                    call: "migrate",
-                    why: e.to_string(),
+                .map_err(|source| KernelError::Memory {
+                    what: "migrate: writing an arrived page",
+                    source,
                 })?;
         }
         let mut flags = vma.prot.pte_flags();

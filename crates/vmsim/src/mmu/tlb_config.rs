@@ -58,9 +58,13 @@ pub enum TlbConfigError {
         /// What is wrong and what was expected.
         problem: String,
     },
-    /// The text is not a TLB config at all (TOML syntax, unknown key, wrong type).
-    #[error("TLB config: {0}")]
-    Parse(String),
+    /// The text is not a TLB config at all (TOML syntax, unknown key, wrong
+    /// type): the TOML error, with its line and column.
+    #[error("TLB config: {}", crate::error_line::flat_display(.0))]
+    Parse(#[source] toml::de::Error),
+    /// The config could not be written as TOML (a value TOML cannot hold).
+    #[error("TLB config as TOML: {0}")]
+    Write(#[source] toml::ser::Error),
     /// No preset has this name.
     #[error("unknown TLB preset `{name}`; known presets: {known}")]
     UnknownPreset {
@@ -342,15 +346,14 @@ impl TlbConfig {
 
     /// Parses and validates a TOML config.
     pub fn from_toml_str(text: &str) -> Result<Self, TlbConfigError> {
-        let config: Self =
-            toml::from_str(text).map_err(|e| TlbConfigError::Parse(e.to_string()))?;
+        let config: Self = toml::from_str(text).map_err(TlbConfigError::Parse)?;
         config.validate()?;
         Ok(config)
     }
 
     /// The config as TOML (what `vmsim presets` prints).
     pub fn to_toml_string(&self) -> Result<String, TlbConfigError> {
-        toml::to_string(self).map_err(|e| TlbConfigError::Parse(e.to_string()))
+        toml::to_string(self).map_err(TlbConfigError::Write)
     }
 
     /// Every page size some array holds, smallest first.
@@ -529,22 +532,19 @@ mod tests {
     fn rejects_unknown_page_size_and_fields() {
         let bad = SAMPLE.replace("\"2M\"", "\"3K\"");
         let err = TlbConfig::from_toml_str(&bad).expect_err("3K is not a power of two");
+        let line = crate::error_line::one_line(&err);
         assert!(
-            err.to_string().contains("unknown page size \"3K\""),
-            "{err}"
+            matches!(err, TlbConfigError::Parse(_)) && line.contains("unknown page size \"3K\""),
+            "{line}"
         );
         let bad = SAMPLE.replace("\"2M\"", "\"2 parsecs\"");
         assert!(
-            TlbConfig::from_toml_str(&bad)
-                .expect_err("bad unit")
-                .to_string()
+            crate::error_line::one_line(&TlbConfig::from_toml_str(&bad).expect_err("bad unit"))
                 .contains("unknown unit")
         );
         let bad = SAMPLE.replace("seed = 9", "sed = 9");
         assert!(
-            TlbConfig::from_toml_str(&bad)
-                .expect_err("typo")
-                .to_string()
+            crate::error_line::one_line(&TlbConfig::from_toml_str(&bad).expect_err("typo"))
                 .contains("sed")
         );
     }

@@ -20,17 +20,56 @@ use crate::addr::{PageSize, VirtAddr};
 use super::pte::UserBits;
 
 /// Why a format could not be built or found.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// The variants about a format file name the file and keep what went wrong
+/// underneath as their [`source`](std::error::Error::source) (the I/O
+/// error, the TOML error, the size's error), so a caller can still tell a
+/// missing file from a syntax error.
+#[derive(Debug, Error)]
 pub enum FormatError {
     /// No built-in format has this name.
     #[error("unknown architecture '{0}' (expected one of: {names})", names = Format::NAMES.join(", "))]
     UnknownName(String),
-    /// A user-defined format whose fields contradict each other.
+    /// A user-defined format whose fields contradict each other: which
+    /// fields, and how.
     #[error("{0}")]
     Inconsistent(String),
-    /// A user-defined format file that is not valid TOML of the expected shape.
-    #[error("{0}")]
-    Parse(String),
+    /// A format file that could not be read (missing, too large, not UTF-8).
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A format file that is not valid TOML of the expected shape.
+    #[error("{origin}: {}", crate::error_line::flat_display(source))]
+    Toml {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// The TOML error (line, column, expected).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A format file whose `page_size` is not a size.
+    #[error("{origin}: page_size: {source}")]
+    PageSize {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// Why the size does not read.
+        #[source]
+        source: vmsim_trace::units::NumberError,
+    },
+    /// A format file whose fields contradict each other.
+    #[error("{origin}: {source}")]
+    InFile {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// The contradiction.
+        #[source]
+        source: Box<FormatError>,
+    },
 }
 
 /// Which real entry encoding a format uses.
@@ -528,11 +567,14 @@ mod tests {
     fn names_and_aliases() {
         for n in Format::NAMES {
             assert_eq!(
-                Format::by_name(n).map(|f| f.name().to_string()),
-                Ok((*n).to_string())
+                Format::by_name(n).map(|f| f.name().to_string()).ok(),
+                Some((*n).to_string())
             );
         }
-        assert_eq!(Format::by_name("riscv-sv39").map(|f| f.va_bits()), Ok(39));
+        assert_eq!(
+            Format::by_name("riscv-sv39").map(|f| f.va_bits()).ok(),
+            Some(39)
+        );
         assert!(matches!(
             Format::by_name("vax"),
             Err(FormatError::UnknownName(_))

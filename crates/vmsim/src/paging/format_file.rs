@@ -47,20 +47,25 @@ struct FormatFile {
 impl Format {
     /// Reads a user-defined format from TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, FormatError> {
-        let file: FormatFile = toml::from_str(text)
-            .map_err(|e| FormatError::Parse(format!("{origin}: {}", e.to_string().trim())))?;
-        let ctx = |e: FormatError| match e {
-            FormatError::Inconsistent(m) => FormatError::Inconsistent(format!("{origin}: {m}")),
-            other => other,
+        let file: FormatFile = toml::from_str(text).map_err(|source| FormatError::Toml {
+            origin: origin.to_string(),
+            source,
+        })?;
+        let ctx = |e: FormatError| FormatError::InFile {
+            origin: origin.to_string(),
+            source: Box::new(e),
         };
         let bytes = file
             .page_size
             .bytes()
-            .map_err(|e| FormatError::Inconsistent(format!("{origin}: page_size: {e}")))?;
+            .map_err(|source| FormatError::PageSize {
+                origin: origin.to_string(),
+                source,
+            })?;
         let page_size = PageSize::from_bytes(bytes).map_err(|_| {
-            FormatError::Inconsistent(format!(
-                "{origin}: page_size = {bytes} is not a power of two"
-            ))
+            ctx(FormatError::Inconsistent(format!(
+                "page_size = {bytes} is not a power of two"
+            )))
         })?;
         let bits = UserBits {
             entry_bytes: file.entry_bytes,
@@ -79,12 +84,12 @@ impl Format {
         if let Some(pa) = file.pa_bits
             && pa != fmt.pa_bits()
         {
-            return Err(FormatError::Inconsistent(format!(
-                "{origin}: pa_bits = {pa}, but frame_bits ({}) + page offset bits ({}) = {}",
+            return Err(ctx(FormatError::Inconsistent(format!(
+                "pa_bits = {pa}, but frame_bits ({}) + page offset bits ({}) = {}",
                 file.frame_bits,
                 page_size.shift(),
                 fmt.pa_bits()
-            )));
+            ))));
         }
         Ok(fmt)
     }
@@ -96,7 +101,10 @@ impl Format {
             vmsim_trace::limits::MAX_TOML_BYTES,
             "a paging format file",
         )
-        .map_err(|e| FormatError::Parse(format!("{}: {e}", path.display())))?;
+        .map_err(|source| FormatError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 }
@@ -104,6 +112,16 @@ impl Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    trait Chain {
+        fn to_string_chain(&self) -> String;
+    }
+
+    impl Chain for FormatError {
+        fn to_string_chain(&self) -> String {
+            crate::error_line::one_line(self)
+        }
+    }
 
     const C15: &str = "va_bits = 15\npage_size = 32\nlevel_bits = [5, 5]\nentry_bytes = 1\nvalid = 7\nframe_lo = 0\nframe_bits = 7\n";
 
@@ -128,7 +146,7 @@ mod tests {
         let bad = C15.replace("level_bits = [5, 5]", "level_bits = [5, 4]");
         let e = Format::from_toml(&bad, "f.toml")
             .expect_err("inconsistent")
-            .to_string();
+            .to_string_chain();
         assert!(
             e.contains("level_bits") && e.contains("va_bits = 15") && e.contains("f.toml"),
             "{e}"
@@ -136,21 +154,21 @@ mod tests {
         let bad = C15.replace("valid = 7", "valid = 2");
         let e = Format::from_toml(&bad, "f.toml")
             .expect_err("overlap")
-            .to_string();
+            .to_string_chain();
         assert!(e.contains("valid = 2 overlaps the frame field"), "{e}");
         let bad = format!("{C15}dirty = 9\n");
         let e = Format::from_toml(&bad, "f.toml")
             .expect_err("outside")
-            .to_string();
+            .to_string_chain();
         assert!(e.contains("dirty = 9 is outside"), "{e}");
         let bad = format!("{C15}pa_bits = 16\n");
         let e = Format::from_toml(&bad, "f.toml")
             .expect_err("pa")
-            .to_string();
+            .to_string_chain();
         assert!(e.contains("pa_bits = 16"), "{e}");
         let e = Format::from_toml("va_bits = 'x'", "f.toml")
             .expect_err("parse")
-            .to_string();
+            .to_string_chain();
         assert!(e.starts_with("f.toml:"), "{e}");
         let bad = format!("{C15}colour = 3\n");
         assert!(Format::from_toml(&bad, "f.toml").is_err());
