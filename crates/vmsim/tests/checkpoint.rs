@@ -194,6 +194,28 @@ fn restored_swap_heavy_run_reports_the_same() {
 }
 
 #[test]
+fn restored_runs_on_inverted_and_hashed_tables_report_the_same() {
+    // The MMU keeps the global table's layout only (a copy of the whole
+    // table, mapping count included, once made every restore after the
+    // first mapping fail its check against the kernel's table); fork and
+    // copy-on-write put several address spaces in the one table.
+    let s = Scenario::load(&example("fork-cow.toml")).expect("scenario");
+    for structure in ["inverted", "hashed"] {
+        let cfg = config(&[&format!("paging.structure={structure}")]);
+        assert_same(&cfg, &s, &[500, 1001]);
+    }
+    let zipf = traces(&["synth:zipf,pages=3000,s=0.7,refs=40K,write=0.4,seed=5"]);
+    for structure in ["inverted", "hashed"] {
+        let cfg = config(&[
+            &format!("paging.structure={structure}"),
+            "memory.frames=2048",
+            "kernel.policy=clock",
+        ]);
+        assert_same(&cfg, &zipf, &[20_001]);
+    }
+}
+
+#[test]
 fn restored_multi_process_aging_run_reports_the_same() {
     // Aging ticks every 10000 references: ticks land on the same references
     // however the run is cut.

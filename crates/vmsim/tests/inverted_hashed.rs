@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 use vmsim::paging::PteFlags;
 use vmsim::paging::hashed::{
-    HashedConfig, HashedPageTable, ProbeStats, TableError, TranslationTable,
+    HashedConfig, HashedPageTable, ProbeStats, TableError, TableSearch, TranslationTable,
 };
 use vmsim::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
 use vmsim::phys::PhysMem;

@@ -9,7 +9,7 @@
 use super::TlbControl;
 use crate::addr::{Asid, PhysAddr, VirtAddr};
 use crate::memory::PhysMemory;
-use crate::paging::hashed::TranslationTable;
+use crate::paging::hashed::TableSearch;
 use crate::paging::{
     Entry, FaultKind, Flush, Format, PteFlags, TableBase, Translation, WalkFault, walk_from,
 };
@@ -334,16 +334,12 @@ impl Mmu {
             self.walk.faulted += 1;
             return Err(self.walk_fault(f.into(), va, access, privilege));
         }
-        match &self.base {
+        match self.base {
             TableBase::Radix => {}
             TableBase::Inverted(t) => {
-                let t = t.clone();
                 return self.search(t, mem, va, access, privilege, dirty_only);
             }
-            TableBase::Hashed(t) => {
-                let t = t.clone();
-                return self.search(t, mem, va, access, privilege, dirty_only);
-            }
+            TableBase::Hashed(t) => return self.search(t, mem, va, access, privilege, dirty_only),
         }
         // The walk caches are tagged like the TLB: by the ASID with tags
         // on, by 0 for every address space without (so that invalidations,
@@ -453,9 +449,9 @@ impl Mmu {
     /// (ASID, VPN), its probes counted as walk references; then the
     /// accessed and dirty bits set in the entry found (one more reference,
     /// as an A/D write-back) or an Svade fault; then a TLB fill.
-    fn search<T: TranslationTable, M: PhysMemory + ?Sized>(
+    fn search<T: TableSearch, M: PhysMemory + ?Sized>(
         &mut self,
-        mut table: T,
+        table: T,
         mem: &mut M,
         va: VirtAddr,
         access: AccessKind,

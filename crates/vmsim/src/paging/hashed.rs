@@ -340,17 +340,20 @@ impl ProbeStats {
     }
 }
 
-/// What a page-table structure other than a radix tree offers the MMU and
-/// the kernel: translating `(ASID, VPN)` with a count of memory references,
-/// and changes to mappings.
+/// What a hardware walker needs of a page-table structure other than a
+/// radix tree: find `(ASID, VPN)` with a count of memory references, and set
+/// a found entry's accessed and dirty bits. Nothing here changes the
+/// table's bookkeeping, so the tables' layouts ([`HashedLayout`],
+/// [`InvertedLayout`](super::inverted::InvertedLayout)), which are `Copy`,
+/// implement it: the MMU keeps one as its table base register, the way
+/// PowerPC's SDR1 holds the hashed table's address and size, and never a
+/// copy of the kernel's table.
 ///
-/// Implemented by [`HashedPageTable`] and
-/// [`InvertedPageTable`](super::inverted::InvertedPageTable). Methods are
-/// generic over the memory's write tracking, so calls are monomorphised.
-/// The `*_page` and [`translate`](Self::translate) methods speak in
-/// addresses and return the radix code's types; the others speak in page
-/// and frame numbers of the table's [`page_size`](Self::page_size).
-pub trait TranslationTable {
+/// Methods are generic over the memory, so calls are monomorphised.
+/// [`translate`](Self::translate) speaks in addresses and returns the radix
+/// code's types; the others speak in page and frame numbers of the table's
+/// [`page_size`](Self::page_size).
+pub trait TableSearch {
     /// The size of the pages (and frames) this table maps.
     fn page_size(&self) -> PageSize;
 
@@ -362,83 +365,12 @@ pub trait TranslationTable {
         vpn: Vpn,
     ) -> Result<Lookup, TableError>;
 
-    /// Maps `vpn` of `asid` to `pfn` with `flags`. The page must not be
-    /// mapped already ([`TableError::AlreadyMapped`]).
-    fn map<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        asid: Asid,
-        vpn: Vpn,
-        pfn: Pfn,
-        flags: PteFlags,
-    ) -> Result<(), TableError>;
-
-    /// Removes the mapping of `vpn` in `asid`, returning it (`None` if
-    /// there was none). The caller must invalidate any TLB entry for it.
-    fn unmap<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        asid: Asid,
-        vpn: Vpn,
-    ) -> Result<Option<Mapping>, TableError>;
-
-    /// Replaces a mapping's flags with `perms`, keeping its accessed, dirty
-    /// and global bits (as radix tables' `protect` does). Returns the flags
-    /// before the change (`None` if the page is not mapped).
-    fn protect<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        asid: Asid,
-        vpn: Vpn,
-        perms: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify_flags(mem, asid, vpn, |old| reprotect(old, perms))?
-            .map(|(old, _)| old))
-    }
-
-    /// Sets the bits `set` and clears the bits `clear` of a mapping (the
-    /// kernel clearing accessed bits for page replacement). Returns the new
-    /// flags (`None` if the page is not mapped).
-    fn update_flags<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        asid: Asid,
-        vpn: Vpn,
-        set: PteFlags,
-        clear: PteFlags,
-    ) -> Result<Option<PteFlags>, TableError> {
-        Ok(self
-            .modify_flags(mem, asid, vpn, |old| (old - clear) | set)?
-            .map(|(_, new)| new))
-    }
-
-    /// Finds the mapping of `vpn` in `asid` and replaces its flags `old`
-    /// with `f(old)` (one search, one write); returns `(old, new)`, or
-    /// `None` if the page is not mapped. The primitive behind
-    /// [`protect`](Self::protect) and [`update_flags`](Self::update_flags).
-    fn modify_flags<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        asid: Asid,
-        vpn: Vpn,
-        f: impl FnOnce(PteFlags) -> PteFlags,
-    ) -> Result<Option<(PteFlags, PteFlags)>, TableError>;
-
-    /// Mappings currently held.
-    fn len(&self) -> u64;
-
-    /// Whether no mapping is held.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Sets `bits` (accessed, dirty) in the entry at `entry` that a lookup
     /// found for `(asid, vpn)` ([`Hit::entry`], or a [`Translation`]'s
     /// `leaf_addr` with its page's VPN), with one read and one write of
     /// memory, as the hardware does after a walk. Returns the new flags.
     fn mark<M: PhysMemory + ?Sized>(
-        &mut self,
+        &self,
         mem: &mut M,
         asid: Asid,
         vpn: Vpn,
@@ -508,6 +440,86 @@ pub trait TranslationTable {
                 probes: 0,
             },
         }
+    }
+}
+
+/// What a page-table structure other than a radix tree offers the kernel
+/// besides searching: changes to mappings, and their count.
+///
+/// Implemented by [`HashedPageTable`] and
+/// [`InvertedPageTable`](super::inverted::InvertedPageTable). The `*_page`
+/// methods speak in addresses; the others in page and frame numbers of the
+/// table's [`page_size`](TableSearch::page_size).
+pub trait TranslationTable: TableSearch {
+    /// Maps `vpn` of `asid` to `pfn` with `flags`. The page must not be
+    /// mapped already ([`TableError::AlreadyMapped`]).
+    fn map<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        asid: Asid,
+        vpn: Vpn,
+        pfn: Pfn,
+        flags: PteFlags,
+    ) -> Result<(), TableError>;
+
+    /// Removes the mapping of `vpn` in `asid`, returning it (`None` if
+    /// there was none). The caller must invalidate any TLB entry for it.
+    fn unmap<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<Option<Mapping>, TableError>;
+
+    /// Replaces a mapping's flags with `perms`, keeping its accessed, dirty
+    /// and global bits (as radix tables' `protect` does). Returns the flags
+    /// before the change (`None` if the page is not mapped).
+    fn protect<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        asid: Asid,
+        vpn: Vpn,
+        perms: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
+        Ok(self
+            .modify_flags(mem, asid, vpn, |old| reprotect(old, perms))?
+            .map(|(old, _)| old))
+    }
+
+    /// Sets the bits `set` and clears the bits `clear` of a mapping (the
+    /// kernel clearing accessed bits for page replacement). Returns the new
+    /// flags (`None` if the page is not mapped).
+    fn update_flags<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        asid: Asid,
+        vpn: Vpn,
+        set: PteFlags,
+        clear: PteFlags,
+    ) -> Result<Option<PteFlags>, TableError> {
+        Ok(self
+            .modify_flags(mem, asid, vpn, |old| (old - clear) | set)?
+            .map(|(_, new)| new))
+    }
+
+    /// Finds the mapping of `vpn` in `asid` and replaces its flags `old`
+    /// with `f(old)` (one search, one write); returns `(old, new)`, or
+    /// `None` if the page is not mapped. The primitive behind
+    /// [`protect`](Self::protect) and [`update_flags`](Self::update_flags).
+    fn modify_flags<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        asid: Asid,
+        vpn: Vpn,
+        f: impl FnOnce(PteFlags) -> PteFlags,
+    ) -> Result<Option<(PteFlags, PteFlags)>, TableError>;
+
+    /// Mappings currently held.
+    fn len(&self) -> u64;
+
+    /// Whether no mapping is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Maps the page at `va` to the frame at `frame`, both aligned to
@@ -858,16 +870,24 @@ const fn pool_offset(buckets: u64) -> u64 {
     (buckets * SLOT_BYTES).next_multiple_of(8)
 }
 
-/// A hashed page table in simulated physical memory: buckets of chained
-/// `(ASID, VPN) -> PFN` elements. Any number of pages may share a frame.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HashedPageTable {
+/// Where a hashed page table lies in memory and how it hashes: what a
+/// walker needs to search it ([`TableSearch`]), without the allocation
+/// state only the table's owner changes. `Copy`, so the MMU holds its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashedLayout {
     bytes: u64,
     buckets: PhysAddr,
     bucket_bits: u32,
     pool: PhysAddr,
     capacity: u64,
     page_size: PageSize,
+}
+
+/// A hashed page table in simulated physical memory: buckets of chained
+/// `(ASID, VPN) -> PFN` elements. Any number of pages may share a frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashedPageTable {
+    layout: HashedLayout,
     /// Elements below this index have been handed out at least once.
     high_water: u64,
     /// Index + 1 of the first freed element, 0 if none.
@@ -888,18 +908,100 @@ impl HashedPageTable {
         let needed = config.bytes_needed()?;
         claim_region(mem, base, len, needed)?;
         Ok(Self {
-            bytes: needed,
-            buckets: base,
-            bucket_bits: config.buckets.trailing_zeros(),
-            pool: base.add(pool_offset(config.buckets)),
-            capacity: config.capacity,
-            page_size: config.page_size,
+            layout: HashedLayout {
+                bytes: needed,
+                buckets: base,
+                bucket_bits: config.buckets.trailing_zeros(),
+                pool: base.add(pool_offset(config.buckets)),
+                capacity: config.capacity,
+                page_size: config.page_size,
+            },
             high_water: 0,
             free_head: 0,
             mapped: 0,
         })
     }
 
+    /// Where the table lies and how it hashes (what a walker needs).
+    #[must_use]
+    pub fn layout(&self) -> HashedLayout {
+        self.layout
+    }
+
+    /// The physical memory the table occupies: see [`HashedLayout::region`].
+    #[must_use]
+    pub fn region(&self) -> (PhysAddr, u64) {
+        self.layout.region()
+    }
+
+    /// The bucket `(asid, vpn)` hashes to.
+    #[inline]
+    #[must_use]
+    pub fn bucket_of(&self, asid: Asid, vpn: Vpn) -> u64 {
+        self.layout.bucket_of(asid, vpn)
+    }
+
+    /// Number of buckets.
+    #[must_use]
+    pub fn buckets(&self) -> u64 {
+        self.layout.buckets()
+    }
+
+    /// Elements in the pool.
+    #[must_use]
+    pub fn capacity(&self) -> u64 {
+        self.layout.capacity
+    }
+
+    /// Chain lengths of all buckets: see [`HashedLayout::chain_lengths`].
+    pub fn chain_lengths<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<Vec<u32>, TableError> {
+        self.layout.chain_lengths(mem)
+    }
+
+    /// Every mapping held: `(asid, vpn, mapping, entry address)`, in
+    /// element order (one pass over the elements ever handed out; for the
+    /// kernel's list of an address space's pages, not for translation).
+    pub fn mappings<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+    ) -> Result<Vec<(Asid, Vpn, Mapping, PhysAddr)>, TableError> {
+        let mut out = Vec::with_capacity(self.mapped as usize);
+        for i in 0..self.high_water {
+            let at = self.layout.element(i);
+            let w0 = mem.read_le(at, 8)?;
+            if !is_valid(w0) {
+                continue;
+            }
+            let w1 = mem.read_le(at.add(8), 8)?;
+            let mapping = Mapping {
+                pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
+                flags: entry_flags(w0),
+            };
+            out.push((entry_asid(w1), entry_vpn(w0), mapping, at));
+        }
+        Ok(out)
+    }
+
+    fn alloc<M: PhysMemory + ?Sized>(&mut self, mem: &M) -> Result<u64, TableError> {
+        let l = self.layout;
+        if self.free_head != 0 {
+            // The free list's links are checked like chains (a head outside
+            // the pool means the pool's memory was overwritten).
+            let i = check_link(self.free_head, l.pool, l.capacity, 1)?;
+            self.free_head = next_link(mem.read_le(l.element(i).add(8), 8)?);
+            return Ok(i);
+        }
+        if self.high_water < l.capacity {
+            self.high_water += 1;
+            return Ok(self.high_water - 1);
+        }
+        Err(TableError::PoolExhausted {
+            capacity: l.capacity,
+        })
+    }
+}
+
+impl HashedLayout {
     /// The physical memory the table occupies: its first byte and length
     /// (buckets and the whole element pool). The caller keeps these frames
     /// out of its frame allocator; the length is the table's memory overhead.
@@ -946,30 +1048,6 @@ impl HashedPageTable {
         Ok(out)
     }
 
-    /// Every mapping held: `(asid, vpn, mapping, entry address)`, in
-    /// element order (one pass over the elements ever handed out; for the
-    /// kernel's list of an address space's pages, not for translation).
-    pub fn mappings<M: PhysMemory + ?Sized>(
-        &self,
-        mem: &M,
-    ) -> Result<Vec<(Asid, Vpn, Mapping, PhysAddr)>, TableError> {
-        let mut out = Vec::with_capacity(self.mapped as usize);
-        for i in 0..self.high_water {
-            let at = self.element(i);
-            let w0 = mem.read_le(at, 8)?;
-            if !is_valid(w0) {
-                continue;
-            }
-            let w1 = mem.read_le(at.add(8), 8)?;
-            let mapping = Mapping {
-                pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
-                flags: entry_flags(w0),
-            };
-            out.push((entry_asid(w1), entry_vpn(w0), mapping, at));
-        }
-        Ok(out)
-    }
-
     #[inline]
     fn slot(&self, bucket: u64) -> PhysAddr {
         self.buckets.add(bucket * SLOT_BYTES)
@@ -999,26 +1077,9 @@ impl HashedPageTable {
         )?;
         Ok((anchor, s))
     }
-
-    fn alloc<M: PhysMemory + ?Sized>(&mut self, mem: &M) -> Result<u64, TableError> {
-        if self.free_head != 0 {
-            // The free list's links are checked like chains (a head outside
-            // the pool means the pool's memory was overwritten).
-            let i = check_link(self.free_head, self.pool, self.capacity, 1)?;
-            self.free_head = next_link(mem.read_le(self.element(i).add(8), 8)?);
-            return Ok(i);
-        }
-        if self.high_water < self.capacity {
-            self.high_water += 1;
-            return Ok(self.high_water - 1);
-        }
-        Err(TableError::PoolExhausted {
-            capacity: self.capacity,
-        })
-    }
 }
 
-impl KeyedEntries for HashedPageTable {
+impl KeyedEntries for HashedLayout {
     #[inline]
     fn entry_addr(&self, i: u64) -> PhysAddr {
         self.element(i)
@@ -1040,7 +1101,7 @@ impl KeyedEntries for HashedPageTable {
     }
 }
 
-impl TranslationTable for HashedPageTable {
+impl TableSearch for HashedLayout {
     fn page_size(&self) -> PageSize {
         self.page_size
     }
@@ -1054,7 +1115,25 @@ impl TranslationTable for HashedPageTable {
     ) -> Result<Lookup, TableError> {
         keyed_lookup(self, mem, asid, vpn)
     }
+}
 
+impl TableSearch for HashedPageTable {
+    fn page_size(&self) -> PageSize {
+        self.layout.page_size
+    }
+
+    #[inline]
+    fn lookup<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<Lookup, TableError> {
+        self.layout.lookup(mem, asid, vpn)
+    }
+}
+
+impl TranslationTable for HashedPageTable {
     fn map<M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -1063,24 +1142,24 @@ impl TranslationTable for HashedPageTable {
         pfn: Pfn,
         flags: PteFlags,
     ) -> Result<(), TableError> {
-        let frames = 1 << (MAX_PHYS_BITS - self.page_size.shift());
+        let frames = 1 << (MAX_PHYS_BITS - self.layout.page_size.shift());
         if pfn.as_u64() >= frames {
             return Err(TableError::PfnOutOfRange {
                 pfn: pfn.as_u64(),
                 frames,
             });
         }
-        let (anchor, s) = self.search(mem, asid, vpn)?;
+        let (anchor, s) = self.layout.search(mem, asid, vpn)?;
         if let Some((i, _, _, _)) = s.found {
             return Err(TableError::AlreadyMapped {
                 asid: asid.as_u16(),
                 vpn: vpn.as_u64(),
-                pfn: mem.read_le(self.element(i).add(16), 8)?,
+                pfn: mem.read_le(self.layout.element(i).add(16), 8)?,
             });
         }
         let i = self.alloc(mem)?;
         let head = mem.read_le(anchor, SLOT_BYTES as u32)?;
-        let at = self.element(i);
+        let at = self.layout.element(i);
         mem.write_le(at, 8, word0(vpn, flags))?;
         mem.write_le(at.add(8), 8, word1(asid, head))?;
         mem.write_le(at.add(16), 8, pfn.as_u64())?;
@@ -1095,16 +1174,16 @@ impl TranslationTable for HashedPageTable {
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError> {
-        let (anchor, s) = self.search(mem, asid, vpn)?;
+        let (anchor, s) = self.layout.search(mem, asid, vpn)?;
         let Some((i, w0, w1, prev)) = s.found else {
             return Ok(None);
         };
-        let at = self.element(i);
+        let at = self.layout.element(i);
         let mapping = Mapping {
             pfn: Pfn::new(mem.read_le(at.add(16), 8)?),
             flags: entry_flags(w0),
         };
-        let pool = self.pool;
+        let pool = self.layout.pool;
         unlink(
             mem,
             anchor,
@@ -1128,7 +1207,7 @@ impl TranslationTable for HashedPageTable {
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
     ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        keyed_modify_flags(self, mem, asid, vpn, f)
+        keyed_modify_flags(&self.layout, mem, asid, vpn, f)
     }
 
     fn len(&self) -> u64 {
@@ -1362,7 +1441,7 @@ mod tests {
             Err(TableError::CorruptChain { .. })
         ));
         // The bucket names an element past the pool.
-        mem.write_le(t.slot(0), 4, 99).expect("write");
+        mem.write_le(t.layout.slot(0), 4, 99).expect("write");
         assert!(matches!(
             t.translate(&mem, a, VirtAddr::new(0x1000)).result,
             Err(WalkFault {

@@ -55,9 +55,9 @@ use serde::{Deserialize, Serialize};
 
 use super::hashed::{
     ChainSearch, KEY_BYTES, KeyedEntries, Lookup, MAX_ENTRIES, Mapping, SLOT_BYTES, TableError,
-    TranslationTable, bucket_bits, check_frames, check_vpn, claim_region, entry_asid, entry_flags,
-    entry_vpn, hash, is_valid, key_matches, keyed_lookup, keyed_modify_flags, next_link,
-    search_chain, unlink, word0, word1,
+    TableSearch, TranslationTable, bucket_bits, check_frames, check_vpn, claim_region, entry_asid,
+    entry_flags, entry_vpn, hash, is_valid, key_matches, keyed_lookup, keyed_modify_flags,
+    next_link, search_chain, unlink, word0, word1,
 };
 use super::pte::PteFlags;
 
@@ -102,14 +102,22 @@ impl InvertedConfig {
     }
 }
 
-/// An inverted page table in simulated physical memory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvertedPageTable {
+/// Where an inverted page table lies in memory and how it is searched:
+/// what a walker needs ([`TableSearch`]), without the count of mappings
+/// only the table's owner keeps. `Copy`, so the MMU holds its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvertedLayout {
     entries: PhysAddr,
     frames: u64,
     page_size: PageSize,
     /// The hash anchor table and log2 of its slot count, in hashed mode.
     anchors: Option<(PhysAddr, u32)>,
+}
+
+/// An inverted page table in simulated physical memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvertedPageTable {
+    layout: InvertedLayout,
     mapped: u64,
 }
 
@@ -136,14 +144,64 @@ impl InvertedPageTable {
             )),
         };
         Ok(Self {
-            entries: base,
-            frames: config.frames,
-            page_size: config.page_size,
-            anchors,
+            layout: InvertedLayout {
+                entries: base,
+                frames: config.frames,
+                page_size: config.page_size,
+                anchors,
+            },
             mapped: 0,
         })
     }
 
+    /// Where the table lies and how it is searched (what a walker needs).
+    #[must_use]
+    pub fn layout(&self) -> InvertedLayout {
+        self.layout
+    }
+
+    /// The physical memory the table occupies: see [`InvertedLayout::region`].
+    #[must_use]
+    pub fn region(&self) -> (PhysAddr, u64) {
+        self.layout.region()
+    }
+
+    /// Frames described.
+    #[must_use]
+    pub fn frames(&self) -> u64 {
+        self.layout.frames
+    }
+
+    /// How lookups search.
+    #[must_use]
+    pub fn search_mode(&self) -> InvertedSearch {
+        self.layout.search_mode()
+    }
+
+    /// The hash anchor slot `(asid, vpn)` hashes to, in hashed mode.
+    #[must_use]
+    pub fn anchor_of(&self, asid: Asid, vpn: Vpn) -> Option<u64> {
+        self.layout.anchor_of(asid, vpn)
+    }
+
+    /// What frame `pfn` holds: see [`InvertedLayout::frame_owner`].
+    pub fn frame_owner<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        pfn: Pfn,
+    ) -> Result<Option<(Asid, Vpn, PteFlags)>, TableError> {
+        self.layout.frame_owner(mem, pfn)
+    }
+
+    /// The physical address of frame `pfn`'s entry (where a mapping of
+    /// that frame is, or would be, stored).
+    #[must_use]
+    pub fn entry_of(&self, pfn: Pfn) -> PhysAddr {
+        self.layout.entry(pfn.as_u64())
+    }
+}
+
+impl InvertedLayout {
     /// The physical memory the table occupies: its first byte and length
     /// (entries, then the hash anchor table). The caller keeps these frames
     /// out of its frame allocator; the length is the table's memory overhead.
@@ -191,13 +249,6 @@ impl InvertedPageTable {
         }
         let w1 = mem.read_le(at.add(8), 8)?;
         Ok(Some((entry_asid(w1), entry_vpn(w0), entry_flags(w0))))
-    }
-
-    /// The physical address of frame `pfn`'s entry (where a mapping of
-    /// that frame is, or would be, stored).
-    #[must_use]
-    pub fn entry_of(&self, pfn: Pfn) -> PhysAddr {
-        self.entry(pfn.as_u64())
     }
 
     #[inline]
@@ -273,7 +324,7 @@ impl InvertedPageTable {
     }
 }
 
-impl KeyedEntries for InvertedPageTable {
+impl KeyedEntries for InvertedLayout {
     #[inline]
     fn entry_addr(&self, i: u64) -> PhysAddr {
         self.entry(i)
@@ -296,7 +347,7 @@ impl KeyedEntries for InvertedPageTable {
     }
 }
 
-impl TranslationTable for InvertedPageTable {
+impl TableSearch for InvertedLayout {
     fn page_size(&self) -> PageSize {
         self.page_size
     }
@@ -310,7 +361,25 @@ impl TranslationTable for InvertedPageTable {
     ) -> Result<Lookup, TableError> {
         keyed_lookup(self, mem, asid, vpn)
     }
+}
 
+impl TableSearch for InvertedPageTable {
+    fn page_size(&self) -> PageSize {
+        self.layout.page_size
+    }
+
+    #[inline]
+    fn lookup<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        vpn: Vpn,
+    ) -> Result<Lookup, TableError> {
+        self.layout.lookup(mem, asid, vpn)
+    }
+}
+
+impl TranslationTable for InvertedPageTable {
     fn map<M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -319,8 +388,8 @@ impl TranslationTable for InvertedPageTable {
         pfn: Pfn,
         flags: PteFlags,
     ) -> Result<(), TableError> {
-        self.check_pfn(pfn)?;
-        let (anchor, s) = self.search(mem, asid, vpn)?;
+        self.layout.check_pfn(pfn)?;
+        let (anchor, s) = self.layout.search(mem, asid, vpn)?;
         if let Some((i, _, _, _)) = s.found {
             return Err(TableError::AlreadyMapped {
                 asid: asid.as_u16(),
@@ -335,7 +404,7 @@ impl TranslationTable for InvertedPageTable {
                 vpn: owner_vpn.as_u64(),
             });
         }
-        let at = self.entry(pfn.as_u64());
+        let at = self.layout.entry(pfn.as_u64());
         let head = match anchor {
             Some(anchor) => {
                 let head = mem.read_le(anchor, SLOT_BYTES as u32)?;
@@ -356,12 +425,12 @@ impl TranslationTable for InvertedPageTable {
         asid: Asid,
         vpn: Vpn,
     ) -> Result<Option<Mapping>, TableError> {
-        let (anchor, s) = self.search(mem, asid, vpn)?;
+        let (anchor, s) = self.layout.search(mem, asid, vpn)?;
         let Some((i, w0, w1, prev)) = s.found else {
             return Ok(None);
         };
         if let Some(anchor) = anchor {
-            let entries = self.entries;
+            let entries = self.layout.entries;
             unlink(
                 mem,
                 anchor,
@@ -370,7 +439,7 @@ impl TranslationTable for InvertedPageTable {
                 next_link(w1),
             )?;
         }
-        mem.zero(self.entry(i), KEY_BYTES)?;
+        mem.zero(self.layout.entry(i), KEY_BYTES)?;
         self.mapped -= 1;
         Ok(Some(Mapping {
             pfn: Pfn::new(i),
@@ -385,7 +454,7 @@ impl TranslationTable for InvertedPageTable {
         vpn: Vpn,
         f: impl FnOnce(PteFlags) -> PteFlags,
     ) -> Result<Option<(PteFlags, PteFlags)>, TableError> {
-        keyed_modify_flags(self, mem, asid, vpn, f)
+        keyed_modify_flags(&self.layout, mem, asid, vpn, f)
     }
 
     fn len(&self) -> u64 {

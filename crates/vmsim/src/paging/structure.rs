@@ -42,8 +42,11 @@ use crate::alloc::FrameAllocator;
 use crate::memory::PhysMemory;
 
 use super::format::Format;
-use super::hashed::{HashedConfig, HashedPageTable, TableError, TableWalk, TranslationTable};
-use super::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+use super::hashed::{
+    HashedConfig, HashedLayout, HashedPageTable, TableError, TableSearch, TableWalk,
+    TranslationTable,
+};
+use super::inverted::{InvertedConfig, InvertedLayout, InvertedPageTable, InvertedSearch};
 use super::pte::PteFlags;
 use super::radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
 use super::walk::{FaultKind, Translation, WalkFault, walk};
@@ -112,16 +115,56 @@ pub enum SpaceTable {
 }
 
 /// What the MMU's walker reads on a TLB miss besides the context's root:
-/// nothing more for radix, the global table's geometry otherwise.
-#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+/// nothing more for radix, the global table's layout otherwise (where it
+/// lies, how it hashes), like PowerPC's SDR1 register. A layout is `Copy`
+/// and never changes while the machine runs, so the MMU holds its own and
+/// searches with it; the kernel keeps the table's bookkeeping (mapping
+/// count, free elements).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "SavedTableBase", into = "SavedTableBase")]
 pub enum TableBase {
     /// Walk the radix tree at the context's root.
     #[default]
     Radix,
     /// Search the inverted table.
-    Inverted(InvertedPageTable),
+    Inverted(InvertedLayout),
     /// Search the hashed table.
-    Hashed(HashedPageTable),
+    Hashed(HashedLayout),
+}
+
+/// [`TableBase`] as checkpoint format version 3 stores it: the MMU once
+/// held a whole copy of the kernel's table, bookkeeping included (a stale
+/// copy: its counts were those of the moment it was set). The places of
+/// those counts are kept, so that files stay readable both ways; they are
+/// written as 0 and ignored on read.
+#[derive(Serialize, Deserialize)]
+enum SavedTableBase {
+    Radix,
+    /// The layout, then the mapping count.
+    Inverted(InvertedLayout, u64),
+    /// The layout, then the pool's high-water mark, free-list head and
+    /// mapping count.
+    Hashed(HashedLayout, u64, u64, u64),
+}
+
+impl From<SavedTableBase> for TableBase {
+    fn from(s: SavedTableBase) -> Self {
+        match s {
+            SavedTableBase::Radix => Self::Radix,
+            SavedTableBase::Inverted(l, _) => Self::Inverted(l),
+            SavedTableBase::Hashed(l, _, _, _) => Self::Hashed(l),
+        }
+    }
+}
+
+impl From<TableBase> for SavedTableBase {
+    fn from(b: TableBase) -> Self {
+        match b {
+            TableBase::Radix => Self::Radix,
+            TableBase::Inverted(l) => Self::Inverted(l, 0),
+            TableBase::Hashed(l) => Self::Hashed(l, 0, 0, 0),
+        }
+    }
 }
 
 /// What [`PageTables::reload`] did.
@@ -259,8 +302,8 @@ impl PageTables {
     pub fn base(&self) -> TableBase {
         match self {
             Self::Radix => TableBase::Radix,
-            Self::Inverted(InvertedTables { table, .. }) => TableBase::Inverted(table.clone()),
-            Self::Hashed(t) => TableBase::Hashed(t.clone()),
+            Self::Inverted(InvertedTables { table, .. }) => TableBase::Inverted(table.layout()),
+            Self::Hashed(t) => TableBase::Hashed(t.layout()),
         }
     }
 
