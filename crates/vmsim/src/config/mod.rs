@@ -41,9 +41,9 @@ pub enum ConfigError {
     Toml {
         /// Where the text came from (a file, `config` for the merged table).
         origin: String,
-        /// The TOML error.
+        /// The TOML error (boxed: it is large, and rare).
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// A built-in preset that does not serialize (a bug in the preset).
     #[error("preset {name}: {source}")]
@@ -52,7 +52,7 @@ pub enum ConfigError {
         name: String,
         /// The TOML error.
         #[source]
-        source: toml::ser::Error,
+        source: Box<toml::ser::Error>,
     },
     /// A value that parses but cannot work.
     #[error("config key `{key}`: {message}")]
@@ -85,7 +85,7 @@ pub enum ConfigError {
         /// The dotted key.
         key: &'static str,
         /// Why the table cannot be built.
-        source: crate::paging::hashed::TableError,
+        source: Box<crate::paging::hashed::TableError>,
     },
     /// The TLB hierarchy described cannot be built.
     #[error("config key `tlb`: {0}")]
@@ -388,7 +388,7 @@ impl ConfigBuilder {
         let table =
             toml::Table::try_from(preset.config()?).map_err(|source| ConfigError::Preset {
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self { table })
     }
@@ -398,7 +398,7 @@ impl ConfigBuilder {
     pub fn file(mut self, text: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut over: toml::Table = toml::from_str(text).map_err(|source| ConfigError::Toml {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         if let Some(p) = over.remove("preset") {
             let name = p
@@ -479,7 +479,7 @@ impl ConfigBuilder {
         }
         Config::deserialize(toml::Value::Table(table)).map_err(|source| ConfigError::Toml {
             origin: "config".into(),
-            source,
+            source: Box::new(source),
         })
     }
 }

@@ -343,7 +343,10 @@ fn structure(config: &Config, fmt: &Format, page: PageSize) -> Result<StructureS
     };
     let bytes = spec
         .region_bytes(frames, frame)
-        .map_err(|source| ConfigError::Table { key, source })?;
+        .map_err(|source| ConfigError::Table {
+            key,
+            source: Box::new(source),
+        })?;
     let reserved = bytes.div_ceil(frame.bytes());
     if reserved + 16 > frames {
         return Err(invalid(

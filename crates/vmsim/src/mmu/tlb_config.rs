@@ -61,10 +61,10 @@ pub enum TlbConfigError {
     /// The text is not a TLB config at all (TOML syntax, unknown key, wrong
     /// type): the TOML error, with its line and column.
     #[error("TLB config: {}", crate::error_line::flat_display(.0))]
-    Parse(#[source] toml::de::Error),
+    Parse(#[source] Box<toml::de::Error>),
     /// The config could not be written as TOML (a value TOML cannot hold).
     #[error("TLB config as TOML: {0}")]
-    Write(#[source] toml::ser::Error),
+    Write(#[source] Box<toml::ser::Error>),
     /// No preset has this name.
     #[error("unknown TLB preset `{name}`; known presets: {known}")]
     UnknownPreset {
@@ -346,14 +346,14 @@ impl TlbConfig {
 
     /// Parses and validates a TOML config.
     pub fn from_toml_str(text: &str) -> Result<Self, TlbConfigError> {
-        let config: Self = toml::from_str(text).map_err(TlbConfigError::Parse)?;
+        let config: Self = toml::from_str(text).map_err(|e| TlbConfigError::Parse(Box::new(e)))?;
         config.validate()?;
         Ok(config)
     }
 
     /// The config as TOML (what `vmsim presets` prints).
     pub fn to_toml_string(&self) -> Result<String, TlbConfigError> {
-        toml::to_string(self).map_err(TlbConfigError::Write)
+        toml::to_string(self).map_err(|e| TlbConfigError::Write(Box::new(e)))
     }
 
     /// Every page size some array holds, smallest first.

@@ -48,18 +48,18 @@ pub enum FormatError {
     Toml {
         /// The file (or other origin) of the text.
         origin: String,
-        /// The TOML error (line, column, expected).
+        /// The TOML error (line, column, expected; boxed: it is large).
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// A format file whose `page_size` is not a size.
     #[error("{origin}: page_size: {source}")]
     PageSize {
         /// The file (or other origin) of the text.
         origin: String,
-        /// Why the size does not read.
+        /// Why the size does not read (boxed: it is large, and rare).
         #[source]
-        source: vmsim_trace::units::NumberError,
+        source: Box<vmsim_trace::units::NumberError>,
     },
     /// A format file whose fields contradict each other.
     #[error("{origin}: {source}")]

@@ -49,7 +49,7 @@ impl Format {
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, FormatError> {
         let file: FormatFile = toml::from_str(text).map_err(|source| FormatError::Toml {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let ctx = |e: FormatError| FormatError::InFile {
             origin: origin.to_string(),
@@ -60,7 +60,7 @@ impl Format {
             .bytes()
             .map_err(|source| FormatError::PageSize {
                 origin: origin.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let page_size = PageSize::from_bytes(bytes).map_err(|_| {
             ctx(FormatError::Inconsistent(format!(
