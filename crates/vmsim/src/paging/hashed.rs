@@ -51,7 +51,7 @@
 //! ```
 //! use vmsim::addr::{Asid, PageSize, PhysAddr, VirtAddr};
 //! use vmsim::paging::PteFlags;
-//! use vmsim::paging::hashed::{HashedConfig, HashedPageTable, TranslationTable};
+//! use vmsim::paging::hashed::{HashedConfig, HashedPageTable, TableSearch, TranslationTable};
 //! use vmsim::phys::PhysMem;
 //!
 //! let mut mem: PhysMem = PhysMem::new(1 << 24)?;
@@ -72,7 +72,7 @@
 //!
 //! Besides its `(ASID, VPN)` methods, [`TranslationTable`] speaks the radix
 //! code's language, so the MMU and the kernel can treat the three
-//! structures alike: [`TranslationTable::translate`] returns a
+//! structures alike: [`TableSearch::translate`] returns a
 //! [`Translation`] or a [`WalkFault`] plus the probes (the walk's memory
 //! references), and the page-level changes return [`Flush`] and
 //! [`Unmapped`] like [`RadixTable`](super::RadixTable)'s. Flags are
@@ -264,7 +264,7 @@ pub struct Mapping {
 }
 
 /// A successful lookup: the mapping and where its entry is, so the MMU can
-/// set the accessed and dirty bits without searching again ([`TranslationTable::mark`]).
+/// set the accessed and dirty bits without searching again ([`TableSearch::mark`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Hit {
     /// The mapping found.
@@ -523,7 +523,7 @@ pub trait TranslationTable: TableSearch {
     }
 
     /// Maps the page at `va` to the frame at `frame`, both aligned to
-    /// [`Self::page_size`].
+    /// [`TableSearch::page_size`].
     fn map_page<M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -793,7 +793,7 @@ pub(super) trait KeyedEntries {
     ) -> Result<ChainSearch, TableError>;
 }
 
-/// [`TranslationTable::lookup`] of a keyed table.
+/// [`TableSearch::lookup`] of a keyed table.
 #[inline]
 pub(super) fn keyed_lookup<T: KeyedEntries, M: PhysMemory + ?Sized>(
     t: &T,

@@ -31,7 +31,7 @@
 //! ```
 //! use vmsim::addr::{Asid, PageSize, PhysAddr, Pfn, Vpn};
 //! use vmsim::paging::PteFlags;
-//! use vmsim::paging::hashed::TranslationTable;
+//! use vmsim::paging::hashed::{TableSearch, TranslationTable};
 //! use vmsim::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
 //! use vmsim::phys::PhysMem;
 //!
