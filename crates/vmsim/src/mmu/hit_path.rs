@@ -24,17 +24,18 @@ use super::{AccessKind, Mmu, Perms, TlbEntry};
 /// access it stands for always takes the full path.
 const NEVER: u64 = u64::MAX;
 
-/// For each kind of user access, the key an address must have to hit the
-/// entry its side hit last with nothing else to check (permissions held;
-/// for a write, the entry dirty), and the data side's entry (stores need
-/// the physical address). Taken with [`HitPath::of`]; stale after any call
-/// that may change the TLB ([`Mmu::translate`], a fault, an invalidation, a
+/// For each of four classes of user access (the caller's: `sim` uses the
+/// trace's kinds I, L, S, M), the key an address must have to hit the entry
+/// its side hit last with nothing else to check (permissions held; for a
+/// write, the entry dirty), and the data side's entry (stores need the
+/// physical address). Taken with [`HitPath::of`]; stale after any call that
+/// may change the TLB ([`Mmu::translate`], a fault, an invalidation, a
 /// context switch): take it again after one.
 #[derive(Clone, Copy, Debug)]
 pub struct HitPath {
-    /// Per [`AccessKind::index`]: `va >> shift` of a hit, or [`NEVER`].
-    key: [u64; 3],
-    shift: [u32; 3],
+    /// Per class: `va >> shift` of a hit, or [`NEVER`].
+    key: [u64; 4],
+    shift: [u32; 4],
     /// The data side's recent entry (what a load or store hit translates with).
     data: TlbEntry,
     /// The page shift of each side's entry (data, fetch), for the hit counts.
@@ -43,20 +44,20 @@ pub struct HitPath {
 
 impl HitPath {
     /// The hoisted hit path of `mmu`'s TLB in its current context, for
-    /// accesses at user privilege.
+    /// user accesses of the four `classes`.
     #[must_use]
-    pub fn of(mmu: &Mmu) -> Self {
+    pub fn of(mmu: &Mmu, classes: &[AccessKind; 4]) -> Self {
         let (_, asid) = mmu.context();
         let tlb = mmu.tlb();
+        let sides = [tlb.repeat_key(asid, false), tlb.repeat_key(asid, true)];
         let mut path = Self {
-            key: [NEVER; 3],
-            shift: [1; 3],
-            data: TlbEntry::default(),
-            page_shift: [0; 2],
+            key: [NEVER; 4],
+            shift: [1; 4],
+            data: sides[0].map_or_else(TlbEntry::default, |(_, _, e)| *e),
+            page_shift: sides.map(|s| s.map_or(0, |(_, _, e)| e.page_shift())),
         };
-        for kind in AccessKind::ALL {
-            let fetch = kind.is_fetch();
-            let Some((key, shift, entry)) = tlb.repeat_key(asid, fetch) else {
+        for (c, &kind) in classes.iter().enumerate() {
+            let Some((key, shift, entry)) = sides[usize::from(kind.is_fetch())] else {
                 continue;
             };
             let right = match kind {
@@ -64,29 +65,24 @@ impl HitPath {
                 AccessKind::Write => Perms::WRITE,
                 AccessKind::Execute => Perms::EXECUTE,
             };
-            let perms = entry.perms();
-            let usable = perms.contains(right | Perms::USER)
-                && (kind != AccessKind::Write || entry.is_dirty());
-            path.page_shift[usize::from(fetch)] = entry.page_shift();
-            if !fetch {
-                path.data = *entry;
-            }
-            if usable && shift >= 1 {
-                path.key[kind.index()] = key;
-                path.shift[kind.index()] = shift;
+            if entry.perms().contains(right | Perms::USER)
+                && (kind != AccessKind::Write || entry.is_dirty())
+                && shift >= 1
+            {
+                path.key[c] = key;
+                path.shift[c] = shift;
             }
         }
         path
     }
 
-    /// Whether a user access of `kind` at `va` (within one page) hits the
-    /// hoisted path: [`Mmu::translate`] would return its address from the
-    /// recent entry with nothing to do but count.
+    /// Whether a user access of class `c` at `va` (within one page) hits
+    /// the hoisted path: [`Mmu::translate`] would return its address from
+    /// the recent entry with nothing to do but count.
     #[inline(always)]
     #[must_use]
-    pub fn hits(&self, kind: AccessKind, va: u64) -> bool {
-        let k = kind.index();
-        va >> self.shift[k] == self.key[k]
+    pub fn hits(&self, c: usize, va: u64) -> bool {
+        va >> self.shift[c & 3] == self.key[c & 3]
     }
 
     /// The physical address of a data access at `va` that [`HitPath::hits`].
@@ -99,6 +95,7 @@ impl HitPath {
     /// Counts in `mmu` the hits taken on this path: `hits[kind.index()]` of
     /// each kind, exactly as many [`Mmu::translate`] hits count them. Call
     /// before anything else uses `mmu`.
+    #[inline]
     pub fn credit(&self, mmu: &mut Mmu, hits: [u64; 3]) {
         let data = hits[AccessKind::Read.index()] + hits[AccessKind::Write.index()];
         let fetch = hits[AccessKind::Execute.index()];
@@ -117,6 +114,14 @@ mod tests {
     use crate::mmu::{Privilege, TlbConfig};
     use crate::paging::{Format, PteFlags, RadixTable};
     use proptest::prelude::*;
+
+    /// Classes numbered as `AccessKind::index` (and a fourth, unused).
+    const CLASSES: [AccessKind; 4] = [
+        AccessKind::Read,
+        AccessKind::Write,
+        AccessKind::Execute,
+        AccessKind::Read,
+    ];
 
     /// An MMU of `preset` over tables in a `Vec`: 16 pages from 0x40_0000
     /// with rights rw, r, rx, rwx in turn (so writes to some fault and
@@ -175,8 +180,12 @@ mod tests {
             for _ in 0..2 {
                 let _ = mmu.translate(&mut ram, VirtAddr::new(va), kind, Privilege::User);
             }
-            let path = HitPath::of(&mmu);
-            assert_eq!(path.hits(kind, va + 8), expect, "{kind:?} at {va:#x}");
+            let path = HitPath::of(&mmu, &CLASSES);
+            assert_eq!(
+                path.hits(kind.index(), va + 8),
+                expect,
+                "{kind:?} at {va:#x}"
+            );
             if expect && !kind.is_fetch() {
                 let pa = mmu.translate(&mut ram, VirtAddr::new(va + 8), kind, Privilege::User);
                 assert_eq!(Ok(path.data_address(va + 8)), pa);
@@ -197,24 +206,24 @@ mod tests {
         ) {
             let (mut plain, mut ram_a) = machine(preset);
             let (mut hoisted, mut ram_b) = machine(preset);
-            let mut path = HitPath::of(&hoisted);
+            let mut path = HitPath::of(&hoisted, &CLASSES);
             let mut hits = [0u64; 3];
             for &(k, page, off) in &refs {
                 let kind = AccessKind::ALL[k];
                 let va = 0x40_0000 + page * 4096 + off;
                 let want = plain.translate(&mut ram_a, VirtAddr::new(va), kind, Privilege::User);
-                let got = if path.hits(kind, va) {
+                let got = if path.hits(k, va) {
                     hits[kind.index()] += 1;
                     Ok(if kind.is_fetch() {
                         // Fetches use the address only through `translate`.
-                        want.clone().expect("a hoisted hit cannot fault")
+                        want.expect("a hoisted hit cannot fault")
                     } else {
                         path.data_address(va)
                     })
                 } else {
                     path.credit(&mut hoisted, std::mem::take(&mut hits));
                     let r = hoisted.translate(&mut ram_b, VirtAddr::new(va), kind, Privilege::User);
-                    path = HitPath::of(&hoisted);
+                    path = HitPath::of(&hoisted, &CLASSES);
                     r
                 };
                 prop_assert_eq!(got, want);

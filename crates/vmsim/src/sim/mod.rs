@@ -616,8 +616,10 @@ impl Simulation {
         // References of each kind counted in the MMU so far: those after
         // it took the hoisted hit path (see `HitPath`).
         let mut credited = [0u64; 4];
-        let mut path = HitPath::of(&self.m.mmu);
-        let mut translations = 0u64;
+        let mut path = HitPath::of(&self.m.mmu, &KIND_OF);
+        // References that cross a page (translated, and counted, per page
+        // by `access_pages`): every other one is one translation.
+        let mut crossing = 0u64;
         let mut done = span.len();
         let mut stop = SpanStop::End;
         for (k, a) in span.iter().enumerate() {
@@ -628,12 +630,11 @@ impl Simulation {
             }
             let code = a.kind.code() as usize;
             by_kind[code] += 1;
-            let kind = KIND_OF[code];
             let within = (a.va & page_mask) + u64::from(a.size) <= page_mask + 1;
-            if within && path.hits(kind, a.va) {
+            if within && path.hits(code, a.va) {
                 // The TLB-hit path, hoisted: counted in bulk below.
-                translations += 1;
-                if kind == AccessKind::Write {
+                if code >= 2 {
+                    // A store or a modify: its stamp.
                     self.mem
                         .store_stamp(path.data_address(a.va), a.size, stamp0 + k as u64);
                 }
@@ -644,16 +645,16 @@ impl Simulation {
             path.credit(&mut self.m.mmu, hits_since(by_kind, credited));
             by_kind[code] += 1;
             credited = by_kind;
+            let kind = KIND_OF[code];
             let alive = if !within {
+                crossing += 1;
                 self.access_pages(pid, a, kind, stamp0 + k as u64, base + k as u64 + 1)?
             } else if kind == AccessKind::Write {
                 // A store also writes its stamp: out of line, so loads and
                 // fetches (nine references in ten) run the same code as
                 // when pages had no contents.
-                translations += 1;
                 self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)?
             } else {
-                translations += 1;
                 let va = VirtAddr::new(a.va);
                 self.translate(pid, va, kind, base + k as u64 + 1)?
                     .is_some()
@@ -663,13 +664,13 @@ impl Simulation {
                 stop = SpanStop::Killed;
                 break;
             }
-            path = HitPath::of(&self.m.mmu);
+            path = HitPath::of(&self.m.mmu, &KIND_OF);
         }
         path.credit(&mut self.m.mmu, hits_since(by_kind, credited));
         for (total, n) in self.m.references.iter_mut().zip(by_kind) {
             *total += n;
         }
-        self.m.translations += translations;
+        self.m.translations += by_kind.iter().sum::<u64>() - crossing;
         Ok((done, stop))
     }
 
