@@ -12,8 +12,6 @@
 //!   through the page-walk caches, all counted.
 //! - [`Counters`]: every count the hardware can be asked for, and the
 //!   effective access time computed from them.
-//! - [`HitPath`]: the TLB-hit path of a run of references hoisted out of
-//!   the MMU (checked once, counted in bulk), exactly as [`Mmu::translate`].
 //!
 //! This module owns translation caching and counting. It must not build or
 //! change page tables (that is [`paging`](crate::paging) territory: the MMU
@@ -24,7 +22,6 @@ mod access;
 mod counters;
 mod entry;
 mod fault;
-mod hit_path;
 #[cfg(test)]
 mod reference_array;
 mod replacement;
@@ -43,7 +40,6 @@ pub use counters::{
 };
 pub use entry::{Perms, TlbEntry};
 pub use fault::{MmuFault, MmuFaultKind, Violation};
-pub use hit_path::HitPath;
 pub use replacement::{Replacement, Victims, XorShift64Star};
 pub use tlb::{Tlb, TlbHit};
 pub use tlb_array::{Inserted, TlbArray};

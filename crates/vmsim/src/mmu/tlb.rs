@@ -320,42 +320,6 @@ impl Tlb {
         None
     }
 
-    /// The entry [`Tlb::lookup_repeat`] would return for every address
-    /// whose `va >> shift` is `key`, for side `fetch` (instruction fetches)
-    /// or data, as `(key, shift, entry)`, when such a hit may be counted
-    /// later in bulk with [`Tlb::credit_repeats`]: `None` when the side has
-    /// no recent hit for `asid`, or when the first level is shared by both
-    /// sides (there each hit owes a deferred touch, so each is counted as
-    /// it happens). Valid until the next lookup that is not such a hit,
-    /// fill, invalidation or context switch.
-    #[inline]
-    #[must_use]
-    pub fn repeat_key(&self, asid: Asid, fetch: bool) -> Option<(u64, u32, &TlbEntry)> {
-        let side = usize::from(fetch);
-        let memo = &self.memo[side][0];
-        (!self.shared_l1 && self.memo_ok[side] && memo.key != NO_KEY && memo.tag == self.tag(asid))
-            .then_some((memo.key, self.memo_shift[side], &memo.entry))
-    }
-
-    /// Counts `lookups[kind.index()]` lookups of each kind that hit the
-    /// entries [`Tlb::repeat_key`] gave, of page shifts `shifts` (data,
-    /// fetch) with `hits` (data, fetch) of them each: exactly what as many
-    /// [`Tlb::lookup_repeat`] hits count (without a shared first level,
-    /// where `repeat_key` gives nothing, they count nothing else).
-    #[inline]
-    pub fn credit_repeats(&mut self, lookups: [u64; 3], shifts: [u32; 2], hits: [u64; 2]) {
-        for (total, n) in self.lookups_by_kind.iter_mut().zip(lookups) {
-            *total += n;
-        }
-        if let Some(first) = self.levels.first_mut() {
-            for (shift, n) in shifts.into_iter().zip(hits) {
-                if n > 0 {
-                    first.counters.hits.add_shift(shift, n);
-                }
-            }
-        }
-    }
-
     /// The entry [`Tlb::lookup_repeat`] just returned for an access of `kind`.
     #[inline(always)]
     #[must_use]

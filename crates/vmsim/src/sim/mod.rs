@@ -39,7 +39,7 @@ use crate::addr::{PhysAddr, Pid, VirtAddr};
 use crate::config::{Config, ConfigError, MachineSpec};
 use crate::kernel::{Kernel, KernelError, Layout, MmapFlags, Prot};
 use crate::machine::{self, AccessError};
-use crate::mmu::{AccessKind, HitPath, Mmu, MmuFault, Privilege};
+use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
 use crate::phys::{DirtyChunks, MemError, PhysMem};
 use crate::report::{ProcessReport, Report, Timeline};
 
@@ -270,19 +270,6 @@ const KIND_OF: [AccessKind; 4] = [
     AccessKind::Write,
     AccessKind::Write,
 ];
-
-/// The hoisted hits of each MMU access kind (by [`AccessKind::index`])
-/// among the references counted in `by_kind` (by trace kind code) since
-/// `credited`.
-#[inline(always)]
-fn hits_since(by_kind: [u64; 4], credited: [u64; 4]) -> [u64; 3] {
-    let d = |c: usize| by_kind[c] - credited[c];
-    let mut hits = [0; 3];
-    hits[AccessKind::Execute.index()] = d(0);
-    hits[AccessKind::Read.index()] = d(1);
-    hits[AccessKind::Write.index()] = d(2) + d(3);
-    hits
-}
 
 /// A failed access of `pid` at `va` as the run reports it.
 #[cold]
@@ -582,12 +569,7 @@ impl Simulation {
     ///
     /// Exactly one access per reference, with the context switch hoisted
     /// (only a kill changes the current process here) and the reference and
-    /// translation counts kept in registers until the end. The TLB-hit path
-    /// is hoisted too ([`HitPath`]): a reference that hits the entry its
-    /// side hit last, with the rights it needs, is a compare (and a store's
-    /// stamp); its TLB counts are credited in bulk before the next full
-    /// translation and at the end, so the MMU counts exactly as if every
-    /// reference had gone through [`Mmu::translate`].
+    /// translation counts kept in registers until the end.
     #[inline(never)]
     fn run_span<const FORK_AT: bool>(
         &mut self,
@@ -613,13 +595,7 @@ impl Simulation {
         let base = self.references();
         let page_mask = self.m.page_mask;
         let mut by_kind = [0u64; 4];
-        // References of each kind counted in the MMU so far: those after
-        // it took the hoisted hit path (see `HitPath`).
-        let mut credited = [0u64; 4];
-        let mut path = HitPath::of(&self.m.mmu, &KIND_OF);
-        // References that cross a page (translated, and counted, per page
-        // by `access_pages`): every other one is one translation.
-        let mut crossing = 0u64;
+        let mut translations = 0u64;
         let mut done = span.len();
         let mut stop = SpanStop::End;
         for (k, a) in span.iter().enumerate() {
@@ -628,33 +604,18 @@ impl Simulation {
                 stop = SpanStop::Decide;
                 break;
             }
-            let code = a.kind.code() as usize;
-            by_kind[code] += 1;
-            let within = (a.va & page_mask) + u64::from(a.size) <= page_mask + 1;
-            if within && path.hits(code, a.va) {
-                // The TLB-hit path, hoisted: counted in bulk below.
-                if code >= 2 {
-                    // A store or a modify: its stamp.
-                    self.mem
-                        .store_stamp(path.data_address(a.va), a.size, stamp0 + k as u64);
-                }
-                continue;
-            }
-            // The full path: the hits so far are counted first.
-            by_kind[code] -= 1;
-            path.credit(&mut self.m.mmu, hits_since(by_kind, credited));
-            by_kind[code] += 1;
-            credited = by_kind;
-            let kind = KIND_OF[code];
-            let alive = if !within {
-                crossing += 1;
+            by_kind[a.kind.code() as usize] += 1;
+            let kind = KIND_OF[a.kind.code() as usize];
+            let alive = if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
                 self.access_pages(pid, a, kind, stamp0 + k as u64, base + k as u64 + 1)?
             } else if kind == AccessKind::Write {
                 // A store also writes its stamp: out of line, so loads and
                 // fetches (nine references in ten) run the same code as
                 // when pages had no contents.
+                translations += 1;
                 self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)?
             } else {
+                translations += 1;
                 let va = VirtAddr::new(a.va);
                 self.translate(pid, va, kind, base + k as u64 + 1)?
                     .is_some()
@@ -664,13 +625,11 @@ impl Simulation {
                 stop = SpanStop::Killed;
                 break;
             }
-            path = HitPath::of(&self.m.mmu, &KIND_OF);
         }
-        path.credit(&mut self.m.mmu, hits_since(by_kind, credited));
         for (total, n) in self.m.references.iter_mut().zip(by_kind) {
             *total += n;
         }
-        self.m.translations += by_kind.iter().sum::<u64>() - crossing;
+        self.m.translations += translations;
         Ok((done, stop))
     }
 
