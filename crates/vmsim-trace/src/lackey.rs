@@ -218,6 +218,36 @@ fn fast_record(w: &[u8; FAST_LINE]) -> Option<Record> {
     })
 }
 
+/// The hot loop of lackey reading: parses the common record lines
+/// ([`fast_record`]) of `buf` from `pos` into `out`, for `pid`, until `out`
+/// holds [`BATCH`] accesses or a line of another shape (or fewer than
+/// [`FAST_LINE`] bytes) comes. Returns how many lines it took and where it
+/// stopped. Its own function, so that the position and the batch's length
+/// stay in registers (a field of the reader updated per line did not).
+#[inline(never)]
+fn parse_common(buf: &[u8], mut pos: usize, pid: u32, out: &mut Vec<Access>) -> (usize, usize) {
+    let room = BATCH.saturating_sub(out.len());
+    let mut got = 0;
+    while got < room {
+        let Some(r) = buf
+            .get(pos..)
+            .and_then(<[u8]>::first_chunk::<FAST_LINE>)
+            .and_then(fast_record)
+        else {
+            break;
+        };
+        pos += r.len;
+        out.push(Access {
+            va: r.va,
+            pid,
+            size: r.size,
+            kind: r.kind,
+        });
+        got += 1;
+    }
+    (got, pos)
+}
+
 /// Reads lackey text from `R` in batches of [`Access`].
 #[derive(Debug)]
 pub struct LackeyReader<R> {
@@ -392,20 +422,12 @@ impl<R: Read> TraceSource for LackeyReader<R> {
             return Ok(0);
         }
         while out.len() < BATCH {
-            // The hot path: a whole record line in the buffer, parsed in place.
-            if let Some(r) = self.buf[self.pos..self.end]
-                .first_chunk::<FAST_LINE>()
-                .and_then(fast_record)
-            {
-                self.line += 1;
-                self.pos += r.len;
+            // The hot path: whole record lines in the buffer, parsed in place.
+            let (got, pos) = parse_common(&self.buf[..self.end], self.pos, self.pid, out);
+            if got > 0 {
+                self.line += got as u64;
+                self.pos = pos;
                 self.seen_record = true;
-                out.push(Access {
-                    va: r.va,
-                    pid: self.pid,
-                    size: r.size,
-                    kind: r.kind,
-                });
                 continue;
             }
             if self.end - self.pos < FAST_LINE
