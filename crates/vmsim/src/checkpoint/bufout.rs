@@ -136,8 +136,10 @@ mod tests {
             .expect("writev");
         assert_eq!(n, 100);
         assert_eq!(o.inner.calls, [("write", 14), ("writev", 100)]);
-        o.write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])
+        let n = o
+            .write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])
             .expect("writev");
+        assert_eq!(n, 4, "small vectored writes are buffered whole");
         o.seek(SeekFrom::Start(0)).expect("seek");
         o.write_all(&[9; 70]).expect("write");
         let inner = o.into_inner().expect("into_inner");
