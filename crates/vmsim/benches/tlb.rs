@@ -20,7 +20,9 @@
 //! - `mmu/walk/<preset>`: [`Mmu::translate`] where every access is on a
 //!   page the TLBs no longer hold (a cyclic sweep over 64 Ki pages, 256 MiB):
 //!   a full walk of the x86-64 4-level table in simulated memory, through
-//!   the page-walk caches when the preset has them.
+//!   the page-walk caches when the preset has them; `mmu/walk/<preset>-random`
+//!   the same pages in a pseudo-random order, so that the page-walk caches
+//!   miss most walks too (the miss path of a zipf workload over 256 MiB).
 //!
 //! Time is this thread's CPU time ([`CpuTime`], from
 //! `/proc/thread-self/schedstat`), not wall time: on a shared machine the
@@ -380,6 +382,30 @@ fn mmu(c: &mut Criterion<CpuTime>) {
             c.walk.walks + 2048 >= c.accesses(),
             "{preset}: nearly every access walks"
         );
+    }
+    // Pages in a pseudo-random order: the PDE walk cache (32 entries of
+    // 2 MiB regions, 128 regions here) misses most walks, the TLBs evict on
+    // every fill, as in the zipf walk-heavy row of bench/run-speed.sh.
+    for preset in ["x86-64", "core-i7"] {
+        let (mut mmu, mut mem) = machine(preset, PAGES);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let name = format!("{preset}-random");
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for _ in 0..BATCH {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let va = VirtAddr::new((1 << 30) + (x % PAGES) * 4096);
+                    let pa =
+                        mmu.translate(&mut mem, black_box(va), AccessKind::Read, Privilege::User);
+                    sum = sum.wrapping_add(pa.map_or(0, PhysAddr::as_u64));
+                }
+                black_box(sum)
+            });
+        });
+        assert_eq!(mmu.counters().faults.total(), 0);
     }
     group.finish();
 }

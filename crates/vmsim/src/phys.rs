@@ -292,7 +292,9 @@ impl<B: Bitmap> PhysMem<B> {
             let src = &data[done..done + n];
             if self.chunk(idx).is_some() {
                 self.chunk_mut(idx)[off..off + n].copy_from_slice(src);
-            } else if src.iter().any(|&b| b != 0) {
+            } else if !crate::memory::all_zero(src) {
+                // (Compared eight bytes at a time: a page back from swap
+                // is mostly zeros after its few stores, so this scans far.)
                 // A whole new chunk is made from the data (no zeroing
                 // first: a page coming back from swap is copied once).
                 let whole: Option<Box<Chunk>> = (n == CHUNK_BYTES)

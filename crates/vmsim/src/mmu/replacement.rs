@@ -80,6 +80,40 @@ impl XorShift64Star {
     }
 }
 
+/// Tree-PLRU sets of at most this many ways find their victim in a table
+/// indexed by the set's node bits (at most 15 of them: 32 KiB for 16 ways)
+/// instead of walking the tree: the walk's branches depend on the bits, so
+/// they mispredict, and a TLB-miss-heavy workload evicts on every fill.
+const PLRU_TABLE_MAX_WAYS: usize = 16;
+
+/// The tree-PLRU victim of a set of `ways` (1 to [`PLRU_TABLE_MAX_WAYS`])
+/// for every value of its node bits: entry `b` is the way the walk from the
+/// root picks when node `n` (1-based heap order) is bit `n - 1` of `b`.
+/// Built once per way count by the same walk as
+/// [`Victims::plru_victim_scan`], so it makes the same choices.
+fn plru_table(ways: usize) -> &'static [u8] {
+    static TABLES: [std::sync::OnceLock<Box<[u8]>>; PLRU_TABLE_MAX_WAYS + 1] =
+        [const { std::sync::OnceLock::new() }; PLRU_TABLE_MAX_WAYS + 1];
+    TABLES[ways].get_or_init(|| {
+        let padded = ways.next_power_of_two();
+        (0..1u64 << (padded - 1))
+            .map(|nodes| {
+                let bits = nodes << 1;
+                let (mut node, mut low, mut half) = (1, 0, padded / 2);
+                while half > 0 {
+                    let right = bits >> node & 1 == 1 && low + half < ways;
+                    if right {
+                        low += half;
+                    }
+                    node = 2 * node + usize::from(right);
+                    half /= 2;
+                }
+                low as u8
+            })
+            .collect()
+    })
+}
+
 /// Sets with more ways than this keep true LRU as a recency list rather than
 /// as stamps: a fully associative TLB of 1536 entries must not scan 1536
 /// stamps to find its victim.
@@ -357,7 +391,18 @@ impl Victims {
     }
 
     /// Follows the bits from the root, never entering an all-padding subtree.
+    /// Sets of up to [`PLRU_TABLE_MAX_WAYS`] ways read the answer from a
+    /// table built by this same walk (see [`plru_table`]).
     fn plru_victim(&mut self, set: usize) -> usize {
+        if self.ways <= PLRU_TABLE_MAX_WAYS {
+            let nodes = (self.bits[set] >> 1) & ((1u64 << (self.padded - 1)) - 1);
+            return usize::from(plru_table(self.ways)[nodes as usize]);
+        }
+        self.plru_victim_scan(set)
+    }
+
+    /// [`Self::plru_victim`] without the table: the walk from the root.
+    fn plru_victim_scan(&self, set: usize) -> usize {
         if self.words == 1 {
             // Every node of the set in one word (at most 64 leaves).
             let bits = self.bits[set];
@@ -593,6 +638,22 @@ mod tests {
                 v.touch(1, rng.below(ways));
                 let walked = v.plru_victim_walk(1);
                 assert_eq!(v.plru_victim(1), walked, "{ways} ways");
+                assert_eq!(v.plru_victim_scan(1), walked, "{ways} ways");
+                assert!(walked < ways);
+            }
+        }
+    }
+
+    #[test]
+    fn plru_victim_table_equals_the_node_walk_for_every_state() {
+        for ways in 1..=PLRU_TABLE_MAX_WAYS {
+            let mut v = Victims::new(Replacement::TreePlru, 2, ways, 0);
+            let padded = ways.next_power_of_two();
+            for nodes in 0..1u64 << (padded - 1) {
+                // Bit 0 and the bits above the tree are never read.
+                v.bits[1] = nodes << 1 | 1 | (u64::MAX << padded);
+                let walked = v.plru_victim_walk(1);
+                assert_eq!(v.plru_victim(1), walked, "{ways} ways, nodes {nodes:#b}");
                 assert!(walked < ways);
             }
         }

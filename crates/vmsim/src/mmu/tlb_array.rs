@@ -291,6 +291,12 @@ impl TlbArray {
         self.live.iter().map(|&n| n as usize).sum()
     }
 
+    /// Whether every slot holds a valid entry (then no set has an empty way).
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.live.iter().sum::<u32>() as usize == self.slots.len()
+    }
+
     /// Whether no slot holds a valid entry.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -424,19 +430,24 @@ impl TlbArray {
                 }
             }
             None => {
-                // One pass over the dense tags: the same page's slot if
-                // present (refresh in place), else the first empty way.
-                let mut same = None;
-                let mut empty = None;
-                for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
-                    if tag == vpn && self.slots[base + way].same_slot(&entry) {
-                        same = Some(way);
-                        break;
-                    }
-                    if tag == EMPTY_TAG && empty.is_none() && !self.slots[base + way].is_valid() {
-                        empty = Some(way);
-                    }
-                }
+                // The same page's slot if present (refresh in place), else
+                // the first empty way, else the victim. A full array (the
+                // steady state of a miss-heavy run) has no empty way, so
+                // only the page's tag is compared.
+                let tags = &self.tags[base..base + self.ways];
+                let same = tags
+                    .iter()
+                    .enumerate()
+                    .find(|&(way, &tag)| tag == vpn && self.slots[base + way].same_slot(&entry))
+                    .map(|(way, _)| way);
+                let empty = if same.is_some() || self.is_full() {
+                    None
+                } else {
+                    tags.iter()
+                        .enumerate()
+                        .find(|&(way, &tag)| tag == EMPTY_TAG && !self.slots[base + way].is_valid())
+                        .map(|(way, _)| way)
+                };
                 match (same, empty) {
                     (Some(way), _) => (way, Inserted::Refreshed),
                     (None, Some(way)) => (way, Inserted::Filled),

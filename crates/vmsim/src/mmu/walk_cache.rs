@@ -16,6 +16,7 @@
 //! memory: the MMU fills it from the entries its walker read.
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::counters::{MAX_WALK_LEVELS, WalkCacheCounters};
@@ -66,6 +67,36 @@ struct DepthCache {
     /// cache skips the search for an empty slot. Derived, never saved.
     #[serde(skip)]
     free: usize,
+    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots: the slot of
+    /// every valid (prefix, ASID), so a lookup hashes once instead of
+    /// comparing every key (most walks of a miss-heavy run miss the PDE
+    /// cache, and a miss compared all of them). `None` for small caches,
+    /// and for a restored cache whose slots repeat a key (which the fills
+    /// never make): that one keeps comparing keys, and so finds the first
+    /// slot, as before. Derived, never saved.
+    #[serde(skip)]
+    index: Option<FxHashMap<(u64, Asid), u32>>,
+}
+
+/// Depth caches with at least this many slots find keys through a hash
+/// index (see `DepthCache::index`); smaller ones compare every key, which
+/// costs less than hashing.
+const INDEX_MIN_ENTRIES: usize = 16;
+
+/// The index of `slots` (every valid slot by its key), or `None` when
+/// `indexed` is false or two valid slots hold the same key.
+fn build_index(slots: &[Slot], indexed: bool) -> Option<FxHashMap<(u64, Asid), u32>> {
+    if !indexed {
+        return None;
+    }
+    let mut index = FxHashMap::default();
+    index.reserve(slots.len());
+    for (i, s) in slots.iter().enumerate() {
+        if s.valid && index.insert((s.prefix, s.asid), i as u32).is_some() {
+            return None;
+        }
+    }
+    Some(index)
 }
 
 /// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
@@ -85,6 +116,7 @@ impl From<SavedDepthCache> for DepthCache {
             .collect();
         let stamps = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count();
+        let index = build_index(&saved.slots, saved.slots.len() >= INDEX_MIN_ENTRIES);
         Self {
             depth: saved.depth,
             key_shift: saved.key_shift,
@@ -92,6 +124,7 @@ impl From<SavedDepthCache> for DepthCache {
             keys,
             stamps,
             free,
+            index,
         }
     }
 }
@@ -104,6 +137,9 @@ impl DepthCache {
     /// The first slot holding `prefix` for `asid`.
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
+        if let Some(index) = &self.index {
+            return index.get(&(prefix, asid)).map(|&slot| slot as usize);
+        }
         self.keys
             .iter()
             .enumerate()
@@ -148,6 +184,15 @@ impl WalkCache {
         config: &[WalkCacheLevelConfig],
         index_shifts: &[u32],
     ) -> Result<Self, TlbConfigError> {
+        Self::build(config, index_shifts, INDEX_MIN_ENTRIES)
+    }
+
+    /// [`WalkCache::new`], indexing the depths of at least `index_min` slots.
+    fn build(
+        config: &[WalkCacheLevelConfig],
+        index_shifts: &[u32],
+        index_min: usize,
+    ) -> Result<Self, TlbConfigError> {
         let mut caches = Vec::new();
         for (i, level) in config.iter().enumerate() {
             let depth = level.depth as usize;
@@ -169,6 +214,7 @@ impl WalkCache {
                     keys: vec![NO_PREFIX; level.entries as usize],
                     stamps: vec![0; level.entries as usize],
                     free: level.entries as usize,
+                    index: (level.entries as usize >= index_min).then(FxHashMap::default),
                 });
             }
         }
@@ -245,6 +291,13 @@ impl WalkCache {
             }
         };
         cache.stamps[slot] = self.clock;
+        if let Some(index) = &mut cache.index {
+            let old = &cache.slots[slot];
+            if old.valid && (old.prefix, old.asid) != (prefix, asid) {
+                index.remove(&(old.prefix, old.asid));
+            }
+            index.insert((prefix, asid), slot as u32);
+        }
         cache.slots[slot] = Slot {
             prefix,
             table,
@@ -266,6 +319,9 @@ impl WalkCache {
                 if slot.valid && !keep(slot) {
                     slot.valid = false;
                     *key = NO_PREFIX;
+                    if let Some(index) = &mut cache.index {
+                        index.remove(&(slot.prefix, slot.asid));
+                    }
                     cache.free += 1;
                     self.counters.entries_removed += 1;
                 }
@@ -506,6 +562,7 @@ mod tests {
             let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();
             assert_eq!(c.stamps, stamps, "stamps rebuilt from the slots");
             assert_eq!(c.free, c.slots.iter().filter(|s| !s.valid).count());
+            assert_eq!(c.index.is_some(), c.slots.len() >= INDEX_MIN_ENTRIES);
         }
         for i in 0..8u64 {
             let va = VirtAddr::new(i << 21);
@@ -583,10 +640,17 @@ mod tests {
         /// and a checkpoint round trip.
         #[test]
         fn choices_equal_the_plain_model(
-            sizes in proptest::collection::vec(1u32..20, 3),
+            sizes in proptest::collection::vec(1u32..40, 3),
+            index_min in proptest::sample::select(vec![1usize, INDEX_MIN_ENTRIES, usize::MAX]),
             ops in proptest::collection::vec((0u8..10, 0u16..3, 0u64..24, 1usize..4), 1..400),
         ) {
-            let mut wc = cache(&[(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]);
+            // Hashed (every depth, or the big ones as configured) or
+            // scanning keys (none): the same choices as the model.
+            let config: Vec<_> = [(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]
+                .iter()
+                .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
+                .collect();
+            let mut wc = WalkCache::build(&config, &X86_64, index_min).expect("valid");
             let mut model = Model {
                 caches: wc
                     .caches
@@ -616,6 +680,11 @@ mod tests {
                     _ => {
                         let bytes = postcard::to_allocvec(&wc).expect("serialises");
                         wc = postcard::from_bytes(&bytes).expect("deserialises");
+                        for c in &mut wc.caches {
+                            let rebuilt = build_index(&c.slots, c.slots.len() >= INDEX_MIN_ENTRIES);
+                            proptest::prop_assert_eq!(&c.index, &rebuilt);
+                            c.index = build_index(&c.slots, c.slots.len() >= index_min);
+                        }
                         if asid.as_u16() == 0 {
                             wc.invalidate_all();
                             model.invalidate(None);
@@ -624,6 +693,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_restored_cache_with_a_repeated_key_compares_keys_and_finds_the_first() {
+        let mut wc = cache(&[(3, 32)]);
+        let a = Asid::new(1);
+        for i in 0..3u64 {
+            wc.fill(
+                a,
+                VirtAddr::new(i << 21),
+                3,
+                pa(0x1000 * (i + 1)),
+                Perms::all(),
+            );
+        }
+        assert!(wc.caches[0].index.is_some());
+        // A forged checkpoint: slot 2 repeats slot 0's key.
+        *wc.forge_slots()[2].0 = 0;
+        let bytes = postcard::to_allocvec(&wc).expect("serialises");
+        let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
+        assert!(restored.caches[0].index.is_none());
+        let hit = restored.lookup(a, VirtAddr::new(0)).expect("hit");
+        assert_eq!(hit.table, pa(0x1000));
     }
 
     #[test]
