@@ -3,8 +3,8 @@
 //! [`ChainMirror`]) and `vmsim checkpoint receive DIR` (the store).
 //!
 //! Both sides talk over the migration's authenticated channel
-//! (`channel.rs`: pre-shared key, every frame HMAC-SHA256 with a sequence
-//! number, bounded lengths, timeouts), so a frame that is tampered with,
+//! (`channel.rs`: pre-shared key, every frame sealed with AES-256-GCM under
+//! a sequence-number nonce, bounded lengths, timeouts), so a frame that is tampered with,
 //! replayed, reordered or dropped ends the connection. On top of it, one
 //! frame per message, the first byte saying which:
 //!

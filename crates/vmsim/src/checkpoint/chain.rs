@@ -14,11 +14,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::sim::Simulation;
 
+use super::bufout::BufOut;
 use super::format::{self, Reader};
 use super::image::{self, Capture};
 use super::{CheckpointError, Header};
@@ -305,11 +306,9 @@ impl ChainWriter {
         }
         self.wait()?;
         let tmp = vmsim_trace::output::temp_next_to(&path).map_err(err)?;
-        let out = BufWriter::with_capacity(1 << 20, tmp);
+        let out = BufOut::with_capacity(1 << 20, tmp);
         let out = image::write(sim, header, capture, out, self.page_level)?;
-        let tmp = out
-            .into_inner()
-            .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let tmp = out.into_inner().map_err(err)?;
         let bytes = tmp.as_file().metadata().map_err(err)?.len();
         vmsim_trace::output::commit(tmp, &path).map_err(err)?;
         sync_dir(&self.dir);
@@ -681,11 +680,9 @@ impl Chain {
         header.parent = None;
         let err = |e: std::io::Error| CheckpointError::Write(format!("{name}: {e}"));
         let tmp = vmsim_trace::output::temp_next_to(&target.path).map_err(err)?;
-        let out = BufWriter::with_capacity(1 << 20, tmp);
+        let out = BufOut::with_capacity(1 << 20, tmp);
         let out = image::write_merged(&header, &meta, &mem.mem, &swap, out)?;
-        let tmp = out
-            .into_inner()
-            .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let tmp = out.into_inner().map_err(err)?;
         let bytes = tmp.as_file().metadata().map_err(err)?.len();
         vmsim_trace::output::commit(tmp, &target.path).map_err(err)?;
         sync_dir(&self.dir);

@@ -21,6 +21,7 @@
 //!
 //! The file format is normative in docs/checkpoint-format.md.
 
+mod bufout;
 mod chain;
 mod format;
 mod image;
