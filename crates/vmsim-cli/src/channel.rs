@@ -151,7 +151,7 @@ fn verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
     m.verify_slice(tag).is_ok()
 }
 
-fn io_err(what: &str, e: &std::io::Error, timeout: Duration) -> MigrateError {
+fn io_err(what: &str, e: std::io::Error, timeout: Duration) -> MigrateError {
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => MigrateError::Link(
             format!("{what}: no answer within {} s (timeout)", timeout.as_secs()),
@@ -164,7 +164,10 @@ fn io_err(what: &str, e: &std::io::Error, timeout: Duration) -> MigrateError {
         | std::io::ErrorKind::BrokenPipe => {
             MigrateError::Closed(format!("{what}: the other side went away ({e})"))
         }
-        _ => MigrateError::Link(format!("{what}: {e}")),
+        _ => MigrateError::Io {
+            what: what.to_string(),
+            source: e,
+        },
     }
 }
 
@@ -258,9 +261,7 @@ impl Sender {
             .map_err(|_| MigrateError::Protocol("a message too large to seal".into()))?;
         f.extend_from_slice(tag.as_ref());
         let t = self.timeout;
-        self.out
-            .write_all(f)
-            .map_err(|e| io_err("sending", &e, t))?;
+        self.out.write_all(f).map_err(|e| io_err("sending", e, t))?;
         // A large frame's buffer is not kept between messages of other sizes.
         if f.capacity() > 2 * (MAX_MESSAGE.min(4 << 20)) {
             *f = Vec::new();
@@ -284,7 +285,7 @@ impl Receiver {
         let mut len = [0u8; 4];
         self.inp
             .read_exact(&mut len)
-            .map_err(|e| io_err(&format!("reading from {}", self.peer), &e, t))?;
+            .map_err(|e| io_err(&format!("reading from {}", self.peer), e, t))?;
         let n = u32::from_be_bytes(len) as usize;
         if n > MAX_MESSAGE {
             return Err(MigrateError::Protocol(format!(
@@ -297,10 +298,10 @@ impl Receiver {
         let got = (&mut self.inp)
             .take(want as u64)
             .read_to_end(&mut frame)
-            .map_err(|e| io_err(&format!("reading from {}", self.peer), &e, t))?;
+            .map_err(|e| io_err(&format!("reading from {}", self.peer), e, t))?;
         if got < want {
             let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
-            return Err(io_err(&format!("reading from {}", self.peer), &eof, t));
+            return Err(io_err(&format!("reading from {}", self.peer), eof, t));
         }
         if self
             .key
@@ -355,9 +356,10 @@ fn halves(
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "the other side".into(), |a| a.to_string());
-    let read = stream
-        .try_clone()
-        .map_err(|e| MigrateError::Link(format!("{peer}: {e}")))?;
+    let read = stream.try_clone().map_err(|source| MigrateError::Io {
+        what: peer.to_string(),
+        source,
+    })?;
     let (send_dir, recv_dir) = if client { (b'c', b's') } else { (b's', b'c') };
     Ok((
         Sender {
@@ -411,7 +413,7 @@ pub fn connect(addr: &str, key: &Key, timeout: Duration) -> anyhow::Result<(Send
     let t = timeout;
     let mut hello = [0u8; 16 + NONCE];
     s.read_exact(&mut hello)
-        .map_err(|e| io_err(&format!("handshake with {addr}"), &e, t))?;
+        .map_err(|e| io_err(&format!("handshake with {addr}"), e, t))?;
     if &hello[..16] != MAGIC {
         if let Some(v) = other_version(&hello[..16]) {
             bail!(
@@ -427,7 +429,7 @@ pub fn connect(addr: &str, key: &Key, timeout: Duration) -> anyhow::Result<(Send
     let proof = key.mac(&[b"client", ns, &nc]);
     s.write_all(&nc)
         .and_then(|()| s.write_all(&proof))
-        .map_err(|e| io_err(&format!("handshake with {addr}"), &e, t))?;
+        .map_err(|e| io_err(&format!("handshake with {addr}"), e, t))?;
     let mut theirs = [0u8; MAC];
     if let Err(e) = s.read_exact(&mut theirs) {
         if e.kind() == std::io::ErrorKind::UnexpectedEof
@@ -435,7 +437,7 @@ pub fn connect(addr: &str, key: &Key, timeout: Duration) -> anyhow::Result<(Send
         {
             bail!("authentication failed: {addr} did not accept this key (wrong --key-file?)");
         }
-        return Err(io_err(&format!("handshake with {addr}"), &e, t).into());
+        return Err(io_err(&format!("handshake with {addr}"), e, t).into());
     }
     if !verify(&key.0, &[b"server", &nc, ns], &theirs) {
         bail!("authentication failed: {addr} does not hold the same key (wrong --key-file?)");
@@ -452,16 +454,19 @@ pub fn authenticate(
     timeout: Duration,
 ) -> Result<(Sender, Receiver), MigrateError> {
     let peer = s.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-    set_timeouts(&s, timeout).map_err(|e| MigrateError::Link(format!("{peer}: {e}")))?;
+    set_timeouts(&s, timeout).map_err(|source| MigrateError::Io {
+        what: peer.to_string(),
+        source,
+    })?;
     let t = timeout;
     let mut ns = [0u8; NONCE];
     getrandom::fill(&mut ns).map_err(|e| MigrateError::Link(format!("no randomness: {e}")))?;
     s.write_all(MAGIC)
         .and_then(|()| s.write_all(&ns))
-        .map_err(|e| io_err(&format!("handshake with {peer}"), &e, t))?;
+        .map_err(|e| io_err(&format!("handshake with {peer}"), e, t))?;
     let mut answer = [0u8; NONCE + MAC];
     s.read_exact(&mut answer)
-        .map_err(|e| io_err(&format!("handshake with {peer}"), &e, t))?;
+        .map_err(|e| io_err(&format!("handshake with {peer}"), e, t))?;
     let (nc, proof) = answer.split_at(NONCE);
     if !verify(&key.0, &[b"client", &ns, nc], proof) {
         return Err(MigrateError::Auth(format!(
@@ -470,7 +475,7 @@ pub fn authenticate(
     }
     let mine = key.mac(&[b"server", nc, &ns]);
     s.write_all(&mine)
-        .map_err(|e| io_err(&format!("handshake with {peer}"), &e, t))?;
+        .map_err(|e| io_err(&format!("handshake with {peer}"), e, t))?;
     let session = key.mac(&[b"session", &ns, nc]);
     halves(s, session, false, timeout)
 }

@@ -216,6 +216,35 @@ fn restored_runs_on_inverted_and_hashed_tables_report_the_same() {
 }
 
 #[test]
+fn io_errors_keep_the_io_error_as_their_source() {
+    // A caller tells a missing file from a full disk by the source's kind,
+    // not by parsing the message.
+    let missing = Path::new("/nonexistent-vmsim-dir/ckpt-000000.vmck");
+    let e = Checkpoint::read_from(missing).expect_err("no such file");
+    let io = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("an io::Error source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: ", missing.display())),
+        "{e}"
+    );
+    // A chain directory that is a file: cannot be created.
+    let file = std::env::temp_dir().join(format!("vmsim-ck-notadir-{}", std::process::id()));
+    std::fs::write(&file, b"x").expect("write");
+    let e = ChainWriter::create(&file).expect_err("not a directory");
+    assert!(
+        std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some(),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("cannot create"), "{e}");
+    std::fs::remove_file(&file).expect("remove");
+}
+
+#[test]
 fn restored_multi_process_aging_run_reports_the_same() {
     // Aging ticks every 10000 references: ticks land on the same references
     // however the run is cut.

@@ -46,7 +46,7 @@ const BACKGROUND_MAX: usize = 64 << 20;
 
 /// A checkpoint file being written by the background thread.
 struct InFlight {
-    handle: std::thread::JoinHandle<Result<(), String>>,
+    handle: std::thread::JoinHandle<Result<(), CheckpointError>>,
 }
 
 /// Somewhere else each finished checkpoint file is copied to, such as a
@@ -151,9 +151,14 @@ impl ChainWriter {
             dir: dir.display().to_string(),
             what,
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create: {e}")))?;
+        let io = |what: &str, source| CheckpointError::IoIn {
+            file: dir.display().to_string(),
+            what: what.into(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create", e))?;
         let existing = std::fs::read_dir(dir)
-            .map_err(|e| err(format!("cannot read: {e}")))?
+            .map_err(|e| io("cannot read", e))?
             .filter_map(Result::ok)
             .filter(|e| seq_of(&e.file_name().to_string_lossy()).is_some())
             .count();
@@ -226,12 +231,12 @@ impl ChainWriter {
         if let Some(f) = self.in_flight.take() {
             match f.handle.join() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(CheckpointError::Write(e)),
+                Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    return Err(CheckpointError::Write(format!(
-                        "{}: the checkpoint writer thread failed",
-                        self.dir.display()
-                    )));
+                    return Err(CheckpointError::Chain {
+                        dir: self.dir.display().to_string(),
+                        what: "the checkpoint writer thread failed".into(),
+                    });
                 }
             }
         }
@@ -269,7 +274,10 @@ impl ChainWriter {
     ) -> Result<(String, u64), CheckpointError> {
         let name = file_name(header.seq);
         let path = self.dir.join(&name);
-        let err = |e: std::io::Error| CheckpointError::Write(format!("{}: {e}", path.display()));
+        let err = |source| CheckpointError::Io {
+            file: path.display().to_string(),
+            source,
+        };
         let small =
             (capture.data.len() + capture.swap.len()) * crate::phys::CHUNK_BYTES <= BACKGROUND_MAX;
         if self.background && small {
@@ -282,6 +290,7 @@ impl ChainWriter {
                     capture.size_hint(sim.kernel().page_size().bytes() as usize),
                 )),
                 self.page_level,
+                &path.display().to_string(),
             )?;
             let bytes = out.into_inner();
             let len = bytes.len() as u64;
@@ -294,7 +303,10 @@ impl ChainWriter {
             let handle = std::thread::Builder::new()
                 .name("vmsim-checkpoint".into())
                 .spawn(move || {
-                    write_file(&dir, &p, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+                    write_file(&dir, &p, &bytes).map_err(|source| CheckpointError::Io {
+                        file: p.display().to_string(),
+                        source,
+                    })?;
                     drop(bytes);
                     ship_to(mirror.as_ref(), &shipped, &p);
                     Ok(())
@@ -307,7 +319,14 @@ impl ChainWriter {
         self.wait()?;
         let tmp = vmsim_trace::output::temp_next_to(&path).map_err(err)?;
         let out = BufOut::with_capacity(1 << 20, tmp);
-        let out = image::write(sim, header, capture, out, self.page_level)?;
+        let out = image::write(
+            sim,
+            header,
+            capture,
+            out,
+            self.page_level,
+            &path.display().to_string(),
+        )?;
         let tmp = out.into_inner().map_err(err)?;
         let bytes = tmp.as_file().metadata().map_err(err)?.len();
         vmsim_trace::output::commit(tmp, &path).map_err(err)?;
@@ -358,18 +377,19 @@ fn open_reader(path: &Path, limit: u64) -> Result<Reader<BufReader<File>>, Check
     let name = path.display().to_string();
     // A FIFO would block the open and a device has no length to check
     // sections against: only regular files (or links to them) are read.
-    let meta = std::fs::metadata(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+    let io = |source| CheckpointError::Io {
+        file: name.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(CheckpointError::file(
             &name,
             "not a regular file (a directory, device, FIFO or socket)",
         ));
     }
-    let f = File::open(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
-    let len = f
-        .metadata()
-        .map_err(|e| CheckpointError::file(&name, e.to_string()))?
-        .len();
+    let f = File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
     Ok(Reader::new(BufReader::with_capacity(1 << 20, f), &name, len)?.with_limit(limit))
 }
 
@@ -401,8 +421,13 @@ impl Chain {
             what,
         };
         let mut entries = Vec::new();
-        for e in std::fs::read_dir(dir).map_err(|e| err(format!("cannot read: {e}")))? {
-            let e = e.map_err(|e| err(format!("cannot read: {e}")))?;
+        let io = |source| CheckpointError::IoIn {
+            file: dir.display().to_string(),
+            what: "cannot read".into(),
+            source,
+        };
+        for e in std::fs::read_dir(dir).map_err(io)? {
+            let e = e.map_err(io)?;
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(seq) = seq_of(&name) else { continue };
             let path = e.path();
@@ -678,10 +703,13 @@ impl Chain {
         let mut header = meta.header.clone();
         header.full = true;
         header.parent = None;
-        let err = |e: std::io::Error| CheckpointError::Write(format!("{name}: {e}"));
+        let err = |source| CheckpointError::Io {
+            file: name.clone(),
+            source,
+        };
         let tmp = vmsim_trace::output::temp_next_to(&target.path).map_err(err)?;
         let out = BufOut::with_capacity(1 << 20, tmp);
-        let out = image::write_merged(&header, &meta, &mem.mem, &swap, out)?;
+        let out = image::write_merged(&header, &meta, &mem.mem, &swap, out, &name)?;
         let tmp = out.into_inner().map_err(err)?;
         let bytes = tmp.as_file().metadata().map_err(err)?.len();
         vmsim_trace::output::commit(tmp, &target.path).map_err(err)?;

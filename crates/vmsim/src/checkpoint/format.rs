@@ -347,8 +347,11 @@ impl<R: Read + Seek> Reader<R> {
     pub fn new(mut inr: R, path: &str, len: u64) -> Result<Self, CheckpointError> {
         let err = |what: String| CheckpointError::file(path, what);
         let mut head = [0u8; 12];
-        read_exact(&mut inr, &mut head)
-            .map_err(|e| err(format!("cannot read the file header: {e}")))?;
+        read_exact(&mut inr, &mut head).map_err(|source| CheckpointError::IoIn {
+            file: path.to_string(),
+            what: "cannot read the file header".into(),
+            source,
+        })?;
         if head[..8] != MAGIC {
             return Err(err(
                 "not a vmsim checkpoint (the first 8 bytes are not \"VMSIMCKP\")".into(),
@@ -391,6 +394,15 @@ impl<R: Read + Seek> Reader<R> {
         CheckpointError::file(&self.path, what.into())
     }
 
+    /// An I/O error of this file while doing `what`.
+    fn io_err(&self, what: String, source: io::Error) -> CheckpointError {
+        CheckpointError::IoIn {
+            file: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
     /// The next section's header; `None` after the `END ` section (and
     /// nothing may follow it).
     ///
@@ -404,7 +416,7 @@ impl<R: Read + Seek> Reader<R> {
         let offset = self
             .inr
             .stream_position()
-            .map_err(|e| self.err(format!("cannot read: {e}")))?;
+            .map_err(|e| self.io_err("cannot read".into(), e))?;
         let mut b = [0u8; SECTION_HEADER as usize];
         match read_exact(&mut self.inr, &mut b) {
             Ok(()) => {}
@@ -563,8 +575,8 @@ impl<R: Read + Seek> Reader<R> {
         if crc != h.crc {
             return Err(self.err(format!("section {name}: payload CRC-32C mismatch")));
         }
-        r.map_err(|e| self.err(format!("section {name}: {e}")))?;
-        rest.map_err(|e| self.err(format!("section {name}: {e}")))?;
+        r.map_err(|e| self.io_err(format!("section {name}"), e))?;
+        rest.map_err(|e| self.io_err(format!("section {name}"), e))?;
         Ok(())
     }
 }

@@ -148,15 +148,17 @@ pub(crate) fn write<W: Write + Seek>(
     capture: &Capture,
     out: W,
     page_level: Option<i32>,
+    file: &str,
 ) -> Result<W, CheckpointError> {
-    let positions = sim
-        .input_positions()
-        .map_err(|e| CheckpointError::Write(e.to_string()))?;
+    let positions = sim.input_positions()?;
     let b = sim.mem.bitmap();
     sim.m.host_dirty = b.is_on().then(|| b.marked());
     let result = write_sections(sim, header, capture, out, page_level, &positions);
     sim.m.host_dirty = None;
-    result
+    result.map_err(|source| CheckpointError::Io {
+        file: file.to_string(),
+        source,
+    })
 }
 
 fn write_sections<W: Write + Seek>(
@@ -166,7 +168,7 @@ fn write_sections<W: Write + Seek>(
     out: W,
     page_level: Option<i32>,
     positions: &[Option<InputPosition>],
-) -> Result<W, CheckpointError> {
+) -> io::Result<W> {
     let write = || -> io::Result<W> {
         let mut w = Writer::new(out)?;
         w.section(tag::HEAD, None, |o| {
@@ -204,7 +206,7 @@ fn write_sections<W: Write + Seek>(
         }
         w.finish()
     };
-    write().map_err(|e| CheckpointError::Write(e.to_string()))
+    write()
 }
 
 fn write_pages(o: &mut dyn Write, mem: &PhysMem<DirtyChunks>, c: &Capture) -> io::Result<()> {
@@ -654,6 +656,7 @@ pub(crate) fn write_merged<W: Write + Seek>(
     mem: &PhysMem<DirtyChunks>,
     swap: &BTreeMap<u32, Box<[u8]>>,
     out: W,
+    file: &str,
 ) -> Result<W, CheckpointError> {
     let mut header = header.clone();
     let capture = Capture {
@@ -705,5 +708,8 @@ pub(crate) fn write_merged<W: Write + Seek>(
         }
         w.finish()
     };
-    write().map_err(|e| CheckpointError::Write(e.to_string()))
+    write().map_err(|source| CheckpointError::Io {
+        file: file.to_string(),
+        source,
+    })
 }

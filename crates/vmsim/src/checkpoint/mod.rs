@@ -65,9 +65,30 @@ pub enum CheckpointError {
         /// What is wrong.
         what: String,
     },
-    /// Writing failed (the message names the file).
-    #[error("{0}")]
-    Write(String),
+    /// A checkpoint file (or its directory) could not be read or written:
+    /// the file, and the I/O error (kept as the source, so a caller can
+    /// tell a full disk from a missing file).
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An I/O error while doing one step on a checkpoint file or
+    /// directory: the file, the step, and the I/O error (the source).
+    #[error("{file}: {what}: {source}")]
+    IoIn {
+        /// The file or directory.
+        file: String,
+        /// What was being done ("cannot read the file header",
+        /// "section PAGE").
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The restored run could not be set up (its inputs cannot be found).
     #[error(transparent)]
     Sim(#[from] SimError),
@@ -165,7 +186,10 @@ impl Checkpoint {
     /// # Errors
     /// The file cannot be written.
     pub fn write_to(&self, path: &Path) -> Result<(), CheckpointError> {
-        let err = |e: std::io::Error| CheckpointError::Write(format!("{}: {e}", path.display()));
+        let err = |source| CheckpointError::Io {
+            file: path.display().to_string(),
+            source,
+        };
         let mut tmp = vmsim_trace::output::temp_next_to(path).map_err(err)?;
         std::io::Write::write_all(&mut tmp, &self.bytes).map_err(err)?;
         vmsim_trace::output::commit(tmp, path).map_err(err)
@@ -177,8 +201,11 @@ impl Checkpoint {
     /// As for [`Checkpoint::from_bytes`], or the file cannot be read.
     pub fn read_from(path: &Path) -> Result<Self, CheckpointError> {
         let name = path.display().to_string();
-        let meta =
-            std::fs::metadata(path).map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+        let io = |source| CheckpointError::Io {
+            file: name.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
         if !meta.is_file() {
             return Err(CheckpointError::file(
                 &name,
@@ -187,7 +214,7 @@ impl Checkpoint {
         }
         // Its length is checked against the load limit before it is read.
         let bytes = vmsim_trace::limits::read_limited(path, DEFAULT_LOAD_LIMIT, "a checkpoint")
-            .map_err(|e| CheckpointError::file(&name, e.to_string()))?;
+            .map_err(io)?;
         Self::from_bytes(bytes, &path.display().to_string())
     }
 }
@@ -223,6 +250,7 @@ impl Simulation {
             &capture,
             Cursor::new(Vec::with_capacity(hint)),
             None,
+            "the checkpoint in memory",
         )?;
         Ok(Checkpoint {
             bytes: out.into_inner(),

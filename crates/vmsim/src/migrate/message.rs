@@ -251,8 +251,10 @@ impl Message {
     /// # Errors
     /// It cannot be encoded (never for these types) or is over [`MAX_MESSAGE`].
     pub fn encode(&self) -> Result<Vec<u8>, MigrateError> {
-        let v = postcard::to_allocvec(self)
-            .map_err(|e| MigrateError::Protocol(format!("cannot encode a message: {e}")))?;
+        let v = postcard::to_allocvec(self).map_err(|source| MigrateError::Codec {
+            what: "cannot encode a message",
+            source,
+        })?;
         if v.len() > MAX_MESSAGE {
             return Err(MigrateError::Protocol(format!(
                 "a message of {} bytes is over the {MAX_MESSAGE}-byte limit",
@@ -267,8 +269,10 @@ impl Message {
     /// # Errors
     /// Not a message of this protocol.
     pub fn decode(bytes: &[u8]) -> Result<Self, MigrateError> {
-        postcard::from_bytes(bytes)
-            .map_err(|e| MigrateError::Protocol(format!("a message that does not decode: {e}")))
+        postcard::from_bytes(bytes).map_err(|source| MigrateError::Codec {
+            what: "a message that does not decode",
+            source,
+        })
     }
 }
 

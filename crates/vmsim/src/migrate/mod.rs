@@ -49,6 +49,26 @@ pub enum MigrateError {
     /// The link failed (I/O error, timeout), with what was going on.
     #[error("{0}")]
     Link(String),
+    /// The link failed with an I/O error: what was going on, and the
+    /// error (kept as the source).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was going on (the peer, the step).
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A message that cannot be encoded or decoded: which, and the
+    /// encoding's error (kept as the source).
+    #[error("protocol error: {what}: {source}")]
+    Codec {
+        /// "cannot encode a message", "a message that does not decode".
+        what: &'static str,
+        /// The encoding's error.
+        #[source]
+        source: postcard::Error,
+    },
     /// The other side closed the connection.
     #[error("connection closed: {0}")]
     Closed(String),

@@ -179,8 +179,11 @@ impl StagedPages {
         if payload.first() != Some(&PAGES_VARIANT) {
             return Message::decode(&payload).map(Some);
         }
-        let body: PagesIn<'_> = postcard::from_bytes(&payload[1..])
-            .map_err(|e| MigrateError::Protocol(format!("a message that does not decode: {e}")))?;
+        let body: PagesIn<'_> =
+            postcard::from_bytes(&payload[1..]).map_err(|source| MigrateError::Codec {
+                what: "a message that does not decode",
+                source,
+            })?;
         let buf = u32::try_from(self.bufs.len())
             .map_err(|_| MigrateError::Protocol("too many Pages messages".into()))?;
         let base = payload.as_ptr() as usize;
@@ -363,7 +366,13 @@ mod tests {
         .encode()
         .expect("e");
         bad.truncate(bad.len() - 100);
-        assert!(matches!(s.take(bad), Err(MigrateError::Protocol(_))));
+        let e = s.take(bad).expect_err("truncated");
+        assert!(matches!(e, MigrateError::Codec { .. }), "{e:?}");
+        assert!(
+            std::error::Error::source(&e)
+                .and_then(|c| c.downcast_ref::<postcard::Error>())
+                .is_some()
+        );
         assert!(s.take(vec![PAGES_VARIANT, 1, 200]).is_err());
     }
 
