@@ -71,6 +71,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e, &mut out),
     };
+    if let Err(e) = swap_cache_from_env() {
+        return finish(Err(e), &mut out);
+    }
     let result = match cli.command {
         Command::Alloc(args) => cmd::alloc::run(&args, &mut out),
         Command::Calc(args) => cmd::calc::run(&args, &mut out),
@@ -96,6 +99,22 @@ fn main() -> ExitCode {
         Command::Trace(args) => cmd::trace::run(&args, &mut out),
     };
     finish(result, &mut out)
+}
+
+/// `VMSIM_SWAP_CACHE` (a size: `64MiB`, `0` for none) bounds the host
+/// memory each swap device's write-back cache may hold (default
+/// [`vmsim::swap::DEFAULT_CACHE_BYTES`]). Not a configuration key: it
+/// changes how fast a run goes, never what it reports.
+fn swap_cache_from_env() -> anyhow::Result<()> {
+    let Some(v) = std::env::var_os("VMSIM_SWAP_CACHE") else {
+        return Ok(());
+    };
+    let text = v.to_string_lossy();
+    let bytes = vmsim::units::parse_size(text.trim()).map_err(|e| {
+        anyhow::anyhow!("VMSIM_SWAP_CACHE={text}: {e} (expected a size such as 64MiB, or 0)")
+    })?;
+    vmsim::swap::set_default_cache_bytes(bytes);
+    Ok(())
 }
 
 /// Flushes standard output and turns the command's result into the exit

@@ -252,6 +252,52 @@ fn a_workload_bigger_than_memory_swaps_and_every_page_comes_back() {
     assert!(v["timeline"]["samples"][0]["resident"].is_object());
 }
 
+/// The swap device's host-memory cache changes how fast a run goes, never
+/// what it reports: no cache, a cache far smaller than what is swapped (so
+/// pages go through the file), and the default give the same report, and a
+/// size that is not one is refused in one line naming the variable.
+#[test]
+fn the_swap_cache_size_changes_nothing_in_the_report() {
+    let args = [
+        "run",
+        "synth:zipf,pages=3000,s=0.8,refs=60000,write=0.3",
+        "--set",
+        "memory.frames=1024",
+        "--json",
+    ];
+    let report = |cache: Option<&str>| {
+        let mut cmd = vmsim();
+        if let Some(c) = cache {
+            cmd.env("VMSIM_SWAP_CACHE", c);
+        }
+        let out = cmd
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).expect("utf-8")
+    };
+    let default = report(None);
+    let v: Value = serde_json::from_str(&default).expect("json");
+    assert!(v["paging"]["swap_ins"].as_u64().unwrap() > 1000, "{v}");
+    assert_eq!(report(Some("0")), default, "no cache");
+    assert_eq!(report(Some("64KiB")), default, "16 pages of cache");
+    let out = vmsim()
+        .env("VMSIM_SWAP_CACHE", "lots")
+        .args(args)
+        .assert()
+        .failure()
+        .stdout("")
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).expect("utf-8");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("VMSIM_SWAP_CACHE=lots"), "{err}");
+}
+
 /// The real forkcow traces as a scenario: the fork happens where the child's
 /// trace starts, and the child's one store per page of the 1 MiB array copies
 /// each of those 256 pages.

@@ -177,7 +177,14 @@ pub struct PhysMem<B: Bitmap = ()> {
     size: u64,
     dirs: Vec<Option<Box<Leaf>>>,
     bitmap: B,
+    /// Chunks released by [`PhysMem::zero`], reused by the next chunks
+    /// made (a swap-heavy run releases a page's chunk at each eviction and
+    /// makes one at each swap-in: no malloc/free pair per page).
+    spare: Vec<Box<Chunk>>,
 }
+
+/// Most released chunks kept for reuse (256 KiB).
+const SPARE_CHUNKS: usize = 64;
 
 impl<B: Bitmap> std::fmt::Debug for PhysMem<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -204,6 +211,7 @@ impl<B: Bitmap> PhysMem<B> {
             size,
             dirs: (0..=dirs).map(|_| None).collect(),
             bitmap: B::default(),
+            spare: Vec::new(),
         })
     }
 
@@ -259,7 +267,14 @@ impl<B: Bitmap> PhysMem<B> {
     fn chunk_mut(&mut self, chunk: u64) -> &mut Chunk {
         self.bitmap.mark(chunk);
         let dir = self.dirs[(chunk >> LEAF_SHIFT) as usize].get_or_insert_with(empty_leaf);
-        dir[(chunk as usize) & (LEAF_LEN - 1)].get_or_insert_with(|| Box::new([0; CHUNK_BYTES]))
+        let spare = &mut self.spare;
+        dir[(chunk as usize) & (LEAF_LEN - 1)].get_or_insert_with(|| match spare.pop() {
+            Some(mut c) => {
+                c.fill(0);
+                c
+            }
+            None => Box::new([0; CHUNK_BYTES]),
+        })
     }
 
     /// Reads `buf.len()` bytes starting at `addr`.
@@ -297,9 +312,14 @@ impl<B: Bitmap> PhysMem<B> {
                 // is mostly zeros after its few stores, so this scans far.)
                 // A whole new chunk is made from the data (no zeroing
                 // first: a page coming back from swap is copied once).
-                let whole: Option<Box<Chunk>> = (n == CHUNK_BYTES)
-                    .then(|| Box::<[u8]>::from(src).try_into().ok())
-                    .flatten();
+                let whole: Option<Box<Chunk>> = if n != CHUNK_BYTES {
+                    None
+                } else if let Some(mut c) = self.spare.pop() {
+                    c.copy_from_slice(src);
+                    Some(c)
+                } else {
+                    Box::<[u8]>::from(src).try_into().ok()
+                };
                 match whole {
                     Some(c) => {
                         self.bitmap.mark(idx);
@@ -515,7 +535,11 @@ impl<B: Bitmap> PhysMem<B> {
                 if let Some(Some(dir)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) {
                     let slot = &mut dir[(idx as usize) & (LEAF_LEN - 1)];
                     if n == CHUNK_BYTES {
-                        *slot = None;
+                        if let Some(c) = slot.take()
+                            && self.spare.len() < SPARE_CHUNKS
+                        {
+                            self.spare.push(c);
+                        }
                     } else if let Some(c) = slot {
                         c[off..off + n].fill(0);
                     }

@@ -225,8 +225,17 @@ impl Simulation {
     /// checkpoint chain is not affected).
     ///
     /// # Errors
-    /// A trace input cannot be checksummed.
+    /// A trace input cannot be checksummed, or the swap device's cached
+    /// pages cannot be written to its file.
     pub fn checkpoint(&mut self) -> Result<Checkpoint, CheckpointError> {
+        // The swap file gets the pages its cache holds first.
+        self.m
+            .kernel
+            .flush_swap()
+            .map_err(|source| SimError::Kernel {
+                process: "checkpoint".into(),
+                source,
+            })?;
         let capture = image::Capture::everything(self);
         let references = self.references();
         let chain = self.m.ckpt.chain;

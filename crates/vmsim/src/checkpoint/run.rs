@@ -147,6 +147,15 @@ impl Simulation {
     ) -> Result<crate::report::Report, SimError> {
         self.advance(u64::MAX, observer, writer)?;
         self.settle_pending(self.references());
+        // The swap device's cached pages reach its file (a kept one is
+        // complete; a write error is reported, not lost in a drop).
+        self.m
+            .kernel
+            .flush_swap()
+            .map_err(|source| SimError::Kernel {
+                process: "swap".into(),
+                source,
+            })?;
         self.finish()
     }
 
@@ -460,6 +469,8 @@ impl Simulation {
             ..CheckpointRecord::default()
         };
         self.m.ckpt.wp_faults_before = wp_now;
+        // The swap file gets the pages its cache holds first.
+        self.m.kernel.flush_swap().map_err(kerr)?;
         // The memory and swap changed since the previous checkpoint (host record).
         let capture = super::image::Capture::take(self, full);
         rec.chunks_written = capture.data_chunks();

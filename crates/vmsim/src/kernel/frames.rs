@@ -48,6 +48,12 @@ pub struct FrameTable {
     frame: PageSize,
     /// Frames marked [`FrameUse::Table`], kept so reports need no scan.
     tables: u64,
+    /// Counts every page-table frame handed out or given back: while it
+    /// stays the same, no radix table was added or removed, so a leaf
+    /// entry's address the reclaimer remembered is still the entry's
+    /// (derived, not saved).
+    #[serde(skip)]
+    table_epoch: u64,
 }
 
 impl FrameTable {
@@ -68,6 +74,7 @@ impl FrameTable {
             page,
             frame,
             tables: 0,
+            table_epoch: 0,
         }
     }
 
@@ -75,6 +82,12 @@ impl FrameTable {
     #[must_use]
     pub fn table_frames(&self) -> u64 {
         self.tables
+    }
+
+    /// Changes with every page-table frame allocated or freed (see the field).
+    #[must_use]
+    pub fn table_epoch(&self) -> u64 {
+        self.table_epoch
     }
 
     /// The buddy allocator (for reports and page-table allocation).
@@ -178,9 +191,11 @@ impl FrameTable {
         for m in &mut self.meta[i..i + (1 << order)] {
             if m.use_ == FrameUse::Table {
                 self.tables -= 1;
+                self.table_epoch += 1;
             }
             if use_ == FrameUse::Table {
                 self.tables += 1;
+                self.table_epoch += 1;
             }
             *m = FrameMeta { use_, refs: 0 };
         }

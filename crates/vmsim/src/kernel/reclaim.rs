@@ -26,9 +26,9 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{Pfn, Pid, VirtAddr};
+use crate::addr::{PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::memory::PhysMemory;
-use crate::paging::{Format, PageTables, PteFlags};
+use crate::paging::{Entry, Flush, Format, PageTables, PteFlags, SpaceTable};
 use crate::reclaim::{
     AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, Random, RefTime,
     Sieve,
@@ -194,6 +194,39 @@ pub(super) struct Reclaim {
     tick: u64,
     next_tick: u64,
     pub(super) stats: PagingStats,
+    /// Where mappings' leaf entries are (derived, not saved).
+    #[serde(skip)]
+    leaves: LeafCache,
+}
+
+/// Where a radix mapping's leaf entry is.
+#[derive(Debug, Clone, Copy)]
+struct LeafAt {
+    addr: PhysAddr,
+    idx: usize,
+    size: PageSize,
+}
+
+/// The leaf-entry address of each (space, page) the policy looked at, so
+/// scanning a page's accessed bit reads one entry instead of walking the
+/// radix tree twice (test, then clear). Valid while no page-table frame is
+/// allocated or freed ([`super::FrameTable::table_epoch`]): in a radix tree
+/// a page's leaf moves only when a table is added or removed. Each use also
+/// checks that the entry still decodes as a leaf (else it walks again).
+#[derive(Debug, Default)]
+struct LeafCache {
+    at: FxHashMap<(u32, u64), LeafAt>,
+    epoch: u64,
+}
+
+impl LeafCache {
+    /// Forgets every address if page tables were added or removed since.
+    fn sync(&mut self, epoch: u64) {
+        if self.epoch != epoch {
+            self.at.clear();
+            self.epoch = epoch;
+        }
+    }
 }
 
 impl Clone for Reclaim {
@@ -230,6 +263,7 @@ impl Clone for Reclaim {
             tick: self.tick,
             next_tick: self.next_tick,
             stats: self.stats,
+            leaves: LeafCache::default(),
         }
     }
 }
@@ -306,6 +340,7 @@ impl Reclaim {
             tick: cfg.tick.max(1),
             next_tick: cfg.tick.max(1),
             stats: PagingStats::default(),
+            leaves: LeafCache::default(),
         })
     }
 
@@ -546,27 +581,46 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     invalidate: bool,
     scanned: &'a mut u64,
     cleaned_dirty: &'a std::collections::BTreeSet<u64>,
+    leaves: &'a mut LeafCache,
+    /// The frame table's [`super::FrameTable::table_epoch`] now.
+    epoch: u64,
 }
 
 impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
-    fn flags(&self, id: u32) -> PteFlags {
-        let mut f = PteFlags::empty();
-        let Some(pfn) = self
-            .frame_of_id
+    /// The mappings of page `id`'s frame.
+    fn maps(&self, id: u32) -> &[(SpaceId, u64)] {
+        self.frame_of_id
             .get(id as usize)
             .and_then(|x| x.checked_sub(1))
-        else {
-            return f;
-        };
-        let Some(maps) = self.rmap.get(pfn as usize) else {
-            return f;
-        };
-        for &(sid, va) in maps {
-            if let Some(Some(s)) = self.spaces.get(sid.0 as usize)
-                && let Ok(t) = self
-                    .tables
-                    .translate(self.fmt, self.mem, s.table, VirtAddr::new(va))
+            .and_then(|pfn| self.rmap.get(pfn as usize))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The leaf entry mapping `va` in a radix table from the cache: where it
+    /// is, its raw value and its flags (`None`: not cached, or no longer a
+    /// leaf there).
+    fn cached_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, PteFlags)> {
+        let at = *self.leaves.at.get(&(sid.0, va.as_u64()))?;
+        let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
+        match self.fmt.decode(at.idx, raw) {
+            Entry::Leaf { flags, .. } => Some((at, raw, flags)),
+            _ => None,
+        }
+    }
+
+    /// The accessed and dirty bits of every mapping of page `id`.
+    fn flags(&self, id: u32) -> PteFlags {
+        let mut f = PteFlags::empty();
+        for &(sid, va) in self.maps(id) {
+            let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
+                continue;
+            };
+            let va = VirtAddr::new(va);
+            if self.leaves.epoch == self.epoch
+                && let Some((_, _, flags)) = self.cached_leaf(sid, va)
             {
+                f |= flags;
+            } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) {
                 f |= t.flags;
             }
         }
@@ -577,22 +631,64 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
     fn test_and_clear_accessed(&mut self, id: u32) -> bool {
         *self.scanned += 1;
-        let Some(pfn) = self
+        let spaces = self.spaces;
+        let rmap = self.rmap;
+        let Some(maps) = self
             .frame_of_id
             .get(id as usize)
             .and_then(|x| x.checked_sub(1))
+            .and_then(|pfn| rmap.get(pfn as usize))
         else {
             return false;
         };
-        let Some(maps) = self.rmap.get(pfn as usize) else {
-            return false;
-        };
+        self.leaves.sync(self.epoch);
         let mut accessed = false;
         for &(sid, va) in maps {
-            let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
+            let Some(Some(s)) = spaces.get(sid.0 as usize) else {
                 continue;
             };
             let va = VirtAddr::new(va);
+            if matches!(s.table, SpaceTable::Radix(_)) {
+                // One read of the remembered leaf (a walk the first time),
+                // and the same write update_status makes.
+                let leaf = match self.cached_leaf(sid, va) {
+                    Some(l) => Some(l),
+                    None => self
+                        .tables
+                        .translate(self.fmt, self.mem, s.table, va)
+                        .ok()
+                        .map(|t| {
+                            let at = LeafAt {
+                                addr: t.leaf_addr,
+                                idx: t.leaf_idx,
+                                size: t.size,
+                            };
+                            self.leaves.at.insert((sid.0, va.as_u64()), at);
+                            (at, t.leaf_raw, t.flags)
+                        }),
+                };
+                let Some((at, raw, flags)) = leaf else {
+                    continue;
+                };
+                if !flags.contains(PteFlags::ACCESSED) {
+                    continue;
+                }
+                accessed = true;
+                let raw = raw & !self.fmt.accessed_mask(at.idx, true);
+                if self
+                    .mem
+                    .write_le(at.addr, self.fmt.entry_bytes(), raw)
+                    .is_ok()
+                {
+                    let flush = Flush::new(va.align_down(at.size), at.size);
+                    if self.invalidate {
+                        self.tlb.invalidate_page(s.asid, flush);
+                    } else {
+                        flush.ignore();
+                    }
+                }
+                continue;
+            }
             let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) else {
                 continue;
             };
@@ -647,6 +743,8 @@ macro_rules! pte_bits {
             invalidate: $r.invalidate,
             scanned: &mut $r.stats.pages_scanned,
             cleaned_dirty: &$r.cleaned_dirty,
+            leaves: &mut $r.leaves,
+            epoch: $k.frames.table_epoch(),
         }
     };
 }
@@ -708,6 +806,16 @@ impl Kernel {
         self.reclaim.device_mut()
     }
 
+    /// Writes the pages the swap device holds in host memory to its file
+    /// (before a checkpoint, and at the end of a run, so a kept swap file is
+    /// complete and an I/O error is reported rather than lost on drop).
+    ///
+    /// # Errors
+    /// The file could not be written (the pages stay cached).
+    pub fn flush_swap(&mut self) -> Result<(), KernelError> {
+        self.reclaim.flush_swap()
+    }
+
     /// The swap device's counters (zero until the first swap-out).
     #[must_use]
     pub fn swap_stats(&self) -> crate::swap::SwapStats {
@@ -729,7 +837,6 @@ impl Kernel {
             }
             self.reclaim.stats.direct_reclaims += 1;
             if !self.reclaim_one(mem, tlb)? {
-                self.reclaim.flush_swap()?;
                 return Ok(None);
             }
         };
@@ -745,8 +852,8 @@ impl Kernel {
                 self.reclaim.stats.kswapd_reclaimed += 1;
             }
         }
-        // The daemon's victims (consecutive slots) go out in one write.
-        self.reclaim.flush_swap()?;
+        // The victims' pages wait in the swap device's cache, which writes
+        // them to the file in batches sorted by slot.
         Ok(Some(pfn))
     }
 
@@ -764,7 +871,7 @@ impl Kernel {
                 break;
             }
         }
-        self.reclaim.flush_swap()
+        Ok(())
     }
 
     /// A freshly mapped page (zeroed, or a copy-on-write copy) gets its

@@ -23,19 +23,29 @@
 //! pages in host memory until its first write, which creates its own file
 //! under the same rules: two devices never share one file.
 //!
-//! I/O is positioned (`pread`/`pwrite`: no seek per page). Writes to
-//! consecutive slots (the page-out daemon's victims, which the next-fit
-//! allocator places side by side) are gathered and written with one call
-//! ([`SwapDevice::flush`], or when a write does not extend the run); reads
-//! and copies see gathered pages that are not in the file yet.
+//! I/O is positioned (`pread`/`pwrite`: no seek per page). In front of the
+//! file is a bounded write-back cache in host memory ([`cache`]): a
+//! swap-out copies the frame into it, a swap-in copies it back out, and the
+//! file gets the pages in batches sorted by slot, consecutive slots in one
+//! write, when the cache needs room, at [`SwapDevice::flush`] (the kernel
+//! flushes before a checkpoint) and when the device is dropped. Reads,
+//! copies and checkpoints see cached pages that are not in the file yet.
+//! The cache holds at most [`DEFAULT_CACHE_BYTES`] (or what
+//! [`set_default_cache_bytes`] / [`SwapDevice::set_cache_bytes`] say; 0
+//! turns it off: every page is written and read through the file at once).
 //!
 //! This module owns the file and the slot allocator; which page goes to
 //! which slot, and when, is the kernel's business.
+
+mod cache;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cache::SwapCache;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -160,19 +170,42 @@ pub struct SwapDevice {
     stats: SwapStats,
     /// Slots written since the last [`SwapDevice::take_written`], one bit each.
     written: Vec<u64>,
-    /// Written pages not yet in the file: consecutive slots from
-    /// `pending_first` (only with [`Backing::File`]).
+    /// Pages in host memory in front of the file (write-back; only with
+    /// [`Backing::File`]). Not part of a checkpoint: the kernel flushes it
+    /// first, and a checkpoint reads pages through [`SwapDevice::peek`].
     #[serde(skip)]
-    pending: Vec<u8>,
+    cache: SwapCache,
+    /// Most bytes the cache holds (`None`: [`default_cache_bytes`] when the
+    /// file is opened).
     #[serde(skip)]
-    pending_first: u32,
-    /// One page, for reads (no allocation per swap-in).
+    cache_bytes: Option<u64>,
+    /// One page, for reads and writes that bypass the cache (no allocation
+    /// per page).
     #[serde(skip)]
     scratch: Vec<u8>,
 }
 
-/// The most pages gathered into one write.
-const MAX_GATHER: usize = 256;
+/// How much host memory a swap device's cache may hold unless told
+/// otherwise: 256 MiB (65,536 pages of 4 KiB). A run whose swapped pages
+/// fit does no swap I/O until a checkpoint or its end; a bigger one
+/// writes and reads the excess through the file.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+
+/// The process-wide default for new devices' caches (see
+/// [`set_default_cache_bytes`]).
+static CACHE_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_CACHE_BYTES);
+
+/// Sets how much host memory the cache of each swap device created from now
+/// on may hold (0: no cache). The CLI sets it from `VMSIM_SWAP_CACHE`.
+pub fn set_default_cache_bytes(bytes: u64) {
+    CACHE_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The bound new devices' caches get.
+#[must_use]
+pub fn default_cache_bytes() -> u64 {
+    CACHE_BYTES.load(Ordering::Relaxed)
+}
 
 /// Writes all of `data` at byte `at` of `file`.
 fn write_at(file: &File, data: &[u8], at: u64) -> io::Result<()> {
@@ -220,8 +253,8 @@ impl Clone for SwapDevice {
             cursor: self.cursor,
             stats: self.stats,
             written: self.written.clone(),
-            pending: Vec::new(),
-            pending_first: 0,
+            cache: SwapCache::default(),
+            cache_bytes: self.cache_bytes,
             scratch: Vec::new(),
         };
         let mut buf = vec![0u8; self.page];
@@ -274,8 +307,8 @@ impl SwapDevice {
             cursor: 0,
             stats: SwapStats::default(),
             written: vec![0; (slots as usize).div_ceil(64)],
-            pending: Vec::new(),
-            pending_first: 0,
+            cache: SwapCache::default(),
+            cache_bytes: None,
             scratch: Vec::new(),
         };
         dev.open_file()?;
@@ -350,7 +383,32 @@ impl SwapDevice {
         self.path = path;
         self.pages.clear();
         self.backing = Backing::File(file);
+        let bytes = self.cache_bytes.unwrap_or_else(default_cache_bytes);
+        let pages = usize::try_from(bytes / self.page.max(1) as u64).unwrap_or(usize::MAX);
+        self.cache = SwapCache::new(self.page, self.used.len(), pages);
         Ok(())
+    }
+
+    /// Bounds this device's cache to `bytes` of host memory (0: no cache,
+    /// every page goes through the file at once). Writes the cached pages
+    /// to the file first when the file exists.
+    ///
+    /// # Errors
+    /// The pages could not be written (the cache stays as it was).
+    pub fn set_cache_bytes(&mut self, bytes: u64) -> Result<(), SwapError> {
+        self.cache_bytes = Some(bytes);
+        if matches!(self.backing, Backing::File(_)) {
+            self.flush()?;
+            let pages = usize::try_from(bytes / self.page.max(1) as u64).unwrap_or(usize::MAX);
+            self.cache = SwapCache::new(self.page, self.used.len(), pages);
+        }
+        Ok(())
+    }
+
+    /// Pages the cache holds, and how many of them the file does not have yet.
+    #[must_use]
+    pub fn cached_pages(&self) -> (usize, usize) {
+        (self.cache.len(), self.cache.dirty_pages())
     }
 
     /// Where the file is, or was (on Unix a file the device created and
@@ -426,6 +484,8 @@ impl SwapDevice {
         *u = false;
         self.stats.slots_used -= 1;
         self.pages.remove(&slot.0);
+        // A free slot's contents no longer matter: a dirty copy is never written.
+        self.cache.remove(slot.0);
     }
 
     fn check(&self, len: usize) -> Result<(), SwapError> {
@@ -439,44 +499,39 @@ impl SwapDevice {
         }
     }
 
-    /// Number of gathered pages not yet in the file.
-    fn pending_pages(&self) -> usize {
-        self.pending.len() / self.page.max(1)
-    }
-
-    /// Writes one page into `slot`. A write that extends the run of
-    /// consecutive slots written before is gathered with it; the run goes
-    /// to the file in one call when it is broken, full, or at
-    /// [`SwapDevice::flush`]. An I/O error may so surface at a later write
-    /// or flush.
-    pub fn write(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
-        self.check(page.len())?;
+    /// Opens the file if the device has none yet (a copy, a restored
+    /// device).
+    fn ensure_file(&mut self) -> Result<(), SwapError> {
         if !matches!(self.backing, Backing::File(_)) {
             self.open_file()?;
         }
-        if !matches!(self.backing, Backing::File(_)) {
-            return Err(self.broken());
+        if matches!(self.backing, Backing::File(_)) {
+            Ok(())
+        } else {
+            Err(self.broken())
         }
-        let n = self.pending_pages();
-        let extends = n > 0
-            && n < MAX_GATHER
-            && u64::from(slot.0) == u64::from(self.pending_first) + n as u64;
-        if !extends {
-            self.flush()?;
-            self.pending_first = slot.0;
-        }
-        self.pending.extend_from_slice(page);
-        if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
-            *w |= 1 << (slot.0 % 64);
-        }
-        self.stats.writes += 1;
-        Ok(())
+    }
+
+    /// Writes one page into `slot`: into the cache (the file gets it
+    /// later, see [`SwapDevice::flush`]), or straight to the file without
+    /// a cache. An I/O error may so surface at a later write or flush.
+    pub fn write(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
+        self.check(page.len())?;
+        self.write_with(slot, |buf| {
+            buf.copy_from_slice(page);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .map_err(|e| match e {
+            PageIoError::Device(e) => e,
+            PageIoError::Page(never) => match never {},
+        })
     }
 
     /// Writes one page into `slot` as [`SwapDevice::write`] does, the page
-    /// filled in place by `fill` (straight into the gathered run: no page
+    /// filled in place by `fill` (straight into its cache entry: no page
     /// buffer of the caller's, no second copy). If `fill` fails nothing is
-    /// written and its error is returned.
+    /// written, the slot keeps its old contents, and `fill`'s error is
+    /// returned.
     ///
     /// # Errors
     /// The device's error or `fill`'s, told apart ([`PageIoError`]).
@@ -485,25 +540,34 @@ impl SwapDevice {
         slot: SwapSlot,
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
     ) -> Result<(), PageIoError<E>> {
-        if !matches!(self.backing, Backing::File(_)) {
-            // A device without its file yet (a copy): through a buffer.
-            let mut buf = vec![0u8; self.page];
-            fill(&mut buf).map_err(PageIoError::Page)?;
-            return Ok(self.write(slot, &buf)?);
-        }
-        let n = self.pending_pages();
-        let extends = n > 0
-            && n < MAX_GATHER
-            && u64::from(slot.0) == u64::from(self.pending_first) + n as u64;
-        if !extends {
-            self.flush()?;
-            self.pending_first = slot.0;
-        }
-        let start = self.pending.len();
-        self.pending.resize(start + self.page, 0);
-        if let Err(e) = fill(&mut self.pending[start..]) {
-            self.pending.truncate(start);
-            return Err(PageIoError::Page(e));
+        self.ensure_file()?;
+        let Backing::File(file) = &self.backing else {
+            return Err(self.broken().into());
+        };
+        let (page, path) = (self.page, &self.path);
+        let io_err = |source| SwapError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if self.cache.limit() == 0 {
+            // No cache: through one page buffer, to the file at once.
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.resize(page, 0);
+            let r = fill(&mut buf).map_err(PageIoError::Page).and_then(|()| {
+                write_at(file, &buf, u64::from(slot.0) * page as u64)
+                    .map_err(|e| PageIoError::Device(io_err(e)))
+            });
+            self.scratch = buf;
+            r?;
+        } else {
+            let mut write =
+                |first: u32, data: &[u8]| write_at(file, data, u64::from(first) * page as u64);
+            self.cache
+                .put(slot.0, fill, &mut write)
+                .map_err(|e| match e {
+                    Ok(io) => PageIoError::Device(io_err(io)),
+                    Err(e) => PageIoError::Page(e),
+                })?;
         }
         if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
             *w |= 1 << (slot.0 % 64);
@@ -513,7 +577,8 @@ impl SwapDevice {
     }
 
     /// Reads the page in `slot` as [`SwapDevice::read`] does and hands it to
-    /// `use_page` (from the device's own buffer: no allocation).
+    /// `use_page` (from its cache entry, or the device's own buffer: no
+    /// allocation, no second copy).
     ///
     /// # Errors
     /// The device's error or `use_page`'s, told apart ([`PageIoError`]).
@@ -522,6 +587,13 @@ impl SwapDevice {
         slot: SwapSlot,
         use_page: impl FnOnce(&[u8]) -> Result<(), E>,
     ) -> Result<(), PageIoError<E>> {
+        if matches!(self.backing, Backing::File(_))
+            && let Some(data) = self.cache.get(slot.0)
+        {
+            use_page(data).map_err(PageIoError::Page)?;
+            self.stats.reads += 1;
+            return Ok(());
+        }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(self.page, 0);
         let r = self.peek(slot, &mut buf).map_err(PageIoError::Device);
@@ -532,43 +604,51 @@ impl SwapDevice {
         Ok(())
     }
 
-    /// Writes the gathered pages to the file.
+    /// Writes the cached pages the file does not have yet to the file
+    /// (sorted by slot, consecutive slots in one write); they stay cached.
     ///
     /// # Errors
-    /// The write failed (the pages stay gathered).
+    /// A write failed: the pages not written stay in the cache, dirty.
     pub fn flush(&mut self) -> Result<(), SwapError> {
-        if self.pending.is_empty() {
+        if self.cache.dirty_pages() == 0 {
             return Ok(());
         }
         let Backing::File(file) = &self.backing else {
             return Err(self.broken());
         };
-        let at = u64::from(self.pending_first) * self.page as u64;
-        write_at(file, &self.pending, at).map_err(|source| SwapError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
-        self.pending.clear();
-        Ok(())
+        let page = self.page;
+        let mut write =
+            |first: u32, data: &[u8]| write_at(file, data, u64::from(first) * page as u64);
+        self.cache
+            .flush(&mut write)
+            .map_err(|source| SwapError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })
     }
 
     /// Reads the page in `slot`.
     pub fn read(&mut self, slot: SwapSlot, page: &mut [u8]) -> Result<(), SwapError> {
-        self.peek(slot, page)?;
-        self.stats.reads += 1;
-        Ok(())
+        self.check(page.len())?;
+        self.read_with(slot, |data| {
+            page.copy_from_slice(data);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .map_err(|e| match e {
+            PageIoError::Device(e) => e,
+            PageIoError::Page(never) => match never {},
+        })
     }
 
     /// Reads the page in `slot` without counting it as swap traffic: how a
-    /// checkpoint or a copy looks at the device.
+    /// checkpoint or a copy looks at the device (from the cache when it
+    /// holds the page, else the file).
     pub fn peek(&self, slot: SwapSlot, page: &mut [u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
         match &self.backing {
             Backing::File(file) => {
-                let k = u64::from(slot.0).wrapping_sub(u64::from(self.pending_first));
-                if k < self.pending_pages() as u64 {
-                    let k = k as usize * self.page;
-                    page.copy_from_slice(&self.pending[k..k + self.page]);
+                if let Some(data) = self.cache.peek(slot.0) {
+                    page.copy_from_slice(data);
                     return Ok(());
                 }
                 let at = u64::from(slot.0) * self.page as u64;
@@ -616,7 +696,8 @@ impl SwapDevice {
     /// checkpoint: not swap traffic, not a write since the checkpoint.
     pub fn restore_page(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
-        self.flush()?;
+        // The file's copy is the one: a cached one would hide it.
+        self.cache.remove(slot.0);
         match &mut self.backing {
             Backing::File(file) => {
                 let at = u64::from(slot.0) * self.page as u64;
@@ -653,8 +734,9 @@ impl SwapDevice {
 
 impl Drop for SwapDevice {
     fn drop(&mut self) {
-        // A kept file gets every page (the kernel flushes after each
-        // reclaim, so this is a last resort).
+        // A kept file gets every page. (Nothing else can be done with an
+        // error here; the kernel flushes at checkpoints and at the end of a
+        // run, where an error is reported.)
         let _ = self.flush();
         if self.remove_on_drop {
             let _ = std::fs::remove_file(&self.path);
@@ -694,10 +776,24 @@ mod tests {
         let mut buf = [0u8; 4096];
         d.read(b, &mut buf).expect("read");
         assert!(buf.iter().all(|&x| x == 7));
+        let len = |d: &SwapDevice| match &d.backing {
+            Backing::File(f) => f.metadata().expect("open file").len(),
+            _ => panic!("a device has its file once created"),
+        };
+        // The pages wait in the cache until a flush writes them (slots 0
+        // and 1 in one write).
+        assert_eq!(len(&d), 0);
+        d.flush().expect("flush");
+        assert_eq!(len(&d), 2 * 4096);
         let Backing::File(f) = &d.backing else {
             panic!("a device has its file once created")
         };
-        assert_eq!(f.metadata().expect("open file").len(), 2 * 4096);
+        let mut on_disk = [0u8; 4096];
+        read_at(f, &mut on_disk, 4096).expect("read the file");
+        assert!(
+            on_disk.iter().all(|&x| x == 7),
+            "slot 1's page is in the file"
+        );
         assert_eq!(d.stats().writes, 2);
         drop(d);
         assert!(!path.exists(), "removed at the end");
@@ -869,5 +965,179 @@ mod tests {
         back.peek(a, &mut buf).expect("peek");
         assert_eq!(buf, [5; 64]);
         assert_eq!(back.stats(), copy.stats());
+    }
+
+    /// The file's bytes for `slot` (what a reader of the file sees).
+    fn on_disk(d: &SwapDevice, slot: SwapSlot) -> Vec<u8> {
+        let Backing::File(f) = &d.backing else {
+            panic!("file")
+        };
+        let mut buf = vec![0u8; d.page];
+        read_at(f, &mut buf, u64::from(slot.0) * d.page as u64).expect("read the file");
+        buf
+    }
+
+    #[test]
+    fn a_failing_file_keeps_every_page_cached_and_a_later_flush_writes_them() {
+        let mut d = SwapDevice::create(None, 16, 64, false, false).expect("create");
+        d.set_cache_bytes(4 * 64).expect("cache of 4 pages");
+        let slots: Vec<SwapSlot> = (0..6).map(|_| d.alloc().expect("slot")).collect();
+        for (i, &s) in slots[..4].iter().enumerate() {
+            d.write(s, &[i as u8 + 1; 64]).expect("write");
+        }
+        // The file turns read-only: making room for a fifth page fails.
+        let Backing::File(f) = std::mem::take(&mut d.backing) else {
+            panic!("file")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ro_path = dir.path().join("ro");
+        std::fs::write(&ro_path, b"").expect("create");
+        d.backing = Backing::File(File::open(&ro_path).expect("read-only"));
+        let e = d
+            .write(slots[4], &[5; 64])
+            .expect_err("no room without a write");
+        assert!(matches!(e, SwapError::Io { .. }), "{e}");
+        assert_eq!(d.stats().writes, 4, "the failed write is not counted");
+        assert!(d.flush().is_err());
+        assert_eq!(d.cached_pages(), (4, 4), "every page still cached, dirty");
+        let mut buf = [0u8; 64];
+        for (i, &s) in slots[..4].iter().enumerate() {
+            d.peek(s, &mut buf).expect("peek");
+            assert_eq!(buf, [i as u8 + 1; 64]);
+        }
+        // The file comes back: the flush writes every page.
+        d.backing = Backing::File(f);
+        d.flush().expect("flush");
+        assert_eq!(d.cached_pages(), (4, 0));
+        for (i, &s) in slots[..4].iter().enumerate() {
+            assert_eq!(on_disk(&d, s), vec![i as u8 + 1; 64]);
+        }
+        d.write(slots[4], &[5; 64]).expect("room now");
+        d.write(slots[5], &[6; 64]).expect("room now");
+        assert_eq!(d.cached_pages().0, 4, "never more than the limit");
+        d.read(slots[0], &mut buf)
+            .expect("read an evicted page from the file");
+        assert_eq!(buf, [1; 64]);
+    }
+
+    #[test]
+    fn dropping_a_kept_device_writes_the_cached_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swap");
+        let mut d = SwapDevice::create(Some(&path), 8, 64, true, false).expect("create");
+        let a = d.alloc().expect("slot");
+        let b = d.alloc().expect("slot");
+        d.write(b, &[2; 64]).expect("write");
+        d.write(a, &[1; 64]).expect("write");
+        assert_eq!(
+            std::fs::read(&path).expect("read").len(),
+            0,
+            "cached so far"
+        );
+        drop(d);
+        let mut want = vec![1u8; 64];
+        want.extend([2u8; 64]);
+        assert_eq!(std::fs::read(&path).expect("read"), want);
+    }
+
+    /// One step of the model test.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A slot, written at once.
+        Alloc,
+        Write(usize, u8),
+        Read(usize),
+        Free(usize),
+        Flush,
+        Clone,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            2 => Just(Op::Alloc),
+            6 => (any::<usize>(), any::<u8>()).prop_map(|(i, v)| Op::Write(i, v)),
+            5 => any::<usize>().prop_map(Op::Read),
+            2 => any::<usize>().prop_map(Op::Free),
+            1 => Just(Op::Flush),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// A device with a small cache reads back exactly what one without a
+        /// cache does, counts the same traffic, and after a flush its file
+        /// holds the same pages.
+        #[test]
+        fn a_cached_device_behaves_as_the_uncached_one(
+            limit in 0usize..6,
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let page = 32;
+            let mut cached = SwapDevice::create(None, 12, page, false, false).expect("create");
+            cached.set_cache_bytes((limit * page) as u64).expect("limit");
+            let mut plain = SwapDevice::create(None, 12, page, false, false).expect("create");
+            plain.set_cache_bytes(0).expect("no cache");
+            let mut live: Vec<SwapSlot> = Vec::new();
+            let mut written: Vec<SwapSlot> = Vec::new();
+            let (mut a, mut b) = (vec![0u8; page], vec![0u8; page]);
+            for op in ops {
+                match op {
+                    Op::Alloc => {
+                        let (x, y) = (cached.alloc(), plain.alloc());
+                        proptest::prop_assert_eq!(x.as_ref().ok(), y.as_ref().ok());
+                        // The kernel writes a slot as soon as it has it.
+                        if let Ok(s) = x {
+                            let data = vec![s.0 as u8; page];
+                            cached.write(s, &data).expect("write");
+                            plain.write(s, &data).expect("write");
+                            live.push(s);
+                            written.push(s);
+                        }
+                    }
+                    Op::Write(i, v) if !live.is_empty() => {
+                        let s = live[i % live.len()];
+                        let data: Vec<u8> = (0..page).map(|k| v.wrapping_add(k as u8)).collect();
+                        cached.write(s, &data).expect("write");
+                        plain.write(s, &data).expect("write");
+                        if !written.contains(&s) {
+                            written.push(s);
+                        }
+                    }
+                    Op::Read(i) if !written.is_empty() => {
+                        let s = written[i % written.len()];
+                        cached.read(s, &mut a).expect("read");
+                        plain.read(s, &mut b).expect("read");
+                        proptest::prop_assert_eq!(&a, &b);
+                    }
+                    Op::Free(i) if !live.is_empty() => {
+                        let s = live.swap_remove(i % live.len());
+                        written.retain(|&w| w != s);
+                        cached.free(s);
+                        plain.free(s);
+                    }
+                    Op::Flush => cached.flush().expect("flush"),
+                    Op::Clone => {
+                        let copy = cached.clone();
+                        for &s in &written {
+                            copy.peek(s, &mut a).expect("peek");
+                            plain.peek(s, &mut b).expect("peek");
+                            proptest::prop_assert_eq!(&a, &b);
+                        }
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert!(cached.cached_pages().0 <= limit.max(2));
+            }
+            proptest::prop_assert_eq!(cached.stats(), plain.stats());
+            proptest::prop_assert_eq!(cached.take_written(), plain.take_written());
+            cached.flush().expect("flush");
+            proptest::prop_assert_eq!(cached.cached_pages().1, 0);
+            for &s in &written {
+                proptest::prop_assert_eq!(on_disk(&cached, s), on_disk(&plain, s));
+            }
+        }
     }
 }
