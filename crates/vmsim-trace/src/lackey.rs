@@ -499,12 +499,13 @@ impl<R: Read> LackeyReader<R> {
 
 impl<R: Read> TraceSource for LackeyReader<R> {
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
-        out.clear();
         if self.failed {
+            out.clear();
             return Ok(0);
         }
-        // The batch is grown once to its full size and written in place
-        // (`n` records so far); whatever happens, it ends holding those `n`.
+        // The batch is written in place (`n` records so far) over a full-size
+        // vector (the caller's last batch: grown, with a fill, only when it
+        // was shorter); whatever happens, it ends holding those `n`.
         out.resize(BATCH, NO_ACCESS);
         let mut n = 0;
         let result = self.fill_batch(out, &mut n);

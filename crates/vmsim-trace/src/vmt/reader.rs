@@ -140,21 +140,24 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
     Ok((tag, size, d))
 }
 
-/// Decodes the next `n` records of the block from `p` at `c` into `out`.
+/// Decodes the next `n` records of the block from `p` at `c` into `out`
+/// (replacing what it held).
 /// When the block's last record is decoded, checks that the payload is used
 /// up exactly. On failure, says what is wrong (and `out` holds partly
 /// decoded records: the caller clears it).
 ///
-/// The batch is first cleared to zeroed records (a `memset`), then each
+/// `out` becomes `n` records long (the caller's previous batch, grown with
+/// placeholder records only if shorter: no `memset` per batch), then each
 /// record is written once in place: runs of the common shape by
 /// [`decode_common`], each other record (a pid change, a large size, the
 /// last bytes of the block) by one [`careful_record`]; both decode the same
 /// bytes the same way.
 #[inline]
 fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
-    let first = out.len();
+    // The caller's last batch is reused: its records are all written over,
+    // so only a shorter vector is grown (with a fill).
     out.resize(
-        first + n as usize,
+        n as usize,
         Access {
             va: 0,
             pid: 0,
@@ -162,7 +165,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
             kind: AccessKind::Instr,
         },
     );
-    let dst = &mut out[first..];
+    let dst = &mut out[..];
     let mut i = c.pos;
     let mut prev = c.prev;
     let mut pid = c.pid;
@@ -412,11 +415,12 @@ impl<R: Read> VmtReader<R> {
 
 impl<R: Read> TraceSource for VmtReader<R> {
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
-        out.clear();
         if self.done {
+            out.clear();
             return Ok(0);
         }
-        if self.cursor.remaining == 0 && !self.load_block()? {
+        if self.cursor.remaining == 0 && !self.load_block().inspect_err(|_| out.clear())? {
+            out.clear();
             if self.records == 0 && !self.allow_empty {
                 return Err(TraceError::Empty {
                     path: self.path.clone(),
