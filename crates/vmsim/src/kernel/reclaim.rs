@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::addr::{PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::memory::PhysMemory;
-use crate::paging::{Entry, Flush, Format, PageTables, PteFlags, SpaceTable};
+use crate::paging::{Entry, Flush, Format, PageTables, PteFlags};
 use crate::reclaim::{
     AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, Random, RefTime,
     Sieve,
@@ -620,7 +620,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
                 && let Some((_, _, flags)) = self.cached_leaf(sid, va)
             {
                 f |= flags;
-            } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) {
+            } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
                 f |= t.flags;
             }
         }
@@ -648,14 +648,14 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                 continue;
             };
             let va = VirtAddr::new(va);
-            if matches!(s.table, SpaceTable::Radix(_)) {
+            if matches!(self.tables, PageTables::Radix(_)) {
                 // One read of the remembered leaf (a walk the first time),
                 // and the same write update_status makes.
                 let leaf = match self.cached_leaf(sid, va) {
                     Some(l) => Some(l),
                     None => self
                         .tables
-                        .translate(self.fmt, self.mem, s.table, va)
+                        .translate(self.fmt, self.mem, s.asid, va)
                         .ok()
                         .map(|t| {
                             let at = LeafAt {
@@ -689,7 +689,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                 }
                 continue;
             }
-            let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) else {
+            let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) else {
                 continue;
             };
             if !t.flags.contains(PteFlags::ACCESSED) {
@@ -699,7 +699,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             if let Ok((_, flush)) = self.tables.update_status(
                 self.fmt,
                 self.mem,
-                s.table,
+                s.asid,
                 va,
                 PteFlags::empty(),
                 PteFlags::ACCESSED,
@@ -1068,13 +1068,13 @@ impl Kernel {
             .unwrap_or_default();
         for &(sid, va) in &maps {
             let va = VirtAddr::new(va);
-            let (table, asid) = {
+            let asid = {
                 let s = self.space(sid);
-                (s.table, s.asid)
+                s.asid
             };
             let u = self
                 .tables
-                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va)?;
+                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?;
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;
