@@ -145,8 +145,9 @@ struct Path {
 /// or large-page entry, a table outside memory) leaves the walk to
 /// `walk_from`, which then reads the same entries and finds the same
 /// answer or fault, so the outcome does not depend on which one ran. On
-/// success the entries read are in the returned [`Path`], as `walk_from`'s
-/// observer would have recorded them.
+/// success the entries read are in `path` (filled in place: it is too large
+/// to return by value on this path), as `walk_from`'s observer would have
+/// recorded them.
 ///
 /// This is the TLB-miss path of the default machine, which walks on most
 /// references of a workload that outruns the TLB: one loop with the decode
@@ -159,12 +160,13 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     table: PhysAddr,
     limits: PteFlags,
     va: VirtAddr,
-) -> Option<(Path, Translation)> {
+    path: &mut Path,
+) -> Option<Translation> {
     let levels = fmt.levels();
     if levels.len() > MAX_WALK_LEVELS || fmt.entry_bytes() != 8 {
         return None;
     }
-    let mut path = Path::default();
+    path.len = 0;
     let mut table = table;
     let mut acc = limits;
     for (idx, level) in levels.iter().enumerate().skip(start) {
@@ -188,19 +190,16 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
                     return None;
                 }
                 let perms = (flags & PteFlags::PERMS) & acc;
-                return Some((
-                    path,
-                    Translation {
-                        pa: addr.add(va.page_offset(size)),
-                        page: va.align_down(size),
-                        frame: addr,
-                        size,
-                        flags: perms | (flags - PteFlags::PERMS),
-                        leaf_idx: idx,
-                        leaf_addr: entry_addr,
-                        leaf_raw: raw,
-                    },
-                ));
+                return Some(Translation {
+                    pa: addr.add(va.page_offset(size)),
+                    page: va.align_down(size),
+                    frame: addr,
+                    size,
+                    flags: perms | (flags - PteFlags::PERMS),
+                    leaf_idx: idx,
+                    leaf_addr: entry_addr,
+                    leaf_raw: raw,
+                });
             }
             Entry::Invalid | Entry::Reserved(_) => return None,
         }
@@ -435,20 +434,22 @@ impl Mmu {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
         };
+        let mut path = Path::default();
         let plain = if self.generic_walk_only() {
             None
         } else {
-            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va)
+            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, &mut path)
         };
-        let (path, t) = match plain {
-            Some((path, t)) => {
+        let t = match plain {
+            Some(t) => {
                 for &idx in &path.idx[..path.len] {
                     self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
                 }
-                (path, t)
+                t
             }
             None => {
-                let mut path = Path::default();
+                // (Every entry below `len` is written before it is read.)
+                path.len = 0;
                 let mut acc = limits;
                 let refs = &mut self.walk.refs_by_level;
                 let result = walk_from(&self.fmt, mem, start, table, limits, va, |s| {
@@ -465,7 +466,7 @@ impl Mmu {
                     path.len += 1;
                 });
                 match result {
-                    Ok(t) => (path, t),
+                    Ok(t) => t,
                     Err(f) => {
                         self.walk.faulted += 1;
                         return Err(self.walk_fault(f, va, access, privilege));
