@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use vmsim::checkpoint::{ChainMirror, file_name};
+use vmsim::checkpoint::{ChainMirror, MirrorError, file_name};
 
 use crate::channel::{self, Key, Receiver, Sender};
 
@@ -89,42 +89,40 @@ fn seq_of(name: &str) -> Option<u64> {
 }
 
 impl ChainMirror for Shipper {
-    fn ship(&mut self, name: &str, path: &Path) -> Result<(), String> {
+    fn ship(&mut self, name: &str, path: &Path) -> Result<(), MirrorError> {
         let seq = seq_of(name).ok_or_else(|| format!("{name} is not a checkpoint file name"))?;
-        let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
         let len = f
             .metadata()
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .with_context(|| path.display().to_string())?
             .len();
         let mut begin = Vec::with_capacity(17 + name.len());
         begin.push(b'B');
         begin.extend_from_slice(&seq.to_le_bytes());
         begin.extend_from_slice(&len.to_le_bytes());
         begin.extend_from_slice(name.as_bytes());
-        self.tx.send_bytes(&begin).map_err(|e| e.to_string())?;
+        self.tx.send_bytes(&begin)?;
         let mut piece = vec![0u8; PIECE + 1];
         piece[0] = b'C';
         let mut left = len;
         while left > 0 {
             let n = (left as usize).min(PIECE);
             f.read_exact(&mut piece[1..=n])
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            self.tx
-                .send_bytes(&piece[..=n])
-                .map_err(|e| e.to_string())?;
+                .with_context(|| path.display().to_string())?;
+            self.tx.send_bytes(&piece[..=n])?;
             left -= n as u64;
         }
-        self.tx.send_bytes(b"E").map_err(|e| e.to_string())?;
+        self.tx.send_bytes(b"E")?;
         self.answer(seq)?;
         self.sent += 1;
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), MirrorError> {
         let mut done = vec![b'D'];
         done.extend_from_slice(&self.sent.to_le_bytes());
-        self.tx.send_bytes(&done).map_err(|e| e.to_string())?;
-        self.answer(self.sent)
+        self.tx.send_bytes(&done)?;
+        Ok(self.answer(self.sent)?)
     }
 }
 

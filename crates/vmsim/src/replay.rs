@@ -303,7 +303,7 @@ fn address_state(sim: &Simulation, pid: Pid, va: VirtAddr) -> Result<AddressStat
     });
     let t = k
         .tables()
-        .translate(k.format(), sim.memory(), space.table, page)
+        .translate(k.format(), sim.memory(), space.asid, page)
         .ok();
     let residence = if t.is_some() {
         "resident"

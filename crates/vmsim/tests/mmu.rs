@@ -9,9 +9,7 @@ use vmsim::addr::{Asid, PageSize, Pfn, PhysAddr, VirtAddr};
 use vmsim::alloc::FirstFit;
 use vmsim::mmu::{AccessKind, Mmu, MmuFaultKind, Privilege, TlbConfig, Violation};
 use vmsim::paging::inverted::InvertedSearch;
-use vmsim::paging::{
-    FaultKind, Format, PageTables, PteFlags, RadixTable, Reload, SpaceTable, StructureSpec,
-};
+use vmsim::paging::{FaultKind, Format, PageTables, PteFlags, RadixTable, Reload, StructureSpec};
 use vmsim::phys::PhysMem;
 
 struct Rig {
@@ -59,11 +57,12 @@ impl Rig {
         }
     }
 
-    /// A new address space's table under the rig's structure.
-    fn space(&mut self, asid: Asid) -> SpaceTable {
+    /// A new address space tagged `asid` under the rig's structure.
+    fn space(&mut self, asid: Asid) -> Asid {
         self.tables
             .new_space(&self.fmt, &mut self.mem, &mut self.alloc, asid)
-            .expect("space")
+            .expect("space");
+        asid
     }
 
     fn table(&mut self) -> RadixTable {
@@ -497,7 +496,7 @@ fn run_model(
             }
             Op::Access { space, page, write } => {
                 if active != space {
-                    let root = r.tables.root(spaces[space]);
+                    let root = r.tables.root(spaces[space]).expect("root");
                     r.mmu.set_context(root, asids[space]);
                     active = space;
                 }
@@ -812,7 +811,8 @@ fn hashed_probes_average_one_plus_half_the_load_on_hits() {
             .expect("map")
             .ignore();
     }
-    r.mmu.set_context(r.tables.root(space), Asid::new(1));
+    r.mmu
+        .set_context(r.tables.root(space).expect("root"), Asid::new(1));
     // Every page once: every access misses the TLB and searches the table.
     for (i, &va) in pages.iter().enumerate() {
         assert_eq!(r.read(va + 5).map(|p| p.as_u64()), Ok(i as u64 * 4096 + 5));
@@ -877,7 +877,8 @@ fn linear_inverted_search_probes_every_frame_up_to_the_match() {
             .expect("map")
             .ignore();
     }
-    r.mmu.set_context(r.tables.root(space), Asid::new(3));
+    r.mmu
+        .set_context(r.tables.root(space).expect("root"), Asid::new(3));
     for (i, &pfn) in pfns.iter().enumerate() {
         let before = r.mmu.counters().walk.probes.total;
         assert_eq!(
@@ -912,7 +913,8 @@ fn keyed_tables_set_accessed_and_dirty_or_fault_under_svade() {
                 )
                 .expect("map")
                 .ignore();
-            r.mmu.set_context(r.tables.root(space), Asid::new(1));
+            r.mmu
+                .set_context(r.tables.root(space).expect("root"), Asid::new(1));
             let flags = |r: &Rig| {
                 r.tables
                     .translate(&r.fmt, &r.mem, space, VirtAddr::new(0x5000))

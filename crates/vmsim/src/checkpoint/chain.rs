@@ -60,17 +60,22 @@ pub trait ChainMirror: Send {
     /// mirror. An error stops the mirroring; the local chain goes on.
     ///
     /// # Errors
-    /// The mirror could not take the file: one line saying why.
-    fn ship(&mut self, name: &str, path: &Path) -> Result<(), String>;
+    /// The mirror could not take the file, with its cause as the source
+    /// (the run reports it on one line, [`crate::error_line::one_line`]).
+    fn ship(&mut self, name: &str, path: &Path) -> Result<(), MirrorError>;
 
     /// Tells the mirror that no file follows.
     ///
     /// # Errors
     /// As for [`ChainMirror::ship`].
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), MirrorError> {
         Ok(())
     }
 }
+
+/// Why a [`ChainMirror`] could not take a file: the mirror's own error
+/// (a mirror is the caller's code, so its error type is too).
+pub type MirrorError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A mirror and what became of it.
 struct Mirror {
@@ -85,7 +90,9 @@ impl Mirror {
         if self.failed.is_none() {
             match self.sink.ship(name, path) {
                 Ok(()) => self.shipped += 1,
-                Err(e) => self.failed = Some(format!("{name}: {e}")),
+                Err(e) => {
+                    self.failed = Some(format!("{name}: {}", crate::error_line::one_line(&*e)));
+                }
             }
         }
     }
@@ -257,7 +264,7 @@ impl ChainWriter {
             if g.failed.is_none()
                 && let Err(e) = g.sink.finish()
             {
-                g.failed = Some(e);
+                g.failed = Some(crate::error_line::one_line(&*e));
             }
             drop(g);
             self.mirror = Some(m);

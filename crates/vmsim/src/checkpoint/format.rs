@@ -25,7 +25,7 @@ use super::CheckpointError;
 pub const MAGIC: [u8; 8] = *b"VMSIMCKP";
 /// The container and payload version this build writes and reads. Any
 /// change to a section's layout or to a serialized engine type bumps it.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Bytes of a section header.
 pub const SECTION_HEADER: u64 = 32;
 /// The default limit on one section's decompressed size: 64 GiB (a 16 TiB

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use chain::{Chain, ChainEntry, ChainMirror, ChainWriter, file_name};
+pub use chain::{Chain, ChainEntry, ChainMirror, ChainWriter, MirrorError, file_name};
 pub use format::{DEFAULT_LOAD_LIMIT, MAGIC, VERSION};
 pub use policy::{CheckpointConfig, CheckpointMode, TrackerKind};
 pub use process::{PageImage, ProcessImage, content_hash};

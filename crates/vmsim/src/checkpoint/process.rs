@@ -120,7 +120,7 @@ impl Simulation {
         let page = page.align_down(size);
         if let Ok(t) = k
             .tables()
-            .translate(k.format(), &self.mem, space.table, page)
+            .translate(k.format(), &self.mem, space.asid, page)
         {
             self.mem.read(t.frame, buf).map_err(SimError::Memory)?;
             return Ok(true);
@@ -151,7 +151,7 @@ impl Simulation {
         let (brk_start, brk) = (space.brk_start, space.brk);
         let leaves = k
             .tables()
-            .leaves(k.format(), &self.mem, space.table)
+            .leaves(k.format(), &self.mem, space.asid)
             .map_err(|e| err(e.into()))?;
         let swapped_vas: Vec<u64> = space.swapped.keys().copied().collect();
         let page = |p: VirtAddr, writable: bool, dirty: bool| -> Result<PageImage, SimError> {

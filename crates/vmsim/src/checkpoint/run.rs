@@ -261,7 +261,7 @@ impl Simulation {
             }
             let Ok(t) = k
                 .tables()
-                .translate(k.format(), &self.mem, space.table, d.page)
+                .translate(k.format(), &self.mem, space.asid, d.page)
             else {
                 continue;
             };
@@ -355,7 +355,7 @@ impl Simulation {
                     .ok()
                     .and_then(|s| {
                         k.tables()
-                            .translate(k.format(), &self.mem, s.table, d.page)
+                            .translate(k.format(), &self.mem, s.asid, d.page)
                             .ok()
                     })
                     .is_some_and(|t| {

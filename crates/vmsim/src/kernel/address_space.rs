@@ -1,4 +1,4 @@
-//! An address space: a page table handle, an ASID and the VMAs.
+//! An address space: an ASID (which names its page table) and the VMAs.
 //!
 //! Several processes can share one address space (a vfork child runs in its
 //! parent's). The kernel owns the frames mapped here; this module only
@@ -8,17 +8,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::addr::{Asid, VirtAddr};
-use crate::paging::SpaceTable;
 
 use super::vma::Vma;
 
 /// One address space.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddressSpace {
-    /// The page table: a radix root (what CR3 / satp holds), or the key
-    /// into the machine's inverted or hashed table.
-    pub table: SpaceTable,
-    /// The ASID that tags this space's TLB entries.
+    /// The ASID that tags this space's TLB entries, and names the space in
+    /// the kernel's page tables (its radix tree, or its key into the
+    /// machine's inverted or hashed table).
     pub asid: Asid,
     /// VMAs keyed by start address.
     vmas: BTreeMap<u64, Vma>,
@@ -47,9 +45,8 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// An address space with no VMAs.
     #[must_use]
-    pub fn new(table: SpaceTable, asid: Asid, brk_start: VirtAddr) -> Self {
+    pub fn new(asid: Asid, brk_start: VirtAddr) -> Self {
         Self {
-            table,
             asid,
             vmas: BTreeMap::new(),
             brk_start,

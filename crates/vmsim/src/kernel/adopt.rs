@@ -136,8 +136,8 @@ impl Kernel {
                 ),
             });
         };
-        let table = self.space(sid).table;
-        if self.tables.translate(&self.fmt, mem, table, p.page).is_ok()
+        let asid = self.space(sid).asid;
+        if self.tables.translate(&self.fmt, mem, asid, p.page).is_ok()
             || self.space(sid).swapped.contains_key(&p.page.as_u64())
         {
             return Err(KernelError::Invalid {

@@ -131,12 +131,12 @@ impl Kernel {
             return self.kill(mem, tlb, pid, va, access, SegvReason::Permission);
         }
         let page = VirtAddr::new(self.page_align_down(va.as_u64()));
-        let table = self.space(sid).table;
-        let present = self.tables.translate(&self.fmt, mem, table, page).ok();
+        let asid = self.space(sid).asid;
+        let present = self.tables.translate(&self.fmt, mem, asid, page).ok();
         if cause == FaultCause::NotPresent && present.is_some() {
             // Inverted tables: a mapping of a shared frame that is not the
             // one the frame's entry holds. Move the entry over.
-            if let Reload::Loaded { displaced } = self.tables.reload(&self.fmt, mem, table, page)? {
+            if let Reload::Loaded { displaced } = self.tables.reload(&self.fmt, mem, asid, page)? {
                 if let Some((asid, flush)) = displaced {
                     tlb.invalidate_page(asid, flush);
                 }
@@ -336,12 +336,12 @@ impl Kernel {
         if vma.kind.is_private() && (self.frames.meta(pfn).refs > 1 || self.swap_sharers(pfn) > 0) {
             return Ok(None);
         }
-        let (table, asid) = {
+        let asid = {
             let s = self.space(sid);
-            (s.table, s.asid)
+            s.asid
         };
         let flags = vma.prot.pte_flags() | PteFlags::ACCESSED | PteFlags::DIRTY;
-        let flush = self.tables.protect(&self.fmt, mem, table, page, flags)?;
+        let flush = self.tables.protect(&self.fmt, mem, asid, page, flags)?;
         tlb.invalidate_page(asid, flush);
         self.stats.write_protect += 1;
         Ok(Some(FaultResolution::WriteProtect))
@@ -364,8 +364,7 @@ impl Kernel {
             || (self.frames.meta(old).refs == 1 && self.swap_sharers(old) == 0)
         {
             // The last sharer (or a shared mapping): write permission back, no copy.
-            let table = self.space(sid).table;
-            let flush = self.tables.protect(&self.fmt, mem, table, page, flags)?;
+            let flush = self.tables.protect(&self.fmt, mem, asid, page, flags)?;
             tlb.invalidate_page(asid, flush);
             if vma.kind.is_private() {
                 self.stats.cow_reuses += 1;
@@ -410,9 +409,9 @@ impl Kernel {
         page: VirtAddr,
         access: AccessKind,
     ) -> Result<(), KernelError> {
-        let (table, asid) = {
+        let asid = {
             let s = self.space(sid);
-            (s.table, s.asid)
+            s.asid
         };
         let mut bits = PteFlags::ACCESSED;
         if access == AccessKind::Write {
@@ -420,7 +419,7 @@ impl Kernel {
         }
         let (_, flush) = self
             .tables
-            .update_status(&self.fmt, mem, table, page, bits, PteFlags::empty())
+            .update_status(&self.fmt, mem, asid, page, bits, PteFlags::empty())
             .map_err(KernelError::EntryOutsideMemory)?;
         tlb.invalidate_page(asid, flush);
         Ok(())

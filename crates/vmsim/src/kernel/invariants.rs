@@ -7,7 +7,7 @@
 use thiserror::Error;
 
 use crate::memory::PhysMemory;
-use crate::paging::{MapError, TableCheckError};
+use crate::paging::{MapError, PageTables, TableCheckError};
 
 use super::Kernel;
 use super::frames::FrameUse;
@@ -41,11 +41,34 @@ impl Kernel {
         let mut refs = vec![0u32; meta.len()];
         let mut table = vec![false; meta.len()];
         let frame_bytes = self.fmt.page_size().bytes();
+        // An address space is named by its ASID in the page tables: two
+        // live spaces may not share one, and under radix every tree belongs
+        // to a live space (each one's is read below).
+        let mut asids = std::collections::BTreeSet::new();
+        for (i, space) in self.spaces.iter().enumerate() {
+            if let Some(space) = space
+                && !asids.insert(space.asid)
+            {
+                return Err(InvariantError::Broken(format!(
+                    "space {i}: ASID {} belongs to another live space too",
+                    space.asid.as_u16()
+                )));
+            }
+        }
+        if let PageTables::Radix(r) = &self.tables
+            && r.len() != asids.len()
+        {
+            return Err(InvariantError::Broken(format!(
+                "{} radix trees for {} live address spaces",
+                r.len(),
+                asids.len()
+            )));
+        }
         for (i, space) in self.spaces.iter().enumerate() {
             let Some(space) = space else { continue };
             let leaves = self
                 .tables
-                .leaves(&self.fmt, mem, space.table)
+                .leaves(&self.fmt, mem, space.asid)
                 .map_err(|source| InvariantError::Tables { space: i, source })?;
             if leaves.len() as u64 != space.resident {
                 return Err(InvariantError::Broken(format!(
@@ -77,7 +100,7 @@ impl Kernel {
             }
             for (idx, t) in self
                 .tables
-                .tables(&self.fmt, mem, space.table)
+                .tables(&self.fmt, mem, space.asid)
                 .map_err(|source| InvariantError::Tables { space: i, source })?
             {
                 let first = (t.as_u64() / frame_bytes) as usize;

@@ -48,7 +48,9 @@ use crate::mmu::AccessKind;
 /// the MMU that implements it.
 pub use crate::mmu::TlbControl;
 use crate::paging::hashed::{TableError, TableWalk};
-use crate::paging::{Canonical, Format, MapError, PageTables, PteFlags, StructureSpec, TableBase};
+use crate::paging::{
+    Canonical, Format, MapError, PageTables, PteFlags, RadixSpaces, StructureSpec, TableBase,
+};
 use crate::units;
 
 /// Kernel settings. Addresses left `None` are derived from the paging format.
@@ -470,7 +472,7 @@ impl Kernel {
             cfg,
             page,
             frames: FrameTable::new(buddy, page),
-            tables: PageTables::Radix,
+            tables: PageTables::Radix(RadixSpaces::default()),
             slab,
             caches,
             spaces: Vec::new(),
@@ -543,7 +545,7 @@ impl Kernel {
         va: VirtAddr,
     ) -> Result<TableWalk, KernelError> {
         let s = self.space_of(pid)?;
-        Ok(self.tables.walk(&self.fmt, mem, s.table, va))
+        Ok(self.tables.walk(&self.fmt, mem, s.asid, va))
     }
 
     /// The slab allocator.
@@ -598,7 +600,7 @@ impl Kernel {
             return Err(KernelError::Blocked(pid));
         }
         let s = self.space(p.space);
-        Ok((self.tables.root(s.table), s.asid))
+        Ok((self.tables.root(s.asid)?, s.asid))
     }
 
     /// Frames in use as page tables, over all address spaces (and the
@@ -632,20 +634,17 @@ impl Kernel {
         brk_start: VirtAddr,
     ) -> Result<SpaceId, KernelError> {
         let asid = self.alloc_asid()?;
-        let table = match self
+        if let Err(e) = self
             .tables
             .new_space(&self.fmt, mem, &mut self.frames.for_tables(), asid)
         {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_asids.push(asid.as_u16());
-                return Err(match e {
-                    MapError::OutOfFrames => KernelError::OutOfMemory,
-                    e => e.into(),
-                });
-            }
-        };
-        let space = AddressSpace::new(table, asid, brk_start);
+            self.free_asids.push(asid.as_u16());
+            return Err(match e {
+                MapError::OutOfFrames => KernelError::OutOfMemory,
+                e => e.into(),
+            });
+        }
+        let space = AddressSpace::new(asid, brk_start);
         let id = match self.spaces.iter().position(Option::is_none) {
             Some(i) => {
                 self.spaces[i] = Some(space);
@@ -776,7 +775,7 @@ impl Kernel {
         flags: PteFlags,
     ) -> Result<(), KernelError> {
         let frame = self.frames.addr_of(pfn);
-        let table = self.space(sid).table;
+        let asid = self.space(sid).asid;
         // A page the soft-dirty tracker protected comes back read-only (a
         // swap-in, a fork's copy of a protected PTE): a store must still trap.
         let flags = self.tracked_flags(sid, va, flags);
@@ -784,7 +783,7 @@ impl Kernel {
             &self.fmt,
             mem,
             &mut self.frames.for_tables(),
-            table,
+            asid,
             va,
             frame,
             self.page,
@@ -822,13 +821,13 @@ impl Kernel {
         sid: SpaceId,
         va: VirtAddr,
     ) -> Result<bool, KernelError> {
-        let (table, asid) = {
+        let asid = {
             let s = self.space(sid);
-            (s.table, s.asid)
+            s.asid
         };
         let r = self
             .tables
-            .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va);
+            .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va);
         match r {
             Ok(u) => {
                 tlb.invalidate_page(asid, u.flush);
@@ -880,7 +879,7 @@ impl Kernel {
             }
         } else {
             // A huge range (a flat layout): visit the leaves instead of every page.
-            let leaves = self.tables.leaves(&self.fmt, mem, self.space(sid).table)?;
+            let leaves = self.tables.leaves(&self.fmt, mem, self.space(sid).asid)?;
             for l in leaves.iter().filter(|l| start <= l.page && l.page < end) {
                 self.unmap_data(mem, tlb, sid, l.page)?;
             }

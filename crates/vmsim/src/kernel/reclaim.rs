@@ -565,7 +565,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
             if let Some(Some(s)) = self.spaces.get(sid.0 as usize)
                 && let Ok(t) = self
                     .tables
-                    .translate(self.fmt, self.mem, s.table, VirtAddr::new(va))
+                    .translate(self.fmt, self.mem, s.asid, VirtAddr::new(va))
             {
                 f |= t.flags;
             }
@@ -593,7 +593,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                 continue;
             };
             let va = VirtAddr::new(va);
-            let Ok(t) = self.tables.translate(self.fmt, self.mem, s.table, va) else {
+            let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) else {
                 continue;
             };
             if !t.flags.contains(PteFlags::ACCESSED) {
@@ -603,7 +603,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             if let Ok((_, flush)) = self.tables.update_status(
                 self.fmt,
                 self.mem,
-                s.table,
+                s.asid,
                 va,
                 PteFlags::empty(),
                 PteFlags::ACCESSED,
@@ -961,13 +961,13 @@ impl Kernel {
             .unwrap_or_default();
         for &(sid, va) in &maps {
             let va = VirtAddr::new(va);
-            let (table, asid) = {
+            let asid = {
                 let s = self.space(sid);
-                (s.table, s.asid)
+                s.asid
             };
             let u = self
                 .tables
-                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), table, va)?;
+                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?;
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;

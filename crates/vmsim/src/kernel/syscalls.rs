@@ -30,14 +30,14 @@ impl Kernel {
         parent: Pid,
     ) -> Result<Pid, KernelError> {
         let psid = self.runnable(parent)?.space;
-        let (brk_start, brk, pasid, ptable) = {
+        let (brk_start, brk, pasid) = {
             let s = self.space(psid);
-            (s.brk_start, s.brk, s.asid, s.table)
+            (s.brk_start, s.brk, s.asid)
         };
         // Room for the child's tables (at most as many as the parent's) and its task structure.
         let tables = self
             .tables
-            .tables(&self.fmt, mem, ptable)
+            .tables(&self.fmt, mem, pasid)
             .map_or(0, |t| t.len() as u64);
         self.make_room(mem, tlb, tables + 8)?;
         let task = self.alloc_task()?;
@@ -67,7 +67,7 @@ impl Kernel {
             }
         }
         let result = (|| {
-            for leaf in self.tables.leaves(&self.fmt, mem, ptable)? {
+            for leaf in self.tables.leaves(&self.fmt, mem, pasid)? {
                 let Some(vma) = self.space(psid).find(leaf.page).copied() else {
                     debug_assert!(false, "a mapped page outside every VMA");
                     continue;
@@ -79,7 +79,7 @@ impl Kernel {
                         let flush = self.tables.protect(
                             &self.fmt,
                             mem,
-                            ptable,
+                            pasid,
                             leaf.page,
                             leaf.flags - PteFlags::WRITE,
                         )?;
@@ -225,18 +225,18 @@ impl Kernel {
         if users > 0 {
             return Ok(());
         }
-        let (table, asid) = {
+        let asid = {
             let s = self.space(sid);
-            (s.table, s.asid)
+            s.asid
         };
-        for leaf in self.tables.leaves(&self.fmt, mem, table)? {
+        for leaf in self.tables.leaves(&self.fmt, mem, asid)? {
             self.unmap_data(mem, tlb, sid, leaf.page)?;
         }
         for slot in std::mem::take(&mut self.space_mut(sid).swapped).into_values() {
             self.reclaim.slot_unref(slot);
         }
         self.tables
-            .destroy(&self.fmt, mem, &mut self.frames.for_tables(), table)?;
+            .destroy(&self.fmt, mem, &mut self.frames.for_tables(), asid)?;
         tlb.invalidate_asid(asid);
         self.free_asids.push(asid.as_u16());
         self.spaces[sid.0 as usize] = None;
@@ -530,18 +530,18 @@ impl Kernel {
         let sid = self.runnable(pid)?.space;
         let (s, e) = self.check_range("mprotect", addr, len)?;
         self.change_vmas("mprotect", sid, s, e, |v| v.prot = prot)?;
-        let (table, asid) = {
+        let asid = {
             let sp = self.space(sid);
-            (sp.table, sp.asid)
+            sp.asid
         };
-        let leaves = self.tables.leaves(&self.fmt, mem, table)?;
+        let leaves = self.tables.leaves(&self.fmt, mem, asid)?;
         for l in leaves.iter().filter(|l| s <= l.page && l.page < e) {
             let Some(vma) = self.space(sid).find(l.page).copied() else {
                 continue;
             };
             let flags = self.page_flags(&vma, self.frames.pfn_of(l.frame));
             let flags = self.tracked_flags(sid, l.page, flags);
-            let flush = self.tables.protect(&self.fmt, mem, table, l.page, flags)?;
+            let flush = self.tables.protect(&self.fmt, mem, asid, l.page, flags)?;
             tlb.invalidate_page(asid, flush);
         }
         Ok(())
@@ -565,7 +565,7 @@ impl Kernel {
         while va < e {
             if self
                 .tables
-                .translate(&self.fmt, mem, self.space(sid).table, va)
+                .translate(&self.fmt, mem, self.space(sid).asid, va)
                 .is_err()
             {
                 let res = self.handle_fault(
@@ -617,7 +617,7 @@ impl Kernel {
         while va < e {
             if let Ok(t) = self
                 .tables
-                .translate(&self.fmt, mem, self.space(sid).table, va)
+                .translate(&self.fmt, mem, self.space(sid).asid, va)
             {
                 let pfn = self.frames.pfn_of(t.frame);
                 self.set_evictable(mem, tlb, pfn, evictable);

@@ -83,7 +83,7 @@ impl Kernel {
         let mut out = Vec::new();
         for (sid, pid) in self.tracked_spaces(only)? {
             let s = self.space(sid);
-            for l in self.tables.leaves(&self.fmt, mem, s.table)? {
+            for l in self.tables.leaves(&self.fmt, mem, s.asid)? {
                 out.push(DirtyPage {
                     pid,
                     page: l.page,
@@ -114,11 +114,11 @@ impl Kernel {
     ) -> Result<Harvest, KernelError> {
         let mut h = Harvest::default();
         for (sid, pid) in self.tracked_spaces(only)? {
-            let (table, asid) = {
+            let asid = {
                 let s = self.space(sid);
-                (s.table, s.asid)
+                s.asid
             };
-            for leaf in self.tables.leaves(&self.fmt, mem, table)? {
+            for leaf in self.tables.leaves(&self.fmt, mem, asid)? {
                 if !leaf.flags.contains(PteFlags::DIRTY) {
                     continue;
                 }
@@ -130,7 +130,7 @@ impl Kernel {
                 let (_, flush) = self.tables.update_status(
                     &self.fmt,
                     mem,
-                    table,
+                    asid,
                     leaf.page,
                     PteFlags::empty(),
                     PteFlags::DIRTY,
@@ -162,11 +162,11 @@ impl Kernel {
     ) -> Result<Harvest, KernelError> {
         let mut h = Harvest::default();
         for (sid, pid) in self.tracked_spaces(only)? {
-            let (table, asid, armed) = {
+            let (asid, armed) = {
                 let s = self.space(sid);
-                (s.table, s.asid, s.soft_dirty_armed)
+                (s.asid, s.soft_dirty_armed)
             };
-            let leaves = self.tables.leaves(&self.fmt, mem, table)?;
+            let leaves = self.tables.leaves(&self.fmt, mem, asid)?;
             let swapped: Vec<u64> = self.space(sid).swapped.keys().copied().collect();
             {
                 let s = self.space(sid);
@@ -198,13 +198,9 @@ impl Kernel {
                 .extend(leaves.iter().map(|l| l.page.as_u64()));
             s.write_protected.extend(swapped);
             for l in leaves.iter().filter(|l| l.flags.contains(PteFlags::WRITE)) {
-                let flush = self.tables.protect(
-                    &self.fmt,
-                    mem,
-                    table,
-                    l.page,
-                    l.flags - PteFlags::WRITE,
-                )?;
+                let flush =
+                    self.tables
+                        .protect(&self.fmt, mem, asid, l.page, l.flags - PteFlags::WRITE)?;
                 tlb.invalidate_page(asid, flush);
                 h.ptes_changed += 1;
                 h.shootdowns += 1;

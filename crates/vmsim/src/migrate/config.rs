@@ -38,17 +38,20 @@ impl MigrateMode {
     ///
     /// # Errors
     /// An unknown name: the message lists the known ones.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnknownMigrateMode> {
         match text {
             "stop-and-copy" => Ok(Self::StopAndCopy),
             "pre-copy" => Ok(Self::PreCopy),
             "post-copy" => Ok(Self::PostCopy),
-            other => Err(format!(
-                "unknown migration mode '{other}': expected stop-and-copy, pre-copy or post-copy"
-            )),
+            other => Err(UnknownMigrateMode(other.to_owned())),
         }
     }
 }
+
+/// A migration mode name [`MigrateMode::parse`] does not know (the name given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown migration mode '{0}': expected stop-and-copy, pre-copy or post-copy")]
+pub struct UnknownMigrateMode(pub String);
 
 /// `[migrate]`: the link model and pre-copy's stopping rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,7 +32,7 @@ mod source;
 
 use thiserror::Error;
 
-pub use config::{MigrateConfig, MigrateMode};
+pub use config::{MigrateConfig, MigrateMode, UnknownMigrateMode};
 pub use destination::{Incoming, answer, incompatibility, read_offer, receive};
 pub use message::{
     MAX_MESSAGE, Message, MsgRecv, MsgSend, Offer, PROTOCOL, PageData, PageEntry, PipeRecv,

@@ -358,7 +358,7 @@ impl Simulation {
         let space = k.space_of(pid).map_err(err)?;
         let leaves = k
             .tables()
-            .leaves(k.format(), &self.mem, space.table)
+            .leaves(k.format(), &self.mem, space.asid)
             .map_err(|e| err(e.into()))?;
         for l in leaves {
             let va = l.page.as_u64();
@@ -424,7 +424,7 @@ impl Simulation {
         let space = k.space_of(pid).map_err(err)?;
         let leaves = k
             .tables()
-            .leaves(k.format(), &self.mem, space.table)
+            .leaves(k.format(), &self.mem, space.asid)
             .map_err(|e| err(e.into()))?;
         let mut pages: Vec<PageEntry> = leaves
             .iter()

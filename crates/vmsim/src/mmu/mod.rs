@@ -45,7 +45,7 @@ pub use tlb::{Tlb, TlbHit};
 pub use tlb_array::{Inserted, TlbArray};
 pub use tlb_config::{
     Holds, MAX_ARRAY_ENTRIES, MAX_ARRAYS_PER_LEVEL, MAX_SIZES_PER_ARRAY, MAX_WALK_CACHE_ENTRIES,
-    TlbArrayConfig, TlbConfig, TlbConfigError, TlbLevelConfig, WalkCacheLevelConfig,
+    PageSizeError, TlbArrayConfig, TlbConfig, TlbConfigError, TlbLevelConfig, WalkCacheLevelConfig,
     parse_page_size,
 };
 pub use tlb_control::TlbControl;

@@ -372,11 +372,40 @@ impl TlbConfig {
 /// Parses a page size as users write it: `4KiB`, `4 KiB`, `4K`, `4k`, `2MiB`,
 /// `1G`, `4096` (bytes), `16B`, `0x1000` ([`crate::units::parse_size`]). It
 /// must be a power of two.
-pub fn parse_page_size(text: &str) -> Result<PageSize, String> {
-    let expected = "expected a power of two such as \"4KiB\", \"2MiB\", \"1GiB\" or a byte count";
-    let bytes = crate::units::parse_size(text)
-        .map_err(|e| format!("unknown page size {text:?}: {e}; {expected}"))?;
-    PageSize::from_bytes(bytes).map_err(|_| format!("unknown page size {text:?}: {expected}"))
+pub fn parse_page_size(text: &str) -> Result<PageSize, PageSizeError> {
+    let bytes = crate::units::parse_size(text).map_err(|source| PageSizeError::Number {
+        text: text.to_owned(),
+        source,
+    })?;
+    PageSize::from_bytes(bytes).map_err(|source| PageSizeError::Size {
+        text: text.to_owned(),
+        source,
+    })
+}
+
+/// Why [`parse_page_size`] refused a text; the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PageSizeError {
+    /// Not a size at all.
+    #[error(
+        "unknown page size {text:?}: {source}; expected a power of two such as \"4KiB\", \"2MiB\", \"1GiB\" or a byte count"
+    )]
+    Number {
+        /// The text given.
+        text: String,
+        /// Why it is not a size.
+        source: crate::units::NumberError,
+    },
+    /// A size, but not one a page can have.
+    #[error(
+        "unknown page size {text:?}: expected a power of two such as \"4KiB\", \"2MiB\", \"1GiB\" or a byte count"
+    )]
+    Size {
+        /// The text given.
+        text: String,
+        /// Why the size is not a page size.
+        source: crate::addr::AddrError,
+    },
 }
 
 /// Serde for a list of page sizes written as strings (`["4KiB", "2MiB"]`);
@@ -568,5 +597,13 @@ mod tests {
         for text in ["", "K", "3K", "4X", "99999999999T"] {
             assert!(parse_page_size(text).is_err(), "{text}");
         }
+        // The cause is kept as the source, and the message quotes the text.
+        let e = parse_page_size("3K").expect_err("not a power of two");
+        assert!(matches!(e, PageSizeError::Size { .. }), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().contains("\"3K\""), "{e}");
+        let e = parse_page_size("4X").expect_err("not a size");
+        assert!(matches!(e, PageSizeError::Number { .. }), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

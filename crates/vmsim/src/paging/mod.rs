@@ -24,7 +24,7 @@ pub use format::{AddressFault, Canonical, Encoding, Format, FormatError, Level};
 pub use layout::{EntryField, FieldKind};
 pub use pte::{EncodeError, Entry, PteFlags, UserBits};
 pub use radix::{Flush, LeafInfo, MapError, RadixTable, Unmapped};
-pub use structure::{PageTables, Reload, SpaceTable, StructureSpec, TableBase, TableCheckError};
+pub use structure::{PageTables, RadixSpaces, Reload, StructureSpec, TableBase, TableCheckError};
 pub use walk::{
     FaultKind, RecordedWalk, Translation, WalkFault, WalkStep, record_walk, walk, walk_from,
 };

@@ -118,6 +118,19 @@ pub enum MapError {
     /// No free frame for a new table.
     #[error("out of physical frames for a page table")]
     OutOfFrames,
+    /// No address space has this ASID (under radix tables, each space's
+    /// tree is found by its ASID).
+    #[error("no address space has ASID {}", asid.as_u16())]
+    NoSpace {
+        /// The ASID asked for.
+        asid: crate::addr::Asid,
+    },
+    /// A new address space was asked for an ASID that already has one.
+    #[error("ASID {} already has an address space", asid.as_u16())]
+    SpaceExists {
+        /// The ASID asked for.
+        asid: crate::addr::Asid,
+    },
     /// The inverted or hashed table refused the change (full, or the
     /// frame is outside it).
     #[error(transparent)]

@@ -4,11 +4,14 @@
 //!
 //! - [`StructureSpec`]: the choice and the sizes it needs.
 //! - [`PageTables`]: what the kernel owns and changes mappings through.
-//!   For radix it holds nothing (each space has its own root); for the
-//!   others it holds the one global table, in a region of physical memory
-//!   the caller reserved.
-//! - [`SpaceTable`]: an address space's handle: its radix root, or just its
-//!   ASID (the key into the global table).
+//!   For radix it holds each address space's tree, found by the space's
+//!   ASID; for the others the one global table (keyed by ASID), in a
+//!   region of physical memory the caller reserved.
+//!
+//!   An address space is named by its ASID under every structure, and the
+//!   radix roots live inside the radix variant, so a radix structure with
+//!   a keyed space (or the reverse) cannot be built: an ASID with no space
+//!   is the only thing that can go wrong ([`MapError::NoSpace`]).
 //! - [`TableBase`]: what the MMU's walker needs (the radix root comes with
 //!   the context switch; the global table's geometry is set once, like
 //!   PowerPC's SDR1 register).
@@ -104,16 +107,6 @@ impl StructureSpec {
     }
 }
 
-/// One address space's page table: its radix root, or its ASID (the key
-/// into the machine's inverted or hashed table).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub enum SpaceTable {
-    /// The space's own radix tree.
-    Radix(RadixTable),
-    /// The space's mappings in the global table, tagged with this ASID.
-    Keyed(Asid),
-}
-
 /// What the MMU's walker reads on a TLB miss besides the context's root:
 /// nothing more for radix, the global table's layout otherwise (where it
 /// lies, how it hashes), like PowerPC's SDR1 register. A layout is `Copy`
@@ -121,7 +114,6 @@ pub enum SpaceTable {
 /// searches with it; the kernel keeps the table's bookkeeping (mapping
 /// count, free elements).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
-#[serde(from = "SavedTableBase", into = "SavedTableBase")]
 pub enum TableBase {
     /// Walk the radix tree at the context's root.
     #[default]
@@ -130,41 +122,6 @@ pub enum TableBase {
     Inverted(InvertedLayout),
     /// Search the hashed table.
     Hashed(HashedLayout),
-}
-
-/// [`TableBase`] as checkpoint format version 3 stores it: the MMU once
-/// held a whole copy of the kernel's table, bookkeeping included (a stale
-/// copy: its counts were those of the moment it was set). The places of
-/// those counts are kept, so that files stay readable both ways; they are
-/// written as 0 and ignored on read.
-#[derive(Serialize, Deserialize)]
-enum SavedTableBase {
-    Radix,
-    /// The layout, then the mapping count.
-    Inverted(InvertedLayout, u64),
-    /// The layout, then the pool's high-water mark, free-list head and
-    /// mapping count.
-    Hashed(HashedLayout, u64, u64, u64),
-}
-
-impl From<SavedTableBase> for TableBase {
-    fn from(s: SavedTableBase) -> Self {
-        match s {
-            SavedTableBase::Radix => Self::Radix,
-            SavedTableBase::Inverted(l, _) => Self::Inverted(l),
-            SavedTableBase::Hashed(l, _, _, _) => Self::Hashed(l),
-        }
-    }
-}
-
-impl From<TableBase> for SavedTableBase {
-    fn from(b: TableBase) -> Self {
-        match b {
-            TableBase::Radix => Self::Radix,
-            TableBase::Inverted(l) => Self::Inverted(l, 0),
-            TableBase::Hashed(l) => Self::Hashed(l, 0, 0, 0),
-        }
-    }
 }
 
 /// What [`PageTables::reload`] did.
@@ -181,15 +138,50 @@ pub enum Reload {
     },
 }
 
-/// The machine's page-table structure, owned by the kernel.
+/// The machine's page-table structure, owned by the kernel. Every method
+/// names an address space by its ASID.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PageTables {
-    /// Radix trees, one per space (their roots are in the [`SpaceTable`]s).
-    Radix,
+    /// Radix trees, one per space.
+    Radix(RadixSpaces),
     /// The inverted table and the record of every mapping (see the module docs).
     Inverted(InvertedTables),
     /// The hashed table.
     Hashed(HashedPageTable),
+}
+
+/// Each address space's radix tree, indexed by its ASID (ASIDs are small
+/// and unique among live spaces, so a vector is the map).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadixSpaces {
+    roots: Vec<Option<RadixTable>>,
+}
+
+impl RadixSpaces {
+    /// The tree of the space tagged `asid`.
+    #[must_use]
+    pub fn get(&self, asid: Asid) -> Option<RadixTable> {
+        self.roots
+            .get(usize::from(asid.as_u16()))
+            .copied()
+            .flatten()
+    }
+
+    fn space(&self, asid: Asid) -> Result<RadixTable, MapError> {
+        self.get(asid).ok_or(MapError::NoSpace { asid })
+    }
+
+    /// Spaces that have a tree.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.roots.iter().flatten().count()
+    }
+
+    /// Whether no space has a tree.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An inverted page table with the kernel's record of every mapping,
@@ -250,7 +242,7 @@ impl PageTables {
         len: u64,
     ) -> Result<Self, TableError> {
         Ok(match spec {
-            StructureSpec::Radix => Self::Radix,
+            StructureSpec::Radix => Self::Radix(RadixSpaces::default()),
             StructureSpec::Inverted { search } => Self::Inverted(InvertedTables {
                 table: InvertedPageTable::new(
                     mem,
@@ -281,7 +273,7 @@ impl PageTables {
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Radix => "radix",
+            Self::Radix(_) => "radix",
             Self::Inverted(_) => "inverted",
             Self::Hashed(_) => "hashed",
         }
@@ -291,7 +283,7 @@ impl PageTables {
     #[must_use]
     pub fn region(&self) -> Option<(PhysAddr, u64)> {
         match self {
-            Self::Radix => None,
+            Self::Radix(_) => None,
             Self::Inverted(InvertedTables { table, .. }) => Some(table.region()),
             Self::Hashed(t) => Some(t.region()),
         }
@@ -301,34 +293,44 @@ impl PageTables {
     #[must_use]
     pub fn base(&self) -> TableBase {
         match self {
-            Self::Radix => TableBase::Radix,
+            Self::Radix(_) => TableBase::Radix,
             Self::Inverted(InvertedTables { table, .. }) => TableBase::Inverted(table.layout()),
             Self::Hashed(t) => TableBase::Hashed(t.layout()),
         }
     }
 
-    /// A table for a new address space tagged `asid`: a fresh radix root
-    /// (allocated from `alloc`), or the ASID's key into the global table.
+    /// Makes the tables of a new address space tagged `asid`: a fresh radix
+    /// root (allocated from `alloc`); nothing for the global table, whose
+    /// key the ASID is. Radix refuses an ASID that already has a tree
+    /// ([`MapError::SpaceExists`]).
     pub fn new_space<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
         mem: &mut M,
         alloc: &mut A,
         asid: Asid,
-    ) -> Result<SpaceTable, MapError> {
-        match self {
-            Self::Radix => Ok(SpaceTable::Radix(RadixTable::new(fmt, mem, alloc)?)),
-            _ => Ok(SpaceTable::Keyed(asid)),
+    ) -> Result<(), MapError> {
+        let Self::Radix(r) = self else {
+            return Ok(());
+        };
+        if r.get(asid).is_some() {
+            return Err(MapError::SpaceExists { asid });
         }
+        let t = RadixTable::new(fmt, mem, alloc)?;
+        let i = usize::from(asid.as_u16());
+        if r.roots.len() <= i {
+            r.roots.resize(i + 1, None);
+        }
+        r.roots[i] = Some(t);
+        Ok(())
     }
 
-    /// What the MMU's root register holds for `space`: the radix root, or
-    /// the global table's base.
-    #[must_use]
-    pub fn root(&self, space: SpaceTable) -> PhysAddr {
-        match space {
-            SpaceTable::Radix(t) => t.root(),
-            SpaceTable::Keyed(_) => self.region().map_or(PhysAddr::default(), |(b, _)| b),
+    /// What the MMU's root register holds for the space tagged `asid`: its
+    /// radix root, or the global table's base.
+    pub fn root(&self, asid: Asid) -> Result<PhysAddr, MapError> {
+        match self {
+            Self::Radix(r) => Ok(r.space(asid)?.root()),
+            _ => Ok(self.region().map_or(PhysAddr::default(), |(b, _)| b)),
         }
     }
 
@@ -344,7 +346,7 @@ impl PageTables {
         Ok(())
     }
 
-    /// Maps the page of `size` at `va` in `space` to the frame at `frame`
+    /// Maps the page of `size` at `va` in the space tagged `asid` to the frame at `frame`
     /// (see [`RadixTable::map`]). Inverted and hashed tables map base pages only.
     #[allow(clippy::too_many_arguments)]
     pub fn map<M: PhysMemory + ?Sized, A: FrameAllocator>(
@@ -352,22 +354,20 @@ impl PageTables {
         fmt: &Format,
         mem: &mut M,
         alloc: &mut A,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
         frame: PhysAddr,
         size: PageSize,
         flags: PteFlags,
     ) -> Result<Flush, MapError> {
-        let asid = match space {
-            SpaceTable::Radix(t) => return t.map(fmt, mem, alloc, va, frame, size, flags),
-            SpaceTable::Keyed(asid) => asid,
-        };
-        self.check_keyed(fmt, va, size)?;
-        if !va.is_aligned(size) {
-            return Err(MapError::Misaligned { va, size });
+        if !matches!(self, Self::Radix(_)) {
+            self.check_keyed(fmt, va, size)?;
+            if !va.is_aligned(size) {
+                return Err(MapError::Misaligned { va, size });
+            }
         }
         match self {
-            Self::Radix => Err(not_mapped(va)),
+            Self::Radix(r) => r.space(asid)?.map(fmt, mem, alloc, va, frame, size, flags),
             Self::Hashed(t) => {
                 t.map_page(mem, asid, va, frame, flags)
                     .map_err(|e| match e {
@@ -397,23 +397,19 @@ impl PageTables {
         }
     }
 
-    /// Removes the mapping of the page holding `va` in `space`
+    /// Removes the mapping of the page holding `va` in the space tagged `asid`
     /// ([`MapError::NotMapped`] if there is none).
     pub fn unmap<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
         mem: &mut M,
         alloc: &mut A,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
     ) -> Result<Unmapped, MapError> {
-        let asid = match space {
-            SpaceTable::Radix(t) => return t.unmap(fmt, mem, alloc, va),
-            SpaceTable::Keyed(asid) => asid,
-        };
         let size = fmt.page_size();
         match self {
-            Self::Radix => Err(not_mapped(va)),
+            Self::Radix(r) => r.space(asid)?.unmap(fmt, mem, alloc, va),
             Self::Hashed(t) => t
                 .unmap_page(mem, asid, va)
                 .map_err(table_err)?
@@ -438,23 +434,19 @@ impl PageTables {
         }
     }
 
-    /// Replaces the permissions of the page holding `va` in `space`,
+    /// Replaces the permissions of the page holding `va` in the space tagged `asid`,
     /// keeping its frame and accessed, dirty and global bits.
     pub fn protect<M: PhysMemory + ?Sized>(
         &mut self,
         fmt: &Format,
         mem: &mut M,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
         flags: PteFlags,
     ) -> Result<Flush, MapError> {
-        let asid = match space {
-            SpaceTable::Radix(t) => return t.protect(fmt, mem, va, flags),
-            SpaceTable::Keyed(asid) => asid,
-        };
         let size = fmt.page_size();
         match self {
-            Self::Radix => Err(not_mapped(va)),
+            Self::Radix(r) => r.space(asid)?.protect(fmt, mem, va, flags),
             Self::Hashed(t) => t
                 .protect_page(mem, asid, va, flags)
                 .map_err(table_err)?
@@ -477,7 +469,7 @@ impl PageTables {
         }
     }
 
-    /// Translates `va` in `space` as the kernel sees it (no TLB, no A/D
+    /// Translates `va` in the space tagged `asid` as the kernel sees it (no TLB, no A/D
     /// update, no permission check). Under an inverted table this includes
     /// mappings waiting in the record (their `leaf_addr` is the frame's
     /// entry, `leaf_raw` 0).
@@ -485,12 +477,10 @@ impl PageTables {
         &self,
         fmt: &Format,
         mem: &M,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
     ) -> Result<Translation, WalkFault> {
-        if let Self::Inverted(InvertedTables { table, record }) = self
-            && let SpaceTable::Keyed(asid) = space
-        {
+        if let Self::Inverted(InvertedTables { table, record }) = self {
             fmt.check_address(va)?;
             let size = fmt.page_size();
             let key = (asid.as_u16(), va.vpn(size).as_u64());
@@ -517,41 +507,44 @@ impl PageTables {
                 leaf_raw: 0,
             });
         }
-        self.walk(fmt, mem, space, va).result
+        self.walk(fmt, mem, asid, va).result
     }
 
-    /// Translates `va` in `space` as the hardware walker does, without a
+    /// Translates `va` in the space tagged `asid` as the hardware walker does, without a
     /// TLB: the radix walk, or a search of the global table, with the
     /// memory references it took (radix: entries read).
     pub fn walk<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
         mem: &M,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
     ) -> TableWalk {
         let fault = |f: WalkFault| TableWalk {
             result: Err(f),
             probes: 0,
         };
-        match (self, space) {
-            (_, SpaceTable::Radix(t)) => {
+        match self {
+            Self::Radix(r) => {
+                // A space with no tree has nothing mapped.
+                let Some(t) = r.get(asid) else {
+                    return fault(WalkFault {
+                        kind: FaultKind::NotPresent,
+                        level: None,
+                        idx: None,
+                    });
+                };
                 let mut probes = 0;
                 let result = walk(fmt, mem, t.root(), va, |_| probes += 1);
                 TableWalk { result, probes }
             }
-            (Self::Radix, SpaceTable::Keyed(_)) => fault(WalkFault {
-                kind: FaultKind::NotPresent,
-                level: None,
-                idx: None,
-            }),
-            (Self::Inverted(InvertedTables { table, .. }), SpaceTable::Keyed(asid)) => {
+            Self::Inverted(InvertedTables { table, .. }) => {
                 if let Err(f) = fmt.check_address(va) {
                     return fault(f.into());
                 }
                 table.translate(mem, asid, va)
             }
-            (Self::Hashed(t), SpaceTable::Keyed(asid)) => {
+            Self::Hashed(t) => {
                 if let Err(f) = fmt.check_address(va) {
                     return fault(f.into());
                 }
@@ -560,22 +553,18 @@ impl PageTables {
         }
     }
 
-    /// Every page mapped in `space`, in increasing address order of the
+    /// Every page mapped in the space tagged `asid`, in increasing address order of the
     /// index bits (radix) or of the VPN (inverted, hashed).
     pub fn leaves<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
         mem: &M,
-        space: SpaceTable,
+        asid: Asid,
     ) -> Result<Vec<LeafInfo>, MapError> {
-        let asid = match space {
-            SpaceTable::Radix(t) => return t.leaves(fmt, mem),
-            SpaceTable::Keyed(asid) => asid,
-        };
         let size = fmt.page_size();
         let mut out = Vec::new();
         match self {
-            Self::Radix => {}
+            Self::Radix(r) => return r.space(asid)?.leaves(fmt, mem),
             Self::Hashed(t) => {
                 for (a, vpn, m, at) in t.mappings(mem).map_err(table_err)? {
                     if a == asid {
@@ -611,37 +600,43 @@ impl PageTables {
         Ok(out)
     }
 
-    /// Every table of `space`'s own (radix: level index and address; none
+    /// Every table of the space tagged `asid`'s own (radix: level index and address; none
     /// for a space in the global table, whose region is [`Self::region`]).
     pub fn tables<M: PhysMemory + ?Sized>(
         &self,
         fmt: &Format,
         mem: &M,
-        space: SpaceTable,
+        asid: Asid,
     ) -> Result<Vec<(usize, PhysAddr)>, MapError> {
-        match space {
-            SpaceTable::Radix(t) => t.tables(fmt, mem),
-            SpaceTable::Keyed(_) => Ok(Vec::new()),
+        match self {
+            Self::Radix(r) => r.space(asid)?.tables(fmt, mem),
+            _ => Ok(Vec::new()),
         }
     }
 
-    /// Frees `space`'s own tables (the caller unmapped its pages first).
+    /// Frees the own tables of the space tagged `asid` (the caller unmapped
+    /// its pages first); under radix the ASID has no space afterwards.
     pub fn destroy<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
         fmt: &Format,
         mem: &mut M,
         alloc: &mut A,
-        space: SpaceTable,
+        asid: Asid,
     ) -> Result<(), MapError> {
-        match space {
-            SpaceTable::Radix(t) => t.destroy(fmt, mem, alloc),
-            SpaceTable::Keyed(_) => Ok(()),
+        let Self::Radix(r) = self else {
+            return Ok(());
+        };
+        r.space(asid)?.destroy(fmt, mem, alloc)?;
+        r.roots[usize::from(asid.as_u16())] = None;
+        while r.roots.last() == Some(&None) {
+            r.roots.pop();
         }
+        Ok(())
     }
 
     /// Sets the status bits `set` and clears `clear` (each a subset of
     /// accessed and dirty; others are ignored) in the mapping of the page
-    /// holding `va` in `space`: the OS setting them on an Svade fault, or
+    /// holding `va` in the space tagged `asid`: the OS setting them on an Svade fault, or
     /// clearing the accessed bit for page replacement. Returns the flags
     /// after the change and the TLB invalidation it requires (a cached
     /// translation may still think the page accessed or dirty).
@@ -649,15 +644,16 @@ impl PageTables {
         &mut self,
         fmt: &Format,
         mem: &mut M,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
         set: PteFlags,
         clear: PteFlags,
     ) -> Result<(PteFlags, Flush), MapError> {
         let status = PteFlags::ACCESSED | PteFlags::DIRTY;
         let (set, clear) = (set & status, clear & status);
-        let asid = match space {
-            SpaceTable::Radix(t) => {
+        match self {
+            Self::Radix(r) => {
+                let t = r.space(asid)?;
                 let tr = t.translate(fmt, mem, va).map_err(|_| not_mapped(va))?;
                 let mask = |f: PteFlags| {
                     let mut m = 0;
@@ -674,13 +670,13 @@ impl PageTables {
                 let flags = (tr.flags - clear) | set;
                 return Ok((flags, Flush::new(tr.page, tr.size)));
             }
-            SpaceTable::Keyed(asid) => asid,
-        };
+            Self::Hashed(_) | Self::Inverted(_) => {}
+        }
         let size = fmt.page_size();
         let vpn = va.vpn(size);
         let flush = Flush::new(va.align_down(size), size);
         match self {
-            Self::Radix => Err(not_mapped(va)),
+            Self::Radix(_) => Err(MapError::NoSpace { asid }),
             Self::Hashed(h) => h
                 .update_flags(mem, asid, vpn, set, clear)
                 .map_err(table_err)?
@@ -704,7 +700,7 @@ impl PageTables {
         }
     }
 
-    /// Makes the mapping of `va` in `space` the one its frame's inverted
+    /// Makes the mapping of `va` in the space tagged `asid` the one its frame's inverted
     /// table entry holds, displacing the frame's other mapping (whose
     /// accessed and dirty bits are saved in the record). Radix and hashed
     /// tables hold every mapping: always [`Reload::Resident`]. A page with
@@ -713,12 +709,10 @@ impl PageTables {
         &mut self,
         fmt: &Format,
         mem: &mut M,
-        space: SpaceTable,
+        asid: Asid,
         va: VirtAddr,
     ) -> Result<Reload, MapError> {
-        let (Self::Inverted(InvertedTables { table, record }), SpaceTable::Keyed(asid)) =
-            (self, space)
-        else {
+        let Self::Inverted(InvertedTables { table, record }) = self else {
             return Ok(Reload::Resident);
         };
         let size = fmt.page_size();
@@ -799,7 +793,7 @@ impl PageTables {
     /// kernel's invariant checker; the error names the first entry found wrong.
     pub fn check<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), TableCheckError> {
         match self {
-            Self::Radix => Ok(()),
+            Self::Radix(_) => Ok(()),
             Self::Hashed(t) => {
                 let n = t.mappings(mem)?.len() as u64;
                 if n == t.len() {
@@ -902,12 +896,11 @@ mod tests {
             },
         ] {
             let (fmt, mut mem, mut alloc, mut t) = machine(spec);
-            let a = t
-                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
-                .expect("a");
-            let b = t
-                .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
-                .expect("b");
+            let (a, b) = (Asid::new(1), Asid::new(2));
+            for asid in [a, b] {
+                t.new_space(&fmt, &mut mem, &mut alloc, asid)
+                    .expect("space");
+            }
             for (space, n, f) in [(a, 3, 10), (a, 1, 11), (b, 1, 12)] {
                 t.map(&fmt, &mut mem, &mut alloc, space, va(n), frame(f), PAGE, RW)
                     .expect("map")
@@ -951,11 +944,53 @@ mod tests {
     }
 
     #[test]
+    fn radix_spaces_are_found_by_asid_and_gone_once_destroyed() {
+        let (fmt, mut mem, mut alloc, mut t) = machine(StructureSpec::Radix);
+        let (a, none) = (Asid::new(3), Asid::new(4));
+        t.new_space(&fmt, &mut mem, &mut alloc, a).expect("a");
+        assert_eq!(
+            t.new_space(&fmt, &mut mem, &mut alloc, a),
+            Err(MapError::SpaceExists { asid: a })
+        );
+        let PageTables::Radix(r) = &t else {
+            panic!("radix")
+        };
+        assert_eq!(r.len(), 1);
+        let root = r.get(a).expect("a's tree").root();
+        assert_eq!(t.root(a), Ok(root));
+        // An ASID with no space: every operation says so, a walk faults.
+        assert_eq!(t.root(none), Err(MapError::NoSpace { asid: none }));
+        let m = t.map(&fmt, &mut mem, &mut alloc, none, va(1), frame(10), PAGE, RW);
+        assert_eq!(m, Err(MapError::NoSpace { asid: none }));
+        assert_eq!(
+            t.leaves(&fmt, &mem, none),
+            Err(MapError::NoSpace { asid: none })
+        );
+        assert!(t.walk(&fmt, &mem, none, va(1)).result.is_err());
+        // Destroying frees the tree's frames and forgets the ASID.
+        t.map(&fmt, &mut mem, &mut alloc, a, va(1), frame(10), PAGE, RW)
+            .expect("map")
+            .ignore();
+        let u = t
+            .unmap(&fmt, &mut mem, &mut alloc, a, va(1))
+            .expect("unmap");
+        assert_eq!(u.frame, frame(10));
+        let free = alloc.free_frames();
+        t.destroy(&fmt, &mut mem, &mut alloc, a).expect("destroy");
+        assert!(alloc.free_frames() > free);
+        assert_eq!(t.root(a), Err(MapError::NoSpace { asid: a }));
+        let PageTables::Radix(r) = &t else {
+            panic!("radix")
+        };
+        assert!(r.is_empty());
+        t.new_space(&fmt, &mut mem, &mut alloc, a).expect("a again");
+    }
+
+    #[test]
     fn keyed_tables_map_base_pages_only() {
         let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
-        let a = t
-            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
-            .expect("a");
+        let a = Asid::new(1);
+        t.new_space(&fmt, &mut mem, &mut alloc, a).expect("a");
         let big = t.map(
             &fmt,
             &mut mem,
@@ -975,12 +1010,11 @@ mod tests {
     #[test]
     fn an_inverted_frame_holds_one_mapping_and_reload_moves_it() {
         let (fmt, mut mem, mut alloc, mut t) = machine(INVERTED);
-        let a = t
-            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(1))
-            .expect("a");
-        let b = t
-            .new_space(&fmt, &mut mem, &mut alloc, Asid::new(2))
-            .expect("b");
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        for asid in [a, b] {
+            t.new_space(&fmt, &mut mem, &mut alloc, asid)
+                .expect("space");
+        }
         // Both map frame 20 (a shared page): a's mapping is in the table.
         for space in [a, b] {
             t.map(

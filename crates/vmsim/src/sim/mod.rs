@@ -780,7 +780,7 @@ impl Simulation {
             p.resident_at_exit = space.resident;
             p.page_table_frames = k
                 .tables()
-                .tables(k.format(), &self.mem, space.table)
+                .tables(k.format(), &self.mem, space.asid)
                 .map(|t| {
                     t.iter()
                         .map(|(idx, _)| 1u64 << k.format().table_order(*idx))
