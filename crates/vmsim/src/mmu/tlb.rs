@@ -157,6 +157,25 @@ impl Level {
         };
         Some(self.arrays[usize::from(array)].insert(piece))
     }
+
+    /// [`Level::insert`] of a non-global entry whose lookup just missed
+    /// this level (see [`TlbArray::insert_absent`]).
+    #[inline(always)]
+    fn insert_absent(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
+        let (array, shift) = self.fill_to[side][(entry.granule().shift() & 63) as usize];
+        if array == NO_ARRAY {
+            return None;
+        }
+        let piece = if u32::from(shift) == entry.granule().shift() {
+            entry
+        } else {
+            entry.splinter(
+                va,
+                crate::addr::PageSize::from_shift(u32::from(shift)).ok()?,
+            )
+        };
+        Some(self.arrays[usize::from(array)].insert_absent(piece))
+    }
 }
 
 /// How many recent first-level hits each side remembers (see [`Memo`]).
@@ -514,11 +533,19 @@ impl Tlb {
     }
 
     /// A hit at level `l`: the levels above missed; copy the entry into them.
+    /// The probe of those levels just missed (same address space, `va` and
+    /// side), so a non-global entry has no slot there: the fills skip the
+    /// search for one (see [`TlbArray::insert_absent`]).
     #[cold]
     fn copy_up(&mut self, l: usize, side: usize, entry: TlbEntry, va: VirtAddr) {
-        self.insert_levels(0..l, side, entry, va, true);
+        let absent = !entry.is_global();
+        self.insert_levels(0..l, side, entry, va, true, absent);
     }
 
+    /// Writes `entry` into every level of `range` that serves `side`;
+    /// `absent`: the levels are known to hold no slot for it (a lookup of
+    /// the same address space and `va` just missed them, and `entry` is not
+    /// global), so the search for one is skipped.
     fn insert_levels(
         &mut self,
         range: std::ops::Range<usize>,
@@ -526,7 +553,9 @@ impl Tlb {
         entry: TlbEntry,
         va: VirtAddr,
         count_miss: bool,
+        absent: bool,
     ) {
+        debug_assert!(!(absent && entry.is_global()));
         self.forget_memos();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
@@ -535,7 +564,12 @@ impl Tlb {
             if count_miss {
                 level.counters.misses_by_size.bump(entry.page_size());
             }
-            match level.insert(side, entry, va) {
+            let inserted = if absent {
+                level.insert_absent(side, entry, va)
+            } else {
+                level.insert(side, entry, va)
+            };
+            match inserted {
                 None => {}
                 Some(Inserted::Evicted(_)) => {
                     level.counters.fills += 1;
@@ -554,14 +588,27 @@ impl Tlb {
     /// (the MMU does this), and must cover `va`.
     pub fn fill(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
-        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true);
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true, false);
+    }
+
+    /// [`Tlb::fill`] right after [`Tlb::lookup`] of the same address space,
+    /// `va` and `kind` missed every level, with no change to the TLB since
+    /// (the MMU's walk in between touches only memory and the walk caches).
+    /// The page then has no slot at any level, so for a non-global entry
+    /// each array skips the search for one; a global entry (which may share
+    /// a slot with another address space's) takes [`Tlb::fill`]. Same
+    /// entries, replacement state and counters as `fill`.
+    pub(crate) fn fill_missed(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
+        debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
+        let absent = !entry.is_global();
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true, absent);
     }
 
     /// Rewrites a translation that is already cached (after a walk made only
     /// to set the dirty bit), at every level that serves `kind`, without
     /// counting a miss.
     pub fn update(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
-        self.insert_levels(0..self.levels.len(), side(kind), entry, va, false);
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, false, false);
     }
 
     fn retain_all(&mut self, mut keep: impl FnMut(&TlbEntry) -> bool) -> u64 {

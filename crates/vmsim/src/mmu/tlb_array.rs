@@ -392,6 +392,21 @@ impl TlbArray {
     /// Stores `entry`, whose granule must be a size this array holds.
     /// An entry for the same page and address space is overwritten in place.
     pub fn insert(&mut self, entry: TlbEntry) -> Inserted {
+        self.insert_with(entry, false)
+    }
+
+    /// [`TlbArray::insert`] of an entry known to have no slot here yet:
+    /// a non-global entry whose lookup (same page, same address space, every
+    /// size held) just missed, with no change to the array since. Then no
+    /// way can hold the same translation slot, so the search for one is
+    /// skipped. Same result as `insert`.
+    pub(super) fn insert_absent(&mut self, entry: TlbEntry) -> Inserted {
+        debug_assert!(!entry.is_global(), "a global entry may share a slot");
+        self.insert_with(entry, true)
+    }
+
+    #[inline(always)]
+    fn insert_with(&mut self, entry: TlbEntry, absent: bool) -> Inserted {
         debug_assert!(entry.is_valid(), "inserting an empty entry");
         if self.indexed && self.index.is_none() {
             self.rebuild_index();
@@ -435,11 +450,18 @@ impl TlbArray {
                 // steady state of a miss-heavy run) has no empty way, so
                 // only the page's tag is compared.
                 let tags = &self.tags[base..base + self.ways];
-                let same = tags
-                    .iter()
-                    .enumerate()
-                    .find(|&(way, &tag)| tag == vpn && self.slots[base + way].same_slot(&entry))
-                    .map(|(way, _)| way);
+                let same = if absent {
+                    debug_assert!(
+                        !(0..self.ways).any(|w| self.slots[base + w].same_slot(&entry)),
+                        "insert_absent of an entry that has a slot"
+                    );
+                    None
+                } else {
+                    tags.iter()
+                        .enumerate()
+                        .find(|&(way, &tag)| tag == vpn && self.slots[base + way].same_slot(&entry))
+                        .map(|(way, _)| way)
+                };
                 let empty = if same.is_some() || self.is_full() {
                     None
                 } else {

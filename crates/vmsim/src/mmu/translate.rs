@@ -68,6 +68,11 @@ pub struct Mmu {
     asid: Asid,
     walk: WalkCounters,
     faults: FaultCounters,
+    /// Tests only: take the generic walk and fills, never the plain x86-64
+    /// ones, so a property test can check that both give the same state.
+    #[cfg(test)]
+    #[serde(skip)]
+    generic_only: bool,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -133,6 +138,75 @@ struct Path {
     limits: [PteFlags; MAX_WALK_LEVELS],
 }
 
+/// The walk of [`walk_from`] for x86 4- and 5-level paging, when every
+/// entry it reads is plain (see [`Format::decode_x86_64_plain`]): a present
+/// table pointer at each level and a present last-level leaf. Reads memory
+/// and changes nothing: `None` (another encoding, a not-present, reserved
+/// or large-page entry, a table outside memory) leaves the walk to
+/// `walk_from`, which then reads the same entries and finds the same
+/// answer or fault, so the outcome does not depend on which one ran. On
+/// success the entries read are in `path` (filled in place: it is too large
+/// to return by value on this path), as `walk_from`'s observer would have
+/// recorded them.
+///
+/// This is the TLB-miss path of the default machine, which walks on most
+/// references of a workload that outruns the TLB: one loop with the decode
+/// inlined, no per-entry callback.
+#[inline]
+fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
+    fmt: &Format,
+    mem: &M,
+    start: usize,
+    table: PhysAddr,
+    limits: PteFlags,
+    va: VirtAddr,
+    path: &mut Path,
+) -> Option<Translation> {
+    let levels = fmt.levels();
+    if levels.len() > MAX_WALK_LEVELS || fmt.entry_bytes() != 8 {
+        return None;
+    }
+    path.len = 0;
+    let mut table = table;
+    let mut acc = limits;
+    for (idx, level) in levels.iter().enumerate().skip(start) {
+        let entry_addr = PhysAddr::new_unchecked(table.as_u64() + level.index(va) * 8);
+        let raw = mem.read_le(entry_addr, 8).ok()?;
+        let i = path.len;
+        path.idx[i] = idx;
+        path.addr[i] = entry_addr;
+        path.raw[i] = raw;
+        path.len += 1;
+        match fmt.decode_x86_64_plain(idx, raw)? {
+            Entry::Table { addr, limits: l } => {
+                acc &= l;
+                path.next[i] = addr;
+                path.limits[i] = acc;
+                table = addr;
+            }
+            Entry::Leaf { addr, flags } => {
+                let size = level.leaf?;
+                if !addr.is_aligned(size) {
+                    return None;
+                }
+                let perms = (flags & PteFlags::PERMS) & acc;
+                return Some(Translation {
+                    pa: addr.add(va.page_offset(size)),
+                    page: va.align_down(size),
+                    frame: addr,
+                    size,
+                    flags: perms | (flags - PteFlags::PERMS),
+                    leaf_idx: idx,
+                    leaf_addr: entry_addr,
+                    leaf_raw: raw,
+                });
+            }
+            Entry::Invalid | Entry::Reserved(_) => return None,
+        }
+    }
+    None
+}
+
 impl Mmu {
     /// An MMU for `fmt` with the TLBs of `config`. `hardware_ad` chooses
     /// hardware accessed/dirty updates (x86, RISC-V Svadu) over Svade faults.
@@ -148,7 +222,18 @@ impl Mmu {
             asid: Asid::default(),
             walk: WalkCounters::default(),
             faults: FaultCounters::default(),
+            #[cfg(test)]
+            generic_only: false,
         })
+    }
+
+    /// Whether the specialised miss routines are off (tests compare both).
+    #[inline(always)]
+    fn generic_walk_only(&self) -> bool {
+        #[cfg(test)]
+        return self.generic_only;
+        #[cfg(not(test))]
+        false
     }
 
     /// The paging format.
@@ -350,34 +435,54 @@ impl Mmu {
             None => (0, self.root, PteFlags::PERMS),
         };
         let mut path = Path::default();
-        let mut acc = limits;
-        let refs = &mut self.walk.refs_by_level;
-        let result = walk_from(&self.fmt, mem, start, table, limits, va, |s| {
-            refs[s.idx.min(MAX_WALK_LEVELS - 1)] += 1;
-            let i = path.len;
-            path.idx[i] = s.idx;
-            path.addr[i] = s.entry_addr;
-            path.raw[i] = s.raw;
-            if let Entry::Table { addr, limits: l } = s.entry {
-                acc &= l;
-                path.next[i] = addr;
-                path.limits[i] = acc;
+        let plain = if self.generic_walk_only() {
+            None
+        } else {
+            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, &mut path)
+        };
+        let t = match plain {
+            Some(t) => {
+                for &idx in &path.idx[..path.len] {
+                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
+                }
+                t
             }
-            path.len += 1;
-        });
-        let t = match result {
-            Ok(t) => t,
-            Err(f) => {
-                self.walk.faulted += 1;
-                return Err(self.walk_fault(f, va, access, privilege));
+            None => {
+                // (Every entry below `len` is written before it is read.)
+                path.len = 0;
+                let mut acc = limits;
+                let refs = &mut self.walk.refs_by_level;
+                let result = walk_from(&self.fmt, mem, start, table, limits, va, |s| {
+                    refs[s.idx.min(MAX_WALK_LEVELS - 1)] += 1;
+                    let i = path.len;
+                    path.idx[i] = s.idx;
+                    path.addr[i] = s.entry_addr;
+                    path.raw[i] = s.raw;
+                    if let Entry::Table { addr, limits: l } = s.entry {
+                        acc &= l;
+                        path.next[i] = addr;
+                        path.limits[i] = acc;
+                    }
+                    path.len += 1;
+                });
+                match result {
+                    Ok(t) => t,
+                    Err(f) => {
+                        self.walk.faulted += 1;
+                        return Err(self.walk_fault(f, va, access, privilege));
+                    }
+                }
             }
         };
-        // Remember the tables reached, for the next walk near here.
+        // Remember the tables reached, for the next walk near here. Every
+        // depth filled is deeper than the one the walk started from, so the
+        // lookup above just missed it (the deepest hit is taken), and the
+        // walk changed no cache since: the fill need not search again.
         for i in 0..path.len.saturating_sub(1) {
             let perms = perms_of(path.limits[i]);
             self.tlb
                 .walk_cache_mut()
-                .fill(wc_tag, va, path.idx[i] + 1, path.next[i], perms);
+                .fill_missed(wc_tag, va, path.idx[i] + 1, path.next[i], perms);
         }
         let perms = perms_of(t.flags);
         if let Some(v) = violation(perms, access, privilege) {
@@ -440,7 +545,12 @@ impl Mmu {
             self.tlb.update(entry, va, access);
         } else {
             self.walk.completed += 1;
-            self.tlb.fill(entry, va, access);
+            // Only a lookup that missed every level leads here.
+            if self.generic_walk_only() {
+                self.tlb.fill(entry, va, access);
+            } else {
+                self.tlb.fill_missed(entry, va, access);
+            }
         }
         t.pa
     }
@@ -561,6 +671,149 @@ impl Mmu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::{PageSize, Pfn};
+    use crate::alloc::FirstFit;
+    use crate::paging::RadixTable;
+    use proptest::prelude::*;
+
+    /// Two address spaces over `fmt` in a plain `Vec` of 256 frames: 4 KiB
+    /// pages spread over several tables at every level (so walks start from
+    /// every walk-cache depth), large pages where the format has them,
+    /// read-only, supervisor and global pages. Unmapped addresses fault.
+    fn two_spaces(fmt: &Format) -> (Vec<u8>, [RadixTable; 2]) {
+        let mut ram = vec![0u8; 256 * 4096];
+        let mut frames = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), 200);
+        let tables = [(); 2].map(|_| RadixTable::new(fmt, &mut ram, &mut frames).expect("root"));
+        let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::EXEC;
+        for (s, table) in tables.iter().enumerate() {
+            for page in 0..48u64 {
+                if (page + s as u64) % 7 == 3 {
+                    continue; // left unmapped
+                }
+                let flags = match page % 11 {
+                    4 => PteFlags::READ | PteFlags::USER,
+                    5 => PteFlags::READ | PteFlags::WRITE,
+                    6 if s == 0 => rw | PteFlags::GLOBAL,
+                    _ => rw,
+                };
+                let frame = PhysAddr::new(0x10_0000 + ((page + 64 * s as u64) << 12)).expect("pa");
+                table
+                    .map(
+                        fmt,
+                        &mut ram,
+                        &mut frames,
+                        page_va(fmt, page),
+                        frame,
+                        PageSize::SIZE_4K,
+                        flags,
+                    )
+                    .expect("map")
+                    .ignore();
+            }
+            for (i, size) in fmt
+                .page_sizes()
+                .into_iter()
+                .filter(|z| *z > PageSize::SIZE_4K)
+                .enumerate()
+            {
+                let va = VirtAddr::new(
+                    0x40_0000_0000 + (i as u64) * 0x8000_0000 + s as u64 * size.bytes(),
+                );
+                let frame = PhysAddr::new(size.bytes() * (4 + i as u64)).expect("pa");
+                if fmt.check_address(va).is_ok() {
+                    table
+                        .map(fmt, &mut ram, &mut frames, va, frame, size, rw)
+                        .expect("map large")
+                        .ignore();
+                }
+            }
+        }
+        (ram, tables)
+    }
+
+    /// Page `page` of the pool: neighbours share a last-level table, groups
+    /// of 8 share the next, and so on up, so the walk caches see hits at
+    /// every depth and misses.
+    fn page_va(fmt: &Format, page: u64) -> VirtAddr {
+        let levels = fmt.levels();
+        let mut va = 0u64;
+        for (i, level) in levels.iter().rev().enumerate() {
+            let digit = (page >> (2 * i)) & 3;
+            va |= ((digit * 5 + i as u64) & ((1 << level.bits) - 1)) << level.shift;
+        }
+        // Keep the address inside the (positive half of the) format.
+        let va = va & ((1u64 << (fmt.levels()[0].shift + fmt.levels()[0].bits - 1)) - 1);
+        VirtAddr::new(va)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// The specialised miss routines (the plain x86-64 walk, fills that
+        /// skip the search for a slot the lookup just missed) leave exactly
+        /// the state of the generic ones: same results and faults, same
+        /// memory (A/D bits), and the same serialized MMU (every TLB and
+        /// walk-cache entry, replacement state and counter), over random
+        /// addresses, access kinds, privilege, context switches and
+        /// invalidations, for every preset and format pairing.
+        #[test]
+        fn specialised_miss_path_equals_the_generic_one(
+            ops in proptest::collection::vec((0u64..60, 0u8..16, 0u16..4096), 1..300),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, preset) = [
+                (Format::x86_64(), "x86-64"),
+                (Format::x86_64(), "core-i7"),
+                (Format::x86_64_5level(), "x86-64"),
+                (Format::x86_64(), "classroom"),
+                (Format::sv39(), "riscv-sv39"),
+            ][pairing].clone();
+            let (ram, tables) = two_spaces(&fmt);
+            let config = TlbConfig::preset(preset).expect("preset");
+            let fast = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut generic = fast.clone();
+            generic.generic_only = true;
+            let mut mmus = [fast, generic];
+            let mut rams = [ram.clone(), ram];
+            for mmu in &mut mmus {
+                mmu.set_context(tables[0].root(), Asid::new(1));
+            }
+            for &(page, op, offset) in &ops {
+                let va = if page >= 48 {
+                    // Large pages (or, where the format has none there, unmapped).
+                    VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
+                } else {
+                    VirtAddr::new(page_va(&fmt, page).as_u64() + u64::from(offset))
+                };
+                for mmu in &mut mmus {
+                    match op {
+                        12 => {
+                            let s = usize::from(offset % 2);
+                            mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
+                        }
+                        13 => {
+                            let asid = mmu.context().1;
+                            mmu.tlb_mut().invalidate_page(asid, va);
+                        }
+                        _ => {}
+                    }
+                }
+                if op >= 12 {
+                    continue;
+                }
+                let access = AccessKind::ALL[usize::from(op % 3)];
+                let privilege = if op == 11 { Privilege::Supervisor } else { Privilege::User };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let got = (a.translate(ra, va, access, privilege), b.translate(rb, va, access, privilege));
+                prop_assert_eq!(got.0, got.1, "{} {:?}", va, access);
+            }
+            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
+            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
+            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+        }
+    }
 
     #[test]
     fn required_rights_are_exactly_what_violation_checks() {

@@ -267,12 +267,52 @@ impl WalkCache {
     /// levels is at `table`, reached with rights `perms`. Ignored when no
     /// cache of that depth is configured.
     pub fn fill(&mut self, asid: Asid, va: VirtAddr, depth: usize, table: PhysAddr, perms: Perms) {
+        self.fill_at(asid, va, depth, table, perms, true);
+    }
+
+    /// [`WalkCache::fill`] right after [`WalkCache::lookup`] of the same
+    /// `asid` and `va` found nothing at `depth` (it hit a shallower depth or
+    /// none) with no change to the caches since: the key is known to be
+    /// absent, so the search for it is skipped. Same result as `fill`.
+    pub fn fill_missed(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        depth: usize,
+        table: PhysAddr,
+        perms: Perms,
+    ) {
+        debug_assert!(
+            self.caches
+                .iter()
+                .filter(|c| c.depth == depth)
+                .all(|c| c.find(va.as_u64() >> c.key_shift, asid).is_none()),
+            "fill_missed of a cached key"
+        );
+        self.fill_at(asid, va, depth, table, perms, false);
+    }
+
+    #[inline]
+    fn fill_at(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        depth: usize,
+        table: PhysAddr,
+        perms: Perms,
+        search: bool,
+    ) {
         let Some(cache) = self.caches.iter_mut().find(|c| c.depth == depth) else {
             return;
         };
         self.clock += 1;
         let prefix = va.as_u64() >> cache.key_shift;
-        let slot = match cache.find(prefix, asid) {
+        let found = if search {
+            cache.find(prefix, asid)
+        } else {
+            None
+        };
+        let slot = match found {
             Some(hit) => hit,
             None => {
                 // The first empty slot, else true LRU: the oldest stamp.
