@@ -132,6 +132,14 @@ impl KernelPolicy {
         dispatch!(self, p => p.on_remove(id));
     }
 
+    fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        dispatch!(self, p => p.check_restored(n_ids))
+    }
+
+    fn holds(&self, id: u32) -> bool {
+        dispatch!(self, p => p.holds(id))
+    }
+
     fn tick_interval(&self) -> Option<NonZeroU64> {
         dispatch!(self, p => p.tick_interval())
     }
@@ -507,12 +515,76 @@ impl Reclaim {
     }
 }
 
+impl Reclaim {
+    /// Checks the page-id books against each other and the policy's own
+    /// structure: what a forged checkpoint could break so that a later
+    /// eviction indexes out of range or follows a broken list. Frames and
+    /// ids map to each other both ways; the ids in the policy are the ones
+    /// recorded as in it.
+    fn check_ids(&self) -> Result<(), String> {
+        let n_ids = self.frame_of_id.len();
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        if self.in_policy.len() != n_ids || self.evicted_at.len() != n_ids {
+            return Err(format!("per-id arrays are not all of {n_ids} ids"));
+        }
+        if n_ids == 0 || self.nobody as usize >= n_ids || self.next_id as usize > n_ids {
+            return Err(format!(
+                "page ids: next {} and reserved {} outside {n_ids} ids",
+                self.next_id, self.nobody
+            ));
+        }
+        if let Some(&id) = self.free_ids.iter().find(|&&id| id >= self.next_id) {
+            return Err(format!("free page id {id} was never handed out"));
+        }
+        for (f, &x) in self.id_of_frame.iter().enumerate() {
+            if let Some(id) = x.checked_sub(1)
+                && self.frame_of_id.get(id as usize) != Some(&(f as u64 + 1))
+            {
+                return Err(format!(
+                    "frame {f:#x} holds page id {id}, which is not in it"
+                ));
+            }
+        }
+        for (id, &x) in self.frame_of_id.iter().enumerate() {
+            if let Some(f) = x.checked_sub(1)
+                && self.id_of_frame.get(f as usize) != Some(&(id as u32 + 1))
+            {
+                return Err(format!(
+                    "page id {id} is in frame {f:#x}, which does not hold it"
+                ));
+            }
+        }
+        let listed = self.in_policy.iter().filter(|&&b| b).count() as u64;
+        if listed != self.in_policy_count {
+            return Err(format!(
+                "{listed} page ids in the policy but the count says {}",
+                self.in_policy_count
+            ));
+        }
+        policy
+            .check_restored(n_ids)
+            .map_err(|e| format!("policy: {e}"))?;
+        match (0..n_ids).find(|&id| policy.holds(id as u32) != self.in_policy[id]) {
+            Some(id) => Err(format!(
+                "page id {id}: recorded as in the policy: {}, held by the policy: {}",
+                self.in_policy[id],
+                !self.in_policy[id]
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Kernel {
     /// Checks the swap bookkeeping: every swap entry names a live slot, each
     /// slot's reference count equals the entries naming it, and the swap
     /// cache links frames and slots both ways.
     pub(super) fn check_swap(&self) -> Result<(), super::InvariantError> {
         let r = &self.reclaim;
+        r.check_ids()
+            .map_err(|e| super::InvariantError::Broken(format!("reclaim: {e}")))?;
         let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
         for s in self.spaces.iter().flatten() {
             for (&va, &slot) in &s.swapped {

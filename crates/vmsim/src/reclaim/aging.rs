@@ -108,3 +108,16 @@ impl Policy for Aging {
         }
     }
 }
+
+impl Aging {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        self.h.check_restored(n_ids)
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.h.holds(id)
+    }
+}

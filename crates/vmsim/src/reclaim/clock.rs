@@ -75,3 +75,16 @@ impl Policy for Clock {
         self.ring.collect_oldest_first(0, out);
     }
 }
+
+impl Clock {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        self.ring.check_restored(n_ids)
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.ring.list_of(id).is_some()
+    }
+}

@@ -285,3 +285,51 @@ impl Policy for ClockPro {
         }
     }
 }
+
+impl ClockPro {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        self.ring.check_restored(n_ids)?;
+        if self.hot.len() != n_ids || self.resident.len() != n_ids || self.test.len() != n_ids {
+            return Err(format!("per-id arrays are not of {n_ids} ids"));
+        }
+        for (name, hand) in [
+            ("hot", self.hand_hot),
+            ("cold", self.hand_cold),
+            ("test", self.hand_test),
+        ] {
+            if let Some(h) = hand
+                && (h as usize >= n_ids || self.ring.list_of(h).is_none())
+            {
+                return Err(format!(
+                    "the {name} hand is at id {h}, which is not in the ring"
+                ));
+            }
+        }
+        let in_ring = |i: &usize| self.ring.list_of(*i as u32).is_some();
+        let hot = (0..n_ids).filter(in_ring).filter(|&i| self.hot[i]).count();
+        let ghosts = (0..n_ids)
+            .filter(in_ring)
+            .filter(|&i| !self.resident[i])
+            .count();
+        if hot != self.n_hot || ghosts != self.n_ghost {
+            return Err(format!(
+                "the ring holds {hot} hot pages and {ghosts} ghosts but records {} and {}",
+                self.n_hot, self.n_ghost
+            ));
+        }
+        if self.frames == 0 || self.m_c == 0 || self.m_c > self.frames {
+            return Err(format!(
+                "cold target {} outside 1..={} frames",
+                self.m_c, self.frames
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.ring.list_of(id).is_some() && self.resident[id as usize]
+    }
+}

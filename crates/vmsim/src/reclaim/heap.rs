@@ -162,6 +162,38 @@ impl<K: Ord + Copy, const MAX: bool> IndexedHeap<K, MAX> {
     }
 }
 
+impl<K: Ord + Copy, const MAX: bool> IndexedHeap<K, MAX> {
+    /// Checks a heap decoded from a checkpoint (which may be forged): `n`
+    /// ids, each entry's id in range and indexed back to its place, the
+    /// heap order kept, and no stray index.
+    pub(crate) fn check_restored(&self, n: usize) -> Result<(), String> {
+        if self.pos.len() != n {
+            return Err(format!("heap over {} ids, expected {n}", self.pos.len()));
+        }
+        for (i, e) in self.heap.iter().enumerate() {
+            if self.pos.get(e.1 as usize) != Some(&(i as u32)) {
+                return Err(format!("heap entry {i} (id {}) is not indexed", e.1));
+            }
+            if i > 0 && Self::above(e, &self.heap[(i - 1) / 2]) {
+                return Err(format!("heap entry {i} is above its parent"));
+            }
+        }
+        let indexed = self.pos.iter().filter(|&&p| p != ABSENT).count();
+        if indexed != self.heap.len() {
+            return Err(format!(
+                "{indexed} ids indexed but the heap holds {}",
+                self.heap.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `id` is in the heap (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.pos[id as usize] != ABSENT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,3 +118,20 @@ impl Policy for Linux {
         }
     }
 }
+
+impl Linux {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        self.l.check_restored(n_ids)?;
+        if self.referenced.len() != n_ids || self.shadow.len() != n_ids {
+            return Err(format!("per-id arrays are not of {n_ids} ids"));
+        }
+        Ok(())
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.l.list_of(id).is_some()
+    }
+}

@@ -273,6 +273,59 @@ impl<const K: usize> IdLists<K> {
     }
 }
 
+impl<const K: usize> IdLists<K> {
+    /// Checks lists decoded from a checkpoint (which may be forged) before
+    /// anything follows their links: `n_ids` ids, every link in range,
+    /// each list a proper ring through its sentinel whose nodes are tagged
+    /// with it and whose length is the one recorded, and no tagged id
+    /// outside its list. The message says what is wrong.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        let total = n_ids + K;
+        if self.n as usize != n_ids || self.link.len() != total || self.which.len() != total {
+            return Err(format!(
+                "lists over {} ids with {} links, expected {n_ids} ids",
+                self.n,
+                self.link.len()
+            ));
+        }
+        let mut seen = vec![false; n_ids];
+        for k in 0..K {
+            let s = self.sentinel(k);
+            if self.which[s as usize] != NONE {
+                return Err(format!("list {k}'s sentinel is tagged as a member"));
+            }
+            let (mut at, mut count) = (s, 0usize);
+            loop {
+                let nx = self.next(at);
+                if nx as usize >= total || self.prev(nx) != at {
+                    return Err(format!("list {k}: node {at}'s links are broken"));
+                }
+                if nx == s {
+                    break;
+                }
+                if nx >= self.n || self.which[nx as usize] != k as u8 + 1 {
+                    return Err(format!("list {k}: node {nx} is not tagged as its member"));
+                }
+                if std::mem::replace(&mut seen[nx as usize], true) {
+                    return Err(format!("list {k}: id {nx} is linked twice"));
+                }
+                count += 1;
+                at = nx;
+            }
+            if count != self.len[k] {
+                return Err(format!(
+                    "list {k} holds {count} ids but records {}",
+                    self.len[k]
+                ));
+            }
+        }
+        match (0..n_ids).find(|&i| self.which[i] != NONE && !seen[i]) {
+            Some(i) => Err(format!("id {i} is tagged but in no list")),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

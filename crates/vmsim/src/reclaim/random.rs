@@ -75,3 +75,28 @@ impl Policy for Random {
         out.extend_from_slice(&self.ids);
     }
 }
+
+impl Random {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        if self.pos.len() != n_ids || self.ids.len() > n_ids {
+            return Err(format!("per-id arrays are not of {n_ids} ids"));
+        }
+        for (i, &id) in self.ids.iter().enumerate() {
+            if self.pos.get(id as usize) != Some(&(i as u32)) {
+                return Err(format!("entry {i} (id {id}) is not indexed"));
+            }
+        }
+        let indexed = self.pos.iter().filter(|&&p| p != u32::MAX).count();
+        if indexed != self.ids.len() {
+            return Err(format!("{indexed} ids indexed but {} held", self.ids.len()));
+        }
+        Ok(())
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.pos[id as usize] != u32::MAX
+    }
+}

@@ -71,3 +71,22 @@ impl Policy for Sieve {
         }
     }
 }
+
+impl Sieve {
+    /// Checks a state decoded from a checkpoint (which may be forged)
+    /// over ids `0..n_ids` before any of it is followed.
+    pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
+        self.q.check_restored(n_ids)?;
+        match self.hand {
+            Some(h) if h as usize >= n_ids || self.q.list_of(h).is_none() => {
+                Err(format!("the hand is at id {h}, which is not queued"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether resident page `id` is one this policy may evict (`id` in range).
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.q.list_of(id).is_some()
+    }
+}
