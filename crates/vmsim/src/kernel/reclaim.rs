@@ -569,8 +569,7 @@ impl Reclaim {
         match (0..n_ids).find(|&id| policy.holds(id as u32) != self.in_policy[id]) {
             Some(id) => Err(format!(
                 "page id {id}: recorded as in the policy: {}, held by the policy: {}",
-                self.in_policy[id],
-                !self.in_policy[id]
+                self.in_policy[id], !self.in_policy[id]
             )),
             None => Ok(()),
         }
