@@ -24,7 +24,7 @@
 //! under the same rules: two devices never share one file.
 //!
 //! I/O is positioned (`pread`/`pwrite`: no seek per page). In front of the
-//! file is a bounded write-back cache in host memory ([`cache`]): a
+//! file is a bounded write-back cache in host memory (`swap/cache.rs`): a
 //! swap-out copies the frame into it, a swap-in copies it back out, and the
 //! file gets the pages in batches sorted by slot, consecutive slots in one
 //! write, when the cache needs room, at [`SwapDevice::flush`] (the kernel
