@@ -143,6 +143,15 @@ impl Level {
     /// granule, splintering it if needed. Returns what happened, or `None`
     /// when the level cannot hold it.
     fn insert(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
+        let (array, piece) = self.place(side, entry, va)?;
+        Some(self.arrays[array].insert(piece))
+    }
+
+    /// The array of this level that takes `entry`'s granule and the piece
+    /// of `entry` (splintered to that array's size) it holds, or `None`
+    /// when the level cannot hold it.
+    #[inline(always)]
+    fn place(&self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<(usize, TlbEntry)> {
         let (array, shift) = self.fill_to[side][(entry.granule().shift() & 63) as usize];
         if array == NO_ARRAY {
             return None;
@@ -155,26 +164,15 @@ impl Level {
                 crate::addr::PageSize::from_shift(u32::from(shift)).ok()?,
             )
         };
-        Some(self.arrays[usize::from(array)].insert(piece))
+        Some((usize::from(array), piece))
     }
 
     /// [`Level::insert`] of a non-global entry whose lookup just missed
     /// this level (see [`TlbArray::insert_absent`]).
     #[inline(always)]
     fn insert_absent(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
-        let (array, shift) = self.fill_to[side][(entry.granule().shift() & 63) as usize];
-        if array == NO_ARRAY {
-            return None;
-        }
-        let piece = if u32::from(shift) == entry.granule().shift() {
-            entry
-        } else {
-            entry.splinter(
-                va,
-                crate::addr::PageSize::from_shift(u32::from(shift)).ok()?,
-            )
-        };
-        Some(self.arrays[usize::from(array)].insert_absent(piece))
+        let (array, piece) = self.place(side, entry, va)?;
+        Some(self.arrays[array].insert_absent(piece))
     }
 }
 
