@@ -1154,9 +1154,37 @@ impl Kernel {
                 let s = self.space(sid);
                 s.asid
             };
-            let u = self
-                .tables
-                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?;
+            // Where the policy's scan found the leaf, if that table is
+            // still the same one (see LeafCache): no walk from the root.
+            let known = self
+                .reclaim
+                .leaves
+                .at
+                .get(&(sid.0, va.as_u64()))
+                .filter(|at| {
+                    self.frames
+                        .table_gens()
+                        .get(at.table as usize)
+                        .copied()
+                        .unwrap_or(0)
+                        == at.gen_
+                })
+                .map(|at| (at.idx, at.addr));
+            let u = match known {
+                Some((idx, addr)) => self.tables.unmap_at(
+                    &self.fmt,
+                    mem,
+                    &mut self.frames.for_tables(),
+                    asid,
+                    va,
+                    idx,
+                    addr,
+                )?,
+                None => {
+                    self.tables
+                        .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?
+                }
+            };
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;
