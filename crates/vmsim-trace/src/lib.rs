@@ -21,6 +21,7 @@
 //! This crate does not depend on the engine and never prints.
 
 pub mod access;
+pub mod ahead;
 pub mod error;
 pub mod input;
 pub mod lackey;

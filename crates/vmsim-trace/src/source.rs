@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::access::Access;
+use crate::ahead::ReadAhead;
 use crate::error::TraceError;
 use crate::input::{self, Format, Input, ReadMeter};
 use crate::lackey::LackeyReader;
@@ -74,6 +75,8 @@ pub enum AnySource {
     Vmt(VmtReader<Input>),
     /// A seeded synthetic workload.
     Synth(SynthSource),
+    /// A trace file's reader (`Lackey` or `Vmt`) run on a helper thread.
+    Ahead(Box<ReadAhead<AnySource>>),
 }
 
 impl TraceSource for AnySource {
@@ -83,6 +86,7 @@ impl TraceSource for AnySource {
             Self::Lackey(r) => r.next_batch(out),
             Self::Vmt(r) => r.next_batch(out),
             Self::Synth(r) => r.next_batch(out),
+            Self::Ahead(r) => r.next_batch(out),
         }
     }
 }
@@ -120,6 +124,11 @@ impl AnySource {
             Self::Lackey(r) => r.set_allow_empty(allow),
             Self::Vmt(r) => r.set_allow_empty(allow),
             Self::Synth(_) => {}
+            Self::Ahead(r) => {
+                if let Some(reader) = r.reader_mut() {
+                    reader.set_allow_empty(allow);
+                }
+            }
         }
     }
 }
@@ -129,10 +138,11 @@ pub const SYNTH_PREFIX: &str = "synth:";
 
 /// Opens a trace: `synth:KIND,key=value,...` (see [`crate::synth`]), `-`
 /// (standard input) or a file path. A file's format is found from its
-/// content, not its name: zstd (0xFD2FB528) is decompressed (on a helper
-/// thread when more than one core is available), then `.vmt` is recognised by
+/// content, not its name: zstd (0xFD2FB528) is decompressed, then `.vmt` is recognised by
 /// its magic, a file of page numbers is refused (it holds no addresses: see
-/// [`crate::pages`]), and anything else is read as lackey text.
+/// [`crate::pages`]), and anything else is read as lackey text. When more
+/// than one core is available ([`input::overlap_helps`]), the file is
+/// decompressed and parsed on a helper thread ([`ReadAhead`]).
 ///
 /// # Errors
 /// The file cannot be opened or its first bytes cannot be read (a zstd frame
@@ -149,8 +159,7 @@ pub fn open(spec: &str) -> Result<AnySource, TraceError> {
 /// # Errors
 /// As for [`open`].
 pub fn open_path(path: &Path) -> Result<AnySource, TraceError> {
-    let (input, format) = input::open_file(path, input::overlap_helps())?;
-    accesses(input, format, path)
+    open_file_source(path, None)
 }
 
 /// [`open`], adding the bytes it reads from a file to `meter` (see
@@ -162,9 +171,20 @@ pub fn open_metered(spec: &str, meter: &ReadMeter) -> Result<AnySource, TraceErr
     if let Some(rest) = spec.strip_prefix(SYNTH_PREFIX) {
         return Ok(AnySource::Synth(SynthSource::parse(rest)?));
     }
-    let path = Path::new(spec);
-    let (input, format) = input::open_metered(path, input::overlap_helps(), Some(meter))?;
-    accesses(input, format, path)
+    open_file_source(Path::new(spec), Some(meter))
+}
+
+/// Opens a trace file (see [`open`]): its reader runs on a helper thread
+/// ([`ReadAhead`], which also decompresses there, straight into the
+/// parser's buffer) when that helps, else all on this thread.
+fn open_file_source(path: &Path, meter: Option<&ReadMeter>) -> Result<AnySource, TraceError> {
+    let (input, format) = input::open_metered(path, false, meter)?;
+    let reader = accesses(input, format, path)?;
+    if !input::overlap_helps() {
+        return Ok(reader);
+    }
+    let stdin = path.as_os_str() == input::STDIN;
+    Ok(AnySource::Ahead(Box::new(ReadAhead::new(reader, stdin))))
 }
 
 /// The access reader for an opened input of a known format.
