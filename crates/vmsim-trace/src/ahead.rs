@@ -5,8 +5,11 @@
 //! more per reference than simulating it. With two cores, [`ReadAhead`]
 //! moves the whole reader (decompression and parsing, on the bytes the
 //! decompressor wrote, with no copy between them) to a second thread, so the
-//! consumer's thread only simulates. Used when [`crate::input::overlap_helps`]
-//! says so; otherwise the reader runs on the consumer's thread as it is.
+//! consumer's thread only simulates. Used for lackey files when
+//! [`crate::input::overlap_helps`] says so; otherwise the reader runs on the
+//! consumer's thread as it is. (A `.vmt` reader is cheap next to the
+//! simulation and decodes whole sections at a time, which a pipeline a few
+//! batches deep does not overlap: measured no faster, so it stays.)
 //!
 //! What the consumer sees is exactly what the wrapped reader returns, in the
 //! same order: every batch, the records of the last batch before an error
