@@ -47,6 +47,40 @@ where
     let n = text.len();
     let is_sep = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b',');
     while i < n {
+        // The common token fastest, while 16 bytes are left: up to 15
+        // decimal digits converted two words at a time, maybe a w or r,
+        // then a separator (a newline is taken with the token, so a line of
+        // one number costs one pass). Anything else (and the last bytes)
+        // takes the paths below, which accept the same and more.
+        if let Some(w) = text.get(i..i + 16)
+            && let Some((v, len)) = sixteen_digits(w)
+        {
+            // len <= 15: the byte after the digits is in `w`.
+            let c = w[len];
+            if c == b'\n' {
+                f(v, false)?;
+                line += 1;
+                i += len + 1;
+                continue;
+            }
+            if is_sep(c) {
+                f(v, false)?;
+                i += len + 1;
+                continue;
+            }
+            let write = match c | 0x20 {
+                b'w' => Some(true),
+                b'r' => Some(false),
+                _ => None,
+            };
+            if let Some(write) = write
+                && text.get(i + len + 1).is_none_or(|&b| is_sep(b))
+            {
+                f(v, write)?;
+                i += len + 1;
+                continue;
+            }
+        }
         match text[i] {
             b'\n' => {
                 line += 1;
@@ -125,26 +159,68 @@ where
 /// and `at` plus their number. Bytes after the first non-digit are ignored.
 #[inline]
 fn eight_digits(w: &[u8], at: usize) -> (u64, usize) {
+    let (d, len) = digit_run(word(w));
+    if len == 0 {
+        return (0, at);
+    }
+    (digits_value(d, len), at + len)
+}
+
+/// The value and number (1 to 15) of the decimal digits the 16 bytes `w`
+/// start with, when fewer than 16: `None` when `w` does not start with a
+/// digit or is all digits.
+#[inline]
+fn sixteen_digits(w: &[u8]) -> Option<(u64, usize)> {
+    /// 10^n for n in 0..8.
+    const POW10: [u64; 8] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000];
+    let (d, len) = digit_run(word(&w[..8]));
+    match len {
+        0 => None,
+        1..=7 => Some((digits_value(d, len), len)),
+        _ => {
+            let (d2, len2) = digit_run(word(&w[8..16]));
+            let high = digits_value(d, 8);
+            match len2 {
+                0 => Some((high, 8)),
+                // At most 15 digits: below 10^15, no overflow.
+                1..=7 => Some((high * POW10[len2] + digits_value(d2, len2), 8 + len2)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The first 8 bytes of `w` as a little-endian word.
+#[inline]
+fn word(w: &[u8]) -> u64 {
     let mut b = [0u8; 8];
-    b.copy_from_slice(w);
-    let x = u64::from_le_bytes(b);
+    b.copy_from_slice(&w[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// The 8 bytes of `x` less `'0'` each, and the number of leading bytes
+/// (lowest first) that are decimal digits.
+#[inline]
+fn digit_run(x: u64) -> (u64, usize) {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A byte below '0' wraps to >= 0x80 when 0x30 is taken away; one above
     // '9' reaches >= 0x80 when 0x46 is added. Borrows and carries only move
     // to later bytes, so every byte before the first non-digit is exact.
     let d = x.wrapping_sub(0x3030_3030_3030_3030);
     let bad = (d | x.wrapping_add(0x4646_4646_4646_4646)) & HIGH;
-    let len = (bad.trailing_zeros() / 8) as usize;
-    if len == 0 {
-        return (0, at);
-    }
-    // The digits at the top of the word (leading zeros below), then pairs,
-    // quads and the whole: the usual SWAR conversion.
+    (d, (bad.trailing_zeros() / 8) as usize)
+}
+
+/// The value of the first `len` (1 to 8) digits of `d` (as [`digit_run`]
+/// gives them): the digits moved to the top of the word (leading zeros
+/// below), then pairs, quads and the whole, the usual SWAR conversion.
+#[inline]
+fn digits_value(d: u64, len: usize) -> u64 {
+    debug_assert!((1..=8).contains(&len));
     let mut v = (d & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - len));
     v = (v.wrapping_mul(10 * 256 + 1) >> 8) & 0x00FF_00FF_00FF_00FF;
     v = (v.wrapping_mul(100 * 65536 + 1) >> 16) & 0x0000_FFFF_0000_FFFF;
-    v = v.wrapping_mul(10000 * (1 << 32) + 1) >> 32;
-    (v, at + len)
+    v.wrapping_mul(10000 * (1 << 32) + 1) >> 32
 }
 
 /// The common case fast: plain decimal digits that fit in a `u64`.
@@ -170,7 +246,10 @@ pub struct PageNumberReader<R> {
     inner: R,
     path: PathBuf,
     zstd: bool,
+    /// Zero-filled once; `buf[..filled]` holds the bytes read and not yet
+    /// tokenised: part of one line (no newline in it) between reads.
     buf: Vec<u8>,
+    filled: usize,
     line: u64,
     done: bool,
 }
@@ -183,7 +262,8 @@ impl<R: Read> PageNumberReader<R> {
             inner,
             path: path.into(),
             zstd,
-            buf: Vec::with_capacity(CHUNK + 4096),
+            buf: Vec::new(),
+            filled: 0,
             line: 1,
             done: false,
         }
@@ -199,34 +279,43 @@ impl<R: Read> PageNumberReader<R> {
         F: FnMut(u64, bool) -> Result<(), TraceError>,
     {
         while !self.done {
-            // Up to CHUNK more bytes, into spare capacity (no zero-filling
-            // of a megabyte per read).
-            let got = match (&mut self.inner)
-                .take(CHUNK as u64)
-                .read_to_end(&mut self.buf)
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    self.done = true;
-                    return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
+            // What is left is part of one line: refuse it once it is too
+            // long, else make room (the buffer grows only for a line
+            // longer than it, and at most to MAX_LINE_BYTES + CHUNK).
+            if self.filled > MAX_LINE_BYTES {
+                self.done = true;
+                return Err(TraceError::LineTooLong {
+                    path: self.path.clone(),
+                    line: self.line,
+                    max: MAX_LINE_BYTES as u64,
+                    what: "page-number file",
+                });
+            }
+            if self.filled == self.buf.len() {
+                let len = (2 * self.buf.len()).clamp(CHUNK, MAX_LINE_BYTES + CHUNK);
+                self.buf.resize(len, 0);
+            }
+            // Read straight into the buffer: no copy through another, no
+            // zero-filling per read.
+            let got = loop {
+                match self.inner.read(&mut self.buf[self.filled..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Err(TraceError::from_read(self.path.clone(), e, self.zstd));
+                    }
                 }
             };
+            let old = self.filled;
+            self.filled += got;
             // Tokenise up to the last newline; keep a partial last line for later.
             let end = if got == 0 {
                 self.done = true;
-                self.buf.len()
+                self.filled
             } else {
-                match memchr::memrchr(b'\n', &self.buf) {
-                    Some(p) => p + 1,
-                    None if self.buf.len() > MAX_LINE_BYTES => {
-                        self.done = true;
-                        return Err(TraceError::LineTooLong {
-                            path: self.path.clone(),
-                            line: self.line,
-                            max: MAX_LINE_BYTES as u64,
-                            what: "page-number file",
-                        });
-                    }
+                match memchr::memrchr(b'\n', &self.buf[old..self.filled]) {
+                    Some(p) => old + p + 1,
                     None => continue,
                 }
             };
@@ -238,7 +327,8 @@ impl<R: Read> PageNumberReader<R> {
                     token: b.token,
                 }
             })?;
-            self.buf.drain(..end);
+            self.buf.copy_within(end..self.filled, 0);
+            self.filled -= end;
         }
         Ok(())
     }
@@ -246,6 +336,8 @@ impl<R: Read> PageNumberReader<R> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn read_all(text: &[u8]) -> Result<Vec<(u64, bool)>, TraceError> {
@@ -337,6 +429,169 @@ mod tests {
                 (1, false)
             ]
         );
+    }
+
+    /// The grammar read the simple way, line by line and token by token
+    /// with `parse_u64`: what the fast paths must agree with. Returns the
+    /// references, or the line and text of the first bad token.
+    fn simple(text: &[u8]) -> Result<Vec<(u64, bool)>, (u64, String)> {
+        let mut out = Vec::new();
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let words = line
+                .split(|&b| matches!(b, b' ' | b'\t' | b'\r' | b','))
+                .filter(|w| !w.is_empty());
+            for word in words {
+                // A `#` ends the token and starts a comment to the line's end.
+                let hash = word.iter().position(|&b| b == b'#');
+                let token = &word[..hash.unwrap_or(word.len())];
+                if !token.is_empty() {
+                    let (number, write) = match token.last().map(u8::to_ascii_lowercase) {
+                        Some(b'w') => (&token[..token.len() - 1], true),
+                        Some(b'r') => (&token[..token.len() - 1], false),
+                        _ => (token, false),
+                    };
+                    let page = std::str::from_utf8(number)
+                        .ok()
+                        .and_then(|t| crate::units::parse_u64(t).ok());
+                    match page {
+                        Some(p) => out.push((p, write)),
+                        // The message quotes the word up to a separator.
+                        None => {
+                            return Err((n as u64 + 1, String::from_utf8_lossy(word).into_owned()));
+                        }
+                    }
+                }
+                if hash.is_some() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hands out its bytes a few at a time (the sizes cycle through
+    /// `pieces`), as a pipe may: lines are split across reads anywhere.
+    struct Dribble<'a> {
+        bytes: &'a [u8],
+        pieces: Vec<usize>,
+        next: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let want = self.pieces[self.next % self.pieces.len()];
+            self.next += 1;
+            let n = want.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_dribbled(text: &[u8], pieces: Vec<usize>) -> Result<Vec<(u64, bool)>, (u64, String)> {
+        let mut v = Vec::new();
+        let input = Dribble {
+            bytes: text,
+            pieces,
+            next: 0,
+        };
+        PageNumberReader::new(input, "t.txt", false)
+            .for_each(|p, w| {
+                v.push((p, w));
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TraceError::BadPageNumber { line, token, .. } => (line, token),
+                other => panic!("{other}"),
+            })?;
+        Ok(v)
+    }
+
+    /// Pieces of page-number text, good and bad: numbers of every length
+    /// (with leading zeros, past 16 digits, past `u64::MAX`), suffixes,
+    /// every separator, CRLF, comments, blank lines, other spellings and
+    /// tokens that are not page numbers.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        let digits =
+            proptest::collection::vec(proptest::sample::select(b"0123456789".to_vec()), 1..22);
+        let line = (
+            digits.clone(),
+            proptest::sample::select(vec![&b"\n"[..], b" ", b",", b"\r\n"]),
+        )
+            .prop_map(|(mut d, sep)| {
+                d.extend_from_slice(sep);
+                d
+            });
+        prop_oneof![
+            12 => line,
+            6 => digits,
+            4 => (0u64..=u64::MAX).prop_map(|v| v.to_string().into_bytes()),
+            3 => proptest::sample::select(vec![b"\n".to_vec(), b"\r\n".to_vec()]),
+            3 => proptest::sample::select(vec![
+                b" ".to_vec(), b",".to_vec(), b"\t".to_vec(), b"\r".to_vec(), b", ".to_vec(),
+            ]),
+            2 => proptest::sample::select(vec![b"w".to_vec(), b"W".to_vec(), b"r".to_vec(), b"R".to_vec()]),
+            1 => proptest::sample::select(vec![
+                b"# a comment, 12 13\n".to_vec(),
+                b"#".to_vec(),
+                b"\n\n".to_vec(),
+                b"0x1F".to_vec(),
+                b"0b101".to_vec(),
+                b"0o17".to_vec(),
+                b"1_000".to_vec(),
+                b"18446744073709551615".to_vec(),
+                b"18446744073709551616".to_vec(),
+            ]),
+            1 => proptest::sample::select(vec![
+                b"x".to_vec(), b"-1".to_vec(), b"+1".to_vec(), b"abc".to_vec(), b"0x".to_vec(),
+                b"_".to_vec(), b"\xff".to_vec(), b"\x0b".to_vec(), b"ww".to_vec(),
+            ]),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Over random text, mostly valid, the tokenizer (its two-word fast
+        /// path, its one-word path, its general path) reads what the simple
+        /// reader reads, or stops at the same bad token on the same line.
+        #[test]
+        fn tokens_agree_with_the_simple_reader(
+            pieces in proptest::collection::vec(piece(), 0..200),
+        ) {
+            let text = pieces.concat();
+            let mut v = Vec::new();
+            let got = tokens(&text, 1, |p, w| { v.push((p, w)); Ok(()) }, |b| (b.line, b.token))
+                .map(|_| v);
+            proptest::prop_assert_eq!(got, simple(&text));
+        }
+
+        /// The streaming reader agrees too, however the bytes are split
+        /// between reads.
+        #[test]
+        fn the_reader_agrees_across_any_reads(
+            pieces in proptest::collection::vec(piece(), 0..200),
+            sizes in proptest::collection::vec(1usize..40, 1..8),
+        ) {
+            let text = pieces.concat();
+            proptest::prop_assert_eq!(read_dribbled(&text, sizes), simple(&text));
+        }
+    }
+
+    /// A line longer than the buffer is read on (the buffer grows), and
+    /// what follows it is read as before.
+    #[test]
+    fn a_line_longer_than_the_buffer_is_read_whole() {
+        let mut text = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..(3 * CHUNK as u64 / 8) {
+            text.extend_from_slice(format!("{i},").as_bytes());
+            want.push((i, false));
+        }
+        text.extend_from_slice(b"7w\n8\n");
+        want.extend([(7, true), (8, false)]);
+        assert_eq!(read_all(&text).expect("valid"), want);
+        assert_eq!(read_dribbled(&text, vec![4096, 1, 65536]), Ok(want));
     }
 
     #[test]

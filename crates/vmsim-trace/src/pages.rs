@@ -160,12 +160,15 @@ const NO_ID: u32 = u32::MAX;
 /// `(pid, page)` -> dense id `0..n`, assigned in order of first reference.
 ///
 /// The first process seen gets a direct table (page numbers below 2^22) and
-/// an `FxHashMap`; other processes share one map keyed by `(pid, page)`. The
-/// last page looked up is remembered, so runs of references to one page
-/// (most of a real trace) cost a compare.
+/// an `FxHashMap`; other processes share one map keyed by `(pid, page)`. A
+/// page already in the direct table costs a compare and a load, inlined into
+/// the reader's loop; the rest goes out of line, where the last page looked
+/// up is remembered, so runs of references to one hashed page cost a compare.
 #[derive(Debug, Default)]
 pub struct DenseMap {
-    main_pid: Option<u32>,
+    /// The first pid seen; meaningless while `direct` is empty.
+    main_pid: u32,
+    main_seen: bool,
     direct: Vec<u32>,
     hashed: FxHashMap<u64, u32>,
     others: FxHashMap<(u32, u64), u32>,
@@ -186,6 +189,19 @@ impl DenseMap {
     /// was never seen. `None` when `u32::MAX - 1` ids are taken.
     #[inline]
     pub fn id(&mut self, pid: u32, page: u64) -> Option<u32> {
+        // `direct` is empty until the main pid is known.
+        if pid == self.main_pid
+            && let Some(&id) = usize::try_from(page).ok().and_then(|i| self.direct.get(i))
+            && id != NO_ID
+        {
+            return Some(id);
+        }
+        self.id_slow(pid, page)
+    }
+
+    /// [`Self::id`] for a page not yet in the direct table.
+    #[inline(never)]
+    fn id_slow(&mut self, pid: u32, page: u64) -> Option<u32> {
         if let Some((lp, lpage, lid)) = self.last
             && lp == pid
             && lpage == page
@@ -201,7 +217,11 @@ impl DenseMap {
         let next = u32::try_from(self.pages.len())
             .ok()
             .filter(|&n| n < NO_ID)?;
-        let main = *self.main_pid.get_or_insert(pid);
+        if !self.main_seen {
+            self.main_seen = true;
+            self.main_pid = pid;
+        }
+        let main = self.main_pid;
         let id = if pid != main {
             *self.others.entry((pid, page)).or_insert(next)
         } else if page < DIRECT_LIMIT {

@@ -153,7 +153,7 @@ impl Simulation {
             .tables()
             .leaves(k.format(), &self.mem, space.asid)
             .map_err(|e| err(e.into()))?;
-        let swapped_vas: Vec<u64> = space.swapped.keys().copied().collect();
+        let swapped_vas: Vec<u64> = space.swapped.keys().collect();
         let page = |p: VirtAddr, writable: bool, dirty: bool| -> Result<PageImage, SimError> {
             let data = self.page_contents(pid, p)?.unwrap_or_default();
             let hash = content_hash(&data);

@@ -31,7 +31,7 @@ pub struct AddressSpace {
     /// Pages of this space that are in swap, by page address: the swap
     /// entries Linux keeps in non-present PTEs, kept here so every entry
     /// format can swap.
-    pub swapped: BTreeMap<u64, crate::swap::SwapSlot>,
+    pub swapped: super::SwapEntries,
     /// Soft-dirty tracking (`kernel/tracking.rs`): the pages write-protected
     /// since the tracker was last armed and not written since. A page here
     /// is never mapped writable (a store to it traps); one that is mapped
@@ -53,7 +53,7 @@ impl AddressSpace {
             brk: brk_start,
             users: 1,
             resident: 0,
-            swapped: BTreeMap::new(),
+            swapped: super::SwapEntries::new(),
             write_protected: BTreeSet::new(),
             soft_dirty_armed: false,
         }

@@ -48,12 +48,13 @@ pub struct FrameTable {
     frame: PageSize,
     /// Frames marked [`FrameUse::Table`], kept so reports need no scan.
     tables: u64,
-    /// Counts every page-table frame handed out or given back: while it
-    /// stays the same, no radix table was added or removed, so a leaf
-    /// entry's address the reclaimer remembered is still the entry's
-    /// (derived, not saved).
+    /// Per frame, how many times it became or stopped being a page table
+    /// (grown on first use; derived, not saved): while a frame's count
+    /// stays the same it is the same table, at the same place in its tree,
+    /// so a leaf entry's address in it that the reclaimer remembered is
+    /// still that entry's, whatever other tables came and went.
     #[serde(skip)]
-    table_epoch: u64,
+    table_gens: Vec<u32>,
 }
 
 impl FrameTable {
@@ -74,7 +75,7 @@ impl FrameTable {
             page,
             frame,
             tables: 0,
-            table_epoch: 0,
+            table_gens: Vec::new(),
         }
     }
 
@@ -84,10 +85,17 @@ impl FrameTable {
         self.tables
     }
 
-    /// Changes with every page-table frame allocated or freed (see the field).
+    /// The size of a frame (page tables take one each).
     #[must_use]
-    pub fn table_epoch(&self) -> u64 {
-        self.table_epoch
+    pub fn frame_size(&self) -> PageSize {
+        self.frame
+    }
+
+    /// Per frame, a count that changes whenever the frame becomes or stops
+    /// being a page table (frames past the end of the slice: never were).
+    #[must_use]
+    pub fn table_gens(&self) -> &[u32] {
+        &self.table_gens
     }
 
     /// The buddy allocator (for reports and page-table allocation).
@@ -188,14 +196,19 @@ impl FrameTable {
     /// Records that a block was handed out for page tables (or slabs).
     pub fn mark(&mut self, pfn: Pfn, order: u32, use_: FrameUse) {
         let i = pfn.as_u64() as usize;
-        for m in &mut self.meta[i..i + (1 << order)] {
-            if m.use_ == FrameUse::Table {
+        for (k, m) in self.meta[i..i + (1 << order)].iter_mut().enumerate() {
+            let was = m.use_ == FrameUse::Table;
+            if was {
                 self.tables -= 1;
-                self.table_epoch += 1;
             }
             if use_ == FrameUse::Table {
                 self.tables += 1;
-                self.table_epoch += 1;
+            }
+            if was || use_ == FrameUse::Table {
+                if self.table_gens.len() <= i + k {
+                    self.table_gens.resize(i + (1 << order), 0);
+                }
+                self.table_gens[i + k] = self.table_gens[i + k].wrapping_add(1);
             }
             *m = FrameMeta { use_, refs: 0 };
         }

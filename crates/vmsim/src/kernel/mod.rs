@@ -17,6 +17,7 @@ mod invariants;
 mod process;
 mod reclaim;
 mod shm;
+mod swap_entries;
 mod syscalls;
 mod system_policy;
 mod tracking;
@@ -35,6 +36,7 @@ pub use invariants::InvariantError;
 pub use process::{ProcState, Process, SegvReason, SpaceId};
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
+pub use swap_entries::SwapEntries;
 pub use syscalls::MmapFlags;
 pub use system_policy::{PolicyChoiceError, SystemPolicy};
 pub use tracking::{DirtyPage, Harvest};
@@ -857,9 +859,7 @@ impl Kernel {
         let swapped: Vec<(u64, crate::swap::SwapSlot)> = self
             .space(sid)
             .swapped
-            .range(start.as_u64()..end.as_u64())
-            .map(|(&va, &slot)| (va, slot))
-            .collect();
+            .range(start.as_u64()..end.as_u64(), page);
         for (va, slot) in swapped {
             self.space_mut(sid).swapped.remove(&va);
             self.reclaim.slot_unref(slot);

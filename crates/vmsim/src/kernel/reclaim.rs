@@ -213,28 +213,30 @@ struct LeafAt {
     addr: PhysAddr,
     idx: usize,
     size: PageSize,
+    /// The frame of the table holding the entry, and its
+    /// [`super::FrameTable::table_gens`] count when the address was found.
+    table: u64,
+    gen_: u32,
 }
+
+/// Most remembered leaf addresses (then they are all forgotten): bounds
+/// the host memory of a run that maps many pages over time.
+const LEAF_CACHE_MAX: usize = 1 << 20;
 
 /// The leaf-entry address of each (space, page) the policy looked at, so
 /// scanning a page's accessed bit reads one entry instead of walking the
-/// radix tree twice (test, then clear). Valid while no page-table frame is
-/// allocated or freed ([`super::FrameTable::table_epoch`]): in a radix tree
-/// a page's leaf moves only when a table is added or removed. Each use also
-/// checks that the entry still decodes as a leaf (else it walks again).
+/// radix tree twice (test, then clear). An address is used only while the
+/// table frame holding it has not been freed or reused since
+/// ([`super::FrameTable::table_gens`]): in a radix tree a page's leaf moves
+/// only when its table is removed (a huge page split or merged, a range
+/// unmapped, a space destroyed), and then that table's frame is given back.
+/// Each use also checks that the entry still decodes as a leaf (else it
+/// walks again). Per table, not per tree: a swap-heavy run frees and
+/// remakes the leaf tables of its coldest pages all the time, and that
+/// must not cost the walk of every other page.
 #[derive(Debug, Default)]
 struct LeafCache {
     at: FxHashMap<(u32, u64), LeafAt>,
-    epoch: u64,
-}
-
-impl LeafCache {
-    /// Forgets every address if page tables were added or removed since.
-    fn sync(&mut self, epoch: u64) {
-        if self.epoch != epoch {
-            self.at.clear();
-            self.epoch = epoch;
-        }
-    }
 }
 
 impl Clone for Reclaim {
@@ -586,7 +588,7 @@ impl Kernel {
             .map_err(|e| super::InvariantError::Broken(format!("reclaim: {e}")))?;
         let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
         for s in self.spaces.iter().flatten() {
-            for (&va, &slot) in &s.swapped {
+            for (va, slot) in s.swapped.iter() {
                 if !r.slots.contains_key(&slot) {
                     return Err(super::InvariantError::Broken(format!(
                         "swap entry of {va:#x} names slot {} which is free",
@@ -653,8 +655,10 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     scanned: &'a mut u64,
     cleaned_dirty: &'a std::collections::BTreeSet<u64>,
     leaves: &'a mut LeafCache,
-    /// The frame table's [`super::FrameTable::table_epoch`] now.
-    epoch: u64,
+    /// The frame table's [`super::FrameTable::table_gens`] now.
+    gens: &'a [u32],
+    /// Bits of a page-table frame's address below its frame number.
+    frame_shift: u32,
 }
 
 impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
@@ -672,6 +676,9 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// leaf there).
     fn cached_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, PteFlags)> {
         let at = *self.leaves.at.get(&(sid.0, va.as_u64()))?;
+        if self.gens.get(at.table as usize).copied().unwrap_or(0) != at.gen_ {
+            return None;
+        }
         let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
         match self.fmt.decode(at.idx, raw) {
             Entry::Leaf { flags, .. } => Some((at, raw, flags)),
@@ -687,9 +694,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
                 continue;
             };
             let va = VirtAddr::new(va);
-            if self.leaves.epoch == self.epoch
-                && let Some((_, _, flags)) = self.cached_leaf(sid, va)
-            {
+            if let Some((_, _, flags)) = self.cached_leaf(sid, va) {
                 f |= flags;
             } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
                 f |= t.flags;
@@ -712,7 +717,6 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
         else {
             return false;
         };
-        self.leaves.sync(self.epoch);
         let mut accessed = false;
         for &(sid, va) in maps {
             let Some(Some(s)) = spaces.get(sid.0 as usize) else {
@@ -729,11 +733,17 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                         .translate(self.fmt, self.mem, s.asid, va)
                         .ok()
                         .map(|t| {
+                            let table = t.leaf_addr.as_u64() >> self.frame_shift;
                             let at = LeafAt {
                                 addr: t.leaf_addr,
                                 idx: t.leaf_idx,
                                 size: t.size,
+                                table,
+                                gen_: self.gens.get(table as usize).copied().unwrap_or(0),
                             };
+                            if self.leaves.at.len() >= LEAF_CACHE_MAX {
+                                self.leaves.at.clear();
+                            }
                             self.leaves.at.insert((sid.0, va.as_u64()), at);
                             (at, t.leaf_raw, t.flags)
                         }),
@@ -815,7 +825,8 @@ macro_rules! pte_bits {
             scanned: &mut $r.stats.pages_scanned,
             cleaned_dirty: &$r.cleaned_dirty,
             leaves: &mut $r.leaves,
-            epoch: $k.frames.table_epoch(),
+            gens: $k.frames.table_gens(),
+            frame_shift: $k.frames.frame_size().shift(),
         }
     };
 }
@@ -1131,7 +1142,7 @@ impl Kernel {
         } else {
             self.reclaim.stats.clean_drops += 1;
         }
-        let maps = self
+        let mut maps = self
             .reclaim
             .rmap
             .get_mut(pfn.as_u64() as usize)
@@ -1143,16 +1154,51 @@ impl Kernel {
                 let s = self.space(sid);
                 s.asid
             };
-            let u = self
-                .tables
-                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?;
+            // Where the policy's scan found the leaf, if that table is
+            // still the same one (see LeafCache): no walk from the root.
+            let known = self
+                .reclaim
+                .leaves
+                .at
+                .get(&(sid.0, va.as_u64()))
+                .filter(|at| {
+                    self.frames
+                        .table_gens()
+                        .get(at.table as usize)
+                        .copied()
+                        .unwrap_or(0)
+                        == at.gen_
+                })
+                .map(|at| (at.idx, at.addr));
+            let u = match known {
+                Some((idx, addr)) => self.tables.unmap_at(
+                    &self.fmt,
+                    mem,
+                    &mut self.frames.for_tables(),
+                    asid,
+                    va,
+                    idx,
+                    addr,
+                )?,
+                None => {
+                    self.tables
+                        .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?
+                }
+            };
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;
             s.swapped.insert(va.as_u64(), slot);
             self.frames.put(pfn);
         }
+        let n_maps = maps.len() as u32;
         let r = &mut self.reclaim;
+        // The emptied list goes back to the frame: its next page's mapping
+        // is recorded without an allocation.
+        maps.clear();
+        if let Some(list) = r.rmap.get_mut(pfn.as_u64() as usize) {
+            *list = maps;
+        }
         r.set_id(pfn, None);
         r.set_frame(id, None);
         r.slot_of_frame.remove(&pfn.as_u64());
@@ -1161,7 +1207,7 @@ impl Kernel {
         r.slots.insert(
             slot,
             SlotInfo {
-                refs: prior + maps.len() as u32,
+                refs: prior + n_maps,
                 id,
                 cached: None,
             },

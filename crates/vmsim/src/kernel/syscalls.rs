@@ -51,7 +51,7 @@ impl Kernel {
         let vmas: Vec<Vma> = self.space(psid).vmas().copied().collect();
         // Pages in swap are shared too: the child's swap entries name the same slots.
         let swapped = self.space(psid).swapped.clone();
-        for &slot in swapped.values() {
+        for slot in swapped.values() {
             self.reclaim.slot_ref(slot);
         }
         {

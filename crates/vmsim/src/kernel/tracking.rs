@@ -90,7 +90,7 @@ impl Kernel {
                     resident: true,
                 });
             }
-            out.extend(s.swapped.keys().map(|&va| DirtyPage {
+            out.extend(s.swapped.keys().map(|va| DirtyPage {
                 pid,
                 page: VirtAddr::new(va),
                 resident: false,
@@ -167,7 +167,7 @@ impl Kernel {
                 (s.asid, s.soft_dirty_armed)
             };
             let leaves = self.tables.leaves(&self.fmt, mem, asid)?;
-            let swapped: Vec<u64> = self.space(sid).swapped.keys().copied().collect();
+            let swapped: Vec<u64> = self.space(sid).swapped.keys().collect();
             {
                 let s = self.space(sid);
                 let dirty = |va: u64| !armed || !s.write_protected.contains(&va);

@@ -441,7 +441,7 @@ impl Simulation {
                 }
             })
             .collect();
-        pages.extend(space.swapped.keys().map(|&va| PageEntry {
+        pages.extend(space.swapped.keys().map(|va| PageEntry {
             page: va,
             writable: true,
             accessed: false,

@@ -298,6 +298,7 @@ impl TlbArray {
     }
 
     /// Whether no slot holds a valid entry.
+    #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.live == [0; MAX_SIZES_PER_ARRAY]
@@ -523,7 +524,47 @@ impl TlbArray {
 
     /// Removes every entry of `asid` (or global) whose page holds `va`, at any
     /// page size, splintered pieces included. Returns how many were removed.
+    ///
+    /// The common case (no splinters, no index: a page's entry can only sit
+    /// in its set at its size) reads only the dense tag array, as a lookup
+    /// does, and the entry only on a tag match; an empty array costs one
+    /// compare. Eviction and accessed-bit clearing flush a page per victim,
+    /// mostly one the TLB no longer holds.
+    #[inline]
     pub fn invalidate_page(&mut self, asid: Asid, va: VirtAddr) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        if self.splinters || self.index.is_some() {
+            return self.invalidate_page_slow(asid, va);
+        }
+        let mut removed = 0;
+        for i in 0..self.n_shifts {
+            if self.live[i] == 0 {
+                continue;
+            }
+            let vpn = va.as_u64() >> self.shifts[i];
+            let base = self.set_of(vpn) * self.ways;
+            for slot in base..base + self.ways {
+                // Without splinters an entry covers `va` only if its page
+                // number (its tag) is `va`'s at its own size.
+                if self.tags[slot] == vpn {
+                    let e = &self.slots[slot];
+                    if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+                        self.clear(slot);
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        removed
+    }
+
+    /// [`TlbArray::invalidate_page`] with splinters (every slot is scanned)
+    /// or through the page-number index.
+    #[cold]
+    #[inline(never)]
+    fn invalidate_page_slow(&mut self, asid: Asid, va: VirtAddr) -> usize {
         let doomed = |e: &TlbEntry| e.page_covers(va) && (e.asid() == asid || e.is_global());
         let mut removed = 0;
         if self.splinters {
