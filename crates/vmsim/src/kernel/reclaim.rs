@@ -216,7 +216,7 @@ struct LeafAt {
     /// The frame of the table holding the entry, and its
     /// [`super::FrameTable::table_gens`] count when the address was found.
     table: u64,
-    gen_: u32,
+    gen_: u64,
 }
 
 /// Most remembered leaf addresses (then they are all forgotten): bounds
@@ -656,7 +656,7 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     cleaned_dirty: &'a std::collections::BTreeSet<u64>,
     leaves: &'a mut LeafCache,
     /// The frame table's [`super::FrameTable::table_gens`] now.
-    gens: &'a [u32],
+    gens: &'a [u64],
     /// Bits of a page-table frame's address below its frame number.
     frame_shift: u32,
 }
