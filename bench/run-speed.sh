@@ -4,6 +4,11 @@
 #
 # Rows (TRACE is a real valgrind lackey trace, zstd-compressed):
 #   default      TRACE as lackey+zstd, default preset (x86-64)
+#   default2     the same on two cores (taskset CORES2, default 0,1): the
+#                lackey reader (zstd and parsing) then runs on a helper
+#                thread ahead of the simulation (vmsim_trace::ahead), so
+#                this row is the whole process's rate with both cores; the
+#                CPU column adds both threads' time
 #   .vmt         TRACE converted to .vmt, default preset
 #   FA-64        the .vmt with one 64-entry fully associative LRU TLB
 #                (bench/configs/fa-64.toml)
@@ -14,8 +19,9 @@
 #                frames with 32768 swap slots: most faults swap
 #   scan         synth:scan,bytes=400MiB,stride=4: the TLB-hit path
 # Each is run RUNS times with `vmsim run -q`, pinned to one core with taskset
-# when available (the zstd decompressor of a lackey trace then shares that
-# core). Prints per row: references, median wall seconds, M references per
+# when available (the zstd decompressor and parser of a lackey trace then
+# share that core; vmsim sees one core and starts no helper thread), except
+# default2, pinned to CORES2. Prints per row: references, median wall seconds, M references per
 # wall second, M references per CPU second (user + system time of the
 # process, all threads: the figure to trust on a loaded machine, where wall
 # time also counts waiting for a core), and for the FA rows the ratio of
@@ -26,6 +32,7 @@
 #   TRACE      a lackey .zst (default /work/shared/traces/lsR_linux.lackey.zst
 #              when it exists, else the committed bench/data/sqlite_4k.lackey.zst)
 #   CORES      taskset core list (default 0)
+#   CORES2     taskset core list of the two-core row (default 0,1)
 #   SYNTH_REFS references of the scan row (default 100M)
 #   ZIPF_REFS  references of the zipf-walks row (default 20M)
 #   ONLY       a comma-separated list of row names to run (default all)
@@ -53,14 +60,15 @@ if [[ -n "${VMSIM_SPEED_BOOSTED:-}" ]]; then
 fi
 RUNS=${1:-5}
 CORES=${CORES:-0}
+CORES2=${CORES2:-0,1}
 SYNTH_REFS=${SYNTH_REFS:-100M}
 ZIPF_REFS=${ZIPF_REFS:-20M}
 if [[ -z "${VMSIM:-}" ]]; then
     cargo build --release -q --locked -p vmsim-cli
     VMSIM=target/release/vmsim
 fi
-PIN=()
-if command -v taskset >/dev/null; then PIN=(taskset -c "$CORES"); fi
+HAVE_TASKSET=
+if command -v taskset >/dev/null; then HAVE_TASKSET=1; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -73,9 +81,10 @@ name=${name%.lackey}
 VMT="$WORK/$name.vmt"
 "$VMSIM" trace convert "$TRACE" "$VMT" >/dev/null
 
-# name | label | input | extra arguments
+# name | label | input | extra arguments | cores (default CORES)
 ROWS=(
     "default|$name lackey+zstd, default preset|$TRACE|"
+    "default2|$name lackey+zstd, default, 2 cores|$TRACE||$CORES2"
     "vmt|$name .vmt, default preset|$VMT|"
     "fa64|$name .vmt, FA-64 LRU TLB|$VMT|--config bench/configs/fa-64.toml"
     "fa1536|$name .vmt, FA-1536 LRU TLB|$VMT|--config bench/configs/fa-1536.toml"
@@ -87,12 +96,16 @@ ROWS=(
 TIMEFORMAT='%3R %3U %3S'
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-echo "$RUNS runs per row, medians; pinned: ${PIN[*]:-no}; $("$VMSIM" --version)"
+pinned="no"
+if [[ -n $HAVE_TASKSET ]]; then pinned="taskset -c $CORES (two-core row: $CORES2)"; fi
+echo "$RUNS runs per row, medians; pinned: $pinned; $("$VMSIM" --version)"
 printf '%-42s %11s %8s %9s %9s %9s %10s\n' row references wall_s Mrefs/s Mrefs/cpu "x .vmt" "instr/ref"
 vmt_rate=""
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r key label input extra <<<"$row"
+    IFS='|' read -r key label input extra cores <<<"$row"
     if [[ -n "${ONLY:-}" && ",$ONLY," != *",$key,"* ]]; then continue; fi
+    PIN=()
+    if [[ -n $HAVE_TASKSET ]]; then PIN=(taskset -c "${cores:-$CORES}"); fi
     read -r -a args <<<"$extra"
     refs=$("$VMSIM" run -q --json "${args[@]}" "$input" | jq '.references')
     walls=()

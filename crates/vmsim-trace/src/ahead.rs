@@ -5,8 +5,11 @@
 //! more per reference than simulating it. With two cores, [`ReadAhead`]
 //! moves the whole reader (decompression and parsing, on the bytes the
 //! decompressor wrote, with no copy between them) to a second thread, so the
-//! consumer's thread only simulates. Used when [`crate::input::overlap_helps`]
-//! says so; otherwise the reader runs on the consumer's thread as it is.
+//! consumer's thread only simulates. Used for lackey files when
+//! [`crate::input::overlap_helps`] says so; otherwise the reader runs on the
+//! consumer's thread as it is. (A `.vmt` reader is cheap next to the
+//! simulation and decodes whole sections at a time, which a pipeline a few
+//! batches deep does not overlap: measured no faster, so it stays.)
 //!
 //! What the consumer sees is exactly what the wrapped reader returns, in the
 //! same order: every batch, the records of the last batch before an error
@@ -16,6 +19,7 @@
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::access::Access;
 use crate::error::TraceError;
@@ -24,6 +28,13 @@ use crate::source::{BATCH, TraceSource};
 /// Batches parsed ahead of the consumer, at most (with the one it holds and
 /// the one being filled: 96 KiB each).
 const BATCHES_IN_FLIGHT: usize = 4;
+
+/// How long the consumer polls for a batch that is not ready before it
+/// sleeps. The reader is usually the slower side, so the consumer waits a
+/// little for almost every batch: sleeping each time cost more than the
+/// wait (a futex wake-up per batch, and on a busy machine the core given
+/// away), while a batch takes about 0.1-0.2 ms to parse.
+const POLL: Duration = Duration::from_micros(500);
 
 /// A batch and what the reader's `next_batch` returned for it.
 type Filled = (Vec<Access>, Result<usize, TraceError>);
@@ -133,6 +144,24 @@ fn read_worker<S: TraceSource>(
     }
 }
 
+/// The next message from the reader: polled for up to [`POLL`], then
+/// waited for. `Err` when the thread has gone without its last message.
+fn receive(full: &Receiver<Filled>) -> Result<Filled, ()> {
+    let start = Instant::now();
+    loop {
+        match full.try_recv() {
+            Ok(filled) => return Ok(filled),
+            Err(TryRecvError::Disconnected) => return Err(()),
+            Err(TryRecvError::Empty) => {}
+        }
+        // Gives the core to the reader if they share it (a busy machine).
+        std::thread::yield_now();
+        if start.elapsed() >= POLL {
+            return full.recv().map_err(|_| ());
+        }
+    }
+}
+
 impl<S: TraceSource + Send + 'static> TraceSource for ReadAhead<S> {
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
         if !self.started {
@@ -147,7 +176,7 @@ impl<S: TraceSource + Send + 'static> TraceSource for ReadAhead<S> {
                 return Ok(0);
             }
         };
-        let Ok((mut batch, result)) = running.full.recv() else {
+        let Ok((mut batch, result)) = receive(&running.full) else {
             // The thread ended without its last message: it panicked.
             // Raise its panic here, as if the reader had run on this thread.
             let worker = running.worker.take();

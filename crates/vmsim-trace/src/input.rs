@@ -131,13 +131,18 @@ pub struct ZstdPipe {
 impl ZstdPipe {
     /// Starts decompressing `file` (positioned at the start of a zstd frame) on a new thread.
     fn spawn(file: Raw) -> io::Result<Self> {
+        Self::spawn_decoder(zstd::stream::read::Decoder::new(file)?)
+    }
+
+    /// Moves `decoder` (a zstd decoder, possibly part-way through) to a new
+    /// thread that decompresses the rest.
+    fn spawn_decoder<R: Read + Send + 'static>(decoder: R) -> io::Result<Self> {
         let (full_tx, full_rx) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
         let (empty_tx, empty_rx) = channel::<Vec<u8>>();
         for _ in 0..CHUNKS_IN_FLIGHT {
             // The receiver is alive (held below), so this cannot fail.
             let _ = empty_tx.send(Vec::with_capacity(CHUNK));
         }
-        let decoder = zstd::stream::read::Decoder::new(file)?;
         let worker = std::thread::Builder::new()
             .name("vmsim-zstd".to_owned())
             .spawn(move || decompress_worker(decoder, &full_tx, &empty_rx))?;
@@ -286,6 +291,23 @@ impl std::fmt::Debug for Input {
 }
 
 impl Input {
+    /// This input with its zstd decoder (if it decodes on this thread) moved
+    /// to a helper thread ([`ZstdPipe`]), from where it has got to: for a
+    /// reader that stays on this thread once the format is known.
+    ///
+    /// # Errors
+    /// The helper thread cannot be created.
+    pub fn into_pipe(self) -> io::Result<Self> {
+        Ok(match self {
+            Self::Zstd(decoder) => Self::ZstdPipe(ZstdPipe::spawn_decoder(*decoder)?),
+            Self::Peeked(mut p) => {
+                p.rest = p.rest.into_pipe()?;
+                Self::Peeked(p)
+            }
+            other => other,
+        })
+    }
+
     /// True when the bytes come out of a zstd decoder (so an early end is a truncated frame).
     #[must_use]
     pub fn is_zstd(&self) -> bool {
@@ -501,6 +523,13 @@ mod tests {
             input.read_to_end(&mut back).expect("read");
             assert_eq!(back, data);
         }
+        // Moved to a helper thread after the format was sniffed: the same bytes.
+        let (input, _) = open_file(&p, false).expect("open");
+        let mut input = input.into_pipe().expect("spawn");
+        assert!(format!("{input:?}").contains("ZstdPipe"), "{input:?}");
+        let mut back = Vec::new();
+        input.read_to_end(&mut back).expect("read");
+        assert_eq!(back, data);
     }
 
     /// The meter counts the file's bytes as the reader takes them: part of

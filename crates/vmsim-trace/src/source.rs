@@ -75,7 +75,7 @@ pub enum AnySource {
     Vmt(VmtReader<Input>),
     /// A seeded synthetic workload.
     Synth(SynthSource),
-    /// A trace file's reader (`Lackey` or `Vmt`) run on a helper thread.
+    /// A lackey file's reader run on a helper thread.
     Ahead(Box<ReadAhead<AnySource>>),
 }
 
@@ -141,8 +141,9 @@ pub const SYNTH_PREFIX: &str = "synth:";
 /// content, not its name: zstd (0xFD2FB528) is decompressed, then `.vmt` is recognised by
 /// its magic, a file of page numbers is refused (it holds no addresses: see
 /// [`crate::pages`]), and anything else is read as lackey text. When more
-/// than one core is available ([`input::overlap_helps`]), the file is
-/// decompressed and parsed on a helper thread ([`ReadAhead`]).
+/// than one core is available ([`input::overlap_helps`]), a lackey file is
+/// decompressed and parsed on a helper thread ([`ReadAhead`]), a zstd
+/// `.vmt` decompressed on one.
 ///
 /// # Errors
 /// The file cannot be opened or its first bytes cannot be read (a zstd frame
@@ -174,17 +175,28 @@ pub fn open_metered(spec: &str, meter: &ReadMeter) -> Result<AnySource, TraceErr
     open_file_source(Path::new(spec), Some(meter))
 }
 
-/// Opens a trace file (see [`open`]): its reader runs on a helper thread
-/// ([`ReadAhead`], which also decompresses there, straight into the
-/// parser's buffer) when that helps, else all on this thread.
+/// Opens a trace file (see [`open`]). When a second core helps
+/// ([`input::overlap_helps`]), a lackey file is decompressed (straight into
+/// the parser's buffer) and parsed on a helper thread ([`ReadAhead`]); any
+/// other zstd file is decompressed on one ([`input::ZstdPipe`]) and read
+/// here. Otherwise everything happens on this thread.
 fn open_file_source(path: &Path, meter: Option<&ReadMeter>) -> Result<AnySource, TraceError> {
-    let (input, format) = input::open_metered(path, false, meter)?;
-    let reader = accesses(input, format, path)?;
+    let (mut input, format) = input::open_metered(path, false, meter)?;
     if !input::overlap_helps() {
-        return Ok(reader);
+        return accesses(input, format, path);
     }
-    let stdin = path.as_os_str() == input::STDIN;
-    Ok(AnySource::Ahead(Box::new(ReadAhead::new(reader, stdin))))
+    if format == Format::Lackey {
+        let stdin = path.as_os_str() == input::STDIN;
+        let reader = accesses(input, format, path)?;
+        return Ok(AnySource::Ahead(Box::new(ReadAhead::new(reader, stdin))));
+    }
+    if format == Format::Vmt {
+        input = input.into_pipe().map_err(|source| TraceError::Io {
+            path: input::display_path(path),
+            source,
+        })?;
+    }
+    accesses(input, format, path)
 }
 
 /// The access reader for an opened input of a known format.

@@ -360,6 +360,13 @@ impl<B: Bitmap> PhysMem<B> {
                 }
             });
         }
+        self.read_le_slow(addr, width)
+    }
+
+    /// [`PhysMem::read_le`] across a chunk boundary or out of range.
+    #[cold]
+    #[inline(never)]
+    fn read_le_slow(&self, addr: PhysAddr, width: u32) -> Result<u64, MemError> {
         let mut v = [0u8; 8];
         self.read(addr, &mut v[..width as usize])?;
         Ok(u64::from_le_bytes(v))

@@ -54,7 +54,7 @@ pub struct FrameTable {
     /// so a leaf entry's address in it that the reclaimer remembered is
     /// still that entry's, whatever other tables came and went.
     #[serde(skip)]
-    table_gens: Vec<u32>,
+    table_gens: Vec<u64>,
 }
 
 impl FrameTable {
@@ -94,7 +94,7 @@ impl FrameTable {
     /// Per frame, a count that changes whenever the frame becomes or stops
     /// being a page table (frames past the end of the slice: never were).
     #[must_use]
-    pub fn table_gens(&self) -> &[u32] {
+    pub fn table_gens(&self) -> &[u64] {
         &self.table_gens
     }
 
@@ -208,7 +208,7 @@ impl FrameTable {
                 if self.table_gens.len() <= i + k {
                     self.table_gens.resize(i + (1 << order), 0);
                 }
-                self.table_gens[i + k] = self.table_gens[i + k].wrapping_add(1);
+                self.table_gens[i + k] += 1;
             }
             *m = FrameMeta { use_, refs: 0 };
         }

@@ -216,7 +216,7 @@ struct LeafAt {
     /// The frame of the table holding the entry, and its
     /// [`super::FrameTable::table_gens`] count when the address was found.
     table: u64,
-    gen_: u32,
+    gen_: u64,
 }
 
 /// Most remembered leaf addresses (then they are all forgotten): bounds
@@ -656,7 +656,7 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     cleaned_dirty: &'a std::collections::BTreeSet<u64>,
     leaves: &'a mut LeafCache,
     /// The frame table's [`super::FrameTable::table_gens`] now.
-    gens: &'a [u32],
+    gens: &'a [u64],
     /// Bits of a page-table frame's address below its frame number.
     frame_shift: u32,
 }
@@ -1154,9 +1154,37 @@ impl Kernel {
                 let s = self.space(sid);
                 s.asid
             };
-            let u = self
-                .tables
-                .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?;
+            // Where the policy's scan found the leaf, if that table is
+            // still the same one (see LeafCache): no walk from the root.
+            let known = self
+                .reclaim
+                .leaves
+                .at
+                .get(&(sid.0, va.as_u64()))
+                .filter(|at| {
+                    self.frames
+                        .table_gens()
+                        .get(at.table as usize)
+                        .copied()
+                        .unwrap_or(0)
+                        == at.gen_
+                })
+                .map(|at| (at.idx, at.addr));
+            let u = match known {
+                Some((idx, addr)) => self.tables.unmap_at(
+                    &self.fmt,
+                    mem,
+                    &mut self.frames.for_tables(),
+                    asid,
+                    va,
+                    idx,
+                    addr,
+                )?,
+                None => {
+                    self.tables
+                        .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?
+                }
+            };
             tlb.invalidate_page(asid, u.flush);
             let s = self.space_mut(sid);
             s.resident -= 1;

@@ -99,14 +99,17 @@ impl SwapEntries {
         self.values()
     }
 
-    /// The entries whose page address is in `range`, by increasing address.
+    /// The entries whose page address is in `range`, by increasing address
+    /// (page addresses are multiples of `page_bytes`).
     #[must_use]
     pub fn range(&self, range: Range<u64>, page_bytes: u64) -> Vec<(u64, SwapSlot)> {
-        let pages = (range.end.saturating_sub(range.start)) / page_bytes.max(1);
+        let page = page_bytes.max(1);
+        let first = range.start.div_ceil(page).saturating_mul(page);
+        let pages = range.end.saturating_sub(first).div_ceil(page);
         if pages <= self.map.len() as u64 {
-            // Fewer pages in the range than entries: look each one up.
+            // No more pages in the range than entries: look each one up.
             (0..pages)
-                .map(|i| range.start + i * page_bytes)
+                .map(|i| first + i * page)
                 .filter_map(|va| self.map.get(&va).map(|&s| (va, s)))
                 .collect()
         } else {
@@ -188,6 +191,8 @@ mod tests {
             (4096, 40 * 4096),
             (0, 1 << 40),
             (50 * 4096, 51 * 4096),
+            (4095, 9 * 4096 + 1),
+            (4097, 8 * 4096 - 1),
         ] {
             let want: Vec<(u64, SwapSlot)> = ordered.range(a..b).map(|(&v, &s)| (v, s)).collect();
             assert_eq!(entries.range(a..b, 4096), want, "{a:#x}..{b:#x}");

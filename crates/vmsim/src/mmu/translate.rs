@@ -138,20 +138,33 @@ struct Path {
     limits: [PteFlags; MAX_WALK_LEVELS],
 }
 
+/// What [`walk_x86_64_plain`] found.
+enum PlainWalk {
+    /// The translation.
+    Done(Translation),
+    /// A not-present entry stopped the walk: the fault `walk_from` reports.
+    NotPresent(WalkFault),
+    /// Anything else: the walk is left to `walk_from`.
+    Generic,
+}
+
 /// The walk of [`walk_from`] for x86 4- and 5-level paging, when every
 /// entry it reads is plain (see [`Format::decode_x86_64_plain`]): a present
-/// table pointer at each level and a present last-level leaf. Reads memory
-/// and changes nothing: `None` (another encoding, a not-present, reserved
+/// table pointer at each level and a present last-level leaf, or a
+/// not-present entry that ends the walk with a fault. Reads memory and
+/// changes nothing: [`PlainWalk::Generic`] (another encoding, a reserved
 /// or large-page entry, a table outside memory) leaves the walk to
 /// `walk_from`, which then reads the same entries and finds the same
-/// answer or fault, so the outcome does not depend on which one ran. On
-/// success the entries read are in `path` (filled in place: it is too large
-/// to return by value on this path), as `walk_from`'s observer would have
-/// recorded them.
+/// answer or fault, so the outcome does not depend on which one ran. The
+/// entries read are in `path` (filled in place: it is too large to return
+/// by value on this path), as `walk_from`'s observer would have recorded
+/// them.
 ///
 /// This is the TLB-miss path of the default machine, which walks on most
 /// references of a workload that outruns the TLB: one loop with the decode
-/// inlined, no per-entry callback.
+/// inlined, no per-entry callback. A swap-heavy run's walks end at a
+/// not-present leaf half the time: those are answered here too, not walked
+/// a second time.
 #[inline]
 fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     fmt: &Format,
@@ -161,23 +174,39 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     limits: PteFlags,
     va: VirtAddr,
     path: &mut Path,
-) -> Option<Translation> {
+) -> PlainWalk {
     let levels = fmt.levels();
-    if levels.len() > MAX_WALK_LEVELS || fmt.entry_bytes() != 8 {
-        return None;
+    if levels.len() > MAX_WALK_LEVELS
+        || fmt.entry_bytes() != 8
+        || !matches!(fmt.encoding(), crate::paging::Encoding::X86_64)
+    {
+        return PlainWalk::Generic;
     }
     path.len = 0;
     let mut table = table;
     let mut acc = limits;
     for (idx, level) in levels.iter().enumerate().skip(start) {
         let entry_addr = PhysAddr::new_unchecked(table.as_u64() + level.index(va) * 8);
-        let raw = mem.read_le(entry_addr, 8).ok()?;
+        let Ok(raw) = mem.read_le(entry_addr, 8) else {
+            return PlainWalk::Generic;
+        };
         let i = path.len;
         path.idx[i] = idx;
         path.addr[i] = entry_addr;
         path.raw[i] = raw;
         path.len += 1;
-        match fmt.decode_x86_64_plain(idx, raw)? {
+        let Some(entry) = fmt.decode_x86_64_plain(idx, raw) else {
+            // Not plain. Not present ends the walk as it ends walk_from's.
+            return match fmt.decode(idx, raw) {
+                Entry::Invalid => PlainWalk::NotPresent(WalkFault {
+                    kind: FaultKind::NotPresent,
+                    level: Some(level.number),
+                    idx: Some(idx),
+                }),
+                _ => PlainWalk::Generic,
+            };
+        };
+        match entry {
             Entry::Table { addr, limits: l } => {
                 acc &= l;
                 path.next[i] = addr;
@@ -185,12 +214,14 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
                 table = addr;
             }
             Entry::Leaf { addr, flags } => {
-                let size = level.leaf?;
+                let Some(size) = level.leaf else {
+                    return PlainWalk::Generic;
+                };
                 if !addr.is_aligned(size) {
-                    return None;
+                    return PlainWalk::Generic;
                 }
                 let perms = (flags & PteFlags::PERMS) & acc;
-                return Some(Translation {
+                return PlainWalk::Done(Translation {
                     pa: addr.add(va.page_offset(size)),
                     page: va.align_down(size),
                     frame: addr,
@@ -201,10 +232,10 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
                     leaf_raw: raw,
                 });
             }
-            Entry::Invalid | Entry::Reserved(_) => return None,
+            Entry::Invalid | Entry::Reserved(_) => return PlainWalk::Generic,
         }
     }
-    None
+    PlainWalk::Generic
 }
 
 impl Mmu {
@@ -436,18 +467,25 @@ impl Mmu {
         };
         let mut path = Path::default();
         let plain = if self.generic_walk_only() {
-            None
+            PlainWalk::Generic
         } else {
             walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, &mut path)
         };
         let t = match plain {
-            Some(t) => {
+            PlainWalk::Done(t) => {
                 for &idx in &path.idx[..path.len] {
                     self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
                 }
                 t
             }
-            None => {
+            PlainWalk::NotPresent(f) => {
+                for &idx in &path.idx[..path.len] {
+                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
+                }
+                self.walk.faulted += 1;
+                return Err(self.walk_fault(f, va, access, privilege));
+            }
+            PlainWalk::Generic => {
                 // (Every entry below `len` is written before it is read.)
                 path.len = 0;
                 let mut acc = limits;

@@ -389,6 +389,56 @@ impl RadixTable {
         })
     }
 
+    /// [`RadixTable::unmap`] when the caller knows where the leaf entry
+    /// mapping `va` is (`entry_addr`, at level `leaf_idx`, as a walk found
+    /// it; the reclaimer remembers them): no walk from the root. The entry
+    /// is cleared as `unmap` clears it; if it is not a leaf any more, or is
+    /// the last entry of its table (which `unmap` then frees, with any
+    /// table above that empties), this is `unmap` itself, so the outcome is
+    /// the same either way.
+    pub fn unmap_at<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        va: VirtAddr,
+        leaf_idx: usize,
+        entry_addr: PhysAddr,
+    ) -> Result<Unmapped, MapError> {
+        let width = fmt.entry_bytes();
+        let Some(level) = fmt.levels().get(leaf_idx) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        let cleared = level.index(va) * u64::from(width);
+        let Some(table) = entry_addr.as_u64().checked_sub(cleared) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        let table = PhysAddr::new_unchecked(table);
+        let Ok(raw) = mem.read_le(entry_addr, width) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        let Entry::Leaf { addr, flags } = fmt.decode(leaf_idx, raw) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        if leaf_idx > 0 {
+            // The last entry of its table: unmap frees tables.
+            let bytes = fmt.table_bytes(leaf_idx);
+            mem.check(table, bytes)?;
+            let after = cleared + u64::from(width);
+            if mem.is_zero(table, cleared)? && mem.is_zero(table.add(after), bytes - after)? {
+                return self.unmap(fmt, mem, alloc, va);
+            }
+        }
+        let size = level.leaf.unwrap_or(fmt.page_size());
+        mem.write_le(entry_addr, width, 0)?;
+        Ok(Unmapped {
+            frame: addr,
+            size,
+            flags,
+            flush: Flush::new(va.align_down(size), size),
+        })
+    }
+
     /// Replaces the permissions of the page containing `va` (frame, accessed,
     /// dirty and global bits are kept).
     pub fn protect<M: PhysMemory + ?Sized>(

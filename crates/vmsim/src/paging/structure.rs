@@ -434,6 +434,27 @@ impl PageTables {
         }
     }
 
+    /// [`PageTables::unmap`] of a radix mapping whose leaf entry the caller
+    /// knows (see [`RadixTable::unmap_at`]); other structures unmap as usual.
+    #[allow(clippy::too_many_arguments)]
+    pub fn unmap_at<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        asid: Asid,
+        va: VirtAddr,
+        leaf_idx: usize,
+        entry_addr: PhysAddr,
+    ) -> Result<Unmapped, MapError> {
+        match self {
+            Self::Radix(r) => r
+                .space(asid)?
+                .unmap_at(fmt, mem, alloc, va, leaf_idx, entry_addr),
+            _ => self.unmap(fmt, mem, alloc, asid, va),
+        }
+    }
+
     /// Replaces the permissions of the page holding `va` in the space tagged `asid`,
     /// keeping its frame and accessed, dirty and global bits.
     pub fn protect<M: PhysMemory + ?Sized>(
