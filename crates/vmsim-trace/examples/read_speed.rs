@@ -4,8 +4,11 @@
 //!
 //! On a shared machine wall time includes waiting for a core, so it also
 //! prints the reading thread's own CPU time (from `/proc/thread-self/schedstat`
-//! on Linux): references per second of one core. zstd decompression runs on a
-//! helper thread and is not included in that figure.
+//! on Linux): references per second of one core. With more than one core, a
+//! lackey trace is decompressed and parsed on a helper thread (see
+//! `vmsim_trace::ahead`) and a zstd `.vmt` decompressed on one, which that
+//! figure does not include: run under `taskset -c 0` to time the whole
+//! reader on one core.
 
 use std::time::Instant;
 

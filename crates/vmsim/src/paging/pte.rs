@@ -250,7 +250,7 @@ impl Format {
     ///
     /// Plain x86-64 entries (a present table pointer, a present last-level
     /// leaf: nearly every entry the kernel's walks, maps and unmaps read)
-    /// are decoded inline ([`Format::decode_x86_64_plain`]); everything
+    /// are decoded inline (`Format::decode_x86_64_plain`); everything
     /// else goes to the generic decoder.
     #[inline]
     #[must_use]
