@@ -558,6 +558,12 @@ impl Reclaim {
                 ));
             }
         }
+        if let Some(id) = self.evicted_at.iter().position(|&e| e > self.evictions) {
+            return Err(format!(
+                "page id {id} evicted at eviction {} of {}",
+                self.evicted_at[id], self.evictions
+            ));
+        }
         let listed = self.in_policy.iter().filter(|&&b| b).count() as u64;
         if listed != self.in_policy_count {
             return Err(format!(
@@ -605,6 +611,14 @@ impl Kernel {
                     "swap slot {} has {} references but {n} entries name it",
                     slot.index(),
                     info.refs
+                )));
+            }
+            if info.id as usize >= r.frame_of_id.len() {
+                return Err(super::InvariantError::Broken(format!(
+                    "swap slot {} holds page id {}, outside the {} page ids",
+                    slot.index(),
+                    info.id,
+                    r.frame_of_id.len()
                 )));
             }
             if info.refs == 0 && info.cached.is_none() {
