@@ -292,8 +292,7 @@ impl<R: Read> PageNumberReader<R> {
                 });
             }
             if self.filled == self.buf.len() {
-                let len = (2 * self.buf.len()).clamp(CHUNK, MAX_LINE_BYTES + CHUNK);
-                self.buf.resize(len, 0);
+                grow(&mut self.buf);
             }
             // Read straight into the buffer: no copy through another, no
             // zero-filling per read.
@@ -331,6 +330,21 @@ impl<R: Read> PageNumberReader<R> {
             self.filled -= end;
         }
         Ok(())
+    }
+}
+
+/// Doubles `buf` (at least to `CHUNK`, at most to `MAX_LINE_BYTES` +
+/// `CHUNK`), zeroed. The first time, the allocator's zeroed memory: no loop
+/// over a megabyte, so a small input (an inline list, a fuzz case) costs
+/// next to nothing. Out of line: it runs a few times per file.
+#[cold]
+#[inline(never)]
+fn grow(buf: &mut Vec<u8>) {
+    let len = (2 * buf.len()).clamp(CHUNK, MAX_LINE_BYTES + CHUNK);
+    if buf.is_empty() {
+        *buf = vec![0; len];
+    } else {
+        buf.resize(len, 0);
     }
 }
 
