@@ -1170,21 +1170,7 @@ impl Kernel {
             };
             // Where the policy's scan found the leaf, if that table is
             // still the same one (see LeafCache): no walk from the root.
-            let known = self
-                .reclaim
-                .leaves
-                .at
-                .get(&(sid.0, va.as_u64()))
-                .filter(|at| {
-                    self.frames
-                        .table_gens()
-                        .get(at.table as usize)
-                        .copied()
-                        .unwrap_or(0)
-                        == at.gen_
-                })
-                .map(|at| (at.idx, at.addr));
-            let u = match known {
+            let u = match self.known_leaf(sid, va) {
                 Some((idx, addr)) => self.tables.unmap_at(
                     &self.fmt,
                     mem,
@@ -1199,7 +1185,18 @@ impl Kernel {
                         .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?
                 }
             };
-            tlb.invalidate_page(asid, u.flush);
+            // A leaf whose accessed bit is clear was not filled into the
+            // TLB since the policy cleared the bit and invalidated it (a
+            // fill sets the bit first): nothing to search for. Radix tables
+            // only, and only while clearing the bit invalidates.
+            if self.reclaim.invalidate
+                && !u.flags.contains(PteFlags::ACCESSED)
+                && matches!(self.tables, PageTables::Radix(_))
+            {
+                tlb.invalidate_unfilled_page(asid, u.flush);
+            } else {
+                tlb.invalidate_page(asid, u.flush);
+            }
             let s = self.space_mut(sid);
             s.resident -= 1;
             s.swapped.insert(va.as_u64(), slot);
@@ -1230,6 +1227,33 @@ impl Kernel {
         r.evictions += 1;
         r.stats.swap_outs += 1;
         Ok(true)
+    }
+
+    /// Where the leaf entry of `va` in space `sid` is (its level index and
+    /// address), if the reclaimer remembers it and the table holding it was
+    /// neither freed nor reused since (see `LeafCache`): radix tables only.
+    pub(super) fn known_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(usize, PhysAddr)> {
+        let at = self.reclaim.leaves.at.get(&(sid.0, va.as_u64()))?;
+        let gen_ = self.frames.table_gens().get(at.table as usize).copied();
+        (gen_.unwrap_or(0) == at.gen_).then_some((at.idx, at.addr))
+    }
+
+    /// Whether the remembered leaf entry of `va` in space `sid` is empty:
+    /// the page is then not mapped, as a walk from the root would find (it
+    /// reaches the same table, which is still linked where it was: a radix
+    /// table is unlinked only when it is freed). `false` when nothing is
+    /// remembered, or the entry is not empty.
+    pub(super) fn known_unmapped<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        sid: SpaceId,
+        va: VirtAddr,
+    ) -> bool {
+        let Some((idx, addr)) = self.known_leaf(sid, va) else {
+            return false;
+        };
+        mem.read_le(addr, self.fmt.entry_bytes())
+            .is_ok_and(|raw| self.fmt.decode(idx, raw) == Entry::Invalid)
     }
 
     /// The not-present page at `page` of space `sid` is in swap: brings it

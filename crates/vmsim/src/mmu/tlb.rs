@@ -641,6 +641,34 @@ impl Tlb {
         removed
     }
 
+    /// [`Tlb::invalidate_page`] for a page the caller knows no entry
+    /// covers: the walk caches of the address space are flushed and the
+    /// invalidation counted as that does, but no array is searched (what the
+    /// search would find is nothing, so nothing else changes). The kernel
+    /// knows it of a page whose accessed bit is clear: every fill sets the
+    /// bit (or needs it set), and every clearing of it is followed by an
+    /// invalidation, so no translation was filled since the last one. Only
+    /// with ASID tags: without, an entry of another address space for the
+    /// same address would match. Debug builds search anyway and check that
+    /// nothing was found.
+    pub fn invalidate_unfilled_page(&mut self, asid: Asid, va: VirtAddr) -> u64 {
+        if !self.asid_tags {
+            return self.invalidate_page(asid, va);
+        }
+        let tag = self.tag(asid);
+        self.forget_memos();
+        #[cfg(debug_assertions)]
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                let removed = array.invalidate_page(tag, va);
+                debug_assert_eq!(removed, 0, "{va} of {asid:?} was cached after all");
+            }
+        }
+        self.walk_cache.invalidate_asid(tag);
+        self.flushes.pages += 1;
+        0
+    }
+
     /// Invalidates every non-global entry of `asid` (x86 `invpcid`
     /// single-context, RISC-V `sfence.vma x0, asid`), and its walk-cache
     /// entries. With tags off this is every non-global entry.

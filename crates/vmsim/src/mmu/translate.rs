@@ -656,6 +656,10 @@ impl TlbControl for Mmu {
         self.tlb.invalidate_page(asid, flush.page());
     }
 
+    fn invalidate_unfilled_page(&mut self, asid: Asid, flush: Flush) {
+        self.tlb.invalidate_unfilled_page(asid, flush.page());
+    }
+
     fn invalidate_asid(&mut self, asid: Asid) {
         self.tlb.invalidate_asid(asid);
     }
