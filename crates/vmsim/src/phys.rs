@@ -773,10 +773,10 @@ mod tests {
             ] {
                 let mut fast: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
                 let mut slow: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
-                for pass in 0..2 {
-                    let a = pa(at + u64::from(pass) * 8 % 0x10);
-                    let fr = fast.write_le(a, width, value + u64::from(pass));
-                    let bytes = (value + u64::from(pass)).to_le_bytes();
+                for pass in 0..2u64 {
+                    let a = pa(at + pass * 8);
+                    let fr = fast.write_le(a, width, value + pass);
+                    let bytes = (value + pass).to_le_bytes();
                     let sr = slow.write(a, &bytes[..width as usize]);
                     assert_eq!(fr, sr, "width {width} at {at:#x}");
                     assert_eq!(fast.stored_chunks(), slow.stored_chunks());

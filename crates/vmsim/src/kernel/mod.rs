@@ -17,6 +17,7 @@ mod invariants;
 mod process;
 mod reclaim;
 mod shm;
+mod shootdowns;
 mod swap_entries;
 mod syscalls;
 mod system_policy;

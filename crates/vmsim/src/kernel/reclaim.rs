@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{PageSize, Pfn, PhysAddr, Pid, VirtAddr};
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::memory::PhysMemory;
 use crate::paging::{Entry, Flush, Format, PageTables, PteFlags};
 use crate::reclaim::{
@@ -37,6 +37,7 @@ use crate::swap::{SwapDevice, SwapSlot};
 
 use super::address_space::AddressSpace;
 use super::process::SpaceId;
+use super::shootdowns::Shootdowns;
 use super::{Kernel, KernelError, SystemPolicy, TlbControl};
 
 /// What demand paging counts.
@@ -205,6 +206,10 @@ pub(super) struct Reclaim {
     /// Where mappings' leaf entries are (derived, not saved).
     #[serde(skip)]
     leaves: LeafCache,
+    /// The list a reclaim gathers its TLB invalidations in (kept for its
+    /// memory; empty between reclaims).
+    #[serde(skip)]
+    shootdowns: Vec<(Asid, Flush, bool)>,
 }
 
 /// Where a radix mapping's leaf entry is.
@@ -274,6 +279,7 @@ impl Clone for Reclaim {
             next_tick: self.next_tick,
             stats: self.stats,
             leaves: LeafCache::default(),
+            shootdowns: Vec::new(),
         }
     }
 }
@@ -351,6 +357,7 @@ impl Reclaim {
             next_tick: cfg.tick.max(1),
             stats: PagingStats::default(),
             leaves: LeafCache::default(),
+            shootdowns: Vec::new(),
         })
     }
 
@@ -926,6 +933,19 @@ impl Kernel {
         mem: &mut M,
         tlb: &mut T,
     ) -> Result<Option<Pfn>, KernelError> {
+        // The reclaim's TLB invalidations are made together as it ends.
+        let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
+        let r = self.alloc_data_page_in(mem, &mut batch);
+        self.reclaim.shootdowns = batch.finish();
+        r
+    }
+
+    /// [`Kernel::alloc_data_page`] with its invalidations gathered in `tlb`.
+    fn alloc_data_page_in<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+    ) -> Result<Option<Pfn>, KernelError> {
         let per_page = 1u64 << self.frames.page_order();
         let pfn = loop {
             if let Some(pfn) = self.frames.alloc_page(mem) {
@@ -938,7 +958,7 @@ impl Kernel {
         };
         // Mapping the page may need a new table at every level below the
         // root: keep that many frames free, or the map fails for want of one.
-        self.make_room(mem, tlb, self.fmt.levels().len() as u64)?;
+        self.make_room_in(mem, tlb, self.fmt.levels().len() as u64)?;
         if self.reclaim.enabled() && self.frames.free_frames() / per_page < self.reclaim.low {
             self.reclaim.stats.kswapd_runs += 1;
             while self.frames.free_frames() / per_page < self.reclaim.high {
@@ -956,6 +976,19 @@ impl Kernel {
     /// Reclaims until at least `frames` frames are free (or nothing more can
     /// be evicted): room for page tables and kernel objects.
     pub(super) fn make_room<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        frames: u64,
+    ) -> Result<(), KernelError> {
+        let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
+        let r = self.make_room_in(mem, &mut batch, frames);
+        self.reclaim.shootdowns = batch.finish();
+        r
+    }
+
+    /// [`Kernel::make_room`] with its invalidations gathered in `tlb`.
+    fn make_room_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
         mem: &mut M,
         tlb: &mut T,

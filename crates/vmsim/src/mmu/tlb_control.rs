@@ -23,6 +23,19 @@ pub trait TlbControl {
     fn invalidate_unfilled_page(&mut self, asid: Asid, flush: Flush) {
         self.invalidate_page(asid, flush);
     }
+    /// Invalidates pages one after the other, each as
+    /// [`TlbControl::invalidate_page`] (or, marked `true`,
+    /// [`TlbControl::invalidate_unfilled_page`]) would: the same outcome, and
+    /// a hardware model may do the work together.
+    fn invalidate_pages(&mut self, pages: &[(Asid, Flush, bool)]) {
+        for &(asid, flush, unfilled) in pages {
+            if unfilled {
+                self.invalidate_unfilled_page(asid, flush);
+            } else {
+                self.invalidate_page(asid, flush);
+            }
+        }
+    }
     /// Invalidates every non-global translation of one ASID.
     fn invalidate_asid(&mut self, asid: Asid);
 }
