@@ -298,11 +298,11 @@ impl Kernel {
         access: AccessKind,
         slot: crate::swap::SwapSlot,
     ) -> Result<Option<FaultResolution>, KernelError> {
-        let Some((pfn, major)) = self.swap_in(mem, tlb, sid, page, slot)? else {
+        let Some((pfn, major, sharers)) = self.swap_in(mem, tlb, sid, page, slot)? else {
             return Ok(None);
         };
         // Shared with another mapping or another swap entry: copy-on-write.
-        let shared = self.frames.meta(pfn).refs > 0 || self.swap_sharers(pfn) > 0;
+        let shared = self.frames.meta(pfn).refs > 0 || sharers > 0;
         let mut flags = vma.prot.pte_flags() | PteFlags::ACCESSED;
         if vma.kind.is_private() && shared {
             flags.remove(PteFlags::WRITE);

@@ -784,7 +784,8 @@ impl Kernel {
         let flags = self.tracked_flags(sid, va, flags);
         // A page mapped again where it was (a swap-in): its leaf entry's
         // place is known, no walk from the root.
-        let r = match self.known_leaf(sid, va) {
+        let known = self.known_leaf(sid, va);
+        let r = match known {
             Some(at) => self.tables.map_at(
                 &self.fmt,
                 mem,
@@ -819,6 +820,9 @@ impl Kernel {
         }
         self.frames.get(pfn);
         self.reclaim.rmap_add(pfn, sid, va);
+        if known.is_some() {
+            self.leaf_moved_to(pfn, sid, va);
+        }
         self.space_mut(sid).resident += 1;
         Ok(())
     }

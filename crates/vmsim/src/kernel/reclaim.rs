@@ -239,9 +239,64 @@ const LEAF_CACHE_MAX: usize = 1 << 20;
 /// walks again). Per table, not per tree: a swap-heavy run frees and
 /// remakes the leaf tables of its coldest pages all the time, and that
 /// must not cost the walk of every other page.
+///
+/// Looked up by frame first: `by_frame` holds, per frame, the leaf of one
+/// mapping of its page, tagged with the (space, page) it belongs to. The
+/// policy's scan and eviction come to a page through its frame, and a
+/// dense table indexed by frame is one read where the map's probe into
+/// a megabyte of buckets missed the host's caches on nearly every scan
+/// (a quarter of a swap-heavy run's time). The map stays for the rest
+/// (a page in swap has no frame) and the frame's other mappings.
 #[derive(Debug, Default)]
 struct LeafCache {
     at: FxHashMap<(u32, u64), LeafAt>,
+    by_frame: Vec<Option<FrameLeaf>>,
+}
+
+/// A frame's entry in [`LeafCache`]: the leaf of its page's mapping at
+/// `va` in space `sid`.
+#[derive(Debug, Clone, Copy)]
+struct FrameLeaf {
+    sid: u32,
+    va: u64,
+    at: LeafAt,
+}
+
+impl LeafCache {
+    /// The remembered leaf of `va` in space `sid`, whose page is in frame
+    /// `pfn` (if known), while its table is still the one it was found in
+    /// (`gens`: the frame table's [`super::FrameTable::table_gens`]).
+    fn get(&self, pfn: Option<u64>, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
+        let valid = |at: &LeafAt| gens.get(at.table as usize).copied().unwrap_or(0) == at.gen_;
+        if let Some(Some(f)) = pfn.and_then(|p| self.by_frame.get(p as usize))
+            && f.sid == sid
+            && f.va == va
+            && valid(&f.at)
+        {
+            return Some(f.at);
+        }
+        self.at.get(&(sid, va)).copied().filter(valid)
+    }
+
+    /// Remembers the leaf of `va` in space `sid`, mapped to frame `pfn`.
+    fn insert(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt) {
+        if self.at.len() >= LEAF_CACHE_MAX {
+            self.at.clear();
+        }
+        self.at.insert((sid, va), at);
+        self.note_frame(pfn, sid, va, at);
+    }
+
+    /// Frame `pfn` now holds the page mapped at `va` in space `sid`, whose
+    /// leaf is at `at`.
+    fn note_frame(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt) {
+        let i = pfn as usize;
+        if self.by_frame.len() <= i {
+            // Grown as frames are first used: the buddy hands out low frames first.
+            self.by_frame.resize(i + 1, None);
+        }
+        self.by_frame[i] = Some(FrameLeaf { sid, va, at });
+    }
 }
 
 impl Clone for Reclaim {
@@ -695,11 +750,8 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// The leaf entry mapping `va` in a radix table from the cache: where it
     /// is, its raw value and its flags (`None`: not cached, or no longer a
     /// leaf there).
-    fn cached_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, PteFlags)> {
-        let at = *self.leaves.at.get(&(sid.0, va.as_u64()))?;
-        if self.gens.get(at.table as usize).copied().unwrap_or(0) != at.gen_ {
-            return None;
-        }
+    fn cached_leaf(&self, pfn: u64, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, PteFlags)> {
+        let at = self.leaves.get(Some(pfn), sid.0, va.as_u64(), self.gens)?;
         let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
         match self.fmt.decode(at.idx, raw) {
             Entry::Leaf { flags, .. } => Some((at, raw, flags)),
@@ -710,12 +762,17 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// The accessed and dirty bits of every mapping of page `id`.
     fn flags(&self, id: u32) -> PteFlags {
         let mut f = PteFlags::empty();
+        let pfn = self
+            .frame_of_id
+            .get(id as usize)
+            .and_then(|x| x.checked_sub(1))
+            .unwrap_or(u64::MAX);
         for &(sid, va) in self.maps(id) {
             let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
                 continue;
             };
             let va = VirtAddr::new(va);
-            if let Some((_, _, flags)) = self.cached_leaf(sid, va) {
+            if let Some((_, _, flags)) = self.cached_leaf(pfn, sid, va) {
                 f |= flags;
             } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
                 f |= t.flags;
@@ -730,11 +787,11 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
         *self.scanned += 1;
         let spaces = self.spaces;
         let rmap = self.rmap;
-        let Some(maps) = self
+        let Some((pfn, maps)) = self
             .frame_of_id
             .get(id as usize)
             .and_then(|x| x.checked_sub(1))
-            .and_then(|pfn| rmap.get(pfn as usize))
+            .and_then(|pfn| Some((pfn, rmap.get(pfn as usize)?)))
         else {
             return false;
         };
@@ -747,7 +804,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             if matches!(self.tables, PageTables::Radix(_)) {
                 // One read of the remembered leaf (a walk the first time),
                 // and the same write update_status makes.
-                let leaf = match self.cached_leaf(sid, va) {
+                let leaf = match self.cached_leaf(pfn, sid, va) {
                     Some(l) => Some(l),
                     None => self
                         .tables
@@ -762,10 +819,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                                 table,
                                 gen_: self.gens.get(table as usize).copied().unwrap_or(0),
                             };
-                            if self.leaves.at.len() >= LEAF_CACHE_MAX {
-                                self.leaves.at.clear();
-                            }
-                            self.leaves.at.insert((sid.0, va.as_u64()), at);
+                            self.leaves.insert(pfn, sid.0, va.as_u64(), at);
                             (at, t.leaf_raw, t.flags)
                         }),
                 };
@@ -1203,7 +1257,7 @@ impl Kernel {
             };
             // Where the policy's scan found the leaf, if that table is
             // still the same one (see LeafCache): no walk from the root.
-            let u = match self.known_leaf(sid, va) {
+            let u = match self.leaf_at(Some(pfn), sid, va).map(|at| (at.idx, at.addr)) {
                 Some((idx, addr)) => self.tables.unmap_at(
                     &self.fmt,
                     mem,
@@ -1266,9 +1320,28 @@ impl Kernel {
     /// address), if the reclaimer remembers it and the table holding it was
     /// neither freed nor reused since (see `LeafCache`): radix tables only.
     pub(super) fn known_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(usize, PhysAddr)> {
-        let at = self.reclaim.leaves.at.get(&(sid.0, va.as_u64()))?;
-        let gen_ = self.frames.table_gens().get(at.table as usize).copied();
-        (gen_.unwrap_or(0) == at.gen_).then_some((at.idx, at.addr))
+        self.leaf_at(None, sid, va).map(|at| (at.idx, at.addr))
+    }
+
+    /// [`Kernel::known_leaf`], all of it, looked up by frame first when the
+    /// page's frame `pfn` is known.
+    fn leaf_at(&self, pfn: Option<Pfn>, sid: SpaceId, va: VirtAddr) -> Option<LeafAt> {
+        self.reclaim.leaves.get(
+            pfn.map(Pfn::as_u64),
+            sid.0,
+            va.as_u64(),
+            self.frames.table_gens(),
+        )
+    }
+
+    /// The page just mapped at `va` in space `sid`, in frame `pfn`, has its
+    /// leaf where `known_leaf` said: the frame's entry of the leaf cache.
+    pub(super) fn leaf_moved_to(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
+        if let Some(at) = self.leaf_at(None, sid, va) {
+            self.reclaim
+                .leaves
+                .note_frame(pfn.as_u64(), sid.0, va.as_u64(), at);
+        }
     }
 
     /// Whether the remembered leaf entry of `va` in space `sid` is empty:
@@ -1290,8 +1363,10 @@ impl Kernel {
     }
 
     /// The not-present page at `page` of space `sid` is in swap: brings it
-    /// back (or finds it in the swap cache). Returns the frame and whether it
-    /// was read from the file; `None` if no memory could be had.
+    /// back (or finds it in the swap cache). Returns the frame, whether it
+    /// was read from the file, and how many other swap entries still refer
+    /// to its copy (what [`Kernel::swap_sharers`] then says, without its
+    /// two lookups); `None` if no memory could be had.
     pub(super) fn swap_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
         mem: &mut M,
@@ -1299,13 +1374,13 @@ impl Kernel {
         sid: SpaceId,
         page: VirtAddr,
         slot: SwapSlot,
-    ) -> Result<Option<(Pfn, bool)>, KernelError> {
+    ) -> Result<Option<(Pfn, bool, u32)>, KernelError> {
         let info = self
             .reclaim
             .slots
             .get(&slot)
             .copied()
-            .ok_or(KernelError::FreeSlot { page })?;
+            .ok_or_else(|| KernelError::FreeSlot { page })?;
         let (pfn, major) = match info.cached {
             Some(pfn) => {
                 self.reclaim.stats.swap_cache_hits += 1;
@@ -1338,10 +1413,17 @@ impl Kernel {
         };
         self.space_mut(sid).swapped.remove(&page.as_u64());
         // The entry's reference moves from the slot to the frame (the caller maps it).
-        if let Some(i) = self.reclaim.slots.get_mut(&slot) {
-            i.refs = i.refs.saturating_sub(1);
-        }
-        Ok(Some((pfn, major)))
+        // The frame and the slot are linked both ways (the swap cache), so
+        // the slot's count is what `swap_sharers(pfn)` finds.
+        let sharers = match self.reclaim.slots.get_mut(&slot) {
+            Some(i) => {
+                i.refs = i.refs.saturating_sub(1);
+                i.refs
+            }
+            None => 0,
+        };
+        debug_assert_eq!(sharers, self.swap_sharers(pfn));
+        Ok(Some((pfn, major, sharers)))
     }
 
     /// Whether other swap entries still refer to the copy in `pfn`'s slot.
