@@ -1380,7 +1380,7 @@ impl Kernel {
             .slots
             .get(&slot)
             .copied()
-            .ok_or_else(|| KernelError::FreeSlot { page })?;
+            .ok_or(KernelError::FreeSlot { page })?;
         let (pfn, major) = match info.cached {
             Some(pfn) => {
                 self.reclaim.stats.swap_cache_hits += 1;
