@@ -217,9 +217,17 @@ fn decode_common(
     dst: &mut [Access],
 ) -> (usize, usize) {
     let [mut prev_instr, mut prev_data] = *prev;
+    // A record starting at or before `last` has its whole window in `p`:
+    // one comparison a record, not a slice bounds check.
+    let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
+        return (0, i);
+    };
     let mut got = 0;
     for slot in dst.iter_mut() {
-        let Some(w) = p.get(i..).and_then(<[u8]>::first_chunk::<FAST_WINDOW>) else {
+        if i > last {
+            break;
+        }
+        let Some(w) = p[i..].first_chunk::<FAST_WINDOW>() else {
             break;
         };
         let Some((tag, d, len)) = fast_record(w) else {
