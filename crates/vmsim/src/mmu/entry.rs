@@ -186,6 +186,14 @@ impl TlbEntry {
         page_size(self.page_shift)
     }
 
+    /// Whether the entry is a piece of a larger page (its granule is
+    /// smaller than its page).
+    #[inline(always)]
+    #[must_use]
+    pub const fn is_splintered(&self) -> bool {
+        self.granule_shift != self.page_shift
+    }
+
     /// log2 of [`Self::page_size`], for counters indexed by shift.
     #[inline(always)]
     #[must_use]

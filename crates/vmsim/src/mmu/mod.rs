@@ -25,6 +25,7 @@ mod fault;
 #[cfg(test)]
 mod reference_array;
 mod replacement;
+mod slot_index;
 mod tlb;
 mod tlb_array;
 mod tlb_config;

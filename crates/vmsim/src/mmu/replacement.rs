@@ -143,6 +143,11 @@ pub struct Victims {
     path_mask: Vec<u64>,
     path_bits: Vec<u64>,
     rng: XorShift64Star,
+    /// Tree-PLRU with at most [`PLRU_TABLE_MAX_WAYS`] ways: the victim
+    /// table of its way count (see [`plru_table`]), fetched once rather than
+    /// on every eviction. Not saved: a restored state fetches it on use.
+    #[serde(skip)]
+    table: Option<&'static [u8]>,
 }
 
 /// True LRU over many ways, in O(1) per touch and per victim, making exactly
@@ -292,6 +297,8 @@ impl Victims {
             path_mask,
             path_bits,
             rng: XorShift64Star::new(seed),
+            table: (policy == Replacement::TreePlru && ways <= PLRU_TABLE_MAX_WAYS)
+                .then(|| plru_table(ways)),
         }
     }
 
@@ -330,7 +337,7 @@ impl Victims {
     }
 
     /// The way of `set` to evict when every way is in use.
-    #[inline]
+    #[inline(always)]
     pub fn victim(&mut self, set: usize) -> usize {
         match self.policy {
             Replacement::Lru => {
@@ -393,12 +400,26 @@ impl Victims {
     /// Follows the bits from the root, never entering an all-padding subtree.
     /// Sets of up to [`PLRU_TABLE_MAX_WAYS`] ways read the answer from a
     /// table built by this same walk (see [`plru_table`]).
+    #[inline(always)]
     fn plru_victim(&mut self, set: usize) -> usize {
         if self.ways <= PLRU_TABLE_MAX_WAYS {
             let nodes = (self.bits[set] >> 1) & ((1u64 << (self.padded - 1)) - 1);
-            return usize::from(plru_table(self.ways)[nodes as usize]);
+            let table = match self.table {
+                Some(table) => table,
+                None => self.fetch_table(),
+            };
+            return usize::from(table[nodes as usize]);
         }
         self.plru_victim_scan(set)
+    }
+
+    /// The victim table of a restored state (see `Victims::table`).
+    #[cold]
+    #[inline(never)]
+    fn fetch_table(&mut self) -> &'static [u8] {
+        let table = plru_table(self.ways);
+        self.table = Some(table);
+        table
     }
 
     /// [`Self::plru_victim`] without the table: the walk from the root.

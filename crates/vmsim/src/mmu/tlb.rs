@@ -166,14 +166,6 @@ impl Level {
         };
         Some((usize::from(array), piece))
     }
-
-    /// [`Level::insert`] of a non-global entry whose lookup just missed
-    /// this level (see [`TlbArray::insert_absent`]).
-    #[inline(always)]
-    fn insert_absent(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
-        let (array, piece) = self.place(side, entry, va)?;
-        Some(self.arrays[array].insert_absent(piece))
-    }
 }
 
 /// How many recent first-level hits each side remembers (see [`Memo`]).
@@ -210,6 +202,11 @@ impl Default for Memo {
     }
 }
 
+/// `Tlb::memos_set` of a restored TLB: its memos may hold keys.
+fn memos_may_be_set() -> bool {
+    true
+}
+
 /// The TLB hierarchy and page-walk caches of one core.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tlb {
@@ -231,6 +228,11 @@ pub struct Tlb {
     /// whether the first level serves the side at all.
     memo_shift: [u32; 2],
     memo_ok: [bool; 2],
+    /// Whether some memo may hold a key (one was made since they were last
+    /// all forgotten): a fill after a miss then need not clear them again.
+    /// Not saved: a restored TLB starts with it set.
+    #[serde(skip, default = "memos_may_be_set")]
+    memos_set: bool,
     levels: Vec<Level>,
     asid_tags: bool,
     lookups_by_kind: [u64; 3],
@@ -284,6 +286,7 @@ impl Tlb {
             memo_next: [1; 2],
             memo_shift,
             memo_ok,
+            memos_set: true,
             levels,
             asid_tags: config.asid_tags,
             lookups_by_kind: [0; 3],
@@ -398,9 +401,12 @@ impl Tlb {
     #[inline(always)]
     fn forget_memos(&mut self) {
         self.settle();
-        // Only the keys: a memo is used only when its key matches.
-        for m in self.memo.iter_mut().flatten() {
-            m.key = NO_KEY;
+        if self.memos_set {
+            // Only the keys: a memo is used only when its key matches.
+            for m in self.memo.iter_mut().flatten() {
+                m.key = NO_KEY;
+            }
+            self.memos_set = false;
         }
     }
 
@@ -455,6 +461,7 @@ impl Tlb {
                         // takes an older place, round robin.
                         let older = self.memo_next[side];
                         self.memo_next[side] = if older + 1 == MEMO_WAYS { 1 } else { older + 1 };
+                        self.memos_set = true;
                         let memos = &mut self.memo[side];
                         memos[older] = memos[0];
                         memos[0] = Memo {
@@ -533,17 +540,48 @@ impl Tlb {
     /// A hit at level `l`: the levels above missed; copy the entry into them.
     /// The probe of those levels just missed (same address space, `va` and
     /// side), so a non-global entry has no slot there: the fills skip the
-    /// search for one (see [`TlbArray::insert_absent`]).
+    /// search for one (see [`TlbArray::fill_absent`]).
     #[cold]
     fn copy_up(&mut self, l: usize, side: usize, entry: TlbEntry, va: VirtAddr) {
-        let absent = !entry.is_global();
-        self.insert_levels(0..l, side, entry, va, true, absent);
+        if entry.is_global() {
+            self.insert_levels(0..l, side, entry, va, true);
+        } else {
+            self.fill_levels_absent(0..l, side, entry, va);
+        }
     }
 
-    /// Writes `entry` into every level of `range` that serves `side`;
-    /// `absent`: the levels are known to hold no slot for it (a lookup of
-    /// the same address space and `va` just missed them, and `entry` is not
-    /// global), so the search for one is skipped.
+    /// [`Tlb::insert_levels`] with `count_miss` and `absent` (a non-global
+    /// entry whose lookup just missed every level of `range`): each level's
+    /// array takes it in its lowest empty way or its victim's
+    /// ([`TlbArray::fill_absent`]), with the same counts.
+    #[inline]
+    fn fill_levels_absent(
+        &mut self,
+        range: std::ops::Range<usize>,
+        side: usize,
+        entry: TlbEntry,
+        va: VirtAddr,
+    ) {
+        debug_assert!(!entry.is_global());
+        self.forget_memos();
+        let shift = entry.page_shift();
+        for level in &mut self.levels[range] {
+            if !level.serves(side) {
+                continue;
+            }
+            level.counters.misses_by_size.bump_shift(shift);
+            let Some((array, piece)) = level.place(side, entry, va) else {
+                continue;
+            };
+            let evicted = level.arrays[array].fill_absent(piece);
+            level.counters.fills += 1;
+            level.counters.evictions += u64::from(evicted);
+        }
+    }
+
+    /// Writes `entry` into every level of `range` that serves `side`,
+    /// refreshing a slot that holds the same translation (see
+    /// [`Tlb::fill_levels_absent`] for a fill that knows there is none).
     fn insert_levels(
         &mut self,
         range: std::ops::Range<usize>,
@@ -551,9 +589,7 @@ impl Tlb {
         entry: TlbEntry,
         va: VirtAddr,
         count_miss: bool,
-        absent: bool,
     ) {
-        debug_assert!(!(absent && entry.is_global()));
         self.forget_memos();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
@@ -562,12 +598,7 @@ impl Tlb {
             if count_miss {
                 level.counters.misses_by_size.bump(entry.page_size());
             }
-            let inserted = if absent {
-                level.insert_absent(side, entry, va)
-            } else {
-                level.insert(side, entry, va)
-            };
-            match inserted {
+            match level.insert(side, entry, va) {
                 None => {}
                 Some(Inserted::Evicted(_)) => {
                     level.counters.fills += 1;
@@ -586,7 +617,7 @@ impl Tlb {
     /// (the MMU does this), and must cover `va`.
     pub fn fill(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
-        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true, false);
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true);
     }
 
     /// [`Tlb::fill`] right after [`Tlb::lookup`] of the same address space,
@@ -598,15 +629,18 @@ impl Tlb {
     /// entries, replacement state and counters as `fill`.
     pub(crate) fn fill_missed(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
-        let absent = !entry.is_global();
-        self.insert_levels(0..self.levels.len(), side(kind), entry, va, true, absent);
+        if entry.is_global() {
+            self.insert_levels(0..self.levels.len(), side(kind), entry, va, true);
+        } else {
+            self.fill_levels_absent(0..self.levels.len(), side(kind), entry, va);
+        }
     }
 
     /// Rewrites a translation that is already cached (after a walk made only
     /// to set the dirty bit), at every level that serves `kind`, without
     /// counting a miss.
     pub fn update(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
-        self.insert_levels(0..self.levels.len(), side(kind), entry, va, false, false);
+        self.insert_levels(0..self.levels.len(), side(kind), entry, va, false);
     }
 
     fn retain_all(&mut self, mut keep: impl FnMut(&TlbEntry) -> bool) -> u64 {

@@ -396,14 +396,64 @@ impl TlbArray {
         self.insert_with(entry, false)
     }
 
-    /// [`TlbArray::insert`] of an entry known to have no slot here yet:
-    /// a non-global entry whose lookup (same page, same address space, every
+    /// [`TlbArray::insert`] of an entry known to have no slot here yet: a
+    /// non-global entry whose lookup (same page, same address space, every
     /// size held) just missed, with no change to the array since. Then no
     /// way can hold the same translation slot, so the search for one is
-    /// skipped. Same result as `insert`.
-    pub(super) fn insert_absent(&mut self, entry: TlbEntry) -> Inserted {
+    /// skipped: the entry goes to the lowest empty way, else the victim's,
+    /// as `insert` would choose. Returns whether an entry was evicted (the
+    /// TLB counts evictions and needs nothing else). Sets of a few ways (no
+    /// index) take a short path of their own.
+    #[inline]
+    pub(super) fn fill_absent(&mut self, entry: TlbEntry) -> bool {
         debug_assert!(!entry.is_global(), "a global entry may share a slot");
-        self.insert_with(entry, true)
+        debug_assert!(entry.is_valid(), "inserting an empty entry");
+        if self.indexed {
+            return matches!(self.insert_with(entry, true), Inserted::Evicted(_));
+        }
+        debug_assert!(
+            !self.slots.iter().any(|e| e.same_slot(&entry)),
+            "fill_absent of an entry that has a slot"
+        );
+        if entry.is_splintered() {
+            self.splinters = true;
+        }
+        let one_size = self.n_shifts == 1;
+        let size = if one_size {
+            0
+        } else {
+            self.size_index(entry.granule())
+        };
+        let vpn = entry.vpn();
+        let set = self.set_of(vpn);
+        let base = set * self.ways;
+        let empty = if self.is_full() {
+            None
+        } else {
+            let tags = &self.tags[base..base + self.ways];
+            let slots = &self.slots[base..base + self.ways];
+            tags.iter()
+                .zip(slots)
+                .position(|(&tag, e)| tag == EMPTY_TAG && !e.is_valid())
+        };
+        let (way, evicted) = match empty {
+            Some(way) => (way, false),
+            None => (self.victims.victim(set), true),
+        };
+        let slot = base + way;
+        if evicted {
+            let old_size = if one_size {
+                0
+            } else {
+                self.size_index(self.slots[slot].granule())
+            };
+            self.live[old_size] -= 1;
+        }
+        self.live[size] += 1;
+        self.slots[slot] = entry;
+        self.tags[slot] = vpn;
+        self.victims.touch(set, way);
+        evicted
     }
 
     #[inline(always)]
@@ -454,7 +504,7 @@ impl TlbArray {
                 let same = if absent {
                     debug_assert!(
                         !(0..self.ways).any(|w| self.slots[base + w].same_slot(&entry)),
-                        "insert_absent of an entry that has a slot"
+                        "an absent insert of an entry that has a slot"
                     );
                     None
                 } else {
@@ -987,7 +1037,10 @@ mod tests {
         /// The array (indexed or scanning, whatever its way count) makes
         /// every choice of the scanning array it replaced: the same slot on
         /// a lookup, the same outcome and way on a fill, the same entries
-        /// removed by invalidations, the same contents after every step.
+        /// removed by invalidations, the same contents after every step. A
+        /// fourth array fills through `fill_absent` whenever the entry is
+        /// not global and has no slot yet (as the TLB's fills after a miss
+        /// do), and makes the same choices too.
         #[test]
         fn same_choices_as_the_scanning_array(
             (entries, ways) in geometry(),
@@ -1008,6 +1061,7 @@ mod tests {
                 TlbArray::new(&config, seed),
                 TlbArray::build(&config, seed, true),
                 TlbArray::build(&config, seed, false),
+                TlbArray::new(&config, seed),
             ];
             for op in &ops {
                 match *op {
@@ -1021,9 +1075,18 @@ mod tests {
                         let Some(e) = piece(&arrays[0], asid, va, size, global, dirty) else {
                             continue;
                         };
+                        let absent = !e.is_global() && !reference.entries().any(|x| x.same_slot(&e));
                         let want = reference.insert(e);
-                        for a in &mut arrays {
+                        let [plain @ .., last] = &mut arrays;
+                        for a in plain {
                             proptest::prop_assert_eq!(a.insert(e), want, "{:?}", op);
+                        }
+                        if absent {
+                            let evicted = last.fill_absent(e);
+                            proptest::prop_assert!(!matches!(want, Inserted::Refreshed), "{:?}", op);
+                            proptest::prop_assert_eq!(evicted, matches!(want, Inserted::Evicted(_)), "{:?}", op);
+                        } else {
+                            proptest::prop_assert_eq!(last.insert(e), want, "{:?}", op);
                         }
                     }
                     Op::Invalidate { asid, va } => {

@@ -16,11 +16,11 @@
 //! memory: the MMU fills it from the entries its walker read.
 
 use crate::addr::{Asid, PhysAddr, VirtAddr};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::counters::{MAX_WALK_LEVELS, WalkCacheCounters};
 use super::entry::Perms;
+use super::slot_index::SlotIndex;
 use super::tlb_config::{TlbConfigError, WalkCacheLevelConfig};
 
 /// What a walk-cache hit gives the walker.
@@ -75,7 +75,7 @@ struct DepthCache {
     /// never make): that one keeps comparing keys, and so finds the first
     /// slot, as before. Derived, never saved.
     #[serde(skip)]
-    index: Option<FxHashMap<(u64, Asid), u32>>,
+    index: Option<SlotIndex>,
 }
 
 /// Depth caches with at least this many slots find keys through a hash
@@ -85,14 +85,13 @@ const INDEX_MIN_ENTRIES: usize = 16;
 
 /// The index of `slots` (every valid slot by its key), or `None` when
 /// `indexed` is false or two valid slots hold the same key.
-fn build_index(slots: &[Slot], indexed: bool) -> Option<FxHashMap<(u64, Asid), u32>> {
+fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
     if !indexed {
         return None;
     }
-    let mut index = FxHashMap::default();
-    index.reserve(slots.len());
+    let mut index = SlotIndex::new(slots.len());
     for (i, s) in slots.iter().enumerate() {
-        if s.valid && index.insert((s.prefix, s.asid), i as u32).is_some() {
+        if s.valid && !index.insert(s.prefix, s.asid, i as u32) {
             return None;
         }
     }
@@ -138,7 +137,7 @@ impl DepthCache {
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
         if let Some(index) = &self.index {
-            return index.get(&(prefix, asid)).map(|&slot| slot as usize);
+            return index.get(prefix, asid);
         }
         self.keys
             .iter()
@@ -214,7 +213,8 @@ impl WalkCache {
                     keys: vec![NO_PREFIX; level.entries as usize],
                     stamps: vec![0; level.entries as usize],
                     free: level.entries as usize,
-                    index: (level.entries as usize >= index_min).then(FxHashMap::default),
+                    index: (level.entries as usize >= index_min)
+                        .then(|| SlotIndex::new(level.entries as usize)),
                 });
             }
         }
@@ -333,10 +333,12 @@ impl WalkCache {
         cache.stamps[slot] = self.clock;
         if let Some(index) = &mut cache.index {
             let old = &cache.slots[slot];
-            if old.valid && (old.prefix, old.asid) != (prefix, asid) {
-                index.remove(&(old.prefix, old.asid));
+            if !old.valid {
+                index.insert(prefix, asid, slot as u32);
+            } else if (old.prefix, old.asid) != (prefix, asid) {
+                index.remove(old.prefix, old.asid);
+                index.insert(prefix, asid, slot as u32);
             }
-            index.insert((prefix, asid), slot as u32);
         }
         cache.slots[slot] = Slot {
             prefix,
@@ -360,7 +362,7 @@ impl WalkCache {
                     slot.valid = false;
                     *key = NO_PREFIX;
                     if let Some(index) = &mut cache.index {
-                        index.remove(&(slot.prefix, slot.asid));
+                        index.remove(slot.prefix, slot.asid);
                     }
                     cache.free += 1;
                     self.counters.entries_removed += 1;
@@ -722,7 +724,10 @@ mod tests {
                         wc = postcard::from_bytes(&bytes).expect("deserialises");
                         for c in &mut wc.caches {
                             let rebuilt = build_index(&c.slots, c.slots.len() >= INDEX_MIN_ENTRIES);
-                            proptest::prop_assert_eq!(&c.index, &rebuilt);
+                            let mut got = c.index.as_ref().map(SlotIndex::entries);
+                            let mut want = rebuilt.as_ref().map(SlotIndex::entries);
+                            got.iter_mut().chain(want.iter_mut()).for_each(|e| e.sort_unstable());
+                            proptest::prop_assert_eq!(got, want);
                             c.index = build_index(&c.slots, c.slots.len() >= index_min);
                         }
                         if asid.as_u16() == 0 {
