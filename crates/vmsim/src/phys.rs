@@ -522,10 +522,45 @@ impl<B: Bitmap> PhysMem<B> {
     }
 
     /// Writes the low `width` bytes (1, 2, 4 or 8) of `value`, little-endian.
+    ///
+    /// A page-table entry lives in a stored chunk (a table with a present
+    /// entry has one), so that case is a bounds check and one store, marked
+    /// as [`PhysMem::write`] marks it; anything else (a chunk never written,
+    /// a write across chunks or out of range) is [`PhysMem::write`] itself,
+    /// which keeps an all-zero write to a missing chunk from storing one.
     #[inline]
     pub fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
         debug_assert!(matches!(width, 1 | 2 | 4 | 8));
-        self.write(addr, &value.to_le_bytes()[..width as usize])
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        let w = width as usize;
+        if w <= 8
+            && off + w <= CHUNK_BYTES
+            && a.checked_add(u64::from(width))
+                .is_some_and(|end| end <= self.size)
+        {
+            let idx = a >> CHUNK_SHIFT;
+            if let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize)
+                && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
+            {
+                self.bitmap.mark(idx);
+                let b = value.to_le_bytes();
+                match w {
+                    8 => c[off..off + 8].copy_from_slice(&b),
+                    4 => c[off..off + 4].copy_from_slice(&b[..4]),
+                    _ => c[off..off + w].copy_from_slice(&b[..w]),
+                }
+                return Ok(());
+            }
+        }
+        self.write_le_slow(addr, width, value)
+    }
+
+    /// [`PhysMem::write_le`] to a chunk not stored, across chunks or out of range.
+    #[cold]
+    #[inline(never)]
+    fn write_le_slow(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
+        self.write(addr, &value.to_le_bytes()[..(width as usize).min(8)])
     }
 
     /// Sets `[addr, addr+len)` to zero, releasing whole host chunks.
@@ -722,6 +757,51 @@ mod tests {
         m.write_le(pa(0x9ff8), 8, 1).expect("write");
         assert_eq!(m.bitmap_mut().take(), vec![5, 9]);
         assert!(m.bitmap_mut().take().is_empty());
+    }
+
+    /// `write_le`'s in-chunk fast path stores and marks exactly what the
+    /// general `write` does: every width, a stored and a missing chunk, a
+    /// zero value to a missing chunk (nothing stored, nothing marked), the
+    /// last bytes of memory, and out of range.
+    #[test]
+    fn write_le_matches_write() {
+        for width in [1u32, 2, 4, 8] {
+            for (at, value) in [
+                (0x1000u64, 0u64),
+                (0x1ff8, 0x1122_3344_5566_7788),
+                (0x3ffc, 7),
+            ] {
+                let mut fast: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
+                let mut slow: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
+                for pass in 0..2u64 {
+                    let a = pa(at + pass * 8);
+                    let fr = fast.write_le(a, width, value + pass);
+                    let bytes = (value + pass).to_le_bytes();
+                    let sr = slow.write(a, &bytes[..width as usize]);
+                    assert_eq!(fr, sr, "width {width} at {at:#x}");
+                    assert_eq!(fast.stored_chunks(), slow.stored_chunks());
+                    assert_eq!(fast.bitmap_mut().take(), slow.bitmap_mut().take());
+                    assert_eq!(fast.read_le(a, width), slow.read_le(a, width));
+                }
+                // A stored chunk takes a zero in place.
+                slow.write(pa(0x2000), &[9]).expect("write");
+                fast.write(pa(0x2000), &[9]).expect("write");
+                fast.write_le(pa(0x2010), width, 0).expect("write");
+                slow.write(pa(0x2010), &0u64.to_le_bytes()[..width as usize])
+                    .expect("write");
+                assert_eq!(fast.stored_chunks(), slow.stored_chunks());
+                assert_eq!(fast.bitmap_mut().take(), slow.bitmap_mut().take());
+            }
+            let mut m: PhysMem = PhysMem::new(0x1000).expect("size");
+            m.write(pa(0), &[1]).expect("write");
+            assert!(
+                m.write_le(pa(0x1000 - u64::from(width) + 1), width, 1)
+                    .is_err()
+            );
+            assert!(m.write_le(pa(0x1000), width, 1).is_err());
+            assert_eq!(m.write_le(pa(0x1000 - u64::from(width)), width, 5), Ok(()));
+            assert_eq!(m.read_le(pa(0x1000 - u64::from(width)), width), Ok(5));
+        }
     }
 
     #[test]

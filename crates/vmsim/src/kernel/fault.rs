@@ -132,7 +132,13 @@ impl Kernel {
         }
         let page = VirtAddr::new(self.page_align_down(va.as_u64()));
         let asid = self.space(sid).asid;
-        let present = self.tables.translate(&self.fmt, mem, asid, page).ok();
+        // A not-present fault on a page whose remembered leaf entry is
+        // still empty (a page the reclaimer evicted) needs no walk.
+        let present = if cause == FaultCause::NotPresent && self.known_unmapped(mem, sid, page) {
+            None
+        } else {
+            self.tables.translate(&self.fmt, mem, asid, page).ok()
+        };
         if cause == FaultCause::NotPresent && present.is_some() {
             // Inverted tables: a mapping of a shared frame that is not the
             // one the frame's entry holds. Move the entry over.

@@ -17,6 +17,7 @@ mod invariants;
 mod process;
 mod reclaim;
 mod shm;
+mod shootdowns;
 mod swap_entries;
 mod syscalls;
 mod system_policy;
@@ -781,16 +782,31 @@ impl Kernel {
         // A page the soft-dirty tracker protected comes back read-only (a
         // swap-in, a fork's copy of a protected PTE): a store must still trap.
         let flags = self.tracked_flags(sid, va, flags);
-        let r = self.tables.map(
-            &self.fmt,
-            mem,
-            &mut self.frames.for_tables(),
-            asid,
-            va,
-            frame,
-            self.page,
-            flags,
-        );
+        // A page mapped again where it was (a swap-in): its leaf entry's
+        // place is known, no walk from the root.
+        let r = match self.known_leaf(sid, va) {
+            Some(at) => self.tables.map_at(
+                &self.fmt,
+                mem,
+                &mut self.frames.for_tables(),
+                asid,
+                va,
+                frame,
+                self.page,
+                flags,
+                at,
+            ),
+            None => self.tables.map(
+                &self.fmt,
+                mem,
+                &mut self.frames.for_tables(),
+                asid,
+                va,
+                frame,
+                self.page,
+                flags,
+            ),
+        };
         match r {
             // A non-present entry is never cached by the TLB or the walk
             // caches (Intel SDM 4.10.2.3; our MMU caches present entries

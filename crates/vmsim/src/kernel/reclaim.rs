@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{PageSize, Pfn, PhysAddr, Pid, VirtAddr};
+use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::memory::PhysMemory;
 use crate::paging::{Entry, Flush, Format, PageTables, PteFlags};
 use crate::reclaim::{
@@ -37,6 +37,7 @@ use crate::swap::{SwapDevice, SwapSlot};
 
 use super::address_space::AddressSpace;
 use super::process::SpaceId;
+use super::shootdowns::Shootdowns;
 use super::{Kernel, KernelError, SystemPolicy, TlbControl};
 
 /// What demand paging counts.
@@ -205,6 +206,10 @@ pub(super) struct Reclaim {
     /// Where mappings' leaf entries are (derived, not saved).
     #[serde(skip)]
     leaves: LeafCache,
+    /// The list a reclaim gathers its TLB invalidations in (kept for its
+    /// memory; empty between reclaims).
+    #[serde(skip)]
+    shootdowns: Vec<(Asid, Flush, bool)>,
 }
 
 /// Where a radix mapping's leaf entry is.
@@ -274,6 +279,7 @@ impl Clone for Reclaim {
             next_tick: self.next_tick,
             stats: self.stats,
             leaves: LeafCache::default(),
+            shootdowns: Vec::new(),
         }
     }
 }
@@ -351,6 +357,7 @@ impl Reclaim {
             next_tick: cfg.tick.max(1),
             stats: PagingStats::default(),
             leaves: LeafCache::default(),
+            shootdowns: Vec::new(),
         })
     }
 
@@ -926,6 +933,19 @@ impl Kernel {
         mem: &mut M,
         tlb: &mut T,
     ) -> Result<Option<Pfn>, KernelError> {
+        // The reclaim's TLB invalidations are made together as it ends.
+        let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
+        let r = self.alloc_data_page_in(mem, &mut batch);
+        self.reclaim.shootdowns = batch.finish();
+        r
+    }
+
+    /// [`Kernel::alloc_data_page`] with its invalidations gathered in `tlb`.
+    fn alloc_data_page_in<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+    ) -> Result<Option<Pfn>, KernelError> {
         let per_page = 1u64 << self.frames.page_order();
         let pfn = loop {
             if let Some(pfn) = self.frames.alloc_page(mem) {
@@ -938,7 +958,7 @@ impl Kernel {
         };
         // Mapping the page may need a new table at every level below the
         // root: keep that many frames free, or the map fails for want of one.
-        self.make_room(mem, tlb, self.fmt.levels().len() as u64)?;
+        self.make_room_in(mem, tlb, self.fmt.levels().len() as u64)?;
         if self.reclaim.enabled() && self.frames.free_frames() / per_page < self.reclaim.low {
             self.reclaim.stats.kswapd_runs += 1;
             while self.frames.free_frames() / per_page < self.reclaim.high {
@@ -956,6 +976,19 @@ impl Kernel {
     /// Reclaims until at least `frames` frames are free (or nothing more can
     /// be evicted): room for page tables and kernel objects.
     pub(super) fn make_room<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        frames: u64,
+    ) -> Result<(), KernelError> {
+        let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
+        let r = self.make_room_in(mem, &mut batch, frames);
+        self.reclaim.shootdowns = batch.finish();
+        r
+    }
+
+    /// [`Kernel::make_room`] with its invalidations gathered in `tlb`.
+    fn make_room_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
         mem: &mut M,
         tlb: &mut T,
@@ -1170,21 +1203,7 @@ impl Kernel {
             };
             // Where the policy's scan found the leaf, if that table is
             // still the same one (see LeafCache): no walk from the root.
-            let known = self
-                .reclaim
-                .leaves
-                .at
-                .get(&(sid.0, va.as_u64()))
-                .filter(|at| {
-                    self.frames
-                        .table_gens()
-                        .get(at.table as usize)
-                        .copied()
-                        .unwrap_or(0)
-                        == at.gen_
-                })
-                .map(|at| (at.idx, at.addr));
-            let u = match known {
+            let u = match self.known_leaf(sid, va) {
                 Some((idx, addr)) => self.tables.unmap_at(
                     &self.fmt,
                     mem,
@@ -1199,7 +1218,18 @@ impl Kernel {
                         .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va)?
                 }
             };
-            tlb.invalidate_page(asid, u.flush);
+            // A leaf whose accessed bit is clear was not filled into the
+            // TLB since the policy cleared the bit and invalidated it (a
+            // fill sets the bit first): nothing to search for. Radix tables
+            // only, and only while clearing the bit invalidates.
+            if self.reclaim.invalidate
+                && !u.flags.contains(PteFlags::ACCESSED)
+                && matches!(self.tables, PageTables::Radix(_))
+            {
+                tlb.invalidate_unfilled_page(asid, u.flush);
+            } else {
+                tlb.invalidate_page(asid, u.flush);
+            }
             let s = self.space_mut(sid);
             s.resident -= 1;
             s.swapped.insert(va.as_u64(), slot);
@@ -1230,6 +1260,33 @@ impl Kernel {
         r.evictions += 1;
         r.stats.swap_outs += 1;
         Ok(true)
+    }
+
+    /// Where the leaf entry of `va` in space `sid` is (its level index and
+    /// address), if the reclaimer remembers it and the table holding it was
+    /// neither freed nor reused since (see `LeafCache`): radix tables only.
+    pub(super) fn known_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(usize, PhysAddr)> {
+        let at = self.reclaim.leaves.at.get(&(sid.0, va.as_u64()))?;
+        let gen_ = self.frames.table_gens().get(at.table as usize).copied();
+        (gen_.unwrap_or(0) == at.gen_).then_some((at.idx, at.addr))
+    }
+
+    /// Whether the remembered leaf entry of `va` in space `sid` is empty:
+    /// the page is then not mapped, as a walk from the root would find (it
+    /// reaches the same table, which is still linked where it was: a radix
+    /// table is unlinked only when it is freed). `false` when nothing is
+    /// remembered, or the entry is not empty.
+    pub(super) fn known_unmapped<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        sid: SpaceId,
+        va: VirtAddr,
+    ) -> bool {
+        let Some((idx, addr)) = self.known_leaf(sid, va) else {
+            return false;
+        };
+        mem.read_le(addr, self.fmt.entry_bytes())
+            .is_ok_and(|raw| self.fmt.decode(idx, raw) == Entry::Invalid)
     }
 
     /// The not-present page at `page` of space `sid` is in swap: brings it

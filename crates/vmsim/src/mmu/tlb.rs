@@ -675,6 +675,83 @@ impl Tlb {
         removed
     }
 
+    /// [`Tlb::invalidate_page`] for a page the caller knows no entry
+    /// covers: the walk caches of the address space are flushed and the
+    /// invalidation counted as that does, but no array is searched (what the
+    /// search would find is nothing, so nothing else changes). The kernel
+    /// knows it of a page whose accessed bit is clear: every fill sets the
+    /// bit (or needs it set), and every clearing of it is followed by an
+    /// invalidation, so no translation was filled since the last one. Only
+    /// with ASID tags: without, an entry of another address space for the
+    /// same address would match. Debug builds search anyway and check that
+    /// nothing was found.
+    pub fn invalidate_unfilled_page(&mut self, asid: Asid, va: VirtAddr) -> u64 {
+        if !self.asid_tags {
+            return self.invalidate_page(asid, va);
+        }
+        let tag = self.tag(asid);
+        self.forget_memos();
+        #[cfg(debug_assertions)]
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                let removed = array.invalidate_page(tag, va);
+                debug_assert_eq!(removed, 0, "{va} of {asid:?} was cached after all");
+            }
+        }
+        self.walk_cache.invalidate_asid(tag);
+        self.flushes.pages += 1;
+        0
+    }
+
+    /// Invalidates pages as one [`Tlb::invalidate_page`] each, in order
+    /// (those marked unfilled as [`Tlb::invalidate_unfilled_page`]), with the
+    /// same outcome, the work done array by array: an array changes only by
+    /// its own removals, and each still sees the pages in their order; an
+    /// array that is (or becomes) empty is passed over; the walk caches of
+    /// an address space are flushed once (a second flush finds nothing), and
+    /// the memo once. How the kernel's reclaim gathers the invalidations of
+    /// the pages it scans and evicts (nothing translates meanwhile). Returns
+    /// how many TLB entries were removed.
+    pub fn invalidate_pages<I>(&mut self, pages: I) -> u64
+    where
+        I: Iterator<Item = (Asid, VirtAddr, bool)> + Clone,
+    {
+        let mut count = 0;
+        let mut removed = 0;
+        self.forget_memos();
+        let tags = self.asid_tags;
+        let tag = |asid: Asid| if tags { asid } else { Asid::new(0) };
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                for (asid, va, unfilled) in pages.clone() {
+                    if array.is_empty() {
+                        break;
+                    }
+                    if unfilled && tags {
+                        #[cfg(debug_assertions)]
+                        {
+                            let found = array.invalidate_page(tag(asid), va);
+                            debug_assert_eq!(found, 0, "{va} of {asid:?} was cached after all");
+                        }
+                        continue;
+                    }
+                    removed += array.invalidate_page(tag(asid), va) as u64;
+                }
+            }
+        }
+        let mut last = None;
+        for (asid, _, _) in pages {
+            count += 1;
+            if last != Some(tag(asid)) {
+                self.walk_cache.invalidate_asid(tag(asid));
+                last = Some(tag(asid));
+            }
+        }
+        self.flushes.pages += count;
+        self.flushes.entries_removed += removed;
+        removed
+    }
+
     /// Invalidates every non-global entry of `asid` (x86 `invpcid`
     /// single-context, RISC-V `sfence.vma x0, asid`), and its walk-cache
     /// entries. With tags off this is every non-global entry.

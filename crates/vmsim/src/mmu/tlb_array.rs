@@ -595,16 +595,19 @@ impl TlbArray {
             }
             let vpn = va.as_u64() >> self.shifts[i];
             let base = self.set_of(vpn) * self.ways;
-            for slot in base..base + self.ways {
-                // Without splinters an entry covers `va` only if its page
-                // number (its tag) is `va`'s at its own size.
-                if self.tags[slot] == vpn {
-                    let e = &self.slots[slot];
-                    if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
-                        self.clear(slot);
-                        removed += 1;
-                    }
+            let end = base + self.ways;
+            // Without splinters an entry covers `va` only if its page
+            // number (its tag) is `va`'s at its own size: a search of the
+            // set's tags (one bounds check, not one per way).
+            let mut from = base;
+            while let Some(k) = self.tags[from..end].iter().position(|&t| t == vpn) {
+                let slot = from + k;
+                let e = &self.slots[slot];
+                if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+                    self.clear(slot);
+                    removed += 1;
                 }
+                from = slot + 1;
             }
         }
         removed

@@ -15,6 +15,27 @@ use crate::paging::Flush;
 pub trait TlbControl {
     /// Invalidates the translation of one page (invlpg / sfence.vma with an address).
     fn invalidate_page(&mut self, asid: Asid, flush: Flush);
+    /// [`TlbControl::invalidate_page`] for a page whose translation the
+    /// caller knows was not filled since its last invalidation (its
+    /// accessed bit is clear, and every clearing of it was followed by an
+    /// invalidation): the same outcome, and a hardware model may skip the
+    /// search. By default the full invalidation.
+    fn invalidate_unfilled_page(&mut self, asid: Asid, flush: Flush) {
+        self.invalidate_page(asid, flush);
+    }
+    /// Invalidates pages one after the other, each as
+    /// [`TlbControl::invalidate_page`] (or, marked `true`,
+    /// [`TlbControl::invalidate_unfilled_page`]) would: the same outcome, and
+    /// a hardware model may do the work together.
+    fn invalidate_pages(&mut self, pages: &[(Asid, Flush, bool)]) {
+        for &(asid, flush, unfilled) in pages {
+            if unfilled {
+                self.invalidate_unfilled_page(asid, flush);
+            } else {
+                self.invalidate_page(asid, flush);
+            }
+        }
+    }
     /// Invalidates every non-global translation of one ASID.
     fn invalidate_asid(&mut self, asid: Asid);
 }

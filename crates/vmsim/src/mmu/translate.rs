@@ -656,6 +656,17 @@ impl TlbControl for Mmu {
         self.tlb.invalidate_page(asid, flush.page());
     }
 
+    fn invalidate_unfilled_page(&mut self, asid: Asid, flush: Flush) {
+        self.tlb.invalidate_unfilled_page(asid, flush.page());
+    }
+
+    fn invalidate_pages(&mut self, pages: &[(Asid, Flush, bool)]) {
+        if !pages.is_empty() {
+            self.tlb
+                .invalidate_pages(pages.iter().map(|&(a, f, u)| (a, f.page(), u)));
+        }
+    }
+
     fn invalidate_asid(&mut self, asid: Asid) {
         self.tlb.invalidate_asid(asid);
     }

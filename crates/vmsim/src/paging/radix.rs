@@ -315,6 +315,42 @@ impl RadixTable {
         unreachable!("leaf_idx is a level of the format")
     }
 
+    /// [`RadixTable::map`] when the caller knows where the leaf entry for
+    /// `va` is (`entry_addr`, at level `leaf_idx`, where a walk found a leaf
+    /// of `va` before and its table has not been freed since: the kernel
+    /// remembers them): the entry is written without a walk from the root.
+    /// If `leaf_idx` is not the level of `size`, or the entry is not empty,
+    /// this is `map` itself, so the outcome is the same either way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_at<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        va: VirtAddr,
+        frame: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+        leaf_idx: usize,
+        entry_addr: PhysAddr,
+    ) -> Result<Flush, MapError> {
+        if fmt.level_for_size(size) != Some(leaf_idx)
+            || check_alloc(fmt, alloc).is_err()
+            || fmt.check_address(va).is_err()
+            || !va.is_aligned(size)
+        {
+            return self.map(fmt, mem, alloc, va, frame, size, flags);
+        }
+        let width = fmt.entry_bytes();
+        match mem.read_le(entry_addr, width) {
+            Ok(raw) if fmt.decode(leaf_idx, raw) == Entry::Invalid => {}
+            _ => return self.map(fmt, mem, alloc, va, frame, size, flags),
+        }
+        let leaf = fmt.encode_leaf(leaf_idx, frame, flags)?;
+        mem.write_le(entry_addr, width, leaf)?;
+        Ok(Flush::new(va, size))
+    }
+
     /// Finds the leaf mapping `va`: its level index and entry address.
     fn find_leaf<M: PhysMemory + ?Sized>(
         &self,

@@ -434,6 +434,29 @@ impl PageTables {
         }
     }
 
+    /// [`PageTables::map`] of a radix mapping whose leaf entry the caller
+    /// knows (see [`RadixTable::map_at`]); other structures map as usual.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_at<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        asid: Asid,
+        va: VirtAddr,
+        frame: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+        at: (usize, PhysAddr),
+    ) -> Result<Flush, MapError> {
+        match self {
+            Self::Radix(r) => r
+                .space(asid)?
+                .map_at(fmt, mem, alloc, va, frame, size, flags, at.0, at.1),
+            _ => self.map(fmt, mem, alloc, asid, va, frame, size, flags),
+        }
+    }
+
     /// [`PageTables::unmap`] of a radix mapping whose leaf entry the caller
     /// knows (see [`RadixTable::unmap_at`]); other structures unmap as usual.
     #[allow(clippy::too_many_arguments)]
