@@ -125,7 +125,7 @@ for row in "${ROWS[@]}"; do
     per_ref="-"
     if [[ "${CALLGRIND:-}" == 1 ]]; then
         ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$VMSIM" run -q "${args[@]}" "$input" 2>&1 >/dev/null |
-            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' | awk '{s += $1} END {printf "%.0f\n", s}')
         per_ref=$(printf '%.1f' "$(echo "$ir / $refs" | bc -l)")
     fi
     printf '%-42s %11d %8.3f %9.1f %9.1f %9s %10s\n' "$label" "$refs" "$wall" "$rate" \

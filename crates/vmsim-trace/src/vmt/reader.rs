@@ -77,21 +77,32 @@ const COMMON_TAG: [bool; 256] = {
 
 /// The common record, decoded without a bounds check per byte: no pid, a
 /// size in the tag, an address varint of at most 8 bytes (deltas below
-/// 2^56). Returns the tag, the raw (zigzagged) delta and the record's length,
-/// or `None` when the record is of another shape (the careful path decodes it).
+/// 2^56). Returns the tag, the address delta (unzigzagged) and the record's
+/// length, or `None` when the record is of another shape (the careful path
+/// decodes it).
 #[inline(always)]
-fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
+fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, i64, usize)> {
     let tag = w[0];
     if !COMMON_TAG[usize::from(tag)] {
         return None;
     }
-    // Most deltas take one byte: that case first, on its own.
+    // Most deltas take one byte: that case first, on its own, its delta
+    // read from a table.
     if w[1] < 0x80 {
-        return Some((tag, u64::from(w[1]), 2));
+        return Some((tag, UNZIGZAG7[usize::from(w[1])], 2));
     }
-    // Longer ones (2 to 8 bytes) all at once: the eight bytes after the
-    // tag as one word, the varint's end at the first byte whose top bit is
-    // clear, its seven-bit groups gathered by `gather7`.
+    let (d, len) = long_delta(w)?;
+    Some((tag, unzigzag(d), len))
+}
+
+/// The address varint of a common record when it is 2 to 8 bytes long:
+/// the raw (zigzagged) delta and the record's length, or `None` when it is
+/// longer than that.
+#[inline(always)]
+fn long_delta(w: &[u8; FAST_WINDOW]) -> Option<(u64, usize)> {
+    // All at once: the eight bytes after the tag as one word, the varint's
+    // end at the first byte whose top bit is clear, its seven-bit groups
+    // gathered by `gather7`.
     let x = u64::from_le_bytes(*w[1..].first_chunk::<8>()?);
     let ends = !x & 0x8080_8080_8080_8080;
     if ends == 0 {
@@ -100,8 +111,20 @@ fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, u64, usize)> {
     // The bytes up to and including the varint's last one.
     let mask = ends ^ (ends - 1);
     let len = ends.trailing_zeros() as usize / 8 + 2;
-    Some((tag, gather7(x & mask), len))
+    Some((gather7(x & mask), len))
 }
+
+/// The delta of each one-byte address varint (0..128, zigzagged): one load
+/// for the records most deltas take, instead of the shifts and masks.
+const UNZIGZAG7: [i64; 128] = {
+    let mut t = [0i64; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = unzigzag(b as u64);
+        b += 1;
+    }
+    t
+};
 
 /// The value of a little-endian varint of at most eight bytes held in `x`
 /// (its bytes in order from the lowest, the bytes after it zero): the
@@ -217,16 +240,24 @@ fn decode_common(
     dst: &mut [Access],
 ) -> (usize, usize) {
     let [mut prev_instr, mut prev_data] = *prev;
+    // A record starting at or before `last` has its whole window in `p`:
+    // one comparison a record, not a slice bounds check.
+    let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
+        return (0, i);
+    };
     let mut got = 0;
     for slot in dst.iter_mut() {
-        let Some(w) = p.get(i..).and_then(<[u8]>::first_chunk::<FAST_WINDOW>) else {
+        if i > last {
+            break;
+        }
+        let Some(w) = p[i..].first_chunk::<FAST_WINDOW>() else {
             break;
         };
-        let Some((tag, d, len)) = fast_record(w) else {
+        let Some((tag, delta, len)) = fast_record(w) else {
             break;
         };
         i += len;
-        let va = next_address(tag, d, &mut prev_data, &mut prev_instr);
+        let va = step_address(tag, delta, &mut prev_data, &mut prev_instr);
         *slot = Access {
             va,
             pid,
@@ -444,11 +475,17 @@ impl<R: Read> TraceSource for VmtReader<R> {
 /// advances to it.
 #[inline(always)]
 fn next_address(tag: u8, d: u64, prev_data: &mut u64, prev_instr: &mut u64) -> u64 {
+    step_address(tag, unzigzag(d), prev_data, prev_instr)
+}
+
+/// [`next_address`] of the delta itself (unzigzagged).
+#[inline(always)]
+fn step_address(tag: u8, delta: i64, prev_data: &mut u64, prev_instr: &mut u64) -> u64 {
     // Selects, not branches: fetches and data references interleave with
     // no pattern a branch predictor learns (a branch here mispredicted
     // about one record in four).
     let data = tag & 3 != 0;
-    let va = select_unpredictable(data, *prev_data, *prev_instr).wrapping_add(unzigzag(d) as u64);
+    let va = select_unpredictable(data, *prev_data, *prev_instr).wrapping_add(delta as u64);
     *prev_data = select_unpredictable(data, va, *prev_data);
     *prev_instr = select_unpredictable(data, *prev_instr, va);
     va
@@ -459,6 +496,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn one_byte_delta_table_is_unzigzag() {
+        for b in 0..128u64 {
+            assert_eq!(UNZIGZAG7[b as usize], unzigzag(b));
+        }
+    }
+
     proptest! {
         /// Wherever the fast path accepts a record, the careful path reads the
         /// same tag, size, delta and length from the same bytes.
@@ -466,8 +510,9 @@ mod tests {
         fn fast_record_agrees_with_careful_record(w in proptest::array::uniform9(any::<u8>())) {
             let (mut i, mut pid) = (0, 7);
             let careful = careful_record(&w, &mut i, &mut pid);
-            if let Some((tag, d, len)) = fast_record(&w) {
-                prop_assert_eq!(careful, Ok((tag, u32::from(tag >> TAG_SIZE_SHIFT), d)));
+            if let Some((tag, delta, len)) = fast_record(&w) {
+                let careful = careful.map(|(tag, size, d)| (tag, size, unzigzag(d)));
+                prop_assert_eq!(careful, Ok((tag, u32::from(tag >> TAG_SIZE_SHIFT), delta)));
                 prop_assert_eq!(i, len);
                 prop_assert_eq!(pid, 7);
             } else {
@@ -507,7 +552,7 @@ mod tests {
             let (mut i, mut pid) = (0, 0);
             let careful = careful_record(&w, &mut i, &mut pid);
             prop_assert_eq!(careful, Ok((size << TAG_SIZE_SHIFT, u32::from(size), d)));
-            prop_assert_eq!(fast_record(&w), Some((size << TAG_SIZE_SHIFT, d, len)));
+            prop_assert_eq!(fast_record(&w), Some((size << TAG_SIZE_SHIFT, unzigzag(d), len)));
         }
 
         /// The batch decoder (runs of common records by `decode_common`,
@@ -573,7 +618,7 @@ mod tests {
             let len = bytes.len();
             bytes.resize(FAST_WINDOW, 0xff);
             let w = <[u8; FAST_WINDOW]>::try_from(bytes.as_slice()).expect("9 bytes");
-            prop_assert_eq!(fast_record(&w), Some((size << TAG_SIZE_SHIFT | 1, d, len)));
+            prop_assert_eq!(fast_record(&w), Some((size << TAG_SIZE_SHIFT | 1, unzigzag(d), len)));
         }
     }
 }

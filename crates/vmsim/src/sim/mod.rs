@@ -606,24 +606,35 @@ impl Simulation {
             }
             by_kind[a.kind.code() as usize] += 1;
             let kind = KIND_OF[a.kind.code() as usize];
-            let alive = if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
-                self.access_pages(pid, a, kind, stamp0 + k as u64, base + k as u64 + 1)?
+            // Each branch stops the span itself when the process is killed
+            // (no flag carried from the branches to a test after them).
+            if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+                if !self.access_pages(pid, a, kind, stamp0 + k as u64, base + k as u64 + 1)? {
+                    done = k + 1;
+                    stop = SpanStop::Killed;
+                    break;
+                }
             } else if kind == AccessKind::Write {
                 // A store also writes its stamp: out of line, so loads and
                 // fetches (nine references in ten) run the same code as
                 // when pages had no contents.
                 translations += 1;
-                self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)?
+                if !self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)? {
+                    done = k + 1;
+                    stop = SpanStop::Killed;
+                    break;
+                }
             } else {
                 translations += 1;
                 let va = VirtAddr::new(a.va);
-                self.translate(pid, va, kind, base + k as u64 + 1)?
-                    .is_some()
-            };
-            if !alive {
-                done = k + 1;
-                stop = SpanStop::Killed;
-                break;
+                if self
+                    .translate(pid, va, kind, base + k as u64 + 1)?
+                    .is_none()
+                {
+                    done = k + 1;
+                    stop = SpanStop::Killed;
+                    break;
+                }
             }
         }
         for (total, n) in self.m.references.iter_mut().zip(by_kind) {
