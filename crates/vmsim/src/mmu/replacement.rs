@@ -144,8 +144,9 @@ pub struct Victims {
     path_bits: Vec<u64>,
     rng: XorShift64Star,
     /// Tree-PLRU with at most [`PLRU_TABLE_MAX_WAYS`] ways: the victim
-    /// table of its way count (see [`plru_table`]), fetched once rather than
-    /// on every eviction. Not saved: a restored state fetches it on use.
+    /// table of its way count (see [`plru_table`]), fetched on the first
+    /// eviction rather than on every one (nor when the array is built: most
+    /// arrays of a short run never evict). Not saved: fetched on use.
     #[serde(skip)]
     table: Option<&'static [u8]>,
 }
@@ -297,8 +298,9 @@ impl Victims {
             path_mask,
             path_bits,
             rng: XorShift64Star::new(seed),
-            table: (policy == Replacement::TreePlru && ways <= PLRU_TABLE_MAX_WAYS)
-                .then(|| plru_table(ways)),
+            // Fetched (and built, once per way count) on the first eviction:
+            // a run that never evicts from this array never builds it.
+            table: None,
         }
     }
 
@@ -413,7 +415,7 @@ impl Victims {
         self.plru_victim_scan(set)
     }
 
-    /// The victim table of a restored state (see `Victims::table`).
+    /// The victim table, on the first eviction (see `Victims::table`).
     #[cold]
     #[inline(never)]
     fn fetch_table(&mut self) -> &'static [u8] {

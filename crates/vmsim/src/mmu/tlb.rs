@@ -565,15 +565,26 @@ impl Tlb {
         debug_assert!(!entry.is_global());
         self.forget_memos();
         let shift = entry.page_shift();
+        let granule = entry.granule().shift();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
                 continue;
             }
             level.counters.misses_by_size.bump_shift(shift);
-            let Some((array, piece)) = level.place(side, entry, va) else {
-                continue;
+            // `Level::place`, without building the piece when it is the
+            // entry itself (the common case: no splintering).
+            let (array, to) = level.fill_to[side][(granule & 63) as usize];
+            let Some(array) = level.arrays.get_mut(usize::from(array)) else {
+                continue; // NO_ARRAY: the level cannot hold it
             };
-            let evicted = level.arrays[array].fill_absent(piece);
+            let evicted = if u32::from(to) == granule {
+                array.fill_absent(entry)
+            } else {
+                let Ok(size) = crate::addr::PageSize::from_shift(u32::from(to)) else {
+                    continue;
+                };
+                array.fill_absent(entry.splinter(va, size))
+            };
             level.counters.fills += 1;
             level.counters.evictions += u64::from(evicted);
         }

@@ -1032,6 +1032,11 @@ mod tests {
             (17u32..21).prop_map(|w| (3 * w, w)),
             Just((12, 4)),
             Just((16, 16)),
+            // The presets' shapes: sets of 2, 4, 8 and 12 ways.
+            Just((8, 2)),
+            Just((64, 4)),
+            Just((32, 8)),
+            Just((96, 12)),
         ]
     }
 

@@ -68,6 +68,12 @@ pub struct Mmu {
     asid: Asid,
     walk: WalkCounters,
     faults: FaultCounters,
+    /// The entries the current walk read. Kept here rather than built on
+    /// the stack per walk (zeroing it cost more than most walks read);
+    /// every field below `len` is written before it is read. Not state:
+    /// never saved, never compared.
+    #[serde(skip)]
+    path: Path,
     /// Tests only: take the generic walk and fills, never the plain x86-64
     /// ones, so a property test can check that both give the same state.
     #[cfg(test)]
@@ -127,8 +133,8 @@ fn required(access: AccessKind, privilege: Privilege) -> Perms {
     }
 }
 
-/// The entries a walk read, kept on the stack for A-bit updates and walk-cache fills.
-#[derive(Clone, Copy, Default)]
+/// The entries a walk read, kept for A-bit updates and walk-cache fills.
+#[derive(Clone, Copy, Default, Debug)]
 struct Path {
     len: usize,
     idx: [usize; MAX_WALK_LEVELS],
@@ -253,6 +259,7 @@ impl Mmu {
             asid: Asid::default(),
             walk: WalkCounters::default(),
             faults: FaultCounters::default(),
+            path: Path::default(),
             #[cfg(test)]
             generic_only: false,
         })
@@ -465,11 +472,12 @@ impl Mmu {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
         };
-        let mut path = Path::default();
-        let plain = if self.generic_walk_only() {
+        let generic_only = self.generic_walk_only();
+        let path = &mut self.path;
+        let plain = if generic_only {
             PlainWalk::Generic
         } else {
-            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, &mut path)
+            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, path)
         };
         let t = match plain {
             PlainWalk::Done(t) => {

@@ -76,6 +76,70 @@ struct DepthCache {
     /// slot, as before. Derived, never saved.
     #[serde(skip)]
     index: Option<SlotIndex>,
+    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots: every slot in
+    /// the order of (stamp, slot number), so the least recently used one
+    /// is the first, without comparing every stamp on a fill. Derived,
+    /// never saved.
+    #[serde(skip)]
+    order: Option<Recency>,
+}
+
+/// The slots of a depth cache in increasing (stamp, slot number) order, as
+/// a doubly linked list. Every stamp written is the walk caches' clock,
+/// later than every stamp already held, so a touched slot moves to the
+/// end and the order stays sorted; the first slot is then the one
+/// [`DepthCache::oldest`]'s scan picks (the first of the smallest stamps).
+#[derive(Clone, Debug)]
+struct Recency {
+    /// Per slot: the slot before it and after it ([`NO_SLOT`]: none).
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    first: u32,
+    last: u32,
+}
+
+/// "No slot" in [`Recency`].
+const NO_SLOT: u32 = u32::MAX;
+
+impl Recency {
+    /// The order of `stamps`: by stamp, ties by slot number.
+    fn new(stamps: &[u64]) -> Self {
+        let mut sorted: Vec<u32> = (0..stamps.len() as u32).collect();
+        sorted.sort_by_key(|&i| (stamps[i as usize], i));
+        let mut prev = vec![NO_SLOT; stamps.len()];
+        let mut next = vec![NO_SLOT; stamps.len()];
+        for pair in sorted.windows(2) {
+            next[pair[0] as usize] = pair[1];
+            prev[pair[1] as usize] = pair[0];
+        }
+        Self {
+            prev,
+            next,
+            first: sorted.first().copied().unwrap_or(NO_SLOT),
+            last: sorted.last().copied().unwrap_or(NO_SLOT),
+        }
+    }
+
+    /// Slot `i` took the newest stamp: it moves to the end.
+    #[inline]
+    fn touch(&mut self, i: usize) {
+        let slot = i as u32;
+        if self.last == slot {
+            return;
+        }
+        let (p, n) = (self.prev[i], self.next[i]);
+        // Not the last, so it has a successor.
+        if p == NO_SLOT {
+            self.first = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        self.prev[n as usize] = p;
+        self.prev[i] = self.last;
+        self.next[i] = NO_SLOT;
+        self.next[self.last as usize] = slot;
+        self.last = slot;
+    }
 }
 
 /// Depth caches with at least this many slots find keys through a hash
@@ -113,9 +177,10 @@ impl From<SavedDepthCache> for DepthCache {
             .iter()
             .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
             .collect();
-        let stamps = saved.slots.iter().map(|s| s.stamp).collect();
+        let stamps: Vec<u64> = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count();
         let index = build_index(&saved.slots, saved.slots.len() >= INDEX_MIN_ENTRIES);
+        let order = (saved.slots.len() >= INDEX_MIN_ENTRIES).then(|| Recency::new(&stamps));
         Self {
             depth: saved.depth,
             key_shift: saved.key_shift,
@@ -124,6 +189,7 @@ impl From<SavedDepthCache> for DepthCache {
             stamps,
             free,
             index,
+            order,
         }
     }
 }
@@ -146,10 +212,30 @@ impl DepthCache {
             .map(|(i, _)| i)
     }
 
+    /// Slot `i` was used: it takes stamp `clock` (the newest).
+    #[inline(always)]
+    fn stamp(&mut self, i: usize, clock: u64) {
+        self.slots[i].stamp = clock;
+        self.stamps[i] = clock;
+        if let Some(order) = &mut self.order {
+            order.touch(i);
+        }
+    }
+
     /// The least recently used slot: the first of the smallest stamps (the
     /// cache is full, so every slot is valid).
     #[inline]
     fn oldest(&self) -> usize {
+        if let Some(order) = &self.order {
+            debug_assert_eq!(order.first as usize, self.oldest_scan());
+            return order.first as usize;
+        }
+        self.oldest_scan()
+    }
+
+    /// [`DepthCache::oldest`] by comparing every stamp.
+    #[inline]
+    fn oldest_scan(&self) -> usize {
         let mut oldest = 0;
         let mut min = u64::MAX;
         for (i, &stamp) in self.stamps.iter().enumerate() {
@@ -215,6 +301,8 @@ impl WalkCache {
                     free: level.entries as usize,
                     index: (level.entries as usize >= index_min)
                         .then(|| SlotIndex::new(level.entries as usize)),
+                    order: (level.entries as usize >= index_min)
+                        .then(|| Recency::new(&vec![0; level.entries as usize])),
                 });
             }
         }
@@ -247,11 +335,10 @@ impl WalkCache {
         for cache in &mut self.caches {
             let prefix = va.as_u64() >> cache.key_shift;
             if let Some(i) = cache.find(prefix, asid) {
-                let slot = &mut cache.slots[i];
                 self.clock += 1;
-                slot.stamp = self.clock;
-                cache.stamps[i] = self.clock;
+                cache.stamp(i, self.clock);
                 self.counters.hits_by_depth[cache.depth] += 1;
+                let slot = &cache.slots[i];
                 return Some(WalkCacheHit {
                     depth: cache.depth,
                     table: slot.table,
@@ -330,7 +417,7 @@ impl WalkCache {
                 }
             }
         };
-        cache.stamps[slot] = self.clock;
+        cache.stamp(slot, self.clock);
         if let Some(index) = &mut cache.index {
             let old = &cache.slots[slot];
             if !old.valid {
