@@ -383,6 +383,21 @@ impl TlbArray {
         self.victims.touch(slot / self.ways, slot % self.ways);
     }
 
+    /// The set and way of `slot`: what [`TlbArray::touch_way`] takes (a
+    /// caller that touches the same slot often divides once).
+    #[inline]
+    #[must_use]
+    pub(super) fn set_way(&self, slot: usize) -> (u32, u32) {
+        ((slot / self.ways) as u32, (slot % self.ways) as u32)
+    }
+
+    /// [`TlbArray::touch`] of the slot at `set` and `way` (from
+    /// [`TlbArray::set_way`]).
+    #[inline(always)]
+    pub(super) fn touch_way(&mut self, set: u32, way: u32) {
+        self.victims.touch(set as usize, way as usize);
+    }
+
     /// The entry in `slot` (from [`TlbArray::lookup`]).
     #[inline(always)]
     #[must_use]
