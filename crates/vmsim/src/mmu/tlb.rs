@@ -234,8 +234,8 @@ const NO_RECENT: u32 = u32::MAX;
 struct Recent {
     /// `va >> memo_shift[side]` of the remembered lookup.
     key: u64,
-    /// `recent_gen << 16 | tag` when it was made: a recent of another
-    /// address space or of an earlier generation never matches.
+    /// `recent_gen | tag` when it was made: a recent of another address
+    /// space or of an earlier generation never matches.
     check: u64,
     entry: TlbEntry,
     /// Where the entry is: the first level's array, and its set and way.
@@ -265,8 +265,12 @@ fn no_recents() -> [[Recent; RECENT_WAYS]; 2] {
 /// `Tlb::recent_gen` of a new or restored TLB (not 0: an empty place's
 /// `check` is 0).
 fn first_recent_gen() -> u64 {
-    1
+    RECENT_GEN_STEP
 }
+
+/// One generation of `Tlb::recent_gen`: the generation is kept above an
+/// ASID's 16 bits, so that a check is one OR with the tag.
+const RECENT_GEN_STEP: u64 = 1 << 16;
 
 /// `Tlb::last` of a new or restored TLB.
 fn no_last() -> [u32; 2] {
@@ -284,8 +288,9 @@ pub struct Tlb {
     /// (without `shared_l1`; see [`Recent`]). Not saved.
     #[serde(skip, default = "no_recents")]
     recent: [[Recent; RECENT_WAYS]; 2],
-    /// The generation every valid `Recent::check` holds (forgetting them
-    /// all is one increment). Not saved.
+    /// The generation every valid `Recent::check` holds, in the bits above
+    /// an ASID's (forgetting them all is one increment, by
+    /// [`RECENT_GEN_STEP`]). Not saved.
     #[serde(skip, default = "first_recent_gen")]
     recent_gen: u64,
     /// Per side, the place in `recent` of the side's last first-level hit
@@ -455,7 +460,7 @@ impl Tlb {
     /// The `Recent::check` of a recent hit of address space `tag` made now.
     #[inline(always)]
     fn recent_check(&self, tag: Asid) -> u64 {
-        self.recent_gen << 16 | u64::from(tag.as_u16())
+        self.recent_gen | u64::from(tag.as_u16())
     }
 
     /// A hit on recent `i` of `side`, not the side's last: its way is
@@ -548,7 +553,7 @@ impl Tlb {
                 m.key = NO_KEY;
             }
             // And a new generation: no recent hit's check matches it.
-            self.recent_gen += 1;
+            self.recent_gen += RECENT_GEN_STEP;
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
         }
@@ -608,7 +613,7 @@ impl Tlb {
                         let (set, way) = array.set_way(slot);
                         self.recent[side][i] = Recent {
                             key,
-                            check: self.recent_gen << 16 | u64::from(tag.as_u16()),
+                            check: self.recent_gen | u64::from(tag.as_u16()),
                             entry,
                             array: index,
                             set,
