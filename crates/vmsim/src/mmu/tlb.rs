@@ -238,11 +238,18 @@ struct Recent {
     /// space or of an earlier generation never matches.
     check: u64,
     entry: TlbEntry,
-    /// Where the entry is: the first level's array, and its set and way.
+    /// Where the entry is: the first level's array; and how to touch it:
+    /// with `plru`, the word, mask and bits of [`TlbArray::plru_plan`] in
+    /// `set`, `way` and `bits`, else its set and way.
     array: u8,
+    plru: bool,
     set: u32,
     way: u32,
+    bits: u32,
 }
+
+// One cache line each: a lookup reads one line of the table.
+const _: () = assert!(size_of::<Recent>() == 64);
 
 impl Default for Recent {
     fn default() -> Self {
@@ -251,8 +258,10 @@ impl Default for Recent {
             check: 0,
             entry: TlbEntry::default(),
             array: 0,
+            plru: false,
             set: 0,
             way: 0,
+            bits: 0,
         }
     }
 }
@@ -467,11 +476,20 @@ impl Tlb {
     /// marked used, as the probe it skips would, and it becomes the last.
     #[inline(never)]
     fn touch_recent(&mut self, side: usize, i: usize) {
-        let r = &self.recent[side][i];
-        if let Some(first) = self.levels.first_mut() {
-            first.arrays[usize::from(r.array)].touch_way(r.set, r.way);
+        let i = i % RECENT_WAYS;
+        let r = &self.recent[side & 1][i];
+        if let Some(array) = self
+            .levels
+            .first_mut()
+            .and_then(|first| first.arrays.get_mut(usize::from(r.array)))
+        {
+            if r.plru {
+                array.apply_plru(r.set, r.way, r.bits);
+            } else {
+                array.touch_way(r.set, r.way);
+            }
         }
-        self.last[side] = i as u32;
+        self.last[side & 1] = i as u32;
     }
 
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
@@ -610,14 +628,22 @@ impl Tlb {
                         // forgotten), as the side's last hit.
                         let key = va.as_u64() >> self.memo_shift[side];
                         let i = key as usize % RECENT_WAYS;
-                        let (set, way) = array.set_way(slot);
+                        let (plru, (set, way, bits)) = match array.plru_plan(slot) {
+                            Some(plan) => (true, plan),
+                            None => {
+                                let (set, way) = array.set_way(slot);
+                                (false, (set, way, 0))
+                            }
+                        };
                         self.recent[side][i] = Recent {
                             key,
                             check: self.recent_gen | u64::from(tag.as_u16()),
                             entry,
                             array: index,
+                            plru,
                             set,
                             way,
+                            bits,
                         };
                         self.last[side] = i as u32;
                         self.memos_set = true;

@@ -391,6 +391,19 @@ impl TlbArray {
         ((slot / self.ways) as u32, (slot % self.ways) as u32)
     }
 
+    /// [`Victims::plru_plan`] of `slot`: a touch of it worked out in
+    /// advance, when the replacement is a one-word tree-PLRU.
+    #[must_use]
+    pub(super) fn plru_plan(&self, slot: usize) -> Option<(u32, u32, u32)> {
+        self.victims.plru_plan(slot / self.ways, slot % self.ways)
+    }
+
+    /// Carries out a touch [`TlbArray::plru_plan`] planned.
+    #[inline(always)]
+    pub(super) fn apply_plru(&mut self, word: u32, mask: u32, bits: u32) {
+        self.victims.apply_plru(word, mask, bits);
+    }
+
     /// [`TlbArray::touch`] of the slot at `set` and `way` (from
     /// [`TlbArray::set_way`]).
     #[inline(always)]
