@@ -326,6 +326,30 @@ impl Victims {
         }
     }
 
+    /// What a [`Victims::touch`] of `way` in `set` writes, worked out in
+    /// advance for a tree-PLRU set held in one word whose path bits fit in
+    /// 32: the word's index, the mask of the nodes on the way's path and
+    /// the values written there (a pure function of the set and way, so it
+    /// never goes stale). `None` for anything else: touch it instead.
+    #[must_use]
+    pub fn plru_plan(&self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
+        if self.policy != Replacement::TreePlru || self.words != 1 {
+            return None;
+        }
+        let mask = u32::try_from(*self.path_mask.get(way)?).ok()?;
+        let bits = u32::try_from(*self.path_bits.get(way)?).ok()?;
+        Some((u32::try_from(set).ok()?, mask, bits))
+    }
+
+    /// The touch [`Victims::plru_plan`] planned: exactly what `touch` of
+    /// that set and way does.
+    #[inline(always)]
+    pub fn apply_plru(&mut self, word: u32, mask: u32, bits: u32) {
+        if let Some(w) = self.bits.get_mut(word as usize) {
+            *w = (*w & !u64::from(mask)) | u64::from(bits);
+        }
+    }
+
     /// Marks `way` of `set` as the least recently used (after an
     /// invalidation), so LRU-ordered searches treat it as oldest.
     #[inline]

@@ -383,6 +383,34 @@ impl TlbArray {
         self.victims.touch(slot / self.ways, slot % self.ways);
     }
 
+    /// The set and way of `slot`: what [`TlbArray::touch_way`] takes (a
+    /// caller that touches the same slot often divides once).
+    #[inline]
+    #[must_use]
+    pub(super) fn set_way(&self, slot: usize) -> (u32, u32) {
+        ((slot / self.ways) as u32, (slot % self.ways) as u32)
+    }
+
+    /// [`Victims::plru_plan`] of `slot`: a touch of it worked out in
+    /// advance, when the replacement is a one-word tree-PLRU.
+    #[must_use]
+    pub(super) fn plru_plan(&self, slot: usize) -> Option<(u32, u32, u32)> {
+        self.victims.plru_plan(slot / self.ways, slot % self.ways)
+    }
+
+    /// Carries out a touch [`TlbArray::plru_plan`] planned.
+    #[inline(always)]
+    pub(super) fn apply_plru(&mut self, word: u32, mask: u32, bits: u32) {
+        self.victims.apply_plru(word, mask, bits);
+    }
+
+    /// [`TlbArray::touch`] of the slot at `set` and `way` (from
+    /// [`TlbArray::set_way`]).
+    #[inline(always)]
+    pub(super) fn touch_way(&mut self, set: u32, way: u32) {
+        self.victims.touch(set as usize, way as usize);
+    }
+
     /// The entry in `slot` (from [`TlbArray::lookup`]).
     #[inline(always)]
     #[must_use]
