@@ -1231,7 +1231,7 @@ mod tests {
         #[test]
         fn shared_pages_behave_as_copies(
             limit in 2usize..5,
-            ops in proptest::collection::vec((0u8..6, any::<usize>(), any::<u8>()), 1..80),
+            ops in proptest::collection::vec((0u8..6, proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..80),
         ) {
             use proptest::prelude::*;
             use std::sync::Arc;
