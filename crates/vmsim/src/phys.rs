@@ -523,7 +523,7 @@ impl<B: Bitmap> PhysMem<B> {
     pub fn share_page(&self, addr: PhysAddr, len: u64) -> Option<SharedPage> {
         let a = addr.as_u64();
         if len != CHUNK_BYTES as u64
-            || a % CHUNK_BYTES as u64 != 0
+            || !a.is_multiple_of(CHUNK_BYTES as u64)
             || self.check(addr, len).is_err()
         {
             return None;
@@ -551,7 +551,7 @@ impl<B: Bitmap> PhysMem<B> {
         let a = addr.as_u64();
         self.check(addr, CHUNK_BYTES as u64)?;
         let idx = a >> CHUNK_SHIFT;
-        if a % CHUNK_BYTES as u64 != 0 || self.chunk(idx).is_some() {
+        if !a.is_multiple_of(CHUNK_BYTES as u64) || self.chunk(idx).is_some() {
             return self.write(addr, page.bytes());
         }
         // Not stored: an all-zero page stores nothing and marks nothing, as
