@@ -394,56 +394,58 @@ impl TraceSource for SynthSource {
         let n = (self.refs - self.done).min(BATCH as u64);
         let (base, size, pid, write) = (self.base, self.size, self.pid, self.write);
         let rng = &mut self.rng;
-        let mut emit = |va: u64, rng: &mut Rng| {
+        // The access at `va` (drawing its kind after its address, as the
+        // generator always has). Each pattern writes its batch with one
+        // `extend` of a counted range: reserved once, no capacity check
+        // per access.
+        let access = |va: u64, rng: &mut Rng| {
             let kind = if write > 0.0 && (write >= 1.0 || rng.chance(write)) {
                 AccessKind::Store
             } else {
                 AccessKind::Load
             };
-            out.push(Access {
+            Access {
                 va,
                 pid,
                 size,
                 kind,
-            });
+            }
         };
         let first = self.done;
         match &self.pattern {
             Pattern::Scan { stride, words } => {
-                for i in first..first + n {
-                    emit(base + (i % words) * stride, rng);
-                }
+                out.extend((first..first + n).map(|i| access(base + (i % words) * stride, rng)));
             }
             Pattern::Random { words } => {
-                for _ in 0..n {
+                out.extend((0..n).map(|_| {
                     let w = rng.below(*words);
-                    emit(base + w * u64::from(size), rng);
-                }
+                    access(base + w * u64::from(size), rng)
+                }));
             }
             Pattern::Zipf { zipf, map } => {
-                for _ in 0..n {
+                out.extend((0..n).map(|_| {
                     let rank = zipf.sample(rng) - 1;
                     let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
                     let off = Self::offset_in_page(rng, size);
-                    emit(base + page * PAGE_BYTES + off, rng);
-                }
+                    access(base + page * PAGE_BYTES + off, rng)
+                }));
             }
             Pattern::Loop { pages } => {
-                for i in first..first + n {
-                    emit(base + (i % pages) * PAGE_BYTES, rng);
-                }
+                out.extend(
+                    (first..first + n).map(|i| access(base + (i % pages) * PAGE_BYTES, rng)),
+                );
             }
             Pattern::Phases {
                 pages,
                 shift,
                 phase_len,
             } => {
-                for i in first..first + n {
+                out.extend((first..first + n).map(|i| {
                     let phase = i / phase_len;
                     let page = phase * shift + rng.below(*pages);
                     let off = Self::offset_in_page(rng, size);
-                    emit(base + page * PAGE_BYTES + off, rng);
-                }
+                    access(base + page * PAGE_BYTES + off, rng)
+                }));
             }
         }
         self.done += n;

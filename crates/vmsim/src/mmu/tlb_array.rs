@@ -342,6 +342,11 @@ impl TlbArray {
     /// entry counts), marking it used; `None` on a miss.
     #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
+        // An empty array (a page size the run never maps) is passed in one
+        // compare of its live counts, before the loop over its sizes.
+        if self.is_empty() {
+            return None;
+        }
         for i in 0..self.n_shifts {
             if self.live[i] == 0 {
                 continue;
