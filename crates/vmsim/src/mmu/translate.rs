@@ -120,7 +120,7 @@ fn violation(perms: Perms, access: AccessKind, privilege: Privilege) -> Option<V
 /// The permissions an access needs: what [`violation`] checks, as one mask
 /// so the TLB-hit path tests them with a single comparison.
 #[inline(always)]
-fn required(access: AccessKind, privilege: Privilege) -> Perms {
+pub(super) fn required(access: AccessKind, privilege: Privilege) -> Perms {
     let right = match access {
         AccessKind::Read => Perms::READ,
         AccessKind::Write => Perms::WRITE,
@@ -331,6 +331,40 @@ impl Mmu {
             walk: self.walk.clone(),
             faults: self.faults.clone(),
         }
+    }
+
+    /// The TLB-hit path of a user load or fetch whose physical address the
+    /// caller does not need: true when [`Mmu::translate`] would take its
+    /// TLB-hit path (a recent first-level hit holds `va`) and the entry
+    /// grants the access; it is then done, and counted as `translate`
+    /// counts it. False otherwise: nothing was counted or changed, and the
+    /// caller translates. See [`Tlb::hit_recent`].
+    #[inline(always)]
+    pub fn hit_recent(&mut self, va: VirtAddr, access: AccessKind) -> bool {
+        debug_assert!(access != AccessKind::Write);
+        self.tlb
+            .hit_recent(self.asid, va, access, required(access, Privilege::User))
+    }
+
+    /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]
+    /// just returned false: the TLB-hit path is skipped (its test would
+    /// fail again, or, for a recent hit without the rights, `lookup` finds
+    /// the same entry, counts and touches it the same, and faults the same).
+    #[inline]
+    pub fn translate_unremembered<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.lookup(mem, va, access, privilege)
+    }
+
+    /// Adds the hits [`Mmu::hit_recent`] counted to the counters they belong
+    /// to: before the MMU is saved (they are kept apart, and not saved).
+    pub fn settle_counts(&mut self) {
+        self.tlb.settle_counts();
     }
 
     /// Translates `va` for an access of `kind` at `privilege` in the
