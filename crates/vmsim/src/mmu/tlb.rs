@@ -1504,9 +1504,9 @@ mod tests {
         let va = VirtAddr::new(0x4000_0000);
         let (a, b) = (Asid::new(1), Asid::new(2));
         tlb.walk_cache_mut()
-            .fill(a, va, 3, pa(0x1000), crate::mmu::Perms::all());
+            .fill(a, va, 3, pa(0x1000), Perms::all());
         tlb.walk_cache_mut()
-            .fill(b, va, 3, pa(0x2000), crate::mmu::Perms::all());
+            .fill(b, va, 3, pa(0x2000), Perms::all());
         tlb.invalidate_page(a, VirtAddr::new(0x7000_0000));
         assert!(tlb.walk_cache_mut().lookup(a, va).is_none());
         assert!(tlb.walk_cache_mut().lookup(b, va).is_some());

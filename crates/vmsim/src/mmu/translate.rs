@@ -904,6 +904,80 @@ mod tests {
             prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
+
+        /// The span loop's hit path (`hit_recent`, then, when it declines,
+        /// `translate_unremembered` for a load or fetch) against
+        /// `translate` alone: same results and faults, same memory, the
+        /// same counters at the end (its pending hits added in), and, once
+        /// settled, the same serialized MMU, for every preset and format
+        /// pairing (the shared first level of `classroom` takes the
+        /// translate path throughout), over random addresses, kinds,
+        /// privilege, context switches and invalidations.
+        #[test]
+        fn hit_path_equals_translate(
+            ops in proptest::collection::vec((0u64..60, 0u8..16, 0u16..4096), 1..300),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, preset) = [
+                (Format::x86_64(), "x86-64"),
+                (Format::x86_64(), "core-i7"),
+                (Format::x86_64_5level(), "x86-64"),
+                (Format::x86_64(), "classroom"),
+                (Format::sv39(), "riscv-sv39"),
+            ][pairing].clone();
+            let (ram, tables) = two_spaces(&fmt);
+            let config = TlbConfig::preset(preset).expect("preset");
+            let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut mmus = [mmu.clone(), mmu];
+            let mut rams = [ram.clone(), ram];
+            for mmu in &mut mmus {
+                mmu.set_context(tables[0].root(), Asid::new(1));
+            }
+            for &(page, op, offset) in &ops {
+                let va = if page >= 48 {
+                    VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
+                } else {
+                    VirtAddr::new(page_va(&fmt, page).as_u64() + u64::from(offset))
+                };
+                for mmu in &mut mmus {
+                    match op {
+                        12 => {
+                            let s = usize::from(offset % 2);
+                            mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
+                        }
+                        13 => {
+                            let asid = mmu.context().1;
+                            mmu.tlb_mut().invalidate_page(asid, va);
+                        }
+                        _ => {}
+                    }
+                }
+                if op >= 12 {
+                    continue;
+                }
+                let access = AccessKind::ALL[usize::from(op % 3)];
+                let privilege = if op == 11 { Privilege::Supervisor } else { Privilege::User };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let want = b.translate(rb, va, access, privilege);
+                if access != AccessKind::Write && privilege == Privilege::User {
+                    if a.hit_recent(va, access) {
+                        prop_assert!(want.is_ok(), "{} {:?}: hit, but {:?}", va, access, want);
+                    } else {
+                        let got = a.translate_unremembered(ra, va, access, privilege);
+                        prop_assert_eq!(got, want, "{} {:?}", va, access);
+                    }
+                } else {
+                    prop_assert_eq!(a.translate(ra, va, access, privilege), want, "{} {:?}", va, access);
+                }
+            }
+            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
+            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+            mmus[0].settle_counts();
+            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
+            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+        }
     }
 
     #[test]
