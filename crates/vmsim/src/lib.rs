@@ -100,6 +100,7 @@ pub mod report;
 pub mod segment;
 pub mod serde_arrays;
 pub mod serde_sparse;
+pub mod shared_page;
 pub mod sim;
 pub mod swap;
 pub mod units;

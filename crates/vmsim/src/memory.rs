@@ -30,6 +30,7 @@
 
 use crate::addr::PhysAddr;
 use crate::phys::{Bitmap, MemError, PhysMem};
+use crate::shared_page::SharedPage;
 
 /// Byte-addressed physical memory of a fixed size, read and written at
 /// physical addresses. Accesses that reach past [`PhysMemory::size`] fail
@@ -147,6 +148,27 @@ pub trait PhysMemory {
         }
         Ok(())
     }
+
+    /// The page of `len` bytes at `addr` as a [`SharedPage`], if this
+    /// memory can give it without copying its bytes (how a swap-out hands
+    /// a page to the swap cache); `None`: the caller reads a copy. The
+    /// default never can.
+    fn share_page(&self, addr: PhysAddr, len: u64) -> Option<SharedPage> {
+        let _ = (addr, len);
+        None
+    }
+
+    /// Writes `page` at `addr`: the same bytes as [`PhysMemory::write`] of
+    /// [`SharedPage::bytes`], which is what the default does; a memory may
+    /// keep a reference to the page's buffer instead (how a swap-in puts a
+    /// page back without a copy).
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the page reaches past the end; memory is
+    /// then unchanged.
+    fn write_shared(&mut self, addr: PhysAddr, page: SharedPage) -> Result<(), MemError> {
+        self.write(addr, page.bytes())
+    }
 }
 
 /// Whether every byte of `bytes` is zero: 128 bytes at a time OR-ed
@@ -223,6 +245,16 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn is_zero(&self, addr: PhysAddr, len: u64) -> Result<bool, MemError> {
         PhysMem::is_zero(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn share_page(&self, addr: PhysAddr, len: u64) -> Option<SharedPage> {
+        PhysMem::share_page(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn write_shared(&mut self, addr: PhysAddr, page: SharedPage) -> Result<(), MemError> {
+        PhysMem::write_shared(self, addr, page)
     }
 }
 

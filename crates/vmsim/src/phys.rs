@@ -20,6 +20,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::addr::{MAX_PHYS_BITS, PhysAddr};
+use crate::shared_page::{SharedChunk, SharedPage};
 
 /// Host chunk size: the granularity of sparse storage and dirty tracking.
 pub const CHUNK_BYTES: usize = 4096;
@@ -170,6 +171,7 @@ impl DirtyChunks {
 
 type Chunk = [u8; CHUNK_BYTES];
 type Leaf = [Option<Box<Chunk>>; LEAF_LEN];
+type SharedLeaf = [Option<SharedChunk>; LEAF_LEN];
 
 /// Simulated physical memory of a fixed size in bytes.
 #[derive(Clone)]
@@ -181,6 +183,14 @@ pub struct PhysMem<B: Bitmap = ()> {
     /// made (a swap-heavy run releases a page's chunk at each eviction and
     /// makes one at each swap-in: no malloc/free pair per page).
     spare: Vec<Box<Chunk>>,
+    /// Chunks whose bytes are a [`SharedPage`]'s buffer (a page swapped in
+    /// and not written since: see `shared_page.rs`), beside `dirs`: a chunk
+    /// is stored in one or the other, never both. Owned chunks keep the
+    /// store paths as they were (a `Box`, no reference count to look at);
+    /// a store to a shared chunk copies it into an owned one first.
+    shared: Vec<Option<Box<SharedLeaf>>>,
+    /// Chunks in `shared` (0: a chunk missing from `dirs` is zero, no look).
+    shared_count: usize,
 }
 
 /// Most released chunks kept for reuse (256 KiB).
@@ -199,6 +209,10 @@ fn empty_leaf() -> Box<Leaf> {
     Box::new([const { None }; LEAF_LEN])
 }
 
+fn empty_shared_leaf() -> Box<SharedLeaf> {
+    Box::new([const { None }; LEAF_LEN])
+}
+
 impl<B: Bitmap> PhysMem<B> {
     /// A memory of `size` bytes, all zero.
     pub fn new(size: u64) -> Result<Self, MemError> {
@@ -212,6 +226,8 @@ impl<B: Bitmap> PhysMem<B> {
             dirs: (0..=dirs).map(|_| None).collect(),
             bitmap: B::default(),
             spare: Vec::new(),
+            shared: (0..=dirs).map(|_| None).collect(),
+            shared_count: 0,
         })
     }
 
@@ -225,11 +241,20 @@ impl<B: Bitmap> PhysMem<B> {
     /// How many 4 KiB host chunks hold stored (once written) bytes.
     #[must_use]
     pub fn stored_chunks(&self) -> usize {
-        self.dirs
+        let owned: usize = self
+            .dirs
             .iter()
             .flatten()
             .map(|leaf| leaf.iter().filter(|c| c.is_some()).count())
-            .sum()
+            .sum();
+        owned + self.shared_count
+    }
+
+    /// How many stored chunks are shared pages' buffers (not yet written
+    /// since they came back from swap).
+    #[must_use]
+    pub fn shared_chunks(&self) -> usize {
+        self.shared_count
     }
 
     /// The write-tracking bitmap.
@@ -257,16 +282,63 @@ impl<B: Bitmap> PhysMem<B> {
         }
     }
 
+    /// The bytes of a stored chunk, owned or shared.
     #[inline]
     fn chunk(&self, chunk: u64) -> Option<&Chunk> {
-        let dir = self.dirs.get((chunk >> LEAF_SHIFT) as usize)?.as_ref()?;
-        dir[(chunk as usize) & (LEAF_LEN - 1)].as_deref()
+        if let Some(Some(dir)) = self.dirs.get((chunk >> LEAF_SHIFT) as usize)
+            && let Some(c) = &dir[(chunk as usize) & (LEAF_LEN - 1)]
+        {
+            return Some(c);
+        }
+        if self.shared_count == 0 {
+            return None;
+        }
+        self.shared_chunk(chunk).map(|c| &**c)
     }
 
+    /// The shared buffer chunk `chunk` refers to, if any.
+    #[inline]
+    fn shared_chunk(&self, chunk: u64) -> Option<&SharedChunk> {
+        let leaf = self.shared.get((chunk >> LEAF_SHIFT) as usize)?.as_ref()?;
+        leaf[(chunk as usize) & (LEAF_LEN - 1)].as_ref()
+    }
+
+    /// Forgets that chunk `chunk` refers to a shared buffer, handing the
+    /// reference back (the chunk is then not stored, unless owned).
+    #[inline]
+    fn take_shared(&mut self, chunk: u64) -> Option<SharedChunk> {
+        if self.shared_count == 0 {
+            return None;
+        }
+        let leaf = self
+            .shared
+            .get_mut((chunk >> LEAF_SHIFT) as usize)?
+            .as_mut()?;
+        let c = leaf[(chunk as usize) & (LEAF_LEN - 1)].take()?;
+        self.shared_count -= 1;
+        Some(c)
+    }
+
+    /// Chunk `chunk` writable: an owned chunk as it is, a shared one copied
+    /// into an owned one first (copy on first write), a missing one zero.
     #[inline]
     fn chunk_mut(&mut self, chunk: u64) -> &mut Chunk {
         self.bitmap.mark(chunk);
+        let from = match self.dirs.get((chunk >> LEAF_SHIFT) as usize) {
+            Some(Some(dir)) if dir[(chunk as usize) & (LEAF_LEN - 1)].is_some() => None,
+            _ => self.take_shared(chunk),
+        };
         let dir = self.dirs[(chunk >> LEAF_SHIFT) as usize].get_or_insert_with(empty_leaf);
+        if let Some(from) = from {
+            let c = match self.spare.pop() {
+                Some(mut c) => {
+                    c.copy_from_slice(&from[..]);
+                    c
+                }
+                None => Box::new(*from),
+            };
+            return dir[(chunk as usize) & (LEAF_LEN - 1)].insert(c);
+        }
         let spare = &mut self.spare;
         dir[(chunk as usize) & (LEAF_LEN - 1)].get_or_insert_with(|| match spare.pop() {
             Some(mut c) => {
@@ -429,13 +501,69 @@ impl<B: Bitmap> PhysMem<B> {
     /// The indices of every stored (once written, not since released)
     /// chunk, in increasing order.
     pub fn stored_chunk_indices(&self) -> impl Iterator<Item = u64> + '_ {
-        self.dirs.iter().enumerate().flat_map(|(d, leaf)| {
-            leaf.iter().flat_map(move |leaf| {
-                leaf.iter().enumerate().filter_map(move |(i, c)| {
-                    c.as_ref().map(|_| ((d as u64) << LEAF_SHIFT) | i as u64)
+        self.dirs
+            .iter()
+            .zip(&self.shared)
+            .enumerate()
+            .flat_map(|(d, (leaf, shared))| {
+                let any = leaf.is_some() || shared.is_some();
+                (0..if any { LEAF_LEN } else { 0 }).filter_map(move |i| {
+                    let owned = leaf.as_ref().is_some_and(|l| l[i].is_some());
+                    let shared = shared.as_ref().is_some_and(|l| l[i].is_some());
+                    (owned || shared).then_some(((d as u64) << LEAF_SHIFT) | i as u64)
                 })
             })
+    }
+
+    /// The page of `len` bytes at `addr` as a [`SharedPage`], when that
+    /// needs no copy: one whole chunk that is not stored (all zero) or is a
+    /// shared page's buffer. `None` for an owned chunk, any other length or
+    /// alignment, or a range outside memory (the caller copies the bytes).
+    #[must_use]
+    pub fn share_page(&self, addr: PhysAddr, len: u64) -> Option<SharedPage> {
+        let a = addr.as_u64();
+        if len != CHUNK_BYTES as u64
+            || !a.is_multiple_of(CHUNK_BYTES as u64)
+            || self.check(addr, len).is_err()
+        {
+            return None;
+        }
+        let idx = a >> CHUNK_SHIFT;
+        if let Some(Some(dir)) = self.dirs.get((idx >> LEAF_SHIFT) as usize)
+            && dir[(idx as usize) & (LEAF_LEN - 1)].is_some()
+        {
+            return None;
+        }
+        Some(match self.shared_chunk(idx) {
+            Some(c) => SharedPage::nonzero(c.clone()),
+            None => SharedPage::Zero,
         })
+    }
+
+    /// Writes `page` at `addr` as [`PhysMem::write`] would write its bytes
+    /// (the same chunks stored, the same marks), but a page that lands on
+    /// a whole chunk not stored is kept as a reference to its buffer, not
+    /// copied: the chunk is copied only before its first write.
+    ///
+    /// # Errors
+    /// The page reaches past the end of memory.
+    pub fn write_shared(&mut self, addr: PhysAddr, page: SharedPage) -> Result<(), MemError> {
+        let a = addr.as_u64();
+        self.check(addr, CHUNK_BYTES as u64)?;
+        let idx = a >> CHUNK_SHIFT;
+        if !a.is_multiple_of(CHUNK_BYTES as u64) || self.chunk(idx).is_some() {
+            return self.write(addr, page.bytes());
+        }
+        // Not stored: an all-zero page stores nothing and marks nothing, as
+        // `write` of zeros does; any other is stored (and marked).
+        if let SharedPage::Bytes(c) = page {
+            self.bitmap.mark(idx);
+            let leaf =
+                self.shared[(idx >> LEAF_SHIFT) as usize].get_or_insert_with(empty_shared_leaf);
+            leaf[(idx as usize) & (LEAF_LEN - 1)] = Some(c);
+            self.shared_count += 1;
+        }
+        Ok(())
     }
 
     /// The bytes of chunk `index` (bytes `index * 4096 ..` of memory), or
@@ -470,6 +598,7 @@ impl<B: Bitmap> PhysMem<B> {
                 size: self.size,
             });
         }
+        self.take_shared(index);
         let dir = &mut self.dirs[(index >> LEAF_SHIFT) as usize];
         if chunk
             .chunks_exact(64)
@@ -498,6 +627,7 @@ impl<B: Bitmap> PhysMem<B> {
                 size: self.size,
             });
         }
+        self.take_shared(index);
         let dir = &mut self.dirs[(index >> LEAF_SHIFT) as usize];
         match data {
             Some(d) if d.iter().any(|&b| b != 0) => {
@@ -574,6 +704,15 @@ impl<B: Bitmap> PhysMem<B> {
             let idx = a >> CHUNK_SHIFT;
             if self.chunk(idx).is_some() {
                 self.bitmap.mark(idx);
+                // A shared page's buffer is let go of whole (no copy: the
+                // swap cache keeps it), or made owned to be partly cleared.
+                if n == CHUNK_BYTES && self.take_shared(idx).is_some() {
+                    a += n as u64;
+                    continue;
+                }
+                if n != CHUNK_BYTES && self.shared_chunk(idx).is_some() {
+                    self.chunk_mut(idx);
+                }
                 if let Some(Some(dir)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) {
                     let slot = &mut dir[(idx as usize) & (LEAF_LEN - 1)];
                     if n == CHUNK_BYTES {
@@ -817,5 +956,184 @@ mod tests {
         assert_eq!(back.size(), 10_000);
         assert_eq!(back.read_le(pa(9_992), 1), Ok(3));
         assert_eq!(back.stored_chunks(), 1);
+    }
+
+    /// One step of the shared-page model test.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A page of the pool comes back from swap into chunk `c`.
+        SwapIn(usize, usize),
+        /// Chunk `c` goes out to swap (joins the pool).
+        SwapOut(usize),
+        /// A program's store.
+        Store(u64, u32, u64),
+        /// A page-table entry written.
+        WriteLe(u64, u32, u64),
+        /// Bytes written at an address (may cross chunks).
+        Write(u64, u16, u8),
+        /// A range cleared (a whole chunk: a frame dropped or allocated).
+        Zero(u64, u16),
+        /// Bytes and entries read, and zero checks.
+        Read(u64, u16),
+        /// A checkpoint: what is stored and what was written since.
+        Checkpoint,
+        /// A checkpoint restores chunk `c` (`None`: zero).
+        Restore(usize, Option<u8>),
+        /// The memory is copied and the copy goes on.
+        Clone,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let at = 0..MODEL_BYTES + 16;
+        prop_oneof![
+            5 => (0..MODEL_CHUNKS + 1, any::<usize>()).prop_map(|(c, p)| Op::SwapIn(c, p)),
+            3 => (0..MODEL_CHUNKS + 1).prop_map(Op::SwapOut),
+            6 => (at.clone(), prop::sample::select(vec![1u32, 2, 4, 8, 3, 16]), any::<u64>())
+                .prop_map(|(a, l, v)| Op::Store(a, l, v)),
+            2 => (at.clone(), prop::sample::select(vec![1u32, 2, 4, 8]), any::<u64>())
+                .prop_map(|(a, w, v)| Op::WriteLe(a, w, v)),
+            2 => (at.clone(), 0u16..5000, any::<u8>()).prop_map(|(a, n, v)| Op::Write(a, n, v)),
+            3 => (prop_oneof![
+                    (0..MODEL_CHUNKS as u64 + 1).prop_map(|c| c * CHUNK_BYTES as u64),
+                    at.clone()
+                ], prop_oneof![Just(4096u16), 0u16..5000])
+                .prop_map(|(a, n)| Op::Zero(a, n)),
+            4 => (at, 0u16..5000).prop_map(|(a, n)| Op::Read(a, n)),
+            2 => Just(Op::Checkpoint),
+            1 => (0..MODEL_CHUNKS + 1, proptest::option::of(any::<u8>()))
+                .prop_map(|(c, v)| Op::Restore(c, v)),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    /// Whole chunks in the model, and a partial one after them.
+    const MODEL_CHUNKS: usize = 6;
+    const MODEL_BYTES: u64 = MODEL_CHUNKS as u64 * CHUNK_BYTES as u64 + 100;
+
+    fn same(
+        fast: &mut PhysMem<DirtyChunks>,
+        slow: &mut PhysMem<DirtyChunks>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        proptest::prop_assert_eq!(fast.stored_chunks(), slow.stored_chunks());
+        let (f, s): (Vec<u64>, Vec<u64>) = (
+            fast.stored_chunk_indices().collect(),
+            slow.stored_chunk_indices().collect(),
+        );
+        proptest::prop_assert_eq!(&f, &s);
+        for i in 0..fast.chunk_count() {
+            proptest::prop_assert_eq!(fast.chunk_bytes(i), slow.chunk_bytes(i));
+        }
+        proptest::prop_assert_eq!(fast.bitmap_mut().take(), slow.bitmap_mut().take());
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(96))]
+
+        /// Memory that takes swapped-in pages as shared buffers (and hands
+        /// them out again) reads, stores, marks and checkpoints exactly as
+        /// memory given copies of the same bytes, whatever the order of
+        /// swap-ins, stores, drops, restores and copies.
+        #[test]
+        fn shared_pages_behave_as_copies(ops in proptest::collection::vec(op(), 1..80)) {
+            use crate::shared_page::SharedPage;
+            use std::sync::Arc;
+            let mut fast: PhysMem<DirtyChunks> = PhysMem::new(MODEL_BYTES).expect("size");
+            let mut slow: PhysMem<DirtyChunks> = PhysMem::new(MODEL_BYTES).expect("size");
+            let mut page = [0u8; CHUNK_BYTES];
+            page[CHUNK_BYTES - 1] = 1;
+            let mut pool = vec![
+                SharedPage::Zero,
+                SharedPage::new(Arc::new(page)),
+                SharedPage::new(Arc::new([0x5a; CHUNK_BYTES])),
+            ];
+            for op in ops {
+                match op {
+                    Op::SwapIn(c, p) => {
+                        let a = pa(c as u64 * CHUNK_BYTES as u64);
+                        let pg = pool[p % pool.len()].clone();
+                        let s = slow.write(a, pg.bytes());
+                        proptest::prop_assert_eq!(fast.write_shared(a, pg), s);
+                    }
+                    Op::SwapOut(c) => {
+                        let a = pa(c as u64 * CHUNK_BYTES as u64);
+                        let mut want = [0u8; CHUNK_BYTES];
+                        let r = slow.read(a, &mut want);
+                        let got = fast.share_page(a, CHUNK_BYTES as u64);
+                        if r.is_ok() {
+                            // Shared unless the chunk is an owned one.
+                            let owned = fast.shared_chunk(c as u64).is_none()
+                                && fast.chunk(c as u64).is_some();
+                            proptest::prop_assert_eq!(got.is_none(), owned);
+                        }
+                        match got {
+                            Some(p) => {
+                                proptest::prop_assert_eq!(&p.bytes()[..], &want[..]);
+                                pool.push(p);
+                            }
+                            None if r.is_ok() => {
+                                let mut copy = [0u8; CHUNK_BYTES];
+                                fast.read(a, &mut copy).expect("in range");
+                                proptest::prop_assert_eq!(&copy[..], &want[..]);
+                                pool.push(SharedPage::new(Arc::new(copy)));
+                            }
+                            None => {}
+                        }
+                    }
+                    Op::Store(a, l, v) => {
+                        if a + u64::from(l) <= MODEL_BYTES {
+                            fast.store_stamp(pa(a), l, v);
+                            slow.store_stamp(pa(a), l, v);
+                        }
+                    }
+                    Op::WriteLe(a, w, v) => {
+                        proptest::prop_assert_eq!(fast.write_le(pa(a), w, v), slow.write_le(pa(a), w, v));
+                    }
+                    Op::Write(a, n, v) => {
+                        let data: Vec<u8> = (0..n).map(|i| v.wrapping_add(i as u8)).collect();
+                        proptest::prop_assert_eq!(fast.write(pa(a), &data), slow.write(pa(a), &data));
+                    }
+                    Op::Zero(a, n) => {
+                        proptest::prop_assert_eq!(
+                            fast.zero(pa(a), u64::from(n)),
+                            slow.zero(pa(a), u64::from(n))
+                        );
+                    }
+                    Op::Read(a, n) => {
+                        let (mut x, mut y) = (vec![0u8; n as usize], vec![0u8; n as usize]);
+                        proptest::prop_assert_eq!(fast.read(pa(a), &mut x), slow.read(pa(a), &mut y));
+                        proptest::prop_assert_eq!(x, y);
+                        proptest::prop_assert_eq!(fast.read_le(pa(a), 8), slow.read_le(pa(a), 8));
+                        proptest::prop_assert_eq!(
+                            fast.is_zero(pa(a), u64::from(n)),
+                            slow.is_zero(pa(a), u64::from(n))
+                        );
+                    }
+                    Op::Checkpoint => same(&mut fast, &mut slow)?,
+                    Op::Restore(c, v) => {
+                        let data = v.map(|v| [v; CHUNK_BYTES]);
+                        proptest::prop_assert_eq!(
+                            fast.restore_chunk(c as u64, data.as_ref().map(|d| &d[..])),
+                            slow.restore_chunk(c as u64, data.as_ref().map(|d| &d[..]))
+                        );
+                        if let Some(d) = data {
+                            let f = fast.restore_chunk_boxed(c as u64, Box::new(d)).map(|b| b.is_some());
+                            let s = slow.restore_chunk_boxed(c as u64, Box::new(d)).map(|b| b.is_some());
+                            proptest::prop_assert_eq!(f, s);
+                        }
+                    }
+                    Op::Clone => {
+                        fast = fast.clone();
+                        slow = slow.clone();
+                    }
+                }
+            }
+            same(&mut fast, &mut slow)?;
+            // No page of the pool was changed by the stores: shared buffers
+            // are read-only.
+            proptest::prop_assert_eq!(pool[1].bytes()[CHUNK_BYTES - 1], 1);
+            proptest::prop_assert!(pool[2].bytes().iter().all(|&b| b == 0x5a));
+        }
     }
 }

@@ -33,7 +33,7 @@ use crate::reclaim::{
     AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, Random, RefTime,
     Sieve,
 };
-use crate::swap::{SwapDevice, SwapSlot};
+use crate::swap::{PageIn, SwapDevice, SwapSlot};
 
 use super::address_space::AddressSpace;
 use super::process::SpaceId;
@@ -1234,11 +1234,16 @@ impl Kernel {
             },
         };
         if dirty || existing.is_none() {
-            // Straight from the frame into the device's gathered run.
+            // Straight from the frame into the device's cache: the frame's
+            // buffer itself when it is shared (or the page is all zero),
+            // else a copy.
             let addr = self.frames.addr_of(pfn);
-            self.reclaim
-                .device()?
-                .write_with(slot, |buf| mem.read(addr, buf))?;
+            let len = self.reclaim.page_bytes as u64;
+            let dev = self.reclaim.device()?;
+            match mem.share_page(addr, len) {
+                Some(page) => dev.write_shared(slot, page)?,
+                None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
+            }
             self.reclaim.stats.writebacks += 1;
         } else {
             self.reclaim.stats.clean_drops += 1;
@@ -1393,9 +1398,14 @@ impl Kernel {
                 // The slot may have been used by a reclaim just now? No: it is
                 // referenced (refs > 0), so it was neither freed nor reused.
                 let addr = self.frames.addr_of(pfn);
+                // A cached page is lent to the frame, not copied (the frame
+                // copies it before its first write: `shared_page.rs`).
                 self.reclaim
                     .device()?
-                    .read_with(slot, |page| mem.write(addr, page))?;
+                    .read_shared(slot, |page| match page {
+                        PageIn::Shared(p) => mem.write_shared(addr, p),
+                        PageIn::Bytes(b) => mem.write(addr, b),
+                    })?;
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));

@@ -4,7 +4,9 @@
 //! Why: a swap-heavy run reads most pages back soon after writing them, and
 //! one `pread`/`pwrite` per page (plus the kernel's copy) cost a third of
 //! such a run. With the cache a swap-out copies the frame into a cache entry
-//! and a swap-in copies it back out (one copy each way); the file gets the
+//! (or hands over the frame's shared buffer, see `shared_page.rs`) and a
+//! swap-in lends the entry's buffer to the frame (no copy; the frame copies
+//! it before its first write); the file gets the
 //! pages later, in batches sorted by slot with consecutive slots coalesced
 //! into one write, when entries must make room, at [`SwapCache::flush`]
 //! (checkpoints, the device's drop) and never more than once per change.
@@ -19,9 +21,13 @@
 //!
 //! The cache holds at most `limit` pages (the device's setting,
 //! [`super::SwapDevice::set_cache_bytes`]); its memory grows with use up to
-//! that bound, not beyond the slots ever written.
+//! that bound, not beyond the slots ever written. Each entry's page is a
+//! reference-counted buffer ([`Held`]), none for an all-zero page; a
+//! buffer is filled again only once the cache is its last holder (a frame
+//! that still refers to it keeps it, and the cache takes a new one).
 
 use std::io;
+use std::sync::Arc;
 
 /// No entry / no slot.
 const NONE: u32 = u32::MAX;
@@ -39,6 +45,16 @@ const GROW: usize = 256;
 /// Writes `data` (whole pages) at the file offset of `first_slot`.
 pub(super) type WriteRun<'a> = dyn FnMut(u32, &[u8]) -> io::Result<()> + 'a;
 
+/// A cache entry's page.
+#[derive(Debug, Clone, Default)]
+pub(super) enum Held {
+    /// Every byte is zero (no buffer; also a free entry's state).
+    #[default]
+    Zero,
+    /// The page's bytes, not all zero, possibly shared with frames.
+    Bytes(Arc<[u8]>),
+}
+
 /// A bounded write-back cache of swap slots' pages.
 #[derive(Debug, Default)]
 pub(super) struct SwapCache {
@@ -46,8 +62,12 @@ pub(super) struct SwapCache {
     page: usize,
     /// Most entries.
     limit: usize,
-    /// The entries' pages, one after the other (`entries() * page` bytes).
-    data: Vec<u8>,
+    /// The entries' pages.
+    held: Vec<Held>,
+    /// Buffers no one else refers to, for the next pages put.
+    spare: Vec<Arc<[u8]>>,
+    /// One all-zero page, what a [`Held::Zero`] entry reads as.
+    zeros: Box<[u8]>,
     /// The slot each entry holds (`NONE`: free).
     slot: Vec<u32>,
     /// The entry differs from the file.
@@ -83,6 +103,11 @@ impl SwapCache {
             } else {
                 Vec::new()
             },
+            zeros: if limit > 0 {
+                vec![0; page].into_boxed_slice()
+            } else {
+                Box::default()
+            },
             ..Self::default()
         }
     }
@@ -115,7 +140,20 @@ impl SwapCache {
     }
 
     fn bytes(&self, e: usize) -> &[u8] {
-        &self.data[e * self.page..(e + 1) * self.page]
+        match &self.held[e] {
+            Held::Zero => &self.zeros,
+            Held::Bytes(b) => b,
+        }
+    }
+
+    /// Lets go of entry `e`'s buffer: kept for the next page put when the
+    /// cache was its last holder, else left to the frames that share it.
+    fn recycle(&mut self, e: usize) {
+        if let Held::Bytes(mut b) = std::mem::take(&mut self.held[e])
+            && Arc::get_mut(&mut b).is_some()
+        {
+            self.spare.push(b);
+        }
     }
 
     /// The cached page of `slot`, without marking it used (a checkpoint's look).
@@ -128,6 +166,14 @@ impl SwapCache {
         let e = self.entry(slot)?;
         self.referenced[e] = true;
         Some(self.bytes(e))
+    }
+
+    /// The cached page of `slot` as it is held (to be shared, not copied),
+    /// marked used (a swap-in).
+    pub(super) fn get_held(&mut self, slot: u32) -> Option<&Held> {
+        let e = self.entry(slot)?;
+        self.referenced[e] = true;
+        Some(&self.held[e])
     }
 
     /// Forgets `slot` (freed: its contents no longer matter, so a dirty page
@@ -148,6 +194,7 @@ impl SwapCache {
             self.dirty_count -= 1;
         }
         self.referenced[e] = false;
+        self.recycle(e);
         self.free.push(e as u32);
     }
 
@@ -166,11 +213,53 @@ impl SwapCache {
         write: &mut WriteRun<'_>,
     ) -> Result<(), Result<io::Error, E>> {
         let e = self.take_entry(slot, write).map_err(Ok)?;
-        let page = self.page;
-        if let Err(err) = fill(&mut self.data[e * page..(e + 1) * page]) {
+        // A spare buffer has no other holder, nor has a new one: filled in
+        // place.
+        let mut buf = match self.spare.pop() {
+            Some(b) => b,
+            None => std::iter::repeat_n(0u8, self.page).collect(),
+        };
+        debug_assert_eq!(Arc::strong_count(&buf), 1);
+        let filled = Arc::get_mut(&mut buf).map_or(Ok(()), fill);
+        if let Err(err) = filled {
+            self.spare.push(buf);
             self.free.push(e as u32);
             return Err(Err(err));
         }
+        // Looked at once here, not at each swap-in: an all-zero page keeps
+        // no buffer (and is stored as nothing when it comes back).
+        let held = if crate::memory::all_zero(&buf) {
+            self.spare.push(buf);
+            Held::Zero
+        } else {
+            Held::Bytes(buf)
+        };
+        self.install(slot, e, held);
+        Ok(())
+    }
+
+    /// Puts page `held` for `slot` in the cache without a copy (a buffer
+    /// the frame shares, or an all-zero page). May first write dirty
+    /// entries back to make room.
+    ///
+    /// # Errors
+    /// Making room failed (nothing changed but the entries that did reach
+    /// the file).
+    pub(super) fn put_held(
+        &mut self,
+        slot: u32,
+        held: Held,
+        write: &mut WriteRun<'_>,
+    ) -> io::Result<()> {
+        let e = self.take_entry(slot, write)?;
+        self.install(slot, e, held);
+        Ok(())
+    }
+
+    /// Entry `e` (taken, empty) holds `held` for `slot` from now on,
+    /// dirty; the slot's older entry is released.
+    fn install(&mut self, slot: u32, e: usize, held: Held) {
+        self.held[e] = held;
         if let Some(old) = self.entry(slot) {
             self.release(old);
         }
@@ -179,7 +268,6 @@ impl SwapCache {
         self.dirty[e] = true;
         self.dirty_count += 1;
         self.referenced[e] = true;
-        Ok(())
     }
 
     /// An unused entry (not holding `keep`'s page): a free one, a new one
@@ -191,7 +279,7 @@ impl SwapCache {
         if self.entries() < self.limit {
             let add = GROW.min(self.limit - self.entries());
             let first = self.entries();
-            self.data.resize((first + add) * self.page, 0);
+            self.held.resize(first + add, Held::Zero);
             self.slot.resize(first + add, NONE);
             self.dirty.resize(first + add, false);
             self.referenced.resize(first + add, false);
@@ -218,6 +306,7 @@ impl SwapCache {
             let s = self.slot[e];
             self.entry_of[s as usize] = NONE;
             self.slot[e] = NONE;
+            self.recycle(e);
             return Ok(e);
         }
         // Unreachable: the limit is at least two entries.
@@ -240,7 +329,6 @@ impl SwapCache {
             }
         }
         batch.sort_unstable();
-        let page = self.page;
         let mut i = 0;
         while i < batch.len() {
             let mut j = i + 1;
@@ -249,16 +337,16 @@ impl SwapCache {
             }
             let first = batch[i].0;
             if j - i == 1 {
-                let e = batch[i].1 as usize;
-                write(first, &self.data[e * page..(e + 1) * page])?;
+                write(first, self.bytes(batch[i].1 as usize))?;
             } else {
-                self.gather.clear();
+                let mut gather = std::mem::take(&mut self.gather);
+                gather.clear();
                 for &(_, e) in &batch[i..j] {
-                    let e = e as usize;
-                    self.gather
-                        .extend_from_slice(&self.data[e * page..(e + 1) * page]);
+                    gather.extend_from_slice(self.bytes(e as usize));
                 }
-                write(first, &self.gather)?;
+                let r = write(first, &gather);
+                self.gather = gather;
+                r?;
             }
             for &(_, e) in &batch[i..j] {
                 self.dirty[e as usize] = false;

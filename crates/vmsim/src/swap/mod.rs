@@ -45,7 +45,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cache::SwapCache;
+use cache::{Held, SwapCache};
+
+use crate::shared_page::{SHARED_PAGE_BYTES, SharedChunk, SharedPage};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -107,6 +109,16 @@ pub enum PageIoError<E> {
     /// The caller's closure failed.
     #[error("{0}")]
     Page(E),
+}
+
+/// A page read from the device, as [`SwapDevice::read_shared`] hands it over.
+#[derive(Debug)]
+pub enum PageIn<'a> {
+    /// The cache's page itself, shared (no copy made).
+    Shared(SharedPage),
+    /// A copy in the device's buffer (read from the file, or pages that
+    /// are not [`SHARED_PAGE_BYTES`] long).
+    Bytes(&'a [u8]),
 }
 
 /// Traffic counters of the device.
@@ -574,6 +586,73 @@ impl SwapDevice {
         }
         self.stats.writes += 1;
         Ok(())
+    }
+
+    /// Writes `page` into `slot` as [`SwapDevice::write`] writes its bytes,
+    /// but into the cache without a copy: the cache entry shares the
+    /// page's buffer (or holds no buffer for an all-zero page). Without a
+    /// cache, or with pages of another size, its bytes are written.
+    ///
+    /// # Errors
+    /// As [`SwapDevice::write`].
+    pub fn write_shared(&mut self, slot: SwapSlot, page: SharedPage) -> Result<(), SwapError> {
+        self.ensure_file()?;
+        if self.page != SHARED_PAGE_BYTES || self.cache.limit() == 0 {
+            return self.write(slot, page.bytes());
+        }
+        let Backing::File(file) = &self.backing else {
+            return Err(self.broken());
+        };
+        let held = match page {
+            SharedPage::Zero => Held::Zero,
+            SharedPage::Bytes(c) => Held::Bytes(c),
+        };
+        let page_len = self.page;
+        let mut write =
+            |first: u32, data: &[u8]| write_at(file, data, u64::from(first) * page_len as u64);
+        self.cache
+            .put_held(slot.0, held, &mut write)
+            .map_err(|source| SwapError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })?;
+        if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
+            *w |= 1 << (slot.0 % 64);
+        }
+        self.stats.writes += 1;
+        Ok(())
+    }
+
+    /// Reads the page in `slot` as [`SwapDevice::read_with`] does, handing
+    /// a cached page of [`SHARED_PAGE_BYTES`] over shared
+    /// ([`PageIn::Shared`]: no copy) and any other as bytes.
+    ///
+    /// # Errors
+    /// The device's error or `use_page`'s, told apart ([`PageIoError`]).
+    pub fn read_shared<E>(
+        &mut self,
+        slot: SwapSlot,
+        use_page: impl FnOnce(PageIn<'_>) -> Result<(), E>,
+    ) -> Result<(), PageIoError<E>> {
+        let shared = if matches!(self.backing, Backing::File(_)) && self.page == SHARED_PAGE_BYTES {
+            match self.cache.get_held(slot.0) {
+                Some(Held::Zero) => Some(SharedPage::Zero),
+                Some(Held::Bytes(b)) => SharedChunk::try_from(b.clone())
+                    .ok()
+                    .map(SharedPage::nonzero),
+                None => None,
+            }
+        } else {
+            None
+        };
+        match shared {
+            Some(page) => {
+                use_page(PageIn::Shared(page)).map_err(PageIoError::Page)?;
+                self.stats.reads += 1;
+                Ok(())
+            }
+            None => self.read_with(slot, |bytes| use_page(PageIn::Bytes(bytes))),
+        }
     }
 
     /// Reads the page in `slot` as [`SwapDevice::read`] does and hands it to
@@ -1137,6 +1216,103 @@ mod tests {
             proptest::prop_assert_eq!(cached.cached_pages().1, 0);
             for &s in &written {
                 proptest::prop_assert_eq!(on_disk(&cached, s), on_disk(&plain, s));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+
+        /// Pages put without a copy (shared buffers, all-zero pages) and
+        /// lent out again read back, count and reach the file exactly as
+        /// copies of their bytes through a device without a cache do, and
+        /// no buffer a frame still holds is ever written over by the cache
+        /// (small caches: CLOCK victims, written-back and reused entries).
+        #[test]
+        fn shared_pages_behave_as_copies(
+            limit in 2usize..5,
+            ops in proptest::collection::vec((0u8..6, proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..80),
+        ) {
+            use proptest::prelude::*;
+            use std::sync::Arc;
+            let page = SHARED_PAGE_BYTES;
+            let mut cached = SwapDevice::create(None, 8, page, false, false).expect("create");
+            cached.set_cache_bytes((limit * page) as u64).expect("limit");
+            let mut plain = SwapDevice::create(None, 8, page, false, false).expect("create");
+            plain.set_cache_bytes(0).expect("no cache");
+            // Pages held by "frames", each with the bytes it must keep.
+            let mut held: Vec<(SharedPage, Vec<u8>)> = vec![(SharedPage::Zero, vec![0; page])];
+            let mut live: Vec<SwapSlot> = Vec::new();
+            let mut b = vec![0u8; page];
+            for (kind, i, v) in ops {
+                match kind {
+                    0 => {
+                        if let (Ok(s), Ok(_)) = (cached.alloc(), plain.alloc()) {
+                            let data: Vec<u8> = (0..page).map(|k| v ^ k as u8).collect();
+                            cached.write(s, &data).expect("write");
+                            plain.write(s, &data).expect("write");
+                            live.push(s);
+                        }
+                    }
+                    1 | 2 if !live.is_empty() => {
+                        let s = live[i % live.len()];
+                        let p = if kind == 1 {
+                            held[v as usize % held.len()].0.clone()
+                        } else {
+                            let mut bytes = [0u8; SHARED_PAGE_BYTES];
+                            bytes[i % page] = v;
+                            let p = SharedPage::new(Arc::new(bytes));
+                            held.push((p.clone(), bytes.to_vec()));
+                            p
+                        };
+                        plain.write(s, p.bytes()).expect("write");
+                        cached.write_shared(s, p).expect("write");
+                    }
+                    3 if !live.is_empty() => {
+                        let s = live[i % live.len()];
+                        let mut got = Vec::new();
+                        cached
+                            .read_shared(s, |p| {
+                                match p {
+                                    PageIn::Shared(p) => {
+                                        got = p.bytes().to_vec();
+                                        held.push((p, got.clone()));
+                                    }
+                                    PageIn::Bytes(bytes) => got = bytes.to_vec(),
+                                }
+                                Ok::<(), ()>(())
+                            })
+                            .expect("read");
+                        plain.read(s, &mut b).expect("read");
+                        prop_assert_eq!(&got, &b);
+                    }
+                    4 if !live.is_empty() => {
+                        let s = live.swap_remove(i % live.len());
+                        cached.free(s);
+                        plain.free(s);
+                    }
+                    5 => {
+                        cached.flush().expect("flush");
+                        let copy = cached.clone();
+                        for &s in &live {
+                            copy.peek(s, &mut b).expect("peek");
+                            let mut want = vec![0u8; page];
+                            plain.peek(s, &mut want).expect("peek");
+                            prop_assert_eq!(&b, &want);
+                        }
+                    }
+                    _ => {}
+                }
+                prop_assert!(cached.cached_pages().0 <= limit);
+            }
+            for (p, bytes) in &held {
+                prop_assert_eq!(&p.bytes()[..], &bytes[..], "a shared buffer changed");
+            }
+            prop_assert_eq!(cached.stats(), plain.stats());
+            prop_assert_eq!(cached.take_written(), plain.take_written());
+            cached.flush().expect("flush");
+            for &s in &live {
+                prop_assert_eq!(on_disk(&cached, s), on_disk(&plain, s));
             }
         }
     }
