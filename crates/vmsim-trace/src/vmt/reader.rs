@@ -251,27 +251,47 @@ fn decode_common(
     let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
         return (0, i);
     };
-    let mut got = 0;
-    for slot in dst.iter_mut() {
+    let n = dst.len();
+    let mut slots = dst.iter_mut();
+    // How many were written is worked out from the slots left when the
+    // loop stops (no counter kept a record).
+    let got = loop {
+        let left = slots.len();
+        let Some(slot) = slots.next() else {
+            break n;
+        };
         if i > last {
-            break;
+            break n - left;
         }
         let Some(w) = p[i..].first_chunk::<FAST_WINDOW>() else {
-            break;
+            break n - left;
         };
-        let Some((tag, delta, len)) = fast_record(w) else {
-            break;
+        let tag = w[0];
+        if !COMMON_TAG[usize::from(tag)] {
+            break n - left;
+        }
+        let mut put = |delta: i64| {
+            let va = step_address(tag, delta, &mut prev_data, &mut prev_instr);
+            *slot = Access {
+                va,
+                pid,
+                size: u32::from(tag >> TAG_SIZE_SHIFT),
+                kind: AccessKind::from_code(tag),
+            };
         };
+        // Most deltas take one byte: that case on its own (its length a
+        // constant), its delta read from a table.
+        if w[1] < 0x80 {
+            put(UNZIGZAG7[usize::from(w[1])]);
+            i += 2;
+            continue;
+        }
+        let Some((_, delta, len)) = fast_record(w) else {
+            break n - left;
+        };
+        put(delta);
         i += len;
-        let va = step_address(tag, delta, &mut prev_data, &mut prev_instr);
-        *slot = Access {
-            va,
-            pid,
-            size: u32::from(tag >> TAG_SIZE_SHIFT),
-            kind: AccessKind::from_code(tag),
-        };
-        got += 1;
-    }
+    };
     *prev = [prev_instr, prev_data];
     (got, i)
 }

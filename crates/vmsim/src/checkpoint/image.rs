@@ -151,6 +151,8 @@ pub(crate) fn write<W: Write + Seek>(
     file: &str,
 ) -> Result<W, CheckpointError> {
     let positions = sim.input_positions()?;
+    // Counts the MMU keeps apart on its hit path are not saved: added in.
+    sim.m.mmu.settle_counts();
     let b = sim.mem.bitmap();
     sim.m.host_dirty = b.is_on().then(|| b.marked());
     let result = write_sections(sim, header, capture, out, page_level, &positions);

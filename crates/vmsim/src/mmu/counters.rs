@@ -50,6 +50,12 @@ impl SizeCounts {
         self.0[(shift & 63) as usize] += 1;
     }
 
+    /// Adds `n` for the page size `1 << shift`.
+    #[inline]
+    pub fn add_shift(&mut self, shift: u32, n: u64) {
+        self.0[(shift & 63) as usize] += n;
+    }
+
     /// The count for `size`.
     #[must_use]
     pub fn get(&self, size: PageSize) -> u64 {

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AccessKind;
 use super::counters::{FlushCounters, LevelCounters, TlbCounters};
-use super::entry::TlbEntry;
+use super::entry::{Perms, TlbEntry};
 use super::tlb_array::{Inserted, TlbArray};
 use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
@@ -234,8 +234,9 @@ const NO_RECENT: u32 = u32::MAX;
 struct Recent {
     /// `va >> memo_shift[side]` of the remembered lookup.
     key: u64,
-    /// `recent_gen | tag` when it was made: a recent of another address
-    /// space or of an earlier generation never matches.
+    /// `recent_gen | asid` when it was made (see `Tlb::recent_check`): a
+    /// recent of another address space or of an earlier generation never
+    /// matches.
     check: u64,
     entry: TlbEntry,
     /// Where the entry is: the first level's array; and how to touch it:
@@ -306,6 +307,14 @@ pub struct Tlb {
     /// (the last way it touched), or [`NO_RECENT`]. Not saved.
     #[serde(skip, default = "no_last")]
     last: [u32; 2],
+    /// Lookups by kind answered by [`Tlb::hit_recent`] and not yet added to
+    /// `lookups_by_kind` and the first level's hits: each was a hit on its
+    /// side's last recent hit (`last`), so they are added, at that entry's
+    /// page size, before `last` or that entry changes, and whenever the
+    /// counters are read ([`Tlb::counters`] adds them; [`Tlb::settle_counts`]
+    /// before the TLB is saved). Not saved.
+    #[serde(skip)]
+    pending: [u64; 3],
     /// Whether some first-level array serves both sides: then a side's
     /// most recent memo need not be the last way touched in its set.
     shared_l1: bool,
@@ -377,6 +386,7 @@ impl Tlb {
             recent: no_recents(),
             recent_gen: first_recent_gen(),
             last: no_last(),
+            pending: [0; 3],
             shared_l1,
             tick: 0,
             settled: 0,
@@ -418,13 +428,12 @@ impl Tlb {
         va: VirtAddr,
         kind: AccessKind,
     ) -> Option<&TlbEntry> {
-        let tag = self.tag(asid);
         let side = side(kind);
         if !self.shared_l1 {
             let key = va.as_u64() >> self.memo_shift[side];
             let i = key as usize % RECENT_WAYS;
             let r = &self.recent[side][i];
-            if r.key != key || r.check != self.recent_check(tag) {
+            if r.key != key || r.check != self.recent_check(asid) {
                 return None;
             }
             self.lookups_by_kind[kind.index()] += 1;
@@ -437,6 +446,7 @@ impl Tlb {
             }
             return Some(&self.recent[side][i].entry);
         }
+        let tag = self.tag(asid);
         let memo = &self.memo[side][0];
         if va.as_u64() >> self.memo_shift[side] == memo.key && memo.tag == tag {
             self.lookups_by_kind[kind.index()] += 1;
@@ -454,6 +464,78 @@ impl Tlb {
         None
     }
 
+    /// Whether the first level remembers recent hits (see [`Recent`]):
+    /// split first levels do; one shared by both sides keeps memos.
+    #[must_use]
+    pub fn has_recent_hits(&self) -> bool {
+        !self.shared_l1
+    }
+
+    /// The TLB-hit path of an access whose physical address the caller
+    /// does not need (a load, a fetch): whether a recent hit of `kind`'s
+    /// side (see [`Recent`]) holds `va` for `asid` with every right of
+    /// `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
+    /// it (a hit on any but the side's last touches its way), and counted
+    /// as it counts it, in `pending` (one increment instead of two
+    /// counters, one of them behind the levels' `Vec`). If not, nothing
+    /// was counted or changed: the caller looks up as usual. Never true
+    /// with a first level shared by both sides (no recent is made there).
+    #[inline(always)]
+    pub fn hit_recent(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        kind: AccessKind,
+        required: Perms,
+    ) -> bool {
+        let side = side(kind);
+        let key = va.as_u64() >> self.memo_shift[side];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[side][i];
+        if r.key != key || r.check != self.recent_check(asid) || !r.entry.perms().contains(required)
+        {
+            return false;
+        }
+        if self.last[side] != i as u32 {
+            // (The side's pending hits are added first: they are its last's.)
+            self.touch_recent(side, i);
+        }
+        self.pending[kind.index() % 3] += 1;
+        true
+    }
+
+    /// The page-size shift of each side's last recent hit (meaningless
+    /// for a side with none: it then has nothing pending).
+    #[inline(always)]
+    fn last_shifts(&self) -> [u32; 2] {
+        [DATA, FETCH].map(|side| {
+            self.recent[side][self.last[side] as usize % RECENT_WAYS]
+                .entry
+                .page_shift()
+        })
+    }
+
+    /// Adds the lookups [`Tlb::hit_recent`] counted to the counters: each
+    /// a hit, at the first level, on its side's last recent hit. Done
+    /// before a side's last recent hit changes, and before the TLB is
+    /// saved (the pending counts are not saved).
+    #[inline]
+    pub fn settle_counts(&mut self) {
+        let [read, write, fetch] = self.pending;
+        if read | write | fetch == 0 {
+            return;
+        }
+        self.pending = [0; 3];
+        for (total, n) in self.lookups_by_kind.iter_mut().zip([read, write, fetch]) {
+            *total += n;
+        }
+        let [data_shift, fetch_shift] = self.last_shifts();
+        if let Some(first) = self.levels.first_mut() {
+            first.counters.hits.add_shift(data_shift, read + write);
+            first.counters.hits.add_shift(fetch_shift, fetch);
+        }
+    }
+
     /// The entry [`Tlb::lookup_repeat`] just returned for an access of `kind`.
     #[inline(always)]
     #[must_use]
@@ -466,16 +548,24 @@ impl Tlb {
         }
     }
 
-    /// The `Recent::check` of a recent hit of address space `tag` made now.
+    /// The `Recent::check` of a recent hit made now by a lookup of address
+    /// space `asid`. The address space itself, not its tag: with tags off
+    /// every tag is 0, so a hit of one address space would serve another's
+    /// lookup just as the probe would; keeping the address space instead
+    /// spares the hit path the test of `asid_tags`, and a lookup of another
+    /// address space (which a flush on every switch makes rare) then just
+    /// probes, which finds the same entry and touches and counts exactly as
+    /// the recent hit would have.
     #[inline(always)]
-    fn recent_check(&self, tag: Asid) -> u64 {
-        self.recent_gen | u64::from(tag.as_u16())
+    fn recent_check(&self, asid: Asid) -> u64 {
+        self.recent_gen | u64::from(asid.as_u16())
     }
 
     /// A hit on recent `i` of `side`, not the side's last: its way is
     /// marked used, as the probe it skips would, and it becomes the last.
     #[inline(never)]
     fn touch_recent(&mut self, side: usize, i: usize) {
+        self.settle_counts();
         let i = i % RECENT_WAYS;
         let r = &self.recent[side & 1][i];
         if let Some(array) = self
@@ -519,7 +609,7 @@ impl Tlb {
         if !self.shared_l1 {
             let i = key as usize % RECENT_WAYS;
             let r = &self.recent[side][i];
-            if r.key == key && r.check == self.recent_check(tag) {
+            if r.key == key && r.check == self.recent_check(asid) {
                 let entry = r.entry;
                 if let Some(first) = self.levels.first_mut() {
                     first.counters.hits.bump_shift(entry.page_shift());
@@ -533,7 +623,7 @@ impl Tlb {
                     pa: entry.translate(va),
                 });
             }
-            return self.probe(tag, va, side);
+            return self.probe(asid, tag, va, side);
         }
         let memos = &self.memo[side];
         if let Some(i) = memos.iter().position(|m| m.key == key && m.tag == tag) {
@@ -558,7 +648,7 @@ impl Tlb {
                 pa: m.entry.translate(va),
             });
         }
-        self.probe(tag, va, side)
+        self.probe(asid, tag, va, side)
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -571,6 +661,7 @@ impl Tlb {
                 m.key = NO_KEY;
             }
             // And a new generation: no recent hit's check matches it.
+            self.settle_counts();
             self.recent_gen += RECENT_GEN_STEP;
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
@@ -613,8 +704,9 @@ impl Tlb {
 
     /// The full lookup, out of line so the memo path stays small: the first
     /// level here, the others in [`Tlb::probe_lower`].
+    /// `asid` is the address space looking up, `tag` its tag.
     #[inline(never)]
-    fn probe(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
+    fn probe(&mut self, asid: Asid, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
         self.settle();
         if let Some(first) = self.levels.first_mut() {
             for i in 0..first.probe_len[side] {
@@ -635,9 +727,10 @@ impl Tlb {
                                 (false, (set, way, 0))
                             }
                         };
+                        self.settle_counts();
                         self.recent[side][i] = Recent {
                             key,
-                            check: self.recent_gen | u64::from(tag.as_u16()),
+                            check: self.recent_check(asid),
                             entry,
                             array: index,
                             plru,
@@ -999,16 +1092,25 @@ impl Tlb {
     /// A snapshot of the counters (allocates one `Vec` for the levels).
     #[must_use]
     pub fn counters(&self) -> TlbCounters {
+        let mut levels: Vec<LevelCounters> =
+            self.levels.iter().map(|l| l.counters.clone()).collect();
+        let mut lookups_by_kind = self.lookups_by_kind;
+        // The hits `hit_recent` has not added yet.
+        let [read, write, fetch] = self.pending;
+        for (total, n) in lookups_by_kind.iter_mut().zip(self.pending) {
+            *total += n;
+        }
+        let [data_shift, fetch_shift] = self.last_shifts();
+        if let Some(first) = levels.first_mut() {
+            first.hits.add_shift(data_shift, read + write);
+            first.hits.add_shift(fetch_shift, fetch);
+        }
+        for l in &mut levels {
+            l.lookups = l.hit_count() + l.misses;
+        }
         TlbCounters {
-            lookups_by_kind: self.lookups_by_kind,
-            levels: self
-                .levels
-                .iter()
-                .map(|l| LevelCounters {
-                    lookups: l.counters.hit_count() + l.counters.misses,
-                    ..l.counters.clone()
-                })
-                .collect(),
+            lookups_by_kind,
+            levels,
             full_misses: self.full_misses,
             flushes: self.flushes.clone(),
         }
@@ -1024,6 +1126,7 @@ impl Tlb {
             };
         }
         self.lookups_by_kind = [0; 3];
+        self.pending = [0; 3];
         self.full_misses = 0;
         self.flushes = FlushCounters::default();
         self.walk_cache.reset_counters();
@@ -1401,9 +1504,9 @@ mod tests {
         let va = VirtAddr::new(0x4000_0000);
         let (a, b) = (Asid::new(1), Asid::new(2));
         tlb.walk_cache_mut()
-            .fill(a, va, 3, pa(0x1000), crate::mmu::Perms::all());
+            .fill(a, va, 3, pa(0x1000), Perms::all());
         tlb.walk_cache_mut()
-            .fill(b, va, 3, pa(0x2000), crate::mmu::Perms::all());
+            .fill(b, va, 3, pa(0x2000), Perms::all());
         tlb.invalidate_page(a, VirtAddr::new(0x7000_0000));
         assert!(tlb.walk_cache_mut().lookup(a, va).is_none());
         assert!(tlb.walk_cache_mut().lookup(b, va).is_some());
@@ -1701,6 +1804,117 @@ mod tests {
                 }
             }
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(&entries[0], &entries[1]);
+        }
+
+        /// The MMU's hit path for loads and fetches (`hit_recent`, its
+        /// counts kept apart until settled) against probing every time:
+        /// tried first for every read or fetch (with rights the entry may
+        /// lack), the MMU's usual path (`lookup_repeat`, then `lookup`)
+        /// after it when it declines; stores, invalidations, context
+        /// switches and fills between. The counters agree after every
+        /// lookup (read with the pending hits added), again once settled,
+        /// and after a save and restore of the settled TLB; the entries too.
+        #[test]
+        fn hit_recent_agrees_with_probing(
+            ops in proptest::collection::vec(
+                (0u64..120, 0u8..9, 0u16..2, proptest::prop_oneof![3 => proptest::strategy::Just(15u8), 1 => 0u8..16]),
+                1..500,
+            ),
+            ways in proptest::sample::select(vec![1u32, 2, 4, 24]),
+            policy in 0usize..3,
+            tags: bool,
+            span in proptest::sample::select(vec![3u64, 40, 120]),
+        ) {
+            let replacement = [
+                crate::mmu::Replacement::Lru,
+                crate::mmu::Replacement::TreePlru,
+                crate::mmu::Replacement::Random,
+            ][policy];
+            let mut config = TlbConfig { asid_tags: tags, ..TlbConfig::default() };
+            let mut arrays = Vec::new();
+            for (holds, size) in [
+                (Holds::Data, PageSize::SIZE_4K),
+                (Holds::Data, PageSize::SIZE_2M),
+                (Holds::Instruction, PageSize::SIZE_4K),
+            ] {
+                let mut array = TlbArrayConfig::new(ways * 2, Some(ways), &[size]);
+                array.holds = holds;
+                array.replacement = replacement;
+                arrays.push(array);
+            }
+            config.levels.push(TlbLevelConfig { latency: 1, arrays });
+            let mut array = TlbArrayConfig::new(64, Some(4), &[PageSize::SIZE_4K, PageSize::SIZE_2M]);
+            array.replacement = replacement;
+            config.levels.push(TlbLevelConfig { latency: 7, arrays: vec![array] });
+            let with = Tlb::new(&config, &X86_64).expect("valid");
+            let without = with.clone().with_last_hit_memo(false);
+            let mut tlbs = [with, without];
+            let mut current = Asid::new(1);
+            for &(page, op, asid, rights) in &ops {
+                let page = page % span;
+                // Pages from 100 up are 2 MiB ones.
+                let large = page >= 100;
+                let va = if large {
+                    VirtAddr::new(0x4000_0000 + (page - 100) * 0x20_0000 + 0x1000 * u64::from(op))
+                } else {
+                    VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op))
+                };
+                let asid = Asid::new(asid + 1);
+                if asid != current {
+                    for tlb in &mut tlbs {
+                        tlb.context_switch(asid);
+                    }
+                    current = asid;
+                }
+                let kind = match op {
+                    0..=2 => AccessKind::Execute,
+                    3..=5 => AccessKind::Read,
+                    6 | 7 => AccessKind::Write,
+                    _ => {
+                        let removed = tlbs.each_mut().map(|tlb| tlb.invalidate_page(asid, va));
+                        proptest::prop_assert_eq!(removed[0], removed[1]);
+                        continue;
+                    }
+                };
+                let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
+                let probed = tlbs[1].lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa));
+                let tlb = &mut tlbs[0];
+                let got = if kind != AccessKind::Write && tlb.hit_recent(asid, va, kind, required) {
+                    // Done: the entry the probe finds, at the first level, granting the access.
+                    let (entry, level, _) = probed.expect("a recent hit is a hit");
+                    proptest::prop_assert_eq!(level, 0);
+                    proptest::prop_assert!(entry.perms().contains(required));
+                    probed
+                } else {
+                    match tlb.lookup_repeat(asid, va, kind).map(|e| (*e, e.translate(va))) {
+                        Some((entry, pa)) => Some((entry, 0, pa)),
+                        None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
+                    }
+                };
+                proptest::prop_assert_eq!(got, probed);
+                proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+                if probed.is_none() {
+                    for tlb in &mut tlbs {
+                        let (base, size, frame) = if large {
+                            (va.as_u64() & !0x1f_ffff, PageSize::SIZE_2M, 0x4000_0000 + (page << 21))
+                        } else {
+                            (va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12))
+                        };
+                        let e = entry(tlb, asid.as_u16(), base, size, frame)
+                            .with_perms(Perms::from_bits_truncate(rights));
+                        tlb.fill(e, va, kind);
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            tlbs[0].settle_counts();
+            proptest::prop_assert_eq!(tlbs[0].pending, [0; 3]);
+            proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            let saved = postcard::to_allocvec(&tlbs[0]).expect("save");
+            let restored: Tlb = postcard::from_bytes(&saved).expect("restore");
+            proptest::prop_assert_eq!(restored.counters(), tlbs[1].counters());
             let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
             proptest::prop_assert_eq!(&entries[0], &entries[1]);
         }

@@ -120,7 +120,7 @@ fn violation(perms: Perms, access: AccessKind, privilege: Privilege) -> Option<V
 /// The permissions an access needs: what [`violation`] checks, as one mask
 /// so the TLB-hit path tests them with a single comparison.
 #[inline(always)]
-fn required(access: AccessKind, privilege: Privilege) -> Perms {
+pub(super) fn required(access: AccessKind, privilege: Privilege) -> Perms {
     let right = match access {
         AccessKind::Read => Perms::READ,
         AccessKind::Write => Perms::WRITE,
@@ -331,6 +331,40 @@ impl Mmu {
             walk: self.walk.clone(),
             faults: self.faults.clone(),
         }
+    }
+
+    /// The TLB-hit path of a user load or fetch whose physical address the
+    /// caller does not need: true when [`Mmu::translate`] would take its
+    /// TLB-hit path (a recent first-level hit holds `va`) and the entry
+    /// grants the access; it is then done, and counted as `translate`
+    /// counts it. False otherwise: nothing was counted or changed, and the
+    /// caller translates. See [`Tlb::hit_recent`].
+    #[inline(always)]
+    pub fn hit_recent(&mut self, va: VirtAddr, access: AccessKind) -> bool {
+        debug_assert!(access != AccessKind::Write);
+        self.tlb
+            .hit_recent(self.asid, va, access, required(access, Privilege::User))
+    }
+
+    /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]
+    /// just returned false: the TLB-hit path is skipped (its test would
+    /// fail again, or, for a recent hit without the rights, `lookup` finds
+    /// the same entry, counts and touches it the same, and faults the same).
+    #[inline]
+    pub fn translate_unremembered<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.lookup(mem, va, access, privilege)
+    }
+
+    /// Adds the hits [`Mmu::hit_recent`] counted to the counters they belong
+    /// to: before the MMU is saved (they are kept apart, and not saved).
+    pub fn settle_counts(&mut self) {
+        self.tlb.settle_counts();
     }
 
     /// Translates `va` for an access of `kind` at `privilege` in the
@@ -868,6 +902,80 @@ mod tests {
             prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
             let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
             prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+        }
+
+        /// The span loop's hit path (`hit_recent`, then, when it declines,
+        /// `translate_unremembered` for a load or fetch) against
+        /// `translate` alone: same results and faults, same memory, the
+        /// same counters at the end (its pending hits added in), and, once
+        /// settled, the same serialized MMU, for every preset and format
+        /// pairing (the shared first level of `classroom` takes the
+        /// translate path throughout), over random addresses, kinds,
+        /// privilege, context switches and invalidations.
+        #[test]
+        fn hit_path_equals_translate(
+            ops in proptest::collection::vec((0u64..60, 0u8..16, 0u16..4096), 1..300),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, preset) = [
+                (Format::x86_64(), "x86-64"),
+                (Format::x86_64(), "core-i7"),
+                (Format::x86_64_5level(), "x86-64"),
+                (Format::x86_64(), "classroom"),
+                (Format::sv39(), "riscv-sv39"),
+            ][pairing].clone();
+            let (ram, tables) = two_spaces(&fmt);
+            let config = TlbConfig::preset(preset).expect("preset");
+            let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut mmus = [mmu.clone(), mmu];
+            let mut rams = [ram.clone(), ram];
+            for mmu in &mut mmus {
+                mmu.set_context(tables[0].root(), Asid::new(1));
+            }
+            for &(page, op, offset) in &ops {
+                let va = if page >= 48 {
+                    VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
+                } else {
+                    VirtAddr::new(page_va(&fmt, page).as_u64() + u64::from(offset))
+                };
+                for mmu in &mut mmus {
+                    match op {
+                        12 => {
+                            let s = usize::from(offset % 2);
+                            mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
+                        }
+                        13 => {
+                            let asid = mmu.context().1;
+                            mmu.tlb_mut().invalidate_page(asid, va);
+                        }
+                        _ => {}
+                    }
+                }
+                if op >= 12 {
+                    continue;
+                }
+                let access = AccessKind::ALL[usize::from(op % 3)];
+                let privilege = if op == 11 { Privilege::Supervisor } else { Privilege::User };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let want = b.translate(rb, va, access, privilege);
+                if access != AccessKind::Write && privilege == Privilege::User {
+                    if a.hit_recent(va, access) {
+                        prop_assert!(want.is_ok(), "{} {:?}: hit, but {:?}", va, access, want);
+                    } else {
+                        let got = a.translate_unremembered(ra, va, access, privilege);
+                        prop_assert_eq!(got, want, "{} {:?}", va, access);
+                    }
+                } else {
+                    prop_assert_eq!(a.translate(ra, va, access, privilege), want, "{} {:?}", va, access);
+                }
+            }
+            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
+            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+            mmus[0].settle_counts();
+            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
     }

@@ -570,8 +570,14 @@ impl Simulation {
     /// Exactly one access per reference, with the context switch hoisted
     /// (only a kill changes the current process here) and the reference and
     /// translation counts kept in registers until the end.
+    ///
+    /// With `RECENT` (a TLB whose first level remembers recent hits, see
+    /// [`crate::mmu::Tlb::has_recent_hits`]) a load or fetch that hits one
+    /// is done in the loop ([`Mmu::hit_recent`]) and every other reference
+    /// is handed to [`Simulation::span_reference`], out of line; without,
+    /// every reference is translated in the loop.
     #[inline(never)]
-    fn run_span<const FORK_AT: bool>(
+    fn run_span<const FORK_AT: bool, const RECENT: bool>(
         &mut self,
         pid: Pid,
         span: &[Access],
@@ -607,8 +613,33 @@ impl Simulation {
                 stop = SpanStop::Decide;
                 break;
             }
-            by_kind[a.kind.code() as usize] += 1;
-            let kind = KIND_OF[a.kind.code() as usize];
+            let code = usize::from(a.kind.code());
+            by_kind[code] += 1;
+            if RECENT {
+                // The common case, in line: a load or fetch inside one page
+                // that hits a recent TLB entry is done (a load's data is not
+                // simulated). Everything else, out of line, so that the loop
+                // keeps its values in registers.
+                if code < 2
+                    && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1
+                    && self.m.mmu.hit_recent(VirtAddr::new(a.va), KIND_OF[code])
+                {
+                    continue;
+                }
+                if !self.span_reference(
+                    pid,
+                    a,
+                    stamp0 + k as u64,
+                    base + k as u64 + 1,
+                    &mut crossing,
+                )? {
+                    done = k + 1;
+                    stop = SpanStop::Killed;
+                    break;
+                }
+                continue;
+            }
+            let kind = KIND_OF[code];
             // Each branch stops the span itself when the process is killed
             // (no flag carried from the branches to a test after them).
             if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
@@ -646,6 +677,41 @@ impl Simulation {
         // too): `done` of them.
         self.m.translations += done as u64 - crossing;
         Ok((done, stop))
+    }
+
+    /// One reference of a span (see [`Simulation::run_span`]) that a
+    /// recent TLB hit does not settle: every page it touches translated,
+    /// a store's stamp written. `crossing` counts the references that cross
+    /// a page. Returns false if the process was killed.
+    #[inline(never)]
+    fn span_reference(
+        &mut self,
+        pid: Pid,
+        a: &Access,
+        stamp: u64,
+        now: u64,
+        crossing: &mut u64,
+    ) -> Result<bool, SimError> {
+        let page_mask = self.m.page_mask;
+        let kind = KIND_OF[a.kind.code() as usize];
+        if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+            *crossing += 1;
+            self.access_pages(pid, a, kind, stamp, now)
+        } else if kind == AccessKind::Write {
+            self.store(pid, a, stamp, now)
+        } else {
+            // `hit_recent` just found no recent hit that grants it: the
+            // TLB-hit path of `translate` would find none either.
+            let va = VirtAddr::new(a.va);
+            let result =
+                self.m
+                    .mmu
+                    .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
+            match result {
+                Ok(_) => Ok(true),
+                Err(fault) => Ok(self.translate_fault(pid, va, kind, now, fault)?.is_some()),
+            }
+        }
     }
 
     /// One store inside a page: the translation, then the stamp. Returns
@@ -1068,10 +1134,12 @@ impl Simulation {
         // mutably meanwhile) and put back after.
         let batch = std::mem::take(&mut p.batch);
         let span = &batch[start..plan.span_end];
-        let result = if !plan.has_fork_at {
-            self.run_span::<false>(pid, span, plan.trace_pid, plan.fork_at, stamp0)
-        } else {
-            self.run_span::<true>(pid, span, plan.trace_pid, plan.fork_at, stamp0)
+        let (trace_pid, fork_at) = (plan.trace_pid, plan.fork_at);
+        let result = match (plan.has_fork_at, self.m.mmu.tlb().has_recent_hits()) {
+            (false, true) => self.run_span::<false, true>(pid, span, trace_pid, fork_at, stamp0),
+            (false, false) => self.run_span::<false, false>(pid, span, trace_pid, fork_at, stamp0),
+            (true, true) => self.run_span::<true, true>(pid, span, trace_pid, fork_at, stamp0),
+            (true, false) => self.run_span::<true, false>(pid, span, trace_pid, fork_at, stamp0),
         };
         let (done, stop_why) = match result {
             Ok(r) => r,
