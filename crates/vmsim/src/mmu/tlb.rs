@@ -464,8 +464,9 @@ impl Tlb {
         None
     }
 
-    /// Whether the first level remembers recent hits (see [`Recent`]):
-    /// split first levels do; one shared by both sides keeps memos.
+    /// Whether the first level remembers recent hits (a private
+    /// direct-mapped table of the last 32 hits a side): split first levels
+    /// do; one shared by both sides keeps memos.
     #[must_use]
     pub fn has_recent_hits(&self) -> bool {
         !self.shared_l1
@@ -473,8 +474,8 @@ impl Tlb {
 
     /// The TLB-hit path of an access whose physical address the caller
     /// does not need (a load, a fetch): whether a recent hit of `kind`'s
-    /// side (see [`Recent`]) holds `va` for `asid` with every right of
-    /// `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
+    /// side (the table of recent hits) holds `va` for `asid` with every
+    /// right of `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
     /// it (a hit on any but the side's last touches its way), and counted
     /// as it counts it, in `pending` (one increment instead of two
     /// counters, one of them behind the levels' `Vec`). If not, nothing
