@@ -362,9 +362,11 @@ impl Mmu {
     }
 
     /// Adds the hits [`Mmu::hit_recent`] counted to the counters they belong
-    /// to: before the MMU is saved (they are kept apart, and not saved).
+    /// to, and replays the touches a shared first level's hits deferred:
+    /// before the MMU is saved (they are kept apart, and not saved).
     pub fn settle_counts(&mut self) {
         self.tlb.settle_counts();
+        self.tlb.settle_touches();
     }
 
     /// Translates `va` for an access of `kind` at `privilege` in the
@@ -974,7 +976,9 @@ mod tests {
             }
             prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
             prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
-            mmus[0].settle_counts();
+            for mmu in &mut mmus {
+                mmu.settle_counts();
+            }
             let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
