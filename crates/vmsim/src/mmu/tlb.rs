@@ -586,7 +586,7 @@ impl Tlb {
     }
 
     /// Replays the touches recent hits of a shared first level deferred
-    /// (see [`Tlb::settle`]): before the TLB is saved (they are kept with
+    /// (see `Tlb::settle`): before the TLB is saved (they are kept with
     /// the recent hits, which are not saved).
     pub fn settle_touches(&mut self) {
         self.settle();
@@ -643,8 +643,8 @@ impl Tlb {
     /// Looks `va` up for `asid` and an access of `kind`, counting the lookup.
     /// A hit below the first level is copied into the levels above.
     ///
-    /// The hot path: no allocation, no dynamic dispatch. The last
-    /// [`RECENT_WAYS`] first-level hits of each side are remembered, by the
+    /// The hot path: no allocation, no dynamic dispatch. The last 32
+    /// first-level hits of each side are remembered, by the
     /// low bits of their smallest-granule region (a small memo, as
     /// simulators and some cores keep); a lookup for the same address space
     /// in the same region as one of them returns it without probing. This
