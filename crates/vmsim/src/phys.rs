@@ -560,7 +560,7 @@ impl<B: Bitmap> PhysMem<B> {
             self.bitmap.mark(idx);
             let leaf =
                 self.shared[(idx >> LEAF_SHIFT) as usize].get_or_insert_with(empty_shared_leaf);
-            leaf[(idx as usize) & (LEAF_LEN - 1)] = Some(c);
+            leaf[(idx as usize) & (LEAF_LEN - 1)] = Some(c.0);
             self.shared_count += 1;
         }
         Ok(())

@@ -35,7 +35,22 @@ pub enum SharedPage {
     /// Every byte is zero.
     Zero,
     /// The page's bytes, not all zero.
-    Bytes(SharedChunk),
+    Bytes(NonZeroChunk),
+}
+
+/// A shared buffer with at least one non-zero byte. Only
+/// [`SharedPage::new`] (which looks) and this crate (where the swap cache
+/// looked when the page came in) make one, so a [`SharedPage::Bytes`] can
+/// be trusted not to be a zero page in disguise.
+#[derive(Debug, Clone)]
+pub struct NonZeroChunk(pub(crate) SharedChunk);
+
+impl NonZeroChunk {
+    /// The buffer.
+    #[must_use]
+    pub fn get(&self) -> &SharedChunk {
+        &self.0
+    }
 }
 
 impl SharedPage {
@@ -45,7 +60,7 @@ impl SharedPage {
         if crate::memory::all_zero(&chunk[..]) {
             Self::Zero
         } else {
-            Self::Bytes(chunk)
+            Self::Bytes(NonZeroChunk(chunk))
         }
     }
 
@@ -53,7 +68,7 @@ impl SharedPage {
     /// cache looked when the page came in).
     pub(crate) fn nonzero(chunk: SharedChunk) -> Self {
         debug_assert!(!crate::memory::all_zero(&chunk[..]));
-        Self::Bytes(chunk)
+        Self::Bytes(NonZeroChunk(chunk))
     }
 
     /// The page's bytes.
@@ -61,7 +76,7 @@ impl SharedPage {
     pub fn bytes(&self) -> &[u8; SHARED_PAGE_BYTES] {
         match self {
             Self::Zero => &ZERO_PAGE,
-            Self::Bytes(c) => c,
+            Self::Bytes(c) => &c.0,
         }
     }
 }

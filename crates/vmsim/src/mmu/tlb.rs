@@ -1608,6 +1608,86 @@ mod tests {
         assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_some());
     }
 
+    /// A TLB whose first level is split (4 KiB data, 2 MiB data, 4 KiB
+    /// instruction arrays of `ways * 2` entries, `ways` ways each) under
+    /// replacement policy number `policy` (LRU, tree-PLRU, random), with a
+    /// 64-entry second level for both sizes when `second`: the shape whose
+    /// first level keeps a recent-hit table.
+    fn split_first_level(ways: u32, policy: usize, tags: bool, second: bool) -> Tlb {
+        let replacement = [
+            crate::mmu::Replacement::Lru,
+            crate::mmu::Replacement::TreePlru,
+            crate::mmu::Replacement::Random,
+        ][policy];
+        let mut config = TlbConfig {
+            asid_tags: tags,
+            ..TlbConfig::default()
+        };
+        let mut arrays = Vec::new();
+        for (holds, size) in [
+            (Holds::Data, PageSize::SIZE_4K),
+            (Holds::Data, PageSize::SIZE_2M),
+            (Holds::Instruction, PageSize::SIZE_4K),
+        ] {
+            let mut array = TlbArrayConfig::new(ways * 2, Some(ways), &[size]);
+            array.holds = holds;
+            array.replacement = replacement;
+            arrays.push(array);
+        }
+        config.levels.push(TlbLevelConfig { latency: 1, arrays });
+        if second {
+            let mut array =
+                TlbArrayConfig::new(64, Some(4), &[PageSize::SIZE_4K, PageSize::SIZE_2M]);
+            array.replacement = replacement;
+            config.levels.push(TlbLevelConfig {
+                latency: 7,
+                arrays: vec![array],
+            });
+        }
+        Tlb::new(&config, &X86_64).expect("valid")
+    }
+
+    /// The address of test page `page` (from `large_from` up, 2 MiB pages,
+    /// and whether it is one), at an offset chosen by `op`.
+    fn test_va(page: u64, op: u8, large_from: u64) -> (VirtAddr, bool) {
+        let large = page >= large_from;
+        let va = if large {
+            VirtAddr::new(0x4000_0000 + (page - large_from) * 0x20_0000 + 0x1000 * u64::from(op))
+        } else {
+            VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op))
+        };
+        (va, large)
+    }
+
+    /// Switches every TLB to `asid` when it is not `current` already.
+    fn switch_to(tlbs: &mut [Tlb], asid: Asid, current: &mut Asid) {
+        if asid != *current {
+            for tlb in tlbs {
+                tlb.context_switch(asid);
+            }
+            *current = asid;
+        }
+    }
+
+    /// The entry the split-first-level tests fill after a miss of `va`:
+    /// test page `page`, a 2 MiB page when `large`.
+    fn page_entry(tlb: &Tlb, asid: Asid, va: VirtAddr, page: u64, large: bool) -> TlbEntry {
+        let (base, size, frame) = if large {
+            (
+                va.as_u64() & !0x1f_ffff,
+                PageSize::SIZE_2M,
+                0x4000_0000 + (page << 21),
+            )
+        } else {
+            (
+                va.as_u64() & !0xfff,
+                PageSize::SIZE_4K,
+                0x10_0000 + (page << 12),
+            )
+        };
+        entry(tlb, asid.as_u16(), base, size, frame)
+    }
+
     proptest::proptest! {
         /// The memo of recent hits (older ones included) changes nothing:
         /// the same lookups hit the same entries and fills evict the same
@@ -1734,30 +1814,7 @@ mod tests {
             second: bool,
             span in proptest::sample::select(vec![3u64, 40, 70, 200]),
         ) {
-            let replacement = [
-                crate::mmu::Replacement::Lru,
-                crate::mmu::Replacement::TreePlru,
-                crate::mmu::Replacement::Random,
-            ][policy];
-            let mut config = TlbConfig { asid_tags: tags, ..TlbConfig::default() };
-            let mut arrays = Vec::new();
-            for (holds, size) in [
-                (Holds::Data, PageSize::SIZE_4K),
-                (Holds::Data, PageSize::SIZE_2M),
-                (Holds::Instruction, PageSize::SIZE_4K),
-            ] {
-                let mut array = TlbArrayConfig::new(ways * 2, Some(ways), &[size]);
-                array.holds = holds;
-                array.replacement = replacement;
-                arrays.push(array);
-            }
-            config.levels.push(TlbLevelConfig { latency: 1, arrays });
-            if second {
-                let mut array = TlbArrayConfig::new(64, Some(4), &[PageSize::SIZE_4K, PageSize::SIZE_2M]);
-                array.replacement = replacement;
-                config.levels.push(TlbLevelConfig { latency: 7, arrays: vec![array] });
-            }
-            let with = Tlb::new(&config, &X86_64).expect("valid");
+            let with = split_first_level(ways, policy, tags, second);
             proptest::prop_assert!(!with.shared_l1);
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
@@ -1765,19 +1822,9 @@ mod tests {
             for &(page, op, asid) in &ops {
                 let page = page % span;
                 // Pages 32 apart share a place; pages from 150 up are in 2 MiB ones.
-                let large = page >= 150;
-                let va = if large {
-                    VirtAddr::new(0x4000_0000 + (page - 150) * 0x20_0000 + 0x1000 * u64::from(op))
-                } else {
-                    VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op))
-                };
+                let (va, large) = test_va(page, op, 150);
                 let asid = Asid::new(asid + 1);
-                if asid != current {
-                    for tlb in &mut tlbs {
-                        tlb.context_switch(asid);
-                    }
-                    current = asid;
-                }
+                switch_to(&mut tlbs, asid, &mut current);
                 let kind = match op {
                     0 | 1 => AccessKind::Execute,
                     2..=4 => AccessKind::Read,
@@ -1801,12 +1848,7 @@ mod tests {
                 proptest::prop_assert_eq!(hits[0], hits[1]);
                 if hits[0].is_none() {
                     for tlb in &mut tlbs {
-                        let (base, size, frame) = if large {
-                            (va.as_u64() & !0x1f_ffff, PageSize::SIZE_2M, 0x4000_0000 + (page << 21))
-                        } else {
-                            (va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12))
-                        };
-                        let e = entry(tlb, asid.as_u16(), base, size, frame);
+                        let e = page_entry(tlb, asid, va, page, large);
                         tlb.fill(e, va, kind);
                     }
                 }
@@ -1835,47 +1877,16 @@ mod tests {
             tags: bool,
             span in proptest::sample::select(vec![3u64, 40, 120]),
         ) {
-            let replacement = [
-                crate::mmu::Replacement::Lru,
-                crate::mmu::Replacement::TreePlru,
-                crate::mmu::Replacement::Random,
-            ][policy];
-            let mut config = TlbConfig { asid_tags: tags, ..TlbConfig::default() };
-            let mut arrays = Vec::new();
-            for (holds, size) in [
-                (Holds::Data, PageSize::SIZE_4K),
-                (Holds::Data, PageSize::SIZE_2M),
-                (Holds::Instruction, PageSize::SIZE_4K),
-            ] {
-                let mut array = TlbArrayConfig::new(ways * 2, Some(ways), &[size]);
-                array.holds = holds;
-                array.replacement = replacement;
-                arrays.push(array);
-            }
-            config.levels.push(TlbLevelConfig { latency: 1, arrays });
-            let mut array = TlbArrayConfig::new(64, Some(4), &[PageSize::SIZE_4K, PageSize::SIZE_2M]);
-            array.replacement = replacement;
-            config.levels.push(TlbLevelConfig { latency: 7, arrays: vec![array] });
-            let with = Tlb::new(&config, &X86_64).expect("valid");
+            let with = split_first_level(ways, policy, tags, true);
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let mut current = Asid::new(1);
             for &(page, op, asid, rights) in &ops {
                 let page = page % span;
                 // Pages from 100 up are 2 MiB ones.
-                let large = page >= 100;
-                let va = if large {
-                    VirtAddr::new(0x4000_0000 + (page - 100) * 0x20_0000 + 0x1000 * u64::from(op))
-                } else {
-                    VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op))
-                };
+                let (va, large) = test_va(page, op, 100);
                 let asid = Asid::new(asid + 1);
-                if asid != current {
-                    for tlb in &mut tlbs {
-                        tlb.context_switch(asid);
-                    }
-                    current = asid;
-                }
+                switch_to(&mut tlbs, asid, &mut current);
                 let kind = match op {
                     0..=2 => AccessKind::Execute,
                     3..=5 => AccessKind::Read,
@@ -1905,12 +1916,7 @@ mod tests {
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
                 if probed.is_none() {
                     for tlb in &mut tlbs {
-                        let (base, size, frame) = if large {
-                            (va.as_u64() & !0x1f_ffff, PageSize::SIZE_2M, 0x4000_0000 + (page << 21))
-                        } else {
-                            (va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12))
-                        };
-                        let e = entry(tlb, asid.as_u16(), base, size, frame)
+                        let e = page_entry(tlb, asid, va, page, large)
                             .with_perms(Perms::from_bits_truncate(rights));
                         tlb.fill(e, va, kind);
                     }

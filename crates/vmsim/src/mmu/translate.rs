@@ -837,6 +837,69 @@ mod tests {
         VirtAddr::new(va)
     }
 
+    /// The (format, TLB preset) pairings the MMU property tests run over.
+    fn pairing_under_test(pairing: usize) -> (Format, TlbConfig) {
+        let (fmt, preset) = [
+            (Format::x86_64(), "x86-64"),
+            (Format::x86_64(), "core-i7"),
+            (Format::x86_64_5level(), "x86-64"),
+            (Format::x86_64(), "classroom"),
+            (Format::sv39(), "riscv-sv39"),
+        ][pairing]
+            .clone();
+        (fmt, TlbConfig::preset(preset).expect("preset"))
+    }
+
+    /// Starts every MMU of a property test in the first of the two spaces.
+    fn in_first_space(mmus: &mut [Mmu], tables: &[RadixTable; 2]) {
+        for mmu in mmus {
+            mmu.set_context(tables[0].root(), Asid::new(1));
+        }
+    }
+
+    /// One random operation of the MMU property tests, applied alike to
+    /// every MMU: op 12 switches to one of the two spaces, op 13 drops the
+    /// page from the TLBs (both give `None`); any other op is a lookup of
+    /// `page` (48 and up: large pages or, where the format has none there,
+    /// unmapped) at `offset`, returned for the caller to translate.
+    fn step(
+        fmt: &Format,
+        tables: &[RadixTable; 2],
+        mmus: &mut [Mmu; 2],
+        page: u64,
+        op: u8,
+        offset: u16,
+    ) -> Option<(VirtAddr, AccessKind, Privilege)> {
+        let va = if page >= 48 {
+            VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
+        } else {
+            VirtAddr::new(page_va(fmt, page).as_u64() + u64::from(offset))
+        };
+        for mmu in mmus.iter_mut() {
+            match op {
+                12 => {
+                    let s = usize::from(offset % 2);
+                    mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
+                }
+                13 => {
+                    let asid = mmu.context().1;
+                    mmu.tlb_mut().invalidate_page(asid, va);
+                }
+                _ => {}
+            }
+        }
+        if op >= 12 {
+            return None;
+        }
+        let access = AccessKind::ALL[usize::from(op % 3)];
+        let privilege = if op == 11 {
+            Privilege::Supervisor
+        } else {
+            Privilege::User
+        };
+        Some((va, access, privilege))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         /// The specialised miss routines (the plain x86-64 walk, fills that
@@ -852,48 +915,18 @@ mod tests {
             pairing in 0usize..5,
             hardware_ad: bool,
         ) {
-            let (fmt, preset) = [
-                (Format::x86_64(), "x86-64"),
-                (Format::x86_64(), "core-i7"),
-                (Format::x86_64_5level(), "x86-64"),
-                (Format::x86_64(), "classroom"),
-                (Format::sv39(), "riscv-sv39"),
-            ][pairing].clone();
+            let (fmt, config) = pairing_under_test(pairing);
             let (ram, tables) = two_spaces(&fmt);
-            let config = TlbConfig::preset(preset).expect("preset");
             let fast = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
             let mut generic = fast.clone();
             generic.generic_only = true;
             let mut mmus = [fast, generic];
             let mut rams = [ram.clone(), ram];
-            for mmu in &mut mmus {
-                mmu.set_context(tables[0].root(), Asid::new(1));
-            }
+            in_first_space(&mut mmus, &tables);
             for &(page, op, offset) in &ops {
-                let va = if page >= 48 {
-                    // Large pages (or, where the format has none there, unmapped).
-                    VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
-                } else {
-                    VirtAddr::new(page_va(&fmt, page).as_u64() + u64::from(offset))
-                };
-                for mmu in &mut mmus {
-                    match op {
-                        12 => {
-                            let s = usize::from(offset % 2);
-                            mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
-                        }
-                        13 => {
-                            let asid = mmu.context().1;
-                            mmu.tlb_mut().invalidate_page(asid, va);
-                        }
-                        _ => {}
-                    }
-                }
-                if op >= 12 {
+                let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
                     continue;
-                }
-                let access = AccessKind::ALL[usize::from(op % 3)];
-                let privilege = if op == 11 { Privilege::Supervisor } else { Privilege::User };
+                };
                 let [a, b] = &mut mmus;
                 let [ra, rb] = &mut rams;
                 let got = (a.translate(ra, va, access, privilege), b.translate(rb, va, access, privilege));
@@ -919,45 +952,16 @@ mod tests {
             pairing in 0usize..5,
             hardware_ad: bool,
         ) {
-            let (fmt, preset) = [
-                (Format::x86_64(), "x86-64"),
-                (Format::x86_64(), "core-i7"),
-                (Format::x86_64_5level(), "x86-64"),
-                (Format::x86_64(), "classroom"),
-                (Format::sv39(), "riscv-sv39"),
-            ][pairing].clone();
+            let (fmt, config) = pairing_under_test(pairing);
             let (ram, tables) = two_spaces(&fmt);
-            let config = TlbConfig::preset(preset).expect("preset");
             let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
             let mut mmus = [mmu.clone(), mmu];
             let mut rams = [ram.clone(), ram];
-            for mmu in &mut mmus {
-                mmu.set_context(tables[0].root(), Asid::new(1));
-            }
+            in_first_space(&mut mmus, &tables);
             for &(page, op, offset) in &ops {
-                let va = if page >= 48 {
-                    VirtAddr::new(0x40_0000_0000 + (page % 4) * 0x8000_0000 + u64::from(offset) * 4096)
-                } else {
-                    VirtAddr::new(page_va(&fmt, page).as_u64() + u64::from(offset))
-                };
-                for mmu in &mut mmus {
-                    match op {
-                        12 => {
-                            let s = usize::from(offset % 2);
-                            mmu.set_context(tables[s].root(), Asid::new(1 + s as u16));
-                        }
-                        13 => {
-                            let asid = mmu.context().1;
-                            mmu.tlb_mut().invalidate_page(asid, va);
-                        }
-                        _ => {}
-                    }
-                }
-                if op >= 12 {
+                let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
                     continue;
-                }
-                let access = AccessKind::ALL[usize::from(op % 3)];
-                let privilege = if op == 11 { Privilege::Supervisor } else { Privilege::User };
+                };
                 let [a, b] = &mut mmus;
                 let [ra, rb] = &mut rams;
                 let want = b.translate(rb, va, access, privilege);

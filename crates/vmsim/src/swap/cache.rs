@@ -220,7 +220,9 @@ impl SwapCache {
             None => std::iter::repeat_n(0u8, self.page).collect(),
         };
         debug_assert_eq!(Arc::strong_count(&buf), 1);
-        let filled = Arc::get_mut(&mut buf).map_or(Ok(()), fill);
+        // `make_mut` never copies here (no other holder); were one ever
+        // there, it would copy rather than fill a buffer a frame reads.
+        let filled = fill(Arc::make_mut(&mut buf));
         if let Err(err) = filled {
             self.spare.push(buf);
             self.free.push(e as u32);

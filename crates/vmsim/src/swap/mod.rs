@@ -605,7 +605,7 @@ impl SwapDevice {
         };
         let held = match page {
             SharedPage::Zero => Held::Zero,
-            SharedPage::Bytes(c) => Held::Bytes(c),
+            SharedPage::Bytes(c) => Held::Bytes(c.0),
         };
         let page_len = self.page;
         let mut write =
