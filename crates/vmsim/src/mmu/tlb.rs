@@ -546,7 +546,8 @@ impl Tlb {
             return false;
         }
         if self.last[side] != i as u32 {
-            // (The side's pending hits are added first: they are its last's.)
+            // (The side's pending hits are added first if the page size
+            // they are counted at changes: they are its last's.)
             self.touch_recent(side, i);
         }
         self.pending[kind.index() % 3] += 1;
@@ -617,10 +618,16 @@ impl Tlb {
     /// marked used, as the probe it skips would, and it becomes the last.
     #[inline(never)]
     fn touch_recent(&mut self, side: usize, i: usize) {
-        self.settle_counts();
-        let i = i % RECENT_WAYS;
+        let (side, i) = (side & 1, i % RECENT_WAYS);
+        // The side's pending hits are counted at its last's page size (see
+        // `settle_counts`): they are added first only when the new last's
+        // size differs (with one page size, never).
+        let last = self.last[side] as usize % RECENT_WAYS;
+        if self.recent[side][i].entry.page_shift() != self.recent[side][last].entry.page_shift() {
+            self.settle_counts();
+        }
         self.touch_way_of(side, i);
-        self.last[side & 1] = i as u32;
+        self.last[side] = i as u32;
     }
 
     /// Marks the way of recent `i` of `side` used, as a probe that finds it does.
