@@ -647,6 +647,19 @@ impl Reclaim {
 }
 
 impl Kernel {
+    /// Test hook: renames the address space of the first reverse-map entry
+    /// to `sid` (a forged checkpoint's); false if no frame has one.
+    #[cfg(test)]
+    pub(crate) fn forge_rmap_space(&mut self, sid: u32) -> bool {
+        match self.reclaim.rmap.iter_mut().flatten().next() {
+            Some(entry) => {
+                entry.0 = SpaceId(sid);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Checks the swap bookkeeping: every swap entry names a live slot, each
     /// slot's reference count equals the entries naming it, and the swap
     /// cache links frames and slots both ways.
@@ -654,6 +667,19 @@ impl Kernel {
         let r = &self.reclaim;
         r.check_ids()
             .map_err(|e| super::InvariantError::Broken(format!("reclaim: {e}")))?;
+        // Eviction unmaps a frame from every space its reverse map names:
+        // each must be a live one (a forged id would index past them).
+        for (f, maps) in r.rmap.iter().enumerate() {
+            if let Some((sid, va)) = maps
+                .iter()
+                .find(|(sid, _)| !matches!(self.spaces.get(sid.0 as usize), Some(Some(_))))
+            {
+                return Err(super::InvariantError::Broken(format!(
+                    "frame {f:#x}: the reverse map names address space {} (page {va:#x}), which does not exist",
+                    sid.0
+                )));
+            }
+        }
         let mut refs: FxHashMap<SwapSlot, u32> = FxHashMap::default();
         for s in self.spaces.iter().flatten() {
             for (va, slot) in s.swapped.iter() {

@@ -421,6 +421,30 @@ mod tests {
             .expect("run");
     }
 
+    /// A reverse-map entry naming an address space that does not exist
+    /// (one byte of the MACH section changed, found by the checksum-passing
+    /// lies property test in tests/checkpoint.rs) is refused at restore,
+    /// not left for an eviction to index past the spaces.
+    #[test]
+    fn a_reverse_map_naming_no_address_space_is_refused() {
+        for sid in [3, 101, u32::MAX] {
+            let e = restore_forged(|m| {
+                assert!(
+                    m.kernel.forge_rmap_space(sid),
+                    "the checkpoint maps no frame"
+                );
+            })
+            .err()
+            .expect("the forged reverse map was accepted");
+            assert!(!e.contains('\n'), "{e}");
+            assert!(e.contains("MACH"), "{e}");
+            assert!(
+                e.contains(&format!("reverse map names address space {sid} ")),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn the_unforged_checkpoint_restores_and_runs() {
         let mut sim = restore_forged(|_| {}).expect("restore");
