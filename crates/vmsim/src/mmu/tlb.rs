@@ -1682,17 +1682,23 @@ mod tests {
         assert!(tlb.lookup(Asid::new(1), va, AccessKind::Read).is_some());
     }
 
+    /// Replacement policy number `policy` of the property tests: LRU,
+    /// tree-PLRU, random.
+    fn replacement_of(policy: usize) -> crate::mmu::Replacement {
+        [
+            crate::mmu::Replacement::Lru,
+            crate::mmu::Replacement::TreePlru,
+            crate::mmu::Replacement::Random,
+        ][policy]
+    }
+
     /// A TLB whose first level is split (4 KiB data, 2 MiB data, 4 KiB
     /// instruction arrays of `ways * 2` entries, `ways` ways each) under
     /// replacement policy number `policy` (LRU, tree-PLRU, random), with a
     /// 64-entry second level for both sizes when `second`: the shape whose
     /// first level keeps a recent-hit table.
     fn split_first_level(ways: u32, policy: usize, tags: bool, second: bool) -> Tlb {
-        let replacement = [
-            crate::mmu::Replacement::Lru,
-            crate::mmu::Replacement::TreePlru,
-            crate::mmu::Replacement::Random,
-        ][policy];
+        let replacement = replacement_of(policy);
         let mut config = TlbConfig {
             asid_tags: tags,
             ..TlbConfig::default()
@@ -1820,11 +1826,7 @@ mod tests {
             second: bool,
             span in proptest::sample::select(vec![3u64, 6, 20, 90]),
         ) {
-            let replacement = [
-                crate::mmu::Replacement::Lru,
-                crate::mmu::Replacement::TreePlru,
-                crate::mmu::Replacement::Random,
-            ][policy];
+            let replacement = replacement_of(policy);
             let mut config = TlbConfig::default();
             let mut arrays = Vec::new();
             for holds in if unified { vec![Holds::Unified] } else { vec![Holds::Data, Holds::Instruction] } {
@@ -1891,11 +1893,7 @@ mod tests {
             second: bool,
             span in proptest::sample::select(vec![3u64, 40, 70, 200]),
         ) {
-            let replacement = [
-                crate::mmu::Replacement::Lru,
-                crate::mmu::Replacement::TreePlru,
-                crate::mmu::Replacement::Random,
-            ][policy];
+            let replacement = replacement_of(policy);
             let mut config = TlbConfig { asid_tags: tags, ..TlbConfig::default() };
             let mut array = TlbArrayConfig::new(ways * sets, Some(ways), &[PageSize::SIZE_4K, PageSize::SIZE_2M]);
             array.holds = Holds::Unified;
@@ -1914,19 +1912,9 @@ mod tests {
             for (k, &(page, op, asid)) in ops.iter().enumerate() {
                 let page = page % span;
                 // Pages 32 apart share a place; pages from 150 up are 2 MiB ones.
-                let large = page >= 150;
-                let va = if large {
-                    VirtAddr::new(0x4000_0000 + (page - 150) * 0x20_0000 + 0x1000 * u64::from(op))
-                } else {
-                    VirtAddr::new(0x1000 * (page + 1) + 8 * u64::from(op))
-                };
+                let (va, large) = test_va(page, op, 150);
                 let asid = Asid::new(asid + 1);
-                if asid != current {
-                    for tlb in &mut tlbs {
-                        tlb.context_switch(asid);
-                    }
-                    current = asid;
-                }
+                switch_to(&mut tlbs, asid, &mut current);
                 let kind = match op {
                     0..=2 => AccessKind::Execute,
                     3 | 4 => AccessKind::Read,
@@ -1966,12 +1954,7 @@ mod tests {
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
                 if hits[0].is_none() {
                     for tlb in &mut tlbs {
-                        let (base, size, frame) = if large {
-                            (va.as_u64() & !0x1f_ffff, PageSize::SIZE_2M, 0x4000_0000 + (page << 21))
-                        } else {
-                            (va.as_u64() & !0xfff, PageSize::SIZE_4K, 0x10_0000 + (page << 12))
-                        };
-                        let e = entry(tlb, asid.as_u16(), base, size, frame);
+                        let e = page_entry(tlb, asid, va, page, large);
                         tlb.fill(e, va, kind);
                     }
                 }
