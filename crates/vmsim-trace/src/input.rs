@@ -26,6 +26,16 @@ const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the decompression thread and the parser.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// The buffer of an uncompressed input ([`Input::Plain`]). Small on
+/// purpose: a read at least this long finds the buffer empty after its
+/// first part and goes to the file straight into the reader's own buffer.
+/// A `.vmt` block's payload (about 170 KiB) is read whole into the block
+/// buffer; with the buffer as large as [`CHUNK`] every byte of the file was
+/// first read into it and then copied out (2.6 instructions a reference on
+/// `lsR_linux.vmt`, as `memcpy`); now at most this many bytes a block are.
+/// The lackey parser's refills go straight to the file the same way.
+const PLAIN_BUFFER: usize = 16 * 1024;
+
 /// The trace argument that means standard input.
 pub const STDIN: &str = "-";
 
@@ -414,7 +424,7 @@ pub fn open_metered(
         meter,
     };
     let mut input = if !zstd {
-        Input::Plain(BufReader::with_capacity(CHUNK, raw))
+        Input::Plain(BufReader::with_capacity(PLAIN_BUFFER, raw))
     } else if threaded {
         Input::ZstdPipe(ZstdPipe::spawn(raw).map_err(io_err)?)
     } else {

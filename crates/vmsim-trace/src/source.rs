@@ -30,6 +30,14 @@ pub trait TraceSource {
     /// malformed, truncated, corrupt or unreadable.
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError>;
 
+    /// The pid every access of the last batch [`TraceSource::next_batch`]
+    /// returned carries, when the source knows they all carry the same one
+    /// (`None`: it does not know, or they differ). A consumer that runs a
+    /// batch for one pid then needs no test of each access's pid.
+    fn batch_pid(&self) -> Option<u32> {
+        None
+    }
+
     /// Calls `f` on every remaining access, batch by batch, and returns how many there were.
     ///
     /// # Errors
@@ -87,6 +95,14 @@ impl TraceSource for AnySource {
             Self::Vmt(r) => r.next_batch(out),
             Self::Synth(r) => r.next_batch(out),
             Self::Ahead(r) => r.next_batch(out),
+        }
+    }
+
+    #[inline]
+    fn batch_pid(&self) -> Option<u32> {
+        match self {
+            Self::Vmt(r) => r.batch_pid(),
+            Self::Lackey(_) | Self::Synth(_) | Self::Ahead(_) => None,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct VmtReader<R> {
     records: u64,
     allow_empty: bool,
     done: bool,
+    /// The pid of every record of the last batch, when they all have the
+    /// same one (see [`TraceSource::batch_pid`]).
+    batch_pid: Option<u32>,
 }
 
 /// Decoding position inside the verified payload of the current block.
@@ -181,8 +184,12 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
 /// [`decode_common`], each other record (a pid change, a large size, the
 /// last bytes of the block) by one [`careful_record`]; both decode the same
 /// bytes the same way.
+///
+/// Returns whether every record decoded has the same pid (only a careful
+/// record can change it: one that does after the first record makes the
+/// batch mixed).
 #[inline]
-fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(), &'static str> {
+fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<bool, &'static str> {
     // The caller's last batch is reused: its records are all written over,
     // so only a shorter vector is grown (with a fill).
     out.resize(
@@ -198,6 +205,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
     let mut i = c.pos;
     let mut prev = c.prev;
     let mut pid = c.pid;
+    let mut one_pid = true;
     let mut k = 0;
     while k < dst.len() {
         // The common records, one after the other.
@@ -208,7 +216,9 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
             break;
         }
         // One record of another shape.
+        let before = pid;
         let (tag, size, d) = careful_record(p, &mut i, &mut pid)?;
+        one_pid &= k == 0 || pid == before;
         let [prev_instr, prev_data] = &mut prev;
         let va = next_address(tag, d, prev_data, prev_instr);
         dst[k] = Access {
@@ -228,7 +238,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<(),
     if c.remaining == 0 && i != p.len() {
         return Err("bytes left in the payload after the last record");
     }
-    Ok(())
+    Ok(one_pid)
 }
 
 /// The hot loop of `.vmt` reading: decodes records of the common shape
@@ -344,6 +354,7 @@ impl<R: Read> VmtReader<R> {
             records: 0,
             allow_empty: false,
             done: false,
+            batch_pid: None,
         })
     }
 
@@ -472,6 +483,7 @@ impl<R: Read> VmtReader<R> {
 
 impl<R: Read> TraceSource for VmtReader<R> {
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        self.batch_pid = None;
         if self.done {
             out.clear();
             return Ok(0);
@@ -486,12 +498,21 @@ impl<R: Read> TraceSource for VmtReader<R> {
             return Ok(0);
         }
         let n = self.cursor.remaining.min(BATCH as u32);
-        if let Err(what) = decode(&self.payload, &mut self.cursor, n, out) {
-            out.clear();
-            let block = self.block - 1;
-            return Err(self.invalid(format!("block {block}: {what}")));
+        match decode(&self.payload, &mut self.cursor, n, out) {
+            Ok(one_pid) => {
+                self.batch_pid = out.first().filter(|_| one_pid).map(|a| a.pid);
+            }
+            Err(what) => {
+                out.clear();
+                let block = self.block - 1;
+                return Err(self.invalid(format!("block {block}: {what}")));
+            }
         }
         Ok(out.len())
+    }
+
+    fn batch_pid(&self) -> Option<u32> {
+        self.batch_pid
     }
 }
 
@@ -629,11 +650,22 @@ mod tests {
             let mut r = VmtReader::new(bytes.as_slice(), "t.vmt", false).expect("header");
             let mut got = Vec::new();
             let mut batch = Vec::new();
+            let mut claimed = 0;
             while r.next_batch(&mut batch).expect("batch") > 0 {
+                // A batch said to hold one pid holds only that one.
+                if let Some(pid) = r.batch_pid() {
+                    prop_assert!(batch.iter().all(|a| a.pid == pid));
+                    claimed += 1;
+                }
                 got.extend_from_slice(&batch);
             }
+            prop_assert_eq!(r.batch_pid(), None);
             prop_assert_eq!(&got, &want);
             prop_assert_eq!(&got, &accesses);
+            // With one pid in the whole trace, every batch says so.
+            if accesses.iter().all(|a| a.pid == accesses[0].pid) {
+                prop_assert_eq!(claimed, accesses.len().div_ceil(BATCH));
+            }
         }
 
         /// Varints of every length the fast path takes (1 to 8 bytes) decode exactly.

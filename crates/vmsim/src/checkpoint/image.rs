@@ -642,6 +642,9 @@ impl Simulation {
             // Accesses read past the position come right after the batch.
             p.consumed += rest.len() as u64;
             p.batch.extend(rest);
+            if let Some(slot) = self.batch_pid.get_mut(i) {
+                *slot = None;
+            }
             self.sources[i] = Some(src);
             self.input_ids[i] = Some(pos.id.clone());
         }

@@ -318,6 +318,10 @@ fn adopt(
     p.refs = state.refs;
     p.batch = state.batch.clone();
     p.pos = 0;
+    // Not read from the source: its pids are not known to be one.
+    if let Some(slot) = sim.batch_pid.get_mut(0) {
+        *slot = None;
+    }
     p.first_trace_pid = state.first_trace_pid;
     if let (Some(pos), Some(trace)) = (&state.input, &trace) {
         let (src, rest) = inputs::reopen(trace, pos).map_err(SimError::from)?;

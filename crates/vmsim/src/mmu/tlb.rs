@@ -285,6 +285,14 @@ fn first_recent_gen() -> u64 {
 /// ASID's 16 bits, so that a check is one OR with the tag.
 const RECENT_GEN_STEP: u64 = 1 << 16;
 
+/// `Tlb::hit_asid` when no address space has been switched to.
+const NO_HIT_ASID: u32 = u32::MAX;
+
+/// `Tlb::hit_asid` of a new or restored TLB.
+fn no_hit_asid() -> u32 {
+    NO_HIT_ASID
+}
+
 /// `Tlb::last` of a new or restored TLB.
 fn no_last() -> [u32; 2] {
     [NO_RECENT; 2]
@@ -323,6 +331,18 @@ pub struct Tlb {
     /// (the last way it touched), or [`NO_RECENT`]. Not saved.
     #[serde(skip, default = "no_last")]
     last: [u32; 2],
+    /// The address space of the last [`Tlb::context_switch`] (the current
+    /// one), or [`NO_HIT_ASID`] before the first (and in a restored TLB
+    /// until `Mmu::resume_context`). Not saved.
+    #[serde(skip, default = "no_hit_asid")]
+    hit_asid: u32,
+    /// `recent_check(hit_asid)`, kept in step with `recent_gen` and
+    /// `hit_asid` (0 while there is none, which no recent hit's `check`
+    /// with a real key holds): [`Tlb::hit_recent`] compares a recent hit's
+    /// check with this one word instead of building it from the generation
+    /// and the address space on every reference. Not saved.
+    #[serde(skip)]
+    hit_check: u64,
     /// Lookups by kind answered by [`Tlb::hit_recent`] and not yet added to
     /// `lookups_by_kind` and the first level's hits: each was a hit on its
     /// side's last recent hit (`last`), so they are added, at that entry's
@@ -418,6 +438,8 @@ impl Tlb {
             recent: no_recents(),
             recent_gen: first_recent_gen(),
             last: no_last(),
+            hit_asid: NO_HIT_ASID,
+            hit_check: 0,
             pending: [0; 3],
             shared_l1,
             tick: 0,
@@ -521,8 +543,8 @@ impl Tlb {
 
     /// The TLB-hit path of an access whose physical address the caller
     /// does not need (a load, a fetch): whether a recent hit of `kind`'s
-    /// side (the table of recent hits) holds `va` for `asid` with every
-    /// right of `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
+    /// side (the table of recent hits) holds `va` for the address space of
+    /// the last [`Tlb::context_switch`] with every right of `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
     /// it (a hit on any but the side's last touches its way), and counted
     /// as it counts it, in `pending` (one increment instead of two
     /// counters, one of them behind the levels' `Vec`). If not, nothing
@@ -530,19 +552,12 @@ impl Tlb {
     /// with a first level shared by both sides (its recent hits' keys
     /// never equal a plain key).
     #[inline(always)]
-    pub fn hit_recent(
-        &mut self,
-        asid: Asid,
-        va: VirtAddr,
-        kind: AccessKind,
-        required: Perms,
-    ) -> bool {
+    pub fn hit_recent(&mut self, va: VirtAddr, kind: AccessKind, required: Perms) -> bool {
         let side = side(kind);
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key || r.check != self.recent_check(asid) || !r.entry.perms().contains(required)
-        {
+        if r.key != key || r.check != self.hit_check || !r.entry.perms().contains(required) {
             return false;
         }
         if self.last[side] != i as u32 {
@@ -719,6 +734,7 @@ impl Tlb {
             // And a new generation: no recent hit's check matches it.
             self.settle_counts();
             self.recent_gen += RECENT_GEN_STEP;
+            self.set_hit_check();
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
         }
@@ -1157,11 +1173,29 @@ impl Tlb {
 
     /// The core switches to address space `asid`. With ASID tags nothing is
     /// flushed; without, every non-global entry is (the root-register write).
-    pub fn context_switch(&mut self, _asid: Asid) {
+    pub fn context_switch(&mut self, asid: Asid) {
         self.flushes.context_switches += 1;
         if !self.asid_tags {
             self.invalidate_non_global();
         }
+        self.resume_context(asid);
+    }
+
+    /// Makes `asid` the address space [`Tlb::hit_recent`] looks up for,
+    /// without a context switch (counted or flushing): for a restored TLB,
+    /// whose current address space is not saved with it.
+    pub fn resume_context(&mut self, asid: Asid) {
+        self.hit_asid = u32::from(asid.as_u16());
+        self.set_hit_check();
+    }
+
+    /// `hit_check` for the current generation and `hit_asid`.
+    #[inline]
+    fn set_hit_check(&mut self) {
+        self.hit_check = match u16::try_from(self.hit_asid) {
+            Ok(asid) => self.recent_check(Asid::new(asid)),
+            Err(_) => 0,
+        };
     }
 
     /// Lookups that missed every level so far (cheap: for samplers that
@@ -1938,7 +1972,7 @@ mod tests {
                 let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
                 let hits = tlbs.each_mut().map(|tlb| {
                     assert!(
-                        kind == AccessKind::Write || !tlb.hit_recent(asid, va, kind, required),
+                        kind == AccessKind::Write || !tlb.hit_recent(va, kind, required),
                         "hit_recent took a shared first level's hit"
                     );
                     let repeat = tlb.lookup_repeat(asid, va, kind).map(|e| (*e, e.translate(va)));
@@ -2042,13 +2076,14 @@ mod tests {
         /// tried first for every read or fetch (with rights the entry may
         /// lack), the MMU's usual path (`lookup_repeat`, then `lookup`)
         /// after it when it declines; stores, invalidations, context
-        /// switches and fills between. The counters agree after every
+        /// switches, fills and restores (told the current address space or
+        /// not) between. The counters agree after every
         /// lookup (read with the pending hits added), again once settled,
         /// and after a save and restore of the settled TLB; the entries too.
         #[test]
         fn hit_recent_agrees_with_probing(
             ops in proptest::collection::vec(
-                (0u64..120, 0u8..9, 0u16..2, proptest::prop_oneof![3 => proptest::strategy::Just(15u8), 1 => 0u8..16]),
+                (0u64..120, 0u8..10, 0u16..2, proptest::prop_oneof![3 => proptest::strategy::Just(15u8), 1 => 0u8..16]),
                 1..500,
             ),
             ways in proptest::sample::select(vec![1u32, 2, 4, 24]),
@@ -2060,6 +2095,9 @@ mod tests {
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let mut current = Asid::new(1);
+            for tlb in &mut tlbs {
+                tlb.resume_context(current);
+            }
             for &(page, op, asid, rights) in &ops {
                 let page = page % span;
                 // Pages from 100 up are 2 MiB ones.
@@ -2070,16 +2108,28 @@ mod tests {
                     0..=2 => AccessKind::Execute,
                     3..=5 => AccessKind::Read,
                     6 | 7 => AccessKind::Write,
-                    _ => {
+                    8 => {
                         let removed = tlbs.each_mut().map(|tlb| tlb.invalidate_page(asid, va));
                         proptest::prop_assert_eq!(removed[0], removed[1]);
+                        continue;
+                    }
+                    _ => {
+                        // A save (settled first, as the MMU does) and restore:
+                        // the restored TLB looks up for no address space until
+                        // told the current one, as `Mmu::resume_context` does.
+                        tlbs[0].settle_counts();
+                        let saved = postcard::to_allocvec(&tlbs[0]).expect("save");
+                        tlbs[0] = postcard::from_bytes(&saved).expect("restore");
+                        if page % 4 != 0 {
+                            tlbs[0].resume_context(current);
+                        }
                         continue;
                     }
                 };
                 let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
                 let probed = tlbs[1].lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa));
                 let tlb = &mut tlbs[0];
-                let got = if kind != AccessKind::Write && tlb.hit_recent(asid, va, kind, required) {
+                let got = if kind != AccessKind::Write && tlb.hit_recent(va, kind, required) {
                     // Done: the entry the probe finds, at the first level, granting the access.
                     let (entry, level, _) = probed.expect("a recent hit is a hit");
                     proptest::prop_assert_eq!(level, 0);

@@ -249,7 +249,8 @@ impl Mmu {
     /// hardware accessed/dirty updates (x86, RISC-V Svadu) over Svade faults.
     pub fn new(fmt: Format, config: &TlbConfig, hardware_ad: bool) -> Result<Self, TlbConfigError> {
         let shifts: Vec<u32> = fmt.levels().iter().map(|l| l.shift).collect();
-        let tlb = Tlb::new(config, &shifts)?;
+        let mut tlb = Tlb::new(config, &shifts)?;
+        tlb.resume_context(Asid::default());
         Ok(Self {
             fmt,
             tlb,
@@ -322,6 +323,14 @@ impl Mmu {
         self.tlb.context_switch(asid);
     }
 
+    /// Tells the TLB the address space in use (which it does not save),
+    /// with no context switch: for a restored MMU, before it runs, so
+    /// that [`Mmu::hit_recent`] finds its recent hits (until then it
+    /// finds none, and every lookup takes the usual path).
+    pub fn resume_context(&mut self) {
+        self.tlb.resume_context(self.asid);
+    }
+
     /// A snapshot of every counter.
     #[must_use]
     pub fn counters(&self) -> Counters {
@@ -343,7 +352,7 @@ impl Mmu {
     pub fn hit_recent(&mut self, va: VirtAddr, access: AccessKind) -> bool {
         debug_assert!(access != AccessKind::Write);
         self.tlb
-            .hit_recent(self.asid, va, access, required(access, Privilege::User))
+            .hit_recent(va, access, required(access, Privilege::User))
     }
 
     /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]

@@ -236,6 +236,11 @@ pub struct Simulation {
     pub(crate) scenario: Arc<Scenario>,
     /// Open trace readers, per scenario process (host handles, not state).
     pub(crate) sources: Vec<Option<AnySource>>,
+    /// Per scenario process, the pid every access of its batch carries
+    /// when its source said so at the refill ([`TraceSource::batch_pid`]);
+    /// `None` (or no entry) when not known. Whatever puts accesses into a
+    /// batch other than the refill sets it to `None`.
+    pub(crate) batch_pid: Vec<Option<u32>>,
     /// What each scenario process reads, once described (checksummed lazily).
     pub(crate) input_ids: Vec<Option<InputId>>,
     /// A state restored for inspection only (no input reopened): where the
@@ -331,6 +336,7 @@ impl Simulation {
                 processes: Vec::new(),
             }),
             sources: Vec::new(),
+            batch_pid: Vec::new(),
             input_ids: Vec::new(),
             recorded_inputs: Vec::new(),
             started: false,
@@ -359,6 +365,7 @@ impl Simulation {
         m.check_restored(&cfg, mem.size(), &scenario)
             .map_err(SimError::Restore)?;
         let mut m = m;
+        m.mmu.resume_context();
         match m.host_dirty.take() {
             Some(marked) => {
                 let chunks = mem.chunk_count();
@@ -377,6 +384,7 @@ impl Simulation {
             mem,
             scenario,
             sources: (0..n).map(|_| None).collect(),
+            batch_pid: vec![None; n],
             input_ids: vec![None; n],
             recorded_inputs: Vec::new(),
             started: true,
@@ -576,8 +584,12 @@ impl Simulation {
     /// is done in the loop ([`Mmu::hit_recent`]) and every other reference
     /// is handed to [`Simulation::span_reference`], out of line; without,
     /// every reference is translated in the loop.
+    ///
+    /// Without `PID_CHECK` the caller knows every reference of `span` has
+    /// the pid `trace_pid` (see [`TraceSource::batch_pid`]): no reference
+    /// is tested for it.
     #[inline(never)]
-    fn run_span<const FORK_AT: bool, const RECENT: bool>(
+    fn run_span<const FORK_AT: bool, const RECENT: bool, const PID_CHECK: bool>(
         &mut self,
         pid: Pid,
         span: &[Access],
@@ -586,7 +598,7 @@ impl Simulation {
         stamp0: u64,
     ) -> Result<(usize, SpanStop), SimError> {
         let decide = |a: &Access| {
-            a.pid != trace_pid
+            (PID_CHECK && a.pid != trace_pid)
                 || (FORK_AT && a.va == fork_at && a.kind == vmsim_trace::AccessKind::Instr)
         };
         match span.first() {
@@ -932,6 +944,7 @@ impl Simulation {
         self.scenario = Arc::new(scenario.clone());
         self.m.schedule = Schedule::new(quantum, n, self.m.timeline.interval());
         self.sources = (0..n).map(|_| None).collect();
+        self.batch_pid = vec![None; n];
         self.input_ids = vec![None; n];
         self.started = true;
         for (i, spec) in scenario.processes.iter().enumerate() {
@@ -1051,9 +1064,19 @@ impl Simulation {
             return Ok(true);
         }
         p.pos = 0;
+        let one_pid = self.batch_pid.get_mut(i);
         let got = match self.sources.get_mut(i).and_then(Option::as_mut) {
-            Some(s) => s.next_batch(&mut p.batch)?,
+            Some(s) => {
+                let got = s.next_batch(&mut p.batch);
+                if let Some(slot) = one_pid {
+                    *slot = s.batch_pid().filter(|_| got.is_ok());
+                }
+                got?
+            }
             None => {
+                if let Some(slot) = one_pid {
+                    *slot = None;
+                }
                 p.batch.clear();
                 0
             }
@@ -1135,11 +1158,28 @@ impl Simulation {
         let batch = std::mem::take(&mut p.batch);
         let span = &batch[start..plan.span_end];
         let (trace_pid, fork_at) = (plan.trace_pid, plan.fork_at);
-        let result = match (plan.has_fork_at, self.m.mmu.tlb().has_recent_hits()) {
-            (false, true) => self.run_span::<false, true>(pid, span, trace_pid, fork_at, stamp0),
-            (false, false) => self.run_span::<false, false>(pid, span, trace_pid, fork_at, stamp0),
-            (true, true) => self.run_span::<true, true>(pid, span, trace_pid, fork_at, stamp0),
-            (true, false) => self.run_span::<true, false>(pid, span, trace_pid, fork_at, stamp0),
+        // A batch whose every access has the process's own pid needs no
+        // test of each one's (the common case of a one-process trace).
+        let own_pid = self.batch_pid.get(i).copied().flatten() == Some(trace_pid);
+        let result = match (plan.has_fork_at, self.m.mmu.tlb().has_recent_hits(), own_pid) {
+            (false, true, true) => {
+                self.run_span::<false, true, false>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (false, true, false) => {
+                self.run_span::<false, true, true>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (false, false, true) => {
+                self.run_span::<false, false, false>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (false, false, false) => {
+                self.run_span::<false, false, true>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (true, true, _) => {
+                self.run_span::<true, true, true>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (true, false, _) => {
+                self.run_span::<true, false, true>(pid, span, trace_pid, fork_at, stamp0)
+            }
         };
         let (done, stop_why) = match result {
             Ok(r) => r,
