@@ -1164,7 +1164,11 @@ impl Simulation {
         // two more counters in the loop (the stamp's and the reference
         // number's), which cost more than the test (lsR_linux.vmt +7M).
         let own_pid = self.batch_pid.get(i).copied().flatten() == Some(trace_pid);
-        let result = match (plan.has_fork_at, self.m.mmu.tlb().has_recent_hits(), own_pid) {
+        let result = match (
+            plan.has_fork_at,
+            self.m.mmu.tlb().has_recent_hits(),
+            own_pid,
+        ) {
             (false, true, _) => {
                 self.run_span::<false, true, true>(pid, span, trace_pid, fork_at, stamp0)
             }
