@@ -1819,6 +1819,27 @@ mod tests {
         (va, large)
     }
 
+    /// Looks `va` up as the MMU does: the remembered last hit of `kind`'s
+    /// side first (`lookup_repeat`, which must then be `last_hit`), else
+    /// the probe. The entry, the level it was found at and the address.
+    fn lookup_as_mmu(
+        tlb: &mut Tlb,
+        asid: Asid,
+        va: VirtAddr,
+        kind: AccessKind,
+    ) -> Option<(TlbEntry, usize, PhysAddr)> {
+        match tlb
+            .lookup_repeat(asid, va, kind)
+            .map(|e| (*e, e.translate(va)))
+        {
+            Some((entry, pa)) => {
+                assert_eq!(tlb.last_hit(kind), &entry);
+                Some((entry, 0, pa))
+            }
+            None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
+        }
+    }
+
     /// Switches every TLB to `asid` when it is not `current` already.
     fn switch_to(tlbs: &mut [Tlb], asid: Asid, current: &mut Asid) {
         if asid != *current {
@@ -2021,14 +2042,7 @@ mod tests {
                         kind == AccessKind::Write || !tlb.hit_recent(asid, va, kind, required),
                         "hit_recent took a shared first level's hit"
                     );
-                    let repeat = tlb.lookup_repeat(asid, va, kind).map(|e| (*e, e.translate(va)));
-                    match repeat {
-                        Some((entry, pa)) => {
-                            assert_eq!(tlb.last_hit(kind), &entry);
-                            Some((entry, 0, pa))
-                        }
-                        None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
-                    }
+                    lookup_as_mmu(tlb, asid, va, kind)
                 });
                 proptest::prop_assert_eq!(hits[0], hits[1]);
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
@@ -2094,16 +2108,7 @@ mod tests {
                         continue;
                     }
                 };
-                let hits = tlbs.each_mut().map(|tlb| {
-                    let repeat = tlb.lookup_repeat(asid, va, kind).map(|e| (*e, e.translate(va)));
-                    match repeat {
-                        Some((entry, pa)) => {
-                            assert_eq!(tlb.last_hit(kind), &entry);
-                            Some((entry, 0, pa))
-                        }
-                        None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
-                    }
-                });
+                let hits = tlbs.each_mut().map(|tlb| lookup_as_mmu(tlb, asid, va, kind));
                 proptest::prop_assert_eq!(hits[0], hits[1]);
                 if hits[0].is_none() {
                     for tlb in &mut tlbs {
@@ -2166,10 +2171,7 @@ mod tests {
                     proptest::prop_assert!(entry.perms().contains(required));
                     probed
                 } else {
-                    match tlb.lookup_repeat(asid, va, kind).map(|e| (*e, e.translate(va))) {
-                        Some((entry, pa)) => Some((entry, 0, pa)),
-                        None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
-                    }
+                    lookup_as_mmu(tlb, asid, va, kind)
                 };
                 proptest::prop_assert_eq!(got, probed);
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
