@@ -380,10 +380,10 @@ impl SynthSource {
         Ok(())
     }
 
-    /// A uniformly chosen `size`-aligned offset inside a page.
+    /// A uniformly chosen `size`-aligned offset inside a page, of its
+    /// `words = PAGE_BYTES / size` words.
     #[inline]
-    fn offset_in_page(rng: &mut Rng, size: u32) -> u64 {
-        let words = PAGE_BYTES / u64::from(size);
+    fn offset_in_page(rng: &mut Rng, size: u32, words: u64) -> u64 {
         rng.below(words) * u64::from(size)
     }
 }
@@ -393,6 +393,9 @@ impl TraceSource for SynthSource {
         out.clear();
         let n = (self.refs - self.done).min(BATCH as u64);
         let (base, size, pid, write) = (self.base, self.size, self.pid, self.write);
+        // The `size`-aligned words of a page (`size` is at least 1): divided
+        // once a batch, not once an access.
+        let page_words = PAGE_BYTES / u64::from(size);
         let rng = &mut self.rng;
         // The access at `va` (drawing its kind after its address, as the
         // generator always has). Each pattern writes its batch with one
@@ -426,7 +429,7 @@ impl TraceSource for SynthSource {
                 out.extend((0..n).map(|_| {
                     let rank = zipf.sample(rng) - 1;
                     let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
-                    let off = Self::offset_in_page(rng, size);
+                    let off = Self::offset_in_page(rng, size, page_words);
                     access(base + page * PAGE_BYTES + off, rng)
                 }));
             }
@@ -443,7 +446,7 @@ impl TraceSource for SynthSource {
                 out.extend((first..first + n).map(|i| {
                     let phase = i / phase_len;
                     let page = phase * shift + rng.below(*pages);
-                    let off = Self::offset_in_page(rng, size);
+                    let off = Self::offset_in_page(rng, size, page_words);
                     access(base + page * PAGE_BYTES + off, rng)
                 }));
             }

@@ -358,7 +358,26 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
-        self.lookup(mem, va, access, privilege)
+        if !self.tlb.has_recent_hits() {
+            // A shared first level (whose recent hits `hit_recent` never
+            // takes): the ordinary lookup, which defers their touches.
+            return self.lookup(mem, va, access, privilege);
+        }
+        // `Mmu::lookup` in line, with a split first level's TLB lookup in
+        // line too: the caller (the span loop's out-of-line reference) is
+        // out of line itself, and a walk-heavy run comes here on most
+        // references. `Mmu::lookup` is left as it was, for the other callers.
+        if let Some(hit) = self.tlb.lookup_split(self.asid, va, access) {
+            let e = hit.entry;
+            if let Some(v) = violation(e.perms(), access, privilege) {
+                return Err(self.protection(va, access, privilege, v));
+            }
+            if access == AccessKind::Write && !e.is_dirty() {
+                return self.dirty_walk(mem, va, e, privilege);
+            }
+            return Ok(hit.pa);
+        }
+        self.walk(mem, va, access, privilege, false)
     }
 
     /// Adds the hits [`Mmu::hit_recent`] counted to the counters they belong
