@@ -368,6 +368,13 @@ pub struct Tlb {
     /// Not saved: a restored TLB starts with it set.
     #[serde(skip, default = "memos_may_be_set")]
     memos_set: bool,
+    /// Whether some [`Memo`] may still hold a key: only a TLB restored
+    /// from a checkpoint of an earlier version (memos are no longer made),
+    /// until the first fill or invalidation clears them. Every fill of a
+    /// walk-heavy run forgets the recent hits, and clearing memos that are
+    /// all empty cost it a loop of stores. Not saved.
+    #[serde(skip, default = "memos_may_be_set")]
+    memo_keys: bool,
     levels: Vec<Level>,
     asid_tags: bool,
     lookups_by_kind: [u64; 3],
@@ -429,6 +436,7 @@ impl Tlb {
             memo_shift,
             memo_ok,
             memos_set: true,
+            memo_keys: false,
             levels,
             asid_tags: config.asid_tags,
             lookups_by_kind: [0; 3],
@@ -707,16 +715,23 @@ impl Tlb {
         self.probe(asid, tag, va, side)
     }
 
-    /// [`Tlb::lookup`] for a split first level (`!shared_l1`: no deferred
-    /// touches), always in line: for `Mmu::translate_unremembered`, the
-    /// span loop's reference after [`Tlb::hit_recent`] found nothing, which
-    /// is out of line itself and comes here on most references of a
-    /// walk-heavy run. The same code as `lookup`'s split branch, kept apart
-    /// so that `lookup` (in line in `Mmu::lookup`, which the fully
-    /// associative rows take) compiles as before: one body with two in-line
-    /// users changed the inliner's choices there, and cost those rows 1.1%.
+    /// [`Tlb::lookup`] right after [`Tlb::hit_recent`] of the same `asid`,
+    /// `va` and `kind` returned false, for a split first level
+    /// (`!shared_l1`): the probe alone, always in line (for
+    /// `Mmu::translate_unremembered`, which the span loop calls out of line
+    /// on most references of a walk-heavy run). The recent-hit test is
+    /// skipped: `hit_recent` just made it. If it failed, `lookup`'s would
+    /// too. If it passed (a recent hit without the rights), the probe finds
+    /// the same entry in the same slot (nothing changed the first level
+    /// since the probe that remembered it), touches its way as the recent
+    /// hit would (re-touching the side's last way changes nothing), counts
+    /// the same hit, and remembers the same entry in the same place as the
+    /// side's last. Kept apart from `lookup` so that `lookup` (in line in
+    /// `Mmu::lookup`, which the fully associative rows take) compiles as
+    /// before: one body with two in-line users changed the inliner's
+    /// choices there, and cost those rows 1.1%.
     #[inline(always)]
-    pub(super) fn lookup_split(
+    pub(super) fn lookup_unremembered(
         &mut self,
         asid: Asid,
         va: VirtAddr,
@@ -724,26 +739,8 @@ impl Tlb {
     ) -> Option<TlbHit> {
         debug_assert!(!self.shared_l1);
         let tag = self.tag(asid);
-        let side = side(kind);
         self.lookups_by_kind[kind.index()] += 1;
-        let key = va.as_u64() >> self.memo_shift[side];
-        let i = key as usize % RECENT_WAYS;
-        let r = &self.recent[side][i];
-        if r.key == key && r.check == self.recent_check(asid) {
-            let entry = r.entry;
-            if let Some(first) = self.levels.first_mut() {
-                first.counters.hits.bump_shift(entry.page_shift());
-            }
-            if self.last[side] != i as u32 {
-                self.touch_recent(side, i);
-            }
-            return Some(TlbHit {
-                entry,
-                level: 0,
-                pa: entry.translate(va),
-            });
-        }
-        self.probe(asid, tag, va, side)
+        self.probe_walking(asid, tag, va, side(kind))
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -751,9 +748,12 @@ impl Tlb {
     fn forget_memos(&mut self) {
         self.settle();
         if self.memos_set {
-            // Only the keys: a memo is used only when its key matches.
-            for m in self.memo.iter_mut().flatten() {
-                m.key = NO_KEY;
+            if self.memo_keys {
+                // Only the keys: a memo is used only when its key matches.
+                for m in self.memo.iter_mut().flatten() {
+                    m.key = NO_KEY;
+                }
+                self.memo_keys = false;
             }
             // And a new generation: no recent hit's check matches it.
             self.settle_counts();
@@ -840,6 +840,36 @@ impl Tlb {
     /// `asid` is the address space looking up, `tag` its tag.
     #[inline(never)]
     fn probe(&mut self, asid: Asid, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
+        self.probe_in_line::<false>(asid, tag, va, side)
+    }
+
+    /// [`Tlb::probe`] with the levels after the first in line too: for
+    /// [`Tlb::lookup_unremembered`], whose walk-heavy callers miss the
+    /// first level on most probes (zipf: 87%), and paid a second prologue
+    /// and epilogue on each (about 45 instructions of 235). `probe` keeps
+    /// them out of line: in line there, they cost a TLB of one level (the
+    /// fully associative rows) about two instructions a probe.
+    #[inline(never)]
+    fn probe_walking(
+        &mut self,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> Option<TlbHit> {
+        self.probe_in_line::<true>(asid, tag, va, side)
+    }
+
+    /// The body of [`Tlb::probe`] (`LOWER_IN_LINE` false) and
+    /// [`Tlb::probe_walking`] (true).
+    #[inline(always)]
+    fn probe_in_line<const LOWER_IN_LINE: bool>(
+        &mut self,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> Option<TlbHit> {
         self.settle();
         if let Some(first) = self.levels.first_mut() {
             for i in 0..first.probe_len[side] {
@@ -887,16 +917,22 @@ impl Tlb {
             }
             first.counters.misses += u64::from(first.serves(side));
         }
-        self.probe_lower(tag, va, side)
+        if LOWER_IN_LINE {
+            self.probe_lower_in_line(tag, va, side)
+        } else {
+            self.probe_lower(tag, va, side)
+        }
     }
 
-    /// The levels after the first, after a first-level miss. In line in
-    /// [`Tlb::probe`], its one caller: a walk-heavy run misses the first
-    /// level on most probes (zipf: 87%), and a call of its own cost each
-    /// of those a second prologue and epilogue (about 45 instructions of
-    /// 235).
-    #[inline(always)]
+    /// The levels after the first, after a first-level miss.
+    #[inline(never)]
     fn probe_lower(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
+        self.probe_lower_in_line(tag, va, side)
+    }
+
+    /// The body of [`Tlb::probe_lower`], in line in [`Tlb::probe_walking`].
+    #[inline(always)]
+    fn probe_lower_in_line(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
         let mut found = None;
         'levels: for (l, level) in self.levels.iter_mut().enumerate().skip(1) {
             for i in 0..level.probe_len[side] {
@@ -1397,6 +1433,7 @@ impl Tlb {
         side: usize,
         i: usize,
     ) -> (&mut u64, &mut u8, &mut u32, &mut TlbEntry) {
+        self.memo_keys = true;
         let m = &mut self.memo[side][i];
         (&mut m.key, &mut m.array, &mut m.slot, &mut m.entry)
     }

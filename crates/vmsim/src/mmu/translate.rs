@@ -349,7 +349,9 @@ impl Mmu {
     /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]
     /// just returned false: the TLB-hit path is skipped (its test would
     /// fail again, or, for a recent hit without the rights, `lookup` finds
-    /// the same entry, counts and touches it the same, and faults the same).
+    /// the same entry, counts and touches it the same, and faults the same),
+    /// and with a split first level so is the lookup's recent-hit test
+    /// (see `Tlb::lookup_unremembered`).
     #[inline]
     pub fn translate_unremembered<M: PhysMemory + ?Sized>(
         &mut self,
@@ -364,10 +366,11 @@ impl Mmu {
             return self.lookup(mem, va, access, privilege);
         }
         // `Mmu::lookup` in line, with a split first level's TLB lookup in
-        // line too: the caller (the span loop's out-of-line reference) is
-        // out of line itself, and a walk-heavy run comes here on most
-        // references. `Mmu::lookup` is left as it was, for the other callers.
-        if let Some(hit) = self.tlb.lookup_split(self.asid, va, access) {
+        // line too (without the recent-hit test `hit_recent` just made):
+        // the caller (the span loop's out-of-line reference) is out of line
+        // itself, and a walk-heavy run comes here on most references.
+        // `Mmu::lookup` is left as it was, for the other callers.
+        if let Some(hit) = self.tlb.lookup_unremembered(self.asid, va, access) {
             let e = hit.entry;
             if let Some(v) = violation(e.perms(), access, privilege) {
                 return Err(self.protection(va, access, privilege, v));
@@ -913,7 +916,9 @@ mod tests {
             return None;
         }
         let access = AccessKind::ALL[usize::from(op % 3)];
-        let privilege = if op == 11 {
+        // Supervisor stores (op 10) put supervisor pages in the TLB, so a
+        // user load then meets a recent hit without the rights.
+        let privilege = if op >= 10 {
             Privilege::Supervisor
         } else {
             Privilege::User
