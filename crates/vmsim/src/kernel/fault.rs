@@ -10,6 +10,7 @@ use crate::mmu::AccessKind;
 use crate::paging::{PteFlags, Reload, Translation};
 
 use super::process::{SegvReason, SpaceId};
+use super::reclaim::KnownLeaf;
 use super::vma::{Prot, Vma, VmaKind};
 use super::{Kernel, KernelError, KernelEvent, TlbControl};
 
@@ -134,7 +135,12 @@ impl Kernel {
         let asid = self.space(sid).asid;
         // A not-present fault on a page whose remembered leaf entry is
         // still empty (a page the reclaimer evicted) needs no walk.
-        let present = if cause == FaultCause::NotPresent && self.known_unmapped(mem, sid, page) {
+        let unmapped = if cause == FaultCause::NotPresent {
+            self.known_unmapped(mem, sid, page)
+        } else {
+            None
+        };
+        let present = if unmapped.is_some() {
             None
         } else {
             self.tables.translate(&self.fmt, mem, asid, page).ok()
@@ -176,7 +182,7 @@ impl Kernel {
                 self.stats.spurious += 1;
                 FaultResolution::Spurious
             }
-            (_, None) => match self.fault_in(mem, tlb, sid, page, &vma, access)? {
+            (_, None) => match self.fault_in(mem, tlb, sid, page, &vma, access, unmapped)? {
                 Some(r) => r,
                 None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
             },
@@ -219,7 +225,9 @@ impl Kernel {
     }
 
     /// Brings in the page at `page` for a not-present fault. `None` when no
-    /// memory is left.
+    /// memory is left. `earlier`: its leaf entry, if the fault found it
+    /// through the leaf cache (what mapping the page looks up again).
+    #[allow(clippy::too_many_arguments)]
     fn fault_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
         mem: &mut M,
@@ -228,6 +236,7 @@ impl Kernel {
         page: VirtAddr,
         vma: &Vma,
         access: AccessKind,
+        earlier: Option<KnownLeaf>,
     ) -> Result<Option<FaultResolution>, KernelError> {
         // Linux marks a page young on the fault that maps it, and dirty on a
         // write fault (mk_pte + pte_mkyoung/pte_mkdirty), so RISC-V Svade does
@@ -267,12 +276,12 @@ impl Kernel {
             return Ok(Some(r));
         }
         if let Some(&slot) = self.space(sid).swapped.get(&page.as_u64()) {
-            return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot);
+            return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot, earlier);
         }
         let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
             return Ok(None);
         };
-        match self.map_data(mem, sid, page, pfn, vma.prot.pte_flags() | status) {
+        match self.map_data_known(mem, sid, page, pfn, vma.prot.pte_flags() | status, earlier) {
             Ok(()) => {}
             Err(KernelError::OutOfMemory) => {
                 self.frames.get(pfn);
@@ -297,6 +306,7 @@ impl Kernel {
         vma: &Vma,
         access: AccessKind,
         slot: crate::swap::SwapSlot,
+        earlier: Option<KnownLeaf>,
     ) -> Result<Option<FaultResolution>, KernelError> {
         let Some((pfn, major, sharers)) = self.swap_in(mem, tlb, sid, page, slot)? else {
             return Ok(None);
@@ -309,7 +319,7 @@ impl Kernel {
         } else if access == AccessKind::Write {
             flags |= PteFlags::DIRTY;
         }
-        if let Err(e) = self.map_data(mem, sid, page, pfn, flags) {
+        if let Err(e) = self.map_data_known(mem, sid, page, pfn, flags, earlier) {
             // Put the entry back so nothing is lost, then report.
             self.space_mut(sid).swapped.insert(page.as_u64(), slot);
             self.reclaim.slot_ref(slot);

@@ -565,7 +565,12 @@ impl Kernel {
 
     /// A process.
     pub fn process(&self, pid: Pid) -> Result<&Process, KernelError> {
-        self.procs.get(&pid).ok_or(KernelError::NoSuchProcess(pid))
+        // A match, not `ok_or`: an error passed to `ok_or` is built and
+        // dropped at every call (a swap-heavy run asks at each fault).
+        match self.procs.get(&pid) {
+            Some(p) => Ok(p),
+            None => Err(KernelError::NoSuchProcess(pid)),
+        }
     }
 
     /// Every live process.
@@ -777,6 +782,20 @@ impl Kernel {
         pfn: Pfn,
         flags: PteFlags,
     ) -> Result<(), KernelError> {
+        self.map_data_known(mem, sid, va, pfn, flags, None)
+    }
+
+    /// [`Kernel::map_data`] given what [`Kernel::known_leaf`] said of `va`
+    /// earlier in the same fault (`earlier`, checked before use).
+    fn map_data_known<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        sid: SpaceId,
+        va: VirtAddr,
+        pfn: Pfn,
+        flags: PteFlags,
+        earlier: Option<reclaim::KnownLeaf>,
+    ) -> Result<(), KernelError> {
         let frame = self.frames.addr_of(pfn);
         let asid = self.space(sid).asid;
         // A page the soft-dirty tracker protected comes back read-only (a
@@ -784,9 +803,9 @@ impl Kernel {
         let flags = self.tracked_flags(sid, va, flags);
         // A page mapped again where it was (a swap-in): its leaf entry's
         // place is known, no walk from the root.
-        let known = self.known_leaf(sid, va);
+        let known = self.still_known(earlier, sid, va);
         let r = match known {
-            Some(at) => self.tables.map_at(
+            Some(k) => self.tables.map_at(
                 &self.fmt,
                 mem,
                 &mut self.frames.for_tables(),
@@ -795,7 +814,7 @@ impl Kernel {
                 frame,
                 self.page,
                 flags,
-                at,
+                k.place(),
             ),
             None => self.tables.map(
                 &self.fmt,
@@ -820,8 +839,8 @@ impl Kernel {
         }
         self.frames.get(pfn);
         self.reclaim.rmap_add(pfn, sid, va);
-        if known.is_some() {
-            self.leaf_moved_to(pfn, sid, va);
+        if let Some(k) = known {
+            self.leaf_moved_to(pfn, k);
         }
         self.space_mut(sid).resident += 1;
         Ok(())

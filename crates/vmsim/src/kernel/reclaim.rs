@@ -251,6 +251,31 @@ const LEAF_CACHE_MAX: usize = 1 << 20;
 struct LeafCache {
     at: FxHashMap<(u32, u64), LeafAt>,
     by_frame: Vec<Option<FrameLeaf>>,
+    /// Times `at` was emptied (at [`LEAF_CACHE_MAX`]): a [`KnownLeaf`]
+    /// found before is no longer what a lookup would find.
+    clears: u64,
+}
+
+/// A leaf entry's place as [`Kernel::known_leaf`] found it in the leaf
+/// cache, for `va` in space `sid`. A fault looks its page's leaf up to see
+/// that the page is not mapped, and maps it there after the swap-in: the
+/// second lookup ([`Kernel::still_known`]) checks this one is still what
+/// the cache would answer instead of probing its map again (a host cache
+/// miss per swap-in).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KnownLeaf {
+    at: LeafAt,
+    sid: u32,
+    va: u64,
+    /// [`LeafCache::clears`] when it was found.
+    clears: u64,
+}
+
+impl KnownLeaf {
+    /// The leaf's level index and entry address.
+    pub(super) fn place(self) -> (usize, PhysAddr) {
+        (self.at.idx, self.at.addr)
+    }
 }
 
 /// A frame's entry in [`LeafCache`]: the leaf of its page's mapping at
@@ -282,6 +307,7 @@ impl LeafCache {
     fn insert(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt) {
         if self.at.len() >= LEAF_CACHE_MAX {
             self.at.clear();
+            self.clears += 1;
         }
         self.at.insert((sid, va), at);
         self.note_frame(pfn, sid, va, at);
@@ -525,7 +551,12 @@ impl Reclaim {
             )?;
             self.swap = Some(dev);
         }
-        self.swap.as_mut().ok_or(KernelError::NoSwapDevice)
+        // A match, not `ok_or`: the error would be built and dropped at
+        // every call (twice per eviction cycle).
+        match self.swap.as_mut() {
+            Some(dev) => Ok(dev),
+            None => Err(KernelError::NoSwapDevice),
+        }
     }
 
     /// A free swap slot. When every slot is taken, a slot that only the swap
@@ -1330,28 +1361,82 @@ impl Kernel {
         }
         r.set_id(pfn, None);
         r.set_frame(id, None);
-        r.slot_of_frame.remove(&pfn.as_u64());
+        if existing.is_some() {
+            // (Nothing else links the frame to a slot: no lookup to miss.)
+            r.slot_of_frame.remove(&pfn.as_u64());
+        }
         r.cleaned_dirty.remove(&pfn.as_u64());
-        let prior = r.slots.get(&slot).map_or(0, |i| i.refs);
-        r.slots.insert(
-            slot,
-            SlotInfo {
-                refs: prior + n_maps,
-                id,
-                cached: None,
-            },
-        );
+        // One lookup, not a look then an insert. The `reserve` is the one
+        // `insert` makes first, which may grow or rehash the map even when
+        // the slot is in it: kept, so the map's layout, and the order the
+        // checkpoint lists it in, stay as they were.
+        r.slots.reserve(1);
+        match r.slots.get_mut(&slot) {
+            Some(info) => {
+                *info = SlotInfo {
+                    refs: info.refs + n_maps,
+                    id,
+                    cached: None,
+                };
+            }
+            None => {
+                r.slots.insert(
+                    slot,
+                    SlotInfo {
+                        refs: n_maps,
+                        id,
+                        cached: None,
+                    },
+                );
+            }
+        }
         r.evicted_at[id as usize] = r.evictions;
         r.evictions += 1;
         r.stats.swap_outs += 1;
         Ok(true)
     }
 
-    /// Where the leaf entry of `va` in space `sid` is (its level index and
-    /// address), if the reclaimer remembers it and the table holding it was
-    /// neither freed nor reused since (see `LeafCache`): radix tables only.
-    pub(super) fn known_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<(usize, PhysAddr)> {
-        self.leaf_at(None, sid, va).map(|at| (at.idx, at.addr))
+    /// Where the leaf entry of `va` in space `sid` is, if the reclaimer
+    /// remembers it and the table holding it was neither freed nor reused
+    /// since (see `LeafCache`): radix tables only.
+    pub(super) fn known_leaf(&self, sid: SpaceId, va: VirtAddr) -> Option<KnownLeaf> {
+        self.leaf_at(None, sid, va).map(|at| KnownLeaf {
+            at,
+            sid: sid.0,
+            va: va.as_u64(),
+            clears: self.reclaim.leaves.clears,
+        })
+    }
+
+    /// What [`Kernel::known_leaf`] now says of `va` in space `sid`, with
+    /// no lookup when `earlier` (an answer found before) still holds: the
+    /// same page, the cache's map not emptied since, and the table holding
+    /// the entry still the one it was found in. Its map's entry for the
+    /// page cannot have changed meanwhile: only the policy's scan adds
+    /// entries, for pages mapped in a frame, and this page was not.
+    pub(super) fn still_known(
+        &self,
+        earlier: Option<KnownLeaf>,
+        sid: SpaceId,
+        va: VirtAddr,
+    ) -> Option<KnownLeaf> {
+        let known = match earlier {
+            Some(k)
+                if k.sid == sid.0
+                    && k.va == va.as_u64()
+                    && k.clears == self.reclaim.leaves.clears =>
+            {
+                let gens = self.frames.table_gens();
+                (gens.get(k.at.table as usize).copied().unwrap_or(0) == k.at.gen_).then_some(k)
+            }
+            _ => self.known_leaf(sid, va),
+        };
+        debug_assert_eq!(
+            known.map(KnownLeaf::place),
+            self.known_leaf(sid, va).map(KnownLeaf::place),
+            "an earlier leaf answer kept that a lookup would not give"
+        );
+        known
     }
 
     /// [`Kernel::known_leaf`], all of it, looked up by frame first when the
@@ -1366,31 +1451,30 @@ impl Kernel {
     }
 
     /// The page just mapped at `va` in space `sid`, in frame `pfn`, has its
-    /// leaf where `known_leaf` said: the frame's entry of the leaf cache.
-    pub(super) fn leaf_moved_to(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
-        if let Some(at) = self.leaf_at(None, sid, va) {
-            self.reclaim
-                .leaves
-                .note_frame(pfn.as_u64(), sid.0, va.as_u64(), at);
-        }
+    /// leaf where `known` (what [`Kernel::known_leaf`] said before the
+    /// mapping, which moves no table) is: the frame's entry of the leaf cache.
+    pub(super) fn leaf_moved_to(&mut self, pfn: Pfn, known: KnownLeaf) {
+        self.reclaim
+            .leaves
+            .note_frame(pfn.as_u64(), known.sid, known.va, known.at);
     }
 
-    /// Whether the remembered leaf entry of `va` in space `sid` is empty:
+    /// The remembered leaf entry of `va` in space `sid` if it is empty:
     /// the page is then not mapped, as a walk from the root would find (it
     /// reaches the same table, which is still linked where it was: a radix
-    /// table is unlinked only when it is freed). `false` when nothing is
+    /// table is unlinked only when it is freed). `None` when nothing is
     /// remembered, or the entry is not empty.
     pub(super) fn known_unmapped<M: PhysMemory + ?Sized>(
         &self,
         mem: &M,
         sid: SpaceId,
         va: VirtAddr,
-    ) -> bool {
-        let Some((idx, addr)) = self.known_leaf(sid, va) else {
-            return false;
-        };
+    ) -> Option<KnownLeaf> {
+        let known = self.known_leaf(sid, va)?;
+        let (idx, addr) = known.place();
         mem.read_le(addr, self.fmt.entry_bytes())
             .is_ok_and(|raw| self.fmt.decode(idx, raw) == Entry::Invalid)
+            .then_some(known)
     }
 
     /// The not-present page at `page` of space `sid` is in swap: brings it
@@ -1406,12 +1490,9 @@ impl Kernel {
         page: VirtAddr,
         slot: SwapSlot,
     ) -> Result<Option<(Pfn, bool, u32)>, KernelError> {
-        let info = self
-            .reclaim
-            .slots
-            .get(&slot)
-            .copied()
-            .ok_or(KernelError::FreeSlot { page })?;
+        let Some(info) = self.reclaim.slots.get(&slot).copied() else {
+            return Err(KernelError::FreeSlot { page });
+        };
         let (pfn, major) = match info.cached {
             Some(pfn) => {
                 self.reclaim.stats.swap_cache_hits += 1;
@@ -1436,9 +1517,6 @@ impl Kernel {
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));
                 r.slot_of_frame.insert(pfn.as_u64(), slot);
-                if let Some(i) = r.slots.get_mut(&slot) {
-                    i.cached = Some(pfn);
-                }
                 if r.evictions - r.evicted_at[info.id as usize] <= r.frames {
                     r.stats.refaults += 1;
                 }
@@ -1451,8 +1529,12 @@ impl Kernel {
         // The entry's reference moves from the slot to the frame (the caller maps it).
         // The frame and the slot are linked both ways (the swap cache), so
         // the slot's count is what `swap_sharers(pfn)` finds.
+        // One lookup of the slot for both: a page read in is cached by it.
         let sharers = match self.reclaim.slots.get_mut(&slot) {
             Some(i) => {
+                if major {
+                    i.cached = Some(pfn);
+                }
                 i.refs = i.refs.saturating_sub(1);
                 i.refs
             }
