@@ -36,8 +36,9 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// away), while a batch takes about 0.1-0.2 ms to parse.
 const POLL: Duration = Duration::from_micros(500);
 
-/// A batch and what the reader's `next_batch` returned for it.
-type Filled = (Vec<Access>, Result<usize, TraceError>);
+/// A batch, what the reader's `next_batch` returned for it and the
+/// reader's [`TraceSource::batch_pid`] after it.
+type Filled = (Vec<Access>, Result<usize, TraceError>, Option<u32>);
 
 /// A [`TraceSource`] read on a helper thread (see the module documentation).
 /// The thread starts at the first batch asked for, so the reader can still
@@ -50,6 +51,8 @@ pub struct ReadAhead<S> {
     join_on_drop: bool,
     /// The thread was started (or could not be: then the reader stays `Idle`).
     started: bool,
+    /// The reader's [`TraceSource::batch_pid`] for the last batch handed out.
+    batch_pid: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -78,6 +81,7 @@ impl<S: TraceSource + Send + 'static> ReadAhead<S> {
             state: State::Idle(reader),
             join_on_drop: !stdin,
             started: false,
+            batch_pid: None,
         }
     }
 
@@ -138,7 +142,8 @@ fn read_worker<S: TraceSource>(
         let Ok(mut batch) = empty.recv() else { return };
         let result = reader.next_batch(&mut batch);
         let last = !matches!(result, Ok(n) if n > 0);
-        if full.send((batch, result)).is_err() || last {
+        let pid = reader.batch_pid();
+        if full.send((batch, result, pid)).is_err() || last {
             return;
         }
     }
@@ -168,15 +173,20 @@ impl<S: TraceSource + Send + 'static> TraceSource for ReadAhead<S> {
             self.started = true;
             self.start();
         }
+        self.batch_pid = None;
         let running = match &mut self.state {
-            State::Idle(reader) => return reader.next_batch(out),
+            State::Idle(reader) => {
+                let result = reader.next_batch(out);
+                self.batch_pid = reader.batch_pid();
+                return result;
+            }
             State::Running(r) => r,
             State::Done | State::Moved => {
                 out.clear();
                 return Ok(0);
             }
         };
-        let Ok((mut batch, result)) = receive(&running.full) else {
+        let Ok((mut batch, result, pid)) = receive(&running.full) else {
             // The thread ended without its last message: it panicked.
             // Raise its panic here, as if the reader had run on this thread.
             let worker = running.worker.take();
@@ -188,6 +198,7 @@ impl<S: TraceSource + Send + 'static> TraceSource for ReadAhead<S> {
             return Ok(0);
         };
         std::mem::swap(out, &mut batch);
+        self.batch_pid = pid;
         // The consumer's previous batch goes back to be filled (if the
         // thread has already ended, it is simply dropped).
         let _ = running.empty.send(batch);
@@ -195,6 +206,10 @@ impl<S: TraceSource + Send + 'static> TraceSource for ReadAhead<S> {
             self.finish();
         }
         result
+    }
+
+    fn batch_pid(&self) -> Option<u32> {
+        self.batch_pid
     }
 }
 
@@ -308,6 +323,24 @@ mod tests {
         let mut batch = vec![want[0]];
         assert_eq!(ahead.next_batch(&mut batch).expect("ended"), 0);
         assert!(batch.is_empty());
+    }
+
+    /// Each batch comes with the pid the reader claimed for it.
+    #[test]
+    fn each_batch_comes_with_its_pid() {
+        let (text, _) = lackey_text(20_000);
+        let mut alone = reader(&text);
+        let mut ahead = ReadAhead::new(reader(&text), false);
+        let (mut a, mut p) = (Vec::new(), Vec::new());
+        loop {
+            let n = alone.next_batch(&mut a).expect("valid");
+            assert_eq!(ahead.next_batch(&mut p).expect("valid"), n);
+            assert_eq!(ahead.batch_pid(), alone.batch_pid());
+            if n == 0 {
+                break;
+            }
+            assert_eq!(ahead.batch_pid(), Some(77));
+        }
     }
 
     /// A malformed line: the records before it arrive first, then the

@@ -544,6 +544,12 @@ impl<R: Read> TraceSource for LackeyReader<R> {
         out.truncate(n);
         result
     }
+
+    /// Always the banner's pid: the pid changes only at a banner line
+    /// before the first record, so every record of the trace carries it.
+    fn batch_pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
 }
 
 impl<R: Read> LackeyReader<R> {
@@ -770,6 +776,39 @@ mod tests {
         fn fast_record_agrees_with_parse_record(line in record_like()) {
             let w = line.first_chunk::<FAST_LINE>().expect("padded to the window");
             prop_assert_eq!(fast_record(w), parse_record(&line).ok());
+        }
+
+        /// Every access of a batch carries the pid the reader claims for it
+        /// ([`TraceSource::batch_pid`]), whatever banner lines (`==PID==`,
+        /// other pids) come before, between and after the records.
+        #[test]
+        fn batch_pid_holds_for_every_access_of_its_batch(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    6 => (0u64..1 << 20).prop_map(|va| format!(" L {va:x},4")),
+                    1 => (0u32..5).prop_map(|pid| format!("=={pid}== banner")),
+                    1 => (0u32..5).prop_map(|pid| format!("--{pid}-- debug")),
+                ],
+                0..200,
+            ),
+            records in 0usize..(2 * BATCH + 10),
+        ) {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            for i in 0..records {
+                text.push_str(&format!("I  {:x},2\n", 0x1000 + i));
+            }
+            text.push_str("==9== after\n");
+            let mut r = LackeyReader::new(io::Cursor::new(text.into_bytes()), "t", false);
+            r.set_allow_empty(true);
+            let mut batch = Vec::new();
+            let mut seen = 0;
+            while r.next_batch(&mut batch).expect("valid") > 0 {
+                let pid = r.batch_pid().expect("a lackey reader always claims one");
+                prop_assert!(batch.iter().all(|a| a.pid == pid));
+                seen += batch.len();
+            }
+            prop_assert!(seen >= records);
         }
 
         /// Eight bytes at a time: the same hex digits and value as one at a time.

@@ -102,7 +102,9 @@ impl TraceSource for AnySource {
     fn batch_pid(&self) -> Option<u32> {
         match self {
             Self::Vmt(r) => r.batch_pid(),
-            Self::Lackey(_) | Self::Synth(_) | Self::Ahead(_) => None,
+            Self::Lackey(r) => r.batch_pid(),
+            Self::Ahead(r) => r.batch_pid(),
+            Self::Synth(_) => None,
         }
     }
 }

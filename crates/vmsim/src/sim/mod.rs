@@ -131,6 +131,21 @@ enum SpanStop {
     Killed,
 }
 
+/// The numbers a span's out-of-line reference ([`Simulation::span_reference`])
+/// needs besides its index in the span, kept in memory by
+/// [`Simulation::run_span`]: given `stamp0 + k` and `base + k + 1` as
+/// arguments, LLVM kept both as counters stepped every reference of the
+/// loop (three counters with the index), which cost more than the pid test
+/// they would spare.
+struct SpanPlace {
+    /// The store stamp of the span's first reference.
+    stamp0: u64,
+    /// The run's reference number of the span's first reference.
+    now0: u64,
+    /// References that crossed a page (they count their own translations).
+    crossing: u64,
+}
+
 /// How one step of a time slice ends: the budget of references left in
 /// the slice, or `None` when the slice ends (the process blocks, exits or
 /// is killed).
@@ -617,6 +632,13 @@ impl Simulation {
         // every other reference simulated is one translation, counted at
         // the end (a counter the common case does not touch).
         let mut crossing = 0u64;
+        // The out-of-line reference's numbers, kept in memory and given
+        // with the reference's index (see `SpanPlace`).
+        let mut place = SpanPlace {
+            stamp0,
+            now0: base + 1,
+            crossing: 0,
+        };
         let mut done = span.len();
         let mut stop = SpanStop::End;
         for (k, a) in span.iter().enumerate() {
@@ -638,13 +660,7 @@ impl Simulation {
                 {
                     continue;
                 }
-                if !self.span_reference(
-                    pid,
-                    a,
-                    stamp0 + k as u64,
-                    base + k as u64 + 1,
-                    &mut crossing,
-                )? {
+                if !self.span_reference(pid, a, k, &mut place)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
                     break;
@@ -687,27 +703,29 @@ impl Simulation {
         }
         // Each reference simulated reached one of the branches (a killed one
         // too): `done` of them.
-        self.m.translations += done as u64 - crossing;
+        self.m.translations += done as u64 - crossing - place.crossing;
         Ok((done, stop))
     }
 
     /// One reference of a span (see [`Simulation::run_span`]) that a
-    /// recent TLB hit does not settle: every page it touches translated,
-    /// a store's stamp written. `crossing` counts the references that cross
-    /// a page. Returns false if the process was killed.
+    /// recent TLB hit does not settle, the span's `k`th: every page it
+    /// touches translated, a store's stamp written. `place.crossing` counts
+    /// the references that cross a page. Returns false if the process was
+    /// killed.
     #[inline(never)]
     fn span_reference(
         &mut self,
         pid: Pid,
         a: &Access,
-        stamp: u64,
-        now: u64,
-        crossing: &mut u64,
+        k: usize,
+        place: &mut SpanPlace,
     ) -> Result<bool, SimError> {
+        let stamp = place.stamp0 + k as u64;
+        let now = place.now0 + k as u64;
         let page_mask = self.m.page_mask;
         let kind = KIND_OF[a.kind.code() as usize];
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
-            *crossing += 1;
+            place.crossing += 1;
             self.access_pages(pid, a, kind, stamp, now)
         } else if kind == AccessKind::Write {
             self.store(pid, a, stamp, now)
@@ -1160,16 +1178,16 @@ impl Simulation {
         let (trace_pid, fork_at) = (plan.trace_pid, plan.fork_at);
         // A batch whose every access has the process's own pid needs no
         // test of each one's (the common case of a one-process trace).
-        // Not with recent hits: there the registers the test frees went to
-        // two more counters in the loop (the stamp's and the reference
-        // number's), which cost more than the test (lsR_linux.vmt +7M).
         let own_pid = self.batch_pid.get(i).copied().flatten() == Some(trace_pid);
         let result = match (
             plan.has_fork_at,
             self.m.mmu.tlb().has_recent_hits(),
             own_pid,
         ) {
-            (false, true, _) => {
+            (false, true, true) => {
+                self.run_span::<false, true, false>(pid, span, trace_pid, fork_at, stamp0)
+            }
+            (false, true, false) => {
                 self.run_span::<false, true, true>(pid, span, trace_pid, fork_at, stamp0)
             }
             (false, false, true) => {
