@@ -135,8 +135,7 @@ enum SpanStop {
 /// needs besides its index in the span, kept in memory by
 /// [`Simulation::run_span`]: given `stamp0 + k` and `base + k + 1` as
 /// arguments, LLVM kept both as counters stepped every reference of the
-/// loop (three counters with the index), which cost more than the pid test
-/// they would spare.
+/// loop as soon as the pid test was gone, which cost more than the test.
 struct SpanPlace {
     /// The store stamp of the span's first reference.
     stamp0: u64,
