@@ -384,6 +384,29 @@ impl Victims {
         }
     }
 
+    /// [`Victims::victim`] of `set`, then [`Victims::touch`] of that way:
+    /// what a fill of a full set does. A tree-PLRU set with a victim table
+    /// loads and stores its word once (a miss-heavy run evicts on most
+    /// fills, and the two calls each matched the policy and read the word).
+    #[inline(always)]
+    pub fn evict(&mut self, set: usize) -> usize {
+        if self.policy == Replacement::TreePlru && self.ways <= PLRU_TABLE_MAX_WAYS {
+            let table = match self.table {
+                Some(table) => table,
+                None => self.fetch_table(),
+            };
+            // At most 16 ways: every node in one word, a path mask per way.
+            let node_mask = (1u64 << (self.padded - 1)) - 1;
+            let word = &mut self.bits[set];
+            let way = usize::from(table[((*word >> 1) & node_mask) as usize]);
+            *word = (*word & !self.path_mask[way]) | self.path_bits[way];
+            return way;
+        }
+        let way = self.victim(set);
+        self.touch(set, way);
+        way
+    }
+
     #[inline(always)]
     fn plru_bit(&self, set: usize, node: usize) -> bool {
         self.bits[set * self.words + node / 64] >> (node % 64) & 1 == 1
@@ -707,6 +730,44 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `evict` chooses the way `victim` chooses and leaves the state
+        /// `touch` of it leaves, for every policy and way count, from any
+        /// history of touches and forgets.
+        #[test]
+        fn evict_is_victim_then_touch(
+            policy in 0u8..3,
+            ways in 1usize..40,
+            ops in proptest::collection::vec((0u8..4, 0usize..2, 0usize..40), 1..300),
+        ) {
+            let policy = [Replacement::Lru, Replacement::TreePlru, Replacement::Random][usize::from(policy)];
+            let mut fused = Victims::new(policy, 2, ways, 5);
+            let mut plain = fused.clone();
+            for (op, set, way) in ops {
+                let way = way % ways;
+                match op {
+                    0 => {
+                        fused.touch(set, way);
+                        plain.touch(set, way);
+                    }
+                    1 => {
+                        fused.forget(set, way);
+                        plain.forget(set, way);
+                    }
+                    _ => {
+                        let want = plain.victim(set);
+                        plain.touch(set, want);
+                        proptest::prop_assert_eq!(fused.evict(set), want);
+                    }
+                }
+                proptest::prop_assert_eq!(&fused.bits, &plain.bits);
+                proptest::prop_assert_eq!(&fused.stamps, &plain.stamps);
+                proptest::prop_assert_eq!(fused.clock, plain.clock);
+            }
+            for set in 0..2 {
+                proptest::prop_assert_eq!(fused.victim(set), plain.victim(set));
+            }
+        }
+
         /// The recency lists make exactly the stamps' choices, whatever the
         /// order of touches, forgets and victim queries.
         #[test]

@@ -68,6 +68,33 @@ impl SlotIndex {
     /// Maps (`prefix`, `asid`) to `slot`; returns false (and changes
     /// nothing) if the key is already there.
     pub(super) fn insert(&mut self, prefix: u64, asid: Asid, slot: u32) -> bool {
+        self.insert_in_line(prefix, asid, slot)
+    }
+
+    /// Unmaps (`prefix`, `asid`), if mapped.
+    pub(super) fn remove(&mut self, prefix: u64, asid: Asid) {
+        self.remove_in_line(prefix, asid);
+    }
+
+    /// [`SlotIndex::remove`] of (`old_prefix`, `old_asid`), then
+    /// [`SlotIndex::insert`] of (`prefix`, `asid`) at `slot`: what a fill
+    /// of a full cache does, as one call (a walk-heavy run makes one on
+    /// most walks).
+    #[inline]
+    pub(super) fn replace(
+        &mut self,
+        old_prefix: u64,
+        old_asid: Asid,
+        prefix: u64,
+        asid: Asid,
+        slot: u32,
+    ) {
+        self.remove_in_line(old_prefix, old_asid);
+        self.insert_in_line(prefix, asid, slot);
+    }
+
+    #[inline(always)]
+    fn insert_in_line(&mut self, prefix: u64, asid: Asid, slot: u32) -> bool {
         debug_assert!(slot != NONE);
         let mut b = self.home(prefix, asid);
         loop {
@@ -85,8 +112,8 @@ impl SlotIndex {
         true
     }
 
-    /// Unmaps (`prefix`, `asid`), if mapped.
-    pub(super) fn remove(&mut self, prefix: u64, asid: Asid) {
+    #[inline(always)]
+    fn remove_in_line(&mut self, prefix: u64, asid: Asid) {
         let mut b = self.home(prefix, asid);
         loop {
             if self.slots[b] == NONE {
@@ -150,7 +177,14 @@ mod tests {
             let mut model: HashMap<(u64, u16), u32> = HashMap::new();
             for (k, (add, prefix, asid)) in ops.into_iter().enumerate() {
                 let key = (prefix * 0x1_0000_0001, asid);
-                if add && model.len() < 16 {
+                let full = model.len() == 16;
+                if add && full && !model.contains_key(&key) {
+                    // A full map: replace some key (as a full cache's fill).
+                    let (&old, _) = model.iter().min_by_key(|&(&(p, a), _)| (p ^ key.0, a)).expect("full");
+                    index.replace(old.0, Asid::new(old.1), key.0, Asid::new(asid), k as u32);
+                    model.remove(&old);
+                    model.insert(key, k as u32);
+                } else if add && !full {
                     let fresh = !model.contains_key(&key);
                     proptest::prop_assert_eq!(index.insert(key.0, Asid::new(asid), k as u32), fresh);
                     model.entry(key).or_insert(k as u32);

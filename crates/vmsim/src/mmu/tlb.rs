@@ -1038,14 +1038,16 @@ impl Tlb {
             let Some(array) = level.arrays.get_mut(usize::from(array)) else {
                 continue; // NO_ARRAY: the level cannot hold it
             };
-            let evicted = if u32::from(to) == granule {
-                array.fill_absent(entry)
+            let piece = if u32::from(to) == granule {
+                entry
             } else {
                 let Ok(size) = crate::addr::PageSize::from_shift(u32::from(to)) else {
                     continue;
                 };
-                array.fill_absent(entry.splinter(va, size))
+                entry.splinter(va, size)
             };
+            // One call site: `fill_absent` is in line.
+            let evicted = array.fill_absent(piece);
             level.counters.fills += 1;
             level.counters.evictions += u64::from(evicted);
         }

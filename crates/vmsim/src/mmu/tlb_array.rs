@@ -437,12 +437,16 @@ impl TlbArray {
     /// as `insert` would choose. Returns whether an entry was evicted (the
     /// TLB counts evictions and needs nothing else). Sets of a few ways (no
     /// index) take a short path of their own.
-    #[inline]
+    ///
+    /// Always in line (its one caller is the TLB's fill of every level on
+    /// a miss, called for each array filled): the call and the copy of the
+    /// entry cost a miss-heavy run more than the code it adds.
+    #[inline(always)]
     pub(super) fn fill_absent(&mut self, entry: TlbEntry) -> bool {
         debug_assert!(!entry.is_global(), "a global entry may share a slot");
         debug_assert!(entry.is_valid(), "inserting an empty entry");
         if self.indexed {
-            return matches!(self.insert_with(entry, true), Inserted::Evicted(_));
+            return self.fill_absent_indexed(entry);
         }
         debug_assert!(
             !self.slots.iter().any(|e| e.same_slot(&entry)),
@@ -470,8 +474,12 @@ impl TlbArray {
                 .position(|(&tag, e)| tag == EMPTY_TAG && !e.is_valid())
         };
         let (way, evicted) = match empty {
-            Some(way) => (way, false),
-            None => (self.victims.victim(set), true),
+            Some(way) => {
+                self.victims.touch(set, way);
+                (way, false)
+            }
+            // The victim, touched: as `victim` then `touch`.
+            None => (self.victims.evict(set), true),
         };
         let slot = base + way;
         if evicted {
@@ -485,8 +493,14 @@ impl TlbArray {
         self.live[size] += 1;
         self.slots[slot] = entry;
         self.tags[slot] = vpn;
-        self.victims.touch(set, way);
         evicted
+    }
+
+    /// [`TlbArray::fill_absent`] of an array with an index (many ways):
+    /// out of line, so the short path stays small where it is in line.
+    #[inline(never)]
+    fn fill_absent_indexed(&mut self, entry: TlbEntry) -> bool {
+        matches!(self.insert_with(entry, true), Inserted::Evicted(_))
     }
 
     #[inline(always)]

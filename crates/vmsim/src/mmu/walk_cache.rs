@@ -88,7 +88,7 @@ struct DepthCache {
 /// a doubly linked list. Every stamp written is the walk caches' clock,
 /// later than every stamp already held, so a touched slot moves to the
 /// end and the order stays sorted; the first slot is then the one
-/// [`DepthCache::oldest`]'s scan picks (the first of the smallest stamps).
+/// [`DepthCache::oldest_scan`] picks (the first of the smallest stamps).
 #[derive(Clone, Debug)]
 struct Recency {
     /// Per slot: the slot before it and after it ([`NO_SLOT`]: none).
@@ -139,6 +139,24 @@ impl Recency {
         self.next[i] = NO_SLOT;
         self.next[self.last as usize] = slot;
         self.last = slot;
+    }
+
+    /// [`Recency::touch`] of the first slot (the least recently used, which
+    /// a fill of a full cache takes), returning it: no test of where it is.
+    #[inline(always)]
+    fn touch_first(&mut self) -> usize {
+        let first = self.first;
+        let i = first as usize;
+        if self.last != first {
+            let n = self.next[i];
+            self.first = n;
+            self.prev[n as usize] = NO_SLOT;
+            self.prev[i] = self.last;
+            self.next[i] = NO_SLOT;
+            self.next[self.last as usize] = first;
+            self.last = first;
+        }
+        i
     }
 }
 
@@ -222,18 +240,34 @@ impl DepthCache {
         }
     }
 
-    /// The least recently used slot: the first of the smallest stamps (the
-    /// cache is full, so every slot is valid).
-    #[inline]
-    fn oldest(&self) -> usize {
-        if let Some(order) = &self.order {
-            debug_assert_eq!(order.first as usize, self.oldest_scan());
-            return order.first as usize;
-        }
-        self.oldest_scan()
+    /// The least recently used slot, the first of the smallest stamps (the
+    /// cache is full, so every slot is valid), which then takes stamp
+    /// `clock`, as [`DepthCache::stamp`] gives it.
+    #[inline(always)]
+    fn stamp_oldest(&mut self, clock: u64) -> usize {
+        let i = if let Some(order) = &mut self.order {
+            debug_assert_eq!(order.first as usize, {
+                let mut oldest = 0;
+                for (i, &stamp) in self.stamps.iter().enumerate() {
+                    if stamp < self.stamps[oldest] {
+                        oldest = i;
+                    }
+                }
+                oldest
+            });
+            order.touch_first()
+        } else {
+            let i = self.oldest_scan();
+            self.stamp(i, clock);
+            return i;
+        };
+        self.slots[i].stamp = clock;
+        self.stamps[i] = clock;
+        i
     }
 
-    /// [`DepthCache::oldest`] by comparing every stamp.
+    /// The least recently used slot of a full cache (the first of the
+    /// smallest stamps), by comparing every stamp.
     #[inline]
     fn oldest_scan(&self) -> usize {
         let mut oldest = 0;
@@ -400,7 +434,10 @@ impl WalkCache {
             None
         };
         let slot = match found {
-            Some(hit) => hit,
+            Some(hit) => {
+                cache.stamp(hit, self.clock);
+                hit
+            }
             None => {
                 // The first empty slot, else true LRU: the oldest stamp.
                 let empty = if cache.free > 0 {
@@ -411,20 +448,19 @@ impl WalkCache {
                 match empty {
                     Some(empty) => {
                         cache.free -= 1;
+                        cache.stamp(empty, self.clock);
                         empty
                     }
-                    None => cache.oldest(),
+                    None => cache.stamp_oldest(self.clock),
                 }
             }
         };
-        cache.stamp(slot, self.clock);
         if let Some(index) = &mut cache.index {
             let old = &cache.slots[slot];
             if !old.valid {
                 index.insert(prefix, asid, slot as u32);
             } else if (old.prefix, old.asid) != (prefix, asid) {
-                index.remove(old.prefix, old.asid);
-                index.insert(prefix, asid, slot as u32);
+                index.replace(old.prefix, old.asid, prefix, asid, slot as u32);
             }
         }
         cache.slots[slot] = Slot {
@@ -799,7 +835,16 @@ mod tests {
                     }
                     5..=7 => {
                         let table = pa(0x1000 * (k as u64 + 1));
-                        wc.fill(asid, va, depth, table, Perms::all());
+                        // Op 7: `fill_missed` when the key is absent at
+                        // that depth (its contract), else `fill`.
+                        let absent = model.caches.iter().filter(|c| c.0 == depth).all(|(_, shift, slots)| {
+                            !slots.iter().any(|s| s.4 && s.0 == va.as_u64() >> *shift && s.1 == asid)
+                        });
+                        if op == 7 && absent {
+                            wc.fill_missed(asid, va, depth, table, Perms::all());
+                        } else {
+                            wc.fill(asid, va, depth, table, Perms::all());
+                        }
                         model.fill(asid, va, depth, table);
                     }
                     8 => {
