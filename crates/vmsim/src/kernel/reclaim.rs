@@ -291,16 +291,36 @@ impl LeafCache {
     /// The remembered leaf of `va` in space `sid`, whose page is in frame
     /// `pfn` (if known), while its table is still the one it was found in
     /// (`gens`: the frame table's [`super::FrameTable::table_gens`]).
+    ///
+    /// Inlined, with the map's probe out of line: the policy's scan asks
+    /// this of every page it passes (twice or three times an eviction),
+    /// nearly always answered by the frame's entry, and the answer then
+    /// stays in registers instead of a returned struct.
+    #[inline(always)]
     fn get(&self, pfn: Option<u64>, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
-        let valid = |at: &LeafAt| gens.get(at.table as usize).copied().unwrap_or(0) == at.gen_;
         if let Some(Some(f)) = pfn.and_then(|p| self.by_frame.get(p as usize))
             && f.sid == sid
             && f.va == va
-            && valid(&f.at)
+            && Self::valid(&f.at, gens)
         {
             return Some(f.at);
         }
-        self.at.get(&(sid, va)).copied().filter(valid)
+        self.get_mapped(sid, va, gens)
+    }
+
+    /// [`LeafCache::get`] from the map alone.
+    #[inline(never)]
+    fn get_mapped(&self, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
+        self.at
+            .get(&(sid, va))
+            .copied()
+            .filter(|at| Self::valid(at, gens))
+    }
+
+    /// Whether the table holding `at` is still the one it was found in.
+    #[inline(always)]
+    fn valid(at: &LeafAt, gens: &[u64]) -> bool {
+        gens.get(at.table as usize).copied().unwrap_or(0) == at.gen_
     }
 
     /// Remembers the leaf of `va` in space `sid`, mapped to frame `pfn`.
@@ -807,6 +827,11 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// The leaf entry mapping `va` in a radix table from the cache: where it
     /// is, its raw value and its flags (`None`: not cached, or no longer a
     /// leaf there).
+    ///
+    /// Inlined into its callers (the scan and the dirty check), so the
+    /// flags they do not test are not computed and nothing is returned
+    /// through memory.
+    #[inline(always)]
     fn cached_leaf(&self, pfn: u64, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, PteFlags)> {
         let at = self.leaves.get(Some(pfn), sid.0, va.as_u64(), self.gens)?;
         let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
@@ -816,26 +841,71 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
         }
     }
 
+    /// [`PteBits::cached_leaf`] for the scan: the accessed bit alone
+    /// ([`Format::leaf_accessed`]) instead of the leaf's decoded flags.
+    #[inline(always)]
+    fn cached_accessed(&self, pfn: u64, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, bool)> {
+        let at = self.leaves.get(Some(pfn), sid.0, va.as_u64(), self.gens)?;
+        let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
+        let accessed = self.fmt.leaf_accessed(at.idx, raw)?;
+        debug_assert_eq!(
+            self.cached_leaf(pfn, sid, va)
+                .map(|(_, _, f)| f.contains(PteFlags::ACCESSED)),
+            Some(accessed)
+        );
+        Some((at, raw, accessed))
+    }
+
     /// The accessed and dirty bits of every mapping of page `id`.
     fn flags(&self, id: u32) -> PteFlags {
+        self.flags_and_first_leaf(id).0
+    }
+
+    /// [`PteBits::flags`], and where the leaf cache found the leaf of the
+    /// page's first mapping (its reverse map's first entry) when it did:
+    /// eviction unmaps that mapping next, with nothing in between that
+    /// changes the cache or frees a table, so it need not look it up again.
+    fn flags_and_first_leaf(&self, id: u32) -> (PteFlags, Option<LeafAt>) {
         let mut f = PteFlags::empty();
+        let mut first = None;
         let pfn = self
             .frame_of_id
             .get(id as usize)
             .and_then(|x| x.checked_sub(1))
             .unwrap_or(u64::MAX);
-        for &(sid, va) in self.maps(id) {
+        for (i, &(sid, va)) in self.maps(id).iter().enumerate() {
             let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
                 continue;
             };
             let va = VirtAddr::new(va);
-            if let Some((_, _, flags)) = self.cached_leaf(pfn, sid, va) {
+            if let Some((at, _, flags)) = self.cached_leaf(pfn, sid, va) {
                 f |= flags;
+                if i == 0 {
+                    first = Some(at);
+                }
             } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
                 f |= t.flags;
             }
         }
-        f
+        (f, first)
+    }
+
+    /// [`AccessBits::is_dirty`], and the leaf of the page's first mapping
+    /// if the cache had it ([`PteBits::flags_and_first_leaf`]).
+    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<LeafAt>) {
+        let (f, first) = self.flags_and_first_leaf(id);
+        (f.contains(PteFlags::DIRTY) || self.kept_dirty(id), first)
+    }
+
+    /// Whether a dirty-page tracker cleared the dirty bit of page `id`'s
+    /// frame (it still differs from its swap copy).
+    fn kept_dirty(&self, id: u32) -> bool {
+        !self.cleaned_dirty.is_empty()
+            && self
+                .frame_of_id
+                .get(id as usize)
+                .and_then(|x| x.checked_sub(1))
+                .is_some_and(|pfn| self.cleaned_dirty.contains(&pfn))
     }
 }
 
@@ -861,7 +931,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             if matches!(self.tables, PageTables::Radix(_)) {
                 // One read of the remembered leaf (a walk the first time),
                 // and the same write update_status makes.
-                let leaf = match self.cached_leaf(pfn, sid, va) {
+                let leaf = match self.cached_accessed(pfn, sid, va) {
                     Some(l) => Some(l),
                     None => self
                         .tables
@@ -877,15 +947,12 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
                                 gen_: self.gens.get(table as usize).copied().unwrap_or(0),
                             };
                             self.leaves.insert(pfn, sid.0, va.as_u64(), at);
-                            (at, t.leaf_raw, t.flags)
+                            (at, t.leaf_raw, t.flags.contains(PteFlags::ACCESSED))
                         }),
                 };
-                let Some((at, raw, flags)) = leaf else {
+                let Some((at, raw, true)) = leaf else {
                     continue;
                 };
-                if !flags.contains(PteFlags::ACCESSED) {
-                    continue;
-                }
                 accessed = true;
                 let raw = raw & !self.fmt.accessed_mask(at.idx, true);
                 if self
@@ -932,13 +999,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
     }
 
     fn is_dirty(&self, id: u32) -> bool {
-        self.flags(id).contains(PteFlags::DIRTY)
-            || (!self.cleaned_dirty.is_empty()
-                && self
-                    .frame_of_id
-                    .get(id as usize)
-                    .and_then(|x| x.checked_sub(1))
-                    .is_some_and(|pfn| self.cleaned_dirty.contains(&pfn)))
+        self.flags(id).contains(PteFlags::DIRTY) || self.kept_dirty(id)
     }
 }
 
@@ -1273,10 +1334,10 @@ impl Kernel {
         id: u32,
         pfn: Pfn,
     ) -> Result<bool, KernelError> {
-        let dirty = {
+        let (dirty, first_leaf) = {
             let r = &mut self.reclaim;
             let bits = pte_bits!(self, r, mem, tlb);
-            bits.is_dirty(id)
+            bits.dirty_and_first_leaf(id)
         };
         let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
         let slot = match existing {
@@ -1311,7 +1372,7 @@ impl Kernel {
             .get_mut(pfn.as_u64() as usize)
             .map(std::mem::take)
             .unwrap_or_default();
-        for &(sid, va) in &maps {
+        for (i, &(sid, va)) in maps.iter().enumerate() {
             let va = VirtAddr::new(va);
             let asid = {
                 let s = self.space(sid);
@@ -1319,7 +1380,20 @@ impl Kernel {
             };
             // Where the policy's scan found the leaf, if that table is
             // still the same one (see LeafCache): no walk from the root.
-            let u = match self.leaf_at(Some(pfn), sid, va).map(|at| (at.idx, at.addr)) {
+            // The first mapping's, as the dirty check just found it (the
+            // cache and the tables are as they were then).
+            let leaf = match first_leaf.filter(|_| i == 0) {
+                Some(at) => {
+                    debug_assert_eq!(
+                        Some((at.idx, at.addr)),
+                        self.leaf_at(Some(pfn), sid, va).map(|a| (a.idx, a.addr)),
+                        "the dirty check's leaf is not what a lookup gives"
+                    );
+                    Some(at)
+                }
+                None => self.leaf_at(Some(pfn), sid, va),
+            };
+            let u = match leaf.map(|at| (at.idx, at.addr)) {
                 Some((idx, addr)) => self.tables.unmap_at(
                     &self.fmt,
                     mem,

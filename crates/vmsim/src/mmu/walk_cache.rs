@@ -800,6 +800,49 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Full caches evict on most fills (few slots, no invalidations,
+        /// every depth indexed and ordered): each eviction, by `fill` or by
+        /// `fill_missed`, takes the slot the plain model takes (the test
+        /// below invalidates so often that its caches rarely fill up).
+        #[test]
+        fn full_caches_evict_as_the_plain_model(
+            sizes in proptest::collection::vec(2u32..6, 3),
+            ops in proptest::collection::vec((0u8..4, 0u16..2, 0u64..24, 1usize..4), 1..400),
+        ) {
+            let config: Vec<_> = [(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]
+                .iter()
+                .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
+                .collect();
+            let mut wc = WalkCache::build(&config, &X86_64, 1).expect("valid");
+            let mut model = Model {
+                caches: wc
+                    .caches
+                    .iter()
+                    .map(|c| (c.depth, c.key_shift, vec![(0, Asid::new(0), pa(0), 0, false); c.slots.len()]))
+                    .collect(),
+                clock: 0,
+            };
+            for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
+                let asid = Asid::new(asid);
+                let va = VirtAddr::new((region % 6) << 21 | (region / 6 % 2) << 30 | (region / 12) << 39);
+                if op < 2 {
+                    let got = wc.lookup(asid, va).map(|h| (h.depth, h.table));
+                    proptest::prop_assert_eq!(got, model.lookup(asid, va), "op {}", k);
+                    continue;
+                }
+                let table = pa(0x1000 * (k as u64 + 1));
+                let absent = model.caches.iter().filter(|c| c.0 == depth).all(|(_, shift, slots)| {
+                    !slots.iter().any(|s| s.4 && s.0 == va.as_u64() >> *shift && s.1 == asid)
+                });
+                if op == 3 && absent {
+                    wc.fill_missed(asid, va, depth, table, Perms::all());
+                } else {
+                    wc.fill(asid, va, depth, table, Perms::all());
+                }
+                model.fill(asid, va, depth, table);
+            }
+        }
+
         /// Every lookup finds what the plain model finds (so every fill
         /// chose the same slot), through fills, evictions, invalidations
         /// and a checkpoint round trip.
