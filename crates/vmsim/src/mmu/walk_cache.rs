@@ -751,6 +751,33 @@ mod tests {
     type ModelSlot = (u64, Asid, PhysAddr, u64, bool);
 
     impl Model {
+        /// An empty model of `wc`'s depths and sizes.
+        fn of(wc: &WalkCache) -> Model {
+            Model {
+                caches: wc
+                    .caches
+                    .iter()
+                    .map(|c| {
+                        let empty = (0, Asid::new(0), pa(0), 0, false);
+                        (c.depth, c.key_shift, vec![empty; c.slots.len()])
+                    })
+                    .collect(),
+                clock: 0,
+            }
+        }
+
+        /// Whether depth `depth` holds (`va`'s prefix, `asid`).
+        fn holds(&self, asid: Asid, va: VirtAddr, depth: usize) -> bool {
+            self.caches
+                .iter()
+                .filter(|c| c.0 == depth)
+                .any(|(_, shift, slots)| {
+                    slots
+                        .iter()
+                        .any(|s| s.4 && s.0 == va.as_u64() >> *shift && s.1 == asid)
+                })
+        }
+
         fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<(usize, PhysAddr)> {
             for (depth, shift, slots) in &mut self.caches {
                 let prefix = va.as_u64() >> *shift;
@@ -799,6 +826,26 @@ mod tests {
         }
     }
 
+    /// The same fill made in `wc` and in `model`: by `fill_missed` when
+    /// `missed` and the key is absent at that depth (its contract), else by
+    /// `fill`.
+    fn fill_both(
+        wc: &mut WalkCache,
+        model: &mut Model,
+        asid: Asid,
+        va: VirtAddr,
+        depth: usize,
+        table: PhysAddr,
+        missed: bool,
+    ) {
+        if missed && !model.holds(asid, va, depth) {
+            wc.fill_missed(asid, va, depth, table, Perms::all());
+        } else {
+            wc.fill(asid, va, depth, table, Perms::all());
+        }
+        model.fill(asid, va, depth, table);
+    }
+
     proptest::proptest! {
         /// Full caches evict on most fills (few slots, no invalidations,
         /// every depth indexed and ordered): each eviction, by `fill` or by
@@ -814,14 +861,7 @@ mod tests {
                 .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
                 .collect();
             let mut wc = WalkCache::build(&config, &X86_64, 1).expect("valid");
-            let mut model = Model {
-                caches: wc
-                    .caches
-                    .iter()
-                    .map(|c| (c.depth, c.key_shift, vec![(0, Asid::new(0), pa(0), 0, false); c.slots.len()]))
-                    .collect(),
-                clock: 0,
-            };
+            let mut model = Model::of(&wc);
             for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
                 let asid = Asid::new(asid);
                 let va = VirtAddr::new((region % 6) << 21 | (region / 6 % 2) << 30 | (region / 12) << 39);
@@ -831,15 +871,7 @@ mod tests {
                     continue;
                 }
                 let table = pa(0x1000 * (k as u64 + 1));
-                let absent = model.caches.iter().filter(|c| c.0 == depth).all(|(_, shift, slots)| {
-                    !slots.iter().any(|s| s.4 && s.0 == va.as_u64() >> *shift && s.1 == asid)
-                });
-                if op == 3 && absent {
-                    wc.fill_missed(asid, va, depth, table, Perms::all());
-                } else {
-                    wc.fill(asid, va, depth, table, Perms::all());
-                }
-                model.fill(asid, va, depth, table);
+                fill_both(&mut wc, &mut model, asid, va, depth, table, op == 3);
             }
         }
 
@@ -859,14 +891,7 @@ mod tests {
                 .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
                 .collect();
             let mut wc = WalkCache::build(&config, &X86_64, index_min).expect("valid");
-            let mut model = Model {
-                caches: wc
-                    .caches
-                    .iter()
-                    .map(|c| (c.depth, c.key_shift, vec![(0, Asid::new(0), pa(0), 0, false); c.slots.len()]))
-                    .collect(),
-                clock: 0,
-            };
+            let mut model = Model::of(&wc);
             for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
                 let asid = Asid::new(asid);
                 // Regions spread over 2 MiB, 1 GiB and 512 GiB boundaries.
@@ -878,17 +903,7 @@ mod tests {
                     }
                     5..=7 => {
                         let table = pa(0x1000 * (k as u64 + 1));
-                        // Op 7: `fill_missed` when the key is absent at
-                        // that depth (its contract), else `fill`.
-                        let absent = model.caches.iter().filter(|c| c.0 == depth).all(|(_, shift, slots)| {
-                            !slots.iter().any(|s| s.4 && s.0 == va.as_u64() >> *shift && s.1 == asid)
-                        });
-                        if op == 7 && absent {
-                            wc.fill_missed(asid, va, depth, table, Perms::all());
-                        } else {
-                            wc.fill(asid, va, depth, table, Perms::all());
-                        }
-                        model.fill(asid, va, depth, table);
+                        fill_both(&mut wc, &mut model, asid, va, depth, table, op == 7);
                     }
                     8 => {
                         wc.invalidate_asid(asid);
