@@ -245,16 +245,13 @@ impl DepthCache {
     /// `clock`, as [`DepthCache::stamp`] gives it.
     #[inline(always)]
     fn stamp_oldest(&mut self, clock: u64) -> usize {
+        debug_assert!(
+            self.order
+                .as_ref()
+                .is_none_or(|order| order.first as usize == self.oldest_scan()),
+            "the recency list's head is not the first of the smallest stamps"
+        );
         let i = if let Some(order) = &mut self.order {
-            debug_assert_eq!(order.first as usize, {
-                let mut oldest = 0;
-                for (i, &stamp) in self.stamps.iter().enumerate() {
-                    if stamp < self.stamps[oldest] {
-                        oldest = i;
-                    }
-                }
-                oldest
-            });
             order.touch_first()
         } else {
             let i = self.oldest_scan();
