@@ -209,25 +209,58 @@ impl LruOrder {
         }
     }
 
+    /// Makes `way` of `set` the most recently used. The tail is tested
+    /// first (a way touched twice in a row stays), and the lists are
+    /// borrowed as slices once: a fully associative TLB touches on every
+    /// probe and on every replayed recent hit (see `Tlb::settle`), and
+    /// reloading each list's pointer and length per access cost it about
+    /// a third of the touch.
     #[inline(always)]
     fn touch(&mut self, set: usize, ways: usize, way: usize) {
-        let slot = (set * ways + way) as u32;
-        if self.is_unstamped(set, way) {
-            self.unstamped[set * self.words + way / 64] &= !(1 << (way % 64));
-        } else if self.tail[set] == slot {
+        let slot = set * ways + way;
+        let Self {
+            prev,
+            next,
+            head,
+            tail,
+            unstamped,
+            words,
+        } = self;
+        let (prev, next, head, tail) = (&mut prev[..], &mut next[..], &mut head[..], &mut tail[..]);
+        let last = tail[set];
+        if last == slot as u32 {
             return;
-        } else {
-            self.unlink(set, slot);
         }
-        let tail = self.tail[set];
-        self.prev[slot as usize] = tail;
-        self.next[slot as usize] = NIL;
-        if tail == NIL {
-            self.head[set] = slot;
+        let word = &mut unstamped[set * *words + way / 64];
+        let bit = 1u64 << (way % 64);
+        if *word & bit != 0 {
+            *word &= !bit;
         } else {
-            self.next[tail as usize] = slot;
+            // In the list and not its tail: it has a successor.
+            let (p, n) = (prev[slot], next[slot]);
+            if p == NIL {
+                head[set] = n;
+            } else {
+                next[p as usize] = n;
+            }
+            if let Some(after) = prev.get_mut(n as usize) {
+                *after = p;
+            }
         }
-        self.tail[set] = slot;
+        prev[slot] = last;
+        next[slot] = NIL;
+        if last == NIL {
+            head[set] = slot as u32;
+        } else {
+            next[last as usize] = slot as u32;
+        }
+        tail[set] = slot as u32;
+    }
+
+    /// [`LruOrder::touch`], out of line (see [`Victims::touch`]).
+    #[inline(never)]
+    fn touch_out_of_line(&mut self, set: usize, ways: usize, way: usize) {
+        self.touch(set, ways, way);
     }
 
     #[inline]
@@ -310,16 +343,33 @@ impl Victims {
         self.policy
     }
 
-    /// Records a use (hit or fill) of `way` in `set`.
+    /// Records a use (hit or fill) of `way` in `set`. A recency list (sets
+    /// of many ways) is touched out of line here: its touch in line made
+    /// the split first levels' `Tlb::touch_recent` save two more registers
+    /// on every call (+0.5% on the default preset), where it never runs.
     #[inline(always)]
     pub fn touch(&mut self, set: usize, way: usize) {
+        self.touch_with::<false>(set, way);
+    }
+
+    /// [`Victims::touch`] with a recency list's touch in line: for the
+    /// paths that touch arrays of many ways on every call (a probe of an
+    /// indexed array, a replayed recent hit of a shared first level).
+    #[inline(always)]
+    pub fn touch_in_line(&mut self, set: usize, way: usize) {
+        self.touch_with::<true>(set, way);
+    }
+
+    #[inline(always)]
+    fn touch_with<const LIST_IN_LINE: bool>(&mut self, set: usize, way: usize) {
         match self.policy {
             Replacement::Lru => match &mut self.order {
                 None => {
                     self.clock += 1;
                     self.stamps[set * self.ways + way] = self.clock;
                 }
-                Some(order) => order.touch(set, self.ways, way),
+                Some(order) if LIST_IN_LINE => order.touch(set, self.ways, way),
+                Some(order) => order.touch_out_of_line(set, self.ways, way),
             },
             Replacement::TreePlru => self.plru_touch(set, way),
             Replacement::Random => {}

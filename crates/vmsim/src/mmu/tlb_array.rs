@@ -361,7 +361,8 @@ impl TlbArray {
                 while slot != NIL {
                     if self.slots[slot as usize].matches(vpn, u32::from(shift), asid) {
                         let slot = slot as usize;
-                        self.victims.touch(slot / self.ways, slot % self.ways);
+                        self.victims
+                            .touch_in_line(slot / self.ways, slot % self.ways);
                         return Some(slot);
                     }
                     slot = index.next[slot as usize];
@@ -414,6 +415,13 @@ impl TlbArray {
     #[inline(always)]
     pub(super) fn touch_way(&mut self, set: u32, way: u32) {
         self.victims.touch(set as usize, way as usize);
+    }
+
+    /// [`TlbArray::touch_way`] with a recency list's touch in line (see
+    /// [`Victims::touch_in_line`]): for `Tlb::settle`'s replay.
+    #[inline(always)]
+    pub(super) fn touch_way_in_line(&mut self, set: u32, way: u32) {
+        self.victims.touch_in_line(set as usize, way as usize);
     }
 
     /// The entry in `slot` (from [`TlbArray::lookup`]).
