@@ -583,7 +583,7 @@ impl Tlb {
     /// caller does not need: whether a recent hit of its side (the table of
     /// recent hits) holds `va` for the address space of the last
     /// [`Tlb::context_switch`] and grants the access (a recent hit that
-    /// does not is never taken, see [`NO_GRANT`]: no rights are tested
+    /// does not is never taken, see `NO_GRANT`: no rights are tested
     /// here). If so the lookup is done, as [`Tlb::lookup_repeat`] does it
     /// (a hit on any but the side's last touches its way), and counted as
     /// it counts it, in `pending` (one increment instead of two counters,
