@@ -1241,20 +1241,13 @@ impl Tlb {
         let tag = |asid: Asid| if tags { asid } else { Asid::new(0) };
         for level in &mut self.levels {
             for array in &mut level.arrays {
-                for (asid, va, unfilled) in pages.clone() {
-                    if array.is_empty() {
-                        break;
-                    }
-                    if unfilled && tags {
-                        #[cfg(debug_assertions)]
-                        {
-                            let found = array.invalidate_page(tag(asid), va);
-                            debug_assert_eq!(found, 0, "{va} of {asid:?} was cached after all");
-                        }
-                        continue;
-                    }
-                    removed += array.invalidate_page(tag(asid), va) as u64;
+                if array.is_empty() {
+                    continue;
                 }
+                let each = pages
+                    .clone()
+                    .map(|(asid, va, unfilled)| (tag(asid), va, unfilled && tags));
+                removed += array.invalidate_pages(each) as u64;
             }
         }
         let mut last = None;

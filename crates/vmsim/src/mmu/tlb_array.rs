@@ -605,6 +605,14 @@ impl TlbArray {
     }
 
     fn clear(&mut self, slot: usize) {
+        self.clear_in(slot, slot / self.ways, slot % self.ways);
+    }
+
+    /// [`TlbArray::clear`] of `slot`, which is way `way` of set `set`: the
+    /// page search knows both, so no division by the way count.
+    #[inline(always)]
+    fn clear_in(&mut self, slot: usize, set: usize, way: usize) {
+        debug_assert_eq!((set, way), (slot / self.ways, slot % self.ways));
         let old = self.slots[slot];
         if old.is_valid() {
             let size = self.size_index(old.granule());
@@ -616,7 +624,7 @@ impl TlbArray {
         }
         self.slots[slot] = TlbEntry::default();
         self.tags[slot] = EMPTY_TAG;
-        self.victims.forget(slot / self.ways, slot % self.ways);
+        self.victims.forget(set, way);
     }
 
     /// Removes every entry of `asid` (or global) whose page holds `va`, at any
@@ -635,27 +643,113 @@ impl TlbArray {
         if self.splinters || self.index.is_some() {
             return self.invalidate_page_slow(asid, va);
         }
+        self.invalidate_in_sets(asid, va)
+    }
+
+    /// [`TlbArray::invalidate_page`] of each page in order, passing over
+    /// those marked unfilled (`true`: the caller knows no entry covers
+    /// them; debug builds search anyway and check that nothing is found).
+    /// Returns how many entries were removed. What the kernel's gathered
+    /// shootdowns call once per array: the tests for splinters and the
+    /// index are made once (only a fill changes them), and the array's
+    /// setup is not paid per page.
+    pub fn invalidate_pages<I>(&mut self, pages: I) -> usize
+    where
+        I: Iterator<Item = (Asid, VirtAddr, bool)>,
+    {
+        let slow = self.splinters || self.index.is_some();
+        let mut removed = 0;
+        for (asid, va, unfilled) in pages {
+            if self.is_empty() {
+                break;
+            }
+            if unfilled {
+                #[cfg(debug_assertions)]
+                {
+                    let found = self.invalidate_page(asid, va);
+                    debug_assert_eq!(found, 0, "{va} of {asid:?} was cached after all");
+                }
+                continue;
+            }
+            removed += if slow {
+                self.invalidate_page_slow(asid, va)
+            } else {
+                self.invalidate_in_sets(asid, va)
+            };
+        }
+        removed
+    }
+
+    /// [`TlbArray::invalidate_page`] without splinters or index: a page's
+    /// entry can only sit in its set at its size.
+    #[inline(always)]
+    fn invalidate_in_sets(&mut self, asid: Asid, va: VirtAddr) -> usize {
         let mut removed = 0;
         for i in 0..self.n_shifts {
             if self.live[i] == 0 {
                 continue;
             }
             let vpn = va.as_u64() >> self.shifts[i];
-            let base = self.set_of(vpn) * self.ways;
-            let end = base + self.ways;
+            let set = self.set_of(vpn);
+            let base = set * self.ways;
             // Without splinters an entry covers `va` only if its page
-            // number (its tag) is `va`'s at its own size: a search of the
-            // set's tags (one bounds check, not one per way).
-            let mut from = base;
-            while let Some(k) = self.tags[from..end].iter().position(|&t| t == vpn) {
-                let slot = from + k;
+            // number (its tag) is `va`'s at its own size. The presets' way
+            // counts compare every tag of the set without a branch (most
+            // invalidations find nothing) into a mask of the ways to check,
+            // in way order as the search below visits them.
+            let mut hits = match self.ways {
+                1 => self.matching_ways::<1>(base, vpn),
+                2 => self.matching_ways::<2>(base, vpn),
+                4 => self.matching_ways::<4>(base, vpn),
+                8 => self.matching_ways::<8>(base, vpn),
+                12 => self.matching_ways::<12>(base, vpn),
+                16 => self.matching_ways::<16>(base, vpn),
+                _ => {
+                    removed += self.invalidate_in_set(asid, va, base, vpn);
+                    continue;
+                }
+            };
+            while hits != 0 {
+                let way = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                let slot = base + way;
                 let e = &self.slots[slot];
                 if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
-                    self.clear(slot);
+                    self.clear_in(slot, set, way);
                     removed += 1;
                 }
-                from = slot + 1;
             }
+        }
+        removed
+    }
+
+    /// The ways (bit `w` for way `w`) of the `W`-way set at `base` whose
+    /// tag is `vpn`, every tag compared without a branch.
+    #[inline(always)]
+    fn matching_ways<const W: usize>(&self, base: usize, vpn: u64) -> u32 {
+        let set = &self.tags[base..base + W];
+        let mut hits = 0;
+        for (way, &tag) in set.iter().enumerate() {
+            hits |= u32::from(tag == vpn) << way;
+        }
+        hits
+    }
+
+    /// The set search of [`TlbArray::invalidate_in_sets`] for other way
+    /// counts: the set's tags searched one match at a time (one bounds
+    /// check, not one per way).
+    fn invalidate_in_set(&mut self, asid: Asid, va: VirtAddr, base: usize, vpn: u64) -> usize {
+        let mut removed = 0;
+        let end = base + self.ways;
+        let mut from = base;
+        while let Some(k) = self.tags[from..end].iter().position(|&t| t == vpn) {
+            let slot = from + k;
+            let e = &self.slots[slot];
+            if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+                self.clear(slot);
+                removed += 1;
+            }
+            from = slot + 1;
         }
         removed
     }
@@ -1018,6 +1112,10 @@ mod tests {
             asid: u16,
             va: u64,
         },
+        /// Pages invalidated in one [`TlbArray::invalidate_pages`]; a page
+        /// whose flag is set is passed as unfilled when the reference finds
+        /// nothing for it at its turn (what the kernel knows of it).
+        InvalidateMany(Vec<(u16, u64, bool)>),
         FlushAsid(u16),
         FlushNonGlobal,
     }
@@ -1038,6 +1136,8 @@ mod tests {
             6 => (0u16..3, va_strategy(), 0u8..3, proptest::bool::weighted(0.1), any::<bool>())
                 .prop_map(|(asid, va, size, global, dirty)| Op::Insert { asid, va, size, global, dirty }),
             1 => (0u16..3, va_strategy()).prop_map(|(asid, va)| Op::Invalidate { asid, va }),
+            1 => proptest::collection::vec((0u16..3, va_strategy(), any::<bool>()), 0..12)
+                .prop_map(Op::InvalidateMany),
             1 => (0u16..3).prop_map(Op::FlushAsid),
             1 => Just(Op::FlushNonGlobal),
         ]
@@ -1148,6 +1248,18 @@ mod tests {
                         let want = reference.invalidate_page(Asid::new(asid), VirtAddr::new(va));
                         for a in &mut arrays {
                             proptest::prop_assert_eq!(a.invalidate_page(Asid::new(asid), VirtAddr::new(va)), want);
+                        }
+                    }
+                    Op::InvalidateMany(ref pages) => {
+                        let mut want = 0;
+                        let mut each = Vec::new();
+                        for &(asid, va, skip) in pages {
+                            let found = reference.invalidate_page(Asid::new(asid), VirtAddr::new(va));
+                            want += found;
+                            each.push((Asid::new(asid), VirtAddr::new(va), skip && found == 0));
+                        }
+                        for a in &mut arrays {
+                            proptest::prop_assert_eq!(a.invalidate_pages(each.iter().copied()), want, "{:?}", op);
                         }
                     }
                     Op::FlushAsid(asid) => {
