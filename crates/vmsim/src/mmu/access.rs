@@ -69,6 +69,40 @@ pub enum Privilege {
     Supervisor,
 }
 
+/// A user-mode load or instruction fetch: the only accesses the TLB's
+/// recent-hit path ([`crate::mmu::Mmu::hit_recent`]) takes. A type of
+/// its own, with no store and no privilege, so that a store or a
+/// supervisor access cannot be handed to that path: its recent hits are
+/// marked, when remembered, only with whether they grant their side's user
+/// load or fetch (see `Tlb::hit_recent`), which says nothing of a store's
+/// right. Numbered as the TLB numbers its sides (data 0, fetch 1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum LoadOrFetch {
+    /// A user data load ([`AccessKind::Read`]).
+    Load = 0,
+    /// A user instruction fetch ([`AccessKind::Execute`]).
+    Fetch = 1,
+}
+
+impl LoadOrFetch {
+    /// The access kind it is.
+    #[inline]
+    #[must_use]
+    pub const fn kind(self) -> AccessKind {
+        match self {
+            Self::Load => AccessKind::Read,
+            Self::Fetch => AccessKind::Execute,
+        }
+    }
+
+    /// The TLB side it looks up: data 0, fetch 1.
+    #[inline(always)]
+    #[must_use]
+    pub const fn side(self) -> usize {
+        self as usize
+    }
+}
+
 impl std::fmt::Display for AccessKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -86,5 +120,14 @@ mod tests {
         }
         assert!(AccessKind::Execute.is_fetch());
         assert!(!AccessKind::Write.is_fetch());
+    }
+
+    #[test]
+    fn loads_and_fetches_take_their_kinds_side() {
+        for x in [LoadOrFetch::Load, LoadOrFetch::Fetch] {
+            assert_eq!(x.side(), usize::from(x.kind().is_fetch()));
+        }
+        assert_eq!(LoadOrFetch::Load.kind(), AccessKind::Read);
+        assert_eq!(LoadOrFetch::Fetch.kind(), AccessKind::Execute);
     }
 }

@@ -34,7 +34,7 @@ mod tlb_presets;
 mod translate;
 mod walk_cache;
 
-pub use access::{AccessKind, Privilege};
+pub use access::{AccessKind, LoadOrFetch, Privilege};
 pub use counters::{
     Counters, FaultCounters, FlushCounters, LevelCounters, MAX_WALK_LEVELS, SizeCounts,
     TlbCounters, WalkCacheCounters, WalkCounters,

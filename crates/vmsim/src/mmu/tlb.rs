@@ -29,12 +29,12 @@
 use crate::addr::{Asid, PhysAddr, VirtAddr};
 use serde::{Deserialize, Serialize};
 
-use super::AccessKind;
 use super::counters::{FlushCounters, LevelCounters, TlbCounters};
 use super::entry::{Perms, TlbEntry};
 use super::tlb_array::{Inserted, TlbArray};
 use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
+use super::{AccessKind, LoadOrFetch};
 
 /// A TLB hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,7 +239,8 @@ struct Recent {
     key: u64,
     /// `recent_gen | asid` when it was made (see `Tlb::recent_check`): a
     /// recent of another address space or of an earlier generation never
-    /// matches.
+    /// matches. With [`NO_GRANT`] too if its entry does not grant its
+    /// side's user load or fetch: then it never matches at all.
     check: u64,
     entry: TlbEntry,
     /// Where the entry is: the first level's array; and how to touch it:
@@ -282,8 +283,36 @@ fn first_recent_gen() -> u64 {
 }
 
 /// One generation of `Tlb::recent_gen`: the generation is kept above an
-/// ASID's 16 bits, so that a check is one OR with the tag.
-const RECENT_GEN_STEP: u64 = 1 << 16;
+/// ASID's 16 bits and [`NO_GRANT`], so that a check is one OR with the tag.
+const RECENT_GEN_STEP: u64 = 1 << 17;
+
+/// Set in the `Recent::check` of a recent hit of a split first level
+/// whose entry does not grant its side's user access ([`SIDE_RIGHTS`]),
+/// never in `Tlb::recent_check` or `Tlb::hit_check`: such a recent hit is
+/// never taken, by any lookup. (A shared first level's recent hits are
+/// never taken by [`Tlb::hit_recent`], and are not marked.)
+/// So [`Tlb::hit_recent`] need not test the rights (its one compare of the
+/// check says it), and a load or fetch cannot take a recent hit it has no
+/// right to. Exact: a lookup it would have answered probes instead, and
+/// finds the same entry in the same slot (every fill and invalidation
+/// forgets the recent hits), touches its way as the recent hit would (or,
+/// if it is the side's last, re-touches the way its side touched last,
+/// which changes nothing), counts the same hit, and remembers it in the
+/// same place as the side's last again. (A simulated process runs in user
+/// mode, and its pages grant it a load, and a fetch where it fetches: the
+/// ones that do not are the faults, which probe anyway.)
+const NO_GRANT: u64 = 1 << 16;
+
+// Above every ASID, below every generation.
+const _: () = assert!(NO_GRANT > u16::MAX as u64 && RECENT_GEN_STEP > NO_GRANT);
+
+/// Per side (data, fetch), the rights an entry must have for its recent
+/// hit to be taken: those of a user load and of a user fetch
+/// (`translate::required(kind, Privilege::User)`, a test checks).
+const SIDE_RIGHTS: [Perms; 2] = [
+    Perms::READ.union(Perms::USER),
+    Perms::EXECUTE.union(Perms::USER),
+];
 
 /// `Tlb::hit_asid` when no address space has been switched to.
 const NO_HIT_ASID: u32 = u32::MAX;
@@ -350,14 +379,15 @@ pub struct Tlb {
     /// and the address space on every reference. Not saved.
     #[serde(skip)]
     hit_check: u64,
-    /// Lookups by kind answered by [`Tlb::hit_recent`] and not yet added to
-    /// `lookups_by_kind` and the first level's hits: each was a hit on its
-    /// side's last recent hit (`last`), so they are added, at that entry's
-    /// page size, before `last` or that entry changes, and whenever the
-    /// counters are read ([`Tlb::counters`] adds them; [`Tlb::settle_counts`]
-    /// before the TLB is saved). Not saved.
+    /// Per side, lookups answered by [`Tlb::hit_recent`] and not yet added
+    /// to `lookups_by_kind` (loads on the data side, fetches on the fetch
+    /// side: it takes nothing else) and the first level's hits: each was a
+    /// hit on its side's last recent hit (`last`), so they are added, at
+    /// that entry's page size, before `last` or that entry changes, and
+    /// whenever the counters are read ([`Tlb::counters`] adds them;
+    /// [`Tlb::settle_counts`] before the TLB is saved). Not saved.
     #[serde(skip)]
-    pending: [u64; 3],
+    pending: [u64; 2],
     /// Whether some first-level array serves both sides: then a side's
     /// last recent hit need not be the last way touched in its set, and
     /// recent hits owe touches (see [`SHARED_KEY`]).
@@ -459,7 +489,7 @@ impl Tlb {
             last: no_last(),
             hit_asid: NO_HIT_ASID,
             hit_check: 0,
-            pending: [0; 3],
+            pending: [0; 2],
             shared_l1,
             tick: 0,
             settled: 0,
@@ -562,23 +592,25 @@ impl Tlb {
         !self.shared_l1
     }
 
-    /// The TLB-hit path of an access whose physical address the caller
-    /// does not need (a load, a fetch): whether a recent hit of `kind`'s
-    /// side (the table of recent hits) holds `va` for the address space of
-    /// the last [`Tlb::context_switch`] with every right of `required`. If so the lookup is done, as [`Tlb::lookup_repeat`] does
-    /// it (a hit on any but the side's last touches its way), and counted
-    /// as it counts it, in `pending` (one increment instead of two
-    /// counters, one of them behind the levels' `Vec`). If not, nothing
-    /// was counted or changed: the caller looks up as usual. Never true
-    /// with a first level shared by both sides (its recent hits' keys
-    /// never equal a plain key).
+    /// The TLB-hit path of a user load or fetch whose physical address the
+    /// caller does not need: whether a recent hit of its side (the table of
+    /// recent hits) holds `va` for the address space of the last
+    /// [`Tlb::context_switch`] and grants the access (a recent hit that
+    /// does not is never taken, see `NO_GRANT`: no rights are tested
+    /// here). If so the lookup is done, as [`Tlb::lookup_repeat`] does it
+    /// (a hit on any but the side's last touches its way), and counted as
+    /// it counts it, in `pending` (one increment instead of two counters,
+    /// one of them behind the levels' `Vec`). If not, nothing was counted
+    /// or changed: the caller looks up as usual. Never true with a first
+    /// level shared by both sides (its recent hits' keys never equal a
+    /// plain key).
     #[inline(always)]
-    pub fn hit_recent(&mut self, va: VirtAddr, kind: AccessKind, required: Perms) -> bool {
-        let side = side(kind);
+    pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        let side = access.side() & 1;
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key || r.check != self.hit_check || !r.entry.perms().contains(required) {
+        if r.key != key || r.check != self.hit_check {
             return false;
         }
         if self.last[side] != i as u32 {
@@ -586,7 +618,7 @@ impl Tlb {
             // they are counted at changes: they are its last's.)
             self.touch_recent(side, i);
         }
-        self.pending[kind.index() % 3] += 1;
+        self.pending[side] += 1;
         true
     }
 
@@ -607,17 +639,16 @@ impl Tlb {
     /// saved (the pending counts are not saved).
     #[inline]
     pub fn settle_counts(&mut self) {
-        let [read, write, fetch] = self.pending;
-        if read | write | fetch == 0 {
+        let [read, fetch] = self.pending;
+        if read | fetch == 0 {
             return;
         }
-        self.pending = [0; 3];
-        for (total, n) in self.lookups_by_kind.iter_mut().zip([read, write, fetch]) {
-            *total += n;
-        }
+        self.pending = [0; 2];
+        self.lookups_by_kind[AccessKind::Read.index()] += read;
+        self.lookups_by_kind[AccessKind::Execute.index()] += fetch;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = self.levels.first_mut() {
-            first.counters.hits.add_shift(data_shift, read + write);
+            first.counters.hits.add_shift(data_shift, read);
             first.counters.hits.add_shift(fetch_shift, fetch);
         }
     }
@@ -749,7 +780,9 @@ impl Tlb {
     /// `Mmu::translate_unremembered`, which the span loop calls out of line
     /// on most references of a walk-heavy run). The recent-hit test is
     /// skipped: `hit_recent` just made it. If it failed, `lookup`'s would
-    /// too. If it passed (a recent hit without the rights), the probe finds
+    /// too, but for one case: a recent hit of the current address space
+    /// that `hit_recent` could not take for want of the current one
+    /// (`hit_check` 0 in a restored TLB not told it). There the probe finds
     /// the same entry in the same slot (nothing changed the first level
     /// since the probe that remembered it), touches its way as the recent
     /// hit would (re-touching the side's last way changes nothing), counts
@@ -959,6 +992,17 @@ impl Tlb {
                         };
                         self.last[side] = i as u32;
                         self.memos_set = true;
+                        if !self.shared_l1 {
+                            // (Only `hit_recent` needs the mark, and it
+                            // never takes a shared first level's hits:
+                            // tested there, and after the store, the
+                            // fully associative rows' probes stay as
+                            // they were.)
+                            let r = &mut self.recent[side & 1][i];
+                            if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
+                                r.check |= NO_GRANT;
+                            }
+                        }
                     }
                     return Some(TlbHit {
                         entry,
@@ -1322,13 +1366,12 @@ impl Tlb {
             self.levels.iter().map(|l| l.counters.clone()).collect();
         let mut lookups_by_kind = self.lookups_by_kind;
         // The hits `hit_recent` has not added yet.
-        let [read, write, fetch] = self.pending;
-        for (total, n) in lookups_by_kind.iter_mut().zip(self.pending) {
-            *total += n;
-        }
+        let [read, fetch] = self.pending;
+        lookups_by_kind[AccessKind::Read.index()] += read;
+        lookups_by_kind[AccessKind::Execute.index()] += fetch;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = levels.first_mut() {
-            first.hits.add_shift(data_shift, read + write);
+            first.hits.add_shift(data_shift, read);
             first.hits.add_shift(fetch_shift, fetch);
         }
         for l in &mut levels {
@@ -1352,7 +1395,7 @@ impl Tlb {
             };
         }
         self.lookups_by_kind = [0; 3];
-        self.pending = [0; 3];
+        self.pending = [0; 2];
         self.full_misses = 0;
         self.flushes = FlushCounters::default();
         self.walk_cache.reset_counters();
@@ -1934,6 +1977,15 @@ mod tests {
         entry(tlb, asid.as_u16(), base, size, frame)
     }
 
+    #[test]
+    fn side_rights_are_a_user_load_and_a_user_fetch() {
+        use crate::mmu::Privilege;
+        use crate::mmu::translate::required;
+        for x in [LoadOrFetch::Load, LoadOrFetch::Fetch] {
+            assert_eq!(SIDE_RIGHTS[x.side()], required(x.kind(), Privilege::User));
+        }
+    }
+
     proptest::proptest! {
         /// The memo of recent hits (older ones included) changes nothing:
         /// the same lookups hit the same entries and fills evict the same
@@ -2101,10 +2153,14 @@ mod tests {
                         continue;
                     }
                 };
-                let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
+                let load_or_fetch = match kind {
+                    AccessKind::Read => Some(LoadOrFetch::Load),
+                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
+                    AccessKind::Write => None,
+                };
                 let hits = tlbs.each_mut().map(|tlb| {
                     assert!(
-                        kind == AccessKind::Write || !tlb.hit_recent(va, kind, required),
+                        !load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)),
                         "hit_recent took a shared first level's hit"
                     );
                     lookup_as_mmu(tlb, asid, va, kind)
@@ -2245,7 +2301,12 @@ mod tests {
                 let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
                 let probed = tlbs[1].lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa));
                 let tlb = &mut tlbs[0];
-                let got = if kind != AccessKind::Write && tlb.hit_recent(va, kind, required) {
+                let load_or_fetch = match kind {
+                    AccessKind::Read => Some(LoadOrFetch::Load),
+                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
+                    AccessKind::Write => None,
+                };
+                let got = if load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)) {
                     // Done: the entry the probe finds, at the first level, granting the access.
                     let (entry, level, _) = probed.expect("a recent hit is a hit");
                     proptest::prop_assert_eq!(level, 0);
@@ -2266,7 +2327,7 @@ mod tests {
             }
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             tlbs[0].settle_counts();
-            proptest::prop_assert_eq!(tlbs[0].pending, [0; 3]);
+            proptest::prop_assert_eq!(tlbs[0].pending, [0; 2]);
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             let saved = postcard::to_allocvec(&tlbs[0]).expect("save");
             let restored: Tlb = postcard::from_bytes(&saved).expect("restore");

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
 use super::fault::{MmuFault, MmuFaultKind, Violation};
-use super::{AccessKind, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry, TlbHit};
+use super::{
+    AccessKind, LoadOrFetch, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry, TlbHit,
+};
 
 /// The translation hardware of one core: the TLB hierarchy, the page-walk
 /// caches and the walker of one paging [`Format`], translating in the
@@ -347,12 +349,11 @@ impl Mmu {
     /// TLB-hit path (a recent first-level hit holds `va`) and the entry
     /// grants the access; it is then done, and counted as `translate`
     /// counts it. False otherwise: nothing was counted or changed, and the
-    /// caller translates. See [`Tlb::hit_recent`].
+    /// caller translates (`access.kind()`, `Privilege::User`). See
+    /// [`Tlb::hit_recent`].
     #[inline(always)]
-    pub fn hit_recent(&mut self, va: VirtAddr, access: AccessKind) -> bool {
-        debug_assert!(access != AccessKind::Write);
-        self.tlb
-            .hit_recent(va, access, required(access, Privilege::User))
+    pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        self.tlb.hit_recent(va, access)
     }
 
     /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]
@@ -1011,8 +1012,13 @@ mod tests {
                 let [a, b] = &mut mmus;
                 let [ra, rb] = &mut rams;
                 let want = b.translate(rb, va, access, privilege);
-                if access != AccessKind::Write && privilege == Privilege::User {
-                    if a.hit_recent(va, access) {
+                let load_or_fetch = match access {
+                    AccessKind::Read => Some(LoadOrFetch::Load),
+                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
+                    AccessKind::Write => None,
+                };
+                if let (Some(x), Privilege::User) = (load_or_fetch, privilege) {
+                    if a.hit_recent(va, x) {
                         prop_assert!(want.is_ok(), "{} {:?}: hit, but {:?}", va, access, want);
                     } else {
                         let got = a.translate_unremembered(ra, va, access, privilege);

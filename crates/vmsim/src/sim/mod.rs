@@ -39,7 +39,7 @@ use crate::addr::{PhysAddr, Pid, VirtAddr};
 use crate::config::{Config, ConfigError, MachineSpec};
 use crate::kernel::{Kernel, KernelError, Layout, MmapFlags, Prot};
 use crate::machine::{self, AccessError};
-use crate::mmu::{AccessKind, Mmu, MmuFault, Privilege};
+use crate::mmu::{AccessKind, LoadOrFetch, Mmu, MmuFault, Privilege};
 use crate::phys::{DirtyChunks, MemError, PhysMem};
 use crate::report::{ProcessReport, Report, Timeline};
 
@@ -289,6 +289,18 @@ const KIND_OF: [AccessKind; 4] = [
     AccessKind::Write,
     AccessKind::Write,
 ];
+
+/// The [`LoadOrFetch`] of a trace kind code below 2 (a fetch or a load;
+/// [`KIND_OF`] for the others): the code with its low bit flipped, as
+/// `LoadOrFetch` numbers them the other way round.
+#[inline(always)]
+fn load_or_fetch(code: usize) -> LoadOrFetch {
+    if code & 1 == 0 {
+        LoadOrFetch::Fetch
+    } else {
+        LoadOrFetch::Load
+    }
+}
 
 /// A failed access of `pid` at `va` as the run reports it.
 #[cold]
@@ -655,7 +667,10 @@ impl Simulation {
                 // keeps its values in registers.
                 if code < 2
                     && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1
-                    && self.m.mmu.hit_recent(VirtAddr::new(a.va), KIND_OF[code])
+                    && self
+                        .m
+                        .mmu
+                        .hit_recent(VirtAddr::new(a.va), load_or_fetch(code))
                 {
                     continue;
                 }
