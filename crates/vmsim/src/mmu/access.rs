@@ -95,6 +95,16 @@ impl LoadOrFetch {
         }
     }
 
+    /// The load or fetch `kind` is: `None` for a store.
+    #[must_use]
+    pub const fn of(kind: AccessKind) -> Option<Self> {
+        match kind {
+            AccessKind::Read => Some(Self::Load),
+            AccessKind::Execute => Some(Self::Fetch),
+            AccessKind::Write => None,
+        }
+    }
+
     /// The TLB side it looks up: data 0, fetch 1.
     #[inline(always)]
     #[must_use]
@@ -126,7 +136,9 @@ mod tests {
     fn loads_and_fetches_take_their_kinds_side() {
         for x in [LoadOrFetch::Load, LoadOrFetch::Fetch] {
             assert_eq!(x.side(), usize::from(x.kind().is_fetch()));
+            assert_eq!(LoadOrFetch::of(x.kind()), Some(x));
         }
+        assert_eq!(LoadOrFetch::of(AccessKind::Write), None);
         assert_eq!(LoadOrFetch::Load.kind(), AccessKind::Read);
         assert_eq!(LoadOrFetch::Fetch.kind(), AccessKind::Execute);
     }

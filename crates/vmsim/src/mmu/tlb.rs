@@ -2153,11 +2153,7 @@ mod tests {
                         continue;
                     }
                 };
-                let load_or_fetch = match kind {
-                    AccessKind::Read => Some(LoadOrFetch::Load),
-                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
-                    AccessKind::Write => None,
-                };
+                let load_or_fetch = LoadOrFetch::of(kind);
                 let hits = tlbs.each_mut().map(|tlb| {
                     assert!(
                         !load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)),
@@ -2301,11 +2297,7 @@ mod tests {
                 let required = crate::mmu::translate::required(kind, crate::mmu::Privilege::User);
                 let probed = tlbs[1].lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa));
                 let tlb = &mut tlbs[0];
-                let load_or_fetch = match kind {
-                    AccessKind::Read => Some(LoadOrFetch::Load),
-                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
-                    AccessKind::Write => None,
-                };
+                let load_or_fetch = LoadOrFetch::of(kind);
                 let got = if load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)) {
                     // Done: the entry the probe finds, at the first level, granting the access.
                     let (entry, level, _) = probed.expect("a recent hit is a hit");

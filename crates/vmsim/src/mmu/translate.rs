@@ -1012,11 +1012,7 @@ mod tests {
                 let [a, b] = &mut mmus;
                 let [ra, rb] = &mut rams;
                 let want = b.translate(rb, va, access, privilege);
-                let load_or_fetch = match access {
-                    AccessKind::Read => Some(LoadOrFetch::Load),
-                    AccessKind::Execute => Some(LoadOrFetch::Fetch),
-                    AccessKind::Write => None,
-                };
+                let load_or_fetch = LoadOrFetch::of(access);
                 if let (Some(x), Privilege::User) = (load_or_fetch, privilege) {
                     if a.hit_recent(va, x) {
                         prop_assert!(want.is_ok(), "{} {:?}: hit, but {:?}", va, access, want);
