@@ -815,11 +815,16 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
 }
 
 impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
+    /// The frame of page `id` (`frame_of_id` holds it plus one, 0 for
+    /// none).
+    #[inline(always)]
+    fn pfn_of(&self, id: u32) -> Option<u64> {
+        self.frame_of_id.get(id as usize)?.checked_sub(1)
+    }
+
     /// The mappings of page `id`'s frame.
     fn maps(&self, id: u32) -> &[(SpaceId, u64)] {
-        self.frame_of_id
-            .get(id as usize)
-            .and_then(|x| x.checked_sub(1))
+        self.pfn_of(id)
             .and_then(|pfn| self.rmap.get(pfn as usize))
             .map_or(&[], Vec::as_slice)
     }
@@ -868,11 +873,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     fn flags_and_first_leaf(&self, id: u32) -> (PteFlags, Option<LeafAt>) {
         let mut f = PteFlags::empty();
         let mut first = None;
-        let pfn = self
-            .frame_of_id
-            .get(id as usize)
-            .and_then(|x| x.checked_sub(1))
-            .unwrap_or(u64::MAX);
+        let pfn = self.pfn_of(id).unwrap_or(u64::MAX);
         for (i, &(sid, va)) in self.maps(id).iter().enumerate() {
             let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
                 continue;
@@ -902,9 +903,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     fn kept_dirty(&self, id: u32) -> bool {
         !self.cleaned_dirty.is_empty()
             && self
-                .frame_of_id
-                .get(id as usize)
-                .and_then(|x| x.checked_sub(1))
+                .pfn_of(id)
                 .is_some_and(|pfn| self.cleaned_dirty.contains(&pfn))
     }
 }
@@ -915,9 +914,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
         let spaces = self.spaces;
         let rmap = self.rmap;
         let Some((pfn, maps)) = self
-            .frame_of_id
-            .get(id as usize)
-            .and_then(|x| x.checked_sub(1))
+            .pfn_of(id)
             .and_then(|pfn| Some((pfn, rmap.get(pfn as usize)?)))
         else {
             return false;

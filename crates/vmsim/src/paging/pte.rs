@@ -673,6 +673,18 @@ mod tests {
         PhysAddr::new_unchecked(x)
     }
 
+    /// A drawn entry for the decoders' property tests: for half the draws
+    /// (by `mask`'s low bit) only the low flag bits, an address and maybe NX
+    /// of `raw`, so that plain entries and present leaves are common; the
+    /// reserved high bits come with the other half.
+    fn mostly_plain(raw: u64, mask: u64) -> u64 {
+        if mask & 1 == 0 {
+            raw & (0x1ff | X86_64_ADDR | (mask & X86_NX))
+        } else {
+            raw
+        }
+    }
+
     proptest::proptest! {
         /// The plain x86-64 decoder answers exactly as the generic one
         /// wherever it answers, and answers for every present,
@@ -684,10 +696,7 @@ mod tests {
             idx in 0usize..5,
             five in proptest::prelude::any::<bool>(),
         ) {
-            // Half the draws keep only the low flag bits and an address,
-            // so that plain entries are common; NX and the reserved high
-            // bits are drawn separately.
-            let raw = if mask & 1 == 0 { raw & (0x1ff | X86_64_ADDR | (mask & X86_NX)) } else { raw };
+            let raw = mostly_plain(raw, mask);
             let f = if five { Format::x86_64_5level() } else { Format::x86_64() };
             let idx = idx % f.levels().len();
             let generic = f.decode_generic(idx, raw);
@@ -717,9 +726,7 @@ mod tests {
             idx in 0usize..5,
             which in 0usize..5,
         ) {
-            // Half the draws keep only the low flag bits and an address,
-            // so that present leaves are common.
-            let raw = if mask & 1 == 0 { raw & (0x1ff | X86_64_ADDR | (mask & X86_NX)) } else { raw };
+            let raw = mostly_plain(raw, mask);
             let f = match which {
                 0 | 1 => Format::x86_64(),
                 2 => Format::x86_64_5level(),
