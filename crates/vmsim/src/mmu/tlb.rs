@@ -327,6 +327,11 @@ fn no_last() -> [u32; 2] {
     [NO_RECENT; 2]
 }
 
+/// `Tlb::last_owed` of a new or restored TLB.
+fn no_last_owed() -> u32 {
+    NO_RECENT
+}
+
 /// The places of both sides' recent hits (`side * RECENT_WAYS + i`).
 const PLACES: usize = 2 * RECENT_WAYS;
 
@@ -408,6 +413,12 @@ pub struct Tlb {
     /// last hit. Not saved.
     #[serde(skip, default = "no_seqs")]
     owed_seq: [u64; 2 * RECENT_WAYS],
+    /// The place (`side * RECENT_WAYS + i`) whose hit is owed last of
+    /// both sides' (stamped `tick`), or [`NO_RECENT`] when nothing is
+    /// owed (a settlement clears it): a hit there owes nothing new (see
+    /// [`Tlb::owe_touch`]). Not saved.
+    #[serde(skip, default = "no_last_owed")]
+    last_owed: u32,
     /// [`Tlb::settle_pending`]'s sort of the places it replays, kept here
     /// so that a settlement does not clear 512 bytes of stack first (only
     /// the first places, written before they are read, are used). Not saved.
@@ -495,6 +506,7 @@ impl Tlb {
             settled: 0,
             owed: [0; 2],
             owed_seq: no_seqs(),
+            last_owed: NO_RECENT,
             settle_order: no_seqs(),
             memo_debt: false,
             memo_next: [1; 2],
@@ -573,11 +585,26 @@ impl Tlb {
     /// A hit on recent `i` of `side` in a shared first level: the touch
     /// the probe it skips would make, deferred (see [`Tlb::settle`]), and
     /// it becomes the side's last.
+    ///
+    /// Nothing is recorded when the place is the one owed last of both
+    /// sides (`last_owed`: its stamp is the newest) and still owed (a
+    /// settlement, hence any probe, fill or invalidation, clears it):
+    /// its way is then already the last one the replay touches, so a later
+    /// stamp would replay it in the same place, and it is already its
+    /// side's last. The side's last place alone would not do: the other
+    /// side may have hit since, and this hit's touch must then come after
+    /// that one. On lsR_linux with one fully associative array, most hits
+    /// are such repeats (a fetch after a fetch on the same page).
     #[inline(always)]
     fn owe_touch(&mut self, side: usize, i: usize) {
         let i = i % RECENT_WAYS;
+        let place = (side & 1) * RECENT_WAYS + i;
+        if self.last_owed == place as u32 {
+            return;
+        }
+        self.last_owed = place as u32;
         self.tick += 1;
-        self.owed_seq[(side & 1) * RECENT_WAYS + i] = self.tick;
+        self.owed_seq[place] = self.tick;
         self.owed[side & 1] |= 1 << i;
         self.last[side & 1] = i as u32;
     }
@@ -858,6 +885,7 @@ impl Tlb {
         }
         let owed = self.owed;
         self.owed = [0; 2];
+        self.last_owed = NO_RECENT;
         self.settled = self.tick;
         // The places hit (`side * RECENT_WAYS + i`) as `stamp << PLACE_BITS
         // | place`, in the order of their last hits. A stamp needs fewer
