@@ -1955,6 +1955,51 @@ mod tests {
         (va, large)
     }
 
+    /// A shared first level's recent hit on its side's last place, after a
+    /// hit of the other side, still owes its touch (only a hit on the place
+    /// owed last of both sides owes nothing new, see `Tlb::owe_touch`):
+    /// fetch A, read B, fetch A again leaves A the most recently used, so
+    /// the third of three fills of fresh pages evicts B, not A, exactly as
+    /// a TLB that probes every time.
+    #[test]
+    fn shared_first_level_hit_after_the_other_side_owes_its_touch() {
+        let mut config = TlbConfig::default();
+        let mut array = TlbArrayConfig::new(4, None, &[PageSize::SIZE_4K]);
+        array.holds = Holds::Unified;
+        config.levels.push(TlbLevelConfig { latency: 1, arrays: vec![array] });
+        let with = Tlb::new(&config, &X86_64).expect("valid");
+        assert!(with.shared_l1);
+        let without = with.clone().with_last_hit_memo(false);
+        let mut tlbs = [with, without];
+        let asid = Asid::new(1);
+        let page = |p: u64| VirtAddr::new(0x1000 * (p + 1));
+        for tlb in &mut tlbs {
+            tlb.context_switch(asid);
+            for p in 0..4 {
+                let e = entry(tlb, 1, page(p).as_u64(), PageSize::SIZE_4K, 0x10_0000 + (p << 12));
+                tlb.fill(e, page(p), AccessKind::Read);
+            }
+            // Probes remember A (fetch) and B (data), then recent hits.
+            for (p, kind) in [
+                (0, AccessKind::Execute),
+                (1, AccessKind::Read),
+                (0, AccessKind::Execute),
+                (1, AccessKind::Read),
+                (0, AccessKind::Execute),
+            ] {
+                assert!(lookup_as_mmu(tlb, asid, page(p), kind).is_some());
+            }
+            for p in 4..7 {
+                let e = entry(tlb, 1, page(p).as_u64(), PageSize::SIZE_4K, 0x10_0000 + (p << 12));
+                tlb.fill(e, page(p), AccessKind::Read);
+            }
+        }
+        let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
+        assert_eq!(entries[0], entries[1]);
+        assert!(tlbs[0].lookup(asid, page(0), AccessKind::Execute).is_some(), "A was evicted");
+        assert!(tlbs[0].lookup(asid, page(1), AccessKind::Read).is_none(), "B was kept");
+    }
+
     /// Looks `va` up as the MMU does: the remembered last hit of `kind`'s
     /// side first (`lookup_repeat`, which must then be `last_hit`), else
     /// the probe. The entry, the level it was found at and the address.
