@@ -414,7 +414,7 @@ pub struct Tlb {
     #[serde(skip, default = "no_seqs")]
     owed_seq: [u64; 2 * RECENT_WAYS],
     /// The place (`side * RECENT_WAYS + i`) whose hit is owed last of
-    /// both sides' (stamped `tick`), or [`NO_RECENT`] when nothing is
+    /// both sides' (the newest stamp owed), or [`NO_RECENT`] when nothing is
     /// owed (a settlement clears it): a hit there owes nothing new (see
     /// [`Tlb::owe_touch`]). Not saved.
     #[serde(skip, default = "no_last_owed")]
@@ -586,12 +586,12 @@ impl Tlb {
     /// the probe it skips would make, deferred (see [`Tlb::settle`]), and
     /// it becomes the side's last.
     ///
-    /// Nothing is recorded when the place is the one owed last of both
-    /// sides (`last_owed`: its stamp is the newest) and still owed (a
-    /// settlement, hence any probe, fill or invalidation, clears it):
-    /// its way is then already the last one the replay touches, so a later
-    /// stamp would replay it in the same place, and it is already its
-    /// side's last. The side's last place alone would not do: the other
+    /// Nothing but the tick is recorded when the place is the one owed
+    /// last of both sides (`last_owed`: its stamp is the newest owed) and
+    /// still owed (a settlement, hence any probe, fill or invalidation,
+    /// clears it): its way is then already the last one the replay
+    /// touches, so a later stamp would replay it in the same place, and it
+    /// is already its side's last. The side's last place alone would not do: the other
     /// side may have hit since, and this hit's touch must then come after
     /// that one. On lsR_linux with one fully associative array, most hits
     /// are such repeats (a fetch after a fetch on the same page).
@@ -599,11 +599,13 @@ impl Tlb {
     fn owe_touch(&mut self, side: usize, i: usize) {
         let i = i % RECENT_WAYS;
         let place = (side & 1) * RECENT_WAYS + i;
+        // Every hit counts in `tick`, recorded or not: it is saved, and
+        // checkpoints stay byte for byte those of earlier versions.
+        self.tick += 1;
         if self.last_owed == place as u32 {
             return;
         }
         self.last_owed = place as u32;
-        self.tick += 1;
         self.owed_seq[place] = self.tick;
         self.owed[side & 1] |= 1 << i;
         self.last[side & 1] = i as u32;
