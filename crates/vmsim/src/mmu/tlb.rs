@@ -1968,7 +1968,10 @@ mod tests {
         let mut config = TlbConfig::default();
         let mut array = TlbArrayConfig::new(4, None, &[PageSize::SIZE_4K]);
         array.holds = Holds::Unified;
-        config.levels.push(TlbLevelConfig { latency: 1, arrays: vec![array] });
+        config.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![array],
+        });
         let with = Tlb::new(&config, &X86_64).expect("valid");
         assert!(with.shared_l1);
         let without = with.clone().with_last_hit_memo(false);
@@ -1978,7 +1981,13 @@ mod tests {
         for tlb in &mut tlbs {
             tlb.context_switch(asid);
             for p in 0..4 {
-                let e = entry(tlb, 1, page(p).as_u64(), PageSize::SIZE_4K, 0x10_0000 + (p << 12));
+                let e = entry(
+                    tlb,
+                    1,
+                    page(p).as_u64(),
+                    PageSize::SIZE_4K,
+                    0x10_0000 + (p << 12),
+                );
                 tlb.fill(e, page(p), AccessKind::Read);
             }
             // Probes remember A (fetch) and B (data), then recent hits.
@@ -1992,14 +2001,28 @@ mod tests {
                 assert!(lookup_as_mmu(tlb, asid, page(p), kind).is_some());
             }
             for p in 4..7 {
-                let e = entry(tlb, 1, page(p).as_u64(), PageSize::SIZE_4K, 0x10_0000 + (p << 12));
+                let e = entry(
+                    tlb,
+                    1,
+                    page(p).as_u64(),
+                    PageSize::SIZE_4K,
+                    0x10_0000 + (p << 12),
+                );
                 tlb.fill(e, page(p), AccessKind::Read);
             }
         }
-        let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
+        let entries = tlbs
+            .each_ref()
+            .map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
         assert_eq!(entries[0], entries[1]);
-        assert!(tlbs[0].lookup(asid, page(0), AccessKind::Execute).is_some(), "A was evicted");
-        assert!(tlbs[0].lookup(asid, page(1), AccessKind::Read).is_none(), "B was kept");
+        assert!(
+            tlbs[0].lookup(asid, page(0), AccessKind::Execute).is_some(),
+            "A was evicted"
+        );
+        assert!(
+            tlbs[0].lookup(asid, page(1), AccessKind::Read).is_none(),
+            "B was kept"
+        );
     }
 
     /// Looks `va` up as the MMU does: the remembered last hit of `kind`'s
