@@ -591,10 +591,10 @@ impl Tlb {
     /// still owed (a settlement, hence any probe, fill or invalidation,
     /// clears it): its way is then already the last one the replay
     /// touches, so a later stamp would replay it in the same place, and it
-    /// is already its side's last. The side's last place alone would not do: the other
-    /// side may have hit since, and this hit's touch must then come after
-    /// that one. On lsR_linux with one fully associative array, most hits
-    /// are such repeats (a fetch after a fetch on the same page).
+    /// is already its side's last. The side's last place alone would not
+    /// do: the other side may have hit since, and this hit's touch must
+    /// then come after that one. On lsR_linux with one fully associative
+    /// array, 46% of the recent hits are such repeats.
     #[inline(always)]
     fn owe_touch(&mut self, side: usize, i: usize) {
         let i = i % RECENT_WAYS;
