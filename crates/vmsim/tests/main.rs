@@ -12,5 +12,6 @@ mod paging;
 mod policy;
 mod replay;
 mod segment;
+mod span_counts;
 mod spec;
 mod structures;

@@ -391,8 +391,18 @@ pub struct Tlb {
     /// that entry's page size, before `last` or that entry changes, and
     /// whenever the counters are read ([`Tlb::counters`] adds them;
     /// [`Tlb::settle_counts`] before the TLB is saved). Not saved.
+    ///
+    /// Kept as two running totals, `recent_hits` (every recent hit ever
+    /// taken, per side) less `counted_hits` (the part already added), so
+    /// that a caller can count the recent hits of a stretch of lookups from
+    /// `recent_hits` alone ([`Tlb::recent_hits`]: the span loop counts its
+    /// loads and fetches that hit this way, with no counter of its own per
+    /// reference).
     #[serde(skip)]
-    pending: [u64; 2],
+    recent_hits: [u64; 2],
+    /// The part of `recent_hits` already added to the counters.
+    #[serde(skip)]
+    counted_hits: [u64; 2],
     /// Whether some first-level array serves both sides: then a side's
     /// last recent hit need not be the last way touched in its set, and
     /// recent hits owe touches (see [`SHARED_KEY`]).
@@ -500,7 +510,8 @@ impl Tlb {
             last: no_last(),
             hit_asid: NO_HIT_ASID,
             hit_check: 0,
-            pending: [0; 2],
+            recent_hits: [0; 2],
+            counted_hits: [0; 2],
             shared_l1,
             tick: 0,
             settled: 0,
@@ -647,8 +658,23 @@ impl Tlb {
             // they are counted at changes: they are its last's.)
             self.touch_recent(side, i);
         }
-        self.pending[side] += 1;
+        self.recent_hits[side] += 1;
         true
+    }
+
+    /// Per side (`LoadOrFetch::side`), how many lookups [`Tlb::hit_recent`]
+    /// has answered since the TLB was made (or restored): a running total,
+    /// for counting those of a stretch of lookups by difference (wrapping).
+    #[inline(always)]
+    #[must_use]
+    pub fn recent_hits(&self) -> [u64; 2] {
+        self.recent_hits
+    }
+
+    /// The recent hits not yet added to the counters, per side.
+    #[inline(always)]
+    fn pending(&self) -> [u64; 2] {
+        [DATA, FETCH].map(|side| self.recent_hits[side].wrapping_sub(self.counted_hits[side]))
     }
 
     /// The page-size shift of each side's last recent hit (meaningless
@@ -668,11 +694,11 @@ impl Tlb {
     /// saved (the pending counts are not saved).
     #[inline]
     pub fn settle_counts(&mut self) {
-        let [read, fetch] = self.pending;
+        let [read, fetch] = self.pending();
         if read | fetch == 0 {
             return;
         }
-        self.pending = [0; 2];
+        self.counted_hits = self.recent_hits;
         self.lookups_by_kind[AccessKind::Read.index()] += read;
         self.lookups_by_kind[AccessKind::Execute.index()] += fetch;
         let [data_shift, fetch_shift] = self.last_shifts();
@@ -1396,7 +1422,7 @@ impl Tlb {
             self.levels.iter().map(|l| l.counters.clone()).collect();
         let mut lookups_by_kind = self.lookups_by_kind;
         // The hits `hit_recent` has not added yet.
-        let [read, fetch] = self.pending;
+        let [read, fetch] = self.pending();
         lookups_by_kind[AccessKind::Read.index()] += read;
         lookups_by_kind[AccessKind::Execute.index()] += fetch;
         let [data_shift, fetch_shift] = self.last_shifts();
@@ -1425,7 +1451,7 @@ impl Tlb {
             };
         }
         self.lookups_by_kind = [0; 3];
-        self.pending = [0; 2];
+        self.counted_hits = self.recent_hits;
         self.full_misses = 0;
         self.flushes = FlushCounters::default();
         self.walk_cache.reset_counters();
@@ -2417,7 +2443,7 @@ mod tests {
             }
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             tlbs[0].settle_counts();
-            proptest::prop_assert_eq!(tlbs[0].pending, [0; 2]);
+            proptest::prop_assert_eq!(tlbs[0].pending(), [0; 2]);
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             let saved = postcard::to_allocvec(&tlbs[0]).expect("save");
             let restored: Tlb = postcard::from_bytes(&saved).expect("restore");

@@ -356,6 +356,14 @@ impl Mmu {
         self.tlb.hit_recent(va, access)
     }
 
+    /// Per side ([`LoadOrFetch::side`]), the lookups [`Mmu::hit_recent`]
+    /// has answered so far, a running total (see [`Tlb::recent_hits`]).
+    #[inline(always)]
+    #[must_use]
+    pub fn recent_hits(&self) -> [u64; 2] {
+        self.tlb.recent_hits()
+    }
+
     /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_recent`]
     /// just returned false: the TLB-hit path is skipped (its test would
     /// fail again, or, for a recent hit without the rights, `lookup` finds

@@ -143,6 +143,11 @@ struct SpanPlace {
     now0: u64,
     /// References that crossed a page (they count their own translations).
     crossing: u64,
+    /// The out-of-line references by trace kind code (each counts itself
+    /// here: with the count in the loop, LLVM kept the code and flipped a
+    /// copy of it into the side in a byte register, two instructions more
+    /// a recent hit).
+    by_kind: [u64; 4],
 }
 
 /// How one step of a time slice ends: the budget of references left in
@@ -649,9 +654,19 @@ impl Simulation {
             stamp0,
             now0: base + 1,
             crossing: 0,
+            by_kind: [0; 4],
         };
         let mut done = span.len();
         let mut stop = SpanStop::End;
+        // With recent hits, the loads and fetches they answer are counted
+        // by kind after the loop, from the MMU's running totals (no
+        // counter per reference on the hit path); every other reference
+        // counts itself.
+        let hits0 = if RECENT {
+            self.m.mmu.recent_hits()
+        } else {
+            [0; 2]
+        };
         for (k, a) in span.iter().enumerate() {
             if decide(a) {
                 done = k;
@@ -659,7 +674,9 @@ impl Simulation {
                 break;
             }
             let code = usize::from(a.kind.code());
-            by_kind[code] += 1;
+            if !RECENT {
+                by_kind[code] += 1;
+            }
             if RECENT {
                 // The common case, in line: a load or fetch inside one page
                 // that hits a recent TLB entry is done (a load's data is not
@@ -712,6 +729,16 @@ impl Simulation {
                 }
             }
         }
+        if RECENT {
+            let hits = self.m.mmu.recent_hits();
+            for (code, side) in [(0, LoadOrFetch::Fetch), (1, LoadOrFetch::Load)] {
+                let side = side.side() & 1;
+                by_kind[code] += hits[side].wrapping_sub(hits0[side]);
+            }
+            for (total, n) in by_kind.iter_mut().zip(place.by_kind) {
+                *total += n;
+            }
+        }
         for (total, n) in self.m.references.iter_mut().zip(by_kind) {
             *total += n;
         }
@@ -734,6 +761,7 @@ impl Simulation {
         k: usize,
         place: &mut SpanPlace,
     ) -> Result<bool, SimError> {
+        place.by_kind[usize::from(a.kind.code())] += 1;
         let stamp = place.stamp0 + k as u64;
         let now = place.now0 + k as u64;
         let page_mask = self.m.page_mask;
