@@ -661,7 +661,7 @@ impl TlbArray {
     /// shootdowns call once per array: the tests for splinters and the
     /// index are made once (only a fill changes them), and the array's
     /// setup is not paid per page. The presets' way counts take a loop of
-    /// their own ([`TlbArray::invalidate_pages_in`]).
+    /// their own (`invalidate_pages_in`).
     pub fn invalidate_pages<I>(&mut self, pages: I) -> usize
     where
         I: Iterator<Item = (Asid, VirtAddr, bool)>,
