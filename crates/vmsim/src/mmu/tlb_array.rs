@@ -660,12 +660,24 @@ impl TlbArray {
     /// Returns how many entries were removed. What the kernel's gathered
     /// shootdowns call once per array: the tests for splinters and the
     /// index are made once (only a fill changes them), and the array's
-    /// setup is not paid per page.
+    /// setup is not paid per page. The presets' way counts take a loop of
+    /// their own (`invalidate_pages_in`).
     pub fn invalidate_pages<I>(&mut self, pages: I) -> usize
     where
         I: Iterator<Item = (Asid, VirtAddr, bool)>,
     {
         let slow = self.splinters || self.index.is_some();
+        if !slow {
+            match self.ways {
+                1 => return self.invalidate_pages_in::<1, I>(pages),
+                2 => return self.invalidate_pages_in::<2, I>(pages),
+                4 => return self.invalidate_pages_in::<4, I>(pages),
+                8 => return self.invalidate_pages_in::<8, I>(pages),
+                12 => return self.invalidate_pages_in::<12, I>(pages),
+                16 => return self.invalidate_pages_in::<16, I>(pages),
+                _ => {}
+            }
+        }
         let mut removed = 0;
         for (asid, va, unfilled) in pages {
             if self.is_empty() {
@@ -684,6 +696,63 @@ impl TlbArray {
             } else {
                 self.invalidate_in_sets(asid, va)
             };
+        }
+        removed
+    }
+
+    /// [`TlbArray::invalidate_pages`] of an array of `W` ways without
+    /// splinters or index, as [`TlbArray::invalidate_in_sets`] of each page
+    /// in order, with what does not change from page to page worked out
+    /// once: the way count (a constant here), and the page sizes that have
+    /// entries (a removal only empties a size, and searching a size that
+    /// became empty finds nothing). An array that becomes empty is not
+    /// searched further. Most pages find nothing: per page and size this
+    /// is a shift, a set index and the set's tags compared without a
+    /// branch.
+    fn invalidate_pages_in<const W: usize, I>(&mut self, pages: I) -> usize
+    where
+        I: Iterator<Item = (Asid, VirtAddr, bool)>,
+    {
+        debug_assert!(self.ways == W && !self.splinters && self.index.is_none());
+        let mut shifts = [0u8; MAX_SIZES_PER_ARRAY];
+        let mut n = 0;
+        for i in 0..self.n_shifts {
+            if self.live[i] != 0 {
+                shifts[n] = self.shifts[i];
+                n += 1;
+            }
+        }
+        let shifts = &shifts[..n];
+        let mut removed = 0;
+        for (asid, va, unfilled) in pages {
+            if unfilled {
+                #[cfg(debug_assertions)]
+                {
+                    let found = self.invalidate_page(asid, va);
+                    debug_assert_eq!(found, 0, "{va} of {asid:?} was cached after all");
+                }
+                continue;
+            }
+            let before = removed;
+            for &shift in shifts {
+                let vpn = va.as_u64() >> shift;
+                let set = self.set_of(vpn);
+                let base = set * W;
+                let mut hits = self.matching_ways::<W>(base, vpn);
+                while hits != 0 {
+                    let way = hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    let slot = base + way;
+                    let e = &self.slots[slot];
+                    if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+                        self.clear_in(slot, set, way);
+                        removed += 1;
+                    }
+                }
+            }
+            if removed != before && self.is_empty() {
+                break;
+            }
         }
         removed
     }
@@ -1126,6 +1195,9 @@ mod tests {
         InvalidateMany(Vec<(u16, u64, bool)>),
         FlushAsid(u16),
         FlushNonGlobal,
+        /// Every array saved as checkpoints save it and restored (no index:
+        /// it is rebuilt from the slots at the first fill).
+        Restore,
     }
 
     fn va_strategy() -> impl proptest::strategy::Strategy<Value = u64> {
@@ -1148,6 +1220,7 @@ mod tests {
                 .prop_map(Op::InvalidateMany),
             1 => (0u16..3).prop_map(Op::FlushAsid),
             1 => Just(Op::FlushNonGlobal),
+            1 => Just(Op::Restore),
         ]
     }
 
@@ -1281,6 +1354,12 @@ mod tests {
                         let want = reference.retain(TlbEntry::is_global);
                         for a in &mut arrays {
                             proptest::prop_assert_eq!(a.retain(TlbEntry::is_global), want);
+                        }
+                    }
+                    Op::Restore => {
+                        for a in &mut arrays {
+                            let bytes = postcard::to_allocvec(&*a).expect("serialises");
+                            *a = postcard::from_bytes(&bytes).expect("deserialises");
                         }
                     }
                 }
