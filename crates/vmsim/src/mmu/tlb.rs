@@ -552,19 +552,24 @@ impl Tlb {
     /// previous lookup of this side hit at the first level, if `va` falls in
     /// it, counted exactly as `lookup` counts it. `None` means: call `lookup`
     /// (which counts nothing until then). The MMU's TLB-hit path.
+    ///
+    /// For the address space of the last [`Tlb::context_switch`] (or
+    /// [`Tlb::resume_context`]), as [`Tlb::hit_recent`]: a recent hit's
+    /// check is compared with `hit_check`, one word kept in step, instead
+    /// of one built from the generation and an address space on every
+    /// reference (on the fully associative rows, ~1 instruction a
+    /// reference). Declining is always exact: `lookup` then takes the
+    /// same recent hit, or probes and finds the same entry (see
+    /// `lookup_unremembered`); in a restored TLB not yet told the address
+    /// space (`hit_check` 0) every lookup declines here.
     #[inline(always)]
-    pub fn lookup_repeat(
-        &mut self,
-        asid: Asid,
-        va: VirtAddr,
-        kind: AccessKind,
-    ) -> Option<&TlbEntry> {
+    pub fn lookup_repeat(&mut self, va: VirtAddr, kind: AccessKind) -> Option<&TlbEntry> {
         let side = side(kind);
         if !self.shared_l1 {
             let key = va.as_u64() >> self.memo_shift[side];
             let i = key as usize % RECENT_WAYS;
             let r = &self.recent[side][i];
-            if r.key != key || r.check != self.recent_check(asid) {
+            if r.key != key || r.check != self.hit_check {
                 return None;
             }
             self.lookups_by_kind[kind.index()] += 1;
@@ -581,7 +586,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key | SHARED_KEY || r.check != self.recent_check(asid) {
+        if r.key != key | SHARED_KEY || r.check != self.hit_check {
             return None;
         }
         self.lookups_by_kind[kind.index()] += 1;
@@ -2061,7 +2066,7 @@ mod tests {
         kind: AccessKind,
     ) -> Option<(TlbEntry, usize, PhysAddr)> {
         match tlb
-            .lookup_repeat(asid, va, kind)
+            .lookup_repeat(va, kind)
             .map(|e| (*e, e.translate(va)))
         {
             Some((entry, pa)) => {

@@ -412,7 +412,7 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
-        if let Some(e) = self.tlb.lookup_repeat(self.asid, va, access) {
+        if let Some(e) = self.tlb.lookup_repeat(va, access) {
             // The lookup is counted: decide from this entry, never look up again.
             let (perms, dirty) = (e.perms(), e.is_dirty());
             if !perms.contains(required(access, privilege))
