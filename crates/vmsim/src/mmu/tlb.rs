@@ -582,6 +582,19 @@ impl Tlb {
             }
             return Some(&self.recent[side][i].entry);
         }
+        self.lookup_repeat_shared(va, kind)
+    }
+
+    /// [`Tlb::lookup_repeat`] for a first level shared by both sides (the
+    /// only kind whose recent hits carry [`SHARED_KEY`]), without the test
+    /// of `shared_l1`: for a caller that knows it (the span loop without
+    /// recent hits, on every reference of the fully associative rows;
+    /// ~2 instructions a reference). Exact on any TLB: with a split first
+    /// level no recent hit's key has `SHARED_KEY`, so it declines, and the
+    /// caller's `lookup` does the lookup.
+    #[inline(always)]
+    pub fn lookup_repeat_shared(&mut self, va: VirtAddr, kind: AccessKind) -> Option<&TlbEntry> {
+        let side = side(kind);
         // A shared first level: any recent hit of the side owes its touch.
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;

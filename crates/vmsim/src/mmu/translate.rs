@@ -412,7 +412,38 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
-        if let Some(e) = self.tlb.lookup_repeat(va, access) {
+        self.translate_with::<false, M>(mem, va, access, privilege)
+    }
+
+    /// [`Mmu::translate`] for a caller that knows the first level is
+    /// shared by both sides (see [`crate::mmu::Tlb::lookup_repeat_shared`]: the same
+    /// result on any TLB, one test fewer on the hit path with a shared one).
+    #[inline(always)]
+    pub fn translate_shared<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.translate_with::<true, M>(mem, va, access, privilege)
+    }
+
+    /// The body of [`Mmu::translate`] and [`Mmu::translate_shared`].
+    #[inline(always)]
+    fn translate_with<const SHARED: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        let repeat = if SHARED {
+            self.tlb.lookup_repeat_shared(va, access)
+        } else {
+            self.tlb.lookup_repeat(va, access)
+        };
+        if let Some(e) = repeat {
             // The lookup is counted: decide from this entry, never look up again.
             let (perms, dirty) = (e.perms(), e.is_dirty());
             if !perms.contains(required(access, privilege))

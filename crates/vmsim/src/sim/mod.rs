@@ -718,9 +718,11 @@ impl Simulation {
                     break;
                 }
             } else {
+                // Without recent hits the first level is shared by both
+                // sides: its hit path, without the test.
                 let va = VirtAddr::new(a.va);
                 if self
-                    .translate(pid, va, kind, base + k as u64 + 1)?
+                    .translate_shared(pid, va, kind, base + k as u64 + 1)?
                     .is_none()
                 {
                     done = k + 1;
@@ -815,6 +817,27 @@ impl Simulation {
             .m
             .mmu
             .translate(&mut self.mem, va, kind, Privilege::User)
+        {
+            Ok(pa) => Ok(Some(pa)),
+            Err(fault) => self.translate_fault(pid, va, kind, now, fault),
+        }
+    }
+
+    /// [`Simulation::translate`] through [`Mmu::translate_shared`] (the
+    /// span loop without recent hits, whose first level is shared: the
+    /// same result on any TLB).
+    #[inline(always)]
+    fn translate_shared(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+        now: u64,
+    ) -> Result<Option<PhysAddr>, SimError> {
+        match self
+            .m
+            .mmu
+            .translate_shared(&mut self.mem, va, kind, Privilege::User)
         {
             Ok(pa) => Ok(Some(pa)),
             Err(fault) => self.translate_fault(pid, va, kind, now, fault),
