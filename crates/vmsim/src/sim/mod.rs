@@ -712,7 +712,7 @@ impl Simulation {
                 // A store also writes its stamp: out of line, so loads and
                 // fetches (nine references in ten) run the same code as
                 // when pages had no contents.
-                if !self.store(pid, a, stamp0 + k as u64, base + k as u64 + 1)? {
+                if !self.store::<true>(pid, a, stamp0 + k as u64, base + k as u64 + 1)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
                     break;
@@ -772,7 +772,7 @@ impl Simulation {
             place.crossing += 1;
             self.access_pages(pid, a, kind, stamp, now)
         } else if kind == AccessKind::Write {
-            self.store(pid, a, stamp, now)
+            self.store::<false>(pid, a, stamp, now)
         } else {
             // `hit_recent` just found no recent hit that grants it: the
             // TLB-hit path of `translate` would find none either.
@@ -789,11 +789,23 @@ impl Simulation {
     }
 
     /// One store inside a page: the translation, then the stamp. Returns
-    /// false if the process was killed.
+    /// false if the process was killed. With `SHARED` (the span loop
+    /// without recent hits) through [`Simulation::translate_shared`].
     #[inline(always)]
-    fn store(&mut self, pid: Pid, a: &Access, stamp: u64, now: u64) -> Result<bool, SimError> {
+    fn store<const SHARED: bool>(
+        &mut self,
+        pid: Pid,
+        a: &Access,
+        stamp: u64,
+        now: u64,
+    ) -> Result<bool, SimError> {
         let va = VirtAddr::new(a.va);
-        let Some(pa) = self.translate(pid, va, AccessKind::Write, now)? else {
+        let pa = if SHARED {
+            self.translate_shared(pid, va, AccessKind::Write, now)?
+        } else {
+            self.translate(pid, va, AccessKind::Write, now)?
+        };
+        let Some(pa) = pa else {
             return Ok(false);
         };
         self.mem.store_stamp(pa, a.size, stamp);
