@@ -2078,16 +2078,34 @@ mod tests {
         va: VirtAddr,
         kind: AccessKind,
     ) -> Option<(TlbEntry, usize, PhysAddr)> {
-        match tlb
-            .lookup_repeat(va, kind)
-            .map(|e| (*e, e.translate(va)))
-        {
+        match tlb.lookup_repeat(va, kind).map(|e| (*e, e.translate(va))) {
             Some((entry, pa)) => {
                 assert_eq!(tlb.last_hit(kind), &entry);
                 Some((entry, 0, pa))
             }
             None => tlb.lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa)),
         }
+    }
+
+    /// `lookup_repeat_shared` (the span loop's hit path without recent
+    /// hits) on a split first level: it must decline, counting and
+    /// changing nothing, where `lookup_repeat` takes the recent hit.
+    #[test]
+    fn lookup_repeat_shared_declines_on_a_split_first_level() {
+        let mut tlb = preset("x86-64");
+        assert!(!tlb.shared_l1);
+        let asid = Asid::new(1);
+        tlb.context_switch(asid);
+        let va = VirtAddr::new(0x4000);
+        // (Granting a user load: a split level's recent hits must.)
+        let e = entry(&tlb, 1, va.as_u64(), PageSize::SIZE_4K, 0x20_0000).with_perms(Perms::all());
+        tlb.fill(e, va, AccessKind::Read);
+        assert!(tlb.lookup(asid, va, AccessKind::Read).is_some());
+        let before = tlb.counters();
+        assert!(tlb.lookup_repeat_shared(va, AccessKind::Read).is_none());
+        assert_eq!(tlb.counters(), before);
+        assert!(tlb.lookup_repeat(va, AccessKind::Read).is_some());
+        assert_ne!(tlb.counters(), before);
     }
 
     /// Switches every TLB to `asid` when it is not `current` already.
@@ -2269,6 +2287,11 @@ mod tests {
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let mut current = Asid::new(1);
+            // The MMU tells a new TLB its address space (`lookup_repeat`
+            // takes recent hits of that one only).
+            for tlb in &mut tlbs {
+                tlb.resume_context(current);
+            }
             for (k, &(page, op, asid)) in ops.iter().enumerate() {
                 let page = page % span;
                 // Pages 32 apart share a place; pages from 150 up are 2 MiB ones.
@@ -2351,6 +2374,11 @@ mod tests {
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let mut current = Asid::new(1);
+            // The MMU tells a new TLB its address space (`lookup_repeat`
+            // takes recent hits of that one only).
+            for tlb in &mut tlbs {
+                tlb.resume_context(current);
+            }
             for &(page, op, asid) in &ops {
                 let page = page % span;
                 // Pages 32 apart share a place; pages from 150 up are in 2 MiB ones.
@@ -2405,6 +2433,11 @@ mod tests {
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let mut current = Asid::new(1);
+            // The MMU tells a new TLB its address space (`lookup_repeat`
+            // takes recent hits of that one only).
+            for tlb in &mut tlbs {
+                tlb.resume_context(current);
+            }
             for tlb in &mut tlbs {
                 tlb.resume_context(current);
             }
