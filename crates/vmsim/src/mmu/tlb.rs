@@ -586,7 +586,7 @@ impl Tlb {
     }
 
     /// [`Tlb::lookup_repeat`] for a first level shared by both sides (the
-    /// only kind whose recent hits carry [`SHARED_KEY`]), without the test
+    /// only kind whose recent hits carry `SHARED_KEY`), without the test
     /// of `shared_l1`: for a caller that knows it (the span loop without
     /// recent hits, on every reference of the fully associative rows;
     /// ~2 instructions a reference). Exact on any TLB: with a split first
