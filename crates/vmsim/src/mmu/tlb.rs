@@ -2438,9 +2438,6 @@ mod tests {
             for tlb in &mut tlbs {
                 tlb.resume_context(current);
             }
-            for tlb in &mut tlbs {
-                tlb.resume_context(current);
-            }
             for &(page, op, asid, rights) in &ops {
                 let page = page % span;
                 // Pages from 100 up are 2 MiB ones.
