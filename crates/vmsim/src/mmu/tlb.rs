@@ -2022,9 +2022,9 @@ mod tests {
         let mut tlbs = [with, without];
         let asid = Asid::new(1);
         let page = |p: u64| VirtAddr::new(0x1000 * (p + 1));
-        for tlb in &mut tlbs {
-            tlb.context_switch(asid);
-            for p in 0..4 {
+        // Fills pages `ps` (4 KiB, frames from 1 MiB) as a read miss does.
+        let fill_pages = |tlb: &mut Tlb, ps: std::ops::Range<u64>| {
+            for p in ps {
                 let e = entry(
                     tlb,
                     1,
@@ -2034,6 +2034,10 @@ mod tests {
                 );
                 tlb.fill(e, page(p), AccessKind::Read);
             }
+        };
+        for tlb in &mut tlbs {
+            tlb.context_switch(asid);
+            fill_pages(tlb, 0..4);
             // Probes remember A (fetch) and B (data), then recent hits.
             for (p, kind) in [
                 (0, AccessKind::Execute),
@@ -2044,16 +2048,7 @@ mod tests {
             ] {
                 assert!(lookup_as_mmu(tlb, asid, page(p), kind).is_some());
             }
-            for p in 4..7 {
-                let e = entry(
-                    tlb,
-                    1,
-                    page(p).as_u64(),
-                    PageSize::SIZE_4K,
-                    0x10_0000 + (p << 12),
-                );
-                tlb.fill(e, page(p), AccessKind::Read);
-            }
+            fill_pages(tlb, 4..7);
         }
         let entries = tlbs
             .each_ref()

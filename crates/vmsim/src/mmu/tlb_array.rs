@@ -738,17 +738,8 @@ impl TlbArray {
                 let vpn = va.as_u64() >> shift;
                 let set = self.set_of(vpn);
                 let base = set * W;
-                let mut hits = self.matching_ways::<W>(base, vpn);
-                while hits != 0 {
-                    let way = hits.trailing_zeros() as usize;
-                    hits &= hits - 1;
-                    let slot = base + way;
-                    let e = &self.slots[slot];
-                    if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
-                        self.clear_in(slot, set, way);
-                        removed += 1;
-                    }
-                }
+                let hits = self.matching_ways::<W>(base, vpn);
+                removed += self.clear_matching(hits, base, set, asid, va);
             }
             if removed != before && self.is_empty() {
                 break;
@@ -774,7 +765,7 @@ impl TlbArray {
             // counts compare every tag of the set without a branch (most
             // invalidations find nothing) into a mask of the ways to check,
             // in way order as the search below visits them.
-            let mut hits = match self.ways {
+            let hits = match self.ways {
                 1 => self.matching_ways::<1>(base, vpn),
                 2 => self.matching_ways::<2>(base, vpn),
                 4 => self.matching_ways::<4>(base, vpn),
@@ -786,15 +777,33 @@ impl TlbArray {
                     continue;
                 }
             };
-            while hits != 0 {
-                let way = hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                let slot = base + way;
-                let e = &self.slots[slot];
-                if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
-                    self.clear_in(slot, set, way);
-                    removed += 1;
-                }
+            removed += self.clear_matching(hits, base, set, asid, va);
+        }
+        removed
+    }
+
+    /// Of the ways of set `set` (slots from `base`) whose tag matched
+    /// (`hits`, a bit a way, from [`TlbArray::matching_ways`]), clears
+    /// those whose entry covers `va` in `asid` or globally, in way order.
+    /// How many it cleared.
+    #[inline(always)]
+    fn clear_matching(
+        &mut self,
+        mut hits: u32,
+        base: usize,
+        set: usize,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> usize {
+        let mut removed = 0;
+        while hits != 0 {
+            let way = hits.trailing_zeros() as usize;
+            hits &= hits - 1;
+            let slot = base + way;
+            let e = &self.slots[slot];
+            if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+                self.clear_in(slot, set, way);
+                removed += 1;
             }
         }
         removed

@@ -722,7 +722,7 @@ impl Simulation {
                 // sides: its hit path, without the test.
                 let va = VirtAddr::new(a.va);
                 if self
-                    .translate_shared(pid, va, kind, base + k as u64 + 1)?
+                    .translate_as::<true>(pid, va, kind, base + k as u64 + 1)?
                     .is_none()
                 {
                     done = k + 1;
@@ -790,7 +790,7 @@ impl Simulation {
 
     /// One store inside a page: the translation, then the stamp. Returns
     /// false if the process was killed. With `SHARED` (the span loop
-    /// without recent hits) through [`Simulation::translate_shared`].
+    /// without recent hits) through [`Mmu::translate_shared`].
     #[inline(always)]
     fn store<const SHARED: bool>(
         &mut self,
@@ -800,12 +800,7 @@ impl Simulation {
         now: u64,
     ) -> Result<bool, SimError> {
         let va = VirtAddr::new(a.va);
-        let pa = if SHARED {
-            self.translate_shared(pid, va, AccessKind::Write, now)?
-        } else {
-            self.translate(pid, va, AccessKind::Write, now)?
-        };
-        let Some(pa) = pa else {
+        let Some(pa) = self.translate_as::<SHARED>(pid, va, AccessKind::Write, now)? else {
             return Ok(false);
         };
         self.mem.store_stamp(pa, a.size, stamp);
@@ -825,32 +820,27 @@ impl Simulation {
         kind: AccessKind,
         now: u64,
     ) -> Result<Option<PhysAddr>, SimError> {
-        match self
-            .m
-            .mmu
-            .translate(&mut self.mem, va, kind, Privilege::User)
-        {
-            Ok(pa) => Ok(Some(pa)),
-            Err(fault) => self.translate_fault(pid, va, kind, now, fault),
-        }
+        self.translate_as::<false>(pid, va, kind, now)
     }
 
-    /// [`Simulation::translate`] through [`Mmu::translate_shared`] (the
-    /// span loop without recent hits, whose first level is shared: the
-    /// same result on any TLB).
+    /// [`Simulation::translate`], with `SHARED` through
+    /// [`Mmu::translate_shared`] (the span loop without recent hits, whose
+    /// first level is shared: the same result on any TLB).
     #[inline(always)]
-    fn translate_shared(
+    fn translate_as<const SHARED: bool>(
         &mut self,
         pid: Pid,
         va: VirtAddr,
         kind: AccessKind,
         now: u64,
     ) -> Result<Option<PhysAddr>, SimError> {
-        match self
-            .m
-            .mmu
-            .translate_shared(&mut self.mem, va, kind, Privilege::User)
-        {
+        let mmu = &mut self.m.mmu;
+        let result = if SHARED {
+            mmu.translate_shared(&mut self.mem, va, kind, Privilege::User)
+        } else {
+            mmu.translate(&mut self.mem, va, kind, Privilege::User)
+        };
+        match result {
             Ok(pa) => Ok(Some(pa)),
             Err(fault) => self.translate_fault(pid, va, kind, now, fault),
         }
