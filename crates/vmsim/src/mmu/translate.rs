@@ -412,26 +412,15 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
-        self.translate_with::<false, M>(mem, va, access, privilege)
+        self.translate_as::<false, M>(mem, va, access, privilege)
     }
 
-    /// [`Mmu::translate`] for a caller that knows the first level is
-    /// shared by both sides (see [`crate::mmu::Tlb::lookup_repeat_shared`]: the same
-    /// result on any TLB, one test fewer on the hit path with a shared one).
+    /// [`Mmu::translate`]; with `SHARED`, for a caller that knows the first
+    /// level is shared by both sides, whose hit path then skips that test
+    /// (see [`crate::mmu::Tlb::lookup_repeat_shared`]: the same result on
+    /// any TLB).
     #[inline(always)]
-    pub fn translate_shared<M: PhysMemory + ?Sized>(
-        &mut self,
-        mem: &mut M,
-        va: VirtAddr,
-        access: AccessKind,
-        privilege: Privilege,
-    ) -> Result<PhysAddr, MmuFault> {
-        self.translate_with::<true, M>(mem, va, access, privilege)
-    }
-
-    /// The body of [`Mmu::translate`] and [`Mmu::translate_shared`].
-    #[inline(always)]
-    fn translate_with<const SHARED: bool, M: PhysMemory + ?Sized>(
+    pub fn translate_as<const SHARED: bool, M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         va: VirtAddr,

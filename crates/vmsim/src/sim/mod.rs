@@ -790,7 +790,7 @@ impl Simulation {
 
     /// One store inside a page: the translation, then the stamp. Returns
     /// false if the process was killed. With `SHARED` (the span loop
-    /// without recent hits) through [`Mmu::translate_shared`].
+    /// without recent hits) through [`Mmu::translate_as`].
     #[inline(always)]
     fn store<const SHARED: bool>(
         &mut self,
@@ -824,7 +824,7 @@ impl Simulation {
     }
 
     /// [`Simulation::translate`], with `SHARED` through
-    /// [`Mmu::translate_shared`] (the span loop without recent hits, whose
+    /// [`Mmu::translate_as`] (the span loop without recent hits, whose
     /// first level is shared: the same result on any TLB).
     #[inline(always)]
     fn translate_as<const SHARED: bool>(
@@ -834,13 +834,11 @@ impl Simulation {
         kind: AccessKind,
         now: u64,
     ) -> Result<Option<PhysAddr>, SimError> {
-        let mmu = &mut self.m.mmu;
-        let result = if SHARED {
-            mmu.translate_shared(&mut self.mem, va, kind, Privilege::User)
-        } else {
-            mmu.translate(&mut self.mem, va, kind, Privilege::User)
-        };
-        match result {
+        match self
+            .m
+            .mmu
+            .translate_as::<SHARED, _>(&mut self.mem, va, kind, Privilege::User)
+        {
             Ok(pa) => Ok(Some(pa)),
             Err(fault) => self.translate_fault(pid, va, kind, now, fault),
         }
