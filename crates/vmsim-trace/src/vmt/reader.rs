@@ -86,7 +86,11 @@ const COMMON_SIZE: [u8; 256] = {
 /// 2^56). Returns the tag, the address delta (unzigzagged) and the record's
 /// length, or `None` when the record is of another shape (the careful path
 /// decodes it).
-#[inline(always)]
+///
+/// The record as [`decode_common`] reads it, from the same pieces (the
+/// [`COMMON_SIZE`] test, the one-byte delta, [`multi_byte_delta`]): the
+/// property tests check it against [`careful_record`].
+#[cfg(test)]
 fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, i64, usize)> {
     let tag = w[0];
     if COMMON_SIZE[usize::from(tag)] == 0 {
@@ -97,20 +101,30 @@ fn fast_record(w: &[u8; FAST_WINDOW]) -> Option<(u8, i64, usize)> {
     if w[1] < 0x80 {
         return Some((tag, UNZIGZAG7[usize::from(w[1])], 2));
     }
-    // Then two bytes (about a third of the longer deltas on lsR_linux),
+    let (delta, len) = multi_byte_delta(w)?;
+    Some((tag, delta, len))
+}
+
+/// The address delta (unzigzagged) of a common record whose varint is
+/// longer than one byte, and the record's length; `None` when the varint
+/// is longer than 8 bytes. The tag is not looked at (the caller has).
+#[inline(always)]
+fn multi_byte_delta(w: &[u8; FAST_WINDOW]) -> Option<(i64, usize)> {
+    // Two bytes (about a third of the longer deltas on lsR_linux),
     // without the word-wide gather.
     if w[2] < 0x80 {
         let d = u64::from(w[1] & 0x7f) | u64::from(w[2]) << 7;
-        return Some((tag, unzigzag(d), 3));
+        return Some((unzigzag(d), 3));
     }
-    // Three bytes (a jump of the instruction stream, most of them) the
-    // same way: cheaper than the gather, which the longer ones take.
+    // Three bytes (483K records of lsR_linux, most of them instruction
+    // fetches) the same way: cheaper than the gather, which the longer
+    // ones take.
     if w[3] < 0x80 {
         let d = u64::from(w[1] & 0x7f) | u64::from(w[2] & 0x7f) << 7 | u64::from(w[3]) << 14;
-        return Some((tag, unzigzag(d), 4));
+        return Some((unzigzag(d), 4));
     }
     let (d, len) = long_delta(w)?;
-    Some((tag, unzigzag(d), len))
+    Some((unzigzag(d), len))
 }
 
 /// The address varint of a common record when it is 2 to 8 bytes long:
@@ -253,7 +267,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<boo
 }
 
 /// The hot loop of `.vmt` reading: decodes records of the common shape
-/// ([`fast_record`]) from `p` at `i` into `dst`, for `pid`, until `dst` is
+/// (as `fast_record` reads them) from `p` at `i` into `dst`, for `pid`, until `dst` is
 /// full or a record of another shape (or the end of the payload's last
 /// [`FAST_WINDOW`] bytes) comes. Returns how many it wrote and where it
 /// stopped. Its own function, so that the payload, the position, the two
@@ -308,7 +322,7 @@ fn decode_common(
             i += 2;
             continue;
         }
-        let Some((_, delta, len)) = fast_record(w) else {
+        let Some((delta, len)) = multi_byte_delta(w) else {
             break n - left;
         };
         put(delta);
