@@ -19,9 +19,9 @@
 //!
 //! The table holds 24 bytes a rank (two bounds and two guide cells), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
-//! evaluations of `H` a rank) is worth it only for a workload that draws at
-//! least a couple of samples per rank; otherwise every try goes to the
-//! sampler as before.
+//! evaluations of `H` a rank) is worth it only for a workload that draws
+//! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
+//! the sampler as before.
 
 use crate::rng::Rng;
 use crate::zipf::Zipf;
@@ -36,6 +36,11 @@ const MARGIN: f64 = 1.0 / (1u64 << 30) as f64;
 /// Guide cells per rank.
 const CELLS_PER_RANK: usize = 2;
 
+/// A table is built for a workload that draws at least this many samples
+/// a rank: its building costs about as many instructions a rank (two
+/// evaluations of `H`, some 360) as it saves on three samples.
+pub const DRAWS_PER_RANK: u64 = 4;
+
 /// What the table says of a try at `u`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decision {
@@ -48,10 +53,14 @@ enum Decision {
 }
 
 /// A [`Zipf`] sampler with its ranks' bounds in a table (see the module
-/// documentation): same draws, same ranks, fewer instructions.
+/// documentation): same draws, same ranks, fewer instructions. The table is
+/// built by [`ZipfTable::prepare`] (before the first batch), not when the workload is
+/// parsed (a spec is also parsed just to count its references).
 #[derive(Debug, Clone)]
 pub struct ZipfTable {
     zipf: Zipf,
+    /// Whether a table is to be built (see [`ZipfTable::new`]).
+    wanted: bool,
     /// The low end of `u`'s range, where cell 0 starts.
     lo: f64,
     /// Cells per unit of `u`.
@@ -59,65 +68,117 @@ pub struct ZipfTable {
     /// The margin, in units of `u`.
     margin: f64,
     /// Per rank `k` (at `k - 1`): `[H(k + 0.5), H(k - threshold)]` (see
-    /// [`Zipf::rank_bounds`]). Empty when no table was built.
+    /// [`Zipf::rank_bounds`]). Empty until built, and when not wanted.
     bounds: Vec<[f64; 2]>,
     /// Per cell of `u`'s range: the index of the first rank whose end is
     /// beyond the cell's start (a search from there finds `u`'s rank).
     guide: Vec<u32>,
 }
 
+/// A [`ZipfTable`] ready to draw (see [`ZipfTable::batch`]): its fields
+/// copied out, so that a loop of draws keeps them at hand instead of
+/// reading them again through the table for every sample.
+#[derive(Debug, Clone, Copy)]
+pub struct ZipfBatch<'a> {
+    zipf: Zipf,
+    lo: f64,
+    cells_per_u: f64,
+    margin: f64,
+    last_cell: i64,
+    bounds: &'a [[f64; 2]],
+    guide: &'a [u32],
+}
+
 impl ZipfTable {
-    /// The sampler `zipf` with a table when it has at most
+    /// The sampler `zipf`, to have a table when it has at most
     /// [`MAX_TABLE_RANKS`] ranks and `draws` (the samples the caller
-    /// expects to take) is at least twice the rank count; otherwise
-    /// without, sampling exactly as `zipf` (as it does with one).
+    /// expects to take) is at least [`DRAWS_PER_RANK`] times the rank
+    /// count; otherwise it samples with `zipf`'s arithmetic (the same ranks
+    /// either way).
     #[must_use]
     pub fn new(zipf: Zipf, draws: u64) -> Self {
         let n = zipf.ranks();
         let (lo, hi) = zipf.u_range();
-        let mut table = Self {
+        let span = hi - lo;
+        Self {
             zipf,
+            wanted: n <= MAX_TABLE_RANKS
+                && draws / DRAWS_PER_RANK >= n
+                && span.is_finite()
+                && span > 0.0,
             lo,
             cells_per_u: 0.0,
             margin: MARGIN * lo.abs().max(hi.abs()).max(1.0),
             bounds: Vec::new(),
             guide: Vec::new(),
-        };
-        let span = hi - lo;
-        if n > MAX_TABLE_RANKS || draws / 2 < n || !(span.is_finite() && span > 0.0) {
-            return table;
         }
-        table.bounds = (1..=n).map(|k| zipf.rank_bounds(k)).collect();
+    }
+
+    /// Builds the table (once: on the first batch).
+    #[cold]
+    fn build(&mut self) {
+        let n = self.zipf.ranks();
+        let (lo, hi) = self.zipf.u_range();
+        let span = hi - lo;
+        self.bounds = (1..=n).map(|k| self.zipf.rank_bounds(k)).collect();
         let cells = n as usize * CELLS_PER_RANK;
-        table.cells_per_u = cells as f64 / span;
+        self.cells_per_u = cells as f64 / span;
         let width = span / cells as f64;
+        let bounds = &self.bounds;
         let mut i = 0usize;
-        table.guide = (0..cells)
+        self.guide = (0..cells)
             .map(|c| {
                 // A rank ends after the cell's start when its end is beyond
-                // it; a bound that is not a number ends the search (the
-                // try is then left to the sampler).
+                // it (a bound that is not a number stops the search; a wrong
+                // start only makes the tries there unsure).
                 let start = lo + c as f64 * width;
-                while i + 1 < table.bounds.len() && table.bounds[i][0] <= start {
+                while i + 1 < bounds.len() && bounds[i][0] <= start {
                     i += 1;
                 }
                 i as u32
             })
             .collect();
-        table
     }
 
-    /// Whether the ranks come from a table (else from the sampler's arithmetic).
+    /// Whether the ranks come from a table (else from the sampler's
+    /// arithmetic): after the first batch, when one was wanted.
     #[must_use]
     pub fn has_table(&self) -> bool {
         !self.bounds.is_empty()
     }
 
+    /// Builds the table if one is wanted and not yet built: before the
+    /// first batch.
+    #[inline]
+    pub fn prepare(&mut self) {
+        if self.wanted && self.bounds.is_empty() {
+            self.build();
+        }
+    }
+
+    /// The sampler ready for a batch of draws (from the table once
+    /// [`ZipfTable::prepare`] built it).
+    #[inline]
+    #[must_use]
+    pub fn batch(&self) -> ZipfBatch<'_> {
+        ZipfBatch {
+            zipf: self.zipf,
+            lo: self.lo,
+            cells_per_u: self.cells_per_u,
+            margin: self.margin,
+            last_cell: self.guide.len().saturating_sub(1) as i64,
+            bounds: &self.bounds,
+            guide: &self.guide,
+        }
+    }
+}
+
+impl ZipfBatch<'_> {
     /// Draws one rank in `1..=n`: the same rank, from the same random draws,
     /// as [`Zipf::sample`].
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut Rng) -> u64 {
-        if !self.has_table() {
+        if self.bounds.is_empty() {
             return self.zipf.sample(rng);
         }
         loop {
@@ -136,10 +197,12 @@ impl ZipfTable {
     /// The table's answer for a try at `u` (a table must have been built).
     #[inline(always)]
     fn decision(&self, u: f64) -> Decision {
-        let bounds = &self.bounds[..];
+        let bounds = self.bounds;
         // A cell out of range, or not a number, saturates into the table;
-        // a wrong cell only makes the try unsure below.
-        let cell = (((u - self.lo) * self.cells_per_u) as usize).min(self.guide.len() - 1);
+        // a wrong cell only makes the try unsure below. (Through `i64`: a
+        // signed conversion is one instruction on x86-64, an unsigned one
+        // a dozen.)
+        let cell = (((u - self.lo) * self.cells_per_u) as i64).clamp(0, self.last_cell) as usize;
         let mut i = self.guide[cell] as usize;
         // The last rank's end is infinite: the search stops there.
         while i + 1 < bounds.len() && u >= bounds[i][0] {
@@ -175,7 +238,9 @@ mod tests {
     fn configs() -> Vec<(u64, f64)> {
         let mut v = Vec::new();
         for n in [1u64, 2, 3, 7, 100, 1000, 20000, 65536, 200_000] {
-            for s in [0.0, 0.1, 0.5, 0.8, 0.9, 0.99, 1.0, 1.01, 1.3, 2.0, 3.5, 12.0] {
+            for s in [
+                0.0, 0.1, 0.5, 0.8, 0.9, 0.99, 1.0, 1.01, 1.3, 2.0, 3.5, 12.0,
+            ] {
                 v.push((n, s));
             }
         }
@@ -186,8 +251,10 @@ mod tests {
     fn same_ranks_as_the_sampler_over_many_seeds_and_configurations() {
         for (n, s) in configs() {
             let zipf = Zipf::new(n, s).expect("valid");
-            let table = ZipfTable::new(zipf, u64::MAX);
-            assert!(table.has_table(), "n={n} s={s}");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let table = table.batch();
+            assert!(!table.bounds.is_empty(), "n={n} s={s}");
             let draws = 4_000;
             for seed in [1u64, 2, 77, 0xdead_beef] {
                 let (mut a, mut b) = (Rng::new(seed), Rng::new(seed));
@@ -208,7 +275,9 @@ mod tests {
     fn the_table_agrees_with_the_arithmetic_and_decides_most_tries() {
         for (n, s) in configs() {
             let zipf = Zipf::new(n, s).expect("valid");
-            let table = ZipfTable::new(zipf, u64::MAX);
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let table = table.batch();
             let check = |u: f64| {
                 let d = table.decision(u);
                 match d {
@@ -249,13 +318,21 @@ mod tests {
 
     #[test]
     fn no_table_when_too_large_or_too_few_draws() {
-        let zipf = Zipf::new(MAX_TABLE_RANKS + 1, 0.9).expect("valid");
-        assert!(!ZipfTable::new(zipf, u64::MAX).has_table());
-        let zipf = Zipf::new(1000, 0.9).expect("valid");
-        assert!(!ZipfTable::new(zipf, 1999).has_table());
-        assert!(ZipfTable::new(zipf, 2000).has_table());
+        let built = |n: u64, draws: u64| {
+            let zipf = Zipf::new(n, 0.9).expect("valid");
+            let mut t = ZipfTable::new(zipf, draws);
+            assert!(!t.has_table(), "built before the first batch");
+            t.prepare();
+            t.has_table()
+        };
+        assert!(!built(MAX_TABLE_RANKS + 1, u64::MAX));
+        assert!(!built(1000, 3999));
+        assert!(built(1000, 4000));
         // Without a table, the sampler's ranks.
-        let table = ZipfTable::new(zipf, 10);
+        let zipf = Zipf::new(1000, 0.9).expect("valid");
+        let mut table = ZipfTable::new(zipf, 10);
+        table.prepare();
+        let table = table.batch();
         let (mut a, mut b) = (Rng::new(9), Rng::new(9));
         for _ in 0..1000 {
             assert_eq!(zipf.sample(&mut a), table.sample(&mut b));

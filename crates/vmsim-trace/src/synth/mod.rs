@@ -418,6 +418,9 @@ impl TraceSource for SynthSource {
             }
         };
         let first = self.done;
+        if let Pattern::Zipf { zipf, .. } = &mut self.pattern {
+            zipf.prepare();
+        }
         match &self.pattern {
             Pattern::Scan { stride, words } => {
                 out.extend((first..first + n).map(|i| access(base + (i % words) * stride, rng)));
@@ -429,6 +432,7 @@ impl TraceSource for SynthSource {
                 }));
             }
             Pattern::Zipf { zipf, map } => {
+                let zipf = zipf.batch();
                 out.extend((0..n).map(|_| {
                     let rank = zipf.sample(rng) - 1;
                     let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
