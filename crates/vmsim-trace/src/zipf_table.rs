@@ -12,7 +12,7 @@
 //! a few units in the last place of those values, not exactly at them, so
 //! a try whose `u` lies within a margin of any of its rank's values (about
 //! 2^-30 of `u`'s scale, some ten thousand times the rounding error of the
-//! two routines and of `H`) is decided by [`Zipf::decide`] itself: the
+//! two routines and of `H`) is decided by the sampler's own `Zipf::decide`: the
 //! random draws, the ranks and every report stay exactly as they were.
 //! Tries that are not accepted outright take the sampler's own second
 //! test, which depends on the rank and `u` only.
