@@ -38,6 +38,7 @@ pub mod synth;
 pub mod units;
 pub mod vmt;
 pub mod zipf;
+pub mod zipf_table;
 
 pub use access::{Access, AccessKind};
 pub use error::TraceError;

@@ -104,13 +104,61 @@ impl Zipf {
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> u64 {
         loop {
-            let u = self.h_integral_n + rng.next_f64() * (self.h_integral_x1 - self.h_integral_n);
-            let x = self.h_integral_inverse(u);
-            let k = floor(x + 0.5).clamp(1.0, self.n);
-            if k - x <= self.threshold || u >= self.h_integral(k + 0.5) - self.h(k) {
-                return k as u64;
+            let u = self.draw(rng);
+            if let Some(k) = self.decide(u) {
+                return k;
             }
         }
+    }
+
+    /// One try's uniform point `u` in `(H(1.5) - 1, H(n + 0.5)]`: the only
+    /// random draw of a try.
+    #[inline(always)]
+    pub(crate) fn draw(&self, rng: &mut Rng) -> f64 {
+        self.h_integral_n + rng.next_f64() * (self.h_integral_x1 - self.h_integral_n)
+    }
+
+    /// The try at `u`: its rank if accepted, `None` if rejected (the sampler
+    /// then draws again).
+    #[inline(always)]
+    pub(crate) fn decide(&self, u: f64) -> Option<u64> {
+        let x = self.h_integral_inverse(u);
+        let k = floor(x + 0.5).clamp(1.0, self.n);
+        if k - x <= self.threshold || u >= self.h_integral(k + 0.5) - self.h(k) {
+            Some(k as u64)
+        } else {
+            None
+        }
+    }
+
+    /// The second acceptance test of [`Zipf::decide`], for a try at `u` whose
+    /// rank `k` is known and whose `x` is below `k - threshold`: the same
+    /// arithmetic (`k` converts exactly: it is at most `n`, below 2^53).
+    #[inline]
+    pub(crate) fn accepts_at(&self, k: u64, u: f64) -> bool {
+        let k = k as f64;
+        u >= self.h_integral(k + 0.5) - self.h(k)
+    }
+
+    /// The range of [`Zipf::draw`]'s `u`: `(H(1.5) - 1, H(n + 0.5))`.
+    pub(crate) fn u_range(&self) -> (f64, f64) {
+        (self.h_integral_x1, self.h_integral_n)
+    }
+
+    /// Where rank `k` (in `1..=n`) ends and where its sure acceptance
+    /// starts, as values of `u`: `H(k + 0.5)` (infinite for `k = n`, whose
+    /// rank takes every larger `x`) and `H(k - threshold)`. Worked out with
+    /// the forward function `H`, so only close to the values at which
+    /// [`Zipf::decide`]'s rounded inverse changes its answer (see
+    /// `ZipfTable`).
+    pub(crate) fn rank_bounds(&self, k: u64) -> [f64; 2] {
+        let kf = k as f64;
+        let end = if kf >= self.n {
+            f64::INFINITY
+        } else {
+            self.h_integral(kf + 0.5)
+        };
+        [end, self.h_integral(kf - self.threshold)]
     }
 }
 

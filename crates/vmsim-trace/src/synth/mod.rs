@@ -34,6 +34,7 @@ use crate::rng::Rng;
 use crate::source::{BATCH, TraceSource};
 use crate::units::{parse_count, parse_f64, parse_size};
 use crate::zipf::Zipf;
+use crate::zipf_table::ZipfTable;
 
 /// The page size synthetic workloads are laid out in.
 pub const PAGE_BYTES: u64 = 4096;
@@ -56,7 +57,7 @@ enum Pattern {
         words: u64,
     },
     Zipf {
-        zipf: Zipf,
+        zipf: ZipfTable,
         map: Option<Vec<u64>>,
     },
     Loop {
@@ -272,6 +273,8 @@ impl SynthSource {
                 let s = p.f64_or("s", 1.0)?;
                 let zipf = Zipf::new(pages, s)
                     .ok_or_else(|| p.err(format!("s must be a finite exponent >= 0, got {s}")))?;
+                // The same ranks, from a table when the run draws enough.
+                let zipf = ZipfTable::new(zipf, refs_given.unwrap_or(1_000_000));
                 let map = match p.u64_or("shuffle", 0)? {
                     0 => None,
                     1 => {
@@ -415,6 +418,9 @@ impl TraceSource for SynthSource {
             }
         };
         let first = self.done;
+        if let Pattern::Zipf { zipf, .. } = &mut self.pattern {
+            zipf.prepare();
+        }
         match &self.pattern {
             Pattern::Scan { stride, words } => {
                 out.extend((first..first + n).map(|i| access(base + (i % words) * stride, rng)));
@@ -426,6 +432,7 @@ impl TraceSource for SynthSource {
                 }));
             }
             Pattern::Zipf { zipf, map } => {
+                let zipf = zipf.batch();
                 out.extend((0..n).map(|_| {
                     let rank = zipf.sample(rng) - 1;
                     let page = map.as_ref().map_or(rank, |m| m[rank as usize]);

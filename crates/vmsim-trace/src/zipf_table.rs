@@ -1,0 +1,341 @@
+//! Zipf ranks found in a table, bit for bit the ranks [`Zipf::sample`] draws.
+//!
+//! Each try of the rejection-inversion sampler draws one uniform `u` and
+//! turns it into a real `x = H^-1(u)` with a `log1p` and an `exp` (some 120
+//! of the 190 instructions a sample takes); the rank is `x` rounded, and the
+//! try is accepted outright when `x` is at least `rank - threshold`. Both
+//! answers change only where `x` crosses `k + 0.5` or `k - threshold`, that
+//! is where `u` crosses `H(k + 0.5)` or `H(k - threshold)`: values that
+//! depend only on the configuration. [`ZipfTable`] works them out once per
+//! rank and answers a try from `u` alone by a guided search, with no library
+//! call. The sampler's rounded `log1p` and `exp` change their answer within
+//! a few units in the last place of those values, not exactly at them, so
+//! a try whose `u` lies within a margin of any of its rank's values (about
+//! 2^-30 of `u`'s scale, some ten thousand times the rounding error of the
+//! two routines and of `H`) is decided by the sampler's own `Zipf::decide`: the
+//! random draws, the ranks and every report stay exactly as they were.
+//! Tries that are not accepted outright take the sampler's own second
+//! test, which depends on the rank and `u` only.
+//!
+//! The table holds 24 bytes a rank (two bounds and two guide cells), so it
+//! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
+//! evaluations of `H` a rank) is worth it only for a workload that draws
+//! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
+//! the sampler as before.
+
+use crate::rng::Rng;
+use crate::zipf::Zipf;
+
+/// The most ranks a table is built for (6 MiB of table).
+pub const MAX_TABLE_RANKS: u64 = 1 << 18;
+
+/// A try whose `u` is this close (relative to `u`'s range) to a bound is
+/// left to the sampler's own arithmetic.
+const MARGIN: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// Guide cells per rank.
+const CELLS_PER_RANK: usize = 2;
+
+/// A table is built for a workload that draws at least this many samples
+/// a rank: its building costs about as many instructions a rank (two
+/// evaluations of `H`, some 360) as it saves on three samples.
+pub const DRAWS_PER_RANK: u64 = 4;
+
+/// What the table says of a try at `u`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// Rank `k`, accepted outright.
+    Accept(u64),
+    /// Rank `k`, below its sure acceptance: the second test decides.
+    Test(u64),
+    /// Too close to a bound to tell: the sampler's arithmetic decides.
+    Unsure,
+}
+
+/// A [`Zipf`] sampler with its ranks' bounds in a table (see the module
+/// documentation): same draws, same ranks, fewer instructions. The table is
+/// built by [`ZipfTable::prepare`] (before the first batch), not when the workload is
+/// parsed (a spec is also parsed just to count its references).
+#[derive(Debug, Clone)]
+pub struct ZipfTable {
+    zipf: Zipf,
+    /// Whether a table is to be built (see [`ZipfTable::new`]).
+    wanted: bool,
+    /// The low end of `u`'s range, where cell 0 starts.
+    lo: f64,
+    /// Cells per unit of `u`.
+    cells_per_u: f64,
+    /// The margin, in units of `u`.
+    margin: f64,
+    /// Per rank `k` (at `k - 1`): `[H(k + 0.5), H(k - threshold)]` (see
+    /// [`Zipf::rank_bounds`]). Empty until built, and when not wanted.
+    bounds: Vec<[f64; 2]>,
+    /// Per cell of `u`'s range: the index of the first rank whose end is
+    /// beyond the cell's start (a search from there finds `u`'s rank).
+    guide: Vec<u32>,
+}
+
+/// A [`ZipfTable`] ready to draw (see [`ZipfTable::batch`]): its fields
+/// copied out, so that a loop of draws keeps them at hand instead of
+/// reading them again through the table for every sample.
+#[derive(Debug, Clone, Copy)]
+pub struct ZipfBatch<'a> {
+    zipf: Zipf,
+    lo: f64,
+    cells_per_u: f64,
+    margin: f64,
+    last_cell: i64,
+    bounds: &'a [[f64; 2]],
+    guide: &'a [u32],
+}
+
+impl ZipfTable {
+    /// The sampler `zipf`, to have a table when it has at most
+    /// [`MAX_TABLE_RANKS`] ranks and `draws` (the samples the caller
+    /// expects to take) is at least [`DRAWS_PER_RANK`] times the rank
+    /// count; otherwise it samples with `zipf`'s arithmetic (the same ranks
+    /// either way).
+    #[must_use]
+    pub fn new(zipf: Zipf, draws: u64) -> Self {
+        let n = zipf.ranks();
+        let (lo, hi) = zipf.u_range();
+        let span = hi - lo;
+        Self {
+            zipf,
+            wanted: n <= MAX_TABLE_RANKS
+                && draws / DRAWS_PER_RANK >= n
+                && span.is_finite()
+                && span > 0.0,
+            lo,
+            cells_per_u: 0.0,
+            margin: MARGIN * lo.abs().max(hi.abs()).max(1.0),
+            bounds: Vec::new(),
+            guide: Vec::new(),
+        }
+    }
+
+    /// Builds the table (once: on the first batch).
+    #[cold]
+    fn build(&mut self) {
+        let n = self.zipf.ranks();
+        let (lo, hi) = self.zipf.u_range();
+        let span = hi - lo;
+        self.bounds = (1..=n).map(|k| self.zipf.rank_bounds(k)).collect();
+        let cells = n as usize * CELLS_PER_RANK;
+        self.cells_per_u = cells as f64 / span;
+        let width = span / cells as f64;
+        let bounds = &self.bounds;
+        let mut i = 0usize;
+        self.guide = (0..cells)
+            .map(|c| {
+                // A rank ends after the cell's start when its end is beyond
+                // it (a bound that is not a number stops the search; a wrong
+                // start only makes the tries there unsure).
+                let start = lo + c as f64 * width;
+                while i + 1 < bounds.len() && bounds[i][0] <= start {
+                    i += 1;
+                }
+                i as u32
+            })
+            .collect();
+    }
+
+    /// Whether the ranks come from a table (else from the sampler's
+    /// arithmetic): after the first batch, when one was wanted.
+    #[must_use]
+    pub fn has_table(&self) -> bool {
+        !self.bounds.is_empty()
+    }
+
+    /// Builds the table if one is wanted and not yet built: before the
+    /// first batch.
+    #[inline]
+    pub fn prepare(&mut self) {
+        if self.wanted && self.bounds.is_empty() {
+            self.build();
+        }
+    }
+
+    /// The sampler ready for a batch of draws (from the table once
+    /// [`ZipfTable::prepare`] built it).
+    #[inline]
+    #[must_use]
+    pub fn batch(&self) -> ZipfBatch<'_> {
+        ZipfBatch {
+            zipf: self.zipf,
+            lo: self.lo,
+            cells_per_u: self.cells_per_u,
+            margin: self.margin,
+            last_cell: self.guide.len().saturating_sub(1) as i64,
+            bounds: &self.bounds,
+            guide: &self.guide,
+        }
+    }
+}
+
+impl ZipfBatch<'_> {
+    /// Draws one rank in `1..=n`: the same rank, from the same random draws,
+    /// as [`Zipf::sample`].
+    #[inline(always)]
+    pub fn sample(&self, rng: &mut Rng) -> u64 {
+        if self.bounds.is_empty() {
+            return self.zipf.sample(rng);
+        }
+        loop {
+            let u = self.zipf.draw(rng);
+            let k = match self.decision(u) {
+                Decision::Accept(k) => Some(k),
+                Decision::Test(k) => self.zipf.accepts_at(k, u).then_some(k),
+                Decision::Unsure => self.zipf.decide(u),
+            };
+            if let Some(k) = k {
+                return k;
+            }
+        }
+    }
+
+    /// The table's answer for a try at `u` (a table must have been built).
+    #[inline(always)]
+    fn decision(&self, u: f64) -> Decision {
+        let bounds = self.bounds;
+        // A cell out of range, or not a number, saturates into the table;
+        // a wrong cell only makes the try unsure below. (Through `i64`: a
+        // signed conversion is one instruction on x86-64, an unsigned one
+        // a dozen.)
+        let cell = (((u - self.lo) * self.cells_per_u) as i64).clamp(0, self.last_cell) as usize;
+        let mut i = self.guide[cell] as usize;
+        // The last rank's end is infinite: the search stops there.
+        while i + 1 < bounds.len() && u >= bounds[i][0] {
+            i += 1;
+        }
+        let [end, sure] = bounds[i];
+        let start = if i == 0 {
+            f64::NEG_INFINITY
+        } else {
+            bounds[i - 1][0]
+        };
+        let m = self.margin;
+        // Written so that a bound that is not a number fails the test.
+        if u - start >= m && end - u >= m {
+            let k = i as u64 + 1;
+            if u - sure >= m {
+                return Decision::Accept(k);
+            }
+            if sure - u >= m {
+                return Decision::Test(k);
+            }
+        }
+        Decision::Unsure
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configurations the tests sweep: rank counts from 1 to a few
+    /// hundred thousand, exponents from uniform to steep.
+    fn configs() -> Vec<(u64, f64)> {
+        let mut v = Vec::new();
+        for n in [1u64, 2, 3, 7, 100, 1000, 20000, 65536, 200_000] {
+            for s in [
+                0.0, 0.1, 0.5, 0.8, 0.9, 0.99, 1.0, 1.01, 1.3, 2.0, 3.5, 12.0,
+            ] {
+                v.push((n, s));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn same_ranks_as_the_sampler_over_many_seeds_and_configurations() {
+        for (n, s) in configs() {
+            let zipf = Zipf::new(n, s).expect("valid");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let table = table.batch();
+            assert!(!table.bounds.is_empty(), "n={n} s={s}");
+            let draws = 4_000;
+            for seed in [1u64, 2, 77, 0xdead_beef] {
+                let (mut a, mut b) = (Rng::new(seed), Rng::new(seed));
+                for j in 0..draws {
+                    let (x, y) = (zipf.sample(&mut a), table.sample(&mut b));
+                    assert_eq!(x, y, "n={n} s={s} seed={seed} draw {j}");
+                }
+                assert_eq!(a, b, "n={n} s={s} seed={seed}: the draws differ");
+            }
+        }
+    }
+
+    /// Every answer the table gives agrees with the sampler's arithmetic,
+    /// at random points and at points a few units in the last place from
+    /// every bound (where a margin too small would show), and it leaves
+    /// few tries to the arithmetic.
+    #[test]
+    fn the_table_agrees_with_the_arithmetic_and_decides_most_tries() {
+        for (n, s) in configs() {
+            let zipf = Zipf::new(n, s).expect("valid");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let table = table.batch();
+            let check = |u: f64| {
+                let d = table.decision(u);
+                match d {
+                    Decision::Accept(k) => {
+                        assert_eq!(zipf.decide(u), Some(k), "n={n} s={s} u={u:e}");
+                    }
+                    Decision::Test(k) => {
+                        let want = zipf.accepts_at(k, u).then_some(k);
+                        assert_eq!(zipf.decide(u), want, "n={n} s={s} u={u:e}");
+                    }
+                    Decision::Unsure => {}
+                }
+                d == Decision::Unsure
+            };
+            let mut rng = Rng::new(n ^ s.to_bits());
+            let tries = 20_000;
+            let unsure = (0..tries).filter(|_| check(zipf.draw(&mut rng))).count();
+            // Steep exponents crowd the far ranks' bounds within the
+            // margin; those ranks are rarely drawn.
+            assert!(unsure * 100 <= tries, "n={n} s={s}: {unsure} unsure");
+            let (lo, hi) = zipf.u_range();
+            let step = (n / 500).max(1);
+            for k in (1..=n).step_by(step as usize) {
+                for b in zipf.rank_bounds(k) {
+                    if !b.is_finite() {
+                        continue;
+                    }
+                    for d in 0..80u64 {
+                        let u = f64::from_bits(b.to_bits().wrapping_sub(40).wrapping_add(d));
+                        if (lo..=hi).contains(&u) {
+                            check(u);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_table_when_too_large_or_too_few_draws() {
+        let built = |n: u64, draws: u64| {
+            let zipf = Zipf::new(n, 0.9).expect("valid");
+            let mut t = ZipfTable::new(zipf, draws);
+            assert!(!t.has_table(), "built before the first batch");
+            t.prepare();
+            t.has_table()
+        };
+        assert!(!built(MAX_TABLE_RANKS + 1, u64::MAX));
+        assert!(!built(1000, 3999));
+        assert!(built(1000, 4000));
+        // Without a table, the sampler's ranks.
+        let zipf = Zipf::new(1000, 0.9).expect("valid");
+        let mut table = ZipfTable::new(zipf, 10);
+        table.prepare();
+        let table = table.batch();
+        let (mut a, mut b) = (Rng::new(9), Rng::new(9));
+        for _ in 0..1000 {
+            assert_eq!(zipf.sample(&mut a), table.sample(&mut b));
+        }
+    }
+}
