@@ -540,6 +540,22 @@ impl<B: Bitmap> PhysMem<B> {
         })
     }
 
+    /// The bytes of the page of `len` bytes at `addr` in place: one whole
+    /// chunk that is stored (owned or shared). `None` for a chunk not
+    /// stored (all zero), any other length or alignment, or a range outside
+    /// memory (the caller reads a copy).
+    #[must_use]
+    pub fn page_in_place(&self, addr: PhysAddr, len: u64) -> Option<&[u8]> {
+        let a = addr.as_u64();
+        if len != CHUNK_BYTES as u64
+            || !a.is_multiple_of(CHUNK_BYTES as u64)
+            || self.check(addr, len).is_err()
+        {
+            return None;
+        }
+        self.chunk(a >> CHUNK_SHIFT).map(|c| &c[..])
+    }
+
     /// Writes `page` at `addr` as [`PhysMem::write`] would write its bytes
     /// (the same chunks stored, the same marks), but a page that lands on
     /// a whole chunk not stored is kept as a reference to its buffer, not
@@ -697,6 +713,12 @@ impl<B: Bitmap> PhysMem<B> {
     pub fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
         self.check(addr, len)?;
         let mut a = addr.as_u64();
+        if len == CHUNK_BYTES as u64 && a.is_multiple_of(CHUNK_BYTES as u64) {
+            // One whole chunk (a data page zeroed on allocation): one look
+            // at where it is stored, not the general loop's three.
+            self.release_chunk(a >> CHUNK_SHIFT);
+            return Ok(());
+        }
         let end = a + len;
         while a < end {
             let off = (a as usize) & (CHUNK_BYTES - 1);
@@ -729,6 +751,31 @@ impl<B: Bitmap> PhysMem<B> {
             a += n as u64;
         }
         Ok(())
+    }
+
+    /// Chunk `idx` becomes zero, as [`PhysMem::zero`] of its whole range
+    /// makes it: an owned chunk is released (kept for reuse while there is
+    /// room), a shared page's buffer let go of, and either is marked
+    /// written; a chunk not stored stays as it is, unmarked.
+    #[inline]
+    fn release_chunk(&mut self, idx: u64) {
+        let owned = match self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) {
+            Some(Some(dir)) => dir[(idx as usize) & (LEAF_LEN - 1)].take(),
+            _ => None,
+        };
+        match owned {
+            Some(c) => {
+                self.bitmap.mark(idx);
+                if self.spare.len() < SPARE_CHUNKS {
+                    self.spare.push(c);
+                }
+            }
+            None => {
+                if self.take_shared(idx).is_some() {
+                    self.bitmap.mark(idx);
+                }
+            }
+        }
     }
 
     /// Whether every byte of `[addr, addr+len)` is zero, looked at in place

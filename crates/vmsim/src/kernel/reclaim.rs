@@ -1351,13 +1351,16 @@ impl Kernel {
         if dirty || existing.is_none() {
             // Straight from the frame into the device's cache: the frame's
             // buffer itself when it is shared (or the page is all zero),
-            // else a copy.
+            // else one copy of the frame's bytes where memory holds them.
             let addr = self.frames.addr_of(pfn);
             let len = self.reclaim.page_bytes as u64;
             let dev = self.reclaim.device()?;
             match mem.share_page(addr, len) {
                 Some(page) => dev.write_shared(slot, page)?,
-                None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
+                None => match mem.page_in_place(addr, len) {
+                    Some(bytes) => dev.write(slot, bytes)?,
+                    None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
+                },
             }
             self.reclaim.stats.writebacks += 1;
         } else {
