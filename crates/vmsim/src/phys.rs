@@ -936,6 +936,35 @@ mod tests {
         assert_eq!(m.read_le(pa(4100), 1), Ok(7));
     }
 
+    /// Zeroing one whole chunk (its own path, `release_chunk`) releases an
+    /// owned chunk and a shared one, marking each, and leaves a chunk never
+    /// stored unmarked, as the general loop does; other ranges are left
+    /// alone.
+    #[test]
+    fn zeroing_a_whole_chunk_releases_it_and_marks_only_a_stored_one() {
+        use crate::shared_page::SharedPage;
+        use std::sync::Arc;
+        let mut m: PhysMem<DirtyChunks> = PhysMem::new(4 * 4096).expect("size");
+        m.write(pa(4096), &[7; 4096]).expect("owned");
+        m.write_shared(pa(2 * 4096), SharedPage::new(Arc::new([9; CHUNK_BYTES])))
+            .expect("shared");
+        m.write(pa(3 * 4096 + 8), &[5; 8]).expect("neighbour");
+        assert_eq!((m.stored_chunks(), m.shared_chunks()), (3, 1));
+        m.bitmap_mut().take();
+        for c in 0..3u64 {
+            m.zero(pa(c * 4096), 4096).expect("zero");
+        }
+        assert_eq!((m.stored_chunks(), m.shared_chunks()), (1, 0));
+        assert_eq!(m.bitmap_mut().take(), vec![1, 2]);
+        assert!(m.is_zero(pa(0), 3 * 4096).expect("in range"));
+        assert_eq!(m.read_le(pa(3 * 4096 + 8), 1), Ok(5));
+        // A released chunk is reused zeroed.
+        m.write(pa(4096 + 100), &[1]).expect("store");
+        assert_eq!(m.read_le(pa(4096), 8), Ok(0));
+        assert_eq!(m.read_le(pa(4096 + 100), 1), Ok(1));
+        assert!(m.zero(pa(3 * 4096), 4097).is_err());
+    }
+
     #[test]
     fn dirty_tracking() {
         let mut m: PhysMem<DirtyChunks> = PhysMem::new(1 << 20).expect("size");
@@ -1108,6 +1137,15 @@ mod tests {
                         let mut want = [0u8; CHUNK_BYTES];
                         let r = slow.read(a, &mut want);
                         let got = fast.share_page(a, CHUNK_BYTES as u64);
+                        if r.is_ok() {
+                            // In place exactly when stored (owned or shared),
+                            // holding what a read copies.
+                            let inplace = fast.page_in_place(a, CHUNK_BYTES as u64);
+                            proptest::prop_assert_eq!(inplace.is_some(), fast.chunk(c as u64).is_some());
+                            if let Some(b) = inplace {
+                                proptest::prop_assert_eq!(b, &want[..]);
+                            }
+                        }
                         if r.is_ok() {
                             // Shared unless the chunk is an owned one.
                             let owned = fast.shared_chunk(c as u64).is_none()
