@@ -158,6 +158,15 @@ pub trait PhysMemory {
         None
     }
 
+    /// The `len` bytes at `addr` in place, if this memory holds them as one
+    /// piece it can lend (how a swap-out copies a written page into the swap
+    /// cache once, with no buffer of its own in between); `None`: the
+    /// caller reads a copy. The default never can.
+    fn page_in_place(&self, addr: PhysAddr, len: u64) -> Option<&[u8]> {
+        let _ = (addr, len);
+        None
+    }
+
     /// Writes `page` at `addr`: the same bytes as [`PhysMemory::write`] of
     /// [`SharedPage::bytes`], which is what the default does; a memory may
     /// keep a reference to the page's buffer instead (how a swap-in puts a
@@ -250,6 +259,11 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn share_page(&self, addr: PhysAddr, len: u64) -> Option<SharedPage> {
         PhysMem::share_page(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn page_in_place(&self, addr: PhysAddr, len: u64) -> Option<&[u8]> {
+        PhysMem::page_in_place(self, addr, len)
     }
 
     #[inline(always)]

@@ -540,6 +540,22 @@ impl<B: Bitmap> PhysMem<B> {
         })
     }
 
+    /// The bytes of the page of `len` bytes at `addr` in place: one whole
+    /// chunk that is stored (owned or shared). `None` for a chunk not
+    /// stored (all zero), any other length or alignment, or a range outside
+    /// memory (the caller reads a copy).
+    #[must_use]
+    pub fn page_in_place(&self, addr: PhysAddr, len: u64) -> Option<&[u8]> {
+        let a = addr.as_u64();
+        if len != CHUNK_BYTES as u64
+            || !a.is_multiple_of(CHUNK_BYTES as u64)
+            || self.check(addr, len).is_err()
+        {
+            return None;
+        }
+        self.chunk(a >> CHUNK_SHIFT).map(|c| &c[..])
+    }
+
     /// Writes `page` at `addr` as [`PhysMem::write`] would write its bytes
     /// (the same chunks stored, the same marks), but a page that lands on
     /// a whole chunk not stored is kept as a reference to its buffer, not
@@ -697,6 +713,12 @@ impl<B: Bitmap> PhysMem<B> {
     pub fn zero(&mut self, addr: PhysAddr, len: u64) -> Result<(), MemError> {
         self.check(addr, len)?;
         let mut a = addr.as_u64();
+        if len == CHUNK_BYTES as u64 && a.is_multiple_of(CHUNK_BYTES as u64) {
+            // One whole chunk (a data page zeroed on allocation): one look
+            // at where it is stored, not the general loop's three.
+            self.release_chunk(a >> CHUNK_SHIFT);
+            return Ok(());
+        }
         let end = a + len;
         while a < end {
             let off = (a as usize) & (CHUNK_BYTES - 1);
@@ -729,6 +751,31 @@ impl<B: Bitmap> PhysMem<B> {
             a += n as u64;
         }
         Ok(())
+    }
+
+    /// Chunk `idx` becomes zero, as [`PhysMem::zero`] of its whole range
+    /// makes it: an owned chunk is released (kept for reuse while there is
+    /// room), a shared page's buffer let go of, and either is marked
+    /// written; a chunk not stored stays as it is, unmarked.
+    #[inline]
+    fn release_chunk(&mut self, idx: u64) {
+        let owned = match self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) {
+            Some(Some(dir)) => dir[(idx as usize) & (LEAF_LEN - 1)].take(),
+            _ => None,
+        };
+        match owned {
+            Some(c) => {
+                self.bitmap.mark(idx);
+                if self.spare.len() < SPARE_CHUNKS {
+                    self.spare.push(c);
+                }
+            }
+            None => {
+                if self.take_shared(idx).is_some() {
+                    self.bitmap.mark(idx);
+                }
+            }
+        }
     }
 
     /// Whether every byte of `[addr, addr+len)` is zero, looked at in place
@@ -887,6 +934,35 @@ mod tests {
         assert_eq!(m.stored_chunks(), 1);
         assert_eq!(m.read_le(pa(10), 1), Ok(0));
         assert_eq!(m.read_le(pa(4100), 1), Ok(7));
+    }
+
+    /// Zeroing one whole chunk (its own path, `release_chunk`) releases an
+    /// owned chunk and a shared one, marking each, and leaves a chunk never
+    /// stored unmarked, as the general loop does; other ranges are left
+    /// alone.
+    #[test]
+    fn zeroing_a_whole_chunk_releases_it_and_marks_only_a_stored_one() {
+        use crate::shared_page::SharedPage;
+        use std::sync::Arc;
+        let mut m: PhysMem<DirtyChunks> = PhysMem::new(4 * 4096).expect("size");
+        m.write(pa(4096), &[7; 4096]).expect("owned");
+        m.write_shared(pa(2 * 4096), SharedPage::new(Arc::new([9; CHUNK_BYTES])))
+            .expect("shared");
+        m.write(pa(3 * 4096 + 8), &[5; 8]).expect("neighbour");
+        assert_eq!((m.stored_chunks(), m.shared_chunks()), (3, 1));
+        m.bitmap_mut().take();
+        for c in 0..3u64 {
+            m.zero(pa(c * 4096), 4096).expect("zero");
+        }
+        assert_eq!((m.stored_chunks(), m.shared_chunks()), (1, 0));
+        assert_eq!(m.bitmap_mut().take(), vec![1, 2]);
+        assert!(m.is_zero(pa(0), 3 * 4096).expect("in range"));
+        assert_eq!(m.read_le(pa(3 * 4096 + 8), 1), Ok(5));
+        // A released chunk is reused zeroed.
+        m.write(pa(4096 + 100), &[1]).expect("store");
+        assert_eq!(m.read_le(pa(4096), 8), Ok(0));
+        assert_eq!(m.read_le(pa(4096 + 100), 1), Ok(1));
+        assert!(m.zero(pa(3 * 4096), 4097).is_err());
     }
 
     #[test]
@@ -1061,6 +1137,15 @@ mod tests {
                         let mut want = [0u8; CHUNK_BYTES];
                         let r = slow.read(a, &mut want);
                         let got = fast.share_page(a, CHUNK_BYTES as u64);
+                        if r.is_ok() {
+                            // In place exactly when stored (owned or shared),
+                            // holding what a read copies.
+                            let inplace = fast.page_in_place(a, CHUNK_BYTES as u64);
+                            proptest::prop_assert_eq!(inplace.is_some(), fast.chunk(c as u64).is_some());
+                            if let Some(b) = inplace {
+                                proptest::prop_assert_eq!(b, &want[..]);
+                            }
+                        }
                         if r.is_ok() {
                             // Shared unless the chunk is an owned one.
                             let owned = fast.shared_chunk(c as u64).is_none()

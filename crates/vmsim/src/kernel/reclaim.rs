@@ -861,12 +861,28 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
         Some((at, raw, accessed))
     }
 
-    /// The accessed and dirty bits of every mapping of page `id`.
+    /// [`PteBits::cached_leaf`] for the dirty check: the leaf's accessed
+    /// and dirty flags alone ([`Format::leaf_status`]).
+    #[inline(always)]
+    fn cached_status(&self, pfn: u64, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, PteFlags)> {
+        let at = self.leaves.get(Some(pfn), sid.0, va.as_u64(), self.gens)?;
+        let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
+        let status = self.fmt.leaf_status(at.idx, raw)?;
+        debug_assert_eq!(
+            self.cached_leaf(pfn, sid, va)
+                .map(|(_, _, f)| f & (PteFlags::ACCESSED | PteFlags::DIRTY)),
+            Some(status)
+        );
+        Some((at, status))
+    }
+
+    /// The accessed and dirty bits of every mapping of page `id` (no other
+    /// flag).
     fn flags(&self, id: u32) -> PteFlags {
         self.flags_and_first_leaf(id).0
     }
 
-    /// [`PteBits::flags`], and where the leaf cache found the leaf of the
+    /// [`PteBits::flags`] (the accessed and dirty bits), and where the leaf cache found the leaf of the
     /// page's first mapping (its reverse map's first entry) when it did:
     /// eviction unmaps that mapping next, with nothing in between that
     /// changes the cache or frees a table, so it need not look it up again.
@@ -879,13 +895,13 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
                 continue;
             };
             let va = VirtAddr::new(va);
-            if let Some((at, _, flags)) = self.cached_leaf(pfn, sid, va) {
-                f |= flags;
+            if let Some((at, status)) = self.cached_status(pfn, sid, va) {
+                f |= status;
                 if i == 0 {
                     first = Some(at);
                 }
             } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
-                f |= t.flags;
+                f |= t.flags & (PteFlags::ACCESSED | PteFlags::DIRTY);
             }
         }
         (f, first)
@@ -1351,13 +1367,16 @@ impl Kernel {
         if dirty || existing.is_none() {
             // Straight from the frame into the device's cache: the frame's
             // buffer itself when it is shared (or the page is all zero),
-            // else a copy.
+            // else one copy of the frame's bytes where memory holds them.
             let addr = self.frames.addr_of(pfn);
             let len = self.reclaim.page_bytes as u64;
             let dev = self.reclaim.device()?;
             match mem.share_page(addr, len) {
                 Some(page) => dev.write_shared(slot, page)?,
-                None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
+                None => match mem.page_in_place(addr, len) {
+                    Some(bytes) => dev.write(slot, bytes)?,
+                    None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
+                },
             }
             self.reclaim.stats.writebacks += 1;
         } else {

@@ -426,6 +426,31 @@ impl Format {
         }
     }
 
+    /// Whether the raw entry at level `idx` is a leaf and, if so, its
+    /// accessed and dirty flags alone (the rest of `decode`'s flags
+    /// cleared): what the reclaimer's dirty check needs. A present x86-64
+    /// last-level entry with no reserved address bit is answered from its A
+    /// and D bits (which keep their places in [`PteFlags`]); anything else
+    /// is decoded. A property test checks it against `decode`.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn leaf_status(&self, idx: usize, raw: u64) -> Option<PteFlags> {
+        if matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx) && raw & X86_P != 0 {
+            let pa_mask = if self.pa_bits() >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << self.pa_bits()) - 1
+            };
+            if raw & (X86_64_ADDR & !pa_mask) == 0 {
+                return Some(PteFlags::from_bits_retain((raw & (X86_A | X86_D)) as u16));
+            }
+        }
+        match self.decode(idx, raw) {
+            Entry::Leaf { flags, .. } => Some(flags & (PteFlags::ACCESSED | PteFlags::DIRTY)),
+            _ => None,
+        }
+    }
+
     /// [`Format::decode`] for the entries a walk of x86 4- or 5-level paging
     /// meets almost always: a present pointer to the next table, or a present
     /// leaf in the last level, with no reserved bit set. Returns `None` for
@@ -739,6 +764,11 @@ mod tests {
                 _ => None,
             };
             proptest::prop_assert_eq!(f.leaf_accessed(idx, raw), want, "{:#x} at {}", raw, idx);
+            let status = match f.decode(idx, raw) {
+                Entry::Leaf { flags, .. } => Some(flags & (PteFlags::ACCESSED | PteFlags::DIRTY)),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(f.leaf_status(idx, raw), status, "{:#x} at {}", raw, idx);
         }
     }
 

@@ -228,8 +228,42 @@ impl SwapCache {
             self.free.push(e as u32);
             return Err(Err(err));
         }
-        // Looked at once here, not at each swap-in: an all-zero page keeps
-        // no buffer (and is stored as nothing when it comes back).
+        self.install_filled(slot, e, buf);
+        Ok(())
+    }
+
+    /// Puts a copy of `bytes` (one page) for `slot` in the cache, as
+    /// [`SwapCache::put`] with a fill that copies them would, but a new
+    /// buffer is made from the bytes themselves (not zeroed first, then
+    /// overwritten). May first write dirty entries back to make room.
+    ///
+    /// # Errors
+    /// Making room failed (nothing changed but the entries that did reach
+    /// the file).
+    pub(super) fn put_copy(
+        &mut self,
+        slot: u32,
+        bytes: &[u8],
+        write: &mut WriteRun<'_>,
+    ) -> io::Result<()> {
+        debug_assert_eq!(bytes.len(), self.page);
+        let e = self.take_entry(slot, write)?;
+        let buf = match self.spare.pop() {
+            Some(mut b) => {
+                debug_assert_eq!(Arc::strong_count(&b), 1);
+                Arc::make_mut(&mut b).copy_from_slice(bytes);
+                b
+            }
+            None => Arc::from(bytes),
+        };
+        self.install_filled(slot, e, buf);
+        Ok(())
+    }
+
+    /// Entry `e` (taken, empty) holds the freshly filled buffer `buf` for
+    /// `slot`. Looked at once here, not at each swap-in: an all-zero page
+    /// keeps no buffer (and is stored as nothing when it comes back).
+    fn install_filled(&mut self, slot: u32, e: usize, buf: Arc<[u8]>) {
         let held = if crate::memory::all_zero(&buf) {
             self.spare.push(buf);
             Held::Zero
@@ -237,7 +271,6 @@ impl SwapCache {
             Held::Bytes(buf)
         };
         self.install(slot, e, held);
-        Ok(())
     }
 
     /// Puts page `held` for `slot` in the cache without a copy (a buffer

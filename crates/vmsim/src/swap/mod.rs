@@ -527,16 +527,35 @@ impl SwapDevice {
     /// Writes one page into `slot`: into the cache (the file gets it
     /// later, see [`SwapDevice::flush`]), or straight to the file without
     /// a cache. An I/O error may so surface at a later write or flush.
+    ///
+    /// The bytes go straight from `page` into the cache entry (a new
+    /// entry's buffer is made from them, not zeroed first) or to the file.
     pub fn write(&mut self, slot: SwapSlot, page: &[u8]) -> Result<(), SwapError> {
         self.check(page.len())?;
-        self.write_with(slot, |buf| {
-            buf.copy_from_slice(page);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .map_err(|e| match e {
-            PageIoError::Device(e) => e,
-            PageIoError::Page(never) => match never {},
-        })
+        self.ensure_file()?;
+        let Backing::File(file) = &self.backing else {
+            return Err(self.broken());
+        };
+        let (page_len, path) = (self.page, &self.path);
+        let io_err = |source| SwapError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if self.cache.limit() == 0 {
+            // No cache: to the file at once.
+            write_at(file, page, u64::from(slot.0) * page_len as u64).map_err(io_err)?;
+        } else {
+            let mut write =
+                |first: u32, data: &[u8]| write_at(file, data, u64::from(first) * page_len as u64);
+            self.cache
+                .put_copy(slot.0, page, &mut write)
+                .map_err(io_err)?;
+        }
+        if let Some(w) = self.written.get_mut(slot.0 as usize / 64) {
+            *w |= 1 << (slot.0 % 64);
+        }
+        self.stats.writes += 1;
+        Ok(())
     }
 
     /// Writes one page into `slot` as [`SwapDevice::write`] does, the page
