@@ -81,6 +81,12 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     generic_only: bool,
+    /// Tests only: [`Mmu::store_recent`] always declines, so a run's
+    /// stores all take `translate` (the path before it), for a test to
+    /// compare both.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) store_hits_off: bool,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -265,6 +271,8 @@ impl Mmu {
             path: Path::default(),
             #[cfg(test)]
             generic_only: false,
+            #[cfg(test)]
+            store_hits_off: false,
         })
     }
 
@@ -354,6 +362,23 @@ impl Mmu {
     #[inline(always)]
     pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
         self.tlb.hit_recent(va, access)
+    }
+
+    /// The TLB-hit path of a user store inside one page: its physical
+    /// address when [`Mmu::translate`] would take its TLB-hit path for it
+    /// (a recent data-side hit holds `va`) and return that address at once
+    /// (the entry grants the store and is already dirty, so nothing is
+    /// walked or written in memory); the lookup is then done and counted as
+    /// `translate` counts it. `None` otherwise: nothing was counted or
+    /// changed, and the caller translates (`AccessKind::Write`,
+    /// `Privilege::User`). See [`Tlb::store_recent`].
+    #[inline(always)]
+    pub fn store_recent(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        #[cfg(test)]
+        if self.store_hits_off {
+            return None;
+        }
+        self.tlb.store_recent(va)
     }
 
     /// Per side ([`LoadOrFetch::side`]), the lookups [`Mmu::hit_recent`]
@@ -1013,9 +1038,9 @@ mod tests {
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
 
-        /// The span loop's hit path (`hit_recent`, then, when it declines,
-        /// `translate_unremembered` for a load or fetch) against
-        /// `translate` alone: same results and faults, same memory, the
+        /// The span loop's hit paths (`hit_recent`, then, when it declines,
+        /// `translate_unremembered` for a user load or fetch; `store_recent`,
+        /// then `translate`, for a user store) against `translate` alone: same results and faults, same memory, the
         /// same counters at the end (its pending hits added in), and, once
         /// settled, the same serialized MMU, for every preset and format
         /// pairing (the shared first level of `classroom` takes the
@@ -1048,6 +1073,13 @@ mod tests {
                         let got = a.translate_unremembered(ra, va, access, privilege);
                         prop_assert_eq!(got, want, "{} {:?}", va, access);
                     }
+                } else if (access, privilege) == (AccessKind::Write, Privilege::User) {
+                    // The span loop's store: `store_recent`, else `translate`.
+                    let got = match a.store_recent(va) {
+                        Some(pa) => Ok(pa),
+                        None => a.translate(ra, va, access, privilege),
+                    };
+                    prop_assert_eq!(got, want, "{} {:?}", va, access);
                 } else {
                     prop_assert_eq!(a.translate(ra, va, access, privilege), want, "{} {:?}", va, access);
                 }
