@@ -151,6 +151,17 @@ impl TlbEntry {
         self.flags & DIRTY != 0
     }
 
+    /// Whether a user store that hits this entry is done on the TLB-hit
+    /// path: the entry grants user writes and is already dirty (so no walk
+    /// sets D). One test of the flags: what `Mmu::translate` tests, as two,
+    /// before it hands a store its address (see `Tlb::store_recent`).
+    #[inline(always)]
+    #[must_use]
+    pub const fn takes_user_store(&self) -> bool {
+        const NEEDED: u8 = Perms::WRITE.bits() | Perms::USER.bits() | DIRTY;
+        self.flags & NEEDED == NEEDED
+    }
+
     /// The rights the entry grants.
     #[inline]
     #[must_use]

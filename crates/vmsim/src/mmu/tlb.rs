@@ -403,6 +403,17 @@ pub struct Tlb {
     /// The part of `recent_hits` already added to the counters.
     #[serde(skip)]
     counted_hits: [u64; 2],
+    /// Stores answered by [`Tlb::store_recent`] (data side), a running
+    /// total as `recent_hits`, less `counted_stores`, the part already
+    /// added: each was a hit on the data side's last recent hit, so they
+    /// are added with the data side's pending loads (to `lookups_by_kind`'s
+    /// writes, and the first level's hits at that entry's page size). Not
+    /// saved.
+    #[serde(skip)]
+    recent_stores: u64,
+    /// The part of `recent_stores` already added to the counters.
+    #[serde(skip)]
+    counted_stores: u64,
     /// Whether some first-level array serves both sides: then a side's
     /// last recent hit need not be the last way touched in its set, and
     /// recent hits owe touches (see [`SHARED_KEY`]).
@@ -512,6 +523,8 @@ impl Tlb {
             hit_check: 0,
             recent_hits: [0; 2],
             counted_hits: [0; 2],
+            recent_stores: 0,
+            counted_stores: 0,
             shared_l1,
             tick: 0,
             settled: 0,
@@ -680,6 +693,37 @@ impl Tlb {
         true
     }
 
+    /// The TLB-hit path of a user store (inside one page) whose recent hit
+    /// takes it whole: the data side's recent hit holding `va` for the
+    /// address space of the last [`Tlb::context_switch`] (as
+    /// [`Tlb::hit_recent`]), whose entry grants user writes and is already
+    /// dirty ([`TlbEntry::takes_user_store`]). Then the lookup is done as
+    /// [`Tlb::lookup_repeat`] does it (a hit on any but the side's last
+    /// touches its way), counted as `Mmu::translate` counts it (in
+    /// `recent_stores`, one increment), and its physical address returned:
+    /// what `Mmu::translate` returns for it, with no walk (the entry is
+    /// dirty) and no fault (it grants the store). `None` otherwise, with
+    /// nothing counted or changed: the caller translates as usual, which
+    /// finds the same recent hit (or probes when this one is not current)
+    /// and decides as before. Never taken with a first level shared by
+    /// both sides (its recent hits' keys never equal a plain key).
+    #[inline(always)]
+    pub fn store_recent(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let key = va.as_u64() >> self.memo_shift[DATA];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[DATA][i];
+        if r.key != key || r.check != self.hit_check || !r.entry.takes_user_store() {
+            return None;
+        }
+        let pa = r.entry.translate(va);
+        if self.last[DATA] != i as u32 {
+            // (Pending hits are added first if their page size changes.)
+            self.touch_recent(DATA, i);
+        }
+        self.recent_stores += 1;
+        Some(pa)
+    }
+
     /// Per side (`LoadOrFetch::side`), how many lookups [`Tlb::hit_recent`]
     /// has answered since the TLB was made (or restored): a running total,
     /// for counting those of a stretch of lookups by difference (wrapping).
@@ -693,6 +737,19 @@ impl Tlb {
     #[inline(always)]
     fn pending(&self) -> [u64; 2] {
         [DATA, FETCH].map(|side| self.recent_hits[side].wrapping_sub(self.counted_hits[side]))
+    }
+
+    /// How many stores [`Tlb::store_recent`] has taken (tests: that a run
+    /// took the path at all).
+    #[cfg(test)]
+    pub(crate) fn stores_taken(&self) -> u64 {
+        self.recent_stores
+    }
+
+    /// The stores [`Tlb::store_recent`] took not yet added to the counters.
+    #[inline(always)]
+    fn pending_stores(&self) -> u64 {
+        self.recent_stores.wrapping_sub(self.counted_stores)
     }
 
     /// The page-size shift of each side's last recent hit (meaningless
@@ -712,16 +769,26 @@ impl Tlb {
     /// saved (the pending counts are not saved).
     #[inline]
     pub fn settle_counts(&mut self) {
+        // A shared first level's recent hits are never taken by
+        // `hit_recent` or `store_recent` (their keys carry `SHARED_KEY`):
+        // nothing is pending. One test instead of the six loads below on
+        // every probe of the fully associative rows.
+        if self.shared_l1 {
+            return;
+        }
         let [read, fetch] = self.pending();
-        if read | fetch == 0 {
+        let stores = self.pending_stores();
+        if read | fetch | stores == 0 {
             return;
         }
         self.counted_hits = self.recent_hits;
+        self.counted_stores = self.recent_stores;
         self.lookups_by_kind[AccessKind::Read.index()] += read;
         self.lookups_by_kind[AccessKind::Execute.index()] += fetch;
+        self.lookups_by_kind[AccessKind::Write.index()] += stores;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = self.levels.first_mut() {
-            first.counters.hits.add_shift(data_shift, read);
+            first.counters.hits.add_shift(data_shift, read + stores);
             first.counters.hits.add_shift(fetch_shift, fetch);
         }
     }
@@ -1439,13 +1506,15 @@ impl Tlb {
         let mut levels: Vec<LevelCounters> =
             self.levels.iter().map(|l| l.counters.clone()).collect();
         let mut lookups_by_kind = self.lookups_by_kind;
-        // The hits `hit_recent` has not added yet.
+        // The hits `hit_recent` and `store_recent` have not added yet.
         let [read, fetch] = self.pending();
+        let stores = self.pending_stores();
         lookups_by_kind[AccessKind::Read.index()] += read;
         lookups_by_kind[AccessKind::Execute.index()] += fetch;
+        lookups_by_kind[AccessKind::Write.index()] += stores;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = levels.first_mut() {
-            first.hits.add_shift(data_shift, read);
+            first.hits.add_shift(data_shift, read + stores);
             first.hits.add_shift(fetch_shift, fetch);
         }
         for l in &mut levels {
@@ -1470,6 +1539,7 @@ impl Tlb {
         }
         self.lookups_by_kind = [0; 3];
         self.counted_hits = self.recent_hits;
+        self.counted_stores = self.recent_stores;
         self.full_misses = 0;
         self.flushes = FlushCounters::default();
         self.walk_cache.reset_counters();
@@ -2404,11 +2474,13 @@ mod tests {
             proptest::prop_assert_eq!(&entries[0], &entries[1]);
         }
 
-        /// The MMU's hit path for loads and fetches (`hit_recent`, its
-        /// counts kept apart until settled) against probing every time:
-        /// tried first for every read or fetch (with rights the entry may
-        /// lack), the MMU's usual path (`lookup_repeat`, then `lookup`)
-        /// after it when it declines; stores, invalidations, context
+        /// The MMU's hit paths for loads and fetches (`hit_recent`) and for
+        /// stores (`store_recent`), their counts kept apart until settled,
+        /// against probing every time: tried first for every read, fetch
+        /// or write (with rights the entry may lack, dirty or clean), the
+        /// MMU's usual path (`lookup_repeat`, then `lookup`) after it when
+        /// it declines; a store taken must be the probe's first-level hit,
+        /// granting it and dirty, at the probe's address. Invalidations, context
         /// switches, fills and restores (told the current address space or
         /// not) between. The counters agree after every
         /// lookup (read with the pending hits added), again once settled,
@@ -2465,11 +2537,21 @@ mod tests {
                 let probed = tlbs[1].lookup(asid, va, kind).map(|h| (h.entry, h.level, h.pa));
                 let tlb = &mut tlbs[0];
                 let load_or_fetch = LoadOrFetch::of(kind);
+                let stored = if kind == AccessKind::Write { tlb.store_recent(va) } else { None };
                 let got = if load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)) {
                     // Done: the entry the probe finds, at the first level, granting the access.
                     let (entry, level, _) = probed.expect("a recent hit is a hit");
                     proptest::prop_assert_eq!(level, 0);
                     proptest::prop_assert!(entry.perms().contains(required));
+                    probed
+                } else if let Some(pa) = stored {
+                    // Done too, and with no walk: the probe's first-level
+                    // hit, granting the store, dirty, at the same address.
+                    let (entry, level, probed_pa) = probed.expect("a recent store hit is a hit");
+                    proptest::prop_assert_eq!(level, 0);
+                    proptest::prop_assert!(entry.perms().contains(required));
+                    proptest::prop_assert!(entry.is_dirty());
+                    proptest::prop_assert_eq!(pa, probed_pa);
                     probed
                 } else {
                     lookup_as_mmu(tlb, asid, va, kind)
@@ -2479,7 +2561,8 @@ mod tests {
                 if probed.is_none() {
                     for tlb in &mut tlbs {
                         let e = page_entry(tlb, asid, va, page, large)
-                            .with_perms(Perms::from_bits_truncate(rights));
+                            .with_perms(Perms::from_bits_truncate(rights))
+                            .with_dirty(page % 3 != 0);
                         tlb.fill(e, va, kind);
                     }
                 }
@@ -2487,6 +2570,7 @@ mod tests {
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             tlbs[0].settle_counts();
             proptest::prop_assert_eq!(tlbs[0].pending(), [0; 2]);
+            proptest::prop_assert_eq!(tlbs[0].pending_stores(), 0);
             proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
             let saved = postcard::to_allocvec(&tlbs[0]).expect("save");
             let restored: Tlb = postcard::from_bytes(&saved).expect("restore");

@@ -81,6 +81,12 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     generic_only: bool,
+    /// Tests only: [`Mmu::store_recent`] always declines, so a run's
+    /// stores all take `translate` (the path before it), for a test to
+    /// compare both.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) store_hits_off: bool,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -265,6 +271,8 @@ impl Mmu {
             path: Path::default(),
             #[cfg(test)]
             generic_only: false,
+            #[cfg(test)]
+            store_hits_off: false,
         })
     }
 
@@ -354,6 +362,23 @@ impl Mmu {
     #[inline(always)]
     pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
         self.tlb.hit_recent(va, access)
+    }
+
+    /// The TLB-hit path of a user store inside one page: its physical
+    /// address when [`Mmu::translate`] would take its TLB-hit path for it
+    /// (a recent data-side hit holds `va`) and return that address at once
+    /// (the entry grants the store and is already dirty, so nothing is
+    /// walked or written in memory); the lookup is then done and counted as
+    /// `translate` counts it. `None` otherwise: nothing was counted or
+    /// changed, and the caller translates (`AccessKind::Write`,
+    /// `Privilege::User`). See [`Tlb::store_recent`].
+    #[inline(always)]
+    pub fn store_recent(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        #[cfg(test)]
+        if self.store_hits_off {
+            return None;
+        }
+        self.tlb.store_recent(va)
     }
 
     /// Per side ([`LoadOrFetch::side`]), the lookups [`Mmu::hit_recent`]
@@ -1013,9 +1038,9 @@ mod tests {
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
 
-        /// The span loop's hit path (`hit_recent`, then, when it declines,
-        /// `translate_unremembered` for a load or fetch) against
-        /// `translate` alone: same results and faults, same memory, the
+        /// The span loop's hit paths (`hit_recent`, then, when it declines,
+        /// `translate_unremembered` for a user load or fetch; `store_recent`,
+        /// then `translate`, for a user store) against `translate` alone: same results and faults, same memory, the
         /// same counters at the end (its pending hits added in), and, once
         /// settled, the same serialized MMU, for every preset and format
         /// pairing (the shared first level of `classroom` takes the
@@ -1048,6 +1073,13 @@ mod tests {
                         let got = a.translate_unremembered(ra, va, access, privilege);
                         prop_assert_eq!(got, want, "{} {:?}", va, access);
                     }
+                } else if (access, privilege) == (AccessKind::Write, Privilege::User) {
+                    // The span loop's store: `store_recent`, else `translate`.
+                    let got = match a.store_recent(va) {
+                        Some(pa) => Ok(pa),
+                        None => a.translate(ra, va, access, privilege),
+                    };
+                    prop_assert_eq!(got, want, "{} {:?}", va, access);
                 } else {
                     prop_assert_eq!(a.translate(ra, va, access, privilege), want, "{} {:?}", va, access);
                 }
@@ -1060,6 +1092,107 @@ mod tests {
             let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The span loop's store path (`store_recent`; `translate` when it
+        /// declines) against `translate`
+        /// alone, on a few pages so that stores meet recent hits, clean
+        /// and dirty, writable or not, other than the side's last or not:
+        /// the same addresses and faults, the same memory (no D bit left
+        /// unset), the same counters, and once settled the same serialized
+        /// MMU (replacement state included).
+        #[test]
+        fn store_path_equals_translate(
+            ops in proptest::collection::vec(
+                (proptest::prop_oneof![6 => 0u64..7, 1 => 48u64..50], 0u8..16, 0u16..4096),
+                1..300,
+            ),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, config) = pairing_under_test(pairing);
+            let (ram, tables) = two_spaces(&fmt);
+            let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut mmus = [mmu.clone(), mmu];
+            let mut rams = [ram.clone(), ram];
+            in_first_space(&mut mmus, &tables);
+            for &(page, op, offset) in &ops {
+                // Mostly user stores and loads (`step` takes the kind
+                // `AccessKind::ALL[op % 3]`, the privilege from `op >= 10`).
+                let op = match op {
+                    0..=5 => 1,
+                    6..=9 => 0,
+                    op => op,
+                };
+                let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
+                    continue;
+                };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let want = b.translate(rb, va, access, privilege);
+                let stored = if (access, privilege) == (AccessKind::Write, Privilege::User) {
+                    a.store_recent(va)
+                } else {
+                    None
+                };
+                let got = match stored {
+                    Some(pa) => Ok(pa),
+                    None => a.translate(ra, va, access, privilege),
+                };
+                prop_assert_eq!(got, want, "{} {:?}", va, access);
+            }
+            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
+            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+            for mmu in &mut mmus {
+                mmu.settle_counts();
+            }
+            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
+            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+        }
+    }
+
+    /// `store_recent` declines every store but a user one inside a page
+    /// whose recent data-side hit is writable and dirty, and takes those.
+    #[test]
+    fn store_recent_takes_only_writable_dirty_recent_hits() {
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let mut mmu = Mmu::new(
+            fmt.clone(),
+            &TlbConfig::preset("x86-64").expect("preset"),
+            true,
+        )
+        .expect("mmu");
+        mmu.set_context(tables[0].root(), Asid::new(1));
+        let va = page_va(&fmt, 1);
+        assert!(mmu.store_recent(va).is_none(), "nothing cached");
+        // A load caches the page clean; a second one makes it a recent hit.
+        for _ in 0..2 {
+            mmu.translate(&mut ram, va, AccessKind::Read, Privilege::User)
+                .expect("load");
+        }
+        assert!(
+            mmu.store_recent(va).is_none(),
+            "clean: a store walks to set D"
+        );
+        mmu.translate(&mut ram, va, AccessKind::Write, Privilege::User)
+            .expect("store");
+        mmu.translate(&mut ram, va, AccessKind::Write, Privilege::User)
+            .expect("store");
+        let before = mmu.counters();
+        let pa = mmu.store_recent(va).expect("writable, dirty, recent");
+        let after = mmu.counters();
+        assert_eq!(
+            after.tlb.lookups_by_kind[AccessKind::Write.index()],
+            before.tlb.lookups_by_kind[AccessKind::Write.index()] + 1
+        );
+        assert_eq!(
+            Ok(pa),
+            mmu.translate(&mut ram, va, AccessKind::Write, Privilege::User)
+        );
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! Tests: the span loop's stores taken by a recent TLB hit
+//! (`Simulation::span_store`, `Mmu::store_recent`) against the path before
+//! it (every store through `span_reference` and `translate`), in whole
+//! runs: the same report, the same checkpoint files byte for byte, in
+//! every checkpoint mode and with every dirty-page tracker (the host's
+//! dirty chunks, the D bits, soft-dirty write protection), and the same
+//! host dirty chunks marked at the end.
+
+use std::path::Path;
+
+use vmsim_trace::scenario::Scenario;
+
+use crate::checkpoint::ChainWriter;
+use crate::config::{ConfigBuilder, MachineSpec};
+use crate::sim::Simulation;
+
+fn config(sets: &[&str]) -> MachineSpec {
+    let mut b = ConfigBuilder::preset(None).expect("preset");
+    for s in sets {
+        b = b.set(s).expect("set");
+    }
+    b.build().expect("config")
+}
+
+/// A report as JSON without the checkpoint records' host facts (which
+/// file, in which directory).
+fn figures(r: &crate::report::Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).expect("json");
+    if let Some(recs) = v
+        .get_mut("checkpoints")
+        .and_then(|c| c.get_mut("records"))
+        .and_then(|r| r.as_array_mut())
+    {
+        for rec in recs {
+            if let Some(o) = rec.as_object_mut() {
+                o.remove("file");
+            }
+        }
+    }
+    v
+}
+
+/// What a run leaves: its report's figures, the host's dirty chunks
+/// marked at the end, and how many stores `store_recent` took.
+struct Ran {
+    report: serde_json::Value,
+    marked: Vec<u64>,
+    taken: u64,
+}
+
+/// Runs `scenario` on `cfg` with checkpoints written into `dir`, with
+/// the stores' recent-hit path on or off.
+fn run(cfg: &MachineSpec, scenario: &Scenario, dir: &Path, store_hits: bool) -> Ran {
+    let mut w = ChainWriter::create(dir).expect("writer");
+    let mut sim = Simulation::new(cfg.clone()).expect("machine");
+    sim.start(scenario).expect("start");
+    sim.m.mmu.store_hits_off = !store_hits;
+    sim.advance(u64::MAX, &mut (), Some(&mut w)).expect("run");
+    let marked = sim.mem.bitmap().marked();
+    let taken = sim.m.mmu.tlb().stores_taken();
+    let report = sim.run_to_end(&mut (), Some(&mut w)).expect("end");
+    w.finish().expect("files written");
+    Ran {
+        report: figures(&report),
+        marked,
+        taken,
+    }
+}
+
+/// The files of `dir`, by name, with their bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn stores_taken_by_recent_hits_change_nothing() {
+    let lackey = format!(
+        "{}/../vmsim-trace/tests/data/true.lackey.zst",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let inputs = [
+        lackey.as_str(),
+        "synth:zipf,pages=300,refs=60K,write=0.4,seed=3",
+    ];
+    let modes = [
+        ["checkpoint.mode=pause", "checkpoint.tracker=host"],
+        ["checkpoint.mode=pause", "checkpoint.tracker=dirty-bit"],
+        ["checkpoint.mode=pause", "checkpoint.tracker=soft-dirty"],
+        ["checkpoint.mode=write-protect", "checkpoint.tracker=both"],
+        [
+            "checkpoint.mode=write-protect",
+            "checkpoint.tracker=soft-dirty",
+        ],
+    ];
+    for input in inputs {
+        let scenario = Scenario::of_traces(&[input]);
+        for [mode, tracker] in modes {
+            let cfg = config(&["checkpoint.every=15000", "memory.frames=256", mode, tracker]);
+            let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
+            let on = run(&cfg, &scenario, dirs[0].path(), true);
+            let off = run(&cfg, &scenario, dirs[1].path(), false);
+            let what = format!("{input} {mode} {tracker}");
+            assert!(on.taken > 1000, "{what}: the path was taken ({})", on.taken);
+            assert_eq!(off.taken, 0, "{what}");
+            assert_eq!(on.report, off.report, "{what}: reports");
+            assert_eq!(on.marked, off.marked, "{what}: host dirty chunks");
+            let (a, b) = (files(dirs[0].path()), files(dirs[1].path()));
+            assert!(a.len() >= 3, "{what}: checkpoints written");
+            assert_eq!(a.len(), b.len(), "{what}: files");
+            for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
+                assert_eq!(na, nb, "{what}");
+                assert!(ba == bb, "{what}: {na} differs");
+            }
+        }
+    }
+}
