@@ -948,6 +948,21 @@ mod tests {
         (fmt, TlbConfig::preset(preset).expect("preset"))
     }
 
+    /// Two equal MMUs of `pairing` over two equal memories holding the two
+    /// spaces, both started in the first: the setup of the property tests
+    /// that run one path against another.
+    fn twin_mmus(
+        pairing: usize,
+        hardware_ad: bool,
+    ) -> (Format, [RadixTable; 2], [Mmu; 2], [Vec<u8>; 2]) {
+        let (fmt, config) = pairing_under_test(pairing);
+        let (ram, tables) = two_spaces(&fmt);
+        let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+        let mut mmus = [mmu.clone(), mmu];
+        in_first_space(&mut mmus, &tables);
+        (fmt, tables, mmus, [ram.clone(), ram])
+    }
+
     /// Starts every MMU of a property test in the first of the two spaces.
     fn in_first_space(mmus: &mut [Mmu], tables: &[RadixTable; 2]) {
         for mmu in mmus {
@@ -1052,12 +1067,7 @@ mod tests {
             pairing in 0usize..5,
             hardware_ad: bool,
         ) {
-            let (fmt, config) = pairing_under_test(pairing);
-            let (ram, tables) = two_spaces(&fmt);
-            let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
-            let mut mmus = [mmu.clone(), mmu];
-            let mut rams = [ram.clone(), ram];
-            in_first_space(&mut mmus, &tables);
+            let (fmt, tables, mut mmus, mut rams) = twin_mmus(pairing, hardware_ad);
             for &(page, op, offset) in &ops {
                 let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
                     continue;
@@ -1113,12 +1123,7 @@ mod tests {
             pairing in 0usize..5,
             hardware_ad: bool,
         ) {
-            let (fmt, config) = pairing_under_test(pairing);
-            let (ram, tables) = two_spaces(&fmt);
-            let mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
-            let mut mmus = [mmu.clone(), mmu];
-            let mut rams = [ram.clone(), ram];
-            in_first_space(&mut mmus, &tables);
+            let (fmt, tables, mut mmus, mut rams) = twin_mmus(pairing, hardware_ad);
             for &(page, op, offset) in &ops {
                 // Mostly user stores and loads (`step` takes the kind
                 // `AccessKind::ALL[op % 3]`, the privilege from `op >= 10`).

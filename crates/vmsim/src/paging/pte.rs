@@ -400,6 +400,24 @@ impl Format {
         }
     }
 
+    /// Whether the raw entry at level `idx` is a present x86-64 last-level
+    /// entry with no reserved address bit set: one whose A and D bits
+    /// [`Format::decode`] would report as they stand, so that the
+    /// reclaimer's readers ([`Format::leaf_accessed`],
+    /// [`Format::leaf_status`]) can take them without decoding.
+    #[inline(always)]
+    fn is_plain_x86_leaf(&self, idx: usize, raw: u64) -> bool {
+        if !(matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx) && raw & X86_P != 0) {
+            return false;
+        }
+        let pa_mask = if self.pa_bits() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.pa_bits()) - 1
+        };
+        raw & (X86_64_ADDR & !pa_mask) == 0
+    }
+
     /// Whether the raw entry at level `idx` is a leaf ([`Format::decode`]
     /// gives [`Entry::Leaf`]) and, if so, whether its accessed bit is set:
     /// `decode`'s answer reduced to what the reclaimer's accessed-bit scan
@@ -410,15 +428,8 @@ impl Format {
     #[inline(always)]
     #[must_use]
     pub(crate) fn leaf_accessed(&self, idx: usize, raw: u64) -> Option<bool> {
-        if matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx) && raw & X86_P != 0 {
-            let pa_mask = if self.pa_bits() >= 64 {
-                u64::MAX
-            } else {
-                (1u64 << self.pa_bits()) - 1
-            };
-            if raw & (X86_64_ADDR & !pa_mask) == 0 {
-                return Some(raw & X86_A != 0);
-            }
+        if self.is_plain_x86_leaf(idx, raw) {
+            return Some(raw & X86_A != 0);
         }
         match self.decode(idx, raw) {
             Entry::Leaf { flags, .. } => Some(flags.contains(PteFlags::ACCESSED)),
@@ -435,15 +446,8 @@ impl Format {
     #[inline(always)]
     #[must_use]
     pub(crate) fn leaf_status(&self, idx: usize, raw: u64) -> Option<PteFlags> {
-        if matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx) && raw & X86_P != 0 {
-            let pa_mask = if self.pa_bits() >= 64 {
-                u64::MAX
-            } else {
-                (1u64 << self.pa_bits()) - 1
-            };
-            if raw & (X86_64_ADDR & !pa_mask) == 0 {
-                return Some(PteFlags::from_bits_retain((raw & (X86_A | X86_D)) as u16));
-            }
+        if self.is_plain_x86_leaf(idx, raw) {
+            return Some(PteFlags::from_bits_retain((raw & (X86_A | X86_D)) as u16));
         }
         match self.decode(idx, raw) {
             Entry::Leaf { flags, .. } => Some(flags & (PteFlags::ACCESSED | PteFlags::DIRTY)),
