@@ -963,6 +963,22 @@ mod tests {
         (fmt, tables, mmus, [ram.clone(), ram])
     }
 
+    /// The end of a twin property test: the same memory (A/D bits), the
+    /// same counters (pending hits added in) and, once settled, the same
+    /// serialized MMU (replacement state included).
+    fn twins_agree(mmus: &mut [Mmu; 2], rams: &[Vec<u8>; 2]) -> Result<(), TestCaseError> {
+        proptest::prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
+        proptest::prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
+        for mmu in mmus.iter_mut() {
+            mmu.settle_counts();
+        }
+        let saved = mmus
+            .each_ref()
+            .map(|m| postcard::to_allocvec(m).expect("serialize"));
+        proptest::prop_assert!(saved[0] == saved[1], "the MMU states differ");
+        Ok(())
+    }
+
     /// Starts every MMU of a property test in the first of the two spaces.
     fn in_first_space(mmus: &mut [Mmu], tables: &[RadixTable; 2]) {
         for mmu in mmus {
@@ -1094,13 +1110,7 @@ mod tests {
                     prop_assert_eq!(a.translate(ra, va, access, privilege), want, "{} {:?}", va, access);
                 }
             }
-            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
-            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
-            for mmu in &mut mmus {
-                mmu.settle_counts();
-            }
-            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
-            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+            twins_agree(&mut mmus, &rams)?;
         }
     }
 
@@ -1149,13 +1159,7 @@ mod tests {
                 };
                 prop_assert_eq!(got, want, "{} {:?}", va, access);
             }
-            prop_assert!(rams[0] == rams[1], "the memories (A/D bits) differ");
-            prop_assert_eq!(mmus[0].counters(), mmus[1].counters());
-            for mmu in &mut mmus {
-                mmu.settle_counts();
-            }
-            let saved = mmus.each_ref().map(|m| postcard::to_allocvec(m).expect("serialize"));
-            prop_assert!(saved[0] == saved[1], "the MMU states differ");
+            twins_agree(&mut mmus, &rams)?;
         }
     }
 
