@@ -327,9 +327,16 @@ fn no_last() -> [u32; 2] {
     [NO_RECENT; 2]
 }
 
-/// `Tlb::last_owed` of a new or restored TLB.
-fn no_last_owed() -> u32 {
-    NO_RECENT
+/// `Tlb::last_owed` of a restored TLB: never a place, and not
+/// [`NO_RECENT`], so that its first settlement runs (and settles what its
+/// memos owe, see `Tlb::memo_debt`) as when `Tlb::tick` and `Tlb::settled`
+/// of an earlier version's checkpoint differed.
+const RESTORED_OWED: u32 = NO_RECENT - 1;
+const _: () = assert!(RESTORED_OWED as usize >= PLACES);
+
+/// `Tlb::last_owed` of a restored TLB.
+fn restored_owed() -> u32 {
+    RESTORED_OWED
 }
 
 /// The places of both sides' recent hits (`side * RECENT_WAYS + i`).
@@ -420,11 +427,30 @@ pub struct Tlb {
     shared_l1: bool,
     /// With a shared first level, recent hits owe the touches the probes
     /// they skip would make, and those are deferred (see [`Tlb::settle`]):
-    /// each hit stamps its place (`owed_seq`) with the next `tick` and sets
-    /// its bit in `owed`. (Checkpoints of earlier versions may hold memos
-    /// stamped after `settled`: those owe one too, see `memo_debt`.)
+    /// each hit stamps its place (`owed_seq`) with the next `owe_seq` and
+    /// sets its bit in `owed`. `tick` counts those hits (it is saved, and
+    /// checkpoints stay byte for byte those of earlier versions, which
+    /// stamped with it), but only at settlements: until then each place
+    /// counts its own in `place_hits`. (Checkpoints of earlier versions
+    /// may hold memos stamped after `settled`: those owe one too, see
+    /// `memo_debt`.)
     tick: u64,
     settled: u64,
+    /// The stamp of the last recent hit of a shared first level that
+    /// recorded its touch (see [`Tlb::owe_touch`]): only the order of the
+    /// stamps owed at once matters. Not saved.
+    #[serde(skip)]
+    owe_seq: u64,
+    /// Per place of `recent` (`side * RECENT_WAYS + i`), the hits of a
+    /// shared first level taken there since the last settlement, not yet
+    /// added to `tick` and to the first level's hits (at the place's page
+    /// size: a place's entry changes only after a settlement). Nonzero
+    /// only for places owed (`owed`); added by [`Tlb::settle_pending`]
+    /// (and by [`Tlb::counters`] to its snapshot): one increment a hit
+    /// instead of three (`tick`) and a counter behind the levels' `Vec`.
+    /// Not saved (settled before a save).
+    #[serde(skip, default = "no_seqs")]
+    place_hits: [u64; PLACES],
     /// Per side, one bit per place of `recent` hit since the last
     /// settlement (a shared first level only). Not saved: settled before
     /// a save ([`Tlb::settle_counts`]).
@@ -437,8 +463,9 @@ pub struct Tlb {
     /// The place (`side * RECENT_WAYS + i`) whose hit is owed last of
     /// both sides' (the newest stamp owed), or [`NO_RECENT`] when nothing is
     /// owed (a settlement clears it): a hit there owes nothing new (see
-    /// [`Tlb::owe_touch`]). Not saved.
-    #[serde(skip, default = "no_last_owed")]
+    /// [`Tlb::owe_touch`]). [`RESTORED_OWED`] in a restored TLB until its
+    /// first settlement (which settles its memos). Not saved.
+    #[serde(skip, default = "restored_owed")]
     last_owed: u32,
     /// [`Tlb::settle_pending`]'s sort of the places it replays, kept here
     /// so that a settlement does not clear 512 bytes of stack first (only
@@ -528,6 +555,8 @@ impl Tlb {
             shared_l1,
             tick: 0,
             settled: 0,
+            owe_seq: 0,
+            place_hits: no_seqs(),
             owed: [0; 2],
             owed_seq: no_seqs(),
             last_owed: NO_RECENT,
@@ -616,17 +645,15 @@ impl Tlb {
             return None;
         }
         self.lookups_by_kind[kind.index()] += 1;
-        let shift = r.entry.page_shift();
-        if let Some(first) = self.levels.first_mut() {
-            first.counters.hits.bump_shift(shift);
-        }
+        // (The first level's hit is counted in `place_hits`.)
         self.owe_touch(side, i);
         Some(&self.recent[side][i].entry)
     }
 
-    /// A hit on recent `i` of `side` in a shared first level: the touch
-    /// the probe it skips would make, deferred (see [`Tlb::settle`]), and
-    /// it becomes the side's last.
+    /// A hit on recent `i` of `side` in a shared first level: counted at
+    /// its place (`place_hits`: the first level's hit and `tick`, added at
+    /// the next settlement), the touch the probe it skips would make
+    /// deferred (see [`Tlb::settle`]), and it becomes the side's last.
     ///
     /// Nothing but the tick is recorded when the place is the one owed
     /// last of both sides (`last_owed`: its stamp is the newest owed) and
@@ -641,14 +668,15 @@ impl Tlb {
     fn owe_touch(&mut self, side: usize, i: usize) {
         let i = i % RECENT_WAYS;
         let place = (side & 1) * RECENT_WAYS + i;
-        // Every hit counts in `tick`, recorded or not: it is saved, and
-        // checkpoints stay byte for byte those of earlier versions.
-        self.tick += 1;
+        // Every hit is counted, recorded or not (into `tick` and the first
+        // level's hits at the next settlement).
+        self.place_hits[place] += 1;
         if self.last_owed == place as u32 {
             return;
         }
         self.last_owed = place as u32;
-        self.owed_seq[place] = self.tick;
+        self.owe_seq += 1;
+        self.owed_seq[place] = self.owe_seq;
         self.owed[side & 1] |= 1 << i;
         self.last[side & 1] = i as u32;
     }
@@ -901,9 +929,7 @@ impl Tlb {
         let r = &self.recent[side][i];
         if r.key == key | SHARED_KEY && r.check == self.recent_check(asid) {
             let entry = r.entry;
-            if let Some(first) = self.levels.first_mut() {
-                first.counters.hits.bump_shift(entry.page_shift());
-            }
+            // (The first level's hit is counted in `place_hits`.)
             self.owe_touch(side, i);
             return Some(TlbHit {
                 entry,
@@ -978,7 +1004,9 @@ impl Tlb {
     /// by a probe, after its settlement, so no owed touch is lost.
     #[inline(always)]
     fn settle(&mut self) {
-        if self.tick != self.settled {
+        // Something is owed (a hit since the last settlement sets
+        // `last_owed`), or a restored TLB has not settled yet.
+        if self.last_owed != NO_RECENT {
             self.settle_pending();
         }
     }
@@ -999,16 +1027,17 @@ impl Tlb {
         let owed = self.owed;
         self.owed = [0; 2];
         self.last_owed = NO_RECENT;
-        self.settled = self.tick;
         // The places hit (`side * RECENT_WAYS + i`) as `stamp << PLACE_BITS
         // | place`, in the order of their last hits. A stamp needs fewer
         // than 64 - PLACE_BITS bits (one per hit, counted from the run's
         // start: a run would need 2^58 hits to wrap).
         let order = &mut self.settle_order;
         let mut n = 0;
+        let mut hits = 0;
         for (side, mut bits) in owed.into_iter().enumerate() {
             while bits != 0 {
                 let place = side * RECENT_WAYS + bits.trailing_zeros() as usize;
+                hits += self.place_hits[place % PLACES];
                 let key = self.owed_seq[place % PLACES] << PLACE_BITS | place as u64;
                 let mut j = n % PLACES;
                 while j > 0 && order[(j - 1) % PLACES] > key {
@@ -1020,12 +1049,16 @@ impl Tlb {
                 bits &= bits - 1;
             }
         }
+        self.tick += hits;
+        self.settled = self.tick;
         let Some(first) = self.levels.first_mut() else {
             return;
         };
         for &key in &self.settle_order[..n.min(PLACES)] {
             let place = (key % PLACES as u64) as usize;
             let r = &self.recent[place / RECENT_WAYS % 2][place % RECENT_WAYS];
+            let hits = std::mem::take(&mut self.place_hits[place]);
+            first.counters.hits.add_shift(r.entry.page_shift(), hits);
             if let Some(array) = first.arrays.get_mut(usize::from(r.array)) {
                 if r.plru {
                     array.apply_plru(r.set, r.way, r.bits);
@@ -1516,6 +1549,16 @@ impl Tlb {
         if let Some(first) = levels.first_mut() {
             first.hits.add_shift(data_shift, read + stores);
             first.hits.add_shift(fetch_shift, fetch);
+            // And the hits of a shared first level not yet settled.
+            for (side, mut bits) in self.owed.into_iter().enumerate() {
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize % RECENT_WAYS;
+                    let place = (side & 1) * RECENT_WAYS + i;
+                    let shift = self.recent[side & 1][i].entry.page_shift();
+                    first.hits.add_shift(shift, self.place_hits[place]);
+                    bits &= bits - 1;
+                }
+            }
         }
         for l in &mut levels {
             l.lookups = l.hit_count() + l.misses;
@@ -1531,6 +1574,9 @@ impl Tlb {
     /// Zeroes every counter (TLB and walk cache); cached entries stay, so a
     /// measurement can start warm.
     pub fn reset_counters(&mut self) {
+        // (The hits a shared first level has not added yet are added, and
+        // zeroed with the rest.)
+        self.settle();
         for level in &mut self.levels {
             level.counters = LevelCounters {
                 latency_cycles: level.counters.latency_cycles,
