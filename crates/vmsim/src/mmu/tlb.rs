@@ -286,14 +286,15 @@ fn first_recent_gen() -> u64 {
 /// ASID's 16 bits and [`NO_GRANT`], so that a check is one OR with the tag.
 const RECENT_GEN_STEP: u64 = 1 << 17;
 
-/// Set in the `Recent::check` of a recent hit of a split first level
-/// whose entry does not grant its side's user access ([`SIDE_RIGHTS`]),
-/// never in `Tlb::recent_check` or `Tlb::hit_check`: such a recent hit is
-/// never taken, by any lookup. (A shared first level's recent hits are
-/// never taken by [`Tlb::hit_recent`], and are not marked.)
-/// So [`Tlb::hit_recent`] need not test the rights (its one compare of the
-/// check says it), and a load or fetch cannot take a recent hit it has no
-/// right to. Exact: a lookup it would have answered probes instead, and
+/// Set in the `Recent::check` of a recent hit whose entry does not grant
+/// its side's user access ([`SIDE_RIGHTS`]), never in `Tlb::recent_check`
+/// or `Tlb::hit_check`: such a recent hit is never taken, by any lookup.
+/// So [`Tlb::hit_recent`] and [`Tlb::hit_shared`] need not test the rights
+/// (their one compare of the check says it), and a load or fetch cannot
+/// take a recent hit it has no right to. (With a shared first level the
+/// probe that the lookup makes instead settles the touches owed first, so
+/// its touch still comes after theirs, as the recent hit's owed one
+/// would.) Exact: a lookup it would have answered probes instead, and
 /// finds the same entry in the same slot (every fill and invalidation
 /// forgets the recent hits), touches its way as the recent hit would (or,
 /// if it is the side's last, re-touches the way its side touched last,
@@ -648,6 +649,30 @@ impl Tlb {
         // (The first level's hit is counted in `place_hits`.)
         self.owe_touch(side, i);
         Some(&self.recent[side][i].entry)
+    }
+
+    /// The TLB-hit path of a user load or fetch with a first level shared
+    /// by both sides (see [`SHARED_KEY`]), whose physical address the
+    /// caller does not need: whether a recent hit of its side holds `va`
+    /// for the address space of the last [`Tlb::context_switch`] (as
+    /// [`Tlb::lookup_repeat_shared`]) and grants the access (one that does
+    /// not is never taken, see [`NO_GRANT`]: no rights are tested here).
+    /// If so the lookup is done and counted as `lookup_repeat_shared` does
+    /// it (its touch owed). If not, nothing was counted or changed: the
+    /// caller looks up as usual. Never true with a split first level (its
+    /// recent hits' keys never have `SHARED_KEY`).
+    #[inline(always)]
+    pub fn hit_shared(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        let side = access.side() & 1;
+        let key = va.as_u64() >> self.memo_shift[side];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[side][i];
+        if r.key != key | SHARED_KEY || r.check != self.hit_check {
+            return false;
+        }
+        self.lookups_by_kind[access.kind().index()] += 1;
+        self.owe_touch(side, i);
+        true
     }
 
     /// A hit on recent `i` of `side` in a shared first level: counted at
@@ -1166,16 +1191,9 @@ impl Tlb {
                         };
                         self.last[side] = i as u32;
                         self.memos_set = true;
-                        if !self.shared_l1 {
-                            // (Only `hit_recent` needs the mark, and it
-                            // never takes a shared first level's hits:
-                            // tested there, and after the store, the
-                            // fully associative rows' probes stay as
-                            // they were.)
-                            let r = &mut self.recent[side & 1][i];
-                            if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
-                                r.check |= NO_GRANT;
-                            }
+                        let r = &mut self.recent[side & 1][i];
+                        if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
+                            r.check |= NO_GRANT;
                         }
                     }
                     return Some(TlbHit {
@@ -2219,6 +2237,49 @@ mod tests {
         assert_ne!(tlb.counters(), before);
     }
 
+    /// A shared first level's recent hits (`hit_shared`, `lookup_repeat`,
+    /// `lookup`) are counted at their place until a settlement: `tick`
+    /// (saved) and the first level's hits then hold every one, and
+    /// `counters` holds them before.
+    #[test]
+    fn shared_hits_count_in_tick_once_settled() {
+        let mut tlb = preset("classroom");
+        assert!(tlb.shared_l1);
+        let asid = Asid::new(1);
+        tlb.context_switch(asid);
+        let (a, b) = (VirtAddr::new(0x4000), VirtAddr::new(0x9000));
+        for va in [a, b] {
+            let e =
+                entry(&tlb, 1, va.as_u64(), PageSize::SIZE_4K, 0x20_0000).with_perms(Perms::all());
+            tlb.fill(e, va, AccessKind::Read);
+        }
+        // Probes: remembered (as each side's last), not recent hits.
+        assert!(tlb.lookup(asid, a, AccessKind::Read).is_some());
+        assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
+        let before = tlb.counters().levels[0].hit_count();
+        let (tick, settled, _) = tlb.forge_ticks();
+        let tick0 = *tick;
+        assert_eq!(*settled, tick0);
+        for _ in 0..3 {
+            assert!(tlb.hit_shared(a, LoadOrFetch::Load));
+            assert!(tlb.hit_shared(a, LoadOrFetch::Load), "a repeat");
+            assert!(tlb.hit_shared(b, LoadOrFetch::Fetch));
+            assert!(tlb.lookup_repeat(a, AccessKind::Write).is_some());
+            assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
+        }
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        tlb.settle_touches();
+        assert_eq!(*tlb.forge_ticks().0, tick0 + 15);
+        assert_eq!(*tlb.forge_ticks().1, tick0 + 15);
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        // And nothing is added twice.
+        tlb.settle_touches();
+        assert!(tlb.hit_shared(a, LoadOrFetch::Load));
+        tlb.settle_touches();
+        assert_eq!(*tlb.forge_ticks().0, tick0 + 16);
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 16);
+    }
+
     /// Switches every TLB to `asid` when it is not `current` already.
     fn switch_to(tlbs: &mut [Tlb], asid: Asid, current: &mut Asid) {
         if asid != *current {
@@ -2365,13 +2426,16 @@ mod tests {
         /// The recent-hit table of a first level shared by both sides
         /// (unified arrays of 4 KiB and 2 MiB pages, set-associative and
         /// fully associative, indexed ones with recency lists, every
-        /// policy), whose hits defer their touches: looked up as the MMU
-        /// does (`hit_recent`, which must decline, then `lookup_repeat`,
-        /// then `lookup`), with data and fetches interleaved on the same
-        /// and on different pages, places shared by pages 32 apart, two
-        /// address spaces with tags on or off, invalidations, and saves
-        /// and restores of the settled TLB midway. Same hits, counters,
-        /// entries and victims as probing every time.
+        /// policy), whose hits defer their touches and count per place
+        /// until a settlement: looked up as the MMU and the span loop do
+        /// (`hit_recent`, which must decline; for a load or fetch
+        /// `hit_shared`, which must take only entries granting it; then
+        /// `lookup_repeat`, then `lookup`), with data and fetches
+        /// interleaved on the same and on different pages, places shared
+        /// by pages 32 apart, entries with all rights, a load's only, or
+        /// none, two address spaces with tags on or off, invalidations,
+        /// and saves and restores of the settled TLB midway. Same hits,
+        /// counters, entries and victims as probing every time.
         #[test]
         fn recent_hits_change_nothing_in_shared_first_levels(
             ops in proptest::collection::vec((0u64..200, 0u8..9, 0u16..2), 1..600),
@@ -2435,13 +2499,26 @@ mod tests {
                         !load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)),
                         "hit_recent took a shared first level's hit"
                     );
+                    if let Some(x) = load_or_fetch
+                        && tlb.hit_shared(va, x)
+                    {
+                        let e = *tlb.last_hit(kind);
+                        assert!(e.perms().contains(SIDE_RIGHTS[x.side()]), "hit_shared without the rights");
+                        return Some((e, 0, e.translate(va)));
+                    }
                     lookup_as_mmu(tlb, asid, va, kind)
                 });
                 proptest::prop_assert_eq!(hits[0], hits[1]);
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
                 if hits[0].is_none() {
+                    // All rights mostly; some pages a load's only, some none.
+                    let perms = match page % 7 {
+                        0 => Perms::empty(),
+                        1 => Perms::READ.union(Perms::USER),
+                        _ => Perms::all(),
+                    };
                     for tlb in &mut tlbs {
-                        let e = page_entry(tlb, asid, va, page, large);
+                        let e = page_entry(tlb, asid, va, page, large).with_perms(perms);
                         tlb.fill(e, va, kind);
                     }
                 }

@@ -87,6 +87,15 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) store_hits_off: bool,
+    /// Tests only: [`Mmu::hit_shared`] always declines, so the span loop's
+    /// loads and fetches all take `translate` (the path before it).
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_hits_off: bool,
+    /// Tests only: how many lookups [`Mmu::hit_shared`] took.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_hits_taken: u64,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -273,6 +282,10 @@ impl Mmu {
             generic_only: false,
             #[cfg(test)]
             store_hits_off: false,
+            #[cfg(test)]
+            shared_hits_off: false,
+            #[cfg(test)]
+            shared_hits_taken: 0,
         })
     }
 
@@ -362,6 +375,27 @@ impl Mmu {
     #[inline(always)]
     pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
         self.tlb.hit_recent(va, access)
+    }
+
+    /// [`Mmu::hit_recent`] for a TLB whose first level is shared by both
+    /// sides (the span loop without recent hits): true when
+    /// [`Mmu::translate`] would take its TLB-hit path and the entry grants
+    /// the access; it is then done, and counted as `translate` counts it.
+    /// False otherwise, with nothing counted or changed (always, with a
+    /// split first level). See [`Tlb::hit_shared`].
+    #[inline(always)]
+    pub fn hit_shared(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        #[cfg(test)]
+        {
+            if self.shared_hits_off {
+                return false;
+            }
+            let hit = self.tlb.hit_shared(va, access);
+            self.shared_hits_taken += u64::from(hit);
+            hit
+        }
+        #[cfg(not(test))]
+        self.tlb.hit_shared(va, access)
     }
 
     /// The TLB-hit path of a user store inside one page: its physical
