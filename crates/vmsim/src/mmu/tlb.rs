@@ -452,6 +452,13 @@ pub struct Tlb {
     /// Not saved (settled before a save).
     #[serde(skip, default = "no_seqs")]
     place_hits: [u64; PLACES],
+    /// Per side, the lookups [`Tlb::hit_shared`] took since the last
+    /// settlement, not yet added to `lookups_by_kind` (loads on the data
+    /// side, fetches on the fetch side: it takes nothing else): indexed by
+    /// the side the hit path has at hand, not by the kind. Added with
+    /// `place_hits` (every such hit owes a settlement). Not saved.
+    #[serde(skip)]
+    shared_lookups: [u64; 2],
     /// Per side, one bit per place of `recent` hit since the last
     /// settlement (a shared first level only). Not saved: settled before
     /// a save ([`Tlb::settle_counts`]).
@@ -558,6 +565,7 @@ impl Tlb {
             settled: 0,
             owe_seq: 0,
             place_hits: no_seqs(),
+            shared_lookups: [0; 2],
             owed: [0; 2],
             owed_seq: no_seqs(),
             last_owed: NO_RECENT,
@@ -670,9 +678,33 @@ impl Tlb {
         if r.key != key | SHARED_KEY || r.check != self.hit_check {
             return false;
         }
-        self.lookups_by_kind[access.kind().index()] += 1;
+        // (Added to `lookups_by_kind` at the settlement.)
+        self.shared_lookups[side] += 1;
         self.owe_touch(side, i);
         true
+    }
+
+    /// [`Tlb::store_recent`] for a first level shared by both sides (the
+    /// span loop without recent hits): the data side's recent hit holding
+    /// `va` for the address space of the last [`Tlb::context_switch`] (as
+    /// [`Tlb::lookup_repeat_shared`]), when its entry grants user writes
+    /// and is already dirty ([`TlbEntry::takes_user_store`]): the lookup
+    /// is then done and counted as `lookup_repeat_shared` does it (its
+    /// touch owed), and the physical address returned (no walk, no
+    /// fault). `None` otherwise, with nothing counted or changed: the
+    /// caller translates as usual. Never taken with a split first level.
+    #[inline(always)]
+    pub fn store_shared(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let key = va.as_u64() >> self.memo_shift[DATA];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[DATA][i];
+        if r.key != key | SHARED_KEY || r.check != self.hit_check || !r.entry.takes_user_store() {
+            return None;
+        }
+        let pa = r.entry.translate(va);
+        self.lookups_by_kind[AccessKind::Write.index()] += 1;
+        self.owe_touch(DATA, i);
+        Some(pa)
     }
 
     /// A hit on recent `i` of `side` in a shared first level: counted at
@@ -1076,6 +1108,9 @@ impl Tlb {
         }
         self.tick += hits;
         self.settled = self.tick;
+        let [loads, fetches] = std::mem::take(&mut self.shared_lookups);
+        self.lookups_by_kind[AccessKind::Read.index()] += loads;
+        self.lookups_by_kind[AccessKind::Execute.index()] += fetches;
         let Some(first) = self.levels.first_mut() else {
             return;
         };
@@ -1563,6 +1598,10 @@ impl Tlb {
         lookups_by_kind[AccessKind::Read.index()] += read;
         lookups_by_kind[AccessKind::Execute.index()] += fetch;
         lookups_by_kind[AccessKind::Write.index()] += stores;
+        // And those `hit_shared` took, not yet settled.
+        let [loads, fetches] = self.shared_lookups;
+        lookups_by_kind[AccessKind::Read.index()] += loads;
+        lookups_by_kind[AccessKind::Execute.index()] += fetches;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = levels.first_mut() {
             first.hits.add_shift(data_shift, read + stores);
@@ -2257,6 +2296,7 @@ mod tests {
         assert!(tlb.lookup(asid, a, AccessKind::Read).is_some());
         assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
         let before = tlb.counters().levels[0].hit_count();
+        let mut lookups = tlb.counters().lookups_by_kind;
         let (tick, settled, _) = tlb.forge_ticks();
         let tick0 = *tick;
         assert_eq!(*settled, tick0);
@@ -2268,10 +2308,19 @@ mod tests {
             assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
         }
         assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        for (kind, n) in [
+            (AccessKind::Read, 6),
+            (AccessKind::Write, 3),
+            (AccessKind::Execute, 6),
+        ] {
+            lookups[kind.index()] += n;
+        }
+        assert_eq!(tlb.counters().lookups_by_kind, lookups);
         tlb.settle_touches();
         assert_eq!(*tlb.forge_ticks().0, tick0 + 15);
         assert_eq!(*tlb.forge_ticks().1, tick0 + 15);
         assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        assert_eq!(tlb.counters().lookups_by_kind, lookups);
         // And nothing is added twice.
         tlb.settle_touches();
         assert!(tlb.hit_shared(a, LoadOrFetch::Load));
@@ -2429,11 +2478,12 @@ mod tests {
         /// policy), whose hits defer their touches and count per place
         /// until a settlement: looked up as the MMU and the span loop do
         /// (`hit_recent`, which must decline; for a load or fetch
-        /// `hit_shared`, which must take only entries granting it; then
+        /// `hit_shared`, which must take only entries granting it, for a
+        /// store `store_shared`, only writable dirty ones; then
         /// `lookup_repeat`, then `lookup`), with data and fetches
         /// interleaved on the same and on different pages, places shared
         /// by pages 32 apart, entries with all rights, a load's only, or
-        /// none, two address spaces with tags on or off, invalidations,
+        /// none, clean or dirty, two address spaces with tags on or off, invalidations,
         /// and saves and restores of the settled TLB midway. Same hits,
         /// counters, entries and victims as probing every time.
         #[test]
@@ -2506,6 +2556,13 @@ mod tests {
                         assert!(e.perms().contains(SIDE_RIGHTS[x.side()]), "hit_shared without the rights");
                         return Some((e, 0, e.translate(va)));
                     }
+                    if kind == AccessKind::Write
+                        && let Some(pa) = tlb.store_shared(va)
+                    {
+                        let e = *tlb.last_hit(kind);
+                        assert!(e.takes_user_store(), "store_shared took a clean or read-only entry");
+                        return Some((e, 0, pa));
+                    }
                     lookup_as_mmu(tlb, asid, va, kind)
                 });
                 proptest::prop_assert_eq!(hits[0], hits[1]);
@@ -2518,7 +2575,9 @@ mod tests {
                         _ => Perms::all(),
                     };
                     for tlb in &mut tlbs {
-                        let e = page_entry(tlb, asid, va, page, large).with_perms(perms);
+                        let e = page_entry(tlb, asid, va, page, large)
+                            .with_perms(perms)
+                            .with_dirty(page % 3 != 0);
                         tlb.fill(e, va, kind);
                     }
                 }

@@ -87,12 +87,14 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) store_hits_off: bool,
-    /// Tests only: [`Mmu::hit_shared`] always declines, so the span loop's
-    /// loads and fetches all take `translate` (the path before it).
+    /// Tests only: [`Mmu::hit_shared`] and [`Mmu::store_shared`] always
+    /// decline, so the span loop's references all take `translate` (the
+    /// path before them).
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) shared_hits_off: bool,
-    /// Tests only: how many lookups [`Mmu::hit_shared`] took.
+    /// Tests only: how many lookups [`Mmu::hit_shared`] and
+    /// [`Mmu::store_shared`] took.
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) shared_hits_taken: u64,
@@ -396,6 +398,28 @@ impl Mmu {
         }
         #[cfg(not(test))]
         self.tlb.hit_shared(va, access)
+    }
+
+    /// [`Mmu::store_recent`] for a TLB whose first level is shared by both
+    /// sides (the span loop without recent hits): the store's physical
+    /// address when [`Mmu::translate`] would return it at once from its
+    /// TLB-hit path (the entry grants the store and is already dirty); the
+    /// lookup is then done and counted as `translate` counts it. `None`
+    /// otherwise (always, with a split first level), with nothing counted
+    /// or changed. See [`Tlb::store_shared`].
+    #[inline(always)]
+    pub fn store_shared(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        #[cfg(test)]
+        {
+            if self.shared_hits_off {
+                return None;
+            }
+            let pa = self.tlb.store_shared(va);
+            self.shared_hits_taken += u64::from(pa.is_some());
+            pa
+        }
+        #[cfg(not(test))]
+        self.tlb.store_shared(va)
     }
 
     /// The TLB-hit path of a user store inside one page: its physical

@@ -716,9 +716,12 @@ impl Simulation {
                     break;
                 }
             } else if kind == AccessKind::Write {
-                // A store also writes its stamp: out of line, so loads and
-                // fetches (nine references in ten) run the same code as
-                // when pages had no contents.
+                // A store also writes its stamp. A recent hit of the shared
+                // first level that is writable and dirty takes it whole.
+                if let Some(pa) = self.m.mmu.store_shared(VirtAddr::new(a.va)) {
+                    self.mem.store_stamp(pa, a.size, stamp0 + k as u64);
+                    continue;
+                }
                 if !self.store::<true>(pid, a, stamp0 + k as u64, base + k as u64 + 1)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
