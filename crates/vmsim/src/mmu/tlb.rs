@@ -660,11 +660,11 @@ impl Tlb {
     }
 
     /// The TLB-hit path of a user load or fetch with a first level shared
-    /// by both sides (see [`SHARED_KEY`]), whose physical address the
+    /// by both sides (see `SHARED_KEY`), whose physical address the
     /// caller does not need: whether a recent hit of its side holds `va`
     /// for the address space of the last [`Tlb::context_switch`] (as
     /// [`Tlb::lookup_repeat_shared`]) and grants the access (one that does
-    /// not is never taken, see [`NO_GRANT`]: no rights are tested here).
+    /// not is never taken, see `NO_GRANT`: no rights are tested here).
     /// If so the lookup is done and counted as `lookup_repeat_shared` does
     /// it (its touch owed). If not, nothing was counted or changed: the
     /// caller looks up as usual. Never true with a split first level (its

@@ -814,11 +814,11 @@ impl Simulation {
     ) -> Result<bool, SimError> {
         // `hit_shared` found no recent hit that grants it: the TLB-hit
         // path of `translate` would find none either (see
-        // `Mmu::translate_unremembered`).
+        // `Mmu::translate_unshared`).
         let result = self
             .m
             .mmu
-            .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
+            .translate_unshared(&mut self.mem, va, kind, Privilege::User);
         match result {
             Ok(_) => Ok(true),
             Err(fault) => Ok(self.translate_fault(pid, va, kind, now, fault)?.is_some()),
