@@ -286,14 +286,15 @@ fn first_recent_gen() -> u64 {
 /// ASID's 16 bits and [`NO_GRANT`], so that a check is one OR with the tag.
 const RECENT_GEN_STEP: u64 = 1 << 17;
 
-/// Set in the `Recent::check` of a recent hit of a split first level
-/// whose entry does not grant its side's user access ([`SIDE_RIGHTS`]),
-/// never in `Tlb::recent_check` or `Tlb::hit_check`: such a recent hit is
-/// never taken, by any lookup. (A shared first level's recent hits are
-/// never taken by [`Tlb::hit_recent`], and are not marked.)
-/// So [`Tlb::hit_recent`] need not test the rights (its one compare of the
-/// check says it), and a load or fetch cannot take a recent hit it has no
-/// right to. Exact: a lookup it would have answered probes instead, and
+/// Set in the `Recent::check` of a recent hit whose entry does not grant
+/// its side's user access ([`SIDE_RIGHTS`]), never in `Tlb::recent_check`
+/// or `Tlb::hit_check`: such a recent hit is never taken, by any lookup.
+/// So [`Tlb::hit_recent`] and [`Tlb::hit_shared`] need not test the rights
+/// (their one compare of the check says it), and a load or fetch cannot
+/// take a recent hit it has no right to. (With a shared first level the
+/// probe that the lookup makes instead settles the touches owed first, so
+/// its touch still comes after theirs, as the recent hit's owed one
+/// would.) Exact: a lookup it would have answered probes instead, and
 /// finds the same entry in the same slot (every fill and invalidation
 /// forgets the recent hits), touches its way as the recent hit would (or,
 /// if it is the side's last, re-touches the way its side touched last,
@@ -327,9 +328,16 @@ fn no_last() -> [u32; 2] {
     [NO_RECENT; 2]
 }
 
-/// `Tlb::last_owed` of a new or restored TLB.
-fn no_last_owed() -> u32 {
-    NO_RECENT
+/// `Tlb::last_owed` of a restored TLB: never a place, and not
+/// [`NO_RECENT`], so that its first settlement runs (and settles what its
+/// memos owe, see `Tlb::memo_debt`) as when `Tlb::tick` and `Tlb::settled`
+/// of an earlier version's checkpoint differed.
+const RESTORED_OWED: u32 = NO_RECENT - 1;
+const _: () = assert!(RESTORED_OWED as usize >= PLACES);
+
+/// `Tlb::last_owed` of a restored TLB.
+fn restored_owed() -> u32 {
+    RESTORED_OWED
 }
 
 /// The places of both sides' recent hits (`side * RECENT_WAYS + i`).
@@ -420,11 +428,37 @@ pub struct Tlb {
     shared_l1: bool,
     /// With a shared first level, recent hits owe the touches the probes
     /// they skip would make, and those are deferred (see [`Tlb::settle`]):
-    /// each hit stamps its place (`owed_seq`) with the next `tick` and sets
-    /// its bit in `owed`. (Checkpoints of earlier versions may hold memos
-    /// stamped after `settled`: those owe one too, see `memo_debt`.)
+    /// each hit stamps its place (`owed_seq`) with the next `owe_seq` and
+    /// sets its bit in `owed`. `tick` counts those hits (it is saved, and
+    /// checkpoints stay byte for byte those of earlier versions, which
+    /// stamped with it), but only at settlements: until then each place
+    /// counts its own in `place_hits`. (Checkpoints of earlier versions
+    /// may hold memos stamped after `settled`: those owe one too, see
+    /// `memo_debt`.)
     tick: u64,
     settled: u64,
+    /// The stamp of the last recent hit of a shared first level that
+    /// recorded its touch (see [`Tlb::owe_touch`]): only the order of the
+    /// stamps owed at once matters. Not saved.
+    #[serde(skip)]
+    owe_seq: u64,
+    /// Per place of `recent` (`side * RECENT_WAYS + i`), the hits of a
+    /// shared first level taken there since the last settlement, not yet
+    /// added to `tick` and to the first level's hits (at the place's page
+    /// size: a place's entry changes only after a settlement). Nonzero
+    /// only for places owed (`owed`); added by [`Tlb::settle_pending`]
+    /// (and by [`Tlb::counters`] to its snapshot): one increment a hit
+    /// instead of three (`tick`) and a counter behind the levels' `Vec`.
+    /// Not saved (settled before a save).
+    #[serde(skip, default = "no_seqs")]
+    place_hits: [u64; PLACES],
+    /// Per side, the lookups [`Tlb::hit_shared`] took since the last
+    /// settlement, not yet added to `lookups_by_kind` (loads on the data
+    /// side, fetches on the fetch side: it takes nothing else): indexed by
+    /// the side the hit path has at hand, not by the kind. Added with
+    /// `place_hits` (every such hit owes a settlement). Not saved.
+    #[serde(skip)]
+    shared_lookups: [u64; 2],
     /// Per side, one bit per place of `recent` hit since the last
     /// settlement (a shared first level only). Not saved: settled before
     /// a save ([`Tlb::settle_counts`]).
@@ -437,8 +471,9 @@ pub struct Tlb {
     /// The place (`side * RECENT_WAYS + i`) whose hit is owed last of
     /// both sides' (the newest stamp owed), or [`NO_RECENT`] when nothing is
     /// owed (a settlement clears it): a hit there owes nothing new (see
-    /// [`Tlb::owe_touch`]). Not saved.
-    #[serde(skip, default = "no_last_owed")]
+    /// [`Tlb::owe_touch`]). [`RESTORED_OWED`] in a restored TLB until its
+    /// first settlement (which settles its memos). Not saved.
+    #[serde(skip, default = "restored_owed")]
     last_owed: u32,
     /// [`Tlb::settle_pending`]'s sort of the places it replays, kept here
     /// so that a settlement does not clear 512 bytes of stack first (only
@@ -528,6 +563,9 @@ impl Tlb {
             shared_l1,
             tick: 0,
             settled: 0,
+            owe_seq: 0,
+            place_hits: no_seqs(),
+            shared_lookups: [0; 2],
             owed: [0; 2],
             owed_seq: no_seqs(),
             last_owed: NO_RECENT,
@@ -616,17 +654,63 @@ impl Tlb {
             return None;
         }
         self.lookups_by_kind[kind.index()] += 1;
-        let shift = r.entry.page_shift();
-        if let Some(first) = self.levels.first_mut() {
-            first.counters.hits.bump_shift(shift);
-        }
+        // (The first level's hit is counted in `place_hits`.)
         self.owe_touch(side, i);
         Some(&self.recent[side][i].entry)
     }
 
-    /// A hit on recent `i` of `side` in a shared first level: the touch
-    /// the probe it skips would make, deferred (see [`Tlb::settle`]), and
-    /// it becomes the side's last.
+    /// The TLB-hit path of a user load or fetch with a first level shared
+    /// by both sides (see `SHARED_KEY`), whose physical address the
+    /// caller does not need: whether a recent hit of its side holds `va`
+    /// for the address space of the last [`Tlb::context_switch`] (as
+    /// [`Tlb::lookup_repeat_shared`]) and grants the access (one that does
+    /// not is never taken, see `NO_GRANT`: no rights are tested here).
+    /// If so the lookup is done and counted as `lookup_repeat_shared` does
+    /// it (its touch owed). If not, nothing was counted or changed: the
+    /// caller looks up as usual. Never true with a split first level (its
+    /// recent hits' keys never have `SHARED_KEY`).
+    #[inline(always)]
+    pub fn hit_shared(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        let side = access.side() & 1;
+        let key = va.as_u64() >> self.memo_shift[side];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[side][i];
+        if r.key != key | SHARED_KEY || r.check != self.hit_check {
+            return false;
+        }
+        // (Added to `lookups_by_kind` at the settlement.)
+        self.shared_lookups[side] += 1;
+        self.owe_touch(side, i);
+        true
+    }
+
+    /// [`Tlb::store_recent`] for a first level shared by both sides (the
+    /// span loop without recent hits): the data side's recent hit holding
+    /// `va` for the address space of the last [`Tlb::context_switch`] (as
+    /// [`Tlb::lookup_repeat_shared`]), when its entry grants user writes
+    /// and is already dirty ([`TlbEntry::takes_user_store`]): the lookup
+    /// is then done and counted as `lookup_repeat_shared` does it (its
+    /// touch owed), and the physical address returned (no walk, no
+    /// fault). `None` otherwise, with nothing counted or changed: the
+    /// caller translates as usual. Never taken with a split first level.
+    #[inline(always)]
+    pub fn store_shared(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let key = va.as_u64() >> self.memo_shift[DATA];
+        let i = key as usize % RECENT_WAYS;
+        let r = &self.recent[DATA][i];
+        if r.key != key | SHARED_KEY || r.check != self.hit_check || !r.entry.takes_user_store() {
+            return None;
+        }
+        let pa = r.entry.translate(va);
+        self.lookups_by_kind[AccessKind::Write.index()] += 1;
+        self.owe_touch(DATA, i);
+        Some(pa)
+    }
+
+    /// A hit on recent `i` of `side` in a shared first level: counted at
+    /// its place (`place_hits`: the first level's hit and `tick`, added at
+    /// the next settlement), the touch the probe it skips would make
+    /// deferred (see [`Tlb::settle`]), and it becomes the side's last.
     ///
     /// Nothing but the tick is recorded when the place is the one owed
     /// last of both sides (`last_owed`: its stamp is the newest owed) and
@@ -641,14 +725,15 @@ impl Tlb {
     fn owe_touch(&mut self, side: usize, i: usize) {
         let i = i % RECENT_WAYS;
         let place = (side & 1) * RECENT_WAYS + i;
-        // Every hit counts in `tick`, recorded or not: it is saved, and
-        // checkpoints stay byte for byte those of earlier versions.
-        self.tick += 1;
+        // Every hit is counted, recorded or not (into `tick` and the first
+        // level's hits at the next settlement).
+        self.place_hits[place] += 1;
         if self.last_owed == place as u32 {
             return;
         }
         self.last_owed = place as u32;
-        self.owed_seq[place] = self.tick;
+        self.owe_seq += 1;
+        self.owed_seq[place] = self.owe_seq;
         self.owed[side & 1] |= 1 << i;
         self.last[side & 1] = i as u32;
     }
@@ -901,9 +986,7 @@ impl Tlb {
         let r = &self.recent[side][i];
         if r.key == key | SHARED_KEY && r.check == self.recent_check(asid) {
             let entry = r.entry;
-            if let Some(first) = self.levels.first_mut() {
-                first.counters.hits.bump_shift(entry.page_shift());
-            }
+            // (The first level's hit is counted in `place_hits`.)
             self.owe_touch(side, i);
             return Some(TlbHit {
                 entry,
@@ -978,7 +1061,9 @@ impl Tlb {
     /// by a probe, after its settlement, so no owed touch is lost.
     #[inline(always)]
     fn settle(&mut self) {
-        if self.tick != self.settled {
+        // Something is owed (a hit since the last settlement sets
+        // `last_owed`), or a restored TLB has not settled yet.
+        if self.last_owed != NO_RECENT {
             self.settle_pending();
         }
     }
@@ -999,16 +1084,17 @@ impl Tlb {
         let owed = self.owed;
         self.owed = [0; 2];
         self.last_owed = NO_RECENT;
-        self.settled = self.tick;
         // The places hit (`side * RECENT_WAYS + i`) as `stamp << PLACE_BITS
         // | place`, in the order of their last hits. A stamp needs fewer
         // than 64 - PLACE_BITS bits (one per hit, counted from the run's
         // start: a run would need 2^58 hits to wrap).
         let order = &mut self.settle_order;
         let mut n = 0;
+        let mut hits = 0;
         for (side, mut bits) in owed.into_iter().enumerate() {
             while bits != 0 {
                 let place = side * RECENT_WAYS + bits.trailing_zeros() as usize;
+                hits += self.place_hits[place % PLACES];
                 let key = self.owed_seq[place % PLACES] << PLACE_BITS | place as u64;
                 let mut j = n % PLACES;
                 while j > 0 && order[(j - 1) % PLACES] > key {
@@ -1020,12 +1106,19 @@ impl Tlb {
                 bits &= bits - 1;
             }
         }
+        self.tick += hits;
+        self.settled = self.tick;
+        let [loads, fetches] = std::mem::take(&mut self.shared_lookups);
+        self.lookups_by_kind[AccessKind::Read.index()] += loads;
+        self.lookups_by_kind[AccessKind::Execute.index()] += fetches;
         let Some(first) = self.levels.first_mut() else {
             return;
         };
         for &key in &self.settle_order[..n.min(PLACES)] {
             let place = (key % PLACES as u64) as usize;
             let r = &self.recent[place / RECENT_WAYS % 2][place % RECENT_WAYS];
+            let hits = std::mem::take(&mut self.place_hits[place]);
+            first.counters.hits.add_shift(r.entry.page_shift(), hits);
             if let Some(array) = first.arrays.get_mut(usize::from(r.array)) {
                 if r.plru {
                     array.apply_plru(r.set, r.way, r.bits);
@@ -1133,16 +1226,9 @@ impl Tlb {
                         };
                         self.last[side] = i as u32;
                         self.memos_set = true;
-                        if !self.shared_l1 {
-                            // (Only `hit_recent` needs the mark, and it
-                            // never takes a shared first level's hits:
-                            // tested there, and after the store, the
-                            // fully associative rows' probes stay as
-                            // they were.)
-                            let r = &mut self.recent[side & 1][i];
-                            if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
-                                r.check |= NO_GRANT;
-                            }
+                        let r = &mut self.recent[side & 1][i];
+                        if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
+                            r.check |= NO_GRANT;
                         }
                     }
                     return Some(TlbHit {
@@ -1512,10 +1598,24 @@ impl Tlb {
         lookups_by_kind[AccessKind::Read.index()] += read;
         lookups_by_kind[AccessKind::Execute.index()] += fetch;
         lookups_by_kind[AccessKind::Write.index()] += stores;
+        // And those `hit_shared` took, not yet settled.
+        let [loads, fetches] = self.shared_lookups;
+        lookups_by_kind[AccessKind::Read.index()] += loads;
+        lookups_by_kind[AccessKind::Execute.index()] += fetches;
         let [data_shift, fetch_shift] = self.last_shifts();
         if let Some(first) = levels.first_mut() {
             first.hits.add_shift(data_shift, read + stores);
             first.hits.add_shift(fetch_shift, fetch);
+            // And the hits of a shared first level not yet settled.
+            for (side, mut bits) in self.owed.into_iter().enumerate() {
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize % RECENT_WAYS;
+                    let place = (side & 1) * RECENT_WAYS + i;
+                    let shift = self.recent[side & 1][i].entry.page_shift();
+                    first.hits.add_shift(shift, self.place_hits[place]);
+                    bits &= bits - 1;
+                }
+            }
         }
         for l in &mut levels {
             l.lookups = l.hit_count() + l.misses;
@@ -1531,6 +1631,9 @@ impl Tlb {
     /// Zeroes every counter (TLB and walk cache); cached entries stay, so a
     /// measurement can start warm.
     pub fn reset_counters(&mut self) {
+        // (The hits a shared first level has not added yet are added, and
+        // zeroed with the rest.)
+        self.settle();
         for level in &mut self.levels {
             level.counters = LevelCounters {
                 latency_cycles: level.counters.latency_cycles,
@@ -2173,6 +2276,59 @@ mod tests {
         assert_ne!(tlb.counters(), before);
     }
 
+    /// A shared first level's recent hits (`hit_shared`, `lookup_repeat`,
+    /// `lookup`) are counted at their place until a settlement: `tick`
+    /// (saved) and the first level's hits then hold every one, and
+    /// `counters` holds them before.
+    #[test]
+    fn shared_hits_count_in_tick_once_settled() {
+        let mut tlb = preset("classroom");
+        assert!(tlb.shared_l1);
+        let asid = Asid::new(1);
+        tlb.context_switch(asid);
+        let (a, b) = (VirtAddr::new(0x4000), VirtAddr::new(0x9000));
+        for va in [a, b] {
+            let e =
+                entry(&tlb, 1, va.as_u64(), PageSize::SIZE_4K, 0x20_0000).with_perms(Perms::all());
+            tlb.fill(e, va, AccessKind::Read);
+        }
+        // Probes: remembered (as each side's last), not recent hits.
+        assert!(tlb.lookup(asid, a, AccessKind::Read).is_some());
+        assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
+        let before = tlb.counters().levels[0].hit_count();
+        let mut lookups = tlb.counters().lookups_by_kind;
+        let (tick, settled, _) = tlb.forge_ticks();
+        let tick0 = *tick;
+        assert_eq!(*settled, tick0);
+        for _ in 0..3 {
+            assert!(tlb.hit_shared(a, LoadOrFetch::Load));
+            assert!(tlb.hit_shared(a, LoadOrFetch::Load), "a repeat");
+            assert!(tlb.hit_shared(b, LoadOrFetch::Fetch));
+            assert!(tlb.lookup_repeat(a, AccessKind::Write).is_some());
+            assert!(tlb.lookup(asid, b, AccessKind::Execute).is_some());
+        }
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        for (kind, n) in [
+            (AccessKind::Read, 6),
+            (AccessKind::Write, 3),
+            (AccessKind::Execute, 6),
+        ] {
+            lookups[kind.index()] += n;
+        }
+        assert_eq!(tlb.counters().lookups_by_kind, lookups);
+        tlb.settle_touches();
+        assert_eq!(*tlb.forge_ticks().0, tick0 + 15);
+        assert_eq!(*tlb.forge_ticks().1, tick0 + 15);
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 15);
+        assert_eq!(tlb.counters().lookups_by_kind, lookups);
+        // And nothing is added twice.
+        tlb.settle_touches();
+        assert!(tlb.hit_shared(a, LoadOrFetch::Load));
+        tlb.settle_touches();
+        assert_eq!(*tlb.forge_ticks().0, tick0 + 16);
+        assert_eq!(tlb.counters().levels[0].hit_count(), before + 16);
+    }
+
     /// Switches every TLB to `asid` when it is not `current` already.
     fn switch_to(tlbs: &mut [Tlb], asid: Asid, current: &mut Asid) {
         if asid != *current {
@@ -2319,13 +2475,17 @@ mod tests {
         /// The recent-hit table of a first level shared by both sides
         /// (unified arrays of 4 KiB and 2 MiB pages, set-associative and
         /// fully associative, indexed ones with recency lists, every
-        /// policy), whose hits defer their touches: looked up as the MMU
-        /// does (`hit_recent`, which must decline, then `lookup_repeat`,
-        /// then `lookup`), with data and fetches interleaved on the same
-        /// and on different pages, places shared by pages 32 apart, two
-        /// address spaces with tags on or off, invalidations, and saves
-        /// and restores of the settled TLB midway. Same hits, counters,
-        /// entries and victims as probing every time.
+        /// policy), whose hits defer their touches and count per place
+        /// until a settlement: looked up as the MMU and the span loop do
+        /// (`hit_recent`, which must decline; for a load or fetch
+        /// `hit_shared`, which must take only entries granting it, for a
+        /// store `store_shared`, only writable dirty ones; then
+        /// `lookup_repeat`, then `lookup`), with data and fetches
+        /// interleaved on the same and on different pages, places shared
+        /// by pages 32 apart, entries with all rights, a load's only, or
+        /// none, clean or dirty, two address spaces with tags on or off, invalidations,
+        /// and saves and restores of the settled TLB midway. Same hits,
+        /// counters, entries and victims as probing every time.
         #[test]
         fn recent_hits_change_nothing_in_shared_first_levels(
             ops in proptest::collection::vec((0u64..200, 0u8..9, 0u16..2), 1..600),
@@ -2389,13 +2549,35 @@ mod tests {
                         !load_or_fetch.is_some_and(|x| tlb.hit_recent(va, x)),
                         "hit_recent took a shared first level's hit"
                     );
+                    if let Some(x) = load_or_fetch
+                        && tlb.hit_shared(va, x)
+                    {
+                        let e = *tlb.last_hit(kind);
+                        assert!(e.perms().contains(SIDE_RIGHTS[x.side()]), "hit_shared without the rights");
+                        return Some((e, 0, e.translate(va)));
+                    }
+                    if kind == AccessKind::Write
+                        && let Some(pa) = tlb.store_shared(va)
+                    {
+                        let e = *tlb.last_hit(kind);
+                        assert!(e.takes_user_store(), "store_shared took a clean or read-only entry");
+                        return Some((e, 0, pa));
+                    }
                     lookup_as_mmu(tlb, asid, va, kind)
                 });
                 proptest::prop_assert_eq!(hits[0], hits[1]);
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
                 if hits[0].is_none() {
+                    // All rights mostly; some pages a load's only, some none.
+                    let perms = match page % 7 {
+                        0 => Perms::empty(),
+                        1 => Perms::READ.union(Perms::USER),
+                        _ => Perms::all(),
+                    };
                     for tlb in &mut tlbs {
-                        let e = page_entry(tlb, asid, va, page, large);
+                        let e = page_entry(tlb, asid, va, page, large)
+                            .with_perms(perms)
+                            .with_dirty(page % 3 != 0);
                         tlb.fill(e, va, kind);
                     }
                 }

@@ -87,6 +87,17 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) store_hits_off: bool,
+    /// Tests only: [`Mmu::hit_shared`] and [`Mmu::store_shared`] always
+    /// decline, so the span loop's references all take `translate` (the
+    /// path before them).
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_hits_off: bool,
+    /// Tests only: how many lookups [`Mmu::hit_shared`] and
+    /// [`Mmu::store_shared`] took.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_hits_taken: u64,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -273,6 +284,10 @@ impl Mmu {
             generic_only: false,
             #[cfg(test)]
             store_hits_off: false,
+            #[cfg(test)]
+            shared_hits_off: false,
+            #[cfg(test)]
+            shared_hits_taken: 0,
         })
     }
 
@@ -364,6 +379,49 @@ impl Mmu {
         self.tlb.hit_recent(va, access)
     }
 
+    /// [`Mmu::hit_recent`] for a TLB whose first level is shared by both
+    /// sides (the span loop without recent hits): true when
+    /// [`Mmu::translate`] would take its TLB-hit path and the entry grants
+    /// the access; it is then done, and counted as `translate` counts it.
+    /// False otherwise, with nothing counted or changed (always, with a
+    /// split first level). See [`Tlb::hit_shared`].
+    #[inline(always)]
+    pub fn hit_shared(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
+        #[cfg(test)]
+        {
+            if self.shared_hits_off {
+                return false;
+            }
+            let hit = self.tlb.hit_shared(va, access);
+            self.shared_hits_taken += u64::from(hit);
+            hit
+        }
+        #[cfg(not(test))]
+        self.tlb.hit_shared(va, access)
+    }
+
+    /// [`Mmu::store_recent`] for a TLB whose first level is shared by both
+    /// sides (the span loop without recent hits): the store's physical
+    /// address when [`Mmu::translate`] would return it at once from its
+    /// TLB-hit path (the entry grants the store and is already dirty); the
+    /// lookup is then done and counted as `translate` counts it. `None`
+    /// otherwise (always, with a split first level), with nothing counted
+    /// or changed. See [`Tlb::store_shared`].
+    #[inline(always)]
+    pub fn store_shared(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        #[cfg(test)]
+        {
+            if self.shared_hits_off {
+                return None;
+            }
+            let pa = self.tlb.store_shared(va);
+            self.shared_hits_taken += u64::from(pa.is_some());
+            pa
+        }
+        #[cfg(not(test))]
+        self.tlb.store_shared(va)
+    }
+
     /// The TLB-hit path of a user store inside one page: its physical
     /// address when [`Mmu::translate`] would take its TLB-hit path for it
     /// (a recent data-side hit holds `va`) and return that address at once
@@ -417,6 +475,23 @@ impl Mmu {
             return self.use_hit(mem, va, access, privilege, hit);
         }
         self.walk(mem, va, access, privilege, false)
+    }
+
+    /// [`Mmu::translate`] of a load or fetch for which [`Mmu::hit_shared`]
+    /// just returned false: the TLB-hit path is skipped (its test would
+    /// fail again, see [`Mmu::translate_unremembered`]), the lookup made
+    /// (out of line). A function of its own, not `translate_unremembered`:
+    /// a second caller there made it out of line in the split rows' span
+    /// loop (+1.6% on the zipf-walks row).
+    #[inline(always)]
+    pub fn translate_unshared<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.lookup(mem, va, access, privilege)
     }
 
     /// Adds the hits [`Mmu::hit_recent`] counted to the counters they belong

@@ -716,9 +716,12 @@ impl Simulation {
                     break;
                 }
             } else if kind == AccessKind::Write {
-                // A store also writes its stamp: out of line, so loads and
-                // fetches (nine references in ten) run the same code as
-                // when pages had no contents.
+                // A store also writes its stamp. A recent hit of the shared
+                // first level that is writable and dirty takes it whole.
+                if let Some(pa) = self.m.mmu.store_shared(VirtAddr::new(a.va)) {
+                    self.mem.store_stamp(pa, a.size, stamp0 + k as u64);
+                    continue;
+                }
                 if !self.store::<true>(pid, a, stamp0 + k as u64, base + k as u64 + 1)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
@@ -726,12 +729,14 @@ impl Simulation {
                 }
             } else {
                 // Without recent hits the first level is shared by both
-                // sides: its hit path, without the test.
+                // sides: its hit path for a load or fetch that its recent
+                // hit grants (no rights tested), else the lookup itself
+                // (`hit_shared` just made the TLB-hit path's test).
                 let va = VirtAddr::new(a.va);
-                if self
-                    .translate_as::<true>(pid, va, kind, base + k as u64 + 1)?
-                    .is_none()
-                {
+                if self.m.mmu.hit_shared(va, load_or_fetch(code)) {
+                    continue;
+                }
+                if !self.span_unshared(pid, va, kind, base + k as u64 + 1)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
                     break;
@@ -792,6 +797,31 @@ impl Simulation {
                 Ok(_) => Ok(true),
                 Err(fault) => Ok(self.translate_fault(pid, va, kind, now, fault)?.is_some()),
             }
+        }
+    }
+
+    /// A load or fetch of the span loop without recent hits (a first level
+    /// shared by both sides) that [`Mmu::hit_shared`] did not take, of
+    /// `pid`'s reference number `now`: the lookup, out of line. Returns
+    /// false if the process was killed.
+    #[inline(never)]
+    fn span_unshared(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+        now: u64,
+    ) -> Result<bool, SimError> {
+        // `hit_shared` found no recent hit that grants it: the TLB-hit
+        // path of `translate` would find none either (see
+        // `Mmu::translate_unshared`).
+        let result = self
+            .m
+            .mmu
+            .translate_unshared(&mut self.mem, va, kind, Privilege::User);
+        match result {
+            Ok(_) => Ok(true),
+            Err(fault) => Ok(self.translate_fault(pid, va, kind, now, fault)?.is_some()),
         }
     }
 

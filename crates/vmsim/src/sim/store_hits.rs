@@ -4,7 +4,10 @@
 //! runs: the same report, the same checkpoint files byte for byte, in
 //! every checkpoint mode and with every dirty-page tracker (the host's
 //! dirty chunks, the D bits, soft-dirty write protection), and the same
-//! host dirty chunks marked at the end.
+//! host dirty chunks marked at the end. And the same for the loads and
+//! fetches the span loop without recent hits (a first level shared by
+//! both sides) answers with `Mmu::hit_shared`, whose touches are owed and
+//! whose counts are kept per place until a settlement.
 
 use std::path::Path;
 
@@ -51,13 +54,26 @@ struct Ran {
 /// Runs `scenario` on `cfg` with checkpoints written into `dir`, with
 /// the stores' recent-hit path on or off.
 fn run(cfg: &MachineSpec, scenario: &Scenario, dir: &Path, store_hits: bool) -> Ran {
+    run_with(cfg, scenario, dir, |sim| {
+        sim.m.mmu.store_hits_off = !store_hits;
+    })
+}
+
+/// Runs `scenario` on `cfg` with checkpoints written into `dir`, after
+/// `set` (which turns a path off); `taken` counts both paths' hits.
+fn run_with(
+    cfg: &MachineSpec,
+    scenario: &Scenario,
+    dir: &Path,
+    set: impl FnOnce(&mut Simulation),
+) -> Ran {
     let mut w = ChainWriter::create(dir).expect("writer");
     let mut sim = Simulation::new(cfg.clone()).expect("machine");
     sim.start(scenario).expect("start");
-    sim.m.mmu.store_hits_off = !store_hits;
+    set(&mut sim);
     sim.advance(u64::MAX, &mut (), Some(&mut w)).expect("run");
     let marked = sim.mem.bitmap().marked();
-    let taken = sim.m.mmu.tlb().stores_taken();
+    let taken = sim.m.mmu.tlb().stores_taken() + sim.m.mmu.shared_hits_taken;
     let report = sim.run_to_end(&mut (), Some(&mut w)).expect("end");
     w.finish().expect("files written");
     Ran {
@@ -121,6 +137,66 @@ fn stores_taken_by_recent_hits_change_nothing() {
             for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
                 assert_eq!(na, nb, "{what}");
                 assert!(ba == bb, "{what}: {na} differs");
+            }
+        }
+    }
+}
+
+/// A first level shared by both sides: `Mmu::hit_shared` (loads and
+/// fetches of the span loop without recent hits, rights not tested, the
+/// first level's hits and `tick` counted per place until a settlement)
+/// against `translate` for each, in whole runs with checkpoints in every
+/// mode, a small fully associative level (many probes, fills and
+/// settlements) and a large one.
+#[test]
+fn loads_taken_by_shared_hits_change_nothing() {
+    let lackey = format!(
+        "{}/../vmsim-trace/tests/data/true.lackey.zst",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let inputs = [
+        lackey.as_str(),
+        "synth:zipf,pages=300,refs=60K,write=0.4,seed=3",
+    ];
+    let modes = [
+        ["checkpoint.mode=pause", "checkpoint.tracker=host"],
+        ["checkpoint.mode=pause", "checkpoint.tracker=dirty-bit"],
+        ["checkpoint.mode=write-protect", "checkpoint.tracker=both"],
+    ];
+    for entries in [16, 256] {
+        let tlb = format!(
+            "[tlb]\nwalk_cache = []\n[[tlb.levels]]\nlatency = 1\n\
+             [[tlb.levels.arrays]]\nname = \"fa\"\nholds = \"unified\"\n\
+             entries = {entries}\nreplacement = \"lru\"\npage_sizes = [\"4KiB\"]\n"
+        );
+        for input in inputs {
+            let scenario = Scenario::of_traces(&[input]);
+            for [mode, tracker] in modes {
+                let mut b = ConfigBuilder::preset(None)
+                    .expect("preset")
+                    .file(&tlb, "test")
+                    .expect("tlb");
+                for s in ["checkpoint.every=15000", "memory.frames=256", mode, tracker] {
+                    b = b.set(s).expect("set");
+                }
+                let cfg = b.build().expect("config");
+                let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
+                let on = run_with(&cfg, &scenario, dirs[0].path(), |_| {});
+                let off = run_with(&cfg, &scenario, dirs[1].path(), |sim| {
+                    sim.m.mmu.shared_hits_off = true;
+                });
+                let what = format!("{entries} {input} {mode} {tracker}");
+                assert!(on.taken > 1000, "{what}: the path was taken ({})", on.taken);
+                assert_eq!(off.taken, 0, "{what}");
+                assert_eq!(on.report, off.report, "{what}: reports");
+                assert_eq!(on.marked, off.marked, "{what}: host dirty chunks");
+                let (a, b) = (files(dirs[0].path()), files(dirs[1].path()));
+                assert!(a.len() >= 3, "{what}: checkpoints written");
+                assert_eq!(a.len(), b.len(), "{what}: files");
+                for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
+                    assert_eq!(na, nb, "{what}");
+                    assert!(ba == bb, "{what}: {na} differs");
+                }
             }
         }
     }
