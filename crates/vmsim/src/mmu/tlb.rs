@@ -233,7 +233,10 @@ impl Level {
     fn insert(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) -> Option<Inserted> {
         let (array, piece) = self.place(side, entry, va)?;
         let inserted = self.arrays[array].insert(piece);
-        self.mark_filled(array);
+        if inserted == Inserted::Filled {
+            // (A refresh or an eviction found the array holding entries.)
+            self.mark_filled(array);
+        }
         Some(inserted)
     }
 
@@ -1370,7 +1373,10 @@ impl Tlb {
             };
             // One call site: `fill_absent` is in line.
             let evicted = array.fill_absent(piece);
-            level.mark_filled(index);
+            if !evicted {
+                // (An eviction means the array was full: marked already.)
+                level.mark_filled(index);
+            }
             level.counters.fills += 1;
             level.counters.evictions += u64::from(evicted);
         }

@@ -342,18 +342,15 @@ impl TlbArray {
     /// entry counts), marking it used; `None` on a miss.
     #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
-        // An empty array (a page size the run never maps) is passed in one
-        // compare of its live counts, before the loop over its sizes.
-        if self.is_empty() {
-            return None;
-        }
-        for i in 0..self.n_shifts {
-            if self.live[i] == 0 {
-                continue;
-            }
-            let shift = self.shifts[i];
-            let vpn = va.as_u64() >> shift;
-            if let Some(index) = &self.index {
+        // (An empty array costs the loop's count tests only; the TLB's
+        // probes pass over the arrays that hold nothing without a call.)
+        if let Some(index) = &self.index {
+            for i in 0..self.n_shifts {
+                if self.live[i] == 0 {
+                    continue;
+                }
+                let shift = self.shifts[i];
+                let vpn = va.as_u64() >> shift;
                 let Some(&head) = index.heads[i].get(&vpn) else {
                     continue;
                 };
@@ -367,8 +364,15 @@ impl TlbArray {
                     }
                     slot = index.next[slot as usize];
                 }
+            }
+            return None;
+        }
+        for i in 0..self.n_shifts {
+            if self.live[i] == 0 {
                 continue;
             }
+            let shift = self.shifts[i];
+            let vpn = va.as_u64() >> shift;
             let set = self.set_of(vpn);
             let found = match self.ways {
                 4 => self.find_in_set::<4>(set, vpn, shift, asid),
