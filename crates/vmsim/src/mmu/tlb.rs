@@ -2563,13 +2563,14 @@ mod tests {
         /// address spaces with tags on or off, page, gathered, address-space,
         /// non-global and full invalidations, context switches, and saves
         /// and restores, in the presets and in split first levels of 1 to
-        /// 24 ways.
+        /// 24 ways, with pages in one set or spread over sets.
         #[test]
         fn probes_find_what_the_arrays_hold(
             ops in proptest::collection::vec((0u64..64, 0u8..16, 0u16..2), 1..500),
             shape in 0usize..9,
             tags: bool,
             span in proptest::sample::select(vec![8u64, 48, 64]),
+            stride in proptest::sample::select(vec![1u64, 16, 128]),
         ) {
             let mut tlb = match shape {
                 0..=3 => {
@@ -2584,9 +2585,11 @@ mod tests {
             tlb.resume_context(current);
             for (k, &(page, op, asid)) in ops.iter().enumerate() {
                 let page = page % span;
-                // Pages 0-39 are 4 KiB, 40-55 2 MiB, 56-63 1 GiB pages.
+                // Pages 0-39 are 4 KiB, 40-55 2 MiB, 56-63 1 GiB pages;
+                // 4 KiB pages `stride` apart (16 and 128 fill the ways of
+                // one set of the presets' arrays, and evict).
                 let (base, size) = match page {
-                    0..40 => (0x1000 * (page + 1), PageSize::SIZE_4K),
+                    0..40 => (0x1000 * (page * stride + 1), PageSize::SIZE_4K),
                     40..56 => (0x4000_0000 + (page - 40) * 0x20_0000, PageSize::SIZE_2M),
                     _ => (0x80_0000_0000 + (page - 56) * 0x4000_0000, PageSize::SIZE_1G),
                 };

@@ -403,21 +403,62 @@ impl TlbArray {
     ) -> Option<usize> {
         let base = set * W;
         let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
-        for (way, &tag) in tags.iter().enumerate() {
-            if tag == vpn && self.slots[base + way].matches(vpn, u32::from(shift), asid) {
-                self.victims.touch(set, way);
-                return Some(base + way);
-            }
+        // The first way whose tag is `vpn`, in a loop of nothing but the
+        // compares (two instructions a way once unrolled; with the entry
+        // check and the touch in its body it was not unrolled, and cost
+        // five a way). A tag match is almost always the entry; when it is
+        // not (another address space's, or another size's), the search
+        // goes on from the next way.
+        let way = tags.iter().position(|&t| t == vpn)?;
+        if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
+            self.victims.touch(set, way);
+            return Some(base + way);
         }
-        None
+        self.find_in_set_rest(set, base, W, way + 1, vpn, shift, asid)
+    }
+
+    /// [`TlbArray::find_in_set_from`] out of line: the rare rest of a
+    /// search whose first tag match was not the entry.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn find_in_set_rest(
+        &mut self,
+        set: usize,
+        base: usize,
+        ways: usize,
+        from: usize,
+        vpn: u64,
+        shift: u8,
+        asid: Asid,
+    ) -> Option<usize> {
+        self.find_in_set_from(set, base, ways, from, vpn, shift, asid)
     }
 
     /// [`TlbArray::find_in_set`] for any way count.
     #[inline(always)]
     fn find_in_set_any(&mut self, set: usize, vpn: u64, shift: u8, asid: Asid) -> Option<usize> {
         let base = set * self.ways;
-        let tags = &self.tags[base..base + self.ways];
-        for (way, &tag) in tags.iter().enumerate() {
+        self.find_in_set_from(set, base, self.ways, 0, vpn, shift, asid)
+    }
+
+    /// The search of [`TlbArray::find_in_set`] in the `ways` ways of set
+    /// `set` (slots from `base`) from way `from` on.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn find_in_set_from(
+        &mut self,
+        set: usize,
+        base: usize,
+        ways: usize,
+        from: usize,
+        vpn: u64,
+        shift: u8,
+        asid: Asid,
+    ) -> Option<usize> {
+        let tags = self.tags.get(base + from..base + ways)?;
+        for (k, &tag) in tags.iter().enumerate() {
+            let way = from + k;
             if tag == vpn && self.slots[base + way].matches(vpn, u32::from(shift), asid) {
                 self.victims.touch(set, way);
                 return Some(base + way);
