@@ -1825,9 +1825,12 @@ impl Tlb {
     pub(crate) fn probe_masks_cover_entries(&self) -> bool {
         self.levels.iter().all(|level| {
             let sides = level.side_masks();
-            level.arrays.iter().enumerate().all(|(a, array)| {
-                array.is_empty() || level.filled & (1 << a) != 0
-            }) && (0..2).all(|s| level.probing[s] == sides[s] & level.filled)
+            level
+                .arrays
+                .iter()
+                .enumerate()
+                .all(|(a, array)| array.is_empty() || level.filled & (1 << a) != 0)
+                && (0..2).all(|s| level.probing[s] == sides[s] & level.filled)
         })
     }
 }
