@@ -76,11 +76,20 @@ pub enum ImageError {
 pub trait Bitmap: Default {
     /// Called for each chunk index a write touches.
     fn mark(&mut self, chunk: u64);
+
+    /// [`Bitmap::mark`] when that needs no call (no growth): returns false,
+    /// having marked nothing, otherwise. For a store path with no call.
+    fn try_mark(&mut self, chunk: u64) -> bool;
 }
 
 impl Bitmap for () {
     #[inline(always)]
     fn mark(&mut self, _chunk: u64) {}
+
+    #[inline(always)]
+    fn try_mark(&mut self, _chunk: u64) -> bool {
+        true
+    }
 }
 
 /// Tracks the 4 KiB chunks written since the last [`DirtyChunks::take`]:
@@ -103,6 +112,15 @@ impl Bitmap for DirtyChunks {
             None if self.off => {}
             None => self.grow(word, chunk),
         }
+    }
+
+    #[inline(always)]
+    fn try_mark(&mut self, chunk: u64) -> bool {
+        match self.bits.get_mut((chunk / 64) as usize) {
+            Some(w) => *w |= 1 << (chunk % 64),
+            None => return self.off,
+        }
+        true
     }
 }
 
@@ -452,6 +470,9 @@ impl<B: Bitmap> PhysMem<B> {
     /// An access outside memory is ignored (the MMU produced `addr`).
     #[inline(always)]
     pub fn store_stamp(&mut self, addr: PhysAddr, len: u32, stamp: u64) {
+        if self.store_stamp_fast(addr, len, stamp) {
+            return;
+        }
         let a = addr.as_u64();
         let off = (a as usize) & (CHUNK_BYTES - 1);
         let len = len as usize;
@@ -477,6 +498,48 @@ impl<B: Bitmap> PhysMem<B> {
             }
         }
         self.store_stamp_slow(a, len, stamp);
+    }
+
+    /// [`PhysMem::store_stamp`] of a store of 1 to 8 bytes whose 8 bytes
+    /// from `addr` lie in one stored chunk (and whose chunk is marked
+    /// without growing the bitmap), with no call and no branch on the
+    /// length: one masked read-modify-write of those 8 bytes (the bytes
+    /// past the store's get their own values back). Returns false, having
+    /// done nothing, for any other store ([`PhysMem::store_stamp`] does it
+    /// then), so that a caller's fast path needs no call.
+    #[inline(always)]
+    pub fn store_stamp_fast(&mut self, addr: PhysAddr, len: u32, stamp: u64) -> bool {
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        if len.wrapping_sub(1) >= 8 || off + 8 > CHUNK_BYTES {
+            return false;
+        }
+        let idx = a >> CHUNK_SHIFT;
+        let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize) else {
+            return false;
+        };
+        let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)] else {
+            return false;
+        };
+        if !self.bitmap.try_mark(idx) {
+            return false;
+        }
+        let Some(w) = c[off..].first_chunk_mut::<8>() else {
+            return false;
+        };
+        // Byte `i` of the store gets byte `i` of the stamp (`i < 8`).
+        let mask = u64::MAX >> (64 - 8 * len);
+        let old = u64::from_le_bytes(*w);
+        *w = (old & !mask | stamp & mask).to_le_bytes();
+        true
+    }
+
+    /// [`PhysMem::store_stamp`] out of line: for a caller whose fast path
+    /// ([`PhysMem::store_stamp_fast`]) declined, so that it keeps nothing
+    /// across the call.
+    #[inline(never)]
+    pub fn store_stamp_out(&mut self, addr: PhysAddr, len: u32, stamp: u64) {
+        self.store_stamp(addr, len, stamp);
     }
 
     #[cold]
