@@ -1045,7 +1045,8 @@ mod tests {
     fn store_to_a_chunk_past_the_bitmap_marks_it() {
         for len in 1..=8u32 {
             let mut m: PhysMem<DirtyChunks> = PhysMem::new(1 << 20).expect("size");
-            m.restore_chunk(200, Some(&[0xee; CHUNK_BYTES])).expect("restore");
+            m.restore_chunk(200, Some(&[0xee; CHUNK_BYTES]))
+                .expect("restore");
             assert!(m.bitmap_mut().take().is_empty());
             let at = 200 * CHUNK_BYTES as u64 + 0x10;
             if !m.store_stamp_fast(pa(at), len, 0x0807_0605_0403_0201) {

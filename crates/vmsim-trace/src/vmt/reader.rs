@@ -135,7 +135,10 @@ fn multi_byte_delta(w: &[u8; FAST_WINDOW]) -> Option<(i64, usize)> {
     // the last one, as between the heap and the stack).
     let x = u64::from_le_bytes(*w[1..].first_chunk::<8>()?);
     if x & 0x8080_0000_0000 == 0x0080_0000_0000 {
-        return Some((unzigzag(gather6((x & 0xffff_ffff_ffff) - 0x0080_8080_8080)), 7));
+        return Some((
+            unzigzag(gather6((x & 0xffff_ffff_ffff) - 0x0080_8080_8080)),
+            7,
+        ));
     }
     let (d, len) = long_delta(w)?;
     Some((unzigzag(d), len))
@@ -669,7 +672,7 @@ mod tests {
         fn batch_decoder_agrees_with_careful_records(
             recs in proptest::collection::vec(
                 (0u8..4, 0u32..3, prop_oneof![4 => 1u32..32, 1 => 1u32..=MAX_ACCESS_BYTES],
-                 prop_oneof![6 => -64i64..64, 3 => -70_000i64..70_000, 1 => any::<i64>()]),
+                 prop_oneof![6 => -64i64..64, 3 => -70_000i64..70_000, 1 => -(1i64 << 41)..1 << 41, 1 => any::<i64>()]),
                 1..6000,
             ),
         ) {
