@@ -887,19 +887,47 @@ impl Tlb {
     /// both sides (its recent hits' keys never equal a plain key).
     #[inline(always)]
     pub fn store_recent(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let (pa, way, touch) = self.store_recent_hit(va)?;
+        self.take_store(way, touch);
+        Some(pa)
+    }
+
+    /// The look of [`Tlb::store_recent`], with nothing changed: the
+    /// physical address, the recent way that holds `va` and whether taking
+    /// the store must touch it (it is not the side's last), or `None` when
+    /// `store_recent` declines. The store is then taken by
+    /// [`Tlb::take_store`] (or by [`Tlb::count_store`] when no touch is
+    /// due), after whatever the caller does first: a caller's path with no
+    /// touch then needs no call.
+    #[inline(always)]
+    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize, bool)> {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
         if r.key != key || r.check != self.hit_check || !r.entry.takes_user_store() {
             return None;
         }
-        let pa = r.entry.translate(va);
-        if self.last[DATA] != i as u32 {
-            // (Pending hits are added first if their page size changes.)
-            self.touch_recent(DATA, i);
+        Some((r.entry.translate(va), i, self.last[DATA] != i as u32))
+    }
+
+    /// Takes the store [`Tlb::store_recent_hit`] found in recent way `way`
+    /// of the data side: the way touched when `touch` (as
+    /// [`Tlb::lookup_repeat`] touches a hit on any but the side's last;
+    /// pending hits are added first if their page size changes), the
+    /// lookup counted. Nothing else may change the TLB in between.
+    #[inline(always)]
+    pub fn take_store(&mut self, way: usize, touch: bool) {
+        if touch {
+            self.touch_recent(DATA, way);
         }
+        self.count_store();
+    }
+
+    /// [`Tlb::take_store`] of a store whose way needs no touch (the data
+    /// side's last): only the lookup counted (one increment, pending).
+    #[inline(always)]
+    pub fn count_store(&mut self) {
         self.recent_stores += 1;
-        Some(pa)
     }
 
     /// Per side (`LoadOrFetch::side`), how many lookups [`Tlb::hit_recent`]

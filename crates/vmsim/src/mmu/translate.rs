@@ -439,6 +439,32 @@ impl Mmu {
         self.tlb.store_recent(va)
     }
 
+    /// [`Mmu::store_recent`]'s look, with nothing changed: the physical
+    /// address, the recent way and whether taking the store touches it
+    /// (see [`Tlb::store_recent_hit`]); the store is then taken by
+    /// [`Mmu::take_store`] or [`Mmu::count_store`].
+    #[inline(always)]
+    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize, bool)> {
+        #[cfg(test)]
+        if self.store_hits_off {
+            return None;
+        }
+        self.tlb.store_recent_hit(va)
+    }
+
+    /// Takes a store [`Mmu::store_recent_hit`] found (see [`Tlb::take_store`]).
+    #[inline(always)]
+    pub fn take_store(&mut self, way: usize, touch: bool) {
+        self.tlb.take_store(way, touch);
+    }
+
+    /// Takes a store [`Mmu::store_recent_hit`] found that needs no touch
+    /// (see [`Tlb::count_store`]).
+    #[inline(always)]
+    pub fn count_store(&mut self) {
+        self.tlb.count_store();
+    }
+
     /// Per side ([`LoadOrFetch::side`]), the lookups [`Mmu::hit_recent`]
     /// has answered so far, a running total (see [`Tlb::recent_hits`]).
     #[inline(always)]

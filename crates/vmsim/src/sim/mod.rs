@@ -833,17 +833,42 @@ impl Simulation {
     /// `place`. Returns false, having done nothing, for any other store
     /// (the caller hands it to `span_reference`). Out of line: the loop
     /// keeps its registers, and this leaf needs few of its own.
+    ///
+    /// Its common case (the data side's last recent hit, a store of at most
+    /// 8 bytes in a stored chunk: [`PhysMem::store_stamp_fast`]) makes no
+    /// call and keeps nothing across one, so it saves no registers: a way
+    /// to touch goes to [`Simulation::span_store_touch`] (a tail call), a
+    /// stamp the fast write declines to [`PhysMem::store_stamp_out`].
     #[inline(never)]
     fn span_store(&mut self, a: &Access, k: usize, place: &mut SpanPlace) -> bool {
         let page_mask = self.m.page_mask;
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
             return false;
         }
-        let Some(pa) = self.m.mmu.store_recent(VirtAddr::new(a.va)) else {
+        let Some((pa, way, touch)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
             return false;
         };
         place.by_kind[usize::from(a.kind.code())] += 1;
-        self.mem.store_stamp(pa, a.size, place.stamp0 + k as u64);
+        let stamp = place.stamp0 + k as u64;
+        if touch {
+            return self.span_store_touch(pa, way, a.size, stamp);
+        }
+        self.m.mmu.count_store();
+        if !self.mem.store_stamp_fast(pa, a.size, stamp) {
+            self.mem.store_stamp_out(pa, a.size, stamp);
+        }
+        true
+    }
+
+    /// The rest of a store [`Simulation::span_store`] takes (and has
+    /// counted by kind) when its recent way (`way`, of the data side) is not
+    /// the side's last: the way touched and the store counted
+    /// ([`Mmu::take_store`]), `stamp` written in its `len` bytes at `pa`.
+    /// Returns true. Five arguments in registers: a tail call.
+    #[inline(never)]
+    fn span_store_touch(&mut self, pa: PhysAddr, way: usize, len: u32, stamp: u64) -> bool {
+        self.m.mmu.take_store(way, true);
+        self.mem.store_stamp(pa, len, stamp);
         true
     }
 
