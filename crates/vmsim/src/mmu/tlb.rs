@@ -36,6 +36,10 @@ use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
 use super::{AccessKind, LoadOrFetch};
 
+mod known_miss;
+
+use known_miss::KnownMiss;
+
 /// A TLB hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbHit {
@@ -475,6 +479,10 @@ pub struct Tlb {
     full_misses: u64,
     flushes: FlushCounters,
     walk_cache: WalkCache,
+    /// The lookup known to miss every level (see [`KnownMiss`]): the one
+    /// whose walk just faulted, until an entry is written. Not saved.
+    #[serde(skip)]
+    known_miss: KnownMiss,
 }
 
 impl Tlb {
@@ -544,6 +552,7 @@ impl Tlb {
             full_misses: 0,
             flushes: FlushCounters::default(),
             walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
+            known_miss: KnownMiss::NONE,
         })
     }
 
@@ -1246,6 +1255,7 @@ impl Tlb {
     ) {
         debug_assert!(!entry.is_global());
         self.forget_memos();
+        self.forget_known_miss();
         let shift = entry.page_shift();
         let granule = entry.granule().shift();
         for level in &mut self.levels[range] {
@@ -1286,6 +1296,7 @@ impl Tlb {
         count_miss: bool,
     ) {
         self.forget_memos();
+        self.forget_known_miss();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
                 continue;

@@ -87,6 +87,11 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) store_hits_off: bool,
+    /// Tests only: [`Mmu::translate_retry`] is [`Mmu::translate`], so a
+    /// test can compare runs with known misses and without.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) known_misses_off: bool,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -273,6 +278,8 @@ impl Mmu {
             generic_only: false,
             #[cfg(test)]
             store_hits_off: false,
+            #[cfg(test)]
+            known_misses_off: false,
         })
     }
 
@@ -475,6 +482,32 @@ impl Mmu {
         self.lookup(mem, va, access, privilege)
     }
 
+    /// [`Mmu::translate`] of an access retried after the fault it raised
+    /// was handled ([`crate::machine::resolve`]): the same result, counts
+    /// and state. When the fault came from a walk after a lookup that missed
+    /// every level, and nothing was cached in the TLB since (the OS's
+    /// handler invalidates but does not fill), the lookup is counted as the
+    /// miss it would be and the walk follows at once (see
+    /// `Tlb::lookup_known_miss`): on a swap-heavy run, the probe of every
+    /// TLB array skipped on each major fault.
+    #[inline]
+    pub fn translate_retry<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        #[cfg(test)]
+        if self.known_misses_off {
+            return self.translate(mem, va, access, privilege);
+        }
+        if self.tlb.lookup_known_miss(self.asid, va, access) {
+            return self.walk(mem, va, access, privilege, false);
+        }
+        self.translate(mem, va, access, privilege)
+    }
+
     /// The TLB lookup proper, when the entry is not the one used last.
     #[inline(never)]
     fn lookup<M: PhysMemory + ?Sized>(
@@ -546,13 +579,21 @@ impl Mmu {
         self.walk(mem, va, AccessKind::Write, privilege, true)
     }
 
+    /// A walk (or search) that ended in `f`, counted. A walk made after
+    /// the lookup missed every level (not `dirty_only`) cached nothing, so
+    /// the TLB learns that the same lookup would miss again: the retry
+    /// after the OS handled the fault ([`Mmu::translate_retry`]).
     fn walk_fault(
         &mut self,
         f: WalkFault,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
+        dirty_only: bool,
     ) -> MmuFault {
+        if !dirty_only {
+            self.tlb.note_full_miss(self.asid, va, access);
+        }
         match f.kind {
             FaultKind::NotPresent => self.faults.not_present += 1,
             FaultKind::NonCanonical => self.faults.non_canonical += 1,
@@ -587,7 +628,7 @@ impl Mmu {
         }
         if let Err(f) = self.fmt.check_address(va) {
             self.walk.faulted += 1;
-            return Err(self.walk_fault(f.into(), va, access, privilege));
+            return Err(self.walk_fault(f.into(), va, access, privilege, dirty_only));
         }
         match self.base {
             TableBase::Radix => {}
@@ -623,7 +664,7 @@ impl Mmu {
                     self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
                 }
                 self.walk.faulted += 1;
-                return Err(self.walk_fault(f, va, access, privilege));
+                return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
             PlainWalk::Generic => {
                 // (Every entry below `len` is written before it is read.)
@@ -647,7 +688,7 @@ impl Mmu {
                     Ok(t) => t,
                     Err(f) => {
                         self.walk.faulted += 1;
-                        return Err(self.walk_fault(f, va, access, privilege));
+                        return Err(self.walk_fault(f, va, access, privilege, dirty_only));
                     }
                 }
             }
@@ -753,7 +794,7 @@ impl Mmu {
             Ok(t) => t,
             Err(f) => {
                 self.walk.faulted += 1;
-                return Err(self.walk_fault(f, va, access, privilege));
+                return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
         };
         let perms = perms_of(t.flags);
