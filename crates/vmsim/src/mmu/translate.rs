@@ -1204,6 +1204,122 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// `translate_retry` (what the machine's fault path retries with)
+        /// against `translate`: the same results and faults, memory,
+        /// counters and, once settled, serialized MMU, when it follows a
+        /// fault or not, with pages unmapped and mapped again between (an
+        /// OS handling the fault: the leaf's present bit cleared or
+        /// restored in both memories, the page invalidated or not), context
+        /// switches, invalidations, and other lookups (of the same page
+        /// too, which cache it) between a fault and its retry.
+        #[test]
+        fn retry_after_a_fault_equals_translate(
+            ops in proptest::collection::vec(
+                (proptest::prop_oneof![4 => 0u64..12, 1 => 0u64..60], 0u8..18, 0u16..4096, any::<bool>()),
+                1..300,
+            ),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, tables, mut mmus, mut rams) = twin_mmus(pairing, hardware_ad);
+            // The leaves cleared: (space, page) -> (address, raw entry).
+            let mut cleared = std::collections::BTreeMap::new();
+            let mut faulted = None;
+            for &(page, op, offset, retry) in &ops {
+                if op >= 16 {
+                    // The OS: page `page` of a space not present, or present again.
+                    let s = usize::from(offset % 2);
+                    let va = page_va(&fmt, page % 48);
+                    if let Some((addr, raw)) = cleared.remove(&(s, page % 48)) {
+                        for ram in &mut rams {
+                            ram.write_le(addr, 8, raw).expect("leaf");
+                        }
+                    } else if let Ok(t) = tables[s].translate(&fmt, &rams[0], va) {
+                        let raw = rams[0].read_le(t.leaf_addr, 8).expect("leaf");
+                        cleared.insert((s, page % 48), (t.leaf_addr, raw));
+                        for ram in &mut rams {
+                            ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+                        }
+                    }
+                    if op == 17 {
+                        for mmu in &mut mmus {
+                            mmu.tlb_mut().invalidate_page(Asid::new(1 + s as u16), va);
+                        }
+                    }
+                    continue;
+                }
+                // Mostly retries of the last fault.
+                let (page, op, offset) = match faulted {
+                    Some(last) if retry && op < 8 => last,
+                    _ => (page, op, offset),
+                };
+                let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
+                    continue;
+                };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let want = b.translate(rb, va, access, privilege);
+                let got = if retry {
+                    a.translate_retry(ra, va, access, privilege)
+                } else {
+                    a.translate(ra, va, access, privilege)
+                };
+                prop_assert_eq!(got, want, "{} {:?}", va, access);
+                if want.is_err() {
+                    faulted = Some((page, op, offset));
+                }
+            }
+            twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// A retry after a not-present fault skips the TLB probe and counts the
+    /// same miss; a lookup of the page in between (which caches it once
+    /// present) makes the retry look up again, and hit.
+    #[test]
+    fn a_retry_counts_its_known_miss_and_a_fill_between_forgets_it() {
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let mut mmu = Mmu::new(
+            fmt.clone(),
+            &TlbConfig::preset("x86-64").expect("preset"),
+            true,
+        )
+        .expect("mmu");
+        mmu.set_context(tables[0].root(), Asid::new(1));
+        let va = page_va(&fmt, 1);
+        let t = tables[0].translate(&fmt, &ram, va).expect("mapped");
+        let raw = ram.read_le(t.leaf_addr, 8).expect("leaf");
+        ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+        let user = Privilege::User;
+        assert!(mmu.translate(&mut ram, va, AccessKind::Read, user).is_err());
+        ram.write_le(t.leaf_addr, 8, raw).expect("leaf");
+        let before = mmu.counters();
+        let pa = mmu
+            .translate_retry(&mut ram, va, AccessKind::Read, user)
+            .expect("present");
+        let after = mmu.counters();
+        assert_eq!(after.tlb.full_misses, before.tlb.full_misses + 1);
+        assert_eq!(after.walk.walks, before.walk.walks + 1);
+        // Again: a fault, then a lookup that caches the page, then the retry.
+        ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+        mmu.tlb_mut().invalidate_page(Asid::new(1), va);
+        assert!(mmu.translate(&mut ram, va, AccessKind::Read, user).is_err());
+        ram.write_le(t.leaf_addr, 8, raw).expect("leaf");
+        assert_eq!(mmu.translate(&mut ram, va, AccessKind::Read, user), Ok(pa));
+        let before = mmu.counters();
+        assert_eq!(
+            mmu.translate_retry(&mut ram, va, AccessKind::Read, user),
+            Ok(pa)
+        );
+        let after = mmu.counters();
+        assert_eq!(after.tlb.full_misses, before.tlb.full_misses, "a hit");
+        assert_eq!(after.walk.walks, before.walk.walks);
+    }
+
     /// `store_recent` declines every store but a user one inside a page
     /// whose recent data-side hit is writable and dirty, and takes those.
     #[test]
