@@ -232,7 +232,8 @@ where
             Handled::Abandon => return Ok(None),
             Handled::Retry => {}
         }
-        match mmu.translate(mem, va, kind, privilege) {
+        // The lookup of a retry after a walk's fault is known to miss.
+        match mmu.translate_retry(mem, va, kind, privilege) {
             Ok(pa) => return Ok(Some(pa)),
             Err(f) => fault = f,
         }

@@ -36,6 +36,10 @@ use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
 use super::{AccessKind, LoadOrFetch};
 
+mod known_miss;
+
+use known_miss::KnownMiss;
+
 /// A TLB hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbHit {
@@ -603,6 +607,10 @@ pub struct Tlb {
     full_misses: u64,
     flushes: FlushCounters,
     walk_cache: WalkCache,
+    /// The lookup known to miss every level (see [`KnownMiss`]): the one
+    /// whose walk just faulted, until an entry is written. Not saved.
+    #[serde(skip)]
+    known_miss: KnownMiss,
 }
 
 impl Tlb {
@@ -675,6 +683,7 @@ impl Tlb {
             full_misses: 0,
             flushes: FlushCounters::default(),
             walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
+            known_miss: KnownMiss::NONE,
         })
     }
 
@@ -1463,6 +1472,7 @@ impl Tlb {
     ) {
         debug_assert!(!entry.is_global());
         self.forget_memos();
+        self.forget_known_miss();
         let shift = entry.page_shift();
         let granule = entry.granule().shift();
         for level in &mut self.levels[range] {
@@ -1508,6 +1518,7 @@ impl Tlb {
         count_miss: bool,
     ) {
         self.forget_memos();
+        self.forget_known_miss();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
                 continue;

@@ -98,6 +98,11 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) shared_hits_taken: u64,
+    /// Tests only: [`Mmu::translate_retry`] is [`Mmu::translate`], so a
+    /// test can compare runs with known misses and without.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) known_misses_off: bool,
 }
 
 // `Perms` (TLB entries) and `PteFlags` (decoded entries) put read, write,
@@ -163,6 +168,9 @@ struct Path {
     limits: [PteFlags; MAX_WALK_LEVELS],
 }
 
+/// The present bit (P) of an x86 page-table entry.
+const X86_PRESENT: u64 = 1;
+
 /// What [`walk_x86_64_plain`] found.
 enum PlainWalk {
     /// The translation.
@@ -221,7 +229,17 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
         path.raw[i] = raw;
         path.len += 1;
         let Some(entry) = fmt.decode_x86_64_plain(idx, raw) else {
-            // Not plain. Not present ends the walk as it ends walk_from's.
+            // Not plain. Not present ends the walk as it ends walk_from's:
+            // an x86-64 entry with P clear decodes as `Entry::Invalid`
+            // whatever its other bits (a swap-heavy run's faulting walks
+            // end here, and the full decode cost them ~70 instructions).
+            if raw & X86_PRESENT == 0 {
+                return PlainWalk::NotPresent(WalkFault {
+                    kind: FaultKind::NotPresent,
+                    level: Some(level.number),
+                    idx: Some(idx),
+                });
+            }
             return match fmt.decode(idx, raw) {
                 Entry::Invalid => PlainWalk::NotPresent(WalkFault {
                     kind: FaultKind::NotPresent,
@@ -288,6 +306,8 @@ impl Mmu {
             shared_hits_off: false,
             #[cfg(test)]
             shared_hits_taken: 0,
+            #[cfg(test)]
+            known_misses_off: false,
         })
     }
 
@@ -576,6 +596,32 @@ impl Mmu {
         self.lookup(mem, va, access, privilege)
     }
 
+    /// [`Mmu::translate`] of an access retried after the fault it raised
+    /// was handled ([`crate::machine::resolve`]): the same result, counts
+    /// and state. When the fault came from a walk after a lookup that missed
+    /// every level, and nothing was cached in the TLB since (the OS's
+    /// handler invalidates but does not fill), the lookup is counted as the
+    /// miss it would be and the walk follows at once (see
+    /// `Tlb::lookup_known_miss`): on a swap-heavy run, the probe of every
+    /// TLB array skipped on each major fault.
+    #[inline]
+    pub fn translate_retry<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        #[cfg(test)]
+        if self.known_misses_off {
+            return self.translate(mem, va, access, privilege);
+        }
+        if self.tlb.lookup_known_miss(self.asid, va, access) {
+            return self.walk(mem, va, access, privilege, false);
+        }
+        self.translate(mem, va, access, privilege)
+    }
+
     /// The TLB lookup proper, when the entry is not the one used last.
     #[inline(never)]
     fn lookup<M: PhysMemory + ?Sized>(
@@ -647,13 +693,21 @@ impl Mmu {
         self.walk(mem, va, AccessKind::Write, privilege, true)
     }
 
+    /// A walk (or search) that ended in `f`, counted. A walk made after
+    /// the lookup missed every level (not `dirty_only`) cached nothing, so
+    /// the TLB learns that the same lookup would miss again: the retry
+    /// after the OS handled the fault ([`Mmu::translate_retry`]).
     fn walk_fault(
         &mut self,
         f: WalkFault,
         va: VirtAddr,
         access: AccessKind,
         privilege: Privilege,
+        dirty_only: bool,
     ) -> MmuFault {
+        if !dirty_only {
+            self.tlb.note_full_miss(self.asid, va, access);
+        }
         match f.kind {
             FaultKind::NotPresent => self.faults.not_present += 1,
             FaultKind::NonCanonical => self.faults.non_canonical += 1,
@@ -688,7 +742,7 @@ impl Mmu {
         }
         if let Err(f) = self.fmt.check_address(va) {
             self.walk.faulted += 1;
-            return Err(self.walk_fault(f.into(), va, access, privilege));
+            return Err(self.walk_fault(f.into(), va, access, privilege, dirty_only));
         }
         match self.base {
             TableBase::Radix => {}
@@ -724,7 +778,7 @@ impl Mmu {
                     self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
                 }
                 self.walk.faulted += 1;
-                return Err(self.walk_fault(f, va, access, privilege));
+                return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
             PlainWalk::Generic => {
                 // (Every entry below `len` is written before it is read.)
@@ -748,7 +802,7 @@ impl Mmu {
                     Ok(t) => t,
                     Err(f) => {
                         self.walk.faulted += 1;
-                        return Err(self.walk_fault(f, va, access, privilege));
+                        return Err(self.walk_fault(f, va, access, privilege, dirty_only));
                     }
                 }
             }
@@ -854,7 +908,7 @@ impl Mmu {
             Ok(t) => t,
             Err(f) => {
                 self.walk.faulted += 1;
-                return Err(self.walk_fault(f, va, access, privilege));
+                return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
         };
         let perms = perms_of(t.flags);
@@ -1262,6 +1316,132 @@ mod tests {
             }
             twins_agree(&mut mmus, &rams)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// `translate_retry` (what the machine's fault path retries with)
+        /// against `translate`: the same results and faults, memory,
+        /// counters and, once settled, serialized MMU, when it follows a
+        /// fault or not, with pages unmapped and mapped again between (an
+        /// OS handling the fault: the leaf's present bit cleared or
+        /// restored in both memories, the page invalidated or not), context
+        /// switches, invalidations, and other lookups (of the same page
+        /// too, which cache it) between a fault and its retry.
+        #[test]
+        fn retry_after_a_fault_equals_translate(
+            ops in proptest::collection::vec(
+                (proptest::prop_oneof![4 => 0u64..12, 1 => 0u64..60], 0u8..18, 0u16..4096, any::<bool>()),
+                1..300,
+            ),
+            pairing in 0usize..5,
+            hardware_ad: bool,
+        ) {
+            let (fmt, tables, mut mmus, mut rams) = twin_mmus(pairing, hardware_ad);
+            // The leaves cleared: (space, page) -> (address, raw entry).
+            let mut cleared = std::collections::BTreeMap::new();
+            let mut faulted = None;
+            let mut space = 0;
+            for &(page, op, offset, retry) in &ops {
+                if op >= 16 {
+                    // The OS: page `page` of a space (mostly the page that
+                    // faulted last, in the space in use) not present, or
+                    // present again.
+                    let (s, page) = match faulted {
+                        Some((p, _, _)) if retry => (space, p % 48),
+                        _ => (usize::from(offset % 2), page % 48),
+                    };
+                    let va = page_va(&fmt, page);
+                    if let Some((addr, raw)) = cleared.remove(&(s, page)) {
+                        for ram in &mut rams {
+                            ram.write_le(addr, 8, raw).expect("leaf");
+                        }
+                    } else if let Ok(t) = tables[s].translate(&fmt, &rams[0], va) {
+                        let raw = rams[0].read_le(t.leaf_addr, 8).expect("leaf");
+                        cleared.insert((s, page), (t.leaf_addr, raw));
+                        for ram in &mut rams {
+                            ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+                        }
+                    }
+                    if op == 17 {
+                        for mmu in &mut mmus {
+                            mmu.tlb_mut().invalidate_page(Asid::new(1 + s as u16), va);
+                        }
+                    }
+                    continue;
+                }
+                // Mostly the access that faulted last, again (retried, or
+                // translated: the lookups between a fault and its retry).
+                let (page, op, offset) = match faulted {
+                    Some(last) if op < 8 => last,
+                    _ => (page, op, offset),
+                };
+                if op == 12 {
+                    space = usize::from(offset % 2);
+                }
+                let Some((va, access, privilege)) = step(&fmt, &tables, &mut mmus, page, op, offset) else {
+                    continue;
+                };
+                let [a, b] = &mut mmus;
+                let [ra, rb] = &mut rams;
+                let want = b.translate(rb, va, access, privilege);
+                let got = if retry {
+                    a.translate_retry(ra, va, access, privilege)
+                } else {
+                    a.translate(ra, va, access, privilege)
+                };
+                prop_assert_eq!(got, want, "{} {:?}", va, access);
+                if want.is_err() {
+                    faulted = Some((page, op, offset));
+                }
+            }
+            twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// A retry after a not-present fault skips the TLB probe and counts the
+    /// same miss; a lookup of the page in between (which caches it once
+    /// present) makes the retry look up again, and hit.
+    #[test]
+    fn a_retry_counts_its_known_miss_and_a_fill_between_forgets_it() {
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let mut mmu = Mmu::new(
+            fmt.clone(),
+            &TlbConfig::preset("x86-64").expect("preset"),
+            true,
+        )
+        .expect("mmu");
+        mmu.set_context(tables[0].root(), Asid::new(1));
+        let va = page_va(&fmt, 1);
+        let t = tables[0].translate(&fmt, &ram, va).expect("mapped");
+        let raw = ram.read_le(t.leaf_addr, 8).expect("leaf");
+        ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+        let user = Privilege::User;
+        assert!(mmu.translate(&mut ram, va, AccessKind::Read, user).is_err());
+        ram.write_le(t.leaf_addr, 8, raw).expect("leaf");
+        let before = mmu.counters();
+        let pa = mmu
+            .translate_retry(&mut ram, va, AccessKind::Read, user)
+            .expect("present");
+        let after = mmu.counters();
+        assert_eq!(after.tlb.full_misses, before.tlb.full_misses + 1);
+        assert_eq!(after.walk.walks, before.walk.walks + 1);
+        // Again: a fault, then a lookup that caches the page, then the retry.
+        ram.write_le(t.leaf_addr, 8, raw & !1).expect("leaf");
+        mmu.tlb_mut().invalidate_page(Asid::new(1), va);
+        assert!(mmu.translate(&mut ram, va, AccessKind::Read, user).is_err());
+        ram.write_le(t.leaf_addr, 8, raw).expect("leaf");
+        assert_eq!(mmu.translate(&mut ram, va, AccessKind::Read, user), Ok(pa));
+        let before = mmu.counters();
+        assert_eq!(
+            mmu.translate_retry(&mut ram, va, AccessKind::Read, user),
+            Ok(pa)
+        );
+        let after = mmu.counters();
+        assert_eq!(after.tlb.full_misses, before.tlb.full_misses, "a hit");
+        assert_eq!(after.walk.walks, before.walk.walks);
     }
 
     /// `store_recent` declines every store but a user one inside a page
