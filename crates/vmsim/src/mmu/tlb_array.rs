@@ -294,7 +294,12 @@ impl TlbArray {
     /// Whether every slot holds a valid entry (then no set has an empty way).
     #[inline]
     fn is_full(&self) -> bool {
-        self.live.iter().sum::<u32>() as usize == self.slots.len()
+        // The first size's count first: an array of one size (or whose
+        // first size fills it, as 4 KiB pages do a 4K/2M array in most
+        // runs) is full when that count is its capacity (the counts sum to
+        // at most the capacity, so the others are then 0).
+        let slots = self.slots.len();
+        self.live[0] as usize == slots || self.live.iter().sum::<u32>() as usize == slots
     }
 
     /// Whether no slot holds a valid entry.
@@ -548,18 +553,48 @@ impl TlbArray {
         if entry.is_splintered() {
             self.splinters = true;
         }
-        let one_size = self.n_shifts == 1;
-        let size = if one_size {
-            0
-        } else {
-            self.size_index(entry.granule())
-        };
         let vpn = entry.vpn();
         let set = self.set_of(vpn);
         let base = set * self.ways;
-        let empty = if self.is_full() {
-            None
-        } else {
+        if !self.is_full() {
+            return self.fill_absent_filling(entry, set, base);
+        }
+        // A full array (the steady state of a miss-heavy run): the victim,
+        // touched (as `victim` then `touch`). An entry of the same granule
+        // as the one it evicts (nearly always) leaves the per-size counts
+        // as they were, so neither size is looked up.
+        let slot = base + self.victims.evict(set);
+        if let (Some(old), Some(tag)) = (self.slots.get_mut(slot), self.tags.get_mut(slot)) {
+            let same = old.same_granule(&entry);
+            let old_granule = old.granule();
+            *old = entry;
+            *tag = vpn;
+            if !same {
+                self.recount(old_granule, entry.granule());
+            }
+        }
+        true
+    }
+
+    /// The per-size counts after an entry of `old` granule gave its slot to
+    /// one of `new` granule.
+    #[cold]
+    #[inline(never)]
+    fn recount(&mut self, old: PageSize, new: PageSize) {
+        let old = self.size_index(old);
+        let new = self.size_index(new);
+        self.live[old] -= 1;
+        self.live[new] += 1;
+    }
+
+    /// [`TlbArray::fill_absent`] into an array that is not full (yet): the
+    /// lowest empty way of the set, else the victim's. Out of line: an
+    /// array fills up once, then evicts on every fill.
+    #[cold]
+    #[inline(never)]
+    fn fill_absent_filling(&mut self, entry: TlbEntry, set: usize, base: usize) -> bool {
+        let vpn = entry.vpn();
+        let empty = {
             let tags = &self.tags[base..base + self.ways];
             let slots = &self.slots[base..base + self.ways];
             tags.iter()
@@ -576,13 +611,10 @@ impl TlbArray {
         };
         let slot = base + way;
         if evicted {
-            let old_size = if one_size {
-                0
-            } else {
-                self.size_index(self.slots[slot].granule())
-            };
+            let old_size = self.size_index(self.slots[slot].granule());
             self.live[old_size] -= 1;
         }
+        let size = self.size_index(entry.granule());
         self.live[size] += 1;
         self.slots[slot] = entry;
         self.tags[slot] = vpn;
