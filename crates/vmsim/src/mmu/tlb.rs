@@ -1392,7 +1392,11 @@ impl Tlb {
     #[inline(always)]
     fn probe_lower_in_line(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
         let mut found = None;
-        'levels: for (l, level) in self.levels.iter_mut().enumerate().skip(1) {
+        // (Counted from 1 by hand: `enumerate().skip(1)` worked out the
+        // number of levels with a division by the level's size on every
+        // probe that reached them.)
+        let lower = self.levels.get_mut(1..).unwrap_or_default();
+        'levels: for (l, level) in (1..).zip(lower.iter_mut()) {
             let mut todo = level.probing[side & 1];
             while todo != 0 {
                 let index = todo.trailing_zeros() as usize;

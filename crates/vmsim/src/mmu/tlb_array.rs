@@ -372,24 +372,38 @@ impl TlbArray {
             }
             return None;
         }
-        for i in 0..self.n_shifts {
+        if self.n_shifts == 1 {
+            // One size (every first-level array of the presets): its set,
+            // without the loop or the count test. An empty array has only
+            // empty tags, which the compare and the entry check reject as
+            // they reject any other slot.
+            return self.find_at(self.shifts[0], asid, va);
+        }
+        for i in 0..self.n_shifts.min(MAX_SIZES_PER_ARRAY) {
             if self.live[i] == 0 {
                 continue;
             }
-            let shift = self.shifts[i];
-            let vpn = va.as_u64() >> shift;
-            let set = self.set_of(vpn);
-            let found = match self.ways {
-                4 => self.find_in_set::<4>(set, vpn, shift, asid),
-                8 => self.find_in_set::<8>(set, vpn, shift, asid),
-                12 => self.find_in_set::<12>(set, vpn, shift, asid),
-                _ => self.find_in_set_any(set, vpn, shift, asid),
-            };
+            let found = self.find_at(self.shifts[i], asid, va);
             if found.is_some() {
                 return found;
             }
         }
         None
+    }
+
+    /// The lookup's search for `va` at one page size (`shift`): the set
+    /// its page number selects, compared with the way count a constant
+    /// where it is one of the presets'.
+    #[inline(always)]
+    fn find_at(&mut self, shift: u8, asid: Asid, va: VirtAddr) -> Option<usize> {
+        let vpn = va.as_u64() >> shift;
+        let set = self.set_of(vpn);
+        match self.ways {
+            4 => self.find_in_set::<4>(set, vpn, shift, asid),
+            8 => self.find_in_set::<8>(set, vpn, shift, asid),
+            12 => self.find_in_set::<12>(set, vpn, shift, asid),
+            _ => self.find_in_set_any(set, vpn, shift, asid),
+        }
     }
 
     /// The lookup's search of set `set` for page number `vpn` at `shift`
