@@ -197,6 +197,14 @@ impl TlbEntry {
         page_size(self.page_shift)
     }
 
+    /// log2 of [`Self::granule`] (as `granule().shift()`, without the
+    /// conversion: for tables indexed by shift).
+    #[inline(always)]
+    #[must_use]
+    pub const fn granule_shift(&self) -> u32 {
+        self.granule_shift as u32
+    }
+
     /// Whether `other` has the same granule (a fill that evicts an entry of
     /// the same granule leaves the array's per-size counts as they were).
     #[inline(always)]
