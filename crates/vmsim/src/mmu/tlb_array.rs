@@ -428,6 +428,12 @@ impl TlbArray {
         // five a way). A tag match is almost always the entry; when it is
         // not (another address space's, or another size's), the search
         // goes on from the next way.
+        // Whether any way matches first (two instructions a way; most
+        // probes of the walk-heavy rows miss), then which (the position's
+        // loop keeps the way number live: three a way).
+        if !tags.iter().any(|&t| t == vpn) {
+            return None;
+        }
         let way = tags.iter().position(|&t| t == vpn)?;
         if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
             self.victims.touch(set, way);
