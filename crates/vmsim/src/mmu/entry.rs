@@ -197,6 +197,22 @@ impl TlbEntry {
         page_size(self.page_shift)
     }
 
+    /// log2 of [`Self::granule`] (as `granule().shift()`, without the
+    /// conversion: for tables indexed by shift).
+    #[inline(always)]
+    #[must_use]
+    pub const fn granule_shift(&self) -> u32 {
+        self.granule_shift as u32
+    }
+
+    /// Whether `other` has the same granule (a fill that evicts an entry of
+    /// the same granule leaves the array's per-size counts as they were).
+    #[inline(always)]
+    #[must_use]
+    pub const fn same_granule(&self, other: &Self) -> bool {
+        self.granule_shift == other.granule_shift
+    }
+
     /// Whether the entry is a piece of a larger page (its granule is
     /// smaller than its page).
     #[inline(always)]

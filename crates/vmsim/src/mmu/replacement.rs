@@ -86,32 +86,109 @@ impl XorShift64Star {
 /// they mispredict, and a TLB-miss-heavy workload evicts on every fill.
 const PLRU_TABLE_MAX_WAYS: usize = 16;
 
-/// The tree-PLRU victim of a set of `ways` (1 to [`PLRU_TABLE_MAX_WAYS`])
-/// for every value of its node bits: entry `b` is the way the walk from the
-/// root picks when node `n` (1-based heap order) is bit `n - 1` of `b`.
-/// Built once per way count by the same walk as
-/// [`Victims::plru_victim_scan`], so it makes the same choices.
-fn plru_table(ways: usize) -> &'static [u8] {
-    static TABLES: [std::sync::OnceLock<Box<[u8]>>; PLRU_TABLE_MAX_WAYS + 1] =
+/// The entries of a [`PlruTable`]'s victim table: one per value of the
+/// node bits of a set of [`PLRU_TABLE_MAX_WAYS`] ways (15 nodes).
+const PLRU_TABLE_LEN: usize = 1 << (PLRU_TABLE_MAX_WAYS - 1);
+
+/// What an eviction from a tree-PLRU set of one way count (1 to
+/// [`PLRU_TABLE_MAX_WAYS`]) reads: the victim for every value of the set's
+/// node bits, and the touch of each way. Fixed-size arrays indexed through
+/// masks (no bounds checks: a miss-heavy run evicts on most fills, and the
+/// four checks of the slices cost each about a third of its 35
+/// instructions).
+struct PlruTable {
+    /// Entry `b` is the way the walk from the root picks when node `n`
+    /// (1-based heap order) is bit `n - 1` of `b`; entries past the way
+    /// count's `2^(padded - 1)` are never read.
+    victim: [u8; PLRU_TABLE_LEN],
+    /// The node bits of a set word, shifted down by one (`(word >> 1) &
+    /// node_mask` indexes `victim`).
+    node_mask: u64,
+    /// Per way: [`Victims::path_mask`] and [`Victims::path_bits`] of the way
+    /// count (the same values: a restored `Victims` must equal a fresh one).
+    path_mask: [u64; PLRU_TABLE_MAX_WAYS],
+    path_bits: [u64; PLRU_TABLE_MAX_WAYS],
+}
+
+impl std::fmt::Debug for PlruTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // (Not the 32 KiB of victims: a function of the way count.)
+        f.debug_struct("PlruTable")
+            .field("node_mask", &self.node_mask)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlruTable {
+    /// The way to evict from a set whose word is `word`, and the word after
+    /// that way's touch.
+    #[inline(always)]
+    fn evict(&self, word: u64) -> (usize, u64) {
+        let nodes = ((word >> 1) & self.node_mask) as usize;
+        let way = usize::from(self.victim[nodes & (PLRU_TABLE_LEN - 1)]);
+        let w = way & (PLRU_TABLE_MAX_WAYS - 1);
+        (way, (word & !self.path_mask[w]) | self.path_bits[w])
+    }
+
+    /// The victim of a set whose word is `word` (no touch).
+    #[inline(always)]
+    fn victim(&self, word: u64) -> usize {
+        let nodes = ((word >> 1) & self.node_mask) as usize;
+        usize::from(self.victim[nodes & (PLRU_TABLE_LEN - 1)])
+    }
+}
+
+/// The [`PlruTable`] of sets of `ways` (1 to [`PLRU_TABLE_MAX_WAYS`]),
+/// built once per way count by the same walk as
+/// [`Victims::plru_victim_scan`] and the same paths as [`Victims::build`],
+/// so it makes the same choices.
+fn plru_table(ways: usize) -> &'static PlruTable {
+    static TABLES: [std::sync::OnceLock<Box<PlruTable>>; PLRU_TABLE_MAX_WAYS + 1] =
         [const { std::sync::OnceLock::new() }; PLRU_TABLE_MAX_WAYS + 1];
     TABLES[ways].get_or_init(|| {
         let padded = ways.next_power_of_two();
-        (0..1u64 << (padded - 1))
-            .map(|nodes| {
-                let bits = nodes << 1;
-                let (mut node, mut low, mut half) = (1, 0, padded / 2);
-                while half > 0 {
-                    let right = bits >> node & 1 == 1 && low + half < ways;
-                    if right {
-                        low += half;
-                    }
-                    node = 2 * node + usize::from(right);
-                    half /= 2;
+        let mut table = Box::new(PlruTable {
+            victim: [0; PLRU_TABLE_LEN],
+            node_mask: (1u64 << (padded - 1)) - 1,
+            path_mask: [0; PLRU_TABLE_MAX_WAYS],
+            path_bits: [0; PLRU_TABLE_MAX_WAYS],
+        });
+        for (nodes, victim) in table.victim[..1 << (padded - 1)].iter_mut().enumerate() {
+            let bits = (nodes as u64) << 1;
+            let (mut node, mut low, mut half) = (1, 0, padded / 2);
+            while half > 0 {
+                let right = bits >> node & 1 == 1 && low + half < ways;
+                if right {
+                    low += half;
                 }
-                low as u8
-            })
-            .collect()
+                node = 2 * node + usize::from(right);
+                half /= 2;
+            }
+            *victim = low as u8;
+        }
+        for way in 0..ways {
+            let (mask, bits) = plru_path(padded, way);
+            table.path_mask[way] = mask;
+            table.path_bits[way] = bits;
+        }
+        table
     })
+}
+
+/// The node bits on the path to `way` in a tree of `padded` leaves (a
+/// one-word tree: at most 64), and the values a touch of `way` writes
+/// there (each node pointed at the other half).
+fn plru_path(padded: usize, way: usize) -> (u64, u64) {
+    let (mut mask, mut bits) = (0u64, 0u64);
+    let (mut node, mut half) = (1, padded / 2);
+    while half > 0 {
+        let went_right = way & half != 0;
+        mask |= 1 << node;
+        bits |= u64::from(!went_right) << node;
+        node = 2 * node + usize::from(went_right);
+        half /= 2;
+    }
+    (mask, bits)
 }
 
 /// Sets with more ways than this keep true LRU as a recency list rather than
@@ -148,7 +225,7 @@ pub struct Victims {
     /// eviction rather than on every one (nor when the array is built: most
     /// arrays of a short run never evict). Not saved: fetched on use.
     #[serde(skip)]
-    table: Option<&'static [u8]>,
+    table: Option<&'static PlruTable>,
 }
 
 /// True LRU over many ways, in O(1) per touch and per victim, making exactly
@@ -296,15 +373,7 @@ impl Victims {
         let (mut path_mask, mut path_bits) = (Vec::new(), Vec::new());
         if policy == Replacement::TreePlru && padded <= 64 {
             for way in 0..ways {
-                let (mut mask, mut bits) = (0u64, 0u64);
-                let (mut node, mut half) = (1, padded / 2);
-                while half > 0 {
-                    let went_right = way & half != 0;
-                    mask |= 1 << node;
-                    bits |= u64::from(!went_right) << node;
-                    node = 2 * node + usize::from(went_right);
-                    half /= 2;
-                }
+                let (mask, bits) = plru_path(padded, way);
                 path_mask.push(mask);
                 path_bits.push(bits);
             }
@@ -440,16 +509,20 @@ impl Victims {
     /// fills, and the two calls each matched the policy and read the word).
     #[inline(always)]
     pub fn evict(&mut self, set: usize) -> usize {
-        if self.policy == Replacement::TreePlru && self.ways <= PLRU_TABLE_MAX_WAYS {
-            let table = match self.table {
-                Some(table) => table,
-                None => self.fetch_table(),
-            };
-            // At most 16 ways: every node in one word, a path mask per way.
-            let node_mask = (1u64 << (self.padded - 1)) - 1;
-            let word = &mut self.bits[set];
-            let way = usize::from(table[((*word >> 1) & node_mask) as usize]);
-            *word = (*word & !self.path_mask[way]) | self.path_bits[way];
+        // (A fetched table means a tree-PLRU of at most 16 ways: every
+        // node in one word.)
+        let table = match self.table {
+            Some(table) => Some(table),
+            None if self.policy == Replacement::TreePlru && self.ways <= PLRU_TABLE_MAX_WAYS => {
+                Some(self.fetch_table())
+            }
+            None => None,
+        };
+        if let Some(table) = table
+            && let Some(word) = self.bits.get_mut(set)
+        {
+            let (way, touched) = table.evict(*word);
+            *word = touched;
             return way;
         }
         let way = self.victim(set);
@@ -502,12 +575,11 @@ impl Victims {
     #[inline(always)]
     fn plru_victim(&mut self, set: usize) -> usize {
         if self.ways <= PLRU_TABLE_MAX_WAYS {
-            let nodes = (self.bits[set] >> 1) & ((1u64 << (self.padded - 1)) - 1);
             let table = match self.table {
                 Some(table) => table,
                 None => self.fetch_table(),
             };
-            return usize::from(table[nodes as usize]);
+            return table.victim(self.bits[set]);
         }
         self.plru_victim_scan(set)
     }
@@ -515,7 +587,7 @@ impl Victims {
     /// The victim table, on the first eviction (see `Victims::table`).
     #[cold]
     #[inline(never)]
-    fn fetch_table(&mut self) -> &'static [u8] {
+    fn fetch_table(&mut self) -> &'static PlruTable {
         let table = plru_table(self.ways);
         self.table = Some(table);
         table
@@ -776,6 +848,10 @@ mod tests {
                 assert_eq!(v.plru_victim(1), walked, "{ways} ways, nodes {nodes:#b}");
                 assert!(walked < ways);
             }
+            // The table's touches are the array's own.
+            let table = plru_table(ways);
+            assert_eq!(table.path_mask[..ways], v.path_mask[..], "{ways} ways");
+            assert_eq!(table.path_bits[..ways], v.path_bits[..], "{ways} ways");
         }
     }
 

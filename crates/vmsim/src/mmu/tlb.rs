@@ -225,6 +225,42 @@ impl Level {
         self.probing = sides.map(|m| m & self.filled);
     }
 
+    /// [`TlbArray::fill_absent`] of `entry` (a non-global entry whose
+    /// lookup just missed this level) into `arrays[array]`, counted as a
+    /// fill (and an eviction if it evicted); nothing if there is no such
+    /// array.
+    #[inline(always)]
+    fn fill_absent(&mut self, array: usize, entry: TlbEntry) {
+        let Some(a) = self.arrays.get_mut(array) else {
+            return;
+        };
+        // In line (`TlbArray::fill_absent` too): the hot loop of
+        // `Tlb::fill_levels_absent` and the cold piece path.
+        let evicted = a.fill_absent(entry);
+        if !evicted {
+            // (An eviction means the array was full: marked already.)
+            self.mark_filled(array);
+        }
+        self.counters.fills += 1;
+        self.counters.evictions += u64::from(evicted);
+    }
+
+    /// [`Level::fill_absent`] of the piece of `entry` (for `va`) that
+    /// `arrays[array]` holds at granule shift `to` (from `fill_to`; nothing
+    /// when `array` is [`NO_ARRAY`]). Out of line: most fills store the
+    /// entry itself.
+    #[cold]
+    #[inline(never)]
+    fn fill_absent_piece(&mut self, array: u8, to: u8, entry: TlbEntry, va: VirtAddr) {
+        if array == NO_ARRAY {
+            return; // the level cannot hold it
+        }
+        let Ok(size) = crate::addr::PageSize::from_shift(u32::from(to)) else {
+            return;
+        };
+        self.fill_absent(usize::from(array), entry.splinter(va, size));
+    }
+
     /// Whether any array of the level serves `side`.
     #[inline(always)]
     fn serves(&self, side: usize) -> bool {
@@ -1392,7 +1428,11 @@ impl Tlb {
     #[inline(always)]
     fn probe_lower_in_line(&mut self, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
         let mut found = None;
-        'levels: for (l, level) in self.levels.iter_mut().enumerate().skip(1) {
+        // (Counted from 1 by hand: `enumerate().skip(1)` worked out the
+        // number of levels with a division by the level's size on every
+        // probe that reached them.)
+        let lower = self.levels.get_mut(1..).unwrap_or_default();
+        'levels: for (l, level) in (1..).zip(lower.iter_mut()) {
             let mut todo = level.probing[side & 1];
             while todo != 0 {
                 let index = todo.trailing_zeros() as usize;
@@ -1474,35 +1514,21 @@ impl Tlb {
         self.forget_memos();
         self.forget_known_miss();
         let shift = entry.page_shift();
-        let granule = entry.granule().shift();
+        let granule = entry.granule_shift();
         for level in &mut self.levels[range] {
             if !level.serves(side) {
                 continue;
             }
             level.counters.misses_by_size.bump_shift(shift);
-            // `Level::place`, without building the piece when it is the
-            // entry itself (the common case: no splintering).
+            // `Level::place`, with the entry itself the piece (the common
+            // case): a piece of it (or no array) takes the cold path, so
+            // this one reads the entry where it is, not from a copy.
             let (index, to) = level.fill_to[side][(granule & 63) as usize];
-            let index = usize::from(index);
-            let Some(array) = level.arrays.get_mut(index) else {
-                continue; // NO_ARRAY: the level cannot hold it
-            };
-            let piece = if u32::from(to) == granule {
-                entry
+            if u32::from(to) == granule {
+                level.fill_absent(usize::from(index), entry);
             } else {
-                let Ok(size) = crate::addr::PageSize::from_shift(u32::from(to)) else {
-                    continue;
-                };
-                entry.splinter(va, size)
-            };
-            // One call site: `fill_absent` is in line.
-            let evicted = array.fill_absent(piece);
-            if !evicted {
-                // (An eviction means the array was full: marked already.)
-                level.mark_filled(index);
+                level.fill_absent_piece(index, to, entry, va);
             }
-            level.counters.fills += 1;
-            level.counters.evictions += u64::from(evicted);
         }
     }
 

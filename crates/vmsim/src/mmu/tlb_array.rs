@@ -294,7 +294,12 @@ impl TlbArray {
     /// Whether every slot holds a valid entry (then no set has an empty way).
     #[inline]
     fn is_full(&self) -> bool {
-        self.live.iter().sum::<u32>() as usize == self.slots.len()
+        // The first size's count first: an array of one size (or whose
+        // first size fills it, as 4 KiB pages do a 4K/2M array in most
+        // runs) is full when that count is its capacity (the counts sum to
+        // at most the capacity, so the others are then 0).
+        let slots = self.slots.len();
+        self.live[0] as usize == slots || self.live.iter().sum::<u32>() as usize == slots
     }
 
     /// Whether no slot holds a valid entry.
@@ -367,24 +372,38 @@ impl TlbArray {
             }
             return None;
         }
-        for i in 0..self.n_shifts {
+        if self.n_shifts == 1 {
+            // One size (every first-level array of the presets): its set,
+            // without the loop or the count test. An empty array has only
+            // empty tags, which the compare and the entry check reject as
+            // they reject any other slot.
+            return self.find_at(self.shifts[0], asid, va);
+        }
+        for i in 0..self.n_shifts.min(MAX_SIZES_PER_ARRAY) {
             if self.live[i] == 0 {
                 continue;
             }
-            let shift = self.shifts[i];
-            let vpn = va.as_u64() >> shift;
-            let set = self.set_of(vpn);
-            let found = match self.ways {
-                4 => self.find_in_set::<4>(set, vpn, shift, asid),
-                8 => self.find_in_set::<8>(set, vpn, shift, asid),
-                12 => self.find_in_set::<12>(set, vpn, shift, asid),
-                _ => self.find_in_set_any(set, vpn, shift, asid),
-            };
+            let found = self.find_at(self.shifts[i], asid, va);
             if found.is_some() {
                 return found;
             }
         }
         None
+    }
+
+    /// The lookup's search for `va` at one page size (`shift`): the set
+    /// its page number selects, compared with the way count a constant
+    /// where it is one of the presets'.
+    #[inline(always)]
+    fn find_at(&mut self, shift: u8, asid: Asid, va: VirtAddr) -> Option<usize> {
+        let vpn = va.as_u64() >> shift;
+        let set = self.set_of(vpn);
+        match self.ways {
+            4 => self.find_in_set::<4>(set, vpn, shift, asid),
+            8 => self.find_in_set::<8>(set, vpn, shift, asid),
+            12 => self.find_in_set::<12>(set, vpn, shift, asid),
+            _ => self.find_in_set_any(set, vpn, shift, asid),
+        }
     }
 
     /// The lookup's search of set `set` for page number `vpn` at `shift`
@@ -409,6 +428,15 @@ impl TlbArray {
         // five a way). A tag match is almost always the entry; when it is
         // not (another address space's, or another size's), the search
         // goes on from the next way.
+        // Whether any way matches first (two instructions a way; most
+        // probes of the walk-heavy rows miss), then which (the position's
+        // loop keeps the way number live: three a way).
+        // (`any` in line over the array, as measured: not `contains`.)
+        #[allow(clippy::manual_contains)]
+        let any = tags.iter().any(|&t| t == vpn);
+        if !any {
+            return None;
+        }
         let way = tags.iter().position(|&t| t == vpn)?;
         if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
             self.victims.touch(set, way);
@@ -548,18 +576,48 @@ impl TlbArray {
         if entry.is_splintered() {
             self.splinters = true;
         }
-        let one_size = self.n_shifts == 1;
-        let size = if one_size {
-            0
-        } else {
-            self.size_index(entry.granule())
-        };
         let vpn = entry.vpn();
         let set = self.set_of(vpn);
         let base = set * self.ways;
-        let empty = if self.is_full() {
-            None
-        } else {
+        if !self.is_full() {
+            return self.fill_absent_filling(entry, set, base);
+        }
+        // A full array (the steady state of a miss-heavy run): the victim,
+        // touched (as `victim` then `touch`). An entry of the same granule
+        // as the one it evicts (nearly always) leaves the per-size counts
+        // as they were, so neither size is looked up.
+        let slot = base + self.victims.evict(set);
+        if let (Some(old), Some(tag)) = (self.slots.get_mut(slot), self.tags.get_mut(slot)) {
+            let same = old.same_granule(&entry);
+            let old_granule = old.granule();
+            *old = entry;
+            *tag = vpn;
+            if !same {
+                self.recount(old_granule, entry.granule());
+            }
+        }
+        true
+    }
+
+    /// The per-size counts after an entry of `old` granule gave its slot to
+    /// one of `new` granule.
+    #[cold]
+    #[inline(never)]
+    fn recount(&mut self, old: PageSize, new: PageSize) {
+        let old = self.size_index(old);
+        let new = self.size_index(new);
+        self.live[old] -= 1;
+        self.live[new] += 1;
+    }
+
+    /// [`TlbArray::fill_absent`] into an array that is not full (yet): the
+    /// lowest empty way of the set, else the victim's. Out of line: an
+    /// array fills up once, then evicts on every fill.
+    #[cold]
+    #[inline(never)]
+    fn fill_absent_filling(&mut self, entry: TlbEntry, set: usize, base: usize) -> bool {
+        let vpn = entry.vpn();
+        let empty = {
             let tags = &self.tags[base..base + self.ways];
             let slots = &self.slots[base..base + self.ways];
             tags.iter()
@@ -576,13 +634,10 @@ impl TlbArray {
         };
         let slot = base + way;
         if evicted {
-            let old_size = if one_size {
-                0
-            } else {
-                self.size_index(self.slots[slot].granule())
-            };
+            let old_size = self.size_index(self.slots[slot].granule());
             self.live[old_size] -= 1;
         }
+        let size = self.size_index(entry.granule());
         self.live[size] += 1;
         self.slots[slot] = entry;
         self.tags[slot] = vpn;
