@@ -173,9 +173,16 @@ fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
     }
     let mut index = SlotIndex::new(slots.len());
     for (i, s) in slots.iter().enumerate() {
-        if s.valid && !index.insert(s.prefix, s.asid, i as u32) {
+        if !s.valid {
+            continue;
+        }
+        let bucket = index.bucket(s.prefix, s.asid);
+        // Linked slots are valid: their prefixes are their keys.
+        let held = |j: usize| slots[j].prefix == s.prefix && slots[j].asid == s.asid;
+        if index.find_in(bucket, held).is_some() {
             return None;
         }
+        index.link(i, bucket);
     }
     Some(index)
 }
@@ -221,7 +228,11 @@ impl DepthCache {
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
         if let Some(index) = &self.index {
-            return index.get(prefix, asid);
+            // Linked slots are valid, so their keys are their prefixes.
+            let bucket = index.bucket(prefix, asid);
+            return index.find_in(bucket, |i| {
+                self.keys[i] == prefix && self.slots[i].asid == asid
+            });
         }
         self.keys
             .iter()
@@ -453,11 +464,15 @@ impl WalkCache {
             }
         };
         if let Some(index) = &mut cache.index {
+            // The key is in no other slot (the search found none, or
+            // `fill_missed`'s caller knows it is absent): the slot alone
+            // moves to the key's bucket, from the one it was linked in.
             let old = &cache.slots[slot];
             if !old.valid {
-                index.insert(prefix, asid, slot as u32);
+                index.link(slot, index.bucket(prefix, asid));
             } else if (old.prefix, old.asid) != (prefix, asid) {
-                index.replace(old.prefix, old.asid, prefix, asid, slot as u32);
+                index.unlink(slot);
+                index.link(slot, index.bucket(prefix, asid));
             }
         }
         cache.slots[slot] = Slot {
@@ -477,12 +492,12 @@ impl WalkCache {
             if cache.free == cache.slots.len() {
                 continue;
             }
-            for (slot, key) in cache.slots.iter_mut().zip(&mut cache.keys) {
+            for (i, (slot, key)) in cache.slots.iter_mut().zip(&mut cache.keys).enumerate() {
                 if slot.valid && !keep(slot) {
                     slot.valid = false;
                     *key = NO_PREFIX;
                     if let Some(index) = &mut cache.index {
-                        index.remove(slot.prefix, slot.asid);
+                        index.unlink(i);
                     }
                     cache.free += 1;
                     self.counters.entries_removed += 1;
