@@ -1,163 +1,117 @@
-//! Where a walk-cache key is: [`SlotIndex`], a small open-addressed map from
-//! (prefix, ASID) to the slot holding it.
+//! Where a walk-cache key is: [`SlotIndex`], a small chained hash index
+//! from (prefix, ASID) to the slot holding it.
 //!
 //! A depth cache of a few dozen entries (the PDE cache) is probed on every
 //! TLB miss and filled on most walks of a miss-heavy run. A general hash map
 //! costs more there than the cache itself: a fill removes one key and adds
-//! another, each a probe of control bytes and a rehash on growth. This map
-//! has a fixed power-of-two table at least twice the cache's size (so probe
-//! runs stay short), linear probing, and deletion by shifting the run back
-//! (no tombstones, so it never degrades). Derived state: the cache rebuilds
-//! it from its slots, so it is never saved.
+//! another, each a probe of control bytes and a rehash on growth. This index
+//! has a fixed power-of-two table of bucket heads at least twice the cache's
+//! size (so chains stay short: half a key a bucket at most) and, per slot
+//! (a slot holds one key), its chain link and its bucket. It keeps no keys:
+//! the cache compares its own (`get` takes the test), so a fill of a full
+//! cache unlinks the victim slot from the bucket it remembers (no key
+//! compare, no hash) and pushes it on the front of its new key's bucket,
+//! with no rehash of other keys (open addressing's back-shift deletion
+//! rehashed every key of the run behind the hole, and a map of its own
+//! copied the keys). Derived state: the cache rebuilds it from its slots, so
+//! it is never saved.
 
 use crate::addr::Asid;
 
-/// An empty bucket.
+/// No slot: an empty bucket, or the end of a chain.
 const NONE: u32 = u32::MAX;
 
-/// A map from (prefix, ASID) to a slot number, for at most `capacity` keys.
+/// Which slots hold which (prefix, ASID) keys, for slots `0..capacity`,
+/// each holding at most one key.
 #[derive(Clone, Debug)]
 pub(super) struct SlotIndex {
-    /// Per bucket: the key's prefix and ASID, and its slot ([`NONE`]: empty).
-    prefixes: Vec<u64>,
-    asids: Vec<Asid>,
-    slots: Vec<u32>,
-    /// Buckets - 1 (a power of two).
-    mask: usize,
-    /// 64 - log2(buckets): a hash's top bits pick the home bucket.
+    /// Per bucket: the first slot of its chain ([`NONE`]: empty).
+    heads: Vec<u32>,
+    /// Per slot: the next slot of its chain ([`NONE`]: the last).
+    next: Vec<u32>,
+    /// Per slot: the bucket it is linked in (meaningful while linked).
+    buckets: Vec<u32>,
+    /// 64 - log2(buckets): a hash's top bits pick the bucket.
     shift: u32,
 }
 
 impl SlotIndex {
-    /// An empty map for up to `capacity` keys.
+    /// An empty index for slots `0..capacity`.
     pub(super) fn new(capacity: usize) -> Self {
         let buckets = (2 * capacity).next_power_of_two().max(8);
         Self {
-            prefixes: vec![0; buckets],
-            asids: vec![Asid::default(); buckets],
-            slots: vec![NONE; buckets],
-            mask: buckets - 1,
+            heads: vec![NONE; buckets],
+            next: vec![NONE; capacity],
+            buckets: vec![0; capacity],
             shift: 64 - buckets.trailing_zeros(),
         }
     }
 
-    /// The bucket a key's probe starts at (Fibonacci hashing).
+    /// The bucket of a key (Fibonacci hashing).
     #[inline(always)]
-    fn home(&self, prefix: u64, asid: Asid) -> usize {
+    pub(super) fn bucket(&self, prefix: u64, asid: Asid) -> usize {
         let h = (prefix ^ u64::from(asid.as_u16()).rotate_right(16))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> self.shift) as usize
     }
 
-    /// The slot holding (`prefix`, `asid`), if any.
-    #[inline]
-    pub(super) fn get(&self, prefix: u64, asid: Asid) -> Option<usize> {
-        let mut b = self.home(prefix, asid);
-        loop {
-            let slot = self.slots[b];
-            if slot == NONE {
-                return None;
-            }
-            if self.prefixes[b] == prefix && self.asids[b] == asid {
-                return Some(slot as usize);
-            }
-            b = (b + 1) & self.mask;
-        }
-    }
-
-    /// Maps (`prefix`, `asid`) to `slot`; returns false (and changes
-    /// nothing) if the key is already there.
-    pub(super) fn insert(&mut self, prefix: u64, asid: Asid, slot: u32) -> bool {
-        self.insert_in_line(prefix, asid, slot)
-    }
-
-    /// Unmaps (`prefix`, `asid`), if mapped.
-    pub(super) fn remove(&mut self, prefix: u64, asid: Asid) {
-        self.remove_in_line(prefix, asid);
-    }
-
-    /// [`SlotIndex::remove`] of (`old_prefix`, `old_asid`), then
-    /// [`SlotIndex::insert`] of (`prefix`, `asid`) at `slot`: what a fill
-    /// of a full cache does, as one call (a walk-heavy run makes one on
-    /// most walks).
-    #[inline]
-    pub(super) fn replace(
-        &mut self,
-        old_prefix: u64,
-        old_asid: Asid,
-        prefix: u64,
-        asid: Asid,
-        slot: u32,
-    ) {
-        self.remove_in_line(old_prefix, old_asid);
-        self.insert_in_line(prefix, asid, slot);
-    }
-
+    /// The first slot linked in `bucket` for which `is_key` holds (the
+    /// caller's test that the slot holds the key it looks for).
     #[inline(always)]
-    fn insert_in_line(&mut self, prefix: u64, asid: Asid, slot: u32) -> bool {
-        debug_assert!(slot != NONE);
-        let mut b = self.home(prefix, asid);
-        loop {
-            if self.slots[b] == NONE {
-                break;
+    pub(super) fn find_in(&self, bucket: usize, is_key: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut s = self.heads[bucket];
+        while s != NONE {
+            let i = s as usize;
+            if is_key(i) {
+                return Some(i);
             }
-            if self.prefixes[b] == prefix && self.asids[b] == asid {
-                return false;
-            }
-            b = (b + 1) & self.mask;
+            s = self.next[i];
         }
-        self.prefixes[b] = prefix;
-        self.asids[b] = asid;
-        self.slots[b] = slot;
-        true
+        None
     }
 
+    /// Links `slot` (below the capacity, not linked) in `bucket`.
     #[inline(always)]
-    fn remove_in_line(&mut self, prefix: u64, asid: Asid) {
-        let mut b = self.home(prefix, asid);
-        loop {
-            if self.slots[b] == NONE {
+    pub(super) fn link(&mut self, slot: usize, bucket: usize) {
+        self.next[slot] = self.heads[bucket];
+        self.buckets[slot] = bucket as u32;
+        self.heads[bucket] = slot as u32;
+    }
+
+    /// Unlinks `slot` (linked) from its bucket's chain.
+    #[inline(always)]
+    pub(super) fn unlink(&mut self, slot: usize) {
+        let bucket = self.buckets[slot] as usize;
+        let after = self.next[slot];
+        let mut s = self.heads[bucket];
+        if s as usize == slot {
+            self.heads[bucket] = after;
+            return;
+        }
+        // The slot is linked, so the chain reaches it.
+        while s != NONE {
+            let i = s as usize;
+            if self.next[i] as usize == slot {
+                self.next[i] = after;
                 return;
             }
-            if self.prefixes[b] == prefix && self.asids[b] == asid {
-                break;
-            }
-            b = (b + 1) & self.mask;
+            s = self.next[i];
         }
-        // Shift the rest of the run back over the hole, so that every key
-        // stays reachable from its home bucket without crossing an empty one.
-        let mut hole = b;
-        let mut next = b;
-        loop {
-            next = (next + 1) & self.mask;
-            if self.slots[next] == NONE {
-                break;
-            }
-            let home = self.home(self.prefixes[next], self.asids[next]);
-            // The key at `next` may move to the hole unless its home lies
-            // cyclically in (hole, next].
-            let stays = if hole <= next {
-                hole < home && home <= next
-            } else {
-                hole < home || home <= next
-            };
-            if !stays {
-                self.prefixes[hole] = self.prefixes[next];
-                self.asids[hole] = self.asids[next];
-                self.slots[hole] = self.slots[next];
-                hole = next;
-            }
-        }
-        self.slots[hole] = NONE;
+        debug_assert!(false, "slot {slot} is not linked in bucket {bucket}");
     }
 
-    /// Every (prefix, ASID, slot) mapped, in no particular order.
+    /// Every linked slot with its bucket, in no particular order.
     #[cfg(test)]
-    pub(super) fn entries(&self) -> Vec<(u64, Asid, u32)> {
-        (0..self.slots.len())
-            .filter(|&b| self.slots[b] != NONE)
-            .map(|b| (self.prefixes[b], self.asids[b], self.slots[b]))
-            .collect()
+    pub(super) fn entries(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        for (b, &head) in self.heads.iter().enumerate() {
+            let mut s = head;
+            while s != NONE {
+                out.push((b, s));
+                s = self.next[s as usize];
+            }
+        }
+        out
     }
 }
 
@@ -167,38 +121,43 @@ mod tests {
     use std::collections::HashMap;
 
     proptest::proptest! {
-        /// The same answers as a standard map through any mix of inserts
-        /// and removes (keys chosen to collide: few prefixes, small table).
+        /// Keys kept in slots as a cache keeps them, found through the
+        /// index: the same answers as a standard map through any mix of
+        /// insertions, replacements (a full cache's fill) and removals
+        /// (keys chosen to collide: few prefixes, a small table).
         #[test]
         fn answers_as_a_hash_map(
             ops in proptest::collection::vec((proptest::bool::ANY, 0u64..40, 0u16..3), 1..400),
         ) {
             let mut index = SlotIndex::new(16);
-            let mut model: HashMap<(u64, u16), u32> = HashMap::new();
-            for (k, (add, prefix, asid)) in ops.into_iter().enumerate() {
+            let mut keys: [Option<(u64, u16)>; 16] = [None; 16];
+            let mut model: HashMap<(u64, u16), usize> = HashMap::new();
+            let find = |index: &SlotIndex, keys: &[Option<(u64, u16)>; 16], key: (u64, u16)| {
+                index.find_in(index.bucket(key.0, Asid::new(key.1)), |i| keys[i] == Some(key))
+            };
+            for (add, prefix, asid) in ops {
                 let key = (prefix * 0x1_0000_0001, asid);
-                let full = model.len() == 16;
-                if add && full && !model.contains_key(&key) {
-                    // A full map: replace some key (as a full cache's fill).
-                    let (&old, _) = model.iter().min_by_key(|&(&(p, a), _)| (p ^ key.0, a)).expect("full");
-                    index.replace(old.0, Asid::new(old.1), key.0, Asid::new(asid), k as u32);
-                    model.remove(&old);
-                    model.insert(key, k as u32);
-                } else if add && !full {
-                    let fresh = !model.contains_key(&key);
-                    proptest::prop_assert_eq!(index.insert(key.0, Asid::new(asid), k as u32), fresh);
-                    model.entry(key).or_insert(k as u32);
-                } else {
-                    index.remove(key.0, Asid::new(asid));
-                    model.remove(&key);
+                let present = model.contains_key(&key);
+                let free = keys.iter().position(Option::is_none);
+                if add && !present {
+                    // A free slot, else some key's (as a full cache's fill).
+                    let slot = free.unwrap_or_else(|| (prefix as usize * 7 + usize::from(asid)) % 16);
+                    if let Some(old) = keys[slot] {
+                        index.unlink(slot);
+                        model.remove(&old);
+                    }
+                    index.link(slot, index.bucket(key.0, Asid::new(key.1)));
+                    keys[slot] = Some(key);
+                    model.insert(key, slot);
+                } else if !add && present {
+                    let slot = model.remove(&key).expect("present");
+                    index.unlink(slot);
+                    keys[slot] = None;
                 }
                 for p in 0..40u64 {
                     for a in 0..3u16 {
                         let key = (p * 0x1_0000_0001, a);
-                        proptest::prop_assert_eq!(
-                            index.get(key.0, Asid::new(a)),
-                            model.get(&key).map(|&s| s as usize)
-                        );
+                        proptest::prop_assert_eq!(find(&index, &keys, key), model.get(&key).copied());
                     }
                 }
             }

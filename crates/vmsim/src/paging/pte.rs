@@ -603,12 +603,20 @@ impl Format {
     #[must_use]
     pub fn accessed_mask(&self, idx: usize, leaf: bool) -> u64 {
         let _ = idx;
+        let (table, leaf_mask) = self.accessed_masks();
+        if leaf { leaf_mask } else { table }
+    }
+
+    /// [`Format::accessed_mask`] of a table entry and of a leaf, as a pair:
+    /// the same at every level, so a walk setting A in each entry it read
+    /// works them out once, not once an entry.
+    #[inline]
+    #[must_use]
+    pub(crate) fn accessed_masks(&self) -> (u64, u64) {
         match self.encoding() {
-            Encoding::X86_32 | Encoding::X86_64 => X86_A,
-            Encoding::RiscV if leaf => RV_A,
-            Encoding::RiscV => 0,
-            Encoding::User(b) if leaf => b.accessed.map_or(0, |x| 1 << x),
-            Encoding::User(_) => 0,
+            Encoding::X86_32 | Encoding::X86_64 => (X86_A, X86_A),
+            Encoding::RiscV => (0, RV_A),
+            Encoding::User(b) => (0, b.accessed.map_or(0, |x| 1 << x)),
         }
     }
 
