@@ -927,9 +927,10 @@ impl Tlb {
     #[inline(always)]
     pub fn take_store(&mut self, way: usize, touch: bool) {
         if touch {
-            self.touch_recent(DATA, way);
+            self.touch_store(way);
+        } else {
+            self.count_store();
         }
-        self.count_store();
     }
 
     /// [`Tlb::take_store`] of a store whose way needs no touch (the data
@@ -1038,22 +1039,69 @@ impl Tlb {
 
     /// A hit on recent `i` of `side`, not the side's last: its way is
     /// marked used, as the probe it skips would, and it becomes the last.
+    /// Out of line (1.6M calls on lsR_linux, loads, fetches and stores).
     #[inline(never)]
     fn touch_recent(&mut self, side: usize, i: usize) {
+        self.touch_recent_in_line(side, i);
+    }
+
+    /// [`Tlb::take_store`] with its touch (way `way` of the data side is
+    /// not the side's last): the touch, then the store counted (after, so
+    /// that a settlement the touch makes leaves it pending at the new
+    /// last's page size, as `take_store` does). Out of line, as
+    /// [`Tlb::touch_recent`]: the caller's stamp is written first, so this
+    /// is its last call.
+    #[inline(never)]
+    pub fn touch_store(&mut self, way: usize) {
+        self.touch_recent_in_line(DATA, way);
+        self.count_store();
+    }
+
+    /// The body of [`Tlb::touch_recent`]. Its common case (the page size of
+    /// the side's last, a tree-PLRU way) makes no call, and its others only
+    /// calls in tail position (the settlement of pending counts on a change
+    /// of page size, the touch of other policies), so it saves no
+    /// registers (a call in the middle made it save four on every touch).
+    #[inline(always)]
+    fn touch_recent_in_line(&mut self, side: usize, i: usize) {
         let (side, i) = (side & 1, i % RECENT_WAYS);
         // The side's pending hits are counted at its last's page size (see
         // `settle_counts`): they are added first only when the new last's
         // size differs (with one page size, never).
         let last = self.last[side] as usize % RECENT_WAYS;
         if self.recent[side][i].entry.page_shift() != self.recent[side][last].entry.page_shift() {
-            self.settle_counts();
+            return self.touch_recent_settling(side, i);
         }
-        self.touch_way_of(side, i);
         self.last[side] = i as u32;
+        let r = &self.recent[side][i];
+        if !r.plru {
+            return self.touch_way_of(side, i);
+        }
+        let (array, set, way, bits) = (usize::from(r.array), r.set, r.way, r.bits);
+        if let Some(array) = self
+            .levels
+            .first_mut()
+            .and_then(|first| first.arrays.get_mut(array))
+        {
+            array.apply_plru(set, way, bits);
+        }
     }
 
-    /// Marks the way of recent `i` of `side` used, as a probe that finds it does.
-    #[inline(always)]
+    /// [`Tlb::touch_recent`] when the side's last has another page size:
+    /// the pending counts settled first ([`Tlb::settle_counts`]). Rare, out
+    /// of line.
+    #[cold]
+    #[inline(never)]
+    fn touch_recent_settling(&mut self, side: usize, i: usize) {
+        self.settle_counts();
+        self.last[side & 1] = (i % RECENT_WAYS) as u32;
+        self.touch_way_of(side, i);
+    }
+
+    /// Marks the way of recent `i` of `side` used, as a probe that finds
+    /// it does. Out of line: [`Tlb::touch_recent`] makes a tree-PLRU touch
+    /// itself, the other policies' touches come here.
+    #[inline(never)]
     fn touch_way_of(&mut self, side: usize, i: usize) {
         let r = &self.recent[side & 1][i % RECENT_WAYS];
         if let Some(array) = self
