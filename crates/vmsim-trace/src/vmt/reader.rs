@@ -315,7 +315,6 @@ fn decode_common(
     pid: u32,
     dst: &mut [Access],
 ) -> (usize, usize) {
-    let [mut prev_instr, mut prev_data] = *prev;
     // A record starting at or before `last` has its whole window in `p`:
     // one comparison a record, not a slice bounds check.
     let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
@@ -342,7 +341,13 @@ fn decode_common(
             break n - left;
         }
         let mut put = |delta: i64| {
-            let va = step_address(tag, delta, &mut prev_data, &mut prev_instr);
+            // The stream's last address in `prev`, indexed by the stream
+            // (0 fetches, 1 data): a load, an add and a store, where two
+            // registers and three selects took more instructions (the add
+            // clobbered the flags the selects needed, so they were set twice).
+            let stream = usize::from(tag & 3 != 0);
+            let va = prev[stream].wrapping_add(delta as u64);
+            prev[stream] = va;
             *slot = Access {
                 va,
                 pid,
@@ -363,7 +368,6 @@ fn decode_common(
         put(delta);
         i += len;
     };
-    *prev = [prev_instr, prev_data];
     (got, i)
 }
 
