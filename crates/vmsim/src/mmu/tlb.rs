@@ -2583,6 +2583,75 @@ mod tests {
         entry(tlb, asid.as_u16(), base, size, frame)
     }
 
+    /// A recent hit on a page of another size than its side's last
+    /// (`Tlb::touch_recent_settling`) adds the side's pending hits first,
+    /// at the last's size: reads and stores that alternate a 4 KiB and a
+    /// 2 MiB page, taken by `hit_recent` and `store_recent` where they can,
+    /// count hits by page size as a TLB that probes every time does, for
+    /// each replacement policy (tree-PLRU touched in line, the others out
+    /// of line) and after every lookup.
+    #[test]
+    fn a_recent_hit_of_another_page_size_settles_the_pending_hits_first() {
+        for policy in 0..3 {
+            let with = split_first_level(4, policy, false, false);
+            let without = with.clone().with_last_hit_memo(false);
+            let mut tlbs = [with, without];
+            let asid = Asid::new(1);
+            let (small, _) = test_va(0, 0, 100);
+            let (large, _) = test_va(100, 0, 100);
+            for tlb in &mut tlbs {
+                tlb.resume_context(asid);
+                for (va, page, is_large) in [(small, 0, false), (large, 100, true)] {
+                    let e = page_entry(tlb, asid, va, page, is_large)
+                        .with_perms(Perms::all())
+                        .with_dirty(true);
+                    tlb.fill(e, va, AccessKind::Read);
+                }
+            }
+            let (r, w) = (AccessKind::Read, AccessKind::Write);
+            // Step 4 (a read) and step 7 (a store) change the page size
+            // with hits pending.
+            let steps = [
+                (small, r),
+                (large, r),
+                (large, r),
+                (large, w),
+                (small, r),
+                (small, w),
+                (small, r),
+                (large, w),
+                (large, r),
+                (small, w),
+                (small, r),
+                (large, r),
+            ];
+            for (n, &(va, kind)) in steps.iter().enumerate() {
+                let probed = tlbs[1].lookup(asid, va, kind).map(|h| h.pa);
+                let tlb = &mut tlbs[0];
+                let got = if kind == AccessKind::Write {
+                    tlb.store_recent(va)
+                } else if tlb.hit_recent(va, LoadOrFetch::Load) {
+                    Some(tlb.last_hit(kind).translate(va))
+                } else {
+                    None
+                };
+                let got = got.or_else(|| lookup_as_mmu(tlb, asid, va, kind).map(|h| h.2));
+                assert_eq!(got, probed, "policy {policy}, step {n}");
+                assert_eq!(
+                    tlbs[0].counters(),
+                    tlbs[1].counters(),
+                    "policy {policy}, step {n}"
+                );
+            }
+            tlbs[0].settle_counts();
+            assert_eq!(
+                tlbs[0].counters(),
+                tlbs[1].counters(),
+                "policy {policy}, settled"
+            );
+        }
+    }
+
     #[test]
     fn side_rights_are_a_user_load_and_a_user_fetch() {
         use crate::mmu::Privilege;
