@@ -193,6 +193,20 @@ const UNZIGZAG7: [i64; 128] = {
     t
 };
 
+/// [`UNZIGZAG7`] and [`COMMON_SIZE`] in one static, for [`decode_common`]:
+/// one base register serves both tables (with two, the one-byte path
+/// worked out the second's address again every record).
+#[repr(C)]
+struct DecodeTables {
+    unzigzag7: [i64; 128],
+    common_size: [u8; 256],
+}
+
+static DECODE_TABLES: DecodeTables = DecodeTables {
+    unzigzag7: UNZIGZAG7,
+    common_size: COMMON_SIZE,
+};
+
 /// The value of a little-endian varint of at most eight bytes held in `x`
 /// (its bytes in order from the lowest, the bytes after it zero): the
 /// seven low bits of every byte, packed, in three shift-and-mask steps.
@@ -321,6 +335,7 @@ fn decode_common(
         return (0, i);
     };
     let n = dst.len();
+    let tables = &DECODE_TABLES;
     let mut slots = dst.iter_mut();
     // How many were written is worked out from the slots left when the
     // loop stops (no counter kept a record).
@@ -336,7 +351,7 @@ fn decode_common(
             break n - left;
         };
         let tag = w[0];
-        let size = COMMON_SIZE[usize::from(tag)];
+        let size = tables.common_size[usize::from(tag)];
         if size == 0 {
             break n - left;
         }
@@ -358,7 +373,7 @@ fn decode_common(
         // Most deltas take one byte: that case on its own (its length a
         // constant), its delta read from a table.
         if w[1] < 0x80 {
-            put(UNZIGZAG7[usize::from(w[1])]);
+            put(tables.unzigzag7[usize::from(w[1])]);
             i += 2;
             continue;
         }
