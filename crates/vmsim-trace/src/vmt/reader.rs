@@ -628,6 +628,9 @@ mod tests {
         for b in 0..128u64 {
             assert_eq!(UNZIGZAG7[b as usize], unzigzag(b));
         }
+        // `decode_common` reads both tables from one static.
+        assert_eq!(DECODE_TABLES.unzigzag7, UNZIGZAG7);
+        assert_eq!(DECODE_TABLES.common_size, COMMON_SIZE);
     }
 
     proptest! {
