@@ -1049,7 +1049,7 @@ impl Tlb {
     /// not the side's last): the touch, then the store counted (after, so
     /// that a settlement the touch makes leaves it pending at the new
     /// last's page size, as `take_store` does). Out of line, as
-    /// [`Tlb::touch_recent`]: the caller's stamp is written first, so this
+    /// `Tlb::touch_recent`: the caller's stamp is written first, so this
     /// is its last call.
     #[inline(never)]
     pub fn touch_store(&mut self, way: usize) {
