@@ -193,6 +193,20 @@ const UNZIGZAG7: [i64; 128] = {
     t
 };
 
+/// [`UNZIGZAG7`] and [`COMMON_SIZE`] in one static, for [`decode_common`]:
+/// one base register serves both tables (with two, the one-byte path
+/// worked out the second's address again every record).
+#[repr(C)]
+struct DecodeTables {
+    unzigzag7: [i64; 128],
+    common_size: [u8; 256],
+}
+
+static DECODE_TABLES: DecodeTables = DecodeTables {
+    unzigzag7: UNZIGZAG7,
+    common_size: COMMON_SIZE,
+};
+
 /// The value of a little-endian varint of at most eight bytes held in `x`
 /// (its bytes in order from the lowest, the bytes after it zero): the
 /// seven low bits of every byte, packed, in three shift-and-mask steps.
@@ -315,13 +329,13 @@ fn decode_common(
     pid: u32,
     dst: &mut [Access],
 ) -> (usize, usize) {
-    let [mut prev_instr, mut prev_data] = *prev;
     // A record starting at or before `last` has its whole window in `p`:
     // one comparison a record, not a slice bounds check.
     let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
         return (0, i);
     };
     let n = dst.len();
+    let tables = &DECODE_TABLES;
     let mut slots = dst.iter_mut();
     // How many were written is worked out from the slots left when the
     // loop stops (no counter kept a record).
@@ -337,12 +351,18 @@ fn decode_common(
             break n - left;
         };
         let tag = w[0];
-        let size = COMMON_SIZE[usize::from(tag)];
+        let size = tables.common_size[usize::from(tag)];
         if size == 0 {
             break n - left;
         }
         let mut put = |delta: i64| {
-            let va = step_address(tag, delta, &mut prev_data, &mut prev_instr);
+            // The stream's last address in `prev`, indexed by the stream
+            // (0 fetches, 1 data): a load, an add and a store, where two
+            // registers and three selects took more instructions (the add
+            // clobbered the flags the selects needed, so they were set twice).
+            let stream = usize::from(tag & 3 != 0);
+            let va = prev[stream].wrapping_add(delta as u64);
+            prev[stream] = va;
             *slot = Access {
                 va,
                 pid,
@@ -353,7 +373,7 @@ fn decode_common(
         // Most deltas take one byte: that case on its own (its length a
         // constant), its delta read from a table.
         if w[1] < 0x80 {
-            put(UNZIGZAG7[usize::from(w[1])]);
+            put(tables.unzigzag7[usize::from(w[1])]);
             i += 2;
             continue;
         }
@@ -363,7 +383,6 @@ fn decode_common(
         put(delta);
         i += len;
     };
-    *prev = [prev_instr, prev_data];
     (got, i)
 }
 
@@ -609,6 +628,9 @@ mod tests {
         for b in 0..128u64 {
             assert_eq!(UNZIGZAG7[b as usize], unzigzag(b));
         }
+        // `decode_common` reads both tables from one static.
+        assert_eq!(DECODE_TABLES.unzigzag7, UNZIGZAG7);
+        assert_eq!(DECODE_TABLES.common_size, COMMON_SIZE);
     }
 
     proptest! {

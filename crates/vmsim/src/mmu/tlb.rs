@@ -963,9 +963,10 @@ impl Tlb {
     #[inline(always)]
     pub fn take_store(&mut self, way: usize, touch: bool) {
         if touch {
-            self.touch_recent(DATA, way);
+            self.touch_store(way);
+        } else {
+            self.count_store();
         }
-        self.count_store();
     }
 
     /// [`Tlb::take_store`] of a store whose way needs no touch (the data
@@ -1074,22 +1075,69 @@ impl Tlb {
 
     /// A hit on recent `i` of `side`, not the side's last: its way is
     /// marked used, as the probe it skips would, and it becomes the last.
+    /// Out of line (1.6M calls on lsR_linux, loads, fetches and stores).
     #[inline(never)]
     fn touch_recent(&mut self, side: usize, i: usize) {
+        self.touch_recent_in_line(side, i);
+    }
+
+    /// [`Tlb::take_store`] with its touch (way `way` of the data side is
+    /// not the side's last): the touch, then the store counted (after, so
+    /// that a settlement the touch makes leaves it pending at the new
+    /// last's page size, as `take_store` does). Out of line, as
+    /// `Tlb::touch_recent`: the caller's stamp is written first, so this
+    /// is its last call.
+    #[inline(never)]
+    pub fn touch_store(&mut self, way: usize) {
+        self.touch_recent_in_line(DATA, way);
+        self.count_store();
+    }
+
+    /// The body of [`Tlb::touch_recent`]. Its common case (the page size of
+    /// the side's last, a tree-PLRU way) makes no call, and its others only
+    /// calls in tail position (the settlement of pending counts on a change
+    /// of page size, the touch of other policies), so it saves no
+    /// registers (a call in the middle made it save four on every touch).
+    #[inline(always)]
+    fn touch_recent_in_line(&mut self, side: usize, i: usize) {
         let (side, i) = (side & 1, i % RECENT_WAYS);
         // The side's pending hits are counted at its last's page size (see
         // `settle_counts`): they are added first only when the new last's
         // size differs (with one page size, never).
         let last = self.last[side] as usize % RECENT_WAYS;
         if self.recent[side][i].entry.page_shift() != self.recent[side][last].entry.page_shift() {
-            self.settle_counts();
+            return self.touch_recent_settling(side, i);
         }
-        self.touch_way_of(side, i);
         self.last[side] = i as u32;
+        let r = &self.recent[side][i];
+        if !r.plru {
+            return self.touch_way_of(side, i);
+        }
+        let (array, set, way, bits) = (usize::from(r.array), r.set, r.way, r.bits);
+        if let Some(array) = self
+            .levels
+            .first_mut()
+            .and_then(|first| first.arrays.get_mut(array))
+        {
+            array.apply_plru(set, way, bits);
+        }
     }
 
-    /// Marks the way of recent `i` of `side` used, as a probe that finds it does.
-    #[inline(always)]
+    /// [`Tlb::touch_recent`] when the side's last has another page size:
+    /// the pending counts settled first ([`Tlb::settle_counts`]). Rare, out
+    /// of line.
+    #[cold]
+    #[inline(never)]
+    fn touch_recent_settling(&mut self, side: usize, i: usize) {
+        self.settle_counts();
+        self.last[side & 1] = (i % RECENT_WAYS) as u32;
+        self.touch_way_of(side, i);
+    }
+
+    /// Marks the way of recent `i` of `side` used, as a probe that finds
+    /// it does. Out of line: [`Tlb::touch_recent`] makes a tree-PLRU touch
+    /// itself, the other policies' touches come here.
+    #[inline(never)]
     fn touch_way_of(&mut self, side: usize, i: usize) {
         let r = &self.recent[side & 1][i % RECENT_WAYS];
         if let Some(array) = self
@@ -2559,6 +2607,75 @@ mod tests {
             )
         };
         entry(tlb, asid.as_u16(), base, size, frame)
+    }
+
+    /// A recent hit on a page of another size than its side's last
+    /// (`Tlb::touch_recent_settling`) adds the side's pending hits first,
+    /// at the last's size: reads and stores that alternate a 4 KiB and a
+    /// 2 MiB page, taken by `hit_recent` and `store_recent` where they can,
+    /// count hits by page size as a TLB that probes every time does, for
+    /// each replacement policy (tree-PLRU touched in line, the others out
+    /// of line) and after every lookup.
+    #[test]
+    fn a_recent_hit_of_another_page_size_settles_the_pending_hits_first() {
+        for policy in 0..3 {
+            let with = split_first_level(4, policy, false, false);
+            let without = with.clone().with_last_hit_memo(false);
+            let mut tlbs = [with, without];
+            let asid = Asid::new(1);
+            let (small, _) = test_va(0, 0, 100);
+            let (large, _) = test_va(100, 0, 100);
+            for tlb in &mut tlbs {
+                tlb.resume_context(asid);
+                for (va, page, is_large) in [(small, 0, false), (large, 100, true)] {
+                    let e = page_entry(tlb, asid, va, page, is_large)
+                        .with_perms(Perms::all())
+                        .with_dirty(true);
+                    tlb.fill(e, va, AccessKind::Read);
+                }
+            }
+            let (r, w) = (AccessKind::Read, AccessKind::Write);
+            // Step 4 (a read) and step 7 (a store) change the page size
+            // with hits pending.
+            let steps = [
+                (small, r),
+                (large, r),
+                (large, r),
+                (large, w),
+                (small, r),
+                (small, w),
+                (small, r),
+                (large, w),
+                (large, r),
+                (small, w),
+                (small, r),
+                (large, r),
+            ];
+            for (n, &(va, kind)) in steps.iter().enumerate() {
+                let probed = tlbs[1].lookup(asid, va, kind).map(|h| h.pa);
+                let tlb = &mut tlbs[0];
+                let got = if kind == AccessKind::Write {
+                    tlb.store_recent(va)
+                } else if tlb.hit_recent(va, LoadOrFetch::Load) {
+                    Some(tlb.last_hit(kind).translate(va))
+                } else {
+                    None
+                };
+                let got = got.or_else(|| lookup_as_mmu(tlb, asid, va, kind).map(|h| h.2));
+                assert_eq!(got, probed, "policy {policy}, step {n}");
+                assert_eq!(
+                    tlbs[0].counters(),
+                    tlbs[1].counters(),
+                    "policy {policy}, step {n}"
+                );
+            }
+            tlbs[0].settle_counts();
+            assert_eq!(
+                tlbs[0].counters(),
+                tlbs[1].counters(),
+                "policy {policy}, settled"
+            );
+        }
     }
 
     #[test]

@@ -478,6 +478,14 @@ impl Mmu {
         self.tlb.take_store(way, touch);
     }
 
+    /// Takes a store [`Mmu::store_recent_hit`] found that needs a touch
+    /// (see [`Tlb::touch_store`]): [`Mmu::take_store`] with `touch` true,
+    /// out of line.
+    #[inline(always)]
+    pub fn touch_store(&mut self, way: usize) {
+        self.tlb.touch_store(way);
+    }
+
     /// Takes a store [`Mmu::store_recent_hit`] found that needs no touch
     /// (see [`Tlb::count_store`]).
     #[inline(always)]

@@ -834,11 +834,13 @@ impl Simulation {
     /// (the caller hands it to `span_reference`). Out of line: the loop
     /// keeps its registers, and this leaf needs few of its own.
     ///
-    /// Its common case (the data side's last recent hit, a store of at most
-    /// 8 bytes in a stored chunk: [`PhysMem::store_stamp_fast`]) makes no
-    /// call and keeps nothing across one, so it saves no registers: a way
-    /// to touch goes to [`Simulation::span_store_touch`] (a tail call), a
-    /// stamp the fast write declines to [`PhysMem::store_stamp_out`].
+    /// Its common case (a store of at most 8 bytes in a stored chunk:
+    /// [`PhysMem::store_stamp_fast`]; the data side's last recent hit)
+    /// makes no call and keeps nothing across one, so it saves no
+    /// registers; a recent way to touch is touched after the stamp, by
+    /// [`Mmu::touch_store`] (the last call). A stamp the fast write
+    /// declines goes to [`Simulation::span_store_touch`] (a tail call) when
+    /// a touch is due, else to [`PhysMem::store_stamp_out`].
     #[inline(never)]
     fn span_store(&mut self, a: &Access, k: usize, place: &mut SpanPlace) -> bool {
         let page_mask = self.m.page_mask;
@@ -850,13 +852,22 @@ impl Simulation {
         };
         place.by_kind[usize::from(a.kind.code())] += 1;
         let stamp = place.stamp0 + k as u64;
+        // The stamp first (the TLB and memory are apart: the order changes
+        // nothing), so that the touch is the last call and needs nothing
+        // kept across it.
+        if self.mem.store_stamp_fast(pa, a.size, stamp) {
+            if touch {
+                self.m.mmu.touch_store(way);
+            } else {
+                self.m.mmu.count_store();
+            }
+            return true;
+        }
         if touch {
             return self.span_store_touch(pa, way, a.size, stamp);
         }
         self.m.mmu.count_store();
-        if !self.mem.store_stamp_fast(pa, a.size, stamp) {
-            self.mem.store_stamp_out(pa, a.size, stamp);
-        }
+        self.mem.store_stamp_out(pa, a.size, stamp);
         true
     }
 
