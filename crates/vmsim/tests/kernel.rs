@@ -997,10 +997,10 @@ fn a_fault_reports_the_resident_count_space_of_gives() {
             swap_slots: Some(1024),
             ..KernelConfig::default()
         };
-        let mut s = Sys::with_config(spec, 48, cfg);
+        let mut s = Sys::with_config(spec, 160, cfg);
         let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
         let q = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
-        let pages = 96u64;
+        let pages = 256u64;
         let base = anon(&mut s, p, pages);
         let other = anon(&mut s, q, 8);
         let mut seen = std::collections::BTreeSet::new();
