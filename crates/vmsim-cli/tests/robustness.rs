@@ -528,6 +528,11 @@ fn an_interrupted_run_leaves_no_swap_file() {
             "synth:zipf,pages=20000,s=0.5,refs=2000M,write=0.5",
             "--set",
             "memory.frames=1024",
+            // Room for every page: with the default 4096 slots the run
+            // is killed out of memory after ~6,600 references, a race
+            // with the signal below that a loaded machine loses.
+            "--set",
+            "kernel.swap_slots=32768",
         ])
         .env("TMPDIR", dir.path())
         .stdout(Stdio::null())

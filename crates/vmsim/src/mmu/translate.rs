@@ -1400,6 +1400,19 @@ mod tests {
         }
     }
 
+    /// An MMU of the x86-64 preset with hardware A/D bits, in address
+    /// space 1 on `table`.
+    fn x86_preset_mmu(fmt: &Format, table: &RadixTable) -> Mmu {
+        let mut mmu = Mmu::new(
+            fmt.clone(),
+            &TlbConfig::preset("x86-64").expect("preset"),
+            true,
+        )
+        .expect("mmu");
+        mmu.set_context(table.root(), Asid::new(1));
+        mmu
+    }
+
     /// A retry after a not-present fault skips the TLB probe and counts the
     /// same miss; a lookup of the page in between (which caches it once
     /// present) makes the retry look up again, and hit.
@@ -1407,13 +1420,7 @@ mod tests {
     fn a_retry_counts_its_known_miss_and_a_fill_between_forgets_it() {
         let fmt = Format::x86_64();
         let (mut ram, tables) = two_spaces(&fmt);
-        let mut mmu = Mmu::new(
-            fmt.clone(),
-            &TlbConfig::preset("x86-64").expect("preset"),
-            true,
-        )
-        .expect("mmu");
-        mmu.set_context(tables[0].root(), Asid::new(1));
+        let mut mmu = x86_preset_mmu(&fmt, &tables[0]);
         let va = page_va(&fmt, 1);
         let t = tables[0].translate(&fmt, &ram, va).expect("mapped");
         let raw = ram.read_le(t.leaf_addr, 8).expect("leaf");
@@ -1450,13 +1457,7 @@ mod tests {
     fn store_recent_takes_only_writable_dirty_recent_hits() {
         let fmt = Format::x86_64();
         let (mut ram, tables) = two_spaces(&fmt);
-        let mut mmu = Mmu::new(
-            fmt.clone(),
-            &TlbConfig::preset("x86-64").expect("preset"),
-            true,
-        )
-        .expect("mmu");
-        mmu.set_context(tables[0].root(), Asid::new(1));
+        let mut mmu = x86_preset_mmu(&fmt, &tables[0]);
         let va = page_va(&fmt, 1);
         assert!(mmu.store_recent(va).is_none(), "nothing cached");
         // A load caches the page clean; a second one makes it a recent hit.

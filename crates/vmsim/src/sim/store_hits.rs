@@ -51,14 +51,6 @@ struct Ran {
     taken: u64,
 }
 
-/// Runs `scenario` on `cfg` with checkpoints written into `dir`, with
-/// the stores' recent-hit path on or off.
-fn run(cfg: &MachineSpec, scenario: &Scenario, dir: &Path, store_hits: bool) -> Ran {
-    run_with(cfg, scenario, dir, |sim| {
-        sim.m.mmu.store_hits_off = !store_hits;
-    })
-}
-
 /// Runs `scenario` on `cfg` with checkpoints written into `dir`, after
 /// `set` (which turns a path off); `taken` counts both paths' hits.
 fn run_with(
@@ -99,16 +91,45 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The inputs both tests run: a real lackey trace and a small synthetic
+/// one with many stores.
+fn inputs() -> [String; 2] {
+    [
+        format!(
+            "{}/../vmsim-trace/tests/data/true.lackey.zst",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        "synth:zipf,pages=300,refs=60K,write=0.4,seed=3".to_owned(),
+    ]
+}
+
+/// Runs `scenario` on `cfg` twice, the path under test on and then off
+/// (`off` turns it off), and asserts that it was taken and changed
+/// nothing: reports, host dirty chunks, checkpoint files byte for byte.
+fn assert_path_changes_nothing(
+    cfg: &MachineSpec,
+    scenario: &Scenario,
+    what: &str,
+    off: impl FnOnce(&mut Simulation),
+) {
+    let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
+    let on = run_with(cfg, scenario, dirs[0].path(), |_| {});
+    let off = run_with(cfg, scenario, dirs[1].path(), off);
+    assert!(on.taken > 1000, "{what}: the path was taken ({})", on.taken);
+    assert_eq!(off.taken, 0, "{what}");
+    assert_eq!(on.report, off.report, "{what}: reports");
+    assert_eq!(on.marked, off.marked, "{what}: host dirty chunks");
+    let (a, b) = (files(dirs[0].path()), files(dirs[1].path()));
+    assert!(a.len() >= 3, "{what}: checkpoints written");
+    assert_eq!(a.len(), b.len(), "{what}: files");
+    for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb, "{what}");
+        assert!(ba == bb, "{what}: {na} differs");
+    }
+}
+
 #[test]
 fn stores_taken_by_recent_hits_change_nothing() {
-    let lackey = format!(
-        "{}/../vmsim-trace/tests/data/true.lackey.zst",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let inputs = [
-        lackey.as_str(),
-        "synth:zipf,pages=300,refs=60K,write=0.4,seed=3",
-    ];
     let modes = [
         ["checkpoint.mode=pause", "checkpoint.tracker=host"],
         ["checkpoint.mode=pause", "checkpoint.tracker=dirty-bit"],
@@ -119,25 +140,14 @@ fn stores_taken_by_recent_hits_change_nothing() {
             "checkpoint.tracker=soft-dirty",
         ],
     ];
-    for input in inputs {
-        let scenario = Scenario::of_traces(&[input]);
+    for input in inputs() {
+        let scenario = Scenario::of_traces(&[input.as_str()]);
         for [mode, tracker] in modes {
             let cfg = config(&["checkpoint.every=15000", "memory.frames=256", mode, tracker]);
-            let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
-            let on = run(&cfg, &scenario, dirs[0].path(), true);
-            let off = run(&cfg, &scenario, dirs[1].path(), false);
             let what = format!("{input} {mode} {tracker}");
-            assert!(on.taken > 1000, "{what}: the path was taken ({})", on.taken);
-            assert_eq!(off.taken, 0, "{what}");
-            assert_eq!(on.report, off.report, "{what}: reports");
-            assert_eq!(on.marked, off.marked, "{what}: host dirty chunks");
-            let (a, b) = (files(dirs[0].path()), files(dirs[1].path()));
-            assert!(a.len() >= 3, "{what}: checkpoints written");
-            assert_eq!(a.len(), b.len(), "{what}: files");
-            for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
-                assert_eq!(na, nb, "{what}");
-                assert!(ba == bb, "{what}: {na} differs");
-            }
+            assert_path_changes_nothing(&cfg, &scenario, &what, |sim| {
+                sim.m.mmu.store_hits_off = true;
+            });
         }
     }
 }
@@ -150,14 +160,6 @@ fn stores_taken_by_recent_hits_change_nothing() {
 /// settlements) and a large one.
 #[test]
 fn loads_taken_by_shared_hits_change_nothing() {
-    let lackey = format!(
-        "{}/../vmsim-trace/tests/data/true.lackey.zst",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let inputs = [
-        lackey.as_str(),
-        "synth:zipf,pages=300,refs=60K,write=0.4,seed=3",
-    ];
     let modes = [
         ["checkpoint.mode=pause", "checkpoint.tracker=host"],
         ["checkpoint.mode=pause", "checkpoint.tracker=dirty-bit"],
@@ -169,8 +171,8 @@ fn loads_taken_by_shared_hits_change_nothing() {
              [[tlb.levels.arrays]]\nname = \"fa\"\nholds = \"unified\"\n\
              entries = {entries}\nreplacement = \"lru\"\npage_sizes = [\"4KiB\"]\n"
         );
-        for input in inputs {
-            let scenario = Scenario::of_traces(&[input]);
+        for input in inputs() {
+            let scenario = Scenario::of_traces(&[input.as_str()]);
             for [mode, tracker] in modes {
                 let mut b = ConfigBuilder::preset(None)
                     .expect("preset")
@@ -180,23 +182,10 @@ fn loads_taken_by_shared_hits_change_nothing() {
                     b = b.set(s).expect("set");
                 }
                 let cfg = b.build().expect("config");
-                let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
-                let on = run_with(&cfg, &scenario, dirs[0].path(), |_| {});
-                let off = run_with(&cfg, &scenario, dirs[1].path(), |sim| {
+                let what = format!("{entries} {input} {mode} {tracker}");
+                assert_path_changes_nothing(&cfg, &scenario, &what, |sim| {
                     sim.m.mmu.shared_hits_off = true;
                 });
-                let what = format!("{entries} {input} {mode} {tracker}");
-                assert!(on.taken > 1000, "{what}: the path was taken ({})", on.taken);
-                assert_eq!(off.taken, 0, "{what}");
-                assert_eq!(on.report, off.report, "{what}: reports");
-                assert_eq!(on.marked, off.marked, "{what}: host dirty chunks");
-                let (a, b) = (files(dirs[0].path()), files(dirs[1].path()));
-                assert!(a.len() >= 3, "{what}: checkpoints written");
-                assert_eq!(a.len(), b.len(), "{what}: files");
-                for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
-                    assert_eq!(na, nb, "{what}");
-                    assert!(ba == bb, "{what}: {na} differs");
-                }
             }
         }
     }
