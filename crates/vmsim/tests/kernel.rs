@@ -984,3 +984,72 @@ fn a_cloned_kernel_keeps_its_swapped_pages() {
     copy.check();
     assert!(copy.k.paging_stats().swap_ins > 100);
 }
+
+/// `handle_fault_resident` (the run's fault handler's call) resolves as
+/// `handle_fault` does and gives the resident count `space_of` then gives,
+/// read from the fault's space: for demand-zero faults, for swap-ins under
+/// memory pressure (evictions change the count), and for a kill.
+#[test]
+fn a_fault_reports_the_resident_count_space_of_gives() {
+    use vmsim::kernel::{FaultCause, FaultResolution};
+    for (name, spec) in structures() {
+        let cfg = KernelConfig {
+            swap_slots: Some(1024),
+            ..KernelConfig::default()
+        };
+        let mut s = Sys::with_config(spec, 160, cfg);
+        let p = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let q = s.k.spawn(&mut s.mem, Layout::Standard).expect("spawn");
+        let pages = 256u64;
+        let base = anon(&mut s, p, pages);
+        let other = anon(&mut s, q, 8);
+        let mut seen = std::collections::BTreeSet::new();
+        // Twice over every page: first touches, then swap-ins; the other
+        // process's pages in between.
+        for round in 0..2u64 {
+            for i in 0..pages {
+                let (pid, va) = if i % 16 == 15 {
+                    (q, other + (i / 16 % 8) * PAGE)
+                } else {
+                    (p, base + ((i * 37 + round) % pages) * PAGE)
+                };
+                let (r, resident) =
+                    s.k.handle_fault_resident(
+                        &mut s.mem,
+                        &mut s.mmu,
+                        pid,
+                        VirtAddr::new(va),
+                        AccessKind::Write,
+                        FaultCause::NotPresent,
+                    )
+                    .expect("fault");
+                seen.insert(format!("{r:?}"));
+                let want = s.k.space_of(pid).ok().map(|sp| sp.resident);
+                assert_eq!(resident, want, "{name}: fault {round}/{i} ({r:?})");
+                assert!(resident.is_some(), "{name}: a live process has a space");
+            }
+        }
+        assert!(seen.contains("DemandZero"), "{name}: {seen:?}");
+        assert!(
+            seen.contains("SwapIn") || seen.contains("SwapCache"),
+            "{name}: {seen:?}"
+        );
+        let (r, resident) =
+            s.k.handle_fault_resident(
+                &mut s.mem,
+                &mut s.mmu,
+                q,
+                VirtAddr::new(0),
+                AccessKind::Read,
+                FaultCause::NotPresent,
+            )
+            .expect("fault");
+        assert!(matches!(r, FaultResolution::Killed(_)), "{name}: {r:?}");
+        assert_eq!(
+            resident,
+            s.k.space_of(q).ok().map(|sp| sp.resident),
+            "{name}: kill"
+        );
+        s.check();
+    }
+}

@@ -108,6 +108,58 @@ impl Kernel {
         cause: FaultCause,
     ) -> Result<FaultResolution, KernelError> {
         let sid = self.runnable(pid)?.space;
+        self.handle_fault_in(mem, tlb, pid, sid, va, access, cause)
+    }
+
+    /// [`Kernel::handle_fault`], and the resident pages of `pid`'s space
+    /// afterwards: what [`Kernel::space_of`] then says (`None` if `pid`
+    /// has no space any more).
+    ///
+    /// Why: the run's handler keeps each process's resident peak after
+    /// every fault; a process that was not killed still has the space the
+    /// fault was handled in, so its count is read there, not found again
+    /// through the process table (one lookup fewer a fault).
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_fault_resident<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        pid: Pid,
+        va: VirtAddr,
+        access: AccessKind,
+        cause: FaultCause,
+    ) -> Result<(FaultResolution, Option<u64>), KernelError> {
+        let sid = self.runnable(pid)?.space;
+        let r = self.handle_fault_in(mem, tlb, pid, sid, va, access, cause)?;
+        let resident = match r {
+            // A kill may end the process or its space: ask the table.
+            FaultResolution::Killed(_) => self.space_of(pid).ok().map(|s| s.resident),
+            _ => self
+                .spaces
+                .get(sid.0 as usize)
+                .and_then(Option::as_ref)
+                .map(|s| s.resident),
+        };
+        debug_assert_eq!(
+            resident,
+            self.space_of(pid).ok().map(|s| s.resident),
+            "the fault's space is not the process's any more"
+        );
+        Ok((r, resident))
+    }
+
+    /// [`Kernel::handle_fault`] of runnable `pid`, whose space is `sid`.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_fault_in<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        pid: Pid,
+        sid: SpaceId,
+        va: VirtAddr,
+        access: AccessKind,
+        cause: FaultCause,
+    ) -> Result<FaultResolution, KernelError> {
         match cause {
             FaultCause::BadAddress => {
                 return self.kill(mem, tlb, pid, va, access, SegvReason::BadAddress);

@@ -459,9 +459,23 @@ impl RadixTable {
         if leaf_idx > 0 {
             // The last entry of its table: unmap frees tables.
             let bytes = fmt.table_bytes(leaf_idx);
-            mem.check(table, bytes)?;
             let after = cleared + u64::from(width);
-            if mem.is_zero(table, cleared)? && mem.is_zero(table.add(after), bytes - after)? {
+            // The table's bytes in place when memory lends them (one look
+            // at where they are stored, not a range check and two lookups
+            // per eviction); else, or for a table not stored, by range.
+            let others_zero = match mem.page_in_place(table, bytes) {
+                Some(t) => match (t.get(..cleared as usize), t.get(after as usize..)) {
+                    (Some(before), Some(rest)) => {
+                        crate::memory::all_zero(before) && crate::memory::all_zero(rest)
+                    }
+                    _ => return self.unmap(fmt, mem, alloc, va),
+                },
+                None => {
+                    mem.check(table, bytes)?;
+                    mem.is_zero(table, cleared)? && mem.is_zero(table.add(after), bytes - after)?
+                }
+            };
+            if others_zero {
                 return self.unmap(fmt, mem, alloc, va);
             }
         }

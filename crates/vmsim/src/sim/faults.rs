@@ -67,9 +67,9 @@ impl FaultHandler<PhysMem<DirtyChunks>> for RunFaults<'_> {
         {
             return Ok(Handled::Retry);
         }
-        let r = self
+        let (r, resident) = self
             .kernel
-            .handle_fault(mem, mmu, pid, va, fault.access, cause)
+            .handle_fault_resident(mem, mmu, pid, va, fault.access, cause)
             .map_err(|source| SimError::Kernel {
                 process: pid.to_string(),
                 source,
@@ -79,7 +79,7 @@ impl FaultHandler<PhysMem<DirtyChunks>> for RunFaults<'_> {
             .entry(pid)
             .or_insert_with(|| ProcessReport::new(pid));
         p.count(r);
-        if let Some(space) = self.kernel.space_of(pid).ok().map(|s| s.resident) {
+        if let Some(space) = resident {
             p.resident_peak = p.resident_peak.max(space);
         }
         let used = self.kernel.frames_in_use();
