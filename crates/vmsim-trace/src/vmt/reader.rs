@@ -193,18 +193,35 @@ const UNZIGZAG7: [i64; 128] = {
     t
 };
 
-/// [`UNZIGZAG7`] and [`COMMON_SIZE`] in one static, for [`decode_common`]:
-/// one base register serves both tables (with two, the one-byte path
-/// worked out the second's address again every record).
+/// Per tag, whether its record's address is of the data stream (a load,
+/// store or modify: kind code not 0) rather than the fetch stream: one
+/// load (a `bool`, so indexing the two streams needs no bounds check)
+/// where the test of the kind's bits and the flag it sets took three
+/// instructions a record.
+const DATA_STREAM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut tag = 0;
+    while tag < 256 {
+        t[tag] = tag & 3 != 0;
+        tag += 1;
+    }
+    t
+};
+
+/// [`UNZIGZAG7`], [`COMMON_SIZE`] and [`DATA_STREAM`] in one static, for
+/// [`decode_common`]: one base register serves the tables (with two, the
+/// one-byte path worked out the second's address again every record).
 #[repr(C)]
 struct DecodeTables {
     unzigzag7: [i64; 128],
     common_size: [u8; 256],
+    data_stream: [bool; 256],
 }
 
 static DECODE_TABLES: DecodeTables = DecodeTables {
     unzigzag7: UNZIGZAG7,
     common_size: COMMON_SIZE,
+    data_stream: DATA_STREAM,
 };
 
 /// The value of a little-endian varint of at most eight bytes held in `x`
@@ -357,10 +374,11 @@ fn decode_common(
         }
         let mut put = |delta: i64| {
             // The stream's last address in `prev`, indexed by the stream
-            // (0 fetches, 1 data): a load, an add and a store, where two
-            // registers and three selects took more instructions (the add
-            // clobbered the flags the selects needed, so they were set twice).
-            let stream = usize::from(tag & 3 != 0);
+            // (0 fetches, 1 data, from the tag's `DATA_STREAM`): a load, an
+            // add and a store, where two registers and three selects took
+            // more instructions (the add clobbered the flags the selects
+            // needed, so they were set twice).
+            let stream = usize::from(tables.data_stream[usize::from(tag)]);
             let va = prev[stream].wrapping_add(delta as u64);
             prev[stream] = va;
             *slot = Access {
@@ -631,6 +649,13 @@ mod tests {
         // `decode_common` reads both tables from one static.
         assert_eq!(DECODE_TABLES.unzigzag7, UNZIGZAG7);
         assert_eq!(DECODE_TABLES.common_size, COMMON_SIZE);
+        assert_eq!(DECODE_TABLES.data_stream, DATA_STREAM);
+        for tag in 0..=255u8 {
+            assert_eq!(
+                DATA_STREAM[usize::from(tag)],
+                AccessKind::from_code(tag) != AccessKind::Instr
+            );
+        }
     }
 
     proptest! {

@@ -969,6 +969,23 @@ impl Tlb {
         }
     }
 
+    /// [`Tlb::take_store`] with the touch decided here, from way `way`
+    /// itself (touched unless it is the data side's last): for a caller
+    /// that does something between the look and the take, so that it keeps
+    /// only the way across it, not whether to touch too.
+    #[inline(always)]
+    pub fn take_store_at(&mut self, way: usize) {
+        self.take_store(way, self.store_needs_touch(way));
+    }
+
+    /// Whether [`Tlb::take_store`] of a store found in recent way `way`
+    /// touches it: unless it is the data side's last.
+    #[inline(always)]
+    #[must_use]
+    pub fn store_needs_touch(&self, way: usize) -> bool {
+        self.last[DATA] != way as u32
+    }
+
     /// [`Tlb::take_store`] of a store whose way needs no touch (the data
     /// side's last): only the lookup counted (one increment, pending).
     #[inline(always)]
@@ -2413,6 +2430,13 @@ mod tests {
         Tlb::new(&config, &X86_64).expect("valid")
     }
 
+    /// The first level's arrays as a checkpoint saves them: their entries
+    /// and replacement state (tree-PLRU bits, LRU stamps, the random
+    /// generator), to compare two TLBs' exactly.
+    fn first_level_state(tlb: &Tlb) -> Vec<u8> {
+        postcard::to_allocvec(&tlb.levels.first().map(|level| &level.arrays)).expect("save")
+    }
+
     /// The address of test page `page` (from `large_from` up, 2 MiB pages,
     /// and whether it is one), at an offset chosen by `op`.
     fn test_va(page: u64, op: u8, large_from: u64) -> (VirtAddr, bool) {
@@ -3174,6 +3198,15 @@ mod tests {
                 };
                 proptest::prop_assert_eq!(got, probed);
                 proptest::prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+                // The replacement state too, after every lookup: a recent
+                // hit touches its way exactly as the probe does (a wrong
+                // tree-PLRU touch shows here, not only in a later eviction).
+                // Not with LRU stamps: the probe also re-stamps the side's
+                // last way, a recent hit of it does not (the same order).
+                if policy != 0 {
+                    let states = tlbs.each_ref().map(first_level_state);
+                    proptest::prop_assert_eq!(&states[0], &states[1]);
+                }
                 if probed.is_none() {
                     for tlb in &mut tlbs {
                         let e = page_entry(tlb, asid, va, page, large)

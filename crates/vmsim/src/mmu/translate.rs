@@ -478,6 +478,21 @@ impl Mmu {
         self.tlb.take_store(way, touch);
     }
 
+    /// Takes a store [`Mmu::store_recent_hit`] found in recent way `way`,
+    /// deciding its touch afresh (see [`Tlb::take_store_at`]).
+    #[inline(always)]
+    pub fn take_store_at(&mut self, way: usize) {
+        self.tlb.take_store_at(way);
+    }
+
+    /// Whether taking a store [`Mmu::store_recent_hit`] found in recent
+    /// way `way` touches it (it is not the data side's last).
+    #[inline(always)]
+    #[must_use]
+    pub fn store_needs_touch(&self, way: usize) -> bool {
+        self.tlb.store_needs_touch(way)
+    }
+
     /// Takes a store [`Mmu::store_recent_hit`] found that needs a touch
     /// (see [`Tlb::touch_store`]): [`Mmu::take_store`] with `touch` true,
     /// out of line.

@@ -684,14 +684,22 @@ impl Simulation {
                 // that hits a recent TLB entry is done (a load's data is not
                 // simulated). Everything else, out of line, so that the loop
                 // keeps its values in registers.
-                if code < 2
-                    && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1
-                    && self
-                        .m
-                        .mmu
-                        .hit_recent(VirtAddr::new(a.va), load_or_fetch(code))
-                {
-                    continue;
+                if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
+                    // One copy of the hit path per side, its side a
+                    // constant: the side's tables at fixed offsets, where
+                    // the side worked out from the code took seven
+                    // instructions a hit to address the recent table (its
+                    // offset scaled, then added as a third term), more
+                    // than the test that chooses the copy.
+                    let va = VirtAddr::new(a.va);
+                    let hit = if code == 0 {
+                        self.m.mmu.hit_recent(va, LoadOrFetch::Fetch)
+                    } else {
+                        self.m.mmu.hit_recent(va, LoadOrFetch::Load)
+                    };
+                    if hit {
+                        continue;
+                    }
                 }
                 // A store that a recent hit takes whole: a small call,
                 // before the larger one.
@@ -847,23 +855,21 @@ impl Simulation {
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
             return false;
         }
-        let Some((pa, way, touch)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
+        let Some((pa, way, _)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
             return false;
         };
         place.by_kind[usize::from(a.kind.code())] += 1;
         let stamp = place.stamp0 + k as u64;
         // The stamp first (the TLB and memory are apart: the order changes
         // nothing), so that the touch is the last call and needs nothing
-        // kept across it.
+        // kept across it; whether the way needs one is decided after the
+        // stamp, from the way (one value fewer kept across the stamp's
+        // chunk lookup than with the look's answer: one push fewer).
         if self.mem.store_stamp_fast(pa, a.size, stamp) {
-            if touch {
-                self.m.mmu.touch_store(way);
-            } else {
-                self.m.mmu.count_store();
-            }
+            self.m.mmu.take_store_at(way);
             return true;
         }
-        if touch {
+        if self.m.mmu.store_needs_touch(way) {
             return self.span_store_touch(pa, way, a.size, stamp);
         }
         self.m.mmu.count_store();
