@@ -541,10 +541,34 @@ impl<B: Bitmap> PhysMem<B> {
         self.store_stamp(addr, len, stamp);
     }
 
+    /// [`PhysMem::store_stamp`] of a store not to an owned chunk, or
+    /// across chunks, or out of range.
+    ///
+    /// A store inside one chunk that is a shared page's buffer (the first
+    /// store to a page back from swap) or not stored goes to
+    /// [`PhysMem::chunk_mut`] at once: what [`PhysMem::write`] of the
+    /// store's bytes does there (copy on first write, or a zeroed chunk
+    /// unless the bytes are all zero, which store and mark nothing),
+    /// without the byte buffer, the range check and the chunk look-ups.
     #[cold]
     #[inline(never)]
     fn store_stamp_slow(&mut self, a: u64, len: usize, stamp: u64) {
         let bytes = stamp.to_le_bytes();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        if len > 0
+            && off + len <= CHUNK_BYTES
+            && a.checked_add(len as u64)
+                .is_some_and(|end| end <= self.size)
+        {
+            let idx = a >> CHUNK_SHIFT;
+            if self.chunk(idx).is_some() || bytes.iter().take(len).any(|&b| b != 0) {
+                let c = self.chunk_mut(idx);
+                for (i, byte) in c[off..off + len].iter_mut().enumerate() {
+                    *byte = bytes[i % 8];
+                }
+            }
+            return;
+        }
         let mut buf = [0u8; 64];
         let mut done = 0;
         while done < len {
@@ -1121,6 +1145,52 @@ mod tests {
         assert_eq!(back.size(), 10_000);
         assert_eq!(back.read_le(pa(9_992), 1), Ok(3));
         assert_eq!(back.stored_chunks(), 1);
+    }
+
+    /// A program's store that is the first to a page back from swap (a
+    /// shared buffer) or to a page never written takes `store_stamp`'s
+    /// slow path straight to the chunk: it must store, mark and copy as
+    /// `write` of the same bytes does (an all-zero store to a page not
+    /// stored stores and marks nothing), and leave the shared buffer as
+    /// it was.
+    #[test]
+    fn a_first_store_to_a_shared_or_missing_chunk_is_what_write_makes() {
+        use crate::shared_page::SharedPage;
+        use std::sync::Arc;
+        let mut page = [0u8; CHUNK_BYTES];
+        page[0] = 7;
+        page[CHUNK_BYTES - 1] = 9;
+        let stores = [
+            (0x1008, 8),
+            (0x1003, 3),
+            (0x1ffa, 6),
+            (0x1ffe, 4),
+            (0x2010, 16),
+            (0x2fff, 1),
+            (0x3ffc, 4),
+            (0x3ffe, 4),
+        ];
+        for stamp in [0u64, 0x100, 0x1122_3344_5566_7788] {
+            for (at, len) in stores {
+                let mut fast: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
+                let mut slow: PhysMem<DirtyChunks> = PhysMem::new(0x4000).expect("size");
+                // Chunk 1 came back from swap; chunks 2 and 3 are not stored.
+                let pg = SharedPage::new(Arc::new(page));
+                fast.write_shared(pa(0x1000), pg.clone()).expect("in range");
+                slow.write(pa(0x1000), pg.bytes()).expect("in range");
+                fast.bitmap_mut().take();
+                slow.bitmap_mut().take();
+                fast.store_stamp(pa(at), len, stamp);
+                let b = stamp.to_le_bytes();
+                let data: Vec<u8> = (0..len as usize).map(|i| b[i % 8]).collect();
+                // (Past the end: nothing written, as the store ignores it.)
+                let _ = slow.write(pa(at), &data);
+                same(&mut fast, &mut slow).expect("the store is the write");
+                assert_eq!(&pg.bytes()[..], &page[..], "the shared buffer is untouched");
+                let first_page = (0x1000..0x2000).contains(&at);
+                assert_eq!(fast.shared_chunks(), usize::from(!first_page));
+            }
+        }
     }
 
     /// One step of the shared-page model test.

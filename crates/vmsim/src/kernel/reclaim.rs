@@ -886,7 +886,9 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// page's first mapping (its reverse map's first entry) when it did:
     /// eviction unmaps that mapping next, with nothing in between that
     /// changes the cache or frees a table, so it need not look it up again.
-    fn flags_and_first_leaf(&self, id: u32) -> (PteFlags, Option<LeafAt>) {
+    /// The leaf as its level index and entry address alone (what the unmap
+    /// takes): two words returned, not the cache's whole record.
+    fn flags_and_first_leaf(&self, id: u32) -> (PteFlags, Option<(usize, PhysAddr)>) {
         let mut f = PteFlags::empty();
         let mut first = None;
         let pfn = self.pfn_of(id).unwrap_or(u64::MAX);
@@ -898,7 +900,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
             if let Some((at, status)) = self.cached_status(pfn, sid, va) {
                 f |= status;
                 if i == 0 {
-                    first = Some(at);
+                    first = Some((at.idx, at.addr));
                 }
             } else if let Ok(t) = self.tables.translate(self.fmt, self.mem, s.asid, va) {
                 f |= t.flags & (PteFlags::ACCESSED | PteFlags::DIRTY);
@@ -909,7 +911,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 
     /// [`AccessBits::is_dirty`], and the leaf of the page's first mapping
     /// if the cache had it ([`PteBits::flags_and_first_leaf`]).
-    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<LeafAt>) {
+    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<(usize, PhysAddr)>) {
         let (f, first) = self.flags_and_first_leaf(id);
         (f.contains(PteFlags::DIRTY) || self.kept_dirty(id), first)
     }
@@ -1399,17 +1401,17 @@ impl Kernel {
             // The first mapping's, as the dirty check just found it (the
             // cache and the tables are as they were then).
             let leaf = match first_leaf.filter(|_| i == 0) {
-                Some(at) => {
+                Some(place) => {
                     debug_assert_eq!(
-                        Some((at.idx, at.addr)),
+                        Some(place),
                         self.leaf_at(Some(pfn), sid, va).map(|a| (a.idx, a.addr)),
                         "the dirty check's leaf is not what a lookup gives"
                     );
-                    Some(at)
+                    Some(place)
                 }
-                None => self.leaf_at(Some(pfn), sid, va),
+                None => self.leaf_at(Some(pfn), sid, va).map(|at| (at.idx, at.addr)),
             };
-            let u = match leaf.map(|at| (at.idx, at.addr)) {
+            let u = match leaf {
                 Some((idx, addr)) => self.tables.unmap_at(
                     &self.fmt,
                     mem,
