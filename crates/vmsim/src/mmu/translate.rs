@@ -166,7 +166,18 @@ struct Path {
     raw: [u64; MAX_WALK_LEVELS],
     next: [PhysAddr; MAX_WALK_LEVELS],
     limits: [PteFlags; MAX_WALK_LEVELS],
+    /// After a [`PlainWalk::Done`]: whether every entry read has A set, so
+    /// that the walk's A/D write-back has nothing to write but, on a
+    /// store to a clean leaf, D (see [`Mmu::walk`]).
+    all_accessed: bool,
 }
+
+/// The accessed bit (A) of an x86 page-table entry, at every level:
+/// [`Format::accessed_masks`] of x86-64 (which the plain walk serves).
+const X86_ACCESSED: u64 = 1 << 5;
+
+/// The dirty bit (D) of an x86 leaf: [`Format::dirty_mask`] of x86-64.
+const X86_DIRTY: u64 = 1 << 6;
 
 /// The present bit (P) of an x86 page-table entry.
 const X86_PRESENT: u64 = 1;
@@ -198,7 +209,14 @@ enum PlainWalk {
 /// inlined, no per-entry callback. A swap-heavy run's walks end at a
 /// not-present leaf half the time: those are answered here too, not walked
 /// a second time.
+///
+/// Each entry read is counted in `refs` (the walk's references by level)
+/// as it is read, and `path.all_accessed` tells whether every one had A
+/// set: the walk then skips its A/D write-back loop, which on most walks
+/// writes nothing. On [`PlainWalk::Generic`] the counts of the entries in
+/// `path` must be taken back: `walk_from` reads and counts them again.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     fmt: &Format,
     mem: &M,
@@ -207,6 +225,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     limits: PteFlags,
     va: VirtAddr,
     path: &mut Path,
+    refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
     if levels.len() > MAX_WALK_LEVELS
@@ -215,9 +234,13 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     {
         return PlainWalk::Generic;
     }
+    debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
+    debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     path.len = 0;
     let mut table = table;
     let mut acc = limits;
+    // The AND of every entry read: A set in all of them when A is set here.
+    let mut all = u64::MAX;
     for (idx, level) in levels.iter().enumerate().skip(start) {
         let entry_addr = PhysAddr::new_unchecked(table.as_u64() + level.index(va) * 8);
         let Ok(raw) = mem.read_le(entry_addr, 8) else {
@@ -228,6 +251,9 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
         path.addr[i] = entry_addr;
         path.raw[i] = raw;
         path.len += 1;
+        // (idx < levels.len() <= MAX_WALK_LEVELS, tested above.)
+        refs[idx & (MAX_WALK_LEVELS - 1)] += 1;
+        all &= raw;
         let Some(entry) = fmt.decode_x86_64_plain(idx, raw) else {
             // Not plain. Not present ends the walk as it ends walk_from's:
             // an x86-64 entry with P clear decodes as `Entry::Invalid`
@@ -264,6 +290,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
                     return PlainWalk::Generic;
                 }
                 let perms = (flags & PteFlags::PERMS) & acc;
+                path.all_accessed = all & X86_ACCESSED != 0;
                 return PlainWalk::Done(Translation {
                     pa: addr.add(va.page_offset(size)),
                     page: va.align_down(size),
@@ -772,23 +799,36 @@ impl Mmu {
         let plain = if generic_only {
             PlainWalk::Generic
         } else {
-            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, path)
+            walk_x86_64_plain(
+                &self.fmt,
+                mem,
+                start,
+                table,
+                limits,
+                va,
+                path,
+                &mut self.walk.refs_by_level,
+            )
         };
+        // Whether the A/D write-back below has nothing to write: only a
+        // plain walk knows it without looking at every entry again.
+        let mut nothing_to_mark = false;
         let t = match plain {
             PlainWalk::Done(t) => {
-                for &idx in &path.idx[..path.len] {
-                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
-                }
+                nothing_to_mark = path.all_accessed
+                    && (access != AccessKind::Write || t.leaf_raw & X86_DIRTY != 0);
                 t
             }
             PlainWalk::NotPresent(f) => {
-                for &idx in &path.idx[..path.len] {
-                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
-                }
                 self.walk.faulted += 1;
                 return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
             PlainWalk::Generic => {
+                // The plain walk counted the entries it read; walk_from
+                // reads and counts them again.
+                for &idx in &path.idx[..path.len] {
+                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] -= 1;
+                }
                 // (Every entry below `len` is written before it is read.)
                 path.len = 0;
                 let mut acc = limits;
@@ -833,7 +873,11 @@ impl Mmu {
         let write = access == AccessKind::Write;
         let mut dirty = t.flags.contains(PteFlags::DIRTY);
         let accessed = t.flags.contains(PteFlags::ACCESSED);
-        if self.hardware_ad {
+        if self.hardware_ad && nothing_to_mark {
+            // A plain x86-64 walk whose entries all had A set, and the
+            // leaf D on a store: the loop below would write nothing.
+            dirty |= write;
+        } else if self.hardware_ad {
             // Set A in every entry used (x86: every level; RISC-V Svadu: the
             // leaf), and D in the leaf on a store; each write is a memory reference.
             // The masks are the same at every level: worked out once.
