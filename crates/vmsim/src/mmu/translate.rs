@@ -1073,6 +1073,88 @@ mod tests {
     use crate::paging::RadixTable;
     use proptest::prelude::*;
 
+    /// The A/D write-back of a walk, on the plain x86-64 walk and on the
+    /// generic one: a load sets A at every level and leaves D clear; a
+    /// store whose walk finds every A set (so the loop is skipped for a
+    /// load) still sets D in the leaf; an upper entry whose A was cleared
+    /// gets it again. Each write is counted at its level.
+    #[test]
+    fn walks_write_back_accessed_and_dirty_bits() {
+        for generic in [false, true] {
+            let fmt = Format::x86_64();
+            let mut ram = vec![0u8; 64 * 4096];
+            let mut frames = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), 62);
+            let table = RadixTable::new(&fmt, &mut ram, &mut frames).expect("root");
+            let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+            let page = VirtAddr::new(0x40_0000);
+            let frame = PhysAddr::new(0x3f000).expect("pa");
+            table
+                .map(
+                    &fmt,
+                    &mut ram,
+                    &mut frames,
+                    page,
+                    frame,
+                    PageSize::SIZE_4K,
+                    rw,
+                )
+                .expect("map")
+                .ignore();
+            let config = TlbConfig::preset("x86-64").expect("preset");
+            let mut mmu = Mmu::new(fmt.clone(), &config, true).expect("mmu");
+            mmu.generic_only = generic;
+            mmu.set_context(table.root(), Asid::new(1));
+            let leaf_flags = |ram: &Vec<u8>| table.translate(&fmt, ram, page).expect("leaf").flags;
+            let root_entry =
+                table.root().as_u64() as usize + fmt.levels()[0].index(page) as usize * 8;
+            let root_raw = |ram: &Vec<u8>| {
+                u64::from_le_bytes(ram[root_entry..root_entry + 8].try_into().unwrap())
+            };
+            let (read, write) = (AccessKind::Read, AccessKind::Write);
+            let user = Privilege::User;
+
+            // A load: A everywhere (4 levels), D clear.
+            mmu.translate(&mut ram, page, read, user).expect("load");
+            let flags = leaf_flags(&ram);
+            assert!(
+                flags.contains(PteFlags::ACCESSED),
+                "generic {generic}: A after a load"
+            );
+            assert!(
+                !flags.contains(PteFlags::DIRTY),
+                "generic {generic}: D after a load"
+            );
+            assert_eq!(root_raw(&ram) & X86_ACCESSED, X86_ACCESSED);
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [1, 1, 1, 1]);
+
+            // A store after the TLB forgot the page: every A is set, D is
+            // not: the walk writes D in the leaf alone.
+            mmu.tlb_mut().invalidate_all();
+            mmu.translate(&mut ram, page, write, user).expect("store");
+            let flags = leaf_flags(&ram);
+            assert!(
+                flags.contains(PteFlags::DIRTY),
+                "generic {generic}: D after a store"
+            );
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [1, 1, 1, 2]);
+
+            // The root entry's A cleared by the OS: the next walk sets it.
+            let cleared = root_raw(&ram) & !X86_ACCESSED;
+            ram[root_entry..root_entry + 8].copy_from_slice(&cleared.to_le_bytes());
+            mmu.tlb_mut().invalidate_all();
+            mmu.translate(&mut ram, page, read, user)
+                .expect("load again");
+            assert_eq!(
+                root_raw(&ram) & X86_ACCESSED,
+                X86_ACCESSED,
+                "generic {generic}"
+            );
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [2, 1, 1, 2]);
+            // Every entry read is counted once: three walks of 4 levels.
+            assert_eq!(mmu.counters().walk.refs_by_level[..4], [3, 3, 3, 3]);
+        }
+    }
+
     /// Two address spaces over `fmt` in a plain `Vec` of 256 frames: 4 KiB
     /// pages spread over several tables at every level (so walks start from
     /// every walk-cache depth), large pages where the format has them,
