@@ -201,8 +201,8 @@ enum PlainWalk {
 /// `walk_from`, which then reads the same entries and finds the same
 /// answer or fault, so the outcome does not depend on which one ran. The
 /// entries read are in `path` (filled in place: it is too large to return
-/// by value on this path), as `walk_from`'s observer would have recorded
-/// them.
+/// by value on this path; the caller empties it first), as `walk_from`'s
+/// observer would have recorded them.
 ///
 /// This is the TLB-miss path of the default machine, which walks on most
 /// references of a workload that outruns the TLB: one loop with the decode
@@ -236,7 +236,6 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     }
     debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
     debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
-    path.len = 0;
     let mut table = table;
     let mut acc = limits;
     // The AND of every entry read: A set in all of them when A is set here.
@@ -796,6 +795,9 @@ impl Mmu {
         };
         let generic_only = self.generic_walk_only();
         let path = &mut self.path;
+        // Nothing read yet (a `Generic` answer takes back the counts of
+        // the entries in `path`, and may come before any is read).
+        path.len = 0;
         let plain = if generic_only {
             PlainWalk::Generic
         } else {
