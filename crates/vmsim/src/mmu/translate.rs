@@ -1110,7 +1110,7 @@ mod tests {
             let root_entry =
                 table.root().as_u64() as usize + fmt.levels()[0].index(page) as usize * 8;
             let root_raw = |ram: &Vec<u8>| {
-                u64::from_le_bytes(ram[root_entry..root_entry + 8].try_into().unwrap())
+                u64::from_le_bytes(ram[root_entry..root_entry + 8].try_into().expect("8 bytes"))
             };
             let (read, write) = (AccessKind::Read, AccessKind::Write);
             let user = Privilege::User;
