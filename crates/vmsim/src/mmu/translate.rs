@@ -166,7 +166,18 @@ struct Path {
     raw: [u64; MAX_WALK_LEVELS],
     next: [PhysAddr; MAX_WALK_LEVELS],
     limits: [PteFlags; MAX_WALK_LEVELS],
+    /// After a [`PlainWalk::Done`]: whether every entry read has A set, so
+    /// that the walk's A/D write-back has nothing to write but, on a
+    /// store to a clean leaf, D (see [`Mmu::walk`]).
+    all_accessed: bool,
 }
+
+/// The accessed bit (A) of an x86 page-table entry, at every level:
+/// [`Format::accessed_masks`] of x86-64 (which the plain walk serves).
+const X86_ACCESSED: u64 = 1 << 5;
+
+/// The dirty bit (D) of an x86 leaf: [`Format::dirty_mask`] of x86-64.
+const X86_DIRTY: u64 = 1 << 6;
 
 /// The present bit (P) of an x86 page-table entry.
 const X86_PRESENT: u64 = 1;
@@ -190,15 +201,22 @@ enum PlainWalk {
 /// `walk_from`, which then reads the same entries and finds the same
 /// answer or fault, so the outcome does not depend on which one ran. The
 /// entries read are in `path` (filled in place: it is too large to return
-/// by value on this path), as `walk_from`'s observer would have recorded
-/// them.
+/// by value on this path; the caller empties it first), as `walk_from`'s
+/// observer would have recorded them.
 ///
 /// This is the TLB-miss path of the default machine, which walks on most
 /// references of a workload that outruns the TLB: one loop with the decode
 /// inlined, no per-entry callback. A swap-heavy run's walks end at a
 /// not-present leaf half the time: those are answered here too, not walked
 /// a second time.
+///
+/// Each entry read is counted in `refs` (the walk's references by level)
+/// as it is read, and `path.all_accessed` tells whether every one had A
+/// set: the walk then skips its A/D write-back loop, which on most walks
+/// writes nothing. On [`PlainWalk::Generic`] the counts of the entries in
+/// `path` must be taken back: `walk_from` reads and counts them again.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     fmt: &Format,
     mem: &M,
@@ -207,6 +225,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     limits: PteFlags,
     va: VirtAddr,
     path: &mut Path,
+    refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
     if levels.len() > MAX_WALK_LEVELS
@@ -215,9 +234,12 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     {
         return PlainWalk::Generic;
     }
-    path.len = 0;
+    debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
+    debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     let mut table = table;
     let mut acc = limits;
+    // The AND of every entry read: A set in all of them when A is set here.
+    let mut all = u64::MAX;
     for (idx, level) in levels.iter().enumerate().skip(start) {
         let entry_addr = PhysAddr::new_unchecked(table.as_u64() + level.index(va) * 8);
         let Ok(raw) = mem.read_le(entry_addr, 8) else {
@@ -228,6 +250,9 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
         path.addr[i] = entry_addr;
         path.raw[i] = raw;
         path.len += 1;
+        // (idx < levels.len() <= MAX_WALK_LEVELS, tested above.)
+        refs[idx & (MAX_WALK_LEVELS - 1)] += 1;
+        all &= raw;
         let Some(entry) = fmt.decode_x86_64_plain(idx, raw) else {
             // Not plain. Not present ends the walk as it ends walk_from's:
             // an x86-64 entry with P clear decodes as `Entry::Invalid`
@@ -264,6 +289,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
                     return PlainWalk::Generic;
                 }
                 let perms = (flags & PteFlags::PERMS) & acc;
+                path.all_accessed = all & X86_ACCESSED != 0;
                 return PlainWalk::Done(Translation {
                     pa: addr.add(va.page_offset(size)),
                     page: va.align_down(size),
@@ -784,26 +810,42 @@ impl Mmu {
         };
         let generic_only = self.generic_walk_only();
         let path = &mut self.path;
+        // Nothing read yet (a `Generic` answer takes back the counts of
+        // the entries in `path`, and may come before any is read).
+        path.len = 0;
         let plain = if generic_only {
             PlainWalk::Generic
         } else {
-            walk_x86_64_plain(&self.fmt, mem, start, table, limits, va, path)
+            walk_x86_64_plain(
+                &self.fmt,
+                mem,
+                start,
+                table,
+                limits,
+                va,
+                path,
+                &mut self.walk.refs_by_level,
+            )
         };
+        // Whether the A/D write-back below has nothing to write: only a
+        // plain walk knows it without looking at every entry again.
+        let mut nothing_to_mark = false;
         let t = match plain {
             PlainWalk::Done(t) => {
-                for &idx in &path.idx[..path.len] {
-                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
-                }
+                nothing_to_mark = path.all_accessed
+                    && (access != AccessKind::Write || t.leaf_raw & X86_DIRTY != 0);
                 t
             }
             PlainWalk::NotPresent(f) => {
-                for &idx in &path.idx[..path.len] {
-                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] += 1;
-                }
                 self.walk.faulted += 1;
                 return Err(self.walk_fault(f, va, access, privilege, dirty_only));
             }
             PlainWalk::Generic => {
+                // The plain walk counted the entries it read; walk_from
+                // reads and counts them again.
+                for &idx in &path.idx[..path.len] {
+                    self.walk.refs_by_level[idx.min(MAX_WALK_LEVELS - 1)] -= 1;
+                }
                 // (Every entry below `len` is written before it is read.)
                 path.len = 0;
                 let mut acc = limits;
@@ -848,7 +890,11 @@ impl Mmu {
         let write = access == AccessKind::Write;
         let mut dirty = t.flags.contains(PteFlags::DIRTY);
         let accessed = t.flags.contains(PteFlags::ACCESSED);
-        if self.hardware_ad {
+        if self.hardware_ad && nothing_to_mark {
+            // A plain x86-64 walk whose entries all had A set, and the
+            // leaf D on a store: the loop below would write nothing.
+            dirty |= write;
+        } else if self.hardware_ad {
             // Set A in every entry used (x86: every level; RISC-V Svadu: the
             // leaf), and D in the leaf on a store; each write is a memory reference.
             // The masks are the same at every level: worked out once.
@@ -1043,6 +1089,88 @@ mod tests {
     use crate::alloc::FirstFit;
     use crate::paging::RadixTable;
     use proptest::prelude::*;
+
+    /// The A/D write-back of a walk, on the plain x86-64 walk and on the
+    /// generic one: a load sets A at every level and leaves D clear; a
+    /// store whose walk finds every A set (so the loop is skipped for a
+    /// load) still sets D in the leaf; an upper entry whose A was cleared
+    /// gets it again. Each write is counted at its level.
+    #[test]
+    fn walks_write_back_accessed_and_dirty_bits() {
+        for generic in [false, true] {
+            let fmt = Format::x86_64();
+            let mut ram = vec![0u8; 64 * 4096];
+            let mut frames = FirstFit::new(PageSize::SIZE_4K, Pfn::new(1), 62);
+            let table = RadixTable::new(&fmt, &mut ram, &mut frames).expect("root");
+            let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+            let page = VirtAddr::new(0x40_0000);
+            let frame = PhysAddr::new(0x3f000).expect("pa");
+            table
+                .map(
+                    &fmt,
+                    &mut ram,
+                    &mut frames,
+                    page,
+                    frame,
+                    PageSize::SIZE_4K,
+                    rw,
+                )
+                .expect("map")
+                .ignore();
+            let config = TlbConfig::preset("x86-64").expect("preset");
+            let mut mmu = Mmu::new(fmt.clone(), &config, true).expect("mmu");
+            mmu.generic_only = generic;
+            mmu.set_context(table.root(), Asid::new(1));
+            let leaf_flags = |ram: &Vec<u8>| table.translate(&fmt, ram, page).expect("leaf").flags;
+            let root_entry =
+                table.root().as_u64() as usize + fmt.levels()[0].index(page) as usize * 8;
+            let root_raw = |ram: &Vec<u8>| {
+                u64::from_le_bytes(ram[root_entry..root_entry + 8].try_into().expect("8 bytes"))
+            };
+            let (read, write) = (AccessKind::Read, AccessKind::Write);
+            let user = Privilege::User;
+
+            // A load: A everywhere (4 levels), D clear.
+            mmu.translate(&mut ram, page, read, user).expect("load");
+            let flags = leaf_flags(&ram);
+            assert!(
+                flags.contains(PteFlags::ACCESSED),
+                "generic {generic}: A after a load"
+            );
+            assert!(
+                !flags.contains(PteFlags::DIRTY),
+                "generic {generic}: D after a load"
+            );
+            assert_eq!(root_raw(&ram) & X86_ACCESSED, X86_ACCESSED);
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [1, 1, 1, 1]);
+
+            // A store after the TLB forgot the page: every A is set, D is
+            // not: the walk writes D in the leaf alone.
+            mmu.tlb_mut().invalidate_all();
+            mmu.translate(&mut ram, page, write, user).expect("store");
+            let flags = leaf_flags(&ram);
+            assert!(
+                flags.contains(PteFlags::DIRTY),
+                "generic {generic}: D after a store"
+            );
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [1, 1, 1, 2]);
+
+            // The root entry's A cleared by the OS: the next walk sets it.
+            let cleared = root_raw(&ram) & !X86_ACCESSED;
+            ram[root_entry..root_entry + 8].copy_from_slice(&cleared.to_le_bytes());
+            mmu.tlb_mut().invalidate_all();
+            mmu.translate(&mut ram, page, read, user)
+                .expect("load again");
+            assert_eq!(
+                root_raw(&ram) & X86_ACCESSED,
+                X86_ACCESSED,
+                "generic {generic}"
+            );
+            assert_eq!(mmu.counters().walk.ad_writes_by_level[..4], [2, 1, 1, 2]);
+            // Every entry read is counted once: three walks of 4 levels.
+            assert_eq!(mmu.counters().walk.refs_by_level[..4], [3, 3, 3, 3]);
+        }
+    }
 
     /// Two address spaces over `fmt` in a plain `Vec` of 256 frames: 4 KiB
     /// pages spread over several tables at every level (so walks start from
