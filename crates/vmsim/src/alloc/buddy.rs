@@ -92,7 +92,7 @@ pub enum BuddyError {
 ///
 /// The region's initial max-order blocks (all but a few at its ends) are
 /// not written into the per-frame arrays when it is built: they stay an
-/// implicit run, [`Untouched`], at the back of the max-order free list,
+/// implicit run (`Untouched`) at the back of the max-order free list,
 /// taken from its low end when that list's linked part is empty. Writing
 /// them cost one host page fault per block and array (about 1,300 faults,
 /// 3.5 ms, for a 1 GiB machine) before the first reference, though a short
