@@ -94,8 +94,8 @@ pub enum BuddyError {
 /// not written into the per-frame arrays when it is built: they stay an
 /// implicit run (`Untouched`) at the back of the max-order free list,
 /// taken from its low end when that list's linked part is empty. Writing
-/// them cost one host page fault per block and array (about 1,300 faults,
-/// 3.5 ms, for a 1 GiB machine) before the first reference, though a short
+/// them cost one host page fault per block and array (about 580 faults,
+/// 1.5 ms, for a 1 GiB machine) before the first reference, though a short
 /// run allocates from a few of them. Every query and every choice is that
 /// of the written form, and a checkpoint writes that form (see
 /// [`Buddy::materialize`]).
