@@ -71,6 +71,94 @@ pub fn serialize<S: Serializer, T: Serialize + Default + PartialEq>(
     (v.len() as u64, Runs(v)).serialize(s)
 }
 
+/// Writes a table kept in a packed form `P` as [`serialize`] writes the
+/// `Vec<T>` it stands for, `f` unpacking one element: the same bytes, so a
+/// table can change its in-memory form and keep its checkpoint form. `f`
+/// must map `P::default()`, and nothing else, to `T::default()` (the runs
+/// are found on the packed elements).
+///
+/// # Errors
+/// Whatever the serializer reports.
+pub fn serialize_mapped<S, P, T, F>(v: &[P], f: F, s: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    P: Default + PartialEq,
+    T: Serialize,
+    F: Fn(&P) -> T,
+{
+    (v.len() as u64, MappedRuns(Runs(v), &f)).serialize(s)
+}
+
+/// The runs of a packed table, each element written unpacked.
+struct MappedRuns<'a, P, F>(Runs<'a, P>, &'a F);
+
+/// One run of a packed table, written as the slice of unpacked elements.
+struct MappedRun<'a, P, F>(&'a [P], &'a F);
+
+impl<P: Default + PartialEq, T: Serialize, F: Fn(&P) -> T> Serialize for MappedRuns<'_, P, F> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut n = 0;
+        self.0.each(|_, _| n += 1);
+        let mut seq = s.serialize_seq(Some(n))?;
+        let mut err = None;
+        self.0.each(|gap, run| {
+            if err.is_none()
+                && let Err(e) = seq.serialize_element(&(gap, MappedRun(run, self.1)))
+            {
+                err = Some(e);
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        seq.end()
+    }
+}
+
+impl<P, T: Serialize, F: Fn(&P) -> T> Serialize for MappedRun<'_, P, F> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // As a slice serializes: a sequence of known length.
+        s.collect_seq(self.0.iter().map(self.1))
+    }
+}
+
+/// Reads what [`serialize_mapped`] (or [`serialize`] of the `Vec<T>`) wrote
+/// into the packed form, `f` packing one element (`T::default()` to
+/// `P::default()`). The table starts as `vec![P::default(); len]`, which for
+/// a primitive `P` is zeroed host memory touched only where runs are.
+///
+/// # Errors
+/// As [`deserialize`].
+pub fn deserialize_mapped<'de, D, P, T, F>(d: D, f: F) -> Result<Vec<P>, D::Error>
+where
+    D: Deserializer<'de>,
+    P: Default + Clone,
+    T: Deserialize<'de>,
+    F: Fn(T) -> P,
+{
+    let (len, runs): (u64, Vec<(u64, Vec<T>)>) = Deserialize::deserialize(d)?;
+    if len > MAX_LEN {
+        return Err(D::Error::custom(format!("a table of {len} elements")));
+    }
+    let mut v = vec![P::default(); len as usize];
+    let mut at = 0u64;
+    for (gap, run) in runs {
+        let start = at.checked_add(gap);
+        let end = start.and_then(|x| x.checked_add(run.len() as u64));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(D::Error::custom("runs past the table's length"));
+        };
+        if end > len {
+            return Err(D::Error::custom("runs past the table's length"));
+        }
+        for (slot, t) in v[start as usize..end as usize].iter_mut().zip(run) {
+            *slot = f(t);
+        }
+        at = end;
+    }
+    Ok(v)
+}
+
 /// Reads what [`serialize`] wrote.
 ///
 /// # Errors
@@ -131,5 +219,51 @@ mod tests {
     fn runs_past_the_length_are_refused() {
         let bad = postcard::to_allocvec(&(3u64, vec![(2u64, vec![1u64, 2])])).expect("ser");
         assert!(postcard::from_bytes::<T>(&bad).is_err());
+        assert!(postcard::from_bytes::<Packed>(&bad).is_err());
+    }
+
+    /// A table of `u64` kept packed as `u32` halves (`(hi, lo)` swapped into
+    /// one word) to check the mapped forms against the plain one.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Packed {
+        #[serde(with = "swapped")]
+        v: Vec<u64>,
+    }
+
+    mod swapped {
+        use serde::{Deserializer, Serializer};
+
+        fn swap(w: u64) -> u64 {
+            w.rotate_left(32)
+        }
+
+        pub(super) fn serialize<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+            crate::serde_sparse::serialize_mapped(v, |w| swap(*w), s)
+        }
+
+        pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+            crate::serde_sparse::deserialize_mapped(d, swap)
+        }
+    }
+
+    #[test]
+    fn a_mapped_table_writes_the_bytes_of_its_unpacked_form() {
+        let plain: Vec<u64> = (0..5000u64)
+            .map(|i| {
+                if i % 7 < 3 || i > 4990 {
+                    0
+                } else {
+                    i * 0x1_0000_0003
+                }
+            })
+            .collect();
+        let packed: Vec<u64> = plain.iter().map(|w| w.rotate_left(32)).collect();
+        let a = postcard::to_allocvec(&T { v: plain.clone() }).expect("ser");
+        let b = postcard::to_allocvec(&Packed { v: packed.clone() }).expect("ser");
+        assert_eq!(a, b);
+        assert_eq!(postcard::from_bytes::<Packed>(&a).expect("de").v, packed);
+        let ja = serde_json::to_string(&T { v: plain }).expect("json");
+        let jb = serde_json::to_string(&Packed { v: packed }).expect("json");
+        assert_eq!(ja, jb);
     }
 }

@@ -667,3 +667,102 @@ fn fragmentation_indices_of_the_buddy_example() {
     assert_eq!(unusable_free_index(&free, 5).thousandths(), 272);
     assert_eq!(unusable_free_index(&free, 2).thousandths(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// The buddy allocator's implicit initial blocks: a fresh allocator keeps its
+// initial max-order blocks unwritten; after any calls it must answer, choose
+// and checkpoint exactly as one whose blocks were all written at the start.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum BuddyOp {
+    Alloc(u8),
+    Free(usize),
+    /// `alloc_at` of the block of this order holding this frame offset.
+    At(u16, u8),
+    /// Checkpoint the lazy allocator and go on with the one read back.
+    Save,
+}
+
+fn buddy_ops() -> impl Strategy<Value = Vec<BuddyOp>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => (0u8..=6).prop_map(BuddyOp::Alloc),
+            3 => any::<usize>().prop_map(BuddyOp::Free),
+            1 => (any::<u16>(), 0u8..=6).prop_map(|(f, o)| BuddyOp::At(f, o)),
+            1 => Just(BuddyOp::Save),
+        ],
+        0..120,
+    )
+}
+
+/// Everything a caller can see of a buddy allocator, checkpoint bytes included.
+fn buddy_view(b: &Buddy) -> (Vec<Vec<u64>>, u64, bool, Vec<u8>) {
+    let lists = (0..=b.max_order() + 1)
+        .map(|o| b.free_blocks(o).map(Pfn::as_u64).collect())
+        .collect();
+    let bytes = postcard::to_allocvec(b).expect("checkpoint");
+    (lists, b.free_frames(), b.is_fully_coalesced(), bytes)
+}
+
+proptest! {
+    #[test]
+    fn implicit_initial_blocks_behave_as_written_ones(
+        first in 0u64..200,
+        count in 1u64..600,
+        max_order in 0u32..7,
+        ops in buddy_ops(),
+    ) {
+        let mut lazy = Buddy::new(K4, Pfn::new(first), count, max_order).expect("buddy");
+        let mut eager = lazy.clone();
+        eager.materialize();
+        prop_assert_eq!(buddy_view(&lazy), buddy_view(&eager));
+        let mut live: Vec<(Pfn, u32)> = Vec::new();
+        for op in ops {
+            match op {
+                BuddyOp::Alloc(order) => {
+                    let order = u32::from(order);
+                    let got = lazy.alloc_order(order);
+                    prop_assert_eq!(got, eager.alloc_order(order));
+                    live.extend(got.map(|p| (p, order)));
+                }
+                BuddyOp::Free(k) if !live.is_empty() => {
+                    let (p, order) = live.swap_remove(k % live.len());
+                    lazy.free_order(p, order);
+                    eager.free_order(p, order);
+                }
+                BuddyOp::Free(_) => {}
+                BuddyOp::At(f, order) => {
+                    let order = u32::from(order);
+                    let p = (first + u64::from(f) % count) & !((1u64 << order) - 1);
+                    let got = lazy.alloc_at(Pfn::new(p), order);
+                    prop_assert_eq!(&got, &eager.alloc_at(Pfn::new(p), order));
+                    if got.is_ok() {
+                        live.push((Pfn::new(p), order));
+                    }
+                }
+                BuddyOp::Save => {
+                    let bytes = postcard::to_allocvec(&lazy).expect("checkpoint");
+                    lazy = postcard::from_bytes(&bytes).expect("restore");
+                }
+            }
+            prop_assert_eq!(buddy_view(&lazy), buddy_view(&eager));
+        }
+    }
+}
+
+#[test]
+fn a_fresh_buddy_checkpoints_as_one_written_eagerly() {
+    // The default machine's shape: 262,144 frames, 256 initial max-order
+    // blocks; an unaligned region has smaller blocks at both ends too.
+    for (first, count) in [(0, 262_144), (3, 5000)] {
+        let lazy = Buddy::with_default_order(K4, Pfn::new(first), count).expect("buddy");
+        let mut eager = lazy.clone();
+        eager.materialize();
+        assert_eq!(buddy_view(&lazy), buddy_view(&eager));
+        assert_eq!(
+            lazy.free_blocks(10).next(),
+            Some(Pfn::new(first.next_multiple_of(1024)))
+        );
+    }
+}

@@ -76,7 +76,7 @@ fn frame_bytes(sim: &Simulation) -> u64 {
 fn snapshot(sim: &Simulation) -> Snapshot {
     let c = sim.mmu().counters();
     let k = sim.kernel();
-    let frames = k.frames().all().to_vec();
+    let frames: Vec<FrameMeta> = k.frames().all().iter().collect();
     let fb = frame_bytes(sim);
     let mut tables = BTreeMap::new();
     for (pfn, m) in frames.iter().enumerate() {
@@ -331,7 +331,7 @@ pub fn record_steps(
         .enumerate()
         .filter(|(_, m)| m.use_ != vmsim::kernel::FrameUse::Free)
         .take(MAX_INITIAL_FRAMES)
-        .map(|(pfn, m)| json!({"pfn": pfn, "use": use_name(m), "refs": m.refs}))
+        .map(|(pfn, m)| json!({"pfn": pfn, "use": use_name(&m), "refs": m.refs}))
         .collect();
     let mut out = json!({
         "initial_frames": initial,

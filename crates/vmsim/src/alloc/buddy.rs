@@ -89,8 +89,39 @@ pub enum BuddyError {
 }
 
 /// The binary buddy allocator over a region of frames (see the module docs).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// The region's initial max-order blocks (all but a few at its ends) are
+/// not written into the per-frame arrays when it is built: they stay an
+/// implicit run (`Untouched`) at the back of the max-order free list,
+/// taken from its low end when that list's linked part is empty. Writing
+/// them cost one host page fault per block and array (about 580 faults,
+/// 1.5 ms, for a 1 GiB machine) before the first reference, though a short
+/// run allocates from a few of them. Every query and every choice is that
+/// of the written form, and a checkpoint writes that form (see
+/// [`Buddy::materialize`]).
+#[derive(Debug, Clone)]
 pub struct Buddy {
+    core: BuddyCore,
+    untouched: Untouched,
+}
+
+/// The initial max-order blocks not yet written into the free list: frame
+/// offsets `next, next + 2^max_order, ..` below `end`, lowest first. They
+/// are the back of the max-order list, in this order (blocks are only ever
+/// taken from that list's front, and pushed to its front; removing one from
+/// the middle, [`Buddy::alloc_at`], writes them out first), and a block here
+/// is free with its state, prev and next not yet written (all still 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Untouched {
+    next: u64,
+    end: u64,
+}
+
+/// The allocator's state as written to checkpoints (unchanged by the
+/// implicit initial blocks: a checkpoint writes them out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename = "Buddy")]
+struct BuddyCore {
     frame_size: PageSize,
     first: u64,
     count: u64,
@@ -102,6 +133,27 @@ pub struct Buddy {
     state: Vec<u8>,
     /// One free list per order, over frame offsets.
     lists: IndexLists,
+}
+
+impl Serialize for Buddy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.untouched.next == self.untouched.end {
+            self.core.serialize(s)
+        } else {
+            let mut written = self.clone();
+            written.materialize();
+            written.core.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Buddy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            core: BuddyCore::deserialize(d)?,
+            untouched: Untouched::default(),
+        })
+    }
 }
 
 /// The smallest order whose block holds `frames` frames (`get_order`), or
@@ -149,21 +201,37 @@ impl Buddy {
             return Err(BuddyError::BadRegion { first, count });
         }
         let mut b = Self {
-            frame_size,
-            first,
-            count,
-            max_order,
-            free: 0,
-            state: vec![0; count as usize],
-            lists: IndexLists::new(max_order as usize + 1, count as usize),
+            core: BuddyCore {
+                frame_size,
+                first,
+                count,
+                max_order,
+                free: 0,
+                state: vec![0; count as usize],
+                lists: IndexLists::new(max_order as usize + 1, count as usize),
+            },
+            untouched: Untouched::default(),
         };
         // Queue the initial blocks so that the lowest address is at the front
-        // of each list: push them highest address first.
+        // of each list: push them highest address first. The max-order ones
+        // (contiguous: once a block is max-order aligned, so is the next)
+        // stay implicit behind the list's (empty) linked part.
         let blocks: Vec<(u64, u32)> = partition(first, count, max_order).collect();
         for &(pfn, order) in blocks.iter().rev() {
-            b.push_free(pfn - first, order);
+            let offset = pfn - first;
+            if order < max_order {
+                b.push_free(offset, order);
+            } else if b.untouched.next == b.untouched.end {
+                b.untouched = Untouched {
+                    next: offset,
+                    end: offset + (1 << order),
+                };
+            } else {
+                debug_assert_eq!(offset + (1 << order), b.untouched.next);
+                b.untouched.next = offset;
+            }
         }
-        b.free = count;
+        b.core.free = count;
         Ok(b)
     }
 
@@ -179,41 +247,90 @@ impl Buddy {
     /// The largest order this allocator hands out.
     #[must_use]
     pub fn max_order(&self) -> u32 {
-        self.max_order
+        self.core.max_order
     }
 
     /// The first frame managed.
     #[must_use]
     pub fn first(&self) -> Pfn {
-        Pfn::new(self.first)
+        Pfn::new(self.core.first)
     }
 
     /// Free blocks of `order` (0 past `max_order`).
     #[must_use]
     pub fn nr_free(&self, order: u32) -> u64 {
-        if order > self.max_order {
+        if order > self.core.max_order {
             return 0;
         }
-        self.lists.len(order as usize)
+        let implicit = if order == self.core.max_order {
+            (self.untouched.end - self.untouched.next) >> order
+        } else {
+            0
+        };
+        self.core.lists.len(order as usize) + implicit
+    }
+
+    /// The implicit initial max-order blocks, as offsets, lowest first.
+    fn untouched_blocks(&self) -> impl Iterator<Item = u64> + Clone + use<> {
+        let Untouched { next, end } = self.untouched;
+        let step = 1usize << self.core.max_order;
+        (next..end).step_by(step)
+    }
+
+    /// Writes the implicit initial blocks into the per-frame arrays at the
+    /// back of the max-order list: the form an allocator that queued every
+    /// initial block eagerly would have after the same calls.
+    pub fn materialize(&mut self) {
+        let max = self.core.max_order;
+        let blocks = self.untouched_blocks();
+        self.untouched = Untouched::default();
+        for offset in blocks.clone() {
+            self.core.state[offset as usize] = FREE | max as u8;
+        }
+        self.core
+            .lists
+            .append(max as usize, blocks.map(|offset| offset as u32));
+    }
+
+    /// The front of the free list of `order`: its linked part's, or for
+    /// `max_order` when that is empty, the lowest implicit initial block.
+    #[inline]
+    fn pop_free(&mut self, order: u32) -> Option<u32> {
+        if let Some(offset) = self.core.lists.pop_front(order as usize) {
+            return Some(offset);
+        }
+        let u = &mut self.untouched;
+        if order != self.core.max_order || u.next == u.end {
+            return None;
+        }
+        let offset = u.next;
+        u.next += 1 << order;
+        Some(offset as u32)
     }
 
     /// Free blocks per order `0..=max_order`: one line of `/proc/buddyinfo`.
     #[must_use]
     pub fn free_blocks_per_order(&self) -> Vec<u64> {
-        (0..=self.max_order).map(|o| self.nr_free(o)).collect()
+        (0..=self.core.max_order).map(|o| self.nr_free(o)).collect()
     }
 
     /// The free blocks of `order` as first frames, in list order (the next
     /// allocation of that order takes the first).
     pub fn free_blocks(&self, order: u32) -> impl Iterator<Item = Pfn> + '_ {
-        let list = if order > self.max_order {
+        let list = if order > self.core.max_order {
             None
         } else {
             Some(order as usize)
         };
+        let implicit = (order == self.core.max_order)
+            .then(|| self.untouched_blocks())
+            .into_iter()
+            .flatten()
+            .map(|offset| offset as u32);
         list.into_iter()
-            .flat_map(|l| self.lists.iter(l))
-            .map(|i| Pfn::new(self.first + u64::from(i)))
+            .flat_map(|l| self.core.lists.iter(l))
+            .chain(implicit)
+            .map(|i| Pfn::new(self.core.first + u64::from(i)))
     }
 
     /// Fragmentation figures (buddyinfo, Linux's extfrag and unusable free
@@ -227,9 +344,16 @@ impl Buddy {
     /// maximal blocks (what must hold after everything allocated was freed).
     #[must_use]
     pub fn is_fully_coalesced(&self) -> bool {
-        self.free == self.count
-            && partition(self.first, self.count, self.max_order)
-                .all(|(pfn, order)| self.state[(pfn - self.first) as usize] == FREE | order as u8)
+        self.core.free == self.core.count
+            && partition(self.core.first, self.core.count, self.core.max_order).all(
+                |(pfn, order)| {
+                    let offset = pfn - self.core.first;
+                    self.core.state[offset as usize] == FREE | order as u8
+                        || (order == self.core.max_order
+                            && offset >= self.untouched.next
+                            && offset < self.untouched.end)
+                },
+            )
     }
 
     /// Whether `[pfn, pfn + 2^order)` is a block handed out by this allocator
@@ -237,20 +361,20 @@ impl Buddy {
     #[must_use]
     pub fn is_allocated_block(&self, pfn: Pfn, order: u32) -> bool {
         self.offset(pfn).is_some_and(|i| {
-            order <= self.max_order && self.state[i as usize] == ALLOC | order as u8
+            order <= self.core.max_order && self.core.state[i as usize] == ALLOC | order as u8
         })
     }
 
     #[inline]
     fn offset(&self, pfn: Pfn) -> Option<u32> {
-        let i = pfn.as_u64().checked_sub(self.first)?;
-        (i < self.count).then_some(i as u32)
+        let i = pfn.as_u64().checked_sub(self.core.first)?;
+        (i < self.core.count).then_some(i as u32)
     }
 
     #[inline]
     fn push_free(&mut self, offset: u64, order: u32) {
-        self.state[offset as usize] = FREE | order as u8;
-        self.lists.push_front(order as usize, offset as u32);
+        self.core.state[offset as usize] = FREE | order as u8;
+        self.core.lists.push_front(order as usize, offset as u32);
     }
 
     /// Splits the free block at `offset` of order `from` (already unlinked)
@@ -279,26 +403,26 @@ impl Buddy {
                 order,
             });
         }
-        let end = self.first + self.count;
+        let end = self.core.first + self.core.count;
         let mut p = pfn.as_u64();
-        self.state[(p - self.first) as usize] = 0;
+        self.core.state[(p - self.core.first) as usize] = 0;
         let mut o = order;
-        while o < self.max_order {
+        while o < self.core.max_order {
             let buddy = p ^ (1 << o);
-            if buddy < self.first || buddy + (1 << o) > end {
+            if buddy < self.core.first || buddy + (1 << o) > end {
                 break;
             }
-            let bi = buddy - self.first;
-            if self.state[bi as usize] != FREE | o as u8 {
+            let bi = buddy - self.core.first;
+            if self.core.state[bi as usize] != FREE | o as u8 {
                 break;
             }
-            self.lists.remove(o as usize, bi as u32);
-            self.state[bi as usize] = 0;
+            self.core.lists.remove(o as usize, bi as u32);
+            self.core.state[bi as usize] = 0;
             p &= !(1 << o);
             o += 1;
         }
-        self.push_free(p - self.first, o);
-        self.free += 1 << order;
+        self.push_free(p - self.core.first, o);
+        self.core.free += 1 << order;
         Ok(())
     }
 
@@ -311,21 +435,25 @@ impl Buddy {
             order,
         };
         let p = pfn.as_u64();
-        if order > self.max_order || p & ((1 << order) - 1) != 0 {
+        if order > self.core.max_order || p & ((1 << order) - 1) != 0 {
             return Err(not_free);
         }
-        for o in order..=self.max_order {
+        // The block may lie in an implicit initial block, which may not be
+        // at the list's front: write them all out (rare; allocation order
+        // is unchanged, as the written form is the same list).
+        self.materialize();
+        for o in order..=self.core.max_order {
             let head = p & !((1u64 << o) - 1);
             let Some(hi) = self.offset(Pfn::new(head)) else {
                 continue;
             };
-            if self.state[hi as usize] == FREE | o as u8 {
-                self.lists.remove(o as usize, hi);
-                self.state[hi as usize] = 0;
-                let got = self.split(u64::from(hi), o, order, p - self.first);
-                debug_assert_eq!(got, p - self.first);
-                self.state[got as usize] = ALLOC | order as u8;
-                self.free -= 1 << order;
+            if self.core.state[hi as usize] == FREE | o as u8 {
+                self.core.lists.remove(o as usize, hi);
+                self.core.state[hi as usize] = 0;
+                let got = self.split(u64::from(hi), o, order, p - self.core.first);
+                debug_assert_eq!(got, p - self.core.first);
+                self.core.state[got as usize] = ALLOC | order as u8;
+                self.core.free -= 1 << order;
                 return Ok(());
             }
         }
@@ -335,29 +463,29 @@ impl Buddy {
 
 impl FrameAllocator for Buddy {
     fn frame_size(&self) -> PageSize {
-        self.frame_size
+        self.core.frame_size
     }
 
     fn total_frames(&self) -> u64 {
-        self.count
+        self.core.count
     }
 
     fn free_frames(&self) -> u64 {
-        self.free
+        self.core.free
     }
 
     fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
-        if order > self.max_order {
+        if order > self.core.max_order {
             return None;
         }
         let (o, offset) =
-            (order..=self.max_order).find_map(|o| Some((o, self.lists.pop_front(o as usize)?)))?;
+            (order..=self.core.max_order).find_map(|o| Some((o, self.pop_free(o)?)))?;
         let offset = u64::from(offset);
-        self.state[offset as usize] = 0;
+        self.core.state[offset as usize] = 0;
         let got = self.split(offset, o, order, offset);
-        self.state[got as usize] = ALLOC | order as u8;
-        self.free -= 1 << order;
-        Some(Pfn::new(self.first + got))
+        self.core.state[got as usize] = ALLOC | order as u8;
+        self.core.free -= 1 << order;
+        Some(Pfn::new(self.core.first + got))
     }
 
     fn free_order(&mut self, pfn: Pfn, order: u32) {

@@ -80,6 +80,26 @@ impl IndexLists {
         self.lens[list] += 1;
     }
 
+    /// Links `items` (each on no list), in order, at the back of `list`:
+    /// the links `push_front` would have left had they been pushed first,
+    /// last item first. Finds the back by walking the list once.
+    pub(crate) fn append(&mut self, list: usize, items: impl Iterator<Item = u32>) {
+        let mut back = self.iter(list).last();
+        for i in items {
+            let iu = i as usize;
+            debug_assert!(
+                self.prev[iu] == NIL && self.next[iu] == NIL && self.heads[list] != i + 1
+            );
+            match back {
+                Some(b) => self.next[b as usize] = i + 1,
+                None => self.heads[list] = i + 1,
+            }
+            self.prev[iu] = back.map_or(NIL, |b| b + 1);
+            back = Some(i);
+            self.lens[list] += 1;
+        }
+    }
+
     /// Unlinks `i`, which must be on `list`.
     #[inline]
     pub(crate) fn remove(&mut self, list: usize, i: u32) {
@@ -147,5 +167,29 @@ mod tests {
         assert_eq!(g, 5);
         l.push_front(1, g);
         assert_eq!(l.front(1), Some(5));
+    }
+
+    #[test]
+    fn append_links_as_pushing_in_reverse_would() {
+        let mut a = IndexLists::new(2, 8);
+        let mut b = IndexLists::new(2, 8);
+        a.push_front(1, 6);
+        b.push_front(1, 6);
+        for i in [7, 4, 2, 1] {
+            a.push_front(0, i);
+        }
+        b.push_front(0, 2);
+        b.push_front(0, 1);
+        b.append(0, [4, 7].into_iter());
+        b.append(1, std::iter::empty());
+        let mut c = IndexLists::new(2, 8);
+        c.append(0, [1, 2, 4, 7].into_iter());
+        c.push_front(1, 6);
+        for l in [&b, &c] {
+            assert_eq!(
+                postcard::to_allocvec(l).expect("ser"),
+                postcard::to_allocvec(&a).expect("ser")
+            );
+        }
     }
 }

@@ -4,6 +4,14 @@
 //! Frames come from the buddy allocator. A data page is a block of
 //! `2^page_order` frames (one frame for base pages, 512 for 2 MiB pages on a
 //! 4 KiB-frame machine); its metadata lives in the entry of its first frame.
+//!
+//! Each frame's [`FrameMeta`] is kept packed in one `u64` (see [`pack`]) in
+//! which a free frame with no references is 0, so the table of a whole
+//! machine is `vec![0; frames]`: zeroed pages the host hands out lazily,
+//! not megabytes written before the first reference (a `Vec<FrameMeta>`
+//! cannot be, as `vec!` only recognises zero for primitive elements). A
+//! checkpoint still stores the table as a sparse `Vec<FrameMeta>`: the same
+//! bytes as before (see [`packed_metas`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -38,12 +46,90 @@ pub struct FrameMeta {
     pub refs: u32,
 }
 
+impl FrameUse {
+    /// The packed code of a use: `Free` is 0.
+    #[inline]
+    const fn code(self) -> u64 {
+        match self {
+            Self::Free => 0,
+            Self::Table => 1,
+            Self::Data => 2,
+            Self::DataTail => 3,
+            Self::Slab => 4,
+        }
+    }
+
+    /// The use of a packed code (only codes made by [`Self::code`] occur).
+    #[inline]
+    const fn from_code(code: u64) -> Self {
+        match code {
+            1 => Self::Table,
+            2 => Self::Data,
+            3 => Self::DataTail,
+            4 => Self::Slab,
+            _ => Self::Free,
+        }
+    }
+}
+
+/// A frame's metadata as one word: the use's code above bit 32, the
+/// references below; the default (free, no references) is 0.
+#[inline]
+const fn pack(m: FrameMeta) -> u64 {
+    (m.use_.code() << 32) | m.refs as u64
+}
+
+/// The metadata packed by [`pack`].
+#[inline]
+const fn unpack(w: u64) -> FrameMeta {
+    FrameMeta {
+        use_: FrameUse::from_code(w >> 32),
+        refs: w as u32,
+    }
+}
+
+/// The packed code of a use in its place in a word.
+const fn use_bits(u: FrameUse) -> u64 {
+    u.code() << 32
+}
+
+/// Every frame's metadata, indexed by frame number: a read-only view of the
+/// packed table.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameMetas<'a>(&'a [u64]);
+
+impl<'a> FrameMetas<'a> {
+    /// Number of frames (including any below the buddy's first).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the table has no frames.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Metadata of frame `i`, or `None` past the end.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<FrameMeta> {
+        self.0.get(i).map(|&w| unpack(w))
+    }
+
+    /// Each frame's metadata in frame order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = FrameMeta> + 'a {
+        self.0.iter().map(|&w| unpack(w))
+    }
+}
+
 /// The frame table over the buddy allocator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameTable {
     buddy: Buddy,
-    #[serde(with = "crate::serde_sparse")]
-    meta: Vec<FrameMeta>,
+    /// Per frame, its [`FrameMeta`] packed by [`pack`].
+    #[serde(with = "packed_metas")]
+    meta: Vec<u64>,
     page: PageSize,
     frame: PageSize,
     /// Frames marked [`FrameUse::Table`], kept so reports need no scan.
@@ -65,13 +151,7 @@ impl FrameTable {
         let frame = buddy.frame_size();
         Self {
             buddy,
-            meta: vec![
-                FrameMeta {
-                    use_: FrameUse::Free,
-                    refs: 0
-                };
-                total as usize
-            ],
+            meta: vec![0; total as usize],
             page,
             frame,
             tables: 0,
@@ -123,13 +203,13 @@ impl FrameTable {
     /// Metadata of a frame.
     #[must_use]
     pub fn meta(&self, pfn: Pfn) -> FrameMeta {
-        self.meta[pfn.as_u64() as usize]
+        unpack(self.meta[pfn.as_u64() as usize])
     }
 
     /// Every frame's metadata, indexed by frame number.
     #[must_use]
-    pub fn all(&self) -> &[FrameMeta] {
-        &self.meta
+    pub fn all(&self) -> FrameMetas<'_> {
+        FrameMetas(&self.meta)
     }
 
     /// The frame holding physical address `pa`.
@@ -149,12 +229,9 @@ impl FrameTable {
         let order = self.page_order();
         let pfn = self.buddy.alloc_order(order)?;
         let i = pfn.as_u64() as usize;
-        self.meta[i] = FrameMeta {
-            use_: FrameUse::Data,
-            refs: 0,
-        };
+        self.meta[i] = use_bits(FrameUse::Data);
         for m in &mut self.meta[i + 1..i + (1 << order)] {
-            m.use_ = FrameUse::DataTail;
+            *m = (*m & u64::from(u32::MAX)) | use_bits(FrameUse::DataTail);
         }
         // Zero on allocation: no process ever sees bytes of a previous owner.
         let zeroed = mem.zero(self.addr_of(pfn), self.page.bytes());
@@ -166,28 +243,30 @@ impl FrameTable {
     pub fn get(&mut self, pfn: Pfn) {
         let m = &mut self.meta[pfn.as_u64() as usize];
         debug_assert_eq!(
-            m.use_,
+            unpack(*m).use_,
             FrameUse::Data,
             "reference to a frame that is not a data page"
         );
-        m.refs += 1;
+        debug_assert!(unpack(*m).refs < u32::MAX, "reference count overflow");
+        *m += 1;
     }
 
     /// Drops a reference; frees the page when none is left. Returns whether it was freed.
     pub fn put(&mut self, pfn: Pfn) -> bool {
         let i = pfn.as_u64() as usize;
         let m = &mut self.meta[i];
+        // Data with at least one reference: the code of `Data` and refs > 0.
         assert!(
-            m.use_ == FrameUse::Data && m.refs > 0,
+            *m > use_bits(FrameUse::Data) && *m <= use_bits(FrameUse::Data) | u64::from(u32::MAX),
             "put of frame {pfn} with no reference"
         );
-        m.refs -= 1;
-        if m.refs > 0 {
+        *m -= 1;
+        if *m != use_bits(FrameUse::Data) {
             return false;
         }
         let order = self.page_order();
         for m in &mut self.meta[i..i + (1 << order)] {
-            m.use_ = FrameUse::Free;
+            *m &= u64::from(u32::MAX);
         }
         self.buddy.free_order(pfn, order);
         true
@@ -197,7 +276,7 @@ impl FrameTable {
     pub fn mark(&mut self, pfn: Pfn, order: u32, use_: FrameUse) {
         let i = pfn.as_u64() as usize;
         for (k, m) in self.meta[i..i + (1 << order)].iter_mut().enumerate() {
-            let was = m.use_ == FrameUse::Table;
+            let was = unpack(*m).use_ == FrameUse::Table;
             if was {
                 self.tables -= 1;
             }
@@ -210,7 +289,7 @@ impl FrameTable {
                 }
                 self.table_gens[i + k] += 1;
             }
-            *m = FrameMeta { use_, refs: 0 };
+            *m = use_bits(use_);
         }
     }
 
@@ -224,6 +303,25 @@ impl FrameTable {
     #[must_use]
     pub fn total_frames(&self) -> u64 {
         self.buddy.total_frames()
+    }
+}
+
+/// The checkpoint form of the packed table: exactly what
+/// `crate::serde_sparse` writes for the `Vec<FrameMeta>` it unpacks to
+/// (checkpoints from before the packing read back, and are written, the same).
+mod packed_metas {
+    use serde::{Deserializer, Serializer};
+
+    use super::{FrameMeta, pack, unpack};
+
+    /// Writes the packed table as the sparse `Vec<FrameMeta>`.
+    pub(super) fn serialize<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        crate::serde_sparse::serialize_mapped(v, |w| unpack(*w), s)
+    }
+
+    /// Reads a sparse `Vec<FrameMeta>` into the packed table.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        crate::serde_sparse::deserialize_mapped(d, |m: FrameMeta| pack(m))
     }
 }
 
@@ -275,5 +373,98 @@ impl FrameAllocator for TaggedFrames<'_> {
     fn free_order(&mut self, pfn: Pfn, order: u32) {
         self.table.mark(pfn, order, FrameUse::Free);
         self.table.buddy.free_order(pfn, order);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phys::PhysMem;
+
+    /// The frame table as it was before the packing: its derived form is the
+    /// checkpoint format.
+    #[derive(Serialize)]
+    struct Unpacked<'a> {
+        buddy: &'a Buddy,
+        #[serde(with = "crate::serde_sparse")]
+        meta: Vec<FrameMeta>,
+        page: PageSize,
+        frame: PageSize,
+        tables: u64,
+    }
+
+    fn unpacked(t: &FrameTable) -> Unpacked<'_> {
+        Unpacked {
+            buddy: &t.buddy,
+            meta: t.all().iter().collect(),
+            page: t.page,
+            frame: t.frame,
+            tables: t.tables,
+        }
+    }
+
+    #[test]
+    fn the_packed_table_checkpoints_as_the_unpacked_one() {
+        let buddy = Buddy::with_default_order(PageSize::SIZE_4K, Pfn::new(2), 3000).expect("buddy");
+        let mut mem: PhysMem = PhysMem::new(4096 * 3002).expect("mem");
+        let mut t = FrameTable::new(buddy, PageSize::SIZE_4K);
+        let empty = postcard::to_allocvec(&t).expect("ser");
+        assert_eq!(empty, postcard::to_allocvec(&unpacked(&t)).expect("ser"));
+        let a = t.alloc_page(&mut mem).expect("page");
+        let b = t.alloc_page(&mut mem).expect("page");
+        t.get(a);
+        t.get(a);
+        t.get(b);
+        let tab = t.for_tables().alloc_order(1).expect("tables");
+        let slab = t.for_slabs().alloc_order(0).expect("slab");
+        assert_eq!(
+            t.meta(a),
+            FrameMeta {
+                use_: FrameUse::Data,
+                refs: 2
+            }
+        );
+        assert_eq!(
+            t.meta(tab),
+            FrameMeta {
+                use_: FrameUse::Table,
+                refs: 0
+            }
+        );
+        assert_eq!(t.meta(slab).use_, FrameUse::Slab);
+        assert!(!t.put(a));
+        assert_eq!(t.meta(a).refs, 1);
+        let bytes = postcard::to_allocvec(&t).expect("ser");
+        assert_eq!(bytes, postcard::to_allocvec(&unpacked(&t)).expect("ser"));
+        assert_eq!(
+            serde_json::to_string(&t).expect("json"),
+            serde_json::to_string(&unpacked(&t)).expect("json")
+        );
+        let back: FrameTable = postcard::from_bytes(&bytes).expect("de");
+        assert!(back.all().iter().eq(t.all().iter()));
+        assert_eq!(postcard::to_allocvec(&back).expect("ser"), bytes);
+        assert!(t.put(b));
+        assert_eq!(t.meta(b), FrameMeta::default());
+        let mut huge = FrameTable::new(
+            Buddy::with_default_order(PageSize::SIZE_4K, Pfn::new(0), 2048).expect("buddy"),
+            PageSize::SIZE_2M,
+        );
+        let mut mem: PhysMem = PhysMem::new(4096 * 2048).expect("mem");
+        let h = huge.alloc_page(&mut mem).expect("huge page");
+        huge.get(h);
+        let tail = Pfn::new(h.as_u64() + 511);
+        assert_eq!(
+            huge.meta(tail),
+            FrameMeta {
+                use_: FrameUse::DataTail,
+                refs: 0
+            }
+        );
+        assert_eq!(
+            postcard::to_allocvec(&huge).expect("ser"),
+            postcard::to_allocvec(&unpacked(&huge)).expect("ser")
+        );
+        assert!(huge.put(h));
+        assert!(huge.all().iter().all(|m| m == FrameMeta::default()));
     }
 }
