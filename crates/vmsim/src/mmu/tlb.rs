@@ -932,53 +932,44 @@ impl Tlb {
     /// both sides (its recent hits' keys never equal a plain key).
     #[inline(always)]
     pub fn store_recent(&mut self, va: VirtAddr) -> Option<PhysAddr> {
-        let (pa, way, touch) = self.store_recent_hit(va)?;
-        self.take_store(way, touch);
+        let (pa, way) = self.store_recent_hit(va)?;
+        self.take_store_at(way);
         Some(pa)
     }
 
     /// The look of [`Tlb::store_recent`], with nothing changed: the
-    /// physical address, the recent way that holds `va` and whether taking
-    /// the store must touch it (it is not the side's last), or `None` when
+    /// physical address and the recent way that holds `va`, or `None` when
     /// `store_recent` declines. The store is then taken by
-    /// [`Tlb::take_store`] (or by [`Tlb::count_store`] when no touch is
-    /// due), after whatever the caller does first: a caller's path with no
-    /// touch then needs no call.
+    /// [`Tlb::take_store_at`] (or, as [`Tlb::store_needs_touch`] decides,
+    /// by [`Tlb::touch_store`] or [`Tlb::count_store`]), after whatever the
+    /// caller does first: a caller's path with no touch then needs no call.
     #[inline(always)]
-    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize, bool)> {
+    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize)> {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
         if r.key != key || r.check != self.hit_check || !r.entry.takes_user_store() {
             return None;
         }
-        Some((r.entry.translate(va), i, self.last[DATA] != i as u32))
+        Some((r.entry.translate(va), i))
     }
 
     /// Takes the store [`Tlb::store_recent_hit`] found in recent way `way`
-    /// of the data side: the way touched when `touch` (as
-    /// [`Tlb::lookup_repeat`] touches a hit on any but the side's last;
-    /// pending hits are added first if their page size changes), the
-    /// lookup counted. Nothing else may change the TLB in between.
+    /// of the data side: the way touched unless it is the side's last (as
+    /// [`Tlb::lookup_repeat`] touches a hit; pending hits are added first if
+    /// their page size changes), the lookup counted. Nothing else may
+    /// change the TLB in between; a caller that does something first (a
+    /// stamp) keeps only the way across it.
     #[inline(always)]
-    pub fn take_store(&mut self, way: usize, touch: bool) {
-        if touch {
+    pub fn take_store_at(&mut self, way: usize) {
+        if self.store_needs_touch(way) {
             self.touch_store(way);
         } else {
             self.count_store();
         }
     }
 
-    /// [`Tlb::take_store`] with the touch decided here, from way `way`
-    /// itself (touched unless it is the data side's last): for a caller
-    /// that does something between the look and the take, so that it keeps
-    /// only the way across it, not whether to touch too.
-    #[inline(always)]
-    pub fn take_store_at(&mut self, way: usize) {
-        self.take_store(way, self.store_needs_touch(way));
-    }
-
-    /// Whether [`Tlb::take_store`] of a store found in recent way `way`
+    /// Whether [`Tlb::take_store_at`] of a store found in recent way `way`
     /// touches it: unless it is the data side's last.
     #[inline(always)]
     #[must_use]
@@ -986,7 +977,7 @@ impl Tlb {
         self.last[DATA] != way as u32
     }
 
-    /// [`Tlb::take_store`] of a store whose way needs no touch (the data
+    /// [`Tlb::take_store_at`] of a store whose way needs no touch (the data
     /// side's last): only the lookup counted (one increment, pending).
     #[inline(always)]
     pub fn count_store(&mut self) {
@@ -1098,10 +1089,10 @@ impl Tlb {
         self.touch_recent_in_line(side, i);
     }
 
-    /// [`Tlb::take_store`] with its touch (way `way` of the data side is
+    /// [`Tlb::take_store_at`] with its touch (way `way` of the data side is
     /// not the side's last): the touch, then the store counted (after, so
     /// that a settlement the touch makes leaves it pending at the new
-    /// last's page size, as `take_store` does). Out of line, as
+    /// last's page size). Out of line, as
     /// `Tlb::touch_recent`: the caller's stamp is written first, so this
     /// is its last call.
     #[inline(never)]

@@ -486,11 +486,12 @@ impl Mmu {
     }
 
     /// [`Mmu::store_recent`]'s look, with nothing changed: the physical
-    /// address, the recent way and whether taking the store touches it
-    /// (see [`Tlb::store_recent_hit`]); the store is then taken by
-    /// [`Mmu::take_store`] or [`Mmu::count_store`].
+    /// address and the recent way (see [`Tlb::store_recent_hit`]); the
+    /// store is then taken by [`Mmu::take_store_at`], or as
+    /// [`Mmu::store_needs_touch`] decides by [`Mmu::touch_store`] or
+    /// [`Mmu::count_store`].
     #[inline(always)]
-    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize, bool)> {
+    pub fn store_recent_hit(&self, va: VirtAddr) -> Option<(PhysAddr, usize)> {
         #[cfg(test)]
         if self.store_hits_off {
             return None;
@@ -498,14 +499,8 @@ impl Mmu {
         self.tlb.store_recent_hit(va)
     }
 
-    /// Takes a store [`Mmu::store_recent_hit`] found (see [`Tlb::take_store`]).
-    #[inline(always)]
-    pub fn take_store(&mut self, way: usize, touch: bool) {
-        self.tlb.take_store(way, touch);
-    }
-
-    /// Takes a store [`Mmu::store_recent_hit`] found in recent way `way`,
-    /// deciding its touch afresh (see [`Tlb::take_store_at`]).
+    /// Takes a store [`Mmu::store_recent_hit`] found in recent way `way`
+    /// (see [`Tlb::take_store_at`]).
     #[inline(always)]
     pub fn take_store_at(&mut self, way: usize) {
         self.tlb.take_store_at(way);
@@ -520,8 +515,7 @@ impl Mmu {
     }
 
     /// Takes a store [`Mmu::store_recent_hit`] found that needs a touch
-    /// (see [`Tlb::touch_store`]): [`Mmu::take_store`] with `touch` true,
-    /// out of line.
+    /// (see [`Tlb::touch_store`]): the way touched, the store counted.
     #[inline(always)]
     pub fn touch_store(&mut self, way: usize) {
         self.tlb.touch_store(way);

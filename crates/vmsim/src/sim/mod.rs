@@ -855,7 +855,7 @@ impl Simulation {
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
             return false;
         }
-        let Some((pa, way, _)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
+        let Some((pa, way)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
             return false;
         };
         place.by_kind[usize::from(a.kind.code())] += 1;
@@ -880,11 +880,11 @@ impl Simulation {
     /// The rest of a store [`Simulation::span_store`] takes (and has
     /// counted by kind) when its recent way (`way`, of the data side) is not
     /// the side's last: the way touched and the store counted
-    /// ([`Mmu::take_store`]), `stamp` written in its `len` bytes at `pa`.
+    /// ([`Mmu::touch_store`]), `stamp` written in its `len` bytes at `pa`.
     /// Returns true. Five arguments in registers: a tail call.
     #[inline(never)]
     fn span_store_touch(&mut self, pa: PhysAddr, way: usize, len: u32, stamp: u64) -> bool {
-        self.m.mmu.take_store(way, true);
+        self.m.mmu.touch_store(way);
         self.mem.store_stamp(pa, len, stamp);
         true
     }
