@@ -378,6 +378,13 @@ struct Recent {
     /// is below [`MIN_RECENT_SHIFT`], or whose entry does not grant its
     /// side's user load or fetch ([`SIDE_RIGHTS`]).
     word: u64,
+    /// `word` if its entry takes a user store whole
+    /// ([`TlbEntry::takes_user_store`]: it grants user writes and is
+    /// already dirty), else [`EMPTY_WORD`]: what [`Tlb::store_recent_hit`]
+    /// compares, so that a store's test of the entry is the same one
+    /// compare as a load's (the entry is a copy, never changed while the
+    /// word is valid: any change to the entries starts a new generation).
+    store_word: u64,
     entry: TlbEntry,
     /// Where the entry is: the first level's array; and how to touch it:
     /// with `plru`, the word, mask and bits of [`TlbArray::plru_plan`] in
@@ -396,6 +403,7 @@ impl Default for Recent {
     fn default() -> Self {
         Self {
             word: EMPTY_WORD,
+            store_word: EMPTY_WORD,
             entry: TlbEntry::default(),
             array: 0,
             plru: false,
@@ -874,7 +882,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
-        if r.word != key | SHARED_KEY | self.hit_word || !r.entry.takes_user_store() {
+        if r.store_word != key | SHARED_KEY | self.hit_word {
             return None;
         }
         let pa = r.entry.translate(va);
@@ -986,7 +994,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
-        if r.word != key | self.hit_word || !r.entry.takes_user_store() {
+        if r.store_word != key | self.hit_word {
             return None;
         }
         Some((r.entry.translate(va), i))
@@ -1166,6 +1174,7 @@ impl Tlb {
     fn wrap_recent_gen(&mut self) {
         for r in self.recent.iter_mut().flatten() {
             r.word = EMPTY_WORD;
+            r.store_word = EMPTY_WORD;
         }
         self.recent_gen = RECENT_GEN_STEP;
     }
@@ -1522,8 +1531,14 @@ impl Tlb {
                             }
                         };
                         self.settle_counts();
+                        let word = self.recent_word(side, asid, key, &entry);
                         self.recent[side][i] = Recent {
-                            word: self.recent_word(side, asid, key, &entry),
+                            word,
+                            store_word: if entry.takes_user_store() {
+                                word
+                            } else {
+                                EMPTY_WORD
+                            },
                             entry,
                             array: index,
                             plru,
@@ -2774,6 +2789,128 @@ mod tests {
                 tlbs[1].counters(),
                 "policy {policy}, settled"
             );
+        }
+    }
+
+    /// A word of an earlier round of generations never matches: a page
+    /// remembered, then invalidated and filled again at another frame,
+    /// and 1022 more generations (switches between two address spaces)
+    /// bring the generation back to the one its word holds. The wrap
+    /// (`Tlb::wrap_recent_gen`) cleared that word, so the recent-hit
+    /// paths decline and the lookup finds the new frame.
+    #[test]
+    fn a_wrapped_generation_takes_no_stale_recent_hit() {
+        let mut tlb = split_first_level(4, 1, true, false);
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        tlb.resume_context(a);
+        let va = VirtAddr::new(0x7123);
+        let at = |tlb: &Tlb, frame| {
+            entry(tlb, 1, 0x7000, PageSize::SIZE_4K, frame)
+                .with_perms(Perms::all())
+                .with_dirty(true)
+        };
+        tlb.fill(at(&tlb, 0x10_0000), va, AccessKind::Read);
+        // The probe remembers it; the recent-hit paths take it.
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0123))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), Some(pa(0x10_0123)));
+        let start = tlb.recent_gen;
+        assert_eq!(tlb.invalidate_page(a, va), 1);
+        tlb.fill(at(&tlb, 0x20_0000), va, AccessKind::Read);
+        for _ in 0..511 {
+            tlb.resume_context(b);
+            tlb.resume_context(a);
+        }
+        assert_eq!(tlb.recent_gen, start, "the generations went round");
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), None);
+        assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0123))
+        );
+    }
+
+    /// With ASID tags a switch flushes nothing, so both address spaces'
+    /// entries for one page stay; the recent hit of the one switched away
+    /// from never serves the other (a switch starts a new generation, see
+    /// `Tlb::resume_context`), nor a lookup for an address space other
+    /// than the current one (`Tlb::lookup_word`).
+    #[test]
+    fn a_recent_hit_serves_only_the_current_address_space() {
+        let mut tlb = split_first_level(4, 1, true, false);
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        let va = VirtAddr::new(0x9040);
+        for (asid, frame) in [(1, 0x10_0000), (2, 0x20_0000)] {
+            let e = entry(&tlb, asid, 0x9000, PageSize::SIZE_4K, frame)
+                .with_perms(Perms::all())
+                .with_dirty(true);
+            tlb.fill(e, va, AccessKind::Read);
+        }
+        tlb.context_switch(a);
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0040))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        // A lookup for the other address space probes (and remembers
+        // nothing the current one could take).
+        assert_eq!(
+            tlb.lookup(b, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0040))
+        );
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0040))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        tlb.context_switch(b);
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), None);
+        assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
+        assert_eq!(
+            tlb.lookup(b, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0040))
+        );
+        assert_eq!(tlb.store_recent(va), Some(pa(0x20_0040)));
+    }
+
+    /// A side whose smallest page is below 4 KiB remembers no recent hits
+    /// (their keys would not fit below the generation): the lookups probe
+    /// and find their entries, however high the address.
+    #[test]
+    fn small_pages_remember_no_recent_hits() {
+        let mut config = TlbConfig::default();
+        let array = TlbArrayConfig::new(8, Some(2), &[PageSize::from_shift(8).expect("256 B")]);
+        config.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![array],
+        });
+        let mut tlb = Tlb::new(&config, &X86_64).expect("valid");
+        let a = Asid::new(0);
+        tlb.resume_context(a);
+        for raw in [0x1234_u64, 0xfff0_0000_0000_1234, 0x0010_0000_0000_1234] {
+            let va = VirtAddr::new(raw);
+            let e = TlbEntry::new(
+                tlb.tag(a),
+                VirtAddr::new(raw & !0xff),
+                PageSize::from_shift(8).expect("256 B"),
+                pa(0x10_0000),
+            )
+            .with_perms(Perms::all())
+            .with_dirty(true);
+            tlb.fill(e, va, AccessKind::Read);
+            assert_eq!(
+                tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+                Some(pa(0x10_0034)),
+                "{raw:#x}"
+            );
+            assert!(!tlb.hit_recent(va, LoadOrFetch::Load), "{raw:#x}");
+            assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
         }
     }
 
