@@ -796,7 +796,7 @@ impl Tlb {
     /// in step, in one compare. Declining is always exact: `lookup` then
     /// probes and finds the same entry (see `lookup_unremembered`); in a
     /// restored TLB not yet told the address space (`hit_word`
-    /// [`NO_CONTEXT`]) every lookup declines here.
+    /// `NO_CONTEXT`) every lookup declines here.
     #[inline(always)]
     pub fn lookup_repeat(&mut self, va: VirtAddr, kind: AccessKind) -> Option<&TlbEntry> {
         let side = side(kind);
