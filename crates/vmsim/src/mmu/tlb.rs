@@ -359,7 +359,7 @@ const NO_RECENT: u32 = u32::MAX;
 /// the last few dozen regions of a side skips the first level's probe.
 /// Exact for the same reasons as the memos (see [`Tlb::lookup`]): every
 /// fill and invalidation forgets them all (one increment of
-/// `Tlb::recent_gen`, which every remembered `check` holds); a hit on
+/// `Tlb::recent_gen`, which every remembered `word` holds); a hit on
 /// any but the side's last one (`Tlb::last`) touches its way as the
 /// probe would; the last one is the last way its side touched (a probe
 /// hit, or a hit here, makes it so), so touching it would change nothing.
@@ -368,13 +368,23 @@ const NO_RECENT: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
 struct Recent {
-    /// `va >> memo_shift[side]` of the remembered lookup.
-    key: u64,
-    /// `recent_gen | asid` when it was made (see `Tlb::recent_check`): a
-    /// recent of another address space or of an earlier generation never
-    /// matches. With [`NO_GRANT`] too if its entry does not grant its
-    /// side's user load or fetch: then it never matches at all.
-    check: u64,
+    /// What a lookup that takes it compares, in one compare (see
+    /// [`Tlb::recent_word`]): `va >> memo_shift[side]` of the remembered
+    /// lookup in the low [`RECENT_KEY_BITS`] bits, the generation it was
+    /// made in (`Tlb::recent_gen`) above them, and [`SHARED_KEY`] with a
+    /// shared first level. Or [`EMPTY_WORD`], which no lookup matches:
+    /// a place never filled, a hit made for an address space other than
+    /// the current one (`Tlb::hit_asid`), on a side whose smallest page
+    /// is below [`MIN_RECENT_SHIFT`], or whose entry does not grant its
+    /// side's user load or fetch ([`SIDE_RIGHTS`]).
+    word: u64,
+    /// `word` if its entry takes a user store whole
+    /// ([`TlbEntry::takes_user_store`]: it grants user writes and is
+    /// already dirty), else [`EMPTY_WORD`]: what [`Tlb::store_recent_hit`]
+    /// compares, so that a store's test of the entry is the same one
+    /// compare as a load's (the entry is a copy, never changed while the
+    /// word is valid: any change to the entries starts a new generation).
+    store_word: u64,
     entry: TlbEntry,
     /// Where the entry is: the first level's array; and how to touch it:
     /// with `plru`, the word, mask and bits of [`TlbArray::plru_plan`] in
@@ -392,8 +402,8 @@ const _: () = assert!(size_of::<Recent>() == 64);
 impl Default for Recent {
     fn default() -> Self {
         Self {
-            key: NO_KEY,
-            check: 0,
+            word: EMPTY_WORD,
+            store_word: EMPTY_WORD,
             entry: TlbEntry::default(),
             array: 0,
             plru: false,
@@ -409,21 +419,54 @@ fn no_recents() -> [[Recent; RECENT_WAYS]; 2] {
     [[Recent::default(); RECENT_WAYS]; 2]
 }
 
-/// `Tlb::recent_gen` of a new or restored TLB (not 0: an empty place's
-/// `check` is 0).
+/// `Tlb::recent_gen` of a new or restored TLB (not 0: every valid word
+/// has a generation above 0).
 fn first_recent_gen() -> u64 {
     RECENT_GEN_STEP
 }
 
-/// One generation of `Tlb::recent_gen`: the generation is kept above an
-/// ASID's 16 bits and [`NO_GRANT`], so that a check is one OR with the tag.
-const RECENT_GEN_STEP: u64 = 1 << 17;
+/// The bits of a recent hit's key (`va >> memo_shift`) in its word: keys
+/// of a side whose smallest page is at least [`MIN_RECENT_SHIFT`] fit,
+/// so the generation above them never mixes with a key's bits.
+const RECENT_KEY_BITS: u32 = 52;
 
-/// Set in the `Recent::check` of a recent hit whose entry does not grant
-/// its side's user access ([`SIDE_RIGHTS`]), never in `Tlb::recent_check`
-/// or `Tlb::hit_check`: such a recent hit is never taken, by any lookup.
+/// The smallest page-size shift whose keys fit in [`RECENT_KEY_BITS`]
+/// (4 KiB): a side with smaller pages remembers no recent hits (every
+/// lookup probes, which is exact; only classroom configurations have
+/// them).
+const MIN_RECENT_SHIFT: u32 = 64 - RECENT_KEY_BITS;
+
+/// One generation of `Tlb::recent_gen`, kept in the bits above a key's
+/// (up to [`RECENT_GEN_MAX`]): a lookup compares the key and the
+/// generation in one compare of its key with the generation ORed in.
+const RECENT_GEN_STEP: u64 = 1 << RECENT_KEY_BITS;
+
+/// The last generation: generations are 10 bits (bits 52 to 61), and
+/// after this one `Tlb::next_recent_gen` clears every word
+/// ([`EMPTY_WORD`]) and starts again at [`RECENT_GEN_STEP`], so a word of
+/// an earlier round of generations never matches.
+const RECENT_GEN_MAX: u64 = 0x3ff << RECENT_KEY_BITS;
+
+/// `Tlb::hit_word` while there is no current address space (a new TLB,
+/// or a restored one before `Tlb::resume_context`), and what a lookup for
+/// another address space than the current one compares: the bit above
+/// the generations, in no word, so such a lookup never matches.
+const NO_CONTEXT: u64 = 1 << 62;
+
+// The key, the generations, `NO_CONTEXT` and `SHARED_KEY` apart.
+const _: () = assert!(
+    RECENT_GEN_MAX & ((1 << RECENT_KEY_BITS) - 1) == 0
+        && RECENT_GEN_MAX < NO_CONTEXT
+        && NO_CONTEXT < SHARED_KEY
+        && RECENT_GEN_MAX & NO_CONTEXT == 0
+);
+
+/// The `Recent::word` no lookup matches: every lookup's word has a
+/// generation or [`NO_CONTEXT`], so is not 0. Held by a recent hit whose
+/// entry does not grant its side's user access ([`SIDE_RIGHTS`]) too:
+/// such a recent hit is never taken, by any lookup.
 /// So [`Tlb::hit_recent`] and [`Tlb::hit_shared`] need not test the rights
-/// (their one compare of the check says it), and a load or fetch cannot
+/// (their one compare of the word says it), and a load or fetch cannot
 /// take a recent hit it has no right to. (With a shared first level the
 /// probe that the lookup makes instead settles the touches owed first, so
 /// its touch still comes after theirs, as the recent hit's owed one
@@ -435,10 +478,7 @@ const RECENT_GEN_STEP: u64 = 1 << 17;
 /// same place as the side's last again. (A simulated process runs in user
 /// mode, and its pages grant it a load, and a fetch where it fetches: the
 /// ones that do not are the faults, which probe anyway.)
-const NO_GRANT: u64 = 1 << 16;
-
-// Above every ASID, below every generation.
-const _: () = assert!(NO_GRANT > u16::MAX as u64 && RECENT_GEN_STEP > NO_GRANT);
+const EMPTY_WORD: u64 = 0;
 
 /// Per side (data, fetch), the rights an entry must have for its recent
 /// hit to be taken: those of a user load and of a user fetch
@@ -454,6 +494,11 @@ const NO_HIT_ASID: u32 = u32::MAX;
 /// `Tlb::hit_asid` of a new or restored TLB.
 fn no_hit_asid() -> u32 {
     NO_HIT_ASID
+}
+
+/// `Tlb::hit_word` of a new or restored TLB.
+fn no_context() -> u64 {
+    NO_CONTEXT
 }
 
 /// `Tlb::last` of a new or restored TLB.
@@ -485,9 +530,9 @@ fn no_seqs() -> [u64; 2 * RECENT_WAYS] {
     [0; 2 * RECENT_WAYS]
 }
 
-/// Set in the `Recent::key` of a recent hit of a shared first level (one
+/// Set in the `Recent::word` of a recent hit of a shared first level (one
 /// array serving both sides), never in a real key (`va >> shift` with
-/// `shift >= 1`). There a hit on a side's last recent hit still owes a
+/// `shift >= MIN_RECENT_SHIFT`) or a generation. There a hit on a side's last recent hit still owes a
 /// touch (the other side may have touched since), so its hits are taken
 /// by [`Tlb::lookup_repeat`] and [`Tlb::lookup`], which defer the touch,
 /// and never by [`Tlb::hit_recent`] (which compares the plain key).
@@ -504,9 +549,9 @@ pub struct Tlb {
     /// Not saved.
     #[serde(skip, default = "no_recents")]
     recent: [[Recent; RECENT_WAYS]; 2],
-    /// The generation every valid `Recent::check` holds, in the bits above
-    /// an ASID's (forgetting them all is one increment, by
-    /// [`RECENT_GEN_STEP`]). Not saved.
+    /// The generation every valid `Recent::word` holds, in the bits above
+    /// a key's (forgetting them all is one increment, by
+    /// [`RECENT_GEN_STEP`], see [`Tlb::next_recent_gen`]). Not saved.
     #[serde(skip, default = "first_recent_gen")]
     recent_gen: u64,
     /// Per side, the place in `recent` of the side's last first-level hit
@@ -518,13 +563,16 @@ pub struct Tlb {
     /// until `Mmu::resume_context`). Not saved.
     #[serde(skip, default = "no_hit_asid")]
     hit_asid: u32,
-    /// `recent_check(hit_asid)`, kept in step with `recent_gen` and
-    /// `hit_asid` (0 while there is none, which no recent hit's `check`
-    /// with a real key holds): [`Tlb::hit_recent`] compares a recent hit's
-    /// check with this one word instead of building it from the generation
-    /// and the address space on every reference. Not saved.
-    #[serde(skip)]
-    hit_check: u64,
+    /// What a lookup for the current address space (`hit_asid`) ORs into
+    /// its key to build the word it compares: `recent_gen`, kept in step
+    /// with it, or [`NO_CONTEXT`] while there is no current address space.
+    /// Recent hits are remembered (a valid word) only for the current
+    /// address space, and a change of it starts a new generation, so the
+    /// generation alone says the address space too: [`Tlb::hit_recent`]
+    /// compares a recent hit's word with its key ORed with this one word,
+    /// in one compare. Not saved.
+    #[serde(skip, default = "no_context")]
+    hit_word: u64,
     /// Per side, lookups answered by [`Tlb::hit_recent`] and not yet added
     /// to `lookups_by_kind` (loads on the data side, fetches on the fetch
     /// side: it takes nothing else) and the first level's hits: each was a
@@ -692,7 +740,7 @@ impl Tlb {
             recent_gen: first_recent_gen(),
             last: no_last(),
             hit_asid: NO_HIT_ASID,
-            hit_check: 0,
+            hit_word: NO_CONTEXT,
             recent_hits: [0; 2],
             counted_hits: [0; 2],
             recent_stores: 0,
@@ -744,13 +792,11 @@ impl Tlb {
     ///
     /// For the address space of the last [`Tlb::context_switch`] (or
     /// [`Tlb::resume_context`]), as [`Tlb::hit_recent`]: a recent hit's
-    /// check is compared with `hit_check`, one word kept in step, instead
-    /// of one built from the generation and an address space on every
-    /// reference (on the fully associative rows, ~1 instruction a
-    /// reference). Declining is always exact: `lookup` then takes the
-    /// same recent hit, or probes and finds the same entry (see
-    /// `lookup_unremembered`); in a restored TLB not yet told the address
-    /// space (`hit_check` 0) every lookup declines here.
+    /// word is compared with the key ORed with `hit_word`, one word kept
+    /// in step, in one compare. Declining is always exact: `lookup` then
+    /// probes and finds the same entry (see `lookup_unremembered`); in a
+    /// restored TLB not yet told the address space (`hit_word`
+    /// `NO_CONTEXT`) every lookup declines here.
     #[inline(always)]
     pub fn lookup_repeat(&mut self, va: VirtAddr, kind: AccessKind) -> Option<&TlbEntry> {
         let side = side(kind);
@@ -758,7 +804,7 @@ impl Tlb {
             let key = va.as_u64() >> self.memo_shift[side];
             let i = key as usize % RECENT_WAYS;
             let r = &self.recent[side][i];
-            if r.key != key || r.check != self.hit_check {
+            if r.word != key | self.hit_word {
                 return None;
             }
             self.lookups_by_kind[kind.index()] += 1;
@@ -788,7 +834,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key | SHARED_KEY || r.check != self.hit_check {
+        if r.word != key | SHARED_KEY | self.hit_word {
             return None;
         }
         self.lookups_by_kind[kind.index()] += 1;
@@ -802,7 +848,7 @@ impl Tlb {
     /// caller does not need: whether a recent hit of its side holds `va`
     /// for the address space of the last [`Tlb::context_switch`] (as
     /// [`Tlb::lookup_repeat_shared`]) and grants the access (one that does
-    /// not is never taken, see `NO_GRANT`: no rights are tested here).
+    /// not is never taken, see `EMPTY_WORD`: no rights are tested here).
     /// If so the lookup is done and counted as `lookup_repeat_shared` does
     /// it (its touch owed). If not, nothing was counted or changed: the
     /// caller looks up as usual. Never true with a split first level (its
@@ -813,7 +859,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key | SHARED_KEY || r.check != self.hit_check {
+        if r.word != key | SHARED_KEY | self.hit_word {
             return false;
         }
         // (Added to `lookups_by_kind` at the settlement.)
@@ -836,7 +882,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
-        if r.key != key | SHARED_KEY || r.check != self.hit_check || !r.entry.takes_user_store() {
+        if r.store_word != key | SHARED_KEY | self.hit_word {
             return None;
         }
         let pa = r.entry.translate(va);
@@ -890,7 +936,7 @@ impl Tlb {
     /// caller does not need: whether a recent hit of its side (the table of
     /// recent hits) holds `va` for the address space of the last
     /// [`Tlb::context_switch`] and grants the access (a recent hit that
-    /// does not is never taken, see `NO_GRANT`: no rights are tested
+    /// does not is never taken, see `EMPTY_WORD`: no rights are tested
     /// here). If so the lookup is done, as [`Tlb::lookup_repeat`] does it
     /// (a hit on any but the side's last touches its way), and counted as
     /// it counts it, in `pending` (one increment instead of two counters,
@@ -904,7 +950,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key != key || r.check != self.hit_check {
+        if r.word != key | self.hit_word {
             return false;
         }
         if self.last[side] != i as u32 {
@@ -948,7 +994,7 @@ impl Tlb {
         let key = va.as_u64() >> self.memo_shift[DATA];
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[DATA][i];
-        if r.key != key || r.check != self.hit_check || !r.entry.takes_user_store() {
+        if r.store_word != key | self.hit_word {
             return None;
         }
         Some((r.entry.translate(va), i))
@@ -1068,17 +1114,69 @@ impl Tlb {
         &self.recent[side][self.last[side] as usize % RECENT_WAYS].entry
     }
 
-    /// The `Recent::check` of a recent hit made now by a lookup of address
-    /// space `asid`. The address space itself, not its tag: with tags off
-    /// every tag is 0, so a hit of one address space would serve another's
-    /// lookup just as the probe would; keeping the address space instead
-    /// spares the hit path the test of `asid_tags`, and a lookup of another
-    /// address space (which a flush on every switch makes rare) then just
-    /// probes, which finds the same entry and touches and counts exactly as
-    /// the recent hit would have.
+    /// What a lookup of address space `asid` ORs into its key to build
+    /// the word it compares with a recent hit's: `hit_word` for the
+    /// current address space, [`NO_CONTEXT`] (in no word) for any other.
+    /// The address space itself, not its tag: with tags off every tag is
+    /// 0, so a hit of one address space would serve another's lookup just
+    /// as the probe would; keeping the address space instead spares the
+    /// hit path the test of `asid_tags`, and a lookup of another address
+    /// space (which the simulator never makes: it looks up for the
+    /// current one) then just probes, which finds the same entry and
+    /// touches and counts exactly as the recent hit would have.
     #[inline(always)]
-    fn recent_check(&self, asid: Asid) -> u64 {
-        self.recent_gen | u64::from(asid.as_u16())
+    fn lookup_word(&self, asid: Asid) -> u64 {
+        if u32::from(asid.as_u16()) == self.hit_asid {
+            self.hit_word
+        } else {
+            NO_CONTEXT
+        }
+    }
+
+    /// The `Recent::word` of a hit on `entry` that a probe of `side` for
+    /// address space `asid` remembers under `key`: [`EMPTY_WORD`] unless
+    /// it is for the current address space (`hit_asid`), its key fits
+    /// ([`MIN_RECENT_SHIFT`]) and its entry grants the side's user access
+    /// ([`SIDE_RIGHTS`]), so that such a place is never taken.
+    #[inline(always)]
+    fn recent_word(&self, side: usize, asid: Asid, key: u64, entry: &TlbEntry) -> u64 {
+        let shared = if self.shared_l1 { SHARED_KEY } else { 0 };
+        if u32::from(asid.as_u16()) == self.hit_asid
+            && self.memo_shift[side & 1] >= MIN_RECENT_SHIFT
+            && entry.perms().contains(SIDE_RIGHTS[side & 1])
+        {
+            key | shared | self.hit_word
+        } else {
+            EMPTY_WORD
+        }
+    }
+
+    /// Starts a new generation of recent hits, so that no word made
+    /// before matches (kept in `hit_word` too). After the last generation
+    /// ([`RECENT_GEN_MAX`]) every word is cleared and the generations
+    /// start again at the first: a word of an earlier round never matches
+    /// either. Forgets the remembered hits, not their places' entries and
+    /// ways (touches owed there are still replayed, see `Tlb::settle`).
+    #[inline]
+    fn next_recent_gen(&mut self) {
+        if self.recent_gen >= RECENT_GEN_MAX {
+            self.wrap_recent_gen();
+        } else {
+            self.recent_gen += RECENT_GEN_STEP;
+        }
+        self.set_hit_word();
+    }
+
+    /// [`Tlb::next_recent_gen`] after the last generation: every word
+    /// cleared, the first generation again. Once in 1023 generations.
+    #[cold]
+    #[inline(never)]
+    fn wrap_recent_gen(&mut self) {
+        for r in self.recent.iter_mut().flatten() {
+            r.word = EMPTY_WORD;
+            r.store_word = EMPTY_WORD;
+        }
+        self.recent_gen = RECENT_GEN_STEP;
     }
 
     /// A hit on recent `i` of `side`, not the side's last: its way is
@@ -1188,7 +1286,7 @@ impl Tlb {
         if !self.shared_l1 {
             let i = key as usize % RECENT_WAYS;
             let r = &self.recent[side][i];
-            if r.key == key && r.check == self.recent_check(asid) {
+            if r.word == key | self.lookup_word(asid) {
                 let entry = r.entry;
                 if let Some(first) = self.levels.first_mut() {
                     first.counters.hits.bump_shift(entry.page_shift());
@@ -1206,7 +1304,7 @@ impl Tlb {
         }
         let i = key as usize % RECENT_WAYS;
         let r = &self.recent[side][i];
-        if r.key == key | SHARED_KEY && r.check == self.recent_check(asid) {
+        if r.word == key | SHARED_KEY | self.lookup_word(asid) {
             let entry = r.entry;
             // (The first level's hit is counted in `place_hits`.)
             self.owe_touch(side, i);
@@ -1225,14 +1323,8 @@ impl Tlb {
     /// `Mmu::translate_unremembered`, which the span loop calls out of line
     /// on most references of a walk-heavy run). The recent-hit test is
     /// skipped: `hit_recent` just made it. If it failed, `lookup`'s would
-    /// too, but for one case: a recent hit of the current address space
-    /// that `hit_recent` could not take for want of the current one
-    /// (`hit_check` 0 in a restored TLB not told it). There the probe finds
-    /// the same entry in the same slot (nothing changed the first level
-    /// since the probe that remembered it), touches its way as the recent
-    /// hit would (re-touching the side's last way changes nothing), counts
-    /// the same hit, and remembers the same entry in the same place as the
-    /// side's last. Kept apart from `lookup` so that `lookup` (in line in
+    /// too: for the current address space it compares the same word, for
+    /// any other [`NO_CONTEXT`], which no recent hit holds. Kept apart from `lookup` so that `lookup` (in line in
     /// `Mmu::lookup`, which the fully associative rows take) compiles as
     /// before: one body with two in-line users changed the inliner's
     /// choices there, and cost those rows 1.1%.
@@ -1261,10 +1353,9 @@ impl Tlb {
                 }
                 self.memo_keys = false;
             }
-            // And a new generation: no recent hit's check matches it.
+            // And a new generation: no recent hit's word matches it.
             self.settle_counts();
-            self.recent_gen += RECENT_GEN_STEP;
-            self.set_hit_check();
+            self.next_recent_gen();
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
         }
@@ -1440,10 +1531,14 @@ impl Tlb {
                             }
                         };
                         self.settle_counts();
-                        let shared = if self.shared_l1 { SHARED_KEY } else { 0 };
+                        let word = self.recent_word(side, asid, key, &entry);
                         self.recent[side][i] = Recent {
-                            key: key | shared,
-                            check: self.recent_check(asid),
+                            word,
+                            store_word: if entry.takes_user_store() {
+                                word
+                            } else {
+                                EMPTY_WORD
+                            },
                             entry,
                             array: index,
                             plru,
@@ -1453,10 +1548,6 @@ impl Tlb {
                         };
                         self.last[side] = i as u32;
                         self.memos_set = true;
-                        let r = &mut self.recent[side & 1][i];
-                        if !r.entry.perms().contains(SIDE_RIGHTS[side & 1]) {
-                            r.check |= NO_GRANT;
-                        }
                     }
                     return Some(TlbHit {
                         entry,
@@ -1808,17 +1899,25 @@ impl Tlb {
     /// Makes `asid` the address space [`Tlb::hit_recent`] looks up for,
     /// without a context switch (counted or flushing): for a restored TLB,
     /// whose current address space is not saved with it.
+    ///
+    /// Another address space than the current one starts a new generation
+    /// of recent hits (see `Tlb::hit_word`): the generation says the
+    /// address space, and the recent hits of the last one never match.
     pub fn resume_context(&mut self, asid: Asid) {
-        self.hit_asid = u32::from(asid.as_u16());
-        self.set_hit_check();
+        let asid = u32::from(asid.as_u16());
+        if asid != self.hit_asid {
+            self.hit_asid = asid;
+            self.next_recent_gen();
+        }
     }
 
-    /// `hit_check` for the current generation and `hit_asid`.
+    /// `hit_word` for the current generation and `hit_asid`.
     #[inline]
-    fn set_hit_check(&mut self) {
-        self.hit_check = match u16::try_from(self.hit_asid) {
-            Ok(asid) => self.recent_check(Asid::new(asid)),
-            Err(_) => 0,
+    fn set_hit_word(&mut self) {
+        self.hit_word = if self.hit_asid == NO_HIT_ASID {
+            NO_CONTEXT
+        } else {
+            self.recent_gen
         };
     }
 
@@ -2690,6 +2789,128 @@ mod tests {
                 tlbs[1].counters(),
                 "policy {policy}, settled"
             );
+        }
+    }
+
+    /// A word of an earlier round of generations never matches: a page
+    /// remembered, then invalidated and filled again at another frame,
+    /// and 1022 more generations (switches between two address spaces)
+    /// bring the generation back to the one its word holds. The wrap
+    /// (`Tlb::wrap_recent_gen`) cleared that word, so the recent-hit
+    /// paths decline and the lookup finds the new frame.
+    #[test]
+    fn a_wrapped_generation_takes_no_stale_recent_hit() {
+        let mut tlb = split_first_level(4, 1, true, false);
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        tlb.resume_context(a);
+        let va = VirtAddr::new(0x7123);
+        let at = |tlb: &Tlb, frame| {
+            entry(tlb, 1, 0x7000, PageSize::SIZE_4K, frame)
+                .with_perms(Perms::all())
+                .with_dirty(true)
+        };
+        tlb.fill(at(&tlb, 0x10_0000), va, AccessKind::Read);
+        // The probe remembers it; the recent-hit paths take it.
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0123))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), Some(pa(0x10_0123)));
+        let start = tlb.recent_gen;
+        assert_eq!(tlb.invalidate_page(a, va), 1);
+        tlb.fill(at(&tlb, 0x20_0000), va, AccessKind::Read);
+        for _ in 0..511 {
+            tlb.resume_context(b);
+            tlb.resume_context(a);
+        }
+        assert_eq!(tlb.recent_gen, start, "the generations went round");
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), None);
+        assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0123))
+        );
+    }
+
+    /// With ASID tags a switch flushes nothing, so both address spaces'
+    /// entries for one page stay; the recent hit of the one switched away
+    /// from never serves the other (a switch starts a new generation, see
+    /// `Tlb::resume_context`), nor a lookup for an address space other
+    /// than the current one (`Tlb::lookup_word`).
+    #[test]
+    fn a_recent_hit_serves_only_the_current_address_space() {
+        let mut tlb = split_first_level(4, 1, true, false);
+        let (a, b) = (Asid::new(1), Asid::new(2));
+        let va = VirtAddr::new(0x9040);
+        for (asid, frame) in [(1, 0x10_0000), (2, 0x20_0000)] {
+            let e = entry(&tlb, asid, 0x9000, PageSize::SIZE_4K, frame)
+                .with_perms(Perms::all())
+                .with_dirty(true);
+            tlb.fill(e, va, AccessKind::Read);
+        }
+        tlb.context_switch(a);
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0040))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        // A lookup for the other address space probes (and remembers
+        // nothing the current one could take).
+        assert_eq!(
+            tlb.lookup(b, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0040))
+        );
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(
+            tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x10_0040))
+        );
+        assert!(tlb.hit_recent(va, LoadOrFetch::Load));
+        tlb.context_switch(b);
+        assert!(!tlb.hit_recent(va, LoadOrFetch::Load));
+        assert_eq!(tlb.store_recent(va), None);
+        assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
+        assert_eq!(
+            tlb.lookup(b, va, AccessKind::Read).map(|h| h.pa),
+            Some(pa(0x20_0040))
+        );
+        assert_eq!(tlb.store_recent(va), Some(pa(0x20_0040)));
+    }
+
+    /// A side whose smallest page is below 4 KiB remembers no recent hits
+    /// (their keys would not fit below the generation): the lookups probe
+    /// and find their entries, however high the address.
+    #[test]
+    fn small_pages_remember_no_recent_hits() {
+        let mut config = TlbConfig::default();
+        let array = TlbArrayConfig::new(8, Some(2), &[PageSize::from_shift(8).expect("256 B")]);
+        config.levels.push(TlbLevelConfig {
+            latency: 1,
+            arrays: vec![array],
+        });
+        let mut tlb = Tlb::new(&config, &X86_64).expect("valid");
+        let a = Asid::new(0);
+        tlb.resume_context(a);
+        for raw in [0x1234_u64, 0xfff0_0000_0000_1234, 0x0010_0000_0000_1234] {
+            let va = VirtAddr::new(raw);
+            let e = TlbEntry::new(
+                tlb.tag(a),
+                VirtAddr::new(raw & !0xff),
+                PageSize::from_shift(8).expect("256 B"),
+                pa(0x10_0000),
+            )
+            .with_perms(Perms::all())
+            .with_dirty(true);
+            tlb.fill(e, va, AccessKind::Read);
+            assert_eq!(
+                tlb.lookup(a, va, AccessKind::Read).map(|h| h.pa),
+                Some(pa(0x10_0034)),
+                "{raw:#x}"
+            );
+            assert!(!tlb.hit_recent(va, LoadOrFetch::Load), "{raw:#x}");
+            assert!(tlb.lookup_repeat(va, AccessKind::Read).is_none());
         }
     }
 
