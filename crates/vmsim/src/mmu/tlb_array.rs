@@ -386,16 +386,6 @@ impl TlbArray {
     /// entry counts), marking it used; `None` on a miss.
     #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
-        if self.shape != SHAPE_GENERAL {
-            return match self.shape {
-                1 => self.find_pow2::<4>(self.shifts[0], asid, va),
-                2 => self.find_pow2::<8>(self.shifts[0], asid, va),
-                3 => self.find_pow2::<12>(self.shifts[0], asid, va),
-                4 => self.lookup_sizes::<4>(asid, va),
-                5 => self.lookup_sizes::<8>(asid, va),
-                _ => self.lookup_sizes::<12>(asid, va),
-            };
-        }
         // (An empty array costs the loop's count tests only; the TLB's
         // probes pass over the arrays that hold nothing without a call.)
         if let Some(index) = &self.index {
@@ -420,6 +410,19 @@ impl TlbArray {
                 }
             }
             return None;
+        }
+        // (After the index test, which the fully associative rows' arrays
+        // take: in front of it, the shape test cost them two instructions
+        // a probe.)
+        if self.shape != SHAPE_GENERAL {
+            return match self.shape {
+                1 => self.find_pow2::<4>(self.shifts[0], asid, va),
+                2 => self.find_pow2::<8>(self.shifts[0], asid, va),
+                3 => self.find_pow2::<12>(self.shifts[0], asid, va),
+                4 => self.lookup_sizes::<4>(asid, va),
+                5 => self.lookup_sizes::<8>(asid, va),
+                _ => self.lookup_sizes::<12>(asid, va),
+            };
         }
         if self.n_shifts == 1 {
             // One size (every first-level array of the presets): its set,
