@@ -1334,7 +1334,7 @@ mod tests {
                 }
             }
             assert!(shaped.entries().eq(general.entries()));
-            assert!(shaped.len() > 0);
+            assert!(!shaped.is_empty());
         }
     }
 
