@@ -1320,7 +1320,7 @@ mod tests {
                     .wrapping_add(1_442_695_040_888_963_407);
                 let asid = (x >> 60) as u16 & 1;
                 let vpn = (x >> 20) % (4 * u64::from(entries));
-                let size = if sizes.len() > 1 && (x >> 40) % 4 == 0 {
+                let size = if sizes.len() > 1 && (x >> 40).is_multiple_of(4) {
                     PageSize::SIZE_2M
                 } else {
                     PageSize::SIZE_4K
@@ -1328,7 +1328,7 @@ mod tests {
                 let va = VirtAddr::new(vpn << size.shift());
                 let got = shaped.lookup(Asid::new(asid), va);
                 assert_eq!(got, general.lookup(Asid::new(asid), va), "step {step}");
-                if got.is_none() && step % 3 != 0 {
+                if got.is_none() && !step.is_multiple_of(3) {
                     let e = entry(asid, vpn, size);
                     assert_eq!(shaped.insert(e), general.insert(e), "step {step}");
                 }
