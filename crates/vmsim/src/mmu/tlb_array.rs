@@ -38,6 +38,31 @@ const INDEX_MIN_WAYS: usize = 17;
 /// "No slot" in the index's chains.
 const NIL: u32 = u32::MAX;
 
+/// [`TlbArray::shape`] of an array [`TlbArray::lookup`] searches the
+/// general way (through its index, or with the way count read from the
+/// array, or sets not a power of two).
+const SHAPE_GENERAL: u8 = 0;
+
+/// The [`TlbArray::shape`] of an array built with these fields: for an array
+/// searched by comparing every way (not `indexed`), with a power-of-two set
+/// count and one of the presets' way counts, a code naming the way count
+/// and whether it holds one page size; else [`SHAPE_GENERAL`].
+fn shape_of(indexed: bool, pow2: bool, ways: usize, n_shifts: usize) -> u8 {
+    if indexed || !pow2 {
+        return SHAPE_GENERAL;
+    }
+    let one = n_shifts == 1;
+    match (ways, one) {
+        (4, true) => 1,
+        (8, true) => 2,
+        (12, true) => 3,
+        (4, false) => 4,
+        (8, false) => 5,
+        (12, false) => 6,
+        _ => SHAPE_GENERAL,
+    }
+}
+
 /// What [`TlbArray::insert`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -184,6 +209,14 @@ pub struct TlbArray {
     /// would choose, until its first fill rebuilds the index from the slots.
     #[serde(skip)]
     index: Option<Index>,
+    /// How [`TlbArray::lookup`] searches, worked out once from fields fixed
+    /// when the array is built (see [`shape_of`]): one byte tested instead
+    /// of the index, the size count, the set count's kind and the way
+    /// count on every probe (the walk-heavy rows probe two arrays a
+    /// reference). Never saved: a restored array has [`SHAPE_GENERAL`] and
+    /// searches the general way, which finds the same slots.
+    #[serde(skip)]
+    shape: u8,
     name: String,
     holds: Holds,
 }
@@ -227,6 +260,12 @@ impl TlbArray {
             splinters: false,
             indexed,
             index: indexed.then(|| Index::new(entries, sets, ways)),
+            shape: shape_of(
+                indexed,
+                sets.is_power_of_two(),
+                ways,
+                config.page_sizes.len().min(MAX_SIZES_PER_ARRAY),
+            ),
             name: config.name.clone(),
             holds: config.holds,
         }
@@ -372,6 +411,19 @@ impl TlbArray {
             }
             return None;
         }
+        // (After the index test, which the fully associative rows' arrays
+        // take: in front of it, the shape test cost them two instructions
+        // a probe.)
+        if self.shape != SHAPE_GENERAL {
+            return match self.shape {
+                1 => self.find_pow2::<4>(self.shifts[0], asid, va),
+                2 => self.find_pow2::<8>(self.shifts[0], asid, va),
+                3 => self.find_pow2::<12>(self.shifts[0], asid, va),
+                4 => self.lookup_sizes::<4>(asid, va),
+                5 => self.lookup_sizes::<8>(asid, va),
+                _ => self.lookup_sizes::<12>(asid, va),
+            };
+        }
         if self.n_shifts == 1 {
             // One size (every first-level array of the presets): its set,
             // without the loop or the count test. An empty array has only
@@ -389,6 +441,34 @@ impl TlbArray {
             }
         }
         None
+    }
+
+    /// The lookup of a shaped array of several page sizes and `W` ways
+    /// (see [`shape_of`]): each size that has entries, in probe order.
+    #[inline(always)]
+    fn lookup_sizes<const W: usize>(&mut self, asid: Asid, va: VirtAddr) -> Option<usize> {
+        for i in 0..self.n_shifts.min(MAX_SIZES_PER_ARRAY) {
+            if self.live[i] == 0 {
+                continue;
+            }
+            let found = self.find_pow2::<W>(self.shifts[i], asid, va);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// [`TlbArray::find_at`] of a shaped array (see [`shape_of`]): sets a
+    /// power of two, `W` ways. The set number is taken as a `u32` (a set
+    /// count is at most the entry count, a `u32`), so the set's first slot
+    /// needs no overflow test.
+    #[inline(always)]
+    fn find_pow2<const W: usize>(&mut self, shift: u8, asid: Asid, va: VirtAddr) -> Option<usize> {
+        debug_assert!(self.pow2 && self.ways == W && !self.indexed);
+        let vpn = va.as_u64() >> shift;
+        let set = (vpn & self.set_mask) as u32 as usize;
+        self.find_in_set::<W>(set, vpn, shift, asid)
     }
 
     /// The lookup's search for `va` at one page size (`shift`): the set
@@ -1207,6 +1287,55 @@ mod tests {
         assert!(a.lookup(Asid::new(1), VirtAddr::new(12 << 12)).is_some());
         // Other sets untouched.
         assert_eq!(a.insert(entry(1, 1, PageSize::SIZE_4K)), Inserted::Filled);
+    }
+
+    /// The shaped lookups (the presets' way counts, sets a power of two,
+    /// one size or several) take the slots the general search takes: an
+    /// array and its copy made to search the general way, filled alike
+    /// (entries of two address spaces, both sizes, sets overfull so that
+    /// evictions happen), answer every probe alike and stay alike.
+    #[test]
+    fn shaped_lookups_equal_the_general_search() {
+        let one = &[PageSize::SIZE_4K][..];
+        let two = &[PageSize::SIZE_4K, PageSize::SIZE_2M][..];
+        for (entries, ways, sizes, shape) in [
+            (64, 4, one, 1),
+            (32, 8, one, 2),
+            (96, 12, one, 3),
+            (64, 4, two, 4),
+            (32, 8, two, 5),
+            (1536, 12, two, 6),
+        ] {
+            let mut shaped = array(entries, ways, Replacement::TreePlru, sizes);
+            assert_eq!(
+                shaped.shape, shape,
+                "{entries} entries, {ways} ways, {sizes:?}"
+            );
+            let mut general = shaped.clone();
+            general.shape = SHAPE_GENERAL;
+            let mut x = 0x9e37_79b9_u64;
+            for step in 0..4000u64 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let asid = (x >> 60) as u16 & 1;
+                let vpn = (x >> 20) % (4 * u64::from(entries));
+                let size = if sizes.len() > 1 && (x >> 40).is_multiple_of(4) {
+                    PageSize::SIZE_2M
+                } else {
+                    PageSize::SIZE_4K
+                };
+                let va = VirtAddr::new(vpn << size.shift());
+                let got = shaped.lookup(Asid::new(asid), va);
+                assert_eq!(got, general.lookup(Asid::new(asid), va), "step {step}");
+                if got.is_none() && !step.is_multiple_of(3) {
+                    let e = entry(asid, vpn, size);
+                    assert_eq!(shaped.insert(e), general.insert(e), "step {step}");
+                }
+            }
+            assert!(shaped.entries().eq(general.entries()));
+            assert!(!shaped.is_empty());
+        }
     }
 
     #[test]
