@@ -6,6 +6,7 @@
 //! leaves a half-written output.
 
 pub mod format;
+mod payload;
 mod reader;
 mod writer;
 

@@ -17,6 +17,7 @@ use crate::vmt::format::{
     MAX_BLOCK_RECORDS, MIN_RECORD_BYTES, TAG_PID, TAG_SIZE_SHIFT, VERSION, block_crc, get_varint,
     unzigzag,
 };
+use crate::vmt::payload::{FAST_WINDOW, PAYLOAD_BUF, POS_MASK, Payload};
 
 /// Reads `.vmt` from `R` in batches of at most [`BATCH`] accesses.
 #[derive(Debug)]
@@ -24,7 +25,7 @@ pub struct VmtReader<R> {
     input: R,
     path: PathBuf,
     zstd: bool,
-    payload: Vec<u8>,
+    payload: Payload,
     cursor: Cursor,
     /// Blocks loaded so far (the index of the next block).
     block: u64,
@@ -61,10 +62,6 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
     }
     Ok(true)
 }
-
-/// Bytes the fast path of [`decode`] looks at: the tag and an address varint
-/// of up to 8 bytes.
-const FAST_WINDOW: usize = 9;
 
 /// The size of each common record's tag (no pid, a size in the tag), 0 for
 /// any other tag: one load gives both the test of the shape and the size
@@ -280,7 +277,13 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
 /// record can change it: one that does after the first record makes the
 /// batch mixed).
 #[inline]
-fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<bool, &'static str> {
+fn decode(
+    payload: &Payload,
+    c: &mut Cursor,
+    n: u32,
+    out: &mut Vec<Access>,
+) -> Result<bool, &'static str> {
+    let p = payload.bytes();
     // The caller's last batch is reused: its records are all written over,
     // so only a shorter vector is grown (with a fill).
     out.resize(
@@ -300,7 +303,7 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<boo
     let mut k = 0;
     while k < dst.len() {
         // The common records, one after the other.
-        let (got, at) = decode_common(p, i, &mut prev, pid, &mut dst[k..]);
+        let (got, at) = decode_common(payload.padded(), i, &mut prev, pid, &mut dst[k..]);
         k += got;
         i = at;
         if k == dst.len() {
@@ -333,24 +336,27 @@ fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<boo
 }
 
 /// The hot loop of `.vmt` reading: decodes records of the common shape
-/// (as `fast_record` reads them) from `p` at `i` into `dst`, for `pid`, until `dst` is
-/// full or a record of another shape (or the end of the payload's last
-/// [`FAST_WINDOW`] bytes) comes. Returns how many it wrote and where it
-/// stopped. Its own function, so that the payload, the position, the two
-/// address streams and the destination all stay in registers.
+/// (as `fast_record` reads them) from the padded payload `p` (see
+/// [`Payload`]) at `i` into `dst`, for `pid`, until `dst` is full or a
+/// record of another shape (or the payload's end, or a record whose bytes
+/// run past it) comes. Returns how many it wrote and where it stopped. Its
+/// own function, so that the payload, the position, the two address
+/// streams and the destination all stay in registers.
+///
+/// One bound a record, the slots': the payload's end needs no test of its
+/// own, as the sentinels after it stop the loop (no common tag, no varint
+/// end among them), and the position, masked with [`POS_MASK`] (which
+/// changes no position of a payload), is provably a whole window inside
+/// `p`, so the window's read needs none either.
 #[inline(never)]
 fn decode_common(
-    p: &[u8],
-    mut i: usize,
+    p: &[u8; PAYLOAD_BUF],
+    i: usize,
     prev: &mut [u64; 2],
     pid: u32,
     dst: &mut [Access],
 ) -> (usize, usize) {
-    // A record starting at or before `last` has its whole window in `p`:
-    // one comparison a record, not a slice bounds check.
-    let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
-        return (0, i);
-    };
+    let mut i = i & POS_MASK;
     let n = dst.len();
     let tables = &DECODE_TABLES;
     let mut slots = dst.iter_mut();
@@ -361,9 +367,6 @@ fn decode_common(
         let Some(slot) = slots.next() else {
             break n;
         };
-        if i > last {
-            break n - left;
-        }
         let Some(w) = p[i..].first_chunk::<FAST_WINDOW>() else {
             break n - left;
         };
@@ -392,14 +395,14 @@ fn decode_common(
         // constant), its delta read from a table.
         if w[1] < 0x80 {
             put(tables.unzigzag7[usize::from(w[1])]);
-            i += 2;
+            i = (i + 2) & POS_MASK;
             continue;
         }
         let Some((delta, len)) = multi_byte_delta(w) else {
             break n - left;
         };
         put(delta);
-        i += len;
+        i = (i + len) & POS_MASK;
     };
     (got, i)
 }
@@ -446,7 +449,7 @@ impl<R: Read> VmtReader<R> {
             input,
             path,
             zstd,
-            payload: Vec::new(),
+            payload: Payload::new(),
             cursor: Cursor::default(),
             block: 0,
             records: 0,
@@ -531,13 +534,12 @@ impl<R: Read> VmtReader<R> {
                 "block {block} has {count} records in {len} bytes, which is impossible"
             )));
         }
-        self.payload.resize(len as usize, 0);
-        if let Err(e) = self.input.read_exact(&mut self.payload) {
+        if let Err(e) = self.payload.read_from(&mut self.input, len as usize) {
             return Err(self.read_err(e, || {
                 format!("the file ends inside block {block} ({len} payload bytes expected)")
             }));
         }
-        let computed = block_crc(count, &self.payload);
+        let computed = block_crc(count, self.payload.bytes());
         if computed != stored {
             self.done = true;
             return Err(TraceError::Checksum {
@@ -550,7 +552,7 @@ impl<R: Read> VmtReader<R> {
         self.block += 1;
         if end_block {
             let mut total = [0u8; 8];
-            total.copy_from_slice(&self.payload);
+            total.copy_from_slice(self.payload.bytes());
             let total = u64::from_le_bytes(total);
             if total != self.records {
                 return Err(self.invalid(format!(
@@ -655,6 +657,83 @@ mod tests {
                 DATA_STREAM[usize::from(tag)],
                 AccessKind::from_code(tag) != AccessKind::Instr
             );
+        }
+    }
+
+    /// A file of one block holding `count` records in `payload` (its
+    /// checksum right), then an end block saying `count`.
+    fn one_block_file(count: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&VERSION.to_le_bytes());
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&count.to_le_bytes());
+        f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        f.extend_from_slice(&block_crc(count, payload).to_le_bytes());
+        f.extend_from_slice(payload);
+        let total = u64::from(count).to_le_bytes();
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&END_PAYLOAD_BYTES.to_le_bytes());
+        f.extend_from_slice(&block_crc(0, &total).to_le_bytes());
+        f.extend_from_slice(&total);
+        f
+    }
+
+    /// A payload cut anywhere (inside a record's varint, between records)
+    /// with a right checksum: the reader fails (or succeeds) exactly as
+    /// `careful_record` alone says, at the payload's end too, where the
+    /// fast path now reads the sentinels after it (a record whose varint
+    /// runs into them, or a tag among them, must be left to the careful
+    /// path).
+    #[test]
+    fn payload_cut_anywhere_fails_as_the_careful_path_says() {
+        let mut payload = Vec::new();
+        let mut records = 0u32;
+        // Varints of every length the fast path reads (1 to 8 bytes) and
+        // longer, both streams, common records only.
+        for bits in [0u32, 7, 8, 14, 15, 21, 22, 28, 35, 42, 49, 56, 57, 63, 64] {
+            for code in 0..2u8 {
+                let d = if bits == 0 { 0 } else { u64::MAX >> (64 - bits) };
+                payload.push(5 << TAG_SIZE_SHIFT | code);
+                crate::vmt::format::put_varint(&mut payload, d);
+                records += 1;
+            }
+        }
+        for cut in 0..=payload.len() {
+            let p = &payload[..cut];
+            for count in [records, 1, 2, 7, 30] {
+                // What the careful path says of the cut payload.
+                let (mut i, mut pid) = (0, 0);
+                let mut want = Ok(());
+                for _ in 0..count {
+                    if let Err(e) = careful_record(p, &mut i, &mut pid) {
+                        want = Err(e);
+                        break;
+                    }
+                }
+                if want.is_ok() && i != p.len() {
+                    want = Err("bytes left in the payload after the last record");
+                }
+                // (A block too short for its count is refused before.)
+                let want = if count * MIN_RECORD_BYTES > cut as u32 {
+                    Err("impossible".to_owned())
+                } else {
+                    want.map_err(|e| format!("block 0: {e}"))
+                };
+                let file = one_block_file(count, p);
+                let got = VmtReader::new(file.as_slice(), "t.vmt", false)
+                    .and_then(|mut r| r.collect_all())
+                    .map(|v| assert_eq!(v.len(), count as usize));
+                match (got, want) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(TraceError::InvalidVmt { what, .. }), Err(e)) => {
+                        assert!(
+                            what == e || (e == "impossible" && what.ends_with("impossible")),
+                            "cut {cut}, count {count}: {what} vs {e}"
+                        );
+                    }
+                    (got, want) => panic!("cut {cut}, count {count}: {got:?} vs {want:?}"),
+                }
+            }
         }
     }
 
