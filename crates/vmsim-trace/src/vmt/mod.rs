@@ -6,7 +6,6 @@
 //! leaves a half-written output.
 
 pub mod format;
-mod payload;
 mod reader;
 mod writer;
 

@@ -17,7 +17,6 @@ use crate::vmt::format::{
     MAX_BLOCK_RECORDS, MIN_RECORD_BYTES, TAG_PID, TAG_SIZE_SHIFT, VERSION, block_crc, get_varint,
     unzigzag,
 };
-use crate::vmt::payload::{FAST_WINDOW, PAYLOAD_BUF, POS_MASK, Payload};
 
 /// Reads `.vmt` from `R` in batches of at most [`BATCH`] accesses.
 #[derive(Debug)]
@@ -25,7 +24,7 @@ pub struct VmtReader<R> {
     input: R,
     path: PathBuf,
     zstd: bool,
-    payload: Payload,
+    payload: Vec<u8>,
     cursor: Cursor,
     /// Blocks loaded so far (the index of the next block).
     block: u64,
@@ -62,6 +61,10 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
     }
     Ok(true)
 }
+
+/// Bytes the fast path of [`decode`] looks at: the tag and an address varint
+/// of up to 8 bytes.
+const FAST_WINDOW: usize = 9;
 
 /// The size of each common record's tag (no pid, a size in the tag), 0 for
 /// any other tag: one load gives both the test of the shape and the size
@@ -277,13 +280,7 @@ fn careful_record(p: &[u8], i: &mut usize, pid: &mut u32) -> Result<(u8, u32, u6
 /// record can change it: one that does after the first record makes the
 /// batch mixed).
 #[inline]
-fn decode(
-    payload: &Payload,
-    c: &mut Cursor,
-    n: u32,
-    out: &mut Vec<Access>,
-) -> Result<bool, &'static str> {
-    let p = payload.bytes();
+fn decode(p: &[u8], c: &mut Cursor, n: u32, out: &mut Vec<Access>) -> Result<bool, &'static str> {
     // The caller's last batch is reused: its records are all written over,
     // so only a shorter vector is grown (with a fill).
     out.resize(
@@ -303,7 +300,7 @@ fn decode(
     let mut k = 0;
     while k < dst.len() {
         // The common records, one after the other.
-        let (got, at) = decode_common(payload.padded(), i, &mut prev, pid, &mut dst[k..]);
+        let (got, at) = decode_common(p, i, &mut prev, pid, &mut dst[k..]);
         k += got;
         i = at;
         if k == dst.len() {
@@ -336,27 +333,24 @@ fn decode(
 }
 
 /// The hot loop of `.vmt` reading: decodes records of the common shape
-/// (as `fast_record` reads them) from the padded payload `p` (see
-/// [`Payload`]) at `i` into `dst`, for `pid`, until `dst` is full or a
-/// record of another shape (or the payload's end, or a record whose bytes
-/// run past it) comes. Returns how many it wrote and where it stopped. Its
-/// own function, so that the payload, the position, the two address
-/// streams and the destination all stay in registers.
-///
-/// One bound a record, the slots': the payload's end needs no test of its
-/// own, as the sentinels after it stop the loop (no common tag, no varint
-/// end among them), and the position, masked with [`POS_MASK`] (which
-/// changes no position of a payload), is provably a whole window inside
-/// `p`, so the window's read needs none either.
+/// (as `fast_record` reads them) from `p` at `i` into `dst`, for `pid`, until `dst` is
+/// full or a record of another shape (or the end of the payload's last
+/// [`FAST_WINDOW`] bytes) comes. Returns how many it wrote and where it
+/// stopped. Its own function, so that the payload, the position, the two
+/// address streams and the destination all stay in registers.
 #[inline(never)]
 fn decode_common(
-    p: &[u8; PAYLOAD_BUF],
-    i: usize,
+    p: &[u8],
+    mut i: usize,
     prev: &mut [u64; 2],
     pid: u32,
     dst: &mut [Access],
 ) -> (usize, usize) {
-    let mut i = i & POS_MASK;
+    // A record starting at or before `last` has its whole window in `p`:
+    // one comparison a record, not a slice bounds check.
+    let Some(last) = p.len().checked_sub(FAST_WINDOW) else {
+        return (0, i);
+    };
     let n = dst.len();
     let tables = &DECODE_TABLES;
     let mut slots = dst.iter_mut();
@@ -367,6 +361,9 @@ fn decode_common(
         let Some(slot) = slots.next() else {
             break n;
         };
+        if i > last {
+            break n - left;
+        }
         let Some(w) = p[i..].first_chunk::<FAST_WINDOW>() else {
             break n - left;
         };
@@ -395,14 +392,14 @@ fn decode_common(
         // constant), its delta read from a table.
         if w[1] < 0x80 {
             put(tables.unzigzag7[usize::from(w[1])]);
-            i = (i + 2) & POS_MASK;
+            i += 2;
             continue;
         }
         let Some((delta, len)) = multi_byte_delta(w) else {
             break n - left;
         };
         put(delta);
-        i = (i + len) & POS_MASK;
+        i += len;
     };
     (got, i)
 }
@@ -449,7 +446,7 @@ impl<R: Read> VmtReader<R> {
             input,
             path,
             zstd,
-            payload: Payload::new(),
+            payload: Vec::new(),
             cursor: Cursor::default(),
             block: 0,
             records: 0,
@@ -534,12 +531,13 @@ impl<R: Read> VmtReader<R> {
                 "block {block} has {count} records in {len} bytes, which is impossible"
             )));
         }
-        if let Err(e) = self.payload.read_from(&mut self.input, len as usize) {
+        self.payload.resize(len as usize, 0);
+        if let Err(e) = self.input.read_exact(&mut self.payload) {
             return Err(self.read_err(e, || {
                 format!("the file ends inside block {block} ({len} payload bytes expected)")
             }));
         }
-        let computed = block_crc(count, self.payload.bytes());
+        let computed = block_crc(count, &self.payload);
         if computed != stored {
             self.done = true;
             return Err(TraceError::Checksum {
@@ -552,7 +550,7 @@ impl<R: Read> VmtReader<R> {
         self.block += 1;
         if end_block {
             let mut total = [0u8; 8];
-            total.copy_from_slice(self.payload.bytes());
+            total.copy_from_slice(&self.payload);
             let total = u64::from_le_bytes(total);
             if total != self.records {
                 return Err(self.invalid(format!(
@@ -681,9 +679,8 @@ mod tests {
     /// A payload cut anywhere (inside a record's varint, between records)
     /// with a right checksum: the reader fails (or succeeds) exactly as
     /// `careful_record` alone says, at the payload's end too, where the
-    /// fast path now reads the sentinels after it (a record whose varint
-    /// runs into them, or a tag among them, must be left to the careful
-    /// path).
+    /// fast path must stop and leave the last records (whole or cut) to
+    /// the careful path.
     #[test]
     fn payload_cut_anywhere_fails_as_the_careful_path_says() {
         let mut payload = Vec::new();
@@ -692,7 +689,11 @@ mod tests {
         // longer, both streams, common records only.
         for bits in [0u32, 7, 8, 14, 15, 21, 22, 28, 35, 42, 49, 56, 57, 63, 64] {
             for code in 0..2u8 {
-                let d = if bits == 0 { 0 } else { u64::MAX >> (64 - bits) };
+                let d = if bits == 0 {
+                    0
+                } else {
+                    u64::MAX >> (64 - bits)
+                };
                 payload.push(5 << TAG_SIZE_SHIFT | code);
                 crate::vmt::format::put_varint(&mut payload, d);
                 records += 1;

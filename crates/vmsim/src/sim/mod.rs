@@ -682,30 +682,35 @@ impl Simulation {
             if RECENT {
                 // The common case, in line: a load or fetch inside one page
                 // that hits a recent TLB entry is done (a load's data is not
-                // simulated), and a store inside one page that a recent hit
-                // takes whole is done by a small call. Everything else, out
-                // of line, so that the loop keeps its values in registers.
+                // simulated), and a store that a recent hit takes whole is
+                // done by a small call. Everything else, out of line, so
+                // that the loop keeps its values in registers.
                 //
-                // The page test first, for every kind, then the kind: one
-                // comparison of the code chooses among the three (with the
-                // page test between two tests of the code, the second
-                // compared it again).
-                if (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
-                    // One copy of the hit path per side, its side a
-                    // constant: the side's tables at fixed offsets, where
-                    // the side worked out from the code took seven
-                    // instructions a hit to address the recent table (its
-                    // offset scaled, then added as a third term), more
-                    // than the test that chooses the copy.
-                    let va = VirtAddr::new(a.va);
-                    let done_here = match code {
-                        0 => self.m.mmu.hit_recent(va, LoadOrFetch::Fetch),
-                        1 => self.m.mmu.hit_recent(va, LoadOrFetch::Load),
-                        _ => self.span_store(a, k, &mut place),
-                    };
-                    if done_here {
+                // The fetch first (most references), then the load, each
+                // with its page test: one test of the code for a fetch,
+                // where a first test for the store and a second for the
+                // side took two.
+                //
+                // One copy of the hit path per side, its side a constant:
+                // the side's tables at fixed offsets, where the side worked
+                // out from the code took seven instructions a hit to
+                // address the recent table (its offset scaled, then added
+                // as a third term), more than the test that chooses the
+                // copy.
+                let inside = (a.va & page_mask) + u64::from(a.size) <= page_mask + 1;
+                let va = VirtAddr::new(a.va);
+                if code == 0 {
+                    if inside && self.m.mmu.hit_recent(va, LoadOrFetch::Fetch) {
                         continue;
                     }
+                } else if code == 1 {
+                    if inside && self.m.mmu.hit_recent(va, LoadOrFetch::Load) {
+                        continue;
+                    }
+                } else if self.span_store(a, k, &mut place) {
+                    // A store that a recent hit takes whole: a small call,
+                    // before the larger one.
+                    continue;
                 }
                 if !self.span_reference(pid, a, k, &mut place)? {
                     done = k + 1;
@@ -835,9 +840,8 @@ impl Simulation {
     }
 
     /// A store of a span (see [`Simulation::run_span`]), the span's `k`th,
-    /// inside one page (the caller has tested it, with the loads and
-    /// fetches), when a recent TLB hit takes it whole ([`Mmu::store_recent`]:
-    /// a recent data-side hit that grants the store and is
+    /// when a recent TLB hit takes it whole ([`Mmu::store_recent`]: inside
+    /// one page, a recent data-side hit that grants the store and is
     /// already dirty): its stamp written, as [`Simulation::span_reference`]
     /// would write it after the same translation, and counted by kind in
     /// `place`. Returns false, having done nothing, for any other store
@@ -853,7 +857,10 @@ impl Simulation {
     /// a touch is due, else to [`PhysMem::store_stamp_out`].
     #[inline(never)]
     fn span_store(&mut self, a: &Access, k: usize, place: &mut SpanPlace) -> bool {
-        // (The caller has tested that the store is inside one page.)
+        let page_mask = self.m.page_mask;
+        if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+            return false;
+        }
         let Some((pa, way)) = self.m.mmu.store_recent_hit(VirtAddr::new(a.va)) else {
             return false;
         };
