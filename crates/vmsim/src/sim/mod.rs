@@ -684,34 +684,28 @@ impl Simulation {
             if RECENT {
                 // The common case, in line: a load or fetch inside one page
                 // that hits a recent TLB entry is done (a load's data is not
-                // simulated), and a store that a recent hit takes whole is
-                // done by a small call. Everything else, out of line, so
-                // that the loop keeps its values in registers.
-                //
-                // The fetch first (most references), then the load, each
-                // with its page test: one test of the code for a fetch,
-                // where a first test for the store and a second for the
-                // side took two.
-                //
-                // One copy of the hit path per side, its side a constant:
-                // the side's tables at fixed offsets, where the side worked
-                // out from the code took seven instructions a hit to
-                // address the recent table (its offset scaled, then added
-                // as a third term), more than the test that chooses the
-                // copy.
-                let inside = (a.va & page_mask) + u64::from(a.size) <= page_mask + 1;
-                let va = VirtAddr::new(a.va);
-                if code == 0 {
-                    if inside && self.m.mmu.hit_recent(va, LoadOrFetch::Fetch) {
+                // simulated). Everything else, out of line, so that the loop
+                // keeps its values in registers.
+                if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
+                    // One copy of the hit path per side, its side a
+                    // constant: the side's tables at fixed offsets, where
+                    // the side worked out from the code took seven
+                    // instructions a hit to address the recent table (its
+                    // offset scaled, then added as a third term), more
+                    // than the test that chooses the copy.
+                    let va = VirtAddr::new(a.va);
+                    let hit = if code == 0 {
+                        self.m.mmu.hit_recent(va, LoadOrFetch::Fetch)
+                    } else {
+                        self.m.mmu.hit_recent(va, LoadOrFetch::Load)
+                    };
+                    if hit {
                         continue;
                     }
-                } else if code == 1 {
-                    if inside && self.m.mmu.hit_recent(va, LoadOrFetch::Load) {
-                        continue;
-                    }
-                } else if self.span_store(a, k, &mut place) {
-                    // A store that a recent hit takes whole: a small call,
-                    // before the larger one.
+                }
+                // A store that a recent hit takes whole: a small call,
+                // before the larger one.
+                if code >= 2 && self.span_store(a, k, &mut place) {
                     continue;
                 }
                 if !self.span_reference(pid, a, k, &mut place)? {
