@@ -658,6 +658,86 @@ mod tests {
         }
     }
 
+    /// A file of one block holding `count` records in `payload` (its
+    /// checksum right), then an end block saying `count`.
+    fn one_block_file(count: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&VERSION.to_le_bytes());
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&count.to_le_bytes());
+        f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        f.extend_from_slice(&block_crc(count, payload).to_le_bytes());
+        f.extend_from_slice(payload);
+        let total = u64::from(count).to_le_bytes();
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&END_PAYLOAD_BYTES.to_le_bytes());
+        f.extend_from_slice(&block_crc(0, &total).to_le_bytes());
+        f.extend_from_slice(&total);
+        f
+    }
+
+    /// A payload cut anywhere (inside a record's varint, between records)
+    /// with a right checksum: the reader fails (or succeeds) exactly as
+    /// `careful_record` alone says, at the payload's end too, where the
+    /// fast path must stop and leave the last records (whole or cut) to
+    /// the careful path.
+    #[test]
+    fn payload_cut_anywhere_fails_as_the_careful_path_says() {
+        let mut payload = Vec::new();
+        let mut records = 0u32;
+        // Varints of every length the fast path reads (1 to 8 bytes) and
+        // longer, both streams, common records only.
+        for bits in [0u32, 7, 8, 14, 15, 21, 22, 28, 35, 42, 49, 56, 57, 63, 64] {
+            for code in 0..2u8 {
+                let d = if bits == 0 {
+                    0
+                } else {
+                    u64::MAX >> (64 - bits)
+                };
+                payload.push(5 << TAG_SIZE_SHIFT | code);
+                crate::vmt::format::put_varint(&mut payload, d);
+                records += 1;
+            }
+        }
+        for cut in 0..=payload.len() {
+            let p = &payload[..cut];
+            for count in [records, 1, 2, 7, 30] {
+                // What the careful path says of the cut payload.
+                let (mut i, mut pid) = (0, 0);
+                let mut want = Ok(());
+                for _ in 0..count {
+                    if let Err(e) = careful_record(p, &mut i, &mut pid) {
+                        want = Err(e);
+                        break;
+                    }
+                }
+                if want.is_ok() && i != p.len() {
+                    want = Err("bytes left in the payload after the last record");
+                }
+                // (A block too short for its count is refused before.)
+                let want = if count * MIN_RECORD_BYTES > cut as u32 {
+                    Err("impossible".to_owned())
+                } else {
+                    want.map_err(|e| format!("block 0: {e}"))
+                };
+                let file = one_block_file(count, p);
+                let got = VmtReader::new(file.as_slice(), "t.vmt", false)
+                    .and_then(|mut r| r.collect_all())
+                    .map(|v| assert_eq!(v.len(), count as usize));
+                match (got, want) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(TraceError::InvalidVmt { what, .. }), Err(e)) => {
+                        assert!(
+                            what == e || (e == "impossible" && what.ends_with("impossible")),
+                            "cut {cut}, count {count}: {what} vs {e}"
+                        );
+                    }
+                    (got, want) => panic!("cut {cut}, count {count}: {got:?} vs {want:?}"),
+                }
+            }
+        }
+    }
+
     proptest! {
         /// Wherever the fast path accepts a record, the careful path reads the
         /// same tag, size, delta and length from the same bytes.

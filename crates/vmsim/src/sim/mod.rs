@@ -26,6 +26,8 @@ pub mod inputs;
 mod restored;
 pub(crate) mod schedule;
 #[cfg(test)]
+mod span_pages;
+#[cfg(test)]
 mod store_hits;
 
 use std::collections::BTreeMap;
