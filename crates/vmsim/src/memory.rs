@@ -89,34 +89,6 @@ pub trait PhysMemory {
         self.write(addr, &value.to_le_bytes()[..(width as usize).min(8)])
     }
 
-    /// Reads the little-endian value of `width` bytes at `addr` (as
-    /// [`PhysMemory::read_le`]) and, when its bits under `test_mask` equal
-    /// `test_value`, writes it back with the bits of `clear` cleared (as
-    /// [`PhysMemory::write_le`]); returns the value read. One read-modify-write
-    /// of an entry: the reclaimer's accessed-bit scan clears a leaf's A bit
-    /// with it, and [`PhysMem`] finds the entry's chunk once, not once for
-    /// the read and again for the write. Not generic (the test is masks, not a
-    /// closure), so the trait stays usable as `dyn PhysMemory`.
-    ///
-    /// # Errors
-    /// [`MemError::OutOfRange`] if the value reaches past the end (nothing
-    /// is then written).
-    #[inline]
-    fn clear_le_bits_if(
-        &mut self,
-        addr: PhysAddr,
-        width: u32,
-        test_mask: u64,
-        test_value: u64,
-        clear: u64,
-    ) -> Result<u64, MemError> {
-        let raw = self.read_le(addr, width)?;
-        if raw & test_mask == test_value {
-            self.write_le(addr, width, raw & !clear)?;
-        }
-        Ok(raw)
-    }
-
     /// Sets `[addr, addr+len)` to zero (a new page table is cleared so).
     ///
     /// # Errors
@@ -267,18 +239,6 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
         PhysMem::write_le(self, addr, width, value)
-    }
-
-    #[inline(always)]
-    fn clear_le_bits_if(
-        &mut self,
-        addr: PhysAddr,
-        width: u32,
-        test_mask: u64,
-        test_value: u64,
-        clear: u64,
-    ) -> Result<u64, MemError> {
-        PhysMem::clear_le_bits_if(self, addr, width, test_mask, test_value, clear)
     }
 
     #[inline(always)]

@@ -788,66 +788,6 @@ impl<B: Bitmap> PhysMem<B> {
         self.write_le_slow(addr, width, value)
     }
 
-    /// [`crate::memory::PhysMemory::clear_le_bits_if`]: the entry read and,
-    /// if its bits under `test_mask` are `test_value`, written back with
-    /// `clear` cleared. An entry inside one owned chunk (a page table's, as
-    /// every entry with a bit to clear is: tables are written, never shared)
-    /// is read and written through one look-up of its chunk, marking the
-    /// chunk only when it writes, as `write_le` would; anything else is
-    /// `read_le` then `write_le`. Inlined: its one caller's masks are
-    /// constants there, and a call passes seven arguments.
-    #[inline(always)]
-    pub fn clear_le_bits_if(
-        &mut self,
-        addr: PhysAddr,
-        width: u32,
-        test_mask: u64,
-        test_value: u64,
-        clear: u64,
-    ) -> Result<u64, MemError> {
-        debug_assert!(matches!(width, 1 | 2 | 4 | 8));
-        let a = addr.as_u64();
-        let off = (a as usize) & (CHUNK_BYTES - 1);
-        let w = width as usize;
-        if w <= 8
-            && off + w <= CHUNK_BYTES
-            && a.checked_add(u64::from(width))
-                .is_some_and(|end| end <= self.size)
-        {
-            let idx = a >> CHUNK_SHIFT;
-            if let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize)
-                && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
-            {
-                let bytes = &mut c[off..off + w];
-                // Fixed widths, so an entry is one load and one store.
-                let raw = match w {
-                    8 => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
-                    4 => u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]))),
-                    _ => {
-                        let mut v = [0u8; 8];
-                        v[..w].copy_from_slice(bytes);
-                        u64::from_le_bytes(v)
-                    }
-                };
-                if raw & test_mask == test_value {
-                    self.bitmap.mark(idx);
-                    let b = (raw & !clear).to_le_bytes();
-                    match w {
-                        8 => bytes.copy_from_slice(&b),
-                        4 => bytes.copy_from_slice(&b[..4]),
-                        _ => bytes.copy_from_slice(&b[..w]),
-                    }
-                }
-                return Ok(raw);
-            }
-        }
-        let raw = self.read_le(addr, width)?;
-        if raw & test_mask == test_value {
-            self.write_le(addr, width, raw & !clear)?;
-        }
-        Ok(raw)
-    }
-
     /// [`PhysMem::write_le`] to a chunk not stored, across chunks or out of range.
     #[cold]
     #[inline(never)]
@@ -1264,9 +1204,6 @@ mod tests {
         Store(u64, u32, u64),
         /// A page-table entry written.
         WriteLe(u64, u32, u64),
-        /// An entry's bits cleared if a test matches: at, width, mask, the
-        /// tested value (or `None`: the entry's own, a match), bits to clear.
-        ClearLe(u64, u32, u64, Option<u64>, u64),
         /// Bytes written at an address (may cross chunks).
         Write(u64, u16, u8),
         /// A range cleared (a whole chunk: a frame dropped or allocated).
@@ -1291,9 +1228,6 @@ mod tests {
                 .prop_map(|(a, l, v)| Op::Store(a, l, v)),
             2 => (at.clone(), prop::sample::select(vec![1u32, 2, 4, 8]), any::<u64>())
                 .prop_map(|(a, w, v)| Op::WriteLe(a, w, v)),
-            3 => (at.clone(), prop::sample::select(vec![1u32, 2, 4, 8]), any::<u64>(),
-                  proptest::option::of(any::<u64>()), any::<u64>())
-                .prop_map(|(a, w, m, v, c)| Op::ClearLe(a, w, m, v, c)),
             2 => (at.clone(), 0u16..5000, any::<u8>()).prop_map(|(a, n, v)| Op::Write(a, n, v)),
             3 => (prop_oneof![
                     (0..MODEL_CHUNKS as u64 + 1).prop_map(|c| c * CHUNK_BYTES as u64),
@@ -1408,18 +1342,6 @@ mod tests {
                     }
                     Op::WriteLe(a, w, v) => {
                         proptest::prop_assert_eq!(fast.write_le(pa(a), w, v), slow.write_le(pa(a), w, v));
-                    }
-                    Op::ClearLe(a, w, mask, value, clear) => {
-                        // The reference: a read, then a write if the test
-                        // matches (what the scan made before).
-                        let old = slow.read_le(pa(a), w);
-                        let value = value.unwrap_or(*old.as_ref().unwrap_or(&0) & mask);
-                        if let Ok(raw) = old
-                            && raw & mask == value
-                        {
-                            slow.write_le(pa(a), w, raw & !clear).expect("in range");
-                        }
-                        proptest::prop_assert_eq!(fast.clear_le_bits_if(pa(a), w, mask, value, clear), old);
                     }
                     Op::Write(a, n, v) => {
                         let data: Vec<u8> = (0..n).map(|i| v.wrapping_add(i as u8)).collect();

@@ -15,10 +15,6 @@
 //! caller's business (the buddy allocator records it in its per-frame state):
 //! removing an element from a list it is not on corrupts both lists, so the
 //! caller must know.
-//!
-//! The per-element operations are `#[inline(always)]`: the buddy allocator
-//! makes one push and one unlink for every page a swap-heavy run evicts and
-//! allocates again, and out of line each paid a call for a few stores.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,13 +60,13 @@ impl IndexLists {
     }
 
     /// The first element of `list`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn front(&self, list: usize) -> Option<u32> {
         decode(self.heads[list])
     }
 
     /// Links `i` (which must be on no list) at the front of `list`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn push_front(&mut self, list: usize, i: u32) {
         let iu = i as usize;
         debug_assert!(self.prev[iu] == NIL && self.next[iu] == NIL && self.heads[list] != i + 1);
@@ -105,7 +101,7 @@ impl IndexLists {
     }
 
     /// Unlinks `i`, which must be on `list`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn remove(&mut self, list: usize, i: u32) {
         let iu = i as usize;
         let (p, n) = (self.prev[iu], self.next[iu]);
@@ -125,7 +121,7 @@ impl IndexLists {
     }
 
     /// Unlinks and returns the first element of `list`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn pop_front(&mut self, list: usize) -> Option<u32> {
         let i = self.front(list)?;
         self.remove(list, i);

@@ -847,44 +847,18 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     }
 
     /// [`PteBits::cached_leaf`] for the scan: the accessed bit alone
-    /// ([`Format::leaf_accessed`]) instead of the leaf's decoded flags,
-    /// and a plain x86-64 leaf's A bit cleared in the same step
-    /// ([`PhysMemory::clear_le_bits_if`]: one look-up of the table's
-    /// chunk, not one to read and another to write). `Some((at, raw,
-    /// accessed, cleared))`: `cleared` when that write was made (then
-    /// `accessed`); else the caller clears it as before, if `accessed`.
+    /// ([`Format::leaf_accessed`]) instead of the leaf's decoded flags.
     #[inline(always)]
-    fn cached_clear_accessed(
-        &mut self,
-        pfn: u64,
-        sid: SpaceId,
-        va: VirtAddr,
-    ) -> Option<(LeafAt, u64, bool, bool)> {
+    fn cached_accessed(&self, pfn: u64, sid: SpaceId, va: VirtAddr) -> Option<(LeafAt, u64, bool)> {
         let at = self.leaves.get(Some(pfn), sid.0, va.as_u64(), self.gens)?;
-        #[cfg(debug_assertions)]
-        let want = self
-            .cached_leaf(pfn, sid, va)
-            .map(|(_, _, f)| f.contains(PteFlags::ACCESSED));
-        let width = self.fmt.entry_bytes();
-        let plain = self.fmt.plain_accessed_leaf_test(at.idx);
-        let raw = match plain {
-            Some((mask, value)) => {
-                let clear = self.fmt.accessed_mask(at.idx, true);
-                self.mem
-                    .clear_le_bits_if(at.addr, width, mask, value, clear)
-                    .ok()?
-            }
-            None => self.mem.read_le(at.addr, width).ok()?,
-        };
-        if plain.is_some_and(|(mask, value)| raw & mask == value) {
-            #[cfg(debug_assertions)]
-            debug_assert_eq!(want, Some(true));
-            return Some((at, raw, true, true));
-        }
+        let raw = self.mem.read_le(at.addr, self.fmt.entry_bytes()).ok()?;
         let accessed = self.fmt.leaf_accessed(at.idx, raw)?;
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(want, Some(accessed));
-        Some((at, raw, accessed, false))
+        debug_assert_eq!(
+            self.cached_leaf(pfn, sid, va)
+                .map(|(_, _, f)| f.contains(PteFlags::ACCESSED)),
+            Some(accessed)
+        );
+        Some((at, raw, accessed))
     }
 
     /// [`PteBits::cached_leaf`] for the dirty check: the leaf's accessed
@@ -972,19 +946,8 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             if matches!(self.tables, PageTables::Radix(_)) {
                 // One read of the remembered leaf (a walk the first time),
                 // and the same write update_status makes.
-                let leaf = match self.cached_clear_accessed(pfn, sid, va) {
-                    Some((at, _, _, true)) => {
-                        // Cleared in place: the write below, made.
-                        accessed = true;
-                        let flush = Flush::new(va.align_down(at.size), at.size);
-                        if self.invalidate {
-                            self.tlb.invalidate_page(s.asid, flush);
-                        } else {
-                            flush.ignore();
-                        }
-                        continue;
-                    }
-                    Some((at, raw, a, false)) => Some((at, raw, a)),
+                let leaf = match self.cached_accessed(pfn, sid, va) {
+                    Some(l) => Some(l),
                     None => self
                         .tables
                         .translate(self.fmt, self.mem, s.asid, va)

@@ -418,28 +418,6 @@ impl Format {
         raw & (X86_64_ADDR & !pa_mask) == 0
     }
 
-    /// The test, as `(mask, value)`, that a raw entry at level `idx` is a
-    /// plain x86-64 leaf (see `is_plain_x86_leaf`) with its accessed bit
-    /// set: `raw & mask == value` exactly when
-    /// [`Format::leaf_accessed`] answers `Some(true)` from the A bit alone,
-    /// and clearing [`Format::accessed_mask`] is then the scan's write.
-    /// `None` where no entry at `idx` is answered so (other formats, upper
-    /// levels). For [`crate::memory::PhysMemory::clear_le_bits_if`]. A
-    /// property test checks it against `leaf_accessed`.
-    #[inline(always)]
-    #[must_use]
-    pub(crate) fn plain_accessed_leaf_test(&self, idx: usize) -> Option<(u64, u64)> {
-        if !(matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx)) {
-            return None;
-        }
-        let pa_mask = if self.pa_bits() >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.pa_bits()) - 1
-        };
-        Some((X86_P | X86_A | (X86_64_ADDR & !pa_mask), X86_P | X86_A))
-    }
-
     /// Whether the raw entry at level `idx` is a leaf ([`Format::decode`]
     /// gives [`Entry::Leaf`]) and, if so, whether its accessed bit is set:
     /// `decode`'s answer reduced to what the reclaimer's accessed-bit scan
@@ -798,15 +776,6 @@ mod tests {
                 _ => None,
             };
             proptest::prop_assert_eq!(f.leaf_accessed(idx, raw), want, "{:#x} at {}", raw, idx);
-            // The scan's read-modify-write test: a match is a leaf with A set
-            // whose A bit is all the scan's write clears.
-            if let Some((m, v)) = f.plain_accessed_leaf_test(idx) {
-                proptest::prop_assert_eq!(raw & m == v, f.is_plain_x86_leaf(idx, raw) && raw & X86_A != 0);
-                if raw & m == v {
-                    proptest::prop_assert_eq!(want, Some(true));
-                    proptest::prop_assert_eq!(f.accessed_mask(idx, true), X86_A);
-                }
-            }
             let status = match f.decode(idx, raw) {
                 Entry::Leaf { flags, .. } => Some(flags & (PteFlags::ACCESSED | PteFlags::DIRTY)),
                 _ => None,
