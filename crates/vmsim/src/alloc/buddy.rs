@@ -356,6 +356,125 @@ impl Buddy {
             )
     }
 
+    /// The region's blocks, lowest first: each block's first frame, its
+    /// order and whether it is free (the implicit initial blocks as the
+    /// free max-order blocks they are). Meaningful for books that pass
+    /// [`Buddy::check_books`]; on others it stops at the first frame that
+    /// heads no block.
+    pub fn blocks(&self) -> impl Iterator<Item = (Pfn, u32, bool)> + '_ {
+        let mut i = 0u64;
+        std::iter::from_fn(move || {
+            if i >= self.core.count {
+                return None;
+            }
+            let (order, free) = if i >= self.untouched.next && i < self.untouched.end {
+                (self.core.max_order, true)
+            } else {
+                match self.core.state[i as usize] {
+                    h if h & FREE != 0 => (u32::from(h & !FREE), true),
+                    h if h & ALLOC != 0 => (u32::from(h & !ALLOC), false),
+                    _ => return None,
+                }
+            };
+            let block = (Pfn::new(self.core.first + i), order, free);
+            i += 1 << order.min(63);
+            Some(block)
+        })
+    }
+
+    /// Checks the allocator's books (read back from a checkpoint, or at
+    /// any time): the per-frame states tile the region with aligned
+    /// blocks of orders up to the maximum, free and allocated, whose
+    /// other frames are marked as no block's head; the free count is the
+    /// free blocks' frames; each order's free list holds exactly the free
+    /// blocks of that order. Books that lie would otherwise surface as a
+    /// panic on a later free, far from the checkpoint that caused it.
+    pub fn check_books(&self) -> Result<(), String> {
+        let c = &self.core;
+        if c.max_order > MAX_SUPPORTED_ORDER
+            || c.state.len() as u64 != c.count
+            || c.count >= u64::from(u32::MAX) - 1
+            || c.first.checked_add(c.count).is_none()
+        {
+            return Err(format!(
+                "a region of {} frames at pfn {:#x} with {} frame states and orders to {}",
+                c.count,
+                c.first,
+                c.state.len(),
+                c.max_order
+            ));
+        }
+        let lists = c.max_order as usize + 1;
+        let mut free_heads = vec![0u64; lists];
+        let mut free = 0u64;
+        let mut i = 0u64;
+        while i < c.count {
+            let (order, is_free) = if i >= self.untouched.next && i < self.untouched.end {
+                (c.max_order, None)
+            } else {
+                match c.state[i as usize] {
+                    h if h & FREE != 0 && h & ALLOC == 0 => (u32::from(h & !FREE), Some(true)),
+                    h if h & ALLOC != 0 && h & FREE == 0 => (u32::from(h & !ALLOC), Some(false)),
+                    _ => return Err(format!("frame {:#x} is in no block", c.first + i)),
+                }
+            };
+            let pfn = c.first + i;
+            let size = 1u64 << order.min(63);
+            if order > c.max_order || pfn & (size - 1) != 0 || size > c.count - i {
+                return Err(format!(
+                    "frame {pfn:#x} heads a block of order {order}, not an aligned block inside the region"
+                ));
+            }
+            if is_free.is_some()
+                && let Some(k) = (i + 1..i + size).find(|&k| c.state[k as usize] != 0)
+            {
+                return Err(format!(
+                    "frame {:#x} inside the block at {pfn:#x} is marked as a block too",
+                    c.first + k
+                ));
+            }
+            if is_free != Some(false) {
+                free += size;
+            }
+            if is_free == Some(true) {
+                free_heads[order as usize] += 1;
+            }
+            i += size;
+        }
+        if free != c.free {
+            return Err(format!(
+                "{free} frames in free blocks but the free count says {}",
+                c.free
+            ));
+        }
+        if c.lists.len_lists() != lists {
+            return Err(format!(
+                "{} free lists for orders 0 to {}",
+                c.lists.len_lists(),
+                c.max_order
+            ));
+        }
+        c.lists.check(c.count as usize, |list, e| {
+            if c.state.get(e as usize) == Some(&(FREE | list as u8)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "free list {list} holds frame {:#x}, not a free block of that order",
+                    c.first + u64::from(e)
+                ))
+            }
+        })?;
+        for (order, &n) in free_heads.iter().enumerate() {
+            if c.lists.len(order) != n {
+                return Err(format!(
+                    "{n} free blocks of order {order} but its free list holds {}",
+                    c.lists.len(order)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `[pfn, pfn + 2^order)` is a block handed out by this allocator
     /// with exactly that order.
     #[must_use]
@@ -501,6 +620,60 @@ mod tests {
 
     fn buddy(first: u64, count: u64, max: u32) -> Buddy {
         Buddy::new(PageSize::SIZE_4K, Pfn::new(first), count, max).expect("buddy")
+    }
+
+    /// Books that a run leaves pass the check, implicit initial blocks and
+    /// all; each kind of lie a forged checkpoint could tell is refused
+    /// with what is wrong (a frame in no block, a block that overlaps
+    /// another, a free count, a free list's member or length).
+    #[test]
+    fn books_that_lie_fail_their_check() {
+        let mut b = buddy(3, 1 << 12, 5);
+        let got: Vec<Pfn> = (0..40).filter_map(|k| b.alloc_order(k % 3)).collect();
+        for (k, p) in got.iter().enumerate().step_by(3) {
+            b.free_order(*p, (k % 3) as u32);
+        }
+        assert_eq!(
+            b.check_books(),
+            Ok(()),
+            "a run's books, implicit blocks kept"
+        );
+        assert!(b.blocks().any(|(_, o, free)| free && o == 5));
+        let frames: u64 = b.blocks().map(|(_, o, _)| 1u64 << o).sum();
+        assert_eq!(frames, 1 << 12, "the blocks tile the region");
+        b.materialize();
+        assert_eq!(b.check_books(), Ok(()), "written out");
+        // An allocated block and a free one of the written form: (offset, order).
+        let pick = |free: bool| {
+            let (p, o, _) = b
+                .blocks()
+                .find(|&(_, o, f)| f == free && o >= u32::from(free))
+                .expect("block");
+            ((p.as_u64() - 3) as usize, o)
+        };
+        let ((a, ao), (f, fo)) = (pick(false), pick(true));
+        type Lie = fn(&mut Buddy, (usize, u32), (usize, u32));
+        let lies: [(&str, Lie); 5] = [
+            ("in no block", |b, (a, _), _| b.core.state[a] = 0),
+            ("marked as a block too", |b, _, (f, _)| {
+                b.core.state[f + 1] = ALLOC;
+            }),
+            ("free count", |b, _, _| b.core.free += 1),
+            ("not a free block of that order", |b, (a, ao), (f, fo)| {
+                b.core.state[f] = ALLOC | fo as u8;
+                b.core.state[a] = FREE | ao as u8;
+                b.core.free = b.core.free - (1 << fo) + (1 << ao);
+            }),
+            ("but its free list holds", |b, _, (f, fo)| {
+                b.core.lists.remove(fo as usize, f as u32);
+            }),
+        ];
+        for (what, lie) in lies {
+            let mut forged = b.clone();
+            lie(&mut forged, (a, ao), (f, fo));
+            let e = forged.check_books().expect_err(what);
+            assert!(e.contains(what), "{what}: {e}");
+        }
     }
 
     #[test]

@@ -59,6 +59,11 @@ impl IndexLists {
         self.lens[list]
     }
 
+    /// How many lists there are.
+    pub(crate) fn len_lists(&self) -> usize {
+        self.heads.len()
+    }
+
     /// The first element of `list`.
     #[inline]
     pub(crate) fn front(&self, list: usize) -> Option<u32> {
@@ -136,6 +141,64 @@ impl IndexLists {
             cur = self.next[i as usize];
             Some(i)
         })
+    }
+}
+
+impl IndexLists {
+    /// Checks links read back from a checkpoint: `len` elements, every
+    /// list a well-formed chain of distinct in-range elements (each one's
+    /// `prev` the element before it, the last one's `next` none) of the
+    /// length recorded, no element on two lists. Calls `member(list, i)`
+    /// for each element found, so the caller can check that it belongs
+    /// there. Bounded by the element count, so a forged cycle ends it.
+    pub(crate) fn check(
+        &self,
+        len: usize,
+        mut member: impl FnMut(usize, u32) -> Result<(), String>,
+    ) -> Result<(), String> {
+        if self.prev.len() != len || self.next.len() != len {
+            return Err(format!(
+                "links for {} and {} elements, expected {len}",
+                self.prev.len(),
+                self.next.len()
+            ));
+        }
+        if self.heads.len() != self.lens.len() {
+            return Err(format!(
+                "{} list heads but {} lengths",
+                self.heads.len(),
+                self.lens.len()
+            ));
+        }
+        let mut seen = vec![false; len];
+        for list in 0..self.heads.len() {
+            let mut before = NIL;
+            let mut cur = self.heads[list];
+            let mut n = 0u64;
+            while let Some(i) = decode(cur) {
+                let Some(was) = seen.get_mut(i as usize) else {
+                    return Err(format!("list {list} links element {i}, past the last"));
+                };
+                if *was {
+                    return Err(format!("element {i} is linked twice"));
+                }
+                *was = true;
+                if self.prev[i as usize] != before {
+                    return Err(format!("list {list}: element {i}'s back link is wrong"));
+                }
+                member(list, i)?;
+                n += 1;
+                before = cur;
+                cur = self.next[i as usize];
+            }
+            if n != self.lens[list] {
+                return Err(format!(
+                    "list {list} holds {n} elements but its length says {}",
+                    self.lens[list]
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 
 use thiserror::Error;
 
+use crate::addr::Pfn;
 use crate::memory::PhysMemory;
 use crate::paging::{MapError, PageTables, TableCheckError};
 
@@ -38,6 +39,41 @@ impl Kernel {
     /// objects and the allocators. The error names the first frame found wrong.
     pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), InvariantError> {
         let meta = self.frames.all();
+        // The buddy allocator's own books first: the checks below (and every
+        // later free) read them.
+        let buddy = self.frames.buddy();
+        buddy
+            .check_books()
+            .map_err(|e| InvariantError::Broken(format!("buddy allocator: {e}")))?;
+        // Every frame the buddy allocator manages is free there exactly when
+        // the frame table says so, and a data page is a block of the data
+        // page's order (what freeing it will hand back).
+        for (head, order, free) in buddy.blocks() {
+            let h = head.as_u64() as usize;
+            for f in h..h + (1 << order) {
+                let Some(m) = meta.get(f) else {
+                    return Err(InvariantError::Broken(format!(
+                        "the buddy allocator's frame {f:#x} is past the frame table"
+                    )));
+                };
+                if (m.use_ == FrameUse::Free) != free {
+                    return Err(InvariantError::Broken(format!(
+                        "frame {f:#x}: marked {:?} but {} in the buddy allocator",
+                        m.use_,
+                        if free { "free" } else { "allocated" }
+                    )));
+                }
+            }
+            if !free
+                && meta.get(h).is_some_and(|m| m.use_ == FrameUse::Data)
+                && order != self.frames.page_order()
+            {
+                return Err(InvariantError::Broken(format!(
+                    "frame {h:#x}: a data page in a block of order {order}, not {}",
+                    self.frames.page_order()
+                )));
+            }
+        }
         let mut refs = vec![0u32; meta.len()];
         let mut table = vec![false; meta.len()];
         let frame_bytes = self.fmt.page_size().bytes();
@@ -104,6 +140,14 @@ impl Kernel {
                 .map_err(|source| InvariantError::Tables { space: i, source })?
             {
                 let first = (t.as_u64() / frame_bytes) as usize;
+                // Freed as the block it was handed out as: it must be one.
+                if !buddy.is_allocated_block(Pfn::new(first as u64), self.fmt.table_order(idx)) {
+                    return Err(InvariantError::Broken(format!(
+                        "frame {first:#x} holds a page table but is not a block of order {} \
+                         the buddy allocator handed out",
+                        self.fmt.table_order(idx)
+                    )));
+                }
                 for f in table
                     .iter_mut()
                     .skip(first)

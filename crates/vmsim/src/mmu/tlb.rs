@@ -114,10 +114,14 @@ struct SavedLevel {
 
 impl From<SavedLevel> for Level {
     fn from(s: SavedLevel) -> Self {
+        let mut arrays = s.arrays;
+        for a in &mut arrays {
+            a.derive_shape();
+        }
         let mut level = Self {
             probe: s.probe,
             probe_len: s.probe_len,
-            arrays: s.arrays,
+            arrays,
             counters: s.counters,
             fill_to: s.fill_to,
             filled: 0,
@@ -2534,6 +2538,34 @@ mod tests {
             });
         }
         Tlb::new(&config, &X86_64).expect("valid")
+    }
+
+    /// A TLB read back from a checkpoint searches its arrays as the one
+    /// saved did: each array's shape (not saved) is worked out again, so a
+    /// restored run takes the shaped lookups, not the general search.
+    #[test]
+    fn restored_arrays_keep_their_shape() {
+        let mut tlbs: Vec<Tlb> = ["x86-64", "core-i7", "riscv-sv39"]
+            .iter()
+            .map(|name| {
+                Tlb::new(&TlbConfig::preset(name).expect("preset"), &X86_64).expect("valid")
+            })
+            .collect();
+        tlbs.push(split_first_level(4, 1, true, true));
+        let mut shaped = 0;
+        for tlb in tlbs {
+            let shapes = |t: &Tlb| -> Vec<u8> {
+                t.levels
+                    .iter()
+                    .flat_map(|l| l.arrays.iter().map(TlbArray::shape))
+                    .collect()
+            };
+            let saved = postcard::to_allocvec(&tlb).expect("save");
+            let restored: Tlb = postcard::from_bytes(&saved).expect("restore");
+            shaped += shapes(&tlb).iter().filter(|&&s| s != 0).count();
+            assert_eq!(shapes(&restored), shapes(&tlb));
+        }
+        assert!(shaped > 0, "no shaped array to restore");
     }
 
     /// The first level's arrays as a checkpoint saves them: their entries

@@ -213,8 +213,10 @@ pub struct TlbArray {
     /// when the array is built (see [`shape_of`]): one byte tested instead
     /// of the index, the size count, the set count's kind and the way
     /// count on every probe (the walk-heavy rows probe two arrays a
-    /// reference). Never saved: a restored array has [`SHAPE_GENERAL`] and
-    /// searches the general way, which finds the same slots.
+    /// reference). Never saved: derived from the saved fields, a restored
+    /// array works it out again ([`TlbArray::derive_shape`], called by
+    /// the level that restores it; until then it is [`SHAPE_GENERAL`],
+    /// which searches the general way and finds the same slots).
     #[serde(skip)]
     shape: u8,
     name: String,
@@ -1127,6 +1129,28 @@ impl TlbArray {
     /// The valid entries, in slot order (for inspection and tests).
     pub fn entries(&self) -> impl Iterator<Item = &TlbEntry> + '_ {
         self.slots.iter().filter(|e| e.is_valid())
+    }
+}
+
+impl TlbArray {
+    /// [`TlbArray::shape`], for the tests of the levels that restore arrays.
+    #[cfg(test)]
+    pub(crate) fn shape(&self) -> u8 {
+        self.shape
+    }
+
+    /// Works out [`TlbArray::shape`] from the array's fields, as building
+    /// it does: for an array read back from a checkpoint (the shape is not
+    /// saved), so that a restored run searches as fast as the run it
+    /// continues. Its fields are then checked against the configuration
+    /// ([`TlbArray::check_restored`]) before any lookup.
+    pub(crate) fn derive_shape(&mut self) {
+        self.shape = shape_of(
+            self.indexed,
+            self.pow2,
+            self.ways,
+            self.n_shifts.min(MAX_SIZES_PER_ARRAY),
+        );
     }
 }
 
