@@ -425,9 +425,7 @@ impl Buddy {
                     "frame {pfn:#x} heads a block of order {order}, not an aligned block inside the region"
                 ));
             }
-            if is_free.is_some()
-                && let Some(k) = (i + 1..i + size).find(|&k| c.state[k as usize] != 0)
-            {
+            if let Some(k) = (i + 1..i + size).find(|&k| c.state[k as usize] != 0) {
                 return Err(format!(
                     "frame {:#x} inside the block at {pfn:#x} is marked as a block too",
                     c.first + k

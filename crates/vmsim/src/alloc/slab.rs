@@ -672,6 +672,14 @@ impl Slab {
         self.caches.iter_mut().map(|c| c.shrink(frames)).sum()
     }
 
+    /// Every slab of every cache: its first frame and its order (the
+    /// block its frames were taken as, and will be given back as).
+    pub fn slab_blocks(&self) -> impl Iterator<Item = (Pfn, u32)> + '_ {
+        self.caches
+            .iter()
+            .flat_map(|c| c.by_base.keys().map(move |&b| (Pfn::new(b), c.order)))
+    }
+
     /// Counters of every cache, in creation order (`/proc/slabinfo`).
     #[must_use]
     pub fn stats(&self) -> Vec<SlabStats> {

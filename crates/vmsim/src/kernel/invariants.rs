@@ -56,6 +56,11 @@ impl Kernel {
                         "the buddy allocator's frame {f:#x} is past the frame table"
                     )));
                 };
+                if f != h && m.use_ == FrameUse::Data {
+                    return Err(InvariantError::Broken(format!(
+                        "frame {f:#x}: a data page inside the block at {h:#x}"
+                    )));
+                }
                 if (m.use_ == FrameUse::Free) != free {
                     return Err(InvariantError::Broken(format!(
                         "frame {f:#x}: marked {:?} but {} in the buddy allocator",
@@ -230,6 +235,13 @@ impl Kernel {
                 "{free} frames marked free but the buddy allocator has {}",
                 self.frames.free_frames()
             )));
+        }
+        for (base, order) in self.slab.slab_blocks() {
+            if !self.frames.buddy().is_allocated_block(base, order) {
+                return Err(InvariantError::Broken(format!(
+                    "a slab at frame {base} is not a block of order {order} the buddy allocator handed out"
+                )));
+            }
         }
         self.check_swap()?;
         let slab_frames: u64 = self

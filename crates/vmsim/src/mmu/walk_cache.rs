@@ -242,6 +242,13 @@ impl DepthCache {
             .map(|(i, _)| i)
     }
 
+    /// Slot `i` now holds `slot` (its dense key beside it).
+    #[inline(always)]
+    fn put(&mut self, i: usize, slot: Slot) {
+        self.keys[i] = slot.prefix;
+        self.slots[i] = slot;
+    }
+
     /// Slot `i` was used: it takes stamp `clock` (the newest).
     #[inline(always)]
     fn stamp(&mut self, i: usize, clock: u64) {
@@ -440,6 +447,14 @@ impl WalkCache {
         };
         self.clock += 1;
         let prefix = va.as_u64() >> cache.key_shift;
+        let filled = Slot {
+            prefix,
+            table,
+            stamp: self.clock,
+            asid,
+            perms,
+            valid: true,
+        };
         if !search
             && cache.free == 0
             && let (Some(order), Some(index)) = (&mut cache.order, &mut cache.index)
@@ -454,15 +469,7 @@ impl WalkCache {
             index.unlink(slot);
             index.link(slot, index.bucket(prefix, asid));
             cache.stamps[slot] = self.clock;
-            cache.slots[slot] = Slot {
-                prefix,
-                table,
-                stamp: self.clock,
-                asid,
-                perms,
-                valid: true,
-            };
-            cache.keys[slot] = prefix;
+            cache.put(slot, filled);
             self.counters.fills += 1;
             return;
         }
@@ -505,15 +512,7 @@ impl WalkCache {
                 index.link(slot, index.bucket(prefix, asid));
             }
         }
-        cache.slots[slot] = Slot {
-            prefix,
-            table,
-            stamp: self.clock,
-            asid,
-            perms,
-            valid: true,
-        };
-        cache.keys[slot] = prefix;
+        cache.put(slot, filled);
         self.counters.fills += 1;
     }
 
