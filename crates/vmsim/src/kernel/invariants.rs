@@ -46,8 +46,8 @@ impl Kernel {
             .check_books()
             .map_err(|e| InvariantError::Broken(format!("buddy allocator: {e}")))?;
         // Every frame the buddy allocator manages is free there exactly when
-        // the frame table says so, and a data page is a block of the data
-        // page's order (what freeing it will hand back).
+        // the frame table says so, and a data page is the first frame of a
+        // block of the data page's order (what freeing it will hand back).
         for (head, order, free) in buddy.blocks() {
             let h = head.as_u64() as usize;
             for f in h..h + (1 << order) {

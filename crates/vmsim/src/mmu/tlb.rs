@@ -1349,7 +1349,8 @@ impl Tlb {
     /// on most references of a walk-heavy run). The recent-hit test is
     /// skipped: `hit_recent` just made it. If it failed, `lookup`'s would
     /// too: for the current address space it compares the same word, for
-    /// any other [`NO_CONTEXT`], which no recent hit holds. Kept apart from `lookup` so that `lookup` (in line in
+    /// any other [`NO_CONTEXT`], which no recent hit holds. Kept apart
+    /// from `lookup` so that `lookup` (in line in
     /// `Mmu::lookup`, which the fully associative rows take) compiles as
     /// before: one body with two in-line users changed the inliner's
     /// choices there, and cost those rows 1.1%.
@@ -1661,6 +1662,7 @@ impl Tlb {
     /// The probe of those levels just missed (same address space, `va` and
     /// side), so a non-global entry has no slot there: the fills skip the
     /// search for one (see [`TlbArray::fill_absent`]).
+    ///
     /// A hit at the second level (most copies: two-level TLBs) fills the
     /// first alone, without the loop over a range of levels (its bounds
     /// test, its end and its step cost a one-level fill about a tenth).
