@@ -583,6 +583,19 @@ pub struct Tlb {
     /// (the last way it touched), or [`NO_RECENT`]. Not saved.
     #[serde(skip, default = "no_last")]
     last: [u32; 2],
+    /// Per side, the page-size shift of the entry of its last (`last`),
+    /// kept with it wherever a split first level sets it (a fill, a
+    /// touch), so that [`Tlb::touch_recent`] compares the touched entry's
+    /// shift with one load instead of finding the last's entry first.
+    /// Exact where it matters: a side has pending hits only while its
+    /// `last` is set, and then this is its entry's shift. After a
+    /// forgetting (`last` [`NO_RECENT`], nothing pending) it may be stale:
+    /// a stale mismatch only settles counts there are none of (see
+    /// `Tlb::touch_recent_settling`). Not kept by a shared first level's
+    /// `owe_touch` (such a level never touches through `touch_recent`).
+    /// Not saved.
+    #[serde(skip)]
+    last_shift: [u8; 2],
     /// The address space of the last [`Tlb::context_switch`] (the current
     /// one), or [`NO_HIT_ASID`] before the first (and in a restored TLB
     /// until `Mmu::resume_context`). Not saved.
@@ -764,6 +777,7 @@ impl Tlb {
             recent: no_recents(),
             recent_gen: first_recent_gen(),
             last: no_last(),
+            last_shift: [0; 2],
             hit_asid: NO_HIT_ASID,
             hit_word: NO_CONTEXT,
             recent_hits: [0; 2],
@@ -1234,9 +1248,9 @@ impl Tlb {
         let (side, i) = (side & 1, i % RECENT_WAYS);
         // The side's pending hits are counted at its last's page size (see
         // `settle_counts`): they are added first only when the new last's
-        // size differs (with one page size, never).
-        let last = self.last[side] as usize % RECENT_WAYS;
-        if self.recent[side][i].entry.page_shift() != self.recent[side][last].entry.page_shift() {
+        // size differs (with one page size, never). The last's size is
+        // kept in `last_shift`: one compare, without the last's place.
+        if self.recent[side][i].entry.page_shift() != u32::from(self.last_shift[side]) {
             return self.touch_recent_settling(side, i);
         }
         self.last[side] = i as u32;
@@ -1261,7 +1275,9 @@ impl Tlb {
     #[inline(never)]
     fn touch_recent_settling(&mut self, side: usize, i: usize) {
         self.settle_counts();
-        self.last[side & 1] = (i % RECENT_WAYS) as u32;
+        let (side, i) = (side & 1, i % RECENT_WAYS);
+        self.last[side] = i as u32;
+        self.last_shift[side] = self.recent[side][i].entry.page_shift() as u8;
         self.touch_way_of(side, i);
     }
 
@@ -1573,6 +1589,7 @@ impl Tlb {
                             bits,
                         };
                         self.last[side] = i as u32;
+                        self.last_shift[side] = entry.page_shift() as u8;
                         self.memos_set = true;
                     }
                     return Some(TlbHit {
@@ -2782,39 +2799,83 @@ mod tests {
     /// of line) and after every lookup.
     #[test]
     fn a_recent_hit_of_another_page_size_settles_the_pending_hits_first() {
+        let (small, _) = test_va(0, 0, 100);
+        let (large, _) = test_va(100, 0, 100);
+        let (r, w) = (AccessKind::Read, AccessKind::Write);
+        // Step 4 (a read) and step 7 (a store) change the page size
+        // with hits pending.
+        let steps = [
+            (small, r),
+            (large, r),
+            (large, r),
+            (large, w),
+            (small, r),
+            (small, w),
+            (small, r),
+            (large, w),
+            (large, r),
+            (small, w),
+            (small, r),
+            (large, r),
+        ];
+        sizes_count_as_probing(&[(small, 0, false), (large, 100, true)], &steps);
+    }
+
+    /// The side's last page size (`Tlb::last_shift`, which
+    /// `touch_recent` compares instead of the last's entry) follows the
+    /// last wherever it changes: a probe that remembers a hit of another
+    /// size (step 6: the 2 MiB page `large2` after the 4 KiB page was
+    /// touched last; without it kept there, step 8's touch of the 4 KiB
+    /// page would count step 7's pending 2 MiB hit and store at 4 KiB),
+    /// and a touch that settles (step 2; without it kept there, step 4's
+    /// touch of the 2 MiB page would count step 3's pending 4 KiB hit at
+    /// 2 MiB). `large2` takes `large`'s place in the recent table.
+    #[test]
+    fn the_last_page_size_follows_every_change_of_the_last() {
+        let (small, _) = test_va(0, 0, 100);
+        let (large, _) = test_va(100, 0, 100);
+        let (large2, _) = test_va(101, 0, 100);
+        let (r, w) = (AccessKind::Read, AccessKind::Write);
+        let steps = [
+            (small, r),
+            (large, r),
+            (small, r),
+            (small, r),
+            (large, r),
+            (small, r),
+            (large2, r),
+            (large2, w),
+            (small, r),
+            (small, w),
+            (large2, r),
+        ];
+        sizes_count_as_probing(
+            &[(small, 0, false), (large, 100, true), (large2, 101, true)],
+            &steps,
+        );
+    }
+
+    /// Fills `pages` (address, test page, whether 2 MiB; writable and
+    /// dirty) into a split first level and into its copy that probes every
+    /// time, then runs `steps` on both (`hit_recent` and `store_recent`
+    /// where they take the access, else the lookup): the same answers and
+    /// counters after every step and once settled, for each replacement
+    /// policy.
+    fn sizes_count_as_probing(pages: &[(VirtAddr, u64, bool)], steps: &[(VirtAddr, AccessKind)]) {
         for policy in 0..3 {
             let with = split_first_level(4, policy, false, false);
             let without = with.clone().with_last_hit_memo(false);
             let mut tlbs = [with, without];
             let asid = Asid::new(1);
-            let (small, _) = test_va(0, 0, 100);
-            let (large, _) = test_va(100, 0, 100);
             for tlb in &mut tlbs {
                 tlb.resume_context(asid);
-                for (va, page, is_large) in [(small, 0, false), (large, 100, true)] {
+                for &(va, page, is_large) in pages {
                     let e = page_entry(tlb, asid, va, page, is_large)
                         .with_perms(Perms::all())
                         .with_dirty(true);
                     tlb.fill(e, va, AccessKind::Read);
                 }
             }
-            let (r, w) = (AccessKind::Read, AccessKind::Write);
-            // Step 4 (a read) and step 7 (a store) change the page size
-            // with hits pending.
-            let steps = [
-                (small, r),
-                (large, r),
-                (large, r),
-                (large, w),
-                (small, r),
-                (small, w),
-                (small, r),
-                (large, w),
-                (large, r),
-                (small, w),
-                (small, r),
-                (large, r),
-            ];
             for (n, &(va, kind)) in steps.iter().enumerate() {
                 let probed = tlbs[1].lookup(asid, va, kind).map(|h| h.pa);
                 let tlb = &mut tlbs[0];
