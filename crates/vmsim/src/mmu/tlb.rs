@@ -583,19 +583,6 @@ pub struct Tlb {
     /// (the last way it touched), or [`NO_RECENT`]. Not saved.
     #[serde(skip, default = "no_last")]
     last: [u32; 2],
-    /// Per side, the page-size shift of the entry of its last (`last`),
-    /// kept with it wherever a split first level sets it (a fill, a
-    /// touch), so that [`Tlb::touch_recent`] compares the touched entry's
-    /// shift with one load instead of finding the last's entry first.
-    /// Exact where it matters: a side has pending hits only while its
-    /// `last` is set, and then this is its entry's shift. After a
-    /// forgetting (`last` [`NO_RECENT`], nothing pending) it may be stale:
-    /// a stale mismatch only settles counts there are none of (see
-    /// `Tlb::touch_recent_settling`). Not kept by a shared first level's
-    /// `owe_touch` (such a level never touches through `touch_recent`).
-    /// Not saved.
-    #[serde(skip)]
-    last_shift: [u8; 2],
     /// The address space of the last [`Tlb::context_switch`] (the current
     /// one), or [`NO_HIT_ASID`] before the first (and in a restored TLB
     /// until `Mmu::resume_context`). Not saved.
@@ -777,7 +764,6 @@ impl Tlb {
             recent: no_recents(),
             recent_gen: first_recent_gen(),
             last: no_last(),
-            last_shift: [0; 2],
             hit_asid: NO_HIT_ASID,
             hit_word: NO_CONTEXT,
             recent_hits: [0; 2],
@@ -1248,9 +1234,9 @@ impl Tlb {
         let (side, i) = (side & 1, i % RECENT_WAYS);
         // The side's pending hits are counted at its last's page size (see
         // `settle_counts`): they are added first only when the new last's
-        // size differs (with one page size, never). The last's size is
-        // kept in `last_shift`: one compare, without the last's place.
-        if self.recent[side][i].entry.page_shift() != u32::from(self.last_shift[side]) {
+        // size differs (with one page size, never).
+        let last = self.last[side] as usize % RECENT_WAYS;
+        if self.recent[side][i].entry.page_shift() != self.recent[side][last].entry.page_shift() {
             return self.touch_recent_settling(side, i);
         }
         self.last[side] = i as u32;
@@ -1275,9 +1261,7 @@ impl Tlb {
     #[inline(never)]
     fn touch_recent_settling(&mut self, side: usize, i: usize) {
         self.settle_counts();
-        let (side, i) = (side & 1, i % RECENT_WAYS);
-        self.last[side] = i as u32;
-        self.last_shift[side] = self.recent[side][i].entry.page_shift() as u8;
+        self.last[side & 1] = (i % RECENT_WAYS) as u32;
         self.touch_way_of(side, i);
     }
 
@@ -1589,7 +1573,6 @@ impl Tlb {
                             bits,
                         };
                         self.last[side] = i as u32;
-                        self.last_shift[side] = entry.page_shift() as u8;
                         self.memos_set = true;
                     }
                     return Some(TlbHit {
@@ -2821,15 +2804,17 @@ mod tests {
         sizes_count_as_probing(&[(small, 0, false), (large, 100, true)], &steps);
     }
 
-    /// The side's last page size (`Tlb::last_shift`, which
-    /// `touch_recent` compares instead of the last's entry) follows the
-    /// last wherever it changes: a probe that remembers a hit of another
-    /// size (step 6: the 2 MiB page `large2` after the 4 KiB page was
-    /// touched last; without it kept there, step 8's touch of the 4 KiB
-    /// page would count step 7's pending 2 MiB hit and store at 4 KiB),
-    /// and a touch that settles (step 2; without it kept there, step 4's
-    /// touch of the 2 MiB page would count step 3's pending 4 KiB hit at
-    /// 2 MiB). `large2` takes `large`'s place in the recent table.
+    /// The page size a side's pending hits are counted at follows its
+    /// last wherever the last changes: a probe that remembers a hit of
+    /// another size (step 6: the 2 MiB page `large2` after the 4 KiB page
+    /// was touched last; step 8's touch of the 4 KiB page must count step
+    /// 7's pending 2 MiB hit and store at 2 MiB), and a touch that settles
+    /// (step 2; step 4's touch of the 2 MiB page must count step 3's
+    /// pending 4 KiB hit at 4 KiB). `large2` takes `large`'s place in the
+    /// recent table. `touch_recent` finds the last's size from the last's
+    /// entry; a copy of it kept beside `last` (tried in the twentieth
+    /// round, see docs/speed.md) failed here at step 8 when the probe did
+    /// not set it, and at step 4 when the settling touch did not.
     #[test]
     fn the_last_page_size_follows_every_change_of_the_last() {
         let (small, _) = test_va(0, 0, 100);
