@@ -60,7 +60,11 @@ struct DepthCache {
     #[serde(skip)]
     keys: Vec<u64>,
     /// Per slot, its LRU stamp (a dense copy of `Slot::stamp`, so the
-    /// victim search reads one array). Derived, never saved.
+    /// victim search reads one array), kept only for a cache without
+    /// [`DepthCache::order`]: one with it finds its victim there and never
+    /// reads these (the writes cost the zipf row's PDE cache, some 1.7
+    /// million hits and fills, about three instructions each). Derived,
+    /// never saved.
     #[serde(skip)]
     stamps: Vec<u64>,
     /// How many slots are invalid (their key is [`NO_PREFIX`]): a full
@@ -253,9 +257,10 @@ impl DepthCache {
     #[inline(always)]
     fn stamp(&mut self, i: usize, clock: u64) {
         self.slots[i].stamp = clock;
-        self.stamps[i] = clock;
         if let Some(order) = &mut self.order {
             order.touch(i);
+        } else {
+            self.stamps[i] = clock;
         }
     }
 
@@ -267,7 +272,7 @@ impl DepthCache {
         debug_assert!(
             self.order
                 .as_ref()
-                .is_none_or(|order| order.first as usize == self.oldest_scan()),
+                .is_none_or(|order| order.first as usize == self.oldest_slot()),
             "the recency list's head is not the first of the smallest stamps"
         );
         let i = if let Some(order) = &mut self.order {
@@ -278,8 +283,22 @@ impl DepthCache {
             return i;
         };
         self.slots[i].stamp = clock;
-        self.stamps[i] = clock;
         i
+    }
+
+    /// [`DepthCache::oldest_scan`] over the slots' own stamps, which every
+    /// cache keeps (the dense copy only a cache without a recency list):
+    /// for the checks of the list.
+    fn oldest_slot(&self) -> usize {
+        let mut oldest = 0;
+        let mut min = u64::MAX;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.stamp < min {
+                min = slot.stamp;
+                oldest = i;
+            }
+        }
+        oldest
     }
 
     /// The least recently used slot of a full cache (the first of the
@@ -468,7 +487,6 @@ impl WalkCache {
             let slot = order.touch_first();
             index.unlink(slot);
             index.link(slot, index.bucket(prefix, asid));
-            cache.stamps[slot] = self.clock;
             cache.put(slot, filled);
             self.counters.fills += 1;
             return;
