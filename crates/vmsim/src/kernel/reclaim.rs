@@ -259,6 +259,24 @@ struct LeafCache {
     /// scan's first page (the format never changes; a copied or restored
     /// kernel works it out again).
     plain: Option<PlainLeafTest>,
+    /// The last page the scan's plain path found with its accessed bit
+    /// clear, as it read the entry: CLOCK's victim, whose dirty check
+    /// ([`PteBits::dirty_and_first_leaf`]) then need not read it again.
+    /// Emptied when each victim is sought and taken by the eviction that
+    /// follows ([`Kernel::reclaim_one`]): nothing between the two changes
+    /// an entry.
+    scanned_clear: Option<ScannedLeaf>,
+}
+
+/// A plain leaf as [`PteBits::test_and_clear_plain`] read it (accessed bit
+/// clear, so it wrote nothing): page `id`'s only mapping's entry, its value
+/// and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScannedLeaf {
+    id: u32,
+    raw: u64,
+    idx: usize,
+    addr: PhysAddr,
 }
 
 /// A leaf entry's place as [`Kernel::known_leaf`] found it in the leaf
@@ -939,6 +957,12 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
             return None;
         }
         if raw & PlainLeafTest::ACCESSED == 0 {
+            self.leaves.scanned_clear = Some(ScannedLeaf {
+                id,
+                raw,
+                idx: at.idx,
+                addr: at.addr,
+            });
             return Some(false);
         }
         if self
@@ -1015,8 +1039,26 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 
     /// [`AccessBits::is_dirty`], and the leaf of the page's first mapping
     /// if the cache had it ([`PteBits::flags_and_first_leaf`]).
-    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<(usize, PhysAddr)>) {
-        let (f, first) = self.flags_and_first_leaf(id);
+    /// `scanned`: the entry as the scan last read it with A clear
+    /// ([`LeafCache::scanned_clear`]), taken in its stead when it is this
+    /// page's (the victim's).
+    fn dirty_and_first_leaf(
+        &self,
+        id: u32,
+        scanned: Option<ScannedLeaf>,
+    ) -> (bool, Option<(usize, PhysAddr)>) {
+        let (f, first) = match scanned.filter(|s| s.id == id) {
+            Some(s) => {
+                let r = (PlainLeafTest::status(s.raw), Some((s.idx, s.addr)));
+                debug_assert_eq!(
+                    r,
+                    self.flags_and_first_leaf_general(id),
+                    "the scan's read of the victim's entry is not what it holds"
+                );
+                r
+            }
+            None => self.flags_and_first_leaf(id),
+        };
         (f.contains(PteFlags::DIRTY) || self.kept_dirty(id), first)
     }
 
@@ -1434,6 +1476,7 @@ impl Kernel {
             }
             let nobody = r.nobody;
             let victim = {
+                r.leaves.scanned_clear = None;
                 let mut bits = pte_bits!(self, r, mem, tlb);
                 match r.policy.as_mut() {
                     Some(p) => p.victim(nobody, &mut bits),
@@ -1455,6 +1498,7 @@ impl Kernel {
             };
             break self.evict(mem, tlb, victim, pfn);
         };
+        self.reclaim.leaves.scanned_clear = None;
         for id in skipped {
             self.policy_insert(mem, tlb, id);
         }
@@ -1470,8 +1514,9 @@ impl Kernel {
     ) -> Result<bool, KernelError> {
         let (dirty, first_leaf) = {
             let r = &mut self.reclaim;
+            let scanned = r.leaves.scanned_clear.take();
             let bits = pte_bits!(self, r, mem, tlb);
-            bits.dirty_and_first_leaf(id)
+            bits.dirty_and_first_leaf(id, scanned)
         };
         let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
         let slot = match existing {
@@ -1912,6 +1957,26 @@ mod tests {
                 bits.test_and_clear_general(id)
             };
             assert_eq!(fast, general, "page {id}: accessed");
+            if !fast {
+                // What the scan hands the victim's dirty check is what the
+                // entry holds.
+                let scanned = k.reclaim.leaves.scanned_clear.take();
+                assert_eq!(
+                    scanned.map(|s| s.id),
+                    Some(id),
+                    "page {id}: not handed over"
+                );
+                let r = &mut k.reclaim;
+                let bits = pte_bits!(k, r, mem, &mut general_log);
+                assert_eq!(
+                    bits.dirty_and_first_leaf(id, scanned),
+                    {
+                        let (f, first) = bits.flags_and_first_leaf_general(id);
+                        (f.contains(PteFlags::DIRTY) || bits.kept_dirty(id), first)
+                    },
+                    "page {id}: handed over"
+                );
+            }
             assert_eq!(after_fast, leaves_of(k, mem, id), "page {id}: entries");
             assert_eq!(fast_log, general_log, "page {id}: invalidations");
             scans += 1;
