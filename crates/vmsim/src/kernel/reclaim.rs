@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::addr::{Asid, PageSize, Pfn, PhysAddr, Pid, VirtAddr};
 use crate::memory::PhysMemory;
+use crate::paging::pte::PlainLeafTest;
 use crate::paging::{Entry, Flush, Format, PageTables, PteFlags};
 use crate::reclaim::{
     AccessBits, Aging, Clock, ClockInsert, ClockPro, Fifo, Linux, Nru, Policy, Random, RefTime,
@@ -254,6 +255,28 @@ struct LeafCache {
     /// Times `at` was emptied (at [`LEAF_CACHE_MAX`]): a [`KnownLeaf`]
     /// found before is no longer what a lookup would find.
     clears: u64,
+    /// The kernel format's [`Format::plain_leaf_test`], worked out at the
+    /// scan's first page (the format never changes; a copied or restored
+    /// kernel works it out again).
+    plain: Option<PlainLeafTest>,
+    /// The last page the scan's plain path found with its accessed bit
+    /// clear, as it read the entry: CLOCK's victim, whose dirty check
+    /// ([`PteBits::dirty_and_first_leaf`]) then need not read it again.
+    /// Emptied when each victim is sought and taken by the eviction that
+    /// follows ([`Kernel::reclaim_one`]): nothing between the two changes
+    /// an entry.
+    scanned_clear: Option<ScannedLeaf>,
+}
+
+/// A plain leaf as [`PteBits::test_and_clear_plain`] read it (accessed bit
+/// clear, so it wrote nothing): page `id`'s only mapping's entry, its value
+/// and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScannedLeaf {
+    id: u32,
+    raw: u64,
+    idx: usize,
+    addr: PhysAddr,
 }
 
 /// A leaf entry's place as [`Kernel::known_leaf`] found it in the leaf
@@ -876,6 +899,100 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
         Some((at, status))
     }
 
+    /// Where the leaf cache has the leaf of page `id`'s mapping when the
+    /// page has exactly one, in a radix table, found through its frame
+    /// ([`LeafCache::get`]'s first look) and at the last level of a plain
+    /// x86-64 format (`test`'s level): its space's ASID, the mapped
+    /// address and the leaf. `None` for anything else, which the general
+    /// path answers (it then looks again from the start: nothing here
+    /// changed anything).
+    #[inline(always)]
+    fn one_plain_leaf(&self, id: u32, test: &PlainLeafTest) -> Option<(Asid, u64, LeafAt)> {
+        let pfn = self.pfn_of(id)?;
+        let &[(sid, va)] = self.rmap.get(pfn as usize)?.as_slice() else {
+            return None;
+        };
+        if !matches!(self.tables, PageTables::Radix(_)) {
+            return None;
+        }
+        let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
+            return None;
+        };
+        let Some(Some(f)) = self.leaves.by_frame.get(pfn as usize) else {
+            return None;
+        };
+        (f.sid == sid.0
+            && f.va == va
+            && f.at.idx == test.last_idx()
+            && LeafCache::valid(&f.at, self.gens))
+        .then_some((s.asid, va, f.at))
+    }
+
+    /// The format's [`PlainLeafTest`], worked out at the first call.
+    #[inline(always)]
+    fn plain_test(&mut self) -> PlainLeafTest {
+        match self.leaves.plain {
+            Some(t) => t,
+            None => {
+                let t = self.fmt.plain_leaf_test();
+                self.leaves.plain = Some(t);
+                t
+            }
+        }
+    }
+
+    /// [`AccessBits::test_and_clear_accessed`] of a page with one mapping
+    /// whose leaf the cache has and which is a plain x86-64 leaf (nearly
+    /// every page a swap-heavy run scans): the entry read once, tested with
+    /// the format's test worked out once ([`Format::plain_leaf_test`]),
+    /// and A cleared as the general path clears it. `None` (nothing done)
+    /// for any other page. The scan's test `scan_fast_path_answers_as_the_general_one`
+    /// checks it against the general path.
+    #[inline(always)]
+    fn test_and_clear_plain(&mut self, id: u32) -> Option<bool> {
+        let test = self.plain_test();
+        let (asid, va, at) = self.one_plain_leaf(id, &test)?;
+        let raw = self.mem.read_le(at.addr, 8).ok()?;
+        if !test.is_plain(at.idx, raw) {
+            return None;
+        }
+        if raw & PlainLeafTest::ACCESSED == 0 {
+            self.leaves.scanned_clear = Some(ScannedLeaf {
+                id,
+                raw,
+                idx: at.idx,
+                addr: at.addr,
+            });
+            return Some(false);
+        }
+        if self
+            .mem
+            .write_le(at.addr, 8, raw & !PlainLeafTest::ACCESSED)
+            .is_ok()
+        {
+            let flush = Flush::new(VirtAddr::new(va).align_down(at.size), at.size);
+            if self.invalidate {
+                self.tlb.invalidate_page(asid, flush);
+            } else {
+                flush.ignore();
+            }
+        }
+        Some(true)
+    }
+
+    /// [`PteBits::flags_and_first_leaf`] of a page with one mapping whose
+    /// leaf the cache has and which is a plain x86-64 leaf: its A and D
+    /// bits as they stand. `None` for any other page (or before the
+    /// scan's first page worked the test out).
+    #[inline(always)]
+    fn status_plain(&self, id: u32) -> Option<(PteFlags, Option<(usize, PhysAddr)>)> {
+        let test = self.leaves.plain?;
+        let (_, _, at) = self.one_plain_leaf(id, &test)?;
+        let raw = self.mem.read_le(at.addr, 8).ok()?;
+        test.is_plain(at.idx, raw)
+            .then(|| (PlainLeafTest::status(raw), Some((at.idx, at.addr))))
+    }
+
     /// The accessed and dirty bits of every mapping of page `id` (no other
     /// flag).
     fn flags(&self, id: u32) -> PteFlags {
@@ -889,6 +1006,17 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     /// The leaf as its level index and entry address alone (what the unmap
     /// takes): two words returned, not the cache's whole record.
     fn flags_and_first_leaf(&self, id: u32) -> (PteFlags, Option<(usize, PhysAddr)>) {
+        if let Some(r) = self.status_plain(id) {
+            debug_assert_eq!(r, self.flags_and_first_leaf_general(id));
+            return r;
+        }
+        self.flags_and_first_leaf_general(id)
+    }
+
+    /// [`PteBits::flags_and_first_leaf`] of any page: each mapping's leaf
+    /// from the cache or a walk, and decoded where it is not plain.
+    #[inline(never)]
+    fn flags_and_first_leaf_general(&self, id: u32) -> (PteFlags, Option<(usize, PhysAddr)>) {
         let mut f = PteFlags::empty();
         let mut first = None;
         let pfn = self.pfn_of(id).unwrap_or(u64::MAX);
@@ -911,8 +1039,26 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 
     /// [`AccessBits::is_dirty`], and the leaf of the page's first mapping
     /// if the cache had it ([`PteBits::flags_and_first_leaf`]).
-    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<(usize, PhysAddr)>) {
-        let (f, first) = self.flags_and_first_leaf(id);
+    /// `scanned`: the entry as the scan last read it with A clear
+    /// ([`LeafCache::scanned_clear`]), taken in its stead when it is this
+    /// page's (the victim's).
+    fn dirty_and_first_leaf(
+        &self,
+        id: u32,
+        scanned: Option<ScannedLeaf>,
+    ) -> (bool, Option<(usize, PhysAddr)>) {
+        let (f, first) = match scanned.filter(|s| s.id == id) {
+            Some(s) => {
+                let r = (PlainLeafTest::status(s.raw), Some((s.idx, s.addr)));
+                debug_assert_eq!(
+                    r,
+                    self.flags_and_first_leaf_general(id),
+                    "the scan's read of the victim's entry is not what it holds"
+                );
+                r
+            }
+            None => self.flags_and_first_leaf(id),
+        };
         (f.contains(PteFlags::DIRTY) || self.kept_dirty(id), first)
     }
 
@@ -929,6 +1075,29 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
     fn test_and_clear_accessed(&mut self, id: u32) -> bool {
         *self.scanned += 1;
+        if let Some(a) = self.test_and_clear_plain(id) {
+            return a;
+        }
+        self.test_and_clear_general(id)
+    }
+
+    fn is_accessed(&self, id: u32) -> bool {
+        self.flags(id).contains(PteFlags::ACCESSED)
+    }
+
+    fn is_dirty(&self, id: u32) -> bool {
+        self.flags(id).contains(PteFlags::DIRTY) || self.kept_dirty(id)
+    }
+}
+
+impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
+    /// [`AccessBits::test_and_clear_accessed`] of any page (after the
+    /// scanned count): every mapping, its leaf from the cache or a walk
+    /// (then remembered), decoded where it is not plain. Out of line: the
+    /// plain path ([`PteBits::test_and_clear_plain`]) answers nearly every
+    /// page, and this one's registers would burden it.
+    #[inline(never)]
+    fn test_and_clear_general(&mut self, id: u32) -> bool {
         let spaces = self.spaces;
         let rmap = self.rmap;
         let Some((pfn, maps)) = self
@@ -1007,14 +1176,6 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> AccessBits for PteBits<'_, M, T> {
             }
         }
         accessed
-    }
-
-    fn is_accessed(&self, id: u32) -> bool {
-        self.flags(id).contains(PteFlags::ACCESSED)
-    }
-
-    fn is_dirty(&self, id: u32) -> bool {
-        self.flags(id).contains(PteFlags::DIRTY) || self.kept_dirty(id)
     }
 }
 
@@ -1315,6 +1476,7 @@ impl Kernel {
             }
             let nobody = r.nobody;
             let victim = {
+                r.leaves.scanned_clear = None;
                 let mut bits = pte_bits!(self, r, mem, tlb);
                 match r.policy.as_mut() {
                     Some(p) => p.victim(nobody, &mut bits),
@@ -1336,6 +1498,7 @@ impl Kernel {
             };
             break self.evict(mem, tlb, victim, pfn);
         };
+        self.reclaim.leaves.scanned_clear = None;
         for id in skipped {
             self.policy_insert(mem, tlb, id);
         }
@@ -1351,8 +1514,9 @@ impl Kernel {
     ) -> Result<bool, KernelError> {
         let (dirty, first_leaf) = {
             let r = &mut self.reclaim;
+            let scanned = r.leaves.scanned_clear.take();
             let bits = pte_bits!(self, r, mem, tlb);
-            bits.dirty_and_first_leaf(id)
+            bits.dirty_and_first_leaf(id, scanned)
         };
         let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
         let slot = match existing {
@@ -1693,6 +1857,200 @@ impl Kernel {
         let mut bits = pte_bits!(self, r, mem, tlb);
         if let Some(p) = r.policy.as_mut() {
             p.on_tick(&mut bits);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{KernelConfig, Layout, MmapFlags, Prot};
+    use crate::machine::{self, KernelFaults};
+    use crate::mmu::{AccessKind, Mmu, Privilege, TlbConfig};
+    use crate::phys::PhysMem;
+
+    const PAGE: u64 = 4096;
+
+    /// Records the invalidations a scan makes.
+    #[derive(Default, Debug, PartialEq, Eq)]
+    struct Log(Vec<(u16, u64, u64, bool)>);
+
+    impl TlbControl for Log {
+        fn invalidate_page(&mut self, asid: Asid, flush: Flush) {
+            self.0.push((
+                asid.as_u16(),
+                flush.page().as_u64(),
+                flush.size().bytes(),
+                false,
+            ));
+        }
+        fn invalidate_unfilled_page(&mut self, asid: Asid, flush: Flush) {
+            self.0.push((
+                asid.as_u16(),
+                flush.page().as_u64(),
+                flush.size().bytes(),
+                true,
+            ));
+        }
+        fn invalidate_asid(&mut self, asid: Asid) {
+            self.0.push((asid.as_u16(), 0, 0, false));
+        }
+    }
+
+    /// The raw leaf entries of page `id`'s mappings, with their addresses.
+    fn leaves_of(k: &Kernel, mem: &PhysMem, id: u32) -> Vec<(PhysAddr, u64)> {
+        let Some(pfn) = k.reclaim.frame_of(id) else {
+            return Vec::new();
+        };
+        k.reclaim
+            .maps(pfn)
+            .iter()
+            .filter_map(|&(sid, va)| {
+                let asid = k.spaces[sid.0 as usize].as_ref()?.asid;
+                let t = k
+                    .tables
+                    .translate(&k.fmt, mem, asid, VirtAddr::new(va))
+                    .ok()?;
+                Some((t.leaf_addr, mem.read_le(t.leaf_addr, 8).expect("entry")))
+            })
+            .collect()
+    }
+
+    /// Runs the scan's plain path and its general path on every resident
+    /// page, from the same entries, and checks they answer alike: the
+    /// accessed bit, the entries left, the invalidations; and the dirty
+    /// check's plain path against its general one. Returns how many pages
+    /// the plain paths answered.
+    fn both_paths_on_every_page(k: &mut Kernel, mem: &mut PhysMem) -> (usize, usize) {
+        let (mut scans, mut checks) = (0, 0);
+        for id in 0..k.reclaim.frame_of_id.len() as u32 {
+            if k.reclaim.frame_of(id).is_none() {
+                continue;
+            }
+            let before = leaves_of(k, mem, id);
+            let mut fast_log = Log::default();
+            let fast = {
+                let r = &mut k.reclaim;
+                let mut bits = pte_bits!(k, r, mem, &mut fast_log);
+                if let Some(status) = bits.status_plain(id) {
+                    assert_eq!(status, bits.flags_and_first_leaf_general(id), "page {id}");
+                    checks += 1;
+                }
+                bits.test_and_clear_plain(id)
+            };
+            let after_fast = leaves_of(k, mem, id);
+            let Some(fast) = fast else {
+                assert!(
+                    fast_log.0.is_empty(),
+                    "page {id}: declined, but invalidated"
+                );
+                assert_eq!(after_fast, before, "page {id}: declined, but wrote");
+                continue;
+            };
+            for &(addr, raw) in &before {
+                mem.write_le(addr, 8, raw).expect("entry");
+            }
+            let mut general_log = Log::default();
+            let general = {
+                let r = &mut k.reclaim;
+                let mut bits = pte_bits!(k, r, mem, &mut general_log);
+                bits.test_and_clear_general(id)
+            };
+            assert_eq!(fast, general, "page {id}: accessed");
+            if !fast {
+                // What the scan hands the victim's dirty check is what the
+                // entry holds.
+                let scanned = k.reclaim.leaves.scanned_clear.take();
+                assert_eq!(
+                    scanned.map(|s| s.id),
+                    Some(id),
+                    "page {id}: not handed over"
+                );
+                let r = &mut k.reclaim;
+                let bits = pte_bits!(k, r, mem, &mut general_log);
+                assert_eq!(
+                    bits.dirty_and_first_leaf(id, scanned),
+                    {
+                        let (f, first) = bits.flags_and_first_leaf_general(id);
+                        (f.contains(PteFlags::DIRTY) || bits.kept_dirty(id), first)
+                    },
+                    "page {id}: handed over"
+                );
+            }
+            assert_eq!(after_fast, leaves_of(k, mem, id), "page {id}: entries");
+            assert_eq!(fast_log, general_log, "page {id}: invalidations");
+            scans += 1;
+        }
+        (scans, checks)
+    }
+
+    /// The scan's and the dirty check's plain paths (one mapping, the leaf
+    /// cache's frame entry, a plain x86-64 leaf) answer as the general
+    /// paths do, on pages that were swapped out and back, written and
+    /// read, with their accessed bits set and then cleared, in 4- and
+    /// 5-level x86-64; pages a fork shares (two mappings) go the general
+    /// way.
+    #[test]
+    fn scan_fast_path_answers_as_the_general_one() {
+        for fmt in [Format::x86_64(), Format::x86_64_5level()] {
+            let frames = 48;
+            let mut mem = PhysMem::new(frames * PAGE).expect("memory");
+            let cfg = KernelConfig {
+                swap_slots: Some(512),
+                ..KernelConfig::default()
+            };
+            let mut k = Kernel::new(fmt.clone(), frames, PageSize::SIZE_4K, cfg).expect("kernel");
+            let mut mmu =
+                Mmu::new(fmt, &TlbConfig::preset("x86-64").expect("preset"), true).expect("mmu");
+            mmu.set_table_base(k.table_base());
+            let parent = k.spawn(&mut mem, Layout::Standard).expect("spawn");
+            let base = k
+                .mmap(
+                    &mut mem,
+                    &mut mmu,
+                    parent,
+                    None,
+                    96 * PAGE,
+                    Prot::RW,
+                    MmapFlags::default(),
+                )
+                .expect("mmap")
+                .as_u64();
+            let mut pids = vec![parent];
+            let mut x = 12_345u64;
+            for step in 0..600 {
+                if step == 300 {
+                    pids.push(k.fork(&mut mem, &mut mmu, parent).expect("fork"));
+                }
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let pid = pids[(x >> 60) as usize % pids.len()];
+                let va = base + (x >> 33) % 96 * PAGE;
+                let kind = if x >> 20 & 3 == 0 {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                };
+                let (root, asid) = k.context(pid).expect("context");
+                mmu.set_context(root, asid);
+                let mut faults = KernelFaults::new(&mut k, pid);
+                machine::access(
+                    &mut mmu,
+                    &mut mem,
+                    &mut faults,
+                    VirtAddr::new(va),
+                    kind,
+                    Privilege::User,
+                )
+                .expect("access")
+                .expect("mapped");
+            }
+            assert!(k.paging_stats().swap_outs > 100, "{:?}", k.paging_stats());
+            // Accessed bits as the run left them, then all clear.
+            let (scans, checks) = both_paths_on_every_page(&mut k, &mut mem);
+            assert!(scans > 20 && checks > 20, "{scans} scans, {checks} checks");
+            let (scans, _) = both_paths_on_every_page(&mut k, &mut mem);
+            assert!(scans > 20, "{scans} scans");
+            k.check_invariants(&mem).expect("invariants");
         }
     }
 }
