@@ -1315,6 +1315,13 @@ mod tests {
         )
     }
 
+    /// The next state of the tests' 64-bit linear congruential draw
+    /// (Knuth's MMIX constants): a seeded, repeatable stream of probes.
+    fn lcg_next(x: u64) -> u64 {
+        x.wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407)
+    }
+
     fn array(entries: u32, ways: u32, policy: Replacement, sizes: &[PageSize]) -> TlbArray {
         let mut config = TlbArrayConfig::new(entries, Some(ways), sizes);
         config.replacement = policy;
@@ -1363,9 +1370,7 @@ mod tests {
             general.shape = SHAPE_GENERAL;
             let mut x = 0x9e37_79b9_u64;
             for step in 0..4000u64 {
-                x = x
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
+                x = lcg_next(x);
                 let asid = (x >> 60) as u16 & 1;
                 let vpn = (x >> 20) % (4 * u64::from(entries));
                 let size = if sizes.len() > 1 && (x >> 40).is_multiple_of(4) {
@@ -1425,9 +1430,7 @@ mod tests {
             probe_both(&mut shaped, &mut general);
             let mut x = 0x2545_f491_u64;
             for step in 0..4000u64 {
-                x = x
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
+                x = lcg_next(x);
                 let asid = 1 + ((x >> 61) as u16 & 1);
                 let vpn = (x >> 20) % (4 * u64::from(entries));
                 let size = if (x >> 40).is_multiple_of(4) {

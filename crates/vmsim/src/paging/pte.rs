@@ -451,12 +451,21 @@ impl Format {
         if !(matches!(self.encoding(), Encoding::X86_64) && self.is_last(idx) && raw & X86_P != 0) {
             return false;
         }
+        raw & self.x86_reserved_address_bits() == 0
+    }
+
+    /// The bits of an x86-64 entry's address field above the format's
+    /// physical-address width: reserved, so an entry with any of them set
+    /// is not plain ([`Format::is_plain_x86_leaf`],
+    /// [`Format::plain_leaf_test`]).
+    #[inline(always)]
+    fn x86_reserved_address_bits(&self) -> u64 {
         let pa_mask = if self.pa_bits() >= 64 {
             u64::MAX
         } else {
             (1u64 << self.pa_bits()) - 1
         };
-        raw & (X86_64_ADDR & !pa_mask) == 0
+        X86_64_ADDR & !pa_mask
     }
 
     /// [`Format::is_plain_x86_leaf`] worked out once for this format (its
@@ -474,14 +483,10 @@ impl Format {
                 value: 1,
             };
         }
-        let pa_mask = if self.pa_bits() >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.pa_bits()) - 1
-        };
         PlainLeafTest {
-            last_idx: self.levels().len() - 1,
-            mask: X86_P | (X86_64_ADDR & !pa_mask),
+            // (A format has a level; none would mean no plain leaf.)
+            last_idx: self.levels().len().checked_sub(1).unwrap_or(usize::MAX),
+            mask: X86_P | self.x86_reserved_address_bits(),
             value: X86_P,
         }
     }
