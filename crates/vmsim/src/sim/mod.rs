@@ -22,6 +22,8 @@
 //! observer and allocates nothing; the MMU's TLB-hit path is the common case.
 
 mod faults;
+#[cfg(test)]
+mod fetch_repeats;
 pub mod inputs;
 mod restored;
 pub(crate) mod schedule;
@@ -671,6 +673,13 @@ impl Simulation {
         } else {
             [0; 2]
         };
+        // The key of the last fetch `hit_recent` took in this loop while
+        // only load hits and stores taken whole (which change the data
+        // side alone) came after it, else `u64::MAX` (no key): a fetch of
+        // that key is that hit again, its recent way still the side's
+        // last (`Mmu::hit_recent_again`). Instruction fetches stay on one
+        // page for many references: a compare instead of the lookup.
+        let mut fetch_key = u64::MAX;
         for (k, a) in span.iter().enumerate() {
             if decide(a) {
                 done = k;
@@ -695,7 +704,16 @@ impl Simulation {
                     // than the test that chooses the copy.
                     let va = VirtAddr::new(a.va);
                     let hit = if code == 0 {
-                        self.m.mmu.hit_recent(va, LoadOrFetch::Fetch)
+                        let key = self.m.mmu.recent_key(va, LoadOrFetch::Fetch);
+                        if key == fetch_key {
+                            self.m.mmu.hit_recent_again(LoadOrFetch::Fetch);
+                            continue;
+                        }
+                        let hit = self.m.mmu.hit_recent(va, LoadOrFetch::Fetch);
+                        if hit {
+                            fetch_key = key;
+                        }
+                        hit
                     } else {
                         self.m.mmu.hit_recent(va, LoadOrFetch::Load)
                     };
@@ -708,6 +726,9 @@ impl Simulation {
                 if code >= 2 && self.span_store(a, k, &mut place) {
                     continue;
                 }
+                // Anything may change here (a fill, a fault, a new
+                // generation of recent hits).
+                fetch_key = u64::MAX;
                 if !self.span_reference(pid, a, k, &mut place)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
