@@ -987,15 +987,15 @@ impl Tlb {
         true
     }
 
-    /// The key [`Tlb::hit_recent`] looks `va` up by on `access`'s side
-    /// (`va >> memo_shift`, below 2^52 whenever that side keeps recent
-    /// hits, so `u64::MAX` is never one): a caller that keeps the key of
-    /// the hit it just took can tell a repeat of it
-    /// ([`Tlb::hit_recent_again`]).
+    /// The shift of the keys [`Tlb::hit_recent`] looks addresses up by on
+    /// `access`'s side (`va >> shift`, the side's smallest page): two
+    /// addresses in one aligned block of `1 << shift` bytes have one key,
+    /// so a caller that keeps the block of the hit it just took can tell
+    /// a repeat of it ([`Tlb::hit_recent_again`]).
     #[inline(always)]
     #[must_use]
-    pub fn recent_key(&self, va: VirtAddr, access: LoadOrFetch) -> u64 {
-        va.as_u64() >> self.memo_shift[access.side() & 1]
+    pub fn recent_shift(&self, access: LoadOrFetch) -> u32 {
+        self.memo_shift[access.side() & 1]
     }
 
     /// A [`Tlb::hit_recent`] that the caller knows hits the side's last:

@@ -431,12 +431,12 @@ impl Mmu {
         self.tlb.hit_recent(va, access)
     }
 
-    /// The key [`Mmu::hit_recent`] looks `va` up by (see
-    /// [`Tlb::recent_key`]).
+    /// The shift of the keys [`Mmu::hit_recent`] looks addresses up by
+    /// on `access`'s side (see [`Tlb::recent_shift`]).
     #[inline(always)]
     #[must_use]
-    pub fn recent_key(&self, va: VirtAddr, access: LoadOrFetch) -> u64 {
-        self.tlb.recent_key(va, access)
+    pub fn recent_shift(&self, access: LoadOrFetch) -> u32 {
+        self.tlb.recent_shift(access)
     }
 
     /// A [`Mmu::hit_recent`] of the key of the side's last hit it took,

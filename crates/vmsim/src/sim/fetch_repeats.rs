@@ -31,7 +31,7 @@ fn access(va: u64, size: u32, kind: AccessKind) -> Access {
 /// in time evicts any fetch-side way not kept touched: the hot page's
 /// too if its fetches after the miss were taken for repeats, which a
 /// later span's first lookup of it then finds out), then a load of a
-/// new data page (a fault, a fill).
+/// new data page (a fault, a fill). And fetches at the hot page's ends.
 fn repeat_trace() -> Vec<Access> {
     let hot = 0x40_0000u64;
     let mut out = Vec::new();
@@ -51,6 +51,13 @@ fn repeat_trace() -> Vec<Access> {
             ));
             out.push(access(hot + 24, 4, AccessKind::Instr));
         }
+        // Right after a fetch of the hot page: one ending on its last byte
+        // (a repeat), one crossing out of it, one crossing into it from
+        // the page below (both two translations, never repeats).
+        out.push(access(hot + 4092, 4, AccessKind::Instr));
+        out.push(access(hot + 4094, 4, AccessKind::Instr));
+        out.push(access(hot + 8, 4, AccessKind::Instr));
+        out.push(access(hot - 2, 4, AccessKind::Instr));
         out.push(access(0x1000_0000 + round * 4096, 4, AccessKind::Instr));
         out.push(access(hot + 32, 4, AccessKind::Instr));
         out.push(access(hot + 40, 4, AccessKind::Instr));
@@ -97,4 +104,10 @@ fn repeated_fetches_are_the_hits_a_lookup_would_find() {
     assert!(taken > 6 * 3000, "repeats taken ({taken})");
     assert_eq!(none, 0);
     assert_eq!(on, off);
+    // Each crossing fetch is two translations.
+    assert_eq!(
+        on["translations"].as_u64(),
+        Some(trace.len() as u64 + 2 * 3000),
+        "{on}"
+    );
 }
