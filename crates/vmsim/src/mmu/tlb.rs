@@ -987,6 +987,29 @@ impl Tlb {
         true
     }
 
+    /// The shift of the keys [`Tlb::hit_recent`] looks addresses up by on
+    /// `access`'s side (`va >> shift`, the side's smallest page): two
+    /// addresses in one aligned block of `1 << shift` bytes have one key,
+    /// so a caller that keeps the block of the hit it just took can tell
+    /// a repeat of it ([`Tlb::hit_recent_again`]).
+    #[inline(always)]
+    #[must_use]
+    pub fn recent_shift(&self, access: LoadOrFetch) -> u32 {
+        self.memo_shift[access.side() & 1]
+    }
+
+    /// A [`Tlb::hit_recent`] that the caller knows hits the side's last:
+    /// its key is that of the last hit `hit_recent` took on this side, and
+    /// since then the TLB was changed by nothing but the other side's
+    /// recent hits and stores ([`Tlb::hit_recent`], [`Tlb::take_store_at`],
+    /// [`Tlb::touch_store`], [`Tlb::count_store`]: none of them writes this
+    /// side's words, its last or `hit_word`). `hit_recent` would find the
+    /// same word and no touch to make: only its count is left.
+    #[inline(always)]
+    pub fn hit_recent_again(&mut self, access: LoadOrFetch) {
+        self.recent_hits[access.side() & 1] += 1;
+    }
+
     /// The TLB-hit path of a user store (inside one page) whose recent hit
     /// takes it whole: the data side's recent hit holding `va` for the
     /// address space of the last [`Tlb::context_switch`] (as

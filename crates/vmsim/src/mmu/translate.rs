@@ -98,6 +98,10 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) shared_hits_taken: u64,
+    /// Tests only: how many lookups [`Mmu::hit_recent_again`] took.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) recent_again_taken: u64,
     /// Tests only: [`Mmu::translate_retry`] is [`Mmu::translate`], so a
     /// test can compare runs with known misses and without.
     #[cfg(test)]
@@ -333,6 +337,8 @@ impl Mmu {
             #[cfg(test)]
             shared_hits_taken: 0,
             #[cfg(test)]
+            recent_again_taken: 0,
+            #[cfg(test)]
             known_misses_off: false,
         })
     }
@@ -423,6 +429,26 @@ impl Mmu {
     #[inline(always)]
     pub fn hit_recent(&mut self, va: VirtAddr, access: LoadOrFetch) -> bool {
         self.tlb.hit_recent(va, access)
+    }
+
+    /// The shift of the keys [`Mmu::hit_recent`] looks addresses up by
+    /// on `access`'s side (see [`Tlb::recent_shift`]).
+    #[inline(always)]
+    #[must_use]
+    pub fn recent_shift(&self, access: LoadOrFetch) -> u32 {
+        self.tlb.recent_shift(access)
+    }
+
+    /// A [`Mmu::hit_recent`] of the key of the side's last hit it took,
+    /// with nothing since but the other side's recent hits and stores: done
+    /// and counted (see [`Tlb::hit_recent_again`]).
+    #[inline(always)]
+    pub fn hit_recent_again(&mut self, access: LoadOrFetch) {
+        #[cfg(test)]
+        {
+            self.recent_again_taken += 1;
+        }
+        self.tlb.hit_recent_again(access);
     }
 
     /// [`Mmu::hit_recent`] for a TLB whose first level is shared by both

@@ -22,6 +22,8 @@
 //! observer and allocates nothing; the MMU's TLB-hit path is the common case.
 
 mod faults;
+#[cfg(test)]
+mod fetch_repeats;
 pub mod inputs;
 mod restored;
 pub(crate) mod schedule;
@@ -671,6 +673,25 @@ impl Simulation {
         } else {
             [0; 2]
         };
+        // The block of the last fetch `hit_recent` took in this loop,
+        // while only load hits and stores taken whole (which change the
+        // data side alone) came after it: `fetch_room` bytes from
+        // `fetch_base`, the smaller of the side's recent-hit granule and
+        // the page (so a reference inside it is inside one page, of the
+        // hit's key); `fetch_room` 0 when there is none. A fetch inside it
+        // is that hit again, its recent way still the side's last
+        // (`Mmu::hit_recent_again`). Instruction fetches stay on one page
+        // for many references: one test (the page's and the key's at once)
+        // instead of the page test and the lookup.
+        let fetch_block = if RECENT {
+            1u64.checked_shl(self.m.mmu.recent_shift(LoadOrFetch::Fetch))
+                .unwrap_or(u64::MAX)
+                .min(page_mask.wrapping_add(1))
+        } else {
+            0
+        };
+        let mut fetch_base = 0u64;
+        let mut fetch_room = 0u64;
         for (k, a) in span.iter().enumerate() {
             if decide(a) {
                 done = k;
@@ -686,6 +707,18 @@ impl Simulation {
                 // that hits a recent TLB entry is done (a load's data is not
                 // simulated). Everything else, out of line, so that the loop
                 // keeps its values in registers.
+                if code == 0 {
+                    // Its first and last bytes' offsets from the block
+                    // (wrapping: below the block is above any room, and
+                    // then so is the OR) both below the room, a power of
+                    // two: inside the block.
+                    let first = a.va.wrapping_sub(fetch_base);
+                    let last = first.wrapping_add(u64::from(a.size)).wrapping_sub(1);
+                    if first | last < fetch_room {
+                        self.m.mmu.hit_recent_again(LoadOrFetch::Fetch);
+                        continue;
+                    }
+                }
                 if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
                     // One copy of the hit path per side, its side a
                     // constant: the side's tables at fixed offsets, where
@@ -695,7 +728,12 @@ impl Simulation {
                     // than the test that chooses the copy.
                     let va = VirtAddr::new(a.va);
                     let hit = if code == 0 {
-                        self.m.mmu.hit_recent(va, LoadOrFetch::Fetch)
+                        let hit = self.m.mmu.hit_recent(va, LoadOrFetch::Fetch);
+                        if hit {
+                            fetch_base = a.va & !fetch_block.wrapping_sub(1);
+                            fetch_room = fetch_block;
+                        }
+                        hit
                     } else {
                         self.m.mmu.hit_recent(va, LoadOrFetch::Load)
                     };
@@ -708,6 +746,9 @@ impl Simulation {
                 if code >= 2 && self.span_store(a, k, &mut place) {
                     continue;
                 }
+                // Anything may change here (a fill, a fault, a new
+                // generation of recent hits).
+                fetch_room = 0;
                 if !self.span_reference(pid, a, k, &mut place)? {
                     done = k + 1;
                     stop = SpanStop::Killed;
