@@ -923,6 +923,7 @@ impl Mmu {
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
+    #[inline(always)]
     fn fill(
         &mut self,
         t: &Translation,
