@@ -840,10 +840,19 @@ mod tests {
         let bytes = postcard::to_allocvec(&wc).expect("serialises");
         let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
         for c in &restored.caches {
-            let want: Vec<u64> = c
+            let want: Vec<Key> = c
                 .slots
                 .iter()
-                .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+                .map(|s| {
+                    if s.valid {
+                        Key {
+                            prefix: s.prefix,
+                            asid: s.asid,
+                        }
+                    } else {
+                        NO_KEY
+                    }
+                })
                 .collect();
             assert_eq!(c.keys, want, "keys rebuilt from the slots");
             let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();
