@@ -21,16 +21,25 @@ use crate::addr::Asid;
 /// No slot: an empty bucket, or the end of a chain.
 const NONE: u32 = u32::MAX;
 
+/// A slot's place in the index.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    /// The next slot of its chain ([`NONE`]: the last).
+    next: u32,
+    /// The bucket it is linked in (meaningful while linked).
+    bucket: u32,
+}
+
 /// Which slots hold which (prefix, ASID) keys, for slots `0..capacity`,
 /// each holding at most one key.
 #[derive(Clone, Debug)]
 pub(super) struct SlotIndex {
     /// Per bucket: the first slot of its chain ([`NONE`]: empty).
     heads: Vec<u32>,
-    /// Per slot: the next slot of its chain ([`NONE`]: the last).
-    next: Vec<u32>,
-    /// Per slot: the bucket it is linked in (meaningful while linked).
-    buckets: Vec<u32>,
+    /// Per slot: its chain link and bucket, side by side so that a fill's
+    /// unlink and link check one bound a slot, not one an array (a full
+    /// PDE cache's fill, on half the walks of the zipf row, does both).
+    links: Vec<Link>,
     /// 64 - log2(buckets): a hash's top bits pick the bucket.
     shift: u32,
 }
@@ -41,8 +50,13 @@ impl SlotIndex {
         let buckets = (2 * capacity).next_power_of_two().max(8);
         Self {
             heads: vec![NONE; buckets],
-            next: vec![NONE; capacity],
-            buckets: vec![0; capacity],
+            links: vec![
+                Link {
+                    next: NONE,
+                    bucket: 0
+                };
+                capacity
+            ],
             shift: 64 - buckets.trailing_zeros(),
         }
     }
@@ -65,7 +79,7 @@ impl SlotIndex {
             if is_key(i) {
                 return Some(i);
             }
-            s = self.next[i];
+            s = self.links[i].next;
         }
         None
     }
@@ -73,16 +87,21 @@ impl SlotIndex {
     /// Links `slot` (below the capacity, not linked) in `bucket`.
     #[inline(always)]
     pub(super) fn link(&mut self, slot: usize, bucket: usize) {
-        self.next[slot] = self.heads[bucket];
-        self.buckets[slot] = bucket as u32;
+        self.links[slot] = Link {
+            next: self.heads[bucket],
+            bucket: bucket as u32,
+        };
         self.heads[bucket] = slot as u32;
     }
 
     /// Unlinks `slot` (linked) from its bucket's chain.
     #[inline(always)]
     pub(super) fn unlink(&mut self, slot: usize) {
-        let bucket = self.buckets[slot] as usize;
-        let after = self.next[slot];
+        let Link {
+            next: after,
+            bucket,
+        } = self.links[slot];
+        let bucket = bucket as usize;
         let mut s = self.heads[bucket];
         if s as usize == slot {
             self.heads[bucket] = after;
@@ -90,12 +109,12 @@ impl SlotIndex {
         }
         // The slot is linked, so the chain reaches it.
         while s != NONE {
-            let i = s as usize;
-            if self.next[i] as usize == slot {
-                self.next[i] = after;
+            let link = &mut self.links[s as usize];
+            if link.next as usize == slot {
+                link.next = after;
                 return;
             }
-            s = self.next[i];
+            s = link.next;
         }
         debug_assert!(false, "slot {slot} is not linked in bucket {bucket}");
     }
@@ -108,7 +127,7 @@ impl SlotIndex {
             let mut s = head;
             while s != NONE {
                 out.push((b, s));
-                s = self.next[s as usize];
+                s = self.links[s as usize].next;
             }
         }
         out

@@ -76,6 +76,14 @@ pub struct Mmu {
     /// never saved, never compared.
     #[serde(skip)]
     path: Path,
+    /// Whether this MMU's format takes the plain x86-64 walk, and its
+    /// reserved address bits: worked out on the first walk (the format
+    /// never changes; a restored MMU works it out again), so that a walk
+    /// tests one field instead of the format's level count, entry size
+    /// and encoding and the physical width's mask (about eight
+    /// instructions a walk). Derived: never saved.
+    #[serde(skip)]
+    plain_x86: PlainX86,
     /// Tests only: take the generic walk and fills, never the plain x86-64
     /// ones, so a property test can check that both give the same state.
     #[cfg(test)]
@@ -186,6 +194,34 @@ const X86_DIRTY: u64 = 1 << 6;
 /// The present bit (P) of an x86 page-table entry.
 const X86_PRESENT: u64 = 1;
 
+/// Whether an MMU's format takes [`walk_x86_64_plain`] (see `Mmu::plain_x86`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum PlainX86 {
+    /// Not worked out yet (a new or restored MMU before its first walk).
+    #[default]
+    Unknown,
+    /// Another encoding, entry size or depth: the generic walk.
+    No,
+    /// x86-64 with 8-byte entries and at most [`MAX_WALK_LEVELS`] levels;
+    /// its reserved address bits ([`Format::x86_plain_reserved_bits`]).
+    Yes(u64),
+}
+
+impl PlainX86 {
+    /// What `fmt` takes: the tests `walk_x86_64_plain` made on every walk.
+    #[cold]
+    fn of(fmt: &Format) -> Self {
+        if fmt.levels().len() > MAX_WALK_LEVELS
+            || fmt.entry_bytes() != 8
+            || !matches!(fmt.encoding(), crate::paging::Encoding::X86_64)
+        {
+            Self::No
+        } else {
+            Self::Yes(fmt.x86_plain_reserved_bits())
+        }
+    }
+}
+
 /// What [`walk_x86_64_plain`] found.
 enum PlainWalk {
     /// The translation.
@@ -196,7 +232,8 @@ enum PlainWalk {
     Generic,
 }
 
-/// The walk of [`walk_from`] for x86 4- and 5-level paging, when every
+/// The walk of [`walk_from`] for x86 4- and 5-level paging (a format of
+/// which [`PlainX86::of`] says `Yes(reserved)`), when every
 /// entry it reads is plain (see [`Format::decode_x86_64_plain`]): a present
 /// table pointer at each level and a present last-level leaf, or a
 /// not-present entry that ends the walk with a fault. Reads memory and
@@ -223,6 +260,7 @@ enum PlainWalk {
 #[allow(clippy::too_many_arguments)]
 fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     fmt: &Format,
+    reserved: u64,
     mem: &M,
     start: usize,
     table: PhysAddr,
@@ -232,12 +270,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
-    if levels.len() > MAX_WALK_LEVELS
-        || fmt.entry_bytes() != 8
-        || !matches!(fmt.encoding(), crate::paging::Encoding::X86_64)
-    {
-        return PlainWalk::Generic;
-    }
+    debug_assert_eq!(PlainX86::of(fmt), PlainX86::Yes(reserved));
     debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
     debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     let mut table = table;
@@ -257,7 +290,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
         // (idx < levels.len() <= MAX_WALK_LEVELS, tested above.)
         refs[idx & (MAX_WALK_LEVELS - 1)] += 1;
         all &= raw;
-        let Some(entry) = fmt.decode_x86_64_plain(idx, raw) else {
+        let Some(entry) = fmt.decode_x86_64_plain_reserved(idx, raw, reserved) else {
             // Not plain. Not present ends the walk as it ends walk_from's:
             // an x86-64 entry with P clear decodes as `Entry::Invalid`
             // whatever its other bits (a swap-heavy run's faulting walks
@@ -328,6 +361,7 @@ impl Mmu {
             walk: WalkCounters::default(),
             faults: FaultCounters::default(),
             path: Path::default(),
+            plain_x86: PlainX86::Unknown,
             #[cfg(test)]
             generic_only: false,
             #[cfg(test)]
@@ -829,15 +863,21 @@ impl Mmu {
             None => (0, self.root, PteFlags::PERMS),
         };
         let generic_only = self.generic_walk_only();
+        let plain_x86 = match self.plain_x86 {
+            PlainX86::Unknown => {
+                self.plain_x86 = PlainX86::of(&self.fmt);
+                self.plain_x86
+            }
+            known => known,
+        };
         let path = &mut self.path;
         // Nothing read yet (a `Generic` answer takes back the counts of
         // the entries in `path`, and may come before any is read).
         path.len = 0;
-        let plain = if generic_only {
-            PlainWalk::Generic
-        } else {
+        let plain = if let (false, PlainX86::Yes(reserved)) = (generic_only, plain_x86) {
             walk_x86_64_plain(
                 &self.fmt,
+                reserved,
                 mem,
                 start,
                 table,
@@ -846,6 +886,8 @@ impl Mmu {
                 path,
                 &mut self.walk.refs_by_level,
             )
+        } else {
+            PlainWalk::Generic
         };
         // Whether the A/D write-back below has nothing to write: only a
         // plain walk knows it without looking at every entry again.
@@ -949,6 +991,7 @@ impl Mmu {
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
+    #[inline(always)]
     fn fill(
         &mut self,
         t: &Translation,
@@ -1652,15 +1695,26 @@ mod tests {
         /// serialized state too. (Not the third: it reads more entries, and
         /// sets A in upper entries a walk cache skips, which a walk that
         /// ended in a protection fault cached with A still clear.)
+        /// x86-64 also with 40 physical-address bits (`narrow`), so that
+        /// random entries set reserved address bits (bits 40 to 51),
+        /// which the plain walk tests with the mask it keeps
+        /// (`PlainX86`).
         #[test]
         fn walk_caches_and_plain_walk_agree_over_random_tables(
             seeds in proptest::collection::vec(proptest::num::u64::ANY, 64),
             ops in proptest::collection::vec((0u16..256, 0u8..15, 0u16..4096), 1..200),
             riscv: bool,
             hardware_ad: bool,
+            narrow: bool,
         ) {
             let (fmt, config) = if riscv {
                 (Format::sv39(), TlbConfig::preset("riscv-sv39").expect("preset"))
+            } else if narrow {
+                // (Made through serde: the fields are the format module's.)
+                let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+                v["pa_bits"] = serde_json::Value::from(40u32);
+                let fmt: Format = serde_json::from_value(v).expect("from json");
+                (fmt, TlbConfig::preset("x86-64").expect("preset"))
             } else {
                 (Format::x86_64(), TlbConfig::preset("x86-64").expect("preset"))
             };

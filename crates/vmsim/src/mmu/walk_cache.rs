@@ -54,11 +54,12 @@ struct DepthCache {
     /// bit indexed by level `depth - 1` (0-based from the root).
     key_shift: u32,
     slots: Vec<Slot>,
-    /// Per slot, its prefix, or [`NO_PREFIX`] when it is invalid: the
-    /// searches compare this dense array and read a slot only on a match.
-    /// Derived from the slots, so never saved.
+    /// Per slot, its prefix and ASID, the prefix [`NO_PREFIX`] when it is
+    /// invalid: the searches compare this dense array alone (the ASID
+    /// beside the prefix, so a compare checks one bound, not the slots'
+    /// too). Derived from the slots, so never saved.
     #[serde(skip)]
-    keys: Vec<u64>,
+    keys: Vec<Key>,
     /// Per slot, its LRU stamp (a dense copy of `Slot::stamp`, so the
     /// victim search reads one array), kept only for a cache without
     /// [`DepthCache::order`]: one with it finds its victim there and never
@@ -95,11 +96,18 @@ struct DepthCache {
 /// [`DepthCache::oldest_scan`] picks (the first of the smallest stamps).
 #[derive(Clone, Debug)]
 struct Recency {
-    /// Per slot: the slot before it and after it ([`NO_SLOT`]: none).
-    prev: Vec<u32>,
-    next: Vec<u32>,
+    /// Per slot: the slot before it and after it ([`NO_SLOT`]: none), side
+    /// by side, so that a touch checks one bound a slot, not one an array.
+    links: Vec<Neighbours>,
     first: u32,
     last: u32,
+}
+
+/// A slot's neighbours in [`Recency`].
+#[derive(Clone, Copy, Debug)]
+struct Neighbours {
+    prev: u32,
+    next: u32,
 }
 
 /// "No slot" in [`Recency`].
@@ -110,15 +118,19 @@ impl Recency {
     fn new(stamps: &[u64]) -> Self {
         let mut sorted: Vec<u32> = (0..stamps.len() as u32).collect();
         sorted.sort_by_key(|&i| (stamps[i as usize], i));
-        let mut prev = vec![NO_SLOT; stamps.len()];
-        let mut next = vec![NO_SLOT; stamps.len()];
+        let mut links = vec![
+            Neighbours {
+                prev: NO_SLOT,
+                next: NO_SLOT
+            };
+            stamps.len()
+        ];
         for pair in sorted.windows(2) {
-            next[pair[0] as usize] = pair[1];
-            prev[pair[1] as usize] = pair[0];
+            links[pair[0] as usize].next = pair[1];
+            links[pair[1] as usize].prev = pair[0];
         }
         Self {
-            prev,
-            next,
+            links,
             first: sorted.first().copied().unwrap_or(NO_SLOT),
             last: sorted.last().copied().unwrap_or(NO_SLOT),
         }
@@ -132,17 +144,19 @@ impl Recency {
         if self.last == slot {
             return;
         }
-        let (p, n) = (self.prev[i], self.next[i]);
+        let Neighbours { prev: p, next: n } = self.links[i];
         // Not the last, so it has a successor.
         if p == NO_SLOT {
             self.first = n;
         } else {
-            self.next[p as usize] = n;
+            self.links[p as usize].next = n;
         }
-        self.prev[n as usize] = p;
-        self.prev[i] = self.last;
-        self.next[i] = NO_SLOT;
-        self.next[self.last as usize] = slot;
+        self.links[n as usize].prev = p;
+        self.links[i] = Neighbours {
+            prev: self.last,
+            next: NO_SLOT,
+        };
+        self.links[self.last as usize].next = slot;
         self.last = slot;
     }
 
@@ -153,12 +167,14 @@ impl Recency {
         let first = self.first;
         let i = first as usize;
         if self.last != first {
-            let n = self.next[i];
+            let n = self.links[i].next;
             self.first = n;
-            self.prev[n as usize] = NO_SLOT;
-            self.prev[i] = self.last;
-            self.next[i] = NO_SLOT;
-            self.next[self.last as usize] = first;
+            self.links[n as usize].prev = NO_SLOT;
+            self.links[i] = Neighbours {
+                prev: self.last,
+                next: NO_SLOT,
+            };
+            self.links[self.last as usize].next = first;
             self.last = first;
         }
         i
@@ -192,6 +208,19 @@ fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
     Some(index)
 }
 
+/// A slot's key in [`DepthCache::keys`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    prefix: u64,
+    asid: Asid,
+}
+
+/// The key of an invalid slot (see [`NO_PREFIX`]): no search's key equals it.
+const NO_KEY: Key = Key {
+    prefix: NO_PREFIX,
+    asid: Asid::new(0),
+};
+
 /// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
 #[derive(Deserialize)]
 struct SavedDepthCache {
@@ -205,7 +234,16 @@ impl From<SavedDepthCache> for DepthCache {
         let keys = saved
             .slots
             .iter()
-            .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+            .map(|s| {
+                if s.valid {
+                    Key {
+                        prefix: s.prefix,
+                        asid: s.asid,
+                    }
+                } else {
+                    NO_KEY
+                }
+            })
             .collect();
         let stamps: Vec<u64> = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count();
@@ -232,24 +270,23 @@ impl DepthCache {
     /// The first slot holding `prefix` for `asid`.
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
+        // (`prefix` is never `NO_PREFIX`, so no invalid slot's key matches.)
+        let key = Key { prefix, asid };
         if let Some(index) = &self.index {
             // Linked slots are valid, so their keys are their prefixes.
             let bucket = index.bucket(prefix, asid);
-            return index.find_in(bucket, |i| {
-                self.keys[i] == prefix && self.slots[i].asid == asid
-            });
+            return index.find_in(bucket, |i| self.keys[i] == key);
         }
-        self.keys
-            .iter()
-            .enumerate()
-            .find(|&(i, &k)| k == prefix && self.slots[i].asid == asid)
-            .map(|(i, _)| i)
+        self.keys.iter().position(|&k| k == key)
     }
 
     /// Slot `i` now holds `slot` (its dense key beside it).
     #[inline(always)]
     fn put(&mut self, i: usize, slot: Slot) {
-        self.keys[i] = slot.prefix;
+        self.keys[i] = Key {
+            prefix: slot.prefix,
+            asid: slot.asid,
+        };
         self.slots[i] = slot;
     }
 
@@ -257,6 +294,13 @@ impl DepthCache {
     #[inline(always)]
     fn stamp(&mut self, i: usize, clock: u64) {
         self.slots[i].stamp = clock;
+        self.reorder(i, clock);
+    }
+
+    /// [`DepthCache::stamp`] but for the slot's own stamp, which the
+    /// caller writes: the recency list's touch, or the dense stamp.
+    #[inline(always)]
+    fn reorder(&mut self, i: usize, clock: u64) {
         if let Some(order) = &mut self.order {
             order.touch(i);
         } else {
@@ -365,7 +409,7 @@ impl WalkCache {
                     depth,
                     key_shift: index_shifts[depth - 1],
                     slots: vec![Slot::default(); level.entries as usize],
-                    keys: vec![NO_PREFIX; level.entries as usize],
+                    keys: vec![NO_KEY; level.entries as usize],
                     stamps: vec![0; level.entries as usize],
                     free: level.entries as usize,
                     index: (level.entries as usize >= index_min)
@@ -405,14 +449,22 @@ impl WalkCache {
             let prefix = va.as_u64() >> cache.key_shift;
             if let Some(i) = cache.find(prefix, asid) {
                 self.clock += 1;
-                cache.stamp(i, self.clock);
-                self.counters.hits_by_depth[cache.depth] += 1;
-                let slot = &cache.slots[i];
-                return Some(WalkCacheHit {
+                // The slot's stamp written and its table read through one
+                // reference (one bound checked, where `stamp` and a
+                // read of the slot checked it twice: the PDE cache's
+                // lookup runs on every walk).
+                let Some(slot) = cache.slots.get_mut(i) else {
+                    break;
+                };
+                slot.stamp = self.clock;
+                let hit = WalkCacheHit {
                     depth: cache.depth,
                     table: slot.table,
                     perms: slot.perms,
-                });
+                };
+                cache.reorder(i, self.clock);
+                self.counters.hits_by_depth[cache.depth] += 1;
+                return Some(hit);
             }
         }
         self.counters.misses += 1;
@@ -461,7 +513,18 @@ impl WalkCache {
         perms: Perms,
         search: bool,
     ) {
-        let Some(cache) = self.caches.iter_mut().find(|c| c.depth == depth) else {
+        // The deepest cache first, without the search (the walk's fills
+        // are deeper than its hit, so most are the deepest's: the zipf
+        // row's PDE cache).
+        let at = if self.caches.first().is_some_and(|c| c.depth == depth) {
+            0
+        } else {
+            match self.caches.iter().position(|c| c.depth == depth) {
+                Some(at) => at,
+                None => return,
+            }
+        };
+        let Some(cache) = self.caches.get_mut(at) else {
             return;
         };
         self.clock += 1;
@@ -504,7 +567,7 @@ impl WalkCache {
             None => {
                 // The first empty slot, else true LRU: the oldest stamp.
                 let empty = if cache.free > 0 {
-                    cache.keys.iter().position(|&k| k == NO_PREFIX)
+                    cache.keys.iter().position(|&k| k.prefix == NO_PREFIX)
                 } else {
                     None
                 };
@@ -542,7 +605,7 @@ impl WalkCache {
             for (i, (slot, key)) in cache.slots.iter_mut().zip(&mut cache.keys).enumerate() {
                 if slot.valid && !keep(slot) {
                     slot.valid = false;
-                    *key = NO_PREFIX;
+                    *key = NO_KEY;
                     if let Some(index) = &mut cache.index {
                         index.unlink(i);
                     }
@@ -777,10 +840,19 @@ mod tests {
         let bytes = postcard::to_allocvec(&wc).expect("serialises");
         let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
         for c in &restored.caches {
-            let want: Vec<u64> = c
+            let want: Vec<Key> = c
                 .slots
                 .iter()
-                .map(|s| if s.valid { s.prefix } else { NO_PREFIX })
+                .map(|s| {
+                    if s.valid {
+                        Key {
+                            prefix: s.prefix,
+                            asid: s.asid,
+                        }
+                    } else {
+                        NO_KEY
+                    }
+                })
                 .collect();
             assert_eq!(c.keys, want, "keys rebuilt from the slots");
             let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();

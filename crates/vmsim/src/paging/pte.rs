@@ -460,6 +460,13 @@ impl Format {
     /// [`Format::plain_leaf_test`]).
     #[inline(always)]
     fn x86_reserved_address_bits(&self) -> u64 {
+        self.x86_plain_reserved_bits()
+    }
+
+    /// [`Format::x86_reserved_address_bits`], for the MMU's walk to keep.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn x86_plain_reserved_bits(&self) -> u64 {
         let pa_mask = if self.pa_bits() >= 64 {
             u64::MAX
         } else {
@@ -540,15 +547,27 @@ impl Format {
     #[inline(always)]
     #[must_use]
     pub(crate) fn decode_x86_64_plain(&self, idx: usize, raw: u64) -> Option<Entry> {
-        if !matches!(self.encoding(), Encoding::X86_64) || raw & X86_P == 0 {
+        if !matches!(self.encoding(), Encoding::X86_64) {
             return None;
         }
-        let pa_mask = if self.pa_bits() >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.pa_bits()) - 1
-        };
-        if raw & (X86_64_ADDR & !pa_mask) != 0 {
+        self.decode_x86_64_plain_reserved(idx, raw, self.x86_reserved_address_bits())
+    }
+
+    /// [`Format::decode_x86_64_plain`] of an x86-64 format (the caller
+    /// knows the encoding) whose reserved address bits
+    /// ([`Format::x86_plain_reserved_bits`]) are `reserved`: for the MMU's
+    /// walk, which works both out once, not on every walk.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn decode_x86_64_plain_reserved(
+        &self,
+        idx: usize,
+        raw: u64,
+        reserved: u64,
+    ) -> Option<Entry> {
+        debug_assert!(matches!(self.encoding(), Encoding::X86_64));
+        debug_assert_eq!(reserved, self.x86_reserved_address_bits());
+        if raw & X86_P == 0 || raw & reserved != 0 {
             return None;
         }
         // READ always; R/W (bit 1) is WRITE (bit 1); U/S (bit 2) is USER
