@@ -2102,4 +2102,101 @@ mod tests {
             k.check_invariants(&mem).expect("invariants");
         }
     }
+
+    /// An eviction that fails after taking the frame's link to its swap
+    /// slot (here at the write of a dirty page, the swap device made anew
+    /// where its file cannot be made) puts the link back: the frame still finds its slot, and the
+    /// map holds the same links as before.
+    #[test]
+    fn a_failed_eviction_keeps_the_frames_swap_link() {
+        let fmt = Format::x86_64();
+        let frames = 48;
+        let mut mem = PhysMem::new(frames * PAGE).expect("memory");
+        let cfg = KernelConfig {
+            swap_slots: Some(512),
+            ..KernelConfig::default()
+        };
+        let mut k = Kernel::new(fmt.clone(), frames, PageSize::SIZE_4K, cfg).expect("kernel");
+        let mut mmu =
+            Mmu::new(fmt, &TlbConfig::preset("x86-64").expect("preset"), true).expect("mmu");
+        mmu.set_table_base(k.table_base());
+        let pid = k.spawn(&mut mem, Layout::Standard).expect("spawn");
+        let base = k
+            .mmap(
+                &mut mem,
+                &mut mmu,
+                pid,
+                None,
+                96 * PAGE,
+                Prot::RW,
+                MmapFlags::default(),
+            )
+            .expect("mmap")
+            .as_u64();
+        let (root, asid) = k.context(pid).expect("context");
+        mmu.set_context(root, asid);
+        let access = |k: &mut Kernel, mem: &mut PhysMem, mmu: &mut Mmu, va, kind| {
+            let mut faults = KernelFaults::new(k, pid);
+            machine::access(
+                mmu,
+                mem,
+                &mut faults,
+                VirtAddr::new(va),
+                kind,
+                Privilege::User,
+            )
+            .expect("access")
+            .expect("mapped");
+        };
+        let mut x = 12_345u64;
+        for _ in 0..600 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let va = base + (x >> 33) % 96 * PAGE;
+            access(&mut k, &mut mem, &mut mmu, va, AccessKind::Read);
+        }
+        // A resident page linked to its slot (read back in, not written).
+        let (&pfn, &slot) = k
+            .reclaim
+            .slot_of_frame
+            .iter()
+            .next()
+            .expect("a page in the swap cache");
+        let pfn = Pfn::new(pfn);
+        let id = k.reclaim.id_of(pfn).expect("resident");
+        let (sid, va) = k.reclaim.maps(pfn)[0];
+        // Dirty now (as a store through the TLB would leave it): its
+        // eviction must write it to the device.
+        let asid = k.space(sid).asid;
+        let leaf = k
+            .tables
+            .translate(&k.fmt, &mem, asid, VirtAddr::new(va))
+            .expect("mapped")
+            .leaf_addr;
+        let raw = mem.read_le(leaf, 8).expect("entry");
+        mem.write_le(leaf, 8, raw | k.fmt.dirty_mask())
+            .expect("entry");
+        let links = |k: &Kernel| {
+            let mut v: Vec<(u64, SwapSlot)> = k
+                .reclaim
+                .slot_of_frame
+                .iter()
+                .map(|(&p, &s)| (p, s))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let before = links(&k);
+        // The device made anew where no file can be made: the write fails.
+        let dev = k.reclaim.swap.take();
+        let path = k
+            .reclaim
+            .swap_path
+            .replace(std::env::temp_dir().join("vmsim-no-such-dir/swap"));
+        let got = k.evict(&mut mem, &mut mmu, id, pfn);
+        assert!(matches!(got, Err(KernelError::Swap(_))), "{got:?}");
+        k.reclaim.swap = dev;
+        k.reclaim.swap_path = path;
+        assert_eq!(k.reclaim.slot_of_frame.get(&pfn.as_u64()), Some(&slot));
+        assert_eq!(links(&k), before);
+    }
 }
