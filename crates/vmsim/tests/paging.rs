@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use vmsim::addr::{PageSize, Pfn, PhysAddr, VirtAddr};
 use vmsim::alloc::{FirstFit, FrameAllocator};
 use vmsim::calc::{Geometry, SparseLayout, UsedRegion, UsedRegions};
-use vmsim::paging::{Canonical, FaultKind, Format, MapError, PteFlags, RadixTable, UserBits};
+use vmsim::paging::{
+    Canonical, Entry, FaultKind, Format, MapError, PteFlags, RadixTable, Translation, UserBits,
+};
 use vmsim::phys::PhysMem;
 
 fn formats() -> Vec<Format> {
@@ -185,6 +187,14 @@ fn check_layout(m: &Machine, model: &[Mapping], probes: &[u64]) -> Result<(), Te
     Ok(())
 }
 
+/// The flags of the leaf entry a walk read (`None` if it is not a leaf).
+fn leaf_flags(fmt: &Format, t: &Translation) -> Option<PteFlags> {
+    match fmt.decode(t.leaf_idx, t.leaf_raw) {
+        Entry::Leaf { flags, .. } => Some(flags),
+        _ => None,
+    }
+}
+
 fn run_case(fmt: Format, ops: Vec<(bool, usize, Vec<u64>, u64)>) -> Result<(), TestCaseError> {
     let mut m = Machine::new(fmt);
     let initial_free = m.alloc.free_frames();
@@ -207,14 +217,21 @@ fn run_case(fmt: Format, ops: Vec<(bool, usize, Vec<u64>, u64)>) -> Result<(), T
                 .ok()
                 .filter(|_| offset & 1 == 1);
             let got = match known {
-                Some(t) => m.table.unmap_at(
-                    &m.fmt,
-                    &mut m.mem,
-                    &mut m.alloc,
-                    VirtAddr::new(va),
-                    t.leaf_idx,
-                    t.leaf_addr,
-                ),
+                // The leaf's flags as the entry the walk read decodes:
+                // `unmap_at` reads it itself (from the table lent in place).
+                Some(t) => m
+                    .table
+                    .unmap_at(
+                        &m.fmt,
+                        &mut m.mem,
+                        &mut m.alloc,
+                        VirtAddr::new(va),
+                        t.leaf_idx,
+                        t.leaf_addr,
+                    )
+                    .inspect(|u| {
+                        assert_eq!(Some(u.flags), leaf_flags(&m.fmt, &t), "unmap_at's flags")
+                    }),
                 None => m
                     .table
                     .unmap(&m.fmt, &mut m.mem, &mut m.alloc, VirtAddr::new(va)),
@@ -273,14 +290,17 @@ fn run_case(fmt: Format, ops: Vec<(bool, usize, Vec<u64>, u64)>) -> Result<(), T
     for (i, x) in std::mem::take(&mut model).into_iter().enumerate() {
         let va = VirtAddr::new(x.va);
         let u = match m.table.translate(&m.fmt, &m.mem, va) {
-            Ok(t) if i % 2 == 0 => m.table.unmap_at(
-                &m.fmt,
-                &mut m.mem,
-                &mut m.alloc,
-                va,
-                t.leaf_idx,
-                t.leaf_addr,
-            ),
+            Ok(t) if i % 2 == 0 => m
+                .table
+                .unmap_at(
+                    &m.fmt,
+                    &mut m.mem,
+                    &mut m.alloc,
+                    va,
+                    t.leaf_idx,
+                    t.leaf_addr,
+                )
+                .inspect(|u| assert_eq!(Some(u.flags), leaf_flags(&m.fmt, &t), "unmap_at's flags")),
             _ => m.table.unmap(&m.fmt, &mut m.mem, &mut m.alloc, va),
         }
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -425,4 +445,71 @@ fn out_of_frames_is_an_error_not_a_panic() {
         PteFlags::READ,
     );
     assert_eq!(e, Err(MapError::OutOfFrames));
+}
+
+/// `unmap_at` reads the entry it is pointed at (from the table's bytes lent
+/// in place, when memory lends them) and no other: pages mapped side by
+/// side to different frames with different permissions, each unmapped
+/// through the leaf a walk found, give back their own frame and flags, in
+/// every format (8- and 4-byte entries); the last one empties the table,
+/// which `unmap` then frees.
+#[test]
+fn unmap_at_reads_the_entry_it_is_given() {
+    for fmt in formats() {
+        let mut m = Machine::new(fmt);
+        let page = m.fmt.page_size();
+        let pages: Vec<(u64, u64, PteFlags)> = (0..8u64)
+            .map(|i| {
+                let flags = if i % 2 == 0 {
+                    PteFlags::READ | PteFlags::WRITE | PteFlags::USER
+                } else {
+                    PteFlags::READ | PteFlags::USER
+                };
+                ((16 + i) * page.bytes(), (1 + 3 * i) * page.bytes(), flags)
+            })
+            .collect();
+        for &(va, frame, flags) in &pages {
+            m.table
+                .map(
+                    &m.fmt,
+                    &mut m.mem,
+                    &mut m.alloc,
+                    VirtAddr::new(va),
+                    PhysAddr::new(frame).expect("pa"),
+                    page,
+                    flags,
+                )
+                .expect("map")
+                .ignore();
+        }
+        for &(va, frame, _) in &pages {
+            let va = VirtAddr::new(va);
+            let t = m.table.translate(&m.fmt, &m.mem, va).expect("mapped");
+            let u = m
+                .table
+                .unmap_at(
+                    &m.fmt,
+                    &mut m.mem,
+                    &mut m.alloc,
+                    va,
+                    t.leaf_idx,
+                    t.leaf_addr,
+                )
+                .expect("unmap_at");
+            assert_eq!(u.frame.as_u64(), frame, "{}: frame", m.fmt.name());
+            assert_eq!(
+                Some(u.flags),
+                leaf_flags(&m.fmt, &t),
+                "{}: flags",
+                m.fmt.name()
+            );
+            u.flush.ignore();
+            assert!(
+                m.table.translate(&m.fmt, &m.mem, va).is_err(),
+                "still mapped"
+            );
+        }
+        let tables = m.table.tables_per_level(&m.fmt, &m.mem).expect("tables");
+        assert_eq!(tables.iter().sum::<u64>(), 1, "{}: tables", m.fmt.name());
+    }
 }

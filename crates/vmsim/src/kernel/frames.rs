@@ -264,9 +264,13 @@ impl FrameTable {
         if *m != use_bits(FrameUse::Data) {
             return false;
         }
+        *m &= u64::from(u32::MAX);
+        // The page's other frames (none with pages of one frame: no loop).
         let order = self.page_order();
-        for m in &mut self.meta[i..i + (1 << order)] {
-            *m &= u64::from(u32::MAX);
+        if order > 0 {
+            for m in &mut self.meta[i + 1..i + (1 << order)] {
+                *m &= u64::from(u32::MAX);
+            }
         }
         self.buddy.free_order(pfn, order);
         true

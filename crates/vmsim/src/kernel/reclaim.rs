@@ -261,7 +261,8 @@ struct LeafCache {
     plain: Option<PlainLeafTest>,
     /// The last page the scan's plain path found with its accessed bit
     /// clear, as it read the entry: CLOCK's victim, whose dirty check
-    /// ([`PteBits::dirty_and_first_leaf`]) then need not read it again.
+    /// ([`PteBits::dirty_and_first_leaf`]) then need not be made
+    /// ([`Reclaim::victim_status`]).
     /// Emptied when each victim is sought and taken by the eviction that
     /// follows ([`Kernel::reclaim_one`]): nothing between the two changes
     /// an entry.
@@ -600,6 +601,27 @@ impl Reclaim {
             Some(dev) => Ok(dev),
             None => Err(KernelError::NoSwapDevice),
         }
+    }
+
+    /// [`PteBits::dirty_and_first_leaf`] of the victim `id` (in frame
+    /// `pfn`) from what the scan handed over (`scanned`,
+    /// [`LeafCache::scanned_clear`]) when it is this page's: its dirty bit
+    /// as the scan read the entry (nothing changed it since), or a dirty
+    /// page tracker's mark, and the entry's place. `None` when the scan
+    /// read no entry of this page (another policy's victim, or a page the
+    /// general path scanned): the dirty check then looks.
+    fn victim_status(
+        &self,
+        id: u32,
+        pfn: Pfn,
+        scanned: Option<ScannedLeaf>,
+    ) -> Option<(bool, Option<(usize, PhysAddr)>)> {
+        let s = scanned.filter(|s| s.id == id)?;
+        let kept = !self.cleaned_dirty.is_empty() && self.cleaned_dirty.contains(&pfn.as_u64());
+        Some((
+            PlainLeafTest::status(s.raw).contains(PteFlags::DIRTY) || kept,
+            Some((s.idx, s.addr)),
+        ))
     }
 
     /// A free swap slot. When every slot is taken, a slot that only the swap
@@ -1039,26 +1061,8 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
 
     /// [`AccessBits::is_dirty`], and the leaf of the page's first mapping
     /// if the cache had it ([`PteBits::flags_and_first_leaf`]).
-    /// `scanned`: the entry as the scan last read it with A clear
-    /// ([`LeafCache::scanned_clear`]), taken in its stead when it is this
-    /// page's (the victim's).
-    fn dirty_and_first_leaf(
-        &self,
-        id: u32,
-        scanned: Option<ScannedLeaf>,
-    ) -> (bool, Option<(usize, PhysAddr)>) {
-        let (f, first) = match scanned.filter(|s| s.id == id) {
-            Some(s) => {
-                let r = (PlainLeafTest::status(s.raw), Some((s.idx, s.addr)));
-                debug_assert_eq!(
-                    r,
-                    self.flags_and_first_leaf_general(id),
-                    "the scan's read of the victim's entry is not what it holds"
-                );
-                r
-            }
-            None => self.flags_and_first_leaf(id),
-        };
+    fn dirty_and_first_leaf(&self, id: u32) -> (bool, Option<(usize, PhysAddr)>) {
+        let (f, first) = self.flags_and_first_leaf(id);
         (f.contains(PteFlags::DIRTY) || self.kept_dirty(id), first)
     }
 
@@ -1512,13 +1516,57 @@ impl Kernel {
         id: u32,
         pfn: Pfn,
     ) -> Result<bool, KernelError> {
-        let (dirty, first_leaf) = {
-            let r = &mut self.reclaim;
-            let scanned = r.leaves.scanned_clear.take();
-            let bits = pte_bits!(self, r, mem, tlb);
-            bits.dirty_and_first_leaf(id, scanned)
+        // CLOCK's victim as the scan read it, with no look at the tables
+        // (nor the set-up of one); any other victim by the dirty check.
+        let scanned = self.reclaim.leaves.scanned_clear.take();
+        let (dirty, first_leaf) = match self.reclaim.victim_status(id, pfn, scanned) {
+            Some(handed) => {
+                debug_assert_eq!(
+                    handed,
+                    {
+                        let r = &mut self.reclaim;
+                        let bits = pte_bits!(self, r, mem, tlb);
+                        bits.dirty_and_first_leaf(id)
+                    },
+                    "the scan's read of the victim's entry is not what it holds"
+                );
+                handed
+            }
+            None => {
+                let r = &mut self.reclaim;
+                let bits = pte_bits!(self, r, mem, tlb);
+                bits.dirty_and_first_leaf(id)
+            }
         };
-        let existing = self.reclaim.slot_of_frame.get(&pfn.as_u64()).copied();
+        // The frame's link to its swap copy (the swap cache) ends with the
+        // eviction: taken now, one probe of the map instead of a look here
+        // and a removal at the end. Nothing in between looks at the map
+        // when the link exists (a new slot is sought only without one), so
+        // the map ends as it did; an eviction that fails puts it back.
+        let existing = self.reclaim.slot_of_frame.remove(&pfn.as_u64());
+        let out = self.evict_linked(mem, tlb, id, pfn, existing, dirty, first_leaf);
+        if out.is_err()
+            && let Some(slot) = existing
+        {
+            self.reclaim.slot_of_frame.insert(pfn.as_u64(), slot);
+        }
+        out
+    }
+
+    /// [`Kernel::evict`] of page `id` in frame `pfn` once its dirty check
+    /// is made and its link to a swap slot (`existing`) taken.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn evict_linked<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        id: u32,
+        pfn: Pfn,
+        existing: Option<SwapSlot>,
+        dirty: bool,
+        first_leaf: Option<(usize, PhysAddr)>,
+    ) -> Result<bool, KernelError> {
         let slot = match existing {
             Some(s) => s,
             None => match self.reclaim.alloc_slot()? {
@@ -1617,11 +1665,10 @@ impl Kernel {
         }
         r.set_id(pfn, None);
         r.set_frame(id, None);
-        if existing.is_some() {
-            // (Nothing else links the frame to a slot: no lookup to miss.)
-            r.slot_of_frame.remove(&pfn.as_u64());
+        // (The set is empty unless a dirty-page tracker runs: no call.)
+        if !r.cleaned_dirty.is_empty() {
+            r.cleaned_dirty.remove(&pfn.as_u64());
         }
-        r.cleaned_dirty.remove(&pfn.as_u64());
         // One lookup, not a look then an insert. The `reserve` is the one
         // `insert` makes first, which may grow or rehash the map even when
         // the slot is in it: kept, so the map's layout, and the order the
@@ -1966,14 +2013,16 @@ mod tests {
                     Some(id),
                     "page {id}: not handed over"
                 );
+                let pfn = k.reclaim.frame_of(id).expect("resident");
+                let handed = k.reclaim.victim_status(id, pfn, scanned);
                 let r = &mut k.reclaim;
                 let bits = pte_bits!(k, r, mem, &mut general_log);
                 assert_eq!(
-                    bits.dirty_and_first_leaf(id, scanned),
-                    {
+                    handed,
+                    Some({
                         let (f, first) = bits.flags_and_first_leaf_general(id);
                         (f.contains(PteFlags::DIRTY) || bits.kept_dirty(id), first)
-                    },
+                    }),
                     "page {id}: handed over"
                 );
             }
@@ -2052,5 +2101,102 @@ mod tests {
             assert!(scans > 20, "{scans} scans");
             k.check_invariants(&mem).expect("invariants");
         }
+    }
+
+    /// An eviction that fails after taking the frame's link to its swap
+    /// slot (here at the write of a dirty page, the swap device made anew
+    /// where its file cannot be made) puts the link back: the frame still finds its slot, and the
+    /// map holds the same links as before.
+    #[test]
+    fn a_failed_eviction_keeps_the_frames_swap_link() {
+        let fmt = Format::x86_64();
+        let frames = 48;
+        let mut mem = PhysMem::new(frames * PAGE).expect("memory");
+        let cfg = KernelConfig {
+            swap_slots: Some(512),
+            ..KernelConfig::default()
+        };
+        let mut k = Kernel::new(fmt.clone(), frames, PageSize::SIZE_4K, cfg).expect("kernel");
+        let mut mmu =
+            Mmu::new(fmt, &TlbConfig::preset("x86-64").expect("preset"), true).expect("mmu");
+        mmu.set_table_base(k.table_base());
+        let pid = k.spawn(&mut mem, Layout::Standard).expect("spawn");
+        let base = k
+            .mmap(
+                &mut mem,
+                &mut mmu,
+                pid,
+                None,
+                96 * PAGE,
+                Prot::RW,
+                MmapFlags::default(),
+            )
+            .expect("mmap")
+            .as_u64();
+        let (root, asid) = k.context(pid).expect("context");
+        mmu.set_context(root, asid);
+        let access = |k: &mut Kernel, mem: &mut PhysMem, mmu: &mut Mmu, va, kind| {
+            let mut faults = KernelFaults::new(k, pid);
+            machine::access(
+                mmu,
+                mem,
+                &mut faults,
+                VirtAddr::new(va),
+                kind,
+                Privilege::User,
+            )
+            .expect("access")
+            .expect("mapped");
+        };
+        let mut x = 12_345u64;
+        for _ in 0..600 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let va = base + (x >> 33) % 96 * PAGE;
+            access(&mut k, &mut mem, &mut mmu, va, AccessKind::Read);
+        }
+        // A resident page linked to its slot (read back in, not written).
+        let (&pfn, &slot) = k
+            .reclaim
+            .slot_of_frame
+            .iter()
+            .next()
+            .expect("a page in the swap cache");
+        let pfn = Pfn::new(pfn);
+        let id = k.reclaim.id_of(pfn).expect("resident");
+        let (sid, va) = k.reclaim.maps(pfn)[0];
+        // Dirty now (as a store through the TLB would leave it): its
+        // eviction must write it to the device.
+        let asid = k.space(sid).asid;
+        let leaf = k
+            .tables
+            .translate(&k.fmt, &mem, asid, VirtAddr::new(va))
+            .expect("mapped")
+            .leaf_addr;
+        let raw = mem.read_le(leaf, 8).expect("entry");
+        mem.write_le(leaf, 8, raw | k.fmt.dirty_mask())
+            .expect("entry");
+        let links = |k: &Kernel| {
+            let mut v: Vec<(u64, SwapSlot)> = k
+                .reclaim
+                .slot_of_frame
+                .iter()
+                .map(|(&p, &s)| (p, s))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let before = links(&k);
+        // The device made anew where no file can be made: the write fails.
+        let dev = k.reclaim.swap.take();
+        let path = k
+            .reclaim
+            .swap_path
+            .replace(std::env::temp_dir().join("vmsim-no-such-dir/swap"));
+        let got = k.evict(&mut mem, &mut mmu, id, pfn);
+        assert!(matches!(got, Err(KernelError::Swap(_))), "{got:?}");
+        k.reclaim.swap = dev;
+        k.reclaim.swap_path = path;
+        assert_eq!(k.reclaim.slot_of_frame.get(&pfn.as_u64()), Some(&slot));
+        assert_eq!(links(&k), before);
     }
 }

@@ -450,8 +450,21 @@ impl RadixTable {
             return self.unmap(fmt, mem, alloc, va);
         };
         let table = PhysAddr::new_unchecked(table);
-        let Ok(raw) = mem.read_le(entry_addr, width) else {
-            return self.unmap(fmt, mem, alloc, va);
+        // The table's bytes in place when memory lends them: one look at
+        // where they are stored, for the entry's read and the test below
+        // (below the root only, where the test is made); else, or for a
+        // table not stored, the entry by address and the test by range.
+        let in_place = if leaf_idx > 0 {
+            mem.page_in_place(table, fmt.table_bytes(leaf_idx))
+        } else {
+            None
+        };
+        let raw = match in_place.and_then(|t| entry_in(t, cleared, width)) {
+            Some(raw) => raw,
+            None => match mem.read_le(entry_addr, width) {
+                Ok(raw) => raw,
+                Err(_) => return self.unmap(fmt, mem, alloc, va),
+            },
         };
         let Entry::Leaf { addr, flags } = fmt.decode(leaf_idx, raw) else {
             return self.unmap(fmt, mem, alloc, va);
@@ -460,10 +473,7 @@ impl RadixTable {
             // The last entry of its table: unmap frees tables.
             let bytes = fmt.table_bytes(leaf_idx);
             let after = cleared + u64::from(width);
-            // The table's bytes in place when memory lends them (one look
-            // at where they are stored, not a range check and two lookups
-            // per eviction); else, or for a table not stored, by range.
-            let others_zero = match mem.page_in_place(table, bytes) {
+            let others_zero = match in_place {
                 Some(t) => match (t.get(..cleared as usize), t.get(after as usize..)) {
                     (Some(before), Some(rest)) => {
                         crate::memory::all_zero(before) && crate::memory::all_zero(rest)
@@ -659,6 +669,25 @@ fn new_table<M: PhysMemory + ?Sized, A: FrameAllocator>(
         return Err(e.into());
     }
     Ok(addr)
+}
+
+/// The entry of `width` bytes at byte offset `at` of a table's bytes
+/// lent in place, as [`PhysMemory::read_le`] reads it (little-endian, wider
+/// than 8 read as 8); `None` past the table's end.
+#[inline(always)]
+fn entry_in(table: &[u8], at: u64, width: u32) -> Option<u64> {
+    let w = (width as usize).min(8);
+    let bytes = table.get(usize::try_from(at).ok()?..)?.get(..w)?;
+    // Fixed widths, one load each (as `PhysMem::read_le`).
+    Some(match w {
+        8 => u64::from_le_bytes(bytes.try_into().ok()?),
+        4 => u64::from(u32::from_le_bytes(bytes.try_into().ok()?)),
+        _ => {
+            let mut v = [0u8; 8];
+            v[..w].copy_from_slice(bytes);
+            u64::from_le_bytes(v)
+        }
+    })
 }
 
 /// Whether the table at `table` (level index `idx`) holds no entry, given

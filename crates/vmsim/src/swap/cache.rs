@@ -248,11 +248,19 @@ impl SwapCache {
     ) -> io::Result<()> {
         debug_assert_eq!(bytes.len(), self.page);
         let e = self.take_entry(slot, write)?;
+        // A spare buffer has no other holder: filled in place (`get_mut`,
+        // inlined, where `make_mut` was a call per page that looked at the
+        // counts the same way). Were one ever held elsewhere, a new buffer.
         let buf = match self.spare.pop() {
             Some(mut b) => {
                 debug_assert_eq!(Arc::strong_count(&b), 1);
-                Arc::make_mut(&mut b).copy_from_slice(bytes);
-                b
+                match Arc::get_mut(&mut b) {
+                    Some(dst) => {
+                        dst.copy_from_slice(bytes);
+                        b
+                    }
+                    None => Arc::from(bytes),
+                }
             }
             None => Arc::from(bytes),
         };
