@@ -203,7 +203,7 @@ enum PlainX86 {
     /// Another encoding, entry size or depth: the generic walk.
     No,
     /// x86-64 with 8-byte entries and at most [`MAX_WALK_LEVELS`] levels;
-    /// its reserved address bits ([`Format::x86_plain_reserved_bits`]).
+    /// its reserved address bits ([`Format::x86_reserved_address_bits`]).
     Yes(u64),
 }
 
@@ -217,7 +217,7 @@ impl PlainX86 {
         {
             Self::No
         } else {
-            Self::Yes(fmt.x86_plain_reserved_bits())
+            Self::Yes(fmt.x86_reserved_address_bits())
         }
     }
 }

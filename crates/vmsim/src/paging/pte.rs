@@ -457,16 +457,10 @@ impl Format {
     /// The bits of an x86-64 entry's address field above the format's
     /// physical-address width: reserved, so an entry with any of them set
     /// is not plain ([`Format::is_plain_x86_leaf`],
-    /// [`Format::plain_leaf_test`]).
-    #[inline(always)]
-    fn x86_reserved_address_bits(&self) -> u64 {
-        self.x86_plain_reserved_bits()
-    }
-
-    /// [`Format::x86_reserved_address_bits`], for the MMU's walk to keep.
+    /// [`Format::plain_leaf_test`], and the MMU's walk, which keeps them).
     #[inline(always)]
     #[must_use]
-    pub(crate) fn x86_plain_reserved_bits(&self) -> u64 {
+    pub(crate) fn x86_reserved_address_bits(&self) -> u64 {
         let pa_mask = if self.pa_bits() >= 64 {
             u64::MAX
         } else {
@@ -555,7 +549,7 @@ impl Format {
 
     /// [`Format::decode_x86_64_plain`] of an x86-64 format (the caller
     /// knows the encoding) whose reserved address bits
-    /// ([`Format::x86_plain_reserved_bits`]) are `reserved`: for the MMU's
+    /// ([`Format::x86_reserved_address_bits`]) are `reserved`: for the MMU's
     /// walk, which works both out once, not on every walk.
     #[inline(always)]
     #[must_use]
