@@ -893,6 +893,23 @@ impl Tlb {
         true
     }
 
+    /// `n` repeats of the last hit [`Tlb::hit_shared`] took on `access`'s
+    /// side: each a `hit_shared` of that hit's key on that side, with
+    /// nothing done to the TLB since but these repeats. Such a repeat finds
+    /// the same word (no fill, invalidation or context switch changed it)
+    /// at the place owed last of both sides (`last_owed`, which that hit
+    /// set and nothing since changed: no settlement, no other hit), so its
+    /// `Tlb::owe_touch` records nothing and it is already its side's
+    /// last: only its counts are left, the lookup (`shared_lookups`) and the
+    /// place's hit (`place_hits`), both added only at the next settlement,
+    /// so a caller may add a run of repeats at once, before it does
+    /// anything else to the TLB.
+    #[inline(always)]
+    pub fn hit_shared_again(&mut self, access: LoadOrFetch, n: u64) {
+        self.shared_lookups[access.side() & 1] += n;
+        self.place_hits[self.last_owed as usize % PLACES] += n;
+    }
+
     /// [`Tlb::store_recent`] for a first level shared by both sides (the
     /// span loop without recent hits): the data side's recent hit holding
     /// `va` for the address space of the last [`Tlb::context_switch`] (as

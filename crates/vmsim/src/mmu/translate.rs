@@ -106,6 +106,15 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     pub(crate) shared_hits_taken: u64,
+    /// Tests only: the span loop takes no repeats of a [`Mmu::hit_shared`]
+    /// hit as [`Mmu::hit_shared_again`] (each goes to `hit_shared`).
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_again_off: bool,
+    /// Tests only: how many lookups [`Mmu::hit_shared_again`] took.
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) shared_again_taken: u64,
     /// Tests only: how many lookups [`Mmu::hit_recent_again`] took.
     #[cfg(test)]
     #[serde(skip)]
@@ -373,6 +382,10 @@ impl Mmu {
             #[cfg(test)]
             recent_again_taken: 0,
             #[cfg(test)]
+            shared_again_off: false,
+            #[cfg(test)]
+            shared_again_taken: 0,
+            #[cfg(test)]
             known_misses_off: false,
         })
     }
@@ -504,6 +517,33 @@ impl Mmu {
         }
         #[cfg(not(test))]
         self.tlb.hit_shared(va, access)
+    }
+
+    /// `n` repeats of the last [`Mmu::hit_shared`] that hit, on its side
+    /// (loads or fetches): each a `hit_shared` of that hit's key, with
+    /// nothing done to the MMU since but these: done and counted (see
+    /// [`Tlb::hit_shared_again`]).
+    #[inline(always)]
+    pub fn hit_shared_again(&mut self, access: LoadOrFetch, n: u64) {
+        #[cfg(test)]
+        {
+            self.shared_again_taken += n;
+        }
+        self.tlb.hit_shared_again(access, n);
+    }
+
+    /// Whether the span loop may take repeats of a [`Mmu::hit_shared`] hit
+    /// as [`Mmu::hit_shared_again`]: always, but for tests that turn it off
+    /// to compare.
+    #[inline(always)]
+    #[must_use]
+    pub fn shared_repeats_on(&self) -> bool {
+        #[cfg(test)]
+        {
+            !self.shared_again_off
+        }
+        #[cfg(not(test))]
+        true
     }
 
     /// [`Mmu::store_recent`] for a TLB whose first level is shared by both
