@@ -2033,83 +2033,10 @@ mod tests {
         (scans, checks)
     }
 
-    /// The scan's and the dirty check's plain paths (one mapping, the leaf
-    /// cache's frame entry, a plain x86-64 leaf) answer as the general
-    /// paths do, on pages that were swapped out and back, written and
-    /// read, with their accessed bits set and then cleared, in 4- and
-    /// 5-level x86-64; pages a fork shares (two mappings) go the general
-    /// way.
-    #[test]
-    fn scan_fast_path_answers_as_the_general_one() {
-        for fmt in [Format::x86_64(), Format::x86_64_5level()] {
-            let frames = 48;
-            let mut mem = PhysMem::new(frames * PAGE).expect("memory");
-            let cfg = KernelConfig {
-                swap_slots: Some(512),
-                ..KernelConfig::default()
-            };
-            let mut k = Kernel::new(fmt.clone(), frames, PageSize::SIZE_4K, cfg).expect("kernel");
-            let mut mmu =
-                Mmu::new(fmt, &TlbConfig::preset("x86-64").expect("preset"), true).expect("mmu");
-            mmu.set_table_base(k.table_base());
-            let parent = k.spawn(&mut mem, Layout::Standard).expect("spawn");
-            let base = k
-                .mmap(
-                    &mut mem,
-                    &mut mmu,
-                    parent,
-                    None,
-                    96 * PAGE,
-                    Prot::RW,
-                    MmapFlags::default(),
-                )
-                .expect("mmap")
-                .as_u64();
-            let mut pids = vec![parent];
-            let mut x = 12_345u64;
-            for step in 0..600 {
-                if step == 300 {
-                    pids.push(k.fork(&mut mem, &mut mmu, parent).expect("fork"));
-                }
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let pid = pids[(x >> 60) as usize % pids.len()];
-                let va = base + (x >> 33) % 96 * PAGE;
-                let kind = if x >> 20 & 3 == 0 {
-                    AccessKind::Write
-                } else {
-                    AccessKind::Read
-                };
-                let (root, asid) = k.context(pid).expect("context");
-                mmu.set_context(root, asid);
-                let mut faults = KernelFaults::new(&mut k, pid);
-                machine::access(
-                    &mut mmu,
-                    &mut mem,
-                    &mut faults,
-                    VirtAddr::new(va),
-                    kind,
-                    Privilege::User,
-                )
-                .expect("access")
-                .expect("mapped");
-            }
-            assert!(k.paging_stats().swap_outs > 100, "{:?}", k.paging_stats());
-            // Accessed bits as the run left them, then all clear.
-            let (scans, checks) = both_paths_on_every_page(&mut k, &mut mem);
-            assert!(scans > 20 && checks > 20, "{scans} scans, {checks} checks");
-            let (scans, _) = both_paths_on_every_page(&mut k, &mut mem);
-            assert!(scans > 20, "{scans} scans");
-            k.check_invariants(&mem).expect("invariants");
-        }
-    }
-
-    /// An eviction that fails after taking the frame's link to its swap
-    /// slot (here at the write of a dirty page, the swap device made anew
-    /// where its file cannot be made) puts the link back: the frame still finds its slot, and the
-    /// map holds the same links as before.
-    #[test]
-    fn a_failed_eviction_keeps_the_frames_swap_link() {
-        let fmt = Format::x86_64();
+    /// A machine that swaps: 48 frames, 512 swap slots, one process with
+    /// 96 pages mapped read-write at the returned address (twice the
+    /// frames: touching them at random evicts), the MMU on its tables.
+    fn swapping_machine(fmt: Format) -> (PhysMem, Kernel, Mmu, Pid, u64) {
         let frames = 48;
         let mut mem = PhysMem::new(frames * PAGE).expect("memory");
         let cfg = KernelConfig {
@@ -2133,26 +2060,82 @@ mod tests {
             )
             .expect("mmap")
             .as_u64();
+        (mem, k, mmu, pid, base)
+    }
+
+    /// A user access of `kind` at `va` by `pid` (its context set first),
+    /// faults handled by the kernel; it must succeed.
+    fn user_access(
+        k: &mut Kernel,
+        mem: &mut PhysMem,
+        mmu: &mut Mmu,
+        pid: Pid,
+        va: u64,
+        kind: AccessKind,
+    ) {
         let (root, asid) = k.context(pid).expect("context");
         mmu.set_context(root, asid);
-        let access = |k: &mut Kernel, mem: &mut PhysMem, mmu: &mut Mmu, va, kind| {
-            let mut faults = KernelFaults::new(k, pid);
-            machine::access(
-                mmu,
-                mem,
-                &mut faults,
-                VirtAddr::new(va),
-                kind,
-                Privilege::User,
-            )
-            .expect("access")
-            .expect("mapped");
-        };
+        let mut faults = KernelFaults::new(k, pid);
+        machine::access(
+            mmu,
+            mem,
+            &mut faults,
+            VirtAddr::new(va),
+            kind,
+            Privilege::User,
+        )
+        .expect("access")
+        .expect("mapped");
+    }
+
+    /// The scan's and the dirty check's plain paths (one mapping, the leaf
+    /// cache's frame entry, a plain x86-64 leaf) answer as the general
+    /// paths do, on pages that were swapped out and back, written and
+    /// read, with their accessed bits set and then cleared, in 4- and
+    /// 5-level x86-64; pages a fork shares (two mappings) go the general
+    /// way.
+    #[test]
+    fn scan_fast_path_answers_as_the_general_one() {
+        for fmt in [Format::x86_64(), Format::x86_64_5level()] {
+            let (mut mem, mut k, mut mmu, parent, base) = swapping_machine(fmt);
+            let mut pids = vec![parent];
+            let mut x = 12_345u64;
+            for step in 0..600 {
+                if step == 300 {
+                    pids.push(k.fork(&mut mem, &mut mmu, parent).expect("fork"));
+                }
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let pid = pids[(x >> 60) as usize % pids.len()];
+                let va = base + (x >> 33) % 96 * PAGE;
+                let kind = if x >> 20 & 3 == 0 {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                };
+                user_access(&mut k, &mut mem, &mut mmu, pid, va, kind);
+            }
+            assert!(k.paging_stats().swap_outs > 100, "{:?}", k.paging_stats());
+            // Accessed bits as the run left them, then all clear.
+            let (scans, checks) = both_paths_on_every_page(&mut k, &mut mem);
+            assert!(scans > 20 && checks > 20, "{scans} scans, {checks} checks");
+            let (scans, _) = both_paths_on_every_page(&mut k, &mut mem);
+            assert!(scans > 20, "{scans} scans");
+            k.check_invariants(&mem).expect("invariants");
+        }
+    }
+
+    /// An eviction that fails after taking the frame's link to its swap
+    /// slot (here at the write of a dirty page, the swap device made anew
+    /// where its file cannot be made) puts the link back: the frame still finds its slot, and the
+    /// map holds the same links as before.
+    #[test]
+    fn a_failed_eviction_keeps_the_frames_swap_link() {
+        let (mut mem, mut k, mut mmu, pid, base) = swapping_machine(Format::x86_64());
         let mut x = 12_345u64;
         for _ in 0..600 {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             let va = base + (x >> 33) % 96 * PAGE;
-            access(&mut k, &mut mem, &mut mmu, va, AccessKind::Read);
+            user_access(&mut k, &mut mem, &mut mmu, pid, va, AccessKind::Read);
         }
         // A resident page linked to its slot (read back in, not written).
         let (&pfn, &slot) = k

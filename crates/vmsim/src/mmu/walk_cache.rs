@@ -221,6 +221,21 @@ const NO_KEY: Key = Key {
     asid: Asid::new(0),
 };
 
+impl Slot {
+    /// Its key in [`DepthCache::keys`]: its prefix and ASID when valid,
+    /// else [`NO_KEY`] (derived from the slots when a cache is restored).
+    fn key(&self) -> Key {
+        if self.valid {
+            Key {
+                prefix: self.prefix,
+                asid: self.asid,
+            }
+        } else {
+            NO_KEY
+        }
+    }
+}
+
 /// A [`DepthCache`] as checkpoints hold it: the fields it is saved with.
 #[derive(Deserialize)]
 struct SavedDepthCache {
@@ -231,20 +246,7 @@ struct SavedDepthCache {
 
 impl From<SavedDepthCache> for DepthCache {
     fn from(saved: SavedDepthCache) -> Self {
-        let keys = saved
-            .slots
-            .iter()
-            .map(|s| {
-                if s.valid {
-                    Key {
-                        prefix: s.prefix,
-                        asid: s.asid,
-                    }
-                } else {
-                    NO_KEY
-                }
-            })
-            .collect();
+        let keys = saved.slots.iter().map(Slot::key).collect();
         let stamps: Vec<u64> = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count();
         let index = build_index(&saved.slots, saved.slots.len() >= INDEX_MIN_ENTRIES);
@@ -840,18 +842,16 @@ mod tests {
         let bytes = postcard::to_allocvec(&wc).expect("serialises");
         let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
         for c in &restored.caches {
+            // (Worked out here, not by `Slot::key`, which the restore uses.)
             let want: Vec<Key> = c
                 .slots
                 .iter()
-                .map(|s| {
-                    if s.valid {
-                        Key {
-                            prefix: s.prefix,
-                            asid: s.asid,
-                        }
-                    } else {
-                        NO_KEY
-                    }
+                .map(|s| match s.valid {
+                    true => Key {
+                        prefix: s.prefix,
+                        asid: s.asid,
+                    },
+                    false => NO_KEY,
                 })
                 .collect();
             assert_eq!(c.keys, want, "keys rebuilt from the slots");

@@ -7,21 +7,9 @@
 //! between two fetches of one page (fills that evict it, touches of
 //! other ways) and where only the data side does.
 
-use vmsim_trace::scenario::Scenario;
-use vmsim_trace::vmt::VmtWriter;
 use vmsim_trace::{Access, AccessKind};
 
-use crate::config::ConfigBuilder;
-use crate::sim::Simulation;
-
-fn access(va: u64, size: u32, kind: AccessKind) -> Access {
-    Access {
-        va,
-        pid: 1,
-        size,
-        kind,
-    }
-}
+use super::span_runs::{access, report_of_default, vmt_file};
 
 /// Round after round, a hot code page fetched around loads and stores of
 /// one data page each (recent hits of the data side once a lookup has
@@ -70,32 +58,14 @@ fn repeat_trace() -> Vec<Access> {
 /// The report of a run of `path`, and how many fetches were taken as
 /// repeats, with the TLB's recent hits on or off.
 fn run(path: &str, recent: bool) -> (serde_json::Value, u64) {
-    let cfg = ConfigBuilder::preset(None)
-        .expect("preset")
-        .build()
-        .expect("config");
-    let mut sim = Simulation::new(cfg).expect("machine");
-    sim.start(&Scenario::of_traces(&[path])).expect("start");
-    if !recent {
-        let tlb = sim.m.mmu.tlb_mut();
-        *tlb = tlb.clone().with_last_hit_memo(false);
-    }
-    sim.advance(u64::MAX, &mut (), None).expect("run");
-    let taken = sim.m.mmu.recent_again_taken;
-    let report = sim.run_to_end(&mut (), None).expect("end");
-    (serde_json::to_value(&report).expect("json"), taken)
+    report_of_default(path, recent, |sim| sim.m.mmu.recent_again_taken)
 }
 
 #[test]
 fn repeated_fetches_are_the_hits_a_lookup_would_find() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("repeats.vmt");
     let trace = repeat_trace();
-    let mut w = VmtWriter::new(Vec::new()).expect("writer");
-    w.push_all(&trace).expect("push");
-    let (bytes, _) = w.finish().expect("finish");
-    std::fs::write(&path, bytes).expect("write");
-    let path = path.to_string_lossy().into_owned();
+    let path = vmt_file(&dir, "repeats.vmt", &trace);
     let (on, taken) = run(&path, true);
     let (off, none) = run(&path, false);
     // Each round, the fetches after the loads and stores once those are

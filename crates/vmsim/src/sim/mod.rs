@@ -32,6 +32,8 @@ mod shared_repeats;
 #[cfg(test)]
 mod span_pages;
 #[cfg(test)]
+mod span_runs;
+#[cfg(test)]
 mod store_hits;
 
 use std::collections::BTreeMap;

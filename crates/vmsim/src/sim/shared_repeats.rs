@@ -7,21 +7,10 @@
 //! of small fully associative LRU levels where the order of the owed
 //! touches decides what is evicted.
 
-use vmsim_trace::scenario::Scenario;
-use vmsim_trace::vmt::VmtWriter;
 use vmsim_trace::{Access, AccessKind};
 
+use super::span_runs::{access, report_of, vmt_file};
 use crate::config::ConfigBuilder;
-use crate::sim::Simulation;
-
-fn access(va: u64, size: u32, kind: AccessKind) -> Access {
-    Access {
-        va,
-        pid: 1,
-        size,
-        kind,
-    }
-}
 
 /// Round after round: runs of fetches of a hot code page and of loads of a
 /// hot data page (repeats), a load of another data page between two
@@ -89,25 +78,19 @@ fn run(path: &str, entries: usize, repeats: bool) -> (serde_json::Value, u64) {
         .expect("tlb")
         .build()
         .expect("config");
-    let mut sim = Simulation::new(cfg).expect("machine");
-    sim.start(&Scenario::of_traces(&[path])).expect("start");
-    sim.m.mmu.shared_again_off = !repeats;
-    sim.advance(u64::MAX, &mut (), None).expect("run");
-    let taken = sim.m.mmu.shared_again_taken;
-    let report = sim.run_to_end(&mut (), None).expect("end");
-    (serde_json::to_value(&report).expect("json"), taken)
+    report_of(
+        cfg,
+        path,
+        |sim| sim.m.mmu.shared_again_off = !repeats,
+        |sim| sim.m.mmu.shared_again_taken,
+    )
 }
 
 #[test]
 fn repeated_shared_hits_are_the_hits_a_lookup_would_find() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("repeats.vmt");
     let trace = repeat_trace();
-    let mut w = VmtWriter::new(Vec::new()).expect("writer");
-    w.push_all(&trace).expect("push");
-    let (bytes, _) = w.finish().expect("finish");
-    std::fs::write(&path, bytes).expect("write");
-    let path = path.to_string_lossy().into_owned();
+    let path = vmt_file(&dir, "repeats.vmt", &trace);
     for entries in [4, 6, 16, 64] {
         let (on, taken) = run(&path, entries, true);
         let (off, none) = run(&path, entries, false);

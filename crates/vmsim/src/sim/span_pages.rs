@@ -5,12 +5,9 @@
 //! `translate`), in a whole run of references of every kind that cross a
 //! page right after a hit on their first page: the same report.
 
-use vmsim_trace::scenario::Scenario;
-use vmsim_trace::vmt::VmtWriter;
 use vmsim_trace::{Access, AccessKind};
 
-use crate::config::ConfigBuilder;
-use crate::sim::Simulation;
+use super::span_runs::{report_of_default, vmt_file};
 
 /// References of every kind: per page two references inside it (its
 /// first page a recent hit after them), one that crosses into the next
@@ -44,32 +41,14 @@ fn crossing_trace() -> Vec<Access> {
 /// The report of a run of `path`, and the recent hits taken (both sides),
 /// with the TLB's recent hits on or off.
 fn run(path: &str, recent: bool) -> (serde_json::Value, u64) {
-    let cfg = ConfigBuilder::preset(None)
-        .expect("preset")
-        .build()
-        .expect("config");
-    let mut sim = Simulation::new(cfg).expect("machine");
-    sim.start(&Scenario::of_traces(&[path])).expect("start");
-    if !recent {
-        let tlb = sim.m.mmu.tlb_mut();
-        *tlb = tlb.clone().with_last_hit_memo(false);
-    }
-    sim.advance(u64::MAX, &mut (), None).expect("run");
-    let taken = sim.m.mmu.recent_hits().iter().sum();
-    let report = sim.run_to_end(&mut (), None).expect("end");
-    (serde_json::to_value(&report).expect("json"), taken)
+    report_of_default(path, recent, |sim| sim.m.mmu.recent_hits().iter().sum())
 }
 
 #[test]
 fn references_that_cross_a_page_are_never_recent_hits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cross.vmt");
     let trace = crossing_trace();
-    let mut w = VmtWriter::new(Vec::new()).expect("writer");
-    w.push_all(&trace).expect("push");
-    let (bytes, _) = w.finish().expect("finish");
-    std::fs::write(&path, bytes).expect("write");
-    let path = path.to_string_lossy().into_owned();
+    let path = vmt_file(&dir, "cross.vmt", &trace);
     let (on, taken) = run(&path, true);
     let (off, none) = run(&path, false);
     assert!(taken > 1000, "recent hits taken ({taken})");
