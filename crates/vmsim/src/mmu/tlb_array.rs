@@ -1322,6 +1322,19 @@ mod tests {
             .wrapping_add(1_442_695_040_888_963_407)
     }
 
+    /// A page drawn from `x` among four times an array's `entries` page
+    /// numbers: 2 MiB one time in four when `two_sizes`, else 4 KiB; its
+    /// number, size and address.
+    fn random_page(x: u64, entries: u32, two_sizes: bool) -> (u64, PageSize, VirtAddr) {
+        let vpn = (x >> 20) % (4 * u64::from(entries));
+        let size = if two_sizes && (x >> 40).is_multiple_of(4) {
+            PageSize::SIZE_2M
+        } else {
+            PageSize::SIZE_4K
+        };
+        (vpn, size, VirtAddr::new(vpn << size.shift()))
+    }
+
     fn array(entries: u32, ways: u32, policy: Replacement, sizes: &[PageSize]) -> TlbArray {
         let mut config = TlbArrayConfig::new(entries, Some(ways), sizes);
         config.replacement = policy;
@@ -1372,13 +1385,7 @@ mod tests {
             for step in 0..4000u64 {
                 x = lcg_next(x);
                 let asid = (x >> 60) as u16 & 1;
-                let vpn = (x >> 20) % (4 * u64::from(entries));
-                let size = if sizes.len() > 1 && (x >> 40).is_multiple_of(4) {
-                    PageSize::SIZE_2M
-                } else {
-                    PageSize::SIZE_4K
-                };
-                let va = VirtAddr::new(vpn << size.shift());
+                let (vpn, size, va) = random_page(x, entries, sizes.len() > 1);
                 let got = shaped.lookup(Asid::new(asid), va);
                 assert_eq!(got, general.lookup(Asid::new(asid), va), "step {step}");
                 if got.is_none() && !step.is_multiple_of(3) {
@@ -1432,13 +1439,7 @@ mod tests {
             for step in 0..4000u64 {
                 x = lcg_next(x);
                 let asid = 1 + ((x >> 61) as u16 & 1);
-                let vpn = (x >> 20) % (4 * u64::from(entries));
-                let size = if (x >> 40).is_multiple_of(4) {
-                    PageSize::SIZE_2M
-                } else {
-                    PageSize::SIZE_4K
-                };
-                let va = VirtAddr::new(vpn << size.shift());
+                let (vpn, size, va) = random_page(x, entries, true);
                 let got = shaped.lookup(Asid::new(asid), va);
                 assert_eq!(got, general.lookup(Asid::new(asid), va), "step {step}");
                 // Entries of the second size only late, so that most
