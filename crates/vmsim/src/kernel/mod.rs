@@ -823,6 +823,26 @@ impl Kernel {
         (gens.get(f.table as usize).copied().unwrap_or(0) == f.gen_).then_some((f.idx, f.addr))
     }
 
+    /// Debug builds: the place [`Kernel::still_found`] kept for `va` in
+    /// `asid` is where a lookup now stops (an empty entry there).
+    #[cfg(debug_assertions)]
+    fn check_found<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        va: VirtAddr,
+        at: Option<(usize, PhysAddr)>,
+    ) {
+        if let Some(at) = at {
+            let now = self.tables.translate_or_place(&self.fmt, mem, asid, va);
+            debug_assert_eq!(
+                now.err(),
+                Some(Some(at)),
+                "a kept place a walk would not find"
+            );
+        }
+    }
+
     /// [`Kernel::map_data`] given what [`Kernel::known_leaf`] said of `va`
     /// earlier in the same fault (`earlier`, checked before use), or else
     /// where the fault's lookup found its entry empty (`found`, checked
@@ -849,7 +869,12 @@ impl Kernel {
         let known = self.still_known(earlier, sid, va);
         let at = match known {
             Some(k) => Some(k.place()),
-            None => self.still_found(found),
+            None => {
+                let at = self.still_found(found);
+                #[cfg(debug_assertions)]
+                self.check_found(mem, asid, va, at);
+                at
+            }
         };
         let r = match at {
             Some(at) => self.tables.map_at(
