@@ -513,3 +513,236 @@ fn unmap_at_reads_the_entry_it_is_given() {
         assert_eq!(tables.iter().sum::<u64>(), 1, "{}: tables", m.fmt.name());
     }
 }
+
+/// A [`FirstFit`] that logs the frames freed, in order: two teardowns
+/// free the same tables in the same order, or a later allocation differs.
+#[derive(Debug, Clone)]
+struct LoggedFrees {
+    inner: FirstFit,
+    freed: Vec<(u64, u32)>,
+}
+
+impl FrameAllocator for LoggedFrees {
+    fn frame_size(&self) -> PageSize {
+        self.inner.frame_size()
+    }
+    fn total_frames(&self) -> u64 {
+        self.inner.total_frames()
+    }
+    fn free_frames(&self) -> u64 {
+        self.inner.free_frames()
+    }
+    fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
+        self.inner.alloc_order(order)
+    }
+    fn free_order(&mut self, pfn: Pfn, order: u32) {
+        self.freed.push((pfn.as_u64(), order));
+        self.inner.free_order(pfn, order);
+    }
+}
+
+/// Every byte of `mem`'s first `len` bytes.
+fn bytes_of(mem: &PhysMem, len: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len as usize];
+    mem.read(PhysAddr::new(0).expect("zero"), &mut v)
+        .expect("in range");
+    v
+}
+
+/// An exit's teardown (`RadixTable::unmap_listed`: each leaf `leaves`
+/// listed unmapped in order, where the listing found it) against the same
+/// teardown through `unmap` (a walk from the root per page): the same
+/// answers, the same tables freed in the same order, the same memory.
+fn teardown_case(fmt: Format, maps: Vec<(usize, Vec<u64>, u64)>) -> Result<(), TestCaseError> {
+    let m = Machine::new(fmt);
+    let Machine {
+        fmt,
+        mut mem,
+        alloc,
+        table,
+    } = m;
+    let mut alloc = LoggedFrees {
+        inner: alloc,
+        freed: Vec::new(),
+    };
+    let sizes = fmt.page_sizes();
+    let mut next_frame = 1u64 << 30;
+    for (size_pick, picks, offset) in maps {
+        let size = sizes[size_pick % sizes.len()];
+        let page = address(&fmt, &picks, offset) & !size.mask();
+        let frame_bits = fmt.pa_bits().min(40);
+        next_frame =
+            (next_frame + size.bytes()).next_multiple_of(size.bytes()) % (1u64 << frame_bits);
+        let frame = next_frame & !size.mask();
+        let flags = match offset % 3 {
+            0 => PteFlags::READ | PteFlags::USER,
+            1 => PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::ACCESSED,
+            _ => PteFlags::READ | PteFlags::WRITE | PteFlags::ACCESSED | PteFlags::DIRTY,
+        };
+        // An overlapping mapping is refused: the layout keeps the others.
+        if let Ok(f) = table.map(
+            &fmt,
+            &mut mem,
+            &mut alloc,
+            VirtAddr::new(page),
+            PhysAddr::new(frame).expect("in range"),
+            size,
+            flags,
+        ) {
+            f.ignore();
+        }
+    }
+    let leaves = table.leaves(&fmt, &mem).expect("listed");
+    let (mut mem2, mut alloc2) = (mem.clone(), alloc.clone());
+    for leaf in &leaves {
+        let slow = table
+            .unmap(&fmt, &mut mem, &mut alloc, leaf.page)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let fast = table
+            .unmap_listed(&fmt, &mut mem2, &mut alloc2, leaf)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(
+            (fast.frame, fast.size, fast.flags),
+            (slow.frame, slow.size, slow.flags)
+        );
+        prop_assert_eq!(fast.flush.page(), slow.flush.page());
+        prop_assert_eq!(fast.flush.size(), slow.flush.size());
+        fast.flush.ignore();
+        slow.flush.ignore();
+        prop_assert_eq!(&alloc2.freed, &alloc.freed);
+    }
+    prop_assert_eq!(alloc2.free_frames(), alloc.free_frames());
+    let len = 4096 * fmt.page_size().bytes();
+    prop_assert!(
+        bytes_of(&mem2, len) == bytes_of(&mem, len),
+        "memory differs"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn teardown_through_the_listing_equals_unmap(
+        fmt_idx in 0usize..8,
+        maps in prop::collection::vec(
+            (0usize..3, prop::collection::vec(0u64..8, 5), any::<u64>()),
+            1..40,
+        ),
+    ) {
+        let fmt = formats().swap_remove(fmt_idx);
+        teardown_case(fmt, maps)?;
+    }
+}
+
+/// A first-touch fault's lookup (`RadixTable::translate_or_place`) against
+/// `translate` and `map`: the same translation when mapped; when not, the
+/// empty entry it names is where `map` writes the page's leaf, and
+/// `map_at` there changes memory and frees and takes frames as `map` does.
+fn place_case(
+    fmt: Format,
+    maps: Vec<(usize, Vec<u64>, u64)>,
+    probes: Vec<(Vec<u64>, u64)>,
+) -> Result<(), TestCaseError> {
+    let m = Machine::new(fmt);
+    let Machine {
+        fmt,
+        mut mem,
+        alloc,
+        table,
+    } = m;
+    let mut alloc = LoggedFrees {
+        inner: alloc,
+        freed: Vec::new(),
+    };
+    let sizes = fmt.page_sizes();
+    let mut next_frame = 1u64 << 30;
+    let flags = PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::ACCESSED;
+    for (size_pick, picks, offset) in maps {
+        let size = sizes[size_pick % sizes.len()];
+        let page = address(&fmt, &picks, offset) & !size.mask();
+        next_frame = (next_frame + size.bytes()).next_multiple_of(size.bytes())
+            % (1u64 << fmt.pa_bits().min(40));
+        let frame = PhysAddr::new(next_frame & !size.mask()).expect("in range");
+        if let Ok(f) = table.map(
+            &fmt,
+            &mut mem,
+            &mut alloc,
+            VirtAddr::new(page),
+            frame,
+            size,
+            flags,
+        ) {
+            f.ignore();
+        }
+    }
+    let page_size = fmt.page_size();
+    let leaf_idx = fmt.level_for_size(page_size).expect("a base page level");
+    for (picks, offset) in probes {
+        let va = VirtAddr::new(address(&fmt, &picks, offset));
+        let slow = table.translate(&fmt, &mem, va);
+        match table.translate_or_place(&fmt, &mem, va) {
+            Ok(t) => prop_assert_eq!(Ok(t), slow),
+            Err(place) => {
+                prop_assert!(slow.is_err(), "translate found {slow:?}");
+                let Some((idx, addr)) = place else {
+                    continue;
+                };
+                let page = va.align_down(page_size);
+                next_frame = (next_frame + page_size.bytes()) % (1u64 << fmt.pa_bits().min(40));
+                let frame = PhysAddr::new(next_frame & !page_size.mask()).expect("in range");
+                let (mut mem2, mut alloc2) = (mem.clone(), alloc.clone());
+                let at = table.map_at(
+                    &fmt,
+                    &mut mem2,
+                    &mut alloc2,
+                    page,
+                    frame,
+                    page_size,
+                    flags,
+                    idx,
+                    addr,
+                );
+                let walked = table.map(&fmt, &mut mem, &mut alloc, page, frame, page_size, flags);
+                prop_assert_eq!(at.is_ok(), walked.is_ok());
+                if let (Ok(a), Ok(w)) = (at, walked) {
+                    a.ignore();
+                    w.ignore();
+                }
+                if idx == leaf_idx {
+                    let t = table.translate(&fmt, &mem, va).expect("just mapped");
+                    prop_assert_eq!((t.leaf_idx, t.leaf_addr), (idx, addr));
+                }
+                prop_assert_eq!(&alloc2.freed, &alloc.freed);
+                prop_assert_eq!(alloc2.free_frames(), alloc.free_frames());
+                let len = 4096 * page_size.bytes();
+                prop_assert!(
+                    bytes_of(&mem2, len) == bytes_of(&mem, len),
+                    "memory differs"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn a_lookups_empty_entry_is_where_map_writes(
+        fmt_idx in 0usize..8,
+        maps in prop::collection::vec(
+            (0usize..3, prop::collection::vec(0u64..8, 5), any::<u64>()),
+            0..24,
+        ),
+        probes in prop::collection::vec(
+            (prop::collection::vec(0u64..8, 5), any::<u64>()),
+            1..8,
+        ),
+    ) {
+        let fmt = formats().swap_remove(fmt_idx);
+        place_case(fmt, maps, probes)?;
+    }
+}

@@ -12,7 +12,7 @@ use crate::paging::{PteFlags, Reload, Translation};
 use super::process::{SegvReason, SpaceId};
 use super::reclaim::KnownLeaf;
 use super::vma::{Prot, Vma, VmaKind};
-use super::{Kernel, KernelError, KernelEvent, TlbControl};
+use super::{FoundPlace, Kernel, KernelError, KernelEvent, TlbControl};
 
 /// Why the MMU could not translate, as the kernel needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,10 +192,19 @@ impl Kernel {
         } else {
             None
         };
+        // Else the lookup walks; where it found the page's entry empty is
+        // where the map may write (no second walk from the root).
+        let mut found = None;
         let present = if unmapped.is_some() {
             None
         } else {
-            self.tables.translate(&self.fmt, mem, asid, page).ok()
+            match self.tables.translate_or_place(&self.fmt, mem, asid, page) {
+                Ok(t) => Some(t),
+                Err(place) => {
+                    found = self.found_place(place);
+                    None
+                }
+            }
         };
         if cause == FaultCause::NotPresent && present.is_some() {
             // Inverted tables: a mapping of a shared frame that is not the
@@ -234,7 +243,7 @@ impl Kernel {
                 self.stats.spurious += 1;
                 FaultResolution::Spurious
             }
-            (_, None) => match self.fault_in(mem, tlb, sid, page, &vma, access, unmapped)? {
+            (_, None) => match self.fault_in(mem, tlb, sid, page, &vma, access, unmapped, found)? {
                 Some(r) => r,
                 None => return self.kill(mem, tlb, pid, va, access, SegvReason::OutOfMemory),
             },
@@ -278,7 +287,8 @@ impl Kernel {
 
     /// Brings in the page at `page` for a not-present fault. `None` when no
     /// memory is left. `earlier`: its leaf entry, if the fault found it
-    /// through the leaf cache (what mapping the page looks up again).
+    /// through the leaf cache (what mapping the page looks up again);
+    /// `found`: where the fault's walk found its entry empty.
     #[allow(clippy::too_many_arguments)]
     fn fault_in<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
@@ -289,6 +299,7 @@ impl Kernel {
         vma: &Vma,
         access: AccessKind,
         earlier: Option<KnownLeaf>,
+        found: Option<FoundPlace>,
     ) -> Result<Option<FaultResolution>, KernelError> {
         // Linux marks a page young on the fault that maps it, and dirty on a
         // write fault (mk_pte + pte_mkyoung/pte_mkdirty), so RISC-V Svade does
@@ -328,12 +339,13 @@ impl Kernel {
             return Ok(Some(r));
         }
         if let Some(&slot) = self.space(sid).swapped.get(&page.as_u64()) {
-            return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot, earlier);
+            return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot, earlier, found);
         }
         let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
             return Ok(None);
         };
-        match self.map_data_known(mem, sid, page, pfn, vma.prot.pte_flags() | status, earlier) {
+        let flags = vma.prot.pte_flags() | status;
+        match self.map_data_known(mem, sid, page, pfn, flags, earlier, found) {
             Ok(()) => {}
             Err(KernelError::OutOfMemory) => {
                 self.frames.get(pfn);
@@ -359,6 +371,7 @@ impl Kernel {
         access: AccessKind,
         slot: crate::swap::SwapSlot,
         earlier: Option<KnownLeaf>,
+        found: Option<FoundPlace>,
     ) -> Result<Option<FaultResolution>, KernelError> {
         let Some((pfn, major, sharers)) = self.swap_in(mem, tlb, sid, page, slot)? else {
             return Ok(None);
@@ -371,7 +384,7 @@ impl Kernel {
         } else if access == AccessKind::Write {
             flags |= PteFlags::DIRTY;
         }
-        if let Err(e) = self.map_data_known(mem, sid, page, pfn, flags, earlier) {
+        if let Err(e) = self.map_data_known(mem, sid, page, pfn, flags, earlier, found) {
             // Put the entry back so nothing is lost, then report.
             self.space_mut(sid).swapped.insert(page.as_u64(), slot);
             self.reclaim.slot_ref(slot);

@@ -56,6 +56,16 @@ use crate::paging::{
 };
 use crate::units;
 
+/// A leaf entry's place that a fault's lookup found empty, and the
+/// generation of the table holding it then (see [`Kernel::found_place`]).
+#[derive(Debug, Clone, Copy)]
+struct FoundPlace {
+    idx: usize,
+    addr: PhysAddr,
+    table: u64,
+    gen_: u64,
+}
+
 /// Kernel settings. Addresses left `None` are derived from the paging format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -782,11 +792,63 @@ impl Kernel {
         pfn: Pfn,
         flags: PteFlags,
     ) -> Result<(), KernelError> {
-        self.map_data_known(mem, sid, va, pfn, flags, None)
+        self.map_data_known(mem, sid, va, pfn, flags, None, None)
+    }
+
+    /// Where a fault's lookup found `va`'s leaf entry empty (see
+    /// [`crate::paging::PageTables::translate_or_place`]), with the
+    /// generation of the table holding it then (see
+    /// [`FrameTable::table_gens`]): a later map may write there while that
+    /// table is still the one it was found in ([`Kernel::still_found`]).
+    fn found_place(&self, place: Option<(usize, PhysAddr)>) -> Option<FoundPlace> {
+        let (idx, addr) = place?;
+        let table = addr.as_u64() >> self.frames.frame_size().shift();
+        let gen_ = self.frames.table_gens().get(table as usize).copied();
+        Some(FoundPlace {
+            idx,
+            addr,
+            table,
+            gen_: gen_.unwrap_or(0),
+        })
+    }
+
+    /// The place `found` holds while its table was neither freed nor
+    /// reused since (a reclaim between the lookup and the map may free
+    /// empty tables): the table is then still linked where the walk found
+    /// it (a radix table is unlinked only when freed), so a walk from the
+    /// root reaches the same entry.
+    fn still_found(&self, found: Option<FoundPlace>) -> Option<(usize, PhysAddr)> {
+        let f = found?;
+        let gens = self.frames.table_gens();
+        (gens.get(f.table as usize).copied().unwrap_or(0) == f.gen_).then_some((f.idx, f.addr))
+    }
+
+    /// Debug builds: the place [`Kernel::still_found`] kept for `va` in
+    /// `asid` is where a lookup now stops (an empty entry there).
+    #[cfg(debug_assertions)]
+    fn check_found<M: PhysMemory + ?Sized>(
+        &self,
+        mem: &M,
+        asid: Asid,
+        va: VirtAddr,
+        at: Option<(usize, PhysAddr)>,
+    ) {
+        if let Some(at) = at {
+            let now = self.tables.translate_or_place(&self.fmt, mem, asid, va);
+            debug_assert_eq!(
+                now.err(),
+                Some(Some(at)),
+                "a kept place a walk would not find"
+            );
+        }
     }
 
     /// [`Kernel::map_data`] given what [`Kernel::known_leaf`] said of `va`
-    /// earlier in the same fault (`earlier`, checked before use).
+    /// earlier in the same fault (`earlier`, checked before use), or else
+    /// where the fault's lookup found its entry empty (`found`, checked
+    /// before use; [`crate::paging::RadixTable::map_at`] checks the entry is still empty
+    /// and at the page size's level, or maps from the root).
+    #[allow(clippy::too_many_arguments)]
     fn map_data_known<M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -795,6 +857,7 @@ impl Kernel {
         pfn: Pfn,
         flags: PteFlags,
         earlier: Option<reclaim::KnownLeaf>,
+        found: Option<FoundPlace>,
     ) -> Result<(), KernelError> {
         let frame = self.frames.addr_of(pfn);
         let asid = self.space(sid).asid;
@@ -804,8 +867,17 @@ impl Kernel {
         // A page mapped again where it was (a swap-in): its leaf entry's
         // place is known, no walk from the root.
         let known = self.still_known(earlier, sid, va);
-        let r = match known {
-            Some(k) => self.tables.map_at(
+        let at = match known {
+            Some(k) => Some(k.place()),
+            None => {
+                let at = self.still_found(found);
+                #[cfg(debug_assertions)]
+                self.check_found(mem, asid, va, at);
+                at
+            }
+        };
+        let r = match at {
+            Some(at) => self.tables.map_at(
                 &self.fmt,
                 mem,
                 &mut self.frames.for_tables(),
@@ -814,7 +886,7 @@ impl Kernel {
                 frame,
                 self.page,
                 flags,
-                k.place(),
+                at,
             ),
             None => self.tables.map(
                 &self.fmt,
@@ -869,6 +941,38 @@ impl Kernel {
         let r = self
             .tables
             .unmap(&self.fmt, mem, &mut self.frames.for_tables(), asid, va);
+        self.unmapped_data(tlb, sid, asid, va, r)
+    }
+
+    /// [`Kernel::unmap_data`] of `leaf`, one of what
+    /// [`crate::paging::PageTables::leaves`] listed for space `sid`,
+    /// unmapped in the listing's order (an exit's teardown: see
+    /// [`crate::paging::PageTables::unmap_listed`], no walk from the root).
+    fn unmap_listed_data<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        sid: SpaceId,
+        leaf: &crate::paging::LeafInfo,
+    ) -> Result<bool, KernelError> {
+        let asid = self.space(sid).asid;
+        let r = self
+            .tables
+            .unmap_listed(&self.fmt, mem, &mut self.frames.for_tables(), asid, leaf);
+        self.unmapped_data(tlb, sid, asid, leaf.page, r)
+    }
+
+    /// The rest of [`Kernel::unmap_data`] once the entry of `va` is cleared
+    /// (`r`): the TLB invalidation, the reverse map, the frame's reference.
+    #[inline(always)]
+    fn unmapped_data<T: TlbControl>(
+        &mut self,
+        tlb: &mut T,
+        sid: SpaceId,
+        asid: Asid,
+        va: VirtAddr,
+        r: Result<crate::paging::Unmapped, MapError>,
+    ) -> Result<bool, KernelError> {
         match r {
             Ok(u) => {
                 tlb.invalidate_page(asid, u.flush);

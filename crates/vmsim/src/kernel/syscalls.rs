@@ -7,6 +7,7 @@ use crate::paging::PteFlags;
 
 use super::process::{ProcState, Process, SpaceId};
 use super::shm::ShmId;
+use super::shootdowns::Shootdowns;
 use super::vma::{Prot, Vma, VmaKind};
 use super::{Kernel, KernelError, Layout, TlbControl, user_top};
 
@@ -229,9 +230,12 @@ impl Kernel {
             let s = self.space(sid);
             s.asid
         };
-        for leaf in self.tables.leaves(&self.fmt, mem, asid)? {
-            self.unmap_data(mem, tlb, sid, leaf.page)?;
-        }
+        // The unmaps' TLB invalidations are made together (nothing
+        // translates meanwhile: see `Shootdowns`), before the ASID flush.
+        let mut batch = Shootdowns::new(tlb, Vec::new());
+        let unmapped = self.unmap_listed_leaves(mem, &mut batch, sid, asid);
+        batch.finish();
+        unmapped?;
         for slot in std::mem::take(&mut self.space_mut(sid).swapped).into_values() {
             self.reclaim.slot_unref(slot);
         }
@@ -241,6 +245,21 @@ impl Kernel {
         self.free_asids.push(asid.as_u16());
         self.spaces[sid.0 as usize] = None;
         self.recount_shm(mem);
+        Ok(())
+    }
+
+    /// Unmaps every data page of space `sid` (ASID `asid`), in the order
+    /// its tables list them, each where the listing found it.
+    fn unmap_listed_leaves<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+        sid: SpaceId,
+        asid: crate::addr::Asid,
+    ) -> Result<(), KernelError> {
+        for leaf in self.tables.leaves(&self.fmt, mem, asid)? {
+            self.unmap_listed_data(mem, tlb, sid, &leaf)?;
+        }
         Ok(())
     }
 

@@ -247,6 +247,30 @@ impl RadixTable {
         walk(fmt, mem, self.root, va, |_| {})
     }
 
+    /// [`RadixTable::translate`], and when it fails on an empty entry, that
+    /// entry's level index and address (`Err(Some(..))`): where mapping a
+    /// page of that level's size at `va` writes its leaf (see
+    /// [`RadixTable::map_at`]), while no table on the way is freed.
+    ///
+    /// Why: a first-touch fault looks the page up to see it is not mapped,
+    /// then maps it; the walk of the lookup already reached the leaf's
+    /// place, and the map need not walk from the root again.
+    pub fn translate_or_place<M: PhysMemory + ?Sized>(
+        &self,
+        fmt: &Format,
+        mem: &M,
+        va: VirtAddr,
+    ) -> Result<Translation, Option<(usize, PhysAddr)>> {
+        let mut last = None;
+        match walk(fmt, mem, self.root, va, |s| {
+            last = (s.entry == Entry::Invalid).then_some((s.idx, s.entry_addr));
+        }) {
+            Ok(t) => Ok(t),
+            Err(f) if f.kind == super::walk::FaultKind::NotPresent => Err(last),
+            Err(_) => Err(None),
+        }
+    }
+
     /// Maps the page of `size` at `va` to the frame at `frame` with `flags`,
     /// creating intermediate tables as needed.
     #[allow(clippy::too_many_arguments)]
@@ -491,6 +515,66 @@ impl RadixTable {
         }
         let size = level.leaf.unwrap_or(fmt.page_size());
         mem.write_le(entry_addr, width, 0)?;
+        Ok(Unmapped {
+            frame: addr,
+            size,
+            flags,
+            flush: Flush::new(va.align_down(size), size),
+        })
+    }
+
+    /// [`RadixTable::unmap`] of `leaf`, one of what [`RadixTable::leaves`]
+    /// listed, unmapped in the listing's order with nothing mapped
+    /// meanwhile (a whole space's teardown at exit): no walk from the root,
+    /// the entry is where the listing found it.
+    ///
+    /// Why: an exiting process with 64Ki pages walked the tables from the
+    /// root once per page (about 400 instructions each) to reach entries
+    /// the listing had just read. The rest of the entry's table is tested
+    /// after the entry first: in the listing's (ascending) order the next
+    /// leaf is usually the next entry, and the entries before it are the
+    /// ones already cleared. The last entry of its table (which `unmap`
+    /// frees, with any table above that empties), an entry that is not
+    /// the leaf listed, or a table not in memory, is `unmap` itself: the
+    /// outcome is the same either way.
+    pub fn unmap_listed<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        leaf: &LeafInfo,
+    ) -> Result<Unmapped, MapError> {
+        let va = leaf.page;
+        let width = fmt.entry_bytes();
+        let Some(leaf_idx) = fmt.level_for_size(leaf.size) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        let level = fmt.levels()[leaf_idx];
+        let cleared = level.index(va) * u64::from(width);
+        let Some(table) = leaf.entry_addr.as_u64().checked_sub(cleared) else {
+            return self.unmap(fmt, mem, alloc, va);
+        };
+        let table = PhysAddr::new_unchecked(table);
+        let (addr, flags) = match mem.read_le(leaf.entry_addr, width) {
+            Ok(raw) => match fmt.decode(leaf_idx, raw) {
+                Entry::Leaf { addr, flags } if addr == leaf.frame => (addr, flags),
+                _ => return self.unmap(fmt, mem, alloc, va),
+            },
+            Err(_) => return self.unmap(fmt, mem, alloc, va),
+        };
+        if leaf_idx > 0 {
+            let bytes = fmt.table_bytes(leaf_idx);
+            let after = cleared + u64::from(width);
+            // (A range not in memory errs: `unmap` reports it.)
+            let last = after > bytes
+                || (mem.is_zero(table.add(after), bytes - after).unwrap_or(true)
+                    && mem.is_zero(table, cleared).unwrap_or(true));
+            if last {
+                return self.unmap(fmt, mem, alloc, va);
+            }
+        }
+        let size = level.leaf.unwrap_or(fmt.page_size());
+        mem.write_le(leaf.entry_addr, width, 0)?;
         Ok(Unmapped {
             frame: addr,
             size,

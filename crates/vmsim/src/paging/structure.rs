@@ -457,6 +457,24 @@ impl PageTables {
         }
     }
 
+    /// [`PageTables::unmap`] of `leaf`, one of what [`PageTables::leaves`]
+    /// listed for `asid`, unmapped in the listing's order (see
+    /// [`RadixTable::unmap_listed`]: no walk from the root); other
+    /// structures unmap as usual.
+    pub fn unmap_listed<M: PhysMemory + ?Sized, A: FrameAllocator>(
+        &mut self,
+        fmt: &Format,
+        mem: &mut M,
+        alloc: &mut A,
+        asid: Asid,
+        leaf: &LeafInfo,
+    ) -> Result<Unmapped, MapError> {
+        match self {
+            Self::Radix(r) => r.space(asid)?.unmap_listed(fmt, mem, alloc, leaf),
+            _ => self.unmap(fmt, mem, alloc, asid, leaf.page),
+        }
+    }
+
     /// [`PageTables::unmap`] of a radix mapping whose leaf entry the caller
     /// knows (see [`RadixTable::unmap_at`]); other structures unmap as usual.
     #[allow(clippy::too_many_arguments)]
@@ -552,6 +570,25 @@ impl PageTables {
             });
         }
         self.walk(fmt, mem, asid, va).result
+    }
+
+    /// [`PageTables::translate`] (`Err(None)` for its fault), and for a
+    /// radix tree whose walk stopped at an empty entry, that entry's level
+    /// index and address (see [`RadixTable::translate_or_place`]).
+    pub fn translate_or_place<M: PhysMemory + ?Sized>(
+        &self,
+        fmt: &Format,
+        mem: &M,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> Result<Translation, Option<(usize, PhysAddr)>> {
+        match self {
+            Self::Radix(r) => match r.get(asid) {
+                Some(t) => t.translate_or_place(fmt, mem, va),
+                None => Err(None),
+            },
+            _ => self.translate(fmt, mem, asid, va).map_err(|_| None),
+        }
     }
 
     /// Translates `va` in the space tagged `asid` as the hardware walker does, without a
