@@ -466,6 +466,11 @@ impl Victims {
     /// zipf row's probes) about twenty instructions.
     #[must_use]
     pub fn plru_plan(&self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
+        // (The policy first: an LRU array's memo, the fully associative
+        // rows', answers `None` after one test, as before the table.)
+        if self.policy != Replacement::TreePlru {
+            return None;
+        }
         if let Some(table) = self.table {
             // (`way` is below the way count, at most 16.)
             let (mask, bits) = table.plans[way & (PLRU_TABLE_MAX_WAYS - 1)];
