@@ -192,6 +192,24 @@ type Chunk = [u8; CHUNK_BYTES];
 type Leaf = [Option<Box<Chunk>>; LEAF_LEN];
 type SharedLeaf = [Option<SharedChunk>; LEAF_LEN];
 
+/// `slot`'s buffer writable: in place when `slot` is its only holder, else
+/// a copy of it in a buffer of its own that takes its place (from `spare`
+/// when there is one). See [`PhysMem::shared_mut`].
+#[inline]
+fn unique_chunk<'a>(slot: &'a mut SharedChunk, spare: &mut Vec<SharedChunk>) -> &'a mut Chunk {
+    if Arc::get_mut(slot).is_none()
+        && let Some(mut own) = spare.pop()
+        && let Some(bytes) = Arc::get_mut(&mut own)
+    {
+        // Copy on first write, into a spare buffer.
+        bytes.copy_from_slice(&slot[..]);
+        *slot = own;
+    }
+    // Unique now, unless no spare buffer was there: then a new one, made
+    // from a copy of the shared bytes.
+    Arc::make_mut(slot)
+}
+
 /// Simulated physical memory of a fixed size in bytes.
 #[derive(Clone)]
 pub struct PhysMem<B: Bitmap = ()> {
@@ -366,17 +384,7 @@ impl<B: Bitmap> PhysMem<B> {
         else {
             unreachable!("shared_mut of chunk {chunk}, which is not shared")
         };
-        if Arc::get_mut(slot).is_none()
-            && let Some(mut own) = spare.pop()
-            && let Some(bytes) = Arc::get_mut(&mut own)
-        {
-            // Copy on first write, into a spare buffer.
-            bytes.copy_from_slice(&slot[..]);
-            *slot = own;
-        }
-        // Unique now, unless no spare buffer was there: then a new one,
-        // made from a copy of the shared bytes.
-        Arc::make_mut(slot)
+        unique_chunk(slot, spare)
     }
 
     /// Chunk `chunk` writable: an owned chunk as it is, a shared one in
@@ -597,14 +605,15 @@ impl<B: Bitmap> PhysMem<B> {
                 .is_some_and(|end| end <= self.size)
         {
             let idx = a >> CHUNK_SHIFT;
-            // A page back from swap and written since (its buffer its own,
-            // see `shared_mut`): in place, one look-up (`store_stamp`
-            // found no owned chunk there).
+            // A page back from swap: its buffer in place when its own
+            // (written since, see `shared_mut`), else copied first (its
+            // first write), with one look-up (`store_stamp` found no owned
+            // chunk there); what `chunk_mut` does to a shared chunk.
             if self.shared_count != 0
                 && let Some(Some(leaf)) = self.shared.get_mut((idx >> LEAF_SHIFT) as usize)
                 && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
-                && let Some(c) = Arc::get_mut(c)
             {
+                let c = unique_chunk(c, &mut self.spare_shared);
                 self.bitmap.mark(idx);
                 for (i, byte) in c[off..off + len].iter_mut().enumerate() {
                     *byte = bytes[i % 8];
