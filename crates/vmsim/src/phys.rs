@@ -197,7 +197,9 @@ type SharedLeaf = [Option<SharedChunk>; LEAF_LEN];
 /// when there is one). See [`PhysMem::shared_mut`].
 #[inline]
 fn unique_chunk<'a>(slot: &'a mut SharedChunk, spare: &mut Vec<SharedChunk>) -> &'a mut Chunk {
-    if Arc::get_mut(slot).is_none()
+    // (The count, a plain load: `make_mut` below makes the one check that
+    // counts.)
+    if Arc::strong_count(slot) != 1
         && let Some(mut own) = spare.pop()
         && let Some(bytes) = Arc::get_mut(&mut own)
     {
