@@ -30,7 +30,7 @@
 
 use crate::addr::PhysAddr;
 use crate::phys::{Bitmap, MemError, PhysMem};
-use crate::shared_page::SharedPage;
+use crate::shared_page::{SharedChunk, SharedPage};
 
 /// Byte-addressed physical memory of a fixed size, read and written at
 /// physical addresses. Accesses that reach past [`PhysMemory::size`] fail
@@ -178,6 +178,13 @@ pub trait PhysMemory {
     fn write_shared(&mut self, addr: PhysAddr, page: SharedPage) -> Result<(), MemError> {
         self.write(addr, page.bytes())
     }
+
+    /// Takes a page buffer no one else needs (the swap cache's, once a
+    /// swap-out handed it the frame's own), to be filled by the next copy
+    /// on first write instead of a new one. The default lets it go.
+    fn give_spare_page(&mut self, page: SharedChunk) {
+        drop(page);
+    }
 }
 
 /// Whether every byte of `bytes` is zero: 128 bytes at a time OR-ed
@@ -269,6 +276,11 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn write_shared(&mut self, addr: PhysAddr, page: SharedPage) -> Result<(), MemError> {
         PhysMem::write_shared(self, addr, page)
+    }
+
+    #[inline(always)]
+    fn give_spare_page(&mut self, page: SharedChunk) {
+        PhysMem::give_spare_page(self, page);
     }
 }
 

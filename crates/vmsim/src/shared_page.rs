@@ -8,6 +8,9 @@
 //! buffer; the frame gets its own copy only before its first write (copy on
 //! first write, inside [`PhysMem`](crate::phys::PhysMem)'s store path), and
 //! a clean drop of a page never written since simply lets go of the buffer.
+//! That copy is itself a reference-counted buffer with one holder, written
+//! in place, so a written page's swap-out hands it to the cache as it is
+//! (one copy per round trip, not two).
 //! A page that is all zero is no buffer at all ([`SharedPage::Zero`]): a
 //! never-written frame goes out and comes back without a byte moved.
 //!
@@ -41,7 +44,9 @@ pub enum SharedPage {
 /// A shared buffer with at least one non-zero byte. Only
 /// [`SharedPage::new`] (which looks) and this crate (where the swap cache
 /// looked when the page came in) make one, so a [`SharedPage::Bytes`] can
-/// be trusted not to be a zero page in disguise.
+/// be trusted not to be a zero page in disguise. (Memory hands out a
+/// written page's buffer through [`SharedPage::new`]: stores may have
+/// zeroed it.)
 #[derive(Debug, Clone)]
 pub struct NonZeroChunk(pub(crate) SharedChunk);
 

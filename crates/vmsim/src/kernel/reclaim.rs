@@ -1586,7 +1586,15 @@ impl Kernel {
             let len = self.reclaim.page_bytes as u64;
             let dev = self.reclaim.device()?;
             match mem.share_page(addr, len) {
-                Some(page) => dev.write_shared(slot, page)?,
+                Some(page) => {
+                    dev.write_shared(slot, page)?;
+                    // The cache took the frame's buffer, not one of its
+                    // spares: one goes to memory for its next copy on
+                    // first write.
+                    if let Some(spare) = dev.take_spare_page() {
+                        mem.give_spare_page(spare);
+                    }
+                }
                 None => match mem.page_in_place(addr, len) {
                     Some(bytes) => dev.write(slot, bytes)?,
                     None => dev.write_with(slot, |buf| mem.read(addr, buf))?,

@@ -24,7 +24,10 @@
 //! that bound, not beyond the slots ever written. Each entry's page is a
 //! reference-counted buffer ([`Held`]), none for an all-zero page; a
 //! buffer is filled again only once the cache is its last holder (a frame
-//! that still refers to it keeps it, and the cache takes a new one).
+//! that still refers to it keeps it, and the cache takes a new one). A
+//! written page usually comes in as the frame's own buffer (`put_held`),
+//! taking no spare: the spares then go to memory for its copies on first
+//! write ([`SwapCache::take_spare`]), and at most [`SPARE_BUFFERS`] are kept.
 
 use std::io;
 use std::sync::Arc;
@@ -41,6 +44,11 @@ const MAX_RUN: usize = 256;
 
 /// Entries added to the cache's memory at a time (it grows with use).
 const GROW: usize = 256;
+
+/// Most spare buffers kept (256 KiB of 4 KiB pages): swap-outs that hand
+/// over a frame's own buffer take none, so without a bound they would pile
+/// up.
+const SPARE_BUFFERS: usize = 64;
 
 /// Writes `data` (whole pages) at the file offset of `first_slot`.
 pub(super) type WriteRun<'a> = dyn FnMut(u32, &[u8]) -> io::Result<()> + 'a;
@@ -150,10 +158,18 @@ impl SwapCache {
     /// cache was its last holder, else left to the frames that share it.
     fn recycle(&mut self, e: usize) {
         if let Held::Bytes(mut b) = std::mem::take(&mut self.held[e])
+            && self.spare.len() < SPARE_BUFFERS
             && Arc::get_mut(&mut b).is_some()
         {
             self.spare.push(b);
         }
+    }
+
+    /// A spare buffer (no other holder), for memory's next copy on first
+    /// write: a swap-out that hands the cache the frame's own buffer
+    /// (`put_held`) takes none of the spares, so they are passed on.
+    pub(super) fn take_spare(&mut self) -> Option<Arc<[u8]>> {
+        self.spare.pop()
     }
 
     /// The cached page of `slot`, without marking it used (a checkpoint's look).

@@ -642,6 +642,16 @@ impl SwapDevice {
         Ok(())
     }
 
+    /// A buffer of [`SHARED_PAGE_BYTES`] the cache holds as a spare (no
+    /// other holder), handed over for memory to fill at its next copy on
+    /// first write (see `PhysMem::give_spare_page`).
+    pub fn take_spare_page(&mut self) -> Option<SharedChunk> {
+        if self.page != SHARED_PAGE_BYTES {
+            return None;
+        }
+        SharedChunk::try_from(self.cache.take_spare()?).ok()
+    }
+
     /// Reads the page in `slot` as [`SwapDevice::read_with`] does, handing
     /// a cached page of [`SHARED_PAGE_BYTES`] over shared
     /// ([`PageIn::Shared`]: no copy) and any other as bytes.
