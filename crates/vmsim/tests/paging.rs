@@ -549,49 +549,61 @@ fn bytes_of(mem: &PhysMem, len: u64) -> Vec<u8> {
     v
 }
 
-/// An exit's teardown (`RadixTable::unmap_listed`: each leaf `leaves`
-/// listed unmapped in order, where the listing found it) against the same
-/// teardown through `unmap` (a walk from the root per page): the same
-/// answers, the same tables freed in the same order, the same memory.
-fn teardown_case(fmt: Format, maps: Vec<(usize, Vec<u64>, u64)>) -> Result<(), TestCaseError> {
-    let m = Machine::new(fmt);
+/// A new machine of `fmt` (its frees logged) with the pages `maps` picks
+/// (a page size, the table indices and an offset each) mapped to frames
+/// one after another from 1 GiB, with the flags `flags_of` gives for the
+/// offset; an overlapping mapping is refused and the layout keeps the
+/// others. Also returns the last frame given.
+fn mapped_randomly(
+    fmt: Format,
+    maps: Vec<(usize, Vec<u64>, u64)>,
+    flags_of: impl Fn(u64) -> PteFlags,
+) -> (Format, PhysMem, LoggedFrees, RadixTable, u64) {
     let Machine {
         fmt,
         mut mem,
         alloc,
         table,
-    } = m;
+    } = Machine::new(fmt);
     let mut alloc = LoggedFrees {
         inner: alloc,
         freed: Vec::new(),
     };
+    let fmt = &fmt;
     let sizes = fmt.page_sizes();
     let mut next_frame = 1u64 << 30;
     for (size_pick, picks, offset) in maps {
         let size = sizes[size_pick % sizes.len()];
-        let page = address(&fmt, &picks, offset) & !size.mask();
-        let frame_bits = fmt.pa_bits().min(40);
-        next_frame =
-            (next_frame + size.bytes()).next_multiple_of(size.bytes()) % (1u64 << frame_bits);
-        let frame = next_frame & !size.mask();
-        let flags = match offset % 3 {
-            0 => PteFlags::READ | PteFlags::USER,
-            1 => PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::ACCESSED,
-            _ => PteFlags::READ | PteFlags::WRITE | PteFlags::ACCESSED | PteFlags::DIRTY,
-        };
-        // An overlapping mapping is refused: the layout keeps the others.
+        let page = address(fmt, &picks, offset) & !size.mask();
+        next_frame = (next_frame + size.bytes()).next_multiple_of(size.bytes())
+            % (1u64 << fmt.pa_bits().min(40));
+        let frame = PhysAddr::new(next_frame & !size.mask()).expect("in range");
         if let Ok(f) = table.map(
-            &fmt,
+            fmt,
             &mut mem,
             &mut alloc,
             VirtAddr::new(page),
-            PhysAddr::new(frame).expect("in range"),
+            frame,
             size,
-            flags,
+            flags_of(offset),
         ) {
             f.ignore();
         }
     }
+    (fmt.clone(), mem, alloc, table, next_frame)
+}
+
+/// An exit's teardown (`RadixTable::unmap_listed`: each leaf `leaves`
+/// listed unmapped in order, where the listing found it) against the same
+/// teardown through `unmap` (a walk from the root per page): the same
+/// answers, the same tables freed in the same order, the same memory.
+fn teardown_case(fmt: Format, maps: Vec<(usize, Vec<u64>, u64)>) -> Result<(), TestCaseError> {
+    let (fmt, mut mem, mut alloc, table, _) =
+        mapped_randomly(fmt, maps, |offset| match offset % 3 {
+            0 => PteFlags::READ | PteFlags::USER,
+            1 => PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::ACCESSED,
+            _ => PteFlags::READ | PteFlags::WRITE | PteFlags::ACCESSED | PteFlags::DIRTY,
+        });
     let leaves = table.leaves(&fmt, &mem).expect("listed");
     let (mut mem2, mut alloc2) = (mem.clone(), alloc.clone());
     for leaf in &leaves {
@@ -645,38 +657,8 @@ fn place_case(
     maps: Vec<(usize, Vec<u64>, u64)>,
     probes: Vec<(Vec<u64>, u64)>,
 ) -> Result<(), TestCaseError> {
-    let m = Machine::new(fmt);
-    let Machine {
-        fmt,
-        mut mem,
-        alloc,
-        table,
-    } = m;
-    let mut alloc = LoggedFrees {
-        inner: alloc,
-        freed: Vec::new(),
-    };
-    let sizes = fmt.page_sizes();
-    let mut next_frame = 1u64 << 30;
     let flags = PteFlags::READ | PteFlags::WRITE | PteFlags::USER | PteFlags::ACCESSED;
-    for (size_pick, picks, offset) in maps {
-        let size = sizes[size_pick % sizes.len()];
-        let page = address(&fmt, &picks, offset) & !size.mask();
-        next_frame = (next_frame + size.bytes()).next_multiple_of(size.bytes())
-            % (1u64 << fmt.pa_bits().min(40));
-        let frame = PhysAddr::new(next_frame & !size.mask()).expect("in range");
-        if let Ok(f) = table.map(
-            &fmt,
-            &mut mem,
-            &mut alloc,
-            VirtAddr::new(page),
-            frame,
-            size,
-            flags,
-        ) {
-            f.ignore();
-        }
-    }
+    let (fmt, mut mem, mut alloc, table, mut next_frame) = mapped_randomly(fmt, maps, |_| flags);
     let page_size = fmt.page_size();
     let leaf_idx = fmt.level_for_size(page_size).expect("a base page level");
     for (picks, offset) in probes {
