@@ -719,16 +719,36 @@ impl TlbArray {
     /// [`TlbArray::fill_absent`] into an array that is not full (yet): the
     /// lowest empty way of the set, else the victim's. Out of line: an
     /// array fills up once, then evicts on every fill.
+    ///
+    /// Not only while an array fills: where invalidations keep emptying a
+    /// few slots (the swap row: each eviction of a page flushes it), the
+    /// array is seldom full but the set filled is (on that row two fills
+    /// in three find no empty way). So the set's tags are first compared
+    /// with the empty tag alone, with the presets' way counts a constant
+    /// (unrolled, as the lookup's compare is), and a victim of the same
+    /// granule as the entry leaves the per-size counts as they were: the
+    /// scan of every way for an empty one, entry and all, and the two
+    /// size lookups cost that row about 170 instructions a fill.
     #[cold]
     #[inline(never)]
     fn fill_absent_filling(&mut self, entry: TlbEntry, set: usize, base: usize) -> bool {
         let vpn = entry.vpn();
-        let empty = {
+        let may_be_empty = match self.ways {
+            4 => self.has_empty_tag::<4>(base),
+            8 => self.has_empty_tag::<8>(base),
+            12 => self.has_empty_tag::<12>(base),
+            _ => true,
+        };
+        // (A way with an entry never has the empty tag: no page number is
+        // `u64::MAX`. So no empty tag, no empty way.)
+        let empty = if may_be_empty {
             let tags = &self.tags[base..base + self.ways];
             let slots = &self.slots[base..base + self.ways];
             tags.iter()
                 .zip(slots)
                 .position(|(&tag, e)| tag == EMPTY_TAG && !e.is_valid())
+        } else {
+            None
         };
         let (way, evicted) = match empty {
             Some(way) => {
@@ -740,14 +760,29 @@ impl TlbArray {
         };
         let slot = base + way;
         if evicted {
-            let old_size = self.size_index(self.slots[slot].granule());
-            self.live[old_size] -= 1;
+            let old = self.slots[slot];
+            if !old.same_granule(&entry) {
+                self.recount(old.granule(), entry.granule());
+            }
+        } else {
+            let size = self.size_index(entry.granule());
+            self.live[size] += 1;
         }
-        let size = self.size_index(entry.granule());
-        self.live[size] += 1;
         self.slots[slot] = entry;
         self.tags[slot] = vpn;
         evicted
+    }
+
+    /// Whether any of the `W` ways of the set from slot `base` has the
+    /// empty tag (two instructions a way once unrolled).
+    #[inline(always)]
+    fn has_empty_tag<const W: usize>(&self, base: usize) -> bool {
+        let Some(tags) = self.tags.get(base..base + W) else {
+            return true;
+        };
+        #[allow(clippy::manual_contains)]
+        let any = tags.iter().any(|&t| t == EMPTY_TAG);
+        any
     }
 
     /// [`TlbArray::fill_absent`] of an array with an index (many ways):
