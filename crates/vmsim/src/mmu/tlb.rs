@@ -356,6 +356,63 @@ impl Level {
     }
 }
 
+/// The first level's search of the walking probe when it searches
+/// `arrays[index]` alone, of shape `SHAPE` (`Level::sole`): the array, and
+/// the slot found.
+#[inline(always)]
+fn search_one<const SHAPE: u8>(
+    arrays: &mut [TlbArray],
+    index: u8,
+    tag: Asid,
+    va: VirtAddr,
+) -> Option<(u8, &mut TlbArray, usize)> {
+    let array = arrays.get_mut(usize::from(index))?;
+    let slot = array.lookup_shaped::<SHAPE>(tag, va)?;
+    Some((index, array, slot))
+}
+
+/// The first level's search of the walking probe otherwise: each array of
+/// `probing` (the side's that hold entries), in probe order, until one
+/// finds the page.
+#[inline(always)]
+fn search_each(
+    arrays: &mut [TlbArray],
+    probing: u32,
+    tag: Asid,
+    va: VirtAddr,
+) -> Option<(u8, &mut TlbArray, usize)> {
+    let mut todo = probing;
+    let mut found = None;
+    while todo != 0 {
+        let index = todo.trailing_zeros() as u8;
+        todo &= todo - 1;
+        let Some(array) = arrays.get_mut(usize::from(index)) else {
+            break;
+        };
+        if let Some(slot) = array.lookup(tag, va) {
+            found = Some((index, slot));
+            break;
+        }
+    }
+    // (The array found again: returned from the loop, its borrow would
+    // outlive the loop's next iteration.)
+    let (index, slot) = found?;
+    Some((index, arrays.get_mut(usize::from(index))?, slot))
+}
+
+/// The touch a first-level hit of `slot` in `array` records with it
+/// ([`Tlb::remember_first_hit`]): a tree-PLRU plan, or the set and way.
+#[inline(always)]
+fn first_hit_plan(array: &TlbArray, slot: usize) -> (bool, (u32, u32, u32)) {
+    match array.plru_plan(slot) {
+        Some(plan) => (true, plan),
+        None => {
+            let (set, way) = array.set_way(slot);
+            (false, (set, way, 0))
+        }
+    }
+}
+
 /// How many memos each side kept (see [`Memo`]).
 const MEMO_WAYS: usize = 4;
 
@@ -1568,7 +1625,7 @@ impl Tlb {
     /// `asid` is the address space looking up, `tag` its tag.
     #[inline(never)]
     fn probe(&mut self, asid: Asid, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
-        self.probe_in_line::<false, 0, 0>(asid, tag, va, side)
+        self.probe_in_line::<false>(asid, tag, va, side)
     }
 
     /// [`Tlb::probe`] with the levels after the first in line too: for
@@ -1578,15 +1635,19 @@ impl Tlb {
     /// them out of line: in line there, they cost a TLB of one level (the
     /// fully associative rows) about two instructions a probe.
     ///
-    /// A TLB of two levels that each search one array for the side, with
-    /// the geometry of the presets' (see `Level::sole`), takes a probe
-    /// made for that pair: each level's array searched directly with its
-    /// way count a constant, without the loops over the levels and the
-    /// arrays, the arrays' shape dispatch and the lower levels' set-up
-    /// (about 40 instructions of the 180 of a probe that misses both
-    /// levels, on the walk-heavy rows). Same slots, touches and counts as
-    /// the general probe (`hit_path_equals_translate` and
-    /// `specialised_probes_equal_the_general_one` compare them).
+    /// Where a level searches one array for the side with the geometry of
+    /// the presets' (`Level::sole`: the x86-64 preset's first levels, 4
+    /// or 8 ways and one size, and its second, 12 ways and two sizes),
+    /// that array is searched directly with its way count a constant:
+    /// without the loop over the arrays, the array's shape dispatch and,
+    /// below the first level, the loop over the levels (about 60
+    /// instructions of the 180 of a probe that misses both levels, on the
+    /// walk-heavy rows). The first-level hit's record is one copy, after
+    /// either search (`Tlb::remember_first_hit`): a copy in each
+    /// specialised search made the function so large that its callees
+    /// stopped being in line, and cost the `.vmt` row's first-level hits
+    /// about 45 instructions each. Same slots, touches and counts as the
+    /// general probe (`specialised_probes_equal_the_general_one`).
     #[inline(never)]
     fn probe_walking(
         &mut self,
@@ -1595,29 +1656,40 @@ impl Tlb {
         va: VirtAddr,
         side: usize,
     ) -> Option<TlbHit> {
-        let shapes = match self.levels.as_slice() {
-            [first, second] => (first.sole[side & 1].0, second.sole[side & 1].0),
-            _ => (0, 0),
-        };
-        match shapes {
-            // x86-64: the 4 KiB L1 dTLB (4 ways) or iTLB (8), and the
-            // 4 KiB/2 MiB L2 (12 ways).
-            (1, 6) => self.probe_in_line::<true, 1, 6>(asid, tag, va, side),
-            (2, 6) => self.probe_in_line::<true, 2, 6>(asid, tag, va, side),
-            // core-i7: 4 ways, one size, at both levels.
-            (1, 1) => self.probe_in_line::<true, 1, 1>(asid, tag, va, side),
-            _ => self.probe_in_line::<true, 0, 0>(asid, tag, va, side),
+        self.settle();
+        if let Some(first) = self.levels.first_mut() {
+            let found = match first.sole[side & 1] {
+                (1, index) => search_one::<1>(&mut first.arrays, index, tag, va),
+                (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
+                _ => search_each(&mut first.arrays, first.probing[side & 1], tag, va),
+            };
+            if let Some((index, array, slot)) = found {
+                let entry = *array.entry(slot);
+                let plan = self.memo_ok[side].then(|| first_hit_plan(array, slot));
+                first.counters.hits.bump_shift(entry.page_shift());
+                if let Some(plan) = plan {
+                    self.remember_first_hit(asid, va, side, index, entry, plan);
+                }
+                return Some(TlbHit {
+                    entry,
+                    level: 0,
+                    pa: entry.translate(va),
+                });
+            }
+            first.counters.misses += u64::from(first.serves(side));
+        }
+        match self.levels.as_slice() {
+            [_, second] if second.sole[side & 1].0 == 6 => {
+                self.probe_second_shaped::<6>(tag, va, side)
+            }
+            _ => self.probe_lower_in_line(tag, va, side),
         }
     }
 
     /// The body of [`Tlb::probe`] (`LOWER_IN_LINE` false) and
-    /// [`Tlb::probe_walking`] (true). `SHAPE0` and `SHAPE1` are the
-    /// shapes of the first and second level's `sole` arrays for `side`
-    /// when the caller checked that the TLB has two levels with such
-    /// arrays (each level then searches that array alone, with its shape
-    /// a constant); `0`, the general probe, otherwise.
+    /// [`Tlb::probe_walking`] (true).
     #[inline(always)]
-    fn probe_in_line<const LOWER_IN_LINE: bool, const SHAPE0: u8, const SHAPE1: u8>(
+    fn probe_in_line<const LOWER_IN_LINE: bool>(
         &mut self,
         asid: Asid,
         tag: Asid,
@@ -1626,56 +1698,20 @@ impl Tlb {
     ) -> Option<TlbHit> {
         self.settle();
         if let Some(first) = self.levels.first_mut() {
-            // The side's arrays that hold entries, in probe order (the
-            // one `sole` names, when specialised).
-            let mut todo = if SHAPE0 == 0 {
-                first.probing[side & 1]
-            } else {
-                debug_assert_eq!(first.sole[side & 1].0, SHAPE0);
-                1u32 << (first.sole[side & 1].1 & 31)
-            };
+            // The side's arrays that hold entries, in probe order.
+            let mut todo = first.probing[side & 1];
             while todo != 0 {
                 let index = todo.trailing_zeros() as u8;
                 todo &= todo - 1;
                 let Some(array) = first.arrays.get_mut(usize::from(index)) else {
                     break;
                 };
-                if let Some(slot) = array.lookup_shaped::<SHAPE0>(tag, va) {
+                if let Some(slot) = array.lookup(tag, va) {
                     let entry = *array.entry(slot);
                     first.counters.hits.bump_shift(entry.page_shift());
                     if self.memo_ok[side] {
-                        // Remembered in its place (the one there is
-                        // forgotten: it owes no touch, as the probe
-                        // settled them), as the side's last hit; with a
-                        // shared first level under a key only
-                        // `lookup_repeat` and `lookup` match.
-                        let key = va.as_u64() >> self.memo_shift[side];
-                        let i = key as usize % RECENT_WAYS;
-                        let (plru, (set, way, bits)) = match array.plru_plan(slot) {
-                            Some(plan) => (true, plan),
-                            None => {
-                                let (set, way) = array.set_way(slot);
-                                (false, (set, way, 0))
-                            }
-                        };
-                        self.settle_counts();
-                        let word = self.recent_word(side, asid, key, &entry);
-                        self.recent[side][i] = Recent {
-                            word,
-                            store_word: if entry.takes_user_store() {
-                                word
-                            } else {
-                                EMPTY_WORD
-                            },
-                            entry,
-                            array: index,
-                            plru,
-                            set,
-                            way,
-                            bits,
-                        };
-                        self.last[side] = i as u32;
-                        self.memos_set = true;
+                        let plan = first_hit_plan(array, slot);
+                        self.remember_first_hit(asid, va, side, index, entry, plan);
                     }
                     return Some(TlbHit {
                         entry,
@@ -1686,13 +1722,48 @@ impl Tlb {
             }
             first.counters.misses += u64::from(first.serves(side));
         }
-        if SHAPE1 != 0 {
-            self.probe_second_shaped::<SHAPE1>(tag, va, side)
-        } else if LOWER_IN_LINE {
+        if LOWER_IN_LINE {
             self.probe_lower_in_line(tag, va, side)
         } else {
             self.probe_lower(tag, va, side)
         }
+    }
+
+    /// Remembers a first-level hit of `entry` (in `arrays[array]`, whose
+    /// touch `plan` is, from [`first_hit_plan`]) as the side's last recent
+    /// hit: in its place (the one there is forgotten: it owes no touch,
+    /// as the probe settled them); with a shared first level under a key
+    /// only `lookup_repeat` and `lookup` match.
+    #[inline(always)]
+    fn remember_first_hit(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        side: usize,
+        array: u8,
+        entry: TlbEntry,
+        (plru, (set, way, bits)): (bool, (u32, u32, u32)),
+    ) {
+        let key = va.as_u64() >> self.memo_shift[side];
+        let i = key as usize % RECENT_WAYS;
+        self.settle_counts();
+        let word = self.recent_word(side, asid, key, &entry);
+        self.recent[side][i] = Recent {
+            word,
+            store_word: if entry.takes_user_store() {
+                word
+            } else {
+                EMPTY_WORD
+            },
+            entry,
+            array,
+            plru,
+            set,
+            way,
+            bits,
+        };
+        self.last[side] = i as u32;
+        self.memos_set = true;
     }
 
     /// [`Tlb::probe_lower_in_line`] of a TLB of two levels whose second
@@ -3708,9 +3779,9 @@ mod tests {
 
     /// Walks of every preset's shapes: the arrays one level searches
     /// for a side, on its own, through `probe_walking` (specialised when
-    /// the two levels' `sole` arrays are a pair it knows: the x86-64
-    /// preset's data and fetch sides, core-i7's) against the general
-    /// probe body (`probe_in_line` with no shapes), each probe followed,
+    /// a level's `sole` array has a shape it knows: the x86-64 preset's
+    /// levels, core-i7's first) against the general
+    /// probe body (`probe_in_line`, main's walking probe), each probe followed,
     /// on a miss, by the walk's fill. Pages of 4 KiB over more than the
     /// second level holds (so sets evict), some 2 MiB ones (the second
     /// level's array then holds two sizes), three address spaces, fetches,
@@ -3760,7 +3831,7 @@ mod tests {
                 let [special, general] = &mut tlbs;
                 let tag = special.tag(asid);
                 let a = special.probe_walking(asid, tag, va, side);
-                let b = general.probe_in_line::<true, 0, 0>(asid, tag, va, side);
+                let b = general.probe_in_line::<true>(asid, tag, va, side);
                 [a, b].map(|h| h.map(|h| (h.entry, h.level, h.pa)))
             };
             prop_assert_eq!(hits[0], hits[1], "{} {:?}", va, kind);
