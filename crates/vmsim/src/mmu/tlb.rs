@@ -1776,9 +1776,7 @@ impl Tlb {
         va: VirtAddr,
         side: usize,
     ) -> Option<TlbHit> {
-        let Some(level) = self.levels.get_mut(1) else {
-            return None;
-        };
+        let level = self.levels.get_mut(1)?;
         debug_assert_eq!(level.sole[side & 1].0, SHAPE);
         let index = usize::from(level.sole[side & 1].1);
         let found = match level.arrays.get_mut(index) {
