@@ -356,19 +356,35 @@ impl Level {
     }
 }
 
+/// What the walking probe's first-level search found: the array's index,
+/// the array, the slot, and the slot's set and way.
+type FirstFound<'a> = (u8, &'a mut TlbArray, usize, (u32, u32));
+
 /// The first level's search of the walking probe when it searches
-/// `arrays[index]` alone, of shape `SHAPE` (`Level::sole`): the array, and
-/// the slot found.
+/// `arrays[index]` alone, of shape `SHAPE` (`Level::sole`, 1 or 2: 4 or 8
+/// ways, one size): the array and the slot found, with its set and way
+/// worked out with the way count a constant (a shift and a mask, where
+/// the hit's record divided by the array's way count).
 #[inline(always)]
 fn search_one<const SHAPE: u8>(
     arrays: &mut [TlbArray],
     index: u8,
     tag: Asid,
     va: VirtAddr,
-) -> Option<(u8, &mut TlbArray, usize)> {
+) -> Option<FirstFound<'_>> {
+    let ways = match SHAPE {
+        1 => 4,
+        _ => 8,
+    };
     let array = arrays.get_mut(usize::from(index))?;
     let slot = array.lookup_shaped::<SHAPE>(tag, va)?;
-    Some((index, array, slot))
+    debug_assert_eq!(array.ways(), ways);
+    Some((
+        index,
+        array,
+        slot,
+        ((slot / ways) as u32, (slot % ways) as u32),
+    ))
 }
 
 /// The first level's search of the walking probe otherwise: each array of
@@ -380,7 +396,7 @@ fn search_each(
     probing: u32,
     tag: Asid,
     va: VirtAddr,
-) -> Option<(u8, &mut TlbArray, usize)> {
+) -> Option<FirstFound<'_>> {
     let mut todo = probing;
     let mut found = None;
     while todo != 0 {
@@ -397,7 +413,9 @@ fn search_each(
     // (The array found again: returned from the loop, its borrow would
     // outlive the loop's next iteration.)
     let (index, slot) = found?;
-    Some((index, arrays.get_mut(usize::from(index))?, slot))
+    let array = arrays.get_mut(usize::from(index))?;
+    let set_way = array.set_way(slot);
+    Some((index, array, slot, set_way))
 }
 
 /// The touch a first-level hit of `slot` in `array` records with it
@@ -1663,9 +1681,12 @@ impl Tlb {
                 (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
                 _ => search_each(&mut first.arrays, first.probing[side & 1], tag, va),
             };
-            if let Some((index, array, slot)) = found {
+            if let Some((index, array, slot, (set, way))) = found {
                 let entry = *array.entry(slot);
-                let plan = self.memo_ok[side].then(|| first_hit_plan(array, slot));
+                let plan = self.memo_ok[side].then(|| match array.plru_plan_at(set, way) {
+                    Some(plan) => (true, plan),
+                    None => (false, (set, way, 0)),
+                });
                 first.counters.hits.bump_shift(entry.page_shift());
                 if let Some(plan) = plan {
                     self.remember_first_hit(asid, va, side, index, entry, plan);
@@ -3776,7 +3797,8 @@ mod tests {
     }
 
     /// Walks of every preset's shapes: the arrays one level searches
-    /// for a side, on its own, through `probe_walking` (specialised when
+    /// for a side, on its own, through `lookup_unremembered` (its probe,
+    /// `probe_walking`, specialised when
     /// a level's `sole` array has a shape it knows: the x86-64 preset's
     /// levels, core-i7's first) against the general
     /// probe body (`probe_in_line`, main's walking probe), each probe followed,
@@ -3803,16 +3825,28 @@ mod tests {
             preset(name)
         };
         let mut tlbs = [walking.clone(), walking];
+        let recents = name != "core-i7";
         let mut current = Asid::new(1);
         for tlb in &mut tlbs {
             tlb.resume_context(current);
         }
         for &(page, op, asid) in ops {
-            // Two in three among 64 hot pages (hits at both levels), the
-            // rest over all (misses, evictions); from 3,800 up 2 MiB ones.
-            let page = u64::from(if page % 3 == 0 { page } else { page % 64 });
+            // One in three among 8 hot pages (first-level and recent
+            // hits), one among 256 (second-level hits), the rest over
+            // all (misses, evictions); from 3,800 up 2 MiB ones.
+            let page = u64::from(match page % 3 {
+                0 => page,
+                1 => page % 8,
+                _ => page % 256,
+            });
             let (va, large) = test_va(page, op, 3_800);
-            let asid = Asid::new(asid + 1);
+            // A switch of address space in one op of eight (a switch forgets
+            // the recent hits).
+            let asid = if page % 8 == 0 {
+                Asid::new(asid + 1)
+            } else {
+                current
+            };
             switch_to(&mut tlbs, asid, &mut current);
             let kind = match op {
                 0 | 1 => AccessKind::Execute,
@@ -3828,15 +3862,36 @@ mod tests {
             let hits = {
                 let [special, general] = &mut tlbs;
                 let tag = special.tag(asid);
-                let a = special.probe_walking(asid, tag, va, side);
+                // (Counted as `lookup_unremembered` counts, as is the
+                // special TLB's probe.)
+                general.lookups_by_kind[kind.index()] += 1;
                 let b = general.probe_in_line::<true>(asid, tag, va, side);
+                let a = match LoadOrFetch::of(kind) {
+                    // Every other load or fetch as the span loop makes it:
+                    // the recent hit first (which replays the touch the
+                    // walking probe's first-level hit recorded), and the
+                    // general TLB's probe hit the first level. Not with
+                    // core-i7's LRU stamps: the probe re-stamps the side's
+                    // last way, a recent hit of it does not (the same
+                    // order, other bytes).
+                    Some(x) if recents && op % 2 == 0 && special.hit_recent(va, x) => {
+                        prop_assert_eq!(b.map(|h| h.level), Some(0));
+                        b
+                    }
+                    _ => special.lookup_unremembered(asid, va, kind),
+                };
                 [a, b].map(|h| h.map(|h| (h.entry, h.level, h.pa)))
             };
             prop_assert_eq!(hits[0], hits[1], "{} {:?}", va, kind);
             prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            let states = tlbs.each_ref().map(first_level_state);
+            prop_assert_eq!(&states[0], &states[1]);
             if hits[0].is_none() {
                 for tlb in &mut tlbs {
-                    let e = page_entry(tlb, asid, va, page, large);
+                    // (With every right: user loads and fetches of it
+                    // may be taken as recent hits.)
+                    let e = page_entry(tlb, asid, va, page, large)
+                        .with_perms(Perms::from_bits_truncate(15));
                     tlb.fill_missed(e, va, kind);
                 }
             }

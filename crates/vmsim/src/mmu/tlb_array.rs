@@ -645,6 +645,13 @@ impl TlbArray {
         self.victims.plru_plan(slot / self.ways, slot % self.ways)
     }
 
+    /// [`TlbArray::plru_plan`] of the slot at `set` and `way` (known to
+    /// the caller: no division).
+    #[must_use]
+    pub(super) fn plru_plan_at(&self, set: u32, way: u32) -> Option<(u32, u32, u32)> {
+        self.victims.plru_plan(set as usize, way as usize)
+    }
+
     /// Carries out a touch [`TlbArray::plru_plan`] planned.
     #[inline(always)]
     pub(super) fn apply_plru(&mut self, word: u32, mask: u32, bits: u32) {
