@@ -3796,18 +3796,20 @@ mod tests {
         }
     }
 
-    /// Walks of every preset's shapes: the arrays one level searches
-    /// for a side, on its own, through `lookup_unremembered` (its probe,
-    /// `probe_walking`, specialised when
-    /// a level's `sole` array has a shape it knows: the x86-64 preset's
-    /// levels, core-i7's first) against the general
-    /// probe body (`probe_in_line`, main's walking probe), each probe followed,
-    /// on a miss, by the walk's fill. Pages of 4 KiB over more than the
-    /// second level holds (so sets evict), some 2 MiB ones (the second
-    /// level's array then holds two sizes), three address spaces, fetches,
-    /// and page invalidations (which may empty an array: the general body
-    /// again). Same hits, counters after every probe, and the same saved
+    /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
+    /// (`probe_walking`) searches a level's `sole` array directly when it
+    /// has a shape it knows (the x86-64 preset's levels, core-i7's
+    /// first), against the general probe body (`probe_in_line`), each
+    /// probe followed, on a miss, by the walk's fill. Pages of 4 KiB over
+    /// more than the second level holds (so sets evict), some 2 MiB ones
+    /// (the second level's array then holds two sizes), three address
+    /// spaces, fetches, and page invalidations (which may empty an array:
+    /// the general body again); every other load or fetch tried by
+    /// `hit_recent` first, as the span loop does (it replays the touch the
+    /// walking probe's first-level hit recorded). Same hits, counters and
+    /// first-level replacement state after every op, and the same saved
     /// TLB at the end.
+    ///
     /// `"x86-64-small-l1"` is the x86-64 preset with 4 KiB arrays alone in
     /// its first level (a large page is splintered there): its second
     /// level's array then holds 2 MiB entries while the first level's
