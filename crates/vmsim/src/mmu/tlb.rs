@@ -97,6 +97,15 @@ struct Level {
     /// Not saved (derived).
     #[serde(skip_serializing)]
     probing: [u32; 2],
+    /// Per side, the shape ([`TlbArray::shape`]) and index of the array
+    /// `probing[side]` names when it names one alone and that array is
+    /// searched with its geometry a constant; shape `0` (the general
+    /// shape) otherwise. [`Tlb::probe_walking`] reads the two levels' once
+    /// a probe to choose a probe specialised for the pair (the default
+    /// preset's: one 4 KiB array searched at each level). Not saved
+    /// (derived with `probing`).
+    #[serde(skip_serializing)]
+    sole: [(u8, u8); 2],
 }
 
 /// [`Level`] as checkpoints hold it (its fields but the derived masks,
@@ -126,6 +135,7 @@ impl From<SavedLevel> for Level {
             fill_to: s.fill_to,
             filled: 0,
             probing: [0; 2],
+            sole: [(0, 0); 2],
         };
         level.refresh_filled();
         level
@@ -185,6 +195,7 @@ impl Level {
             fill_to,
             filled: 0,
             probing: [0; 2],
+            sole: [(0, 0); 2],
         }
     }
 
@@ -210,6 +221,20 @@ impl Level {
             .fold(0, |m, (i, _)| m | (1u32 << (i & 31)));
         let sides = self.side_masks();
         self.probing = sides.map(|m| m & self.filled);
+        self.sole = self.sole_arrays();
+    }
+
+    /// `sole` worked out from `probing` and the arrays' shapes.
+    fn sole_arrays(&self) -> [(u8, u8); 2] {
+        self.probing.map(|m| {
+            if m.count_ones() != 1 {
+                return (0, 0);
+            }
+            let index = m.trailing_zeros() as usize;
+            self.arrays
+                .get(index)
+                .map_or((0, 0), |a| (a.shape(), index as u8))
+        })
     }
 
     /// Notes that `arrays[array]` was just filled: probes search it from
@@ -227,6 +252,7 @@ impl Level {
         self.filled |= bit;
         let sides = self.side_masks();
         self.probing = sides.map(|m| m & self.filled);
+        self.sole = self.sole_arrays();
     }
 
     /// [`TlbArray::fill_absent`] of `entry` (a non-global entry whose
@@ -238,15 +264,19 @@ impl Level {
         let Some(a) = self.arrays.get_mut(array) else {
             return;
         };
+        // (Counted apart, the fill before the array's and the eviction
+        // in its own branch: side by side, the two counts were added as
+        // one vector, eight instructions a level with the constant's load
+        // and the registers spilled around it, where two increments do.)
+        self.counters.fills += 1;
         // In line (`TlbArray::fill_absent` too): the hot loop of
         // `Tlb::fill_levels_absent` and the cold piece path.
-        let evicted = a.fill_absent(entry);
-        if !evicted {
+        if a.fill_absent(entry) {
+            self.counters.evictions += 1;
+        } else {
             // (An eviction means the array was full: marked already.)
             self.mark_filled(array);
         }
-        self.counters.fills += 1;
-        self.counters.evictions += u64::from(evicted);
     }
 
     /// [`Level::fill_absent`] of the piece of `entry` (for `va`) that
@@ -323,6 +353,81 @@ impl Level {
             )
         };
         Some((usize::from(array), piece))
+    }
+}
+
+/// What the walking probe's first-level search found: the array's index,
+/// the array, the slot, and the slot's set and way.
+type FirstFound<'a> = (u8, &'a mut TlbArray, usize, (u32, u32));
+
+/// The first level's search of the walking probe when it searches
+/// `arrays[index]` alone, of shape `SHAPE` (`Level::sole`, 1 or 2: 4 or 8
+/// ways, one size): the array and the slot found, with its set and way
+/// worked out with the way count a constant (a shift and a mask, where
+/// the hit's record divided by the array's way count).
+#[inline(always)]
+fn search_one<const SHAPE: u8>(
+    arrays: &mut [TlbArray],
+    index: u8,
+    tag: Asid,
+    va: VirtAddr,
+) -> Option<FirstFound<'_>> {
+    let ways = match SHAPE {
+        1 => 4,
+        _ => 8,
+    };
+    let array = arrays.get_mut(usize::from(index))?;
+    let slot = array.lookup_shaped::<SHAPE>(tag, va)?;
+    debug_assert_eq!(array.ways(), ways);
+    Some((
+        index,
+        array,
+        slot,
+        ((slot / ways) as u32, (slot % ways) as u32),
+    ))
+}
+
+/// The first level's search of the walking probe otherwise: each array of
+/// `probing` (the side's that hold entries), in probe order, until one
+/// finds the page.
+#[inline(always)]
+fn search_each(
+    arrays: &mut [TlbArray],
+    probing: u32,
+    tag: Asid,
+    va: VirtAddr,
+) -> Option<FirstFound<'_>> {
+    let mut todo = probing;
+    let mut found = None;
+    while todo != 0 {
+        let index = todo.trailing_zeros() as u8;
+        todo &= todo - 1;
+        let Some(array) = arrays.get_mut(usize::from(index)) else {
+            break;
+        };
+        if let Some(slot) = array.lookup(tag, va) {
+            found = Some((index, slot));
+            break;
+        }
+    }
+    // (The array found again: returned from the loop, its borrow would
+    // outlive the loop's next iteration.)
+    let (index, slot) = found?;
+    let array = arrays.get_mut(usize::from(index))?;
+    let set_way = array.set_way(slot);
+    Some((index, array, slot, set_way))
+}
+
+/// The touch a first-level hit of `slot` in `array` records with it
+/// ([`Tlb::remember_first_hit`]): a tree-PLRU plan, or the set and way.
+#[inline(always)]
+fn first_hit_plan(array: &TlbArray, slot: usize) -> (bool, (u32, u32, u32)) {
+    match array.plru_plan(slot) {
+        Some(plan) => (true, plan),
+        None => {
+            let (set, way) = array.set_way(slot);
+            (false, (set, way, 0))
+        }
     }
 }
 
@@ -1547,6 +1652,20 @@ impl Tlb {
     /// and epilogue on each (about 45 instructions of 235). `probe` keeps
     /// them out of line: in line there, they cost a TLB of one level (the
     /// fully associative rows) about two instructions a probe.
+    ///
+    /// Where a level searches one array for the side with the geometry of
+    /// the presets' (`Level::sole`: the x86-64 preset's first levels, 4
+    /// or 8 ways and one size, and its second, 12 ways and two sizes),
+    /// that array is searched directly with its way count a constant:
+    /// without the loop over the arrays, the array's shape dispatch and,
+    /// below the first level, the loop over the levels (about 60
+    /// instructions of the 180 of a probe that misses both levels, on the
+    /// walk-heavy rows). The first-level hit's record is one copy, after
+    /// either search (`Tlb::remember_first_hit`): a copy in each
+    /// specialised search made the function so large that its callees
+    /// stopped being in line, and cost the `.vmt` row's first-level hits
+    /// about 45 instructions each. Same slots, touches and counts as the
+    /// general probe (`specialised_probes_equal_the_general_one`).
     #[inline(never)]
     fn probe_walking(
         &mut self,
@@ -1555,7 +1674,37 @@ impl Tlb {
         va: VirtAddr,
         side: usize,
     ) -> Option<TlbHit> {
-        self.probe_in_line::<true>(asid, tag, va, side)
+        self.settle();
+        if let Some(first) = self.levels.first_mut() {
+            let found = match first.sole[side & 1] {
+                (1, index) => search_one::<1>(&mut first.arrays, index, tag, va),
+                (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
+                _ => search_each(&mut first.arrays, first.probing[side & 1], tag, va),
+            };
+            if let Some((index, array, slot, (set, way))) = found {
+                let entry = *array.entry(slot);
+                let plan = self.memo_ok[side].then(|| match array.plru_plan_at(set, way) {
+                    Some(plan) => (true, plan),
+                    None => (false, (set, way, 0)),
+                });
+                first.counters.hits.bump_shift(entry.page_shift());
+                if let Some(plan) = plan {
+                    self.remember_first_hit(asid, va, side, index, entry, plan);
+                }
+                return Some(TlbHit {
+                    entry,
+                    level: 0,
+                    pa: entry.translate(va),
+                });
+            }
+            first.counters.misses += u64::from(first.serves(side));
+        }
+        match self.levels.as_slice() {
+            [_, second] if second.sole[side & 1].0 == 6 => {
+                self.probe_second_shaped::<6>(tag, va, side)
+            }
+            _ => self.probe_lower_in_line(tag, va, side),
+        }
     }
 
     /// The body of [`Tlb::probe`] (`LOWER_IN_LINE` false) and
@@ -1582,38 +1731,8 @@ impl Tlb {
                     let entry = *array.entry(slot);
                     first.counters.hits.bump_shift(entry.page_shift());
                     if self.memo_ok[side] {
-                        // Remembered in its place (the one there is
-                        // forgotten: it owes no touch, as the probe
-                        // settled them), as the side's last hit; with a
-                        // shared first level under a key only
-                        // `lookup_repeat` and `lookup` match.
-                        let key = va.as_u64() >> self.memo_shift[side];
-                        let i = key as usize % RECENT_WAYS;
-                        let (plru, (set, way, bits)) = match array.plru_plan(slot) {
-                            Some(plan) => (true, plan),
-                            None => {
-                                let (set, way) = array.set_way(slot);
-                                (false, (set, way, 0))
-                            }
-                        };
-                        self.settle_counts();
-                        let word = self.recent_word(side, asid, key, &entry);
-                        self.recent[side][i] = Recent {
-                            word,
-                            store_word: if entry.takes_user_store() {
-                                word
-                            } else {
-                                EMPTY_WORD
-                            },
-                            entry,
-                            array: index,
-                            plru,
-                            set,
-                            way,
-                            bits,
-                        };
-                        self.last[side] = i as u32;
-                        self.memos_set = true;
+                        let plan = first_hit_plan(array, slot);
+                        self.remember_first_hit(asid, va, side, index, entry, plan);
                     }
                     return Some(TlbHit {
                         entry,
@@ -1628,6 +1747,85 @@ impl Tlb {
             self.probe_lower_in_line(tag, va, side)
         } else {
             self.probe_lower(tag, va, side)
+        }
+    }
+
+    /// Remembers a first-level hit of `entry` (in `arrays[array]`, whose
+    /// touch `plan` is, from [`first_hit_plan`]) as the side's last recent
+    /// hit: in its place (the one there is forgotten: it owes no touch,
+    /// as the probe settled them); with a shared first level under a key
+    /// only `lookup_repeat` and `lookup` match.
+    #[inline(always)]
+    fn remember_first_hit(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        side: usize,
+        array: u8,
+        entry: TlbEntry,
+        (plru, (set, way, bits)): (bool, (u32, u32, u32)),
+    ) {
+        let key = va.as_u64() >> self.memo_shift[side];
+        let i = key as usize % RECENT_WAYS;
+        self.settle_counts();
+        let word = self.recent_word(side, asid, key, &entry);
+        self.recent[side][i] = Recent {
+            word,
+            store_word: if entry.takes_user_store() {
+                word
+            } else {
+                EMPTY_WORD
+            },
+            entry,
+            array,
+            plru,
+            set,
+            way,
+            bits,
+        };
+        self.last[side] = i as u32;
+        self.memos_set = true;
+    }
+
+    /// [`Tlb::probe_lower_in_line`] of a TLB of two levels whose second
+    /// searches one array for `side`, of shape `SHAPE` (its `sole`):
+    /// that array alone, without the loops.
+    #[inline(always)]
+    fn probe_second_shaped<const SHAPE: u8>(
+        &mut self,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> Option<TlbHit> {
+        let level = self.levels.get_mut(1)?;
+        debug_assert_eq!(level.sole[side & 1].0, SHAPE);
+        let index = usize::from(level.sole[side & 1].1);
+        let found = match level.arrays.get_mut(index) {
+            Some(array) => match array.lookup_shaped::<SHAPE>(tag, va) {
+                Some(slot) => {
+                    let entry = *array.entry(slot);
+                    level.counters.hits.bump_shift(entry.page_shift());
+                    Some(entry)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        match found {
+            Some(entry) => {
+                self.copy_up(1, side, entry, va);
+                Some(TlbHit {
+                    entry,
+                    level: 1,
+                    pa: entry.translate(va),
+                })
+            }
+            None => {
+                // (A level with an array to search serves the side.)
+                level.counters.misses += 1;
+                self.full_misses += 1;
+                None
+            }
         }
     }
 
@@ -3574,6 +3772,152 @@ mod tests {
             proptest::prop_assert_eq!(restored.counters(), tlbs[1].counters());
             let entries = tlbs.each_ref().map(|tlb| tlb.entries().map(|(l, e)| (l, *e)).collect::<Vec<_>>());
             proptest::prop_assert_eq!(&entries[0], &entries[1]);
+        }
+    }
+
+    /// A default-preset TLB that has cached a 4 KiB page searches one
+    /// array at each level for data (`Level::sole`), so its walking probe
+    /// takes the specialised body: what
+    /// `specialised_probes_equal_the_general_one` needs to compare.
+    #[test]
+    fn the_presets_walking_probes_are_specialised() {
+        for (name, shapes) in [("x86-64", (1, 6)), ("core-i7", (1, 1))] {
+            let mut tlb = preset(name);
+            let va = VirtAddr::new(0x1234_5678);
+            let asid = Asid::new(1);
+            assert!(tlb.lookup(asid, va, AccessKind::Read).is_none());
+            tlb.fill_missed(
+                entry(&tlb, 1, 0x1234_5000, PageSize::SIZE_4K, 0x9000),
+                va,
+                AccessKind::Read,
+            );
+            let sole: Vec<u8> = tlb.levels.iter().map(|l| l.sole[DATA].0).collect();
+            assert_eq!(sole, [shapes.0, shapes.1], "{name}");
+        }
+    }
+
+    /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
+    /// (`probe_walking`) searches a level's `sole` array directly when it
+    /// has a shape it knows (the x86-64 preset's levels, core-i7's
+    /// first), against the general probe body (`probe_in_line`), each
+    /// probe followed, on a miss, by the walk's fill. Pages of 4 KiB over
+    /// more than the second level holds (so sets evict), some 2 MiB ones
+    /// (the second level's array then holds two sizes), three address
+    /// spaces, fetches, and page invalidations (which may empty an array:
+    /// the general body again); every other load or fetch tried by
+    /// `hit_recent` first, as the span loop does (it replays the touch the
+    /// walking probe's first-level hit recorded). Same hits, counters and
+    /// first-level replacement state after every op, and the same saved
+    /// TLB at the end.
+    ///
+    /// `"x86-64-small-l1"` is the x86-64 preset with 4 KiB arrays alone in
+    /// its first level (a large page is splintered there): its second
+    /// level's array then holds 2 MiB entries while the first level's
+    /// probes stay specialised, which the preset's rarely does (its first
+    /// level's 2 MiB arrays take the large pages, and then the probe is
+    /// the general one).
+    fn walking_probes_agree(name: &str, ops: &[(u16, u8, u16)]) -> Result<(), TestCaseError> {
+        let walking = if name == "x86-64-small-l1" {
+            let mut config = TlbConfig::preset("x86-64").expect("preset");
+            config.levels[0]
+                .arrays
+                .retain(|a| a.page_sizes == [PageSize::SIZE_4K]);
+            Tlb::new(&config, &X86_64).expect("valid")
+        } else {
+            preset(name)
+        };
+        let mut tlbs = [walking.clone(), walking];
+        let recents = name != "core-i7";
+        let mut current = Asid::new(1);
+        for tlb in &mut tlbs {
+            tlb.resume_context(current);
+        }
+        for &(page, op, asid) in ops {
+            // One in three among 8 hot pages (first-level and recent
+            // hits), one among 256 (second-level hits), the rest over
+            // all (misses, evictions); from 3,800 up 2 MiB ones.
+            let page = u64::from(match page % 3 {
+                0 => page,
+                1 => page % 8,
+                _ => page % 256,
+            });
+            let (va, large) = test_va(page, op, 3_800);
+            // A switch of address space in one op of eight (a switch forgets
+            // the recent hits).
+            let asid = if page % 8 == 0 {
+                Asid::new(asid + 1)
+            } else {
+                current
+            };
+            switch_to(&mut tlbs, asid, &mut current);
+            let kind = match op {
+                0 | 1 => AccessKind::Execute,
+                2..=6 => AccessKind::Read,
+                7 | 8 => AccessKind::Write,
+                _ => {
+                    let removed = tlbs.each_mut().map(|tlb| tlb.invalidate_page(asid, va));
+                    prop_assert_eq!(removed[0], removed[1]);
+                    continue;
+                }
+            };
+            let side = side(kind);
+            let hits = {
+                let [special, general] = &mut tlbs;
+                let tag = special.tag(asid);
+                // (Counted as `lookup_unremembered` counts, as is the
+                // special TLB's probe.)
+                general.lookups_by_kind[kind.index()] += 1;
+                let b = general.probe_in_line::<true>(asid, tag, va, side);
+                let a = match LoadOrFetch::of(kind) {
+                    // Every other load or fetch as the span loop makes it:
+                    // the recent hit first (which replays the touch the
+                    // walking probe's first-level hit recorded), and the
+                    // general TLB's probe hit the first level. Not with
+                    // core-i7's LRU stamps: the probe re-stamps the side's
+                    // last way, a recent hit of it does not (the same
+                    // order, other bytes).
+                    Some(x) if recents && op % 2 == 0 && special.hit_recent(va, x) => {
+                        prop_assert_eq!(b.map(|h| h.level), Some(0));
+                        b
+                    }
+                    _ => special.lookup_unremembered(asid, va, kind),
+                };
+                [a, b].map(|h| h.map(|h| (h.entry, h.level, h.pa)))
+            };
+            prop_assert_eq!(hits[0], hits[1], "{} {:?}", va, kind);
+            prop_assert_eq!(tlbs[0].counters(), tlbs[1].counters());
+            let states = tlbs.each_ref().map(first_level_state);
+            prop_assert_eq!(&states[0], &states[1]);
+            if hits[0].is_none() {
+                for tlb in &mut tlbs {
+                    // (With every right: user loads and fetches of it
+                    // may be taken as recent hits.)
+                    let e = page_entry(tlb, asid, va, page, large)
+                        .with_perms(Perms::from_bits_truncate(15));
+                    tlb.fill_missed(e, va, kind);
+                }
+            }
+        }
+        for tlb in &mut tlbs {
+            tlb.settle_counts();
+        }
+        let saved = tlbs
+            .each_ref()
+            .map(|tlb| postcard::to_allocvec(tlb).expect("save"));
+        prop_assert!(saved[0] == saved[1], "the saved TLBs differ");
+        Ok(())
+    }
+
+    use proptest::prelude::{TestCaseError, prop_assert, prop_assert_eq};
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn specialised_probes_equal_the_general_one(
+            ops in proptest::collection::vec((0u16..4_000, 0u8..10, 0u16..3), 1..2_500),
+            name in proptest::sample::select(vec!["x86-64", "x86-64-small-l1", "core-i7"]),
+        ) {
+            walking_probes_agree(name, &ops)?;
         }
     }
 }

@@ -445,6 +445,28 @@ impl TlbArray {
         None
     }
 
+    /// [`TlbArray::lookup`] of an array whose shape is `SHAPE` (the caller
+    /// read it from the array, through `Level::sole`), with the shape a
+    /// constant: the search of that shape without the index and shape
+    /// tests. `SHAPE` [`SHAPE_GENERAL`] is `lookup` itself.
+    #[inline(always)]
+    pub(super) fn lookup_shaped<const SHAPE: u8>(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> Option<usize> {
+        debug_assert!(SHAPE == SHAPE_GENERAL || self.shape == SHAPE);
+        match SHAPE {
+            1 => self.find_pow2::<4>(self.shifts[0], asid, va),
+            2 => self.find_pow2::<8>(self.shifts[0], asid, va),
+            3 => self.find_pow2::<12>(self.shifts[0], asid, va),
+            4 => self.lookup_sizes::<4>(asid, va),
+            5 => self.lookup_sizes::<8>(asid, va),
+            6 => self.lookup_sizes::<12>(asid, va),
+            _ => self.lookup(asid, va),
+        }
+    }
+
     /// The lookup of a shaped array of several page sizes and `W` ways
     /// (see [`shape_of`]): each size that has entries, in probe order.
     ///
@@ -621,6 +643,13 @@ impl TlbArray {
     #[must_use]
     pub(super) fn plru_plan(&self, slot: usize) -> Option<(u32, u32, u32)> {
         self.victims.plru_plan(slot / self.ways, slot % self.ways)
+    }
+
+    /// [`TlbArray::plru_plan`] of the slot at `set` and `way` (known to
+    /// the caller: no division).
+    #[must_use]
+    pub(super) fn plru_plan_at(&self, set: u32, way: u32) -> Option<(u32, u32, u32)> {
+        self.victims.plru_plan(set as usize, way as usize)
     }
 
     /// Carries out a touch [`TlbArray::plru_plan`] planned.
@@ -1195,8 +1224,9 @@ impl TlbArray {
 }
 
 impl TlbArray {
-    /// [`TlbArray::shape`], for the tests of the levels that restore arrays.
-    #[cfg(test)]
+    /// [`TlbArray::shape`]: for the level's choice of a specialised probe
+    /// (`Level::sole`) and the tests of the levels that restore arrays.
+    #[inline]
     pub(crate) fn shape(&self) -> u8 {
         self.shape
     }
