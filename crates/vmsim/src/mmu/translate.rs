@@ -265,7 +265,11 @@ enum PlainWalk {
 /// set: the walk then skips its A/D write-back loop, which on most walks
 /// writes nothing. On [`PlainWalk::Generic`] the counts of the entries in
 /// `path` must be taken back: `walk_from` reads and counts them again.
-#[inline]
+///
+/// Always in line: the walk has two copies (`Mmu::walk_as`), and with a
+/// plain `#[inline]` neither took it in (a call and its spills on every
+/// walk, +120M instructions on the zipf-walks row).
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     fmt: &Format,
@@ -760,7 +764,9 @@ impl Mmu {
             return self.translate(mem, va, access, privilege);
         }
         if self.tlb.lookup_known_miss(self.asid, va, access) {
-            return self.walk(mem, va, access, privilege, false);
+            // The walk's lookup in the walk caches, too, repeats the
+            // faulting walk's (`WalkCache::lookup_again`).
+            return self.walk_as::<true, M>(mem, va, access, privilege, false);
         }
         self.translate(mem, va, access, privilege)
     }
@@ -868,9 +874,30 @@ impl Mmu {
         }
     }
 
+    /// The walk after a TLB miss (or, `dirty_only`, a store's hit on a
+    /// clean entry): [`Mmu::walk_as`] with the walk caches looked up as
+    /// usual.
+    #[inline(always)]
+    fn walk<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.walk_as::<false, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// The walk; with `AGAIN`, the retry's after a fault
+    /// ([`Mmu::translate_retry`]), whose walk-cache lookup first tries
+    /// the slot the faulting walk's lookup hit
+    /// ([`super::walk_cache::WalkCache::lookup_again`]: the same answer,
+    /// counts and state as the lookup). Two copies of one body: the
+    /// retry's costs the other walks nothing.
     #[cold]
     #[inline(never)]
-    fn walk<M: PhysMemory + ?Sized>(
+    fn walk_as<const AGAIN: bool, M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         va: VirtAddr,
@@ -898,7 +925,13 @@ impl Mmu {
         // on, by 0 for every address space without (so that invalidations,
         // which use the same tag, reach them).
         let wc_tag = self.tlb.tag(self.asid);
-        let (start, table, limits) = match self.tlb.walk_cache_mut().lookup(wc_tag, va) {
+        let wc = self.tlb.walk_cache_mut();
+        let found = if AGAIN {
+            wc.lookup_again(wc_tag, va)
+        } else {
+            wc.lookup(wc_tag, va)
+        };
+        let (start, table, limits) = match found {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
         };
@@ -1846,6 +1879,52 @@ mod tests {
         let after = mmu.counters();
         assert_eq!(after.tlb.full_misses, before.tlb.full_misses, "a hit");
         assert_eq!(after.walk.walks, before.walk.walks);
+    }
+
+    /// The retry's walk-cache lookup (`WalkCache::lookup_again`, which
+    /// first tries the slot the faulting walk's lookup hit) leaves what the
+    /// lookup leaves: a twin MMU that retries through `translate` ends with
+    /// the same answer, memory, counters and state. (The property test
+    /// above runs it over random workloads; here the fast answer is known
+    /// to be taken.)
+    #[test]
+    fn a_retrys_walk_cache_lookup_is_the_lookups() {
+        let fmt = Format::x86_64();
+        let (ram, tables) = two_spaces(&fmt);
+        let mut mmus = [
+            x86_preset_mmu(&fmt, &tables[0]),
+            x86_preset_mmu(&fmt, &tables[0]),
+        ];
+        let mut rams = [ram.clone(), ram];
+        let user = Privilege::User;
+        let mapped = page_va(&fmt, 1);
+        // An empty entry of the same leaf table.
+        let va = VirtAddr::new(mapped.as_u64() + 10 * 4096);
+        let t = tables[0].translate(&fmt, &rams[0], mapped).expect("mapped");
+        let raw = rams[0].read_le(t.leaf_addr, 8).expect("leaf");
+        let entry = PhysAddr::new(t.leaf_addr.as_u64() + 10 * 8).expect("in memory");
+        for (mmu, ram) in mmus.iter_mut().zip(rams.iter_mut()) {
+            // The walk fills the PDE cache; the next one hits it, and faults.
+            mmu.translate(ram, mapped, AccessKind::Read, user)
+                .expect("mapped");
+            let fault = mmu.translate(ram, va, AccessKind::Write, user);
+            assert!(fault.is_err(), "not present");
+            // The OS maps the page (A and D clear).
+            ram.write_le(entry, 8, raw & !(X86_ACCESSED | X86_DIRTY))
+                .expect("leaf");
+        }
+        let [a, b] = &mut mmus;
+        let [ra, rb] = &mut rams;
+        let taken = a.tlb().walk_cache().again_taken;
+        let got = a.translate_retry(ra, va, AccessKind::Write, user);
+        assert_eq!(
+            a.tlb().walk_cache().again_taken,
+            taken + 1,
+            "the retry's lookup took the kept slot"
+        );
+        assert_eq!(got, b.translate(rb, va, AccessKind::Write, user));
+        assert!(got.is_ok());
+        twins_agree(&mut mmus, &rams).expect("the twins agree");
     }
 
     /// `store_recent` declines every store but a user one inside a page

@@ -478,11 +478,13 @@ impl Format {
             return Ok(());
         }
         let raw = va.as_u64();
-        let upper = raw >> (self.va_bits - 1);
         match self.canonical {
             Canonical::SignExtend => {
-                let ones = u64::MAX >> (self.va_bits - 1);
-                if upper == 0 || upper == ones {
+                // The bits from the top VA bit up, shifted down with the
+                // sign: 0 or -1 exactly when they all copy it (one shift,
+                // where a mask of ones cost two more on every walk).
+                let upper = (raw as i64) >> (self.va_bits - 1);
+                if upper == 0 || upper == -1 {
                     Ok(())
                 } else {
                     Err(AddressFault::NonCanonical)
@@ -513,6 +515,35 @@ pub enum AddressFault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `check_address` of a sign-extended format passes exactly when
+        /// the bits from the top VA bit up, shifted down, are zero or a
+        /// mask of ones (its test before the arithmetic shift).
+        #[test]
+        fn sign_extension_is_the_shifted_bits(
+            raw: u64,
+            which in 0usize..3,
+            low in 0u32..64,
+            top: bool,
+        ) {
+            let fmt = match which { 0 => Format::x86_64(), 1 => Format::x86_64_5level(), _ => Format::sv39() };
+            // Mostly addresses at the edge: every bit from `low` up equal.
+            let raw = if top { raw | (u64::MAX << low) } else { raw & !(u64::MAX << low) };
+            for raw in [raw, raw ^ (1 << low)] {
+                let vb = fmt.va_bits();
+                let upper = raw >> (vb - 1);
+                let want = upper == 0 || upper == u64::MAX >> (vb - 1);
+                proptest::prop_assert_eq!(
+                    fmt.check_address(VirtAddr::new(raw)).is_ok(),
+                    want,
+                    "{:#x} {}",
+                    raw,
+                    vb
+                );
+            }
+        }
+    }
 
     #[test]
     fn x86_64_levels() {
