@@ -244,6 +244,15 @@ impl PlainLeafTest {
         self.last_idx
     }
 
+    /// The test of a plain leaf's bits as a mask and the value the masked
+    /// entry must have (what [`PlainLeafTest::is_plain`] compares, its
+    /// level aside): for [`crate::memory::PhysMemory::clear_le_bits_if`].
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn mask_and_value(&self) -> (u64, u64) {
+        (self.mask, self.value)
+    }
+
     /// Whether raw entry `raw` at level `idx` is a plain leaf.
     #[inline(always)]
     #[must_use]
