@@ -89,6 +89,32 @@ pub trait PhysMemory {
         self.write(addr, &value.to_le_bytes()[..(width as usize).min(8)])
     }
 
+    /// Reads the 8-byte little-endian entry at `addr` and, when it passes
+    /// the test (`old & mask == value`) and has one of the bits `clear`
+    /// set, writes it back with those bits cleared; returns the entry as it
+    /// was read. What [`PhysMemory::read_le`] then [`PhysMemory::write_le`]
+    /// of the same entry do, which is the default: how the reclaimer's scan
+    /// tests and clears a page's accessed bit. An implementation that holds
+    /// its bytes may look the entry up once for both.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the entry reaches past the end (nothing
+    /// is written).
+    #[inline]
+    fn clear_le_bits_if(
+        &mut self,
+        addr: PhysAddr,
+        mask: u64,
+        value: u64,
+        clear: u64,
+    ) -> Result<u64, MemError> {
+        let old = self.read_le(addr, 8)?;
+        if old & mask == value && old & clear != 0 {
+            self.write_le(addr, 8, old & !clear)?;
+        }
+        Ok(old)
+    }
+
     /// Sets `[addr, addr+len)` to zero (a new page table is cleared so).
     ///
     /// # Errors
@@ -246,6 +272,17 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn write_le(&mut self, addr: PhysAddr, width: u32, value: u64) -> Result<(), MemError> {
         PhysMem::write_le(self, addr, width, value)
+    }
+
+    #[inline(always)]
+    fn clear_le_bits_if(
+        &mut self,
+        addr: PhysAddr,
+        mask: u64,
+        value: u64,
+        clear: u64,
+    ) -> Result<u64, MemError> {
+        PhysMem::clear_le_bits_if(self, addr, mask, value, clear)
     }
 
     #[inline(always)]

@@ -851,6 +851,59 @@ impl<B: Bitmap> PhysMem<B> {
         self.write_le_slow(addr, width, value)
     }
 
+    /// [`PhysMemory::clear_le_bits_if`]: an entry in an owned chunk (every
+    /// page table's) is looked up once for the read and the write, where
+    /// [`PhysMem::read_le`] then [`PhysMem::write_le`] looked it up twice;
+    /// the write is marked as `write_le` marks it. Anything else (a chunk
+    /// shared or not stored, an entry across chunks or out of range) is
+    /// those two calls.
+    ///
+    /// [`PhysMemory::clear_le_bits_if`]: crate::memory::PhysMemory::clear_le_bits_if
+    #[inline(always)]
+    pub fn clear_le_bits_if(
+        &mut self,
+        addr: PhysAddr,
+        mask: u64,
+        value: u64,
+        clear: u64,
+    ) -> Result<u64, MemError> {
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        if off + 8 <= CHUNK_BYTES && a.checked_add(8).is_some_and(|end| end <= self.size) {
+            let idx = a >> CHUNK_SHIFT;
+            if let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize)
+                && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
+            {
+                let entry = &mut c[off..off + 8];
+                let old = u64::from_le_bytes((&*entry).try_into().unwrap_or([0; 8]));
+                if old & mask == value && old & clear != 0 {
+                    self.bitmap.mark(idx);
+                    entry.copy_from_slice(&(old & !clear).to_le_bytes());
+                }
+                return Ok(old);
+            }
+        }
+        self.clear_le_bits_if_slow(addr, mask, value, clear)
+    }
+
+    /// [`PhysMem::clear_le_bits_if`] of an entry not in an owned chunk:
+    /// [`PhysMem::read_le`] then [`PhysMem::write_le`].
+    #[cold]
+    #[inline(never)]
+    fn clear_le_bits_if_slow(
+        &mut self,
+        addr: PhysAddr,
+        mask: u64,
+        value: u64,
+        clear: u64,
+    ) -> Result<u64, MemError> {
+        let old = self.read_le(addr, 8)?;
+        if old & mask == value && old & clear != 0 {
+            self.write_le(addr, 8, old & !clear)?;
+        }
+        Ok(old)
+    }
+
     /// [`PhysMem::write_le`] to a chunk not stored, across chunks or out of range.
     #[cold]
     #[inline(never)]
@@ -1214,6 +1267,89 @@ mod tests {
             assert!(m.write_le(pa(0x1000), width, 1).is_err());
             assert_eq!(m.write_le(pa(0x1000 - u64::from(width)), width, 5), Ok(()));
             assert_eq!(m.read_le(pa(0x1000 - u64::from(width)), width), Ok(5));
+        }
+    }
+
+    /// `clear_le_bits_if`'s one look-up (an owned chunk) and its fallback
+    /// (a shared chunk, a chunk not stored, an entry across chunks, out of
+    /// range) against `read_le` then `write_le` on a copy of the memory,
+    /// and the trait's default (a byte vector) likewise: the same entry
+    /// returned, the same bytes, stored chunks and marks after, for
+    /// entries that pass the test or not, with the bits to clear set or
+    /// not.
+    #[test]
+    fn clear_le_bits_if_is_read_then_write() {
+        use crate::memory::PhysMemory;
+        const MASK: u64 = 0x8000_0000_0000_0001;
+        const VALUE: u64 = 1;
+        const CLEAR: u64 = 0x20;
+        let entries = [
+            0x1234_5021u64,        // passes, A set: cleared
+            0x1234_5001,           // passes, A clear: nothing written
+            0x8000_0000_1234_5021, // fails the test: nothing written
+            0x1234_5020,           // fails the test: nothing written
+            0,
+        ];
+        let mut fresh: PhysMem<DirtyChunks> = PhysMem::new(0x5000).expect("size");
+        fresh.write(pa(0x1000), &[3]).expect("write"); // owned
+        fresh
+            .write_shared(pa(0x2000), SharedPage::new(Arc::new([7; CHUNK_BYTES])))
+            .expect("write"); // shared
+        fresh.bitmap_mut().take();
+        for raw in entries {
+            // Owned, shared, not stored, across chunks, last in memory,
+            // out of range.
+            for at in [0x1008u64, 0x2010, 0x3000, 0x1ffc, 0x4ff8, 0x4ffc, 0x5000] {
+                let mut fast = fresh.clone();
+                let mut slow = fresh.clone();
+                let a = pa(at);
+                if at + 8 <= 0x5000 {
+                    fast.write_le(a, 8, raw).expect("in range");
+                    slow.write_le(a, 8, raw).expect("in range");
+                    fast.bitmap_mut().take();
+                    slow.bitmap_mut().take();
+                }
+                let got = PhysMemory::clear_le_bits_if(&mut fast, a, MASK, VALUE, CLEAR);
+                let want = slow.read_le(a, 8).and_then(|old| {
+                    if old & MASK == VALUE && old & CLEAR != 0 {
+                        slow.write_le(a, 8, old & !CLEAR)?;
+                    }
+                    Ok(old)
+                });
+                assert_eq!(got, want, "{raw:#x} at {at:#x}");
+                assert_eq!(
+                    fast.stored_chunks(),
+                    slow.stored_chunks(),
+                    "{raw:#x} at {at:#x}"
+                );
+                assert_eq!(
+                    fast.shared_chunks(),
+                    slow.shared_chunks(),
+                    "{raw:#x} at {at:#x}"
+                );
+                assert_eq!(
+                    fast.bitmap_mut().take(),
+                    slow.bitmap_mut().take(),
+                    "{raw:#x} at {at:#x}"
+                );
+                let mut fb = vec![0u8; 0x5000];
+                let mut sb = vec![0u8; 0x5000];
+                fast.read(pa(0), &mut fb).expect("read");
+                slow.read(pa(0), &mut sb).expect("read");
+                assert!(fb == sb, "{raw:#x} at {at:#x}: bytes differ");
+                // The trait's default, on a byte vector.
+                let mut v = sb.clone();
+                let mut w = sb;
+                let got = v.clear_le_bits_if(a, MASK, VALUE, CLEAR);
+                let want = w.read_le(a, 8).and_then(|old| {
+                    if old & MASK == VALUE && old & CLEAR != 0 {
+                        w.write_le(a, 8, old & !CLEAR)?;
+                    }
+                    Ok(old)
+                });
+                assert_eq!(got, want, "vector: {raw:#x} at {at:#x}");
+                assert!(v == w, "vector: {raw:#x} at {at:#x}");
+            }
         }
     }
 

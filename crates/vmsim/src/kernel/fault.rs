@@ -338,7 +338,10 @@ impl Kernel {
             }
             return Ok(Some(r));
         }
-        if let Some(&slot) = self.space(sid).swapped.get(&page.as_u64()) {
+        // Taken out at once (one probe of the map, not a look here and a
+        // removal in `swap_in`); `fault_in_swapped` puts it back if the page
+        // cannot be brought in.
+        if let Some(slot) = self.space_mut(sid).swapped.remove(&page.as_u64()) {
             return self.fault_in_swapped(mem, tlb, sid, page, vma, access, slot, earlier, found);
         }
         let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
@@ -373,8 +376,14 @@ impl Kernel {
         earlier: Option<KnownLeaf>,
         found: Option<FoundPlace>,
     ) -> Result<Option<FaultResolution>, KernelError> {
-        let Some((pfn, major, sharers)) = self.swap_in(mem, tlb, sid, page, slot)? else {
-            return Ok(None);
+        let (pfn, major, sharers) = match self.swap_in(mem, tlb, page, slot) {
+            Ok(Some(got)) => got,
+            r => {
+                // Not brought in: the swap entry the caller took out goes
+                // back (the map's order is never seen: `SwapEntries`).
+                self.space_mut(sid).swapped.insert(page.as_u64(), slot);
+                return r.map(|_| None);
+            }
         };
         // Shared with another mapping or another swap entry: copy-on-write.
         let shared = self.frames.meta(pfn).refs > 0 || sharers > 0;

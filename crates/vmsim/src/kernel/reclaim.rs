@@ -974,7 +974,13 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     fn test_and_clear_plain(&mut self, id: u32) -> Option<bool> {
         let test = self.plain_test();
         let (asid, va, at) = self.one_plain_leaf(id, &test)?;
-        let raw = self.mem.read_le(at.addr, 8).ok()?;
+        // Read, tested and (A set) cleared with one look-up of the entry's
+        // chunk; the level was tested by `one_plain_leaf`.
+        let (mask, value) = test.mask_and_value();
+        let raw = self
+            .mem
+            .clear_le_bits_if(at.addr, mask, value, PlainLeafTest::ACCESSED)
+            .ok()?;
         if !test.is_plain(at.idx, raw) {
             return None;
         }
@@ -987,17 +993,11 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
             });
             return Some(false);
         }
-        if self
-            .mem
-            .write_le(at.addr, 8, raw & !PlainLeafTest::ACCESSED)
-            .is_ok()
-        {
-            let flush = Flush::new(VirtAddr::new(va).align_down(at.size), at.size);
-            if self.invalidate {
-                self.tlb.invalidate_page(asid, flush);
-            } else {
-                flush.ignore();
-            }
+        let flush = Flush::new(VirtAddr::new(va).align_down(at.size), at.size);
+        if self.invalidate {
+            self.tlb.invalidate_page(asid, flush);
+        } else {
+            flush.ignore();
         }
         Some(true)
     }
@@ -1788,7 +1788,8 @@ impl Kernel {
             .then_some(known)
     }
 
-    /// The not-present page at `page` of space `sid` is in swap: brings it
+    /// The not-present page at `page` is in swap (its entry, taken out of
+    /// its space's `swapped` by the caller, named `slot`): brings it
     /// back (or finds it in the swap cache). Returns the frame, whether it
     /// was read from the file, and how many other swap entries still refer
     /// to its copy (what [`Kernel::swap_sharers`] then says, without its
@@ -1797,7 +1798,6 @@ impl Kernel {
         &mut self,
         mem: &mut M,
         tlb: &mut T,
-        sid: SpaceId,
         page: VirtAddr,
         slot: SwapSlot,
     ) -> Result<Option<(Pfn, bool, u32)>, KernelError> {
@@ -1836,7 +1836,7 @@ impl Kernel {
                 (pfn, true)
             }
         };
-        self.space_mut(sid).swapped.remove(&page.as_u64());
+        // (The caller took the page's swap entry out of `swapped` already.)
         // The entry's reference moves from the slot to the frame (the caller maps it).
         // The frame and the slot are linked both ways (the swap cache), so
         // the slot's count is what `swap_sharers(pfn)` finds.
@@ -2189,5 +2189,61 @@ mod tests {
         k.reclaim.swap_path = path;
         assert_eq!(k.reclaim.slot_of_frame.get(&pfn.as_u64()), Some(&slot));
         assert_eq!(links(&k), before);
+    }
+
+    /// A fault on a page in swap takes the page's swap entry out of its
+    /// space's map before bringing the page back (one probe of the map);
+    /// when the page cannot be brought back (here the swap device, made
+    /// anew where its file cannot be, fails), the entry is put back: the
+    /// page is still in swap in the same slot, whose references are
+    /// unchanged.
+    #[test]
+    fn a_failed_swap_in_keeps_the_swap_entry() {
+        let (mut mem, mut k, mut mmu, pid, base) = swapping_machine(Format::x86_64());
+        let mut x = 12_345u64;
+        for _ in 0..600 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let va = base + (x >> 33) % 96 * PAGE;
+            user_access(&mut k, &mut mem, &mut mmu, pid, va, AccessKind::Write);
+        }
+        let sid = k.process(pid).expect("process").space;
+        // A page in swap whose copy is in no frame: bringing it back needs
+        // the device.
+        let (va, slot) = k
+            .space(sid)
+            .swapped
+            .sorted()
+            .into_iter()
+            .find(|(_, slot)| {
+                k.reclaim
+                    .slots
+                    .get(slot)
+                    .is_some_and(|i| i.cached.is_none())
+            })
+            .expect("a page in swap alone");
+        let refs = k.reclaim.slots[&slot].refs;
+        let dev = k.reclaim.swap.take();
+        let path = k
+            .reclaim
+            .swap_path
+            .replace(std::env::temp_dir().join("vmsim-no-such-dir/swap"));
+        let (root, asid) = k.context(pid).expect("context");
+        mmu.set_context(root, asid);
+        let got = {
+            let mut faults = KernelFaults::new(&mut k, pid);
+            machine::access(
+                &mut mmu,
+                &mut mem,
+                &mut faults,
+                VirtAddr::new(va),
+                AccessKind::Read,
+                Privilege::User,
+            )
+        };
+        assert!(got.is_err(), "{got:?}");
+        k.reclaim.swap = dev;
+        k.reclaim.swap_path = path;
+        assert_eq!(k.space(sid).swapped.get(&va), Some(&slot));
+        assert_eq!(k.reclaim.slots[&slot].refs, refs);
     }
 }
