@@ -108,11 +108,7 @@ pub trait PhysMemory {
         value: u64,
         clear: u64,
     ) -> Result<u64, MemError> {
-        let old = self.read_le(addr, 8)?;
-        if old & mask == value && old & clear != 0 {
-            self.write_le(addr, 8, old & !clear)?;
-        }
-        Ok(old)
+        clear_le_bits_by_read_write(self, addr, mask, value, clear)
     }
 
     /// Sets `[addr, addr+len)` to zero (a new page table is cleared so).
@@ -211,6 +207,25 @@ pub trait PhysMemory {
     fn give_spare_page(&mut self, page: SharedChunk) {
         drop(page);
     }
+}
+
+/// [`PhysMemory::clear_le_bits_if`] as a [`PhysMemory::read_le`] then,
+/// when the entry passes the test and has a bit of `clear` set, a
+/// [`PhysMemory::write_le`]: the trait's default, and `PhysMem`'s for an
+/// entry not in an owned chunk.
+#[inline]
+pub(crate) fn clear_le_bits_by_read_write<M: PhysMemory + ?Sized>(
+    mem: &mut M,
+    addr: PhysAddr,
+    mask: u64,
+    value: u64,
+    clear: u64,
+) -> Result<u64, MemError> {
+    let old = mem.read_le(addr, 8)?;
+    if old & mask == value && old & clear != 0 {
+        mem.write_le(addr, 8, old & !clear)?;
+    }
+    Ok(old)
 }
 
 /// Whether every byte of `bytes` is zero: 128 bytes at a time OR-ed

@@ -897,11 +897,7 @@ impl<B: Bitmap> PhysMem<B> {
         value: u64,
         clear: u64,
     ) -> Result<u64, MemError> {
-        let old = self.read_le(addr, 8)?;
-        if old & mask == value && old & clear != 0 {
-            self.write_le(addr, 8, old & !clear)?;
-        }
-        Ok(old)
+        crate::memory::clear_le_bits_by_read_write(self, addr, mask, value, clear)
     }
 
     /// [`PhysMem::write_le`] to a chunk not stored, across chunks or out of range.
