@@ -1643,7 +1643,33 @@ impl Tlb {
     /// `asid` is the address space looking up, `tag` its tag.
     #[inline(never)]
     fn probe(&mut self, asid: Asid, tag: Asid, va: VirtAddr, side: usize) -> Option<TlbHit> {
-        self.probe_in_line::<false>(asid, tag, va, side)
+        self.settle();
+        if let Some(first) = self.levels.first_mut() {
+            // The side's arrays that hold entries, in probe order.
+            let mut todo = first.probing[side & 1];
+            while todo != 0 {
+                let index = todo.trailing_zeros() as u8;
+                todo &= todo - 1;
+                let Some(array) = first.arrays.get_mut(usize::from(index)) else {
+                    break;
+                };
+                if let Some(slot) = array.lookup(tag, va) {
+                    let entry = *array.entry(slot);
+                    first.counters.hits.bump_shift(entry.page_shift());
+                    if self.memo_ok[side] {
+                        let plan = first_hit_plan(array, slot);
+                        self.remember_first_hit(asid, va, side, index, entry, plan);
+                    }
+                    return Some(TlbHit {
+                        entry,
+                        level: 0,
+                        pa: entry.translate(va),
+                    });
+                }
+            }
+            first.counters.misses += u64::from(first.serves(side));
+        }
+        self.probe_lower(tag, va, side)
     }
 
     /// [`Tlb::probe`] with the levels after the first in line too: for
@@ -1704,49 +1730,6 @@ impl Tlb {
                 self.probe_second_shaped::<6>(tag, va, side)
             }
             _ => self.probe_lower_in_line(tag, va, side),
-        }
-    }
-
-    /// The body of [`Tlb::probe`] (`LOWER_IN_LINE` false) and
-    /// [`Tlb::probe_walking`] (true).
-    #[inline(always)]
-    fn probe_in_line<const LOWER_IN_LINE: bool>(
-        &mut self,
-        asid: Asid,
-        tag: Asid,
-        va: VirtAddr,
-        side: usize,
-    ) -> Option<TlbHit> {
-        self.settle();
-        if let Some(first) = self.levels.first_mut() {
-            // The side's arrays that hold entries, in probe order.
-            let mut todo = first.probing[side & 1];
-            while todo != 0 {
-                let index = todo.trailing_zeros() as u8;
-                todo &= todo - 1;
-                let Some(array) = first.arrays.get_mut(usize::from(index)) else {
-                    break;
-                };
-                if let Some(slot) = array.lookup(tag, va) {
-                    let entry = *array.entry(slot);
-                    first.counters.hits.bump_shift(entry.page_shift());
-                    if self.memo_ok[side] {
-                        let plan = first_hit_plan(array, slot);
-                        self.remember_first_hit(asid, va, side, index, entry, plan);
-                    }
-                    return Some(TlbHit {
-                        entry,
-                        level: 0,
-                        pa: entry.translate(va),
-                    });
-                }
-            }
-            first.counters.misses += u64::from(first.serves(side));
-        }
-        if LOWER_IN_LINE {
-            self.probe_lower_in_line(tag, va, side)
-        } else {
-            self.probe_lower(tag, va, side)
         }
     }
 
@@ -3799,7 +3782,7 @@ mod tests {
     /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
     /// (`probe_walking`) searches a level's `sole` array directly when it
     /// has a shape it knows (the x86-64 preset's levels, core-i7's
-    /// first), against the general probe body (`probe_in_line`), each
+    /// first), against the general probe (`probe`), each
     /// probe followed, on a miss, by the walk's fill. Pages of 4 KiB over
     /// more than the second level holds (so sets evict), some 2 MiB ones
     /// (the second level's array then holds two sizes), three address
@@ -3867,7 +3850,7 @@ mod tests {
                 // (Counted as `lookup_unremembered` counts, as is the
                 // special TLB's probe.)
                 general.lookups_by_kind[kind.index()] += 1;
-                let b = general.probe_in_line::<true>(asid, tag, va, side);
+                let b = general.probe(asid, tag, va, side);
                 let a = match LoadOrFetch::of(kind) {
                     // Every other load or fetch as the span loop makes it:
                     // the recent hit first (which replays the touch the
