@@ -106,6 +106,45 @@ struct Level {
     /// (derived with `probing`).
     #[serde(skip_serializing)]
     sole: [(u8, u8); 2],
+    /// Per side, the fill a miss's entry of the usual granule takes
+    /// without `fill_to`'s look-up and the array's general tests (see
+    /// [`QuickFill`]). Derived from `fill_to` and the arrays' shapes, fixed
+    /// when the level is built; not saved.
+    #[serde(skip_serializing)]
+    quick: [QuickFill; 2],
+}
+
+/// The fill of one level for one side that most misses take, worked out
+/// once: the array (`index`) that `fill_to` names for granule `shift`
+/// when it stores it at that granule, and is searched with its geometry a
+/// constant ([`TlbArray::shape`]), with its way count (`ways`: 4, 8 or
+/// 12; 0 when the level has no such array). An entry whose granule and
+/// page size are both `shift` (`sizes`, the two as one number) goes
+/// there with the array's set worked out with the way count a constant
+/// and without the tests the general fill makes (the level serves the
+/// side, the array is not indexed, the set count is a power of two, the
+/// entry is not a piece): [`Tlb::fill_levels_absent`] and the copy-up of
+/// a second-level hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct QuickFill {
+    ways: u8,
+    index: u8,
+    sizes: u16,
+}
+
+impl QuickFill {
+    /// No quick fill (`sizes` is no entry's: a page shift is below 64).
+    const NONE: Self = Self {
+        ways: 0,
+        index: 0,
+        sizes: u16::MAX,
+    };
+}
+
+/// `entry`'s granule and page shifts as one number ([`QuickFill::sizes`]).
+#[inline(always)]
+fn sizes_of(entry: &TlbEntry) -> u16 {
+    (entry.granule_shift() as u16) | (entry.page_shift() as u16) << 8
 }
 
 /// [`Level`] as checkpoints hold it (its fields but the derived masks,
@@ -136,8 +175,10 @@ impl From<SavedLevel> for Level {
             filled: 0,
             probing: [0; 2],
             sole: [(0, 0); 2],
+            quick: [QuickFill::NONE; 2],
         };
         level.refresh_filled();
+        level.quick = level.quick_fills();
         level
     }
 }
@@ -187,7 +228,7 @@ impl Level {
             latency_cycles: config.latency,
             ..LevelCounters::default()
         };
-        Self {
+        let mut level = Self {
             probe,
             probe_len,
             arrays,
@@ -196,7 +237,43 @@ impl Level {
             filled: 0,
             probing: [0; 2],
             sole: [(0, 0); 2],
-        }
+            quick: [QuickFill::NONE; 2],
+        };
+        level.quick = level.quick_fills();
+        level
+    }
+
+    /// `quick` worked out from `fill_to` and the arrays' shapes: per side,
+    /// of the arrays `fill_to` names for their own first size, the one
+    /// whose first size is the smallest, if it has a shape.
+    fn quick_fills(&self) -> [QuickFill; 2] {
+        [DATA, FETCH].map(|s| {
+            let mut best: Option<(u8, u8)> = None;
+            for (i, a) in self.arrays.iter().enumerate() {
+                let Some(shift) = a.page_sizes().next().map(|p| p.shift() as u8) else {
+                    continue;
+                };
+                if self.fill_to[s][usize::from(shift & 63)] == (i as u8, shift)
+                    && best.is_none_or(|(_, b)| shift < b)
+                {
+                    best = Some((i as u8, shift));
+                }
+            }
+            let Some((index, shift)) = best else {
+                return QuickFill::NONE;
+            };
+            let ways = match self.arrays[usize::from(index)].shape() {
+                1 | 4 => 4,
+                2 | 5 => 8,
+                3 | 6 => 12,
+                _ => return QuickFill::NONE,
+            };
+            QuickFill {
+                ways,
+                index,
+                sizes: u16::from(shift) | u16::from(shift) << 8,
+            }
+        })
     }
 
     /// Per side, the arrays of `probe[side]` as a mask (bit `a` for
@@ -277,6 +354,41 @@ impl Level {
             // (An eviction means the array was full: marked already.)
             self.mark_filled(array);
         }
+    }
+
+    /// [`Level::fill_one_absent`] of an entry that takes the side's quick
+    /// fill (`quick[side]`, whose way count is `W` and array `index`;
+    /// the caller compared the entry's sizes): the same counts, the same
+    /// slot.
+    #[inline(always)]
+    fn fill_quick<const W: usize>(&mut self, index: u8, entry: TlbEntry) {
+        self.counters.misses_by_size.bump_shift(entry.page_shift());
+        let array = usize::from(index);
+        let Some(a) = self.arrays.get_mut(array) else {
+            return;
+        };
+        self.counters.fills += 1;
+        if a.fill_absent_shaped::<W>(entry) {
+            self.counters.evictions += 1;
+        } else {
+            self.mark_filled(array);
+        }
+    }
+
+    /// [`Level::fill_one_absent`], through the side's quick fill where the
+    /// entry takes it.
+    #[inline(always)]
+    fn fill_one_absent_quick(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) {
+        let q = self.quick[side & 1];
+        if q.sizes == sizes_of(&entry) {
+            match q.ways {
+                4 => return self.fill_quick::<4>(q.index, entry),
+                8 => return self.fill_quick::<8>(q.index, entry),
+                12 => return self.fill_quick::<12>(q.index, entry),
+                _ => {}
+            }
+        }
+        self.fill_one_absent(side, entry, va);
     }
 
     /// [`Level::fill_absent`] of the piece of `entry` (for `va`) that
@@ -1796,7 +1908,7 @@ impl Tlb {
         };
         match found {
             Some(entry) => {
-                self.copy_up(1, side, entry, va);
+                self.copy_up_second(side, entry, va);
                 Some(TlbHit {
                     entry,
                     level: 1,
@@ -1808,6 +1920,39 @@ impl Tlb {
                 level.counters.misses += 1;
                 self.full_misses += 1;
                 None
+            }
+        }
+    }
+
+    /// [`Tlb::copy_up`] of a second-level hit of `entry` in the walking
+    /// probe ([`Tlb::probe_second_shaped`]): in line where the first
+    /// level's quick fill takes it (a non-global entry of the side's quick
+    /// granule, a first level of 4 or 8 ways), else `copy_up`. Same
+    /// fill, same counts: `copy_up` at level 1 forgets the memos and the
+    /// known miss and fills the first level through its quick fill too.
+    /// In line, the call's prologue and epilogue and the copy of the
+    /// entry to the stack for it are not made (most copy-ups are of a
+    /// walk-heavy run's second-level hits).
+    #[inline(always)]
+    fn copy_up_second(&mut self, side: usize, entry: TlbEntry, va: VirtAddr) {
+        let q = match self.levels.first() {
+            Some(first)
+                if !entry.is_global() && first.quick[side & 1].sizes == sizes_of(&entry) =>
+            {
+                first.quick[side & 1]
+            }
+            _ => return self.copy_up(1, side, entry, va),
+        };
+        if q.ways != 4 && q.ways != 8 {
+            return self.copy_up(1, side, entry, va);
+        }
+        self.forget_memos();
+        self.forget_known_miss();
+        if let Some(first) = self.levels.first_mut() {
+            if q.ways == 4 {
+                first.fill_quick::<4>(q.index, entry);
+            } else {
+                first.fill_quick::<8>(q.index, entry);
             }
         }
     }
@@ -1895,7 +2040,7 @@ impl Tlb {
             self.forget_memos();
             self.forget_known_miss();
             if let Some(first) = self.levels.first_mut() {
-                first.fill_one_absent(side, entry, va);
+                first.fill_one_absent_quick(side, entry, va);
             }
         } else {
             self.fill_levels_absent(0..l, side, entry, va);
@@ -1917,6 +2062,33 @@ impl Tlb {
         debug_assert!(!entry.is_global());
         self.forget_memos();
         self.forget_known_miss();
+        if let [first, second] = self.levels.as_mut_slice()
+            && range.start == 0
+            && range.end == 2
+        {
+            let (q0, q1) = (first.quick[side & 1], second.quick[side & 1]);
+            let sizes = sizes_of(&entry);
+            if q0.sizes == sizes && q1.sizes == sizes {
+                match (q0.ways, q1.ways) {
+                    (4, 12) => {
+                        first.fill_quick::<4>(q0.index, entry);
+                        second.fill_quick::<12>(q1.index, entry);
+                        return;
+                    }
+                    (8, 12) => {
+                        first.fill_quick::<8>(q0.index, entry);
+                        second.fill_quick::<12>(q1.index, entry);
+                        return;
+                    }
+                    (4, 4) => {
+                        first.fill_quick::<4>(q0.index, entry);
+                        second.fill_quick::<4>(q1.index, entry);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
         for level in &mut self.levels[range] {
             level.fill_one_absent(side, entry, va);
         }
@@ -2360,6 +2532,15 @@ impl Tlb {
 /// Raw access for tests that forge restored states.
 #[cfg(test)]
 impl Tlb {
+    /// The TLB with every level's quick fills off (the general fill
+    /// alone): for tests that compare the two.
+    pub(crate) fn without_quick_fills(mut self) -> Self {
+        for level in &mut self.levels {
+            level.quick = [QuickFill::NONE; 2];
+        }
+        self
+    }
+
     /// The number of arrays of each level.
     pub(crate) fn forge_shape(&self) -> Vec<usize> {
         self.levels.iter().map(|l| l.arrays.len()).collect()
@@ -3779,6 +3960,87 @@ mod tests {
         }
     }
 
+    /// A second-level hit copied up by the walking probe
+    /// (`Tlb::copy_up_second`, the quick fill in line) forgets the recent
+    /// hits: one that copies up over the way of a recent hit leaves no
+    /// recent hit of the page it evicted.
+    /// `specialised_probes_equal_the_general_one` seldom evicts a hot
+    /// page by copy-ups alone; this does it on purpose.
+    #[test]
+    fn a_copy_up_over_a_recent_hit_forgets_it() {
+        let mut tlb = preset("x86-64");
+        let asid = Asid::new(1);
+        tlb.resume_context(asid);
+        let fill = |tlb: &mut Tlb, page: u64| {
+            let va = VirtAddr::new(page << 12);
+            assert!(
+                tlb.lookup_unremembered(asid, va, AccessKind::Read)
+                    .is_none()
+            );
+            let e = entry(tlb, 1, page << 12, PageSize::SIZE_4K, page << 12)
+                .with_perms(Perms::from_bits_truncate(15));
+            tlb.fill_missed(e, va, AccessKind::Read);
+        };
+        let in_first = |tlb: &Tlb, page: u64| tlb.entries().any(|(l, e)| l == 0 && e.vpn() == page);
+        // Pages of the first level's set 0 (16 sets): eight, of which the
+        // first level keeps four and the second all.
+        let sets = tlb.levels[0].arrays[0].sets() as u64;
+        let others: Vec<u64> = (1..=8).map(|k| k * sets).collect();
+        for &p in &others {
+            fill(&mut tlb, p);
+        }
+        fill(&mut tlb, 0);
+        let va0 = VirtAddr::new(0);
+        let hit = tlb.lookup_unremembered(asid, va0, AccessKind::Read);
+        assert_eq!(hit.map(|h| h.level), Some(0));
+        assert!(tlb.hit_recent(va0, LoadOrFetch::Load));
+        // Second-level hits of the others, copied up into set 0, until
+        // page 0 is evicted from the first level.
+        for round in 0..4 {
+            for &p in &others {
+                if !in_first(&tlb, 0) {
+                    break;
+                }
+                if !in_first(&tlb, p) {
+                    let hit =
+                        tlb.lookup_unremembered(asid, VirtAddr::new(p << 12), AccessKind::Read);
+                    assert_eq!(hit.map(|h| h.level), Some(1), "round {round} page {p}");
+                }
+            }
+        }
+        assert!(!in_first(&tlb, 0), "copy-ups did not evict page 0");
+        assert!(
+            !tlb.hit_recent(va0, LoadOrFetch::Load),
+            "a stale recent hit"
+        );
+    }
+
+    /// The presets' levels fill a 4 KiB page through their quick fills
+    /// (`QuickFill`), for data and fetches: what
+    /// `specialised_probes_equal_the_general_one` compares with the
+    /// general fill.
+    #[test]
+    fn the_presets_fill_4k_pages_quickly() {
+        for (name, ways) in [
+            ("x86-64", [[4, 12], [8, 12]]),
+            ("core-i7", [[4, 4], [4, 4]]),
+        ] {
+            let tlb = preset(name);
+            for side in [DATA, FETCH] {
+                let quick: Vec<(u8, u16)> = tlb
+                    .levels
+                    .iter()
+                    .map(|l| (l.quick[side].ways, l.quick[side].sizes))
+                    .collect();
+                assert_eq!(
+                    quick,
+                    [(ways[side][0], 12 | 12 << 8), (ways[side][1], 12 | 12 << 8)],
+                    "{name} side {side}"
+                );
+            }
+        }
+    }
+
     /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
     /// (`probe_walking`) searches a level's `sole` array directly when it
     /// has a shape it knows (the x86-64 preset's levels, core-i7's
@@ -3809,7 +4071,9 @@ mod tests {
         } else {
             preset(name)
         };
-        let mut tlbs = [walking.clone(), walking];
+        // (The general TLB fills the general way too: the quick fills,
+        // `QuickFill`, are the special TLB's.)
+        let mut tlbs = [walking.clone(), walking.without_quick_fills()];
         let recents = name != "core-i7";
         let mut current = Asid::new(1);
         for tlb in &mut tlbs {

@@ -714,6 +714,33 @@ impl TlbArray {
         let vpn = entry.vpn();
         let set = self.set_of(vpn);
         let base = set * self.ways;
+        self.fill_absent_at(entry, set, base)
+    }
+
+    /// [`TlbArray::fill_absent`] of an array whose way count is `W` and
+    /// whose set count is a power of two, not indexed (one with a
+    /// [`TlbArray::shape`]), of an entry stored at its own size (not a
+    /// piece): the set worked out with the way count a constant, without
+    /// the index, piece and set-count tests. Same slot, same counts.
+    #[inline(always)]
+    pub(super) fn fill_absent_shaped<const W: usize>(&mut self, entry: TlbEntry) -> bool {
+        debug_assert!(!entry.is_global(), "a global entry may share a slot");
+        debug_assert!(entry.is_valid(), "inserting an empty entry");
+        debug_assert!(self.shape != SHAPE_GENERAL && self.ways == W && self.pow2);
+        debug_assert!(!entry.is_splintered());
+        debug_assert!(
+            !self.slots.iter().any(|e| e.same_slot(&entry)),
+            "fill_absent of an entry that has a slot"
+        );
+        let set = (entry.vpn() & self.set_mask) as u32 as usize;
+        self.fill_absent_at(entry, set, set * W)
+    }
+
+    /// The rest of [`TlbArray::fill_absent`] once the set (`set`, its
+    /// first slot `base`) is known.
+    #[inline(always)]
+    fn fill_absent_at(&mut self, entry: TlbEntry, set: usize, base: usize) -> bool {
+        let vpn = entry.vpn();
         if !self.is_full() {
             return self.fill_absent_filling(entry, set, base);
         }
