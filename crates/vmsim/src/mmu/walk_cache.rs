@@ -70,8 +70,8 @@ struct DepthCache {
     stamps: Vec<u64>,
     /// How many slots are invalid (their key is [`NO_PREFIX`]): a full
     /// cache skips the search for an empty slot. Derived, never saved.
-    /// (A `u32`, as `first_free` beside it: both in the 8 bytes a
-    /// `usize` took, so the cache is no longer.)
+    /// (A `u32`, as `first_free` beside it: the two take the 8 bytes a
+    /// `usize` took.)
     #[serde(skip)]
     free: u32,
     /// Every slot below this one is valid: the search for the first empty
@@ -1021,6 +1021,9 @@ mod tests {
     /// A model slot: prefix, ASID, table, stamp, valid.
     type ModelSlot = (u64, Asid, PhysAddr, u64, bool);
 
+    /// Per depth, each slot's (prefix, ASID, table, stamp) when valid.
+    type SlotsView = Vec<Vec<Option<(u64, Asid, PhysAddr, u64)>>>;
+
     impl Model {
         /// An empty model of `wc`'s depths and sizes.
         fn of(wc: &WalkCache) -> Model {
@@ -1087,7 +1090,7 @@ mod tests {
         }
 
         /// Per depth, each slot's (prefix, ASID, table, stamp) when valid.
-        fn slots(&self) -> Vec<Vec<Option<(u64, Asid, PhysAddr, u64)>>> {
+        fn slots(&self) -> SlotsView {
             self.caches
                 .iter()
                 .map(|(_, _, slots)| {
@@ -1111,7 +1114,7 @@ mod tests {
     }
 
     /// [`Model::slots`] of `wc`.
-    fn slots_of(wc: &WalkCache) -> Vec<Vec<Option<(u64, Asid, PhysAddr, u64)>>> {
+    fn slots_of(wc: &WalkCache) -> SlotsView {
         wc.caches
             .iter()
             .map(|c| {
