@@ -12,6 +12,7 @@
 mod address_space;
 mod adopt;
 mod fault;
+mod frame_maps;
 mod frames;
 mod invariants;
 mod process;

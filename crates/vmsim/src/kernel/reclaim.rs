@@ -37,6 +37,7 @@ use crate::reclaim::{
 use crate::swap::{PageIn, SwapDevice, SwapSlot};
 
 use super::address_space::AddressSpace;
+use super::frame_maps::FrameMaps;
 use super::process::SpaceId;
 use super::shootdowns::Shootdowns;
 use super::{Kernel, KernelError, SystemPolicy, TlbControl};
@@ -189,7 +190,7 @@ pub(super) struct Reclaim {
     in_policy_count: u64,
     #[serde(with = "crate::serde_sparse")]
     evicted_at: Vec<u64>,
-    rmap: Vec<Vec<(SpaceId, u64)>>,
+    rmap: Vec<FrameMaps>,
     slot_of_frame: FxHashMap<u64, SwapSlot>,
     slots: FxHashMap<SwapSlot, SlotInfo>,
     evictions: u64,
@@ -507,7 +508,7 @@ impl Reclaim {
         let i = pfn.as_u64() as usize;
         if self.rmap.len() <= i {
             // Grown as frames are first used: the buddy hands out low frames first.
-            self.rmap.resize_with(i + 1, Vec::new);
+            self.rmap.resize_with(i + 1, FrameMaps::default);
         }
         self.rmap[i].push((sid, va.as_u64()));
     }
@@ -539,7 +540,7 @@ impl Reclaim {
     fn maps(&self, pfn: Pfn) -> &[(SpaceId, u64)] {
         self.rmap
             .get(pfn.as_u64() as usize)
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], FrameMaps::as_slice)
     }
 
     pub(super) fn rmap_remove(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
@@ -845,7 +846,7 @@ struct PteBits<'a, M: PhysMemory + ?Sized, T: TlbControl> {
     fmt: &'a Format,
     tables: &'a mut PageTables,
     spaces: &'a [Option<AddressSpace>],
-    rmap: &'a [Vec<(SpaceId, u64)>],
+    rmap: &'a [FrameMaps],
     frame_of_id: &'a [u64],
     mem: &'a mut M,
     tlb: &'a mut T,
@@ -871,7 +872,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     fn maps(&self, id: u32) -> &[(SpaceId, u64)] {
         self.pfn_of(id)
             .and_then(|pfn| self.rmap.get(pfn as usize))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], FrameMaps::as_slice)
     }
 
     /// The leaf entry mapping `va` in a radix table from the cache: where it
@@ -931,9 +932,7 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
     #[inline(always)]
     fn one_plain_leaf(&self, id: u32, test: &PlainLeafTest) -> Option<(Asid, u64, LeafAt)> {
         let pfn = self.pfn_of(id)?;
-        let &[(sid, va)] = self.rmap.get(pfn as usize)?.as_slice() else {
-            return None;
-        };
+        let (sid, va) = self.rmap.get(pfn as usize)?.sole()?;
         if !matches!(self.tables, PageTables::Radix(_)) {
             return None;
         }
