@@ -591,7 +591,8 @@ impl FrameAllocator for Buddy {
         self.core.free
     }
 
-    #[inline]
+    // In line (the general paths are not): see `alloc_single`, `free_single`.
+    #[inline(always)]
     fn alloc_order(&mut self, order: u32) -> Option<Pfn> {
         if order == 0
             && let Some(offset) = self.core.lists.pop_front(0)
@@ -603,7 +604,8 @@ impl FrameAllocator for Buddy {
         self.alloc_order_general(order)
     }
 
-    #[inline]
+    // In line (the general paths are not): see `alloc_single`, `free_single`.
+    #[inline(always)]
     fn free_order(&mut self, pfn: Pfn, order: u32) {
         if order == 0 && self.free_single(pfn) {
             return;

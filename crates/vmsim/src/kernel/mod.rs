@@ -14,6 +14,7 @@ mod adopt;
 mod fault;
 mod frames;
 mod invariants;
+mod leaf_map;
 mod process;
 mod reclaim;
 mod shm;
