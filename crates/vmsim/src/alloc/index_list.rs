@@ -71,7 +71,7 @@ impl IndexLists {
     }
 
     /// Links `i` (which must be on no list) at the front of `list`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_front(&mut self, list: usize, i: u32) {
         let iu = i as usize;
         debug_assert!(self.prev[iu] == NIL && self.next[iu] == NIL && self.heads[list] != i + 1);
@@ -106,7 +106,7 @@ impl IndexLists {
     }
 
     /// Unlinks `i`, which must be on `list`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, list: usize, i: u32) {
         let iu = i as usize;
         let (p, n) = (self.prev[iu], self.next[iu]);
@@ -126,7 +126,7 @@ impl IndexLists {
     }
 
     /// Unlinks and returns the first element of `list`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop_front(&mut self, list: usize) -> Option<u32> {
         let i = self.front(list)?;
         self.remove(list, i);

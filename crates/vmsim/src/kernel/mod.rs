@@ -15,6 +15,7 @@ mod fault;
 mod frame_maps;
 mod frames;
 mod invariants;
+mod leaf_map;
 mod process;
 mod reclaim;
 mod shm;

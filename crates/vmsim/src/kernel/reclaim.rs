@@ -251,7 +251,7 @@ const LEAF_CACHE_MAX: usize = 1 << 20;
 /// (a page in swap has no frame) and the frame's other mappings.
 #[derive(Debug, Default)]
 struct LeafCache {
-    at: FxHashMap<(u32, u64), LeafAt>,
+    at: super::leaf_map::LeafMap<LeafAt>,
     by_frame: Vec<Option<FrameLeaf>>,
     /// Times `at` was emptied (at [`LEAF_CACHE_MAX`]): a [`KnownLeaf`]
     /// found before is no longer what a lookup would find.
@@ -337,7 +337,7 @@ impl LeafCache {
     #[inline(never)]
     fn get_mapped(&self, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
         self.at
-            .get(&(sid, va))
+            .get(sid, va)
             .copied()
             .filter(|at| Self::valid(at, gens))
     }
@@ -354,7 +354,7 @@ impl LeafCache {
             self.at.clear();
             self.clears += 1;
         }
-        self.at.insert((sid, va), at);
+        self.at.insert(sid, va, at);
         self.note_frame(pfn, sid, va, at);
     }
 

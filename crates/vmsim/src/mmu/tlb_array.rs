@@ -1078,6 +1078,18 @@ impl TlbArray {
                 let vpn = va.as_u64() >> shift;
                 let set = self.set_of(vpn);
                 let base = set * W;
+                // Whether any way's tag is `vpn` first (two instructions a
+                // way, unrolled, as the lookup's `find_in_set` tests), and
+                // which ways only then: most pages the kernel invalidates
+                // are no longer cached, and the branch-free mask of every
+                // way cost about four a way.
+                let Ok(tags) = <&[u64; W]>::try_from(&self.tags[base..base + W]) else {
+                    continue;
+                };
+                #[allow(clippy::manual_contains)]
+                if !tags.iter().any(|&t| t == vpn) {
+                    continue;
+                }
                 let hits = self.matching_ways::<W>(base, vpn);
                 removed += self.clear_matching(hits, base, set, asid, va);
             }
