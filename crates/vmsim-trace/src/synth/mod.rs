@@ -673,11 +673,11 @@ mod tests {
                             })
                             .collect();
                         let mut src = SynthSource::parse(&spec).expect("valid spec");
-                        if refs >= 4 * pages {
-                            if let Pattern::Zipf { zipf, .. } = &mut src.pattern {
-                                zipf.prepare();
-                                assert!(zipf.has_table(), "{spec}");
-                            }
+                        if refs >= 4 * pages
+                            && let Pattern::Zipf { zipf, .. } = &mut src.pattern
+                        {
+                            zipf.prepare();
+                            assert!(zipf.has_table(), "{spec}");
                         }
                         let mut got = Vec::new();
                         src.for_each(|a| got.push(*a)).expect("synth never fails");
