@@ -69,7 +69,23 @@ impl Rng {
     /// A uniform `f64` in `[0, 1)` with 53 random bits.
     #[inline]
     pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        Self::unit(self.next_bits53())
+    }
+
+    /// The 53 random bits (below 2^53) that [`Rng::next_f64`] turns into
+    /// its `f64` (by [`Rng::unit`]): a caller that can decide from the
+    /// bits alone skips the conversion.
+    #[inline]
+    pub fn next_bits53(&mut self) -> u64 {
+        self.next_u64() >> 11
+    }
+
+    /// The `f64` in `[0, 1)` that [`Rng::next_f64`] makes of `bits` (from
+    /// [`Rng::next_bits53`]): exactly `bits / 2^53`.
+    #[inline]
+    #[must_use]
+    pub fn unit(bits: u64) -> f64 {
+        bits as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// A uniform integer in `[0, n)`, without modulo bias (Lemire's
@@ -89,6 +105,17 @@ impl Rng {
             }
         }
         (m >> 64) as u64
+    }
+
+    /// The top `64 - shift` bits of one draw (`shift` in `1..=63`): exactly
+    /// [`Rng::below`]`(1 << (64 - shift))`, which for a power of two `n`
+    /// keeps the high word of `x * n`, `x >> shift`, and never rejects
+    /// (its threshold, `2^64 mod n`, is 0): the same value from the same
+    /// draw, without the wide multiply and the rejection test.
+    #[inline]
+    pub fn top_bits(&mut self, shift: u32) -> u64 {
+        debug_assert!((1..64).contains(&shift));
+        self.next_u64() >> shift
     }
 
     /// True with probability `p` (`p <= 0` never, `p >= 1` always).
@@ -148,6 +175,19 @@ mod tests {
         }
         assert_eq!(r.below(1), 0);
         assert_eq!(r.below(0), 0);
+    }
+
+    /// `top_bits` is `below` of a power of two, draw for draw (the fast
+    /// offset in a page of the synthetic workloads relies on it).
+    #[test]
+    fn top_bits_is_below_of_a_power_of_two() {
+        for b in 1..64u32 {
+            let (mut x, mut y) = (Rng::new(u64::from(b)), Rng::new(u64::from(b)));
+            for _ in 0..2_000 {
+                assert_eq!(x.below(1 << b), y.top_bits(64 - b), "2^{b}");
+            }
+            assert_eq!(x, y, "2^{b}: the draws differ");
+        }
     }
 
     #[test]

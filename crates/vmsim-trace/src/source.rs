@@ -104,7 +104,7 @@ impl TraceSource for AnySource {
             Self::Vmt(r) => r.batch_pid(),
             Self::Lackey(r) => r.batch_pid(),
             Self::Ahead(r) => r.batch_pid(),
-            Self::Synth(_) => None,
+            Self::Synth(r) => r.batch_pid(),
         }
     }
 }

@@ -115,7 +115,14 @@ impl Zipf {
     /// random draw of a try.
     #[inline(always)]
     pub(crate) fn draw(&self, rng: &mut Rng) -> f64 {
-        self.h_integral_n + rng.next_f64() * (self.h_integral_x1 - self.h_integral_n)
+        self.draw_at(rng.next_bits53())
+    }
+
+    /// The `u` of a try whose draw's 53 bits ([`Rng::next_bits53`]) are
+    /// `bits`: what [`Zipf::draw`] returns for them.
+    #[inline(always)]
+    pub(crate) fn draw_at(&self, bits: u64) -> f64 {
+        self.h_integral_n + Rng::unit(bits) * (self.h_integral_x1 - self.h_integral_n)
     }
 
     /// The try at `u`: its rank if accepted, `None` if rejected (the sampler

@@ -82,7 +82,9 @@ pub struct ZipfTable {
     zipf: Zipf,
     /// Whether a table is to be built (see [`ZipfTable::new`]).
     wanted: bool,
-    /// The low end of `u`'s range, where cell 0 starts.
+    /// The low end of `u`'s range, where cell 0 starts (the tries' cells
+    /// are worked out from their draws' bits, see [`ZipfBatch::cell_at`]).
+    #[cfg(test)]
     lo: f64,
     /// Cells per unit of `u`.
     cells_per_u: f64,
@@ -103,10 +105,16 @@ pub struct ZipfTable {
 #[derive(Debug, Clone, Copy)]
 pub struct ZipfBatch<'a> {
     zipf: Zipf,
+    /// The cell of a `u` (for the tests' [`ZipfBatch::decision`]).
+    #[cfg(test)]
     lo: f64,
+    #[cfg(test)]
     cells_per_u: f64,
     margin: f64,
+    #[cfg(test)]
     last_cell: i64,
+    /// The guide's length (0 without a table).
+    cells: u64,
     bounds: &'a [[f64; 2]],
     guide: &'a [u32],
 }
@@ -128,6 +136,7 @@ impl ZipfTable {
                 && draws / DRAWS_PER_RANK >= n
                 && span.is_finite()
                 && span > 0.0,
+            #[cfg(test)]
             lo,
             cells_per_u: 0.0,
             margin: MARGIN * lo.abs().max(hi.abs()).max(1.0),
@@ -212,10 +221,14 @@ impl ZipfTable {
     pub fn batch(&self) -> ZipfBatch<'_> {
         ZipfBatch {
             zipf: self.zipf,
+            #[cfg(test)]
             lo: self.lo,
+            #[cfg(test)]
             cells_per_u: self.cells_per_u,
             margin: self.margin,
+            #[cfg(test)]
             last_cell: self.guide.len().saturating_sub(1) as i64,
+            cells: self.guide.len() as u64,
             bounds: &self.bounds,
             guide: &self.guide,
         }
@@ -231,8 +244,15 @@ impl ZipfBatch<'_> {
             return self.zipf.sample(rng);
         }
         loop {
-            let u = self.zipf.draw(rng);
-            let k = match self.decision(u) {
+            // The try's cell from its draw's bits: a pure cell answers
+            // without `u`.
+            let bits = rng.next_bits53();
+            let g = self.guide[self.cell_at(bits)];
+            if g & PURE != 0 {
+                return u64::from(g & !PURE) + 1;
+            }
+            let u = self.zipf.draw_at(bits);
+            let k = match self.search(u, g) {
                 Decision::Accept(k) => Some(k),
                 Decision::Test(k) => self.zipf.accepts_at(k, u).then_some(k),
                 Decision::Unsure => self.zipf.decide(u),
@@ -243,19 +263,46 @@ impl ZipfBatch<'_> {
         }
     }
 
-    /// The table's answer for a try at `u` (a table must have been built).
+    /// The guide cell of a try whose draw's 53 bits are `bits` (a table
+    /// must have been built): the cell that holds its `u` in exact
+    /// arithmetic. [`Zipf::draw_at`] makes `u = hi - f * (hi - lo)` of
+    /// `f = bits / 2^53`, so `u` lies `(1 - f) * cells` cells above `lo`:
+    /// `(2^53 - bits) * cells / 2^53`, worked out in integers (exactly,
+    /// rounded down; `bits` 0, `u = hi`, is the last cell's, as the
+    /// clamped cell of `u` was). The rounded `u` lies within a few units
+    /// in the last place of `max(|lo|, |hi|)` of that exact value, some
+    /// 2^-22 of the margin by which every pure cell's bounds clear its
+    /// rank's (see `ZipfTable::build`): a pure cell's answer holds for the
+    /// rounded `u`. For any other cell the search below tests `u` itself,
+    /// and a wrong start only makes a try unsure. No conversion of a float
+    /// to an integer (with its range and not-a-number tests), no clamp of
+    /// a signed cell, and no `u` at all in a pure cell.
     #[inline(always)]
+    fn cell_at(&self, bits: u64) -> usize {
+        let above = (1u64 << 53) - bits;
+        let cell = ((u128::from(above) * u128::from(self.cells)) >> 53) as u64;
+        cell.min(self.cells - 1) as usize
+    }
+
+    /// The table's answer for a try at `u` (a table must have been built),
+    /// its cell worked out from `u`.
+    #[cfg(test)]
     fn decision(&self, u: f64) -> Decision {
-        let bounds = self.bounds;
         // A cell out of range, or not a number, saturates into the table;
-        // a wrong cell only makes the try unsure below. (Through `i64`: a
-        // signed conversion is one instruction on x86-64, an unsigned one
-        // a dozen.)
+        // a wrong cell only makes the try unsure below.
         let cell = (((u - self.lo) * self.cells_per_u) as i64).clamp(0, self.last_cell) as usize;
         let g = self.guide[cell];
         if g & PURE != 0 {
             return Decision::Accept(u64::from(g & !PURE) + 1);
         }
+        self.search(u, g)
+    }
+
+    /// The table's answer for a try at `u` in a cell that is not pure,
+    /// whose guide entry is `g`: the search from the rank `g` names.
+    #[inline(always)]
+    fn search(&self, u: f64, g: u32) -> Decision {
+        let bounds = self.bounds;
         let mut i = g as usize;
         // The last rank's end is infinite: the search stops there.
         while i + 1 < bounds.len() && u >= bounds[i][0] {
@@ -429,6 +476,44 @@ mod tests {
                     .count();
                 assert!(fast * 2 >= tries, "{fast} of {tries} tries in pure cells");
                 assert!(pure > 0);
+            }
+        }
+    }
+
+    /// The sampler's path: a try's cell from its draw's bits
+    /// (`cell_at`). At both ends of every pure cell's run of bits (the
+    /// first and last eight values of the 53 bits that `cell_at` puts in
+    /// it, worked out exactly) and at its middle, the cell is that one and
+    /// the sampler's own arithmetic takes the try as the cell's rank,
+    /// accepted outright: the answer `sample` gives without `u`.
+    #[test]
+    fn pure_cells_by_bits_are_their_rank_accepted() {
+        const ONE: u128 = 1 << 53;
+        for (n, s) in configs() {
+            let zipf = Zipf::new(n, s).expect("valid");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let batch = table.batch();
+            let cells = table.guide.len() as u128;
+            for (c, &g) in table.guide.iter().enumerate() {
+                if g & PURE == 0 {
+                    continue;
+                }
+                let k = u64::from(g & !PURE) + 1;
+                // The cell holds the bits whose `2^53 - bits` is in
+                // `[ceil(c * 2^53 / cells), ceil((c + 1) * 2^53 / cells))`.
+                let c = c as u128;
+                let first = (c * ONE).div_ceil(cells);
+                let end = ((c + 1) * ONE).div_ceil(cells);
+                let mut above: Vec<u128> = (first..(first + 8).min(end)).collect();
+                above.extend(end.saturating_sub(8).max(first)..end);
+                above.push(first + (end - first) / 2);
+                for a in above {
+                    let bits = (ONE - a) as u64;
+                    assert_eq!(batch.cell_at(bits), c as usize, "n={n} s={s} bits={bits}");
+                    let u = zipf.draw_at(bits);
+                    assert_eq!(zipf.decide(u), Some(k), "n={n} s={s} bits={bits} cell {c}");
+                }
             }
         }
     }

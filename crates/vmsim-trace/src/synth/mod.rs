@@ -34,7 +34,7 @@ use crate::rng::Rng;
 use crate::source::{BATCH, TraceSource};
 use crate::units::{parse_count, parse_f64, parse_size};
 use crate::zipf::Zipf;
-use crate::zipf_table::ZipfTable;
+use crate::zipf_table::{ZipfBatch, ZipfTable};
 
 /// The page size synthetic workloads are laid out in.
 pub const PAGE_BYTES: u64 = 4096;
@@ -391,7 +391,88 @@ impl SynthSource {
     }
 }
 
+/// A uniformly chosen `size`-aligned offset inside a page, as
+/// [`SynthSource::offset_in_page`] draws it: for a power-of-two count of
+/// words (the usual sizes), the top bits of one draw, which is what
+/// [`Rng::below`] returns for a power of two (see [`Rng::top_bits`]).
+#[derive(Clone, Copy, Debug)]
+struct PageOffset {
+    /// `64 - log2(words)` when `words` is a power of two from 2 up, else 0.
+    shift: u32,
+    words: u64,
+    size: u64,
+}
+
+impl PageOffset {
+    fn new(size: u32, words: u64) -> Self {
+        let shift = if words >= 2 && words.is_power_of_two() {
+            64 - words.trailing_zeros()
+        } else {
+            0
+        };
+        Self {
+            shift,
+            words,
+            size: u64::from(size),
+        }
+    }
+
+    #[inline(always)]
+    fn draw(self, rng: &mut Rng) -> u64 {
+        let word = if self.shift != 0 {
+            rng.top_bits(self.shift)
+        } else {
+            rng.below(self.words)
+        };
+        word * self.size
+    }
+}
+
+/// What a zipf batch's accesses share: where the pages start, the pid, the
+/// size and the offset's draw.
+#[derive(Clone, Copy, Debug)]
+struct ZipfAt {
+    base: u64,
+    pid: u32,
+    size: u32,
+    offset: PageOffset,
+}
+
+impl ZipfAt {
+    /// Appends `n` accesses: a rank (`zipf`), its page (`page`, from the
+    /// rank counted from 0), an offset in the page, then the kind (`kind`):
+    /// the draws in the order the generator has always made them.
+    #[inline(always)]
+    fn fill(
+        self,
+        out: &mut Vec<Access>,
+        n: u64,
+        zipf: &ZipfBatch<'_>,
+        rng: &mut Rng,
+        page: impl Fn(u64) -> u64,
+        kind: impl Fn(&mut Rng) -> AccessKind,
+    ) {
+        out.extend((0..n).map(|_| {
+            let page = page(zipf.sample(rng) - 1);
+            let off = self.offset.draw(rng);
+            let va = self.base + page * PAGE_BYTES + off;
+            Access {
+                va,
+                pid: self.pid,
+                size: self.size,
+                kind: kind(rng),
+            }
+        }));
+    }
+}
+
 impl TraceSource for SynthSource {
+    /// Every access of a synthetic workload has the spec's pid.
+    #[inline]
+    fn batch_pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+
     fn next_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
         out.clear();
         let n = (self.refs - self.done).min(BATCH as u64);
@@ -433,12 +514,39 @@ impl TraceSource for SynthSource {
             }
             Pattern::Zipf { zipf, map } => {
                 let zipf = zipf.batch();
-                out.extend((0..n).map(|_| {
-                    let rank = zipf.sample(rng) - 1;
-                    let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
-                    let off = Self::offset_in_page(rng, size, page_words);
-                    access(base + page * PAGE_BYTES + off, rng)
-                }));
+                let at = ZipfAt {
+                    base,
+                    pid,
+                    size,
+                    offset: PageOffset::new(size, page_words),
+                };
+                // One loop per combination of the batch's constants (ranks
+                // mapped or not; the kind drawn or fixed), so that the loop
+                // tests neither, with the generator's state in a local that
+                // stays in registers (through `self` it was loaded and
+                // stored back on every draw).
+                let mut local = rng.clone();
+                let r = &mut local;
+                let fixed = if write >= 1.0 {
+                    AccessKind::Store
+                } else {
+                    AccessKind::Load
+                };
+                let draw = write > 0.0 && write < 1.0;
+                let chance = |r: &mut Rng| {
+                    if r.chance(write) {
+                        AccessKind::Store
+                    } else {
+                        AccessKind::Load
+                    }
+                };
+                match (map, draw) {
+                    (None, false) => at.fill(out, n, &zipf, r, |k| k, |_| fixed),
+                    (None, true) => at.fill(out, n, &zipf, r, |k| k, chance),
+                    (Some(m), false) => at.fill(out, n, &zipf, r, |k| m[k as usize], |_| fixed),
+                    (Some(m), true) => at.fill(out, n, &zipf, r, |k| m[k as usize], chance),
+                }
+                *rng = local;
             }
             Pattern::Loop { pages } => {
                 out.extend(
@@ -522,6 +630,63 @@ mod tests {
         let mut sorted = counts2;
         sorted.sort_unstable();
         assert!(sorted[99] > 5 * sorted[50]);
+    }
+
+    /// The zipf pattern's batch loops (mapped or not, the kind drawn or
+    /// fixed, the offset's power-of-two draw, the table's cells from the
+    /// draw's bits) give the accesses of the plain generator: ranks from
+    /// `Zipf::sample`, the offset from `Rng::below`, the kind from
+    /// `Rng::chance`, in that order, the permutation drawn first.
+    #[test]
+    fn zipf_batches_equal_the_plain_generator() {
+        for (pages, s, refs) in [(300u64, 0.9, 5_000u64), (1000, 1.2, 3_000), (64, 0.0, 300)] {
+            for shuffle in [0, 1] {
+                for write in [0.0, 0.3, 1.0] {
+                    for size in [4u32, 3, 8, 4096] {
+                        let spec = format!(
+                            "zipf,pages={pages},s={s},refs={refs},shuffle={shuffle},write={write},size={size},seed=7"
+                        );
+                        let mut rng = Rng::new(7);
+                        let map = (shuffle == 1).then(|| {
+                            let mut perm: Vec<u64> = (0..pages).collect();
+                            rng.shuffle(&mut perm);
+                            perm
+                        });
+                        let zipf = Zipf::new(pages, s).expect("valid");
+                        let words = PAGE_BYTES / u64::from(size);
+                        let want: Vec<Access> = (0..refs)
+                            .map(|_| {
+                                let rank = zipf.sample(&mut rng) - 1;
+                                let page = map.as_ref().map_or(rank, |m| m[rank as usize]);
+                                let off = rng.below(words) * u64::from(size);
+                                let store = write > 0.0 && (write >= 1.0 || rng.chance(write));
+                                Access {
+                                    va: 0x1000_0000 + page * PAGE_BYTES + off,
+                                    pid: 1,
+                                    size,
+                                    kind: if store {
+                                        AccessKind::Store
+                                    } else {
+                                        AccessKind::Load
+                                    },
+                                }
+                            })
+                            .collect();
+                        let mut src = SynthSource::parse(&spec).expect("valid spec");
+                        if refs >= 4 * pages
+                            && let Pattern::Zipf { zipf, .. } = &mut src.pattern
+                        {
+                            zipf.prepare();
+                            assert!(zipf.has_table(), "{spec}");
+                        }
+                        let mut got = Vec::new();
+                        src.for_each(|a| got.push(*a)).expect("synth never fails");
+                        assert_eq!(got, want, "{spec}");
+                        assert_eq!(src.rng, rng, "{spec}: the generator's state");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
