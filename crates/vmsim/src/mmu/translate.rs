@@ -968,6 +968,14 @@ impl Mmu {
     /// ([`super::walk_cache::WalkCache::lookup_again`]: the same answer,
     /// counts and state as the lookup). Two copies of one body: the
     /// retry's costs the other walks nothing.
+    ///
+    /// The default machine's walk (a plain x86-64 format, a radix table,
+    /// hardware A/D) is here whole when the walk caches hit one or two
+    /// levels above the leaf ([`Mmu::walk_tail`]); everything else goes
+    /// on in [`Mmu::walk_rest`] (after the walk-cache lookup) or
+    /// [`Mmu::walk_start`] (before it), out of line. Why: with the general
+    /// walk in the same function, every walk paid for its registers (a
+    /// frame of 0x188 bytes, six saved registers and a dozen spills).
     #[cold]
     #[inline(never)]
     fn walk_as<const AGAIN: bool, M: PhysMemory + ?Sized>(
@@ -983,6 +991,48 @@ impl Mmu {
         } else {
             self.walk.walks += 1;
         }
+        if let PlainX86::Yes(reserved, tail) = self.plain_x86
+            && tail.on
+            && matches!(self.base, TableBase::Radix)
+            && self.hardware_ad
+            && !self.generic_walk_only()
+            && !self.tail_walk_off()
+            && self.fmt.check_address(va).is_ok()
+        {
+            let wc_tag = self.tlb.tag(self.asid);
+            let wc = self.tlb.walk_cache_mut();
+            let found = if AGAIN {
+                wc.lookup_again(wc_tag, va)
+            } else {
+                wc.lookup(wc_tag, va)
+            };
+            if let Some(hit) = found
+                && let Some(done) = self.walk_tail(
+                    mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+                )
+            {
+                return done;
+            }
+            return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, found);
+        }
+        self.walk_start::<AGAIN, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// [`Mmu::walk_as`] of a walk it does not take at all (another format
+    /// or table structure, software A/D, a fault of the address itself,
+    /// the first walk of an MMU), after the walk's count: the address's
+    /// test, the search of a hashed or inverted table, or the walk-cache
+    /// lookup and [`Mmu::walk_rest`].
+    #[cold]
+    #[inline(never)]
+    fn walk_start<const AGAIN: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
         if let Err(f) = self.fmt.check_address(va) {
             self.walk.faulted += 1;
             return Err(self.walk_fault(f.into(), va, access, privilege, dirty_only));
@@ -1004,6 +1054,26 @@ impl Mmu {
         } else {
             wc.lookup(wc_tag, va)
         };
+        self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, found)
+    }
+
+    /// The walk after the walk-cache lookup (which found `found`), from
+    /// the table it gives or the root: the plain x86-64 walk, else
+    /// [`walk_from`]; then the walk caches' fills, the rights, the A/D
+    /// write-back (or Svade's fault) and the TLB's fill. One copy for both
+    /// of [`Mmu::walk_as`]'s.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_rest<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        found: Option<super::walk_cache::WalkCacheHit>,
+    ) -> Result<PhysAddr, MmuFault> {
         let (start, table, limits) = match found {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
@@ -1016,19 +1086,6 @@ impl Mmu {
             }
             known => known,
         };
-        // The walk-cache hit one or two levels above the leaf, the default
-        // machine's walk: in a straight line, or, for anything it does not
-        // serve, the walk below from the same hit.
-        if let (Some(hit), false, PlainX86::Yes(reserved, tail)) = (found, generic_only, plain_x86)
-            && tail.on
-            && self.hardware_ad
-            && !self.tail_walk_off()
-            && let Some(done) = self.walk_tail(
-                mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
-            )
-        {
-            return done;
-        }
         let path = &mut self.path;
         // Nothing read yet (a `Generic` answer takes back the counts of
         // the entries in `path`, and may come before any is read).
