@@ -89,6 +89,15 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     generic_only: bool,
+    /// Tests only: [`Mmu::walk_tail`] declines every walk, so the plain
+    /// walk takes them (a property test compares both).
+    #[cfg(test)]
+    #[serde(skip)]
+    tail_off: bool,
+    /// Tests only: how many walks [`Mmu::walk_tail`] answered.
+    #[cfg(test)]
+    #[serde(skip)]
+    tail_taken: u64,
     /// Tests only: [`Mmu::store_recent`] always declines, so a run's
     /// stores all take `translate` (the path before it), for a test to
     /// compare both.
@@ -212,8 +221,52 @@ enum PlainX86 {
     /// Another encoding, entry size or depth: the generic walk.
     No,
     /// x86-64 with 8-byte entries and at most [`MAX_WALK_LEVELS`] levels;
-    /// its reserved address bits ([`Format::x86_reserved_address_bits`]).
-    Yes(u64),
+    /// its reserved address bits ([`Format::x86_reserved_address_bits`])
+    /// and the shape of its last two levels, for [`Mmu::walk_tail`].
+    Yes(u64, Tail),
+}
+
+/// The last two levels of a plain x86-64 format, as [`Mmu::walk_tail`]
+/// reads them: worked out with [`PlainX86`], so that the tail's walk reads
+/// no `Level` (a bounds test and three loads each) and tests no leaf size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tail {
+    /// Whether the tail's walk serves this format: at least two levels, and
+    /// 4 KiB leaves in the last (the frame bits of an x86-64 entry are then
+    /// always aligned to the leaf's size, so no alignment test is needed).
+    on: bool,
+    /// The last level's position (root = 0).
+    last: usize,
+    /// The last level's index: `(va >> leaf_shift) & leaf_mask`.
+    leaf_shift: u32,
+    leaf_mask: u64,
+    /// The last level's number (a not-present leaf's fault names it).
+    leaf_number: u32,
+    /// The index of the level above the last.
+    up_shift: u32,
+    up_mask: u64,
+}
+
+impl Tail {
+    /// The tail of `fmt` (a format [`PlainX86::of`] takes).
+    fn of(fmt: &Format) -> Self {
+        let levels = fmt.levels();
+        let n = levels.len();
+        if n < 2 || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K) {
+            return Self::default();
+        }
+        let (up, leaf) = (levels[n - 2], levels[n - 1]);
+        let mask = |bits: u32| (1u64 << bits) - 1;
+        Self {
+            on: true,
+            last: n - 1,
+            leaf_shift: leaf.shift,
+            leaf_mask: mask(leaf.bits),
+            leaf_number: leaf.number,
+            up_shift: up.shift,
+            up_mask: mask(up.bits),
+        }
+    }
 }
 
 impl PlainX86 {
@@ -226,7 +279,7 @@ impl PlainX86 {
         {
             Self::No
         } else {
-            Self::Yes(fmt.x86_reserved_address_bits())
+            Self::Yes(fmt.x86_reserved_address_bits(), Tail::of(fmt))
         }
     }
 }
@@ -283,7 +336,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
-    debug_assert_eq!(PlainX86::of(fmt), PlainX86::Yes(reserved));
+    debug_assert!(matches!(PlainX86::of(fmt), PlainX86::Yes(r, _) if r == reserved));
     debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
     debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     let mut table = table;
@@ -384,6 +437,10 @@ impl Mmu {
             #[cfg(test)]
             generic_only: false,
             #[cfg(test)]
+            tail_off: false,
+            #[cfg(test)]
+            tail_taken: 0,
+            #[cfg(test)]
             store_hits_off: false,
             #[cfg(test)]
             shared_hits_off: false,
@@ -398,6 +455,16 @@ impl Mmu {
             #[cfg(test)]
             known_misses_off: false,
         })
+    }
+
+    /// Whether [`Mmu::walk_tail`] is off, the plain walk taking its walks
+    /// (a test compares both).
+    #[inline(always)]
+    fn tail_walk_off(&self) -> bool {
+        #[cfg(test)]
+        return self.tail_off;
+        #[cfg(not(test))]
+        false
     }
 
     /// Whether the specialised miss routines are off (tests compare both).
@@ -901,6 +968,14 @@ impl Mmu {
     /// ([`super::walk_cache::WalkCache::lookup_again`]: the same answer,
     /// counts and state as the lookup). Two copies of one body: the
     /// retry's costs the other walks nothing.
+    ///
+    /// The default machine's walk (a plain x86-64 format, a radix table,
+    /// hardware A/D) is here whole when the walk caches hit one or two
+    /// levels above the leaf ([`Mmu::walk_tail`]); everything else goes
+    /// on in [`Mmu::walk_rest`] (after the walk-cache lookup) or
+    /// [`Mmu::walk_start`] (before it), out of line. Why: with the general
+    /// walk in the same function, every walk paid for its registers (a
+    /// frame of 0x188 bytes, six saved registers and a dozen spills).
     #[cold]
     #[inline(never)]
     fn walk_as<const AGAIN: bool, M: PhysMemory + ?Sized>(
@@ -916,6 +991,48 @@ impl Mmu {
         } else {
             self.walk.walks += 1;
         }
+        if let PlainX86::Yes(reserved, tail) = self.plain_x86
+            && tail.on
+            && matches!(self.base, TableBase::Radix)
+            && self.hardware_ad
+            && !self.generic_walk_only()
+            && !self.tail_walk_off()
+            && self.fmt.check_address(va).is_ok()
+        {
+            let wc_tag = self.tlb.tag(self.asid);
+            let wc = self.tlb.walk_cache_mut();
+            let found = if AGAIN {
+                wc.lookup_again(wc_tag, va)
+            } else {
+                wc.lookup(wc_tag, va)
+            };
+            if let Some(hit) = found
+                && let Some(done) = self.walk_tail(
+                    mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+                )
+            {
+                return done;
+            }
+            return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, found);
+        }
+        self.walk_start::<AGAIN, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// [`Mmu::walk_as`] of a walk it does not take at all (another format
+    /// or table structure, software A/D, a fault of the address itself,
+    /// the first walk of an MMU), after the walk's count: the address's
+    /// test, the search of a hashed or inverted table, or the walk-cache
+    /// lookup and [`Mmu::walk_rest`].
+    #[cold]
+    #[inline(never)]
+    fn walk_start<const AGAIN: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
         if let Err(f) = self.fmt.check_address(va) {
             self.walk.faulted += 1;
             return Err(self.walk_fault(f.into(), va, access, privilege, dirty_only));
@@ -937,6 +1054,26 @@ impl Mmu {
         } else {
             wc.lookup(wc_tag, va)
         };
+        self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, found)
+    }
+
+    /// The walk after the walk-cache lookup (which found `found`), from
+    /// the table it gives or the root: the plain x86-64 walk, else
+    /// [`walk_from`]; then the walk caches' fills, the rights, the A/D
+    /// write-back (or Svade's fault) and the TLB's fill. One copy for both
+    /// of [`Mmu::walk_as`]'s.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_rest<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        found: Option<super::walk_cache::WalkCacheHit>,
+    ) -> Result<PhysAddr, MmuFault> {
         let (start, table, limits) = match found {
             Some(hit) => (hit.depth, hit.table, flags_of(hit.perms)),
             None => (0, self.root, PteFlags::PERMS),
@@ -953,7 +1090,7 @@ impl Mmu {
         // Nothing read yet (a `Generic` answer takes back the counts of
         // the entries in `path`, and may come before any is read).
         path.len = 0;
-        let plain = if let (false, PlainX86::Yes(reserved)) = (generic_only, plain_x86) {
+        let plain = if let (false, PlainX86::Yes(reserved, _)) = (generic_only, plain_x86) {
             walk_x86_64_plain(
                 &self.fmt,
                 reserved,
@@ -1072,6 +1209,148 @@ impl Mmu {
         // A format without a dirty bit never needs a dirty walk.
         let dirty = dirty || self.fmt.dirty_mask() == 0;
         Ok(self.fill(&t, perms, dirty, va, access, dirty_only))
+    }
+
+    /// The walk after a walk-cache hit at the last level's table or the
+    /// one above it (the x86-64 preset's PDE and PDPTE caches: every walk
+    /// of the zipf-walks row) on a plain x86-64 format with hardware A/D,
+    /// in a straight line: the one or two entries read, tested (present,
+    /// no reserved bit, a table pointer above, a 4 KiB leaf below, the
+    /// rights as one mask), and only then counted, the PDE cache filled,
+    /// A (and D) written back where clear, and the TLB filled. Everything
+    /// else (an entry outside memory, a reserved or large-page entry, a
+    /// protection fault, another depth) answers `None` having changed
+    /// nothing, and the caller's walk goes on from the same hit, reading the
+    /// same entries; a not-present leaf is answered here, as the plain walk
+    /// answers it.
+    ///
+    /// Why: the general walk keeps a path of entries, decodes each into an
+    /// `Entry` and a `Translation`, loops over the path for the walk-cache
+    /// fills and the A/D write-back, each through the format's runtime
+    /// levels; for one or two entries that bookkeeping was most of the
+    /// walk's ~430 instructions. The same state results (a property test,
+    /// `tail_walk_equals_the_plain_walk`, compares the two).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_tail<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        hit: super::walk_cache::WalkCacheHit,
+        reserved: u64,
+        tail: Tail,
+    ) -> Option<Result<PhysAddr, MmuFault>> {
+        use crate::paging::pte::{X86_64_FRAME, X86_PAGE_SIZE, x86_leaf_status, x86_rights};
+        let v = va.as_u64();
+        let last = tail.last;
+        // The level above the leaf, when the hit was one level higher: a
+        // present table pointer without reserved bits, or the walk below.
+        let mut acc = flags_of(hit.perms).bits();
+        let (table, up) = if hit.depth == last {
+            (hit.table.as_u64(), None)
+        } else if hit.depth + 1 == last {
+            let addr = PhysAddr::new_unchecked(
+                hit.table.as_u64() + ((v >> tail.up_shift) & tail.up_mask) * 8,
+            );
+            let raw = mem.read_le(addr, 8).ok()?;
+            if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
+                return None;
+            }
+            acc &= x86_rights(raw);
+            (raw & X86_64_FRAME, Some((addr, raw)))
+        } else {
+            return None;
+        };
+        let leaf_addr =
+            PhysAddr::new_unchecked(table + ((v >> tail.leaf_shift) & tail.leaf_mask) * 8);
+        let raw = mem.read_le(leaf_addr, 8).ok()?;
+        // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
+        let refs = &mut self.walk.refs_by_level;
+        if raw & X86_PRESENT == 0 {
+            // Not present ends the walk, as in the plain walk: the entries
+            // read counted, no walk cache filled.
+            if up.is_some() {
+                refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
+            }
+            refs[last & (MAX_WALK_LEVELS - 1)] += 1;
+            self.walk.faulted += 1;
+            #[cfg(test)]
+            {
+                self.tail_taken += 1;
+            }
+            let f = WalkFault {
+                kind: FaultKind::NotPresent,
+                level: Some(tail.leaf_number),
+                idx: Some(last),
+            };
+            return Some(Err(self.walk_fault(f, va, access, privilege, dirty_only)));
+        }
+        if raw & reserved != 0 {
+            return None;
+        }
+        let rights = x86_rights(raw) & acc;
+        let perms = Perms::from_bits_truncate(rights as u8);
+        if !perms.contains(required(access, privilege)) {
+            return None;
+        }
+        let flags = PteFlags::from_bits_retain(rights | x86_leaf_status(raw));
+        debug_assert_eq!(
+            self.fmt.decode_x86_64_plain_reserved(last, raw, reserved),
+            Some(Entry::Leaf {
+                addr: PhysAddr::new_unchecked(raw & X86_64_FRAME),
+                flags: PteFlags::from_bits_retain(x86_rights(raw) | x86_leaf_status(raw)),
+            })
+        );
+        // Taken: from here on, what the walk below would do, in its order.
+        #[cfg(test)]
+        {
+            self.tail_taken += 1;
+        }
+        let write = access == AccessKind::Write;
+        if let Some((addr, up_raw)) = up {
+            refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
+            refs[last & (MAX_WALK_LEVELS - 1)] += 1;
+            self.tlb.walk_cache_mut().fill_missed(
+                wc_tag,
+                va,
+                last,
+                PhysAddr::new_unchecked(table),
+                perms_of(PteFlags::from_bits_retain(acc)),
+            );
+            if up_raw & X86_ACCESSED == 0 {
+                let _ = mem.write_le(addr, 8, up_raw | X86_ACCESSED);
+                self.walk.ad_writes_by_level[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
+            }
+        } else {
+            refs[last & (MAX_WALK_LEVELS - 1)] += 1;
+        }
+        let set = if write {
+            X86_ACCESSED | X86_DIRTY
+        } else {
+            X86_ACCESSED
+        };
+        if raw & set != set {
+            let _ = mem.write_le(leaf_addr, 8, raw | set);
+            self.walk.ad_writes_by_level[last & (MAX_WALK_LEVELS - 1)] += 1;
+        }
+        let frame = PhysAddr::new_unchecked(raw & X86_64_FRAME);
+        let size = crate::addr::PageSize::SIZE_4K;
+        let t = Translation {
+            pa: frame.add(va.page_offset(size)),
+            page: va.align_down(size),
+            frame,
+            size,
+            flags,
+            leaf_idx: last,
+            leaf_addr,
+            leaf_raw: raw,
+        };
+        let dirty = write || raw & X86_DIRTY != 0;
+        Some(Ok(self.fill(&t, perms, dirty, va, access, dirty_only)))
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
@@ -1855,6 +2134,102 @@ mod tests {
             let saved = [&mmus[0], &mmus[1]].map(|m| postcard::to_allocvec(m).expect("serialize"));
             prop_assert!(saved[0] == saved[1], "the MMU states differ");
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// The straight-line walk after a walk-cache hit (`Mmu::walk_tail`)
+        /// against the plain walk it stands in for (`tail_off`), over
+        /// random tables (present and absent entries, large pages, reserved
+        /// bits, pointers outside memory, random rights and A/D bits),
+        /// x86-64 with 52 or 40 physical-address bits, hardware A/D or
+        /// not: the same results and faults (kind and level), memory (A/D
+        /// bits), counters and serialized state (walk caches, TLBs), through
+        /// translations, retries after faults and stores to clean
+        /// entries (the dirty walk), context switches and invalidations.
+        #[test]
+        fn tail_walk_equals_the_plain_walk(
+            seeds in proptest::collection::vec(proptest::num::u64::ANY, 64),
+            ops in proptest::collection::vec((0u16..256, 0u8..16, 0u16..4096), 1..300),
+            hardware_ad: bool,
+            narrow: bool,
+        ) {
+            let fmt = if narrow {
+                let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+                v["pa_bits"] = serde_json::Value::from(40u32);
+                serde_json::from_value(v).expect("from json")
+            } else {
+                Format::x86_64()
+            };
+            let config = TlbConfig::preset("x86-64").expect("preset");
+            let ram = random_tables(&fmt, &seeds);
+            let tail = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut plain = tail.clone();
+            plain.tail_off = true;
+            let mut mmus = [tail, plain];
+            let root = PhysAddr::new(4096).expect("pa");
+            for mmu in &mut mmus {
+                mmu.set_context(root, Asid::new(1));
+            }
+            let mut rams = [ram.clone(), ram];
+            let levels = fmt.levels().to_vec();
+            for &(digits, op, offset) in &ops {
+                let mut va = u64::from(offset);
+                for (i, level) in levels.iter().enumerate() {
+                    va |= u64::from((digits >> (2 * i)) & 3) << level.shift;
+                }
+                let va = VirtAddr::new(va);
+                if op == 12 {
+                    let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
+                    for mmu in &mut mmus {
+                        mmu.set_context(root, Asid::new(1 + offset % 4));
+                    }
+                    continue;
+                }
+                if op == 13 {
+                    for mmu in &mut mmus {
+                        let asid = mmu.context().1;
+                        mmu.tlb_mut().invalidate_page(asid, va);
+                    }
+                    continue;
+                }
+                let access = AccessKind::ALL[usize::from(op % 3)];
+                let privilege = if (10..12).contains(&op) { Privilege::Supervisor } else { Privilege::User };
+                let got: Vec<_> = mmus
+                    .iter_mut()
+                    .zip(rams.iter_mut())
+                    .map(|(m, r)| {
+                        if op >= 14 {
+                            m.translate_retry(r, va, access, privilege)
+                        } else {
+                            m.translate(r, va, access, privilege)
+                        }
+                    })
+                    .collect();
+                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, access);
+            }
+            prop_assert_eq!(mmus[1].tail_taken, 0);
+            twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// The preset's MMU takes the tail's walk after its walk caches hit
+    /// (so that the property tests above exercise it): on the two spaces'
+    /// tables, a walk of each page after the first of its 2 MiB region.
+    #[test]
+    fn the_preset_takes_the_tail_walk() {
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let mut mmu = x86_preset_mmu(&fmt, &tables[0]);
+        for page in 0..48 {
+            let _ = mmu.translate(
+                &mut ram,
+                page_va(&fmt, page),
+                AccessKind::Read,
+                Privilege::User,
+            );
+        }
+        assert!(mmu.tail_taken > 0, "no walk took the tail");
     }
 
     #[test]

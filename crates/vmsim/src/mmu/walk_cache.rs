@@ -544,7 +544,12 @@ impl WalkCache {
     /// of the recency list would change nothing. Only that is done here: no
     /// hash, no bucket, no chain (about half of the lookup, on each of the
     /// swap row's retries). Otherwise, `lookup`.
-    #[inline]
+    ///
+    /// Always in line (in the retry's copy of the MMU's walk): with a
+    /// plain `#[inline]` it was left out once that walk became the tail's
+    /// (`Mmu::walk_tail`), a call with its saved registers and its answer
+    /// through memory on each of the swap row's retries.
+    #[inline(always)]
     pub(crate) fn lookup_again(&mut self, asid: Asid, va: VirtAddr) -> Option<WalkCacheHit> {
         if let Some(cache) = self.caches.first_mut()
             && cache.index.is_some()

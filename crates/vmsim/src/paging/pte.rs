@@ -208,6 +208,37 @@ const X86_NX: u64 = 1 << 63;
 const X86_64_ADDR: u64 = 0x000f_ffff_ffff_f000;
 const X86_32_ADDR: u64 = 0xffff_f000;
 
+/// The page-size bit (PS) of an x86 entry above the last level: a table
+/// pointer has it clear (for the MMU's straight-line walk).
+pub(crate) const X86_PAGE_SIZE: u64 = X86_PS;
+
+/// The frame (or next table) address bits of an x86-64 entry.
+pub(crate) const X86_64_FRAME: u64 = X86_64_ADDR;
+
+/// The rights of a present x86-64 entry as [`PteFlags`] bits: READ always;
+/// R/W (bit 1) is WRITE (bit 1); U/S (bit 2) is USER (bit 3); NX clear (bit
+/// 63) is EXEC (bit 2). Shared by [`Format::decode_x86_64_plain_reserved`]
+/// and the MMU's straight-line walk, so the two cannot differ.
+#[inline(always)]
+#[must_use]
+pub(crate) fn x86_rights(raw: u64) -> u16 {
+    PteFlags::READ.bits()
+        | (raw & X86_RW) as u16
+        | ((raw & X86_US) << 1) as u16
+        | (((!raw >> 63) & 1) << 2) as u16
+}
+
+/// The status bits of a present x86-64 leaf as [`PteFlags`] bits: A (5) and
+/// D (6) keep their places; PWT (3) -> bit 7, PCD (4) -> bit 8, G (8) -> bit
+/// 4. Shared as [`x86_rights`] is.
+#[inline(always)]
+#[must_use]
+pub(crate) fn x86_leaf_status(raw: u64) -> u16 {
+    (raw & (X86_A | X86_D)) as u16
+        | (((raw & (X86_PWT | X86_PCD)) << 4) as u16)
+        | (((raw & X86_G) >> 4) as u16)
+}
+
 // RISC-V bit positions (privileged spec, Sv32/Sv39 PTE format).
 const RV_V: u64 = 1 << 0;
 const RV_R: u64 = 1 << 1;
@@ -573,12 +604,7 @@ impl Format {
         if raw & X86_P == 0 || raw & reserved != 0 {
             return None;
         }
-        // READ always; R/W (bit 1) is WRITE (bit 1); U/S (bit 2) is USER
-        // (bit 3); NX clear (bit 63) is EXEC (bit 2).
-        let perms = PteFlags::READ.bits()
-            | (raw & X86_RW) as u16
-            | ((raw & X86_US) << 1) as u16
-            | (((!raw >> 63) & 1) << 2) as u16;
+        let perms = x86_rights(raw);
         let addr = PhysAddr::new_unchecked(raw & X86_64_ADDR);
         if !self.is_last(idx) {
             if raw & X86_PS != 0 {
@@ -589,11 +615,7 @@ impl Format {
                 limits: PteFlags::from_bits_retain(perms),
             });
         }
-        // A (5) and D (6) keep their places; PWT (3) -> bit 7, PCD (4) ->
-        // bit 8, G (8) -> bit 4.
-        let status = (raw & (X86_A | X86_D)) as u16
-            | (((raw & (X86_PWT | X86_PCD)) << 4) as u16)
-            | (((raw & X86_G) >> 4) as u16);
+        let status = x86_leaf_status(raw);
         Some(Entry::Leaf {
             addr,
             flags: PteFlags::from_bits_retain(perms | status),
