@@ -83,8 +83,18 @@ impl<V: Copy> LeafMap<V> {
         if self.len == 0 || va == EMPTY {
             return None;
         }
+        // The home bucket first, outside the loop: most look-ups end
+        // there, and the loop's alignment padding is then not run.
+        let i = self.home(sid, va);
+        let b = &self.buckets[i];
+        if b.va == va && b.sid == sid {
+            return Some(&b.value);
+        }
+        if b.va == EMPTY {
+            return None;
+        }
         let mask = self.buckets.len() - 1;
-        let mut i = self.home(sid, va);
+        let mut i = (i + 1) & mask;
         loop {
             let b = &self.buckets[i];
             if b.va == va && b.sid == sid {
