@@ -251,8 +251,12 @@ const LEAF_CACHE_MAX: usize = 1 << 20;
 /// (a page in swap has no frame) and the frame's other mappings.
 #[derive(Debug, Default)]
 struct LeafCache {
-    at: super::leaf_map::LeafMap<LeafAt>,
-    by_frame: Vec<Option<FrameLeaf>>,
+    at: super::leaf_map::LeafMap<MapLeaf>,
+    by_frame: Vec<FrameLeaf>,
+    /// Bits of a table frame's address below its frame number: a frame
+    /// entry keeps the entry's address and finds its table from it (see
+    /// [`FrameLeaf`]). Set by every insert (the frame size never changes).
+    frame_shift: u32,
     /// Times `at` was emptied (at [`LEAF_CACHE_MAX`]): a [`KnownLeaf`]
     /// found before is no longer what a lookup would find.
     clears: u64,
@@ -303,13 +307,94 @@ impl KnownLeaf {
     }
 }
 
-/// A frame's entry in [`LeafCache`]: the leaf of its page's mapping at
-/// `va` in space `sid`.
+/// What [`LeafCache`]'s map keeps of a leaf: a [`LeafAt`] without its
+/// table (the frame of `addr`), its level index in a byte, packed to 4
+/// bytes' alignment so that the map's bucket (page, space, this) is 32
+/// bytes (see [`super::leaf_map`]). Its fields are read by value only.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
+struct MapLeaf {
+    addr: u64,
+    gen_: u64,
+    idx: u8,
+    size: PageSize,
+}
+
+impl MapLeaf {
+    /// `at` as the map keeps it, if its level index fits a byte (always: a
+    /// level index; else the map does not keep it).
+    #[inline(always)]
+    fn of(at: &LeafAt) -> Option<Self> {
+        Some(Self {
+            addr: at.addr.as_u64(),
+            gen_: at.gen_,
+            idx: u8::try_from(at.idx).ok()?,
+            size: at.size,
+        })
+    }
+
+    /// The leaf as a [`LeafAt`], its table worked out with `frame_shift`.
+    #[inline(always)]
+    fn at(self, frame_shift: u32) -> LeafAt {
+        let addr = self.addr;
+        LeafAt {
+            addr: PhysAddr::new_unchecked(addr),
+            idx: usize::from(self.idx),
+            size: self.size,
+            table: addr >> frame_shift,
+            gen_: self.gen_,
+        }
+    }
+}
+
+/// A frame's entry in [`LeafCache`]: the leaf of its page's mapping at
+/// `va` in space `sid` ([`LeafAt`] without its table, which is the
+/// frame of `addr`).
+///
+/// 32 bytes aligned to 32, so the scan reads one host cache line per
+/// frame: the entry was an `Option<(u32, u64, LeafAt)>` of 64 bytes at
+/// 8-byte alignment, two lines each, and both missed (the scan visits
+/// every other frame between two visits to one), a ninth of the swap
+/// row's last-level misses outside the page copies.
+///
+/// No `Option`: an empty entry ([`FrameLeaf::EMPTY`]) holds the generation
+/// `u64::MAX`, which no table reaches (counts from 0, one a reuse), so it
+/// never passes [`LeafCache::valid`] whatever it is asked.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
 struct FrameLeaf {
-    sid: u32,
     va: u64,
-    at: LeafAt,
+    /// The entry's physical address (a [`PhysAddr`]'s value).
+    addr: u64,
+    gen_: u64,
+    sid: u32,
+    idx: u8,
+    size: PageSize,
+}
+
+impl FrameLeaf {
+    /// No leaf remembered (see the type's comment).
+    const EMPTY: Self = Self {
+        va: u64::MAX,
+        addr: 0,
+        gen_: u64::MAX,
+        sid: u32::MAX,
+        idx: u8::MAX,
+        size: PageSize::SIZE_4K,
+    };
+
+    /// The entry's leaf as a [`LeafAt`], its table worked out with
+    /// `frame_shift` (the bits of a frame's address below its number).
+    #[inline(always)]
+    fn at(&self, frame_shift: u32) -> LeafAt {
+        LeafAt {
+            addr: PhysAddr::new_unchecked(self.addr),
+            idx: self.idx as usize,
+            size: self.size,
+            table: self.addr >> frame_shift,
+            gen_: self.gen_,
+        }
+    }
 }
 
 impl LeafCache {
@@ -323,12 +408,14 @@ impl LeafCache {
     /// stays in registers instead of a returned struct.
     #[inline(always)]
     fn get(&self, pfn: Option<u64>, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
-        if let Some(Some(f)) = pfn.and_then(|p| self.by_frame.get(p as usize))
+        if let Some(f) = pfn.and_then(|p| self.by_frame.get(p as usize))
             && f.sid == sid
             && f.va == va
-            && Self::valid(&f.at, gens)
         {
-            return Some(f.at);
+            let at = f.at(self.frame_shift);
+            if Self::valid(&at, gens) {
+                return Some(at);
+            }
         }
         self.get_mapped(sid, va, gens)
     }
@@ -338,7 +425,7 @@ impl LeafCache {
     fn get_mapped(&self, sid: u32, va: u64, gens: &[u64]) -> Option<LeafAt> {
         self.at
             .get(sid, va)
-            .copied()
+            .map(|m| m.at(self.frame_shift))
             .filter(|at| Self::valid(at, gens))
     }
 
@@ -348,25 +435,72 @@ impl LeafCache {
         gens.get(at.table as usize).copied().unwrap_or(0) == at.gen_
     }
 
-    /// Remembers the leaf of `va` in space `sid`, mapped to frame `pfn`.
-    fn insert(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt) {
+    /// Remembers the leaf of `va` in space `sid`, mapped to frame `pfn`
+    /// (`frame_shift`: the frame size's shift, as in [`LeafCache::frame_shift`]).
+    fn insert(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt, frame_shift: u32) {
         if self.at.len() >= LEAF_CACHE_MAX {
             self.at.clear();
             self.clears += 1;
         }
-        self.at.insert(sid, va, at);
-        self.note_frame(pfn, sid, va, at);
+        self.frame_shift = frame_shift;
+        debug_assert_eq!(at.table, at.addr.as_u64() >> frame_shift);
+        match MapLeaf::of(&at) {
+            Some(m) => self.at.insert(sid, va, m),
+            None => {
+                // (Never: a level index.) What the map had for the key
+                // would be stale: it forgets everything.
+                self.at.clear();
+                self.clears += 1;
+            }
+        }
+        self.note_frame(pfn, sid, va, at, frame_shift);
     }
 
     /// Frame `pfn` now holds the page mapped at `va` in space `sid`, whose
-    /// leaf is at `at`.
-    fn note_frame(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt) {
-        let i = pfn as usize;
-        if self.by_frame.len() <= i {
-            // Grown as frames are first used: the buddy hands out low frames first.
-            self.by_frame.resize(i + 1, None);
+    /// leaf is at `at` (in the table `at.addr >> frame_shift`).
+    ///
+    /// In line, with the table's growth out of line: every swap-in and
+    /// first touch notes its frame here.
+    #[inline(always)]
+    fn note_frame(&mut self, pfn: u64, sid: u32, va: u64, at: LeafAt, frame_shift: u32) {
+        self.frame_shift = frame_shift;
+        debug_assert_eq!(at.table, at.addr.as_u64() >> frame_shift);
+        match (self.by_frame.get_mut(pfn as usize), u8::try_from(at.idx)) {
+            (Some(f), Ok(idx)) => {
+                *f = FrameLeaf {
+                    va,
+                    addr: at.addr.as_u64(),
+                    gen_: at.gen_,
+                    sid,
+                    idx,
+                    size: at.size,
+                };
+            }
+            _ => self.note_new_frame(pfn as usize, sid, va, at),
         }
-        self.by_frame[i] = Some(FrameLeaf { sid, va, at });
+    }
+
+    /// [`LeafCache::note_frame`] of a frame past the end of the table (it
+    /// grows: the buddy hands out low frames first), or of a leaf whose
+    /// level index does not fit a byte (never: a level index; the frame's
+    /// entry is emptied).
+    #[cold]
+    #[inline(never)]
+    fn note_new_frame(&mut self, i: usize, sid: u32, va: u64, at: LeafAt) {
+        if self.by_frame.len() <= i {
+            self.by_frame.resize(i + 1, FrameLeaf::EMPTY);
+        }
+        self.by_frame[i] = match u8::try_from(at.idx) {
+            Ok(idx) => FrameLeaf {
+                va,
+                addr: at.addr.as_u64(),
+                gen_: at.gen_,
+                sid,
+                idx,
+                size: at.size,
+            },
+            Err(_) => FrameLeaf::EMPTY,
+        };
     }
 }
 
@@ -939,14 +1073,13 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
         let Some(Some(s)) = self.spaces.get(sid.0 as usize) else {
             return None;
         };
-        let Some(Some(f)) = self.leaves.by_frame.get(pfn as usize) else {
-            return None;
-        };
+        let f = self.leaves.by_frame.get(pfn as usize)?;
+        let at = f.at(self.leaves.frame_shift);
         (f.sid == sid.0
             && f.va == va
-            && f.at.idx == test.last_idx()
-            && LeafCache::valid(&f.at, self.gens))
-        .then_some((s.asid, va, f.at))
+            && at.idx == test.last_idx()
+            && LeafCache::valid(&at, self.gens))
+        .then_some((s.asid, va, at))
     }
 
     /// The format's [`PlainLeafTest`], worked out at the first call.
@@ -1133,7 +1266,8 @@ impl<M: PhysMemory + ?Sized, T: TlbControl> PteBits<'_, M, T> {
                                 table,
                                 gen_: self.gens.get(table as usize).copied().unwrap_or(0),
                             };
-                            self.leaves.insert(pfn, sid.0, va.as_u64(), at);
+                            self.leaves
+                                .insert(pfn, sid.0, va.as_u64(), at, self.frame_shift);
                             (at, t.leaf_raw, t.flags.contains(PteFlags::ACCESSED))
                         }),
                 };
@@ -1764,9 +1898,10 @@ impl Kernel {
     /// leaf where `known` (what [`Kernel::known_leaf`] said before the
     /// mapping, which moves no table) is: the frame's entry of the leaf cache.
     pub(super) fn leaf_moved_to(&mut self, pfn: Pfn, known: KnownLeaf) {
+        let shift = self.frames.frame_size().shift();
         self.reclaim
             .leaves
-            .note_frame(pfn.as_u64(), known.sid, known.va, known.at);
+            .note_frame(pfn.as_u64(), known.sid, known.va, known.at, shift);
     }
 
     /// The remembered leaf entry of `va` in space `sid` if it is empty:
@@ -2244,5 +2379,109 @@ mod tests {
         k.reclaim.swap_path = path;
         assert_eq!(k.space(sid).swapped.get(&va), Some(&slot));
         assert_eq!(k.reclaim.slots[&slot].refs, refs);
+    }
+
+    /// The leaf cache's frame entries (32 bytes, the table derived from
+    /// the entry's address, no `Option`) and its map's values (`MapLeaf`,
+    /// 32-byte buckets) answer as the entries they replaced (an
+    /// `Option<(space, page, LeafAt)>` per frame, whole `LeafAt`s in the
+    /// map) did: 20,000 notes, inserts and look-ups (by frame and by the
+    /// map alone) over 64 frames, with tables reused (their generation
+    /// counts bumped), keys that differ only in the space or the page,
+    /// frames never noted, and the empty entry's own filler fields asked
+    /// for. A level index that does not fit a byte is declined (the frame
+    /// entry emptied, the map forgotten).
+    #[test]
+    fn frame_entries_answer_as_the_tagged_leaves() {
+        let shift = 12u32;
+        let key = |a: &LeafAt| (a.addr, a.idx, a.size, a.table, a.gen_);
+        let mut cache = LeafCache::default();
+        let mut model: Vec<Option<(u32, u64, LeafAt)>> = vec![None; 64];
+        let mut model_map: std::collections::HashMap<(u32, u64), LeafAt> =
+            std::collections::HashMap::new();
+        let mut gens = vec![0u64; 32];
+        let mut x = 99u64;
+        // A fresh draw for each choice (the top bits of the next state).
+        let mut draw = |n: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        let (mut frame_hits, mut map_hits) = (0, 0);
+        for _ in 0..20_000 {
+            let op = draw(8);
+            let pfn = draw(64);
+            let sid = draw(3) as u32;
+            let va = draw(8) << 12;
+            match op {
+                0..=2 => {
+                    let table = draw(32);
+                    let at = LeafAt {
+                        addr: PhysAddr::new_unchecked((table << shift) + draw(512) * 8),
+                        idx: draw(5) as usize,
+                        size: PageSize::SIZE_4K,
+                        table,
+                        gen_: gens[table as usize],
+                    };
+                    if draw(2) == 0 {
+                        cache.note_frame(pfn, sid, va, at, shift);
+                    } else {
+                        cache.insert(pfn, sid, va, at, shift);
+                        model_map.insert((sid, va), at);
+                    }
+                    model[pfn as usize] = Some((sid, va, at));
+                }
+                3 => gens[draw(32) as usize] += 1,
+                _ => {
+                    let by_map = model_map
+                        .get(&(sid, va))
+                        .filter(|a| LeafCache::valid(a, &gens))
+                        .map(key);
+                    let by_frame = model[pfn as usize]
+                        .filter(|&(s, v, a)| s == sid && v == va && LeafCache::valid(&a, &gens))
+                        .map(|(_, _, a)| key(&a));
+                    let got = cache.get(Some(pfn), sid, va, &gens).map(|a| key(&a));
+                    assert_eq!(
+                        got,
+                        by_frame.or(by_map),
+                        "frame {pfn} space {sid} page {va:#x}"
+                    );
+                    let got = cache.get(None, sid, va, &gens).map(|a| key(&a));
+                    assert_eq!(got, by_map, "space {sid} page {va:#x}");
+                    frame_hits += usize::from(by_frame.is_some());
+                    map_hits += usize::from(by_map.is_some());
+                }
+            }
+        }
+        assert!(
+            frame_hits > 100 && map_hits > 500,
+            "{frame_hits} by frame, {map_hits} by map"
+        );
+        // The empty entry's fillers, asked of frames never noted and past the end.
+        let e = FrameLeaf::EMPTY;
+        cache.by_frame.resize(70, FrameLeaf::EMPTY);
+        for pfn in [64, 69, 1_000] {
+            assert!(cache.get(Some(pfn), e.sid, e.va, &gens).is_none());
+        }
+        // A level index of more than a byte: not kept by frame.
+        let at = LeafAt {
+            addr: PhysAddr::new_unchecked(8),
+            idx: 300,
+            size: PageSize::SIZE_4K,
+            table: 0,
+            gen_: gens[0],
+        };
+        let clears = cache.clears;
+        cache.insert(5, 1, 0x5000, at, shift);
+        assert!(cache.get(Some(5), 1, 0x5000, &gens).is_none());
+        assert_eq!(cache.clears, clears + 1);
+        assert!(
+            model_map
+                .keys()
+                .all(|&(s, v)| cache.get(None, s, v, &gens).is_none())
+        );
+        assert_eq!(size_of::<FrameLeaf>(), 32);
+        assert_eq!(size_of::<MapLeaf>(), 20);
+        assert_eq!(cache.at.bucket_bytes(), 32);
+        assert_eq!(align_of::<FrameLeaf>(), 32);
     }
 }
