@@ -102,6 +102,7 @@ impl Side {
         if let Some(back) = self.mem.close_loan(pa(frame)) {
             self.dev.give_back(back);
         }
+        self.give_back_all();
     }
 
     /// `Kernel::flush_swap`.

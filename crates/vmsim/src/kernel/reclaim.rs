@@ -1613,9 +1613,15 @@ impl Kernel {
             mem.end_loan(addr);
             self.reclaim.stats.writebacks += 1;
         } else {
-            // The slot keeps its page: a loan on the frame gives it back.
-            if let Some(back) = mem.close_loan(self.frames.addr_of(pfn)) {
-                self.reclaim.device()?.give_back(back);
+            // The slot keeps its page: a loan on the frame gives it back,
+            // as do loans closed since (the slot may be one of them: swap
+            // entries will refer to it).
+            let back = mem.close_loan(self.frames.addr_of(pfn));
+            if let Some(dev) = self.reclaim.swap.as_mut() {
+                if let Some(back) = back {
+                    dev.give_back(back);
+                }
+                give_back_loans(dev, mem);
             }
             self.reclaim.stats.clean_drops += 1;
         }
