@@ -31,6 +31,7 @@
 use crate::addr::PhysAddr;
 use crate::phys::{Bitmap, MemError, PhysMem};
 use crate::shared_page::{SharedChunk, SharedPage};
+use crate::swap::{Loan, LoanReturn};
 
 /// Byte-addressed physical memory of a fixed size, read and written at
 /// physical addresses. Accesses that reach past [`PhysMemory::size`] fail
@@ -207,6 +208,45 @@ pub trait PhysMemory {
     fn give_spare_page(&mut self, page: SharedChunk) {
         drop(page);
     }
+
+    /// Whether this memory takes swap pages on loan
+    /// ([`PhysMemory::write_lent`], `swap/loan.rs`). The default does not:
+    /// the kernel then never lends it one.
+    fn takes_loans(&self) -> bool {
+        false
+    }
+
+    /// Installs a lent swap page at `addr` (only asked of a memory that
+    /// [`PhysMemory::takes_loans`]). The default writes its bytes and hands
+    /// the page straight back.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the page reaches past the end.
+    fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<Option<LoanReturn>, MemError> {
+        self.write(addr, &loan.page[..])?;
+        Ok(Some(loan.into_return()))
+    }
+
+    /// The page at `addr` went out dirty to its slot: its loan, if any,
+    /// ends with nothing to give back.
+    fn end_loan(&mut self, addr: PhysAddr) {
+        let _ = addr;
+    }
+
+    /// Closes the page at `addr`'s loan, if any: the slot's old bytes.
+    fn close_loan(&mut self, addr: PhysAddr) -> Option<LoanReturn> {
+        let _ = addr;
+        None
+    }
+
+    /// Closes every open loan; the old bytes wait in
+    /// [`PhysMemory::pop_loan_return`]. Memory's bytes stay as they are.
+    fn close_all_loans(&mut self) {}
+
+    /// One closed loan's old bytes, for the swap device.
+    fn pop_loan_return(&mut self) -> Option<LoanReturn> {
+        None
+    }
 }
 
 /// [`PhysMemory::clear_le_bits_if`] as a [`PhysMemory::read_le`] then,
@@ -333,6 +373,34 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn give_spare_page(&mut self, page: SharedChunk) {
         PhysMem::give_spare_page(self, page);
+    }
+
+    #[inline(always)]
+    fn takes_loans(&self) -> bool {
+        true
+    }
+
+    fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<Option<LoanReturn>, MemError> {
+        PhysMem::write_lent(self, addr, loan).map(|()| None)
+    }
+
+    #[inline(always)]
+    fn end_loan(&mut self, addr: PhysAddr) {
+        PhysMem::end_loan(self, addr);
+    }
+
+    #[inline(always)]
+    fn close_loan(&mut self, addr: PhysAddr) -> Option<LoanReturn> {
+        PhysMem::close_loan(self, addr)
+    }
+
+    fn close_all_loans(&mut self) {
+        PhysMem::close_all_loans(self);
+    }
+
+    #[inline(always)]
+    fn pop_loan_return(&mut self) -> Option<LoanReturn> {
+        PhysMem::pop_loan_return(self)
     }
 }
 

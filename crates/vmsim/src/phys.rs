@@ -21,6 +21,7 @@ use thiserror::Error;
 
 use crate::addr::{MAX_PHYS_BITS, PhysAddr};
 use crate::shared_page::{SharedChunk, SharedPage};
+use crate::swap::{Loan, LoanRecord, LoanReturn};
 use std::sync::Arc;
 
 /// Host chunk size: the granularity of sparse storage and dirty tracking.
@@ -237,7 +238,20 @@ pub struct PhysMem<B: Bitmap = ()> {
     /// swap cache's, handed over by [`PhysMem::give_spare_page`]), reused
     /// by the next copy on first write.
     spare_shared: Vec<SharedChunk>,
+    /// Open loans (`swap/loan.rs`): shared chunks whose buffer is a swap
+    /// cache page lent to this memory, written in place, with the slot's
+    /// old bytes kept as undo records. Empty: no chunk is lent.
+    loans: Vec<LoanRecord>,
+    /// The index in `loans` of each chunk's loan (`NO_LOAN`: none), by
+    /// chunk; as long as the highest chunk ever lent.
+    loan_of: Vec<u32>,
+    /// Closed loans' old bytes, waiting for the kernel to hand them to the
+    /// swap device ([`PhysMem::pop_loan_return`]).
+    returns: Vec<(crate::swap::SwapSlot, u64, SharedChunk)>,
 }
+
+/// No loan on a chunk.
+const NO_LOAN: u32 = u32::MAX;
 
 /// Most released chunks kept for reuse (256 KiB).
 const SPARE_CHUNKS: usize = 64;
@@ -275,6 +289,9 @@ impl<B: Bitmap> PhysMem<B> {
             shared: (0..=dirs).map(|_| None).collect(),
             shared_count: 0,
             spare_shared: Vec::new(),
+            loans: Vec::new(),
+            loan_of: Vec::new(),
+            returns: Vec::new(),
         })
     }
 
@@ -361,9 +378,132 @@ impl<B: Bitmap> PhysMem<B> {
             .shared
             .get_mut((chunk >> LEAF_SHIFT) as usize)?
             .as_mut()?;
-        let c = leaf[(chunk as usize) & (LEAF_LEN - 1)].take()?;
+        let mut c = leaf[(chunk as usize) & (LEAF_LEN - 1)].take()?;
         self.shared_count -= 1;
+        // A lent buffer leaves memory: its records undone in place (the
+        // frame no longer needs its bytes), and it goes back to the slot.
+        if let Some(i) = self.loan_index(chunk) {
+            let r = self.remove_loan(i);
+            r.undo(&mut Arc::make_mut(&mut c)[..]);
+            self.returns.push((r.slot, r.number, c.clone()));
+        }
         Some(c)
+    }
+
+    /// The index in `loans` of chunk `chunk`'s open loan, if any.
+    #[inline]
+    fn loan_index(&self, chunk: u64) -> Option<usize> {
+        if self.loans.is_empty() {
+            return None;
+        }
+        match self.loan_of.get(chunk as usize) {
+            Some(&i) if i != NO_LOAN => Some(i as usize),
+            _ => None,
+        }
+    }
+
+    /// Forgets open loan `i` (the last one moves into its place).
+    fn remove_loan(&mut self, i: usize) -> LoanRecord {
+        let r = self.loans.swap_remove(i);
+        self.loan_of[r.chunk as usize] = NO_LOAN;
+        if let Some(moved) = self.loans.get(i) {
+            self.loan_of[moved.chunk as usize] = i as u32;
+        }
+        r
+    }
+
+    /// Closes open loan `i` with memory's bytes left as they are: the
+    /// slot's old page (the buffer itself while nothing was stored, else a
+    /// copy with the records undone) waits for the kernel.
+    fn close_loan_at(&mut self, i: usize) {
+        let r = self.remove_loan(i);
+        let Some(mut old) = self.shared_chunk(r.chunk).cloned() else {
+            unreachable!("a loan on chunk {}, which is not shared", r.chunk)
+        };
+        if !r.is_clean() {
+            // (A spare has no other holder: `make_mut` fills it in place.)
+            let mut own = self
+                .spare_shared
+                .pop()
+                .unwrap_or_else(|| Arc::new([0; CHUNK_BYTES]));
+            let bytes = Arc::make_mut(&mut own);
+            bytes.copy_from_slice(&old[..]);
+            r.undo(&mut bytes[..]);
+            old = own;
+        }
+        self.returns.push((r.slot, r.number, old));
+    }
+
+    /// Installs `loan` (a swap cache page lent to this memory, see
+    /// `swap/loan.rs`) at `addr` as [`PhysMem::write_shared`] installs a
+    /// shared page: the same chunk stored, the same mark, but written in
+    /// place from now on, each store first recording the bytes it
+    /// overwrites. A chunk already stored (never, for a frame just
+    /// allocated) takes a copy and the page goes back at once.
+    ///
+    /// # Errors
+    /// The page reaches past the end of memory (the page goes back).
+    pub fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<(), MemError> {
+        let a = addr.as_u64();
+        if let Err(e) = self.check(addr, CHUNK_BYTES as u64) {
+            self.returns.push((loan.slot, loan.number, loan.page));
+            return Err(e);
+        }
+        let idx = a >> CHUNK_SHIFT;
+        if !a.is_multiple_of(CHUNK_BYTES as u64) || self.chunk(idx).is_some() {
+            let r = self.write(addr, &loan.page[..]);
+            self.returns.push((loan.slot, loan.number, loan.page));
+            return r;
+        }
+        self.bitmap.mark(idx);
+        let leaf = self.shared[(idx >> LEAF_SHIFT) as usize].get_or_insert_with(empty_shared_leaf);
+        leaf[(idx as usize) & (LEAF_LEN - 1)] = Some(loan.page);
+        self.shared_count += 1;
+        if self.loan_of.len() <= idx as usize {
+            self.loan_of.resize(idx as usize + 1, NO_LOAN);
+        }
+        self.loan_of[idx as usize] = self.loans.len() as u32;
+        self.loans
+            .push(LoanRecord::new(idx, loan.slot, loan.number));
+        Ok(())
+    }
+
+    /// The page at `addr` went out dirty to its slot (the slot is
+    /// rewritten): its loan, if any, ends with nothing to give back.
+    pub fn end_loan(&mut self, addr: PhysAddr) {
+        if let Some(i) = self.loan_index(addr.as_u64() >> CHUNK_SHIFT) {
+            self.remove_loan(i);
+        }
+    }
+
+    /// Closes the loan on the page at `addr`, if any (it goes out clean:
+    /// the slot keeps its old page): the old bytes, for the swap device.
+    pub fn close_loan(&mut self, addr: PhysAddr) -> Option<LoanReturn> {
+        let i = self.loan_index(addr.as_u64() >> CHUNK_SHIFT)?;
+        self.close_loan_at(i);
+        self.pop_loan_return()
+    }
+
+    /// Closes every open loan (before anything reads swap slots: a
+    /// checkpoint, the end of a run); memory's bytes stay as they are,
+    /// unmarked. The old bytes wait in [`PhysMem::pop_loan_return`].
+    pub fn close_all_loans(&mut self) {
+        while !self.loans.is_empty() {
+            self.close_loan_at(self.loans.len() - 1);
+        }
+    }
+
+    /// One closed loan's old bytes, for the swap device
+    /// (`SwapDevice::give_back`).
+    pub fn pop_loan_return(&mut self) -> Option<LoanReturn> {
+        let (slot, number, page) = self.returns.pop()?;
+        Some(LoanReturn { slot, number, page })
+    }
+
+    /// Open loans.
+    #[must_use]
+    pub fn open_loans(&self) -> usize {
+        self.loans.len()
     }
 
     /// Shared chunk `chunk` (it must be one) writable: its buffer in place
@@ -377,6 +517,11 @@ impl<B: Bitmap> PhysMem<B> {
     /// were copied into a buffer of the cache's: one 4 KiB copy less per
     /// round trip. Its stores take the slower path (`store_stamp_slow`).
     fn shared_mut(&mut self, chunk: u64) -> &mut Chunk {
+        // A lent buffer written other than by a store (which records): its
+        // loan closes the old way first.
+        if let Some(i) = self.loan_index(chunk) {
+            self.close_loan_at(i);
+        }
         let spare = &mut self.spare_shared;
         let Some(slot) = self
             .shared
@@ -607,6 +752,24 @@ impl<B: Bitmap> PhysMem<B> {
                 .is_some_and(|end| end <= self.size)
         {
             let idx = a >> CHUNK_SHIFT;
+            // A lent page (`swap/loan.rs`): the words the store changes
+            // are saved first; past the bound the loan closes the old way
+            // (a copy, undone, for the slot), and the buffer is then this
+            // memory's own.
+            if let Some(i) = self.loan_index(idx) {
+                let saved = match self
+                    .shared
+                    .get((idx >> LEAF_SHIFT) as usize)
+                    .and_then(|leaf| leaf.as_ref())
+                    .and_then(|leaf| leaf[(idx as usize) & (LEAF_LEN - 1)].as_ref())
+                {
+                    Some(c) => self.loans[i].save(&c[..], off, len),
+                    None => true,
+                };
+                if !saved {
+                    self.close_loan_at(i);
+                }
+            }
             // A page back from swap: its buffer in place when its own
             // (written since, see `shared_mut`), else copied first (its
             // first write), with one look-up (`store_stamp` found no owned

@@ -15,3 +15,4 @@ mod segment;
 mod span_counts;
 mod spec;
 mod structures;
+mod swap_loan;

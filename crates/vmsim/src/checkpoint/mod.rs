@@ -231,7 +231,7 @@ impl Simulation {
         // The swap file gets the pages its cache holds first.
         self.m
             .kernel
-            .flush_swap()
+            .flush_swap(&mut self.mem)
             .map_err(|source| SimError::Kernel {
                 process: "checkpoint".into(),
                 source,

@@ -151,7 +151,7 @@ impl Simulation {
         // complete; a write error is reported, not lost in a drop).
         self.m
             .kernel
-            .flush_swap()
+            .flush_swap(&mut self.mem)
             .map_err(|source| SimError::Kernel {
                 process: "swap".into(),
                 source,
@@ -470,7 +470,7 @@ impl Simulation {
         };
         self.m.ckpt.wp_faults_before = wp_now;
         // The swap file gets the pages its cache holds first.
-        self.m.kernel.flush_swap().map_err(kerr)?;
+        self.m.kernel.flush_swap(&mut self.mem).map_err(kerr)?;
         // The memory and swap changed since the previous checkpoint (host record).
         let capture = super::image::Capture::take(self, full);
         rec.chunks_written = capture.data_chunks();

@@ -1400,7 +1400,16 @@ impl Kernel {
     ///
     /// # Errors
     /// The file could not be written (the pages stay cached).
-    pub fn flush_swap(&mut self) -> Result<(), KernelError> {
+    ///
+    /// Every page lent to a frame (`swap/loan.rs`) is given back first
+    /// (memory's bytes stay as they are): the slots then hold their pages,
+    /// for the file and for whoever reads them (checkpoints).
+    pub fn flush_swap<M: PhysMemory + ?Sized>(&mut self, mem: &mut M) -> Result<(), KernelError> {
+        mem.close_all_loans();
+        match self.reclaim.swap.as_mut() {
+            Some(dev) => give_back_loans(dev, mem),
+            None => while mem.pop_loan_return().is_some() {},
+        }
         self.reclaim.flush_swap()
     }
 
@@ -1733,8 +1742,21 @@ impl Kernel {
                     None => dev.write_with(slot, |buf| mem.read(addr, buf))?,
                 },
             }
+            // The slot is rewritten: a loan on the page ends, nothing to
+            // give back (`swap/loan.rs`).
+            mem.end_loan(addr);
             self.reclaim.stats.writebacks += 1;
         } else {
+            // The slot keeps its page: a loan on the frame gives it back,
+            // as do loans closed since (the slot may be one of them: swap
+            // entries will refer to it).
+            let back = mem.close_loan(self.frames.addr_of(pfn));
+            if let Some(dev) = self.reclaim.swap.as_mut() {
+                if let Some(back) = back {
+                    dev.give_back(back);
+                }
+                give_back_loans(dev, mem);
+            }
             self.reclaim.stats.clean_drops += 1;
         }
         let mut maps = self
@@ -1950,14 +1972,29 @@ impl Kernel {
                 // The slot may have been used by a reclaim just now? No: it is
                 // referenced (refs > 0), so it was neither freed nor reused.
                 let addr = self.frames.addr_of(pfn);
-                // A cached page is lent to the frame, not copied (the frame
-                // copies it before its first write: `shared_page.rs`).
-                self.reclaim
-                    .device()?
-                    .read_shared(slot, |page| match page {
+                // A cached page is shared with the frame, not copied (the
+                // frame copies it before its first write: `shared_page.rs`),
+                // or, when no other swap entry refers to the slot (this was
+                // the last), lent to it: written in place (`swap/loan.rs`).
+                let dev = self.reclaim.device()?;
+                give_back_loans(dev, mem);
+                match (info.refs == 1 && mem.takes_loans())
+                    .then(|| dev.lend(slot))
+                    .flatten()
+                {
+                    Some(loan) => {
+                        if let Some(back) = mem
+                            .write_lent(addr, loan)
+                            .map_err(crate::swap::PageIoError::Page)?
+                        {
+                            dev.give_back(back);
+                        }
+                    }
+                    None => dev.read_shared(slot, |page| match page {
                         PageIn::Shared(p) => mem.write_shared(addr, p),
                         PageIn::Bytes(b) => mem.write(addr, b),
-                    })?;
+                    })?,
+                }
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));
                 r.set_frame(info.id, Some(pfn));
@@ -2047,6 +2084,16 @@ impl Kernel {
         if let Some(p) = r.policy.as_mut() {
             p.on_tick(&mut bits);
         }
+    }
+}
+
+/// Hands the swap device the old bytes of loans memory closed since (a
+/// store past a loan's bound, a lent chunk released): a slot still lent
+/// under that loan holds them again (`swap/loan.rs`).
+#[inline]
+fn give_back_loans<M: PhysMemory + ?Sized>(dev: &mut SwapDevice, mem: &mut M) {
+    while let Some(back) = mem.pop_loan_return() {
+        dev.give_back(back);
     }
 }
 

@@ -28,6 +28,13 @@
 //! written page usually comes in as the frame's own buffer (`put_held`),
 //! taking no spare: the spares then go to memory for its copies on first
 //! write ([`SwapCache::take_spare`]), and at most [`SPARE_BUFFERS`] are kept.
+//!
+//! An entry may be lent to a frame ([`Held::Lent`], `loan.rs`): its buffer
+//! is then memory's alone and the entry has no bytes. A lent entry is never
+//! written back nor evicted (CLOCK passes over it), at most half the
+//! entries are lent at once (so CLOCK always finds a victim), and reading
+//! one is an error ([`LentSlot`]), never a fall-through to the file, whose
+//! copy may be older.
 
 use std::io;
 use std::sync::Arc;
@@ -61,7 +68,15 @@ pub(super) enum Held {
     Zero,
     /// The page's bytes, not all zero, possibly shared with frames.
     Bytes(Arc<[u8]>),
+    /// The page's buffer is lent to a frame under this loan number: memory
+    /// holds it, and the slot's old bytes, until the loan is closed.
+    Lent(u64),
 }
+
+/// A cached slot's page is lent to a frame: its bytes are not here (a
+/// kernel bug if anyone asks: loans are closed before the slot is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LentSlot;
 
 /// A bounded write-back cache of swap slots' pages.
 #[derive(Debug, Default)]
@@ -92,6 +107,8 @@ pub(super) struct SwapCache {
     dirty_count: usize,
     /// Coalesced pages on their way to the file.
     gather: Vec<u8>,
+    /// Entries lent to frames.
+    lent: usize,
 }
 
 impl SwapCache {
@@ -147,11 +164,67 @@ impl SwapCache {
         }
     }
 
-    fn bytes(&self, e: usize) -> &[u8] {
+    fn bytes(&self, e: usize) -> Result<&[u8], LentSlot> {
         match &self.held[e] {
-            Held::Zero => &self.zeros,
-            Held::Bytes(b) => b,
+            Held::Zero => Ok(&self.zeros),
+            Held::Bytes(b) => Ok(b),
+            Held::Lent(_) => Err(LentSlot),
         }
+    }
+
+    fn is_lent(&self, e: usize) -> bool {
+        matches!(self.held[e], Held::Lent(_))
+    }
+
+    /// Lends `slot`'s page to a frame under loan `number`: its buffer,
+    /// when the cache is its only holder and fewer than half the entries
+    /// are lent (CLOCK needs victims). The entry keeps its dirty state.
+    pub(super) fn lend(&mut self, slot: u32, number: u64) -> Option<Arc<[u8]>> {
+        if self.lent >= self.limit / 2 {
+            return None;
+        }
+        let e = self.entry(slot)?;
+        if !matches!(&self.held[e], Held::Bytes(b) if Arc::strong_count(b) == 1) {
+            return None;
+        }
+        let Held::Bytes(b) = std::mem::replace(&mut self.held[e], Held::Lent(number)) else {
+            unreachable!("checked just above")
+        };
+        self.referenced[e] = true;
+        self.lent += 1;
+        Some(b)
+    }
+
+    /// The old bytes of `slot`'s page lent under loan `number`: the entry
+    /// holds them again when it is still that loan's, else (the slot was
+    /// rewritten or freed since) the buffer is a spare. Returns whether
+    /// the entry took them.
+    pub(super) fn give_back(&mut self, slot: u32, number: u64, page: Arc<[u8]>) -> bool {
+        match self.entry(slot) {
+            Some(e) if matches!(self.held[e], Held::Lent(n) if n == number) => {
+                debug_assert!(!crate::memory::all_zero(&page));
+                self.held[e] = Held::Bytes(page);
+                self.lent -= 1;
+                true
+            }
+            _ => {
+                let mut page = page;
+                if self.spare.len() < SPARE_BUFFERS && Arc::get_mut(&mut page).is_some() {
+                    self.spare.push(page);
+                }
+                false
+            }
+        }
+    }
+
+    /// Entries lent to frames now.
+    pub(super) fn lent(&self) -> usize {
+        self.lent
+    }
+
+    /// Whether `slot`'s entry is lent.
+    pub(super) fn is_slot_lent(&self, slot: u32) -> bool {
+        self.entry(slot).is_some_and(|e| self.is_lent(e))
     }
 
     /// Lets go of entry `e`'s buffer: kept for the next page put when the
@@ -172,16 +245,20 @@ impl SwapCache {
         self.spare.pop()
     }
 
-    /// The cached page of `slot`, without marking it used (a checkpoint's look).
-    pub(super) fn peek(&self, slot: u32) -> Option<&[u8]> {
-        self.entry(slot).map(|e| self.bytes(e))
+    /// The cached page of `slot`, without marking it used (a checkpoint's
+    /// look); `Ok(None)`: not cached.
+    pub(super) fn peek(&self, slot: u32) -> Result<Option<&[u8]>, LentSlot> {
+        self.entry(slot).map(|e| self.bytes(e)).transpose()
     }
 
-    /// The cached page of `slot`, marked used (a swap-in).
-    pub(super) fn get(&mut self, slot: u32) -> Option<&[u8]> {
-        let e = self.entry(slot)?;
+    /// The cached page of `slot`, marked used (a swap-in); `Ok(None)`: not
+    /// cached.
+    pub(super) fn get(&mut self, slot: u32) -> Result<Option<&[u8]>, LentSlot> {
+        let Some(e) = self.entry(slot) else {
+            return Ok(None);
+        };
         self.referenced[e] = true;
-        Some(self.bytes(e))
+        self.bytes(e).map(Some)
     }
 
     /// The cached page of `slot` as it is held (to be shared, not copied),
@@ -210,6 +287,9 @@ impl SwapCache {
             self.dirty_count -= 1;
         }
         self.referenced[e] = false;
+        if self.is_lent(e) {
+            self.lent -= 1;
+        }
         self.recycle(e);
         self.free.push(e as u32);
     }
@@ -348,12 +428,13 @@ impl SwapCache {
             return Ok(first);
         }
         // Every entry holds a page: CLOCK. Two sweeps clear every referenced
-        // bit; the slot being written is never its own victim.
+        // bit; the slot being written is never its own victim, nor is a
+        // lent entry (its bytes are memory's; at most half are lent).
         let n = self.entries();
         for _ in 0..3 * n {
             let e = self.hand;
             self.hand = (self.hand + 1) % n;
-            if self.slot[e] == keep {
+            if self.slot[e] == keep || self.is_lent(e) {
                 continue;
             }
             if std::mem::take(&mut self.referenced[e]) {
@@ -383,7 +464,8 @@ impl SwapCache {
                 break;
             }
             let e = (from + k) % n;
-            if self.dirty[e] {
+            // A lent entry stays dirty: its loan is closed before a flush.
+            if self.dirty[e] && !self.is_lent(e) {
                 batch.push((self.slot[e], e as u32));
             }
         }
@@ -395,13 +477,14 @@ impl SwapCache {
                 j += 1;
             }
             let first = batch[i].0;
+            let lent = |_| io::Error::other("swap cache entry lent while written back");
             if j - i == 1 {
-                write(first, self.bytes(batch[i].1 as usize))?;
+                write(first, self.bytes(batch[i].1 as usize).map_err(lent)?)?;
             } else {
                 let mut gather = std::mem::take(&mut self.gather);
                 gather.clear();
                 for &(_, e) in &batch[i..j] {
-                    gather.extend_from_slice(self.bytes(e as usize));
+                    gather.extend_from_slice(self.bytes(e as usize).map_err(lent)?);
                 }
                 let r = write(first, &gather);
                 self.gather = gather;
@@ -419,12 +502,21 @@ impl SwapCache {
     /// Writes every dirty entry to the file (entries stay cached, clean).
     ///
     /// # Errors
-    /// A write failed: the entries not yet written stay dirty.
+    /// A write failed: the entries not yet written stay dirty. Or an entry
+    /// is lent and dirty (its loan was not closed first: the file would
+    /// miss its page; the others are written).
     pub(super) fn flush(&mut self, write: &mut WriteRun<'_>) -> io::Result<()> {
         if self.dirty_count == 0 {
             return Ok(());
         }
-        self.write_back(0, usize::MAX, write)
+        self.write_back(0, usize::MAX, write)?;
+        if self.dirty_count != 0 {
+            return Err(io::Error::other(format!(
+                "{} swap cache entries lent to frames at a flush (their loans must be closed first)",
+                self.dirty_count
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -486,9 +578,9 @@ mod tests {
             assert_eq!(d.pages[&s], vec![s as u8 + 1; 8]);
         }
         // The evicted page is gone from the cache; the others read from it.
-        let cached: Vec<u32> = (0..4).filter(|&s| c.peek(s).is_some()).collect();
+        let cached: Vec<u32> = (0..4).filter(|&s| c.peek(s) != Ok(None)).collect();
         assert_eq!(cached.len(), 3);
-        assert_eq!(c.get(10), Some(&[11u8; 8][..]));
+        assert_eq!(c.get(10), Ok(Some(&[11u8; 8][..])));
         // Freed slots are forgotten without a write.
         c.remove(10);
         c.flush(&mut d.writer(8)).expect("flush");
@@ -505,9 +597,9 @@ mod tests {
         d.fail = true;
         let e = put(&mut c, &mut d, 7, 7).expect_err("no room without a write");
         assert_eq!(e.to_string(), "disk full");
-        assert_eq!(c.peek(5), Some(&[5u8; 8][..]));
-        assert_eq!(c.peek(6), Some(&[6u8; 8][..]));
-        assert_eq!(c.peek(7), None);
+        assert_eq!(c.peek(5), Ok(Some(&[5u8; 8][..])));
+        assert_eq!(c.peek(6), Ok(Some(&[6u8; 8][..])));
+        assert_eq!(c.peek(7), Ok(None));
         assert_eq!(c.dirty_pages(), 2);
         assert!(c.flush(&mut d.writer(8)).is_err());
         d.fail = false;
@@ -521,7 +613,7 @@ mod tests {
             &mut d.writer(8),
         );
         assert!(matches!(r, Err(Err("no"))));
-        assert_eq!(c.peek(6), Some(&[6u8; 8][..]));
+        assert_eq!(c.peek(6), Ok(Some(&[6u8; 8][..])));
         c.flush(&mut d.writer(8)).expect("flush");
         assert_eq!(d.pages[&5], vec![5; 8]);
         assert_eq!(d.pages[&6], vec![6; 8]);
@@ -537,8 +629,8 @@ mod tests {
         put(&mut c, &mut d, 1, 2).expect("put");
         // Full: rewriting slot 0 evicts slot 1 (written first), not slot 0.
         put(&mut c, &mut d, 0, 3).expect("rewrite");
-        assert_eq!(c.peek(0), Some(&[3u8; 8][..]));
-        assert_eq!(c.peek(1), None);
+        assert_eq!(c.peek(0), Ok(Some(&[3u8; 8][..])));
+        assert_eq!(c.peek(1), Ok(None));
         assert_eq!(d.pages[&1], vec![2; 8]);
         assert_eq!(c.dirty_pages(), 1);
     }

@@ -38,6 +38,7 @@
 //! which slot, and when, is the kernel's business.
 
 mod cache;
+mod loan;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -45,7 +46,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cache::{Held, SwapCache};
+use cache::{Held, LentSlot, SwapCache};
+pub(crate) use loan::LoanRecord;
+pub use loan::{LOAN_WORDS, Loan, LoanReturn};
 
 use crate::shared_page::{SHARED_PAGE_BYTES, SharedChunk, SharedPage};
 
@@ -89,6 +92,11 @@ pub enum SwapError {
     /// Every slot is in use.
     #[error("swap device full ({0} slots in use)")]
     Full(u32),
+    /// The slot's page is lent to a frame (`loan.rs`) and was read before
+    /// its loan was closed: a kernel bug, reported rather than answered
+    /// from the file, whose copy may be older.
+    #[error("swap slot {0} is lent to a frame: its loan must be closed before it is read")]
+    Lent(u32),
     /// A buffer that is not exactly one page.
     #[error("swap I/O of {got} bytes, but a page is {page} bytes")]
     BadLength {
@@ -195,6 +203,9 @@ pub struct SwapDevice {
     /// per page).
     #[serde(skip)]
     scratch: Vec<u8>,
+    /// Lend pages to frames at all ([`SwapDevice::lend`]; on by default).
+    #[serde(skip)]
+    no_lending: bool,
 }
 
 /// How much host memory a swap device's cache may hold unless told
@@ -268,6 +279,7 @@ impl Clone for SwapDevice {
             cache: SwapCache::default(),
             cache_bytes: self.cache_bytes,
             scratch: Vec::new(),
+            no_lending: self.no_lending,
         };
         let mut buf = vec![0u8; self.page];
         for slot in self.used_slots() {
@@ -322,6 +334,7 @@ impl SwapDevice {
             cache: SwapCache::default(),
             cache_bytes: None,
             scratch: Vec::new(),
+            no_lending: false,
         };
         dev.open_file()?;
         Ok(dev)
@@ -652,6 +665,65 @@ impl SwapDevice {
         SharedChunk::try_from(self.cache.take_spare()?).ok()
     }
 
+    /// Turns lending ([`SwapDevice::lend`]) on or off (on by default): off,
+    /// every swap-in shares or copies the cache's page, as before loans.
+    pub fn set_lending(&mut self, on: bool) {
+        self.no_lending = !on;
+    }
+
+    /// Reads the page in `slot` (a swap-in, counted as one) by lending its
+    /// cached buffer to the caller (`loan.rs`): the cache entry records the
+    /// loan and keeps no bytes until [`SwapDevice::give_back`]. Only a
+    /// cached page of [`SHARED_PAGE_BYTES`], not all zero, that no frame
+    /// shares; `None` otherwise (nothing done: read it the usual way). The
+    /// caller must know that no swap entry refers to the slot any more
+    /// (nobody else will read it) and must install the loan in memory.
+    pub fn lend(&mut self, slot: SwapSlot) -> Option<Loan> {
+        if self.no_lending
+            || self.page != SHARED_PAGE_BYTES
+            || !matches!(self.backing, Backing::File(_))
+        {
+            return None;
+        }
+        // Each loan its own number, in the whole process (a copied or
+        // restored device's too): a late return for a slot rewritten or
+        // given to another device since is told apart.
+        static NEXT_LOAN: AtomicU64 = AtomicU64::new(1);
+        let number = NEXT_LOAN.fetch_add(1, Ordering::Relaxed);
+        let buf = self.cache.lend(slot.0, number)?;
+        match SharedChunk::try_from(buf) {
+            Ok(page) => {
+                self.stats.reads += 1;
+                Some(Loan { slot, number, page })
+            }
+            Err(buf) => {
+                // Not a page's length (never: checked above): back as it was.
+                self.cache.give_back(slot.0, number, buf);
+                None
+            }
+        }
+    }
+
+    /// Takes back the old bytes of a lent slot (a closed loan): the slot's
+    /// cache entry holds them again, unless the slot was rewritten or freed
+    /// since (then the buffer is a spare). Not a write.
+    pub fn give_back(&mut self, back: LoanReturn) {
+        let _ = self.cache.give_back(back.slot.0, back.number, back.page);
+    }
+
+    /// Cache entries lent to frames now.
+    #[must_use]
+    pub fn lent_pages(&self) -> usize {
+        self.cache.lent()
+    }
+
+    /// Whether `slot`'s page is lent to a frame now (reading it is then an
+    /// error until the loan is closed).
+    #[must_use]
+    pub fn is_lent(&self, slot: SwapSlot) -> bool {
+        self.cache.is_slot_lent(slot.0)
+    }
+
     /// Reads the page in `slot` as [`SwapDevice::read_with`] does, handing
     /// a cached page of [`SHARED_PAGE_BYTES`] over shared
     /// ([`PageIn::Shared`]: no copy) and any other as bytes.
@@ -669,6 +741,7 @@ impl SwapDevice {
                 Some(Held::Bytes(b)) => SharedChunk::try_from(b.clone())
                     .ok()
                     .map(SharedPage::nonzero),
+                Some(Held::Lent(_)) => return Err(self.lent_error(slot).into()),
                 None => None,
             }
         } else {
@@ -695,12 +768,16 @@ impl SwapDevice {
         slot: SwapSlot,
         use_page: impl FnOnce(&[u8]) -> Result<(), E>,
     ) -> Result<(), PageIoError<E>> {
-        if matches!(self.backing, Backing::File(_))
-            && let Some(data) = self.cache.get(slot.0)
-        {
-            use_page(data).map_err(PageIoError::Page)?;
-            self.stats.reads += 1;
-            return Ok(());
+        if matches!(self.backing, Backing::File(_)) {
+            match self.cache.get(slot.0) {
+                Ok(Some(data)) => {
+                    use_page(data).map_err(PageIoError::Page)?;
+                    self.stats.reads += 1;
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(LentSlot) => return Err(self.lent_error(slot).into()),
+            }
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(self.page, 0);
@@ -755,9 +832,13 @@ impl SwapDevice {
         self.check(page.len())?;
         match &self.backing {
             Backing::File(file) => {
-                if let Some(data) = self.cache.peek(slot.0) {
-                    page.copy_from_slice(data);
-                    return Ok(());
+                match self.cache.peek(slot.0) {
+                    Ok(Some(data)) => {
+                        page.copy_from_slice(data);
+                        return Ok(());
+                    }
+                    Ok(None) => {}
+                    Err(LentSlot) => return Err(self.lent_error(slot)),
                 }
                 let at = u64::from(slot.0) * self.page as u64;
                 read_at(file, page, at).map_err(|source| SwapError::Io {
@@ -774,6 +855,14 @@ impl SwapDevice {
             }
             Backing::Broken(_) => Err(self.broken()),
         }
+    }
+
+    /// A lent slot was read: loud in a debug build, an error in any.
+    fn lent_error(&self, slot: SwapSlot) -> SwapError {
+        if cfg!(debug_assertions) {
+            panic!("swap slot {} read while lent to a frame", slot.0);
+        }
+        SwapError::Lent(slot.0)
     }
 
     fn broken(&self) -> SwapError {
