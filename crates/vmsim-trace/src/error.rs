@@ -3,10 +3,32 @@
 //! Every variant names the file (or spec) it is about and what was expected, so
 //! the command line can print it as one line. Owns no I/O itself.
 
+use std::borrow::Cow;
 use std::io;
 use std::path::PathBuf;
 
 use thiserror::Error;
+
+/// `text` with its control characters (a line break, a tab, NUL) written as
+/// escapes (`\n`, `\t`, `\u{0}`), everything else as it is: echoed input
+/// must not break an error's one line.
+fn printable(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        Cow::Owned(
+            text.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 
 /// Everything that can go wrong reading, writing, generating or recording a trace.
 #[derive(Debug, Error)]
@@ -96,8 +118,11 @@ pub enum TraceError {
         /// What is wrong.
         what: String,
     },
-    /// A `synth:` specification that cannot be generated.
-    #[error("synthetic workload '{spec}': {what}")]
+    /// A `synth:` specification that cannot be generated. The spec and what
+    /// is said of it echo the user's text, which may hold control characters
+    /// (a spec read back from a damaged checkpoint, one passed from a
+    /// script): they are shown escaped, so the message stays one line.
+    #[error("synthetic workload '{}': {}", printable(spec), printable(what))]
     Synth {
         /// The specification as given.
         spec: String,

@@ -706,6 +706,19 @@ mod tests {
         }
     }
 
+    /// A spec that holds a line break (a checkpoint's scenario damaged in
+    /// just the wrong byte, found by the checkpoint proptest) is echoed with
+    /// the break escaped: the message stays one line and still names the key.
+    #[test]
+    fn errors_echo_control_characters_escaped() {
+        let m = err("scan,wr\nte=1,bytes=25\t6KiB");
+        assert!(!m.contains('\n') && !m.contains('\t'), "{m}");
+        assert!(m.contains("unknown key 'wr\\nte'"), "{m}");
+        assert!(m.contains("'synth:scan,wr\\nte=1,bytes=25\\t6KiB'"), "{m}");
+        let m = err("scan,bytes=25\r6KiB");
+        assert!(!m.contains('\r') && m.contains("25\\r6KiB"), "{m}");
+    }
+
     #[test]
     fn errors_name_the_problem() {
         assert!(err("scan,bytez=1").contains("unknown key 'bytez'"));
