@@ -369,3 +369,29 @@ fn lending_gives_the_same_bytes_as_sharing() {
     // The model does lend (most swap-ins of a slot's last entry).
     assert!(lent > 1000, "only {lent} loans");
 }
+
+/// A device copied while one of its pages is lent cannot see the slot's
+/// old bytes (they are in memory's undo records): the copy is made anyway
+/// and says so, with the remedy, at its first use; no panic, in a debug
+/// build either. Closing the loans first (what `Kernel::flush_swap` does)
+/// gives a whole copy.
+#[test]
+fn a_device_copied_with_a_loan_open_says_so_at_first_use() {
+    let mut side = Side::new(true);
+    let slot = side.dev.alloc().expect("slot");
+    side.dev.write(slot, &[7u8; PAGE as usize]).expect("write");
+    side.swap_in(0, slot, true);
+    assert_eq!(side.dev.stats().reads, 1);
+    let copy = side.dev.clone();
+    let mut page = vec![0u8; PAGE as usize];
+    let e = copy.peek(slot, &mut page).expect_err("lent when copied");
+    let m = e.to_string();
+    assert!(
+        m.contains("lent to a frame") && m.contains("flush_swap"),
+        "{m}"
+    );
+    side.checkpoint();
+    let copy = side.dev.clone();
+    copy.peek(slot, &mut page).expect("whole copy");
+    assert_eq!(page, vec![7u8; PAGE as usize]);
+}

@@ -283,6 +283,17 @@ impl Clone for SwapDevice {
         };
         let mut buf = vec![0u8; self.page];
         for slot in self.used_slots() {
+            // A lent slot's old bytes are in memory's undo records, out of
+            // this device's reach: the copy says so at its first use (no
+            // debug panic: copying is the caller's choice, not a bug here).
+            if self.cache.is_slot_lent(slot.0) {
+                copy.backing = Backing::Broken(format!(
+                    "swap slot {} was lent to a frame when the device was copied \
+                     (close loans with Kernel::flush_swap before copying a machine)",
+                    slot.0
+                ));
+                break;
+            }
             match self.peek(slot, &mut buf) {
                 Ok(()) => {
                     copy.pages.insert(slot.0, buf.clone().into_boxed_slice());
