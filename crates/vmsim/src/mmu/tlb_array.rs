@@ -350,9 +350,13 @@ impl TlbArray {
         self.live == [0; MAX_SIZES_PER_ARRAY]
     }
 
-    /// The page sizes held, in probe order.
+    /// The page sizes held, in probe order. (Bounded by the array's room
+    /// for sizes, not only by `n_shifts`: a restored level works out its
+    /// quick fills from these before [`TlbArray::check_restored`] has
+    /// checked `n_shifts`, and a forged count must be refused there, not
+    /// panic here.)
     pub fn page_sizes(&self) -> impl Iterator<Item = PageSize> + '_ {
-        self.shifts[..self.n_shifts]
+        self.shifts[..self.n_shifts.min(MAX_SIZES_PER_ARRAY)]
             .iter()
             .filter_map(|&s| PageSize::from_shift(u32::from(s)).ok())
     }
