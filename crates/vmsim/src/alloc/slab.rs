@@ -527,6 +527,50 @@ impl SlabCache {
         n
     }
 
+    /// Whether the cache's geometry and counts are ones its own arithmetic
+    /// can work with (what [`SlabCache::stats`] subtracts and shifts): for a
+    /// cache read back from a checkpoint, whose fields may be forged though
+    /// they pass its checksums. `max_order` is the registry's largest slab
+    /// order (`calculate_order`'s widest).
+    fn check_geometry(&self, max_order: u32) -> Result<(), String> {
+        let name = &self.name;
+        if self.object_size == 0 || self.slot < self.object_size {
+            return Err(format!(
+                "slab cache '{name}': slot of {} bytes for objects of {}",
+                self.slot, self.object_size
+            ));
+        }
+        if self.order > max_order || self.frame_size.shift() + self.order > 62 {
+            return Err(format!(
+                "slab cache '{name}': slabs of order {} above the largest, {max_order}",
+                self.order
+            ));
+        }
+        let per = u64::from(self.per_slab);
+        if per == 0
+            || per
+                .checked_mul(self.slot)
+                .is_none_or(|b| b > self.slab_bytes())
+        {
+            return Err(format!(
+                "slab cache '{name}': {per} objects of {} bytes do not fit a slab of {}",
+                self.slot,
+                self.slab_bytes()
+            ));
+        }
+        let slabs = self.lists.len(PARTIAL) + self.lists.len(FULL) + self.lists.len(EMPTY);
+        if slabs
+            .checked_mul(per)
+            .is_none_or(|total| self.active > total)
+        {
+            return Err(format!(
+                "slab cache '{name}': {} objects in use in {slabs} slabs of {per}",
+                self.active
+            ));
+        }
+        Ok(())
+    }
+
     /// The cache's counters.
     #[must_use]
     pub fn stats(&self) -> SlabStats {
@@ -680,6 +724,20 @@ impl Slab {
             .flat_map(|c| c.by_base.keys().map(move |&b| (Pfn::new(b), c.order)))
     }
 
+    /// Whether every cache's geometry and counts are ones its arithmetic
+    /// can work with (see `SlabCache::check_geometry`): checked before the
+    /// counters of caches read back from a checkpoint are used.
+    ///
+    /// # Errors
+    /// The first cache that is not, named, with what is wrong.
+    pub fn check_geometry(&self) -> Result<(), String> {
+        let p = &self.params;
+        let max_order = p.max_order.max(p.max_page_order).max(p.min_order);
+        self.caches
+            .iter()
+            .try_for_each(|c| c.check_geometry(max_order))
+    }
+
     /// Counters of every cache, in creation order (`/proc/slabinfo`).
     #[must_use]
     pub fn stats(&self) -> Vec<SlabStats> {
@@ -805,5 +863,26 @@ mod tests {
             Err(SlabError::OutOfMemory { order: 3, .. })
         ));
         assert!(s.alloc(k.vma, &mut b).is_ok());
+    }
+
+    /// Caches read back with forged fields (a checkpoint that passes its
+    /// checksums) are refused by their geometry check, before `stats`
+    /// would subtract or shift with them; a cache as built passes.
+    #[test]
+    fn forged_geometry_is_refused_before_the_counters() {
+        let c = SlabCache::new("vma", VMA_BYTES, 8, PageSize::SIZE_4K, &P).expect("cache");
+        assert_eq!(c.check_geometry(P.max_order), Ok(()));
+        let forged: [fn(&mut SlabCache); 4] = [
+            |c| c.slot = c.object_size - 1,
+            |c| c.order = 70,
+            |c| c.per_slab = u32::MAX,
+            |c| c.active = 1,
+        ];
+        for (i, forge) in forged.iter().enumerate() {
+            let mut bad = c.clone();
+            forge(&mut bad);
+            let e = bad.check_geometry(P.max_order).expect_err("forged");
+            assert!(e.starts_with("slab cache 'vma': "), "{i}: {e}");
+        }
     }
 }

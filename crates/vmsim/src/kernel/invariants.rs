@@ -244,6 +244,7 @@ impl Kernel {
             }
         }
         self.check_swap()?;
+        self.slab.check_geometry().map_err(InvariantError::Broken)?;
         let slab_frames: u64 = self
             .slab
             .stats()
