@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// `path` as an error shows it: displayed, control characters escaped
+/// (see [`printable`]; a path made from damaged or scripted input may hold
+/// a line break).
+fn shown(path: &std::path::Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
+
 /// `text` with its control characters (a line break, a tab, NUL) written as
 /// escapes (`\n`, `\t`, `\u{0}`), everything else as it is: echoed input
 /// must not break an error's one line.
@@ -35,7 +42,7 @@ fn printable(text: &str) -> Cow<'_, str> {
 #[non_exhaustive]
 pub enum TraceError {
     /// The operating system refused a read or open.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", shown(path))]
     Io {
         /// The file being read.
         path: PathBuf,
@@ -44,7 +51,7 @@ pub enum TraceError {
         source: io::Error,
     },
     /// Writing an output file failed.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {source}", shown(path))]
     Write {
         /// The file being written.
         path: PathBuf,
@@ -53,7 +60,10 @@ pub enum TraceError {
         source: io::Error,
     },
     /// A line of a lackey trace that does not match the grammar.
-    #[error("{}:{line}: malformed lackey line: expected {expected}, found {found:?}", path.display())]
+    #[error(
+        "{}:{line}: malformed lackey line: expected {expected}, found {found:?}",
+        shown(path)
+    )]
     Malformed {
         /// The trace file.
         path: PathBuf,
@@ -66,7 +76,7 @@ pub enum TraceError {
     },
     /// A file read as lackey text (it is neither zstd nor `.vmt`) that does
     /// not look like lackey in its first lines.
-    #[error("{}: not a lackey trace (nor .vmt or zstd): {why}", path.display())]
+    #[error("{}: not a lackey trace (nor .vmt or zstd): {why}", shown(path))]
     NotLackey {
         /// The file.
         path: PathBuf,
@@ -74,14 +84,14 @@ pub enum TraceError {
         why: String,
     },
     /// A trace without a single reference (refused unless the caller allows it).
-    #[error("{}: the trace has no references", path.display())]
+    #[error("{}: the trace has no references", shown(path))]
     Empty {
         /// The file.
         path: PathBuf,
     },
     /// The file ends before its format says it does (zstd frame cut short,
     /// `.vmt` without its end block or with a short block).
-    #[error("{}: truncated: {what}", path.display())]
+    #[error("{}: truncated: {what}", shown(path))]
     Truncated {
         /// The trace file.
         path: PathBuf,
@@ -89,7 +99,7 @@ pub enum TraceError {
         what: String,
     },
     /// A zstd stream that is not valid zstd data.
-    #[error("{}: corrupt zstd data: {source}", path.display())]
+    #[error("{}: corrupt zstd data: {source}", shown(path))]
     Zstd {
         /// The trace file.
         path: PathBuf,
@@ -98,7 +108,10 @@ pub enum TraceError {
         source: io::Error,
     },
     /// A `.vmt` block whose CRC-32C does not match its contents.
-    #[error("{}: .vmt block {block} is corrupt: checksum {stored:#010x} stored, {computed:#010x} computed", path.display())]
+    #[error(
+        "{}: .vmt block {block} is corrupt: checksum {stored:#010x} stored, {computed:#010x} computed",
+        shown(path)
+    )]
     Checksum {
         /// The trace file.
         path: PathBuf,
@@ -111,7 +124,7 @@ pub enum TraceError {
     },
     /// A `.vmt` file that breaks the format in a way a checksum cannot explain
     /// (bad header, impossible lengths, records that do not fill their block).
-    #[error("{}: invalid .vmt: {what}", path.display())]
+    #[error("{}: invalid .vmt: {what}", shown(path))]
     InvalidVmt {
         /// The trace file.
         path: PathBuf,
@@ -130,7 +143,11 @@ pub enum TraceError {
         what: String,
     },
     /// A token of a page-number file that is not a page number.
-    #[error("{}:{line}: '{token}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)", path.display())]
+    #[error(
+        "{}:{line}: '{}' is not a page number (expected decimal or 0x hex, optionally followed by w for a write)",
+        shown(path),
+        printable(token)
+    )]
     BadPageNumber {
         /// The file.
         path: PathBuf,
@@ -140,7 +157,7 @@ pub enum TraceError {
         token: String,
     },
     /// A line longer than a text format allows (a file that never ends a line).
-    #[error("{}:{line}: a line longer than {max} bytes: not a {what}", path.display())]
+    #[error("{}:{line}: a line longer than {max} bytes: not a {what}", shown(path))]
     LineTooLong {
         /// The file.
         path: PathBuf,
@@ -152,13 +169,16 @@ pub enum TraceError {
         what: &'static str,
     },
     /// A file of page numbers given where memory accesses are needed.
-    #[error("{}: a file of page numbers (the policy lab's input), not memory accesses: this command needs a lackey trace, a .vmt file or synth:", path.display())]
+    #[error(
+        "{}: a file of page numbers (the policy lab's input), not memory accesses: this command needs a lackey trace, a .vmt file or synth:",
+        shown(path)
+    )]
     NotAccesses {
         /// The file.
         path: PathBuf,
     },
     /// More distinct pages than dense `u32` ids.
-    #[error("{}: more than 2^32 - 2 distinct pages", path.display())]
+    #[error("{}: more than 2^32 - 2 distinct pages", shown(path))]
     TooManyPages {
         /// The trace.
         path: PathBuf,
@@ -194,5 +214,31 @@ impl TraceError {
         } else {
             Self::Io { path, source }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path or token with a line break in it (a damaged checkpoint's
+    /// scenario names a trace file "\nynth:...") is shown escaped: the
+    /// message stays one line and still names it.
+    #[test]
+    fn echoed_paths_and_tokens_stay_on_one_line() {
+        let e = TraceError::Io {
+            path: PathBuf::from("\nynth:scan"),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        let m = e.to_string();
+        assert!(!m.contains('\n') && m.starts_with("\\nynth:scan: "), "{m}");
+        let e = TraceError::BadPageNumber {
+            path: PathBuf::from("pages\ttxt"),
+            line: 3,
+            token: "12\u{0}".into(),
+        };
+        let m = e.to_string();
+        assert!(m.starts_with("pages\\ttxt:3: '12\\u{0}' is not"), "{m}");
+        assert_eq!(printable("plain text"), Cow::Borrowed("plain text"));
     }
 }
