@@ -39,6 +39,15 @@ impl Kernel {
     /// objects and the allocators. The error names the first frame found wrong.
     pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), InvariantError> {
         let meta = self.frames.all();
+        // A data page of at least one frame (a restored frame table's sizes
+        // come from the checkpoint; `page_order` below subtracts them).
+        if self.frames.page_size() < self.frames.frame_size() {
+            return Err(InvariantError::Broken(format!(
+                "data pages of {} are smaller than the frames of {}",
+                self.frames.page_size(),
+                self.frames.frame_size()
+            )));
+        }
         // The buddy allocator's own books first: the checks below (and every
         // later free) read them.
         let buddy = self.frames.buddy();
