@@ -352,7 +352,7 @@ impl TlbArray {
 
     /// The page sizes held, in probe order. (Bounded by the array's room
     /// for sizes, not only by `n_shifts`: a restored level works out its
-    /// quick fills from these before [`TlbArray::check_restored`] has
+    /// quick fills from these before `TlbArray::check_restored` has
     /// checked `n_shifts`, and a forged count must be refused there, not
     /// panic here.)
     pub fn page_sizes(&self) -> impl Iterator<Item = PageSize> + '_ {
