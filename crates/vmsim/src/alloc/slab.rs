@@ -558,6 +558,46 @@ impl SlabCache {
                 self.slab_bytes()
             ));
         }
+        // The books the allocation paths index without a test: four lists
+        // over the records, each record on the list it names, its free
+        // object numbers and live bits sized for a slab's objects, and every
+        // slab base naming a record of that base.
+        if self.lists.len_lists() != SPARE + 1 {
+            return Err(format!(
+                "slab cache '{name}': {} record lists, not {}",
+                self.lists.len_lists(),
+                SPARE + 1
+            ));
+        }
+        self.lists
+            .check(self.records.len(), |list, r| {
+                let ok = self.records.get(r as usize).is_some_and(|rec| {
+                    rec.list == list
+                        && u64::from(rec.in_use) <= per
+                        && rec.live.len() as u64 == per.div_ceil(64)
+                        && rec.free.len() as u64 <= per
+                        && rec.free.iter().all(|&i| u64::from(i) < per)
+                });
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "record {r} on list {list} is not a slab of its geometry"
+                    ))
+                }
+            })
+            .map_err(|e| format!("slab cache '{name}': {e}"))?;
+        for (&base, &r) in &self.by_base {
+            if !self
+                .records
+                .get(r as usize)
+                .is_some_and(|rec| rec.base == base && rec.list != SPARE)
+            {
+                return Err(format!(
+                    "slab cache '{name}': the slab at frame {base:#x} names record {r}, not its own"
+                ));
+            }
+        }
         let slabs = self.lists.len(PARTIAL) + self.lists.len(FULL) + self.lists.len(EMPTY);
         if slabs
             .checked_mul(per)
@@ -872,11 +912,14 @@ mod tests {
     fn forged_geometry_is_refused_before_the_counters() {
         let c = SlabCache::new("vma", VMA_BYTES, 8, PageSize::SIZE_4K, &P).expect("cache");
         assert_eq!(c.check_geometry(P.max_order), Ok(()));
-        let forged: [fn(&mut SlabCache); 4] = [
+        let forged: [fn(&mut SlabCache); 5] = [
             |c| c.slot = c.object_size - 1,
             |c| c.order = 70,
             |c| c.per_slab = u32::MAX,
             |c| c.active = 1,
+            |c| {
+                c.by_base.insert(5, 9);
+            },
         ];
         for (i, forge) in forged.iter().enumerate() {
             let mut bad = c.clone();
