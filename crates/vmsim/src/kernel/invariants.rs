@@ -39,6 +39,20 @@ impl Kernel {
     /// objects and the allocators. The error names the first frame found wrong.
     pub fn check_invariants<M: PhysMemory + ?Sized>(&self, mem: &M) -> Result<(), InvariantError> {
         let meta = self.frames.all();
+        // Every process runs in a live address space (`Kernel::space`
+        // indexes by the id a process holds, without a test).
+        for (pid, p) in &self.procs {
+            if !self
+                .spaces
+                .get(p.space.0 as usize)
+                .is_some_and(Option::is_some)
+            {
+                return Err(InvariantError::Broken(format!(
+                    "process {pid} runs in address space {}, which does not exist",
+                    p.space.0
+                )));
+            }
+        }
         // A data page of at least one frame (a restored frame table's sizes
         // come from the checkpoint; `page_order` below subtracts them).
         if self.frames.page_size() < self.frames.frame_size() {
