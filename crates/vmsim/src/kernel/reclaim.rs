@@ -373,6 +373,20 @@ struct FrameLeaf {
 }
 
 impl FrameLeaf {
+    /// The entry of `space`'s page `va` whose leaf is `at` (level index
+    /// `idx`): what both of `LeafCache::note_frame`'s paths store.
+    #[inline(always)]
+    fn of(sid: u32, va: u64, at: &LeafAt, idx: u8) -> Self {
+        Self {
+            va,
+            addr: at.addr.as_u64(),
+            gen_: at.gen_,
+            sid,
+            idx,
+            size: at.size,
+        }
+    }
+
     /// No leaf remembered (see the type's comment).
     const EMPTY: Self = Self {
         va: u64::MAX,
@@ -467,14 +481,7 @@ impl LeafCache {
         debug_assert_eq!(at.table, at.addr.as_u64() >> frame_shift);
         match (self.by_frame.get_mut(pfn as usize), u8::try_from(at.idx)) {
             (Some(f), Ok(idx)) => {
-                *f = FrameLeaf {
-                    va,
-                    addr: at.addr.as_u64(),
-                    gen_: at.gen_,
-                    sid,
-                    idx,
-                    size: at.size,
-                };
+                *f = FrameLeaf::of(sid, va, &at, idx);
             }
             _ => self.note_new_frame(pfn as usize, sid, va, at),
         }
@@ -491,14 +498,7 @@ impl LeafCache {
             self.by_frame.resize(i + 1, FrameLeaf::EMPTY);
         }
         self.by_frame[i] = match u8::try_from(at.idx) {
-            Ok(idx) => FrameLeaf {
-                va,
-                addr: at.addr.as_u64(),
-                gen_: at.gen_,
-                sid,
-                idx,
-                size: at.size,
-            },
+            Ok(idx) => FrameLeaf::of(sid, va, &at, idx),
             Err(_) => FrameLeaf::EMPTY,
         };
     }
