@@ -170,7 +170,7 @@ impl Kernel {
             _ => {}
         }
         let mut grew = false;
-        let vma = match self.space(sid).find(va).copied() {
+        let vma = match self.space_mut(sid).find_recent(va) {
             Some(v) => v,
             None => match self.grow_stack(sid, va) {
                 Ok(v) => {

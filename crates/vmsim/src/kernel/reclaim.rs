@@ -127,6 +127,17 @@ impl KernelPolicy {
         dispatch!(self, p => p.on_insert(id, NOW, bits));
     }
 
+    /// [`KernelPolicy::on_insert`] of `id` if the policy needs no accessed
+    /// bits for it (CLOCK's default insert: [`Clock::insert_without_bits`]);
+    /// whether it was done (else nothing was, and `on_insert` is to be called).
+    #[inline]
+    fn insert_without_bits(&mut self, id: u32) -> bool {
+        match self {
+            Self::Clock(c) => c.insert_without_bits(id),
+            _ => false,
+        }
+    }
+
     fn victim<B: AccessBits>(&mut self, incoming: u32, bits: &mut B) -> u32 {
         dispatch!(self, p => p.victim(incoming, bits))
     }
@@ -1530,8 +1541,11 @@ impl Kernel {
         }
         r.in_policy[id as usize] = true;
         r.in_policy_count += 1;
-        let mut bits = pte_bits!(self, r, mem, tlb);
-        if let Some(p) = r.policy.as_mut() {
+        // The view of the tables only for a policy that looks at it.
+        if let Some(p) = r.policy.as_mut()
+            && !p.insert_without_bits(id)
+        {
+            let mut bits = pte_bits!(self, r, mem, tlb);
             p.on_insert(id, &mut bits);
         }
     }
