@@ -380,6 +380,7 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
         true
     }
 
+    #[inline(always)]
     fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<Option<LoanReturn>, MemError> {
         PhysMem::write_lent(self, addr, loan).map(|()| None)
     }

@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::addr::{MAX_PHYS_BITS, PhysAddr};
 use crate::shared_page::{SharedChunk, SharedPage};
-use crate::swap::{Loan, LoanRecord, LoanReturn};
+use crate::swap::{Loan, LoanBook, LoanReturn};
 use std::sync::Arc;
 
 /// Host chunk size: the granularity of sparse storage and dirty tracking.
@@ -213,6 +213,23 @@ fn unique_chunk<'a>(slot: &'a mut SharedChunk, spare: &mut Vec<SharedChunk>) -> 
     Arc::make_mut(slot)
 }
 
+/// A copy of lent buffer `lent` with loan record `r` undone on it (in a
+/// spare buffer when there is one): the slot's page as it was lent.
+#[cold]
+#[inline(never)]
+fn undone_copy(
+    lent: &SharedChunk,
+    r: &crate::swap::LoanRecord,
+    spare: &mut Vec<SharedChunk>,
+) -> SharedChunk {
+    // (A spare has no other holder: `make_mut` fills it in place.)
+    let mut own = spare.pop().unwrap_or_else(|| Arc::new([0; CHUNK_BYTES]));
+    let bytes = Arc::make_mut(&mut own);
+    bytes.copy_from_slice(&lent[..]);
+    r.undo(&mut bytes[..]);
+    own
+}
+
 /// Simulated physical memory of a fixed size in bytes.
 #[derive(Clone)]
 pub struct PhysMem<B: Bitmap = ()> {
@@ -240,18 +257,12 @@ pub struct PhysMem<B: Bitmap = ()> {
     spare_shared: Vec<SharedChunk>,
     /// Open loans (`swap/loan.rs`): shared chunks whose buffer is a swap
     /// cache page lent to this memory, written in place, with the slot's
-    /// old bytes kept as undo records. Empty: no chunk is lent.
-    loans: Vec<LoanRecord>,
-    /// The index in `loans` of each chunk's loan (`NO_LOAN`: none), by
-    /// chunk; as long as the highest chunk ever lent.
-    loan_of: Vec<u32>,
+    /// old bytes kept as undo records.
+    loans: LoanBook,
     /// Closed loans' old bytes, waiting for the kernel to hand them to the
     /// swap device ([`PhysMem::pop_loan_return`]).
     returns: Vec<(crate::swap::SwapSlot, u64, SharedChunk)>,
 }
-
-/// No loan on a chunk.
-const NO_LOAN: u32 = u32::MAX;
 
 /// Most released chunks kept for reuse (256 KiB).
 const SPARE_CHUNKS: usize = 64;
@@ -269,6 +280,10 @@ fn empty_leaf() -> Box<Leaf> {
     Box::new([const { None }; LEAF_LEN])
 }
 
+/// (Out of line: its 4 KiB array on the stack stays out of the callers'
+/// frames, `write_lent`'s among them.)
+#[cold]
+#[inline(never)]
 fn empty_shared_leaf() -> Box<SharedLeaf> {
     Box::new([const { None }; LEAF_LEN])
 }
@@ -289,8 +304,7 @@ impl<B: Bitmap> PhysMem<B> {
             shared: (0..=dirs).map(|_| None).collect(),
             shared_count: 0,
             spare_shared: Vec::new(),
-            loans: Vec::new(),
-            loan_of: Vec::new(),
+            loans: LoanBook::default(),
             returns: Vec::new(),
         })
     }
@@ -382,56 +396,46 @@ impl<B: Bitmap> PhysMem<B> {
         self.shared_count -= 1;
         // A lent buffer leaves memory: its records undone in place (the
         // frame no longer needs its bytes), and it goes back to the slot.
-        if let Some(i) = self.loan_index(chunk) {
-            let r = self.remove_loan(i);
-            r.undo(&mut Arc::make_mut(&mut c)[..]);
-            self.returns.push((r.slot, r.number, c.clone()));
+        if let Some(e) = self.loans.end(chunk) {
+            if let Some(r) = e.record {
+                r.undo(&mut Arc::make_mut(&mut c)[..]);
+            }
+            self.returns.push((e.slot, e.number, c.clone()));
         }
         Some(c)
     }
 
-    /// The index in `loans` of chunk `chunk`'s open loan, if any.
-    #[inline]
-    fn loan_index(&self, chunk: u64) -> Option<usize> {
-        if self.loans.is_empty() {
-            return None;
-        }
-        match self.loan_of.get(chunk as usize) {
-            Some(&i) if i != NO_LOAN => Some(i as usize),
-            _ => None,
-        }
-    }
-
-    /// Forgets open loan `i` (the last one moves into its place).
-    fn remove_loan(&mut self, i: usize) -> LoanRecord {
-        let r = self.loans.swap_remove(i);
-        self.loan_of[r.chunk as usize] = NO_LOAN;
-        if let Some(moved) = self.loans.get(i) {
-            self.loan_of[moved.chunk as usize] = i as u32;
-        }
-        r
-    }
-
-    /// Closes open loan `i` with memory's bytes left as they are: the
-    /// slot's old page (the buffer itself while nothing was stored, else a
-    /// copy with the records undone) waits for the kernel.
-    fn close_loan_at(&mut self, i: usize) {
-        let r = self.remove_loan(i);
-        let Some(mut old) = self.shared_chunk(r.chunk).cloned() else {
-            unreachable!("a loan on chunk {}, which is not shared", r.chunk)
+    /// Closes chunk `chunk`'s loan, if any, with memory's bytes left as
+    /// they are: the slot's old page (the buffer itself while nothing was
+    /// stored, else a copy with the records undone), for the swap device.
+    #[inline(always)]
+    fn close_lent(&mut self, chunk: u64) -> Option<LoanReturn> {
+        let e = self.loans.end(chunk)?;
+        let Some(Some(leaf)) = self.shared.get((chunk >> LEAF_SHIFT) as usize) else {
+            unreachable!("a loan on chunk {chunk}, which is not shared")
         };
-        if !r.is_clean() {
-            // (A spare has no other holder: `make_mut` fills it in place.)
-            let mut own = self
-                .spare_shared
-                .pop()
-                .unwrap_or_else(|| Arc::new([0; CHUNK_BYTES]));
-            let bytes = Arc::make_mut(&mut own);
-            bytes.copy_from_slice(&old[..]);
-            r.undo(&mut bytes[..]);
-            old = own;
+        let Some(lent) = &leaf[(chunk as usize) & (LEAF_LEN - 1)] else {
+            unreachable!("a loan on chunk {chunk}, which is not shared")
+        };
+        let page = match e.record {
+            None => lent.clone(),
+            Some(r) => undone_copy(lent, r, &mut self.spare_shared),
+        };
+        Some(LoanReturn {
+            slot: e.slot,
+            number: e.number,
+            page,
+        })
+    }
+
+    /// [`PhysMem::close_lent`], its return waiting in
+    /// [`PhysMem::pop_loan_return`].
+    #[cold]
+    #[inline(never)]
+    fn close_lent_queued(&mut self, chunk: u64) {
+        if let Some(r) = self.close_lent(chunk) {
+            self.returns.push((r.slot, r.number, r.page));
         }
-        self.returns.push((r.slot, r.number, old));
     }
 
     /// Installs `loan` (a swap cache page lent to this memory, see
@@ -443,53 +447,82 @@ impl<B: Bitmap> PhysMem<B> {
     ///
     /// # Errors
     /// The page reaches past the end of memory (the page goes back).
+    #[inline(always)]
     pub fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<(), MemError> {
         let a = addr.as_u64();
-        if let Err(e) = self.check(addr, CHUNK_BYTES as u64) {
-            self.returns.push((loan.slot, loan.number, loan.page));
-            return Err(e);
-        }
         let idx = a >> CHUNK_SHIFT;
-        if !a.is_multiple_of(CHUNK_BYTES as u64) || self.chunk(idx).is_some() {
-            let r = self.write(addr, &loan.page[..]);
-            self.returns.push((loan.slot, loan.number, loan.page));
-            return r;
+        let owned = matches!(
+            self.dirs.get((idx >> LEAF_SHIFT) as usize),
+            Some(Some(dir)) if dir[(idx as usize) & (LEAF_LEN - 1)].is_some()
+        );
+        if owned
+            || !a.is_multiple_of(CHUNK_BYTES as u64)
+            || a.checked_add(CHUNK_BYTES as u64)
+                .is_none_or(|end| end > self.size)
+        {
+            return self.write_lent_slow(addr, loan);
         }
-        self.bitmap.mark(idx);
-        let leaf = self.shared[(idx >> LEAF_SHIFT) as usize].get_or_insert_with(empty_shared_leaf);
-        leaf[(idx as usize) & (LEAF_LEN - 1)] = Some(loan.page);
+        // (In range: its leaf's place exists. One look-up both finds the
+        // chunk not shared and installs the page.)
+        let Some(leaf) = self.shared.get_mut((idx >> LEAF_SHIFT) as usize) else {
+            return self.write_lent_slow(addr, loan);
+        };
+        let place =
+            &mut leaf.get_or_insert_with(empty_shared_leaf)[(idx as usize) & (LEAF_LEN - 1)];
+        if place.is_some() {
+            return self.write_lent_slow(addr, loan);
+        }
+        *place = Some(loan.page);
         self.shared_count += 1;
-        if self.loan_of.len() <= idx as usize {
-            self.loan_of.resize(idx as usize + 1, NO_LOAN);
+        if !self.bitmap.try_mark(idx) {
+            self.bitmap.mark(idx);
         }
-        self.loan_of[idx as usize] = self.loans.len() as u32;
-        self.loans
-            .push(LoanRecord::new(idx, loan.slot, loan.number));
+        self.loans.lend(idx, loan.slot, loan.number);
         Ok(())
+    }
+
+    /// [`PhysMem::write_lent`] of a page that cannot be lent in place (out
+    /// of range, not at a chunk's start, or onto a stored chunk): its
+    /// bytes written, the page back at once.
+    #[cold]
+    #[inline(never)]
+    fn write_lent_slow(&mut self, addr: PhysAddr, loan: Loan) -> Result<(), MemError> {
+        let r = match self.check(addr, CHUNK_BYTES as u64) {
+            Ok(()) => self.write(addr, &loan.page[..]),
+            Err(e) => Err(e),
+        };
+        self.returns.push((loan.slot, loan.number, loan.page));
+        r
     }
 
     /// The page at `addr` went out dirty to its slot (the slot is
     /// rewritten): its loan, if any, ends with nothing to give back.
+    #[inline]
     pub fn end_loan(&mut self, addr: PhysAddr) {
-        if let Some(i) = self.loan_index(addr.as_u64() >> CHUNK_SHIFT) {
-            self.remove_loan(i);
-        }
+        let _ = self.loans.end(addr.as_u64() >> CHUNK_SHIFT);
     }
 
     /// Closes the loan on the page at `addr`, if any (it goes out clean:
     /// the slot keeps its old page): the old bytes, for the swap device.
+    #[inline]
     pub fn close_loan(&mut self, addr: PhysAddr) -> Option<LoanReturn> {
-        let i = self.loan_index(addr.as_u64() >> CHUNK_SHIFT)?;
-        self.close_loan_at(i);
-        self.pop_loan_return()
+        let chunk = addr.as_u64() >> CHUNK_SHIFT;
+        if !self.loans.is_lent(chunk) {
+            return None;
+        }
+        self.close_lent(chunk)
     }
 
     /// Closes every open loan (before anything reads swap slots: a
     /// checkpoint, the end of a run); memory's bytes stay as they are,
     /// unmarked. The old bytes wait in [`PhysMem::pop_loan_return`].
     pub fn close_all_loans(&mut self) {
-        while !self.loans.is_empty() {
-            self.close_loan_at(self.loans.len() - 1);
+        let mut chunk = 0;
+        while self.loans.open() != 0 && chunk < self.loans.chunks() {
+            if self.loans.is_lent(chunk) {
+                self.close_lent_queued(chunk);
+            }
+            chunk += 1;
         }
     }
 
@@ -503,7 +536,7 @@ impl<B: Bitmap> PhysMem<B> {
     /// Open loans.
     #[must_use]
     pub fn open_loans(&self) -> usize {
-        self.loans.len()
+        self.loans.open()
     }
 
     /// Shared chunk `chunk` (it must be one) writable: its buffer in place
@@ -519,8 +552,8 @@ impl<B: Bitmap> PhysMem<B> {
     fn shared_mut(&mut self, chunk: u64) -> &mut Chunk {
         // A lent buffer written other than by a store (which records): its
         // loan closes the old way first.
-        if let Some(i) = self.loan_index(chunk) {
-            self.close_loan_at(i);
+        if self.loans.is_lent(chunk) {
+            self.close_lent_queued(chunk);
         }
         let spare = &mut self.spare_shared;
         let Some(slot) = self
@@ -752,24 +785,6 @@ impl<B: Bitmap> PhysMem<B> {
                 .is_some_and(|end| end <= self.size)
         {
             let idx = a >> CHUNK_SHIFT;
-            // A lent page (`swap/loan.rs`): the words the store changes
-            // are saved first; past the bound the loan closes the old way
-            // (a copy, undone, for the slot), and the buffer is then this
-            // memory's own.
-            if let Some(i) = self.loan_index(idx) {
-                let saved = match self
-                    .shared
-                    .get((idx >> LEAF_SHIFT) as usize)
-                    .and_then(|leaf| leaf.as_ref())
-                    .and_then(|leaf| leaf[(idx as usize) & (LEAF_LEN - 1)].as_ref())
-                {
-                    Some(c) => self.loans[i].save(&c[..], off, len),
-                    None => true,
-                };
-                if !saved {
-                    self.close_loan_at(i);
-                }
-            }
             // A page back from swap: its buffer in place when its own
             // (written since, see `shared_mut`), else copied first (its
             // first write), with one look-up (`store_stamp` found no owned
@@ -778,6 +793,21 @@ impl<B: Bitmap> PhysMem<B> {
                 && let Some(Some(leaf)) = self.shared.get_mut((idx >> LEAF_SHIFT) as usize)
                 && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
             {
+                if self.loans.is_lent(idx)
+                    && !self.loans.save(idx, &c[..], off, len)
+                    && let Some(e) = self.loans.end(idx)
+                {
+                    // A lent page (`swap/loan.rs`): the words the store
+                    // changes are saved first (same look-up). Past the
+                    // bound the loan closes the old way (the slot's page,
+                    // a copy with the records undone, waits for the
+                    // kernel), and the buffer is then this memory's own.
+                    let page = match e.record {
+                        None => c.clone(),
+                        Some(r) => undone_copy(c, r, &mut self.spare_shared),
+                    };
+                    self.returns.push((e.slot, e.number, page));
+                }
                 let c = unique_chunk(c, &mut self.spare_shared);
                 self.bitmap.mark(idx);
                 for (i, byte) in c[off..off + len].iter_mut().enumerate() {

@@ -199,6 +199,7 @@ impl SwapCache {
     /// holds them again when it is still that loan's, else (the slot was
     /// rewritten or freed since) the buffer is a spare. Returns whether
     /// the entry took them.
+    #[inline]
     pub(super) fn give_back(&mut self, slot: u32, number: u64, page: Arc<[u8]>) -> bool {
         match self.entry(slot) {
             Some(e) if matches!(self.held[e], Held::Lent(n) if n == number) => {

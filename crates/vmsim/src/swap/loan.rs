@@ -95,58 +95,66 @@ impl LoanReturn {
 }
 
 /// An open loan's undo records, kept by memory beside the lent chunk: the
-/// first old value of each word stored to since the swap-in.
+/// first old value of each word stored to since the swap-in. Made at the
+/// loan's first store, not at the swap-in: most loans end clean (the page
+/// was only read), and those never need one.
 #[derive(Debug, Clone)]
 pub(crate) struct LoanRecord {
-    /// The memory chunk holding the lent buffer.
-    pub(crate) chunk: u64,
-    pub(crate) slot: SwapSlot,
-    pub(crate) number: u64,
     /// Records in use.
     n: u8,
-    /// Word index of each record.
+    /// Word index of each record (`NO_WORD` past `n`), all compared at
+    /// once: no search bounded by `n`.
     words: [u16; LOAN_WORDS],
     /// The word's bytes before the first store to it.
     old: [u64; LOAN_WORDS],
 }
 
+/// A record not in use (no page has that many words).
+const NO_WORD: u16 = u16::MAX;
+
 impl LoanRecord {
     /// A loan with nothing stored yet.
-    pub(crate) fn new(chunk: u64, slot: SwapSlot, number: u64) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            chunk,
-            slot,
-            number,
             n: 0,
-            words: [0; LOAN_WORDS],
+            words: [NO_WORD; LOAN_WORDS],
             old: [0; LOAN_WORDS],
         }
     }
 
-    /// Nothing stored since the swap-in: the buffer is the slot's page.
-    pub(crate) fn is_clean(&self) -> bool {
-        self.n == 0
+    /// Empty again, for the next loan stored to (the old values need no
+    /// clearing: only the first `n` are read).
+    #[inline(always)]
+    fn reset(&mut self) {
+        self.n = 0;
+        self.words = [NO_WORD; LOAN_WORDS];
     }
 
     /// Saves the words of `page` that a store to bytes `off..off + len`
     /// is about to change, each once. False when that needs more than
     /// [`LOAN_WORDS`] records: the loan must then close the old way
     /// (before the store; the words saved so far are still right).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn save(&mut self, page: &[u8], off: usize, len: usize) -> bool {
         debug_assert!(len > 0 && off + len <= page.len());
         for w in off / 8..=(off + len - 1) / 8 {
-            let n = self.n as usize;
-            if self.words[..n].contains(&(w as u16)) {
+            // All the records compared, no early exit: one vector compare.
+            let saved = self
+                .words
+                .iter()
+                .fold(false, |found, &x| found | (x == w as u16));
+            if saved {
                 continue;
             }
-            if n == LOAN_WORDS {
+            let n = self.n as usize;
+            if n >= LOAN_WORDS {
                 return false;
             }
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&page[w * 8..w * 8 + 8]);
+            let Some(word) = page.get(w * 8..).and_then(<[u8]>::first_chunk::<8>) else {
+                return false;
+            };
             self.words[n] = w as u16;
-            self.old[n] = u64::from_le_bytes(word);
+            self.old[n] = u64::from_le_bytes(*word);
             self.n += 1;
         }
         true
@@ -163,6 +171,159 @@ impl LoanRecord {
     }
 }
 
+/// No record, no chunk.
+const NONE: u32 = u32::MAX;
+
+/// A chunk's loan in [`LoanBook`]: what the page was lent as, and its
+/// record once stored to. `number` 0: the chunk is not lent (loan
+/// numbers start at 1).
+#[derive(Debug, Clone, Copy)]
+struct OpenLoan {
+    number: u64,
+    slot: SwapSlot,
+    /// Index in [`LoanBook::records`], `NONE` while nothing was stored.
+    record: u32,
+}
+
+const NOT_LENT: OpenLoan = OpenLoan {
+    number: 0,
+    slot: SwapSlot(0),
+    record: NONE,
+};
+
+/// Memory's open loans, by chunk: why a table by chunk and not a list of
+/// records (the twenty-fifth round's): opening, ending and finding a loan
+/// is one indexed load or store, with no record moved and no second index
+/// to keep up, and the undo records (the big part) exist only for loans
+/// that were stored to, taken from and given back to a free list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoanBook {
+    /// Each chunk's loan (`number` 0: none), as long as the highest chunk
+    /// ever lent.
+    by_chunk: Vec<OpenLoan>,
+    /// Undo records, in use by an open loan or free.
+    records: Vec<LoanRecord>,
+    /// Records not in use.
+    free: Vec<u32>,
+    /// Open loans.
+    open: usize,
+}
+
+/// A loan just ended ([`LoanBook::end`]): what the page was lent as and,
+/// if it was stored to, the words to put back for the slot's old page.
+pub(crate) struct Ended<'a> {
+    pub(crate) slot: SwapSlot,
+    pub(crate) number: u64,
+    pub(crate) record: Option<&'a LoanRecord>,
+}
+
+impl LoanBook {
+    /// Open loans.
+    #[inline(always)]
+    pub(crate) fn open(&self) -> usize {
+        self.open
+    }
+
+    /// Whether chunk `chunk` is lent (one load of a count when nothing is).
+    #[inline(always)]
+    pub(crate) fn is_lent(&self, chunk: u64) -> bool {
+        self.open != 0
+            && self
+                .by_chunk
+                .get(chunk as usize)
+                .is_some_and(|l| l.number != 0)
+    }
+
+    /// Chunks the table covers (every lent chunk is below).
+    pub(crate) fn chunks(&self) -> u64 {
+        self.by_chunk.len() as u64
+    }
+
+    /// Chunk `chunk` holds the page lent as `slot` under `number` (not 0),
+    /// with nothing stored yet.
+    #[inline(always)]
+    pub(crate) fn lend(&mut self, chunk: u64, slot: SwapSlot, number: u64) {
+        debug_assert!(number != 0 && !self.is_lent(chunk));
+        let i = chunk as usize;
+        if i >= self.by_chunk.len() {
+            self.grow(i);
+        }
+        self.by_chunk[i] = OpenLoan {
+            number,
+            slot,
+            record: NONE,
+        };
+        self.open += 1;
+    }
+
+    /// The table covers chunk `i` (once per highest chunk).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        self.by_chunk.resize(i + 1, NOT_LENT);
+    }
+
+    /// Saves the words of lent chunk `chunk`'s bytes `page` that a store
+    /// to `off..off + len` is about to change ([`LoanRecord::save`]; its
+    /// record made at the first store). False: past the bound, the loan
+    /// must close the old way first.
+    #[inline(always)]
+    pub(crate) fn save(&mut self, chunk: u64, page: &[u8], off: usize, len: usize) -> bool {
+        let Some(l) = self.by_chunk.get_mut(chunk as usize) else {
+            return true;
+        };
+        if l.number == 0 {
+            return true;
+        }
+        if l.record == NONE {
+            l.record = match self.free.pop() {
+                Some(r) => r,
+                None => {
+                    self.records.push(LoanRecord::new());
+                    (self.records.len() - 1) as u32
+                }
+            };
+            let Some(r) = self.records.get_mut(l.record as usize) else {
+                unreachable!("loan record {} past the records", l.record)
+            };
+            r.reset();
+            return r.save(page, off, len);
+        }
+        let Some(r) = self.records.get_mut(l.record as usize) else {
+            unreachable!("loan record {} past the records", l.record)
+        };
+        r.save(page, off, len)
+    }
+
+    /// Ends chunk `chunk`'s loan, if it has one: what it was lent as and
+    /// its record (`None`: nothing was stored, the buffer is the slot's
+    /// page as it was lent). The record is free from then on (read it
+    /// before the next loan is stored to).
+    #[inline(always)]
+    pub(crate) fn end(&mut self, chunk: u64) -> Option<Ended<'_>> {
+        if self.open == 0 {
+            return None;
+        }
+        let l = self.by_chunk.get_mut(chunk as usize)?;
+        if l.number == 0 {
+            return None;
+        }
+        let l = std::mem::replace(l, NOT_LENT);
+        self.open -= 1;
+        let record = if l.record == NONE {
+            None
+        } else {
+            self.free.push(l.record);
+            Some(&self.records[l.record as usize])
+        };
+        Some(Ended {
+            slot: l.slot,
+            number: l.number,
+            record,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +332,7 @@ mod tests {
     fn records_each_word_once_and_undoes_to_the_old_page() {
         let old: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 1) as u8).collect();
         let mut page = old.clone();
-        let mut r = LoanRecord::new(0, SwapSlot(0), 1);
+        let mut r = LoanRecord::new();
         // A store across two words saves both; a second store to one of
         // them saves nothing more.
         assert!(r.save(&page, 6, 4));
@@ -187,5 +348,35 @@ mod tests {
         let mut back = page.clone();
         r.undo(&mut back);
         assert_eq!(back, old);
+    }
+
+    #[test]
+    fn a_book_makes_records_at_the_first_store_and_reuses_them_fresh() {
+        let page = [0x5au8; 4096];
+        let mut b = LoanBook::default();
+        assert!(!b.is_lent(3));
+        b.lend(3, SwapSlot(7), 1);
+        b.lend(9, SwapSlot(8), 2);
+        assert!(b.is_lent(3) && b.is_lent(9) && !b.is_lent(4));
+        assert_eq!(b.open(), 2);
+        // Ended clean: no record was made.
+        let e = b.end(9).expect("lent");
+        assert!(e.slot == SwapSlot(8) && e.number == 2 && e.record.is_none());
+        assert!(b.records.is_empty() && !b.is_lent(9));
+        // A store makes the record; the end hands it over and frees it.
+        for k in 0..LOAN_WORDS {
+            assert!(b.save(3, &page, k * 8, 8));
+        }
+        assert!(!b.save(3, &page, 4000, 1), "past the bound");
+        let e = b.end(3).expect("lent");
+        assert_eq!(e.record.map(|r| r.n), Some(LOAN_WORDS as u8));
+        assert_eq!(b.open(), 0);
+        assert!(b.end(3).is_none());
+        // The next loan's record is the freed one, emptied.
+        b.lend(3, SwapSlot(7), 3);
+        assert!(b.save(3, &page, 0, 1));
+        assert_eq!(b.records.len(), 1);
+        assert_eq!(b.records[0].n, 1);
+        assert_eq!(b.records[0].words[1..], [NO_WORD; LOAN_WORDS - 1]);
     }
 }

@@ -47,8 +47,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cache::{Held, LentSlot, SwapCache};
-pub(crate) use loan::LoanRecord;
 pub use loan::{LOAN_WORDS, Loan, LoanReturn};
+pub(crate) use loan::{LoanBook, LoanRecord};
 
 use crate::shared_page::{SHARED_PAGE_BYTES, SharedChunk, SharedPage};
 
@@ -718,6 +718,7 @@ impl SwapDevice {
     /// Takes back the old bytes of a lent slot (a closed loan): the slot's
     /// cache entry holds them again, unless the slot was rewritten or freed
     /// since (then the buffer is a spare). Not a write.
+    #[inline]
     pub fn give_back(&mut self, back: LoanReturn) {
         let _ = self.cache.give_back(back.slot.0, back.number, back.page);
     }
