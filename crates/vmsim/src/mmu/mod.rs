@@ -33,6 +33,7 @@ mod tlb_control;
 mod tlb_presets;
 mod translate;
 mod walk_cache;
+mod walk_slots;
 
 pub use access::{AccessKind, LoadOrFetch, Privilege};
 pub use counters::{

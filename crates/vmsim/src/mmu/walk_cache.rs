@@ -22,6 +22,7 @@ use super::counters::{MAX_WALK_LEVELS, WalkCacheCounters};
 use super::entry::Perms;
 use super::slot_index::SlotIndex;
 use super::tlb_config::{TlbConfigError, WalkCacheLevelConfig};
+use super::walk_slots::{self, WalkSlots};
 
 /// What a walk-cache hit gives the walker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +58,10 @@ struct DepthCache {
     /// Per slot, its prefix and ASID, the prefix [`NO_PREFIX`] when it is
     /// invalid: the searches compare this dense array alone (the ASID
     /// beside the prefix, so a compare checks one bound, not the slots'
-    /// too). Derived from the slots, so never saved.
+    /// too). Empty for a cache with [`DepthCache::short`], which keeps
+    /// its keys there (the writes cost the zipf row's PDE fills, half a
+    /// million, about four instructions each). Derived from the slots, so
+    /// never saved.
     #[serde(skip)]
     keys: Vec<Key>,
     /// Per slot, its LRU stamp (a dense copy of `Slot::stamp`, so the
@@ -85,7 +89,8 @@ struct DepthCache {
     /// never saved.
     #[serde(skip)]
     first_free: u32,
-    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots: the slot of
+    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots and more than
+    /// [`walk_slots::MAX_SLOTS`] (smaller ones have `short`): the slot of
     /// every valid (prefix, ASID), so a lookup hashes once instead of
     /// comparing every key (most walks of a miss-heavy run miss the PDE
     /// cache, and a miss compared all of them). `None` for small caches,
@@ -94,12 +99,19 @@ struct DepthCache {
     /// slot, as before. Derived, never saved.
     #[serde(skip)]
     index: Option<SlotIndex>,
-    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots: every slot in
-    /// the order of (stamp, slot number), so the least recently used one
+    /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots without
+    /// `short` (see [`searches`]): every slot in the order of (stamp, slot
+    /// number), so the least recently used one
     /// is the first, without comparing every stamp on a fill. Derived,
     /// never saved.
     #[serde(skip)]
     order: Option<Recency>,
+    /// For an indexed cache of at most [`walk_slots::MAX_SLOTS`] slots
+    /// (the presets' PDE cache), `index` and `order` in one: every slot's
+    /// key, chain and recency links in one record, with no bounds tests
+    /// (`index` and `order` are then `None`). Derived, never saved.
+    #[serde(skip)]
+    short: Option<WalkSlots>,
     /// For an indexed cache: the bucket of the key its last
     /// [`WalkCache::lookup`] searched and missed. The walk's fills
     /// ([`WalkCache::fill_missed`]) follow the lookup of the same key, so
@@ -232,6 +244,54 @@ fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
     Some(index)
 }
 
+/// The searches of a cache of `slots` (its derived `index`, `order` and
+/// `short`): none below `index_min` slots; [`WalkSlots`] up to
+/// `short_max` slots (at most [`walk_slots::MAX_SLOTS`]); above, a
+/// [`SlotIndex`] and a [`Recency`]. A cache whose valid slots repeat a key
+/// (which the fills never make; a forged checkpoint can) gets the recency
+/// list alone, and so compares keys and finds the first slot.
+fn searches(
+    slots: &[Slot],
+    index_min: usize,
+    short_max: usize,
+) -> (Option<SlotIndex>, Option<Recency>, Option<WalkSlots>) {
+    let n = slots.len();
+    if n < index_min {
+        return (None, None, None);
+    }
+    let stamps: Vec<u64> = slots.iter().map(|s| s.stamp).collect();
+    if n > short_max.min(walk_slots::MAX_SLOTS) {
+        return (build_index(slots, true), Some(Recency::new(&stamps)), None);
+    }
+    let mut short = WalkSlots::new(&stamps);
+    for (i, s) in slots.iter().enumerate() {
+        if !s.valid {
+            continue;
+        }
+        if short.find(s.prefix, s.asid).is_some() {
+            return (None, Some(Recency::new(&stamps)), None);
+        }
+        // (`i` is below `MAX_SLOTS`, so a byte.)
+        short.link(
+            i as u8,
+            WalkSlots::bucket(s.prefix, s.asid),
+            s.prefix,
+            s.asid,
+        );
+    }
+    (None, None, Some(short))
+}
+
+/// [`DepthCache::keys`] of `slots`: none for a cache with
+/// [`WalkSlots`] (`short`).
+fn keys_of(slots: &[Slot], short: bool) -> Vec<Key> {
+    if short {
+        Vec::new()
+    } else {
+        slots.iter().map(Slot::key).collect()
+    }
+}
+
 /// A slot's key in [`DepthCache::keys`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
@@ -270,7 +330,6 @@ struct SavedDepthCache {
 
 impl From<SavedDepthCache> for DepthCache {
     fn from(saved: SavedDepthCache) -> Self {
-        let keys = saved.slots.iter().map(Slot::key).collect();
         let stamps: Vec<u64> = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count() as u32;
         let first_free = saved
@@ -278,8 +337,9 @@ impl From<SavedDepthCache> for DepthCache {
             .iter()
             .position(|s| !s.valid)
             .unwrap_or(saved.slots.len()) as u32;
-        let index = build_index(&saved.slots, saved.slots.len() >= INDEX_MIN_ENTRIES);
-        let order = (saved.slots.len() >= INDEX_MIN_ENTRIES).then(|| Recency::new(&stamps));
+        let (index, order, short) =
+            searches(&saved.slots, INDEX_MIN_ENTRIES, walk_slots::MAX_SLOTS);
+        let keys = keys_of(&saved.slots, short.is_some());
         Self {
             depth: saved.depth,
             key_shift: saved.key_shift,
@@ -290,6 +350,7 @@ impl From<SavedDepthCache> for DepthCache {
             first_free,
             index,
             order,
+            short,
             missed_bucket: 0,
         }
     }
@@ -304,6 +365,9 @@ impl DepthCache {
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
         // (`prefix` is never `NO_PREFIX`, so no invalid slot's key matches.)
+        if let Some(short) = &self.short {
+            return short.find(prefix, asid).map(usize::from);
+        }
         let key = Key { prefix, asid };
         if let Some(index) = &self.index {
             // Linked slots are valid, so their keys are their prefixes.
@@ -313,13 +377,15 @@ impl DepthCache {
         self.keys.iter().position(|&k| k == key)
     }
 
-    /// Slot `i` now holds `slot` (its dense key beside it).
+    /// Slot `i` now holds `slot` (its dense key beside it, if kept).
     #[inline(always)]
     fn put(&mut self, i: usize, slot: Slot) {
-        self.keys[i] = Key {
-            prefix: slot.prefix,
-            asid: slot.asid,
-        };
+        if let Some(key) = self.keys.get_mut(i) {
+            *key = Key {
+                prefix: slot.prefix,
+                asid: slot.asid,
+            };
+        }
         self.slots[i] = slot;
     }
 
@@ -334,7 +400,10 @@ impl DepthCache {
     /// caller writes: the recency list's touch, or the dense stamp.
     #[inline(always)]
     fn reorder(&mut self, i: usize, clock: u64) {
-        if let Some(order) = &mut self.order {
+        if let Some(short) = &mut self.short {
+            // (`i` is a slot, below `MAX_SLOTS`.)
+            short.touch(i as u8);
+        } else if let Some(order) = &mut self.order {
             order.touch(i);
         } else {
             self.stamps[i] = clock;
@@ -349,10 +418,16 @@ impl DepthCache {
         debug_assert!(
             self.order
                 .as_ref()
-                .is_none_or(|order| order.first as usize == self.oldest_slot()),
+                .is_none_or(|order| order.first as usize == self.oldest_slot())
+                && self
+                    .short
+                    .as_ref()
+                    .is_none_or(|short| usize::from(short.first()) == self.oldest_slot()),
             "the recency list's head is not the first of the smallest stamps"
         );
-        let i = if let Some(order) = &mut self.order {
+        let i = if let Some(short) = &mut self.short {
+            usize::from(short.touch_first())
+        } else if let Some(order) = &mut self.order {
             order.touch_first()
         } else {
             let i = self.oldest_scan();
@@ -420,14 +495,22 @@ impl WalkCache {
         config: &[WalkCacheLevelConfig],
         index_shifts: &[u32],
     ) -> Result<Self, TlbConfigError> {
-        Self::build(config, index_shifts, INDEX_MIN_ENTRIES)
+        Self::build(
+            config,
+            index_shifts,
+            INDEX_MIN_ENTRIES,
+            walk_slots::MAX_SLOTS,
+        )
     }
 
-    /// [`WalkCache::new`], indexing the depths of at least `index_min` slots.
+    /// [`WalkCache::new`], indexing the depths of at least `index_min`
+    /// slots, with [`WalkSlots`] those of at most `short_max` (see
+    /// [`searches`]).
     fn build(
         config: &[WalkCacheLevelConfig],
         index_shifts: &[u32],
         index_min: usize,
+        short_max: usize,
     ) -> Result<Self, TlbConfigError> {
         let mut caches = Vec::new();
         for (i, level) in config.iter().enumerate() {
@@ -443,18 +526,20 @@ impl WalkCache {
                 });
             }
             if level.entries > 0 {
+                let slots = vec![Slot::default(); level.entries as usize];
+                let (index, order, short) = searches(&slots, index_min, short_max);
+                let keys = keys_of(&slots, short.is_some());
                 caches.push(DepthCache {
                     depth,
                     key_shift: index_shifts[depth - 1],
-                    slots: vec![Slot::default(); level.entries as usize],
-                    keys: vec![NO_KEY; level.entries as usize],
+                    slots,
+                    keys,
                     stamps: vec![0; level.entries as usize],
                     free: level.entries,
                     first_free: 0,
-                    index: (level.entries as usize >= index_min)
-                        .then(|| SlotIndex::new(level.entries as usize)),
-                    order: (level.entries as usize >= index_min)
-                        .then(|| Recency::new(&vec![0; level.entries as usize])),
+                    index,
+                    order,
+                    short,
                     missed_bucket: 0,
                 });
             }
@@ -491,10 +576,37 @@ impl WalkCache {
         self.counters.lookups += 1;
         for cache in &mut self.caches {
             let prefix = va.as_u64() >> cache.key_shift;
+            if let Some(short) = &mut cache.short {
+                // The hashed search, its bucket kept on a miss for the
+                // fill that follows (`fill_missed`); a hit moves to the
+                // end of the recency list here, with no second test of
+                // which search the cache has.
+                let bucket = WalkSlots::bucket(prefix, asid);
+                if let Some(s) = short.find_in(bucket, prefix, asid) {
+                    short.touch(s);
+                    let clock = self.clock + 1;
+                    let Some(slot) = cache.slots.get_mut(usize::from(s)) else {
+                        break;
+                    };
+                    self.clock = clock;
+                    slot.stamp = clock;
+                    // (`depth < MAX_WALK_LEVELS`, as below.)
+                    self.counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
+                    return Some(WalkCacheHit {
+                        depth: cache.depth,
+                        table: slot.table,
+                        perms: slot.perms,
+                    });
+                }
+                cache.missed_bucket = u32::from(bucket);
+                continue;
+            }
+            // (Not `find`, whose test of `short` is done: the presets'
+            // PDPTE cache, searched on half the zipf row's walks.)
+            let key = Key { prefix, asid };
             let found = if let Some(index) = &cache.index {
                 // `find`'s hashed search, its bucket kept on a miss for
                 // the fill that follows (`fill_missed`).
-                let key = Key { prefix, asid };
                 let bucket = index.bucket(prefix, asid);
                 let found = index.find_in(bucket, |i| cache.keys[i] == key);
                 if found.is_none() {
@@ -502,7 +614,7 @@ impl WalkCache {
                 }
                 found
             } else {
-                cache.find(prefix, asid)
+                cache.keys.iter().position(|&k| k == key)
             };
             if let Some(i) = found {
                 self.clock += 1;
@@ -519,7 +631,12 @@ impl WalkCache {
                     table: slot.table,
                     perms: slot.perms,
                 };
-                cache.reorder(i, self.clock);
+                // (`reorder` but for its test of `short`.)
+                if let Some(order) = &mut cache.order {
+                    order.touch(i);
+                } else if let Some(stamp) = cache.stamps.get_mut(i) {
+                    *stamp = self.clock;
+                }
                 // (`depth < MAX_WALK_LEVELS`, checked when built and restored:
                 // the mask drops the bounds test.)
                 self.counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
@@ -537,9 +654,9 @@ impl WalkCache {
     /// walk cache, and a reclaim's invalidations empty them). Same answer,
     /// counts and state as `lookup`.
     ///
-    /// The test needs no record of that walk: when the deepest cache is
-    /// indexed (its valid keys then differ) and its most recently used slot
-    /// holds the key, `lookup` would hit that slot (the deepest cache is
+    /// The test needs no record of that walk: when the deepest cache has
+    /// [`WalkSlots`] (its valid keys then differ) and its most recently
+    /// used slot holds the key, `lookup` would hit that slot (the deepest cache is
     /// searched first), count the hit and stamp it, and its move to the end
     /// of the recency list would change nothing. Only that is done here: no
     /// hash, no bucket, no chain (about half of the lookup, on each of the
@@ -552,17 +669,12 @@ impl WalkCache {
     #[inline(always)]
     pub(crate) fn lookup_again(&mut self, asid: Asid, va: VirtAddr) -> Option<WalkCacheHit> {
         if let Some(cache) = self.caches.first_mut()
-            && cache.index.is_some()
-            && let Some(order) = &cache.order
+            && let Some(short) = &cache.short
         {
-            let i = order.last as usize;
-            let key = Key {
-                prefix: va.as_u64() >> cache.key_shift,
-                asid,
-            };
-            // (An invalid slot's key is `NO_KEY`, which no key equals.)
-            if cache.keys.get(i) == Some(&key)
-                && let Some(slot) = cache.slots.get_mut(i)
+            let last = short.last();
+            // (An unlinked slot holds no key.)
+            if short.holds(last, va.as_u64() >> cache.key_shift, asid)
+                && let Some(slot) = cache.slots.get_mut(usize::from(last))
             {
                 #[cfg(test)]
                 {
@@ -654,6 +766,21 @@ impl WalkCache {
         };
         if !search
             && cache.free == 0
+            && let Some(short) = &mut cache.short
+        {
+            // As below, in one record a slot (`WalkSlots::replace_first`).
+            debug_assert_eq!(
+                cache.missed_bucket,
+                u32::from(WalkSlots::bucket(prefix, asid)),
+                "fill_missed without the lookup of its key"
+            );
+            let slot = short.replace_first(cache.missed_bucket as u8, prefix, asid);
+            cache.put(usize::from(slot), filled);
+            self.counters.fills += 1;
+            return;
+        }
+        if !search
+            && cache.free == 0
             && let (Some(order), Some(index)) = (&mut cache.order, &mut cache.index)
         {
             // A full indexed cache (the PDE cache after the first few
@@ -690,9 +817,9 @@ impl WalkCache {
                 let empty = if cache.free > 0 {
                     let from = cache.first_free as usize;
                     cache
-                        .keys
+                        .slots
                         .get(from..)
-                        .and_then(|keys| keys.iter().position(|&k| k.prefix == NO_PREFIX))
+                        .and_then(|slots| slots.iter().position(|s| !s.valid))
                         .map(|j| from + j)
                 } else {
                     None
@@ -700,7 +827,7 @@ impl WalkCache {
                 debug_assert_eq!(
                     empty,
                     (cache.free > 0)
-                        .then(|| cache.keys.iter().position(|&k| k.prefix == NO_PREFIX))
+                        .then(|| cache.slots.iter().position(|s| !s.valid))
                         .flatten(),
                     "a valid slot below first_free"
                 );
@@ -715,7 +842,21 @@ impl WalkCache {
                 }
             }
         };
-        if let Some(index) = &mut cache.index {
+        if let Some(short) = &mut cache.short {
+            // As `index` below. (`slot` is below `MAX_SLOTS`.)
+            let old = &cache.slots[slot];
+            let bucket = if search || old.valid {
+                WalkSlots::bucket(prefix, asid)
+            } else {
+                cache.missed_bucket as u8
+            };
+            if !old.valid {
+                short.link(slot as u8, bucket, prefix, asid);
+            } else if (old.prefix, old.asid) != (prefix, asid) {
+                short.unlink(slot as u8);
+                short.link(slot as u8, bucket, prefix, asid);
+            }
+        } else if let Some(index) = &mut cache.index {
             // The key is in no other slot (the search found none, or
             // `fill_missed`'s caller knows it is absent): the slot alone
             // moves to the key's bucket, from the one it was linked in.
@@ -748,12 +889,18 @@ impl WalkCache {
             if cache.free as usize == cache.slots.len() {
                 continue;
             }
-            for (i, (slot, key)) in cache.slots.iter_mut().zip(&mut cache.keys).enumerate() {
+            for (i, slot) in cache.slots.iter_mut().enumerate() {
                 if slot.valid && !keep(slot) {
                     slot.valid = false;
-                    *key = NO_KEY;
+                    if let Some(key) = cache.keys.get_mut(i) {
+                        *key = NO_KEY;
+                    }
                     if let Some(index) = &mut cache.index {
                         index.unlink(i);
+                    }
+                    if let Some(short) = &mut cache.short {
+                        // (`i` is below `MAX_SLOTS`.)
+                        short.unlink(i as u8);
                     }
                     cache.free += 1;
                     cache.first_free = cache.first_free.min(i as u32);
@@ -999,11 +1146,16 @@ mod tests {
                     false => NO_KEY,
                 })
                 .collect();
-            assert_eq!(c.keys, want, "keys rebuilt from the slots");
+            if c.short.is_some() {
+                assert!(c.keys.is_empty(), "keys kept by WalkSlots alone");
+            } else {
+                assert_eq!(c.keys, want, "keys rebuilt from the slots");
+            }
             let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();
             assert_eq!(c.stamps, stamps, "stamps rebuilt from the slots");
             assert_eq!(c.free as usize, c.slots.iter().filter(|s| !s.valid).count());
-            assert_eq!(c.index.is_some(), c.slots.len() >= INDEX_MIN_ENTRIES);
+            assert!(c.index.is_none());
+            assert_eq!(c.short.is_some(), c.slots.len() >= INDEX_MIN_ENTRIES);
         }
         for i in 0..8u64 {
             let va = VirtAddr::new(i << 21);
@@ -1168,13 +1320,14 @@ mod tests {
         #[test]
         fn full_caches_evict_as_the_plain_model(
             sizes in proptest::collection::vec(2u32..6, 3),
+            short_max in proptest::sample::select(vec![0, walk_slots::MAX_SLOTS]),
             ops in proptest::collection::vec((0u8..4, 0u16..2, 0u64..24, 1usize..4), 1..400),
         ) {
             let config: Vec<_> = [(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]
                 .iter()
                 .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
                 .collect();
-            let mut wc = WalkCache::build(&config, &X86_64, 1).expect("valid");
+            let mut wc = WalkCache::build(&config, &X86_64, 1, short_max).expect("valid");
             let mut model = Model::of(&wc);
             for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
                 let asid = Asid::new(asid);
@@ -1204,15 +1357,18 @@ mod tests {
         fn choices_equal_the_plain_model(
             sizes in proptest::collection::vec(1u32..40, 3),
             index_min in proptest::sample::select(vec![1usize, INDEX_MIN_ENTRIES, usize::MAX]),
+            short_max in proptest::sample::select(vec![0, walk_slots::MAX_SLOTS]),
             ops in proptest::collection::vec((0u8..10, 0u16..3, 0u64..24, 1usize..4), 1..400),
         ) {
-            // Hashed (every depth, or the big ones as configured) or
-            // scanning keys (none): the same choices as the model.
+            // Hashed (every depth, or the big ones as configured; by
+            // `WalkSlots` or by `SlotIndex`) or scanning keys (none): the
+            // same choices as the model.
             let config: Vec<_> = [(1, sizes[0]), (2, sizes[1]), (3, sizes[2])]
                 .iter()
                 .map(|&(depth, entries)| WalkCacheLevelConfig { depth, entries })
                 .collect();
-            let mut wc = WalkCache::build(&config, &X86_64, index_min).expect("valid");
+            let mut wc =
+                WalkCache::build(&config, &X86_64, index_min, short_max).expect("valid");
             let mut model = Model::of(&wc);
             for (k, (op, asid, region, depth)) in ops.into_iter().enumerate() {
                 let asid = Asid::new(asid);
@@ -1257,12 +1413,28 @@ mod tests {
                         let bytes = postcard::to_allocvec(&wc).expect("serialises");
                         wc = postcard::from_bytes(&bytes).expect("deserialises");
                         for c in &mut wc.caches {
-                            let rebuilt = build_index(&c.slots, c.slots.len() >= INDEX_MIN_ENTRIES);
-                            let mut got = c.index.as_ref().map(SlotIndex::entries);
-                            let mut want = rebuilt.as_ref().map(SlotIndex::entries);
-                            got.iter_mut().chain(want.iter_mut()).for_each(|e| e.sort_unstable());
-                            proptest::prop_assert_eq!(got, want);
-                            c.index = build_index(&c.slots, c.slots.len() >= index_min);
+                            // The restored searches hold the valid slots,
+                            // by key, and order every slot by stamp.
+                            let mut got = c.index.as_ref().map(SlotIndex::entries)
+                                .or_else(|| c.short.as_ref().map(WalkSlots::entries))
+                                .unwrap_or_default();
+                            got.sort_unstable_by_key(|&(_, slot)| slot);
+                            let valid: Vec<u32> = (0..c.slots.len() as u32)
+                                .filter(|&i| c.slots[i as usize].valid)
+                                .collect();
+                            if c.slots.len() >= INDEX_MIN_ENTRIES {
+                                proptest::prop_assert_eq!(
+                                    got.iter().map(|&(_, slot)| slot).collect::<Vec<_>>(),
+                                    valid
+                                );
+                            }
+                            if let Some(short) = &c.short {
+                                let mut want: Vec<u8> = (0..c.slots.len() as u8).collect();
+                                want.sort_by_key(|&i| (c.slots[usize::from(i)].stamp, i));
+                                proptest::prop_assert_eq!(short.order(), want);
+                            }
+                            (c.index, c.order, c.short) = searches(&c.slots, index_min, short_max);
+                            c.keys = keys_of(&c.slots, c.short.is_some());
                         }
                         if asid.as_u16() == 0 {
                             wc.invalidate_all();
@@ -1287,12 +1459,12 @@ mod tests {
                 Perms::all(),
             );
         }
-        assert!(wc.caches[0].index.is_some());
+        assert!(wc.caches[0].short.is_some());
         // A forged checkpoint: slot 2 repeats slot 0's key.
         *wc.forge_slots()[2].0 = 0;
         let bytes = postcard::to_allocvec(&wc).expect("serialises");
         let mut restored: WalkCache = postcard::from_bytes(&bytes).expect("deserialises");
-        assert!(restored.caches[0].index.is_none());
+        assert!(restored.caches[0].index.is_none() && restored.caches[0].short.is_none());
         let hit = restored.lookup(a, VirtAddr::new(0)).expect("hit");
         assert_eq!(hit.table, pa(0x1000));
     }

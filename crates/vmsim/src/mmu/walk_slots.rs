@@ -1,0 +1,266 @@
+//! Where a walk-cache key is and how recently each slot was used, for a
+//! depth cache of at most [`MAX_SLOTS`] slots: [`WalkSlots`].
+//!
+//! The PDE cache (32 slots in the presets) is searched on every walk and,
+//! on a walk-heavy run, refilled on about half of them: a hashed search, a
+//! move to the end of the recency list on a hit, and on a fill the least
+//! recently used slot moved from its bucket to the new key's. With
+//! [`super::slot_index::SlotIndex`] and a recency list of their own, each
+//! in vectors of `u32` links, every step of those checked a bound (the
+//! bucket's head, the slot's key, its chain link, the slot's and its
+//! neighbours' recency links), and the key, the chain and the recency
+//! links of one slot sat in three arrays. Here a slot's key, chain link,
+//! bucket and recency neighbours are one record, and slots and buckets are
+//! bytes indexing fixed arrays of 256: no index can be out of bounds, so
+//! none is tested. A depth of more slots keeps the general index.
+//!
+//! Derived state, like the index it replaces: the cache rebuilds it from
+//! its slots, so it is never saved.
+
+use crate::addr::Asid;
+
+/// The most slots a [`WalkSlots`] serves: the 256 buckets are then at least
+/// twice the slots (chains of half a key at most on average), and slot
+/// numbers stay below [`NIL`].
+pub(super) const MAX_SLOTS: usize = 128;
+
+/// No slot: an empty bucket, the end of a chain or of the recency list.
+const NIL: u8 = u8::MAX;
+
+/// The prefix of a slot holding no key (as the walk cache's own: a prefix
+/// is an address shifted right by at least a page, so never all ones).
+const NO_PREFIX: u64 = u64::MAX;
+
+/// One slot's record.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    /// The key's prefix, [`NO_PREFIX`] while the slot is not linked.
+    prefix: u64,
+    /// The key's ASID.
+    asid: Asid,
+    /// The next slot of its bucket's chain ([`NIL`]: the last).
+    chain: u8,
+    /// The bucket it is linked in (meaningful while linked).
+    bucket: u8,
+    /// The slot used just before it ([`NIL`]: none).
+    prev: u8,
+    /// The slot used just after it ([`NIL`]: none).
+    next: u8,
+}
+
+const EMPTY: Rec = Rec {
+    prefix: NO_PREFIX,
+    asid: Asid::new(0),
+    chain: NIL,
+    bucket: 0,
+    prev: NIL,
+    next: NIL,
+};
+
+/// For slots `0..n` (`n` at most [`MAX_SLOTS`]): the valid slots by key (a
+/// chained hash of 256 buckets) and every slot in the order of (stamp,
+/// slot number), as a doubly linked list. Every stamp the cache writes is
+/// its clock, later than every stamp held, so a used slot moves to the end
+/// and the first is the least recently used: the first of the smallest
+/// stamps, which the cache's true LRU evicts.
+#[derive(Clone, Debug)]
+pub(super) struct WalkSlots {
+    /// Per bucket: the first slot of its chain ([`NIL`]: empty).
+    heads: Box<[u8; 256]>,
+    /// Per slot (those from `n` unused).
+    recs: Box<[Rec; 256]>,
+    /// The least recently used slot.
+    first: u8,
+    /// The most recently used slot.
+    last: u8,
+}
+
+impl WalkSlots {
+    /// No key linked; the slots in the order of their `stamps` (ties by
+    /// slot number). `stamps` has at most [`MAX_SLOTS`] entries.
+    pub(super) fn new(stamps: &[u64]) -> Self {
+        debug_assert!(stamps.len() <= MAX_SLOTS);
+        let n = stamps.len().min(MAX_SLOTS);
+        let mut sorted: Vec<u8> = (0..n as u8).collect();
+        sorted.sort_by_key(|&i| (stamps[usize::from(i)], i));
+        let mut recs = Box::new([EMPTY; 256]);
+        for pair in sorted.windows(2) {
+            recs[usize::from(pair[0])].next = pair[1];
+            recs[usize::from(pair[1])].prev = pair[0];
+        }
+        Self {
+            heads: Box::new([NIL; 256]),
+            recs,
+            first: sorted.first().copied().unwrap_or(NIL),
+            last: sorted.last().copied().unwrap_or(NIL),
+        }
+    }
+
+    /// The bucket of a key (Fibonacci hashing, the top byte).
+    #[inline(always)]
+    pub(super) fn bucket(prefix: u64, asid: Asid) -> u8 {
+        let h = (prefix ^ u64::from(asid.as_u16()).rotate_right(16))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 56) as u8
+    }
+
+    /// The slot linked in `bucket` holding (`prefix`, `asid`).
+    #[inline(always)]
+    pub(super) fn find_in(&self, bucket: u8, prefix: u64, asid: Asid) -> Option<u8> {
+        let mut s = self.heads[usize::from(bucket)];
+        while s != NIL {
+            let rec = &self.recs[usize::from(s)];
+            if rec.prefix == prefix && rec.asid == asid {
+                return Some(s);
+            }
+            s = rec.chain;
+        }
+        None
+    }
+
+    /// The slot holding (`prefix`, `asid`).
+    #[inline(always)]
+    pub(super) fn find(&self, prefix: u64, asid: Asid) -> Option<u8> {
+        self.find_in(Self::bucket(prefix, asid), prefix, asid)
+    }
+
+    /// Whether `slot` holds (`prefix`, `asid`) (an unlinked slot holds
+    /// nothing).
+    #[inline(always)]
+    pub(super) fn holds(&self, slot: u8, prefix: u64, asid: Asid) -> bool {
+        let rec = &self.recs[usize::from(slot)];
+        rec.prefix == prefix && rec.asid == asid
+    }
+
+    /// Links `slot` (not linked) in `bucket`, holding (`prefix`, `asid`).
+    #[inline(always)]
+    pub(super) fn link(&mut self, slot: u8, bucket: u8, prefix: u64, asid: Asid) {
+        let head = &mut self.heads[usize::from(bucket)];
+        let rec = &mut self.recs[usize::from(slot)];
+        rec.prefix = prefix;
+        rec.asid = asid;
+        rec.chain = *head;
+        rec.bucket = bucket;
+        *head = slot;
+    }
+
+    /// Unlinks `slot` (linked) from its bucket's chain; it then holds no key.
+    #[inline(always)]
+    pub(super) fn unlink(&mut self, slot: u8) {
+        self.unchain(slot);
+        self.recs[usize::from(slot)].prefix = NO_PREFIX;
+    }
+
+    /// [`WalkSlots::unlink`] but for the key, left in the record (for a
+    /// [`WalkSlots::link`] that writes another at once).
+    #[inline(always)]
+    fn unchain(&mut self, slot: u8) {
+        let Rec { chain, bucket, .. } = self.recs[usize::from(slot)];
+        let head = &mut self.heads[usize::from(bucket)];
+        if *head == slot {
+            *head = chain;
+            return;
+        }
+        // The slot is linked, so the chain reaches it.
+        let mut s = *head;
+        while s != NIL {
+            let rec = &mut self.recs[usize::from(s)];
+            if rec.chain == slot {
+                rec.chain = chain;
+                return;
+            }
+            s = rec.chain;
+        }
+        debug_assert!(false, "slot {slot} is not linked in bucket {bucket}");
+    }
+
+    /// The least recently used slot.
+    #[inline(always)]
+    pub(super) fn first(&self) -> u8 {
+        self.first
+    }
+
+    /// The most recently used slot.
+    #[inline(always)]
+    pub(super) fn last(&self) -> u8 {
+        self.last
+    }
+
+    /// Slot `slot` was used: it moves to the end of the recency list.
+    #[inline(always)]
+    pub(super) fn touch(&mut self, slot: u8) {
+        let last = self.last;
+        if last == slot {
+            return;
+        }
+        let Rec { prev, next, .. } = self.recs[usize::from(slot)];
+        // Not the last, so it has a successor.
+        if prev == NIL {
+            self.first = next;
+        } else {
+            self.recs[usize::from(prev)].next = next;
+        }
+        self.recs[usize::from(next)].prev = prev;
+        let rec = &mut self.recs[usize::from(slot)];
+        rec.prev = last;
+        rec.next = NIL;
+        self.recs[usize::from(last)].next = slot;
+        self.last = slot;
+    }
+
+    /// The least recently used slot, moved to the end of the recency list
+    /// and from its bucket to `bucket`, now holding (`prefix`, `asid`): a
+    /// full cache's fill of a key it does not hold (the slot is linked).
+    #[inline(always)]
+    pub(super) fn replace_first(&mut self, bucket: u8, prefix: u64, asid: Asid) -> u8 {
+        let slot = self.first;
+        let last = self.last;
+        if last != slot {
+            let next = self.recs[usize::from(slot)].next;
+            self.first = next;
+            self.recs[usize::from(next)].prev = NIL;
+            self.recs[usize::from(last)].next = slot;
+            self.last = slot;
+            let rec = &mut self.recs[usize::from(slot)];
+            rec.prev = last;
+            rec.next = NIL;
+        }
+        self.unchain(slot);
+        self.link(slot, bucket, prefix, asid);
+        slot
+    }
+
+    /// [`WalkSlots::touch`] of the first slot, returning it.
+    #[inline(always)]
+    pub(super) fn touch_first(&mut self) -> u8 {
+        let slot = self.first;
+        self.touch(slot);
+        slot
+    }
+
+    /// Every linked slot with its bucket, in no particular order.
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        for (b, &head) in self.heads.iter().enumerate() {
+            let mut s = head;
+            while s != NIL {
+                out.push((b, u32::from(s)));
+                s = self.recs[usize::from(s)].chain;
+            }
+        }
+        out
+    }
+
+    /// The slots from the least recently used to the most.
+    #[cfg(test)]
+    pub(super) fn order(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut s = self.first;
+        while s != NIL {
+            out.push(s);
+            s = self.recs[usize::from(s)].next;
+        }
+        out
+    }
+}
