@@ -123,8 +123,31 @@ impl Machine {
         {
             return Err(format!("machine: the current process {pid} does not exist"));
         }
+        self.kernel.check_restored_books(&cfg.config().kernel)?;
+        self.check_host_record(mem_bytes)?;
         self.check_schedule(scenario)?;
         self.check_counters()
+    }
+
+    /// What the run records beside the machine: the host's written chunks
+    /// (marked in a bitmap of the memory's chunks on restore: a forged
+    /// chunk number far past the memory grew it to that size) and the
+    /// timeline's spacing (the next sample is due that many references
+    /// on: a forged one near 2^64 overflowed the sum).
+    fn check_host_record(&self, mem_bytes: u64) -> Result<(), String> {
+        let chunks = mem_bytes.div_ceil(crate::phys::CHUNK_BYTES as u64);
+        if let Some(&c) = self.host_dirty.iter().flatten().find(|&&c| c >= chunks) {
+            return Err(format!(
+                "machine: the host's record names chunk {c}, past the memory's {chunks}"
+            ));
+        }
+        if self.timeline.interval > COUNTER_LIMIT {
+            return Err(format!(
+                "machine: the timeline's interval {} is beyond any run (at most 2^56)",
+                self.timeline.interval
+            ));
+        }
+        Ok(())
     }
 
     /// The counters: each at most [`COUNTER_LIMIT`]. A run adds to them
@@ -443,6 +466,130 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// Restores the forged state and, if it is accepted, runs it on (and
+    /// ends the run): what a check that is missing lets happen (a panic,
+    /// an overflow in a debug build) happens here, before the test fails.
+    fn run_forged(forge: impl FnOnce(&mut Machine)) -> Result<(), String> {
+        let mut sim = restore_forged(forge)?;
+        let _ = sim.run_until(sim.references() + 3_000, &mut ());
+        // A new process and a fork: what hands out pids and ASIDs.
+        let k = &mut sim.m.kernel;
+        if let Ok(pid) = k.spawn(&mut sim.mem, crate::kernel::Layout::Standard) {
+            let _ = k.fork(&mut sim.mem, &mut sim.m.mmu, pid);
+        }
+        let _ = sim.finish();
+        Ok(())
+    }
+
+    /// Restoring is refused with one line naming MACH and containing
+    /// `expect`; an accepted state is run (see [`run_forged`]) first.
+    fn refused_or_shown(what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
+        match run_forged(forge) {
+            Ok(()) => panic!("{what}: the forged state was accepted (and ran)"),
+            Err(e) => {
+                assert!(!e.contains('\n'), "{what}: {e}");
+                assert!(e.contains("section MACH"), "{what}: {e}");
+                assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+            }
+        }
+    }
+
+    /// The kernel's books beside its frames (`check_restored_books`): each
+    /// forged value here ran into an overflow, a debug assertion or a
+    /// reused ASID before the check.
+    #[test]
+    fn the_kernels_pids_asids_spaces_and_configuration_are_checked() {
+        refused_or_shown("next pid at the end", "next pid", |m| {
+            *m.kernel.forge_books().0 = u32::MAX;
+        });
+        refused_or_shown("next pid of a live process", "below the next pid", |m| {
+            *m.kernel.forge_books().0 = 1;
+        });
+        refused_or_shown("next ASID 0", "next ASID 0", |m| {
+            *m.kernel.forge_books().1 = 0;
+        });
+        refused_or_shown("next ASID past asids", "next ASID 65", |m| {
+            *m.kernel.forge_books().1 = 65;
+        });
+        refused_or_shown("next ASID below a live one", "never handed out", |m| {
+            *m.kernel.forge_books().1 = 2;
+        });
+        refused_or_shown("a free ASID in use", "free ASID", |m| {
+            let live = m
+                .kernel
+                .forge_books()
+                .4
+                .iter()
+                .flatten()
+                .next()
+                .map(|s| s.asid);
+            let live = live.expect("a live space").as_u16();
+            m.kernel.forge_books().2.push(live);
+        });
+        refused_or_shown("a free ASID twice", "free ASID", |m| {
+            let (_, next, free, _, _) = m.kernel.forge_books();
+            let a = u16::try_from(*next).expect("small");
+            *next += 1;
+            free.extend([a, a]);
+        });
+        refused_or_shown("a free ASID never handed out", "free ASID 60", |m| {
+            m.kernel.forge_books().2.push(60);
+        });
+        refused_or_shown("space users 0", "0 users but 1 processes", |m| {
+            let spaces = m.kernel.forge_books().4;
+            spaces.iter_mut().flatten().next().expect("a space").users = 0;
+        });
+        refused_or_shown("space users 3", "3 users but 1 processes", |m| {
+            let spaces = m.kernel.forge_books().4;
+            spaces.iter_mut().flatten().next().expect("a space").users = 3;
+        });
+        refused_or_shown("break below the heap", "below the heap's start", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            s.brk = VirtAddr::new(s.brk_start.as_u64() - 4096);
+        });
+        refused_or_shown("an empty VMA", "is empty", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let v = *s.vmas().last().expect("a VMA");
+            s.replace(crate::kernel::Vma { start: v.end, ..v });
+        });
+        refused_or_shown("overlapping VMAs", "overlaps another", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let v = *s.vmas().next().expect("a VMA");
+            let start = VirtAddr::new(v.start.as_u64() + 4096);
+            s.replace(crate::kernel::Vma { start, ..v });
+        });
+        refused_or_shown("a VMA of no shared object", "shared object", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let mut v = *s.vmas().next().expect("a VMA");
+            v.shm = Some((crate::kernel::ShmId::forge(0), u64::MAX));
+            s.replace(v);
+        });
+        refused_or_shown("asids", "configuration", |m| {
+            m.kernel.forge_books().3.asids = 4096;
+        });
+        refused_or_shown("tick", "configuration", |m| {
+            m.kernel.forge_books().3.tick = 0;
+        });
+    }
+
+    /// The host's record of written chunks and the timeline's spacing.
+    #[test]
+    fn the_host_record_and_the_timeline_are_checked() {
+        refused_or_shown("a chunk past memory", "chunk 18446744073709551615", |m| {
+            m.host_dirty = Some(vec![3, u64::MAX]);
+        });
+        refused_or_shown("a chunk just past memory", "chunk 128, past", |m| {
+            m.host_dirty = Some(vec![128]);
+        });
+        refused_or_shown("timeline interval", "interval", |m| {
+            m.timeline.interval = u64::MAX;
+        });
     }
 
     #[test]
