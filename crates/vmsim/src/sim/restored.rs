@@ -116,12 +116,26 @@ impl Machine {
             is_table: &is_table,
         };
         self.mmu
-            .check_restored(&fresh, &self.kernel.table_base(), &limits)
+            .check_restored(
+                &fresh,
+                &self.kernel.table_base(),
+                &limits,
+                self.current.is_some(),
+            )
             .map_err(|e| format!("mmu: {e}"))?;
-        if let Some(pid) = self.current
-            && self.kernel.process(pid).is_err()
-        {
-            return Err(format!("machine: the current process {pid} does not exist"));
+        if let Some(pid) = self.current {
+            if self.kernel.process(pid).is_err() {
+                return Err(format!("machine: the current process {pid} does not exist"));
+            }
+            // The MMU runs in the current process's context (a blocked
+            // vfork parent has none to compare: its root is checked above).
+            if let Ok(ctx) = self.kernel.context(pid)
+                && self.mmu.context() != ctx
+            {
+                return Err(format!(
+                    "machine: the MMU's root register and ASID are not those of the current process {pid}"
+                ));
+            }
         }
         self.kernel.check_restored_books(&cfg.config().kernel)?;
         self.check_host_record(mem_bytes)?;
@@ -245,9 +259,19 @@ impl Machine {
                     p.batch.len()
                 ));
             }
-            let forks = scenario.processes[i].forks.len();
-            if p.next_fork > forks {
-                return bad(format!("next fork {} of {forks}", p.next_fork));
+            let forks = &scenario.processes[i].forks;
+            if p.next_fork > forks.len() {
+                return bad(format!("next fork {} of {}", p.next_fork, forks.len()));
+            }
+            // A fork still to come starts its child then: it has not started.
+            if let Some(f) = forks[p.next_fork..]
+                .iter()
+                .find(|f| f.child < n && s.procs[f.child].pid.is_some())
+            {
+                return bad(format!(
+                    "its fork of process {} is still to come but that process has started",
+                    f.child
+                ));
             }
             if let Some(c) = p.waiting_for
                 && c >= n
@@ -342,12 +366,21 @@ mod tests {
     /// `bytes` with its MACH section replaced by `m`, every length and
     /// CRC-32C right: a file that passes its checksums but lies.
     fn with_machine(bytes: &[u8], m: &Machine) -> Vec<u8> {
+        with_section(bytes, b"MACH", &postcard::to_allocvec(m).expect("encode"))
+    }
+
+    /// `bytes` with section `tag`'s payload replaced by `payload`
+    /// (compressed again if the section is), every length and CRC-32C right.
+    fn with_section(bytes: &[u8], tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let (tag, flags, range) = sections(bytes)
             .into_iter()
-            .find(|s| &s.0 == b"MACH")
-            .expect("MACH");
-        let payload = postcard::to_allocvec(m).expect("encode");
-        let stored = zstd::encode_all(&payload[..], 1).expect("zstd");
+            .find(|s| &s.0 == tag)
+            .expect("the section");
+        let stored = if flags & 1 != 0 {
+            zstd::encode_all(payload, 1).expect("zstd")
+        } else {
+            payload.to_vec()
+        };
         let mut head = [0u8; 32];
         head[0..4].copy_from_slice(&tag);
         head[4..8].copy_from_slice(&flags.to_le_bytes());
@@ -590,6 +623,147 @@ mod tests {
         refused_or_shown("timeline interval", "interval", |m| {
             m.timeline.interval = u64::MAX;
         });
+    }
+
+    /// A checkpoint of a parent whose fork of its child is still to come
+    /// (after 1,000 references; the checkpoint is at 500).
+    fn fork_checkpoint_bytes() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| fork_checkpoint_of("flat"))
+    }
+
+    /// The fork checkpoint's run with the parent in a `layout` address
+    /// space (`standard`: its scan is outside every area, and it is
+    /// killed at its first reference).
+    fn fork_checkpoint_of(layout: &str) -> Vec<u8> {
+        {
+            let scenario = Scenario::parse(
+                &format!(
+                    r#"
+                [[process]]
+                name = "parent"
+                layout = "{layout}"
+                trace = "synth:scan,bytes=256KiB,stride=512,write=1,passes=2"
+                fork = [{{ child = "child", after = 1000 }}]
+                [[process]]
+                name = "child"
+                trace = "synth:scan,bytes=64KiB,stride=4096"
+                "#
+                ),
+                "fork.toml",
+                std::path::Path::new("."),
+            )
+            .expect("scenario");
+            let b = ConfigBuilder::preset(None)
+                .and_then(|b| b.set("memory.frames=256"))
+                .expect("set");
+            let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+            sim.start(&scenario).expect("start");
+            sim.advance(500, &mut (), None).expect("run");
+            sim.checkpoint().expect("checkpoint").as_bytes().to_vec()
+        }
+    }
+
+    /// A process killed before the checkpoint leaves the root register at
+    /// its freed table (no process is current; the next switch loads the
+    /// register): the checkpoint restores and runs. It was refused
+    /// ("root register ... is not at a page table") before the check let
+    /// a register no one reads be.
+    #[test]
+    fn a_checkpoint_after_a_process_was_killed_restores() {
+        let bytes = fork_checkpoint_of("standard");
+        let m = machine(&bytes);
+        assert!(
+            m.current.is_none() && m.schedule.procs[0].done,
+            "the parent was killed"
+        );
+        let (root, _) = m.mmu.context();
+        assert_ne!(root, PhysAddr::default(), "the register names its table");
+        let ck = Checkpoint::from_bytes(bytes, "killed.vmck").expect("read");
+        let mut sim = Simulation::restore(&ck, &[]).expect("restore");
+        sim.run_until(sim.references() + 2_000, &mut ())
+            .expect("run");
+    }
+
+    /// The fork checkpoint with its scenario forged, restored and (if
+    /// accepted) run past the fork and ended.
+    fn run_forged_scenario(forge: impl FnOnce(&mut Scenario)) -> Result<(), String> {
+        let bytes = fork_checkpoint_bytes();
+        let (_, _, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == b"SCEN")
+            .expect("SCEN");
+        type Scen = (Scenario, Vec<Option<crate::sim::inputs::InputPosition>>);
+        let mut scen: Scen = postcard::from_bytes(&bytes[range]).expect("decode");
+        forge(&mut scen.0);
+        let forged = with_section(
+            bytes,
+            b"SCEN",
+            &postcard::to_allocvec(&scen).expect("encode"),
+        );
+        let ck = Checkpoint::from_bytes(forged, "forged.vmck").map_err(|e| e.to_string())?;
+        let mut sim = Simulation::restore(&ck, &[]).map_err(|e| e.to_string())?;
+        let _ = sim.run_until(sim.references() + 3_000, &mut ());
+        let _ = sim.finish();
+        Ok(())
+    }
+
+    /// A forged scenario is refused as a scenario file would be: before
+    /// the check, a fork of a process past the scenario's indexed past the
+    /// processes when it happened (a panic).
+    #[test]
+    fn a_forged_scenario_is_refused() {
+        run_forged_scenario(|_| {}).expect("the unforged checkpoint restores and runs");
+        let cases: [(&str, &str, fn(&mut Scenario)); 6] = [
+            ("fork past the processes", "makes process 7", |s| {
+                s.processes[0].forks[0].child = 7;
+            }),
+            ("fork of itself", "makes process 0", |s| {
+                s.processes[0].forks[0].child = 0;
+            }),
+            ("forked twice", "forked twice", |s| {
+                let f = s.processes[0].forks[0].clone();
+                s.processes[0].forks.push(f);
+            }),
+            ("vfork not waited for", "vfork", |s| {
+                s.processes[0].forks[0].vfork = true;
+                s.processes[0].forks[0].wait = false;
+            }),
+            ("parent", "its parent", |s| s.processes[1].parent = None),
+            ("empty mmap", "mmap 0 is empty", |s| {
+                s.processes[1].mmap.push(vmsim_trace::scenario::MmapSpec {
+                    addr: None,
+                    len: 0,
+                    prot: vmsim_trace::scenario::MmapProt::RW,
+                    shared: false,
+                });
+            }),
+        ];
+        for (what, expect, forge) in cases {
+            match run_forged_scenario(forge) {
+                Ok(()) => panic!("{what}: the forged scenario was accepted (and ran)"),
+                Err(e) => {
+                    assert!(!e.contains('\n'), "{what}: {e}");
+                    assert!(e.contains("section SCEN"), "{what}: {e}");
+                    assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+                }
+            }
+        }
+    }
+
+    /// A fork still to come whose child has already started (the fork
+    /// would start it again over its running process) is refused.
+    #[test]
+    fn a_fork_still_to_come_of_a_started_process_is_refused() {
+        refused_from(
+            fork_checkpoint_bytes(),
+            "started child",
+            "still to come",
+            |m| {
+                assert_eq!(m.schedule.procs[0].next_fork, 0, "the fork is to come");
+                m.schedule.procs[1].pid = m.schedule.procs[0].pid;
+            },
+        );
     }
 
     #[test]
