@@ -285,15 +285,18 @@ impl Kernel {
     /// The books a restored kernel keeps beside its frames (checked on
     /// restore only, after [`Kernel::check_invariants`]): its configuration
     /// is the one `cfg` (the checkpoint's `CONF`) gives; every process is
-    /// filed under its own pid, below the next pid to hand out; each live
-    /// space has as many users as processes run in it (the last exit frees
-    /// it: a forged count underflowed there) and an ASID the kernel handed
-    /// out, and the free ASIDs are distinct, handed out before and not in
-    /// use (a forged one would give two spaces one ASID); each space's VMAs
-    /// are ordered, non-empty, disjoint and inside user space, its break
-    /// not below the heap's start, and a VMA of a shared object starts
-    /// inside the object (the fault adds its offset unchecked). A forged value of
-    /// any of them ran into an overflow or an index past a table later.
+    /// filed under its own pid, below the next pid to hand out, and holds a
+    /// live task structure of its own (exit frees it); each live space has
+    /// as many users as processes run in it (the last exit frees it: a
+    /// forged count underflowed there) and an ASID the kernel handed out,
+    /// and the free ASIDs are distinct, handed out before and not in use
+    /// (a forged one would give two spaces one ASID); each space's VMAs are
+    /// ordered, non-empty, disjoint and inside user space, its break not
+    /// below the heap's start, and a VMA of a shared object starts inside
+    /// the object (the fault adds its offset unchecked). Forged, the next
+    /// pid, a space's users and a shared offset overflowed later, a task
+    /// handle tripped the slab's debug check at exit; the others let a pid
+    /// or an ASID be handed out twice.
     pub(crate) fn check_restored_books(&self, cfg: &KernelConfig) -> Result<(), String> {
         if self.cfg != *cfg {
             return Err(
@@ -307,9 +310,22 @@ impl Kernel {
                 self.next_pid
             ));
         }
+        let tasks = self
+            .slab
+            .cache(self.caches.task)
+            .map_err(|e| format!("kernel: {e}"))?;
+        let mut seen = std::collections::BTreeSet::new();
         for (pid, p) in &self.procs {
             if p.pid != *pid {
                 return Err(format!("kernel: process {pid} is filed as pid {}", p.pid));
+            }
+            if let Some(t) = p.task
+                && (!tasks.holds(t) || !seen.insert(t))
+            {
+                return Err(format!(
+                    "kernel: process {pid}'s task structure {} is not a live object of its own",
+                    t.addr()
+                ));
             }
             if pid.as_u32() >= self.next_pid {
                 return Err(format!(
@@ -400,6 +416,7 @@ impl Kernel {
         &mut Vec<u16>,
         &mut KernelConfig,
         &mut Vec<Option<super::AddressSpace>>,
+        &mut std::collections::BTreeMap<crate::addr::Pid, super::Process>,
     ) {
         (
             &mut self.next_pid,
@@ -407,6 +424,7 @@ impl Kernel {
             &mut self.free_asids,
             &mut self.cfg,
             &mut self.spaces,
+            &mut self.procs,
         )
     }
 

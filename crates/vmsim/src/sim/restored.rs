@@ -259,6 +259,18 @@ impl Machine {
                     p.batch.len()
                 ));
             }
+            // What every trace source guarantees (a larger access touched
+            // up to a million pages).
+            if let Some(a) = p.batch[p.pos..]
+                .iter()
+                .find(|a| a.size == 0 || a.size > vmsim_trace::access::MAX_ACCESS_BYTES)
+            {
+                return bad(format!(
+                    "an access of {} bytes is to come (1 to {} expected)",
+                    a.size,
+                    vmsim_trace::access::MAX_ACCESS_BYTES
+                ));
+            }
             let forks = &scenario.processes[i].forks;
             if p.next_fork > forks.len() {
                 return bad(format!("next fork {} of {}", p.next_fork, forks.len()));
@@ -562,7 +574,7 @@ mod tests {
             m.kernel.forge_books().2.push(live);
         });
         refused_or_shown("a free ASID twice", "free ASID", |m| {
-            let (_, next, free, _, _) = m.kernel.forge_books();
+            let (_, next, free, _, _, _) = m.kernel.forge_books();
             let a = u16::try_from(*next).expect("small");
             *next += 1;
             free.extend([a, a]);
@@ -602,6 +614,19 @@ mod tests {
             let mut v = *s.vmas().next().expect("a VMA");
             v.shm = Some((crate::kernel::ShmId::forge(0), u64::MAX));
             s.replace(v);
+        });
+        refused_or_shown("a task structure twice", "task structure", |m| {
+            let procs = m.kernel.forge_books().5;
+            let first = procs.values().next().and_then(|p| p.task);
+            procs.values_mut().last().expect("two processes").task = first;
+        });
+        refused_or_shown("a task structure that is none", "task structure", |m| {
+            let procs = m.kernel.forge_books().5;
+            let p = procs.values_mut().next().expect("a process");
+            let t = p.task.expect("a task");
+            p.task = Some(crate::alloc::ObjHandle::forge(PhysAddr::new_unchecked(
+                t.addr().as_u64() + 8,
+            )));
         });
         refused_or_shown("asids", "configuration", |m| {
             m.kernel.forge_books().3.asids = 4096;
@@ -944,6 +969,11 @@ mod tests {
         refused("slice", "slice", |m| m.schedule.slice = Some((4, 10)));
         refused("quantum", "quantum", |m| m.schedule.quantum = 0);
         refused("forks", "next fork", |m| m.schedule.procs[1].next_fork = 3);
+        refused("access size", "an access of 4294967295 bytes", |m| {
+            let p = &mut m.schedule.procs[0];
+            let at = p.pos;
+            p.batch[at].size = u32::MAX;
+        });
         refused("current", "current process", |m| {
             m.current = Some(crate::addr::Pid::new(999));
         });
