@@ -34,6 +34,18 @@ pub enum InvariantError {
     Broken(String),
 }
 
+/// What [`Kernel::forge_books`] hands a test: next pid, next ASID, free
+/// ASIDs, configuration, address spaces, processes.
+#[cfg(test)]
+pub(crate) type ForgedBooks<'a> = (
+    &'a mut u32,
+    &'a mut u32,
+    &'a mut Vec<u16>,
+    &'a mut KernelConfig,
+    &'a mut Vec<Option<super::AddressSpace>>,
+    &'a mut std::collections::BTreeMap<crate::addr::Pid, super::Process>,
+);
+
 impl Kernel {
     /// Checks every frame's bookkeeping against the page tables, the shared
     /// objects and the allocators. The error names the first frame found wrong.
@@ -380,10 +392,7 @@ impl Kernel {
                 }
                 end = e;
                 if let Some((id, off)) = v.shm
-                    && !self
-                        .shm
-                        .get(id)
-                        .is_some_and(|o| off <= o.pages.len() as u64)
+                    && self.shm.get(id).is_none_or(|o| off > o.pages.len() as u64)
                 {
                     return bad(format!(
                         "the VMA at {s:#x} maps from page {off} of shared object {}, which does not hold it",
@@ -408,16 +417,7 @@ impl Kernel {
     /// pid, next ASID, free ASIDs, configuration, address spaces), for
     /// forging a decoded checkpoint's.
     #[cfg(test)]
-    pub(crate) fn forge_books(
-        &mut self,
-    ) -> (
-        &mut u32,
-        &mut u32,
-        &mut Vec<u16>,
-        &mut KernelConfig,
-        &mut Vec<Option<super::AddressSpace>>,
-        &mut std::collections::BTreeMap<crate::addr::Pid, super::Process>,
-    ) {
+    pub(crate) fn forge_books(&mut self) -> ForgedBooks<'_> {
         (
             &mut self.next_pid,
             &mut self.next_asid,

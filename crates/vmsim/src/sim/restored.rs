@@ -739,7 +739,8 @@ mod tests {
     #[test]
     fn a_forged_scenario_is_refused() {
         run_forged_scenario(|_| {}).expect("the unforged checkpoint restores and runs");
-        let cases: [(&str, &str, fn(&mut Scenario)); 6] = [
+        type Case = (&'static str, &'static str, fn(&mut Scenario));
+        let cases: [Case; 6] = [
             ("fork past the processes", "makes process 7", |s| {
                 s.processes[0].forks[0].child = 7;
             }),
