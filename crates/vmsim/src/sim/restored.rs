@@ -139,6 +139,7 @@ impl Machine {
         }
         self.kernel.check_restored_books(&cfg.config().kernel)?;
         self.check_host_record(mem_bytes)?;
+        self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
         self.check_counters()
     }
@@ -633,6 +634,25 @@ mod tests {
         });
         refused_or_shown("tick", "configuration", |m| {
             m.kernel.forge_books().3.tick = 0;
+        });
+    }
+
+    /// The run's checkpoint books: a forged count taken overflowed at the
+    /// next checkpoint's number; pages still to save of a record that
+    /// does not exist were indexed past the records at a write fault.
+    #[test]
+    fn the_runs_checkpoint_books_are_checked() {
+        refused_or_shown("taken", "taken is beyond any run", |m| {
+            m.ckpt.taken = u64::MAX;
+        });
+        refused_or_shown("pending record", "belong to record 99 of", |m| {
+            m.ckpt.forge_pending(99, 0);
+        });
+        refused_or_shown("pending start", "out of order or range", |m| {
+            m.ckpt
+                .records
+                .push(m.ckpt.records.last().cloned().unwrap_or_default());
+            m.ckpt.forge_pending(0, u64::MAX);
         });
     }
 
