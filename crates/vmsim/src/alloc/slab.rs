@@ -142,6 +142,12 @@ pub enum SlabError {
 pub struct ObjHandle(PhysAddr);
 
 impl ObjHandle {
+    /// Test hook: a handle at `addr` (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge(addr: PhysAddr) -> Self {
+        Self(addr)
+    }
+
     /// The object's physical address.
     #[must_use]
     pub fn addr(self) -> PhysAddr {
@@ -477,6 +483,27 @@ impl SlabCache {
         self.move_to(r, list);
         self.active += 1;
         Ok(ObjHandle(addr))
+    }
+
+    /// Whether `obj` is a live object of this cache (what [`SlabCache::free`]
+    /// would accept): for checking a restored kernel's handles.
+    #[must_use]
+    pub fn holds(&self, obj: ObjHandle) -> bool {
+        let addr = obj.0.as_u64();
+        let shift = self.frame_size.shift();
+        let base = (addr >> shift) & !((1u64 << self.order) - 1);
+        let Some(&r) = self.by_base.get(&base) else {
+            return false;
+        };
+        let off = addr - (base << shift);
+        if !off.is_multiple_of(self.slot) || off / self.slot >= u64::from(self.per_slab) {
+            return false;
+        }
+        let i = off / self.slot;
+        self.records
+            .get(r as usize)
+            .and_then(|rec| rec.live.get((i / 64) as usize))
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Frees an object; an emptied slab goes back to `frames` when more than

@@ -364,6 +364,8 @@ pub(crate) fn read<R: Read + Seek>(
             tag::SCEN if meta => {
                 let v: (Scenario, Vec<Option<InputPosition>>) =
                     decode(&reader.payload(&s)?, "SCEN", &path)?;
+                super::restored_scenario::check(&v.0)
+                    .map_err(|e| bad(format!("section SCEN: {e}")))?;
                 scen = Some(v);
             }
             tag::MACH if meta => {

@@ -28,6 +28,7 @@ mod image;
 mod policy;
 mod process;
 mod record;
+mod restored_scenario;
 pub(crate) mod run;
 
 use std::io::Cursor;

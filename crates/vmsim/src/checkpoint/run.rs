@@ -70,6 +70,55 @@ pub(crate) struct CheckpointRun {
 }
 
 impl CheckpointRun {
+    /// Checks a run's checkpoint books read back from a checkpoint: the
+    /// count taken at most `limit` (the next one's number adds one), and
+    /// the pages of a write-protect checkpoint not saved yet belong to one
+    /// of its records (a write fault indexes the records by it), start at
+    /// most `limit` references in (their deadlines add to it) and are
+    /// sorted and distinct (the fault finds them by binary search), the
+    /// ones a fault saved among them. `Err` names the field.
+    pub(crate) fn check_restored(&self, limit: u64) -> Result<(), String> {
+        if self.taken > limit {
+            return Err(format!(
+                "checkpoints: {} taken is beyond any run",
+                self.taken
+            ));
+        }
+        if let Some(p) = &self.pending {
+            if p.record >= self.records.len() {
+                return Err(format!(
+                    "checkpoints: the pages still to save belong to record {} of {}",
+                    p.record,
+                    self.records.len()
+                ));
+            }
+            if p.start > limit
+                || !p.pages.is_sorted_by(|a, b| a < b)
+                || u32::try_from(p.pages.len()).is_err()
+                || p.by_fault
+                    .last()
+                    .is_some_and(|&j| j as usize >= p.pages.len())
+            {
+                return Err(
+                    "checkpoints: the pages still to save are out of order or range".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Test hook: pages of record `record` still to save, from reference
+    /// `start` (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_pending(&mut self, record: usize, start: u64) {
+        self.pending = Some(Pending {
+            record,
+            start,
+            pages: vec![(1, 0x1000)],
+            by_fault: BTreeSet::new(),
+        });
+    }
+
     /// A write-protect fault of `pid` on `page` at reference `now`: in
     /// write-protect mode, the page is saved first if the checkpoint still
     /// needs it. `page_bytes` is the kernel's data page size.

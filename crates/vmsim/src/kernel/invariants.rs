@@ -10,8 +10,8 @@ use crate::addr::Pfn;
 use crate::memory::PhysMemory;
 use crate::paging::{MapError, PageTables, TableCheckError};
 
-use super::Kernel;
 use super::frames::FrameUse;
+use super::{Kernel, KernelConfig};
 
 /// A kernel invariant that does not hold (a simulator bug), as
 /// [`Kernel::check_invariants`] found it first.
@@ -33,6 +33,18 @@ pub enum InvariantError {
     #[error("{0}")]
     Broken(String),
 }
+
+/// What [`Kernel::forge_books`] hands a test: next pid, next ASID, free
+/// ASIDs, configuration, address spaces, processes.
+#[cfg(test)]
+pub(crate) type ForgedBooks<'a> = (
+    &'a mut u32,
+    &'a mut u32,
+    &'a mut Vec<u16>,
+    &'a mut KernelConfig,
+    &'a mut Vec<Option<super::AddressSpace>>,
+    &'a mut std::collections::BTreeMap<crate::addr::Pid, super::Process>,
+);
 
 impl Kernel {
     /// Checks every frame's bookkeeping against the page tables, the shared
@@ -280,6 +292,140 @@ impl Kernel {
             )));
         }
         Ok(())
+    }
+
+    /// The books a restored kernel keeps beside its frames (checked on
+    /// restore only, after [`Kernel::check_invariants`]): its configuration
+    /// is the one `cfg` (the checkpoint's `CONF`) gives; every process is
+    /// filed under its own pid, below the next pid to hand out, and holds a
+    /// live task structure of its own (exit frees it); each live space has
+    /// as many users as processes run in it (the last exit frees it: a
+    /// forged count underflowed there) and an ASID the kernel handed out,
+    /// and the free ASIDs are distinct, handed out before and not in use
+    /// (a forged one would give two spaces one ASID); each space's VMAs are
+    /// ordered, non-empty, disjoint and inside user space, its break not
+    /// below the heap's start, and a VMA of a shared object starts inside
+    /// the object (the fault adds its offset unchecked). Forged, the next
+    /// pid, a space's users and a shared offset overflowed later, a task
+    /// handle tripped the slab's debug check at exit; the others let a pid
+    /// or an ASID be handed out twice.
+    pub(crate) fn check_restored_books(&self, cfg: &KernelConfig) -> Result<(), String> {
+        if self.cfg != *cfg {
+            return Err(
+                "kernel: its configuration is not the one in section CONF (a forged or corrupt state)"
+                    .into(),
+            );
+        }
+        if self.next_pid == u32::MAX {
+            return Err(format!(
+                "kernel: the next pid {} cannot be handed out",
+                self.next_pid
+            ));
+        }
+        let tasks = self
+            .slab
+            .cache(self.caches.task)
+            .map_err(|e| format!("kernel: {e}"))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (pid, p) in &self.procs {
+            if p.pid != *pid {
+                return Err(format!("kernel: process {pid} is filed as pid {}", p.pid));
+            }
+            if let Some(t) = p.task
+                && (!tasks.holds(t) || !seen.insert(t))
+            {
+                return Err(format!(
+                    "kernel: process {pid}'s task structure {} is not a live object of its own",
+                    t.addr()
+                ));
+            }
+            if pid.as_u32() >= self.next_pid {
+                return Err(format!(
+                    "kernel: process {pid} is not below the next pid {}",
+                    self.next_pid
+                ));
+            }
+        }
+        if self.next_asid == 0 || self.next_asid > self.cfg.asids {
+            return Err(format!(
+                "kernel: the next ASID {} is not in 1 to asids = {}",
+                self.next_asid, self.cfg.asids
+            ));
+        }
+        let mut in_use = std::collections::BTreeSet::new();
+        let top = super::user_top(&self.fmt);
+        for (i, space) in self.spaces.iter().enumerate() {
+            let Some(space) = space else { continue };
+            let bad = |what: String| Err(format!("kernel: address space {i}: {what}"));
+            let a = u32::from(space.asid.as_u16());
+            if a == 0 || a >= self.next_asid {
+                return bad(format!(
+                    "ASID {a} was never handed out (next {})",
+                    self.next_asid
+                ));
+            }
+            in_use.insert(a);
+            let users = self
+                .procs
+                .values()
+                .filter(|p| p.space.0 as usize == i)
+                .count();
+            if space.users as usize != users || users == 0 {
+                return bad(format!(
+                    "{} users but {users} processes run in it",
+                    space.users
+                ));
+            }
+            if space.brk < space.brk_start {
+                return bad(format!(
+                    "the break {} is below the heap's start {}",
+                    space.brk, space.brk_start
+                ));
+            }
+            let mut end = 0u64;
+            for v in space.vmas() {
+                let (s, e) = (v.start.as_u64(), v.end.as_u64());
+                if s >= e || s < end || e > top {
+                    return bad(format!(
+                        "the VMA {s:#x}-{e:#x} is empty, overlaps another or leaves user space"
+                    ));
+                }
+                end = e;
+                if let Some((id, off)) = v.shm
+                    && self.shm.get(id).is_none_or(|o| off > o.pages.len() as u64)
+                {
+                    return bad(format!(
+                        "the VMA at {s:#x} maps from page {off} of shared object {}, which does not hold it",
+                        id.as_u32()
+                    ));
+                }
+            }
+        }
+        let mut free = std::collections::BTreeSet::new();
+        for &a in &self.free_asids {
+            let a = u32::from(a);
+            if a == 0 || a >= self.next_asid || in_use.contains(&a) || !free.insert(a) {
+                return Err(format!(
+                    "kernel: free ASID {a} was never handed out, is in use or is listed twice"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Test hook: the books [`Kernel::check_restored_books`] reads (next
+    /// pid, next ASID, free ASIDs, configuration, address spaces), for
+    /// forging a decoded checkpoint's.
+    #[cfg(test)]
+    pub(crate) fn forge_books(&mut self) -> ForgedBooks<'_> {
+        (
+            &mut self.next_pid,
+            &mut self.next_asid,
+            &mut self.free_asids,
+            &mut self.cfg,
+            &mut self.spaces,
+            &mut self.procs,
+        )
     }
 
     /// After every process exited: whether all frames are free and the buddy

@@ -14,6 +14,12 @@ use crate::addr::Pfn;
 pub struct ShmId(u32);
 
 impl ShmId {
+    /// Test hook: the id `raw` (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge(raw: u32) -> Self {
+        Self(raw)
+    }
+
     /// The raw id.
     #[must_use]
     pub fn as_u32(self) -> u32 {

@@ -1473,11 +1473,15 @@ impl Mmu {
     /// table base the kernel uses, a root register at a page table (or
     /// unset) with an ASID in range, and the TLB hierarchy and walk caches
     /// (see [`Tlb::check_restored`]). `base` is the kernel's table base.
+    /// `live`: a process is current. With none the root register is not
+    /// read before the next context switch loads it, and it may name the
+    /// freed table of a process that was killed: not checked then.
     pub(crate) fn check_restored(
         &self,
         fresh: &Self,
         base: &TableBase,
         limits: &super::RestoreLimits<'_>,
+        live: bool,
     ) -> Result<(), String> {
         if self.fmt != fresh.fmt || self.hardware_ad != fresh.hardware_ad {
             return Err(
@@ -1487,7 +1491,7 @@ impl Mmu {
         if &self.base != base {
             return Err("its table base is not the kernel's page-table structure".into());
         }
-        if self.root != PhysAddr::default() && !(limits.is_table)(self.root) {
+        if live && self.root != PhysAddr::default() && !(limits.is_table)(self.root) {
             return Err(format!(
                 "root register {:#x} is not at a page table",
                 self.root.as_u64()

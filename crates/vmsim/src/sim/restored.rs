@@ -116,15 +116,53 @@ impl Machine {
             is_table: &is_table,
         };
         self.mmu
-            .check_restored(&fresh, &self.kernel.table_base(), &limits)
+            .check_restored(
+                &fresh,
+                &self.kernel.table_base(),
+                &limits,
+                self.current.is_some(),
+            )
             .map_err(|e| format!("mmu: {e}"))?;
-        if let Some(pid) = self.current
-            && self.kernel.process(pid).is_err()
-        {
-            return Err(format!("machine: the current process {pid} does not exist"));
+        if let Some(pid) = self.current {
+            if self.kernel.process(pid).is_err() {
+                return Err(format!("machine: the current process {pid} does not exist"));
+            }
+            // The MMU runs in the current process's context (a blocked
+            // vfork parent has none to compare: its root is checked above).
+            if let Ok(ctx) = self.kernel.context(pid)
+                && self.mmu.context() != ctx
+            {
+                return Err(format!(
+                    "machine: the MMU's root register and ASID are not those of the current process {pid}"
+                ));
+            }
         }
+        self.kernel.check_restored_books(&cfg.config().kernel)?;
+        self.check_host_record(mem_bytes)?;
+        self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
         self.check_counters()
+    }
+
+    /// What the run records beside the machine: the host's written chunks
+    /// (marked in a bitmap of the memory's chunks on restore: a forged
+    /// chunk number far past the memory grew it to that size) and the
+    /// timeline's spacing (the next sample is due that many references
+    /// on: a forged one near 2^64 overflowed the sum).
+    fn check_host_record(&self, mem_bytes: u64) -> Result<(), String> {
+        let chunks = mem_bytes.div_ceil(crate::phys::CHUNK_BYTES as u64);
+        if let Some(&c) = self.host_dirty.iter().flatten().find(|&&c| c >= chunks) {
+            return Err(format!(
+                "machine: the host's record names chunk {c}, past the memory's {chunks}"
+            ));
+        }
+        if self.timeline.interval > COUNTER_LIMIT {
+            return Err(format!(
+                "machine: the timeline's interval {} is beyond any run (at most 2^56)",
+                self.timeline.interval
+            ));
+        }
+        Ok(())
     }
 
     /// The counters: each at most [`COUNTER_LIMIT`]. A run adds to them
@@ -222,9 +260,31 @@ impl Machine {
                     p.batch.len()
                 ));
             }
-            let forks = scenario.processes[i].forks.len();
-            if p.next_fork > forks {
-                return bad(format!("next fork {} of {forks}", p.next_fork));
+            // What every trace source guarantees (a larger access touched
+            // up to a million pages).
+            if let Some(a) = p.batch[p.pos..]
+                .iter()
+                .find(|a| a.size == 0 || a.size > vmsim_trace::access::MAX_ACCESS_BYTES)
+            {
+                return bad(format!(
+                    "an access of {} bytes is to come (1 to {} expected)",
+                    a.size,
+                    vmsim_trace::access::MAX_ACCESS_BYTES
+                ));
+            }
+            let forks = &scenario.processes[i].forks;
+            if p.next_fork > forks.len() {
+                return bad(format!("next fork {} of {}", p.next_fork, forks.len()));
+            }
+            // A fork still to come starts its child then: it has not started.
+            if let Some(f) = forks[p.next_fork..]
+                .iter()
+                .find(|f| f.child < n && s.procs[f.child].pid.is_some())
+            {
+                return bad(format!(
+                    "its fork of process {} is still to come but that process has started",
+                    f.child
+                ));
             }
             if let Some(c) = p.waiting_for
                 && c >= n
@@ -319,12 +379,21 @@ mod tests {
     /// `bytes` with its MACH section replaced by `m`, every length and
     /// CRC-32C right: a file that passes its checksums but lies.
     fn with_machine(bytes: &[u8], m: &Machine) -> Vec<u8> {
+        with_section(bytes, b"MACH", &postcard::to_allocvec(m).expect("encode"))
+    }
+
+    /// `bytes` with section `tag`'s payload replaced by `payload`
+    /// (compressed again if the section is), every length and CRC-32C right.
+    fn with_section(bytes: &[u8], tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let (tag, flags, range) = sections(bytes)
             .into_iter()
-            .find(|s| &s.0 == b"MACH")
-            .expect("MACH");
-        let payload = postcard::to_allocvec(m).expect("encode");
-        let stored = zstd::encode_all(&payload[..], 1).expect("zstd");
+            .find(|s| &s.0 == tag)
+            .expect("the section");
+        let stored = if flags & 1 != 0 {
+            zstd::encode_all(payload, 1).expect("zstd")
+        } else {
+            payload.to_vec()
+        };
         let mut head = [0u8; 32];
         head[0..4].copy_from_slice(&tag);
         head[4..8].copy_from_slice(&flags.to_le_bytes());
@@ -443,6 +512,304 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// Restores the forged state and, if it is accepted, runs it on (and
+    /// ends the run): what a check that is missing lets happen (a panic,
+    /// an overflow in a debug build) happens here, before the test fails.
+    fn run_forged(forge: impl FnOnce(&mut Machine)) -> Result<(), String> {
+        let mut sim = restore_forged(forge)?;
+        let _ = sim.run_until(sim.references() + 3_000, &mut ());
+        // A new process and a fork: what hands out pids and ASIDs.
+        let k = &mut sim.m.kernel;
+        if let Ok(pid) = k.spawn(&mut sim.mem, crate::kernel::Layout::Standard) {
+            let _ = k.fork(&mut sim.mem, &mut sim.m.mmu, pid);
+        }
+        let _ = sim.finish();
+        Ok(())
+    }
+
+    /// Restoring is refused with one line naming MACH and containing
+    /// `expect`; an accepted state is run (see [`run_forged`]) first.
+    fn refused_or_shown(what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
+        match run_forged(forge) {
+            Ok(()) => panic!("{what}: the forged state was accepted (and ran)"),
+            Err(e) => {
+                assert!(!e.contains('\n'), "{what}: {e}");
+                assert!(e.contains("section MACH"), "{what}: {e}");
+                assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+            }
+        }
+    }
+
+    /// The kernel's books beside its frames (`check_restored_books`): each
+    /// forged value here ran into an overflow, a debug assertion or a
+    /// reused ASID before the check.
+    #[test]
+    fn the_kernels_pids_asids_spaces_and_configuration_are_checked() {
+        refused_or_shown("next pid at the end", "next pid", |m| {
+            *m.kernel.forge_books().0 = u32::MAX;
+        });
+        refused_or_shown("next pid of a live process", "below the next pid", |m| {
+            *m.kernel.forge_books().0 = 1;
+        });
+        refused_or_shown("next ASID 0", "next ASID 0", |m| {
+            *m.kernel.forge_books().1 = 0;
+        });
+        refused_or_shown("next ASID past asids", "next ASID 65", |m| {
+            *m.kernel.forge_books().1 = 65;
+        });
+        refused_or_shown("next ASID below a live one", "never handed out", |m| {
+            *m.kernel.forge_books().1 = 2;
+        });
+        refused_or_shown("a free ASID in use", "free ASID", |m| {
+            let live = m
+                .kernel
+                .forge_books()
+                .4
+                .iter()
+                .flatten()
+                .next()
+                .map(|s| s.asid);
+            let live = live.expect("a live space").as_u16();
+            m.kernel.forge_books().2.push(live);
+        });
+        refused_or_shown("a free ASID twice", "free ASID", |m| {
+            let (_, next, free, _, _, _) = m.kernel.forge_books();
+            let a = u16::try_from(*next).expect("small");
+            *next += 1;
+            free.extend([a, a]);
+        });
+        refused_or_shown("a free ASID never handed out", "free ASID 60", |m| {
+            m.kernel.forge_books().2.push(60);
+        });
+        refused_or_shown("space users 0", "0 users but 1 processes", |m| {
+            let spaces = m.kernel.forge_books().4;
+            spaces.iter_mut().flatten().next().expect("a space").users = 0;
+        });
+        refused_or_shown("space users 3", "3 users but 1 processes", |m| {
+            let spaces = m.kernel.forge_books().4;
+            spaces.iter_mut().flatten().next().expect("a space").users = 3;
+        });
+        refused_or_shown("break below the heap", "below the heap's start", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            s.brk = VirtAddr::new(s.brk_start.as_u64() - 4096);
+        });
+        refused_or_shown("an empty VMA", "is empty", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let v = *s.vmas().last().expect("a VMA");
+            s.replace(crate::kernel::Vma { start: v.end, ..v });
+        });
+        refused_or_shown("overlapping VMAs", "overlaps another", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let v = *s.vmas().next().expect("a VMA");
+            let start = VirtAddr::new(v.start.as_u64() + 4096);
+            s.replace(crate::kernel::Vma { start, ..v });
+        });
+        refused_or_shown("a VMA of no shared object", "shared object", |m| {
+            let spaces = m.kernel.forge_books().4;
+            let s = spaces.iter_mut().flatten().next().expect("a space");
+            let mut v = *s.vmas().next().expect("a VMA");
+            v.shm = Some((crate::kernel::ShmId::forge(0), u64::MAX));
+            s.replace(v);
+        });
+        refused_or_shown("a task structure twice", "task structure", |m| {
+            let procs = m.kernel.forge_books().5;
+            let first = procs.values().next().and_then(|p| p.task);
+            procs.values_mut().last().expect("two processes").task = first;
+        });
+        refused_or_shown("a task structure that is none", "task structure", |m| {
+            let procs = m.kernel.forge_books().5;
+            let p = procs.values_mut().next().expect("a process");
+            let t = p.task.expect("a task");
+            p.task = Some(crate::alloc::ObjHandle::forge(PhysAddr::new_unchecked(
+                t.addr().as_u64() + 8,
+            )));
+        });
+        refused_or_shown("asids", "configuration", |m| {
+            m.kernel.forge_books().3.asids = 4096;
+        });
+        refused_or_shown("tick", "configuration", |m| {
+            m.kernel.forge_books().3.tick = 0;
+        });
+    }
+
+    /// The run's checkpoint books: a forged count taken overflowed at the
+    /// next checkpoint's number; pages still to save of a record that
+    /// does not exist were indexed past the records at a write fault.
+    #[test]
+    fn the_runs_checkpoint_books_are_checked() {
+        refused_or_shown("taken", "taken is beyond any run", |m| {
+            m.ckpt.taken = u64::MAX;
+        });
+        refused_or_shown("pending record", "belong to record 99 of", |m| {
+            m.ckpt.forge_pending(99, 0);
+        });
+        refused_or_shown("pending start", "out of order or range", |m| {
+            m.ckpt
+                .records
+                .push(m.ckpt.records.last().cloned().unwrap_or_default());
+            m.ckpt.forge_pending(0, u64::MAX);
+        });
+    }
+
+    /// The host's record of written chunks and the timeline's spacing.
+    #[test]
+    fn the_host_record_and_the_timeline_are_checked() {
+        refused_or_shown("a chunk past memory", "chunk 18446744073709551615", |m| {
+            m.host_dirty = Some(vec![3, u64::MAX]);
+        });
+        refused_or_shown("a chunk just past memory", "chunk 128, past", |m| {
+            m.host_dirty = Some(vec![128]);
+        });
+        refused_or_shown("timeline interval", "interval", |m| {
+            m.timeline.interval = u64::MAX;
+        });
+    }
+
+    /// A checkpoint of a parent whose fork of its child is still to come
+    /// (after 1,000 references; the checkpoint is at 500).
+    fn fork_checkpoint_bytes() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| fork_checkpoint_of("flat"))
+    }
+
+    /// The fork checkpoint's run with the parent in a `layout` address
+    /// space (`standard`: its scan is outside every area, and it is
+    /// killed at its first reference).
+    fn fork_checkpoint_of(layout: &str) -> Vec<u8> {
+        {
+            let scenario = Scenario::parse(
+                &format!(
+                    r#"
+                [[process]]
+                name = "parent"
+                layout = "{layout}"
+                trace = "synth:scan,bytes=256KiB,stride=512,write=1,passes=2"
+                fork = [{{ child = "child", after = 1000 }}]
+                [[process]]
+                name = "child"
+                trace = "synth:scan,bytes=64KiB,stride=4096"
+                "#
+                ),
+                "fork.toml",
+                std::path::Path::new("."),
+            )
+            .expect("scenario");
+            let b = ConfigBuilder::preset(None)
+                .and_then(|b| b.set("memory.frames=256"))
+                .expect("set");
+            let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+            sim.start(&scenario).expect("start");
+            sim.advance(500, &mut (), None).expect("run");
+            sim.checkpoint().expect("checkpoint").as_bytes().to_vec()
+        }
+    }
+
+    /// A process killed before the checkpoint leaves the root register at
+    /// its freed table (no process is current; the next switch loads the
+    /// register): the checkpoint restores and runs. It was refused
+    /// ("root register ... is not at a page table") before the check let
+    /// a register no one reads be.
+    #[test]
+    fn a_checkpoint_after_a_process_was_killed_restores() {
+        let bytes = fork_checkpoint_of("standard");
+        let m = machine(&bytes);
+        assert!(
+            m.current.is_none() && m.schedule.procs[0].done,
+            "the parent was killed"
+        );
+        let (root, _) = m.mmu.context();
+        assert_ne!(root, PhysAddr::default(), "the register names its table");
+        let ck = Checkpoint::from_bytes(bytes, "killed.vmck").expect("read");
+        let mut sim = Simulation::restore(&ck, &[]).expect("restore");
+        sim.run_until(sim.references() + 2_000, &mut ())
+            .expect("run");
+    }
+
+    /// The fork checkpoint with its scenario forged, restored and (if
+    /// accepted) run past the fork and ended.
+    fn run_forged_scenario(forge: impl FnOnce(&mut Scenario)) -> Result<(), String> {
+        let bytes = fork_checkpoint_bytes();
+        let (_, _, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == b"SCEN")
+            .expect("SCEN");
+        type Scen = (Scenario, Vec<Option<crate::sim::inputs::InputPosition>>);
+        let mut scen: Scen = postcard::from_bytes(&bytes[range]).expect("decode");
+        forge(&mut scen.0);
+        let forged = with_section(
+            bytes,
+            b"SCEN",
+            &postcard::to_allocvec(&scen).expect("encode"),
+        );
+        let ck = Checkpoint::from_bytes(forged, "forged.vmck").map_err(|e| e.to_string())?;
+        let mut sim = Simulation::restore(&ck, &[]).map_err(|e| e.to_string())?;
+        let _ = sim.run_until(sim.references() + 3_000, &mut ());
+        let _ = sim.finish();
+        Ok(())
+    }
+
+    /// A forged scenario is refused as a scenario file would be: before
+    /// the check, a fork of a process past the scenario's indexed past the
+    /// processes when it happened (a panic).
+    #[test]
+    fn a_forged_scenario_is_refused() {
+        run_forged_scenario(|_| {}).expect("the unforged checkpoint restores and runs");
+        type Case = (&'static str, &'static str, fn(&mut Scenario));
+        let cases: [Case; 6] = [
+            ("fork past the processes", "makes process 7", |s| {
+                s.processes[0].forks[0].child = 7;
+            }),
+            ("fork of itself", "makes process 0", |s| {
+                s.processes[0].forks[0].child = 0;
+            }),
+            ("forked twice", "forked twice", |s| {
+                let f = s.processes[0].forks[0].clone();
+                s.processes[0].forks.push(f);
+            }),
+            ("vfork not waited for", "vfork", |s| {
+                s.processes[0].forks[0].vfork = true;
+                s.processes[0].forks[0].wait = false;
+            }),
+            ("parent", "its parent", |s| s.processes[1].parent = None),
+            ("empty mmap", "mmap 0 is empty", |s| {
+                s.processes[1].mmap.push(vmsim_trace::scenario::MmapSpec {
+                    addr: None,
+                    len: 0,
+                    prot: vmsim_trace::scenario::MmapProt::RW,
+                    shared: false,
+                });
+            }),
+        ];
+        for (what, expect, forge) in cases {
+            match run_forged_scenario(forge) {
+                Ok(()) => panic!("{what}: the forged scenario was accepted (and ran)"),
+                Err(e) => {
+                    assert!(!e.contains('\n'), "{what}: {e}");
+                    assert!(e.contains("section SCEN"), "{what}: {e}");
+                    assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+                }
+            }
+        }
+    }
+
+    /// A fork still to come whose child has already started (the fork
+    /// would start it again over its running process) is refused.
+    #[test]
+    fn a_fork_still_to_come_of_a_started_process_is_refused() {
+        refused_from(
+            fork_checkpoint_bytes(),
+            "started child",
+            "still to come",
+            |m| {
+                assert_eq!(m.schedule.procs[0].next_fork, 0, "the fork is to come");
+                m.schedule.procs[1].pid = m.schedule.procs[0].pid;
+            },
+        );
     }
 
     #[test]
@@ -623,6 +990,11 @@ mod tests {
         refused("slice", "slice", |m| m.schedule.slice = Some((4, 10)));
         refused("quantum", "quantum", |m| m.schedule.quantum = 0);
         refused("forks", "next fork", |m| m.schedule.procs[1].next_fork = 3);
+        refused("access size", "an access of 4294967295 bytes", |m| {
+            let p = &mut m.schedule.procs[0];
+            let at = p.pos;
+            p.batch[at].size = u32::MAX;
+        });
         refused("current", "current process", |m| {
             m.current = Some(crate::addr::Pid::new(999));
         });
