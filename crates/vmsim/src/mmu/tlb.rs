@@ -147,6 +147,82 @@ fn sizes_of(entry: &TlbEntry) -> u16 {
     (entry.granule_shift() as u16) | (entry.page_shift() as u16) << 8
 }
 
+/// The fill after a walk of a two-level TLB whose levels both take the
+/// entry through their quick fills ([`QuickFill`]), for one side, worked
+/// out once from the two levels' quick fills: the sizes both take
+/// (`sizes`), the pair of way counts as one code (`pair`: [`PAIR_4_12`],
+/// [`PAIR_8_12`] or [`PAIR_4_4`], the presets'), and each level's array.
+/// [`Tlb::fill_missed`] tests an entry's sizes against it and dispatches
+/// on the code once, where it tested the level count, both levels' sizes
+/// and both way counts (about 20 instructions a fill on the walk-heavy
+/// zipf row). Derived, not saved: [`PairFill::UNKNOWN`] in a restored
+/// TLB until it resumes its context ([`Tlb::resume_context`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PairFill {
+    sizes: u16,
+    pair: u8,
+    first: u8,
+    second: u8,
+}
+
+/// [`PairFill::pair`] of no pair: the general fill.
+const PAIR_NONE: u8 = 0;
+/// A first level of 4 ways and a second of 12 (x86-64's data side).
+const PAIR_4_12: u8 = 1;
+/// A first level of 8 ways and a second of 12 (x86-64's fetch side).
+const PAIR_8_12: u8 = 2;
+/// Two levels of 4 ways (core-i7's).
+const PAIR_4_4: u8 = 3;
+/// Not worked out yet (a restored TLB).
+const PAIR_UNKNOWN: u8 = u8::MAX;
+
+impl PairFill {
+    /// No pair (`sizes` is no entry's: a page shift is below 64).
+    const NONE: Self = Self {
+        sizes: u16::MAX,
+        pair: PAIR_NONE,
+        first: 0,
+        second: 0,
+    };
+
+    /// Not worked out yet: no entry's sizes, so fills take the general
+    /// path.
+    const UNKNOWN: Self = Self {
+        pair: PAIR_UNKNOWN,
+        ..Self::NONE
+    };
+
+    /// The pair fills of `levels`, per side, from their quick fills.
+    fn of(levels: &[Level]) -> [Self; 2] {
+        [DATA, FETCH].map(|s| {
+            let [first, second] = levels else {
+                return Self::NONE;
+            };
+            let (q0, q1) = (first.quick[s], second.quick[s]);
+            if q0.sizes != q1.sizes {
+                return Self::NONE;
+            }
+            let pair = match (q0.ways, q1.ways) {
+                (4, 12) => PAIR_4_12,
+                (8, 12) => PAIR_8_12,
+                (4, 4) => PAIR_4_4,
+                _ => return Self::NONE,
+            };
+            Self {
+                sizes: q0.sizes,
+                pair,
+                first: q0.index,
+                second: q1.index,
+            }
+        })
+    }
+}
+
+/// `Tlb::pair_fill` of a restored TLB.
+fn pair_fill_unknown() -> [PairFill; 2] {
+    [PairFill::UNKNOWN; 2]
+}
+
 /// [`Level`] as checkpoints hold it (its fields but the derived masks,
 /// which a restored level works out from its arrays).
 #[derive(Deserialize)]
@@ -543,6 +619,29 @@ fn first_hit_plan(array: &TlbArray, slot: usize) -> (bool, (u32, u32, u32)) {
     }
 }
 
+/// The touch a first-level hit's record takes ([`first_hit_plan`]).
+type HitPlan = (bool, (u32, u32, u32));
+
+/// A first-level hit of the walking probe, `found` by its search, counted
+/// in `counters` (the first level's): the array's index, the entry (a
+/// copy), and, when `memo_ok` (the side's hits are remembered), the touch
+/// its record takes ([`Tlb::remember_first_hit`]): a tree-PLRU plan, or
+/// the set and way.
+#[inline(always)]
+fn first_hit_parts(
+    counters: &mut LevelCounters,
+    (index, array, slot, (set, way)): FirstFound<'_>,
+    memo_ok: bool,
+) -> (u8, TlbEntry, Option<HitPlan>) {
+    let entry = *array.entry(slot);
+    let plan = memo_ok.then(|| match array.plru_plan_at(set, way) {
+        Some(plan) => (true, plan),
+        None => (false, (set, way, 0)),
+    });
+    counters.hits.bump_shift(entry.page_shift());
+    (index, entry, plan)
+}
+
 /// How many memos each side kept (see [`Memo`]).
 const MEMO_WAYS: usize = 4;
 
@@ -937,6 +1036,10 @@ pub struct Tlb {
     /// whose walk just faulted, until an entry is written. Not saved.
     #[serde(skip)]
     known_miss: KnownMiss,
+    /// Per side, the fill after a walk that both levels take through their
+    /// quick fills (see [`PairFill`]). Derived from the levels, not saved.
+    #[serde(skip, default = "pair_fill_unknown")]
+    pair_fill: [PairFill; 2],
 }
 
 impl Tlb {
@@ -946,7 +1049,7 @@ impl Tlb {
     pub fn new(config: &TlbConfig, walk_index_shifts: &[u32]) -> Result<Self, TlbConfigError> {
         config.validate()?;
         let mut first_array = 0;
-        let levels = config
+        let levels: Vec<Level> = config
             .levels
             .iter()
             .map(|l| {
@@ -976,6 +1079,7 @@ impl Tlb {
                 }
             }
         }
+        let pair_fill = PairFill::of(&levels);
         Ok(Self {
             memo: [[Memo::default(); MEMO_WAYS]; 2],
             recent: no_recents(),
@@ -1010,6 +1114,7 @@ impl Tlb {
             flushes: FlushCounters::default(),
             walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
             known_miss: KnownMiss::NONE,
+            pair_fill,
         })
     }
 
@@ -1804,6 +1909,16 @@ impl Tlb {
     /// stopped being in line, and cost the `.vmt` row's first-level hits
     /// about 45 instructions each. Same slots, touches and counts as the
     /// general probe (`specialised_probes_equal_the_general_one`).
+    ///
+    /// A TLB of two levels whose second searches one array of 12 ways and
+    /// two sizes (the x86-64 preset's) takes a path of its own, chosen by
+    /// one test of both levels up front: its first-level miss counted
+    /// without the test of the side's arrays (a level with an array to
+    /// search serves the side), its second level searched and its full
+    /// miss counted without finding the level again through the levels'
+    /// vector (the reloads and bounds tests of that cost the walk-heavy
+    /// row's full misses about 10 instructions each). The first-level
+    /// hit's record stays one copy, after either path's search.
     #[inline(never)]
     fn probe_walking(
         &mut self,
@@ -1813,36 +1928,74 @@ impl Tlb {
         side: usize,
     ) -> Option<TlbHit> {
         self.settle();
-        if let Some(first) = self.levels.first_mut() {
-            let found = match first.sole[side & 1] {
-                (1, index) => search_one::<1>(&mut first.arrays, index, tag, va),
-                (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
-                _ => search_each(&mut first.arrays, first.probing[side & 1], tag, va),
-            };
-            if let Some((index, array, slot, (set, way))) = found {
-                let entry = *array.entry(slot);
-                let plan = self.memo_ok[side].then(|| match array.plru_plan_at(set, way) {
-                    Some(plan) => (true, plan),
-                    None => (false, (set, way, 0)),
-                });
-                first.counters.hits.bump_shift(entry.page_shift());
-                if let Some(plan) = plan {
-                    self.remember_first_hit(asid, va, side, index, entry, plan);
-                }
-                return Some(TlbHit {
-                    entry,
-                    level: 0,
-                    pa: entry.translate(va),
-                });
+        let s = side & 1;
+        let memo_ok = self.memo_ok[s];
+        let (index, entry, plan) = match self.levels.as_mut_slice() {
+            // The default preset's pair (a second level searching one
+            // array of 12 ways and two sizes): its miss found and counted
+            // here, with the levels worked out once.
+            [first, second] if second.sole[s].0 == 6 => {
+                let found = match first.sole[s] {
+                    (1, index) => search_one::<1>(&mut first.arrays, index, tag, va),
+                    (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
+                    _ => search_each(&mut first.arrays, first.probing[s], tag, va),
+                };
+                let Some(found) = found else {
+                    first.counters.misses += u64::from(first.serves(s));
+                    let index = second.sole[s].1;
+                    let slot = match second.arrays.get_mut(usize::from(index)) {
+                        Some(array) => array.lookup_shaped::<6>(tag, va),
+                        None => None,
+                    };
+                    let Some(slot) = slot else {
+                        // (A level with an array to search serves the side.)
+                        second.counters.misses += 1;
+                        self.full_misses += 1;
+                        return None;
+                    };
+                    return self.second_hit(index, slot, va, s);
+                };
+                first_hit_parts(&mut first.counters, found, memo_ok)
             }
-            first.counters.misses += u64::from(first.serves(side));
-        }
-        match self.levels.as_slice() {
-            [_, second] if second.sole[side & 1].0 == 6 => {
-                self.probe_second_shaped::<6>(tag, va, side)
+            [first, ..] => {
+                let found = match first.sole[s] {
+                    (1, index) => search_one::<1>(&mut first.arrays, index, tag, va),
+                    (2, index) => search_one::<2>(&mut first.arrays, index, tag, va),
+                    _ => search_each(&mut first.arrays, first.probing[s], tag, va),
+                };
+                let Some(found) = found else {
+                    first.counters.misses += u64::from(first.serves(s));
+                    return self.probe_lower_in_line(tag, va, side);
+                };
+                first_hit_parts(&mut first.counters, found, memo_ok)
             }
-            _ => self.probe_lower_in_line(tag, va, side),
+            [] => return self.probe_lower_in_line(tag, va, side),
+        };
+        if let Some(plan) = plan {
+            self.remember_first_hit(asid, va, side, index, entry, plan);
         }
+        Some(TlbHit {
+            entry,
+            level: 0,
+            pa: entry.translate(va),
+        })
+    }
+
+    /// A second-level hit of the walking probe's pair path
+    /// ([`Tlb::probe_walking`]): `slot` of the second level's array
+    /// `index`, found (and touched) by its search: counted, and copied up
+    /// to the first level ([`Tlb::copy_up_second`]).
+    #[inline(always)]
+    fn second_hit(&mut self, index: u8, slot: usize, va: VirtAddr, side: usize) -> Option<TlbHit> {
+        let level = self.levels.get_mut(1)?;
+        let entry = *level.arrays.get(usize::from(index))?.entry(slot);
+        level.counters.hits.bump_shift(entry.page_shift());
+        self.copy_up_second(side, entry, va);
+        Some(TlbHit {
+            entry,
+            level: 1,
+            pa: entry.translate(va),
+        })
     }
 
     /// Remembers a first-level hit of `entry` (in `arrays[array]`, whose
@@ -1882,50 +2035,8 @@ impl Tlb {
         self.memos_set = true;
     }
 
-    /// [`Tlb::probe_lower_in_line`] of a TLB of two levels whose second
-    /// searches one array for `side`, of shape `SHAPE` (its `sole`):
-    /// that array alone, without the loops.
-    #[inline(always)]
-    fn probe_second_shaped<const SHAPE: u8>(
-        &mut self,
-        tag: Asid,
-        va: VirtAddr,
-        side: usize,
-    ) -> Option<TlbHit> {
-        let level = self.levels.get_mut(1)?;
-        debug_assert_eq!(level.sole[side & 1].0, SHAPE);
-        let index = usize::from(level.sole[side & 1].1);
-        let found = match level.arrays.get_mut(index) {
-            Some(array) => match array.lookup_shaped::<SHAPE>(tag, va) {
-                Some(slot) => {
-                    let entry = *array.entry(slot);
-                    level.counters.hits.bump_shift(entry.page_shift());
-                    Some(entry)
-                }
-                None => None,
-            },
-            None => None,
-        };
-        match found {
-            Some(entry) => {
-                self.copy_up_second(side, entry, va);
-                Some(TlbHit {
-                    entry,
-                    level: 1,
-                    pa: entry.translate(va),
-                })
-            }
-            None => {
-                // (A level with an array to search serves the side.)
-                level.counters.misses += 1;
-                self.full_misses += 1;
-                None
-            }
-        }
-    }
-
     /// [`Tlb::copy_up`] of a second-level hit of `entry` in the walking
-    /// probe ([`Tlb::probe_second_shaped`]): in line where the first
+    /// probe ([`Tlb::second_hit`]): in line where the first
     /// level's quick fill takes it (a non-global entry of the side's quick
     /// granule, a first level of 4 or 8 ways), else `copy_up`. Same
     /// fill, same counts: `copy_up` at level 1 forgets the memos and the
@@ -2143,13 +2254,64 @@ impl Tlb {
     /// each array skips the search for one; a global entry (which may share
     /// a slot with another address space's) takes [`Tlb::fill`]. Same
     /// entries, replacement state and counters as `fill`.
+    ///
+    /// A two-level TLB whose levels both take the entry through their
+    /// quick fills (the presets' and a 4 KiB page: nearly every fill of a
+    /// walk-heavy run) fills them through its [`PairFill`], chosen by one
+    /// compare of the entry's sizes and one dispatch on the pair's code;
+    /// anything else takes the general fill ([`Tlb::fill_missed_general`]).
+    /// Out of line, with the pair's fills in it: a dispatch of its own in
+    /// front of them, in line in the walk or out of line, cost them a
+    /// second prologue or the walk some 25 instructions a fill.
+    #[inline(never)]
     pub(crate) fn fill_missed(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
+        let p = self.pair_fill[side(kind) & 1];
+        // (Only a pair's sizes are an entry's: `PairFill::NONE` and
+        // `PairFill::UNKNOWN` hold none.)
+        if p.sizes == sizes_of(&entry) && !entry.is_global() {
+            match p.pair {
+                PAIR_4_12 => return self.fill_pair::<4, 12>(p, entry),
+                PAIR_8_12 => return self.fill_pair::<8, 12>(p, entry),
+                PAIR_4_4 => return self.fill_pair::<4, 4>(p, entry),
+                _ => {}
+            }
+        }
+        self.fill_missed_general(entry, va, kind);
+    }
+
+    /// [`Tlb::fill_missed`] of an entry its pair fill does not take: a
+    /// global one as [`Tlb::fill`], any other through
+    /// [`Tlb::fill_levels_absent`].
+    #[inline(never)]
+    fn fill_missed_general(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         if entry.is_global() {
             self.insert_levels(0..self.levels.len(), side(kind), entry, va, true);
         } else {
             self.fill_levels_absent(0..self.levels.len(), side(kind), entry, va);
         }
+    }
+
+    /// [`Tlb::fill_levels_absent`] of both levels of a two-level TLB
+    /// through its pair fill `p` (the entry's sizes are `p.sizes`, it is
+    /// not global): each level's quick fill, the way counts constants.
+    /// Same slots, same counts.
+    #[inline(always)]
+    fn fill_pair<const W0: usize, const W1: usize>(&mut self, p: PairFill, entry: TlbEntry) {
+        self.forget_memos();
+        self.forget_known_miss();
+        if let [first, second] = self.levels.as_mut_slice() {
+            first.fill_quick::<W0>(p.first, entry);
+            second.fill_quick::<W1>(p.second, entry);
+        }
+    }
+
+    /// Works out `pair_fill` (a restored TLB, when it resumes its
+    /// context: see [`Tlb::resume_context`]).
+    #[cold]
+    #[inline(never)]
+    fn derive_pair_fill(&mut self) {
+        self.pair_fill = PairFill::of(&self.levels);
     }
 
     /// Rewrites a translation that is already cached (after a walk made only
@@ -2318,7 +2480,14 @@ impl Tlb {
     /// Another address space than the current one starts a new generation
     /// of recent hits (see `Tlb::hit_word`): the generation says the
     /// address space, and the recent hits of the last one never match.
+    ///
+    /// A restored TLB works out its pair fills here too (`PairFill`: not
+    /// saved; the restore has checked the levels by then). Until it does,
+    /// its fills after a walk take the general fill, which fills the same.
     pub fn resume_context(&mut self, asid: Asid) {
+        if self.pair_fill[0].pair == PAIR_UNKNOWN {
+            self.derive_pair_fill();
+        }
         let asid = u32::from(asid.as_u16());
         if asid != self.hit_asid {
             self.hit_asid = asid;
@@ -2538,6 +2707,7 @@ impl Tlb {
         for level in &mut self.levels {
             level.quick = [QuickFill::NONE; 2];
         }
+        self.pair_fill = [PairFill::NONE; 2];
         self
     }
 
@@ -4038,6 +4208,68 @@ mod tests {
                     "{name} side {side}"
                 );
             }
+        }
+        // And both levels at once, through their pair fill.
+        for (name, pairs) in [
+            ("x86-64", [PAIR_4_12, PAIR_8_12]),
+            ("core-i7", [PAIR_4_4, PAIR_4_4]),
+        ] {
+            let tlb = preset(name);
+            for side in [DATA, FETCH] {
+                let p = tlb.pair_fill[side];
+                assert_eq!(
+                    (p.pair, p.sizes),
+                    (pairs[side], 12 | 12 << 8),
+                    "{name} side {side}"
+                );
+            }
+        }
+    }
+
+    /// A restored TLB does not know its pair fill (`PairFill`, not saved)
+    /// until it resumes its context (`Tlb::resume_context`): then it is
+    /// the fresh TLB's. Both a restored TLB that resumed and one that did
+    /// not (whose fills all take the general fill) fill as the TLB they
+    /// were saved from: the same saved TLB after the same misses and
+    /// fills.
+    #[test]
+    fn a_restored_tlb_works_its_pair_fill_out() {
+        for name in ["x86-64", "core-i7"] {
+            let mut tlb = preset(name);
+            let asid = Asid::new(1);
+            tlb.resume_context(asid);
+            let fill = |tlb: &mut Tlb, page: u64| {
+                let va = VirtAddr::new(page << 12);
+                assert!(
+                    tlb.lookup_unremembered(asid, va, AccessKind::Read)
+                        .is_none()
+                );
+                let e = entry(tlb, 1, page << 12, PageSize::SIZE_4K, page << 12);
+                tlb.fill_missed(e, va, AccessKind::Read);
+            };
+            fill(&mut tlb, 1);
+            let saved = postcard::to_allocvec(&tlb).expect("save");
+            let mut resumed: Tlb = postcard::from_bytes(&saved).expect("restore");
+            let mut unresumed: Tlb = postcard::from_bytes(&saved).expect("restore");
+            assert_eq!(resumed.pair_fill, [PairFill::UNKNOWN; 2], "{name}");
+            resumed.resume_context(asid);
+            assert_eq!(resumed.pair_fill, tlb.pair_fill, "{name}");
+            assert_ne!(tlb.pair_fill[DATA].pair, PAIR_NONE, "{name}");
+            for page in 2..2_000 {
+                for t in [&mut tlb, &mut resumed, &mut unresumed] {
+                    fill(t, page * 7);
+                }
+            }
+            assert_eq!(unresumed.pair_fill, [PairFill::UNKNOWN; 2], "{name}");
+            let saved: Vec<Vec<u8>> = [&mut tlb, &mut resumed, &mut unresumed]
+                .into_iter()
+                .map(|t| {
+                    t.settle_counts();
+                    postcard::to_allocvec(&*t).expect("save")
+                })
+                .collect();
+            assert!(saved[1] == saved[0], "{name}: the resumed TLB differs");
+            assert!(saved[2] == saved[0], "{name}: the unresumed TLB differs");
         }
     }
 
