@@ -30,6 +30,8 @@ pub(crate) mod schedule;
 #[cfg(test)]
 mod shared_repeats;
 #[cfg(test)]
+mod span_errors;
+#[cfg(test)]
 mod span_pages;
 #[cfg(test)]
 mod span_runs;
@@ -284,6 +286,14 @@ pub struct Simulation {
     pub(crate) pending_pages: Option<BTreeMap<u64, (crate::kernel::AdoptedPage, bool)>>,
     /// Counts the bytes read from trace files (for a progress bar).
     pub(crate) read_meter: Option<vmsim_trace::input::ReadMeter>,
+    /// The error of the span's out-of-line reference that failed, for
+    /// [`Simulation::run_span`] to return after its loop (host state, not
+    /// the machine's: `None` between spans). Kept here so that
+    /// `span_reference` answers in a register (a `Result<bool, SimError>`
+    /// is returned through memory, written by the callee and read back by
+    /// the loop, on every reference it takes), and not in the loop's
+    /// locals, where an error to drop cost the loop its registers.
+    pub(crate) span_error: Option<SimError>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -385,6 +395,7 @@ impl Simulation {
             remote: None,
             pending_pages: None,
             read_meter: None,
+            span_error: None,
         })
     }
 
@@ -433,6 +444,7 @@ impl Simulation {
             remote: None,
             pending_pages: None,
             read_meter: None,
+            span_error: None,
         })
     }
 
@@ -799,7 +811,10 @@ impl Simulation {
                 // Anything may change here (a fill, a fault, a new
                 // generation of recent hits).
                 fetch_room = 0;
-                if !self.span_reference(pid, a, k, &mut place)? {
+                if !self.span_reference(pid, a, k, &mut place) {
+                    // Killed, or failed: its error is returned after the
+                    // loop (out of it, so that the loop keeps its
+                    // registers), before anything is counted.
                     done = k + 1;
                     stop = SpanStop::Killed;
                     break;
@@ -846,6 +861,9 @@ impl Simulation {
                 }
             }
         }
+        if RECENT && let Some(e) = self.span_error.take() {
+            return Err(e);
+        }
         if again != 0 {
             self.m
                 .mmu
@@ -875,15 +893,10 @@ impl Simulation {
     /// recent TLB hit does not settle, the span's `k`th: every page it
     /// touches translated, a store's stamp written. `place.crossing` counts
     /// the references that cross a page. Returns false if the process was
-    /// killed.
+    /// killed or the reference failed (its error then in
+    /// `Simulation::span_error`).
     #[inline(never)]
-    fn span_reference(
-        &mut self,
-        pid: Pid,
-        a: &Access,
-        k: usize,
-        place: &mut SpanPlace,
-    ) -> Result<bool, SimError> {
+    fn span_reference(&mut self, pid: Pid, a: &Access, k: usize, place: &mut SpanPlace) -> bool {
         place.by_kind[usize::from(a.kind.code())] += 1;
         let stamp = place.stamp0 + k as u64;
         let now = place.now0 + k as u64;
@@ -891,9 +904,11 @@ impl Simulation {
         let kind = KIND_OF[a.kind.code() as usize];
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
             place.crossing += 1;
-            self.access_pages(pid, a, kind, stamp, now)
+            let r = self.access_pages(pid, a, kind, stamp, now);
+            self.settle(r)
         } else if kind == AccessKind::Write {
-            self.store::<false>(pid, a, stamp, now)
+            let r = self.store::<false>(pid, a, stamp, now);
+            self.settle(r)
         } else {
             // `hit_recent` just found no recent hit that grants it: the
             // TLB-hit path of `translate` would find none either.
@@ -903,8 +918,26 @@ impl Simulation {
                     .mmu
                     .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
             match result {
-                Ok(_) => Ok(true),
-                Err(fault) => Ok(self.translate_fault(pid, va, kind, now, fault)?.is_some()),
+                Ok(_) => true,
+                Err(fault) => {
+                    let r = self
+                        .translate_fault(pid, va, kind, now, fault)
+                        .map(|p| p.is_some());
+                    self.settle(r)
+                }
+            }
+        }
+    }
+
+    /// `r`'s answer for [`Simulation::span_reference`] (whether the span
+    /// goes on), its error kept in `span_error`.
+    #[inline(always)]
+    fn settle(&mut self, r: Result<bool, SimError>) -> bool {
+        match r {
+            Ok(go_on) => go_on,
+            Err(e) => {
+                self.span_error = Some(e);
+                false
             }
         }
     }

@@ -869,6 +869,13 @@ impl SwapDevice {
         }
     }
 
+    /// Breaks the device as a failed copy does (every later use reports
+    /// `why`): tests of how a run returns an I/O error met mid-span.
+    #[cfg(test)]
+    pub(crate) fn break_for_test(&mut self, why: &str) {
+        self.backing = Backing::Broken(why.to_string());
+    }
+
     /// A lent slot was read: loud in a debug build, an error in any.
     fn lent_error(&self, slot: SwapSlot) -> SwapError {
         if cfg!(debug_assertions) {
