@@ -361,47 +361,19 @@ impl SwapDevice {
                 source: io::Error::other(why.clone()),
             });
         }
-        let (path, user_path) = match &self.configured {
-            Some(p) => (p.clone(), true),
-            None => (unique_temp_path(), false),
+        let (path, file, created) = match &self.configured {
+            Some(p) => {
+                let (file, created) = open_user_path(p, self.overwrite)?;
+                (p.clone(), file, created)
+            }
+            None => {
+                let (path, file) = create_unique_temp()?;
+                (path, file, true)
+            }
         };
-        let overwrite = self.overwrite;
         let io_err = |source| SwapError::Io {
             path: path.display().to_string(),
             source,
-        };
-        if let Ok(meta) = std::fs::symlink_metadata(&path) {
-            if !meta.file_type().is_file() {
-                return Err(SwapError::NotRegular(path.display().to_string()));
-            }
-            if !(user_path && overwrite) {
-                return Err(SwapError::Exists(path.display().to_string()));
-            }
-        }
-        // create_new: a file that appears meanwhile is not truncated either.
-        let (file, created) = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => (f, true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && user_path && overwrite => {
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_err)?;
-                if !f.metadata().map_err(io_err)?.file_type().is_file() {
-                    return Err(SwapError::NotRegular(path.display().to_string()));
-                }
-                f.set_len(0).map_err(io_err)?;
-                (f, false)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(SwapError::Exists(path.display().to_string()));
-            }
-            Err(e) => return Err(io_err(e)),
         };
         #[cfg_attr(not(unix), allow(unused_mut))]
         let mut remove_on_drop = created && !self.keep;
@@ -960,6 +932,86 @@ impl Drop for SwapDevice {
     }
 }
 
+/// Opens the swap file at the user's `path`: a new file, or (with
+/// `overwrite`) an existing regular file cut to nothing; never anything
+/// else. Returns the file and whether it was created.
+fn open_user_path(path: &Path, overwrite: bool) -> Result<(File, bool), SwapError> {
+    let io_err = |source| SwapError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_file() {
+            return Err(SwapError::NotRegular(path.display().to_string()));
+        }
+        if !overwrite {
+            return Err(SwapError::Exists(path.display().to_string()));
+        }
+    }
+    // create_new: a file that appears meanwhile is not truncated either.
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && overwrite => {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io_err)?;
+            if !f.metadata().map_err(io_err)?.file_type().is_file() {
+                return Err(SwapError::NotRegular(path.display().to_string()));
+            }
+            f.set_len(0).map_err(io_err)?;
+            Ok((f, false))
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(SwapError::Exists(path.display().to_string()))
+        }
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// How many names [`create_unique_temp`] tries before it gives up.
+const TEMP_NAME_TRIES: usize = 1000;
+
+/// Creates a new temporary swap file under a name no file has. The name
+/// is free when [`unique_temp_path`] picks it, but another process may
+/// take it before the file is created: one with the same process id in
+/// another PID namespace sharing this temporary directory (containers,
+/// sandboxes), or a leftover of a run that was killed. So a name taken
+/// meanwhile is not an error: the next one is tried.
+fn create_unique_temp() -> Result<(PathBuf, File), SwapError> {
+    create_first_free(unique_temp_path)
+}
+
+/// [`create_unique_temp`] with the names drawn from `next`.
+fn create_first_free(mut next: impl FnMut() -> PathBuf) -> Result<(PathBuf, File), SwapError> {
+    let mut last = PathBuf::new();
+    for _ in 0..TEMP_NAME_TRIES {
+        let path = next();
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = path,
+            Err(e) => {
+                return Err(SwapError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                });
+            }
+        }
+    }
+    Err(SwapError::Exists(last.display().to_string()))
+}
+
 /// A name in the temporary directory that no file has yet: the process id
 /// and a counter, skipping names a killed run of an earlier process with the
 /// same id left behind (such a file is never touched: it is not ours).
@@ -978,6 +1030,30 @@ fn unique_temp_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A temporary name taken between its choice and the file's creation
+    /// (another PID namespace's run with the same process id) is passed
+    /// over, not reported: the run used to fail with "exists".
+    #[test]
+    fn a_temporary_name_taken_meanwhile_is_passed_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let taken = dir.path().join("taken.swp");
+        std::fs::write(&taken, b"another run's").expect("write");
+        let names = [taken.clone(), dir.path().join("free.swp")];
+        let mut i = 0;
+        let (path, _file) = create_first_free(|| {
+            i += 1;
+            names[i - 1].clone()
+        })
+        .expect("the next name");
+        assert_eq!(path, dir.path().join("free.swp"));
+        assert_eq!(std::fs::read(&taken).expect("read"), b"another run's");
+        let e = create_first_free(|| taken.clone()).expect_err("never free");
+        assert!(
+            matches!(e, SwapError::Exists(ref p) if p.ends_with("taken.swp")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn pages_round_trip_through_the_file() {
