@@ -12,6 +12,7 @@ use vmsim_trace::scenario::Scenario;
 
 use super::span_runs::{access, vmt_file};
 use crate::config::ConfigBuilder;
+use crate::error_line::one_line;
 use crate::sim::Simulation;
 
 /// Loads and stores over 600 pages in a scrambled order, four rounds:
@@ -64,26 +65,14 @@ fn run(path: &str, recent: bool, broken: bool, before: u64) -> (Option<String>, 
             .break_for_test("the device broke on purpose");
     }
     if let Err(e) = sim.advance(u64::MAX, &mut (), None) {
-        return (Some(format!("advance: {}", chain(&e))), sim.references());
+        return (Some(format!("advance: {}", one_line(&e))), sim.references());
     }
     let refs = sim.references();
     let err = sim
         .run_to_end(&mut (), None)
         .err()
-        .map(|e| format!("end: {}", chain(&e)));
+        .map(|e| format!("end: {}", one_line(&e)));
     (err, refs)
-}
-
-/// The error and its sources, as the binary prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
 }
 
 #[test]
