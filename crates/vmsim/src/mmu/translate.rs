@@ -229,43 +229,72 @@ enum PlainX86 {
 /// The last two levels of a plain x86-64 format, as [`Mmu::walk_tail`]
 /// reads them: worked out with [`PlainX86`], so that the tail's walk reads
 /// no `Level` (a bounds test and three loads each) and tests no leaf size.
+///
+/// The tail serves only the x86 shape of those two levels (9 index bits
+/// each, from bits 21 and 12: [`TAIL_UP_SHIFT`], [`TAIL_LEAF_SHIFT`]), so
+/// that the walk's shifts and masks are constants: with them read from
+/// here, the walk loaded four fields and, short of registers, spilled and
+/// reloaded them on every walk. Another shape (a format file's) takes the
+/// general walk, which gives the same answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tail {
-    /// Whether the tail's walk serves this format: at least two levels, and
-    /// 4 KiB leaves in the last (the frame bits of an x86-64 entry are then
-    /// always aligned to the leaf's size, so no alignment test is needed).
+    /// Whether the tail's walk serves this format: at least two levels, the
+    /// x86 shape of the last two, 4 KiB leaves in the last (the frame bits
+    /// of an x86-64 entry are then always aligned to the leaf's size, so no
+    /// alignment test is needed) and sign-extended addresses narrower than
+    /// 64 bits.
     on: bool,
     /// The last level's position (root = 0).
     last: usize,
-    /// The last level's index: `(va >> leaf_shift) & leaf_mask`.
-    leaf_shift: u32,
-    leaf_mask: u64,
     /// The last level's number (a not-present leaf's fault names it).
     leaf_number: u32,
-    /// The index of the level above the last.
-    up_shift: u32,
-    up_mask: u64,
+    /// The format's top address bit (`va_bits - 1`): an address is
+    /// canonical when the bits from it up, shifted down with the sign, are
+    /// 0 or -1 ([`Format::check_address`], without its tests of the
+    /// format's width and kind of address).
+    canonical_shift: u32,
 }
+
+/// The lowest address bit of the last level's index, in every format the
+/// tail serves.
+const TAIL_LEAF_SHIFT: u32 = 12;
+
+/// The lowest address bit of the index of the level above the last.
+const TAIL_UP_SHIFT: u32 = 21;
+
+/// The index mask of both levels (9 bits each).
+const TAIL_INDEX_MASK: u64 = (1 << 9) - 1;
 
 impl Tail {
     /// The tail of `fmt` (a format [`PlainX86::of`] takes).
     fn of(fmt: &Format) -> Self {
         let levels = fmt.levels();
         let n = levels.len();
-        if n < 2 || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K) {
+        if n < 2
+            || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K)
+            || fmt.va_bits() >= 64
+            || fmt.canonical() != crate::paging::Canonical::SignExtend
+        {
             return Self::default();
         }
         let (up, leaf) = (levels[n - 2], levels[n - 1]);
-        let mask = |bits: u32| (1u64 << bits) - 1;
+        if (up.shift, up.bits, leaf.shift, leaf.bits) != (TAIL_UP_SHIFT, 9, TAIL_LEAF_SHIFT, 9) {
+            return Self::default();
+        }
         Self {
             on: true,
             last: n - 1,
-            leaf_shift: leaf.shift,
-            leaf_mask: mask(leaf.bits),
             leaf_number: leaf.number,
-            up_shift: up.shift,
-            up_mask: mask(up.bits),
+            canonical_shift: fmt.va_bits() - 1,
         }
+    }
+
+    /// Whether `va` is canonical for the format: exactly
+    /// `fmt.check_address(va).is_ok()` for a format whose tail is on.
+    #[inline(always)]
+    fn canonical(self, va: VirtAddr) -> bool {
+        let upper = (va.as_u64() as i64) >> self.canonical_shift;
+        upper == 0 || upper == -1
     }
 }
 
@@ -997,8 +1026,9 @@ impl Mmu {
             && self.hardware_ad
             && !self.generic_walk_only()
             && !self.tail_walk_off()
-            && self.fmt.check_address(va).is_ok()
+            && tail.canonical(va)
         {
+            debug_assert!(self.fmt.check_address(va).is_ok());
             let wc_tag = self.tlb.tag(self.asid);
             let wc = self.tlb.walk_cache_mut();
             let found = if AGAIN {
@@ -1258,7 +1288,7 @@ impl Mmu {
             (hit.table.as_u64(), None)
         } else if hit.depth + 1 == last {
             let addr = PhysAddr::new_unchecked(
-                hit.table.as_u64() + ((v >> tail.up_shift) & tail.up_mask) * 8,
+                hit.table.as_u64() + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8,
             );
             let raw = mem.read_le(addr, 8).ok()?;
             if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
@@ -1270,7 +1300,7 @@ impl Mmu {
             return None;
         };
         let leaf_addr =
-            PhysAddr::new_unchecked(table + ((v >> tail.leaf_shift) & tail.leaf_mask) * 8);
+            PhysAddr::new_unchecked(table + ((v >> TAIL_LEAF_SHIFT) & TAIL_INDEX_MASK) * 8);
         let raw = mem.read_le(leaf_addr, 8).ok()?;
         // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
         let refs = &mut self.walk.refs_by_level;
@@ -1354,7 +1384,9 @@ impl Mmu {
             leaf_raw: raw,
         };
         let dirty = write || raw & X86_DIRTY != 0;
-        Some(Ok(self.fill(&t, perms, dirty, va, access, dirty_only)))
+        Some(Ok(self.fill_tagged(
+            &t, perms, dirty, va, access, dirty_only, wc_tag,
+        )))
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
@@ -1369,6 +1401,26 @@ impl Mmu {
         dirty_only: bool,
     ) -> PhysAddr {
         let tag = self.tlb.tag(self.asid);
+        self.fill_tagged(t, perms, dirty, va, access, dirty_only, tag)
+    }
+
+    /// [`Mmu::fill`] with the TLB's tag of the current address space,
+    /// `self.tlb.tag(self.asid)`, already known (the tail's walk worked it
+    /// out for the walk caches: the TLB's flag read and tested again cost
+    /// the zipf-walks row's walks about six instructions each).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn fill_tagged(
+        &mut self,
+        t: &Translation,
+        perms: Perms,
+        dirty: bool,
+        va: VirtAddr,
+        access: AccessKind,
+        dirty_only: bool,
+        tag: Asid,
+    ) -> PhysAddr {
+        debug_assert_eq!(tag, self.tlb.tag(self.asid));
         let entry = TlbEntry::new(tag, va, t.size, t.frame)
             .with_perms(perms)
             .with_global(t.flags.contains(PteFlags::GLOBAL))
@@ -2150,25 +2202,30 @@ mod tests {
         /// against the plain walk it stands in for (`tail_off`), over
         /// random tables (present and absent entries, large pages, reserved
         /// bits, pointers outside memory, random rights and A/D bits),
-        /// x86-64 with 52 or 40 physical-address bits, hardware A/D or
-        /// not: the same results and faults (kind and level), memory (A/D
+        /// x86-64 (4- or 5-level) with 52 or 40 physical-address bits,
+        /// hardware A/D or not, addresses in the lower or upper half or not
+        /// canonical (the tail's own test of the address): the same results
+        /// and faults (kind and level), memory (A/D
         /// bits), counters and serialized state (walk caches, TLBs), through
         /// translations, retries after faults and stores to clean
         /// entries (the dirty walk), context switches and invalidations.
         #[test]
         fn tail_walk_equals_the_plain_walk(
             seeds in proptest::collection::vec(proptest::num::u64::ANY, 64),
-            ops in proptest::collection::vec((0u16..256, 0u8..16, 0u16..4096), 1..300),
+            ops in proptest::collection::vec((0u16..1024, 0u8..16, 0u16..4096), 1..300),
             hardware_ad: bool,
             narrow: bool,
+            five_level: bool,
         ) {
+            let base = if five_level { Format::x86_64_5level() } else { Format::x86_64() };
             let fmt = if narrow {
-                let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+                let mut v = serde_json::to_value(base).expect("to json");
                 v["pa_bits"] = serde_json::Value::from(40u32);
                 serde_json::from_value(v).expect("from json")
             } else {
-                Format::x86_64()
+                base
             };
+            let top = 1u64 << (fmt.va_bits() - 1);
             let config = TlbConfig::preset("x86-64").expect("preset");
             let ram = random_tables(&fmt, &seeds);
             let tail = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
@@ -2184,7 +2241,14 @@ mod tests {
             for &(digits, op, offset) in &ops {
                 let mut va = u64::from(offset);
                 for (i, level) in levels.iter().enumerate() {
-                    va |= u64::from((digits >> (2 * i)) & 3) << level.shift;
+                    va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
+                }
+                // The upper half (sign-extended), or an address that is
+                // not canonical (its top bit copied but one bit above it).
+                match digits >> 8 {
+                    1 => va |= !(top - 1),
+                    2 => va |= 1 << 62,
+                    _ => {}
                 }
                 let va = VirtAddr::new(va);
                 if op == 12 {
@@ -2218,6 +2282,63 @@ mod tests {
             }
             prop_assert_eq!(mmus[1].tail_taken, 0);
             twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// The tail's test of the address is the format's (`check_address`)
+    /// for every format whose tail is on (x86-64 4- and 5-level), over
+    /// addresses around each boundary of the canonical halves; and the tail
+    /// is off for every other built-in format and for an x86-64 shape whose
+    /// last two levels' shifts are not the constants the tail walks with.
+    #[test]
+    fn the_tails_address_test_is_the_formats() {
+        for fmt in [Format::x86_64(), Format::x86_64_5level()] {
+            let PlainX86::Yes(_, tail) = PlainX86::of(&fmt) else {
+                panic!("{} is not plain", fmt.name());
+            };
+            assert!(tail.on, "{}", fmt.name());
+            assert_eq!(tail.last, fmt.levels().len() - 1);
+            let top = fmt.va_bits() - 1;
+            for base in [0u64, 1 << top, 1 << (top + 1), 1 << 62, 1 << 63, u64::MAX] {
+                for delta in [0u64, 1, 2, 4095, 4096] {
+                    for va in [base.wrapping_add(delta), base.wrapping_sub(delta)] {
+                        let va = VirtAddr::new(va);
+                        assert_eq!(
+                            tail.canonical(va),
+                            fmt.check_address(va).is_ok(),
+                            "{} {va}",
+                            fmt.name()
+                        );
+                    }
+                }
+            }
+        }
+        for fmt in [
+            Format::x86_32(),
+            Format::sv32(),
+            Format::sv39(),
+            Format::sv48(),
+            Format::sv57(),
+        ] {
+            assert!(
+                !matches!(PlainX86::of(&fmt), PlainX86::Yes(_, t) if t.on),
+                "{}",
+                fmt.name()
+            );
+        }
+        for (level, field, value) in [
+            (3, "shift", 13u32),
+            (2, "shift", 22),
+            (2, "bits", 8),
+            (3, "bits", 10),
+        ] {
+            let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+            v["levels"][level][field] = serde_json::Value::from(value);
+            let fmt: Format = serde_json::from_value(v).expect("from json");
+            assert!(
+                !matches!(PlainX86::of(&fmt), PlainX86::Yes(_, t) if t.on),
+                "level {level} {field} {value}"
+            );
         }
     }
 
