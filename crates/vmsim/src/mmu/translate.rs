@@ -238,9 +238,12 @@ enum PlainX86 {
 /// general walk, which gives the same answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tail {
-    /// Whether the tail's walk serves this format: at least two levels, the
-    /// x86 shape of the last two, 4 KiB leaves in the last (the frame bits
-    /// of an x86-64 entry are then always aligned to the leaf's size, so no
+    /// Whether the tail's walk serves this MMU: a radix table and hardware
+    /// A/D (worked out with the format's tests, so that the walk tests one
+    /// flag where it tested three: [`Mmu::set_table_base`] forgets it on a
+    /// change of table), and a format of at least two levels, the x86
+    /// shape of the last two, 4 KiB leaves in the last (the frame bits of
+    /// an x86-64 entry are then always aligned to the leaf's size, so no
     /// alignment test is needed) and sign-extended addresses narrower than
     /// 64 bits.
     on: bool,
@@ -266,11 +269,13 @@ const TAIL_UP_SHIFT: u32 = 21;
 const TAIL_INDEX_MASK: u64 = (1 << 9) - 1;
 
 impl Tail {
-    /// The tail of `fmt` (a format [`PlainX86::of`] takes).
-    fn of(fmt: &Format) -> Self {
+    /// The tail of `fmt` (a format [`PlainX86::of`] takes), for an MMU that
+    /// walks a radix table with hardware A/D when `radix_ad`.
+    fn of(fmt: &Format, radix_ad: bool) -> Self {
         let levels = fmt.levels();
         let n = levels.len();
-        if n < 2
+        if !radix_ad
+            || n < 2
             || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K)
             || fmt.va_bits() >= 64
             || fmt.canonical() != crate::paging::Canonical::SignExtend
@@ -299,16 +304,17 @@ impl Tail {
 }
 
 impl PlainX86 {
-    /// What `fmt` takes: the tests `walk_x86_64_plain` made on every walk.
+    /// What `fmt` takes: the tests `walk_x86_64_plain` made on every walk;
+    /// `radix_ad` as [`Tail::of`] takes it.
     #[cold]
-    fn of(fmt: &Format) -> Self {
+    fn of(fmt: &Format, radix_ad: bool) -> Self {
         if fmt.levels().len() > MAX_WALK_LEVELS
             || fmt.entry_bytes() != 8
             || !matches!(fmt.encoding(), crate::paging::Encoding::X86_64)
         {
             Self::No
         } else {
-            Self::Yes(fmt.x86_reserved_address_bits(), Tail::of(fmt))
+            Self::Yes(fmt.x86_reserved_address_bits(), Tail::of(fmt, radix_ad))
         }
     }
 }
@@ -365,7 +371,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
-    debug_assert!(matches!(PlainX86::of(fmt), PlainX86::Yes(r, _) if r == reserved));
+    debug_assert!(matches!(PlainX86::of(fmt, false), PlainX86::Yes(r, _) if r == reserved));
     debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
     debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     let mut table = table;
@@ -529,6 +535,9 @@ impl Mmu {
     pub fn set_table_base(&mut self, base: TableBase) {
         if self.base != base {
             self.base = base;
+            // Worked out again at the next walk: whether the tail's walk
+            // serves the MMU depends on the table (`Tail::on`).
+            self.plain_x86 = PlainX86::Unknown;
             let _ = self.tlb.invalidate_all();
         }
     }
@@ -1022,13 +1031,12 @@ impl Mmu {
         }
         if let PlainX86::Yes(reserved, tail) = self.plain_x86
             && tail.on
-            && matches!(self.base, TableBase::Radix)
-            && self.hardware_ad
             && !self.generic_walk_only()
             && !self.tail_walk_off()
             && tail.canonical(va)
         {
             debug_assert!(self.fmt.check_address(va).is_ok());
+            debug_assert!(matches!(self.base, TableBase::Radix) && self.hardware_ad);
             let wc_tag = self.tlb.tag(self.asid);
             let wc = self.tlb.walk_cache_mut();
             let found = if AGAIN {
@@ -1111,7 +1119,8 @@ impl Mmu {
         let generic_only = self.generic_walk_only();
         let plain_x86 = match self.plain_x86 {
             PlainX86::Unknown => {
-                self.plain_x86 = PlainX86::of(&self.fmt);
+                let radix_ad = matches!(self.base, TableBase::Radix) && self.hardware_ad;
+                self.plain_x86 = PlainX86::of(&self.fmt, radix_ad);
                 self.plain_x86
             }
             known => known,
@@ -2293,10 +2302,12 @@ mod tests {
     #[test]
     fn the_tails_address_test_is_the_formats() {
         for fmt in [Format::x86_64(), Format::x86_64_5level()] {
-            let PlainX86::Yes(_, tail) = PlainX86::of(&fmt) else {
+            let PlainX86::Yes(_, tail) = PlainX86::of(&fmt, true) else {
                 panic!("{} is not plain", fmt.name());
             };
             assert!(tail.on, "{}", fmt.name());
+            // Not for an MMU without a radix table or hardware A/D.
+            assert!(matches!(PlainX86::of(&fmt, false), PlainX86::Yes(_, t) if !t.on));
             assert_eq!(tail.last, fmt.levels().len() - 1);
             let top = fmt.va_bits() - 1;
             for base in [0u64, 1 << top, 1 << (top + 1), 1 << 62, 1 << 63, u64::MAX] {
@@ -2321,7 +2332,7 @@ mod tests {
             Format::sv57(),
         ] {
             assert!(
-                !matches!(PlainX86::of(&fmt), PlainX86::Yes(_, t) if t.on),
+                !matches!(PlainX86::of(&fmt, true), PlainX86::Yes(_, t) if t.on),
                 "{}",
                 fmt.name()
             );
@@ -2336,9 +2347,54 @@ mod tests {
             v["levels"][level][field] = serde_json::Value::from(value);
             let fmt: Format = serde_json::from_value(v).expect("from json");
             assert!(
-                !matches!(PlainX86::of(&fmt), PlainX86::Yes(_, t) if t.on),
+                !matches!(PlainX86::of(&fmt, true), PlainX86::Yes(_, t) if t.on),
                 "level {level} {field} {value}"
             );
+        }
+    }
+
+    /// An MMU whose table changes from the radix tree to an inverted table
+    /// after it walked (and so worked out that the tail's walk serves it)
+    /// searches the inverted table, as an MMU on that table from the start
+    /// does: the change forgets the tail (`set_table_base`). The inverted
+    /// table maps nothing, so a walk of the radix tree would give another
+    /// answer.
+    #[test]
+    fn a_change_of_table_turns_the_tail_off() {
+        use crate::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let base = ram.len() as u64;
+        ram.resize(ram.len() + 64 * 4096, 0);
+        let cfg = InvertedConfig {
+            frames: 64,
+            page_size: PageSize::SIZE_4K,
+            search: InvertedSearch::Linear,
+        };
+        let len = cfg.bytes_needed().expect("size");
+        let ipt = InvertedPageTable::new(&mut ram, PhysAddr::new(base).expect("pa"), len, cfg)
+            .expect("table");
+        let mut walked = x86_preset_mmu(&fmt, &tables[0]);
+        let mut fresh = x86_preset_mmu(&fmt, &tables[0]);
+        fresh.set_table_base(TableBase::Inverted(ipt.layout()));
+        // Two pages of one 2 MiB region: the second walk takes the tail.
+        for page in [0, 1] {
+            let got = walked.translate(
+                &mut ram,
+                page_va(&fmt, page),
+                AccessKind::Read,
+                Privilege::User,
+            );
+            assert!(got.is_ok(), "page {page}: {got:?}");
+        }
+        assert!(walked.tail_taken > 0);
+        walked.set_table_base(TableBase::Inverted(ipt.layout()));
+        for page in [1, 2] {
+            let va = page_va(&fmt, page);
+            let want = fresh.translate(&mut ram, va, AccessKind::Read, Privilege::User);
+            let got = walked.translate(&mut ram, va, AccessKind::Read, Privilege::User);
+            assert!(want.is_err(), "page {page}: {want:?}");
+            assert_eq!(got, want, "page {page}");
         }
     }
 
