@@ -229,57 +229,92 @@ enum PlainX86 {
 /// The last two levels of a plain x86-64 format, as [`Mmu::walk_tail`]
 /// reads them: worked out with [`PlainX86`], so that the tail's walk reads
 /// no `Level` (a bounds test and three loads each) and tests no leaf size.
+///
+/// The tail serves only the x86 shape of those two levels (9 index bits
+/// each, from bits 21 and 12: [`TAIL_UP_SHIFT`], [`TAIL_LEAF_SHIFT`]), so
+/// that the walk's shifts and masks are constants: with them read from
+/// here, the walk loaded four fields and, short of registers, spilled and
+/// reloaded them on every walk. Another shape (a format file's) takes the
+/// general walk, which gives the same answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tail {
-    /// Whether the tail's walk serves this format: at least two levels, and
-    /// 4 KiB leaves in the last (the frame bits of an x86-64 entry are then
-    /// always aligned to the leaf's size, so no alignment test is needed).
+    /// Whether the tail's walk serves this MMU: a radix table and hardware
+    /// A/D (worked out with the format's tests, so that the walk tests one
+    /// flag where it tested three: [`Mmu::set_table_base`] forgets it on a
+    /// change of table), and a format of at least two levels, the x86
+    /// shape of the last two, 4 KiB leaves in the last (the frame bits of
+    /// an x86-64 entry are then always aligned to the leaf's size, so no
+    /// alignment test is needed) and sign-extended addresses narrower than
+    /// 64 bits.
     on: bool,
     /// The last level's position (root = 0).
     last: usize,
-    /// The last level's index: `(va >> leaf_shift) & leaf_mask`.
-    leaf_shift: u32,
-    leaf_mask: u64,
     /// The last level's number (a not-present leaf's fault names it).
     leaf_number: u32,
-    /// The index of the level above the last.
-    up_shift: u32,
-    up_mask: u64,
+    /// The format's top address bit (`va_bits - 1`): an address is
+    /// canonical when the bits from it up, shifted down with the sign, are
+    /// 0 or -1 ([`Format::check_address`], without its tests of the
+    /// format's width and kind of address).
+    canonical_shift: u32,
 }
 
+/// The lowest address bit of the last level's index, in every format the
+/// tail serves.
+const TAIL_LEAF_SHIFT: u32 = 12;
+
+/// The lowest address bit of the index of the level above the last.
+const TAIL_UP_SHIFT: u32 = 21;
+
+/// The index mask of both levels (9 bits each).
+const TAIL_INDEX_MASK: u64 = (1 << 9) - 1;
+
 impl Tail {
-    /// The tail of `fmt` (a format [`PlainX86::of`] takes).
-    fn of(fmt: &Format) -> Self {
+    /// The tail of `fmt` (a format [`PlainX86::of`] takes), for an MMU that
+    /// walks a radix table with hardware A/D when `radix_ad`.
+    fn of(fmt: &Format, radix_ad: bool) -> Self {
         let levels = fmt.levels();
         let n = levels.len();
-        if n < 2 || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K) {
+        if !radix_ad
+            || n < 2
+            || levels[n - 1].leaf != Some(crate::addr::PageSize::SIZE_4K)
+            || fmt.va_bits() >= 64
+            || fmt.canonical() != crate::paging::Canonical::SignExtend
+        {
             return Self::default();
         }
         let (up, leaf) = (levels[n - 2], levels[n - 1]);
-        let mask = |bits: u32| (1u64 << bits) - 1;
+        if (up.shift, up.bits, leaf.shift, leaf.bits) != (TAIL_UP_SHIFT, 9, TAIL_LEAF_SHIFT, 9) {
+            return Self::default();
+        }
         Self {
             on: true,
             last: n - 1,
-            leaf_shift: leaf.shift,
-            leaf_mask: mask(leaf.bits),
             leaf_number: leaf.number,
-            up_shift: up.shift,
-            up_mask: mask(up.bits),
+            canonical_shift: fmt.va_bits() - 1,
         }
+    }
+
+    /// Whether `va` is canonical for the format: exactly
+    /// `fmt.check_address(va).is_ok()` for a format whose tail is on.
+    #[inline(always)]
+    fn canonical(self, va: VirtAddr) -> bool {
+        let upper = (va.as_u64() as i64) >> self.canonical_shift;
+        upper == 0 || upper == -1
     }
 }
 
 impl PlainX86 {
-    /// What `fmt` takes: the tests `walk_x86_64_plain` made on every walk.
+    /// What `fmt` takes: the tests `walk_x86_64_plain` made on every walk;
+    /// `radix_ad` as [`Tail::of`] takes it.
     #[cold]
-    fn of(fmt: &Format) -> Self {
+    fn of(fmt: &Format, radix_ad: bool) -> Self {
         if fmt.levels().len() > MAX_WALK_LEVELS
             || fmt.entry_bytes() != 8
             || !matches!(fmt.encoding(), crate::paging::Encoding::X86_64)
         {
             Self::No
         } else {
-            Self::Yes(fmt.x86_reserved_address_bits(), Tail::of(fmt))
+            Self::Yes(fmt.x86_reserved_address_bits(), Tail::of(fmt, radix_ad))
         }
     }
 }
@@ -336,7 +371,7 @@ fn walk_x86_64_plain<M: PhysMemory + ?Sized>(
     refs: &mut [u64; MAX_WALK_LEVELS],
 ) -> PlainWalk {
     let levels = fmt.levels();
-    debug_assert!(matches!(PlainX86::of(fmt), PlainX86::Yes(r, _) if r == reserved));
+    debug_assert!(matches!(PlainX86::of(fmt, false), PlainX86::Yes(r, _) if r == reserved));
     debug_assert_eq!(fmt.accessed_masks(), (X86_ACCESSED, X86_ACCESSED));
     debug_assert_eq!(fmt.dirty_mask(), X86_DIRTY);
     let mut table = table;
@@ -500,6 +535,9 @@ impl Mmu {
     pub fn set_table_base(&mut self, base: TableBase) {
         if self.base != base {
             self.base = base;
+            // Worked out again at the next walk: whether the tail's walk
+            // serves the MMU depends on the table (`Tail::on`).
+            self.plain_x86 = PlainX86::Unknown;
             let _ = self.tlb.invalidate_all();
         }
     }
@@ -993,12 +1031,12 @@ impl Mmu {
         }
         if let PlainX86::Yes(reserved, tail) = self.plain_x86
             && tail.on
-            && matches!(self.base, TableBase::Radix)
-            && self.hardware_ad
             && !self.generic_walk_only()
             && !self.tail_walk_off()
-            && self.fmt.check_address(va).is_ok()
+            && tail.canonical(va)
         {
+            debug_assert!(self.fmt.check_address(va).is_ok());
+            debug_assert!(matches!(self.base, TableBase::Radix) && self.hardware_ad);
             let wc_tag = self.tlb.tag(self.asid);
             let wc = self.tlb.walk_cache_mut();
             let found = if AGAIN {
@@ -1081,7 +1119,8 @@ impl Mmu {
         let generic_only = self.generic_walk_only();
         let plain_x86 = match self.plain_x86 {
             PlainX86::Unknown => {
-                self.plain_x86 = PlainX86::of(&self.fmt);
+                let radix_ad = matches!(self.base, TableBase::Radix) && self.hardware_ad;
+                self.plain_x86 = PlainX86::of(&self.fmt, radix_ad);
                 self.plain_x86
             }
             known => known,
@@ -1258,7 +1297,7 @@ impl Mmu {
             (hit.table.as_u64(), None)
         } else if hit.depth + 1 == last {
             let addr = PhysAddr::new_unchecked(
-                hit.table.as_u64() + ((v >> tail.up_shift) & tail.up_mask) * 8,
+                hit.table.as_u64() + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8,
             );
             let raw = mem.read_le(addr, 8).ok()?;
             if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
@@ -1270,7 +1309,7 @@ impl Mmu {
             return None;
         };
         let leaf_addr =
-            PhysAddr::new_unchecked(table + ((v >> tail.leaf_shift) & tail.leaf_mask) * 8);
+            PhysAddr::new_unchecked(table + ((v >> TAIL_LEAF_SHIFT) & TAIL_INDEX_MASK) * 8);
         let raw = mem.read_le(leaf_addr, 8).ok()?;
         // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
         let refs = &mut self.walk.refs_by_level;
@@ -1354,7 +1393,9 @@ impl Mmu {
             leaf_raw: raw,
         };
         let dirty = write || raw & X86_DIRTY != 0;
-        Some(Ok(self.fill(&t, perms, dirty, va, access, dirty_only)))
+        Some(Ok(self.fill_tagged(
+            &t, perms, dirty, va, access, dirty_only, wc_tag,
+        )))
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
@@ -1369,6 +1410,26 @@ impl Mmu {
         dirty_only: bool,
     ) -> PhysAddr {
         let tag = self.tlb.tag(self.asid);
+        self.fill_tagged(t, perms, dirty, va, access, dirty_only, tag)
+    }
+
+    /// [`Mmu::fill`] with the TLB's tag of the current address space,
+    /// `self.tlb.tag(self.asid)`, already known (the tail's walk worked it
+    /// out for the walk caches: the TLB's flag read and tested again cost
+    /// the zipf-walks row's walks about six instructions each).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn fill_tagged(
+        &mut self,
+        t: &Translation,
+        perms: Perms,
+        dirty: bool,
+        va: VirtAddr,
+        access: AccessKind,
+        dirty_only: bool,
+        tag: Asid,
+    ) -> PhysAddr {
+        debug_assert_eq!(tag, self.tlb.tag(self.asid));
         let entry = TlbEntry::new(tag, va, t.size, t.frame)
             .with_perms(perms)
             .with_global(t.flags.contains(PteFlags::GLOBAL))
@@ -2150,25 +2211,30 @@ mod tests {
         /// against the plain walk it stands in for (`tail_off`), over
         /// random tables (present and absent entries, large pages, reserved
         /// bits, pointers outside memory, random rights and A/D bits),
-        /// x86-64 with 52 or 40 physical-address bits, hardware A/D or
-        /// not: the same results and faults (kind and level), memory (A/D
+        /// x86-64 (4- or 5-level) with 52 or 40 physical-address bits,
+        /// hardware A/D or not, addresses in the lower or upper half or not
+        /// canonical (the tail's own test of the address): the same results
+        /// and faults (kind and level), memory (A/D
         /// bits), counters and serialized state (walk caches, TLBs), through
         /// translations, retries after faults and stores to clean
         /// entries (the dirty walk), context switches and invalidations.
         #[test]
         fn tail_walk_equals_the_plain_walk(
             seeds in proptest::collection::vec(proptest::num::u64::ANY, 64),
-            ops in proptest::collection::vec((0u16..256, 0u8..16, 0u16..4096), 1..300),
+            ops in proptest::collection::vec((0u16..1024, 0u8..16, 0u16..4096), 1..300),
             hardware_ad: bool,
             narrow: bool,
+            five_level: bool,
         ) {
+            let base = if five_level { Format::x86_64_5level() } else { Format::x86_64() };
             let fmt = if narrow {
-                let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+                let mut v = serde_json::to_value(base).expect("to json");
                 v["pa_bits"] = serde_json::Value::from(40u32);
                 serde_json::from_value(v).expect("from json")
             } else {
-                Format::x86_64()
+                base
             };
+            let top = 1u64 << (fmt.va_bits() - 1);
             let config = TlbConfig::preset("x86-64").expect("preset");
             let ram = random_tables(&fmt, &seeds);
             let tail = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
@@ -2184,7 +2250,14 @@ mod tests {
             for &(digits, op, offset) in &ops {
                 let mut va = u64::from(offset);
                 for (i, level) in levels.iter().enumerate() {
-                    va |= u64::from((digits >> (2 * i)) & 3) << level.shift;
+                    va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
+                }
+                // The upper half (sign-extended), or an address that is
+                // not canonical (its top bit copied but one bit above it).
+                match digits >> 8 {
+                    1 => va |= !(top - 1),
+                    2 => va |= 1 << 62,
+                    _ => {}
                 }
                 let va = VirtAddr::new(va);
                 if op == 12 {
@@ -2218,6 +2291,110 @@ mod tests {
             }
             prop_assert_eq!(mmus[1].tail_taken, 0);
             twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// The tail's test of the address is the format's (`check_address`)
+    /// for every format whose tail is on (x86-64 4- and 5-level), over
+    /// addresses around each boundary of the canonical halves; and the tail
+    /// is off for every other built-in format and for an x86-64 shape whose
+    /// last two levels' shifts are not the constants the tail walks with.
+    #[test]
+    fn the_tails_address_test_is_the_formats() {
+        for fmt in [Format::x86_64(), Format::x86_64_5level()] {
+            let PlainX86::Yes(_, tail) = PlainX86::of(&fmt, true) else {
+                panic!("{} is not plain", fmt.name());
+            };
+            assert!(tail.on, "{}", fmt.name());
+            // Not for an MMU without a radix table or hardware A/D.
+            assert!(matches!(PlainX86::of(&fmt, false), PlainX86::Yes(_, t) if !t.on));
+            assert_eq!(tail.last, fmt.levels().len() - 1);
+            let top = fmt.va_bits() - 1;
+            for base in [0u64, 1 << top, 1 << (top + 1), 1 << 62, 1 << 63, u64::MAX] {
+                for delta in [0u64, 1, 2, 4095, 4096] {
+                    for va in [base.wrapping_add(delta), base.wrapping_sub(delta)] {
+                        let va = VirtAddr::new(va);
+                        assert_eq!(
+                            tail.canonical(va),
+                            fmt.check_address(va).is_ok(),
+                            "{} {va}",
+                            fmt.name()
+                        );
+                    }
+                }
+            }
+        }
+        for fmt in [
+            Format::x86_32(),
+            Format::sv32(),
+            Format::sv39(),
+            Format::sv48(),
+            Format::sv57(),
+        ] {
+            assert!(
+                !matches!(PlainX86::of(&fmt, true), PlainX86::Yes(_, t) if t.on),
+                "{}",
+                fmt.name()
+            );
+        }
+        for (level, field, value) in [
+            (3, "shift", 13u32),
+            (2, "shift", 22),
+            (2, "bits", 8),
+            (3, "bits", 10),
+        ] {
+            let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+            v["levels"][level][field] = serde_json::Value::from(value);
+            let fmt: Format = serde_json::from_value(v).expect("from json");
+            assert!(
+                !matches!(PlainX86::of(&fmt, true), PlainX86::Yes(_, t) if t.on),
+                "level {level} {field} {value}"
+            );
+        }
+    }
+
+    /// An MMU whose table changes from the radix tree to an inverted table
+    /// after it walked (and so worked out that the tail's walk serves it)
+    /// searches the inverted table, as an MMU on that table from the start
+    /// does: the change forgets the tail (`set_table_base`). The inverted
+    /// table maps nothing, so a walk of the radix tree would give another
+    /// answer.
+    #[test]
+    fn a_change_of_table_turns_the_tail_off() {
+        use crate::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+        let fmt = Format::x86_64();
+        let (mut ram, tables) = two_spaces(&fmt);
+        let base = ram.len() as u64;
+        ram.resize(ram.len() + 64 * 4096, 0);
+        let cfg = InvertedConfig {
+            frames: 64,
+            page_size: PageSize::SIZE_4K,
+            search: InvertedSearch::Linear,
+        };
+        let len = cfg.bytes_needed().expect("size");
+        let ipt = InvertedPageTable::new(&mut ram, PhysAddr::new(base).expect("pa"), len, cfg)
+            .expect("table");
+        let mut walked = x86_preset_mmu(&fmt, &tables[0]);
+        let mut fresh = x86_preset_mmu(&fmt, &tables[0]);
+        fresh.set_table_base(TableBase::Inverted(ipt.layout()));
+        // Two pages of one 2 MiB region: the second walk takes the tail.
+        for page in [0, 1] {
+            let got = walked.translate(
+                &mut ram,
+                page_va(&fmt, page),
+                AccessKind::Read,
+                Privilege::User,
+            );
+            assert!(got.is_ok(), "page {page}: {got:?}");
+        }
+        assert!(walked.tail_taken > 0);
+        walked.set_table_base(TableBase::Inverted(ipt.layout()));
+        for page in [1, 2] {
+            let va = page_va(&fmt, page);
+            let want = fresh.translate(&mut ram, va, AccessKind::Read, Privilege::User);
+            let got = walked.translate(&mut ram, va, AccessKind::Read, Privilege::User);
+            assert!(want.is_err(), "page {page}: {want:?}");
+            assert_eq!(got, want, "page {page}");
         }
     }
 
