@@ -625,6 +625,52 @@ impl SlabCache {
                 ));
             }
         }
+        // Each slab's objects: its free numbers are exactly the objects
+        // not live, once each (an allocation pops one and hands it out: a
+        // live one would have two owners, none on a partial slab was an
+        // `unreachable!`), on the list its count of live objects names,
+        // and the cache's count of live objects their sum.
+        let mut live_objects = 0u64;
+        for (r, rec) in self.records.iter().enumerate() {
+            if rec.list == SPARE {
+                continue;
+            }
+            let live = rec
+                .live
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>();
+            let is_live = |i: u32| rec.live[(i / 64) as usize] & (1 << (i % 64)) != 0;
+            let mut distinct = rec.free.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let list = match u64::from(rec.in_use) {
+                0 => EMPTY,
+                n if n == per => FULL,
+                _ => PARTIAL,
+            };
+            if live != u64::from(rec.in_use)
+                || distinct.len() != rec.free.len()
+                || live + distinct.len() as u64 != per
+                || rec.free.iter().any(|&i| is_live(i))
+                || rec.list != list
+            {
+                return Err(format!(
+                    "slab cache '{name}': record {r}: {} objects in use, {live} live and {} free \
+                     (distinct, not live, {per} in all expected), on list {}",
+                    rec.in_use,
+                    rec.free.len(),
+                    rec.list
+                ));
+            }
+            live_objects += live;
+        }
+        if live_objects != self.active {
+            return Err(format!(
+                "slab cache '{name}': {live_objects} objects live in its slabs but {} counted",
+                self.active
+            ));
+        }
         let slabs = self.lists.len(PARTIAL) + self.lists.len(FULL) + self.lists.len(EMPTY);
         if slabs
             .checked_mul(per)
@@ -636,6 +682,14 @@ impl SlabCache {
             ));
         }
         Ok(())
+    }
+
+    /// Test hook: the first slab in use's free object numbers and the
+    /// count of live objects (a forged checkpoint's); `None` if no slab is in use.
+    #[cfg(test)]
+    pub(crate) fn forge_first_slab(&mut self) -> Option<(&mut Vec<u32>, &mut u64)> {
+        let rec = self.records.iter_mut().find(|r| r.list != SPARE)?;
+        Some((&mut rec.free, &mut self.active))
     }
 
     /// The cache's counters.
@@ -803,6 +857,12 @@ impl Slab {
         self.caches
             .iter()
             .try_for_each(|c| c.check_geometry(max_order))
+    }
+
+    /// Test hook: cache `id`, mutably (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_cache(&mut self, id: CacheId) -> &mut SlabCache {
+        &mut self.caches[id.0 as usize]
     }
 
     /// Counters of every cache, in creation order (`/proc/slabinfo`).

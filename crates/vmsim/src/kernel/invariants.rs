@@ -140,6 +140,9 @@ impl Kernel {
                 asids.len()
             )));
         }
+        // Every mapping of a data page (space, page, frame), for the
+        // reverse map (kept only while pages can be evicted).
+        let mut mapped = Vec::new();
         for (i, space) in self.spaces.iter().enumerate() {
             let Some(space) = space else { continue };
             let leaves = self
@@ -167,6 +170,9 @@ impl Kernel {
                     )));
                 }
                 let f = l.frame.as_u64() / frame_bytes;
+                if self.reclaim.enabled() {
+                    mapped.push((i as u32, l.page.as_u64(), f));
+                }
                 *refs.get_mut(f as usize).ok_or_else(|| {
                     InvariantError::Broken(format!(
                         "space {i}: page {} maps frame {f:#x}, past the last frame",
@@ -279,6 +285,9 @@ impl Kernel {
             }
         }
         self.check_swap()?;
+        self.reclaim
+            .check_rmap(&mut mapped)
+            .map_err(InvariantError::Broken)?;
         self.slab.check_geometry().map_err(InvariantError::Broken)?;
         let slab_frames: u64 = self
             .slab
@@ -426,6 +435,12 @@ impl Kernel {
             &mut self.spaces,
             &mut self.procs,
         )
+    }
+
+    /// Test hook: the slab cache of task structures (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_task_cache(&mut self) -> &mut crate::alloc::SlabCache {
+        self.slab.forge_cache(self.caches.task)
     }
 
     /// After every process exited: whether all frames are free and the buddy

@@ -37,6 +37,8 @@ pub use fault::{FaultCause, FaultResolution};
 pub use frames::{FrameMeta, FrameTable, FrameUse, TaggedFrames};
 pub use invariants::InvariantError;
 pub use process::{ProcState, Process, SegvReason, SpaceId};
+#[cfg(test)]
+pub(crate) use reclaim::PagerForgery;
 pub use reclaim::PagingStats;
 pub use shm::{SharedObject, ShmId, ShmTable};
 pub use swap_entries::SwapEntries;

@@ -42,6 +42,10 @@ use super::process::SpaceId;
 use super::shootdowns::Shootdowns;
 use super::{Kernel, KernelError, SystemPolicy, TlbControl};
 
+mod restored;
+#[cfg(test)]
+pub(crate) use restored::PagerForgery;
+
 /// What demand paging counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PagingStats {
@@ -148,6 +152,23 @@ impl KernelPolicy {
 
     fn check_restored(&self, n_ids: usize) -> Result<(), String> {
         dispatch!(self, p => p.check_restored(n_ids))
+    }
+
+    /// The settings the configuration fixes, against `fresh` (built from
+    /// it): the same policy, with the same insert rule, tick interval,
+    /// tie order or frame count.
+    fn check_settings(&self, fresh: &Self) -> Result<(), String> {
+        match (self, fresh) {
+            (Self::Fifo(_), Self::Fifo(_))
+            | (Self::Nru(_), Self::Nru(_))
+            | (Self::Random(_), Self::Random(_))
+            | (Self::Linux(_), Self::Linux(_))
+            | (Self::Sieve(_), Self::Sieve(_)) => Ok(()),
+            (Self::Clock(p), Self::Clock(f)) => p.check_settings(f),
+            (Self::Aging(p), Self::Aging(f)) => p.check_settings(f),
+            (Self::ClockPro(p), Self::ClockPro(f)) => p.check_settings(f),
+            _ => Err("not the configuration's replacement policy".into()),
+        }
     }
 
     fn holds(&self, id: u32) -> bool {

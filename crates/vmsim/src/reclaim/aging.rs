@@ -113,7 +113,36 @@ impl Aging {
     /// Checks a state decoded from a checkpoint (which may be forged)
     /// over ids `0..n_ids` before any of it is followed.
     pub(crate) fn check_restored(&self, n_ids: usize) -> Result<(), String> {
-        self.h.check_restored(n_ids)
+        self.h.check_restored(n_ids)?;
+        // The next load's rank is `SPAN - next_seq` with the later loads
+        // first, and `next_seq + 1` is stored: either overflows past SPAN.
+        if self.next_seq > SPAN {
+            return Err(format!(
+                "the next load's number {} is past 2^62",
+                self.next_seq
+            ));
+        }
+        Ok(())
+    }
+
+    /// The settings the configuration fixes, against `fresh` (built from
+    /// it): the tick interval (the timer adds it to the reference count:
+    /// a forged one near 2^64 overflowed) and the tie order.
+    pub(crate) fn check_settings(&self, fresh: &Self) -> Result<(), String> {
+        if self.interval != fresh.interval || self.last_first != fresh.last_first {
+            return Err(format!(
+                "aging every {} references, later loads first: {}; not the configuration's",
+                self.interval, self.last_first
+            ));
+        }
+        Ok(())
+    }
+
+    /// Test hook: the next load's number and the interval (a forged
+    /// checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_seq(&mut self) -> (&mut u64, &mut NonZeroU64) {
+        (&mut self.next_seq, &mut self.interval)
     }
 
     /// Whether resident page `id` is one this policy may evict (`id` in range).

@@ -102,6 +102,23 @@ impl Clock {
         self.ring.check_restored(n_ids)
     }
 
+    /// The insert rule, against `fresh` (built from the configuration).
+    pub(crate) fn check_settings(&self, fresh: &Self) -> Result<(), String> {
+        if self.insert != fresh.insert {
+            return Err(format!(
+                "inserts {:?}, not the configuration's {:?}",
+                self.insert, fresh.insert
+            ));
+        }
+        Ok(())
+    }
+
+    /// Test hook: the insert rule (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_insert(&mut self) -> &mut ClockInsert {
+        &mut self.insert
+    }
+
     /// Whether resident page `id` is one this policy may evict (`id` in range).
     pub(crate) fn holds(&self, id: u32) -> bool {
         self.ring.list_of(id).is_some()

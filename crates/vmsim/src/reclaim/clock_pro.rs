@@ -332,4 +332,22 @@ impl ClockPro {
     pub(crate) fn holds(&self, id: u32) -> bool {
         self.ring.list_of(id).is_some() && self.resident[id as usize]
     }
+
+    /// The frame count, against `fresh` (built from the configuration): it
+    /// bounds the cold target and the ghosts kept.
+    pub(crate) fn check_settings(&self, fresh: &Self) -> Result<(), String> {
+        if self.frames != fresh.frames {
+            return Err(format!(
+                "{} frames, not the configuration's {}",
+                self.frames, fresh.frames
+            ));
+        }
+        Ok(())
+    }
+
+    /// Test hook: the frame count (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_frames(&mut self) -> &mut usize {
+        &mut self.frames
+    }
 }

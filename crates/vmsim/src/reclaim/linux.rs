@@ -127,7 +127,25 @@ impl Linux {
         if self.referenced.len() != n_ids || self.shadow.len() != n_ids {
             return Err(format!("per-id arrays are not of {n_ids} ids"));
         }
+        // A refault subtracts its shadow (the age at eviction, plus one,
+        // made before the age moves on) from the age: a later one
+        // underflowed; an age near 2^64 overflowed at the next activation.
+        if self.age > 1 << 56 {
+            return Err(format!("the age {} is beyond any run", self.age));
+        }
+        if let Some(id) = self.shadow.iter().position(|&s| s > self.age) {
+            return Err(format!(
+                "page id {id}'s shadow entry {} is later than the age {}",
+                self.shadow[id], self.age
+            ));
+        }
         Ok(())
+    }
+
+    /// Test hook: the shadow entries and the age (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_shadow(&mut self) -> (&mut Vec<u64>, &mut u64) {
+        (&mut self.shadow, &mut self.age)
     }
 
     /// Whether resident page `id` is one this policy may evict (`id` in range).

@@ -25,7 +25,7 @@ mod faults;
 #[cfg(test)]
 mod fetch_repeats;
 pub mod inputs;
-mod restored;
+pub(crate) mod restored;
 pub(crate) mod schedule;
 #[cfg(test)]
 mod shared_repeats;

@@ -138,6 +138,7 @@ impl Machine {
             }
         }
         self.kernel.check_restored_books(&cfg.config().kernel)?;
+        self.kernel.check_restored_pager()?;
         self.check_host_record(mem_bytes)?;
         self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
@@ -314,6 +315,7 @@ mod tests {
     use crate::addr::{Asid, PhysAddr, VirtAddr};
     use crate::checkpoint::Checkpoint;
     use crate::config::ConfigBuilder;
+    use crate::kernel::PagerForgery;
     use crate::mmu::{AccessKind, Perms, TlbEntry};
     use crate::sim::{Machine, Simulation};
 
@@ -335,9 +337,14 @@ mod tests {
     }
 
     fn checkpoint_of(preset: Option<&str>) -> Vec<u8> {
+        checkpoint_with(preset, &[])
+    }
+
+    /// [`checkpoint_of`] with the settings `extra` too.
+    fn checkpoint_with(preset: Option<&str>, extra: &[&str]) -> Vec<u8> {
         {
             let mut b = ConfigBuilder::preset(preset).expect("preset");
-            for s in ["memory.frames=128", "kernel.asids=64"] {
+            for s in ["memory.frames=128", "kernel.asids=64"].iter().chain(extra) {
                 b = b.set(s).expect("set");
             }
             let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
@@ -518,7 +525,11 @@ mod tests {
     /// ends the run): what a check that is missing lets happen (a panic,
     /// an overflow in a debug build) happens here, before the test fails.
     fn run_forged(forge: impl FnOnce(&mut Machine)) -> Result<(), String> {
-        let mut sim = restore_forged(forge)?;
+        run_forged_from(checkpoint_bytes(), forge)
+    }
+
+    fn run_forged_from(bytes: &[u8], forge: impl FnOnce(&mut Machine)) -> Result<(), String> {
+        let mut sim = restore_forged_from(bytes, forge)?;
         let _ = sim.run_until(sim.references() + 3_000, &mut ());
         // A new process and a fork: what hands out pids and ASIDs.
         let k = &mut sim.m.kernel;
@@ -532,7 +543,16 @@ mod tests {
     /// Restoring is refused with one line naming MACH and containing
     /// `expect`; an accepted state is run (see [`run_forged`]) first.
     fn refused_or_shown(what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
-        match run_forged(forge) {
+        refused_or_shown_from(checkpoint_bytes(), what, expect, forge);
+    }
+
+    fn refused_or_shown_from(
+        bytes: &[u8],
+        what: &str,
+        expect: &str,
+        forge: impl FnOnce(&mut Machine),
+    ) {
+        match run_forged_from(bytes, forge) {
             Ok(()) => panic!("{what}: the forged state was accepted (and ran)"),
             Err(e) => {
                 assert!(!e.contains('\n'), "{what}: {e}");
@@ -1140,6 +1160,151 @@ mod tests {
             }
             _ => {}
         }
+    }
+
+    /// Restores the checkpoint `bytes` with the pager's `lie` told (it
+    /// must have something to tell it about) and runs it on.
+    fn pager_refused(bytes: &[u8], lie: PagerForgery, expect: &str) {
+        refused_in_mach(bytes, &format!("{lie:?}"), expect, |m| {
+            assert!(m.kernel.forge_pager(lie), "{lie:?}: nothing to forge");
+        });
+    }
+
+    /// As [`refused_or_shown_from`], for what the kernel's invariants may
+    /// refuse too (their error names sections MACH and PAGE).
+    fn refused_in_mach(bytes: &[u8], what: &str, expect: &str, forge: impl FnOnce(&mut Machine)) {
+        let result = run_forged_from(bytes, forge);
+        let e = result.expect_err(&format!("{what}: the forged state was accepted (and ran)"));
+        assert!(!e.contains('\n'), "{what}: {e}");
+        assert!(e.contains("MACH"), "{what}: {e}");
+        assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+    }
+
+    /// The pager's ids, frames, reverse map and swap device against each
+    /// other and the configuration (`kernel/reclaim/restored.rs`).
+    #[test]
+    fn the_pagers_ids_frames_and_reverse_map_are_checked() {
+        let bytes = checkpoint_bytes();
+        for (lie, expect) in [
+            (PagerForgery::ShortFrameTable, "frames and"),
+            (PagerForgery::FreeIdResident, "free page id"),
+            (PagerForgery::ResidentInFreeFrame, "holds no data page"),
+            (
+                PagerForgery::InPolicyNotResident,
+                "in the policy but not resident",
+            ),
+            (PagerForgery::CacheOtherId, "holds another page"),
+            (PagerForgery::RmapOtherPage, "reverse map"),
+            (PagerForgery::RmapTwice, "reverse map"),
+            (PagerForgery::RmapDropped, "reverse map"),
+            (PagerForgery::HighWatermark, "not the configuration's"),
+            (PagerForgery::Evictions, "evictions"),
+            (PagerForgery::CleanedPastMemory, "recorded as cleaned"),
+        ] {
+            pager_refused(bytes, lie, expect);
+        }
+    }
+
+    /// The swap device against the pager: its slots in use, its slot
+    /// count, its peak and its file.
+    #[test]
+    fn the_swap_devices_slots_and_file_are_checked() {
+        let bytes = checkpoint_bytes();
+        for (lie, expect) in [
+            (PagerForgery::CacheSlotRenamed, "slots the kernel tracks"),
+            (PagerForgery::DeviceSlots, "the configuration gives"),
+            (PagerForgery::DevicePeak, "a peak of 0"),
+        ] {
+            pager_refused(bytes, lie, expect);
+        }
+        // A file of the user's that the configuration never named: left
+        // as it was (a restored run truncated it at its first swap-out).
+        let dir = tempfile::tempdir().expect("dir");
+        let path: &'static std::path::Path =
+            Box::leak(dir.path().join("precious.txt").into_boxed_path());
+        std::fs::write(path, b"the user's data").expect("write");
+        let result = run_forged(|m| {
+            assert!(m.kernel.forge_pager(PagerForgery::SwapFile(path)));
+        });
+        let kept = std::fs::read(path).expect("read");
+        assert_eq!(kept, b"the user's data", "the user's file was overwritten");
+        let e = result.expect_err("a swap file not in the configuration was accepted");
+        assert!(
+            e.contains("section MACH") && e.contains("precious.txt"),
+            "{e}"
+        );
+    }
+
+    /// The replacement policies' own fields beyond their lists: each
+    /// policy's checkpoint with one field forged.
+    #[test]
+    fn the_policies_counters_and_settings_are_checked() {
+        let linux = checkpoint_with(None, &["kernel.policy=linux"]);
+        pager_refused(&linux, PagerForgery::LinuxShadowLate, "later than the age");
+        pager_refused(&linux, PagerForgery::LinuxAge, "beyond any run");
+        let aging = checkpoint_with(None, &["kernel.policy=aging"]);
+        pager_refused(&aging, PagerForgery::AgingSeq, "past 2^62");
+        pager_refused(
+            &aging,
+            PagerForgery::AgingInterval,
+            "not the configuration's",
+        );
+        pager_refused(
+            checkpoint_bytes(),
+            PagerForgery::ClockInsert,
+            "inserts Clear",
+        );
+        let clock_pro = checkpoint_with(None, &["kernel.policy=clock-pro"]);
+        pager_refused(&clock_pro, PagerForgery::ClockProFrames, "frames, not the");
+    }
+
+    /// The slab allocator's slabs: their free object numbers against
+    /// their live objects, and the cache's count.
+    #[test]
+    fn the_slabs_objects_are_checked() {
+        refused_in_mach(
+            checkpoint_bytes(),
+            "no free object on a partial slab",
+            "record",
+            |m| {
+                let (free, _) = m
+                    .kernel
+                    .forge_task_cache()
+                    .forge_first_slab()
+                    .expect("a slab");
+                free.clear();
+            },
+        );
+        refused_in_mach(
+            checkpoint_bytes(),
+            "a live object on the free list",
+            "record",
+            |m| {
+                let (free, _) = m
+                    .kernel
+                    .forge_task_cache()
+                    .forge_first_slab()
+                    .expect("a slab");
+                // Objects are handed out from the end of the list, lowest
+                // number first: object 0 is live.
+                if let Some(last) = free.last_mut() {
+                    *last = 0;
+                }
+            },
+        );
+        refused_in_mach(
+            checkpoint_bytes(),
+            "a live object counted twice",
+            "counted",
+            |m| {
+                let (_, active) = m
+                    .kernel
+                    .forge_task_cache()
+                    .forge_first_slab()
+                    .expect("a slab");
+                *active += 1;
+            },
+        );
     }
 
     proptest! {

@@ -918,6 +918,65 @@ impl SwapDevice {
         }
         Ok(())
     }
+
+    /// Checks a deserialized device against the pager it belongs to: the
+    /// `slots` configured, and its file the pager's (`path`, `keep`,
+    /// `overwrite`) or none (a copy's temporary file). A forged path with
+    /// `overwrite` would let the restored run truncate a file the
+    /// configuration never named; a forged slot count, swap more than
+    /// configured; a peak below the slots in use, a report that lies.
+    pub(crate) fn check_restored_settings(
+        &self,
+        slots: u32,
+        path: Option<&Path>,
+        keep: bool,
+        overwrite: bool,
+    ) -> Result<(), String> {
+        if self.used.len() != slots as usize {
+            return Err(format!(
+                "{} slots but the configuration gives {slots}",
+                self.used.len()
+            ));
+        }
+        let file = (self.configured.as_deref(), self.keep, self.overwrite);
+        if file != (path, keep, overwrite) && file != (None, false, false) {
+            return Err(format!(
+                "its file {:?} (keep {}, overwrite {}) is not the configuration's",
+                self.configured, self.keep, self.overwrite
+            ));
+        }
+        if self.stats.slots_peak < self.stats.slots_used
+            || self.stats.slots_peak > self.used.len() as u64
+        {
+            return Err(format!(
+                "a peak of {} slots in use, with {} in use of {}",
+                self.stats.slots_peak,
+                self.stats.slots_used,
+                self.used.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Test hook: `more` slots more than configured.
+    #[cfg(test)]
+    pub(crate) fn forge_grow(&mut self, more: usize) {
+        self.used.resize(self.used.len() + more, false);
+        self.written.resize(self.used.len().div_ceil(64), 0);
+    }
+
+    /// Test hook: the peak of slots in use.
+    #[cfg(test)]
+    pub(crate) fn forge_peak(&mut self, peak: u64) {
+        self.stats.slots_peak = peak;
+    }
+
+    /// Test hook: the file at `path`, to be overwritten.
+    #[cfg(test)]
+    pub(crate) fn forge_file(&mut self, path: &Path) {
+        self.configured = Some(path.to_path_buf());
+        self.overwrite = true;
+    }
 }
 
 impl Drop for SwapDevice {
