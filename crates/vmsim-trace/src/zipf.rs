@@ -141,10 +141,33 @@ impl Zipf {
     /// The second acceptance test of [`Zipf::decide`], for a try at `u` whose
     /// rank `k` is known and whose `x` is below `k - threshold`: the same
     /// arithmetic (`k` converts exactly: it is at most `n`, below 2^53).
+    /// (The tests' reference: the sampler's tries take
+    /// [`Zipf::accepts_at_end`].)
+    #[cfg(test)]
     #[inline]
     pub(crate) fn accepts_at(&self, k: u64, u: f64) -> bool {
         let k = k as f64;
         u >= self.h_integral(k + 0.5) - self.h(k)
+    }
+
+    /// The second acceptance test of [`Zipf::decide`],
+    /// `u >= H(k + 0.5) - h(k)`, for a try at `u` of rank `k`, with
+    /// `H(k + 0.5)` given: `end`, what [`Zipf::rank_bounds`] gives for `k`
+    /// (the same call of `H` on the same `k + 0.5`, so the same bits),
+    /// worked out here only for the last rank (whose `end` there is
+    /// infinite).
+    ///
+    /// Why: the table's search has the rank's end at hand, and `H` is a
+    /// logarithm and an `exp_m1`, half of the second test's library calls.
+    #[inline]
+    pub(crate) fn accepts_at_end(&self, k: u64, u: f64, end: f64) -> bool {
+        let k = k as f64;
+        let end = if k >= self.n {
+            self.h_integral(k + 0.5)
+        } else {
+            end
+        };
+        u >= end - self.h(k)
     }
 
     /// The range of [`Zipf::draw`]'s `u`: `(H(1.5) - 1, H(n + 0.5))`.
@@ -257,6 +280,42 @@ mod tests {
         for _ in 0..1000 {
             let k = z.sample(&mut rng);
             assert!((1..=1u64 << 40).contains(&k));
+        }
+    }
+
+    /// `accepts_at_end` with the end `rank_bounds` gives is `accepts_at`,
+    /// for every rank (the last, whose end there is infinite, included) at
+    /// `u` a few units in the last place either side of the second test's
+    /// bound and at random points of the rank's range.
+    #[test]
+    fn accepts_at_end_is_accepts_at() {
+        let mut rng = Rng::new(3);
+        for (n, s) in [
+            (1u64, 0.9),
+            (2, 0.0),
+            (7, 1.0),
+            (1000, 0.9),
+            (5000, 1.3),
+            (300, 3.5),
+        ] {
+            let z = Zipf::new(n, s).expect("valid");
+            let (lo, hi) = z.u_range();
+            for k in 1..=n {
+                let end = z.rank_bounds(k)[0];
+                let kf = k as f64;
+                let bound = z.h_integral(kf + 0.5) - z.h(kf);
+                let mut points: Vec<f64> = (0..16u64)
+                    .map(|d| f64::from_bits(bound.to_bits().wrapping_sub(8).wrapping_add(d)))
+                    .collect();
+                points.extend((0..4).map(|_| lo + rng.next_f64() * (hi - lo)));
+                for u in points {
+                    assert_eq!(
+                        z.accepts_at_end(k, u, end),
+                        z.accepts_at(k, u),
+                        "n={n} s={s} k={k} u={u:e}"
+                    );
+                }
+            }
         }
     }
 }

@@ -95,7 +95,8 @@ pub struct ZipfTable {
     bounds: Vec<[f64; 2]>,
     /// Per cell of `u`'s range: the index of the first rank whose end is
     /// beyond the cell's start (a search from there finds `u`'s rank), with
-    /// [`PURE`] set when the whole cell is that rank's sure acceptance.
+    /// [`PURE`] set when the whole cell is that rank's sure acceptance; and
+    /// after the last cell, a copy of its entry (see [`ZipfBatch::cell_at`]).
     guide: Vec<u32>,
 }
 
@@ -113,7 +114,8 @@ pub struct ZipfBatch<'a> {
     margin: f64,
     #[cfg(test)]
     last_cell: i64,
-    /// The guide's length (0 without a table).
+    /// The guide's cells (0 without a table; the guide holds one more,
+    /// see [`ZipfBatch::cell_at`]).
     cells: u64,
     bounds: &'a [[f64; 2]],
     guide: &'a [u32],
@@ -156,8 +158,10 @@ impl ZipfTable {
         self.cells_per_u = cells as f64 / span;
         let width = span / cells as f64;
         let bounds = &self.bounds;
+        let margin = self.margin;
         let mut i = 0usize;
-        self.guide = (0..cells)
+        // One pass: each cell's first rank, then whether the cell is pure.
+        let mut guide: Vec<u32> = (0..cells)
             .map(|c| {
                 // A rank ends after the cell's start when its end is beyond
                 // it (a bound that is not a number stops the search; a wrong
@@ -166,36 +170,38 @@ impl ZipfTable {
                 while i + 1 < bounds.len() && bounds[i][0] <= start {
                     i += 1;
                 }
-                i as u32
+                // The first and last cells also take the tries that fall
+                // out of range: never pure.
+                if c == 0 || c + 1 == cells {
+                    return i as u32;
+                }
+                let from = lo + (c as f64 - PURE_SLACK) * width;
+                let to = lo + (c as f64 + 1.0 + PURE_SLACK) * width;
+                let start = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    bounds[i - 1][0]
+                };
+                let [end, sure] = bounds[i];
+                // Twice the margins `decision` tests, so that its rounded
+                // differences pass too. Written so that a bound that is not
+                // a number leaves the cell unmarked.
+                if from - start >= 2.0 * margin
+                    && from - sure >= 2.0 * margin
+                    && end - to >= 2.0 * margin
+                {
+                    i as u32 | PURE
+                } else {
+                    i as u32
+                }
             })
             .collect();
-        let margin = self.margin;
-        let last = self.guide.len().saturating_sub(1);
-        for (c, g) in self.guide.iter_mut().enumerate() {
-            // The first and last cells also take the tries that fall out
-            // of range: never pure.
-            if c == 0 || c == last {
-                continue;
-            }
-            let i = *g as usize;
-            let from = lo + (c as f64 - PURE_SLACK) * width;
-            let to = lo + (c as f64 + 1.0 + PURE_SLACK) * width;
-            let start = if i == 0 {
-                f64::NEG_INFINITY
-            } else {
-                bounds[i - 1][0]
-            };
-            let [end, sure] = bounds[i];
-            // Twice the margins `decision` tests, so that its rounded
-            // differences pass too. Written so that a bound that is not a
-            // number leaves the cell unmarked.
-            if from - start >= 2.0 * margin
-                && from - sure >= 2.0 * margin
-                && end - to >= 2.0 * margin
-            {
-                *g |= PURE;
-            }
-        }
+        // The cell one past the last: where `ZipfBatch::cell_at` puts the
+        // draw of bits 0 (`u = hi`), the last cell's entry again, so that a
+        // try's cell needs no clamp.
+        let last = guide.last().copied().unwrap_or(0);
+        guide.push(last);
+        self.guide = guide;
     }
 
     /// Whether the ranks come from a table (else from the sampler's
@@ -227,8 +233,8 @@ impl ZipfTable {
             cells_per_u: self.cells_per_u,
             margin: self.margin,
             #[cfg(test)]
-            last_cell: self.guide.len().saturating_sub(1) as i64,
-            cells: self.guide.len() as u64,
+            last_cell: self.guide.len().saturating_sub(2) as i64,
+            cells: self.guide.len().saturating_sub(1) as u64,
             bounds: &self.bounds,
             guide: &self.guide,
         }
@@ -254,7 +260,12 @@ impl ZipfBatch<'_> {
             let u = self.zipf.draw_at(bits);
             let k = match self.search(u, g) {
                 Decision::Accept(k) => Some(k),
-                Decision::Test(k) => self.zipf.accepts_at(k, u).then_some(k),
+                // The rank's end, `H(k + 0.5)`, is the first half of the
+                // second test: taken from the table, not worked out again.
+                Decision::Test(k) => self
+                    .zipf
+                    .accepts_at_end(k, u, self.bounds[k as usize - 1][0])
+                    .then_some(k),
                 Decision::Unsure => self.zipf.decide(u),
             };
             if let Some(k) = k {
@@ -268,20 +279,22 @@ impl ZipfBatch<'_> {
     /// arithmetic. [`Zipf::draw_at`] makes `u = hi - f * (hi - lo)` of
     /// `f = bits / 2^53`, so `u` lies `(1 - f) * cells` cells above `lo`:
     /// `(2^53 - bits) * cells / 2^53`, worked out in integers (exactly,
-    /// rounded down; `bits` 0, `u = hi`, is the last cell's, as the
-    /// clamped cell of `u` was). The rounded `u` lies within a few units
-    /// in the last place of `max(|lo|, |hi|)` of that exact value, some
-    /// 2^-22 of the margin by which every pure cell's bounds clear its
-    /// rank's (see `ZipfTable::build`): a pure cell's answer holds for the
-    /// rounded `u`. For any other cell the search below tests `u` itself,
-    /// and a wrong start only makes a try unsure. No conversion of a float
-    /// to an integer (with its range and not-a-number tests), no clamp of
-    /// a signed cell, and no `u` at all in a pure cell.
+    /// rounded down). `bits` 0, `u = hi`, gives `cells`, one past the last
+    /// cell: the guide's entry there is the last cell's (which is never
+    /// pure), so that try is answered as the clamped cell of `u` was,
+    /// without a clamp (two instructions and a register a try). The rounded
+    /// `u` lies within a few units in the last place of `max(|lo|, |hi|)`
+    /// of that exact value, some 2^-22 of the margin by which every pure
+    /// cell's bounds clear its rank's (see `ZipfTable::build`): a pure
+    /// cell's answer holds for the rounded `u`. For any other cell the
+    /// search below tests `u` itself, and a wrong start only makes a try
+    /// unsure. No conversion of a float to an integer (with its range and
+    /// not-a-number tests), no clamp of a signed cell, and no `u` at all in
+    /// a pure cell.
     #[inline(always)]
     fn cell_at(&self, bits: u64) -> usize {
         let above = (1u64 << 53) - bits;
-        let cell = ((u128::from(above) * u128::from(self.cells)) >> 53) as u64;
-        cell.min(self.cells - 1) as usize
+        ((u128::from(above) * u128::from(self.cells)) >> 53) as usize
     }
 
     /// The table's answer for a try at `u` (a table must have been built),
@@ -494,7 +507,8 @@ mod tests {
             let mut table = ZipfTable::new(zipf, u64::MAX);
             table.prepare();
             let batch = table.batch();
-            let cells = table.guide.len() as u128;
+            // (The guide's last entry is the copy past the last cell.)
+            let cells = table.guide.len() as u128 - 1;
             for (c, &g) in table.guide.iter().enumerate() {
                 if g & PURE == 0 {
                     continue;
@@ -515,6 +529,23 @@ mod tests {
                     assert_eq!(zipf.decide(u), Some(k), "n={n} s={s} bits={bits} cell {c}");
                 }
             }
+        }
+    }
+
+    /// The draw of bits 0 (`u = hi`) lands one past the last cell, whose
+    /// guide entry is the last cell's: the answer of the clamped cell.
+    #[test]
+    fn the_draw_past_the_last_cell_is_the_last_cells() {
+        for (n, s) in configs() {
+            let zipf = Zipf::new(n, s).expect("valid");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let batch = table.batch();
+            let cells = table.guide.len() - 1;
+            assert_eq!(batch.cell_at(0), cells, "n={n} s={s}");
+            assert_eq!(batch.cell_at(1), cells - 1, "n={n} s={s}");
+            assert_eq!(table.guide[cells], table.guide[cells - 1], "n={n} s={s}");
+            assert_eq!(table.guide[cells] & PURE, 0, "n={n} s={s}");
         }
     }
 

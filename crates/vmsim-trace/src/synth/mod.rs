@@ -417,15 +417,31 @@ impl PageOffset {
         }
     }
 
+    /// Runs `f` with the offset's draw as a closure of its own kind: the
+    /// top bits of a draw for a power-of-two count of words, else
+    /// [`Rng::below`].
+    ///
+    /// Why: a batch loop that takes the draw as a closure is compiled once
+    /// per kind, with no test of the kind in the loop (LLVM kept the test,
+    /// and the flag it reads from the stack, in the one loop of both).
     #[inline(always)]
-    fn draw(self, rng: &mut Rng) -> u64 {
-        let word = if self.shift != 0 {
-            rng.top_bits(self.shift)
+    fn with_draw<R>(self, f: impl OffsetUser<R>) -> R {
+        let size = self.size;
+        if self.shift != 0 {
+            let shift = self.shift;
+            f.run(move |rng: &mut Rng| rng.top_bits(shift) * size)
         } else {
-            rng.below(self.words)
-        };
-        word * self.size
+            let words = self.words;
+            f.run(move |rng: &mut Rng| rng.below(words) * size)
+        }
     }
+}
+
+/// What [`PageOffset::with_draw`] runs: generic over the draw's closure
+/// (a closure cannot be generic itself).
+trait OffsetUser<R> {
+    /// Runs with the offset's draw `offset`.
+    fn run(self, offset: impl Fn(&mut Rng) -> u64) -> R;
 }
 
 /// What a zipf batch's accesses share: where the pages start, the pid, the
@@ -440,9 +456,10 @@ struct ZipfAt {
 
 impl ZipfAt {
     /// Appends `n` accesses: a rank (`zipf`), its page (`page`, from the
-    /// rank counted from 0), an offset in the page, then the kind (`kind`):
-    /// the draws in the order the generator has always made them.
+    /// rank counted from 0), an offset in the page (`offset`), then the kind
+    /// (`kind`): the draws in the order the generator has always made them.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         self,
         out: &mut Vec<Access>,
@@ -450,11 +467,12 @@ impl ZipfAt {
         zipf: &ZipfBatch<'_>,
         rng: &mut Rng,
         page: impl Fn(u64) -> u64,
+        offset: impl Fn(&mut Rng) -> u64,
         kind: impl Fn(&mut Rng) -> AccessKind,
     ) {
         out.extend((0..n).map(|_| {
             let page = page(zipf.sample(rng) - 1);
-            let off = self.offset.draw(rng);
+            let off = offset(rng);
             let va = self.base + page * PAGE_BYTES + off;
             Access {
                 va,
@@ -463,6 +481,44 @@ impl ZipfAt {
                 kind: kind(rng),
             }
         }));
+    }
+}
+
+/// One zipf batch's loop, its page and kind closures chosen, waiting for
+/// the offset's (see [`PageOffset::with_draw`]).
+struct ZipfFill<'a, 'b, 'c, P, K> {
+    at: ZipfAt,
+    out: &'a mut Vec<Access>,
+    n: u64,
+    zipf: &'b ZipfBatch<'c>,
+    rng: &'a mut Rng,
+    page: P,
+    kind: K,
+}
+
+impl<P, K> OffsetUser<()> for ZipfFill<'_, '_, '_, P, K>
+where
+    P: Fn(u64) -> u64,
+    K: Fn(&mut Rng) -> AccessKind,
+{
+    #[inline(always)]
+    fn run(self, offset: impl Fn(&mut Rng) -> u64) {
+        self.at.fill(
+            self.out, self.n, self.zipf, self.rng, self.page, offset, self.kind,
+        );
+    }
+}
+
+impl<'a, 'b, 'c, P, K> ZipfFill<'a, 'b, 'c, P, K>
+where
+    P: Fn(u64) -> u64,
+    K: Fn(&mut Rng) -> AccessKind,
+{
+    /// Fills the batch with the loop for the offset's kind.
+    #[inline(always)]
+    fn go(self) {
+        let offset = self.at.offset;
+        offset.with_draw(self);
     }
 }
 
@@ -540,11 +596,48 @@ impl TraceSource for SynthSource {
                         AccessKind::Load
                     }
                 };
+                let z = &zipf;
                 match (map, draw) {
-                    (None, false) => at.fill(out, n, &zipf, r, |k| k, |_| fixed),
-                    (None, true) => at.fill(out, n, &zipf, r, |k| k, chance),
-                    (Some(m), false) => at.fill(out, n, &zipf, r, |k| m[k as usize], |_| fixed),
-                    (Some(m), true) => at.fill(out, n, &zipf, r, |k| m[k as usize], chance),
+                    (None, false) => ZipfFill {
+                        at,
+                        out,
+                        n,
+                        zipf: z,
+                        rng: r,
+                        page: |k| k,
+                        kind: |_: &mut Rng| fixed,
+                    }
+                    .go(),
+                    (None, true) => ZipfFill {
+                        at,
+                        out,
+                        n,
+                        zipf: z,
+                        rng: r,
+                        page: |k| k,
+                        kind: chance,
+                    }
+                    .go(),
+                    (Some(m), false) => ZipfFill {
+                        at,
+                        out,
+                        n,
+                        zipf: z,
+                        rng: r,
+                        page: |k| m[k as usize],
+                        kind: |_: &mut Rng| fixed,
+                    }
+                    .go(),
+                    (Some(m), true) => ZipfFill {
+                        at,
+                        out,
+                        n,
+                        zipf: z,
+                        rng: r,
+                        page: |k| m[k as usize],
+                        kind: chance,
+                    }
+                    .go(),
                 }
                 *rng = local;
             }

@@ -949,8 +949,8 @@ impl Kernel {
     }
 
     /// [`Kernel::unmap_data`] of `leaf`, one of what
-    /// [`crate::paging::PageTables::leaves`] listed for space `sid`,
-    /// unmapped in the listing's order (an exit's teardown: see
+    /// [`crate::paging::PageTables::leaves`] listed for space `sid` (`next`:
+    /// the leaf listed after it), unmapped in the listing's order (an exit's teardown: see
     /// [`crate::paging::PageTables::unmap_listed`], no walk from the root).
     fn unmap_listed_data<M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
@@ -958,11 +958,17 @@ impl Kernel {
         tlb: &mut T,
         sid: SpaceId,
         leaf: &crate::paging::LeafInfo,
+        next: Option<&crate::paging::LeafInfo>,
     ) -> Result<bool, KernelError> {
         let asid = self.space(sid).asid;
-        let r = self
-            .tables
-            .unmap_listed(&self.fmt, mem, &mut self.frames.for_tables(), asid, leaf);
+        let r = self.tables.unmap_listed(
+            &self.fmt,
+            mem,
+            &mut self.frames.for_tables(),
+            asid,
+            leaf,
+            next,
+        );
         self.unmapped_data(tlb, sid, asid, leaf.page, r)
     }
 

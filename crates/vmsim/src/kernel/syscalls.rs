@@ -257,8 +257,9 @@ impl Kernel {
         sid: SpaceId,
         asid: crate::addr::Asid,
     ) -> Result<(), KernelError> {
-        for leaf in self.tables.leaves(&self.fmt, mem, asid)? {
-            self.unmap_listed_data(mem, tlb, sid, &leaf)?;
+        let leaves = self.tables.leaves(&self.fmt, mem, asid)?;
+        for (i, leaf) in leaves.iter().enumerate() {
+            self.unmap_listed_data(mem, tlb, sid, leaf, leaves.get(i + 1))?;
         }
         Ok(())
     }

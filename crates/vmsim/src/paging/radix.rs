@@ -537,12 +537,20 @@ impl RadixTable {
     /// frees, with any table above that empties), an entry that is not
     /// the leaf listed, or a table not in memory, is `unmap` itself: the
     /// outcome is the same either way.
+    ///
+    /// `next`: the leaf listed after `leaf`, if any. When it is a leaf of
+    /// the same size in the same table, that table keeps a present entry
+    /// (the listing's leaves are cleared in order, and only emptied tables
+    /// are freed), so it is not left empty and the tests of the rest of it
+    /// are skipped when memory holds the table whole: they would find that
+    /// entry.
     pub fn unmap_listed<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &self,
         fmt: &Format,
         mem: &mut M,
         alloc: &mut A,
         leaf: &LeafInfo,
+        next: Option<&LeafInfo>,
     ) -> Result<Unmapped, MapError> {
         let va = leaf.page;
         let width = fmt.entry_bytes();
@@ -564,10 +572,23 @@ impl RadixTable {
         };
         if leaf_idx > 0 {
             let bytes = fmt.table_bytes(leaf_idx);
+            // (Only for a table that memory holds whole: for any other the
+            // tests below are made as before.)
+            let kept = next.is_some_and(|n| {
+                n.size == leaf.size
+                    && n.entry_addr != leaf.entry_addr
+                    && n.entry_addr.as_u64().wrapping_sub(table.as_u64()) < bytes
+            }) && mem.check(table, bytes).is_ok();
+            debug_assert!(
+                !kept
+                    || next.is_some_and(|n| mem.read_le(n.entry_addr, width).is_ok_and(|r| r != 0)),
+                "the next leaf listed is not mapped"
+            );
             let after = cleared + u64::from(width);
             // (A range not in memory errs: `unmap` reports it.)
             let last = after > bytes
-                || (mem.is_zero(table.add(after), bytes - after).unwrap_or(true)
+                || (!kept
+                    && mem.is_zero(table.add(after), bytes - after).unwrap_or(true)
                     && mem.is_zero(table, cleared).unwrap_or(true));
             if last {
                 return self.unmap(fmt, mem, alloc, va);

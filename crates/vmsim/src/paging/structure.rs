@@ -459,7 +459,8 @@ impl PageTables {
 
     /// [`PageTables::unmap`] of `leaf`, one of what [`PageTables::leaves`]
     /// listed for `asid`, unmapped in the listing's order (see
-    /// [`RadixTable::unmap_listed`]: no walk from the root); other
+    /// [`RadixTable::unmap_listed`]: no walk from the root; `next`, the
+    /// leaf listed after it); other
     /// structures unmap as usual.
     pub fn unmap_listed<M: PhysMemory + ?Sized, A: FrameAllocator>(
         &mut self,
@@ -468,9 +469,10 @@ impl PageTables {
         alloc: &mut A,
         asid: Asid,
         leaf: &LeafInfo,
+        next: Option<&LeafInfo>,
     ) -> Result<Unmapped, MapError> {
         match self {
-            Self::Radix(r) => r.space(asid)?.unmap_listed(fmt, mem, alloc, leaf),
+            Self::Radix(r) => r.space(asid)?.unmap_listed(fmt, mem, alloc, leaf, next),
             _ => self.unmap(fmt, mem, alloc, asid, leaf.page),
         }
     }
