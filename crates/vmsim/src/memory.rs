@@ -227,6 +227,36 @@ pub trait PhysMemory {
         Ok(Some(loan.into_return()))
     }
 
+    /// Whether the `len` bytes at `addr` (a data page whose frame is being
+    /// allocated to be overwritten whole: a swap-in) may stay as they are
+    /// until [`PhysMemory::write_lent_over`] or a later
+    /// [`PhysMemory::zero`], with the same outcome as zeroing them now.
+    /// The default says no: the kernel then zeroes at once, as for any
+    /// page.
+    fn defers_zero(&self, addr: PhysAddr, len: u64) -> bool {
+        let _ = (addr, len);
+        false
+    }
+
+    /// [`PhysMemory::zero`] of the `len` bytes at `addr` and then
+    /// [`PhysMemory::write_lent`] of `loan` there: how a swap-in installs
+    /// a lent page in a frame whose zeroing was deferred
+    /// ([`PhysMemory::defers_zero`]). The default does exactly that.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the page reaches past the end.
+    fn write_lent_over(
+        &mut self,
+        addr: PhysAddr,
+        len: u64,
+        loan: Loan,
+    ) -> Result<Option<LoanReturn>, MemError> {
+        // (As the allocation's zero, whose failure was ignored: the
+        // install reports a page past the end.)
+        let _ = self.zero(addr, len);
+        self.write_lent(addr, loan)
+    }
+
     /// The page at `addr` went out dirty to its slot: its loan, if any,
     /// ends with nothing to give back.
     fn end_loan(&mut self, addr: PhysAddr) {
@@ -383,6 +413,21 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
     #[inline(always)]
     fn write_lent(&mut self, addr: PhysAddr, loan: Loan) -> Result<Option<LoanReturn>, MemError> {
         PhysMem::write_lent(self, addr, loan).map(|()| None)
+    }
+
+    #[inline(always)]
+    fn defers_zero(&self, addr: PhysAddr, len: u64) -> bool {
+        PhysMem::defers_zero(self, addr, len)
+    }
+
+    #[inline(always)]
+    fn write_lent_over(
+        &mut self,
+        addr: PhysAddr,
+        len: u64,
+        loan: Loan,
+    ) -> Result<Option<LoanReturn>, MemError> {
+        PhysMem::write_lent_over(self, addr, len, loan).map(|()| None)
     }
 
     #[inline(always)]

@@ -226,6 +226,41 @@ impl FrameTable {
 
     /// A zeroed data page with no references yet, or `None` if memory is full.
     pub fn alloc_page<M: PhysMemory + ?Sized>(&mut self, mem: &mut M) -> Option<Pfn> {
+        let pfn = self.alloc_page_unzeroed()?;
+        self.zero_page(mem, pfn);
+        Some(pfn)
+    }
+
+    /// [`FrameTable::alloc_page`] for a page about to be overwritten whole
+    /// (a swap-in): zeroed now unless `mem` may leave it as it is
+    /// ([`PhysMemory::defers_zero`]). Returns the frame and whether it was
+    /// zeroed; one that was not must be zeroed ([`PhysMemory::zero`])
+    /// or overwritten whole ([`PhysMemory::write_lent_over`]) before anyone
+    /// reads it.
+    pub fn alloc_page_for_overwrite<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+    ) -> Option<(Pfn, bool)> {
+        let pfn = self.alloc_page_unzeroed()?;
+        if mem.defers_zero(self.addr_of(pfn), self.page.bytes()) {
+            return Some((pfn, false));
+        }
+        self.zero_page(mem, pfn);
+        Some((pfn, true))
+    }
+
+    /// Zeroes data page `pfn`: no process ever sees bytes of a previous
+    /// owner.
+    #[inline]
+    fn zero_page<M: PhysMemory + ?Sized>(&self, mem: &mut M, pfn: Pfn) {
+        let zeroed = mem.zero(self.addr_of(pfn), self.page.bytes());
+        debug_assert!(zeroed.is_ok(), "frames lie inside physical memory");
+    }
+
+    /// A data page with no references yet, its bytes as its last owner
+    /// left them.
+    #[inline]
+    fn alloc_page_unzeroed(&mut self) -> Option<Pfn> {
         let order = self.page_order();
         let pfn = self.buddy.alloc_order(order)?;
         let i = pfn.as_u64() as usize;
@@ -233,9 +268,6 @@ impl FrameTable {
         for m in &mut self.meta[i + 1..i + (1 << order)] {
             *m = (*m & u64::from(u32::MAX)) | use_bits(FrameUse::DataTail);
         }
-        // Zero on allocation: no process ever sees bytes of a previous owner.
-        let zeroed = mem.zero(self.addr_of(pfn), self.page.bytes());
-        debug_assert!(zeroed.is_ok(), "frames lie inside physical memory");
         Some(pfn)
     }
 

@@ -1461,21 +1461,44 @@ impl Kernel {
     ) -> Result<Option<Pfn>, KernelError> {
         // The reclaim's TLB invalidations are made together as it ends.
         let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
-        let r = self.alloc_data_page_in(mem, &mut batch);
+        let r = self.alloc_data_page_in::<false, _, _>(mem, &mut batch);
+        self.reclaim.shootdowns = batch.finish();
+        r.map(|p| p.map(|(pfn, _)| pfn))
+    }
+
+    /// [`Kernel::alloc_data_page`] of a page about to be overwritten whole
+    /// (a swap-in): see [`FrameTable::alloc_page_for_overwrite`]. Returns
+    /// the frame and whether it was zeroed.
+    ///
+    /// [`FrameTable::alloc_page_for_overwrite`]: super::frames::FrameTable::alloc_page_for_overwrite
+    fn alloc_data_page_for_overwrite<M: PhysMemory + ?Sized, T: TlbControl>(
+        &mut self,
+        mem: &mut M,
+        tlb: &mut T,
+    ) -> Result<Option<(Pfn, bool)>, KernelError> {
+        let mut batch = Shootdowns::new(tlb, std::mem::take(&mut self.reclaim.shootdowns));
+        let r = self.alloc_data_page_in::<true, _, _>(mem, &mut batch);
         self.reclaim.shootdowns = batch.finish();
         r
     }
 
-    /// [`Kernel::alloc_data_page`] with its invalidations gathered in `tlb`.
-    fn alloc_data_page_in<M: PhysMemory + ?Sized, T: TlbControl>(
+    /// [`Kernel::alloc_data_page`] with its invalidations gathered in `tlb`
+    /// (`OVERWRITE`: as [`Kernel::alloc_data_page_for_overwrite`]; a
+    /// constant, so that the plain allocation's code is as it was).
+    fn alloc_data_page_in<const OVERWRITE: bool, M: PhysMemory + ?Sized, T: TlbControl>(
         &mut self,
         mem: &mut M,
         tlb: &mut T,
-    ) -> Result<Option<Pfn>, KernelError> {
+    ) -> Result<Option<(Pfn, bool)>, KernelError> {
         let per_page = 1u64 << self.frames.page_order();
-        let pfn = loop {
-            if let Some(pfn) = self.frames.alloc_page(mem) {
-                break pfn;
+        let found = loop {
+            let found = if OVERWRITE {
+                self.frames.alloc_page_for_overwrite(mem)
+            } else {
+                self.frames.alloc_page(mem).map(|pfn| (pfn, true))
+            };
+            if let Some(found) = found {
+                break found;
             }
             self.reclaim.stats.direct_reclaims += 1;
             if !self.reclaim_one(mem, tlb)? {
@@ -1496,7 +1519,7 @@ impl Kernel {
         }
         // The victims' pages wait in the swap device's cache, which writes
         // them to the file in batches sorted by slot.
-        Ok(Some(pfn))
+        Ok(Some(found))
     }
 
     /// Reclaims until at least `frames` frames are free (or nothing more can
@@ -2001,12 +2024,16 @@ impl Kernel {
                 (pfn, false)
             }
             None => {
-                let Some(pfn) = self.alloc_data_page(mem, tlb)? else {
+                // Not zeroed when memory allows: the page is overwritten
+                // whole below (the loan's install releases the old bytes,
+                // any other way zeroes first).
+                let Some((pfn, zeroed)) = self.alloc_data_page_for_overwrite(mem, tlb)? else {
                     return Ok(None);
                 };
                 // The slot may have been used by a reclaim just now? No: it is
                 // referenced (refs > 0), so it was neither freed nor reused.
                 let addr = self.frames.addr_of(pfn);
+                let len = self.reclaim.page_bytes as u64;
                 // A cached page is shared with the frame, not copied (the
                 // frame copies it before its first write: `shared_page.rs`),
                 // or, when no other swap entry refers to the slot (this was
@@ -2017,18 +2044,27 @@ impl Kernel {
                     .then(|| dev.lend(slot))
                     .flatten()
                 {
+                    // (`write_lent_over` of a zeroed frame finds nothing to
+                    // release: the same as `write_lent`. One call, so the
+                    // install is in line once.)
                     Some(loan) => {
                         if let Some(back) = mem
-                            .write_lent(addr, loan)
+                            .write_lent_over(addr, len, loan)
                             .map_err(crate::swap::PageIoError::Page)?
                         {
                             dev.give_back(back);
                         }
                     }
-                    None => dev.read_shared(slot, |page| match page {
-                        PageIn::Shared(p) => mem.write_shared(addr, p),
-                        PageIn::Bytes(b) => mem.write(addr, b),
-                    })?,
+                    None => {
+                        if !zeroed {
+                            let zeroed = mem.zero(addr, len);
+                            debug_assert!(zeroed.is_ok(), "frames lie inside physical memory");
+                        }
+                        dev.read_shared(slot, |page| match page {
+                            PageIn::Shared(p) => mem.write_shared(addr, p),
+                            PageIn::Bytes(b) => mem.write(addr, b),
+                        })?;
+                    }
                 }
                 let r = &mut self.reclaim;
                 r.set_id(pfn, Some(info.id));

@@ -52,6 +52,17 @@ pub struct Loan {
 }
 
 impl Loan {
+    /// A loan of `page` from slot `slot`, numbered `number`, made by hand
+    /// (the device makes the real ones): for memory's tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(slot: u32, number: u64, page: SharedChunk) -> Self {
+        Self {
+            slot: SwapSlot(slot),
+            number,
+            page,
+        }
+    }
+
     /// The slot whose page is lent.
     #[must_use]
     pub fn slot(&self) -> SwapSlot {
