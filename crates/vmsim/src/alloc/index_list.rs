@@ -85,6 +85,21 @@ impl IndexLists {
         self.lens[list] += 1;
     }
 
+    /// [`IndexLists::push_front`] onto a `list` known to be empty: the
+    /// same links, without the look at an old front. Why: the buddy
+    /// allocator's split pushes each freed half onto a list its search has
+    /// just found empty.
+    #[inline(always)]
+    pub(crate) fn push_front_empty(&mut self, list: usize, i: u32) {
+        let iu = i as usize;
+        debug_assert!(self.heads[list] == NIL && self.lens[list] == 0);
+        debug_assert!(self.prev[iu] == NIL && self.next[iu] == NIL);
+        self.next[iu] = NIL;
+        self.prev[iu] = NIL;
+        self.heads[list] = i + 1;
+        self.lens[list] = 1;
+    }
+
     /// Links `items` (each on no list), in order, at the back of `list`:
     /// the links `push_front` would have left had they been pushed first,
     /// last item first. Finds the back by walking the list once.

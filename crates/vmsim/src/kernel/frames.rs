@@ -265,8 +265,12 @@ impl FrameTable {
         let pfn = self.buddy.alloc_order(order)?;
         let i = pfn.as_u64() as usize;
         self.meta[i] = use_bits(FrameUse::Data);
-        for m in &mut self.meta[i + 1..i + (1 << order)] {
-            *m = (*m & u64::from(u32::MAX)) | use_bits(FrameUse::DataTail);
+        // The page's other frames (none with pages of one frame: no loop,
+        // and no range to check, on a first-touch fault's path).
+        if order > 0 {
+            for m in &mut self.meta[i + 1..i + (1 << order)] {
+                *m = (*m & u64::from(u32::MAX)) | use_bits(FrameUse::DataTail);
+            }
         }
         Some(pfn)
     }
