@@ -1372,11 +1372,12 @@ mod tests {
             &'a mut u32,
             &'a mut u64,
         );
+        type Forge = fn(Shape<'_>);
         // A slab order that its arithmetic accepts, and one object fewer
         // per slab, are refused by the kernel's invariants already (the
         // slabs' blocks are not the buddy allocator's of that order; a
         // free object number past the slab's).
-        let forgeries: [(&str, &str, fn(Shape<'_>)); 5] = [
+        let forgeries: [(&str, &str, Forge); 5] = [
             ("object size", "not the configuration's", |(size, ..)| {
                 *size -= 8;
             }),
