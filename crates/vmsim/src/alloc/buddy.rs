@@ -250,6 +250,47 @@ impl Buddy {
         self.core.max_order
     }
 
+    /// Whether this allocator (read back from a checkpoint) manages the
+    /// region `fresh` (built from the configuration) does: the same frame
+    /// size, first frame, frame count and largest order.
+    /// [`Buddy::check_books`] holds the blocks to the region they claim; a
+    /// forged region that is consistent in itself still took frames from,
+    /// or gave frames to, the page tables' reserved ones.
+    ///
+    /// # Errors
+    /// Both regions.
+    pub fn check_same_region(&self, fresh: &Self) -> Result<(), String> {
+        let (a, b) = (&self.core, &fresh.core);
+        if (a.frame_size, a.first, a.count, a.max_order)
+            != (b.frame_size, b.first, b.count, b.max_order)
+        {
+            return Err(format!(
+                "{} frames of {} from frame {:#x} up to order {}, not the configuration's \
+                 {} frames of {} from {:#x} up to order {}",
+                a.count,
+                a.frame_size,
+                a.first,
+                a.max_order,
+                b.count,
+                b.frame_size,
+                b.first,
+                b.max_order
+            ));
+        }
+        Ok(())
+    }
+
+    /// Test hook: the region's first frame, frame count and largest order
+    /// (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_region(&mut self) -> (&mut u64, &mut u64, &mut u32) {
+        (
+            &mut self.core.first,
+            &mut self.core.count,
+            &mut self.core.max_order,
+        )
+    }
+
     /// The first frame managed.
     #[must_use]
     pub fn first(&self) -> Pfn {

@@ -684,6 +684,19 @@ impl SlabCache {
         Ok(())
     }
 
+    /// Test hook: the cache's object size, slot, slab order, objects per
+    /// slab and empty slabs kept (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_shape(&mut self) -> (&mut u64, &mut u64, &mut u32, &mut u32, &mut u64) {
+        (
+            &mut self.object_size,
+            &mut self.slot,
+            &mut self.order,
+            &mut self.per_slab,
+            &mut self.keep_empty,
+        )
+    }
+
     /// Test hook: the first slab in use's free object numbers and the
     /// count of live objects (a forged checkpoint's); `None` if no slab is in use.
     #[cfg(test)]
@@ -857,6 +870,55 @@ impl Slab {
         self.caches
             .iter()
             .try_for_each(|c| c.check_geometry(max_order))
+    }
+
+    /// Whether this registry (read back from a checkpoint) has the
+    /// geometry of `fresh`, built from the configuration: the same frames
+    /// and parameters, and the same caches in the same order, each with the
+    /// same object size, slot, slab order, objects per slab and empty slabs
+    /// kept. [`Slab::check_geometry`] only asks that a cache's arithmetic
+    /// works; a forged size or order that works still lied in the report's
+    /// slab figures, and a forged slab order handed blocks back to the buddy
+    /// allocator at an order they were not taken at.
+    ///
+    /// # Errors
+    /// The first difference, with the cache named.
+    pub fn check_same_geometry(&self, fresh: &Self) -> Result<(), String> {
+        if self.frame_size != fresh.frame_size || self.params != fresh.params {
+            return Err(format!(
+                "frames of {} and parameters {:?}, not the configuration's {} and {:?}",
+                self.frame_size, self.params, fresh.frame_size, fresh.params
+            ));
+        }
+        if self.caches.len() != fresh.caches.len() {
+            return Err(format!(
+                "{} caches, not the kernel's {}",
+                self.caches.len(),
+                fresh.caches.len()
+            ));
+        }
+        let shape = |c: &SlabCache| {
+            (
+                c.name.clone(),
+                c.object_size,
+                c.slot,
+                c.frame_size,
+                c.order,
+                c.per_slab,
+                c.keep_empty,
+            )
+        };
+        for (c, f) in self.caches.iter().zip(&fresh.caches) {
+            let (mine, theirs) = (shape(c), shape(f));
+            if mine != theirs {
+                return Err(format!(
+                    "cache '{}': (name, object size, slot, frames, order, objects per slab, \
+                     empty kept) {mine:?}, not the configuration's {theirs:?}",
+                    c.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Test hook: cache `id`, mutably (a forged checkpoint's).

@@ -18,6 +18,7 @@ mod invariants;
 mod leaf_map;
 mod process;
 mod reclaim;
+mod restored_geometry;
 mod shm;
 mod shootdowns;
 mod swap_entries;
@@ -407,16 +408,7 @@ impl Kernel {
                 structure.name()
             )));
         }
-        let bytes = structure
-            .region_bytes(frames, frame)
-            .map_err(MapError::from)?;
-        let reserved = bytes.div_ceil(frame.bytes());
-        if reserved >= frames {
-            return Err(KernelError::Config(format!(
-                "the {} page table needs {reserved} of the {frames} frames",
-                structure.name()
-            )));
-        }
+        let reserved = Self::reserved_frames(structure, frames, frame)?;
         let mut k = Self::build(fmt, frames, page, cfg, reserved)?;
         k.tables = PageTables::new(
             structure,
@@ -433,8 +425,31 @@ impl Kernel {
         Ok(k)
     }
 
+    /// The first frames an inverted or hashed table of `structure` takes
+    /// out of the buddy allocator's `frames` (none for radix tables).
+    pub(crate) fn reserved_frames(
+        structure: StructureSpec,
+        frames: u64,
+        frame: PageSize,
+    ) -> Result<u64, KernelError> {
+        if structure == StructureSpec::Radix {
+            return Ok(0);
+        }
+        let bytes = structure
+            .region_bytes(frames, frame)
+            .map_err(MapError::from)?;
+        let reserved = bytes.div_ceil(frame.bytes());
+        if reserved >= frames {
+            return Err(KernelError::Config(format!(
+                "the {} page table needs {reserved} of the {frames} frames",
+                structure.name()
+            )));
+        }
+        Ok(reserved)
+    }
+
     /// A kernel over frames `[reserved, frames)`, with radix tables.
-    fn build(
+    pub(crate) fn build(
         fmt: Format,
         frames: u64,
         page: PageSize,

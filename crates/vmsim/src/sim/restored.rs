@@ -137,12 +137,13 @@ impl Machine {
                 ));
             }
         }
+        self.kernel.check_restored_geometry(cfg)?;
         self.kernel.check_restored_books(&cfg.config().kernel)?;
         self.kernel.check_restored_pager()?;
         self.check_host_record(mem_bytes)?;
         self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
-        self.check_counters()
+        self.check_counters(cfg.page_size().bytes())
     }
 
     /// What the run records beside the machine: the host's written chunks
@@ -174,7 +175,7 @@ impl Machine {
     /// translation counts and peaks, every process's report figures and
     /// scheduler counts, the MMU's counters, the kernel's, the pager's and
     /// the swap device's.
-    fn check_counters(&self) -> Result<(), String> {
+    fn check_counters(&self, page_bytes: u64) -> Result<(), String> {
         let scalars = [
             (
                 "references",
@@ -217,7 +218,29 @@ impl Machine {
         for (what, v) in groups {
             counters_in_range(what, &v.map_err(|e| e.to_string())?)?;
         }
-        Ok(())
+        self.check_checkpoint_records(page_bytes)
+    }
+
+    /// The run's checkpoint records, restored only to be reported: each
+    /// figure at most [`COUNTER_LIMIT`] (a write fault adds to the last
+    /// one's), the pauses and fault cycles the report sums at most that in
+    /// all (a forged `u64::MAX` beside another record overflowed the sum
+    /// at the report), and each record's pages saved, times the data page
+    /// size the text report multiplies them by, too.
+    fn check_checkpoint_records(&self, page_bytes: u64) -> Result<(), String> {
+        let (mut pauses, mut faults) = (0u64, 0u64);
+        for (i, r) in self.ckpt.records.iter().enumerate() {
+            let what = format!("checkpoint record {i}");
+            counters_in_range(&what, &serde_json::to_value(r).map_err(|e| e.to_string())?)?;
+            pauses = pauses.saturating_add(r.pause_cycles);
+            faults = faults.saturating_add(r.fault_cycles);
+            counter_in_range(
+                &format!("{what}: pages_saved in bytes"),
+                r.pages_saved.saturating_mul(page_bytes),
+            )?;
+        }
+        counter_in_range("checkpoint records: pause_cycles in all", pauses)?;
+        counter_in_range("checkpoint records: fault_cycles in all", faults)
     }
 
     /// The scheduler: one entry per scenario process, in order, each
@@ -673,6 +696,34 @@ mod tests {
                 .records
                 .push(m.ckpt.records.last().cloned().unwrap_or_default());
             m.ckpt.forge_pending(0, u64::MAX);
+        });
+    }
+
+    /// The checkpoint records, restored only for the report: a figure
+    /// past any run, the pauses' sum the report takes, and the pages
+    /// saved times the page size the text report prints.
+    #[test]
+    fn the_checkpoint_records_are_checked() {
+        // Without the check: "attempt to add with overflow" in the report's sum.
+        refused_or_shown("pause sum", "pause_cycles in all", |m| {
+            let mut r = m.ckpt.records.last().cloned().unwrap_or_default();
+            // Each within range, 300 of them past 2^64 in all.
+            r.pause_cycles = super::COUNTER_LIMIT;
+            m.ckpt.records.extend(std::iter::repeat_n(r, 300));
+        });
+        refused_or_shown(
+            "a record's wp_faults",
+            "checkpoint record 0: wp_faults",
+            |m| {
+                let mut r = m.ckpt.records.last().cloned().unwrap_or_default();
+                r.wp_faults = u64::MAX;
+                m.ckpt.records.insert(0, r);
+            },
+        );
+        refused_or_shown("pages saved", "pages_saved in bytes", |m| {
+            let mut r = m.ckpt.records.last().cloned().unwrap_or_default();
+            r.pages_saved = super::COUNTER_LIMIT;
+            m.ckpt.records.push(r);
         });
     }
 
@@ -1305,6 +1356,79 @@ mod tests {
                 *active += 1;
             },
         );
+    }
+
+    /// The slab caches' geometry against a fresh kernel's
+    /// (`kernel/restored_geometry.rs`): each cache's object size, slot,
+    /// slab order, objects per slab and empty slabs kept, and the number
+    /// of caches.
+    #[test]
+    fn the_slabs_geometry_is_the_configurations() {
+        let bytes = checkpoint_bytes();
+        type Shape<'a> = (
+            &'a mut u64,
+            &'a mut u64,
+            &'a mut u32,
+            &'a mut u32,
+            &'a mut u64,
+        );
+        type Forge = fn(Shape<'_>);
+        // A slab order that its arithmetic accepts, and one object fewer
+        // per slab, are refused by the kernel's invariants already (the
+        // slabs' blocks are not the buddy allocator's of that order; a
+        // free object number past the slab's).
+        let forgeries: [(&str, &str, Forge); 5] = [
+            ("object size", "not the configuration's", |(size, ..)| {
+                *size -= 8;
+            }),
+            ("slot", "not the configuration's", |(_, slot, ..)| {
+                *slot += 8
+            }),
+            ("order", "order", |(_, _, order, per, _)| {
+                *order += 1;
+                *per *= 2;
+            }),
+            ("objects per slab", "geometry", |(_, _, _, per, _)| {
+                *per -= 1;
+            }),
+            (
+                "empty slabs kept",
+                "not the configuration's",
+                |(.., keep)| {
+                    *keep = 4;
+                },
+            ),
+        ];
+        for (what, expect, forge) in forgeries {
+            refused_in_mach(bytes, what, expect, |m| {
+                forge(m.kernel.forge_task_cache().forge_shape());
+            });
+        }
+        refused_in_mach(
+            bytes,
+            "an extra cache",
+            "4 caches, not the kernel's 3",
+            |m| {
+                m.kernel
+                    .forge_slab()
+                    .create_cache("forged", 64, 8)
+                    .expect("a cache");
+            },
+        );
+    }
+
+    /// The buddy allocator's region against a fresh kernel's.
+    #[test]
+    fn the_buddy_allocators_region_is_the_configurations() {
+        let bytes = checkpoint_bytes();
+        refused_in_mach(bytes, "the largest order", "buddy allocator", |m| {
+            let (_, _, max_order) = m.kernel.forge_buddy().forge_region();
+            *max_order += 1;
+        });
+        refused_in_mach(bytes, "the first frame", "buddy allocator", |m| {
+            let (first, _, _) = m.kernel.forge_buddy().forge_region();
+            *first += 1;
+        });
     }
 
     proptest! {
