@@ -766,6 +766,19 @@ impl Buddy {
 mod tests {
     use super::*;
 
+    /// Every free list, in order: what two allocators that must agree
+    /// are compared by after each step.
+    fn lists(b: &Buddy) -> Vec<Vec<u64>> {
+        (0..=b.max_order())
+            .map(|o| b.free_blocks(o).map(Pfn::as_u64).collect())
+            .collect()
+    }
+
+    /// The checkpointed form (postcard), compared byte for byte.
+    fn form(b: &Buddy) -> Vec<u8> {
+        postcard::to_allocvec(b).expect("postcard")
+    }
+
     fn buddy(first: u64, count: u64, max: u32) -> Buddy {
         Buddy::new(PageSize::SIZE_4K, Pfn::new(first), count, max).expect("buddy")
     }
@@ -836,12 +849,6 @@ mod tests {
     /// path refuses it.
     #[test]
     fn single_frame_paths_are_the_general_ones() {
-        let lists = |b: &Buddy| -> Vec<Vec<u64>> {
-            (0..=b.max_order())
-                .map(|o| b.free_blocks(o).map(Pfn::as_u64).collect())
-                .collect()
-        };
-        let form = |b: &Buddy| postcard::to_allocvec(b).expect("postcard");
         for (first, count, max) in [
             (0, 64, 0),
             (3, 40, 1),
@@ -897,12 +904,6 @@ mod tests {
     /// and whose orders reach past what the region holds.
     #[test]
     fn general_allocation_is_the_reference() {
-        let lists = |b: &Buddy| -> Vec<Vec<u64>> {
-            (0..=b.max_order())
-                .map(|o| b.free_blocks(o).map(Pfn::as_u64).collect())
-                .collect()
-        };
-        let form = |b: &Buddy| postcard::to_allocvec(b).expect("postcard");
         for (first, count, max) in [
             (0, 64, 0),
             (3, 40, 1),
