@@ -1357,7 +1357,7 @@ impl Mmu {
         if let Some((addr, up_raw)) = up {
             refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
             refs[last & (MAX_WALK_LEVELS - 1)] += 1;
-            self.tlb.walk_cache_mut().fill_missed(
+            self.tlb.walk_cache_mut().fill_missed_deepest(
                 wc_tag,
                 va,
                 last,
