@@ -730,12 +730,13 @@ impl WalkCache {
 
     /// [`WalkCache::fill_missed`] for the MMU's tail walk
     /// (`Mmu::walk_tail`), which fills the deepest cache after its lookup
-    /// missed there: the fill of a full cache with [`WalkSlots`] (the
-    /// presets' PDE cache once warm, on 40% of the zipf-walks row's walks)
-    /// in line, everything else out of line in `fill_at`. Same result as
-    /// `fill_missed`: that fill's own first arm, without its other arms
-    /// and the tests that choose between them, whose registers the walk
-    /// spilled around the whole fill.
+    /// missed there: the fill of a cache with [`WalkSlots`] (the presets'
+    /// PDE cache: on 40% of the zipf-walks row's walks, where it is full,
+    /// and on the swap row's, where it is often not) in line, everything
+    /// else out of line in `fill_at`. Same result as `fill_missed`: that
+    /// fill's arms for such a cache, without the other arms and the tests
+    /// that choose between them, whose registers the walk spilled around
+    /// the whole fill.
     #[inline(always)]
     pub(crate) fn fill_missed_deepest(
         &mut self,
@@ -747,21 +748,44 @@ impl WalkCache {
     ) {
         if let Some(cache) = self.caches.first_mut()
             && cache.depth == depth
-            && cache.free == 0
             && let Some(short) = &mut cache.short
         {
+            let prefix = va.as_u64() >> cache.key_shift;
             debug_assert!(
-                short.find(va.as_u64() >> cache.key_shift, asid).is_none(),
+                short.find(prefix, asid).is_none(),
                 "fill_missed of a cached key"
             );
-            let prefix = va.as_u64() >> cache.key_shift;
             debug_assert_eq!(
                 cache.missed_bucket,
                 u32::from(WalkSlots::bucket(prefix, asid)),
                 "fill_missed without the lookup of its key"
             );
+            let bucket = cache.missed_bucket as u8;
+            let slot = if cache.free == 0 {
+                short.replace_first(bucket, prefix, asid)
+            } else {
+                // The first empty slot, as `fill_at` takes it (every slot
+                // below `first_free` is valid): most fills of a swap-heavy
+                // run, whose invalidations empty the caches again and
+                // again.
+                let from = cache.first_free as usize;
+                let Some(empty) = cache
+                    .slots
+                    .get(from..)
+                    .and_then(|slots| slots.iter().position(|s| !s.valid))
+                    .map(|j| from + j)
+                else {
+                    return self.fill_missed_cold(asid, va, depth, table, perms);
+                };
+                cache.free -= 1;
+                cache.first_free = empty as u32 + 1;
+                // (`empty` is a slot, below `MAX_SLOTS`; an empty slot is
+                // in no bucket.)
+                short.touch(empty as u8);
+                short.link(empty as u8, bucket, prefix, asid);
+                empty as u8
+            };
             self.clock += 1;
-            let slot = short.replace_first(cache.missed_bucket as u8, prefix, asid);
             // (A cache with `WalkSlots` keeps no dense keys: see `put`.)
             debug_assert!(cache.keys.is_empty());
             if let Some(s) = cache.slots.get_mut(usize::from(slot)) {
