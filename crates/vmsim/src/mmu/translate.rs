@@ -268,6 +268,9 @@ const TAIL_UP_SHIFT: u32 = 21;
 /// The index mask of both levels (9 bits each).
 const TAIL_INDEX_MASK: u64 = (1 << 9) - 1;
 
+/// The bytes of a table of either level: 512 entries of 8 bytes, 4 KiB.
+const TAIL_TABLE_BYTES: u64 = (TAIL_INDEX_MASK + 1) * 8;
+
 impl Tail {
     /// The tail of `fmt` (a format [`PlainX86::of`] takes), for an MMU that
     /// walks a radix table with hardware A/D when `radix_ad`.
@@ -1044,14 +1047,18 @@ impl Mmu {
             } else {
                 wc.lookup(wc_tag, va)
             };
-            if let Some(hit) = found
-                && let Some(done) = self.walk_tail(
-                    mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
-                )
-            {
+            // (The lookup's answer given to `walk_rest` anew at each call,
+            // not kept: kept, it was written to the stack for the call on
+            // every walk, the tail's too.)
+            let Some(hit) = found else {
+                return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, None);
+            };
+            if let Some(done) = self.walk_tail(
+                mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+            ) {
                 return done;
             }
-            return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, found);
+            return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, Some(hit));
         }
         self.walk_start::<AGAIN, M>(mem, va, access, privilege, dirty_only)
     }
@@ -1290,15 +1297,25 @@ impl Mmu {
         use crate::paging::pte::{X86_64_FRAME, X86_PAGE_SIZE, x86_leaf_status, x86_rights};
         let v = va.as_u64();
         let last = tail.last;
+        // Every table a walk cache gives is a frame's, 4 KiB aligned (each
+        // fill's is an entry's frame bits); one that is not (a forged
+        // checkpoint's) takes the general walk, which reads the same
+        // entries. Known aligned, the entries' reads below, whole entries
+        // inside one table, skip the memory's test of a read across two of
+        // its 4 KiB chunks (three instructions a read, one or two reads
+        // on each of the zipf-walks row's walks).
+        let hit_table = hit.table.as_u64();
+        if hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
+            return None;
+        }
         // The level above the leaf, when the hit was one level higher: a
         // present table pointer without reserved bits, or the walk below.
         let mut acc = flags_of(hit.perms).bits();
         let (table, up) = if hit.depth == last {
-            (hit.table.as_u64(), None)
+            (hit_table, None)
         } else if hit.depth + 1 == last {
-            let addr = PhysAddr::new_unchecked(
-                hit.table.as_u64() + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8,
-            );
+            let addr =
+                PhysAddr::new_unchecked(hit_table + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8);
             let raw = mem.read_le(addr, 8).ok()?;
             if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
                 return None;
@@ -1357,7 +1374,7 @@ impl Mmu {
         if let Some((addr, up_raw)) = up {
             refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
             refs[last & (MAX_WALK_LEVELS - 1)] += 1;
-            self.tlb.walk_cache_mut().fill_missed(
+            self.tlb.walk_cache_mut().fill_missed_deepest(
                 wc_tag,
                 va,
                 last,
@@ -2415,6 +2432,59 @@ mod tests {
             );
         }
         assert!(mmu.tail_taken > 0, "no walk took the tail");
+    }
+
+    /// A walk-cache table that is not a frame's (not 4 KiB aligned: a
+    /// forged checkpoint's, no walk fills one) is declined by the tail,
+    /// whose reads count on the alignment, and walked from by the general
+    /// walk: the same answers, memory, counters and state as an MMU
+    /// without the tail.
+    #[test]
+    fn an_unaligned_cached_table_takes_the_general_walk() {
+        let fmt = Format::x86_64();
+        let (ram, tables) = two_spaces(&fmt);
+        let tail = x86_preset_mmu(&fmt, &tables[0]);
+        let mut plain = tail.clone();
+        plain.tail_off = true;
+        let mut mmus = [tail, plain];
+        let mut rams = [ram.clone(), ram];
+        let va = page_va(&fmt, 1);
+        let leaf = tables[0]
+            .translate(&fmt, &rams[0], va)
+            .expect("mapped")
+            .leaf_addr;
+        // The PDE cache's table for `va`, 8 bytes on.
+        let forged = PhysAddr::new((leaf.as_u64() & !0xfff) | 8).expect("pa");
+        for (mmu, ram) in mmus.iter_mut().zip(rams.iter_mut()) {
+            mmu.translate(ram, va, AccessKind::Read, Privilege::User)
+                .expect("mapped");
+            let tag = mmu.tlb.tag(mmu.asid);
+            mmu.tlb_mut().walk_cache_mut().fill(
+                tag,
+                va,
+                fmt.levels().len() - 1,
+                forged,
+                Perms::all(),
+            );
+        }
+        let taken = mmus[0].tail_taken;
+        // The other pages of `va`'s 2 MiB region (TLB misses, PDE hits).
+        for k in 1..8u64 {
+            let va = VirtAddr::new(va.as_u64() + 0x1000 * k);
+            for access in AccessKind::ALL {
+                let got: Vec<_> = mmus
+                    .iter_mut()
+                    .zip(rams.iter_mut())
+                    .map(|(m, r)| m.translate(r, va, access, Privilege::User))
+                    .collect();
+                assert_eq!(got[0], got[1], "{va} {access:?}");
+            }
+        }
+        assert_eq!(
+            mmus[0].tail_taken, taken,
+            "the tail took an unaligned table"
+        );
+        twins_agree(&mut mmus, &rams).expect("the twins agree");
     }
 
     #[test]

@@ -728,6 +728,97 @@ impl WalkCache {
         self.fill_at(asid, va, depth, table, perms, false);
     }
 
+    /// [`WalkCache::fill_missed`] for the MMU's tail walk
+    /// (`Mmu::walk_tail`), which fills the deepest cache after its lookup
+    /// missed there: the fill of a cache with [`WalkSlots`] (the presets'
+    /// PDE cache: on 40% of the zipf-walks row's walks, where it is full,
+    /// and on the swap row's, where it is often not) in line, everything
+    /// else out of line in `fill_at`. Same result as `fill_missed`: that
+    /// fill's arms for such a cache, without the other arms and the tests
+    /// that choose between them, whose registers the walk spilled around
+    /// the whole fill.
+    #[inline(always)]
+    pub(crate) fn fill_missed_deepest(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        depth: usize,
+        table: PhysAddr,
+        perms: Perms,
+    ) {
+        if let Some(cache) = self.caches.first_mut()
+            && cache.depth == depth
+            && let Some(short) = &mut cache.short
+        {
+            let prefix = va.as_u64() >> cache.key_shift;
+            debug_assert!(
+                short.find(prefix, asid).is_none(),
+                "fill_missed of a cached key"
+            );
+            debug_assert_eq!(
+                cache.missed_bucket,
+                u32::from(WalkSlots::bucket(prefix, asid)),
+                "fill_missed without the lookup of its key"
+            );
+            let bucket = cache.missed_bucket as u8;
+            let slot = if cache.free == 0 {
+                short.replace_first(bucket, prefix, asid)
+            } else {
+                // The first empty slot, as `fill_at` takes it (every slot
+                // below `first_free` is valid): most fills of a swap-heavy
+                // run, whose invalidations empty the caches again and
+                // again.
+                let from = cache.first_free as usize;
+                let Some(empty) = cache
+                    .slots
+                    .get(from..)
+                    .and_then(|slots| slots.iter().position(|s| !s.valid))
+                    .map(|j| from + j)
+                else {
+                    return self.fill_missed_cold(asid, va, depth, table, perms);
+                };
+                cache.free -= 1;
+                cache.first_free = empty as u32 + 1;
+                // (`empty` is a slot, below `MAX_SLOTS`; an empty slot is
+                // in no bucket.)
+                short.touch(empty as u8);
+                short.link(empty as u8, bucket, prefix, asid);
+                empty as u8
+            };
+            self.clock += 1;
+            // (A cache with `WalkSlots` keeps no dense keys: see `put`.)
+            debug_assert!(cache.keys.is_empty());
+            if let Some(s) = cache.slots.get_mut(usize::from(slot)) {
+                *s = Slot {
+                    prefix,
+                    table,
+                    stamp: self.clock,
+                    asid,
+                    perms,
+                    valid: true,
+                };
+            }
+            self.counters.fills += 1;
+            return;
+        }
+        self.fill_missed_cold(asid, va, depth, table, perms);
+    }
+
+    /// [`WalkCache::fill_missed`] out of line: the rest of
+    /// [`WalkCache::fill_missed_deepest`].
+    #[cold]
+    #[inline(never)]
+    fn fill_missed_cold(
+        &mut self,
+        asid: Asid,
+        va: VirtAddr,
+        depth: usize,
+        table: PhysAddr,
+        perms: Perms,
+    ) {
+        self.fill_missed(asid, va, depth, table, perms);
+    }
+
     /// In line (in `fill_missed`, which the walk calls on most walks of a
     /// walk-heavy run): the call cost a tenth of the fill.
     #[inline(always)]
@@ -1291,9 +1382,9 @@ mod tests {
 
     /// The same fill made in `wc` and in `model`: when `missed`, as the
     /// walk makes it, after a lookup of the key in both (compared), by
-    /// `fill_missed` when that lookup hit shallower than `depth` or
-    /// nowhere (its contract: the lookup searched `depth` and missed),
-    /// else by `fill`.
+    /// `fill_missed` or `fill_missed_deepest` when that lookup hit
+    /// shallower than `depth` or nowhere (their contract: the lookup
+    /// searched `depth` and missed), else by `fill`.
     fn fill_both(
         wc: &mut WalkCache,
         model: &mut Model,
@@ -1311,7 +1402,13 @@ mod tests {
         }
         if passed {
             debug_assert!(!model.holds(asid, va, depth));
-            wc.fill_missed(asid, va, depth, table, Perms::all());
+            // Every other fill by the tail walk's `fill_missed_deepest`
+            // (whose contract is `fill_missed`'s).
+            if table.as_u64() & 0x1000 == 0 {
+                wc.fill_missed_deepest(asid, va, depth, table, Perms::all());
+            } else {
+                wc.fill_missed(asid, va, depth, table, Perms::all());
+            }
         } else {
             wc.fill(asid, va, depth, table, Perms::all());
         }

@@ -63,12 +63,23 @@ const EMPTY: Rec = Rec {
 /// its clock, later than every stamp held, so a used slot moves to the end
 /// and the first is the least recently used: the first of the smallest
 /// stamps, which the cache's true LRU evicts.
+///
+/// One allocation ([`Table`]) behind one pointer: with the buckets' heads
+/// and the records in two boxes and the list's ends beside them in the
+/// depth cache, the PDE cache's fill (on 40% of the zipf-walks row's
+/// walks) loaded each box's pointer up to three times (a byte written
+/// through one might have been the other's pointer, as far as the
+/// compiler knew).
 #[derive(Clone, Debug)]
-pub(super) struct WalkSlots {
-    /// Per bucket: the first slot of its chain ([`NIL`]: empty).
-    heads: Box<[u8; 256]>,
+pub(super) struct WalkSlots(Box<Table>);
+
+/// What [`WalkSlots`] holds.
+#[derive(Clone, Debug)]
+struct Table {
     /// Per slot (those from `n` unused).
-    recs: Box<[Rec; 256]>,
+    recs: [Rec; 256],
+    /// Per bucket: the first slot of its chain ([`NIL`]: empty).
+    heads: [u8; 256],
     /// The least recently used slot.
     first: u8,
     /// The most recently used slot.
@@ -83,17 +94,17 @@ impl WalkSlots {
         let n = stamps.len().min(MAX_SLOTS);
         let mut sorted: Vec<u8> = (0..n as u8).collect();
         sorted.sort_by_key(|&i| (stamps[usize::from(i)], i));
-        let mut recs = Box::new([EMPTY; 256]);
-        for pair in sorted.windows(2) {
-            recs[usize::from(pair[0])].next = pair[1];
-            recs[usize::from(pair[1])].prev = pair[0];
-        }
-        Self {
-            heads: Box::new([NIL; 256]),
-            recs,
+        let mut t = Box::new(Table {
+            recs: [EMPTY; 256],
+            heads: [NIL; 256],
             first: sorted.first().copied().unwrap_or(NIL),
             last: sorted.last().copied().unwrap_or(NIL),
+        });
+        for pair in sorted.windows(2) {
+            t.recs[usize::from(pair[0])].next = pair[1];
+            t.recs[usize::from(pair[1])].prev = pair[0];
         }
+        Self(t)
     }
 
     /// The bucket of a key (Fibonacci hashing, the top byte).
@@ -107,9 +118,9 @@ impl WalkSlots {
     /// The slot linked in `bucket` holding (`prefix`, `asid`).
     #[inline(always)]
     pub(super) fn find_in(&self, bucket: u8, prefix: u64, asid: Asid) -> Option<u8> {
-        let mut s = self.heads[usize::from(bucket)];
+        let mut s = self.0.heads[usize::from(bucket)];
         while s != NIL {
-            let rec = &self.recs[usize::from(s)];
+            let rec = &self.0.recs[usize::from(s)];
             if rec.prefix == prefix && rec.asid == asid {
                 return Some(s);
             }
@@ -128,15 +139,16 @@ impl WalkSlots {
     /// nothing).
     #[inline(always)]
     pub(super) fn holds(&self, slot: u8, prefix: u64, asid: Asid) -> bool {
-        let rec = &self.recs[usize::from(slot)];
+        let rec = &self.0.recs[usize::from(slot)];
         rec.prefix == prefix && rec.asid == asid
     }
 
     /// Links `slot` (not linked) in `bucket`, holding (`prefix`, `asid`).
     #[inline(always)]
     pub(super) fn link(&mut self, slot: u8, bucket: u8, prefix: u64, asid: Asid) {
-        let head = &mut self.heads[usize::from(bucket)];
-        let rec = &mut self.recs[usize::from(slot)];
+        let t = &mut *self.0;
+        let head = &mut t.heads[usize::from(bucket)];
+        let rec = &mut t.recs[usize::from(slot)];
         rec.prefix = prefix;
         rec.asid = asid;
         rec.chain = *head;
@@ -148,14 +160,128 @@ impl WalkSlots {
     #[inline(always)]
     pub(super) fn unlink(&mut self, slot: u8) {
         self.unchain(slot);
-        self.recs[usize::from(slot)].prefix = NO_PREFIX;
+        self.0.recs[usize::from(slot)].prefix = NO_PREFIX;
     }
 
     /// [`WalkSlots::unlink`] but for the key, left in the record (for a
     /// [`WalkSlots::link`] that writes another at once).
     #[inline(always)]
     fn unchain(&mut self, slot: u8) {
-        let Rec { chain, bucket, .. } = self.recs[usize::from(slot)];
+        let Rec { chain, bucket, .. } = self.0.recs[usize::from(slot)];
+        self.0.unchain(slot, bucket, chain);
+    }
+
+    /// The least recently used slot.
+    #[inline(always)]
+    pub(super) fn first(&self) -> u8 {
+        self.0.first
+    }
+
+    /// The most recently used slot.
+    #[inline(always)]
+    pub(super) fn last(&self) -> u8 {
+        self.0.last
+    }
+
+    /// Slot `slot` was used: it moves to the end of the recency list.
+    #[inline(always)]
+    pub(super) fn touch(&mut self, slot: u8) {
+        // (The box's pointer read once: see `WalkSlots`.)
+        let t = &mut *self.0;
+        let last = t.last;
+        if last == slot {
+            return;
+        }
+        let Rec { prev, next, .. } = t.recs[usize::from(slot)];
+        // Not the last, so it has a successor.
+        if prev == NIL {
+            t.first = next;
+        } else {
+            t.recs[usize::from(prev)].next = next;
+        }
+        t.recs[usize::from(next)].prev = prev;
+        let rec = &mut t.recs[usize::from(slot)];
+        rec.prev = last;
+        rec.next = NIL;
+        t.recs[usize::from(last)].next = slot;
+        t.last = slot;
+    }
+
+    /// The least recently used slot, moved to the end of the recency list
+    /// and from its bucket to `bucket`, now holding (`prefix`, `asid`): a
+    /// full cache's fill of a key it does not hold (the slot is linked).
+    /// Its record read once and written once, after the other slots'
+    /// links (`touch`, `unchain` and `link` read and wrote it in turn).
+    #[inline(always)]
+    pub(super) fn replace_first(&mut self, bucket: u8, prefix: u64, asid: Asid) -> u8 {
+        let t = &mut *self.0;
+        let slot = t.first;
+        let last = t.last;
+        let old = t.recs[usize::from(slot)];
+        let (prev, next) = if last == slot {
+            (old.prev, old.next)
+        } else {
+            // Not the last, so it has a successor.
+            t.first = old.next;
+            t.recs[usize::from(old.next)].prev = NIL;
+            t.recs[usize::from(last)].next = slot;
+            t.last = slot;
+            (last, NIL)
+        };
+        t.unchain(slot, old.bucket, old.chain);
+        let head = &mut t.heads[usize::from(bucket)];
+        t.recs[usize::from(slot)] = Rec {
+            prefix,
+            asid,
+            chain: *head,
+            bucket,
+            prev,
+            next,
+        };
+        *head = slot;
+        slot
+    }
+
+    /// [`WalkSlots::touch`] of the first slot, returning it.
+    #[inline(always)]
+    pub(super) fn touch_first(&mut self) -> u8 {
+        let slot = self.0.first;
+        self.touch(slot);
+        slot
+    }
+
+    /// Every linked slot with its bucket, in no particular order.
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        for (b, &head) in self.0.heads.iter().enumerate() {
+            let mut s = head;
+            while s != NIL {
+                out.push((b, u32::from(s)));
+                s = self.0.recs[usize::from(s)].chain;
+            }
+        }
+        out
+    }
+
+    /// The slots from the least recently used to the most.
+    #[cfg(test)]
+    pub(super) fn order(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut s = self.0.first;
+        while s != NIL {
+            out.push(s);
+            s = self.0.recs[usize::from(s)].next;
+        }
+        out
+    }
+}
+
+impl Table {
+    /// Unlinks `slot` (linked in `bucket`, followed by `chain` there)
+    /// from its bucket's chain, its record left as it is.
+    #[inline(always)]
+    fn unchain(&mut self, slot: u8, bucket: u8, chain: u8) {
         let head = &mut self.heads[usize::from(bucket)];
         if *head == slot {
             *head = chain;
@@ -172,95 +298,5 @@ impl WalkSlots {
             s = rec.chain;
         }
         debug_assert!(false, "slot {slot} is not linked in bucket {bucket}");
-    }
-
-    /// The least recently used slot.
-    #[inline(always)]
-    pub(super) fn first(&self) -> u8 {
-        self.first
-    }
-
-    /// The most recently used slot.
-    #[inline(always)]
-    pub(super) fn last(&self) -> u8 {
-        self.last
-    }
-
-    /// Slot `slot` was used: it moves to the end of the recency list.
-    #[inline(always)]
-    pub(super) fn touch(&mut self, slot: u8) {
-        let last = self.last;
-        if last == slot {
-            return;
-        }
-        let Rec { prev, next, .. } = self.recs[usize::from(slot)];
-        // Not the last, so it has a successor.
-        if prev == NIL {
-            self.first = next;
-        } else {
-            self.recs[usize::from(prev)].next = next;
-        }
-        self.recs[usize::from(next)].prev = prev;
-        let rec = &mut self.recs[usize::from(slot)];
-        rec.prev = last;
-        rec.next = NIL;
-        self.recs[usize::from(last)].next = slot;
-        self.last = slot;
-    }
-
-    /// The least recently used slot, moved to the end of the recency list
-    /// and from its bucket to `bucket`, now holding (`prefix`, `asid`): a
-    /// full cache's fill of a key it does not hold (the slot is linked).
-    #[inline(always)]
-    pub(super) fn replace_first(&mut self, bucket: u8, prefix: u64, asid: Asid) -> u8 {
-        let slot = self.first;
-        let last = self.last;
-        if last != slot {
-            let next = self.recs[usize::from(slot)].next;
-            self.first = next;
-            self.recs[usize::from(next)].prev = NIL;
-            self.recs[usize::from(last)].next = slot;
-            self.last = slot;
-            let rec = &mut self.recs[usize::from(slot)];
-            rec.prev = last;
-            rec.next = NIL;
-        }
-        self.unchain(slot);
-        self.link(slot, bucket, prefix, asid);
-        slot
-    }
-
-    /// [`WalkSlots::touch`] of the first slot, returning it.
-    #[inline(always)]
-    pub(super) fn touch_first(&mut self) -> u8 {
-        let slot = self.first;
-        self.touch(slot);
-        slot
-    }
-
-    /// Every linked slot with its bucket, in no particular order.
-    #[cfg(test)]
-    pub(super) fn entries(&self) -> Vec<(usize, u32)> {
-        let mut out = Vec::new();
-        for (b, &head) in self.heads.iter().enumerate() {
-            let mut s = head;
-            while s != NIL {
-                out.push((b, u32::from(s)));
-                s = self.recs[usize::from(s)].chain;
-            }
-        }
-        out
-    }
-
-    /// The slots from the least recently used to the most.
-    #[cfg(test)]
-    pub(super) fn order(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut s = self.first;
-        while s != NIL {
-            out.push(s);
-            s = self.recs[usize::from(s)].next;
-        }
-        out
     }
 }
