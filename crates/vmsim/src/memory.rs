@@ -112,6 +112,28 @@ pub trait PhysMemory {
         clear_le_bits_by_read_write(self, addr, mask, value, clear)
     }
 
+    /// Reads the little-endian entry of `width` bytes at `addr` and, when
+    /// it passes the test (`old & mask == value`), writes `new` there;
+    /// returns the entry as it was read. What [`PhysMemory::read_le`] then
+    /// [`PhysMemory::write_le`] of the same entry do, which is the default:
+    /// how a map fills an entry it expects empty. An implementation that
+    /// holds its bytes may look the entry up once for both.
+    ///
+    /// # Errors
+    /// [`MemError::OutOfRange`] if the entry reaches past the end (nothing
+    /// is written).
+    #[inline]
+    fn write_le_if(
+        &mut self,
+        addr: PhysAddr,
+        width: u32,
+        mask: u64,
+        value: u64,
+        new: u64,
+    ) -> Result<u64, MemError> {
+        write_le_if_by_read_write(self, addr, width, mask, value, new)
+    }
+
     /// Sets `[addr, addr+len)` to zero (a new page table is cleared so).
     ///
     /// # Errors
@@ -298,6 +320,24 @@ pub(crate) fn clear_le_bits_by_read_write<M: PhysMemory + ?Sized>(
     Ok(old)
 }
 
+/// [`PhysMemory::write_le_if`] as a read and a conditional write: the
+/// trait's default, and what an implementation falls back to when it
+/// cannot look the entry up once.
+pub(crate) fn write_le_if_by_read_write<M: PhysMemory + ?Sized>(
+    mem: &mut M,
+    addr: PhysAddr,
+    width: u32,
+    mask: u64,
+    value: u64,
+    new: u64,
+) -> Result<u64, MemError> {
+    let old = mem.read_le(addr, width)?;
+    if old & mask == value {
+        mem.write_le(addr, width, new)?;
+    }
+    Ok(old)
+}
+
 /// Whether every byte of `bytes` is zero: 128 bytes at a time OR-ed
 /// together (the compiler makes that a few vector instructions), so a zero
 /// page coming back from swap costs a few hundred instructions, not a
@@ -368,6 +408,18 @@ impl<B: Bitmap> PhysMemory for PhysMem<B> {
         clear: u64,
     ) -> Result<u64, MemError> {
         PhysMem::clear_le_bits_if(self, addr, mask, value, clear)
+    }
+
+    #[inline(always)]
+    fn write_le_if(
+        &mut self,
+        addr: PhysAddr,
+        width: u32,
+        mask: u64,
+        value: u64,
+        new: u64,
+    ) -> Result<u64, MemError> {
+        PhysMem::write_le_if(self, addr, width, mask, value, new)
     }
 
     #[inline(always)]

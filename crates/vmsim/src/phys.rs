@@ -1187,6 +1187,61 @@ impl<B: Bitmap> PhysMem<B> {
         self.clear_le_bits_if_slow(addr, mask, value, clear)
     }
 
+    /// [`PhysMemory::write_le_if`]: an 8-byte entry in an owned chunk (a
+    /// page table with a present entry has one) is looked up once for the
+    /// read and the write, where [`PhysMem::read_le`] then
+    /// [`PhysMem::write_le`] looked it up twice; the write is marked as
+    /// `write_le` marks it. Anything else (another width, a chunk shared or
+    /// not stored, an entry across chunks or out of range) is those two
+    /// calls.
+    ///
+    /// [`PhysMemory::write_le_if`]: crate::memory::PhysMemory::write_le_if
+    #[inline(always)]
+    pub fn write_le_if(
+        &mut self,
+        addr: PhysAddr,
+        width: u32,
+        mask: u64,
+        value: u64,
+        new: u64,
+    ) -> Result<u64, MemError> {
+        let a = addr.as_u64();
+        let off = (a as usize) & (CHUNK_BYTES - 1);
+        if width == 8
+            && off + 8 <= CHUNK_BYTES
+            && a.checked_add(8).is_some_and(|end| end <= self.size)
+        {
+            let idx = a >> CHUNK_SHIFT;
+            if let Some(Some(leaf)) = self.dirs.get_mut((idx >> LEAF_SHIFT) as usize)
+                && let Some(c) = &mut leaf[(idx as usize) & (LEAF_LEN - 1)]
+            {
+                let entry = &mut c[off..off + 8];
+                let old = u64::from_le_bytes((&*entry).try_into().unwrap_or([0; 8]));
+                if old & mask == value {
+                    self.bitmap.mark(idx);
+                    entry.copy_from_slice(&new.to_le_bytes());
+                }
+                return Ok(old);
+            }
+        }
+        self.write_le_if_slow(addr, width, mask, value, new)
+    }
+
+    /// [`PhysMem::write_le_if`] of an entry it cannot look up once:
+    /// [`PhysMem::read_le`] then [`PhysMem::write_le`].
+    #[cold]
+    #[inline(never)]
+    fn write_le_if_slow(
+        &mut self,
+        addr: PhysAddr,
+        width: u32,
+        mask: u64,
+        value: u64,
+        new: u64,
+    ) -> Result<u64, MemError> {
+        crate::memory::write_le_if_by_read_write(self, addr, width, mask, value, new)
+    }
+
     /// [`PhysMem::clear_le_bits_if`] of an entry not in an owned chunk:
     /// [`PhysMem::read_le`] then [`PhysMem::write_le`].
     #[cold]
@@ -1693,6 +1748,72 @@ mod tests {
     /// returned, the same bytes, stored chunks and marks after, for
     /// entries that pass the test or not, with the bits to clear set or
     /// not.
+    #[test]
+    fn write_le_if_is_read_then_write() {
+        use crate::memory::PhysMemory;
+        const MASK: u64 = 1;
+        const VALUE: u64 = 0;
+        const NEW: u64 = 0x8000_0000_0abc_d067;
+        let entries = [
+            0u64,                  // empty: written
+            0x1234_5000,           // not present, other bits: written
+            0x1234_5001,           // present: nothing written
+            0x8000_0000_1234_5021, // present: nothing written
+        ];
+        let mut fresh: PhysMem<DirtyChunks> = PhysMem::new(0x5000).expect("size");
+        fresh.write(pa(0x1000), &[3]).expect("write"); // owned
+        fresh
+            .write_shared(pa(0x2000), SharedPage::new(Arc::new([7; CHUNK_BYTES])))
+            .expect("write"); // shared
+        fresh.bitmap_mut().take();
+        for raw in entries {
+            for width in [8u32, 4] {
+                // Owned, shared, not stored, across chunks, last in memory,
+                // out of range.
+                for at in [0x1008u64, 0x2010, 0x3000, 0x1ffc, 0x4ff8, 0x4ffc, 0x5000] {
+                    let mut fast = fresh.clone();
+                    let mut slow = fresh.clone();
+                    let a = pa(at);
+                    if at + u64::from(width) <= 0x5000 {
+                        fast.write_le(a, width, raw).expect("in range");
+                        slow.write_le(a, width, raw).expect("in range");
+                        fast.bitmap_mut().take();
+                        slow.bitmap_mut().take();
+                    }
+                    let got = PhysMemory::write_le_if(&mut fast, a, width, MASK, VALUE, NEW);
+                    let want = slow.read_le(a, width).and_then(|old| {
+                        if old & MASK == VALUE {
+                            slow.write_le(a, width, NEW)?;
+                        }
+                        Ok(old)
+                    });
+                    let case = format!("{raw:#x} at {at:#x}, {width} bytes");
+                    assert_eq!(got, want, "{case}");
+                    assert_eq!(fast.stored_chunks(), slow.stored_chunks(), "{case}");
+                    assert_eq!(fast.shared_chunks(), slow.shared_chunks(), "{case}");
+                    assert_eq!(fast.bitmap_mut().take(), slow.bitmap_mut().take(), "{case}");
+                    let mut fb = vec![0u8; 0x5000];
+                    let mut sb = vec![0u8; 0x5000];
+                    fast.read(pa(0), &mut fb).expect("read");
+                    slow.read(pa(0), &mut sb).expect("read");
+                    assert!(fb == sb, "{case}: bytes differ");
+                    // The trait's default, on a byte vector.
+                    let mut v = sb.clone();
+                    let mut w = sb;
+                    let got = v.write_le_if(a, width, MASK, VALUE, NEW);
+                    let want = w.read_le(a, width).and_then(|old| {
+                        if old & MASK == VALUE {
+                            w.write_le(a, width, NEW)?;
+                        }
+                        Ok(old)
+                    });
+                    assert_eq!(got, want, "{case}");
+                    assert!(v == w, "{case}: the default's bytes differ");
+                }
+            }
+        }
+    }
+
     #[test]
     fn clear_le_bits_if_is_read_then_write() {
         use crate::memory::PhysMemory;

@@ -49,6 +49,11 @@ pub struct AddressSpace {
     /// instructions a fault, the test of this copy a few.
     #[serde(skip)]
     recent: Option<Vma>,
+    /// The data-page-level tables this space's faults' walks reached
+    /// (derived, not saved; a copy keeps none): see
+    /// [`super::table_places`].
+    #[serde(skip)]
+    pub(super) table_places: super::table_places::TablePlaces,
 }
 
 impl AddressSpace {
@@ -66,6 +71,7 @@ impl AddressSpace {
             write_protected: BTreeSet::new(),
             soft_dirty_armed: false,
             recent: None,
+            table_places: super::table_places::TablePlaces::default(),
         }
     }
 

@@ -194,14 +194,22 @@ impl Kernel {
         };
         // Else the lookup walks; where it found the page's entry empty is
         // where the map may write (no second walk from the root).
+        // A not-present fault in a region whose table a walk reached before
+        // (still that table: `table_places`) finds its empty entry there.
         let mut found = None;
         let present = if unmapped.is_some() {
+            None
+        } else if cause == FaultCause::NotPresent
+            && let Some(place) = self.kept_empty_place(mem, sid, page)
+        {
+            found = Some(place);
             None
         } else {
             match self.tables.translate_or_place(&self.fmt, mem, asid, page) {
                 Ok(t) => Some(t),
                 Err(place) => {
                     found = self.found_place(place);
+                    self.keep_table_place(sid, page, found);
                     None
                 }
             }

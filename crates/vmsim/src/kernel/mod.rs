@@ -24,6 +24,7 @@ mod shootdowns;
 mod swap_entries;
 mod syscalls;
 mod system_policy;
+mod table_places;
 mod tracking;
 mod vma;
 

@@ -365,14 +365,23 @@ impl RadixTable {
         {
             return self.map(fmt, mem, alloc, va, frame, size, flags);
         }
-        let width = fmt.entry_bytes();
-        match mem.read_le(entry_addr, width) {
-            Ok(raw) if fmt.decode(leaf_idx, raw) == Entry::Invalid => {}
-            _ => return self.map(fmt, mem, alloc, va, frame, size, flags),
+        // Encoded first: an unencodable frame fails here as `map`, which
+        // encodes before it reads an entry, fails, and nothing is written.
+        let leaf = fmt.encode_leaf_inline(leaf_idx, frame, flags)?;
+        // The entry is read, and written when it is empty (its valid bit
+        // clear: what `decode` calls `Invalid`), in one look-up of memory.
+        // Not empty, or not readable: `map`, as before.
+        let valid = fmt.valid_mask();
+        debug_assert!(
+            !mem.read_le(entry_addr, fmt.entry_bytes()).is_ok_and(
+                |raw| (raw & valid == 0) != (fmt.decode(leaf_idx, raw) == Entry::Invalid)
+            ),
+            "the valid bit's test is not decode's"
+        );
+        match mem.write_le_if(entry_addr, fmt.entry_bytes(), valid, 0, leaf) {
+            Ok(old) if old & valid == 0 => Ok(Flush::new(va, size)),
+            _ => self.map(fmt, mem, alloc, va, frame, size, flags),
         }
-        let leaf = fmt.encode_leaf(leaf_idx, frame, flags)?;
-        mem.write_le(entry_addr, width, leaf)?;
-        Ok(Flush::new(va, size))
     }
 
     /// Finds the leaf mapping `va`: its level index and entry address.
