@@ -642,6 +642,22 @@ fn first_hit_parts(
     (index, entry, plan)
 }
 
+/// [`Tlb::probe_walking`]'s answers (the low [`WALK_CODE_BITS`] bits; a
+/// set seen above them): a full miss, counted.
+const WALK_MISSED: usize = 0;
+/// Not the pair's probe: [`Tlb::probe_walking_general`].
+const WALK_GENERAL: usize = 1;
+/// The first level's set above the code holds the page's tag.
+const WALK_FIRST_SEEN: usize = 2;
+/// The second level's set above the code holds the page's tag (the first
+/// level's miss counted).
+const WALK_SECOND_SEEN: usize = 3;
+/// The second level's array holds its other size too (the first level's
+/// miss counted): [`Tlb::pair_second`].
+const WALK_SECOND_SIZES: usize = 4;
+const WALK_CODE_BITS: u32 = 3;
+const WALK_CODE_MASK: usize = (1 << WALK_CODE_BITS) - 1;
+
 /// How many memos each side kept (see [`Memo`]).
 const MEMO_WAYS: usize = 4;
 
@@ -1726,7 +1742,23 @@ impl Tlb {
         debug_assert!(!self.shared_l1);
         let tag = self.tag(asid);
         self.lookups_by_kind[kind.index()] += 1;
-        self.probe_walking(asid, tag, va, side(kind))
+        let side = side(kind);
+        // After a first-level hit the general probe, in one call: the
+        // pair's search and then `probe_seen` cost a first-level hit about
+        // 70 instructions more (the `.vmt` row, whose probes are
+        // first-level hits one after another: +1.6%). `memos_set` says so
+        // without a flag of its own: a first-level hit's record sets it,
+        // and every fill and copy-up (a full miss's, a second-level hit's)
+        // clears it (`Tlb::forget_memos`). It only chooses the code, never
+        // the answer.
+        if self.memos_set {
+            return self.probe_walking_general(asid, tag, va, side);
+        }
+        let code = self.probe_walking(va, side);
+        if code == WALK_MISSED {
+            return None;
+        }
+        self.probe_seen(code, asid, tag, va, side)
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -1875,7 +1907,7 @@ impl Tlb {
                     first.counters.hits.bump_shift(entry.page_shift());
                     if self.memo_ok[side] {
                         let plan = first_hit_plan(array, slot);
-                        self.remember_first_hit(asid, va, side, index, entry, plan);
+                        self.remember_first_hit::<false>(asid, va, side, index, entry, plan);
                     }
                     return Some(TlbHit {
                         entry,
@@ -1887,6 +1919,177 @@ impl Tlb {
             first.counters.misses += u64::from(first.serves(side));
         }
         self.probe_lower(tag, va, side)
+    }
+
+    /// The walking probe's first step: the default preset's pair (a
+    /// first level searching one array of 4 or 8 ways and one size, a
+    /// second searching one of 12 ways and two sizes, its other size
+    /// empty), when no touches are owed, searched up to the tags alone.
+    /// Returns [`WALK_MISSED`] for a full miss, counted (the walk-heavy
+    /// zipf row's 1.16M of 2M probes: the two sets' tag compares and the
+    /// three counts), else what [`Tlb::probe_seen`] is to do, with nothing
+    /// counted or touched but the first level's miss where the code says
+    /// so: a tag seen at either level ([`WALK_FIRST_SEEN`],
+    /// [`WALK_SECOND_SEEN`], the set above the code's three bits), the
+    /// second level's array holding its other size too
+    /// ([`WALK_SECOND_SIZES`]), or any other shape or owed touches
+    /// ([`WALK_GENERAL`]: [`Tlb::probe_walking_general`]).
+    ///
+    /// A word in a register, not the hit: in one body with the hits' work
+    /// (the way, the entry check, the touch, the hit's record or copy-up),
+    /// the miss saved and restored six registers and spilled eight values
+    /// (about 30 of its 139 instructions) and followed the levels' and
+    /// arrays' vectors with the registers it had left; with the hits in
+    /// functions of their own, called from here, it still saved four
+    /// around the call (the hit is returned through memory, so the call
+    /// was not a jump). Same slots, touches and counts
+    /// (`specialised_probes_equal_the_general_one`).
+    #[inline(never)]
+    fn probe_walking(&mut self, va: VirtAddr, side: usize) -> usize {
+        let s = side & 1;
+        if self.last_owed != NO_RECENT {
+            return WALK_GENERAL;
+        }
+        let [first, second] = self.levels.as_mut_slice() else {
+            return WALK_GENERAL;
+        };
+        let ((shape, i0), (6, i1)) = (first.sole[s], second.sole[s]) else {
+            return WALK_GENERAL;
+        };
+        let Some(a0) = first.arrays.get(usize::from(i0)) else {
+            return WALK_GENERAL;
+        };
+        let seen = match shape {
+            1 => a0.tag_seen::<4>(va),
+            2 => a0.tag_seen::<8>(va),
+            _ => return WALK_GENERAL,
+        };
+        if let Some(set) = seen {
+            return set << WALK_CODE_BITS | WALK_FIRST_SEEN;
+        }
+        // (A level with an array to search serves the side.)
+        first.counters.misses += 1;
+        let seen = match second.arrays.get(usize::from(i1)) {
+            Some(a1) if a1.first_size_alone() => a1.tag_seen::<12>(va),
+            Some(_) => return WALK_SECOND_SIZES,
+            None => None,
+        };
+        if let Some(set) = seen {
+            return set << WALK_CODE_BITS | WALK_SECOND_SEEN;
+        }
+        second.counters.misses += 1;
+        self.full_misses += 1;
+        WALK_MISSED
+    }
+
+    /// The walking probe after [`Tlb::probe_walking`] returned `code`
+    /// (not [`WALK_MISSED`]): out of line, its paths in it.
+    #[inline(never)]
+    fn probe_seen(
+        &mut self,
+        code: usize,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> Option<TlbHit> {
+        let set = code >> WALK_CODE_BITS;
+        match code & WALK_CODE_MASK {
+            WALK_FIRST_SEEN => self.pair_first_seen(asid, tag, va, set, side & 1),
+            WALK_SECOND_SEEN => self.pair_second_seen(tag, va, set, side & 1),
+            WALK_SECOND_SIZES => self.pair_second(tag, va, side & 1),
+            _ => self.probe_walking_general(asid, tag, va, side),
+        }
+    }
+
+    /// [`Tlb::probe_walking`]'s pair after its first level saw the page's
+    /// tag in set `set`: the way and the entry check
+    /// ([`TlbArray::find_seen`]), and the hit counted and recorded as the
+    /// general probe's; if the tag was not the entry, the first level's
+    /// miss and the second level ([`Tlb::pair_second`]).
+    #[inline(always)]
+    fn pair_first_seen(
+        &mut self,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        set: usize,
+        s: usize,
+    ) -> Option<TlbHit> {
+        let memo_ok = self.memo_ok[s];
+        let first = self.levels.first_mut()?;
+        let (shape, index) = first.sole[s];
+        let array = first.arrays.get_mut(usize::from(index))?;
+        let found = if shape == 1 {
+            array
+                .find_seen::<4>(set, tag, va)
+                .map(|slot| (slot, (slot / 4, slot % 4)))
+        } else {
+            array
+                .find_seen::<8>(set, tag, va)
+                .map(|slot| (slot, (slot / 8, slot % 8)))
+        };
+        let Some((slot, (set, way))) = found else {
+            first.counters.misses += 1;
+            return self.pair_second(tag, va, s);
+        };
+        let found = (index, array, slot, (set as u32, way as u32));
+        let (index, entry, plan) = first_hit_parts(&mut first.counters, found, memo_ok);
+        if let Some(plan) = plan {
+            self.remember_first_hit::<true>(asid, va, s, index, entry, plan);
+        }
+        Some(TlbHit {
+            entry,
+            level: 0,
+            pa: entry.translate(va),
+        })
+    }
+
+    /// [`Tlb::probe_walking`]'s pair after its second level's array saw
+    /// the page's tag in set `set` (the first level's miss counted): the
+    /// way and the entry check ([`TlbArray::find_seen`]), then the hit
+    /// ([`Tlb::second_hit`]) or the full miss.
+    #[inline(always)]
+    fn pair_second_seen(
+        &mut self,
+        tag: Asid,
+        va: VirtAddr,
+        set: usize,
+        s: usize,
+    ) -> Option<TlbHit> {
+        let second = self.levels.get_mut(1)?;
+        let index = second.sole[s].1;
+        let slot = match second.arrays.get_mut(usize::from(index)) {
+            Some(array) => array.find_seen::<12>(set, tag, va),
+            None => None,
+        };
+        let Some(slot) = slot else {
+            second.counters.misses += 1;
+            self.full_misses += 1;
+            return None;
+        };
+        self.second_hit(index, slot, va, s)
+    }
+
+    /// [`Tlb::probe_walking`]'s pair at its second level (the first
+    /// level's miss counted) by the array's own search
+    /// ([`TlbArray::lookup_shaped`]): when the array holds entries of its
+    /// other size too, or after a first-level tag that was not the entry.
+    /// Out of line: rare, and its search's copy is large.
+    #[inline(never)]
+    fn pair_second(&mut self, tag: Asid, va: VirtAddr, s: usize) -> Option<TlbHit> {
+        let second = self.levels.get_mut(1)?;
+        let index = second.sole[s & 1].1;
+        let slot = match second.arrays.get_mut(usize::from(index)) {
+            Some(array) => array.lookup_shaped::<6>(tag, va),
+            None => None,
+        };
+        let Some(slot) = slot else {
+            second.counters.misses += 1;
+            self.full_misses += 1;
+            return None;
+        };
+        self.second_hit(index, slot, va, s)
     }
 
     /// [`Tlb::probe`] with the levels after the first in line too: for
@@ -1919,8 +2122,12 @@ impl Tlb {
     /// vector (the reloads and bounds tests of that cost the walk-heavy
     /// row's full misses about 10 instructions each). The first-level
     /// hit's record stays one copy, after either path's search.
+    ///
+    /// Reached from [`Tlb::probe_walking`] for every shape but the default
+    /// preset's pair, and for that pair when touches are owed (then it
+    /// settles them first).
     #[inline(never)]
-    fn probe_walking(
+    fn probe_walking_general(
         &mut self,
         asid: Asid,
         tag: Asid,
@@ -1972,7 +2179,7 @@ impl Tlb {
             [] => return self.probe_lower_in_line(tag, va, side),
         };
         if let Some(plan) = plan {
-            self.remember_first_hit(asid, va, side, index, entry, plan);
+            self.remember_first_hit::<true>(asid, va, side, index, entry, plan);
         }
         Some(TlbHit {
             entry,
@@ -2003,8 +2210,13 @@ impl Tlb {
     /// hit: in its place (the one there is forgotten: it owes no touch,
     /// as the probe settled them); with a shared first level under a key
     /// only `lookup_repeat` and `lookup` match.
+    ///
+    /// `WALKING`: the walking probe's record (a split first level), which
+    /// settles the side's pending counts only on a change of page size;
+    /// `Tlb::probe`'s (the fully associative rows') settles as before: the
+    /// size test in its copy cost those rows 0.1 to 0.3%.
     #[inline(always)]
-    fn remember_first_hit(
+    fn remember_first_hit<const WALKING: bool>(
         &mut self,
         asid: Asid,
         va: VirtAddr,
@@ -2015,7 +2227,15 @@ impl Tlb {
     ) {
         let key = va.as_u64() >> self.memo_shift[side];
         let i = key as usize % RECENT_WAYS;
-        self.settle_counts();
+        // The side's pending hits are counted at its last's page size:
+        // they are added first only when the new last's size differs, as
+        // in `Tlb::touch_recent` (with one page size, never). Settled on
+        // every record, they cost the `.vmt` row's first-level hits, most
+        // of which have some pending, about 35 instructions each.
+        let last = self.last[side & 1] as usize % RECENT_WAYS;
+        if !WALKING || entry.page_shift() != self.recent[side & 1][last].entry.page_shift() {
+            self.settle_counts();
+        }
         let word = self.recent_word(side, asid, key, &entry);
         self.recent[side][i] = Recent {
             word,
@@ -4346,7 +4566,30 @@ mod tests {
                 // (Counted as `lookup_unremembered` counts, as is the
                 // special TLB's probe.)
                 general.lookups_by_kind[kind.index()] += 1;
+                // The pair's search alone, on a copy (every op, after
+                // first-level hits too, which `lookup_unremembered` sends to
+                // the general probe): its answer held to the general
+                // probe's, so that a break in it fails here, not only in a
+                // fill's debug check after it.
+                let code = special.clone().probe_walking(va, side);
                 let b = general.probe(asid, tag, va, side);
+                let seen = code & WALK_CODE_MASK;
+                match b.map(|h| h.level) {
+                    None => {}
+                    Some(0) => prop_assert!(
+                        seen == WALK_FIRST_SEEN || seen == WALK_GENERAL,
+                        "{} {:?}: a first-level hit, the pair's search said {}",
+                        va,
+                        kind,
+                        code
+                    ),
+                    Some(_) => prop_assert!(
+                        code != WALK_MISSED,
+                        "{} {:?}: a second-level hit, the pair's search missed",
+                        va,
+                        kind
+                    ),
+                }
                 let a = match LoadOrFetch::of(kind) {
                     // Every other load or fetch as the span loop makes it:
                     // the recent hit first (which replays the touch the

@@ -511,6 +511,57 @@ impl TlbArray {
         None
     }
 
+    /// Whether the array holds entries of its first size alone (or none):
+    /// then [`TlbArray::lookup_sizes`] searches that size alone.
+    #[inline(always)]
+    pub(super) fn first_size_alone(&self) -> bool {
+        self.live[1..] == [0; MAX_SIZES_PER_ARRAY - 1]
+    }
+
+    /// The first half of [`TlbArray::find_pow2`] at the array's first size
+    /// (an array with a [`TlbArray::shape`] of `W` ways): the set of `va`,
+    /// if any of its ways has the page's tag; `None` when none has (a miss,
+    /// what most probes of the walk-heavy rows are), nothing touched. A tag
+    /// seen is not yet a hit: [`TlbArray::find_seen`] finds the way. Split
+    /// so that the walking probe's miss path (`Tlb::probe_walking`) holds
+    /// only what the compares need, and the hit's work (the way, the entry
+    /// check, the touch) is in the function that takes the hit.
+    #[inline(always)]
+    pub(super) fn tag_seen<const W: usize>(&self, va: VirtAddr) -> Option<usize> {
+        debug_assert!(self.pow2 && self.ways == W && !self.indexed);
+        let vpn = va.as_u64() >> self.shifts[0];
+        let set = (vpn & self.set_mask) as u32 as usize;
+        let base = set * W;
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        // (`any` in line over the array, as `find_in_set` measured.)
+        #[allow(clippy::manual_contains)]
+        let any = tags.iter().any(|&t| t == vpn);
+        any.then_some(set)
+    }
+
+    /// The rest of [`TlbArray::find_pow2`] at the first size after
+    /// [`TlbArray::tag_seen`] gave `set` for `va`: the same slot, touched
+    /// the same, or `None` (the tag was another address space's or
+    /// another size's entry).
+    #[inline(always)]
+    pub(super) fn find_seen<const W: usize>(
+        &mut self,
+        set: usize,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> Option<usize> {
+        let shift = self.shifts[0];
+        let vpn = va.as_u64() >> shift;
+        let base = set * W;
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        let way = tags.iter().position(|&t| t == vpn)?;
+        if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
+            self.victims.touch(set, way);
+            return Some(base + way);
+        }
+        self.find_in_set_rest(set, base, W, way + 1, vpn, shift, asid)
+    }
+
     /// [`TlbArray::find_at`] of a shaped array (see [`shape_of`]): sets a
     /// power of two, `W` ways. The set number is taken as a `u32` (a set
     /// count is at most the entry count, a `u32`), so the set's first slot
