@@ -13,6 +13,8 @@
 //! geometry must be the configuration's; its contents must fit the memory
 //! and the kernel), then the machine's own fields and the scheduler against
 //! the scenario. The error names the field; the caller adds the section.
+//! What the run carries only for its report (snapshot, timeline, digests,
+//! checkpoint records) is checked last, in `sim/restored_report.rs`.
 
 use vmsim_trace::scenario::Scenario;
 
@@ -757,8 +759,8 @@ mod tests {
         type Forge = fn(&mut crate::report::MemorySnapshot);
         let forgeries: [(&str, &str, Forge); 8] = [
             ("frames free", "not the 128 frames", |s| s.frames_free += 1),
-            ("page tables", "page tables", |s| {
-                s.page_table_frames = s.frames_used + 1;
+            ("page tables", "page-table frames, more than", |s| {
+                s.page_table_frames = 129;
             }),
             ("buddy blocks", "free blocks of order 0", |s| {
                 s.fragmentation.free_blocks[0] = u64::MAX;

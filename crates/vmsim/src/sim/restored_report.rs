@@ -32,8 +32,8 @@ impl Machine {
     /// Checks the report-only state against the machine and `cfg`, after
     /// the counters are in range (the sums here cannot overflow).
     pub(super) fn check_report_state(&self, cfg: &MachineSpec) -> Result<(), String> {
-        self.check_peaks()?;
-        self.check_snapshot()?;
+        self.check_peaks(cfg.frames())?;
+        self.check_snapshot(cfg.frames())?;
         self.check_timeline(cfg.config().run.timeline_points)?;
         self.check_digests()?;
         self.check_checkpoint_records(cfg)
@@ -44,15 +44,17 @@ impl Machine {
         self.references.iter().sum()
     }
 
-    /// The peaks: frames in use at most the frames managed, page-table
-    /// frames at most frames in use (the text report multiplies the
-    /// page-table peak by the memory's size: a forged 2^56 overflowed it).
-    fn check_peaks(&self) -> Result<(), String> {
+    /// The peaks: frames in use at most the frames the buddy allocator
+    /// manages, page-table frames at most the memory's (an inverted or
+    /// hashed table's frames are reserved outside the allocator's, so they
+    /// are not bounded by the frames in use). The text report multiplies
+    /// the page-table peak by the memory's size: a forged 2^56 overflowed.
+    fn check_peaks(&self, memory_frames: u64) -> Result<(), String> {
         let total = self.kernel.frames().total_frames();
-        if self.peak_frames > total || self.peak_table_frames > self.peak_frames {
+        if self.peak_frames > total || self.peak_table_frames > memory_frames {
             return Err(format!(
                 "machine: peaks of {} frames in use and {} page-table frames (at most the \
-                 {total} frames, page tables among them)",
+                 {total} frames managed and the {memory_frames} of memory)",
                 self.peak_frames, self.peak_table_frames
             ));
         }
@@ -60,10 +62,11 @@ impl Machine {
     }
 
     /// The snapshot before the first exit: taken only when a process has
-    /// finished, its frames the memory's, at most the peaks, its buddy
+    /// finished, its frames the allocator's (page tables the memory's), at
+    /// most the peaks, its buddy
     /// figures free blocks the region can hold with the indices they give,
     /// its slab figures ones the caches could have had.
-    fn check_snapshot(&self) -> Result<(), String> {
+    fn check_snapshot(&self, memory_frames: u64) -> Result<(), String> {
         let Some(s) = &self.snapshot else {
             return Ok(());
         };
@@ -74,12 +77,12 @@ impl Machine {
         let frames = self.kernel.frames();
         let total = frames.total_frames();
         if s.frames_used.checked_add(s.frames_free) != Some(total)
-            || s.page_table_frames > s.frames_used
+            || s.page_table_frames > memory_frames
         {
             return bad(format!(
-                "{} frames used ({} of them page tables) and {} free, not the {total} frames \
-                 managed",
-                s.frames_used, s.page_table_frames, s.frames_free
+                "{} frames used and {} free, not the {total} frames managed, or {} page-table \
+                 frames, more than the {memory_frames} of memory",
+                s.frames_used, s.frames_free, s.page_table_frames
             ));
         }
         if s.frames_used > self.peak_frames || s.page_table_frames > self.peak_table_frames {
