@@ -119,6 +119,17 @@ pub struct Sample {
     pub major_faults: u64,
 }
 
+impl Sample {
+    /// The faults a sample counts (its `faults` field) from the kernel's
+    /// counters: demand-zero, copy-on-write copies and reuses, shared-page
+    /// and accessed/dirty faults. One formula for the sampling and for the
+    /// restore's check of samples read back.
+    #[must_use]
+    pub fn faults_of(s: &KernelStats) -> u64 {
+        s.demand_zero + s.cow_copies + s.cow_reuses + s.shared_minor + s.accessed_dirty
+    }
+}
+
 /// Faults and TLB misses over time: at most about `2 x points` samples,
 /// evenly spaced whatever the run's length (the spacing doubles as needed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +190,18 @@ impl Timeline {
     #[must_use]
     pub fn interval(&self) -> u64 {
         self.interval
+    }
+
+    /// The number of samples it aims at (it keeps at most twice as many).
+    #[must_use]
+    pub fn points(&self) -> u32 {
+        self.points
+    }
+
+    /// Test hook: the number of points aimed at (a forged checkpoint's).
+    #[cfg(test)]
+    pub(crate) fn forge_points(&mut self) -> &mut u32 {
+        &mut self.points
     }
 
     /// Adds a sample; thins the series when it grows past twice the target.

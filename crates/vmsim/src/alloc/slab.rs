@@ -708,12 +708,27 @@ impl SlabCache {
     /// The cache's counters.
     #[must_use]
     pub fn stats(&self) -> SlabStats {
-        let slabs = self.lists.len(PARTIAL) + self.lists.len(FULL) + self.lists.len(EMPTY);
+        self.stats_of(SlabCounts {
+            partial: self.lists.len(PARTIAL),
+            full: self.lists.len(FULL),
+            empty: self.lists.len(EMPTY),
+            active: self.active,
+            allocated: self.slabs_allocated,
+            freed: self.slabs_freed,
+        })
+    }
+
+    /// The counters this cache's geometry gives with the counts `c` (every
+    /// derived figure worked out from them): its own, or an earlier
+    /// snapshot's to check. `c` must be counts the geometry can hold (see
+    /// [`SlabCache::check_earlier_stats`]); the arithmetic is not checked.
+    fn stats_of(&self, c: SlabCounts) -> SlabStats {
+        let slabs = c.partial + c.full + c.empty;
         let per = u64::from(self.per_slab);
         let slab_bytes = self.slab_bytes();
         let total = slabs * per;
         let from_frames = slabs * slab_bytes;
-        let in_use = self.active * self.object_size;
+        let in_use = c.active * self.object_size;
         SlabStats {
             name: self.name.clone(),
             object_size: self.object_size,
@@ -722,21 +737,96 @@ impl SlabCache {
             slab_order: self.order,
             slab_bytes,
             slabs,
-            partial_slabs: self.lists.len(PARTIAL),
-            full_slabs: self.lists.len(FULL),
-            empty_slabs: self.lists.len(EMPTY),
-            active_objects: self.active,
+            partial_slabs: c.partial,
+            full_slabs: c.full,
+            empty_slabs: c.empty,
+            active_objects: c.active,
             total_objects: total,
             bytes_from_frames: from_frames,
             bytes_in_use: in_use,
             tail_bytes: slabs * (slab_bytes - per * self.slot),
-            padding_bytes: self.active * (self.slot - self.object_size),
-            free_slot_bytes: (total - self.active) * self.slot,
+            padding_bytes: c.active * (self.slot - self.object_size),
+            free_slot_bytes: (total - c.active) * self.slot,
             internal_fragmentation_bytes: from_frames - in_use,
-            slabs_allocated: self.slabs_allocated,
-            slabs_freed: self.slabs_freed,
+            slabs_allocated: c.allocated,
+            slabs_freed: c.freed,
         }
     }
+
+    /// Whether `earlier` (the figures of a report's snapshot read back from
+    /// a checkpoint) could be this cache's at some earlier moment, holding
+    /// at most `frames` frames in slabs: this cache's geometry, slabs that
+    /// fit in those frames, live objects their lists allow (every object of
+    /// a full slab, some but not all of a partial one's, none of an empty
+    /// one's), slabs held equal to those taken less those returned, the
+    /// slabs taken and returned no more than now (they only grow), and
+    /// every derived figure the one the counts give. The snapshot is only
+    /// reported, so a forged one lied in the report's slab lines (and a
+    /// count near 2^64 overflowed the text report's sums).
+    ///
+    /// # Errors
+    /// The first figure that is not, named.
+    pub fn check_earlier_stats(&self, earlier: &SlabStats, frames: u64) -> Result<(), String> {
+        let bad = |what: String| Err(format!("cache '{}': {what}", self.name));
+        let s = earlier;
+        let slabs = [s.partial_slabs, s.full_slabs, s.empty_slabs]
+            .iter()
+            .try_fold(0u64, |a, &n| a.checked_add(n))
+            .filter(|&n| {
+                n.checked_shl(self.order)
+                    .is_some_and(|f| f >> self.order == n && f <= frames)
+            });
+        let Some(slabs) = slabs else {
+            return bad(format!(
+                "{} partial, {} full and {} empty slabs of order {} do not fit in {frames} frames",
+                s.partial_slabs, s.full_slabs, s.empty_slabs, self.order
+            ));
+        };
+        let per = u64::from(self.per_slab);
+        let least = s.full_slabs * per + s.partial_slabs;
+        let most = s.full_slabs * per + s.partial_slabs * per.saturating_sub(1);
+        if s.active_objects < least || s.active_objects > most {
+            return bad(format!(
+                "{} live objects, but its full and partial slabs hold {least} to {most}",
+                s.active_objects
+            ));
+        }
+        if s.slabs_freed > s.slabs_allocated
+            || s.slabs_allocated - s.slabs_freed != slabs
+            || s.slabs_allocated > self.slabs_allocated
+            || s.slabs_freed > self.slabs_freed
+        {
+            return bad(format!(
+                "{} slabs taken and {} returned for {slabs} held (now {} and {})",
+                s.slabs_allocated, s.slabs_freed, self.slabs_allocated, self.slabs_freed
+            ));
+        }
+        let want = self.stats_of(SlabCounts {
+            partial: s.partial_slabs,
+            full: s.full_slabs,
+            empty: s.empty_slabs,
+            active: s.active_objects,
+            allocated: s.slabs_allocated,
+            freed: s.slabs_freed,
+        });
+        if *s != want {
+            return bad(format!(
+                "figures {s:?}, not those its geometry and counts give {want:?}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A cache's counts at some moment, from which [`SlabCache::stats_of`]
+/// works out the rest of its figures.
+struct SlabCounts {
+    partial: u64,
+    full: u64,
+    empty: u64,
+    active: u64,
+    allocated: u64,
+    freed: u64,
 }
 
 /// Names a cache of a [`Slab`] registry.
@@ -925,6 +1015,36 @@ impl Slab {
     #[cfg(test)]
     pub(crate) fn forge_cache(&mut self, id: CacheId) -> &mut SlabCache {
         &mut self.caches[id.0 as usize]
+    }
+
+    /// Whether `earlier` (a report snapshot's figures read back from a
+    /// checkpoint) could be this registry's at some earlier moment with at
+    /// most `frames` frames in use: one entry per cache, in order, each
+    /// passing [`SlabCache::check_earlier_stats`], their slabs' frames
+    /// within `frames` in all.
+    ///
+    /// # Errors
+    /// The first figure that is not, with the cache named.
+    pub fn check_earlier_stats(&self, earlier: &[SlabStats], frames: u64) -> Result<(), String> {
+        if earlier.len() != self.caches.len() {
+            return Err(format!(
+                "{} caches, not the kernel's {}",
+                earlier.len(),
+                self.caches.len()
+            ));
+        }
+        let mut held = 0u64;
+        for (c, s) in self.caches.iter().zip(earlier) {
+            c.check_earlier_stats(s, frames)?;
+            // Each within `frames` (checked above), so the sum cannot overflow.
+            held += s.slabs << c.order;
+        }
+        if held > frames {
+            return Err(format!(
+                "the caches' slabs take {held} frames, more than the {frames} in use"
+            ));
+        }
+        Ok(())
     }
 
     /// Counters of every cache, in creation order (`/proc/slabinfo`).

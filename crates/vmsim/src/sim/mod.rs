@@ -26,6 +26,7 @@ mod faults;
 mod fetch_repeats;
 pub mod inputs;
 pub(crate) mod restored;
+mod restored_report;
 pub(crate) mod schedule;
 #[cfg(test)]
 mod shared_repeats;
@@ -1227,7 +1228,7 @@ impl Simulation {
         let s = k.stats();
         self.m.timeline.push(crate::report::Sample {
             references: refs,
-            faults: s.demand_zero + s.cow_copies + s.cow_reuses + s.shared_minor + s.accessed_dirty,
+            faults: crate::report::Sample::faults_of(s),
             tlb_misses: c.tlb.full_misses,
             frames_used: k.frames_in_use(),
             resident: k

@@ -13,6 +13,8 @@
 //! geometry must be the configuration's; its contents must fit the memory
 //! and the kernel), then the machine's own fields and the scheduler against
 //! the scenario. The error names the field; the caller adds the section.
+//! What the run carries only for its report (snapshot, timeline, digests,
+//! checkpoint records) is checked last, in `sim/restored_report.rs`.
 
 use vmsim_trace::scenario::Scenario;
 
@@ -28,7 +30,7 @@ use super::Machine;
 /// overflow a u64.
 pub(crate) const COUNTER_LIMIT: u64 = 1 << 56;
 
-fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
+pub(super) fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
     if v > COUNTER_LIMIT {
         return Err(format!(
             "{what} = {v} is beyond any run (at most 2^56 = {COUNTER_LIMIT}): a forged or corrupt state"
@@ -39,7 +41,7 @@ fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
 
 /// Every integer in `v` (a counters struct as JSON) within range, the
 /// error naming its path (`mmu counters: walk.refs`).
-fn counters_in_range(what: &str, v: &serde_json::Value) -> Result<(), String> {
+pub(super) fn counters_in_range(what: &str, v: &serde_json::Value) -> Result<(), String> {
     fn walk(path: &mut String, v: &serde_json::Value, what: &str) -> Result<(), String> {
         match v {
             serde_json::Value::Number(n) => {
@@ -143,7 +145,8 @@ impl Machine {
         self.check_host_record(mem_bytes)?;
         self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
-        self.check_counters(cfg.page_size().bytes())
+        self.check_counters()?;
+        self.check_report_state(cfg)
     }
 
     /// What the run records beside the machine: the host's written chunks
@@ -175,7 +178,7 @@ impl Machine {
     /// translation counts and peaks, every process's report figures and
     /// scheduler counts, the MMU's counters, the kernel's, the pager's and
     /// the swap device's.
-    fn check_counters(&self, page_bytes: u64) -> Result<(), String> {
+    fn check_counters(&self) -> Result<(), String> {
         let scalars = [
             (
                 "references",
@@ -218,29 +221,7 @@ impl Machine {
         for (what, v) in groups {
             counters_in_range(what, &v.map_err(|e| e.to_string())?)?;
         }
-        self.check_checkpoint_records(page_bytes)
-    }
-
-    /// The run's checkpoint records, restored only to be reported: each
-    /// figure at most [`COUNTER_LIMIT`] (a write fault adds to the last
-    /// one's), the pauses and fault cycles the report sums at most that in
-    /// all (a forged `u64::MAX` beside another record overflowed the sum
-    /// at the report), and each record's pages saved, times the data page
-    /// size the text report multiplies them by, too.
-    fn check_checkpoint_records(&self, page_bytes: u64) -> Result<(), String> {
-        let (mut pauses, mut faults) = (0u64, 0u64);
-        for (i, r) in self.ckpt.records.iter().enumerate() {
-            let what = format!("checkpoint record {i}");
-            counters_in_range(&what, &serde_json::to_value(r).map_err(|e| e.to_string())?)?;
-            pauses = pauses.saturating_add(r.pause_cycles);
-            faults = faults.saturating_add(r.fault_cycles);
-            counter_in_range(
-                &format!("{what}: pages_saved in bytes"),
-                r.pages_saved.saturating_mul(page_bytes),
-            )?;
-        }
-        counter_in_range("checkpoint records: pause_cycles in all", pauses)?;
-        counter_in_range("checkpoint records: fault_cycles in all", faults)
+        Ok(())
     }
 
     /// The scheduler: one entry per scenario process, in order, each
@@ -724,6 +705,236 @@ mod tests {
             let mut r = m.ckpt.records.last().cloned().unwrap_or_default();
             r.pages_saved = super::COUNTER_LIMIT;
             m.ckpt.records.push(r);
+        });
+    }
+
+    /// A checkpoint with every report-only figure filled in: digests on,
+    /// checkpoints every 2,000 references (not written), quanta of 1,000,
+    /// taken just after the shorter process (6,000 references) exited: a
+    /// snapshot, a digest, six checkpoint records or more and timeline
+    /// samples.
+    fn report_checkpoint_bytes() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| {
+            let mut b = ConfigBuilder::preset(None).expect("preset");
+            for s in [
+                "memory.frames=128",
+                "kernel.asids=64",
+                "run.quantum=1000",
+                "checkpoint.every=2000",
+            ] {
+                b = b.set(s).expect("set");
+            }
+            let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+            sim.set_digest_at_exit(true);
+            sim.start(&scenario(&[
+                "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
+                "synth:scan,bytes=256KiB,stride=512,write=1,refs=6K",
+            ]))
+            .expect("start");
+            // Just past the first exit.
+            while sim.m.snapshot.is_none() {
+                let at = sim.references() + 500;
+                sim.advance(at, &mut (), None).expect("run");
+            }
+            let ck = sim.checkpoint().expect("checkpoint").as_bytes().to_vec();
+            let m = machine(&ck);
+            assert_eq!(m.digests.len(), 1, "digests");
+            assert!(m.ckpt.records.len() >= 6, "records");
+            assert!(m.timeline.samples.len() > 8, "samples");
+            ck
+        })
+    }
+
+    /// The report's snapshot before the first exit, and the peaks.
+    #[test]
+    fn the_reports_snapshot_and_peaks_are_checked() {
+        let bytes = report_checkpoint_bytes();
+        // Restores as it is, and runs on.
+        run_forged_from(bytes, |_| {}).expect("the real checkpoint");
+        // A snapshot before any process exited.
+        refused_or_shown("early snapshot", "no process has finished", |m| {
+            m.snapshot = Some(crate::report::MemorySnapshot::of(&m.kernel));
+        });
+        type Forge = fn(&mut crate::report::MemorySnapshot);
+        let forgeries: [(&str, &str, Forge); 8] = [
+            ("frames free", "not the 128 frames", |s| s.frames_free += 1),
+            ("page tables", "page-table frames, more than", |s| {
+                s.page_table_frames = 129;
+            }),
+            ("buddy blocks", "free blocks of order 0", |s| {
+                s.fragmentation.free_blocks[0] = u64::MAX;
+            }),
+            ("buddy index", "buddy figures", |s| {
+                for x in &mut s.fragmentation.extfrag_index {
+                    *x = crate::alloc::Milli::REQUEST_SUCCEEDS;
+                }
+            }),
+            ("buddy free pages", "buddy figures", |s| {
+                s.fragmentation.free_pages += 1;
+            }),
+            ("slab objects", "live objects", |s| {
+                let c = s.slabs.iter_mut().find(|c| c.slabs > 0).expect("a slab");
+                c.active_objects = c.total_objects + 1;
+            }),
+            ("slab counts", "do not fit", |s| {
+                s.slabs[0].partial_slabs = u64::MAX;
+            }),
+            ("slab figure", "not those its geometry", |s| {
+                let c = s.slabs.iter_mut().find(|c| c.slabs > 0).expect("a slab");
+                c.internal_fragmentation_bytes += 8;
+            }),
+        ];
+        for (what, expect, forge) in forgeries {
+            refused_or_shown_from(bytes, what, expect, |m| {
+                forge(m.snapshot.as_mut().expect("a snapshot"));
+            });
+        }
+        refused_or_shown_from(bytes, "past the peak", "past the peaks", |m| {
+            let used = m.snapshot.as_ref().expect("a snapshot").frames_used;
+            m.peak_frames = used - 1;
+            m.peak_table_frames = m.peak_table_frames.min(used - 1);
+        });
+        refused_or_shown_from(bytes, "slab caches", "caches, not the kernel's", |m| {
+            m.snapshot.as_mut().expect("a snapshot").slabs.pop();
+        });
+        refused_or_shown_from(bytes, "slabs taken", "slabs taken", |m| {
+            let s = m.snapshot.as_mut().expect("a snapshot");
+            s.slabs[0].slabs_allocated += 1;
+        });
+        // The text report multiplies the page-table peak by the memory's bytes.
+        refused_or_shown_from(bytes, "page-table peak", "peaks", |m| {
+            m.peak_table_frames = super::COUNTER_LIMIT;
+        });
+        refused_or_shown_from(bytes, "peak", "peaks", |m| {
+            m.peak_frames = 129;
+        });
+    }
+
+    /// The timeline's samples, target, spacing and next sample.
+    #[test]
+    fn the_timelines_samples_are_checked() {
+        let bytes = report_checkpoint_bytes();
+        refused_or_shown_from(bytes, "points", "not the configuration's 200", |m| {
+            *m.timeline.forge_points() = u32::MAX;
+        });
+        refused_or_shown_from(bytes, "interval", "not 1024 doubled", |m| {
+            m.timeline.interval = 3000;
+        });
+        refused_or_shown_from(bytes, "too many samples", "more than twice", |m| {
+            let early = (1..=400).map(|r| crate::report::Sample {
+                references: r,
+                ..crate::report::Sample::default()
+            });
+            m.timeline.samples.splice(0..0, early);
+        });
+        refused_or_shown_from(bytes, "out of order", "goes back on sample 1", |m| {
+            m.timeline.samples.swap(1, 2);
+        });
+        refused_or_shown_from(bytes, "a later sample", "is past the run now", |m| {
+            let s = m.timeline.samples.last_mut().expect("a sample");
+            s.faults += 1_000_000;
+        });
+        refused_or_shown_from(
+            bytes,
+            "a sample of the future",
+            "is past the run now",
+            |m| {
+                let s = m.timeline.samples.last_mut().expect("a sample");
+                s.references += 100_000;
+                m.schedule.next_sample = s.references + m.timeline.interval;
+            },
+        );
+        refused_or_shown_from(bytes, "a figure", "timeline sample 0: tlb_misses", |m| {
+            m.timeline.samples[0].tlb_misses = u64::MAX;
+        });
+        refused_or_shown_from(bytes, "frames", "frames used of 128", |m| {
+            m.timeline.samples[0].frames_used = 129;
+        });
+        refused_or_shown_from(bytes, "a pid", "pid 999, no process", |m| {
+            m.timeline.samples[0].resident.insert(999, 1);
+        });
+        // Without the check, a restored run never sampled again.
+        refused_or_shown_from(bytes, "next sample", "the next sample is due", |m| {
+            m.schedule.next_sample = u64::MAX;
+        });
+    }
+
+    /// The memory digests of the processes that exited.
+    #[test]
+    fn the_memory_digests_are_checked() {
+        let bytes = report_checkpoint_bytes();
+        refused_or_shown_from(bytes, "a live process", "has not exited", |m| {
+            let live = m.kernel.processes().next().expect("a process").pid;
+            let d = &mut m.digests[0];
+            d.pid = live;
+            d.name = m.processes[&live].name.clone();
+        });
+        refused_or_shown_from(bytes, "no such process", "no process of the run", |m| {
+            m.digests[0].pid = crate::addr::Pid::new(999);
+        });
+        refused_or_shown_from(bytes, "twice", "a second digest", |m| {
+            let d = m.digests[0].clone();
+            m.digests.push(d);
+        });
+        refused_or_shown_from(bytes, "name", "named 'forged'", |m| {
+            m.digests[0].name = "forged".into();
+        });
+        refused_or_shown_from(bytes, "digest", "16 hexadecimal digits", |m| {
+            m.digests[0].digest = "0123456789abcdeX".into();
+        });
+        refused_or_shown_from(bytes, "killed", "was killed", |m| {
+            let pid = m.digests[0].pid;
+            m.processes.get_mut(&pid).expect("its report").killed =
+                Some(crate::kernel::SegvReason::NoVma);
+        });
+    }
+
+    /// The checkpoint records against the checkpoints taken, each other,
+    /// the run's references and the configuration.
+    #[test]
+    fn the_checkpoint_records_match_the_checkpoints_taken() {
+        let bytes = report_checkpoint_bytes();
+        let n = machine(bytes).ckpt.records.len();
+        let of = |records: usize, taken: usize| format!("{records} records of {taken} taken");
+        refused_or_shown_from(bytes, "one taken more", &of(n, n + 1), |m| {
+            m.ckpt.taken += 1;
+        });
+        refused_or_shown_from(bytes, "a record dropped", &of(n - 1, n), |m| {
+            m.ckpt.records.remove(2);
+        });
+        refused_or_shown_from(bytes, "a record too many", &of(n + 1, n), |m| {
+            let r = m.ckpt.records[5].clone();
+            m.ckpt.records.push(r);
+        });
+        type Forge = fn(&mut crate::checkpoint::CheckpointRecord);
+        let forgeries: [(usize, &str, Forge); 8] = [
+            (2, "numbered 7", |r| r.seq = 7),
+            (3, "a full checkpoint after the first", |r| r.full = true),
+            (0, "the first checkpoint is not full", |r| r.full = false),
+            (3, "before the previous one's", |r| r.references = 10),
+            (5, "past the run's", |r| r.references = 1_000_000),
+            (1, "bytes saved", |r| r.bytes_saved += 1),
+            (1, "the trackers are not", |r| {
+                r.soft_dirty = if r.soft_dirty.is_some() {
+                    None
+                } else {
+                    Some(3)
+                };
+            }),
+            (4, "not the chain's", |r| {
+                r.file = Some("ckpt-000004.vmck\nforged line".into());
+                r.file_bytes = Some(1);
+            }),
+        ];
+        for (i, expect, forge) in forgeries {
+            let what = format!("checkpoint record {i}");
+            refused_or_shown_from(bytes, &what, expect, |m| {
+                forge(&mut m.ckpt.records[i]);
+            });
+        }
+        refused_or_shown_from(bytes, "last id", "the last id", |m| {
+            m.ckpt.last_id = m.ckpt.last_id.map(|id| id ^ 1);
         });
     }
 
