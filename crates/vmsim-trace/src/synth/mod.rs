@@ -809,6 +809,34 @@ mod tests {
         }
     }
 
+    /// Runs an offset's draw `n` times on a generator.
+    struct Draws<'a>(&'a mut Rng, usize);
+
+    impl OffsetUser<Vec<u64>> for Draws<'_> {
+        fn run(self, offset: impl Fn(&mut Rng) -> u64) -> Vec<u64> {
+            (0..self.1).map(|_| offset(self.0)).collect()
+        }
+    }
+
+    /// The offset's draw (the mask for a power-of-two size below the page,
+    /// else `Rng::below`) is `Rng::below` of the page's words times the
+    /// size, draw for draw, for every size from 1 byte to the page.
+    #[test]
+    fn page_offsets_are_below_times_the_size() {
+        for size in 1..=PAGE_BYTES as u32 {
+            let words = PAGE_BYTES / u64::from(size);
+            let draw = PageOffset::new(size, words);
+            let masked = size.is_power_of_two() && u64::from(size) < PAGE_BYTES;
+            assert_eq!(draw.mask != 0, masked, "size {size}");
+            let n = if masked { 4000 } else { 20 };
+            let (mut a, mut b) = (Rng::new(u64::from(size)), Rng::new(u64::from(size)));
+            let got = draw.with_draw(Draws(&mut a, n));
+            let want: Vec<u64> = (0..n).map(|_| b.below(words) * u64::from(size)).collect();
+            assert_eq!(got, want, "size {size}");
+            assert_eq!(a, b, "size {size}: the draws differ");
+        }
+    }
+
     #[test]
     fn loop_and_phases_stay_in_their_pages() {
         let v = all("loop,pages=3,repeats=4");

@@ -781,7 +781,13 @@ impl Simulation {
                         continue;
                     }
                 }
-                if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
+                // Whether the span goes on after a reference that is not a
+                // recent hit (anything may change there: a fill, a fault, a
+                // new generation of recent hits). One test of the answer
+                // for both calls: with a test after each, LLVM kept the
+                // reference's index twice (one instruction more on every
+                // reference, the recent hits' too).
+                let go_on = if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
                     // One copy of the hit path per side, its side a
                     // constant: the side's tables at fixed offsets, where
                     // the side worked out from the code took seven
@@ -789,9 +795,7 @@ impl Simulation {
                     // offset scaled, then added as a third term), more
                     // than the test that chooses the copy.
                     let va = VirtAddr::new(a.va);
-                    // Not a recent hit: anything may change in `span_load`
-                    // (a fill, a fault, a new generation of recent hits).
-                    let go_on = if code == 0 {
+                    if code == 0 {
                         if self.m.mmu.hit_recent(va, LoadOrFetch::Fetch) {
                             fetch_base = a.va & !fetch_block.wrapping_sub(1);
                             fetch_room = fetch_block;
@@ -805,28 +809,24 @@ impl Simulation {
                         }
                         fetch_room = 0;
                         self.span_load::<false>(pid, va, k, &mut place)
-                    };
-                    if !go_on {
-                        // As for `span_reference` below.
-                        done = k + 1;
-                        stop = SpanStop::Killed;
-                        break;
                     }
-                    continue;
-                }
-                // A store that a recent hit takes whole: a small call,
-                // before the larger one.
-                if code >= 2 && self.span_store(a, k, &mut place) {
-                    continue;
-                }
-                // Anything may change here (a fill, a fault, a new
-                // generation of recent hits).
-                fetch_room = 0;
-                if !self.span_reference(pid, a, k, &mut place) {
+                } else {
+                    // A store that a recent hit takes whole: a small call,
+                    // before the larger one.
+                    if code >= 2 && self.span_store(a, k, &mut place) {
+                        continue;
+                    }
+                    fetch_room = 0;
+                    self.span_reference(pid, a, k, &mut place)
+                };
+                if !go_on {
                     // Killed, or failed: its error is returned after the
                     // loop (out of it, so that the loop keeps its
-                    // registers), before anything is counted.
-                    done = k + 1;
+                    // registers), before anything is counted. It counts as
+                    // done: `done` is made `k + 1` after the loop, so that
+                    // the loop keeps one index, not `k` and `k + 1` both
+                    // (one instruction on every reference).
+                    done = k;
                     stop = SpanStop::Killed;
                     break;
                 }
@@ -874,6 +874,10 @@ impl Simulation {
         }
         if RECENT && let Some(e) = self.span_error.take() {
             return Err(e);
+        }
+        if RECENT && stop == SpanStop::Killed {
+            // The killed reference (see the loop's kill).
+            done += 1;
         }
         if again != 0 {
             self.m
