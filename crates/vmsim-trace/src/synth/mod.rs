@@ -392,33 +392,43 @@ impl SynthSource {
 }
 
 /// A uniformly chosen `size`-aligned offset inside a page, as
-/// [`SynthSource::offset_in_page`] draws it: for a power-of-two count of
-/// words (the usual sizes), the top bits of one draw, which is what
-/// [`Rng::below`] returns for a power of two (see [`Rng::top_bits`]).
+/// [`SynthSource::offset_in_page`] draws it: for a power-of-two size (the
+/// usual sizes) below the page, the top twelve bits of one draw with the
+/// low bits of the size cleared, which is what [`Rng::below`] returns
+/// times the size (see [`PageOffset::new`]).
 #[derive(Clone, Copy, Debug)]
 struct PageOffset {
-    /// `64 - log2(words)` when `words` is a power of two from 2 up, else 0.
-    shift: u32,
+    /// `PAGE_BYTES - size` when `size` is a power of two below
+    /// `PAGE_BYTES` (then the words are a power of two from 2 up), else 0.
+    mask: u64,
     words: u64,
     size: u64,
 }
 
+/// The bits of a draw above a page's offset: `64 - log2(PAGE_BYTES)`.
+const PAGE_DRAW_SHIFT: u32 = 64 - PAGE_BYTES.trailing_zeros();
+
 impl PageOffset {
+    /// The offset's draw for accesses of `size` bytes, of `words` words a
+    /// page. For `size = 2^s` below the page, `words = 2^(12 - s)` and
+    /// `Rng::below(words)` is the draw's top `12 - s` bits (see
+    /// [`Rng::top_bits`]); times the size, that is the draw's top twelve
+    /// bits with their low `s` cleared: `(x >> 52) & (4096 - size)`. One
+    /// shift by a constant and one mask, where the top bits by a shift
+    /// held in a register and a multiply by the size took two values of
+    /// the loop's (spilled) and a multiply.
     fn new(size: u32, words: u64) -> Self {
-        let shift = if words >= 2 && words.is_power_of_two() {
-            64 - words.trailing_zeros()
+        let size = u64::from(size);
+        let mask = if size.is_power_of_two() && size < PAGE_BYTES {
+            PAGE_BYTES - size
         } else {
             0
         };
-        Self {
-            shift,
-            words,
-            size: u64::from(size),
-        }
+        Self { mask, words, size }
     }
 
     /// Runs `f` with the offset's draw as a closure of its own kind: the
-    /// top bits of a draw for a power-of-two count of words, else
+    /// masked top bits of a draw for a power-of-two size, else
     /// [`Rng::below`].
     ///
     /// Why: a batch loop that takes the draw as a closure is compiled once
@@ -426,12 +436,11 @@ impl PageOffset {
     /// and the flag it reads from the stack, in the one loop of both).
     #[inline(always)]
     fn with_draw<R>(self, f: impl OffsetUser<R>) -> R {
-        let size = self.size;
-        if self.shift != 0 {
-            let shift = self.shift;
-            f.run(move |rng: &mut Rng| rng.top_bits(shift) * size)
+        if self.mask != 0 {
+            let mask = self.mask;
+            f.run(move |rng: &mut Rng| (rng.next_u64() >> PAGE_DRAW_SHIFT) & mask)
         } else {
-            let words = self.words;
+            let (words, size) = (self.words, self.size);
             f.run(move |rng: &mut Rng| rng.below(words) * size)
         }
     }
@@ -455,9 +464,17 @@ struct ZipfAt {
 }
 
 impl ZipfAt {
-    /// Appends `n` accesses: a rank (`zipf`), its page (`page`, from the
-    /// rank counted from 0), an offset in the page (`offset`), then the kind
-    /// (`kind`): the draws in the order the generator has always made them.
+    /// Makes `out` `n` accesses: a rank (`zipf`), its page (`page`, from
+    /// the rank counted from 0), an offset in the page (`offset`), then the
+    /// kind (`kind`, which writes a drawn kind over the one given, `fixed`):
+    /// the draws in the order the generator has always made them.
+    ///
+    /// Why the accesses are first made whole (`fixed` kind, address 0) and
+    /// then given their addresses: the loop then keeps one pointer and
+    /// stores one address (and a drawn kind); writing each access whole
+    /// kept the pid, the size, the kind, the length and the count on the
+    /// stack (the random state and the table take the registers), a dozen
+    /// loads and stores a reference, where the fill is a few stores.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn fill(
@@ -468,19 +485,24 @@ impl ZipfAt {
         rng: &mut Rng,
         page: impl Fn(u64) -> u64,
         offset: impl Fn(&mut Rng) -> u64,
-        kind: impl Fn(&mut Rng) -> AccessKind,
+        fixed: AccessKind,
+        kind: impl Fn(&mut Rng, &mut AccessKind),
     ) {
-        out.extend((0..n).map(|_| {
-            let page = page(zipf.sample(rng) - 1);
-            let off = offset(rng);
-            let va = self.base + page * PAGE_BYTES + off;
+        out.resize(
+            n as usize,
             Access {
-                va,
+                va: 0,
                 pid: self.pid,
                 size: self.size,
-                kind: kind(rng),
-            }
-        }));
+                kind: fixed,
+            },
+        );
+        for a in out.iter_mut() {
+            let page = page(zipf.sample(rng) - 1);
+            let off = offset(rng);
+            a.va = self.base + page * PAGE_BYTES + off;
+            kind(rng, &mut a.kind);
+        }
     }
 }
 
@@ -493,18 +515,19 @@ struct ZipfFill<'a, 'b, 'c, P, K> {
     zipf: &'b ZipfBatch<'c>,
     rng: &'a mut Rng,
     page: P,
+    fixed: AccessKind,
     kind: K,
 }
 
 impl<P, K> OffsetUser<()> for ZipfFill<'_, '_, '_, P, K>
 where
     P: Fn(u64) -> u64,
-    K: Fn(&mut Rng) -> AccessKind,
+    K: Fn(&mut Rng, &mut AccessKind),
 {
     #[inline(always)]
     fn run(self, offset: impl Fn(&mut Rng) -> u64) {
         self.at.fill(
-            self.out, self.n, self.zipf, self.rng, self.page, offset, self.kind,
+            self.out, self.n, self.zipf, self.rng, self.page, offset, self.fixed, self.kind,
         );
     }
 }
@@ -512,7 +535,7 @@ where
 impl<'a, 'b, 'c, P, K> ZipfFill<'a, 'b, 'c, P, K>
 where
     P: Fn(u64) -> u64,
-    K: Fn(&mut Rng) -> AccessKind,
+    K: Fn(&mut Rng, &mut AccessKind),
 {
     /// Fills the batch with the loop for the offset's kind.
     #[inline(always)]
@@ -589,12 +612,12 @@ impl TraceSource for SynthSource {
                     AccessKind::Load
                 };
                 let draw = write > 0.0 && write < 1.0;
-                let chance = |r: &mut Rng| {
-                    if r.chance(write) {
+                let chance = |r: &mut Rng, k: &mut AccessKind| {
+                    *k = if r.chance(write) {
                         AccessKind::Store
                     } else {
                         AccessKind::Load
-                    }
+                    };
                 };
                 let z = &zipf;
                 match (map, draw) {
@@ -605,7 +628,8 @@ impl TraceSource for SynthSource {
                         zipf: z,
                         rng: r,
                         page: |k| k,
-                        kind: |_: &mut Rng| fixed,
+                        fixed,
+                        kind: |_: &mut Rng, _: &mut AccessKind| {},
                     }
                     .go(),
                     (None, true) => ZipfFill {
@@ -615,6 +639,7 @@ impl TraceSource for SynthSource {
                         zipf: z,
                         rng: r,
                         page: |k| k,
+                        fixed,
                         kind: chance,
                     }
                     .go(),
@@ -625,7 +650,8 @@ impl TraceSource for SynthSource {
                         zipf: z,
                         rng: r,
                         page: |k| m[k as usize],
-                        kind: |_: &mut Rng| fixed,
+                        fixed,
+                        kind: |_: &mut Rng, _: &mut AccessKind| {},
                     }
                     .go(),
                     (Some(m), true) => ZipfFill {
@@ -635,6 +661,7 @@ impl TraceSource for SynthSource {
                         zipf: z,
                         rng: r,
                         page: |k| m[k as usize],
+                        fixed,
                         kind: chance,
                     }
                     .go(),
@@ -779,6 +806,34 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Runs an offset's draw `n` times on a generator.
+    struct Draws<'a>(&'a mut Rng, usize);
+
+    impl OffsetUser<Vec<u64>> for Draws<'_> {
+        fn run(self, offset: impl Fn(&mut Rng) -> u64) -> Vec<u64> {
+            (0..self.1).map(|_| offset(self.0)).collect()
+        }
+    }
+
+    /// The offset's draw (the mask for a power-of-two size below the page,
+    /// else `Rng::below`) is `Rng::below` of the page's words times the
+    /// size, draw for draw, for every size from 1 byte to the page.
+    #[test]
+    fn page_offsets_are_below_times_the_size() {
+        for size in 1..=PAGE_BYTES as u32 {
+            let words = PAGE_BYTES / u64::from(size);
+            let draw = PageOffset::new(size, words);
+            let masked = size.is_power_of_two() && u64::from(size) < PAGE_BYTES;
+            assert_eq!(draw.mask != 0, masked, "size {size}");
+            let n = if masked { 4000 } else { 20 };
+            let (mut a, mut b) = (Rng::new(u64::from(size)), Rng::new(u64::from(size)));
+            let got = draw.with_draw(Draws(&mut a, n));
+            let want: Vec<u64> = (0..n).map(|_| b.below(words) * u64::from(size)).collect();
+            assert_eq!(got, want, "size {size}");
+            assert_eq!(a, b, "size {size}: the draws differ");
         }
     }
 

@@ -759,8 +759,9 @@ impl Mmu {
     /// fail again, or, for a recent hit without the rights, `lookup` finds
     /// the same entry, counts and touches it the same, and faults the same),
     /// and with a split first level so is the lookup's recent-hit test
-    /// (see `Tlb::lookup_unremembered`).
-    #[inline]
+    /// (see `Tlb::lookup_unremembered`). In line in each of its callers
+    /// (the span loop's out-of-line load and fetch, one copy each).
+    #[inline(always)]
     pub fn translate_unremembered<M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,

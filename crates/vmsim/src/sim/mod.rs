@@ -782,7 +782,13 @@ impl Simulation {
                         continue;
                     }
                 }
-                if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
+                // Whether the span goes on after a reference that is not a
+                // recent hit (anything may change there: a fill, a fault, a
+                // new generation of recent hits). One test of the answer
+                // for both calls: with a test after each, LLVM kept the
+                // reference's index twice (one instruction more on every
+                // reference, the recent hits' too).
+                let go_on = if code < 2 && (a.va & page_mask) + u64::from(a.size) <= page_mask + 1 {
                     // One copy of the hit path per side, its side a
                     // constant: the side's tables at fixed offsets, where
                     // the side worked out from the code took seven
@@ -790,33 +796,38 @@ impl Simulation {
                     // offset scaled, then added as a third term), more
                     // than the test that chooses the copy.
                     let va = VirtAddr::new(a.va);
-                    let hit = if code == 0 {
-                        let hit = self.m.mmu.hit_recent(va, LoadOrFetch::Fetch);
-                        if hit {
+                    if code == 0 {
+                        if self.m.mmu.hit_recent(va, LoadOrFetch::Fetch) {
                             fetch_base = a.va & !fetch_block.wrapping_sub(1);
                             fetch_room = fetch_block;
+                            continue;
                         }
-                        hit
+                        fetch_room = 0;
+                        self.span_load::<true>(pid, va, k, &mut place)
                     } else {
-                        self.m.mmu.hit_recent(va, LoadOrFetch::Load)
-                    };
-                    if hit {
+                        if self.m.mmu.hit_recent(va, LoadOrFetch::Load) {
+                            continue;
+                        }
+                        fetch_room = 0;
+                        self.span_load::<false>(pid, va, k, &mut place)
+                    }
+                } else {
+                    // A store that a recent hit takes whole: a small call,
+                    // before the larger one.
+                    if code >= 2 && self.span_store(a, k, &mut place) {
                         continue;
                     }
-                }
-                // A store that a recent hit takes whole: a small call,
-                // before the larger one.
-                if code >= 2 && self.span_store(a, k, &mut place) {
-                    continue;
-                }
-                // Anything may change here (a fill, a fault, a new
-                // generation of recent hits).
-                fetch_room = 0;
-                if !self.span_reference(pid, a, k, &mut place) {
+                    fetch_room = 0;
+                    self.span_reference(pid, a, k, &mut place)
+                };
+                if !go_on {
                     // Killed, or failed: its error is returned after the
                     // loop (out of it, so that the loop keeps its
-                    // registers), before anything is counted.
-                    done = k + 1;
+                    // registers), before anything is counted. It counts as
+                    // done: `done` is made `k + 1` after the loop, so that
+                    // the loop keeps one index, not `k` and `k + 1` both
+                    // (one instruction on every reference).
+                    done = k;
                     stop = SpanStop::Killed;
                     break;
                 }
@@ -865,6 +876,10 @@ impl Simulation {
         if RECENT && let Some(e) = self.span_error.take() {
             return Err(e);
         }
+        if RECENT && stop == SpanStop::Killed {
+            // The killed reference (see the loop's kill).
+            done += 1;
+        }
         if again != 0 {
             self.m
                 .mmu
@@ -898,34 +913,70 @@ impl Simulation {
     /// `Simulation::span_error`).
     #[inline(never)]
     fn span_reference(&mut self, pid: Pid, a: &Access, k: usize, place: &mut SpanPlace) -> bool {
-        place.by_kind[usize::from(a.kind.code())] += 1;
+        let code = usize::from(a.kind.code());
         let stamp = place.stamp0 + k as u64;
         let now = place.now0 + k as u64;
         let page_mask = self.m.page_mask;
-        let kind = KIND_OF[a.kind.code() as usize];
+        let kind = KIND_OF[code];
         if (a.va & page_mask) + u64::from(a.size) > page_mask + 1 {
+            place.by_kind[code] += 1;
             place.crossing += 1;
             let r = self.access_pages(pid, a, kind, stamp, now);
             self.settle(r)
         } else if kind == AccessKind::Write {
+            place.by_kind[code] += 1;
             let r = self.store::<false>(pid, a, stamp, now);
             self.settle(r)
         } else {
-            // `hit_recent` just found no recent hit that grants it: the
-            // TLB-hit path of `translate` would find none either.
+            // (The span loop hands a load or fetch inside one page to
+            // `span_load` itself.)
             let va = VirtAddr::new(a.va);
-            let result =
-                self.m
-                    .mmu
-                    .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
-            match result {
-                Ok(_) => true,
-                Err(fault) => {
-                    let r = self
-                        .translate_fault(pid, va, kind, now, fault)
-                        .map(|p| p.is_some());
-                    self.settle(r)
-                }
+            if code == 0 {
+                self.span_load::<true>(pid, va, k, place)
+            } else {
+                self.span_load::<false>(pid, va, k, place)
+            }
+        }
+    }
+
+    /// A load (a fetch with `FETCH`) of a span (see
+    /// [`Simulation::run_span`]), the span's `k`th, inside one page, that a
+    /// recent TLB hit does not settle: its translation, a fault handled.
+    /// Returns false if the process was killed or the reference failed (its
+    /// error then in `Simulation::span_error`).
+    ///
+    /// Why a function of its own, not [`Simulation::span_reference`]'s:
+    /// the loop has just tested the page and the kind, so the reference's
+    /// address is passed, not the access to be read and tested again (its
+    /// kind's counter, the page test, the store test, the stamp), and the
+    /// kind is a constant, in its counters' addresses and in the TLB's
+    /// lookup: some sixteen instructions a reference on a walk-heavy run,
+    /// where nearly every reference comes here.
+    #[inline(never)]
+    fn span_load<const FETCH: bool>(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        k: usize,
+        place: &mut SpanPlace,
+    ) -> bool {
+        let code = if FETCH { 0 } else { 1 };
+        place.by_kind[code] += 1;
+        let kind = KIND_OF[code];
+        // `hit_recent` just found no recent hit that grants it: the
+        // TLB-hit path of `translate` would find none either.
+        let result = self
+            .m
+            .mmu
+            .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
+        match result {
+            Ok(_) => true,
+            Err(fault) => {
+                let now = place.now0 + k as u64;
+                let r = self
+                    .translate_fault(pid, va, kind, now, fault)
+                    .map(|p| p.is_some());
+                self.settle(r)
             }
         }
     }
