@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
 use super::fault::{MmuFault, MmuFaultKind, Violation};
+use super::walk_cache::Looked;
 use super::{
     AccessKind, LoadOrFetch, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry, TlbHit,
 };
@@ -1043,20 +1044,41 @@ impl Mmu {
             debug_assert!(matches!(self.base, TableBase::Radix) && self.hardware_ad);
             let wc_tag = self.tlb.tag(self.asid);
             let wc = self.tlb.walk_cache_mut();
-            let found = if AGAIN {
-                wc.lookup_again(wc_tag, va)
-            } else {
-                wc.lookup(wc_tag, va)
-            };
             // (The lookup's answer given to `walk_rest` anew at each call,
             // not kept: kept, it was written to the stack for the call on
             // every walk, the tail's too.)
-            let Some(hit) = found else {
-                return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, None);
+            let (hit, done) = if AGAIN {
+                let Some(hit) = wc.lookup_again(wc_tag, va) else {
+                    return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, None);
+                };
+                let done = self.walk_tail(
+                    mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+                );
+                (hit, done)
+            } else {
+                // The deepest cache's hit or miss tested once, in the
+                // search, and each outcome its own path (see
+                // `WalkCache::lookup_split`).
+                match wc.lookup_split(wc_tag, va) {
+                    Looked::Deepest(hit) => {
+                        let done = self.walk_tail_at_leaf_table(
+                            mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+                        );
+                        (hit, done)
+                    }
+                    Looked::Shallower(hit) => {
+                        let done = self.walk_tail_above(
+                            mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+                        );
+                        (hit, done)
+                    }
+                    Looked::Missed => {
+                        return self
+                            .walk_rest(mem, va, access, privilege, dirty_only, wc_tag, None);
+                    }
+                }
             };
-            if let Some(done) = self.walk_tail(
-                mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
-            ) {
+            if let Some(done) = done {
                 return done;
             }
             return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, Some(hit));
@@ -1295,9 +1317,33 @@ impl Mmu {
         reserved: u64,
         tail: Tail,
     ) -> Option<Result<PhysAddr, MmuFault>> {
-        use crate::paging::pte::{X86_64_FRAME, X86_PAGE_SIZE, x86_leaf_status, x86_rights};
-        let v = va.as_u64();
-        let last = tail.last;
+        if hit.depth == tail.last {
+            self.walk_tail_at_leaf_table(
+                mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+            )
+        } else {
+            self.walk_tail_above(
+                mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
+            )
+        }
+    }
+
+    /// [`Mmu::walk_tail`] of a hit at the last level's table (`None`
+    /// for any other: the general walk takes it).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_tail_at_leaf_table<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        hit: super::walk_cache::WalkCacheHit,
+        reserved: u64,
+        tail: Tail,
+    ) -> Option<Result<PhysAddr, MmuFault>> {
         // Every table a walk cache gives is a frame's, 4 KiB aligned (each
         // fill's is an entry's frame bits); one that is not (a forged
         // checkpoint's) takes the general walk, which reads the same
@@ -1306,26 +1352,87 @@ impl Mmu {
         // its 4 KiB chunks (three instructions a read, one or two reads
         // on each of the zipf-walks row's walks).
         let hit_table = hit.table.as_u64();
-        if hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
+        if hit.depth != tail.last || hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
             return None;
         }
-        // The level above the leaf, when the hit was one level higher: a
-        // present table pointer without reserved bits, or the walk below.
-        let mut acc = flags_of(hit.perms).bits();
-        let (table, up) = if hit.depth == last {
-            (hit_table, None)
-        } else if hit.depth + 1 == last {
-            let addr =
-                PhysAddr::new_unchecked(hit_table + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8);
-            let raw = mem.read_le(addr, 8).ok()?;
-            if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
-                return None;
-            }
-            acc &= x86_rights(raw);
-            (raw & X86_64_FRAME, Some((addr, raw)))
-        } else {
+        let acc = flags_of(hit.perms).bits();
+        self.walk_tail_leaf::<false, M>(
+            mem, va, access, privilege, dirty_only, wc_tag, reserved, tail, hit_table, acc, None,
+        )
+    }
+
+    /// [`Mmu::walk_tail`] of a hit one level above the last level's table:
+    /// a present table pointer without reserved bits read there, or `None`
+    /// (as for any other depth: the general walk takes it).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_tail_above<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        hit: super::walk_cache::WalkCacheHit,
+        reserved: u64,
+        tail: Tail,
+    ) -> Option<Result<PhysAddr, MmuFault>> {
+        use crate::paging::pte::{X86_64_FRAME, X86_PAGE_SIZE, x86_rights};
+        // (The table known aligned, as in `walk_tail_at_leaf_table`.)
+        let hit_table = hit.table.as_u64();
+        if hit.depth + 1 != tail.last || hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
             return None;
-        };
+        }
+        let v = va.as_u64();
+        let addr =
+            PhysAddr::new_unchecked(hit_table + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8);
+        let raw = mem.read_le(addr, 8).ok()?;
+        if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
+            return None;
+        }
+        let acc = flags_of(hit.perms).bits() & x86_rights(raw);
+        self.walk_tail_leaf::<true, M>(
+            mem,
+            va,
+            access,
+            privilege,
+            dirty_only,
+            wc_tag,
+            reserved,
+            tail,
+            raw & X86_64_FRAME,
+            acc,
+            Some((addr, raw)),
+        )
+    }
+
+    /// The leaf's part of [`Mmu::walk_tail`], in `table` (the last level's
+    /// table, 4 KiB aligned) with the rights `acc` of the levels above;
+    /// `UP` when the level above was read here (`up`, its entry's address
+    /// and value), so the PDE cache is filled and that entry's A bit set.
+    /// `UP` a constant, so that the two paths test it no more (it is the
+    /// deepest cache's hit or miss again: see `WalkCache::lookup_split`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_tail_leaf<const UP: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        wc_tag: Asid,
+        reserved: u64,
+        tail: Tail,
+        table: u64,
+        acc: u16,
+        up: Option<(PhysAddr, u64)>,
+    ) -> Option<Result<PhysAddr, MmuFault>> {
+        use crate::paging::pte::{X86_64_FRAME, x86_leaf_status, x86_rights};
+        debug_assert_eq!(UP, up.is_some());
+        let v = va.as_u64();
+        let last = tail.last;
         let leaf_addr =
             PhysAddr::new_unchecked(table + ((v >> TAIL_LEAF_SHIFT) & TAIL_INDEX_MASK) * 8);
         let raw = mem.read_le(leaf_addr, 8).ok()?;
@@ -1334,7 +1441,7 @@ impl Mmu {
         if raw & X86_PRESENT == 0 {
             // Not present ends the walk, as in the plain walk: the entries
             // read counted, no walk cache filled.
-            if up.is_some() {
+            if UP {
                 refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
             }
             refs[last & (MAX_WALK_LEVELS - 1)] += 1;
@@ -1372,7 +1479,7 @@ impl Mmu {
             self.tail_taken += 1;
         }
         let write = access == AccessKind::Write;
-        if let Some((addr, up_raw)) = up {
+        if UP && let Some((addr, up_raw)) = up {
             refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
             refs[last & (MAX_WALK_LEVELS - 1)] += 1;
             self.tlb.walk_cache_mut().fill_missed_deepest(

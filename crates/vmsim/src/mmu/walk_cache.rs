@@ -37,6 +37,29 @@ pub struct WalkCacheHit {
     pub perms: Perms,
 }
 
+/// What [`WalkCache::lookup_split`] found: the hit and whether it was
+/// the deepest cache's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Looked {
+    /// A hit in the deepest configured cache (the presets' PDE cache).
+    Deepest(WalkCacheHit),
+    /// A hit in a shallower cache, the deeper ones missed.
+    Shallower(WalkCacheHit),
+    /// No cache holds the address.
+    Missed,
+}
+
+/// One depth cache's answer to [`DepthCache::probe`].
+enum Probe {
+    /// The cache holds the address.
+    Hit(WalkCacheHit),
+    /// It does not: the lookup goes on to the next cache.
+    Missed,
+    /// A slot out of bounds (never: the index and the slots agree); the
+    /// lookup ends as a miss, as the loop it replaces did.
+    Stop,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Slot {
     prefix: u64,
@@ -361,6 +384,90 @@ impl From<SavedDepthCache> for DepthCache {
 const NO_PREFIX: u64 = u64::MAX;
 
 impl DepthCache {
+    /// One cache's part of [`WalkCache::lookup_split`]: its search for
+    /// `va` in `asid`, and on a hit the clock advanced, the slot stamped
+    /// and moved to the end of the recency list, the hit counted; on a
+    /// miss of an indexed cache, the bucket kept for the fill that follows
+    /// ([`WalkCache::fill_missed`]).
+    #[inline(always)]
+    fn probe(
+        &mut self,
+        clock: &mut u64,
+        counters: &mut WalkCacheCounters,
+        asid: Asid,
+        va: VirtAddr,
+    ) -> Probe {
+        let cache = self;
+        let prefix = va.as_u64() >> cache.key_shift;
+        if let Some(short) = &mut cache.short {
+            // The hashed search, its bucket kept on a miss for the
+            // fill that follows (`fill_missed`); a hit moves to the
+            // end of the recency list here, with no second test of
+            // which search the cache has.
+            let bucket = WalkSlots::bucket(prefix, asid);
+            if let Some(s) = short.find_in(bucket, prefix, asid) {
+                short.touch(s);
+                let next = *clock + 1;
+                let Some(slot) = cache.slots.get_mut(usize::from(s)) else {
+                    return Probe::Stop;
+                };
+                *clock = next;
+                slot.stamp = next;
+                // (`depth < MAX_WALK_LEVELS`, as below.)
+                counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
+                return Probe::Hit(WalkCacheHit {
+                    depth: cache.depth,
+                    table: slot.table,
+                    perms: slot.perms,
+                });
+            }
+            cache.missed_bucket = u32::from(bucket);
+            return Probe::Missed;
+        }
+        // (Not `find`, whose test of `short` is done: the presets'
+        // PDPTE cache, searched on half the zipf row's walks.)
+        let key = Key { prefix, asid };
+        let found = if let Some(index) = &cache.index {
+            // `find`'s hashed search, its bucket kept on a miss for
+            // the fill that follows (`fill_missed`).
+            let bucket = index.bucket(prefix, asid);
+            let found = index.find_in(bucket, |i| cache.keys[i] == key);
+            if found.is_none() {
+                cache.missed_bucket = bucket as u32;
+            }
+            found
+        } else {
+            cache.keys.iter().position(|&k| k == key)
+        };
+        let Some(i) = found else {
+            return Probe::Missed;
+        };
+        *clock += 1;
+        // The slot's stamp written and its table read through one
+        // reference (one bound checked, where `stamp` and a
+        // read of the slot checked it twice: the PDE cache's
+        // lookup runs on every walk).
+        let Some(slot) = cache.slots.get_mut(i) else {
+            return Probe::Stop;
+        };
+        slot.stamp = *clock;
+        let hit = WalkCacheHit {
+            depth: cache.depth,
+            table: slot.table,
+            perms: slot.perms,
+        };
+        // (`reorder` but for its test of `short`.)
+        if let Some(order) = &mut cache.order {
+            order.touch(i);
+        } else if let Some(stamp) = cache.stamps.get_mut(i) {
+            *stamp = *clock;
+        }
+        // (`depth < MAX_WALK_LEVELS`, checked when built and restored:
+        // the mask drops the bounds test.)
+        counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
+        Probe::Hit(hit)
+    }
+
     /// The first slot holding `prefix` for `asid`.
     #[inline(always)]
     fn find(&self, prefix: u64, asid: Asid) -> Option<usize> {
@@ -570,81 +677,44 @@ impl WalkCache {
     /// `#[inline]` left it out of both (a call on every walk).
     #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<WalkCacheHit> {
-        if self.caches.is_empty() {
-            return None;
+        match self.lookup_split(asid, va) {
+            Looked::Deepest(hit) | Looked::Shallower(hit) => Some(hit),
+            Looked::Missed => None,
         }
+    }
+
+    /// [`WalkCache::lookup`], saying whether the hit was the deepest
+    /// cache's: the same answer, counts and state.
+    ///
+    /// Why: on a walk-heavy run the deepest cache's hit or miss (the PDE
+    /// cache's, about half of the zipf-walks row's walks either way) is a
+    /// branch no predictor can learn, and the MMU's tail walk
+    /// (`Mmu::walk_tail`) tested the same outcome twice more (the hit's
+    /// depth, then whether it had read the level above), each a branch
+    /// of its own. With the outcome in the answer's variant, the walk
+    /// goes on from the one branch of the search (the bucket empty or
+    /// not) into a path of its own for each.
+    #[inline(always)]
+    pub(crate) fn lookup_split(&mut self, asid: Asid, va: VirtAddr) -> Looked {
+        let Some((deepest, rest)) = self.caches.split_first_mut() else {
+            return Looked::Missed;
+        };
         self.counters.lookups += 1;
-        for cache in &mut self.caches {
-            let prefix = va.as_u64() >> cache.key_shift;
-            if let Some(short) = &mut cache.short {
-                // The hashed search, its bucket kept on a miss for the
-                // fill that follows (`fill_missed`); a hit moves to the
-                // end of the recency list here, with no second test of
-                // which search the cache has.
-                let bucket = WalkSlots::bucket(prefix, asid);
-                if let Some(s) = short.find_in(bucket, prefix, asid) {
-                    short.touch(s);
-                    let clock = self.clock + 1;
-                    let Some(slot) = cache.slots.get_mut(usize::from(s)) else {
-                        break;
-                    };
-                    self.clock = clock;
-                    slot.stamp = clock;
-                    // (`depth < MAX_WALK_LEVELS`, as below.)
-                    self.counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
-                    return Some(WalkCacheHit {
-                        depth: cache.depth,
-                        table: slot.table,
-                        perms: slot.perms,
-                    });
+        match deepest.probe(&mut self.clock, &mut self.counters, asid, va) {
+            Probe::Hit(hit) => return Looked::Deepest(hit),
+            Probe::Missed => {
+                for cache in rest {
+                    match cache.probe(&mut self.clock, &mut self.counters, asid, va) {
+                        Probe::Hit(hit) => return Looked::Shallower(hit),
+                        Probe::Missed => {}
+                        Probe::Stop => break,
+                    }
                 }
-                cache.missed_bucket = u32::from(bucket);
-                continue;
             }
-            // (Not `find`, whose test of `short` is done: the presets'
-            // PDPTE cache, searched on half the zipf row's walks.)
-            let key = Key { prefix, asid };
-            let found = if let Some(index) = &cache.index {
-                // `find`'s hashed search, its bucket kept on a miss for
-                // the fill that follows (`fill_missed`).
-                let bucket = index.bucket(prefix, asid);
-                let found = index.find_in(bucket, |i| cache.keys[i] == key);
-                if found.is_none() {
-                    cache.missed_bucket = bucket as u32;
-                }
-                found
-            } else {
-                cache.keys.iter().position(|&k| k == key)
-            };
-            if let Some(i) = found {
-                self.clock += 1;
-                // The slot's stamp written and its table read through one
-                // reference (one bound checked, where `stamp` and a
-                // read of the slot checked it twice: the PDE cache's
-                // lookup runs on every walk).
-                let Some(slot) = cache.slots.get_mut(i) else {
-                    break;
-                };
-                slot.stamp = self.clock;
-                let hit = WalkCacheHit {
-                    depth: cache.depth,
-                    table: slot.table,
-                    perms: slot.perms,
-                };
-                // (`reorder` but for its test of `short`.)
-                if let Some(order) = &mut cache.order {
-                    order.touch(i);
-                } else if let Some(stamp) = cache.stamps.get_mut(i) {
-                    *stamp = self.clock;
-                }
-                // (`depth < MAX_WALK_LEVELS`, checked when built and restored:
-                // the mask drops the bounds test.)
-                self.counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
-                return Some(hit);
-            }
+            Probe::Stop => {}
         }
         self.counters.misses += 1;
-        None
+        Looked::Missed
     }
 
     /// [`WalkCache::lookup`] of a key that may be the one the last lookup
@@ -1478,9 +1548,26 @@ mod tests {
                 // Regions spread over 2 MiB, 1 GiB and 512 GiB boundaries.
                 let va = VirtAddr::new((region % 6) << 21 | (region / 6 % 2) << 30 | (region / 12) << 39);
                 match op {
-                    0..=3 => {
+                    0..=2 => {
                         let got = wc.lookup(asid, va).map(|h| (h.depth, h.table));
                         proptest::prop_assert_eq!(got, model.lookup(asid, va), "op {}", k);
+                    }
+                    3 => {
+                        // The tail walk's lookup: the lookup's answer, and
+                        // `Deepest` exactly when the hit is the deepest
+                        // cache's (depth 3, every depth having slots).
+                        let (got, deepest) = match wc.lookup_split(asid, va) {
+                            Looked::Deepest(h) => (Some((h.depth, h.table)), true),
+                            Looked::Shallower(h) => (Some((h.depth, h.table)), false),
+                            Looked::Missed => (None, false),
+                        };
+                        proptest::prop_assert_eq!(got, model.lookup(asid, va), "op {} split", k);
+                        proptest::prop_assert_eq!(
+                            deepest,
+                            got.is_some_and(|(d, _)| d == 3),
+                            "op {} split's variant",
+                            k
+                        );
                     }
                     4 => {
                         // The retry's lookup (after a lookup of the same
