@@ -631,7 +631,7 @@ impl Victims {
     /// The touch is the table's path, as in `evict`. Smaller way counts
     /// keep the table: theirs fits in two lines or fewer.
     #[inline(always)]
-    pub fn evict_ways<const W: usize>(&mut self, set: usize) -> usize {
+    pub(super) fn evict_ways<const W: usize>(&mut self, set: usize) -> usize {
         if W > PLRU_TABLE_MAX_WAYS / 2
             && W <= PLRU_TABLE_MAX_WAYS
             && let Some(table) = self.table
