@@ -237,8 +237,11 @@ const PLRU_PAIRS: [u8; 128] = {
 fn plru_walk<const W: usize>(word: u64) -> usize {
     debug_assert!(W > 8 && W <= 16, "a tree of 16 leaves");
     let bits = word & const { plru_obeyed_nodes(W) };
+    // (The pairs' nodes, 8 to 15, shifted down before the table is read:
+    // off the load's chain, and no `8 +` on the pair after it.)
+    let last = bits >> 8;
     let pair = usize::from(PLRU_PAIRS[(bits >> 1) as usize & 127]);
-    2 * pair + ((bits >> (8 + pair)) & 1) as usize
+    2 * pair + ((last >> pair) & 1) as usize
 }
 
 /// The node bits on the path to `way` in a tree of `padded` leaves (a
