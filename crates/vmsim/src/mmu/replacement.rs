@@ -183,6 +183,67 @@ fn plru_table(ways: usize) -> &'static PlruTable {
     })
 }
 
+/// The nodes of a tree-PLRU set of `ways` (padded to a power of two of at
+/// most 64 leaves) whose bit the victim search obeys: those whose right
+/// half holds a real way. The search from the root never goes right at
+/// any other node (that half is all padding), whatever its bit says (a
+/// touch of a way in its left half does set it), so clearing those bits
+/// first lets the search follow the bits alone ([`plru_walk`]).
+const fn plru_obeyed_nodes(ways: usize) -> u64 {
+    let padded = ways.next_power_of_two();
+    let mut mask = 0u64;
+    let mut node = 1;
+    while node < padded {
+        // Node `node` is at depth `d` (2^d <= node < 2^(d+1)); its subtree
+        // starts at leaf `(node - 2^d) * (padded >> d)` and its right
+        // half `padded >> (d + 1)` leaves further on.
+        let d = usize::BITS - 1 - node.leading_zeros();
+        let low = (node - (1 << d)) * (padded >> d);
+        if low + (padded >> (d + 1)) < ways {
+            mask |= 1 << node;
+        }
+        node += 1;
+    }
+    mask
+}
+
+/// The first three steps of the victim search in a full tree of 16
+/// leaves, for every value of its nodes 1 to 7 (bit `n - 1` of the index
+/// is node `n`'s): the pair of leaves (0 to 7) the search reaches. 128
+/// bytes, two cache lines: [`plru_walk`]'s table, where the victim table
+/// of 9 to 16 ways spans 8 to 32 KiB.
+const PLRU_PAIRS: [u8; 128] = {
+    let mut pairs = [0u8; 128];
+    let mut nodes = 0;
+    while nodes < 128 {
+        let mut node = 1;
+        while node < 8 {
+            node = 2 * node + ((nodes >> (node - 1)) & 1);
+        }
+        pairs[nodes] = (node - 8) as u8;
+        nodes += 1;
+    }
+    pairs
+};
+
+/// The tree-PLRU victim of a set of `W` ways (9 to 16: a tree of 16
+/// leaves) whose word is `word`: the search from the root, each node's
+/// bit the step (left 0, right 1) once [`plru_obeyed_nodes`] has cleared
+/// the bits the search passes over; its first three steps read from
+/// [`PLRU_PAIRS`] (always in cache), the last from the pair's node. (All
+/// four steps as shifts and adds cost about 20 instructions an
+/// eviction, twice the table's.)
+#[inline(always)]
+fn plru_walk<const W: usize>(word: u64) -> usize {
+    debug_assert!(W > 8 && W <= 16, "a tree of 16 leaves");
+    let bits = word & const { plru_obeyed_nodes(W) };
+    // (The pairs' nodes, 8 to 15, shifted down before the table is read:
+    // off the load's chain, and no `8 +` on the pair after it.)
+    let last = bits >> 8;
+    let pair = usize::from(PLRU_PAIRS[(bits >> 1) as usize & 127]);
+    2 * pair + ((last >> pair) & 1) as usize
+}
+
 /// The node bits on the path to `way` in a tree of `padded` leaves (a
 /// one-word tree: at most 64), and the values a touch of `way` writes
 /// there (each node pointed at the other half).
@@ -560,6 +621,37 @@ impl Victims {
         way
     }
 
+    /// [`Victims::evict`] from an array whose way count is `W` (a
+    /// constant: the presets' 4, 8 or 12, or 0 when not known). A
+    /// tree-PLRU of 9 to 16 ways that has fetched its victim table finds
+    /// the victim by [`plru_walk`] on the set's word, not in the table:
+    /// for those way counts the table's victims span 8 to 32 KiB, read at
+    /// an index as random as the set's history, and on the walk-heavy
+    /// zipf row cachegrind counted 71% of the second level's reads of it
+    /// missing the L1 (0.4 a reference, on the chain of the fill). The
+    /// walk reads nothing but the word, and makes the table's choice (it
+    /// is the walk the table was built by: `walked_victims_equal_the_table`).
+    /// The touch is the table's path, as in `evict`. Smaller way counts
+    /// keep the table: theirs fits in two lines or fewer.
+    #[inline(always)]
+    pub(super) fn evict_ways<const W: usize>(&mut self, set: usize) -> usize {
+        if W > PLRU_TABLE_MAX_WAYS / 2
+            && W <= PLRU_TABLE_MAX_WAYS
+            && let Some(table) = self.table
+        {
+            debug_assert_eq!(self.ways, W);
+            // (A fetched table means a tree-PLRU of at most 16 ways: every
+            // node in one word.)
+            if let Some(word) = self.bits.get_mut(set) {
+                let way = plru_walk::<W>(*word);
+                let w = way & (PLRU_TABLE_MAX_WAYS - 1);
+                *word = (*word & !table.path_mask[w]) | table.path_bits[w];
+                return way;
+            }
+        }
+        self.evict(set)
+    }
+
     #[inline(always)]
     fn plru_bit(&self, set: usize, node: usize) -> bool {
         self.bits[set * self.words + node / 64] >> (node % 64) & 1 == 1
@@ -870,6 +962,44 @@ mod tests {
                 assert_eq!(tabled.bits, plain.bits, "{ways} ways, step {step}");
             }
         }
+    }
+
+    /// [`plru_walk`] picks the victim the table (and the walk from the
+    /// root it was built by) picks, for every value of the node bits of
+    /// the way counts `Victims::evict_ways` walks, the node bits it never
+    /// obeys set or clear alike; and `evict_ways` evicts and touches as
+    /// `evict` does.
+    #[test]
+    fn walked_victims_equal_the_table() {
+        fn check<const W: usize>() {
+            let table = plru_table(W);
+            let padded = W.next_power_of_two();
+            for nodes in 0..1u64 << (padded - 1) {
+                let word = nodes << 1;
+                assert_eq!(
+                    plru_walk::<W>(word),
+                    table.victim(word),
+                    "{W} ways, {word:#x}"
+                );
+                let mut v = Victims::new(Replacement::TreePlru, 1, W, 0);
+                v.evict(0); // fetches the table
+                v.bits[0] = word;
+                let want = v.plru_victim_scan(0);
+                assert_eq!(plru_walk::<W>(word), want, "{W} ways, {word:#x}");
+                let mut fused = v.clone();
+                assert_eq!(fused.evict_ways::<W>(0), v.evict(0), "{W} ways");
+                assert_eq!(fused.evict_ways::<W>(0), v.evict(0), "{W} ways");
+                assert_eq!(fused.bits, v.bits, "{W} ways, {word:#x}");
+            }
+        }
+        check::<9>();
+        check::<10>();
+        check::<11>();
+        check::<12>();
+        check::<13>();
+        check::<14>();
+        check::<15>();
+        check::<16>();
     }
 
     #[test]
