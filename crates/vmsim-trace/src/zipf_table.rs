@@ -22,12 +22,16 @@
 //! sixteenth of a cell on each side, some hundred million times the
 //! rounding error of working out the cell from `u`), is marked *pure*, and
 //! a try that lands in it is that rank, accepted, from the cell alone. On
-//! the zipf row (65,536 ranks, `s = 0.9`) two tries in three land in a
-//! pure cell and skip the search, the bound loads and the margin tests:
-//! the table's part of a try went from 62 instructions to 41 on average
+//! the zipf row (65,536 ranks, `s = 0.9`) 84.5% of the tries land in a
+//! pure cell and skip the search, the bound loads and the margin tests
 //! (marking the cells adds about 38 instructions a cell to the building).
+//! With eight cells a rank (two until the twenty-ninth round: two tries in
+//! three pure) the test of the cell, a branch on random data, is
+//! mispredicted about half as often, and the tries that search (some 45
+//! instructions more than a pure one's, and a search loop whose exit is
+//! mispredicted too) are fewer: see [`CELLS_PER_RANK`].
 //!
-//! The table holds 24 bytes a rank (two bounds and two guide cells), so it
+//! The table holds 48 bytes a rank (two bounds and eight guide cells), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
 //! evaluations of `H` a rank) is worth it only for a workload that draws
 //! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
@@ -36,20 +40,25 @@
 use crate::rng::Rng;
 use crate::zipf::Zipf;
 
-/// The most ranks a table is built for (6 MiB of table).
+/// The most ranks a table is built for (12 MiB of table).
 pub const MAX_TABLE_RANKS: u64 = 1 << 18;
 
 /// A try whose `u` is this close (relative to `u`'s range) to a bound is
 /// left to the sampler's own arithmetic.
 const MARGIN: f64 = 1.0 / (1u64 << 30) as f64;
 
-/// The most accesses [`ZipfBatch::ranks_ahead`] draws in one run: enough
-/// that the run's guide loads overlap and its loops' exits are rare, few
-/// enough that its arrays stay small (and a rejection's redraw short).
-pub const AHEAD: usize = 32;
-
 /// Guide cells per rank.
-const CELLS_PER_RANK: usize = 2;
+///
+/// Why eight: the share of tries in pure cells on the zipf row is 66.1%
+/// with two cells a rank, 75.0% with four and 84.5% with eight (the cells
+/// that hold a rank's end or the start of its sure acceptance are fewer
+/// of the tries as the cells narrow). Under cachegrind's models the row's
+/// steady state went from 628.6 instructions, 6.41 L1 data misses and
+/// 3.38 mispredicted branches a reference to 619.2, 6.18 and 3.00 (see
+/// docs/speed.md, twenty-ninth round): fewer searches, fewer mispredicted
+/// tests of the cell and of the search's loop, for about 230 instructions
+/// a rank more in the building.
+const CELLS_PER_RANK: usize = 8;
 
 /// A guide cell's mark that every `u` in it is its rank, accepted outright
 /// (the rest of the cell is the rank's index, below 2^18).
@@ -262,123 +271,21 @@ impl ZipfBatch<'_> {
             if g & PURE != 0 {
                 return u64::from(g & !PURE) + 1;
             }
-            if let Some(k) = self.resolve(bits, g) {
+            let u = self.zipf.draw_at(bits);
+            let k = match self.search(u, g) {
+                Decision::Accept(k) => Some(k),
+                // The rank's end, `H(k + 0.5)`, is the first half of the
+                // second test: taken from the table, not worked out again.
+                Decision::Test(k) => self
+                    .zipf
+                    .accepts_at_end(k, u, self.bounds[k as usize - 1][0])
+                    .then_some(k),
+                Decision::Unsure => self.zipf.decide(u),
+            };
+            if let Some(k) = k {
                 return k;
             }
         }
-    }
-
-    /// The rank of a try whose draw's bits are `bits` in a cell that is
-    /// not pure (guide entry `g`), or `None` if the sampler rejects it.
-    #[inline(always)]
-    fn resolve(&self, bits: u64, g: u32) -> Option<u64> {
-        let u = self.zipf.draw_at(bits);
-        match self.search(u, g) {
-            Decision::Accept(k) => Some(k),
-            // The rank's end, `H(k + 0.5)`, is the first half of the
-            // second test: taken from the table, not worked out again.
-            Decision::Test(k) => self
-                .zipf
-                .accepts_at_end(k, u, self.bounds[k as usize - 1][0])
-                .then_some(k),
-            Decision::Unsure => self.zipf.decide(u),
-        }
-    }
-
-    /// Draws a run of accesses, `items` (at most [`AHEAD`]), the way a
-    /// loop of [`ZipfBatch::sample`] then the access's other draws would,
-    /// one try per access taken on trust. `rest(item, rng, k)` makes an
-    /// access's other draws (its offset, its kind) and writes it as rank
-    /// `k` (counted from 0): the rank of the try's guide cell, which is
-    /// the try's rank when the cell is pure; for a try in another cell,
-    /// `fix(item, from, to)` later changes the access's rank from the
-    /// cell's `from` to the rank `to` that the search finds. It returns
-    /// how many accesses, `m`, from the first, had their first try
-    /// accepted (those are written), and leaves the generator where the
-    /// sequential loop leaves it after `m` accesses: if `m` is short of
-    /// the run, access `m`'s first try was rejected and the caller draws
-    /// that access by `sample` (whose first try is the same draw) and its
-    /// other draws. After a rejection `rest` is called again for the
-    /// accesses before it, from the same generator state as the first
-    /// time and with their final ranks, and must make the same draws. A
-    /// table must have been built ([`ZipfTable::prepare`]).
-    ///
-    /// Why: in [`ZipfBatch::sample`]'s loop a try's test of its guide
-    /// cell (pure, two tries in three on the zipf row, or not) was a
-    /// branch on random data, mispredicted some 0.4 times a reference,
-    /// and each misprediction also threw away the guide loads the CPU had
-    /// started for the following draws. Here the run's draws and guide
-    /// loads come first (independent loads that overlap), every access
-    /// is written at once with its cell's rank, and the tries in cells
-    /// that are not pure are marked in a bit mask without a branch; only
-    /// those are then searched, in order. A try is rejected about once in
-    /// a thousand on the zipf row: the run is then drawn again up to that
-    /// access from the generator's state kept at its start (the draws
-    /// are the same), so that nothing is drawn beyond what the sequential
-    /// loop draws.
-    #[inline(always)]
-    pub fn ranks_ahead<T>(
-        &self,
-        rng: &mut Rng,
-        items: &mut [T],
-        mut rest: impl FnMut(&mut T, &mut Rng, u64),
-        mut fix: impl FnMut(&mut T, u64, u64),
-    ) -> usize {
-        debug_assert!(self.has_table() && items.len() <= AHEAD);
-        // The generator in a local of this function's own (through `rng`
-        // LLVM kept its state in memory, stored and reloaded on every
-        // draw), and as it was at the start, for a rejection's redraw.
-        let start = rng.clone();
-        let mut r = rng.clone();
-        let mut bits = [0u64; AHEAD];
-        // Each try's guide entry; a searched try's rank once found.
-        let mut cells = [0u32; AHEAD];
-        // Bit `j`: access `j`'s try is not in a pure cell.
-        let mut impure = 0u32;
-        for (j, (item, (b, c))) in items
-            .iter_mut()
-            .zip(bits.iter_mut().zip(cells.iter_mut()))
-            .enumerate()
-        {
-            *b = r.next_bits53();
-            let g = self.guide[self.cell_at(*b)];
-            *c = g & !PURE;
-            impure |= u32::from(g & PURE == 0) << j;
-            rest(item, &mut r, u64::from(g & !PURE));
-        }
-        while impure != 0 {
-            // (A set bit's place is below `AHEAD`: the mask only spares
-            // the bounds checks.)
-            let j = impure.trailing_zeros() as usize & (AHEAD - 1);
-            impure &= impure - 1;
-            let from = cells[j];
-            match self.resolve(bits[j], from) {
-                Some(k) => {
-                    // A rank from a table is at most `MAX_TABLE_RANKS`.
-                    let to = (k - 1) as u32;
-                    cells[j] = to;
-                    fix(&mut items[j], u64::from(from), u64::from(to));
-                }
-                None => {
-                    r = start;
-                    for (item, &k) in items[..j].iter_mut().zip(&cells) {
-                        r.next_bits53();
-                        rest(item, &mut r, u64::from(k));
-                    }
-                    *rng = r;
-                    return j;
-                }
-            }
-        }
-        *rng = r;
-        items.len()
-    }
-
-    /// Whether the ranks come from a table (see [`ZipfTable::has_table`]).
-    #[inline(always)]
-    #[must_use]
-    pub fn has_table(&self) -> bool {
-        !self.bounds.is_empty()
     }
 
     /// The guide cell of a try whose draw's 53 bits are `bits` (a table
@@ -485,77 +392,6 @@ mod tests {
                 assert_eq!(a, b, "n={n} s={s} seed={seed}: the draws differ");
             }
         }
-    }
-
-    /// Runs of accesses drawn by `ranks_ahead` (one try each on trust, a
-    /// rejected access then drawn by `sample`, as `ZipfAt::fill` does)
-    /// give the ranks, the other draws and the generator's state of the
-    /// sequential loop (`Zipf::sample`, then the access's other draws):
-    /// every configuration (among them one rank, two, and steep exponents
-    /// whose tables have few pure cells), several seeds, every run length
-    /// up to `AHEAD` and other draws of none, one, a `below` that may draw
-    /// again, and two. Rejected first tries occur and are redrawn.
-    #[test]
-    fn runs_drawn_ahead_equal_the_sequential_sampler() {
-        // The access's other draws: what `rest` writes for access `j`.
-        fn other(kind: usize, rng: &mut Rng) -> u64 {
-            match kind {
-                0 => 0,
-                1 => rng.next_u64() >> 52,
-                2 => rng.below(3),
-                _ => rng.below(1000) ^ (u64::from(rng.chance(0.3)) << 20),
-            }
-        }
-        let mut rejected = 0usize;
-        for (n, s) in configs() {
-            let zipf = Zipf::new(n, s).expect("valid");
-            let mut table = ZipfTable::new(zipf, u64::MAX);
-            table.prepare();
-            let batch = table.batch();
-            assert!(batch.has_table(), "n={n} s={s}");
-            for seed in [3u64, 0x5eed] {
-                for kind in 0..4 {
-                    let count = 700;
-                    let mut want_rng = Rng::new(seed ^ n);
-                    let want: Vec<(u64, u64)> = (0..count)
-                        .map(|_| {
-                            let k = zipf.sample(&mut want_rng) - 1;
-                            (k, other(kind, &mut want_rng))
-                        })
-                        .collect();
-                    for len in [1usize, 2, 3, 7, 16, 31, AHEAD] {
-                        let mut rng = Rng::new(seed ^ n);
-                        let mut got = vec![(u64::MAX, u64::MAX); count];
-                        let mut at = 0;
-                        while at < count {
-                            let run = (count - at).min(len);
-                            let m = batch.ranks_ahead(
-                                &mut rng,
-                                &mut got[at..at + run],
-                                |o, r, k| *o = (k, other(kind, r)),
-                                |o, from, to| {
-                                    assert_eq!(o.0, from);
-                                    o.0 = to;
-                                },
-                            );
-                            at += m;
-                            if m < run {
-                                rejected += 1;
-                                let k = batch.sample(&mut rng) - 1;
-                                got[at] = (k, other(kind, &mut rng));
-                                at += 1;
-                            }
-                        }
-                        assert_eq!(got, want, "n={n} s={s} seed={seed} other={kind} run={len}");
-                        assert_eq!(
-                            rng, want_rng,
-                            "n={n} s={s} seed={seed} other={kind} run={len}: the generator"
-                        );
-                    }
-                }
-            }
-        }
-        assert!(rejected > 100, "{rejected} rejected first tries");
     }
 
     /// Every answer the table gives agrees with the sampler's arithmetic,

@@ -34,7 +34,7 @@ use crate::rng::Rng;
 use crate::source::{BATCH, TraceSource};
 use crate::units::{parse_count, parse_f64, parse_size};
 use crate::zipf::Zipf;
-use crate::zipf_table::{AHEAD, ZipfBatch, ZipfTable};
+use crate::zipf_table::{ZipfBatch, ZipfTable};
 
 /// The page size synthetic workloads are laid out in.
 pub const PAGE_BYTES: u64 = 4096;
@@ -497,48 +497,11 @@ impl ZipfAt {
                 kind: fixed,
             },
         );
-        let one = |a: &mut Access, rng: &mut Rng| {
+        for a in out.iter_mut() {
             let page = page(zipf.sample(rng) - 1);
             let off = offset(rng);
             a.va = self.base + page * PAGE_BYTES + off;
             kind(rng, &mut a.kind);
-        };
-        if !zipf.has_table() {
-            for a in out.iter_mut() {
-                one(a, rng);
-            }
-            return;
-        }
-        // With a table, runs of accesses whose ranks are drawn ahead (see
-        // `ZipfBatch::ranks_ahead`): each access is written with its try's
-        // cell's rank as it is drawn, and a searched try's page is then
-        // changed to its rank's (by the difference of the two pages'
-        // addresses, modulo 2^64).
-        let mut rest: &mut [Access] = out;
-        while !rest.is_empty() {
-            let run = rest.len().min(AHEAD);
-            let accesses = &mut rest[..run];
-            let m = zipf.ranks_ahead(
-                rng,
-                accesses,
-                |a, rng, k| {
-                    a.va = self.base + page(k) * PAGE_BYTES + offset(rng);
-                    kind(rng, &mut a.kind);
-                },
-                |a, from, to| {
-                    let by = page(to).wrapping_sub(page(from));
-                    a.va = a.va.wrapping_add(by.wrapping_mul(PAGE_BYTES));
-                },
-            );
-            // An access whose first try was rejected: drawn by the
-            // sampler's loop.
-            let done = if m < run {
-                one(&mut accesses[m], rng);
-                m + 1
-            } else {
-                m
-            };
-            rest = &mut rest[done..];
         }
     }
 }
