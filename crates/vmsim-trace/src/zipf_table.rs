@@ -29,7 +29,7 @@
 //! three pure) the test of the cell, a branch on random data, is
 //! mispredicted about half as often, and the tries that search (some 45
 //! instructions more than a pure one's, and a search loop whose exit is
-//! mispredicted too) are fewer: see [`CELLS_PER_RANK`].
+//! mispredicted too) are fewer: see `CELLS_PER_RANK`.
 //!
 //! The table holds 48 bytes a rank (two bounds and eight guide cells), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
