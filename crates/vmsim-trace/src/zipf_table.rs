@@ -22,12 +22,16 @@
 //! sixteenth of a cell on each side, some hundred million times the
 //! rounding error of working out the cell from `u`), is marked *pure*, and
 //! a try that lands in it is that rank, accepted, from the cell alone. On
-//! the zipf row (65,536 ranks, `s = 0.9`) two tries in three land in a
-//! pure cell and skip the search, the bound loads and the margin tests:
-//! the table's part of a try went from 62 instructions to 41 on average
+//! the zipf row (65,536 ranks, `s = 0.9`) 84.5% of the tries land in a
+//! pure cell and skip the search, the bound loads and the margin tests
 //! (marking the cells adds about 38 instructions a cell to the building).
+//! With eight cells a rank (two until the twenty-ninth round: two tries in
+//! three pure) the test of the cell, a branch on random data, is
+//! mispredicted about half as often, and the tries that search (some 45
+//! instructions more than a pure one's, and a search loop whose exit is
+//! mispredicted too) are fewer: see `CELLS_PER_RANK`.
 //!
-//! The table holds 24 bytes a rank (two bounds and two guide cells), so it
+//! The table holds 48 bytes a rank (two bounds and eight guide cells), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
 //! evaluations of `H` a rank) is worth it only for a workload that draws
 //! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
@@ -36,7 +40,7 @@
 use crate::rng::Rng;
 use crate::zipf::Zipf;
 
-/// The most ranks a table is built for (6 MiB of table).
+/// The most ranks a table is built for (12 MiB of table).
 pub const MAX_TABLE_RANKS: u64 = 1 << 18;
 
 /// A try whose `u` is this close (relative to `u`'s range) to a bound is
@@ -44,7 +48,17 @@ pub const MAX_TABLE_RANKS: u64 = 1 << 18;
 const MARGIN: f64 = 1.0 / (1u64 << 30) as f64;
 
 /// Guide cells per rank.
-const CELLS_PER_RANK: usize = 2;
+///
+/// Why eight: the share of tries in pure cells on the zipf row is 66.1%
+/// with two cells a rank, 75.0% with four and 84.5% with eight (the cells
+/// that hold a rank's end or the start of its sure acceptance are fewer
+/// of the tries as the cells narrow). Under cachegrind's models the row's
+/// steady state went from 628.6 instructions, 6.41 L1 data misses and
+/// 3.38 mispredicted branches a reference to 619.2, 6.18 and 3.00 (see
+/// docs/speed.md, twenty-ninth round): fewer searches, fewer mispredicted
+/// tests of the cell and of the search's loop, for about 230 instructions
+/// a rank more in the building.
+const CELLS_PER_RANK: usize = 8;
 
 /// A guide cell's mark that every `u` in it is its rank, accepted outright
 /// (the rest of the cell is the rank's index, below 2^18).
