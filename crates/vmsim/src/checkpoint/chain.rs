@@ -413,8 +413,11 @@ fn read_header(path: &Path, limit: u64) -> Result<Header, CheckpointError> {
             "the first section is not HEAD",
         ));
     }
-    postcard::from_bytes(&r.payload(&h)?)
-        .map_err(|e| CheckpointError::file(&name, format!("section HEAD does not decode ({e})")))
+    let header: Header = postcard::from_bytes(&r.payload(&h)?)
+        .map_err(|e| CheckpointError::file(&name, format!("section HEAD does not decode ({e})")))?;
+    super::restored_header::check_alone(&header)
+        .map_err(|e| CheckpointError::file(&name, format!("section HEAD: {e}")))?;
+    Ok(header)
 }
 
 impl Chain {
@@ -538,6 +541,18 @@ impl Chain {
                     format!(
                         "its parent is not {} (that file belongs to another run or was replaced)",
                         prev.path.display()
+                    ),
+                ));
+            }
+            // A chain is taken in order: no increment is older than its parent.
+            if h.references < ph.references {
+                return Err(bad(
+                    cur,
+                    format!(
+                        "taken at {} references, before its parent {} ({})",
+                        h.references,
+                        prev.path.display(),
+                        ph.references
                     ),
                 ));
             }

@@ -337,6 +337,7 @@ pub(crate) fn read<R: Read + Seek>(
         )));
     }
     let header: Header = decode(&reader.payload(&h)?, "HEAD", &path)?;
+    super::restored_header::check_alone(&header).map_err(|e| bad(format!("section HEAD: {e}")))?;
     let mut config_text = None;
     let mut scen = None;
     let mut machine = None;
@@ -354,6 +355,13 @@ pub(crate) fn read<R: Read + Seek>(
             tag::CONF if meta || mem.as_ref().is_some_and(|m| m.is_none()) => {
                 let text = String::from_utf8(reader.payload(&s)?)
                     .map_err(|_| bad("section CONF is not UTF-8 text".into()))?;
+                // The header's CRC is of this text (links compare the CRCs).
+                if crc32c::crc32c(text.as_bytes()) != header.config_crc {
+                    return Err(bad(format!(
+                        "section CONF: its CRC-32C is not the header's config_crc {:08x}",
+                        header.config_crc
+                    )));
+                }
                 if let Some(slot) = mem.as_deref_mut()
                     && slot.is_none()
                 {
@@ -372,11 +380,11 @@ pub(crate) fn read<R: Read + Seek>(
                 machine = Some(decode::<Machine>(&reader.payload(&s)?, "MACH", &path)?);
             }
             tag::PAGE => match mem.as_deref_mut().and_then(Option::as_mut) {
-                Some(m) => read_pages(reader, &s, &mut m.mem)?,
+                Some(m) => read_pages(reader, &s, &mut m.mem, &header)?,
                 None => reader.skip(&s)?,
             },
             tag::SWAP => match swap.as_deref_mut() {
-                Some(map) => read_swap(reader, &s, map)?,
+                Some(map) => read_swap(reader, &s, map, header.swap_pages)?,
                 None => reader.skip(&s)?,
             },
             tag::CONF | tag::SCEN | tag::MACH => reader.skip(&s)?,
@@ -392,6 +400,12 @@ pub(crate) fn read<R: Read + Seek>(
                 format::tag_name(need)
             )));
         }
+    }
+    if header.swap_pages != 0 && !seen.contains(&tag::SWAP) {
+        return Err(bad(format!(
+            "section HEAD: swap_pages = {} but the file has no SWAP section",
+            header.swap_pages
+        )));
     }
     if !meta {
         return Ok((header, None));
@@ -436,12 +450,20 @@ fn read_pages<R: Read + Seek>(
     reader: &mut Reader<R>,
     h: &SectionHeader,
     mem: &mut PhysMem<DirtyChunks>,
+    header: &Header,
 ) -> Result<(), CheckpointError> {
     let raw = h.raw;
     let chunks = mem.chunk_count();
     reader.stream(h, |r| {
         let n_data = read_u64(r)?;
         let n_zero = read_u64(r)?;
+        // What `checkpoint ls` lists of the file is what it holds.
+        if (n_data, n_zero) != (header.data_chunks, header.zero_chunks) {
+            return Err(io_other(format!(
+                "{n_data} data and {n_zero} zero chunks, but the header says {} and {}",
+                header.data_chunks, header.zero_chunks
+            )));
+        }
         let n = n_data
             .checked_add(n_zero)
             .ok_or_else(|| io_other("chunk counts overflow"))?;
@@ -508,11 +530,17 @@ fn read_swap<R: Read + Seek>(
     reader: &mut Reader<R>,
     h: &SectionHeader,
     map: &mut BTreeMap<u32, Box<[u8]>>,
+    header_pages: u64,
 ) -> Result<(), CheckpointError> {
     let raw = h.raw;
     reader.stream(h, |r| {
         let page = read_u64(r)?;
         let n = read_u64(r)?;
+        if n != header_pages {
+            return Err(io_other(format!(
+                "{n} swap pages, but the header says {header_pages}"
+            )));
+        }
         let need = n
             .checked_mul(4)
             .and_then(|x| x.checked_add(n.checked_mul(page)?))
@@ -607,6 +635,10 @@ pub(crate) fn build(
             )),
             e => bad(format!("the restored state is inconsistent: {e}")),
         })?;
+    // The header against the machine, once the machine is known to hold
+    // together (its counters in range, its records one per checkpoint).
+    super::restored_header::check_against(&meta.header, &sim.m)
+        .map_err(|e| bad(format!("sections HEAD and MACH: {e}")))?;
     match candidates {
         Some(candidates) => sim
             .reopen_inputs(&meta.positions, candidates)

@@ -28,6 +28,7 @@ mod image;
 mod policy;
 mod process;
 mod record;
+mod restored_header;
 mod restored_scenario;
 pub(crate) mod run;
 

@@ -139,6 +139,14 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
             }
         }
     };
+    // What the source said, held together before anything is built.
+    if let Err(e) = super::received::check_state(&offer, &state, &pages.rounds) {
+        let e = MigrateError::Protocol(format!("the State message: {e}"));
+        let _ = tx.send(&Message::Abort {
+            reason: e.to_string(),
+        });
+        return Err(e);
+    }
     pages.extend_owned(last);
     let post = offer.mode == MigrateMode::PostCopy;
     let built = adopt(cfg, &state, &mut pages, post, candidates);
@@ -155,7 +163,11 @@ pub fn receive<S: MsgSend, R: MsgRecv>(
     // The source's figures, complete now that the pause is over (without
     // them the state's partial account stands).
     let report = match rx.recv() {
-        Ok(Message::Summary(r)) => *r,
+        Ok(Message::Summary(r)) => {
+            super::received::check_summary(&state.report, &r)
+                .map_err(|e| MigrateError::Protocol(format!("the Summary message: {e}")))?;
+            *r
+        }
         _ => state.report.clone(),
     };
     Ok(Incoming {

@@ -16,6 +16,9 @@
 //! - `migrate/destination.rs`: [`answer`], [`receive`] and [`Incoming::run`]: the
 //!   process built from what arrived, and run to its end;
 //! - `migrate/remote.rs`: post-copy's remote pages at the destination;
+//! - `migrate/received.rs`: the destination's checks of what the source
+//!   said (the state against the offer and the pages that came, the
+//!   summary against the state);
 //! - `migrate/report.rs`: [`MigrationReport`] and the analytic [`Model`];
 //! - `kernel/adopt.rs`: the kernel's side of an arriving process.
 //!
@@ -26,6 +29,7 @@ mod config;
 mod destination;
 mod message;
 mod pages;
+mod received;
 pub(crate) mod remote;
 mod report;
 mod source;

@@ -140,10 +140,6 @@ struct PageIn<'a> {
 /// A received `Pages` message's body, borrowed from its payload.
 #[derive(Deserialize)]
 struct PagesIn<'a> {
-    #[allow(
-        dead_code,
-        reason = "decoded to reach the pages; rounds are the source's account"
-    )]
     round: u32,
     #[serde(borrow)]
     pages: Vec<PageIn<'a>>,
@@ -164,6 +160,9 @@ enum Slot {
 #[derive(Debug, Default)]
 pub(crate) struct StagedPages {
     bufs: Vec<Vec<u8>>,
+    /// The round and page count of each `Pages` message, in order (held
+    /// to the state's report: `migrate/received.rs`).
+    pub rounds: Vec<(u32, u64)>,
     /// Pages of each payload still staged.
     live: Vec<u32>,
     index: HashMap<u64, Slot>,
@@ -186,6 +185,7 @@ impl StagedPages {
             })?;
         let buf = u32::try_from(self.bufs.len())
             .map_err(|_| MigrateError::Protocol("too many Pages messages".into()))?;
+        self.rounds.push((body.round, body.pages.len() as u64));
         let base = payload.as_ptr() as usize;
         let mut slots = Vec::with_capacity(body.pages.len());
         for p in &body.pages {

@@ -112,8 +112,18 @@ impl RemotePages {
         loop {
             match self.link.recv_msg()? {
                 Message::Page(p) if p.page == page => return Ok(p.data),
-                Message::Page(p) => {
+                // Only a page still to come may come first, once (else a
+                // source could fill the buffer with pages never asked for).
+                Message::Page(p)
+                    if self.pending.contains_key(&p.page) && !self.buffer.contains_key(&p.page) =>
+                {
                     self.buffer.insert(p.page, p.data);
+                }
+                Message::Page(p) => {
+                    return Err(MigrateError::Protocol(format!(
+                        "a Page message for page {:#x}, which is not one still to come",
+                        p.page
+                    )));
                 }
                 Message::Progress { .. } => {}
                 Message::Abort { reason } => return Err(MigrateError::Aborted(reason)),
@@ -140,6 +150,25 @@ impl RemotePages {
             _ => self.per_page,
         }
     }
+}
+
+/// The source's final account against the one this side sent it in
+/// `Complete`: the same but for the pages it pushed and was asked for in
+/// all (`total_pages`) and the bytes they took (`total_bytes`, at least
+/// the pause's).
+fn check_final(mine: &MigrationReport, s: &MigrationReport) -> Result<(), String> {
+    super::received::report_in_range("summary", s)?;
+    let same = MigrationReport {
+        total_pages: mine.pushed_pages.saturating_add(mine.demanded_pages),
+        total_bytes: s.total_bytes,
+        ..mine.clone()
+    };
+    if *s != same || s.total_bytes < mine.total_bytes {
+        return Err(
+            "it is not the account this side sent with its pages and bytes filled in".into(),
+        );
+    }
+    Ok(())
 }
 
 fn link_err(e: MigrateError) -> SimError {
@@ -231,10 +260,15 @@ fn install(
     mmu: &mut Mmu,
     page: u64,
 ) -> Result<(), SimError> {
-    let Some((entry, _)) = r.pending.remove(&page) else {
+    let Some((entry, zero)) = r.pending.remove(&page) else {
         return Ok(());
     };
     let data = r.fetch(page).map_err(link_err)?;
+    if zero && data.is_some() {
+        return Err(link_err(MigrateError::Protocol(format!(
+            "a Page message: page {page:#x} has contents, but the State said it is all zero"
+        ))));
+    }
     // An area unmapped meanwhile: the page has nowhere to go.
     if kernel
         .space_of(r.pid)
@@ -255,6 +289,11 @@ fn install(
         r.link.send_msg(&msg).map_err(link_err)?;
         // The source's final account (its bytes on the wire included).
         if let Ok(Message::Summary(s)) = r.link.recv_msg() {
+            check_final(&r.report, &s).map_err(|e| {
+                link_err(MigrateError::Protocol(format!(
+                    "the final Summary message: {e}"
+                )))
+            })?;
             r.report = *s;
         }
     }

@@ -30,7 +30,7 @@ use super::Machine;
 /// overflow a u64.
 pub(crate) const COUNTER_LIMIT: u64 = 1 << 56;
 
-pub(super) fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
+pub(crate) fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
     if v > COUNTER_LIMIT {
         return Err(format!(
             "{what} = {v} is beyond any run (at most 2^56 = {COUNTER_LIMIT}): a forged or corrupt state"
@@ -41,7 +41,7 @@ pub(super) fn counter_in_range(what: &str, v: u64) -> Result<(), String> {
 
 /// Every integer in `v` (a counters struct as JSON) within range, the
 /// error naming its path (`mmu counters: walk.refs`).
-pub(super) fn counters_in_range(what: &str, v: &serde_json::Value) -> Result<(), String> {
+pub(crate) fn counters_in_range(what: &str, v: &serde_json::Value) -> Result<(), String> {
     fn walk(path: &mut String, v: &serde_json::Value, what: &str) -> Result<(), String> {
         match v {
             serde_json::Value::Number(n) => {
@@ -146,7 +146,8 @@ impl Machine {
         self.ckpt.check_restored(COUNTER_LIMIT)?;
         self.check_schedule(scenario)?;
         self.check_counters()?;
-        self.check_report_state(cfg)
+        self.check_report_state(cfg)?;
+        self.check_process_reports(scenario, cfg.frames())
     }
 
     /// What the run records beside the machine: the host's written chunks
@@ -389,8 +390,26 @@ mod tests {
 
     /// `bytes` with its MACH section replaced by `m`, every length and
     /// CRC-32C right: a file that passes its checksums but lies.
+    ///
+    /// Its HEAD is made to follow the forged machine (a snapshot's chain,
+    /// references and number, its id worked out again), as HEAD is held
+    /// to MACH (`checkpoint/restored_header.rs`): the forgery is the
+    /// machine's alone.
     fn with_machine(bytes: &[u8], m: &Machine) -> Vec<u8> {
-        with_section(bytes, b"MACH", &postcard::to_allocvec(m).expect("encode"))
+        let (_, _, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == b"HEAD")
+            .expect("HEAD");
+        let mut h: crate::checkpoint::Header = postcard::from_bytes(&bytes[range]).expect("HEAD");
+        // Held to 2^56 as HEAD is: a machine forged past it is refused
+        // by the machine's own checks, as it was before HEAD was held.
+        let refs = m.references.iter().fold(0u64, |a, &b| a.saturating_add(b));
+        h.references = refs.min(super::COUNTER_LIMIT);
+        h.seq = m.ckpt.taken.min(super::COUNTER_LIMIT);
+        h.chain = m.ckpt.chain;
+        h.id = crate::checkpoint::run::checkpoint_id(h.chain, u64::MAX, h.references);
+        let bytes = with_section(bytes, b"HEAD", &postcard::to_allocvec(&h).expect("encode"));
+        with_section(&bytes, b"MACH", &postcard::to_allocvec(m).expect("encode"))
     }
 
     /// `bytes` with section `tag`'s payload replaced by `payload`
@@ -1629,6 +1648,52 @@ mod tests {
     }
 
     /// The buddy allocator's region against a fresh kernel's.
+    /// The per-process report lines (figures already at most 2^56 each):
+    /// filed under their own pid, named as the run names them, a parent
+    /// of the run, one per started process. Without the check each was
+    /// accepted, ran and was reported as written (the name with its new
+    /// line put a line of the forger's into the text report).
+    #[test]
+    fn the_per_process_report_lines_are_checked() {
+        refused_or_shown("a name with a new line", "named", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.name = "p0\nprocesses    1    forged".into();
+        });
+        refused_or_shown("another process's name", "named", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.name = "p1".into();
+        });
+        refused_or_shown("filed under another pid", "filed under", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.pid = crate::addr::Pid::new(77);
+        });
+        refused_or_shown("a process never started", "never started", |m| {
+            let mut r = m.processes.values().next().cloned().expect("a line");
+            r.pid = crate::addr::Pid::new(77);
+            m.processes.insert(r.pid, r);
+        });
+        refused_or_shown("a line dropped", "has no report line", |m| {
+            let (&pid, _) = m.processes.iter().last().expect("a process");
+            m.processes.remove(&pid);
+            // Out of the timeline's samples too (they name it).
+            for s in &mut m.timeline.samples {
+                s.resident.remove(&pid.as_u32());
+            }
+        });
+        refused_or_shown("a parent of no process", "its parent 77", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.parent = Some(crate::addr::Pid::new(77));
+        });
+        refused_or_shown("its own parent", "is not another process", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.parent = Some(p.pid);
+        });
+        refused_or_shown("page-table frames", "page-table frames, more than", |m| {
+            let p = m.processes.values_mut().next().expect("a process");
+            p.page_table_frames = 129;
+        });
+    }
+
     #[test]
     fn the_buddy_allocators_region_is_the_configurations() {
         let bytes = checkpoint_bytes();

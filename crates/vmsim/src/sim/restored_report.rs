@@ -217,6 +217,68 @@ impl Machine {
         Ok(())
     }
 
+    /// The per-process report lines: one per process the run started
+    /// (each scenario process once started, each extra pid of a
+    /// multi-process trace), filed under its own pid, named as the run
+    /// names it (the scenario's name; an extra's `NAME[TRACE PID]`), its
+    /// parent a process of the run, its page-table frames at most the
+    /// memory's. Their figures are each at most 2^56 already
+    /// (`check_counters`), and no line sums more than eight of them. A
+    /// forged name put a line of the forger's into the text report, a
+    /// line under another pid or of a process never started was reported
+    /// as it was written.
+    pub(super) fn check_process_reports(
+        &self,
+        scenario: &vmsim_trace::scenario::Scenario,
+        memory_frames: u64,
+    ) -> Result<(), String> {
+        let mut names = std::collections::BTreeMap::new();
+        for p in &self.schedule.procs {
+            let Some(spec) = scenario.processes.get(p.spec) else {
+                continue;
+            };
+            if let Some(pid) = p.pid {
+                names.insert(pid, spec.name.clone());
+            }
+            for (tp, &pid) in &p.extra {
+                names.insert(pid, format!("{}[{tp}]", spec.name));
+            }
+        }
+        for (pid, r) in &self.processes {
+            let bad = |what: String| Err(format!("process report {pid}: {what}"));
+            if r.pid != *pid {
+                return bad(format!("filed under {pid} but of process {}", r.pid));
+            }
+            match names.get(pid) {
+                None => return bad("a process the run never started".into()),
+                Some(n) if *n != r.name => {
+                    return bad(format!(
+                        "named {:?}, but the run named it {n:?}",
+                        r.name.chars().take(64).collect::<String>()
+                    ));
+                }
+                Some(_) => {}
+            }
+            if let Some(q) = r.parent
+                && (q == *pid || !self.processes.contains_key(&q))
+            {
+                return bad(format!("its parent {q} is not another process of the run"));
+            }
+            if r.page_table_frames > memory_frames {
+                return bad(format!(
+                    "{} page-table frames, more than the {memory_frames} of memory",
+                    r.page_table_frames
+                ));
+            }
+        }
+        if let Some(pid) = names.keys().find(|p| !self.processes.contains_key(p)) {
+            return Err(format!(
+                "process report {pid}: the run started it but it has no report line"
+            ));
+        }
+        Ok(())
+    }
+
     /// The memory digests: one per process that exited (in the run, gone
     /// from the kernel, not killed: a killed process leaves none), under
     /// its name, a 64-bit hash in 16 hexadecimal digits.

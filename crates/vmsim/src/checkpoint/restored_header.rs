@@ -1,0 +1,457 @@
+//! Checking a checkpoint file's `HEAD` section: against itself and the
+//! file's other sections when the file is read, and against the machine
+//! state it heads when it is restored.
+//!
+//! The header is what `checkpoint ls` lists and what a chain's links are
+//! followed by (sequence number, parent id); the state restored is the
+//! `MACH` section. A forged header whose checksums are right was listed
+//! as it said (a reference count, a kind, chunk counts the file does not
+//! hold) and restored whatever `MACH` held: a file named and headed as
+//! checkpoint 1 could carry checkpoint 2's machine, and `restore --at 1`
+//! ran from checkpoint 2's reference. Every relation here is one the
+//! writers keep exactly ([`Simulation::take_checkpoint`]: `seq` = the
+//! checkpoints taken before it, its id made of chain, `seq` and
+//! references; [`Simulation::checkpoint`]: `seq` = the checkpoints taken,
+//! its id made with `u64::MAX` for `seq`; `vmsim checkpoint merge`: the
+//! merged checkpoint's header made full). Restore code only. `Err` names
+//! the field; the caller adds the file and the section.
+//!
+//! [`Simulation::take_checkpoint`]: crate::sim::Simulation::take_checkpoint
+//! [`Simulation::checkpoint`]: crate::sim::Simulation::checkpoint
+
+use crate::sim::Machine;
+use crate::sim::restored::COUNTER_LIMIT;
+
+use super::Header;
+use super::run::checkpoint_id;
+
+/// The longest `written_by` accepted (a written one is `vmsim X.Y.Z`).
+const MAX_WRITTEN_BY: usize = 256;
+
+/// Which writer a header says made it, by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A checkpoint of a run's chain (or one merged into a full one).
+    Chain,
+    /// A snapshot of [`Simulation::checkpoint`](crate::sim::Simulation::checkpoint).
+    Snapshot,
+}
+
+fn kind(h: &Header) -> Option<Kind> {
+    if h.id == checkpoint_id(h.chain, h.seq, h.references) {
+        Some(Kind::Chain)
+    } else if h.id == checkpoint_id(h.chain, u64::MAX, h.references) {
+        Some(Kind::Snapshot)
+    } else {
+        None
+    }
+}
+
+/// The header's own relations, checked whenever a file's `HEAD` is read
+/// (a listing too): its id is the one its writer makes of its chain,
+/// number and references (a reference count or number changed alone no
+/// longer matches it); a full checkpoint has no parent and an increment
+/// one, a snapshot is full; its figures are within any run's; the
+/// program named is one line of printable text (`checkpoint show`
+/// prints it).
+pub(crate) fn check_alone(h: &Header) -> Result<(), String> {
+    for (name, v) in [
+        ("seq", h.seq),
+        ("references", h.references),
+        ("data_chunks", h.data_chunks),
+        ("zero_chunks", h.zero_chunks),
+        ("swap_pages", h.swap_pages),
+    ] {
+        if v > COUNTER_LIMIT {
+            return Err(format!(
+                "{name} = {v} is beyond any run (at most 2^56 = {COUNTER_LIMIT})"
+            ));
+        }
+    }
+    let Some(k) = kind(h) else {
+        return Err(format!(
+            "id {:016x} is not the id of checkpoint {} of chain {:016x} at {} references",
+            h.id, h.seq, h.chain, h.references
+        ));
+    };
+    if h.full != h.parent.is_none() {
+        return Err(if h.full {
+            "a full checkpoint names a parent".into()
+        } else {
+            "an increment names no parent".into()
+        });
+    }
+    if k == Kind::Snapshot && !h.full {
+        return Err("a snapshot (id of no chain position) that is an increment".into());
+    }
+    if h.written_by.len() > MAX_WRITTEN_BY || h.written_by.chars().any(char::is_control) {
+        return Err(format!(
+            "written_by is not one line of at most {MAX_WRITTEN_BY} bytes: {:?}",
+            h.written_by.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+/// The header against the machine state restored from its file (after
+/// [`check_alone`]): the references the machine has made; the chain its
+/// checkpoint books name; a chain checkpoint is the last the machine took
+/// (`seq` one less than the count taken, its record at the header's
+/// references, the machine's last id its id, an increment's parent the
+/// id of the record before), a snapshot numbered by the count taken.
+pub(crate) fn check_against(h: &Header, m: &Machine) -> Result<(), String> {
+    let now: u64 = m.references.iter().sum();
+    if h.references != now {
+        return Err(format!(
+            "the header says {} references, the machine state {now}",
+            h.references
+        ));
+    }
+    let ck = &m.ckpt;
+    if h.chain != ck.chain {
+        return Err(format!(
+            "the header's chain {:016x} is not the machine's {:016x}",
+            h.chain, ck.chain
+        ));
+    }
+    match kind(h) {
+        Some(Kind::Snapshot) => {
+            if h.seq != ck.taken {
+                return Err(format!(
+                    "a snapshot numbered {} of a machine that took {} checkpoints",
+                    h.seq, ck.taken
+                ));
+            }
+        }
+        Some(Kind::Chain) => {
+            if h.seq.checked_add(1) != Some(ck.taken) {
+                return Err(format!(
+                    "checkpoint {} of a machine that took {} checkpoints (its last is {})",
+                    h.seq,
+                    ck.taken,
+                    ck.taken.wrapping_sub(1)
+                ));
+            }
+            let rec = usize::try_from(h.seq)
+                .ok()
+                .and_then(|i| ck.records.get(i))
+                .ok_or_else(|| format!("checkpoint {} has no record in the machine", h.seq))?;
+            if rec.references != h.references || ck.last_id != Some(h.id) {
+                return Err(format!(
+                    "checkpoint {} at {} references is not the machine's last (its record says {} references)",
+                    h.seq, h.references, rec.references
+                ));
+            }
+            if let Some(parent) = h.parent {
+                let before = usize::try_from(h.seq)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| ck.records.get(i));
+                if before.map(|r| checkpoint_id(h.chain, r.seq, r.references)) != Some(parent) {
+                    return Err(format!(
+                        "the parent {parent:016x} is not the machine's checkpoint {}",
+                        h.seq.wrapping_sub(1)
+                    ));
+                }
+            }
+        }
+        None => return Err("its id is no writer's (see the header)".into()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Forged headers: a real chain's files with `HEAD` (or another
+    //! section) changed and every length and CRC-32C made right, so only
+    //! these checks can tell.
+
+    use std::path::Path;
+
+    use vmsim_trace::scenario::Scenario;
+
+    use crate::checkpoint::{Chain, ChainWriter, Header, file_name};
+    use crate::config::ConfigBuilder;
+    use crate::sim::Simulation;
+
+    use super::checkpoint_id;
+
+    /// A run writing checkpoints every 3,000 references into `dir`, with
+    /// swap in use: files 0 (full), 1 and 2 (increments) and on.
+    fn chain_in(dir: &Path) {
+        let mut b = ConfigBuilder::preset(None).expect("preset");
+        for s in ["memory.frames=128", "checkpoint.every=3000"] {
+            b = b.set(s).expect("set");
+        }
+        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+        sim.start(&Scenario::of_traces(&[
+            "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
+        ]))
+        .expect("start");
+        let mut w = ChainWriter::create(dir).expect("writer");
+        sim.run_to_end(&mut (), Some(&mut w)).expect("run");
+        w.finish().expect("written");
+    }
+
+    /// The sections of a file: tag, flags, payload range.
+    fn sections(bytes: &[u8]) -> Vec<([u8; 4], u32, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        let mut at = 12usize;
+        while at + 32 <= bytes.len() {
+            let tag: [u8; 4] = bytes[at..at + 4].try_into().expect("4");
+            let flags = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+            let stored = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().expect("8")) as usize;
+            out.push((tag, flags, at + 32..at + 32 + stored));
+            at += 32 + stored;
+        }
+        out
+    }
+
+    fn payload(bytes: &[u8], tag: &[u8; 4]) -> Vec<u8> {
+        let (_, flags, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == tag)
+            .expect("the section");
+        if flags & 1 != 0 {
+            zstd::decode_all(&bytes[range]).expect("zstd")
+        } else {
+            bytes[range].to_vec()
+        }
+    }
+
+    /// `bytes` with section `tag`'s payload replaced, lengths and CRCs right.
+    fn with_section(bytes: &[u8], tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let (tag, flags, range) = sections(bytes)
+            .into_iter()
+            .find(|s| &s.0 == tag)
+            .expect("the section");
+        let stored = if flags & 1 != 0 {
+            zstd::encode_all(payload, 1).expect("zstd")
+        } else {
+            payload.to_vec()
+        };
+        let mut head = [0u8; 32];
+        head[0..4].copy_from_slice(&tag);
+        head[4..8].copy_from_slice(&flags.to_le_bytes());
+        head[8..16].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+        head[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+        head[24..28].copy_from_slice(&crc32c::crc32c(&stored).to_le_bytes());
+        let hcrc = crc32c::crc32c(&head[..28]);
+        head[28..32].copy_from_slice(&hcrc.to_le_bytes());
+        let mut out = bytes[..range.start - 32].to_vec();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&stored);
+        out.extend_from_slice(&bytes[range.end..]);
+        out
+    }
+
+    fn header(bytes: &[u8]) -> Header {
+        postcard::from_bytes(&payload(bytes, b"HEAD")).expect("HEAD")
+    }
+
+    fn with_header(bytes: &[u8], h: &Header) -> Vec<u8> {
+        with_section(bytes, b"HEAD", &postcard::to_allocvec(h).expect("encode"))
+    }
+
+    /// A fresh chain with file `seq` rewritten by `forge` (given the
+    /// directory's files' bytes by number); then what `checkpoint ls`
+    /// (the entry's header), `restore --at seq` and `restore --at seq+1`
+    /// say. `Ok` for a restore means it restored and ran to the end.
+    fn forged_chain(
+        seq: u64,
+        forge: impl FnOnce(&[Vec<u8>]) -> Vec<u8>,
+    ) -> (
+        Result<Header, String>,
+        Result<(), String>,
+        Result<(), String>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        chain_in(dir.path());
+        let files: Vec<Vec<u8>> = (0..3)
+            .map(|k| std::fs::read(dir.path().join(file_name(k))).expect("file"))
+            .collect();
+        let forged = forge(&files);
+        std::fs::write(dir.path().join(file_name(seq)), forged).expect("write");
+        let chain = Chain::open(dir.path()).expect("chain");
+        let listed = chain
+            .iter()
+            .find(|e| e.seq == seq)
+            .expect("listed")
+            .header
+            .clone();
+        let restore = |at: u64| {
+            let sim = chain.restore(Some(at), &[]).map_err(|e| e.to_string())?;
+            sim.run_to_end(&mut (), None)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        (listed, restore(seq), restore(seq + 1))
+    }
+
+    fn one_line_with(r: &Result<(), String>, what: &str, expect: &str) {
+        match r {
+            Ok(()) => panic!("{what}: the forged file restored and ran"),
+            Err(e) => {
+                assert!(!e.contains('\n'), "{what}: {e}");
+                assert!(e.contains(expect), "{what}: expected '{expect}' in: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_unforged_chain_restores_at_every_checkpoint() {
+        let (listed, at1, at2) = forged_chain(1, |f| f[1].clone());
+        listed.expect("listed");
+        at1.expect("restore at 1");
+        at2.expect("restore at 2");
+    }
+
+    /// The header's reference count or number changed alone: its id no
+    /// longer matches, and `checkpoint ls` marks the file.
+    #[test]
+    fn a_header_changed_alone_is_refused_when_listed() {
+        for (what, forge) in [
+            (
+                "references",
+                (|h: &mut Header| h.references = 17) as fn(&mut Header),
+            ),
+            ("full", |h| h.full = true),
+            ("written_by", |h| {
+                h.written_by = "vmsim 0.1.0\nforged".into()
+            }),
+            ("data chunks", |h| h.data_chunks = u64::MAX),
+        ] {
+            let (listed, at1, at2) = forged_chain(1, |f| {
+                let mut h = header(&f[1]);
+                forge(&mut h);
+                with_header(&f[1], &h)
+            });
+            let e = listed.expect_err(what);
+            assert!(e.contains("section HEAD"), "{what}: {e}");
+            one_line_with(&at1, what, "section HEAD");
+            one_line_with(&at2, what, "section HEAD");
+        }
+    }
+
+    /// A header made consistent in itself (its id worked out again) but
+    /// not with the machine state in its file.
+    #[test]
+    fn a_header_that_is_not_its_machines_is_refused() {
+        // Another reference count, between its parent's and its child's.
+        let (listed, at1, _) = forged_chain(1, |f| {
+            let mut h = header(&f[1]);
+            h.references -= 1;
+            h.id = checkpoint_id(h.chain, h.seq, h.references);
+            with_header(&f[1], &h)
+        });
+        listed.expect("consistent in itself");
+        one_line_with(&at1, "references", "the header says 5999 references");
+        // Older than its parent: refused by the chain's links too.
+        let (_, at1, _) = forged_chain(1, |f| {
+            let mut h = header(&f[1]);
+            h.references = 1;
+            h.id = checkpoint_id(h.chain, h.seq, h.references);
+            with_header(&f[1], &h)
+        });
+        one_line_with(&at1, "older than its parent", "before its parent");
+        // A snapshot's id on an increment.
+        let (listed, _, _) = forged_chain(1, |f| {
+            let mut h = header(&f[1]);
+            h.id = checkpoint_id(h.chain, u64::MAX, h.references);
+            with_header(&f[1], &h)
+        });
+        let e = listed.expect_err("snapshot id");
+        assert!(e.contains("a snapshot") && e.contains("increment"), "{e}");
+    }
+
+    /// File 1 headed as checkpoint 1 but holding checkpoint 2 (the
+    /// sections of the chain merged at 2, HEAD's counts made theirs):
+    /// `restore --at 1` ran from checkpoint 2's reference.
+    #[test]
+    fn a_file_holding_another_checkpoints_machine_is_refused() {
+        let (listed, at1, _) = forged_chain(1, |f| {
+            let other = tempfile::tempdir().expect("tempdir");
+            chain_in(other.path());
+            Chain::open(other.path())
+                .expect("chain")
+                .merge(Some(2))
+                .expect("merge");
+            let two = std::fs::read(other.path().join(file_name(2))).expect("file");
+            let mut b = f[1].clone();
+            for tag in [b"MACH", b"SCEN", b"PAGE", b"SWAP"] {
+                b = with_section(&b, tag, &payload(&two, tag));
+            }
+            let (mine, theirs) = (header(&f[1]), header(&two));
+            let h = Header {
+                data_chunks: theirs.data_chunks,
+                zero_chunks: theirs.zero_chunks,
+                swap_pages: theirs.swap_pages,
+                ..mine
+            };
+            with_header(&b, &h)
+        });
+        listed.expect("the header is file 1's");
+        one_line_with(&at1, "checkpoint 2 in file 1", "sections HEAD and MACH");
+    }
+
+    /// The counts `checkpoint ls` lists against the sections they count,
+    /// and the configuration's CRC against its text.
+    #[test]
+    fn the_header_holds_to_the_files_sections() {
+        for (what, expect, forge) in [
+            (
+                "data chunks",
+                "the header says",
+                (|h: &mut Header| h.data_chunks += 1) as fn(&mut Header),
+            ),
+            ("zero chunks", "the header says", |h| h.zero_chunks += 1),
+            ("swap pages", "the header says", |h| h.swap_pages += 1),
+        ] {
+            let (listed, at1, _) = forged_chain(1, |f| {
+                let mut h = header(&f[1]);
+                forge(&mut h);
+                with_header(&f[1], &h)
+            });
+            listed.expect(what);
+            one_line_with(&at1, what, expect);
+        }
+        // CONF changed (the memory latency: a report figure), its CRC kept.
+        let (_, at1, _) = forged_chain(1, |f| {
+            let text = String::from_utf8(payload(&f[1], b"CONF")).expect("text");
+            let forged = text.replace("latency = 100", "latency = 300");
+            assert_ne!(forged, text, "the latency is in CONF");
+            with_section(&f[1], b"CONF", forged.as_bytes())
+        });
+        one_line_with(&at1, "CONF", "config_crc");
+    }
+
+    /// A snapshot ([`Simulation::checkpoint`]) is numbered by the count
+    /// taken and restores; made a chain checkpoint's header (numbered 0,
+    /// its id worked out again), it is refused.
+    #[test]
+    fn a_snapshots_number_is_the_count_taken() {
+        let mut b = ConfigBuilder::preset(None).expect("preset");
+        for s in ["memory.frames=128", "checkpoint.every=3000"] {
+            b = b.set(s).expect("set");
+        }
+        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+        sim.start(&Scenario::of_traces(&[
+            "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
+        ]))
+        .expect("start");
+        sim.advance(7_000, &mut (), None).expect("run");
+        let bytes = sim.checkpoint().expect("snapshot").as_bytes().to_vec();
+        let ck = crate::checkpoint::Checkpoint::from_bytes(bytes.clone(), "s.vmck").expect("ok");
+        assert_eq!(ck.header().seq, 2);
+        Simulation::restore(&ck, &[]).expect("restores");
+        let mut h = header(&bytes);
+        h.seq = 0;
+        h.id = checkpoint_id(h.chain, h.seq, h.references);
+        let ck = crate::checkpoint::Checkpoint::from_bytes(with_header(&bytes, &h), "s.vmck")
+            .expect("consistent in itself");
+        let e = Simulation::restore(&ck, &[])
+            .expect_err("renumbered")
+            .to_string();
+        assert!(e.contains("checkpoint 0 of a machine that took 2"), "{e}");
+    }
+}
