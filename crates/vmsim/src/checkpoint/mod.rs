@@ -23,6 +23,8 @@
 
 mod bufout;
 mod chain;
+#[cfg(test)]
+pub(crate) mod forged;
 mod format;
 mod image;
 mod policy;

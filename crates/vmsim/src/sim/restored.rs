@@ -319,6 +319,7 @@ mod tests {
 
     use crate::addr::{Asid, PhysAddr, VirtAddr};
     use crate::checkpoint::Checkpoint;
+    use crate::checkpoint::forged::{sections, with_section};
     use crate::config::ConfigBuilder;
     use crate::kernel::PagerForgery;
     use crate::mmu::{AccessKind, Perms, TlbEntry};
@@ -363,20 +364,6 @@ mod tests {
         }
     }
 
-    /// The sections of a checkpoint file: tag, flags, payload range.
-    fn sections(bytes: &[u8]) -> Vec<([u8; 4], u32, std::ops::Range<usize>)> {
-        let mut out = Vec::new();
-        let mut at = 12usize;
-        while at + 32 <= bytes.len() {
-            let tag: [u8; 4] = bytes[at..at + 4].try_into().expect("4");
-            let flags = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
-            let stored = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().expect("8")) as usize;
-            out.push((tag, flags, at + 32..at + 32 + stored));
-            at += 32 + stored;
-        }
-        out
-    }
-
     /// The machine state the checkpoint holds.
     fn machine(bytes: &[u8]) -> Machine {
         let (_, flags, range) = sections(bytes)
@@ -410,33 +397,6 @@ mod tests {
         h.id = crate::checkpoint::run::checkpoint_id(h.chain, u64::MAX, h.references);
         let bytes = with_section(bytes, b"HEAD", &postcard::to_allocvec(&h).expect("encode"));
         with_section(&bytes, b"MACH", &postcard::to_allocvec(m).expect("encode"))
-    }
-
-    /// `bytes` with section `tag`'s payload replaced by `payload`
-    /// (compressed again if the section is), every length and CRC-32C right.
-    fn with_section(bytes: &[u8], tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let (tag, flags, range) = sections(bytes)
-            .into_iter()
-            .find(|s| &s.0 == tag)
-            .expect("the section");
-        let stored = if flags & 1 != 0 {
-            zstd::encode_all(payload, 1).expect("zstd")
-        } else {
-            payload.to_vec()
-        };
-        let mut head = [0u8; 32];
-        head[0..4].copy_from_slice(&tag);
-        head[4..8].copy_from_slice(&flags.to_le_bytes());
-        head[8..16].copy_from_slice(&(stored.len() as u64).to_le_bytes());
-        head[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        head[24..28].copy_from_slice(&crc32c::crc32c(&stored).to_le_bytes());
-        let hcrc = crc32c::crc32c(&head[..28]);
-        head[28..32].copy_from_slice(&hcrc.to_le_bytes());
-        let mut out = bytes[..range.start - 32].to_vec();
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&stored);
-        out.extend_from_slice(&bytes[range.end..]);
-        out
     }
 
     /// Restores the checkpoint with `forge` applied to its machine state.
