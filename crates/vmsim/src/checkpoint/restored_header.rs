@@ -177,9 +177,9 @@ mod tests {
     use super::checkpoint_id;
     use crate::checkpoint::forged::{payload, with_section};
 
-    /// A run writing checkpoints every 3,000 references into `dir`, with
-    /// swap in use: files 0 (full), 1 and 2 (increments) and on.
-    fn chain_in(dir: &Path) {
+    /// The tests' machine, started: 128 frames (so swap is in use),
+    /// checkpoints every 3,000 references.
+    fn started() -> Simulation {
         let mut b = ConfigBuilder::preset(None).expect("preset");
         for s in ["memory.frames=128", "checkpoint.every=3000"] {
             b = b.set(s).expect("set");
@@ -189,6 +189,13 @@ mod tests {
             "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
         ]))
         .expect("start");
+        sim
+    }
+
+    /// A run writing checkpoints every 3,000 references into `dir`, with
+    /// swap in use: files 0 (full), 1 and 2 (increments) and on.
+    fn chain_in(dir: &Path) {
+        let sim = started();
         let mut w = ChainWriter::create(dir).expect("writer");
         sim.run_to_end(&mut (), Some(&mut w)).expect("run");
         w.finish().expect("written");
@@ -379,15 +386,7 @@ mod tests {
     /// its id worked out again), it is refused.
     #[test]
     fn a_snapshots_number_is_the_count_taken() {
-        let mut b = ConfigBuilder::preset(None).expect("preset");
-        for s in ["memory.frames=128", "checkpoint.every=3000"] {
-            b = b.set(s).expect("set");
-        }
-        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
-        sim.start(&Scenario::of_traces(&[
-            "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
-        ]))
-        .expect("start");
+        let mut sim = started();
         sim.advance(7_000, &mut (), None).expect("run");
         let bytes = sim.checkpoint().expect("snapshot").as_bytes().to_vec();
         let ck = crate::checkpoint::Checkpoint::from_bytes(bytes.clone(), "s.vmck").expect("ok");
