@@ -31,7 +31,9 @@
 //! instructions more than a pure one's, and a search loop whose exit is
 //! mispredicted too) are fewer: see `CELLS_PER_RANK`.
 //!
-//! The table holds 48 bytes a rank (two bounds and eight guide cells), so it
+//! The table holds about 24.5 bytes a rank (two bounds, 16 bytes, and
+//! eight guide cells packed a byte each, sixty to a cache line; 32 bytes
+//! more for a table some of whose lines span too many ranks), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
 //! evaluations of `H` a rank) is worth it only for a workload that draws
 //! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
@@ -40,7 +42,8 @@
 use crate::rng::Rng;
 use crate::zipf::Zipf;
 
-/// The most ranks a table is built for (12 MiB of table).
+/// The most ranks a table is built for (6 MiB of table, 14 MiB with the
+/// wide guide).
 pub const MAX_TABLE_RANKS: u64 = 1 << 18;
 
 /// A try whose `u` is this close (relative to `u`'s range) to a bound is
@@ -723,6 +726,39 @@ mod tests {
             }
         }
         assert!(wide_tables > 0, "no configuration took the wide guide");
+    }
+
+    /// Packing keeps every entry at the edges of a byte's reach: guides
+    /// whose second line's largest offset from its base is 125 to 129 (and
+    /// one far beyond), pure and not, with and without a wide guide.
+    #[test]
+    fn packing_keeps_offsets_at_the_edge_of_a_byte() {
+        let zipf = Zipf::new(1000, 0.9).expect("valid");
+        for top in [125u32, 126, 127, 128, 129, 5000] {
+            for mark in [0, PURE] {
+                // Line 0 all rank 0; line 1 from rank 10 up to 10 + `top`
+                // in its last cells (marked or not); the copy past the end.
+                let mut guide = vec![0u32; LINE_CELLS];
+                guide.extend((0..LINE_CELLS as u32).map(|c| match c {
+                    0 => 10,
+                    c if c + 3 >= LINE_CELLS as u32 => (10 + top - (59 - c)) | mark,
+                    c => (10 + c) | mark,
+                }));
+                guide.push(guide[guide.len() - 1] & !PURE);
+                let mut table = ZipfTable::new(zipf, u64::MAX);
+                table.pack(&guide);
+                for (c, &g) in guide.iter().enumerate() {
+                    let e = table.entry(c);
+                    let off = (g & !PURE) - table.lines[c / LINE_CELLS].base;
+                    if off >= u32::from(WIDE) {
+                        assert_eq!(e, g & !PURE, "top {top} cell {c}: wide, unmarked");
+                    } else {
+                        assert_eq!(e, g, "top {top} cell {c}");
+                    }
+                }
+                assert_eq!(table.wide.is_empty(), top < u32::from(WIDE), "top {top}");
+            }
+        }
     }
 
     /// The draw of bits 0 (`u = hi`) lands one past the last cell, whose
