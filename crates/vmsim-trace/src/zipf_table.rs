@@ -89,9 +89,9 @@ const WIDE: u8 = 0x7f;
 /// (65,536 ranks), twice this Zen 4's 1 MiB L2 a core, so most tries
 /// missed L2 and evicted the simulation's own lines from it. The ranks
 /// along the cells never decrease and sixty cells span few ranks (at most
-/// about fifty on the zipf row), so a byte a cell holds the offset from a
+/// some fifty on the zipf row), so a byte a cell holds the offset from a
 /// base stored in the same line: one line a try, as before, and 1.07 bytes
-/// a cell (560 KiB on the zipf row). A line whose cells span more ranks
+/// a cell (546 KiB on the zipf row). A line whose cells span more ranks
 /// (steep exponents, whose tail ranks crowd into a few cells) marks the far
 /// cells [`WIDE`]: those are never pure and take their entry from the full
 /// guide, kept only for such tables.
