@@ -31,7 +31,9 @@
 //! instructions more than a pure one's, and a search loop whose exit is
 //! mispredicted too) are fewer: see `CELLS_PER_RANK`.
 //!
-//! The table holds 48 bytes a rank (two bounds and eight guide cells), so it
+//! The table holds about 24.5 bytes a rank (two bounds, 16 bytes, and
+//! eight guide cells packed a byte each, sixty to a cache line; 32 bytes
+//! more for a table some of whose lines span too many ranks), so it
 //! is built only up to [`MAX_TABLE_RANKS`] ranks, and its building (two
 //! evaluations of `H` a rank) is worth it only for a workload that draws
 //! [`DRAWS_PER_RANK`] samples a rank or more; otherwise every try goes to
@@ -40,7 +42,8 @@
 use crate::rng::Rng;
 use crate::zipf::Zipf;
 
-/// The most ranks a table is built for (12 MiB of table).
+/// The most ranks a table is built for (6 MiB of table, 14 MiB with the
+/// wide guide).
 pub const MAX_TABLE_RANKS: u64 = 1 << 18;
 
 /// A try whose `u` is this close (relative to `u`'s range) to a bound is
@@ -61,8 +64,45 @@ const MARGIN: f64 = 1.0 / (1u64 << 30) as f64;
 const CELLS_PER_RANK: usize = 8;
 
 /// A guide cell's mark that every `u` in it is its rank, accepted outright
-/// (the rest of the cell is the rank's index, below 2^18).
+/// (the rest of the cell is the rank's index, below 2^18): in the guide
+/// as it is built, before it is packed into [`GuideLine`]s.
 const PURE: u32 = 1 << 31;
+
+/// Guide cells a [`GuideLine`] holds: 60 one-byte cells after a 4-byte
+/// base fill one 64-byte cache line.
+const LINE_CELLS: usize = 60;
+
+/// A packed cell's mark that it is pure (see [`PURE`]); the low seven bits
+/// are the cell's rank index less its line's base.
+const PURE8: u8 = 0x80;
+
+/// A packed cell that is not pure and whose rank index is too far above its
+/// line's base for seven bits: its entry is in the wide guide.
+const WIDE: u8 = 0x7f;
+
+/// Sixty guide cells in one cache line: the rank index of the line's first
+/// cell, then per cell its rank index less that base (below [`WIDE`]) with
+/// [`PURE8`] when the cell is pure, or [`WIDE`].
+///
+/// Why: the guide is read at a uniformly random cell on every try. As a
+/// `u32` a cell it was 4 bytes a cell, 32 a rank: 2 MiB on the zipf row
+/// (65,536 ranks), twice this Zen 4's 1 MiB L2 a core, so most tries
+/// missed L2 and evicted the simulation's own lines from it. The ranks
+/// along the cells never decrease and sixty cells span few ranks (at most
+/// some fifty on the zipf row), so a byte a cell holds the offset from a
+/// base stored in the same line: one line a try, as before, and 1.07 bytes
+/// a cell (546 KiB on the zipf row). A line whose cells span more ranks
+/// (steep exponents, whose tail ranks crowd into a few cells) marks the far
+/// cells [`WIDE`]: those are never pure and take their entry from the full
+/// guide, kept only for such tables.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct GuideLine {
+    /// The rank index of the line's first cell.
+    base: u32,
+    /// Per cell: the rank index less `base`, with [`PURE8`]; or [`WIDE`].
+    cells: [u8; LINE_CELLS],
+}
 
 /// The slack, in cells, by which a pure cell's bounds are widened on each
 /// side before they are tested against its rank's: working out a cell from
@@ -107,11 +147,15 @@ pub struct ZipfTable {
     /// Per rank `k` (at `k - 1`): `[H(k + 0.5), H(k - threshold)]` (see
     /// [`Zipf::rank_bounds`]). Empty until built, and when not wanted.
     bounds: Vec<[f64; 2]>,
-    /// Per cell of `u`'s range: the index of the first rank whose end is
-    /// beyond the cell's start (a search from there finds `u`'s rank), with
-    /// [`PURE`] set when the whole cell is that rank's sure acceptance; and
-    /// after the last cell, a copy of its entry (see [`ZipfBatch::cell_at`]).
-    guide: Vec<u32>,
+    /// Per cell of `u`'s range, packed sixty to a line: the index of the
+    /// first rank whose end is beyond the cell's start (a search from there
+    /// finds `u`'s rank), marked when the whole cell is that rank's sure
+    /// acceptance; and a line after the last, whose first cell is a copy of
+    /// the last cell (see [`ZipfBatch::cell_at`]).
+    lines: Vec<GuideLine>,
+    /// The guide unpacked, a `u32` a cell (the rank indexes, unmarked, and
+    /// the copy past the last cell): kept only when a cell is [`WIDE`].
+    wide: Vec<u32>,
 }
 
 /// A [`ZipfTable`] ready to draw (see [`ZipfTable::batch`]): its fields
@@ -128,11 +172,12 @@ pub struct ZipfBatch<'a> {
     margin: f64,
     #[cfg(test)]
     last_cell: i64,
-    /// The guide's cells (0 without a table; the guide holds one more,
+    /// The guide's lines (0 without a table; the guide holds one more,
     /// see [`ZipfBatch::cell_at`]).
-    cells: u64,
+    line_count: u64,
     bounds: &'a [[f64; 2]],
-    guide: &'a [u32],
+    lines: &'a [GuideLine],
+    wide: &'a [u32],
 }
 
 impl ZipfTable {
@@ -157,7 +202,8 @@ impl ZipfTable {
             cells_per_u: 0.0,
             margin: MARGIN * lo.abs().max(hi.abs()).max(1.0),
             bounds: Vec::new(),
-            guide: Vec::new(),
+            lines: Vec::new(),
+            wide: Vec::new(),
         }
     }
 
@@ -168,9 +214,20 @@ impl ZipfTable {
         let (lo, hi) = self.zipf.u_range();
         let span = hi - lo;
         self.bounds = (1..=n).map(|k| self.zipf.rank_bounds(k)).collect();
-        let cells = n as usize * CELLS_PER_RANK;
+        // A whole number of lines.
+        let cells = (n as usize * CELLS_PER_RANK).div_ceil(LINE_CELLS) * LINE_CELLS;
         self.cells_per_u = cells as f64 / span;
-        let width = span / cells as f64;
+        let guide = self.guide(cells);
+        self.pack(&guide);
+    }
+
+    /// The guide of `cells` cells (a whole number of lines) over the
+    /// built bounds: per cell the index of the first rank whose end is
+    /// beyond the cell's start, [`PURE`] marked when the whole cell is that
+    /// rank's sure acceptance; and a copy of the last cell's entry after it.
+    fn guide(&self, cells: usize) -> Vec<u32> {
+        let (lo, hi) = self.zipf.u_range();
+        let width = (hi - lo) / cells as f64;
         let bounds = &self.bounds;
         let margin = self.margin;
         let mut i = 0usize;
@@ -215,7 +272,65 @@ impl ZipfTable {
         // try's cell needs no clamp.
         let last = guide.last().copied().unwrap_or(0);
         guide.push(last);
-        self.guide = guide;
+        guide
+    }
+
+    /// Packs the guide (`u32` entries, [`PURE`] marked, one past the last
+    /// cell) into lines, and keeps it unpacked (unmarked) if a cell is too
+    /// far above its line's base for a byte.
+    fn pack(&mut self, guide: &[u32]) {
+        let mut wide = false;
+        self.lines = guide
+            .chunks(LINE_CELLS)
+            .map(|chunk| {
+                let base = chunk[0] & !PURE;
+                let mut cells = [0u8; LINE_CELLS];
+                for (cell, &g) in cells.iter_mut().zip(chunk) {
+                    let off = (g & !PURE) - base;
+                    *cell = if off < u32::from(WIDE) {
+                        // Below 127: fits the low seven bits.
+                        let off = off as u8;
+                        if g & PURE != 0 { off | PURE8 } else { off }
+                    } else {
+                        wide = true;
+                        WIDE
+                    };
+                }
+                GuideLine { base, cells }
+            })
+            .collect();
+        self.wide = if wide {
+            guide.iter().map(|g| g & !PURE).collect()
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// The guide's entry for cell `cell` as it was built (the rank index,
+    /// [`PURE`] marked), from its packed line.
+    #[cfg(test)]
+    fn entry(&self, cell: usize) -> u32 {
+        let line = &self.lines[cell / LINE_CELLS];
+        let e = line.cells[cell % LINE_CELLS];
+        if e == WIDE {
+            self.wide[cell]
+        } else if e & PURE8 != 0 {
+            (line.base + u32::from(e & !PURE8)) | PURE
+        } else {
+            line.base + u32::from(e)
+        }
+    }
+
+    /// Every cell's [`ZipfTable::entry`], and the one past the last cell.
+    #[cfg(test)]
+    fn entries(&self) -> Vec<u32> {
+        (0..=self.cells()).map(|c| self.entry(c)).collect()
+    }
+
+    /// The guide's cells (without the one past the last).
+    #[cfg(test)]
+    fn cells(&self) -> usize {
+        self.lines.len().saturating_sub(1) * LINE_CELLS
     }
 
     /// Whether the ranks come from a table (else from the sampler's
@@ -247,10 +362,11 @@ impl ZipfTable {
             cells_per_u: self.cells_per_u,
             margin: self.margin,
             #[cfg(test)]
-            last_cell: self.guide.len().saturating_sub(2) as i64,
-            cells: self.guide.len().saturating_sub(1) as u64,
+            last_cell: self.cells() as i64 - 1,
+            line_count: self.lines.len().saturating_sub(1) as u64,
             bounds: &self.bounds,
-            guide: &self.guide,
+            lines: &self.lines,
+            wide: &self.wide,
         }
     }
 }
@@ -267,10 +383,17 @@ impl ZipfBatch<'_> {
             // The try's cell from its draw's bits: a pure cell answers
             // without `u`.
             let bits = rng.next_bits53();
-            let g = self.guide[self.cell_at(bits)];
-            if g & PURE != 0 {
-                return u64::from(g & !PURE) + 1;
+            let (at, within) = self.cell_at(bits);
+            let line = &self.lines[at];
+            let e = line.cells[within];
+            if e & PURE8 != 0 {
+                return u64::from(line.base + u32::from(e & !PURE8)) + 1;
             }
+            let g = if e == WIDE {
+                self.wide[at * LINE_CELLS + within]
+            } else {
+                line.base + u32::from(e)
+            };
             let u = self.zipf.draw_at(bits);
             let k = match self.search(u, g) {
                 Decision::Accept(k) => Some(k),
@@ -305,10 +428,26 @@ impl ZipfBatch<'_> {
     /// unsure. No conversion of a float to an integer (with its range and
     /// not-a-number tests), no clamp of a signed cell, and no `u` at all in
     /// a pure cell.
+    ///
+    /// The cell is given as its line and its place in the line: with
+    /// `cells = 60 * lines`, `floor(above * 60 * lines / 2^53)` is `60 *
+    /// floor(x / 2^53) + floor(60 * (x mod 2^53) / 2^53)` of `x = above *
+    /// lines`, so the line is the product's high part and the place the
+    /// low part's sixtieths, with no division.
     #[inline(always)]
-    fn cell_at(&self, bits: u64) -> usize {
+    fn cell_at(&self, bits: u64) -> (usize, usize) {
+        const LOW: u64 = (1 << 53) - 1;
         let above = (1u64 << 53) - bits;
-        ((u128::from(above) * u128::from(self.cells)) >> 53) as usize
+        let x = u128::from(above) * u128::from(self.line_count);
+        let within = ((x as u64 & LOW) * LINE_CELLS as u64) >> 53;
+        ((x >> 53) as usize, within as usize)
+    }
+
+    /// [`ZipfBatch::cell_at`]'s cell counted from the guide's first.
+    #[cfg(test)]
+    fn flat_cell(&self, bits: u64) -> usize {
+        let (line, within) = self.cell_at(bits);
+        line * LINE_CELLS + within
     }
 
     /// The table's answer for a try at `u` (a table must have been built),
@@ -318,10 +457,16 @@ impl ZipfBatch<'_> {
         // A cell out of range, or not a number, saturates into the table;
         // a wrong cell only makes the try unsure below.
         let cell = (((u - self.lo) * self.cells_per_u) as i64).clamp(0, self.last_cell) as usize;
-        let g = self.guide[cell];
-        if g & PURE != 0 {
-            return Decision::Accept(u64::from(g & !PURE) + 1);
+        let line = &self.lines[cell / LINE_CELLS];
+        let e = line.cells[cell % LINE_CELLS];
+        if e & PURE8 != 0 {
+            return Decision::Accept(u64::from(line.base + u32::from(e & !PURE8)) + 1);
         }
+        let g = if e == WIDE {
+            self.wide[cell]
+        } else {
+            line.base + u32::from(e)
+        };
         self.search(u, g)
     }
 
@@ -459,7 +604,8 @@ mod tests {
             let width = 1.0 / table.cells_per_u;
             let mut rng = Rng::new(n.wrapping_mul(31) ^ s.to_bits());
             let mut pure = 0usize;
-            for (c, &g) in table.guide.iter().enumerate() {
+            let guide = table.entries();
+            for (c, &g) in guide.iter().enumerate() {
                 if g & PURE == 0 {
                     continue;
                 }
@@ -498,7 +644,7 @@ mod tests {
                         let u = zipf.draw(&mut rng);
                         let cell = (((u - table.lo) * table.cells_per_u) as i64)
                             .clamp(0, batch.last_cell) as usize;
-                        table.guide[cell] & PURE != 0
+                        guide[cell] & PURE != 0
                     })
                     .count();
                 assert!(fast * 2 >= tries, "{fast} of {tries} tries in pure cells");
@@ -522,8 +668,9 @@ mod tests {
             table.prepare();
             let batch = table.batch();
             // (The guide's last entry is the copy past the last cell.)
-            let cells = table.guide.len() as u128 - 1;
-            for (c, &g) in table.guide.iter().enumerate() {
+            let guide = table.entries();
+            let cells = guide.len() as u128 - 1;
+            for (c, &g) in guide.iter().enumerate() {
                 if g & PURE == 0 {
                     continue;
                 }
@@ -538,10 +685,78 @@ mod tests {
                 above.push(first + (end - first) / 2);
                 for a in above {
                     let bits = (ONE - a) as u64;
-                    assert_eq!(batch.cell_at(bits), c as usize, "n={n} s={s} bits={bits}");
+                    assert_eq!(batch.flat_cell(bits), c as usize, "n={n} s={s} bits={bits}");
                     let u = zipf.draw_at(bits);
                     assert_eq!(zipf.decide(u), Some(k), "n={n} s={s} bits={bits} cell {c}");
                 }
+            }
+        }
+    }
+
+    /// The packed lines hold the guide as built: every cell's rank index,
+    /// and its pure mark, except in a cell too far above its line's base
+    /// for a byte ([`WIDE`]: its rank from the wide guide, never pure). The
+    /// zipf row's configuration needs no wide guide; steep exponents do
+    /// (their tail ranks crowd into a few cells), so both paths are swept.
+    #[test]
+    fn packed_lines_hold_the_guide() {
+        let mut wide_tables = 0;
+        for (n, s) in configs() {
+            let zipf = Zipf::new(n, s).expect("valid");
+            let mut table = ZipfTable::new(zipf, u64::MAX);
+            table.prepare();
+            let guide = table.guide(table.cells());
+            assert_eq!(table.lines.len(), guide.len().div_ceil(LINE_CELLS));
+            for (c, (&g, e)) in guide.iter().zip(table.entries()).enumerate() {
+                let line = &table.lines[c / LINE_CELLS];
+                if line.cells[c % LINE_CELLS] == WIDE {
+                    assert!((g & !PURE) - line.base >= u32::from(WIDE));
+                    assert_eq!(e, g & !PURE, "n={n} s={s} cell {c}");
+                } else {
+                    assert_eq!(e, g, "n={n} s={s} cell {c}");
+                }
+            }
+            if table.wide.is_empty() {
+                assert!(table.lines.iter().all(|l| !l.cells.contains(&WIDE)));
+            } else {
+                wide_tables += 1;
+            }
+            if n == 65536 && s == 0.9 {
+                assert!(table.wide.is_empty(), "the zipf row's guide is all packed");
+            }
+        }
+        assert!(wide_tables > 0, "no configuration took the wide guide");
+    }
+
+    /// Packing keeps every entry at the edges of a byte's reach: guides
+    /// whose second line's largest offset from its base is 125 to 129 (and
+    /// one far beyond), pure and not, with and without a wide guide.
+    #[test]
+    fn packing_keeps_offsets_at_the_edge_of_a_byte() {
+        let zipf = Zipf::new(1000, 0.9).expect("valid");
+        for top in [125u32, 126, 127, 128, 129, 5000] {
+            for mark in [0, PURE] {
+                // Line 0 all rank 0; line 1 from rank 10 up to 10 + `top`
+                // in its last cells (marked or not); the copy past the end.
+                let mut guide = vec![0u32; LINE_CELLS];
+                guide.extend((0..LINE_CELLS as u32).map(|c| match c {
+                    0 => 10,
+                    c if c + 3 >= LINE_CELLS as u32 => (10 + top - (59 - c)) | mark,
+                    c => (10 + c) | mark,
+                }));
+                guide.push(guide[guide.len() - 1] & !PURE);
+                let mut table = ZipfTable::new(zipf, u64::MAX);
+                table.pack(&guide);
+                for (c, &g) in guide.iter().enumerate() {
+                    let e = table.entry(c);
+                    let off = (g & !PURE) - table.lines[c / LINE_CELLS].base;
+                    if off >= u32::from(WIDE) {
+                        assert_eq!(e, g & !PURE, "top {top} cell {c}: wide, unmarked");
+                    } else {
+                        assert_eq!(e, g, "top {top} cell {c}");
+                    }
+                }
+                assert_eq!(table.wide.is_empty(), top < u32::from(WIDE), "top {top}");
             }
         }
     }
@@ -555,11 +770,12 @@ mod tests {
             let mut table = ZipfTable::new(zipf, u64::MAX);
             table.prepare();
             let batch = table.batch();
-            let cells = table.guide.len() - 1;
-            assert_eq!(batch.cell_at(0), cells, "n={n} s={s}");
-            assert_eq!(batch.cell_at(1), cells - 1, "n={n} s={s}");
-            assert_eq!(table.guide[cells], table.guide[cells - 1], "n={n} s={s}");
-            assert_eq!(table.guide[cells] & PURE, 0, "n={n} s={s}");
+            let guide = table.entries();
+            let cells = guide.len() - 1;
+            assert_eq!(batch.flat_cell(0), cells, "n={n} s={s}");
+            assert_eq!(batch.flat_cell(1), cells - 1, "n={n} s={s}");
+            assert_eq!(guide[cells], guide[cells - 1], "n={n} s={s}");
+            assert_eq!(guide[cells] & PURE, 0, "n={n} s={s}");
         }
     }
 
