@@ -31,6 +31,7 @@ mod tlb_array;
 mod tlb_config;
 mod tlb_control;
 mod tlb_presets;
+mod tlb_tags;
 mod translate;
 mod walk_cache;
 mod walk_slots;
