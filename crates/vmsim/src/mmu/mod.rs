@@ -31,7 +31,6 @@ mod tlb_array;
 mod tlb_config;
 mod tlb_control;
 mod tlb_presets;
-mod tlb_tags;
 mod translate;
 mod walk_cache;
 mod walk_slots;

@@ -22,20 +22,15 @@
 use rustc_hash::FxHashMap;
 
 use crate::addr::{Asid, PageSize, VirtAddr};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::entry::TlbEntry;
 use super::replacement::Victims;
 use super::tlb_config::{Holds, MAX_SIZES_PER_ARRAY, TlbArrayConfig};
-use super::tlb_tags::{Tags, any_hint, hint_of};
 
 /// The tag of an empty slot. A real page number equals it only with 1-byte
 /// pages at the very last address, and then the full entry compare rejects it.
 const EMPTY_TAG: u64 = u64::MAX;
-
-/// The hint of [`EMPTY_TAG`] (an empty slot's). Page numbers may have it
-/// too: a search for empty ways checks the entry of a way that has it.
-const EMPTY_HINT: u32 = hint_of(EMPTY_TAG);
 
 /// Sets with at least this many ways are searched through an [`Index`].
 const INDEX_MIN_WAYS: usize = 17;
@@ -214,15 +209,11 @@ impl std::ops::DerefMut for Slot {
 }
 
 /// One set-associative array of TLB entries.
-///
-/// Saved field by field as derived (see its `Serialize`), but for the tags.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TlbArray {
-    /// Per slot, the 32-bit hint of its entry's page number (or of
-    /// [`EMPTY_TAG`]): the searches compare a set's hints, and read the
-    /// entry only on a hint match (see [`Tags`]). Saved as the full tags,
-    /// worked out from the slots.
-    tags: Tags,
+    /// Per slot, the page number of its entry, or [`EMPTY_TAG`]: the compare
+    /// loop reads only this dense array, and the entry only on a tag match.
+    tags: Vec<u64>,
     slots: Vec<Slot>,
     ways: usize,
     sets: usize,
@@ -260,78 +251,6 @@ pub struct TlbArray {
     holds: Holds,
 }
 
-/// The tag a slot is saved with: its entry's page number, or
-/// [`EMPTY_TAG`] (what the tags held when they were kept).
-fn saved_tag(slot: &Slot) -> u64 {
-    if slot.is_valid() {
-        slot.vpn()
-    } else {
-        EMPTY_TAG
-    }
-}
-
-/// The saved tags of an array: each slot's [`saved_tag`] (a test's forged
-/// ones in their place), a sequence as the `Vec<u64>` of tags was.
-struct SavedTags<'a>(&'a TlbArray);
-
-impl Serialize for SavedTags<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let array = self.0;
-        let tags = array.slots.iter().enumerate().map(|(_slot, e)| {
-            #[cfg(test)]
-            if let Some(&tag) = array.tags.forged.get(&_slot) {
-                return tag;
-            }
-            saved_tag(e)
-        });
-        serializer.collect_seq(tags)
-    }
-}
-
-/// What a [`TlbArray`] saves: its fields in order, as `derive` wrote
-/// them, the tags worked out from the slots (the array keeps only their
-/// hints, see [`Tags`]). The derived, never-saved fields (`index`, `shape`)
-/// are left out as `skip` left them.
-#[derive(Serialize)]
-struct SavedArray<'a> {
-    tags: SavedTags<'a>,
-    slots: &'a [Slot],
-    ways: usize,
-    sets: usize,
-    set_mask: u64,
-    pow2: bool,
-    shifts: [u8; MAX_SIZES_PER_ARRAY],
-    n_shifts: usize,
-    live: [u32; MAX_SIZES_PER_ARRAY],
-    victims: &'a Victims,
-    splinters: bool,
-    indexed: bool,
-    name: &'a str,
-    holds: Holds,
-}
-
-impl Serialize for TlbArray {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        SavedArray {
-            tags: SavedTags(self),
-            slots: &self.slots,
-            ways: self.ways,
-            sets: self.sets,
-            set_mask: self.set_mask,
-            pow2: self.pow2,
-            shifts: self.shifts,
-            n_shifts: self.n_shifts,
-            live: self.live,
-            victims: &self.victims,
-            splinters: self.splinters,
-            indexed: self.indexed,
-            name: &self.name,
-            holds: self.holds,
-        }
-        .serialize(serializer)
-    }
-}
-
 impl TlbArray {
     /// Builds an empty array from a validated config; `seed` feeds random replacement.
     ///
@@ -358,7 +277,7 @@ impl TlbArray {
             *slot = size.shift() as u8;
         }
         Self {
-            tags: Tags::new(entries, EMPTY_TAG),
+            tags: vec![EMPTY_TAG; entries],
             slots: vec![Slot::default(); entries],
             ways,
             sets,
@@ -641,8 +560,11 @@ impl TlbArray {
         let vpn = va.as_u64() >> self.shifts[0];
         let set = (vpn & self.set_mask) as u32 as usize;
         let base = set * W;
-        let hints = self.tags.hints::<W>(base)?;
-        any_hint(hints, hint_of(vpn)).then_some(set)
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        // (`any` in line over the array, as `find_in_set` measured.)
+        #[allow(clippy::manual_contains)]
+        let any = tags.iter().any(|&t| t == vpn);
+        any.then_some(set)
     }
 
     /// The rest of [`TlbArray::find_pow2`] at the first size after
@@ -659,16 +581,8 @@ impl TlbArray {
         let shift = self.shifts[0];
         let vpn = va.as_u64() >> shift;
         let base = set * W;
-        let hint = hint_of(vpn);
-        let way = self
-            .tags
-            .hints::<W>(base)?
-            .iter()
-            .position(|&h| h == hint)?;
-        // (The entry check compares the whole page number: a hint of
-        // another page is not taken, and the search goes on with the full
-        // tags from the next way. No way before this one has the hint, so
-        // none has the tag.)
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        let way = tags.iter().position(|&t| t == vpn)?;
         if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
             self.victims.touch(set, way);
             return Some(base + way);
@@ -718,26 +632,23 @@ impl TlbArray {
         asid: Asid,
     ) -> Option<usize> {
         let base = set * W;
-        let hints = self.tags.hints::<W>(base)?;
-        let hint = hint_of(vpn);
-        // Whether any way's hint is `vpn`'s first (two instructions a way
-        // once unrolled, leaving at the first match: the `.vmt` row's
-        // probes, mostly hits, paid more for the vector compare of all
-        // the ways that `tag_seen` makes, +0.6% of its instructions),
-        // then which (the position's loop keeps the way number live:
-        // three a way), in loops of nothing but the compares (with the
-        // entry check and the touch in the body it was not unrolled, and
-        // cost five a way). A hint match is almost always the entry; when
-        // it is not (another address space's, another size's, or another
-        // page of the same low 32 bits), the search goes on from the next
-        // way (no way before it has the hint, so none the page).
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        // The first way whose tag is `vpn`, in a loop of nothing but the
+        // compares (two instructions a way once unrolled; with the entry
+        // check and the touch in its body it was not unrolled, and cost
+        // five a way). A tag match is almost always the entry; when it is
+        // not (another address space's, or another size's), the search
+        // goes on from the next way.
+        // Whether any way matches first (two instructions a way; most
+        // probes of the walk-heavy rows miss), then which (the position's
+        // loop keeps the way number live: three a way).
         // (`any` in line over the array, as measured: not `contains`.)
         #[allow(clippy::manual_contains)]
-        let any = hints.iter().any(|&h| h == hint);
+        let any = tags.iter().any(|&t| t == vpn);
         if !any {
             return None;
         }
-        let way = hints.iter().position(|&h| h == hint)?;
+        let way = tags.iter().position(|&t| t == vpn)?;
         if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
             self.victims.touch(set, way);
             return Some(base + way);
@@ -784,12 +695,10 @@ impl TlbArray {
         shift: u8,
         asid: Asid,
     ) -> Option<usize> {
-        let hint = hint_of(vpn);
-        let hints = self.tags.hint_range(base + from, base + ways)?;
-        for (k, &h) in hints.iter().enumerate() {
+        let tags = self.tags.get(base + from..base + ways)?;
+        for (k, &tag) in tags.iter().enumerate() {
             let way = from + k;
-            // (The entry check compares the whole page number.)
-            if h == hint && self.slots[base + way].matches(vpn, u32::from(shift), asid) {
+            if tag == vpn && self.slots[base + way].matches(vpn, u32::from(shift), asid) {
                 self.victims.touch(set, way);
                 return Some(base + way);
             }
@@ -924,11 +833,11 @@ impl TlbArray {
         // as the one it evicts (nearly always) leaves the per-size counts
         // as they were, so neither size is looked up.
         let slot = base + self.victims.evict_ways::<W>(set);
-        if let Some(old) = self.slots.get_mut(slot) {
+        if let (Some(old), Some(tag)) = (self.slots.get_mut(slot), self.tags.get_mut(slot)) {
             let same = old.same_granule(&entry);
             let old_granule = old.granule();
             **old = entry;
-            self.tags.set(slot, vpn);
+            *tag = vpn;
             if !same {
                 self.recount(old_granule, entry.granule());
             }
@@ -970,15 +879,14 @@ impl TlbArray {
             12 => self.has_empty_tag::<12>(base),
             _ => true,
         };
-        // (An empty way has the empty tag's hint. So no such hint, no
-        // empty way; a way with it may hold a page of the same low bits.)
+        // (A way with an entry never has the empty tag: no page number is
+        // `u64::MAX`. So no empty tag, no empty way.)
         let empty = if may_be_empty {
-            let hints = self.tags.hint_range(base, base + self.ways).unwrap_or(&[]);
+            let tags = &self.tags[base..base + self.ways];
             let slots = &self.slots[base..base + self.ways];
-            hints
-                .iter()
+            tags.iter()
                 .zip(slots)
-                .position(|(&h, e)| h == EMPTY_HINT && !e.is_valid())
+                .position(|(&tag, e)| tag == EMPTY_TAG && !e.is_valid())
         } else {
             None
         };
@@ -1001,17 +909,23 @@ impl TlbArray {
             self.live[size] += 1;
         }
         *self.slots[slot] = entry;
-        self.tags.set(slot, vpn);
+        self.tags[slot] = vpn;
         evicted
     }
 
     /// Whether any of the `W` ways of the set from slot `base` has the
-    /// empty tag's hint (compared as the lookup's search compares).
+    /// empty tag (two instructions a way once unrolled).
     #[inline(always)]
     fn has_empty_tag<const W: usize>(&self, base: usize) -> bool {
-        self.tags
-            .hints::<W>(base)
-            .is_none_or(|hints| any_hint(hints, EMPTY_HINT))
+        let Some(tags) = self.tags.get(base..base + W) else {
+            return true;
+        };
+        // (`any` over a slice of constant length, where clippy suggests
+        // `contains`: this is the form the lookup's unrolled compare
+        // takes, and the one that was measured.)
+        #[allow(clippy::manual_contains)]
+        let any = tags.iter().any(|&t| t == EMPTY_TAG);
+        any
     }
 
     /// [`TlbArray::fill_absent`] of an array with an index (many ways):
@@ -1065,9 +979,7 @@ impl TlbArray {
                 // the first empty way, else the victim. A full array (the
                 // steady state of a miss-heavy run) has no empty way, so
                 // only the page's tag is compared.
-                // (The hints first, the entry on a hint match.)
-                let hint = hint_of(vpn);
-                let hints = self.tags.hint_range(base, base + self.ways).unwrap_or(&[]);
+                let tags = &self.tags[base..base + self.ways];
                 let same = if absent {
                     debug_assert!(
                         !(0..self.ways).any(|w| self.slots[base + w].same_slot(&entry)),
@@ -1075,19 +987,17 @@ impl TlbArray {
                     );
                     None
                 } else {
-                    hints
-                        .iter()
+                    tags.iter()
                         .enumerate()
-                        .find(|&(way, &h)| h == hint && self.slots[base + way].same_slot(&entry))
+                        .find(|&(way, &tag)| tag == vpn && self.slots[base + way].same_slot(&entry))
                         .map(|(way, _)| way)
                 };
                 let empty = if same.is_some() || self.is_full() {
                     None
                 } else {
-                    hints
-                        .iter()
+                    tags.iter()
                         .enumerate()
-                        .find(|&(way, &h)| h == EMPTY_HINT && !self.slots[base + way].is_valid())
+                        .find(|&(way, &tag)| tag == EMPTY_TAG && !self.slots[base + way].is_valid())
                         .map(|(way, _)| way)
                 };
                 match (same, empty) {
@@ -1121,7 +1031,7 @@ impl TlbArray {
             }
         }
         *self.slots[slot] = entry;
-        self.tags.set(slot, vpn);
+        self.tags[slot] = vpn;
         self.victims.touch(set, way);
         outcome
     }
@@ -1145,7 +1055,7 @@ impl TlbArray {
             }
         }
         *self.slots[slot] = TlbEntry::default();
-        self.tags.set(slot, EMPTY_TAG);
+        self.tags[slot] = EMPTY_TAG;
         self.victims.forget(set, way);
     }
 
@@ -1257,14 +1167,15 @@ impl TlbArray {
                 // which ways only then: most pages the kernel invalidates
                 // are no longer cached, and the branch-free mask of every
                 // way cost about four a way.
-                let Some(hints) = self.tags.hints::<W>(base) else {
+                let Ok(tags) = <&[u64; W]>::try_from(&self.tags[base..base + W]) else {
                     continue;
                 };
-                if !any_hint(hints, hint_of(vpn)) {
+                #[allow(clippy::manual_contains)]
+                if !tags.iter().any(|&t| t == vpn) {
                     continue;
                 }
                 let hits = self.matching_ways::<W>(base, vpn);
-                removed += self.clear_matching(hits, base, set, asid, va, vpn);
+                removed += self.clear_matching(hits, base, set, asid, va);
             }
             if removed != before && self.is_empty() {
                 break;
@@ -1302,17 +1213,15 @@ impl TlbArray {
                     continue;
                 }
             };
-            removed += self.clear_matching(hits, base, set, asid, va, vpn);
+            removed += self.clear_matching(hits, base, set, asid, va);
         }
         removed
     }
 
-    /// Of the ways of set `set` (slots from `base`) whose hint matched
-    /// `vpn`'s (`hits`, a bit a way, from [`TlbArray::matching_ways`]),
-    /// clears those whose entry is of page number `vpn` (its tag: the
-    /// hint is only its low bits) and covers `va` in `asid` or globally,
-    /// in way order. How many it cleared.
-    #[allow(clippy::too_many_arguments)]
+    /// Of the ways of set `set` (slots from `base`) whose tag matched
+    /// (`hits`, a bit a way, from [`TlbArray::matching_ways`]), clears
+    /// those whose entry covers `va` in `asid` or globally, in way order.
+    /// How many it cleared.
     #[inline(always)]
     fn clear_matching(
         &mut self,
@@ -1321,7 +1230,6 @@ impl TlbArray {
         set: usize,
         asid: Asid,
         va: VirtAddr,
-        vpn: u64,
     ) -> usize {
         let mut removed = 0;
         while hits != 0 {
@@ -1329,7 +1237,7 @@ impl TlbArray {
             hits &= hits - 1;
             let slot = base + way;
             let e = &self.slots[slot];
-            if e.vpn() == vpn && e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+            if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
                 self.clear_in(slot, set, way);
                 removed += 1;
             }
@@ -1338,14 +1246,13 @@ impl TlbArray {
     }
 
     /// The ways (bit `w` for way `w`) of the `W`-way set at `base` whose
-    /// hint is `vpn`'s, every hint compared without a branch.
+    /// tag is `vpn`, every tag compared without a branch.
     #[inline(always)]
     fn matching_ways<const W: usize>(&self, base: usize, vpn: u64) -> u32 {
-        let hint = hint_of(vpn);
-        let set = self.tags.hint_range(base, base + W).unwrap_or(&[]);
+        let set = &self.tags[base..base + W];
         let mut hits = 0;
-        for (way, &h) in set.iter().enumerate() {
-            hits |= u32::from(h == hint) << way;
+        for (way, &tag) in set.iter().enumerate() {
+            hits |= u32::from(tag == vpn) << way;
         }
         hits
     }
@@ -1357,17 +1264,10 @@ impl TlbArray {
         let mut removed = 0;
         let end = base + self.ways;
         let mut from = base;
-        let hint = hint_of(vpn);
-        while let Some(k) = self
-            .tags
-            .hint_range(from, end)
-            .and_then(|hints| hints.iter().position(|&h| h == hint))
-        {
+        while let Some(k) = self.tags[from..end].iter().position(|&t| t == vpn) {
             let slot = from + k;
             let e = &self.slots[slot];
-            // (The tag, of which the hint is the low bits, is the entry's
-            // page number.)
-            if e.vpn() == vpn && e.page_covers(va) && (e.asid() == asid || e.is_global()) {
+            if e.page_covers(va) && (e.asid() == asid || e.is_global()) {
                 self.clear(slot);
                 removed += 1;
             }
@@ -1492,7 +1392,7 @@ impl TlbArray {
             || self.holds != fresh.holds
             || self.name != fresh.name
             || self.slots.len() != fresh.slots.len()
-            || self.tags.restored().len() != fresh.tags.len()
+            || self.tags.len() != fresh.tags.len()
         {
             return Err(format!(
                 "geometry is not the configuration's ({} sets x {} ways of {:?})",
@@ -1507,7 +1407,6 @@ impl TlbArray {
         let mut live = [0u32; MAX_SIZES_PER_ARRAY];
         let mut splintered = false;
         let mut seen = rustc_hash::FxHashSet::default();
-        let tags = self.tags.restored();
         for (slot, e) in self.slots.iter().enumerate() {
             let at = |what: String| format!("slot {slot}: {what}");
             // The size first: the entry's own checks read its granule.
@@ -1523,7 +1422,7 @@ impl TlbArray {
             }
             e.check_restored(limits).map_err(at)?;
             let Some(size) = size.filter(|_| e.is_valid()) else {
-                if tags[slot] != EMPTY_TAG {
+                if self.tags[slot] != EMPTY_TAG {
                     return Err(at("an empty slot has a tag".into()));
                 }
                 continue;
@@ -1538,10 +1437,10 @@ impl TlbArray {
                     slot / self.ways
                 )));
             }
-            if tags[slot] != e.vpn() {
+            if self.tags[slot] != e.vpn() {
                 return Err(at(format!(
                     "tag {:#x} is not the entry's page {:#x}",
-                    tags[slot],
+                    self.tags[slot],
                     e.vpn()
                 )));
             }
@@ -1580,12 +1479,8 @@ impl TlbArray {
 /// Raw access for tests that forge restored states.
 #[cfg(test)]
 impl TlbArray {
-    /// The entry of `slot` and the tag to be saved for it (its own
-    /// until forged: saved in place of the one worked out from the slot).
     pub(crate) fn forge_slot(&mut self, slot: usize) -> (&mut TlbEntry, &mut u64) {
-        let own = saved_tag(&self.slots[slot]);
-        let tag = self.tags.forged.entry(slot).or_insert(own);
-        (&mut self.slots[slot].0, tag)
+        (&mut self.slots[slot].0, &mut self.tags[slot])
     }
     pub(crate) fn forge_live(&mut self) -> &mut [u32; MAX_SIZES_PER_ARRAY] {
         &mut self.live
@@ -1651,85 +1546,6 @@ mod tests {
         assert!(a.lookup(Asid::new(1), VirtAddr::new(12 << 12)).is_some());
         // Other sets untouched.
         assert_eq!(a.insert(entry(1, 1, PageSize::SIZE_4K)), Inserted::Filled);
-    }
-
-    /// Pages whose numbers share their low 32 bits (their hints: see
-    /// [`Tags`]) in the same sets, of two address spaces: every lookup,
-    /// fill, absent fill and page invalidation chooses as the reference
-    /// array of full tags does, the slots' contents stay alike, and a
-    /// saved and restored array (its hints worked out from the saved
-    /// tags) answers alike. The full tag, not the hint, decides.
-    #[test]
-    fn hint_collisions_never_change_a_choice() {
-        let one = &[PageSize::SIZE_4K][..];
-        let two = &[PageSize::SIZE_4K, PageSize::SIZE_2M][..];
-        for (entries, ways, sizes) in [
-            (64, 4, one),
-            (32, 8, one),
-            (96, 12, one),
-            (64, 4, two),
-            (1536, 12, two),
-            (24, 24, one),
-            (12, 3, one),
-        ] {
-            let mut config = TlbArrayConfig::new(entries, Some(ways), sizes);
-            config.replacement = Replacement::TreePlru;
-            let mut reference = crate::mmu::reference_array::RefArray::new(&config, 1);
-            let mut array = TlbArray::new(&config, 1);
-            let mut x = 0x51ed_2701_u64;
-            // Four page numbers a hint: `low + (j << 32)`, in a few sets.
-            let page = |x: u64| (x >> 20) % 16 + ((x >> 40) % 4 << 32);
-            for step in 0..6000u64 {
-                x = lcg_next(x);
-                let asid = Asid::new((x >> 62) as u16 & 1);
-                let size = if sizes.len() > 1 && (x >> 8).is_multiple_of(7) {
-                    PageSize::SIZE_2M
-                } else {
-                    PageSize::SIZE_4K
-                };
-                let vpn = page(x);
-                let va = VirtAddr::new(vpn << size.shift());
-                let e = entry(asid.as_u16(), vpn, size);
-                match x >> 4 & 7 {
-                    0..=3 => assert_eq!(
-                        array.lookup(asid, va),
-                        reference.lookup(asid, va),
-                        "step {step}"
-                    ),
-                    4 | 5 => assert_eq!(array.insert(e), reference.insert(e), "step {step}"),
-                    6 => {
-                        if reference.entries().any(|r| r.same_slot(&e)) {
-                            continue;
-                        }
-                        let evicted = array.fill_absent(e);
-                        assert_eq!(evicted, matches!(reference.insert(e), Inserted::Evicted(_)));
-                    }
-                    _ => assert_eq!(
-                        array.invalidate_page(asid, va),
-                        reference.invalidate_page(asid, va),
-                        "step {step}"
-                    ),
-                }
-                assert!(array.entries().eq(reference.entries()), "step {step}");
-                if step % 1000 == 999 {
-                    let bytes = postcard::to_allocvec(&array).expect("serialises");
-                    let restored: TlbArray = postcard::from_bytes(&bytes).expect("deserialises");
-                    assert_eq!(restored.tags.restored().len(), restored.slots.len());
-                    assert_eq!(postcard::to_allocvec(&restored).expect("serialises"), bytes);
-                    array = restored;
-                    array.derive_shape();
-                }
-            }
-            // Colliding pages did share sets and hints.
-            let hints: Vec<u32> = array.entries().map(|e| hint_of(e.vpn())).collect();
-            let mut distinct = hints.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            assert!(
-                distinct.len() < hints.len(),
-                "{entries}/{ways}: no collision"
-            );
-        }
     }
 
     /// The shaped lookups (the presets' way counts, sets a power of two,
