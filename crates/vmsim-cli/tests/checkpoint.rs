@@ -241,7 +241,7 @@ fn five(dir: &Path, name: &str) -> String {
         "--checkpoint-every",
         "30K",
         "--checkpoint-dir",
-        &ck,
+        ck.as_str(),
     ]);
     ck
 }
