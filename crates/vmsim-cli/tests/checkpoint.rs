@@ -231,6 +231,130 @@ fn bad_checkpoint_commands_are_one_line_errors() {
     assert!(e.contains("--watch"), "{e}");
 }
 
+/// A chain of five files (0 full, 1-4 increments) in `DIR/name`.
+fn five(dir: &Path, name: &str) -> String {
+    let ck = dir.join(name);
+    let ck = ck.to_str().unwrap().to_string();
+    text(&[
+        "run",
+        "-q",
+        "--checkpoint-every",
+        "30K",
+        "--checkpoint-dir",
+        ck.as_str(),
+    ]);
+    ck
+}
+
+/// The `ls --json` entries' file and error.
+fn listed(ck: &str) -> Vec<(String, Option<String>)> {
+    json(&["checkpoint", "ls", ck])["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["error"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// A chain with a member missing, copied under a second name, or two
+/// members swapped, or a member cut short: `ls` lists every file and
+/// marks the bad ones and those whose restore needs them, and succeeds;
+/// `show` and `merge` refuse what needs a bad member, naming it, and
+/// work on what does not.
+#[test]
+fn a_chain_missing_duplicated_reordered_or_cut_is_listed_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |ck: &str, k: u64| Path::new(ck).join(format!("ckpt-{k:06}.vmck"));
+    // Missing.
+    let ck = five(dir.path(), "missing");
+    let ck = ck.as_str();
+    std::fs::remove_file(file(ck, 1)).unwrap();
+    let l = listed(ck);
+    assert_eq!(l.len(), 4, "{l:?}");
+    assert!(l[0].1.is_none(), "{l:?}");
+    assert!(
+        l[1].1
+            .as_deref()
+            .unwrap()
+            .contains("ckpt-000001.vmck is missing"),
+        "{l:?}"
+    );
+    for cmd in ["show", "merge"] {
+        let e = one_line_error(&["checkpoint", cmd, ck, "--at", "2"]);
+        assert!(e.contains("ckpt-000001.vmck is missing"), "{cmd}: {e}");
+    }
+    text(&["checkpoint", "show", ck, "--at", "0"]);
+    // Copied under a name with one more leading zero: listed, marked, and
+    // never read in place of the file of its number.
+    let ck = five(dir.path(), "alias");
+    let ck = ck.as_str();
+    std::fs::copy(file(ck, 1), Path::new(ck).join("ckpt-0000001.vmck")).unwrap();
+    std::fs::copy(file(ck, 3), file(ck, 2)).unwrap();
+    let l = listed(ck);
+    assert_eq!(l.len(), 6, "{l:?}");
+    assert_eq!(l[1].0, "ckpt-000001.vmck", "its own name first: {l:?}");
+    assert!(l[1].1.is_none(), "{l:?}");
+    assert!(
+        l[2].1
+            .as_deref()
+            .unwrap()
+            .contains("named like checkpoint 1 but not ckpt-000001.vmck"),
+        "{l:?}"
+    );
+    let show = text(&["checkpoint", "show", ck, "--at", "1"]);
+    assert!(show.contains("checkpoint 1 (incremental)"), "{show}");
+    // ... and file 3 copied over file 2: the same member twice.
+    assert!(
+        l[3].1
+            .as_deref()
+            .unwrap()
+            .contains("its header says checkpoint 3, its name 2"),
+        "{l:?}"
+    );
+    for cmd in ["show", "merge"] {
+        let e = one_line_error(&["checkpoint", cmd, ck, "--at", "4"]);
+        assert!(
+            e.contains("ckpt-000003.vmck") || e.contains("ckpt-000002.vmck"),
+            "{cmd}: {e}"
+        );
+    }
+    text(&["checkpoint", "merge", ck, "--at", "1"]);
+    // Swapped.
+    let ck = five(dir.path(), "swapped");
+    let ck = ck.as_str();
+    let tmp = Path::new(ck).join("t");
+    std::fs::rename(file(ck, 1), &tmp).unwrap();
+    std::fs::rename(file(ck, 2), file(ck, 1)).unwrap();
+    std::fs::rename(&tmp, file(ck, 2)).unwrap();
+    for (cmd, at, expect) in [
+        ("show", "1", "its header says checkpoint 2, its name 1"),
+        ("merge", "2", "its header says checkpoint 1, its name 2"),
+        ("show", "3", "its parent is not"),
+    ] {
+        let e = one_line_error(&["checkpoint", cmd, ck, "--at", at]);
+        assert!(e.contains(expect), "{cmd} {at}: {e}");
+    }
+    // Cut before its END section: marked, and so is every later file.
+    let ck = five(dir.path(), "cut");
+    let ck = ck.as_str();
+    let b = std::fs::read(file(ck, 1)).unwrap();
+    std::fs::write(file(ck, 1), &b[..b.len() - 32]).unwrap();
+    let l = listed(ck);
+    assert!(l[0].1.is_none(), "{l:?}");
+    assert!(l[1].1.as_deref().unwrap().contains("truncated"), "{l:?}");
+    for e in &l[2..] {
+        let e = e.1.as_deref().unwrap();
+        assert!(e.contains("ckpt-000001.vmck: truncated"), "{e}");
+    }
+    let ls = text(&["checkpoint", "ls", ck]);
+    assert!(ls.lines().nth(2).unwrap().contains("truncated"), "{ls}");
+}
+
 fn checkpoint_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter_map(Result::ok)

@@ -451,6 +451,43 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
     }
 
+    /// The directory removed while the output is written (a checkpoint
+    /// directory deleted under a run): the commit fails, and no file of
+    /// any name is left, half-written or whole; the same directory made
+    /// again meanwhile gets the complete file or nothing.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_removed_mid_write_leaves_no_file() {
+        let top = tempfile::tempdir().expect("tempdir");
+        let dir = top.path().join("ck");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let dest = dir.join("ckpt-000001.vmck");
+        let mut tmp = temp_next_to(&dest).expect("temp");
+        tmp.write_all(&[7u8; 1 << 16]).expect("write");
+        std::fs::remove_dir_all(&dir).expect("removed mid-write");
+        tmp.write_all(&[7u8; 1 << 16]).ok();
+        assert!(
+            commit(tmp, &dest).is_err(),
+            "committed into a removed directory"
+        );
+        assert!(!dir.exists() && std::fs::read_dir(top.path()).expect("top").count() == 0);
+        // Removed and made again: the whole file or none.
+        std::fs::create_dir(&dir).expect("mkdir");
+        let mut tmp = temp_next_to(&dest).expect("temp");
+        tmp.write_all(&[7u8; 1 << 16]).expect("write");
+        std::fs::remove_dir_all(&dir).expect("removed");
+        std::fs::create_dir(&dir).expect("made again");
+        let r = commit(tmp, &dest);
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+        match r {
+            Ok(()) => {
+                assert_eq!(std::fs::read(&dest).expect("read").len(), 1 << 16);
+                assert_eq!(left.len(), 1);
+            }
+            Err(_) => assert!(left.is_empty(), "{left:?}"),
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn never_replaces_links_directories_or_devices() {

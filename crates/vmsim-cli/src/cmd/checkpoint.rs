@@ -32,6 +32,13 @@ pub enum CheckpointCommand {
     /// One line per checkpoint: kind, reference, parent, size, contents, and
     /// whether its chain back to a full checkpoint is complete.
     ///
+    /// Each file is checked as far as a listing can without reading its
+    /// page data: its header, its section table to the end of the file, its
+    /// configuration's CRC, its chain id against its configuration and
+    /// scenario, and its page and swap counts against its sections. The last column says `ok`, or the first thing wrong with
+    /// the file or a file its restore would read (page data and the machine
+    /// state are checked by restore, show and merge).
+    ///
     /// JSON: {schema_version, checkpoints: [...]}; each checkpoint has file,
     /// seq, full, references, parent, bytes,
     /// data_chunks, zero_chunks, swap_pages, chain_ok, error.
@@ -132,10 +139,22 @@ fn ls(dir: &std::path::Path, json: bool, out: &mut impl Write) -> anyhow::Result
     let chain = Chain::open(dir)?;
     let mut lines = Vec::new();
     for e in chain.iter() {
-        let link = chain.links(e.seq).err().map(|e| e.to_string());
-        let (h, err): (Option<&Header>, Option<String>) = match &e.header {
-            Ok(h) => (Some(h), link),
-            Err(w) => (None, Some(w.clone())),
+        // The file's own lie first (its sections against its header), then
+        // its links back to a full checkpoint, then a link's own lie: an
+        // entry is `ok` only if every file a restore of it reads is.
+        let link = || match chain.links(e.seq) {
+            Err(err) => Some(err.to_string()),
+            Ok(links) => links.iter().find_map(|l| {
+                l.verified
+                    .as_ref()
+                    .err()
+                    .map(|w| format!("{}: {w}", l.path.display()))
+            }),
+        };
+        let (h, err): (Option<&Header>, Option<String>) = match (&e.header, &e.verified) {
+            (Ok(h), Err(w)) => (Some(h), Some(w.clone())),
+            (Ok(h), Ok(())) => (Some(h), link()),
+            (Err(w), _) => (None, Some(w.clone())),
         };
         lines.push(LsLine {
             file: name_of(&e.path),

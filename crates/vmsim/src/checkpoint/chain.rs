@@ -370,6 +370,13 @@ pub struct ChainEntry {
     pub bytes: u64,
     /// Its header, or why it cannot be read.
     pub header: Result<Header, String>,
+    /// Whether the rest of the file holds what its header says, as far as
+    /// a listing can tell without reading the page data (the section
+    /// table, the configuration's CRC, the page and swap counts and the
+    /// lengths they take: `checkpoint/listed.rs`), or the first thing
+    /// that does not. `Ok` when the header itself cannot be read (that
+    /// is `header`'s error).
+    pub verified: Result<(), String>,
 }
 
 /// A checkpoint directory, read back.
@@ -400,8 +407,14 @@ fn open_reader(path: &Path, limit: u64) -> Result<Reader<BufReader<File>>, Check
     Ok(Reader::new(BufReader::with_capacity(1 << 20, f), &name, len)?.with_limit(limit))
 }
 
-/// Reads only the header of a checkpoint file.
-fn read_header(path: &Path, limit: u64) -> Result<Header, CheckpointError> {
+/// Whether `e`'s file is named `name`.
+fn is_named(e: &ChainEntry, name: &str) -> bool {
+    e.path.file_name().is_some_and(|n| n == name)
+}
+
+/// Reads the header of a checkpoint file, and verifies what a listing can
+/// of the rest cheaply (`listed.rs`): the second result.
+fn read_header(path: &Path, limit: u64) -> Result<(Header, Result<(), String>), CheckpointError> {
     let mut r = open_reader(path, limit)?;
     let name = path.display().to_string();
     let Some(h) = r.next()? else {
@@ -417,7 +430,8 @@ fn read_header(path: &Path, limit: u64) -> Result<Header, CheckpointError> {
         .map_err(|e| CheckpointError::file(&name, format!("section HEAD does not decode ({e})")))?;
     super::restored_header::check_alone(&header)
         .map_err(|e| CheckpointError::file(&name, format!("section HEAD: {e}")))?;
-    Ok(header)
+    let verified = super::listed::verify(&mut r, &header);
+    Ok((header, verified))
 }
 
 impl Chain {
@@ -442,22 +456,42 @@ impl Chain {
             let Some(seq) = seq_of(&name) else { continue };
             let path = e.path();
             let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
-            let header = read_header(&path, format::DEFAULT_LOAD_LIMIT).map_err(|e| {
-                e.to_string()
-                    .strip_prefix(&format!("{}: ", path.display()))
-                    .map_or_else(|| e.to_string(), str::to_string)
-            });
+            // `ckpt-0000001.vmck` parses as checkpoint 1 too: only the
+            // name vmsim writes is checkpoint 1, so which of two files a
+            // restore reads never depends on the directory's order.
+            let (header, verified) = if name == file_name(seq) {
+                match read_header(&path, format::DEFAULT_LOAD_LIMIT) {
+                    Ok((h, v)) => (Ok(h), v),
+                    Err(e) => (
+                        Err(e
+                            .to_string()
+                            .strip_prefix(&format!("{}: ", path.display()))
+                            .map_or_else(|| e.to_string(), str::to_string)),
+                        Ok(()),
+                    ),
+                }
+            } else {
+                (
+                    Err(format!(
+                        "named like checkpoint {seq} but not {}, the only name checkpoint {seq} is read from",
+                        file_name(seq)
+                    )),
+                    Ok(()),
+                )
+            };
             entries.push(ChainEntry {
                 path,
                 seq,
                 bytes,
                 header,
+                verified,
             });
         }
         if entries.is_empty() {
             return Err(err("holds no checkpoint (ckpt-NNNNNN.vmck)".into()));
         }
-        entries.sort_by_key(|e| e.seq);
+        // In number order; of one number, its own name first.
+        entries.sort_by_key(|e| (e.seq, !is_named(e, &file_name(e.seq)), e.path.clone()));
         Ok(Self {
             dir: dir.to_path_buf(),
             entries,
@@ -489,8 +523,13 @@ impl Chain {
         self.entries.last().map(|e| e.seq)
     }
 
+    /// Checkpoint `seq`'s file: the one of its own name (not an alias
+    /// with more leading zeros).
     fn entry(&self, seq: u64) -> Option<&ChainEntry> {
-        self.entries.iter().find(|e| e.seq == seq)
+        let name = file_name(seq);
+        self.entries
+            .iter()
+            .find(|e| e.seq == seq && is_named(e, &name))
     }
 
     /// The files to read to rebuild checkpoint `at`: the newest full one at

@@ -536,6 +536,43 @@ impl<R: Read + Seek> Reader<R> {
         }
     }
 
+    /// Moves past a section's payload without reading it (its CRC is not
+    /// checked): for `checkpoint ls`, which walks a file's section table
+    /// and must not read gigabytes of page data to list it.
+    ///
+    /// # Errors
+    /// The file cannot be sought.
+    pub(crate) fn pass(&mut self, h: &SectionHeader) -> Result<(), CheckpointError> {
+        let end = h.offset + SECTION_HEADER + h.stored;
+        self.inr
+            .seek(SeekFrom::Start(end))
+            .map(|_| ())
+            .map_err(|e| self.io_err(format!("section {}", tag_name(h.tag)), e))
+    }
+
+    /// The first `n` bytes of a section's payload, decompressed, then past
+    /// the payload (its CRC is not checked: see [`Reader::pass`]). A
+    /// payload shorter than `n` bytes is an error.
+    ///
+    /// # Errors
+    /// The payload is shorter, does not decompress, or cannot be read.
+    pub(crate) fn peek(&mut self, h: &SectionHeader, n: usize) -> Result<Vec<u8>, CheckpointError> {
+        let name = tag_name(h.tag);
+        let mut out = vec![0u8; n];
+        let read = {
+            let body = (&mut self.inr).take(h.stored);
+            if h.flags & FLAG_ZSTD != 0 {
+                zstd::Decoder::new(body).and_then(|mut d| d.read_exact(&mut out))
+            } else {
+                let mut body = body;
+                body.read_exact(&mut out)
+            }
+        };
+        read.map_err(|e| self.err(format!("section {name}: its first {n} bytes: {e}")))?;
+        self.pass(h)?;
+        Ok(out)
+    }
+
     /// Streams a section's payload (decompressed) through `f`, then checks
     /// the CRC of the stored bytes. `f` must read the payload to its end
     /// (whatever it leaves is read and checked here). A corrupt payload may

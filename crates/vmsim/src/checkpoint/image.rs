@@ -639,6 +639,13 @@ pub(crate) fn build(
     // together (its counters in range, its records one per checkpoint).
     super::restored_header::check_against(&meta.header, &sim.m)
         .map_err(|e| bad(format!("sections HEAD and MACH: {e}")))?;
+    super::restored_header::check_chain(
+        &sim.m,
+        &meta.config_text,
+        &sim.cfg.to_toml(),
+        &sim.scenario,
+    )
+    .map_err(bad)?;
     match candidates {
         Some(candidates) => sim
             .reopen_inputs(&meta.positions, candidates)

@@ -27,6 +27,7 @@ mod chain;
 pub(crate) mod forged;
 mod format;
 mod image;
+mod listed;
 mod policy;
 mod process;
 mod record;

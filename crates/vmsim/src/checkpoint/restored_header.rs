@@ -22,8 +22,10 @@
 use crate::sim::Machine;
 use crate::sim::restored::COUNTER_LIMIT;
 
+use vmsim_trace::scenario::Scenario;
+
 use super::Header;
-use super::run::checkpoint_id;
+use super::run::{chain_id, checkpoint_id};
 
 /// The longest `written_by` accepted (a written one is `vmsim X.Y.Z`).
 const MAX_WRITTEN_BY: usize = 256;
@@ -83,6 +85,19 @@ pub(crate) fn check_alone(h: &Header) -> Result<(), String> {
     }
     if k == Kind::Snapshot && !h.full {
         return Err("a snapshot (id of no chain position) that is an increment".into());
+    }
+    // The chain id's high half is the CRC-32C of the configuration it was
+    // made from (`run::chain_id`), the text this file's `config_crc` is
+    // of; a snapshot of a run that took no checkpoint has no chain (0).
+    if h.chain == 0 {
+        if k != Kind::Snapshot {
+            return Err("a checkpoint of a chain with chain id 0 (no chain)".into());
+        }
+    } else if h.chain >> 32 != u64::from(h.config_crc) {
+        return Err(format!(
+            "chain {:016x} was not made from the configuration of config_crc {:08x} (its high half is that CRC)",
+            h.chain, h.config_crc
+        ));
     }
     if h.written_by.len() > MAX_WRITTEN_BY || h.written_by.chars().any(char::is_control) {
         return Err(format!(
@@ -156,6 +171,51 @@ pub(crate) fn check_against(h: &Header, m: &Machine) -> Result<(), String> {
             }
         }
         None => return Err("its id is no writer's (see the header)".into()),
+    }
+    Ok(())
+}
+
+/// The restored configuration and scenario against the chain id, which
+/// is their hash at the run's first checkpoint (after [`check_against`],
+/// so the machine's chain is the header's). `text` is the file's `CONF`,
+/// `written` the text the configuration read from it writes back as.
+///
+/// Sound because nothing between the first checkpoint and this file
+/// changes what was hashed: a run's configuration and scenario are fixed
+/// once it starts (checkpoints are taken only after `start`), a restored
+/// run keeps the file's (`CONF` is the text the configuration writes, so
+/// it must read back to the same text: checked here first; the scenario
+/// is postcard, whose encoding of a decoded value is the encoding it was
+/// decoded from, up to encodings of the same value), and a merged file
+/// carries its checkpoint's text and scenario. A machine that took no
+/// checkpoint has no chain (0) and nothing to hold.
+pub(crate) fn check_chain(
+    m: &Machine,
+    text: &str,
+    written: &str,
+    scenario: &Scenario,
+) -> Result<(), String> {
+    if text != written {
+        let at = text
+            .bytes()
+            .zip(written.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(text.len().min(written.len()));
+        return Err(format!(
+            "section CONF: not the text its configuration is written as (they differ from byte {at})"
+        ));
+    }
+    let ck = &m.ckpt;
+    if ck.taken == 0 && ck.chain == 0 {
+        return Ok(());
+    }
+    let scen = postcard::to_allocvec(scenario).map_err(|e| format!("section SCEN: {e}"))?;
+    let want = chain_id(text, &scen);
+    if ck.chain != want {
+        return Err(format!(
+            "sections HEAD, CONF and SCEN: the chain id {:016x} is not {want:016x}, the hash of the configuration and the scenario in the file",
+            ck.chain
+        ));
     }
     Ok(())
 }
@@ -401,5 +461,117 @@ mod tests {
             .expect_err("renumbered")
             .to_string();
         assert!(e.contains("checkpoint 0 of a machine that took 2"), "{e}");
+    }
+
+    /// The scenario `SCEN` holds, and the section with it replaced.
+    fn scenario_of(bytes: &[u8]) -> (Scenario, Vec<u8>) {
+        let raw = payload(bytes, b"SCEN");
+        let (s, rest): (Scenario, &[u8]) = postcard::take_from_bytes(&raw).expect("SCEN");
+        (s, rest.to_vec())
+    }
+
+    fn with_scenario(bytes: &[u8], s: &Scenario, rest: &[u8]) -> Vec<u8> {
+        let mut raw = postcard::to_allocvec(s).expect("encode");
+        raw.extend_from_slice(rest);
+        with_section(bytes, b"SCEN", &raw)
+    }
+
+    /// The configuration or the scenario changed under a kept chain id
+    /// (every CRC made right): the id is their hash at the run's first
+    /// checkpoint, so a restore works it out again from the file and
+    /// refuses the difference; a header whose `config_crc` follows a
+    /// changed configuration is refused when listed (the id's high half
+    /// is that CRC).
+    #[test]
+    fn the_chain_id_is_the_hash_of_the_configuration_and_the_scenario() {
+        for seq in [0, 1] {
+            // SCEN: the description (reported) and a process's exit point.
+            for (what, forge) in [
+                (
+                    "description",
+                    (|s: &mut Scenario| s.description = "forged".into()) as fn(&mut Scenario),
+                ),
+                ("exit_after", |s| s.processes[0].exit_after = Some(10_000)),
+            ] {
+                let (listed, at, _) = forged_chain(seq, |f| {
+                    let (mut s, rest) = scenario_of(&f[seq as usize]);
+                    forge(&mut s);
+                    with_scenario(&f[seq as usize], &s, &rest)
+                });
+                listed.expect("HEAD is untouched");
+                one_line_with(&at, what, "sections HEAD, CONF and SCEN: the chain id");
+            }
+            // CONF: the memory latency (a report figure), config_crc made
+            // the new text's.
+            let (listed, at, _) = forged_chain(seq, |f| {
+                let b = &f[seq as usize];
+                let text = String::from_utf8(payload(b, b"CONF")).expect("text");
+                let forged = text.replace("latency = 100", "latency = 300");
+                assert_ne!(forged, text, "the latency is in CONF");
+                let mut h = header(b);
+                h.config_crc = crc32c::crc32c(forged.as_bytes());
+                with_header(&with_section(b, b"CONF", forged.as_bytes()), &h)
+            });
+            let e = listed.expect_err("config_crc");
+            assert!(
+                e.contains("section HEAD") && e.contains("config_crc"),
+                "{e}"
+            );
+            one_line_with(&at, "CONF", "config_crc");
+        }
+        // A chain checkpoint with no chain.
+        let (listed, _, _) = forged_chain(1, |f| {
+            let mut h = header(&f[1]);
+            h.chain = 0;
+            h.id = checkpoint_id(0, h.seq, h.references);
+            with_header(&f[1], &h)
+        });
+        assert!(listed.expect_err("chain 0").contains("chain id 0"));
+    }
+
+    /// A configuration's text writes back byte for byte, so a file's
+    /// `CONF` must be the text its configuration is written as: a comment
+    /// added (its CRC made right) is refused, on a snapshot that has no
+    /// chain to hold it to too.
+    #[test]
+    fn the_configuration_is_the_text_it_is_written_as() {
+        for preset in crate::config::PRESETS.iter().map(|p| p.name) {
+            let b = ConfigBuilder::preset(Some(preset)).expect("preset");
+            let text = b.build().expect("config").to_toml();
+            let back: crate::config::Config = toml::from_str(&text).expect("reads back");
+            assert_eq!(back.to_toml(), text, "{preset}");
+        }
+        let mut b = ConfigBuilder::preset(None).expect("preset");
+        for s in ["memory.frames=128", "checkpoint.every=1G"] {
+            b = b.set(s).expect("set");
+        }
+        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+        sim.start(&Scenario::of_traces(&[
+            "synth:zipf,pages=300,refs=12K,seed=21",
+        ]))
+        .expect("start");
+        sim.advance(2_000, &mut (), None).expect("run");
+        let bytes = sim.checkpoint().expect("snapshot").as_bytes().to_vec();
+        assert_eq!(header(&bytes).chain, 0, "no checkpoint taken: no chain");
+        let text = String::from_utf8(payload(&bytes, b"CONF")).expect("text");
+        let forged = format!("{text}# forged\n");
+        let mut h = header(&bytes);
+        h.config_crc = crc32c::crc32c(forged.as_bytes());
+        let forged = with_header(&with_section(&bytes, b"CONF", forged.as_bytes()), &h);
+        let ck = crate::checkpoint::Checkpoint::from_bytes(forged, "s.vmck").expect("read");
+        let e = Simulation::restore(&ck, &[])
+            .expect_err("comment")
+            .to_string();
+        assert!(e.contains("section CONF: not the text"), "{e}");
+        // A checkpoint is taken of a started run only (its chain id is the
+        // started scenario's hash).
+        let mut fresh =
+            Simulation::new(ConfigBuilder::preset(None).expect("p").build().expect("c"))
+                .expect("machine");
+        let e = fresh
+            .take_checkpoint(None)
+            .expect_err("not started")
+            .to_string();
+        assert!(e.contains("before start"), "{e}");
     }
 }

@@ -158,7 +158,14 @@ fn page_copy_cycles(cfg: &crate::checkpoint::CheckpointConfig, page_bytes: u64) 
 
 /// A chain id from what a run is (config and scenario): two runs of the
 /// same thing make the same checkpoints, so their files are interchangeable.
-fn chain_id(config: &str, scenario: &[u8]) -> u64 {
+///
+/// Its high half is the CRC-32C of the configuration's text, which every
+/// checkpoint of the run carries as its `config_crc` too (the text is the
+/// same at every checkpoint: a run's configuration never changes, and a
+/// restored one writes back byte for byte, which restore checks):
+/// `restored_header.rs` holds a header to that, and a restore recomputes
+/// the whole id from the file's configuration and scenario.
+pub(crate) fn chain_id(config: &str, scenario: &[u8]) -> u64 {
     let a = crc32c::crc32c(config.as_bytes());
     let b = crc32c::crc32c_append(a, scenario);
     (u64::from(a) << 32) | u64::from(b)
@@ -437,6 +444,11 @@ impl Simulation {
     /// # Errors
     /// The trackers fail (a simulator bug), or the file cannot be written.
     pub fn take_checkpoint(&mut self, writer: Option<&mut ChainWriter>) -> Result<(), SimError> {
+        // The chain id is the hash of the scenario at the first checkpoint,
+        // which `start` would replace: a restore recomputes it.
+        if !self.started {
+            return Err(SimError::State("take_checkpoint before start"));
+        }
         let now = self.references();
         let cfg = self.cfg.config().checkpoint.clone();
         let copy = self.page_copy_cycles();
