@@ -542,7 +542,7 @@ mod tests {
             assert_eq!(back.to_toml(), text, "{preset}");
         }
         let mut b = ConfigBuilder::preset(None).expect("preset");
-        for s in ["memory.frames=128", "checkpoint.every=1G"] {
+        for s in ["memory.frames=128", "checkpoint.every=1000000000"] {
             b = b.set(s).expect("set");
         }
         let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
