@@ -1,9 +1,52 @@
 //! Test-only forgery of checkpoint files: a section's payload replaced
 //! with every length and CRC-32C made right, so that only the restore's
-//! own checks of what the payload says can refuse the file. Shared by the
-//! unit tests of the restored header (`restored_header.rs`) and the
-//! restored machine (`sim/restored.rs`); the integration tests keep their
-//! own copy, since they see only the public API.
+//! own checks of what the payload says can refuse the file; and the real
+//! chain those forgeries start from. Shared by the unit tests of the
+//! restored header (`restored_header.rs`), the listing (`listed.rs`) and
+//! the restored machine (`sim/restored.rs`); the integration tests keep
+//! their own copy, since they see only the public API.
+
+use std::path::Path;
+
+use vmsim_trace::scenario::Scenario;
+
+use super::{ChainWriter, Header};
+use crate::config::ConfigBuilder;
+use crate::sim::Simulation;
+
+/// The forgeries' machine, started: 128 frames (so swap is in use),
+/// checkpoints every 3,000 references.
+pub(crate) fn started() -> Simulation {
+    let mut b = ConfigBuilder::preset(None).expect("preset");
+    for s in ["memory.frames=128", "checkpoint.every=3000"] {
+        b = b.set(s).expect("set");
+    }
+    let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
+    sim.start(&Scenario::of_traces(&[
+        "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
+    ]))
+    .expect("start");
+    sim
+}
+
+/// [`started`]'s run to its end, writing its checkpoints into `dir`:
+/// files 0 (full) and 1-3 (increments), swap in use.
+pub(crate) fn chain_in(dir: &Path) {
+    let sim = started();
+    let mut w = ChainWriter::create(dir).expect("writer");
+    sim.run_to_end(&mut (), Some(&mut w)).expect("run");
+    w.finish().expect("written");
+}
+
+/// A file's header (its `HEAD` section).
+pub(crate) fn header(bytes: &[u8]) -> Header {
+    postcard::from_bytes(&payload(bytes, b"HEAD")).expect("HEAD")
+}
+
+/// `bytes` with its header replaced by `h` (see [`with_section`]).
+pub(crate) fn with_header(bytes: &[u8], h: &Header) -> Vec<u8> {
+    with_section(bytes, b"HEAD", &postcard::to_allocvec(h).expect("encode"))
+}
 
 /// The sections of a checkpoint file: tag, flags, stored payload range.
 pub(crate) fn sections(bytes: &[u8]) -> Vec<([u8; 4], u32, std::ops::Range<usize>)> {

@@ -156,38 +156,10 @@ mod tests {
     //! CRC-32C right (or the file cut), then listed: the entry is marked,
     //! the listing goes on.
 
-    use std::path::Path;
-
     use vmsim_trace::scenario::Scenario;
 
-    use crate::checkpoint::forged::{payload, with_section};
-    use crate::checkpoint::{Chain, ChainWriter, Header, file_name};
-    use crate::config::ConfigBuilder;
-    use crate::sim::Simulation;
-
-    /// Four files (0 full, 1-3 increments), swap in use.
-    fn chain_in(dir: &Path) {
-        let mut b = ConfigBuilder::preset(None).expect("preset");
-        for s in ["memory.frames=128", "checkpoint.every=3000"] {
-            b = b.set(s).expect("set");
-        }
-        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
-        sim.start(&Scenario::of_traces(&[
-            "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
-        ]))
-        .expect("start");
-        let mut w = ChainWriter::create(dir).expect("writer");
-        sim.run_to_end(&mut (), Some(&mut w)).expect("run");
-        w.finish().expect("written");
-    }
-
-    fn header(bytes: &[u8]) -> Header {
-        postcard::from_bytes(&payload(bytes, b"HEAD")).expect("HEAD")
-    }
-
-    fn with_header(bytes: &[u8], h: &Header) -> Vec<u8> {
-        with_section(bytes, b"HEAD", &postcard::to_allocvec(h).expect("encode"))
-    }
+    use crate::checkpoint::forged::{chain_in, header, payload, with_header, with_section};
+    use crate::checkpoint::{Chain, Header, file_name};
 
     /// File 1 rewritten by `forge`; what the listing says of each file.
     fn listed(

@@ -226,48 +226,16 @@ mod tests {
     //! section) changed and every length and CRC-32C made right, so only
     //! these checks can tell.
 
-    use std::path::Path;
-
     use vmsim_trace::scenario::Scenario;
 
-    use crate::checkpoint::{Chain, ChainWriter, Header, file_name};
+    use crate::checkpoint::{Chain, Header, file_name};
     use crate::config::ConfigBuilder;
     use crate::sim::Simulation;
 
     use super::checkpoint_id;
-    use crate::checkpoint::forged::{payload, with_section};
-
-    /// The tests' machine, started: 128 frames (so swap is in use),
-    /// checkpoints every 3,000 references.
-    fn started() -> Simulation {
-        let mut b = ConfigBuilder::preset(None).expect("preset");
-        for s in ["memory.frames=128", "checkpoint.every=3000"] {
-            b = b.set(s).expect("set");
-        }
-        let mut sim = Simulation::new(b.build().expect("config")).expect("machine");
-        sim.start(&Scenario::of_traces(&[
-            "synth:zipf,pages=300,refs=12K,write=0.5,seed=21",
-        ]))
-        .expect("start");
-        sim
-    }
-
-    /// A run writing checkpoints every 3,000 references into `dir`, with
-    /// swap in use: files 0 (full), 1 and 2 (increments) and on.
-    fn chain_in(dir: &Path) {
-        let sim = started();
-        let mut w = ChainWriter::create(dir).expect("writer");
-        sim.run_to_end(&mut (), Some(&mut w)).expect("run");
-        w.finish().expect("written");
-    }
-
-    fn header(bytes: &[u8]) -> Header {
-        postcard::from_bytes(&payload(bytes, b"HEAD")).expect("HEAD")
-    }
-
-    fn with_header(bytes: &[u8], h: &Header) -> Vec<u8> {
-        with_section(bytes, b"HEAD", &postcard::to_allocvec(h).expect("encode"))
-    }
+    use crate::checkpoint::forged::{
+        chain_in, header, payload, started, with_header, with_section,
+    };
 
     /// A fresh chain with file `seq` rewritten by `forge` (given the
     /// directory's files' bytes by number); then what `checkpoint ls`
