@@ -261,6 +261,16 @@ fn listed(ck: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Asserts that [`listed`]'s entry `k` is marked with an error that
+/// says `what`.
+fn assert_marked(l: &[(String, Option<String>)], k: usize, what: &str) {
+    let e = l[k].1.as_deref();
+    assert!(
+        e.is_some_and(|e| e.contains(what)),
+        "entry {k}, not {what:?}: {l:?}"
+    );
+}
+
 /// A chain with a member missing, copied under a second name, or two
 /// members swapped, or a member cut short: `ls` lists every file and
 /// marks the bad ones and those whose restore needs them, and succeeds;
@@ -277,13 +287,7 @@ fn a_chain_missing_duplicated_reordered_or_cut_is_listed_and_refused() {
     let l = listed(ck);
     assert_eq!(l.len(), 4, "{l:?}");
     assert!(l[0].1.is_none(), "{l:?}");
-    assert!(
-        l[1].1
-            .as_deref()
-            .unwrap()
-            .contains("ckpt-000001.vmck is missing"),
-        "{l:?}"
-    );
+    assert_marked(&l, 1, "ckpt-000001.vmck is missing");
     for cmd in ["show", "merge"] {
         let e = one_line_error(&["checkpoint", cmd, ck, "--at", "2"]);
         assert!(e.contains("ckpt-000001.vmck is missing"), "{cmd}: {e}");
@@ -299,23 +303,11 @@ fn a_chain_missing_duplicated_reordered_or_cut_is_listed_and_refused() {
     assert_eq!(l.len(), 6, "{l:?}");
     assert_eq!(l[1].0, "ckpt-000001.vmck", "its own name first: {l:?}");
     assert!(l[1].1.is_none(), "{l:?}");
-    assert!(
-        l[2].1
-            .as_deref()
-            .unwrap()
-            .contains("named like checkpoint 1 but not ckpt-000001.vmck"),
-        "{l:?}"
-    );
+    assert_marked(&l, 2, "named like checkpoint 1 but not ckpt-000001.vmck");
     let show = text(&["checkpoint", "show", ck, "--at", "1"]);
     assert!(show.contains("checkpoint 1 (incremental)"), "{show}");
     // ... and file 3 copied over file 2: the same member twice.
-    assert!(
-        l[3].1
-            .as_deref()
-            .unwrap()
-            .contains("its header says checkpoint 3, its name 2"),
-        "{l:?}"
-    );
+    assert_marked(&l, 3, "its header says checkpoint 3, its name 2");
     for cmd in ["show", "merge"] {
         let e = one_line_error(&["checkpoint", cmd, ck, "--at", "4"]);
         assert!(
@@ -346,7 +338,7 @@ fn a_chain_missing_duplicated_reordered_or_cut_is_listed_and_refused() {
     std::fs::write(file(ck, 1), &b[..b.len() - 32]).unwrap();
     let l = listed(ck);
     assert!(l[0].1.is_none(), "{l:?}");
-    assert!(l[1].1.as_deref().unwrap().contains("truncated"), "{l:?}");
+    assert_marked(&l, 1, "truncated");
     for e in &l[2..] {
         let e = e.1.as_deref().unwrap();
         assert!(e.contains("ckpt-000001.vmck: truncated"), "{e}");
