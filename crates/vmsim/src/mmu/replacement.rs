@@ -1312,8 +1312,9 @@ mod tests {
         /// of many ways keeps), and at every step such a state saves the
         /// bytes the lists kept from the start save. Touches made out of
         /// order with their stamps ahead (`stamp_ahead`, as `Tlb::settle`
-        /// replays a fully associative array still in stamps: two ways,
-        /// maybe the same one, the later first) equal touches in order.
+        /// replays a fully associative array still in stamps: a way owed
+        /// by two places, another between, stamped newest first) equal
+        /// touches in order.
         #[test]
         fn lru_lists_choose_as_stamps(
             ways in 1usize..80,
@@ -1335,17 +1336,22 @@ mod tests {
                         later.touch_in_line(set, way);
                     }
                     4 => {
-                        // `first`, then `way`, as the replay's stamps.
+                        // `way`, `first`, `way` again (two places of one
+                        // way), replayed in another order: the later
+                        // stamp of `way` must stay.
                         let first = (way * 7 + 3) % ways;
                         for v in [&mut stamps, &mut lists] {
+                            v.touch(set, way);
                             v.touch(set, first);
                             v.touch(set, way);
                         }
                         if later.lru_in_stamps() {
                             later.stamp_ahead(set, way, 3);
-                            later.stamp_ahead(set, first, 1);
+                            later.stamp_ahead(set, first, 2);
+                            later.stamp_ahead(set, way, 1);
                             later.advance_stamps(3);
                         } else {
+                            later.touch(set, way);
                             later.touch(set, first);
                             later.touch(set, way);
                         }
