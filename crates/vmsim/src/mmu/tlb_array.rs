@@ -755,6 +755,25 @@ impl TlbArray {
         self.victims.touch_in_line(set as usize, way as usize);
     }
 
+    /// Whether the array is LRU keeping its order as stamps (see
+    /// [`Victims::lru_in_stamps`]).
+    #[inline(always)]
+    pub(super) fn lru_in_stamps(&self) -> bool {
+        self.victims.lru_in_stamps()
+    }
+
+    /// [`Victims::stamp_ahead`] of the slot at `set` and `way`.
+    #[inline(always)]
+    pub(super) fn stamp_ahead(&mut self, set: u32, way: u32, ahead: u64) {
+        self.victims.stamp_ahead(set as usize, way as usize, ahead);
+    }
+
+    /// [`Victims::advance_stamps`].
+    #[inline(always)]
+    pub(super) fn advance_stamps(&mut self, by: u64) {
+        self.victims.advance_stamps(by);
+    }
+
     /// The entry in `slot` (from [`TlbArray::lookup`]).
     #[inline(always)]
     #[must_use]
