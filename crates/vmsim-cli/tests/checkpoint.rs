@@ -108,16 +108,8 @@ fn pause_mode_run_has_the_figures_of_a_run_without_checkpoints() {
 #[test]
 fn ls_show_merge_and_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("ck");
-    let ck = ck.to_str().unwrap();
-    text(&[
-        "run",
-        "-q",
-        "--checkpoint-every",
-        "30K",
-        "--checkpoint-dir",
-        ck,
-    ]);
+    let ck = five(dir.path(), "ck");
+    let ck = ck.as_str();
     let ls = text(&["checkpoint", "ls", ck]);
     assert_eq!(ls.lines().count(), 1 + 5, "{ls}");
     assert!(

@@ -341,15 +341,7 @@ struct SavedVictims<'a> {
 
 impl Serialize for Victims {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let listed;
-        let v = if self.lists_later {
-            let mut copy = self.clone();
-            copy.list_stamps();
-            listed = copy;
-            &listed
-        } else {
-            self
-        };
+        let v = self.as_saved();
         SavedVictims {
             policy: v.policy,
             ways: v.ways,
@@ -580,6 +572,19 @@ impl Victims {
         }
         self.clock = 0;
         self.order = Some(order);
+    }
+
+    /// The state as it is saved: itself, or for LRU over many ways still
+    /// in stamps (`lists_later`) a copy with its lists built (see
+    /// [`SavedVictims`]).
+    fn as_saved(&self) -> std::borrow::Cow<'_, Self> {
+        if self.lists_later {
+            let mut copy = self.clone();
+            copy.list_stamps();
+            std::borrow::Cow::Owned(copy)
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
     }
 
     /// The policy in force.
@@ -938,15 +943,7 @@ impl Victims {
     pub(crate) fn check_restored(&self, fresh: &Self) -> Result<(), String> {
         // (Against the shape a fresh state saves: lists, if it keeps
         // stamps until later.)
-        let listed;
-        let fresh = if fresh.lists_later {
-            let mut copy = fresh.clone();
-            copy.list_stamps();
-            listed = copy;
-            &listed
-        } else {
-            fresh
-        };
+        let fresh = &*fresh.as_saved();
         if self.policy != fresh.policy
             || self.ways != fresh.ways
             || self.padded != fresh.padded
