@@ -22,7 +22,6 @@ use vmsim_trace::scenario::Scenario;
 
 use super::Header;
 use super::format::{self, Reader, tag};
-use super::run::chain_id;
 use crate::phys::CHUNK_BYTES;
 
 /// A section's payload length, as its counts say it must be: a 16-byte
@@ -139,13 +138,7 @@ pub(crate) fn verify<R: Read + Seek>(r: &mut Reader<R>, h: &Header) -> Result<()
     if let (Some(conf), Some(scen)) = (conf, scen)
         && h.chain != 0
     {
-        let want = chain_id(&conf, &scen);
-        if h.chain != want {
-            return Err(format!(
-                "sections HEAD, CONF and SCEN: the chain id {:016x} is not {want:016x}, the hash of the configuration and the scenario in the file",
-                h.chain
-            ));
-        }
+        super::restored_header::check_chain_id(h.chain, &conf, &scen)?;
     }
     Ok(())
 }

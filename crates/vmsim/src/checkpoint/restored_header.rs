@@ -210,11 +210,17 @@ pub(crate) fn check_chain(
         return Ok(());
     }
     let scen = postcard::to_allocvec(scenario).map_err(|e| format!("section SCEN: {e}"))?;
-    let want = chain_id(text, &scen);
-    if ck.chain != want {
+    check_chain_id(ck.chain, text, &scen)
+}
+
+/// `chain` against the hash of the configuration's text and the
+/// scenario's bytes it must be (`run::chain_id`): for a restore
+/// ([`check_chain`]) and a listing (`listed.rs`) alike.
+pub(crate) fn check_chain_id(chain: u64, text: &str, scenario: &[u8]) -> Result<(), String> {
+    let want = chain_id(text, scenario);
+    if chain != want {
         return Err(format!(
-            "sections HEAD, CONF and SCEN: the chain id {:016x} is not {want:016x}, the hash of the configuration and the scenario in the file",
-            ck.chain
+            "sections HEAD, CONF and SCEN: the chain id {chain:016x} is not {want:016x}, the hash of the configuration and the scenario in the file"
         ));
     }
     Ok(())
