@@ -15,6 +15,7 @@
 mod channel;
 mod cmd;
 mod html;
+mod made_dir;
 mod output;
 mod progress;
 mod ship;

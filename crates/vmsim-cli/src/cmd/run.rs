@@ -466,6 +466,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .checkpoint_dir
         .clone()
         .or_else(|| scratch.as_ref().map(|d| d.path().join("ck")));
+    // The checkpoint directory, if this run makes it: taken back (when
+    // still empty) if the run fails before its end.
+    let mut made_dir = None;
     let mut writer = match &dir {
         Some(dir) => {
             if cfg.config().checkpoint.every == 0 {
@@ -490,6 +493,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     );
                 }
             }
+            made_dir = Some(crate::made_dir::MadeDir::before_making(dir));
             let writer = ChainWriter::create(dir)?.with_page_compression(args.checkpoint_zstd);
             match &args.checkpoint_to {
                 Some(addr) => {
@@ -547,6 +551,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut report = sim.run_to_end(&mut observer, writer.as_mut())?;
     if let Some(w) = writer.as_mut() {
         w.finish()?;
+        if let Some(made) = made_dir.take() {
+            made.keep();
+        }
         if let (Some(addr), Some((shipped, Some(why)))) = (&args.checkpoint_to, w.mirror_status()) {
             crate::output::to_stderr(&format!(
                 "vmsim: warning: shipping checkpoints to {addr} stopped after {shipped} file(s), the run went on: {why}"
