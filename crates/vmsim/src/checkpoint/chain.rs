@@ -772,6 +772,28 @@ impl Chain {
         let out = BufOut::with_capacity(1 << 20, tmp);
         let out = image::write_merged(&header, &meta, &mem.mem, &swap, out, &name)?;
         let tmp = out.into_inner().map_err(err)?;
+        drop((mem, swap, meta));
+        // The merged file replaces the checkpoint it folds: it must restore
+        // as that checkpoint would, with every check a restore makes (the
+        // machine state against the header, the chain id against the
+        // configuration and scenario, the pages against the tables), or
+        // the chain is left as it was and the temporary file removed.
+        let mut r = {
+            use std::io::Seek;
+            // (The temporary file may have no name: read through a second
+            // handle, from the start.)
+            let mut f = tmp.as_file().try_clone().map_err(err)?;
+            f.rewind().map_err(err)?;
+            let len = f.metadata().map_err(err)?.len();
+            Reader::new(BufReader::with_capacity(1 << 20, f), &name, len)?.with_limit(self.limit)
+        };
+        restore_files(&name, &mut [(name.clone(), &mut r)], None).map_err(|e| {
+            CheckpointError::file(
+                &name,
+                format!("not replaced: its chain merged does not restore: {e}"),
+            )
+        })?;
+        drop(r);
         let bytes = tmp.as_file().metadata().map_err(err)?.len();
         vmsim_trace::output::commit(tmp, &target.path).map_err(err)?;
         sync_dir(&self.dir);

@@ -384,6 +384,46 @@ mod tests {
         one_line_with(&at1, "checkpoint 2 in file 1", "sections HEAD and MACH");
     }
 
+    /// `checkpoint merge` folding a file whose header is consistent in
+    /// itself but not its machine's: refused with a restore's words, the
+    /// file left as it was and no temporary file beside it.
+    #[test]
+    fn a_merge_that_would_not_restore_replaces_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        chain_in(dir.path());
+        let one = dir.path().join(file_name(1));
+        let bytes = std::fs::read(&one).expect("file");
+        let mut h = header(&bytes);
+        h.references -= 1;
+        h.id = checkpoint_id(h.chain, h.seq, h.references);
+        let forged = with_header(&bytes, &h);
+        std::fs::write(&one, &forged).expect("write");
+        let e = Chain::open(dir.path())
+            .expect("chain")
+            .merge(Some(1))
+            .expect_err("merged a forged file")
+            .to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.contains("not replaced") && e.contains("the header says 5999 references"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&one).expect("file"), forged);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        // The same chain unforged merges at 1 and still restores after it.
+        std::fs::write(&one, &bytes).expect("write");
+        let chain = Chain::open(dir.path()).expect("chain");
+        chain.merge(Some(1)).expect("merge");
+        let chain = Chain::open(dir.path()).expect("chain");
+        chain
+            .restore(Some(2), &[])
+            .expect("restore after the merged file");
+    }
+
     /// The counts `checkpoint ls` lists against the sections they count,
     /// and the configuration's CRC against its text.
     #[test]
