@@ -54,24 +54,24 @@ mod tests {
 
     #[test]
     fn failed_commands_take_back_only_the_empty_directories_they_made() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("tempdir");
         let deep = tmp.path().join("a/b/c");
         let made = MadeDir::before_making(&deep);
-        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(&deep).expect("fs");
         drop(made);
         assert!(!tmp.path().join("a").exists());
 
         // A file written inside keeps its directory and the ones above.
         let made = MadeDir::before_making(&deep);
-        std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(tmp.path().join("a/b/keep.txt"), b"data").unwrap();
+        std::fs::create_dir_all(&deep).expect("fs");
+        std::fs::write(tmp.path().join("a/b/keep.txt"), b"data").expect("fs");
         drop(made);
         assert!(!deep.exists());
         assert!(tmp.path().join("a/b/keep.txt").exists());
 
         // An existing directory is never removed, even empty.
         let made = MadeDir::before_making(&deep);
-        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(&deep).expect("fs");
         let again = MadeDir::before_making(&deep);
         drop(again);
         assert!(deep.exists());
