@@ -130,6 +130,9 @@ struct QuickFill {
     ways: u8,
     index: u8,
     sizes: u16,
+    /// The array holds one page size (its shape's): a victim is always of
+    /// the entry's granule ([`TlbArray::fill_absent_shaped`]'s `ONE`).
+    one: bool,
 }
 
 impl QuickFill {
@@ -138,6 +141,7 @@ impl QuickFill {
         ways: 0,
         index: 0,
         sizes: u16::MAX,
+        one: false,
     };
 }
 
@@ -163,6 +167,11 @@ struct PairFill {
     pair: u8,
     first: u8,
     second: u8,
+    /// `pair` is [`PAIR_4_12_FIRST`]: tested before the dispatch on
+    /// `pair`, as a field of its own (a test of `pair`'s value LLVM folds
+    /// into the dispatch's jump table, with the other pairs' indices read
+    /// before it).
+    first_4_12: bool,
 }
 
 /// [`PairFill::pair`] of no pair: the general fill.
@@ -173,6 +182,12 @@ const PAIR_4_12: u8 = 1;
 const PAIR_8_12: u8 = 2;
 /// Two levels of 4 ways (core-i7's).
 const PAIR_4_4: u8 = 3;
+/// [`PAIR_4_12`] whose arrays are both the first of their level and whose
+/// first-level array holds one page size (x86-64's data side: the walk-heavy
+/// zipf row's every fill): the arrays' indices constants (no index read,
+/// no multiply to reach the array) and the first level's victim written
+/// without its granule read ([`TlbArray::fill_absent_shaped`]'s `ONE`).
+const PAIR_4_12_FIRST: u8 = 4;
 /// Not worked out yet (a restored TLB).
 const PAIR_UNKNOWN: u8 = u8::MAX;
 
@@ -183,6 +198,7 @@ impl PairFill {
         pair: PAIR_NONE,
         first: 0,
         second: 0,
+        first_4_12: false,
     };
 
     /// Not worked out yet: no entry's sizes, so fills take the general
@@ -203,6 +219,7 @@ impl PairFill {
                 return Self::NONE;
             }
             let pair = match (q0.ways, q1.ways) {
+                (4, 12) if q0.index == 0 && q1.index == 0 && q0.one => PAIR_4_12_FIRST,
                 (4, 12) => PAIR_4_12,
                 (8, 12) => PAIR_8_12,
                 (4, 4) => PAIR_4_4,
@@ -213,6 +230,7 @@ impl PairFill {
                 pair,
                 first: q0.index,
                 second: q1.index,
+                first_4_12: pair == PAIR_4_12_FIRST,
             }
         })
     }
@@ -338,7 +356,8 @@ impl Level {
             let Some((index, shift)) = best else {
                 return QuickFill::NONE;
             };
-            let ways = match self.arrays[usize::from(index)].shape() {
+            let shape = self.arrays[usize::from(index)].shape();
+            let ways = match shape {
                 1 | 4 => 4,
                 2 | 5 => 8,
                 3 | 6 => 12,
@@ -348,6 +367,7 @@ impl Level {
                 ways,
                 index,
                 sizes: u16::from(shift) | u16::from(shift) << 8,
+                one: shape <= 3,
             }
         })
     }
@@ -435,16 +455,16 @@ impl Level {
     /// [`Level::fill_one_absent`] of an entry that takes the side's quick
     /// fill (`quick[side]`, whose way count is `W` and array `index`;
     /// the caller compared the entry's sizes): the same counts, the same
-    /// slot.
+    /// slot. `ONE`: the array holds one page size (`quick[side].one`).
     #[inline(always)]
-    fn fill_quick<const W: usize>(&mut self, index: u8, entry: TlbEntry) {
+    fn fill_quick<const W: usize, const ONE: bool>(&mut self, index: u8, entry: TlbEntry) {
         self.counters.misses_by_size.bump_shift(entry.page_shift());
         let array = usize::from(index);
         let Some(a) = self.arrays.get_mut(array) else {
             return;
         };
         self.counters.fills += 1;
-        if a.fill_absent_shaped::<W>(entry) {
+        if a.fill_absent_shaped::<W, ONE>(entry) {
             self.counters.evictions += 1;
         } else {
             self.mark_filled(array);
@@ -458,9 +478,9 @@ impl Level {
         let q = self.quick[side & 1];
         if q.sizes == sizes_of(&entry) {
             match q.ways {
-                4 => return self.fill_quick::<4>(q.index, entry),
-                8 => return self.fill_quick::<8>(q.index, entry),
-                12 => return self.fill_quick::<12>(q.index, entry),
+                4 => return self.fill_quick::<4, false>(q.index, entry),
+                8 => return self.fill_quick::<8, false>(q.index, entry),
+                12 => return self.fill_quick::<12, false>(q.index, entry),
                 _ => {}
             }
         }
@@ -2338,9 +2358,9 @@ impl Tlb {
         self.forget_known_miss();
         if let Some(first) = self.levels.first_mut() {
             if q.ways == 4 {
-                first.fill_quick::<4>(q.index, entry);
+                first.fill_quick::<4, false>(q.index, entry);
             } else {
-                first.fill_quick::<8>(q.index, entry);
+                first.fill_quick::<8, false>(q.index, entry);
             }
         }
     }
@@ -2459,18 +2479,18 @@ impl Tlb {
             if q0.sizes == sizes && q1.sizes == sizes {
                 match (q0.ways, q1.ways) {
                     (4, 12) => {
-                        first.fill_quick::<4>(q0.index, entry);
-                        second.fill_quick::<12>(q1.index, entry);
+                        first.fill_quick::<4, false>(q0.index, entry);
+                        second.fill_quick::<12, false>(q1.index, entry);
                         return;
                     }
                     (8, 12) => {
-                        first.fill_quick::<8>(q0.index, entry);
-                        second.fill_quick::<12>(q1.index, entry);
+                        first.fill_quick::<8, false>(q0.index, entry);
+                        second.fill_quick::<12, false>(q1.index, entry);
                         return;
                     }
                     (4, 4) => {
-                        first.fill_quick::<4>(q0.index, entry);
-                        second.fill_quick::<4>(q1.index, entry);
+                        first.fill_quick::<4, false>(q0.index, entry);
+                        second.fill_quick::<4, false>(q1.index, entry);
                         return;
                     }
                     _ => {}
@@ -2547,10 +2567,18 @@ impl Tlb {
         // (Only a pair's sizes are an entry's: `PairFill::NONE` and
         // `PairFill::UNKNOWN` hold none.)
         if p.sizes == sizes_of(&entry) && !entry.is_global() {
+            // (The walk-heavy row's pair tested alone first: in the match,
+            // a jump table, and the other pairs' array indices read before
+            // it.)
+            if p.first_4_12 {
+                return self.fill_pair::<4, 12, true>(0, 0, entry);
+            }
             match p.pair {
-                PAIR_4_12 => return self.fill_pair::<4, 12>(p, entry),
-                PAIR_8_12 => return self.fill_pair::<8, 12>(p, entry),
-                PAIR_4_4 => return self.fill_pair::<4, 4>(p, entry),
+                PAIR_4_12 | PAIR_4_12_FIRST => {
+                    return self.fill_pair::<4, 12, false>(p.first, p.second, entry);
+                }
+                PAIR_8_12 => return self.fill_pair::<8, 12, false>(p.first, p.second, entry),
+                PAIR_4_4 => return self.fill_pair::<4, 4, false>(p.first, p.second, entry),
                 _ => {}
             }
         }
@@ -2570,16 +2598,22 @@ impl Tlb {
     }
 
     /// [`Tlb::fill_levels_absent`] of both levels of a two-level TLB
-    /// through its pair fill `p` (the entry's sizes are `p.sizes`, it is
-    /// not global): each level's quick fill, the way counts constants.
-    /// Same slots, same counts.
+    /// through its pair fill (the entry's sizes are the pair's, it is not
+    /// global; `first` and `second` its arrays, `ONE0` whether the first
+    /// holds one page size): each level's quick fill, the way counts
+    /// constants. Same slots, same counts.
     #[inline(always)]
-    fn fill_pair<const W0: usize, const W1: usize>(&mut self, p: PairFill, entry: TlbEntry) {
+    fn fill_pair<const W0: usize, const W1: usize, const ONE0: bool>(
+        &mut self,
+        first_array: u8,
+        second_array: u8,
+        entry: TlbEntry,
+    ) {
         self.forget_memos();
         self.forget_known_miss();
         if let [first, second] = self.levels.as_mut_slice() {
-            first.fill_quick::<W0>(p.first, entry);
-            second.fill_quick::<W1>(p.second, entry);
+            first.fill_quick::<W0, ONE0>(first_array, entry);
+            second.fill_quick::<W1, false>(second_array, entry);
         }
     }
 
@@ -4488,7 +4522,7 @@ mod tests {
         }
         // And both levels at once, through their pair fill.
         for (name, pairs) in [
-            ("x86-64", [PAIR_4_12, PAIR_8_12]),
+            ("x86-64", [PAIR_4_12_FIRST, PAIR_8_12]),
             ("core-i7", [PAIR_4_4, PAIR_4_4]),
         ] {
             let tlb = preset(name);
@@ -4509,10 +4543,24 @@ mod tests {
     /// not (whose fills all take the general fill) fill as the TLB they
     /// were saved from: the same saved TLB after the same misses and
     /// fills.
+    ///
+    /// `"x86-64-4k-last"` is the x86-64 preset with its first level's
+    /// arrays in reverse order: its data side's 4 KiB array is then not
+    /// the level's first, and takes [`PAIR_4_12`] (the arrays' indices
+    /// read from the pair) rather than [`PAIR_4_12_FIRST`].
     #[test]
     fn a_restored_tlb_works_its_pair_fill_out() {
-        for name in ["x86-64", "core-i7"] {
-            let mut tlb = preset(name);
+        for name in ["x86-64", "core-i7", "x86-64-4k-last"] {
+            let mut tlb = if name == "x86-64-4k-last" {
+                let mut config = TlbConfig::preset("x86-64").expect("preset");
+                config.levels[0].arrays.reverse();
+                let tlb = Tlb::new(&config, &X86_64).expect("valid");
+                assert_eq!(tlb.pair_fill[DATA].pair, PAIR_4_12);
+                assert_ne!(tlb.pair_fill[DATA].first, 0);
+                tlb
+            } else {
+                preset(name)
+            };
             let asid = Asid::new(1);
             tlb.resume_context(asid);
             let fill = |tlb: &mut Tlb, page: u64| {

@@ -816,7 +816,7 @@ impl TlbArray {
         let vpn = entry.vpn();
         let set = self.set_of(vpn);
         let base = set * self.ways;
-        self.fill_absent_at::<0>(entry, set, base)
+        self.fill_absent_at::<0, false>(entry, set, base)
     }
 
     /// [`TlbArray::fill_absent`] of an array whose way count is `W` and
@@ -824,25 +824,40 @@ impl TlbArray {
     /// [`TlbArray::shape`]), of an entry stored at its own size (not a
     /// piece): the set worked out with the way count a constant, without
     /// the index, piece and set-count tests. Same slot, same counts.
+    ///
+    /// `ONE`: the array holds one page size (its shape says so, and the
+    /// caller knows it as a constant), so the entry it evicts is of the
+    /// entry's granule and the per-size counts stay as they were: the
+    /// victim's slot is written without its granule read first.
     #[inline(always)]
-    pub(super) fn fill_absent_shaped<const W: usize>(&mut self, entry: TlbEntry) -> bool {
+    pub(super) fn fill_absent_shaped<const W: usize, const ONE: bool>(
+        &mut self,
+        entry: TlbEntry,
+    ) -> bool {
         debug_assert!(!entry.is_global(), "a global entry may share a slot");
         debug_assert!(entry.is_valid(), "inserting an empty entry");
         debug_assert!(self.shape != SHAPE_GENERAL && self.ways == W && self.pow2);
         debug_assert!(!entry.is_splintered());
+        debug_assert!(!ONE || self.n_shifts == 1, "ONE of an array of sizes");
         debug_assert!(
             !self.slots.iter().any(|e| e.same_slot(&entry)),
             "fill_absent of an entry that has a slot"
         );
         let set = (entry.vpn() & self.set_mask) as u32 as usize;
-        self.fill_absent_at::<W>(entry, set, set * W)
+        self.fill_absent_at::<W, ONE>(entry, set, set * W)
     }
 
     /// The rest of [`TlbArray::fill_absent`] once the set (`set`, its
     /// first slot `base`) is known; `W` is the way count where the caller
-    /// knows it as a constant, else 0 (see [`Victims::evict_ways`]).
+    /// knows it as a constant, else 0 (see [`Victims::evict_ways`]); `ONE`
+    /// as in [`TlbArray::fill_absent_shaped`].
     #[inline(always)]
-    fn fill_absent_at<const W: usize>(&mut self, entry: TlbEntry, set: usize, base: usize) -> bool {
+    fn fill_absent_at<const W: usize, const ONE: bool>(
+        &mut self,
+        entry: TlbEntry,
+        set: usize,
+        base: usize,
+    ) -> bool {
         let vpn = entry.vpn();
         if !self.is_full() {
             return self.fill_absent_filling(entry, set, base);
@@ -853,7 +868,8 @@ impl TlbArray {
         // as they were, so neither size is looked up.
         let slot = base + self.victims.evict_ways::<W>(set);
         if let (Some(old), Some(tag)) = (self.slots.get_mut(slot), self.tags.get_mut(slot)) {
-            let same = old.same_granule(&entry);
+            debug_assert!(!ONE || old.same_granule(&entry));
+            let same = ONE || old.same_granule(&entry);
             let old_granule = old.granule();
             **old = entry;
             *tag = vpn;
