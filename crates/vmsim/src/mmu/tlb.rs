@@ -30,7 +30,7 @@ use crate::addr::{Asid, PhysAddr, VirtAddr};
 use serde::{Deserialize, Serialize};
 
 use super::counters::{FlushCounters, LevelCounters, TlbCounters};
-use super::entry::{Perms, TlbEntry};
+use super::entry::{EntryFlags, Perms, TlbEntry};
 use super::tlb_array::{Inserted, TlbArray};
 use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
@@ -49,6 +49,65 @@ pub struct TlbHit {
     pub level: usize,
     /// The translated physical address.
     pub pa: PhysAddr,
+}
+
+/// A hit of [`Tlb::lookup_unremembered`] as the span loop's translation
+/// uses it (`Mmu::translate_unremembered`): the translated address and
+/// the entry's flags (its rights and dirty bit), or a miss. Two words,
+/// returned in registers: as an `Option<TlbHit>` (56 bytes, through
+/// memory) the walking probe's hits wrote the whole entry, its level and
+/// the discriminant to the caller's frame, which read back one byte and
+/// the address. The same hit ([`ProbeAnswer::of`] of the probe's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PaHit {
+    pa: PhysAddr,
+    /// The entry's flags byte, or [`PaHit::MISSED`].
+    flags: u32,
+}
+
+impl PaHit {
+    const MISSED: u32 = 1 << 8;
+
+    /// The address and the entry's flags of a hit; `None` for a miss.
+    #[inline(always)]
+    pub(crate) fn found(self) -> Option<(PhysAddr, EntryFlags)> {
+        if self.flags == Self::MISSED {
+            return None;
+        }
+        Some((self.pa, EntryFlags::from_bits(self.flags as u8)))
+    }
+}
+
+/// What the walking probes hand back, from their own answer: the whole
+/// hit (`Option<TlbHit>`, the tests' and every other caller's) or
+/// [`PaHit`] (the span loop's translation). One body of each probe makes
+/// both: the answer is made from the hit at the end.
+pub(crate) trait ProbeAnswer: Sized {
+    /// The answer of `hit`.
+    fn of(hit: Option<TlbHit>) -> Self;
+}
+
+impl ProbeAnswer for Option<TlbHit> {
+    #[inline(always)]
+    fn of(hit: Option<TlbHit>) -> Self {
+        hit
+    }
+}
+
+impl ProbeAnswer for PaHit {
+    #[inline(always)]
+    fn of(hit: Option<TlbHit>) -> Self {
+        match hit {
+            Some(hit) => PaHit {
+                pa: hit.pa,
+                flags: u32::from(hit.entry.flags().bits()),
+            },
+            None => PaHit {
+                pa: PhysAddr::default(),
+                flags: Self::MISSED,
+            },
+        }
+    }
 }
 
 /// Side index: 0 for data accesses, 1 for instruction fetches.
@@ -1733,12 +1792,12 @@ impl Tlb {
     /// before: one body with two in-line users changed the inliner's
     /// choices there, and cost those rows 1.1%.
     #[inline(always)]
-    pub(super) fn lookup_unremembered(
+    pub(super) fn lookup_unremembered<A: ProbeAnswer>(
         &mut self,
         asid: Asid,
         va: VirtAddr,
         kind: AccessKind,
-    ) -> Option<TlbHit> {
+    ) -> A {
         debug_assert!(!self.shared_l1);
         let tag = self.tag(asid);
         self.lookups_by_kind[kind.index()] += 1;
@@ -1756,7 +1815,7 @@ impl Tlb {
         }
         let code = self.probe_walking(va, side);
         if code == WALK_MISSED {
-            return None;
+            return A::of(None);
         }
         self.probe_seen(code, asid, tag, va, side)
     }
@@ -2042,21 +2101,21 @@ impl Tlb {
     /// The walking probe after [`Tlb::probe_walking`] returned `code`
     /// (not [`WALK_MISSED`]): out of line, its paths in it.
     #[inline(never)]
-    fn probe_seen(
+    fn probe_seen<A: ProbeAnswer>(
         &mut self,
         code: usize,
         asid: Asid,
         tag: Asid,
         va: VirtAddr,
         side: usize,
-    ) -> Option<TlbHit> {
+    ) -> A {
         let set = code >> WALK_CODE_BITS;
-        match code & WALK_CODE_MASK {
+        A::of(match code & WALK_CODE_MASK {
             WALK_FIRST_SEEN => self.pair_first_seen(asid, tag, va, set, side & 1),
             WALK_SECOND_SEEN => self.pair_second_seen(tag, va, set, side & 1),
             WALK_SECOND_SIZES => self.pair_second(tag, va, side & 1),
-            _ => self.probe_walking_general(asid, tag, va, side),
-        }
+            _ => return self.probe_walking_general(asid, tag, va, side),
+        })
     }
 
     /// [`Tlb::probe_walking`]'s pair after its first level saw the page's
@@ -2184,7 +2243,19 @@ impl Tlb {
     /// preset's pair, and for that pair when touches are owed (then it
     /// settles them first).
     #[inline(never)]
-    fn probe_walking_general(
+    fn probe_walking_general<A: ProbeAnswer>(
+        &mut self,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> A {
+        A::of(self.walking_general_hit(asid, tag, va, side))
+    }
+
+    /// The body of [`Tlb::probe_walking_general`], its hit whole.
+    #[inline(always)]
+    fn walking_general_hit(
         &mut self,
         asid: Asid,
         tag: Asid,
