@@ -1094,6 +1094,14 @@ pub struct Tlb {
     /// Not saved: a restored TLB starts with it set.
     #[serde(skip, default = "memos_may_be_set")]
     memos_set: bool,
+    /// Whether [`Tlb::lookup_unremembered`] takes the general probe: set
+    /// when a walking probe's first-level hit is recorded while the memos
+    /// were already set (two first-level hits with no fill between: the
+    /// `.vmt` row's runs of them, which the general probe takes in one
+    /// call), cleared with `memos_set`. It only chooses the code, never
+    /// the answer. Not saved.
+    #[serde(skip)]
+    general_next: bool,
     /// Whether some [`Memo`] may still hold a key: only a TLB restored
     /// from a checkpoint of an earlier version (memos are no longer made),
     /// until the first fill or invalidation clears them. Every fill of a
@@ -1181,6 +1189,7 @@ impl Tlb {
             memo_shift,
             memo_ok,
             memos_set: true,
+            general_next: false,
             memo_keys: false,
             levels,
             asid_tags: config.asid_tags,
@@ -1802,15 +1811,19 @@ impl Tlb {
         let tag = self.tag(asid);
         self.lookups_by_kind[kind.index()] += 1;
         let side = side(kind);
-        // After a first-level hit the general probe, in one call: the
+        // In a run of first-level hits the general probe, in one call: the
         // pair's search and then `probe_seen` cost a first-level hit about
         // 70 instructions more (the `.vmt` row, whose probes are
-        // first-level hits one after another: +1.6%). `memos_set` says so
-        // without a flag of its own: a first-level hit's record sets it,
-        // and every fill and copy-up (a full miss's, a second-level hit's)
-        // clears it (`Tlb::forget_memos`). It only chooses the code, never
-        // the answer.
-        if self.memos_set {
+        // first-level hits one after another: +1.6%). `general_next` says
+        // so: a first-level hit's record sets it when the memos were set
+        // already (a first-level hit before it, no fill between), and
+        // every fill and copy-up (a full miss's, a second-level hit's)
+        // clears it (`Tlb::forget_memos`). After one first-level hit alone
+        // (`memos_set`, which chose before) the next probe is the pair's:
+        // on the walk-heavy zipf row it misses the first level 88% of the
+        // time, where the general probe's miss cost about 55 instructions
+        // more than the pair's. It only chooses the code, never the answer.
+        if self.general_next {
             return self.probe_walking_general(asid, tag, va, side);
         }
         let code = self.probe_walking(va, side);
@@ -1837,6 +1850,7 @@ impl Tlb {
             self.next_recent_gen();
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
+            self.general_next = false;
         }
     }
 
@@ -2380,6 +2394,9 @@ impl Tlb {
             bits,
         };
         self.last[side] = i as u32;
+        if WALKING {
+            self.general_next = self.memos_set;
+        }
         self.memos_set = true;
     }
 
