@@ -1826,11 +1826,28 @@ impl Tlb {
         if self.general_next {
             return self.probe_walking_general(asid, tag, va, side);
         }
+        self.probe_pair(va, side, asid)
+    }
+
+    /// The walking probe of [`Tlb::lookup_unremembered`] outside a run of
+    /// first-level hits: the pair's search ([`Tlb::probe_walking`], in
+    /// line), a full miss answered here, else [`Tlb::probe_seen`], called
+    /// last with the same answer type. With [`PaHit`], returned in
+    /// registers, that call is a jump: the miss path saves no register,
+    /// and the caller makes one call and one test of its answer (with
+    /// the hit through memory it made two calls, the second's arguments
+    /// set up after the first's answer was tested).
+    ///
+    /// The arguments in `probe_seen`'s order, the address space's tag
+    /// worked out there: fewer values kept in registers across the
+    /// search, none moved for the jump.
+    #[inline(never)]
+    fn probe_pair<A: ProbeAnswer>(&mut self, va: VirtAddr, side: usize, asid: Asid) -> A {
         let code = self.probe_walking(va, side);
         if code == WALK_MISSED {
             return A::of(None);
         }
-        self.probe_seen(code, asid, tag, va, side)
+        self.probe_seen(va, side, asid, code)
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -2074,7 +2091,7 @@ impl Tlb {
     /// around the call (the hit is returned through memory, so the call
     /// was not a jump). Same slots, touches and counts
     /// (`specialised_probes_equal_the_general_one`).
-    #[inline(never)]
+    #[inline(always)]
     fn probe_walking(&mut self, va: VirtAddr, side: usize) -> usize {
         let s = side & 1;
         if self.last_owed != NO_RECENT {
@@ -2117,13 +2134,15 @@ impl Tlb {
     #[inline(never)]
     fn probe_seen<A: ProbeAnswer>(
         &mut self,
-        code: usize,
-        asid: Asid,
-        tag: Asid,
         va: VirtAddr,
         side: usize,
+        asid: Asid,
+        code: usize,
     ) -> A {
-        let set = code >> WALK_CODE_BITS;
+        let tag = self.tag(asid);
+        // (A set number is below the entry count, a `u32`: taken as one,
+        // the set's first slot needs no overflow test, as in the search.)
+        let set = (code >> WALK_CODE_BITS) as u32 as usize;
         A::of(match code & WALK_CODE_MASK {
             WALK_FIRST_SEEN => self.pair_first_seen(asid, tag, va, set, side & 1),
             WALK_SECOND_SEEN => self.pair_second_seen(tag, va, set, side & 1),
