@@ -16,10 +16,10 @@ use crate::paging::{
 use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
-use super::fault::{MmuFault, MmuFaultKind, Violation};
-use super::walk_cache::Looked;
 use super::entry::EntryFlags;
+use super::fault::{MmuFault, MmuFaultKind, Violation};
 use super::tlb::PaHit;
+use super::walk_cache::Looked;
 use super::{
     AccessKind, LoadOrFetch, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry, TlbHit,
 };
