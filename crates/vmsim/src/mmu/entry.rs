@@ -65,6 +65,41 @@ pub struct TlbEntry {
     flags: u8,
 }
 
+/// A [`TlbEntry`]'s flags byte ([`TlbEntry::flags`]): its rights and
+/// dirty bit, read as the entry's own methods read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EntryFlags(u8);
+
+impl EntryFlags {
+    /// [`TlbEntry::perms`].
+    #[inline(always)]
+    #[must_use]
+    pub(crate) const fn perms(self) -> Perms {
+        Perms::from_bits_truncate(self.0 & PERMS_MASK)
+    }
+
+    /// [`TlbEntry::is_dirty`].
+    #[inline(always)]
+    #[must_use]
+    pub(crate) const fn is_dirty(self) -> bool {
+        self.0 & DIRTY != 0
+    }
+
+    /// The byte itself.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Flags of `bits` ([`EntryFlags::bits`]).
+    #[inline(always)]
+    #[must_use]
+    pub(crate) const fn from_bits(bits: u8) -> Self {
+        Self(bits)
+    }
+}
+
 impl TlbEntry {
     /// A valid, non-global, clean entry with no rights, mapping the page of
     /// `size` that holds `va` to the frame starting at `frame`.
@@ -167,6 +202,14 @@ impl TlbEntry {
     #[must_use]
     pub const fn perms(&self) -> Perms {
         Perms::from_bits_truncate(self.flags & PERMS_MASK)
+    }
+
+    /// The entry's flags byte, as [`EntryFlags`] reads it: what a hit's
+    /// user needs of the entry (its rights and dirty bit) in one byte.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) const fn flags(&self) -> EntryFlags {
+        EntryFlags(self.flags)
     }
 
     /// The address space that loaded the entry.

@@ -30,7 +30,7 @@ use crate::addr::{Asid, PhysAddr, VirtAddr};
 use serde::{Deserialize, Serialize};
 
 use super::counters::{FlushCounters, LevelCounters, TlbCounters};
-use super::entry::{Perms, TlbEntry};
+use super::entry::{EntryFlags, Perms, TlbEntry};
 use super::tlb_array::{Inserted, TlbArray};
 use super::tlb_config::{Holds, TlbConfig, TlbConfigError};
 use super::walk_cache::WalkCache;
@@ -49,6 +49,65 @@ pub struct TlbHit {
     pub level: usize,
     /// The translated physical address.
     pub pa: PhysAddr,
+}
+
+/// A hit of [`Tlb::lookup_unremembered`] as the span loop's translation
+/// uses it (`Mmu::translate_unremembered`): the translated address and
+/// the entry's flags (its rights and dirty bit), or a miss. Two words,
+/// returned in registers: as an `Option<TlbHit>` (56 bytes, through
+/// memory) the walking probe's hits wrote the whole entry, its level and
+/// the discriminant to the caller's frame, which read back one byte and
+/// the address. The same hit ([`ProbeAnswer::of`] of the probe's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PaHit {
+    pa: PhysAddr,
+    /// The entry's flags byte, or [`PaHit::MISSED`].
+    flags: u32,
+}
+
+impl PaHit {
+    const MISSED: u32 = 1 << 8;
+
+    /// The address and the entry's flags of a hit; `None` for a miss.
+    #[inline(always)]
+    pub(crate) fn found(self) -> Option<(PhysAddr, EntryFlags)> {
+        if self.flags == Self::MISSED {
+            return None;
+        }
+        Some((self.pa, EntryFlags::from_bits(self.flags as u8)))
+    }
+}
+
+/// What the walking probes hand back, from their own answer: the whole
+/// hit (`Option<TlbHit>`, the tests' and every other caller's) or
+/// [`PaHit`] (the span loop's translation). One body of each probe makes
+/// both: the answer is made from the hit at the end.
+pub(crate) trait ProbeAnswer: Sized {
+    /// The answer of `hit`.
+    fn of(hit: Option<TlbHit>) -> Self;
+}
+
+impl ProbeAnswer for Option<TlbHit> {
+    #[inline(always)]
+    fn of(hit: Option<TlbHit>) -> Self {
+        hit
+    }
+}
+
+impl ProbeAnswer for PaHit {
+    #[inline(always)]
+    fn of(hit: Option<TlbHit>) -> Self {
+        match hit {
+            Some(hit) => PaHit {
+                pa: hit.pa,
+                flags: u32::from(hit.entry.flags().bits()),
+            },
+            None => PaHit {
+                pa: PhysAddr::default(),
+                flags: Self::MISSED,
+            },
+        }
+    }
 }
 
 /// Side index: 0 for data accesses, 1 for instruction fetches.
@@ -1055,6 +1114,14 @@ pub struct Tlb {
     /// Not saved: a restored TLB starts with it set.
     #[serde(skip, default = "memos_may_be_set")]
     memos_set: bool,
+    /// Whether [`Tlb::lookup_unremembered`] takes the general probe: set
+    /// when a walking probe's first-level hit is recorded while the memos
+    /// were already set (two first-level hits with no fill between: the
+    /// `.vmt` row's runs of them, which the general probe takes in one
+    /// call), cleared with `memos_set`. It only chooses the code, never
+    /// the answer. Not saved.
+    #[serde(skip)]
+    general_next: bool,
     /// Whether some [`Memo`] may still hold a key: only a TLB restored
     /// from a checkpoint of an earlier version (memos are no longer made),
     /// until the first fill or invalidation clears them. Every fill of a
@@ -1142,6 +1209,7 @@ impl Tlb {
             memo_shift,
             memo_ok,
             memos_set: true,
+            general_next: false,
             memo_keys: false,
             levels,
             asid_tags: config.asid_tags,
@@ -1753,32 +1821,53 @@ impl Tlb {
     /// before: one body with two in-line users changed the inliner's
     /// choices there, and cost those rows 1.1%.
     #[inline(always)]
-    pub(super) fn lookup_unremembered(
+    pub(super) fn lookup_unremembered<A: ProbeAnswer>(
         &mut self,
         asid: Asid,
         va: VirtAddr,
         kind: AccessKind,
-    ) -> Option<TlbHit> {
+    ) -> A {
         debug_assert!(!self.shared_l1);
         let tag = self.tag(asid);
         self.lookups_by_kind[kind.index()] += 1;
         let side = side(kind);
-        // After a first-level hit the general probe, in one call: the
+        // In a run of first-level hits the general probe, in one call: the
         // pair's search and then `probe_seen` cost a first-level hit about
         // 70 instructions more (the `.vmt` row, whose probes are
-        // first-level hits one after another: +1.6%). `memos_set` says so
-        // without a flag of its own: a first-level hit's record sets it,
-        // and every fill and copy-up (a full miss's, a second-level hit's)
-        // clears it (`Tlb::forget_memos`). It only chooses the code, never
-        // the answer.
-        if self.memos_set {
+        // first-level hits one after another: +1.6%). `general_next` says
+        // so: a first-level hit's record sets it when the memos were set
+        // already (a first-level hit before it, no fill between), and
+        // every fill and copy-up (a full miss's, a second-level hit's)
+        // clears it (`Tlb::forget_memos`). After one first-level hit alone
+        // (`memos_set`, which chose before) the next probe is the pair's:
+        // on the walk-heavy zipf row it misses the first level 88% of the
+        // time, where the general probe's miss cost about 55 instructions
+        // more than the pair's. It only chooses the code, never the answer.
+        if self.general_next {
             return self.probe_walking_general(asid, tag, va, side);
         }
+        self.probe_pair(va, side, asid)
+    }
+
+    /// The walking probe of [`Tlb::lookup_unremembered`] outside a run of
+    /// first-level hits: the pair's search ([`Tlb::probe_walking`], in
+    /// line), a full miss answered here, else [`Tlb::probe_seen`], called
+    /// last with the same answer type. With [`PaHit`], returned in
+    /// registers, that call is a jump: the miss path saves no register,
+    /// and the caller makes one call and one test of its answer (with
+    /// the hit through memory it made two calls, the second's arguments
+    /// set up after the first's answer was tested).
+    ///
+    /// The arguments in `probe_seen`'s order, the address space's tag
+    /// worked out there: fewer values kept in registers across the
+    /// search, none moved for the jump.
+    #[inline(never)]
+    fn probe_pair<A: ProbeAnswer>(&mut self, va: VirtAddr, side: usize, asid: Asid) -> A {
         let code = self.probe_walking(va, side);
         if code == WALK_MISSED {
-            return None;
+            return A::of(None);
         }
-        self.probe_seen(code, asid, tag, va, side)
+        self.probe_seen(va, side, asid, code)
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -1798,6 +1887,7 @@ impl Tlb {
             self.next_recent_gen();
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
+            self.general_next = false;
         }
     }
 
@@ -2021,7 +2111,7 @@ impl Tlb {
     /// around the call (the hit is returned through memory, so the call
     /// was not a jump). Same slots, touches and counts
     /// (`specialised_probes_equal_the_general_one`).
-    #[inline(never)]
+    #[inline(always)]
     fn probe_walking(&mut self, va: VirtAddr, side: usize) -> usize {
         let s = side & 1;
         if self.last_owed != NO_RECENT {
@@ -2062,21 +2152,23 @@ impl Tlb {
     /// The walking probe after [`Tlb::probe_walking`] returned `code`
     /// (not [`WALK_MISSED`]): out of line, its paths in it.
     #[inline(never)]
-    fn probe_seen(
+    fn probe_seen<A: ProbeAnswer>(
         &mut self,
-        code: usize,
-        asid: Asid,
-        tag: Asid,
         va: VirtAddr,
         side: usize,
-    ) -> Option<TlbHit> {
-        let set = code >> WALK_CODE_BITS;
-        match code & WALK_CODE_MASK {
+        asid: Asid,
+        code: usize,
+    ) -> A {
+        let tag = self.tag(asid);
+        // (A set number is below the entry count, a `u32`: taken as one,
+        // the set's first slot needs no overflow test, as in the search.)
+        let set = (code >> WALK_CODE_BITS) as u32 as usize;
+        A::of(match code & WALK_CODE_MASK {
             WALK_FIRST_SEEN => self.pair_first_seen(asid, tag, va, set, side & 1),
             WALK_SECOND_SEEN => self.pair_second_seen(tag, va, set, side & 1),
             WALK_SECOND_SIZES => self.pair_second(tag, va, side & 1),
-            _ => self.probe_walking_general(asid, tag, va, side),
-        }
+            _ => return self.probe_walking_general(asid, tag, va, side),
+        })
     }
 
     /// [`Tlb::probe_walking`]'s pair after its first level saw the page's
@@ -2204,7 +2296,19 @@ impl Tlb {
     /// preset's pair, and for that pair when touches are owed (then it
     /// settles them first).
     #[inline(never)]
-    fn probe_walking_general(
+    fn probe_walking_general<A: ProbeAnswer>(
+        &mut self,
+        asid: Asid,
+        tag: Asid,
+        va: VirtAddr,
+        side: usize,
+    ) -> A {
+        A::of(self.walking_general_hit(asid, tag, va, side))
+    }
+
+    /// The body of [`Tlb::probe_walking_general`], its hit whole.
+    #[inline(always)]
+    fn walking_general_hit(
         &mut self,
         asid: Asid,
         tag: Asid,
@@ -2329,6 +2433,9 @@ impl Tlb {
             bits,
         };
         self.last[side] = i as u32;
+        if WALKING {
+            self.general_next = self.memos_set;
+        }
         self.memos_set = true;
     }
 
@@ -4455,7 +4562,7 @@ mod tests {
         let fill = |tlb: &mut Tlb, page: u64| {
             let va = VirtAddr::new(page << 12);
             assert!(
-                tlb.lookup_unremembered(asid, va, AccessKind::Read)
+                tlb.lookup_unremembered::<Option<TlbHit>>(asid, va, AccessKind::Read)
                     .is_none()
             );
             let e = entry(tlb, 1, page << 12, PageSize::SIZE_4K, page << 12)
@@ -4472,7 +4579,7 @@ mod tests {
         }
         fill(&mut tlb, 0);
         let va0 = VirtAddr::new(0);
-        let hit = tlb.lookup_unremembered(asid, va0, AccessKind::Read);
+        let hit: Option<TlbHit> = tlb.lookup_unremembered(asid, va0, AccessKind::Read);
         assert_eq!(hit.map(|h| h.level), Some(0));
         assert!(tlb.hit_recent(va0, LoadOrFetch::Load));
         // Second-level hits of the others, copied up into set 0, until
@@ -4483,7 +4590,7 @@ mod tests {
                     break;
                 }
                 if !in_first(&tlb, p) {
-                    let hit =
+                    let hit: Option<TlbHit> =
                         tlb.lookup_unremembered(asid, VirtAddr::new(p << 12), AccessKind::Read);
                     assert_eq!(hit.map(|h| h.level), Some(1), "round {round} page {p}");
                 }
@@ -4566,7 +4673,7 @@ mod tests {
             let fill = |tlb: &mut Tlb, page: u64| {
                 let va = VirtAddr::new(page << 12);
                 assert!(
-                    tlb.lookup_unremembered(asid, va, AccessKind::Read)
+                    tlb.lookup_unremembered::<Option<TlbHit>>(asid, va, AccessKind::Read)
                         .is_none()
                 );
                 let e = entry(tlb, 1, page << 12, PageSize::SIZE_4K, page << 12);
@@ -4707,7 +4814,20 @@ mod tests {
                         prop_assert_eq!(b.map(|h| h.level), Some(0));
                         b
                     }
-                    _ => special.lookup_unremembered(asid, va, kind),
+                    _ => {
+                        // The span loop's answer (`PaHit`), on a copy: the
+                        // whole hit's address and flags, the copy left as
+                        // the whole hit's probe leaves the TLB.
+                        let mut copy = special.clone();
+                        let pa_hit: PaHit = copy.lookup_unremembered(asid, va, kind);
+                        let whole: Option<TlbHit> = special.lookup_unremembered(asid, va, kind);
+                        prop_assert_eq!(pa_hit, PaHit::of(whole), "{} {:?}", va, kind);
+                        prop_assert_eq!(copy.counters(), special.counters());
+                        let saved =
+                            [&copy, &*special].map(|t| postcard::to_allocvec(t).expect("save"));
+                        prop_assert!(saved[0] == saved[1], "{} {:?}: the copies differ", va, kind);
+                        whole
+                    }
                 };
                 [a, b].map(|h| h.map(|h| (h.entry, h.level, h.pa)))
             };

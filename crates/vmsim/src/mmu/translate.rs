@@ -16,7 +16,9 @@ use crate::paging::{
 use serde::{Deserialize, Serialize};
 
 use super::counters::{Counters, FaultCounters, MAX_WALK_LEVELS, WalkCounters};
+use super::entry::EntryFlags;
 use super::fault::{MmuFault, MmuFaultKind, Violation};
+use super::tlb::PaHit;
 use super::walk_cache::Looked;
 use super::{
     AccessKind, LoadOrFetch, Perms, Privilege, Tlb, TlbConfig, TlbConfigError, TlbEntry, TlbHit,
@@ -780,8 +782,11 @@ impl Mmu {
         // the caller (the span loop's out-of-line reference) is out of line
         // itself, and a walk-heavy run comes here on most references.
         // `Mmu::lookup` is left as it was, for the other callers.
-        if let Some(hit) = self.tlb.lookup_unremembered(self.asid, va, access) {
-            return self.use_hit(mem, va, access, privilege, hit);
+        // (The hit as its address and the entry's flags, in registers: see
+        // `PaHit`.)
+        let hit: PaHit = self.tlb.lookup_unremembered(self.asid, va, access);
+        if let Some((pa, flags)) = hit.found() {
+            return self.use_rights(mem, va, access, privilege, flags, pa);
         }
         self.walk(mem, va, access, privilege, false)
     }
@@ -917,14 +922,27 @@ impl Mmu {
         privilege: Privilege,
         hit: TlbHit,
     ) -> Result<PhysAddr, MmuFault> {
-        let e = hit.entry;
-        if let Some(v) = violation(e.perms(), access, privilege) {
+        self.use_rights(mem, va, access, privilege, hit.entry.flags(), hit.pa)
+    }
+
+    /// [`Mmu::use_hit`] of a hit at `pa` of an entry of `flags`.
+    #[inline(always)]
+    fn use_rights<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        flags: EntryFlags,
+        pa: PhysAddr,
+    ) -> Result<PhysAddr, MmuFault> {
+        if let Some(v) = violation(flags.perms(), access, privilege) {
             return Err(self.protection(va, access, privilege, v));
         }
-        if access == AccessKind::Write && !e.is_dirty() {
-            return self.dirty_walk(mem, va, e, privilege);
+        if access == AccessKind::Write && !flags.is_dirty() {
+            return self.dirty_walk(mem, va, privilege);
         }
-        Ok(hit.pa)
+        Ok(pa)
     }
 
     #[cold]
@@ -952,7 +970,6 @@ impl Mmu {
         &mut self,
         mem: &mut M,
         va: VirtAddr,
-        _cached: TlbEntry,
         privilege: Privilege,
     ) -> Result<PhysAddr, MmuFault> {
         self.walk(mem, va, AccessKind::Write, privilege, true)
