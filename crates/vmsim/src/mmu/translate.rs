@@ -261,6 +261,28 @@ struct Tail {
     canonical_shift: u32,
 }
 
+/// How [`Mmu::walk_tail`] ended: the walk's answer is then made by
+/// [`Mmu::walk_as`], each outcome on its own path.
+///
+/// Why not the walk's `Option<Result<..>>`: with the not-present leaf's
+/// fault written into the same answer in line, the compiler shared one
+/// block of stores between the fault and the translation, so every walk
+/// that found its page wrote the fault's fields too (about nine
+/// instructions a walk on the zipf-walks row). Here a translation writes
+/// its address alone, and the fault is made by a call of its own that
+/// writes the walk's answer in place ([`Mmu::tail_not_present`]).
+#[derive(Clone, Copy, Debug)]
+enum TailEnd {
+    /// Translated: the TLB filled, the address found.
+    Done(PhysAddr),
+    /// The leaf is not present; `up`: the level above it was read here.
+    /// Nothing counted yet.
+    NotPresent { up: bool },
+    /// Not a walk the tail takes: nothing changed, the general walk goes
+    /// on from the same hit.
+    Declined,
+}
+
 /// The lowest address bit of the last level's index, in every format the
 /// tail serves.
 const TAIL_LEAF_SHIFT: u32 = 12;
@@ -1095,10 +1117,17 @@ impl Mmu {
                     }
                 }
             };
-            if let Some(done) = done {
-                return done;
-            }
-            return self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, Some(hit));
+            // Each outcome returned on its own: the fault's result made
+            // by its own call (see `Mmu::tail_not_present`).
+            return match done {
+                TailEnd::Done(pa) => Ok(pa),
+                TailEnd::NotPresent { up } => {
+                    self.tail_not_present(up, va, access, privilege, dirty_only, tail)
+                }
+                TailEnd::Declined => {
+                    self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, Some(hit))
+                }
+            };
         }
         self.walk_start::<AGAIN, M>(mem, va, access, privilege, dirty_only)
     }
@@ -1309,10 +1338,10 @@ impl Mmu {
     /// rights as one mask), and only then counted, the PDE cache filled,
     /// A (and D) written back where clear, and the TLB filled. Everything
     /// else (an entry outside memory, a reserved or large-page entry, a
-    /// protection fault, another depth) answers `None` having changed
-    /// nothing, and the caller's walk goes on from the same hit, reading the
-    /// same entries; a not-present leaf is answered here, as the plain walk
-    /// answers it.
+    /// protection fault, another depth) is [`TailEnd::Declined`], nothing
+    /// changed: the caller's walk goes on from the same hit, reading the
+    /// same entries; a not-present leaf, [`TailEnd::NotPresent`], is
+    /// answered as the plain walk answers it ([`Mmu::tail_not_present`]).
     ///
     /// Why: the general walk keeps a path of entries, decodes each into an
     /// `Entry` and a `Translation`, loops over the path for the walk-cache
@@ -1333,7 +1362,7 @@ impl Mmu {
         hit: super::walk_cache::WalkCacheHit,
         reserved: u64,
         tail: Tail,
-    ) -> Option<Result<PhysAddr, MmuFault>> {
+    ) -> TailEnd {
         if hit.depth == tail.last {
             self.walk_tail_at_leaf_table(
                 mem, va, access, privilege, dirty_only, wc_tag, hit, reserved, tail,
@@ -1345,7 +1374,7 @@ impl Mmu {
         }
     }
 
-    /// [`Mmu::walk_tail`] of a hit at the last level's table (`None`
+    /// [`Mmu::walk_tail`] of a hit at the last level's table ([`TailEnd::Declined`]
     /// for any other: the general walk takes it).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -1360,7 +1389,7 @@ impl Mmu {
         hit: super::walk_cache::WalkCacheHit,
         reserved: u64,
         tail: Tail,
-    ) -> Option<Result<PhysAddr, MmuFault>> {
+    ) -> TailEnd {
         // Every table a walk cache gives is a frame's, 4 KiB aligned (each
         // fill's is an entry's frame bits); one that is not (a forged
         // checkpoint's) takes the general walk, which reads the same
@@ -1370,7 +1399,7 @@ impl Mmu {
         // on each of the zipf-walks row's walks).
         let hit_table = hit.table.as_u64();
         if hit.depth != tail.last || hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
-            return None;
+            return TailEnd::Declined;
         }
         let acc = flags_of(hit.perms).bits();
         self.walk_tail_leaf::<false, M>(
@@ -1379,7 +1408,7 @@ impl Mmu {
     }
 
     /// [`Mmu::walk_tail`] of a hit one level above the last level's table:
-    /// a present table pointer without reserved bits read there, or `None`
+    /// a present table pointer without reserved bits read there, or [`TailEnd::Declined`]
     /// (as for any other depth: the general walk takes it).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -1394,19 +1423,21 @@ impl Mmu {
         hit: super::walk_cache::WalkCacheHit,
         reserved: u64,
         tail: Tail,
-    ) -> Option<Result<PhysAddr, MmuFault>> {
+    ) -> TailEnd {
         use crate::paging::pte::{X86_64_FRAME, X86_PAGE_SIZE, x86_rights};
         // (The table known aligned, as in `walk_tail_at_leaf_table`.)
         let hit_table = hit.table.as_u64();
         if hit.depth + 1 != tail.last || hit_table & (TAIL_TABLE_BYTES - 1) != 0 {
-            return None;
+            return TailEnd::Declined;
         }
         let v = va.as_u64();
         let addr =
             PhysAddr::new_unchecked(hit_table + ((v >> TAIL_UP_SHIFT) & TAIL_INDEX_MASK) * 8);
-        let raw = mem.read_le(addr, 8).ok()?;
+        let Ok(raw) = mem.read_le(addr, 8) else {
+            return TailEnd::Declined;
+        };
         if raw & (X86_PRESENT | X86_PAGE_SIZE) != X86_PRESENT || raw & reserved != 0 {
-            return None;
+            return TailEnd::Declined;
         }
         let acc = flags_of(hit.perms).bits() & x86_rights(raw);
         self.walk_tail_leaf::<true, M>(
@@ -1445,42 +1476,28 @@ impl Mmu {
         table: u64,
         acc: u16,
         up: Option<(PhysAddr, u64)>,
-    ) -> Option<Result<PhysAddr, MmuFault>> {
+    ) -> TailEnd {
         use crate::paging::pte::{X86_64_FRAME, x86_leaf_status, x86_rights};
         debug_assert_eq!(UP, up.is_some());
         let v = va.as_u64();
         let last = tail.last;
         let leaf_addr =
             PhysAddr::new_unchecked(table + ((v >> TAIL_LEAF_SHIFT) & TAIL_INDEX_MASK) * 8);
-        let raw = mem.read_le(leaf_addr, 8).ok()?;
+        let Ok(raw) = mem.read_le(leaf_addr, 8) else {
+            return TailEnd::Declined;
+        };
+        if raw & X86_PRESENT == 0 {
+            return TailEnd::NotPresent { up: UP };
+        }
         // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
         let refs = &mut self.walk.refs_by_level;
-        if raw & X86_PRESENT == 0 {
-            // Not present ends the walk, as in the plain walk: the entries
-            // read counted, no walk cache filled.
-            if UP {
-                refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
-            }
-            refs[last & (MAX_WALK_LEVELS - 1)] += 1;
-            self.walk.faulted += 1;
-            #[cfg(test)]
-            {
-                self.tail_taken += 1;
-            }
-            let f = WalkFault {
-                kind: FaultKind::NotPresent,
-                level: Some(tail.leaf_number),
-                idx: Some(last),
-            };
-            return Some(Err(self.walk_fault(f, va, access, privilege, dirty_only)));
-        }
         if raw & reserved != 0 {
-            return None;
+            return TailEnd::Declined;
         }
         let rights = x86_rights(raw) & acc;
         let perms = Perms::from_bits_truncate(rights as u8);
         if !perms.contains(required(access, privilege)) {
-            return None;
+            return TailEnd::Declined;
         }
         let flags = PteFlags::from_bits_retain(rights | x86_leaf_status(raw));
         debug_assert_eq!(
@@ -1535,9 +1552,44 @@ impl Mmu {
             leaf_raw: raw,
         };
         let dirty = write || raw & X86_DIRTY != 0;
-        Some(Ok(self.fill_tagged(
-            &t, perms, dirty, va, access, dirty_only, wc_tag,
-        )))
+        TailEnd::Done(self.fill_tagged(&t, perms, dirty, va, access, dirty_only, wc_tag))
+    }
+
+    /// [`Mmu::walk_tail_leaf`] of a leaf that is not present: the end of
+    /// the walk, as in the plain walk (the entries read counted, the level
+    /// above's too when `up`, no walk cache filled), and its fault.
+    ///
+    /// Out of line, answering the walk's whole result, which
+    /// [`Mmu::walk_as`] returns as it is (see [`TailEnd`]).
+    #[cold]
+    #[inline(never)]
+    fn tail_not_present(
+        &mut self,
+        up: bool,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+        tail: Tail,
+    ) -> Result<PhysAddr, MmuFault> {
+        // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
+        let last = tail.last;
+        let refs = &mut self.walk.refs_by_level;
+        if up {
+            refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
+        }
+        refs[last & (MAX_WALK_LEVELS - 1)] += 1;
+        self.walk.faulted += 1;
+        #[cfg(test)]
+        {
+            self.tail_taken += 1;
+        }
+        let f = WalkFault {
+            kind: FaultKind::NotPresent,
+            level: Some(tail.leaf_number),
+            idx: Some(last),
+        };
+        Err(self.walk_fault(f, va, access, privilege, dirty_only))
     }
 
     /// Caches translation `t` (after a walk or search) and returns its address.
