@@ -43,6 +43,7 @@ pub use counters::{
 pub use entry::{Perms, TlbEntry};
 pub use fault::{MmuFault, MmuFaultKind, Violation};
 pub use replacement::{Replacement, Victims, XorShift64Star};
+pub(crate) use tlb::PaHit;
 pub use tlb::{Tlb, TlbHit};
 pub use tlb_array::{Inserted, TlbArray};
 pub use tlb_config::{

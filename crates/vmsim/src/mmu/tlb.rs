@@ -68,6 +68,15 @@ pub(crate) struct PaHit {
 impl PaHit {
     const MISSED: u32 = 1 << 8;
 
+    /// A miss (for a caller that made no probe).
+    #[inline(always)]
+    pub(crate) fn missed() -> Self {
+        PaHit {
+            pa: PhysAddr::new_unchecked(0),
+            flags: Self::MISSED,
+        }
+    }
+
     /// The address and the entry's flags of a hit; `None` for a miss.
     #[inline(always)]
     pub(crate) fn found(self) -> Option<(PhysAddr, EntryFlags)> {

@@ -806,7 +806,54 @@ impl Mmu {
         // `Mmu::lookup` is left as it was, for the other callers.
         // (The hit as its address and the entry's flags, in registers: see
         // `PaHit`.)
-        let hit: PaHit = self.tlb.lookup_unremembered(self.asid, va, access);
+        let hit = self.probe_unremembered(va, access);
+        self.after_probe(mem, va, access, privilege, hit)
+    }
+
+    /// Whether the TLB keeps recent hits (a split first level; see
+    /// `Tlb::has_recent_hits`).
+    #[inline(always)]
+    pub(crate) fn has_recent_hits(&self) -> bool {
+        self.tlb.has_recent_hits()
+    }
+
+    /// The TLB lookup of [`Mmu::translate_unremembered`] with recent hits
+    /// (a split first level: only then), its answer as [`PaHit`]. With
+    /// [`Mmu::grants`] and [`Mmu::after_probe`] the span loop's load splits
+    /// the translation: the hit that grants the access is done in the
+    /// caller, and the rest goes out of line (see `Simulation::span_load`).
+    #[inline(always)]
+    pub(crate) fn probe_unremembered(&mut self, va: VirtAddr, access: AccessKind) -> PaHit {
+        debug_assert!(self.tlb.has_recent_hits());
+        self.tlb.lookup_unremembered(self.asid, va, access)
+    }
+
+    /// Whether [`Mmu::after_probe`] of `hit` would return the hit's address
+    /// at once, changing and counting nothing more: a hit whose rights
+    /// grant the access (and, for a store, whose entry is dirty).
+    #[inline(always)]
+    pub(crate) fn grants(hit: PaHit, access: AccessKind, privilege: Privilege) -> bool {
+        match hit.found() {
+            Some((_, flags)) => {
+                violation(flags.perms(), access, privilege).is_none()
+                    && (access != AccessKind::Write || flags.is_dirty())
+            }
+            None => false,
+        }
+    }
+
+    /// The rest of [`Mmu::translate_unremembered`] after
+    /// [`Mmu::probe_unremembered`] answered `hit`: the hit's rights used,
+    /// or the walk.
+    #[inline(always)]
+    pub(crate) fn after_probe<M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        hit: PaHit,
+    ) -> Result<PhysAddr, MmuFault> {
         if let Some((pa, flags)) = hit.found() {
             return self.use_rights(mem, va, access, privilege, flags, pa);
         }

@@ -52,7 +52,7 @@ use crate::addr::{PhysAddr, Pid, VirtAddr};
 use crate::config::{Config, ConfigError, MachineSpec};
 use crate::kernel::{Kernel, KernelError, Layout, MmapFlags, Prot};
 use crate::machine::{self, AccessError};
-use crate::mmu::{AccessKind, LoadOrFetch, Mmu, MmuFault, Privilege};
+use crate::mmu::{AccessKind, LoadOrFetch, Mmu, MmuFault, PaHit, Privilege};
 use crate::phys::{DirtyChunks, MemError, PhysMem};
 use crate::report::{ProcessReport, Report, Timeline};
 
@@ -161,6 +161,15 @@ struct SpanPlace {
     /// copy of it into the side in a byte register, two instructions more
     /// a recent hit).
     by_kind: [u64; 4],
+    /// The span's process (for [`Simulation::span_load_rest`]).
+    pid: Pid,
+    /// The address and the index in the span of the reference
+    /// [`Simulation::span_load`] is translating, kept here for
+    /// [`Simulation::span_load_rest`]: with them passed along in
+    /// registers, `span_load` kept them across the TLB probe's call in
+    /// callee-saved registers and saved six on every call.
+    va: VirtAddr,
+    k: usize,
 }
 
 /// How one step of a time slice ends: the budget of references left in
@@ -678,6 +687,9 @@ impl Simulation {
             now0: base + 1,
             crossing: 0,
             by_kind: [0; 4],
+            pid,
+            va: VirtAddr::new(0),
+            k: 0,
         };
         let mut done = span.len();
         let mut stop = SpanStop::End;
@@ -803,13 +815,13 @@ impl Simulation {
                             continue;
                         }
                         fetch_room = 0;
-                        self.span_load::<true>(pid, va, k, &mut place)
+                        self.span_load::<true>(va, k, &mut place)
                     } else {
                         if self.m.mmu.hit_recent(va, LoadOrFetch::Load) {
                             continue;
                         }
                         fetch_room = 0;
-                        self.span_load::<false>(pid, va, k, &mut place)
+                        self.span_load::<false>(va, k, &mut place)
                     }
                 } else {
                     // A store that a recent hit takes whole: a small call,
@@ -932,9 +944,9 @@ impl Simulation {
             // `span_load` itself.)
             let va = VirtAddr::new(a.va);
             if code == 0 {
-                self.span_load::<true>(pid, va, k, place)
+                self.span_load::<true>(va, k, place)
             } else {
-                self.span_load::<false>(pid, va, k, place)
+                self.span_load::<false>(va, k, place)
             }
         }
     }
@@ -952,32 +964,95 @@ impl Simulation {
     /// kind is a constant, in its counters' addresses and in the TLB's
     /// lookup: some sixteen instructions a reference on a walk-heavy run,
     /// where nearly every reference comes here.
+    ///
+    /// Split in two: here the TLB probe and the hit that grants the load
+    /// (most of the `.vmt` rows' calls, the probe of every call of the
+    /// walk-heavy rows), out of line in [`Simulation::span_load_rest`] the
+    /// walk, the hit that does not grant it and the fault. The rest's
+    /// values (the process, the address, the index) go through `place`,
+    /// not registers: kept in registers across the probe's call they cost
+    /// six saved registers on every call; now two are kept (`self` and
+    /// `place`).
     #[inline(never)]
     fn span_load<const FETCH: bool>(
         &mut self,
-        pid: Pid,
         va: VirtAddr,
         k: usize,
         place: &mut SpanPlace,
     ) -> bool {
         let code = if FETCH { 0 } else { 1 };
         place.by_kind[code] += 1;
+        place.va = va;
+        place.k = k;
         let kind = KIND_OF[code];
         // `hit_recent` just found no recent hit that grants it: the
         // TLB-hit path of `translate` would find none either.
+        if !self.m.mmu.has_recent_hits() {
+            return self.span_load_rest::<FETCH, false>(place, PaHit::missed());
+        }
+        let hit = self.m.mmu.probe_unremembered(va, kind);
+        if hit.found().is_some() {
+            if Mmu::grants(hit, kind, Privilege::User) {
+                return true;
+            }
+            // A hit whose rights refuse the load: out of line.
+            return self.span_load_rest::<FETCH, true>(place, hit);
+        }
+        // The walk, here (`self` and `place` are kept across the probe
+        // anyway; in `span_load_rest` it saved four registers more), its
+        // fault out of line.
         let result = self
             .m
             .mmu
-            .translate_unremembered(&mut self.mem, va, kind, Privilege::User);
+            .after_probe(&mut self.mem, va, kind, Privilege::User, hit);
         match result {
             Ok(_) => true,
-            Err(fault) => {
-                let now = place.now0 + k as u64;
-                let r = self
-                    .translate_fault(pid, va, kind, now, fault)
-                    .map(|p| p.is_some());
-                self.settle(r)
-            }
+            Err(fault) => self.span_load_fault::<FETCH>(place, fault),
+        }
+    }
+
+    /// [`Simulation::span_load`]'s fault `fault` of `place.va`, the span's
+    /// `place.k`th reference, handled: what `span_load` returns.
+    #[cold]
+    #[inline(never)]
+    fn span_load_fault<const FETCH: bool>(
+        &mut self,
+        place: &mut SpanPlace,
+        fault: MmuFault,
+    ) -> bool {
+        let kind = KIND_OF[if FETCH { 0 } else { 1 }];
+        let now = place.now0 + place.k as u64;
+        let r = self
+            .translate_fault(place.pid, place.va, kind, now, fault)
+            .map(|p| p.is_some());
+        self.settle(r)
+    }
+
+    /// The rest of [`Simulation::span_load`] of `place.va`, the span's
+    /// `place.k`th reference, after its probe answered `hit` (`PROBED`;
+    /// without it, with a shared first level, the whole translation of
+    /// [`Mmu::translate_unremembered`]): the walk, or the hit's rights,
+    /// and a fault handled. Returns what `span_load` returns.
+    #[inline(never)]
+    fn span_load_rest<const FETCH: bool, const PROBED: bool>(
+        &mut self,
+        place: &mut SpanPlace,
+        hit: PaHit,
+    ) -> bool {
+        let kind = KIND_OF[if FETCH { 0 } else { 1 }];
+        let va = place.va;
+        let result = if PROBED {
+            self.m
+                .mmu
+                .after_probe(&mut self.mem, va, kind, Privilege::User, hit)
+        } else {
+            self.m
+                .mmu
+                .translate_unremembered(&mut self.mem, va, kind, Privilege::User)
+        };
+        match result {
+            Ok(_) => true,
+            Err(fault) => self.span_load_fault::<FETCH>(place, fault),
         }
     }
 
