@@ -228,31 +228,26 @@ fn a_run_that_fails_at_once_leaves_no_checkpoint_directory() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("new/ck");
     let missing = dir.path().join("no-such.lackey");
-    let e = one_line_error(&[
-        "run".as_ref(),
-        "-q".as_ref(),
-        "--checkpoint-every".as_ref(),
-        "10K".as_ref(),
-        "--checkpoint-dir".as_ref(),
-        ck.as_os_str(),
-        missing.as_os_str(),
-    ]);
-    assert!(e.contains("no-such.lackey"), "{e}");
+    let run = || {
+        let e = one_line_error(&[
+            "run".as_ref(),
+            "-q".as_ref(),
+            "--checkpoint-every".as_ref(),
+            "10K".as_ref(),
+            "--checkpoint-dir".as_ref(),
+            ck.as_os_str(),
+            missing.as_os_str(),
+        ]);
+        assert!(e.contains("no-such.lackey"), "{e}");
+    };
+    run();
     assert!(
         !dir.path().join("new").exists(),
         "the run made and left new/"
     );
     // A directory that was there before stays, empty or not.
     std::fs::create_dir_all(&ck).unwrap();
-    let e = one_line_error(&[
-        "run".as_ref(),
-        "--checkpoint-every".as_ref(),
-        "10K".as_ref(),
-        "--checkpoint-dir".as_ref(),
-        ck.as_os_str(),
-        missing.as_os_str(),
-    ]);
-    assert!(e.contains("no-such.lackey"), "{e}");
+    run();
     assert!(ck.is_dir());
 }
 
