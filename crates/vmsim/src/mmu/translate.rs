@@ -820,8 +820,9 @@ impl Mmu {
     /// The TLB lookup of [`Mmu::translate_unremembered`] with recent hits
     /// (a split first level: only then), its answer as [`PaHit`]. With
     /// [`Mmu::grants`] and [`Mmu::after_probe`] the span loop's load splits
-    /// the translation: the hit that grants the access is done in the
-    /// caller, and the rest goes out of line (see `Simulation::span_load`).
+    /// the translation: the hit that grants the access is done at once in
+    /// the caller, before it pays for what the rest needs (see
+    /// `Simulation::span_load`).
     #[inline(always)]
     pub(crate) fn probe_unremembered(&mut self, va: VirtAddr, access: AccessKind) -> PaHit {
         debug_assert!(self.tlb.has_recent_hits());

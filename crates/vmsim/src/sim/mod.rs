@@ -965,14 +965,15 @@ impl Simulation {
     /// lookup: some sixteen instructions a reference on a walk-heavy run,
     /// where nearly every reference comes here.
     ///
-    /// Split in two: here the TLB probe and the hit that grants the load
-    /// (most of the `.vmt` rows' calls, the probe of every call of the
-    /// walk-heavy rows), out of line in [`Simulation::span_load_rest`] the
-    /// walk, the hit that does not grant it and the fault. The rest's
-    /// values (the process, the address, the index) go through `place`,
-    /// not registers: kept in registers across the probe's call they cost
-    /// six saved registers on every call; now two are kept (`self` and
-    /// `place`).
+    /// Split in three: here the TLB probe, the hit that grants the load
+    /// (most of the `.vmt` rows' calls) and the walk after a miss (the
+    /// walk-heavy rows'; out of line it paid both functions' saved
+    /// registers and a tail call); out of line the hit whose rights
+    /// refuse the load ([`Simulation::span_load_rest`]) and the fault
+    /// ([`Simulation::span_load_fault`]). Their values (the process, the
+    /// address, the index) go through `place`, not registers: kept in
+    /// registers across the probe's call they cost six saved registers
+    /// and a spill on every call; now four are saved.
     #[inline(never)]
     fn span_load<const FETCH: bool>(
         &mut self,
