@@ -6,6 +6,9 @@
 //! an error before any work; but a run that then fails at once (a trace that
 //! does not exist, a scenario the kernel refuses) left an empty `ck` behind,
 //! which the next run with the same directory met as someone else's.
+//! The same holds when the run is interrupted (SIGINT, SIGTERM, SIGHUP):
+//! the directories are on the signal handler's list too, removed there
+//! only while empty, so an interrupted run keeps every checkpoint it wrote.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct MadeDir {
     made: Vec<PathBuf>,
+    /// The same directories on the interrupt-cleanup list (removed there
+    /// only while empty, deepest first).
+    listed: Vec<vmsim_trace::output::Registered>,
 }
 
 impl MadeDir {
@@ -27,13 +33,20 @@ impl MadeDir {
             .filter(|p| !p.as_os_str().is_empty())
             .take_while(|p| std::fs::symlink_metadata(p).is_err())
             .map(Path::to_path_buf)
+            .collect::<Vec<_>>();
+        // The list is emptied newest first: parents go on it first.
+        let listed = made
+            .iter()
+            .rev()
+            .map(|dir| vmsim_trace::output::register_if_empty(dir))
             .collect();
-        Self { made }
+        Self { made, listed }
     }
 
     /// The command succeeded: the directories stay.
     pub fn keep(mut self) {
         self.made.clear();
+        self.listed.clear();
     }
 }
 

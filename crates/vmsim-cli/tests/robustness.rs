@@ -558,6 +558,49 @@ fn an_interrupted_run_leaves_no_swap_file() {
     assert_no_temporaries(dir.path());
 }
 
+/// A run interrupted before its first checkpoint used to leave the empty
+/// checkpoint directory (and parents) it made; interrupted after one, it
+/// must keep every checkpoint it wrote.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_takes_back_only_an_empty_checkpoint_directory() {
+    use std::os::unix::process::ExitStatusExt;
+    for (every, sig, number) in [("1000M", "INT", 2), ("20K", "TERM", 15)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let made = dir.path().join("made");
+        let ck = made.join("ck");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("vmsim"))
+            .args([
+                "run",
+                "-q",
+                "synth:zipf,pages=4096,s=0.8,refs=2000M",
+                "--checkpoint-every",
+                every,
+                "--checkpoint-dir",
+            ])
+            .arg(&ck)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let files = || std::fs::read_dir(&ck).map_or(0, |d| d.filter_map(Result::ok).count());
+        let written = every == "20K";
+        assert!(
+            wait_for(|| if written { files() > 0 } else { ck.is_dir() }),
+            "the run made its checkpoint directory"
+        );
+        signal(child.id(), sig);
+        let status = child.wait().expect("wait");
+        assert_eq!(status.signal(), Some(number), "{status:?}");
+        if written {
+            assert!(files() > 0, "the checkpoints written stay");
+            assert_no_temporaries(&ck);
+        } else {
+            assert!(!made.exists(), "the empty directories made are taken back");
+        }
+    }
+}
+
 /// A lackey line with a 4 GiB access used to take 10+ seconds and GBs of
 /// swap; sizes above MAX_ACCESS_BYTES are an error naming file:line.
 #[test]

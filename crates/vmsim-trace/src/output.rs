@@ -29,8 +29,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tempfile::NamedTempFile;
 
+/// How [`remove_registered`] takes a path away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// A temporary file, or a directory with everything in it.
+    Whole,
+    /// A directory made for output: removed only while it is empty, so
+    /// nothing written into it (a checkpoint) is ever lost.
+    IfEmpty,
+}
+
 /// Paths to remove if the process is interrupted, by registration number.
-static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
+static LIVE: Mutex<BTreeMap<u64, (PathBuf, Removal)>> = Mutex::new(BTreeMap::new());
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// A path on the interrupt-cleanup list; leaves the list when dropped.
@@ -41,9 +51,24 @@ pub struct Registered(u64);
 /// Puts `path` (a file or a directory) on the list [`remove_registered`]
 /// removes, until the returned guard is dropped.
 pub fn register(path: &Path) -> Registered {
+    register_as(path, Removal::Whole)
+}
+
+/// Puts the directory `path` on the list [`remove_registered`] removes,
+/// but only if it is empty by then, until the returned guard is dropped.
+/// For a directory made for a command's output: interrupted before it
+/// wrote anything, the command takes the directory back; with a file in
+/// it, the directory and the file stay. The list is removed newest first,
+/// so register a directory's parents before it, and a temporary file
+/// written into it after it.
+pub fn register_if_empty(path: &Path) -> Registered {
+    register_as(path, Removal::IfEmpty)
+}
+
+fn register_as(path: &Path, how: Removal) -> Registered {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut live) = LIVE.lock() {
-        live.insert(id, path.to_path_buf());
+        live.insert(id, (path.to_path_buf(), how));
     }
     Registered(id)
 }
@@ -56,24 +81,27 @@ impl Drop for Registered {
     }
 }
 
-/// Removes every registered temporary file and directory (best effort) and
-/// empties the list: what an interrupted process must do before it dies.
-/// Returns how many paths were removed.
+/// Removes every registered temporary file and directory (best effort),
+/// newest first, and empties the list: what an interrupted process must do
+/// before it dies. Returns how many paths were removed.
 pub fn remove_registered() -> usize {
-    let paths: Vec<PathBuf> = match LIVE.lock() {
-        Ok(mut live) => std::mem::take(&mut *live).into_values().collect(),
+    let paths: Vec<(PathBuf, Removal)> = match LIVE.lock() {
+        Ok(mut live) => std::mem::take(&mut *live).into_values().rev().collect(),
         Err(_) => return 0,
     };
     remove_paths(paths)
 }
 
-fn remove_paths(paths: Vec<PathBuf>) -> usize {
+fn remove_paths(paths: Vec<(PathBuf, Removal)>) -> usize {
     let mut removed = 0;
-    for p in paths {
-        let r = match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-            Ok(_) => std::fs::remove_file(&p),
-            Err(e) => Err(e),
+    for (p, how) in paths {
+        let r = match (std::fs::symlink_metadata(&p), how) {
+            (Ok(m), Removal::Whole) if m.is_dir() => std::fs::remove_dir_all(&p),
+            (Ok(_), Removal::Whole) => std::fs::remove_file(&p),
+            // `remove_dir` refuses a directory that is not empty (and
+            // anything that is not a directory).
+            (Ok(_), Removal::IfEmpty) => std::fs::remove_dir(&p),
+            (Err(e), _) => Err(e),
         };
         removed += usize::from(r.is_ok());
     }
@@ -588,16 +616,56 @@ mod tests {
         std::fs::write(d.join("inner"), b"y").expect("write");
         let kept = dir.path().join("kept");
         std::fs::write(&kept, b"z").expect("write");
-        let listed = |p: &Path| LIVE.lock().expect("lock").values().any(|x| x == p);
+        let listed = |p: &Path| LIVE.lock().expect("lock").values().any(|(x, _)| x == p);
         let (a, b) = (register(&f), register(&d));
         let unregistered = register(&kept);
         drop(unregistered);
         assert!(listed(&f) && listed(&d) && !listed(&kept));
         // (remove_registered would also remove other tests' temporaries: remove ours.)
-        assert_eq!(remove_paths(vec![f.clone(), d.clone()]), 2);
+        let whole = |p: &PathBuf| (p.clone(), Removal::Whole);
+        assert_eq!(remove_paths(vec![whole(&f), whole(&d)]), 2);
         assert!(!f.exists() && !d.exists());
         assert!(kept.exists(), "a path off the list stays");
         drop((a, b));
         assert!(!listed(&f) && !listed(&d));
+    }
+
+    #[test]
+    fn directories_made_for_output_are_removed_only_while_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (top, deep, full) = (
+            dir.path().join("top"),
+            dir.path().join("top/deep"),
+            dir.path().join("full"),
+        );
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        std::fs::create_dir(&full).expect("mkdir");
+        std::fs::write(full.join("checkpoint"), b"data").expect("write");
+        let if_empty = |p: &PathBuf| (p.clone(), Removal::IfEmpty);
+        // Newest first, as remove_registered orders them: the deeper
+        // directory (registered after its parent) goes first, then the
+        // parent, now empty. The directory with a file in it stays, and
+        // so does its file.
+        assert_eq!(
+            remove_paths(vec![if_empty(&full), if_empty(&deep), if_empty(&top)]),
+            2
+        );
+        assert!(!top.exists());
+        assert_eq!(
+            std::fs::read(full.join("checkpoint")).expect("kept"),
+            b"data"
+        );
+        // Registered in that order, the list gives them back newest first.
+        let guards = [register_if_empty(&top), register_if_empty(&deep)];
+        let order: Vec<PathBuf> = LIVE
+            .lock()
+            .expect("lock")
+            .values()
+            .rev()
+            .filter(|(p, how)| p.starts_with(dir.path()) && *how == Removal::IfEmpty)
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(order, [deep.clone(), top.clone()]);
+        drop(guards);
     }
 }
