@@ -689,6 +689,33 @@ impl Victims {
         self.plru_plan_worked_out(set, way)
     }
 
+    /// [`Victims::touch`] of `way` in `set`, and [`Victims::plru_plan`] of
+    /// it: with the victim table fetched, the plan is worked out first and
+    /// the touch is the plan applied (`apply_plru`, exactly what the touch
+    /// writes: `!mask` is the table's `path_keep`, `bits` its `path_bits`),
+    /// one test of the policy and the table for both. For the walking
+    /// probe's first-level hit, whose record keeps the plan.
+    #[inline(always)]
+    pub fn touch_planned(&mut self, set: u32, way: usize) -> Option<(u32, u32, u32)> {
+        if self.policy == Replacement::TreePlru
+            && let Some(table) = self.table
+        {
+            // (`way` is below the way count, at most 16.)
+            let (mask, bits) = table.plans[way & (PLRU_TABLE_MAX_WAYS - 1)];
+            self.apply_plru(set, mask, bits);
+            return Some((set, mask, bits));
+        }
+        self.touch_planned_slow(set as usize, way)
+    }
+
+    /// [`Victims::touch_planned`] before the victim table is fetched, or
+    /// of any other policy: the touch, then the plan.
+    #[inline(never)]
+    fn touch_planned_slow(&mut self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
+        self.touch(set, way);
+        self.plru_plan(set, way)
+    }
+
     /// [`Victims::plru_plan`] from the paths (before the victim table is
     /// fetched, and for every array without one).
     fn plru_plan_worked_out(&self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
