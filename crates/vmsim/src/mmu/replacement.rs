@@ -1164,6 +1164,43 @@ mod tests {
         }
     }
 
+    /// [`Victims::touch_planned`] (the walking probe's first-level hit)
+    /// touches as [`Victims::touch`] does and answers
+    /// [`Victims::plru_plan`] of the way: every policy, way counts 1 to
+    /// 20, before and after the first eviction fetches the table, random
+    /// touches and evictions of a few sets against a copy touched by
+    /// `touch`, the whole state compared after every step.
+    #[test]
+    fn planned_touches_equal_the_touches() {
+        for policy in [Replacement::TreePlru, Replacement::Lru, Replacement::Random] {
+            for ways in 1..=20 {
+                let mut planned = Victims::new(policy, 3, ways, 5);
+                let mut plain = planned.clone();
+                let mut rng = XorShift64Star::new(ways as u64 + 11);
+                for step in 0..300 {
+                    let set = rng.below(3);
+                    if step > 100 && rng.below(4) == 0 {
+                        assert_eq!(planned.evict(set), plain.evict(set));
+                    } else {
+                        let way = rng.below(ways);
+                        let plan = planned.touch_planned(set as u32, way);
+                        assert_eq!(plan, plain.plru_plan(set, way), "{policy:?} {ways} ways");
+                        plain.touch(set, way);
+                    }
+                    assert_eq!(
+                        format!("{planned:?}"),
+                        format!("{plain:?}"),
+                        "{policy:?} {ways} ways, step {step}"
+                    );
+                    assert_eq!(
+                        planned.bits, plain.bits,
+                        "{policy:?} {ways} ways, step {step}"
+                    );
+                }
+            }
+        }
+    }
+
     /// A tree-PLRU touch through the fetched victim table (its paths,
     /// indexed through a mask) writes what the touch through the
     /// `Victims`' own paths writes: for every way count the table serves,
