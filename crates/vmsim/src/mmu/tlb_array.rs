@@ -208,6 +208,10 @@ impl std::ops::DerefMut for Slot {
     }
 }
 
+/// A tree-PLRU touch worked out in advance ([`Victims::plru_plan`]): the
+/// set word's index, the mask of the way's path and the bits written.
+pub(super) type PlruPlan = (u32, u32, u32);
+
 /// One set-associative array of TLB entries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TlbArray {
@@ -611,7 +615,7 @@ impl TlbArray {
         set: u32,
         vpn: u64,
         asid: Asid,
-    ) -> Option<(usize, TlbEntry, Option<(u32, u32, u32)>)> {
+    ) -> Option<(usize, TlbEntry, Option<PlruPlan>)> {
         debug_assert_eq!(u64::from(set), vpn & self.set_mask);
         let shift = self.shifts[0];
         let base = set as usize * W;
