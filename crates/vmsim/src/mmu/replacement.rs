@@ -689,6 +689,33 @@ impl Victims {
         self.plru_plan_worked_out(set, way)
     }
 
+    /// [`Victims::touch`] of `way` in `set`, and [`Victims::plru_plan`] of
+    /// it: with the victim table fetched, the plan is worked out first and
+    /// the touch is the plan applied (`apply_plru`, exactly what the touch
+    /// writes: `!mask` is the table's `path_keep`, `bits` its `path_bits`),
+    /// one test of the policy and the table for both. For the walking
+    /// probe's first-level hit, whose record keeps the plan.
+    #[inline(always)]
+    pub fn touch_planned(&mut self, set: u32, way: usize) -> Option<(u32, u32, u32)> {
+        if self.policy == Replacement::TreePlru
+            && let Some(table) = self.table
+        {
+            // (`way` is below the way count, at most 16.)
+            let (mask, bits) = table.plans[way & (PLRU_TABLE_MAX_WAYS - 1)];
+            self.apply_plru(set, mask, bits);
+            return Some((set, mask, bits));
+        }
+        self.touch_planned_slow(set as usize, way)
+    }
+
+    /// [`Victims::touch_planned`] before the victim table is fetched, or
+    /// of any other policy: the touch, then the plan.
+    #[inline(never)]
+    fn touch_planned_slow(&mut self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
+        self.touch(set, way);
+        self.plru_plan(set, way)
+    }
+
     /// [`Victims::plru_plan`] from the paths (before the victim table is
     /// fetched, and for every array without one).
     fn plru_plan_worked_out(&self, set: usize, way: usize) -> Option<(u32, u32, u32)> {
@@ -1132,6 +1159,43 @@ mod tests {
                             );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// [`Victims::touch_planned`] (the walking probe's first-level hit)
+    /// touches as [`Victims::touch`] does and answers
+    /// [`Victims::plru_plan`] of the way: every policy, way counts 1 to
+    /// 20, before and after the first eviction fetches the table, random
+    /// touches and evictions of a few sets against a copy touched by
+    /// `touch`, the whole state compared after every step.
+    #[test]
+    fn planned_touches_equal_the_touches() {
+        for policy in [Replacement::TreePlru, Replacement::Lru, Replacement::Random] {
+            for ways in 1..=20 {
+                let mut planned = Victims::new(policy, 3, ways, 5);
+                let mut plain = planned.clone();
+                let mut rng = XorShift64Star::new(ways as u64 + 11);
+                for step in 0..300 {
+                    let set = rng.below(3);
+                    if step > 100 && rng.below(4) == 0 {
+                        assert_eq!(planned.evict(set), plain.evict(set));
+                    } else {
+                        let way = rng.below(ways);
+                        let plan = planned.touch_planned(set as u32, way);
+                        assert_eq!(plan, plain.plru_plan(set, way), "{policy:?} {ways} ways");
+                        plain.touch(set, way);
+                    }
+                    assert_eq!(
+                        format!("{planned:?}"),
+                        format!("{plain:?}"),
+                        "{policy:?} {ways} ways, step {step}"
+                    );
+                    assert_eq!(
+                        planned.bits, plain.bits,
+                        "{policy:?} {ways} ways, step {step}"
+                    );
                 }
             }
         }

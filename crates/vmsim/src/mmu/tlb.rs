@@ -730,21 +730,98 @@ fn first_hit_parts(
     (index, entry, plan)
 }
 
-/// [`Tlb::probe_walking`]'s answers (the low [`WALK_CODE_BITS`] bits; a
-/// set seen above them): a full miss, counted.
+/// [`Tlb::probe_walking`]'s ends as codes (the low [`WALK_CODE_BITS`]
+/// bits; a set seen above them): a full miss, counted. The first, third
+/// and fourth only the tests' `WalkCode` makes: the probe itself goes on
+/// from each end ([`WalkEnds`]).
+#[cfg_attr(not(test), allow(dead_code))]
 const WALK_MISSED: usize = 0;
 /// Not the pair's probe: [`Tlb::probe_walking_general`].
 const WALK_GENERAL: usize = 1;
 /// The first level's set above the code holds the page's tag.
+#[cfg_attr(not(test), allow(dead_code))]
 const WALK_FIRST_SEEN: usize = 2;
 /// The second level's set above the code holds the page's tag (the first
 /// level's miss counted).
+#[cfg_attr(not(test), allow(dead_code))]
 const WALK_SECOND_SEEN: usize = 3;
 /// The second level's array holds its other size too (the first level's
 /// miss counted): [`Tlb::pair_second`].
 const WALK_SECOND_SIZES: usize = 4;
 const WALK_CODE_BITS: u32 = 3;
 const WALK_CODE_MASK: usize = (1 << WALK_CODE_BITS) - 1;
+
+/// What [`Tlb::probe_walking`] does at each of its ends: hand back its
+/// code (`WalkCode`, the tests') or go on to the hit's function
+/// ([`PairEnds`], [`Tlb::probe_pair`]'s). Called at the ends themselves:
+/// with the code returned and then tested, the compiler built the code at
+/// a common exit and took it apart again (about ten instructions a tag
+/// seen), where each end now jumps on with the set and page number in
+/// the registers the search worked them out in.
+trait WalkEnds {
+    type Out;
+    /// A full miss, counted.
+    fn missed(self) -> Self::Out;
+    /// The first level's set `set` holds the tag of `vpn` (nothing counted).
+    fn first_seen(self, tlb: &mut Tlb, va: VirtAddr, side: usize, set: u32, vpn: u64) -> Self::Out;
+    /// The second level's set `set` holds the tag of `vpn` (the first
+    /// level's miss counted).
+    fn second_seen(self, tlb: &mut Tlb, va: VirtAddr, side: usize, set: u32, vpn: u64)
+    -> Self::Out;
+    /// [`WALK_GENERAL`] or [`WALK_SECOND_SIZES`].
+    fn other(self, tlb: &mut Tlb, va: VirtAddr, side: usize, code: usize) -> Self::Out;
+}
+
+/// [`Tlb::probe_walking`]'s ends as its code (and the page number of a
+/// tag seen, else 0): for the tests, which hold the code to the general
+/// probe's answer.
+#[cfg(test)]
+struct WalkCode;
+
+#[cfg(test)]
+impl WalkEnds for WalkCode {
+    type Out = (usize, u64);
+    fn missed(self) -> (usize, u64) {
+        (WALK_MISSED, 0)
+    }
+    fn first_seen(self, _: &mut Tlb, _: VirtAddr, _: usize, set: u32, vpn: u64) -> (usize, u64) {
+        ((set as usize) << WALK_CODE_BITS | WALK_FIRST_SEEN, vpn)
+    }
+    fn second_seen(self, _: &mut Tlb, _: VirtAddr, _: usize, set: u32, vpn: u64) -> (usize, u64) {
+        ((set as usize) << WALK_CODE_BITS | WALK_SECOND_SEEN, vpn)
+    }
+    fn other(self, _: &mut Tlb, _: VirtAddr, _: usize, code: usize) -> (usize, u64) {
+        (code, 0)
+    }
+}
+
+/// [`Tlb::probe_pair`]'s ends: the answer `A` of a full miss, or the
+/// probe of address space `asid` going on ([`Tlb::probe_first_seen`],
+/// [`Tlb::probe_second_seen`], [`Tlb::probe_seen`]), each a jump.
+struct PairEnds<A> {
+    asid: Asid,
+    answer: std::marker::PhantomData<A>,
+}
+
+impl<A: ProbeAnswer> WalkEnds for PairEnds<A> {
+    type Out = A;
+    #[inline(always)]
+    fn missed(self) -> A {
+        A::of(None)
+    }
+    #[inline(always)]
+    fn first_seen(self, tlb: &mut Tlb, va: VirtAddr, side: usize, set: u32, vpn: u64) -> A {
+        tlb.probe_first_seen(va, side, set, vpn, self.asid)
+    }
+    #[inline(always)]
+    fn second_seen(self, tlb: &mut Tlb, va: VirtAddr, side: usize, set: u32, vpn: u64) -> A {
+        tlb.probe_second_seen(va, side, set, vpn, self.asid)
+    }
+    #[inline(always)]
+    fn other(self, tlb: &mut Tlb, va: VirtAddr, side: usize, code: usize) -> A {
+        tlb.probe_seen(va, side, self.asid, code)
+    }
+}
 
 /// How many memos each side kept (see [`Memo`]).
 const MEMO_WAYS: usize = 4;
@@ -1870,13 +1947,59 @@ impl Tlb {
     /// The arguments in `probe_seen`'s order, the address space's tag
     /// worked out there: fewer values kept in registers across the
     /// search, none moved for the jump.
+    ///
+    /// A tag seen at either level goes on to a function of its own
+    /// ([`Tlb::probe_first_seen`], [`Tlb::probe_second_seen`]), the set
+    /// passed alone: the search's exits are apart already, so each jump
+    /// costs nothing, and each hit's function saves only the registers its
+    /// own path needs, without the dispatch on the code and with its
+    /// answer made in registers (in one body with both paths, the answer
+    /// went through the stack to a common exit).
     #[inline(never)]
     fn probe_pair<A: ProbeAnswer>(&mut self, va: VirtAddr, side: usize, asid: Asid) -> A {
-        let code = self.probe_walking(va, side);
-        if code == WALK_MISSED {
-            return A::of(None);
-        }
-        self.probe_seen(va, side, asid, code)
+        let ends = PairEnds {
+            asid,
+            answer: std::marker::PhantomData,
+        };
+        self.probe_walking(va, side, ends)
+    }
+
+    /// [`Tlb::probe_pair`] after its first level saw the page's tag in set
+    /// `set` ([`Tlb::pair_first_seen`]); `vpn` is the page number the
+    /// search compared.
+    ///
+    /// The arguments in the order that leaves them where the search has
+    /// them: the set and page number in the registers it works them out
+    /// in, the address space's after them (moved once, out of the shift
+    /// count's register; before them, it was moved out and back around
+    /// each level's shift).
+    #[inline(never)]
+    fn probe_first_seen<A: ProbeAnswer>(
+        &mut self,
+        va: VirtAddr,
+        side: usize,
+        set: u32,
+        vpn: u64,
+        asid: Asid,
+    ) -> A {
+        let tag = self.tag(asid);
+        A::of(self.pair_first_seen(asid, tag, va, set, vpn, side & 1))
+    }
+
+    /// [`Tlb::probe_pair`] after its second level saw the page's tag in set
+    /// `set` ([`Tlb::pair_second_seen`]); `vpn` is the page number the
+    /// search compared. The arguments as [`Tlb::probe_first_seen`]'s.
+    #[inline(never)]
+    fn probe_second_seen<A: ProbeAnswer>(
+        &mut self,
+        va: VirtAddr,
+        side: usize,
+        set: u32,
+        vpn: u64,
+        asid: Asid,
+    ) -> A {
+        let tag = self.tag(asid);
+        A::of(self.pair_second_seen(tag, va, set as usize, vpn, side & 1))
     }
 
     /// Stops using both memos (after any change to the entries).
@@ -2101,17 +2224,18 @@ impl Tlb {
     /// first level searching one array of 4 or 8 ways and one size, a
     /// second searching one of 12 ways and two sizes, its other size
     /// empty), when no touches are owed, searched up to the tags alone.
-    /// Returns [`WALK_MISSED`] for a full miss, counted (the walk-heavy
-    /// zipf row's 1.16M of 2M probes: the two sets' tag compares and the
-    /// three counts), else what [`Tlb::probe_seen`] is to do, with nothing
-    /// counted or touched but the first level's miss where the code says
-    /// so: a tag seen at either level ([`WALK_FIRST_SEEN`],
-    /// [`WALK_SECOND_SEEN`], the set above the code's three bits), the
-    /// second level's array holding its other size too
-    /// ([`WALK_SECOND_SIZES`]), or any other shape or owed touches
-    /// ([`WALK_GENERAL`]: [`Tlb::probe_walking_general`]).
+    /// Ends in `ends`' [`WalkEnds::missed`] for a full miss, counted (the
+    /// walk-heavy zipf row's 1.16M of 2M probes: the two sets' tag
+    /// compares and the three counts), else in what is to be done next,
+    /// with nothing counted or touched but the first level's miss where
+    /// the end says so: a tag seen at either level
+    /// ([`WalkEnds::first_seen`], [`WalkEnds::second_seen`], with the set
+    /// and the page number compared at that level's size), the second
+    /// level's array holding its other size too ([`WALK_SECOND_SIZES`]),
+    /// or any other shape or owed touches ([`WALK_GENERAL`]:
+    /// [`Tlb::probe_walking_general`]), both [`WalkEnds::other`].
     ///
-    /// A word in a register, not the hit: in one body with the hits' work
+    /// Not the hit: in one body with the hits' work
     /// (the way, the entry check, the touch, the hit's record or copy-up),
     /// the miss saved and restored six registers and spilled eight values
     /// (about 30 of its 139 instructions) and followed the levels' and
@@ -2121,45 +2245,50 @@ impl Tlb {
     /// was not a jump). Same slots, touches and counts
     /// (`specialised_probes_equal_the_general_one`).
     #[inline(always)]
-    fn probe_walking(&mut self, va: VirtAddr, side: usize) -> usize {
+    fn probe_walking<E: WalkEnds>(&mut self, va: VirtAddr, side: usize, ends: E) -> E::Out {
         let s = side & 1;
         if self.last_owed != NO_RECENT {
-            return WALK_GENERAL;
+            return ends.other(self, va, side, WALK_GENERAL);
         }
         let [first, second] = self.levels.as_mut_slice() else {
-            return WALK_GENERAL;
+            return ends.other(self, va, side, WALK_GENERAL);
         };
         let ((shape, i0), (6, i1)) = (first.sole[s], second.sole[s]) else {
-            return WALK_GENERAL;
+            return ends.other(self, va, side, WALK_GENERAL);
         };
         let Some(a0) = first.arrays.get(usize::from(i0)) else {
-            return WALK_GENERAL;
+            return ends.other(self, va, side, WALK_GENERAL);
         };
         let seen = match shape {
             1 => a0.tag_seen::<4>(va),
             2 => a0.tag_seen::<8>(va),
-            _ => return WALK_GENERAL,
+            _ => return ends.other(self, va, side, WALK_GENERAL),
         };
-        if let Some(set) = seen {
-            return set << WALK_CODE_BITS | WALK_FIRST_SEEN;
+        // (A set number is below the entry count, a `u32`: taken as one,
+        // the set's first slot needs no overflow test, as in the search.)
+        if let Some((set, vpn)) = seen {
+            return ends.first_seen(self, va, side, set as u32, vpn);
         }
         // (A level with an array to search serves the side.)
         first.counters.misses += 1;
         let seen = match second.arrays.get(usize::from(i1)) {
             Some(a1) if a1.first_size_alone() => a1.tag_seen::<12>(va),
-            Some(_) => return WALK_SECOND_SIZES,
+            Some(_) => return ends.other(self, va, side, WALK_SECOND_SIZES),
             None => None,
         };
-        if let Some(set) = seen {
-            return set << WALK_CODE_BITS | WALK_SECOND_SEEN;
+        if let Some((set, vpn)) = seen {
+            return ends.second_seen(self, va, side, set as u32, vpn);
         }
         second.counters.misses += 1;
         self.full_misses += 1;
-        WALK_MISSED
+        ends.missed()
     }
 
-    /// The walking probe after [`Tlb::probe_walking`] returned `code`
-    /// (not [`WALK_MISSED`]): out of line, its paths in it.
+    /// The walking probe after [`Tlb::probe_walking`] ended in `code`,
+    /// neither a full miss nor a tag seen (those [`Tlb::probe_pair`]
+    /// answers itself or hands to [`Tlb::probe_first_seen`] and
+    /// [`Tlb::probe_second_seen`]): the second level's array holding both
+    /// sizes ([`WALK_SECOND_SIZES`]), or the general probe. Out of line.
     #[inline(never)]
     fn probe_seen<A: ProbeAnswer>(
         &mut self,
@@ -2169,29 +2298,27 @@ impl Tlb {
         code: usize,
     ) -> A {
         let tag = self.tag(asid);
-        // (A set number is below the entry count, a `u32`: taken as one,
-        // the set's first slot needs no overflow test, as in the search.)
-        let set = (code >> WALK_CODE_BITS) as u32 as usize;
-        A::of(match code & WALK_CODE_MASK {
-            WALK_FIRST_SEEN => self.pair_first_seen(asid, tag, va, set, side & 1),
-            WALK_SECOND_SEEN => self.pair_second_seen(tag, va, set, side & 1),
-            WALK_SECOND_SIZES => self.pair_second(tag, va, side & 1),
-            _ => return self.probe_walking_general(asid, tag, va, side),
-        })
+        match code & WALK_CODE_MASK {
+            WALK_SECOND_SIZES => A::of(self.pair_second(tag, va, side & 1)),
+            _ => self.probe_walking_general(asid, tag, va, side),
+        }
     }
 
     /// [`Tlb::probe_walking`]'s pair after its first level saw the page's
-    /// tag in set `set`: the way and the entry check
-    /// ([`TlbArray::find_seen`]), and the hit counted and recorded as the
-    /// general probe's; if the tag was not the entry, the first level's
-    /// miss and the second level ([`Tlb::pair_second`]).
+    /// tag in set `set`: the way, the entry check and the touch with its
+    /// plan ([`TlbArray::find_seen_planned`]), and the hit counted and
+    /// recorded as the general probe's; if the tag was not the entry, the
+    /// first level's miss and the second level ([`Tlb::pair_second`]).
+    /// The record's touch is the plan the touch applied (`first_hit_parts`
+    /// asks the array for it again, out of line).
     #[inline(always)]
     fn pair_first_seen(
         &mut self,
         asid: Asid,
         tag: Asid,
         va: VirtAddr,
-        set: usize,
+        set: u32,
+        vpn: u64,
         s: usize,
     ) -> Option<TlbHit> {
         let memo_ok = self.memo_ok[s];
@@ -2200,20 +2327,23 @@ impl Tlb {
         let array = first.arrays.get_mut(usize::from(index))?;
         let found = if shape == 1 {
             array
-                .find_seen::<4>(set, tag, va)
-                .map(|slot| (slot, (slot / 4, slot % 4)))
+                .find_seen_planned::<4>(set, vpn, tag)
+                .map(|(slot, entry, plan)| (entry, plan, (slot / 4, slot % 4)))
         } else {
             array
-                .find_seen::<8>(set, tag, va)
-                .map(|slot| (slot, (slot / 8, slot % 8)))
+                .find_seen_planned::<8>(set, vpn, tag)
+                .map(|(slot, entry, plan)| (entry, plan, (slot / 8, slot % 8)))
         };
-        let Some((slot, (set, way))) = found else {
+        let Some((entry, plan, (set, way))) = found else {
             first.counters.misses += 1;
             return self.pair_second(tag, va, s);
         };
-        let found = (index, array, slot, (set as u32, way as u32));
-        let (index, entry, plan) = first_hit_parts(&mut first.counters, found, memo_ok);
-        if let Some(plan) = plan {
+        first.counters.hits.bump_shift(entry.page_shift());
+        if memo_ok {
+            let plan = match plan {
+                Some(plan) => (true, plan),
+                None => (false, (set as u32, way as u32, 0)),
+            };
             self.remember_first_hit::<true>(asid, va, s, index, entry, plan);
         }
         Some(TlbHit {
@@ -2225,28 +2355,38 @@ impl Tlb {
 
     /// [`Tlb::probe_walking`]'s pair after its second level's array saw
     /// the page's tag in set `set` (the first level's miss counted): the
-    /// way and the entry check ([`TlbArray::find_seen`]), then the hit
-    /// ([`Tlb::second_hit`]) or the full miss.
+    /// way, the entry check and the touch ([`TlbArray::find_seen_entry`]),
+    /// then the hit (as [`Tlb::second_hit`] counts and copies it up) or
+    /// the full miss.
     #[inline(always)]
     fn pair_second_seen(
         &mut self,
         tag: Asid,
         va: VirtAddr,
         set: usize,
+        vpn: u64,
         s: usize,
     ) -> Option<TlbHit> {
         let second = self.levels.get_mut(1)?;
         let index = second.sole[s].1;
-        let slot = match second.arrays.get_mut(usize::from(index)) {
-            Some(array) => array.find_seen::<12>(set, tag, va),
+        let found = match second.arrays.get_mut(usize::from(index)) {
+            Some(array) => array.find_seen_entry::<12>(set, vpn, tag),
             None => None,
         };
-        let Some(slot) = slot else {
+        let Some(entry) = found else {
             second.counters.misses += 1;
             self.full_misses += 1;
             return None;
         };
-        self.second_hit(index, slot, va, s)
+        // (`Tlb::second_hit` with the entry the search read: not found
+        // again through the levels, the array and the slot.)
+        second.counters.hits.bump_shift(entry.page_shift());
+        self.copy_up_second(s, entry, va);
+        Some(TlbHit {
+            entry,
+            level: 1,
+            pa: entry.translate(va),
+        })
     }
 
     /// [`Tlb::probe_walking`]'s pair at its second level (the first
@@ -4792,7 +4932,7 @@ mod tests {
                 // the general probe): its answer held to the general
                 // probe's, so that a break in it fails here, not only in a
                 // fill's debug check after it.
-                let code = special.clone().probe_walking(va, side);
+                let (code, _) = special.clone().probe_walking(va, side, WalkCode);
                 let b = general.probe(asid, tag, va, side);
                 let seen = code & WALK_CODE_MASK;
                 match b.map(|h| h.level) {

@@ -208,6 +208,10 @@ impl std::ops::DerefMut for Slot {
     }
 }
 
+/// A tree-PLRU touch worked out in advance ([`Victims::plru_plan`]): the
+/// set word's index, the mask of the way's path and the bits written.
+pub(super) type PlruPlan = (u32, u32, u32);
+
 /// One set-associative array of TLB entries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TlbArray {
@@ -547,15 +551,16 @@ impl TlbArray {
     }
 
     /// The first half of [`TlbArray::find_pow2`] at the array's first size
-    /// (an array with a [`TlbArray::shape`] of `W` ways): the set of `va`,
-    /// if any of its ways has the page's tag; `None` when none has (a miss,
+    /// (an array with a [`TlbArray::shape`] of `W` ways): the set of `va`
+    /// and its page number at that size, if any of its ways has the page's
+    /// tag; `None` when none has (a miss,
     /// what most probes of the walk-heavy rows are), nothing touched. A tag
-    /// seen is not yet a hit: [`TlbArray::find_seen`] finds the way. Split
+    /// seen is not yet a hit: [`TlbArray::find_seen_entry`] finds the way. Split
     /// so that the walking probe's miss path (`Tlb::probe_walking`) holds
     /// only what the compares need, and the hit's work (the way, the entry
     /// check, the touch) is in the function that takes the hit.
     #[inline(always)]
-    pub(super) fn tag_seen<const W: usize>(&self, va: VirtAddr) -> Option<usize> {
+    pub(super) fn tag_seen<const W: usize>(&self, va: VirtAddr) -> Option<(usize, u64)> {
         debug_assert!(self.pow2 && self.ways == W && !self.indexed);
         let vpn = va.as_u64() >> self.shifts[0];
         let set = (vpn & self.set_mask) as u32 as usize;
@@ -564,30 +569,68 @@ impl TlbArray {
         // (`any` in line over the array, as `find_in_set` measured.)
         #[allow(clippy::manual_contains)]
         let any = tags.iter().any(|&t| t == vpn);
-        any.then_some(set)
+        any.then_some((set, vpn))
     }
 
     /// The rest of [`TlbArray::find_pow2`] at the first size after
-    /// [`TlbArray::tag_seen`] gave `set` for `va`: the same slot, touched
-    /// the same, or `None` (the tag was another address space's or
-    /// another size's entry).
+    /// [`TlbArray::tag_seen`] gave `set` and `vpn` (the page number it
+    /// compared): the same slot, touched the same, or `None` (the tag was
+    /// another address space's or another size's entry); its entry handed
+    /// back, read before the touch. For the walking probe's second-level
+    /// hit, which copies the entry up: read after the touch (as
+    /// `TlbArray::entry` did), the slots' length was loaded and tested
+    /// again (the touch's store could be to it, for all the compiler knew).
     #[inline(always)]
-    pub(super) fn find_seen<const W: usize>(
+    pub(super) fn find_seen_entry<const W: usize>(
         &mut self,
         set: usize,
+        vpn: u64,
         asid: Asid,
-        va: VirtAddr,
-    ) -> Option<usize> {
+    ) -> Option<TlbEntry> {
+        debug_assert_eq!(set as u64, vpn & self.set_mask);
         let shift = self.shifts[0];
-        let vpn = va.as_u64() >> shift;
         let base = set * W;
         let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
         let way = tags.iter().position(|&t| t == vpn)?;
-        if self.slots[base + way].matches(vpn, u32::from(shift), asid) {
+        let slot = self.slots.get(base + way)?;
+        if slot.matches(vpn, u32::from(shift), asid) {
+            let entry = slot.0;
             self.victims.touch(set, way);
-            return Some(base + way);
+            return Some(entry);
         }
-        self.find_in_set_rest(set, base, W, way + 1, vpn, shift, asid)
+        let slot = self.find_in_set_rest(set, base, W, way + 1, vpn, shift, asid)?;
+        Some(*self.entry(slot))
+    }
+
+    /// [`TlbArray::find_seen_entry`] for a hit the caller records with its
+    /// touch planned (the walking probe's first-level hit): the slot and
+    /// its entry (read before the touch), the touch made through its plan
+    /// where there is one ([`Victims::touch_planned`]: the plan is then the
+    /// touch, where the touch and then `TlbArray::plru_plan_at`, a call,
+    /// each tested the policy and the table), and the plan, or `None`
+    /// (touched by [`Victims::touch`]). Same slot, same touch.
+    #[inline(always)]
+    pub(super) fn find_seen_planned<const W: usize>(
+        &mut self,
+        set: u32,
+        vpn: u64,
+        asid: Asid,
+    ) -> Option<(usize, TlbEntry, Option<PlruPlan>)> {
+        debug_assert_eq!(u64::from(set), vpn & self.set_mask);
+        let shift = self.shifts[0];
+        let base = set as usize * W;
+        let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
+        let way = tags.iter().position(|&t| t == vpn)?;
+        let slot = self.slots.get(base + way)?;
+        if slot.matches(vpn, u32::from(shift), asid) {
+            let entry = slot.0;
+            let plan = self.victims.touch_planned(set, way);
+            return Some((base + way, entry, plan));
+        }
+        let slot = self.find_in_set_rest(set as usize, base, W, way + 1, vpn, shift, asid)?;
+        // (Touched by the search; the plan is a function of the set and way.)
+        let plan = self.victims.plru_plan(slot / W, slot % W);
+        Some((slot, *self.entry(slot), plan))
     }
 
     /// [`TlbArray::find_at`] of a shaped array (see [`shape_of`]): sets a
