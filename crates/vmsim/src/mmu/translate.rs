@@ -1121,8 +1121,9 @@ impl Mmu {
         } else {
             self.walk.walks += 1;
         }
-        if let PlainX86::Yes(reserved, tail) = self.plain_x86
-            && tail.on
+        // (`on` in the pattern: the variant and the flag are one byte,
+        // tested by one compare.)
+        if let PlainX86::Yes(reserved, tail @ Tail { on: true, .. }) = self.plain_x86
             && !self.generic_walk_only()
             && !self.tail_walk_off()
             && tail.canonical(va)
@@ -1170,7 +1171,7 @@ impl Mmu {
             return match done {
                 TailEnd::Done(pa) => Ok(pa),
                 TailEnd::NotPresent { up } => {
-                    self.tail_not_present(up, va, access, privilege, dirty_only, tail)
+                    self.tail_not_present(up, va, access, privilege, dirty_only, tail.last)
                 }
                 TailEnd::Declined => {
                     self.walk_rest(mem, va, access, privilege, dirty_only, wc_tag, Some(hit))
@@ -1608,7 +1609,10 @@ impl Mmu {
     /// above's too when `up`, no walk cache filled), and its fault.
     ///
     /// Out of line, answering the walk's whole result, which
-    /// [`Mmu::walk_as`] returns as it is (see [`TailEnd`]).
+    /// [`Mmu::walk_as`] returns as it is (see [`TailEnd`]). Given the last
+    /// level's position alone (`Tail::last`): the level's number, which
+    /// the fault names, is read here from the format (`Tail::leaf_number`,
+    /// given, was copied to the stack on every walk for this call).
     #[cold]
     #[inline(never)]
     fn tail_not_present(
@@ -1618,10 +1622,9 @@ impl Mmu {
         access: AccessKind,
         privilege: Privilege,
         dirty_only: bool,
-        tail: Tail,
+        last: usize,
     ) -> Result<PhysAddr, MmuFault> {
         // (`last < MAX_WALK_LEVELS`: `PlainX86::of` tested the level count.)
-        let last = tail.last;
         let refs = &mut self.walk.refs_by_level;
         if up {
             refs[(last - 1) & (MAX_WALK_LEVELS - 1)] += 1;
@@ -1632,9 +1635,14 @@ impl Mmu {
         {
             self.tail_taken += 1;
         }
+        // (The tail's `leaf_number`: `Tail::of` took it from this level.)
+        let level = self.fmt.levels().get(last).map(|l| l.number);
+        debug_assert!(
+            matches!(self.plain_x86, PlainX86::Yes(_, t) if Some(t.leaf_number) == level)
+        );
         let f = WalkFault {
             kind: FaultKind::NotPresent,
-            level: Some(tail.leaf_number),
+            level,
             idx: Some(last),
         };
         Err(self.walk_fault(f, va, access, privilege, dirty_only))

@@ -87,14 +87,19 @@ struct DepthCache {
     /// never saved.
     #[serde(skip)]
     keys: Vec<Key>,
-    /// Per slot, its LRU stamp (a dense copy of `Slot::stamp`, so the
-    /// victim search reads one array), kept only for a cache without
-    /// [`DepthCache::order`]: one with it finds its victim there and never
-    /// reads these (the writes cost the zipf row's PDE cache, some 1.7
-    /// million hits and fills, about three instructions each). Derived,
-    /// never saved.
+    /// The slot that the last search of the keys ([`DepthCache::probe`]
+    /// of a shallower cache, by the index or by comparing keys) found:
+    /// the next probe compares its key first, and on a match takes it
+    /// without the search (the presets' PDPTE cache, probed on each PDE
+    /// miss, about half the zipf row's walks, hits one slot again and
+    /// again). Always the first slot holding its key, if it holds one,
+    /// as the search would find: it is set to what a search found (the
+    /// first), and no later fill puts its key in another slot (a fill's
+    /// key is in no slot: `fill` searches for it, `fill_missed` follows a
+    /// lookup that missed it). 0 at first and on a restore (slot 0 is the
+    /// first slot of any key it holds). Derived, never saved.
     #[serde(skip)]
-    stamps: Vec<u64>,
+    memo: u32,
     /// How many slots are invalid (their key is [`NO_PREFIX`]): a full
     /// cache skips the search for an empty slot. Derived, never saved.
     /// (A `u32`, as `first_free` beside it: the two take the 8 bytes a
@@ -121,14 +126,17 @@ struct DepthCache {
     /// never make): that one keeps comparing keys, and so finds the first
     /// slot, as before. Derived, never saved.
     #[serde(skip)]
-    index: Option<SlotIndex>,
+    index: Option<Box<SlotIndex>>,
     /// For a cache of at least [`INDEX_MIN_ENTRIES`] slots without
     /// `short` (see [`searches`]): every slot in the order of (stamp, slot
     /// number), so the least recently used one
     /// is the first, without comparing every stamp on a fill. Derived,
-    /// never saved.
+    /// never saved. (`index` and `order` boxed: their `None`, tested by
+    /// the probe of the presets' PDPTE cache on each PDE miss, is then a
+    /// null pointer, not a vector's niche value, a 64-bit constant that
+    /// the walk kept in a register of its own.)
     #[serde(skip)]
-    order: Option<Recency>,
+    order: Option<Box<Recency>>,
     /// For an indexed cache of at most [`walk_slots::MAX_SLOTS`] slots
     /// (the presets' PDE cache), `index` and `order` in one: every slot's
     /// key, chain and recency links in one record, with no bounds tests
@@ -247,7 +255,7 @@ const INDEX_MIN_ENTRIES: usize = 16;
 
 /// The index of `slots` (every valid slot by its key), or `None` when
 /// `indexed` is false or two valid slots hold the same key.
-fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
+fn build_index(slots: &[Slot], indexed: bool) -> Option<Box<SlotIndex>> {
     if !indexed {
         return None;
     }
@@ -264,7 +272,7 @@ fn build_index(slots: &[Slot], indexed: bool) -> Option<SlotIndex> {
         }
         index.link(i, bucket);
     }
-    Some(index)
+    Some(Box::new(index))
 }
 
 /// The searches of a cache of `slots` (its derived `index`, `order` and
@@ -277,14 +285,22 @@ fn searches(
     slots: &[Slot],
     index_min: usize,
     short_max: usize,
-) -> (Option<SlotIndex>, Option<Recency>, Option<WalkSlots>) {
+) -> (
+    Option<Box<SlotIndex>>,
+    Option<Box<Recency>>,
+    Option<WalkSlots>,
+) {
     let n = slots.len();
     if n < index_min {
         return (None, None, None);
     }
     let stamps: Vec<u64> = slots.iter().map(|s| s.stamp).collect();
     if n > short_max.min(walk_slots::MAX_SLOTS) {
-        return (build_index(slots, true), Some(Recency::new(&stamps)), None);
+        return (
+            build_index(slots, true),
+            Some(Box::new(Recency::new(&stamps))),
+            None,
+        );
     }
     let mut short = WalkSlots::new(&stamps);
     for (i, s) in slots.iter().enumerate() {
@@ -292,7 +308,7 @@ fn searches(
             continue;
         }
         if short.find(s.prefix, s.asid).is_some() {
-            return (None, Some(Recency::new(&stamps)), None);
+            return (None, Some(Box::new(Recency::new(&stamps))), None);
         }
         // (`i` is below `MAX_SLOTS`, so a byte.)
         short.link(
@@ -353,7 +369,6 @@ struct SavedDepthCache {
 
 impl From<SavedDepthCache> for DepthCache {
     fn from(saved: SavedDepthCache) -> Self {
-        let stamps: Vec<u64> = saved.slots.iter().map(|s| s.stamp).collect();
         let free = saved.slots.iter().filter(|s| !s.valid).count() as u32;
         let first_free = saved
             .slots
@@ -368,7 +383,7 @@ impl From<SavedDepthCache> for DepthCache {
             key_shift: saved.key_shift,
             slots: saved.slots,
             keys,
-            stamps,
+            memo: 0,
             free,
             first_free,
             index,
@@ -388,9 +403,12 @@ impl DepthCache {
     /// `va` in `asid`, and on a hit the clock advanced, the slot stamped
     /// and moved to the end of the recency list, the hit counted; on a
     /// miss of an indexed cache, the bucket kept for the fill that follows
-    /// ([`WalkCache::fill_missed`]).
+    /// ([`WalkCache::fill_missed`]). `SHALLOW` (a cache after the deepest)
+    /// compares the key of the slot the last search found first
+    /// ([`DepthCache::memo`]): that one is not asked of the deepest cache,
+    /// whose hashed search ([`WalkSlots`]) runs on every walk.
     #[inline(always)]
-    fn probe(
+    fn probe<const SHALLOW: bool>(
         &mut self,
         clock: &mut u64,
         counters: &mut WalkCacheCounters,
@@ -399,6 +417,11 @@ impl DepthCache {
     ) -> Probe {
         let cache = self;
         let prefix = va.as_u64() >> cache.key_shift;
+        let key = Key { prefix, asid };
+        // (A cache with `WalkSlots` keeps no keys: `get` misses.)
+        if SHALLOW && cache.keys.get(cache.memo as usize) == Some(&key) {
+            return cache.hit(cache.memo as usize, clock, counters);
+        }
         if let Some(short) = &mut cache.short {
             // The hashed search, its bucket kept on a miss for the
             // fill that follows (`fill_missed`); a hit moves to the
@@ -426,7 +449,6 @@ impl DepthCache {
         }
         // (Not `find`, whose test of `short` is done: the presets'
         // PDPTE cache, searched on half the zipf row's walks.)
-        let key = Key { prefix, asid };
         let found = if let Some(index) = &cache.index {
             // `find`'s hashed search, its bucket kept on a miss for
             // the fill that follows (`fill_missed`).
@@ -442,29 +464,39 @@ impl DepthCache {
         let Some(i) = found else {
             return Probe::Missed;
         };
+        // (`i` is a slot, below the slots' count, a `u32`.)
+        cache.memo = i as u32;
+        cache.hit(i, clock, counters)
+    }
+
+    /// [`DepthCache::probe`]'s hit of slot `i` in a cache without
+    /// [`WalkSlots`]: the clock advanced, the slot stamped and, with a
+    /// recency list, moved to its end, the hit counted.
+    #[inline(always)]
+    fn hit(&mut self, i: usize, clock: &mut u64, counters: &mut WalkCacheCounters) -> Probe {
         *clock += 1;
         // The slot's stamp written and its table read through one
         // reference (one bound checked, where `stamp` and a
         // read of the slot checked it twice: the PDE cache's
-        // lookup runs on every walk).
-        let Some(slot) = cache.slots.get_mut(i) else {
+        // lookup runs on every walk). A cache without a recency list
+        // finds its victim by these stamps (`oldest_scan`): no dense
+        // copy of them is written.
+        let Some(slot) = self.slots.get_mut(i) else {
             return Probe::Stop;
         };
         slot.stamp = *clock;
         let hit = WalkCacheHit {
-            depth: cache.depth,
+            depth: self.depth,
             table: slot.table,
             perms: slot.perms,
         };
         // (`reorder` but for its test of `short`.)
-        if let Some(order) = &mut cache.order {
+        if let Some(order) = &mut self.order {
             order.touch(i);
-        } else if let Some(stamp) = cache.stamps.get_mut(i) {
-            *stamp = *clock;
         }
         // (`depth < MAX_WALK_LEVELS`, checked when built and restored:
         // the mask drops the bounds test.)
-        counters.hits_by_depth[cache.depth & (MAX_WALK_LEVELS - 1)] += 1;
+        counters.hits_by_depth[self.depth & (MAX_WALK_LEVELS - 1)] += 1;
         Probe::Hit(hit)
     }
 
@@ -500,20 +532,19 @@ impl DepthCache {
     #[inline(always)]
     fn stamp(&mut self, i: usize, clock: u64) {
         self.slots[i].stamp = clock;
-        self.reorder(i, clock);
+        self.reorder(i);
     }
 
     /// [`DepthCache::stamp`] but for the slot's own stamp, which the
-    /// caller writes: the recency list's touch, or the dense stamp.
+    /// caller writes: the recency list's touch (a cache without one finds
+    /// its victim by the slots' stamps).
     #[inline(always)]
-    fn reorder(&mut self, i: usize, clock: u64) {
+    fn reorder(&mut self, i: usize) {
         if let Some(short) = &mut self.short {
             // (`i` is a slot, below `MAX_SLOTS`.)
             short.touch(i as u8);
         } else if let Some(order) = &mut self.order {
             order.touch(i);
-        } else {
-            self.stamps[i] = clock;
         }
     }
 
@@ -545,9 +576,9 @@ impl DepthCache {
         i
     }
 
-    /// [`DepthCache::oldest_scan`] over the slots' own stamps, which every
-    /// cache keeps (the dense copy only a cache without a recency list):
-    /// for the checks of the list.
+    /// The first of the smallest of the slots' own stamps, which every
+    /// cache keeps: [`DepthCache::oldest_scan`], and the checks of the
+    /// recency lists.
     fn oldest_slot(&self) -> usize {
         let mut oldest = 0;
         let mut min = u64::MAX;
@@ -561,18 +592,13 @@ impl DepthCache {
     }
 
     /// The least recently used slot of a full cache (the first of the
-    /// smallest stamps), by comparing every stamp.
+    /// smallest stamps), by comparing every slot's stamp: a cache without
+    /// a recency list (fewer than [`INDEX_MIN_ENTRIES`] slots: the
+    /// presets' PML4E and PDPTE caches, whose fills are rare next to
+    /// their hits, which write no second copy of the stamp for this).
     #[inline]
     fn oldest_scan(&self) -> usize {
-        let mut oldest = 0;
-        let mut min = u64::MAX;
-        for (i, &stamp) in self.stamps.iter().enumerate() {
-            if stamp < min {
-                min = stamp;
-                oldest = i;
-            }
-        }
-        oldest
+        self.oldest_slot()
     }
 }
 
@@ -641,7 +667,7 @@ impl WalkCache {
                     key_shift: index_shifts[depth - 1],
                     slots,
                     keys,
-                    stamps: vec![0; level.entries as usize],
+                    memo: 0,
                     free: level.entries,
                     first_free: 0,
                     index,
@@ -700,11 +726,11 @@ impl WalkCache {
             return Looked::Missed;
         };
         self.counters.lookups += 1;
-        match deepest.probe(&mut self.clock, &mut self.counters, asid, va) {
+        match deepest.probe::<false>(&mut self.clock, &mut self.counters, asid, va) {
             Probe::Hit(hit) => return Looked::Deepest(hit),
             Probe::Missed => {
                 for cache in rest {
-                    match cache.probe(&mut self.clock, &mut self.counters, asid, va) {
+                    match cache.probe::<true>(&mut self.clock, &mut self.counters, asid, va) {
                         Probe::Hit(hit) => return Looked::Shallower(hit),
                         Probe::Missed => {}
                         Probe::Stop => break,
@@ -1318,8 +1344,7 @@ mod tests {
             } else {
                 assert_eq!(c.keys, want, "keys rebuilt from the slots");
             }
-            let stamps: Vec<u64> = c.slots.iter().map(|s| s.stamp).collect();
-            assert_eq!(c.stamps, stamps, "stamps rebuilt from the slots");
+            assert_eq!(c.memo, 0, "the memo starts at slot 0");
             assert_eq!(c.free as usize, c.slots.iter().filter(|s| !s.valid).count());
             assert!(c.index.is_none());
             assert_eq!(c.short.is_some(), c.slots.len() >= INDEX_MIN_ENTRIES);
@@ -1605,7 +1630,7 @@ mod tests {
                         for c in &mut wc.caches {
                             // The restored searches hold the valid slots,
                             // by key, and order every slot by stamp.
-                            let mut got = c.index.as_ref().map(SlotIndex::entries)
+                            let mut got = c.index.as_ref().map(|i| i.entries())
                                 .or_else(|| c.short.as_ref().map(WalkSlots::entries))
                                 .unwrap_or_default();
                             got.sort_unstable_by_key(|&(_, slot)| slot);
