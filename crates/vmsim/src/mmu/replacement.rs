@@ -246,7 +246,14 @@ fn plru_walk<const W: usize>(word: u64) -> usize {
     let bits = word & const { plru_obeyed_nodes(W) };
     // (The pairs' nodes, 8 to 15, shifted down before the table is read:
     // off the load's chain, and no `8 +` on the pair after it.)
-    let last = bits >> 8;
+    // (Of an even way count, the pair's node is always obeyed: a pair the
+    // search reaches has a real left leaf, so a real right one. Its bit
+    // then read from the word, without the mask.)
+    let last = if W.is_multiple_of(2) {
+        word >> 8
+    } else {
+        bits >> 8
+    };
     let pair = usize::from(PLRU_PAIRS[(bits >> 1) as usize & 127]);
     2 * pair + ((last >> pair) & 1) as usize
 }
@@ -278,8 +285,20 @@ const fn plru_path(padded: usize, way: usize) -> (u64, u64) {
 struct PlruConst<const W: usize>;
 
 impl<const W: usize> PlruConst<W> {
-    const KEEP: [u64; PLRU_TABLE_MAX_WAYS] = Self::paths().1;
-    const BITS: [u64; PLRU_TABLE_MAX_WAYS] = Self::paths().2;
+    /// Per way, the bits a touch keeps and those it writes, side by side
+    /// (one address for both).
+    const TOUCH: [[u64; 2]; PLRU_TABLE_MAX_WAYS] = Self::touches();
+    const fn touches() -> [[u64; 2]; PLRU_TABLE_MAX_WAYS] {
+        let (_, keep, bits) = Self::paths();
+        let mut touch = [[!0, 0]; PLRU_TABLE_MAX_WAYS];
+        let mut way = 0;
+        while way < PLRU_TABLE_MAX_WAYS {
+            touch[way] = [keep[way], bits[way]];
+            way += 1;
+        }
+        touch
+    }
+
     /// For a tree of at most 8 leaves, per value of its nodes (bit `n - 1`
     /// of the index is node `n`'s): the victim in the low byte, its path's mask above it
     /// (one table read for both: one address fewer in a register).
@@ -963,7 +982,8 @@ impl Victims {
         } else {
             let way = plru_walk::<W>(*word);
             let w = way & (PLRU_TABLE_MAX_WAYS - 1);
-            *word = (*word & PlruConst::<W>::KEEP[w]) | PlruConst::<W>::BITS[w];
+            let [keep, bits] = PlruConst::<W>::TOUCH[w];
+            *word = (*word & keep) | bits;
             way
         }
     }
