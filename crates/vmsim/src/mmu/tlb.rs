@@ -552,6 +552,14 @@ impl Level {
         }
     }
 
+    /// [`Level::fill_quick`] of the level's first array (index 0) out of
+    /// line, with `ONE` false: [`Tlb::fill_missed`]'s second level when it
+    /// is not full of the entry's size.
+    #[inline(never)]
+    fn fill_quick_out_of_line<const W: usize>(&mut self, entry: &TlbEntry) {
+        self.fill_quick::<W, false>(0, *entry);
+    }
+
     /// [`Level::fill_one_absent`], through the side's quick fill where the
     /// entry takes it.
     #[inline(always)]
@@ -2711,21 +2719,33 @@ impl Tlb {
             if let [first, second] = self.levels.as_mut_slice()
                 && let (Some(a0), Some(a1)) = (first.arrays.first_mut(), second.arrays.first_mut())
                 && a0.full_of_first()
-                && a1.full_of_first()
             {
-                // (The counts first, then the fills: fewer values live
-                // across the fills. Each eviction counted apart from its
-                // fill: side by side, LLVM added the two as a vector.)
-                let shift = entry.page_shift();
-                first.counters.misses_by_size.bump_shift(shift);
-                second.counters.misses_by_size.bump_shift(shift);
+                if a1.full_of_first() {
+                    // (The counts first, then the fills: fewer values live
+                    // across the fills. Each eviction counted apart from
+                    // its fill: side by side, LLVM added the two as a
+                    // vector.)
+                    let shift = entry.page_shift();
+                    first.counters.misses_by_size.bump_shift(shift);
+                    second.counters.misses_by_size.bump_shift(shift);
+                    first.counters.fills += 1;
+                    second.counters.fills += 1;
+                    a0.fill_full_plru::<4>(&entry);
+                    first.counters.evictions += 1;
+                    a1.fill_full_plru::<12>(&entry);
+                    second.counters.evictions += 1;
+                    return;
+                }
+                // A second level with room (the swap row: each page
+                // swapped out is flushed from it): the first level here,
+                // the second through its quick fill, out of line (not
+                // the whole pair again from the dispatch: about 40
+                // instructions a fill on that row).
+                first.counters.misses_by_size.bump_shift(entry.page_shift());
                 first.counters.fills += 1;
-                second.counters.fills += 1;
                 a0.fill_full_plru::<4>(&entry);
                 first.counters.evictions += 1;
-                a1.fill_full_plru::<12>(&entry);
-                second.counters.evictions += 1;
-                return;
+                return second.fill_quick_out_of_line::<12>(&entry);
             }
         }
         self.fill_missed_slow(entry, va, kind);
