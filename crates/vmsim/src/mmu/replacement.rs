@@ -246,7 +246,14 @@ fn plru_walk<const W: usize>(word: u64) -> usize {
     let bits = word & const { plru_obeyed_nodes(W) };
     // (The pairs' nodes, 8 to 15, shifted down before the table is read:
     // off the load's chain, and no `8 +` on the pair after it.)
-    let last = bits >> 8;
+    // (Of an even way count, the pair's node is always obeyed: a pair the
+    // search reaches has a real left leaf, so a real right one. Its bit
+    // then read from the word, without the mask.)
+    let last = if W.is_multiple_of(2) {
+        word >> 8
+    } else {
+        bits >> 8
+    };
     let pair = usize::from(PLRU_PAIRS[(bits >> 1) as usize & 127]);
     2 * pair + ((last >> pair) & 1) as usize
 }
@@ -254,17 +261,111 @@ fn plru_walk<const W: usize>(word: u64) -> usize {
 /// The node bits on the path to `way` in a tree of `padded` leaves (a
 /// one-word tree: at most 64), and the values a touch of `way` writes
 /// there (each node pointed at the other half).
-fn plru_path(padded: usize, way: usize) -> (u64, u64) {
+const fn plru_path(padded: usize, way: usize) -> (u64, u64) {
     let (mut mask, mut bits) = (0u64, 0u64);
     let (mut node, mut half) = (1, padded / 2);
     while half > 0 {
         let went_right = way & half != 0;
         mask |= 1 << node;
-        bits |= u64::from(!went_right) << node;
-        node = 2 * node + usize::from(went_right);
+        bits |= ((!went_right) as u64) << node;
+        node = 2 * node + went_right as usize;
         half /= 2;
     }
     (mask, bits)
+}
+
+/// The tree-PLRU constants of a set of `W` ways (1 to
+/// [`PLRU_TABLE_MAX_WAYS`]; a tree of `W.next_power_of_two()` leaves), the
+/// same values as [`plru_table`]'s: per way (the arrays padded to 16,
+/// indexed through `& 15`), the bits a touch keeps and those it writes;
+/// and for a tree of at most 8 leaves the victim of every value of its
+/// nodes with the victim's path. In the
+/// binary, not behind [`Victims::table`]'s `Option`:
+/// [`Victims::evict_plru`] reads them with no test of a fetched table.
+struct PlruConst<const W: usize>;
+
+impl<const W: usize> PlruConst<W> {
+    /// Per way, the bits a touch keeps and those it writes, side by side
+    /// (one address for both).
+    const TOUCH: [[u64; 2]; PLRU_TABLE_MAX_WAYS] = Self::touches();
+    const fn touches() -> [[u64; 2]; PLRU_TABLE_MAX_WAYS] {
+        let (_, keep, bits) = Self::paths();
+        let mut touch = [[!0, 0]; PLRU_TABLE_MAX_WAYS];
+        let mut way = 0;
+        while way < PLRU_TABLE_MAX_WAYS {
+            touch[way] = [keep[way], bits[way]];
+            way += 1;
+        }
+        touch
+    }
+
+    /// For a tree of at most 8 leaves, per value of its nodes (bit `n - 1`
+    /// of the index is node `n`'s): the victim in the low byte, its path's mask above it
+    /// (one table read for both: one address fewer in a register).
+    const FLIP: [u32; 128] = Self::flips();
+
+    const fn paths() -> (
+        [u64; PLRU_TABLE_MAX_WAYS],
+        [u64; PLRU_TABLE_MAX_WAYS],
+        [u64; PLRU_TABLE_MAX_WAYS],
+    ) {
+        assert!(W >= 1 && W <= PLRU_TABLE_MAX_WAYS);
+        let padded = W.next_power_of_two();
+        let (mut mask, mut keep, mut bits) = (
+            [0; PLRU_TABLE_MAX_WAYS],
+            [!0; PLRU_TABLE_MAX_WAYS],
+            [0; PLRU_TABLE_MAX_WAYS],
+        );
+        let mut way = 0;
+        while way < W {
+            let (m, b) = plru_path(padded, way);
+            mask[way] = m;
+            keep[way] = !m;
+            bits[way] = b;
+            way += 1;
+        }
+        (mask, keep, bits)
+    }
+
+    const fn flips() -> [u32; 128] {
+        let mut flip = [0u32; 128];
+        let (victim, mask) = (Self::victims(), Self::paths().0);
+        let mut nodes = 0;
+        while nodes < 128 {
+            let way = victim[nodes] as usize;
+            assert!(mask[way] < 1 << 24);
+            flip[nodes] = (mask[way] as u32) << 8 | way as u32;
+            nodes += 1;
+        }
+        flip
+    }
+
+    /// The walk of [`plru_table`] from the root, for trees of at most 8
+    /// leaves (entries past `2^(padded - 1)` are never read; none are
+    /// for more leaves).
+    const fn victims() -> [u8; 128] {
+        let mut victim = [0u8; 128];
+        let padded = W.next_power_of_two();
+        if padded > 8 {
+            return victim;
+        }
+        let mut nodes = 0;
+        while nodes < 1 << (padded - 1) {
+            let bits = (nodes as u64) << 1;
+            let (mut node, mut low, mut half) = (1, 0, padded / 2);
+            while half > 0 {
+                let right = bits >> node & 1 == 1 && low + half < W;
+                if right {
+                    low += half;
+                }
+                node = 2 * node + right as usize;
+                half /= 2;
+            }
+            victim[nodes] = low as u8;
+            nodes += 1;
+        }
+        victim
+    }
 }
 
 /// Sets with more ways than this keep true LRU as a recency list rather than
@@ -880,6 +981,54 @@ impl Victims {
         self.evict(set)
     }
 
+    /// [`Victims::evict`] of a tree-PLRU array of `W` ways (2, 4 or 8, or
+    /// 9 to 16), whatever its table: the victim and the touch from the
+    /// constants of its tree ([`PlruConst`]: 2, 4 or 8 ways as
+    /// [`Victims::evict_ways`] flips the victim's path, 9 to 16 by
+    /// [`plru_walk`] and the masked store). The caller knows the policy
+    /// and the way count (the TLB's pair fill, [`PlruConst`]'s values are
+    /// the table's): no test of the fetched table, no load of its address
+    /// (three instructions a level of the walk-heavy row's fill). Same
+    /// victim, same word (`constant_victims_equal_the_table`).
+    ///
+    /// # Panics
+    ///
+    /// If `set` is not a set of the array.
+    #[inline(always)]
+    pub(super) fn evict_plru<const W: usize>(&mut self, set: usize) -> usize {
+        const {
+            assert!(W == 2 || W == 4 || W == 8 || (W > 8 && W <= PLRU_TABLE_MAX_WAYS));
+        }
+        debug_assert!(self.policy == Replacement::TreePlru && self.ways == W);
+        let word = &mut self.bits[set];
+        if W <= 8 {
+            let nodes = (*word >> 1) & const { (1u64 << (W - 1)) - 1 };
+            let flip = PlruConst::<W>::FLIP[nodes as usize & 127];
+            *word ^= u64::from(flip >> 8);
+            flip as usize & (W - 1)
+        } else {
+            let way = plru_walk::<W>(*word);
+            let w = way & (PLRU_TABLE_MAX_WAYS - 1);
+            let [keep, bits] = PlruConst::<W>::TOUCH[w];
+            *word = (*word & keep) | bits;
+            way
+        }
+    }
+
+    /// Fetches the victim table if this is a tree-PLRU of at most
+    /// [`PLRU_TABLE_MAX_WAYS`] ways that has not yet: an array whose
+    /// evictions take [`Victims::evict_plru`] (which reads no table) still
+    /// has its hits' touches take the table's path ([`Self::plru_touch`]).
+    #[cold]
+    pub(super) fn fetch_plru_table(&mut self) {
+        if self.table.is_none()
+            && self.policy == Replacement::TreePlru
+            && self.ways <= PLRU_TABLE_MAX_WAYS
+        {
+            self.fetch_table();
+        }
+    }
+
     #[inline(always)]
     fn plru_bit(&self, set: usize, node: usize) -> bool {
         self.bits[set * self.words + node / 64] >> (node % 64) & 1 == 1
@@ -1313,6 +1462,55 @@ mod tests {
         check::<2>();
         check::<4>();
         check::<8>();
+    }
+
+    #[test]
+    fn constant_victims_equal_the_table() {
+        // `evict_plru` (the constants, no table) against `evict` (the
+        // table, fetched on its first eviction), without and with the
+        // table fetched on its side: every node state of one set, then a
+        // run of evictions and touches over 8 sets.
+        fn check<const W: usize>() {
+            let padded = W.next_power_of_two();
+            for nodes in 0..1u64 << (padded - 1) {
+                let mut v = Victims::new(Replacement::TreePlru, 1, W, 0);
+                v.bits[0] = nodes << 1;
+                let mut constant = v.clone();
+                for _ in 0..2 * W {
+                    assert_eq!(constant.evict_plru::<W>(0), v.evict(0), "{W} ways");
+                    assert_eq!(constant.bits, v.bits, "{W} ways, {nodes:#x}");
+                }
+                assert!(constant.table.is_none(), "evict_plru fetched the table");
+            }
+            let sets = 8;
+            let mut plain = Victims::new(Replacement::TreePlru, sets, W, 0);
+            let mut constant = plain.clone();
+            constant.fetch_plru_table();
+            assert!(constant.table.is_some());
+            let mut rng = XorShift64Star::new(W as u64);
+            for step in 0..4000 {
+                let set = rng.below(sets);
+                if rng.below(3) == 0 {
+                    let way = rng.below(W);
+                    plain.touch(set, way);
+                    constant.touch(set, way);
+                } else {
+                    assert_eq!(
+                        constant.evict_plru::<W>(set),
+                        plain.evict(set),
+                        "{W} ways, step {step}"
+                    );
+                }
+                assert_eq!(constant.bits, plain.bits, "{W} ways, step {step}");
+            }
+        }
+        check::<2>();
+        check::<4>();
+        check::<8>();
+        check::<9>();
+        check::<12>();
+        check::<15>();
+        check::<16>();
     }
 
     #[test]

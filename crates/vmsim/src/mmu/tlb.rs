@@ -286,8 +286,21 @@ impl PairFill {
             if q0.sizes != q1.sizes {
                 return Self::NONE;
             }
+            let plru = |l: &Level, q: QuickFill| {
+                l.arrays
+                    .get(usize::from(q.index))
+                    .is_some_and(TlbArray::is_tree_plru)
+            };
             let pair = match (q0.ways, q1.ways) {
-                (4, 12) if q0.index == 0 && q1.index == 0 && q0.one => PAIR_4_12_FIRST,
+                (4, 12)
+                    if q0.index == 0
+                        && q1.index == 0
+                        && q0.one
+                        && plru(first, q0)
+                        && plru(second, q1) =>
+                {
+                    PAIR_4_12_FIRST
+                }
                 (4, 12) => PAIR_4_12,
                 (8, 12) => PAIR_8_12,
                 (4, 4) => PAIR_4_4,
@@ -537,6 +550,14 @@ impl Level {
         } else {
             self.mark_filled(array);
         }
+    }
+
+    /// [`Level::fill_quick`] of the level's first array (index 0) out of
+    /// line, with `ONE` false: [`Tlb::fill_missed`]'s second level when it
+    /// is not full of the entry's size.
+    #[inline(never)]
+    fn fill_quick_out_of_line<const W: usize>(&mut self, entry: &TlbEntry) {
+        self.fill_quick::<W, false>(0, *entry);
     }
 
     /// [`Level::fill_one_absent`], through the side's quick fill where the
@@ -2816,9 +2837,75 @@ impl Tlb {
     /// Out of line, with the pair's fills in it: a dispatch of its own in
     /// front of them, in line in the walk or out of line, cost them a
     /// second prologue or the walk some 25 instructions a fill.
+    ///
+    /// The walk-heavy row's fills ([`PAIR_4_12_FIRST`], both arrays
+    /// tree-PLRU, nothing owed or memoised, both arrays full of entries of
+    /// the entry's size: its every fill once the STLB is full) take a
+    /// path of their own in front, with no call in it: the victims from
+    /// the trees' constants ([`TlbArray::fill_full_plru`]), no granule
+    /// read, and no stack frame (the rest is a tail call to
+    /// [`Tlb::fill_missed_slow`]; with the settlement's call in the same
+    /// function, six registers were saved and restored on every fill).
     #[inline(never)]
     pub(crate) fn fill_missed(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
+        let p = self.pair_fill[side(kind) & 1];
+        if p.first_4_12 && p.sizes == sizes_of(&entry) && !entry.is_global() {
+            if self.last_owed != NO_RECENT || self.memos_set {
+                return self.fill_missed_forgetting(entry, va, kind);
+            }
+            // (`forget_memos` has nothing to do: nothing owed, no memo.)
+            self.forget_known_miss();
+            if let [first, second] = self.levels.as_mut_slice()
+                && let (Some(a0), Some(a1)) = (first.arrays.first_mut(), second.arrays.first_mut())
+                && a0.full_of_first()
+            {
+                if a1.full_of_first() {
+                    // (The counts first, then the fills: fewer values live
+                    // across the fills. Each eviction counted apart from
+                    // its fill: side by side, LLVM added the two as a
+                    // vector.)
+                    let shift = entry.page_shift();
+                    first.counters.misses_by_size.bump_shift(shift);
+                    second.counters.misses_by_size.bump_shift(shift);
+                    first.counters.fills += 1;
+                    second.counters.fills += 1;
+                    a0.fill_full_plru::<4>(&entry);
+                    first.counters.evictions += 1;
+                    a1.fill_full_plru::<12>(&entry);
+                    second.counters.evictions += 1;
+                    return;
+                }
+                // A second level with room (the swap row: each page
+                // swapped out is flushed from it): the first level here,
+                // the second through its quick fill, out of line (not
+                // the whole pair again from the dispatch: about 40
+                // instructions a fill on that row).
+                first.counters.misses_by_size.bump_shift(entry.page_shift());
+                first.counters.fills += 1;
+                a0.fill_full_plru::<4>(&entry);
+                first.counters.evictions += 1;
+                return second.fill_quick_out_of_line::<12>(&entry);
+            }
+        }
+        self.fill_missed_slow(entry, va, kind);
+    }
+
+    /// [`Tlb::fill_missed`] with touches owed or memos to forget (about one
+    /// fill in seven of the walk-heavy row): [`Tlb::forget_memos`], then
+    /// `fill_missed` again, which then has neither. Out of line, so that
+    /// `fill_missed` makes no call but its tail calls (no stack frame).
+    #[inline(never)]
+    fn fill_missed_forgetting(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
+        self.forget_memos();
+        debug_assert!(self.last_owed == NO_RECENT && !self.memos_set);
+        self.fill_missed(entry, va, kind);
+    }
+
+    /// [`Tlb::fill_missed`] but for its first path: through the pair fill
+    /// where the entry takes it, else the general fill.
+    #[inline(never)]
+    fn fill_missed_slow(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         let p = self.pair_fill[side(kind) & 1];
         // (Only a pair's sizes are an entry's: `PairFill::NONE` and
         // `PairFill::UNKNOWN` hold none.)
@@ -2879,6 +2966,12 @@ impl Tlb {
     #[inline(never)]
     fn derive_pair_fill(&mut self) {
         self.pair_fill = PairFill::of(&self.levels);
+        // (Its arrays' victim tables: see `TlbArray::prepare_restored`.)
+        for level in &mut self.levels {
+            for array in &mut level.arrays {
+                array.prepare_restored();
+            }
+        }
     }
 
     /// Rewrites a translation that is already cached (after a walk made only
@@ -4836,7 +4929,10 @@ mod tests {
             resumed.resume_context(asid);
             assert_eq!(resumed.pair_fill, tlb.pair_fill, "{name}");
             assert_ne!(tlb.pair_fill[DATA].pair, PAIR_NONE, "{name}");
-            for page in 2..2_000 {
+            // (Past 1,600 fills both arrays of x86-64's data pair are full,
+            // and `fill_missed`'s first path takes the pair's fills: the
+            // unresumed TLB's general fill checks it.)
+            for page in 2..6_000 {
                 for t in [&mut tlb, &mut resumed, &mut unresumed] {
                     fill(t, page * 7);
                 }

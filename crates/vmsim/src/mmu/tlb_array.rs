@@ -923,6 +923,57 @@ impl TlbArray {
         true
     }
 
+    /// Whether every slot holds an entry of the first size held (then the
+    /// array is full, and a victim's granule is that size: the counts of
+    /// the sizes sum to at most the slot count).
+    #[inline(always)]
+    pub(super) fn full_of_first(&self) -> bool {
+        self.live[0] as usize == self.slots.len()
+    }
+
+    /// [`TlbArray::fill_absent_shaped`] of an entry of the array's first
+    /// size (not a piece) into a tree-PLRU array of `W` ways
+    /// ([`Victims::evict_plru`]) that is [`TlbArray::full_of_first`]: the
+    /// victim's slot takes it, and as the victim is of the entry's granule
+    /// the per-size counts stay as they were (its granule is not read: the
+    /// second level's slot is reached at random, and its read missed the L1
+    /// on most fills, where the store alone waits on nothing). The caller
+    /// counts the fill and the eviction. Same slot, same replacement state.
+    #[inline(always)]
+    pub(super) fn fill_full_plru<const W: usize>(&mut self, entry: &TlbEntry) {
+        debug_assert!(!entry.is_global(), "a global entry may share a slot");
+        debug_assert!(entry.is_valid(), "inserting an empty entry");
+        debug_assert!(self.shape != SHAPE_GENERAL && self.ways == W && self.pow2);
+        debug_assert!(
+            self.full_of_first(),
+            "fill_full_plru of an array not full of its first size"
+        );
+        debug_assert_eq!(entry.granule_shift(), u32::from(self.shifts[0]));
+        debug_assert!(!entry.is_splintered());
+        debug_assert!(
+            !self.slots.iter().any(|e| e.same_slot(entry)),
+            "fill_full_plru of an entry that has a slot"
+        );
+        let vpn = entry.vpn();
+        let set = (vpn & self.set_mask) as u32 as usize;
+        let slot = set * W + self.victims.evict_plru::<W>(set);
+        if let (Some(old), Some(tag)) = (self.slots.get_mut(slot), self.tags.get_mut(slot)) {
+            debug_assert!(old.same_granule(entry));
+            **old = *entry;
+            *tag = vpn;
+        }
+    }
+
+    /// After a fill of an empty way: an array it made full fetches its
+    /// victim table now ([`Victims::fetch_plru_table`]), as its fills from
+    /// now on may all take [`TlbArray::fill_full_plru`], which reads none.
+    #[inline(always)]
+    fn note_filled(&mut self) {
+        if self.is_full() {
+            self.victims.fetch_plru_table();
+        }
+    }
+
     /// The per-size counts after an entry of `old` granule gave its slot to
     /// one of `new` granule.
     #[cold]
@@ -985,6 +1036,7 @@ impl TlbArray {
         } else {
             let size = self.size_index(entry.granule());
             self.live[size] += 1;
+            self.note_filled();
         }
         *self.slots[slot] = entry;
         self.tags[slot] = vpn;
@@ -1093,6 +1145,7 @@ impl TlbArray {
             Inserted::Refreshed => {}
             Inserted::Filled => {
                 self.live[size] += 1;
+                self.note_filled();
                 if let Some(index) = &mut self.index {
                     index.set_empty(set, slot, false);
                     index.link(size, vpn, slot as u32);
@@ -1437,6 +1490,18 @@ impl TlbArray {
     /// saved), so that a restored run searches as fast as the run it
     /// continues. Its fields are then checked against the configuration
     /// ([`TlbArray::check_restored`]) before any lookup.
+    /// A restored array, once checked: fetches its victim table if it is
+    /// full (see [`TlbArray::note_filled`]).
+    pub(crate) fn prepare_restored(&mut self) {
+        self.note_filled();
+    }
+
+    /// Whether the array's replacement is tree-PLRU.
+    #[must_use]
+    pub(crate) fn is_tree_plru(&self) -> bool {
+        self.victims.policy() == super::Replacement::TreePlru
+    }
+
     pub(crate) fn derive_shape(&mut self) {
         self.shape = shape_of(
             self.indexed,
