@@ -1485,11 +1485,6 @@ impl TlbArray {
         self.shape
     }
 
-    /// Works out [`TlbArray::shape`] from the array's fields, as building
-    /// it does: for an array read back from a checkpoint (the shape is not
-    /// saved), so that a restored run searches as fast as the run it
-    /// continues. Its fields are then checked against the configuration
-    /// ([`TlbArray::check_restored`]) before any lookup.
     /// A restored array, once checked: fetches its victim table if it is
     /// full (see [`TlbArray::note_filled`]).
     pub(crate) fn prepare_restored(&mut self) {
@@ -1502,6 +1497,11 @@ impl TlbArray {
         self.victims.policy() == super::Replacement::TreePlru
     }
 
+    /// Works out [`TlbArray::shape`] from the array's fields, as building
+    /// it does: for an array read back from a checkpoint (the shape is not
+    /// saved), so that a restored run searches as fast as the run it
+    /// continues. Its fields are then checked against the configuration
+    /// ([`TlbArray::check_restored`]) before any lookup.
     pub(crate) fn derive_shape(&mut self) {
         self.shape = shape_of(
             self.indexed,
