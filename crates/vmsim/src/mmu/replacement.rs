@@ -1439,37 +1439,51 @@ mod tests {
                     assert_eq!(flipped.bits, v.bits, "{W} ways, {nodes:#x}");
                 }
             }
-            let sets = 8;
-            let mut plain = Victims::new(Replacement::TreePlru, sets, W, 0);
-            let mut flipped = plain.clone();
-            let mut rng = XorShift64Star::new(7);
-            for step in 0..4000 {
-                let set = rng.below(sets);
-                if rng.below(3) == 0 {
-                    let way = rng.below(W);
-                    plain.touch(set, way);
-                    flipped.touch(set, way);
-                } else {
-                    assert_eq!(
-                        flipped.evict_ways::<W>(set),
-                        plain.evict(set),
-                        "{W} ways, step {step}"
-                    );
-                }
-                assert_eq!(flipped.bits, plain.bits, "{W} ways, step {step}");
-            }
+            let plain = Victims::new(Replacement::TreePlru, 8, W, 0);
+            let flipped = plain.clone();
+            run_evicts_as_the_table(plain, flipped, W, 7, Victims::evict_ways::<W>);
         }
         check::<2>();
         check::<4>();
         check::<8>();
     }
 
+    /// A run of 4000 evictions and touches at random over `plain`'s sets:
+    /// `other`, evicting by `evict`, chooses and touches as `plain.evict`
+    /// does (the same victims, the same set words after every step).
+    fn run_evicts_as_the_table(
+        mut plain: Victims,
+        mut other: Victims,
+        ways: usize,
+        seed: u64,
+        evict: impl Fn(&mut Victims, usize) -> usize,
+    ) {
+        // (One tree word a set: these trees have at most 16 ways.)
+        let sets = plain.bits.len();
+        let mut rng = XorShift64Star::new(seed);
+        for step in 0..4000 {
+            let set = rng.below(sets);
+            if rng.below(3) == 0 {
+                let way = rng.below(ways);
+                plain.touch(set, way);
+                other.touch(set, way);
+            } else {
+                assert_eq!(
+                    evict(&mut other, set),
+                    plain.evict(set),
+                    "{ways} ways, step {step}"
+                );
+            }
+            assert_eq!(other.bits, plain.bits, "{ways} ways, step {step}");
+        }
+    }
+
+    /// `Victims::evict_plru` (the constants, no table) evicts and touches
+    /// as `evict` (the table, fetched on its first eviction) does, without
+    /// and with the table fetched on its side: every node state of one
+    /// set, then a run of evictions and touches over 8 sets.
     #[test]
     fn constant_victims_equal_the_table() {
-        // `evict_plru` (the constants, no table) against `evict` (the
-        // table, fetched on its first eviction), without and with the
-        // table fetched on its side: every node state of one set, then a
-        // run of evictions and touches over 8 sets.
         fn check<const W: usize>() {
             let padded = W.next_power_of_two();
             for nodes in 0..1u64 << (padded - 1) {
@@ -1482,27 +1496,11 @@ mod tests {
                 }
                 assert!(constant.table.is_none(), "evict_plru fetched the table");
             }
-            let sets = 8;
-            let mut plain = Victims::new(Replacement::TreePlru, sets, W, 0);
+            let plain = Victims::new(Replacement::TreePlru, 8, W, 0);
             let mut constant = plain.clone();
             constant.fetch_plru_table();
             assert!(constant.table.is_some());
-            let mut rng = XorShift64Star::new(W as u64);
-            for step in 0..4000 {
-                let set = rng.below(sets);
-                if rng.below(3) == 0 {
-                    let way = rng.below(W);
-                    plain.touch(set, way);
-                    constant.touch(set, way);
-                } else {
-                    assert_eq!(
-                        constant.evict_plru::<W>(set),
-                        plain.evict(set),
-                        "{W} ways, step {step}"
-                    );
-                }
-                assert_eq!(constant.bits, plain.bits, "{W} ways, step {step}");
-            }
+            run_evicts_as_the_table(plain, constant, W, W as u64, Victims::evict_plru::<W>);
         }
         check::<2>();
         check::<4>();
