@@ -93,6 +93,34 @@ impl FrameMaps {
         }
     }
 
+    /// Removes the first mapping equal to `m`, if any, the last taking its
+    /// place: `position` then [`FrameMaps::swap_remove`]. A frame's one
+    /// mapping in place (every page an exit unmaps but a fork's shared
+    /// ones) is one compare, with no search loop: the loop's exit, on data
+    /// that changes from frame to frame, was two mispredicted branches a
+    /// call at the zipf row's exit.
+    #[inline]
+    pub(super) fn remove(&mut self, m: FrameMap) {
+        match self {
+            Self::One(x) => {
+                if *x == m {
+                    *self = Self::None;
+                }
+            }
+            Self::None => {}
+            Self::Many(_) => self.remove_of_many(m),
+        }
+    }
+
+    /// [`FrameMaps::remove`] from the `Vec` (rare).
+    #[cold]
+    #[inline(never)]
+    fn remove_of_many(&mut self, m: FrameMap) {
+        if let Some(i) = self.as_slice().iter().position(|&x| x == m) {
+            self.swap_remove(i);
+        }
+    }
+
     /// Removes the mapping at `i` (which must be one), the last taking its
     /// place, as `Vec::swap_remove` does.
     pub(super) fn swap_remove(&mut self, i: usize) -> FrameMap {
@@ -231,6 +259,45 @@ mod tests {
             e.1 = 9;
         }
         assert_eq!(f.as_slice(), &[(SpaceId(7), 9)]);
+    }
+
+    /// `remove` (the reverse map's removal of one mapping) leaves what a
+    /// `Vec`'s `position` and `swap_remove` leave, for a mapping that is
+    /// there (first of two equal ones included) and one that is not, from
+    /// no mapping, one in place and several; random runs of adds and removes.
+    #[test]
+    fn remove_is_position_then_swap_remove() {
+        let mut rng = 0x9e37_79b9_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..200 {
+            let mut f = FrameMaps::default();
+            let mut v: Vec<FrameMap> = Vec::new();
+            for _ in 0..40 {
+                let x = m(next(5) as u32);
+                if next(2) == 0 {
+                    f.push(x);
+                    v.push(x);
+                } else {
+                    f.remove(x);
+                    if let Some(i) = v.iter().position(|&y| y == x) {
+                        v.swap_remove(i);
+                    }
+                }
+                assert_eq!(f.as_slice(), v.as_slice());
+                assert_eq!(f.sole(), (v.len() == 1).then(|| v[0]));
+            }
+        }
+        let mut one = FrameMaps::default();
+        one.push(m(3));
+        one.remove(m(4));
+        assert_eq!(one, FrameMaps::One(m(3)), "another mapping stays");
+        one.remove(m(3));
+        assert_eq!(one, FrameMaps::None);
     }
 
     /// The entry is no larger than the `Vec` it replaced (why the `Vec` of

@@ -710,10 +710,8 @@ impl Reclaim {
     }
 
     pub(super) fn rmap_remove(&mut self, pfn: Pfn, sid: SpaceId, va: VirtAddr) {
-        if let Some(list) = self.rmap.get_mut(pfn.as_u64() as usize)
-            && let Some(i) = list.iter().position(|&(s, v)| s == sid && v == va.as_u64())
-        {
-            list.swap_remove(i);
+        if let Some(list) = self.rmap.get_mut(pfn.as_u64() as usize) {
+            list.remove((sid, va.as_u64()));
         }
     }
 
@@ -1632,7 +1630,11 @@ impl Kernel {
             return;
         }
         let i = pfn.as_u64() as usize;
-        self.reclaim.cleaned_dirty.remove(&pfn.as_u64());
+        // (Empty in any run without a dirty-page tracker: one test, not a
+        // search of an empty tree, for each page an exit frees.)
+        if !self.reclaim.cleaned_dirty.is_empty() {
+            self.reclaim.cleaned_dirty.remove(&pfn.as_u64());
+        }
         let id = self.reclaim.id_of(pfn);
         if let Some(list) = self.reclaim.rmap.get_mut(i) {
             list.clear();

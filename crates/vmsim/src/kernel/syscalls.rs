@@ -226,13 +226,16 @@ impl Kernel {
         if users > 0 {
             return Ok(());
         }
-        let asid = {
+        let (asid, resident) = {
             let s = self.space(sid);
-            s.asid
+            (s.asid, s.resident)
         };
         // The unmaps' TLB invalidations are made together (nothing
-        // translates meanwhile: see `Shootdowns`), before the ASID flush.
-        let mut batch = Shootdowns::new(tlb, Vec::new());
+        // translates meanwhile: see `Shootdowns`), before the ASID flush;
+        // their list made once at about its size (one per resident page),
+        // not grown by doubling and copying.
+        let held = Vec::with_capacity(usize::try_from(resident).unwrap_or(0));
+        let mut batch = Shootdowns::new(tlb, held);
         let unmapped = self.unmap_listed_leaves(mem, &mut batch, sid, asid);
         batch.finish();
         unmapped?;
