@@ -306,6 +306,34 @@ impl TlbEntry {
             & ((self.asid == asid) | (self.flags & GLOBAL != 0))
     }
 
+    /// Whether the entry is valid, not global, and [`TlbEntry::matches`]
+    /// page `vpn` at granule shift `shift` for `asid`: a match the walking
+    /// probe's hit paths take whole (a global entry they leave to the
+    /// general path). The address space and granule compared as one word
+    /// (adjacent fields; the compiler reads them with one load), the
+    /// flags' valid and global bits in one test.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_private_match(&self, vpn: u64, shift: u32, asid: Asid) -> bool {
+        let key = u32::from(self.asid.as_u16()) | u32::from(self.granule_shift) << 16;
+        let want = u32::from(asid.as_u16()) | (shift & 0xff) << 16;
+        (self.vpn == vpn) & (key == want) & (self.flags & (VALID | GLOBAL) == VALID)
+    }
+
+    /// [`TlbEntry::is_private_match`] of an entry whose granule and page
+    /// shifts are also `sizes` (the granule's in the low byte, the page's
+    /// above: `Tlb`'s `sizes_of`): the address space and both shifts
+    /// compared as one word.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_private_match_of(&self, vpn: u64, sizes: u16, asid: Asid) -> bool {
+        let key = u32::from(self.asid.as_u16())
+            | u32::from(self.granule_shift) << 16
+            | u32::from(self.page_shift) << 24;
+        let want = u32::from(asid.as_u16()) | u32::from(sizes) << 16;
+        (self.vpn == vpn) & (key == want) & (self.flags & (VALID | GLOBAL) == VALID)
+    }
+
     /// Whether the *page* this entry came from (not just its granule) holds `va`.
     #[inline]
     #[must_use]

@@ -1015,6 +1015,27 @@ impl Victims {
         }
     }
 
+    /// [`Victims::touch`] of `way` in `set` of a tree-PLRU array of `W`
+    /// ways (1 to [`PLRU_TABLE_MAX_WAYS`]), whatever its table: the masked
+    /// store of the way's path from the constants of its tree
+    /// ([`PlruConst::TOUCH`], the table's values), with no test of the
+    /// policy or of the fetched table (the caller knows both: the TLB's
+    /// pair). Same word (`constant_touches_equal_the_touches`).
+    ///
+    /// # Panics
+    ///
+    /// If `set` is not a set of the array.
+    #[inline(always)]
+    pub(super) fn touch_plru<const W: usize>(&mut self, set: usize, way: usize) {
+        const {
+            assert!(W >= 1 && W <= PLRU_TABLE_MAX_WAYS);
+        }
+        debug_assert!(self.policy == Replacement::TreePlru && self.ways == W && way < W);
+        let [keep, bits] = PlruConst::<W>::TOUCH[way & (PLRU_TABLE_MAX_WAYS - 1)];
+        let word = &mut self.bits[set];
+        *word = (*word & keep) | bits;
+    }
+
     /// Fetches the victim table if this is a tree-PLRU of at most
     /// [`PLRU_TABLE_MAX_WAYS`] ways that has not yet: an array whose
     /// evictions take [`Victims::evict_plru`] (which reads no table) still
@@ -1501,6 +1522,64 @@ mod tests {
             constant.fetch_plru_table();
             assert!(constant.table.is_some());
             run_evicts_as_the_table(plain, constant, W, W as u64, Victims::evict_plru::<W>);
+        }
+        check::<2>();
+        check::<4>();
+        check::<8>();
+        check::<9>();
+        check::<12>();
+        check::<15>();
+        check::<16>();
+    }
+
+    /// `Victims::touch_plru` (the constants, no table) touches as `touch`
+    /// does, without and with the table fetched (on either side): every
+    /// node state of one set and every way, then random touches and
+    /// evictions over 8 sets, the set words compared after every step.
+    #[test]
+    fn constant_touches_equal_the_touches() {
+        fn check<const W: usize>() {
+            let padded = W.next_power_of_two();
+            for fetched in [false, true] {
+                for nodes in 0..1u64 << (padded - 1) {
+                    for way in 0..W {
+                        let mut v = Victims::new(Replacement::TreePlru, 1, W, 0);
+                        v.bits[0] = nodes << 1;
+                        if fetched {
+                            v.fetch_plru_table();
+                        }
+                        let mut constant = v.clone();
+                        constant.touch_plru::<W>(0, way);
+                        v.touch(0, way);
+                        assert_eq!(constant.bits, v.bits, "{W} ways, {nodes:#x}, way {way}");
+                    }
+                }
+            }
+            for fetched in [false, true] {
+                let mut plain = Victims::new(Replacement::TreePlru, 8, W, 0);
+                let mut constant = plain.clone();
+                if fetched {
+                    constant.fetch_plru_table();
+                } else {
+                    plain.fetch_plru_table();
+                }
+                let mut rng = XorShift64Star::new(W as u64 + 3);
+                for step in 0..4000 {
+                    let set = rng.below(8);
+                    if rng.below(3) == 0 {
+                        assert_eq!(
+                            constant.evict(set),
+                            plain.evict(set),
+                            "{W} ways, step {step}"
+                        );
+                    } else {
+                        let way = rng.below(W);
+                        constant.touch_plru::<W>(set, way);
+                        plain.touch(set, way);
+                    }
+                    assert_eq!(constant.bits, plain.bits, "{W} ways, step {step}");
+                }
+            }
         }
         check::<2>();
         check::<4>();

@@ -551,29 +551,108 @@ impl TlbArray {
     }
 
     /// The first half of [`TlbArray::find_pow2`] at the array's first size
-    /// (an array with a [`TlbArray::shape`] of `W` ways): the set of `va`
-    /// and its page number at that size, if any of its ways has the page's
-    /// tag; `None` when none has (a miss,
-    /// what most probes of the walk-heavy rows are), nothing touched. A tag
-    /// seen is not yet a hit: [`TlbArray::find_seen_entry`] finds the way. Split
-    /// so that the walking probe's miss path (`Tlb::probe_walking`) holds
-    /// only what the compares need, and the hit's work (the way, the entry
-    /// check, the touch) is in the function that takes the hit.
+    /// (an array with a [`TlbArray::shape`] of `W` ways): the set of `va`,
+    /// its page number at that size and the lowest way of the set whose
+    /// tag it is, if any; `None` when none has (a miss, what most probes
+    /// of the walk-heavy rows are), nothing touched. A tag seen is not yet
+    /// a hit: [`TlbArray::hit_at`] (or [`TlbArray::find_seen_entry`] from
+    /// the set) checks the entry. Split so that the walking probe's miss
+    /// path (`Tlb::probe_walking`) holds only what the compares need, and
+    /// the hit's work (the entry check, the touch) is in the function that
+    /// takes the hit.
+    ///
+    /// The compares are a chain of two instructions a way; each way's
+    /// exit is a branch of its own, so a caller that goes on to a function
+    /// per way (`Tlb::probe_walking`'s ends) hands the way over with no
+    /// instruction on the miss path (a way kept in a register through the
+    /// chain cost a `mov` a way), and the hit's function does not search
+    /// the set again (about 15 instructions and a misprediction a
+    /// second-level hit).
     #[inline(always)]
-    pub(super) fn tag_seen<const W: usize>(&self, va: VirtAddr) -> Option<(usize, u64)> {
+    pub(super) fn tag_way<const W: usize>(&self, va: VirtAddr) -> Option<(usize, u64, usize)> {
         debug_assert!(self.pow2 && self.ways == W && !self.indexed);
         let vpn = va.as_u64() >> self.shifts[0];
         let set = (vpn & self.set_mask) as u32 as usize;
         let base = set * W;
         let tags: &[u64; W] = self.tags.get(base..base + W)?.try_into().ok()?;
-        // (`any` in line over the array, as `find_in_set` measured.)
-        #[allow(clippy::manual_contains)]
-        let any = tags.iter().any(|&t| t == vpn);
-        any.then_some((set, vpn))
+        for (way, &t) in tags.iter().enumerate() {
+            if t == vpn {
+                return Some((set, vpn, way));
+            }
+        }
+        None
+    }
+
+    /// The entry of `slot` (the lowest way of its set whose tag is `vpn`,
+    /// from [`TlbArray::tag_way`]; `W` ways, set count a power of two, the
+    /// tree-PLRU policy) if it is the page's for `asid` at the array's
+    /// first size and not global ([`TlbEntry::is_private_match`]), with
+    /// the slot touched from the tree's constants
+    /// ([`Victims::touch_plru`]: no test of the policy or of the fetched
+    /// table) and the entry read before the touch; `None` with nothing
+    /// touched if not (the caller takes its general path, which searches
+    /// the set again). The way is not searched for again: a second search
+    /// of the set cost a hit about 15 instructions and a misprediction.
+    #[inline(always)]
+    pub(super) fn hit_at<const W: usize>(
+        &mut self,
+        slot: usize,
+        vpn: u64,
+        asid: Asid,
+    ) -> Option<TlbEntry> {
+        debug_assert!(self.pow2 && self.ways == W && !self.indexed);
+        debug_assert!(self.is_tree_plru());
+        debug_assert_eq!(
+            Some(slot),
+            self.tags
+                .iter()
+                .enumerate()
+                .skip(slot / W * W)
+                .take(W)
+                .find(|(_, t)| **t == vpn)
+                .map(|(i, _)| i),
+            "hit_at of a slot that is not the set's first tag of the page"
+        );
+        let shift = self.shifts[0];
+        let e = self.slots.get(slot)?;
+        if !e.is_private_match(vpn, u32::from(shift), asid) {
+            return None;
+        }
+        let entry = e.0;
+        self.victims.touch_plru::<W>(slot / W, slot % W);
+        Some(entry)
+    }
+
+    /// [`TlbArray::hit_at`] of an entry of page and granule sizes `sizes`
+    /// (as `Tlb`'s `sizes_of`: the caller's pair takes them; the array's
+    /// first size is the granule) ([`TlbEntry::is_private_match_of`]),
+    /// with the set worked out from the page number (no division by a way
+    /// count of 12); the entry answered by reference, for the caller to
+    /// copy up as it is (two 16-byte moves, where a copy taken apart for
+    /// its checks was stored field by field and kept six registers).
+    #[inline(always)]
+    pub(super) fn hit_at_of<const W: usize>(
+        &mut self,
+        slot: usize,
+        vpn: u64,
+        asid: Asid,
+        sizes: u16,
+    ) -> Option<&TlbEntry> {
+        debug_assert!(self.pow2 && self.ways == W && !self.indexed);
+        debug_assert!(self.is_tree_plru());
+        debug_assert!(self.tags.get(slot) == Some(&vpn));
+        debug_assert_eq!(u32::from(sizes & 0xff), u32::from(self.shifts[0]));
+        let e = self.slots.get(slot)?;
+        if !e.is_private_match_of(vpn, sizes, asid) {
+            return None;
+        }
+        let set = (vpn & self.set_mask) as u32 as usize;
+        self.victims.touch_plru::<W>(set, slot - set * W);
+        Some(&e.0)
     }
 
     /// The rest of [`TlbArray::find_pow2`] at the first size after
-    /// [`TlbArray::tag_seen`] gave `set` and `vpn` (the page number it
+    /// [`TlbArray::tag_way`] gave `set` and `vpn` (the page number it
     /// compared): the same slot, touched the same, or `None` (the tag was
     /// another address space's or another size's entry); its entry handed
     /// back, read before the touch. For the walking probe's second-level
