@@ -776,11 +776,6 @@ mod tests {
         }
     }
 
-    /// The packed lines hold the guide as built: every cell's rank index,
-    /// and its pure mark, except in a cell too far above its line's base
-    /// for a byte ([`WIDE`]: its rank from the wide guide, never pure). The
-    /// zipf row's configuration needs no wide guide; steep exponents do
-    /// (their tail ranks crowd into a few cells), so both paths are swept.
     /// The building's guide is the reference's, entry for entry, for every
     /// configuration at the building's cell count and at small and odd ones
     /// (none, one, two and three cells: the first and last cells taken out
@@ -854,6 +849,11 @@ mod tests {
         }
     }
 
+    /// The packed lines hold the guide as built: every cell's rank index,
+    /// and its pure mark, except in a cell too far above its line's base
+    /// for a byte ([`WIDE`]: its rank from the wide guide, never pure). The
+    /// zipf row's configuration needs no wide guide; steep exponents do
+    /// (their tail ranks crowd into a few cells), so both paths are swept.
     #[test]
     fn packed_lines_hold_the_guide() {
         let mut wide_tables = 0;
