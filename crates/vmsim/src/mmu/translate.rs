@@ -87,6 +87,14 @@ pub struct Mmu {
     /// instructions a walk). Derived: never saved.
     #[serde(skip)]
     plain_x86: PlainX86,
+    /// Whether `plain_x86` is exactly [`X86_4_RESERVED`] and
+    /// [`X86_4_TAIL`]'s shape (x86-64, 4 levels, 52 physical bits, a radix
+    /// table, hardware A/D: the default machine), so that
+    /// [`Mmu::walk_as`] takes its copy of the walk with those as
+    /// constants ([`Mmu::walk_x86_4`]). Set with `plain_x86`
+    /// ([`Mmu::set_plain_x86`]); derived, never saved.
+    #[serde(skip)]
+    x86_4: bool,
     /// Tests only: take the generic walk and fills, never the plain x86-64
     /// ones, so a property test can check that both give the same state.
     #[cfg(test)]
@@ -101,6 +109,15 @@ pub struct Mmu {
     #[cfg(test)]
     #[serde(skip)]
     tail_taken: u64,
+    /// Tests only: [`Mmu::walk_as`] never takes [`Mmu::walk_x86_4`], the
+    /// general copy taking its walks (a property test compares both).
+    #[cfg(test)]
+    #[serde(skip)]
+    x86_4_off: bool,
+    /// Tests only: how many walks [`Mmu::walk_x86_4`] took.
+    #[cfg(test)]
+    #[serde(skip)]
+    x86_4_taken: u64,
     /// Tests only: [`Mmu::store_recent`] always declines, so a run's
     /// stores all take `translate` (the path before it), for a test to
     /// compare both.
@@ -295,6 +312,20 @@ const TAIL_INDEX_MASK: u64 = (1 << 9) - 1;
 
 /// The bytes of a table of either level: 512 entries of 8 bytes, 4 KiB.
 const TAIL_TABLE_BYTES: u64 = (TAIL_INDEX_MASK + 1) * 8;
+
+/// The reserved address bits of x86-64 with 52 physical-address bits (the
+/// preset's): none. See [`Mmu::walk_x86_4`].
+const X86_4_RESERVED: u64 = 0;
+
+/// The tail of the x86-64 preset's format (4 levels, 48-bit addresses):
+/// the last level's position 3, its number 1, the top address bit 47. See
+/// [`Mmu::walk_x86_4`].
+const X86_4_TAIL: Tail = Tail {
+    on: true,
+    last: 3,
+    leaf_number: 1,
+    canonical_shift: 47,
+};
 
 impl Tail {
     /// The tail of `fmt` (a format [`PlainX86::of`] takes), for an MMU that
@@ -497,12 +528,17 @@ impl Mmu {
             faults: FaultCounters::default(),
             path: Path::default(),
             plain_x86: PlainX86::Unknown,
+            x86_4: false,
             #[cfg(test)]
             generic_only: false,
             #[cfg(test)]
             tail_off: false,
             #[cfg(test)]
             tail_taken: 0,
+            #[cfg(test)]
+            x86_4_off: false,
+            #[cfg(test)]
+            x86_4_taken: 0,
             #[cfg(test)]
             store_hits_off: false,
             #[cfg(test)]
@@ -518,6 +554,22 @@ impl Mmu {
             #[cfg(test)]
             known_misses_off: false,
         })
+    }
+
+    /// `plain_x86` and, with it, `x86_4` (whether it is the preset's
+    /// shape, [`X86_4_RESERVED`] and [`X86_4_TAIL`]).
+    fn set_plain_x86(&mut self, plain: PlainX86) {
+        self.plain_x86 = plain;
+        self.x86_4 = plain == PlainX86::Yes(X86_4_RESERVED, X86_4_TAIL);
+    }
+
+    /// Whether [`Mmu::walk_x86_4`] is off (tests compare both copies).
+    #[inline(always)]
+    fn x86_4_walk_off(&self) -> bool {
+        #[cfg(test)]
+        return self.x86_4_off;
+        #[cfg(not(test))]
+        false
     }
 
     /// Whether [`Mmu::walk_tail`] is off, the plain walk taking its walks
@@ -565,7 +617,7 @@ impl Mmu {
             self.base = base;
             // Worked out again at the next walk: whether the tail's walk
             // serves the MMU depends on the table (`Tail::on`).
-            self.plain_x86 = PlainX86::Unknown;
+            self.set_plain_x86(PlainX86::Unknown);
             let _ = self.tlb.invalidate_all();
         }
     }
@@ -1106,9 +1158,79 @@ impl Mmu {
     /// [`Mmu::walk_start`] (before it), out of line. Why: with the general
     /// walk in the same function, every walk paid for its registers (a
     /// frame of 0x188 bytes, six saved registers and a dozen spills).
+    ///
+    /// The default machine's shape (`x86_4`: x86-64 with 4 levels and 52
+    /// physical-address bits) takes its own copy, [`Mmu::walk_x86_4`];
+    /// every other MMU [`Mmu::walk_general`].
     #[cold]
     #[inline(never)]
     fn walk_as<const AGAIN: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        if self.x86_4 && !self.x86_4_walk_off() {
+            return self.walk_x86_4::<AGAIN, M>(mem, va, access, privilege, dirty_only);
+        }
+        self.walk_general::<AGAIN, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// [`Mmu::walk_as`] of the default machine's shape (`x86_4`): its
+    /// body ([`Mmu::walk_of`]) with the tail's fields and the reserved
+    /// address bits as constants, [`X86_4_TAIL`] and [`X86_4_RESERVED`],
+    /// which are then exactly what `plain_x86` holds.
+    ///
+    /// Why: the body is at the limit of the register file (all six saved
+    /// registers, a 0x98-byte frame); with the last level's position, the
+    /// reserved bits and the canonical test's shift read from `plain_x86`
+    /// on every walk, they were kept on the stack and reloaded, and each
+    /// count of a level (`refs_by_level[last]`) was worked out from the
+    /// position. As constants, the reserved bits' tests (none are
+    /// reserved) and the counts' addressing fold away, and the values
+    /// left live fit better. The same answers, counts and state as the
+    /// general copy (a property test, `x86_4_walk_equals_the_general_one`,
+    /// compares the two). In line in `walk_as`, so that its test of
+    /// `x86_4` is the one test of the shape a walk makes (as `plain_x86`'s
+    /// was), and the general copy is a jump.
+    #[inline(always)]
+    fn walk_x86_4<const AGAIN: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        debug_assert_eq!(self.plain_x86, PlainX86::Yes(X86_4_RESERVED, X86_4_TAIL));
+        #[cfg(test)]
+        {
+            self.x86_4_taken += 1;
+        }
+        self.walk_of::<AGAIN, true, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// [`Mmu::walk_as`] of every MMU but the default machine's shape.
+    #[cold]
+    #[inline(never)]
+    fn walk_general<const AGAIN: bool, M: PhysMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        va: VirtAddr,
+        access: AccessKind,
+        privilege: Privilege,
+        dirty_only: bool,
+    ) -> Result<PhysAddr, MmuFault> {
+        self.walk_of::<AGAIN, false, M>(mem, va, access, privilege, dirty_only)
+    }
+
+    /// The body of [`Mmu::walk_as`]'s copies; `X86_4` when `plain_x86` is
+    /// known to be `Yes(X86_4_RESERVED, X86_4_TAIL)` (the caller tested
+    /// `x86_4`), whose fields are then taken as constants.
+    #[inline(always)]
+    fn walk_of<const AGAIN: bool, const X86_4: bool, M: PhysMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         va: VirtAddr,
@@ -1123,7 +1245,12 @@ impl Mmu {
         }
         // (`on` in the pattern: the variant and the flag are one byte,
         // tested by one compare.)
-        if let PlainX86::Yes(reserved, tail @ Tail { on: true, .. }) = self.plain_x86
+        let plain = if X86_4 {
+            PlainX86::Yes(X86_4_RESERVED, X86_4_TAIL)
+        } else {
+            self.plain_x86
+        };
+        if let PlainX86::Yes(reserved, tail @ Tail { on: true, .. }) = plain
             && !self.generic_walk_only()
             && !self.tail_walk_off()
             && tail.canonical(va)
@@ -1245,7 +1372,7 @@ impl Mmu {
         let plain_x86 = match self.plain_x86 {
             PlainX86::Unknown => {
                 let radix_ad = matches!(self.base, TableBase::Radix) && self.hardware_ad;
-                self.plain_x86 = PlainX86::of(&self.fmt, radix_ad);
+                self.set_plain_x86(PlainX86::of(&self.fmt, radix_ad));
                 self.plain_x86
             }
             known => known,
@@ -2541,6 +2668,214 @@ mod tests {
             }
             prop_assert_eq!(mmus[1].tail_taken, 0);
             twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// The default machine's copy of the walk (`Mmu::walk_x86_4`, with
+        /// the tail's fields and the reserved bits as constants) against
+        /// the general copy (`x86_4_off`), over random tables (present and
+        /// absent entries, large pages, reserved bits, pointers outside
+        /// memory, random rights and A/D bits), x86-64 4-level with 52
+        /// physical-address bits (the copy's shape) or not (40 bits, 5
+        /// levels: the copy is then never taken), hardware A/D or not,
+        /// addresses in the lower or upper half or not canonical: the
+        /// same results and faults (kind, level, address, access,
+        /// privilege), memory (A/D bits), counters and serialized state
+        /// (walk caches, TLBs), through translations, retries after
+        /// faults, stores to clean entries (the dirty walk), context
+        /// switches, invalidations and checkpoint round trips (a restored
+        /// MMU works `x86_4` out again on its first walk).
+        #[test]
+        fn x86_4_walk_equals_the_general_one(
+            seeds in proptest::collection::vec(proptest::num::u64::ANY, 64),
+            ops in proptest::collection::vec((0u16..1024, 0u8..17, 0u16..4096), 1..300),
+            hardware_ad in proptest::bool::weighted(0.8),
+            shape in 0u8..6,
+        ) {
+            let (five_level, narrow) = (shape == 4, shape == 5);
+            let base = if five_level { Format::x86_64_5level() } else { Format::x86_64() };
+            let fmt = if narrow {
+                let mut v = serde_json::to_value(base).expect("to json");
+                v["pa_bits"] = serde_json::Value::from(40u32);
+                serde_json::from_value(v).expect("from json")
+            } else {
+                base
+            };
+            let eligible = hardware_ad && !five_level && !narrow;
+            let top = 1u64 << (fmt.va_bits() - 1);
+            let config = TlbConfig::preset("x86-64").expect("preset");
+            let ram = random_tables(&fmt, &seeds);
+            let special = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+            let mut general = special.clone();
+            general.x86_4_off = true;
+            let mut mmus = [special, general];
+            let root = PhysAddr::new(4096).expect("pa");
+            for mmu in &mut mmus {
+                mmu.set_context(root, Asid::new(1));
+            }
+            let mut rams = [ram.clone(), ram];
+            let levels = fmt.levels().to_vec();
+            let mut taken = [0u64; 2];
+            let mut tails = [0u64; 2];
+            let mut walks = 0u64;
+            for &(digits, op, offset) in &ops {
+                let mut va = u64::from(offset);
+                for (i, level) in levels.iter().enumerate() {
+                    va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
+                }
+                // The upper half (sign-extended), or an address that is
+                // not canonical (its top bit copied but one bit above it).
+                match digits >> 8 {
+                    1 => va |= !(top - 1),
+                    2 => va |= 1 << 62,
+                    _ => {}
+                }
+                let va = VirtAddr::new(va);
+                match op {
+                    12 => {
+                        let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
+                        for mmu in &mut mmus {
+                            mmu.set_context(root, Asid::new(1 + offset % 4));
+                        }
+                        continue;
+                    }
+                    13 => {
+                        for mmu in &mut mmus {
+                            let asid = mmu.context().1;
+                            mmu.tlb_mut().invalidate_page(asid, va);
+                        }
+                        continue;
+                    }
+                    16 => {
+                        // A checkpoint's round trip: the derived fields
+                        // (`plain_x86`, `x86_4`) start again unknown.
+                        for (i, mmu) in mmus.iter_mut().enumerate() {
+                            taken[i] += mmu.x86_4_taken;
+                            tails[i] += mmu.tail_taken;
+                            let bytes = postcard::to_allocvec(&*mmu).expect("serialize");
+                            *mmu = postcard::from_bytes(&bytes).expect("deserialize");
+                            mmu.resume_context();
+                            mmu.x86_4_off = i == 1;
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                let access = AccessKind::ALL[usize::from(op % 3)];
+                let privilege = if (10..12).contains(&op) { Privilege::Supervisor } else { Privilege::User };
+                let before = mmus[0].counters().walk.walks + mmus[0].counters().walk.dirty_walks;
+                // (Set once a walk worked `plain_x86` out: the copy takes
+                // every walk from then on.)
+                let known = mmus[0].x86_4;
+                let got: Vec<_> = mmus
+                    .iter_mut()
+                    .zip(rams.iter_mut())
+                    .map(|(m, r)| {
+                        if op >= 14 {
+                            m.translate_retry(r, va, access, privilege)
+                        } else {
+                            m.translate(r, va, access, privilege)
+                        }
+                    })
+                    .collect();
+                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, access);
+                let after = mmus[0].counters().walk.walks + mmus[0].counters().walk.dirty_walks;
+                if known {
+                    walks += after - before;
+                }
+                // (Any walk of a canonical address works it out.)
+                let canonical = fmt.check_address(va).is_ok();
+                prop_assert_eq!(
+                    mmus[0].x86_4,
+                    eligible && (known || (after > before && canonical))
+                );
+            }
+            for (i, mmu) in mmus.iter().enumerate() {
+                taken[i] += mmu.x86_4_taken;
+                tails[i] += mmu.tail_taken;
+            }
+            // The copy declines no walk the general copy's tail takes (a
+            // decline would give the same answer through the general
+            // walk, so only this count shows it).
+            prop_assert_eq!(tails[0], tails[1]);
+            // The copy serves exactly the preset's shape, every walk once
+            // `x86_4` is known, and never the general twin.
+            prop_assert_eq!(taken[1], 0);
+            prop_assert_eq!(taken[0], walks);
+            twins_agree(&mut mmus, &rams)?;
+        }
+    }
+
+    /// `x86_4` (the default machine's copy of the walk) is set for the
+    /// x86-64 format with 52 physical-address bits on a radix table with
+    /// hardware A/D alone: not for any other built-in format, nor for
+    /// x86-64 with software A/D or another physical width, nor after a
+    /// change to an inverted table; and only once the MMU's first walk
+    /// worked `plain_x86` out.
+    #[test]
+    fn the_x86_4_walk_serves_the_preset_alone() {
+        use crate::paging::inverted::{InvertedConfig, InvertedPageTable, InvertedSearch};
+        let cfg = InvertedConfig {
+            frames: 4,
+            page_size: PageSize::SIZE_4K,
+            search: InvertedSearch::Linear,
+        };
+        let len = cfg.bytes_needed().expect("size");
+        let mut table_ram = vec![0u8; 4096 + len as usize];
+        let inverted =
+            InvertedPageTable::new(&mut table_ram, PhysAddr::new(4096).expect("pa"), len, cfg)
+                .expect("table")
+                .layout();
+        let narrow = {
+            let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
+            v["pa_bits"] = serde_json::Value::from(48u32);
+            serde_json::from_value::<Format>(v).expect("from json")
+        };
+        for (fmt, preset) in [
+            (Format::x86_64(), "x86-64"),
+            (Format::x86_64_5level(), "x86-64"),
+            (narrow, "x86-64"),
+            (Format::x86_32(), "x86-64"),
+            (Format::sv32(), "riscv-sv39"),
+            (Format::sv39(), "riscv-sv39"),
+            (Format::sv48(), "riscv-sv39"),
+            (Format::sv57(), "riscv-sv39"),
+        ] {
+            for hardware_ad in [true, false] {
+                let mut config = TlbConfig::preset(preset).expect("preset");
+                if fmt.levels().len() < 4 {
+                    config.walk_cache.clear();
+                }
+                let mut mmu = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
+                mmu.set_context(PhysAddr::new(4096).expect("pa"), Asid::new(1));
+                assert!(!mmu.x86_4);
+                let mut ram = vec![0u8; 4 * 4096];
+                let _ = mmu.translate(
+                    &mut ram,
+                    VirtAddr::new(0),
+                    AccessKind::Read,
+                    Privilege::User,
+                );
+                let want = hardware_ad && fmt == Format::x86_64();
+                assert_eq!(mmu.x86_4, want, "{} {}", fmt.name(), hardware_ad);
+                let _ = mmu.translate(
+                    &mut ram,
+                    VirtAddr::new(1 << 21),
+                    AccessKind::Read,
+                    Privilege::User,
+                );
+                assert_eq!(
+                    mmu.x86_4_taken,
+                    u64::from(want),
+                    "{} {}",
+                    fmt.name(),
+                    hardware_ad
+                );
+                mmu.set_table_base(TableBase::Inverted(inverted));
+                assert!(!mmu.x86_4);
+            }
         }
     }
 
