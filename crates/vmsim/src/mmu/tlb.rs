@@ -5332,6 +5332,66 @@ mod tests {
         }
     }
 
+    /// The counts of the pair's quick paths kept apart ([`PairCounts`]) are
+    /// the counts: x86-64's data pair filled past full (`fill_missed`'s
+    /// first path) and hit at its second level (`second_hit_quick`'s
+    /// copy-up), against the same TLB with its quick fills off (whose
+    /// general fills and copy-ups count as they go): the same snapshot
+    /// (`counters`) after every op, through a `reset_counters`, and the
+    /// same saved bytes once settled (`settle_counts`), with nothing left
+    /// apart.
+    #[test]
+    fn pair_counts_kept_apart_are_the_counts() {
+        let asid = Asid::new(1);
+        let mut quick = preset("x86-64");
+        quick.resume_context(asid);
+        let general = quick.clone().without_quick_fills();
+        let mut tlbs = [quick, general];
+        let mut most = PairCounts::default();
+        for step in 0..9_000u64 {
+            // New pages (misses, fills) and, one op in three, the page
+            // filled 301 ops ago (a new one then; no longer in the first
+            // level, still in the second: a second-level hit and its
+            // copy-up).
+            let page = if step % 3 == 2 && step > 301 {
+                step - 301
+            } else {
+                step
+            };
+            let va = VirtAddr::new(page << 12);
+            let hits = tlbs.each_mut().map(|t| {
+                t.lookup_unremembered::<Option<TlbHit>>(asid, va, AccessKind::Read)
+                    .map(|h| (h.entry, h.level, h.pa))
+            });
+            assert_eq!(hits[0], hits[1], "step {step}");
+            if hits[0].is_none() {
+                for t in &mut tlbs {
+                    let e = entry(t, 1, page << 12, PageSize::SIZE_4K, page << 12);
+                    t.fill_missed(e, va, AccessKind::Read);
+                }
+            }
+            let p = tlbs[0].pair_counts;
+            most.fills[DATA] = most.fills[DATA].max(p.fills[DATA]);
+            most.copies[DATA] = most.copies[DATA].max(p.copies[DATA]);
+            assert_eq!(tlbs[1].pair_counts, PairCounts::default());
+            assert_eq!(tlbs[0].counters(), tlbs[1].counters(), "step {step}");
+            if step == 6_000 {
+                for t in &mut tlbs {
+                    t.reset_counters();
+                }
+                assert_eq!(tlbs[0].pair_counts, PairCounts::default());
+            }
+        }
+        // (Both paths taken, thousands of times.)
+        assert!(most.fills[DATA] > 1_000 && most.copies[DATA] > 1_000, "{most:?}");
+        let saved = tlbs.each_mut().map(|t| {
+            t.settle_counts();
+            postcard::to_allocvec(&*t).expect("save")
+        });
+        assert_eq!(tlbs[0].pair_counts, PairCounts::default());
+        assert!(saved[0] == saved[1], "the saved TLBs differ");
+    }
+
     /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
     /// (`probe_walking`) searches a level's `sole` array directly when it
     /// has a shape it knows (the x86-64 preset's levels, core-i7's
