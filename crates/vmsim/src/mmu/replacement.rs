@@ -1059,7 +1059,8 @@ impl Victims {
             // (The victim's pair and the touch's flips from one read; the
             // leaf from the pair's node, read before the flip.)
             let old = *word;
-            let e = PlruConst::<W>::PAIR_FLIP[(old >> 1) as usize & PlruConst::<W>::PAIR_FLIP_INDEX];
+            let e =
+                PlruConst::<W>::PAIR_FLIP[(old >> 1) as usize & PlruConst::<W>::PAIR_FLIP_INDEX];
             let pair = e as usize & 7;
             *word = old ^ u64::from(e >> 8);
             2 * pair + ((old >> 8 >> pair) & 1) as usize

@@ -5383,7 +5383,10 @@ mod tests {
             }
         }
         // (Both paths taken, thousands of times.)
-        assert!(most.fills[DATA] > 1_000 && most.copies[DATA] > 1_000, "{most:?}");
+        assert!(
+            most.fills[DATA] > 1_000 && most.copies[DATA] > 1_000,
+            "{most:?}"
+        );
         let saved = tlbs.each_mut().map(|t| {
             t.settle_counts();
             postcard::to_allocvec(&*t).expect("save")
