@@ -229,7 +229,12 @@ fn sizes_of(entry: &TlbEntry) -> u16 {
 /// and both way counts (about 20 instructions a fill on the walk-heavy
 /// zipf row). Derived, not saved: [`PairFill::UNKNOWN`] in a restored
 /// TLB until it resumes its context ([`Tlb::resume_context`]).
+///
+/// Eight bytes (six of fields): a side's is then at `8 * side`, one
+/// scaled index, where at six bytes each use worked `3 * side` out and
+/// the sizes' compare its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(8))]
 struct PairFill {
     sizes: u16,
     pair: u8,
