@@ -304,6 +304,53 @@ impl<const W: usize> PlruConst<W> {
     /// (one table read for both: one address fewer in a register).
     const FLIP: [u32; 128] = Self::flips();
 
+    /// For an even way count of 10 to 16 (a tree of 16 leaves), per value
+    /// of nodes 1 to 7 (bit `n - 1` of the index is node `n`'s; the
+    /// pairs' nodes 8 to 15 taken as 0): the pair of leaves the victim
+    /// search reaches ([`PLRU_PAIRS`] of the obeyed nodes, as
+    /// [`plru_walk`]) in the low byte, and above it the node bits the
+    /// touch of the victim flips (`word ^ touched`). The touch writes the
+    /// victim's path: its obeyed nodes each pointed at the other half
+    /// (the search followed them: a flip), an unobeyed one (the right
+    /// half all padding: the search went left whatever it said) set to
+    /// the right (a flip only if it pointed left, which the index says),
+    /// and the pair's node, which the search followed too (of an even way
+    /// count a pair the search reaches has two real leaves): a flip
+    /// whichever leaf is the victim, so the mask is the pair's, not the
+    /// leaf's, and is in the table. With at most 12 ways node 7 (leaves
+    /// 12 to 15, all padding) is on no way's path and never obeyed: the
+    /// index is nodes 1 to 6 (64 entries, four lines). One table read for
+    /// the victim and its touch, where [`plru_walk`] and [`Self::TOUCH`]
+    /// read three, and the set's new word waits on the one read alone.
+    const PAIR_FLIP: [u32; 128] = Self::pair_flips();
+
+    /// The index mask of [`Self::PAIR_FLIP`]: nodes 1 to 6, or 1 to 7
+    /// past 12 ways.
+    const PAIR_FLIP_INDEX: usize = if W > 12 { 127 } else { 63 };
+
+    const fn pair_flips() -> [u32; 128] {
+        let mut flip = [0u32; 128];
+        if W <= 8 || !W.is_multiple_of(2) {
+            return flip;
+        }
+        let (_, keep, bits) = Self::paths();
+        let obeyed = plru_obeyed_nodes(W);
+        let mut nodes = 0;
+        while nodes < 128 {
+            let word = (nodes as u64) << 1;
+            let pair = PLRU_PAIRS[((word & obeyed) >> 1) as usize & 127] as usize;
+            // (The pair's node 0: its left leaf is the victim. The right
+            // one's touch flips the same bits.)
+            let way = 2 * pair;
+            assert!(way + 1 < W);
+            let mask = word ^ ((word & keep[way]) | bits[way]);
+            assert!(mask < 1 << 16 && mask & 1 << (8 + pair) != 0);
+            flip[nodes] = (mask as u32) << 8 | pair as u32;
+            nodes += 1;
+        }
+        flip
+    }
+
     const fn paths() -> (
         [u64; PLRU_TABLE_MAX_WAYS],
         [u64; PLRU_TABLE_MAX_WAYS],
@@ -984,8 +1031,10 @@ impl Victims {
     /// [`Victims::evict`] of a tree-PLRU array of `W` ways (2, 4 or 8, or
     /// 9 to 16), whatever its table: the victim and the touch from the
     /// constants of its tree ([`PlruConst`]: 2, 4 or 8 ways as
-    /// [`Victims::evict_ways`] flips the victim's path, 9 to 16 by
-    /// [`plru_walk`] and the masked store). The caller knows the policy
+    /// [`Victims::evict_ways`] flips the victim's path, an even count of
+    /// 10 to 16 from [`PlruConst::PAIR_FLIP`] (the pair and the touch's
+    /// flips in one read, the leaf from the pair's node), 9, 11, 13 or 15
+    /// by [`plru_walk`] and the masked store). The caller knows the policy
     /// and the way count (the TLB's pair fill, [`PlruConst`]'s values are
     /// the table's): no test of the fetched table, no load of its address
     /// (three instructions a level of the walk-heavy row's fill). Same
@@ -1006,6 +1055,15 @@ impl Victims {
             let flip = PlruConst::<W>::FLIP[nodes as usize & 127];
             *word ^= u64::from(flip >> 8);
             flip as usize & (W - 1)
+        } else if W.is_multiple_of(2) {
+            // (The victim's pair and the touch's flips from one read; the
+            // leaf from the pair's node, read before the flip.)
+            let old = *word;
+            let e =
+                PlruConst::<W>::PAIR_FLIP[(old >> 1) as usize & PlruConst::<W>::PAIR_FLIP_INDEX];
+            let pair = e as usize & 7;
+            *word = old ^ u64::from(e >> 8);
+            2 * pair + ((old >> 8 >> pair) & 1) as usize
         } else {
             let way = plru_walk::<W>(*word);
             let w = way & (PLRU_TABLE_MAX_WAYS - 1);
@@ -1527,7 +1585,9 @@ mod tests {
         check::<4>();
         check::<8>();
         check::<9>();
+        check::<10>();
         check::<12>();
+        check::<14>();
         check::<15>();
         check::<16>();
     }

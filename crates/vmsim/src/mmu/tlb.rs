@@ -229,7 +229,12 @@ fn sizes_of(entry: &TlbEntry) -> u16 {
 /// and both way counts (about 20 instructions a fill on the walk-heavy
 /// zipf row). Derived, not saved: [`PairFill::UNKNOWN`] in a restored
 /// TLB until it resumes its context ([`Tlb::resume_context`]).
+///
+/// Eight bytes (six of fields): a side's is then at `8 * side`, one
+/// scaled index, where at six bytes each use worked `3 * side` out and
+/// the sizes' compare its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(8))]
 struct PairFill {
     sizes: u16,
     pair: u8,
@@ -314,6 +319,55 @@ impl PairFill {
                 first_4_12: pair == PAIR_4_12_FIRST,
             }
         })
+    }
+}
+
+/// What the walk-heavy row's two quick paths count, kept apart from the
+/// levels' counters ([`Tlb::pair_counts`]): [`Tlb::fill_missed`]'s first
+/// path into both full arrays of the pair (at each level a miss of the
+/// entry's page size, a fill and an eviction: six counters) and
+/// [`Tlb::second_hit_quick`] (the second level's hit of its size, then
+/// the first level's miss, fill and eviction: four). One increment a fill
+/// or hit, in the line of the TLB those paths read anyway, where the
+/// counts themselves were six or four read-modify-writes in two levels'
+/// lines (with the page shift worked out for the per-size counts). The
+/// page size is the side's pair's ([`PairFill::sizes`]: the paths take an
+/// entry of those sizes alone), fixed for a TLB (`pair_fill` is derived
+/// from the configuration; the counts are added before it is worked out
+/// again, see [`Tlb::derive_pair_fill`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PairCounts {
+    /// Per side: fills of both levels by `fill_missed`'s first path.
+    fills: [u64; 2],
+    /// Per side: second-level hits with their copy-up by
+    /// `second_hit_quick`.
+    copies: [u64; 2],
+}
+
+impl PairCounts {
+    /// The first level's fills among them (each fill and each copy-up
+    /// fills it once).
+    #[inline(always)]
+    fn first_fills(&self) -> u64 {
+        self.fills[DATA] + self.fills[FETCH] + self.copies[DATA] + self.copies[FETCH]
+    }
+
+    /// Adds them to the counters of the pair's levels (`first`, `second`),
+    /// at each side's page shift (`shifts`).
+    fn add_to(&self, first: &mut LevelCounters, second: &mut LevelCounters, shifts: [u32; 2]) {
+        for side in [DATA, FETCH] {
+            let (fills, copies, shift) = (self.fills[side], self.copies[side], shifts[side]);
+            if fills | copies == 0 {
+                continue;
+            }
+            first.misses_by_size.add_shift(shift, fills + copies);
+            first.fills += fills + copies;
+            first.evictions += fills + copies;
+            second.misses_by_size.add_shift(shift, fills);
+            second.fills += fills;
+            second.evictions += fills;
+            second.hits.add_shift(shift, copies);
+        }
     }
 }
 
@@ -1303,7 +1357,8 @@ pub struct Tlb {
     /// the answer. Not saved.
     #[serde(skip)]
     general_next: bool,
-    /// Per side, the first level's fill count (`counters.fills`) at the
+    /// Per side, the first level's fill count (`counters.fills` and
+    /// [`PairCounts::first_fills`]) at the
     /// side's last first-level hit that [`Tlb::probe_first_seen`] took
     /// without a record: a first-level hit with the count unchanged (a
     /// second one with no fill between) is recorded. It only chooses
@@ -1331,6 +1386,13 @@ pub struct Tlb {
     /// quick fills (see [`PairFill`]). Derived from the levels, not saved.
     #[serde(skip, default = "pair_fill_unknown")]
     pair_fill: [PairFill; 2],
+    /// The counts of the pair's quick paths not yet added to the levels'
+    /// (see [`PairCounts`]): added by [`Tlb::counters`] to its snapshot,
+    /// and to the levels by [`Tlb::settle_counts`] (before the TLB is
+    /// saved: not saved). The first level's fill count
+    /// ([`Tlb::first_hit_unrecorded`]) is its counter's and these together.
+    #[serde(skip)]
+    pair_counts: PairCounts,
 }
 
 impl Tlb {
@@ -1408,6 +1470,7 @@ impl Tlb {
             walk_cache: WalkCache::new(&config.walk_cache, walk_index_shifts)?,
             known_miss: KnownMiss::NONE,
             pair_fill,
+            pair_counts: PairCounts::default(),
         })
     }
 
@@ -1749,12 +1812,37 @@ impl Tlb {
         })
     }
 
+    /// Adds the counts kept apart to the counters: the lookups
+    /// [`Tlb::hit_recent`] counted ([`Tlb::settle_recent_counts`]) and the
+    /// pair's quick paths' ([`PairCounts`]). Done before the TLB is saved
+    /// (the pending counts are not saved).
+    pub fn settle_counts(&mut self) {
+        self.settle_recent_counts();
+        self.settle_pair_counts();
+    }
+
+    /// Adds [`Tlb::pair_counts`] to the levels' counters. Before a save
+    /// ([`Tlb::settle_counts`]) and before `pair_fill`, whose sizes they
+    /// are counted at, is worked out again.
+    fn settle_pair_counts(&mut self) {
+        let counts = std::mem::take(&mut self.pair_counts);
+        if counts == PairCounts::default() {
+            return;
+        }
+        let shifts = self.pair_fill.map(|p| u32::from(p.sizes >> 8));
+        // (Only a pair of levels takes the paths that count them.)
+        debug_assert_eq!(self.levels.len(), 2);
+        if let [first, second] = self.levels.as_mut_slice() {
+            counts.add_to(&mut first.counters, &mut second.counters, shifts);
+        }
+    }
+
     /// Adds the lookups [`Tlb::hit_recent`] counted to the counters: each
     /// a hit, at the first level, on its side's last recent hit. Done
     /// before a side's last recent hit changes, and before the TLB is
     /// saved (the pending counts are not saved).
     #[inline]
-    pub fn settle_counts(&mut self) {
+    fn settle_recent_counts(&mut self) {
         // A shared first level's recent hits are never taken by
         // `hit_recent` or `store_recent` (their keys carry `SHARED_KEY`):
         // nothing is pending. One test instead of the six loads below on
@@ -1915,7 +2003,7 @@ impl Tlb {
     #[cold]
     #[inline(never)]
     fn touch_recent_settling(&mut self, side: usize, i: usize) {
-        self.settle_counts();
+        self.settle_recent_counts();
         self.last[side & 1] = (i % RECENT_WAYS) as u32;
         self.touch_way_of(side, i);
     }
@@ -2158,8 +2246,10 @@ impl Tlb {
         if self.memos_set {
             return None;
         }
+        // (The first level's fills: its counter's and those kept apart.)
+        let pending = self.pair_counts.first_fills();
         let first = self.levels.first_mut()?;
-        let fills = first.counters.fills;
+        let fills = first.counters.fills + pending;
         if self.memo_ok[s] && self.hit_fills[s] == fills {
             return None;
         }
@@ -2252,7 +2342,10 @@ impl Tlb {
         }
         debug_assert_eq!(self.last_owed, NO_RECENT);
         let Self {
-            levels, known_miss, ..
+            levels,
+            known_miss,
+            pair_counts,
+            ..
         } = self;
         let [first, second] = levels.as_mut_slice() else {
             return None;
@@ -2275,15 +2368,14 @@ impl Tlb {
             level: 1,
             pa: e.translate(va),
         };
-        let shift = u32::from(p.sizes >> 8);
-        second.counters.hits.bump_shift(shift);
+        // (The second level's hit and the copy-up's miss, fill and eviction
+        // at the first, at the pair's page size: counted apart, see
+        // `PairCounts`.)
+        pair_counts.copies[s] += 1;
         // (`copy_up_second`: `forget_memos` has nothing to do; the known
         // miss forgotten; the first level's quick fill.)
         *known_miss = KnownMiss::NONE;
-        first.counters.misses_by_size.bump_shift(shift);
-        first.counters.fills += 1;
         a0.fill_full_plru::<4>(e);
-        first.counters.evictions += 1;
         Some(hit)
     }
 
@@ -2317,7 +2409,7 @@ impl Tlb {
                 self.memo_keys = false;
             }
             // And a new generation: no recent hit's word matches it.
-            self.settle_counts();
+            self.settle_recent_counts();
             self.next_recent_gen();
             self.last = [NO_RECENT; 2];
             self.memos_set = false;
@@ -2871,7 +2963,7 @@ impl Tlb {
         // of which have some pending, about 35 instructions each.
         let last = self.last[side & 1] as usize % RECENT_WAYS;
         if !WALKING || entry.page_shift() != self.recent[side & 1][last].entry.page_shift() {
-            self.settle_counts();
+            self.settle_recent_counts();
         }
         let word = self.recent_word(side, asid, key, &entry);
         self.recent[side][i] = Recent {
@@ -3135,7 +3227,8 @@ impl Tlb {
     #[inline(never)]
     pub(crate) fn fill_missed(&mut self, entry: TlbEntry, va: VirtAddr, kind: AccessKind) {
         debug_assert!(entry.page_covers(va), "{entry:?} does not cover {va}");
-        let p = self.pair_fill[side(kind) & 1];
+        let s = side(kind) & 1;
+        let p = self.pair_fill[s];
         if p.first_4_12 && p.sizes == sizes_of(&entry) && !entry.is_global() {
             if self.last_owed != NO_RECENT || self.memos_set {
                 return self.fill_missed_forgetting(entry, va, kind);
@@ -3147,19 +3240,12 @@ impl Tlb {
                 && a0.full_of_first()
             {
                 if a1.full_of_first() {
-                    // (The counts first, then the fills: fewer values live
-                    // across the fills. Each eviction counted apart from
-                    // its fill: side by side, LLVM added the two as a
-                    // vector.)
-                    let shift = entry.page_shift();
-                    first.counters.misses_by_size.bump_shift(shift);
-                    second.counters.misses_by_size.bump_shift(shift);
-                    first.counters.fills += 1;
-                    second.counters.fills += 1;
+                    // (Each level's miss of the entry's size, fill and
+                    // eviction counted apart, one increment: see
+                    // `PairCounts`. The entry's sizes are the pair's.)
+                    self.pair_counts.fills[s] += 1;
                     a0.fill_full_plru::<4>(&entry);
-                    first.counters.evictions += 1;
                     a1.fill_full_plru::<12>(&entry);
-                    second.counters.evictions += 1;
                     return;
                 }
                 // A second level with room (the swap row: each page
@@ -3251,6 +3337,9 @@ impl Tlb {
     #[cold]
     #[inline(never)]
     fn derive_pair_fill(&mut self) {
+        // (The counts at the sizes they were counted at: none in a
+        // restored TLB, whose pair fill takes no quick path.)
+        self.settle_pair_counts();
         self.pair_fill = PairFill::of(&self.levels);
         // (Its arrays' victim tables: see `TlbArray::prepare_restored`.)
         for level in &mut self.levels {
@@ -3489,6 +3578,11 @@ impl Tlb {
                 }
             }
         }
+        // And the pair's quick paths' counts.
+        if let [first, second] = levels.as_mut_slice() {
+            let shifts = self.pair_fill.map(|p| u32::from(p.sizes >> 8));
+            self.pair_counts.add_to(first, second, shifts);
+        }
         for l in &mut levels {
             l.lookups = l.hit_count() + l.misses;
         }
@@ -3506,6 +3600,7 @@ impl Tlb {
         // (The hits a shared first level has not added yet are added, and
         // zeroed with the rest.)
         self.settle();
+        self.pair_counts = PairCounts::default();
         for level in &mut self.levels {
             level.counters = LevelCounters {
                 latency_cycles: level.counters.latency_cycles,
@@ -3650,6 +3745,7 @@ impl Tlb {
     /// The TLB with every level's quick fills off (the general fill
     /// alone): for tests that compare the two.
     pub(crate) fn without_quick_fills(mut self) -> Self {
+        self.settle_pair_counts();
         for level in &mut self.levels {
             level.quick = [QuickFill::NONE; 2];
         }
@@ -5239,6 +5335,69 @@ mod tests {
             assert!(saved[1] == saved[0], "{name}: the resumed TLB differs");
             assert!(saved[2] == saved[0], "{name}: the unresumed TLB differs");
         }
+    }
+
+    /// The counts of the pair's quick paths kept apart ([`PairCounts`]) are
+    /// the counts: x86-64's data pair filled past full (`fill_missed`'s
+    /// first path) and hit at its second level (`second_hit_quick`'s
+    /// copy-up), against the same TLB with its quick fills off (whose
+    /// general fills and copy-ups count as they go): the same snapshot
+    /// (`counters`) after every op, through a `reset_counters`, and the
+    /// same saved bytes once settled (`settle_counts`), with nothing left
+    /// apart.
+    #[test]
+    fn pair_counts_kept_apart_are_the_counts() {
+        let asid = Asid::new(1);
+        let mut quick = preset("x86-64");
+        quick.resume_context(asid);
+        let general = quick.clone().without_quick_fills();
+        let mut tlbs = [quick, general];
+        let mut most = PairCounts::default();
+        for step in 0..9_000u64 {
+            // New pages (misses, fills) and, one op in three, the page
+            // filled 301 ops ago (a new one then; no longer in the first
+            // level, still in the second: a second-level hit and its
+            // copy-up).
+            let page = if step % 3 == 2 && step > 301 {
+                step - 301
+            } else {
+                step
+            };
+            let va = VirtAddr::new(page << 12);
+            let hits = tlbs.each_mut().map(|t| {
+                t.lookup_unremembered::<Option<TlbHit>>(asid, va, AccessKind::Read)
+                    .map(|h| (h.entry, h.level, h.pa))
+            });
+            assert_eq!(hits[0], hits[1], "step {step}");
+            if hits[0].is_none() {
+                for t in &mut tlbs {
+                    let e = entry(t, 1, page << 12, PageSize::SIZE_4K, page << 12);
+                    t.fill_missed(e, va, AccessKind::Read);
+                }
+            }
+            let p = tlbs[0].pair_counts;
+            most.fills[DATA] = most.fills[DATA].max(p.fills[DATA]);
+            most.copies[DATA] = most.copies[DATA].max(p.copies[DATA]);
+            assert_eq!(tlbs[1].pair_counts, PairCounts::default());
+            assert_eq!(tlbs[0].counters(), tlbs[1].counters(), "step {step}");
+            if step == 6_000 {
+                for t in &mut tlbs {
+                    t.reset_counters();
+                }
+                assert_eq!(tlbs[0].pair_counts, PairCounts::default());
+            }
+        }
+        // (Both paths taken, thousands of times.)
+        assert!(
+            most.fills[DATA] > 1_000 && most.copies[DATA] > 1_000,
+            "{most:?}"
+        );
+        let saved = tlbs.each_mut().map(|t| {
+            t.settle_counts();
+            postcard::to_allocvec(&*t).expect("save")
+        });
+        assert_eq!(tlbs[0].pair_counts, PairCounts::default());
+        assert!(saved[0] == saved[1], "the saved TLBs differ");
     }
 
     /// Walks of every preset's shapes: `lookup_unremembered`, whose probe
