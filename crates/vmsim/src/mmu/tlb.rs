@@ -1813,8 +1813,8 @@ impl Tlb {
     }
 
     /// Adds the counts kept apart to the counters: the lookups
-    /// [`Tlb::hit_recent`] counted ([`Tlb::settle_recent_counts`]) and the
-    /// pair's quick paths' ([`PairCounts`]). Done before the TLB is saved
+    /// [`Tlb::hit_recent`] counted (`Tlb::settle_recent_counts`) and the
+    /// pair's quick paths' (`PairCounts`). Done before the TLB is saved
     /// (the pending counts are not saved).
     pub fn settle_counts(&mut self) {
         self.settle_recent_counts();
