@@ -2491,6 +2491,75 @@ mod tests {
         ram
     }
 
+    /// `fmt` with another physical-address width (made through serde:
+    /// the fields are the format module's).
+    fn with_pa_bits(fmt: Format, bits: u32) -> Format {
+        let mut v = serde_json::to_value(fmt).expect("to json");
+        v["pa_bits"] = serde_json::Value::from(bits);
+        serde_json::from_value(v).expect("from json")
+    }
+
+    /// One random operation of the random-table property tests, applied
+    /// alike to every MMU. The address has the indices 0 to 3 at each
+    /// level, from the root down, from `digits`' low byte; `digits >> 8`
+    /// puts it in the upper half (1, sign-extended) or makes it not
+    /// canonical (2: its top bit copied but one bit above it). Op 12
+    /// switches to one of four roots (and address spaces), op 13 drops
+    /// the page from the TLBs (both give `None`); any other op gives the
+    /// address, for the caller to translate.
+    fn random_table_step(
+        fmt: &Format,
+        mmus: &mut [Mmu],
+        digits: u16,
+        op: u8,
+        offset: u16,
+    ) -> Option<VirtAddr> {
+        let mut va = u64::from(offset);
+        for (i, level) in fmt.levels().iter().enumerate() {
+            va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
+        }
+        match digits >> 8 {
+            1 => va |= !((1u64 << (fmt.va_bits() - 1)) - 1),
+            2 => va |= 1 << 62,
+            _ => {}
+        }
+        let va = VirtAddr::new(va);
+        match op {
+            12 => {
+                let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
+                for mmu in mmus {
+                    mmu.set_context(root, Asid::new(1 + offset % 4));
+                }
+                None
+            }
+            13 => {
+                for mmu in mmus {
+                    let asid = mmu.context().1;
+                    mmu.tlb_mut().invalidate_page(asid, va);
+                }
+                None
+            }
+            _ => Some(va),
+        }
+    }
+
+    /// A translation of the random-table property tests: ops 14 and up
+    /// retry after a fault (`Mmu::translate_retry`), the others translate.
+    fn translate_op(
+        mmu: &mut Mmu,
+        ram: &mut [u8],
+        va: VirtAddr,
+        op: u8,
+        privilege: Privilege,
+    ) -> Result<PhysAddr, MmuFault> {
+        let access = AccessKind::ALL[usize::from(op % 3)];
+        if op >= 14 {
+            mmu.translate_retry(ram, va, access, privilege)
+        } else {
+            mmu.translate(ram, va, access, privilege)
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// The walk through the walk caches (and the plain x86-64 walk)
@@ -2519,11 +2588,7 @@ mod tests {
             let (fmt, config) = if riscv {
                 (Format::sv39(), TlbConfig::preset("riscv-sv39").expect("preset"))
             } else if narrow {
-                // (Made through serde: the fields are the format module's.)
-                let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
-                v["pa_bits"] = serde_json::Value::from(40u32);
-                let fmt: Format = serde_json::from_value(v).expect("from json");
-                (fmt, TlbConfig::preset("x86-64").expect("preset"))
+                (with_pa_bits(Format::x86_64(), 40), TlbConfig::preset("x86-64").expect("preset"))
             } else {
                 (Format::x86_64(), TlbConfig::preset("x86-64").expect("preset"))
             };
@@ -2541,29 +2606,12 @@ mod tests {
                 mmu.set_context(root, Asid::new(1));
             }
             let mut rams = [ram.clone(), ram.clone(), ram];
-            let levels = fmt.levels().to_vec();
             for &(digits, op, offset) in &ops {
-                // Indices 0 to 3 at each level, from the root down.
-                let mut va = u64::from(offset);
-                for (i, level) in levels.iter().enumerate() {
-                    va |= u64::from((digits >> (2 * i)) & 3) << level.shift;
-                }
-                let va = VirtAddr::new(va);
-                if op == 12 {
-                    // Another root (and address space), of the four.
-                    let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
-                    for mmu in &mut mmus {
-                        mmu.set_context(root, Asid::new(1 + offset % 4));
-                    }
+                // (Ops 13 and 14 both drop the page; `digits` < 256: the
+                // lower half.)
+                let Some(va) = random_table_step(&fmt, &mut mmus, digits, op.min(13), offset) else {
                     continue;
-                }
-                if op >= 13 {
-                    for mmu in &mut mmus {
-                        let asid = mmu.context().1;
-                        mmu.tlb_mut().invalidate_page(asid, va);
-                    }
-                    continue;
-                }
+                };
                 let access = AccessKind::ALL[usize::from(op % 3)];
                 let privilege = if op >= 10 { Privilege::Supervisor } else { Privilege::User };
                 let got: Vec<_> = mmus
@@ -2604,14 +2652,7 @@ mod tests {
             five_level: bool,
         ) {
             let base = if five_level { Format::x86_64_5level() } else { Format::x86_64() };
-            let fmt = if narrow {
-                let mut v = serde_json::to_value(base).expect("to json");
-                v["pa_bits"] = serde_json::Value::from(40u32);
-                serde_json::from_value(v).expect("from json")
-            } else {
-                base
-            };
-            let top = 1u64 << (fmt.va_bits() - 1);
+            let fmt = if narrow { with_pa_bits(base, 40) } else { base };
             let config = TlbConfig::preset("x86-64").expect("preset");
             let ram = random_tables(&fmt, &seeds);
             let tail = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
@@ -2623,48 +2664,17 @@ mod tests {
                 mmu.set_context(root, Asid::new(1));
             }
             let mut rams = [ram.clone(), ram];
-            let levels = fmt.levels().to_vec();
             for &(digits, op, offset) in &ops {
-                let mut va = u64::from(offset);
-                for (i, level) in levels.iter().enumerate() {
-                    va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
-                }
-                // The upper half (sign-extended), or an address that is
-                // not canonical (its top bit copied but one bit above it).
-                match digits >> 8 {
-                    1 => va |= !(top - 1),
-                    2 => va |= 1 << 62,
-                    _ => {}
-                }
-                let va = VirtAddr::new(va);
-                if op == 12 {
-                    let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
-                    for mmu in &mut mmus {
-                        mmu.set_context(root, Asid::new(1 + offset % 4));
-                    }
+                let Some(va) = random_table_step(&fmt, &mut mmus, digits, op, offset) else {
                     continue;
-                }
-                if op == 13 {
-                    for mmu in &mut mmus {
-                        let asid = mmu.context().1;
-                        mmu.tlb_mut().invalidate_page(asid, va);
-                    }
-                    continue;
-                }
-                let access = AccessKind::ALL[usize::from(op % 3)];
+                };
                 let privilege = if (10..12).contains(&op) { Privilege::Supervisor } else { Privilege::User };
                 let got: Vec<_> = mmus
                     .iter_mut()
                     .zip(rams.iter_mut())
-                    .map(|(m, r)| {
-                        if op >= 14 {
-                            m.translate_retry(r, va, access, privilege)
-                        } else {
-                            m.translate(r, va, access, privilege)
-                        }
-                    })
+                    .map(|(m, r)| translate_op(m, r, va, op, privilege))
                     .collect();
-                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, access);
+                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, op);
             }
             prop_assert_eq!(mmus[1].tail_taken, 0);
             twins_agree(&mut mmus, &rams)?;
@@ -2696,15 +2706,8 @@ mod tests {
         ) {
             let (five_level, narrow) = (shape == 4, shape == 5);
             let base = if five_level { Format::x86_64_5level() } else { Format::x86_64() };
-            let fmt = if narrow {
-                let mut v = serde_json::to_value(base).expect("to json");
-                v["pa_bits"] = serde_json::Value::from(40u32);
-                serde_json::from_value(v).expect("from json")
-            } else {
-                base
-            };
+            let fmt = if narrow { with_pa_bits(base, 40) } else { base };
             let eligible = hardware_ad && !five_level && !narrow;
-            let top = 1u64 << (fmt.va_bits() - 1);
             let config = TlbConfig::preset("x86-64").expect("preset");
             let ram = random_tables(&fmt, &seeds);
             let special = Mmu::new(fmt.clone(), &config, hardware_ad).expect("mmu");
@@ -2716,54 +2719,26 @@ mod tests {
                 mmu.set_context(root, Asid::new(1));
             }
             let mut rams = [ram.clone(), ram];
-            let levels = fmt.levels().to_vec();
             let mut taken = [0u64; 2];
             let mut tails = [0u64; 2];
             let mut walks = 0u64;
             for &(digits, op, offset) in &ops {
-                let mut va = u64::from(offset);
-                for (i, level) in levels.iter().enumerate() {
-                    va |= u64::from(((digits & 0xff) >> (2 * i)) & 3) << level.shift;
-                }
-                // The upper half (sign-extended), or an address that is
-                // not canonical (its top bit copied but one bit above it).
-                match digits >> 8 {
-                    1 => va |= !(top - 1),
-                    2 => va |= 1 << 62,
-                    _ => {}
-                }
-                let va = VirtAddr::new(va);
-                match op {
-                    12 => {
-                        let root = PhysAddr::new(4096 * (1 + u64::from(offset % 4))).expect("pa");
-                        for mmu in &mut mmus {
-                            mmu.set_context(root, Asid::new(1 + offset % 4));
-                        }
-                        continue;
+                if op == 16 {
+                    // A checkpoint's round trip: the derived fields
+                    // (`plain_x86`, `x86_4`) start again unknown.
+                    for (i, mmu) in mmus.iter_mut().enumerate() {
+                        taken[i] += mmu.x86_4_taken;
+                        tails[i] += mmu.tail_taken;
+                        let bytes = postcard::to_allocvec(&*mmu).expect("serialize");
+                        *mmu = postcard::from_bytes(&bytes).expect("deserialize");
+                        mmu.resume_context();
+                        mmu.x86_4_off = i == 1;
                     }
-                    13 => {
-                        for mmu in &mut mmus {
-                            let asid = mmu.context().1;
-                            mmu.tlb_mut().invalidate_page(asid, va);
-                        }
-                        continue;
-                    }
-                    16 => {
-                        // A checkpoint's round trip: the derived fields
-                        // (`plain_x86`, `x86_4`) start again unknown.
-                        for (i, mmu) in mmus.iter_mut().enumerate() {
-                            taken[i] += mmu.x86_4_taken;
-                            tails[i] += mmu.tail_taken;
-                            let bytes = postcard::to_allocvec(&*mmu).expect("serialize");
-                            *mmu = postcard::from_bytes(&bytes).expect("deserialize");
-                            mmu.resume_context();
-                            mmu.x86_4_off = i == 1;
-                        }
-                        continue;
-                    }
-                    _ => {}
+                    continue;
                 }
-                let access = AccessKind::ALL[usize::from(op % 3)];
+                let Some(va) = random_table_step(&fmt, &mut mmus, digits, op, offset) else {
+                    continue;
+                };
                 let privilege = if (10..12).contains(&op) { Privilege::Supervisor } else { Privilege::User };
                 let before = mmus[0].counters().walk.walks + mmus[0].counters().walk.dirty_walks;
                 // (Set once a walk worked `plain_x86` out: the copy takes
@@ -2772,15 +2747,9 @@ mod tests {
                 let got: Vec<_> = mmus
                     .iter_mut()
                     .zip(rams.iter_mut())
-                    .map(|(m, r)| {
-                        if op >= 14 {
-                            m.translate_retry(r, va, access, privilege)
-                        } else {
-                            m.translate(r, va, access, privilege)
-                        }
-                    })
+                    .map(|(m, r)| translate_op(m, r, va, op, privilege))
                     .collect();
-                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, access);
+                prop_assert_eq!(&got[0], &got[1], "{} {:?}", va, op);
                 let after = mmus[0].counters().walk.walks + mmus[0].counters().walk.dirty_walks;
                 if known {
                     walks += after - before;
@@ -2828,11 +2797,7 @@ mod tests {
             InvertedPageTable::new(&mut table_ram, PhysAddr::new(4096).expect("pa"), len, cfg)
                 .expect("table")
                 .layout();
-        let narrow = {
-            let mut v = serde_json::to_value(Format::x86_64()).expect("to json");
-            v["pa_bits"] = serde_json::Value::from(48u32);
-            serde_json::from_value::<Format>(v).expect("from json")
-        };
+        let narrow = with_pa_bits(Format::x86_64(), 48);
         for (fmt, preset) in [
             (Format::x86_64(), "x86-64"),
             (Format::x86_64_5level(), "x86-64"),
